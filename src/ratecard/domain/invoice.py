@@ -1,0 +1,49 @@
+"""Invoices and lines as values, their totals, and the legal state transitions."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+STATUSES = ("draft", "final", "void")
+# draft -> final | void. Final is immutable: differences go through a correction, not an edit.
+TRANSITIONS = {"draft": frozenset({"final", "void"}), "final": frozenset(), "void": frozenset()}
+
+
+class InvoiceStateError(ValueError):
+    """A transition the invoice's state does not allow."""
+
+
+def check_transition(current: str, target: str) -> None:
+    if current not in TRANSITIONS:
+        raise InvoiceStateError(f"unknown invoice status {current!r}")
+    if target not in TRANSITIONS[current]:
+        raise InvoiceStateError(f"an invoice in status {current} cannot become {target}")
+
+
+@dataclass(frozen=True)
+class Line:
+    """One invoice line with its own service period [service_start, service_end)."""
+
+    code: str
+    description: str
+    service_start: datetime
+    service_end: datetime
+    quantity: Decimal
+    unit_amount: Decimal
+    amount: Decimal  # rounded to the currency's minor unit
+    kind: str  # advance | arrears | usage | minimum
+
+
+@dataclass(frozen=True)
+class Totals:
+    subtotal: Decimal
+    tax: Decimal
+    total: Decimal
+
+
+def totals(lines: Sequence[Line], tax: Decimal) -> Totals:
+    subtotal = sum((line.amount for line in lines), Decimal(0))
+    return Totals(subtotal, tax, subtotal + tax)

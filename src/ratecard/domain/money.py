@@ -1,0 +1,91 @@
+"""Money as exact Decimals, ISO 4217 minor units and the two rounding modes.
+
+Amounts are never floats: they are parsed from decimal strings, computed exactly,
+and rounded once at the line (and once for tax).
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal, InvalidOperation, localcontext
+from functools import lru_cache
+
+from babel.numbers import get_currency_precision, list_currencies
+
+ROUNDING_MODES = {"half_up": ROUND_HALF_UP, "half_even": ROUND_HALF_EVEN}
+
+# Exact intermediate arithmetic: 50 significant digits is far beyond any bill.
+EXACT_PRECISION = 50
+
+
+class MoneyError(ValueError):
+    """A value that is not a valid decimal amount."""
+
+
+@lru_cache(maxsize=None)
+def known_currencies() -> frozenset[str]:
+    return frozenset(list_currencies())
+
+
+def is_currency(code: str) -> bool:
+    return isinstance(code, str) and code in known_currencies()
+
+
+@lru_cache(maxsize=None)
+def minor_units(currency: str) -> int:
+    """Digits after the decimal point for a currency (EUR 2, JPY 0, KWD 3)."""
+    if not is_currency(currency):
+        raise MoneyError(f"unknown currency {currency!r}")
+    return get_currency_precision(currency)
+
+
+def to_decimal(value: object) -> Decimal:
+    """Parse a decimal amount from a string or int. Floats are refused: they are not exact."""
+    if isinstance(value, bool):
+        raise MoneyError(f"{value!r} is not a decimal number")
+    if isinstance(value, Decimal):
+        result = value
+    elif isinstance(value, int):
+        result = Decimal(value)
+    elif isinstance(value, str):
+        try:
+            result = Decimal(value.strip())
+        except InvalidOperation:
+            raise MoneyError(f"{value!r} is not a decimal number") from None
+    else:
+        raise MoneyError(f"{value!r} is not a decimal string")
+    if not result.is_finite():
+        raise MoneyError(f"{value!r} is not a finite number")
+    return result
+
+
+def quantize(amount: Decimal, currency: str, rounding: str = "half_up") -> Decimal:
+    """Round an exact amount to the currency's minor unit. The only place money is rounded."""
+    digits = minor_units(currency)
+    exponent = Decimal(1).scaleb(-digits)
+    with localcontext() as ctx:
+        ctx.prec = EXACT_PRECISION
+        return amount.quantize(exponent, rounding=ROUNDING_MODES[rounding])
+
+
+def minor_unit(currency: str) -> Decimal:
+    """The smallest amount of a currency: 0.01 EUR, 1 JPY, 0.001 KWD."""
+    return Decimal(1).scaleb(-minor_units(currency))
+
+
+def format_decimal(value: Decimal) -> str:
+    """A decimal as a plain string without exponent ("1E+3" -> "1000", "0E-8" -> "0")."""
+    if value == 0:
+        # keep the scale of money amounts ("0.00") but not of exact zeros from arithmetic
+        return "0" if value.as_tuple().exponent < -6 else f"{value:f}"
+    text = f"{value:f}"
+    return text
+
+
+def normalize(value: Decimal) -> Decimal:
+    """Drop trailing zeros without switching to exponent notation."""
+    if value == 0:
+        return Decimal(0)
+    normalized = value.normalize()
+    if normalized.as_tuple().exponent > 0:
+        normalized = normalized.quantize(Decimal(1))
+    return normalized

@@ -1,0 +1,127 @@
+"""Charge models: what a quantity costs, exactly, before any rounding.
+
+Tier semantics (contract section 3): `up_to` is inclusive; a tier covers
+(previous up_to, up_to]; `up_to=None` is unbounded and last. Zero usage bills zero in
+every usage model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from decimal import ROUND_CEILING, Decimal
+
+USAGE_MODELS = ("per_unit", "graduated", "volume", "stairstep", "package", "percentage")
+CHARGE_MODELS = ("flat", *USAGE_MODELS)
+TIERED_MODELS = frozenset({"graduated", "volume", "stairstep"})
+ZERO = Decimal(0)
+
+
+@dataclass(frozen=True)
+class Tier:
+    up_to: Decimal | None
+    unit_amount: Decimal = ZERO
+    flat_amount: Decimal = ZERO
+
+
+@dataclass(frozen=True)
+class Charge:
+    """One priced item of a plan. Fields not used by `model` stay at their defaults."""
+
+    code: str
+    model: str
+    meter: str | None = None
+    timing: str = "arrears"  # flat fees: advance | arrears; usage is always arrears
+    description: str | None = None
+    amount: Decimal = ZERO  # flat
+    unit_amount: Decimal = ZERO  # per_unit
+    tiers: tuple[Tier, ...] = field(default_factory=tuple)
+    package_size: Decimal = Decimal(1)
+    package_amount: Decimal = ZERO
+    free_units: Decimal = ZERO
+    rate: Decimal = ZERO  # percentage, in percent
+    fixed_amount: Decimal = ZERO  # percentage, per matching event
+
+    @property
+    def is_usage(self) -> bool:
+        return self.model != "flat"
+
+
+@dataclass(frozen=True)
+class Price:
+    """An exact amount and the unit price to show beside the quantity."""
+
+    amount: Decimal
+    unit_amount: Decimal
+
+
+def price_usage(charge: Charge, quantity: Decimal, events: int = 0) -> Price:
+    """The exact price of a usage charge for one period's aggregated quantity."""
+    model = charge.model
+    if model == "per_unit":
+        return Price(quantity * charge.unit_amount, charge.unit_amount)
+    if model == "percentage":
+        if quantity == 0 and events == 0:
+            return Price(ZERO, ZERO)
+        amount = quantity * charge.rate / 100 + charge.fixed_amount * events
+        return Price(amount, _average(amount, quantity))
+    if quantity <= 0:
+        # zero usage bills zero, including volume/stairstep tiers that carry a flat amount
+        return Price(ZERO, _zero_unit(charge))
+    if model == "graduated":
+        amount = graduated(charge.tiers, quantity)
+        return Price(amount, _average(amount, quantity))
+    if model == "volume":
+        tier = tier_for(charge.tiers, quantity)
+        return Price(quantity * tier.unit_amount + tier.flat_amount, tier.unit_amount)
+    if model == "stairstep":
+        amount = tier_for(charge.tiers, quantity).flat_amount
+        return Price(amount, _average(amount, quantity))
+    if model == "package":
+        amount = package(charge, quantity)
+        return Price(amount, _average(amount, quantity))
+    raise ValueError(f"charge {charge.code!r}: {model!r} is not a usage model")
+
+
+def graduated(tiers: Sequence[Tier], quantity: Decimal) -> Decimal:
+    """Each tier's units at its unit_amount, plus the flat_amount of every tier holding units."""
+    total = ZERO
+    lower = ZERO
+    for tier in tiers:
+        if quantity <= lower:
+            break
+        upper = quantity if tier.up_to is None else min(quantity, tier.up_to)
+        total += (upper - lower) * tier.unit_amount + tier.flat_amount
+        if tier.up_to is None:
+            break
+        lower = tier.up_to
+    return total
+
+
+def tier_for(tiers: Sequence[Tier], quantity: Decimal) -> Tier:
+    """The tier a total falls in: the first whose inclusive upper bound holds it."""
+    for tier in tiers:
+        if tier.up_to is None or quantity <= tier.up_to:
+            return tier
+    # validated catalogs end with an unbounded tier; past the last bound, the last tier applies
+    return tiers[-1]
+
+
+def package(charge: Charge, quantity: Decimal) -> Decimal:
+    billable = max(quantity - charge.free_units, ZERO)
+    packages = (billable / charge.package_size).to_integral_value(rounding=ROUND_CEILING)
+    return packages * charge.package_amount
+
+
+def _average(amount: Decimal, quantity: Decimal) -> Decimal:
+    """Unit price shown for models without a single one: amount / quantity, 12 places at most."""
+    if quantity == 0:
+        return ZERO
+    average = (amount / quantity).quantize(Decimal("1e-12"))
+    return average.normalize() if average != 0 else ZERO
+
+
+def _zero_unit(charge: Charge) -> Decimal:
+    if charge.model == "volume" and charge.tiers:
+        return charge.tiers[0].unit_amount
+    return ZERO

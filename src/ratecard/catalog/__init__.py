@@ -1,0 +1,17 @@
+"""The catalog file: load (YAML/JSON), validate every problem with its path, resolve to domain objects."""
+
+from .load import CatalogFileError, load_document
+from .model import Catalog, CustomerSpec, MeterSpec, SubscriptionSpec, build_catalog
+from .validate import Problem, check_document
+
+__all__ = [
+    "Catalog",
+    "CatalogFileError",
+    "CustomerSpec",
+    "MeterSpec",
+    "Problem",
+    "SubscriptionSpec",
+    "build_catalog",
+    "check_document",
+    "load_document",
+]

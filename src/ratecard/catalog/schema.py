@@ -1,0 +1,184 @@
+"""The catalog's shape as pydantic models: field types, required fields, value ranges.
+
+Cross-references (unknown meter, plan, customer; currency mismatches) are checked in
+validate.py after this, so that every problem is reported at once.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+
+from ..domain.aggregation import AGGREGATIONS
+from ..domain.money import MoneyError, is_currency, to_decimal
+from ..domain.pricing import CHARGE_MODELS
+
+
+def _decimal(value: Any) -> Decimal:
+    if isinstance(value, float):
+        # only reachable from Python callers: files are parsed with exact decimals
+        raise ValueError("must be a decimal string such as \"49.00\", not a float")
+    try:
+        return to_decimal(value)
+    except MoneyError:
+        raise ValueError(f"must be a decimal number, got {value!r}") from None
+
+
+def _non_negative(value: Any) -> Decimal:
+    number = _decimal(value)
+    if number < 0:
+        raise ValueError(f"must not be negative, got {number}")
+    return number
+
+
+def _positive(value: Any) -> Decimal:
+    number = _decimal(value)
+    if number <= 0:
+        raise ValueError(f"must be greater than 0, got {number}")
+    return number
+
+
+def _currency(value: Any) -> str:
+    if not isinstance(value, str) or not is_currency(value):
+        raise ValueError(f"unknown currency {value!r} (expected an ISO 4217 code such as EUR)")
+    return value
+
+
+def _timezone(value: Any) -> str:
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"unknown timezone {value!r}")
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown timezone {value!r} (expected an IANA name such as Europe/Berlin)") from None
+    return value
+
+
+def _moment(value: Any) -> date | datetime:
+    """A date, or an RFC 3339 datetime that carries its offset."""
+    if isinstance(value, datetime):
+        moment = value
+    elif isinstance(value, date):
+        return value
+    elif isinstance(value, str):
+        text = value.strip()
+        try:
+            if len(text) == 10:
+                return date.fromisoformat(text)
+            moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            raise ValueError(f"{value!r} is not a date (2026-01-15) or RFC 3339 datetime") from None
+    else:
+        raise ValueError(f"{value!r} is not a date (2026-01-15) or RFC 3339 datetime")
+    if moment.tzinfo is None:
+        raise ValueError(f"{value!r} has no timezone offset (add Z or +01:00)")
+    return moment
+
+
+Number = Annotated[Decimal, BeforeValidator(_decimal)]
+Money = Annotated[Decimal, BeforeValidator(_non_negative)]
+PositiveNumber = Annotated[Decimal, BeforeValidator(_positive)]
+Currency = Annotated[str, BeforeValidator(_currency)]
+Timezone = Annotated[str, BeforeValidator(_timezone)]
+Moment = Annotated[date | datetime, BeforeValidator(_moment)]
+Code = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class BillingEntity(Strict):
+    name: str = "ratecard"
+    country: str | None = None
+    timezone: Timezone = "UTC"
+    currency: Currency = "EUR"
+    rounding: Literal["half_up", "half_even"] = "half_up"
+    tax_rounding: Literal["invoice", "line"] = "invoice"
+    invoice_prefix: str = "RC"
+
+
+class Meter(Strict):
+    code: Code
+    name: str | None = None
+    aggregation: Literal[AGGREGATIONS]  # type: ignore[valid-type]
+    field: str | None = None
+    filters: dict[str, list[str | int | Decimal | bool]] = {}
+    source: Code | None = None
+
+
+class Tier(Strict):
+    up_to: Money | None
+    unit_amount: Money = Decimal(0)
+    flat_amount: Money = Decimal(0)
+
+
+class Charge(Strict):
+    code: Code
+    model: Literal[CHARGE_MODELS]  # type: ignore[valid-type]
+    description: str | None = None
+    meter: Code | None = None
+    timing: Literal["advance", "arrears"] | None = None
+    amount: Money | None = None
+    unit_amount: Money | None = None
+    tiers: list[Tier] | None = None
+    package_size: PositiveNumber | None = None
+    package_amount: Money | None = None
+    free_units: Money | None = None
+    rate: Money | None = None
+    fixed_amount: Money | None = None
+
+
+class Plan(Strict):
+    code: Code
+    name: str | None = None
+    currency: Currency
+    interval: Literal["month", "quarter", "year"] = "month"
+    minimum: Money | None = None
+    charges: list[Charge] = []
+
+
+class Customer(Strict):
+    reference: Code
+    name: str | None = None
+    email: str | None = None
+    country: str | None = None
+    currency: Currency | None = None
+    tax_rate: Money | None = None
+    timezone: Timezone | None = None
+
+    @field_validator("tax_rate")
+    @classmethod
+    def _tax_at_most_100(cls, value: Decimal | None) -> Decimal | None:
+        if value is not None and value > 100:
+            raise ValueError(f"is a percentage and must be at most 100, got {value}")
+        return value
+
+
+class Subscription(Strict):
+    reference: Code
+    customer: Code
+    plan: Code
+    start: Moment
+    end: Moment | None = None
+    billing_anchor: int | None = None
+    overrides: dict[str, dict[str, Any]] = {}
+
+    @field_validator("billing_anchor")
+    @classmethod
+    def _anchor_in_month(cls, value: int | None) -> int | None:
+        if value is not None and not 1 <= value <= 31:
+            raise ValueError(f"must be a day of the month in 1..31, got {value}")
+        return value
+
+
+class CatalogDocument(Strict):
+    billing_entity: BillingEntity = BillingEntity()
+    meters: list[Meter] = []
+    plans: list[Plan] = []
+    customers: list[Customer] = []
+    subscriptions: list[Subscription] = []

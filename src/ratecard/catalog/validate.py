@@ -1,0 +1,298 @@
+"""Validate a catalog document and report every problem at once, each with its path.
+
+Items are validated one by one, so a broken plan does not hide the problems of the
+next one, and cross-references are checked against the items that did validate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, time, timezone
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from ..domain.aggregation import NEEDS_FIELD
+from ..domain.pricing import TIERED_MODELS
+from .schema import BillingEntity, CatalogDocument, Charge, Customer, Meter, Plan, Subscription
+
+Model = TypeVar("Model", bound=BaseModel)
+
+# which optional charge fields each model needs, and which it may carry
+REQUIRED_FIELDS = {
+    "flat": ("amount",),
+    "per_unit": ("unit_amount",),
+    "graduated": ("tiers",),
+    "volume": ("tiers",),
+    "stairstep": ("tiers",),
+    "package": ("package_size", "package_amount"),
+    "percentage": ("rate",),
+}
+OPTIONAL_FIELDS = {"package": ("free_units",), "percentage": ("fixed_amount",)}
+MODEL_FIELDS = ("amount", "unit_amount", "tiers", "package_size", "package_amount", "free_units",
+                "rate", "fixed_amount")
+SECTIONS = ("billing_entity", "meters", "plans", "customers", "subscriptions")
+
+
+@dataclass(frozen=True)
+class Problem:
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}" if self.path else self.message
+
+
+def format_path(parts: Iterable[Any]) -> str:
+    text = ""
+    for part in parts:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += f".{part}" if text else str(part)
+    return text
+
+
+def _validate(model: type[Model], data: Any, path: str, problems: list[Problem]) -> Model | None:
+    """Validate one item; on errors, report them and retry without the faulty optional
+    fields so that the item's other problems (references, tiers) are still found."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as error:
+        faulty = set()
+        for item in error.errors():
+            location = [p for p in item["loc"] if not (isinstance(p, str) and p.startswith("function-"))]
+            # drop pydantic's union-branch labels such as 'date' / 'datetime'
+            location = [p for p in location if p not in ("date", "datetime", "decimal")]
+            if location:
+                faulty.add(location[0])
+            where = path + ("." if location and not isinstance(location[0], int) else "")
+            where += format_path(location)
+            problems.append(Problem(where, _message(item)))
+    if not isinstance(data, dict):
+        return None
+    required = {name for name, info in model.model_fields.items() if info.is_required()}
+    if faulty & required or not faulty <= set(data):
+        return None
+    try:
+        return model.model_validate({k: v for k, v in data.items() if k not in faulty})
+    except ValidationError:
+        return None
+
+
+def _message(item: dict[str, Any]) -> str:
+    kind = item["type"]
+    if kind == "missing":
+        return "is required"
+    if kind == "extra_forbidden":
+        return "is not a known field"
+    if kind == "literal_error":
+        expected = item.get("ctx", {}).get("expected", "")
+        return f"must be one of {expected}, got {item.get('input')!r}"
+    message = item["msg"]
+    return message.removeprefix("Value error, ")
+
+
+def _list(document: dict[str, Any], key: str, problems: list[Problem]) -> list[Any]:
+    value = document.get(key)
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        problems.append(Problem(key, f"must be a list, got {type(value).__name__}"))
+        return []
+    return value
+
+
+def check_document(document: Any) -> tuple[CatalogDocument | None, list[Problem]]:
+    """Validate a parsed catalog. Returns the document when there is no problem."""
+    problems: list[Problem] = []
+    if not isinstance(document, dict):
+        return None, [Problem("", "the catalog must be a mapping of billing_entity, meters, plans, "
+                                 "customers, subscriptions")]
+    for key in document:
+        if key not in SECTIONS:
+            problems.append(Problem(str(key), f"is not a known section (expected one of {', '.join(SECTIONS)})"))
+
+    entity = _validate(BillingEntity, document.get("billing_entity") or {}, "billing_entity", problems)
+    meters = _items(Meter, _list(document, "meters", problems), "meters", problems)
+    plans = _plans(_list(document, "plans", problems), problems)
+    customers = _items(Customer, _list(document, "customers", problems), "customers", problems)
+    subscriptions = _items(Subscription, _list(document, "subscriptions", problems), "subscriptions", problems)
+
+    _unique(meters, "meters", "code", problems)
+    _unique(plans, "plans", "code", problems)
+    _unique(customers, "customers", "reference", problems)
+    _unique(subscriptions, "subscriptions", "reference", problems)
+
+    meter_codes = {meter.code for _, meter in meters}
+    for index, meter in meters:
+        _check_meter(meter, f"meters[{index}]", problems)
+    for index, plan in plans:
+        _unique([(i, c) for i, c in enumerate(plan.charges)], f"plans[{index}].charges", "code", problems)
+        for c_index, charge in enumerate(plan.charges):
+            check_charge(charge, f"plans[{index}].charges[{c_index}]", meter_codes, problems)
+
+    plans_by_code = {plan.code: plan for _, plan in plans}
+    customers_by_ref = {customer.reference: customer for _, customer in customers}
+    for index, subscription in subscriptions:
+        _check_subscription(subscription, f"subscriptions[{index}]", plans_by_code, customers_by_ref,
+                            meter_codes, entity, problems)
+
+    if problems:
+        return None, _first_per_path(problems)
+    return CatalogDocument.model_validate(document), []
+
+
+def _first_per_path(problems: list[Problem]) -> list[Problem]:
+    """One problem per path: a field that failed its type check is not reported again as missing."""
+    seen: set[str] = set()
+    kept = []
+    for problem in problems:
+        if problem.path not in seen:
+            seen.add(problem.path)
+            kept.append(problem)
+    return kept
+
+
+def _items(model: type[Model], raw: list[Any], section: str, problems: list[Problem]) -> list[tuple[int, Model]]:
+    valid = []
+    for index, item in enumerate(raw):
+        if not isinstance(item, dict):
+            problems.append(Problem(f"{section}[{index}]", f"must be a mapping, got {type(item).__name__}"))
+            continue
+        parsed = _validate(model, item, f"{section}[{index}]", problems)
+        if parsed is not None:
+            valid.append((index, parsed))
+    return valid
+
+
+def _plans(raw: list[Any], problems: list[Problem]) -> list[tuple[int, Plan]]:
+    """Plans with each charge validated on its own, so one bad charge hides no other problem."""
+    valid = []
+    for index, item in enumerate(raw):
+        path = f"plans[{index}]"
+        if not isinstance(item, dict):
+            problems.append(Problem(path, f"must be a mapping, got {type(item).__name__}"))
+            continue
+        charges_raw = item.get("charges") or []
+        if not isinstance(charges_raw, list):
+            problems.append(Problem(f"{path}.charges", "must be a list of charges"))
+            charges_raw = []
+        charges = [charge for _, charge in _items(Charge, charges_raw, f"{path}.charges", problems)]
+        plan = _validate(Plan, {**item, "charges": []}, path, problems)
+        if plan is not None:
+            valid.append((index, plan.model_copy(update={"charges": charges})))
+    return valid
+
+
+def _unique(items: list[tuple[int, Any]], section: str, key: str, problems: list[Problem]) -> None:
+    seen: dict[str, int] = {}
+    for index, item in items:
+        value = getattr(item, key)
+        if value in seen:
+            problems.append(Problem(f"{section}[{index}].{key}",
+                                    f"{value!r} is already used by {section}[{seen[value]}]"))
+        else:
+            seen[value] = index
+
+
+def _check_meter(meter: Meter, path: str, problems: list[Problem]) -> None:
+    if meter.aggregation in NEEDS_FIELD and not meter.field:
+        problems.append(Problem(f"{path}.field", f"is required by aggregation {meter.aggregation}"))
+    for key, values in meter.filters.items():
+        if not values:
+            problems.append(Problem(f"{path}.filters.{key}", "must list at least one value"))
+
+
+def check_charge(charge: Charge, path: str, meter_codes: set[str], problems: list[Problem]) -> None:
+    model = charge.model
+    for name in REQUIRED_FIELDS[model]:
+        if getattr(charge, name) is None:
+            problems.append(Problem(f"{path}.{name}", f"is required by model {model}"))
+    allowed = set(REQUIRED_FIELDS[model]) | set(OPTIONAL_FIELDS.get(model, ()))
+    for name in MODEL_FIELDS:
+        if name not in allowed and getattr(charge, name) is not None:
+            problems.append(Problem(f"{path}.{name}", f"is not used by model {model}"))
+    if model == "flat":
+        if charge.meter is not None:
+            problems.append(Problem(f"{path}.meter", "a flat charge is not metered; remove the meter"))
+    else:
+        if charge.meter is None:
+            problems.append(Problem(f"{path}.meter", f"is required by model {model}"))
+        elif charge.meter not in meter_codes:
+            problems.append(Problem(f"{path}.meter", f"unknown meter {charge.meter!r}"))
+        if charge.timing == "advance":
+            problems.append(Problem(f"{path}.timing", "usage charges are billed in arrears"))
+    if model in TIERED_MODELS and charge.tiers:
+        _check_tiers(charge, path, problems)
+
+
+def _check_tiers(charge: Charge, path: str, problems: list[Problem]) -> None:
+    tiers = charge.tiers or []
+    previous = None
+    for index, tier in enumerate(tiers):
+        where = f"{path}.tiers[{index}].up_to"
+        last = index == len(tiers) - 1
+        if tier.up_to is None:
+            if not last:
+                problems.append(Problem(where, "only the last tier may be unbounded (up_to: null)"))
+            continue
+        if last:
+            problems.append(Problem(where, "the last tier must be unbounded (up_to: null)"))
+        if tier.up_to == 0 and index == 0:
+            problems.append(Problem(where, "must be greater than 0"))
+        if previous is not None and tier.up_to <= previous:
+            problems.append(Problem(where, f"must be greater than {previous}"))
+        previous = tier.up_to if previous is None or tier.up_to > previous else previous
+
+
+def _check_subscription(
+    subscription: Subscription,
+    path: str,
+    plans: dict[str, Plan],
+    customers: dict[str, Customer],
+    meter_codes: set[str],
+    entity: BillingEntity | None,
+    problems: list[Problem],
+) -> None:
+    plan = plans.get(subscription.plan)
+    customer = customers.get(subscription.customer)
+    if plan is None:
+        problems.append(Problem(f"{path}.plan", f"unknown plan {subscription.plan!r}"))
+    if customer is None:
+        problems.append(Problem(f"{path}.customer", f"unknown customer {subscription.customer!r}"))
+    if plan is not None and customer is not None and customer.currency and customer.currency != plan.currency:
+        problems.append(Problem(f"{path}.plan", f"plan {plan.code!r} bills in {plan.currency} but customer "
+                                                f"{customer.reference!r} is billed in {customer.currency}"))
+    if subscription.end is not None and _as_comparable(subscription.end) <= _as_comparable(subscription.start):
+        problems.append(Problem(f"{path}.end", "must be after start"))
+    if plan is None:
+        return
+    charges = {charge.code: charge for charge in plan.charges}
+    for code, fields in subscription.overrides.items():
+        where = f"{path}.overrides.{code}"
+        if code not in charges:
+            problems.append(Problem(where, f"plan {plan.code!r} has no charge {code!r}"))
+            continue
+        if not isinstance(fields, dict):
+            problems.append(Problem(where, "must be a mapping of charge fields"))
+            continue
+        merged = override_charge(charges[code], fields)
+        # problems in the merged charge are reported under the override, where the user must look
+        charge = _validate(Charge, merged, where, problems)
+        if charge is not None:
+            check_charge(charge, where, meter_codes, problems)
+
+
+def override_charge(charge: Charge, fields: dict[str, Any]) -> dict[str, Any]:
+    """A plan charge with a subscription's overriding fields laid over it (code and model kept)."""
+    merged = charge.model_dump(exclude_none=True)
+    merged.update(fields)
+    return merged
+
+
+def _as_comparable(moment: date | datetime) -> datetime:
+    if isinstance(moment, datetime):
+        return moment
+    return datetime.combine(moment, time(0), tzinfo=timezone.utc)

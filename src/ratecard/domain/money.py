@@ -30,11 +30,21 @@ def is_currency(code: str) -> bool:
     return isinstance(code, str) and code in known_currencies()
 
 
+# Babel reports CLDR's display digits, which differ from ISO 4217's minor units for these
+# currencies (CLDR rounds HUF, IDR, COP, ... to whole units and IQD to 0). ISO 4217 wins.
+ISO_4217_MINOR_UNITS = {
+    "AFN": 2, "ALL": 2, "COP": 2, "HUF": 2, "IDR": 2, "IQD": 3, "IRR": 2, "KPW": 2, "LAK": 2,
+    "LBP": 2, "MGA": 2, "MMK": 2, "MRO": 2, "SLL": 2, "SOS": 2, "STD": 2, "SYP": 2, "YER": 2,
+}  # fmt: skip
+
+
 @lru_cache(maxsize=None)
 def minor_units(currency: str) -> int:
-    """Digits after the decimal point for a currency (EUR 2, JPY 0, KWD 3)."""
+    """Digits after the decimal point for a currency, per ISO 4217 (EUR 2, JPY 0, KWD 3)."""
     if not is_currency(currency):
         raise MoneyError(f"unknown currency {currency!r}")
+    if currency in ISO_4217_MINOR_UNITS:
+        return ISO_4217_MINOR_UNITS[currency]
     return get_currency_precision(currency)
 
 
@@ -64,7 +74,9 @@ def quantize(amount: Decimal, currency: str, rounding: str = "half_up") -> Decim
     exponent = Decimal(1).scaleb(-digits)
     with localcontext() as ctx:
         ctx.prec = EXACT_PRECISION
-        return amount.quantize(exponent, rounding=ROUNDING_MODES[rounding])
+        result = amount.quantize(exponent, rounding=ROUNDING_MODES[rounding])
+    # -0.004 rounds to zero, not to "-0.00"
+    return result.copy_abs() if result.is_zero() else result
 
 
 def minor_unit(currency: str) -> Decimal:

@@ -1,0 +1,1 @@
+"""Invoice runs: cut invoices at period boundaries, refresh drafts, finalize, void."""

@@ -1,0 +1,46 @@
+"""Invoices in the contract's export shape (JSON documents and CSV rows)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any
+
+from ..domain.money import format_decimal
+from ..store.invoices import InvoiceRecord
+
+INVOICE_FIELDS = ("number", "customer", "subscription", "status", "currency", "issue_date", "subtotal", "tax",
+                  "total")
+LINE_FIELDS = ("code", "description", "service_start", "service_end", "quantity", "unit_amount", "amount")
+
+
+def _text(value: Any) -> Any:
+    return format_decimal(value) if isinstance(value, Decimal) else value
+
+
+def invoice_document(invoice: InvoiceRecord) -> dict[str, Any]:
+    document = {name: _text(getattr(invoice, name)) for name in INVOICE_FIELDS}
+    document["number"] = invoice.display_number
+    document["id"] = invoice.id
+    document["tax_rate"] = _text(invoice.tax_rate)
+    document["catalog_version"] = invoice.catalog_version
+    document["lines"] = [{name: _text(getattr(line, name)) for name in LINE_FIELDS} for line in invoice.lines]
+    return document
+
+
+def invoices_json(invoices: Sequence[InvoiceRecord]) -> list[dict[str, Any]]:
+    return [invoice_document(invoice) for invoice in invoices]
+
+
+def invoices_csv(invoices: Sequence[InvoiceRecord]) -> str:
+    """One row per line, with the invoice's fields repeated."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow([*INVOICE_FIELDS, *LINE_FIELDS])
+    for invoice in invoices:
+        head = invoice_document(invoice)
+        for line in head["lines"]:
+            writer.writerow([head[name] for name in INVOICE_FIELDS] + [line[name] for name in LINE_FIELDS])
+    return buffer.getvalue()

@@ -1,0 +1,412 @@
+"""The `ratecard` command line. Each verb parses its options and calls the layers below.
+
+Exit codes: 0 success, 1 ran and found problems, 2 usage or input errors (one sentence on
+stderr naming the file, line and field; never a traceback for bad input).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date, datetime
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import orjson
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from .billing.export import invoice_document, invoices_csv, invoices_json
+from .billing.run import generate_invoices
+from .catalog import CatalogFileError, build_catalog, check_document, load_document
+from .clock import now as clock_now
+from .domain.invoice import InvoiceStateError
+from .ingest.importer import import_file
+from .ingest.readers import ReaderError
+from .ingest.reprocess import reprocess
+from .ingest.validate import to_micros
+from .store import Store, open_store
+from .store.catalogs import save_version
+from .store.db import StoreError
+from .store.invoices import InvoiceNotFound, change_status, get_invoice, list_invoices
+from .workspace import NoCatalog, current_catalog, optional_catalog
+
+app = typer.Typer(help="ratecard: usage-based billing with the go-live toolkit built in.",
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+catalog_app = typer.Typer(help="Validate and apply the catalog.", no_args_is_help=True)
+events_app = typer.Typer(help="Import and reprocess usage events.", no_args_is_help=True)
+invoices_app = typer.Typer(help="Generate, review, finalize and export invoices.", no_args_is_help=True)
+app.add_typer(catalog_app, name="catalog")
+app.add_typer(events_app, name="events")
+app.add_typer(invoices_app, name="invoices")
+
+out = Console()
+err = Console(stderr=True)
+
+DbOption = Annotated[str | None, typer.Option("--db", help="Database URL (else RATECARD_DATABASE_URL, "
+                                                             "else sqlite:///ratecard.db).")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    err.print(f"error: {message}", markup=False, highlight=False)
+    raise typer.Exit(code)
+
+
+def emit_json(document: Any) -> None:
+    sys.stdout.write(orjson.dumps(document, option=orjson.OPT_INDENT_2, default=str).decode() + "\n")
+
+
+@contextmanager
+def store_for(db: str | None) -> Iterator[Store]:
+    try:
+        store = open_store(db)
+    except StoreError as exc:
+        fail(str(exc))
+    try:
+        yield store
+    finally:
+        store.dispose()
+
+
+def _progress(enabled: bool) -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    console=err, disable=not enabled, transient=True)
+
+
+def _wants_progress(json_output: bool) -> bool:
+    return not json_output and err.is_terminal
+
+
+def _now() -> datetime:
+    try:
+        return clock_now()
+    except ValueError as exc:
+        fail(str(exc))
+
+
+# ---------------------------------------------------------------- catalog
+
+
+def _checked_document(path: Path) -> tuple[Any, list]:
+    try:
+        raw = load_document(path)
+    except CatalogFileError as exc:
+        fail(str(exc))
+    return check_document(raw)
+
+
+@catalog_app.command("check")
+def catalog_check(file: Path, json_output: JsonOption = False) -> None:
+    """Validate a catalog file and list every problem with its path (exit 1 if any)."""
+    document, problems = _checked_document(file)
+    if json_output:
+        emit_json({"file": str(file), "valid": not problems,
+                   "problems": [{"path": p.path, "message": p.message} for p in problems]})
+    elif problems:
+        table = Table(title=f"{file}: {len(problems)} problem(s)")
+        table.add_column("path", style="cyan")
+        table.add_column("problem")
+        for problem in problems:
+            table.add_row(problem.path, problem.message)
+        out.print(table)
+    else:
+        summary = build_catalog(document)
+        out.print(f"{file}: valid — {len(summary.meters)} meters, {len(summary.plans)} plans, "
+                  f"{len(summary.customers)} customers, {len(summary.subscriptions)} subscriptions")
+    raise typer.Exit(1 if problems else 0)
+
+
+@catalog_app.command("apply")
+def catalog_apply(file: Path, db: DbOption = None, json_output: JsonOption = False) -> None:
+    """Store the catalog as a new version (all or nothing; history is never overwritten)."""
+    document, problems = _checked_document(file)
+    if problems:
+        for problem in problems:
+            err.print(f"error: {file}: {problem}", markup=False, highlight=False)
+        fail(f"{file}: {len(problems)} problem(s); nothing was applied (see `ratecard catalog check`)")
+    with store_for(db) as store:
+        version, created = save_version(store, document, to_micros(_now()))
+    result = {"file": str(file), "version": version, "created": created}
+    if json_output:
+        emit_json(result)
+    else:
+        verb = "stored as version" if created else "unchanged; still version"
+        out.print(f"{file}: {verb} {version}")
+
+
+# ---------------------------------------------------------------- events
+
+
+@events_app.command("import")
+def events_import(
+    file: Path,
+    db: DbOption = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate and report; write nothing.")] = False,
+    file_format: Annotated[str | None, typer.Option("--format", help="jsonl | json | csv (default: extension)")] = None,
+    rejects: Annotated[Path | None, typer.Option("--rejects", help="Write every rejected row here (JSONL).")] = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Import events (JSONL or CSV). Exit 1 when any event was rejected."""
+    with store_for(db) as store:
+        _, catalog = optional_catalog(store)
+        rejects_handle = rejects.open("w", encoding="utf-8") if rejects else None
+
+        def write_reject(rejection: Any) -> None:
+            if rejects_handle is not None:
+                rejects_handle.write(orjson.dumps({"line": rejection.line, "reason": rejection.reason,
+                                                   "message": rejection.message, "id": rejection.event_id,
+                                                   "raw": rejection.raw}).decode() + "\n")
+        try:
+            with _progress(_wants_progress(json_output)) as progress:
+                task = progress.add_task(f"{'checking' if dry_run else 'importing'} {file.name}", total=None)
+                report = import_file(store, catalog, file, _now(), dry_run=dry_run, file_format=file_format,
+                                     on_progress=lambda n: progress.advance(task, n), on_rejection=write_reject)
+        except ReaderError as exc:
+            fail(str(exc))
+        finally:
+            if rejects_handle is not None:
+                rejects_handle.close()
+    document = report.as_dict()
+    if catalog is None:
+        document["warning"] = "no catalog applied: every event is stored as unknown_customer"
+    if json_output:
+        emit_json(document)
+    else:
+        _print_import(report, catalog is None)
+    raise typer.Exit(1 if report.rejected else 0)
+
+
+def _print_import(report: Any, no_catalog: bool) -> None:
+    table = Table(title=f"{report.source}{' (dry run: nothing written)' if report.dry_run else ''}")
+    table.add_column("outcome")
+    table.add_column("events", justify="right")
+    table.add_row("read", str(report.read))
+    table.add_row("accepted", str(report.accepted))
+    if not report.dry_run:
+        table.add_row("stored (new)", str(report.stored))
+    for flag, count in sorted(report.flags.items()):
+        table.add_row(f"flag: {flag}", str(count))
+    for reason, count in sorted(report.rejected.items()):
+        table.add_row(f"rejected: {reason}", str(count), style="red")
+    out.print(table)
+    for rejection in report.rejections[:20]:
+        err.print(f"rejected: {report.source}: {rejection.message} [{rejection.reason}]", markup=False,
+                  highlight=False)
+    if len(report.rejections) > 20:
+        err.print(f"… and {sum(report.rejected.values()) - 20} more rejected (use --json or --rejects FILE)")
+    if no_catalog:
+        err.print("warning: no catalog applied: events are stored as unmatched (unknown_customer)")
+
+
+@events_app.command("reprocess")
+def events_reprocess(db: DbOption = None, json_output: JsonOption = False) -> None:
+    """Re-match unmatched events against the current catalog."""
+    with store_for(db) as store:
+        try:
+            _, catalog = current_catalog(store)
+        except NoCatalog as exc:
+            fail(str(exc))
+        result = reprocess(store, catalog, _now())
+    if json_output:
+        emit_json(result)
+    else:
+        out.print(f"checked {result['checked']} unmatched event(s): {result['matched']} now matched; "
+                  f"still unmatched: {result['still_unmatched'] or 'none'}")
+
+
+# ---------------------------------------------------------------- invoices
+
+
+def _parse_until(value: str) -> date | datetime:
+    try:
+        if len(value.strip()) == 10:
+            return date.fromisoformat(value.strip())
+        moment = datetime.fromisoformat(value.strip())
+    except ValueError:
+        fail(f"--until: {value!r} is not a date (2026-11-01) or RFC 3339 datetime")
+    if moment.tzinfo is None:
+        fail(f"--until: {value!r} has no timezone offset")
+    return moment
+
+
+@invoices_app.command("generate")
+def invoices_generate(
+    until: Annotated[str, typer.Option("--until", help="Cut invoices at every boundary on or before this date.")],
+    db: DbOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Create or refresh every invoice due at boundaries <= DATE (drafts only; final ones are never changed)."""
+    limit = _parse_until(until)
+    with store_for(db) as store:
+        try:
+            version, catalog = current_catalog(store)
+        except NoCatalog as exc:
+            fail(str(exc))
+        with _progress(_wants_progress(json_output)) as progress:
+            task = progress.add_task("pricing invoices", total=None)
+            report = generate_invoices(store, catalog, version, limit, _now(),
+                                       on_total=lambda n: progress.update(task, total=n),
+                                       on_progress=lambda n: progress.advance(task, n))
+    if json_output:
+        emit_json(report.as_dict())
+    else:
+        out.print(f"invoices up to {until}: {report.created} created, {report.updated} refreshed, "
+                  f"{report.unchanged} unchanged, {report.skipped_final} final/void left alone "
+                  f"({report.subscriptions} subscriptions, {report.cuts} boundaries)")
+
+
+Status = Annotated[str | None, typer.Option("--status", help="draft | final | void")]
+
+
+def _check_status(status: str | None) -> None:
+    if status is not None and status not in ("draft", "final", "void"):
+        fail(f"--status: {status!r} is not one of draft, final, void")
+
+
+@invoices_app.command("list")
+def invoices_list(status: Status = None, db: DbOption = None, json_output: JsonOption = False) -> None:
+    """List invoices with their totals."""
+    _check_status(status)
+    with store_for(db) as store:
+        invoices = list_invoices(store, status=status)
+    if json_output:
+        emit_json(invoices_json(invoices))
+        return
+    table = Table(title=f"{len(invoices)} invoice(s)")
+    for column in ("number", "customer", "subscription", "status", "issue date", "currency", "subtotal", "tax",
+                   "total"):
+        table.add_column(column, justify="right" if column in ("subtotal", "tax", "total") else "left")
+    for invoice in invoices:
+        table.add_row(invoice.display_number, invoice.customer, invoice.subscription, invoice.status,
+                      invoice.issue_date, invoice.currency, f"{invoice.subtotal:f}", f"{invoice.tax:f}",
+                      f"{invoice.total:f}")
+    out.print(table)
+
+
+def _find(store: Store, reference: str) -> Any:
+    try:
+        return get_invoice(store, reference)
+    except InvoiceNotFound as exc:
+        fail(str(exc))
+
+
+@invoices_app.command("show")
+def invoices_show(number: str, db: DbOption = None, json_output: JsonOption = False) -> None:
+    """One invoice with its lines (by number, DRAFT-id or id)."""
+    with store_for(db) as store:
+        invoice = _find(store, number)
+    if json_output:
+        emit_json(invoice_document(invoice))
+        return
+    out.print(f"[bold]{invoice.display_number}[/] {invoice.status} — customer {invoice.customer}, "
+              f"subscription {invoice.subscription}, issued {invoice.issue_date}, {invoice.currency}")
+    table = Table()
+    for column in ("code", "description", "service period", "quantity", "unit amount", "amount"):
+        table.add_column(column, justify="right" if column in ("quantity", "unit amount", "amount") else "left")
+    for line in invoice.lines:
+        table.add_row(line.code, line.description, f"{line.service_start} → {line.service_end}",
+                      f"{line.quantity:f}", f"{line.unit_amount:f}", f"{line.amount:f}")
+    table.add_section()
+    table.add_row("", "subtotal", "", "", "", f"{invoice.subtotal:f}")
+    table.add_row("", f"tax ({invoice.tax_rate:f}%)", "", "", "", f"{invoice.tax:f}")
+    table.add_row("", "[bold]total[/]", "", "", "", f"[bold]{invoice.total:f}[/]")
+    out.print(table)
+
+
+def _transition(numbers: list[str], target: str, db: str | None, json_output: bool) -> None:
+    done = []
+    with store_for(db) as store:
+        _, catalog = optional_catalog(store)
+        prefix = catalog.invoice_prefix if catalog else "RC"
+        for reference in numbers:
+            invoice = _find(store, reference)
+            try:
+                done.append(change_status(store, invoice.id, target, to_micros(_now()), prefix))
+            except InvoiceStateError as exc:
+                fail(f"invoice {reference}: {exc}")
+    if json_output:
+        emit_json(invoices_json(done))
+    else:
+        for invoice in done:
+            out.print(f"{invoice.display_number}: {invoice.status}")
+
+
+@invoices_app.command("finalize")
+def invoices_finalize(numbers: list[str], db: DbOption = None, json_output: JsonOption = False) -> None:
+    """Finalize drafts: they get a gapless number and never change again."""
+    _transition(numbers, "final", db, json_output)
+
+
+@invoices_app.command("void")
+def invoices_void(numbers: list[str], db: DbOption = None, json_output: JsonOption = False) -> None:
+    """Void drafts."""
+    _transition(numbers, "void", db, json_output)
+
+
+@invoices_app.command("export")
+def invoices_export(
+    status: Status = None,
+    export_format: Annotated[str, typer.Option("--format", help="json | csv")] = "json",
+    out_file: Annotated[Path | None, typer.Option("--out", help="Write here instead of stdout.")] = None,
+    db: DbOption = None,
+) -> None:
+    """Every invoice with its lines, in the contract's export shape."""
+    _check_status(status)
+    if export_format not in ("json", "csv"):
+        fail(f"--format: {export_format!r} is not one of json, csv")
+    with store_for(db) as store:
+        invoices = list_invoices(store, status=status)
+    if export_format == "json":
+        text = orjson.dumps(invoices_json(invoices), option=orjson.OPT_INDENT_2).decode() + "\n"
+    else:
+        text = invoices_csv(invoices)
+    if out_file is None:
+        sys.stdout.write(text)
+        return
+    try:
+        out_file.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        fail(f"--out {out_file}: cannot be written: {exc.strerror}")
+    err.print(f"wrote {len(invoices)} invoice(s) to {out_file}")
+
+
+# ---------------------------------------------------------------- demo
+
+
+@app.command("demo")
+def demo(
+    examples: Annotated[Path, typer.Option("--examples", help="The example workspace folder.")] = Path("examples"),
+    db: DbOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Load the example workspace, run it end to end, and show the resulting drafts."""
+    from .demo import run_demo
+
+    try:
+        summary = run_demo(examples, db)
+    except (CatalogFileError, ReaderError, StoreError, FileNotFoundError) as exc:
+        fail(str(exc))
+    if json_output:
+        emit_json(summary)
+        return
+    from .demo import print_summary
+
+    print_summary(out, summary)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console entry point: bad input never shows a traceback."""
+    try:
+        app(args=argv, standalone_mode=True)
+    except SystemExit as exc:
+        return int(exc.code or 0) if not isinstance(exc.code, str) else 2
+    except KeyboardInterrupt:
+        err.print("interrupted; everything committed so far is kept")
+        return 130
+    return 0
+
+

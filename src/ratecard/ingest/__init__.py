@@ -1,0 +1,1 @@
+"""Usage events: parsing (JSONL, CSV, Solvimon shape), validation, matching, idempotent import."""

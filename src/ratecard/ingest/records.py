@@ -1,0 +1,43 @@
+"""Parsed events and rejections: what the readers hand to validation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+REJECTION_REASONS = ("invalid_json", "missing_field", "invalid_timestamp", "future_timestamp", "invalid_value")
+FLAGS = ("duplicate", "unknown_customer", "unknown_meter", "no_subscription")
+
+
+@dataclass(slots=True)
+class RawEvent:
+    """One event as read from a file or request, not yet validated."""
+
+    line: int
+    id: Any
+    customer: Any
+    meter: Any
+    timestamp: Any
+    properties: Any = field(default_factory=dict)
+
+
+@dataclass(slots=True, frozen=True)
+class Rejection:
+    line: int
+    reason: str
+    message: str
+    event_id: str | None = None
+    raw: str | None = None
+
+
+@dataclass(slots=True)
+class Event:
+    """A validated event, ready to store: ts in µs since epoch UTC, properties as JSON text."""
+
+    line: int
+    id: str
+    customer: str
+    meter: str
+    ts: int
+    properties: str
+    status: str  # matched | unknown_customer | unknown_meter | no_subscription

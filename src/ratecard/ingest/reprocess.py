@@ -1,0 +1,40 @@
+"""Re-match stored unmatched events after the catalog changed (new customer, meter, subscription)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime
+
+import orjson
+
+from ..catalog import Catalog
+from ..store import Store
+from ..store.events import set_statuses, unmatched_events
+from .records import RawEvent, Rejection
+from .validate import EventValidator, from_micros
+
+
+def reprocess(store: Store, catalog: Catalog, now: datetime, environment: str = "live") -> dict:
+    """Re-check every unmatched event; returns counts of what became matched and what stays."""
+    validator = EventValidator(catalog, now)
+    # stored events are re-checked for matching only; their timestamps were accepted already
+    validator.latest_allowed = 2**62
+    validator.earliest_allowed = -(2**62)
+    checked = 0
+    outcome: Counter = Counter()
+    for rows in unmatched_events(store, environment):
+        changes = []
+        for event_id, customer, meter, ts, properties, status in rows:
+            checked += 1
+            raw = RawEvent(0, event_id, customer, meter, from_micros(ts).isoformat(), orjson.loads(properties))
+            result = validator.check(raw)
+            if isinstance(result, Rejection):
+                new_status, new_properties = "invalid_value", properties
+            else:
+                new_status, new_properties = result.status, result.properties
+            outcome[new_status] += 1
+            if new_status != status or new_properties != properties:
+                changes.append((event_id, new_status, new_properties))
+        set_statuses(store, environment, changes)
+    return {"checked": checked, "matched": outcome.get("matched", 0),
+            "still_unmatched": {k: v for k, v in outcome.items() if k != "matched"}}

@@ -1,0 +1,147 @@
+"""Check one raw event against the rules and the catalog: reject it, or accept it with a status.
+
+Rejections (never stored): invalid_json, missing_field, invalid_timestamp, future_timestamp,
+invalid_value. Accepted events are stored matched, or unmatched with the reason they cannot be
+billed yet: unknown_customer, unknown_meter, no_subscription (reprocessing re-checks them).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import msgspec
+
+from ..catalog import Catalog
+from ..domain.aggregation import NUMERIC_AGGREGATIONS
+from .records import Event, RawEvent, Rejection
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MICROSECOND = timedelta(microseconds=1)
+MAX_ID_LENGTH = 256
+# events may be stamped slightly ahead of our clock by the sender's; beyond this they are refused
+FUTURE_TOLERANCE = timedelta(minutes=5)
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+
+_encode = msgspec.json.Encoder(decimal_format="number").encode
+
+
+def to_micros(moment: datetime) -> int:
+    return (moment - EPOCH) // MICROSECOND
+
+
+def from_micros(micros: int) -> datetime:
+    return EPOCH + timedelta(microseconds=micros)
+
+
+def parse_timestamp(value: Any) -> datetime | str:
+    """An RFC 3339 timestamp with its zone -> aware datetime; else the reason as text."""
+    if not isinstance(value, str):
+        return f"must be an RFC 3339 string, got {type(value).__name__}"
+    try:
+        moment = datetime.fromisoformat(value.strip())
+    except ValueError:
+        return f"{value[:60]!r} is not an RFC 3339 timestamp"
+    if moment.tzinfo is None:
+        return f"{value[:60]!r} has no timezone (add Z or an offset such as +01:00)"
+    return moment
+
+
+def _numeric(value: Any) -> Decimal | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, Decimal)):
+        return Decimal(value)
+    if isinstance(value, str):
+        try:
+            number = Decimal(value.strip())
+        except InvalidOperation:
+            return None
+        return number if number.is_finite() else None
+    return None
+
+
+class EventValidator:
+    """Validates and matches events against one catalog at one moment ("now" is passed in)."""
+
+    def __init__(self, catalog: Catalog | None, now: datetime) -> None:
+        self.catalog = catalog
+        self.latest_allowed = to_micros(now + FUTURE_TOLERANCE)
+        self.earliest_allowed = to_micros(EARLIEST)
+        self.customers: set[str] = set(catalog.customers) if catalog else set()
+        self.meters: dict[str, list] = defaultdict(list)
+        self.lifetimes: dict[str, list[tuple[int, int | None]]] = defaultdict(list)
+        if catalog is None:
+            return
+        for meter in catalog.meters.values():
+            self.meters[meter.code].append(meter)
+            if meter.stream != meter.code:
+                self.meters[meter.stream].append(meter)
+        for subscription in catalog.subscriptions.values():
+            schedule = subscription.schedule()
+            end = to_micros(schedule.end) if schedule.end is not None else None
+            self.lifetimes[subscription.customer].append((to_micros(schedule.start), end))
+
+    def check(self, raw: RawEvent) -> Event | Rejection:
+        line = raw.line
+        event_id = raw.id
+        if isinstance(event_id, int) and not isinstance(event_id, bool):
+            event_id = str(event_id)
+        for name, value in (("id", event_id), ("customer", raw.customer), ("meter", raw.meter)):
+            if not isinstance(value, str):
+                return Rejection(line, "invalid_value", f"line {line}: field {name!r} must be a string",
+                                 event_id if isinstance(event_id, str) else None)
+            if not value.strip():
+                return Rejection(line, "missing_field", f"line {line}: field {name!r} is empty")
+            if len(value) > MAX_ID_LENGTH:
+                return Rejection(line, "invalid_value",
+                                 f"line {line}: field {name!r} is longer than {MAX_ID_LENGTH} characters", None)
+        moment = parse_timestamp(raw.timestamp)
+        if isinstance(moment, str):
+            return Rejection(line, "invalid_timestamp", f"line {line}: field 'timestamp': {moment}", event_id)
+        ts = to_micros(moment)
+        if ts > self.latest_allowed:
+            return Rejection(line, "future_timestamp",
+                             f"line {line}: field 'timestamp': {raw.timestamp} is in the future", event_id)
+        if ts < self.earliest_allowed:
+            return Rejection(line, "invalid_timestamp",
+                             f"line {line}: field 'timestamp': {raw.timestamp} is before 2000-01-01", event_id)
+        if not isinstance(raw.properties, dict):
+            return Rejection(line, "invalid_value", f"line {line}: field 'properties' must be an object", event_id)
+        properties = raw.properties
+        meters = self.meters.get(raw.meter, ())
+        if meters:
+            problem = self._check_fields(line, meters, properties)
+            if problem is not None:
+                return Rejection(line, problem[0], problem[1], event_id)
+        status = self._status(raw.customer, raw.meter, ts, bool(meters))
+        return Event(line, event_id, raw.customer, raw.meter, ts, _encode(properties).decode(), status)
+
+    def _check_fields(self, line: int, meters: list, properties: dict[str, Any]) -> tuple[str, str] | None:
+        """Numeric fields must hold numbers (numeric strings become numbers, exactly)."""
+        needed = [meter.field for meter in meters if meter.field]
+        if needed and len(needed) == len(meters) and not any(f in properties for f in needed):
+            return "missing_field", f"line {line}: property {needed[0]!r} is missing"
+        for meter in meters:
+            if meter.aggregation not in NUMERIC_AGGREGATIONS or meter.field not in properties:
+                continue
+            value = properties[meter.field]
+            number = _numeric(value)
+            if number is None:
+                return ("invalid_value",
+                        f"line {line}: property {meter.field!r} must be a number, got {str(value)[:40]!r}")
+            if not isinstance(value, (int, Decimal)) or isinstance(value, bool):
+                properties[meter.field] = number
+        return None
+
+    def _status(self, customer: str, meter: str, ts: int, known_meter: bool) -> str:
+        if customer not in self.customers:
+            return "unknown_customer"
+        if not known_meter:
+            return "unknown_meter"
+        for start, end in self.lifetimes.get(customer, ()):
+            if start <= ts and (end is None or ts < end):
+                return "matched"
+        return "no_subscription"

@@ -1,0 +1,59 @@
+"""Catalog versions: each apply stores the whole validated document as a new version."""
+
+from __future__ import annotations
+
+import hashlib
+
+import orjson
+from sqlalchemy import func, insert, select
+
+from ..catalog.schema import CatalogDocument
+from .db import Store
+from .schema import catalog_versions
+
+
+def canonical_json(document: CatalogDocument) -> str:
+    """Stable JSON of a document (decimals as strings), so equal catalogs share one digest."""
+    return orjson.dumps(document.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS).decode()
+
+
+def save_version(store: Store, document: CatalogDocument, now_us: int, environment: str = "live") -> tuple[int, bool]:
+    """Store the document as a new version unless it equals the latest; returns (version, created)."""
+    text = canonical_json(document)
+    digest = hashlib.sha256(text.encode()).hexdigest()
+    with store.engine.begin() as connection:
+        latest = connection.execute(
+            select(catalog_versions.c.version, catalog_versions.c.digest)
+            .where(catalog_versions.c.environment == environment)
+            .order_by(catalog_versions.c.version.desc())
+            .limit(1)
+        ).first()
+        if latest is not None and latest.digest == digest:
+            return latest.version, False
+        result = connection.execute(
+            insert(catalog_versions).values(environment=environment, created_at=now_us, digest=digest,
+                                            document=text)
+        )
+        return result.inserted_primary_key[0], True
+
+
+def load_version(store: Store, environment: str = "live", version: int | None = None) -> tuple[int, CatalogDocument] | None:
+    """The latest (or a given) catalog version, or None when none was applied."""
+    query = select(catalog_versions.c.version, catalog_versions.c.document).where(
+        catalog_versions.c.environment == environment
+    )
+    if version is not None:
+        query = query.where(catalog_versions.c.version == version)
+    query = query.order_by(catalog_versions.c.version.desc()).limit(1)
+    with store.engine.connect() as connection:
+        row = connection.execute(query).first()
+    if row is None:
+        return None
+    return row.version, CatalogDocument.model_validate(orjson.loads(row.document))
+
+
+def count_versions(store: Store, environment: str = "live") -> int:
+    with store.engine.connect() as connection:
+        return connection.execute(
+            select(func.count()).select_from(catalog_versions).where(catalog_versions.c.environment == environment)
+        ).scalar_one()

@@ -1,0 +1,101 @@
+"""Opening a store: URL resolution, engine set-up (SQLite WAL pragmas), Alembic migrations."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import create_engine, event, text
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.pool import NullPool
+
+DEFAULT_URL = "sqlite:///ratecard.db"
+MIGRATIONS = Path(__file__).parent / "migrations"
+MIGRATION_LOCK = 72_616_263  # advisory lock id: one migrator at a time on PostgreSQL
+
+
+class StoreError(RuntimeError):
+    """The database cannot be opened or migrated; the message says which and why."""
+
+
+def resolve_url(url: str | None) -> str:
+    """--db, else RATECARD_DATABASE_URL, else sqlite:///ratecard.db in the working directory."""
+    chosen = url or os.environ.get("RATECARD_DATABASE_URL") or DEFAULT_URL
+    if chosen.startswith("postgres://"):
+        chosen = "postgresql://" + chosen.removeprefix("postgres://")
+    if chosen.startswith("postgresql://"):
+        chosen = "postgresql+psycopg://" + chosen.removeprefix("postgresql://")
+    return chosen
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA cache_size=-262144")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+@dataclass
+class Store:
+    engine: Engine
+    url: str
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.dialect == "postgresql"
+
+    def migrate(self) -> None:
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        head = ScriptDirectory.from_config(config).get_current_head()
+        with self.engine.begin() as connection:
+            if self.is_postgres:
+                connection.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": MIGRATION_LOCK})
+            current = MigrationContext.configure(connection).get_current_revision()
+            if current == head:
+                return
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def open_store(url: str | None = None, migrate: bool = True) -> Store:
+    resolved = resolve_url(url)
+    try:
+        if resolved.startswith("sqlite"):
+            path = resolved.split("///", 1)[-1]
+            if path and path != ":memory:" and not Path(path).parent.exists():
+                raise StoreError(f"database {resolved}: folder {Path(path).parent} does not exist")
+            engine = create_engine(resolved, poolclass=NullPool)
+            event.listen(engine, "connect", _sqlite_pragmas)
+        else:
+            engine = create_engine(resolved, pool_pre_ping=True)
+    except ArgumentError:
+        raise StoreError(f"database URL {resolved!r} is not valid "
+                         "(expected sqlite:///file.db or postgresql+psycopg://user@host/db)") from None
+    except ModuleNotFoundError as exc:
+        raise StoreError(f"database URL {resolved!r} needs the missing driver {exc.name}") from None
+    store = Store(engine, resolved)
+    if migrate:
+        try:
+            store.migrate()
+        except OperationalError as exc:
+            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+            raise StoreError(f"database {resolved} cannot be opened: {reason}") from None
+    return store

@@ -1,0 +1,108 @@
+"""Event rows: idempotent bulk insert, lookups, and status updates for reprocessing.
+
+The hot path goes to the driver directly (executemany on SQLite, COPY into a staging table
+then INSERT … ON CONFLICT DO NOTHING on PostgreSQL): the database write, not Python, must
+set the speed. The insert and the dedup are one statement in one transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import Text, bindparam, cast, func, select, update
+
+from .db import Store
+from .schema import events
+
+COLUMNS = ("environment", "id", "customer", "meter", "ts", "properties", "received_at", "status", "late")
+Row = tuple[str, str, str, str, int, str, int, str, bool]
+
+
+def insert_events(store: Store, rows: Sequence[Row]) -> int:
+    """Insert rows, ignoring ids already stored; returns how many were new. One transaction."""
+    if not rows:
+        return 0
+    with store.engine.begin() as connection:
+        raw = connection.connection.driver_connection
+        if store.is_postgres:
+            return _copy_postgres(raw, rows)
+        before = raw.total_changes
+        raw.executemany(
+            f"INSERT OR IGNORE INTO events ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})",
+            rows,
+        )
+        return raw.total_changes - before
+
+
+def _copy_postgres(raw: Any, rows: Sequence[Row]) -> int:
+    with raw.cursor() as cursor:
+        cursor.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS events_staging "
+            "(LIKE events INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+        )
+        with cursor.copy(f"COPY events_staging ({', '.join(COLUMNS)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        cursor.execute(
+            f"INSERT INTO events ({', '.join(COLUMNS)}) "
+            f"SELECT DISTINCT ON (environment, id) {', '.join(COLUMNS)} FROM events_staging "
+            "ON CONFLICT (environment, id) DO NOTHING"
+        )
+        return cursor.rowcount
+
+
+def existing_ids(store: Store, environment: str, ids: Iterable[str]) -> set[str]:
+    wanted = list(dict.fromkeys(ids))
+    found: set[str] = set()
+    with store.engine.connect() as connection:
+        for start in range(0, len(wanted), 900):
+            chunk = wanted[start : start + 900]
+            query = select(events.c.id).where(events.c.environment == environment, events.c.id.in_(chunk))
+            found.update(row[0] for row in connection.execute(query))
+    return found
+
+
+def unmatched_events(store: Store, environment: str, batch: int = 10_000) -> Iterable[list[Any]]:
+    """Unmatched events in batches, ordered by id so the scan can resume after each batch."""
+    last = ""
+    while True:
+        query = (
+            select(events.c.id, events.c.customer, events.c.meter, events.c.ts, cast(events.c.properties, Text),
+                   events.c.status)
+            .where(events.c.environment == environment, events.c.status != "matched", events.c.id > last)
+            .order_by(events.c.id)
+            .limit(batch)
+        )
+        with store.engine.connect() as connection:
+            rows = list(connection.execute(query))
+        if not rows:
+            return
+        yield rows
+        last = rows[-1][0]
+
+
+def set_statuses(store: Store, environment: str, changes: Sequence[tuple[str, str, str]]) -> None:
+    """Apply (id, status, properties) changes in one transaction."""
+    if not changes:
+        return
+    statement = (
+        update(events)
+        .where(events.c.environment == environment, events.c.id == bindparam("event_id"))
+        .values(status=bindparam("new_status"), properties=bindparam("new_properties"))
+    )
+    with store.engine.begin() as connection:
+        connection.execute(
+            statement,
+            [{"event_id": i, "new_status": s, "new_properties": p} for i, s, p in changes],
+        )
+
+
+def count_by_status(store: Store, environment: str) -> dict[str, int]:
+    query = (
+        select(events.c.status, func.count())
+        .where(events.c.environment == environment)
+        .group_by(events.c.status)
+    )
+    with store.engine.connect() as connection:
+        return {status: count for status, count in connection.execute(query)}

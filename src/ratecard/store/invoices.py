@@ -1,0 +1,222 @@
+"""Invoice rows: drafts written and refreshed by invoice runs, listed, finalized, voided.
+
+Numbers are assigned at finalization from a per-environment sequence in the same
+transaction as the status change, so numbers are gapless and an invoice gets exactly one.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import delete, insert, select, update
+
+from ..domain.invoice import check_transition
+from .db import Store
+from .schema import invoice_lines, invoice_sequences, invoices
+
+
+@dataclass
+class LineRecord:
+    code: str
+    description: str
+    kind: str
+    service_start: str
+    service_end: str
+    service_start_ts: int
+    service_end_ts: int
+    quantity: Decimal
+    unit_amount: Decimal
+    amount: Decimal
+
+    def same_as(self, other: LineRecord) -> bool:
+        return self.__dict__ == other.__dict__
+
+
+@dataclass
+class InvoiceRecord:
+    id: int | None
+    number: str | None
+    customer: str
+    subscription: str
+    status: str
+    currency: str
+    timezone: str
+    boundary_ts: int
+    issue_date: str
+    subtotal: Decimal
+    tax: Decimal
+    total: Decimal
+    tax_rate: Decimal
+    catalog_version: int
+    lines: list[LineRecord] = field(default_factory=list)
+    created_at: int = 0
+    updated_at: int = 0
+    finalized_at: int | None = None
+
+    @property
+    def display_number(self) -> str:
+        """Final invoices show their number; drafts and voided drafts show a draft reference."""
+        return self.number or f"DRAFT-{self.id}"
+
+    def same_content(self, other: InvoiceRecord) -> bool:
+        return (
+            (self.subtotal, self.tax, self.total, self.currency, self.tax_rate)
+            == (other.subtotal, other.tax, other.total, other.currency, other.tax_rate)
+            and len(self.lines) == len(other.lines)
+            and all(a.same_as(b) for a, b in zip(self.lines, other.lines, strict=True))
+        )
+
+
+class InvoiceNotFound(LookupError):
+    pass
+
+
+HEADER = ("customer", "subscription", "status", "currency", "timezone", "boundary_ts", "issue_date", "subtotal",
+          "tax", "total", "tax_rate", "catalog_version")
+
+
+def existing_cuts(store: Store, environment: str) -> dict[tuple[str, int], tuple[int, str]]:
+    """(subscription, boundary) -> (invoice id, status) for every invoice of the environment."""
+    query = select(invoices.c.subscription, invoices.c.boundary_ts, invoices.c.id, invoices.c.status).where(
+        invoices.c.environment == environment
+    )
+    with store.engine.connect() as connection:
+        return {(row[0], row[1]): (row[2], row[3]) for row in connection.execute(query)}
+
+
+def save_drafts(store: Store, environment: str, drafts: Sequence[InvoiceRecord], now_us: int) -> tuple[int, int]:
+    """Insert new drafts and refresh changed ones (only while still draft). Returns (created, updated)."""
+    created = updated = 0
+    with store.engine.begin() as connection:
+        existing_ids = [d.id for d in drafts if d.id is not None]
+        current = _load(connection, existing_ids) if existing_ids else {}
+        for draft in drafts:
+            values = {name: getattr(draft, name) for name in HEADER}
+            if draft.id is None:
+                invoice_id = connection.execute(
+                    insert(invoices).values(environment=environment, created_at=now_us, updated_at=now_us, **values)
+                ).inserted_primary_key[0]
+                _write_lines(connection, invoice_id, draft.lines)
+                created += 1
+                continue
+            stored = current.get(draft.id)
+            if stored is None or stored.status != "draft" or stored.same_content(draft):
+                continue
+            result = connection.execute(
+                update(invoices)
+                .where(invoices.c.id == draft.id, invoices.c.status == "draft")
+                .values(updated_at=now_us, **values)
+            )
+            if result.rowcount:
+                connection.execute(delete(invoice_lines).where(invoice_lines.c.invoice_id == draft.id))
+                _write_lines(connection, draft.id, draft.lines)
+                updated += 1
+    return created, updated
+
+
+def _write_lines(connection: Any, invoice_id: int, lines: Sequence[LineRecord]) -> None:
+    if not lines:
+        return
+    connection.execute(
+        insert(invoice_lines),
+        [{"invoice_id": invoice_id, "position": index, **line.__dict__} for index, line in enumerate(lines)],
+    )
+
+
+def _load(connection: Any, ids: Iterable[int] | None, environment: str | None = None,
+          status: str | None = None) -> dict[int, InvoiceRecord]:
+    query = select(invoices)
+    if ids is not None:
+        query = query.where(invoices.c.id.in_(list(ids)))
+    if environment is not None:
+        query = query.where(invoices.c.environment == environment)
+    if status is not None:
+        query = query.where(invoices.c.status == status)
+    query = query.order_by(invoices.c.boundary_ts, invoices.c.customer, invoices.c.id)
+    records: dict[int, InvoiceRecord] = {}
+    for row in connection.execute(query):
+        data = row._mapping
+        records[data["id"]] = InvoiceRecord(
+            id=data["id"], number=data["number"], lines=[],
+            created_at=data["created_at"], updated_at=data["updated_at"], finalized_at=data["finalized_at"],
+            **{name: data[name] for name in HEADER},
+        )
+    if not records:
+        return records
+    lines: dict[int, list[LineRecord]] = defaultdict(list)
+    keys = list(records)
+    for start in range(0, len(keys), 900):
+        chunk = keys[start : start + 900]
+        line_query = (
+            select(invoice_lines).where(invoice_lines.c.invoice_id.in_(chunk))
+            .order_by(invoice_lines.c.invoice_id, invoice_lines.c.position)
+        )
+        for row in connection.execute(line_query):
+            data = row._mapping
+            lines[data["invoice_id"]].append(LineRecord(**{
+                name: data[name] for name in LineRecord.__dataclass_fields__
+            }))
+    for invoice_id, record in records.items():
+        record.lines = lines.get(invoice_id, [])
+    return records
+
+
+def list_invoices(store: Store, environment: str = "live", status: str | None = None) -> list[InvoiceRecord]:
+    with store.engine.connect() as connection:
+        return list(_load(connection, None, environment, status).values())
+
+
+def get_invoice(store: Store, reference: str, environment: str = "live") -> InvoiceRecord:
+    """By number (RC-000001), draft reference (DRAFT-12) or plain id (12)."""
+    text = reference.strip()
+    query = select(invoices.c.id).where(invoices.c.environment == environment)
+    if text.upper().startswith("DRAFT-") and text[6:].isdigit():
+        query = query.where(invoices.c.id == int(text[6:]))
+    elif text.isdigit():
+        query = query.where(invoices.c.id == int(text))
+    else:
+        query = query.where(invoices.c.number == text)
+    with store.engine.connect() as connection:
+        found = connection.execute(query).scalar()
+        if found is None:
+            raise InvoiceNotFound(f"no invoice {reference!r}")
+        return _load(connection, [found])[found]
+
+
+def change_status(store: Store, invoice_id: int, target: str, now_us: int, prefix: str,
+                  environment: str = "live") -> InvoiceRecord:
+    """draft -> final (with the next gapless number) or draft -> void; illegal moves raise."""
+    with store.engine.begin() as connection:
+        current = connection.execute(
+            select(invoices.c.status).where(invoices.c.id == invoice_id, invoices.c.environment == environment)
+        ).scalar()
+        if current is None:
+            raise InvoiceNotFound(f"no invoice {invoice_id}")
+        check_transition(current, target)
+        values: dict[str, Any] = {"status": target, "updated_at": now_us}
+        if target == "final":
+            values["number"] = _next_number(connection, environment, prefix)
+            values["finalized_at"] = now_us
+        result = connection.execute(
+            update(invoices).where(invoices.c.id == invoice_id, invoices.c.status == current).values(**values)
+        )
+        if result.rowcount != 1:
+            # another process moved it first; rolling back returns the number to the sequence
+            raise RuntimeError(f"invoice {invoice_id} changed while being updated; nothing was done")
+        record = _load(connection, [invoice_id])[invoice_id]
+    return record
+
+
+def _next_number(connection: Any, environment: str, prefix: str) -> str:
+    condition = (invoice_sequences.c.environment == environment) & (invoice_sequences.c.prefix == prefix)
+    updated = connection.execute(
+        update(invoice_sequences).where(condition).values(last_number=invoice_sequences.c.last_number + 1)
+    )
+    if updated.rowcount == 0:
+        connection.execute(insert(invoice_sequences).values(environment=environment, prefix=prefix, last_number=1))
+    number = connection.execute(select(invoice_sequences.c.last_number).where(condition)).scalar_one()
+    return f"{prefix}-{number:06d}"

@@ -1,0 +1,105 @@
+"""The tables. The Alembic migrations in migrations/versions build exactly this schema
+(tests/integration/test_migrations.py compares them)."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+from .types import ExactDecimal, JsonText
+
+metadata = MetaData()
+
+catalog_versions = Table(
+    "catalog_versions",
+    metadata,
+    Column("version", Integer, primary_key=True, autoincrement=True),
+    Column("environment", String(16), nullable=False),
+    Column("created_at", BigInteger, nullable=False),  # µs since epoch, UTC
+    Column("digest", String(64), nullable=False),
+    Column("document", Text, nullable=False),  # canonical JSON, decimals as strings
+    Index("ix_catalog_versions_env", "environment", "version"),
+)
+
+# One row per accepted event. (environment, id) is the idempotency key: the insert and the
+# dedup are one statement (INSERT OR IGNORE / ON CONFLICT DO NOTHING).
+events = Table(
+    "events",
+    metadata,
+    Column("environment", String(16), primary_key=True),
+    Column("id", String(256), primary_key=True),
+    Column("customer", String(256), nullable=False),
+    Column("meter", String(256), nullable=False),
+    Column("ts", BigInteger, nullable=False),  # µs since epoch, UTC
+    Column("properties", JsonText, nullable=False),
+    Column("received_at", BigInteger, nullable=False),
+    # matched | unknown_customer | unknown_meter | no_subscription | invalid_value
+    Column("status", String(32), nullable=False),
+    Column("late", Boolean, nullable=False, default=False),
+    Index("ix_events_usage", "environment", "customer", "meter", "ts"),
+    Index("ix_events_status", "environment", "status"),
+)
+
+invoices = Table(
+    "invoices",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("environment", String(16), nullable=False),
+    Column("number", String(64), nullable=True),  # assigned, gapless, at finalization
+    Column("customer", String(256), nullable=False),
+    Column("subscription", String(256), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("timezone", String(64), nullable=False),
+    Column("boundary_ts", BigInteger, nullable=False),
+    Column("issue_date", String(10), nullable=False),
+    Column("subtotal", ExactDecimal, nullable=False),
+    Column("tax", ExactDecimal, nullable=False),
+    Column("total", ExactDecimal, nullable=False),
+    Column("tax_rate", ExactDecimal, nullable=False),
+    Column("catalog_version", Integer, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Column("finalized_at", BigInteger, nullable=True),
+    UniqueConstraint("environment", "subscription", "boundary_ts", name="uq_invoices_cut"),
+    UniqueConstraint("environment", "number", name="uq_invoices_number"),
+    Index("ix_invoices_status", "environment", "status"),
+)
+
+invoice_lines = Table(
+    "invoice_lines",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("invoice_id", Integer, ForeignKey("invoices.id", ondelete="CASCADE"), nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("code", String(200), nullable=False),
+    Column("description", Text, nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("service_start", String(10), nullable=False),  # local date
+    Column("service_end", String(10), nullable=False),  # local date, exclusive
+    Column("service_start_ts", BigInteger, nullable=False),
+    Column("service_end_ts", BigInteger, nullable=False),
+    Column("quantity", ExactDecimal, nullable=False),
+    Column("unit_amount", ExactDecimal, nullable=False),
+    Column("amount", ExactDecimal, nullable=False),
+    Index("ix_invoice_lines_invoice", "invoice_id"),
+)
+
+invoice_sequences = Table(
+    "invoice_sequences",
+    metadata,
+    Column("environment", String(16), primary_key=True),
+    Column("prefix", String(32), primary_key=True),
+    Column("last_number", Integer, nullable=False),
+)

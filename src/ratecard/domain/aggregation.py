@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from decimal import Decimal, localcontext
+from datetime import datetime, timezone
+from decimal import Decimal, InvalidOperation, localcontext
 
 AGGREGATIONS = ("count", "sum", "max", "min", "unique_count", "latest", "weighted_sum")
 NUMERIC_AGGREGATIONS = frozenset({"sum", "max", "min", "latest", "weighted_sum"})
@@ -81,10 +81,24 @@ def _exact_sum(values: Iterable[Decimal]) -> Decimal:
 
 
 def _unique_key(value: object) -> object:
-    # 1 and "1" and 1.0 are the same value once they reach a bill
-    if isinstance(value, Decimal):
-        return ("n", value.normalize())
-    return ("s", str(value))
+    # 1 and "1" and 1.0 are the same value once they reach a bill. Numbers compare by value;
+    # a string is that number only when written canonically ("1", "2.5"): "007", "1.0" or
+    # "1e3" stay identifiers, compared as written.
+    if isinstance(value, bool):
+        return ("s", str(value))
+    if isinstance(value, (int, float, Decimal)):
+        number = Decimal(str(value)) if isinstance(value, float) else Decimal(value)
+        if number.is_finite():
+            return ("n", number)  # Decimal equality and hash are by value: 1 == 1.00
+        return ("s", str(value))
+    text = str(value)
+    try:
+        number = Decimal(text)
+    except InvalidOperation:
+        return ("s", text)
+    if number.is_finite() and f"{number.normalize():f}" == text:
+        return ("n", number)
+    return ("s", text)
 
 
 def weighted_average(
@@ -95,7 +109,7 @@ def weighted_average(
     The level starts at `prior_level` (the sum of every earlier delta) and each event adds
     its value at its timestamp.
     """
-    total_seconds = Decimal(str((end - start).total_seconds()))
+    total_seconds = _elapsed_seconds(start, end)
     if total_seconds <= 0:
         return Decimal(0)
     with localcontext() as ctx:
@@ -105,8 +119,18 @@ def weighted_average(
         area = Decimal(0)
         for sample in sorted(deltas, key=lambda s: s.timestamp):
             moment = min(max(sample.timestamp, start), end)
-            area += level * Decimal(str((moment - cursor).total_seconds()))
+            area += level * _elapsed_seconds(cursor, moment)
             cursor = moment
             level += sample.value
-        area += level * Decimal(str((end - cursor).total_seconds()))
+        area += level * _elapsed_seconds(cursor, end)
         return (area / total_seconds).quantize(WEIGHTED_QUANTUM)
+
+
+def _elapsed_seconds(start: datetime, end: datetime) -> Decimal:
+    """Real seconds between two aware instants, exactly.
+
+    Both are taken to UTC first: Python subtracts two datetimes of the same zone by wall
+    clock, which would make a DST month 1 hour too long or short.
+    """
+    delta = end.astimezone(timezone.utc) - start.astimezone(timezone.utc)
+    return Decimal(delta.days * 86400 + delta.seconds) + Decimal(delta.microseconds).scaleb(-6)

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from decimal import ROUND_CEILING, Decimal
+from decimal import ROUND_CEILING, Decimal, localcontext
+
+from .money import EXACT_PRECISION
 
 USAGE_MODELS = ("per_unit", "graduated", "volume", "stairstep", "package", "percentage")
 CHARGE_MODELS = ("flat", *USAGE_MODELS)
@@ -57,6 +59,13 @@ class Price:
 
 def price_usage(charge: Charge, quantity: Decimal, events: int = 0) -> Price:
     """The exact price of a usage charge for one period's aggregated quantity."""
+    # exact: the default 28-digit context would round long products before the one rounding
+    with localcontext() as ctx:
+        ctx.prec = EXACT_PRECISION
+        return _price_usage(charge, quantity, events)
+
+
+def _price_usage(charge: Charge, quantity: Decimal, events: int) -> Price:
     model = charge.model
     if model == "per_unit":
         return Price(quantity * charge.unit_amount, charge.unit_amount)

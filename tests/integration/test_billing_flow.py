@@ -38,7 +38,7 @@ def test_hand_priced_invoices(db_url: str, tmp_path: Path) -> None:
     assert (run.created, run.updated) == (2, 0)
     first, second = list_invoices(store)
     # opening cut at 2026-01-15: base 49.00 x 17/31 days = 26.870967... -> 26.87; tax 19% = 5.1053 -> 5.11
-    assert [(l.code, l.amount) for l in first.lines] == [("base", D("26.87"))]
+    assert [(line.code, line.amount) for line in first.lines] == [("base", D("26.87"))]
     assert (first.subtotal, first.tax, first.total) == (D("26.87"), D("5.11"), D("31.98"))
     assert first.issue_date == "2026-01-15"
     lines = _lines(second)
@@ -139,8 +139,9 @@ def test_unmatched_events_are_kept_and_reprocessed(db_url: str, tmp_path: Path) 
         "  - {reference: newco, currency: EUR, tax_rate: '0'}\nsubscriptions:\n"
         "  - {reference: newco-pro, customer: newco, plan: pro, start: 2026-01-01}",
     )
-    from .scenario import catalog_document
     from ratecard.store.catalogs import save_version
+
+    from .scenario import catalog_document
 
     save_version(store, catalog_document(extended), 1)
     _, catalog = current(store)

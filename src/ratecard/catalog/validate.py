@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, time, timezone
+from datetime import UTC, date, datetime, time
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -295,4 +295,4 @@ def override_charge(charge: Charge, fields: dict[str, Any]) -> dict[str, Any]:
 def _as_comparable(moment: date | datetime) -> datetime:
     if isinstance(moment, datetime):
         return moment
-    return datetime.combine(moment, time(0), tzinfo=timezone.utc)
+    return datetime.combine(moment, time(0), tzinfo=UTC)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation, localcontext
 
 AGGREGATIONS = ("count", "sum", "max", "min", "unique_count", "latest", "weighted_sum")
@@ -132,5 +132,5 @@ def _elapsed_seconds(start: datetime, end: datetime) -> Decimal:
     Both are taken to UTC first: Python subtracts two datetimes of the same zone by wall
     clock, which would make a DST month 1 hour too long or short.
     """
-    delta = end.astimezone(timezone.utc) - start.astimezone(timezone.utc)
+    delta = end.astimezone(UTC) - start.astimezone(UTC)
     return Decimal(delta.days * 86400 + delta.seconds) + Decimal(delta.microseconds).scaleb(-6)

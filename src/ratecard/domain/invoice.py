@@ -45,5 +45,7 @@ class Totals:
 
 
 def totals(lines: Sequence[Line], tax: Decimal) -> Totals:
-    subtotal = sum((line.amount for line in lines), Decimal(0))
+    # the tax is already rounded: 0 × tax is a zero with the currency's digits ("0.00"),
+    # so an invoice without lines still has a subtotal of "0.00", not "0"
+    subtotal = sum((line.amount for line in lines), (tax * 0).copy_abs())
     return Totals(subtotal, tax, subtotal + tax)

@@ -7,7 +7,7 @@ and rounded once at the line (and once for tax).
 from __future__ import annotations
 
 from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal, InvalidOperation, localcontext
-from functools import lru_cache
+from functools import cache
 
 from babel.numbers import get_currency_precision, list_currencies
 
@@ -21,7 +21,7 @@ class MoneyError(ValueError):
     """A value that is not a valid decimal amount."""
 
 
-@lru_cache(maxsize=None)
+@cache
 def known_currencies() -> frozenset[str]:
     return frozenset(list_currencies())
 
@@ -38,7 +38,7 @@ ISO_4217_MINOR_UNITS = {
 }  # fmt: skip
 
 
-@lru_cache(maxsize=None)
+@cache
 def minor_units(currency: str) -> int:
     """Digits after the decimal point for a currency, per ISO 4217 (EUR 2, JPY 0, KWD 3)."""
     if not is_currency(currency):

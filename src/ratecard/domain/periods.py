@@ -10,9 +10,9 @@ from __future__ import annotations
 import calendar
 from collections.abc import Iterator
 from dataclasses import dataclass
-from functools import cached_property
 from datetime import date, datetime, time
 from decimal import Decimal
+from functools import cached_property
 from zoneinfo import ZoneInfo
 
 INTERVAL_MONTHS = {"month": 1, "quarter": 3, "year": 12}

@@ -26,7 +26,8 @@ def invoice_tax(
 ) -> Decimal:
     """The tax of an invoice whose lines are already rounded amounts."""
     if tax_rounding == "line":
-        return sum(line_taxes(amounts, rate_percent, currency, rounding), Decimal(0))
+        # start from 0 with the currency's digits, so no lines still gives "0.00"
+        return sum(line_taxes(amounts, rate_percent, currency, rounding), quantize(Decimal(0), currency))
     if tax_rounding != "invoice":
         raise ValueError(f"unknown tax rounding {tax_rounding!r}")
     subtotal = sum(amounts, Decimal(0))

@@ -147,7 +147,7 @@ def _grouped(connection: Any, postgres: bool, meter: MeterSpec, environment: str
             "unique_count": f"COUNT(DISTINCT {exact})",
             "latest": f"{exact}, MAX(e.ts * 1)",
         }[aggregation]
-        extra = f"SUM(json_type(e.properties, :path) != 'integer')" if aggregation == "sum" else "0"
+        extra = "SUM(json_type(e.properties, :path) != 'integer')" if aggregation == "sum" else "0"
     sql = (
         f"SELECT w.key, COUNT(*), {extra}, {select_value} FROM usage_windows w "
         "JOIN events e ON e.environment = :env AND e.customer = w.customer "

@@ -54,5 +54,11 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path, postgres_reason: str 
         yield f"{POSTGRES_URL}{separator}options=-csearch_path%3D{schema}"
     finally:
         with engine.connect() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+            # tests may derive more schemas from this one's name (schema_a…); drop them all
+            names = connection.execute(
+                text("SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE :prefix"),
+                {"prefix": f"{schema}%"},
+            ).scalars().all()
+            for name in names:
+                connection.execute(text(f'DROP SCHEMA "{name}" CASCADE'))
         engine.dispose()

@@ -6,6 +6,7 @@ stderr naming the file, line and field; never a traceback for bad input).
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -407,6 +408,14 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         err.print("interrupted; everything committed so far is kept")
         return 130
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: one sentence, no traceback
+        if os.environ.get("RATECARD_DEBUG") == "1":
+            raise
+        name = type(exc).__name__
+        err.print(f"error: internal error ({name}: {str(exc)[:300]}); nothing after the last completed step was "
+                  "written; rerun with RATECARD_DEBUG=1 for the traceback and please report it",
+                  markup=False, highlight=False)
+        return 2
     return 0
 
 

@@ -127,13 +127,15 @@ def test_unmatched_events_are_kept_and_reprocessed(db_url: str, tmp_path: Path) 
     _, catalog = current(store)
     events = [
         {"id": "u1", "customer": "newco", "meter": "api_calls", "timestamp": "2026-01-20T10:00:00Z"},
+        {"id": "u4", "customer": "newco", "meter": "tokens", "timestamp": "2026-01-20T10:00:00Z",
+         "properties": {"tokens": "1000.1000000000000000055"}},
         {"id": "u2", "customer": "acme", "meter": "tokens", "timestamp": "2025-12-20T10:00:00Z",
          "properties": {"tokens": 5}},
         {"id": "u3", "customer": "acme", "meter": "bananas", "timestamp": "2026-01-20T10:00:00Z"},
     ]
     report = import_file(store, catalog, write_jsonl(tmp_path / "u.jsonl", events), NOW)
-    assert dict(report.flags) == {"unknown_customer": 1, "no_subscription": 1, "unknown_meter": 1}
-    assert count_by_status(store, "live") == {"unknown_customer": 1, "no_subscription": 1, "unknown_meter": 1}
+    assert dict(report.flags) == {"unknown_customer": 2, "no_subscription": 1, "unknown_meter": 1}
+    assert count_by_status(store, "live") == {"unknown_customer": 2, "no_subscription": 1, "unknown_meter": 1}
     extended = CATALOG.replace(
         "subscriptions:",
         "  - {reference: newco, currency: EUR, tax_rate: '0'}\nsubscriptions:\n"
@@ -146,7 +148,9 @@ def test_unmatched_events_are_kept_and_reprocessed(db_url: str, tmp_path: Path) 
     save_version(store, catalog_document(extended), 1)
     _, catalog = current(store)
     result = reprocess(store, catalog, NOW)
-    assert result["matched"] == 1 and result["still_unmatched"] == {"no_subscription": 1, "unknown_meter": 1}
+    assert result["matched"] == 2 and result["still_unmatched"] == {"no_subscription": 1, "unknown_meter": 1}
     _run(store)
     newco = [i for i in list_invoices(store) if i.customer == "newco" and i.issue_date == "2026-02-01"][0]
     assert _lines(newco)["calls"].quantity == 1
+    # the decimal survived storage and reprocessing digit for digit
+    assert _lines(newco)["tokens"].quantity == D("1000.1000000000000000055")

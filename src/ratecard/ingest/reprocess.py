@@ -4,14 +4,18 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import datetime
+from decimal import Decimal
 
-import orjson
+import msgspec
 
 from ..catalog import Catalog
 from ..store import Store
 from ..store.events import set_statuses, unmatched_events
 from .records import RawEvent, Rejection
 from .validate import EventValidator, from_micros
+
+# stored JSON numbers come back as Decimals, never floats
+_decode = msgspec.json.Decoder(float_hook=Decimal).decode
 
 
 def reprocess(store: Store, catalog: Catalog, now: datetime, environment: str = "live") -> dict:
@@ -26,7 +30,7 @@ def reprocess(store: Store, catalog: Catalog, now: datetime, environment: str = 
         changes = []
         for event_id, customer, meter, ts, properties, status in rows:
             checked += 1
-            raw = RawEvent(0, event_id, customer, meter, from_micros(ts).isoformat(), orjson.loads(properties))
+            raw = RawEvent(0, event_id, customer, meter, from_micros(ts).isoformat(), _decode(properties))
             result = validator.check(raw)
             if isinstance(result, Rejection):
                 new_status, new_properties = "invalid_value", properties

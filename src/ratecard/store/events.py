@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Text, bindparam, cast, func, select, update
+from sqlalchemy import Text, cast, func, select, text
 
 from .db import Store
 from .schema import events
@@ -83,18 +83,21 @@ def unmatched_events(store: Store, environment: str, batch: int = 10_000) -> Ite
 
 
 def set_statuses(store: Store, environment: str, changes: Sequence[tuple[str, str, str]]) -> None:
-    """Apply (id, status, properties) changes in one transaction."""
+    """Apply (id, status, properties JSON text) changes in one transaction.
+
+    The JSON text is cast by the database itself so decimals keep every digit (a round trip
+    through Python's json would turn them into floats).
+    """
     if not changes:
         return
-    statement = (
-        update(events)
-        .where(events.c.environment == environment, events.c.id == bindparam("event_id"))
-        .values(status=bindparam("new_status"), properties=bindparam("new_properties"))
+    properties = "CAST(:properties AS JSONB)" if store.is_postgres else ":properties"
+    statement = text(
+        f"UPDATE events SET status = :status, properties = {properties} WHERE environment = :env AND id = :id"
     )
     with store.engine.begin() as connection:
         connection.execute(
             statement,
-            [{"event_id": i, "new_status": s, "new_properties": p} for i, s, p in changes],
+            [{"env": environment, "id": i, "status": s, "properties": p} for i, s, p in changes],
         )
 
 

@@ -37,7 +37,9 @@ class ExactDecimal(TypeDecorator):
 class JsonText(TypeDecorator):
     """JSONB in PostgreSQL (queried with ->>), TEXT in SQLite (queried with json_extract).
 
-    Values are passed through as JSON text: the ingest path encodes them once with exact decimals.
+    Values are written as JSON text by the ingest path (COPY / executemany) and by UPDATEs that
+    cast the text in SQL, so decimals never pass through a Python float. Read it back with
+    CAST(properties AS TEXT) for the same reason.
     """
 
     impl = Text
@@ -47,13 +49,6 @@ class JsonText(TypeDecorator):
         if dialect.name == "postgresql":
             return dialect.type_descriptor(JSONB(none_as_null=True))
         return dialect.type_descriptor(Text())
-
-    def process_bind_param(self, value: Any, dialect: Any) -> Any:
-        if value is None or dialect.name != "postgresql":
-            return value
-        import orjson
-
-        return orjson.loads(value) if isinstance(value, (str, bytes)) else value
 
     def process_result_value(self, value: Any, dialect: Any) -> Any:
         if value is None or isinstance(value, str):

@@ -26,6 +26,8 @@ dev: $(DEV_STAMP)
 
 demo: $(STAMP)
 	rm -f demo.db demo.db-wal demo.db-shm
+	$(BIN)/python examples/generate_events.py --catalog examples/catalog.yaml --out examples/events.jsonl \
+		--month 2026-10 --with-problems
 	$(BIN)/ratecard demo --examples examples --db $(DEMO_DB)
 
 test: $(DEV_STAMP)

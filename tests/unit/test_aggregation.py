@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -14,7 +14,6 @@ from ratecard.domain.aggregation import AGGREGATIONS, NEEDS_FIELD, Sample, Usage
 from ratecard.domain.periods import Schedule
 
 D = Decimal
-UTC = timezone.utc
 BERLIN = ZoneInfo("Europe/Berlin")
 
 # April 2026 in UTC: a 30-day period

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from itertools import islice
+from itertools import islice, pairwise
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -15,7 +15,6 @@ from ratecard.domain.money import quantize
 from ratecard.domain.periods import Period, PeriodError, Schedule, anchored_date
 
 D = Decimal
-UTC = timezone.utc
 BERLIN = ZoneInfo("Europe/Berlin")
 
 
@@ -423,7 +422,7 @@ def test_periods_tile_the_lifetime_without_gaps_or_overlaps(schedule: Schedule) 
     periods = _enumerate(schedule, horizon)
     assert periods, "a subscription has at least one period"
     assert periods[0].start == schedule.start
-    for before, after in zip(periods, periods[1:]):
+    for before, after in pairwise(periods):
         assert before.end == after.start
     if schedule.end is not None:
         assert periods[-1].end == schedule.end

@@ -45,7 +45,8 @@ app.add_typer(events_app, name="events")
 app.add_typer(invoices_app, name="invoices")
 
 out = Console()
-err = Console(stderr=True)
+# soft_wrap: an error is one line on stderr, never broken at 80 columns (scripts read it line by line)
+err = Console(stderr=True, soft_wrap=True)
 
 DbOption = Annotated[str | None, typer.Option("--db", help="Database URL (else RATECARD_DATABASE_URL, "
                                                              "else sqlite:///ratecard.db).")]

@@ -81,24 +81,15 @@ def _exact_sum(values: Iterable[Decimal]) -> Decimal:
 
 
 def _unique_key(value: object) -> object:
-    # 1 and "1" and 1.0 are the same value once they reach a bill. Numbers compare by value;
-    # a string is that number only when written canonically ("1", "2.5"): "007", "1.0" or
-    # "1e3" stay identifiers, compared as written.
+    # The rule both stores apply to JSON values: numbers compare by value (1 == 1.0 == 1.00),
+    # strings compare as written and never equal a number ("1" != 1, "007" != "7").
     if isinstance(value, bool):
-        return ("s", str(value))
+        return ("b", value)
     if isinstance(value, (int, float, Decimal)):
         number = Decimal(str(value)) if isinstance(value, float) else Decimal(value)
         if number.is_finite():
             return ("n", number)  # Decimal equality and hash are by value: 1 == 1.00
-        return ("s", str(value))
-    text = str(value)
-    try:
-        number = Decimal(text)
-    except InvalidOperation:
-        return ("s", text)
-    if number.is_finite() and f"{number.normalize():f}" == text:
-        return ("n", number)
-    return ("s", text)
+    return ("s", str(value))
 
 
 def weighted_average(

@@ -144,8 +144,10 @@ def _grouped(connection: Any, postgres: bool, meter: MeterSpec, environment: str
             "sum": f"SUM({value})",
             "max": f"{exact}, MAX({value})",
             "min": f"{exact}, MIN({value})",
-            "unique_count": f"COUNT(DISTINCT {exact})",
-            "latest": f"{exact}, MAX(e.ts * 1)",
+            # json_extract: numbers compare by value, strings as written (the domain's rule)
+            "unique_count": f"COUNT(DISTINCT {value})",
+            # ties on the timestamp go to the greatest event id, as on PostgreSQL
+            "latest": f"{exact}, MAX(printf('%020d', e.ts) || e.id)",
         }[aggregation]
         extra = "SUM(json_type(e.properties, :path) != 'integer')" if aggregation == "sum" else "0"
     sql = (

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation, localcontext
+from decimal import Decimal, localcontext
 
 AGGREGATIONS = ("count", "sum", "max", "min", "unique_count", "latest", "weighted_sum")
 NUMERIC_AGGREGATIONS = frozenset({"sum", "max", "min", "latest", "weighted_sum"})

@@ -24,7 +24,7 @@ from .billing.export import invoice_document, invoices_csv, invoices_json
 from .billing.run import generate_invoices
 from .catalog import CatalogFileError, build_catalog, check_document, load_document
 from .clock import now as clock_now
-from .domain.invoice import InvoiceStateError
+from .domain.invoice import InvoiceStateError, check_transition
 from .ingest.importer import import_file
 from .ingest.readers import ReaderError
 from .ingest.reprocess import reprocess
@@ -44,7 +44,8 @@ app.add_typer(catalog_app, name="catalog")
 app.add_typer(events_app, name="events")
 app.add_typer(invoices_app, name="invoices")
 
-out = Console()
+# A pipe gets wide tables (nothing cut short for scripts and logs); a terminal gets its own width.
+out = Console() if Console().is_terminal else Console(width=240)
 # soft_wrap: an error is one line on stderr, never broken at 80 columns (scripts read it line by line)
 err = Console(stderr=True, soft_wrap=True)
 
@@ -110,7 +111,7 @@ def catalog_check(file: Path, json_output: JsonOption = False) -> None:
                    "problems": [{"path": p.path, "message": p.message} for p in problems]})
     elif problems:
         table = Table(title=f"{file}: {len(problems)} problem(s)")
-        table.add_column("path", style="cyan")
+        table.add_column("path", style="cyan", no_wrap=True)
         table.add_column("problem")
         for problem in problems:
             table.add_row(problem.path, problem.message)
@@ -155,7 +156,10 @@ def events_import(
     """Import events (JSONL or CSV). Exit 1 when any event was rejected."""
     with store_for(db) as store:
         _, catalog = optional_catalog(store)
-        rejects_handle = rejects.open("w", encoding="utf-8") if rejects else None
+        try:
+            rejects_handle = rejects.open("w", encoding="utf-8") if rejects else None
+        except OSError as exc:
+            fail(f"--rejects {rejects}: cannot be written: {exc.strerror}")
 
         def write_reject(rejection: Any) -> None:
             if rejects_handle is not None:
@@ -281,7 +285,8 @@ def invoices_list(status: Status = None, db: DbOption = None, json_output: JsonO
     table = Table(title=f"{len(invoices)} invoice(s)")
     for column in ("number", "customer", "subscription", "status", "issue date", "currency", "subtotal", "tax",
                    "total"):
-        table.add_column(column, justify="right" if column in ("subtotal", "tax", "total") else "left")
+        table.add_column(column, justify="right" if column in ("subtotal", "tax", "total") else "left",
+                         no_wrap=column in ("number", "issue date", "status"))
     for invoice in invoices:
         table.add_row(invoice.display_number, invoice.customer, invoice.subscription, invoice.status,
                       invoice.issue_date, invoice.currency, f"{invoice.subtotal:f}", f"{invoice.tax:f}",
@@ -320,16 +325,24 @@ def invoices_show(number: str, db: DbOption = None, json_output: JsonOption = Fa
 
 
 def _transition(numbers: list[str], target: str, db: str | None, json_output: bool) -> None:
-    done = []
+    """Check every reference and its state first, so a typo changes nothing; then apply each."""
     with store_for(db) as store:
         _, catalog = optional_catalog(store)
         prefix = catalog.invoice_prefix if catalog else "RC"
-        for reference in numbers:
-            invoice = _find(store, reference)
+        invoices = [_find(store, reference) for reference in numbers]
+        for reference, invoice in zip(numbers, invoices, strict=True):
+            try:
+                check_transition(invoice.status, target)
+            except InvoiceStateError as exc:
+                fail(f"invoice {reference}: {exc}; nothing was changed")
+        done = []
+        for reference, invoice in zip(numbers, invoices, strict=True):
             try:
                 done.append(change_status(store, invoice.id, target, to_micros(_now()), prefix))
-            except InvoiceStateError as exc:
-                fail(f"invoice {reference}: {exc}")
+            except (InvoiceStateError, RuntimeError) as exc:
+                for finished in done:
+                    err.print(f"{finished.display_number}: {finished.status}", markup=False, highlight=False)
+                fail(f"invoice {reference}: {exc}; the invoices listed above were changed")
     if json_output:
         emit_json(invoices_json(done))
     else:

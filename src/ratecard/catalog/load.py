@@ -70,12 +70,13 @@ def load_document(path: str | Path) -> dict[str, Any]:
     except OSError as exc:
         raise CatalogFileError(f"{file}: cannot be read: {exc.strerror}") from None
     try:
-        text = raw.decode("utf-8")
+        text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise CatalogFileError(f"{file}: byte {exc.start}: not UTF-8 text") from None
+        line = raw[: exc.start].count(b"\n") + 1
+        raise CatalogFileError(f"{file}: line {line}: not UTF-8 text") from None
     if not text.strip():
         raise CatalogFileError(f"{file}: is empty; a catalog needs at least `plans`")
-    document = parse_text(text, file.name)
+    document = parse_text(text, str(file))
     if not isinstance(document, dict):
         raise CatalogFileError(
             f"{file}: the top level must be a mapping with billing_entity, meters, plans, "

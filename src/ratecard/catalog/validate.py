@@ -15,7 +15,7 @@ from pydantic import BaseModel, ValidationError
 
 from ..domain.aggregation import NEEDS_FIELD
 from ..domain.pricing import TIERED_MODELS
-from .schema import BillingEntity, CatalogDocument, Charge, Customer, Meter, Plan, Subscription
+from .schema import BillingEntity, CatalogDocument, Charge, Customer, Meter, Plan, Subscription, Tier
 
 Model = TypeVar("Model", bound=BaseModel)
 
@@ -115,29 +115,42 @@ def check_document(document: Any) -> tuple[CatalogDocument | None, list[Problem]
             problems.append(Problem(str(key), f"is not a known section (expected one of {', '.join(SECTIONS)})"))
 
     entity = _validate(BillingEntity, document.get("billing_entity") or {}, "billing_entity", problems)
-    meters = _items(Meter, _list(document, "meters", problems), "meters", problems)
-    plans = _plans(_list(document, "plans", problems), problems)
-    customers = _items(Customer, _list(document, "customers", problems), "customers", problems)
-    subscriptions = _items(Subscription, _list(document, "subscriptions", problems), "subscriptions", problems)
+    raw_meters = _list(document, "meters", problems)
+    raw_plans = _list(document, "plans", problems)
+    raw_customers = _list(document, "customers", problems)
+    raw_subscriptions = _list(document, "subscriptions", problems)
+    meters = _items(Meter, raw_meters, "meters", problems)
+    plans, charges = _plans(raw_plans, problems)
+    customers = _items(Customer, raw_customers, "customers", problems)
+    subscriptions = _items(Subscription, raw_subscriptions, "subscriptions", problems)
 
     _unique(meters, "meters", "code", problems)
     _unique(plans, "plans", "code", problems)
     _unique(customers, "customers", "reference", problems)
     _unique(subscriptions, "subscriptions", "reference", problems)
 
-    meter_codes = {meter.code for _, meter in meters}
+    # an item that failed validation still exists: references to it are not "unknown"
+    meter_codes = {meter.code for _, meter in meters} | _raw_keys(raw_meters, "code")
+    plan_codes = _raw_keys(raw_plans, "code")
+    customer_refs = _raw_keys(raw_customers, "reference")
     for index, meter in meters:
         _check_meter(meter, f"meters[{index}]", problems)
-    for index, plan in plans:
-        _unique([(i, c) for i, c in enumerate(plan.charges)], f"plans[{index}].charges", "code", problems)
-        for c_index, charge in enumerate(plan.charges):
-            check_charge(charge, f"plans[{index}].charges[{c_index}]", meter_codes, problems)
+    for plan_path, plan_charges in charges:
+        _unique([(i, c) for i, c in plan_charges if c is not None], f"{plan_path}.charges", "code", problems)
+        for c_index, charge in plan_charges:
+            if charge is not None:
+                check_charge(charge, f"{plan_path}.charges[{c_index}]", meter_codes, problems)
 
     plans_by_code = {plan.code: plan for _, plan in plans}
     customers_by_ref = {customer.reference: customer for _, customer in customers}
+    valid_subscriptions = {index for index, _ in subscriptions}
+    for index, raw in enumerate(raw_subscriptions):
+        if index not in valid_subscriptions and isinstance(raw, dict):
+            _check_references(raw, f"subscriptions[{index}]", plan_codes, customer_refs, problems)
     for index, subscription in subscriptions:
-        _check_subscription(subscription, f"subscriptions[{index}]", plans_by_code, customers_by_ref,
-                            meter_codes, entity, problems)
+        path = f"subscriptions[{index}]"
+        _check_references(subscription.model_dump(), path, plan_codes, customer_refs, problems)
+        _check_subscription(subscription, path, plans_by_code, customers_by_ref, meter_codes, entity, problems)
 
     if problems:
         return None, _first_per_path(problems)
@@ -167,9 +180,14 @@ def _items(model: type[Model], raw: list[Any], section: str, problems: list[Prob
     return valid
 
 
-def _plans(raw: list[Any], problems: list[Problem]) -> list[tuple[int, Plan]]:
-    """Plans with each charge validated on its own, so one bad charge hides no other problem."""
+def _plans(raw: list[Any], problems: list[Problem]) -> tuple[list[tuple[int, Plan]], list[tuple[str, list]]]:
+    """Plans with each charge validated on its own, so one bad charge hides no other problem.
+
+    Returns the valid plans, and every plan's charges (valid or not, by index) so that the
+    charges of a plan whose own fields are broken are still checked.
+    """
     valid = []
+    charges: list[tuple[str, list]] = []
     for index, item in enumerate(raw):
         path = f"plans[{index}]"
         if not isinstance(item, dict):
@@ -179,11 +197,46 @@ def _plans(raw: list[Any], problems: list[Problem]) -> list[tuple[int, Plan]]:
         if not isinstance(charges_raw, list):
             problems.append(Problem(f"{path}.charges", "must be a list of charges"))
             charges_raw = []
-        charges = [charge for _, charge in _items(Charge, charges_raw, f"{path}.charges", problems)]
+        plan_charges = [(c_index, validate_charge(charge, f"{path}.charges[{c_index}]", problems))
+                        for c_index, charge in enumerate(charges_raw)]
+        charges.append((path, plan_charges))
         plan = _validate(Plan, {**item, "charges": []}, path, problems)
         if plan is not None:
-            valid.append((index, plan.model_copy(update={"charges": charges})))
-    return valid
+            valid.append((index, plan.model_copy(update={"charges": [c for _, c in plan_charges if c is not None]})))
+    return valid, charges
+
+
+def validate_charge(raw: Any, path: str, problems: list[Problem]) -> Charge | None:
+    """One charge, with each tier validated on its own; a broken tier stays as None at its index."""
+    if not isinstance(raw, dict):
+        problems.append(Problem(path, f"must be a mapping, got {type(raw).__name__}"))
+        return None
+    tiers_raw = raw.get("tiers")
+    if not isinstance(tiers_raw, list):
+        return _validate(Charge, raw, path, problems)
+    tiers = []
+    for t_index, tier in enumerate(tiers_raw):
+        where = f"{path}.tiers[{t_index}]"
+        if not isinstance(tier, dict):
+            problems.append(Problem(where, f"must be a mapping, got {type(tier).__name__}"))
+            tiers.append(None)
+        else:
+            tiers.append(_validate(Tier, tier, where, problems))
+    charge = _validate(Charge, {**raw, "tiers": []}, path, problems)
+    return None if charge is None else charge.model_copy(update={"tiers": tiers})
+
+
+def _raw_keys(raw: list[Any], key: str) -> set[str]:
+    return {item[key] for item in raw if isinstance(item, dict) and isinstance(item.get(key), str)}
+
+
+def _check_references(raw: dict[str, Any], path: str, plan_codes: set[str], customer_refs: set[str],
+                      problems: list[Problem]) -> None:
+    plan, customer = raw.get("plan"), raw.get("customer")
+    if isinstance(plan, str) and plan not in plan_codes:
+        problems.append(Problem(f"{path}.plan", f"unknown plan {plan!r}"))
+    if isinstance(customer, str) and customer not in customer_refs:
+        problems.append(Problem(f"{path}.customer", f"unknown customer {customer!r}"))
 
 
 def _unique(items: list[tuple[int, Any]], section: str, key: str, problems: list[Problem]) -> None:
@@ -224,7 +277,9 @@ def check_charge(charge: Charge, path: str, meter_codes: set[str], problems: lis
             problems.append(Problem(f"{path}.meter", f"unknown meter {charge.meter!r}"))
         if charge.timing == "advance":
             problems.append(Problem(f"{path}.timing", "usage charges are billed in arrears"))
-    if model in TIERED_MODELS and charge.tiers:
+    if model in TIERED_MODELS and charge.tiers is not None:
+        if not charge.tiers:
+            problems.append(Problem(f"{path}.tiers", f"model {model} needs at least one tier"))
         _check_tiers(charge, path, problems)
 
 
@@ -234,6 +289,8 @@ def _check_tiers(charge: Charge, path: str, problems: list[Problem]) -> None:
     for index, tier in enumerate(tiers):
         where = f"{path}.tiers[{index}].up_to"
         last = index == len(tiers) - 1
+        if tier is None:  # reported already; its neighbours are still checked
+            continue
         if tier.up_to is None:
             if not last:
                 problems.append(Problem(where, "only the last tier may be unbounded (up_to: null)"))
@@ -258,10 +315,6 @@ def _check_subscription(
 ) -> None:
     plan = plans.get(subscription.plan)
     customer = customers.get(subscription.customer)
-    if plan is None:
-        problems.append(Problem(f"{path}.plan", f"unknown plan {subscription.plan!r}"))
-    if customer is None:
-        problems.append(Problem(f"{path}.customer", f"unknown customer {subscription.customer!r}"))
     if plan is not None and customer is not None and customer.currency and customer.currency != plan.currency:
         problems.append(Problem(f"{path}.plan", f"plan {plan.code!r} bills in {plan.currency} but customer "
                                                 f"{customer.reference!r} is billed in {customer.currency}"))
@@ -280,7 +333,7 @@ def _check_subscription(
             continue
         merged = override_charge(charges[code], fields)
         # problems in the merged charge are reported under the override, where the user must look
-        charge = _validate(Charge, merged, where, problems)
+        charge = validate_charge(merged, where, problems)
         if charge is not None:
             check_charge(charge, where, meter_codes, problems)
 

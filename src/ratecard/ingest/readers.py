@@ -8,7 +8,7 @@ says precisely what is wrong.
 from __future__ import annotations
 
 import csv
-import io
+import re
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -19,6 +19,7 @@ import msgspec
 from .records import RawEvent, Rejection
 
 NATIVE_FIELDS = ("id", "customer", "meter", "timestamp")
+BOM = b"\xef\xbb\xbf"
 
 
 class ReaderError(ValueError):
@@ -91,10 +92,14 @@ def decode_json_line(line: int, raw: bytes) -> RawEvent | Rejection:
         pass
     except msgspec.DecodeError:
         return Rejection(line, "invalid_json", f"line {line}: not valid JSON", raw=_snippet(raw))
+    except UnicodeDecodeError:
+        return Rejection(line, "invalid_json", f"line {line}: not UTF-8 text", raw=_snippet(raw))
     try:
         data = _generic.decode(raw)
     except msgspec.DecodeError:
         return Rejection(line, "invalid_json", f"line {line}: not valid JSON", raw=_snippet(raw))
+    except UnicodeDecodeError:
+        return Rejection(line, "invalid_json", f"line {line}: not UTF-8 text", raw=_snippet(raw))
     return from_mapping(line, data)
 
 
@@ -105,6 +110,8 @@ def _snippet(raw: bytes) -> str:
 def read_jsonl(path: Path) -> Iterator[RawEvent | Rejection]:
     with _open_binary(path) as handle:
         for number, raw in enumerate(handle, start=1):
+            if number == 1 and raw.startswith(BOM):
+                raw = raw[len(BOM):]
             if not raw.strip():
                 continue
             yield decode_json_line(number, raw)
@@ -112,27 +119,60 @@ def read_jsonl(path: Path) -> Iterator[RawEvent | Rejection]:
 
 def read_json_array(path: Path) -> Iterator[RawEvent | Rejection]:
     """A file holding one JSON array of events (the export shape of some systems)."""
+    raw = path.read_bytes().removeprefix(BOM)
     try:
-        data = _generic.decode(path.read_bytes())
+        data = _generic.decode(raw)
     except msgspec.DecodeError as exc:
-        raise ReaderError(f"{path}: not valid JSON: {exc}") from None
+        raise ReaderError(f"{path}: {_where(raw, str(exc))}not valid JSON: {_without_byte(str(exc))}") from None
+    except UnicodeDecodeError as exc:
+        raise ReaderError(f"{path}: line {_line_of(raw, exc.start)}: not UTF-8 text") from None
     if not isinstance(data, list):
         data = [data]
     for index, item in enumerate(data, start=1):
         yield from_mapping(index, item)
 
 
+def _where(raw: bytes, message: str) -> str:
+    """msgspec names a byte offset; people want the line."""
+    match = re.search(r"\(byte (\d+)\)", message)
+    if not match:
+        return ""
+    return f"line {_line_of(raw, int(match.group(1)))}: "
+
+
+def _line_of(raw: bytes, offset: int) -> int:
+    return raw[:offset].count(b"\n") + 1
+
+
+def _without_byte(message: str) -> str:
+    return re.sub(r"\s*\(byte \d+\)", "", message)
+
+
+def _decoded_lines(binary: Any, bad_lines: list[int]) -> Iterator[str]:
+    """Decode line by line, so a bad byte is reported on its own line and the rest still reads."""
+    for number, raw in enumerate(binary, start=1):
+        if number == 1:
+            raw = raw.removeprefix(BOM)
+        try:
+            yield raw.decode("utf-8")
+        except UnicodeDecodeError:
+            bad_lines.append(number)
+            yield "\n"
+
+
 def read_csv(path: Path) -> Iterator[RawEvent | Rejection]:
     """CSV with columns id, customer, meter, timestamp; every other column is a property."""
+    bad_lines: list[int] = []
     with _open_binary(path) as binary:
-        text = io.TextIOWrapper(binary, encoding="utf-8-sig", newline="")
-        reader = csv.reader(text)
+        reader = csv.reader(_decoded_lines(binary, bad_lines))
         try:
             header = next(reader)
         except StopIteration:
             return
-        except UnicodeDecodeError:
-            raise ReaderError(f"{path}: line 1: not UTF-8 text") from None
+        except csv.Error as exc:
+            raise ReaderError(f"{path}: line 1: malformed CSV header: {exc}") from None
+        if bad_lines:
+            raise ReaderError(f"{path}: line 1: the header is not UTF-8 text")
         columns = [name.strip() for name in header]
         missing = [name for name in NATIVE_FIELDS if name not in columns]
         if missing:
@@ -140,11 +180,19 @@ def read_csv(path: Path) -> Iterator[RawEvent | Rejection]:
                               f"(expected id, customer, meter, timestamp, then properties)")
         index = {name: columns.index(name) for name in NATIVE_FIELDS}
         extra = [(i, name) for i, name in enumerate(columns) if name not in NATIVE_FIELDS and name]
-        line = 1
+        reported = 0
         try:
             for row in reader:
                 line = reader.line_num
+                while reported < len(bad_lines):
+                    yield Rejection(bad_lines[reported], "invalid_json",
+                                    f"line {bad_lines[reported]}: not UTF-8 text")
+                    reported += 1
                 if not row or all(not cell.strip() for cell in row):
+                    continue
+                if len(row) > len(columns):
+                    yield Rejection(line, "invalid_value",
+                                    f"line {line}: {len(row)} cells but the header has {len(columns)} columns")
                     continue
                 if len(row) < len(columns):
                     row = row + [""] * (len(columns) - len(row))
@@ -157,10 +205,10 @@ def read_csv(path: Path) -> Iterator[RawEvent | Rejection]:
                 properties = {name: row[i] for i, name in extra if row[i] != ""}
                 yield RawEvent(line, values["id"], values["customer"], values["meter"], values["timestamp"],
                                properties)
-        except UnicodeDecodeError:
-            raise ReaderError(f"{path}: line {line + 1}: not UTF-8 text") from None
         except csv.Error as exc:
             raise ReaderError(f"{path}: line {reader.line_num}: malformed CSV: {exc}") from None
+        for number in bad_lines[reported:]:
+            yield Rejection(number, "invalid_json", f"line {number}: not UTF-8 text")
 
 
 def _open_binary(path: Path) -> Any:

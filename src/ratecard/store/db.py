@@ -13,7 +13,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.exc import ArgumentError, DatabaseError
 from sqlalchemy.pool import NullPool
 
 DEFAULT_URL = "sqlite:///ratecard.db"
@@ -95,7 +95,8 @@ def open_store(url: str | None = None, migrate: bool = True) -> Store:
     if migrate:
         try:
             store.migrate()
-        except OperationalError as exc:
+        except DatabaseError as exc:  # unreachable server, not a database file, no permission, ...
             reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+            store.dispose()
             raise StoreError(f"database {resolved} cannot be opened: {reason}") from None
     return store

@@ -1,0 +1,90 @@
+"""One measured operation in a fresh process, so its peak memory is its own.
+
+    python -m bench.worker import  --db URL --events FILE [--profile OUT.prof]
+    python -m bench.worker invoice --db URL [--profile OUT.prof]
+
+Prints one JSON object on the last line of stdout: seconds, peak RSS (MiB), what it did.
+Only the ratecard call itself is timed; opening the store and loading the catalog are
+reported separately.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+
+from ratecard.billing.run import generate_invoices
+from ratecard.ingest.importer import import_file
+from ratecard.store import open_store
+from ratecard.workspace import current_catalog
+
+from .data import NOW, UNTIL
+
+
+def peak_rss_mib() -> float:
+    """Resident-set high-water mark of this process, in MiB.
+
+    Linux: VmHWM from /proc/self/status. getrusage's ru_maxrss would be wrong here: a child
+    inherits the parent's high-water mark through fork/exec (measured: a worker spawned by a
+    600 MiB parent reports ru_maxrss = 611 MiB while its own VmHWM is 9 MiB), and the runner
+    holds the baseline's rows in memory. Elsewhere ru_maxrss is the fallback.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return maxrss_mib()
+
+
+def maxrss_mib() -> float:
+    """getrusage's ru_maxrss (KiB on Linux), includes what fork/exec inherited from the parent."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.worker")
+    parser.add_argument("operation", choices=("import", "invoice"))
+    parser.add_argument("--db", required=True)
+    parser.add_argument("--events", type=Path)
+    parser.add_argument("--profile", type=Path)
+    args = parser.parse_args(argv)
+
+    started = time.perf_counter()
+    store = open_store(args.db)
+    version, catalog = current_catalog(store)
+    setup_seconds = time.perf_counter() - started
+    rss_before = peak_rss_mib()
+    profiler = cProfile.Profile() if args.profile else None
+
+    started = time.perf_counter()
+    if profiler:
+        profiler.enable()
+    if args.operation == "import":
+        report = import_file(store, catalog, args.events, NOW)
+        detail = {"read": report.read, "stored": report.stored, "duplicates": report.duplicates,
+                  "rejected": dict(report.rejected), "flags": dict(report.flags)}
+    else:
+        report = generate_invoices(store, catalog, version, UNTIL, NOW)
+        detail = report.as_dict()
+    if profiler:
+        profiler.disable()
+    seconds = time.perf_counter() - started
+    if profiler:
+        profiler.dump_stats(args.profile)
+    store.dispose()
+    print(json.dumps({"seconds": seconds, "setup_seconds": setup_seconds, "peak_rss_mib": peak_rss_mib(),
+                      "rss_before_mib": rss_before, "ru_maxrss_mib": maxrss_mib(),
+                      "detail": detail}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

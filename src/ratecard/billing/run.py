@@ -20,7 +20,7 @@ from ..store import Store
 from ..store.invoices import InvoiceRecord, LineRecord, existing_cuts, save_drafts
 from ..store.usage import Window, aggregate_usage
 
-WRITE_BATCH = 500
+WRITE_BATCH = 2000
 
 
 @dataclass

@@ -7,6 +7,8 @@ skips them as duplicates.
 
 from __future__ import annotations
 
+import queue
+import threading
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -15,12 +17,12 @@ from pathlib import Path
 
 from ..catalog import Catalog
 from ..store import Store
-from ..store.events import existing_ids, insert_events
+from ..store.events import EventWriter, existing_ids
 from .readers import read_events
 from .records import Event, RawEvent, Rejection
 from .validate import EventValidator, to_micros
 
-BATCH_SIZE = 10_000
+BATCH_SIZE = 25_000
 SAMPLE_SIZE = 5
 
 
@@ -104,45 +106,130 @@ def import_records(
     received = to_micros(now)
     seen_in_dry_run: set[str] = set()
     batch: list[Event] = []
+    writer: BackgroundWriter | InlineWriter | None = None
+    if not report.dry_run:
+        # PostgreSQL works in its own process, so writing on a second thread overlaps with
+        # parsing here; SQLite works inside this process and gains nothing from a thread.
+        kind = BackgroundWriter if store.is_postgres else InlineWriter
+        writer = kind(EventWriter(store), on_progress)
 
     def flush() -> None:
         if not batch:
             return
-        if report.dry_run:
-            _dry_run_duplicates(store, environment, batch, seen_in_dry_run, report)
+        report.coverage.update([(e.customer, e.meter) for e in batch])
+        for event in batch:
+            if event.status != "matched":
+                report.flags[event.status] += 1
+                report.note_sample(event.status, event.id)
+        if writer is not None:
+            writer.submit([(environment, e.id, e.customer, e.meter, e.ts, e.properties, received, e.status, False)
+                           for e in batch])
         else:
-            rows = [(environment, e.id, e.customer, e.meter, e.ts, e.properties, received, e.status, False)
-                    for e in batch]
-            stored = insert_events(store, rows)
-            report.stored += stored
-            report.duplicates += len(rows) - stored
-            if len(rows) != stored:
-                report.flags["duplicate"] += len(rows) - stored
-        if on_progress is not None:
-            on_progress(len(batch))
+            _dry_run_duplicates(store, environment, batch, seen_in_dry_run, report)
+            if on_progress is not None:
+                on_progress(len(batch))
         batch.clear()
 
-    for record in records:
-        report.read += 1
-        result = validator.check(record) if isinstance(record, RawEvent) else record
-        if isinstance(result, Rejection):
-            report.rejected[result.reason] += 1
-            if len(report.rejections) < keep_rejections:
-                report.rejections.append(result)
-            if on_rejection is not None:
-                on_rejection(result)
-            if on_progress is not None:
-                on_progress(1)
-            continue
-        if result.status != "matched":
-            report.flags[result.status] += 1
-            report.note_sample(result.status, result.id)
-        report.coverage[(result.customer, result.meter)] += 1
-        batch.append(result)
-        if len(batch) >= BATCH_SIZE:
-            flush()
-    flush()
+    check = validator.check
+    read = 0
+    try:
+        for record in records:
+            read += 1
+            result = check(record) if type(record) is RawEvent else record
+            if type(result) is Rejection:
+                report.rejected[result.reason] += 1
+                if len(report.rejections) < keep_rejections:
+                    report.rejections.append(result)
+                if on_rejection is not None:
+                    on_rejection(result)
+                if on_progress is not None:
+                    on_progress(1)
+                continue
+            batch.append(result)
+            if len(batch) >= BATCH_SIZE:
+                flush()
+        flush()
+    finally:
+        report.read += read
+        if writer is not None:
+            written, stored = writer.close()
+            report.stored += stored
+            report.duplicates += written - stored
+            if written != stored:
+                report.flags["duplicate"] += written - stored
     return report
+
+
+class InlineWriter:
+    """Writes each batch as it comes, on this thread (SQLite)."""
+
+    def __init__(self, writer: EventWriter, on_progress: Callable[[int], None] | None) -> None:
+        self.writer = writer
+        self.on_progress = on_progress
+        self.written = 0
+        self.stored = 0
+
+    def submit(self, rows: list) -> None:
+        self.stored += self.writer.write(rows)
+        self.written += len(rows)
+        if self.on_progress is not None:
+            self.on_progress(len(rows))
+
+    def close(self) -> tuple[int, int]:
+        self.writer.close()
+        return self.written, self.stored
+
+
+class BackgroundWriter:
+    """Writes batches on a second thread while the next batch is parsed and validated.
+
+    The drivers release the GIL while the database works, so parsing and writing overlap on
+    two cores. At most two batches wait in the queue (bounded memory). A failed write stops
+    the import: batches already committed stay committed, later ones are not written.
+    """
+
+    def __init__(self, writer: EventWriter, on_progress: Callable[[int], None] | None) -> None:
+        self.writer = writer
+        self.on_progress = on_progress
+        self.queue: queue.Queue = queue.Queue(maxsize=2)
+        self.written = 0
+        self.stored = 0
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name="ratecard-event-writer", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while True:
+            rows = self.queue.get()
+            if rows is None:
+                return
+            if self.error is not None:
+                continue
+            try:
+                self.stored += self.writer.write(rows)
+                self.written += len(rows)
+                if self.on_progress is not None:
+                    self.on_progress(len(rows))
+            except BaseException as exc:  # noqa: BLE001 - handed to the importing thread
+                self.error = exc
+
+    def submit(self, rows: list) -> None:
+        if self.error is not None:
+            self._raise()
+        self.queue.put(rows)
+
+    def close(self) -> tuple[int, int]:
+        """Wait for every queued batch; returns (rows written, rows new)."""
+        self.queue.put(None)
+        self.thread.join()
+        self.writer.close()
+        if self.error is not None:
+            self._raise()
+        return self.written, self.stored
+
+    def _raise(self) -> None:
+        error, self.error = self.error, None
+        raise error  # type: ignore[misc]
 
 
 def _dry_run_duplicates(store: Store, environment: str, batch: list[Event], seen: set[str],

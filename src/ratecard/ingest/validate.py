@@ -8,6 +8,7 @@ billed yet: unknown_customer, unknown_meter, no_subscription (reprocessing re-ch
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -63,28 +64,78 @@ def _numeric(value: Any) -> Decimal | None:
     return None
 
 
+@dataclass(frozen=True)
+class FieldRule:
+    """What the meters reading one event stream need from an event's properties."""
+
+    required_any: tuple[str, ...]  # when every meter needs a field: at least one must be present
+    numeric: tuple[str, ...]  # fields that must hold numbers when present
+
+
 class EventValidator:
-    """Validates and matches events against one catalog at one moment ("now" is passed in)."""
+    """Validates and matches events against one catalog at one moment ("now" is passed in).
+
+    This is the import hot path: the per-stream field rules and per-customer lifetimes are
+    worked out once here, so checking an event is a few dictionary lookups.
+    """
 
     def __init__(self, catalog: Catalog | None, now: datetime) -> None:
         self.catalog = catalog
         self.latest_allowed = to_micros(now + FUTURE_TOLERANCE)
         self.earliest_allowed = to_micros(EARLIEST)
         self.customers: set[str] = set(catalog.customers) if catalog else set()
-        self.meters: dict[str, list] = defaultdict(list)
+        self.rules: dict[str, FieldRule] = {}
         self.lifetimes: dict[str, list[tuple[int, int | None]]] = defaultdict(list)
         if catalog is None:
             return
+        by_stream: dict[str, list] = defaultdict(list)
         for meter in catalog.meters.values():
-            self.meters[meter.code].append(meter)
+            by_stream[meter.code].append(meter)
             if meter.stream != meter.code:
-                self.meters[meter.stream].append(meter)
+                by_stream[meter.stream].append(meter)
+        for stream, meters in by_stream.items():
+            fields = tuple(dict.fromkeys(m.field for m in meters if m.field))
+            every_meter_needs_a_field = all(m.field for m in meters)
+            numeric = tuple(dict.fromkeys(m.field for m in meters if m.field and m.aggregation in NUMERIC_AGGREGATIONS))
+            self.rules[stream] = FieldRule(fields if every_meter_needs_a_field else (), numeric)
         for subscription in catalog.subscriptions.values():
             schedule = subscription.schedule()
             end = to_micros(schedule.end) if schedule.end is not None else None
             self.lifetimes[subscription.customer].append((to_micros(schedule.start), end))
 
     def check(self, raw: RawEvent) -> Event | Rejection:
+        line = raw.line
+        event_id, customer, meter = raw.id, raw.customer, raw.meter
+        if not (type(event_id) is str and type(customer) is str and type(meter) is str
+                and 0 < len(event_id) <= MAX_ID_LENGTH and 0 < len(customer) <= MAX_ID_LENGTH
+                and 0 < len(meter) <= MAX_ID_LENGTH and event_id.strip() and customer.strip() and meter.strip()):
+            problem = self._identity_problem(raw)
+            if isinstance(problem, Rejection):
+                return problem
+            event_id = problem
+        moment = parse_timestamp(raw.timestamp)
+        if type(moment) is str:
+            return Rejection(line, "invalid_timestamp", f"line {line}: field 'timestamp': {moment}", event_id)
+        ts = (moment - EPOCH) // MICROSECOND
+        if ts > self.latest_allowed:
+            return Rejection(line, "future_timestamp",
+                             f"line {line}: field 'timestamp': {raw.timestamp} is in the future", event_id)
+        if ts < self.earliest_allowed:
+            return Rejection(line, "invalid_timestamp",
+                             f"line {line}: field 'timestamp': {raw.timestamp} is before 2000-01-01", event_id)
+        properties = raw.properties
+        if type(properties) is not dict:
+            return Rejection(line, "invalid_value", f"line {line}: field 'properties' must be an object", event_id)
+        rule = self.rules.get(meter)
+        if rule is not None:
+            problem = _check_fields(line, rule, properties)
+            if problem is not None:
+                return Rejection(line, problem[0], problem[1], event_id)
+        status = self._status(customer, ts, rule is not None)
+        return Event(line, event_id, customer, meter, ts, _encode(properties).decode(), status)
+
+    def _identity_problem(self, raw: RawEvent) -> Rejection | str:
+        """The slow path for id/customer/meter: say precisely what is wrong (or fix an int id)."""
         line = raw.line
         event_id = raw.id
         if isinstance(event_id, int) and not isinstance(event_id, bool):
@@ -98,45 +149,9 @@ class EventValidator:
             if len(value) > MAX_ID_LENGTH:
                 return Rejection(line, "invalid_value",
                                  f"line {line}: field {name!r} is longer than {MAX_ID_LENGTH} characters", None)
-        moment = parse_timestamp(raw.timestamp)
-        if isinstance(moment, str):
-            return Rejection(line, "invalid_timestamp", f"line {line}: field 'timestamp': {moment}", event_id)
-        ts = to_micros(moment)
-        if ts > self.latest_allowed:
-            return Rejection(line, "future_timestamp",
-                             f"line {line}: field 'timestamp': {raw.timestamp} is in the future", event_id)
-        if ts < self.earliest_allowed:
-            return Rejection(line, "invalid_timestamp",
-                             f"line {line}: field 'timestamp': {raw.timestamp} is before 2000-01-01", event_id)
-        if not isinstance(raw.properties, dict):
-            return Rejection(line, "invalid_value", f"line {line}: field 'properties' must be an object", event_id)
-        properties = raw.properties
-        meters = self.meters.get(raw.meter, ())
-        if meters:
-            problem = self._check_fields(line, meters, properties)
-            if problem is not None:
-                return Rejection(line, problem[0], problem[1], event_id)
-        status = self._status(raw.customer, raw.meter, ts, bool(meters))
-        return Event(line, event_id, raw.customer, raw.meter, ts, _encode(properties).decode(), status)
+        return event_id
 
-    def _check_fields(self, line: int, meters: list, properties: dict[str, Any]) -> tuple[str, str] | None:
-        """Numeric fields must hold numbers (numeric strings become numbers, exactly)."""
-        needed = [meter.field for meter in meters if meter.field]
-        if needed and len(needed) == len(meters) and not any(f in properties for f in needed):
-            return "missing_field", f"line {line}: property {needed[0]!r} is missing"
-        for meter in meters:
-            if meter.aggregation not in NUMERIC_AGGREGATIONS or meter.field not in properties:
-                continue
-            value = properties[meter.field]
-            number = _numeric(value)
-            if number is None:
-                return ("invalid_value",
-                        f"line {line}: property {meter.field!r} must be a number, got {str(value)[:40]!r}")
-            if not isinstance(value, (int, Decimal)) or isinstance(value, bool):
-                properties[meter.field] = number
-        return None
-
-    def _status(self, customer: str, meter: str, ts: int, known_meter: bool) -> str:
+    def _status(self, customer: str, ts: int, known_meter: bool) -> str:
         if customer not in self.customers:
             return "unknown_customer"
         if not known_meter:
@@ -145,3 +160,23 @@ class EventValidator:
             if start <= ts and (end is None or ts < end):
                 return "matched"
         return "no_subscription"
+
+
+def _check_fields(line: int, rule: FieldRule, properties: dict[str, Any]) -> tuple[str, str] | None:
+    """Numeric fields must hold numbers; numeric strings (CSV) become numbers, exactly."""
+    if rule.required_any:
+        for field in rule.required_any:
+            if field in properties:
+                break
+        else:
+            return "missing_field", f"line {line}: property {rule.required_any[0]!r} is missing"
+    for field in rule.numeric:
+        value = properties.get(field)
+        kind = type(value)
+        if value is None or kind is int or kind is Decimal:
+            continue
+        number = _numeric(value)
+        if number is None:
+            return "invalid_value", f"line {line}: property {field!r} must be a number, got {str(value)[:40]!r}"
+        properties[field] = number
+    return None

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, insert, select, text, update
 
 from ..domain.invoice import check_transition
 from .db import Store
@@ -89,19 +89,29 @@ def existing_cuts(store: Store, environment: str) -> dict[tuple[str, int], tuple
 
 
 def save_drafts(store: Store, environment: str, drafts: Sequence[InvoiceRecord], now_us: int) -> tuple[int, int]:
-    """Insert new drafts and refresh changed ones (only while still draft). Returns (created, updated)."""
-    created = updated = 0
+    """Insert new drafts and refresh changed ones (only while still draft). Returns (created, updated).
+
+    New drafts go in as one multi-row INSERT … RETURNING and all their lines as one
+    executemany: a batch costs a few round trips, not two per invoice.
+    """
+    updated = 0
+    new = [draft for draft in drafts if draft.id is None]
     with store.engine.begin() as connection:
         existing_ids = [d.id for d in drafts if d.id is not None]
         current = _load(connection, existing_ids) if existing_ids else {}
+        lines: list[dict[str, Any]] = []
+        if new and store.is_postgres:
+            lines += _copy_new_postgres(connection, environment, new, now_us)
+        elif new:
+            rows = [{"environment": environment, "created_at": now_us, "updated_at": now_us,
+                     **{name: getattr(draft, name) for name in HEADER}} for draft in new]
+            returned = connection.execute(
+                insert(invoices).returning(invoices.c.id, sort_by_parameter_order=True), rows
+            ).scalars().all()
+            for invoice_id, draft in zip(returned, new, strict=True):
+                lines += _line_rows(invoice_id, draft.lines)
         for draft in drafts:
-            values = {name: getattr(draft, name) for name in HEADER}
             if draft.id is None:
-                invoice_id = connection.execute(
-                    insert(invoices).values(environment=environment, created_at=now_us, updated_at=now_us, **values)
-                ).inserted_primary_key[0]
-                _write_lines(connection, invoice_id, draft.lines)
-                created += 1
                 continue
             stored = current.get(draft.id)
             if stored is None or stored.status != "draft" or stored.same_content(draft):
@@ -109,22 +119,51 @@ def save_drafts(store: Store, environment: str, drafts: Sequence[InvoiceRecord],
             result = connection.execute(
                 update(invoices)
                 .where(invoices.c.id == draft.id, invoices.c.status == "draft")
-                .values(updated_at=now_us, **values)
+                .values(updated_at=now_us, **{name: getattr(draft, name) for name in HEADER})
             )
             if result.rowcount:
                 connection.execute(delete(invoice_lines).where(invoice_lines.c.invoice_id == draft.id))
-                _write_lines(connection, draft.id, draft.lines)
+                lines += _line_rows(draft.id, draft.lines)
                 updated += 1
-    return created, updated
+        if lines and store.is_postgres:
+            _copy_rows(connection, "invoice_lines", LINE_COLUMNS, [[row[c] for c in LINE_COLUMNS] for row in lines])
+        elif lines:
+            connection.execute(insert(invoice_lines), lines)
+    return len(new), updated
 
 
-def _write_lines(connection: Any, invoice_id: int, lines: Sequence[LineRecord]) -> None:
-    if not lines:
-        return
-    connection.execute(
-        insert(invoice_lines),
-        [{"invoice_id": invoice_id, "position": index, **line.__dict__} for index, line in enumerate(lines)],
-    )
+LINE_COLUMNS = ("invoice_id", "position", *LineRecord.__dataclass_fields__)
+INVOICE_COLUMNS = ("id", "environment", "created_at", "updated_at", *HEADER)
+
+
+def _copy_new_postgres(connection: Any, environment: str, new: Sequence[InvoiceRecord], now_us: int) -> list[dict]:
+    """PostgreSQL: ids drawn from the sequence in one query, then invoices written with COPY.
+
+    A multi-row INSERT of a few thousand invoices spends most of its time building and
+    parsing the statement; COPY streams the rows.
+    """
+    ids = connection.execute(
+        text("SELECT nextval(pg_get_serial_sequence('invoices', 'id')) FROM generate_series(1, :n)"),
+        {"n": len(new)},
+    ).scalars().all()
+    rows = [[invoice_id, environment, now_us, now_us, *(getattr(draft, name) for name in HEADER)]
+            for invoice_id, draft in zip(ids, new, strict=True)]
+    _copy_rows(connection, "invoices", INVOICE_COLUMNS, rows)
+    lines: list[dict] = []
+    for invoice_id, draft in zip(ids, new, strict=True):
+        lines += _line_rows(invoice_id, draft.lines)
+    return lines
+
+
+def _copy_rows(connection: Any, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    raw = connection.connection.driver_connection
+    with raw.cursor() as cursor, cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
+
+
+def _line_rows(invoice_id: int, lines: Sequence[LineRecord]) -> list[dict[str, Any]]:
+    return [{"invoice_id": invoice_id, "position": index, **line.__dict__} for index, line in enumerate(lines)]
 
 
 def _load(connection: Any, ids: Iterable[int] | None, environment: str | None = None,

@@ -26,15 +26,7 @@ class ReaderError(ValueError):
     """The file as a whole cannot be read (missing, not UTF-8, no header)."""
 
 
-class _WireEvent(msgspec.Struct):
-    id: str
-    customer: str
-    meter: str
-    timestamp: str
-    properties: dict[str, Any] = {}
-
-
-_typed = msgspec.json.Decoder(_WireEvent, float_hook=Decimal)
+_typed = msgspec.json.Decoder(RawEvent, float_hook=Decimal)
 _generic = msgspec.json.Decoder(float_hook=Decimal)
 
 
@@ -54,7 +46,7 @@ def from_mapping(line: int, data: Any) -> RawEvent | Rejection:
     if not isinstance(properties, dict):
         return Rejection(line, "invalid_value", f"line {line}: field 'properties' must be an object",
                          _id_of(data.get("id")))
-    return RawEvent(line, data["id"], data["customer"], data["meter"], data["timestamp"], properties)
+    return RawEvent(data["id"], data["customer"], data["meter"], data["timestamp"], properties, line)
 
 
 def _from_solvimon(line: int, data: dict[str, Any]) -> RawEvent | Rejection:
@@ -76,8 +68,8 @@ def _from_solvimon(line: int, data: dict[str, Any]) -> RawEvent | Rejection:
                                  f"line {line}: {key}[{index}] needs a 'reference'", _id_of(data.get("reference")))
             value = item.get(value_key, item.get("value", item.get("number")))
             properties[str(item["reference"])] = value
-    return RawEvent(line, data["reference"], data["customer_reference"], data["meter_reference"],
-                    data["timestamp"], properties)
+    return RawEvent(data["reference"], data["customer_reference"], data["meter_reference"],
+                    data["timestamp"], properties, line)
 
 
 def _id_of(value: Any) -> str | None:
@@ -86,8 +78,9 @@ def _id_of(value: Any) -> str | None:
 
 def decode_json_line(line: int, raw: bytes) -> RawEvent | Rejection:
     try:
-        wire = _typed.decode(raw)
-        return RawEvent(line, wire.id, wire.customer, wire.meter, wire.timestamp, wire.properties)
+        event = _typed.decode(raw)
+        event.line = line
+        return event
     except msgspec.ValidationError:
         pass
     except msgspec.DecodeError:
@@ -203,8 +196,8 @@ def read_csv(path: Path) -> Iterator[RawEvent | Rejection]:
                                     values["id"] or None)
                     continue
                 properties = {name: row[i] for i, name in extra if row[i] != ""}
-                yield RawEvent(line, values["id"], values["customer"], values["meter"], values["timestamp"],
-                               properties)
+                yield RawEvent(values["id"], values["customer"], values["meter"], values["timestamp"],
+                               properties, line)
         except csv.Error as exc:
             raise ReaderError(f"{path}: line {reader.line_num}: malformed CSV: {exc}") from None
         for number in bad_lines[reported:]:

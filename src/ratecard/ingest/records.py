@@ -2,23 +2,28 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
+
+import msgspec
 
 REJECTION_REASONS = ("invalid_json", "missing_field", "invalid_timestamp", "future_timestamp", "invalid_value")
 FLAGS = ("duplicate", "unknown_customer", "unknown_meter", "no_subscription")
 
 
-@dataclass(slots=True)
-class RawEvent:
-    """One event as read from a file or request, not yet validated."""
+class RawEvent(msgspec.Struct):
+    """One event as read from a file or request, not yet validated.
 
-    line: int
+    A msgspec Struct, so JSONL lines decode straight into it (fields stay untyped: wrong
+    types are reported by validation, per field, not by the decoder).
+    """
+
     id: Any
     customer: Any
     meter: Any
     timestamp: Any
-    properties: Any = field(default_factory=dict)
+    properties: Any = {}
+    line: int = 0
 
 
 @dataclass(slots=True, frozen=True)

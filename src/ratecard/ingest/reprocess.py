@@ -30,7 +30,7 @@ def reprocess(store: Store, catalog: Catalog, now: datetime, environment: str = 
         changes = []
         for event_id, customer, meter, ts, properties, status in rows:
             checked += 1
-            raw = RawEvent(0, event_id, customer, meter, from_micros(ts).isoformat(), _decode(properties))
+            raw = RawEvent(event_id, customer, meter, from_micros(ts).isoformat(), _decode(properties))
             result = validator.check(raw)
             if isinstance(result, Rejection):
                 new_status, new_properties = "invalid_value", properties

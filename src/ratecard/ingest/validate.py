@@ -141,6 +141,8 @@ class EventValidator:
         if isinstance(event_id, int) and not isinstance(event_id, bool):
             event_id = str(event_id)
         for name, value in (("id", event_id), ("customer", raw.customer), ("meter", raw.meter)):
+            if value is None:
+                return Rejection(line, "missing_field", f"line {line}: field {name!r} is missing")
             if not isinstance(value, str):
                 return Rejection(line, "invalid_value", f"line {line}: field {name!r} must be a string",
                                  event_id if isinstance(event_id, str) else None)

@@ -113,6 +113,8 @@ class EventValidator:
             if isinstance(problem, Rejection):
                 return problem
             event_id = problem
+        if raw.timestamp is None or raw.timestamp == "":
+            return Rejection(line, "missing_field", f"line {line}: field 'timestamp' is missing", event_id)
         moment = parse_timestamp(raw.timestamp)
         if type(moment) is str:
             return Rejection(line, "invalid_timestamp", f"line {line}: field 'timestamp': {moment}", event_id)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ..catalog import Catalog
 from ..store import Store
-from ..store.events import EventWriter, existing_ids
+from ..store.events import EventWriter, existing_ids, refresh_statistics
 from .readers import read_events
 from .records import Event, RawEvent, Rejection
 from .validate import EventValidator, to_micros
@@ -157,7 +157,13 @@ def import_records(
             report.duplicates += written - stored
             if written != stored:
                 report.flags["duplicate"] += written - stored
+    if stored_enough_to_replan(report.stored):
+        refresh_statistics(store)
     return report
+
+
+def stored_enough_to_replan(stored: int) -> bool:
+    return stored >= 10 * BATCH_SIZE
 
 
 class InlineWriter:

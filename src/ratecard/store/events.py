@@ -102,6 +102,14 @@ def _copy_postgres(raw: Any, rows: Sequence[Row]) -> int:
         return cursor.rowcount
 
 
+def refresh_statistics(store: Store) -> None:
+    """PostgreSQL plans the usage roll-up from table statistics; after a bulk import they are
+    stale until autovacuum gets round to it, and the planner picks the wrong index."""
+    if store.is_postgres:
+        with store.engine.begin() as connection:
+            connection.execute(text("ANALYZE events"))
+
+
 def existing_ids(store: Store, environment: str, ids: Iterable[str]) -> set[str]:
     wanted = list(dict.fromkeys(ids))
     found: set[str] = set()

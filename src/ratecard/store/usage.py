@@ -1,7 +1,9 @@
 """Usage aggregation pushed down to SQL, batched over many (subscription, period) windows.
 
-The windows go into a temporary table and each meter is aggregated for all of them in one
-GROUP BY query, so an invoice run costs one query per meter, not one per subscription.
+The windows go into a temporary table and every meter is aggregated for all of them in one
+scan (one GROUP BY with a FILTER clause per meter), so an invoice run costs one query, not
+one per subscription or per meter. SQLite adds JSON numbers as doubles: sums of non-integers
+(and a max/min that came back as a double) are redone exactly from the JSON text.
 weighted_sum needs the level before each window and the order of events inside it, so its
 events are fetched and handed to the pure domain function.
 """
@@ -43,13 +45,21 @@ def aggregate_usage(
         return result
     with store.engine.begin() as connection:
         _load_windows(connection, store.is_postgres, windows)
+        grouped = [meter for meter in meters if meter.aggregation != "weighted_sum"]
+        if grouped:
+            scan = len(windows) >= SCAN_FROM_WINDOWS
+            result.update(_single_pass(connection, store.is_postgres, grouped, environment, scan))
         for meter in meters:
             if meter.aggregation == "weighted_sum":
                 result.update(_weighted(connection, store.is_postgres, windows, meter, environment))
-            else:
-                result.update(_grouped(connection, store.is_postgres, meter, environment))
         connection.execute(text("DROP TABLE usage_windows"))
     return result
+
+
+# From this many windows on (a whole invoice run rather than a few subscriptions), SQLite reads
+# the events table in order instead of one index range per window: random row lookups cost
+# more than reading rows that are not needed.
+SCAN_FROM_WINDOWS = 500
 
 
 def _load_windows(connection: Any, postgres: bool, windows: Sequence[Window]) -> None:
@@ -67,41 +77,43 @@ def _load_windows(connection: Any, postgres: bool, windows: Sequence[Window]) ->
         connection.execute(text("ANALYZE usage_windows"))
     else:
         raw.executemany("INSERT INTO usage_windows VALUES (?, ?, ?, ?)", rows)
+        connection.execute(text("CREATE INDEX temp.usage_windows_customer ON usage_windows (customer, start_ts)"))
 
 
-def _conditions(meter: MeterSpec, postgres: bool, params: dict[str, Any]) -> list[str]:
-    """Stream names, status, field presence and filters as SQL, values as bound parameters."""
+def _conditions(meter: MeterSpec, postgres: bool, params: dict[str, Any], prefix: str = "") -> list[str]:
+    """Stream names, field presence and filters as SQL; values as bound parameters named
+    with `prefix`, so the conditions of several meters can share one statement."""
     names = sorted({meter.code, meter.stream})
     placeholders = []
     for index, name in enumerate(names):
-        params[f"stream{index}"] = name
-        placeholders.append(f":stream{index}")
-    conditions = [f"e.meter IN ({', '.join(placeholders)})", "e.status = 'matched'"]
+        params[f"{prefix}stream{index}"] = name
+        placeholders.append(f":{prefix}stream{index}")
+    conditions = [f"e.meter IN ({', '.join(placeholders)})"]
     if meter.field:
         if postgres:
-            params["field"] = meter.field
+            params[f"{prefix}field"] = meter.field
             if meter.aggregation == "unique_count":
-                conditions.append("e.properties ? :field")
+                conditions.append(f"e.properties ? :{prefix}field")
             else:
-                conditions.append("jsonb_typeof(e.properties -> :field) = 'number'")
+                conditions.append(f"jsonb_typeof(e.properties -> :{prefix}field) = 'number'")
         else:
-            params["path"] = _json_path(meter.field)
+            params[f"{prefix}path"] = _json_path(meter.field)
             if meter.aggregation == "unique_count":
-                conditions.append("json_type(e.properties, :path) IS NOT NULL")
+                conditions.append(f"json_type(e.properties, :{prefix}path) IS NOT NULL")
             else:
-                conditions.append("json_type(e.properties, :path) IN ('integer', 'real')")
+                conditions.append(f"json_type(e.properties, :{prefix}path) IN ('integer', 'real')")
     for f_index, (key, values) in enumerate(sorted(meter.filters.items())):
         slots = []
         for v_index, value in enumerate(values):
-            name = f"filter{f_index}_{v_index}"
+            name = f"{prefix}filter{f_index}_{v_index}"
             params[name] = _filter_value(value, postgres)
             slots.append(f":{name}")
         if postgres:
-            params[f"filterkey{f_index}"] = key
-            conditions.append(f"e.properties ->> :filterkey{f_index} IN ({', '.join(slots)})")
+            params[f"{prefix}filterkey{f_index}"] = key
+            conditions.append(f"e.properties ->> :{prefix}filterkey{f_index} IN ({', '.join(slots)})")
         else:
-            params[f"filterpath{f_index}"] = _json_path(key)
-            conditions.append(f"json_extract(e.properties, :filterpath{f_index}) IN ({', '.join(slots)})")
+            params[f"{prefix}filterpath{f_index}"] = _json_path(key)
+            conditions.append(f"json_extract(e.properties, :{prefix}filterpath{f_index}) IN ({', '.join(slots)})")
     return conditions
 
 
@@ -119,62 +131,143 @@ def _json_path(field: str) -> str:
     return '$."' + field.replace('"', '\\"') + '"'
 
 
-def _grouped(connection: Any, postgres: bool, meter: MeterSpec, environment: str) -> dict[tuple[int, str], Usage]:
+# SQLite orders "latest" candidates by this text: the timestamp, then the id padded to its
+# maximum length, then the value's JSON text (read back from position LATEST_VALUE_AT).
+LATEST_VALUE_AT = 20 + 256
+
+
+def _windows_join(postgres: bool) -> str:
+    """Windows drive the join, each one a range scan of the usage index.
+
+    SQLite has no statistics for the temporary windows table and may otherwise scan events
+    by status and probe every window per event; CROSS JOIN fixes its join order (and the
+    unary + on status keeps it off the status index). PostgreSQL plans from ANALYZE.
+    """
+    return "usage_windows w JOIN events e" if postgres else "usage_windows w CROSS JOIN events e"
+
+
+def _status_term(postgres: bool) -> str:
+    # SQLite: the unary + keeps the planner off the status index for this term
+    return "e.status" if postgres else "+e.status"
+
+
+def _postgres_columns(meter: MeterSpec, params: dict[str, Any], prefix: str) -> list[str]:
+    """One meter's SELECT columns on PostgreSQL: its event count, its value, a check (unused)."""
+    where = f"FILTER (WHERE {' AND '.join(_conditions(meter, True, params, prefix))})"
+    value = f"(e.properties -> :{prefix}field)::numeric"
+    aggregate = {
+        "count": "NULL",
+        "sum": f"SUM({value}) {where}",
+        "max": f"MAX({value}) {where}",
+        "min": f"MIN({value}) {where}",
+        "unique_count": f"COUNT(DISTINCT e.properties -> :{prefix}field) {where}",
+        "latest": f"(array_agg({value} ORDER BY e.ts DESC, e.id DESC) {where})[1]",
+    }[meter.aggregation]
+    return [f"COUNT(*) {where}", aggregate, "0"]
+
+
+def _single_pass(connection: Any, postgres: bool, meters: Sequence[MeterSpec],
+                 environment: str, scan: bool = False) -> dict[tuple[int, str], Usage]:
+    """Every meter's aggregate for every window in one scan of the events (FILTER per meter)."""
     params: dict[str, Any] = {"env": environment}
-    conditions = _conditions(meter, postgres, params)
-    aggregation = meter.aggregation
-    if postgres:
-        value = "(e.properties -> :field)::numeric"
-        select_value = {
-            "count": "NULL",
-            "sum": f"SUM({value})",
-            "max": f"MAX({value})",
-            "min": f"MIN({value})",
-            "unique_count": "COUNT(DISTINCT e.properties -> :field)",
-            "latest": f"(array_agg({value} ORDER BY e.ts DESC, e.id DESC))[1]",
-        }[aggregation]
-        extra = "0"
+    streams = sorted({name for meter in meters for name in (meter.code, meter.stream)})
+    for index, name in enumerate(streams):
+        params[f"s{index}"] = name
+    stream_list = ", ".join(f":s{i}" for i in range(len(streams)))
+    if not postgres and scan:
+        # most events are wanted: read the table in order and probe the few windows per customer
+        join = (
+            "FROM events e NOT INDEXED CROSS JOIN usage_windows w ON w.customer = e.customer "
+            "AND e.ts >= w.start_ts AND e.ts < w.end_ts "
+            f"WHERE e.environment = :env AND e.meter IN ({stream_list}) AND e.status = 'matched'"
+        )
     else:
-        value = "json_extract(e.properties, :path)"
-        exact = "(e.properties -> :path)"
-        # SQLite's bare-column rule: with MAX(x) or MIN(x), other columns come from that row,
-        # so the exact JSON text of the max/min/latest value is read, never a double.
-        select_value = {
-            "count": "NULL",
-            "sum": f"SUM({value})",
-            "max": f"{exact}, MAX({value})",
-            "min": f"{exact}, MIN({value})",
-            # json_extract: numbers compare by value, strings as written (the domain's rule)
-            "unique_count": f"COUNT(DISTINCT {value})",
-            # ties on the timestamp go to the greatest event id, as on PostgreSQL
-            "latest": f"{exact}, MAX(printf('%020d', e.ts) || e.id)",
-        }[aggregation]
-        extra = "SUM(json_type(e.properties, :path) != 'integer')" if aggregation == "sum" else "0"
-    sql = (
-        f"SELECT w.key, COUNT(*), {extra}, {select_value} FROM usage_windows w "
-        "JOIN events e ON e.environment = :env AND e.customer = w.customer "
-        "AND e.ts >= w.start_ts AND e.ts < w.end_ts "
-        f"WHERE {' AND '.join(conditions)} GROUP BY w.key"
-    )
+        join = (
+            f"FROM {_windows_join(postgres)} ON e.environment = :env AND e.customer = w.customer "
+            "AND e.ts >= w.start_ts AND e.ts < w.end_ts "
+            f"AND e.meter IN ({stream_list}) WHERE {_status_term(postgres)} = 'matched'"
+        )
+    if postgres:
+        columns: list[str] = []
+        for index, meter in enumerate(meters):
+            columns += _postgres_columns(meter, params, f"m{index}_")
+        sql = f"SELECT w.key, {', '.join(columns)} {join} GROUP BY w.key"
+    else:
+        sql = _sqlite_single_pass(meters, params, join)
     result: dict[tuple[int, str], Usage] = {}
-    inexact: list[int] = []
+    inexact: dict[int, list[int]] = defaultdict(list)
     for row in connection.execute(text(sql), params):
-        key, count, non_integers, raw_value = row[0], row[1], row[2], row[3]
-        if aggregation == "count":
-            quantity = Decimal(count)
-        elif aggregation == "unique_count":
-            quantity = Decimal(raw_value)
-        elif aggregation == "sum" and not postgres:
-            if non_integers:
-                inexact.append(key)
+        key = row[0]
+        for index, meter in enumerate(meters):
+            count, raw_value, check = row[1 + 3 * index : 4 + 3 * index]
+            if not count:
                 continue
-            quantity = Decimal(raw_value)
-        else:
-            quantity = _decimal(raw_value)
-        result[(key, meter.code)] = Usage(quantity, count)
-    if inexact:
-        result.update(_exact_sqlite_sums(connection, meter, environment, inexact))
+            quantity = _quantity(meter.aggregation, count, raw_value, check, postgres)
+            if quantity is None:
+                inexact[index].append(key)
+                continue
+            result[(key, meter.code)] = Usage(quantity, count)
+    for index, keys in inexact.items():
+        result.update(_exact_sqlite(connection, meters[index], environment, keys))
     return result
+
+
+def _sqlite_single_pass(meters: Sequence[MeterSpec], params: dict[str, Any], join: str) -> str:
+    """SQLite re-parses a JSON text at every json_extract, so each field is extracted once per
+    event in an inner query (LIMIT -1 keeps SQLite from flattening it back into the aggregate)
+    and the meters aggregate those columns."""
+    fields: dict[str, str] = {}  # JSON path -> inner column name
+
+    def column_for(field: str) -> str:
+        path = _json_path(field)
+        if path not in fields:
+            fields[path] = f"f{len(fields)}"
+            params[f"path_{fields[path]}"] = path
+        return fields[path]
+
+    inner = ["w.key AS key"]
+    outer: list[str] = []
+    for index, meter in enumerate(meters):
+        prefix = f"m{index}_"
+        conditions = _conditions(meter, False, params, prefix)
+        matched = f"c{index}"
+        condition = " AND ".join(c for c in conditions if "json_type" not in c)
+        inner.append(f"({condition}) AS {matched}")
+        if not meter.field:
+            outer += [f"SUM({matched})", "NULL", "0"]
+            continue
+        value = column_for(meter.field)
+        if meter.aggregation == "unique_count":
+            where = f"FILTER (WHERE {matched} AND {value} IS NOT NULL)"
+            outer += [f"COUNT(*) {where}", f"COUNT(DISTINCT {value}) {where}", "0"]
+            continue
+        where = f"FILTER (WHERE {matched} AND typeof({value}) IN ('integer', 'real'))"
+        check = f"SUM(typeof({value}) = 'real') {where}"
+        if meter.aggregation == "latest":
+            text_column = f"t{index}"
+            inner.append(f"CASE WHEN {condition} THEN printf('%020d%-256s', e.ts, e.id) || "
+                         f"(e.properties -> :path_{value}) END AS {text_column}")
+            outer += [f"COUNT(*) {where}", f"MAX({text_column}) {where}", check]
+            continue
+        function = {"sum": "SUM", "max": "MAX", "min": "MIN"}[meter.aggregation]
+        outer += [f"COUNT(*) {where}", f"{function}({value}) {where}", check]
+    inner += [f"json_extract(e.properties, :path_{name}) AS {name}" for name in fields.values()]
+    return f"SELECT key, {', '.join(outer)} FROM (SELECT {', '.join(inner)} {join} LIMIT -1) GROUP BY key"
+
+
+def _quantity(aggregation: str, count: int, raw_value: Any, check: Any, postgres: bool) -> Decimal | None:
+    """The quantity from one aggregate cell, or None when SQLite must redo it exactly."""
+    if aggregation == "count":
+        return Decimal(count)
+    if aggregation == "unique_count":
+        return Decimal(raw_value)
+    if postgres:
+        return _decimal(raw_value)
+    if aggregation == "latest":
+        return Decimal(raw_value[LATEST_VALUE_AT:])
+    if check and (aggregation == "sum" or isinstance(raw_value, float)):
+        return None  # a double took part: redo it from the JSON text
+    return _decimal(raw_value)
 
 
 def _decimal(value: Any) -> Decimal:
@@ -185,26 +278,23 @@ def _decimal(value: Any) -> Decimal:
     return Decimal(str(value))
 
 
-def _exact_sqlite_sums(connection: Any, meter: MeterSpec, environment: str, keys: list[int]) -> dict[tuple[int, str], Usage]:
-    """Sum decimal values exactly from their JSON text (SQLite would add them as doubles)."""
+def _exact_sqlite(connection: Any, meter: MeterSpec, environment: str, keys: list[int]) -> dict[tuple[int, str], Usage]:
+    """Redo sum/max/min from the values' JSON text (SQLite computed them as doubles)."""
     params: dict[str, Any] = {"env": environment}
     conditions = _conditions(meter, False, params)
-    totals: dict[int, Decimal] = defaultdict(Decimal)
-    counts: dict[int, int] = defaultdict(int)
+    values: dict[int, list[Sample]] = defaultdict(list)
     for start in range(0, len(keys), 500):
         chunk = keys[start : start + 500]
         slots = ", ".join(f":k{i}" for i in range(len(chunk)))
         params.update({f"k{i}": key for i, key in enumerate(chunk)})
         sql = (
-            "SELECT w.key, e.properties -> :path FROM usage_windows w "
-            "JOIN events e ON e.environment = :env AND e.customer = w.customer "
-            "AND e.ts >= w.start_ts AND e.ts < w.end_ts "
-            f"WHERE {' AND '.join(conditions)} AND w.key IN ({slots})"
+            f"SELECT w.key, e.ts, e.properties -> :path FROM {_windows_join(False)} "
+            "ON e.environment = :env AND e.customer = w.customer AND e.ts >= w.start_ts AND e.ts < w.end_ts "
+            f"WHERE {_status_term(False)} = 'matched' AND {' AND '.join(conditions)} AND w.key IN ({slots})"
         )
-        for key, raw in connection.execute(text(sql), params):
-            totals[key] += Decimal(raw)
-            counts[key] += 1
-    return {(key, meter.code): Usage(totals[key], counts[key]) for key in totals}
+        for key, ts, raw in connection.execute(text(sql), params):
+            values[key].append(Sample(from_micros(ts), Decimal(raw)))
+    return {(key, meter.code): aggregate(meter.aggregation, samples) for key, samples in values.items()}
 
 
 def _weighted(connection: Any, postgres: bool, windows: Sequence[Window], meter: MeterSpec,
@@ -215,7 +305,7 @@ def _weighted(connection: Any, postgres: bool, windows: Sequence[Window], meter:
     value = "(e.properties -> :field)::text" if postgres else "e.properties -> :path"
     sql = (
         f"SELECT e.customer, e.ts, {value} FROM events e "
-        "WHERE e.environment = :env AND e.ts < :until "
+        "WHERE e.environment = :env AND e.ts < :until AND e.status = 'matched' "
         "AND e.customer IN (SELECT DISTINCT customer FROM usage_windows) "
         f"AND {' AND '.join(conditions)} ORDER BY e.customer, e.ts"
     )

@@ -33,6 +33,7 @@ from .store import Store, open_store
 from .store.catalogs import save_version
 from .store.db import StoreError
 from .store.invoices import InvoiceNotFound, change_status, get_invoice, list_invoices
+from .store.keys import ENVIRONMENTS, create_key, list_keys, revoke_key
 from .workspace import NoCatalog, current_catalog, optional_catalog
 
 app = typer.Typer(help="ratecard: usage-based billing with the go-live toolkit built in.",
@@ -43,6 +44,8 @@ invoices_app = typer.Typer(help="Generate, review, finalize and export invoices.
 app.add_typer(catalog_app, name="catalog")
 app.add_typer(events_app, name="events")
 app.add_typer(invoices_app, name="invoices")
+keys_app = typer.Typer(help="API keys, one environment each (sandbox or live).", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
 
 # A pipe gets wide tables (nothing cut short for scripts and logs); a terminal gets its own width.
 out = Console() if Console().is_terminal else Console(width=240)
@@ -387,6 +390,80 @@ def invoices_export(
     except OSError as exc:
         fail(f"--out {out_file}: cannot be written: {exc.strerror}")
     err.print(f"wrote {len(invoices)} invoice(s) to {out_file}")
+
+
+# ---------------------------------------------------------------- keys and server
+
+EnvOption = Annotated[str, typer.Option("--env", help="sandbox | live")]
+
+
+def _check_env(env: str) -> None:
+    if env not in ENVIRONMENTS:
+        fail(f"--env: {env!r} is not one of {', '.join(ENVIRONMENTS)}")
+
+
+@keys_app.command("create")
+def keys_create(env: EnvOption = "sandbox", name: Annotated[str | None, typer.Option("--name")] = None,
+                db: DbOption = None, json_output: JsonOption = False) -> None:
+    """Create an API key. It is shown once, on the last line; only its hash is stored."""
+    _check_env(env)
+    with store_for(db) as store:
+        key, token = create_key(store, env, to_micros(_now()), name)
+    if json_output:
+        emit_json({"id": key.id, "environment": key.environment, "name": key.name, "key": token})
+        return
+    out.print(f"created key {key.id} for the {env} environment; store it now, it is not shown again:")
+    sys.stdout.write(token + "\n")
+
+
+@keys_app.command("list")
+def keys_list(env: Annotated[str | None, typer.Option("--env", help="sandbox | live")] = None, db: DbOption = None,
+              json_output: JsonOption = False) -> None:
+    """List keys (ids and state, never secrets)."""
+    if env is not None:
+        _check_env(env)
+    with store_for(db) as store:
+        keys = list_keys(store, env)
+    rows = [{"id": k.id, "environment": k.environment, "name": k.name, "revoked": k.revoked_at is not None}
+            for k in keys]
+    if json_output:
+        emit_json(rows)
+        return
+    table = Table(title=f"{len(rows)} key(s)")
+    for column in ("id", "environment", "name", "state"):
+        table.add_column(column, no_wrap=True)
+    for row in rows:
+        table.add_row(row["id"], row["environment"], row["name"] or "", "revoked" if row["revoked"] else "active")
+    out.print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: str, db: DbOption = None) -> None:
+    """Revoke a key by id: requests with it get 401 from then on."""
+    with store_for(db) as store:
+        if not revoke_key(store, key_id, to_micros(_now())):
+            fail(f"no active key {key_id!r} (see `ratecard keys list`)")
+    out.print(f"revoked key {key_id}")
+
+
+@app.command("serve")
+def serve(
+    host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port")] = 8000,
+    workers: Annotated[int, typer.Option("--workers", min=1, help="Server processes.")] = 1,
+    db: DbOption = None,
+) -> None:
+    """Serve the HTTP API (OpenAPI at /openapi.json)."""
+    import uvicorn
+
+    from .store.db import resolve_url
+
+    url = resolve_url(db)
+    with store_for(url):
+        pass  # migrate once, before the workers start
+    os.environ["RATECARD_DATABASE_URL"] = url
+    uvicorn.run("ratecard.api.app:app_from_environment", factory=True, host=host, port=port, workers=workers,
+                log_level="warning", access_log=False)
 
 
 # ---------------------------------------------------------------- demo

@@ -101,8 +101,12 @@ def import_records(
     on_progress: Callable[[int], None] | None = None,
     keep_rejections: int = 1000,
     on_rejection: Callable[[Rejection], None] | None = None,
+    validator: EventValidator | None = None,
+    background: bool | None = None,
 ) -> ImportReport:
-    validator = EventValidator(catalog, now)
+    """Validate, match and store records in batches. A caller that checks many small batches
+    (the API) passes its cached `validator`, and `background=False` to write inline."""
+    validator = validator or EventValidator(catalog, now)
     received = to_micros(now)
     seen_in_dry_run: set[str] = set()
     batch: list[Event] = []
@@ -110,7 +114,8 @@ def import_records(
     if not report.dry_run:
         # PostgreSQL works in its own process, so writing on a second thread overlaps with
         # parsing here; SQLite works inside this process and gains nothing from a thread.
-        kind = BackgroundWriter if store.is_postgres else InlineWriter
+        threaded = store.is_postgres if background is None else background
+        kind = BackgroundWriter if threaded else InlineWriter
         writer = kind(EventWriter(store), on_progress)
 
     def flush() -> None:

@@ -47,6 +47,7 @@ events = Table(
     # matched | unknown_customer | unknown_meter | no_subscription | invalid_value
     Column("status", String(32), nullable=False),
     Column("late", Boolean, nullable=False, default=False),
+    Column("deleted_at", BigInteger, nullable=True),  # soft delete (µs); a deleted event is never billed
     Index("ix_events_usage", "environment", "customer", "meter", "ts"),
     Index("ix_events_status", "environment", "status"),
 )
@@ -102,4 +103,47 @@ invoice_sequences = Table(
     Column("environment", String(16), primary_key=True),
     Column("prefix", String(32), primary_key=True),
     Column("last_number", Integer, nullable=False),
+)
+
+# API keys: the secret is shown once; only its SHA-256 is stored. A key belongs to one
+# environment and never sees another's rows.
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("environment", String(16), nullable=False),
+    Column("name", String(200), nullable=True),
+    Column("secret_sha256", String(64), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("revoked_at", BigInteger, nullable=True),
+)
+
+# Idempotency-Key: the first response to a (environment, key) is stored and replayed.
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("environment", String(16), primary_key=True),
+    Column("key", String(255), primary_key=True),
+    Column("method", String(8), nullable=False),
+    Column("path", Text, nullable=False),
+    Column("request_sha256", String(64), nullable=False),
+    Column("status_code", Integer, nullable=False),
+    Column("response_body", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Index("ix_idempotency_created", "created_at"),
+)
+
+# A submission whose event id was already stored: kept (listed as DUPLICATE), never billed.
+event_duplicates = Table(
+    "event_duplicates",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("environment", String(16), nullable=False),
+    Column("id", String(256), nullable=False),
+    Column("customer", String(256), nullable=False),
+    Column("meter", String(256), nullable=False),
+    Column("ts", BigInteger, nullable=False),
+    Column("properties", JsonText, nullable=False),
+    Column("received_at", BigInteger, nullable=False),
+    Index("ix_event_duplicates_id", "environment", "id"),
 )

@@ -1,0 +1,1 @@
+"""HTTP API: FastAPI app, API keys per environment, Solvimon-compatible resources."""

@@ -1,0 +1,55 @@
+"""The FastAPI application: one store per process, routers per resource, conventions as middleware."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import ORJSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from .. import __version__
+from ..store import open_store
+from .context import CatalogCache, KeyCache
+from .errors import (
+    ApiError,
+    api_error_handler,
+    http_error_handler,
+    unexpected_error_handler,
+    validation_error_handler,
+)
+from .metrics import Metrics
+from .middleware import Idempotency, RequestContext
+from .routes import catalog, events, invoices, system
+
+
+def create_app(database_url: str | None = None) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.store = open_store(database_url)
+        yield
+        app.state.store.dispose()
+
+    app = FastAPI(title="ratecard", version=__version__, lifespan=lifespan, default_response_class=ORJSONResponse,
+                  description="Usage-based billing API. Solvimon-compatible where Solvimon defines the resource.")
+    app.state.metrics = Metrics()
+    app.state.catalogs = CatalogCache()
+    app.state.keys = KeyCache()
+    app.add_exception_handler(ApiError, api_error_handler)
+    app.add_exception_handler(RequestValidationError, validation_error_handler)
+    app.add_exception_handler(StarletteHTTPException, http_error_handler)
+    app.add_exception_handler(Exception, unexpected_error_handler)
+    app.add_middleware(Idempotency)
+    app.add_middleware(RequestContext)
+    for module in (system, events, catalog, invoices):
+        app.include_router(module.router)
+    return app
+
+
+def app_from_environment() -> FastAPI:
+    """Factory for `uvicorn --factory` (and `ratecard serve --workers N`): the URL comes from
+    RATECARD_DATABASE_URL, which `ratecard serve --db` sets for its workers."""
+    return create_app(os.environ.get("RATECARD_DATABASE_URL"))

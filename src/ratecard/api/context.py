@@ -1,0 +1,116 @@
+"""What every request needs: the store, the caller's environment, and the current catalog."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+from fastapi import Depends, Request
+from sqlalchemy import func, select
+
+from ..catalog import Catalog, build_catalog
+from ..clock import now as clock_now
+from ..ingest.validate import EventValidator
+from ..store import Store
+from ..store.catalogs import load_version
+from ..store.keys import authenticate
+from ..store.schema import catalog_versions
+from .errors import ApiError
+
+
+def get_store(request: Request) -> Store:
+    return request.app.state.store
+
+
+def api_key(headers: Mapping[str, str]) -> str | None:
+    """The key from X-API-KEY, else from Authorization: Bearer (header names in lower case)."""
+    key = headers.get("x-api-key")
+    if key:
+        return key
+    authorization = headers.get("authorization", "")
+    if authorization.lower().startswith("bearer "):
+        return authorization[7:].strip()
+    return None
+
+
+def environment(request: Request, store: Store = Depends(get_store)) -> str:
+    """The environment of the caller's key; 401 for a missing, wrong or revoked key."""
+    key = api_key(request.headers)
+    if not key:
+        raise ApiError(401, "UNAUTHORISED", "missing API key: send it in X-API-KEY or Authorization: Bearer")
+    cache: KeyCache = request.app.state.keys
+    found = cache.get(key)
+    if found is None:
+        found = authenticate(store, key)
+        if found is None:
+            raise ApiError(401, "UNAUTHORISED", "the API key is not valid or was revoked")
+        cache.put(key, found)
+    return found
+
+
+class KeyCache:
+    """Valid keys for a few seconds, so a burst of requests does not hash and query per call.
+
+    Short-lived on purpose: a revoked key stops working within TTL seconds on every worker.
+    """
+
+    TTL = 5.0
+
+    def __init__(self) -> None:
+        self._entries: dict[str, tuple[str, float]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> str | None:
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None or entry[1] < time.monotonic():
+                return None
+            return entry[0]
+
+    def put(self, key: str, env: str) -> None:
+        with self._lock:
+            if len(self._entries) > 10_000:
+                self._entries.clear()
+            self._entries[key] = (env, time.monotonic() + self.TTL)
+
+
+@dataclass
+class CatalogState:
+    version: int
+    catalog: Catalog
+    validator: EventValidator
+
+
+class CatalogCache:
+    """The current catalog per environment, rebuilt only when a new version was applied."""
+
+    def __init__(self) -> None:
+        self._states: dict[str, CatalogState] = {}
+        self._lock = threading.Lock()
+
+    def current(self, store: Store, env: str) -> CatalogState | None:
+        with store.engine.connect() as connection:
+            latest = connection.execute(
+                select(func.max(catalog_versions.c.version)).where(catalog_versions.c.environment == env)
+            ).scalar()
+        if latest is None:
+            return None
+        with self._lock:
+            state = self._states.get(env)
+            if state is not None and state.version == latest:
+                return state
+        loaded = load_version(store, env, latest)
+        if loaded is None:
+            return None
+        catalog = build_catalog(loaded[1])
+        state = CatalogState(latest, catalog, EventValidator(catalog, now()))
+        with self._lock:
+            self._states[env] = state
+        return state
+
+
+def now() -> datetime:
+    return clock_now()

@@ -1,0 +1,48 @@
+"""ratecard's own invoice resources: runs and exports (Solvimon-shaped invoices live elsewhere)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, ConfigDict
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from ...billing.export import invoices_csv, invoices_json
+from ...billing.run import generate_invoices
+from ...store import Store
+from ...store.invoices import list_invoices
+from ..context import environment, get_store, now
+from ..errors import ApiError
+
+router = APIRouter(tags=["invoices"])
+
+
+class InvoiceRun(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    until: date | datetime
+
+
+@router.post("/v1/invoice-runs", summary="Create or refresh every invoice due at boundaries <= until")
+async def run_invoices(run: InvoiceRun, request: Request, env: str = Depends(environment),
+                       store: Store = Depends(get_store)) -> dict[str, Any]:
+    if isinstance(run.until, datetime) and run.until.tzinfo is None:
+        raise ApiError(400, "INVALID_FIELD", "until: a datetime needs a timezone offset", "until")
+    state = request.app.state.catalogs.current(store, env)
+    if state is None:
+        raise ApiError(409, "INVALID_REQUEST", "no catalog has been applied in this environment")
+    report = await run_in_threadpool(generate_invoices, store, state.catalog, state.version, run.until, now(),
+                                     environment=env)
+    return report.as_dict()
+
+
+@router.get("/v1/exports/invoices", summary="Every invoice with its lines, in the export shape (JSON or CSV)")
+def export_invoices(status: str | None = Query(None, pattern="^(draft|final|void)$"),
+                    format: str = Query("json", pattern="^(json|csv)$"), env: str = Depends(environment),
+                    store: Store = Depends(get_store)) -> Any:
+    invoices = list_invoices(store, env, status)
+    if format == "csv":
+        return Response(invoices_csv(invoices), media_type="text/csv")
+    return invoices_json(invoices)

@@ -8,7 +8,6 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import ORJSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import __version__
@@ -33,7 +32,7 @@ def create_app(database_url: str | None = None) -> FastAPI:
         yield
         app.state.store.dispose()
 
-    app = FastAPI(title="ratecard", version=__version__, lifespan=lifespan, default_response_class=ORJSONResponse,
+    app = FastAPI(title="ratecard", version=__version__, lifespan=lifespan,
                   description="Usage-based billing API. Solvimon-compatible where Solvimon defines the resource.")
     app.state.metrics = Metrics()
     app.state.catalogs = CatalogCache()

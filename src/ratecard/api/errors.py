@@ -11,6 +11,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 INVALID_REQUEST = "INVALID_REQUEST"
+# pydantic names the branch of a union it tried ("until.date"); users know the field only
+TYPE_TAGS = ("date", "datetime", "int", "str", "float", "decimal", "bool", "list", "dict")
 API_ERROR = "API_ERROR"
 
 
@@ -51,7 +53,8 @@ async def validation_error_handler(_: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     errors: list[dict[str, Any]] = list(exc.errors())
     first = errors[0] if errors else {"loc": (), "msg": "invalid request", "type": ""}
-    location = [str(part) for part in first.get("loc", ()) if part not in ("body", "query", "path", "header")]
+    location = [str(part) for part in first.get("loc", ())
+                if part not in ("body", "query", "path", "header", *TYPE_TAGS) and not str(part).startswith("function-")]
     field = ".".join(location) or None
     missing = first.get("type") == "missing"
     code = "MISSING_FIELD" if missing else "INVALID_FIELD"

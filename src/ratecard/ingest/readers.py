@@ -83,6 +83,8 @@ def decode_json_line(line: int, raw: bytes) -> RawEvent | Rejection:
         return event
     except msgspec.ValidationError:
         pass
+    except RecursionError:
+        return Rejection(line, "invalid_json", f"line {line}: JSON nested too deeply", raw=_snippet(raw))
     except msgspec.DecodeError:
         return Rejection(line, "invalid_json", f"line {line}: not valid JSON", raw=_snippet(raw))
     except UnicodeDecodeError:
@@ -93,6 +95,8 @@ def decode_json_line(line: int, raw: bytes) -> RawEvent | Rejection:
         return Rejection(line, "invalid_json", f"line {line}: not valid JSON", raw=_snippet(raw))
     except UnicodeDecodeError:
         return Rejection(line, "invalid_json", f"line {line}: not UTF-8 text", raw=_snippet(raw))
+    except RecursionError:
+        return Rejection(line, "invalid_json", f"line {line}: JSON nested too deeply", raw=_snippet(raw))
     return from_mapping(line, data)
 
 

@@ -53,6 +53,8 @@ def parse_events(body: bytes) -> list[RawEvent | Rejection]:
             raise ApiError(400, "INVALID_FIELD", f"the body is not a valid JSON array: {exc}", "body") from None
         except UnicodeDecodeError:
             raise ApiError(400, "INVALID_FIELD", "the body is not UTF-8 text", "body") from None
+        except RecursionError:
+            raise ApiError(400, "INVALID_FIELD", "the body's JSON is nested too deeply", "body") from None
         _check_count(len(elements))
         return [decode_json_line(index, bytes(raw)) for index, raw in enumerate(elements, start=1)]
     lines = [line for line in body.split(b"\n") if line.strip()]

@@ -89,7 +89,7 @@ def _conditions(meter: MeterSpec, postgres: bool, params: dict[str, Any], prefix
         params[f"{prefix}stream{index}"] = name
         placeholders.append(f":{prefix}stream{index}")
     conditions = [f"e.meter IN ({', '.join(placeholders)})"]
-    if meter.field:
+    if meter.field and meter.aggregation != "count":  # count counts events, whatever their fields
         if postgres:
             params[f"{prefix}field"] = meter.field
             if meter.aggregation == "unique_count":
@@ -233,7 +233,7 @@ def _sqlite_single_pass(meters: Sequence[MeterSpec], params: dict[str, Any], joi
         matched = f"c{index}"
         condition = " AND ".join(c for c in conditions if "json_type" not in c)
         inner.append(f"({condition}) AS {matched}")
-        if not meter.field:
+        if not meter.field or meter.aggregation == "count":
             outer += [f"SUM({matched})", "NULL", "0"]
             continue
         value = column_for(meter.field)

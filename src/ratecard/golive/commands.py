@@ -1,0 +1,64 @@
+"""`ratecard reconcile`: the CLI face of golive.reconcile (registered in ratecard.cli)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import orjson
+import typer
+
+from ..store.db import StoreError
+from ..workspace import NoCatalog, current_catalog
+from .legacy import LegacyFileError, load_mapping, read_legacy
+from .reconcile import reconcile
+from .report import print_table, to_csv, to_html
+
+SHIPPED_MAPPINGS = Path(__file__).parent / "mappings"
+
+
+def reconcile_command(
+    legacy_file: Path,
+    mapping: Annotated[str | None, typer.Option("--mapping", help="Column mapping file, or a shipped one: stripe")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Write the report here: .json, .csv or .html")] = None,
+    db: Annotated[str | None, typer.Option("--db", help="Database URL.")] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")] = False,
+) -> None:
+    """Compare ratecard's invoice lines with the current system's export; name the cause of each
+    difference. Exit 1 when there are differences."""
+    from ..cli import emit_json, err, fail, store_for
+    from ..cli import out as console
+
+    mapping_path = None
+    if mapping is not None:
+        shipped = SHIPPED_MAPPINGS / f"{mapping}.yaml"
+        mapping_path = shipped if shipped.exists() else Path(mapping)
+    try:
+        lines = read_legacy(legacy_file, load_mapping(mapping_path))
+    except LegacyFileError as exc:
+        fail(str(exc))
+    if out is not None and out.suffix.lower() not in (".json", ".csv", ".html", ".htm"):
+        fail(f"--out {out}: use a .json, .csv or .html file name")
+    try:
+        with store_for(db) as store:
+            try:
+                _, catalog = current_catalog(store)
+            except NoCatalog as exc:
+                fail(str(exc))
+            result = reconcile(store, catalog, lines)
+    except StoreError as exc:
+        fail(str(exc))
+    if out is not None:
+        suffix = out.suffix.lower()
+        text = (orjson.dumps(result.as_dict(), option=orjson.OPT_INDENT_2).decode() if suffix == ".json"
+                else to_csv(result) if suffix == ".csv" else to_html(result))
+        try:
+            out.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            fail(f"--out {out}: cannot be written: {exc.strerror}")
+        err.print(f"wrote the reconciliation report to {out}")
+    if json_output:
+        emit_json(result.as_dict())
+    else:
+        print_table(console, result)
+    raise typer.Exit(1 if result.differences else 0)

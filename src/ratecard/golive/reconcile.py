@@ -1,0 +1,417 @@
+"""Compare ratecard's lines with the current system's, and name the cause of every difference.
+
+Lines are matched on (customer, code, service_start). For each difference the cause is found
+by re-running ratecard's own rating with one thing changed at a time:
+- quantity: another aggregation over the same events, then the same aggregation over the
+  period shifted to UTC or to the legacy system's own dates (period_boundary);
+- amount: the legacy quantity priced by ratecard (the quantity's cause carries over), another
+  tier model, the list price instead of the override (or another subscription's override),
+  within one minor unit (rounding);
+- tax, per (customer, service_start): the other tax rounding, the rate the legacy numbers imply.
+Anything else is `unexplained`. Nothing is guessed: a cause is named only when the changed
+computation reproduces the legacy figure exactly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from ..catalog import Catalog, MeterSpec, SubscriptionSpec
+from ..domain.aggregation import Usage
+from ..domain.money import minor_unit, quantize
+from ..domain.pricing import TIERED_MODELS, Charge, price_usage
+from ..domain.tax import invoice_tax
+from ..ingest.validate import from_micros, to_micros
+from ..store import Store
+from ..store.invoices import list_invoices
+from ..store.usage import Window, aggregate_usage
+from .legacy import LegacyLine
+
+CAUSES = ("missing_in_legacy", "missing_in_ratecard", "aggregation", "tier_model", "override", "tax_rate",
+          "tax_rounding", "period_boundary", "rounding", "unexplained")
+MAX_PLAUSIBLE_TAX_RATE = Decimal(50)
+ALTERNATIVE_AGGREGATIONS = ("sum", "max", "min", "count", "unique_count", "latest")
+Key = tuple[str, str, date]
+
+
+@dataclass
+class RatecardLine:
+    customer: str
+    code: str
+    service_start: date
+    service_end: date
+    quantity: Decimal
+    amount: Decimal
+    kind: str
+    subscription: str
+    invoice: str
+    currency: str
+    tax_rate: Decimal
+    start_ts: int
+    end_ts: int
+
+    @property
+    def key(self) -> Key:
+        return (self.customer, self.code, self.service_start)
+
+
+@dataclass
+class Difference:
+    customer: str
+    code: str
+    service_start: date
+    field: str  # line | quantity | amount | tax
+    ratecard: Decimal | None
+    legacy: Decimal | None
+    cause: str
+    detail: dict[str, Any] = field(default_factory=dict)
+    currency: str | None = None
+
+    @property
+    def delta(self) -> Decimal | None:
+        if self.ratecard is None or self.legacy is None:
+            return None
+        return self.legacy - self.ratecard
+
+    @property
+    def money_at_stake(self) -> Decimal:
+        """What the difference is worth: |delta| of money fields, the whole line when missing."""
+        if self.field == "quantity":
+            return Decimal(0)
+        if self.delta is not None:
+            return abs(self.delta)
+        return abs(self.ratecard if self.ratecard is not None else self.legacy or Decimal(0))
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "customer": self.customer, "code": self.code, "service_start": self.service_start.isoformat(),
+            "field": self.field, "ratecard": _text(self.ratecard), "legacy": _text(self.legacy),
+            "delta": _text(self.delta), "cause": self.cause, "currency": self.currency, **self.detail,
+        }
+
+
+@dataclass
+class Reconciliation:
+    ratecard_lines: int
+    legacy_lines: int
+    matched: int
+    differences: list[Difference]
+
+    def summary(self) -> dict[str, Any]:
+        by_cause: dict[str, dict[str, Any]] = {}
+        for difference in self.differences:
+            bucket = by_cause.setdefault(difference.cause, {"count": 0, "money": defaultdict(Decimal)})
+            bucket["count"] += 1
+            bucket["money"][difference.currency or "?"] += difference.money_at_stake
+        return {
+            "ratecard_lines": self.ratecard_lines,
+            "legacy_lines": self.legacy_lines,
+            "matched": self.matched,
+            "differences": len(self.differences),
+            "by_cause": {cause: {"count": b["count"], "money_at_stake": {c: _text(v) for c, v in b["money"].items()}}
+                         for cause, b in sorted(by_cause.items(), key=lambda item: CAUSES.index(item[0]))},
+        }
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"summary": self.summary(), "differences": [d.as_dict() for d in self.differences]}
+
+
+def _text(value: Decimal | None) -> str | None:
+    return None if value is None else f"{value:f}"
+
+
+def ratecard_lines(store: Store, environment: str) -> list[RatecardLine]:
+    lines = []
+    for invoice in list_invoices(store, environment):
+        if invoice.status == "void":
+            continue
+        for line in invoice.lines:
+            lines.append(RatecardLine(
+                invoice.customer, line.code, date.fromisoformat(line.service_start),
+                date.fromisoformat(line.service_end), line.quantity, line.amount, line.kind, invoice.subscription,
+                invoice.display_number, invoice.currency, invoice.tax_rate, line.service_start_ts, line.service_end_ts,
+            ))
+    return lines
+
+
+def reconcile(store: Store, catalog: Catalog, legacy: Sequence[LegacyLine], environment: str = "live") -> Reconciliation:
+    ours = ratecard_lines(store, environment)
+    ours_by_key: dict[Key, list[RatecardLine]] = defaultdict(list)
+    for line in ours:
+        ours_by_key[line.key].append(line)
+    theirs_by_key: dict[Key, list[LegacyLine]] = defaultdict(list)
+    for line in legacy:
+        theirs_by_key[line.key].append(line)
+
+    finder = CauseFinder(store, catalog, environment)
+    differences: list[Difference] = []
+    pairs: list[tuple[RatecardLine, LegacyLine]] = []
+    for key in sorted(set(ours_by_key) | set(theirs_by_key), key=lambda k: (k[0], k[2], k[1])):
+        mine, theirs = ours_by_key.get(key), theirs_by_key.get(key)
+        if mine and not theirs:
+            for line in mine:
+                if line.amount != 0 or line.quantity != 0:
+                    differences.append(Difference(*key, "line", line.amount, None, "missing_in_legacy",
+                                                  currency=line.currency))
+            continue
+        if theirs and not mine:
+            for line in theirs:
+                differences.append(Difference(*key, "line", None, line.amount, "missing_in_ratecard",
+                                              currency=line.currency))
+            continue
+        pairs.append((_merge_ours(mine), _merge_theirs(theirs)))
+    differences += finder.explain(pairs)
+    differences += finder.explain_tax(pairs)
+    return Reconciliation(len(ours), len(legacy), len(pairs), differences)
+
+
+def _merge_ours(lines: list[RatecardLine]) -> RatecardLine:
+    if len(lines) == 1:
+        return lines[0]
+    first = lines[0]
+    return dataclasses.replace(first, quantity=sum((x.quantity for x in lines), Decimal(0)),
+                               amount=sum((x.amount for x in lines), Decimal(0)))
+
+
+def _merge_theirs(lines: list[LegacyLine]) -> LegacyLine:
+    if len(lines) == 1:
+        return lines[0]
+    first = lines[0]
+    quantities = [x.quantity for x in lines]
+    taxes = [x.tax for x in lines]
+    return dataclasses.replace(
+        first,
+        quantity=None if None in quantities else sum(quantities, Decimal(0)),  # type: ignore[arg-type]
+        amount=sum((x.amount for x in lines), Decimal(0)),
+        tax=None if None in taxes else sum(taxes, Decimal(0)),  # type: ignore[arg-type]
+    )
+
+
+class CauseFinder:
+    """Re-runs ratecard's rating with one thing changed to find what reproduces the legacy figure."""
+
+    def __init__(self, store: Store, catalog: Catalog, environment: str) -> None:
+        self.store = store
+        self.catalog = catalog
+        self.environment = environment
+
+    # ---------------------------------------------------------------- lines
+
+    def explain(self, pairs: Sequence[tuple[RatecardLine, LegacyLine]]) -> list[Difference]:
+        differences: list[Difference] = []
+        quantity_suspects = [(ours, theirs) for ours, theirs in pairs
+                             if theirs.quantity is not None and theirs.quantity != ours.quantity
+                             and self._meter_of(ours) is not None]
+        quantity_causes = self._quantity_causes(quantity_suspects)
+        for ours, theirs in pairs:
+            cause_of_quantity: tuple[str, dict[str, Any]] | None = None
+            if theirs.quantity is not None and theirs.quantity != ours.quantity:
+                cause_of_quantity = quantity_causes.get(id(ours), ("unexplained", {}))
+                differences.append(Difference(*ours.key, "quantity", ours.quantity, theirs.quantity,
+                                              cause_of_quantity[0], cause_of_quantity[1], ours.currency))
+            if theirs.amount != ours.amount:
+                cause, detail = self._amount_cause(ours, theirs, cause_of_quantity)
+                differences.append(Difference(*ours.key, "amount", ours.amount, theirs.amount, cause, detail,
+                                              ours.currency))
+        return differences
+
+    def _subscription(self, line: RatecardLine) -> SubscriptionSpec | None:
+        return self.catalog.subscriptions.get(line.subscription)
+
+    def _charge(self, line: RatecardLine, listed: bool = False) -> Charge | None:
+        subscription = self._subscription(line)
+        if subscription is None:
+            return None
+        plan = subscription.list_plan if listed else subscription.plan
+        return next((c for c in plan.charges if c.code == line.code), None)
+
+    def _meter_of(self, line: RatecardLine) -> MeterSpec | None:
+        charge = self._charge(line)
+        if charge is None or charge.meter is None:
+            return None
+        return self.catalog.meters.get(charge.meter)
+
+    def _quantity_causes(self, suspects: Sequence[tuple[RatecardLine, LegacyLine]]) -> dict[int, tuple[str, dict]]:
+        """Batched: every alternative aggregation for all suspects at once, then shifted windows."""
+        causes: dict[int, tuple[str, dict]] = {}
+        if not suspects:
+            return causes
+        windows = [Window(index, ours.customer, ours.start_ts, ours.end_ts) for index, (ours, _) in enumerate(suspects)]
+        variants: list[MeterSpec] = []
+        meters = {meter.code: meter for ours, _ in suspects if (meter := self._meter_of(ours)) is not None}
+        for meter in meters.values():
+            for aggregation in ALTERNATIVE_AGGREGATIONS:
+                if aggregation == meter.aggregation or (aggregation != "count" and not meter.field):
+                    continue
+                variants.append(dataclasses.replace(meter, code=f"{meter.code}\x1f{aggregation}",
+                                                    aggregation=aggregation, source=meter.stream))
+        usage = aggregate_usage(self.store, windows, variants, self.environment) if variants else {}
+        remaining = []
+        for index, (ours, theirs) in enumerate(suspects):
+            meter = self._meter_of(ours)
+            found = None
+            for aggregation in ALTERNATIVE_AGGREGATIONS:
+                code = f"{meter.code}\x1f{aggregation}"  # type: ignore[union-attr]
+                measured = usage.get((index, code))
+                quantity = measured.quantity if measured else (Decimal(0) if any(v.code == code for v in variants)
+                                                                 else None)
+                if quantity is not None and quantity == theirs.quantity:
+                    found = ("aggregation", {"aggregation": aggregation})
+                    break
+            if found:
+                causes[id(ours)] = found
+            else:
+                remaining.append((ours, theirs))
+        causes.update(self._boundary_causes(remaining))
+        return causes
+
+    def _boundary_causes(self, suspects: Sequence[tuple[RatecardLine, LegacyLine]]) -> dict[int, tuple[str, dict]]:
+        """The same aggregation over the period in UTC, or over the legacy system's own dates."""
+        windows: list[Window] = []
+        labels: list[tuple[int, str]] = []
+        for ours, theirs in suspects:
+            subscription = self._subscription(ours)
+            zone = ZoneInfo(subscription.timezone if subscription else "UTC")
+            end = theirs.service_end or ours.service_end
+            candidates = {
+                "UTC": (_midnight(ours.service_start, ZoneInfo("UTC")), _midnight(ours.service_end, ZoneInfo("UTC"))),
+                "legacy dates": (_midnight(theirs.service_start, zone), _midnight(end, zone)),
+                "legacy dates in UTC": (_midnight(theirs.service_start, ZoneInfo("UTC")), _midnight(end, ZoneInfo("UTC"))),
+            }
+            for label, (start, stop) in candidates.items():
+                start_us, end_us = to_micros(start), to_micros(stop)
+                if (start_us, end_us) == (ours.start_ts, ours.end_ts) or end_us <= start_us:
+                    continue
+                labels.append((id(ours), label))
+                windows.append(Window(len(windows), ours.customer, start_us, end_us))
+        if not windows:
+            return {}
+        meters = {meter.code: meter for ours, _ in suspects if (meter := self._meter_of(ours)) is not None}
+        usage = aggregate_usage(self.store, windows, list(meters.values()), self.environment)
+        wanted = {id(ours): (theirs, self._meter_of(ours)) for ours, theirs in suspects}
+        causes: dict[int, tuple[str, dict]] = {}
+        for window, (owner, label) in zip(windows, labels, strict=True):
+            if owner in causes:
+                continue
+            theirs, meter = wanted[owner]
+            measured = usage.get((window.key, meter.code), Usage.zero())  # type: ignore[union-attr]
+            if measured.quantity == theirs.quantity:
+                causes[owner] = ("period_boundary", {"window": label, "window_start": from_micros(window.start_us)
+                                                     .isoformat(), "window_end": from_micros(window.end_us).isoformat()})
+        return causes
+
+    def _price(self, line: RatecardLine, charge: Charge, quantity: Decimal) -> Decimal | None:
+        """What ratecard would bill for this line with `charge` and `quantity`, rounded once."""
+        rounding = self.catalog.rounding
+        if not charge.is_usage:
+            subscription = self._subscription(line)
+            if subscription is None:
+                return None
+            period = subscription.schedule().period_containing(from_micros(line.start_ts))
+            if period is None:
+                return None
+            return quantize(period.prorate(charge.amount), line.currency, rounding)
+        events = self._events_of(line) if charge.model == "percentage" else 0
+        return quantize(price_usage(charge, quantity, events).amount, line.currency, rounding)
+
+    def _events_of(self, line: RatecardLine) -> int:
+        """How many events made the line (percentage charges add a fixed amount per event)."""
+        meter = self._meter_of(line)
+        if meter is None:
+            return 0
+        usage = aggregate_usage(self.store, [Window(0, line.customer, line.start_ts, line.end_ts)], [meter],
+                                self.environment)
+        return usage.get((0, meter.code), Usage.zero()).events
+
+    def _amount_cause(self, ours: RatecardLine, theirs: LegacyLine,
+                      quantity_cause: tuple[str, dict] | None) -> tuple[str, dict[str, Any]]:
+        charge = self._charge(ours)
+        quantity = theirs.quantity if theirs.quantity is not None else ours.quantity
+        if charge is not None:
+            if quantity_cause is not None and self._price(ours, charge, quantity) == theirs.amount:
+                return quantity_cause[0], {**quantity_cause[1], "via": "quantity"}
+            if charge.model in TIERED_MODELS:
+                for model in ("graduated", "volume", "stairstep"):
+                    if model != charge.model and self._price(ours, dataclasses.replace(charge, model=model),
+                                                             quantity) == theirs.amount:
+                        return "tier_model", {"model": model}
+            listed = self._charge(ours, listed=True)
+            if listed is not None and listed != charge and self._price(ours, listed, quantity) == theirs.amount:
+                return "override", {"legacy_used": "the list price"}
+            if listed == charge:
+                for other in self._overrides_of(ours):
+                    if self._price(ours, other[1], quantity) == theirs.amount:
+                        return "override", {"legacy_used": "an override", "like_subscription": other[0]}
+        if abs(theirs.amount - ours.amount) <= minor_unit(ours.currency):
+            return "rounding", {}
+        return "unexplained", {}
+
+    def _overrides_of(self, line: RatecardLine) -> list[tuple[str, Charge]]:
+        """Charges with this code that other subscriptions of the same plan override."""
+        subscription = self._subscription(line)
+        if subscription is None:
+            return []
+        found = []
+        for other in self.catalog.subscriptions.values():
+            if other.plan_code == subscription.plan_code and other.reference != subscription.reference \
+                    and line.code in other.overrides:
+                charge = next((c for c in other.plan.charges if c.code == line.code), None)
+                if charge is not None:
+                    found.append((other.reference, charge))
+        return found
+
+    # ---------------------------------------------------------------- tax
+
+    def explain_tax(self, pairs: Sequence[tuple[RatecardLine, LegacyLine]]) -> list[Difference]:
+        groups: dict[tuple[str, date], list[tuple[RatecardLine, LegacyLine]]] = defaultdict(list)
+        for ours, theirs in pairs:
+            if theirs.tax is not None:
+                groups[(ours.customer, ours.service_start)].append((ours, theirs))
+        differences = []
+        rounding, tax_rounding = self.catalog.rounding, self.catalog.tax_rounding
+        for (customer, start), group in sorted(groups.items()):
+            currency = group[0][0].currency
+            rate = group[0][0].tax_rate
+            ours_amounts = [o.amount for o, _ in group]
+            theirs_amounts = [t.amount for _, t in group]
+            legacy_tax = sum((t.tax for _, t in group), Decimal(0))  # type: ignore[misc]
+            ours_tax = invoice_tax(ours_amounts, rate, currency, rounding, tax_rounding)
+            if legacy_tax == ours_tax:
+                continue
+            if invoice_tax(theirs_amounts, rate, currency, rounding, tax_rounding) == legacy_tax:
+                continue  # the amount differences, reported per line, explain the tax
+            cause, detail = self._tax_cause(theirs_amounts, legacy_tax, rate, currency, ours_tax)
+            differences.append(Difference(customer, "tax", start, "tax", ours_tax, legacy_tax, cause, detail, currency))
+        return differences
+
+    def _tax_cause(self, amounts: list[Decimal], legacy_tax: Decimal, rate: Decimal, currency: str,
+                   ours_tax: Decimal) -> tuple[str, dict[str, Any]]:
+        rounding, tax_rounding = self.catalog.rounding, self.catalog.tax_rounding
+        other = "line" if tax_rounding == "invoice" else "invoice"
+        if invoice_tax(amounts, rate, currency, rounding, other) == legacy_tax:
+            return "tax_rounding", {"tax_rounding": other}
+        subtotal = sum(amounts, Decimal(0))
+        if subtotal != 0:
+            implied = legacy_tax / subtotal * 100
+            # rates people use: 0-50 %, at most 2 decimals, the simplest that reproduces the tax
+            for places in (0, 1, 2):
+                candidate = implied.quantize(Decimal(1).scaleb(-places)).normalize()
+                if not Decimal(0) <= candidate <= MAX_PLAUSIBLE_TAX_RATE or candidate == rate:
+                    continue
+                for mode in (tax_rounding, other):
+                    if invoice_tax(amounts, candidate, currency, rounding, mode) == legacy_tax:
+                        return "tax_rate", {"legacy_rate": f"{candidate:f}", "ratecard_rate": f"{rate:f}"}
+        if abs(legacy_tax - ours_tax) <= minor_unit(currency):
+            return "rounding", {}
+        return "unexplained", {}
+
+
+def _midnight(day: date, zone: ZoneInfo) -> datetime:
+    return datetime.combine(day, time(0), tzinfo=zone)

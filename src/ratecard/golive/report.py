@@ -1,0 +1,105 @@
+"""Reconciliation reports: a table for people, JSON and CSV for programs, one HTML file for finance."""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+from collections import defaultdict
+
+from rich.console import Console
+from rich.table import Table
+
+from .reconcile import CAUSES, Reconciliation
+
+CSV_FIELDS = ("customer", "code", "service_start", "field", "ratecard", "legacy", "delta", "cause", "currency", "detail")
+EXPLANATIONS = {
+    "missing_in_legacy": "ratecard bills a line the current system does not",
+    "missing_in_ratecard": "the current system bills a line ratecard does not",
+    "aggregation": "the current system aggregates the meter differently (e.g. MAX instead of SUM)",
+    "tier_model": "the current system applies another tier model to the same tiers",
+    "override": "one side uses the list price, the other a per-customer override",
+    "tax_rate": "the current system uses another tax rate",
+    "tax_rounding": "tax rounded per line on one side and per invoice on the other",
+    "period_boundary": "the period is cut at another time (timezone or anchor day)",
+    "rounding": "within one minor unit: a rounding difference",
+    "unexplained": "no single change reproduces the legacy figure: investigate",
+}
+
+
+def print_table(console: Console, result: Reconciliation, limit: int = 50) -> None:
+    summary = result.summary()
+    console.print(f"compared {summary['ratecard_lines']} ratecard line(s) with {summary['legacy_lines']} legacy "
+                  f"line(s): {summary['matched']} matched, {summary['differences']} difference(s)")
+    if not result.differences:
+        return
+    causes = Table(title="Differences by cause")
+    for column in ("cause", "count", "money at stake", "meaning"):
+        causes.add_column(column, justify="right" if column == "count" else "left")
+    for cause, bucket in summary["by_cause"].items():
+        money = ", ".join(f"{v} {c}" for c, v in bucket["money_at_stake"].items())
+        causes.add_row(cause, str(bucket["count"]), money, EXPLANATIONS[cause])
+    console.print(causes)
+    table = Table(title=f"Differences{' (first ' + str(limit) + ')' if len(result.differences) > limit else ''}")
+    for column in ("customer", "code", "service start", "field", "ratecard", "legacy", "delta", "cause", "detail"):
+        table.add_column(column, justify="right" if column in ("ratecard", "legacy", "delta") else "left")
+    for difference in result.differences[:limit]:
+        row = difference.as_dict()
+        table.add_row(row["customer"], row["code"], row["service_start"], row["field"], row["ratecard"] or "—",
+                      row["legacy"] or "—", row["delta"] or "—", row["cause"], _detail(row))
+    console.print(table)
+
+
+def _detail(row: dict) -> str:
+    extra = {k: v for k, v in row.items() if k not in CSV_FIELDS}
+    return ", ".join(f"{k}={v}" for k, v in extra.items())
+
+
+def to_csv(result: Reconciliation) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(CSV_FIELDS)
+    for difference in result.differences:
+        row = difference.as_dict()
+        writer.writerow([row.get(name) if name != "detail" else _detail(row) for name in CSV_FIELDS])
+    return buffer.getvalue()
+
+
+def to_html(result: Reconciliation, title: str = "ratecard reconciliation") -> str:
+    """One self-contained page: summary, then differences grouped by cause with money at stake."""
+    summary = result.summary()
+    grouped = defaultdict(list)
+    for difference in result.differences:
+        grouped[difference.cause].append(difference.as_dict())
+    e = html.escape
+    parts = [
+        "<!doctype html><html lang='en'><meta charset='utf-8'>",
+        f"<title>{e(title)}</title>",
+        "<style>body{font:14px system-ui,sans-serif;margin:2em;color:#222}table{border-collapse:collapse;"
+        "margin:.5em 0 2em}td,th{border:1px solid #ccc;padding:.25em .6em;text-align:left}"
+        "td.n{text-align:right;font-variant-numeric:tabular-nums}h2{margin-top:1.5em}.muted{color:#666}</style>",
+        f"<h1>{e(title)}</h1>",
+        f"<p>{summary['ratecard_lines']} ratecard lines, {summary['legacy_lines']} legacy lines, "
+        f"{summary['matched']} matched, <strong>{summary['differences']} differences</strong>.</p>",
+        "<table><tr><th>cause</th><th>count</th><th>money at stake</th><th>meaning</th></tr>",
+    ]
+    for cause, bucket in summary["by_cause"].items():
+        money = ", ".join(f"{v} {c}" for c, v in bucket["money_at_stake"].items())
+        parts.append(f"<tr><td><a href='#{cause}'>{cause}</a></td><td class=n>{bucket['count']}</td>"
+                     f"<td class=n>{e(money)}</td><td>{e(EXPLANATIONS[cause])}</td></tr>")
+    parts.append("</table>")
+    for cause in CAUSES:
+        rows = grouped.get(cause)
+        if not rows:
+            continue
+        parts.append(f"<h2 id='{cause}'>{cause} <span class=muted>({len(rows)})</span></h2>")
+        parts.append("<table><tr><th>customer</th><th>code</th><th>service start</th><th>field</th><th>ratecard</th>"
+                     "<th>legacy</th><th>delta</th><th>currency</th><th>detail</th></tr>")
+        for row in rows:
+            parts.append("<tr>" + "".join(f"<td>{e(str(row[k] or ''))}</td>" for k in
+                                          ("customer", "code", "service_start", "field"))
+                         + "".join(f"<td class=n>{e(str(row[k] or '—'))}</td>" for k in ("ratecard", "legacy", "delta"))
+                         + f"<td>{e(str(row['currency'] or ''))}</td><td>{e(_detail(row))}</td></tr>")
+        parts.append("</table>")
+    parts.append("</html>")
+    return "\n".join(parts)

@@ -62,3 +62,36 @@ def reconcile_command(
     else:
         print_table(console, result)
     raise typer.Exit(1 if result.differences else 0)
+
+
+def check_command(
+    days: Annotated[int, typer.Option("--days", min=1, help="A charged meter silent this long is a warning.")] = 7,
+    db: Annotated[str | None, typer.Option("--db", help="Database URL.")] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")] = False,
+) -> None:
+    """Readiness report over the stored catalog and data; exit 1 when anything blocks go-live."""
+    from rich.table import Table
+
+    from ..cli import _now, emit_json, fail, store_for
+    from ..cli import out as console
+    from .readiness import readiness
+
+    with store_for(db) as store:
+        try:
+            _, catalog = current_catalog(store)
+        except NoCatalog as exc:
+            fail(str(exc))
+        findings = readiness(store, catalog, _now(), days)
+    blockers = sum(1 for f in findings if f.severity == "blocker")
+    if json_output:
+        emit_json({"ready": blockers == 0, "blockers": blockers, "warnings": len(findings) - blockers,
+                   "findings": [f.as_dict() for f in findings]})
+    else:
+        table = Table(title=f"go-live readiness: {blockers} blocker(s), {len(findings) - blockers} warning(s)")
+        for column in ("severity", "finding", "subject", "detail"):
+            table.add_column(column)
+        for finding in findings:
+            style = "red" if finding.severity == "blocker" else "yellow"
+            table.add_row(f"[{style}]{finding.severity}[/]", finding.kind, finding.subject, finding.message)
+        console.print(table if findings else "ready: no blockers, no warnings")
+    raise typer.Exit(1 if blockers else 0)

@@ -1,0 +1,112 @@
+"""`ratecard golive check`: is this workspace ready to bill real customers?
+
+Every finding is ranked: a blocker stops go-live (exit 1), a warning deserves a look.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+
+from ..catalog import Catalog
+from ..ingest.validate import to_micros
+from ..store import Store
+from ..store.schema import events, invoices
+
+GRACE_PERIOD = timedelta(hours=8)
+
+
+@dataclass(frozen=True)
+class Finding:
+    severity: str  # blocker | warning
+    kind: str
+    subject: str
+    message: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"severity": self.severity, "kind": self.kind, "subject": self.subject, "message": self.message}
+
+
+def readiness(store: Store, catalog: Catalog, now: datetime, quiet_days: int = 7,
+              environment: str = "live") -> list[Finding]:
+    findings: list[Finding] = []
+    findings += _customers(catalog)
+    findings += _plans(catalog)
+    findings += _quiet_meters(store, catalog, now, quiet_days, environment)
+    findings += _unmatched(store, environment)
+    findings += _stale_drafts(store, now, environment)
+    return sorted(findings, key=lambda f: (f.severity != "blocker", f.kind, f.subject))
+
+
+def _customers(catalog: Catalog) -> list[Finding]:
+    found = []
+    subscribed = {s.customer for s in catalog.subscriptions.values()}
+    for customer in catalog.customers.values():
+        if customer.reference not in subscribed:
+            continue
+        if customer.tax_rate is None:
+            found.append(Finding("blocker", "customer_without_tax_rate", customer.reference,
+                                 "no tax_rate: invoices would carry no tax; set tax_rate (\"0\" if exempt)"))
+        if customer.currency is None:
+            found.append(Finding("warning", "customer_without_currency", customer.reference,
+                                 "no currency: invoices use the plan's currency"))
+        if customer.country is None:
+            found.append(Finding("warning", "customer_without_country", customer.reference,
+                                 "no country: needed on invoices and for tax decisions"))
+    for subscription in catalog.subscriptions.values():
+        customer = catalog.customers[subscription.customer]
+        if customer.currency and customer.currency != subscription.plan.currency:
+            found.append(Finding("blocker", "currency_mismatch", subscription.reference,
+                                 f"plan bills in {subscription.plan.currency}, customer in {customer.currency}"))
+    return found
+
+
+def _plans(catalog: Catalog) -> list[Finding]:
+    used = {s.plan_code for s in catalog.subscriptions.values()}
+    return [Finding("warning", "plan_without_subscriptions", code, "no subscription is on this plan")
+            for code in sorted(set(catalog.plans) - used)]
+
+
+def _quiet_meters(store: Store, catalog: Catalog, now: datetime, days: int, environment: str) -> list[Finding]:
+    since = to_micros(now - timedelta(days=days))
+    with store.engine.connect() as connection:
+        recent = {row[0] for row in connection.execute(
+            select(events.c.meter).where(events.c.environment == environment, events.c.ts >= since).distinct())}
+    found = []
+    charged = {charge.meter for s in catalog.subscriptions.values() for charge in s.plan.charges if charge.meter}
+    for code in sorted(charged):
+        meter = catalog.meters[code]
+        if meter.code not in recent and meter.stream not in recent:
+            found.append(Finding("warning", "meter_without_recent_events", code,
+                                 f"charged in a plan but no events in the last {days} days (stream {meter.stream!r})"))
+    return found
+
+
+def _unmatched(store: Store, environment: str) -> list[Finding]:
+    query = (select(events.c.status, events.c.customer, events.c.meter, func.count())
+             .where(events.c.environment == environment, events.c.status.notin_(("matched", "deleted")))
+             .group_by(events.c.status, events.c.customer, events.c.meter))
+    with store.engine.connect() as connection:
+        rows = list(connection.execute(query))
+    by_pair = defaultdict(list)
+    for status, customer, meter, count in rows:
+        by_pair[(customer, meter)].append(f"{count} {status}")
+    return [Finding("warning", "unmatched_events", f"{customer} / {meter}",
+                    f"{', '.join(counts)} event(s) not billed; fix the catalog, then `ratecard events reprocess`")
+            for (customer, meter), counts in sorted(by_pair.items())]
+
+
+def _stale_drafts(store: Store, now: datetime, environment: str) -> list[Finding]:
+    due = to_micros(now - GRACE_PERIOD)
+    query = (select(invoices.c.id, invoices.c.customer, invoices.c.issue_date)
+             .where(invoices.c.environment == environment, invoices.c.status == "draft", invoices.c.boundary_ts < due)
+             .order_by(invoices.c.boundary_ts))
+    with store.engine.connect() as connection:
+        rows = list(connection.execute(query))
+    return [Finding("blocker", "draft_past_grace_period", f"DRAFT-{invoice_id}",
+                    f"{customer}'s invoice of {issue_date} is still draft more than {GRACE_PERIOD.seconds // 3600} h after "
+                    "its billing date: review and finalize it, or void it")
+            for invoice_id, customer, issue_date in rows]

@@ -14,11 +14,13 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
+import msgspec
 import orjson
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from .billing.export import invoice_document, invoices_csv, invoices_json
 from .billing.run import generate_invoices
@@ -28,10 +30,11 @@ from .domain.invoice import InvoiceStateError, check_transition
 from .ingest.importer import import_file
 from .ingest.readers import ReaderError
 from .ingest.reprocess import reprocess
-from .ingest.validate import to_micros
+from .ingest.validate import from_micros, to_micros
 from .store import Store, open_store
 from .store.catalogs import save_version
 from .store.db import StoreError
+from .store.events import list_events
 from .store.invoices import InvoiceNotFound, change_status, get_invoice, list_invoices
 from .store.keys import ENVIRONMENTS, create_key, list_keys, revoke_key
 from .workspace import NoCatalog, current_catalog, optional_catalog
@@ -152,11 +155,13 @@ def events_import(
     file: Path,
     db: DbOption = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate and report; write nothing.")] = False,
-    file_format: Annotated[str | None, typer.Option("--format", help="jsonl | json | csv (default: extension)")] = None,
+    file_format: Annotated[str | None, typer.Option(
+        "--format", help="jsonl | json | csv | solvimon-csv | parquet (default: from the extension; a CSV in "
+                         "Solvimon's upload template is recognised by its header)")] = None,
     rejects: Annotated[Path | None, typer.Option("--rejects", help="Write every rejected row here (JSONL).")] = None,
     json_output: JsonOption = False,
 ) -> None:
-    """Import events (JSONL or CSV). Exit 1 when any event was rejected."""
+    """Import events (JSONL, CSV, Solvimon's CSV upload template or Parquet). Exit 1 when any event was rejected."""
     with store_for(db) as store:
         _, catalog = optional_catalog(store)
         try:
@@ -173,7 +178,8 @@ def events_import(
             with _progress(_wants_progress(json_output)) as progress:
                 task = progress.add_task(f"{'checking' if dry_run else 'importing'} {file.name}", total=None)
                 report = import_file(store, catalog, file, _now(), dry_run=dry_run, file_format=file_format,
-                                     on_progress=lambda n: progress.advance(task, n), on_rejection=write_reject)
+                                     on_progress=lambda n: progress.advance(task, n),
+                                     on_total=lambda n: progress.update(task, total=n), on_rejection=write_reject)
         except ReaderError as exc:
             fail(str(exc))
         finally:
@@ -211,6 +217,50 @@ def _print_import(report: Any, no_catalog: bool) -> None:
         err.print("warning: no catalog applied: events are stored as unmatched (unknown_customer)")
 
 
+EVENT_STATUSES = ("matched", "unmatched", "unknown_customer", "unknown_meter", "no_subscription", "invalid_value")
+
+
+@events_app.command("list")
+def events_list(
+    late: Annotated[bool, typer.Option("--late", help="Only late events: stored for a period whose invoice is "
+                                                      "already final (never billed on it).")] = False,
+    status: Annotated[str | None, typer.Option("--status", help="matched | unmatched (any flag) | unknown_customer "
+                                                                "| unknown_meter | no_subscription | invalid_value")]
+    = None,
+    customer: Annotated[str | None, typer.Option("--customer", help="Only this customer's events.")] = None,
+    limit: Annotated[int, typer.Option("--limit", min=0, help="At most this many, newest first (0: all).")] = 100,
+    db: DbOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """List stored events, newest first (--late: the events flagged late)."""
+    if status is not None and status not in EVENT_STATUSES:
+        fail(f"--status: {status!r} is not one of {', '.join(EVENT_STATUSES)}")
+    with store_for(db) as store:
+        found = list_events(store, late=True if late else None, status=status, customer=customer,
+                            limit=limit or None)
+    if json_output:
+        documents = [{"id": e.id, "customer": e.customer, "meter": e.meter, "timestamp": _rfc3339(e.ts),
+                      "properties": msgspec.Raw(e.properties.encode()), "status": e.status, "late": e.late,
+                      "received_at": _rfc3339(e.received_at)} for e in found]
+        sys.stdout.write(msgspec.json.format(msgspec.json.encode(documents), indent=2).decode() + "\n")
+        return
+    title = f"{len(found)} {'late event(s)' if late else 'event(s)'}, newest first"
+    if limit and len(found) == limit:
+        title += f" (the first {limit}; --limit N for more)"
+    table = Table(title=title)
+    for column in ("id", "customer", "meter", "timestamp", "status", "late", "properties"):
+        table.add_column(column, no_wrap=column in ("timestamp", "status", "late"))
+    for event in found:
+        # Text(): ids and properties are data, never Rich markup
+        table.add_row(Text(event.id), Text(event.customer), Text(event.meter), _rfc3339(event.ts), event.status,
+                      "late" if event.late else "", Text(event.properties), style="yellow" if event.late else None)
+    out.print(table)
+
+
+def _rfc3339(micros: int) -> str:
+    return from_micros(micros).isoformat().replace("+00:00", "Z")
+
+
 @events_app.command("reprocess")
 def events_reprocess(db: DbOption = None, json_output: JsonOption = False) -> None:
     """Re-match unmatched events against the current catalog."""
@@ -223,7 +273,8 @@ def events_reprocess(db: DbOption = None, json_output: JsonOption = False) -> No
     if json_output:
         emit_json(result)
     else:
-        out.print(f"checked {result['checked']} unmatched event(s): {result['matched']} now matched; "
+        late = f" ({result['late']} late: their period's invoice is final)" if result["late"] else ""
+        out.print(f"checked {result['checked']} unmatched event(s): {result['matched']} now matched{late}; "
                   f"still unmatched: {result['still_unmatched'] or 'none'}")
 
 
@@ -488,6 +539,18 @@ def demo(
     from .demo import print_summary
 
     print_summary(out, summary)
+
+
+def _register_golive() -> None:
+    from .golive.commands import check_command, reconcile_command
+
+    app.command("reconcile")(reconcile_command)
+    golive_app = typer.Typer(help="The go-live toolkit: readiness check (more to come).", no_args_is_help=True)
+    golive_app.command("check")(check_command)
+    app.add_typer(golive_app, name="golive")
+
+
+_register_golive()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -18,7 +18,8 @@ from pathlib import Path
 from ..catalog import Catalog
 from ..store import Store
 from ..store.events import EventWriter, existing_ids, refresh_statistics
-from .readers import read_events
+from ..store.invoices import finalized_windows
+from .readers import count_rows, meter_streams, read_events
 from .records import Event, RawEvent, Rejection
 from .validate import EventValidator, to_micros
 
@@ -81,11 +82,22 @@ def import_file(
     dry_run: bool = False,
     file_format: str | None = None,
     on_progress: Callable[[int], None] | None = None,
+    on_total: Callable[[int], None] | None = None,
     keep_rejections: int = 1000,
     on_rejection: Callable[[Rejection], None] | None = None,
 ) -> ImportReport:
+    """Import one file (JSONL, JSON array, CSV, Solvimon CSV template or Parquet).
+
+    `now` refuses events from the future and stamps template rows without a timestamp.
+    `on_total` gets the number of rows up front when the format knows it cheaply (Parquet).
+    """
     report = ImportReport(str(path), dry_run)
-    import_records(store, catalog, read_events(path, file_format), now, report, environment=environment,
+    records = read_events(path, file_format, now=now, streams=meter_streams(catalog))
+    if on_total is not None:
+        total = count_rows(path, file_format)
+        if total is not None:
+            on_total(total)
+    import_records(store, catalog, records, now, report, environment=environment,
                    on_progress=on_progress, keep_rejections=keep_rejections, on_rejection=on_rejection)
     return report
 
@@ -105,8 +117,13 @@ def import_records(
     background: bool | None = None,
 ) -> ImportReport:
     """Validate, match and store records in batches. A caller that checks many small batches
-    (the API) passes its cached `validator`, and `background=False` to write inline."""
-    validator = validator or EventValidator(catalog, now)
+    (the API) passes its cached `validator`, and `background=False` to write inline.
+
+    A validator built here knows the service windows of the final invoices, so events inside
+    one are stored flagged `late` (a cached validator must be given them: `set_finalized`)."""
+    if validator is None:
+        windows = finalized_windows(store, environment) if catalog is not None else None
+        validator = EventValidator(catalog, now, windows)
     received = to_micros(now)
     seen_in_dry_run: set[str] = set()
     batch: list[Event] = []
@@ -126,8 +143,11 @@ def import_records(
             if event.status != "matched":
                 report.flags[event.status] += 1
                 report.note_sample(event.status, event.id)
+            elif event.late:
+                report.flags["late"] += 1
+                report.note_sample("late", event.id)
         if writer is not None:
-            writer.submit([(environment, e.id, e.customer, e.meter, e.ts, e.properties, received, e.status, False)
+            writer.submit([(environment, e.id, e.customer, e.meter, e.ts, e.properties, received, e.status, e.late)
                            for e in batch])
         else:
             _dry_run_duplicates(store, environment, batch, seen_in_dry_run, report)

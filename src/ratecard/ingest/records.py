@@ -8,7 +8,7 @@ from typing import Any
 import msgspec
 
 REJECTION_REASONS = ("invalid_json", "missing_field", "invalid_timestamp", "future_timestamp", "invalid_value")
-FLAGS = ("duplicate", "unknown_customer", "unknown_meter", "no_subscription")
+FLAGS = ("duplicate", "unknown_customer", "unknown_meter", "no_subscription", "late")
 
 
 class RawEvent(msgspec.Struct):
@@ -46,3 +46,4 @@ class Event:
     ts: int
     properties: str
     status: str  # matched | unknown_customer | unknown_meter | no_subscription
+    late: bool = False  # matched, but inside a period whose invoice is already final

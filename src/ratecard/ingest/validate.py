@@ -3,11 +3,15 @@
 Rejections (never stored): invalid_json, missing_field, invalid_timestamp, future_timestamp,
 invalid_value. Accepted events are stored matched, or unmatched with the reason they cannot be
 billed yet: unknown_customer, unknown_meter, no_subscription (reprocessing re-checks them).
+A matched event inside a service period whose invoice is already final is flagged `late`: it is
+stored, but the final invoice never changes.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -79,13 +83,18 @@ class EventValidator:
     worked out once here, so checking an event is a few dictionary lookups.
     """
 
-    def __init__(self, catalog: Catalog | None, now: datetime) -> None:
+    def __init__(self, catalog: Catalog | None, now: datetime,
+                 finalized: Mapping[str, Sequence[tuple[int, int]]] | None = None) -> None:
+        """`finalized`: customer -> the service windows [start, end) in µs already billed on a
+        final invoice (store.invoices.finalized_windows); matched events inside one are late."""
         self.catalog = catalog
         self.latest_allowed = to_micros(now + FUTURE_TOLERANCE)
         self.earliest_allowed = to_micros(EARLIEST)
         self.customers: set[str] = set(catalog.customers) if catalog else set()
         self.rules: dict[str, FieldRule] = {}
         self.lifetimes: dict[str, list[tuple[int, int | None]]] = defaultdict(list)
+        self.finalized: dict[str, tuple[list[int], list[int]]] = {}
+        self.set_finalized(finalized or {})
         if catalog is None:
             return
         by_stream: dict[str, list] = defaultdict(list)
@@ -102,6 +111,30 @@ class EventValidator:
             schedule = subscription.schedule()
             end = to_micros(schedule.end) if schedule.end is not None else None
             self.lifetimes[subscription.customer].append((to_micros(schedule.start), end))
+
+    def set_finalized(self, windows: Mapping[str, Sequence[tuple[int, int]]]) -> None:
+        """Replace the finalized windows; overlapping or touching ones are merged, so a lookup is
+        one bisect over a customer's few merged windows."""
+        merged: dict[str, tuple[list[int], list[int]]] = {}
+        for customer, spans in windows.items():
+            starts: list[int] = []
+            ends: list[int] = []
+            for start, end in sorted(spans):
+                if starts and start <= ends[-1]:
+                    ends[-1] = max(ends[-1], end)
+                else:
+                    starts.append(start)
+                    ends.append(end)
+            if starts:
+                merged[customer] = (starts, ends)
+        self.finalized = merged
+
+    def is_late(self, customer: str, ts: int) -> bool:
+        spans = self.finalized.get(customer)
+        if spans is None:
+            return False
+        index = bisect_right(spans[0], ts) - 1
+        return index >= 0 and ts < spans[1][index]
 
     def set_now(self, now: datetime) -> None:
         """Move the clock of a long-lived validator (the API keeps one per catalog version)."""
@@ -138,7 +171,8 @@ class EventValidator:
             if problem is not None:
                 return Rejection(line, problem[0], problem[1], event_id)
         status = self._status(customer, ts, rule is not None)
-        return Event(line, event_id, customer, meter, ts, _encode(properties).decode(), status)
+        late = status == "matched" and customer in self.finalized and self.is_late(customer, ts)
+        return Event(line, event_id, customer, meter, ts, _encode(properties).decode(), status, late)
 
     def _identity_problem(self, raw: RawEvent) -> Rejection | str:
         """The slow path for id/customer/meter: say precisely what is wrong (or fix an int id)."""

@@ -9,6 +9,7 @@ set the speed. The insert and the dedup are one statement in one transaction.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Text, cast, func, select, text
@@ -71,11 +72,19 @@ def insert_events(store: Store, rows: Sequence[Row]) -> int:
         return writer.write(rows)
 
 
+def _key(row: Row) -> tuple[str, str]:
+    return row[0], row[1]
+
+
 def _copy_postgres(raw: Any, rows: Sequence[Row]) -> int:
     """COPY straight into events when no id is already there (the common case); when one is,
     the savepoint rolls that back and the batch goes through a staging table and
     INSERT … ON CONFLICT DO NOTHING instead, so duplicates are skipped, never doubled."""
     columns = ", ".join(COLUMNS)
+    # Concurrent writers of overlapping batches wait on each other's uncommitted ids; taking the
+    # ids in one global order (by key, as the staging INSERT below does) keeps that from ever
+    # becoming a deadlock (tests/api/test_reliability.py sends shuffled overlapping batches).
+    rows = sorted(rows, key=_key)
     with raw.cursor() as cursor:
         cursor.execute("SAVEPOINT direct_copy")
         try:
@@ -97,7 +106,7 @@ def _copy_postgres(raw: Any, rows: Sequence[Row]) -> int:
         cursor.execute(
             f"INSERT INTO events ({columns}) "
             f"SELECT DISTINCT ON (environment, id) {columns} FROM events_staging "
-            "ON CONFLICT (environment, id) DO NOTHING"
+            "ORDER BY environment, id ON CONFLICT (environment, id) DO NOTHING"
         )
         return cursor.rowcount
 
@@ -122,13 +131,15 @@ def existing_ids(store: Store, environment: str, ids: Iterable[str]) -> set[str]
 
 
 def unmatched_events(store: Store, environment: str, batch: int = 10_000) -> Iterable[list[Any]]:
-    """Unmatched events in batches, ordered by id so the scan can resume after each batch."""
+    """Unmatched events in batches, ordered by id so the scan can resume after each batch.
+    Soft-deleted events (status 'deleted') are never re-matched."""
     last = ""
     while True:
         query = (
             select(events.c.id, events.c.customer, events.c.meter, events.c.ts, cast(events.c.properties, Text),
                    events.c.status)
-            .where(events.c.environment == environment, events.c.status != "matched", events.c.id > last)
+            .where(events.c.environment == environment, events.c.status != "matched", events.c.deleted_at.is_(None),
+                   events.c.id > last)
             .order_by(events.c.id)
             .limit(batch)
         )
@@ -140,22 +151,25 @@ def unmatched_events(store: Store, environment: str, batch: int = 10_000) -> Ite
         last = rows[-1][0]
 
 
-def set_statuses(store: Store, environment: str, changes: Sequence[tuple[str, str, str]]) -> None:
-    """Apply (id, status, properties JSON text) changes in one transaction.
+def set_statuses(store: Store, environment: str, changes: Sequence[tuple]) -> None:
+    """Apply (id, status, properties JSON text[, late]) changes in one transaction.
 
     The JSON text is cast by the database itself so decimals keep every digit (a round trip
-    through Python's json would turn them into floats).
+    through Python's json would turn them into floats). Only unmatched events are re-checked,
+    and those were never late, so a change without its late flag sets it false.
     """
     if not changes:
         return
     properties = "CAST(:properties AS JSONB)" if store.is_postgres else ":properties"
     statement = text(
-        f"UPDATE events SET status = :status, properties = {properties} WHERE environment = :env AND id = :id"
+        f"UPDATE events SET status = :status, properties = {properties}, late = :late "
+        "WHERE environment = :env AND id = :id"
     )
     with store.engine.begin() as connection:
         connection.execute(
             statement,
-            [{"env": environment, "id": i, "status": s, "properties": p} for i, s, p in changes],
+            [{"env": environment, "id": change[0], "status": change[1], "properties": change[2],
+              "late": bool(change[3]) if len(change) > 3 else False} for change in changes],
         )
 
 
@@ -167,3 +181,42 @@ def count_by_status(store: Store, environment: str) -> dict[str, int]:
     )
     with store.engine.connect() as connection:
         return {status: count for status, count in connection.execute(query)}
+
+
+@dataclass(slots=True)
+class StoredEvent:
+    id: str
+    customer: str
+    meter: str
+    ts: int  # µs since epoch, UTC
+    properties: str  # JSON text, as stored (decimals exact)
+    status: str
+    late: bool
+    received_at: int
+
+
+# `events list --status unmatched` means any status but matched
+UNMATCHED = "unmatched"
+
+
+def list_events(store: Store, environment: str = "live", *, late: bool | None = None, status: str | None = None,
+                customer: str | None = None, limit: int | None = 100) -> list[StoredEvent]:
+    """Stored (not deleted) events, newest first (by timestamp, then id), filtered."""
+    query = select(events.c.id, events.c.customer, events.c.meter, events.c.ts, cast(events.c.properties, Text),
+                   events.c.status, events.c.late, events.c.received_at).where(
+        events.c.environment == environment, events.c.deleted_at.is_(None)
+    )
+    if late is not None:
+        query = query.where(events.c.late.is_(late))
+    if status == UNMATCHED:
+        query = query.where(events.c.status != "matched")
+    elif status is not None:
+        query = query.where(events.c.status == status)
+    if customer is not None:
+        query = query.where(events.c.customer == customer)
+    query = query.order_by(events.c.ts.desc(), events.c.id.desc())
+    if limit is not None:
+        query = query.limit(limit)
+    with store.engine.connect() as connection:
+        return [StoredEvent(*row) for row in connection.execute(query)]
+

@@ -213,9 +213,9 @@ def get_invoice(store: Store, reference: str, environment: str = "live") -> Invo
     """By number (RC-000001), draft reference (DRAFT-12) or plain id (12)."""
     text = reference.strip()
     query = select(invoices.c.id).where(invoices.c.environment == environment)
-    if text.upper().startswith("DRAFT-") and text[6:].isdigit():
+    if text.upper().startswith("DRAFT-") and text[6:].isascii() and text[6:].isdigit():
         query = query.where(invoices.c.id == int(text[6:]))
-    elif text.isdigit():
+    elif text.isascii() and text.isdigit():  # "²".isdigit() is True, int("²") fails
         query = query.where(invoices.c.id == int(text))
     else:
         query = query.where(invoices.c.number == text)
@@ -259,3 +259,25 @@ def _next_number(connection: Any, environment: str, prefix: str) -> str:
         connection.execute(insert(invoice_sequences).values(environment=environment, prefix=prefix, last_number=1))
     number = connection.execute(select(invoice_sequences.c.last_number).where(condition)).scalar_one()
     return f"{prefix}-{number:06d}"
+
+
+def finalized_windows(store: Store, environment: str = "live") -> dict[str, list[tuple[int, int]]]:
+    """customer -> the service windows [start, end) in µs already billed by a final invoice.
+
+    Only the lines billed in arrears count (usage, arrears flat fees, minimum: the period the
+    invoice closes); an advance line covers a period whose usage is still to be invoiced.
+    An event of a matched customer inside one of these windows is late: stored, never billed
+    on the final invoice.
+    """
+    query = (
+        select(invoices.c.customer, invoice_lines.c.service_start_ts, invoice_lines.c.service_end_ts)
+        .select_from(invoice_lines.join(invoices, invoices.c.id == invoice_lines.c.invoice_id))
+        .where(invoices.c.environment == environment, invoices.c.status == "final",
+               invoice_lines.c.kind != "advance")
+        .group_by(invoices.c.customer, invoice_lines.c.service_start_ts, invoice_lines.c.service_end_ts)
+    )
+    windows: dict[str, list[tuple[int, int]]] = defaultdict(list)
+    with store.engine.connect() as connection:
+        for customer, start, end in connection.execute(query):
+            windows[customer].append((start, end))
+    return dict(windows)

@@ -71,3 +71,20 @@ def test_dry_run_writes_nothing(api: Api) -> None:
     store = open_store(api.url)
     assert count_by_status(store, "live") == {}
     store.dispose()
+
+
+def test_an_event_for_a_finalized_period_is_flagged_late(api: Api) -> None:
+    from ratecard.store.invoices import change_status, list_invoices
+
+    api.apply_catalog()
+    api.post("/v1/events", json=EVENTS)
+    api.post("/v1/invoice-runs", json={"until": "2026-02-01"})
+    store = open_store(api.url)
+    closing = list_invoices(store)[1]
+    change_status(store, closing.id, "final", 1, "RC")  # finalized by another process (the CLI)
+    late = [{"id": "late-api-1", "customer": "acme", "meter": "api_calls", "timestamp": "2026-01-25T10:00:00Z"}]
+    result = api.post("/v1/events", json=late).json()
+    assert result["stored"] == 1 and result["flags"] == {"late": 1}
+    api.post("/v1/invoice-runs", json={"until": "2026-02-01"})
+    assert list_invoices(store)[1].total == closing.total
+    store.dispose()

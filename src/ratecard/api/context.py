@@ -16,8 +16,9 @@ from ..clock import now as clock_now
 from ..ingest.validate import EventValidator
 from ..store import Store
 from ..store.catalogs import load_version
+from ..store.invoices import finalized_windows
 from ..store.keys import authenticate
-from ..store.schema import catalog_versions
+from ..store.schema import catalog_versions, invoices
 from .errors import ApiError
 
 
@@ -82,6 +83,7 @@ class CatalogState:
     version: int
     catalog: Catalog
     validator: EventValidator
+    finalized_marker: tuple[int, int | None] = (0, None)
 
 
 class CatalogCache:
@@ -96,17 +98,24 @@ class CatalogCache:
             latest = connection.execute(
                 select(func.max(catalog_versions.c.version)).where(catalog_versions.c.environment == env)
             ).scalar()
+            # finalizing an invoice (from any process) changes which events are late
+            marker = tuple(connection.execute(
+                select(func.count(), func.max(invoices.c.finalized_at))
+                .where(invoices.c.environment == env, invoices.c.status == "final")
+            ).one())
         if latest is None:
             return None
         with self._lock:
             state = self._states.get(env)
-            if state is not None and state.version == latest:
-                return state
-        loaded = load_version(store, env, latest)
-        if loaded is None:
-            return None
-        catalog = build_catalog(loaded[1])
-        state = CatalogState(latest, catalog, EventValidator(catalog, now()))
+        if state is None or state.version != latest:
+            loaded = load_version(store, env, latest)
+            if loaded is None:
+                return None
+            catalog = build_catalog(loaded[1])
+            state = CatalogState(latest, catalog, EventValidator(catalog, now()), (-1, None))
+        if state.finalized_marker != marker:
+            state.validator.set_finalized(finalized_windows(store, env))
+            state.finalized_marker = marker  # type: ignore[assignment]
         with self._lock:
             self._states[env] = state
         return state

@@ -29,6 +29,7 @@ meters:
   - {code: m_unique, aggregation: unique_count, field: u, source: s}
   - {code: m_latest, aggregation: latest, field: v, source: s}
   - {code: m_weighted, aggregation: weighted_sum, field: v, source: s}
+  - {code: m_average, aggregation: average, field: v, source: s}
 plans:
   - {code: p, currency: EUR, charges: [{code: c, meter: m_sum, model: per_unit, unit_amount: "1"}]}
 customers:

@@ -1,4 +1,4 @@
-"""Aggregations (contract §3): count, sum, max, min, unique_count, latest, weighted_sum."""
+"""Aggregations (contract §3): count, sum, max, min, unique_count, latest, weighted_sum; plus average."""
 
 from __future__ import annotations
 
@@ -10,7 +10,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ratecard.domain.aggregation import AGGREGATIONS, NEEDS_FIELD, Sample, Usage, aggregate, weighted_average
+from ratecard.domain.aggregation import (
+    AGGREGATIONS,
+    NEEDS_FIELD,
+    NUMERIC_AGGREGATIONS,
+    Sample,
+    Usage,
+    aggregate,
+    average_of,
+    weighted_average,
+)
 from ratecard.domain.periods import Schedule
 
 D = Decimal
@@ -41,9 +50,10 @@ EVENTS = samples(
 )
 
 
-def test_the_seven_aggregations() -> None:
-    assert set(AGGREGATIONS) == {"count", "sum", "max", "min", "unique_count", "latest", "weighted_sum"}
+def test_the_eight_aggregations() -> None:
+    assert set(AGGREGATIONS) == {"count", "sum", "max", "min", "unique_count", "latest", "weighted_sum", "average"}
     assert NEEDS_FIELD == set(AGGREGATIONS) - {"count"}
+    assert "average" in NUMERIC_AGGREGATIONS
 
 
 def test_count() -> None:
@@ -100,7 +110,34 @@ def test_no_events_aggregate_to_zero(aggregation: str) -> None:
 
 def test_unknown_aggregation_is_refused() -> None:
     with pytest.raises(ValueError):
-        run("average", EVENTS)
+        run("median", EVENTS)
+
+
+# ---------------------------------------------------------------------------------------------
+# average: exact sum / count
+# ---------------------------------------------------------------------------------------------
+
+
+def test_average_hand_example() -> None:
+    # (1.5 + 2.25 + 3 - 0.75) / 4 = 6.00 / 4 = 1.5, over 4 events
+    assert run("average", EVENTS) == Usage(D("1.5"), 4)
+    assert str(run("average", EVENTS).quantity) == "1.5"  # no trailing zeros
+    # 0.1 + 0.2 = 0.3 exactly, / 2 = 0.15 (a float mean would be 0.15000000000000002)
+    assert run("average", samples((at(1), D("0.1")), (at(2), D("0.2")))).quantity == D("0.15")
+    # 100 + 200 + 300 = 600 / 3 = 200, written as 200 (not 2E+2)
+    assert str(run("average", samples((at(1), D(100)), (at(2), D(200)), (at(3), D(300)))).quantity) == "200"
+
+
+def test_average_that_does_not_terminate_keeps_12_places() -> None:
+    # 1 / 3 = 0.333333333333 (12 places); 2 / 3 rounds half even to 0.666666666667
+    assert run("average", samples((at(1), D(1)), (at(2), D(0)), (at(3), D(0)))).quantity == D("0.333333333333")
+    assert run("average", samples((at(1), D(2)), (at(2), D(0)), (at(3), D(0)))).quantity == D("0.666666666667")
+
+
+def test_average_of_sum_and_count() -> None:
+    assert average_of(D("6.00"), 4) == D("1.5")
+    assert average_of(D(7), 0) == D(0)
+    assert average_of(D("-1"), 8) == D("-0.125")
 
 
 def test_weighted_sum_needs_the_period() -> None:
@@ -256,7 +293,28 @@ def test_split_weighted_sum_is_additive(items: list[Sample], data: st.DataObject
 
 
 @SETTINGS
-@given(st.permutations(EVENTS), st.sampled_from(["count", "sum", "max", "min", "unique_count", "latest"]))
+@given(NUMERIC_SAMPLES, st.data())
+def test_split_average_merges_by_sum_and_count(items: list[Sample], data: st.DataObject) -> None:
+    cut = data.draw(st.integers(0, len(items)))
+    one, two = items[:cut], items[cut:]
+    whole = agg("average", items)
+    # the batches' (sum, count) add up, and the average of the union follows from them alone
+    total = agg("sum", one).quantity + agg("sum", two).quantity
+    count = agg("count", one).events + agg("count", two).events
+    assert whole == Usage(average_of(total, count), count)
+    assert whole.quantity == agg("average", two + one).quantity  # the order of batches does not matter
+
+
+def test_average_is_not_the_mean_of_the_batches_means() -> None:
+    # batch 1: {10}; batch 2: {0, 0, 0}. Mean of the means: (10 + 0) / 2 = 5; the average is 10 / 4 = 2.5
+    one, two = samples((at(1), D(10))), samples((at(2), D(0)), (at(3), D(0)), (at(4), D(0)))
+    means = (run("average", one).quantity + run("average", two).quantity) / 2
+    assert means == D(5)
+    assert run("average", one + two).quantity == D("2.5") != means
+
+
+@SETTINGS
+@given(st.permutations(EVENTS), st.sampled_from(["count", "sum", "max", "min", "unique_count", "latest", "average"]))
 def test_order_of_events_does_not_matter(items: list[Sample], aggregation: str) -> None:
     # EVENTS have distinct timestamps
     assert run(aggregation, list(items)) == run(aggregation, EVENTS)

@@ -23,6 +23,7 @@ from .errors import (
 from .metrics import Metrics
 from .middleware import Idempotency, RequestContext
 from .routes import catalog, events, invoices, system
+from .solvimon import ROUTERS as SOLVIMON_ROUTERS
 
 
 def create_app(database_url: str | None = None) -> FastAPI:
@@ -45,6 +46,8 @@ def create_app(database_url: str | None = None) -> FastAPI:
     app.add_middleware(RequestContext)
     for module in (system, events, catalog, invoices):
         app.include_router(module.router)
+    for router in SOLVIMON_ROUTERS:
+        app.include_router(router)
     return app
 
 

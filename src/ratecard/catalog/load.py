@@ -49,6 +49,8 @@ def parse_text(text: str, name: str) -> Any:
             raise CatalogFileError(
                 f"{name}: line {exc.lineno}, column {exc.colno}: invalid JSON: {exc.msg}"
             ) from None
+        except RecursionError:
+            raise CatalogFileError(f"{name}: invalid JSON: nested too deeply") from None
     try:
         return yaml.load(text, Loader=_ExactLoader)  # noqa: S506 - SafeLoader subclass
     except yaml.YAMLError as exc:
@@ -56,6 +58,8 @@ def parse_text(text: str, name: str) -> Any:
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
         raise CatalogFileError(f"{name}: {where}invalid YAML: {problem}") from None
+    except RecursionError:
+        raise CatalogFileError(f"{name}: invalid YAML: nested too deeply") from None
 
 
 def load_document(path: str | Path) -> dict[str, Any]:

@@ -53,7 +53,7 @@ def _timezone(value: Any) -> str:
         raise ValueError(f"unknown timezone {value!r}")
     try:
         ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name too long for a file name
         raise ValueError(f"unknown timezone {value!r} (expected an IANA name such as Europe/Berlin)") from None
     return value
 

@@ -1,4 +1,4 @@
-"""The seven aggregations over one period's events, as pure functions.
+"""The eight aggregations over one period's events, as pure functions.
 
 The store pushes the same aggregations down to SQL for speed; these functions are the
 reference the SQL is tested against, and the fallback for small or exact cases.
@@ -11,12 +11,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, localcontext
 
-AGGREGATIONS = ("count", "sum", "max", "min", "unique_count", "latest", "weighted_sum")
-NUMERIC_AGGREGATIONS = frozenset({"sum", "max", "min", "latest", "weighted_sum"})
+AGGREGATIONS = ("count", "sum", "max", "min", "unique_count", "latest", "weighted_sum", "average")
+NUMERIC_AGGREGATIONS = frozenset({"sum", "max", "min", "latest", "weighted_sum", "average"})
 NEEDS_FIELD = frozenset(AGGREGATIONS) - {"count"}
 
 # weighted_sum yields a time-weighted average; keep 12 decimal places of it.
 WEIGHTED_QUANTUM = Decimal("1e-12")
+# average is sum / count: exact when that has at most 12 decimal places, else rounded to 12
+AVERAGE_QUANTUM = Decimal("1e-12")
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,8 @@ def aggregate(
         return Usage(min(s.value for s in samples), count)
     if aggregation == "unique_count":
         return Usage(Decimal(len({_unique_key(s.value) for s in samples})), count)
+    if aggregation == "average":
+        return Usage(average_of(_exact_sum(s.value for s in samples), count), count)
     if aggregation == "latest":
         # greatest timestamp wins; among equal timestamps the later one given wins
         latest = max(enumerate(samples), key=lambda pair: (pair[1].timestamp, pair[0]))[1]
@@ -78,6 +82,25 @@ def _exact_sum(values: Iterable[Decimal]) -> Decimal:
         for value in values:
             total += value
         return total
+
+
+def average_of(total: Decimal, count: int) -> Decimal:
+    """The mean of `count` values that add up to `total`, from those two numbers only.
+
+    This is how average stays exact and splittable: the (sum, count) of two batches add up, so
+    the average of their union is average_of(sum1 + sum2, count1 + count2), never the mean of the
+    two means. The result is exact when it has at most 12 decimal places, else rounded (half
+    even) to 12, and carries no trailing zeros (6.00 / 4 is 1.5, 300 / 3 is 100).
+    """
+    if count <= 0:
+        return Decimal(0)
+    with localcontext() as ctx:
+        ctx.prec = 60
+        mean = (Decimal(total) / count).quantize(AVERAGE_QUANTUM)
+        trimmed = mean.normalize()
+        if trimmed.as_tuple().exponent > 0:  # 1E+2 -> 100
+            trimmed = trimmed.quantize(Decimal(1))
+        return trimmed
 
 
 def _unique_key(value: object) -> object:

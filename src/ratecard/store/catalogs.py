@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
 import orjson
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, text
 
 from ..catalog.schema import CatalogDocument
 from .db import Store
@@ -17,11 +18,27 @@ def canonical_json(document: CatalogDocument) -> str:
     return orjson.dumps(document.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS).decode()
 
 
+LOCK_BASE = 72_616_300  # advisory lock ids: LOCK_BASE + a small hash of the environment
+
+
+def lock_environment(connection: Any, store: Store, environment: str) -> None:
+    """Serialize catalog (and API configuration) changes of one environment across processes,
+    so a change computed from the latest version never loses one saved meanwhile.
+
+    Must be the first statement of its transaction (on SQLite it starts the write transaction)."""
+    if store.is_postgres:
+        key = LOCK_BASE + int(hashlib.sha256(environment.encode()).hexdigest()[:4], 16) % 97
+        connection.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": key})
+    else:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
 def save_version(store: Store, document: CatalogDocument, now_us: int, environment: str = "live") -> tuple[int, bool]:
     """Store the document as a new version unless it equals the latest; returns (version, created)."""
     text = canonical_json(document)
     digest = hashlib.sha256(text.encode()).hexdigest()
     with store.engine.begin() as connection:
+        lock_environment(connection, store, environment)
         latest = connection.execute(
             select(catalog_versions.c.version, catalog_versions.c.digest)
             .where(catalog_versions.c.environment == environment)

@@ -209,13 +209,18 @@ def list_invoices(store: Store, environment: str = "live", status: str | None = 
         return list(_load(connection, None, environment, status).values())
 
 
+def _small_number(digits: str) -> bool:
+    """ASCII digits that fit an id ("²".isdigit() is True, but int("²") fails)."""
+    return digits.isascii() and digits.isdigit() and len(digits) <= 18
+
+
 def get_invoice(store: Store, reference: str, environment: str = "live") -> InvoiceRecord:
     """By number (RC-000001), draft reference (DRAFT-12) or plain id (12)."""
     text = reference.strip()
     query = select(invoices.c.id).where(invoices.c.environment == environment)
-    if text.upper().startswith("DRAFT-") and text[6:].isascii() and text[6:].isdigit():
+    if text.upper().startswith("DRAFT-") and _small_number(text[6:]):
         query = query.where(invoices.c.id == int(text[6:]))
-    elif text.isascii() and text.isdigit():  # "²".isdigit() is True, int("²") fails
+    elif _small_number(text):
         query = query.where(invoices.c.id == int(text))
     else:
         query = query.where(invoices.c.number == text)

@@ -147,3 +147,46 @@ event_duplicates = Table(
     Column("received_at", BigInteger, nullable=False),
     Index("ix_event_duplicates_id", "environment", "id"),
 )
+
+# Solvimon-compatible configuration that has no place in the catalog document: meter values,
+# meter properties, meters (event schemas), and the Solvimon-only fields of calculations and
+# customers (whose billing meaning lives in the catalog). `body` is JSON text.
+api_resources = Table(
+    "api_resources",
+    metadata,
+    Column("environment", String(16), primary_key=True),
+    Column("id", String(64), primary_key=True),
+    Column("kind", String(32), nullable=False),  # meter | meter_value | meter_property | calculation | customer
+    Column("reference", String(256), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    UniqueConstraint("environment", "kind", "reference", name="uq_api_resources_reference"),
+)
+
+# One counter per environment, bumped by every change of api_resources, so each worker knows
+# when its cached copy is stale with one primary-key read.
+api_resource_revisions = Table(
+    "api_resource_revisions",
+    metadata,
+    Column("environment", String(16), primary_key=True),
+    Column("revision", BigInteger, nullable=False),
+)
+
+# Background jobs (POST /v1/reprocess): visible from every worker process.
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("environment", String(16), nullable=False),
+    Column("type", String(32), nullable=False),
+    Column("status", String(16), nullable=False),  # PENDING | RUNNING | DONE | FAILED
+    Column("percentage", Integer, nullable=False),
+    Column("params", Text, nullable=False),  # JSON
+    Column("result", Text, nullable=True),  # JSON
+    Column("error", Text, nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Column("finished_at", BigInteger, nullable=True),
+    Index("ix_jobs_env_created", "environment", "created_at"),
+)

@@ -3,7 +3,8 @@
 The windows go into a temporary table and every meter is aggregated for all of them in one
 scan (one GROUP BY with a FILTER clause per meter), so an invoice run costs one query, not
 one per subscription or per meter. SQLite adds JSON numbers as doubles: sums of non-integers
-(and a max/min that came back as a double) are redone exactly from the JSON text.
+(and a max/min that came back as a double) are redone exactly from the JSON text. average is
+never SQL AVG: it is the exact sum divided by the count, both taken from the same scan.
 weighted_sum needs the level before each window and the order of events inside it, so its
 events are fetched and handed to the pure domain function.
 """
@@ -19,7 +20,7 @@ from typing import Any
 from sqlalchemy import text
 
 from ..catalog import MeterSpec
-from ..domain.aggregation import Sample, Usage, aggregate
+from ..domain.aggregation import Sample, Usage, aggregate, average_of
 from ..ingest.validate import from_micros
 from .db import Store
 
@@ -158,6 +159,7 @@ def _postgres_columns(meter: MeterSpec, params: dict[str, Any], prefix: str) -> 
     aggregate = {
         "count": "NULL",
         "sum": f"SUM({value}) {where}",
+        "average": f"SUM({value}) {where}",  # divided by the count column, exactly, in Python
         "max": f"MAX({value}) {where}",
         "min": f"MIN({value}) {where}",
         "unique_count": f"COUNT(DISTINCT e.properties -> :{prefix}field) {where}",
@@ -249,7 +251,7 @@ def _sqlite_single_pass(meters: Sequence[MeterSpec], params: dict[str, Any], joi
                          f"(e.properties -> :path_{value}) END AS {text_column}")
             outer += [f"COUNT(*) {where}", f"MAX({text_column}) {where}", check]
             continue
-        function = {"sum": "SUM", "max": "MAX", "min": "MIN"}[meter.aggregation]
+        function = {"sum": "SUM", "average": "SUM", "max": "MAX", "min": "MIN"}[meter.aggregation]
         outer += [f"COUNT(*) {where}", f"{function}({value}) {where}", check]
     inner += [f"json_extract(e.properties, :path_{name}) AS {name}" for name in fields.values()]
     return f"SELECT key, {', '.join(outer)} FROM (SELECT {', '.join(inner)} {join} LIMIT -1) GROUP BY key"
@@ -262,12 +264,14 @@ def _quantity(aggregation: str, count: int, raw_value: Any, check: Any, postgres
     if aggregation == "unique_count":
         return Decimal(raw_value)
     if postgres:
-        return _decimal(raw_value)
+        total = _decimal(raw_value)
+        return average_of(total, count) if aggregation == "average" else total
     if aggregation == "latest":
         return Decimal(raw_value[LATEST_VALUE_AT:])
-    if check and (aggregation == "sum" or isinstance(raw_value, float)):
+    if check and (aggregation in ("sum", "average") or isinstance(raw_value, float)):
         return None  # a double took part: redo it from the JSON text
-    return _decimal(raw_value)
+    total = _decimal(raw_value)
+    return average_of(total, count) if aggregation == "average" else total
 
 
 def _decimal(value: Any) -> Decimal:
@@ -279,7 +283,7 @@ def _decimal(value: Any) -> Decimal:
 
 
 def _exact_sqlite(connection: Any, meter: MeterSpec, environment: str, keys: list[int]) -> dict[tuple[int, str], Usage]:
-    """Redo sum/max/min from the values' JSON text (SQLite computed them as doubles)."""
+    """Redo sum/average/max/min from the values' JSON text (SQLite computed them as doubles)."""
     params: dict[str, Any] = {"env": environment}
     conditions = _conditions(meter, False, params)
     values: dict[int, list[Sample]] = defaultdict(list)

@@ -18,6 +18,7 @@ from ..context import environment, get_store, now
 from ..errors import ApiError
 
 router = APIRouter(tags=["invoices"])
+EARLIEST_UNTIL, LATEST_UNTIL = date(1970, 1, 1), date(9998, 12, 31)
 
 
 class InvoiceRun(BaseModel):
@@ -30,6 +31,9 @@ async def run_invoices(run: InvoiceRun, request: Request, env: str = Depends(env
                        store: Store = Depends(get_store)) -> dict[str, Any]:
     if isinstance(run.until, datetime) and run.until.tzinfo is None:
         raise ApiError(400, "INVALID_FIELD", "until: a datetime needs a timezone offset", "until")
+    day = run.until.date() if isinstance(run.until, datetime) else run.until
+    if not EARLIEST_UNTIL <= day <= LATEST_UNTIL:  # the period arithmetic would leave the calendar
+        raise ApiError(400, "INVALID_FIELD", f"until: must be between {EARLIEST_UNTIL} and {LATEST_UNTIL}", "until")
     state = request.app.state.catalogs.current(store, env)
     if state is None:
         raise ApiError(409, "INVALID_REQUEST", "no catalog has been applied in this environment")

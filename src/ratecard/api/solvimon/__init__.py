@@ -1,0 +1,12 @@
+"""Solvimon-compatible resources (/v1/...), so the published Solvimon Python SDK works against
+ratecard for what ratecard implements. See docs/solvimon-compat.md for the wire formats and §11
+for the decisions taken where ratecard and Solvimon differ."""
+
+from __future__ import annotations
+
+from . import calculations, customers, ingest, invoices, meter_properties, meter_values, meters, reprocess
+
+ROUTERS = [module.router for module in (ingest, meter_values, meter_properties, meters, calculations, customers,
+                                        invoices, reprocess)]
+
+__all__ = ["ROUTERS"]

@@ -1,0 +1,188 @@
+"""/v1/invoices: ratecard's invoices in Solvimon's shape.
+
+Solvimon has no top-level lines: they sit in periods[].groups[].lines[]. Each ratecard service
+period is one period with one group (the subscription); each line carries its quantity as
+meter_value.number and ratecard's own fields (code, quantity, unit_amount, service dates) in an
+extension object `ratecard`. Status is DRAFT, FINAL or VOID. A single GET always includes the
+periods and lines; the list only when include_periods / include_lines ask for them.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from starlette.responses import Response
+
+from ...catalog import Catalog
+from ...store import Store
+from ...store.invoices import InvoiceNotFound, InvoiceRecord, get_invoice, list_invoices
+from ..context import environment, get_store
+from .common import (
+    Page,
+    amount,
+    check_choice,
+    decimal_text,
+    invalid,
+    iso,
+    json_response,
+    multi,
+    not_found,
+    paginate,
+    param,
+)
+from .config import View, snapshot
+
+router = APIRouter(tags=["invoices"])
+STATUSES = ("DRAFT", "FINAL", "VOID")
+PERIODS = {"month": {"type": "MONTH", "value": 1}, "quarter": {"type": "MONTH", "value": 3},
+           "year": {"type": "YEAR", "value": 1}}
+LINE_TYPES = {"usage": "USAGE_BASED", "advance": "RECURRING", "arrears": "RECURRING"}
+ID_PREFIX = "inv_"
+
+
+def render(view: View, catalog: Catalog | None, invoice: InvoiceRecord, periods: bool = True,
+           lines: bool = True) -> dict[str, Any]:
+    currency = invoice.currency.upper()
+    subscription = catalog.subscriptions.get(invoice.subscription) if catalog is not None else None
+    billing_period = PERIODS.get(subscription.plan.interval) if subscription is not None else None
+    customer = view.find_customer(invoice.customer)
+    out: dict[str, Any] = {
+        "object_type": "INVOICE",
+        "id": f"{ID_PREFIX}{invoice.id}",
+        "invoice_number": invoice.display_number,
+        "customer_id": view.customer_id(invoice.customer) if customer is not None else None,
+        "customer_reference": invoice.customer,
+        "status": invoice.status.upper(),
+        "type": "CREDIT" if invoice.total < 0 else "STANDARD",
+        "invoice_date": iso(invoice.boundary_ts),
+        "created_at": iso(invoice.created_at) if invoice.created_at else None,
+        "updated_at": iso(invoice.updated_at) if invoice.updated_at else None,
+        "updated_to_final_at": iso(invoice.finalized_at),
+        "billing_currency": currency,
+        "timezone": invoice.timezone,
+        "billing_period": billing_period,
+        "pricing_amount_type": "EXCLUDING_TAX",
+        "pricing_plan_subscription_ids": [invoice.subscription],
+        "invoice_amount_including_tax": amount(invoice.total, currency),
+        "tax_summary": {"base_amount": amount(invoice.subtotal, currency), "tax_amount": amount(invoice.tax, currency),
+                        "total_amount": amount(invoice.total, currency)},
+        "paid": False,
+        "on_hold": False,
+        "has_usage_based_pricing": any(line.kind == "usage" for line in invoice.lines),
+        "ratecard": {"number": invoice.number, "subscription": invoice.subscription, "issue_date": invoice.issue_date,
+                     "status": invoice.status, "subtotal": decimal_text(invoice.subtotal),
+                     "tax": decimal_text(invoice.tax), "total": decimal_text(invoice.total),
+                     "tax_rate": decimal_text(invoice.tax_rate), "catalog_version": invoice.catalog_version},
+    }
+    if periods or lines:
+        out["periods"] = _periods(invoice, currency, billing_period, lines)
+    return {key: value for key, value in out.items() if value is not None}
+
+
+def _periods(invoice: InvoiceRecord, currency: str, billing_period: dict | None, with_lines: bool) -> list[dict]:
+    grouped: dict[tuple[int, int], list[tuple[int, Any]]] = defaultdict(list)
+    for position, line in enumerate(invoice.lines):
+        grouped[(line.service_start_ts, line.service_end_ts)].append((position, line))
+    periods = []
+    for order, ((start, end), items) in enumerate(sorted(grouped.items())):
+        subtotal = sum((line.amount for _, line in items), Decimal(0))
+        group: dict[str, Any] = {"group_order": 0, "description": invoice.subscription,
+                                 "pricing_plan_subscription_id": invoice.subscription, "start_at": iso(start),
+                                 "end_at": iso(end), "amount_excluding_tax": amount(subtotal, currency)}
+        if with_lines:
+            group["lines"] = [_line(invoice, position, order_in_group, line, currency)
+                              for order_in_group, (position, line) in enumerate(items)]
+        period = {"period_order": order, "start_at": iso(start), "end_at": iso(end),
+                  "amount_excluding_tax": amount(subtotal, currency), "groups": [group]}
+        if billing_period is not None:
+            period["billing_period"] = billing_period
+        periods.append(period)
+    return periods
+
+
+def _line(invoice: InvoiceRecord, position: int, order: int, line: Any, currency: str) -> dict[str, Any]:
+    return {
+        "id": f"inl_{invoice.id}_{position}",
+        "line_order": order,
+        "description": line.description,
+        "type": "MINIMUM" if line.code == "minimum" and line.kind != "usage" else LINE_TYPES.get(line.kind, "REVENUE"),
+        "amount_excluding_tax": amount(line.amount, currency),
+        "meter_value": {"reference": line.code, "type": "NUMBER", "number": decimal_text(line.quantity)},
+        "ratecard": {"code": line.code, "kind": line.kind, "quantity": decimal_text(line.quantity),
+                     "unit_amount": decimal_text(line.unit_amount), "amount": decimal_text(line.amount),
+                     "service_start": line.service_start, "service_end": line.service_end},
+    }
+
+
+def _date_filter(text: str) -> tuple[date | None, date | None]:
+    """`2026-02-01` (that day) or `[2026-01-01,2026-04-01]` (a range, end exclusive; either side may
+    be empty); datetimes are read as their date."""
+    def parse(part: str) -> date | None:
+        part = part.strip()
+        if not part:
+            return None
+        try:
+            return datetime.fromisoformat(part).date() if "T" in part else date.fromisoformat(part)
+        except ValueError:
+            raise invalid("invoice_date", f"invoice_date: {part!r} is not a date") from None
+
+    text = text.strip()
+    if text.startswith("[") and text.endswith("]") and "," in text:
+        start, end = text[1:-1].split(",", 1)
+        return parse(start), parse(end)
+    day = parse(text)
+    return day, None if day is None else date.fromordinal(day.toordinal() + 1)
+
+
+@router.get("/v1/invoices", summary="List invoices (periods and lines on request)")
+def list_all(request: Request, page: Page = Depends(), customer_id: str | None = Query(None),
+             statuses: list[str] | None = Query(None, alias="statuses[]"), invoice_date: str | None = Query(None),
+             paid: str | None = Query(None), on_hold: str | None = Query(None),
+             pricing_plan_subscription_id: str | None = Query(None), include_periods: bool = Query(False),
+             include_lines: bool = Query(False), env: str = Depends(environment),
+             store: Store = Depends(get_store)) -> Response:
+    snap = snapshot(request, store, env)
+    wanted = {check_choice(s.upper(), "statuses[]", STATUSES) for s in multi(request, "statuses")}
+    for name, value in (("paid", paid), ("on_hold", on_hold)):
+        if value is not None and value.lower() not in ("true", "false"):
+            raise invalid(name, f"{name} must be true or false")
+    param(pricing_plan_subscription_id, "pricing_plan_subscription_id")
+    invoices = list_invoices(store, env)
+    if customer_id is not None:
+        customer = snap.view.customer_reference(customer_id)
+        invoices = [i for i in invoices if i.customer == customer]
+    if wanted:
+        invoices = [i for i in invoices if i.status.upper() in wanted]
+    if pricing_plan_subscription_id is not None:
+        invoices = [i for i in invoices if i.subscription == pricing_plan_subscription_id]
+    if invoice_date is not None:
+        start, end = _date_filter(invoice_date)
+        invoices = [i for i in invoices if (start is None or date.fromisoformat(i.issue_date) >= start)
+                    and (end is None or date.fromisoformat(i.issue_date) < end)]
+    if (paid or "").lower() == "true" or (on_hold or "").lower() == "true":
+        invoices = []  # ratecard tracks no payments and holds nothing
+    sort_keys = {"invoice_date": lambda i: (i.boundary_ts, i.id), "created_at": lambda i: (i.created_at, i.id),
+                 "updated_at": lambda i: (i.updated_at, i.id), "id": lambda i: i.id,
+                 "invoice_number": lambda i: (i.number or "", i.id), "total": lambda i: (i.total, i.id),
+                 "customer_reference": lambda i: (i.customer, i.id)}
+    return json_response(paginate(
+        request, invoices, page,
+        lambda i: render(snap.view, snap.catalog, i, include_periods or include_lines, include_lines),
+        sort_keys, default_key="invoice_date"))
+
+
+@router.get("/v1/invoices/{key:path}", summary="Get an invoice with its periods and lines (inv_<id>, number, DRAFT-<id>)")
+def get_one(key: str, request: Request, processing_only_customer_id: str | None = Query(None),
+            env: str = Depends(environment), store: Store = Depends(get_store)) -> Response:
+    param(key, "resourceId")
+    reference = key[len(ID_PREFIX):] if key.startswith(ID_PREFIX) else key
+    try:
+        invoice = get_invoice(store, reference, env)
+    except InvoiceNotFound:
+        raise not_found("invoice", key) from None
+    snap = snapshot(request, store, env)
+    return json_response(render(snap.view, snap.catalog, invoice))

@@ -1,0 +1,186 @@
+"""/v1/reprocess: background jobs, stored in the database so every worker reports them.
+
+- NOT_MATCHED: re-match the stored NOT_MATCHED events (optionally one customer's, or a time
+  window) against the current catalog;
+- CUSTOMER: the same for one customer (required);
+- INVOICE: recompute one draft invoice from the current catalog and usage (a final or void
+  invoice never changes: the job finishes without touching it).
+POST answers 201 with the job (PENDING) at once; GET shows `status` (PENDING, RUNNING, DONE,
+FAILED) and `percentage` (0–100), plus what it did in the extension field `ratecard_result`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from starlette.responses import Response
+
+from ...billing.run import generate_invoices
+from ...catalog import build_catalog
+from ...catalog.schema import CatalogDocument
+from ...ingest.rematch import rematch
+from ...ingest.validate import from_micros, to_micros
+from ...store import Store
+from ...store.catalogs import load_version
+from ...store.invoices import InvoiceNotFound, get_invoice
+from ...store.jobs import DONE, FAILED, RUNNING, STATUSES, Job, create_job, get_job, list_jobs, update_job
+from ..context import environment, get_store, now
+from .common import (
+    OBJECT_BODY,
+    Page,
+    aware,
+    check_choice,
+    envelope,
+    invalid,
+    iso,
+    json_body,
+    json_response,
+    missing,
+    not_found,
+    param,
+)
+from .config import snapshot
+from .invoices import ID_PREFIX
+from .vocabulary import require_object
+
+router = APIRouter(tags=["reprocess"])
+TYPES = ("NOT_MATCHED", "INVOICE", "CUSTOMER")
+SECTIONS = {"NOT_MATCHED": "not_matched", "INVOICE": "invoice", "CUSTOMER": "customer"}
+
+
+def render(job: Job) -> dict[str, Any]:
+    job = job.as_seen_at(to_micros(now()))
+    out: dict[str, Any] = {"object_type": "REPROCESS", "id": job.id, "type": job.type, "status": job.status,
+                           "percentage": int(job.percentage), "created_at": iso(job.created_at),
+                           "updated_at": iso(job.updated_at), "finished_at": iso(job.finished_at)}
+    section = SECTIONS[job.type]
+    echo = {key: value for key, value in job.params.items() if key in ("customer_id", "invoice_id", "id")}
+    for key in ("start_at", "end_at"):
+        if job.params.get(key) is not None:
+            echo[key] = iso(job.params[key])
+    out[section] = echo
+    if job.result is not None:
+        out["ratecard_result"] = job.result
+    if job.error is not None:
+        out["ratecard_error"] = job.error
+    return {key: value for key, value in out.items() if value is not None}
+
+
+def _moment(value: Any, field: str) -> int:
+    if not isinstance(value, str):
+        raise invalid(field, f"{field} must be an ISO 8601 date-time")
+    try:
+        return to_micros(aware(datetime.fromisoformat(value.strip())))
+    except ValueError:
+        raise invalid(field, f"{field}: {value[:60]!r} is not an ISO 8601 date-time") from None
+
+
+def _params(request: Request, store: Store, env: str, data: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    if data.get("type") is None:
+        raise missing("type", "type is required: NOT_MATCHED, INVOICE or CUSTOMER")
+    kind = check_choice(data["type"], "type", TYPES)
+    section_name = SECTIONS[kind]
+    section = data.get(section_name) or {}
+    if not isinstance(section, dict):
+        raise invalid(section_name, f"{section_name} must be an object")
+    params: dict[str, Any] = {}
+    view = snapshot(request, store, env).view
+    if kind == "INVOICE":
+        key = section.get("invoice_id") or section.get("id")
+        if key is None:
+            raise missing(f"{section_name}.invoice_id")
+        reference = str(key)[len(ID_PREFIX):] if str(key).startswith(ID_PREFIX) else str(key)
+        try:
+            invoice = get_invoice(store, reference, env)
+        except InvoiceNotFound:
+            raise invalid(f"{section_name}.invoice_id", f"there is no invoice {key!r}") from None
+        params["invoice_id"] = f"{ID_PREFIX}{invoice.id}"
+        return kind, params
+    customer_key = section.get("customer_id") or section.get("id") or (section.get("customer") or {}).get("id") \
+        or (section.get("customer") or {}).get("reference")
+    if kind == "CUSTOMER" and customer_key is None:
+        raise missing(f"{section_name}.customer_id")
+    if customer_key is not None:
+        if not isinstance(customer_key, str):
+            raise invalid(f"{section_name}.customer_id", "customer_id must be a string")
+        found = view.find_customer(customer_key)
+        params["customer_id"] = customer_key
+        params["customer"] = found[0].reference if found is not None else customer_key
+    for key in ("start_at", "end_at"):
+        if section.get(key) is not None:
+            params[key] = _moment(section[key], f"{section_name}.{key}")
+    if params.get("start_at") is not None and params.get("end_at") is not None and params["start_at"] >= params["end_at"]:
+        raise invalid(f"{section_name}.end_at", "end_at must be after start_at")
+    return kind, params
+
+
+def run_job(store: Store, env: str, job: Job) -> None:
+    """The job's work, on a thread of its own; progress and outcome go to the jobs table."""
+    try:
+        update_job(store, job.id, to_micros(now()), status=RUNNING)
+        loaded = load_version(store, env)
+        version, document = loaded if loaded is not None else (0, CatalogDocument())  # nothing can match yet
+        catalog = build_catalog(document)
+        params = job.params
+        if job.type == "INVOICE":
+            result = _refresh_invoice(store, env, catalog, version, params["invoice_id"])
+        else:
+            def progress(done: int, total: int) -> None:
+                update_job(store, job.id, to_micros(now()), percentage=done * 100 // total if total else 100)
+
+            result = rematch(store, catalog, now(), env, customer=params.get("customer"),
+                             start_us=params.get("start_at"), end_us=params.get("end_at"), on_progress=progress)
+        update_job(store, job.id, to_micros(now()), status=DONE, percentage=100, result=result)
+    except Exception as exc:  # noqa: BLE001 - the job reports every failure instead of dying silently
+        update_job(store, job.id, to_micros(now()), status=FAILED, error=f"{type(exc).__name__}: {exc}")
+
+
+def _refresh_invoice(store: Store, env: str, catalog: Any, version: int, invoice_id: str) -> dict[str, Any]:
+    invoice = get_invoice(store, invoice_id[len(ID_PREFIX):], env)
+    if invoice.status != "draft":
+        return {"invoice": invoice_id, "changed": False, "note": f"a {invoice.status} invoice never changes"}
+    subscription = catalog.subscriptions.get(invoice.subscription)
+    if subscription is None:
+        return {"invoice": invoice_id, "changed": False,
+                "note": f"subscription {invoice.subscription!r} is no longer in the catalog"}
+    only = dataclasses.replace(catalog, subscriptions={subscription.reference: subscription})
+    report = generate_invoices(store, only, version, from_micros(invoice.boundary_ts), now(), environment=env)
+    return {"invoice": invoice_id, "changed": bool(report.updated or report.created), **report.as_dict()}
+
+
+@router.post("/v1/reprocess", status_code=201, openapi_extra=OBJECT_BODY,
+             summary="Start a reprocess job (answers at once; poll GET for progress)")
+def start(request: Request, body: Any = Depends(json_body), env: str = Depends(environment),
+          store: Store = Depends(get_store)) -> Response:
+    kind, params = _params(request, store, env, require_object(body))
+    job = create_job(store, env, kind, params, to_micros(now()))
+    threading.Thread(target=run_job, args=(store, env, job), name=f"reprocess-{job.id}", daemon=True).start()
+    return json_response(render(job), 201)
+
+
+@router.get("/v1/reprocess", summary="List reprocess jobs, newest first")
+def list_all(request: Request, page: Page = Depends(), type: str | None = Query(None),
+             status: str | None = Query(None), expand: list[str] | None = Query(None, alias="expand[]"),
+             env: str = Depends(environment), store: Store = Depends(get_store)) -> Response:
+    if type is not None:
+        check_choice(type, "type", TYPES)
+    if status is not None:
+        check_choice(status, "status", STATUSES)
+    if page.order_by not in (None, "created_at"):
+        raise invalid("order_by", "order_by must be created_at")
+    total, jobs = list_jobs(store, env, type, status, page.limit, page.offset, page.descending)
+    return json_response(envelope(request, [render(job) for job in jobs], total, page))
+
+
+@router.get("/v1/reprocess/{job_id}", summary="A reprocess job: status and percentage")
+def get_one(job_id: str, expand: list[str] | None = Query(None, alias="expand[]"), env: str = Depends(environment),
+            store: Store = Depends(get_store)) -> Response:
+    job = get_job(store, env, param(job_id, "resourceId") or job_id)
+    if job is None:
+        raise not_found("reprocess job", job_id)
+    return json_response(render(job))
+

@@ -12,6 +12,10 @@ customers with one subscription each:
              one after the invoice run).
 3. memory    the invoice run's peak RSS in its own process, against a 500 MiB budget:
              baseline = 500, ratio = 500 / peak (higher is better), target = 1.
+4. api       the HTTP API on loopback (`ratecard serve --workers 2`), in a fresh database per
+             store: POST /v1/events in batches of 1,000 against a bare bulk insert of the same
+             rows, and single-event requests/s, p50 and p99 against a bare INSERT + COMMIT per
+             row (bench/api_bench.py).
 
 Writes bench/results.json ({name, value, unit, baseline, ratio, target, detail}) and prints a
 table. `--profile DIR` also writes cProfile stats of each measured call to DIR and prints the
@@ -44,6 +48,7 @@ from ratecard.store.catalogs import save_version
 from ratecard.store.schema import invoice_lines
 
 from . import data
+from .api_bench import run_api_benchmarks
 from .baselines import bare_insert, bare_rollup
 from .stores import postgres_database, postgres_unavailable, sqlite_database
 
@@ -229,10 +234,18 @@ def print_table(results: list[dict], events: int) -> None:
     for row in results:
         name, _, store = row["name"].rpartition(".")
         ok = row["ratio"] >= row["target"]
-        table.add_row(name, store, f"{row['value']:,.0f}" if row["value"] >= 1000 else f"{row['value']:,.1f}",
-                      row["unit"], f"{row['baseline']:,.0f}", f"{row['ratio']:.3f}", f"{row['target']:g}",
-                      "[green]ok[/green]" if ok else "[red]MISSED[/red]")
+        table.add_row(name, store, _figure(row["value"]), row["unit"], _figure(row["baseline"]),
+                      f"{row['ratio']:.3f}", f"{row['target']:g}", "[green]ok[/green]" if ok else "[red]MISSED[/red]")
     Console(width=max(110, Console().width)).print(table)
+
+
+def _figure(value: float) -> str:
+    """Thousands without decimals; small figures (latencies in ms) with enough digits to read."""
+    if value >= 1000:
+        return f"{value:,.0f}"
+    if value >= 10:
+        return f"{value:,.1f}"
+    return f"{value:.3g}"
 
 
 def print_profile(path: Path, lines: int = 25) -> None:
@@ -248,7 +261,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stores", default="sqlite,postgresql", help="comma-separated: sqlite,postgresql")
     parser.add_argument("--profile", type=Path, metavar="DIR", help="write cProfile stats of each measured call")
     parser.add_argument("--out", type=Path, help="results file (default: bench/results.json)")
+    parser.add_argument("--suites", default="core,api",
+                        help="comma-separated: core (import, invoice run, memory), api (HTTP API)")
     args = parser.parse_args(argv)
+    suites = {s.strip() for s in args.suites.split(",") if s.strip()}
+    if not suites or suites - {"core", "api"}:
+        parser.error(f"--suites takes core and/or api, got {args.suites!r}")
     events = args.events or events_from_env()
     stores = [s.strip() for s in args.stores.split(",") if s.strip()]
     for store in stores:
@@ -274,10 +292,12 @@ def main(argv: list[str] | None = None) -> int:
         data.write_events(events_file, events)
         log(f"generated {events:,} events and {data.customer_count(events):,} customers in "
             f"{time.perf_counter() - started:.1f}s ({events_file.stat().st_size / 2**20:,.0f} MiB JSONL)")
-        for kind in stores:
+        for kind in stores if "core" in suites else ():
             database = sqlite_database(folder) if kind == "sqlite" else postgres_database()
             with database as url:
                 results += bench_store(kind, url, events, events_file, catalog_file, args.profile)
+        if "api" in suites:  # the server processes are not profiled
+            results += run_api_benchmarks(stores, events, events_file, catalog_file, folder)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 

@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from ..domain.aggregation import AGGREGATIONS
 from ..domain.money import MoneyError, is_currency, to_decimal
@@ -85,7 +85,13 @@ PositiveNumber = Annotated[Decimal, BeforeValidator(_positive)]
 Currency = Annotated[str, BeforeValidator(_currency)]
 Timezone = Annotated[str, BeforeValidator(_timezone)]
 Moment = Annotated[date | datetime, BeforeValidator(_moment)]
-Code = Annotated[str, Field(min_length=1, max_length=200)]
+def _printable(value: str) -> str:
+    if any(ord(character) < 32 or ord(character) == 127 for character in value):
+        raise ValueError("must not contain control characters (tabs, newlines, NUL, ...)")
+    return value
+
+
+Code = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_printable)]
 
 
 class Strict(BaseModel):

@@ -145,7 +145,8 @@ class EventValidator:
         event_id, customer, meter = raw.id, raw.customer, raw.meter
         if not (type(event_id) is str and type(customer) is str and type(meter) is str
                 and 0 < len(event_id) <= MAX_ID_LENGTH and 0 < len(customer) <= MAX_ID_LENGTH
-                and 0 < len(meter) <= MAX_ID_LENGTH and event_id.strip() and customer.strip() and meter.strip()):
+                and 0 < len(meter) <= MAX_ID_LENGTH and event_id.strip() and customer.strip() and meter.strip()
+                and "\x00" not in event_id and "\x00" not in customer and "\x00" not in meter):
             problem = self._identity_problem(raw)
             if isinstance(problem, Rejection):
                 return problem
@@ -172,7 +173,10 @@ class EventValidator:
                 return Rejection(line, problem[0], problem[1], event_id)
         status = self._status(customer, ts, rule is not None)
         late = status == "matched" and customer in self.finalized and self.is_late(customer, ts)
-        return Event(line, event_id, customer, meter, ts, _encode(properties).decode(), status, late)
+        encoded = _encode(properties).decode()
+        if "\\u0000" in encoded:  # valid JSON, but PostgreSQL can store no NUL in text or jsonb
+            return Rejection(line, "invalid_value", f"line {line}: field 'properties' holds a NUL character", event_id)
+        return Event(line, event_id, customer, meter, ts, encoded, status, late)
 
     def _identity_problem(self, raw: RawEvent) -> Rejection | str:
         """The slow path for id/customer/meter: say precisely what is wrong (or fix an int id)."""
@@ -191,6 +195,8 @@ class EventValidator:
             if len(value) > MAX_ID_LENGTH:
                 return Rejection(line, "invalid_value",
                                  f"line {line}: field {name!r} is longer than {MAX_ID_LENGTH} characters", None)
+            if "\x00" in value:
+                return Rejection(line, "invalid_value", f"line {line}: field {name!r} holds a NUL character", None)
         return event_id
 
     def _status(self, customer: str, ts: int, known_meter: bool) -> str:

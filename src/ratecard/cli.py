@@ -10,7 +10,7 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -23,6 +23,7 @@ from rich.table import Table
 from rich.text import Text
 
 from .billing.export import invoice_document, invoices_csv, invoices_json
+from .billing.finalize import finalize_due, set_hold
 from .billing.run import generate_invoices
 from .catalog import CatalogFileError, build_catalog, check_document, load_document
 from .clock import now as clock_now
@@ -405,9 +406,53 @@ def _transition(numbers: list[str], target: str, db: str | None, json_output: bo
 
 
 @invoices_app.command("finalize")
-def invoices_finalize(numbers: list[str], db: DbOption = None, json_output: JsonOption = False) -> None:
-    """Finalize drafts: they get a gapless number and never change again."""
-    _transition(numbers, "final", db, json_output)
+def invoices_finalize(
+    numbers: Annotated[list[str] | None, typer.Argument(help="Drafts to finalize (DRAFT-id or id).")] = None,
+    due: Annotated[bool, typer.Option("--due", help="Finalize every draft past its grace period, not on hold.")] = False,
+    grace: Annotated[float, typer.Option("--grace", min=0, help="Grace period in hours (with --due).")] = 8.0,
+    db: DbOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Finalize drafts: they get a gapless number and never change again.
+
+    `--due` is safe from cron and when two run at once: an invoice is finalized once, with one number."""
+    if due == bool(numbers):
+        fail("give either invoice numbers or --due")
+    if numbers:
+        _transition(numbers, "final", db, json_output)
+        return
+    with store_for(db) as store:
+        _, catalog = optional_catalog(store)
+        prefix = catalog.invoice_prefix if catalog else "RC"
+        report = finalize_due(store, _now(), prefix, timedelta(hours=grace))
+    if json_output:
+        emit_json({"finalized": invoices_json(report.finalized), "on_hold": report.on_hold,
+                   "within_grace": report.within_grace, "skipped_by_other_process": report.skipped_by_other_process})
+        return
+    for invoice in report.finalized:
+        out.print(f"{invoice.display_number}: final ({invoice.customer}, {invoice.total:f} {invoice.currency})")
+    out.print(f"{len(report.finalized)} finalized; {report.on_hold} on hold; {report.within_grace} within their "
+              f"grace period; {report.skipped_by_other_process} finalized by another process")
+
+
+def _hold(number: str, hold: bool, db: str | None) -> None:
+    with store_for(db) as store:
+        invoice = _find(store, number)
+        if not set_hold(store, invoice.id, hold):
+            fail(f"invoice {number}: only a draft can be {'held' if hold else 'released'} (it is {invoice.status})")
+    out.print(f"{invoice.display_number}: {'on hold: it will not be finalized' if hold else 'released'}")
+
+
+@invoices_app.command("hold")
+def invoices_hold(number: str, db: DbOption = None) -> None:
+    """Put a draft on hold: it is still refreshed but never finalized until released."""
+    _hold(number, True, db)
+
+
+@invoices_app.command("release")
+def invoices_release(number: str, db: DbOption = None) -> None:
+    """Release a held draft."""
+    _hold(number, False, db)
 
 
 @invoices_app.command("void")

@@ -22,5 +22,5 @@ def test_opening_twice_migrates_once(db_url: str) -> None:
     open_store(db_url).dispose()
     store = open_store(db_url)
     with store.engine.connect() as connection:
-        assert MigrationContext.configure(connection).get_current_revision() == "0003"
+        assert MigrationContext.configure(connection).get_current_revision() == "0004"
     store.dispose()

@@ -11,12 +11,13 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 
+from ..billing.finalize import DEFAULT_GRACE
 from ..catalog import Catalog
 from ..ingest.validate import to_micros
 from ..store import Store
 from ..store.schema import events, invoices
 
-GRACE_PERIOD = timedelta(hours=8)
+GRACE_PERIOD = DEFAULT_GRACE
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,8 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import delete, insert, select, text, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from ..domain.invoice import check_transition
 from .db import Store
@@ -256,12 +258,20 @@ def change_status(store: Store, invoice_id: int, target: str, now_us: int, prefi
 
 
 def _next_number(connection: Any, environment: str, prefix: str) -> str:
+    """The next number of the sequence, taken under the sequence row's lock until commit.
+
+    The row is seeded with INSERT … ON CONFLICT DO NOTHING, so two first finalizations at once
+    do not collide; the UPDATE then serialises them.
+    """
     condition = (invoice_sequences.c.environment == environment) & (invoice_sequences.c.prefix == prefix)
-    updated = connection.execute(
+    dialect_insert = postgresql_insert if connection.dialect.name == "postgresql" else sqlite_insert
+    connection.execute(
+        dialect_insert(invoice_sequences).values(environment=environment, prefix=prefix, last_number=0)
+        .on_conflict_do_nothing()
+    )
+    connection.execute(
         update(invoice_sequences).where(condition).values(last_number=invoice_sequences.c.last_number + 1)
     )
-    if updated.rowcount == 0:
-        connection.execute(insert(invoice_sequences).values(environment=environment, prefix=prefix, last_number=1))
     number = connection.execute(select(invoice_sequences.c.last_number).where(condition)).scalar_one()
     return f"{prefix}-{number:06d}"
 

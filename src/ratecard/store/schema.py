@@ -15,6 +15,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 
 from .types import ExactDecimal, JsonText
@@ -73,6 +74,7 @@ invoices = Table(
     Column("created_at", BigInteger, nullable=False),
     Column("updated_at", BigInteger, nullable=False),
     Column("finalized_at", BigInteger, nullable=True),
+    Column("on_hold", Boolean, nullable=False, server_default=false()),  # held drafts are never finalized
     UniqueConstraint("environment", "subscription", "boundary_ts", name="uq_invoices_cut"),
     UniqueConstraint("environment", "number", name="uq_invoices_number"),
     Index("ix_invoices_status", "environment", "status"),

@@ -50,6 +50,7 @@ from ratecard.store.schema import invoice_lines
 from . import data
 from .api_bench import run_api_benchmarks
 from .baselines import bare_insert, bare_rollup
+from .reconcile_bench import run_reconcile_benchmark
 from .stores import postgres_database, postgres_unavailable, sqlite_database
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -261,12 +262,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stores", default="sqlite,postgresql", help="comma-separated: sqlite,postgresql")
     parser.add_argument("--profile", type=Path, metavar="DIR", help="write cProfile stats of each measured call")
     parser.add_argument("--out", type=Path, help="results file (default: bench/results.json)")
-    parser.add_argument("--suites", default="core,api",
-                        help="comma-separated: core (import, invoice run, memory), api (HTTP API)")
+    parser.add_argument("--suites", default="core,api,golive",
+                        help="comma-separated: core (import, invoice run, memory), api (HTTP API), "
+                             "golive (reconcile)")
     args = parser.parse_args(argv)
     suites = {s.strip() for s in args.suites.split(",") if s.strip()}
-    if not suites or suites - {"core", "api"}:
-        parser.error(f"--suites takes core and/or api, got {args.suites!r}")
+    if not suites or suites - {"core", "api", "golive"}:
+        parser.error(f"--suites takes core, api and/or golive, got {args.suites!r}")
     events = args.events or events_from_env()
     stores = [s.strip() for s in args.stores.split(",") if s.strip()]
     for store in stores:
@@ -298,6 +300,9 @@ def main(argv: list[str] | None = None) -> int:
                 results += bench_store(kind, url, events, events_file, catalog_file, args.profile)
         if "api" in suites:  # the server processes are not profiled
             results += run_api_benchmarks(stores, events, events_file, catalog_file, folder)
+        if "golive" in suites:
+            with sqlite_database(folder) as url:
+                results.append(run_reconcile_benchmark(url, events, folder, log))
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 

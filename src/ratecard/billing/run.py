@@ -128,6 +128,9 @@ def price_cut(catalog: Catalog, catalog_version: int, subscription: Subscription
     """The invoice at one cut, or None when the cut has no lines (e.g. no advance fees at start)."""
     pricing = catalog.pricing_for(subscription)
     lines = rate_cut(subscription.plan, cut, usage, pricing)
+    billed_from = subscription.billed_from()
+    if billed_from is not None:  # periods before it were billed by the previous system
+        lines = [line for line in lines if line.service_start >= billed_from]
     if not lines:
         return None
     totals = invoice_totals(lines, pricing)

@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from ..domain.periods import Schedule
+from ..domain.periods import Schedule, to_local
 from ..domain.pricing import Charge, Tier
 from ..domain.rating import Plan, Pricing
 from .schema import CatalogDocument
@@ -58,6 +58,13 @@ class SubscriptionSpec:
     list_plan: Plan  # the plan as listed, without overrides
     timezone: str
     overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
+    bill_from: date | datetime | None = None
+
+    def billed_from(self) -> datetime | None:
+        """bill_from as an instant in the subscription's timezone (a date means its midnight)."""
+        if self.bill_from is None:
+            return None
+        return to_local(self.bill_from, ZoneInfo(self.timezone))
 
     def schedule(self) -> Schedule:
         return Schedule.build(self.start, self.end, self.plan.interval, ZoneInfo(self.timezone),
@@ -158,6 +165,7 @@ def build_catalog(document: CatalogDocument) -> Catalog:
             list_plan=list_plan,
             timezone=customer.timezone or entity.timezone or "UTC",
             overrides=dict(s.overrides),
+            bill_from=s.bill_from,
         )
     return Catalog(
         entity_name=entity.name,

@@ -173,6 +173,9 @@ class Subscription(Strict):
     end: Moment | None = None
     billing_anchor: int | None = None
     overrides: dict[str, dict[str, Any]] = {}
+    # ratecard bills only lines whose service period starts on or after bill_from: the periods
+    # before it were billed by the system this subscription came from
+    bill_from: Moment | None = None
 
     @field_validator("billing_anchor")
     @classmethod

@@ -614,12 +614,16 @@ def demo(
 
 
 def _register_golive() -> None:
-    from .golive.commands import check_command, reconcile_command
+    from .golive.commands import check_command, import_subscriptions_command, reconcile_command
 
     app.command("reconcile")(reconcile_command)
     golive_app = typer.Typer(help="The go-live toolkit: readiness check (more to come).", no_args_is_help=True)
     golive_app.command("check")(check_command)
     app.add_typer(golive_app, name="golive")
+    subscriptions_app = typer.Typer(help="Bring existing subscriptions over from another system.",
+                                    no_args_is_help=True)
+    subscriptions_app.command("import")(import_subscriptions_command)
+    app.add_typer(subscriptions_app, name="subscriptions")
 
 
 _register_golive()

@@ -95,3 +95,56 @@ def check_command(
             table.add_row(f"[{style}]{finding.severity}[/]", finding.kind, finding.subject, finding.message)
         console.print(table if findings else "ready: no blockers, no warnings")
     raise typer.Exit(1 if blockers else 0)
+
+
+def import_subscriptions_command(
+    file: Path,
+    mapping: Annotated[str | None, typer.Option("--mapping", help="Column mapping file, or a shipped one: "
+                                                                   "stripe-subscriptions")] = None,
+    bill_from: Annotated[str | None, typer.Option("--bill-from", help="Default bill_from date (YYYY-MM-DD) for "
+                                                                       "rows without one")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate and report; store nothing.")] = False,
+    db: Annotated[str | None, typer.Option("--db", help="Database URL.")] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")] = False,
+) -> None:
+    """Add existing subscriptions (and their customers) from a CSV export to the catalog, with
+    bill_from so that periods the previous system billed are never billed again. All or nothing."""
+    from datetime import date
+
+    from ..cli import _now, emit_json, err, fail, store_for
+    from ..cli import out as console
+    from ..ingest.validate import to_micros
+    from ..store.catalogs import load_version, save_version
+    from .subscriptions_import import SubscriptionImportError, plan_import
+    from .subscriptions_import import load_mapping as load_columns
+
+    default_bill_from = None
+    if bill_from is not None:
+        try:
+            default_bill_from = date.fromisoformat(bill_from)
+        except ValueError:
+            fail(f"--bill-from: {bill_from!r} is not a date (YYYY-MM-DD)")
+    mapping_path = None
+    if mapping is not None:
+        shipped = SHIPPED_MAPPINGS / f"{mapping}.yaml"
+        mapping_path = shipped if shipped.exists() else Path(mapping)
+    with store_for(db) as store:
+        loaded = load_version(store)
+        if loaded is None:
+            fail("no catalog has been applied yet; apply one with the plans first (`ratecard catalog apply`)")
+        try:
+            plan = plan_import(loaded[1], file, load_columns(mapping_path), default_bill_from)
+        except SubscriptionImportError as exc:
+            fail(str(exc))
+        if plan.problems:
+            for problem in plan.problems:
+                err.print(f"error: {problem}", markup=False, highlight=False)
+            fail(f"{file}: {len(plan.problems)} problem(s); nothing was imported")
+        version, created = (loaded[0], False) if dry_run else save_version(store, plan.document, to_micros(_now()))
+    result = {"file": str(file), "subscriptions": plan.subscriptions, "new_customers": plan.customers,
+              "dry_run": dry_run, "catalog_version": version}
+    if json_output:
+        emit_json(result)
+    else:
+        verb = "would add" if dry_run else f"added (catalog version {version})"
+        console.print(f"{file}: {verb} {plan.subscriptions} subscription(s) and {plan.customers} new customer(s)")

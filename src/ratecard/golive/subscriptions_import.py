@@ -1,0 +1,154 @@
+"""Import existing subscriptions from another system's CSV export, with `bill_from` so that the
+periods that system already billed are never billed again.
+
+Each row adds a subscription (and its customer, when the catalog does not have it) to the
+current catalog; the result is validated like any catalog and stored as a new version — all
+rows or none.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..catalog.schema import CatalogDocument
+from ..catalog.validate import Problem, check_document
+
+FIELDS = ("reference", "customer", "plan", "start", "end", "bill_from", "billing_anchor", "customer_name",
+          "currency", "country", "tax_rate", "timezone")
+REQUIRED = ("reference", "customer", "plan", "start")
+CUSTOMER_FIELDS = {"customer_name": "name", "currency": "currency", "country": "country", "tax_rate": "tax_rate",
+                   "timezone": "timezone"}
+
+
+class SubscriptionImportError(ValueError):
+    """The file or mapping cannot be used; the message names the file, row and field."""
+
+
+@dataclass
+class ImportPlan:
+    document: CatalogDocument | None
+    subscriptions: int
+    customers: int
+    problems: list[str]
+
+
+def load_mapping(path: Path | None) -> dict[str, str]:
+    if path is None:
+        return {}
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise SubscriptionImportError(f"{path}: cannot be read as a YAML mapping: {exc}") from None
+    columns = data.get("columns", {}) if isinstance(data, dict) else None
+    if not isinstance(columns, dict):
+        raise SubscriptionImportError(f"{path}: expected `columns: {{ratecard field: your column}}`")
+    unknown = sorted(set(columns) - set(FIELDS))
+    if unknown:
+        raise SubscriptionImportError(f"{path}: columns.{unknown[0]}: not a field (expected one of {', '.join(FIELDS)})")
+    return {str(k): str(v) for k, v in columns.items()}
+
+
+def plan_import(document: CatalogDocument, path: Path, mapping: dict[str, str],
+                bill_from: date | None = None) -> ImportPlan:
+    """The catalog with the file's subscriptions added, or the problems (row and field named)."""
+    rows = _read(path, mapping)
+    raw = document.model_dump(mode="json")
+    known_customers = {c["reference"] for c in raw["customers"]}
+    known_subscriptions = {s["reference"] for s in raw["subscriptions"]}
+    problems: list[str] = []
+    row_of_subscription: dict[int, int] = {}
+    added_customers = 0
+    for number, row in rows:
+        reference = row["reference"]
+        if reference in known_subscriptions:
+            problems.append(f"{path}: line {number}: subscription {reference!r} already exists; nothing was imported")
+            continue
+        known_subscriptions.add(reference)
+        if row["customer"] not in known_customers:
+            customer: dict[str, Any] = {"reference": row["customer"]}
+            for column, name in CUSTOMER_FIELDS.items():
+                if row.get(column):
+                    customer[name] = row[column]
+            raw["customers"].append(customer)
+            known_customers.add(row["customer"])
+            added_customers += 1
+        subscription: dict[str, Any] = {"reference": reference, "customer": row["customer"], "plan": row["plan"],
+                                        "start": _moment(row["start"])}
+        if row.get("end"):
+            subscription["end"] = _moment(row["end"])
+        chosen = row.get("bill_from") or (bill_from.isoformat() if bill_from else None)
+        if chosen:
+            subscription["bill_from"] = _moment(chosen)
+        if row.get("billing_anchor"):
+            subscription["billing_anchor"] = _anchor(row["billing_anchor"], path, number)
+        row_of_subscription[len(raw["subscriptions"])] = number
+        raw["subscriptions"].append(subscription)
+    checked, catalog_problems = check_document(raw)
+    for problem in catalog_problems:
+        problems.append(_located(problem, path, row_of_subscription))
+    if problems:
+        return ImportPlan(None, 0, 0, problems)
+    return ImportPlan(checked, len(rows), added_customers, [])
+
+
+def _located(problem: Problem, path: Path, rows: dict[int, int]) -> str:
+    """subscriptions[12].plan -> 'file: line 5: field plan: unknown plan …'."""
+    if problem.path.startswith("subscriptions["):
+        index = int(problem.path[len("subscriptions["): problem.path.index("]")])
+        if index in rows:
+            field = problem.path[problem.path.index("]") + 2:] or "row"
+            return f"{path}: line {rows[index]}: field {field}: {problem.message}"
+    return f"{path}: catalog {problem}"
+
+
+def _read(path: Path, mapping: dict[str, str]) -> list[tuple[int, dict[str, str]]]:
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except FileNotFoundError:
+        raise SubscriptionImportError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise SubscriptionImportError(f"{path}: is a directory, not a CSV file") from None
+    except UnicodeDecodeError:
+        raise SubscriptionImportError(f"{path}: not UTF-8 text") from None
+    reader = csv.DictReader(text.splitlines())
+    header = reader.fieldnames or []
+    for field in REQUIRED:
+        if mapping.get(field, field) not in header:
+            raise SubscriptionImportError(f"{path}: line 1: no column {mapping.get(field, field)!r} for {field}")
+    rows = []
+    for number, row in enumerate(reader, start=2):
+        values = {field: (row.get(mapping.get(field, field)) or "").strip() for field in FIELDS}
+        for field in REQUIRED:
+            if not values[field]:
+                raise SubscriptionImportError(f"{path}: line {number}: field {field!r} is empty")
+        rows.append((number, values))
+    if not rows:
+        raise SubscriptionImportError(f"{path}: holds no subscriptions")
+    return rows
+
+
+def _moment(text: str) -> str:
+    """Dates stay dates; datetimes without a zone are read as UTC (exports write them so)."""
+    value = text.strip()
+    if len(value) == 10:
+        return value
+    if value.isdigit():
+        return datetime.fromtimestamp(int(value), tz=UTC).isoformat()
+    parsed = datetime.fromisoformat(value.replace("Z", "+00:00").replace(" ", "T"))
+    if parsed.tzinfo is None:
+        return value.replace(" ", "T") + "+00:00"
+    return parsed.isoformat()
+
+
+def _anchor(text: str, path: Path, number: int) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise SubscriptionImportError(f"{path}: line {number}: field 'billing_anchor': {text!r} is not a day "
+                                      "of the month") from None

@@ -1,0 +1,63 @@
+"""`ratecard subscriptions import`: existing subscriptions with bill_from, through the real CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+RATECARD = Path(sys.executable).parent / "ratecard"
+CATALOG = """
+plans:
+  - {code: price_basic, currency: EUR, charges: [{code: base, model: flat, amount: '10.00'}]}
+customers:
+  - {reference: cus_existing, currency: EUR, tax_rate: '21', country: NL}
+"""
+STRIPE_EXPORT = """id,Customer ID,Customer Name,Plan,Start Date (UTC),Current Period End (UTC),Currency
+sub_1,cus_existing,Existing BV,price_basic,2026-01-01 00:00,2026-03-01 00:00,EUR
+sub_2,cus_new,New GmbH,price_basic,2026-01-01 00:00,2026-03-01 00:00,EUR
+"""
+
+
+def run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "RATECARD_NOW": "2026-11-26T00:00:00Z"}
+    env.pop("RATECARD_DATABASE_URL", None)
+    return subprocess.run([str(RATECARD), *args, "--db", f"sqlite:///{tmp_path / 'x.db'}"], capture_output=True,
+                          text=True, env=env, cwd=tmp_path)
+
+
+def test_stripe_subscriptions_are_billed_only_from_their_current_period_end(tmp_path: Path) -> None:
+    (tmp_path / "catalog.yaml").write_text(CATALOG)
+    (tmp_path / "subs.csv").write_text(STRIPE_EXPORT)
+    assert run(tmp_path, "catalog", "apply", "catalog.yaml").returncode == 0
+    dry = run(tmp_path, "subscriptions", "import", "subs.csv", "--mapping", "stripe-subscriptions", "--dry-run",
+              "--json")
+    assert dry.returncode == 0, dry.stderr
+    assert json.loads(dry.stdout)["subscriptions"] == 2 and json.loads(dry.stdout)["catalog_version"] == 1
+    done = run(tmp_path, "subscriptions", "import", "subs.csv", "--mapping", "stripe-subscriptions", "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {"file": "subs.csv", "subscriptions": 2, "new_customers": 1,
+                                       "dry_run": False, "catalog_version": 2}
+    assert run(tmp_path, "invoices", "generate", "--until", "2026-04-01").returncode == 0
+    invoices = json.loads(run(tmp_path, "invoices", "export").stdout)
+    # Stripe billed January and February: ratecard's first lines are for March
+    starts = sorted({line["service_start"] for invoice in invoices for line in invoice["lines"]})
+    assert starts == ["2026-03-01", "2026-04-01"]
+    assert {invoice["customer"] for invoice in invoices} == {"cus_existing", "cus_new"}
+    # importing the same file again is refused whole, naming the line
+    again = run(tmp_path, "subscriptions", "import", "subs.csv", "--mapping", "stripe-subscriptions")
+    assert again.returncode == 2 and "line 2" in again.stderr and "already exists" in again.stderr
+    assert "Traceback" not in again.stderr
+
+
+def test_unknown_plan_is_reported_with_its_line_and_nothing_is_imported(tmp_path: Path) -> None:
+    (tmp_path / "catalog.yaml").write_text(CATALOG)
+    (tmp_path / "subs.csv").write_text(STRIPE_EXPORT.replace("sub_2,cus_new,New GmbH,price_basic",
+                                                             "sub_2,cus_new,New GmbH,price_gold"))
+    run(tmp_path, "catalog", "apply", "catalog.yaml")
+    result = run(tmp_path, "subscriptions", "import", "subs.csv", "--mapping", "stripe-subscriptions")
+    assert result.returncode == 2
+    assert "subs.csv: line 3: field plan: unknown plan 'price_gold'" in result.stderr
+    assert json.loads(run(tmp_path, "catalog", "apply", "catalog.yaml", "--json").stdout)["version"] == 1

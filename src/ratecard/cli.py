@@ -24,7 +24,7 @@ from rich.text import Text
 
 from .billing.export import invoice_document, invoices_csv, invoices_json
 from .billing.finalize import finalize_due, set_hold
-from .billing.run import generate_invoices
+from .billing.run import HorizonError, check_horizon, generate_invoices
 from .catalog import CatalogFileError, build_catalog, check_document, load_document
 from .clock import now as clock_now
 from .domain.invoice import InvoiceStateError, check_transition
@@ -302,6 +302,10 @@ def invoices_generate(
 ) -> None:
     """Create or refresh every invoice due at boundaries <= DATE (drafts only; final ones are never changed)."""
     limit = _parse_until(until)
+    try:
+        check_horizon(limit, _now())
+    except HorizonError as exc:
+        fail(str(exc))
     with store_for(db) as store:
         try:
             version, catalog = current_catalog(store)

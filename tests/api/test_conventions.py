@@ -115,3 +115,10 @@ def test_health_and_metrics(api: Api) -> None:
 def test_openapi_is_served(api: Api) -> None:
     spec = api.client.get("/openapi.json").json()
     assert "/v1/events" in spec["paths"] and "/v1/catalog" in spec["paths"]
+
+
+def test_invoice_runs_refuse_an_until_more_than_a_year_ahead(api: Api) -> None:
+    api.apply_catalog()
+    response = api.post("/v1/invoice-runs", json={"until": "2062-01-01"})
+    assert response.status_code == 400 and response.json()["field"] == "until"
+    assert "more than a year ahead" in response.json()["message"]

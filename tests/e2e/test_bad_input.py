@@ -475,3 +475,9 @@ def test_database_errors(cli: Cli) -> None:
     notes = cli.write("notes.txt", "not a database\n")
     assert_user_error(cli("invoices", "list", db=f"sqlite:///{notes}"), 2, str(notes))
     assert notes.read_text(encoding="utf-8") == "not a database\n"
+
+
+def test_until_more_than_a_year_ahead_is_refused(cli: Cli) -> None:
+    # a typo such as 2062 for 2026 would otherwise cut one draft per period for decades
+    result = cli("invoices", "generate", "--until", "2062-01-01")
+    assert_user_error(result, 2, "--until", "2062-01-01", "more than a year ahead")

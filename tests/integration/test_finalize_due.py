@@ -58,7 +58,7 @@ def test_two_finalizers_at_once_finalize_each_invoice_once_with_gapless_numbers(
     runs = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=environment, text=True)
             for _ in range(2)]
     outputs = [run.communicate(timeout=300) for run in runs]
-    for run, (out, err) in zip(runs, outputs, strict=True):
+    for run, (_, err) in zip(runs, outputs, strict=True):
         assert run.returncode == 0, err
     final = list_invoices(store, status="final")
     numbers = sorted(invoice.number for invoice in final)

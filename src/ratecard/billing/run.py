@@ -46,6 +46,23 @@ class RunReport:
         }
 
 
+class HorizonError(ValueError):
+    """An invoice run reaching too far into the future."""
+
+
+# Drafts for boundaries beyond this are almost always a typo (2062 for 2026) and would create
+# one invoice per period per subscription up to that date.
+MAX_AHEAD = timedelta(days=366)
+
+
+def check_horizon(until: date | datetime, now: datetime) -> None:
+    last = until.date() if isinstance(until, datetime) else until
+    limit = (now + MAX_AHEAD).date()
+    if last > limit:
+        raise HorizonError(f"--until {last.isoformat()} is more than a year ahead (latest allowed: "
+                           f"{limit.isoformat()}); drafts are cut at boundaries that have come or are near")
+
+
 def until_instant(until: date | datetime, tz: ZoneInfo) -> datetime:
     """Boundaries on or before DATE: everything before the next local midnight."""
     if isinstance(until, datetime):
@@ -81,6 +98,7 @@ def generate_invoices(
     on_progress: Callable[[int], None] | None = None,
     on_total: Callable[[int], None] | None = None,
 ) -> RunReport:
+    check_horizon(until, now)
     report = RunReport(until=until.isoformat())
     existing = existing_cuts(store, environment)
     pending: list[tuple[SubscriptionSpec, Cut, int | None]] = []

@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from ...billing.export import invoices_csv, invoices_json
-from ...billing.run import generate_invoices
+from ...billing.run import HorizonError, check_horizon, generate_invoices
 from ...store import Store
 from ...store.invoices import list_invoices
 from ..context import environment, get_store, now
@@ -34,6 +34,10 @@ async def run_invoices(run: InvoiceRun, request: Request, env: str = Depends(env
     day = run.until.date() if isinstance(run.until, datetime) else run.until
     if not EARLIEST_UNTIL <= day <= LATEST_UNTIL:  # the period arithmetic would leave the calendar
         raise ApiError(400, "INVALID_FIELD", f"until: must be between {EARLIEST_UNTIL} and {LATEST_UNTIL}", "until")
+    try:
+        check_horizon(run.until, now())
+    except HorizonError as exc:
+        raise ApiError(400, "INVALID_FIELD", f"until: {exc}".replace("--until ", ""), "until") from None
     state = request.app.state.catalogs.current(store, env)
     if state is None:
         raise ApiError(409, "INVALID_REQUEST", "no catalog has been applied in this environment")

@@ -130,49 +130,6 @@ def existing_ids(store: Store, environment: str, ids: Iterable[str]) -> set[str]
     return found
 
 
-def unmatched_events(store: Store, environment: str, batch: int = 10_000) -> Iterable[list[Any]]:
-    """Unmatched events in batches, ordered by id so the scan can resume after each batch.
-    Soft-deleted events (status 'deleted') are never re-matched."""
-    last = ""
-    while True:
-        query = (
-            select(events.c.id, events.c.customer, events.c.meter, events.c.ts, cast(events.c.properties, Text),
-                   events.c.status)
-            .where(events.c.environment == environment, events.c.status != "matched", events.c.deleted_at.is_(None),
-                   events.c.id > last)
-            .order_by(events.c.id)
-            .limit(batch)
-        )
-        with store.engine.connect() as connection:
-            rows = list(connection.execute(query))
-        if not rows:
-            return
-        yield rows
-        last = rows[-1][0]
-
-
-def set_statuses(store: Store, environment: str, changes: Sequence[tuple]) -> None:
-    """Apply (id, status, properties JSON text[, late]) changes in one transaction.
-
-    The JSON text is cast by the database itself so decimals keep every digit (a round trip
-    through Python's json would turn them into floats). Only unmatched events are re-checked,
-    and those were never late, so a change without its late flag sets it false.
-    """
-    if not changes:
-        return
-    properties = "CAST(:properties AS JSONB)" if store.is_postgres else ":properties"
-    statement = text(
-        f"UPDATE events SET status = :status, properties = {properties}, late = :late "
-        "WHERE environment = :env AND id = :id"
-    )
-    with store.engine.begin() as connection:
-        connection.execute(
-            statement,
-            [{"env": environment, "id": change[0], "status": change[1], "properties": change[2],
-              "late": bool(change[3]) if len(change) > 3 else False} for change in changes],
-        )
-
-
 def count_by_status(store: Store, environment: str) -> dict[str, int]:
     query = (
         select(events.c.status, func.count())

@@ -22,7 +22,7 @@ from starlette.responses import Response
 from ...billing.run import generate_invoices
 from ...catalog import build_catalog
 from ...catalog.schema import CatalogDocument
-from ...ingest.rematch import rematch
+from ...ingest.reprocess import reprocess
 from ...ingest.validate import from_micros, to_micros
 from ...store import Store
 from ...store.catalogs import load_version
@@ -132,8 +132,10 @@ def run_job(store: Store, env: str, job: Job) -> None:
             def progress(done: int, total: int) -> None:
                 update_job(store, job.id, to_micros(now()), percentage=done * 100 // total if total else 100)
 
-            result = rematch(store, catalog, now(), env, customer=params.get("customer"),
-                             start_us=params.get("start_at"), end_us=params.get("end_at"), on_progress=progress)
+            counts = reprocess(store, catalog, now(), env, customer=params.get("customer"),
+                               start_us=params.get("start_at"), end_us=params.get("end_at"), on_progress=progress)
+            # the job's published result keeps its shape: checked, matched, still_unmatched
+            result = {key: counts[key] for key in ("checked", "matched", "still_unmatched")}
         update_job(store, job.id, to_micros(now()), status=DONE, percentage=100, result=result)
     except Exception as exc:  # noqa: BLE001 - the job reports every failure instead of dying silently
         update_job(store, job.id, to_micros(now()), status=FAILED, error=f"{type(exc).__name__}: {exc}")

@@ -13,6 +13,8 @@ from typing import Any
 
 import yaml
 
+from ..textfile import read_text
+
 
 class CatalogFileError(ValueError):
     """The file cannot be read or parsed; the message names the file and line."""
@@ -65,19 +67,7 @@ def parse_text(text: str, name: str) -> Any:
 def load_document(path: str | Path) -> dict[str, Any]:
     """Read a catalog file; the result is a mapping (validated later, all problems at once)."""
     file = Path(path)
-    try:
-        raw = file.read_bytes()
-    except FileNotFoundError:
-        raise CatalogFileError(f"{file}: no such file") from None
-    except IsADirectoryError:
-        raise CatalogFileError(f"{file}: is a directory, not a catalog file") from None
-    except OSError as exc:
-        raise CatalogFileError(f"{file}: cannot be read: {exc.strerror}") from None
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise CatalogFileError(f"{file}: line {line}: not UTF-8 text") from None
+    text = read_text(file, "a catalog file", CatalogFileError)
     if not text.strip():
         raise CatalogFileError(f"{file}: is empty; a catalog needs at least `plans`")
     document = parse_text(text, str(file))

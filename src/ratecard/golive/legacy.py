@@ -18,9 +18,8 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from ..domain.money import minor_units
+from ..textfile import read_column_mapping, read_text
 
 FIELDS = ("customer", "code", "service_start", "service_end", "quantity", "amount", "currency", "tax", "invoice")
 REQUIRED = ("customer", "code", "service_start", "amount")
@@ -61,33 +60,12 @@ class Mapping:
 def load_mapping(path: Path | None) -> Mapping:
     if path is None:
         return Mapping({})
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise LegacyFileError(f"{path}: no such mapping file") from None
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise LegacyFileError(f"{path}: cannot be read as a YAML mapping: {exc}") from None
-    if not isinstance(data, dict) or not isinstance(data.get("columns", {}), dict):
-        raise LegacyFileError(f"{path}: expected `columns: {{ratecard field: your column}}`")
-    columns = {str(k): str(v) for k, v in (data.get("columns") or {}).items()}
-    unknown = sorted(set(columns) - set(FIELDS))
-    if unknown:
-        raise LegacyFileError(f"{path}: columns.{unknown[0]}: not a ratecard field (expected one of {', '.join(FIELDS)})")
+    columns, data = read_column_mapping(path, FIELDS, LegacyFileError)
     return Mapping(columns, bool(data.get("amounts_in_minor_units", False)), data.get("date_format"))
 
 
 def read_legacy(path: Path, mapping: Mapping) -> list[LegacyLine]:
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise LegacyFileError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise LegacyFileError(f"{path}: is a directory, not a legacy export") from None
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise LegacyFileError(f"{path}: line {line}: not UTF-8 text") from None
+    text = read_text(path, "a legacy export", LegacyFileError)
     if not text.strip():
         raise LegacyFileError(f"{path}: is empty")
     if path.suffix.lower() == ".json" or text.lstrip().startswith(("[", "{")):

@@ -14,10 +14,9 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from ..catalog.schema import CatalogDocument
 from ..catalog.validate import Problem, check_document
+from ..textfile import read_column_mapping, read_text
 
 FIELDS = ("reference", "customer", "plan", "start", "end", "bill_from", "billing_anchor", "customer_name",
           "currency", "country", "tax_rate", "timezone")
@@ -41,17 +40,7 @@ class ImportPlan:
 def load_mapping(path: Path | None) -> dict[str, str]:
     if path is None:
         return {}
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise SubscriptionImportError(f"{path}: cannot be read as a YAML mapping: {exc}") from None
-    columns = data.get("columns", {}) if isinstance(data, dict) else None
-    if not isinstance(columns, dict):
-        raise SubscriptionImportError(f"{path}: expected `columns: {{ratecard field: your column}}`")
-    unknown = sorted(set(columns) - set(FIELDS))
-    if unknown:
-        raise SubscriptionImportError(f"{path}: columns.{unknown[0]}: not a field (expected one of {', '.join(FIELDS)})")
-    return {str(k): str(v) for k, v in columns.items()}
+    return read_column_mapping(path, FIELDS, SubscriptionImportError)[0]
 
 
 def plan_import(document: CatalogDocument, path: Path, mapping: dict[str, str],
@@ -108,14 +97,7 @@ def _located(problem: Problem, path: Path, rows: dict[int, int]) -> str:
 
 
 def _read(path: Path, mapping: dict[str, str]) -> list[tuple[int, dict[str, str]]]:
-    try:
-        text = path.read_bytes().decode("utf-8-sig")
-    except FileNotFoundError:
-        raise SubscriptionImportError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise SubscriptionImportError(f"{path}: is a directory, not a CSV file") from None
-    except UnicodeDecodeError:
-        raise SubscriptionImportError(f"{path}: not UTF-8 text") from None
+    text = read_text(path, "a CSV file", SubscriptionImportError)
     reader = csv.DictReader(text.splitlines())
     header = reader.fieldnames or []
     for field in REQUIRED:

@@ -1,0 +1,41 @@
+"""Reading a user's text file (catalog, legacy export, subscription CSV, column mapping) with
+errors that name the file and, for bad bytes, the line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+def read_text(path: Path, what: str, error: type[Exception]) -> str:
+    """The file's text (UTF-8, a BOM dropped); `error` names the file and what is wrong."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise error(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise error(f"{path}: is a directory, not {what}") from None
+    except OSError as exc:
+        raise error(f"{path}: cannot be read: {exc.strerror}") from None
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise error(f"{path}: line {line}: not UTF-8 text") from None
+
+
+def read_column_mapping(path: Path, fields: tuple[str, ...], error: type[Exception]) -> tuple[dict[str, str], dict]:
+    """A mapping file `columns: {ratecard field: their column}` (+ other keys, returned as is)."""
+    try:
+        data: Any = yaml.safe_load(read_text(path, "a mapping file", error)) or {}
+    except yaml.YAMLError as exc:
+        raise error(f"{path}: cannot be read as a YAML mapping: {exc}") from None
+    columns = data.get("columns", {}) if isinstance(data, dict) else None
+    if not isinstance(columns, dict):
+        raise error(f"{path}: expected `columns: {{ratecard field: your column}}`")
+    unknown = sorted(set(map(str, columns)) - set(fields))
+    if unknown:
+        raise error(f"{path}: columns.{unknown[0]}: not a ratecard field (expected one of {', '.join(fields)})")
+    return {str(k): str(v) for k, v in columns.items()}, data

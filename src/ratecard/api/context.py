@@ -7,8 +7,9 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from fastapi import Depends, Request
+from fastapi import Request
 from sqlalchemy import func, select
 
 from ..catalog import Catalog, build_catalog
@@ -37,18 +38,26 @@ def api_key(headers: Mapping[str, str]) -> str | None:
     return None
 
 
-def environment(request: Request, store: Store = Depends(get_store)) -> str:
+def key_environment(state: Any, key: str) -> str | None:
+    """The environment of a valid, unrevoked key (through the few-seconds cache), else None.
+    Shared by the route dependency and the Idempotency-Key middleware."""
+    cache: KeyCache = state.keys
+    found = cache.get(key)
+    if found is None:
+        found = authenticate(state.store, key)
+        if found is not None:
+            cache.put(key, found)
+    return found
+
+
+def environment(request: Request) -> str:
     """The environment of the caller's key; 401 for a missing, wrong or revoked key."""
     key = api_key(request.headers)
     if not key:
         raise ApiError(401, "UNAUTHORISED", "missing API key: send it in X-API-KEY or Authorization: Bearer")
-    cache: KeyCache = request.app.state.keys
-    found = cache.get(key)
+    found = key_environment(request.app.state, key)
     if found is None:
-        found = authenticate(store, key)
-        if found is None:
-            raise ApiError(401, "UNAUTHORISED", "the API key is not valid or was revoked")
-        cache.put(key, found)
+        raise ApiError(401, "UNAUTHORISED", "the API key is not valid or was revoked")
     return found
 
 
@@ -94,15 +103,18 @@ class CatalogCache:
         self._lock = threading.Lock()
 
     def current(self, store: Store, env: str) -> CatalogState | None:
+        final = (invoices.c.environment == env) & (invoices.c.status == "final")
+        # one round trip per request: the catalog version, and the final invoices' count and
+        # latest finalization (finalizing, from any process, changes which events are late)
+        query = select(
+            select(func.max(catalog_versions.c.version)).where(catalog_versions.c.environment == env)
+            .scalar_subquery(),
+            select(func.count()).select_from(invoices).where(final).scalar_subquery(),
+            select(func.max(invoices.c.finalized_at)).where(final).scalar_subquery(),
+        )
         with store.engine.connect() as connection:
-            latest = connection.execute(
-                select(func.max(catalog_versions.c.version)).where(catalog_versions.c.environment == env)
-            ).scalar()
-            # finalizing an invoice (from any process) changes which events are late
-            marker = tuple(connection.execute(
-                select(func.count(), func.max(invoices.c.finalized_at))
-                .where(invoices.c.environment == env, invoices.c.status == "final")
-            ).one())
+            latest, *marker_values = connection.execute(query).one()
+        marker = tuple(marker_values)
         if latest is None:
             return None
         with self._lock:

@@ -11,8 +11,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..ingest.validate import to_micros
 from ..store import idempotency
-from ..store.keys import authenticate
-from .context import api_key, now
+from .context import api_key, key_environment, now
 from .errors import INVALID_REQUEST, error_body
 
 MAX_KEY_LENGTH = 255
@@ -106,9 +105,7 @@ class Idempotency:
 
 def _environment_of(scope: Scope, headers: dict[str, str]) -> str | None:
     key = api_key(headers)
-    if not key:
-        return None
-    return authenticate(scope["app"].state.store, key)
+    return key_environment(scope["app"].state, key) if key else None
 
 
 async def _read_body(receive: Receive) -> bytes:

@@ -5,7 +5,11 @@ from __future__ import annotations
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
+from alembic.config import Config
+from alembic.script import ScriptDirectory
+
 from ratecard.store import open_store
+from ratecard.store.db import MIGRATIONS
 from ratecard.store.schema import metadata
 
 
@@ -22,5 +26,11 @@ def test_opening_twice_migrates_once(db_url: str) -> None:
     open_store(db_url).dispose()
     store = open_store(db_url)
     with store.engine.connect() as connection:
-        assert MigrationContext.configure(connection).get_current_revision() == "0004"
+        assert MigrationContext.configure(connection).get_current_revision() == _head()
     store.dispose()
+
+
+def _head() -> str:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    return ScriptDirectory.from_config(config).get_current_head()

@@ -58,6 +58,10 @@ class InvoiceRecord:
     created_at: int = 0
     updated_at: int = 0
     finalized_at: int | None = None
+    mode: str = "live"  # live | shadow (computed for comparison, never finalized)
+    kind: str = "invoice"  # invoice | credit_note
+    revision: int = 0  # n-th correction of the cut
+    corrects: int | None = None  # id of the invoice this credit note or replacement corrects
 
     @property
     def display_number(self) -> str:
@@ -78,16 +82,19 @@ class InvoiceNotFound(LookupError):
 
 
 HEADER = ("customer", "subscription", "status", "currency", "timezone", "boundary_ts", "issue_date", "subtotal",
-          "tax", "total", "tax_rate", "catalog_version")
+          "tax", "total", "tax_rate", "catalog_version", "mode", "kind", "revision", "corrects")
 
 
-def existing_cuts(store: Store, environment: str) -> dict[tuple[str, int], tuple[int, str]]:
-    """(subscription, boundary) -> (invoice id, status) for every invoice of the environment."""
-    query = select(invoices.c.subscription, invoices.c.boundary_ts, invoices.c.id, invoices.c.status).where(
-        invoices.c.environment == environment
+def existing_cuts(store: Store, environment: str) -> dict[tuple[str, int, str], tuple[int, str]]:
+    """(subscription, boundary, mode) -> (invoice id, status) of the cut's current invoice: its
+    latest revision (a corrected cut is represented by its replacement, not the original)."""
+    query = (
+        select(invoices.c.subscription, invoices.c.boundary_ts, invoices.c.mode, invoices.c.id, invoices.c.status)
+        .where(invoices.c.environment == environment, invoices.c.kind == "invoice")
+        .order_by(invoices.c.revision)
     )
     with store.engine.connect() as connection:
-        return {(row[0], row[1]): (row[2], row[3]) for row in connection.execute(query)}
+        return {(row[0], row[1], row[2]): (row[3], row[4]) for row in connection.execute(query)}
 
 
 def save_drafts(store: Store, environment: str, drafts: Sequence[InvoiceRecord], now_us: int) -> tuple[int, int]:

@@ -75,7 +75,15 @@ invoices = Table(
     Column("updated_at", BigInteger, nullable=False),
     Column("finalized_at", BigInteger, nullable=True),
     Column("on_hold", Boolean, nullable=False, server_default=false()),  # held drafts are never finalized
-    UniqueConstraint("environment", "subscription", "boundary_ts", name="uq_invoices_cut"),
+    # live: billed by ratecard; shadow: computed for comparison, never finalized or sent
+    Column("mode", String(8), nullable=False, server_default="live"),
+    Column("kind", String(16), nullable=False, server_default="invoice"),  # invoice | credit_note
+    # 0 for a cut's first invoice; n for the n-th correction (credit note + replacement) of it
+    Column("revision", Integer, nullable=False, server_default="0"),
+    # a credit note: the invoice it credits; a replacement invoice: the invoice it replaces
+    Column("corrects", Integer, nullable=True),
+    UniqueConstraint("environment", "subscription", "boundary_ts", "mode", "kind", "revision",
+                     name="uq_invoices_cut"),
     UniqueConstraint("environment", "number", name="uq_invoices_number"),
     Index("ix_invoices_status", "environment", "status"),
 )
@@ -191,4 +199,58 @@ jobs = Table(
     Column("updated_at", BigInteger, nullable=False),
     Column("finished_at", BigInteger, nullable=True),
     Index("ix_jobs_env_created", "environment", "created_at"),
+)
+
+
+# Shadow launch: a cohort is a named group of customers moved to ratecard together.
+cohorts = Table(
+    "cohorts",
+    metadata,
+    Column("environment", String(16), primary_key=True),
+    Column("name", String(200), primary_key=True),
+    Column("description", Text, nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("promoted_at", BigInteger, nullable=True),
+    Column("rolled_back_at", BigInteger, nullable=True),
+)
+
+# A customer's billing mode. No row: live, billed by ratecard from the cutover (if any).
+# A row with live_from NULL: shadow. live_from set: ratecard bills the service periods that
+# start at or after it; earlier periods stay with the legacy system (shadow invoices).
+customer_modes = Table(
+    "customer_modes",
+    metadata,
+    Column("environment", String(16), primary_key=True),
+    Column("customer", String(256), primary_key=True),
+    Column("cohort", String(200), nullable=True),
+    Column("live_from", BigInteger, nullable=True),  # µs
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+# The full cutover: from this instant ratecard bills every customer not held in shadow.
+cutovers = Table(
+    "cutovers",
+    metadata,
+    Column("environment", String(16), primary_key=True),
+    Column("live_from", BigInteger, nullable=False),  # µs
+    Column("date", String(32), nullable=False),  # as the user gave it
+    Column("applied_at", BigInteger, nullable=False),
+)
+
+# One parallel-run report per cohort and billing cycle: the history a team reads before promoting.
+parallel_runs = Table(
+    "parallel_runs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("environment", String(16), nullable=False),
+    Column("cohort", String(200), nullable=False),
+    Column("cycle", String(32), nullable=False),
+    Column("legacy_file", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("lines_compared", Integer, nullable=False),
+    Column("differences", Integer, nullable=False),
+    Column("clean", Boolean, nullable=False),
+    Column("summary", Text, nullable=False),  # JSON
+    Column("report", Text, nullable=False),  # JSON: the reconciliation as `reconcile --json` prints it
+    Index("ix_parallel_runs_cohort", "environment", "cohort", "id"),
 )

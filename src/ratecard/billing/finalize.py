@@ -38,7 +38,8 @@ def finalize_due(store: Store, now: datetime, prefix: str, grace: timedelta = DE
     report = FinalizeReport()
     due_before = to_micros(now - grace)
     query = (select(invoices.c.id, invoices.c.boundary_ts, invoices.c.on_hold)
-             .where(invoices.c.environment == environment, invoices.c.status == "draft")
+             .where(invoices.c.environment == environment, invoices.c.status == "draft",
+                    invoices.c.mode == "live")  # shadow invoices are never finalized
              .order_by(invoices.c.boundary_ts, invoices.c.id))
     with store.engine.connect() as connection:
         drafts = list(connection.execute(query))

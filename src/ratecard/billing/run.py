@@ -18,6 +18,7 @@ from ..domain.rating import Cut, invoice_cuts, invoice_totals, rate_cut
 from ..ingest.validate import to_micros
 from ..store import Store
 from ..store.invoices import InvoiceRecord, LineRecord, existing_cuts, save_drafts
+from ..store.modes import BillingModes, load_modes
 from ..store.usage import Window, aggregate_usage
 
 WRITE_BATCH = 2000
@@ -101,23 +102,25 @@ def generate_invoices(
     check_horizon(until, now)
     report = RunReport(until=until.isoformat())
     existing = existing_cuts(store, environment)
-    pending: list[tuple[SubscriptionSpec, Cut, int | None]] = []
+    modes = load_modes(store, environment)
+    pending: list[tuple[SubscriptionSpec, Cut]] = []
     for subscription in catalog.subscriptions.values():
         report.subscriptions += 1
         schedule = subscription.schedule()
         for cut in invoice_cuts(schedule, until_instant(until, schedule.tz)):
             report.cuts += 1
-            found = existing.get((subscription.reference, to_micros(cut.boundary)))
-            if found is not None and found[1] != "draft":
+            boundary = to_micros(cut.boundary)
+            parts = cut_modes(cut, modes.live_from(subscription.customer))
+            if all(_settled(existing.get((subscription.reference, boundary, mode))) for mode in parts):
                 report.skipped_final += 1
                 continue
-            pending.append((subscription, cut, found[0] if found else None))
+            pending.append((subscription, cut))
     if on_total is not None:
         on_total(len(pending))
 
     windows = [
         Window(index, subscription.customer, to_micros(cut.closing.start), to_micros(cut.closing.end))
-        for index, (subscription, cut, _) in enumerate(pending)
+        for index, (subscription, cut) in enumerate(pending)
         if cut.closing is not None
     ]
     used_meters = {charge.meter for s in catalog.subscriptions.values() for charge in s.plan.charges if charge.meter}
@@ -126,59 +129,79 @@ def generate_invoices(
 
     now_us = to_micros(now)
     batch: list[InvoiceRecord] = []
-    for index, (subscription, cut, invoice_id) in enumerate(pending):
+    priced = 0  # cuts priced since the last progress report
+    for index, (subscription, cut) in enumerate(pending):
         measured = {meter.code: usage.get((index, meter.code), Usage.zero()) for meter in meters}
-        record = price_cut(catalog, catalog_version, subscription, cut, measured)
-        if record is None:
-            if on_progress is not None:
-                on_progress(1)
-            continue
-        record.id = invoice_id
-        batch.append(record)
+        for record in price_cut(catalog, catalog_version, subscription, cut, measured, modes):
+            found = existing.get((subscription.reference, record.boundary_ts, record.mode))
+            if _settled(found):
+                continue  # this part's invoice is final or void: never recomputed
+            record.id = found[0] if found else None
+            batch.append(record)
+        priced += 1
         if len(batch) >= WRITE_BATCH:
-            _flush(store, environment, batch, now_us, report, on_progress)
-    _flush(store, environment, batch, now_us, report, on_progress)
+            _flush(store, environment, batch, now_us, report)
+            if on_progress is not None:
+                on_progress(priced)
+            priced = 0
+    _flush(store, environment, batch, now_us, report)
+    if on_progress is not None and priced:
+        on_progress(priced)
     return report
 
 
+def _settled(found: tuple[int, str] | None) -> bool:
+    return found is not None and found[1] != "draft"
+
+
+def cut_modes(cut: Cut, live_from: int | None) -> set[str]:
+    """The modes a cut's lines can fall in, from the start of the periods it bills."""
+    starts = [to_micros(period.start) for period in (cut.closing, cut.opening) if period is not None]
+    return {"live" if live_from is not None and start >= live_from else "shadow" for start in starts}
+
+
 def price_cut(catalog: Catalog, catalog_version: int, subscription: SubscriptionSpec, cut: Cut,
-              usage: dict[str, Usage]) -> InvoiceRecord | None:
-    """The invoice at one cut, or None when the cut has no lines (e.g. no advance fees at start)."""
+              usage: dict[str, Usage], modes: BillingModes | None = None) -> list[InvoiceRecord]:
+    """The invoices at one cut: a live one for the lines ratecard bills and a shadow one for the
+    lines the legacy system bills (either may be absent; a cut without lines has none)."""
     pricing = catalog.pricing_for(subscription)
     lines = rate_cut(subscription.plan, cut, usage, pricing)
     billed_from = subscription.billed_from()
     if billed_from is not None:  # periods before it were billed by the previous system
         lines = [line for line in lines if line.service_start >= billed_from]
-    if not lines:
-        return None
-    totals = invoice_totals(lines, pricing)
-    return InvoiceRecord(
-        id=None,
-        number=None,
-        customer=subscription.customer,
-        subscription=subscription.reference,
-        status="draft",
-        currency=pricing.currency,
-        timezone=subscription.timezone,
-        boundary_ts=to_micros(cut.boundary),
-        issue_date=cut.boundary.date().isoformat(),
-        subtotal=totals.subtotal,
-        tax=totals.tax,
-        total=totals.total,
-        tax_rate=pricing.tax_rate,
-        catalog_version=catalog_version,
-        lines=[to_line_record(line) for line in lines],
-    )
+    modes = modes or BillingModes()
+    parts: dict[str, list[Line]] = {}
+    for line in lines:
+        parts.setdefault(modes.mode_of_line(subscription.customer, to_micros(line.service_start)), []).append(line)
+    records = []
+    for mode, part in parts.items():
+        totals = invoice_totals(part, pricing)
+        records.append(InvoiceRecord(
+            id=None,
+            number=None,
+            customer=subscription.customer,
+            subscription=subscription.reference,
+            status="draft",
+            currency=pricing.currency,
+            timezone=subscription.timezone,
+            boundary_ts=to_micros(cut.boundary),
+            issue_date=cut.boundary.date().isoformat(),
+            subtotal=totals.subtotal,
+            tax=totals.tax,
+            total=totals.total,
+            tax_rate=pricing.tax_rate,
+            catalog_version=catalog_version,
+            lines=[to_line_record(line) for line in part],
+            mode=mode,
+        ))
+    return records
 
 
-def _flush(store: Store, environment: str, batch: list[InvoiceRecord], now_us: int, report: RunReport,
-           on_progress: Callable[[int], None] | None) -> None:
+def _flush(store: Store, environment: str, batch: list[InvoiceRecord], now_us: int, report: RunReport) -> None:
     if not batch:
         return
     created, updated = save_drafts(store, environment, batch, now_us)
     report.created += created
     report.updated += updated
     report.unchanged += len(batch) - created - updated
-    if on_progress is not None:
-        on_progress(len(batch))
     batch.clear()

@@ -16,7 +16,7 @@ from sqlalchemy import delete, insert, select, text, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from ..domain.invoice import check_transition
+from ..domain.invoice import InvoiceStateError, check_transition
 from .db import Store
 from .schema import invoice_lines, invoice_sequences, invoices
 
@@ -244,12 +244,17 @@ def change_status(store: Store, invoice_id: int, target: str, now_us: int, prefi
                   environment: str = "live") -> InvoiceRecord:
     """draft -> final (with the next gapless number) or draft -> void; illegal moves raise."""
     with store.engine.begin() as connection:
-        current = connection.execute(
-            select(invoices.c.status).where(invoices.c.id == invoice_id, invoices.c.environment == environment)
-        ).scalar()
-        if current is None:
+        found = connection.execute(
+            select(invoices.c.status, invoices.c.mode)
+            .where(invoices.c.id == invoice_id, invoices.c.environment == environment)
+        ).first()
+        if found is None:
             raise InvoiceNotFound(f"no invoice {invoice_id}")
+        current, mode = found
         check_transition(current, target)
+        if target == "final" and mode == "shadow":
+            raise InvoiceStateError(f"DRAFT-{invoice_id} is a shadow invoice (the legacy system bills this period): "
+                                    "it is kept for comparison and never finalized")
         values: dict[str, Any] = {"status": target, "updated_at": now_us}
         if target == "final":
             values["number"] = _next_number(connection, environment, prefix)

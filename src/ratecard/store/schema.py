@@ -254,3 +254,90 @@ parallel_runs = Table(
     Column("report", Text, nullable=False),  # JSON: the reconciliation as `reconcile --json` prints it
     Index("ix_parallel_runs_cohort", "environment", "cohort", "id"),
 )
+
+
+# --- monitoring and alerts ---
+
+# Ingestion figures per minute, written once per import call (a file, an API batch):
+# metric is accepted | rejected | duplicate | unmatched | late; reason is the rejection reason
+# or the unmatched status ('' when none). `minute` is the receiving minute, µs since epoch.
+ingestion_counters = Table(
+    "ingestion_counters",
+    metadata,
+    Column("environment", String(16), primary_key=True),
+    Column("minute", BigInteger, primary_key=True),
+    Column("metric", String(16), primary_key=True),
+    Column("reason", String(32), primary_key=True),
+    Column("count", BigInteger, nullable=False),
+)
+
+# Missing-event rules. silence: a (customer, meter) with no event for window_seconds;
+# drop: fewer events in the last window_seconds than fraction × the trailing baseline's rate.
+alert_rules = Table(
+    "alert_rules",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("environment", String(16), nullable=False),
+    Column("kind", String(16), nullable=False),  # silence | drop
+    Column("customer", String(256), nullable=True),  # NULL: every customer
+    Column("meter", String(256), nullable=True),  # NULL: every meter
+    Column("window_seconds", BigInteger, nullable=False),
+    Column("baseline_seconds", BigInteger, nullable=True),  # drop only
+    Column("fraction", String(32), nullable=True),  # drop only, a decimal
+    Column("min_expected", String(32), nullable=True),  # drop only, a decimal
+    Column("created_at", BigInteger, nullable=False),
+    Index("ix_alert_rules_env", "environment", "id"),
+)
+
+# Raised alerts. open_key is "rule/customer/meter" while open and NULL once resolved, so the
+# database itself keeps one open alert per rule and pair.
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("environment", String(16), nullable=False),
+    Column("rule_id", Integer, nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("customer", String(256), nullable=False),
+    Column("meter", String(256), nullable=False),
+    Column("status", String(16), nullable=False),  # open | resolved
+    Column("open_key", String(600), nullable=True),
+    Column("message", Text, nullable=False),
+    Column("details", Text, nullable=False),  # JSON
+    Column("opened_at", BigInteger, nullable=False),
+    Column("resolved_at", BigInteger, nullable=True),
+    UniqueConstraint("environment", "open_key", name="uq_alerts_open"),
+    Index("ix_alerts_env_status", "environment", "status", "id"),
+)
+
+# Webhook endpoints: the secret signs every delivery (HMAC-SHA256), so it is kept as given.
+webhook_endpoints = Table(
+    "webhook_endpoints",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("environment", String(16), nullable=False),
+    Column("url", Text, nullable=False),
+    Column("secret", String(256), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("lease_until", BigInteger, nullable=True),  # µs: a run delivering to it holds it until then
+)
+
+# The delivery log and outbox: one row per (alert event, endpoint), sent in id order per endpoint.
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("environment", String(16), nullable=False),
+    Column("endpoint_id", Integer, nullable=False),
+    Column("event_type", String(32), nullable=False),  # alert.opened | alert.resolved
+    Column("alert_id", Integer, nullable=True),
+    Column("body", Text, nullable=False),  # the exact bytes sent and signed
+    Column("status", String(16), nullable=False),  # pending | delivered | failed
+    Column("attempts", Integer, nullable=False),
+    Column("last_status_code", Integer, nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("next_attempt_at", BigInteger, nullable=True),  # µs; NULL once delivered or failed
+    Column("created_at", BigInteger, nullable=False),
+    Column("delivered_at", BigInteger, nullable=True),
+    Index("ix_webhook_deliveries_endpoint", "endpoint_id", "status", "id"),
+)

@@ -255,6 +255,59 @@ parallel_runs = Table(
     Index("ix_parallel_runs_cohort", "environment", "cohort", "id"),
 )
 
+# --- backfills ---
+# A backfill: historical usage for a time window [start_ts, end_ts), imported while pending
+# (stored, never billed), made billable by close, undone by revert.
+backfills = Table(
+    "backfills",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("environment", String(16), nullable=False),
+    Column("start_ts", BigInteger, nullable=False),  # µs, inclusive
+    Column("end_ts", BigInteger, nullable=False),  # µs, exclusive
+    Column("customer", String(256), nullable=True),  # NULL: every customer
+    Column("replace", Boolean, nullable=False),  # close replaces the window's stored events
+    Column("status", String(16), nullable=False),  # pending | closed | reverted
+    Column("created_at", BigInteger, nullable=False),
+    Column("closed_at", BigInteger, nullable=True),
+    Column("reverted_at", BigInteger, nullable=True),
+    Column("result", Text, nullable=True),  # JSON: what the last close or revert did
+    Index("ix_backfills_env_status", "environment", "status"),
+)
+
+# The backfill's own events, kept for good: copied into events at close (applied: the row was
+# new there), removed from events again at revert.
+backfill_events = Table(
+    "backfill_events",
+    metadata,
+    Column("backfill_id", String(32), primary_key=True),
+    Column("id", String(256), primary_key=True),
+    Column("environment", String(16), nullable=False),
+    Column("customer", String(256), nullable=False),
+    Column("meter", String(256), nullable=False),
+    Column("ts", BigInteger, nullable=False),
+    Column("properties", JsonText, nullable=False),
+    Column("received_at", BigInteger, nullable=False),
+    Column("status", String(32), nullable=False),  # as matched at import
+    Column("applied", Boolean, nullable=False, server_default=false()),
+)
+
+# Events a replacing backfill moved out of events at close, restored by its revert.
+backfill_replaced_events = Table(
+    "backfill_replaced_events",
+    metadata,
+    Column("backfill_id", String(32), primary_key=True),
+    Column("id", String(256), primary_key=True),
+    Column("environment", String(16), nullable=False),
+    Column("customer", String(256), nullable=False),
+    Column("meter", String(256), nullable=False),
+    Column("ts", BigInteger, nullable=False),
+    Column("properties", JsonText, nullable=False),
+    Column("received_at", BigInteger, nullable=False),
+    Column("status", String(32), nullable=False),
+    Column("late", Boolean, nullable=False),
+)
+
 
 # --- monitoring and alerts ---
 

@@ -621,13 +621,18 @@ def _register_golive() -> None:
     from .golive.commands import check_command, import_subscriptions_command, reconcile_command
 
     app.command("reconcile")(reconcile_command)
-    golive_app = typer.Typer(help="The go-live toolkit: readiness check (more to come).", no_args_is_help=True)
+    golive_app = typer.Typer(help="The go-live toolkit: readiness check.", no_args_is_help=True)
     golive_app.command("check")(check_command)
     app.add_typer(golive_app, name="golive")
     subscriptions_app = typer.Typer(help="Bring existing subscriptions over from another system.",
                                     no_args_is_help=True)
     subscriptions_app.command("import")(import_subscriptions_command)
     app.add_typer(subscriptions_app, name="subscriptions")
+    from .golive.cohort_commands import cohort_app, cutover_app, rollback_command
+
+    app.add_typer(cohort_app, name="cohort")
+    app.add_typer(cutover_app, name="cutover")
+    app.command("rollback")(rollback_command)
 
 
 _register_golive()

@@ -110,7 +110,7 @@ def generate_invoices(
         for cut in invoice_cuts(schedule, until_instant(until, schedule.tz)):
             report.cuts += 1
             boundary = to_micros(cut.boundary)
-            parts = cut_modes(cut, modes.live_from(subscription.customer))
+            parts = cut_modes(cut, modes.live_from(subscription.customer, schedule.tz))
             if all(_settled(existing.get((subscription.reference, boundary, mode))) for mode in parts):
                 report.skipped_final += 1
                 continue
@@ -169,10 +169,11 @@ def price_cut(catalog: Catalog, catalog_version: int, subscription: Subscription
     billed_from = subscription.billed_from()
     if billed_from is not None:  # periods before it were billed by the previous system
         lines = [line for line in lines if line.service_start >= billed_from]
-    modes = modes or BillingModes()
+    live_from = (modes or BillingModes()).live_from(subscription.customer, ZoneInfo(subscription.timezone))
     parts: dict[str, list[Line]] = {}
     for line in lines:
-        parts.setdefault(modes.mode_of_line(subscription.customer, to_micros(line.service_start)), []).append(line)
+        mode = "live" if live_from is not None and to_micros(line.service_start) >= live_from else "shadow"
+        parts.setdefault(mode, []).append(line)
     records = []
     for mode, part in parts.items():
         totals = invoice_totals(part, pricing)

@@ -17,6 +17,14 @@ from .report import print_table, to_csv, to_html
 SHIPPED_MAPPINGS = Path(__file__).parent / "mappings"
 
 
+def mapping_path(mapping: str | None) -> Path | None:
+    """--mapping: a shipped mapping by name (stripe, stripe-subscriptions) or a file."""
+    if mapping is None:
+        return None
+    shipped = SHIPPED_MAPPINGS / f"{mapping}.yaml"
+    return shipped if shipped.exists() else Path(mapping)
+
+
 def reconcile_command(
     legacy_file: Path,
     mapping: Annotated[str | None, typer.Option("--mapping", help="Column mapping file, or a shipped one: stripe")] = None,
@@ -29,12 +37,8 @@ def reconcile_command(
     from ..cli import emit_json, err, fail, store_for
     from ..cli import out as console
 
-    mapping_path = None
-    if mapping is not None:
-        shipped = SHIPPED_MAPPINGS / f"{mapping}.yaml"
-        mapping_path = shipped if shipped.exists() else Path(mapping)
     try:
-        lines = read_legacy(legacy_file, load_mapping(mapping_path))
+        lines = read_legacy(legacy_file, load_mapping(mapping_path(mapping)))
     except LegacyFileError as exc:
         fail(str(exc))
     if out is not None and out.suffix.lower() not in (".json", ".csv", ".html", ".htm"):
@@ -124,16 +128,12 @@ def import_subscriptions_command(
             default_bill_from = date.fromisoformat(bill_from)
         except ValueError:
             fail(f"--bill-from: {bill_from!r} is not a date (YYYY-MM-DD)")
-    mapping_path = None
-    if mapping is not None:
-        shipped = SHIPPED_MAPPINGS / f"{mapping}.yaml"
-        mapping_path = shipped if shipped.exists() else Path(mapping)
     with store_for(db) as store:
         loaded = load_version(store)
         if loaded is None:
             fail("no catalog has been applied yet; apply one with the plans first (`ratecard catalog apply`)")
         try:
-            plan = plan_import(loaded[1], file, load_columns(mapping_path), default_bill_from)
+            plan = plan_import(loaded[1], file, load_columns(mapping_path(mapping)), default_bill_from)
         except SubscriptionImportError as exc:
             fail(str(exc))
         if plan.problems:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from decimal import Decimal
@@ -141,8 +141,13 @@ def ratecard_lines(store: Store, environment: str) -> list[RatecardLine]:
     return lines
 
 
-def reconcile(store: Store, catalog: Catalog, legacy: Sequence[LegacyLine], environment: str = "live") -> Reconciliation:
+def reconcile(store: Store, catalog: Catalog, legacy: Sequence[LegacyLine], environment: str = "live",
+              keep: Callable[[str, date], bool] | None = None) -> Reconciliation:
+    """`keep(customer, service_start)` limits ratecard's side (a cohort, a cycle); the caller
+    limits the legacy lines it passes the same way."""
     ours = ratecard_lines(store, environment)
+    if keep is not None:
+        ours = [line for line in ours if keep(line.customer, line.service_start)]
     ours_by_key: dict[Key, list[RatecardLine]] = defaultdict(list)
     for line in ours:
         ours_by_key[line.key].append(line)

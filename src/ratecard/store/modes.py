@@ -11,6 +11,8 @@ bills everything (a team not migrating from anything).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
@@ -22,27 +24,35 @@ ALWAYS = -(2**62)  # live_from for "ratecard bills everything"
 
 @dataclass(frozen=True)
 class BillingModes:
-    cutover: int | None = None  # µs; None: no cutover recorded
+    cutover: date | None = None  # None: no cutover recorded
     customers: dict[str, int | None] = field(default_factory=dict)  # customer -> live_from (None: shadow)
 
-    def live_from(self, customer: str) -> int | None:
-        """µs from which ratecard bills the customer; None while the customer is in shadow."""
+    def live_from(self, customer: str, zone: ZoneInfo) -> int | None:
+        """µs from which ratecard bills the customer; None while the customer is in shadow.
+
+        The cutover is a date, taken as midnight in the subscription's own timezone: a Berlin
+        customer's month starts at 23:00 UTC the day before, and a UTC midnight would hand
+        its whole first month to the legacy system."""
         if customer in self.customers:
             return self.customers[customer]
-        return self.cutover if self.cutover is not None else ALWAYS
+        if self.cutover is None:
+            return ALWAYS
+        return local_midnight_us(self.cutover, zone)
 
-    def mode_of_line(self, customer: str, service_start_us: int) -> str:
-        start = self.live_from(customer)
-        return "live" if start is not None and service_start_us >= start else "shadow"
+
+def local_midnight_us(day: date, zone: ZoneInfo) -> int:
+    instant = datetime.combine(day, time(0), tzinfo=zone)
+    return int(instant.timestamp()) * 1_000_000
 
 
 def load_modes(store: Store, environment: str) -> BillingModes:
     with store.engine.connect() as connection:
         cutover = connection.execute(
-            select(cutovers.c.live_from).where(cutovers.c.environment == environment)
+            select(cutovers.c.date).where(cutovers.c.environment == environment)
         ).scalar()
         rows = connection.execute(
             select(customer_modes.c.customer, customer_modes.c.live_from)
             .where(customer_modes.c.environment == environment)
         )
-        return BillingModes(cutover, {customer: live_from for customer, live_from in rows})
+        return BillingModes(date.fromisoformat(cutover) if cutover else None,
+                            {customer: live_from for customer, live_from in rows})

@@ -1,0 +1,217 @@
+"""Full cutover: the date from which ratecard bills everyone not held in a shadow cohort.
+
+The cutover date D is midnight in each subscription's own timezone. The rule is the one every
+billing mode follows (store/modes.py): ratecard bills the service periods that start at or after
+D; the legacy system bills every period that started before D, in full. So a subscription whose
+period boundary falls on D switches cleanly; one whose period straddles D stays with the legacy
+system until that period ends, and the planner says so, with the date that would align the most
+subscriptions instead.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+
+from ..catalog import Catalog, SubscriptionSpec
+from ..ingest.validate import to_micros
+from ..store import Store
+from ..store.cohorts import cohort_of, record_cutover
+from ..store.schema import invoice_lines, invoices
+
+# Candidate dates for the proposal: every period boundary within this distance of D.
+PROPOSAL_WINDOW = timedelta(days=62)
+
+
+@dataclass
+class SubscriptionCutover:
+    subscription: str
+    customer: str
+    timezone: str
+    aligned: bool
+    legacy_until: date | None  # the legacy system bills service periods starting before this
+    ratecard_from: date | None  # ratecard's first billed period starts here (None: nothing left to bill)
+    straddling: tuple[date, date] | None  # the period around D, billed in full by the legacy system
+    cohort: str | None = None  # customers in a cohort follow their cohort, not the cutover
+    risks: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return {
+            "subscription": self.subscription, "customer": self.customer, "timezone": self.timezone,
+            "aligned": self.aligned,
+            "legacy_bills_periods_starting_before": _iso(self.legacy_until),
+            "ratecard_bills_from": _iso(self.ratecard_from),
+            "partial_period": None if self.straddling is None else {
+                "start": self.straddling[0].isoformat(), "end": self.straddling[1].isoformat(), "billed_by": "legacy"},
+            "cohort": self.cohort, "risks": self.risks,
+        }
+
+
+@dataclass
+class Candidate:
+    day: date
+    aligned: int
+    total: int
+
+    def as_dict(self) -> dict:
+        return {"date": self.day.isoformat(), "aligned": self.aligned, "not_aligned": self.total - self.aligned}
+
+
+@dataclass
+class CutoverPlan:
+    day: date
+    subscriptions: list[SubscriptionCutover]
+    candidates: list[Candidate]
+
+    @property
+    def considered(self) -> list[SubscriptionCutover]:
+        return [s for s in self.subscriptions if s.cohort is None]
+
+    @property
+    def aligned(self) -> int:
+        return sum(1 for s in self.considered if s.aligned)
+
+    @property
+    def risks(self) -> list[str]:
+        return [f"{s.subscription}: {risk}" for s in self.subscriptions for risk in s.risks]
+
+    @property
+    def proposal(self) -> Candidate | None:
+        return self.candidates[0] if self.candidates else None
+
+    def as_dict(self) -> dict:
+        return {
+            "date": self.day.isoformat(),
+            "subscriptions": len(self.considered),
+            "aligned": self.aligned,
+            "not_aligned": len(self.considered) - self.aligned,
+            "in_cohorts": len(self.subscriptions) - len(self.considered),
+            "risks": self.risks,
+            "proposal": self.proposal.as_dict() if self.proposal else None,
+            "candidates": [c.as_dict() for c in self.candidates],
+            "plan": [s.as_dict() for s in self.subscriptions],
+        }
+
+
+def _iso(day: date | None) -> str | None:
+    return None if day is None else day.isoformat()
+
+
+def _midnight(day: date, zone: ZoneInfo) -> datetime:
+    return datetime.combine(day, time(0), tzinfo=zone)
+
+
+def boundaries(subscription: SubscriptionSpec, until: datetime) -> list[datetime]:
+    """Every period start of the subscription up to `until`, and the end of the last one."""
+    periods = subscription.schedule().periods_until(until)
+    points = [period.start for period in periods]
+    if periods:
+        points.append(periods[-1].end)
+    return points
+
+
+def plan_subscription(subscription: SubscriptionSpec, day: date, billed_by_ratecard: list[tuple[int, int]],
+                      cohort: str | None) -> SubscriptionCutover:
+    zone = ZoneInfo(subscription.timezone)
+    switch = _midnight(day, zone)
+    schedule = subscription.schedule()
+    periods = schedule.periods_until(switch + timedelta(days=400))
+    result = SubscriptionCutover(subscription.reference, subscription.customer, subscription.timezone,
+                                 aligned=True, legacy_until=day, ratecard_from=None, straddling=None, cohort=cohort)
+    around = next((p for p in periods if p.start < switch < p.end), None)
+    first_after = next((p for p in periods if p.start >= switch), None)
+    if around is not None:
+        result.aligned = False
+        result.straddling = (around.start.date(), around.end.date())
+        result.legacy_until = around.end.date()
+        result.ratecard_from = first_after.start.date() if first_after else None
+        result.risks.append(
+            f"{day.isoformat()} falls inside the period {around.start.date()} → {around.end.date()}: the legacy system "
+            "must bill that period in full (including the days after the cutover), or those days are billed by nobody")
+    elif first_after is not None:
+        result.ratecard_from = first_after.start.date()
+    if periods and periods[0].start >= switch:
+        result.legacy_until = None  # starts after the cutover: ratecard bills all of it
+    billed_from = subscription.billed_from()
+    if billed_from is not None and result.ratecard_from is not None and billed_from.date() > result.ratecard_from:
+        result.risks.append(
+            f"bill_from {billed_from.date()} is after the cutover: periods from {result.ratecard_from} to "
+            f"{billed_from.date()} are billed by nobody unless the legacy system keeps billing them")
+    cut = to_micros(_midnight(result.legacy_until, zone)) if result.legacy_until else None
+    if cut is not None and cohort is None:
+        before = sorted({start for start, end in billed_by_ratecard if start < cut})
+        if before:
+            result.risks.append(
+                f"{len(before)} period(s) before {result.legacy_until} are already on final ratecard invoices: the "
+                "legacy system must not bill them again (or credit them in ratecard)")
+    return result
+
+
+def final_live_lines(store: Store, environment: str) -> dict[str, list[tuple[int, int]]]:
+    """subscription -> service windows on final live invoices (ratecard has billed them)."""
+    query = (
+        select(invoices.c.subscription, invoice_lines.c.service_start_ts, invoice_lines.c.service_end_ts)
+        .select_from(invoice_lines.join(invoices, invoices.c.id == invoice_lines.c.invoice_id))
+        .where(invoices.c.environment == environment, invoices.c.status == "final", invoices.c.mode == "live",
+               invoices.c.kind == "invoice")
+    )
+    found: dict[str, list[tuple[int, int]]] = {}
+    with store.engine.connect() as connection:
+        for subscription, start, end in connection.execute(query):
+            found.setdefault(subscription, []).append((start, end))
+    return found
+
+
+def plan_cutover(store: Store, environment: str, catalog: Catalog, day: date) -> CutoverPlan:
+    subscriptions = list(catalog.subscriptions.values())
+    cohorts = cohort_of(store, environment, {s.customer for s in subscriptions})
+    billed = final_live_lines(store, environment)
+    plans = [plan_subscription(s, day, billed.get(s.reference, []), cohorts.get(s.customer))
+             for s in subscriptions]
+    return CutoverPlan(day, plans, propose(catalog, day, {s.customer for s in subscriptions if s.customer in cohorts}))
+
+
+def propose(catalog: Catalog, day: date, excluded_customers: set[str]) -> list[Candidate]:
+    """Dates near D ranked by how many subscriptions they align (no period straddles them).
+
+    A date is aligned for a subscription when it is one of its period boundaries, or falls
+    before its start or after its end: the same test as `plan_subscription`."""
+    considered = [s for s in catalog.subscriptions.values() if s.customer not in excluded_customers]
+    first, last = day - PROPOSAL_WINDOW, day + PROPOSAL_WINDOW
+    candidates = [first + timedelta(days=n) for n in range((last - first).days + 1)]
+    counts: Counter[date] = Counter()
+    for subscription in considered:
+        zone = ZoneInfo(subscription.timezone)
+        points = boundaries(subscription, _midnight(last, zone) + timedelta(days=1))
+        if not points:
+            continue
+        local = {point.astimezone(zone).date() for point in points}
+        opens, closes = min(local), max(local) if subscription.end is not None else None
+        for candidate in candidates:
+            if candidate in local or candidate <= opens or (closes is not None and candidate >= closes):
+                counts[candidate] += 1
+    useful = {point for point, n in counts.items() if n}
+    ranked = sorted(useful, key=lambda d: (-counts[d], abs((d - day).days), d))
+    return [Candidate(d, counts[d], len(considered)) for d in ranked[:5]]
+
+
+def apply_cutover(store: Store, environment: str, catalog: Catalog, day: date, now: datetime,
+                  force: bool = False) -> CutoverPlan:
+    """Record the cutover; refused while the plan shows a period that would be billed twice."""
+    plan = plan_cutover(store, environment, catalog, day)
+    twice = [risk for risk in plan.risks if "already on final ratecard invoices" in risk]
+    if twice and not force:
+        raise CutoverRefused(twice)
+    record_cutover(store, environment, day.isoformat(), to_micros(_midnight(day, ZoneInfo("UTC"))), to_micros(now))
+    return plan
+
+
+class CutoverRefused(ValueError):
+    def __init__(self, risks: list[str]) -> None:
+        super().__init__("the cutover would bill periods twice:\n  " + "\n  ".join(risks[:20]) +
+                         "\nfix those first or pass --force")
+        self.risks = risks

@@ -1,0 +1,70 @@
+"""Rollback: a promoted cohort goes back to shadow at once.
+
+Its customers' unsent (draft) live invoices are voided, so nothing more goes out from ratecard;
+the invoices ratecard already finalized since the promotion are listed with the correction each
+needs (a credit note, when the legacy system bills that period again). Nothing final is edited.
+From the next invoice run the customers' invoices are shadow again; promote the cohort again
+once it is fixed (README: "Fix forward or roll back").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import select
+
+from ..domain.invoice import InvoiceStateError
+from ..ingest.validate import to_micros
+from ..store import Store
+from ..store.cohorts import set_members
+from ..store.invoices import InvoiceRecord, change_status, get_invoice
+from ..store.schema import invoices
+from .cohorts import CohortError, cohort_status
+
+
+@dataclass
+class RollbackReport:
+    cohort: str
+    customers: list[str]
+    voided: list[InvoiceRecord] = field(default_factory=list)
+    issued: list[InvoiceRecord] = field(default_factory=list)  # final live invoices since the promotion
+
+    def as_dict(self) -> dict:
+        return {
+            "cohort": self.cohort,
+            "customers": self.customers,
+            "voided_drafts": [invoice.display_number for invoice in self.voided],
+            "final_invoices_since_promotion": [{
+                "number": invoice.display_number, "customer": invoice.customer, "subscription": invoice.subscription,
+                "issue_date": invoice.issue_date, "currency": invoice.currency, "total": f"{invoice.total:f}",
+                "correction": f"credit note for {invoice.total:f} {invoice.currency} if the legacy system bills "
+                              "these periods again",
+            } for invoice in self.issued],
+        }
+
+
+def rollback(store: Store, environment: str, name: str, now: datetime, prefix: str) -> RollbackReport:
+    (status,) = cohort_status(store, environment, name)
+    if status.cohort.promoted_at is None or status.state != "live":
+        raise CohortError(f"cohort {name!r} is not promoted ({status.state}); there is nothing to roll back")
+    members = list(status.cohort.members)
+    now_us = to_micros(now)
+    report = RollbackReport(name, members)
+    set_members(store, environment, name, dict.fromkeys(members), now_us, rolled_back_at=now_us)
+    query = (select(invoices.c.id, invoices.c.status, invoices.c.finalized_at)
+             .where(invoices.c.environment == environment, invoices.c.mode == "live",
+                    invoices.c.kind == "invoice", invoices.c.customer.in_(members))
+             .order_by(invoices.c.boundary_ts, invoices.c.id))
+    with store.engine.connect() as connection:
+        rows = list(connection.execute(query))
+    for invoice_id, status_now, finalized_at in rows:
+        if status_now == "draft":
+            try:
+                report.voided.append(change_status(store, invoice_id, "void", now_us, prefix, environment))
+            except (RuntimeError, InvoiceStateError):
+                # finalized by a concurrent `finalize --due` between the query and now
+                report.issued.append(get_invoice(store, str(invoice_id), environment))
+        elif status_now == "final" and finalized_at is not None and finalized_at >= status.cohort.promoted_at:
+            report.issued.append(get_invoice(store, str(invoice_id), environment))
+    return report

@@ -60,10 +60,13 @@ class CohortStatus:
 
     @property
     def clean_streak(self) -> int:
-        """Consecutive clean parallel runs, newest first."""
+        """Consecutive clean cycles, counted back from the latest cycle. A cycle is judged by its
+        latest report: re-running a cycle once the legacy export or the catalog is fixed replaces
+        its verdict."""
+        latest = {run.cycle: run.clean for run in self.runs}  # runs are oldest first
         streak = 0
-        for run in reversed(self.runs):
-            if not run.clean:
+        for cycle in sorted(latest, reverse=True):
+            if not latest[cycle]:
                 break
             streak += 1
         return streak
@@ -149,7 +152,7 @@ def promote(store: Store, environment: str, catalog: Catalog, name: str, now: da
         raise CohortError(f"cohort {name!r} is already promoted")
     if not force and status.clean_streak < CLEAN_CYCLES_TO_PROMOTE:
         raise CohortError(
-            f"cohort {name!r} has {status.clean_streak} clean parallel run(s) in a row; {CLEAN_CYCLES_TO_PROMOTE} "
+            f"cohort {name!r} has {status.clean_streak} clean cycle(s) in a row; {CLEAN_CYCLES_TO_PROMOTE} "
             "are needed before promotion (`ratecard cohort report`), or pass --force to promote anyway")
     live_from = {customer: to_micros(next_boundary(catalog, customer, now)) for customer in status.cohort.members}
     set_members(store, environment, name, live_from, to_micros(now), promoted_at=to_micros(now))

@@ -44,6 +44,7 @@ class Cli:
     def __init__(self, folder: Path, db_name: str = "x.db") -> None:
         self.folder = folder
         self.db = f"sqlite:///{folder / db_name}"
+        self.now = NOW  # RATECARD_NOW for the commands; a test may move it
 
     def __call__(self, *args: Any, db: str | None | bool = True, timeout: float = 60) -> Result:
         argv = [str(a) for a in args]
@@ -53,7 +54,7 @@ class Cli:
             argv += ["--db", db]
         env = {k: v for k, v in os.environ.items()
                if k not in ("RATECARD_DATABASE_URL", "RATECARD_DEBUG", "COLUMNS", "LINES", "FORCE_COLOR")}
-        env["RATECARD_NOW"] = NOW
+        env["RATECARD_NOW"] = self.now
         env["NO_COLOR"] = "1"
         proc = subprocess.run([str(RATECARD), *argv], capture_output=True, text=True, env=env,
                               cwd=self.folder, timeout=timeout, encoding="utf-8", errors="replace")

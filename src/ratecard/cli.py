@@ -160,11 +160,18 @@ def events_import(
         "--format", help="jsonl | json | csv | solvimon-csv | parquet (default: from the extension; a CSV in "
                          "Solvimon's upload template is recognised by its header)")] = None,
     rejects: Annotated[Path | None, typer.Option("--rejects", help="Write every rejected row here (JSONL).")] = None,
+    backfill: Annotated[str | None, typer.Option(
+        "--backfill", help="Put the events into this pending backfill (billed once it is closed).")] = None,
     json_output: JsonOption = False,
 ) -> None:
     """Import events (JSONL, CSV, Solvimon's CSV upload template or Parquet). Exit 1 when any event was rejected."""
     with store_for(db) as store:
         _, catalog = optional_catalog(store)
+        target: dict[str, Any] = {}
+        if backfill is not None:
+            from .golive.backfill_commands import backfill_import_target
+
+            target = backfill_import_target(store, catalog, _now(), backfill)
         try:
             rejects_handle = rejects.open("w", encoding="utf-8") if rejects else None
         except OSError as exc:
@@ -180,13 +187,16 @@ def events_import(
                 task = progress.add_task(f"{'checking' if dry_run else 'importing'} {file.name}", total=None)
                 report = import_file(store, catalog, file, _now(), dry_run=dry_run, file_format=file_format,
                                      on_progress=lambda n: progress.advance(task, n),
-                                     on_total=lambda n: progress.update(task, total=n), on_rejection=write_reject)
+                                     on_total=lambda n: progress.update(task, total=n), on_rejection=write_reject,
+                                     **target)
         except ReaderError as exc:
             fail(str(exc))
         finally:
             if rejects_handle is not None:
                 rejects_handle.close()
     document = report.as_dict()
+    if backfill is not None:
+        document["backfill"] = backfill
     if catalog is None:
         document["warning"] = "no catalog applied: every event is stored as unknown_customer"
     if json_output:
@@ -342,14 +352,16 @@ def invoices_list(status: Status = None, db: DbOption = None, json_output: JsonO
         emit_json(invoices_json(invoices))
         return
     table = Table(title=f"{len(invoices)} invoice(s)")
-    for column in ("number", "customer", "subscription", "status", "issue date", "currency", "subtotal", "tax",
-                   "total"):
+    numbers = {invoice.id: invoice.display_number for invoice in invoices}
+    for column in ("number", "kind", "customer", "subscription", "status", "issue date", "currency", "subtotal",
+                   "tax", "total", "corrects"):
         table.add_column(column, justify="right" if column in ("subtotal", "tax", "total") else "left",
-                         no_wrap=column in ("number", "issue date", "status"))
+                         no_wrap=column in ("number", "kind", "issue date", "status", "corrects"))
     for invoice in invoices:
-        table.add_row(invoice.display_number, invoice.customer, invoice.subscription, invoice.status,
-                      invoice.issue_date, invoice.currency, f"{invoice.subtotal:f}", f"{invoice.tax:f}",
-                      f"{invoice.total:f}")
+        corrects = numbers.get(invoice.corrects, str(invoice.corrects)) if invoice.corrects is not None else ""
+        table.add_row(invoice.display_number, invoice.kind.replace("_", " "), invoice.customer,
+                      invoice.subscription, invoice.status, invoice.issue_date, invoice.currency,
+                      f"{invoice.subtotal:f}", f"{invoice.tax:f}", f"{invoice.total:f}", corrects)
     out.print(table)
 
 
@@ -365,11 +377,17 @@ def invoices_show(number: str, db: DbOption = None, json_output: JsonOption = Fa
     """One invoice with its lines (by number, DRAFT-id or id)."""
     with store_for(db) as store:
         invoice = _find(store, number)
+        corrected = get_invoice(store, str(invoice.corrects)) if invoice.corrects is not None else None
     if json_output:
         emit_json(invoice_document(invoice))
         return
-    out.print(f"[bold]{invoice.display_number}[/] {invoice.status} — customer {invoice.customer}, "
-              f"subscription {invoice.subscription}, issued {invoice.issue_date}, {invoice.currency}")
+    kind = "credit note" if invoice.kind == "credit_note" else "invoice"
+    out.print(f"[bold]{invoice.display_number}[/] {kind}, {invoice.status} — customer {invoice.customer}, "
+              f"subscription {invoice.subscription}, issued {invoice.issue_date}, {invoice.currency}",
+              highlight=False)
+    if corrected is not None:
+        verb = "credits" if invoice.kind == "credit_note" else "replaces"
+        out.print(f"{verb} {corrected.display_number} (correction {invoice.revision})", highlight=False)
     table = Table()
     for column in ("code", "description", "service period", "quantity", "unit amount", "amount"):
         table.add_column(column, justify="right" if column in ("quantity", "unit amount", "amount") else "left")
@@ -618,6 +636,7 @@ def demo(
 
 
 def _register_golive() -> None:
+    from .golive.backfill_commands import register_backfill
     from .golive.commands import check_command, import_subscriptions_command, reconcile_command
 
     app.command("reconcile")(reconcile_command)
@@ -628,6 +647,7 @@ def _register_golive() -> None:
                                     no_args_is_help=True)
     subscriptions_app.command("import")(import_subscriptions_command)
     app.add_typer(subscriptions_app, name="subscriptions")
+    register_backfill(app)
     from .golive.cohort_commands import cohort_app, cutover_app, rollback_command
 
     app.add_typer(cohort_app, name="cohort")

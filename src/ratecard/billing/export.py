@@ -26,6 +26,9 @@ def invoice_document(invoice: InvoiceRecord) -> dict[str, Any]:
     document["id"] = invoice.id
     document["tax_rate"] = _text(invoice.tax_rate)
     document["catalog_version"] = invoice.catalog_version
+    document["kind"] = invoice.kind  # invoice | credit_note
+    document["corrects"] = invoice.corrects  # id of the invoice a credit note or replacement corrects
+    document["revision"] = invoice.revision
     document["lines"] = [{name: _text(getattr(line, name)) for name in LINE_FIELDS} for line in invoice.lines]
     return document
 

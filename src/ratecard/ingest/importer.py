@@ -85,11 +85,14 @@ def import_file(
     on_total: Callable[[int], None] | None = None,
     keep_rejections: int = 1000,
     on_rejection: Callable[[Rejection], None] | None = None,
+    validator: EventValidator | None = None,
+    writer_factory: Callable[[Store], EventWriter] | None = None,
 ) -> ImportReport:
     """Import one file (JSONL, JSON array, CSV, Solvimon CSV template or Parquet).
 
     `now` refuses events from the future and stamps template rows without a timestamp.
     `on_total` gets the number of rows up front when the format knows it cheaply (Parquet).
+    `validator` and `writer_factory` redirect the import (a backfill: its window, its table).
     """
     report = ImportReport(str(path), dry_run)
     records = read_events(path, file_format, now=now, streams=meter_streams(catalog))
@@ -98,7 +101,8 @@ def import_file(
         if total is not None:
             on_total(total)
     import_records(store, catalog, records, now, report, environment=environment,
-                   on_progress=on_progress, keep_rejections=keep_rejections, on_rejection=on_rejection)
+                   on_progress=on_progress, keep_rejections=keep_rejections, on_rejection=on_rejection,
+                   validator=validator, writer_factory=writer_factory)
     return report
 
 
@@ -115,6 +119,7 @@ def import_records(
     on_rejection: Callable[[Rejection], None] | None = None,
     validator: EventValidator | None = None,
     background: bool | None = None,
+    writer_factory: Callable[[Store], EventWriter] | None = None,
 ) -> ImportReport:
     """Validate, match and store records in batches. A caller that checks many small batches
     (the API) passes its cached `validator`, and `background=False` to write inline.
@@ -133,7 +138,7 @@ def import_records(
         # parsing here; SQLite works inside this process and gains nothing from a thread.
         threaded = store.is_postgres if background is None else background
         kind = BackgroundWriter if threaded else InlineWriter
-        writer = kind(EventWriter(store), on_progress)
+        writer = kind((writer_factory or EventWriter)(store), on_progress)
 
     def flush() -> None:
         if not batch:

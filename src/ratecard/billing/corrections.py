@@ -1,0 +1,161 @@
+"""Bringing invoices up to date after the stored usage of past periods changed (a backfill closed
+or reverted): drafts are refreshed by the normal invoice run; every final invoice whose
+recomputed content differs is corrected by a credit note and a replacement invoice.
+
+A final invoice is recomputed exactly as it was first computed: the same `price_cut` over
+`aggregate_usage`, with the catalog version it records (a later price change never reaches
+back into a final invoice), so there is one way to compute an amount.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+
+from ..catalog import Catalog, build_catalog
+from ..domain.aggregation import Usage
+from ..domain.rating import Cut, invoice_cuts
+from ..ingest.validate import from_micros, to_micros
+from ..store import Store
+from ..store.catalogs import load_version
+from ..store.corrections import credit_note_for, current_final_invoices, save_correction
+from ..store.invoices import InvoiceRecord
+from ..store.modes import load_modes
+from ..store.schema import invoices
+from ..store.usage import Window, aggregate_usage
+from .run import HorizonError, generate_invoices, price_cut
+
+CREDIT_NOTE_PREFIX = "CN"
+
+
+@dataclass
+class Correction:
+    original: InvoiceRecord
+    credit_note: InvoiceRecord
+    replacement: InvoiceRecord | None
+
+    def as_dict(self) -> dict:
+        def money(record: InvoiceRecord) -> dict:
+            return {"id": record.id, "number": record.display_number, "total": f"{record.total:f}"}
+
+        return {
+            "customer": self.original.customer,
+            "subscription": self.original.subscription,
+            "issue_date": self.original.issue_date,
+            "original": money(self.original),
+            "credit_note": money(self.credit_note),
+            "replacement": money(self.replacement) if self.replacement else None,
+            "difference": f"{(self.replacement.total if self.replacement else 0) - self.original.total:f}",
+        }
+
+
+@dataclass
+class UpToDate:
+    drafts_created: int = 0
+    drafts_refreshed: int = 0
+    finals_checked: int = 0
+    corrections: list[Correction] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return {"drafts_created": self.drafts_created, "drafts_refreshed": self.drafts_refreshed,
+                "final_invoices_checked": self.finals_checked,
+                "corrections": [c.as_dict() for c in self.corrections]}
+
+
+def bring_invoices_up_to_date(store: Store, now: datetime, since_us: int, customer: str | None = None,
+                              environment: str = "live") -> UpToDate:
+    """Refresh drafts up to the latest boundary already invoiced, then correct every final
+    invoice cut after `since_us` (optionally one customer's) whose content would change."""
+    report = UpToDate()
+    loaded = load_version(store, environment)
+    if loaded is None:
+        return report  # no catalog: no invoices either
+    version, document = loaded
+    catalog = build_catalog(document)
+    _refresh_drafts(store, catalog, version, now, environment, report)
+    _correct_finals(store, catalog.invoice_prefix, now, since_us, customer, environment, report)
+    return report
+
+
+def _refresh_drafts(store: Store, catalog: Catalog, version: int, now: datetime, environment: str,
+                    report: UpToDate) -> None:
+    with store.engine.connect() as connection:
+        last = connection.execute(
+            select(func.max(invoices.c.boundary_ts)).where(invoices.c.environment == environment)
+        ).scalar()
+    if last is None:
+        return  # nothing invoiced yet: the next invoice run picks the usage up
+    try:
+        run = generate_invoices(store, catalog, version, from_micros(last), now, environment=environment)
+    except HorizonError:
+        return  # invoices cut more than a year ahead: left to the next run
+    report.drafts_created += run.created
+    report.drafts_refreshed += run.updated
+
+
+def _correct_finals(store: Store, prefix: str, now: datetime, since_us: int, customer: str | None,
+                    environment: str, report: UpToDate) -> None:
+    finals = current_final_invoices(store, environment, since_us, customer)
+    report.finals_checked = len(finals)
+    by_version: dict[int, list[InvoiceRecord]] = defaultdict(list)
+    for invoice in finals:
+        by_version[invoice.catalog_version].append(invoice)
+    modes = load_modes(store, environment)
+    now_us = to_micros(now)
+    for version, group in sorted(by_version.items()):
+        loaded = load_version(store, environment, version)
+        if loaded is None:
+            continue
+        catalog = build_catalog(loaded[1])
+        for original, recomputed in _recompute(store, catalog, version, group, modes, environment):
+            if recomputed is not None and original.same_content(recomputed):
+                continue
+            issue_date = now.astimezone(ZoneInfo(original.timezone)).date().isoformat()
+            credit_note = credit_note_for(original, issue_date)
+            replacement = None
+            if recomputed is not None:
+                recomputed.status = "final"
+                recomputed.issue_date = issue_date
+                recomputed.revision = original.revision + 1
+                recomputed.corrects = original.id
+            replacement = recomputed
+            saved = save_correction(store, environment, original, credit_note, replacement, now_us, prefix,
+                                    CREDIT_NOTE_PREFIX)
+            if saved is not None:
+                report.corrections.append(Correction(original, saved[0], saved[1]))
+
+
+def _recompute(store: Store, catalog: Catalog, version: int, group: list[InvoiceRecord], modes, environment: str,
+               ) -> list[tuple[InvoiceRecord, InvoiceRecord | None]]:
+    """Each final invoice with what it computes to now (None: the cut has no live lines any more)."""
+    placed: list[tuple[InvoiceRecord, object, Cut]] = []
+    for invoice in group:
+        subscription = catalog.subscriptions.get(invoice.subscription)
+        if subscription is None:
+            continue
+        cut = _cut_at(subscription.schedule(), invoice.boundary_ts)
+        if cut is not None:
+            placed.append((invoice, subscription, cut))
+    windows = [Window(index, subscription.customer, to_micros(cut.closing.start), to_micros(cut.closing.end))
+               for index, (_, subscription, cut) in enumerate(placed) if cut.closing is not None]
+    used = {charge.meter for _, s, _ in placed for charge in s.plan.charges if charge.meter}
+    meters = [catalog.meters[code] for code in sorted(used)]
+    usage = aggregate_usage(store, windows, meters, environment)
+    results = []
+    for index, (invoice, subscription, cut) in enumerate(placed):
+        measured = {meter.code: usage.get((index, meter.code), Usage.zero()) for meter in meters}
+        records = price_cut(catalog, version, subscription, cut, measured, modes)
+        live = next((record for record in records if record.mode == invoice.mode), None)
+        results.append((invoice, live))
+    return results
+
+
+def _cut_at(schedule, boundary_us: int) -> Cut | None:
+    for cut in invoice_cuts(schedule, from_micros(boundary_us).astimezone(schedule.tz)):
+        if to_micros(cut.boundary) == boundary_us:
+            return cut
+    return None

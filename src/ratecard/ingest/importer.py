@@ -16,6 +16,7 @@ from datetime import datetime
 from pathlib import Path
 
 from ..catalog import Catalog
+from ..golive.monitor import record_import
 from ..store import Store
 from ..store.events import EventWriter, existing_ids, refresh_statistics
 from ..store.invoices import finalized_windows
@@ -187,6 +188,7 @@ def import_records(
             report.duplicates += written - stored
             if written != stored:
                 report.flags["duplicate"] += written - stored
+        record_import(store, environment, now, report)  # per-minute ingestion figures (golive.monitor)
     if stored_enough_to_replan(report.stored):
         refresh_statistics(store)
     return report

@@ -23,6 +23,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
+from ...golive.monitor import record_batch, record_rejection
 from ...ingest.records import RawEvent, Rejection
 from ...ingest.validate import EventValidator, to_micros
 from ...store import Store
@@ -421,6 +422,7 @@ def ingest(request: Request, store: Store, env: str, items: list[Any], prefixes:
     for index, event in enumerate(events):
         result = validator.check(event.raw(index + 1))
         if isinstance(result, Rejection):
+            record_rejection(store, env, moment, result.reason)  # per-minute ingestion figures
             raise _rejection_error(result, event.prefix)
         checked.append(NewEvent(result.id, result.customer, result.meter, result.ts, result.properties,
                                 result.status, result.late))
@@ -431,6 +433,7 @@ def ingest(request: Request, store: Store, env: str, items: list[Any], prefixes:
             create_dynamic(change, events)
             view = View(env, change.resources, snap.view.document)
     outcome = insert_meter_data(store, env, checked, received)
+    record_batch(store, env, moment, checked, outcome)  # per-minute ingestion figures
     duplicates = sum(1 for seq in outcome if seq is not None)
     unmatched = sum(1 for event, seq in zip(checked, outcome, strict=True) if seq is None and event.status != "matched")
     request.app.state.metrics.observe_import(len(checked), duplicates, unmatched, {})

@@ -1,0 +1,118 @@
+"""Ingestion figures per minute: what each import (a file, an API batch) did, counted once per
+import call into `ingestion_counters`, and read back as one row per minute.
+
+Metrics: `accepted` (new events stored), `rejected` (by reason), `duplicate` (an id already
+stored), `unmatched` (by status: unknown_customer, unknown_meter, no_subscription, …) and `late`
+(stored for a period whose invoice is final). A minute is the minute the events were received
+("now" of the import). The counting never fails an ingestion: a counter that cannot be written
+is logged and dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from ..ingest.validate import to_micros
+from ..store import Store
+from ..store.monitoring import MINUTE_US, add_counters, read_counters
+
+log = logging.getLogger(__name__)
+
+METRICS = ("accepted", "rejected", "duplicate", "unmatched", "late")
+
+
+def minute_of(micros: int) -> int:
+    return micros - micros % MINUTE_US
+
+
+def _iso(micros: int) -> str:
+    return datetime.fromtimestamp(micros / 1_000_000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def record(store: Store, environment: str, now: datetime, counts: Counter) -> None:
+    """Add one ingestion's counts ((metric, reason) -> n) to the minute of `now`; never raises."""
+    try:
+        add_counters(store, environment, minute_of(to_micros(now)), dict(counts))
+    except SQLAlchemyError as exc:  # monitoring must never fail an ingestion that succeeded
+        log.warning("ingestion counters for %s were not written: %s", now.isoformat(), exc)
+
+
+def record_import(store: Store, environment: str, now: datetime, report: Any) -> None:
+    """The importer's hook: count one import call from its report (nothing for a dry run).
+
+    Unmatched and late come from the report's flags, so, as in the import report, they count
+    every event so flagged in the call, a duplicate resubmission included."""
+    if report.dry_run:
+        return
+    counts: Counter = Counter()
+    counts["accepted", ""] = report.stored
+    counts["duplicate", ""] = report.duplicates
+    for reason, n in report.rejected.items():
+        counts["rejected", reason] += n
+    for flag, n in report.flags.items():
+        if flag == "late":
+            counts["late", ""] += n
+        elif flag != "duplicate":
+            counts["unmatched", flag] += n
+    record(store, environment, now, counts)
+
+
+def record_batch(store: Store, environment: str, now: datetime, events: Sequence[Any],
+                 duplicates_of: Sequence[Any]) -> None:
+    """Solvimon's ingest hook: `events` stored with their status and late flag; `duplicates_of[i]`
+    is not None when events[i] was a duplicate (kept as a DUPLICATE record, not stored again)."""
+    counts: Counter = Counter()
+    for event, duplicate in zip(events, duplicates_of, strict=True):
+        if duplicate is not None:
+            counts["duplicate", ""] += 1
+            continue
+        counts["accepted", ""] += 1
+        if event.status != "matched":
+            counts["unmatched", event.status] += 1
+        elif event.late:
+            counts["late", ""] += 1
+    record(store, environment, now, counts)
+
+
+def record_rejection(store: Store, environment: str, now: datetime, reason: str) -> None:
+    """One rejected event (Solvimon's ingest refuses its whole batch for it)."""
+    record(store, environment, now, Counter({("rejected", reason): 1}))
+
+
+def ingestion_minutes(store: Store, environment: str, now: datetime, minutes: int) -> dict[str, Any]:
+    """The figures of the last `minutes` minutes (the current one included), one row per minute
+    that saw any ingestion, oldest first, with totals."""
+    end = minute_of(to_micros(now)) + MINUTE_US
+    start = end - minutes * MINUTE_US
+    rows: dict[int, dict[str, Any]] = {}
+    totals = _empty_row()
+    for minute, metric, reason, count in read_counters(store, environment, start, end):
+        row = rows.setdefault(minute, {"minute": _iso(minute), **_empty_row()})
+        for target in (row, totals):
+            _add(target, metric, reason, int(count))
+    return {"environment": environment, "from": _iso(start), "until": _iso(end), "minutes": list(rows.values()),
+            "totals": totals}
+
+
+def _empty_row() -> dict[str, Any]:
+    return {"accepted": 0, "rejected": 0, "rejected_by_reason": {}, "duplicates": 0, "unmatched": 0,
+            "unmatched_by_reason": {}, "late": 0}
+
+
+def _add(row: dict[str, Any], metric: str, reason: str, count: int) -> None:
+    if metric == "rejected":
+        row["rejected"] += count
+        row["rejected_by_reason"][reason] = row["rejected_by_reason"].get(reason, 0) + count
+    elif metric == "unmatched":
+        row["unmatched"] += count
+        row["unmatched_by_reason"][reason] = row["unmatched_by_reason"].get(reason, 0) + count
+    elif metric == "duplicate":
+        row["duplicates"] += count
+    elif metric in ("accepted", "late"):
+        row[metric] += count

@@ -214,8 +214,12 @@ def apply_backfill(store: Store, environment: str, backfill_id: str, now_us: int
             "WHERE backfill_id = :bf AND applied ON CONFLICT (environment, id) DO NOTHING"), params).rowcount
         total = connection.execute(
             select(func.count()).where(backfill_events.c.backfill_id == backfill_id)).scalar_one()
+        # closing order decides which backfill a revert must undo first: strictly increasing, even
+        # when the clock is pinned or two closes fall in one microsecond
+        last = connection.execute(
+            select(func.max(backfills.c.closed_at)).where(backfills.c.environment == environment)).scalar()
         connection.execute(update(backfills).where(backfills.c.id == backfill_id)
-                           .values(status=CLOSED, closed_at=now_us))
+                           .values(status=CLOSED, closed_at=max(now_us, (last or 0) + 1)))
     return {"added": added, "already_stored": total - added, "replaced": replaced}
 
 

@@ -22,7 +22,7 @@ from .errors import (
 )
 from .metrics import Metrics
 from .middleware import Idempotency, RequestContext
-from .routes import catalog, events, invoices, system
+from .routes import catalog, events, invoices, monitoring, system
 from .solvimon import ROUTERS as SOLVIMON_ROUTERS
 
 
@@ -44,7 +44,7 @@ def create_app(database_url: str | None = None) -> FastAPI:
     app.add_exception_handler(Exception, unexpected_error_handler)
     app.add_middleware(Idempotency)
     app.add_middleware(RequestContext)
-    for module in (system, events, catalog, invoices):
+    for module in (system, events, catalog, invoices, monitoring):
         app.include_router(module.router)
     for router in SOLVIMON_ROUTERS:
         app.include_router(router)

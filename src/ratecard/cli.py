@@ -647,6 +647,9 @@ def _register_golive() -> None:
                                     no_args_is_help=True)
     subscriptions_app.command("import")(import_subscriptions_command)
     app.add_typer(subscriptions_app, name="subscriptions")
+    from .golive.monitor_commands import register as register_monitoring
+
+    register_monitoring(app)  # monitor ingestion|run, alerts list|rules, webhooks
     register_backfill(app)
     from .golive.cohort_commands import cohort_app, cutover_app, rollback_command
 

@@ -189,4 +189,11 @@ def test_cutover_plan_and_apply(db_url: str) -> None:
     assert ("2026-12-01", "live") in sub_b and ("2026-11-01", "shadow") in sub_b
     sub_c = {(i.issue_date, i.mode) for i in list_invoices(store) if i.subscription == "sub-c"}
     assert ("2026-11-15", "shadow") in sub_c and all(mode == "shadow" for _, mode in sub_c)
+
+    # rolling back a full cutover, customer by customer: a fresh cohort, then rollback
+    create(store, "live", "back", None, at(12, 2))
+    add(store, "live", catalog, "back", ["other-b"], at(12, 2))
+    report = rollback(store, "live", "back", at(12, 2), "RC")
+    assert [(i.subscription, i.issue_date) for i in report.voided] == [("sub-b", "2026-12-01")]
+    assert report.issued == []  # nothing of other-b's was finalized since the cutover
     store.dispose()

@@ -17,7 +17,7 @@ from ..domain.invoice import Line
 from ..domain.rating import Cut, invoice_cuts, invoice_totals, rate_cut
 from ..ingest.validate import to_micros
 from ..store import Store
-from ..store.invoices import InvoiceRecord, LineRecord, existing_cuts, save_drafts
+from ..store.invoices import InvoiceRecord, LineRecord, delete_drafts, existing_cuts, save_drafts
 from ..store.modes import BillingModes, load_modes
 from ..store.usage import Window, aggregate_usage
 
@@ -33,6 +33,7 @@ class RunReport:
     updated: int = 0
     unchanged: int = 0
     skipped_final: int = 0
+    removed: int = 0  # drafts left without lines (their periods now belong to the other system)
     invoices: list[InvoiceRecord] = field(default_factory=list)
 
     def as_dict(self) -> dict:
@@ -44,6 +45,7 @@ class RunReport:
             "updated": self.updated,
             "unchanged": self.unchanged,
             "skipped_final": self.skipped_final,
+            "removed": self.removed,
         }
 
 
@@ -111,7 +113,9 @@ def generate_invoices(
             report.cuts += 1
             boundary = to_micros(cut.boundary)
             parts = cut_modes(cut, modes.live_from(subscription.customer, schedule.tz))
-            if all(_settled(existing.get((subscription.reference, boundary, mode))) for mode in parts):
+            stale = any(_draft(existing.get((subscription.reference, boundary, mode)))
+                        for mode in MODES - parts)  # a draft the customer's mode no longer produces
+            if not stale and all(_settled(existing.get((subscription.reference, boundary, mode))) for mode in parts):
                 report.skipped_final += 1
                 continue
             pending.append((subscription, cut))
@@ -129,15 +133,23 @@ def generate_invoices(
 
     now_us = to_micros(now)
     batch: list[InvoiceRecord] = []
+    emptied: list[int] = []
     priced = 0  # cuts priced since the last progress report
     for index, (subscription, cut) in enumerate(pending):
         measured = {meter.code: usage.get((index, meter.code), Usage.zero()) for meter in meters}
+        produced = set()
         for record in price_cut(catalog, catalog_version, subscription, cut, measured, modes):
+            produced.add(record.mode)
             found = existing.get((subscription.reference, record.boundary_ts, record.mode))
             if _settled(found):
                 continue  # this part's invoice is final or void: never recomputed
             record.id = found[0] if found else None
             batch.append(record)
+        for mode in MODES - produced:
+            found = existing.get((subscription.reference, to_micros(cut.boundary), mode))
+            if _draft(found):
+                # e.g. a cutover moved these lines to the legacy system: the draft has nothing left
+                emptied.append(found[0])
         priced += 1
         if len(batch) >= WRITE_BATCH:
             _flush(store, environment, batch, now_us, report)
@@ -145,13 +157,22 @@ def generate_invoices(
                 on_progress(priced)
             priced = 0
     _flush(store, environment, batch, now_us, report)
+    if emptied:
+        report.removed = delete_drafts(store, environment, emptied)
     if on_progress is not None and priced:
         on_progress(priced)
     return report
 
 
+MODES = frozenset(("live", "shadow"))
+
+
 def _settled(found: tuple[int, str] | None) -> bool:
     return found is not None and found[1] != "draft"
+
+
+def _draft(found: tuple[int, str] | None) -> bool:
+    return found is not None and found[1] == "draft"
 
 
 def cut_modes(cut: Cut, live_from: int | None) -> set[str]:

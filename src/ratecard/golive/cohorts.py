@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from ..catalog import Catalog
 from ..domain.rating import invoice_cuts
@@ -198,11 +197,3 @@ def parallel_run(store: Store, environment: str, catalog: Catalog, name: str, le
     run_id = save_parallel_run(store, environment, name, cycle, legacy_file, to_micros(now),
                                result.matched, len(result.differences), result.summary(), result.as_dict())
     return run_id, cycle, result
-
-
-def customer_zone(catalog: Catalog, customer: str) -> ZoneInfo:
-    for subscription in catalog.subscriptions.values():
-        if subscription.customer == customer:
-            return ZoneInfo(subscription.timezone)
-    spec = catalog.customers.get(customer)
-    return ZoneInfo(getattr(spec, "timezone", None) or "UTC")

@@ -103,7 +103,8 @@ def _unmatched(store: Store, environment: str) -> list[Finding]:
 def _stale_drafts(store: Store, now: datetime, environment: str) -> list[Finding]:
     due = to_micros(now - GRACE_PERIOD)
     query = (select(invoices.c.id, invoices.c.customer, invoices.c.issue_date)
-             .where(invoices.c.environment == environment, invoices.c.status == "draft", invoices.c.boundary_ts < due)
+             .where(invoices.c.environment == environment, invoices.c.status == "draft", invoices.c.boundary_ts < due,
+                    invoices.c.mode == "live", invoices.c.on_hold.is_(False))  # shadow and held drafts wait by design
              .order_by(invoices.c.boundary_ts))
     with store.engine.connect() as connection:
         rows = list(connection.execute(query))

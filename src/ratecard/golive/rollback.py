@@ -17,7 +17,7 @@ from sqlalchemy import select
 from ..domain.invoice import InvoiceStateError
 from ..ingest.validate import to_micros
 from ..store import Store
-from ..store.cohorts import set_members
+from ..store.cohorts import cutover_applied_at, set_members
 from ..store.invoices import InvoiceRecord, change_status, get_invoice
 from ..store.schema import invoices
 from .cohorts import CohortError, cohort_status
@@ -46,8 +46,13 @@ class RollbackReport:
 
 def rollback(store: Store, environment: str, name: str, now: datetime, prefix: str) -> RollbackReport:
     (status,) = cohort_status(store, environment, name)
-    if status.cohort.promoted_at is None or status.state != "live":
-        raise CohortError(f"cohort {name!r} is not promoted ({status.state}); there is nothing to roll back")
+    # customers put in a fresh cohort after a full cutover are rolled back from the cutover
+    since = status.cohort.promoted_at if status.state == "live" else cutover_applied_at(store, environment)
+    if since is None:
+        raise CohortError(f"cohort {name!r} is not promoted ({status.state}) and no cutover is recorded; "
+                          "there is nothing to roll back")
+    if not status.cohort.members:
+        raise CohortError(f"cohort {name!r} has no customers")
     members = list(status.cohort.members)
     now_us = to_micros(now)
     report = RollbackReport(name, members)
@@ -65,6 +70,6 @@ def rollback(store: Store, environment: str, name: str, now: datetime, prefix: s
             except (RuntimeError, InvoiceStateError):
                 # finalized by a concurrent `finalize --due` between the query and now
                 report.issued.append(get_invoice(store, str(invoice_id), environment))
-        elif status_now == "final" and finalized_at is not None and finalized_at >= status.cohort.promoted_at:
+        elif status_now == "final" and finalized_at is not None and finalized_at >= since:
             report.issued.append(get_invoice(store, str(invoice_id), environment))
     return report

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, insert, select, update
 
 from .db import Store
 from .schema import cohorts, customer_modes, cutovers, parallel_runs
@@ -113,9 +113,11 @@ def record_cutover(store: Store, environment: str, day: str, live_from_utc: int,
                                                    applied_at=now_us))
 
 
-def cutover_date(store: Store, environment: str) -> str | None:
+def cutover_applied_at(store: Store, environment: str) -> int | None:
+    """When the environment's cutover was recorded (µs), or None."""
     with store.engine.connect() as connection:
-        return connection.execute(select(cutovers.c.date).where(cutovers.c.environment == environment)).scalar()
+        return connection.execute(
+            select(cutovers.c.applied_at).where(cutovers.c.environment == environment)).scalar()
 
 
 def save_parallel_run(store: Store, environment: str, cohort: str, cycle: str, legacy_file: str, now_us: int,
@@ -142,10 +144,3 @@ def parallel_report(store: Store, environment: str, run_id: int) -> dict | None:
         text = connection.execute(select(parallel_runs.c.report).where(
             parallel_runs.c.environment == environment, parallel_runs.c.id == run_id)).scalar()
     return None if text is None else orjson.loads(text)
-
-
-def count_runs(store: Store, environment: str) -> dict[str, int]:
-    query = (select(parallel_runs.c.cohort, func.count()).where(parallel_runs.c.environment == environment)
-             .group_by(parallel_runs.c.cohort))
-    with store.engine.connect() as connection:
-        return dict(connection.execute(query).all())

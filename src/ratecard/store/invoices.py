@@ -141,6 +141,19 @@ def save_drafts(store: Store, environment: str, drafts: Sequence[InvoiceRecord],
     return len(new), updated
 
 
+def delete_drafts(store: Store, environment: str, ids: Sequence[int]) -> int:
+    """Remove drafts that have no lines any more (never numbered, never sent); returns how many."""
+    removed = 0
+    with store.engine.begin() as connection:
+        for start in range(0, len(ids), 900):
+            chunk = [invoice_id for invoice_id in connection.execute(
+                select(invoices.c.id).where(invoices.c.environment == environment, invoices.c.status == "draft",
+                                            invoices.c.id.in_(ids[start:start + 900]))).scalars()]
+            connection.execute(delete(invoice_lines).where(invoice_lines.c.invoice_id.in_(chunk)))
+            removed += connection.execute(delete(invoices).where(invoices.c.id.in_(chunk))).rowcount
+    return removed
+
+
 LINE_COLUMNS = ("invoice_id", "position", *LineRecord.__dataclass_fields__)
 INVOICE_COLUMNS = ("id", "environment", "created_at", "updated_at", *HEADER)
 
@@ -314,14 +327,22 @@ def billed_lines(store: Store, environment: str = "live") -> list[tuple]:
     """Every line of every draft or final invoice with its invoice's fields, as plain tuples:
     (customer, code, service_start, service_end, quantity, amount, kind, subscription,
     invoice id, invoice number, currency, tax_rate, service_start_ts, service_end_ts).
-    One query, no objects per line: reconciliation reads hundreds of thousands of them."""
+    One query, no objects per line: reconciliation reads hundreds of thousands of them.
+    A corrected cut is read as its latest revision only (credit notes and the invoices they
+    credit are left out), so what is compared is what the customer is billed now."""
+    newer = invoices.alias("newer")
+    superseded = select(newer.c.id).where(
+        newer.c.environment == invoices.c.environment, newer.c.subscription == invoices.c.subscription,
+        newer.c.boundary_ts == invoices.c.boundary_ts, newer.c.mode == invoices.c.mode,
+        newer.c.kind == "invoice", newer.c.revision > invoices.c.revision).exists()
     query = (
         select(invoices.c.customer, invoice_lines.c.code, invoice_lines.c.service_start, invoice_lines.c.service_end,
                invoice_lines.c.quantity, invoice_lines.c.amount, invoice_lines.c.kind, invoices.c.subscription,
                invoices.c.id, invoices.c.number, invoices.c.currency, invoices.c.tax_rate,
                invoice_lines.c.service_start_ts, invoice_lines.c.service_end_ts)
         .select_from(invoice_lines.join(invoices, invoices.c.id == invoice_lines.c.invoice_id))
-        .where(invoices.c.environment == environment, invoices.c.status != "void")
+        .where(invoices.c.environment == environment, invoices.c.status != "void", invoices.c.kind == "invoice",
+               ~superseded)
     )
     with store.engine.connect() as connection:
         return [tuple(row) for row in connection.execute(query)]

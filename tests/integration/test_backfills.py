@@ -22,7 +22,7 @@ from ratecard.ingest.validate import to_micros
 from ratecard.store import Store
 from ratecard.store.backfills import BackfillError, create_backfill, get_backfill, list_backfills
 from ratecard.store.events import list_events
-from ratecard.store.invoices import InvoiceRecord, change_status, list_invoices
+from ratecard.store.invoices import InvoiceRecord, billed_lines, change_status, list_invoices
 
 from ..e2e.harness import Cli
 from .scenario import NOW, current, workspace, write_jsonl
@@ -228,6 +228,11 @@ def test_close_refreshes_drafts_and_corrects_a_final_invoice_once(db_url: str, t
         "replacement": {"id": new.id, "number": "RC-000002", "total": "16.80"},
         "difference": "3.60",
     }]
+
+    # reconciliation reads what the customer is billed now: the new invoice, not the original or its credit note
+    cut = [(line[1], line[4], line[8]) for line in billed_lines(store) if line[8] in (original.id, note.id, new.id)]
+    assert sorted(cut) == [("base", Decimal(1), new.id), ("calls", Decimal(5), new.id),
+                           ("tokens", Decimal(150), new.id)]
 
     # closing again, or running invoices, changes nothing
     count = len(list_invoices(store))

@@ -59,6 +59,8 @@ def test_shadow_promote_rollback_promote(tmp_path: Path) -> None:
     finalized = cli.ok("invoices", "finalize", "--due", "--json").json()["finalized"]
     assert {i["customer"] for i in finalized} == {"other-b", "mid-c"}  # the shadow customer is never finalized
     assert {(mode, status) for _, mode, status, _ in _invoices(cli, "pilot-a")} == {("shadow", "draft")}
+    shadow_id = next(i["id"] for i in cli.ok("invoices", "list", "--json").json() if i["customer"] == "pilot-a")
+    assert_user_error(cli("invoices", "finalize", str(shadow_id)), 2, "shadow invoice", "nothing was changed")
     september = cli.ok("cohort", "report", "pilot", _legacy(cli, 9, 4), "--json").json()
     assert (september["cycle"], september["clean"], september["summary"]["matched"]) == ("2026-09", True, 2)
     refused = cli("cohort", "promote", "pilot")

@@ -360,7 +360,8 @@ def invoices_list(status: Status = None, db: DbOption = None, json_output: JsonO
     for invoice in invoices:
         corrects = numbers.get(invoice.corrects, str(invoice.corrects)) if invoice.corrects is not None else ""
         table.add_row(invoice.display_number, invoice.kind.replace("_", " "), invoice.customer,
-                      invoice.subscription, invoice.status, invoice.issue_date, invoice.currency,
+                      invoice.subscription, invoice.status if invoice.mode == "live" else f"{invoice.status} (shadow)",
+                      invoice.issue_date, invoice.currency,
                       f"{invoice.subtotal:f}", f"{invoice.tax:f}", f"{invoice.total:f}", corrects)
     out.print(table)
 
@@ -412,6 +413,9 @@ def _transition(numbers: list[str], target: str, db: str | None, json_output: bo
                 check_transition(invoice.status, target)
             except InvoiceStateError as exc:
                 fail(f"invoice {reference}: {exc}; nothing was changed")
+            if target == "final" and invoice.mode == "shadow":
+                fail(f"invoice {reference} is a shadow invoice (the legacy system bills its periods): it is never "
+                     "finalized; nothing was changed")
         done = []
         for reference, invoice in zip(numbers, invoices, strict=True):
             try:

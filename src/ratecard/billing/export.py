@@ -26,6 +26,7 @@ def invoice_document(invoice: InvoiceRecord) -> dict[str, Any]:
     document["id"] = invoice.id
     document["tax_rate"] = _text(invoice.tax_rate)
     document["catalog_version"] = invoice.catalog_version
+    document["mode"] = invoice.mode  # live | shadow (the legacy system bills it; never finalized)
     document["kind"] = invoice.kind  # invoice | credit_note
     document["corrects"] = invoice.corrects  # id of the invoice a credit note or replacement corrects
     document["revision"] = invoice.revision

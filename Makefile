@@ -29,6 +29,9 @@ demo: $(STAMP)
 	$(BIN)/python examples/generate_events.py --catalog examples/catalog.yaml --out examples/events.jsonl \
 		--month 2026-10 --with-problems
 	$(BIN)/ratecard demo --examples examples --db $(DEMO_DB)
+	@# the go-live toolkit on the demo: a legacy export with known differences, every cause named
+	$(BIN)/python examples/make_legacy.py --db $(DEMO_DB) --out examples/legacy.csv
+	$(BIN)/ratecard reconcile examples/legacy.csv --db $(DEMO_DB) --out demo-reconcile.html; test $$? -le 1
 
 test: $(DEV_STAMP)
 	$(BIN)/python -m pytest -q
@@ -40,4 +43,4 @@ bench: $(DEV_STAMP)
 	$(BIN)/python -m bench.run
 
 clean:
-	rm -rf $(VENV) demo.db* .pytest_cache .hypothesis
+	rm -rf $(VENV) demo.db* demo-reconcile.html examples/legacy.csv .pytest_cache .hypothesis

@@ -9,6 +9,7 @@ cut at Nov 1 bills October's usage (arrears) and November's base fee (advance).
 
 from __future__ import annotations
 
+import threading
 from decimal import Decimal
 from pathlib import Path
 
@@ -341,4 +342,33 @@ def test_revert_order_pending_revert_and_later_overlapping_close(db_url: str, tm
     revert_backfill(store, first.id, NOW)
     assert {e.id for e in list_events(store, limit=None)} == {"s1", "o1", "o2", "b1"}
     assert _cut(store, "acme-basic").total == Decimal("13.20")
+    store.dispose()
+
+
+def test_two_closes_at_once_issue_one_correction_with_gapless_numbers(db_url: str, tmp_path: Path) -> None:
+    store = _setup(db_url, tmp_path)
+    change_status(store, _cut(store, "acme-basic").id, "final", to_micros(NOW), "RC")
+    backfill = create_backfill(store, "live", OCT_1, NOV_1, None, False, to_micros(NOW))
+    _backfill_import(store, tmp_path, backfill.id, [_call("n1", "2026-10-02T10:00:00Z")])
+    results: list[dict] = []
+    errors: list[BaseException] = []
+
+    def close() -> None:
+        try:
+            results.append(close_backfill(store, backfill.id, NOW))
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=close) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert sorted(r["already_done"] for r in results) == [False, True]
+    assert sum(len(r["corrections"]) for r in results) == 1
+    numbers = sorted(i.number for i in list_invoices(store) if i.number)
+    assert numbers == ["CN-000001", "RC-000001", "RC-000002"]
+    # 3 calls: 10.00 + 1.50 = 11.50, + 20 % = 13.80
+    assert _cut(store, "acme-basic").total == Decimal("13.80")
     store.dispose()

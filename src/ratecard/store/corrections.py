@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 
+from .catalogs import lock_environment
 from .db import Store
 from .invoices import HEADER, InvoiceRecord, LineRecord, _line_rows, _load, _next_number
 from .schema import invoice_lines, invoices
@@ -64,6 +65,7 @@ def save_correction(store: Store, environment: str, original: InvoiceRecord, cre
     stands for its cut (another process corrected it first): nothing is written then."""
     try:
         with store.engine.begin() as connection:
+            lock_environment(connection, store, environment)  # one correction writer at a time
             newer = connection.execute(
                 select(invoices.c.id).where(
                     invoices.c.environment == environment, invoices.c.subscription == original.subscription,

@@ -33,6 +33,7 @@ from .ingest.readers import ReaderError
 from .ingest.reprocess import reprocess
 from .ingest.validate import from_micros, to_micros
 from .store import Store, open_store
+from .store.backfills import BackfillError
 from .store.catalogs import save_version
 from .store.db import StoreError
 from .store.events import list_events
@@ -191,6 +192,8 @@ def events_import(
                                      **target)
         except ReaderError as exc:
             fail(str(exc))
+        except BackfillError as exc:  # the backfill was closed or reverted while importing
+            fail(f"--backfill: {exc}; the batches stored before stay in it")
         finally:
             if rejects_handle is not None:
                 rejects_handle.close()

@@ -136,6 +136,7 @@ def test_events_outside_the_window_are_rejected_and_pending_events_are_not_bille
                                                                                    tmp_path: Path) -> None:
     store = _setup(db_url, tmp_path)
     backfill = create_backfill(store, "live", OCT_1, NOV_1, None, False, to_micros(NOW))
+    _, writer_factory = import_target(store, current(store)[1], NOW, backfill.id)
     cli = Cli(tmp_path)
     events = [
         _call("n1", "2026-10-01T00:00:00Z"),  # the window's first instant: in
@@ -168,6 +169,11 @@ def test_events_outside_the_window_are_rejected_and_pending_events_are_not_bille
     close_backfill(store, backfill.id, NOW)
     closed = cli("events", "import", tmp_path / "bf.jsonl", "--backfill", backfill.id, db=db_url)
     assert closed.code == 2 and "is closed" in closed.err
+    # an import that began while it was pending stops at its next batch: nothing lands after close
+    writer = writer_factory(store)
+    with pytest.raises(BackfillError, match="is closed"):
+        writer.write([("live", "late-1", "acme", "calls", OCT_1, "{}", 0, "matched", False)])
+    assert get_backfill(store, "live", backfill.id).events == 2
     store.dispose()
 
 

@@ -29,6 +29,6 @@ def get_alerts(request: Request, status: str | None = Query(None, pattern="^(ope
 
 @router.get("/v1/ingestion/metrics", summary="Ingestion figures per minute: accepted, rejected by reason, "
                                              "duplicates, unmatched, late")
-def get_ingestion_metrics(minutes: int = Query(60, ge=1, le=10_080), env: str = Depends(environment),
+def get_ingestion_metrics(minutes: int = Query(60, ge=1, le=525_600), env: str = Depends(environment),
                           store: Store = Depends(get_store)) -> dict[str, Any]:
     return ingestion_minutes(store, env, now(), minutes)

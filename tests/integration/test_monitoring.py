@@ -9,6 +9,7 @@ from pathlib import Path
 
 import orjson
 import pytest
+from sqlalchemy import text
 
 from ratecard.billing.run import generate_invoices
 from ratecard.golive.alerts import RuleError, create_rule, evaluate, remove_rule
@@ -16,7 +17,7 @@ from ratecard.golive.monitor import ingestion_minutes
 from ratecard.golive.webhooks import create_endpoint
 from ratecard.ingest.importer import import_file
 from ratecard.store.invoices import change_status, list_invoices
-from ratecard.store.monitoring import list_alerts, list_deliveries
+from ratecard.store.monitoring import insert_open_alert, list_alerts, list_deliveries, resolve_alert
 
 from .scenario import EVENTS, NOW, current, workspace, write_jsonl
 
@@ -191,4 +192,33 @@ def test_rules_are_scoped_and_judged_only_with_enough_baseline(db_url: str, tmp_
         create_rule(store, "live", T0, kind="drop", fraction="0.5", window="an hour")
     with pytest.raises(RuleError, match="silence or drop"):
         create_rule(store, "live", T0, kind="spike")
+    store.dispose()
+
+
+def test_the_database_keeps_one_open_alert_per_rule_and_pair(db_url: str) -> None:
+    """Two overlapping cron runs cannot open the same alert twice: the second insert is refused
+    by the unique open_key, and a resolved alert frees the key."""
+    store, _ = workspace(db_url)
+    now_us = 1_000
+    with store.engine.begin() as connection:
+        first = insert_open_alert(connection, "live", 1, "silence", "acme", "api_calls", "m", "{}", now_us)
+        assert first is not None
+        assert insert_open_alert(connection, "live", 1, "silence", "acme", "api_calls", "m", "{}", now_us) is None
+        # another rule, pair or environment is another alert
+        assert insert_open_alert(connection, "live", 2, "silence", "acme", "api_calls", "m", "{}", now_us)
+        assert insert_open_alert(connection, "sandbox", 1, "silence", "acme", "api_calls", "m", "{}", now_us)
+        assert resolve_alert(connection, first, now_us + 1)
+        assert not resolve_alert(connection, first, now_us + 2)  # already resolved
+        assert insert_open_alert(connection, "live", 1, "silence", "acme", "api_calls", "m", "{}", now_us + 3)
+    assert list_alerts(store, "live")[1] == 3
+    store.dispose()
+
+
+def test_counting_never_fails_an_import(db_url: str, tmp_path: Path) -> None:
+    store, _ = workspace(db_url)
+    _, catalog = current(store)
+    with store.engine.begin() as connection:
+        connection.execute(text("DROP TABLE ingestion_counters"))
+    report = import_file(store, catalog, write_jsonl(tmp_path / "e.jsonl", EVENTS), NOW)
+    assert report.stored == len(EVENTS)  # stored; the figures were dropped with a logged warning
     store.dispose()

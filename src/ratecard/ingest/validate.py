@@ -21,6 +21,7 @@ import msgspec
 
 from ..catalog import Catalog
 from ..domain.aggregation import NUMERIC_AGGREGATIONS
+from ..store.events import Row
 from .records import Event, RawEvent, Rejection
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -141,6 +142,14 @@ class EventValidator:
         self.latest_allowed = to_micros(now + FUTURE_TOLERANCE)
 
     def check(self, raw: RawEvent) -> Event | Rejection:
+        result = self.check_row(raw, "", 0)
+        if type(result) is Rejection:
+            return result
+        return Event(raw.line, result[1], result[2], result[3], result[4], result[5], result[7], result[8])
+
+    def check_row(self, raw: RawEvent, environment: str, received_at: int) -> Row | Rejection:
+        """`check`, returning the events row to store (store.events.COLUMNS order) rather than an
+        Event: the bulk import writes these tuples as they are, with no object per event."""
         line = raw.line
         event_id, customer, meter = raw.id, raw.customer, raw.meter
         if not (type(event_id) is str and type(customer) is str and type(meter) is str
@@ -176,7 +185,7 @@ class EventValidator:
         encoded = _encode(properties).decode()
         if "\\u0000" in encoded:  # valid JSON, but PostgreSQL can store no NUL in text or jsonb
             return Rejection(line, "invalid_value", f"line {line}: field 'properties' holds a NUL character", event_id)
-        return Event(line, event_id, customer, meter, ts, encoded, status, late)
+        return (environment, event_id, customer, meter, ts, encoded, received_at, status, late)
 
     def _identity_problem(self, raw: RawEvent) -> Rejection | str:
         """The slow path for id/customer/meter: say precisely what is wrong (or fix an int id)."""

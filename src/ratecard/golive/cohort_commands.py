@@ -3,7 +3,7 @@ cutover and rollback (registered in ratecard.cli)."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -73,7 +73,8 @@ def cohort_add(
             text = read_text(file, "customer list", CohortError)
         except CohortError as exc:
             fail(str(exc))
-        wanted += [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")]
+        # an indented "# comment" is a comment too, not a customer called "# comment"
+        wanted += [line.strip() for line in text.splitlines() if line.strip() and not line.strip().startswith("#")]
     with store_for(db) as store:
         catalog = _catalog(store)
         try:
@@ -218,7 +219,8 @@ def rollback_command(
         emit_json(report.as_dict())
         return
     out.print(f"cohort {cohort}: {len(report.customers)} customer(s) back in shadow; "
-              f"{len(report.voided)} unsent draft(s) voided")
+              f"{len(report.voided)} unsent draft(s) voided, {len(report.removed)} draft(s) cut ahead of their "
+              "date removed (the next invoice run recomputes them as shadow)")
     if report.issued:
         table = Table(title="final invoices issued since the promotion: the legacy system bills these customers "
                             "again, so each needs a credit note if it bills the same periods")
@@ -232,13 +234,22 @@ def rollback_command(
         out.print("no final invoices were issued since the promotion: nothing to correct")
 
 
+# A cutover is near: dates at the ends of the calendar overflow the planner (it looks 400 days
+# past the date), and one decades away is a typo (2062 for 2026).
+MAX_CUTOVER_DISTANCE = timedelta(days=3660)
+
+
 def _parse_day(value: str) -> date:
-    from ..cli import fail
+    from ..cli import _now, fail
 
     try:
-        return date.fromisoformat(value)
+        day = date.fromisoformat(value)
     except ValueError:
         fail(f"--date {value!r}: expected a date as YYYY-MM-DD")
+    today = _now().date()
+    if abs(day - today) > MAX_CUTOVER_DISTANCE:
+        fail(f"--date {value!r} is more than ten years from today ({today.isoformat()}); a cutover date is near")
+    return day
 
 
 def _print_plan(plan: CutoverPlan) -> None:

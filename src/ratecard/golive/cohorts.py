@@ -32,6 +32,7 @@ from .legacy import LegacyLine
 from .reconcile import Reconciliation, reconcile
 
 CLEAN_CYCLES_TO_PROMOTE = 2
+MAX_NAME = 200  # the stored column's width
 
 
 class CohortError(ValueError):
@@ -96,8 +97,12 @@ def cohort_status(store: Store, environment: str, name: str | None = None) -> li
 
 
 def create(store: Store, environment: str, name: str, description: str | None, now: datetime) -> None:
-    if not name.strip() or any(ord(ch) < 32 for ch in name):
-        raise CohortError("a cohort name must be non-empty printable text")
+    # what is shown must be what is typed back: no control or invisible formatting characters
+    # (DEL, a right-to-left override, a line separator), no spaces around it, and it must fit
+    if not name.strip() or not name.isprintable() or name != name.strip():
+        raise CohortError("a cohort name must be non-empty printable text without leading or trailing spaces")
+    if len(name) > MAX_NAME:
+        raise CohortError(f"a cohort name must be at most {MAX_NAME} characters (this one has {len(name)})")
     try:
         create_cohort(store, environment, name, description, to_micros(now))
     except ValueError as exc:
@@ -194,6 +199,12 @@ def parallel_run(store: Store, environment: str, catalog: Catalog, name: str, le
 
     theirs = [line for line in legacy if in_scope(line.customer, line.service_start)]
     result = reconcile(store, catalog, theirs, environment, keep=in_scope)
+    if result.matched == 0 and not result.differences:
+        # a cycle nobody billed (a typo, a month to come) proves nothing: kept as "clean" it
+        # would count towards promotion
+        raise CohortError(f"nothing to compare for cohort {name!r} in cycle {cycle}: neither the legacy file nor "
+                          "ratecard's invoices have a line for its customers there (run `ratecard invoices "
+                          "generate` first, or name the cycle with --cycle); no report kept")
     run_id = save_parallel_run(store, environment, name, cycle, legacy_file, to_micros(now),
                                result.matched, len(result.differences), result.summary(), result.as_dict())
     return run_id, cycle, result

@@ -1,6 +1,9 @@
 """Rollback: a promoted cohort goes back to shadow at once.
 
-Its customers' unsent (draft) live invoices are voided, so nothing more goes out from ratecard;
+Its customers' unsent (draft) live invoices are voided, so nothing more goes out from ratecard
+(a draft cut ahead, whose invoice date has not come, is removed instead: a void invoice is never
+recomputed, and it would keep that period from ratecard after the next promotion, billed by
+nobody; the next invoice run recomputes the cut in the customer's mode);
 the invoices ratecard already finalized since the promotion are listed with the correction each
 needs (a credit note, when the legacy system bills that period again). Nothing final is edited.
 From the next invoice run the customers' invoices are shadow again; promote the cohort again
@@ -18,7 +21,7 @@ from ..domain.invoice import InvoiceStateError
 from ..ingest.validate import to_micros
 from ..store import Store
 from ..store.cohorts import cutover_applied_at, set_members
-from ..store.invoices import InvoiceRecord, change_status, get_invoice
+from ..store.invoices import InvoiceRecord, change_status, delete_drafts, get_invoice
 from ..store.schema import invoices
 from .cohorts import CohortError, cohort_status
 
@@ -28,6 +31,7 @@ class RollbackReport:
     cohort: str
     customers: list[str]
     voided: list[InvoiceRecord] = field(default_factory=list)
+    removed: list[InvoiceRecord] = field(default_factory=list)  # drafts cut ahead of their invoice date
     issued: list[InvoiceRecord] = field(default_factory=list)  # final live invoices since the promotion
 
     def as_dict(self) -> dict:
@@ -35,6 +39,7 @@ class RollbackReport:
             "cohort": self.cohort,
             "customers": self.customers,
             "voided_drafts": [invoice.display_number for invoice in self.voided],
+            "removed_drafts": [invoice.display_number for invoice in self.removed],
             "final_invoices_since_promotion": [{
                 "number": invoice.display_number, "customer": invoice.customer, "subscription": invoice.subscription,
                 "issue_date": invoice.issue_date, "currency": invoice.currency, "total": f"{invoice.total:f}",
@@ -57,14 +62,22 @@ def rollback(store: Store, environment: str, name: str, now: datetime, prefix: s
     now_us = to_micros(now)
     report = RollbackReport(name, members)
     set_members(store, environment, name, dict.fromkeys(members), now_us, rolled_back_at=now_us)
-    query = (select(invoices.c.id, invoices.c.status, invoices.c.finalized_at)
+    query = (select(invoices.c.id, invoices.c.status, invoices.c.finalized_at, invoices.c.boundary_ts)
              .where(invoices.c.environment == environment, invoices.c.mode == "live",
                     invoices.c.kind == "invoice", invoices.c.customer.in_(members))
              .order_by(invoices.c.boundary_ts, invoices.c.id))
     with store.engine.connect() as connection:
         rows = list(connection.execute(query))
-    for invoice_id, status_now, finalized_at in rows:
-        if status_now == "draft":
+    for invoice_id, status_now, finalized_at, boundary_ts in rows:
+        if status_now == "draft" and boundary_ts > now_us:
+            # not yet due: voiding it would block the cut for good (a void invoice is never
+            # recomputed), and a later promotion would make its periods ratecard's again
+            draft = get_invoice(store, str(invoice_id), environment)
+            if delete_drafts(store, environment, [invoice_id]):
+                report.removed.append(draft)
+            else:  # finalized by a concurrent `finalize --due` meanwhile
+                report.issued.append(get_invoice(store, str(invoice_id), environment))
+        elif status_now == "draft":
             try:
                 report.voided.append(change_status(store, invoice_id, "void", now_us, prefix, environment))
             except (RuntimeError, InvoiceStateError):

@@ -44,16 +44,23 @@ def aggregate_usage(
     result: dict[tuple[int, str], Usage] = {}
     if not windows or not meters:
         return result
+    postgres = store.is_postgres
+    grouped = [meter for meter in meters if meter.aggregation != "weighted_sum"]
+    scan = len(windows) >= SCAN_FROM_WINDOWS
+    spans, joined = (_common_spans(windows) if postgres and grouped and scan else ({}, list(windows)))
     with store.engine.begin() as connection:
-        _load_windows(connection, store.is_postgres, windows)
-        grouped = [meter for meter in meters if meter.aggregation != "weighted_sum"]
-        if grouped:
-            scan = len(windows) >= SCAN_FROM_WINDOWS
-            result.update(_single_pass(connection, store.is_postgres, grouped, environment, scan))
+        for (start_us, end_us), span_windows in spans.items():
+            result.update(_span_pass(connection, grouped, environment, start_us, end_us, span_windows))
+        loaded = bool(joined) or not postgres
+        if loaded:
+            _load_windows(connection, postgres, joined)
+        if grouped and joined:
+            result.update(_single_pass(connection, postgres, grouped, environment, scan))
         for meter in meters:
             if meter.aggregation == "weighted_sum":
-                result.update(_weighted(connection, store.is_postgres, windows, meter, environment))
-        connection.execute(text("DROP TABLE usage_windows"))
+                result.update(_weighted(connection, postgres, windows, meter, environment))
+        if loaded:
+            connection.execute(text("DROP TABLE usage_windows"))
     return result
 
 
@@ -61,6 +68,55 @@ def aggregate_usage(
 # the events table in order instead of one index range per window: random row lookups cost
 # more than reading rows that are not needed.
 SCAN_FROM_WINDOWS = 500
+
+
+# PostgreSQL: a span [start, end) shared by at least this many windows (all subscriptions billed
+# on the same calendar) is rolled up by GROUP BY customer over that time range, at most this many
+# spans per run; the other windows go through the joined windows table.
+MAX_SPAN_SCANS = 3
+
+
+def _common_spans(windows: Sequence[Window]) -> tuple[dict[tuple[int, int], list[Window]], list[Window]]:
+    """The largest spans many windows share (each rolled up on its own), and the other windows.
+
+    A join with a temporary table keeps PostgreSQL from a parallel plan (temporary tables are
+    private to the backend); `GROUP BY customer` over one time range is the bare roll-up's own
+    plan (parallel scan, partial hash aggregates), and the customer picks the window."""
+    by_span: dict[tuple[int, int], list[Window]] = defaultdict(list)
+    for window in windows:
+        by_span[(window.start_us, window.end_us)].append(window)
+    largest = sorted(by_span, key=lambda span: (-len(by_span[span]), span))[:MAX_SPAN_SCANS]
+    spans = {span: by_span[span] for span in largest if len(by_span[span]) >= max(1, SCAN_FROM_WINDOWS)}
+    joined = [window for window in windows if (window.start_us, window.end_us) not in spans]
+    return spans, joined
+
+
+def _span_pass(connection: Any, meters: Sequence[MeterSpec], environment: str, start_us: int, end_us: int,
+               windows: Sequence[Window]) -> dict[tuple[int, str], Usage]:
+    """PostgreSQL: every meter for every window of one span, in one GROUP BY customer."""
+    params: dict[str, Any] = {"env": environment, "span_start": start_us, "span_end": end_us}
+    streams = sorted({name for meter in meters for name in (meter.code, meter.stream)})
+    for index, name in enumerate(streams):
+        params[f"s{index}"] = name
+    columns: list[str] = []
+    for index, meter in enumerate(meters):
+        columns += _postgres_columns(meter, params, f"m{index}_")
+    sql = (
+        f"SELECT e.customer, {', '.join(columns)} FROM events e "
+        f"WHERE e.environment = :env AND e.meter IN ({', '.join(f':s{i}' for i in range(len(streams)))}) "
+        "AND e.status = 'matched' AND e.ts >= :span_start AND e.ts < :span_end GROUP BY e.customer"
+    )
+    keys: dict[str, list[int]] = defaultdict(list)
+    for window in windows:
+        keys[window.customer].append(window.key)
+    result: dict[tuple[int, str], Usage] = {}
+    for row in connection.execute(text(sql), params):
+        for key in keys.get(row[0], ()):
+            for index, meter in enumerate(meters):
+                count, raw_value, check = row[1 + 3 * index : 4 + 3 * index]
+                if count:
+                    result[(key, meter.code)] = Usage(_quantity(meter.aggregation, count, raw_value, check, True), count)
+    return result
 
 
 def _load_windows(connection: Any, postgres: bool, windows: Sequence[Window]) -> None:
@@ -305,12 +361,14 @@ def _weighted(connection: Any, postgres: bool, windows: Sequence[Window], meter:
               environment: str) -> dict[tuple[int, str], Usage]:
     """weighted_sum: the level before each window plus the ordered deltas inside it."""
     params: dict[str, Any] = {"env": environment, "until": max(w.end_us for w in windows)}
+    if postgres:  # the windows table may hold only the joined windows
+        params["customers"] = sorted({w.customer for w in windows})
     conditions = _conditions(meter, postgres, params)
     value = "(e.properties -> :field)::text" if postgres else "e.properties -> :path"
     sql = (
         f"SELECT e.customer, e.ts, {value} FROM events e "
         "WHERE e.environment = :env AND e.ts < :until AND e.status = 'matched' "
-        "AND e.customer IN (SELECT DISTINCT customer FROM usage_windows) "
+        f"AND e.customer {'= ANY(:customers)' if postgres else 'IN (SELECT DISTINCT customer FROM usage_windows)'} "
         f"AND {' AND '.join(conditions)} ORDER BY e.customer, e.ts"
     )
     by_customer: dict[str, list[tuple[int, Decimal]]] = defaultdict(list)

@@ -23,7 +23,7 @@ from ratecard.billing.run import generate_invoices, price_cut
 from ratecard.domain.aggregation import Usage
 from ratecard.domain.rating import invoice_cuts
 from ratecard.golive.cohorts import CohortError, add, cohort_status, create, parallel_run, promote
-from ratecard.golive.cutover import apply_cutover, plan_cutover
+from ratecard.golive.cutover import CutoverRefused, apply_cutover, plan_cutover
 from ratecard.golive.legacy import load_mapping, read_legacy
 from ratecard.golive.rollback import rollback
 from ratecard.ingest.importer import import_file
@@ -319,4 +319,27 @@ def test_cutover_plan_for_far_dates_does_not_crash(db_url: str) -> None:
     for day in (date(1970, 1, 1), date(2999, 12, 31)):
         plan = plan_cutover(store, "live", catalog, day)
         assert len(plan.subscriptions) == 4
+    store.dispose()
+
+
+def test_moving_a_cutover_earlier_is_refused_once_the_legacy_system_billed_those_periods(
+        db_url: str, tmp_path: Path) -> None:
+    store, version, catalog = _setup(db_url, tmp_path)
+    apply_cutover(store, "live", catalog, date(2026, 12, 1), utc(2026, 11, 20))
+    generate_invoices(store, catalog, version, date(2026, 12, 1), utc(2026, 12, 2))
+    # November was the legacy system's (its shadow invoices are dated Nov 1 and Dec 1, both past)
+    with pytest.raises(CutoverRefused, match="ny-m: .*already billed by the legacy system"):
+        apply_cutover(store, "live", catalog, date(2026, 11, 1), utc(2026, 12, 5))
+    plan = plan_cutover(store, "live", catalog, date(2026, 11, 1), utc(2026, 12, 5))
+    assert {risk.split(":")[0] for risk in plan.risks if "already billed by the legacy system" in risk} == {
+        "ny-m", "ber-m", "ber-q"}
+    # the same date again, or a later one, bills nothing twice
+    apply_cutover(store, "live", catalog, date(2026, 12, 1), utc(2026, 12, 5))
+    generate_invoices(store, catalog, version, date(2026, 12, 1), utc(2026, 12, 5))
+    assert_each_period_billed_once(store, tmp_path, date(2026, 12, 1), utc(2026, 12, 5))
+    # the team knows better (the legacy system stopped early): --force records it
+    apply_cutover(store, "live", catalog, date(2026, 11, 1), utc(2026, 12, 5), force=True)
+    generate_invoices(store, catalog, version, date(2026, 12, 1), utc(2026, 12, 5))
+    assert _mode_of(store, "ny-m", "base", datetime(2026, 11, 1, tzinfo=ZoneInfo("America/New_York"))) == {"live"}
+    assert_each_period_billed_once(store, tmp_path, date(2026, 12, 1), utc(2026, 12, 5))
     store.dispose()

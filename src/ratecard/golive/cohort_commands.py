@@ -283,11 +283,11 @@ def cutover_plan(date_text: Annotated[str, typer.Option("--date", help="The cuto
                  db: DbOption = None, json_output: JsonOption = False) -> None:
     """For each subscription: is the date on its boundary, the partial period around it and who bills it, the
     risk of billing a period twice or never; proposes the date that aligns the most subscriptions."""
-    from ..cli import emit_json, store_for
+    from ..cli import _now, emit_json, store_for
 
     day = _parse_day(date_text)
     with store_for(db) as store:
-        plan = plan_cutover(store, "live", _catalog(store), day)
+        plan = plan_cutover(store, "live", _catalog(store), day, _now())
     if json_output:
         emit_json(plan.as_dict())
     else:

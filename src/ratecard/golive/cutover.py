@@ -114,8 +114,11 @@ def boundaries(subscription: SubscriptionSpec, until: datetime) -> list[datetime
     return points
 
 
+TWICE = ("already on final ratecard invoices", "already billed by the legacy system")
+
+
 def plan_subscription(subscription: SubscriptionSpec, day: date, billed_by_ratecard: list[tuple[int, int]],
-                      cohort: str | None) -> SubscriptionCutover:
+                      cohort: str | None, billed_by_legacy: list[int] | None = None) -> SubscriptionCutover:
     zone = ZoneInfo(subscription.timezone)
     switch = _midnight(day, zone)
     schedule = subscription.schedule()
@@ -148,6 +151,14 @@ def plan_subscription(subscription: SubscriptionSpec, day: date, billed_by_ratec
             result.risks.append(
                 f"{len(before)} period(s) before {result.legacy_until} are already on final ratecard invoices: the "
                 "legacy system must not bill them again (or credit them in ratecard)")
+    if cohort is None and billed_by_legacy:
+        # moving a recorded cutover earlier: periods on shadow invoices whose date has passed were
+        # the legacy system's, and it has billed them; ratecard would bill them again
+        after = sorted({start for start in billed_by_legacy if start >= to_micros(switch)})
+        if after:
+            result.risks.append(
+                f"{len(after)} period(s) from {day.isoformat()} on are already billed by the legacy system (on "
+                "shadow invoices whose date has passed): ratecard would bill them again")
     return result
 
 
@@ -166,11 +177,30 @@ def final_live_lines(store: Store, environment: str) -> dict[str, list[tuple[int
     return found
 
 
-def plan_cutover(store: Store, environment: str, catalog: Catalog, day: date) -> CutoverPlan:
+def legacy_billed_starts(store: Store, environment: str, now_us: int) -> dict[str, list[int]]:
+    """subscription -> service starts on shadow invoices dated up to now (the legacy system's, billed)."""
+    query = (
+        select(invoices.c.subscription, invoice_lines.c.service_start_ts)
+        .select_from(invoice_lines.join(invoices, invoices.c.id == invoice_lines.c.invoice_id))
+        .where(invoices.c.environment == environment, invoices.c.mode == "shadow", invoices.c.status != "void",
+               invoices.c.kind == "invoice", invoices.c.boundary_ts <= now_us)
+    )
+    found: dict[str, list[int]] = {}
+    with store.engine.connect() as connection:
+        for subscription, start in connection.execute(query):
+            found.setdefault(subscription, []).append(start)
+    return found
+
+
+def plan_cutover(store: Store, environment: str, catalog: Catalog, day: date,
+                 now: datetime | None = None) -> CutoverPlan:
+    """`now` (when given) also names the periods the legacy system has billed already."""
     subscriptions = list(catalog.subscriptions.values())
     cohorts = cohort_of(store, environment, {s.customer for s in subscriptions})
     billed = final_live_lines(store, environment)
-    plans = [plan_subscription(s, day, billed.get(s.reference, []), cohorts.get(s.customer))
+    legacy = legacy_billed_starts(store, environment, to_micros(now)) if now is not None else {}
+    plans = [plan_subscription(s, day, billed.get(s.reference, []), cohorts.get(s.customer),
+                               legacy.get(s.reference, []))
              for s in subscriptions]
     return CutoverPlan(day, plans, propose(catalog, day, {s.customer for s in subscriptions if s.customer in cohorts}))
 
@@ -202,8 +232,8 @@ def propose(catalog: Catalog, day: date, excluded_customers: set[str]) -> list[C
 def apply_cutover(store: Store, environment: str, catalog: Catalog, day: date, now: datetime,
                   force: bool = False) -> CutoverPlan:
     """Record the cutover; refused while the plan shows a period that would be billed twice."""
-    plan = plan_cutover(store, environment, catalog, day)
-    twice = [risk for risk in plan.risks if "already on final ratecard invoices" in risk]
+    plan = plan_cutover(store, environment, catalog, day, now)
+    twice = [risk for risk in plan.risks if any(mark in risk for mark in TWICE)]
     if twice and not force:
         raise CutoverRefused(twice)
     record_cutover(store, environment, day.isoformat(), to_micros(_midnight(day, ZoneInfo("UTC"))), to_micros(now))

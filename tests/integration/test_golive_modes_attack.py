@@ -343,3 +343,20 @@ def test_moving_a_cutover_earlier_is_refused_once_the_legacy_system_billed_those
     assert _mode_of(store, "ny-m", "base", datetime(2026, 11, 1, tzinfo=ZoneInfo("America/New_York"))) == {"live"}
     assert_each_period_billed_once(store, tmp_path, date(2026, 12, 1), utc(2026, 12, 5))
     store.dispose()
+
+
+def test_rolling_back_a_cutover_lists_every_invoice_issued_since_it_even_if_recorded_again(
+        db_url: str, tmp_path: Path) -> None:
+    store, version, catalog = _setup(db_url, tmp_path)
+    apply_cutover(store, "live", catalog, date(2026, 12, 1), utc(2026, 11, 20))
+    generate_invoices(store, catalog, version, date(2026, 12, 1), utc(2026, 12, 2))
+    issued = [i for i in finalize_due(store, utc(2026, 12, 5), "RC").finalized if i.customer == "ny"]
+    assert [(i.issue_date, i.mode) for i in issued] == [("2026-12-01", "live")]
+    # someone records the same cutover again (or checks it with apply) a few days later
+    apply_cutover(store, "live", catalog, date(2026, 12, 1), utc(2026, 12, 10))
+    create(store, "live", "back", None, utc(2026, 12, 11))
+    add(store, "live", catalog, "back", ["ny"], utc(2026, 12, 11))
+    report = rollback(store, "live", "back", utc(2026, 12, 11), "RC")
+    # December's fee went out from ratecard: it needs a credit note if the legacy system bills it
+    assert [i.number for i in report.issued] == [issued[0].number]
+    store.dispose()

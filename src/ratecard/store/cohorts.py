@@ -107,14 +107,19 @@ def set_members(store: Store, environment: str, cohort: str, live_from: Mapping[
 
 
 def record_cutover(store: Store, environment: str, day: str, live_from_utc: int, now_us: int) -> None:
+    """Record (or move) the cutover. `applied_at` stays the first recording: ratecard has billed by
+    a cutover since then, and a rollback lists the final invoices issued since (re-recording the
+    same date a week later must not hide that week's invoices)."""
     with store.engine.begin() as connection:
+        first = connection.execute(
+            select(cutovers.c.applied_at).where(cutovers.c.environment == environment)).scalar()
         connection.execute(delete(cutovers).where(cutovers.c.environment == environment))
         connection.execute(insert(cutovers).values(environment=environment, date=day, live_from=live_from_utc,
-                                                   applied_at=now_us))
+                                                   applied_at=now_us if first is None else min(first, now_us)))
 
 
 def cutover_applied_at(store: Store, environment: str) -> int | None:
-    """When the environment's cutover was recorded (µs), or None."""
+    """When the environment's cutover was first recorded (µs), or None."""
     with store.engine.connect() as connection:
         return connection.execute(
             select(cutovers.c.applied_at).where(cutovers.c.environment == environment)).scalar()

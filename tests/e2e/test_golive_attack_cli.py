@@ -77,7 +77,7 @@ def test_rollback_and_promote_again_on_new_yorks_boundary_day(tmp_path: Path) ->
     cli.ok("cohort", "create", "pilot")
     cli.ok("cohort", "add", "pilot", "ny")
     promoted = cli.ok("cohort", "promote", "pilot", "--force", "--json").json()
-    assert promoted["live_from"] == {"ny": "2026-12-01T05:00:00+00:00"}  # midnight in New York
+    assert promoted["live_from"] == {"ny": "2026-12-01T05:00:00Z"}  # midnight in New York
 
     cli.now = "2026-12-01T00:30:00Z"
     cli.ok("invoices", "generate", "--until", "2026-12-01")
@@ -87,7 +87,7 @@ def test_rollback_and_promote_again_on_new_yorks_boundary_day(tmp_path: Path) ->
         1, [], [])
     cli.now = "2026-12-01T01:00:00Z"
     again = cli.ok("cohort", "promote", "pilot", "--force", "--json").json()
-    assert again["live_from"] == {"ny": "2026-12-01T05:00:00+00:00"}
+    assert again["live_from"] == {"ny": "2026-12-01T05:00:00Z"}
 
     cli.now = "2026-12-01T06:00:00Z"
     cli.ok("invoices", "generate", "--until", "2026-12-01")

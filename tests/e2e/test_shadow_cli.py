@@ -79,7 +79,7 @@ def test_shadow_promote_rollback_promote(tmp_path: Path) -> None:
 
     cli.now = "2026-11-20T12:00:00Z"
     promoted = cli.ok("cohort", "promote", "pilot", "--json").json()
-    assert promoted["live_from"] == {"pilot-a": "2026-12-01T00:00:00+00:00"} and promoted["forced"] is False
+    assert promoted["live_from"] == {"pilot-a": "2026-12-01T00:00:00Z"} and promoted["forced"] is False
 
     cli.now = "2026-12-01T10:00:00Z"
     cli.ok("invoices", "generate", "--until", "2026-12-01")
@@ -101,8 +101,9 @@ def test_shadow_promote_rollback_promote(tmp_path: Path) -> None:
     assert january == [("2027-01-01", "live", "void", "10.00"), ("2027-01-01", "shadow", "draft", "10.00")]
 
     cli.now = "2027-01-05T09:00:00Z"
-    again = cli.ok("cohort", "promote", "pilot", "--json").json()
-    assert again["live_from"] == {"pilot-a": "2027-02-01T00:00:00+00:00"}
+    assert_user_error(cli("cohort", "promote", "pilot"), 2, "0 clean cycle")  # earned again after a rollback
+    again = cli.ok("cohort", "promote", "pilot", "--force", "--json").json()
+    assert again["live_from"] == {"pilot-a": "2027-02-01T00:00:00Z"}
     assert "live" in cli.ok("cohort", "list").out
 
 

@@ -125,7 +125,11 @@ def test_shadow_promote_rollback_promote(db_url: str, tmp_path: Path) -> None:
     assert all(i.customer != "pilot-a" for i in finalize_due(store, datetime(2027, 1, 2, tzinfo=UTC), "RC").finalized)
 
     # promote again: live from the next boundary, February 1
-    again = promote(store, "live", catalog, "pilot", datetime(2027, 1, 5, tzinfo=UTC))
+    # the clean cycles from before the rollback no longer count: it must earn promotion again
+    with pytest.raises(CohortError, match="0 clean cycle"):
+        promote(store, "live", catalog, "pilot", datetime(2027, 1, 5, tzinfo=UTC))
+    again = promote(store, "live", catalog, "pilot", datetime(2027, 1, 5, tzinfo=UTC), force=True)
+    assert again.forced
     assert again.live_from["pilot-a"] == int(datetime(2027, 2, 1, tzinfo=UTC).timestamp()) * 1_000_000
     (status,) = cohort_status(store, "live", "pilot")
     assert status.state == "live" and status.cohort.rolled_back_at is None

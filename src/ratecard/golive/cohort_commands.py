@@ -12,7 +12,7 @@ from rich.table import Table
 
 from ..ingest.validate import from_micros
 from ..workspace import NoCatalog, current_catalog
-from .cohorts import CohortError, add, cohort_status, create, parallel_run, promote
+from .cohorts import CohortError, add, cohort_status, create, iso_utc, parallel_run, promote
 from .cutover import CutoverPlan, CutoverRefused, apply_cutover, plan_cutover
 from .legacy import LegacyFileError, load_mapping, read_legacy
 from .report import print_table
@@ -188,7 +188,7 @@ def cohort_promote(name: str, force: Annotated[bool, typer.Option("--force", hel
         err.print(f"warning: cohort {name} promoted without {2} clean parallel runs in a row (--force)")
     if json_output:
         emit_json({"cohort": name, "forced": promotion.forced,
-                   "live_from": {c: from_micros(v).isoformat() for c, v in promotion.live_from.items()}})
+                   "live_from": {c: iso_utc(v) for c, v in promotion.live_from.items()}})
         return
     table = Table(title=f"cohort {name}: ratecard bills each customer's service periods from")
     table.add_column("customer")

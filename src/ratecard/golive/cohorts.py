@@ -62,8 +62,11 @@ class CohortStatus:
     def clean_streak(self) -> int:
         """Consecutive clean cycles, counted back from the latest cycle. A cycle is judged by its
         latest report: re-running a cycle once the legacy export or the catalog is fixed replaces
-        its verdict."""
-        latest = {run.cycle: run.clean for run in self.runs}  # runs are oldest first
+        its verdict. After a rollback only the reports made since count: the cohort earns its
+        promotion again."""
+        since = self.cohort.rolled_back_at
+        # runs are oldest first
+        latest = {run.cycle: run.clean for run in self.runs if since is None or run.created_at > since}
         streak = 0
         for cycle in sorted(latest, reverse=True):
             if not latest[cycle]:
@@ -77,15 +80,15 @@ class CohortStatus:
             "description": self.cohort.description,
             "state": self.state,
             "customers": len(self.cohort.members),
-            "members": {c: (_iso(v) if v is not None else None) for c, v in self.cohort.members.items()},
-            "promoted_at": _iso(self.cohort.promoted_at),
-            "rolled_back_at": _iso(self.cohort.rolled_back_at),
+            "members": {c: (iso_utc(v) if v is not None else None) for c, v in self.cohort.members.items()},
+            "promoted_at": iso_utc(self.cohort.promoted_at),
+            "rolled_back_at": iso_utc(self.cohort.rolled_back_at),
             "parallel_runs": len(self.runs),
             "clean_streak": self.clean_streak,
         }
 
 
-def _iso(micros: int | None) -> str | None:
+def iso_utc(micros: int | None) -> str | None:
     return None if micros is None else from_micros(micros).isoformat().replace("+00:00", "Z")
 
 

@@ -62,12 +62,14 @@ def rollback(store: Store, environment: str, name: str, now: datetime, prefix: s
     now_us = to_micros(now)
     report = RollbackReport(name, members)
     set_members(store, environment, name, dict.fromkeys(members), now_us, rolled_back_at=now_us)
-    query = (select(invoices.c.id, invoices.c.status, invoices.c.finalized_at, invoices.c.boundary_ts)
-             .where(invoices.c.environment == environment, invoices.c.mode == "live",
-                    invoices.c.kind == "invoice", invoices.c.customer.in_(members))
-             .order_by(invoices.c.boundary_ts, invoices.c.id))
+    rows = []
     with store.engine.connect() as connection:
-        rows = list(connection.execute(query))
+        for start in range(0, len(members), 900):  # bound the IN list (SQLite caps variables)
+            query = (select(invoices.c.id, invoices.c.status, invoices.c.finalized_at, invoices.c.boundary_ts)
+                     .where(invoices.c.environment == environment, invoices.c.mode == "live",
+                            invoices.c.kind == "invoice", invoices.c.customer.in_(members[start:start + 900])))
+            rows += connection.execute(query).all()
+    rows.sort(key=lambda row: (row.boundary_ts, row.id))
     for invoice_id, status_now, finalized_at, boundary_ts in rows:
         if status_now == "draft" and boundary_ts > now_us:
             # not yet due: voiding it would block the cut for good (a void invoice is never

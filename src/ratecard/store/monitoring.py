@@ -27,14 +27,23 @@ def add_counters(store: Store, environment: str, minute_us: int, counts: dict[tu
             for (metric, reason), n in sorted(counts.items()) if n]
     if not rows:
         return
-    dialect = postgresql if store.is_postgres else sqlite
-    statement = dialect.insert(ingestion_counters)
-    statement = statement.on_conflict_do_update(
-        index_elements=["environment", "minute", "metric", "reason"],
-        set_={"count": ingestion_counters.c.count + statement.excluded.count},
-    )
     with store.engine.begin() as connection:
-        connection.execute(statement, rows)
+        connection.execute(_counter_upsert(store.is_postgres), rows)
+
+
+_UPSERTS: dict[bool, Any] = {}
+
+
+def _counter_upsert(is_postgres: bool) -> Any:
+    """INSERT … ON CONFLICT DO UPDATE count = count + excluded.count, built once per dialect
+    (the statement is the same on every call, so SQLAlchemy's compiled cache serves it)."""
+    if is_postgres not in _UPSERTS:
+        statement = (postgresql if is_postgres else sqlite).insert(ingestion_counters)
+        _UPSERTS[is_postgres] = statement.on_conflict_do_update(
+            index_elements=["environment", "minute", "metric", "reason"],
+            set_={"count": ingestion_counters.c.count + statement.excluded.count},
+        )
+    return _UPSERTS[is_postgres]
 
 
 def read_counters(store: Store, environment: str, start_us: int, end_us: int) -> list[tuple[int, str, str, int]]:

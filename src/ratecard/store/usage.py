@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+import orjson
 from sqlalchemy import text
 
 from ..catalog import MeterSpec
@@ -133,7 +134,14 @@ def _load_windows(connection: Any, postgres: bool, windows: Sequence[Window]) ->
                 copy.write_row(row)
         connection.execute(text("ANALYZE usage_windows"))
     else:
-        raw.executemany("INSERT INTO usage_windows VALUES (?, ?, ?, ?)", rows)
+        # one statement, not one step per window: the driver releases the GIL for each step, and an
+        # invoice run rolls up on a second thread while it prices (one step per row would wait on
+        # the pricing thread's GIL for every window)
+        raw.execute(
+            "INSERT INTO usage_windows SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), "
+            "json_extract(value, '$[2]'), json_extract(value, '$[3]') FROM json_each(?)",
+            (orjson.dumps(rows).decode(),),
+        )
         connection.execute(text("CREATE INDEX temp.usage_windows_customer ON usage_windows (customer, start_ts)"))
 
 

@@ -7,6 +7,7 @@ rewritten only when their content changed, so running twice changes nothing the 
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -106,10 +107,16 @@ def generate_invoices(
     existing = existing_cuts(store, environment)
     modes = load_modes(store, environment)
     pending: list[tuple[SubscriptionSpec, Cut]] = []
+    calendars: dict[tuple, list[Cut]] = {}  # subscriptions on the same calendar share their cuts
     for subscription in catalog.subscriptions.values():
         report.subscriptions += 1
         schedule = subscription.schedule()
-        for cut in invoice_cuts(schedule, until_instant(until, schedule.tz)):
+        # equal aware datetimes in one zone may differ in fold (a repeated hour): keep it in the key
+        calendar = (schedule, schedule.start.fold, schedule.end.fold if schedule.end is not None else 0)
+        cuts = calendars.get(calendar)
+        if cuts is None:
+            cuts = calendars[calendar] = invoice_cuts(schedule, until_instant(until, schedule.tz))
+        for cut in cuts:
             report.cuts += 1
             boundary = to_micros(cut.boundary)
             parts = cut_modes(cut, modes.live_from(subscription.customer, schedule.tz))
@@ -129,16 +136,25 @@ def generate_invoices(
     ]
     used_meters = {charge.meter for s in catalog.subscriptions.values() for charge in s.plan.charges if charge.meter}
     meters = [catalog.meters[code] for code in sorted(used_meters)]
-    usage = aggregate_usage(store, windows, meters, environment)
+    # the roll-up works in the database (SQLite's in C, without the GIL) while the cuts that bill
+    # no usage (a subscription's first, advance-only cut) are priced here; written in order below
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ratecard-usage") as pool:
+        rolled_up = pool.submit(aggregate_usage, store, windows, meters, environment)
+        early = {index: price_cut(catalog, catalog_version, subscription, cut, {}, modes)
+                 for index, (subscription, cut) in enumerate(pending) if cut.closing is None}
+        usage = rolled_up.result()
 
     now_us = to_micros(now)
     batch: list[InvoiceRecord] = []
     emptied: list[int] = []
     priced = 0  # cuts priced since the last progress report
     for index, (subscription, cut) in enumerate(pending):
-        measured = {meter.code: usage.get((index, meter.code), Usage.zero()) for meter in meters}
+        records = early.pop(index, None)
+        if records is None:
+            measured = {meter.code: usage.get((index, meter.code), Usage.zero()) for meter in meters}
+            records = price_cut(catalog, catalog_version, subscription, cut, measured, modes)
         produced = set()
-        for record in price_cut(catalog, catalog_version, subscription, cut, measured, modes):
+        for record in records:
             produced.add(record.mode)
             found = existing.get((subscription.reference, record.boundary_ts, record.mode))
             if _settled(found):

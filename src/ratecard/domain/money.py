@@ -6,7 +6,7 @@ and rounded once at the line (and once for tax).
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal, InvalidOperation, localcontext
+from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Context, Decimal, InvalidOperation
 from functools import cache
 
 from babel.numbers import get_currency_precision, list_currencies
@@ -68,13 +68,19 @@ def to_decimal(value: object) -> Decimal:
     return result
 
 
+# the context quantize rounds in (the default context with EXACT_PRECISION digits), built once:
+# entering a localcontext per amount cost more than the rounding itself
+_EXACT_CONTEXT = Context(prec=EXACT_PRECISION)
+
+
+@cache
+def _minor_exponent(currency: str) -> Decimal:
+    return Decimal(1).scaleb(-minor_units(currency))
+
+
 def quantize(amount: Decimal, currency: str, rounding: str = "half_up") -> Decimal:
     """Round an exact amount to the currency's minor unit. The only place money is rounded."""
-    digits = minor_units(currency)
-    exponent = Decimal(1).scaleb(-digits)
-    with localcontext() as ctx:
-        ctx.prec = EXACT_PRECISION
-        result = amount.quantize(exponent, rounding=ROUNDING_MODES[rounding])
+    result = amount.quantize(_minor_exponent(currency), rounding=ROUNDING_MODES[rounding], context=_EXACT_CONTEXT)
     # -0.004 rounds to zero, not to "-0.00"
     return result.copy_abs() if result.is_zero() else result
 

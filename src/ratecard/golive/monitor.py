@@ -24,8 +24,6 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy.exc import SQLAlchemyError
-
 from ..ingest.validate import to_micros
 from ..store import Store
 from ..store.monitoring import MINUTE_US, add_counters, read_counters
@@ -76,7 +74,7 @@ def flush() -> None:
         for (environment, minute), counts in sorted(by_minute.items()):
             try:
                 add_counters(store, environment, minute, dict(counts))
-            except SQLAlchemyError as exc:  # monitoring must never fail an ingestion that succeeded
+            except Exception as exc:  # noqa: BLE001 - figures must never fail an ingestion (or an exit)
                 log.warning("ingestion figures of %s (minute %s) were not written: %s", environment, minute,
                             str(exc).splitlines()[0])
 

@@ -122,6 +122,11 @@ def test_shadow_promote_rollback_promote(db_url: str, tmp_path: Path) -> None:
     january = sorted((i.mode, i.status) for i in list_invoices(store)
                      if i.customer == "pilot-a" and i.issue_date == "2027-01-01")
     assert january == [("live", "void"), ("shadow", "draft")]
+    # December's fee is on a final live invoice: ratecard billed it, so it never lands on a shadow one
+    december_again = sorted((i.mode, i.status, [(line.code, line.service_start) for line in i.lines])
+                            for i in list_invoices(store) if i.customer == "pilot-a" and i.issue_date == "2026-12-01")
+    assert december_again == [("live", "final", [("base", "2026-12-01")]),
+                              ("shadow", "draft", [("calls", "2026-11-01")])]
     assert all(i.customer != "pilot-a" for i in finalize_due(store, datetime(2027, 1, 2, tzinfo=UTC), "RC").finalized)
 
     # promote again: live from the next boundary, February 1

@@ -18,7 +18,14 @@ from ..domain.invoice import Line
 from ..domain.rating import Cut, invoice_cuts, invoice_totals, rate_cut
 from ..ingest.validate import to_micros
 from ..store import Store
-from ..store.invoices import InvoiceRecord, LineRecord, delete_drafts, existing_cuts, save_drafts
+from ..store.invoices import (
+    InvoiceRecord,
+    LineRecord,
+    billed_line_keys,
+    delete_drafts,
+    existing_cuts,
+    save_drafts,
+)
 from ..store.modes import BillingModes, load_modes
 from ..store.usage import Window, aggregate_usage
 
@@ -128,6 +135,7 @@ def generate_invoices(
             pending.append((subscription, cut))
     if on_total is not None:
         on_total(len(pending))
+    billed_live = _billed_live(store, environment, existing, pending)
 
     windows = [
         Window(index, subscription.customer, to_micros(cut.closing.start), to_micros(cut.closing.end))
@@ -140,7 +148,7 @@ def generate_invoices(
     # no usage (a subscription's first, advance-only cut) are priced here; written in order below
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ratecard-usage") as pool:
         rolled_up = pool.submit(aggregate_usage, store, windows, meters, environment)
-        early = {index: price_cut(catalog, catalog_version, subscription, cut, {}, modes)
+        early = {index: price_cut(catalog, catalog_version, subscription, cut, {}, modes, billed_live.get(index))
                  for index, (subscription, cut) in enumerate(pending) if cut.closing is None}
         usage = rolled_up.result()
 
@@ -152,7 +160,7 @@ def generate_invoices(
         records = early.pop(index, None)
         if records is None:
             measured = {meter.code: usage.get((index, meter.code), Usage.zero()) for meter in meters}
-            records = price_cut(catalog, catalog_version, subscription, cut, measured, modes)
+            records = price_cut(catalog, catalog_version, subscription, cut, measured, modes, billed_live.get(index))
         produced = set()
         for record in records:
             produced.add(record.mode)
@@ -183,6 +191,24 @@ def generate_invoices(
 MODES = frozenset(("live", "shadow"))
 
 
+def _billed_live(store: Store, environment: str, existing: dict, pending: list[tuple[SubscriptionSpec, Cut]]
+                 ) -> dict[int, frozenset[tuple[str, int]]]:
+    """For pending cuts whose live invoice is final: the (code, service start) it billed.
+
+    A period ratecard has billed on a final invoice stays ratecard's whatever the customer's mode
+    says now (after a rollback, say): it is never computed again on a shadow invoice, where it
+    would be counted twice in a parallel run."""
+    finals = {}
+    for index, (subscription, cut) in enumerate(pending):
+        found = existing.get((subscription.reference, to_micros(cut.boundary), "live"))
+        if found is not None and found[1] == "final":
+            finals[index] = found[0]
+    if not finals:
+        return {}
+    keys = billed_line_keys(store, list(finals.values()))
+    return {index: keys.get(invoice_id, frozenset()) for index, invoice_id in finals.items()}
+
+
 def _settled(found: tuple[int, str] | None) -> bool:
     return found is not None and found[1] != "draft"
 
@@ -198,11 +224,15 @@ def cut_modes(cut: Cut, live_from: int | None) -> set[str]:
 
 
 def price_cut(catalog: Catalog, catalog_version: int, subscription: SubscriptionSpec, cut: Cut,
-              usage: dict[str, Usage], modes: BillingModes | None = None) -> list[InvoiceRecord]:
+              usage: dict[str, Usage], modes: BillingModes | None = None,
+              billed_live: frozenset[tuple[str, int]] | None = None) -> list[InvoiceRecord]:
     """The invoices at one cut: a live one for the lines ratecard bills and a shadow one for the
-    lines the legacy system bills (either may be absent; a cut without lines has none)."""
+    lines the legacy system bills (either may be absent; a cut without lines has none).
+    `billed_live`: (code, service start µs) already on the cut's final live invoice, left out."""
     pricing = catalog.pricing_for(subscription)
     lines = rate_cut(subscription.plan, cut, usage, pricing)
+    if billed_live:
+        lines = [line for line in lines if (line.code, to_micros(line.service_start)) not in billed_live]
     billed_from = subscription.billed_from()
     if billed_from is not None:  # periods before it were billed by the previous system
         lines = [line for line in lines if line.service_start >= billed_from]

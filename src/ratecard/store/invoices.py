@@ -171,6 +171,18 @@ def _insert_new_sqlite(connection: Any, environment: str, new: Sequence[InvoiceR
     return lines
 
 
+def billed_line_keys(store: Store, ids: Sequence[int]) -> dict[int, frozenset[tuple[str, int]]]:
+    """invoice id -> the (code, service_start µs) of its lines."""
+    found: dict[int, set[tuple[str, int]]] = defaultdict(set)
+    with store.engine.connect() as connection:
+        for start in range(0, len(ids), 900):
+            query = select(invoice_lines.c.invoice_id, invoice_lines.c.code, invoice_lines.c.service_start_ts).where(
+                invoice_lines.c.invoice_id.in_(ids[start:start + 900]))
+            for invoice_id, code, start_ts in connection.execute(query):
+                found[invoice_id].add((code, start_ts))
+    return {invoice_id: frozenset(keys) for invoice_id, keys in found.items()}
+
+
 def delete_drafts(store: Store, environment: str, ids: Sequence[int]) -> int:
     """Remove drafts that have no lines any more (never numbered, never sent); returns how many."""
     removed = 0

@@ -222,6 +222,10 @@ def _print_import(report: Any, no_catalog: bool) -> None:
     for reason, count in sorted(report.rejected.items()):
         table.add_row(f"rejected: {reason}", str(count), style="red")
     out.print(table)
+    for row in report.outside_by_customer()[:20]:
+        times = ", ".join(f"{row[k]} {k.replace('_', ' ')}" for k in ("before_start", "after_end",
+                                                                       "between_subscriptions") if row[k])
+        err.print(f"no subscription: {row['customer']}: {times}", markup=False, highlight=False)
     for rejection in report.rejections[:20]:
         err.print(f"rejected: {report.source}: {rejection.message} [{rejection.reason}]", markup=False,
                   highlight=False)

@@ -64,6 +64,9 @@ def test_full_billing_cycle(cli: Cli) -> None:
     events_jsonl = cli.write("january.jsonl", JANUARY_JSONL)
     dry = cli.ok("events", "import", events_jsonl, "--dry-run", "--json").json()
     assert (dry["dry_run"], dry["read"], dry["accepted"], dry["stored"]) == (True, 4, 4, 0)
+    # e-003 comes before acme's subscription starts: the dry run says so, per customer
+    assert dry["outside_subscriptions"] == [
+        {"customer": "acme", "before_start": 1, "after_end": 0, "between_subscriptions": 0}]
 
     report = cli.ok("events", "import", events_jsonl, "--json").json()
     assert (report["read"], report["accepted"], report["stored"], report["duplicates"]) == (4, 4, 4, 0)

@@ -46,6 +46,8 @@ class ImportReport:
     rejections: list[Rejection] = field(default_factory=list)  # the first few, for the report
     samples: dict[str, list[str]] = field(default_factory=dict)
     coverage: Counter = field(default_factory=Counter)  # (customer, meter) -> accepted events
+    # (customer, before_start | after_end | between_subscriptions) -> no_subscription events
+    outside: Counter = field(default_factory=Counter)
 
     @property
     def accepted(self) -> int:
@@ -74,7 +76,16 @@ class ImportReport:
             "coverage": [
                 {"customer": c, "meter": m, "events": n} for (c, m), n in sorted(self.coverage.items())
             ],
+            "outside_subscriptions": self.outside_by_customer(),
         }
+
+    def outside_by_customer(self) -> list[dict]:
+        """Events of known customers outside every subscription's lifetime, per customer and why."""
+        rows: dict[str, dict] = {}
+        for (customer, reason), count in sorted(self.outside.items()):
+            rows.setdefault(customer, {"customer": customer, "before_start": 0, "after_end": 0,
+                                       "between_subscriptions": 0})[reason] = count
+        return list(rows.values())
 
 
 def import_file(
@@ -176,6 +187,8 @@ def import_records(
                 if status != "matched":
                     report.flags[status] += 1
                     report.note_sample(status, row[1])
+                    if status == "no_subscription":
+                        report.outside[(row[2], validator.outside_reason(row[2], row[4]))] += 1
                 elif row[8]:
                     report.flags["late"] += 1
                     report.note_sample("late", row[1])

@@ -208,6 +208,16 @@ class EventValidator:
                 return Rejection(line, "invalid_value", f"line {line}: field {name!r} holds a NUL character", None)
         return event_id
 
+    def outside_reason(self, customer: str, ts: int) -> str:
+        """Why a known customer's event matched no subscription: before_start (earlier than every
+        subscription), after_end (later than all of them ended) or between_subscriptions."""
+        lifetimes = self.lifetimes.get(customer, ())
+        if not lifetimes or ts < min(start for start, _ in lifetimes):
+            return "before_start"
+        if all(end is not None and ts >= end for _, end in lifetimes):
+            return "after_end"
+        return "between_subscriptions"
+
     def _status(self, customer: str, ts: int, known_meter: bool) -> str:
         if customer not in self.customers:
             return "unknown_customer"

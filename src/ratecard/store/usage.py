@@ -48,15 +48,19 @@ def aggregate_usage(
     postgres = store.is_postgres
     grouped = [meter for meter in meters if meter.aggregation != "weighted_sum"]
     scan = len(windows) >= SCAN_FROM_WINDOWS
-    spans, joined = (_common_spans(windows) if postgres and grouped and scan else ({}, list(windows)))
+    spans, joined = (_common_spans(windows) if grouped and scan else ({}, list(windows)))
     with store.engine.begin() as connection:
-        for (start_us, end_us), span_windows in spans.items():
-            result.update(_span_pass(connection, grouped, environment, start_us, end_us, span_windows))
+        # the joined windows first; on SQLite the spans' windows then join them in the table, as
+        # the exact redo of inexact sums and weighted_sum read the windows from it
         loaded = bool(joined) or not postgres
         if loaded:
             _load_windows(connection, postgres, joined)
         if grouped and joined:
             result.update(_single_pass(connection, postgres, grouped, environment, scan))
+        if spans and not postgres:
+            _insert_windows(connection, False, [w for span_windows in spans.values() for w in span_windows])
+        for (start_us, end_us), span_windows in spans.items():
+            result.update(_span_pass(connection, postgres, grouped, environment, start_us, end_us, span_windows))
         for meter in meters:
             if meter.aggregation == "weighted_sum":
                 result.update(_weighted(connection, postgres, windows, meter, environment))
@@ -71,18 +75,19 @@ def aggregate_usage(
 SCAN_FROM_WINDOWS = 500
 
 
-# PostgreSQL: a span [start, end) shared by at least this many windows (all subscriptions billed
-# on the same calendar) is rolled up by GROUP BY customer over that time range, at most this many
-# spans per run; the other windows go through the joined windows table.
+# A span [start, end) shared by at least SCAN_FROM_WINDOWS windows (subscriptions billed on the
+# same calendar) is rolled up by GROUP BY customer over that time range, at most this many spans
+# per run; the other windows go through the joined windows table.
 MAX_SPAN_SCANS = 3
 
 
 def _common_spans(windows: Sequence[Window]) -> tuple[dict[tuple[int, int], list[Window]], list[Window]]:
     """The largest spans many windows share (each rolled up on its own), and the other windows.
 
-    A join with a temporary table keeps PostgreSQL from a parallel plan (temporary tables are
-    private to the backend); `GROUP BY customer` over one time range is the bare roll-up's own
-    plan (parallel scan, partial hash aggregates), and the customer picks the window."""
+    `GROUP BY customer` over one time range is the bare roll-up's own plan, and the customer
+    picks the window: on PostgreSQL a parallel scan with partial hash aggregates (a join with a
+    temporary table, private to the backend, allows no parallel plan); on SQLite a scan with no
+    probe of the windows' index per event (~25% of the joined roll-up's time)."""
     by_span: dict[tuple[int, int], list[Window]] = defaultdict(list)
     for window in windows:
         by_span[(window.start_us, window.end_us)].append(window)
@@ -92,32 +97,28 @@ def _common_spans(windows: Sequence[Window]) -> tuple[dict[tuple[int, int], list
     return spans, joined
 
 
-def _span_pass(connection: Any, meters: Sequence[MeterSpec], environment: str, start_us: int, end_us: int,
-               windows: Sequence[Window]) -> dict[tuple[int, str], Usage]:
-    """PostgreSQL: every meter for every window of one span, in one GROUP BY customer."""
+def _span_pass(connection: Any, postgres: bool, meters: Sequence[MeterSpec], environment: str, start_us: int,
+               end_us: int, windows: Sequence[Window]) -> dict[tuple[int, str], Usage]:
+    """Every meter for every window of one span, in one GROUP BY customer over its time range."""
     params: dict[str, Any] = {"env": environment, "span_start": start_us, "span_end": end_us}
     streams = sorted({name for meter in meters for name in (meter.code, meter.stream)})
     for index, name in enumerate(streams):
         params[f"s{index}"] = name
-    columns: list[str] = []
-    for index, meter in enumerate(meters):
-        columns += _postgres_columns(meter, params, f"m{index}_")
-    sql = (
-        f"SELECT e.customer, {', '.join(columns)} FROM events e "
+    where = (
         f"WHERE e.environment = :env AND e.meter IN ({', '.join(f':s{i}' for i in range(len(streams)))}) "
-        "AND e.status = 'matched' AND e.ts >= :span_start AND e.ts < :span_end GROUP BY e.customer"
+        "AND e.status = 'matched' AND e.ts >= :span_start AND e.ts < :span_end"
     )
+    if postgres:
+        columns: list[str] = []
+        for index, meter in enumerate(meters):
+            columns += _postgres_columns(meter, params, f"m{index}_")
+        sql = f"SELECT e.customer, {', '.join(columns)} FROM events e {where} GROUP BY e.customer"
+    else:
+        sql = _sqlite_single_pass(meters, params, f"FROM events e NOT INDEXED {where}", "e.customer")
     keys: dict[str, list[int]] = defaultdict(list)
     for window in windows:
         keys[window.customer].append(window.key)
-    result: dict[tuple[int, str], Usage] = {}
-    for row in connection.execute(text(sql), params):
-        for key in keys.get(row[0], ()):
-            for index, meter in enumerate(meters):
-                count, raw_value, check = row[1 + 3 * index : 4 + 3 * index]
-                if count:
-                    result[(key, meter.code)] = Usage(_quantity(meter.aggregation, count, raw_value, check, True), count)
-    return result
+    return _collect(connection, postgres, meters, environment, sql, params, keys.get)
 
 
 def _load_windows(connection: Any, postgres: bool, windows: Sequence[Window]) -> None:
@@ -126,13 +127,22 @@ def _load_windows(connection: Any, postgres: bool, windows: Sequence[Window]) ->
         "CREATE TEMP TABLE usage_windows (key BIGINT PRIMARY KEY, customer VARCHAR(256), "
         "start_ts BIGINT, end_ts BIGINT)"
     ))
+    _insert_windows(connection, postgres, windows)
+    if postgres:
+        connection.execute(text("ANALYZE usage_windows"))
+    else:
+        connection.execute(text("CREATE INDEX temp.usage_windows_customer ON usage_windows (customer, start_ts)"))
+
+
+def _insert_windows(connection: Any, postgres: bool, windows: Sequence[Window]) -> None:
+    if not windows:
+        return
     raw = connection.connection.driver_connection
     rows = [(w.key, w.customer, w.start_us, w.end_us) for w in windows]
     if postgres:
         with raw.cursor() as cursor, cursor.copy("COPY usage_windows (key, customer, start_ts, end_ts) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(row)
-        connection.execute(text("ANALYZE usage_windows"))
     else:
         # one statement, not one step per window: the driver releases the GIL for each step, and an
         # invoice run rolls up on a second thread while it prices (one step per row would wait on
@@ -142,7 +152,6 @@ def _load_windows(connection: Any, postgres: bool, windows: Sequence[Window]) ->
             "json_extract(value, '$[2]'), json_extract(value, '$[3]') FROM json_each(?)",
             (orjson.dumps(rows).decode(),),
         )
-        connection.execute(text("CREATE INDEX temp.usage_windows_customer ON usage_windows (customer, start_ts)"))
 
 
 def _conditions(meter: MeterSpec, postgres: bool, params: dict[str, Any], prefix: str = "") -> list[str]:
@@ -260,25 +269,39 @@ def _single_pass(connection: Any, postgres: bool, meters: Sequence[MeterSpec],
         sql = f"SELECT w.key, {', '.join(columns)} {join} GROUP BY w.key"
     else:
         sql = _sqlite_single_pass(meters, params, join)
+    return _collect(connection, postgres, meters, environment, sql, params, _one_key)
+
+
+def _one_key(key: int) -> tuple[int]:
+    return (key,)
+
+
+def _collect(connection: Any, postgres: bool, meters: Sequence[MeterSpec], environment: str, sql: str,
+             params: dict[str, Any], keys_of: Any) -> dict[tuple[int, str], Usage]:
+    """Usage per (window, meter) from the rows of a grouped pass; `keys_of` maps a row's group
+    to its windows' keys. SQLite sums that took a double are redone exactly."""
     result: dict[tuple[int, str], Usage] = {}
     inexact: dict[int, list[int]] = defaultdict(list)
     for row in connection.execute(text(sql), params):
-        key = row[0]
+        keys = keys_of(row[0])
+        if not keys:
+            continue
         for index, meter in enumerate(meters):
             count, raw_value, check = row[1 + 3 * index : 4 + 3 * index]
             if not count:
                 continue
             quantity = _quantity(meter.aggregation, count, raw_value, check, postgres)
-            if quantity is None:
-                inexact[index].append(key)
-                continue
-            result[(key, meter.code)] = Usage(quantity, count)
-    for index, keys in inexact.items():
-        result.update(_exact_sqlite(connection, meters[index], environment, keys))
+            for key in keys:
+                if quantity is None:
+                    inexact[index].append(key)
+                else:
+                    result[(key, meter.code)] = Usage(quantity, count)
+    for index, inexact_keys in inexact.items():
+        result.update(_exact_sqlite(connection, meters[index], environment, inexact_keys))
     return result
 
 
-def _sqlite_single_pass(meters: Sequence[MeterSpec], params: dict[str, Any], join: str) -> str:
+def _sqlite_single_pass(meters: Sequence[MeterSpec], params: dict[str, Any], join: str, key: str = "w.key") -> str:
     """SQLite re-parses a JSON text at every json_extract, so each field is extracted once per
     event in an inner query (LIMIT -1 keeps SQLite from flattening it back into the aggregate)
     and the meters aggregate those columns."""
@@ -291,7 +314,7 @@ def _sqlite_single_pass(meters: Sequence[MeterSpec], params: dict[str, Any], joi
             params[f"path_{fields[path]}"] = path
         return fields[path]
 
-    inner = ["w.key AS key"]
+    inner = [f"{key} AS key"]
     outer: list[str] = []
     for index, meter in enumerate(meters):
         prefix = f"m{index}_"

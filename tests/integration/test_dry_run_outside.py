@@ -43,3 +43,23 @@ def test_dry_run_names_why_events_match_no_subscription(db_url: str, tmp_path: P
     ]
     assert count_by_status(store, "live") == {}  # a dry run writes nothing
     store.dispose()
+
+
+def test_a_backfill_import_reports_events_outside_subscriptions_too(db_url: str, tmp_path: Path) -> None:
+    from ratecard.golive.backfill import import_target
+    from ratecard.ingest.validate import to_micros
+    from ratecard.store.backfills import create_backfill
+
+    store, _ = workspace(db_url, CATALOG)
+    _, catalog = current(store)
+    start, end = to_micros(NOW.replace(year=2026, month=4, day=1)), to_micros(NOW.replace(year=2026, month=6, day=1))
+    backfill_id = create_backfill(store, "live", start, end, None, False, 1).id
+    validator, writer_factory = import_target(store, catalog, NOW, backfill_id)
+    events = [_event(1, "gappy", "2026-04-15"), _event(2, "gone", "2026-05-01")]
+    report = import_file(store, catalog, write_jsonl(tmp_path / "b.jsonl", events), NOW, validator=validator,
+                         writer_factory=writer_factory)
+    assert report.as_dict()["outside_subscriptions"] == [
+        {"customer": "gappy", "before_start": 0, "after_end": 0, "between_subscriptions": 1},
+        {"customer": "gone", "before_start": 0, "after_end": 1, "between_subscriptions": 0},
+    ]
+    store.dispose()

@@ -58,6 +58,9 @@ class BackfillValidator:
         result.late = False
         return result
 
+    def outside_reason(self, customer: str, ts: int) -> str:
+        return self.inner.outside_reason(customer, ts)
+
 
 def import_target(store: Store, catalog: Catalog | None, now: datetime, backfill_id: str,
                   environment: str = "live") -> tuple[BackfillValidator, Any]:

@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from decimal import Decimal
+from functools import cached_property
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -365,14 +366,19 @@ class CauseFinder:
         subscription = self._subscription(line)
         if subscription is None:
             return []
-        found = []
+        overridden = self._overridden.get((subscription.plan_code, line.code), [])
+        return [(reference, charge) for reference, charge in overridden if reference != subscription.reference]
+
+    @cached_property
+    def _overridden(self) -> dict[tuple[str, str], list[tuple[str, Charge]]]:
+        """(plan, charge code) -> (subscription, its overriding charge), built once: a scan of
+        every subscription per difference made thousands of differences take minutes."""
+        index: dict[tuple[str, str], list[tuple[str, Charge]]] = defaultdict(list)
         for other in self.catalog.subscriptions.values():
-            if other.plan_code == subscription.plan_code and other.reference != subscription.reference \
-                    and line.code in other.overrides:
-                charge = next((c for c in other.plan.charges if c.code == line.code), None)
-                if charge is not None:
-                    found.append((other.reference, charge))
-        return found
+            for charge in other.plan.charges:
+                if charge.code in other.overrides:
+                    index[(other.plan_code, charge.code)].append((other.reference, charge))
+        return index
 
     # ---------------------------------------------------------------- tax
 

@@ -182,17 +182,22 @@ def _window_condition(backfill: Backfill, params: dict[str, Any]) -> str:
     return condition
 
 
+def _locked_backfill(connection: Any, store: Store, environment: str, backfill_id: str) -> Backfill:
+    """The backfill, read under the environment's lock (the caller's transaction holds it)."""
+    lock_environment(connection, store, environment)
+    row = connection.execute(
+        select(backfills).where(backfills.c.environment == environment, backfills.c.id == backfill_id)
+    ).first()
+    if row is None:
+        raise BackfillNotFound(f"no backfill {backfill_id!r} (see `ratecard backfill list`)")
+    return _from_row(row)
+
+
 def apply_backfill(store: Store, environment: str, backfill_id: str, now_us: int) -> dict[str, int] | None:
     """Close a pending backfill in one transaction: with replace, the window's stored events (in
     its scope) move aside; then its events go into events. None when it was not pending."""
     with store.engine.begin() as connection:
-        lock_environment(connection, store, environment)
-        row = connection.execute(
-            select(backfills).where(backfills.c.environment == environment, backfills.c.id == backfill_id)
-        ).first()
-        if row is None:
-            raise BackfillNotFound(f"no backfill {backfill_id!r} (see `ratecard backfill list`)")
-        backfill = _from_row(row)
+        backfill = _locked_backfill(connection, store, environment, backfill_id)
         if backfill.status != PENDING:
             return None
         params: dict[str, Any] = {"bf": backfill_id}
@@ -227,13 +232,7 @@ def unapply_backfill(store: Store, environment: str, backfill_id: str, now_us: i
     """Revert in one transaction: the events a closed backfill added leave events and the ones it
     replaced come back; a pending backfill just ends. None when it was already reverted."""
     with store.engine.begin() as connection:
-        lock_environment(connection, store, environment)
-        row = connection.execute(
-            select(backfills).where(backfills.c.environment == environment, backfills.c.id == backfill_id)
-        ).first()
-        if row is None:
-            raise BackfillNotFound(f"no backfill {backfill_id!r} (see `ratecard backfill list`)")
-        backfill = _from_row(row)
+        backfill = _locked_backfill(connection, store, environment, backfill_id)
         if backfill.status == REVERTED:
             return None
         removed = restored = 0

@@ -206,3 +206,35 @@ def test_cutover_plan_and_apply(db_url: str) -> None:
     assert [(i.subscription, i.issue_date) for i in report.voided] == [("sub-b", "2026-12-01")]
     assert report.issued == []  # nothing of other-b's was finalized since the cutover
     store.dispose()
+
+
+def test_a_backfill_after_a_rollback_corrects_only_what_ratecard_billed(db_url: str, tmp_path: Path) -> None:
+    from ratecard.golive.backfill import close_backfill, import_target
+    from ratecard.ingest.validate import to_micros
+    from ratecard.store.backfills import create_backfill
+
+    store, _ = workspace(db_url, CATALOG)
+    version, catalog = current(store)
+    create(store, "live", "pilot", None, at(10, 1))
+    add(store, "live", catalog, "pilot", ["pilot-a"], at(10, 1))
+    import_file(store, catalog, write_jsonl(tmp_path / "e.jsonl", _calls("pilot-a", 11, 4)), at(11, 25))
+    promote(store, "live", catalog, "pilot", at(11, 20), force=True)  # live from December 1
+    generate_invoices(store, catalog, version, date(2026, 12, 1), at(12, 1, 10))
+    (december,) = [i for i in finalize_due(store, at(12, 1, 10), "RC").finalized if i.customer == "pilot-a"]
+    assert (december.mode, f"{december.total:f}") == ("live", "10.00")
+    rollback(store, "live", "pilot", at(12, 2), "RC")
+
+    # November's usage was the legacy system's: a backfill of it changes the shadow invoice only,
+    # and December's fee, billed by ratecard, is not credited because the customer is shadow now
+    backfill = create_backfill(store, "live", to_micros(at(11, 1, 0)), to_micros(at(12, 1, 0)), None, False,
+                               to_micros(at(12, 3)))
+    validator, writer_factory = import_target(store, catalog, at(12, 3), backfill.id)
+    extra = [{**event, "id": f"bf-{n}"} for n, event in enumerate(_calls("pilot-a", 11, 2))]
+    import_file(store, catalog, write_jsonl(tmp_path / "bf.jsonl", extra), at(12, 3), validator=validator,
+                writer_factory=writer_factory)
+    close_backfill(store, backfill.id, at(12, 3))
+    assert [i for i in list_invoices(store) if i.kind == "credit_note"] == []
+    shadow = next(i for i in list_invoices(store) if i.customer == "pilot-a" and i.issue_date == "2026-12-01"
+                  and i.mode == "shadow")
+    assert [(line.code, f"{line.quantity:f}") for line in shadow.lines] == [("calls", "6")]
+    store.dispose()

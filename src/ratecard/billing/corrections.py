@@ -24,7 +24,7 @@ from ..store import Store
 from ..store.catalogs import load_version
 from ..store.corrections import credit_note_for, current_final_invoices, save_correction
 from ..store.invoices import InvoiceRecord
-from ..store.modes import load_modes
+from ..store.modes import BillingModes, load_modes
 from ..store.schema import invoices
 from ..store.usage import Window, aggregate_usage
 from .run import HorizonError, generate_invoices, price_cut
@@ -148,7 +148,11 @@ def _recompute(store: Store, catalog: Catalog, version: int, group: list[Invoice
     results = []
     for index, (invoice, subscription, cut) in enumerate(placed):
         measured = {meter.code: usage.get((index, meter.code), Usage.zero()) for meter in meters}
-        records = price_cut(catalog, version, subscription, cut, measured, modes)
+        # the periods the invoice billed, not the customer's mode today: after a rollback the
+        # customer is in shadow, yet what ratecard billed then is what is corrected now
+        billed_from = min((line.service_start_ts for line in invoice.lines), default=None)
+        scope = BillingModes(customers={subscription.customer: billed_from}) if billed_from is not None else modes
+        records = price_cut(catalog, version, subscription, cut, measured, scope)
         live = next((record for record in records if record.mode == invoice.mode), None)
         results.append((invoice, live))
     return results

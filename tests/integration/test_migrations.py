@@ -33,3 +33,9 @@ def _head() -> str:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     return ScriptDirectory.from_config(config).get_current_head()
+
+
+def test_the_quick_head_check_agrees_with_alembic() -> None:
+    from ratecard.store.db import head_revision
+
+    assert head_revision() == _head()

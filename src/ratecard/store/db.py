@@ -7,18 +7,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import ArgumentError, DatabaseError
+from sqlalchemy.exc import ArgumentError, DatabaseError, DBAPIError
 from sqlalchemy.pool import NullPool
 
 DEFAULT_URL = "sqlite:///ratecard.db"
 MIGRATIONS = Path(__file__).parent / "migrations"
 MIGRATION_LOCK = 72_616_263  # advisory lock id: one migrator at a time on PostgreSQL
+
+
+def head_revision() -> str:
+    """The newest migration's revision: by convention its file name starts with it (0007_…),
+    which tests/integration/test_migrations.py checks against Alembic's own answer."""
+    names = sorted(path.name for path in (MIGRATIONS / "versions").glob("[0-9][0-9][0-9][0-9]_*.py"))
+    return names[-1][:4]
 
 
 class StoreError(RuntimeError):
@@ -59,6 +62,15 @@ class Store:
         return self.dialect == "postgresql"
 
     def migrate(self) -> None:
+        # Every command opens the store: when it is already at the head, one SELECT answers,
+        # without importing Alembic and parsing every migration (half a second a command).
+        if self._stored_revision() == head_revision():
+            return
+        from alembic import command
+        from alembic.config import Config
+        from alembic.runtime.migration import MigrationContext
+        from alembic.script import ScriptDirectory
+
         config = Config()
         config.set_main_option("script_location", str(MIGRATIONS))
         head = ScriptDirectory.from_config(config).get_current_head()
@@ -70,6 +82,13 @@ class Store:
                 return
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
+
+    def _stored_revision(self) -> str | None:
+        try:
+            with self.engine.connect() as connection:
+                return connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
+        except DBAPIError:  # a new database: no version table yet
+            return None
 
     def dispose(self) -> None:
         self.engine.dispose()

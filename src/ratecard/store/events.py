@@ -15,11 +15,6 @@ from typing import Any
 from sqlalchemy import Text, cast, func, select, text
 
 from .db import Store
-
-try:  # only needed on PostgreSQL
-    from psycopg.errors import UniqueViolation
-except ImportError:  # pragma: no cover
-    UniqueViolation = ()  # type: ignore[assignment,misc]
 from .schema import events
 
 COLUMNS = ("environment", "id", "customer", "meter", "ts", "properties", "received_at", "status", "late")
@@ -84,6 +79,8 @@ def _copy_postgres(raw: Any, rows: Sequence[Row]) -> int:
     # Concurrent writers of overlapping batches wait on each other's uncommitted ids; taking the
     # ids in one global order (by key, as the staging INSERT below does) keeps that from ever
     # becoming a deadlock (tests/api/test_reliability.py sends shuffled overlapping batches).
+    from psycopg.errors import UniqueViolation  # here, not at import: SQLite users never load psycopg
+
     rows = sorted(rows, key=_key)
     with raw.cursor() as cursor:
         cursor.execute("SAVEPOINT direct_copy")

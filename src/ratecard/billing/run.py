@@ -26,7 +26,7 @@ from ..store.invoices import (
     existing_cuts,
     save_drafts,
 )
-from ..store.modes import BillingModes, load_modes
+from ..store.modes import BillingModes, load_modes, mode_for
 from ..store.usage import Window, aggregate_usage
 
 WRITE_BATCH = 2000
@@ -220,7 +220,7 @@ def _draft(found: tuple[int, str] | None) -> bool:
 def cut_modes(cut: Cut, live_from: int | None) -> set[str]:
     """The modes a cut's lines can fall in, from the start of the periods it bills."""
     starts = [to_micros(period.start) for period in (cut.closing, cut.opening) if period is not None]
-    return {"live" if live_from is not None and start >= live_from else "shadow" for start in starts}
+    return {mode_for(start, live_from) for start in starts}
 
 
 def price_cut(catalog: Catalog, catalog_version: int, subscription: SubscriptionSpec, cut: Cut,
@@ -239,8 +239,7 @@ def price_cut(catalog: Catalog, catalog_version: int, subscription: Subscription
     live_from = (modes or BillingModes()).live_from(subscription.customer, ZoneInfo(subscription.timezone))
     parts: dict[str, list[Line]] = {}
     for line in lines:
-        mode = "live" if live_from is not None and to_micros(line.service_start) >= live_from else "shadow"
-        parts.setdefault(mode, []).append(line)
+        parts.setdefault(mode_for(to_micros(line.service_start), live_from), []).append(line)
     records = []
     for mode, part in parts.items():
         totals = invoice_totals(part, pricing)

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
 from ..catalog import Catalog, SubscriptionSpec
+from ..domain.periods import local_midnight
 from ..ingest.validate import to_micros
 from ..store import Store
 from ..store.cohorts import cohort_of, record_cutover
@@ -101,10 +102,6 @@ def _iso(day: date | None) -> str | None:
     return None if day is None else day.isoformat()
 
 
-def _midnight(day: date, zone: ZoneInfo) -> datetime:
-    return datetime.combine(day, time(0), tzinfo=zone)
-
-
 def boundaries(subscription: SubscriptionSpec, until: datetime) -> list[datetime]:
     """Every period start of the subscription up to `until`, and the end of the last one."""
     periods = subscription.schedule().periods_until(until)
@@ -120,7 +117,7 @@ TWICE = ("already on final ratecard invoices", "already billed by the legacy sys
 def plan_subscription(subscription: SubscriptionSpec, day: date, billed_by_ratecard: list[tuple[int, int]],
                       cohort: str | None, billed_by_legacy: list[int] | None = None) -> SubscriptionCutover:
     zone = ZoneInfo(subscription.timezone)
-    switch = _midnight(day, zone)
+    switch = local_midnight(day, zone)
     schedule = subscription.schedule()
     periods = schedule.periods_until(switch + timedelta(days=400))
     result = SubscriptionCutover(subscription.reference, subscription.customer, subscription.timezone,
@@ -144,7 +141,7 @@ def plan_subscription(subscription: SubscriptionSpec, day: date, billed_by_ratec
         result.risks.append(
             f"bill_from {billed_from.date()} is after the cutover: periods from {result.ratecard_from} to "
             f"{billed_from.date()} are billed by nobody unless the legacy system keeps billing them")
-    cut = to_micros(_midnight(result.legacy_until, zone)) if result.legacy_until else None
+    cut = to_micros(local_midnight(result.legacy_until, zone)) if result.legacy_until else None
     if cut is not None and cohort is None:
         before = sorted({start for start, end in billed_by_ratecard if start < cut})
         if before:
@@ -216,7 +213,7 @@ def propose(catalog: Catalog, day: date, excluded_customers: set[str]) -> list[C
     counts: Counter[date] = Counter()
     for subscription in considered:
         zone = ZoneInfo(subscription.timezone)
-        points = boundaries(subscription, _midnight(last, zone) + timedelta(days=1))
+        points = boundaries(subscription, local_midnight(last, zone) + timedelta(days=1))
         if not points:
             continue
         local = {point.astimezone(zone).date() for point in points}
@@ -236,7 +233,7 @@ def apply_cutover(store: Store, environment: str, catalog: Catalog, day: date, n
     twice = [risk for risk in plan.risks if any(mark in risk for mark in TWICE)]
     if twice and not force:
         raise CutoverRefused(twice)
-    record_cutover(store, environment, day.isoformat(), to_micros(_midnight(day, ZoneInfo("UTC"))), to_micros(now))
+    record_cutover(store, environment, day.isoformat(), to_micros(local_midnight(day, ZoneInfo("UTC"))), to_micros(now))
     return plan
 
 

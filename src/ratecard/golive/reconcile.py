@@ -18,7 +18,7 @@ import dataclasses
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, time
+from datetime import date
 from decimal import Decimal
 from functools import cached_property
 from typing import Any
@@ -27,6 +27,7 @@ from zoneinfo import ZoneInfo
 from ..catalog import Catalog, MeterSpec, SubscriptionSpec
 from ..domain.aggregation import Usage
 from ..domain.money import minor_unit, quantize
+from ..domain.periods import local_midnight
 from ..domain.pricing import TIERED_MODELS, Charge, price_usage
 from ..domain.tax import invoice_tax
 from ..ingest.validate import from_micros, to_micros
@@ -288,10 +289,11 @@ class CauseFinder:
             subscription = self._subscription(ours)
             zone = ZoneInfo(subscription.timezone if subscription else "UTC")
             end = theirs.service_end or ours.service_end
+            utc = ZoneInfo("UTC")
             candidates = {
-                "UTC": (_midnight(ours.service_start, ZoneInfo("UTC")), _midnight(ours.service_end, ZoneInfo("UTC"))),
-                "legacy dates": (_midnight(theirs.service_start, zone), _midnight(end, zone)),
-                "legacy dates in UTC": (_midnight(theirs.service_start, ZoneInfo("UTC")), _midnight(end, ZoneInfo("UTC"))),
+                "UTC": (local_midnight(ours.service_start, utc), local_midnight(ours.service_end, utc)),
+                "legacy dates": (local_midnight(theirs.service_start, zone), local_midnight(end, zone)),
+                "legacy dates in UTC": (local_midnight(theirs.service_start, utc), local_midnight(end, utc)),
             }
             for label, (start, stop) in candidates.items():
                 start_us, end_us = to_micros(start), to_micros(stop)
@@ -425,6 +427,3 @@ class CauseFinder:
             return "rounding", {}
         return "unexplained", {}
 
-
-def _midnight(day: date, zone: ZoneInfo) -> datetime:
-    return datetime.combine(day, time(0), tzinfo=zone)

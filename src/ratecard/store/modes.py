@@ -11,11 +11,12 @@ bills everything (a team not migrating from anything).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, time
+from datetime import date
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
+from ..domain.periods import local_midnight
 from .db import Store
 from .schema import customer_modes, cutovers
 
@@ -41,8 +42,12 @@ class BillingModes:
 
 
 def local_midnight_us(day: date, zone: ZoneInfo) -> int:
-    instant = datetime.combine(day, time(0), tzinfo=zone)
-    return int(instant.timestamp()) * 1_000_000
+    return int(local_midnight(day, zone).timestamp()) * 1_000_000
+
+
+def mode_for(service_start_us: int, live_from: int | None) -> str:
+    """The one rule: live when the service period starts at or after live_from, else shadow."""
+    return "live" if live_from is not None and service_start_us >= live_from else "shadow"
 
 
 def load_modes(store: Store, environment: str) -> BillingModes:

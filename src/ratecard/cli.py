@@ -67,6 +67,14 @@ def fail(message: str, code: int = 2) -> NoReturn:
     raise typer.Exit(code)
 
 
+def current_catalog_or_fail(store: Store) -> tuple[int, Any]:
+    """(version, catalog) of the applied catalog; none applied yet is one clear error, exit 2."""
+    try:
+        return current_catalog(store)
+    except NoCatalog as exc:
+        fail(str(exc))
+
+
 def emit_json(document: Any) -> None:
     sys.stdout.write(orjson.dumps(document, option=orjson.OPT_INDENT_2, default=str).decode() + "\n")
 
@@ -283,10 +291,7 @@ def _rfc3339(micros: int) -> str:
 def events_reprocess(db: DbOption = None, json_output: JsonOption = False) -> None:
     """Re-match unmatched events against the current catalog."""
     with store_for(db) as store:
-        try:
-            _, catalog = current_catalog(store)
-        except NoCatalog as exc:
-            fail(str(exc))
+        _, catalog = current_catalog_or_fail(store)
         result = reprocess(store, catalog, _now())
     if json_output:
         emit_json(result)
@@ -324,10 +329,7 @@ def invoices_generate(
     except HorizonError as exc:
         fail(str(exc))
     with store_for(db) as store:
-        try:
-            version, catalog = current_catalog(store)
-        except NoCatalog as exc:
-            fail(str(exc))
+        version, catalog = current_catalog_or_fail(store)
         with _progress(_wants_progress(json_output)) as progress:
             task = progress.add_task("pricing invoices", total=None)
             report = generate_invoices(store, catalog, version, limit, _now(),

@@ -11,7 +11,6 @@ import typer
 from rich.table import Table
 
 from ..ingest.validate import from_micros
-from ..workspace import NoCatalog, current_catalog
 from .cohorts import CohortError, add, cohort_status, create, iso_utc, parallel_run, promote
 from .cutover import CutoverPlan, CutoverRefused, apply_cutover, plan_cutover
 from .legacy import LegacyFileError, load_mapping, read_legacy
@@ -32,12 +31,9 @@ def _when(micros: int | None) -> str:
 
 
 def _catalog(store):  # noqa: ANN001, ANN202 - the CLI's store type
-    from ..cli import fail
+    from ..cli import current_catalog_or_fail
 
-    try:
-        return current_catalog(store)[1]
-    except NoCatalog as exc:
-        fail(str(exc))
+    return current_catalog_or_fail(store)[1]
 
 
 @cohort_app.command("create")

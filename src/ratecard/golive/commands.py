@@ -9,7 +9,6 @@ import orjson
 import typer
 
 from ..store.db import StoreError
-from ..workspace import NoCatalog, current_catalog
 from .legacy import LegacyFileError, load_mapping, read_legacy
 from .reconcile import reconcile
 from .report import print_table, to_csv, to_html
@@ -34,7 +33,7 @@ def reconcile_command(
 ) -> None:
     """Compare ratecard's invoice lines with the current system's export; name the cause of each
     difference. Exit 1 when there are differences."""
-    from ..cli import emit_json, err, fail, store_for
+    from ..cli import current_catalog_or_fail, emit_json, err, fail, store_for
     from ..cli import out as console
 
     try:
@@ -45,10 +44,7 @@ def reconcile_command(
         fail(f"--out {out}: use a .json, .csv or .html file name")
     try:
         with store_for(db) as store:
-            try:
-                _, catalog = current_catalog(store)
-            except NoCatalog as exc:
-                fail(str(exc))
+            _, catalog = current_catalog_or_fail(store)
             result = reconcile(store, catalog, lines)
     except StoreError as exc:
         fail(str(exc))
@@ -76,15 +72,12 @@ def check_command(
     """Readiness report over the stored catalog and data; exit 1 when anything blocks go-live."""
     from rich.table import Table
 
-    from ..cli import _now, emit_json, fail, store_for
+    from ..cli import _now, current_catalog_or_fail, emit_json, store_for
     from ..cli import out as console
     from .readiness import readiness
 
     with store_for(db) as store:
-        try:
-            _, catalog = current_catalog(store)
-        except NoCatalog as exc:
-            fail(str(exc))
+        _, catalog = current_catalog_or_fail(store)
         findings = readiness(store, catalog, _now(), days)
     blockers = sum(1 for f in findings if f.severity == "blocker")
     if json_output:

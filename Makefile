@@ -1,28 +1,42 @@
 # The two README commands: `make demo` and `make test`. Both work from a fresh clone.
+# Every library comes from uv.lock (exact versions and hashes): a fresh clone installs what the
+# last green CI run installed. `make upgrade` is the only thing that moves the lock.
 PYTHON ?= python3
+UV_VERSION := 0.13.9
 VENV := .venv
 BIN := $(VENV)/bin
+UV := $(BIN)/uv
 STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 DEMO_DB ?= sqlite:///$(CURDIR)/demo.db
+# the suite on every core (the tests are independent: a temporary folder and a PostgreSQL schema each)
+PYTEST_WORKERS ?= auto
 
-.PHONY: demo test lint bench install dev clean
+.PHONY: demo test lint bench install dev upgrade clean
 
-$(BIN)/python:
+# the virtual environment holds uv itself; uv then installs exactly what the lock says into it
+$(UV):
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet uv==$(UV_VERSION)
 
-$(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e .
+# --inexact: keep uv (and the dev tools, once installed) when syncing the runtime set
+$(STAMP): pyproject.toml uv.lock | $(UV)
+	$(UV) sync --locked --inexact --quiet
 	touch $@
 
-$(DEV_STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[dev]'
+$(DEV_STAMP): pyproject.toml uv.lock | $(UV)
+	$(UV) sync --locked --inexact --extra dev --quiet
 	touch $@ $(STAMP)
 
 install: $(STAMP)
 
 dev: $(DEV_STAMP)
+
+# Refresh the lock on purpose (newest versions the ranges in pyproject.toml allow), then install it.
+upgrade: | $(UV)
+	$(UV) lock --upgrade
+	$(UV) sync --locked --inexact --extra dev
+	touch $(DEV_STAMP) $(STAMP)
 
 demo: $(STAMP)
 	rm -f demo.db demo.db-wal demo.db-shm
@@ -34,10 +48,11 @@ demo: $(STAMP)
 	$(BIN)/ratecard reconcile examples/legacy.csv --db $(DEMO_DB) --out demo-reconcile.html; test $$? -le 1
 
 test: $(DEV_STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS)
 
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check src tests bench examples
+	$(BIN)/lint-imports
 
 bench: $(DEV_STAMP)
 	$(BIN)/python -m bench.run

@@ -26,6 +26,19 @@ def read_text(path: Path, what: str, error: type[Exception]) -> str:
         raise error(f"{path}: line {line}: not UTF-8 text") from None
 
 
+def utf8_error_offset(raw: bytes) -> int | None:
+    """The offset of the first byte that is not UTF-8, or None when `raw` is UTF-8 text.
+
+    Checked here rather than read off a JSON library's exception class: msgspec reports bad
+    UTF-8 as a UnicodeDecodeError in some versions and as a DecodeError in others, and the
+    reason a user sees must not change with the version installed."""
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return exc.start
+    return None
+
+
 def read_column_mapping(path: Path, fields: tuple[str, ...], error: type[Exception]) -> tuple[dict[str, str], dict]:
     """A mapping file `columns: {ratecard field: their column}` (+ other keys, returned as is)."""
     try:

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from ..textfile import utf8_error_offset
 from .records import RawEvent, Rejection
 
 if TYPE_CHECKING:
@@ -120,19 +121,22 @@ def decode_json_line(line: int, raw: bytes) -> RawEvent | Rejection:
         pass
     except RecursionError:
         return Rejection(line, "invalid_json", f"line {line}: JSON nested too deeply", raw=_snippet(raw))
-    except msgspec.DecodeError:
-        return Rejection(line, "invalid_json", f"line {line}: not valid JSON", raw=_snippet(raw))
-    except UnicodeDecodeError:
-        return Rejection(line, "invalid_json", f"line {line}: not UTF-8 text", raw=_snippet(raw))
+    except (msgspec.DecodeError, UnicodeDecodeError):
+        return _undecodable(line, raw)
     try:
         data = _generic.decode(raw)
-    except msgspec.DecodeError:
-        return Rejection(line, "invalid_json", f"line {line}: not valid JSON", raw=_snippet(raw))
-    except UnicodeDecodeError:
-        return Rejection(line, "invalid_json", f"line {line}: not UTF-8 text", raw=_snippet(raw))
+    except (msgspec.DecodeError, UnicodeDecodeError):
+        return _undecodable(line, raw)
     except RecursionError:
         return Rejection(line, "invalid_json", f"line {line}: JSON nested too deeply", raw=_snippet(raw))
     return from_mapping(line, data)
+
+
+def _undecodable(line: int, raw: bytes) -> Rejection:
+    """Why a line is not JSON: bad UTF-8 named as such, whatever the JSON library reports."""
+    if utf8_error_offset(raw) is not None:
+        return Rejection(line, "invalid_json", f"line {line}: not UTF-8 text", raw=_snippet(raw))
+    return Rejection(line, "invalid_json", f"line {line}: not valid JSON", raw=_snippet(raw))
 
 
 def _snippet(raw: bytes) -> str:
@@ -154,10 +158,11 @@ def read_json_array(path: Path) -> Iterator[RawEvent | Rejection]:
     raw = path.read_bytes().removeprefix(BOM)
     try:
         data = _generic.decode(raw)
-    except msgspec.DecodeError as exc:
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+        bad_byte = utf8_error_offset(raw)
+        if bad_byte is not None:
+            raise ReaderError(f"{path}: line {_line_of(raw, bad_byte)}: not UTF-8 text") from None
         raise ReaderError(f"{path}: {_where(raw, str(exc))}not valid JSON: {_without_byte(str(exc))}") from None
-    except UnicodeDecodeError as exc:
-        raise ReaderError(f"{path}: line {_line_of(raw, exc.start)}: not UTF-8 text") from None
     if not isinstance(data, list):
         data = [data]
     for index, item in enumerate(data, start=1):

@@ -21,25 +21,16 @@ import msgspec
 
 from ..catalog import Catalog
 from ..domain.aggregation import NUMERIC_AGGREGATIONS
+from ..domain.instants import EPOCH, MICROSECOND, from_micros, to_micros  # noqa: F401 - TEMPORARY re-export of from_micros/to_micros until every caller imports domain.instants
 from ..store.events import Row
 from .records import Event, RawEvent, Rejection
 
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-MICROSECOND = timedelta(microseconds=1)
 MAX_ID_LENGTH = 256
 # events may be stamped slightly ahead of our clock by the sender's; beyond this they are refused
 FUTURE_TOLERANCE = timedelta(minutes=5)
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 
 _encode = msgspec.json.Encoder(decimal_format="number").encode
-
-
-def to_micros(moment: datetime) -> int:
-    return (moment - EPOCH) // MICROSECOND
-
-
-def from_micros(micros: int) -> datetime:
-    return EPOCH + timedelta(microseconds=micros)
 
 
 def parse_timestamp(value: Any) -> datetime | str:

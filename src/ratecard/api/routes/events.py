@@ -14,6 +14,7 @@ from ...ingest.importer import ImportReport, import_records
 from ...ingest.readers import decode_json_line
 from ...ingest.records import RawEvent, Rejection
 from ...store import Store
+from ...textfile import utf8_error_offset
 from ..context import environment, get_store, now
 from ..errors import ApiError
 
@@ -49,10 +50,10 @@ def parse_events(body: bytes) -> list[RawEvent | Rejection]:
     if stripped.startswith(b"["):
         try:
             elements = _raw_list.decode(stripped)
-        except msgspec.DecodeError as exc:
+        except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+            if utf8_error_offset(stripped) is not None:
+                raise ApiError(400, "INVALID_FIELD", "the body is not UTF-8 text", "body") from None
             raise ApiError(400, "INVALID_FIELD", f"the body is not a valid JSON array: {exc}", "body") from None
-        except UnicodeDecodeError:
-            raise ApiError(400, "INVALID_FIELD", "the body is not UTF-8 text", "body") from None
         except RecursionError:
             raise ApiError(400, "INVALID_FIELD", "the body's JSON is nested too deeply", "body") from None
         _check_count(len(elements))

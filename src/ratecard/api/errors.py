@@ -39,8 +39,24 @@ def error_response(status: int, kind: str, code: str, message: str, field: str |
                     headers=headers)
 
 
+def invalid(field: str | None, message: str) -> ApiError:
+    return ApiError(400, "INVALID_FIELD", message, field)
+
+
+def missing(field: str, message: str | None = None) -> ApiError:
+    return ApiError(400, "MISSING_FIELD", message or f"{field} is required", field)
+
+
 def not_found(what: str, reference: str) -> ApiError:
-    return ApiError(404, "RESOURCE_NOT_FOUND", f"{what} {reference!r} does not exist", None)
+    return ApiError(404, "RESOURCE_NOT_FOUND", f"{what} {reference!r} does not exist")
+
+
+def already_exists(label: str, reference: str, field: str = "reference") -> ApiError:
+    return ApiError(409, "RESOURCE_ALREADY_EXISTS", f"a {label} with reference {reference!r} already exists", field)
+
+
+def invalid_operation(message: str, field: str | None = None) -> ApiError:
+    return ApiError(400, "INVALID_OPERATION", message, field)
 
 
 async def api_error_handler(_: Request, exc: Exception) -> Response:

@@ -23,33 +23,28 @@ from fastapi import APIRouter, Depends, Query, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
+from ...domain.instants import to_micros
 from ...golive.monitor import record_batch, record_rejection
 from ...ingest.records import RawEvent, Rejection
-from ...ingest.validate import EventValidator, to_micros
-from ...store import Store
+from ...ingest.validate import EventValidator
 from ...store.meter_data import MeterDataRow, NewEvent, get_meter_data, insert_meter_data, list_meter_data, soft_delete
 from ...store.resources import ConfigChange, Resource, config_change
-from ..context import environment, get_store, now
-from ..errors import ApiError
+from ..context import Caller, current_caller
+from ..errors import ApiError, invalid, invalid_operation, missing, not_found
+from ..pagination import Page, envelope, solvimon_page
 from .common import (
-    Page,
     aware,
     check_choice,
     check_reference,
     decimal_text,
-    envelope,
-    invalid,
-    invalid_operation,
-    iso,
     json_body,
     json_response,
-    missing,
     multi,
-    not_found,
     param,
     parse_decimal,
+    wire_instant,
 )
-from .config import METER, PREFIX, PROPERTY, VALUE, View, snapshot, state
+from .config import METER, PREFIX, PROPERTY, VALUE, View, snapshot
 from .customers import render as render_customer
 
 router = APIRouter(tags=["ingest"])
@@ -369,8 +364,8 @@ def render(view: View, row: MeterDataRow, expand: list[str] | None = None) -> di
         "customer_reference": row.customer,
         "meter_id": meter_row.id if meter_row is not None else None,
         "meter_reference": row.meter,
-        "timestamp": iso(row.ts),
-        "created_at": iso(row.received_at),
+        "timestamp": wire_instant(row.ts),
+        "created_at": wire_instant(row.received_at),
         "meter_values": [_value(view, key, number) for key, number in values],
         "meter_properties": [_property(view, key, text) for key, text in properties],
         "processed_details": processed,
@@ -405,17 +400,17 @@ def _validation(value: str | None) -> str:
     return "DYNAMIC" if value is None else check_choice(value, "meter_validation", VALIDATIONS)
 
 
-def ingest(request: Request, store: Store, env: str, items: list[Any], prefixes: list[str],
-           validation: str) -> list[dict[str, Any]]:
+def ingest(caller: Caller, items: list[Any], prefixes: list[str], validation: str) -> list[dict[str, Any]]:
     """Validate every event (all or nothing), create DYNAMIC resources, store, render."""
-    moment = now()
-    snap = snapshot(request, store, env)
+    store, env, moment = caller.store, caller.environment, caller.now
+    snap = snapshot(caller)
     events = [prepare(item, prefix, snap.view, moment) for item, prefix in zip(items, prefixes, strict=True)]
     if validation == "STATIC":
         for event in events:
             check_static(event, snap.view)
-    if snap.catalog is not None and snap.catalog_version is not None:
-        validator = state(request).validator(store, env, snap.catalog_version, snap.catalog, moment, snap.finals)
+    if snap.catalog_state is not None:
+        validator = snap.catalog_state.validator
+        validator.set_now(moment)
     else:
         validator = EventValidator(None, moment)  # no catalog: every event is NOT_MATCHED (unknown customer)
     checked = []
@@ -436,7 +431,7 @@ def ingest(request: Request, store: Store, env: str, items: list[Any], prefixes:
     record_batch(store, env, moment, checked, outcome)  # per-minute ingestion figures
     duplicates = sum(1 for seq in outcome if seq is not None)
     unmatched = sum(1 for event, seq in zip(checked, outcome, strict=True) if seq is None and event.status != "matched")
-    request.app.state.metrics.observe_import(len(checked), duplicates, unmatched, {})
+    caller.metrics.observe_import(len(checked), duplicates, unmatched, {})
     rendered = []
     for event, seq in zip(checked, outcome, strict=True):
         row = MeterDataRow("duplicate" if seq is not None else "event", event.id, seq, event.customer, event.meter,
@@ -461,16 +456,16 @@ BATCH_BODY = {"requestBody": {"required": True, "content": {"application/json": 
 
 async def post_one(request: Request, meter_validation: str | None = Query(None, description="STATIC | DYNAMIC"),
                    cost_prediction: bool | None = Query(None), clickhouse: bool | None = Query(None),
-                   env: str = Depends(environment), store: Store = Depends(get_store)) -> Response:
+                   caller: Caller = Depends(current_caller)) -> Response:
     validation = _validation(meter_validation)
     data = await json_body(request)
-    rendered = await run_in_threadpool(ingest, request, store, env, [data], [""], validation)
+    rendered = await run_in_threadpool(ingest, caller, [data], [""], validation)
     return json_response(rendered[0], 201)
 
 
 async def post_many(request: Request, meter_validation: str | None = Query(None, description="STATIC | DYNAMIC"),
                     cost_prediction: bool | None = Query(None), clickhouse: bool | None = Query(None),
-                    env: str = Depends(environment), store: Store = Depends(get_store)) -> Response:
+                    caller: Caller = Depends(current_caller)) -> Response:
     validation = _validation(meter_validation)
     data = await json_body(request)
     if not isinstance(data, dict):
@@ -481,23 +476,23 @@ async def post_many(request: Request, meter_validation: str | None = Query(None,
     if not isinstance(items, list) or not 1 <= len(items) <= MAX_BATCH:
         raise invalid("meter_datas", f"meter_datas must list 1 to {MAX_BATCH} events")
     prefixes = [f"meter_datas.{index}." for index in range(len(items))]
-    rendered = await run_in_threadpool(ingest, request, store, env, items, prefixes, validation)
+    rendered = await run_in_threadpool(ingest, caller, items, prefixes, validation)
     return json_response({"meter_datas": rendered}, 201)
 
 
-def list_data(request: Request, page: Page = Depends(), customer_id: str | None = Query(None),
+def list_data(request: Request, page: Page = Depends(solvimon_page), customer_id: str | None = Query(None),
               reference: str | None = Query(None), meter_id: str | None = Query(None),
               deleted: bool | None = Query(None),
               processed_details_type: str | None = Query(None, description="DEFAULT | NOT_MATCHED | DUPLICATE"),
-              expand: list[str] | None = Query(None, alias="expand[]"), env: str = Depends(environment),
-              store: Store = Depends(get_store)) -> Response:
+              expand: list[str] | None = Query(None, alias="expand[]"),
+                caller: Caller = Depends(current_caller)) -> Response:
     if processed_details_type is not None:
         check_choice(processed_details_type, "processed_details_type", PROCESSED_TYPES)
     for name, value in (("customer_id", customer_id), ("reference", reference), ("meter_id", meter_id)):
         param(value, name)
-    view = snapshot(request, store, env).view
+    view = snapshot(caller).view
     total, rows = list_meter_data(
-        store, env, reference=reference,
+        caller.store, caller.environment, reference=reference,
         customer=view.customer_reference(customer_id) if customer_id is not None else None,
         meter=view.meter_reference(meter_id) if meter_id is not None else None,
         deleted=deleted, processed=processed_details_type, limit=page.limit, offset=page.offset)
@@ -505,39 +500,37 @@ def list_data(request: Request, page: Page = Depends(), customer_id: str | None 
     return json_response(envelope(request, [render(view, row, expanded) for row in rows], total, page))
 
 
-def get_one(key: str, request: Request, env: str = Depends(environment), store: Store = Depends(get_store)) -> Response:
-    row = get_meter_data(store, env, param(key, "resourceIdOrReference") or key)
+def get_one(key: str, request: Request, caller: Caller = Depends(current_caller)) -> Response:
+    row = get_meter_data(caller.store, caller.environment, param(key, "resourceIdOrReference") or key)
     if row is None:
         raise not_found("meter data", key)
-    return json_response(render(snapshot(request, store, env).view, row))
+    return json_response(render(snapshot(caller).view, row))
 
 
-def _delete(request: Request, store: Store, env: str, key: str) -> Response:
-    row = get_meter_data(store, env, param(key, "resourceIdOrReference") or key)
+def _delete(caller: Caller, key: str) -> Response:
+    row = get_meter_data(caller.store, caller.environment, param(key, "resourceIdOrReference") or key)
     if row is None:
         raise not_found("meter data", key)
     if row.source == "duplicate":
         raise invalid_operation(f"{key!r} is a DUPLICATE record, which never takes effect; delete the event "
                                 f"{row.id!r} itself")
-    deleted = soft_delete(store, env, row.id, to_micros(now()))
+    deleted = soft_delete(caller.store, caller.environment, row.id, caller.now_us)
     assert deleted is not None
-    return json_response(render(snapshot(request, store, env).view, deleted))
+    return json_response(render(snapshot(caller).view, deleted))
 
 
-def delete_by_path(key: str, request: Request, env: str = Depends(environment),
-                   store: Store = Depends(get_store)) -> Response:
-    return _delete(request, store, env, key)
+def delete_by_path(key: str, request: Request, caller: Caller = Depends(current_caller)) -> Response:
+    return _delete(caller, key)
 
 
-async def delete_by_body(request: Request, env: str = Depends(environment),
-                         store: Store = Depends(get_store)) -> Response:
+async def delete_by_body(request: Request, caller: Caller = Depends(current_caller)) -> Response:
     data = await json_body(request)
     if not isinstance(data, dict):
         raise invalid(None, "the body must be an object {\"reference\": ...}")
     key = data.get("reference") if data.get("reference") is not None else data.get("id")
     if key is None:
         raise missing("reference")
-    return await run_in_threadpool(_delete, request, store, env, _string(key, "reference"))
+    return await run_in_threadpool(_delete, caller, _string(key, "reference"))
 
 
 DELETE_BODY = {"requestBody": {"required": True, "content": {"application/json": {"schema": {

@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from ...billing.export import invoices_csv, invoices_json
-from ...billing.run import HorizonError, check_horizon, generate_invoices
+from ...billing.run import MAX_AHEAD, HorizonError, check_horizon, generate_invoices
 from ...store.invoices import list_invoices
 from ..context import Caller, current_caller
 from ..errors import ApiError
@@ -34,8 +34,10 @@ async def run_invoices(run: InvoiceRun, caller: Caller = Depends(current_caller)
         raise ApiError(400, "INVALID_FIELD", f"until: must be between {EARLIEST_UNTIL} and {LATEST_UNTIL}", "until")
     try:
         check_horizon(run.until, caller.now)
-    except HorizonError as exc:
-        raise ApiError(400, "INVALID_FIELD", f"until: {exc}".replace("--until ", ""), "until") from None
+    except HorizonError:
+        latest = (caller.now + MAX_AHEAD).date()  # the message is the API's, not the CLI's
+        raise ApiError(400, "INVALID_FIELD", f"until: {day} is more than a year ahead (latest allowed: {latest}); "
+                                             "drafts are cut at boundaries that have come or are near", "until") from None
     state = await run_in_threadpool(caller.catalog)
     if state is None:
         raise ApiError(409, "INVALID_REQUEST", "no catalog has been applied in this environment")

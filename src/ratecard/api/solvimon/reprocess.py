@@ -12,6 +12,7 @@ FAILED) and `percentage` (0–100), plus what it did in the extension field `rat
 from __future__ import annotations
 
 import dataclasses
+import logging
 import threading
 from datetime import datetime
 from typing import Any
@@ -46,6 +47,7 @@ from .invoices import ID_PREFIX
 from .vocabulary import require_object
 
 router = APIRouter(tags=["reprocess"])
+log = logging.getLogger(__name__)
 TYPES = ("NOT_MATCHED", "INVOICE", "CUSTOMER")
 SECTIONS = {"NOT_MATCHED": "not_matched", "INVOICE": "invoice", "CUSTOMER": "customer"}
 
@@ -138,7 +140,16 @@ def run_job(store: Store, env: str, job: Job) -> None:
             result = {key: counts[key] for key in ("checked", "matched", "still_unmatched")}
         update_job(store, job.id, to_micros(now()), status=DONE, percentage=100, result=result)
     except Exception as exc:  # noqa: BLE001 - the job reports every failure instead of dying silently
-        update_job(store, job.id, to_micros(now()), status=FAILED, error=f"{type(exc).__name__}: {exc}")
+        log.exception("reprocess job %s failed", job.id)
+        update_job(store, job.id, to_micros(now()), status=FAILED, error=_failure(exc))
+
+
+def _failure(exc: Exception) -> str:
+    """What the job shows: ratecard's own errors say what went wrong in words meant for users;
+    anything else (a library's, a driver's) is named by class only, its detail goes to the log."""
+    if type(exc).__module__.startswith("ratecard."):
+        return f"{type(exc).__name__}: {exc}"
+    return f"{type(exc).__name__}: unexpected error; see the server log"
 
 
 def _refresh_invoice(store: Store, env: str, catalog: Any, version: int, invoice_id: str) -> dict[str, Any]:

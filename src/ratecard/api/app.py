@@ -12,7 +12,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import __version__
 from ..store import open_store
-from .context import CatalogCache, KeyCache
+from .caches import CatalogCache, KeyCache
 from .errors import (
     ApiError,
     api_error_handler,
@@ -21,9 +21,10 @@ from .errors import (
     validation_error_handler,
 )
 from .metrics import Metrics
-from .middleware import Idempotency, RequestContext
+from .middleware import Idempotency, RequestIdAndLatency
 from .routes import catalog, events, invoices, monitoring, system
 from .solvimon import ROUTERS as SOLVIMON_ROUTERS
+from .solvimon.config import SolvimonCache
 
 
 def create_app(database_url: str | None = None) -> FastAPI:
@@ -38,12 +39,13 @@ def create_app(database_url: str | None = None) -> FastAPI:
     app.state.metrics = Metrics()
     app.state.catalogs = CatalogCache()
     app.state.keys = KeyCache()
+    app.state.solvimon = SolvimonCache()
     app.add_exception_handler(ApiError, api_error_handler)
     app.add_exception_handler(RequestValidationError, validation_error_handler)
     app.add_exception_handler(StarletteHTTPException, http_error_handler)
     app.add_exception_handler(Exception, unexpected_error_handler)
     app.add_middleware(Idempotency)
-    app.add_middleware(RequestContext)
+    app.add_middleware(RequestIdAndLatency)
     for module in (system, events, catalog, invoices, monitoring):
         app.include_router(module.router)
     for router in SOLVIMON_ROUTERS:

@@ -1,30 +1,74 @@
-"""What every request needs: the store, the caller's environment, and the current catalog."""
+"""What every request needs, as one object: the caller's environment (from its API key), the
+store, the moment the request is served at, and the process's caches."""
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
-from fastapi import Request
-from sqlalchemy import func, select
+from fastapi import Depends, Request
+from fastapi.security import APIKeyHeader
 
-from ..catalog import Catalog, build_catalog
 from ..clock import now as clock_now
-from ..ingest.validate import EventValidator
+from ..domain.instants import to_micros
 from ..store import Store
-from ..store.catalogs import load_version
-from ..store.invoices import finalized_windows
+from ..store.catalog_state import Fingerprint, fingerprint
 from ..store.keys import authenticate
-from ..store.schema import catalog_versions, invoices
+from .caches import CatalogCache, CatalogState, KeyCache
 from .errors import ApiError
+from .metrics import Metrics
+
+if TYPE_CHECKING:
+    from .solvimon.config import SolvimonCache
+
+# Declares the key in the OpenAPI document (components.securitySchemes, and `security` on every
+# operation that depends on `current_caller`); the key itself is read by `api_key`, which also accepts
+# Authorization: Bearer.
+API_KEY_SCHEME = APIKeyHeader(name="X-API-KEY", scheme_name="ApiKey", auto_error=False,
+                              description="The environment's API key (`ratecard keys create`); "
+                                          "`Authorization: Bearer <key>` is accepted too.")
 
 
-def get_store(request: Request) -> Store:
-    return request.app.state.store
+@dataclass(frozen=True)
+class Caller:
+    """One authenticated request. `now` is read once, so every part of the request (validation,
+    storing, rendering) sees the same moment; RATECARD_NOW pins it."""
+
+    store: Store
+    environment: str
+    now: datetime
+    catalogs: CatalogCache
+    solvimon: SolvimonCache
+    metrics: Metrics
+
+    @property
+    def now_us(self) -> int:
+        return to_micros(self.now)
+
+    @cached_property
+    def fingerprint(self) -> Fingerprint:
+        """What the caches are checked against, read on first use and then kept for the request."""
+        return fingerprint(self.store, self.environment)
+
+    def catalog(self) -> CatalogState | None:
+        """The environment's current catalog (built, cached), None when none was applied."""
+        return self.catalogs.current(self.store, self.environment, self.fingerprint, self.now)
+
+
+def current_caller(request: Request, _: str | None = Depends(API_KEY_SCHEME)) -> Caller:
+    """The FastAPI dependency of every route that needs a key; 401 for a missing, wrong or
+    revoked key."""
+    key = api_key(request.headers)
+    if not key:
+        raise ApiError(401, "UNAUTHORISED", "missing API key: send it in X-API-KEY or Authorization: Bearer")
+    state = request.app.state
+    found = key_environment(state, key)
+    if found is None:
+        raise ApiError(401, "UNAUTHORISED", "the API key is not valid or was revoked")
+    return Caller(state.store, found, clock_now(), state.catalogs, state.solvimon, state.metrics)
 
 
 def api_key(headers: Mapping[str, str]) -> str | None:
@@ -40,7 +84,7 @@ def api_key(headers: Mapping[str, str]) -> str | None:
 
 def key_environment(state: Any, key: str) -> str | None:
     """The environment of a valid, unrevoked key (through the few-seconds cache), else None.
-    Shared by the route dependency and the Idempotency-Key middleware."""
+    Shared by `current_caller` and the Idempotency-Key middleware."""
     cache: KeyCache = state.keys
     found = cache.get(key)
     if found is None:
@@ -48,90 +92,3 @@ def key_environment(state: Any, key: str) -> str | None:
         if found is not None:
             cache.put(key, found)
     return found
-
-
-def environment(request: Request) -> str:
-    """The environment of the caller's key; 401 for a missing, wrong or revoked key."""
-    key = api_key(request.headers)
-    if not key:
-        raise ApiError(401, "UNAUTHORISED", "missing API key: send it in X-API-KEY or Authorization: Bearer")
-    found = key_environment(request.app.state, key)
-    if found is None:
-        raise ApiError(401, "UNAUTHORISED", "the API key is not valid or was revoked")
-    return found
-
-
-class KeyCache:
-    """Valid keys for a few seconds, so a burst of requests does not hash and query per call.
-
-    Short-lived on purpose: a revoked key stops working within TTL seconds on every worker.
-    """
-
-    TTL = 5.0
-
-    def __init__(self) -> None:
-        self._entries: dict[str, tuple[str, float]] = {}
-        self._lock = threading.Lock()
-
-    def get(self, key: str) -> str | None:
-        with self._lock:
-            entry = self._entries.get(key)
-            if entry is None or entry[1] < time.monotonic():
-                return None
-            return entry[0]
-
-    def put(self, key: str, env: str) -> None:
-        with self._lock:
-            if len(self._entries) > 10_000:
-                self._entries.clear()
-            self._entries[key] = (env, time.monotonic() + self.TTL)
-
-
-@dataclass
-class CatalogState:
-    version: int
-    catalog: Catalog
-    validator: EventValidator
-    finalized_marker: tuple[int, int | None] = (0, None)
-
-
-class CatalogCache:
-    """The current catalog per environment, rebuilt only when a new version was applied."""
-
-    def __init__(self) -> None:
-        self._states: dict[str, CatalogState] = {}
-        self._lock = threading.Lock()
-
-    def current(self, store: Store, env: str) -> CatalogState | None:
-        final = (invoices.c.environment == env) & (invoices.c.status == "final")
-        # one round trip per request: the catalog version, and the final invoices' count and
-        # latest finalization (finalizing, from any process, changes which events are late)
-        query = select(
-            select(func.max(catalog_versions.c.version)).where(catalog_versions.c.environment == env)
-            .scalar_subquery(),
-            select(func.count()).select_from(invoices).where(final).scalar_subquery(),
-            select(func.max(invoices.c.finalized_at)).where(final).scalar_subquery(),
-        )
-        with store.engine.connect() as connection:
-            latest, *marker_values = connection.execute(query).one()
-        marker = tuple(marker_values)
-        if latest is None:
-            return None
-        with self._lock:
-            state = self._states.get(env)
-        if state is None or state.version != latest:
-            loaded = load_version(store, env, latest)
-            if loaded is None:
-                return None
-            catalog = build_catalog(loaded[1])
-            state = CatalogState(latest, catalog, EventValidator(catalog, now()), (-1, None))
-        if state.finalized_marker != marker:
-            state.validator.set_finalized(finalized_windows(store, env))
-            state.finalized_marker = marker  # type: ignore[assignment]
-        with self._lock:
-            self._states[env] = state
-        return state
-
-
-def now() -> datetime:
-    return clock_now()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from http import HTTPStatus
 from typing import Any
 
 import orjson
@@ -39,8 +40,24 @@ def error_response(status: int, kind: str, code: str, message: str, field: str |
                     headers=headers)
 
 
+def invalid(field: str | None, message: str) -> ApiError:
+    return ApiError(400, "INVALID_FIELD", message, field)
+
+
+def missing(field: str, message: str | None = None) -> ApiError:
+    return ApiError(400, "MISSING_FIELD", message or f"{field} is required", field)
+
+
 def not_found(what: str, reference: str) -> ApiError:
-    return ApiError(404, "RESOURCE_NOT_FOUND", f"{what} {reference!r} does not exist", None)
+    return ApiError(404, "RESOURCE_NOT_FOUND", f"{what} {reference!r} does not exist")
+
+
+def already_exists(label: str, reference: str, field: str = "reference") -> ApiError:
+    return ApiError(409, "RESOURCE_ALREADY_EXISTS", f"a {label} with reference {reference!r} already exists", field)
+
+
+def invalid_operation(message: str, field: str | None = None) -> ApiError:
+    return ApiError(400, "INVALID_OPERATION", message, field)
 
 
 async def api_error_handler(_: Request, exc: Exception) -> Response:
@@ -48,25 +65,60 @@ async def api_error_handler(_: Request, exc: Exception) -> Response:
     return error_response(exc.status, exc.kind, exc.code, exc.message, exc.field)
 
 
+# pydantic's error types (stable identifiers, unlike its messages) -> what ratecard says
+PROBLEMS = {
+    "missing": "is required",
+    "int_parsing": "must be an integer", "int_type": "must be an integer", "int_from_float": "must be an integer",
+    "bool_parsing": "must be true or false", "bool_type": "must be true or false",
+    "string_type": "must be a string", "extra_forbidden": "is not a field of this request",
+    "model_type": "must be an object", "dict_type": "must be an object", "json_invalid": "is not valid JSON",
+    "date_parsing": "must be a date (YYYY-MM-DD) or a date-time with a timezone offset",
+    "date_from_datetime_parsing": "must be a date (YYYY-MM-DD) or a date-time with a timezone offset",
+    "date_from_datetime_inexact": "must be a date (YYYY-MM-DD) or a date-time with a timezone offset",
+    "datetime_parsing": "must be a date (YYYY-MM-DD) or a date-time with a timezone offset",
+    "datetime_from_date_parsing": "must be a date (YYYY-MM-DD) or a date-time with a timezone offset",
+    "date_type": "must be a date (YYYY-MM-DD) or a date-time with a timezone offset",
+    "datetime_type": "must be a date (YYYY-MM-DD) or a date-time with a timezone offset",
+}
+
+
+def _problem(error: dict[str, Any]) -> str:
+    kind = error.get("type", "")
+    context = error.get("ctx") or {}
+    if kind == "string_pattern_mismatch" and "pattern" in context:
+        return f"must match {context['pattern']}"
+    for bound, words in (("ge", "at least"), ("gt", "more than"), ("le", "at most"), ("lt", "less than")):
+        if bound in context:
+            return f"must be {words} {context[bound]}"
+    return PROBLEMS.get(kind, "is not valid")
+
+
 async def validation_error_handler(_: Request, exc: Exception) -> Response:
-    """FastAPI's 422 becomes a 400 naming the first field at fault."""
+    """FastAPI's 422 becomes a 400 naming the first field at fault, in ratecard's words (chosen
+    by pydantic's error type, never its message text)."""
     assert isinstance(exc, RequestValidationError)
     errors: list[dict[str, Any]] = list(exc.errors())
-    first = errors[0] if errors else {"loc": (), "msg": "invalid request", "type": ""}
+    first = errors[0] if errors else {"loc": (), "type": ""}
     location = [str(part) for part in first.get("loc", ())
                 if part not in ("body", "query", "path", "header", *TYPE_TAGS) and not str(part).startswith("function-")]
     field = ".".join(location) or None
-    missing = first.get("type") == "missing"
-    code = "MISSING_FIELD" if missing else "INVALID_FIELD"
-    message = f"{field or 'request'}: {'is required' if missing else first.get('msg', 'is invalid')}"
-    return error_response(400, INVALID_REQUEST, code, message, field)
+    code = "MISSING_FIELD" if first.get("type") == "missing" else "INVALID_FIELD"
+    return error_response(400, INVALID_REQUEST, code, f"{field or 'request'}: {_problem(first)}", field)
 
 
-async def http_error_handler(_: Request, exc: Exception) -> Response:
+async def http_error_handler(request: Request, exc: Exception) -> Response:
+    """What the router answers itself (no such path, method not allowed), by status code."""
     assert isinstance(exc, StarletteHTTPException)
+    status = exc.status_code
     codes = {404: "RESOURCE_NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 401: "UNAUTHORISED", 413: "PAYLOAD_TOO_LARGE"}
-    return error_response(exc.status_code, INVALID_REQUEST, codes.get(exc.status_code, "INVALID_REQUEST"),
-                          str(exc.detail))
+    messages = {404: f"there is no resource at {request.url.path}",
+                405: f"{request.method} is not allowed on {request.url.path}"}
+    try:
+        fallback = HTTPStatus(status).phrase
+    except ValueError:
+        fallback = "the request cannot be served"
+    return error_response(status, INVALID_REQUEST, codes.get(status, "INVALID_REQUEST"),
+                          messages.get(status, fallback), headers=exc.headers)
 
 
 async def unexpected_error_handler(_: Request, exc: Exception) -> Response:

@@ -9,9 +9,10 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..ingest.validate import to_micros
+from ..clock import now
+from ..domain.instants import to_micros
 from ..store import idempotency
-from .context import api_key, key_environment, now
+from .context import api_key, key_environment
 from .errors import INVALID_REQUEST, error_body
 
 MAX_KEY_LENGTH = 255
@@ -19,7 +20,7 @@ MAX_KEY_LENGTH = 255
 NOT_IDEMPOTENT_PATHS = ("/v1/events", "/v1/ingest/")
 
 
-class RequestContext:
+class RequestIdAndLatency:
     """Every response carries X-REQUEST-ID (the caller's, or a new one); latency is recorded."""
 
     def __init__(self, app: ASGIApp) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import msgspec
@@ -13,31 +14,15 @@ from starlette.responses import Response
 from ...ingest.importer import ImportReport, import_records
 from ...ingest.readers import decode_json_line
 from ...ingest.records import RawEvent, Rejection
-from ...store import Store
 from ...textfile import utf8_error_offset
-from ..context import environment, get_store, now
+from ..bodies import read_limited_body
+from ..context import Caller, current_caller
 from ..errors import ApiError
 
 router = APIRouter(tags=["events"])
 
 MAX_EVENTS = 10_000
-MAX_BYTES = 10 * 1024 * 1024
 _raw_list = msgspec.json.Decoder(list[msgspec.Raw])
-
-
-async def read_limited_body(request: Request, limit: int = MAX_BYTES) -> bytes:
-    """The body, refused with 413 as soon as it passes the limit (never buffered beyond it)."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise ApiError(413, "PAYLOAD_TOO_LARGE", f"the body is larger than {limit} bytes")
-    chunks = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise ApiError(413, "PAYLOAD_TOO_LARGE", f"the body is larger than {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def parse_events(body: bytes) -> list[RawEvent | Rejection]:
@@ -50,10 +35,11 @@ def parse_events(body: bytes) -> list[RawEvent | Rejection]:
     if stripped.startswith(b"["):
         try:
             elements = _raw_list.decode(stripped)
-        except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+        except (msgspec.DecodeError, UnicodeDecodeError):
             if utf8_error_offset(stripped) is not None:
                 raise ApiError(400, "INVALID_FIELD", "the body is not UTF-8 text", "body") from None
-            raise ApiError(400, "INVALID_FIELD", f"the body is not a valid JSON array: {exc}", "body") from None
+            raise ApiError(400, "INVALID_FIELD", f"the body is not a valid JSON array{_where_json_breaks(stripped)}",
+                           "body") from None
         except RecursionError:
             raise ApiError(400, "INVALID_FIELD", "the body's JSON is nested too deeply", "body") from None
         _check_count(len(elements))
@@ -63,27 +49,37 @@ def parse_events(body: bytes) -> list[RawEvent | Rejection]:
     return [decode_json_line(index, line) for index, line in enumerate(lines, start=1)]
 
 
+def _where_json_breaks(body: bytes) -> str:
+    """Where the JSON goes wrong (`: line 3, column 7`), from the standard library's parser
+    position (its fields, not its wording); empty when it does not say."""
+    try:
+        json.loads(body)
+    except json.JSONDecodeError as exc:
+        return f": line {exc.lineno}, column {exc.colno}"
+    except (ValueError, RecursionError):
+        pass
+    return ""
+
+
 def _check_count(count: int) -> None:
     if count > MAX_EVENTS:
         raise ApiError(413, "PAYLOAD_TOO_LARGE", f"{count} events in one request; at most {MAX_EVENTS}")
 
 
-def ingest(request: Request, store: Store, env: str, records: list[RawEvent | Rejection],
-           dry_run: bool) -> ImportReport:
+def ingest(caller: Caller, records: list[RawEvent | Rejection], dry_run: bool) -> ImportReport:
     """Validate and store parsed records with the cached catalog; count them in the metrics."""
-    state = request.app.state.catalogs.current(store, env)
-    moment = now()
+    state = caller.catalog()
     validator = None
     catalog = None
     if state is not None:
-        state.validator.set_now(moment)
+        state.validator.set_now(caller.now)
         validator, catalog = state.validator, state.catalog
     report = ImportReport("request", dry_run)
-    import_records(store, catalog, records, moment, report, environment=env, validator=validator,
+    import_records(caller.store, catalog, records, caller.now, report, environment=caller.environment, validator=validator,
                    background=False, keep_rejections=len(records))
     if not dry_run:
         unmatched = sum(n for flag, n in report.flags.items() if flag != "duplicate")
-        request.app.state.metrics.observe_import(report.stored, report.duplicates, unmatched, dict(report.rejected))
+        caller.metrics.observe_import(report.stored, report.duplicates, unmatched, dict(report.rejected))
     return report
 
 
@@ -91,11 +87,10 @@ def ingest(request: Request, store: Store, env: str, records: list[RawEvent | Re
              openapi_extra={"requestBody": {"required": True, "content": {
                  "application/json": {"schema": {"type": "array", "items": {"type": "object"}}},
                  "application/x-ndjson": {"schema": {"type": "string"}}}}})
-async def post_events(request: Request, dry_run: bool = Query(False), env: str = Depends(environment),
-                      store: Store = Depends(get_store)) -> Response:
+async def post_events(request: Request, dry_run: bool = Query(False), caller: Caller = Depends(current_caller)) -> Response:
     body = await read_limited_body(request)
     records = parse_events(body)
-    report = await run_in_threadpool(ingest, request, store, env, records, dry_run)
+    report = await run_in_threadpool(ingest, caller, records, dry_run)
     return Response(orjson.dumps(batch_summary(report, len(records))), media_type="application/json")
 
 

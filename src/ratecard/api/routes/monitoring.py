@@ -8,27 +8,25 @@ from fastapi import APIRouter, Depends, Query, Request
 
 from ...golive.alerts import alert_document
 from ...golive.monitor import ingestion_minutes
-from ...store import Store
 from ...store.monitoring import list_alerts
-from ..context import environment, get_store, now
-from ..pagination import PageParams, envelope
+from ..context import Caller, current_caller
+from ..pagination import Page, paginate, ratecard_page
 
 router = APIRouter(tags=["monitoring"])
 
 
 @router.get("/v1/alerts", summary="Missing-event alerts (oldest first; order_direction=DESC for newest first)")
 def get_alerts(request: Request, status: str | None = Query(None, pattern="^(open|resolved)$"),
-               params: PageParams = Depends(), env: str = Depends(environment),
-               store: Store = Depends(get_store)) -> dict[str, Any]:
-    rows, _ = list_alerts(store, env, status)
+               page: Page = Depends(ratecard_page), caller: Caller = Depends(current_caller)) -> dict[str, Any]:
+    rows, _ = list_alerts(caller.store, caller.environment, status)
     rows.reverse()  # oldest first
-    return envelope(request, rows, params, alert_document,
+    return paginate(request, rows, page, alert_document,
                     {"id": lambda a: a.id, "opened_at": lambda a: a.opened_at, "customer": lambda a: a.customer,
                      "meter": lambda a: a.meter})
 
 
 @router.get("/v1/ingestion/metrics", summary="Ingestion figures per minute: accepted, rejected by reason, "
                                              "duplicates, unmatched, late")
-def get_ingestion_metrics(minutes: int = Query(60, ge=1, le=525_600), env: str = Depends(environment),
-                          store: Store = Depends(get_store)) -> dict[str, Any]:
-    return ingestion_minutes(store, env, now(), minutes)
+def get_ingestion_metrics(minutes: int = Query(60, ge=1, le=525_600),
+                          caller: Caller = Depends(current_caller)) -> dict[str, Any]:
+    return ingestion_minutes(caller.store, caller.environment, caller.now, minutes)

@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request
-from sqlalchemy import text
+from fastapi import APIRouter, Request
 from starlette.responses import PlainTextResponse, Response
 
-from ...store import Store
-from ..context import get_store
+from ...store.health import ping
 from ..errors import ApiError
 
 router = APIRouter(tags=["system"])
 
 
 @router.get("/healthz")
-def healthz(store: Store = Depends(get_store)) -> dict:
+def healthz(request: Request) -> dict:
+    store = request.app.state.store
     try:
-        with store.engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
+        ping(store)
     except Exception as exc:  # noqa: BLE001 - any database failure means unhealthy
         raise ApiError(503, "DATABASE_UNAVAILABLE", f"database unreachable: {type(exc).__name__}",
                        kind="API_ERROR") from None

@@ -15,25 +15,19 @@ from starlette.responses import Response
 
 from ...catalog.schema import CatalogDocument
 from ...catalog.schema import Meter as CatalogMeter
-from ...ingest.validate import to_micros
-from ...store import Store
 from ...store.resources import ConfigChange, Resource, config_change
-from ..context import environment, get_store, now
+from ..context import Caller, current_caller
+from ..errors import already_exists, invalid, missing, not_found
+from ..pagination import Page, paginate, solvimon_page
 from .common import (
     OBJECT_BODY,
-    Page,
-    already_exists,
     check_choice,
     check_reference,
     check_text,
-    invalid,
-    iso,
     json_body,
     json_response,
-    missing,
     multi,
-    not_found,
-    paginate,
+    wire_instant,
 )
 from .config import (
     AGGREGATION_TYPES,
@@ -92,8 +86,8 @@ def render(view: View, meter: CatalogMeter, row: Resource | None, expand: list[s
         "meter_id": meter_row.id if meter_row is not None else None,
         "meter_value_id": value_row.id if value_row is not None else None,
         "meter_property_id": property_row.id if property_row is not None else None,
-        "created_at": iso(row.created_at) if row is not None else None,
-        "updated_at": iso(row.updated_at) if row is not None else None,
+        "created_at": wire_instant(row.created_at) if row is not None else None,
+        "updated_at": wire_instant(row.updated_at) if row is not None else None,
         "ratecard_aggregation": meter.aggregation,
         "ratecard_meter": {"code": meter.code, "source": meter.source or meter.code, "field": meter.field,
                            "filters": {k: [str(v) for v in values] for k, values in meter.filters.items()}},
@@ -181,10 +175,10 @@ def _document(change: ConfigChange) -> CatalogDocument:
 
 
 @router.get("/v1/meter-value-calculations", summary="List meter value calculations (the catalog's meters)")
-def list_calculations(request: Request, page: Page = Depends(),
-                      expand: list[str] | None = Query(None, alias="expand[]"), env: str = Depends(environment),
-                      store: Store = Depends(get_store)) -> Response:
-    view = snapshot(request, store, env).view
+def list_calculations(request: Request, page: Page = Depends(solvimon_page),
+                      expand: list[str] | None = Query(None, alias="expand[]"),
+                caller: Caller = Depends(current_caller)) -> Response:
+    view = snapshot(caller).view
     expanded = multi(request, "expand")
     items = [(index, meter, view.resources.by_reference.get((CALCULATION, meter.code)))
              for index, meter in enumerate(view.meters())]
@@ -196,15 +190,14 @@ def list_calculations(request: Request, page: Page = Depends(),
 
 @router.post("/v1/meter-value-calculations", status_code=201, openapi_extra=OBJECT_BODY,
              summary="Create a meter value calculation (a new catalog meter, in a new catalog version)")
-def create_calculation(body: Any = Depends(json_body), env: str = Depends(environment),
-                       store: Store = Depends(get_store)) -> Response:
+def create_calculation(body: Any = Depends(json_body), caller: Caller = Depends(current_caller)) -> Response:
     data = require_object(body)
     if data.get("reference") is None:
         raise missing("reference")
     reference = check_reference(data["reference"], max_length=MAX_CODE)
-    with config_change(store, env, to_micros(now())) as change:
+    with config_change(caller.store, caller.environment, caller.now_us) as change:
         document = _document(change)
-        view = View(env, change.resources, document)
+        view = View(caller.environment, change.resources, document)
         if view.catalog_meter(reference) is not None:
             raise already_exists("meter value calculation (catalog meter)", reference)
         fields = calculation_fields(change, data, None)
@@ -213,7 +206,7 @@ def create_calculation(body: Any = Depends(json_body), env: str = Depends(enviro
         save_document(change, document, f"creating calculation {reference!r}")
         row = change.put(Resource(change.new_id(PREFIX[CALCULATION], CALCULATION, reference), CALCULATION,
                                   reference, fields, 0, 0))
-        view = View(env, change.resources, change.catalog())
+        view = View(caller.environment, change.resources, change.catalog())
         return json_response(render(view, view.catalog_meter(reference) or meter, row), 201)
 
 
@@ -226,8 +219,8 @@ def _find(view: View, key: str) -> tuple[CatalogMeter, Resource | None]:
 
 @router.get("/v1/meter-value-calculations/{key:path}", summary="Get a meter value calculation by id or reference")
 def get_calculation(key: str, request: Request, expand: list[str] | None = Query(None, alias="expand[]"),
-                    env: str = Depends(environment), store: Store = Depends(get_store)) -> Response:
-    view = snapshot(request, store, env).view
+                    caller: Caller = Depends(current_caller)) -> Response:
+    view = snapshot(caller).view
     meter, row = _find(view, key)
     return json_response(render(view, meter, row, multi(request, "expand")))
 
@@ -249,12 +242,11 @@ def _body_of_catalog_meter(view: View, meter: CatalogMeter) -> dict[str, Any]:
 
 @router.patch("/v1/meter-value-calculations/{key:path}", openapi_extra=OBJECT_BODY,
                summary="Update a meter value calculation")
-def update_calculation(key: str, body: Any = Depends(json_body), env: str = Depends(environment),
-                       store: Store = Depends(get_store)) -> Response:
+def update_calculation(key: str, body: Any = Depends(json_body), caller: Caller = Depends(current_caller)) -> Response:
     data = require_object(body)
-    with config_change(store, env, to_micros(now())) as change:
+    with config_change(caller.store, caller.environment, caller.now_us) as change:
         document = _document(change)
-        view = View(env, change.resources, document)
+        view = View(caller.environment, change.resources, document)
         meter, row = _find(view, key)
         current = row.body if row is not None else _body_of_catalog_meter(view, meter)
         if meter.aggregation not in AGGREGATION_TYPES and data.get("calculation_type") is None:
@@ -273,16 +265,16 @@ def update_calculation(key: str, body: Any = Depends(json_body), env: str = Depe
         save_document(change, document.model_copy(update={"meters": meters}), f"changing calculation {meter.code!r}")
         row_id = row.id if row is not None else view.calculation_id(meter.code)
         row = change.put(Resource(row_id, CALCULATION, reference, fields, 0, 0))
-        view = View(env, change.resources, change.catalog())
+        view = View(caller.environment, change.resources, change.catalog())
         return json_response(render(view, rebuilt, row))
 
 
 @router.delete("/v1/meter-value-calculations/{key:path}",
                summary="Delete a meter value calculation (removes its catalog meter; refused while a plan uses it)")
-def delete_calculation(key: str, env: str = Depends(environment), store: Store = Depends(get_store)) -> Response:
-    with config_change(store, env, to_micros(now())) as change:
+def delete_calculation(key: str, caller: Caller = Depends(current_caller)) -> Response:
+    with config_change(caller.store, caller.environment, caller.now_us) as change:
         document = _document(change)
-        view = View(env, change.resources, document)
+        view = View(caller.environment, change.resources, document)
         meter, row = _find(view, key)
         rendered = render(view, meter, row)
         meters = [m for m in document.meters if m.code != meter.code]

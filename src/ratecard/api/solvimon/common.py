@@ -1,30 +1,23 @@
-"""Shared pieces of the Solvimon-compatible resources: errors, references, numbers and times on
-the wire, list envelopes, and multi-valued query parameters (`expand[]`, `statuses[]`)."""
+"""Shared pieces of the Solvimon-compatible resources: JSON bodies, references, numbers and
+times on the wire, and multi-valued query parameters (`expand[]`, `statuses[]`)."""
 
 from __future__ import annotations
 
-import math
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any, TypeVar
-from urllib.parse import urlencode
+from typing import Any
 
 import msgspec
 import orjson
-from fastapi import Query, Request
+from fastapi import Request
 from starlette.responses import Response
 
-from ...ingest.validate import from_micros
-from ..errors import ApiError
-from ..routes.events import read_limited_body
+from ...domain.instants import rfc3339
+from ..bodies import read_limited_body
+from ..errors import ApiError, invalid
 
-Item = TypeVar("Item")
-
-DEFAULT_LIMIT = 10
-MAX_LIMIT = 100
-MAX_PAGE = 1_000_000_000
 # numbers in events: plenty for usage and money, bounded so no value can blow up storage or output
 MAX_DIGITS = 60
 MAX_MAGNITUDE = 40
@@ -51,26 +44,6 @@ async def json_body(request: Request) -> Any:
         raise ApiError(400, "UNABLE_TO_PROCESS_INSTRUCTIONS", "the body is not valid JSON (UTF-8)") from None
     except RecursionError:
         raise ApiError(400, "UNABLE_TO_PROCESS_INSTRUCTIONS", "the body's JSON is nested too deeply") from None
-
-
-def invalid(field: str | None, message: str) -> ApiError:
-    return ApiError(400, "INVALID_FIELD", message, field)
-
-
-def missing(field: str, message: str | None = None) -> ApiError:
-    return ApiError(400, "MISSING_FIELD", message or f"{field} is required", field)
-
-
-def not_found(label: str, key: str) -> ApiError:
-    return ApiError(404, "RESOURCE_NOT_FOUND", f"{label} {key!r} does not exist")
-
-
-def already_exists(label: str, reference: str, field: str = "reference") -> ApiError:
-    return ApiError(409, "RESOURCE_ALREADY_EXISTS", f"a {label} with reference {reference!r} already exists", field)
-
-
-def invalid_operation(message: str, field: str | None = None) -> ApiError:
-    return ApiError(400, "INVALID_OPERATION", message, field)
 
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -160,15 +133,16 @@ def amount(value: Decimal, currency: str) -> dict[str, str]:
     return {"quantity": decimal_text(value), "currency": currency.upper()}
 
 
-def iso(micros: int | None) -> str | None:
-    """µs since epoch -> RFC 3339 in UTC with Z (fractional seconds only when there are any)."""
+def wire_instant(micros: int | None) -> str | None:
+    """An instant as Solvimon's resources show it: RFC 3339 in UTC with Z, like
+    domain.instants.rfc3339, but a fraction drops its trailing zeros (`.25Z`, not `.250000Z`),
+    the shortest form of the instant, as the published wire examples write it."""
     if micros is None:
         return None
-    moment = from_micros(micros)
-    text = moment.strftime("%Y-%m-%dT%H:%M:%S")
-    if moment.microsecond:
-        text += f".{moment.microsecond:06d}".rstrip("0")
-    return text + "Z"
+    text = rfc3339(micros)
+    if "." in text:
+        text = text[:-1].rstrip("0") + "Z"
+    return text
 
 
 def aware(moment: datetime) -> datetime:
@@ -188,74 +162,3 @@ def multi(request: Request, name: str) -> list[str]:
         for raw in request.query_params.getlist(key):
             values += [part.strip() for part in raw.split(",") if part.strip()]
     return values
-
-
-class Page:
-    """limit/page/order_by/order_direction with Solvimon's conventions: 1-based pages, 10 per page
-    by default, at most 100; newest first unless asked otherwise."""
-
-    def __init__(self, limit: int | None = Query(None, description=f"1..{MAX_LIMIT}, default {DEFAULT_LIMIT}"),
-                 page: int | None = Query(None, description="1-based page number"),
-                 order_by: str | None = Query(None), order_direction: str | None = Query(None)) -> None:
-        if limit is not None and not 1 <= limit <= MAX_LIMIT:
-            raise invalid("limit", f"limit must be 1 to {MAX_LIMIT}, got {limit}")
-        if page is not None and not 1 <= page <= MAX_PAGE:
-            raise invalid("page", f"page must be 1 to {MAX_PAGE}, got {page}")
-        direction = (order_direction or "desc").lower()
-        if direction not in ("asc", "desc"):
-            raise invalid("order_direction", f"order_direction must be asc or desc, got {order_direction!r}")
-        self.explicit_limit = limit
-        self.limit = limit or DEFAULT_LIMIT
-        self.page = page or 1
-        self.order_by = order_by
-        self.descending = direction == "desc"
-
-    @property
-    def offset(self) -> int:
-        return (self.page - 1) * self.limit
-
-
-def envelope(request: Request, data: list[Any], total: int, page: Page) -> dict[str, Any]:
-    """The list envelope {data, links{first,previous,current,next}, limit, page, total_number_of_pages}."""
-    pages = math.ceil(total / page.limit) if total else 0
-
-    def link(number: int | None) -> str | None:
-        if number is None:
-            return None
-        query = [(k, v) for k, v in request.query_params.multi_items() if k not in ("page", "limit")]
-        query += [("page", str(number)), ("limit", str(page.limit))]
-        return f"{request.url.path}?{urlencode(query)}"
-
-    return {
-        "data": data,
-        "links": {
-            "first": link(1),
-            "previous": link(page.page - 1) if page.page > 1 else None,
-            "current": link(page.page),
-            "next": link(page.page + 1) if page.page < pages else None,
-        },
-        "limit": page.limit,
-        "page": page.page,
-        "total_number_of_pages": pages,
-    }
-
-
-def paginate(request: Request, items: Sequence[Item], page: Page, render: Callable[[Item], Any],
-             sort_keys: dict[str, Callable[[Item], Any]], default_key: str = "created_at",
-             everything: bool = False) -> dict[str, Any]:
-    """Sort (order_by must name a key of `sort_keys`), slice one page and render it. `everything`:
-    the SDK cannot page this list, so unless a limit was given every item comes in one page."""
-    key_name = page.order_by or default_key
-    if key_name not in sort_keys:
-        raise invalid("order_by", f"order_by must be one of {', '.join(sorted(sort_keys))}, got {page.order_by!r}")
-    key = sort_keys[key_name]
-    ordered = sorted(items, key=key, reverse=page.descending)
-    if everything and page.explicit_limit is None:
-        page.limit = max(len(ordered), 1)
-    chosen = ordered[page.offset : page.offset + page.limit]
-    return envelope(request, [render(item) for item in chosen], len(ordered), page)
-
-
-def sortable(value: Any) -> tuple[int, Any]:
-    """A sort key that puts missing values first and never compares None with a value."""
-    return (0, "") if value is None else (1, value)

@@ -10,22 +10,17 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
-
-from fastapi import Request
-from sqlalchemy import func, select
 
 from ...catalog import Catalog, check_document
 from ...catalog.schema import CatalogDocument
 from ...catalog.schema import Customer as CatalogCustomer
 from ...catalog.schema import Meter as CatalogMeter
-from ...ingest.validate import EventValidator
 from ...store import Store
-from ...store.invoices import finalized_windows
-from ...store.resources import ConfigChange, Resource, Resources, load_resources, revision, stable_id
-from ...store.schema import api_resource_revisions, invoices
-from .common import invalid_operation
+from ...store.resources import ConfigChange, Resource, Resources, load_resources, stable_id
+from ..caches import CatalogState
+from ..context import Caller
+from ..errors import invalid_operation
 
 METER, VALUE, PROPERTY, CALCULATION, CUSTOMER = "meter", "meter_value", "meter_property", "calculation", "customer"
 PREFIX = {METER: "met_", VALUE: "metv_", PROPERTY: "metp_", CALCULATION: "mvc_", CUSTOMER: "cus_"}
@@ -140,18 +135,17 @@ class View:
         return self._streams
 
 
-class SolvimonState:
-    """Per process: each environment's rows (reloaded when their revision moved) and an event
-    validator per (catalog version, final invoices), so late events are flagged."""
+class SolvimonCache:
+    """Per process: each environment's rows (reloaded when their revision moved) and the View
+    over them and the current catalog, so its lookup indexes are built once per change."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._resources: dict[str, tuple[int, Resources]] = {}
-        self._validators: dict[str, tuple[tuple[int, Any], EventValidator]] = {}
         self._views: dict[str, tuple[tuple[int, int], View]] = {}
 
     def view(self, environment: str, resources: Resources, catalog_version: int, document: CatalogDocument) -> View:
-        """One View per (rows, catalog version), so its lookup indexes are built once."""
+        """One View per (rows, catalog version)."""
         key = (id(resources), catalog_version)
         with self._lock:
             cached = self._views.get(environment)
@@ -162,10 +156,8 @@ class SolvimonState:
             self._views[environment] = (key, view)
         return view
 
-    def resources(self, store: Store, environment: str, current: int | None = None) -> Resources:
-        """The rows; `current` is the revision when the caller already read it (see probe)."""
-        if current is None:
-            current = revision(store, environment)
+    def resources(self, store: Store, environment: str, current: int) -> Resources:
+        """The rows at revision `current` (from the request's fingerprint)."""
         with self._lock:
             cached = self._resources.get(environment)
             if cached is not None and cached[0] == current:
@@ -175,75 +167,28 @@ class SolvimonState:
             self._resources[environment] = (loaded_revision, rows)
         return rows
 
-    def validator(self, store: Store, environment: str, catalog_version: int, catalog: Catalog,
-                  now: datetime, finals: tuple[int, int | None] | None = None) -> EventValidator:
-        """`finals`: the final invoices' fingerprint when the caller already read it (see probe)."""
-        if finals is None:
-            finals = probe(store, environment)[1]
-        key = (catalog_version, finals)
-        with self._lock:
-            cached = self._validators.get(environment)
-        if cached is None or cached[0] != key:
-            windows = finalized_windows(store, environment) if finals[0] else {}
-            cached = (key, EventValidator(catalog, now, windows))
-            with self._lock:
-                self._validators[environment] = cached
-        cached[1].set_now(now)
-        return cached[1]
-
-
-def probe(store: Store, environment: str) -> tuple[int, tuple[int, int | None]]:
-    """One round trip for what a request needs to know is current: the resources' revision, and
-    the final invoices' fingerprint (finals never change, so their count and latest
-    finalization name the set)."""
-    finals = (
-        select(func.count(), func.max(invoices.c.finalized_at))
-        .where(invoices.c.environment == environment, invoices.c.status == "final")
-        .subquery()
-    )
-    current = (
-        select(api_resource_revisions.c.revision)
-        .where(api_resource_revisions.c.environment == environment)
-        .scalar_subquery()
-    )
-    with store.engine.connect() as connection:
-        row = connection.execute(select(current, *finals.c)).one()
-    return int(row[0] or 0), (int(row[1]), row[2])
-
-
-_STATE_LOCK = threading.Lock()
-
-
-def state(request: Request) -> SolvimonState:
-    app_state = request.app.state
-    found = getattr(app_state, "solvimon", None)
-    if found is None:
-        with _STATE_LOCK:
-            found = getattr(app_state, "solvimon", None)
-            if found is None:
-                found = SolvimonState()
-                app_state.solvimon = found
-    return found
-
 
 @dataclass
 class Snapshot:
+    """What a read sees: the view, and the current catalog (None when none was applied)."""
+
     view: View
-    catalog_version: int | None
-    catalog: Catalog | None
-    finals: tuple[int, int | None]
+    catalog_state: CatalogState | None
+
+    @property
+    def catalog(self) -> Catalog | None:
+        return self.catalog_state.catalog if self.catalog_state is not None else None
 
 
-def snapshot(request: Request, store: Store, environment: str) -> Snapshot:
-    """The current view for a read (cached rows, cached catalog)."""
-    current, finals = probe(store, environment)
-    solvimon = state(request)
-    resources = solvimon.resources(store, environment, current)
-    catalog_state = request.app.state.catalogs.current(store, environment)
+def snapshot(caller: Caller) -> Snapshot:
+    """The current view for a read (cached rows, cached catalog), checked with the request's
+    one fingerprint query."""
+    rows = caller.solvimon.resources(caller.store, caller.environment, caller.fingerprint.resources_revision)
+    catalog_state = caller.catalog()
     if catalog_state is None:
-        return Snapshot(View(environment, resources, None), None, None, finals)
-    view = solvimon.view(environment, resources, catalog_state.version, catalog_state.catalog.document)
-    return Snapshot(view, catalog_state.version, catalog_state.catalog, finals)
+        return Snapshot(View(caller.environment, rows, None), None)
+    view = caller.solvimon.view(caller.environment, rows, catalog_state.version, catalog_state.catalog.document)
+    return Snapshot(view, catalog_state)
 
 
 # ---------------------------------------------------------------- catalog edits (under the lock)

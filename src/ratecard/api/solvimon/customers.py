@@ -11,6 +11,7 @@ Customers applied as YAML are listed too (ACTIVE, ORGANIZATION, with a stable id
 from __future__ import annotations
 
 import re
+import secrets
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -21,26 +22,18 @@ from starlette.responses import Response
 
 from ...catalog.schema import CatalogDocument
 from ...catalog.schema import Customer as CatalogCustomer
-from ...ingest.validate import to_micros
-from ...store import Store
 from ...store.resources import ConfigChange, Resource, config_change
-from ..context import environment, get_store, now
+from ..context import Caller, current_caller
+from ..errors import already_exists, invalid, invalid_operation, missing, not_found
+from ..pagination import Page, paginate, solvimon_page, sortable
 from .common import (
     OBJECT_BODY,
-    Page,
-    already_exists,
     check_choice,
     check_reference,
     check_text,
-    invalid,
-    invalid_operation,
-    iso,
     json_body,
     json_response,
-    missing,
-    not_found,
-    paginate,
-    sortable,
+    wire_instant,
 )
 from .config import CUSTOMER, PREFIX, View, save_document, snapshot
 from .vocabulary import require_object
@@ -74,8 +67,8 @@ def render(view: View, customer: CatalogCustomer, row: Resource | None) -> dict[
         "timezone": customer.timezone,
         "locale": body.get("locale"),
         "roles": body.get("roles"),
-        "created_at": iso(row.created_at) if row is not None else None,
-        "updated_at": iso(row.updated_at) if row is not None else None,
+        "created_at": wire_instant(row.created_at) if row is not None else None,
+        "updated_at": wire_instant(row.updated_at) if row is not None else None,
         "currency": customer.currency,
         "tax_rate": str(customer.tax_rate) if customer.tax_rate is not None else None,
     }
@@ -231,8 +224,6 @@ def create(change: ConfigChange, data: dict[str, Any]) -> tuple[View, CatalogCus
     body = solvimon_fields(data, None)
     reference = data.get("reference")
     if reference is None:
-        import secrets
-
         reference = f"cus_{secrets.token_hex(8)}"  # Solvimon lets a customer go without one; the catalog does not
     reference = check_reference(reference, max_length=MAX_REFERENCE)
     view = View(change.environment, change.resources, document)
@@ -268,21 +259,48 @@ def update(change: ConfigChange, key: str, data: dict[str, Any]) -> tuple[View, 
     return view, customer, row
 
 
-def _transition(store: Store, env: str, key: str, target: str, allowed_from: tuple[str, ...]) -> Response:
-    with config_change(store, env, to_micros(now())) as change:
-        view = View(env, change.resources, change.catalog())
-        found = view.find_customer(key)
-        if found is None:
-            raise not_found("customer", key)
-        customer, row = found
-        body = dict(row.body) if row is not None else {"type": "ORGANIZATION", "status": "ACTIVE"}
-        status = body.get("status", "ACTIVE")
-        if status != target:
-            if status not in allowed_from:
-                raise invalid_operation(f"customer {customer.reference!r} is {status}: it cannot become {target}")
-            body["status"] = target
-            row = change.put(Resource(row.id if row is not None else view.customer_id(customer.reference), CUSTOMER,
-                                      customer.reference, body, 0, 0))
+def transition(change: ConfigChange, key: str, target: str,
+               allowed_from: tuple[str, ...]) -> tuple[View, CatalogCustomer, Resource | None]:
+    """Move a customer's status to `target` (idempotent); refused from any status not allowed."""
+    view = View(change.environment, change.resources, change.catalog())
+    found = view.find_customer(key)
+    if found is None:
+        raise not_found("customer", key)
+    customer, row = found
+    body = dict(row.body) if row is not None else {"type": "ORGANIZATION", "status": "ACTIVE"}
+    status = body.get("status", "ACTIVE")
+    if status != target:
+        if status not in allowed_from:
+            raise invalid_operation(f"customer {customer.reference!r} is {status}: it cannot become {target}")
+        body["status"] = target
+        row = change.put(Resource(row.id if row is not None else view.customer_id(customer.reference), CUSTOMER,
+                                  customer.reference, body, 0, 0))
+    return view, customer, row
+
+
+def remove(change: ConfigChange, key: str) -> dict[str, Any]:
+    """Delete a DRAFT customer (from the catalog too); returns it as it was, rendered."""
+    document = change.catalog() or CatalogDocument()
+    view = View(change.environment, change.resources, document)
+    found = view.find_customer(key)
+    if found is None:
+        raise not_found("customer", key)
+    customer, row = found
+    status = row.body.get("status", "ACTIVE") if row is not None else "ACTIVE"
+    if status != "DRAFT":
+        raise invalid_operation(f"customer {customer.reference!r} is {status}: only a DRAFT customer can be "
+                                "deleted (archive it instead)")
+    rendered = render(view, customer, row)
+    _save(change, document, [c for c in document.customers if c.reference != customer.reference],
+          f"deleting customer {customer.reference!r}")
+    if row is not None:
+        change.delete(row.id)
+    return rendered
+
+
+def _change_status(caller: Caller, key: str, target: str, allowed_from: tuple[str, ...]) -> Response:
+    with config_change(caller.store, caller.environment, caller.now_us) as change:
+        view, customer, row = transition(change, key, target, allowed_from)
         return json_response(render(view, customer, row))
 
 
@@ -290,10 +308,10 @@ def _transition(store: Store, env: str, key: str, target: str, allowed_from: tup
 
 
 @router.get("/v1/customers", summary="List customers (the catalog's)")
-def list_customers(request: Request, page: Page = Depends(), reference: str | None = Query(None),
+def list_customers(request: Request, page: Page = Depends(solvimon_page), reference: str | None = Query(None),
                    custom_field: str | None = Query(None, description="accepted and ignored"),
-                   env: str = Depends(environment), store: Store = Depends(get_store)) -> Response:
-    view = snapshot(request, store, env).view
+                   caller: Caller = Depends(current_caller)) -> Response:
+    view = snapshot(caller).view
     items = [(index, c, view.resources.by_reference.get((CUSTOMER, c.reference)))
              for index, c in enumerate(view.customers()) if reference is None or c.reference == reference]
     sort_keys = {"created_at": lambda item: (item[2].created_at if item[2] else 0, item[0]),
@@ -305,10 +323,9 @@ def list_customers(request: Request, page: Page = Depends(), reference: str | No
 
 @router.post("/v1/customers", status_code=201, openapi_extra=OBJECT_BODY,
              summary="Create a customer (added to the catalog as a new version)")
-def create_customer(body: Any = Depends(json_body), env: str = Depends(environment),
-                    store: Store = Depends(get_store)) -> Response:
+def create_customer(body: Any = Depends(json_body), caller: Caller = Depends(current_caller)) -> Response:
     data = require_object(body)
-    with config_change(store, env, to_micros(now())) as change:
+    with config_change(caller.store, caller.environment, caller.now_us) as change:
         view, customer, row = create(change, data)
         return json_response(render(view, customer, row), 201)
 
@@ -317,13 +334,13 @@ def create_customer(body: Any = Depends(json_body), env: str = Depends(environme
             summary="Create or update a customer, found by identifier_field (reference)")
 def upsert_customer(body: Any = Depends(json_body), identifier_field: str | None = Query(None),
                     custom_field_reference: str | None = Query(None), field_actions: str | None = Query(None),
-                    env: str = Depends(environment), store: Store = Depends(get_store)) -> Response:
+                    caller: Caller = Depends(current_caller)) -> Response:
     data = require_object(body)
     if identifier_field not in (None, "reference", "id"):
         raise invalid("identifier_field", "identifier_field must be reference or id")
     key = data.get("id") if identifier_field == "id" else data.get("reference")
-    with config_change(store, env, to_micros(now())) as change:
-        view = View(env, change.resources, change.catalog())
+    with config_change(caller.store, caller.environment, caller.now_us) as change:
+        view = View(caller.environment, change.resources, change.catalog())
         if key is not None and view.find_customer(key) is not None:
             view, customer, row = update(change, key, {k: v for k, v in data.items() if k != "id"})
         else:
@@ -332,24 +349,23 @@ def upsert_customer(body: Any = Depends(json_body), identifier_field: str | None
 
 
 @router.post("/v1/customers/{key:path}/activate", summary="Activate a customer (DRAFT → ACTIVE; idempotent)")
-def activate_customer(key: str, env: str = Depends(environment), store: Store = Depends(get_store)) -> Response:
-    return _transition(store, env, key, "ACTIVE", ("DRAFT",))
+def activate_customer(key: str, caller: Caller = Depends(current_caller)) -> Response:
+    return _change_status(caller, key, "ACTIVE", ("DRAFT",))
 
 
 @router.post("/v1/customers/{key:path}/archive", summary="Archive a customer")
-def archive_customer(key: str, env: str = Depends(environment), store: Store = Depends(get_store)) -> Response:
-    return _transition(store, env, key, "ARCHIVED", ("DRAFT", "ACTIVE", "DEPRECATED"))
+def archive_customer(key: str, caller: Caller = Depends(current_caller)) -> Response:
+    return _change_status(caller, key, "ARCHIVED", ("DRAFT", "ACTIVE", "DEPRECATED"))
 
 
 @router.post("/v1/customers/{key:path}/deprecate", summary="Deprecate a customer")
-def deprecate_customer(key: str, env: str = Depends(environment), store: Store = Depends(get_store)) -> Response:
-    return _transition(store, env, key, "DEPRECATED", ("DRAFT", "ACTIVE"))
+def deprecate_customer(key: str, caller: Caller = Depends(current_caller)) -> Response:
+    return _change_status(caller, key, "DEPRECATED", ("DRAFT", "ACTIVE"))
 
 
 @router.get("/v1/customers/{key:path}", summary="Get a customer by id or reference")
-def get_customer(key: str, request: Request, env: str = Depends(environment),
-                 store: Store = Depends(get_store)) -> Response:
-    view = snapshot(request, store, env).view
+def get_customer(key: str, request: Request, caller: Caller = Depends(current_caller)) -> Response:
+    view = snapshot(caller).view
     found = view.find_customer(key)
     if found is None:
         raise not_found("customer", key)
@@ -358,30 +374,15 @@ def get_customer(key: str, request: Request, env: str = Depends(environment),
 
 @router.patch("/v1/customers/{key:path}", openapi_extra=OBJECT_BODY,
               summary="Update a customer (its catalog fields in a new catalog version)")
-def update_customer(key: str, body: Any = Depends(json_body), env: str = Depends(environment),
-                    store: Store = Depends(get_store)) -> Response:
+def update_customer(key: str, body: Any = Depends(json_body), caller: Caller = Depends(current_caller)) -> Response:
     data = require_object(body)
-    with config_change(store, env, to_micros(now())) as change:
+    with config_change(caller.store, caller.environment, caller.now_us) as change:
         view, customer, row = update(change, key, data)
         return json_response(render(view, customer, row))
 
 
 @router.delete("/v1/customers/{key:path}", summary="Delete a DRAFT customer (removed from the catalog)")
-def delete_customer(key: str, env: str = Depends(environment), store: Store = Depends(get_store)) -> Response:
-    with config_change(store, env, to_micros(now())) as change:
-        document = change.catalog() or CatalogDocument()
-        view = View(env, change.resources, document)
-        found = view.find_customer(key)
-        if found is None:
-            raise not_found("customer", key)
-        customer, row = found
-        status = row.body.get("status", "ACTIVE") if row is not None else "ACTIVE"
-        if status != "DRAFT":
-            raise invalid_operation(f"customer {customer.reference!r} is {status}: only a DRAFT customer can be "
-                                    "deleted (archive it instead)")
-        rendered = render(view, customer, row)
-        _save(change, document, [c for c in document.customers if c.reference != customer.reference],
-              f"deleting customer {customer.reference!r}")
-        if row is not None:
-            change.delete(row.id)
+def delete_customer(key: str, caller: Caller = Depends(current_caller)) -> Response:
+    with config_change(caller.store, caller.environment, caller.now_us) as change:
+        rendered = remove(change, key)
     return json_response(rendered)

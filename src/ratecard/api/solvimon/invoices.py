@@ -18,21 +18,18 @@ from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
 
 from ...catalog import Catalog
-from ...store import Store
 from ...store.invoices import InvoiceNotFound, InvoiceRecord, get_invoice, list_invoices
-from ..context import environment, get_store
+from ..context import Caller, current_caller
+from ..errors import invalid, not_found
+from ..pagination import Page, paginate, solvimon_page
 from .common import (
-    Page,
     amount,
     check_choice,
     decimal_text,
-    invalid,
-    iso,
     json_response,
     multi,
-    not_found,
-    paginate,
     param,
+    wire_instant,
 )
 from .config import View, snapshot
 
@@ -58,10 +55,10 @@ def render(view: View, catalog: Catalog | None, invoice: InvoiceRecord, periods:
         "customer_reference": invoice.customer,
         "status": invoice.status.upper(),
         "type": "CREDIT" if invoice.total < 0 else "STANDARD",
-        "invoice_date": iso(invoice.boundary_ts),
-        "created_at": iso(invoice.created_at) if invoice.created_at else None,
-        "updated_at": iso(invoice.updated_at) if invoice.updated_at else None,
-        "updated_to_final_at": iso(invoice.finalized_at),
+        "invoice_date": wire_instant(invoice.boundary_ts),
+        "created_at": wire_instant(invoice.created_at) if invoice.created_at else None,
+        "updated_at": wire_instant(invoice.updated_at) if invoice.updated_at else None,
+        "updated_to_final_at": wire_instant(invoice.finalized_at),
         "billing_currency": currency,
         "timezone": invoice.timezone,
         "billing_period": billing_period,
@@ -91,12 +88,12 @@ def _periods(invoice: InvoiceRecord, currency: str, billing_period: dict | None,
     for order, ((start, end), items) in enumerate(sorted(grouped.items())):
         subtotal = sum((line.amount for _, line in items), Decimal(0))
         group: dict[str, Any] = {"group_order": 0, "description": invoice.subscription,
-                                 "pricing_plan_subscription_id": invoice.subscription, "start_at": iso(start),
-                                 "end_at": iso(end), "amount_excluding_tax": amount(subtotal, currency)}
+                                 "pricing_plan_subscription_id": invoice.subscription, "start_at": wire_instant(start),
+                                 "end_at": wire_instant(end), "amount_excluding_tax": amount(subtotal, currency)}
         if with_lines:
             group["lines"] = [_line(invoice, position, order_in_group, line, currency)
                               for order_in_group, (position, line) in enumerate(items)]
-        period = {"period_order": order, "start_at": iso(start), "end_at": iso(end),
+        period = {"period_order": order, "start_at": wire_instant(start), "end_at": wire_instant(end),
                   "amount_excluding_tax": amount(subtotal, currency), "groups": [group]}
         if billing_period is not None:
             period["billing_period"] = billing_period
@@ -139,19 +136,18 @@ def _date_filter(text: str) -> tuple[date | None, date | None]:
 
 
 @router.get("/v1/invoices", summary="List invoices (periods and lines on request)")
-def list_all(request: Request, page: Page = Depends(), customer_id: str | None = Query(None),
+def list_all(request: Request, page: Page = Depends(solvimon_page), customer_id: str | None = Query(None),
              statuses: list[str] | None = Query(None, alias="statuses[]"), invoice_date: str | None = Query(None),
              paid: str | None = Query(None), on_hold: str | None = Query(None),
              pricing_plan_subscription_id: str | None = Query(None), include_periods: bool = Query(False),
-             include_lines: bool = Query(False), env: str = Depends(environment),
-             store: Store = Depends(get_store)) -> Response:
-    snap = snapshot(request, store, env)
+             include_lines: bool = Query(False), caller: Caller = Depends(current_caller)) -> Response:
+    snap = snapshot(caller)
     wanted = {check_choice(s.upper(), "statuses[]", STATUSES) for s in multi(request, "statuses")}
     for name, value in (("paid", paid), ("on_hold", on_hold)):
         if value is not None and value.lower() not in ("true", "false"):
             raise invalid(name, f"{name} must be true or false")
     param(pricing_plan_subscription_id, "pricing_plan_subscription_id")
-    invoices = list_invoices(store, env)
+    invoices = list_invoices(caller.store, caller.environment)
     if customer_id is not None:
         customer = snap.view.customer_reference(customer_id)
         invoices = [i for i in invoices if i.customer == customer]
@@ -177,12 +173,12 @@ def list_all(request: Request, page: Page = Depends(), customer_id: str | None =
 
 @router.get("/v1/invoices/{key:path}", summary="Get an invoice with its periods and lines (inv_<id>, number, DRAFT-<id>)")
 def get_one(key: str, request: Request, processing_only_customer_id: str | None = Query(None),
-            env: str = Depends(environment), store: Store = Depends(get_store)) -> Response:
+            caller: Caller = Depends(current_caller)) -> Response:
     param(key, "resourceId")
     reference = key[len(ID_PREFIX):] if key.startswith(ID_PREFIX) else key
     try:
-        invoice = get_invoice(store, reference, env)
+        invoice = get_invoice(caller.store, reference, caller.environment)
     except InvoiceNotFound:
         raise not_found("invoice", key) from None
-    snap = snapshot(request, store, env)
+    snap = snapshot(caller)
     return json_response(render(snap.view, snap.catalog, invoice))

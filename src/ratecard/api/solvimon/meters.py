@@ -8,28 +8,20 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
 
-from ...ingest.validate import to_micros
-from ...store import Store
 from ...store.resources import ConfigChange, Resource, config_change
-from ..context import environment, get_store, now
+from ..context import Caller, current_caller
+from ..errors import already_exists, invalid, invalid_operation, missing, not_found
+from ..pagination import Page, paginate, solvimon_page, sortable
 from .common import (
     CONFIG_STATUSES,
     OBJECT_BODY,
-    Page,
-    already_exists,
     check_choice,
     check_reference,
     check_text,
-    invalid,
-    invalid_operation,
-    iso,
     json_body,
     json_response,
-    missing,
     multi,
-    not_found,
-    paginate,
-    sortable,
+    wire_instant,
 )
 from .config import METER, PREFIX, PROPERTY, VALUE, View, refuse_rename, snapshot, users_of
 from .vocabulary import render as render_vocabulary
@@ -44,8 +36,8 @@ def render(view: View, row: Resource, expand: list[str] | None = None) -> dict[s
     wanted = " ".join(expand or [])
     out: dict[str, Any] = {"object_type": "METER", "id": row.id, "reference": row.reference,
                            "name": body.get("name"), "description": body.get("description"),
-                           "status": body.get("status"), "created_at": iso(row.created_at),
-                           "updated_at": iso(row.updated_at)}
+                           "status": body.get("status"), "created_at": wire_instant(row.created_at),
+                           "updated_at": wire_instant(row.updated_at)}
     for kind, key in LINKS.items():
         links = []
         for linked, required in view.linked(row, kind):
@@ -124,13 +116,14 @@ SORT_KEYS = {"created_at": lambda r: (r.created_at, r.id), "updated_at": lambda 
 
 
 @router.get("/v1/meters", summary="List meters (every one; filter with statuses[])")
-def list_meters(request: Request, page: Page = Depends(), statuses: list[str] | None = Query(None, alias="statuses[]"),
-                expand: list[str] | None = Query(None, alias="expand[]"), env: str = Depends(environment),
-                store: Store = Depends(get_store)) -> Response:
+def list_meters(request: Request, page: Page = Depends(solvimon_page),
+                statuses: list[str] | None = Query(None, alias="statuses[]"),
+                expand: list[str] | None = Query(None, alias="expand[]"),
+                caller: Caller = Depends(current_caller)) -> Response:
     wanted = multi(request, "statuses")
     for status in wanted:
         check_choice(status, "statuses[]", CONFIG_STATUSES)
-    view = snapshot(request, store, env).view
+    view = snapshot(caller).view
     rows = [r for r in view.resources.of_kind(METER) if not wanted or r.body.get("status") in wanted]
     expanded = _expand(request)
     return json_response(paginate(request, rows, page, lambda r: render(view, r, expanded), SORT_KEYS,
@@ -139,26 +132,24 @@ def list_meters(request: Request, page: Page = Depends(), statuses: list[str] | 
 
 @router.post("/v1/meters", status_code=201, openapi_extra=OBJECT_BODY,
              summary="Create a meter (the schema of one event stream)")
-def create_meter(body: Any = Depends(json_body), env: str = Depends(environment),
-                 store: Store = Depends(get_store)) -> Response:
+def create_meter(body: Any = Depends(json_body), caller: Caller = Depends(current_caller)) -> Response:
     data = require_object(body)
     if data.get("reference") is None:
         raise missing("reference")
     reference = check_reference(data["reference"])
-    with config_change(store, env, to_micros(now())) as change:
+    with config_change(caller.store, caller.environment, caller.now_us) as change:
         if (METER, reference) in change.resources.by_reference:
             raise already_exists("meter", reference)
         fields = meter_fields(change, data, None)
         row = change.put(Resource(change.new_id(PREFIX[METER], METER, reference), METER, reference, fields, 0, 0))
-        view = View(env, change.resources, None)
+        view = View(caller.environment, change.resources, None)
         return json_response(render(view, row), 201)
 
 
 @router.get("/v1/meters/{key:path}/meter-data-file",
             summary="Solvimon's CSV upload template for this meter's events (header row)")
-def meter_data_file(key: str, request: Request, env: str = Depends(environment),
-                    store: Store = Depends(get_store)) -> Response:
-    view = snapshot(request, store, env).view
+def meter_data_file(key: str, request: Request, caller: Caller = Depends(current_caller)) -> Response:
+    view = snapshot(caller).view
     row = view.find(METER, key)
     if row is None:
         raise not_found("meter", key)
@@ -172,8 +163,8 @@ def meter_data_file(key: str, request: Request, env: str = Depends(environment),
 
 @router.get("/v1/meters/{key:path}", summary="Get a meter by id or reference")
 def get_meter(key: str, request: Request, expand: list[str] | None = Query(None, alias="expand[]"),
-              env: str = Depends(environment), store: Store = Depends(get_store)) -> Response:
-    view = snapshot(request, store, env).view
+              caller: Caller = Depends(current_caller)) -> Response:
+    view = snapshot(caller).view
     row = view.find(METER, key)
     if row is None:
         raise not_found("meter", key)
@@ -182,14 +173,13 @@ def get_meter(key: str, request: Request, expand: list[str] | None = Query(None,
 
 @router.patch("/v1/meters/{key:path}", openapi_extra=OBJECT_BODY,
               summary="Update a meter (given lists replace the previous ones)")
-def update_meter(key: str, body: Any = Depends(json_body), env: str = Depends(environment),
-                 store: Store = Depends(get_store)) -> Response:
+def update_meter(key: str, body: Any = Depends(json_body), caller: Caller = Depends(current_caller)) -> Response:
     data = require_object(body)
-    with config_change(store, env, to_micros(now())) as change:
+    with config_change(caller.store, caller.environment, caller.now_us) as change:
         row = change.resources.find(METER, key)
         if row is None:
             raise not_found("meter", key)
-        view = View(env, change.resources, change.catalog())
+        view = View(caller.environment, change.resources, change.catalog())
         reference = row.reference
         if data.get("reference") is not None and data["reference"] != row.reference:
             reference = check_reference(data["reference"])
@@ -199,7 +189,7 @@ def update_meter(key: str, body: Any = Depends(json_body), env: str = Depends(en
         fields = meter_fields(change, data, row.body)
         _keep_calculation_links(view, row, fields)
         row = change.put(Resource(row.id, METER, reference, fields, 0, 0))
-        return json_response(render(View(env, change.resources, None), row))
+        return json_response(render(View(caller.environment, change.resources, None), row))
 
 
 def _keep_calculation_links(view: View, meter: Resource, fields: dict[str, Any]) -> None:
@@ -217,12 +207,12 @@ def _keep_calculation_links(view: View, meter: Resource, fields: dict[str, Any])
 
 
 @router.delete("/v1/meters/{key:path}", summary="Delete a meter no calculation uses")
-def delete_meter(key: str, env: str = Depends(environment), store: Store = Depends(get_store)) -> Response:
-    with config_change(store, env, to_micros(now())) as change:
+def delete_meter(key: str, caller: Caller = Depends(current_caller)) -> Response:
+    with config_change(caller.store, caller.environment, caller.now_us) as change:
         row = change.resources.find(METER, key)
         if row is None:
             raise not_found("meter", key)
-        view = View(env, change.resources, change.catalog())
+        view = View(caller.environment, change.resources, change.catalog())
         users = users_of(view, row)
         if users:
             raise invalid_operation(f"meter {row.reference!r} is still used by {', '.join(users)}")

@@ -12,6 +12,7 @@ FAILED) and `percentage` (0–100), plus what it did in the extension field `rat
 from __future__ import annotations
 
 import dataclasses
+import logging
 import threading
 from datetime import datetime
 from typing import Any
@@ -22,46 +23,46 @@ from starlette.responses import Response
 from ...billing.run import generate_invoices
 from ...catalog import build_catalog
 from ...catalog.schema import CatalogDocument
+from ...clock import now
+from ...domain.instants import from_micros, to_micros
 from ...ingest.reprocess import reprocess
-from ...ingest.validate import from_micros, to_micros
 from ...store import Store
 from ...store.catalogs import load_version
 from ...store.invoices import InvoiceNotFound, get_invoice
 from ...store.jobs import DONE, FAILED, RUNNING, STATUSES, Job, create_job, get_job, list_jobs, update_job
-from ..context import environment, get_store, now
+from ..context import Caller, current_caller
+from ..errors import invalid, missing, not_found
+from ..pagination import Page, envelope, solvimon_page
 from .common import (
     OBJECT_BODY,
-    Page,
     aware,
     check_choice,
-    envelope,
-    invalid,
-    iso,
     json_body,
     json_response,
-    missing,
-    not_found,
     param,
+    wire_instant,
 )
 from .config import snapshot
 from .invoices import ID_PREFIX
 from .vocabulary import require_object
 
 router = APIRouter(tags=["reprocess"])
+log = logging.getLogger(__name__)
 TYPES = ("NOT_MATCHED", "INVOICE", "CUSTOMER")
 SECTIONS = {"NOT_MATCHED": "not_matched", "INVOICE": "invoice", "CUSTOMER": "customer"}
 
 
-def render(job: Job) -> dict[str, Any]:
-    job = job.as_seen_at(to_micros(now()))
+def render(job: Job, now_us: int) -> dict[str, Any]:
+    """The job as seen at `now_us` (a PENDING job older than its lease shows as failed, …)."""
+    job = job.as_seen_at(now_us)
     out: dict[str, Any] = {"object_type": "REPROCESS", "id": job.id, "type": job.type, "status": job.status,
-                           "percentage": int(job.percentage), "created_at": iso(job.created_at),
-                           "updated_at": iso(job.updated_at), "finished_at": iso(job.finished_at)}
+                           "percentage": int(job.percentage), "created_at": wire_instant(job.created_at),
+                           "updated_at": wire_instant(job.updated_at), "finished_at": wire_instant(job.finished_at)}
     section = SECTIONS[job.type]
     echo = {key: value for key, value in job.params.items() if key in ("customer_id", "invoice_id", "id")}
     for key in ("start_at", "end_at"):
         if job.params.get(key) is not None:
-            echo[key] = iso(job.params[key])
+            echo[key] = wire_instant(job.params[key])
     out[section] = echo
     if job.result is not None:
         out["ratecard_result"] = job.result
@@ -79,7 +80,7 @@ def _moment(value: Any, field: str) -> int:
         raise invalid(field, f"{field}: {value[:60]!r} is not an ISO 8601 date-time") from None
 
 
-def _params(request: Request, store: Store, env: str, data: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+def _params(caller: Caller, data: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     if data.get("type") is None:
         raise missing("type", "type is required: NOT_MATCHED, INVOICE or CUSTOMER")
     kind = check_choice(data["type"], "type", TYPES)
@@ -88,14 +89,14 @@ def _params(request: Request, store: Store, env: str, data: dict[str, Any]) -> t
     if not isinstance(section, dict):
         raise invalid(section_name, f"{section_name} must be an object")
     params: dict[str, Any] = {}
-    view = snapshot(request, store, env).view
+    view = snapshot(caller).view
     if kind == "INVOICE":
         key = section.get("invoice_id") or section.get("id")
         if key is None:
             raise missing(f"{section_name}.invoice_id")
         reference = str(key)[len(ID_PREFIX):] if str(key).startswith(ID_PREFIX) else str(key)
         try:
-            invoice = get_invoice(store, reference, env)
+            invoice = get_invoice(caller.store, reference, caller.environment)
         except InvoiceNotFound:
             raise invalid(f"{section_name}.invoice_id", f"there is no invoice {key!r}") from None
         params["invoice_id"] = f"{ID_PREFIX}{invoice.id}"
@@ -119,7 +120,8 @@ def _params(request: Request, store: Store, env: str, data: dict[str, Any]) -> t
 
 
 def run_job(store: Store, env: str, job: Job) -> None:
-    """The job's work, on a thread of its own; progress and outcome go to the jobs table."""
+    """The job's work, on a thread of its own; progress and outcome go to the jobs table. It
+    outlives the request, so it reads the clock itself as it goes."""
     try:
         update_job(store, job.id, to_micros(now()), status=RUNNING)
         loaded = load_version(store, env)
@@ -138,7 +140,16 @@ def run_job(store: Store, env: str, job: Job) -> None:
             result = {key: counts[key] for key in ("checked", "matched", "still_unmatched")}
         update_job(store, job.id, to_micros(now()), status=DONE, percentage=100, result=result)
     except Exception as exc:  # noqa: BLE001 - the job reports every failure instead of dying silently
-        update_job(store, job.id, to_micros(now()), status=FAILED, error=f"{type(exc).__name__}: {exc}")
+        log.exception("reprocess job %s failed", job.id)
+        update_job(store, job.id, to_micros(now()), status=FAILED, error=_failure(exc))
+
+
+def _failure(exc: Exception) -> str:
+    """What the job shows: ratecard's own errors say what went wrong in words meant for users;
+    anything else (a library's, a driver's) is named by class only, its detail goes to the log."""
+    if type(exc).__module__.startswith("ratecard."):
+        return f"{type(exc).__name__}: {exc}"
+    return f"{type(exc).__name__}: unexpected error; see the server log"
 
 
 def _refresh_invoice(store: Store, env: str, catalog: Any, version: int, invoice_id: str) -> dict[str, Any]:
@@ -156,33 +167,33 @@ def _refresh_invoice(store: Store, env: str, catalog: Any, version: int, invoice
 
 @router.post("/v1/reprocess", status_code=201, openapi_extra=OBJECT_BODY,
              summary="Start a reprocess job (answers at once; poll GET for progress)")
-def start(request: Request, body: Any = Depends(json_body), env: str = Depends(environment),
-          store: Store = Depends(get_store)) -> Response:
-    kind, params = _params(request, store, env, require_object(body))
-    job = create_job(store, env, kind, params, to_micros(now()))
-    threading.Thread(target=run_job, args=(store, env, job), name=f"reprocess-{job.id}", daemon=True).start()
-    return json_response(render(job), 201)
+def start(body: Any = Depends(json_body), caller: Caller = Depends(current_caller)) -> Response:
+    kind, params = _params(caller, require_object(body))
+    job = create_job(caller.store, caller.environment, kind, params, caller.now_us)
+    threading.Thread(target=run_job, args=(caller.store, caller.environment, job), name=f"reprocess-{job.id}",
+                     daemon=True).start()
+    return json_response(render(job, caller.now_us), 201)
 
 
 @router.get("/v1/reprocess", summary="List reprocess jobs, newest first")
-def list_all(request: Request, page: Page = Depends(), type: str | None = Query(None),
+def list_all(request: Request, page: Page = Depends(solvimon_page), type: str | None = Query(None),
              status: str | None = Query(None), expand: list[str] | None = Query(None, alias="expand[]"),
-             env: str = Depends(environment), store: Store = Depends(get_store)) -> Response:
+             caller: Caller = Depends(current_caller)) -> Response:
     if type is not None:
         check_choice(type, "type", TYPES)
     if status is not None:
         check_choice(status, "status", STATUSES)
     if page.order_by not in (None, "created_at"):
         raise invalid("order_by", "order_by must be created_at")
-    total, jobs = list_jobs(store, env, type, status, page.limit, page.offset, page.descending)
-    return json_response(envelope(request, [render(job) for job in jobs], total, page))
+    total, jobs = list_jobs(caller.store, caller.environment, type, status, page.limit, page.offset, page.descending)
+    return json_response(envelope(request, [render(job, caller.now_us) for job in jobs], total, page))
 
 
 @router.get("/v1/reprocess/{job_id}", summary="A reprocess job: status and percentage")
-def get_one(job_id: str, expand: list[str] | None = Query(None, alias="expand[]"), env: str = Depends(environment),
-            store: Store = Depends(get_store)) -> Response:
-    job = get_job(store, env, param(job_id, "resourceId") or job_id)
+def get_one(job_id: str, expand: list[str] | None = Query(None, alias="expand[]"),
+            caller: Caller = Depends(current_caller)) -> Response:
+    job = get_job(caller.store, caller.environment, param(job_id, "resourceId") or job_id)
     if job is None:
         raise not_found("reprocess job", job_id)
-    return json_response(render(job))
+    return json_response(render(job, caller.now_us))
 

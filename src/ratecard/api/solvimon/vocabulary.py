@@ -9,29 +9,21 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
 
-from ...ingest.validate import to_micros
-from ...store import Store
 from ...store.resources import Resource, config_change
-from ..context import environment, get_store, now
+from ..context import Caller, current_caller
+from ..errors import already_exists, invalid, invalid_operation, missing, not_found
+from ..pagination import Page, paginate, solvimon_page, sortable
 from .common import (
     CONFIG_STATUSES,
     OBJECT_BODY,
-    Page,
-    already_exists,
     check_choice,
     check_reference,
     check_text,
-    invalid,
-    invalid_operation,
-    iso,
     json_body,
     json_response,
-    missing,
     multi,
-    not_found,
-    paginate,
     reject_nul,
-    sortable,
+    wire_instant,
 )
 from .config import LABEL, PREFIX, PROPERTY, VALUE, View, refuse_rename, snapshot, users_of
 
@@ -45,7 +37,7 @@ def render(row: Resource) -> dict[str, Any]:
     out: dict[str, Any] = {"object_type": OBJECT_TYPES[row.kind], "id": row.id, "reference": row.reference,
                            "name": body.get("name"), "description": body.get("description"),
                            "status": body.get("status"), "type": body.get("type"),
-                           "created_at": iso(row.created_at), "updated_at": iso(row.updated_at)}
+                           "created_at": wire_instant(row.created_at), "updated_at": wire_instant(row.updated_at)}
     if row.kind == PROPERTY and body.get("type") == "ENUM":
         out["enum_values"] = list(body.get("enum_values") or [])
     return {key: value for key, value in out.items() if value is not None}
@@ -105,43 +97,40 @@ def build_router(kind: str, path: str, tag: str) -> APIRouter:
     label = LABEL[kind]
 
     @router.get(path, summary=f"List {label}s (every one; filter with statuses[])")
-    def list_items(request: Request, page: Page = Depends(),
+    def list_items(request: Request, page: Page = Depends(solvimon_page),
                    statuses: list[str] | None = Query(None, alias="statuses[]"),
-                   env: str = Depends(environment), store: Store = Depends(get_store)) -> Response:
+                   caller: Caller = Depends(current_caller)) -> Response:
         wanted = multi(request, "statuses")
         for status in wanted:
             check_choice(status, "statuses[]", CONFIG_STATUSES)
-        view = snapshot(request, store, env).view
+        view = snapshot(caller).view
         rows = [r for r in view.resources.of_kind(kind) if not wanted or r.body.get("status") in wanted]
         return json_response(paginate(request, rows, page, render, _sort_keys(), everything=True))
 
     @router.post(path, status_code=201, openapi_extra=OBJECT_BODY, summary=f"Create a {label}")
-    def create_item(body: Any = Depends(json_body), env: str = Depends(environment),
-                    store: Store = Depends(get_store)) -> Response:
+    def create_item(body: Any = Depends(json_body), caller: Caller = Depends(current_caller)) -> Response:
         data = require_object(body)
         if data.get("reference") is None:
             raise missing("reference")
         reference = check_reference(data["reference"])
         fields = vocabulary_fields(kind, data, None)
-        with config_change(store, env, to_micros(now())) as change:
+        with config_change(caller.store, caller.environment, caller.now_us) as change:
             if (kind, reference) in change.resources.by_reference:
                 raise already_exists(label, reference)
             row = change.put(Resource(change.new_id(PREFIX[kind], kind, reference), kind, reference, fields, 0, 0))
         return json_response(render(row), 201)
 
     @router.get(path + "/{key:path}", summary=f"Get a {label} by id or reference")
-    def get_item(key: str, request: Request, env: str = Depends(environment),
-                 store: Store = Depends(get_store)) -> Response:
-        row = snapshot(request, store, env).view.find(kind, key)
+    def get_item(key: str, request: Request, caller: Caller = Depends(current_caller)) -> Response:
+        row = snapshot(caller).view.find(kind, key)
         if row is None:
             raise not_found(label, key)
         return json_response(render(row))
 
     @router.patch(path + "/{key:path}", openapi_extra=OBJECT_BODY, summary=f"Update a {label}")
-    def update_item(key: str, body: Any = Depends(json_body), env: str = Depends(environment),
-                    store: Store = Depends(get_store)) -> Response:
+    def update_item(key: str, body: Any = Depends(json_body), caller: Caller = Depends(current_caller)) -> Response:
         data = require_object(body)
-        with config_change(store, env, to_micros(now())) as change:
+        with config_change(caller.store, caller.environment, caller.now_us) as change:
             row = change.resources.find(kind, key)
             if row is None:
                 raise not_found(label, key)
@@ -151,18 +140,18 @@ def build_router(kind: str, path: str, tag: str) -> APIRouter:
                 other = change.resources.by_reference.get((kind, reference))
                 if other is not None:
                     raise already_exists(label, reference)
-                refuse_rename(View(env, change.resources, change.catalog()), row)
+                refuse_rename(View(caller.environment, change.resources, change.catalog()), row)
             fields = vocabulary_fields(kind, data, row.body)
             row = change.put(Resource(row.id, kind, reference, fields, 0, 0))
         return json_response(render(row))
 
     @router.delete(path + "/{key:path}", summary=f"Delete a {label} no meter or calculation uses")
-    def delete_item(key: str, env: str = Depends(environment), store: Store = Depends(get_store)) -> Response:
-        with config_change(store, env, to_micros(now())) as change:
+    def delete_item(key: str, caller: Caller = Depends(current_caller)) -> Response:
+        with config_change(caller.store, caller.environment, caller.now_us) as change:
             row = change.resources.find(kind, key)
             if row is None:
                 raise not_found(label, key)
-            users = users_of(View(env, change.resources, change.catalog()), row)
+            users = users_of(View(caller.environment, change.resources, change.catalog()), row)
             if users:
                 raise invalid_operation(f"{label} {row.reference!r} is still used by {', '.join(users)}")
             change.delete(row.id)

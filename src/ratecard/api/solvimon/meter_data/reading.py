@@ -1,0 +1,176 @@
+"""Reading one Solvimon event from a request body: its shape, references and numbers
+checked, ids resolved to references; nothing is stored or looked up beyond the view."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from ....ingest.records import RawEvent
+from ...errors import invalid, missing
+from ..common import (
+    aware,
+    check_choice,
+    check_reference,
+    decimal_text,
+    parse_decimal,
+)
+from ..config import PROPERTY, VALUE, View
+
+MIN_REFERENCE, MAX_REFERENCE = 10, 256
+
+
+@dataclass
+class ValueIn:
+    reference: str
+    number: Decimal
+    is_amount: bool
+    settings: dict[str, Any]
+
+
+@dataclass
+class PropertyIn:
+    reference: str
+    value: str
+    settings: dict[str, Any]
+
+
+@dataclass
+class Prepared:
+    prefix: str
+    reference: str
+    customer: str
+    meter: str
+    meter_field: str
+    timestamp: datetime
+    values: list[ValueIn] = field(default_factory=list)
+    properties: list[PropertyIn] = field(default_factory=list)
+
+    def raw(self, line: int) -> RawEvent:
+        data: dict[str, Any] = {v.reference: v.number for v in self.values}
+        data.update({p.reference: p.value for p in self.properties})
+        return RawEvent(self.reference, self.customer, self.meter, self.timestamp.isoformat(), data, line)
+
+
+def string_field(value: Any, where: str) -> str:
+    if not isinstance(value, str):
+        raise invalid(where, f"{where} must be a string")
+    return value
+
+
+def _settings(raw: Any, where: str, types: tuple[str, ...]) -> dict[str, Any]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise invalid(where, f"{where} must be an object")
+    settings: dict[str, Any] = {}
+    if raw.get("type") is not None:
+        settings["type"] = check_choice(raw["type"], f"{where}.type", types)
+    if raw.get("required") is not None:
+        if not isinstance(raw["required"], bool):
+            raise invalid(f"{where}.required", "required must be true or false")
+        settings["required"] = raw["required"]
+    return settings
+
+
+def _reference_of(item: dict[str, Any], kind: str, where: str, view: View) -> str:
+    if item.get("reference") is not None:
+        return check_reference(item["reference"], f"{where}.reference")
+    if item.get("id") is not None:
+        row = view.find(kind, string_field(item["id"], f"{where}.id"))
+        if row is None:
+            raise invalid(f"{where}.id", f"there is no {kind.replace('_', ' ')} with id {item['id']!r}")
+        return row.reference
+    raise missing(f"{where}.reference", f"{where} needs a reference (or an id)")
+
+
+def prepare(data: Any, prefix: str, view: View, moment: datetime) -> Prepared:
+    """Check one event's shape, references and numbers; resolve ids to references."""
+    where = prefix.rstrip(".") or None
+    if not isinstance(data, dict):
+        raise invalid(where, f"{where or 'the body'} must be a meter data object")
+    if data.get("reference") is None:
+        raise missing(f"{prefix}reference", f"{prefix}reference is required: it identifies the event, once")
+    reference = check_reference(data["reference"], f"{prefix}reference", MAX_REFERENCE, MIN_REFERENCE)
+
+    if data.get("customer_reference") is not None:
+        customer = check_reference(data["customer_reference"], f"{prefix}customer_reference")
+    elif data.get("customer_id") is not None:
+        customer = view.customer_reference(check_reference(data["customer_id"], f"{prefix}customer_id"))
+    else:
+        raise missing(f"{prefix}customer_reference", "customer_reference (or customer_id) is required")
+
+    if data.get("meter_reference") is not None:
+        meter, meter_field = check_reference(data["meter_reference"], f"{prefix}meter_reference"), "meter_reference"
+    elif data.get("meter_id") is not None:
+        meter = view.meter_reference(check_reference(data["meter_id"], f"{prefix}meter_id"))
+        meter_field = "meter_id"
+    else:
+        raise missing(f"{prefix}meter_reference", "meter_reference (or meter_id) is required")
+
+    for name in ("pricing_plan_subscription_reference", "pricing_plan_subscription_id"):
+        if data.get(name) is not None:
+            string_field(data[name], f"{prefix}{name}")  # accepted; events match by customer and time
+
+    timestamp = moment
+    if data.get("timestamp") is not None:
+        text = string_field(data["timestamp"], f"{prefix}timestamp").strip()
+        try:
+            timestamp = aware(datetime.fromisoformat(text.replace("z", "Z")))
+        except ValueError:
+            raise invalid(f"{prefix}timestamp", f"timestamp {text[:60]!r} is not an ISO 8601 date-time") from None
+
+    event = Prepared(prefix, reference, customer, meter, meter_field, timestamp)
+    seen: set[str] = set()
+    raw_values = data.get("meter_values")
+    if raw_values is not None:
+        if not isinstance(raw_values, list):
+            raise invalid(f"{prefix}meter_values", "meter_values must be a list")
+        for index, item in enumerate(raw_values):
+            at = f"{prefix}meter_values.{index}"
+            if not isinstance(item, dict):
+                raise invalid(at, f"{at} must be an object")
+            ref = _reference_of(item, VALUE, at, view)
+            if item.get("number") is not None:
+                number, is_amount = parse_decimal(item["number"], f"{at}.number"), False
+            elif item.get("amount") is not None:
+                if not isinstance(item["amount"], dict) or item["amount"].get("quantity") is None:
+                    raise missing(f"{at}.amount.quantity", "an amount needs a quantity")
+                number, is_amount = parse_decimal(item["amount"]["quantity"], f"{at}.amount.quantity"), True
+            else:
+                raise missing(f"{at}.number", f"{at} needs a number (or an amount)")
+            if item.get("count") is not None:
+                parse_decimal(item["count"], f"{at}.count")
+            if ref in seen:
+                raise invalid(f"{at}.reference", f"{ref!r} appears twice in the event")
+            seen.add(ref)
+            event.values.append(ValueIn(ref, number, is_amount,
+                                        _settings(item.get("dynamic_validation_settings"),
+                                                  f"{at}.dynamic_validation_settings", ("NUMBER", "AMOUNT"))))
+    raw_properties = data.get("meter_properties")
+    if raw_properties is not None:
+        if not isinstance(raw_properties, list):
+            raise invalid(f"{prefix}meter_properties", "meter_properties must be a list")
+        for index, item in enumerate(raw_properties):
+            at = f"{prefix}meter_properties.{index}"
+            if not isinstance(item, dict):
+                raise invalid(at, f"{at} must be an object")
+            ref = _reference_of(item, PROPERTY, at, view)
+            value = item.get("value")
+            if value is None:
+                raise missing(f"{at}.value", f"{at} needs a value")
+            if isinstance(value, bool):
+                value = "true" if value else "false"
+            elif isinstance(value, (int, Decimal)):
+                value = decimal_text(value)
+            elif not isinstance(value, str):
+                raise invalid(f"{at}.value", "a property value must be a string")
+            if ref in seen:
+                raise invalid(f"{at}.reference", f"{ref!r} appears twice in the event")
+            seen.add(ref)
+            event.properties.append(PropertyIn(ref, value, _settings(item.get("dynamic_validation_settings"),
+                                                                     f"{at}.dynamic_validation_settings",
+                                                                     ("NUMBER", "ENUM", "STRING"))))
+    return event

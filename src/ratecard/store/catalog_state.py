@@ -1,0 +1,42 @@
+"""What a running server needs to know to trust its caches: one query per request.
+
+The API keeps the built catalog, its event validator and the Solvimon resource rows in memory.
+Any process may change them (another worker applies a catalog, finalizes an invoice, edits a
+meter), so each request first reads this small fingerprint and rebuilds only what moved.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+
+from .db import Store
+from .schema import api_resource_revisions, catalog_versions, invoices
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """catalog_version: the latest applied version (None: none yet). resources_revision: the
+    api_resources revision (0: never edited). finals: the final invoices' count and latest
+    finalization; finals never change, so the pair names the set (which events are late)."""
+
+    catalog_version: int | None
+    resources_revision: int
+    finals: tuple[int, int | None]
+
+
+def fingerprint(store: Store, environment: str) -> Fingerprint:
+    """The environment's fingerprint, in one round trip."""
+    final = (invoices.c.environment == environment) & (invoices.c.status == "final")
+    query = select(
+        select(func.max(catalog_versions.c.version)).where(catalog_versions.c.environment == environment)
+        .scalar_subquery(),
+        select(api_resource_revisions.c.revision).where(api_resource_revisions.c.environment == environment)
+        .scalar_subquery(),
+        select(func.count()).select_from(invoices).where(final).scalar_subquery(),
+        select(func.max(invoices.c.finalized_at)).where(final).scalar_subquery(),
+    )
+    with store.engine.connect() as connection:
+        version, revision, final_count, last_finalized = connection.execute(query).one()
+    return Fingerprint(version, int(revision or 0), (int(final_count or 0), last_finalized))

@@ -1,4 +1,4 @@
-"""Generate a month of realistic usage events (JSONL, contract section 4), deterministically.
+"""Generate a month of realistic usage events (JSONL, the event shape in the README), deterministically.
 
     python examples/generate_events.py --catalog examples/catalog.yaml \\
         --out examples/events.jsonl --month 2026-10 [--events 20000] [--with-problems]

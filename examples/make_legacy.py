@@ -2,8 +2,8 @@
 
 `make demo` runs it after the drafts exist, then reconciles ratecard against it, so the demo
 shows every kind of finding a team meets when it compares ratecard with the system it bills
-with today. Every line is ratecard's own draft line, copied, except these (each a cause of
-contract section 6):
+with today. Every line is ratecard's own draft line, copied, except these (each a cause
+`ratecard reconcile` names):
 
 | customer    | what the legacy system did                                   | expected cause        |
 | ----------- | ------------------------------------------------------------ | --------------------- |

@@ -14,8 +14,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
-
 from ..catalog import Catalog, build_catalog
 from ..domain.aggregation import Usage
 from ..domain.rating import Cut, invoice_cuts
@@ -23,9 +21,9 @@ from ..ingest.validate import from_micros, to_micros
 from ..store import Store
 from ..store.catalogs import load_version
 from ..store.corrections import credit_note_for, current_final_invoices, save_correction
+from ..store.invoice_states import latest_boundary
 from ..store.invoices import InvoiceRecord
 from ..store.modes import BillingModes, load_modes
-from ..store.schema import invoices
 from ..store.usage import Window, aggregate_usage
 from .run import HorizonError, generate_invoices, price_cut
 
@@ -83,10 +81,7 @@ def bring_invoices_up_to_date(store: Store, now: datetime, since_us: int, custom
 
 def _refresh_drafts(store: Store, catalog: Catalog, version: int, now: datetime, environment: str,
                     report: UpToDate) -> None:
-    with store.engine.connect() as connection:
-        last = connection.execute(
-            select(func.max(invoices.c.boundary_ts)).where(invoices.c.environment == environment)
-        ).scalar()
+    last = latest_boundary(store, environment)
     if last is None:
         return  # nothing invoiced yet: the next invoice run picks the usage up
     try:

@@ -6,6 +6,7 @@ transaction as the status change, so numbers are gapless and an invoice gets exa
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ from typing import Any
 from sqlalchemy import delete, select, text, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import OperationalError
 
 from ..domain.invoice import InvoiceStateError, check_transition
 from .db import Store
@@ -300,8 +302,23 @@ def get_invoice(store: Store, reference: str, environment: str = "live") -> Invo
 
 
 def change_status(store: Store, invoice_id: int, target: str, now_us: int, prefix: str,
-                  environment: str = "live") -> InvoiceRecord:
-    """draft -> final (with the next gapless number) or draft -> void; illegal moves raise."""
+                  environment: str = "live", attempts: int = 1) -> InvoiceRecord:
+    """draft -> final (with the next gapless number) or draft -> void; illegal moves raise.
+
+    With `attempts` > 1 a transaction that SQLite refuses (a read snapshot taken before another
+    writer committed cannot be upgraded to a write) starts again on a fresh snapshot."""
+    for attempt in range(attempts):
+        try:
+            return _change_status_once(store, invoice_id, target, now_us, prefix, environment)
+        except OperationalError:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.05 * (attempt + 1))
+    raise ValueError("attempts must be at least 1")
+
+
+def _change_status_once(store: Store, invoice_id: int, target: str, now_us: int, prefix: str,
+                        environment: str) -> InvoiceRecord:
     with store.engine.begin() as connection:
         found = connection.execute(
             select(invoices.c.status, invoices.c.mode)

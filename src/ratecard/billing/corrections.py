@@ -16,8 +16,8 @@ from zoneinfo import ZoneInfo
 
 from ..catalog import Catalog, build_catalog
 from ..domain.aggregation import Usage
+from ..domain.instants import from_micros, to_micros
 from ..domain.rating import Cut, invoice_cuts
-from ..ingest.validate import from_micros, to_micros
 from ..store import Store
 from ..store.catalogs import load_version
 from ..store.corrections import credit_note_for, current_final_invoices, save_correction

@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from ..domain.instants import to_micros
 from ..domain.invoice import InvoiceStateError
-from ..ingest.validate import to_micros
 from ..store import Store
 from ..store.invoice_states import live_drafts
 from ..store.invoice_states import set_hold as set_hold  # the CLI holds drafts through the billing layer

@@ -14,9 +14,9 @@ from zoneinfo import ZoneInfo
 
 from ..catalog import Catalog, SubscriptionSpec
 from ..domain.aggregation import Usage
+from ..domain.instants import to_micros
 from ..domain.invoice import Line
 from ..domain.rating import Cut, invoice_cuts, invoice_totals, rate_cut
-from ..ingest.validate import to_micros
 from ..store import Store
 from ..store.invoices import (
     InvoiceRecord,

@@ -16,8 +16,8 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from ..catalog import Catalog, SubscriptionSpec
+from ..domain.instants import to_micros
 from ..domain.periods import local_midnight
-from ..ingest.validate import to_micros
 from ..store import Store
 from ..store.billed_periods import final_live_windows, shadow_billed_starts
 from ..store.cohorts import cohort_of, record_cutover

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 
 from ..billing.finalize import DEFAULT_GRACE
 from ..catalog import Catalog
-from ..ingest.validate import to_micros
+from ..domain.instants import to_micros
 from ..store import Store
 from ..store.events import meters_seen_since, unbilled_counts
 from ..store.invoice_states import live_drafts

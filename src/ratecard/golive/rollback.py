@@ -15,8 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from ..domain.instants import to_micros
 from ..domain.invoice import InvoiceStateError
-from ..ingest.validate import to_micros
 from ..store import Store
 from ..store.cohorts import cutover_applied_at, set_members
 from ..store.invoice_states import live_invoices_of

@@ -20,13 +20,14 @@ from pathlib import Path
 from typing import Any
 
 from ..catalog import Catalog
-from ..golive.monitor import record_import
+from ..domain.instants import to_micros
 from ..store import Store
 from ..store.events import EventWriter, Row, existing_ids, refresh_statistics
 from ..store.invoices import finalized_windows
+from .figures import record_import
 from .readers import count_rows, meter_streams, read_events
 from .records import RawEvent, Rejection
-from .validate import EventValidator, to_micros
+from .validate import EventValidator
 
 BATCH_SIZE = 25_000
 SAMPLE_SIZE = 5
@@ -227,7 +228,7 @@ def import_records(
             report.duplicates += written - stored
             if written != stored:
                 report.flags["duplicate"] += written - stored
-        record_import(store, environment, now, report)  # per-minute ingestion figures (golive.monitor)
+        record_import(store, environment, now, report)  # per-minute ingestion figures
     if stored_enough_to_replan(report.stored):
         refresh_statistics(store)
     return report

@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 from sqlalchemy import func, insert, select, text, update
 
+from ..domain.instants import rfc3339
 from .catalogs import lock_environment
 from .db import Store
 from .schema import backfill_events, backfill_replaced_events, backfills
@@ -95,13 +96,8 @@ def create_backfill(store: Store, environment: str, start_ts: int, end_ts: int, 
 
 
 def _span(backfill: Backfill) -> str:
-    from ..ingest.validate import from_micros
-
-    def moment(us: int) -> str:
-        return from_micros(us).isoformat().replace("+00:00", "Z")
-
     scope = f", customer {backfill.customer}" if backfill.customer else ""
-    return f"[{moment(backfill.start_ts)}, {moment(backfill.end_ts)}){scope}"
+    return f"[{rfc3339(backfill.start_ts)}, {rfc3339(backfill.end_ts)}){scope}"
 
 
 def get_backfill(store: Store, environment: str, backfill_id: str) -> Backfill:

@@ -22,7 +22,7 @@ from sqlalchemy import text
 
 from ..catalog import MeterSpec
 from ..domain.aggregation import Sample, Usage, aggregate, average_of
-from ..ingest.validate import from_micros
+from ..domain.instants import from_micros
 from .db import Store
 
 

@@ -110,7 +110,7 @@ def save_drafts(store: Store, environment: str, drafts: Sequence[InvoiceRecord],
     new = [draft for draft in drafts if draft.id is None]
     with store.engine.begin() as connection:
         existing_ids = [d.id for d in drafts if d.id is not None]
-        current = _load(connection, existing_ids) if existing_ids else {}
+        current = load_invoices(connection, existing_ids) if existing_ids else {}
         lines: list[dict[str, Any]] = []
         if new and store.is_postgres:
             lines += _copy_new_postgres(connection, environment, new, now_us)
@@ -129,7 +129,7 @@ def save_drafts(store: Store, environment: str, drafts: Sequence[InvoiceRecord],
             )
             if result.rowcount:
                 connection.execute(delete(invoice_lines).where(invoice_lines.c.invoice_id == draft.id))
-                lines += _line_rows(draft.id, draft.lines)
+                lines += line_rows(draft.id, draft.lines)
                 updated += 1
         if lines and store.is_postgres:
             _copy_rows(connection, "invoice_lines", LINE_COLUMNS, [[row[c] for c in LINE_COLUMNS] for row in lines])
@@ -167,7 +167,7 @@ def _insert_new_sqlite(connection: Any, environment: str, new: Sequence[InvoiceR
         for draft in new:
             cursor.execute(_SQLITE_INSERT_INVOICE,
                            _sqlite_row((environment, now_us, now_us, *_header_values(draft)), _HEADER_MONEY))
-            lines += _line_rows(cursor.lastrowid, draft.lines)
+            lines += line_rows(cursor.lastrowid, draft.lines)
     finally:
         cursor.close()
     return lines
@@ -221,7 +221,7 @@ def _copy_new_postgres(connection: Any, environment: str, new: Sequence[InvoiceR
     _copy_rows(connection, "invoices", INVOICE_COLUMNS, rows)
     lines: list[dict] = []
     for invoice_id, draft in zip(ids, new, strict=True):
-        lines += _line_rows(invoice_id, draft.lines)
+        lines += line_rows(invoice_id, draft.lines)
     return lines
 
 
@@ -232,12 +232,15 @@ def _copy_rows(connection: Any, table: str, columns: Sequence[str], rows: Sequen
             copy.write_row(row)
 
 
-def _line_rows(invoice_id: int, lines: Sequence[LineRecord]) -> list[dict[str, Any]]:
+def line_rows(invoice_id: int, lines: Sequence[LineRecord]) -> list[dict[str, Any]]:
+    """The invoice_lines rows of one invoice's lines, in their order (shared with corrections)."""
     return [{"invoice_id": invoice_id, "position": index, **line.__dict__} for index, line in enumerate(lines)]
 
 
-def _load(connection: Any, ids: Iterable[int] | None, environment: str | None = None,
-          status: str | None = None) -> dict[int, InvoiceRecord]:
+def load_invoices(connection: Any, ids: Iterable[int] | None, environment: str | None = None,
+                  status: str | None = None) -> dict[int, InvoiceRecord]:
+    """Invoices with their lines, read on the caller's connection (inside its transaction), by id
+    and/or environment and status, ordered by cut, customer and id."""
     query = select(invoices)
     if ids is not None:
         query = query.where(invoices.c.id.in_(list(ids)))
@@ -276,7 +279,7 @@ def _load(connection: Any, ids: Iterable[int] | None, environment: str | None = 
 
 def list_invoices(store: Store, environment: str = "live", status: str | None = None) -> list[InvoiceRecord]:
     with store.engine.connect() as connection:
-        return list(_load(connection, None, environment, status).values())
+        return list(load_invoices(connection, None, environment, status).values())
 
 
 def _small_number(digits: str) -> bool:
@@ -298,7 +301,7 @@ def get_invoice(store: Store, reference: str, environment: str = "live") -> Invo
         found = connection.execute(query).scalar()
         if found is None:
             raise InvoiceNotFound(f"no invoice {reference!r}")
-        return _load(connection, [found])[found]
+        return load_invoices(connection, [found])[found]
 
 
 def change_status(store: Store, invoice_id: int, target: str, now_us: int, prefix: str,
@@ -333,7 +336,7 @@ def _change_status_once(store: Store, invoice_id: int, target: str, now_us: int,
                                     "it is kept for comparison and never finalized")
         values: dict[str, Any] = {"status": target, "updated_at": now_us}
         if target == "final":
-            values["number"] = _next_number(connection, environment, prefix)
+            values["number"] = next_number(connection, environment, prefix)
             values["finalized_at"] = now_us
         result = connection.execute(
             update(invoices).where(invoices.c.id == invoice_id, invoices.c.status == current).values(**values)
@@ -341,12 +344,13 @@ def _change_status_once(store: Store, invoice_id: int, target: str, now_us: int,
         if result.rowcount != 1:
             # another process moved it first; rolling back returns the number to the sequence
             raise RuntimeError(f"invoice {invoice_id} changed while being updated; nothing was done")
-        record = _load(connection, [invoice_id])[invoice_id]
+        record = load_invoices(connection, [invoice_id])[invoice_id]
     return record
 
 
-def _next_number(connection: Any, environment: str, prefix: str) -> str:
-    """The next number of the sequence, taken under the sequence row's lock until commit.
+def next_number(connection: Any, environment: str, prefix: str) -> str:
+    """The next number of the prefix's sequence (invoices and credit notes each have theirs),
+    taken under the sequence row's lock until commit.
 
     The row is seeded with INSERT … ON CONFLICT DO NOTHING, so two first finalizations at once
     do not collide; the UPDATE then serialises them.

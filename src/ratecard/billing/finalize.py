@@ -16,7 +16,7 @@ from ..domain.invoice import InvoiceStateError
 from ..store import Store
 from ..store.invoice_states import live_drafts
 from ..store.invoice_states import set_hold as set_hold  # the CLI holds drafts through the billing layer
-from ..store.invoices import InvoiceRecord, change_status
+from ..store.invoices import InvoiceChanged, InvoiceRecord, change_status
 
 # Late events keep landing on a draft for this long after its billing date.
 DEFAULT_GRACE = timedelta(hours=8)
@@ -52,5 +52,5 @@ def finalize_due(store: Store, now: datetime, prefix: str, grace: timedelta = DE
 def _finalize_one(store: Store, invoice_id: int, now: datetime, prefix: str, environment: str) -> InvoiceRecord | None:
     try:
         return change_status(store, invoice_id, "final", to_micros(now), prefix, environment, attempts=5)
-    except (RuntimeError, InvoiceStateError):
+    except (InvoiceChanged, InvoiceStateError):
         return None  # another process moved it first; this transaction was rolled back

@@ -20,7 +20,7 @@ from ..domain.invoice import InvoiceStateError
 from ..store import Store
 from ..store.cohorts import cutover_applied_at, set_members
 from ..store.invoice_states import live_invoices_of
-from ..store.invoices import InvoiceRecord, change_status, delete_drafts, get_invoice
+from ..store.invoices import InvoiceChanged, InvoiceRecord, change_status, delete_drafts, get_invoice
 from .cohorts import CohortError, cohort_status
 
 
@@ -73,7 +73,7 @@ def rollback(store: Store, environment: str, name: str, now: datetime, prefix: s
         elif invoice.status == "draft":
             try:
                 report.voided.append(change_status(store, invoice_id, "void", now_us, prefix, environment))
-            except (RuntimeError, InvoiceStateError):
+            except (InvoiceChanged, InvoiceStateError):
                 # finalized by a concurrent `finalize --due` between the query and now
                 report.issued.append(get_invoice(store, str(invoice_id), environment))
         elif invoice.status == "final" and invoice.finalized_at is not None and invoice.finalized_at >= since:

@@ -84,6 +84,11 @@ class InvoiceNotFound(LookupError):
     pass
 
 
+class InvoiceChanged(InvoiceStateError):
+    """Another process moved the invoice between reading its status and writing the new one;
+    nothing was written (the transaction rolled back, its number returned to the sequence)."""
+
+
 HEADER = ("customer", "subscription", "status", "currency", "timezone", "boundary_ts", "issue_date", "subtotal",
           "tax", "total", "tax_rate", "catalog_version", "mode", "kind", "revision", "corrects")
 
@@ -343,7 +348,7 @@ def _change_status_once(store: Store, invoice_id: int, target: str, now_us: int,
         )
         if result.rowcount != 1:
             # another process moved it first; rolling back returns the number to the sequence
-            raise RuntimeError(f"invoice {invoice_id} changed while being updated; nothing was done")
+            raise InvoiceChanged(f"invoice {invoice_id} changed while being updated; nothing was done")
         record = load_invoices(connection, [invoice_id])[invoice_id]
     return record
 

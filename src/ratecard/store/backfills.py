@@ -21,7 +21,7 @@ from sqlalchemy import func, insert, select, text, update
 from ..domain.instants import rfc3339
 from .catalogs import lock_environment
 from .db import Store
-from .schema import backfill_events, backfill_replaced_events, backfills
+from .schema import backfill_events, backfills
 
 PENDING, CLOSED, REVERTED = "pending", "closed", "reverted"
 
@@ -254,9 +254,3 @@ def unapply_backfill(store: Store, environment: str, backfill_id: str, now_us: i
         connection.execute(update(backfills).where(backfills.c.id == backfill_id)
                            .values(status=REVERTED, reverted_at=now_us))
     return {"removed": removed, "restored": restored, "was": backfill.status}
-
-
-def replaced_count(store: Store, backfill_id: str) -> int:
-    with store.engine.connect() as connection:
-        return connection.execute(
-            select(func.count()).where(backfill_replaced_events.c.backfill_id == backfill_id)).scalar_one()

@@ -61,12 +61,6 @@ class EventWriter:
 INSERT_OR_IGNORE = f"INSERT OR IGNORE INTO events ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
 
 
-def insert_events(store: Store, rows: Sequence[Row]) -> int:
-    """Insert one batch on a connection of its own (see EventWriter for many batches)."""
-    with EventWriter(store) as writer:
-        return writer.write(rows)
-
-
 def _key(row: Row) -> tuple[str, str]:
     return row[0], row[1]
 

@@ -34,10 +34,6 @@ class Window:
     end_us: int
 
 
-def _sqlite_value(path_param: str) -> str:
-    return f"json_extract(e.properties, :{path_param})"
-
-
 def aggregate_usage(
     store: Store, windows: Sequence[Window], meters: Sequence[MeterSpec], environment: str = "live"
 ) -> dict[tuple[int, str], Usage]:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
+from ... import textfile
 from ..records import RawEvent, Rejection
 
 NATIVE_FIELDS = ("id", "customer", "meter", "timestamp")
@@ -28,12 +29,5 @@ def id_of(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def open_binary(path: Path) -> Any:
-    try:
-        return path.open("rb")
-    except FileNotFoundError:
-        raise ReaderError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise ReaderError(f"{path}: is a directory, not an events file") from None
-    except OSError as exc:
-        raise ReaderError(f"{path}: cannot be read: {exc.strerror}") from None
+def open_binary(path: Path) -> BinaryIO:
+    return textfile.open_binary(path, "an events file", ReaderError)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from ..billing.finalize import DEFAULT_GRACE
+from ..billing.run import charged_meters
 from ..catalog import Catalog
 from ..domain.instants import to_micros
 from ..store import Store
@@ -74,11 +75,9 @@ def _quiet_meters(store: Store, catalog: Catalog, now: datetime, days: int, envi
     since = to_micros(now - timedelta(days=days))
     recent = meters_seen_since(store, environment, since)
     found = []
-    charged = {charge.meter for s in catalog.subscriptions.values() for charge in s.plan.charges if charge.meter}
-    for code in sorted(charged):
-        meter = catalog.meters[code]
+    for meter in charged_meters(catalog, catalog.subscriptions.values()):
         if meter.code not in recent and meter.stream not in recent:
-            found.append(Finding("warning", "meter_without_recent_events", code,
+            found.append(Finding("warning", "meter_without_recent_events", meter.code,
                                  f"charged in a plan but no events in the last {days} days (stream {meter.stream!r})"))
     return found
 

@@ -4,21 +4,30 @@ errors that name the file and, for bad bytes, the line."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import yaml
 
 
-def read_text(path: Path, what: str, error: type[Exception]) -> str:
-    """The file's text (UTF-8, a BOM dropped); `error` names the file and what is wrong."""
+def open_binary(path: Path, what: str, error: type[Exception]) -> BinaryIO:
+    """The file opened for reading bytes; `error` names the file and what is wrong."""
     try:
-        raw = path.read_bytes()
+        return path.open("rb")
     except FileNotFoundError:
         raise error(f"{path}: no such file") from None
     except IsADirectoryError:
         raise error(f"{path}: is a directory, not {what}") from None
     except OSError as exc:
         raise error(f"{path}: cannot be read: {exc.strerror}") from None
+
+
+def read_text(path: Path, what: str, error: type[Exception]) -> str:
+    """The file's text (UTF-8, a BOM dropped); `error` names the file and what is wrong."""
+    with open_binary(path, what, error) as handle:
+        try:
+            raw = handle.read()
+        except OSError as exc:
+            raise error(f"{path}: cannot be read: {exc.strerror}") from None
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

@@ -13,8 +13,9 @@ from sqlalchemy import text
 
 from ratecard.billing.run import generate_invoices
 from ratecard.golive.alerts import RuleError, create_rule, evaluate, remove_rule
-from ratecard.golive.monitor import flush, ingestion_minutes
+from ratecard.golive.monitor import ingestion_minutes
 from ratecard.golive.webhooks import create_endpoint
+from ratecard.ingest.figures import flush
 from ratecard.ingest.importer import import_file
 from ratecard.store.invoices import change_status, list_invoices
 from ratecard.store.monitoring import insert_open_alert, list_alerts, list_deliveries, resolve_alert

@@ -14,20 +14,18 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
-
 from ..catalog import Catalog, build_catalog
 from ..domain.aggregation import Usage
+from ..domain.instants import from_micros, to_micros
 from ..domain.rating import Cut, invoice_cuts
-from ..ingest.validate import from_micros, to_micros
 from ..store import Store
 from ..store.catalogs import load_version
 from ..store.corrections import credit_note_for, current_final_invoices, save_correction
+from ..store.invoice_states import latest_boundary
 from ..store.invoices import InvoiceRecord
 from ..store.modes import BillingModes, load_modes
-from ..store.schema import invoices
-from ..store.usage import Window, aggregate_usage
-from .run import HorizonError, generate_invoices, price_cut
+from ..store.usage import aggregate_usage
+from .run import HorizonError, charged_meters, generate_invoices, price_cut, usage_windows
 
 CREDIT_NOTE_PREFIX = "CN"
 
@@ -83,10 +81,7 @@ def bring_invoices_up_to_date(store: Store, now: datetime, since_us: int, custom
 
 def _refresh_drafts(store: Store, catalog: Catalog, version: int, now: datetime, environment: str,
                     report: UpToDate) -> None:
-    with store.engine.connect() as connection:
-        last = connection.execute(
-            select(func.max(invoices.c.boundary_ts)).where(invoices.c.environment == environment)
-        ).scalar()
+    last = latest_boundary(store, environment)
     if last is None:
         return  # nothing invoiced yet: the next invoice run picks the usage up
     try:
@@ -140,11 +135,9 @@ def _recompute(store: Store, catalog: Catalog, version: int, group: list[Invoice
         cut = _cut_at(subscription.schedule(), invoice.boundary_ts)
         if cut is not None:
             placed.append((invoice, subscription, cut))
-    windows = [Window(index, subscription.customer, to_micros(cut.closing.start), to_micros(cut.closing.end))
-               for index, (_, subscription, cut) in enumerate(placed) if cut.closing is not None]
-    used = {charge.meter for _, s, _ in placed for charge in s.plan.charges if charge.meter}
-    meters = [catalog.meters[code] for code in sorted(used)]
-    usage = aggregate_usage(store, windows, meters, environment)
+    cuts = [(subscription, cut) for _, subscription, cut in placed]
+    meters = charged_meters(catalog, (subscription for subscription, _ in cuts))
+    usage = aggregate_usage(store, usage_windows(cuts), meters, environment)
     results = []
     for index, (invoice, subscription, cut) in enumerate(placed):
         measured = {meter.code: usage.get((index, meter.code), Usage.zero()) for meter in meters}

@@ -8,18 +8,15 @@ invoice, one number, no gaps.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
-from sqlalchemy.exc import OperationalError
-
+from ..domain.instants import to_micros
 from ..domain.invoice import InvoiceStateError
-from ..ingest.validate import to_micros
 from ..store import Store
-from ..store.invoices import InvoiceRecord, change_status
-from ..store.schema import invoices
+from ..store.invoice_states import live_drafts
+from ..store.invoice_states import set_hold as set_hold  # the CLI holds drafts through the billing layer
+from ..store.invoices import InvoiceChanged, InvoiceRecord, change_status
 
 # Late events keep landing on a draft for this long after its billing date.
 DEFAULT_GRACE = timedelta(hours=8)
@@ -37,20 +34,14 @@ def finalize_due(store: Store, now: datetime, prefix: str, grace: timedelta = DE
                  environment: str = "live") -> FinalizeReport:
     report = FinalizeReport()
     due_before = to_micros(now - grace)
-    query = (select(invoices.c.id, invoices.c.boundary_ts, invoices.c.on_hold)
-             .where(invoices.c.environment == environment, invoices.c.status == "draft",
-                    invoices.c.mode == "live")  # shadow invoices are never finalized
-             .order_by(invoices.c.boundary_ts, invoices.c.id))
-    with store.engine.connect() as connection:
-        drafts = list(connection.execute(query))
-    for invoice_id, boundary_ts, on_hold in drafts:
-        if on_hold:
+    for draft in live_drafts(store, environment):
+        if draft.on_hold:
             report.on_hold += 1
             continue
-        if boundary_ts > due_before:
+        if draft.boundary_ts > due_before:
             report.within_grace += 1
             continue
-        finalized = _finalize_one(store, invoice_id, now, prefix, environment)
+        finalized = _finalize_one(store, draft.id, now, prefix, environment)
         if finalized is None:
             report.skipped_by_other_process += 1  # finalized elsewhere; no number was used here
         else:
@@ -58,28 +49,8 @@ def finalize_due(store: Store, now: datetime, prefix: str, grace: timedelta = DE
     return report
 
 
-def _finalize_one(store: Store, invoice_id: int, now: datetime, prefix: str, environment: str,
-                  attempts: int = 5) -> InvoiceRecord | None:
-    for attempt in range(attempts):
-        try:
-            return change_status(store, invoice_id, "final", to_micros(now), prefix, environment)
-        except (RuntimeError, InvoiceStateError):
-            return None  # another process moved it first; this transaction was rolled back
-        except OperationalError:
-            # SQLite: a read snapshot taken before another writer committed cannot be upgraded
-            # to a write; start again on a fresh snapshot
-            if attempt == attempts - 1:
-                raise
-            time.sleep(0.05 * (attempt + 1))
-    return None
-
-
-def set_hold(store: Store, invoice_id: int, hold: bool, environment: str = "live") -> bool:
-    """Hold (or release) a draft; returns False when the invoice is not a draft."""
-    with store.engine.begin() as connection:
-        result = connection.execute(
-            update(invoices)
-            .where(invoices.c.id == invoice_id, invoices.c.environment == environment, invoices.c.status == "draft")
-            .values(on_hold=hold)
-        )
-        return result.rowcount == 1
+def _finalize_one(store: Store, invoice_id: int, now: datetime, prefix: str, environment: str) -> InvoiceRecord | None:
+    try:
+        return change_status(store, invoice_id, "final", to_micros(now), prefix, environment, attempts=5)
+    except (InvoiceChanged, InvoiceStateError):
+        return None  # another process moved it first; this transaction was rolled back

@@ -6,17 +6,17 @@ rewritten only when their content changed, so running twice changes nothing the 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from ..catalog import Catalog, SubscriptionSpec
+from ..catalog import Catalog, MeterSpec, SubscriptionSpec
 from ..domain.aggregation import Usage
+from ..domain.instants import to_micros
 from ..domain.invoice import Line
 from ..domain.rating import Cut, invoice_cuts, invoice_totals, rate_cut
-from ..ingest.validate import to_micros
 from ..store import Store
 from ..store.invoices import (
     InvoiceRecord,
@@ -113,6 +113,18 @@ def generate_invoices(
     report = RunReport(until=until.isoformat())
     existing = existing_cuts(store, environment)
     modes = load_modes(store, environment)
+    pending = _pending_cuts(catalog, until, existing, modes, report)
+    if on_total is not None:
+        on_total(len(pending))
+    billed_live = _billed_live(store, environment, existing, pending)
+    priced = _price_pending(store, catalog, catalog_version, pending, modes, billed_live, environment)
+    _write_drafts(store, environment, pending, priced, existing, to_micros(now), report, on_progress)
+    return report
+
+
+def _pending_cuts(catalog: Catalog, until: date | datetime, existing: dict, modes: BillingModes,
+                  report: RunReport) -> list[tuple[SubscriptionSpec, Cut]]:
+    """Every cut up to `until` that still has a draft to compute or refresh (counted in the report)."""
     pending: list[tuple[SubscriptionSpec, Cut]] = []
     calendars: dict[tuple, list[Cut]] = {}  # subscriptions on the same calendar share their cuts
     for subscription in catalog.subscriptions.values():
@@ -133,59 +145,80 @@ def generate_invoices(
                 report.skipped_final += 1
                 continue
             pending.append((subscription, cut))
-    if on_total is not None:
-        on_total(len(pending))
-    billed_live = _billed_live(store, environment, existing, pending)
+    return pending
 
-    windows = [
-        Window(index, subscription.customer, to_micros(cut.closing.start), to_micros(cut.closing.end))
-        for index, (subscription, cut) in enumerate(pending)
-        if cut.closing is not None
-    ]
-    used_meters = {charge.meter for s in catalog.subscriptions.values() for charge in s.plan.charges if charge.meter}
-    meters = [catalog.meters[code] for code in sorted(used_meters)]
+
+def usage_windows(placed: Sequence[tuple[SubscriptionSpec, Cut]]) -> list[Window]:
+    """The usage window of each cut that closes a period, keyed by the cut's index in `placed`."""
+    return [Window(index, subscription.customer, to_micros(cut.closing.start), to_micros(cut.closing.end))
+            for index, (subscription, cut) in enumerate(placed) if cut.closing is not None]
+
+
+def charged_meters(catalog: Catalog, subscriptions: Iterable[SubscriptionSpec]) -> list[MeterSpec]:
+    """The meters the subscriptions' plans charge for, in code order."""
+    used = {charge.meter for subscription in subscriptions for charge in subscription.plan.charges if charge.meter}
+    return [catalog.meters[code] for code in sorted(used)]
+
+
+def _price_pending(store: Store, catalog: Catalog, catalog_version: int, pending: list[tuple[SubscriptionSpec, Cut]],
+                   modes: BillingModes, billed_live: dict[int, frozenset[tuple[str, int]]], environment: str,
+                   ) -> Iterator[list[InvoiceRecord]]:
+    """The invoices of each pending cut, in order."""
+    meters = charged_meters(catalog, catalog.subscriptions.values())
     # the roll-up works in the database (SQLite's in C, without the GIL) while the cuts that bill
-    # no usage (a subscription's first, advance-only cut) are priced here; written in order below
+    # no usage (a subscription's first, advance-only cut) are priced here
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ratecard-usage") as pool:
-        rolled_up = pool.submit(aggregate_usage, store, windows, meters, environment)
+        rolled_up = pool.submit(aggregate_usage, store, usage_windows(pending), meters, environment)
         early = {index: price_cut(catalog, catalog_version, subscription, cut, {}, modes, billed_live.get(index))
                  for index, (subscription, cut) in enumerate(pending) if cut.closing is None}
         usage = rolled_up.result()
-
-    now_us = to_micros(now)
-    batch: list[InvoiceRecord] = []
-    emptied: list[int] = []
-    priced = 0  # cuts priced since the last progress report
     for index, (subscription, cut) in enumerate(pending):
         records = early.pop(index, None)
         if records is None:
             measured = {meter.code: usage.get((index, meter.code), Usage.zero()) for meter in meters}
             records = price_cut(catalog, catalog_version, subscription, cut, measured, modes, billed_live.get(index))
-        produced = set()
-        for record in records:
-            produced.add(record.mode)
-            found = existing.get((subscription.reference, record.boundary_ts, record.mode))
-            if _settled(found):
-                continue  # this part's invoice is final or void: never recomputed
-            record.id = found[0] if found else None
-            batch.append(record)
-        for mode in MODES - produced:
-            found = existing.get((subscription.reference, to_micros(cut.boundary), mode))
-            if _draft(found):
-                # e.g. a cutover moved these lines to the legacy system: the draft has nothing left
-                emptied.append(found[0])
-        priced += 1
+        yield records
+
+
+def _write_drafts(store: Store, environment: str, pending: list[tuple[SubscriptionSpec, Cut]],
+                  priced: Iterable[list[InvoiceRecord]], existing: dict, now_us: int, report: RunReport,
+                  on_progress: Callable[[int], None] | None) -> None:
+    """Write the drafts in batches of WRITE_BATCH, then remove the drafts left without lines."""
+    batch: list[InvoiceRecord] = []
+    emptied: list[int] = []
+    done = 0  # cuts priced since the last progress report
+    for (subscription, cut), records in zip(pending, priced, strict=True):
+        _sort_out(subscription, cut, records, existing, batch, emptied)
+        done += 1
         if len(batch) >= WRITE_BATCH:
             _flush(store, environment, batch, now_us, report)
             if on_progress is not None:
-                on_progress(priced)
-            priced = 0
+                on_progress(done)
+            done = 0
     _flush(store, environment, batch, now_us, report)
     if emptied:
         report.removed = delete_drafts(store, environment, emptied)
-    if on_progress is not None and priced:
-        on_progress(priced)
-    return report
+    if on_progress is not None and done:
+        on_progress(done)
+
+
+def _sort_out(subscription: SubscriptionSpec, cut: Cut, records: list[InvoiceRecord], existing: dict,
+              batch: list[InvoiceRecord], emptied: list[int]) -> None:
+    """One cut's invoices to (re)write as drafts go to `batch`; its drafts no mode produces any
+    more go to `emptied`. A final or void invoice is never recomputed."""
+    produced = set()
+    for record in records:
+        produced.add(record.mode)
+        found = existing.get((subscription.reference, record.boundary_ts, record.mode))
+        if _settled(found):
+            continue  # this part's invoice is final or void: never recomputed
+        record.id = found[0] if found else None
+        batch.append(record)
+    for mode in MODES - produced:
+        found = existing.get((subscription.reference, to_micros(cut.boundary), mode))
+        if _draft(found):
+            # e.g. a cutover moved these lines to the legacy system: the draft has nothing left
+            emptied.append(found[0])
 
 
 MODES = frozenset(("live", "shadow"))

@@ -94,14 +94,6 @@ class Catalog:
             tax_rounding=self.tax_rounding,
         )
 
-    def meters_reading(self, event_meter: str) -> list[MeterSpec]:
-        return [meter for meter in self.meters.values() if meter.reads(event_meter)]
-
-    def known_meter_names(self) -> set[str]:
-        return {meter.code for meter in self.meters.values()} | {meter.stream for meter in self.meters.values()}
-
-    def subscriptions_of(self, customer: str) -> list[SubscriptionSpec]:
-        return [s for s in self.subscriptions.values() if s.customer == customer]
 
 
 def to_domain_charge(model: ChargeModel) -> Charge:

@@ -79,7 +79,6 @@ def _moment(value: Any) -> date | datetime:
     return moment
 
 
-Number = Annotated[Decimal, BeforeValidator(_decimal)]
 Money = Annotated[Decimal, BeforeValidator(_non_negative)]
 PositiveNumber = Annotated[Decimal, BeforeValidator(_positive)]
 Currency = Annotated[str, BeforeValidator(_currency)]

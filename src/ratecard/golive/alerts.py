@@ -23,7 +23,7 @@ from typing import Any
 
 import orjson
 
-from ..ingest.validate import from_micros, to_micros
+from ..domain.instants import rfc3339, to_micros
 from ..store import Store
 from ..store.monitoring import (
     AlertRow,
@@ -251,7 +251,9 @@ def _drops(store: Store, environment: str, rule: RuleRow, now_us: int) -> list[F
 
 
 def _iso(micros: int) -> str:
-    return from_micros(micros).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """Alert documents and webhook bodies carry whole seconds: the wall clock's microseconds (and
+    an event's fraction of a second) are noise to whoever is paged."""
+    return rfc3339(micros - micros % 1_000_000)
 
 
 def alert_document(alert: AlertRow) -> dict[str, Any]:

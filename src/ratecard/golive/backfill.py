@@ -10,8 +10,9 @@ from typing import Any
 
 from ..billing.corrections import UpToDate, bring_invoices_up_to_date
 from ..catalog import Catalog
+from ..domain.instants import rfc3339, rfc3339_or_none, to_micros
 from ..ingest.records import Event, RawEvent, Rejection
-from ..ingest.validate import EventValidator, from_micros, to_micros
+from ..ingest.validate import EventValidator
 from ..store import Store
 from ..store.backfills import (
     PENDING,
@@ -26,10 +27,6 @@ from ..store.backfills import (
 )
 
 OUTSIDE = "outside_backfill"  # rejection reason: an event outside the backfill's window or customer
-
-
-def rfc3339(micros: int) -> str:
-    return from_micros(micros).isoformat().replace("+00:00", "Z")
 
 
 class BackfillValidator:
@@ -120,7 +117,7 @@ def describe(backfill: Backfill) -> dict:
         "replace": backfill.replace,
         "events": backfill.events,
         "created_at": rfc3339(backfill.created_at),
-        "closed_at": rfc3339(backfill.closed_at) if backfill.closed_at is not None else None,
-        "reverted_at": rfc3339(backfill.reverted_at) if backfill.reverted_at is not None else None,
+        "closed_at": rfc3339_or_none(backfill.closed_at),
+        "reverted_at": rfc3339_or_none(backfill.reverted_at),
         "last_result": backfill.result,
     }

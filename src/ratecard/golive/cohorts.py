@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from ..catalog import Catalog
+from ..domain.instants import rfc3339_or_none, to_micros
 from ..domain.rating import invoice_cuts
-from ..ingest.validate import from_micros, to_micros
 from ..store import Store
 from ..store.cohorts import (
     CohortRow,
@@ -80,16 +80,15 @@ class CohortStatus:
             "description": self.cohort.description,
             "state": self.state,
             "customers": len(self.cohort.members),
-            "members": {c: (iso_utc(v) if v is not None else None) for c, v in self.cohort.members.items()},
-            "promoted_at": iso_utc(self.cohort.promoted_at),
-            "rolled_back_at": iso_utc(self.cohort.rolled_back_at),
+            "members": {c: rfc3339_or_none(v) for c, v in self.cohort.members.items()},
+            "promoted_at": rfc3339_or_none(self.cohort.promoted_at),
+            "rolled_back_at": rfc3339_or_none(self.cohort.rolled_back_at),
             "parallel_runs": len(self.runs),
             "clean_streak": self.clean_streak,
         }
 
 
-def iso_utc(micros: int | None) -> str | None:
-    return None if micros is None else from_micros(micros).isoformat().replace("+00:00", "Z")
+iso_utc = rfc3339_or_none  # the name golive/cohort_commands.py imports; new code uses domain.instants
 
 
 def cohort_status(store: Store, environment: str, name: str | None = None) -> list[CohortStatus]:

@@ -15,14 +15,12 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
-
 from ..catalog import Catalog, SubscriptionSpec
+from ..domain.instants import to_micros
 from ..domain.periods import local_midnight
-from ..ingest.validate import to_micros
 from ..store import Store
+from ..store.billed_periods import final_live_windows, shadow_billed_starts
 from ..store.cohorts import cohort_of, record_cutover
-from ..store.schema import invoice_lines, invoices
 
 # Candidate dates for the proposal: every period boundary within this distance of D.
 PROPOSAL_WINDOW = timedelta(days=62)
@@ -159,43 +157,13 @@ def plan_subscription(subscription: SubscriptionSpec, day: date, billed_by_ratec
     return result
 
 
-def final_live_lines(store: Store, environment: str) -> dict[str, list[tuple[int, int]]]:
-    """subscription -> service windows on final live invoices (ratecard has billed them)."""
-    query = (
-        select(invoices.c.subscription, invoice_lines.c.service_start_ts, invoice_lines.c.service_end_ts)
-        .select_from(invoice_lines.join(invoices, invoices.c.id == invoice_lines.c.invoice_id))
-        .where(invoices.c.environment == environment, invoices.c.status == "final", invoices.c.mode == "live",
-               invoices.c.kind == "invoice")
-    )
-    found: dict[str, list[tuple[int, int]]] = {}
-    with store.engine.connect() as connection:
-        for subscription, start, end in connection.execute(query):
-            found.setdefault(subscription, []).append((start, end))
-    return found
-
-
-def legacy_billed_starts(store: Store, environment: str, now_us: int) -> dict[str, list[int]]:
-    """subscription -> service starts on shadow invoices dated up to now (the legacy system's, billed)."""
-    query = (
-        select(invoices.c.subscription, invoice_lines.c.service_start_ts)
-        .select_from(invoice_lines.join(invoices, invoices.c.id == invoice_lines.c.invoice_id))
-        .where(invoices.c.environment == environment, invoices.c.mode == "shadow", invoices.c.status != "void",
-               invoices.c.kind == "invoice", invoices.c.boundary_ts <= now_us)
-    )
-    found: dict[str, list[int]] = {}
-    with store.engine.connect() as connection:
-        for subscription, start in connection.execute(query):
-            found.setdefault(subscription, []).append(start)
-    return found
-
-
 def plan_cutover(store: Store, environment: str, catalog: Catalog, day: date,
                  now: datetime | None = None) -> CutoverPlan:
     """`now` (when given) also names the periods the legacy system has billed already."""
     subscriptions = list(catalog.subscriptions.values())
     cohorts = cohort_of(store, environment, {s.customer for s in subscriptions})
-    billed = final_live_lines(store, environment)
-    legacy = legacy_billed_starts(store, environment, to_micros(now)) if now is not None else {}
+    billed = final_live_windows(store, environment)
+    legacy = shadow_billed_starts(store, environment, to_micros(now)) if now is not None else {}
     plans = [plan_subscription(s, day, billed.get(s.reference, []), cohorts.get(s.customer),
                                legacy.get(s.reference, []))
              for s in subscriptions]

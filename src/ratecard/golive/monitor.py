@@ -1,127 +1,22 @@
-"""Ingestion figures per minute: what each import (a file, an API batch) did, counted once per
-import call into `ingestion_counters`, and read back as one row per minute.
+"""Ingestion figures per minute, the reading side: one row per minute that saw any ingestion.
 
-Metrics: `accepted` (new events stored), `rejected` (by reason), `duplicate` (an id already
-stored), `unmatched` (by status: unknown_customer, unknown_meter, no_subscription, …) and `late`
-(stored for a period whose invoice is final). A minute is the minute the events were received
-("now" of the import). The counting never fails an ingestion: a counter that cannot be written
-is logged and dropped.
-
-Counts are added up in memory per process and written at most once a second (one upsert per
-environment and minute), by a timer, at exit, and before this process reads the figures. One
-write transaction per API request would double the latency of small batches on SQLite
-(measured: 11 -> 21 ms for 10 events); the price is that a process killed hard loses up to a
-second of figures (never events), and another process sees them up to a second late.
+The counting (in memory, written once a second) is ratecard.ingest.figures; see there for the
+metrics and when they reach the database.
 """
 
 from __future__ import annotations
 
-import atexit
-import logging
-import threading
-from collections import Counter
-from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from ..ingest.validate import to_micros
+from ..domain.instants import rfc3339, to_micros
+from ..ingest.figures import flush, minute_of
+
+# re-exported for the Solvimon ingest API (api/solvimon/ingest.py), which counts its batches here
+from ..ingest.figures import record_batch as record_batch
+from ..ingest.figures import record_rejection as record_rejection
 from ..store import Store
-from ..store.monitoring import MINUTE_US, add_counters, read_counters
-
-log = logging.getLogger(__name__)
-
-METRICS = ("accepted", "rejected", "duplicate", "unmatched", "late")
-
-
-def minute_of(micros: int) -> int:
-    return micros - micros % MINUTE_US
-
-
-def _iso(micros: int) -> str:
-    return datetime.fromtimestamp(micros / 1_000_000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-FLUSH_SECONDS = 1.0
-_lock = threading.Lock()
-_pending: dict[int, tuple[Store, dict[tuple[str, int], Counter]]] = {}  # id(store) -> (store, counts)
-_timer: threading.Timer | None = None
-
-
-def record(store: Store, environment: str, now: datetime, counts: Counter) -> None:
-    """Add one ingestion's counts ((metric, reason) -> n) to the minute of `now`: in memory now,
-    in the database within FLUSH_SECONDS. Never raises."""
-    global _timer
-    key = (environment, minute_of(to_micros(now)))
-    with _lock:
-        _, by_minute = _pending.setdefault(id(store), (store, {}))
-        by_minute.setdefault(key, Counter()).update(counts)
-        if _timer is None:
-            _timer = threading.Timer(FLUSH_SECONDS, flush)
-            _timer.daemon = True
-            _timer.start()
-
-
-def flush() -> None:
-    """Write every count held in memory (one upsert per store, environment and minute)."""
-    global _timer
-    with _lock:
-        taken = list(_pending.values())
-        _pending.clear()
-        if _timer is not None:
-            _timer.cancel()
-            _timer = None
-    for store, by_minute in taken:
-        for (environment, minute), counts in sorted(by_minute.items()):
-            try:
-                add_counters(store, environment, minute, dict(counts))
-            except Exception as exc:  # noqa: BLE001 - figures must never fail an ingestion (or an exit)
-                log.warning("ingestion figures of %s (minute %s) were not written: %s", environment, minute,
-                            str(exc).splitlines()[0])
-
-
-atexit.register(flush)
-
-
-def record_import(store: Store, environment: str, now: datetime, report: Any) -> None:
-    """The importer's hook: count one import call from its report (nothing for a dry run).
-
-    Unmatched and late come from the report's flags, so, as in the import report, they count
-    every event so flagged in the call, a duplicate resubmission included."""
-    if report.dry_run:
-        return
-    counts: Counter = Counter()
-    counts["accepted", ""] = report.stored
-    counts["duplicate", ""] = report.duplicates
-    for reason, n in report.rejected.items():
-        counts["rejected", reason] += n
-    for flag, n in report.flags.items():
-        if flag == "late":
-            counts["late", ""] += n
-        elif flag != "duplicate":
-            counts["unmatched", flag] += n
-    record(store, environment, now, counts)
-
-
-def record_batch(store: Store, environment: str, now: datetime, events: Sequence[Any],
-                 duplicates_of: Sequence[Any]) -> None:
-    """Solvimon's ingest hook: `events` stored with their status and late flag; `duplicates_of[i]`
-    is not None when events[i] was a duplicate (kept as a DUPLICATE record, not stored again)."""
-    counts: Counter = Counter()
-    for event, duplicate in zip(events, duplicates_of, strict=True):
-        if duplicate is not None:
-            counts["duplicate", ""] += 1
-            continue
-        counts["accepted", ""] += 1
-        if event.status != "matched":
-            counts["unmatched", event.status] += 1
-        elif event.late:
-            counts["late", ""] += 1
-    record(store, environment, now, counts)
-
-
-def record_rejection(store: Store, environment: str, now: datetime, reason: str) -> None:
-    """One rejected event (Solvimon's ingest refuses its whole batch for it)."""
-    record(store, environment, now, Counter({("rejected", reason): 1}))
+from ..store.monitoring import MINUTE_US, read_counters
 
 
 def ingestion_minutes(store: Store, environment: str, now: datetime, minutes: int) -> dict[str, Any]:
@@ -133,10 +28,10 @@ def ingestion_minutes(store: Store, environment: str, now: datetime, minutes: in
     rows: dict[int, dict[str, Any]] = {}
     totals = _empty_row()
     for minute, metric, reason, count in read_counters(store, environment, start, end):
-        row = rows.setdefault(minute, {"minute": _iso(minute), **_empty_row()})
+        row = rows.setdefault(minute, {"minute": rfc3339(minute), **_empty_row()})
         for target in (row, totals):
             _add(target, metric, reason, int(count))
-    return {"environment": environment, "from": _iso(start), "until": _iso(end), "minutes": list(rows.values()),
+    return {"environment": environment, "from": rfc3339(start), "until": rfc3339(end), "minutes": list(rows.values()),
             "totals": totals}
 
 

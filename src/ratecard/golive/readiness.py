@@ -9,13 +9,13 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
-
 from ..billing.finalize import DEFAULT_GRACE
+from ..billing.run import charged_meters
 from ..catalog import Catalog
-from ..ingest.validate import to_micros
+from ..domain.instants import to_micros
 from ..store import Store
-from ..store.schema import events, invoices
+from ..store.events import meters_seen_since, unbilled_counts
+from ..store.invoice_states import live_drafts
 
 GRACE_PERIOD = DEFAULT_GRACE
 
@@ -73,27 +73,18 @@ def _plans(catalog: Catalog) -> list[Finding]:
 
 def _quiet_meters(store: Store, catalog: Catalog, now: datetime, days: int, environment: str) -> list[Finding]:
     since = to_micros(now - timedelta(days=days))
-    with store.engine.connect() as connection:
-        recent = {row[0] for row in connection.execute(
-            select(events.c.meter).where(events.c.environment == environment, events.c.ts >= since).distinct())}
+    recent = meters_seen_since(store, environment, since)
     found = []
-    charged = {charge.meter for s in catalog.subscriptions.values() for charge in s.plan.charges if charge.meter}
-    for code in sorted(charged):
-        meter = catalog.meters[code]
+    for meter in charged_meters(catalog, catalog.subscriptions.values()):
         if meter.code not in recent and meter.stream not in recent:
-            found.append(Finding("warning", "meter_without_recent_events", code,
+            found.append(Finding("warning", "meter_without_recent_events", meter.code,
                                  f"charged in a plan but no events in the last {days} days (stream {meter.stream!r})"))
     return found
 
 
 def _unmatched(store: Store, environment: str) -> list[Finding]:
-    query = (select(events.c.status, events.c.customer, events.c.meter, func.count())
-             .where(events.c.environment == environment, events.c.status.notin_(("matched", "deleted")))
-             .group_by(events.c.status, events.c.customer, events.c.meter))
-    with store.engine.connect() as connection:
-        rows = list(connection.execute(query))
     by_pair = defaultdict(list)
-    for status, customer, meter, count in rows:
+    for status, customer, meter, count in unbilled_counts(store, environment):
         by_pair[(customer, meter)].append(f"{count} {status}")
     return [Finding("warning", "unmatched_events", f"{customer} / {meter}",
                     f"{', '.join(counts)} event(s) not billed; fix the catalog, then `ratecard events reprocess`")
@@ -102,13 +93,8 @@ def _unmatched(store: Store, environment: str) -> list[Finding]:
 
 def _stale_drafts(store: Store, now: datetime, environment: str) -> list[Finding]:
     due = to_micros(now - GRACE_PERIOD)
-    query = (select(invoices.c.id, invoices.c.customer, invoices.c.issue_date)
-             .where(invoices.c.environment == environment, invoices.c.status == "draft", invoices.c.boundary_ts < due,
-                    invoices.c.mode == "live", invoices.c.on_hold.is_(False))  # shadow and held drafts wait by design
-             .order_by(invoices.c.boundary_ts))
-    with store.engine.connect() as connection:
-        rows = list(connection.execute(query))
-    return [Finding("blocker", "draft_past_grace_period", f"DRAFT-{invoice_id}",
-                    f"{customer}'s invoice of {issue_date} is still draft more than {GRACE_PERIOD.seconds // 3600} h after "
-                    "its billing date: review and finalize it, or void it")
-            for invoice_id, customer, issue_date in rows]
+    return [Finding("blocker", "draft_past_grace_period", f"DRAFT-{draft.id}",
+                    f"{draft.customer}'s invoice of {draft.issue_date} is still draft more than "
+                    f"{GRACE_PERIOD.seconds // 3600} h after its billing date: review and finalize it, or void it")
+            for draft in live_drafts(store, environment)
+            if draft.boundary_ts < due and not draft.on_hold]  # shadow and held drafts wait by design

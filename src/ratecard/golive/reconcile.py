@@ -26,11 +26,11 @@ from zoneinfo import ZoneInfo
 
 from ..catalog import Catalog, MeterSpec, SubscriptionSpec
 from ..domain.aggregation import Usage
+from ..domain.instants import from_micros, to_micros
 from ..domain.money import minor_unit, quantize
 from ..domain.periods import local_midnight
 from ..domain.pricing import TIERED_MODELS, Charge, price_usage
 from ..domain.tax import invoice_tax
-from ..ingest.validate import from_micros, to_micros
 from ..store import Store
 from ..store.invoices import billed_lines
 from ..store.usage import Window, aggregate_usage

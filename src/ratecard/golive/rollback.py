@@ -15,14 +15,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import select
-
+from ..domain.instants import to_micros
 from ..domain.invoice import InvoiceStateError
-from ..ingest.validate import to_micros
 from ..store import Store
 from ..store.cohorts import cutover_applied_at, set_members
-from ..store.invoices import InvoiceRecord, change_status, delete_drafts, get_invoice
-from ..store.schema import invoices
+from ..store.invoice_states import live_invoices_of
+from ..store.invoices import InvoiceChanged, InvoiceRecord, change_status, delete_drafts, get_invoice
 from .cohorts import CohortError, cohort_status
 
 
@@ -62,16 +60,9 @@ def rollback(store: Store, environment: str, name: str, now: datetime, prefix: s
     now_us = to_micros(now)
     report = RollbackReport(name, members)
     set_members(store, environment, name, dict.fromkeys(members), now_us, rolled_back_at=now_us)
-    rows = []
-    with store.engine.connect() as connection:
-        for start in range(0, len(members), 900):  # bound the IN list (SQLite caps variables)
-            query = (select(invoices.c.id, invoices.c.status, invoices.c.finalized_at, invoices.c.boundary_ts)
-                     .where(invoices.c.environment == environment, invoices.c.mode == "live",
-                            invoices.c.kind == "invoice", invoices.c.customer.in_(members[start:start + 900])))
-            rows += connection.execute(query).all()
-    rows.sort(key=lambda row: (row.boundary_ts, row.id))
-    for invoice_id, status_now, finalized_at, boundary_ts in rows:
-        if status_now == "draft" and boundary_ts > now_us:
+    for invoice in live_invoices_of(store, environment, members):
+        invoice_id = invoice.id
+        if invoice.status == "draft" and invoice.boundary_ts > now_us:
             # not yet due: voiding it would block the cut for good (a void invoice is never
             # recomputed), and a later promotion would make its periods ratecard's again
             draft = get_invoice(store, str(invoice_id), environment)
@@ -79,12 +70,12 @@ def rollback(store: Store, environment: str, name: str, now: datetime, prefix: s
                 report.removed.append(draft)
             else:  # finalized by a concurrent `finalize --due` meanwhile
                 report.issued.append(get_invoice(store, str(invoice_id), environment))
-        elif status_now == "draft":
+        elif invoice.status == "draft":
             try:
                 report.voided.append(change_status(store, invoice_id, "void", now_us, prefix, environment))
-            except (RuntimeError, InvoiceStateError):
+            except (InvoiceChanged, InvoiceStateError):
                 # finalized by a concurrent `finalize --due` between the query and now
                 report.issued.append(get_invoice(store, str(invoice_id), environment))
-        elif status_now == "final" and finalized_at is not None and finalized_at >= since:
+        elif invoice.status == "final" and invoice.finalized_at is not None and invoice.finalized_at >= since:
             report.issued.append(get_invoice(store, str(invoice_id), environment))
     return report

@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from ..ingest.validate import to_micros
+from ..domain.instants import to_micros
 from ..store import Store
 from ..store.monitoring import (
     add_endpoint,

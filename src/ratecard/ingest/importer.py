@@ -20,13 +20,14 @@ from pathlib import Path
 from typing import Any
 
 from ..catalog import Catalog
-from ..golive.monitor import record_import
+from ..domain.instants import to_micros
 from ..store import Store
 from ..store.events import EventWriter, Row, existing_ids, refresh_statistics
 from ..store.invoices import finalized_windows
+from .figures import record_import
 from .readers import count_rows, meter_streams, read_events
 from .records import RawEvent, Rejection
-from .validate import EventValidator, to_micros
+from .validate import EventValidator
 
 BATCH_SIZE = 25_000
 SAMPLE_SIZE = 5
@@ -168,30 +169,13 @@ def import_records(
     received = to_micros(now)
     seen_in_dry_run: set[str] = set()
     batch: list[Row] = []
-    writer: BackgroundWriter | InlineWriter | None = None
-    if not report.dry_run:
-        # PostgreSQL works in its own process, so writing on a second thread overlaps with
-        # parsing here; SQLite works inside this process and gains nothing from a thread.
-        threaded = store.is_postgres if background is None else background
-        kind = BackgroundWriter if threaded else InlineWriter
-        writer = kind((writer_factory or EventWriter)(store), on_progress)
+    writer = None if report.dry_run else _start_writer(store, on_progress, background, writer_factory)
 
     def flush() -> None:
         nonlocal batch
         if not batch:
             return
-        report.coverage.update(map(_coverage_key, batch))
-        if not all(map(_plainly_matched, batch)):
-            for row in batch:
-                status = row[7]
-                if status != "matched":
-                    report.flags[status] += 1
-                    report.note_sample(status, row[1])
-                    if status == "no_subscription":
-                        report.outside[(row[2], validator.outside_reason(row[2], row[4]))] += 1
-                elif row[8]:
-                    report.flags["late"] += 1
-                    report.note_sample("late", row[1])
+        _count_batch(report, batch, validator)
         if writer is not None:
             writer.submit(batch)  # the writer owns this list now
         else:
@@ -207,13 +191,7 @@ def import_records(
             read += 1
             result = check(record, environment, received) if type(record) is RawEvent else record
             if type(result) is Rejection:
-                report.rejected[result.reason] += 1
-                if len(report.rejections) < keep_rejections:
-                    report.rejections.append(result)
-                if on_rejection is not None:
-                    on_rejection(result)
-                if on_progress is not None:
-                    on_progress(1)
+                _note_rejection(report, result, keep_rejections, on_rejection, on_progress)
                 continue
             batch.append(result)
             if len(batch) >= BATCH_SIZE:
@@ -222,15 +200,58 @@ def import_records(
     finally:
         report.read += read
         if writer is not None:
-            written, stored = writer.close()
-            report.stored += stored
-            report.duplicates += written - stored
-            if written != stored:
-                report.flags["duplicate"] += written - stored
-        record_import(store, environment, now, report)  # per-minute ingestion figures (golive.monitor)
+            _close_writer(writer, report)
+        record_import(store, environment, now, report)  # per-minute ingestion figures
     if stored_enough_to_replan(report.stored):
         refresh_statistics(store)
     return report
+
+
+def _start_writer(store: Store, on_progress: Callable[[int], None] | None, background: bool | None,
+                  writer_factory: Callable[[Store], EventWriter] | None) -> BackgroundWriter | InlineWriter:
+    # PostgreSQL works in its own process, so writing on a second thread overlaps with
+    # parsing here; SQLite works inside this process and gains nothing from a thread.
+    threaded = store.is_postgres if background is None else background
+    kind = BackgroundWriter if threaded else InlineWriter
+    return kind((writer_factory or EventWriter)(store), on_progress)
+
+
+def _close_writer(writer: BackgroundWriter | InlineWriter, report: ImportReport) -> None:
+    """Wait for the last batch; rows the store already held are duplicates."""
+    written, stored = writer.close()
+    report.stored += stored
+    report.duplicates += written - stored
+    if written != stored:
+        report.flags["duplicate"] += written - stored
+
+
+def _count_batch(report: ImportReport, batch: list[Row], validator: Any) -> None:
+    """A checked batch into the report: coverage, and each row's flag (not matched, or late)."""
+    report.coverage.update(map(_coverage_key, batch))
+    if all(map(_plainly_matched, batch)):
+        return
+    for row in batch:
+        status = row[7]
+        if status != "matched":
+            report.flags[status] += 1
+            report.note_sample(status, row[1])
+            if status == "no_subscription":
+                report.outside[(row[2], validator.outside_reason(row[2], row[4]))] += 1
+        elif row[8]:
+            report.flags["late"] += 1
+            report.note_sample("late", row[1])
+
+
+def _note_rejection(report: ImportReport, rejection: Rejection, keep: int,
+                    on_rejection: Callable[[Rejection], None] | None,
+                    on_progress: Callable[[int], None] | None) -> None:
+    report.rejected[rejection.reason] += 1
+    if len(report.rejections) < keep:
+        report.rejections.append(rejection)
+    if on_rejection is not None:
+        on_rejection(rejection)
+    if on_progress is not None:
+        on_progress(1)
 
 
 _coverage_key = itemgetter(2, 3)  # (customer, meter) of an events row

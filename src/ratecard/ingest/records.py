@@ -7,9 +7,6 @@ from typing import Any
 
 import msgspec
 
-REJECTION_REASONS = ("invalid_json", "missing_field", "invalid_timestamp", "future_timestamp", "invalid_value")
-FLAGS = ("duplicate", "unknown_customer", "unknown_meter", "no_subscription", "late")
-
 
 class RawEvent(msgspec.Struct):
     """One event as read from a file or request, not yet validated.

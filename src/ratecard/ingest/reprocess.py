@@ -15,11 +15,12 @@ from decimal import Decimal
 import msgspec
 
 from ..catalog import Catalog
+from ..domain.instants import from_micros
 from ..store import Store
 from ..store.invoices import finalized_windows
 from ..store.meter_data import apply_matches, count_unmatched, unmatched_batches
 from .records import RawEvent, Rejection
-from .validate import EventValidator, from_micros
+from .validate import EventValidator
 
 # stored JSON numbers come back as Decimals, never floats
 _decode = msgspec.json.Decoder(float_hook=Decimal).decode

@@ -18,9 +18,10 @@ from typing import Any
 import orjson
 from sqlalchemy import func, insert, select, text, update
 
+from ..domain.instants import rfc3339
 from .catalogs import lock_environment
 from .db import Store
-from .schema import backfill_events, backfill_replaced_events, backfills
+from .schema import backfill_events, backfills
 
 PENDING, CLOSED, REVERTED = "pending", "closed", "reverted"
 
@@ -95,13 +96,8 @@ def create_backfill(store: Store, environment: str, start_ts: int, end_ts: int, 
 
 
 def _span(backfill: Backfill) -> str:
-    from ..ingest.validate import from_micros
-
-    def moment(us: int) -> str:
-        return from_micros(us).isoformat().replace("+00:00", "Z")
-
     scope = f", customer {backfill.customer}" if backfill.customer else ""
-    return f"[{moment(backfill.start_ts)}, {moment(backfill.end_ts)}){scope}"
+    return f"[{rfc3339(backfill.start_ts)}, {rfc3339(backfill.end_ts)}){scope}"
 
 
 def get_backfill(store: Store, environment: str, backfill_id: str) -> Backfill:
@@ -258,9 +254,3 @@ def unapply_backfill(store: Store, environment: str, backfill_id: str, now_us: i
         connection.execute(update(backfills).where(backfills.c.id == backfill_id)
                            .values(status=REVERTED, reverted_at=now_us))
     return {"removed": removed, "restored": restored, "was": backfill.status}
-
-
-def replaced_count(store: Store, backfill_id: str) -> int:
-    with store.engine.connect() as connection:
-        return connection.execute(
-            select(func.count()).where(backfill_replaced_events.c.backfill_id == backfill_id)).scalar_one()

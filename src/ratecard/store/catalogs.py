@@ -6,7 +6,7 @@ import hashlib
 from typing import Any
 
 import orjson
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import insert, select, text
 
 from ..catalog.schema import CatalogDocument
 from .db import Store
@@ -67,10 +67,3 @@ def load_version(store: Store, environment: str = "live", version: int | None = 
     if row is None:
         return None
     return row.version, CatalogDocument.model_validate(orjson.loads(row.document))
-
-
-def count_versions(store: Store, environment: str = "live") -> int:
-    with store.engine.connect() as connection:
-        return connection.execute(
-            select(func.count()).select_from(catalog_versions).where(catalog_versions.c.environment == environment)
-        ).scalar_one()

@@ -142,10 +142,3 @@ def parallel_runs_of(store: Store, environment: str, cohort: str) -> list[Parall
         return [ParallelRun(row.id, row.cohort, row.cycle, row.legacy_file, row.created_at, row.lines_compared,
                             row.differences, row.clean, orjson.loads(row.summary))
                 for row in connection.execute(query)]
-
-
-def parallel_report(store: Store, environment: str, run_id: int) -> dict | None:
-    with store.engine.connect() as connection:
-        text = connection.execute(select(parallel_runs.c.report).where(
-            parallel_runs.c.environment == environment, parallel_runs.c.id == run_id)).scalar()
-    return None if text is None else orjson.loads(text)

@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 
 from .catalogs import lock_environment
 from .db import Store
-from .invoices import HEADER, InvoiceRecord, LineRecord, _line_rows, _load, _next_number
+from .invoices import HEADER, InvoiceRecord, LineRecord, line_rows, load_invoices, next_number
 from .schema import invoice_lines, invoices
 
 
@@ -38,7 +38,7 @@ def current_final_invoices(store: Store, environment: str, after_boundary_us: in
             latest[(subscription, boundary)] = (invoice_id, status, owner)
         ids = [invoice_id for invoice_id, status, owner in latest.values()
                if status == "final" and (customer is None or owner == customer)]
-        return sorted(_load(connection, ids).values(), key=lambda r: (r.boundary_ts, r.customer, r.id or 0)) \
+        return sorted(load_invoices(connection, ids).values(), key=lambda r: (r.boundary_ts, r.customer, r.id or 0)) \
             if ids else []
 
 
@@ -77,7 +77,7 @@ def save_correction(store: Store, environment: str, original: InvoiceRecord, cre
             ids = [_insert(connection, environment, credit_note, now_us, credit_note_prefix)]
             if replacement is not None:
                 ids.append(_insert(connection, environment, replacement, now_us, invoice_prefix))
-            loaded = _load(connection, ids)
+            loaded = load_invoices(connection, ids)
     except IntegrityError:
         return None  # the same revision was written meanwhile (uq_invoices_cut)
     return loaded[ids[0]], (loaded[ids[1]] if replacement is not None else None)
@@ -85,10 +85,10 @@ def save_correction(store: Store, environment: str, original: InvoiceRecord, cre
 
 def _insert(connection: Any, environment: str, record: InvoiceRecord, now_us: int, prefix: str) -> int:
     values = {name: getattr(record, name) for name in HEADER}
-    values.update(status="final", number=_next_number(connection, environment, prefix), finalized_at=now_us,
+    values.update(status="final", number=next_number(connection, environment, prefix), finalized_at=now_us,
                   environment=environment, created_at=now_us, updated_at=now_us)
     invoice_id = connection.execute(insert(invoices).values(**values).returning(invoices.c.id)).scalar_one()
     lines: list[LineRecord] = record.lines
     if lines:
-        connection.execute(insert(invoice_lines), _line_rows(invoice_id, lines))
+        connection.execute(insert(invoice_lines), line_rows(invoice_id, lines))
     return invoice_id

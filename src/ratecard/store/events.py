@@ -61,12 +61,6 @@ class EventWriter:
 INSERT_OR_IGNORE = f"INSERT OR IGNORE INTO events ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
 
 
-def insert_events(store: Store, rows: Sequence[Row]) -> int:
-    """Insert one batch on a connection of its own (see EventWriter for many batches)."""
-    with EventWriter(store) as writer:
-        return writer.write(rows)
-
-
 def _key(row: Row) -> tuple[str, str]:
     return row[0], row[1]
 
@@ -174,3 +168,19 @@ def list_events(store: Store, environment: str = "live", *, late: bool | None = 
     with store.engine.connect() as connection:
         return [StoredEvent(*row) for row in connection.execute(query)]
 
+
+
+def meters_seen_since(store: Store, environment: str, since_us: int) -> set[str]:
+    """The meter (or stream) names of the events at or after the instant, whatever their status."""
+    query = select(events.c.meter).where(events.c.environment == environment, events.c.ts >= since_us).distinct()
+    with store.engine.connect() as connection:
+        return {row[0] for row in connection.execute(query)}
+
+
+def unbilled_counts(store: Store, environment: str) -> list[tuple[str, str, str, int]]:
+    """(status, customer, meter, count) of the stored events neither matched nor deleted."""
+    query = (select(events.c.status, events.c.customer, events.c.meter, func.count())
+             .where(events.c.environment == environment, events.c.status.notin_(("matched", "deleted")))
+             .group_by(events.c.status, events.c.customer, events.c.meter))
+    with store.engine.connect() as connection:
+        return [(status, customer, meter, count) for status, customer, meter, count in connection.execute(query)]

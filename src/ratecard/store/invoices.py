@@ -6,6 +6,7 @@ transaction as the status change, so numbers are gapless and an invoice gets exa
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ from typing import Any
 from sqlalchemy import delete, select, text, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import OperationalError
 
 from ..domain.invoice import InvoiceStateError, check_transition
 from .db import Store
@@ -82,6 +84,11 @@ class InvoiceNotFound(LookupError):
     pass
 
 
+class InvoiceChanged(InvoiceStateError):
+    """Another process moved the invoice between reading its status and writing the new one;
+    nothing was written (the transaction rolled back, its number returned to the sequence)."""
+
+
 HEADER = ("customer", "subscription", "status", "currency", "timezone", "boundary_ts", "issue_date", "subtotal",
           "tax", "total", "tax_rate", "catalog_version", "mode", "kind", "revision", "corrects")
 
@@ -108,7 +115,7 @@ def save_drafts(store: Store, environment: str, drafts: Sequence[InvoiceRecord],
     new = [draft for draft in drafts if draft.id is None]
     with store.engine.begin() as connection:
         existing_ids = [d.id for d in drafts if d.id is not None]
-        current = _load(connection, existing_ids) if existing_ids else {}
+        current = load_invoices(connection, existing_ids) if existing_ids else {}
         lines: list[dict[str, Any]] = []
         if new and store.is_postgres:
             lines += _copy_new_postgres(connection, environment, new, now_us)
@@ -127,7 +134,7 @@ def save_drafts(store: Store, environment: str, drafts: Sequence[InvoiceRecord],
             )
             if result.rowcount:
                 connection.execute(delete(invoice_lines).where(invoice_lines.c.invoice_id == draft.id))
-                lines += _line_rows(draft.id, draft.lines)
+                lines += line_rows(draft.id, draft.lines)
                 updated += 1
         if lines and store.is_postgres:
             _copy_rows(connection, "invoice_lines", LINE_COLUMNS, [[row[c] for c in LINE_COLUMNS] for row in lines])
@@ -165,7 +172,7 @@ def _insert_new_sqlite(connection: Any, environment: str, new: Sequence[InvoiceR
         for draft in new:
             cursor.execute(_SQLITE_INSERT_INVOICE,
                            _sqlite_row((environment, now_us, now_us, *_header_values(draft)), _HEADER_MONEY))
-            lines += _line_rows(cursor.lastrowid, draft.lines)
+            lines += line_rows(cursor.lastrowid, draft.lines)
     finally:
         cursor.close()
     return lines
@@ -219,7 +226,7 @@ def _copy_new_postgres(connection: Any, environment: str, new: Sequence[InvoiceR
     _copy_rows(connection, "invoices", INVOICE_COLUMNS, rows)
     lines: list[dict] = []
     for invoice_id, draft in zip(ids, new, strict=True):
-        lines += _line_rows(invoice_id, draft.lines)
+        lines += line_rows(invoice_id, draft.lines)
     return lines
 
 
@@ -230,12 +237,15 @@ def _copy_rows(connection: Any, table: str, columns: Sequence[str], rows: Sequen
             copy.write_row(row)
 
 
-def _line_rows(invoice_id: int, lines: Sequence[LineRecord]) -> list[dict[str, Any]]:
+def line_rows(invoice_id: int, lines: Sequence[LineRecord]) -> list[dict[str, Any]]:
+    """The invoice_lines rows of one invoice's lines, in their order (shared with corrections)."""
     return [{"invoice_id": invoice_id, "position": index, **line.__dict__} for index, line in enumerate(lines)]
 
 
-def _load(connection: Any, ids: Iterable[int] | None, environment: str | None = None,
-          status: str | None = None) -> dict[int, InvoiceRecord]:
+def load_invoices(connection: Any, ids: Iterable[int] | None, environment: str | None = None,
+                  status: str | None = None) -> dict[int, InvoiceRecord]:
+    """Invoices with their lines, read on the caller's connection (inside its transaction), by id
+    and/or environment and status, ordered by cut, customer and id."""
     query = select(invoices)
     if ids is not None:
         query = query.where(invoices.c.id.in_(list(ids)))
@@ -274,7 +284,7 @@ def _load(connection: Any, ids: Iterable[int] | None, environment: str | None = 
 
 def list_invoices(store: Store, environment: str = "live", status: str | None = None) -> list[InvoiceRecord]:
     with store.engine.connect() as connection:
-        return list(_load(connection, None, environment, status).values())
+        return list(load_invoices(connection, None, environment, status).values())
 
 
 def _small_number(digits: str) -> bool:
@@ -296,12 +306,27 @@ def get_invoice(store: Store, reference: str, environment: str = "live") -> Invo
         found = connection.execute(query).scalar()
         if found is None:
             raise InvoiceNotFound(f"no invoice {reference!r}")
-        return _load(connection, [found])[found]
+        return load_invoices(connection, [found])[found]
 
 
 def change_status(store: Store, invoice_id: int, target: str, now_us: int, prefix: str,
-                  environment: str = "live") -> InvoiceRecord:
-    """draft -> final (with the next gapless number) or draft -> void; illegal moves raise."""
+                  environment: str = "live", attempts: int = 1) -> InvoiceRecord:
+    """draft -> final (with the next gapless number) or draft -> void; illegal moves raise.
+
+    With `attempts` > 1 a transaction that SQLite refuses (a read snapshot taken before another
+    writer committed cannot be upgraded to a write) starts again on a fresh snapshot."""
+    for attempt in range(attempts):
+        try:
+            return _change_status_once(store, invoice_id, target, now_us, prefix, environment)
+        except OperationalError:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.05 * (attempt + 1))
+    raise ValueError("attempts must be at least 1")
+
+
+def _change_status_once(store: Store, invoice_id: int, target: str, now_us: int, prefix: str,
+                        environment: str) -> InvoiceRecord:
     with store.engine.begin() as connection:
         found = connection.execute(
             select(invoices.c.status, invoices.c.mode)
@@ -316,20 +341,21 @@ def change_status(store: Store, invoice_id: int, target: str, now_us: int, prefi
                                     "it is kept for comparison and never finalized")
         values: dict[str, Any] = {"status": target, "updated_at": now_us}
         if target == "final":
-            values["number"] = _next_number(connection, environment, prefix)
+            values["number"] = next_number(connection, environment, prefix)
             values["finalized_at"] = now_us
         result = connection.execute(
             update(invoices).where(invoices.c.id == invoice_id, invoices.c.status == current).values(**values)
         )
         if result.rowcount != 1:
             # another process moved it first; rolling back returns the number to the sequence
-            raise RuntimeError(f"invoice {invoice_id} changed while being updated; nothing was done")
-        record = _load(connection, [invoice_id])[invoice_id]
+            raise InvoiceChanged(f"invoice {invoice_id} changed while being updated; nothing was done")
+        record = load_invoices(connection, [invoice_id])[invoice_id]
     return record
 
 
-def _next_number(connection: Any, environment: str, prefix: str) -> str:
-    """The next number of the sequence, taken under the sequence row's lock until commit.
+def next_number(connection: Any, environment: str, prefix: str) -> str:
+    """The next number of the prefix's sequence (invoices and credit notes each have theirs),
+    taken under the sequence row's lock until commit.
 
     The row is seeded with INSERT … ON CONFLICT DO NOTHING, so two first finalizations at once
     do not collide; the UPDATE then serialises them.

@@ -3,7 +3,7 @@ the webhook delivery log. Plain reads and writes; the decisions live in ratecard
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -314,7 +314,3 @@ def list_deliveries(store: Store, environment: str, endpoint_id: int | None = No
         query = query.limit(limit)
     with store.engine.connect() as connection:
         return [DeliveryRow(*row) for row in connection.execute(query)]
-
-
-def endpoint_ids(store: Store, environment: str) -> Iterable[int]:
-    return [e.id for e in list_endpoints(store, environment)]

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import orjson
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, insert, select, update
 
 from ..catalog.schema import CatalogDocument
 from .catalogs import canonical_json, lock_environment
@@ -196,10 +196,3 @@ def config_change(store: Store, environment: str, now_us: int) -> Iterator[Confi
             )
             if bumped.rowcount == 0:
                 connection.execute(insert(api_resource_revisions).values(environment=environment, revision=1))
-
-
-def count_resources(store: Store, environment: str) -> int:
-    with store.engine.connect() as connection:
-        return connection.execute(
-            select(func.count()).select_from(api_resources).where(api_resources.c.environment == environment)
-        ).scalar_one()

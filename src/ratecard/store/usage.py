@@ -22,7 +22,7 @@ from sqlalchemy import text
 
 from ..catalog import MeterSpec
 from ..domain.aggregation import Sample, Usage, aggregate, average_of
-from ..ingest.validate import from_micros
+from ..domain.instants import from_micros
 from .db import Store
 
 
@@ -32,10 +32,6 @@ class Window:
     customer: str
     start_us: int
     end_us: int
-
-
-def _sqlite_value(path_param: str) -> str:
-    return f"json_extract(e.properties, :{path_param})"
 
 
 def aggregate_usage(

@@ -1,4 +1,4 @@
-"""Aggregations (contract §3): count, sum, max, min, unique_count, latest, weighted_sum; plus average."""
+"""Aggregations (docs/billing.md): count, sum, max, min, unique_count, latest, weighted_sum; plus average."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Invoice states (contract §3): draft -> final (immutable) or void; nothing else."""
+"""Invoice states (docs/billing.md): draft -> final (immutable) or void; nothing else."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Money (contract §3): exact decimals, ISO 4217 minor units, half_up / half_even, one rounding."""
+"""Money (docs/billing.md): exact decimals, ISO 4217 minor units, half_up / half_even, one rounding."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from ratecard.domain.money import (
 D = Decimal
 
 # ISO 4217 (list one) minor units. Several of these differ from CLDR's display digits
-# (HUF, IDR, COP, IQD, ...): the contract asks for ISO 4217.
+# (HUF, IDR, COP, IQD, ...): billing follows ISO 4217.
 ISO_4217_DIGITS = {
     "EUR": 2,
     "USD": 2,

@@ -1,4 +1,4 @@
-"""Billing periods (contract §3): anchors, month-end clamping, short first periods, timezones, DST."""
+"""Billing periods (docs/billing.md): anchors, month-end clamping, short first periods, timezones, DST."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Charge models (contract §3) with public worked examples (Lago, Kill Bill) and properties."""
+"""Charge models (docs/billing.md) with public worked examples (Lago, Kill Bill) and properties."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Rating (contract §3): invoice cuts at period boundaries, advance vs arrears, usage lines,
+"""Rating (docs/billing.md): invoice cuts at period boundaries, advance vs arrears, usage lines,
 the minimum true-up, proration, and rounding once per line."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Tax (contract §3): exclusive, at the customer's rate, rounded once per invoice or per line."""
+"""Tax (docs/billing.md): exclusive, at the customer's rate, rounded once per invoice or per line."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Invoices in the contract's export shape (JSON documents and CSV rows)."""
+"""Invoices in the export shape (JSON documents and CSV rows; docs/cli.md, "invoices export")."""
 
 from __future__ import annotations
 

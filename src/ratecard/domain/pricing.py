@@ -1,6 +1,6 @@
 """Charge models: what a quantity costs, exactly, before any rounding.
 
-Tier semantics (contract section 3): `up_to` is inclusive; a tier covers
+Tier semantics (docs/billing.md): `up_to` is inclusive; a tier covers
 (previous up_to, up_to]; `up_to=None` is unbounded and last. Zero usage bills zero in
 every usage model.
 """

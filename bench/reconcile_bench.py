@@ -27,10 +27,10 @@ from ratecard.catalog import check_document
 from ratecard.catalog.load import parse_text
 from ratecard.golive.legacy import Mapping, read_legacy
 from ratecard.golive.reconcile import reconcile
+from ratecard.services.catalog import current_catalog
 from ratecard.store import open_store
 from ratecard.store.catalogs import save_version
 from ratecard.store.invoices import list_invoices
-from ratecard.workspace import current_catalog
 
 TARGET = 0.3
 CHARGES = 5

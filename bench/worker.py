@@ -20,8 +20,8 @@ from pathlib import Path
 
 from ratecard.billing.run import generate_invoices
 from ratecard.ingest.importer import import_file
+from ratecard.services.catalog import current_catalog
 from ratecard.store import open_store
-from ratecard.workspace import current_catalog
 
 from .data import NOW, UNTIL
 

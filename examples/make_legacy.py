@@ -29,9 +29,9 @@ from pathlib import Path
 
 from ratecard.domain.money import quantize
 from ratecard.domain.pricing import price_usage
+from ratecard.services.catalog import current_catalog
 from ratecard.store import open_store
 from ratecard.store.invoices import list_invoices
-from ratecard.workspace import current_catalog
 
 COLUMNS = ("customer", "code", "service_start", "service_end", "quantity", "amount", "currency", "tax", "invoice")
 

@@ -27,7 +27,7 @@ class Result:
     err: str
 
     def json(self) -> Any:
-        """stdout must be exactly one JSON document (contract section 1)."""
+        """With --json, stdout must be exactly one JSON document and nothing else."""
         try:
             return json.loads(self.out)
         except json.JSONDecodeError as exc:  # pragma: no cover - shown on failure only

@@ -1,4 +1,4 @@
-"""The issue's bar, from a shell: a backfill over a finalized month produces exactly one credit note
+"""What a backfill must do, from a shell: a backfill over a finalized month produces exactly one credit note
 and one new invoice for the difference; the final invoice itself never changes.
 
 The harness catalog (acme, 21 % tax): base 49.00 in advance; tokens graduated (first 1000 free,

@@ -1,6 +1,6 @@
 """Bad input through the real `ratecard` executable: what a user sees, and what is kept.
 
-For every case: the exit code of the contract (1 = ran and found problems, 2 = usage or input
+For every case: ratecard's exit code (1 = ran and found problems, 2 = usage or input
 error), no traceback and no "internal error", one sentence on stderr that names the file, the
 line and the field, and nothing already stored is lost.
 """

@@ -107,7 +107,7 @@ def test_full_billing_cycle(cli: Cli) -> None:
         "3", "0.10", "0.30")
     assert (shown["subtotal"], shown["tax"], shown["total"]) == ("55.30", "11.61", "66.91")
 
-    # ---- export: JSON to stdout in the contract's shape; CSV to a file, one row per line
+    # ---- export: JSON to stdout (the invoice documents `invoices show --json` prints); CSV to a file, one row per line
     exported = cli.ok("invoices", "export", "--format", "json").json()
     assert len(exported) == 2
     for invoice in exported:

@@ -8,11 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ratecard.demo import run_demo
+from ratecard.clock import now
 from ratecard.golive.legacy import load_mapping, read_legacy
 from ratecard.golive.reconcile import reconcile
+from ratecard.services.catalog import current_catalog
+from ratecard.services.demo import run_demo
 from ratecard.store import open_store
-from ratecard.workspace import current_catalog
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -31,7 +32,9 @@ def test_every_planted_difference_is_named(tmp_path: Path, monkeypatch) -> None:
     subprocess.run([sys.executable, str(EXAMPLES / "generate_events.py"), "--catalog", str(workspace / "catalog.yaml"),
                     "--out", str(workspace / "events.jsonl"), "--month", "2026-10"], check=True, capture_output=True)
     db = f"sqlite:///{tmp_path / 'demo.db'}"
-    run_demo(workspace, db)
+    demo_store = open_store(db)
+    run_demo(demo_store, workspace, now())
+    demo_store.dispose()
     module = _make_legacy()
     legacy_file = tmp_path / "legacy.csv"
     monkeypatch.setattr(sys, "argv", ["make_legacy.py", "--db", db, "--out", str(legacy_file)])

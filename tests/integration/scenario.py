@@ -68,7 +68,7 @@ def workspace(url: str, text: str = CATALOG) -> tuple[Store, int]:
 
 
 def current(store: Store):
-    from ratecard.workspace import current_catalog
+    from ratecard.services.catalog import current_catalog
 
     return current_catalog(store)
 

@@ -19,10 +19,10 @@ from ratecard.domain.pricing import price_usage
 from ratecard.golive.legacy import Mapping, read_legacy
 from ratecard.golive.reconcile import reconcile
 from ratecard.ingest.importer import import_file
+from ratecard.services.catalog import current_catalog
 from ratecard.store import open_store
 from ratecard.store.catalogs import save_version
 from ratecard.store.invoices import list_invoices
-from ratecard.workspace import current_catalog
 
 from .scenario import NOW
 

@@ -30,18 +30,37 @@ class FinalizeReport:
     within_grace: int = 0
 
 
-def finalize_due(store: Store, now: datetime, prefix: str, grace: timedelta = DEFAULT_GRACE,
-                 environment: str = "live") -> FinalizeReport:
-    report = FinalizeReport()
+@dataclass
+class DraftQueue:
+    """The live drafts as `finalize --due` sees them at "now" (shadow drafts are never finalized)."""
+
+    due: list[int] = field(default_factory=list)  # ids past their grace period, in finalizing order
+    held: list[int] = field(default_factory=list)  # on hold: never finalized until released
+    within_grace: int = 0
+
+
+def draft_queue(store: Store, now: datetime, grace: timedelta = DEFAULT_GRACE,
+                environment: str = "live") -> DraftQueue:
+    """Sort the live drafts into due, held and within their grace period (one read, nothing written):
+    what finalize_due finalizes, and what a dry run shows."""
+    queue = DraftQueue()
     due_before = to_micros(now - grace)
     for draft in live_drafts(store, environment):
         if draft.on_hold:
-            report.on_hold += 1
-            continue
-        if draft.boundary_ts > due_before:
-            report.within_grace += 1
-            continue
-        finalized = _finalize_one(store, draft.id, now, prefix, environment)
+            queue.held.append(draft.id)
+        elif draft.boundary_ts > due_before:
+            queue.within_grace += 1
+        else:
+            queue.due.append(draft.id)
+    return queue
+
+
+def finalize_due(store: Store, now: datetime, prefix: str, grace: timedelta = DEFAULT_GRACE,
+                 environment: str = "live") -> FinalizeReport:
+    queue = draft_queue(store, now, grace, environment)
+    report = FinalizeReport(on_hold=len(queue.held), within_grace=queue.within_grace)
+    for invoice_id in queue.due:
+        finalized = _finalize_one(store, invoice_id, now, prefix, environment)
         if finalized is None:
             report.skipped_by_other_process += 1  # finalized elsewhere; no number was used here
         else:

@@ -1,4 +1,4 @@
-"""Reconciliation reports: a table for people, JSON and CSV for programs, one HTML file for finance."""
+"""Reconciliation reports: CSV for programs, one HTML file for finance (the table for people is the CLI's)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,6 @@ import csv
 import html
 import io
 from collections import defaultdict
-
-from rich.console import Console
-from rich.table import Table
 
 from .reconcile import CAUSES, Reconciliation
 
@@ -27,30 +24,8 @@ EXPLANATIONS = {
 }
 
 
-def print_table(console: Console, result: Reconciliation, limit: int = 50) -> None:
-    summary = result.summary()
-    console.print(f"compared {summary['ratecard_lines']} ratecard line(s) with {summary['legacy_lines']} legacy "
-                  f"line(s): {summary['matched']} matched, {summary['differences']} difference(s)")
-    if not result.differences:
-        return
-    causes = Table(title="Differences by cause")
-    for column in ("cause", "count", "money at stake", "meaning"):
-        causes.add_column(column, justify="right" if column == "count" else "left")
-    for cause, bucket in summary["by_cause"].items():
-        money = ", ".join(f"{v} {c}" for c, v in bucket["money_at_stake"].items())
-        causes.add_row(cause, str(bucket["count"]), money, EXPLANATIONS[cause])
-    console.print(causes)
-    table = Table(title=f"Differences{' (first ' + str(limit) + ')' if len(result.differences) > limit else ''}")
-    for column in ("customer", "code", "service start", "field", "ratecard", "legacy", "delta", "cause", "detail"):
-        table.add_column(column, justify="right" if column in ("ratecard", "legacy", "delta") else "left")
-    for difference in result.differences[:limit]:
-        row = difference.as_dict()
-        table.add_row(row["customer"], row["code"], row["service_start"], row["field"], row["ratecard"] or "—",
-                      row["legacy"] or "—", row["delta"] or "—", row["cause"], _detail(row))
-    console.print(table)
-
-
-def _detail(row: dict) -> str:
+def detail_text(row: dict) -> str:
+    """A difference's extra facts (beyond the CSV columns) as key=value pairs."""
     extra = {k: v for k, v in row.items() if k not in CSV_FIELDS}
     return ", ".join(f"{k}={v}" for k, v in extra.items())
 
@@ -61,7 +36,7 @@ def to_csv(result: Reconciliation) -> str:
     writer.writerow(CSV_FIELDS)
     for difference in result.differences:
         row = difference.as_dict()
-        writer.writerow([row.get(name) if name != "detail" else _detail(row) for name in CSV_FIELDS])
+        writer.writerow([row.get(name) if name != "detail" else detail_text(row) for name in CSV_FIELDS])
     return buffer.getvalue()
 
 
@@ -99,7 +74,7 @@ def to_html(result: Reconciliation, title: str = "ratecard reconciliation") -> s
             parts.append("<tr>" + "".join(f"<td>{e(str(row[k] or ''))}</td>" for k in
                                           ("customer", "code", "service_start", "field"))
                          + "".join(f"<td class=n>{e(str(row[k] or '—'))}</td>" for k in ("ratecard", "legacy", "delta"))
-                         + f"<td>{e(str(row['currency'] or ''))}</td><td>{e(_detail(row))}</td></tr>")
+                         + f"<td>{e(str(row['currency'] or ''))}</td><td>{e(detail_text(row))}</td></tr>")
         parts.append("</table>")
     parts.append("</html>")
     return "\n".join(parts)

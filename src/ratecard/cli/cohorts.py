@@ -1,53 +1,44 @@
-"""`ratecard cohort …`, `ratecard cutover …`, `ratecard rollback`: the CLI face of shadow launch,
-cutover and rollback (registered in ratecard.cli)."""
+"""`ratecard cohort …`, `ratecard cutover …`, `ratecard rollback`: shadow launch, full cutover and
+the way back."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
-from ..ingest.validate import from_micros
-from .cohorts import CohortError, add, cohort_status, create, iso_utc, parallel_run, promote
-from .cutover import CutoverPlan, CutoverRefused, apply_cutover, plan_cutover
-from .legacy import LegacyFileError, load_mapping, read_legacy
-from .report import print_table
-from .rollback import rollback
+from .common import ENVIRONMENT, DbOption, JsonOption, emit_json, err, now, out, say, store_for
+from .reconcile import MappingOption
+from .reports import print_reconciliation
 
-DbOption = Annotated[str | None, typer.Option("--db", help="Database URL.")]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
+if TYPE_CHECKING:
+    from ..golive.cutover import CutoverPlan
 
 cohort_app = typer.Typer(help="Shadow launch: cohorts computed by ratecard while the legacy system bills.",
                          no_args_is_help=True)
 cutover_app = typer.Typer(help="Full cutover: plan and record the date ratecard bills everyone from.",
                           no_args_is_help=True)
+DateOption = Annotated[str, typer.Option("--date", help="The cutover date, YYYY-MM-DD.")]
 
 
 def _when(micros: int | None) -> str:
+    from ..domain.instants import from_micros
+
     return "" if micros is None else from_micros(micros).strftime("%Y-%m-%d %H:%M UTC")
-
-
-def _catalog(store):  # noqa: ANN001, ANN202 - the CLI's store type
-    from ..cli import current_catalog_or_fail
-
-    return current_catalog_or_fail(store)[1]
 
 
 @cohort_app.command("create")
 def cohort_create(name: str, description: Annotated[str | None, typer.Option("--description")] = None,
                   db: DbOption = None) -> None:
     """Create an empty cohort."""
-    from ..cli import _now, fail, out, store_for
+    from ..services.cohorts import create_cohort
 
     with store_for(db) as store:
-        try:
-            create(store, "live", name, description, _now())
-        except CohortError as exc:
-            fail(str(exc))
-    out.print(f"cohort {name} created; add customers with `ratecard cohort add {name} CUSTOMER…`")
+        create_cohort(store, name, now(), ENVIRONMENT, description)
+    say(out, f"cohort {name} created; add customers with `ratecard cohort add {name} CUSTOMER…`")
 
 
 @cohort_app.command("add")
@@ -60,36 +51,24 @@ def cohort_add(
     json_output: JsonOption = False,
 ) -> None:
     """Put customers in shadow as members of the cohort (all or nothing)."""
-    from ..cli import _now, emit_json, fail, out, store_for
-    from ..textfile import read_text
+    from ..services.cohorts import add_customers, read_customer_list
 
-    wanted = list(customers or [])
-    if file is not None:
-        try:
-            text = read_text(file, "customer list", CohortError)
-        except CohortError as exc:
-            fail(str(exc))
-        # an indented "# comment" is a comment too, not a customer called "# comment"
-        wanted += [line.strip() for line in text.splitlines() if line.strip() and not line.strip().startswith("#")]
+    wanted = list(customers or []) + (read_customer_list(file) if file is not None else [])
     with store_for(db) as store:
-        catalog = _catalog(store)
-        try:
-            added = add(store, "live", catalog, name, wanted, _now())
-        except CohortError as exc:
-            fail(str(exc))
+        added = add_customers(store, name, wanted, now(), ENVIRONMENT)
     if json_output:
         emit_json({"cohort": name, "added": added})
     else:
-        out.print(f"cohort {name}: {len(added)} customer(s) added, in shadow (ratecard computes, never finalizes)")
+        say(out, f"cohort {name}: {len(added)} customer(s) added, in shadow (ratecard computes, never finalizes)")
 
 
 @cohort_app.command("list")
 def cohort_list(db: DbOption = None, json_output: JsonOption = False) -> None:
     """Every cohort: its state, customers and parallel-run streak."""
-    from ..cli import emit_json, out, store_for
+    from ..services.cohorts import list_cohorts
 
     with store_for(db) as store:
-        statuses = cohort_status(store, "live")
+        statuses = list_cohorts(store, ENVIRONMENT)
     if json_output:
         emit_json([status.as_dict() for status in statuses])
         return
@@ -98,7 +77,7 @@ def cohort_list(db: DbOption = None, json_output: JsonOption = False) -> None:
         table.add_column(column)
     for status in statuses:
         starts = [v for v in status.cohort.members.values() if v is not None]
-        table.add_row(status.cohort.name, status.state, str(len(status.cohort.members)), str(len(status.runs)),
+        table.add_row(Text(status.cohort.name), status.state, str(len(status.cohort.members)), str(len(status.runs)),
                       str(status.clean_streak), _when(status.cohort.promoted_at), _when(min(starts, default=None)))
     out.print(table if statuses else "no cohorts yet: `ratecard cohort create NAME`")
 
@@ -109,62 +88,46 @@ def cohort_report(
     legacy_file: Path,
     cycle: Annotated[str | None, typer.Option("--cycle", help="YYYY-MM: the service periods starting in that "
                                                                "month (default: the file's only month)")] = None,
-    mapping: Annotated[str | None, typer.Option("--mapping", help="Column mapping file, or a shipped one: stripe")]
-    = None,
+    mapping: MappingOption = None,
     db: DbOption = None,
     json_output: JsonOption = False,
 ) -> None:
     """Parallel run: reconcile the cohort's invoices for one cycle against the legacy export and keep the
     report. Exit 1 when the cycle is not clean."""
-    from ..cli import _now, emit_json, fail, out, store_for
-    from .commands import mapping_path
+    from ..services.cohorts import report_cohort
 
-    try:
-        legacy = read_legacy(legacy_file, load_mapping(mapping_path(mapping)))
-    except LegacyFileError as exc:
-        fail(str(exc))
     with store_for(db) as store:
-        catalog = _catalog(store)
-        try:
-            run_id, cycle_name, result = parallel_run(store, "live", catalog, name, legacy, str(legacy_file), _now(),
-                                                      cycle)
-        except CohortError as exc:
-            fail(str(exc))
-        (status,) = cohort_status(store, "live", name)
-    clean = not result.differences
+        report = report_cohort(store, name, legacy_file, now(), ENVIRONMENT, cycle=cycle, mapping=mapping)
     if json_output:
-        emit_json({"id": run_id, "cohort": name, "cycle": cycle_name, "clean": clean,
-                   "clean_streak": status.clean_streak, **result.as_dict()})
+        emit_json(report.as_dict())
     else:
-        print_table(out, result)
-        out.print(f"cohort {name}, cycle {cycle_name}: {'clean' if clean else 'NOT clean'} "
-                  f"({result.matched} lines matched, {len(result.differences)} difference(s)); "
-                  f"{status.clean_streak} clean cycle(s) in a row")
-    raise typer.Exit(0 if clean else 1)
+        result = report.result
+        print_reconciliation(result)
+        say(out, f"cohort {name}, cycle {report.cycle}: {'clean' if report.clean else 'NOT clean'} "
+                 f"({result.matched} lines matched, {len(result.differences)} difference(s)); "
+                 f"{report.clean_streak} clean cycle(s) in a row")
+    raise typer.Exit(0 if report.clean else 1)
 
 
 @cohort_app.command("history")
 def cohort_history(name: str, db: DbOption = None, json_output: JsonOption = False) -> None:
     """The cohort's parallel-run reports, oldest first."""
-    from ..cli import emit_json, fail, out, store_for
+    from ..services.cohorts import cohort_history as history
 
     with store_for(db) as store:
-        try:
-            (status,) = cohort_status(store, "live", name)
-        except CohortError as exc:
-            fail(str(exc))
+        status = history(store, name, ENVIRONMENT)
     if json_output:
         emit_json([{"id": r.id, "cycle": r.cycle, "legacy_file": r.legacy_file, "run_at": _when(r.created_at),
                     "matched": r.lines_compared, "differences": r.differences, "clean": r.clean,
                     "summary": r.summary} for r in status.runs])
         return
-    table = Table(title=f"parallel runs of cohort {name}")
+    table = Table(title=Text(f"parallel runs of cohort {name}"))
     for column in ("#", "cycle", "run at", "matched", "differences", "clean", "legacy file"):
         table.add_column(column)
     for r in status.runs:
         table.add_row(str(r.id), r.cycle, _when(r.created_at), str(r.lines_compared), str(r.differences),
-                      "yes" if r.clean else "[red]no[/]", r.legacy_file)
-    out.print(table if status.runs else f"no parallel runs yet: `ratecard cohort report {name} LEGACY_FILE`")
+                      "yes" if r.clean else "[red]no[/]", Text(r.legacy_file))
+    out.print(table if status.runs else Text(f"no parallel runs yet: `ratecard cohort report {name} LEGACY_FILE`"))
 
 
 @cohort_app.command("promote")
@@ -172,51 +135,43 @@ def cohort_promote(name: str, force: Annotated[bool, typer.Option("--force", hel
                                                                                    "parallel runs in a row.")] = False,
                    db: DbOption = None, json_output: JsonOption = False) -> None:
     """Make the cohort live at each customer's next period boundary."""
-    from ..cli import _now, emit_json, err, fail, out, store_for
+    from ..domain.instants import rfc3339_or_none
+    from ..services.cohorts import promote_cohort
 
     with store_for(db) as store:
-        catalog = _catalog(store)
-        try:
-            promotion = promote(store, "live", catalog, name, _now(), force)
-        except CohortError as exc:
-            fail(str(exc))
+        promotion = promote_cohort(store, name, now(), ENVIRONMENT, force)
     if promotion.forced:
-        err.print(f"warning: cohort {name} promoted without {2} clean parallel runs in a row (--force)")
+        say(err, f"warning: cohort {name} promoted without 2 clean parallel runs in a row (--force)")
     if json_output:
         emit_json({"cohort": name, "forced": promotion.forced,
-                   "live_from": {c: iso_utc(v) for c, v in promotion.live_from.items()}})
+                   "live_from": {c: rfc3339_or_none(v) for c, v in promotion.live_from.items()}})
         return
-    table = Table(title=f"cohort {name}: ratecard bills each customer's service periods from")
+    table = Table(title=Text(f"cohort {name}: ratecard bills each customer's service periods from"))
     table.add_column("customer")
     table.add_column("live from (next period boundary)")
     for customer, start in promotion.live_from.items():
-        table.add_row(customer, _when(start))
+        table.add_row(Text(customer), _when(start))
     out.print(table)
     out.print("the legacy system keeps billing every period that starts before these instants")
 
 
-def rollback_command(
+def rollback(
     cohort: Annotated[str, typer.Option("--cohort", help="The promoted cohort to move back to shadow.")],
     db: DbOption = None,
     json_output: JsonOption = False,
 ) -> None:
     """Move a promoted cohort back to shadow now: void its unsent drafts, list the final invoices issued since
     promotion with the corrections they need."""
-    from ..cli import _now, emit_json, fail, out, store_for
-    from ..workspace import optional_catalog
+    from ..services.cohorts import rollback_cohort
 
     with store_for(db) as store:
-        _, catalog = optional_catalog(store)
-        try:
-            report = rollback(store, "live", cohort, _now(), catalog.invoice_prefix if catalog else "RC")
-        except CohortError as exc:
-            fail(str(exc))
+        report = rollback_cohort(store, cohort, now(), ENVIRONMENT)
     if json_output:
         emit_json(report.as_dict())
         return
-    out.print(f"cohort {cohort}: {len(report.customers)} customer(s) back in shadow; "
-              f"{len(report.voided)} unsent draft(s) voided, {len(report.removed)} draft(s) cut ahead of their "
-              "date removed (the next invoice run recomputes them as shadow)")
+    say(out, f"cohort {cohort}: {len(report.customers)} customer(s) back in shadow; "
+             f"{len(report.voided)} unsent draft(s) voided, {len(report.removed)} draft(s) cut ahead of their date "
+             "removed (the next invoice run recomputes them as shadow)")
     if report.issued:
         table = Table(title="final invoices issued since the promotion: the legacy system bills these customers "
                             "again, so each needs a credit note if it bills the same periods")
@@ -230,27 +185,7 @@ def rollback_command(
         out.print("no final invoices were issued since the promotion: nothing to correct")
 
 
-# A cutover is near: dates at the ends of the calendar overflow the planner (it looks 400 days
-# past the date), and one decades away is a typo (2062 for 2026).
-MAX_CUTOVER_DISTANCE = timedelta(days=3660)
-
-
-def _parse_day(value: str) -> date:
-    from ..cli import _now, fail
-
-    try:
-        day = date.fromisoformat(value)
-    except ValueError:
-        fail(f"--date {value!r}: expected a date as YYYY-MM-DD")
-    today = _now().date()
-    if abs(day - today) > MAX_CUTOVER_DISTANCE:
-        fail(f"--date {value!r} is more than ten years from today ({today.isoformat()}); a cutover date is near")
-    return day
-
-
 def _print_plan(plan: CutoverPlan) -> None:
-    from ..cli import out
-
     table = Table(title=f"cutover on {plan.day}: {plan.aligned} of {len(plan.considered)} subscription(s) aligned")
     for column in ("subscription", "customer", "aligned", "partial period (legacy bills it)", "ratecard bills from",
                    "risks"):
@@ -275,15 +210,15 @@ def _print_plan(plan: CutoverPlan) -> None:
 
 
 @cutover_app.command("plan")
-def cutover_plan(date_text: Annotated[str, typer.Option("--date", help="The cutover date, YYYY-MM-DD.")],
-                 db: DbOption = None, json_output: JsonOption = False) -> None:
+def cutover_plan(date_text: DateOption, db: DbOption = None, json_output: JsonOption = False) -> None:
     """For each subscription: is the date on its boundary, the partial period around it and who bills it, the
     risk of billing a period twice or never; proposes the date that aligns the most subscriptions."""
-    from ..cli import _now, emit_json, store_for
+    from ..services import cutover
+    from ..services.parsing import parse_day
 
-    day = _parse_day(date_text)
+    day = parse_day("date", date_text)
     with store_for(db) as store:
-        plan = plan_cutover(store, "live", _catalog(store), day, _now())
+        plan = cutover.plan(store, day, now(), ENVIRONMENT)
     if json_output:
         emit_json(plan.as_dict())
     else:
@@ -291,22 +226,20 @@ def cutover_plan(date_text: Annotated[str, typer.Option("--date", help="The cuto
 
 
 @cutover_app.command("apply")
-def cutover_apply(date_text: Annotated[str, typer.Option("--date", help="The cutover date, YYYY-MM-DD.")],
+def cutover_apply(date_text: DateOption,
                   force: Annotated[bool, typer.Option("--force", help="Record it even if a period would be billed "
                                                                      "twice.")] = False,
                   db: DbOption = None, json_output: JsonOption = False) -> None:
     """Record the cutover date: ratecard then bills only the service periods starting on or after it."""
-    from ..cli import _now, emit_json, fail, out, store_for
+    from ..services import cutover
+    from ..services.parsing import parse_day
 
-    day = _parse_day(date_text)
+    day = parse_day("date", date_text)
     with store_for(db) as store:
-        try:
-            plan = apply_cutover(store, "live", _catalog(store), day, _now(), force)
-        except CutoverRefused as exc:
-            fail(str(exc), code=1)
+        plan = cutover.apply(store, day, now(), ENVIRONMENT, force)
     if json_output:
         emit_json({"applied": True, **plan.as_dict()})
         return
-    out.print(f"cutover recorded: ratecard bills service periods starting on or after {day} (midnight in each "
-              f"subscription's timezone); {plan.aligned} of {len(plan.considered)} subscription(s) aligned, "
-              f"{len(plan.risks)} risk(s) listed by `ratecard cutover plan --date {day}`")
+    say(out, f"cutover recorded: ratecard bills service periods starting on or after {day} (midnight in each "
+             f"subscription's timezone); {plan.aligned} of {len(plan.considered)} subscription(s) aligned, "
+             f"{len(plan.risks)} risk(s) listed by `ratecard cutover plan --date {day}`")

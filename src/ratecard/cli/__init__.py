@@ -1,0 +1,65 @@
+"""The `ratecard` command line: one module per verb group, each a thin layer over ratecard.services.
+
+A verb parses its options, calls the use cases with the store and "now", and prints a table or
+(--json) one JSON document. The use cases' typed errors become one sentence on stderr.
+
+Exit codes: 0 success, 1 ran and found problems, 2 usage or input errors (one sentence on
+stderr naming the file, line and field; never a traceback for bad input).
+
+Start-up stays light: the verb modules import Typer and Rich only; the services (and the
+database layers under them) are imported by the verb that runs.
+"""
+
+from __future__ import annotations
+
+import os
+
+import typer
+
+from . import backfills, catalog, cohorts, demo, events, golive, invoices, keys, monitoring, reconcile, serve, subscriptions
+from .common import err, report_failure, say
+
+app = typer.Typer(help="ratecard: usage-based billing with the go-live toolkit built in.",
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+app.add_typer(catalog.app, name="catalog")
+app.add_typer(events.app, name="events")
+app.add_typer(invoices.app, name="invoices")
+app.add_typer(keys.app, name="keys")
+app.command("serve")(serve.serve)
+app.command("demo")(demo.demo)
+app.command("reconcile")(reconcile.reconcile)
+app.add_typer(golive.app, name="golive")
+app.add_typer(subscriptions.app, name="subscriptions")
+app.add_typer(monitoring.monitor_app, name="monitor")
+app.add_typer(monitoring.alerts_app, name="alerts")
+app.add_typer(monitoring.webhooks_app, name="webhooks")
+app.add_typer(backfills.app, name="backfill")
+app.add_typer(cohorts.cohort_app, name="cohort")
+app.add_typer(cohorts.cutover_app, name="cutover")
+app.command("rollback")(cohorts.rollback)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console entry point: bad input never shows a traceback."""
+    from ..services.errors import ServiceError
+
+    try:
+        app(args=argv, standalone_mode=True)
+    except SystemExit as exc:
+        return int(exc.code or 0) if not isinstance(exc.code, str) else 2
+    except ServiceError as exc:  # a use case refused: its sentence, exit 2 (1 for a refused safety check)
+        return report_failure(exc)
+    except KeyboardInterrupt:
+        err.print("interrupted; everything committed so far is kept")
+        return 130
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: one sentence, no traceback
+        if os.environ.get("RATECARD_DEBUG") == "1":
+            raise
+        name = type(exc).__name__
+        say(err, f"error: internal error ({name}: {str(exc)[:300]}); nothing after the last completed step was "
+                 "written; rerun with RATECARD_DEBUG=1 for the traceback and please report it")
+        return 2
+    return 0
+
+
+__all__ = ["app", "main"]

@@ -1,0 +1,49 @@
+"""`ratecard catalog check|apply`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from .common import DbOption, JsonOption, emit_json, now, out, say, store_for
+
+app = typer.Typer(help="Validate and apply the catalog.", no_args_is_help=True)
+
+
+@app.command("check")
+def check(file: Path, json_output: JsonOption = False) -> None:
+    """Validate a catalog file and list every problem with its path (exit 1 if any)."""
+    from ..services.catalog import check_catalog_file
+
+    checked = check_catalog_file(file)
+    if json_output:
+        emit_json(checked.as_dict())
+    elif checked.problems:
+        table = Table(title=f"{file}: {len(checked.problems)} problem(s)")
+        table.add_column("path", style="cyan", no_wrap=True)
+        table.add_column("problem")
+        for problem in checked.problems:
+            table.add_row(problem.path, problem.message)
+        out.print(table)
+    else:
+        counts = checked.counts()
+        say(out, f"{file}: valid — {counts['meters']} meters, {counts['plans']} plans, {counts['customers']} customers, "
+                 f"{counts['subscriptions']} subscriptions")
+    raise typer.Exit(1 if checked.problems else 0)
+
+
+@app.command("apply")
+def apply(file: Path, db: DbOption = None, json_output: JsonOption = False) -> None:
+    """Store the catalog as a new version (all or nothing; history is never overwritten)."""
+    from ..services.catalog import applicable_catalog, apply_checked
+
+    checked = applicable_catalog(file)  # checked before the database is opened
+    with store_for(db) as store:
+        result = apply_checked(store, checked, now())
+    if json_output:
+        emit_json(result)
+    else:
+        verb = "stored as version" if result["created"] else "unchanged; still version"
+        say(out, f"{file}: {verb} {result['version']}")

@@ -1,0 +1,126 @@
+"""What every verb shares: the consoles, the --db and --json options, failing with one sentence,
+printing JSON, opening the store, reading "now", and the progress bar.
+
+Nothing heavy is imported here: `ratecard --help` must not pay for the database layers.
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+
+import orjson
+import typer
+from rich.console import Console
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
+
+    from ..services.errors import ServiceError
+    from ..store import Store
+
+# A pipe gets wide tables (nothing cut short for scripts and logs); a terminal gets its own width.
+out = Console() if Console().is_terminal else Console(width=240)
+# soft_wrap: an error is one line on stderr, never broken at 80 columns (scripts read it line by line)
+err = Console(stderr=True, soft_wrap=True)
+
+DbOption = Annotated[str | None, typer.Option("--db", help="Database URL (else RATECARD_DATABASE_URL, "
+                                                             "else sqlite:///ratecard.db).")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
+# the CLI works on the live environment unless a verb says otherwise (keys, monitor ingestion)
+ENVIRONMENT = "live"
+
+
+def say(console: Console, text: str) -> None:
+    """Print data as it is: never read as Rich markup, never highlighted."""
+    console.print(text, markup=False, highlight=False)
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    say(err, f"error: {message}")
+    raise typer.Exit(code)
+
+
+def option_name(field: str) -> str:
+    return "--" + field.replace("_", "-")
+
+
+def explain(error: ServiceError) -> str:
+    """The error's sentence, naming the option at fault the way it is typed."""
+    return f"{option_name(error.field)}: {error.message}" if error.field else error.message
+
+
+def report_failure(error: ServiceError) -> int:
+    """Print a use case's refusal (its details first, one a line) and return the exit code: 1 for a
+    refused safety check (the command ran and found a problem), else 2."""
+    from ..services.errors import Refused
+
+    for detail in error.details:
+        say(err, f"error: {detail}")
+    say(err, f"error: {explain(error)}")
+    return 1 if isinstance(error, Refused) else 2
+
+
+def emit_json(document: Any) -> None:
+    sys.stdout.write(orjson.dumps(document, option=orjson.OPT_INDENT_2, default=str).decode() + "\n")
+
+
+@contextmanager
+def store_for(db: str | None) -> Iterator[Store]:
+    """The store at --db (migrated if needed), disposed of at the end; a bad URL is one sentence."""
+    from ..store import open_store
+    from ..store.db import StoreError
+
+    try:
+        store = open_store(db)
+    except StoreError as exc:
+        fail(str(exc))
+    try:
+        yield store
+    finally:
+        store.dispose()
+
+
+def now() -> datetime:
+    """The one "now" of a command (RATECARD_NOW pins it), passed to every use case it calls."""
+    from ..clock import now as clock_now
+
+    try:
+        return clock_now()
+    except ValueError as exc:
+        fail(str(exc))
+
+
+def progress(json_output: bool) -> Progress:
+    """A transient progress bar on stderr, shown only to a person at a terminal (never with --json)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    console=err, disable=json_output or not err.is_terminal, transient=True)
+
+
+def masked_url(url: str) -> str:
+    """A database URL fit to print: any password replaced by ***."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    authority, slash, path = rest.partition("/")
+    credentials, at, host = authority.rpartition("@")
+    if not at or ":" not in credentials:
+        return url
+    user = credentials.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}{slash}{path}"
+
+
+def db_argument(db: str | None) -> str:
+    """` --db URL` to repeat in a suggested command ('' when the default database is used)."""
+    return f" --db {shlex.quote(masked_url(db))}" if db else ""
+
+
+def counts_text(counts: dict[str, int], empty: str = "none") -> str:
+    """{"unknown_meter": 2, "duplicate": 1} as people read it: "duplicate 1, unknown_meter 2"."""
+    return ", ".join(f"{name} {count}" for name, count in sorted(counts.items())) or empty

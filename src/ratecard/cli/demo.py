@@ -1,0 +1,56 @@
+"""`ratecard demo`: the example workspace end to end, summed up in sentences and tables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from .common import DbOption, JsonOption, counts_text, db_argument, emit_json, now, out, say, store_for
+
+
+def demo(
+    examples: Annotated[Path, typer.Option("--examples", help="The example workspace folder.")] = Path("examples"),
+    db: DbOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Load the example workspace, run it end to end, and show the resulting drafts."""
+    from ..services.demo import run_demo
+
+    moment = now()
+    with store_for(db) as store:
+        summary = run_demo(store, examples, moment)
+    if json_output:
+        emit_json(summary)
+        return
+    print_summary(summary, db)
+
+
+def print_summary(summary: dict[str, Any], db: str | None) -> None:
+    c, e, r = summary["catalog"], summary["events"], summary["run"]
+    out.print(f"[bold]catalog[/]: {c['meters']} meters, {c['plans']} plans, {c['customers']} customers, "
+              f"{c['subscriptions']} subscriptions", highlight=False)
+    out.print(f"[bold]events[/]: {e['read']} read, {e['stored']} stored, {e['duplicates']} duplicates; "
+              f"flagged: {counts_text(e['flags'])}; rejected: {counts_text(e['rejected'])}", highlight=False)
+    out.print(f"[bold]invoices[/] up to {r['until']}: {r['created']} created, {r['updated']} refreshed, "
+              f"{r['unchanged']} unchanged", highlight=False)
+    table = Table(title="Draft invoices by currency")
+    for column in ("currency", "invoices", "subtotal", "tax", "total"):
+        table.add_column(column, justify="left" if column == "currency" else "right")
+    for currency, bucket in summary["by_currency"].items():
+        table.add_row(currency, str(bucket["invoices"]), bucket["subtotal"], bucket["tax"], bucket["total"])
+    out.print(table)
+    top = Table(title="Largest drafts")
+    for column in ("invoice", "customer", "currency", "lines", "total"):
+        top.add_column(column, justify="right" if column in ("lines", "total") else "left")
+    for item in summary["largest"]:
+        top.add_row(item["number"], item["customer"], item["currency"], str(item["lines"]), item["total"])
+    out.print(top)
+    first = summary["largest"][0]["number"] if summary["largest"] else "DRAFT-1"
+    option = db_argument(db)
+    say(out, "Next, try:")
+    for command in (f"ratecard invoices list{option}", f"ratecard invoices show {first}{option}",
+                    f"ratecard golive check{option}", f"ratecard invoices export --format csv{option}"):
+        say(out, f"  {command}")

@@ -1,0 +1,144 @@
+"""`ratecard events import|list|reprocess`."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import orjson
+import typer
+from rich.table import Table
+from rich.text import Text
+
+from .common import ENVIRONMENT, DbOption, JsonOption, counts_text, emit_json, err, fail, now, out, progress, say, store_for
+
+app = typer.Typer(help="Import and reprocess usage events.", no_args_is_help=True)
+
+SHOWN_PROBLEMS = 20  # rejections and customers without a subscription listed on stderr
+
+
+@app.command("import")
+def import_(
+    file: Path,
+    db: DbOption = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate and report; write nothing.")] = False,
+    file_format: Annotated[str | None, typer.Option(
+        "--format", help="jsonl | json | csv | solvimon-csv | parquet (default: from the extension; a CSV in "
+                         "Solvimon's upload template is recognised by its header)")] = None,
+    rejects: Annotated[Path | None, typer.Option("--rejects", help="Write every rejected row here (JSONL).")] = None,
+    backfill: Annotated[str | None, typer.Option(
+        "--backfill", help="Put the events into this pending backfill (billed once it is closed).")] = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Import events (JSONL, CSV, Solvimon's CSV upload template or Parquet). Exit 1 when any event was rejected."""
+    from ..services.events import import_events
+
+    moment = now()
+    with store_for(db) as store:
+        try:
+            rejects_handle = rejects.open("w", encoding="utf-8") if rejects else None
+        except OSError as exc:
+            fail(f"--rejects {rejects}: cannot be written: {exc.strerror}")
+
+        def write_reject(rejection: Any) -> None:
+            if rejects_handle is not None:
+                rejects_handle.write(orjson.dumps({"line": rejection.line, "reason": rejection.reason,
+                                                   "message": rejection.message, "id": rejection.event_id,
+                                                   "raw": rejection.raw}).decode() + "\n")
+        try:
+            with progress(json_output) as bar:
+                task = bar.add_task(f"{'checking' if dry_run else 'importing'} {file.name}", total=None)
+                imported = import_events(store, file, moment, environment=ENVIRONMENT, dry_run=dry_run,
+                                         file_format=file_format, backfill=backfill,
+                                         on_progress=lambda n: bar.advance(task, n),
+                                         on_total=lambda n: bar.update(task, total=n), on_rejection=write_reject)
+        finally:
+            if rejects_handle is not None:
+                rejects_handle.close()
+    if json_output:
+        emit_json(imported.as_dict())
+    else:
+        _print_import(imported.report, not imported.catalog_applied)
+    raise typer.Exit(1 if imported.report.rejected else 0)
+
+
+def _print_import(report: Any, no_catalog: bool) -> None:
+    table = Table(title=f"{report.source}{' (dry run: nothing written)' if report.dry_run else ''}")
+    table.add_column("outcome")
+    table.add_column("events", justify="right")
+    table.add_row("read", str(report.read))
+    table.add_row("accepted", str(report.accepted))
+    if not report.dry_run:
+        table.add_row("stored (new)", str(report.stored))
+    for flag, count in sorted(report.flags.items()):
+        table.add_row(f"flag: {flag}", str(count))
+    for reason, count in sorted(report.rejected.items()):
+        table.add_row(f"rejected: {reason}", str(count), style="red")
+    out.print(table)
+    for row in report.outside_by_customer()[:SHOWN_PROBLEMS]:
+        times = ", ".join(f"{row[k]} {k.replace('_', ' ')}" for k in ("before_start", "after_end",
+                                                                       "between_subscriptions") if row[k])
+        say(err, f"no subscription: {row['customer']}: {times}")
+    for rejection in report.rejections[:SHOWN_PROBLEMS]:
+        say(err, f"rejected: {report.source}: {rejection.message} [{rejection.reason}]")
+    if len(report.rejections) > SHOWN_PROBLEMS:
+        err.print(f"… and {sum(report.rejected.values()) - SHOWN_PROBLEMS} more rejected (use --json or --rejects FILE)")
+    if no_catalog:
+        err.print("warning: no catalog applied: events are stored as unmatched (unknown_customer)")
+
+
+@app.command("list")
+def list_(
+    late: Annotated[bool, typer.Option("--late", help="Only late events: stored for a period whose invoice is "
+                                                      "already final (never billed on it).")] = False,
+    status: Annotated[str | None, typer.Option("--status", help="matched | unmatched (any flag) | unknown_customer "
+                                                                "| unknown_meter | no_subscription | invalid_value")]
+    = None,
+    customer: Annotated[str | None, typer.Option("--customer", help="Only this customer's events.")] = None,
+    limit: Annotated[int, typer.Option("--limit", min=0, help="At most this many, newest first (0: all).")] = 100,
+    db: DbOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """List stored events, newest first (--late: the events flagged late)."""
+    import msgspec
+
+    from ..domain.instants import rfc3339
+    from ..services.events import check_event_status, find_events
+
+    check_event_status(status)  # before the database is opened
+    with store_for(db) as store:
+        found = find_events(store, ENVIRONMENT, late=late, status=status, customer=customer, limit=limit or None)
+    if json_output:
+        # properties are written as stored (msgspec.Raw): their decimals stay exact
+        documents = [{"id": e.id, "customer": e.customer, "meter": e.meter, "timestamp": rfc3339(e.ts),
+                      "properties": msgspec.Raw(e.properties.encode()), "status": e.status, "late": e.late,
+                      "received_at": rfc3339(e.received_at)} for e in found]
+        sys.stdout.write(msgspec.json.format(msgspec.json.encode(documents), indent=2).decode() + "\n")
+        return
+    title = f"{len(found)} {'late event(s)' if late else 'event(s)'}, newest first"
+    if limit and len(found) == limit:
+        title += f" (the first {limit}; --limit N for more)"
+    table = Table(title=title)
+    for column in ("id", "customer", "meter", "timestamp", "status", "late", "properties"):
+        table.add_column(column, no_wrap=column in ("timestamp", "status", "late"))
+    for event in found:
+        # Text(): ids and properties are data, never Rich markup
+        table.add_row(Text(event.id), Text(event.customer), Text(event.meter), rfc3339(event.ts), event.status,
+                      "late" if event.late else "", Text(event.properties), style="yellow" if event.late else None)
+    out.print(table)
+
+
+@app.command("reprocess")
+def reprocess(db: DbOption = None, json_output: JsonOption = False) -> None:
+    """Re-match unmatched events against the current catalog."""
+    from ..services.events import reprocess_events
+
+    with store_for(db) as store:
+        result = reprocess_events(store, now(), ENVIRONMENT)
+    if json_output:
+        emit_json(result)
+    else:
+        late = f" ({result['late']} late: their period's invoice is final)" if result["late"] else ""
+        out.print(f"checked {result['checked']} unmatched event(s): {result['matched']} now matched{late}; "
+                  f"still unmatched: {counts_text(result['still_unmatched'])}")

@@ -1,0 +1,221 @@
+"""`ratecard invoices generate|list|show|finalize|hold|release|void|export`."""
+
+from __future__ import annotations
+
+import sys
+from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.table import Table
+
+from .common import ENVIRONMENT, DbOption, JsonOption, emit_json, err, fail, now, out, progress, say, store_for
+
+if TYPE_CHECKING:
+    from ..services.invoices import Finalization
+
+app = typer.Typer(help="Generate, review, finalize and export invoices.", no_args_is_help=True)
+
+Status = Annotated[str | None, typer.Option("--status", help="draft | final | void")]
+DryRun = Annotated[bool, typer.Option("--dry-run", help="Show what would be finalized (drafts, customers, totals "
+                                                        "and the numbers they would get); change nothing.")]
+
+
+@app.command("generate")
+def generate(
+    until: Annotated[str, typer.Option("--until", help="Cut invoices at every boundary on or before this date.")],
+    db: DbOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Create or refresh every invoice due at boundaries <= DATE (drafts only; final ones are never changed)."""
+    from ..services import invoices
+    from ..services.parsing import parse_until
+
+    limit = parse_until("until", until)
+    moment = now()
+    with store_for(db) as store, progress(json_output) as bar:
+        task = bar.add_task("pricing invoices", total=None)
+        report = invoices.generate(store, limit, moment, ENVIRONMENT, on_total=lambda n: bar.update(task, total=n),
+                                   on_progress=lambda n: bar.advance(task, n))
+    if json_output:
+        emit_json(report.as_dict())
+    else:
+        say(out, f"invoices up to {until}: {report.created} created, {report.updated} refreshed, "
+                 f"{report.unchanged} unchanged, {report.skipped_final} final/void left alone "
+                 f"({report.subscriptions} subscriptions, {report.cuts} boundaries)")
+
+
+@app.command("list")
+def list_(status: Status = None, db: DbOption = None, json_output: JsonOption = False) -> None:
+    """List invoices with their totals."""
+    from ..billing.export import invoices_json
+    from ..services import invoices
+
+    invoices.check_invoice_status(status)
+    with store_for(db) as store:
+        found = invoices.find_invoices(store, ENVIRONMENT, status)
+    if json_output:
+        emit_json(invoices_json(found))
+        return
+    table = Table(title=f"{len(found)} invoice(s)")
+    numbers = {invoice.id: invoice.display_number for invoice in found}
+    for column in ("number", "kind", "customer", "subscription", "status", "issue date", "currency", "subtotal",
+                   "tax", "total", "corrects"):
+        table.add_column(column, justify="right" if column in ("subtotal", "tax", "total") else "left",
+                         no_wrap=column in ("number", "kind", "issue date", "status", "corrects"))
+    for invoice in found:
+        corrects = numbers.get(invoice.corrects, str(invoice.corrects)) if invoice.corrects is not None else ""
+        table.add_row(invoice.display_number, invoice.kind.replace("_", " "), invoice.customer,
+                      invoice.subscription, invoice.status if invoice.mode == "live" else f"{invoice.status} (shadow)",
+                      invoice.issue_date, invoice.currency,
+                      f"{invoice.subtotal:f}", f"{invoice.tax:f}", f"{invoice.total:f}", corrects)
+    out.print(table)
+
+
+@app.command("show")
+def show(number: str, db: DbOption = None, json_output: JsonOption = False) -> None:
+    """One invoice with its lines (by number, DRAFT-id or id)."""
+    from ..services.invoices import show_invoice
+
+    with store_for(db) as store:
+        detail = show_invoice(store, number, ENVIRONMENT)
+    if json_output:
+        emit_json(detail.as_dict())
+        return
+    invoice, corrected = detail.invoice, detail.corrected
+    kind = "credit note" if invoice.kind == "credit_note" else "invoice"
+    out.print(f"[bold]{invoice.display_number}[/] {kind}, {invoice.status} — customer {invoice.customer}, "
+              f"subscription {invoice.subscription}, issued {invoice.issue_date}, {invoice.currency}",
+              highlight=False)
+    if corrected is not None:
+        verb = "credits" if invoice.kind == "credit_note" else "replaces"
+        say(out, f"{verb} {corrected.display_number} (correction {invoice.revision})")
+    table = Table()
+    for column in ("code", "description", "service period", "quantity", "unit amount", "amount"):
+        table.add_column(column, justify="right" if column in ("quantity", "unit amount", "amount") else "left")
+    for line in invoice.lines:
+        table.add_row(line.code, line.description, f"{line.service_start} → {line.service_end}",
+                      f"{line.quantity:f}", f"{line.unit_amount:f}", f"{line.amount:f}")
+    table.add_section()
+    table.add_row("", "subtotal", "", "", "", f"{invoice.subtotal:f}")
+    table.add_row("", f"tax ({invoice.tax_rate:f}%)", "", "", "", f"{invoice.tax:f}")
+    table.add_row("", "[bold]total[/]", "", "", "", f"[bold]{invoice.total:f}[/]")
+    out.print(table)
+
+
+@app.command("finalize")
+def finalize(
+    numbers: Annotated[list[str] | None, typer.Argument(help="Drafts to finalize (DRAFT-id or id).")] = None,
+    due: Annotated[bool, typer.Option("--due", help="Finalize every draft past its grace period, not on hold.")] = False,
+    grace: Annotated[float, typer.Option("--grace", min=0, help="Grace period in hours (with --due).")] = 8.0,
+    dry_run: DryRun = False,
+    db: DbOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Finalize drafts: they get a gapless number and never change again. Drafts on hold are never finalized.
+
+    `--due` is safe from cron and when two run at once: an invoice is finalized once, with one number."""
+    from ..billing.export import invoices_json
+    from ..services import invoices
+
+    if due == bool(numbers):
+        fail("give either invoice numbers or --due")
+    moment = now()
+    with store_for(db) as store:
+        if numbers:
+            result = invoices.finalize_invoices(store, numbers, moment, ENVIRONMENT, dry_run=dry_run)
+        else:
+            result = invoices.finalize_due_invoices(store, moment, timedelta(hours=grace), ENVIRONMENT,
+                                                    dry_run=dry_run)
+    if json_output:
+        if not numbers:
+            emit_json(result.as_dict())
+        elif dry_run:
+            emit_json({"dry_run": True, "would_finalize": result.planned_json()})
+        else:
+            emit_json(invoices_json(result.finalized))
+        return
+    _print_finalization(result, due)
+
+
+def _print_finalization(result: Finalization, due: bool) -> None:
+    if result.dry_run:
+        if result.planned:
+            table = Table(title=f"dry run: {len(result.planned)} draft(s) would be finalized; nothing was changed")
+            for column in ("draft", "would be numbered", "customer", "issue date", "total"):
+                table.add_column(column, justify="right" if column == "total" else "left", no_wrap=True)
+            for invoice, number in result.planned:
+                table.add_row(invoice.display_number, number, invoice.customer, invoice.issue_date,
+                              f"{invoice.total:f} {invoice.currency}")
+            out.print(table)
+        else:
+            say(out, "dry run: no draft would be finalized; nothing was changed")
+    for invoice in result.finalized:
+        say(out, f"{invoice.display_number}: final ({invoice.customer}, {invoice.total:f} {invoice.currency})")
+    if due:
+        done = f"{len(result.planned)} would be finalized" if result.dry_run else f"{len(result.finalized)} finalized"
+        others = "" if result.dry_run else f"; {result.skipped_by_other_process} finalized by another process"
+        say(out, f"{done}; {result.on_hold} on hold; {result.within_grace} within their grace period{others}")
+    elif not result.dry_run:
+        say(out, f"{len(result.finalized)} finalized")
+
+
+def _hold(number: str, hold: bool, db: str | None) -> None:
+    from ..services.invoices import hold_invoice
+
+    with store_for(db) as store:
+        invoice = hold_invoice(store, number, hold, ENVIRONMENT)
+    say(out, f"{invoice.display_number}: {'on hold: it will not be finalized' if hold else 'released'}")
+
+
+@app.command("hold")
+def hold(number: str, db: DbOption = None) -> None:
+    """Put a draft on hold: it is still refreshed but never finalized until released."""
+    _hold(number, True, db)
+
+
+@app.command("release")
+def release(number: str, db: DbOption = None) -> None:
+    """Release a held draft."""
+    _hold(number, False, db)
+
+
+@app.command("void")
+def void(numbers: list[str], db: DbOption = None, json_output: JsonOption = False) -> None:
+    """Void drafts (a final invoice is never voided: it is corrected by a credit note)."""
+    from ..billing.export import invoices_json
+    from ..services.invoices import void_invoices
+
+    with store_for(db) as store:
+        done = void_invoices(store, numbers, now(), ENVIRONMENT)
+    if json_output:
+        emit_json(invoices_json(done))
+    else:
+        for invoice in done:
+            say(out, f"{invoice.display_number}: {invoice.status}")
+
+
+@app.command("export")
+def export(
+    status: Status = None,
+    export_format: Annotated[str, typer.Option("--format", help="json | csv")] = "json",
+    out_file: Annotated[Path | None, typer.Option("--out", help="Write here instead of stdout.")] = None,
+    db: DbOption = None,
+) -> None:
+    """Every invoice with its lines: JSON (one document per invoice, as `invoices show --json` prints it)
+    or CSV (one row per line, the invoice's fields repeated on each)."""
+    from ..services.invoices import check_export_format, check_invoice_status, export_invoices
+
+    check_invoice_status(status)  # both checked before the database is opened
+    check_export_format(export_format)
+    with store_for(db) as store:
+        exported = export_invoices(store, export_format, ENVIRONMENT, status)
+    if out_file is None:
+        sys.stdout.write(exported.text)
+        return
+    try:
+        out_file.write_text(exported.text, encoding="utf-8")
+    except OSError as exc:
+        fail(f"--out {out_file}: cannot be written: {exc.strerror}")
+    err.print(f"wrote {exported.count} invoice(s) to {out_file}")

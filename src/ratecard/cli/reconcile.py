@@ -1,0 +1,46 @@
+"""`ratecard reconcile`: ratecard's invoice lines against the current system's export."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .common import ENVIRONMENT, DbOption, JsonOption, emit_json, err, fail, store_for
+from .reports import print_reconciliation
+
+MappingOption = Annotated[str | None, typer.Option("--mapping", help="Column mapping file, or a shipped one: stripe")]
+
+
+def reconcile(
+    legacy_file: Path,
+    mapping: MappingOption = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Write the report here: .json, .csv or .html")] = None,
+    db: DbOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Compare ratecard's invoice lines with the current system's export; name the cause of each
+    difference. Exit 1 when there are differences."""
+    from ..services.reconcile import check_report_name, read_legacy_export, reconcile_legacy, report_text
+    from ..store.db import StoreError
+
+    legacy = read_legacy_export(legacy_file, mapping)
+    if out is not None:
+        check_report_name(out)
+    try:
+        with store_for(db) as store:
+            result = reconcile_legacy(store, legacy, ENVIRONMENT)
+    except StoreError as exc:
+        fail(str(exc))
+    if out is not None:
+        try:
+            out.write_text(report_text(result, out), encoding="utf-8")
+        except OSError as exc:
+            fail(f"--out {out}: cannot be written: {exc.strerror}")
+        err.print(f"wrote the reconciliation report to {out}")
+    if json_output:
+        emit_json(result.as_dict())
+    else:
+        print_reconciliation(result)
+    raise typer.Exit(1 if result.differences else 0)

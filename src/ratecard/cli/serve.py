@@ -1,0 +1,60 @@
+"""`ratecard serve`: the HTTP API. uvicorn is imported only here, when serving."""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated, Any
+
+import typer
+
+from .common import DbOption, err, fail, masked_url, say, store_for
+
+APP_FACTORY = "ratecard.api.app:app_from_environment"
+
+
+def serve(
+    host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port")] = 8000,
+    workers: Annotated[int, typer.Option("--workers", min=1, help="Server processes.")] = 1,
+    db: DbOption = None,
+) -> None:
+    """Serve the HTTP API (OpenAPI at /openapi.json)."""
+    import uvicorn
+
+    from ..store.db import resolve_url
+
+    url = resolve_url(db)
+    with store_for(url):
+        pass  # migrate once, before the workers start
+    os.environ["RATECARD_DATABASE_URL"] = url
+    address = f"[{host}]" if ":" in host else host
+    say(err, f"ratecard API on http://{address}:{port} (OpenAPI at /openapi.json), {workers} worker(s)")
+    say(err, f"database: {masked_url(url)}")
+    if workers == 1:
+        uvicorn.run(APP_FACTORY, factory=True, host=host, port=port, log_level="warning", access_log=False)
+        return
+    from uvicorn.supervisors import Multiprocess
+
+    config = uvicorn.Config(APP_FACTORY, factory=True, host=host, port=port, workers=workers, log_level="warning",
+                            access_log=False)
+    Multiprocess(config, sockets=[_tcp_listener(host, port)]).run()
+
+
+def _tcp_listener(host: str, port: int) -> Any:
+    """The shared listening socket for several workers, created with proto=IPPROTO_TCP.
+
+    uvicorn's own creates it with proto 0, and asyncio only turns TCP_NODELAY on for sockets
+    whose proto is IPPROTO_TCP: without it every response waits ~40 ms for a delayed ACK.
+    """
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        fail(f"--host {host} --port {port}: cannot listen there: {exc.strerror}")
+    sock.set_inheritable(True)
+    return sock

@@ -1,0 +1,63 @@
+"""Backfills: historical usage for a time window, imported pending, billed on close (final invoices
+corrected by credit notes), undone by revert."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from ..domain.instants import to_micros
+from ..golive.backfill import close_backfill, describe, revert_backfill
+from ..store import Store
+from ..store.backfills import BackfillError, BackfillNotFound, create_backfill, get_backfill, list_backfills
+from .errors import Conflict, InvalidInput, NotFound
+
+STATUSES = ("pending", "closed", "reverted")
+
+
+def open_backfill(store: Store, start: datetime, end: datetime, now: datetime, environment: str = "live", *,
+                  customer: str | None = None, replace: bool = False) -> dict[str, Any]:
+    """A pending backfill for [start, end); refused when it overlaps another pending one."""
+    if start >= end:
+        raise InvalidInput(f"{end.isoformat()} must be after the window's start {start.isoformat()} "
+                           "(the window is [from, to))", field="to")
+    try:
+        backfill = create_backfill(store, environment, to_micros(start), to_micros(end), customer, replace,
+                                   to_micros(now))
+    except BackfillError as exc:
+        raise Conflict(str(exc)) from None
+    return describe(backfill)
+
+
+def find_backfills(store: Store, environment: str = "live", status: str | None = None) -> list[dict[str, Any]]:
+    """Every backfill, oldest first."""
+    if status is not None and status not in STATUSES:
+        raise InvalidInput(f"{status!r} is not one of {', '.join(STATUSES)}", field="status")
+    return [describe(backfill) for backfill in list_backfills(store, environment, status)]
+
+
+def show_backfill(store: Store, backfill_id: str, environment: str = "live") -> dict[str, Any]:
+    try:
+        return describe(get_backfill(store, environment, backfill_id))
+    except BackfillNotFound as exc:
+        raise NotFound(str(exc)) from None
+
+
+def _run(action: Any, store: Store, backfill_id: str, now: datetime, environment: str) -> dict[str, Any]:
+    try:
+        return action(store, backfill_id, now, environment)
+    except BackfillNotFound as exc:
+        raise NotFound(str(exc)) from None
+    except BackfillError as exc:
+        raise Conflict(str(exc)) from None
+
+
+def close(store: Store, backfill_id: str, now: datetime, environment: str = "live") -> dict[str, Any]:
+    """Bill a pending backfill: its events become billable, drafts are refreshed, each changed final invoice
+    gets a credit note and a replacement. Closing twice moves nothing."""
+    return _run(close_backfill, store, backfill_id, now, environment)
+
+
+def revert(store: Store, backfill_id: str, now: datetime, environment: str = "live") -> dict[str, Any]:
+    """Undo a pending or closed backfill; invoices are brought up to date again."""
+    return _run(revert_backfill, store, backfill_id, now, environment)

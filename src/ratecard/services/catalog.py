@@ -1,0 +1,90 @@
+"""Catalog use cases: check a catalog file, apply it as a new version, read the applied one."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from ..catalog import Catalog, CatalogFileError, Problem, build_catalog, check_document, load_document
+from ..domain.instants import to_micros
+from ..store import Store
+from ..store.catalogs import load_version, save_version
+from .errors import InvalidInput, NoCatalog
+
+DEFAULT_INVOICE_PREFIX = "RC"  # the numbering prefix before any catalog names one
+
+
+def current_catalog(store: Store, environment: str = "live") -> tuple[int, Catalog]:
+    """(version, catalog) of the applied catalog; NoCatalog when none was applied yet."""
+    loaded = load_version(store, environment)
+    if loaded is None:
+        raise NoCatalog("no catalog has been applied yet; run `ratecard catalog apply FILE` first")
+    version, document = loaded
+    return version, build_catalog(document)
+
+
+def optional_catalog(store: Store, environment: str = "live") -> tuple[int, Catalog] | tuple[None, None]:
+    """The applied catalog, or (None, None): for use cases that also work without one."""
+    try:
+        return current_catalog(store, environment)
+    except NoCatalog:
+        return None, None
+
+
+def invoice_prefix(store: Store, environment: str = "live") -> str:
+    """The prefix final invoice numbers get (the billing entity's, else RC)."""
+    _, catalog = optional_catalog(store, environment)
+    return catalog.invoice_prefix if catalog else DEFAULT_INVOICE_PREFIX
+
+
+@dataclass
+class CatalogCheck:
+    file: str
+    document: Any  # the checked document, None when there are problems
+    problems: list[Problem]
+
+    @property
+    def valid(self) -> bool:
+        return not self.problems
+
+    def counts(self) -> dict[str, int]:
+        """What a valid catalog holds: meters, plans, customers, subscriptions."""
+        catalog = build_catalog(self.document)
+        return {"meters": len(catalog.meters), "plans": len(catalog.plans), "customers": len(catalog.customers),
+                "subscriptions": len(catalog.subscriptions)}
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"file": self.file, "valid": self.valid,
+                "problems": [{"path": p.path, "message": p.message} for p in self.problems]}
+
+
+def check_catalog_file(path: Path) -> CatalogCheck:
+    """Every problem of a catalog file with its path; InvalidInput when it cannot even be parsed."""
+    try:
+        raw = load_document(path)
+    except CatalogFileError as exc:
+        raise InvalidInput(str(exc)) from None
+    document, problems = check_document(raw)
+    return CatalogCheck(str(path), document, problems)
+
+
+def applicable_catalog(path: Path) -> CatalogCheck:
+    """The checked file, ready to apply; InvalidInput (every problem in its details) when it is not."""
+    checked = check_catalog_file(path)
+    if checked.problems:
+        raise InvalidInput(f"{path}: {len(checked.problems)} problem(s); nothing was applied (see `ratecard catalog "
+                           "check`)", details=[f"{path}: {problem}" for problem in checked.problems])
+    return checked
+
+
+def apply_checked(store: Store, checked: CatalogCheck, now: datetime, environment: str = "live") -> dict[str, Any]:
+    """Store a checked catalog as a new version (an identical catalog keeps its version)."""
+    version, created = save_version(store, checked.document, to_micros(now), environment)
+    return {"file": checked.file, "version": version, "created": created}
+
+
+def apply_catalog(store: Store, path: Path, now: datetime, environment: str = "live") -> dict[str, Any]:
+    """Store the file as a new catalog version: all or nothing."""
+    return apply_checked(store, applicable_catalog(path), now, environment)

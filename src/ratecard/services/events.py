@@ -1,0 +1,94 @@
+"""Event use cases: import a file (or into a pending backfill), list stored events, reprocess."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from ..golive.backfill import import_target
+from ..ingest.importer import ImportReport, import_file
+from ..ingest.readers import ReaderError
+from ..ingest.records import Rejection
+from ..ingest.reprocess import reprocess
+from ..store import Store
+from ..store.backfills import BackfillError, BackfillNotFound
+from ..store.events import StoredEvent, list_events
+from .catalog import current_catalog, optional_catalog
+from .errors import Conflict, InvalidInput, NotFound
+
+EVENT_STATUSES = ("matched", "unmatched", "unknown_customer", "unknown_meter", "no_subscription", "invalid_value")
+NO_CATALOG_WARNING = "no catalog applied: every event is stored as unknown_customer"
+
+
+@dataclass
+class EventImport:
+    report: ImportReport
+    catalog_applied: bool
+    backfill: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        document = self.report.as_dict()
+        if self.backfill is not None:
+            document["backfill"] = self.backfill
+        if not self.catalog_applied:
+            document["warning"] = NO_CATALOG_WARNING
+        return document
+
+
+def import_events(
+    store: Store,
+    path: Path,
+    now: datetime,
+    *,
+    environment: str = "live",
+    dry_run: bool = False,
+    file_format: str | None = None,
+    backfill: str | None = None,
+    on_progress: Callable[[int], None] | None = None,
+    on_total: Callable[[int], None] | None = None,
+    on_rejection: Callable[[Rejection], None] | None = None,
+) -> EventImport:
+    """Import one events file against the applied catalog (without one every event is unknown_customer).
+
+    With `backfill`, the events go into that pending backfill (billed once it is closed)."""
+    _, catalog = optional_catalog(store, environment)
+    target: dict[str, Any] = {}
+    if backfill is not None:
+        try:
+            validator, writer_factory = import_target(store, catalog, now, backfill, environment)
+        except BackfillNotFound as exc:
+            raise NotFound(str(exc), field="backfill") from None
+        except BackfillError as exc:
+            raise Conflict(str(exc), field="backfill") from None
+        target = {"validator": validator, "writer_factory": writer_factory}
+    try:
+        report = import_file(store, catalog, path, now, environment=environment, dry_run=dry_run,
+                             file_format=file_format, on_progress=on_progress, on_total=on_total,
+                             on_rejection=on_rejection, **target)
+    except ReaderError as exc:
+        raise InvalidInput(str(exc)) from None
+    except BackfillError as exc:  # the backfill was closed or reverted while importing
+        raise Conflict(f"{exc}; the batches stored before stay in it", field="backfill") from None
+    return EventImport(report, catalog is not None, backfill)
+
+
+def check_event_status(status: str | None) -> None:
+    if status is not None and status not in EVENT_STATUSES:
+        raise InvalidInput(f"{status!r} is not one of {', '.join(EVENT_STATUSES)}", field="status")
+
+
+def find_events(store: Store, environment: str = "live", *, late: bool = False, status: str | None = None,
+                customer: str | None = None, limit: int | None = 100) -> list[StoredEvent]:
+    """Stored events, newest first; `late` keeps only those stored for a period already invoiced final."""
+    check_event_status(status)
+    return list_events(store, environment, late=True if late else None, status=status, customer=customer,
+                       limit=limit)
+
+
+def reprocess_events(store: Store, now: datetime, environment: str = "live") -> dict[str, Any]:
+    """Re-match the unmatched events against the applied catalog (NoCatalog without one)."""
+    _, catalog = current_catalog(store, environment)
+    return reprocess(store, catalog, now, environment)

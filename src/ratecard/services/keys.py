@@ -1,0 +1,40 @@
+"""API keys: one environment each; the secret is shown once and only its hash is stored."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from ..domain.instants import to_micros
+from ..store import Store
+from ..store.keys import ENVIRONMENTS, ApiKey, create_key, list_keys, revoke_key
+from .errors import InvalidInput, NotFound
+
+
+def check_environment(environment: str, field: str = "env") -> None:
+    if environment not in ENVIRONMENTS:
+        raise InvalidInput(f"{environment!r} is not one of {', '.join(ENVIRONMENTS)}", field=field)
+
+
+def create(store: Store, environment: str, now: datetime, name: str | None = None) -> dict[str, Any]:
+    """A new key: {"id", "environment", "name", "key"}; `key` is the secret, never retrievable again."""
+    check_environment(environment)
+    key, token = create_key(store, environment, to_micros(now), name)
+    return {"id": key.id, "environment": key.environment, "name": key.name, "key": token}
+
+
+def find(store: Store, environment: str | None = None) -> list[dict[str, Any]]:
+    """Every key (of one environment, or all): ids and state, never secrets."""
+    if environment is not None:
+        check_environment(environment)
+    return [_document(key) for key in list_keys(store, environment)]
+
+
+def _document(key: ApiKey) -> dict[str, Any]:
+    return {"id": key.id, "environment": key.environment, "name": key.name, "revoked": key.revoked_at is not None}
+
+
+def revoke(store: Store, key_id: str, now: datetime) -> None:
+    """Requests with the key get 401 from then on."""
+    if not revoke_key(store, key_id, to_micros(now)):
+        raise NotFound(f"no active key {key_id!r} (see `ratecard keys list`)")

@@ -1,0 +1,136 @@
+"""Monitoring use cases: ingestion figures, the alert run (rules evaluated, webhooks delivered),
+alerts and their rules, and webhook endpoints with their delivery log."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from ..domain.instants import from_micros
+from ..golive.alerts import (
+    Evaluation,
+    RuleError,
+    alert_document,
+    create_rule,
+    describe_rule,
+    evaluate,
+    remove_rule,
+    rule_document,
+)
+from ..golive.monitor import ingestion_minutes
+from ..golive.webhooks import DeliveryRun, EndpointError, create_endpoint, deliver_pending
+from ..store import Store
+from ..store.monitoring import RuleRow, delete_endpoint, list_alerts, list_deliveries, list_endpoints, list_rules
+from .errors import InvalidInput, NotFound
+from .keys import check_environment
+
+MAX_MINUTES = 525_600  # a year
+ALERT_STATUSES = ("open", "resolved")
+DELIVERY_STATUSES = ("pending", "delivered", "failed")
+
+
+def _iso(micros: int | None) -> str | None:
+    """To the second: the log is read by people."""
+    return None if micros is None else from_micros(micros).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def ingestion(store: Store, now: datetime, minutes: int = 60, environment: str = "live") -> dict[str, Any]:
+    """Per minute that saw ingestion: accepted, rejected by reason, duplicates, unmatched, late; with totals."""
+    if minutes < 1 or minutes > MAX_MINUTES:
+        raise InvalidInput(f"{minutes} must be between 1 and {MAX_MINUTES} (a year)", field="minutes")
+    check_environment(environment)
+    return ingestion_minutes(store, environment, now, minutes)
+
+
+@dataclass
+class MonitorRun:
+    now: datetime
+    evaluation: Evaluation
+    deliveries: DeliveryRun
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"now": self.now.isoformat(), **self.evaluation.as_dict(), "deliveries": self.deliveries.as_dict()}
+
+
+def run(store: Store, now: datetime, environment: str = "live", max_attempts: int = 10) -> MonitorRun:
+    """Evaluate every alert rule at `now` and deliver the webhooks that are due (safe to overlap)."""
+    if not 1 <= max_attempts <= 100:
+        raise InvalidInput(f"{max_attempts} must be between 1 and 100", field="max_attempts")
+    evaluation = evaluate(store, environment, now)
+    deliveries = deliver_pending(store, environment, now, max_attempts=max_attempts)
+    return MonitorRun(now, evaluation, deliveries)
+
+
+def alerts(store: Store, environment: str = "live", status: str | None = None,
+           limit: int | None = 100) -> list[dict[str, Any]]:
+    """Alerts, newest first."""
+    if status is not None and status not in ALERT_STATUSES:
+        raise InvalidInput(f"{status!r} is not an alert status (open or resolved)", field="status")
+    rows, _ = list_alerts(store, environment, status, limit)
+    return [alert_document(row) for row in rows]
+
+
+def add_rule(store: Store, now: datetime, environment: str = "live", **options: str | None) -> RuleRow:
+    """Store an alert rule (kind silence or drop, with its options as typed); InvalidInput names the option."""
+    try:
+        rule_id = create_rule(store, environment, now, **options)
+    except RuleError as exc:
+        raise InvalidInput(str(exc)) from None
+    return next(rule for rule in list_rules(store, environment) if rule.id == rule_id)
+
+
+def rules(store: Store, environment: str = "live") -> list[RuleRow]:
+    return list_rules(store, environment)
+
+
+def remove(store: Store, rule_id: int, now: datetime, environment: str = "live") -> dict[str, Any]:
+    """Remove a rule; its open alerts are resolved (and that is delivered)."""
+    resolved = remove_rule(store, environment, rule_id, now)
+    if resolved is None:
+        raise NotFound(f"there is no alert rule {rule_id} (see `ratecard alerts rules list`)")
+    return {"removed": rule_id, "resolved_alerts": [alert.id for alert in resolved]}
+
+
+def rule_as_dict(rule: RuleRow) -> dict[str, Any]:
+    return rule_document(rule)
+
+
+def rule_summary(rule: RuleRow) -> str:
+    """The rule in words: "after 6 h without events", "below 50 % of the 7d baseline over 1h"."""
+    return describe_rule(rule)
+
+
+def add_webhook(store: Store, url: str, now: datetime, environment: str = "live",
+                secret: str | None = None) -> dict[str, Any]:
+    """A signed endpoint for alert.opened / alert.resolved; `secret` is returned only when generated here."""
+    try:
+        endpoint_id, chosen = create_endpoint(store, environment, url, secret, now)
+    except EndpointError as exc:
+        raise InvalidInput(str(exc)) from None
+    return {"id": endpoint_id, "url": url, "secret": None if secret else chosen}
+
+
+def webhooks(store: Store, environment: str = "live") -> list[dict[str, Any]]:
+    """Endpoints (secrets are never shown again) with their pending deliveries."""
+    endpoints = list_endpoints(store, environment)
+    return [{"id": e.id, "url": e.url, "created_at": _iso(e.created_at),
+             "pending": len(list_deliveries(store, environment, e.id, "pending", None))} for e in endpoints]
+
+
+def remove_webhook(store: Store, endpoint_id: int, environment: str = "live") -> None:
+    """Remove an endpoint; its pending deliveries are marked failed (the log is kept)."""
+    if not delete_endpoint(store, environment, endpoint_id):
+        raise NotFound(f"there is no webhook endpoint {endpoint_id} (see `ratecard webhooks list`)")
+
+
+def deliveries(store: Store, environment: str = "live", status: str | None = None, endpoint: int | None = None,
+               limit: int | None = 100) -> list[dict[str, Any]]:
+    """The delivery log, newest first."""
+    if status is not None and status not in DELIVERY_STATUSES:
+        raise InvalidInput(f"{status!r} is not a delivery status (pending, delivered or failed)", field="status")
+    rows = list_deliveries(store, environment, endpoint, status, limit)
+    return [{"id": d.id, "endpoint": d.endpoint_id, "event": d.event_type, "alert": d.alert_id,
+             "status": d.status, "attempts": d.attempts, "last_status_code": d.last_status_code,
+             "last_error": d.last_error, "next_attempt_at": _iso(d.next_attempt_at) if d.status == "pending" else None,
+             "created_at": _iso(d.created_at), "delivered_at": _iso(d.delivered_at)} for d in rows]

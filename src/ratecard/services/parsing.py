@@ -1,0 +1,52 @@
+"""Dates and instants as people type them (options, query parameters), checked before any use case runs.
+
+Each parser names the input it reads (`field`) in its InvalidInput, so the CLI can say `--until`
+and the HTTP API `until`.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time
+
+from .errors import InvalidInput
+
+
+def _invalid(field: str, message: str) -> InvalidInput:
+    return InvalidInput(message, field=field)
+
+
+def parse_day(field: str, value: str) -> date:
+    """YYYY-MM-DD."""
+    try:
+        return date.fromisoformat(value.strip())
+    except ValueError:
+        raise _invalid(field, f"{value!r}: expected a date as YYYY-MM-DD") from None
+
+
+def parse_until(field: str, value: str) -> date | datetime:
+    """A date (every boundary on or before it, in each subscription's timezone) or an RFC 3339 datetime."""
+    text = value.strip()
+    try:
+        if len(text) == 10:
+            return date.fromisoformat(text)
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise _invalid(field, f"{value!r} is not a date (2026-11-01) or RFC 3339 datetime") from None
+    if moment.tzinfo is None:
+        raise _invalid(field, f"{value!r} has no timezone offset")
+    return moment
+
+
+def parse_instant(field: str, value: str) -> datetime:
+    """A date (its midnight UTC) or an RFC 3339 datetime with an offset."""
+    text = value.strip()
+    try:
+        if len(text) == 10:
+            return datetime.combine(date.fromisoformat(text), time(0), tzinfo=UTC)
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00") if text.endswith("Z") else text)
+    except ValueError:
+        raise _invalid(field, f"{value!r} is not a date (2026-10-01) or RFC 3339 datetime "
+                              "(2026-10-01T00:00:00+02:00)") from None
+    if moment.tzinfo is None:
+        raise _invalid(field, f"{value!r} has no timezone offset (a bare date means midnight UTC)")
+    return moment

@@ -17,9 +17,9 @@ import pytest
 
 from ratecard.billing.export import invoice_document
 from ratecard.billing.run import generate_invoices
+from ratecard.domain.instants import to_micros
 from ratecard.golive.backfill import close_backfill, import_target, revert_backfill
 from ratecard.ingest.importer import import_file
-from ratecard.ingest.validate import to_micros
 from ratecard.store import Store
 from ratecard.store.backfills import BackfillError, create_backfill, get_backfill, list_backfills
 from ratecard.store.events import list_events

@@ -209,8 +209,8 @@ def test_cutover_plan_and_apply(db_url: str) -> None:
 
 
 def test_a_backfill_after_a_rollback_corrects_only_what_ratecard_billed(db_url: str, tmp_path: Path) -> None:
+    from ratecard.domain.instants import to_micros
     from ratecard.golive.backfill import close_backfill, import_target
-    from ratecard.ingest.validate import to_micros
     from ratecard.store.backfills import create_backfill
 
     store, _ = workspace(db_url, CATALOG)

@@ -46,8 +46,8 @@ def test_dry_run_names_why_events_match_no_subscription(db_url: str, tmp_path: P
 
 
 def test_a_backfill_import_reports_events_outside_subscriptions_too(db_url: str, tmp_path: Path) -> None:
+    from ratecard.domain.instants import to_micros
     from ratecard.golive.backfill import import_target
-    from ratecard.ingest.validate import to_micros
     from ratecard.store.backfills import create_backfill
 
     store, _ = workspace(db_url, CATALOG)

@@ -8,9 +8,10 @@ import sys
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-from ratecard.billing.finalize import finalize_due, set_hold
+from ratecard.billing.finalize import finalize_due
 from ratecard.billing.run import generate_invoices
 from ratecard.ingest.importer import import_file
+from ratecard.store.invoice_states import set_hold
 from ratecard.store.invoices import list_invoices
 
 from .scenario import EVENTS, NOW, current, workspace, write_jsonl

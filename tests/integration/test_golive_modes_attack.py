@@ -21,13 +21,13 @@ from hypothesis import strategies as st
 from ratecard.billing.finalize import finalize_due
 from ratecard.billing.run import generate_invoices, price_cut
 from ratecard.domain.aggregation import Usage
+from ratecard.domain.instants import to_micros
 from ratecard.domain.rating import invoice_cuts
 from ratecard.golive.cohorts import CohortError, add, cohort_status, create, parallel_run, promote
 from ratecard.golive.cutover import CutoverRefused, apply_cutover, plan_cutover
 from ratecard.golive.legacy import load_mapping, read_legacy
 from ratecard.golive.rollback import rollback
 from ratecard.ingest.importer import import_file
-from ratecard.ingest.validate import to_micros
 from ratecard.store.invoices import list_invoices
 from ratecard.store.modes import BillingModes
 

@@ -12,8 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ratecard.domain.aggregation import Sample, aggregate
+from ratecard.domain.instants import to_micros
 from ratecard.ingest.importer import import_file
-from ratecard.ingest.validate import to_micros
 from ratecard.store import usage as usage_module
 from ratecard.store.usage import Window, aggregate_usage
 

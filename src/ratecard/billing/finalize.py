@@ -15,7 +15,6 @@ from ..domain.instants import to_micros
 from ..domain.invoice import InvoiceStateError
 from ..store import Store
 from ..store.invoice_states import live_drafts
-from ..store.invoice_states import set_hold as set_hold  # the CLI holds drafts through the billing layer
 from ..store.invoices import InvoiceChanged, InvoiceRecord, change_status
 
 # Late events keep landing on a draft for this long after its billing date.

@@ -88,7 +88,6 @@ class CohortStatus:
         }
 
 
-iso_utc = rfc3339_or_none  # the name golive/cohort_commands.py imports; new code uses domain.instants
 
 
 def cohort_status(store: Store, environment: str, name: str | None = None) -> list[CohortStatus]:

@@ -11,10 +11,6 @@ from typing import Any
 
 from ..domain.instants import rfc3339, to_micros
 from ..ingest.figures import flush, minute_of
-
-# re-exported for the Solvimon ingest API (api/solvimon/ingest.py), which counts its batches here
-from ..ingest.figures import record_batch as record_batch
-from ..ingest.figures import record_rejection as record_rejection
 from ..store import Store
 from ..store.monitoring import MINUTE_US, read_counters
 

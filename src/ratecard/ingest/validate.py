@@ -21,7 +21,7 @@ import msgspec
 
 from ..catalog import Catalog
 from ..domain.aggregation import NUMERIC_AGGREGATIONS
-from ..domain.instants import EPOCH, MICROSECOND, from_micros, to_micros  # noqa: F401 - TEMPORARY re-export of from_micros/to_micros until every caller imports domain.instants
+from ..domain.instants import EPOCH, MICROSECOND, to_micros
 from ..store.events import Row
 from .records import Event, RawEvent, Rejection
 

@@ -10,11 +10,12 @@ from typing import Any
 import orjson
 
 from ..billing.export import invoice_document, invoices_csv, invoices_json
-from ..billing.finalize import DEFAULT_GRACE, DraftQueue, draft_queue, finalize_due, set_hold
+from ..billing.finalize import DEFAULT_GRACE, DraftQueue, draft_queue, finalize_due
 from ..billing.run import HorizonError, RunReport, check_horizon, generate_invoices
 from ..domain.instants import to_micros
 from ..domain.invoice import STATUSES, InvoiceStateError, check_transition
 from ..store import Store
+from ..store.invoice_states import set_hold
 from ..store.invoices import InvoiceNotFound, InvoiceRecord, change_status, get_invoice, list_invoices
 from .catalog import current_catalog, invoice_prefix
 from .errors import Conflict, InvalidInput, NotFound

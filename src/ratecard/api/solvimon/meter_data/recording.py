@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ....golive.monitor import record_batch, record_rejection
+from ....ingest.figures import record_batch, record_rejection
 from ....ingest.records import Rejection
 from ....ingest.validate import EventValidator
 from ....store.meter_data import MeterDataRow, NewEvent, get_meter_data, insert_meter_data, soft_delete

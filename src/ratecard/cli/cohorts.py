@@ -15,7 +15,7 @@ from .reconcile import MappingOption
 from .reports import print_reconciliation
 
 if TYPE_CHECKING:
-    from ..golive.cutover import CutoverPlan
+    from ..services.cutover import CutoverPlan
 
 cohort_app = typer.Typer(help="Shadow launch: cohorts computed by ratecard while the legacy system bills.",
                          no_args_is_help=True)

@@ -49,8 +49,8 @@ def generate(
 @app.command("list")
 def list_(status: Status = None, db: DbOption = None, json_output: JsonOption = False) -> None:
     """List invoices with their totals."""
-    from ..billing.export import invoices_json
     from ..services import invoices
+    from ..services.invoices import invoices_json
 
     invoices.check_invoice_status(status)
     with store_for(db) as store:
@@ -116,8 +116,8 @@ def finalize(
     """Finalize drafts: they get a gapless number and never change again. Drafts on hold are never finalized.
 
     `--due` is safe from cron and when two run at once: an invoice is finalized once, with one number."""
-    from ..billing.export import invoices_json
     from ..services import invoices
+    from ..services.invoices import invoices_json
 
     if due == bool(numbers):
         fail("give either invoice numbers or --due")
@@ -184,8 +184,7 @@ def release(number: str, db: DbOption = None) -> None:
 @app.command("void")
 def void(numbers: list[str], db: DbOption = None, json_output: JsonOption = False) -> None:
     """Void drafts (a final invoice is never voided: it is corrected by a credit note)."""
-    from ..billing.export import invoices_json
-    from ..services.invoices import void_invoices
+    from ..services.invoices import invoices_json, void_invoices
 
     with store_for(db) as store:
         done = void_invoices(store, numbers, now(), ENVIRONMENT)

@@ -9,7 +9,7 @@ from rich.table import Table
 from .common import out, say
 
 if TYPE_CHECKING:
-    from ..golive.reconcile import Reconciliation
+    from ..services.reconcile import Reconciliation
 
 SHOWN_DIFFERENCES = 50
 

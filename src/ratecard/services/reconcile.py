@@ -15,7 +15,8 @@ from .errors import InvalidInput
 
 SHIPPED_MAPPINGS = Path(__file__).resolve().parent.parent / "golive" / "mappings"
 REPORT_SUFFIXES = (".json", ".csv", ".html", ".htm")
-__all__ = ["EXPLANATIONS", "detail_text", "mapping_path", "read_legacy_export", "reconcile_legacy", "report_text"]
+__all__ = ["EXPLANATIONS", "Reconciliation", "detail_text", "mapping_path", "read_legacy_export", "reconcile_legacy",
+           "report_text"]
 
 
 def mapping_path(mapping: str | None) -> Path | None:

@@ -11,12 +11,14 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import __version__
+from ..services.errors import ServiceError
 from ..store import open_store
 from .caches import CatalogCache, KeyCache
 from .errors import (
     ApiError,
     api_error_handler,
     http_error_handler,
+    service_error_handler,
     unexpected_error_handler,
     validation_error_handler,
 )
@@ -41,6 +43,7 @@ def create_app(database_url: str | None = None) -> FastAPI:
     app.state.keys = KeyCache()
     app.state.solvimon = SolvimonCache()
     app.add_exception_handler(ApiError, api_error_handler)
+    app.add_exception_handler(ServiceError, service_error_handler)
     app.add_exception_handler(RequestValidationError, validation_error_handler)
     app.add_exception_handler(StarletteHTTPException, http_error_handler)
     app.add_exception_handler(Exception, unexpected_error_handler)

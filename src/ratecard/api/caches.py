@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from ..catalog import Catalog, build_catalog
-from ..ingest.validate import EventValidator
+from ..services.events import EventValidator
 from ..store import Store
 from ..store.catalog_state import Fingerprint
 from ..store.catalogs import load_version

@@ -11,6 +11,8 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from ..services.errors import AlreadyExists, Conflict, InvalidInput, NoCatalog, NotFound, ServiceError
+
 INVALID_REQUEST = "INVALID_REQUEST"
 # pydantic names the branch of a union it tried ("until.date"); users know the field only
 TYPE_TAGS = ("date", "datetime", "int", "str", "float", "decimal", "bool", "list", "dict")
@@ -58,6 +60,31 @@ def already_exists(label: str, reference: str, field: str = "reference") -> ApiE
 
 def invalid_operation(message: str, field: str | None = None) -> ApiError:
     return ApiError(400, "INVALID_OPERATION", message, field)
+
+
+# How a use case's refusal is answered, by class, most specific first: (class, status, code).
+SERVICE_ERRORS: tuple[tuple[type[ServiceError], int, str], ...] = (
+    (NoCatalog, 409, INVALID_REQUEST),
+    (NotFound, 404, "RESOURCE_NOT_FOUND"),
+    (AlreadyExists, 409, "RESOURCE_ALREADY_EXISTS"),
+    (Conflict, 400, "INVALID_OPERATION"),
+    (InvalidInput, 400, "INVALID_FIELD"),
+    (ServiceError, 400, INVALID_REQUEST),
+)
+# the service's sentence names a CLI command; over HTTP the catalog is missing in the key's environment
+NO_CATALOG_MESSAGE = "no catalog has been applied in this environment"
+
+
+def service_error(exc: ServiceError) -> ApiError:
+    """The envelope for a use case's typed error: the first class in SERVICE_ERRORS it is an instance of."""
+    status, code = next((status, code) for kind, status, code in SERVICE_ERRORS if isinstance(exc, kind))
+    message = NO_CATALOG_MESSAGE if isinstance(exc, NoCatalog) else str(exc)
+    return ApiError(status, code, message, exc.field)
+
+
+async def service_error_handler(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ServiceError)
+    return await api_error_handler(request, service_error(exc))
 
 
 async def api_error_handler(_: Request, exc: Exception) -> Response:

@@ -66,8 +66,13 @@ def check_catalog_file(path: Path) -> CatalogCheck:
         raw = load_document(path)
     except CatalogFileError as exc:
         raise InvalidInput(str(exc)) from None
+    return check_catalog(raw, str(path))
+
+
+def check_catalog(raw: Any, source: str) -> CatalogCheck:
+    """Every problem of a parsed catalog (a request's body, a file's content) with its path."""
     document, problems = check_document(raw)
-    return CatalogCheck(str(path), document, problems)
+    return CatalogCheck(source, document, problems)
 
 
 def applicable_catalog(path: Path) -> CatalogCheck:

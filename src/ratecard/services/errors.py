@@ -36,6 +36,10 @@ class Conflict(ServiceError):
     """The thing exists but its state does not allow this (a final invoice cannot be voided)."""
 
 
+class AlreadyExists(Conflict):
+    """Something with that reference exists already (creating it again is refused)."""
+
+
 class NoCatalog(NotFound):
     """No catalog has been applied yet, and the use case needs one."""
 

@@ -8,16 +8,22 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from ..catalog import Catalog
 from ..golive.backfill import import_target
-from ..ingest.importer import ImportReport, import_file
-from ..ingest.readers import ReaderError
-from ..ingest.records import Rejection
+from ..ingest.importer import ImportReport, import_file, import_records
+from ..ingest.readers import ReaderError, decode_json_line
+from ..ingest.records import RawEvent, Rejection
 from ..ingest.reprocess import reprocess
+from ..ingest.validate import EventValidator
 from ..store import Store
 from ..store.backfills import BackfillError, BackfillNotFound
 from ..store.events import StoredEvent, list_events
 from .catalog import current_catalog, optional_catalog
 from .errors import Conflict, InvalidInput, NotFound
+
+# the ingestion types an entry point handles (parsing a request, caching a validator, rendering)
+__all__ = ["EVENT_STATUSES", "EventImport", "EventValidator", "ImportReport", "RawEvent", "Rejection",
+           "check_event_status", "decode_event", "find_events", "import_batch", "import_events", "reprocess_events"]
 
 EVENT_STATUSES = ("matched", "unmatched", "unknown_customer", "unknown_meter", "no_subscription", "invalid_value")
 NO_CATALOG_WARNING = "no catalog applied: every event is stored as unknown_customer"
@@ -73,6 +79,24 @@ def import_events(
     except BackfillError as exc:  # the backfill was closed or reverted while importing
         raise Conflict(f"{exc}; the batches stored before stay in it", field="backfill") from None
     return EventImport(report, catalog is not None, backfill)
+
+
+def decode_event(position: int, text: bytes) -> RawEvent | Rejection:
+    """One event given as a JSON object (`position` from 1 names it in a rejection)."""
+    return decode_json_line(position, text)
+
+
+def import_batch(store: Store, environment: str, now: datetime, records: list[RawEvent | Rejection], dry_run: bool,
+                 validator: EventValidator | None, catalog: Catalog | None) -> ImportReport:
+    """Validate and store one parsed batch, written inline (the caller waits for it), every rejection kept.
+
+    A caller checking many small batches passes its cached validator with the catalog it was built for
+    (None, None without a catalog: every event is stored as unknown_customer)."""
+    if validator is not None:
+        validator.set_now(now)
+    report = ImportReport("request", dry_run)
+    return import_records(store, catalog, records, now, report, environment=environment, validator=validator,
+                          background=False, keep_rejections=len(records))
 
 
 def check_event_status(status: str | None) -> None:

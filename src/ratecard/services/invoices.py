@@ -11,7 +11,7 @@ import orjson
 
 from ..billing.export import invoice_document, invoices_csv, invoices_json
 from ..billing.finalize import DEFAULT_GRACE, DraftQueue, draft_queue, finalize_due
-from ..billing.run import HorizonError, RunReport, check_horizon, generate_invoices
+from ..billing.run import MAX_AHEAD, HorizonError, RunReport, check_horizon, generate_invoices
 from ..domain.instants import to_micros
 from ..domain.invoice import STATUSES, InvoiceStateError, check_transition
 from ..store import Store
@@ -21,6 +21,11 @@ from .catalog import current_catalog, invoice_prefix
 from .errors import Conflict, InvalidInput, NotFound
 
 EXPORT_FORMATS = ("json", "csv")
+# the invoice documents an entry point shows (`--json`, the HTTP API)
+__all__ = ["EXPORT_FORMATS", "Export", "Finalization", "InvoiceDetail", "InvoiceRecord", "check_export_format",
+           "check_invoice_status", "check_run_until", "export_invoices", "finalize_due_invoices", "finalize_invoices",
+           "find_invoice", "find_invoices", "generate", "hold_invoice", "invoice_or_none", "invoices_json",
+           "show_invoice", "void_invoices"]
 
 
 def check_invoice_status(status: str | None) -> None:
@@ -41,6 +46,18 @@ def generate(store: Store, until: date | datetime, now: datetime, environment: s
                              on_total=on_total)
 
 
+def check_run_until(until: date | datetime, now: datetime) -> None:
+    """A run may reach at most a year ahead: InvalidInput naming `until` (in the HTTP API's words:
+    `generate` says it with the CLI's option)."""
+    try:
+        check_horizon(until, now)
+    except HorizonError:
+        day = until.date() if isinstance(until, datetime) else until
+        latest = (now + MAX_AHEAD).date()
+        raise InvalidInput(f"{day} is more than a year ahead (latest allowed: {latest}); drafts are cut at "
+                           "boundaries that have come or are near", field="until") from None
+
+
 def find_invoices(store: Store, environment: str = "live", status: str | None = None) -> list[InvoiceRecord]:
     check_invoice_status(status)
     return list_invoices(store, environment, status)
@@ -52,6 +69,14 @@ def find_invoice(store: Store, reference: str, environment: str = "live") -> Inv
         return get_invoice(store, reference, environment)
     except InvoiceNotFound as exc:
         raise NotFound(str(exc)) from None
+
+
+def invoice_or_none(store: Store, reference: str, environment: str = "live") -> InvoiceRecord | None:
+    """By number, draft reference or id; None when there is no such invoice (the caller words the refusal)."""
+    try:
+        return get_invoice(store, reference, environment)
+    except InvoiceNotFound:
+        return None
 
 
 @dataclass

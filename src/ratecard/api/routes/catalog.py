@@ -7,9 +7,9 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.concurrency import run_in_threadpool
 
-from ...catalog import CatalogFileError, check_document
+from ...catalog import CatalogFileError
 from ...catalog.load import parse_text
-from ...store.catalogs import save_version
+from ...services import catalog as catalogs
 from ..bodies import read_limited_body
 from ..caches import CatalogState
 from ..context import Caller, current_caller
@@ -36,20 +36,19 @@ async def _document(request: Request) -> Any:
 
 @router.post("/v1/catalog/check", summary="Validate a catalog (YAML or JSON body); every problem with its path")
 async def check_catalog(request: Request, _: Caller = Depends(current_caller)) -> dict[str, Any]:
-    document, problems = check_document(await _document(request))
-    return {"valid": not problems, "problems": [{"path": p.path, "message": p.message} for p in problems]}
+    checked = catalogs.check_catalog(await _document(request), "body")
+    return {"valid": checked.valid, "problems": checked.as_dict()["problems"]}
 
 
 @router.post("/v1/catalog", status_code=201, summary="Apply a catalog as a new version (all or nothing)")
 async def apply_catalog(request: Request, caller: Caller = Depends(current_caller)) -> dict[str, Any]:
-    document, problems = check_document(await _document(request))
-    if problems:
-        first = problems[0]
-        raise ApiError(400, "INVALID_FIELD", f"{len(problems)} problem(s); nothing was applied. First: {first}",
+    checked = catalogs.check_catalog(await _document(request), "body")
+    if checked.problems:
+        first = checked.problems[0]
+        raise ApiError(400, "INVALID_FIELD", f"{len(checked.problems)} problem(s); nothing was applied. First: {first}",
                        first.path)
-    version, created = await run_in_threadpool(save_version, caller.store, document, caller.now_us,
-                                               caller.environment)
-    return {"version": version, "created": created}
+    applied = await run_in_threadpool(catalogs.apply_checked, caller.store, checked, caller.now, caller.environment)
+    return {"version": applied["version"], "created": applied["created"]}
 
 
 def _catalog(caller: Caller) -> CatalogState:

@@ -11,9 +11,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from ...ingest.importer import ImportReport, import_records
-from ...ingest.readers import decode_json_line
-from ...ingest.records import RawEvent, Rejection
+from ...services.events import ImportReport, RawEvent, Rejection, decode_event, import_batch
 from ...textfile import utf8_error_offset
 from ..bodies import read_limited_body
 from ..context import Caller, current_caller
@@ -43,10 +41,10 @@ def parse_events(body: bytes) -> list[RawEvent | Rejection]:
         except RecursionError:
             raise ApiError(400, "INVALID_FIELD", "the body's JSON is nested too deeply", "body") from None
         _check_count(len(elements))
-        return [decode_json_line(index, bytes(raw)) for index, raw in enumerate(elements, start=1)]
+        return [decode_event(index, bytes(raw)) for index, raw in enumerate(elements, start=1)]
     lines = [line for line in body.split(b"\n") if line.strip()]
     _check_count(len(lines))
-    return [decode_json_line(index, line) for index, line in enumerate(lines, start=1)]
+    return [decode_event(index, line) for index, line in enumerate(lines, start=1)]
 
 
 def _where_json_breaks(body: bytes) -> str:
@@ -69,14 +67,8 @@ def _check_count(count: int) -> None:
 def ingest(caller: Caller, records: list[RawEvent | Rejection], dry_run: bool) -> ImportReport:
     """Validate and store parsed records with the cached catalog; count them in the metrics."""
     state = caller.catalog()
-    validator = None
-    catalog = None
-    if state is not None:
-        state.validator.set_now(caller.now)
-        validator, catalog = state.validator, state.catalog
-    report = ImportReport("request", dry_run)
-    import_records(caller.store, catalog, records, caller.now, report, environment=caller.environment, validator=validator,
-                   background=False, keep_rejections=len(records))
+    validator, catalog = (state.validator, state.catalog) if state is not None else (None, None)
+    report = import_batch(caller.store, caller.environment, caller.now, records, dry_run, validator, catalog)
     if not dry_run:
         unmatched = sum(n for flag, n in report.flags.items() if flag != "duplicate")
         caller.metrics.observe_import(report.stored, report.duplicates, unmatched, dict(report.rejected))

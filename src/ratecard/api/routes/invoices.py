@@ -10,9 +10,7 @@ from pydantic import BaseModel, ConfigDict
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from ...billing.export import invoices_csv, invoices_json
-from ...billing.run import MAX_AHEAD, HorizonError, check_horizon, generate_invoices
-from ...store.invoices import list_invoices
+from ...services import invoices
 from ..context import Caller, current_caller
 from ..errors import ApiError
 
@@ -32,25 +30,14 @@ async def run_invoices(run: InvoiceRun, caller: Caller = Depends(current_caller)
     day = run.until.date() if isinstance(run.until, datetime) else run.until
     if not EARLIEST_UNTIL <= day <= LATEST_UNTIL:  # the period arithmetic would leave the calendar
         raise ApiError(400, "INVALID_FIELD", f"until: must be between {EARLIEST_UNTIL} and {LATEST_UNTIL}", "until")
-    try:
-        check_horizon(run.until, caller.now)
-    except HorizonError:
-        latest = (caller.now + MAX_AHEAD).date()  # the message is the API's, not the CLI's
-        raise ApiError(400, "INVALID_FIELD", f"until: {day} is more than a year ahead (latest allowed: {latest}); "
-                                             "drafts are cut at boundaries that have come or are near", "until") from None
-    state = await run_in_threadpool(caller.catalog)
-    if state is None:
-        raise ApiError(409, "INVALID_REQUEST", "no catalog has been applied in this environment")
-    report = await run_in_threadpool(generate_invoices, caller.store, state.catalog, state.version, run.until,
-                                     caller.now, environment=caller.environment)
+    invoices.check_run_until(run.until, caller.now)
+    report = await run_in_threadpool(invoices.generate, caller.store, run.until, caller.now, caller.environment)
     return report.as_dict()
 
 
 @router.get("/v1/exports/invoices", summary="Every invoice with its lines, in the export shape (JSON or CSV)")
-def export_invoices(status: str | None = Query(None, pattern="^(draft|final|void)$"),
+def export(status: str | None = Query(None, pattern="^(draft|final|void)$"),
                     format: str = Query("json", pattern="^(json|csv)$"),
                     caller: Caller = Depends(current_caller)) -> Any:
-    invoices = list_invoices(caller.store, caller.environment, status)
-    if format == "csv":
-        return Response(invoices_csv(invoices), media_type="text/csv")
-    return invoices_json(invoices)
+    export = invoices.export_invoices(caller.store, format, caller.environment, status)
+    return Response(export.text, media_type="text/csv" if format == "csv" else "application/json")

@@ -11,8 +11,6 @@ FAILED) and `percentage` (0–100), plus what it did in the extension field `rat
 
 from __future__ import annotations
 
-import dataclasses
-import logging
 import threading
 from datetime import datetime
 from typing import Any
@@ -20,16 +18,10 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
 
-from ...billing.run import generate_invoices
-from ...catalog import build_catalog
-from ...catalog.schema import CatalogDocument
-from ...clock import now
-from ...domain.instants import from_micros, to_micros
-from ...ingest.reprocess import reprocess
-from ...store import Store
-from ...store.catalogs import load_version
-from ...store.invoices import InvoiceNotFound, get_invoice
-from ...store.jobs import DONE, FAILED, RUNNING, STATUSES, Job, create_job, get_job, list_jobs, update_job
+from ...domain.instants import to_micros
+from ...services.invoices import invoice_or_none
+from ...services.reprocess_jobs import KINDS, create_reprocess_job, run_job
+from ...store.jobs import STATUSES, Job, get_job, list_jobs
 from ..context import Caller, current_caller
 from ..errors import invalid, missing, not_found
 from ..pagination import Page, envelope, solvimon_page
@@ -47,8 +39,7 @@ from .invoices import ID_PREFIX
 from .vocabulary import require_object
 
 router = APIRouter(tags=["reprocess"])
-log = logging.getLogger(__name__)
-TYPES = ("NOT_MATCHED", "INVOICE", "CUSTOMER")
+TYPES = KINDS
 SECTIONS = {"NOT_MATCHED": "not_matched", "INVOICE": "invoice", "CUSTOMER": "customer"}
 
 
@@ -95,11 +86,11 @@ def _params(caller: Caller, data: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         if key is None:
             raise missing(f"{section_name}.invoice_id")
         reference = str(key)[len(ID_PREFIX):] if str(key).startswith(ID_PREFIX) else str(key)
-        try:
-            invoice = get_invoice(caller.store, reference, caller.environment)
-        except InvoiceNotFound:
-            raise invalid(f"{section_name}.invoice_id", f"there is no invoice {key!r}") from None
+        invoice = invoice_or_none(caller.store, reference, caller.environment)
+        if invoice is None:
+            raise invalid(f"{section_name}.invoice_id", f"there is no invoice {key!r}")
         params["invoice_id"] = f"{ID_PREFIX}{invoice.id}"
+        params["invoice"] = str(invoice.id)
         return kind, params
     customer_key = section.get("customer_id") or section.get("id") or (section.get("customer") or {}).get("id") \
         or (section.get("customer") or {}).get("reference")
@@ -119,57 +110,11 @@ def _params(caller: Caller, data: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     return kind, params
 
 
-def run_job(store: Store, env: str, job: Job) -> None:
-    """The job's work, on a thread of its own; progress and outcome go to the jobs table. It
-    outlives the request, so it reads the clock itself as it goes."""
-    try:
-        update_job(store, job.id, to_micros(now()), status=RUNNING)
-        loaded = load_version(store, env)
-        version, document = loaded if loaded is not None else (0, CatalogDocument())  # nothing can match yet
-        catalog = build_catalog(document)
-        params = job.params
-        if job.type == "INVOICE":
-            result = _refresh_invoice(store, env, catalog, version, params["invoice_id"])
-        else:
-            def progress(done: int, total: int) -> None:
-                update_job(store, job.id, to_micros(now()), percentage=done * 100 // total if total else 100)
-
-            counts = reprocess(store, catalog, now(), env, customer=params.get("customer"),
-                               start_us=params.get("start_at"), end_us=params.get("end_at"), on_progress=progress)
-            # the job's published result keeps its shape: checked, matched, still_unmatched
-            result = {key: counts[key] for key in ("checked", "matched", "still_unmatched")}
-        update_job(store, job.id, to_micros(now()), status=DONE, percentage=100, result=result)
-    except Exception as exc:  # noqa: BLE001 - the job reports every failure instead of dying silently
-        log.exception("reprocess job %s failed", job.id)
-        update_job(store, job.id, to_micros(now()), status=FAILED, error=_failure(exc))
-
-
-def _failure(exc: Exception) -> str:
-    """What the job shows: ratecard's own errors say what went wrong in words meant for users;
-    anything else (a library's, a driver's) is named by class only, its detail goes to the log."""
-    if type(exc).__module__.startswith("ratecard."):
-        return f"{type(exc).__name__}: {exc}"
-    return f"{type(exc).__name__}: unexpected error; see the server log"
-
-
-def _refresh_invoice(store: Store, env: str, catalog: Any, version: int, invoice_id: str) -> dict[str, Any]:
-    invoice = get_invoice(store, invoice_id[len(ID_PREFIX):], env)
-    if invoice.status != "draft":
-        return {"invoice": invoice_id, "changed": False, "note": f"a {invoice.status} invoice never changes"}
-    subscription = catalog.subscriptions.get(invoice.subscription)
-    if subscription is None:
-        return {"invoice": invoice_id, "changed": False,
-                "note": f"subscription {invoice.subscription!r} is no longer in the catalog"}
-    only = dataclasses.replace(catalog, subscriptions={subscription.reference: subscription})
-    report = generate_invoices(store, only, version, from_micros(invoice.boundary_ts), now(), environment=env)
-    return {"invoice": invoice_id, "changed": bool(report.updated or report.created), **report.as_dict()}
-
-
 @router.post("/v1/reprocess", status_code=201, openapi_extra=OBJECT_BODY,
              summary="Start a reprocess job (answers at once; poll GET for progress)")
 def start(body: Any = Depends(json_body), caller: Caller = Depends(current_caller)) -> Response:
     kind, params = _params(caller, require_object(body))
-    job = create_job(caller.store, caller.environment, kind, params, caller.now_us)
+    job = create_reprocess_job(caller.store, caller.environment, kind, params, caller.now_us)
     threading.Thread(target=run_job, args=(caller.store, caller.environment, job), name=f"reprocess-{job.id}",
                      daemon=True).start()
     return json_response(render(job, caller.now_us), 201)

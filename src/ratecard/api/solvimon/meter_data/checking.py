@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from ....ingest.records import Rejection
+from ....services.events import Rejection
 from ...errors import ApiError, invalid, missing
 from ..common import (
     parse_decimal,

@@ -8,7 +8,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from ....ingest.records import RawEvent
+from ....services.events import RawEvent
 from ...errors import invalid, missing
 from ..common import (
     aware,

@@ -20,7 +20,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from ....store.meter_data import get_meter_data, list_meter_data
+from ....services import meter_data
 from ...context import Caller, current_caller
 from ...errors import invalid, missing, not_found
 from ...pagination import Page, envelope, solvimon_page
@@ -91,7 +91,7 @@ def list_data(request: Request, page: Page = Depends(solvimon_page), customer_id
     for name, value in (("customer_id", customer_id), ("reference", reference), ("meter_id", meter_id)):
         param(value, name)
     view = snapshot(caller).view
-    total, rows = list_meter_data(
+    total, rows = meter_data.find_events(
         caller.store, caller.environment, reference=reference,
         customer=view.customer_reference(customer_id) if customer_id is not None else None,
         meter=view.meter_reference(meter_id) if meter_id is not None else None,
@@ -101,7 +101,7 @@ def list_data(request: Request, page: Page = Depends(solvimon_page), customer_id
 
 
 def get_one(key: str, caller: Caller = Depends(current_caller)) -> Response:
-    row = get_meter_data(caller.store, caller.environment, param(key, "resourceIdOrReference") or key)
+    row = meter_data.find_event(caller.store, caller.environment, param(key, "resourceIdOrReference") or key)
     if row is None:
         raise not_found("meter data", key)
     return json_response(render(snapshot(caller).view, row))

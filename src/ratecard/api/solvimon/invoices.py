@@ -18,7 +18,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
 
 from ...catalog import Catalog
-from ...store.invoices import InvoiceNotFound, InvoiceRecord, get_invoice, list_invoices
+from ...services.invoices import InvoiceRecord, find_invoices, invoice_or_none
 from ..context import Caller, current_caller
 from ..errors import invalid, not_found
 from ..pagination import Page, paginate, solvimon_page
@@ -147,7 +147,7 @@ def list_all(request: Request, page: Page = Depends(solvimon_page), customer_id:
         if value is not None and value.lower() not in ("true", "false"):
             raise invalid(name, f"{name} must be true or false")
     param(pricing_plan_subscription_id, "pricing_plan_subscription_id")
-    invoices = list_invoices(caller.store, caller.environment)
+    invoices = find_invoices(caller.store, caller.environment)
     if customer_id is not None:
         customer = snap.view.customer_reference(customer_id)
         invoices = [i for i in invoices if i.customer == customer]
@@ -176,9 +176,8 @@ def get_one(key: str, request: Request, processing_only_customer_id: str | None 
             caller: Caller = Depends(current_caller)) -> Response:
     param(key, "resourceId")
     reference = key[len(ID_PREFIX):] if key.startswith(ID_PREFIX) else key
-    try:
-        invoice = get_invoice(caller.store, reference, caller.environment)
-    except InvoiceNotFound:
-        raise not_found("invoice", key) from None
+    invoice = invoice_or_none(caller.store, reference, caller.environment)
+    if invoice is None:
+        raise not_found("invoice", key)
     snap = snapshot(caller)
     return json_response(render(snap.view, snap.catalog, invoice))

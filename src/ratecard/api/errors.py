@@ -11,7 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from ..services.errors import AlreadyExists, Conflict, InvalidInput, NoCatalog, NotFound, ServiceError
+from ..services.errors import AlreadyExists, Conflict, InvalidInput, MissingInput, NoCatalog, NotFound, ServiceError
 
 INVALID_REQUEST = "INVALID_REQUEST"
 # pydantic names the branch of a union it tried ("until.date"); users know the field only
@@ -68,6 +68,7 @@ SERVICE_ERRORS: tuple[tuple[type[ServiceError], int, str], ...] = (
     (NotFound, 404, "RESOURCE_NOT_FOUND"),
     (AlreadyExists, 409, "RESOURCE_ALREADY_EXISTS"),
     (Conflict, 400, "INVALID_OPERATION"),
+    (MissingInput, 400, "MISSING_FIELD"),
     (InvalidInput, 400, "INVALID_FIELD"),
     (ServiceError, 400, INVALID_REQUEST),
 )
@@ -76,9 +77,10 @@ NO_CATALOG_MESSAGE = "no catalog has been applied in this environment"
 
 
 def service_error(exc: ServiceError) -> ApiError:
-    """The envelope for a use case's typed error: the first class in SERVICE_ERRORS it is an instance of."""
+    """The envelope for a use case's typed error: the first class in SERVICE_ERRORS it is an instance of.
+    The envelope names the field on its own, so the message is the error's sentence without it."""
     status, code = next((status, code) for kind, status, code in SERVICE_ERRORS if isinstance(exc, kind))
-    message = NO_CATALOG_MESSAGE if isinstance(exc, NoCatalog) else str(exc)
+    message = NO_CATALOG_MESSAGE if isinstance(exc, NoCatalog) else exc.message
     return ApiError(status, code, message, exc.field)
 
 

@@ -28,6 +28,10 @@ class InvalidInput(ServiceError):
     """An argument or a file given to the use case is not acceptable."""
 
 
+class MissingInput(InvalidInput):
+    """A required argument or field was not given."""
+
+
 class NotFound(ServiceError):
     """The thing named (an invoice, a cohort, a key, a rule …) does not exist."""
 

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 from ..catalog import Catalog
-from ..golive.backfill import import_target
 from ..ingest.importer import ImportReport, import_file, import_records
 from ..ingest.readers import ReaderError, decode_json_line
 from ..ingest.records import RawEvent, Rejection
@@ -63,6 +62,8 @@ def import_events(
     _, catalog = optional_catalog(store, environment)
     target: dict[str, Any] = {}
     if backfill is not None:
+        from ..golive.backfill import import_target  # brings billing's corrections: only for backfills
+
         try:
             validator, writer_factory = import_target(store, catalog, now, backfill, environment)
         except BackfillNotFound as exc:

@@ -47,14 +47,14 @@ def generate(store: Store, until: date | datetime, now: datetime, environment: s
 
 
 def check_run_until(until: date | datetime, now: datetime) -> None:
-    """A run may reach at most a year ahead: InvalidInput naming `until` (in the HTTP API's words:
-    `generate` says it with the CLI's option)."""
+    """A run may reach at most a year ahead: InvalidInput naming `until`, worded for the HTTP API (whose
+    messages start with the field; `generate` says it with the CLI's option)."""
     try:
         check_horizon(until, now)
     except HorizonError:
         day = until.date() if isinstance(until, datetime) else until
         latest = (now + MAX_AHEAD).date()
-        raise InvalidInput(f"{day} is more than a year ahead (latest allowed: {latest}); drafts are cut at "
+        raise InvalidInput(f"until: {day} is more than a year ahead (latest allowed: {latest}); drafts are cut at "
                            "boundaries that have come or are near", field="until") from None
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..domain.instants import from_micros
 from ..golive.alerts import (
@@ -19,11 +19,13 @@ from ..golive.alerts import (
     rule_document,
 )
 from ..golive.monitor import ingestion_minutes
-from ..golive.webhooks import DeliveryRun, EndpointError, create_endpoint, deliver_pending
 from ..store import Store
 from ..store.monitoring import RuleRow, delete_endpoint, list_alerts, list_deliveries, list_endpoints, list_rules
 from .errors import InvalidInput, NotFound
 from .keys import check_environment
+
+if TYPE_CHECKING:
+    from ..golive.webhooks import DeliveryRun
 
 MAX_MINUTES = 525_600  # a year
 ALERT_STATUSES = ("open", "resolved")
@@ -58,6 +60,8 @@ def run(store: Store, now: datetime, environment: str = "live", max_attempts: in
     if not 1 <= max_attempts <= 100:
         raise InvalidInput(f"{max_attempts} must be between 1 and 100", field="max_attempts")
     evaluation = evaluate(store, environment, now)
+    from ..golive.webhooks import deliver_pending  # webhooks bring httpx: loaded by the verbs that deliver
+
     deliveries = deliver_pending(store, environment, now, max_attempts=max_attempts)
     return MonitorRun(now, evaluation, deliveries)
 
@@ -104,6 +108,8 @@ def rule_summary(rule: RuleRow) -> str:
 def add_webhook(store: Store, url: str, now: datetime, environment: str = "live",
                 secret: str | None = None) -> dict[str, Any]:
     """A signed endpoint for alert.opened / alert.resolved; `secret` is returned only when generated here."""
+    from ..golive.webhooks import EndpointError, create_endpoint
+
     try:
         endpoint_id, chosen = create_endpoint(store, environment, url, secret, now)
     except EndpointError as exc:

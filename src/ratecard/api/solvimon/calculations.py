@@ -15,21 +15,8 @@ from starlette.responses import Response
 
 from ...catalog.schema import CatalogDocument
 from ...catalog.schema import Meter as CatalogMeter
-from ...store.resources import ConfigChange, Resource, config_change
-from ..context import Caller, current_caller
-from ..errors import already_exists, invalid, missing, not_found
-from ..pagination import Page, paginate, solvimon_page
-from .common import (
-    OBJECT_BODY,
-    check_choice,
-    check_reference,
-    check_text,
-    json_body,
-    json_response,
-    multi,
-    wire_instant,
-)
-from .config import (
+from ...services.resources.checks import check_choice, check_reference, check_text
+from ...services.resources.model import (
     AGGREGATION_TYPES,
     CALCULATION,
     CALCULATION_TYPES,
@@ -41,8 +28,13 @@ from .config import (
     View,
     calculation_meter,
     save_document,
-    snapshot,
 )
+from ...store.resources import ConfigChange, Resource, config_change
+from ..context import Caller, current_caller
+from ..errors import already_exists, invalid, missing, not_found
+from ..pagination import Page, paginate, solvimon_page
+from .common import OBJECT_BODY, json_body, json_response, multi, wire_instant
+from .config import snapshot
 from .meters import render as render_meter
 from .vocabulary import render as render_vocabulary
 from .vocabulary import require_object

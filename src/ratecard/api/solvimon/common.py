@@ -3,8 +3,6 @@ times on the wire, and multi-valued query parameters (`expand[]`, `statuses[]`).
 
 from __future__ import annotations
 
-import re
-from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -21,9 +19,6 @@ from ..errors import ApiError, invalid
 # numbers in events: plenty for usage and money, bounded so no value can blow up storage or output
 MAX_DIGITS = 60
 MAX_MAGNITUDE = 40
-MAX_REFERENCE = 256
-CONFIG_STATUSES = ("DRAFT", "ACTIVE", "ARCHIVED", "DEPRECATED")
-_NO_WHITESPACE = re.compile(r"\S+")
 
 
 MAX_BODY = 1024 * 1024
@@ -45,8 +40,6 @@ async def json_body(request: Request) -> Any:
     except RecursionError:
         raise ApiError(400, "UNABLE_TO_PROCESS_INSTRUCTIONS", "the body's JSON is nested too deeply") from None
 
-
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def reject_nul(data: Any, path: str = "") -> Any:
@@ -72,36 +65,6 @@ def param(value: str | None, field: str) -> str | None:
     """A path or query parameter that goes into SQL: no NUL characters."""
     if value is not None and "\x00" in value:
         raise invalid(field, f"{field} contains a NUL character")
-    return value
-
-
-def check_reference(value: Any, field: str = "reference", max_length: int = MAX_REFERENCE,
-                    min_length: int = 1) -> str:
-    """A reference: a string of min..max characters without whitespace (Solvimon's `^\\S+$`)."""
-    if not isinstance(value, str):
-        raise invalid(field, f"{field} must be a string")
-    if not min_length <= len(value) <= max_length:
-        raise invalid(field, f"{field} must be {min_length} to {max_length} characters, got {len(value)}")
-    if not _NO_WHITESPACE.fullmatch(value):
-        raise invalid(field, f"{field} must not contain whitespace")
-    if _CONTROL.search(value):
-        raise invalid(field, f"{field} must not contain control characters")
-    return value
-
-
-def check_text(value: Any, field: str, max_length: int = 256) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise invalid(field, f"{field} must be a string")
-    if len(value) > max_length:
-        raise invalid(field, f"{field} must be at most {max_length} characters")
-    return value
-
-
-def check_choice(value: Any, field: str, choices: Sequence[str]) -> str:
-    if value not in choices:
-        raise invalid(field, f"{field} must be one of {', '.join(choices)}, got {value!r}")
     return value
 
 

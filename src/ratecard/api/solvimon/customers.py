@@ -22,20 +22,14 @@ from starlette.responses import Response
 
 from ...catalog.schema import CatalogDocument
 from ...catalog.schema import Customer as CatalogCustomer
+from ...services.resources.checks import check_choice, check_reference, check_text
+from ...services.resources.model import CUSTOMER, PREFIX, View, save_document
 from ...store.resources import ConfigChange, Resource, config_change
 from ..context import Caller, current_caller
 from ..errors import already_exists, invalid, invalid_operation, missing, not_found
 from ..pagination import Page, paginate, solvimon_page, sortable
-from .common import (
-    OBJECT_BODY,
-    check_choice,
-    check_reference,
-    check_text,
-    json_body,
-    json_response,
-    wire_instant,
-)
-from .config import CUSTOMER, PREFIX, View, save_document, snapshot
+from .common import OBJECT_BODY, json_body, json_response, wire_instant
+from .config import snapshot
 from .vocabulary import require_object
 
 router = APIRouter(tags=["customers"])

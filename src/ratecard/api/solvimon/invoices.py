@@ -19,19 +19,13 @@ from starlette.responses import Response
 
 from ...catalog import Catalog
 from ...services.invoices import InvoiceRecord, find_invoices, invoice_or_none
+from ...services.resources.checks import check_choice
+from ...services.resources.model import View
 from ..context import Caller, current_caller
 from ..errors import invalid, not_found
 from ..pagination import Page, paginate, solvimon_page
-from .common import (
-    amount,
-    check_choice,
-    decimal_text,
-    json_response,
-    multi,
-    param,
-    wire_instant,
-)
-from .config import View, snapshot
+from .common import amount, decimal_text, json_response, multi, param, wire_instant
+from .config import snapshot
 
 router = APIRouter(tags=["invoices"])
 STATUSES = ("DRAFT", "FINAL", "VOID")

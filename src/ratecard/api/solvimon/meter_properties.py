@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .config import PROPERTY
+from ...services.resources.model import PROPERTY
 from .vocabulary import build_router
 
 router = build_router(PROPERTY, "/v1/meter-properties", "meter-properties")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .config import VALUE
+from ...services.resources.model import VALUE
 from .vocabulary import build_router
 
 router = build_router(VALUE, "/v1/meter-values", "meter-values")

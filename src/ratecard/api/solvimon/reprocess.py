@@ -21,19 +21,12 @@ from starlette.responses import Response
 from ...domain.instants import to_micros
 from ...services.invoices import invoice_or_none
 from ...services.reprocess_jobs import KINDS, create_reprocess_job, run_job
+from ...services.resources.checks import check_choice
 from ...store.jobs import STATUSES, Job, get_job, list_jobs
 from ..context import Caller, current_caller
 from ..errors import invalid, missing, not_found
 from ..pagination import Page, envelope, solvimon_page
-from .common import (
-    OBJECT_BODY,
-    aware,
-    check_choice,
-    json_body,
-    json_response,
-    param,
-    wire_instant,
-)
+from .common import OBJECT_BODY, aware, json_body, json_response, param, wire_instant
 from .config import snapshot
 from .invoices import ID_PREFIX
 from .vocabulary import require_object

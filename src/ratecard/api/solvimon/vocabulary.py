@@ -9,23 +9,14 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
 
+from ...services.resources.checks import CONFIG_STATUSES, check_choice, check_reference, check_text
+from ...services.resources.model import LABEL, PREFIX, PROPERTY, VALUE, View, refuse_rename, users_of
 from ...store.resources import Resource, config_change
 from ..context import Caller, current_caller
 from ..errors import already_exists, invalid, invalid_operation, missing, not_found
 from ..pagination import Page, paginate, solvimon_page, sortable
-from .common import (
-    CONFIG_STATUSES,
-    OBJECT_BODY,
-    check_choice,
-    check_reference,
-    check_text,
-    json_body,
-    json_response,
-    multi,
-    reject_nul,
-    wire_instant,
-)
-from .config import LABEL, PREFIX, PROPERTY, VALUE, View, refuse_rename, snapshot, users_of
+from .common import OBJECT_BODY, json_body, json_response, multi, reject_nul, wire_instant
+from .config import snapshot
 
 TYPES = {VALUE: ("NUMBER", "AMOUNT"), PROPERTY: ("NUMBER", "ENUM", "STRING")}
 OBJECT_TYPES = {VALUE: "METER_VALUE", PROPERTY: "METER_PROPERTY"}

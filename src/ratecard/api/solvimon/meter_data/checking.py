@@ -7,11 +7,11 @@ from __future__ import annotations
 import re
 
 from ....services.events import Rejection
+from ....services.resources.model import METER, PROPERTY, VALUE, View
 from ...errors import ApiError, invalid, missing
 from ..common import (
     parse_decimal,
 )
-from ..config import METER, PROPERTY, VALUE, View
 from .reading import Prepared
 
 _LINE = re.compile(r"^line \d+: ")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ....services.resources.model import METER, PREFIX, PROPERTY, VALUE
 from ....store.resources import ConfigChange, Resource
-from ..config import METER, PREFIX, PROPERTY, VALUE
 from .reading import Prepared
 
 

@@ -9,15 +9,10 @@ from decimal import Decimal
 from typing import Any
 
 from ....services.events import RawEvent
+from ....services.resources.checks import check_choice, check_reference
+from ....services.resources.model import PROPERTY, VALUE, View
 from ...errors import invalid, missing
-from ..common import (
-    aware,
-    check_choice,
-    check_reference,
-    decimal_text,
-    parse_decimal,
-)
-from ..config import PROPERTY, VALUE, View
+from ..common import aware, decimal_text, parse_decimal
 
 MIN_REFERENCE, MAX_REFERENCE = 10, 256
 

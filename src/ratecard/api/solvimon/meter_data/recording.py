@@ -6,9 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 from ....services import meter_data
+from ....services.resources.model import View
 from ....store.resources import config_change
 from ...context import Caller
-from ..config import View, snapshot
+from ..config import snapshot
 from .checking import check_static, needs_new_resources, rejection_error
 from .dynamic import create_dynamic
 from .reading import prepare

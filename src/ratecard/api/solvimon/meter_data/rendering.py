@@ -7,12 +7,12 @@ from typing import Any
 
 import msgspec
 
+from ....services.resources.model import METER, PROPERTY, VALUE, View
 from ....store.meter_data import MeterDataRow
 from ..common import (
     decimal_text,
     wire_instant,
 )
-from ..config import METER, PROPERTY, VALUE, View
 from ..customers import render as render_customer
 
 VARIANTS = {"unknown_customer": "UNKNOWN_CUSTOMER", "unknown_meter": "UNKNOWN_METER",

@@ -21,10 +21,11 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from ....services import meter_data
+from ....services.resources.checks import check_choice
 from ...context import Caller, current_caller
 from ...errors import invalid, missing, not_found
 from ...pagination import Page, envelope, solvimon_page
-from ..common import check_choice, json_body, json_response, multi, param
+from ..common import json_body, json_response, multi, param
 from ..config import snapshot
 from .reading import string_field
 from .recording import delete_event, record_events

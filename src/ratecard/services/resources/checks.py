@@ -1,0 +1,65 @@
+"""Checks of the plain data a configuration edit is given, and the typed errors they raise
+(each names the field at fault, as the request wrote it)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from ..errors import AlreadyExists, Conflict, InvalidInput, MissingInput, NotFound
+
+MAX_REFERENCE = 256
+CONFIG_STATUSES = ("DRAFT", "ACTIVE", "ARCHIVED", "DEPRECATED")
+_NO_WHITESPACE = re.compile(r"\S+")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def invalid(field: str | None, message: str) -> InvalidInput:
+    return InvalidInput(message, field=field)
+
+
+def missing(field: str, message: str | None = None) -> MissingInput:
+    return MissingInput(message or f"{field} is required", field=field)
+
+
+def not_found(what: str, reference: str) -> NotFound:
+    return NotFound(f"{what} {reference!r} does not exist")
+
+
+def already_exists(label: str, reference: str, field: str = "reference") -> AlreadyExists:
+    return AlreadyExists(f"a {label} with reference {reference!r} already exists", field=field)
+
+
+def invalid_operation(message: str, field: str | None = None) -> Conflict:
+    return Conflict(message, field=field)
+
+
+def check_reference(value: Any, field: str = "reference", max_length: int = MAX_REFERENCE,
+                    min_length: int = 1) -> str:
+    """A reference: a string of min..max characters without whitespace (Solvimon's `^\\S+$`)."""
+    if not isinstance(value, str):
+        raise invalid(field, f"{field} must be a string")
+    if not min_length <= len(value) <= max_length:
+        raise invalid(field, f"{field} must be {min_length} to {max_length} characters, got {len(value)}")
+    if not _NO_WHITESPACE.fullmatch(value):
+        raise invalid(field, f"{field} must not contain whitespace")
+    if _CONTROL.search(value):
+        raise invalid(field, f"{field} must not contain control characters")
+    return value
+
+
+def check_text(value: Any, field: str, max_length: int = 256) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise invalid(field, f"{field} must be a string")
+    if len(value) > max_length:
+        raise invalid(field, f"{field} must be at most {max_length} characters")
+    return value
+
+
+def check_choice(value: Any, field: str, choices: Sequence[str]) -> str:
+    if value not in choices:
+        raise invalid(field, f"{field} must be one of {', '.join(choices)}, got {value!r}")
+    return value

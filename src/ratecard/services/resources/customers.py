@@ -1,0 +1,283 @@
+"""Customers: catalog customers with Solvimon's lifecycle.
+
+A customer created here is added to the catalog (a new catalog version), so events and
+subscriptions can name it at once. Its billing fields live in the catalog (reference, name ←
+organization.legal_name or the individual's name, email, country ← the address's country,
+timezone, and the ratecard extensions `currency` and `tax_rate`); its Solvimon-only fields
+(type, status, locale, organization/individual details, roles) in an api_resources row.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import babel
+from pydantic import ValidationError
+
+from ...catalog.schema import CatalogDocument
+from ...catalog.schema import Customer as CatalogCustomer
+from ...domain.instants import to_micros
+from ...store import Store
+from ...store.resources import ConfigChange, Resource, config_change
+from .checks import already_exists, check_choice, check_reference, check_text, invalid, invalid_operation, missing, not_found
+from .model import CUSTOMER, PREFIX, View, save_document
+
+Shown = TypeVar("Shown")
+STATUSES = ("DRAFT", "ACTIVE", "ARCHIVED", "DEPRECATED", "CLOSED")
+TYPES = ("ORGANIZATION", "INDIVIDUAL")
+ROLES = ("DEFAULT", "NON_PROCESSING", "SELF_BILLING", "SELLER", "PROCESSING_ONLY")
+MAX_REFERENCE = 200  # catalog customer references
+EMAIL = re.compile(r"\S*@\S*\..*")
+# ISO 3166-1 alpha-2 as the SDK knows it: CLDR's two-letter territories without its extras
+COUNTRIES = frozenset(code for code in babel.Locale("en").territories if len(code) == 2 and code.isalpha()) - {
+    "AC", "CP", "CQ", "DG", "EA", "EU", "EZ", "IC", "QO", "TA", "UM", "UN", "XA", "XB", "XK", "ZZ"}
+ADDRESS_FIELDS = ("line1", "line2", "city", "postal_code", "state", "country")
+
+
+# ---------------------------------------------------------------- input
+
+
+def _address(value: Any, field: str) -> dict[str, str]:
+    if not isinstance(value, dict):
+        raise invalid(field, f"{field} must be an object")
+    address = {}
+    for name in ADDRESS_FIELDS:
+        if value.get(name) is not None:
+            address[name] = check_text(value[name], f"{field}.{name}")
+    if "country" in address and address["country"] not in COUNTRIES:
+        raise invalid(f"{field}.country", f"{field}.country must be an upper-case ISO 3166-1 alpha-2 code, "
+                                          f"got {address['country']!r}")
+    return address
+
+
+def _organization(value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise invalid("organization", "organization must be an object")
+    organization: dict[str, Any] = {}
+    if value.get("legal_name") is not None:
+        name = check_text(value["legal_name"], "organization.legal_name")
+        if not name:
+            raise invalid("organization.legal_name", "organization.legal_name must be 1 to 256 characters")
+        organization["legal_name"] = name
+    for name in ("tax_id", "registration_number"):
+        if value.get(name) is not None:
+            organization[name] = check_text(value[name], f"organization.{name}")
+    if value.get("registered_address") is not None:
+        organization["registered_address"] = _address(value["registered_address"], "organization.registered_address")
+    return organization
+
+
+def _individual(value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise invalid("individual", "individual must be an object")
+    individual: dict[str, Any] = {}
+    if value.get("name") is not None:
+        if not isinstance(value["name"], dict):
+            raise invalid("individual.name", "individual.name must be an object")
+        individual["name"] = {part: check_text(value["name"][part], f"individual.name.{part}")
+                              for part in ("first_name", "infix", "last_name") if value["name"].get(part) is not None}
+    if value.get("residential_address") is not None:
+        individual["residential_address"] = _address(value["residential_address"], "individual.residential_address")
+    return individual
+
+
+def solvimon_fields(data: dict[str, Any], current: dict[str, Any] | None) -> dict[str, Any]:
+    """The Solvimon-only fields kept in the row, from a create (current None) or an update."""
+    body = dict(current or {})
+    if current is None and data.get("type") is None:
+        raise missing("type", "type is required: ORGANIZATION or INDIVIDUAL")
+    if data.get("type") is not None:
+        body["type"] = check_choice(data["type"], "type", TYPES)
+    if data.get("status") is not None:
+        body["status"] = check_choice(data["status"], "status", STATUSES)
+    body.setdefault("status", "DRAFT")
+    if "locale" in data:
+        body["locale"] = check_text(data["locale"], "locale", 35)
+    if data.get("roles") is not None:
+        if not isinstance(data["roles"], list):
+            raise invalid("roles", "roles must be a list")
+        body["roles"] = [check_choice(role, f"roles.{i}", ROLES) for i, role in enumerate(data["roles"])]
+    if data.get("organization") is not None:
+        body["organization"] = _organization(data["organization"])
+    if data.get("individual") is not None:
+        body["individual"] = _individual(data["individual"])
+    return {key: value for key, value in body.items() if value is not None}
+
+
+def _name(body: dict[str, Any]) -> str | None:
+    if body.get("type") == "INDIVIDUAL":
+        parts = (body.get("individual") or {}).get("name") or {}
+        name = " ".join(p for p in (parts.get("first_name"), parts.get("infix"), parts.get("last_name")) if p)
+        return name or None
+    return (body.get("organization") or {}).get("legal_name")
+
+
+def _country(body: dict[str, Any]) -> str | None:
+    for holder, address in (("organization", "registered_address"), ("individual", "residential_address")):
+        country = ((body.get(holder) or {}).get(address) or {}).get("country")
+        if country:
+            return country
+    return None
+
+
+def catalog_customer(reference: str, data: dict[str, Any], body: dict[str, Any],
+                     current: CatalogCustomer | None) -> CatalogCustomer:
+    """The catalog customer after a create or update; each invalid field named."""
+    values: dict[str, Any] = current.model_dump() if current is not None else {}
+    values["reference"] = reference
+    name = _name(body)
+    if name is not None or current is None:
+        values["name"] = name
+    country = _country(body)
+    if country is not None:
+        values["country"] = country
+    if "email" in data:
+        email = check_text(data["email"], "email")
+        if email is not None and not EMAIL.fullmatch(email):
+            raise invalid("email", f"email {email!r} is not an e-mail address")
+        values["email"] = email
+    if "timezone" in data:
+        timezone = check_text(data["timezone"], "timezone", 64)
+        if timezone is not None:
+            try:
+                ZoneInfo(timezone)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise invalid("timezone", f"timezone {timezone!r} is not an IANA name such as Europe/Berlin") from None
+        values["timezone"] = timezone
+    for name in ("currency", "tax_rate"):  # ratecard extensions
+        if name in data:
+            values[name] = data[name]
+    try:
+        return CatalogCustomer.model_validate(values)
+    except ValidationError as error:
+        first = error.errors()[0]
+        field = str(first["loc"][0]) if first["loc"] else None
+        raise invalid(field, f"{field}: {first['msg'].removeprefix('Value error, ')}") from None
+
+
+# ---------------------------------------------------------------- changes
+
+
+def _save(change: ConfigChange, document: CatalogDocument, customers: list[CatalogCustomer], what: str) -> View:
+    save_document(change, document.model_copy(update={"customers": customers}), what)
+    return View(change.environment, change.resources, change.catalog())
+
+
+def _create(change: ConfigChange, data: dict[str, Any]) -> tuple[View, CatalogCustomer, Resource]:
+    document = change.catalog() or CatalogDocument()
+    body = solvimon_fields(data, None)
+    reference = data.get("reference")
+    if reference is None:
+        reference = f"cus_{secrets.token_hex(8)}"  # Solvimon lets a customer go without one; the catalog does not
+    reference = check_reference(reference, max_length=MAX_REFERENCE)
+    view = View(change.environment, change.resources, document)
+    if view.customer(reference) is not None:
+        raise already_exists("customer", reference)
+    customer = catalog_customer(reference, data, body, None)
+    view = _save(change, document, [*document.customers, customer], f"creating customer {reference!r}")
+    row = change.put(Resource(change.new_id(PREFIX[CUSTOMER], CUSTOMER, reference), CUSTOMER, reference, body, 0, 0))
+    return view, customer, row
+
+
+def _update(change: ConfigChange, key: str, data: dict[str, Any]) -> tuple[View, CatalogCustomer, Resource]:
+    document = change.catalog() or CatalogDocument()
+    view = View(change.environment, change.resources, document)
+    found = view.find_customer(key)
+    if found is None:
+        raise not_found("customer", key)
+    current, row = found
+    reference = current.reference
+    if data.get("reference") is not None and data["reference"] != reference:
+        reference = check_reference(data["reference"], max_length=MAX_REFERENCE)
+        if view.customer(reference) is not None:
+            raise already_exists("customer", reference)
+        if any(s.customer == current.reference for s in document.subscriptions):
+            raise invalid_operation(f"customer {current.reference!r} has subscriptions, and its events are stored "
+                                    "under its reference: the reference cannot change", "reference")
+    body = solvimon_fields(data, row.body if row is not None else {"type": "ORGANIZATION", "status": "ACTIVE"})
+    customer = catalog_customer(reference, data, body, current)
+    customers = [customer if c.reference == current.reference else c for c in document.customers]
+    view = _save(change, document, customers, f"changing customer {current.reference!r}")
+    row_id = row.id if row is not None else view.customer_id(current.reference)
+    row = change.put(Resource(row_id, CUSTOMER, reference, body, 0, 0))
+    return view, customer, row
+
+
+def _transition(change: ConfigChange, key: str, target: str,
+               allowed_from: tuple[str, ...]) -> tuple[View, CatalogCustomer, Resource | None]:
+    """Move a customer's status to `target` (idempotent); refused from any status not allowed."""
+    view = View(change.environment, change.resources, change.catalog())
+    found = view.find_customer(key)
+    if found is None:
+        raise not_found("customer", key)
+    customer, row = found
+    body = dict(row.body) if row is not None else {"type": "ORGANIZATION", "status": "ACTIVE"}
+    status = body.get("status", "ACTIVE")
+    if status != target:
+        if status not in allowed_from:
+            raise invalid_operation(f"customer {customer.reference!r} is {status}: it cannot become {target}")
+        body["status"] = target
+        row = change.put(Resource(row.id if row is not None else view.customer_id(customer.reference), CUSTOMER,
+                                  customer.reference, body, 0, 0))
+    return view, customer, row
+
+
+def _remove(change: ConfigChange, key: str, show: Callable[[View, CatalogCustomer, Resource | None], Shown]) -> Shown:
+    """Delete a DRAFT customer (from the catalog too); `show` shapes it as it was, before it goes."""
+    document = change.catalog() or CatalogDocument()
+    view = View(change.environment, change.resources, document)
+    found = view.find_customer(key)
+    if found is None:
+        raise not_found("customer", key)
+    customer, row = found
+    status = row.body.get("status", "ACTIVE") if row is not None else "ACTIVE"
+    if status != "DRAFT":
+        raise invalid_operation(f"customer {customer.reference!r} is {status}: only a DRAFT customer can be "
+                                "deleted (archive it instead)")
+    shown = show(view, customer, row)
+    _save(change, document, [c for c in document.customers if c.reference != customer.reference],
+          f"deleting customer {customer.reference!r}")
+    if row is not None:
+        change.delete(row.id)
+    return shown
+
+
+# ---------------------------------------------------------------- use cases (one locked transaction each)
+
+Changed = tuple[View, CatalogCustomer, Resource]
+
+
+def create(store: Store, environment: str, now: datetime, data: dict[str, Any]) -> Changed:
+    with config_change(store, environment, to_micros(now)) as change:
+        return _create(change, data)
+
+
+def update(store: Store, environment: str, now: datetime, key: str, data: dict[str, Any]) -> Changed:
+    with config_change(store, environment, to_micros(now)) as change:
+        return _update(change, key, data)
+
+
+def upsert(store: Store, environment: str, now: datetime, key: Any, data: dict[str, Any]) -> Changed:
+    """Update the customer `key` names (id or reference) when it exists, else create it."""
+    with config_change(store, environment, to_micros(now)) as change:
+        view = View(environment, change.resources, change.catalog())
+        if key is not None and view.find_customer(key) is not None:
+            return _update(change, key, {k: v for k, v in data.items() if k != "id"})
+        return _create(change, data)
+
+
+def change_status(store: Store, environment: str, now: datetime, key: str, target: str,
+                  allowed_from: tuple[str, ...]) -> tuple[View, CatalogCustomer, Resource | None]:
+    with config_change(store, environment, to_micros(now)) as change:
+        return _transition(change, key, target, allowed_from)
+
+
+def delete(store: Store, environment: str, now: datetime, key: str,
+           show: Callable[[View, CatalogCustomer, Resource | None], Shown]) -> Shown:
+    with config_change(store, environment, to_micros(now)) as change:
+        return _remove(change, key, show)

@@ -8,8 +8,10 @@ as a duplicate record that never takes effect.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
+from typing import Any
 
 from ..domain.instants import to_micros
 from ..ingest.figures import record_batch, record_rejection
@@ -17,13 +19,47 @@ from ..ingest.records import RawEvent, Rejection
 from ..ingest.validate import EventValidator
 from ..store import Store
 from ..store.meter_data import MeterDataRow, NewEvent, get_meter_data, insert_meter_data, list_meter_data, soft_delete
+from ..store.resources import ConfigChange, Resource, config_change
 from .errors import Conflict, NotFound
+from .resources.model import METER, PREFIX, PROPERTY, VALUE, View
 
-__all__ = ["MeterDataRow", "NewEvent", "RejectedEvent", "StoredBatch", "check_events", "delete_event",
-           "find_event", "find_events", "store_events"]
+__all__ = ["MeterDataRow", "NewEvent", "Prepared", "PropertyIn", "RejectedEvent", "StoredBatch", "ValueIn",
+           "add_dynamic_resources", "check_events", "delete_event", "find_event", "find_events", "store_events"]
 
 find_event = get_meter_data  # by id (dup_<n> for a duplicate record) or reference; None when unknown
 find_events = list_meter_data  # (total, one page), newest first
+
+
+@dataclass
+class ValueIn:
+    reference: str
+    number: Decimal
+    is_amount: bool
+    settings: dict[str, Any]
+
+
+@dataclass
+class PropertyIn:
+    reference: str
+    value: str
+    settings: dict[str, Any]
+
+
+@dataclass
+class Prepared:
+    prefix: str
+    reference: str
+    customer: str
+    meter: str
+    meter_field: str
+    timestamp: datetime
+    values: list[ValueIn] = field(default_factory=list)
+    properties: list[PropertyIn] = field(default_factory=list)
+
+    def raw(self, line: int) -> RawEvent:
+        data: dict[str, Any] = {v.reference: v.number for v in self.values}
+        data.update({p.reference: p.value for p in self.properties})
+        return RawEvent(self.reference, self.customer, self.meter, self.timestamp.isoformat(), data, line)
 
 
 @dataclass
@@ -84,6 +120,78 @@ def store_events(store: Store, environment: str, now: datetime, events: list[New
     outcome = insert_meter_data(store, environment, events, received)
     record_batch(store, environment, now, events, outcome)
     return StoredBatch(events, outcome, received)
+
+
+# ---------------------------------------------------------------- meter_validation=DYNAMIC
+
+
+def add_dynamic_resources(store: Store, environment: str, now: datetime, events: list[Prepared], view: View) -> View:
+    """Create what the events name and `view` lacks (meters, values, properties; new values of an
+    ENUM property), in one locked transaction; the view to render the events with."""
+    if not needs_new_resources(events, view):
+        return view
+    with config_change(store, environment, to_micros(now)) as change:
+        create_dynamic(change, events)
+        return View(environment, change.resources, view.document)
+
+
+def needs_new_resources(events: list[Prepared], view: View) -> bool:
+    for event in events:
+        meter_row = view.resources.by_reference.get((METER, event.meter))
+        if meter_row is None:
+            return True
+        values = {row.reference for row, _ in view.linked(meter_row, VALUE)}
+        properties = {row.reference: row for row, _ in view.linked(meter_row, PROPERTY)}
+        if any(v.reference not in values for v in event.values):
+            return True
+        for prop in event.properties:
+            row = properties.get(prop.reference)
+            if row is None or (row.body.get("type") == "ENUM" and prop.value not in row.body.get("enum_values", [])):
+                return True
+    return False
+
+
+def create_dynamic(change: ConfigChange, events: list[Prepared]) -> None:
+    """meter_validation=DYNAMIC: create what the events name and does not exist yet (meter,
+    values, properties, all ACTIVE), link it to the meter as not required, and add new values of
+    an ENUM property. dynamic_validation_settings set type and required of what is created."""
+    resources = change.resources
+    for event in events:
+        meter_row = resources.by_reference.get((METER, event.meter))
+        meter_body = dict(meter_row.body) if meter_row is not None else {
+            "name": event.meter, "status": "ACTIVE", "meter_values": [], "meter_properties": []}
+        dirty = meter_row is None
+        for kind, items in ((VALUE, event.values), (PROPERTY, event.properties)):
+            key = "meter_values" if kind == VALUE else "meter_properties"
+            links = list(meter_body.get(key, []))
+            for item in items:
+                row = resources.by_reference.get((kind, item.reference))
+                created = row is None
+                if created:
+                    if kind == VALUE:
+                        kind_type = item.settings.get("type") or ("AMOUNT" if item.is_amount else "NUMBER")
+                        body: dict[str, Any] = {"name": item.reference, "status": "ACTIVE", "type": kind_type}
+                    else:
+                        kind_type = item.settings.get("type") or "STRING"
+                        body = {"name": item.reference, "status": "ACTIVE", "type": kind_type}
+                        if kind_type == "ENUM":
+                            body["enum_values"] = [item.value]
+                    row = change.put(Resource(change.new_id(PREFIX[kind], kind, item.reference), kind,
+                                              item.reference, body, 0, 0))
+                elif kind == PROPERTY and row.body.get("type") == "ENUM" and \
+                        item.value not in (row.body.get("enum_values") or []):
+                    values = [*(row.body.get("enum_values") or []), item.value]
+                    if len(values) <= 300:
+                        row = change.put(Resource(row.id, kind, row.reference, {**row.body, "enum_values": values},
+                                                  0, 0))
+                if not any(link["id"] == row.id for link in links):
+                    links.append({"id": row.id, "required": bool(item.settings.get("required", False))
+                                  if created else False})
+                    dirty = True
+            meter_body[key] = links
+        if dirty:
+            meter_id = meter_row.id if meter_row is not None else change.new_id(PREFIX[METER], METER, event.meter)
+            change.put(Resource(meter_id, METER, event.meter, meter_body, 0, 0))
 
 
 def delete_event(store: Store, environment: str, key: str, now: datetime) -> MeterDataRow:

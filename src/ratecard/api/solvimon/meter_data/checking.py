@@ -55,22 +55,6 @@ def check_static(event: Prepared, view: View) -> None:
                                                 f"{row.reference!r}")
 
 
-def needs_new_resources(events: list[Prepared], view: View) -> bool:
-    for event in events:
-        meter_row = view.resources.by_reference.get((METER, event.meter))
-        if meter_row is None:
-            return True
-        values = {row.reference for row, _ in view.linked(meter_row, VALUE)}
-        properties = {row.reference: row for row, _ in view.linked(meter_row, PROPERTY)}
-        if any(v.reference not in values for v in event.values):
-            return True
-        for prop in event.properties:
-            row = properties.get(prop.reference)
-            if row is None or (row.body.get("type") == "ENUM" and prop.value not in row.body.get("enum_values", [])):
-                return True
-    return False
-
-
 def rejection_error(rejection: Rejection, prefix: str) -> ApiError:
     message = _LINE.sub("", rejection.message)
     if rejection.reason in ("future_timestamp", "invalid_timestamp"):

@@ -3,50 +3,17 @@ checked, ids resolved to references; nothing is stored or looked up beyond the v
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from ....services.events import RawEvent
+from ....services.meter_data import Prepared, PropertyIn, ValueIn
 from ....services.resources.checks import check_choice, check_reference
 from ....services.resources.model import PROPERTY, VALUE, View
 from ...errors import invalid, missing
 from ..common import aware, decimal_text, parse_decimal
 
 MIN_REFERENCE, MAX_REFERENCE = 10, 256
-
-
-@dataclass
-class ValueIn:
-    reference: str
-    number: Decimal
-    is_amount: bool
-    settings: dict[str, Any]
-
-
-@dataclass
-class PropertyIn:
-    reference: str
-    value: str
-    settings: dict[str, Any]
-
-
-@dataclass
-class Prepared:
-    prefix: str
-    reference: str
-    customer: str
-    meter: str
-    meter_field: str
-    timestamp: datetime
-    values: list[ValueIn] = field(default_factory=list)
-    properties: list[PropertyIn] = field(default_factory=list)
-
-    def raw(self, line: int) -> RawEvent:
-        data: dict[str, Any] = {v.reference: v.number for v in self.values}
-        data.update({p.reference: p.value for p in self.properties})
-        return RawEvent(self.reference, self.customer, self.meter, self.timestamp.isoformat(), data, line)
 
 
 def string_field(value: Any, where: str) -> str:

@@ -6,12 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 from ....services import meter_data
-from ....services.resources.model import View
-from ....store.resources import config_change
 from ...context import Caller
 from ..config import snapshot
-from .checking import check_static, needs_new_resources, rejection_error
-from .dynamic import create_dynamic
+from .checking import check_static, rejection_error
 from .reading import prepare
 from .rendering import render
 
@@ -30,10 +27,8 @@ def record_events(caller: Caller, items: list[Any], prefixes: list[str], validat
     if isinstance(checked, meter_data.RejectedEvent):
         raise rejection_error(checked.rejection, events[checked.index].prefix)
     view = snap.view
-    if validation == "DYNAMIC" and needs_new_resources(events, snap.view):
-        with config_change(store, env, caller.now_us) as change:
-            create_dynamic(change, events)
-            view = View(env, change.resources, snap.view.document)
+    if validation == "DYNAMIC":
+        view = meter_data.add_dynamic_resources(store, env, moment, events, view)
     stored = meter_data.store_events(store, env, moment, checked)
     caller.metrics.observe_import(len(checked), stored.duplicates, stored.unmatched, {})
     return [render(view, row) for row in stored.rows()]

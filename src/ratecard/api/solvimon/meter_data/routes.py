@@ -10,8 +10,8 @@ index), while duplicates inside it are fine. `meter_values[].number` is a decima
 stays exact. The same routes are served under /v1/events/… (the SDK's second family).
 
 The routes live in routes.py; reading.py checks an event, checking.py applies STATIC and
-turns rejections into errors, dynamic.py creates what DYNAMIC needs, recording.py stores, and
-rendering.py shapes a stored event for the wire.
+turns rejections into errors, recording.py calls services.meter_data (checking the batch whole,
+creating what DYNAMIC needs, storing), and rendering.py shapes a stored event for the wire.
 """
 
 from __future__ import annotations

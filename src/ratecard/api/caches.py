@@ -9,12 +9,11 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 
-from ..catalog import Catalog, build_catalog
-from ..services.events import EventValidator
+from ..catalog import Catalog
+from ..services.catalog import catalog_at
+from ..services.events import EventValidator, late_windows
 from ..store import Store
 from ..store.catalog_state import Fingerprint
-from ..store.catalogs import load_version
-from ..store.invoices import finalized_windows
 
 
 class KeyCache:
@@ -70,13 +69,12 @@ class CatalogCache:
         with self._lock:
             state = self._states.get(env)
         if state is None or state.version != stamp.catalog_version:
-            loaded = load_version(store, env, stamp.catalog_version)
-            if loaded is None:
+            catalog = catalog_at(store, stamp.catalog_version, env)
+            if catalog is None:
                 return None
-            catalog = build_catalog(loaded[1])
             state = CatalogState(stamp.catalog_version, catalog, EventValidator(catalog, now))
         if state.finals != stamp.finals:
-            state.validator.set_finalized(finalized_windows(store, env) if stamp.finals[0] else {})
+            state.validator.set_finalized(late_windows(store, env) if stamp.finals[0] else {})
             state.finals = stamp.finals
         with self._lock:
             self._states[env] = state

@@ -14,9 +14,9 @@ from fastapi.security import APIKeyHeader
 
 from ..clock import now as clock_now
 from ..domain.instants import to_micros
+from ..services.keys import environment_of
 from ..store import Store
 from ..store.catalog_state import Fingerprint, fingerprint
-from ..store.keys import authenticate
 from .caches import CatalogCache, CatalogState, KeyCache
 from .errors import ApiError
 from .metrics import Metrics
@@ -88,7 +88,7 @@ def key_environment(state: Any, key: str) -> str | None:
     cache: KeyCache = state.keys
     found = cache.get(key)
     if found is None:
-        found = authenticate(state.store, key)
+        found = environment_of(state.store, key)
         if found is not None:
             cache.put(key, found)
     return found

@@ -25,6 +25,12 @@ def current_catalog(store: Store, environment: str = "live") -> tuple[int, Catal
     return version, build_catalog(document)
 
 
+def catalog_at(store: Store, version: int, environment: str = "live") -> Catalog | None:
+    """One applied version, built; None when there is no such version."""
+    loaded = load_version(store, environment, version)
+    return build_catalog(loaded[1]) if loaded is not None else None
+
+
 def optional_catalog(store: Store, environment: str = "live") -> tuple[int, Catalog] | tuple[None, None]:
     """The applied catalog, or (None, None): for use cases that also work without one."""
     try:

@@ -17,12 +17,14 @@ from ..ingest.validate import EventValidator
 from ..store import Store
 from ..store.backfills import BackfillError, BackfillNotFound
 from ..store.events import StoredEvent, list_events
+from ..store.invoices import finalized_windows
 from .catalog import current_catalog, optional_catalog
 from .errors import Conflict, InvalidInput, NotFound
 
 # the ingestion types an entry point handles (parsing a request, caching a validator, rendering)
 __all__ = ["EVENT_STATUSES", "EventImport", "EventValidator", "ImportReport", "RawEvent", "Rejection",
-           "check_event_status", "decode_event", "find_events", "import_batch", "import_events", "reprocess_events"]
+           "check_event_status", "decode_event", "find_events", "import_batch", "import_events", "late_windows",
+           "reprocess_events"]
 
 EVENT_STATUSES = ("matched", "unmatched", "unknown_customer", "unknown_meter", "no_subscription", "invalid_value")
 NO_CATALOG_WARNING = "no catalog applied: every event is stored as unknown_customer"
@@ -85,6 +87,12 @@ def import_events(
 def decode_event(position: int, text: bytes) -> RawEvent | Rejection:
     """One event given as a JSON object (`position` from 1 names it in a rejection)."""
     return decode_json_line(position, text)
+
+
+def late_windows(store: Store, environment: str) -> dict[str, list[tuple[int, int]]]:
+    """Per customer, the service windows [start, end) in µs a final invoice billed: an event inside one
+    is stored flagged late (a cached validator is given them again whenever an invoice is finalized)."""
+    return finalized_windows(store, environment)
 
 
 def import_batch(store: Store, environment: str, now: datetime, records: list[RawEvent | Rejection], dry_run: bool,

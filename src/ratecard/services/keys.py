@@ -7,7 +7,7 @@ from typing import Any
 
 from ..domain.instants import to_micros
 from ..store import Store
-from ..store.keys import ENVIRONMENTS, ApiKey, create_key, list_keys, revoke_key
+from ..store.keys import ENVIRONMENTS, ApiKey, authenticate, create_key, list_keys, revoke_key
 from .errors import InvalidInput, NotFound
 
 
@@ -38,3 +38,9 @@ def revoke(store: Store, key_id: str, now: datetime) -> None:
     """Requests with the key get 401 from then on."""
     if not revoke_key(store, key_id, to_micros(now)):
         raise NotFound(f"no active key {key_id!r} (see `ratecard keys list`)")
+
+
+def environment_of(store: Store, token: str) -> str | None:
+    """The environment a presented key works in; None when it is unknown, revoked or malformed
+    (with no hint which: the caller answers 401 alike)."""
+    return authenticate(store, token)

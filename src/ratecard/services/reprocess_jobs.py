@@ -20,10 +20,11 @@ from ..ingest.reprocess import reprocess
 from ..store import Store
 from ..store.catalogs import load_version
 from ..store.invoices import get_invoice
-from ..store.jobs import DONE, FAILED, RUNNING, Job, create_job, update_job
+from ..store.jobs import DONE, FAILED, RUNNING, STATUSES, Job, create_job, get_job, list_jobs, update_job
 
 log = logging.getLogger(__name__)
 KINDS = ("NOT_MATCHED", "INVOICE", "CUSTOMER")
+__all__ = ["KINDS", "STATUSES", "Job", "create_reprocess_job", "find_job", "find_jobs", "refresh_invoice", "run_job"]
 
 
 def create_reprocess_job(store: Store, environment: str, kind: str, params: dict[str, Any], now_us: int) -> Job:
@@ -31,6 +32,16 @@ def create_reprocess_job(store: Store, environment: str, kind: str, params: dict
     params["invoice"] (and as the caller wrote it in params["invoice_id"]); the others may name a
     customer (params["customer"]) and a window (params["start_at"], params["end_at"], microseconds)."""
     return create_job(store, environment, kind, params, now_us)
+
+
+def find_job(store: Store, environment: str, job_id: str) -> Job | None:
+    return get_job(store, environment, job_id)
+
+
+def find_jobs(store: Store, environment: str, kind: str | None, status: str | None, limit: int, offset: int,
+              newest_first: bool) -> tuple[int, list[Job]]:
+    """(how many match, one page of them) in creation order."""
+    return list_jobs(store, environment, kind, status, limit, offset, newest_first)
 
 
 def run_job(store: Store, environment: str, job: Job) -> None:

@@ -20,9 +20,8 @@ from starlette.responses import Response
 
 from ...domain.instants import to_micros
 from ...services.invoices import invoice_or_none
-from ...services.reprocess_jobs import KINDS, create_reprocess_job, run_job
+from ...services.reprocess_jobs import KINDS, STATUSES, Job, create_reprocess_job, find_job, find_jobs, run_job
 from ...services.resources.checks import check_choice
-from ...store.jobs import STATUSES, Job, get_job, list_jobs
 from ..context import Caller, current_caller
 from ..errors import invalid, missing, not_found
 from ..pagination import Page, envelope, solvimon_page
@@ -123,14 +122,14 @@ def list_all(request: Request, page: Page = Depends(solvimon_page), type: str | 
         check_choice(status, "status", STATUSES)
     if page.order_by not in (None, "created_at"):
         raise invalid("order_by", "order_by must be created_at")
-    total, jobs = list_jobs(caller.store, caller.environment, type, status, page.limit, page.offset, page.descending)
+    total, jobs = find_jobs(caller.store, caller.environment, type, status, page.limit, page.offset, page.descending)
     return json_response(envelope(request, [render(job, caller.now_us) for job in jobs], total, page))
 
 
 @router.get("/v1/reprocess/{job_id}", summary="A reprocess job: status and percentage")
 def get_one(job_id: str, expand: list[str] | None = Query(None, alias="expand[]"),
             caller: Caller = Depends(current_caller)) -> Response:
-    job = get_job(caller.store, caller.environment, param(job_id, "resourceId") or job_id)
+    job = find_job(caller.store, caller.environment, param(job_id, "resourceId") or job_id)
     if job is None:
         raise not_found("reprocess job", job_id)
     return json_response(render(job, caller.now_us))

@@ -54,14 +54,6 @@ def not_found(what: str, reference: str) -> ApiError:
     return ApiError(404, "RESOURCE_NOT_FOUND", f"{what} {reference!r} does not exist")
 
 
-def already_exists(label: str, reference: str, field: str = "reference") -> ApiError:
-    return ApiError(409, "RESOURCE_ALREADY_EXISTS", f"a {label} with reference {reference!r} already exists", field)
-
-
-def invalid_operation(message: str, field: str | None = None) -> ApiError:
-    return ApiError(400, "INVALID_OPERATION", message, field)
-
-
 # How a use case's refusal is answered, by class, most specific first: (class, status, code).
 SERVICE_ERRORS: tuple[tuple[type[ServiceError], int, str], ...] = (
     (NoCatalog, 409, INVALID_REQUEST),

@@ -56,83 +56,102 @@ def prepare(data: Any, prefix: str, view: View, moment: datetime) -> Prepared:
     if data.get("reference") is None:
         raise missing(f"{prefix}reference", f"{prefix}reference is required: it identifies the event, once")
     reference = check_reference(data["reference"], f"{prefix}reference", MAX_REFERENCE, MIN_REFERENCE)
-
-    if data.get("customer_reference") is not None:
-        customer = check_reference(data["customer_reference"], f"{prefix}customer_reference")
-    elif data.get("customer_id") is not None:
-        customer = view.customer_reference(check_reference(data["customer_id"], f"{prefix}customer_id"))
-    else:
-        raise missing(f"{prefix}customer_reference", "customer_reference (or customer_id) is required")
-
-    if data.get("meter_reference") is not None:
-        meter, meter_field = check_reference(data["meter_reference"], f"{prefix}meter_reference"), "meter_reference"
-    elif data.get("meter_id") is not None:
-        meter = view.meter_reference(check_reference(data["meter_id"], f"{prefix}meter_id"))
-        meter_field = "meter_id"
-    else:
-        raise missing(f"{prefix}meter_reference", "meter_reference (or meter_id) is required")
-
+    customer = _customer(data, prefix, view)
+    meter, meter_field = _meter(data, prefix, view)
     for name in ("pricing_plan_subscription_reference", "pricing_plan_subscription_id"):
         if data.get(name) is not None:
             string_field(data[name], f"{prefix}{name}")  # accepted; events match by customer and time
-
-    timestamp = moment
-    if data.get("timestamp") is not None:
-        text = string_field(data["timestamp"], f"{prefix}timestamp").strip()
-        try:
-            timestamp = aware(datetime.fromisoformat(text.replace("z", "Z")))
-        except ValueError:
-            raise invalid(f"{prefix}timestamp", f"timestamp {text[:60]!r} is not an ISO 8601 date-time") from None
-
-    event = Prepared(prefix, reference, customer, meter, meter_field, timestamp)
-    seen: set[str] = set()
-    raw_values = data.get("meter_values")
-    if raw_values is not None:
-        if not isinstance(raw_values, list):
-            raise invalid(f"{prefix}meter_values", "meter_values must be a list")
-        for index, item in enumerate(raw_values):
-            at = f"{prefix}meter_values.{index}"
-            if not isinstance(item, dict):
-                raise invalid(at, f"{at} must be an object")
-            ref = _reference_of(item, VALUE, at, view)
-            if item.get("number") is not None:
-                number, is_amount = parse_decimal(item["number"], f"{at}.number"), False
-            elif item.get("amount") is not None:
-                if not isinstance(item["amount"], dict) or item["amount"].get("quantity") is None:
-                    raise missing(f"{at}.amount.quantity", "an amount needs a quantity")
-                number, is_amount = parse_decimal(item["amount"]["quantity"], f"{at}.amount.quantity"), True
-            else:
-                raise missing(f"{at}.number", f"{at} needs a number (or an amount)")
-            if item.get("count") is not None:
-                parse_decimal(item["count"], f"{at}.count")
-            if ref in seen:
-                raise invalid(f"{at}.reference", f"{ref!r} appears twice in the event")
-            seen.add(ref)
-            event.values.append(ValueIn(ref, number, is_amount,
-                                        _settings(item.get("dynamic_validation_settings"),
-                                                  f"{at}.dynamic_validation_settings", ("NUMBER", "AMOUNT"))))
-    raw_properties = data.get("meter_properties")
-    if raw_properties is not None:
-        if not isinstance(raw_properties, list):
-            raise invalid(f"{prefix}meter_properties", "meter_properties must be a list")
-        for index, item in enumerate(raw_properties):
-            at = f"{prefix}meter_properties.{index}"
-            if not isinstance(item, dict):
-                raise invalid(at, f"{at} must be an object")
-            ref = _reference_of(item, PROPERTY, at, view)
-            value = item.get("value")
-            if value is None:
-                raise missing(f"{at}.value", f"{at} needs a value")
-            if isinstance(value, bool):
-                value = "true" if value else "false"
-            elif isinstance(value, (int, Decimal)):
-                value = decimal_text(value)
-            elif not isinstance(value, str):
-                raise invalid(f"{at}.value", "a property value must be a string")
-            if ref in seen:
-                raise invalid(f"{at}.reference", f"{ref!r} appears twice in the event")
-            seen.add(ref)
-            event.properties.append(PropertyIn(ref, value, _settings(item.get("dynamic_validation_settings"),
-                                                                     f"{at}.dynamic_validation_settings",
-                                                                     ("NUMBER", "ENUM", "STRING"))))
+    event = Prepared(prefix, reference, customer, meter, meter_field, _timestamp(data, prefix, moment))
+    seen: set[str] = set()  # a value and a property may not share a reference either
+    event.values.extend(_values(data.get("meter_values"), prefix, view, seen))
+    event.properties.extend(_properties(data.get("meter_properties"), prefix, view, seen))
     return event
+
+
+def _customer(data: dict[str, Any], prefix: str, view: View) -> str:
+    if data.get("customer_reference") is not None:
+        return check_reference(data["customer_reference"], f"{prefix}customer_reference")
+    if data.get("customer_id") is not None:
+        return view.customer_reference(check_reference(data["customer_id"], f"{prefix}customer_id"))
+    raise missing(f"{prefix}customer_reference", "customer_reference (or customer_id) is required")
+
+
+def _meter(data: dict[str, Any], prefix: str, view: View) -> tuple[str, str]:
+    """(the meter's reference, the field that named it)."""
+    if data.get("meter_reference") is not None:
+        return check_reference(data["meter_reference"], f"{prefix}meter_reference"), "meter_reference"
+    if data.get("meter_id") is not None:
+        return view.meter_reference(check_reference(data["meter_id"], f"{prefix}meter_id")), "meter_id"
+    raise missing(f"{prefix}meter_reference", "meter_reference (or meter_id) is required")
+
+
+def _timestamp(data: dict[str, Any], prefix: str, moment: datetime) -> datetime:
+    """The event's timestamp; none given means "now", as Solvimon does."""
+    if data.get("timestamp") is None:
+        return moment
+    text = string_field(data["timestamp"], f"{prefix}timestamp").strip()
+    try:
+        return aware(datetime.fromisoformat(text.replace("z", "Z")))
+    except ValueError:
+        raise invalid(f"{prefix}timestamp", f"timestamp {text[:60]!r} is not an ISO 8601 date-time") from None
+
+
+def _items(raw: Any, name: str, prefix: str) -> list[tuple[str, dict[str, Any]]]:
+    """(its path, the item) for each object of the list `name`; a non-list or non-object is refused."""
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        raise invalid(f"{prefix}{name}", f"{name} must be a list")
+    items = []
+    for index, item in enumerate(raw):
+        at = f"{prefix}{name}.{index}"
+        if not isinstance(item, dict):
+            raise invalid(at, f"{at} must be an object")
+        items.append((at, item))
+    return items
+
+
+def _unique(ref: str, at: str, seen: set[str]) -> str:
+    if ref in seen:
+        raise invalid(f"{at}.reference", f"{ref!r} appears twice in the event")
+    seen.add(ref)
+    return ref
+
+
+def _values(raw: Any, prefix: str, view: View, seen: set[str]) -> list[ValueIn]:
+    values = []
+    for at, item in _items(raw, "meter_values", prefix):
+        ref = _reference_of(item, VALUE, at, view)
+        if item.get("number") is not None:
+            number, is_amount = parse_decimal(item["number"], f"{at}.number"), False
+        elif item.get("amount") is not None:
+            if not isinstance(item["amount"], dict) or item["amount"].get("quantity") is None:
+                raise missing(f"{at}.amount.quantity", "an amount needs a quantity")
+            number, is_amount = parse_decimal(item["amount"]["quantity"], f"{at}.amount.quantity"), True
+        else:
+            raise missing(f"{at}.number", f"{at} needs a number (or an amount)")
+        if item.get("count") is not None:
+            parse_decimal(item["count"], f"{at}.count")
+        values.append(ValueIn(_unique(ref, at, seen), number, is_amount,
+                              _settings(item.get("dynamic_validation_settings"), f"{at}.dynamic_validation_settings",
+                                        ("NUMBER", "AMOUNT"))))
+    return values
+
+
+def _properties(raw: Any, prefix: str, view: View, seen: set[str]) -> list[PropertyIn]:
+    properties = []
+    for at, item in _items(raw, "meter_properties", prefix):
+        ref = _reference_of(item, PROPERTY, at, view)
+        value = item.get("value")
+        if value is None:
+            raise missing(f"{at}.value", f"{at} needs a value")
+        if isinstance(value, bool):
+            value = "true" if value else "false"
+        elif isinstance(value, (int, Decimal)):
+            value = decimal_text(value)
+        elif not isinstance(value, str):
+            raise invalid(f"{at}.value", "a property value must be a string")
+        properties.append(PropertyIn(_unique(ref, at, seen), value,
+                                     _settings(item.get("dynamic_validation_settings"),
+                                               f"{at}.dynamic_validation_settings", ("NUMBER", "ENUM", "STRING"))))
+    return properties

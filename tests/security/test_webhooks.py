@@ -320,7 +320,7 @@ def test_a_name_that_resolves_to_a_private_address_is_refused_at_delivery(
 def _spawn(cli: Cli, now: str, *args: str) -> subprocess.Popen[str]:
     """`ratecard ARGS` in the background, as the harness would run it, with its own "now"."""
     env = {k: v for k, v in os.environ.items() if k not in ("RATECARD_DATABASE_URL", "RATECARD_DEBUG")}
-    env |= {"RATECARD_NOW": now, "NO_COLOR": "1"}
+    env |= {"RATECARD_NOW": now, "NO_COLOR": "1", "RATECARD_WEBHOOK_DEADLINE": "60"}
     return subprocess.Popen([str(RATECARD), *args, "--db", cli.db], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=env, cwd=cli.folder)
 
@@ -329,7 +329,7 @@ def test_two_overlapping_runs_never_deliver_to_one_endpoint_at_once(db_url: str,
     """The first run is still in its attempt when a later run starts, whose "now" is past the first
     run's lease: the later run must keep off the endpoint all the same."""
     in_flight, most, requests = [0], [0], []
-    lock = threading.Lock()
+    lock, release = threading.Lock(), threading.Event()
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:  # noqa: N802 - http.server's name
@@ -337,7 +337,7 @@ def test_two_overlapping_runs_never_deliver_to_one_endpoint_at_once(db_url: str,
             with lock:
                 in_flight[0] += 1
                 most[0] = max(most[0], in_flight[0])
-            time.sleep(4)  # a slow receiver, well within the deadline
+            release.wait(50)  # a slow receiver: it answers once the second run is over (within the deadline)
             with lock:
                 in_flight[0] -= 1
             self.send_response(204)
@@ -363,7 +363,10 @@ def test_two_overlapping_runs_never_deliver_to_one_endpoint_at_once(db_url: str,
         assert requests, "the first run never reached the receiver"
         later = (datetime.fromisoformat(NOW) + timedelta(minutes=6)).isoformat()  # past a 5-minute lease
         second = _spawn(cli, later, "monitor", "run", "--json")
-        second_out, second_err = second.communicate(timeout=60)
+        try:
+            second_out, second_err = second.communicate(timeout=60)
+        finally:
+            release.set()
         first_out, first_err = first.communicate(timeout=60)
         assert first.returncode == 1 and second.returncode == 1, (first_err, second_err)
         assert most[0] == 1, "two runs delivered to the endpoint at once"
@@ -371,5 +374,17 @@ def test_two_overlapping_runs_never_deliver_to_one_endpoint_at_once(db_url: str,
         assert json.loads(second_out)["deliveries"]["skipped_endpoints"] == 1
         assert json.loads(first_out)["deliveries"]["delivered"] == 1
     finally:
+        release.set()
         server.shutdown()
         server.server_close()
+
+
+def test_an_invalid_deadline_setting_stops_the_run_before_anything_is_recorded(tmp_path: Path) -> None:
+    cli = Cli(tmp_path)
+    cli.ok("alerts", "rules", "add", "--kind", "silence", "--hours", "6")
+    env = {k: v for k, v in os.environ.items() if k not in ("RATECARD_DATABASE_URL", "RATECARD_DEBUG")}
+    for setting in ("soon", "0", "nan", "1e9"):
+        done = subprocess.run([str(RATECARD), "monitor", "run", "--db", cli.db], capture_output=True, text=True,
+                              env=env | {"RATECARD_NOW": NOW, "RATECARD_WEBHOOK_DEADLINE": setting}, timeout=60)
+        assert done.returncode == 2 and "RATECARD_WEBHOOK_DEADLINE" in done.stderr, done.stderr
+        assert "internal error" not in done.stderr and "Traceback" not in done.stderr

@@ -90,7 +90,8 @@ def test_every_command_answers_help_with_runtime_dependencies_only(runtime_venv:
 def test_webhooks_and_monitor_run_work_with_runtime_dependencies_only(runtime_venv: Path, tmp_path: Path) -> None:
     db = f"sqlite:///{tmp_path / 'runtime.db'}"
     # a receiver on a closed port: the delivery fails and is recorded, the command itself does not crash
-    added = _run(runtime_venv, "webhooks", "add", "http://127.0.0.1:9/hooks/ratecard", "--db", db, cwd=tmp_path)
+    added = _run(runtime_venv, "webhooks", "add", "http://127.0.0.1:9/hooks/ratecard", "--allow-private", "--db", db,
+                 cwd=tmp_path)
     assert added.returncode == 0, added.stderr
     assert "internal error" not in added.stderr
     ran = _run(runtime_venv, "monitor", "run", "--db", db, "--json", cwd=tmp_path)

@@ -87,7 +87,7 @@ def _log(store: Store, endpoint: int) -> list:
 
 def test_deliveries_are_signed_with_the_endpoints_secret(db_url: str, tmp_path: Path, receiver: Receiver) -> None:
     store, _ = workspace(db_url)
-    endpoint, secret = create_endpoint(store, "live", receiver.url("/hook"), SECRET, T0)
+    endpoint, secret = create_endpoint(store, "live", receiver.url("/hook"), SECRET, T0, allow_private=True)
     assert secret == SECRET
     _two_alerts(store, tmp_path)
     sent_at = T0 + timedelta(hours=7, seconds=5)
@@ -109,7 +109,7 @@ def test_deliveries_are_signed_with_the_endpoints_secret(db_url: str, tmp_path: 
     assert first["headers"]["Content-Type"] == "application/json"
 
     # a generated secret when none is given, and it signs that endpoint's deliveries
-    other, generated = create_endpoint(store, "live", receiver.url("/other"), None, T0)
+    other, generated = create_endpoint(store, "live", receiver.url("/other"), None, T0, allow_private=True)
     assert generated.startswith("whsec_") and len(generated) > 30 and other != endpoint
     assert [d.status for d in _log(store, endpoint)] == ["delivered", "delivered"]
     store.dispose()
@@ -117,7 +117,7 @@ def test_deliveries_are_signed_with_the_endpoints_secret(db_url: str, tmp_path: 
 
 def test_a_500_then_a_200_is_two_attempts_and_one_delivery(db_url: str, tmp_path: Path, receiver: Receiver) -> None:
     store, _ = workspace(db_url)
-    endpoint, _ = create_endpoint(store, "live", receiver.url("/flaky"), SECRET, T0)
+    endpoint, _ = create_endpoint(store, "live", receiver.url("/flaky"), SECRET, T0, allow_private=True)
     create_rule(store, "live", T0, kind="silence", hours="6", meter="api_calls")
     _, catalog = current(store)
     import_file(store, catalog, write_jsonl(tmp_path / "e.jsonl", [
@@ -153,8 +153,8 @@ def test_a_500_then_a_200_is_two_attempts_and_one_delivery(db_url: str, tmp_path
 def test_order_per_endpoint_holds_while_the_first_delivery_is_retried(
         db_url: str, tmp_path: Path, receiver: Receiver) -> None:
     store, _ = workspace(db_url)
-    slow, _ = create_endpoint(store, "live", receiver.url("/slow"), SECRET, T0)
-    fine, _ = create_endpoint(store, "live", receiver.url("/fine"), SECRET, T0)
+    slow, _ = create_endpoint(store, "live", receiver.url("/slow"), SECRET, T0, allow_private=True)
+    fine, _ = create_endpoint(store, "live", receiver.url("/fine"), SECRET, T0, allow_private=True)
     _two_alerts(store, tmp_path)
     receiver.script["/slow"] = [503]
     now = T0 + timedelta(hours=7)
@@ -178,7 +178,7 @@ def test_order_per_endpoint_holds_while_the_first_delivery_is_retried(
 def test_a_delivery_gives_up_after_the_set_number_of_attempts(db_url: str, tmp_path: Path,
                                                               receiver: Receiver) -> None:
     store, _ = workspace(db_url)
-    broken, _ = create_endpoint(store, "live", receiver.url("/broken"), SECRET, T0)
+    broken, _ = create_endpoint(store, "live", receiver.url("/broken"), SECRET, T0, allow_private=True)
     _two_alerts(store, tmp_path)
     receiver.script["/broken"] = [500, 500, 500]  # the first delivery's three attempts
     now = T0 + timedelta(hours=7)
@@ -199,7 +199,7 @@ def test_a_delivery_gives_up_after_the_set_number_of_attempts(db_url: str, tmp_p
     assert len(receiver.on("/broken")) == 4
 
     # an endpoint that does not answer at all: the error is logged, the delivery retried
-    down, _ = create_endpoint(store, "live", "http://127.0.0.1:9/nothing-listens", SECRET, T0)
+    down, _ = create_endpoint(store, "live", "http://127.0.0.1:9/nothing-listens", SECRET, T0, allow_private=True)
     create_rule(store, "live", T0, kind="silence", hours="12")
     assert len(evaluate(store, "live", T0 + timedelta(hours=13)).opened) == 2
     deliver_pending(store, "live", T0 + timedelta(hours=13))

@@ -184,15 +184,19 @@ def webhooks_add(
     url: str,
     secret: Annotated[str | None, typer.Option("--secret", help="Signing secret (16-256 characters); "
                                                                 "generated and printed once if left out.")] = None,
+    allow_private: Annotated[bool, typer.Option("--allow-private", help="Allow a receiver on a private, loopback "
+                                                                        "or link-local address (your own network; "
+                                                                        "refused otherwise).")] = False,
     db: DbOption = None,
     json_output: JsonOption = False,
 ) -> None:
-    """Add an endpoint that receives alert.opened and alert.resolved events, signed."""
+    """Add an endpoint that receives alert.opened and alert.resolved events, signed. Its host must be
+    a public address (checked now and before every delivery) unless --allow-private is given."""
     from ..services import monitoring
 
     moment = now()
     with store_for(db) as store:
-        endpoint = monitoring.add_webhook(store, url, moment, ENVIRONMENT, secret)
+        endpoint = monitoring.add_webhook(store, url, moment, ENVIRONMENT, secret, allow_private)
     if json_output:
         emit_json(endpoint)
         return

@@ -5,24 +5,30 @@ Each delivery is a POST of the stored JSON body with
 endpoint's secret (its UTF-8 bytes), plus `Ratecard-Event` (alert.opened | alert.resolved) and
 `Ratecard-Delivery` (the delivery id, the same on every retry: receivers deduplicate on it or on
 the body's `id`). A 2xx answer delivers it; anything else (another status, a timeout, a refused
-connection) is a failed attempt, retried after BASE_BACKOFF × 2^(attempts-1), at most MAX_BACKOFF,
+connection, a target refused) is a failed attempt, retried after BASE_BACKOFF × 2^(attempts-1), at most MAX_BACKOFF,
 until MAX_ATTEMPTS attempts, when the delivery is marked `failed` and the endpoint's next
 delivery goes. Until then the endpoint's later deliveries wait: one endpoint sees its events in
 order. Retries happen on later runs (`ratecard monitor run` from cron): a run attempts what is
 due at its "now" and never sleeps.
+
+Bounds (see bounded_post and webhook_targets): one attempt ends within DEADLINE seconds however
+the receiver trickles (RATECARD_WEBHOOK_DEADLINE overrides it, e.g. for tests); at most 64 KiB of
+an answer is read; targets must be public addresses unless the endpoint was added with
+allow_private. A run holds an endpoint's lease, renewed before every attempt to outlast it, so two
+runs never deliver to one endpoint at once.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import math
+import os
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit
-
-import httpx
 
 from ..domain.instants import to_micros
 from ..store import Store
@@ -32,20 +38,31 @@ from ..store.monitoring import (
     pending_deliveries,
     record_attempt,
     release_lease,
+    renew_lease,
     take_lease,
 )
+from .bounded_post import Deadline, DeliveryFailed, Unresolvable, post, resolve
+from .webhook_targets import TargetRefused, check_name, parse_target, refuse_unless_allowed
 
 SIGNATURE_HEADER = "Ratecard-Signature"
 MAX_ATTEMPTS = 10
 BASE_BACKOFF = 30  # seconds
 MAX_BACKOFF = 6 * 3600
-TIMEOUT = 5.0  # seconds per attempt
-LEASE = 300  # seconds a run holds an endpoint
+DEADLINE = 10.0  # seconds one attempt may take in all: resolve, connect, TLS, send, read the answer
+DEADLINE_VARIABLE = "RATECARD_WEBHOOK_DEADLINE"
+MAX_DEADLINE = 300.0
+# seconds a run's lease outlasts the attempt it is renewed for: slow database writes, and clocks
+# that differ between the hosts running `monitor run`
+LEASE_MARGIN = 300
 TOLERANCE = 300  # seconds a receiver should accept between t and its own clock
 
 
 class EndpointError(ValueError):
     """An endpoint that cannot be added; the message says why."""
+
+
+class DeadlineSettingError(ValueError):
+    """RATECARD_WEBHOOK_DEADLINE is not a number of seconds in range."""
 
 
 def sign(secret: str, timestamp: int, body: bytes) -> str:
@@ -77,17 +94,45 @@ def new_secret() -> str:
     return "whsec_" + secrets.token_urlsafe(32)
 
 
-def create_endpoint(store: Store, environment: str, url: str, secret: str | None, now: datetime) -> tuple[int, str]:
-    """Store an endpoint; returns (id, secret), the secret generated when none is given."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise EndpointError(f"URL {url!r} is not an http:// or https:// address with a host")
+def create_endpoint(store: Store, environment: str, url: str, secret: str | None, now: datetime, *,
+                    allow_private: bool = False) -> tuple[int, str]:
+    """Store an endpoint; returns (id, secret), the secret generated when none is given.
+
+    The URL must be a webhook target (webhook_targets): refused when its host is, or resolves to,
+    a private, loopback, link-local, reserved, multicast or unspecified address — unless
+    `allow_private` (then only multicast and unspecified are). A name that does not resolve yet is
+    accepted: every delivery checks it again."""
+    try:
+        target = parse_target(url)
+        check_name(target, allow_private)
+        if target.address is None:
+            for address in resolve(target, Deadline(attempt_deadline())):
+                refuse_unless_allowed(target, address, allow_private, resolved=True)
+    except TargetRefused as exc:
+        raise EndpointError(str(exc)) from None
+    except Unresolvable:
+        pass
     if secret is not None and len(secret) < 16:
         raise EndpointError("--secret must be at least 16 characters (or leave it out to get a generated one)")
     if secret is not None and len(secret) > 256:
         raise EndpointError("--secret must be at most 256 characters")
     chosen = secret or new_secret()
-    return add_endpoint(store, environment, url, chosen, to_micros(now)), chosen
+    return add_endpoint(store, environment, url, chosen, to_micros(now), allow_private), chosen
+
+
+def attempt_deadline() -> float:
+    """Seconds one delivery attempt may take: DEADLINE, or RATECARD_WEBHOOK_DEADLINE when set."""
+    setting = os.environ.get(DEADLINE_VARIABLE, "").strip()
+    if not setting:
+        return DEADLINE
+    try:
+        seconds = float(setting)
+    except ValueError:
+        seconds = math.nan
+    if not 0 < seconds <= MAX_DEADLINE:  # NaN fails too
+        raise DeadlineSettingError(f"{DEADLINE_VARIABLE}={setting!r} is not a number of seconds "
+                                   f"above 0 and at most {MAX_DEADLINE:g}")
+    return seconds
 
 
 @dataclass
@@ -103,30 +148,38 @@ class DeliveryRun:
                 "failed": self.failed, "skipped_endpoints": self.skipped_endpoints}
 
 
-def deliver_pending(store: Store, environment: str, now: datetime, *, client: httpx.Client | None = None,
-                    max_attempts: int = MAX_ATTEMPTS) -> DeliveryRun:
-    """Attempt every delivery that is due at `now`, endpoint by endpoint, in order."""
+def deliver_pending(store: Store, environment: str, now: datetime, *, max_attempts: int = MAX_ATTEMPTS,
+                    deadline: float | None = None) -> DeliveryRun:
+    """Attempt every delivery that is due at `now`, endpoint by endpoint, in order; each attempt
+    ends within `deadline` seconds (default: attempt_deadline())."""
     run = DeliveryRun()
-    now_us = to_micros(now)
-    own = client is None
-    http = client or httpx.Client(timeout=TIMEOUT, follow_redirects=False)
-    try:
-        for endpoint in list_endpoints(store, environment):
-            if not take_lease(store, endpoint.id, now_us, now_us + LEASE * 1_000_000):
-                run.skipped_endpoints += 1
-                continue
-            try:
-                _deliver_endpoint(store, http, endpoint, now, now_us, max_attempts, run)
-            finally:
-                release_lease(store, endpoint.id)
-    finally:
-        if own:
-            http.close()
+    seconds = attempt_deadline() if deadline is None else deadline
+    holder = secrets.token_hex(16)
+    for endpoint in list_endpoints(store, environment):
+        if not take_lease(store, endpoint.id, holder, _wall_us(), _lease_end(seconds)):
+            run.skipped_endpoints += 1
+            continue
+        try:
+            _deliver_endpoint(store, endpoint, now, holder, seconds, max_attempts, run)
+        finally:
+            release_lease(store, endpoint.id, holder)
     return run
 
 
-def _deliver_endpoint(store: Store, http: httpx.Client, endpoint: Any, now: datetime, now_us: int,
+def _wall_us() -> int:
+    # the lease is about how long a process really holds an endpoint: the wall clock, not the run's
+    # "now", which may be pinned (RATECARD_NOW) or passed in
+    return int(time.time() * 1_000_000)
+
+
+def _lease_end(seconds: float) -> int:
+    """When a lease renewed now must end: after the attempt that follows, however long it takes."""
+    return _wall_us() + int((seconds + LEASE_MARGIN) * 1_000_000)
+
+
+def _deliver_endpoint(store: Store, endpoint: Any, now: datetime, holder: str, seconds: float,
                       max_attempts: int, run: DeliveryRun) -> None:
+    now_us = to_micros(now)
     while True:
         batch = pending_deliveries(store, endpoint.id)
         if not batch:
@@ -134,8 +187,10 @@ def _deliver_endpoint(store: Store, http: httpx.Client, endpoint: Any, now: date
         for delivery in batch:
             if delivery.next_attempt_at is not None and delivery.next_attempt_at > now_us:
                 return  # the oldest pending one waits for its retry: later ones wait behind it
+            if not renew_lease(store, endpoint.id, holder, _lease_end(seconds)):
+                return  # the lease ran out and another run holds the endpoint now: it goes on
             run.attempted += 1
-            status_code, error = _send(http, endpoint, delivery, int(now.timestamp()))
+            status_code, error = _send(endpoint, delivery, int(now.timestamp()), seconds)
             attempts = delivery.attempts + 1
             if error is None:
                 record_attempt(store, delivery.id, {"status": "delivered", "last_status_code": status_code,
@@ -153,18 +208,19 @@ def _deliver_endpoint(store: Store, http: httpx.Client, endpoint: Any, now: date
                 return
 
 
-def _send(http: httpx.Client, endpoint: Any, delivery: Any, timestamp: int) -> tuple[int | None, str | None]:
+def _send(endpoint: Any, delivery: Any, timestamp: int, seconds: float) -> tuple[int | None, str | None]:
     """(status code, error); error is None for a 2xx answer."""
     body = delivery.body.encode()
     headers = {"Content-Type": "application/json", "User-Agent": "ratecard-webhooks",
                SIGNATURE_HEADER: sign(endpoint.secret, timestamp, body),
                "Ratecard-Event": delivery.event_type, "Ratecard-Delivery": str(delivery.id)}
     try:
-        response = http.post(endpoint.url, content=body, headers=headers)
-    except httpx.TimeoutException:
-        return None, f"timed out after {TIMEOUT:g} s"
-    except httpx.HTTPError as exc:
-        return None, f"{type(exc).__name__}: {str(exc)[:200]}"
-    if 200 <= response.status_code < 300:
-        return response.status_code, None
-    return response.status_code, f"HTTP {response.status_code}"
+        target = parse_target(endpoint.url)  # stored before the checks existed, maybe: checked again
+        status_code = post(target, body, headers, allow_private=endpoint.allow_private, deadline=seconds)
+    except TargetRefused as exc:
+        return None, f"refused: {exc}"
+    except DeliveryFailed as exc:
+        return None, str(exc)
+    if 200 <= status_code < 300:
+        return status_code, None
+    return status_code, f"HTTP {status_code}"

@@ -19,6 +19,14 @@ from ..golive.alerts import (
     rule_document,
 )
 from ..golive.monitor import ingestion_minutes
+from ..golive.webhooks import (
+    DeadlineSettingError,
+    DeliveryRun,
+    EndpointError,
+    attempt_deadline,
+    create_endpoint,
+    deliver_pending,
+)
 from ..store import Store
 from ..store.monitoring import RuleRow, delete_endpoint, list_alerts, list_deliveries, list_endpoints, list_rules
 from .errors import InvalidInput, NotFound
@@ -59,10 +67,12 @@ def run(store: Store, now: datetime, environment: str = "live", max_attempts: in
     """Evaluate every alert rule at `now` and deliver the webhooks that are due (safe to overlap)."""
     if not 1 <= max_attempts <= 100:
         raise InvalidInput(f"{max_attempts} must be between 1 and 100", field="max_attempts")
+    try:
+        deadline = attempt_deadline()  # a bad setting stops the run before anything is recorded
+    except DeadlineSettingError as exc:
+        raise InvalidInput(str(exc)) from None
     evaluation = evaluate(store, environment, now)
-    from ..golive.webhooks import deliver_pending  # webhooks bring httpx: loaded by the verbs that deliver
-
-    deliveries = deliver_pending(store, environment, now, max_attempts=max_attempts)
+    deliveries = deliver_pending(store, environment, now, max_attempts=max_attempts, deadline=deadline)
     return MonitorRun(now, evaluation, deliveries)
 
 
@@ -106,15 +116,14 @@ def rule_summary(rule: RuleRow) -> str:
 
 
 def add_webhook(store: Store, url: str, now: datetime, environment: str = "live",
-                secret: str | None = None) -> dict[str, Any]:
-    """A signed endpoint for alert.opened / alert.resolved; `secret` is returned only when generated here."""
-    from ..golive.webhooks import EndpointError, create_endpoint
-
+                secret: str | None = None, allow_private: bool = False) -> dict[str, Any]:
+    """A signed endpoint for alert.opened / alert.resolved; `secret` is returned only when generated here.
+    `allow_private`: the operator allows a target on a private, loopback or link-local address."""
     try:
-        endpoint_id, chosen = create_endpoint(store, environment, url, secret, now)
-    except EndpointError as exc:
+        endpoint_id, chosen = create_endpoint(store, environment, url, secret, now, allow_private=allow_private)
+    except (EndpointError, DeadlineSettingError) as exc:
         raise InvalidInput(str(exc)) from None
-    return {"id": endpoint_id, "url": url, "secret": None if secret else chosen}
+    return {"id": endpoint_id, "url": url, "secret": None if secret else chosen, "allow_private": allow_private}
 
 
 def webhooks(store: Store, environment: str = "live") -> list[dict[str, Any]]:

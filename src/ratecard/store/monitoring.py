@@ -206,22 +206,30 @@ class EndpointRow:
     url: str
     secret: str
     created_at: int
+    allow_private: bool
 
 
-def add_endpoint(store: Store, environment: str, url: str, secret: str, now_us: int) -> int:
+def add_endpoint(store: Store, environment: str, url: str, secret: str, now_us: int,
+                 allow_private: bool = False) -> int:
     with store.engine.begin() as connection:
         result = connection.execute(insert(webhook_endpoints).values(
-            environment=environment, url=url, secret=secret, created_at=now_us, lease_until=None))
+            environment=environment, url=url, secret=secret, created_at=now_us, lease_until=None,
+            lease_holder=None, allow_private=allow_private))
         return int(result.inserted_primary_key[0])
 
 
 def list_endpoints(store_or_connection: Store | Connection, environment: str) -> list[EndpointRow]:
     c = webhook_endpoints.c
-    query = select(c.id, c.url, c.secret, c.created_at).where(c.environment == environment).order_by(c.id)
+    query = (select(c.id, c.url, c.secret, c.created_at, c.allow_private)
+             .where(c.environment == environment).order_by(c.id))
     if isinstance(store_or_connection, Store):
         with store_or_connection.engine.connect() as connection:
-            return [EndpointRow(*row) for row in connection.execute(query)]
-    return [EndpointRow(*row) for row in store_or_connection.execute(query)]
+            return [_endpoint(row) for row in connection.execute(query)]
+    return [_endpoint(row) for row in store_or_connection.execute(query)]
+
+
+def _endpoint(row: Any) -> EndpointRow:
+    return EndpointRow(row.id, row.url, row.secret, row.created_at, bool(row.allow_private))
 
 
 def delete_endpoint(store: Store, environment: str, endpoint_id: int) -> bool:
@@ -238,20 +246,36 @@ def delete_endpoint(store: Store, environment: str, endpoint_id: int) -> bool:
         return True
 
 
-def take_lease(store: Store, endpoint_id: int, now_us: int, until_us: int) -> bool:
+# The delivery lease: one run at a time delivers to an endpoint. Instants are the wall clock in µs
+# (how long a process really holds the endpoint, whatever "now" the run bills at); `holder` is the
+# run's random token, so a run whose lease ran out can neither extend nor release another run's.
+
+
+def take_lease(store: Store, endpoint_id: int, holder: str, now_us: int, until_us: int) -> bool:
     """Claim an endpoint for one delivery run (atomic); False when another run holds it."""
     c = webhook_endpoints.c
     with store.engine.begin() as connection:
         result = connection.execute(update(webhook_endpoints)
                                     .where(c.id == endpoint_id, or_(c.lease_until.is_(None), c.lease_until <= now_us))
+                                    .values(lease_until=until_us, lease_holder=holder))
+        return result.rowcount > 0
+
+
+def renew_lease(store: Store, endpoint_id: int, holder: str, until_us: int) -> bool:
+    """Extend the lease `holder` holds (atomic); False when it is no longer the holder."""
+    c = webhook_endpoints.c
+    with store.engine.begin() as connection:
+        result = connection.execute(update(webhook_endpoints)
+                                    .where(c.id == endpoint_id, c.lease_holder == holder)
                                     .values(lease_until=until_us))
         return result.rowcount > 0
 
 
-def release_lease(store: Store, endpoint_id: int) -> None:
+def release_lease(store: Store, endpoint_id: int, holder: str) -> None:
+    c = webhook_endpoints.c
     with store.engine.begin() as connection:
-        connection.execute(update(webhook_endpoints).where(webhook_endpoints.c.id == endpoint_id)
-                           .values(lease_until=None))
+        connection.execute(update(webhook_endpoints).where(c.id == endpoint_id, c.lease_holder == holder)
+                           .values(lease_until=None, lease_holder=None))
 
 
 # ---------------------------------------------------------------- deliveries

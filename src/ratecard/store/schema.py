@@ -372,7 +372,10 @@ webhook_endpoints = Table(
     Column("url", Text, nullable=False),
     Column("secret", String(256), nullable=False),
     Column("created_at", BigInteger, nullable=False),
-    Column("lease_until", BigInteger, nullable=True),  # µs: a run delivering to it holds it until then
+    Column("lease_until", BigInteger, nullable=True),  # µs, wall clock: a run delivering to it holds it until then
+    Column("lease_holder", String(32), nullable=True),  # the run holding the lease: only it renews or releases it
+    # the operator allowed private, loopback and link-local targets (`webhooks add --allow-private`)
+    Column("allow_private", Boolean, nullable=False, server_default=false()),
 )
 
 # The delivery log and outbox: one row per (alert event, endpoint), sent in id order per endpoint.

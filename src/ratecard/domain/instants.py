@@ -31,3 +31,9 @@ def rfc3339(micros: int) -> str:
 
 def rfc3339_or_none(micros: int | None) -> str | None:
     return None if micros is None else rfc3339(micros)
+
+
+def rfc3339_seconds(micros: int | None) -> str | None:
+    """To the whole second (the fraction cut, never rounded up), for what people read: alerts,
+    webhook bodies and delivery logs, where the wall clock's microseconds are noise."""
+    return None if micros is None else rfc3339(micros - micros % 1_000_000)

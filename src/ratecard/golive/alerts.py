@@ -23,7 +23,7 @@ from typing import Any
 
 import orjson
 
-from ..domain.instants import rfc3339, to_micros
+from ..domain.instants import rfc3339_seconds, to_micros
 from ..store import Store
 from ..store.monitoring import (
     AlertRow,
@@ -124,7 +124,7 @@ def rule_document(rule: RuleRow) -> dict[str, Any]:
     else:
         document.update(fraction=rule.fraction, window=format_duration(rule.window_seconds),
                         baseline=format_duration(rule.baseline_seconds or 0), min_expected=rule.min_expected)
-    document["created_at"] = _iso(rule.created_at)
+    document["created_at"] = rfc3339_seconds(rule.created_at)
     return document
 
 
@@ -202,7 +202,7 @@ def evaluate(store: Store, environment: str, now: datetime) -> Evaluation:
                 if pair not in found and resolve_alert(connection, alert.id, now_us):
                     _queue(connection, environment, endpoints, "alert.resolved", alert, "resolved", now_us,
                            {"reason": "condition cleared"})
-                    resolved.append({**alert_document(alert), "status": "resolved", "resolved_at": _iso(now_us)})
+                    resolved.append({**alert_document(alert), "status": "resolved", "resolved_at": rfc3339_seconds(now_us)})
     with store.engine.connect() as connection:
         still_open = len(open_alerts(connection, environment))
     return Evaluation(opened, resolved, still_open)
@@ -217,7 +217,7 @@ def _silences(store: Store, environment: str, rule: RuleRow, now_us: int) -> lis
             findings.append(Finding(customer, meter,
                                     f"no {meter} events from {customer} for {hours.quantize(Decimal('0.1'))} h "
                                     f"(rule: silent for {format_duration(rule.window_seconds)})",
-                                    {"last_event_at": _iso(last), "silent_seconds": (now_us - last) // 1_000_000,
+                                    {"last_event_at": rfc3339_seconds(last), "silent_seconds": (now_us - last) // 1_000_000,
                                      "window": format_duration(rule.window_seconds)}))
     return findings
 
@@ -250,26 +250,20 @@ def _drops(store: Store, environment: str, rule: RuleRow, now_us: int) -> list[F
 # ---------------------------------------------------------------- documents and deliveries
 
 
-def _iso(micros: int) -> str:
-    """Alert documents and webhook bodies carry whole seconds: the wall clock's microseconds (and
-    an event's fraction of a second) are noise to whoever is paged."""
-    return rfc3339(micros - micros % 1_000_000)
-
-
 def alert_document(alert: AlertRow) -> dict[str, Any]:
     return {"id": alert.id, "rule": alert.rule_id, "kind": alert.kind, "customer": alert.customer,
             "meter": alert.meter, "status": alert.status, "message": alert.message,
-            "details": orjson.loads(alert.details), "opened_at": _iso(alert.opened_at),
-            "resolved_at": None if alert.resolved_at is None else _iso(alert.resolved_at)}
+            "details": orjson.loads(alert.details), "opened_at": rfc3339_seconds(alert.opened_at),
+            "resolved_at": None if alert.resolved_at is None else rfc3339_seconds(alert.resolved_at)}
 
 
 def _queue(connection: Any, environment: str, endpoints: list, event_type: str, alert: AlertRow, status: str,
            now_us: int, extra: dict[str, Any]) -> None:
     data = {**alert_document(alert), "status": status, **extra}
     if status == "resolved":
-        data["resolved_at"] = _iso(now_us)
+        data["resolved_at"] = rfc3339_seconds(now_us)
     body = orjson.dumps({"id": f"alert_{alert.id}.{event_type.split('.')[1]}", "type": event_type,
-                         "environment": environment, "created_at": _iso(now_us), "data": data}).decode()
+                         "environment": environment, "created_at": rfc3339_seconds(now_us), "data": data}).decode()
     enqueue_deliveries(connection, environment, [
         {"endpoint_id": endpoint.id, "event_type": event_type, "alert_id": alert.id, "body": body,
          "created_at": now_us} for endpoint in endpoints])

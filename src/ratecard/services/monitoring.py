@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from ..domain.instants import from_micros
+from ..domain.instants import rfc3339_seconds
 from ..golive.alerts import (
     Evaluation,
     RuleError,
@@ -39,10 +39,6 @@ MAX_MINUTES = 525_600  # a year
 ALERT_STATUSES = ("open", "resolved")
 DELIVERY_STATUSES = ("pending", "delivered", "failed")
 
-
-def _iso(micros: int | None) -> str | None:
-    """To the second: the log is read by people."""
-    return None if micros is None else from_micros(micros).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def ingestion(store: Store, now: datetime, minutes: int = 60, environment: str = "live") -> dict[str, Any]:
@@ -129,7 +125,7 @@ def add_webhook(store: Store, url: str, now: datetime, environment: str = "live"
 def webhooks(store: Store, environment: str = "live") -> list[dict[str, Any]]:
     """Endpoints (secrets are never shown again) with their pending deliveries."""
     endpoints = list_endpoints(store, environment)
-    return [{"id": e.id, "url": e.url, "created_at": _iso(e.created_at),
+    return [{"id": e.id, "url": e.url, "created_at": rfc3339_seconds(e.created_at),
              "pending": len(list_deliveries(store, environment, e.id, "pending", None))} for e in endpoints]
 
 
@@ -147,5 +143,6 @@ def deliveries(store: Store, environment: str = "live", status: str | None = Non
     rows = list_deliveries(store, environment, endpoint, status, limit)
     return [{"id": d.id, "endpoint": d.endpoint_id, "event": d.event_type, "alert": d.alert_id,
              "status": d.status, "attempts": d.attempts, "last_status_code": d.last_status_code,
-             "last_error": d.last_error, "next_attempt_at": _iso(d.next_attempt_at) if d.status == "pending" else None,
-             "created_at": _iso(d.created_at), "delivered_at": _iso(d.delivered_at)} for d in rows]
+             "last_error": d.last_error,
+             "next_attempt_at": rfc3339_seconds(d.next_attempt_at) if d.status == "pending" else None,
+             "created_at": rfc3339_seconds(d.created_at), "delivered_at": rfc3339_seconds(d.delivered_at)} for d in rows]

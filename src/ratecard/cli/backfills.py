@@ -7,7 +7,8 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from .common import ENVIRONMENT, DbOption, JsonOption, emit_json, now, out, say, store_for
+from .common import ENVIRONMENT, DbOption, JsonOption, emit_json, now, store_for
+from .console import out, say
 
 app = typer.Typer(
     help="Historical usage for a time window: import it into a pending backfill, close it to bill it "

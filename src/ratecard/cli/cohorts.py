@@ -10,7 +10,8 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from .common import ENVIRONMENT, DbOption, JsonOption, emit_json, err, now, out, say, store_for
+from .common import ENVIRONMENT, DbOption, JsonOption, emit_json, now, store_for
+from .console import err, out, say, styled
 from .reconcile import MappingOption
 from .reports import print_reconciliation
 
@@ -126,7 +127,7 @@ def cohort_history(name: str, db: DbOption = None, json_output: JsonOption = Fal
         table.add_column(column)
     for r in status.runs:
         table.add_row(str(r.id), r.cycle, _when(r.created_at), str(r.lines_compared), str(r.differences),
-                      "yes" if r.clean else "[red]no[/]", Text(r.legacy_file))
+                      "yes" if r.clean else styled("no", "red"), Text(r.legacy_file))
     out.print(table if status.runs else Text(f"no parallel runs yet: `ratecard cohort report {name} LEGACY_FILE`"))
 
 
@@ -195,7 +196,7 @@ def _print_plan(plan: CutoverPlan) -> None:
             table.add_row(item.subscription, item.customer, "—", "", f"follows cohort {item.cohort}", "")
             continue
         straddle = f"{item.straddling[0]} → {item.straddling[1]}" if item.straddling else ""
-        table.add_row(item.subscription, item.customer, "yes" if item.aligned else "[yellow]no[/]", straddle,
+        table.add_row(item.subscription, item.customer, "yes" if item.aligned else styled("no", "yellow"), straddle,
                       str(item.ratecard_from or "—"), "; ".join(item.risks))
     out.print(table)
     if plan.candidates:

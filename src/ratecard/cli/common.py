@@ -1,5 +1,5 @@
-"""What every verb shares: the consoles, the --db and --json options, failing with one sentence,
-printing JSON, opening the store, reading "now", and the progress bar.
+"""What every verb shares: the --db and --json options, failing with one sentence, printing JSON,
+opening the store, reading "now", and the progress bar (the consoles are in console.py).
 
 Nothing heavy is imported here: `ratecard --help` must not pay for the database layers.
 """
@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import orjson
 import typer
-from rich.console import Console
+
+from .console import err, say
 
 if TYPE_CHECKING:
     from rich.progress import Progress
@@ -23,21 +24,11 @@ if TYPE_CHECKING:
     from ..services.errors import ServiceError
     from ..store import Store
 
-# A pipe gets wide tables (nothing cut short for scripts and logs); a terminal gets its own width.
-out = Console() if Console().is_terminal else Console(width=240)
-# soft_wrap: an error is one line on stderr, never broken at 80 columns (scripts read it line by line)
-err = Console(stderr=True, soft_wrap=True)
-
 DbOption = Annotated[str | None, typer.Option("--db", help="Database URL (else RATECARD_DATABASE_URL, "
                                                              "else sqlite:///ratecard.db).")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
 # the CLI works on the live environment unless a verb says otherwise (keys, monitor ingestion)
 ENVIRONMENT = "live"
-
-
-def say(console: Console, text: str) -> None:
-    """Print data as it is: never read as Rich markup, never highlighted."""
-    console.print(text, markup=False, highlight=False)
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
@@ -99,7 +90,8 @@ def progress(json_output: bool) -> Progress:
     """A transient progress bar on stderr, shown only to a person at a terminal (never with --json)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+    # markup=False: the description names the user's file
+    return Progress(TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                     console=err, disable=json_output or not err.is_terminal, transient=True)
 
 

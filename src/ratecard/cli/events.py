@@ -11,7 +11,8 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from .common import ENVIRONMENT, DbOption, JsonOption, counts_text, emit_json, err, fail, now, out, progress, say, store_for
+from .common import ENVIRONMENT, DbOption, JsonOption, counts_text, emit_json, fail, now, progress, store_for
+from .console import err, out, say
 
 app = typer.Typer(help="Import and reprocess usage events.", no_args_is_help=True)
 

@@ -8,7 +8,8 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from .common import ENVIRONMENT, DbOption, JsonOption, emit_json, now, out, store_for
+from .common import ENVIRONMENT, DbOption, JsonOption, emit_json, now, store_for
+from .console import out
 
 app = typer.Typer(help="The go-live toolkit: readiness check.", no_args_is_help=True)
 

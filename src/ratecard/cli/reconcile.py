@@ -7,7 +7,8 @@ from typing import Annotated
 
 import typer
 
-from .common import ENVIRONMENT, DbOption, JsonOption, emit_json, err, fail, store_for
+from .common import ENVIRONMENT, DbOption, JsonOption, emit_json, fail, store_for
+from .console import err
 from .reports import print_reconciliation
 
 MappingOption = Annotated[str | None, typer.Option("--mapping", help="Column mapping file, or a shipped one: stripe")]

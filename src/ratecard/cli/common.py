@@ -11,7 +11,8 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TextIO
 
 import orjson
 import typer
@@ -74,6 +75,53 @@ def store_for(db: str | None) -> Iterator[Store]:
         yield store
     finally:
         store.dispose()
+
+
+def database_file(db: str | None) -> Path | None:
+    """The SQLite file behind --db (None for PostgreSQL or an in-memory database)."""
+    from ..store.db import resolve_url
+
+    url = resolve_url(db)
+    if not url.startswith("sqlite"):
+        return None
+    name = url.split("///", 1)[-1].split("?", 1)[0]
+    return Path(name) if name and name != ":memory:" else None
+
+
+def check_output(option: str, path: Path, db: str | None, *inputs: Path) -> None:
+    """Refuse, before anything is read or written, an output that is an input or the database."""
+    from ..outputs import OutputError
+    from ..outputs import check_output as check
+
+    try:
+        check(option, path, inputs, database_file(db))
+    except OutputError as exc:
+        fail(str(exc))
+
+
+def write_file(option: str, path: Path, text: str) -> None:
+    """Replace the file at `path` with `text` in one step (the old file stays if writing fails)."""
+    from ..outputs import OutputError, write_output
+
+    try:
+        write_output(option, path, text)
+    except OutputError as exc:
+        fail(str(exc))
+
+
+@contextmanager
+def output_file(option: str, path: Path | None) -> Iterator[TextIO | None]:
+    """A handle whose content replaces `path` once the block succeeds (None when no path is given)."""
+    from ..outputs import OutputError, replace_atomically
+
+    if path is None:
+        yield None
+        return
+    try:
+        with replace_atomically(option, path) as handle:
+            yield handle
+    except OutputError as exc:
+        fail(str(exc))
 
 
 def now() -> datetime:

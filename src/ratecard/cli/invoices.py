@@ -11,7 +11,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from .common import ENVIRONMENT, DbOption, JsonOption, emit_json, fail, now, progress, store_for
+from .common import ENVIRONMENT, DbOption, JsonOption, check_output, emit_json, fail, now, progress, store_for, write_file
 from .console import err, out, say, styled
 
 if TYPE_CHECKING:
@@ -209,15 +209,14 @@ def export(
     or CSV (one row per line, the invoice's fields repeated on each)."""
     from ..services.invoices import check_export_format, check_invoice_status, export_invoices
 
-    check_invoice_status(status)  # both checked before the database is opened
+    check_invoice_status(status)  # all checked before the database is opened
     check_export_format(export_format)
+    if out_file is not None:
+        check_output("--out", out_file, db)
     with store_for(db) as store:
         exported = export_invoices(store, export_format, ENVIRONMENT, status)
     if out_file is None:
         sys.stdout.write(exported.text)
         return
-    try:
-        out_file.write_text(exported.text, encoding="utf-8")
-    except OSError as exc:
-        fail(f"--out {out_file}: cannot be written: {exc.strerror}")
+    write_file("--out", out_file, exported.text)
     say(err, f"wrote {exported.count} invoice(s) to {out_file}")

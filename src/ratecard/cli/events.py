@@ -9,7 +9,6 @@ from typing import Annotated, Any
 import orjson
 import typer
 from rich.table import Table
-from rich.text import Text
 
 from .common import (
     ENVIRONMENT,
@@ -130,9 +129,8 @@ def list_(
     for column in ("id", "customer", "meter", "timestamp", "status", "late", "properties"):
         table.add_column(column, no_wrap=column in ("timestamp", "status", "late"))
     for event in found:
-        # Text(): ids and properties are data, never Rich markup
-        table.add_row(Text(event.id), Text(event.customer), Text(event.meter), rfc3339(event.ts), event.status,
-                      "late" if event.late else "", Text(event.properties), style="yellow" if event.late else None)
+        table.add_row(event.id, event.customer, event.meter, rfc3339(event.ts), event.status,
+                      "late" if event.late else "", event.properties, style="yellow" if event.late else None)
     out.print(table)
 
 

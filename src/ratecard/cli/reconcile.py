@@ -26,11 +26,11 @@ def reconcile(
     from ..services.reconcile import check_report_name, mapping_path, read_legacy_export, reconcile_legacy, report_text
     from ..store.db import StoreError
 
+    legacy = read_legacy_export(legacy_file, mapping)
     if out is not None:
         check_report_name(out)
         mapping_file = mapping_path(mapping)
         check_output("--out", out, db, legacy_file, *([mapping_file] if mapping_file else []))
-    legacy = read_legacy_export(legacy_file, mapping)
     try:
         with store_for(db) as store:
             result = reconcile_legacy(store, legacy, ENVIRONMENT)

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
 from ..domain.money import format_decimal
+from ..outputs import csv_text
 from ..store.invoices import InvoiceRecord
 
 INVOICE_FIELDS = ("number", "customer", "subscription", "status", "currency", "issue_date", "subtotal", "tax",
@@ -39,12 +38,9 @@ def invoices_json(invoices: Sequence[InvoiceRecord]) -> list[dict[str, Any]]:
 
 
 def invoices_csv(invoices: Sequence[InvoiceRecord]) -> str:
-    """One row per line, with the invoice's fields repeated."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow([*INVOICE_FIELDS, *LINE_FIELDS])
-    for invoice in invoices:
-        head = invoice_document(invoice)
-        for line in head["lines"]:
-            writer.writerow([head[name] for name in INVOICE_FIELDS] + [line[name] for name in LINE_FIELDS])
-    return buffer.getvalue()
+    """One row per line, with the invoice's fields repeated (the CLI's and the API's export alike);
+    a text that a spreadsheet would run as a formula is neutralised by csv_text."""
+    heads = [invoice_document(invoice) for invoice in invoices]
+    return csv_text([*INVOICE_FIELDS, *LINE_FIELDS],
+                    ([head[name] for name in INVOICE_FIELDS] + [line[name] for name in LINE_FIELDS]
+                     for head in heads for line in head["lines"]))

@@ -17,7 +17,8 @@ import os
 import typer
 
 from . import backfills, catalog, cohorts, demo, events, golive, invoices, keys, monitoring, reconcile, serve, subscriptions
-from .common import err, report_failure, say
+from .common import report_failure
+from .console import err, say
 
 app = typer.Typer(help="ratecard: usage-based billing with the go-live toolkit built in.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)

@@ -7,7 +7,8 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from .common import ENVIRONMENT, DbOption, JsonOption, emit_json, now, out, say, store_for
+from .common import ENVIRONMENT, DbOption, JsonOption, emit_json, now, store_for
+from .console import out, say
 
 app = typer.Typer(
     help="Historical usage for a time window: import it into a pending backfill, close it to bill it "
@@ -84,7 +85,7 @@ def show(backfill_id: str, db: DbOption = None, json_output: JsonOption = False)
     for name in ("status", "from", "to", "customer", "replace", "events", "created_at", "closed_at", "reverted_at"):
         value = document[name]
         table.add_row(name, "(all)" if name == "customer" and value is None else "" if value is None else str(value))
-    out.print(table, highlight=False)
+    out.print(table)
     if document["last_result"]:
         _print_result(document["last_result"])
 

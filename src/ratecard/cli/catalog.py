@@ -7,7 +7,8 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from .common import DbOption, JsonOption, emit_json, now, out, say, store_for
+from .common import DbOption, JsonOption, emit_json, now, store_for
+from .console import out, say
 
 app = typer.Typer(help="Validate and apply the catalog.", no_args_is_help=True)
 

@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
-from rich.text import Text
 
-from .common import ENVIRONMENT, DbOption, JsonOption, emit_json, err, now, out, say, store_for
+from .common import ENVIRONMENT, DbOption, JsonOption, emit_json, now, store_for
+from .console import err, out, say, styled
 from .reconcile import MappingOption
 from .reports import print_reconciliation
 
@@ -77,7 +77,7 @@ def cohort_list(db: DbOption = None, json_output: JsonOption = False) -> None:
         table.add_column(column)
     for status in statuses:
         starts = [v for v in status.cohort.members.values() if v is not None]
-        table.add_row(Text(status.cohort.name), status.state, str(len(status.cohort.members)), str(len(status.runs)),
+        table.add_row(status.cohort.name, status.state, str(len(status.cohort.members)), str(len(status.runs)),
                       str(status.clean_streak), _when(status.cohort.promoted_at), _when(min(starts, default=None)))
     out.print(table if statuses else "no cohorts yet: `ratecard cohort create NAME`")
 
@@ -121,13 +121,13 @@ def cohort_history(name: str, db: DbOption = None, json_output: JsonOption = Fal
                     "matched": r.lines_compared, "differences": r.differences, "clean": r.clean,
                     "summary": r.summary} for r in status.runs])
         return
-    table = Table(title=Text(f"parallel runs of cohort {name}"))
+    table = Table(title=f"parallel runs of cohort {name}")
     for column in ("#", "cycle", "run at", "matched", "differences", "clean", "legacy file"):
         table.add_column(column)
     for r in status.runs:
         table.add_row(str(r.id), r.cycle, _when(r.created_at), str(r.lines_compared), str(r.differences),
-                      "yes" if r.clean else "[red]no[/]", Text(r.legacy_file))
-    out.print(table if status.runs else Text(f"no parallel runs yet: `ratecard cohort report {name} LEGACY_FILE`"))
+                      "yes" if r.clean else styled("no", "red"), r.legacy_file)
+    out.print(table if status.runs else f"no parallel runs yet: `ratecard cohort report {name} LEGACY_FILE`")
 
 
 @cohort_app.command("promote")
@@ -146,11 +146,11 @@ def cohort_promote(name: str, force: Annotated[bool, typer.Option("--force", hel
         emit_json({"cohort": name, "forced": promotion.forced,
                    "live_from": {c: rfc3339_or_none(v) for c, v in promotion.live_from.items()}})
         return
-    table = Table(title=Text(f"cohort {name}: ratecard bills each customer's service periods from"))
+    table = Table(title=f"cohort {name}: ratecard bills each customer's service periods from")
     table.add_column("customer")
     table.add_column("live from (next period boundary)")
     for customer, start in promotion.live_from.items():
-        table.add_row(Text(customer), _when(start))
+        table.add_row(customer, _when(start))
     out.print(table)
     out.print("the legacy system keeps billing every period that starts before these instants")
 
@@ -195,7 +195,7 @@ def _print_plan(plan: CutoverPlan) -> None:
             table.add_row(item.subscription, item.customer, "—", "", f"follows cohort {item.cohort}", "")
             continue
         straddle = f"{item.straddling[0]} → {item.straddling[1]}" if item.straddling else ""
-        table.add_row(item.subscription, item.customer, "yes" if item.aligned else "[yellow]no[/]", straddle,
+        table.add_row(item.subscription, item.customer, "yes" if item.aligned else styled("no", "yellow"), straddle,
                       str(item.ratecard_from or "—"), "; ".join(item.risks))
     out.print(table)
     if plan.candidates:

@@ -1,5 +1,5 @@
-"""What every verb shares: the consoles, the --db and --json options, failing with one sentence,
-printing JSON, opening the store, reading "now", and the progress bar.
+"""What every verb shares: the --db and --json options, failing with one sentence, printing JSON,
+opening the store, reading "now", and the progress bar (the consoles are in console.py).
 
 Nothing heavy is imported here: `ratecard --help` must not pay for the database layers.
 """
@@ -11,11 +11,13 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TextIO
 
 import orjson
 import typer
-from rich.console import Console
+
+from .console import err, say
 
 if TYPE_CHECKING:
     from rich.progress import Progress
@@ -23,21 +25,11 @@ if TYPE_CHECKING:
     from ..services.errors import ServiceError
     from ..store import Store
 
-# A pipe gets wide tables (nothing cut short for scripts and logs); a terminal gets its own width.
-out = Console() if Console().is_terminal else Console(width=240)
-# soft_wrap: an error is one line on stderr, never broken at 80 columns (scripts read it line by line)
-err = Console(stderr=True, soft_wrap=True)
-
 DbOption = Annotated[str | None, typer.Option("--db", help="Database URL (else RATECARD_DATABASE_URL, "
                                                              "else sqlite:///ratecard.db).")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
 # the CLI works on the live environment unless a verb says otherwise (keys, monitor ingestion)
 ENVIRONMENT = "live"
-
-
-def say(console: Console, text: str) -> None:
-    """Print data as it is: never read as Rich markup, never highlighted."""
-    console.print(text, markup=False, highlight=False)
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
@@ -85,6 +77,53 @@ def store_for(db: str | None) -> Iterator[Store]:
         store.dispose()
 
 
+def database_file(db: str | None) -> Path | None:
+    """The SQLite file behind --db (None for PostgreSQL or an in-memory database)."""
+    from ..store.db import resolve_url
+
+    url = resolve_url(db)
+    if not url.startswith("sqlite"):
+        return None
+    name = url.split("///", 1)[-1].split("?", 1)[0]
+    return Path(name) if name and name != ":memory:" else None
+
+
+def check_output(option: str, path: Path, db: str | None, *inputs: Path) -> None:
+    """Refuse, before anything is read or written, an output that is an input or the database."""
+    from ..outputs import OutputError
+    from ..outputs import check_output as check
+
+    try:
+        check(option, path, inputs, database_file(db))
+    except OutputError as exc:
+        fail(str(exc))
+
+
+def write_file(option: str, path: Path, text: str) -> None:
+    """Replace the file at `path` with `text` in one step (the old file stays if writing fails)."""
+    from ..outputs import OutputError, write_output
+
+    try:
+        write_output(option, path, text)
+    except OutputError as exc:
+        fail(str(exc))
+
+
+@contextmanager
+def output_file(option: str, path: Path | None) -> Iterator[TextIO | None]:
+    """A handle whose content replaces `path` once the block succeeds (None when no path is given)."""
+    from ..outputs import OutputError, replace_atomically
+
+    if path is None:
+        yield None
+        return
+    try:
+        with replace_atomically(option, path) as handle:
+            yield handle
+    except OutputError as exc:
+        fail(str(exc))
+
+
 def now() -> datetime:
     """The one "now" of a command (RATECARD_NOW pins it), passed to every use case it calls."""
     from ..clock import now as clock_now
@@ -99,7 +138,8 @@ def progress(json_output: bool) -> Progress:
     """A transient progress bar on stderr, shown only to a person at a terminal (never with --json)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+    # markup=False: the description names the user's file
+    return Progress(TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                     console=err, disable=json_output or not err.is_terminal, transient=True)
 
 

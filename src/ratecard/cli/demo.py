@@ -8,7 +8,8 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from .common import DbOption, JsonOption, counts_text, db_argument, emit_json, now, out, say, store_for
+from .common import DbOption, JsonOption, counts_text, db_argument, emit_json, now, store_for
+from .console import out, say, styled
 
 
 def demo(
@@ -30,12 +31,12 @@ def demo(
 
 def print_summary(summary: dict[str, Any], db: str | None) -> None:
     c, e, r = summary["catalog"], summary["events"], summary["run"]
-    out.print(f"[bold]catalog[/]: {c['meters']} meters, {c['plans']} plans, {c['customers']} customers, "
-              f"{c['subscriptions']} subscriptions", highlight=False)
-    out.print(f"[bold]events[/]: {e['read']} read, {e['stored']} stored, {e['duplicates']} duplicates; "
-              f"flagged: {counts_text(e['flags'])}; rejected: {counts_text(e['rejected'])}", highlight=False)
-    out.print(f"[bold]invoices[/] up to {r['until']}: {r['created']} created, {r['updated']} refreshed, "
-              f"{r['unchanged']} unchanged", highlight=False)
+    out.print(styled("catalog", "bold"), f": {c['meters']} meters, {c['plans']} plans, {c['customers']} customers, "
+              f"{c['subscriptions']} subscriptions", sep="")
+    out.print(styled("events", "bold"), f": {e['read']} read, {e['stored']} stored, {e['duplicates']} duplicates; "
+              f"flagged: {counts_text(e['flags'])}; rejected: {counts_text(e['rejected'])}", sep="")
+    out.print(styled("invoices", "bold"), f" up to {r['until']}: {r['created']} created, {r['updated']} refreshed, "
+              f"{r['unchanged']} unchanged", sep="")
     table = Table(title="Draft invoices by currency")
     for column in ("currency", "invoices", "subtotal", "tax", "total"):
         table.add_column(column, justify="left" if column == "currency" else "right")

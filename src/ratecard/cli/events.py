@@ -9,9 +9,20 @@ from typing import Annotated, Any
 import orjson
 import typer
 from rich.table import Table
-from rich.text import Text
 
-from .common import ENVIRONMENT, DbOption, JsonOption, counts_text, emit_json, err, fail, now, out, progress, say, store_for
+from .common import (
+    ENVIRONMENT,
+    DbOption,
+    JsonOption,
+    check_output,
+    counts_text,
+    emit_json,
+    now,
+    output_file,
+    progress,
+    store_for,
+)
+from .console import err, out, say
 
 app = typer.Typer(help="Import and reprocess usage events.", no_args_is_help=True)
 
@@ -34,28 +45,23 @@ def import_(
     """Import events (JSONL, CSV, Solvimon's CSV upload template or Parquet). Exit 1 when any event was rejected."""
     from ..services.events import import_events
 
+    if rejects is not None:
+        check_output("--rejects", rejects, db, file)
     moment = now()
-    with store_for(db) as store:
-        try:
-            rejects_handle = rejects.open("w", encoding="utf-8") if rejects else None
-        except OSError as exc:
-            fail(f"--rejects {rejects}: cannot be written: {exc.strerror}")
+    # the rejects file replaces the old one only once the import has finished
+    with store_for(db) as store, output_file("--rejects", rejects) as rejects_handle:
 
         def write_reject(rejection: Any) -> None:
             if rejects_handle is not None:
                 rejects_handle.write(orjson.dumps({"line": rejection.line, "reason": rejection.reason,
                                                    "message": rejection.message, "id": rejection.event_id,
                                                    "raw": rejection.raw}).decode() + "\n")
-        try:
-            with progress(json_output) as bar:
-                task = bar.add_task(f"{'checking' if dry_run else 'importing'} {file.name}", total=None)
-                imported = import_events(store, file, moment, environment=ENVIRONMENT, dry_run=dry_run,
-                                         file_format=file_format, backfill=backfill,
-                                         on_progress=lambda n: bar.advance(task, n),
-                                         on_total=lambda n: bar.update(task, total=n), on_rejection=write_reject)
-        finally:
-            if rejects_handle is not None:
-                rejects_handle.close()
+        with progress(json_output) as bar:
+            task = bar.add_task(f"{'checking' if dry_run else 'importing'} {file.name}", total=None)
+            imported = import_events(store, file, moment, environment=ENVIRONMENT, dry_run=dry_run,
+                                     file_format=file_format, backfill=backfill,
+                                     on_progress=lambda n: bar.advance(task, n),
+                                     on_total=lambda n: bar.update(task, total=n), on_rejection=write_reject)
     if json_output:
         emit_json(imported.as_dict())
     else:
@@ -123,9 +129,8 @@ def list_(
     for column in ("id", "customer", "meter", "timestamp", "status", "late", "properties"):
         table.add_column(column, no_wrap=column in ("timestamp", "status", "late"))
     for event in found:
-        # Text(): ids and properties are data, never Rich markup
-        table.add_row(Text(event.id), Text(event.customer), Text(event.meter), rfc3339(event.ts), event.status,
-                      "late" if event.late else "", Text(event.properties), style="yellow" if event.late else None)
+        table.add_row(event.id, event.customer, event.meter, rfc3339(event.ts), event.status,
+                      "late" if event.late else "", event.properties, style="yellow" if event.late else None)
     out.print(table)
 
 

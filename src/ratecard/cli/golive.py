@@ -6,9 +6,9 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
-from rich.text import Text
 
-from .common import ENVIRONMENT, DbOption, JsonOption, emit_json, now, out, store_for
+from .common import ENVIRONMENT, DbOption, JsonOption, emit_json, now, store_for
+from .console import out, styled
 
 app = typer.Typer(help="The go-live toolkit: readiness check.", no_args_is_help=True)
 
@@ -45,8 +45,8 @@ def check(
         first = group.examples[0]
         several = len({finding.message for finding in group.findings}) > 1
         detail = f"{first.subject}: {first.message}" if several else first.message
-        table.add_row(Text(group.severity, style=style), group.kind, str(group.count), Text(subjects), Text(detail))
+        table.add_row(styled(group.severity, style), group.kind, str(group.count), subjects, detail)
     out.print(table)
     if any(group.count > len(group.examples) for group in report.groups()):
-        out.print("every finding: ratecard golive check --json", highlight=False)
+        out.print("every finding: ratecard golive check --json")
     raise typer.Exit(0 if report.ready else 1)

@@ -9,8 +9,10 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
-from .common import ENVIRONMENT, DbOption, JsonOption, emit_json, err, fail, now, out, progress, say, store_for
+from .common import ENVIRONMENT, DbOption, JsonOption, check_output, emit_json, fail, now, progress, store_for, write_file
+from .console import err, out, say, styled
 
 if TYPE_CHECKING:
     from ..services.invoices import Finalization
@@ -85,9 +87,9 @@ def show(number: str, db: DbOption = None, json_output: JsonOption = False) -> N
         return
     invoice, corrected = detail.invoice, detail.corrected
     kind = "credit note" if invoice.kind == "credit_note" else "invoice"
-    out.print(f"[bold]{invoice.display_number}[/] {kind}, {invoice.status} — customer {invoice.customer}, "
-              f"subscription {invoice.subscription}, issued {invoice.issue_date}, {invoice.currency}",
-              highlight=False)
+    out.print(Text.assemble(styled(invoice.display_number, "bold"),
+                            f" {kind}, {invoice.status} — customer {invoice.customer}, subscription "
+                            f"{invoice.subscription}, issued {invoice.issue_date}, {invoice.currency}"))
     if corrected is not None:
         verb = "credits" if invoice.kind == "credit_note" else "replaces"
         say(out, f"{verb} {corrected.display_number} (correction {invoice.revision})")
@@ -100,7 +102,7 @@ def show(number: str, db: DbOption = None, json_output: JsonOption = False) -> N
     table.add_section()
     table.add_row("", "subtotal", "", "", "", f"{invoice.subtotal:f}")
     table.add_row("", f"tax ({invoice.tax_rate:f}%)", "", "", "", f"{invoice.tax:f}")
-    table.add_row("", "[bold]total[/]", "", "", "", f"[bold]{invoice.total:f}[/]")
+    table.add_row("", styled("total", "bold"), "", "", "", styled(f"{invoice.total:f}", "bold"))
     out.print(table)
 
 
@@ -206,15 +208,14 @@ def export(
     or CSV (one row per line, the invoice's fields repeated on each)."""
     from ..services.invoices import check_export_format, check_invoice_status, export_invoices
 
-    check_invoice_status(status)  # both checked before the database is opened
+    check_invoice_status(status)  # all checked before the database is opened
     check_export_format(export_format)
+    if out_file is not None:
+        check_output("--out", out_file, db)
     with store_for(db) as store:
         exported = export_invoices(store, export_format, ENVIRONMENT, status)
     if out_file is None:
         sys.stdout.write(exported.text)
         return
-    try:
-        out_file.write_text(exported.text, encoding="utf-8")
-    except OSError as exc:
-        fail(f"--out {out_file}: cannot be written: {exc.strerror}")
-    err.print(f"wrote {exported.count} invoice(s) to {out_file}")
+    write_file("--out", out_file, exported.text)
+    say(err, f"wrote {exported.count} invoice(s) to {out_file}")

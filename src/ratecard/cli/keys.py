@@ -8,7 +8,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from .common import DbOption, JsonOption, emit_json, now, out, say, store_for
+from .common import DbOption, JsonOption, emit_json, now, store_for
+from .console import out, say
 
 app = typer.Typer(help="API keys, one environment each (sandbox or live).", no_args_is_help=True)
 

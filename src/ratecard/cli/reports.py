@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from rich.table import Table
 
-from .common import out, say
+from .console import out, say
 
 if TYPE_CHECKING:
     from ..services.reconcile import Reconciliation

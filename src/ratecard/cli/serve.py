@@ -7,7 +7,8 @@ from typing import Annotated, Any
 
 import typer
 
-from .common import DbOption, err, fail, masked_url, say, store_for
+from .common import DbOption, fail, masked_url, store_for
+from .console import err, say
 
 APP_FACTORY = "ratecard.api.app:app_from_environment"
 

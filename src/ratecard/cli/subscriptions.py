@@ -7,7 +7,8 @@ from typing import Annotated
 
 import typer
 
-from .common import ENVIRONMENT, DbOption, JsonOption, emit_json, now, out, say, store_for
+from .common import ENVIRONMENT, DbOption, JsonOption, emit_json, now, store_for
+from .console import out, say
 
 app = typer.Typer(help="Bring existing subscriptions over from another system.", no_args_is_help=True)
 

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import csv
 import html
-import io
 from collections import defaultdict
 
+from ..outputs import csv_text
 from .reconcile import CAUSES, Reconciliation
 
 CSV_FIELDS = ("customer", "code", "service_start", "field", "ratecard", "legacy", "delta", "cause", "currency", "detail")
@@ -31,13 +30,10 @@ def detail_text(row: dict) -> str:
 
 
 def to_csv(result: Reconciliation) -> str:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(CSV_FIELDS)
-    for difference in result.differences:
-        row = difference.as_dict()
-        writer.writerow([row.get(name) if name != "detail" else detail_text(row) for name in CSV_FIELDS])
-    return buffer.getvalue()
+    """One row per difference; legacy cells are neutralised by csv_text (never a spreadsheet formula)."""
+    rows = (difference.as_dict() for difference in result.differences)
+    return csv_text(CSV_FIELDS, ([row.get(name) if name != "detail" else detail_text(row) for name in CSV_FIELDS]
+                                 for row in rows))
 
 
 def to_html(result: Reconciliation, title: str = "ratecard reconciliation") -> str:

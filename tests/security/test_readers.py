@@ -10,15 +10,30 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import textwrap
+from datetime import UTC
 from decimal import Decimal
 from pathlib import Path
 
+import msgspec
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from ratecard.golive.legacy import LegacyFileError, load_mapping, read_legacy
+from ratecard.golive.legacy import (
+    DECIMAL_SEPARATORS,
+    LegacyFileError,
+    Mapping,
+    UnreadableNumber,
+    load_mapping,
+    parse_number,
+    read_legacy,
+)
 from ratecard.ingest.importer import import_file
-from ratecard.ingest.readers import ReaderError, read_events
+from ratecard.ingest.readers import ReaderError, from_mapping, read_events
 from ratecard.ingest.readers.common import MAX_RECORD_BYTES
 from ratecard.ingest.records import RawEvent, Rejection
 
@@ -232,3 +247,176 @@ def test_legacy_mapping_refuses_an_unknown_separator(tmp_path: Path) -> None:
     _, mapping_path = _legacy(tmp_path, "1", 'decimal_separator: ";"\n')
     with pytest.raises(LegacyFileError, match="decimal_separator"):
         load_mapping(mapping_path)
+
+
+# ---------------------------------------------------------------------------------------------
+# fuzzing: arbitrary bytes never raise anything but the documented errors, and every bad row is
+# a rejection with a reason
+
+REASONS = {"invalid_json", "invalid_value", "missing_field", "invalid_timestamp"}
+FUZZ = settings(max_examples=100, deadline=None, database=None, derandomize=True,
+                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+# JSON's own characters, so generated text reaches past the first byte
+JSONISH = st.text(alphabet='[]{}",:\\ \n\t0123456789-+.eE truefalsnl"\u00e9\x00', max_size=200)
+CSVISH = st.text(alphabet=',"\n\r abc019-:TZ\u00e9\x00\'', max_size=300)
+
+
+def _fuzz_file(suffix: str, content: bytes) -> Path:
+    handle = tempfile.NamedTemporaryFile(suffix=suffix, delete=False)  # noqa: SIM115 - removed by the caller
+    with handle:
+        handle.write(content)
+    return Path(handle.name)
+
+
+def _read_all(path: Path, file_format: str | None = None) -> list[RawEvent | Rejection]:
+    """Every record of the file, or [] when it is refused as a whole (ReaderError)."""
+    try:
+        records = list(read_events(path, file_format, now=NOW, streams={"tokens": "tokens"}))
+    except ReaderError as exc:
+        assert str(path) in str(exc)
+        return []
+    finally:
+        path.unlink()
+    for record in records:
+        assert isinstance(record, RawEvent | Rejection)
+        if isinstance(record, Rejection):
+            assert record.reason in REASONS and record.message.startswith(f"line {record.line}: ")
+    return records
+
+
+@FUZZ
+@given(st.binary(max_size=400) | JSONISH.map(str.encode))
+def test_fuzz_jsonl(content: bytes) -> None:
+    records = _read_all(_fuzz_file(".jsonl", content))
+    assert len(records) <= content.count(b"\n") + 1
+
+
+@FUZZ
+@given(st.binary(max_size=400) | JSONISH.map(str.encode))
+def test_fuzz_json_array(content: bytes) -> None:
+    """Streamed, the reader reads exactly what decoding the whole file reads: the same records
+    for a JSON array, and a refusal for anything that is not one."""
+    content = b"[" + content
+    try:
+        whole = msgspec.json.Decoder(float_hook=Decimal).decode(content)
+    except msgspec.DecodeError:
+        whole = None
+    except RecursionError:
+        return
+    path = _fuzz_file(".json", content)
+    if whole is None:
+        with pytest.raises(ReaderError):
+            list(read_events(path))
+        path.unlink()
+        return
+    assert _read_all(path) == [from_mapping(number, item) for number, item in enumerate(whole, start=1)]
+
+
+@FUZZ
+@given(st.binary(max_size=400) | CSVISH.map(str.encode), st.booleans())
+def test_fuzz_csv(content: bytes, with_header: bool) -> None:
+    header = b"id,customer,meter,timestamp,tokens\n" if with_header else b""
+    _read_all(_fuzz_file(".csv", header + content))
+
+
+@FUZZ
+@given(st.binary(max_size=400) | CSVISH.map(str.encode), st.booleans())
+def test_fuzz_solvimon_template(content: bytes, meter_column: bool) -> None:
+    header = b"customer_reference,reference,timestamp," + (b"meter_reference,value\n" if meter_column else b"tokens\n")
+    _read_all(_fuzz_file(".csv", header + content), "solvimon-csv")
+
+
+PARQUET_COLUMNS = ("id", "customer", "meter", "timestamp", "tokens", "customer_reference", "reference", "note")
+
+
+@st.composite
+def parquet_tables(draw: st.DrawFn) -> pa.Table:
+    names = draw(st.lists(st.sampled_from(PARQUET_COLUMNS), min_size=1, max_size=6, unique=True))
+    rows = draw(st.integers(0, 6))
+    columns = {}
+    for name in names:
+        kind = draw(st.sampled_from(("text", "int", "float", "decimal", "stamp", "stamp_tz", "bool", "null")))
+        cell = {
+            "text": st.text(max_size=8), "int": st.integers(-(2**63), 2**63 - 1),
+            "float": st.floats(allow_nan=True, allow_infinity=True), "bool": st.booleans(), "null": st.none(),
+            "decimal": st.decimals(min_value=-(10**20), max_value=10**20, places=4, allow_nan=False),
+            "stamp": st.datetimes(), "stamp_tz": st.datetimes(timezones=st.just(UTC)),
+        }[kind]
+        values = draw(st.lists(st.none() | cell, min_size=rows, max_size=rows))
+        arrow_type = {"text": pa.string(), "int": pa.int64(), "float": pa.float64(), "bool": pa.bool_(),
+                      "null": pa.null(), "decimal": pa.decimal128(38, 4), "stamp": pa.timestamp("us"),
+                      "stamp_tz": pa.timestamp("us", tz="UTC")}[kind]
+        columns[name] = pa.array(values, arrow_type)
+    return pa.table(columns)
+
+
+@FUZZ
+@given(parquet_tables())
+def test_fuzz_parquet_tables(table: pa.Table) -> None:
+    path = _fuzz_file(".parquet", b"")
+    pq.write_table(table, path)
+    _read_all(path)
+
+
+@FUZZ
+@given(st.binary(max_size=300))
+def test_fuzz_parquet_bytes(content: bytes) -> None:
+    _read_all(_fuzz_file(".parquet", b"PAR1" + content + b"PAR1"))
+
+
+@FUZZ
+@given(st.binary(max_size=400) | CSVISH.map(str.encode), st.booleans(), st.sampled_from(DECIMAL_SEPARATORS))
+def test_fuzz_legacy_csv(content: bytes, with_header: bool, separator: str) -> None:
+    header = b"customer,code,service_start,service_end,quantity,amount,currency,tax\n" if with_header else b""
+    path = _fuzz_file(".csv", header + content)
+    try:
+        lines = read_legacy(path, Mapping({}, decimal_separator=separator))
+    except LegacyFileError as exc:
+        assert str(path) in str(exc)
+        return
+    finally:
+        path.unlink()
+    assert all(isinstance(line.amount, Decimal) and line.amount.is_finite() for line in lines)
+
+
+@FUZZ
+@given(JSONISH.map(str.encode) | st.binary(max_size=300))
+def test_fuzz_legacy_json(content: bytes) -> None:
+    path = _fuzz_file(".json", content)
+    try:
+        read_legacy(path, Mapping({}))
+    except LegacyFileError as exc:
+        assert str(path) in str(exc)
+    finally:
+        path.unlink()
+
+
+@FUZZ
+@given(st.text(alphabet="0123456789,.- '\u00a0eE+", max_size=16), st.sampled_from(DECIMAL_SEPARATORS))
+def test_fuzz_parse_number_never_guesses(text: str, separator: str) -> None:
+    """A number read is the number written: without its grouping marks it reads the same."""
+    try:
+        number = parse_number(text, separator)
+    except UnreadableNumber:
+        return
+    other = "," if separator == "." else "."
+    digits_only = text.strip()
+    for mark in (other, " ", "\u00a0", "'"):
+        digits_only = digits_only.replace(mark, "")
+    assert number == Decimal(digits_only.replace(separator, "."))
+
+
+@pytest.mark.parametrize(("name", "content"), [
+    ("date.csv", "customer,code,service_start,amount\nacme,t,99999999999999999999,1\n"),
+    ("cell.csv", 'customer,code,service_start,amount\nacme,t,2026-01-01,"' + "1" * 200_000 + '"\n'
+                 "acme,t,2026-01-01,1\n"),
+    ("deep.json", "[" * 100_000 + "]" * 100_000),
+    ("lines.json", '[{"customer": "acme", "lines": [1, "x"]}]'),
+])
+def test_legacy_hostile_files_are_refused_not_crashed(tmp_path: Path, name: str, content: str) -> None:
+    path = tmp_path / name
+    path.write_text(content)
+    with pytest.raises(LegacyFileError, match=str(path)) as error:
+        read_legacy(path, Mapping({}))
+    if name == "cell.csv":
+        assert "line 2" in str(error.value)

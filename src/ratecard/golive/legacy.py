@@ -20,7 +20,7 @@ import json
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +90,8 @@ def _json_rows(path: Path, text: str) -> list[tuple[int, dict[str, Any]]]:
         data = json.loads(text, parse_float=Decimal)
     except json.JSONDecodeError as exc:
         raise LegacyFileError(f"{path}: line {exc.lineno}: invalid JSON: {exc.msg}") from None
+    except RecursionError:
+        raise LegacyFileError(f"{path}: JSON nested too deeply") from None
     if isinstance(data, dict):
         data = [data]
     if not isinstance(data, list):
@@ -101,6 +103,8 @@ def _json_rows(path: Path, text: str) -> list[tuple[int, dict[str, Any]]]:
         if isinstance(item.get("lines"), list):  # ratecard's export shape: invoice with lines
             head = {k: v for k, v in item.items() if k != "lines"}
             for line in item["lines"]:
+                if not isinstance(line, dict):
+                    raise LegacyFileError(f"{path}: item {index}: every one of its lines must be an object")
                 # the export's tax is the invoice's, not the line's: it is not compared line by line
                 merged = {**line, "customer": head.get("customer"), "currency": head.get("currency"),
                           "invoice": head.get("number"), "tax": None}
@@ -112,7 +116,10 @@ def _json_rows(path: Path, text: str) -> list[tuple[int, dict[str, Any]]]:
 
 def _csv_rows(path: Path, text: str, mapping: Mapping) -> list[tuple[int, dict[str, Any]]]:
     reader = csv.DictReader(text.splitlines())
-    header = reader.fieldnames or []
+    try:
+        header = reader.fieldnames or []
+    except csv.Error:
+        raise LegacyFileError(f"{path}: line 1: the header is not CSV") from None
     for field in REQUIRED:
         if mapping.column(field) not in header:
             raise LegacyFileError(f"{path}: line 1: no column {mapping.column(field)!r} for {field}"
@@ -121,7 +128,16 @@ def _csv_rows(path: Path, text: str, mapping: Mapping) -> list[tuple[int, dict[s
     # line: its tax belongs to the invoice, so it is not compared line by line
     invoice_level_tax = "subtotal" in header and "total" in header and "tax" not in mapping.columns
     by_ratecard_name = []
-    for number, row in enumerate(reader, start=2):
+    rows = enumerate(reader, start=2)
+    while True:
+        try:
+            number, row = next(rows)
+        except StopIteration:
+            break
+        except csv.Error:
+            # a cell over the csv module's limit: say so, with the line (not the library's words)
+            raise LegacyFileError(f"{path}: line {reader.reader.line_num}: a cell is longer than "
+                                  f"{csv.field_size_limit()} characters, or is not CSV") from None
         values = {field: row.get(mapping.column(field)) for field in FIELDS}
         if invoice_level_tax:
             values["tax"] = None
@@ -245,6 +261,6 @@ def _date(value: Any, mapping: Mapping, where: str) -> date:
         if len(text) == 10:
             return date.fromisoformat(text)
         return datetime.fromisoformat(text.replace("Z", "+00:00")).date()
-    except ValueError:
+    except (ValueError, OverflowError, OSError):  # OverflowError, OSError: Unix seconds out of range
         raise LegacyFileError(f"{where}: {text!r} is not a date (expected YYYY-MM-DD"
                               f"{' or ' + mapping.date_format if mapping.date_format else ''})") from None

@@ -42,6 +42,9 @@ def _nested(inner: bytes) -> bytes:
 # the fast path: a whole element nested at most 3 deep (an event, its properties, a list in them)
 # in one match; possessive quantifiers, so a failed match never backtracks
 _SHALLOW_ELEMENT = re.compile(_nested(_nested(_nested(b""))), re.S)
+# ... and the comma after it, when another element follows: the common case in one regex call
+_SHALLOW_ELEMENT_THEN_COMMA = re.compile(b"(" + _nested(_nested(_nested(b""))) + rb")[ \t\r\n]*+,[ \t\r\n]*+(?=[^\]])",
+                                         re.S)
 _STRUCTURAL = re.compile(rb'["\[\]{}]')
 _STRING_REST = re.compile(rb'[^"\\]*+(?:\\.[^"\\]*+)*+', re.S)  # up to the closing quote or a lone "\"
 _SCALAR_REST = re.compile(rb'[^ \t\r\n,\[\]{}"]*+')
@@ -98,6 +101,17 @@ class _Scanner:
                 return self.buf[self.pos]
             if not self.fill():
                 return None
+
+    def element_then_comma(self) -> bytes | None:
+        """The bytes of a small element starting at pos when a comma and another element follow
+        (pos is moved to that next element); else None, and nothing moves."""
+        if len(self.buf) - self.pos < CHUNK_BYTES // 4:
+            self.fill()
+        match = _SHALLOW_ELEMENT_THEN_COMMA.match(self.buf, self.pos)
+        if match is None:
+            return None
+        self.advance(match.end())
+        return match.group(1)
 
     def element(self) -> bytes | _Oversized:
         """The bytes of the element starting at pos (pos is moved past it)."""
@@ -227,6 +241,10 @@ def _elements(handle: BinaryIO) -> Iterator[tuple[int, int, bytes | _Oversized]]
                 raise _Malformed(scanner.line, "the file ends inside the array")
             number += 1
             line = scanner.line
+            span = scanner.element_then_comma()
+            if span is not None:
+                yield number, line, span
+                continue
             yield number, line, scanner.element()
             after = scanner.peek()
             if after == ord(","):

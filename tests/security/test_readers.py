@@ -215,6 +215,8 @@ def _legacy(tmp_path: Path, amount: str, mapping: str | None = None) -> tuple[Pa
     ("1,234.50", ".", D("1234.50")),
     ("1,234,567", ".", D("1234567")),
     ("12.5", ".", D("12.5")),
+    ("1,500", ".", D("1500")),  # the separator declared: the other mark can only group thousands
+    ("1.500", ",", D("1500")),
 ])
 def test_legacy_amounts_with_separators(tmp_path: Path, amount: str, separator: str, expected: Decimal) -> None:
     path, mapping_path = _legacy(tmp_path, amount, f'decimal_separator: "{separator}"\n')
@@ -223,7 +225,7 @@ def test_legacy_amounts_with_separators(tmp_path: Path, amount: str, separator: 
 
 
 @pytest.mark.parametrize(("amount", "separator"), [
-    ("1,50", "."), ("1,500", "."), ("12,34", "."), ("1,2,3", "."), ("1.500", ","), ("1.5", ","),
+    ("1,50", "."), ("12,34", "."), ("1,2,3", "."), ("1.5", ","), ("1,5000", "."),
     ("1,234,56", "."), ("1.234,567.5", ","),
 ])
 def test_legacy_ambiguous_amount_is_refused_naming_file_line_and_column(tmp_path: Path, amount: str,
@@ -241,6 +243,17 @@ def test_legacy_default_separator_refuses_a_decimal_comma(tmp_path: Path) -> Non
     path.write_text('customer,code,service_start,amount\nacme,tokens,2026-10-01,"1,50"\n', encoding="utf-8")
     with pytest.raises(LegacyFileError, match="decimal_separator"):
         read_legacy(path, load_mapping(None))
+
+
+def test_legacy_default_separator_refuses_an_ambiguous_thousands_group(tmp_path: Path) -> None:
+    """"1,500" is 1500 or 1.5: with no decimal_separator declared it is refused, named."""
+    path, mapping_path = _legacy(tmp_path, "1,500", "")
+    with pytest.raises(LegacyFileError) as error:
+        read_legacy(path, load_mapping(mapping_path))
+    message = str(error.value)
+    assert str(path) in message and "line 2" in message and "'Amount'" in message and "ambiguous" in message
+    [line] = read_legacy(path, Mapping({"amount": "Amount"}, decimal_separator="."))
+    assert line.amount == D("1500")
 
 
 def test_legacy_mapping_refuses_an_unknown_separator(tmp_path: Path) -> None:
@@ -365,8 +378,8 @@ def test_fuzz_parquet_bytes(content: bytes) -> None:
 
 
 @FUZZ
-@given(st.binary(max_size=400) | CSVISH.map(str.encode), st.booleans(), st.sampled_from(DECIMAL_SEPARATORS))
-def test_fuzz_legacy_csv(content: bytes, with_header: bool, separator: str) -> None:
+@given(st.binary(max_size=400) | CSVISH.map(str.encode), st.booleans(), st.sampled_from((*DECIMAL_SEPARATORS, None)))
+def test_fuzz_legacy_csv(content: bytes, with_header: bool, separator: str | None) -> None:
     header = b"customer,code,service_start,service_end,quantity,amount,currency,tax\n" if with_header else b""
     path = _fuzz_file(".csv", header + content)
     try:
@@ -392,13 +405,14 @@ def test_fuzz_legacy_json(content: bytes) -> None:
 
 
 @FUZZ
-@given(st.text(alphabet="0123456789,.- '\u00a0eE+", max_size=16), st.sampled_from(DECIMAL_SEPARATORS))
-def test_fuzz_parse_number_never_guesses(text: str, separator: str) -> None:
+@given(st.text(alphabet="0123456789,.- '\u00a0eE+", max_size=16), st.sampled_from((*DECIMAL_SEPARATORS, None)))
+def test_fuzz_parse_number_never_guesses(text: str, separator: str | None) -> None:
     """A number read is the number written: without its grouping marks it reads the same."""
     try:
         number = parse_number(text, separator)
     except UnreadableNumber:
         return
+    separator = separator or "."
     other = "," if separator == "." else "."
     digits_only = text.strip()
     for mark in (other, " ", "\u00a0", "'"):

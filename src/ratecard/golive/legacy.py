@@ -6,11 +6,12 @@ lines). Other systems' column names are mapped with a mapping file:
     columns: {customer: "Customer ID", code: "Price ID", service_start: "Period Start (UTC)", ...}
     amounts_in_minor_units: false     # Stripe-style integer cents -> set true
     date_format: "%Y-%m-%d"           # or any strptime format; ISO datetimes are accepted too
-    decimal_separator: "."            # or "," for exports that write 1.234,50
+    decimal_separator: ","            # for exports that write 1.234,50; "." when they write 1,234.50
 
-Numbers (amount, tax, quantity) are read with the mapping's decimal separator; thousands
-separators are taken only where they cannot be the decimal separator (see parse_number), and an
-ambiguous number ("1,500" with ".") is refused, naming file, line and column, never guessed.
+Numbers (amount, tax, quantity) are read with the mapping's decimal separator ("." when none is
+given); thousands separators are taken only where they cannot be the decimal separator (see
+parse_number), and an ambiguous number ("1,500" when no separator is given) is refused, naming
+file, line and column, never guessed.
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ class Mapping:
     columns: dict[str, str]
     amounts_in_minor_units: bool = False
     date_format: str | None = None
-    decimal_separator: str = "."
+    decimal_separator: str | None = None  # None: "." assumed, so a lone group of "," is ambiguous
 
     def column(self, field: str) -> str:
         return self.columns.get(field, field)
@@ -68,8 +69,8 @@ def load_mapping(path: Path | None) -> Mapping:
     if path is None:
         return Mapping({})
     columns, data = read_column_mapping(path, FIELDS, LegacyFileError)
-    separator = data.get("decimal_separator", ".")
-    if separator not in DECIMAL_SEPARATORS:
+    separator = data.get("decimal_separator")
+    if separator is not None and separator not in DECIMAL_SEPARATORS:
         raise LegacyFileError(f"{path}: decimal_separator: {separator!r} is not one of \".\" or \",\"")
     return Mapping(columns, bool(data.get("amounts_in_minor_units", False)), data.get("date_format"), separator)
 
@@ -189,7 +190,7 @@ def _text(value: Any) -> str | None:
     return str(value).strip() if value not in (None, "") else None
 
 
-def _decimal(value: Any, decimal_separator: str, where: str) -> Decimal:
+def _decimal(value: Any, decimal_separator: str | None, where: str) -> Decimal:
     if isinstance(value, bool):
         raise LegacyFileError(f"{where}: {value!r} is not a number")
     if isinstance(value, float):
@@ -219,13 +220,17 @@ class UnreadableNumber(ValueError):
     """Text that is no number, or that could be two (its message says which and what to do)."""
 
 
-def parse_number(text: str, decimal_separator: str = ".") -> Decimal:
-    """`text` as a Decimal, read with `decimal_separator` ("." or ","). Thousands separators are
-    taken only in groups of three digits, all the same character, and only when they cannot be
-    the decimal separator: spaces and apostrophes always; the other of "." and "," when the
-    number also has a decimal part or several groups ("1,234.50", "1,234,567"). One group alone
-    ("1,500" with ".") could be either and is refused, as is the other mark elsewhere ("1,50").
+def parse_number(text: str, decimal_separator: str | None = None) -> Decimal:
+    """`text` as a Decimal, read with `decimal_separator` ("." or ","; None: "." assumed, not
+    declared). Thousands separators are taken only in groups of three digits, all the same
+    character, and only where they cannot be the decimal separator: spaces and apostrophes
+    always; the other of "." and "," when the number also has a decimal part or several groups
+    ("1,234.50", "1,234,567"), or when the separator was declared. One group alone with the
+    separator assumed ("1,500") could be either and is refused, as is the other mark anywhere
+    else ("1,50" with ".").
     """
+    declared = decimal_separator is not None
+    decimal_separator = decimal_separator or "."
     other = "," if decimal_separator == "." else "."
     body = text.strip()
     sep, oth = re.escape(decimal_separator), re.escape(other)
@@ -238,11 +243,11 @@ def parse_number(text: str, decimal_separator: str = ".") -> Decimal:
     word = "comma" if other == "," else "point"
     if grouped:
         head, groups, mark, decimals = grouped.groups()
-        if mark == other and decimals is None and groups.count(mark) == 1:
+        if mark == other and decimals is None and groups.count(mark) == 1 and not declared:
             raise UnreadableNumber(
-                f"is ambiguous: {other!r} may separate thousands or be a decimal {word}; write the number "
-                f"without thousands separators, or set decimal_separator: {other!r} in the mapping file "
-                f"(now {decimal_separator!r}) if the export writes decimal {word}s")
+                f"is ambiguous: {other!r} may separate thousands or be a decimal {word}; set "
+                f"decimal_separator in the mapping file: {other!r} if the export writes decimal {word}s, "
+                f"{decimal_separator!r} if {other!r} separates thousands")
         return Decimal(head + groups.replace(mark, "") + ("." + decimals if decimals is not None else ""))
     if other in body:
         raise UnreadableNumber(f"is not a number with decimal_separator {decimal_separator!r}; set "

@@ -99,6 +99,20 @@ def test_json_array_oversized_element_is_rejected_and_the_rest_read(tmp_path: Pa
     assert str(MAX_RECORD_BYTES) in rejection.message and "line 2" in rejection.message
 
 
+@pytest.mark.parametrize("size", [MAX_RECORD_BYTES - 1, MAX_RECORD_BYTES + 1, 3 * MAX_RECORD_BYTES + 1])
+def test_json_array_element_limit_is_exact(tmp_path: Path, size: int) -> None:
+    """An element one byte under the limit is read, one byte over is not, with backslashes at every
+    window boundary."""
+    backslash_pairs = b"\\\\" * ((size - 9) // 2)  # each pair one escaped backslash
+    element = b'{"x": "' + backslash_pairs + b'"}'  # 9 bytes around the escapes
+    assert len(element) == size - (size - 9) % 2
+    path = tmp_path / "events.json"
+    path.write_bytes(b"[" + b"1" * 3_000_000 + b", " + element + b", 5]")
+    reasons = [r.reason for r in read_events(path)]
+    assert reasons == ["invalid_value", "missing_field" if len(element) <= MAX_RECORD_BYTES else "invalid_value",
+                       "invalid_json"]
+
+
 def test_json_array_elements_keep_their_index_as_line(tmp_path: Path) -> None:
     path = tmp_path / "events.json"
     path.write_text('[ {"id": "a", "customer": "acme", "meter": "tokens", "timestamp": "2026-01-20T10:00:00Z",'

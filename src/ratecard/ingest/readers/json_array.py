@@ -108,7 +108,7 @@ class _Scanner:
         if len(self.buf) - self.pos < CHUNK_BYTES // 4:
             self.fill()
         match = _SHALLOW_ELEMENT_THEN_COMMA.match(self.buf, self.pos)
-        if match is None:
+        if match is None or match.end(1) - self.pos > MAX_RECORD_BYTES:
             return None
         self.advance(match.end())
         return match.group(1)
@@ -118,10 +118,10 @@ class _Scanner:
         if len(self.buf) - self.pos < CHUNK_BYTES // 4:
             self.fill()
         match = _SHALLOW_ELEMENT.match(self.buf, self.pos)
-        if match is not None:
-            self.advance(match.end())
-            return match.group()
-        return self._walk()
+        if match is None:
+            return self._walk()
+        self.advance(match.end())
+        return match.group() if match.end() - match.start() <= MAX_RECORD_BYTES else _too_big()
 
     def _walk(self) -> bytes | _Oversized:
         """Any element: follow strings and nesting across refills; past MAX_RECORD_BYTES, stop
@@ -175,7 +175,7 @@ class _Scanner:
                 if stack:
                     continue
             kept = kept and i - self.pos <= MAX_RECORD_BYTES
-            span = self.buf[self.pos:i]
+            span = self.buf[self.pos:i] if kept and not too_deep else b""
             self.advance(i)
             if not kept:
                 return _too_big()

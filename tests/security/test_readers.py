@@ -270,9 +270,12 @@ def test_legacy_default_separator_refuses_an_ambiguous_thousands_group(tmp_path:
     assert line.amount == D("1500")
 
 
-def test_legacy_mapping_refuses_an_unknown_separator(tmp_path: Path) -> None:
-    _, mapping_path = _legacy(tmp_path, "1", 'decimal_separator: ";"\n')
-    with pytest.raises(LegacyFileError, match="decimal_separator"):
+@pytest.mark.parametrize(("option", "name"), [('decimal_separator: ";"', "decimal_separator"),
+                                              ("decimal_separator: 1", "decimal_separator"),
+                                              ("date_format: [1]", "date_format")])
+def test_legacy_mapping_refuses_an_unknown_option_value(tmp_path: Path, option: str, name: str) -> None:
+    _, mapping_path = _legacy(tmp_path, "1", option + "\n")
+    with pytest.raises(LegacyFileError, match=name):
         load_mapping(mapping_path)
 
 

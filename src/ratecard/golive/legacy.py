@@ -72,7 +72,10 @@ def load_mapping(path: Path | None) -> Mapping:
     separator = data.get("decimal_separator")
     if separator is not None and separator not in DECIMAL_SEPARATORS:
         raise LegacyFileError(f"{path}: decimal_separator: {separator!r} is not one of \".\" or \",\"")
-    return Mapping(columns, bool(data.get("amounts_in_minor_units", False)), data.get("date_format"), separator)
+    date_format = data.get("date_format")
+    if date_format is not None and not isinstance(date_format, str):
+        raise LegacyFileError(f"{path}: date_format: expected a strptime format such as \"%d.%m.%Y\"")
+    return Mapping(columns, bool(data.get("amounts_in_minor_units", False)), date_format, separator)
 
 
 def read_legacy(path: Path, mapping: Mapping) -> list[LegacyLine]:

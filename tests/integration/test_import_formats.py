@@ -116,8 +116,15 @@ def _write_template(path: Path) -> Path:
     return path
 
 
+def _write_json_array(path: Path) -> Path:
+    """One JSON array, pretty-printed: elements span lines, as exports write them."""
+    path.write_bytes(orjson.dumps(EVENTS, option=orjson.OPT_INDENT_2))
+    return path
+
+
 WRITERS = {
     "jsonl": lambda folder: write_jsonl(folder / "events.jsonl", EVENTS),
+    "json-array": lambda folder: _write_json_array(folder / "events.json"),
     "csv": lambda folder: _write_csv(folder / "events.csv"),
     "parquet": lambda folder: _write_parquet(folder / "events.parquet"),
     "solvimon-csv": lambda folder: _write_template(folder / "template.csv"),

@@ -7,8 +7,10 @@ from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
+
 from ratecard.billing.run import generate_invoices
-from ratecard.golive.legacy import Mapping, read_legacy
+from ratecard.golive.legacy import LegacyFileError, Mapping, read_legacy
 from ratecard.golive.reconcile import reconcile
 from ratecard.ingest.importer import import_file
 from ratecard.store.invoices import list_invoices
@@ -63,6 +65,30 @@ def test_identical_exports_have_no_differences(db_url: str, tmp_path: Path) -> N
     store, catalog = _setup(db_url, tmp_path)
     result = _run(store, catalog, _write(tmp_path / "legacy.csv", _legacy_rows(store)))
     assert result.differences == [] and result.matched == result.ratecard_lines
+
+
+def test_decimal_comma_export_reconciles_with_its_separator(db_url: str, tmp_path: Path) -> None:
+    """An export writing decimal commas (1.234,50) is clean with decimal_separator ",", and is
+    refused with the default "." rather than read a hundred times too large."""
+    store, catalog = _setup(db_url, tmp_path)
+    rows = [{**row, "quantity": _comma(row["quantity"]), "amount": _comma(row["amount"])}
+            for row in _legacy_rows(store)]
+    path = _write(tmp_path / "legacy.csv", rows)
+    result = reconcile(store, catalog, read_legacy(path, Mapping({}, decimal_separator=",")))
+    assert result.differences == [] and result.matched == result.ratecard_lines
+    if any("," in row["amount"] for row in rows):
+        with pytest.raises(LegacyFileError, match="decimal_separator"):
+            read_legacy(path, Mapping({}))
+
+
+def _comma(number: str) -> str:
+    """12345.50 -> 12.345,50: how a German export writes it."""
+    whole, _, fraction = number.partition(".")
+    sign, digits = ("-", whole[1:]) if whole.startswith("-") else ("", whole)
+    groups = []
+    while len(digits) > 3:
+        digits, groups = digits[:-3], [digits[-3:], *groups]
+    return sign + ".".join([digits, *groups]) + ("," + fraction if fraction else "")
 
 
 def test_each_cause_is_named(db_url: str, tmp_path: Path) -> None:

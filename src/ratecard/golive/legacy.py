@@ -6,19 +6,26 @@ lines). Other systems' column names are mapped with a mapping file:
     columns: {customer: "Customer ID", code: "Price ID", service_start: "Period Start (UTC)", ...}
     amounts_in_minor_units: false     # Stripe-style integer cents -> set true
     date_format: "%Y-%m-%d"           # or any strptime format; ISO datetimes are accepted too
+    decimal_separator: ","            # for exports that write 1.234,50; "." when they write 1,234.50
+
+Numbers (amount, tax, quantity) are read with the mapping's decimal separator ("." when none is
+given); thousands separators are taken only where they cannot be the decimal separator (see
+parse_number), and an ambiguous number ("1,500" when no separator is given) is refused, naming
+file, line and column, never guessed.
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from ..domain.money import minor_units
+from ..domain.money import MoneyError, minor_units
 from ..textfile import read_column_mapping, read_text
 
 FIELDS = ("customer", "code", "service_start", "service_end", "quantity", "amount", "currency", "tax", "invoice")
@@ -52,6 +59,7 @@ class Mapping:
     columns: dict[str, str]
     amounts_in_minor_units: bool = False
     date_format: str | None = None
+    decimal_separator: str | None = None  # None: "." assumed, so a lone group of "," is ambiguous
 
     def column(self, field: str) -> str:
         return self.columns.get(field, field)
@@ -61,7 +69,13 @@ def load_mapping(path: Path | None) -> Mapping:
     if path is None:
         return Mapping({})
     columns, data = read_column_mapping(path, FIELDS, LegacyFileError)
-    return Mapping(columns, bool(data.get("amounts_in_minor_units", False)), data.get("date_format"))
+    separator = data.get("decimal_separator")
+    if separator is not None and separator not in DECIMAL_SEPARATORS:
+        raise LegacyFileError(f"{path}: decimal_separator: {separator!r} is not one of \".\" or \",\"")
+    date_format = data.get("date_format")
+    if date_format is not None and not isinstance(date_format, str):
+        raise LegacyFileError(f"{path}: date_format: expected a strptime format such as \"%d.%m.%Y\"")
+    return Mapping(columns, bool(data.get("amounts_in_minor_units", False)), date_format, separator)
 
 
 def read_legacy(path: Path, mapping: Mapping) -> list[LegacyLine]:
@@ -80,6 +94,8 @@ def _json_rows(path: Path, text: str) -> list[tuple[int, dict[str, Any]]]:
         data = json.loads(text, parse_float=Decimal)
     except json.JSONDecodeError as exc:
         raise LegacyFileError(f"{path}: line {exc.lineno}: invalid JSON: {exc.msg}") from None
+    except RecursionError:
+        raise LegacyFileError(f"{path}: JSON nested too deeply") from None
     if isinstance(data, dict):
         data = [data]
     if not isinstance(data, list):
@@ -91,6 +107,8 @@ def _json_rows(path: Path, text: str) -> list[tuple[int, dict[str, Any]]]:
         if isinstance(item.get("lines"), list):  # ratecard's export shape: invoice with lines
             head = {k: v for k, v in item.items() if k != "lines"}
             for line in item["lines"]:
+                if not isinstance(line, dict):
+                    raise LegacyFileError(f"{path}: item {index}: every one of its lines must be an object")
                 # the export's tax is the invoice's, not the line's: it is not compared line by line
                 merged = {**line, "customer": head.get("customer"), "currency": head.get("currency"),
                           "invoice": head.get("number"), "tax": None}
@@ -102,7 +120,10 @@ def _json_rows(path: Path, text: str) -> list[tuple[int, dict[str, Any]]]:
 
 def _csv_rows(path: Path, text: str, mapping: Mapping) -> list[tuple[int, dict[str, Any]]]:
     reader = csv.DictReader(text.splitlines())
-    header = reader.fieldnames or []
+    try:
+        header = reader.fieldnames or []
+    except csv.Error:
+        raise LegacyFileError(f"{path}: line 1: the header is not CSV") from None
     for field in REQUIRED:
         if mapping.column(field) not in header:
             raise LegacyFileError(f"{path}: line 1: no column {mapping.column(field)!r} for {field}"
@@ -111,7 +132,16 @@ def _csv_rows(path: Path, text: str, mapping: Mapping) -> list[tuple[int, dict[s
     # line: its tax belongs to the invoice, so it is not compared line by line
     invoice_level_tax = "subtotal" in header and "total" in header and "tax" not in mapping.columns
     by_ratecard_name = []
-    for number, row in enumerate(reader, start=2):
+    rows = enumerate(reader, start=2)
+    while True:
+        try:
+            number, row = next(rows)
+        except StopIteration:
+            break
+        except csv.Error:
+            # a cell over the csv module's limit: say so, with the line (not the library's words)
+            raise LegacyFileError(f"{path}: line {reader.reader.line_num}: a cell is longer than "
+                                  f"{csv.field_size_limit()} characters, or is not CSV") from None
         values = {field: row.get(mapping.column(field)) for field in FIELDS}
         if invoice_level_tax:
             values["tax"] = None
@@ -124,14 +154,23 @@ def _line(path: Path, number: int, row: dict[str, Any], mapping: Mapping) -> Leg
     for field in REQUIRED:
         if row.get(field) in (None, ""):
             raise LegacyFileError(f"{where}: field {field!r} is empty")
+
+    def decimal(field: str) -> Decimal:
+        column = mapping.column(field)
+        return _decimal(row.get(field), mapping.decimal_separator,
+                        f"{where}: field {field!r}" + (f" (column {column!r})" if column != field else ""))
+
     currency = _text(row.get("currency"))
     currency = currency.upper() if currency else None
-    amount = _decimal(row.get("amount"), f"{where}: field 'amount'")
-    tax = _decimal(row.get("tax"), f"{where}: field 'tax'") if row.get("tax") not in (None, "") else None
+    amount = decimal("amount")
+    tax = decimal("tax") if row.get("tax") not in (None, "") else None
     if mapping.amounts_in_minor_units:
         if currency is None:
             raise LegacyFileError(f"{where}: amounts in minor units need a currency column")
-        scale = Decimal(1).scaleb(-minor_units(currency))
+        try:
+            scale = Decimal(1).scaleb(-minor_units(currency))
+        except MoneyError:
+            raise LegacyFileError(f"{where}: field 'currency': {currency!r} is not a known currency") from None
         amount = amount * scale
         tax = tax * scale if tax is not None else None
     quantity = row.get("quantity")
@@ -142,7 +181,7 @@ def _line(path: Path, number: int, row: dict[str, Any], mapping: Mapping) -> Leg
         service_start=_date(row["service_start"], mapping, f"{where}: field 'service_start'"),
         service_end=_date(row["service_end"], mapping, f"{where}: field 'service_end'")
         if row.get("service_end") not in (None, "") else None,
-        quantity=_decimal(quantity, f"{where}: field 'quantity'") if quantity not in (None, "") else None,
+        quantity=decimal("quantity") if quantity not in (None, "") else None,
         amount=amount,
         currency=currency,
         tax=tax,
@@ -154,16 +193,70 @@ def _text(value: Any) -> str | None:
     return str(value).strip() if value not in (None, "") else None
 
 
-def _decimal(value: Any, where: str) -> Decimal:
+def _decimal(value: Any, decimal_separator: str | None, where: str) -> Decimal:
+    if isinstance(value, bool):
+        raise LegacyFileError(f"{where}: {value!r} is not a number")
     if isinstance(value, float):
         value = repr(value)
-    try:
-        number = Decimal(str(value).strip().replace(",", ""))
-    except InvalidOperation:
-        raise LegacyFileError(f"{where}: {value!r} is not a number") from None
+    if isinstance(value, int | Decimal):
+        number = Decimal(value)
+    else:
+        try:
+            number = parse_number(str(value), decimal_separator)
+        except UnreadableNumber as exc:
+            raise LegacyFileError(f"{where}: {value!r} {exc}") from None
     if not number.is_finite():
         raise LegacyFileError(f"{where}: {value!r} is not a finite number")
     return number
+
+
+# ---------------------------------------------------------------------------------------------
+# numbers as exports write them: 1234.5, 1,234.50, 1.234,50, 1 234,50
+
+DECIMAL_SEPARATORS = (".", ",")
+# separators of thousands that can never be a decimal separator: space, no-break spaces, apostrophe
+_ALWAYS_THOUSANDS = " \u00a0\u202f'"
+_DIGITS = "[0-9]"
+
+
+class UnreadableNumber(ValueError):
+    """Text that is no number, or that could be two (its message says which and what to do)."""
+
+
+def parse_number(text: str, decimal_separator: str | None = None) -> Decimal:
+    """`text` as a Decimal, read with `decimal_separator` ("." or ","; None: "." assumed, not
+    declared). Thousands separators are taken only in groups of three digits, all the same
+    character, and only where they cannot be the decimal separator: spaces and apostrophes
+    always; the other of "." and "," when the number also has a decimal part or several groups
+    ("1,234.50", "1,234,567"), or when the separator was declared. One group alone with the
+    separator assumed ("1,500") could be either and is refused, as is the other mark anywhere
+    else ("1,50" with ".").
+    """
+    declared = decimal_separator is not None
+    decimal_separator = decimal_separator or "."
+    other = "," if decimal_separator == "." else "."
+    body = text.strip()
+    sep, oth = re.escape(decimal_separator), re.escape(other)
+    plain = re.fullmatch(rf"[+-]?(?:{_DIGITS}+(?:{sep}{_DIGITS}*)?|{sep}{_DIGITS}+)(?:[eE][+-]?{_DIGITS}+)?", body)
+    if plain:
+        return Decimal(body.replace(decimal_separator, "."))
+    grouping = f"[{re.escape(_ALWAYS_THOUSANDS)}{oth}]"
+    grouped = re.fullmatch(rf"([+-]?{_DIGITS}{{1,3}})((?:({grouping}){_DIGITS}{{3}})(?:\3{_DIGITS}{{3}})*)"
+                           rf"(?:{sep}({_DIGITS}+))?", body)
+    word = "comma" if other == "," else "point"
+    if grouped:
+        head, groups, mark, decimals = grouped.groups()
+        if mark == other and decimals is None and groups.count(mark) == 1 and not declared:
+            raise UnreadableNumber(
+                f"is ambiguous: {other!r} may separate thousands or be a decimal {word}; set "
+                f"decimal_separator in the mapping file: {other!r} if the export writes decimal {word}s, "
+                f"{decimal_separator!r} if {other!r} separates thousands")
+        return Decimal(head + groups.replace(mark, "") + ("." + decimals if decimals is not None else ""))
+    if other in body:
+        raise UnreadableNumber(f"is not a number with decimal_separator {decimal_separator!r}; set "
+                              f"decimal_separator: {other!r} in the mapping file if the export writes decimal "
+                              f"{word}s")
+    raise UnreadableNumber("is not a number")
 
 
 def _date(value: Any, mapping: Mapping, where: str) -> date:
@@ -176,6 +269,6 @@ def _date(value: Any, mapping: Mapping, where: str) -> date:
         if len(text) == 10:
             return date.fromisoformat(text)
         return datetime.fromisoformat(text.replace("Z", "+00:00")).date()
-    except ValueError:
+    except (ValueError, OverflowError, OSError):  # OverflowError, OSError: Unix seconds out of range
         raise LegacyFileError(f"{where}: {text!r} is not a date (expected YYYY-MM-DD"
                               f"{' or ' + mapping.date_format if mapping.date_format else ''})") from None

@@ -1,6 +1,6 @@
 """Stream events out of JSONL, JSON, CSV and Parquet files, one record (or rejection) per
 line/row, in constant memory: this module picks the reader; each format has its own module
-(jsonl.py, csv_file.py, parquet_file.py), and the tabular ones read two layouts (layouts.py:
+(jsonl.py, json_array.py, csv_file.py, parquet_file.py), and the tabular ones read two layouts (layouts.py:
 native columns, or Solvimon's upload template, solvimon_template.py).
 """
 
@@ -13,7 +13,8 @@ from pathlib import Path
 from ..records import RawEvent, Rejection
 from .common import ReaderError, Streams, open_binary
 from .csv_file import read_csv
-from .jsonl import decode_json_line, from_mapping, read_json_array, read_jsonl
+from .json_array import read_json_array
+from .jsonl import decode_json_line, from_mapping, read_jsonl
 from .parquet_file import open_parquet, read_parquet
 from .solvimon_template import meter_streams, normalize_column
 

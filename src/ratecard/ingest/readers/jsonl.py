@@ -1,4 +1,4 @@
-"""JSON events: JSON Lines (one object a line) and a file holding one JSON array.
+"""JSON Lines events (one object a line; json_array.py reads a file holding one JSON array).
 
 The JSONL hot path decodes straight into a typed msgspec Struct; only lines that do not fit
 the native shape fall back to a generic decode, which also accepts the Solvimon shape and
@@ -7,7 +7,6 @@ says precisely what is wrong.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -17,7 +16,7 @@ import msgspec
 
 from ...textfile import utf8_error_offset
 from ..records import RawEvent, Rejection
-from .common import BOM, NATIVE_FIELDS, ReaderError, id_of, open_binary
+from .common import BOM, NATIVE_FIELDS, bounded_lines, id_of, open_binary, too_long
 
 _typed = msgspec.json.Decoder(RawEvent, float_hook=Decimal)
 _generic = msgspec.json.Decoder(float_hook=Decimal)
@@ -73,7 +72,7 @@ def decode_json_line(line: int, raw: bytes) -> RawEvent | Rejection:
     except msgspec.ValidationError:
         pass
     except RecursionError:
-        return Rejection(line, "invalid_json", f"line {line}: JSON nested too deeply", raw=_snippet(raw))
+        return nested_too_deeply(line, raw)
     except (msgspec.DecodeError, UnicodeDecodeError):
         return _undecodable(line, raw)
     try:
@@ -81,8 +80,12 @@ def decode_json_line(line: int, raw: bytes) -> RawEvent | Rejection:
     except (msgspec.DecodeError, UnicodeDecodeError):
         return _undecodable(line, raw)
     except RecursionError:
-        return Rejection(line, "invalid_json", f"line {line}: JSON nested too deeply", raw=_snippet(raw))
+        return nested_too_deeply(line, raw)
     return from_mapping(line, data)
+
+
+def nested_too_deeply(line: int, raw: bytes) -> Rejection:
+    return Rejection(line, "invalid_json", f"line {line}: JSON nested too deeply", raw=_snippet(raw))
 
 
 def _undecodable(line: int, raw: bytes) -> Rejection:
@@ -98,41 +101,12 @@ def _snippet(raw: bytes) -> str:
 
 def read_jsonl(path: Path) -> Iterator[RawEvent | Rejection]:
     with open_binary(path) as handle:
-        for number, raw in enumerate(handle, start=1):
+        for number, raw in enumerate(bounded_lines(handle), start=1):
+            if raw is None:
+                yield too_long(number)
+                continue
             if number == 1 and raw.startswith(BOM):
                 raw = raw[len(BOM):]
             if not raw.strip():
                 continue
             yield decode_json_line(number, raw)
-
-
-def read_json_array(path: Path) -> Iterator[RawEvent | Rejection]:
-    """A file holding one JSON array of events (the export shape of some systems)."""
-    raw = path.read_bytes().removeprefix(BOM)
-    try:
-        data = _generic.decode(raw)
-    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
-        bad_byte = utf8_error_offset(raw)
-        if bad_byte is not None:
-            raise ReaderError(f"{path}: line {_line_of(raw, bad_byte)}: not UTF-8 text") from None
-        raise ReaderError(f"{path}: {_where(raw, str(exc))}not valid JSON: {_without_byte(str(exc))}") from None
-    if not isinstance(data, list):
-        data = [data]
-    for index, item in enumerate(data, start=1):
-        yield from_mapping(index, item)
-
-
-def _where(raw: bytes, message: str) -> str:
-    """msgspec names a byte offset; people want the line."""
-    match = re.search(r"\(byte (\d+)\)", message)
-    if not match:
-        return ""
-    return f"line {_line_of(raw, int(match.group(1)))}: "
-
-
-def _line_of(raw: bytes, offset: int) -> int:
-    return raw[:offset].count(b"\n") + 1
-
-
-def _without_byte(message: str) -> str:
-    return re.sub(r"\s*\(byte \d+\)", "", message)

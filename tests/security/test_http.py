@@ -217,6 +217,10 @@ def test_concurrent_requests_with_one_idempotency_key_create_one_job(api: Api) -
     replay = send(0)
     assert replay.status_code == 201 and replay.headers.get("idempotent-replayed") == "true"
     assert replay.json()["id"] == jobs[0]["id"]
+    deadline = time.monotonic() + 20  # let the job's thread end before the database goes
+    while api.get(f"/v1/reprocess/{jobs[0]['id']}").json()["status"] in ("PENDING", "RUNNING"):
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
 
 
 def test_a_key_is_claimed_once_across_processes_and_released_on_failure(db_url: str) -> None:

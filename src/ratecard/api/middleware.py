@@ -100,7 +100,10 @@ class AuthenticatedBodies:
             if declared is not None and (not declared.isdigit() or int(declared) > limit):
                 await _too_large(send, limit)
                 return
-            body = await _read_body(receive, limit)
+            try:
+                body = await _read_body(receive, limit)
+            except _ClientGone:
+                return
             if body is None:
                 await _too_large(send, limit)
                 return
@@ -136,7 +139,10 @@ class Idempotency:
             await self.app(scope, receive, send)
             return
         limit = body_limit(scope["path"])
-        body = await _read_body(receive, limit)  # AuthenticatedBodies refused a longer one already
+        try:
+            body = await _read_body(receive, limit)  # AuthenticatedBodies refused a longer one already
+        except _ClientGone:
+            return
         if body is None:
             await _too_large(send, limit)
             return
@@ -193,14 +199,18 @@ def _carries_body(headers: dict[str, str]) -> bool:
     return "transfer-encoding" in headers or headers.get("content-length", "0") not in ("", "0")
 
 
+class _ClientGone(Exception):
+    """The client disconnected before its body was complete: there is no one to answer."""
+
+
 async def _read_body(receive: Receive, limit: int) -> bytes | None:
     """The whole body, or None as soon as it passes `limit` bytes (the rest is never read)."""
     chunks = []
     size = 0
     while True:
         message = await receive()
-        if message["type"] != "http.request":  # the client went away
-            return b"".join(chunks)
+        if message["type"] != "http.request":
+            raise _ClientGone
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:

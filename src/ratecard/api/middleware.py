@@ -83,7 +83,12 @@ class AuthenticatedBodies:
             return
         headers = _headers(scope)
         key = api_key(headers)
-        environment = await run_in_threadpool(key_environment, scope["app"].state, key) if key else None
+        try:
+            environment = await run_in_threadpool(key_environment, scope["app"].state, key) if key else None
+        except Exception:
+            if _carries_body(headers):
+                raise  # answered as any route's database failure is
+            environment = None  # the route (/healthz: 503) reports the database itself
         scope.setdefault("state", {})[ENVIRONMENT] = environment
         token = current_environment.set(environment)
         try:
@@ -164,11 +169,13 @@ class Idempotency:
 
         try:
             await self.app(scope, _replay(body, receive), capture)
-        finally:
-            if captured["status"] >= 500:  # a server error may succeed on retry: do not pin it
-                await run_in_threadpool(idempotency.release, store, environment, key)
+        except Exception:
+            await run_in_threadpool(idempotency.release, store, environment, key)
+            raise
         status = captured["status"]
-        if status < 500:
+        if status >= 500:  # a server error may succeed on retry: do not pin it
+            await run_in_threadpool(idempotency.release, store, environment, key)
+        else:
             await run_in_threadpool(idempotency.finish, store, environment, key, status,
                                     captured["body"].decode("utf-8", errors="replace"))
         await _send_stored(send, status, captured["body"], replayed=False, headers=captured["headers"])

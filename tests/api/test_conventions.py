@@ -104,7 +104,7 @@ def test_health_and_metrics(api: Api) -> None:
         {"id": "m-2", "customer": "ghost", "meter": "api_calls", "timestamp": "2026-01-20T10:00:00Z"},
         {"id": "m-3", "customer": "acme", "meter": "api_calls", "timestamp": "yesterday"},
     ])
-    text = api.client.get("/metrics").text
+    text = api.get("/metrics").text  # the key of the environment whose figures are read
     assert "ratecard_events_accepted_total 2" in text
     assert "ratecard_events_duplicates_total 1" in text
     assert "ratecard_events_unmatched_total 1" in text

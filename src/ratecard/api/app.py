@@ -23,7 +23,7 @@ from .errors import (
     validation_error_handler,
 )
 from .metrics import Metrics
-from .middleware import Idempotency, RequestIdAndLatency
+from .middleware import AuthenticatedBodies, Idempotency, RequestIdAndLatency
 from .routes import catalog, events, invoices, monitoring, system
 from .solvimon import ROUTERS as SOLVIMON_ROUTERS
 from .solvimon.config import SolvimonCache
@@ -47,7 +47,9 @@ def create_app(database_url: str | None = None) -> FastAPI:
     app.add_exception_handler(RequestValidationError, validation_error_handler)
     app.add_exception_handler(StarletteHTTPException, http_error_handler)
     app.add_exception_handler(Exception, unexpected_error_handler)
+    # the last added runs first: request id and latency, then key and body limits, then Idempotency-Key
     app.add_middleware(Idempotency)
+    app.add_middleware(AuthenticatedBodies)
     app.add_middleware(RequestIdAndLatency)
     for module in (system, events, catalog, invoices, monitoring):
         app.include_router(module.router)

@@ -1,4 +1,10 @@
-"""Request ids, latency metrics and Idempotency-Key replay, as plain ASGI middleware."""
+"""Request ids, latency metrics, authenticated and bounded request bodies, and Idempotency-Key,
+as plain ASGI middleware.
+
+Order (outermost first): RequestIdAndLatency -> AuthenticatedBodies -> Idempotency -> routes.
+No request body is read before its API key is known to be valid and its size within the route's
+limit, so an anonymous or oversized upload costs the server neither memory nor time.
+"""
 
 from __future__ import annotations
 
@@ -7,17 +13,24 @@ import time
 import uuid
 from typing import Any
 
+from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..clock import now
 from ..domain.instants import to_micros
 from ..store import idempotency
+from .bodies import MAX_BYTES
 from .context import api_key, key_environment
 from .errors import INVALID_REQUEST, error_body
+from .metrics import current_environment
 
 MAX_KEY_LENGTH = 255
 # event ingestion has its own idempotency: the event id / reference
 NOT_IDEMPOTENT_PATHS = ("/v1/events", "/v1/ingest/")
+
+BODY_LIMIT = 1024 * 1024  # every request body, unless its route is listed below
+# routes that legitimately take more: event batches (up to 10,000 events) and whole catalogs
+BODY_LIMITS = {"/v1/events": MAX_BYTES, "/v1/catalog": MAX_BYTES, "/v1/catalog/check": MAX_BYTES}
 
 
 class RequestIdAndLatency:
@@ -48,12 +61,68 @@ class RequestIdAndLatency:
         finally:
             route = scope.get("route")
             path = getattr(route, "path", None) or "unmatched"
-            scope["app"].state.metrics.observe_request(scope["method"], path, status, time.perf_counter() - started)
+            scope["app"].state.metrics.observe_request(scope.get("state", {}).get(ENVIRONMENT), scope["method"],
+                                                       path, status, time.perf_counter() - started)
+
+
+ENVIRONMENT = "ratecard.environment"  # where AuthenticatedBodies leaves the key's environment in the scope
+
+
+class AuthenticatedBodies:
+    """Resolves the API key once per request; a request that carries a body is answered 401
+    without a valid key and 413 beyond its route's limit, before one byte of the body is read.
+    A streamed (chunked) body is counted as it arrives and cut at the limit; the body that passes
+    is handed on as it came, so the routes read it as usual."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = _headers(scope)
+        key = api_key(headers)
+        try:
+            environment = await run_in_threadpool(key_environment, scope["app"].state, key) if key else None
+        except Exception:
+            if _carries_body(headers):
+                raise  # answered as any route's database failure is
+            environment = None  # the route (/healthz: 503) reports the database itself
+        scope.setdefault("state", {})[ENVIRONMENT] = environment
+        token = current_environment.set(environment)
+        try:
+            if not _carries_body(headers):
+                await self.app(scope, receive, send)
+                return
+            if environment is None:
+                message = ("the API key is not valid or was revoked" if key
+                           else "missing API key: send it in X-API-KEY or Authorization: Bearer")
+                await _send_error(send, 401, "UNAUTHORISED", message)
+                return
+            limit = body_limit(scope["path"])
+            declared = headers.get("content-length")
+            if declared is not None and (not declared.isdigit() or int(declared) > limit):
+                await _too_large(send, limit)
+                return
+            try:
+                body = await _read_body(receive, limit)
+            except _ClientGone:
+                return
+            if body is None:
+                await _too_large(send, limit)
+                return
+            await self.app(scope, _replay(body, receive), send)
+        finally:
+            current_environment.reset(token)
 
 
 class Idempotency:
-    """Idempotency-Key on POSTs (except event ingestion): the first response is stored per
-    (environment, key) and replayed to retries; the same key with another body is a 409."""
+    """Idempotency-Key on POSTs (except event ingestion). The key is claimed for (environment,
+    key) before the route runs: exactly one request runs, its answer is stored and replayed to
+    retries; a request arriving while the first still runs gets 409 IDEMPOTENCY_KEY_IN_USE (retry
+    it), the same key with another request 409 IDEMPOTENCY_CHECK_FAILED. A 5xx answer is not
+    kept: the key is released, so a retry runs again."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -62,8 +131,7 @@ class Idempotency:
         if scope["type"] != "http" or scope["method"] != "POST" or scope["path"].startswith(NOT_IDEMPOTENT_PATHS):
             await self.app(scope, receive, send)
             return
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        key = headers.get("idempotency-key")
+        key = _headers(scope).get("idempotency-key")
         if key is None:
             await self.app(scope, receive, send)
             return
@@ -71,20 +139,24 @@ class Idempotency:
             await _send_error(send, 400, "INVALID_FIELD", f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} characters",
                               "Idempotency-Key")
             return
-        body = await _read_body(receive)
-        store = scope["app"].state.store
-        environment = _environment_of(scope, headers)
-        if environment is None:  # let the route answer 401
-            await self.app(scope, _replay(body), send)
+        environment = scope.get("state", {}).get(ENVIRONMENT)
+        if environment is None:  # no valid key: the route answers 401 (a body was refused already)
+            await self.app(scope, receive, send)
             return
+        limit = body_limit(scope["path"])
+        try:
+            body = await _read_body(receive, limit)  # AuthenticatedBodies refused a longer one already
+        except _ClientGone:
+            return
+        if body is None:
+            await _too_large(send, limit)
+            return
+        store = scope["app"].state.store
         fingerprint = hashlib.sha256(scope["path"].encode() + b"\n" + body).hexdigest()
-        stored = idempotency.find(store, environment, key)
+        stored = await run_in_threadpool(idempotency.claim, store, environment, key, "POST", scope["path"],
+                                         fingerprint, to_micros(now()))
         if stored is not None:
-            if stored.request_sha256 != fingerprint:
-                await _send_error(send, 409, "IDEMPOTENCY_CHECK_FAILED",
-                                  "this Idempotency-Key was used with a different request", "Idempotency-Key")
-                return
-            await _send_stored(send, stored.status_code, stored.body.encode(), replayed=True)
+            await _answer_from(send, stored, fingerprint)
             return
         captured: dict[str, Any] = {"status": 500, "headers": [], "body": b""}
 
@@ -95,40 +167,78 @@ class Idempotency:
             elif message["type"] == "http.response.body":
                 captured["body"] += message.get("body", b"")
 
-        await self.app(scope, _replay(body), capture)
+        try:
+            await self.app(scope, _replay(body, receive), capture)
+        except Exception:
+            await run_in_threadpool(idempotency.release, store, environment, key)
+            raise
         status = captured["status"]
-        if status < 500:  # a server error may succeed on retry: do not pin it
-            first = idempotency.remember(store, environment, key, "POST", scope["path"], fingerprint, status,
-                                         captured["body"].decode("utf-8", errors="replace"), to_micros(now()))
-            status, captured["body"] = first.status_code, first.body.encode()
+        if status >= 500:  # a server error may succeed on retry: do not pin it
+            await run_in_threadpool(idempotency.release, store, environment, key)
+        else:
+            await run_in_threadpool(idempotency.finish, store, environment, key, status,
+                                    captured["body"].decode("utf-8", errors="replace"))
         await _send_stored(send, status, captured["body"], replayed=False, headers=captured["headers"])
 
 
-def _environment_of(scope: Scope, headers: dict[str, str]) -> str | None:
-    key = api_key(headers)
-    return key_environment(scope["app"].state, key) if key else None
+async def _answer_from(send: Send, stored: idempotency.StoredResponse, fingerprint: str) -> None:
+    if stored.request_sha256 != fingerprint:
+        await _send_error(send, 409, "IDEMPOTENCY_CHECK_FAILED",
+                          "this Idempotency-Key was used with a different request", "Idempotency-Key")
+    elif stored.in_progress:
+        await _send_error(send, 409, "IDEMPOTENCY_KEY_IN_USE",
+                          "a request with this Idempotency-Key is still being processed: retry it shortly",
+                          "Idempotency-Key")
+    else:
+        await _send_stored(send, stored.status_code, stored.body.encode(), replayed=True)
 
 
-async def _read_body(receive: Receive) -> bytes:
+def body_limit(path: str) -> int:
+    return BODY_LIMITS.get(path, BODY_LIMIT)
+
+
+def _headers(scope: Scope) -> dict[str, str]:
+    return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+
+
+def _carries_body(headers: dict[str, str]) -> bool:
+    """HTTP/1.1 frames a body with Content-Length or Transfer-Encoding; without either there is none."""
+    return "transfer-encoding" in headers or headers.get("content-length", "0") not in ("", "0")
+
+
+class _ClientGone(Exception):
+    """The client disconnected before its body was complete: there is no one to answer."""
+
+
+async def _read_body(receive: Receive, limit: int) -> bytes | None:
+    """The whole body, or None as soon as it passes `limit` bytes (the rest is never read)."""
     chunks = []
+    size = 0
     while True:
         message = await receive()
-        chunks.append(message.get("body", b""))
+        if message["type"] != "http.request":
+            raise _ClientGone
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
         if not message.get("more_body"):
             return b"".join(chunks)
 
 
-def _replay(body: bytes) -> Receive:
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """The body already read, then the connection's own messages (a disconnect, when it comes)."""
     sent = False
 
-    async def receive() -> Message:
+    async def replayed() -> Message:
         nonlocal sent
         if sent:
-            return {"type": "http.disconnect"}
+            return await receive()
         sent = True
         return {"type": "http.request", "body": body, "more_body": False}
 
-    return receive
+    return replayed
 
 
 async def _send_stored(send: Send, status: int, body: bytes, replayed: bool,
@@ -141,5 +251,9 @@ async def _send_stored(send: Send, status: int, body: bytes, replayed: bool,
     await send({"type": "http.response.body", "body": body})
 
 
-async def _send_error(send: Send, status: int, code: str, message: str, field: str) -> None:
+async def _send_error(send: Send, status: int, code: str, message: str, field: str | None = None) -> None:
     await _send_stored(send, status, error_body(INVALID_REQUEST, code, message, field), replayed=False)
+
+
+async def _too_large(send: Send, limit: int) -> None:
+    await _send_error(send, 413, "PAYLOAD_TOO_LARGE", f"the body is larger than {limit} bytes")

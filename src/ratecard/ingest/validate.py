@@ -9,11 +9,12 @@ stored, but the final invoice never changes.
 
 from __future__ import annotations
 
+import re
 from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -33,13 +34,38 @@ EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 _encode = msgspec.json.Encoder(decimal_format="number").encode
 
 
+# RFC 3339 date-time, strictly: full date, `T`/`t` (or a space, as RFC 3339 allows by note),
+# hh:mm:ss, an optional fraction, then `Z`/`z` or ±hh:mm. ASCII digits only; the zone is
+# optional here so that its absence gets its own reason. Anything ISO 8601 has besides
+# (week dates, ordinal dates, basic format, hour-only offsets) is refused.
+_RFC3339 = re.compile(
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt ]([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]{1,9}))?"
+    r"(?:([Zz])|([+-])([0-9]{2}):([0-9]{2}))?"
+)
+
+
 def parse_timestamp(value: Any) -> datetime | str:
-    """An RFC 3339 timestamp with its zone -> aware datetime; else the reason as text."""
+    """An RFC 3339 timestamp with its zone -> aware datetime (a fraction finer than microseconds
+    is truncated); else the reason as text. Blanks around it (CSV padding) are ignored."""
     if not isinstance(value, str):
         return f"must be an RFC 3339 string, got {type(value).__name__}"
+    match = _RFC3339.fullmatch(value.strip(" \t\r\n"))
     try:
-        moment = datetime.fromisoformat(value.strip())
-    except ValueError:
+        if match is None:
+            raise ValueError
+        year, month, day, hour, minute, second = (int(part) for part in match.group(1, 2, 3, 4, 5, 6))
+        micros = int((match.group(7) or "0").ljust(6, "0")[:6])
+        zone = None
+        if match.group(8):
+            zone = UTC
+        elif match.group(9):
+            hours, minutes = int(match.group(10)), int(match.group(11))
+            if hours > 23 or minutes > 59:
+                raise ValueError
+            offset = timedelta(hours=hours, minutes=minutes)
+            zone = timezone(-offset if match.group(9) == "-" else offset)
+        moment = datetime(year, month, day, hour, minute, second, micros, tzinfo=zone)
+    except ValueError:  # no match, or a field out of range (month 13, 24:00, second 60, Feb 30)
         return f"{value[:60]!r} is not an RFC 3339 timestamp"
     if moment.tzinfo is None:
         return f"{value[:60]!r} has no timezone (add Z or an offset such as +01:00)"

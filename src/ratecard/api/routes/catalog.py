@@ -19,15 +19,24 @@ from ..pagination import Page, paginate, ratecard_page
 router = APIRouter(tags=["catalog"])
 
 
-async def _document(request: Request) -> Any:
+async def _checked(request: Request) -> catalogs.CatalogCheck:
+    """The body parsed and validated in a worker thread: a catalog can take real CPU to check
+    (the loader bounds it), and the event loop must keep serving every other request meanwhile."""
     body = await read_limited_body(request)
+    return await run_in_threadpool(_parse_and_check, body, request.headers.get("content-type", ""))
+
+
+def _parse_and_check(body: bytes, kind: str) -> catalogs.CatalogCheck:
+    return catalogs.check_catalog(_document(body, kind), "body")
+
+
+def _document(body: bytes, kind: str) -> Any:
     try:
         text = body.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise ApiError(400, "INVALID_FIELD", "the catalog is not UTF-8 text", "body") from None
     if not text.strip():
         raise ApiError(400, "MISSING_FIELD", "the body holds no catalog (send YAML or JSON)", "body")
-    kind = request.headers.get("content-type", "")
     try:
         return parse_text(text, "catalog.json" if "json" in kind else "catalog.yaml")
     except CatalogFileError as exc:
@@ -36,13 +45,13 @@ async def _document(request: Request) -> Any:
 
 @router.post("/v1/catalog/check", summary="Validate a catalog (YAML or JSON body); every problem with its path")
 async def check_catalog(request: Request, _: Caller = Depends(current_caller)) -> dict[str, Any]:
-    checked = catalogs.check_catalog(await _document(request), "body")
+    checked = await _checked(request)
     return {"valid": checked.valid, "problems": checked.as_dict()["problems"]}
 
 
 @router.post("/v1/catalog", status_code=201, summary="Apply a catalog as a new version (all or nothing)")
 async def apply_catalog(request: Request, caller: Caller = Depends(current_caller)) -> dict[str, Any]:
-    checked = catalogs.check_catalog(await _document(request), "body")
+    checked = await _checked(request)
     if checked.problems:
         first = checked.problems[0]
         raise ApiError(400, "INVALID_FIELD", f"{len(checked.problems)} problem(s); nothing was applied. First: {first}",

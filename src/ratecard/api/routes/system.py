@@ -1,11 +1,14 @@
-"""/healthz and /metrics: no key needed (bind the server to a private interface in production)."""
+"""/healthz (no key: load balancers probe it) and /metrics (an environment's key, as X-API-KEY or
+`Authorization: Bearer`, the way Prometheus scrapers send a token; the figures are that
+environment's only)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from starlette.responses import PlainTextResponse, Response
 
 from ...store.health import ping
+from ..context import Caller, current_caller
 from ..errors import ApiError
 
 router = APIRouter(tags=["system"])
@@ -23,5 +26,5 @@ def healthz(request: Request) -> dict:
 
 
 @router.get("/metrics", response_class=PlainTextResponse)
-def metrics(request: Request) -> Response:
-    return PlainTextResponse(request.app.state.metrics.render(), media_type="text/plain; version=0.0.4")
+def metrics(caller: Caller = Depends(current_caller)) -> Response:
+    return PlainTextResponse(caller.metrics.render(caller.environment), media_type="text/plain; version=0.0.4")

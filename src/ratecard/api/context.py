@@ -63,11 +63,11 @@ def current_caller(request: Request, _: str | None = Depends(API_KEY_SCHEME)) ->
     revoked key."""
     key = api_key(request.headers)
     if not key:
-        raise ApiError(401, "UNAUTHORISED", "missing API key: send it in X-API-KEY or Authorization: Bearer")
+        raise ApiError(401, "UNAUTHORISED", unauthorised_message(key))
     state = request.app.state
     found = key_environment(state, key)
     if found is None:
-        raise ApiError(401, "UNAUTHORISED", "the API key is not valid or was revoked")
+        raise ApiError(401, "UNAUTHORISED", unauthorised_message(key))
     return Caller(state.store, found, clock_now(), state.catalogs, state.solvimon, state.metrics)
 
 
@@ -80,6 +80,13 @@ def api_key(headers: Mapping[str, str]) -> str | None:
     if authorization.lower().startswith("bearer "):
         return authorization[7:].strip()
     return None
+
+
+def unauthorised_message(key: str | None) -> str:
+    """The 401's sentence, the same from the body-bounding middleware and from the routes."""
+    if not key:
+        return "missing API key: send it in X-API-KEY or Authorization: Bearer"
+    return "the API key is not valid or was revoked"
 
 
 def key_environment(state: Any, key: str) -> str | None:

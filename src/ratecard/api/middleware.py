@@ -20,7 +20,7 @@ from ..clock import now
 from ..domain.instants import to_micros
 from ..store import idempotency
 from .bodies import MAX_BYTES
-from .context import api_key, key_environment
+from .context import api_key, key_environment, unauthorised_message
 from .errors import INVALID_REQUEST, error_body
 from .metrics import current_environment
 
@@ -96,9 +96,7 @@ class AuthenticatedBodies:
                 await self.app(scope, receive, send)
                 return
             if environment is None:
-                message = ("the API key is not valid or was revoked" if key
-                           else "missing API key: send it in X-API-KEY or Authorization: Bearer")
-                await _send_error(send, 401, "UNAUTHORISED", message)
+                await _send_error(send, 401, "UNAUTHORISED", unauthorised_message(key))
                 return
             limit = body_limit(scope["path"])
             declared = headers.get("content-length")

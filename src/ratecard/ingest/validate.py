@@ -1,8 +1,9 @@
 """Check one raw event against the rules and the catalog: reject it, or accept it with a status.
 
 Rejections (never stored): invalid_json, missing_field, invalid_timestamp, future_timestamp,
-invalid_value (a number anywhere in the properties outside domain.numbers' bound among them). Accepted events are stored matched, or unmatched with the reason they cannot be
-billed yet: unknown_customer, unknown_meter, no_subscription (reprocessing re-checks them).
+invalid_value (a number anywhere in the properties outside domain.numbers' bound among them).
+Accepted events are stored matched, or unmatched with the reason they cannot be billed yet:
+unknown_customer, unknown_meter, no_subscription (reprocessing re-checks them).
 A matched event inside a service period whose invoice is already final is flagged `late`: it is
 stored, but the final invoice never changes.
 """

@@ -17,7 +17,6 @@ from ...domain.numbers import number_problem
 from ..bodies import read_limited_body
 from ..errors import ApiError, invalid
 
-
 MAX_BODY = 1024 * 1024
 _decode = msgspec.json.Decoder(float_hook=Decimal).decode
 OBJECT_BODY = {"requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}}}

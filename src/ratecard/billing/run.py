@@ -14,9 +14,9 @@ from zoneinfo import ZoneInfo
 
 from ..catalog import Catalog, MeterSpec, SubscriptionSpec
 from ..domain.aggregation import Usage
-from ..domain.instants import to_micros
+from ..domain.instants import rfc3339, to_micros
 from ..domain.invoice import Line
-from ..domain.rating import Cut, invoice_cuts, invoice_totals, rate_cut
+from ..domain.rating import Cut, RatingError, invoice_cuts, invoice_totals, rate_cut
 from ..store import Store
 from ..store.invoices import (
     InvoiceRecord,
@@ -43,6 +43,8 @@ class RunReport:
     skipped_final: int = 0
     removed: int = 0  # drafts left without lines (their periods now belong to the other system)
     invoices: list[InvoiceRecord] = field(default_factory=list)
+    # cuts that could not be priced: skipped (their drafts left as they were), every other one invoiced
+    failures: list[RunFailure] = field(default_factory=list)
 
     def as_dict(self) -> dict:
         return {
@@ -54,7 +56,23 @@ class RunReport:
             "unchanged": self.unchanged,
             "skipped_final": self.skipped_final,
             "removed": self.removed,
+            "failures": [failure.as_dict() for failure in self.failures],
         }
+
+
+@dataclass(frozen=True)
+class RunFailure:
+    """One subscription's invoice at one boundary that could not be priced, and why."""
+
+    customer: str
+    subscription: str
+    boundary: str  # RFC 3339
+    charge: str  # the line at fault (a charge code, "minimum" or "tax")
+    reason: str
+
+    def as_dict(self) -> dict:
+        return {"customer": self.customer, "subscription": self.subscription, "boundary": self.boundary,
+                "charge": self.charge, "reason": self.reason}
 
 
 class HorizonError(ValueError):
@@ -117,7 +135,8 @@ def generate_invoices(
     if on_total is not None:
         on_total(len(pending))
     billed_live = _billed_live(store, environment, existing, pending)
-    priced = _price_pending(store, catalog, catalog_version, pending, modes, billed_live, environment)
+    priced = _price_pending(store, catalog, catalog_version, pending, modes, billed_live, environment,
+                            report.failures)
     _write_drafts(store, environment, pending, priced, existing, to_micros(now), report, on_progress)
     return report
 
@@ -162,33 +181,46 @@ def charged_meters(catalog: Catalog, subscriptions: Iterable[SubscriptionSpec]) 
 
 def _price_pending(store: Store, catalog: Catalog, catalog_version: int, pending: list[tuple[SubscriptionSpec, Cut]],
                    modes: BillingModes, billed_live: dict[int, frozenset[tuple[str, int]]], environment: str,
-                   ) -> Iterator[list[InvoiceRecord]]:
-    """The invoices of each pending cut, in order."""
+                   failures: list[RunFailure]) -> Iterator[list[InvoiceRecord] | None]:
+    """The invoices of each pending cut, in order; None for a cut that could not be priced (added
+    to `failures`): one subscription's data never stops the run for the others."""
+
+    def priced(subscription: SubscriptionSpec, cut: Cut, usage: dict[str, Usage],
+               billed: frozenset[tuple[str, int]] | None) -> list[InvoiceRecord] | None:
+        try:
+            return price_cut(catalog, catalog_version, subscription, cut, usage, modes, billed)
+        except RatingError as exc:
+            failures.append(RunFailure(subscription.customer, subscription.reference,
+                                       rfc3339(to_micros(cut.boundary)), exc.charge, str(exc)))
+            return None
+
     meters = charged_meters(catalog, catalog.subscriptions.values())
     # the roll-up works in the database (SQLite's in C, without the GIL) while the cuts that bill
     # no usage (a subscription's first, advance-only cut) are priced here
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ratecard-usage") as pool:
         rolled_up = pool.submit(aggregate_usage, store, usage_windows(pending), meters, environment)
-        early = {index: price_cut(catalog, catalog_version, subscription, cut, {}, modes, billed_live.get(index))
+        early = {index: priced(subscription, cut, {}, billed_live.get(index))
                  for index, (subscription, cut) in enumerate(pending) if cut.closing is None}
         usage = rolled_up.result()
     for index, (subscription, cut) in enumerate(pending):
-        records = early.pop(index, None)
-        if records is None:
-            measured = {meter.code: usage.get((index, meter.code), Usage.zero()) for meter in meters}
-            records = price_cut(catalog, catalog_version, subscription, cut, measured, modes, billed_live.get(index))
-        yield records
+        if index in early:
+            yield early.pop(index)
+            continue
+        measured = {meter.code: usage.get((index, meter.code), Usage.zero()) for meter in meters}
+        yield priced(subscription, cut, measured, billed_live.get(index))
 
 
 def _write_drafts(store: Store, environment: str, pending: list[tuple[SubscriptionSpec, Cut]],
-                  priced: Iterable[list[InvoiceRecord]], existing: dict, now_us: int, report: RunReport,
+                  priced: Iterable[list[InvoiceRecord] | None], existing: dict, now_us: int, report: RunReport,
                   on_progress: Callable[[int], None] | None) -> None:
-    """Write the drafts in batches of WRITE_BATCH, then remove the drafts left without lines."""
+    """Write the drafts in batches of WRITE_BATCH, then remove the drafts left without lines.
+    A cut that could not be priced (None) keeps its drafts as they were."""
     batch: list[InvoiceRecord] = []
     emptied: list[int] = []
     done = 0  # cuts priced since the last progress report
     for (subscription, cut), records in zip(pending, priced, strict=True):
-        _sort_out(subscription, cut, records, existing, batch, emptied)
+        if records is not None:
+            _sort_out(subscription, cut, records, existing, batch, emptied)
         done += 1
         if len(batch) >= WRITE_BATCH:
             _flush(store, environment, batch, now_us, report)

@@ -46,6 +46,11 @@ def generate(
         say(out, f"invoices up to {until}: {report.created} created, {report.updated} refreshed, "
                  f"{report.unchanged} unchanged, {report.skipped_final} final/void left alone "
                  f"({report.subscriptions} subscriptions, {report.cuts} boundaries)")
+        for failure in report.failures:
+            say(err, f"not invoiced: customer {failure.customer}, subscription {failure.subscription}, "
+                     f"boundary {failure.boundary}: {failure.reason}")
+    if report.failures:  # every other invoice was written; these need a look
+        raise typer.Exit(1)
 
 
 @app.command("list")

@@ -7,17 +7,39 @@ minimum true-up) of the period ending at t.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
 from .aggregation import Usage
 from .invoice import Line, Totals, totals
-from .money import quantize
+from .money import EXACT_PRECISION, quantize
 from .periods import Period, Schedule
 from .pricing import Charge, price_usage
 from .tax import invoice_tax
+
+
+class RatingError(ValueError):
+    """A line whose amount cannot be computed exactly: the quantity times the price leaves the
+    range exact pricing works in (domain.money.EXACT_PRECISION digits). Names the charge."""
+
+    def __init__(self, charge: str, quantity: Decimal | None) -> None:
+        self.charge = charge
+        self.quantity = quantity
+        shown = f"quantity {quantity:.6E} " if quantity is not None else ""
+        super().__init__(f"charge {charge!r}: {shown}gives an amount beyond the {EXACT_PRECISION} digits pricing "
+                         "computes exactly; check the charge's price and the meter's events")
+
+
+@contextmanager
+def _pricing(charge: str, quantity: Decimal | None = None) -> Iterator[None]:
+    """Decimal arithmetic of one line: its failure becomes a RatingError naming the line."""
+    try:
+        yield
+    except ArithmeticError:  # decimal's InvalidOperation/Overflow: never a library message to the user
+        raise RatingError(charge, quantity) from None
 
 
 @dataclass(frozen=True)
@@ -85,7 +107,9 @@ def flat_lines(plan: Plan, period: Period, timing: str, pricing: Pricing) -> lis
     for charge in plan.charges:
         if charge.is_usage or charge.timing != timing:
             continue
-        exact = period.prorate(charge.amount)
+        with _pricing(charge.code):
+            exact = period.prorate(charge.amount)
+            amount = quantize(exact, pricing.currency, pricing.rounding)
         description = charge.description or charge.code
         if not period.is_full and period.days != period.full_days:
             description += f" (prorated {period.days}/{period.full_days} days)"
@@ -97,7 +121,7 @@ def flat_lines(plan: Plan, period: Period, timing: str, pricing: Pricing) -> lis
                 service_end=period.end,
                 quantity=Decimal(1),
                 unit_amount=charge.amount,
-                amount=quantize(exact, pricing.currency, pricing.rounding),
+                amount=amount,
                 kind=timing,
             )
         )
@@ -112,7 +136,9 @@ def usage_lines(
         if not charge.is_usage:
             continue
         measured = usage.get(charge.meter or "", Usage.zero())
-        price = price_usage(charge, measured.quantity, measured.events)
+        with _pricing(charge.code, measured.quantity):
+            price = price_usage(charge, measured.quantity, measured.events)
+            amount = quantize(price.amount, pricing.currency, pricing.rounding)
         lines.append(
             Line(
                 code=charge.code,
@@ -121,7 +147,7 @@ def usage_lines(
                 service_end=period.end,
                 quantity=measured.quantity,
                 unit_amount=price.unit_amount,
-                amount=quantize(price.amount, pricing.currency, pricing.rounding),
+                amount=amount,
                 kind="usage",
             )
         )
@@ -141,9 +167,10 @@ def minimum_line(
         return None
     period_lines = flat_lines(plan, period, "advance", pricing)
     period_lines += [line for line in closing_lines if line.service_start == period.start]
-    spent = sum((line.amount for line in period_lines), Decimal(0))
-    shortfall = period.prorate(plan.minimum) - spent
-    amount = quantize(shortfall, pricing.currency, pricing.rounding)
+    with _pricing("minimum"):
+        spent = sum((line.amount for line in period_lines), Decimal(0))
+        shortfall = period.prorate(plan.minimum) - spent
+        amount = quantize(shortfall, pricing.currency, pricing.rounding)
     if amount <= 0:
         return None
     return Line(
@@ -159,11 +186,12 @@ def minimum_line(
 
 
 def invoice_totals(lines: Sequence[Line], pricing: Pricing) -> Totals:
-    tax = invoice_tax(
-        [line.amount for line in lines],
-        pricing.tax_rate,
-        pricing.currency,
-        pricing.rounding,
-        pricing.tax_rounding,
-    )
-    return totals(lines, tax)
+    with _pricing("tax"):
+        tax = invoice_tax(
+            [line.amount for line in lines],
+            pricing.tax_rate,
+            pricing.currency,
+            pricing.rounding,
+            pricing.tax_rounding,
+        )
+        return totals(lines, tax)

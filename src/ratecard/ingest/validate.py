@@ -1,8 +1,9 @@
 """Check one raw event against the rules and the catalog: reject it, or accept it with a status.
 
 Rejections (never stored): invalid_json, missing_field, invalid_timestamp, future_timestamp,
-invalid_value. Accepted events are stored matched, or unmatched with the reason they cannot be
-billed yet: unknown_customer, unknown_meter, no_subscription (reprocessing re-checks them).
+invalid_value (a number anywhere in the properties outside domain.numbers' bound among them).
+Accepted events are stored matched, or unmatched with the reason they cannot be billed yet:
+unknown_customer, unknown_meter, no_subscription (reprocessing re-checks them).
 A matched event inside a service period whose invoice is already final is flagged `late`: it is
 stored, but the final invoice never changes.
 """
@@ -23,6 +24,7 @@ import msgspec
 from ..catalog import Catalog
 from ..domain.aggregation import NUMERIC_AGGREGATIONS
 from ..domain.instants import EPOCH, MICROSECOND, to_micros
+from ..domain.numbers import out_of_bound
 from ..store.events import Row
 from .records import Event, RawEvent, Rejection
 
@@ -197,6 +199,10 @@ class EventValidator:
             problem = _check_fields(line, rule, properties)
             if problem is not None:
                 return Rejection(line, problem[0], problem[1], event_id)
+        if properties:
+            outside = out_of_bound(properties)
+            if outside is not None:
+                return Rejection(line, "invalid_value", f"line {line}: property {outside[0]!r}: {outside[1]}", event_id)
         status = self._status(customer, ts, rule is not None)
         late = status == "matched" and customer in self.finalized and self.is_late(customer, ts)
         encoded = _encode(properties).decode()

@@ -327,17 +327,28 @@ def _sqlite_single_pass(meters: Sequence[MeterSpec], params: dict[str, Any], joi
             outer += [f"COUNT(*) {where}", f"COUNT(DISTINCT {value}) {where}", "0"]
             continue
         where = f"FILTER (WHERE {matched} AND typeof({value}) IN ('integer', 'real'))"
-        check = f"SUM(typeof({value}) = 'real') {where}"
+        # a double, or an integer SQLite's 64-bit SUM could overflow on, sends the window to the exact
+        # redo; SUM itself only adds the small integers (below 2^32 each: 2^31 events cannot overflow)
+        small = f"{value} BETWEEN -{SMALL_INTEGER} AND {SMALL_INTEGER}"
+        check = f"SUM(typeof({value}) = 'real' OR NOT {small}) {where}"
         if meter.aggregation == "latest":
             text_column = f"t{index}"
             inner.append(f"CASE WHEN {condition} THEN printf('%020d%-256s', e.ts, e.id) || "
                          f"(e.properties -> :path_{value}) END AS {text_column}")
             outer += [f"COUNT(*) {where}", f"MAX({text_column}) {where}", check]
             continue
-        function = {"sum": "SUM", "average": "SUM", "max": "MAX", "min": "MIN"}[meter.aggregation]
-        outer += [f"COUNT(*) {where}", f"{function}({value}) {where}", check]
+        if meter.aggregation in ("sum", "average"):
+            total = f"SUM(CASE WHEN typeof({value}) = 'integer' AND {small} THEN {value} END) {where}"
+        else:
+            total = f"{meter.aggregation.upper()}({value}) {where}"
+        outer += [f"COUNT(*) {where}", total, check]
     inner += [f"json_extract(e.properties, :path_{name}) AS {name}" for name in fields.values()]
     return f"SELECT key, {', '.join(outer)} FROM (SELECT {', '.join(inner)} {join} LIMIT -1) GROUP BY key"
+
+
+# SQLite's SUM adds integers in 64 bits and fails the whole query past 2^63 - 1 (one event of
+# 9223372036854775807 and one of 1 stopped every invoice run): larger integers are summed exactly in Python
+SMALL_INTEGER = 2**32
 
 
 def _quantity(aggregation: str, count: int, raw_value: Any, check: Any, postgres: bool) -> Decimal | None:
@@ -352,7 +363,7 @@ def _quantity(aggregation: str, count: int, raw_value: Any, check: Any, postgres
     if aggregation == "latest":
         return Decimal(raw_value[LATEST_VALUE_AT:])
     if check and (aggregation in ("sum", "average") or isinstance(raw_value, float)):
-        return None  # a double took part: redo it from the JSON text
+        return None  # a double (or a large integer) took part: redo it from the JSON text
     total = _decimal(raw_value)
     return average_of(total, count) if aggregation == "average" else total
 

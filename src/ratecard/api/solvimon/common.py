@@ -13,13 +13,9 @@ from fastapi import Request
 from starlette.responses import Response
 
 from ...domain.instants import rfc3339
+from ...domain.numbers import number_problem
 from ..bodies import read_limited_body
 from ..errors import ApiError, invalid
-
-# numbers in events: plenty for usage and money, bounded so no value can blow up storage or output
-MAX_DIGITS = 60
-MAX_MAGNITUDE = 40
-
 
 MAX_BODY = 1024 * 1024
 _decode = msgspec.json.Decoder(float_hook=Decimal).decode
@@ -80,8 +76,9 @@ def parse_decimal(value: Any, field: str) -> Decimal:
         raise invalid(field, f"{field} must be a decimal number, got {str(value)[:40]!r}") from None
     if not number.is_finite():
         raise invalid(field, f"{field} must be a finite decimal number")
-    if number and (abs(number.adjusted()) > MAX_MAGNITUDE or len(number.as_tuple().digits) > MAX_DIGITS):
-        raise invalid(field, f"{field} is out of range: at most {MAX_DIGITS} digits, magnitude 1e±{MAX_MAGNITUDE}")
+    problem = number_problem(number)  # the one bound every ingest path applies to event numbers
+    if problem is not None:
+        raise invalid(field, f"{field}: {problem}")
     return number
 
 

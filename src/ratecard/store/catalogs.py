@@ -6,7 +6,7 @@ import hashlib
 from typing import Any
 
 import orjson
-from sqlalchemy import insert, select, text
+from sqlalchemy import func, insert, select, text
 
 from ..catalog.schema import CatalogDocument
 from .db import Store
@@ -47,11 +47,20 @@ def save_version(store: Store, document: CatalogDocument, now_us: int, environme
         ).first()
         if latest is not None and latest.digest == digest:
             return latest.version, False
-        result = connection.execute(
-            insert(catalog_versions).values(environment=environment, created_at=now_us, digest=digest,
-                                            document=text)
-        )
-        return result.inserted_primary_key[0], True
+        return insert_version(connection, environment, now_us, digest, text), True
+
+
+def insert_version(connection: Any, environment: str, now_us: int, digest: str, document: str) -> int:
+    """Store a new version numbered max+1 within its environment; returns that number.
+
+    The caller holds the environment's lock (lock_environment), so two applies never pick the same."""
+    latest = connection.execute(
+        select(func.max(catalog_versions.c.version)).where(catalog_versions.c.environment == environment)
+    ).scalar()
+    version = (latest or 0) + 1
+    connection.execute(insert(catalog_versions).values(environment=environment, version=version,
+                                                       created_at=now_us, digest=digest, document=document))
+    return version
 
 
 def load_version(store: Store, environment: str = "live", version: int | None = None) -> tuple[int, CatalogDocument] | None:

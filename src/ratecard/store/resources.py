@@ -19,7 +19,7 @@ import orjson
 from sqlalchemy import delete, insert, select, update
 
 from ..catalog.schema import CatalogDocument
-from .catalogs import canonical_json, lock_environment
+from .catalogs import canonical_json, insert_version, lock_environment
 from .db import Store
 from .schema import api_resource_revisions, api_resources, catalog_versions
 
@@ -173,9 +173,7 @@ class ConfigChange:
         digest = hashlib.sha256(text_.encode()).hexdigest()
         if current is not None and self._catalog is not None and self._catalog[1] == digest:
             return self._catalog[0]
-        result = self.connection.execute(insert(catalog_versions).values(
-            environment=self.environment, created_at=self.now_us, digest=digest, document=text_))
-        version = result.inserted_primary_key[0]
+        version = insert_version(self.connection, self.environment, self.now_us, digest, text_)
         self._catalog = (version, digest, document)
         self.catalog_version = version
         return version

@@ -25,12 +25,14 @@ metadata = MetaData()
 catalog_versions = Table(
     "catalog_versions",
     metadata,
-    Column("version", Integer, primary_key=True, autoincrement=True),
+    Column("id", Integer, primary_key=True, autoincrement=True),  # internal; never shown
     Column("environment", String(16), nullable=False),
+    # 1, 2, 3... within the environment: sandbox's applies never shift live's numbers
+    Column("version", Integer, nullable=False),
     Column("created_at", BigInteger, nullable=False),  # µs since epoch, UTC
     Column("digest", String(64), nullable=False),
     Column("document", Text, nullable=False),  # canonical JSON, decimals as strings
-    Index("ix_catalog_versions_env", "environment", "version"),
+    UniqueConstraint("environment", "version", name="uq_catalog_versions_env"),
 )
 
 # One row per accepted event. (environment, id) is the idempotency key: the insert and the

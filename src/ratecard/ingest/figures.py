@@ -36,6 +36,7 @@ def minute_of(micros: int) -> int:
 
 FLUSH_SECONDS = 1.0
 _lock = threading.Lock()
+_write_lock = threading.Lock()  # held while counts are written: a closing store waits for the timer's write
 _pending: dict[int, tuple[Store, dict[tuple[str, int], Counter]]] = {}  # id(store) -> (store, counts)
 _timer: threading.Timer | None = None
 
@@ -46,6 +47,10 @@ def record(store: Store, environment: str, now: datetime, counts: Counter) -> No
     global _timer
     key = (environment, minute_of(to_micros(now)))
     with _lock:
+        if id(store) not in _pending:
+            # a store closed before the timer fires gets its figures first, not a write after it
+            # closed (which on SQLite would recreate a database file its owner is removing)
+            store.before_dispose("ingestion figures", lambda: flush_store(store))
         _, by_minute = _pending.setdefault(id(store), (store, {}))
         by_minute.setdefault(key, Counter()).update(counts)
         if _timer is None:
@@ -64,6 +69,22 @@ def flush() -> None:
             _timer.cancel()
             _timer = None
     for store, by_minute in taken:
+        _write(store, by_minute)
+
+
+def flush_store(store: Store) -> None:
+    """Write the counts held for this one store now (it is about to close)."""
+    with _lock:
+        entry = _pending.pop(id(store), None)
+    if entry is not None:
+        _write(*entry)
+    else:
+        with _write_lock:  # the timer may be writing this store's counts right now: let it finish
+            pass
+
+
+def _write(store: Store, by_minute: dict[tuple[str, int], Counter]) -> None:
+    with _write_lock:
         for (environment, minute), counts in sorted(by_minute.items()):
             try:
                 add_counters(store, environment, minute, dict(counts))

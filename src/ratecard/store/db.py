@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +53,13 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 class Store:
     engine: Engine
     url: str
+    # work held in memory for this store (ingestion figures) that must reach it before it closes,
+    # by name so that registering twice keeps one
+    _before_dispose: dict[str, Callable[[], None]] = field(default_factory=dict, repr=False)
+
+    def before_dispose(self, name: str, hook: Callable[[], None]) -> None:
+        """Run `hook` when the store is disposed, before its connections close."""
+        self._before_dispose[name] = hook
 
     @property
     def dialect(self) -> str:
@@ -91,6 +99,10 @@ class Store:
             return None
 
     def dispose(self) -> None:
+        hooks = list(self._before_dispose.values())
+        self._before_dispose.clear()
+        for hook in hooks:
+            hook()
         self.engine.dispose()
 
 

@@ -5,8 +5,9 @@ one transaction, so an interrupted import keeps every batch already committed an
 skips them as duplicates.
 
 An event whose id is already held (stored before, or earlier in the file) is never stored again:
-the first write wins. The report tells the two cases apart: a `duplicate` has the same content
-(customer, meter, timestamp, properties), a `conflict` does not, and is listed with its line.
+the first write wins. Each is flagged `duplicate`; those whose content (customer, meter,
+timestamp, properties) differs from the event held are also flagged `conflict`, and listed
+with their line: the first write won over other data, which someone should look at.
 Only a batch with ids not inserted pays for the comparison: one SELECT of that batch's ids.
 """
 
@@ -47,7 +48,7 @@ class ImportReport:
     dry_run: bool
     read: int = 0
     stored: int = 0
-    duplicates: int = 0  # ids already held: duplicates and conflicts (flags tell them apart)
+    duplicates: int = 0  # ids already held, whatever their content (flags["conflict"]: content differs)
     rejected: Counter = field(default_factory=Counter)
     flags: Counter = field(default_factory=Counter)
     rejections: list[Rejection] = field(default_factory=list)  # the first few, for the report
@@ -71,10 +72,12 @@ class ImportReport:
             bucket.append(value)
 
     def note_held(self, tally: HeldTally) -> None:
-        """Events not stored because their id was already held: duplicates, and conflicts listed."""
-        self.duplicates += tally.plain + tally.conflicting
-        if tally.plain:
-            self.flags["duplicate"] += tally.plain
+        """Events not stored because their id was already held: all duplicates; conflicts also
+        flagged and listed."""
+        held = tally.plain + tally.conflicting
+        self.duplicates += held
+        if held:
+            self.flags["duplicate"] += held
         if tally.conflicting:
             self.flags["conflict"] += tally.conflicting
         self.conflicts.extend(tally.listed[: LISTED_CONFLICTS - len(self.conflicts)])

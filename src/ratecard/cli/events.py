@@ -90,6 +90,11 @@ def _print_import(report: Any, no_catalog: bool) -> None:
         say(err, f"rejected: {report.source}: {rejection.message} [{rejection.reason}]")
     if len(report.rejections) > SHOWN_PROBLEMS:
         err.print(f"… and {sum(report.rejected.values()) - SHOWN_PROBLEMS} more rejected (use --json or --rejects FILE)")
+    for event_id, line in report.conflicts[:SHOWN_PROBLEMS]:
+        say(err, f"conflict: {report.source}: line {line}: id {event_id} is already held with other content "
+                 "(the stored event is kept)")
+    if report.flags.get("conflict", 0) > SHOWN_PROBLEMS:
+        err.print(f"… and {report.flags['conflict'] - SHOWN_PROBLEMS} more conflicts (use --json)")
     if no_catalog:
         err.print("warning: no catalog applied: events are stored as unmatched (unknown_customer)")
 

@@ -27,6 +27,7 @@ from typing import Any
 from ..domain.instants import to_micros
 from ..store import Store
 from ..store.monitoring import MINUTE_US, add_counters
+from .records import ALREADY_HELD
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +112,7 @@ def record_import(store: Store, environment: str, now: datetime, report: Any) ->
     for flag, n in report.flags.items():
         if flag == "late":
             counts["late", ""] += n
-        elif flag != "duplicate":
+        elif flag not in ALREADY_HELD:
             counts["unmatched", flag] += n
     record(store, environment, now, counts)
 

@@ -3,6 +3,12 @@
 Constant memory: the file is streamed and written in batches of BATCH_SIZE events, each batch
 one transaction, so an interrupted import keeps every batch already committed and a re-run
 skips them as duplicates.
+
+An event whose id is already held (stored before, or earlier in the file) is never stored again:
+the first write wins. Each is flagged `duplicate`; those whose content (customer, meter,
+timestamp, properties) differs from the event held are also flagged `conflict`, and listed
+with their line: the first write won over other data, which someone should look at.
+Only a batch with ids not inserted pays for the comparison: one SELECT of that batch's ids.
 """
 
 from __future__ import annotations
@@ -22,15 +28,16 @@ from typing import Any
 from ..catalog import Catalog
 from ..domain.instants import to_micros
 from ..store import Store
-from ..store.events import EventWriter, Row, existing_ids, refresh_statistics
+from ..store.events import EventWriter, Row, refresh_statistics, stored_contents
 from ..store.invoices import finalized_windows
 from .figures import record_import
 from .readers import count_rows, meter_streams, read_events
-from .records import RawEvent, Rejection
+from .records import ALREADY_HELD, RawEvent, Rejection, event_content
 from .validate import EventValidator
 
 BATCH_SIZE = 25_000
 SAMPLE_SIZE = 5
+LISTED_CONFLICTS = 100
 
 
 @dataclass
@@ -41,11 +48,12 @@ class ImportReport:
     dry_run: bool
     read: int = 0
     stored: int = 0
-    duplicates: int = 0
+    duplicates: int = 0  # ids already held, whatever their content (flags["conflict"]: content differs)
     rejected: Counter = field(default_factory=Counter)
     flags: Counter = field(default_factory=Counter)
     rejections: list[Rejection] = field(default_factory=list)  # the first few, for the report
     samples: dict[str, list[str]] = field(default_factory=dict)
+    conflicts: list[tuple[str, int]] = field(default_factory=list)  # the first (id, line) conflicts
     coverage: Counter = field(default_factory=Counter)  # (customer, meter) -> accepted events
     # (customer, before_start | after_end | between_subscriptions) -> no_subscription events
     outside: Counter = field(default_factory=Counter)
@@ -54,10 +62,25 @@ class ImportReport:
     def accepted(self) -> int:
         return self.read - sum(self.rejected.values())
 
+    def flagged_not_held(self) -> int:
+        """Events flagged for anything but an id already held (unmatched, late)."""
+        return sum(n for flag, n in self.flags.items() if flag not in ALREADY_HELD)
+
     def note_sample(self, key: str, value: str) -> None:
         bucket = self.samples.setdefault(key, [])
         if len(bucket) < SAMPLE_SIZE:
             bucket.append(value)
+
+    def note_held(self, tally: HeldTally) -> None:
+        """Events not stored because their id was already held: all duplicates; conflicts also
+        flagged and listed."""
+        held = tally.plain + tally.conflicting
+        self.duplicates += held
+        if held:
+            self.flags["duplicate"] += held
+        if tally.conflicting:
+            self.flags["conflict"] += tally.conflicting
+        self.conflicts.extend(tally.listed[: LISTED_CONFLICTS - len(self.conflicts)])
 
     def as_dict(self) -> dict:
         return {
@@ -74,6 +97,7 @@ class ImportReport:
                 for r in self.rejections
             ],
             "samples": self.samples,
+            "conflicts": [{"id": event_id, "line": line} for event_id, line in self.conflicts],
             "coverage": [
                 {"customer": c, "meter": m, "events": n} for (c, m), n in sorted(self.coverage.items())
             ],
@@ -87,6 +111,23 @@ class ImportReport:
             rows.setdefault(customer, {"customer": customer, "before_start": 0, "after_end": 0,
                                        "between_subscriptions": 0})[reason] = count
         return list(rows.values())
+
+
+@dataclass
+class HeldTally:
+    """Events whose id was already held, split by content: the same (plain) or not (conflicting)."""
+
+    plain: int = 0
+    conflicting: int = 0
+    listed: list[tuple[str, int]] = field(default_factory=list)  # (id, line), the first conflicts
+
+    def add(self, event_id: str, line: int, same: bool) -> None:
+        if same:
+            self.plain += 1
+            return
+        self.conflicting += 1
+        if len(self.listed) < LISTED_CONFLICTS:
+            self.listed.append((event_id, line))
 
 
 def import_file(
@@ -167,22 +208,24 @@ def import_records(
         windows = finalized_windows(store, environment) if catalog is not None else None
         validator = EventValidator(catalog, now, windows)
     received = to_micros(now)
-    seen_in_dry_run: set[str] = set()
+    seen_in_dry_run: dict[str, int] = {}
     batch: list[Row] = []
+    lines: list[int] = []  # the line (or index) of each row of the batch, for the conflicts listed
     writer = None if report.dry_run else _start_writer(store, on_progress, background, writer_factory)
 
     def flush() -> None:
-        nonlocal batch
+        nonlocal batch, lines
         if not batch:
             return
         _count_batch(report, batch, validator)
         if writer is not None:
-            writer.submit(batch)  # the writer owns this list now
+            writer.submit(batch, lines)  # the writer owns these lists now
         else:
-            _dry_run_duplicates(store, environment, batch, seen_in_dry_run, report)
+            _dry_run_duplicates(store, environment, batch, lines, seen_in_dry_run, report)
             if on_progress is not None:
                 on_progress(len(batch))
         batch = []
+        lines = []
 
     check = _row_checker(validator)
     read = 0
@@ -194,6 +237,7 @@ def import_records(
                 _note_rejection(report, result, keep_rejections, on_rejection, on_progress)
                 continue
             batch.append(result)
+            lines.append(record.line)
             if len(batch) >= BATCH_SIZE:
                 flush()
         flush()
@@ -217,12 +261,30 @@ def _start_writer(store: Store, on_progress: Callable[[int], None] | None, backg
 
 
 def _close_writer(writer: BackgroundWriter | InlineWriter, report: ImportReport) -> None:
-    """Wait for the last batch; rows the store already held are duplicates."""
-    written, stored = writer.close()
+    """Wait for the last batch; rows the store already held are duplicates or conflicts."""
+    stored = writer.close()
     report.stored += stored
-    report.duplicates += written - stored
-    if written != stored:
-        report.flags["duplicate"] += written - stored
+    report.note_held(writer.held)
+
+
+def _tally_held(writer: EventWriter, rows: list[Row], lines: list[int], new: int, tally: HeldTally) -> None:
+    """Compare the rows of a written batch with what is stored under their ids, when some were
+    not inserted. An inserted row is what is stored, so exactly the rows differing from the
+    stored event are conflicts; the other rows not inserted are duplicates."""
+    held = len(rows) - new
+    held_contents = getattr(writer, "held", None)  # a backfill's writer cannot tell: all duplicates
+    if not held or held_contents is None:
+        tally.plain += held
+        return
+    stored = held_contents(rows[0][0], (row[1] for row in rows))
+    conflicting = 0
+    for row, line in zip(rows, lines, strict=True):
+        content = stored.get(row[1])
+        if content is None or content == row[2:6] or event_content(*content) == event_content(*row[2:6]):
+            continue
+        conflicting += 1
+        tally.add(row[1], line, same=False)
+    tally.plain += held - conflicting
 
 
 def _count_batch(report: ImportReport, batch: list[Row], validator: Any) -> None:
@@ -289,18 +351,20 @@ class InlineWriter:
     def __init__(self, writer: EventWriter, on_progress: Callable[[int], None] | None) -> None:
         self.writer = writer
         self.on_progress = on_progress
-        self.written = 0
         self.stored = 0
+        self.held = HeldTally()
 
-    def submit(self, rows: list) -> None:
-        self.stored += self.writer.write(rows)
-        self.written += len(rows)
+    def submit(self, rows: list, lines: list[int]) -> None:
+        new = self.writer.write(rows)
+        self.stored += new
+        _tally_held(self.writer, rows, lines, new, self.held)
         if self.on_progress is not None:
             self.on_progress(len(rows))
 
-    def close(self) -> tuple[int, int]:
+    def close(self) -> int:
+        """Rows new; `held` tells the others apart."""
         self.writer.close()
-        return self.written, self.stored
+        return self.stored
 
 
 class BackgroundWriter:
@@ -315,54 +379,66 @@ class BackgroundWriter:
         self.writer = writer
         self.on_progress = on_progress
         self.queue: queue.Queue = queue.Queue(maxsize=2)
-        self.written = 0
         self.stored = 0
+        self.held = HeldTally()  # filled on the writing thread, read after it ends
         self.error: BaseException | None = None
         self.thread = threading.Thread(target=self._run, name="ratecard-event-writer", daemon=True)
         self.thread.start()
 
     def _run(self) -> None:
         while True:
-            rows = self.queue.get()
-            if rows is None:
+            item = self.queue.get()
+            if item is None:
                 return
             if self.error is not None:
                 continue
+            rows, lines = item
             try:
-                self.stored += self.writer.write(rows)
-                self.written += len(rows)
+                new = self.writer.write(rows)
+                self.stored += new
+                _tally_held(self.writer, rows, lines, new, self.held)
                 if self.on_progress is not None:
                     self.on_progress(len(rows))
             except BaseException as exc:  # noqa: BLE001 - handed to the importing thread
                 self.error = exc
 
-    def submit(self, rows: list) -> None:
+    def submit(self, rows: list, lines: list[int]) -> None:
         if self.error is not None:
             self._raise()
-        self.queue.put(rows)
+        self.queue.put((rows, lines))
 
-    def close(self) -> tuple[int, int]:
-        """Wait for every queued batch; returns (rows written, rows new)."""
+    def close(self) -> int:
+        """Wait for every queued batch; returns the rows new (`held` tells the others apart)."""
         self.queue.put(None)
         self.thread.join()
         self.writer.close()
         if self.error is not None:
             self._raise()
-        return self.written, self.stored
+        return self.stored
 
     def _raise(self) -> None:
         error, self.error = self.error, None
         raise error  # type: ignore[misc]
 
 
-def _dry_run_duplicates(store: Store, environment: str, batch: list[Row], seen: set[str],
-                        report: ImportReport) -> None:
-    stored = existing_ids(store, environment, (row[1] for row in batch))
-    for row in batch:
+def _dry_run_duplicates(store: Store, environment: str, batch: list[Row], lines: list[int],
+                        seen: dict[str, int], report: ImportReport) -> None:
+    """What an import would count as duplicates and conflicts: ids stored, or earlier in the
+    file (remembered with a hash of their content, not the content)."""
+    stored = stored_contents(store, environment, (row[1] for row in batch))
+    tally = HeldTally()
+    for row, line in zip(batch, lines, strict=True):
         event_id = row[1]
-        if event_id in stored or event_id in seen:
-            report.duplicates += 1
-            report.flags["duplicate"] += 1
-            report.note_sample("duplicate", event_id)
+        content = event_content(*row[2:6])
+        held = stored.get(event_id)
+        if held is not None:
+            same = event_content(*held) == content
+        elif event_id in seen:
+            same = seen[event_id] == hash(content)
         else:
-            seen.add(event_id)
+            seen[event_id] = hash(content)
+            continue
+        tally.add(event_id, line, same)
+        if same:
+            report.note_sample("duplicate", event_id)
+    report.note_held(tally)

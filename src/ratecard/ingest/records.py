@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from decimal import Decimal
+from operator import itemgetter
 from typing import Any
 
 import msgspec
+
+# the flags of events not stored because their id was already held: same content, or not
+ALREADY_HELD = frozenset({"duplicate", "conflict"})
 
 
 class RawEvent(msgspec.Struct):
@@ -44,3 +50,22 @@ class Event:
     properties: str
     status: str  # matched | unknown_customer | unknown_meter | no_subscription
     late: bool = False  # matched, but inside a period whose invoice is already final
+
+
+def event_content(customer: str, meter: str, ts: int, properties: str) -> tuple[str, str, int, str]:
+    """What makes two events with the same id the same event (a duplicate) or not (a conflict).
+
+    Properties compare as JSON values, not as text: key order is irrelevant and numbers compare
+    by value (1 and 1.0 are the same), because PostgreSQL renders stored JSON its own way."""
+    if properties == "{}":
+        return customer, meter, ts, properties
+    return customer, meter, ts, repr(json.loads(properties, parse_float=_number, parse_int=_number,
+                                                 object_pairs_hook=_sorted_pairs))
+
+
+def _number(text: str) -> Decimal:
+    return Decimal(text).normalize()
+
+
+def _sorted_pairs(pairs: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
+    return sorted(pairs, key=itemgetter(0))

@@ -8,7 +8,8 @@ set the speed. The insert and the dedup are one statement in one transaction.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,6 +49,11 @@ class EventWriter:
             self.raw.executemany(INSERT_OR_IGNORE, rows)
             return self.raw.total_changes - before
 
+    def held(self, environment: str, ids: Iterable[str]) -> dict[str, tuple[str, str, int, str]]:
+        """(customer, meter, ts, properties text) of the stored events with these ids, on this
+        writer's connection: what a batch's already-held ids are compared with."""
+        return stored_contents(self.connection, environment, ids)
+
     def close(self) -> None:
         self.connection.close()
 
@@ -68,7 +74,10 @@ def _key(row: Row) -> tuple[str, str]:
 def _copy_postgres(raw: Any, rows: Sequence[Row]) -> int:
     """COPY straight into events when no id is already there (the common case); when one is,
     the savepoint rolls that back and the batch goes through a staging table and
-    INSERT … ON CONFLICT DO NOTHING instead, so duplicates are skipped, never doubled."""
+    INSERT … ON CONFLICT DO NOTHING instead, so duplicates are skipped, never doubled.
+
+    The first of an id's rows in a batch wins, as on SQLite: the sort is stable, so the staging
+    table holds each id's rows in batch order, and `ctid` (their place in it) breaks the tie."""
     columns = ", ".join(COLUMNS)
     # Concurrent writers of overlapping batches wait on each other's uncommitted ids; taking the
     # ids in one global order (by key, as the staging INSERT below does) keeps that from ever
@@ -97,7 +106,7 @@ def _copy_postgres(raw: Any, rows: Sequence[Row]) -> int:
         cursor.execute(
             f"INSERT INTO events ({columns}) "
             f"SELECT DISTINCT ON (environment, id) {columns} FROM events_staging "
-            "ORDER BY environment, id ON CONFLICT (environment, id) DO NOTHING"
+            "ORDER BY environment, id, ctid ON CONFLICT (environment, id) DO NOTHING"
         )
         return cursor.rowcount
 
@@ -110,15 +119,29 @@ def refresh_statistics(store: Store) -> None:
             connection.execute(text("ANALYZE events"))
 
 
-def existing_ids(store: Store, environment: str, ids: Iterable[str]) -> set[str]:
+def stored_contents(connectable: Any, environment: str, ids: Iterable[str]) -> dict[str, tuple[str, str, int, str]]:
+    """id -> (customer, meter, ts, properties as text) of the stored events with these ids.
+
+    `connectable` is a Store or an open connection; one SELECT per 900 ids (SQLite's parameter bound)."""
     wanted = list(dict.fromkeys(ids))
-    found: set[str] = set()
-    with store.engine.connect() as connection:
+    found: dict[str, tuple[str, str, int, str]] = {}
+    with _connection(connectable) as connection:
         for start in range(0, len(wanted), 900):
-            chunk = wanted[start : start + 900]
-            query = select(events.c.id).where(events.c.environment == environment, events.c.id.in_(chunk))
-            found.update(row[0] for row in connection.execute(query))
+            query = select(events.c.id, events.c.customer, events.c.meter, events.c.ts,
+                           cast(events.c.properties, Text)).where(
+                events.c.environment == environment, events.c.id.in_(wanted[start : start + 900]))
+            for event_id, customer, meter, ts, properties in connection.execute(query):
+                found[event_id] = (customer, meter, ts, properties)
     return found
+
+
+@contextmanager
+def _connection(connectable: Any) -> Iterator[Any]:
+    if isinstance(connectable, Store):
+        with connectable.engine.connect() as connection:
+            yield connection
+    else:
+        yield connectable
 
 
 def count_by_status(store: Store, environment: str) -> dict[str, int]:

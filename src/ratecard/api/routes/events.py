@@ -70,8 +70,8 @@ def ingest(caller: Caller, records: list[RawEvent | Rejection], dry_run: bool) -
     validator, catalog = (state.validator, state.catalog) if state is not None else (None, None)
     report = import_batch(caller.store, caller.environment, caller.now, records, dry_run, validator, catalog)
     if not dry_run:
-        unmatched = sum(n for flag, n in report.flags.items() if flag != "duplicate")
-        caller.metrics.observe_import(report.stored, report.duplicates, unmatched, dict(report.rejected))
+        caller.metrics.observe_import(report.stored, report.duplicates, report.flagged_not_held(),
+                                      dict(report.rejected))
     return report
 
 
@@ -99,4 +99,5 @@ def batch_summary(report: ImportReport, count: int) -> dict[str, Any]:
         "errors": [{"index": r.line, "id": r.event_id, "reason": r.reason, "message": r.message}
                    for r in report.rejections],
         "unmatched": report.samples,
+        "conflicts": [{"index": line, "id": event_id} for event_id, line in report.conflicts],
     }

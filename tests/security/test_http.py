@@ -19,7 +19,7 @@ from ratecard.catalog.load import CatalogFileError, load_document, parse_text
 from ratecard.ingest.validate import parse_timestamp
 from ratecard.store import idempotency, open_store
 
-from ..api.conftest import Api, api  # noqa: F401 - the fixture, on both stores
+from ..api.conftest import Api
 from ..api.live_server import Server, create_key
 
 

@@ -8,15 +8,9 @@ runs on SQLite and PostgreSQL (the `db_url` fixture).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fastapi.testclient import TestClient
-
-from ratecard.api.app import create_app
-from ratecard.store import open_store
-from ratecard.store.keys import create_key
 
 from ..api.conftest import Api
 from ..e2e.harness import CATALOG, Cli, event, jsonl
@@ -30,15 +24,6 @@ def cli(tmp_path: Path, db_url: str) -> Cli:
     return runner
 
 
-@pytest.fixture
-def api(db_url: str) -> Iterator[Api]:
-    """The in-process HTTP client of tests/api/conftest.py (its fixtures are not seen from here)."""
-    store = open_store(db_url)
-    _, live = create_key(store, "live", 0, "test")
-    _, sandbox = create_key(store, "sandbox", 0, "test")
-    store.dispose()
-    with TestClient(create_app(db_url), raise_server_exceptions=False) as client:
-        yield Api(client, live, sandbox, db_url)
 
 
 def stored(cli: Cli, event_id: str) -> dict:

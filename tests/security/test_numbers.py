@@ -9,19 +9,15 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ratecard.api.app import create_app
 from ratecard.domain.numbers import MAX_DIGITS, number_problem
 from ratecard.store import open_store
-from ratecard.store.keys import create_key
 
 from ..api.conftest import Api
 from ..e2e.harness import Cli
@@ -185,14 +181,10 @@ def test_a_customer_whose_pricing_fails_is_reported_and_the_others_are_invoiced(
 
 
 @pytest.fixture
-def api(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Api]:
+def api(api: Api, monkeypatch: pytest.MonkeyPatch) -> Api:
+    """The shared in-process client with "now" pinned (read per request)."""
     monkeypatch.setenv("RATECARD_NOW", NOW)
-    store = open_store(db_url)
-    _, live = create_key(store, "live", 0, "test")
-    _, sandbox = create_key(store, "sandbox", 0, "test")
-    store.dispose()
-    with TestClient(create_app(db_url), raise_server_exceptions=False) as client:
-        yield Api(client, live, sandbox, db_url)
+    return api
 
 
 def _post_events(api: Api, *lines: str):

@@ -51,6 +51,8 @@ events = Table(
     Column("status", String(32), nullable=False),
     Column("late", Boolean, nullable=False, default=False),
     Column("deleted_at", BigInteger, nullable=True),  # soft delete (µs); a deleted event is never billed
+    # the subscription the event names (its reference), if any: it is billed by that subscription only
+    Column("subscription", String(256), nullable=True),
     Index("ix_events_usage", "environment", "customer", "meter", "ts"),
     Index("ix_events_status", "environment", "status"),
 )

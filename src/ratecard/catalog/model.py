@@ -47,6 +47,18 @@ class CustomerSpec:
 
 
 @dataclass(frozen=True)
+class PhaseSpec:
+    """Terms in force from `at` until the next phase: the subscription's start for the first one."""
+
+    at: date | datetime
+    plan_code: str
+    plan: Plan  # with the phase's overrides applied
+    list_plan: Plan
+    overrides: dict[str, dict[str, Any]]
+    proration: str  # prorate | none | invoice_now (how the change settles fees billed in advance)
+
+
+@dataclass(frozen=True)
 class SubscriptionSpec:
     reference: str
     customer: str
@@ -59,6 +71,13 @@ class SubscriptionSpec:
     timezone: str
     overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
     bill_from: date | datetime | None = None
+    changes: tuple[PhaseSpec, ...] = ()  # the terms after the first, in time order
+    end_proration: str = "prorate"  # prorate | none
+
+    def phases(self) -> tuple[PhaseSpec, ...]:
+        """Every set of terms in time order, the first in force from the start."""
+        first = PhaseSpec(self.start, self.plan_code, self.plan, self.list_plan, self.overrides, "none")
+        return (first, *self.changes)
 
     def billed_from(self) -> datetime | None:
         """bill_from as an instant in the subscription's timezone (a date means its midnight)."""
@@ -131,20 +150,33 @@ def build_catalog(document: CatalogDocument) -> Catalog:
         c.reference: CustomerSpec(c.reference, c.name, c.country, c.currency, c.tax_rate, c.timezone, c.email)
         for c in document.customers
     }
+    def with_overrides(code: str, overrides: dict[str, dict[str, Any]]) -> Plan:
+        list_plan = plans[code]
+        if not overrides:
+            return list_plan
+        charges = []
+        for charge in plan_models[code].charges:
+            if charge.code in overrides:
+                merged = ChargeModel.model_validate(override_charge(charge, overrides[charge.code]))
+                charges.append(to_domain_charge(merged))
+            else:
+                charges.append(to_domain_charge(charge))
+        return Plan(list_plan.code, list_plan.currency, list_plan.interval, tuple(charges),
+                    list_plan.minimum, list_plan.name)
+
     subscriptions = {}
     for s in document.subscriptions:
         list_plan = plans[s.plan]
-        plan = list_plan
-        if s.overrides:
-            charges = []
-            for charge in plan_models[s.plan].charges:
-                if charge.code in s.overrides:
-                    merged = ChargeModel.model_validate(override_charge(charge, s.overrides[charge.code]))
-                    charges.append(to_domain_charge(merged))
-                else:
-                    charges.append(to_domain_charge(charge))
-            plan = Plan(list_plan.code, list_plan.currency, list_plan.interval, tuple(charges),
-                        list_plan.minimum, list_plan.name)
+        plan = with_overrides(s.plan, s.overrides)
+        changes = []
+        code, overrides = s.plan, dict(s.overrides)
+        for change in s.changes:
+            if change.plan is not None and change.plan != code:
+                code, overrides = change.plan, {}
+            if change.overrides is not None:
+                overrides = dict(change.overrides)
+            changes.append(PhaseSpec(change.at, code, with_overrides(code, overrides), plans[code], overrides,
+                                     change.proration))
         customer = customers[s.customer]
         subscriptions[s.reference] = SubscriptionSpec(
             reference=s.reference,
@@ -158,6 +190,8 @@ def build_catalog(document: CatalogDocument) -> Catalog:
             timezone=customer.timezone or entity.timezone or "UTC",
             overrides=dict(s.overrides),
             bill_from=s.bill_from,
+            changes=tuple(changes),
+            end_proration=s.end_proration,
         )
     return Catalog(
         entity_name=entity.name,

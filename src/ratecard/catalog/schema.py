@@ -164,6 +164,18 @@ class Customer(Strict):
         return value
 
 
+class SubscriptionChange(Strict):
+    """New terms in force from `at` until the next change (or the end)."""
+
+    at: Moment
+    plan: Code | None = None  # omitted: the plan in force before the change
+    # omitted: the overrides in force before, when the plan stays; none when the plan changes
+    overrides: dict[str, dict[str, Any]] | None = None
+    # how fees billed in advance for the period holding `at` are settled (like Stripe's
+    # proration_behavior): prorate on the next invoice, not at all, or on an invoice cut at once
+    proration: Literal["prorate", "none", "invoice_now"] = "prorate"
+
+
 class Subscription(Strict):
     reference: Code
     customer: Code
@@ -175,6 +187,9 @@ class Subscription(Strict):
     # ratecard bills only lines whose service period starts on or after bill_from: the periods
     # before it were billed by the system this subscription came from
     bill_from: Moment | None = None
+    changes: list[SubscriptionChange] = []
+    # ending inside a period: credit the unused part of fees billed in advance, or keep them
+    end_proration: Literal["prorate", "none"] = "prorate"
 
     @field_validator("billing_anchor")
     @classmethod

@@ -320,11 +320,48 @@ def _check_subscription(
                                                 f"{customer.reference!r} is billed in {customer.currency}"))
     if subscription.end is not None and _as_comparable(subscription.end) <= _as_comparable(subscription.start):
         problems.append(Problem(f"{path}.end", "must be after start"))
+    _check_changes(subscription, path, plans, meter_codes, problems)
     if plan is None:
         return
+    _check_overrides(subscription.overrides, plan, f"{path}.overrides", meter_codes, problems)
+
+
+def _check_changes(subscription: Subscription, path: str, plans: dict[str, Plan], meter_codes: set[str],
+                   problems: list[Problem]) -> None:
+    """Each change after the previous one (and the start), before the end, to a plan billed in the
+    same currency on the same calendar: periods and invoices stay those of the subscription."""
+    first = plans.get(subscription.plan)
+    previous_at = _as_comparable(subscription.start)
+    current = first
+    for index, change in enumerate(subscription.changes):
+        where = f"{path}.changes[{index}]"
+        at = _as_comparable(change.at)
+        if at <= previous_at:
+            problems.append(Problem(f"{where}.at", "must be after the subscription's start and the previous change"))
+        if subscription.end is not None and at >= _as_comparable(subscription.end):
+            problems.append(Problem(f"{where}.at", "must be before the subscription's end"))
+        previous_at = max(previous_at, at)
+        plan = current if change.plan is None else plans.get(change.plan)
+        if change.plan is not None and plan is None:
+            problems.append(Problem(f"{where}.plan", f"unknown plan {change.plan!r}"))
+            continue
+        if plan is None or first is None:
+            continue
+        if plan.currency != first.currency or plan.interval != first.interval:
+            problems.append(Problem(f"{where}.plan", f"plan {plan.code!r} bills {plan.interval}ly in {plan.currency}; "
+                                                     f"a change keeps the subscription's {first.interval}ly periods in "
+                                                     f"{first.currency} (end it and start a new subscription instead)"))
+            continue
+        if change.overrides:
+            _check_overrides(change.overrides, plan, f"{where}.overrides", meter_codes, problems)
+        current = plan
+
+
+def _check_overrides(overrides: dict[str, Any], plan: Plan, path: str, meter_codes: set[str],
+                     problems: list[Problem]) -> None:
     charges = {charge.code: charge for charge in plan.charges}
-    for code, fields in subscription.overrides.items():
-        where = f"{path}.overrides.{code}"
+    for code, fields in overrides.items():
+        where = f"{path}.{code}"
         if code not in charges:
             problems.append(Problem(where, f"plan {plan.code!r} has no charge {code!r}"))
             continue

@@ -15,7 +15,6 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from ..catalog import Catalog, build_catalog
-from ..domain.aggregation import Usage
 from ..domain.instants import from_micros, to_micros
 from ..domain.rating import Cut, invoice_cuts
 from ..store import Store
@@ -25,7 +24,7 @@ from ..store.invoice_states import latest_boundary
 from ..store.invoices import InvoiceRecord
 from ..store.modes import BillingModes, load_modes
 from ..store.usage import aggregate_usage
-from .run import HorizonError, charged_meters, generate_invoices, price_cut, usage_windows
+from .run import HorizonError, charged_meters, generate_invoices, measured_usage, price_cut, usage_windows
 
 CREDIT_NOTE_PREFIX = "CN"
 
@@ -132,7 +131,7 @@ def _recompute(store: Store, catalog: Catalog, version: int, group: list[Invoice
         subscription = catalog.subscriptions.get(invoice.subscription)
         if subscription is None:
             continue
-        cut = _cut_at(subscription.schedule(), invoice.boundary_ts)
+        cut = _cut_at(subscription, invoice.boundary_ts)
         if cut is not None:
             placed.append((invoice, subscription, cut))
     cuts = [(subscription, cut) for _, subscription, cut in placed]
@@ -140,7 +139,7 @@ def _recompute(store: Store, catalog: Catalog, version: int, group: list[Invoice
     usage = aggregate_usage(store, usage_windows(cuts), meters, environment)
     results = []
     for index, (invoice, subscription, cut) in enumerate(placed):
-        measured = {meter.code: usage.get((index, meter.code), Usage.zero()) for meter in meters}
+        measured = measured_usage(usage, index, subscription, cut, [meter.code for meter in meters])
         # the periods the invoice billed, not the customer's mode today: after a rollback the
         # customer is in shadow, yet what ratecard billed then is what is corrected now
         billed_from = min((line.service_start_ts for line in invoice.lines), default=None)
@@ -151,8 +150,9 @@ def _recompute(store: Store, catalog: Catalog, version: int, group: list[Invoice
     return results
 
 
-def _cut_at(schedule, boundary_us: int) -> Cut | None:
-    for cut in invoice_cuts(schedule, from_micros(boundary_us).astimezone(schedule.tz)):
+def _cut_at(subscription, boundary_us: int) -> Cut | None:
+    schedule = subscription.schedule()
+    for cut in invoice_cuts(schedule, from_micros(boundary_us).astimezone(schedule.tz), subscription.terms()):
         if to_micros(cut.boundary) == boundary_us:
             return cut
     return None

@@ -7,16 +7,16 @@ rewritten only when their content changed, so running twice changes nothing the 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from ..catalog import Catalog, MeterSpec, SubscriptionSpec
 from ..domain.aggregation import Usage
-from ..domain.instants import rfc3339, to_micros
+from ..domain.instants import from_micros, rfc3339, to_micros
 from ..domain.invoice import Line
 from ..domain.rating import Cut, RatingError, invoice_cuts, invoice_totals, rate_cut
+from ..domain.terms import INVOICE_NOW, Basis, segments
 from ..store import Store
 from ..store.invoices import (
     InvoiceRecord,
@@ -26,8 +26,10 @@ from ..store.invoices import (
     existing_cuts,
     save_drafts,
 )
+from ..store.ledger import final_cuts
 from ..store.modes import BillingModes, load_modes, mode_for
 from ..store.usage import Window, aggregate_usage
+from .ledger import corrections_to_check, opening_basis
 
 WRITE_BATCH = 2000
 
@@ -41,8 +43,11 @@ class RunReport:
     updated: int = 0
     unchanged: int = 0
     skipped_final: int = 0
-    removed: int = 0  # drafts left without lines (their periods now belong to the other system)
+    removed: int = 0  # drafts today's cuts no longer produce, or left without lines
     invoices: list[InvoiceRecord] = field(default_factory=list)
+    # each removed draft and why; each correction of what final documents billed
+    removals: list[dict] = field(default_factory=list)
+    corrections: list[dict] = field(default_factory=list)
     # cuts that could not be priced: skipped (their drafts left as they were), every other one invoiced
     failures: list[RunFailure] = field(default_factory=list)
 
@@ -56,6 +61,8 @@ class RunReport:
             "unchanged": self.unchanged,
             "skipped_final": self.skipped_final,
             "removed": self.removed,
+            "removals": self.removals,
+            "corrections": self.corrections,
             "failures": [failure.as_dict() for failure in self.failures],
         }
 
@@ -131,92 +138,156 @@ def generate_invoices(
     report = RunReport(until=until.isoformat())
     existing = existing_cuts(store, environment)
     modes = load_modes(store, environment)
-    pending = _pending_cuts(catalog, until, existing, modes, report)
+    pending, produced = _pending_cuts(catalog, until, existing, modes, report)
+    stale = _stale_drafts(catalog, existing, produced, report)
     if on_total is not None:
         on_total(len(pending))
     billed_live = _billed_live(store, environment, existing, pending)
-    priced = _price_pending(store, catalog, catalog_version, pending, modes, billed_live, environment,
+    finals = final_cuts(store, environment)
+    checks = corrections_to_check(store, catalog, environment, finals, until, pending, existing)
+    basis = opening_basis(store, environment, finals, [*pending, *checks.cuts])
+    usage = _usage(store, catalog, [*pending, *checks.cuts], environment)
+    adjustments = checks.adjustments(usage, basis, len(pending), report.failures)
+    priced = _price_pending(catalog, catalog_version, pending, modes, billed_live, usage, basis, adjustments,
                             report.failures)
-    _write_drafts(store, environment, pending, priced, existing, to_micros(now), report, on_progress)
+    _write_drafts(store, environment, pending, priced, existing, to_micros(now), report, on_progress, stale)
+    checks.issue_standalone(store, catalog, catalog_version, now, report)
     return report
 
 
+def _usage(store: Store, catalog: Catalog, placed: Sequence[tuple[SubscriptionSpec, Cut]],
+           environment: str) -> dict[tuple[int, str], Usage]:
+    """The roll-up of every segment of every closing period among the cuts, in one pass."""
+    meters = charged_meters(catalog, (subscription for subscription, _ in placed))
+    return aggregate_usage(store, usage_windows(placed), meters, environment)
+
+
+def subscription_cuts(subscription: SubscriptionSpec, until: datetime,
+                      calendars: dict[tuple, list[Cut]] | None = None) -> list[Cut]:
+    """The subscription's cuts up to `until`; subscriptions on the same calendar share them."""
+    schedule = subscription.schedule()
+    terms = subscription.terms()
+    # equal aware datetimes in one zone may differ in fold (a repeated hour): keep it in the key;
+    # a change invoiced at once adds a cut of its own
+    calendar = (schedule, schedule.start.fold, schedule.end.fold if schedule.end is not None else 0,
+                tuple(item.start for item in terms if item.proration == INVOICE_NOW), until)
+    cuts = calendars.get(calendar) if calendars is not None else None
+    if cuts is None:
+        cuts = invoice_cuts(schedule, until, terms)
+        if calendars is not None:
+            calendars[calendar] = cuts
+    return cuts
+
+
 def _pending_cuts(catalog: Catalog, until: date | datetime, existing: dict, modes: BillingModes,
-                  report: RunReport) -> list[tuple[SubscriptionSpec, Cut]]:
-    """Every cut up to `until` that still has a draft to compute or refresh (counted in the report)."""
+                  report: RunReport) -> tuple[list[tuple[SubscriptionSpec, Cut]], set[tuple[str, int]]]:
+    """Every cut up to `until` that still has a draft to compute or refresh (counted in the report),
+    and every (subscription, boundary) today's cuts produce."""
     pending: list[tuple[SubscriptionSpec, Cut]] = []
-    calendars: dict[tuple, list[Cut]] = {}  # subscriptions on the same calendar share their cuts
+    produced: set[tuple[str, int]] = set()
+    calendars: dict[tuple, list[Cut]] = {}
     for subscription in catalog.subscriptions.values():
         report.subscriptions += 1
-        schedule = subscription.schedule()
-        # equal aware datetimes in one zone may differ in fold (a repeated hour): keep it in the key
-        calendar = (schedule, schedule.start.fold, schedule.end.fold if schedule.end is not None else 0)
-        cuts = calendars.get(calendar)
-        if cuts is None:
-            cuts = calendars[calendar] = invoice_cuts(schedule, until_instant(until, schedule.tz))
-        for cut in cuts:
+        zone = ZoneInfo(subscription.timezone)
+        for cut in subscription_cuts(subscription, until_instant(until, zone), calendars):
             report.cuts += 1
             boundary = to_micros(cut.boundary)
-            parts = cut_modes(cut, modes.live_from(subscription.customer, schedule.tz))
+            produced.add((subscription.reference, boundary))
+            parts = cut_modes(cut, modes.live_from(subscription.customer, zone))
             stale = any(_draft(existing.get((subscription.reference, boundary, mode)))
                         for mode in MODES - parts)  # a draft the customer's mode no longer produces
             if not stale and all(_settled(existing.get((subscription.reference, boundary, mode))) for mode in parts):
                 report.skipped_final += 1
                 continue
             pending.append((subscription, cut))
-    return pending
+    return pending, produced
+
+
+def _stale_drafts(catalog: Catalog, existing: dict, produced: set[tuple[str, int]], report: RunReport) -> list[int]:
+    """Drafts today's cuts no longer produce (the subscription left the catalog, or its calendar
+    or terms moved the boundary): removed by the run, each reported. A draft past this run's
+    horizon is kept while its subscription's calendar still has that boundary."""
+    later: dict[str, int] = {}
+    for (reference, boundary, _mode), (_id, status) in existing.items():
+        if status == "draft" and (reference, boundary) not in produced and reference in catalog.subscriptions:
+            later[reference] = max(later.get(reference, boundary), boundary)
+    beyond: set[tuple[str, int]] = set()
+    for reference, last in later.items():
+        subscription = catalog.subscriptions[reference]
+        horizon = from_micros(last).astimezone(ZoneInfo(subscription.timezone))
+        beyond.update((reference, to_micros(cut.boundary)) for cut in subscription_cuts(subscription, horizon))
+    stale = []
+    for (reference, boundary, mode), (invoice_id, status) in sorted(existing.items()):
+        if status != "draft" or (reference, boundary) in produced or (reference, boundary) in beyond:
+            continue
+        why = ("its subscription is no longer in the catalog" if reference not in catalog.subscriptions
+               else "the subscription's calendar or terms no longer cut an invoice at this boundary")
+        stale.append(invoice_id)
+        report.removals.append({"invoice": f"DRAFT-{invoice_id}", "id": invoice_id, "subscription": reference,
+                                "boundary": rfc3339(boundary), "mode": mode, "reason": why})
+    return stale
+
+
+# a window's key: the cut's index in the run times this, plus the segment's index in its period
+SEGMENTS = 1024
 
 
 def usage_windows(placed: Sequence[tuple[SubscriptionSpec, Cut]]) -> list[Window]:
-    """The usage window of each cut that closes a period, keyed by the cut's index in `placed`."""
-    return [Window(index, subscription.customer, to_micros(cut.closing.start), to_micros(cut.closing.end))
-            for index, (subscription, cut) in enumerate(placed) if cut.closing is not None]
+    """The usage windows of each cut that closes a period, one per segment of its terms, keyed
+    by the cut's index in `placed` (see SEGMENTS)."""
+    windows = []
+    for index, (subscription, cut) in enumerate(placed):
+        if cut.closing is None:
+            continue
+        parts = segments(subscription.terms(), cut.closing)[:SEGMENTS]
+        windows += [Window(index * SEGMENTS + number, subscription.customer, to_micros(part.start),
+                           to_micros(part.end)) for number, part in enumerate(parts)]
+    return windows
+
+
+def measured_usage(usage: dict[tuple[int, str], Usage], index: int, subscription: SubscriptionSpec, cut: Cut,
+                   meters: Iterable[str]) -> list[dict[str, Usage]]:
+    """The usage of each segment of a cut's closing period, from the run's roll-up."""
+    if cut.closing is None:
+        return []
+    count = len(segments(subscription.terms(), cut.closing))
+    return [{code: usage.get((index * SEGMENTS + number, code), Usage.zero()) for code in meters}
+            for number in range(count)]
 
 
 def charged_meters(catalog: Catalog, subscriptions: Iterable[SubscriptionSpec]) -> list[MeterSpec]:
     """The meters the subscriptions' plans charge for, in code order."""
-    used = {charge.meter for subscription in subscriptions for charge in subscription.plan.charges if charge.meter}
+    used = {charge.meter for subscription in subscriptions for phase in subscription.phases()
+            for charge in phase.plan.charges if charge.meter}
     return [catalog.meters[code] for code in sorted(used)]
 
 
-def _price_pending(store: Store, catalog: Catalog, catalog_version: int, pending: list[tuple[SubscriptionSpec, Cut]],
-                   modes: BillingModes, billed_live: dict[int, frozenset[tuple[str, int]]], environment: str,
-                   failures: list[RunFailure]) -> Iterator[list[InvoiceRecord] | None]:
+def _price_pending(catalog: Catalog, catalog_version: int, pending: list[tuple[SubscriptionSpec, Cut]],
+                   modes: BillingModes, billed_live: dict[int, frozenset[tuple[str, int]]],
+                   usage: dict[tuple[int, str], Usage], basis: dict[int, dict[str, Basis]],
+                   adjustments: dict[int, list[Line]], failures: list[RunFailure]
+                   ) -> Iterator[list[InvoiceRecord] | None]:
     """The invoices of each pending cut, in order; None for a cut that could not be priced (added
     to `failures`): one subscription's data never stops the run for the others."""
-
-    def priced(subscription: SubscriptionSpec, cut: Cut, usage: dict[str, Usage],
-               billed: frozenset[tuple[str, int]] | None) -> list[InvoiceRecord] | None:
+    codes = [meter.code for meter in charged_meters(catalog, (subscription for subscription, _ in pending))]
+    for index, (subscription, cut) in enumerate(pending):
         try:
-            return price_cut(catalog, catalog_version, subscription, cut, usage, modes, billed)
+            yield price_cut(catalog, catalog_version, subscription, cut,
+                            measured_usage(usage, index, subscription, cut, codes), modes, billed_live.get(index),
+                            basis=basis.get(index), extra=adjustments.get(index, ()))
         except RatingError as exc:
             failures.append(RunFailure(subscription.customer, subscription.reference,
                                        rfc3339(to_micros(cut.boundary)), exc.charge, str(exc)))
-            return None
-
-    meters = charged_meters(catalog, catalog.subscriptions.values())
-    # the roll-up works in the database (SQLite's in C, without the GIL) while the cuts that bill
-    # no usage (a subscription's first, advance-only cut) are priced here
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ratecard-usage") as pool:
-        rolled_up = pool.submit(aggregate_usage, store, usage_windows(pending), meters, environment)
-        early = {index: priced(subscription, cut, {}, billed_live.get(index))
-                 for index, (subscription, cut) in enumerate(pending) if cut.closing is None}
-        usage = rolled_up.result()
-    for index, (subscription, cut) in enumerate(pending):
-        if index in early:
-            yield early.pop(index)
-            continue
-        measured = {meter.code: usage.get((index, meter.code), Usage.zero()) for meter in meters}
-        yield priced(subscription, cut, measured, billed_live.get(index))
+            yield None
 
 
 def _write_drafts(store: Store, environment: str, pending: list[tuple[SubscriptionSpec, Cut]],
                   priced: Iterable[list[InvoiceRecord] | None], existing: dict, now_us: int, report: RunReport,
-                  on_progress: Callable[[int], None] | None) -> None:
+                  on_progress: Callable[[int], None] | None, stale: list[int]) -> None:
     """Write the drafts in batches of WRITE_BATCH, then remove the drafts left without lines.
     A cut that could not be priced (None) keeps its drafts as they were."""
     batch: list[InvoiceRecord] = []
-    emptied: list[int] = []
+    emptied: list[int] = list(stale)
     done = 0  # cuts priced since the last progress report
     for (subscription, cut), records in zip(pending, priced, strict=True):
         if records is not None:
@@ -284,18 +355,23 @@ def _draft(found: tuple[int, str] | None) -> bool:
 
 def cut_modes(cut: Cut, live_from: int | None) -> set[str]:
     """The modes a cut's lines can fall in, from the start of the periods it bills."""
-    starts = [to_micros(period.start) for period in (cut.closing, cut.opening) if period is not None]
+    starts = [to_micros(period.start) for period in (cut.closing, cut.opening, cut.settles) if period is not None]
     return {mode_for(start, live_from) for start in starts}
 
 
 def price_cut(catalog: Catalog, catalog_version: int, subscription: SubscriptionSpec, cut: Cut,
-              usage: dict[str, Usage], modes: BillingModes | None = None,
-              billed_live: frozenset[tuple[str, int]] | None = None) -> list[InvoiceRecord]:
+              usage: dict[str, Usage] | Sequence[dict[str, Usage]], modes: BillingModes | None = None,
+              billed_live: frozenset[tuple[str, int]] | None = None, *, basis: dict[str, Basis] | None = None,
+              extra: Sequence[Line] = ()) -> list[InvoiceRecord]:
     """The invoices at one cut: a live one for the lines ratecard bills and a shadow one for the
     lines the legacy system bills (either may be absent; a cut without lines has none).
-    `billed_live`: (code, service start µs) already on the cut's final live invoice, left out."""
+    `usage`: per segment of the closing period (see measured_usage), or one mapping when its
+    terms do not change. `billed_live`: (code, service start µs) already on the cut's final live
+    invoice, left out. `basis`: what the closing period's final opening invoice billed in advance.
+    `extra`: corrections of final documents, carried by the live invoice."""
     pricing = catalog.pricing_for(subscription)
-    lines = rate_cut(subscription.plan, cut, usage, pricing)
+    lines = rate_cut(subscription.terms(), cut, usage if cut.closing is not None else {}, pricing, basis=basis,
+                     end_prorated=subscription.end_prorated)
     if billed_live:
         lines = [line for line in lines if (line.code, to_micros(line.service_start)) not in billed_live]
     billed_from = subscription.billed_from()
@@ -305,6 +381,8 @@ def price_cut(catalog: Catalog, catalog_version: int, subscription: Subscription
     parts: dict[str, list[Line]] = {}
     for line in lines:
         parts.setdefault(mode_for(to_micros(line.service_start), live_from), []).append(line)
+    if extra:
+        parts.setdefault("live", []).extend(extra)
     records = []
     for mode, part in parts.items():
         totals = invoice_totals(part, pricing)

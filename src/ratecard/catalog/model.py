@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 from ..domain.periods import Schedule, to_local
 from ..domain.pricing import Charge, Tier
 from ..domain.rating import Plan, Pricing
+from ..domain.terms import Terms
 from .schema import CatalogDocument
 from .schema import Charge as ChargeModel
 from .validate import override_charge
@@ -79,6 +80,15 @@ class SubscriptionSpec:
         first = PhaseSpec(self.start, self.plan_code, self.plan, self.list_plan, self.overrides, "none")
         return (first, *self.changes)
 
+    def terms(self) -> tuple[Terms, ...]:
+        """The phases as domain terms: local instants in the subscription's timezone."""
+        zone = ZoneInfo(self.timezone)
+        return tuple(Terms(to_local(phase.at, zone), phase.plan, phase.proration) for phase in self.phases())
+
+    @property
+    def end_prorated(self) -> bool:
+        return self.end_proration == "prorate"
+
     def billed_from(self) -> datetime | None:
         """bill_from as an instant in the subscription's timezone (a date means its midnight)."""
         if self.bill_from is None:
@@ -103,6 +113,7 @@ class Catalog:
     customers: dict[str, CustomerSpec]
     subscriptions: dict[str, SubscriptionSpec]
     document: CatalogDocument
+    corrections: str = "next_invoice"  # next_invoice | credit_note
 
     def pricing_for(self, subscription: SubscriptionSpec) -> Pricing:
         customer = self.customers[subscription.customer]
@@ -205,4 +216,5 @@ def build_catalog(document: CatalogDocument) -> Catalog:
         customers=customers,
         subscriptions=subscriptions,
         document=document,
+        corrections=entity.corrections,
     )

@@ -105,6 +105,8 @@ class BillingEntity(Strict):
     rounding: Literal["half_up", "half_even"] = "half_up"
     tax_rounding: Literal["invoice", "line"] = "invoice"
     invoice_prefix: str = "RC"
+    # how a final invoice is corrected: on the subscription's next invoice, or by a document of its own
+    corrections: Literal["next_invoice", "credit_note"] = "next_invoice"
 
 
 class Meter(Strict):

@@ -19,6 +19,7 @@ from .money import EXACT_PRECISION, quantize
 from .periods import Period, Schedule
 from .pricing import Charge, price_usage
 from .tax import invoice_tax
+from .terms import INVOICE_NOW, Basis, Segment, Terms, prorations, segments, terms_at
 
 
 class RatingError(ValueError):
@@ -54,11 +55,15 @@ class Plan:
 
 @dataclass(frozen=True)
 class Cut:
-    """One invoice's place in time: the boundary, the period it closes and the one it opens."""
+    """One invoice's place in time: the boundary, the period it closes and the one it opens.
+
+    A cut at a change of terms made with `invoice_now` closes and opens nothing: it `settles`
+    the period the change falls in (the proration of its fees billed in advance)."""
 
     boundary: datetime
     closing: Period | None
     opening: Period | None
+    settles: Period | None = None
 
 
 @dataclass(frozen=True)
@@ -71,14 +76,18 @@ class Pricing:
     tax_rounding: str = "invoice"
 
 
-def invoice_cuts(schedule: Schedule, until: datetime) -> list[Cut]:
-    """Every cut at a boundary <= until: the subscription's start, then each period's end."""
+def invoice_cuts(schedule: Schedule, until: datetime, terms: Sequence[Terms] = ()) -> list[Cut]:
+    """Every cut at a boundary <= until: the subscription's start, then each period's end, and
+    the instant of every change of terms made with invoice_now inside a period."""
     periods = schedule.periods_until(until)
     cuts: list[Cut] = []
     if not periods:
         return cuts
     cuts.append(Cut(periods[0].start, None, periods[0]))
     for index, period in enumerate(periods):
+        for item in terms[1:]:
+            if item.proration == INVOICE_NOW and period.start < item.start < period.end and item.start <= until:
+                cuts.append(Cut(item.start, None, None, settles=period))
         if period.end > until:
             break
         following = periods[index + 1] if index + 1 < len(periods) else None
@@ -88,31 +97,113 @@ def invoice_cuts(schedule: Schedule, until: datetime) -> list[Cut]:
     return cuts
 
 
-def rate_cut(plan: Plan, cut: Cut, usage: Mapping[str, Usage], pricing: Pricing) -> list[Line]:
-    """The lines of the invoice at one cut. `usage` maps meter code -> the closing period's usage."""
+def as_terms(plan: Plan | Sequence[Terms], cut: Cut) -> Sequence[Terms]:
+    """One plan for the whole subscription is terms that never change."""
+    if isinstance(plan, Plan):
+        first = cut.opening or cut.closing or cut.settles
+        start = first.start if first is not None else cut.boundary
+        return (Terms(start, plan),)
+    return plan
+
+
+def rate_cut(plan: Plan | Sequence[Terms], cut: Cut, usage: Mapping[str, Usage] | Sequence[Mapping[str, Usage]],
+             pricing: Pricing, *, basis: Mapping[str, Basis] | None = None, end_prorated: bool = True) -> list[Line]:
+    """The lines of the invoice at one cut.
+
+    `usage`: meter code -> usage, one mapping per segment of the closing period (a single mapping
+    when its terms do not change inside it). `basis`: what the closing period's opening invoice
+    billed in advance, when it is final (otherwise it is what the opening computes now).
+    `end_prorated`: a subscription ending inside a period credits the unused part of its fees."""
+    terms = as_terms(plan, cut)
     lines: list[Line] = []
     if cut.opening is not None:
-        lines += flat_lines(plan, cut.opening, "advance", pricing)
+        lines += opening_lines(terms, cut.opening, pricing, end_prorated)
+    if cut.settles is not None:
+        settled = basis if basis is not None else basis_of(terms, cut.settles, pricing, end_prorated)
+        lines += [line for line, when in proration_lines(terms, cut.settles, settled, pricing, end_prorated)
+                  if when == cut.boundary]
     if cut.closing is not None:
-        lines += flat_lines(plan, cut.closing, "arrears", pricing)
-        lines += usage_lines(plan, cut.closing, usage, pricing)
-        minimum = minimum_line(plan, cut.closing, lines, pricing)
+        period = cut.closing
+        parts = segments(terms, period)
+        measured = _per_segment(usage, len(parts))
+        closing: list[Line] = []
+        for part, part_usage in zip(parts, measured, strict=True):
+            piece = Period(part.start, part.end, period.full_start, period.full_end)
+            closing += flat_lines(terms[part.index].plan, piece, "arrears", pricing)
+            closing += usage_lines(terms[part.index].plan, piece, part_usage, pricing)
+        billed = basis if basis is not None else basis_of(terms, period, pricing, end_prorated)
+        settling = proration_lines(terms, period, billed, pricing, end_prorated)
+        closing += [line for line, when in settling if when is None]
+        spent = (sum((item.amount for item in billed.values()), Decimal(0))
+                 + sum((line.amount for line, _ in settling), Decimal(0))
+                 + sum((line.amount for line in closing if line.kind in ("arrears", "usage")), Decimal(0)))
+        minimum = minimum_line(terms, parts, period, spent, pricing)
+        lines += closing
         if minimum is not None:
             lines.append(minimum)
     return lines
 
 
-def flat_lines(plan: Plan, period: Period, timing: str, pricing: Pricing) -> list[Line]:
+def _per_segment(usage: Mapping[str, Usage] | Sequence[Mapping[str, Usage]], count: int) -> Sequence[Mapping[str, Usage]]:
+    if isinstance(usage, Mapping):
+        if count != 1:
+            raise ValueError("a period whose terms change needs its usage per segment")
+        return [usage]
+    if len(usage) != count:
+        raise ValueError(f"usage for {len(usage)} segments, the period has {count}")
+    return usage
+
+
+def opening_lines(terms: Sequence[Terms], period: Period, pricing: Pricing, end_prorated: bool) -> list[Line]:
+    """The fees billed in advance for a period, under the terms in force at its start. Ending
+    without proration bills the period's full fee (the service still ends at the end)."""
+    charged = period
+    if not end_prorated and period.end < period.full_end:
+        charged = Period(period.start, period.full_end, period.full_start, period.full_end)
+    return flat_lines(terms[terms_at(terms, period.start)].plan, period, "advance", pricing, charged)
+
+
+def basis_of(terms: Sequence[Terms], period: Period, pricing: Pricing, end_prorated: bool) -> dict[str, Basis]:
+    """What the period's opening bills in advance, computed from today's terms."""
+    plan = terms[terms_at(terms, period.start)].plan
+    return {line.code: Basis(line.unit_amount, line.amount, line.service_end, plan.code)
+            for line in opening_lines(terms, period, pricing, end_prorated)}
+
+
+def proration_lines(terms: Sequence[Terms], period: Period, basis: Mapping[str, Basis], pricing: Pricing,
+                    end_prorated: bool) -> list[tuple[Line, datetime | None]]:
+    """The credits and charges settling a period's fees in advance against its terms, each with
+    the instant of the invoice_now cut that carries it (None: the period's closing cut)."""
+
+    def advance_fees(index: int) -> dict[str, tuple[Decimal, str]]:
+        plan = terms[index].plan
+        return {charge.code: (charge.amount, plan.name or plan.code) for charge in plan.charges
+                if not charge.is_usage and charge.timing == "advance"}
+
+    result = []
+    for item in prorations(terms, period, basis, advance_fees, end_prorated):
+        with _pricing(item.code):
+            amount = quantize(item.exact, pricing.currency, pricing.rounding)
+        result.append((Line(code=item.code, description=item.description, service_start=item.start,
+                            service_end=item.end, quantity=Decimal(1), unit_amount=amount, amount=amount,
+                            kind="proration"), item.settled_at))
+    return result
+
+
+def flat_lines(plan: Plan, period: Period, timing: str, pricing: Pricing, charged: Period | None = None) -> list[Line]:
+    """Flat fees of one timing for a period (`charged`: the period the amount is prorated over,
+    when it differs from the service period)."""
+    charged = charged or period
     lines = []
     for charge in plan.charges:
         if charge.is_usage or charge.timing != timing:
             continue
         with _pricing(charge.code):
-            exact = period.prorate(charge.amount)
+            exact = charged.prorate(charge.amount)
             amount = quantize(exact, pricing.currency, pricing.rounding)
         description = charge.description or charge.code
-        if not period.is_full and period.days != period.full_days:
-            description += f" (prorated {period.days}/{period.full_days} days)"
+        if not charged.is_full and charged.days != charged.full_days:
+            description += f" (prorated {charged.days}/{charged.full_days} days)"
         lines.append(
             Line(
                 code=charge.code,
@@ -154,28 +245,31 @@ def usage_lines(
     return lines
 
 
-def minimum_line(
-    plan: Plan, period: Period, closing_lines: Sequence[Line], pricing: Pricing
-) -> Line | None:
-    """A true-up line when the period's lines add up to less than the plan's minimum.
-
-    The period's lines are its advance flat fees (billed at its start, recomputed here by
-    the same function) and its arrears lines. A short period's minimum is prorated like a
-    flat fee.
-    """
-    if plan.minimum is None or plan.minimum <= 0:
+def minimum_line(terms: Sequence[Terms], parts: Sequence[Segment], period: Period, spent: Decimal,
+                 pricing: Pricing) -> Line | None:
+    """A true-up line when what the period was billed (its fees in advance as billed, their
+    prorations, its arrears and usage) adds up to less than its minimum. The minimum is prorated
+    by days like a fee, per segment under the terms in force."""
+    required = Decimal(0)
+    shown = None
+    full = Decimal(period.full_days) if period.full_days else Decimal(1)
+    whole = len(parts) == 1 and (period.is_full or period.days == period.full_days)
+    for part in parts:
+        minimum = terms[part.index].plan.minimum
+        if minimum is None or minimum <= 0:
+            continue
+        shown = minimum
+        with _pricing("minimum"):
+            required += minimum if whole else minimum * Decimal(part.days) / full
+    if shown is None:
         return None
-    period_lines = flat_lines(plan, period, "advance", pricing)
-    period_lines += [line for line in closing_lines if line.service_start == period.start]
     with _pricing("minimum"):
-        spent = sum((line.amount for line in period_lines), Decimal(0))
-        shortfall = period.prorate(plan.minimum) - spent
-        amount = quantize(shortfall, pricing.currency, pricing.rounding)
+        amount = quantize(required - spent, pricing.currency, pricing.rounding)
     if amount <= 0:
         return None
     return Line(
         code="minimum",
-        description=f"Minimum spend true-up ({plan.minimum} {pricing.currency})",
+        description=f"Minimum spend true-up ({shown} {pricing.currency})",
         service_start=period.start,
         service_end=period.end,
         quantity=Decimal(1),

@@ -1,0 +1,305 @@
+"""Corrections the invoice run issues by itself: final documents are never edited, so when what
+they billed no longer matches what the subscription's terms and stored usage say (a late event,
+a backdated change, an end set after a fee was billed in advance, a calendar that moved) the
+difference is billed or credited.
+
+The comparison is a ledger per subscription and service period: for every (charge code, service
+start, service end), the sum over the subscription's live final documents (invoices, replacements,
+credit notes, earlier corrections) against the sum over what its final cuts compute to today. A
+cut's prices are those of the catalog version it was finalized under (a later edit of a plan's
+price applies to periods billed after it, like Stripe's and Lago's price changes); its calendar,
+terms and usage are today's. Fees billed in advance are settled against what the opening invoice
+actually billed (its basis), so prorations and minimums read what was billed.
+
+The difference goes on the subscription's next draft (`corrections: next_invoice`, the default)
+or, when no draft follows or the billing entity asks for `credit_note`, on a document of its own,
+final at once: a credit note when it credits, an invoice when it charges.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from ..catalog import Catalog, SubscriptionSpec, build_catalog
+from ..domain.aggregation import Usage
+from ..domain.instants import from_micros, rfc3339, to_micros
+from ..domain.invoice import Line
+from ..domain.rating import Cut, RatingError, invoice_totals
+from ..domain.terms import Basis, terms_at
+from ..store import Store
+from ..store.catalogs import load_version
+from ..store.invoices import InvoiceRecord, LineRecord
+from ..store.ledger import FinalCut, billed_lines, invoices_by_id, late_instants, save_standalone
+
+CREDIT_NOTE_PREFIX = "CN"
+LineKey = tuple[str, int, int]  # (charge code, service start µs, service end µs)
+
+
+class _Versions:
+    """Catalog versions as built catalogs, loaded once per run."""
+
+    def __init__(self, store: Store, environment: str, current: Catalog) -> None:
+        self.store, self.environment, self.current = store, environment, current
+        self.built: dict[int, Catalog | None] = {}
+        self.pricing: dict[int, Catalog] = {}
+
+    def version(self, number: int) -> Catalog | None:
+        if number not in self.built:
+            loaded = load_version(self.store, self.environment, number)
+            self.built[number] = build_catalog(loaded[1]) if loaded is not None else None
+        return self.built[number]
+
+    def pricing_catalog(self, number: int) -> Catalog:
+        """Today's subscriptions and customers with the plan prices of version `number`."""
+        if number not in self.pricing:
+            old = self.version(number)
+            catalog = self.current
+            if old is not None:
+                current = self.current.document
+                old_plans = {plan.code: plan for plan in old.document.plans}
+                old_meters = {meter.code: meter for meter in old.document.meters}
+                plans = [old_plans.get(plan.code, plan) for plan in current.plans]
+                meters = [*current.meters, *[m for code, m in old_meters.items()
+                                             if code not in {meter.code for meter in current.meters}]]
+                try:
+                    catalog = build_catalog(current.model_copy(update={"plans": plans, "meters": meters}))
+                except (KeyError, ValueError):
+                    catalog = self.current  # the old plans no longer fit today's subscriptions
+            self.pricing[number] = catalog
+        return self.pricing[number]
+
+
+def _fingerprint(catalog: Catalog | None, reference: str) -> object:
+    """What decides a subscription's cuts and terms: its entry, and the timezone it is billed in."""
+    if catalog is None or reference not in catalog.subscriptions:
+        return None
+    entry = next(item for item in catalog.document.subscriptions if item.reference == reference)
+    return entry.model_dump_json(), catalog.subscriptions[reference].timezone
+
+
+@dataclass
+class Checks:
+    """The final cuts the run recomputes, and where each subscription's corrections go."""
+
+    store: Store
+    environment: str
+    catalog: Catalog
+    cuts: list[tuple[SubscriptionSpec, Cut]] = field(default_factory=list)
+    versions: list[int] = field(default_factory=list)  # each checked cut's catalog version
+    final_ids: list[int | None] = field(default_factory=list)  # each checked cut's final invoice
+    final_lines: dict[int, list[LineRecord]] = field(default_factory=dict)
+    carriers: dict[str, int] = field(default_factory=dict)  # subscription -> index of its next live draft
+    standalone: dict[str, list[Line]] = field(default_factory=dict)
+    latest_final: dict[str, int] = field(default_factory=dict)
+    history: _Versions | None = None
+
+    def adjustments(self, usage: dict[tuple[int, str], Usage], basis: dict[int, dict[str, Basis]], offset: int,
+                    failures: list) -> dict[int, list[Line]]:
+        """Correction lines per pending cut (by index); the rest kept for documents of their own."""
+        from .run import RunFailure, charged_meters, measured_usage, price_cut
+
+        targets: dict[str, dict[LineKey, list]] = defaultdict(dict)
+        zones: dict[str, ZoneInfo] = {}
+        broken: set[str] = set()
+        for number, ((subscription, cut), version) in enumerate(zip(self.cuts, self.versions, strict=True)):
+            index = offset + number
+            assert self.history is not None
+            pricing = self.history.pricing_catalog(version)
+            spec = pricing.subscriptions.get(subscription.reference, subscription)
+            zones[spec.reference] = ZoneInfo(spec.timezone)
+            codes = [meter.code for meter in charged_meters(pricing, [spec])]
+            try:
+                records = price_cut(pricing, version, spec, cut, measured_usage(usage, index, spec, cut, codes),
+                                    basis=basis.get(index))
+            except RatingError as exc:
+                broken.add(spec.reference)
+                failures.append(RunFailure(spec.customer, spec.reference, rfc3339(to_micros(cut.boundary)),
+                                           exc.charge, str(exc)))
+                continue
+            billed_advance = [line for line in self.final_lines.get(self.final_ids[number], [])
+                              if line.kind == "advance"]
+            _add(targets[spec.reference], billed_advance)
+            for record in records:
+                if record.mode == "live":
+                    _add(targets[spec.reference], [line for line in record.lines if line.kind != "advance"])
+        owners = {subscription.reference for subscription, _ in self.cuts} - broken
+        billed = billed_lines(self.store, self.environment, owners)
+        result: dict[int, list[Line]] = defaultdict(list)
+        for reference in sorted(owners):
+            was: dict[LineKey, list] = {}
+            _add(was, billed.get(reference, []))
+            lines = _differences(targets.get(reference, {}), was, zones[reference])
+            if not lines:
+                continue
+            carrier = self.carriers.get(reference)
+            if carrier is not None and self.catalog.corrections == "next_invoice":
+                result[carrier] += lines
+            else:
+                self.standalone[reference] = lines
+        return result
+
+    def issue_standalone(self, store: Store, catalog: Catalog, catalog_version: int, now: datetime,
+                         report) -> None:
+        """The corrections no draft carries, each as a final document of its own."""
+        from .run import to_line_record
+
+        now_us = to_micros(now)
+        for reference, lines in sorted(self.standalone.items()):
+            subscription = catalog.subscriptions.get(reference)
+            if subscription is None:
+                continue
+            pricing = catalog.pricing_for(subscription)
+            totals = invoice_totals(lines, pricing)
+            credit = totals.total < 0
+            record = InvoiceRecord(
+                id=None, number=None, customer=subscription.customer, subscription=reference, status="final",
+                currency=pricing.currency, timezone=subscription.timezone, boundary_ts=now_us,
+                issue_date=now.astimezone(ZoneInfo(subscription.timezone)).date().isoformat(),
+                subtotal=totals.subtotal, tax=totals.tax, total=totals.total, tax_rate=pricing.tax_rate,
+                catalog_version=catalog_version, lines=[to_line_record(line) for line in lines],
+                kind="credit_note" if credit else "invoice", corrects=self.latest_final.get(reference),
+            )
+            saved = save_standalone(store, self.environment, record,
+                                    now_us, CREDIT_NOTE_PREFIX if credit else catalog.invoice_prefix)
+            report.corrections.append({"subscription": reference, "customer": subscription.customer,
+                                       "document": saved.number, "kind": saved.kind, "total": f"{saved.total:f}",
+                                       "lines": len(lines)})
+
+
+def _add(ledger: dict[LineKey, list], lines: Sequence[LineRecord]) -> None:
+    for line in lines:
+        key = (line.code, line.service_start_ts, line.service_end_ts)
+        entry = ledger.setdefault(key, [Decimal(0), Decimal(0), line.description])
+        entry[0] += line.quantity if line.kind in ("usage",) else 0
+        entry[1] += line.amount
+
+
+def _differences(target: dict[LineKey, list], billed: dict[LineKey, list], zone: ZoneInfo) -> list[Line]:
+    """One adjustment line per (code, service period) whose billed amount differs from today's."""
+    lines = []
+    for key in sorted(set(target) | set(billed), key=lambda k: (k[1], k[2], k[0])):
+        quantity = target.get(key, [0, 0])[0] - billed.get(key, [0, 0])[0]
+        amount = target.get(key, [0, 0])[1] - billed.get(key, [0, 0])[1]
+        if amount == 0:
+            continue  # amounts are what is owed: a quantity change that costs nothing needs no document
+        code, start, end = key
+        described = (target.get(key) or billed.get(key))[2]
+        # quantity 1 at the amount: a difference of amounts, whatever the quantities were
+        change = f" (quantity {quantity:+f})" if quantity else ""
+        lines.append(Line(code=code, description=f"Correction: {described}{change}",
+                          service_start=from_micros(start).astimezone(zone),
+                          service_end=from_micros(end).astimezone(zone),
+                          quantity=Decimal(1), unit_amount=amount, amount=amount, kind="adjustment"))
+    return lines
+
+
+def corrections_to_check(store: Store, catalog: Catalog, environment: str, finals: dict[tuple[str, int], FinalCut],
+                         until: date | datetime, pending: Sequence[tuple[SubscriptionSpec, Cut]],
+                         existing: dict) -> Checks:
+    """The final cuts of every subscription whose terms changed since they were finalized or that
+    received late events, and where their corrections can go."""
+    from .run import subscription_cuts, until_instant
+
+    checks = Checks(store, environment, catalog, history=_Versions(store, environment, catalog))
+    if not finals:
+        return checks
+    by_subscription: dict[str, list[tuple[int, FinalCut]]] = defaultdict(list)
+    for (reference, boundary), final in finals.items():
+        by_subscription[reference].append((boundary, final))
+    late = late_instants(store, environment)
+    history = checks.history
+    assert history is not None
+    for reference, owned in sorted(by_subscription.items()):
+        subscription = catalog.subscriptions.get(reference)
+        if subscription is None:
+            continue  # left the catalog: its final invoices stand as they are
+        now_print = _fingerprint(catalog, reference)
+        changed = any(_fingerprint(history.version(final.catalog_version), reference) != now_print
+                      for _, final in owned)
+        last = max(boundary for boundary, _ in owned)
+        start = to_micros(subscription.schedule().start)
+        touched = any(start <= ts < last for ts in late.get(subscription.customer, ()))
+        if not changed and not touched:
+            continue
+        checks.latest_final[reference] = max(owned, key=lambda item: item[0])[1].invoice_id
+        zone = ZoneInfo(subscription.timezone)
+        for cut in subscription_cuts(subscription, until_instant(until, zone)):
+            final = finals.get((reference, to_micros(cut.boundary)))
+            if final is not None:
+                checks.cuts.append((subscription, cut))
+                checks.versions.append(final.catalog_version)
+                checks.final_ids.append(final.invoice_id)
+        if not any(s.reference == reference for s, _ in checks.cuts):
+            # every cut it had moved: what was billed is credited, nothing is recomputed
+            checks.cuts.append((subscription, _no_cut(subscription)))
+            checks.versions.append(owned[0][1].catalog_version)
+            checks.final_ids.append(None)
+    ids = [invoice_id for invoice_id in checks.final_ids if invoice_id is not None]
+    checks.final_lines = {invoice_id: record.lines for invoice_id, record in invoices_by_id(store, ids).items()}
+    # the carrier: the first draft after the subscription's last final invoice (the next one sent)
+    wanted = {subscription.reference for subscription, _ in checks.cuts}
+    last_final = {reference: max(boundary for boundary, _ in owned) for reference, owned in by_subscription.items()}
+    for index, (subscription, cut) in enumerate(pending):
+        reference = subscription.reference
+        boundary = to_micros(cut.boundary)
+        found = existing.get((reference, boundary, "live"))
+        if reference in wanted and reference not in checks.carriers and boundary > last_final[reference] \
+                and (found is None or found[1] == "draft"):
+            checks.carriers[reference] = index
+    return checks
+
+
+def _no_cut(subscription: SubscriptionSpec) -> Cut:
+    """A cut that bills nothing (for a subscription whose final cuts all moved)."""
+    moment = subscription.schedule().start
+    return Cut(moment, None, None)
+
+
+def opening_basis(store: Store, environment: str, finals: dict[tuple[str, int], FinalCut],
+                  placed: Sequence[tuple[SubscriptionSpec, Cut]], history: _Versions | None = None
+                  ) -> dict[int, dict[str, Basis]]:
+    """For closing cuts whose period's opening invoice is final, what it billed in advance — only
+    where it matters: a period whose terms change, that ends early, or that has a minimum."""
+    wanted: dict[int, tuple[SubscriptionSpec, Cut, FinalCut]] = {}
+    for index, (subscription, cut) in enumerate(placed):
+        period = cut.closing or cut.settles
+        if period is None:
+            continue
+        final = finals.get((subscription.reference, to_micros(period.start)))
+        if final is None or not _needs_basis(subscription, period):
+            continue
+        wanted[index] = (subscription, cut, final)
+    records = invoices_by_id(store, sorted({final.invoice_id for _, _, final in wanted.values()}))
+    result: dict[int, dict[str, Basis]] = {}
+    built: dict[int, Catalog | None] = {}
+    for index, (subscription, cut, final) in wanted.items():
+        period = cut.closing or cut.settles
+        assert period is not None
+        record = records.get(final.invoice_id)
+        if record is None:
+            continue
+        if final.catalog_version not in built:
+            loaded = load_version(store, environment, final.catalog_version)
+            built[final.catalog_version] = build_catalog(loaded[1]) if loaded is not None else None
+        old = built[final.catalog_version]
+        plan_code = None
+        if old is not None and subscription.reference in old.subscriptions:
+            terms = old.subscriptions[subscription.reference].terms()
+            plan_code = terms[terms_at(terms, period.start)].plan.code
+        zone = ZoneInfo(subscription.timezone)
+        start = to_micros(period.start)
+        result[index] = {line.code: Basis(line.unit_amount, line.amount,
+                                          from_micros(line.service_end_ts).astimezone(zone), plan_code)
+                         for line in record.lines if line.kind == "advance" and line.service_start_ts == start}
+    return result
+
+
+def _needs_basis(subscription: SubscriptionSpec, period) -> bool:
+    if subscription.changes or period.end < period.full_end:
+        return True
+    return any(phase.plan.minimum for phase in subscription.phases())

@@ -11,8 +11,9 @@ price applies to periods billed after it, like Stripe's and Lago's price changes
 terms and usage are today's. Fees billed in advance are settled against what the opening invoice
 actually billed (its basis), so prorations and minimums read what was billed.
 
-The difference goes on the subscription's next draft (`corrections: next_invoice`, the default)
-or, when no draft follows or the billing entity asks for `credit_note`, on a document of its own,
+The difference goes on the subscription's next draft (`corrections: next_invoice`, the default;
+when that invoice is not cut yet, a later run puts it there) or, when the subscription has ended
+and no invoice follows, or the billing entity asks for `credit_note`, on a document of its own,
 final at once: a credit note when it credits, an invoice when it charges.
 """
 
@@ -96,6 +97,7 @@ class Checks:
     carriers: dict[str, int] = field(default_factory=dict)  # subscription -> index of its next live draft
     standalone: dict[str, list[Line]] = field(default_factory=dict)
     latest_final: dict[str, int] = field(default_factory=dict)
+    finished: set[str] = field(default_factory=set)  # subscriptions no invoice will follow (ended by `until`)
     history: _Versions | None = None
 
     def adjustments(self, usage: dict[tuple[int, str], Usage], basis: dict[int, dict[str, Basis]], offset: int,
@@ -137,10 +139,11 @@ class Checks:
             if not lines:
                 continue
             carrier = self.carriers.get(reference)
-            if carrier is not None and self.catalog.corrections == "next_invoice":
-                result[carrier] += lines
-            else:
+            if self.catalog.corrections == "credit_note" or (carrier is None and reference in self.finished):
                 self.standalone[reference] = lines
+            elif carrier is not None:
+                result[carrier] += lines
+            # else: the next invoice is not cut yet; a later run puts the correction on it
         return result
 
     def issue_standalone(self, store: Store, catalog: Catalog, catalog_version: int, now: datetime,
@@ -228,7 +231,10 @@ def corrections_to_check(store: Store, catalog: Catalog, environment: str, final
             continue
         checks.latest_final[reference] = max(owned, key=lambda item: item[0])[1].invoice_id
         zone = ZoneInfo(subscription.timezone)
-        for cut in subscription_cuts(subscription, until_instant(until, zone)):
+        horizon = until_instant(until, zone)
+        if subscription.schedule().end is not None and subscription.schedule().end <= horizon:
+            checks.finished.add(reference)
+        for cut in subscription_cuts(subscription, horizon):
             final = finals.get((reference, to_micros(cut.boundary)))
             if final is not None:
                 checks.cuts.append((subscription, cut))

@@ -9,10 +9,9 @@ from __future__ import annotations
 import re
 from datetime import UTC, date, datetime, time
 
+from ..ingest.validate import parse_timestamp
 from .errors import InvalidInput
 
-# RFC 3339: date, T (or a space), time with seconds, an optional fraction, Z or a numeric offset
-_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,6})?([Zz]|[+-]\d{2}:\d{2})", re.ASCII)
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
 # the billing calendar's arithmetic stays inside these years
 EARLIEST_YEAR, LATEST_YEAR = 1970, 9998
@@ -61,18 +60,22 @@ def parse_instant(field: str, value: str) -> datetime:
 
 def parse_moment(field: str, value: str) -> date | datetime:
     """A date (kept as a date: the catalog reads it as local midnight in the subscription's timezone)
-    or a strict RFC 3339 datetime with its offset, in the years EARLIEST_YEAR..LATEST_YEAR."""
+    or an RFC 3339 datetime with its offset (as strict as event timestamps), in the years
+    EARLIEST_YEAR..LATEST_YEAR."""
     text = value.strip() if isinstance(value, str) else ""
-    expected = "a date (2026-03-01) or an RFC 3339 datetime with its offset (2026-03-01T00:00:00+01:00)"
-    if len(text) > 40 or not (_DATE.fullmatch(text) or _RFC3339.fullmatch(text)):
-        raise _invalid(field, f"{str(value)[:60]!r} is not {expected}")
-    try:
-        if len(text) == 10:
+    if len(text) > 64:
+        raise _invalid(field, f"{text[:40]!r}... is not a date or an RFC 3339 datetime")
+    if _DATE.fullmatch(text):
+        try:
             moment: date | datetime = date.fromisoformat(text)
-        else:
-            moment = datetime.fromisoformat(text[:10] + "T" + text[11:].upper().replace("Z", "+00:00"))
-    except ValueError:
-        raise _invalid(field, f"{text!r} is not a real date or time") from None
+        except ValueError:
+            raise _invalid(field, f"{text!r} is not a real date") from None
+    else:
+        parsed = parse_timestamp(text)
+        if isinstance(parsed, str):
+            raise _invalid(field, f"{parsed}; expected a date (2026-03-01) or an RFC 3339 datetime with its offset "
+                                  "(2026-03-01T00:00:00+01:00)")
+        moment = parsed
     if not EARLIEST_YEAR <= moment.year <= LATEST_YEAR:
         raise _invalid(field, f"{text!r} is outside the years {EARLIEST_YEAR} to {LATEST_YEAR}")
     return moment

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 from typing import Any
 
 import orjson
@@ -76,3 +77,14 @@ def load_version(store: Store, environment: str = "live", version: int | None = 
     if row is None:
         return None
     return row.version, CatalogDocument.model_validate(orjson.loads(row.document))
+
+
+def iter_versions(store: Store, environment: str = "live") -> Iterator[tuple[int, int, dict[str, Any]]]:
+    """Every version of the environment, oldest first: (version, created_at µs, the raw document).
+    Read a few at a time, so a long history of large catalogs is never held in memory at once."""
+    query = (select(catalog_versions.c.version, catalog_versions.c.created_at, catalog_versions.c.document)
+             .where(catalog_versions.c.environment == environment)
+             .order_by(catalog_versions.c.version))
+    with store.engine.connect() as connection:
+        for row in connection.execution_options(yield_per=16).execute(query):
+            yield row.version, row.created_at, orjson.loads(row.document)

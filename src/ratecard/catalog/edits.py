@@ -1,7 +1,8 @@
 """Edits of a catalog document's subscriptions: add one, give one new terms from an instant, end one.
 
 Each edit takes the raw document (plain dicts and lists, as a file or `model_dump(mode="json")`
-gives it) and returns a new document; the input is never changed. An edit refuses only what
+gives it) and returns a new document; the input is never changed (the new document shares every
+part the edit leaves alone with it, so a catalog of thousands of subscriptions is not copied). An edit refuses only what
 depends on the edit itself (an unknown subscription, changes it would overrule, ending an ended
 subscription later); everything else (an unknown plan, a change outside the lifetime, a currency
 or interval mismatch) is left to `check_document`, which names the path of each problem.
@@ -124,17 +125,15 @@ def parse_override(text: str) -> tuple[str, str, Any]:
 
 def add_subscription(document: dict[str, Any], subscription: dict[str, Any]) -> dict[str, Any]:
     """The document with a new subscription. Its customer must exist: a subscription never creates one."""
-    edited = copy.deepcopy(document)
     reference = subscription.get("reference")
-    subscriptions = edited.setdefault("subscriptions", [])
+    subscriptions = _list(document, "subscriptions")
     if any(isinstance(s, dict) and s.get("reference") == reference for s in subscriptions):
         raise EditError(f"a subscription with reference {reference!r} already exists", "exists", "reference")
     customer = subscription.get("customer")
-    if not any(isinstance(c, dict) and c.get("reference") == customer for c in _list(edited, "customers")):
+    if not any(isinstance(c, dict) and c.get("reference") == customer for c in _list(document, "customers")):
         raise EditError(f"customer {customer!r} is not in the catalog; add it first (a catalog listing it, applied "
                         "with `ratecard catalog apply`, or POST /v1/customers)", "unknown_customer", "customer")
-    subscriptions.append(dict(subscription))
-    return edited
+    return {**document, "subscriptions": [*subscriptions, copy.deepcopy(subscription)]}
 
 
 def add_change(document: dict[str, Any], reference: str, at: date | datetime, *, plan: str | None = None,
@@ -146,8 +145,7 @@ def add_change(document: dict[str, Any], reference: str, at: date | datetime, *,
     overrides in force when the plan stays, over none when it changes. The change is written with
     its plan and, when any, its complete overrides, so it reads on its own. Changes at or after
     `at` are refused unless `replace_later`, which drops them."""
-    edited = copy.deepcopy(document)
-    subscription = find_subscription(edited, reference)
+    edited, subscription = _editable(document, reference)
     zone = zone_of(edited, subscription)
     moment = to_local(at, zone)
     changes = list(subscription.get("changes") or [])
@@ -179,8 +177,7 @@ def set_end(document: dict[str, Any], reference: str, end: date | datetime, now:
 
     An ended subscription (end at or before `now`) may end earlier (a backdated cancellation),
     never later. Changes at or after `end` are refused unless `replace_later`, which drops them."""
-    edited = copy.deepcopy(document)
-    subscription = find_subscription(edited, reference)
+    edited, subscription = _editable(document, reference)
     zone = zone_of(edited, subscription)
     moment = to_local(end, zone)
     current = subscription.get("end")
@@ -200,6 +197,16 @@ def set_end(document: dict[str, Any], reference: str, end: date | datetime, now:
     subscription["end"] = moment_text(end)
     subscription["end_proration"] = proration
     return edited
+
+
+def _editable(document: dict[str, Any], reference: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A new document whose subscription `reference` is a copy, free to change; the rest is shared."""
+    subscriptions = list(_list(document, "subscriptions"))
+    for index, subscription in enumerate(subscriptions):
+        if isinstance(subscription, dict) and subscription.get("reference") == reference:
+            subscriptions[index] = copy.deepcopy(subscription)
+            return {**document, "subscriptions": subscriptions}, subscriptions[index]
+    raise EditError(f"subscription {reference!r} does not exist", "unknown_subscription")
 
 
 def _listed(changes: list[dict[str, Any]]) -> str:

@@ -106,11 +106,11 @@ def create_subscription(store: Store, now: datetime, environment: str = "live", 
     if overrides:
         entry["overrides"] = overrides
 
-    def edit(document: CatalogDocument) -> tuple[dict[str, Any], list[str]]:
+    def edit(raw: dict[str, Any], _: CatalogDocument) -> tuple[dict[str, Any], list[str]]:
         told = f"new subscription of customer {customer!r} to plan {plan!r} from {entry['start']}"
         if anchor is not None:
             told += f", periods starting on day {anchor}"
-        return add_subscription(_raw(document), entry), [told + _overrides_text(overrides)]
+        return add_subscription(raw, entry), [told + _overrides_text(overrides)]
 
     return _write(store, now, environment, "created", reference, edit, dry_run)
 
@@ -127,17 +127,16 @@ def change_subscription(store: Store, now: datetime, environment: str = "live", 
     if plan is None and not overrides:
         raise InvalidInput("give the new plan, overrides, or both", field="plan")
 
-    def edit(document: CatalogDocument) -> tuple[dict[str, Any], list[str]]:
-        edited = add_change(_raw(document), reference, moment, plan=plan, overrides=overrides, proration=proration,
+    def edit(raw: dict[str, Any], document: CatalogDocument) -> tuple[dict[str, Any], list[str]]:
+        edited = add_change(raw, reference, moment, plan=plan, overrides=overrides, proration=proration,
                             replace_later=replace_later)
-        before = find_subscription(_raw(document), reference)
-        after = find_subscription(edited, reference)
-        new = after["changes"][-1]
-        dropped = len(before.get("changes") or []) - (len(after["changes"]) - 1)
+        before = find_subscription(raw, reference).get("changes") or []
+        after = find_subscription(edited, reference)["changes"]
+        new = after[-1]
         told = [f"from {new['at']}: plan {new['plan']!r}{_overrides_text(new.get('overrides'))}, "
-                f"proration {proration}{_boundary_note(document, reference, moment)}"]
-        if dropped:
-            told.append(f"{dropped} later change(s) dropped")
+                f"proration {proration}{_boundary_note(_spec(document, reference), moment)}"]
+        if len(before) >= len(after):
+            told.append(f"{len(before) - len(after) + 1} later change(s) dropped")
         return edited, told
 
     return _write(store, now, environment, "changed", reference, edit, dry_run)
@@ -153,9 +152,8 @@ def cancel_subscription(store: Store, now: datetime, environment: str = "live", 
     _check_choice("proration", proration, END_PRORATIONS)
     moment = parse_moment("at", at) if at is not None else None
 
-    def edit(document: CatalogDocument) -> tuple[dict[str, Any], list[str]]:
-        end = moment if moment is not None else _period_end(build_catalog(document), reference, now)
-        raw = _raw(document)
+    def edit(raw: dict[str, Any], document: CatalogDocument) -> tuple[dict[str, Any], list[str]]:
+        end = moment if moment is not None else _period_end(_spec(document, reference), now)
         edited = set_end(raw, reference, end, now, proration=proration, replace_later=replace_later)
         dropped = len(find_subscription(raw, reference).get("changes") or []) - len(
             find_subscription(edited, reference).get("changes") or [])
@@ -180,7 +178,9 @@ def parse_overrides(values: list[str]) -> dict[str, dict[str, Any]]:
     return overrides
 
 
-Edit = Callable[[CatalogDocument], tuple[dict[str, Any], list[str]]]
+# an edit gets the current catalog raw (to edit) and validated (to read), and returns the edited raw
+# document and what it changed, one sentence each
+Edit = Callable[[dict[str, Any], CatalogDocument], tuple[dict[str, Any], list[str]]]
 
 
 def _write(store: Store, now: datetime, environment: str, action: str, reference: str, edit: Edit,
@@ -193,10 +193,10 @@ def _write(store: Store, now: datetime, environment: str, action: str, reference
             raise _no_catalog()
         version, document = loaded
         checked, described = _edited(document, edit)
-        unchanged = _same(document, checked)
+        unchanged = checked.model_dump(mode="json") == document.model_dump(mode="json")
         result = _result(action, reference, document, checked, described, version,
                          version if unchanged else version + 1, now, stored=False, dry_run=True)
-        catalog = build_catalog(checked)
+        catalog = build_catalog(_narrowed(checked, lambda s: s.customer == result.customer))
         result.documents = preview_documents(store, catalog, result.catalog_version, result.customer, now,
                                              environment)
         return result
@@ -206,18 +206,19 @@ def _write(store: Store, now: datetime, environment: str, action: str, reference
             raise _no_catalog()
         version = change.catalog_version
         checked, described = _edited(current, edit)
-        unchanged = _same(current, checked)
-        stored = version if unchanged else change.save_catalog(checked)
-    return _result(action, reference, current, checked, described, version, stored, now, stored=not unchanged,
+        stored = change.save_catalog(checked)  # the current version again when nothing changed
+    return _result(action, reference, current, checked, described, version, stored, now, stored=stored != version,
                    dry_run=False)
 
 
 def _edited(document: CatalogDocument, edit: Edit) -> tuple[CatalogDocument, list[str]]:
+    """(the edited catalog, validated; what changed)."""
+    raw = document.model_dump(mode="json")
     try:
-        raw, described = edit(document)
+        edited, described = edit(raw, document)
     except EditError as exc:
         raise _service_error(exc) from None
-    checked, problems = check_document(raw)
+    checked, problems = check_document(edited)
     if problems or checked is None:
         raise ChangeInvalid(problems)
     return checked, described
@@ -225,7 +226,7 @@ def _edited(document: CatalogDocument, edit: Edit) -> tuple[CatalogDocument, lis
 
 def _result(action: str, reference: str, before: CatalogDocument, after: CatalogDocument, described: list[str],
             previous: int, version: int, now: datetime, *, stored: bool, dry_run: bool) -> SubscriptionEdit:
-    catalog = build_catalog(after)
+    catalog = build_catalog(_narrowed(after, lambda s: s.reference == reference))
     spec = catalog.subscriptions[reference]
     old = next((s for s in before.subscriptions if s.reference == reference), None)
     if not stored and not dry_run:
@@ -235,15 +236,25 @@ def _result(action: str, reference: str, before: CatalogDocument, after: Catalog
                             _terms(catalog, spec, now), previous, version, stored, dry_run)
 
 
-def _same(before: CatalogDocument, after: CatalogDocument) -> bool:
-    return before.model_dump(mode="json") == after.model_dump(mode="json")
+def _narrowed(document: CatalogDocument, keep: Callable[[Subscription], bool]) -> CatalogDocument:
+    """The (validated) catalog with only the subscriptions `keep` chooses and their customers: what
+    reading or pricing a few subscriptions needs, without resolving thousands of others."""
+    subscriptions = [s for s in document.subscriptions if keep(s)]
+    customers = {s.customer for s in subscriptions}
+    return document.model_copy(update={"subscriptions": subscriptions,
+                                       "customers": [c for c in document.customers if c.reference in customers]})
 
 
-def _period_end(catalog: Catalog, reference: str, now: datetime) -> datetime:
-    """The end of the period holding `now` on the subscription's calendar (any end it has aside)."""
-    spec = catalog.subscriptions.get(reference)
+def _spec(document: CatalogDocument, reference: str) -> SubscriptionSpec:
+    spec = build_catalog(_narrowed(document, lambda s: s.reference == reference)).subscriptions.get(reference)
     if spec is None:
         raise NotFound(f"subscription {reference!r} does not exist")
+    return spec
+
+
+def _period_end(spec: SubscriptionSpec, now: datetime) -> datetime:
+    """The end of the period holding `now` on the subscription's calendar (any end it has aside)."""
+    reference = spec.reference
     if spec.end is not None and to_local(spec.end, ZoneInfo(spec.timezone)) <= now:
         raise Refused(f"subscription {reference!r} ended at {moment_text(spec.end)}; give an instant before it to "
                       "end it earlier", field="at")
@@ -254,11 +265,8 @@ def _period_end(catalog: Catalog, reference: str, now: datetime) -> datetime:
     return period.end
 
 
-def _boundary_note(document: CatalogDocument, reference: str, moment: date | datetime) -> str:
+def _boundary_note(spec: SubscriptionSpec, moment: date | datetime) -> str:
     """' (on a period boundary: nothing to prorate)' when `moment` starts a period."""
-    spec = build_catalog(document).subscriptions.get(reference)
-    if spec is None:
-        return ""
     local = to_local(moment, ZoneInfo(spec.timezone))
     period = replace(spec, end=None).schedule().period_containing(local)
     return " (on a period boundary: nothing to prorate)" if period is not None and period.start == local else ""
@@ -283,10 +291,6 @@ def _no_catalog() -> NoCatalog:
 def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
     if value not in choices:
         raise InvalidInput(f"must be one of {', '.join(choices)}, got {str(value)[:40]!r}", field=name)
-
-
-def _raw(document: CatalogDocument) -> dict[str, Any]:
-    return document.model_dump(mode="json")
 
 
 def _overrides_text(overrides: dict[str, dict[str, Any]] | None) -> str:
@@ -319,7 +323,10 @@ def subscriptions_of(catalog: Catalog, now: datetime, customer: str | None = Non
 
 def show_subscription(store: Store, now: datetime, reference: str, environment: str = "live") -> History:
     """A subscription's terms, every phase of them, and the catalog versions that changed it."""
-    catalog = _current(store, environment)
+    loaded = load_version(store, environment)
+    if loaded is None:
+        raise _no_catalog()
+    catalog = build_catalog(_narrowed(loaded[1], lambda s: s.reference == reference))
     spec = catalog.subscriptions.get(reference)
     if spec is None:
         raise NotFound(f"subscription {reference!r} does not exist")

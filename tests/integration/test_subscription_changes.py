@@ -144,3 +144,30 @@ def test_list_shows_status_plan_now_and_next_change(store: Store) -> None:
     pro = listed["acme-pro"]
     assert (pro["status"], pro["plan_now"]) == ("active", "basic")
     assert pro["next_change"] == {"at": "2026-06-01T08:00:00+02:00", "plan": "pro", "proration": "prorate"}
+
+
+def test_a_version_stored_meanwhile_is_kept_and_the_change_made_on_top_of_it(
+        store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another writer stores a version between the change's read and its write: the change is
+    computed again from that version, so neither is lost."""
+    from ratecard.store import catalogs
+
+    real = catalogs.save_version_on
+    calls = []
+
+    def racing(store_, document, base, now_us, environment="live"):
+        if not calls:  # another writer gets in first: a new subscription, stored as version 2
+            _, current = load_version(store_)
+            other = current.model_dump(mode="json")
+            other["subscriptions"].append({"reference": "other", "customer": "acme", "plan": "basic",
+                                           "start": "2026-02-01"})
+            catalogs.save_version(store_, type(current).model_validate(other), now_us)
+        calls.append(base)
+        return real(store_, document, base, now_us, environment)
+
+    monkeypatch.setattr(changes, "save_version_on", racing)
+    done = changes.change_subscription(store, FEB_10, reference="acme-pro", at="2026-03-01", plan="basic")
+    assert calls == [1, 2] and (done.previous_version, done.catalog_version) == (2, 3)
+    _, document = load_version(store)
+    assert {s.reference for s in document.subscriptions} == {"acme-pro", "other"}
+    assert subscription(store)[1].changes[0].plan == "basic"

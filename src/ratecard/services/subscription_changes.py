@@ -3,8 +3,8 @@ them and show one's history. The CLI (`ratecard subscriptions …`) and the HTTP
 (`/v1/subscriptions…`) both call these.
 
 Every write edits the current catalog (catalog/edits.py), validates the whole result like
-`catalog check` and stores it as a new catalog version, all under the environment's lock, so a
-change computed from the latest version never loses one stored meanwhile. Nothing is edited in
+`catalog check` and stores it as a new catalog version, only if no other version was stored
+meanwhile (else it is computed again), so a change never loses one stored concurrently. Nothing is edited in
 place: each version stays, and `show` lists the versions that changed a subscription. A dry run
 (preview) does the same up to the store and adds the invoice the customer would get next.
 """
@@ -33,13 +33,13 @@ from ..catalog.schema import CatalogDocument, Subscription
 from ..domain.instants import rfc3339, to_micros
 from ..domain.periods import to_local
 from ..store import Store
-from ..store.catalogs import iter_versions, load_version
-from ..store.resources import config_change
-from .errors import AlreadyExists, InvalidInput, NoCatalog, NotFound, Refused, ServiceError
+from ..store.catalogs import iter_versions, load_version, save_version_on
+from .errors import AlreadyExists, Conflict, InvalidInput, NoCatalog, NotFound, Refused, ServiceError
 from .parsing import parse_moment
 from .subscriptions import preview_documents
 
 MAX_PROBLEMS_SHOWN = 10
+ATTEMPTS = 5  # a write computed from a version another writer replaced is computed again, this many times
 
 
 class ChangeInvalid(InvalidInput):
@@ -185,30 +185,35 @@ Edit = Callable[[dict[str, Any], CatalogDocument], tuple[dict[str, Any], list[st
 
 def _write(store: Store, now: datetime, environment: str, action: str, reference: str, edit: Edit,
            dry_run: bool) -> SubscriptionEdit:
-    """Run `edit` on the current catalog, validate the result and store it as a new version (under
-    the environment's lock), or, in a dry run, store nothing and price the customer's next invoices."""
-    if dry_run:
+    """Run `edit` on the current catalog, validate the result and store it as a new version, or, in a
+    dry run, store nothing and price the customer's next invoices. The result is computed without
+    the environment's lock and stored only if no other version was stored meanwhile (else computed
+    again from that one), so validating a large catalog never holds up other writers."""
+    for _ in range(ATTEMPTS):
         loaded = load_version(store, environment)
         if loaded is None:
             raise _no_catalog()
         version, document = loaded
         checked, described = _edited(document, edit)
-        unchanged = checked.model_dump(mode="json") == document.model_dump(mode="json")
-        result = _result(action, reference, document, checked, described, version,
-                         version if unchanged else version + 1, now, stored=False, dry_run=True)
-        catalog = build_catalog(_narrowed(checked, lambda s: s.customer == result.customer))
-        result.documents = preview_documents(store, catalog, result.catalog_version, result.customer, now,
-                                             environment)
-        return result
-    with config_change(store, environment, to_micros(now)) as change:
-        current = change.catalog()
-        if current is None or change.catalog_version is None:
-            raise _no_catalog()
-        version = change.catalog_version
-        checked, described = _edited(current, edit)
-        stored = change.save_catalog(checked)  # the current version again when nothing changed
-    return _result(action, reference, current, checked, described, version, stored, now, stored=stored != version,
-                   dry_run=False)
+        if dry_run:
+            unchanged = checked.model_dump(mode="json") == document.model_dump(mode="json")
+            result = _result(action, reference, document, checked, described, version,
+                             version if unchanged else version + 1, now, stored=False, dry_run=True)
+            result.documents = _next_invoices(store, checked, result, now, environment)
+            return result
+        stored = save_version_on(store, checked, version, to_micros(now), environment)
+        if stored is not None:  # the current version again when nothing changed
+            return _result(action, reference, document, checked, described, version, stored, now,
+                           stored=stored != version, dry_run=False)
+    raise Conflict(f"the catalog changed {ATTEMPTS} times while this change was being made; nothing was stored: "
+                   "try again")
+
+
+def _next_invoices(store: Store, catalog: CatalogDocument, result: SubscriptionEdit, now: datetime,
+                   environment: str) -> list[dict[str, Any]]:
+    """The edited customer's next invoices under the edited catalog (resolving its subscriptions only)."""
+    mine = build_catalog(_narrowed(catalog, lambda s: s.customer == result.customer))
+    return preview_documents(store, mine, result.catalog_version, result.customer, now, environment)
 
 
 def _edited(document: CatalogDocument, edit: Edit) -> tuple[CatalogDocument, list[str]]:

@@ -51,6 +51,29 @@ def save_version(store: Store, document: CatalogDocument, now_us: int, environme
         return insert_version(connection, environment, now_us, digest, text), True
 
 
+def save_version_on(store: Store, document: CatalogDocument, base: int, now_us: int,
+                    environment: str = "live") -> int | None:
+    """Store a document computed from version `base` as a new version, if `base` is still the latest;
+    None when another version was stored meanwhile (compute again from that one). A document equal
+    to `base` keeps its number. The lock is held for a few statements only: the caller validated
+    the document before."""
+    text = canonical_json(document)
+    digest = hashlib.sha256(text.encode()).hexdigest()
+    with store.engine.begin() as connection:
+        lock_environment(connection, store, environment)
+        latest = connection.execute(
+            select(catalog_versions.c.version, catalog_versions.c.digest)
+            .where(catalog_versions.c.environment == environment)
+            .order_by(catalog_versions.c.version.desc())
+            .limit(1)
+        ).first()
+        if latest is None or latest.version != base:
+            return None
+        if latest.digest == digest:
+            return base
+        return insert_version(connection, environment, now_us, digest, text)
+
+
 def insert_version(connection: Any, environment: str, now_us: int, digest: str, document: str) -> int:
     """Store a new version numbered max+1 within its environment; returns that number.
 

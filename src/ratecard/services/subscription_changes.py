@@ -4,9 +4,10 @@ them and show one's history. The CLI (`ratecard subscriptions …`) and the HTTP
 
 Every write edits the current catalog (catalog/edits.py), validates the whole result like
 `catalog check` and stores it as a new catalog version, only if no other version was stored
-meanwhile (else it is computed again), so a change never loses one stored concurrently. Nothing is edited in
-place: each version stays, and `show` lists the versions that changed a subscription. A dry run
-(preview) does the same up to the store and adds the invoice the customer would get next.
+meanwhile (else it is computed again), so a change never loses one stored concurrently. Nothing
+is edited in place: each version stays, and `show` lists the versions that changed a
+subscription. A dry run (preview) does the same up to the store and adds the invoices the
+customer would get next.
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ from .errors import (
 )
 from .metrics import Metrics
 from .middleware import AuthenticatedBodies, Idempotency, RequestIdAndLatency
-from .routes import catalog, events, invoices, monitoring, system
+from .routes import catalog, events, invoices, monitoring, subscriptions, system
 from .solvimon import ROUTERS as SOLVIMON_ROUTERS
 from .solvimon.config import SolvimonCache
 
@@ -51,7 +51,7 @@ def create_app(database_url: str | None = None) -> FastAPI:
     app.add_middleware(Idempotency)
     app.add_middleware(AuthenticatedBodies)
     app.add_middleware(RequestIdAndLatency)
-    for module in (system, events, catalog, invoices, monitoring):
+    for module in (system, events, catalog, subscriptions, invoices, monitoring):
         app.include_router(module.router)
     for router in SOLVIMON_ROUTERS:
         app.include_router(router)

@@ -150,7 +150,9 @@ class Idempotency:
             await _too_large(send, limit)
             return
         store = scope["app"].state.store
-        fingerprint = hashlib.sha256(scope["path"].encode() + b"\n" + body).hexdigest()
+        # the query string is part of the request: `?preview=true` must never replay as the write itself
+        target = scope["path"].encode() + b"?" + scope.get("query_string", b"")
+        fingerprint = hashlib.sha256(target + b"\n" + body).hexdigest()
         stored = await run_in_threadpool(idempotency.claim, store, environment, key, "POST", scope["path"],
                                          fingerprint, to_micros(now()))
         if stored is not None:

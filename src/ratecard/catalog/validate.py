@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time
+from datetime import date, datetime, time
 from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ValidationError
 
@@ -318,27 +319,29 @@ def _check_subscription(
     if plan is not None and customer is not None and customer.currency and customer.currency != plan.currency:
         problems.append(Problem(f"{path}.plan", f"plan {plan.code!r} bills in {plan.currency} but customer "
                                                 f"{customer.reference!r} is billed in {customer.currency}"))
-    if subscription.end is not None and _as_comparable(subscription.end) <= _as_comparable(subscription.start):
+    # a date means local midnight in the subscription's timezone, as the billing calendar reads it
+    zone = ZoneInfo((customer.timezone if customer is not None else None) or (entity.timezone if entity else "UTC"))
+    if subscription.end is not None and _as_comparable(subscription.end, zone) <= _as_comparable(subscription.start, zone):
         problems.append(Problem(f"{path}.end", "must be after start"))
-    _check_changes(subscription, path, plans, meter_codes, problems)
+    _check_changes(subscription, path, plans, meter_codes, zone, problems)
     if plan is None:
         return
     _check_overrides(subscription.overrides, plan, f"{path}.overrides", meter_codes, problems)
 
 
 def _check_changes(subscription: Subscription, path: str, plans: dict[str, Plan], meter_codes: set[str],
-                   problems: list[Problem]) -> None:
+                   zone: ZoneInfo, problems: list[Problem]) -> None:
     """Each change after the previous one (and the start), before the end, to a plan billed in the
     same currency on the same calendar: periods and invoices stay those of the subscription."""
     first = plans.get(subscription.plan)
-    previous_at = _as_comparable(subscription.start)
+    previous_at = _as_comparable(subscription.start, zone)
     current = first
     for index, change in enumerate(subscription.changes):
         where = f"{path}.changes[{index}]"
-        at = _as_comparable(change.at)
+        at = _as_comparable(change.at, zone)
         if at <= previous_at:
             problems.append(Problem(f"{where}.at", "must be after the subscription's start and the previous change"))
-        if subscription.end is not None and at >= _as_comparable(subscription.end):
+        if subscription.end is not None and at >= _as_comparable(subscription.end, zone):
             problems.append(Problem(f"{where}.at", "must be before the subscription's end"))
         previous_at = max(previous_at, at)
         plan = current if change.plan is None else plans.get(change.plan)
@@ -382,7 +385,7 @@ def override_charge(charge: Charge, fields: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def _as_comparable(moment: date | datetime) -> datetime:
+def _as_comparable(moment: date | datetime, zone: ZoneInfo) -> datetime:
     if isinstance(moment, datetime):
         return moment
-    return datetime.combine(moment, time(0), tzinfo=UTC)
+    return datetime.combine(moment, time(0), tzinfo=zone)

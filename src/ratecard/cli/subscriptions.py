@@ -1,16 +1,23 @@
-"""`ratecard subscriptions import`: existing subscriptions from another system's export."""
+"""`ratecard subscriptions import|create|change|cancel|list|show`: subscriptions brought over from
+another system's export, and changed by command (each change a new catalog version)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.table import Table
 
 from .common import ENVIRONMENT, DbOption, JsonOption, emit_json, now, store_for
-from .console import out, say
+from .console import err, out, say
 
-app = typer.Typer(help="Bring existing subscriptions over from another system.", no_args_is_help=True)
+if TYPE_CHECKING:
+    from ..services.subscription_changes import SubscriptionEdit
+
+app = typer.Typer(help="Create, change, cancel and list subscriptions; bring existing ones over from another system.",
+                  no_args_is_help=True)
 
 
 @app.command("import")
@@ -39,3 +46,183 @@ def import_(
         verb = "would add" if dry_run else f"added (catalog version {result['catalog_version']})"
         say(out, f"{file}: {verb} {result['subscriptions']} subscription(s) and {result['new_customers']} new "
                  "customer(s)")
+
+
+Override = Annotated[list[str] | None, typer.Option("--override", help="CHARGE.FIELD=VALUE laid over the plan's charge "
+                                                                       "(repeatable); a [ or { value is JSON, e.g. "
+                                                                       "tiers")]
+DryRun = Annotated[bool, typer.Option("--dry-run", help="Validate and show what would change and the customer's next "
+                                                        "invoice; store nothing.")]
+ReplaceLater = Annotated[bool, typer.Option("--replace-later", help="Drop the changes at or after the instant instead "
+                                                                    "of refusing.")]
+
+
+@app.command("create")
+def create(
+    reference: str,
+    customer: Annotated[str, typer.Option("--customer", help="An existing customer's reference.")],
+    plan: Annotated[str, typer.Option("--plan", help="A plan code.")],
+    start: Annotated[str | None, typer.Option("--start", help="A date (local midnight of the customer) or an RFC 3339 "
+                                                              "instant; default now.")] = None,
+    anchor: Annotated[int | None, typer.Option("--anchor", help="Day of the month periods start on (1..31); default "
+                                                                "the start's day.")] = None,
+    override: Override = None,
+    dry_run: DryRun = False,
+    db: DbOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Subscribe an existing customer to a plan, as a new catalog version."""
+    from ..services import subscription_changes as changes
+
+    overrides = changes.parse_overrides(override or [])
+    moment = now()
+    with store_for(db) as store:
+        result = _edit(lambda: changes.create_subscription(
+            store, moment, ENVIRONMENT, reference=reference, customer=customer, plan=plan, start=start, anchor=anchor,
+            overrides=overrides, dry_run=dry_run))
+    _report(result, json_output)
+
+
+@app.command("change")
+def change(
+    subscription: str,
+    at: Annotated[str, typer.Option("--at", help="A date (local midnight of the customer) or an RFC 3339 instant; "
+                                                 "past corrects, future schedules.")],
+    plan: Annotated[str | None, typer.Option("--plan", help="The plan from --at (default: the plan in force).")] = None,
+    proration: Annotated[str, typer.Option("--proration", help="prorate | none | invoice_now: how fees already billed "
+                                                               "for the period holding --at are settled.")] = "prorate",
+    override: Override = None,
+    replace_later: ReplaceLater = False,
+    dry_run: DryRun = False,
+    db: DbOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Give a subscription new terms (plan, overrides or both) from an instant, as a new catalog version."""
+    from ..services import subscription_changes as changes
+
+    overrides = changes.parse_overrides(override or [])
+    moment = now()
+    with store_for(db) as store:
+        result = _edit(lambda: changes.change_subscription(
+            store, moment, ENVIRONMENT, reference=subscription, at=at, plan=plan, overrides=overrides,
+            proration=proration, replace_later=replace_later, dry_run=dry_run))
+    _report(result, json_output)
+
+
+@app.command("cancel")
+def cancel(
+    subscription: str,
+    at: Annotated[str | None, typer.Option("--at", help="A date (local midnight of the customer) or an RFC 3339 "
+                                                        "instant; may be in the past.")] = None,
+    at_period_end: Annotated[bool, typer.Option("--at-period-end", help="At the end of the period that holds "
+                                                                        "now.")] = False,
+    proration: Annotated[str, typer.Option("--proration", help="prorate | none: credit the unused part of fees "
+                                                               "billed in advance, or keep them.")] = "prorate",
+    replace_later: ReplaceLater = False,
+    dry_run: DryRun = False,
+    db: DbOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """End a subscription at an instant or at the end of the current period, as a new catalog version."""
+    from ..services import subscription_changes as changes
+
+    moment = now()
+    with store_for(db) as store:
+        result = _edit(lambda: changes.cancel_subscription(
+            store, moment, ENVIRONMENT, reference=subscription, at=at, at_period_end=at_period_end,
+            proration=proration, replace_later=replace_later, dry_run=dry_run))
+    _report(result, json_output)
+
+
+@app.command("list")
+def list_(
+    customer: Annotated[str | None, typer.Option("--customer", help="Only this customer's subscriptions.")] = None,
+    db: DbOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Subscriptions of the current catalog with their status, plan in force and next change."""
+    from ..services.subscription_changes import list_subscriptions
+
+    with store_for(db) as store:
+        found = list_subscriptions(store, now(), ENVIRONMENT, customer)
+    if json_output:
+        emit_json(found)
+        return
+    table = Table(title=f"{len(found)} subscription(s)")
+    for column in ("reference", "customer", "plan now", "start", "end", "status", "next change"):
+        table.add_column(column, no_wrap=column in ("start", "end", "status"))
+    for item in found:
+        upcoming = item["next_change"]
+        table.add_row(item["reference"], item["customer"], item["plan_now"], item["start"], item["end"] or "",
+                      item["status"], f"{upcoming['at']} → {upcoming['plan']}" if upcoming else "")
+    out.print(table)
+
+
+@app.command("show")
+def show(subscription: str, db: DbOption = None, json_output: JsonOption = False) -> None:
+    """A subscription's terms over time (every phase, its end) and the catalog versions that changed it."""
+    from ..services.subscription_changes import show_subscription
+
+    with store_for(db) as store:
+        history = show_subscription(store, now(), subscription, ENVIRONMENT)
+    if json_output:
+        emit_json(history.as_dict())
+        return
+    terms = history.terms
+    say(out, f"{terms['reference']}: customer {terms['customer']}, {terms['status']}, plan now {terms['plan_now']} "
+             f"(timezone {terms['timezone']})")
+    table = Table(title="terms")
+    for column in ("from", "plan", "overrides", "proration"):
+        table.add_column(column)
+    for phase in history.phases:
+        table.add_row(phase["at"], phase["plan"], _overrides(phase["overrides"]), phase["proration"] or "")
+    if terms["end"]:
+        table.add_row(terms["end"], "(ends)", "", terms["end_proration"])
+    out.print(table)
+    versions = Table(title="catalog versions")
+    for column in ("version", "stored at", "subscription"):
+        versions.add_column(column)
+    for version in history.versions:
+        versions.add_row(str(version["version"]), version["created_at"], version["what"])
+    out.print(versions)
+
+
+def _edit(call: Callable[[], SubscriptionEdit]) -> SubscriptionEdit:
+    """Run a write; a catalog it would leave invalid is listed problem by problem (exit 1)."""
+    from ..services.subscription_changes import ChangeInvalid
+
+    try:
+        return call()
+    except ChangeInvalid as exc:
+        for problem in exc.problems:
+            say(err, f"error: {problem}")
+        say(err, f"error: {len(exc.problems)} problem(s) in the catalog this would make; nothing was stored")
+        raise typer.Exit(1) from None
+
+
+def _report(result: SubscriptionEdit, json_output: bool) -> None:
+    if json_output:
+        emit_json(result.as_dict())
+        return
+    for line in result.described:
+        say(out, f"{result.reference}: {line}")
+    if result.dry_run:
+        say(out, f"dry run: nothing stored (would be catalog version {result.catalog_version}; now "
+                 f"{result.previous_version})")
+        for document in result.documents or []:
+            if "error" in document:
+                say(out, f"next invoice of {document['subscription']} at {document['boundary']}: cannot be priced: "
+                         f"{document['error']}")
+            else:
+                say(out, f"next invoice of {document['subscription']} ({document['mode']}) issued "
+                         f"{document['issue_date']}: {document['total']} {document['currency']} "
+                         f"({len(document['lines'])} line(s))")
+    elif result.stored:
+        say(out, f"stored as catalog version {result.catalog_version} (was {result.previous_version})")
+    else:
+        say(out, f"unchanged; still catalog version {result.catalog_version}")
+
+
+def _overrides(overrides: dict) -> str:
+    return ", ".join(f"{code}.{name}={value}" for code, fields in sorted(overrides.items())
+                     for name, value in sorted(fields.items()))

@@ -6,9 +6,15 @@ and the HTTP API `until`.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime, time
 
+from ..ingest.validate import parse_timestamp
 from .errors import InvalidInput
+
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
+# the billing calendar's arithmetic stays inside these years
+EARLIEST_YEAR, LATEST_YEAR = 1970, 9998
 
 
 def _invalid(field: str, message: str) -> InvalidInput:
@@ -49,4 +55,27 @@ def parse_instant(field: str, value: str) -> datetime:
                               "(2026-10-01T00:00:00+02:00)") from None
     if moment.tzinfo is None:
         raise _invalid(field, f"{value!r} has no timezone offset (a bare date means midnight UTC)")
+    return moment
+
+
+def parse_moment(field: str, value: str) -> date | datetime:
+    """A date (kept as a date: the catalog reads it as local midnight in the subscription's timezone)
+    or an RFC 3339 datetime with its offset (as strict as event timestamps), in the years
+    EARLIEST_YEAR..LATEST_YEAR."""
+    text = value.strip() if isinstance(value, str) else ""
+    if len(text) > 64:
+        raise _invalid(field, f"{text[:40]!r}... is not a date or an RFC 3339 datetime")
+    if _DATE.fullmatch(text):
+        try:
+            moment: date | datetime = date.fromisoformat(text)
+        except ValueError:
+            raise _invalid(field, f"{text!r} is not a real date") from None
+    else:
+        parsed = parse_timestamp(text)
+        if isinstance(parsed, str):
+            raise _invalid(field, f"{parsed}; expected a date (2026-03-01) or an RFC 3339 datetime with its offset "
+                                  "(2026-03-01T00:00:00+01:00)")
+        moment = parsed
+    if not EARLIEST_YEAR <= moment.year <= LATEST_YEAR:
+        raise _invalid(field, f"{text!r} is outside the years {EARLIEST_YEAR} to {LATEST_YEAR}")
     return moment

@@ -1,4 +1,5 @@
-"""Bring existing subscriptions (and their customers) over from another system's export."""
+"""Bring existing subscriptions (and their customers) over from another system's export, and
+preview the invoice a customer gets next under a catalog (one not stored yet, say)."""
 
 from __future__ import annotations
 
@@ -6,11 +7,18 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from ..domain.instants import to_micros
+from ..billing.export import invoice_document
+from ..billing.run import charged_meters, price_cut, usage_windows
+from ..catalog import Catalog, SubscriptionSpec
+from ..domain.aggregation import Usage
+from ..domain.instants import rfc3339, to_micros
+from ..domain.rating import Cut, RatingError, invoice_cuts
 from ..golive.subscriptions_import import SubscriptionImportError, plan_import
 from ..golive.subscriptions_import import load_mapping as load_columns
 from ..store import Store
 from ..store.catalogs import load_version, save_version
+from ..store.modes import load_modes
+from ..store.usage import aggregate_usage
 from .errors import InvalidInput, NoCatalog
 from .reconcile import mapping_path
 
@@ -32,3 +40,45 @@ def import_subscriptions(store: Store, path: Path, now: datetime, environment: s
     version, _ = (loaded[0], False) if dry_run else save_version(store, plan.document, to_micros(now), environment)
     return {"file": str(path), "subscriptions": plan.subscriptions, "new_customers": plan.customers,
             "dry_run": dry_run, "catalog_version": version}
+
+
+def preview_documents(store: Store, catalog: Catalog, version: int, customer: str, now: datetime,
+                      environment: str = "live") -> list[dict[str, Any]]:
+    """The invoices the customer gets at the next boundary after `now` of each of its subscriptions
+    under `catalog`, priced like an invoice run prices them (usage so far in the period closing
+    there); nothing is written. Each is in the export shape with `number` and `id` null, plus the
+    `boundary` it is cut at; an invoice that cannot be priced is {subscription, boundary, error}."""
+    placed = [(subscription, cut) for subscription in catalog.subscriptions.values()
+              if subscription.customer == customer and (cut := next_cut(subscription, now)) is not None]
+    meters = charged_meters(catalog, [subscription for subscription, _ in placed])
+    usage = aggregate_usage(store, usage_windows(placed), meters, environment)
+    modes = load_modes(store, environment)
+    documents = []
+    for index, (subscription, cut) in enumerate(placed):
+        measured = {meter.code: usage.get((index, meter.code), Usage.zero()) for meter in meters}
+        try:
+            records = price_cut(catalog, version, subscription, cut, measured, modes)
+        except RatingError as exc:
+            documents.append({"subscription": subscription.reference, "boundary": rfc3339(to_micros(cut.boundary)),
+                              "error": str(exc)})
+            continue
+        for record in records:
+            document = invoice_document(record)
+            document.update(number=None, id=None, boundary=rfc3339(record.boundary_ts))
+            documents.append(document)
+    return documents
+
+
+def next_cut(subscription: SubscriptionSpec, now: datetime) -> Cut | None:
+    """The subscription's first invoice cut after `now`: its start when it has not started, else the
+    end of the period holding `now`; None once it has ended."""
+    schedule = subscription.schedule()
+    if now < schedule.start:
+        boundary = schedule.start
+    else:
+        period = schedule.period_containing(now)
+        if period is None:
+            return None
+        boundary = period.end
+    cuts = invoice_cuts(schedule, boundary)
+    return cuts[-1] if cuts and cuts[-1].boundary == boundary else None

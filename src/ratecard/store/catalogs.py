@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 from typing import Any
 
 import orjson
@@ -50,6 +51,29 @@ def save_version(store: Store, document: CatalogDocument, now_us: int, environme
         return insert_version(connection, environment, now_us, digest, text), True
 
 
+def save_version_on(store: Store, document: CatalogDocument, base: int, now_us: int,
+                    environment: str = "live") -> int | None:
+    """Store a document computed from version `base` as a new version, if `base` is still the latest;
+    None when another version was stored meanwhile (compute again from that one). A document equal
+    to `base` keeps its number. The lock is held for a few statements only: the caller validated
+    the document before."""
+    text = canonical_json(document)
+    digest = hashlib.sha256(text.encode()).hexdigest()
+    with store.engine.begin() as connection:
+        lock_environment(connection, store, environment)
+        latest = connection.execute(
+            select(catalog_versions.c.version, catalog_versions.c.digest)
+            .where(catalog_versions.c.environment == environment)
+            .order_by(catalog_versions.c.version.desc())
+            .limit(1)
+        ).first()
+        if latest is None or latest.version != base:
+            return None
+        if latest.digest == digest:
+            return base
+        return insert_version(connection, environment, now_us, digest, text)
+
+
 def insert_version(connection: Any, environment: str, now_us: int, digest: str, document: str) -> int:
     """Store a new version numbered max+1 within its environment; returns that number.
 
@@ -76,3 +100,14 @@ def load_version(store: Store, environment: str = "live", version: int | None = 
     if row is None:
         return None
     return row.version, CatalogDocument.model_validate(orjson.loads(row.document))
+
+
+def iter_versions(store: Store, environment: str = "live") -> Iterator[tuple[int, int, dict[str, Any]]]:
+    """Every version of the environment, oldest first: (version, created_at µs, the raw document).
+    Read a few at a time, so a long history of large catalogs is never held in memory at once."""
+    query = (select(catalog_versions.c.version, catalog_versions.c.created_at, catalog_versions.c.document)
+             .where(catalog_versions.c.environment == environment)
+             .order_by(catalog_versions.c.version))
+    with store.engine.connect() as connection:
+        for row in connection.execution_options(yield_per=16).execute(query):
+            yield row.version, row.created_at, orjson.loads(row.document)

@@ -1,10 +1,10 @@
-"""ratecard's own catalog resources: check and apply a catalog, read plans and subscriptions."""
+"""ratecard's own catalog resources: check and apply a catalog, read plans (subscriptions: subscriptions.py)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
 
 from ...catalog import CatalogFileError
@@ -85,20 +85,3 @@ def get_plan(code: str, caller: Caller = Depends(current_caller)) -> dict:
         if plan.code == code:
             return plan.model_dump(mode="json")
     raise not_found("plan", code)
-
-
-@router.get("/v1/subscriptions", summary="Subscriptions of the current catalog")
-def list_subscriptions(request: Request, customer: str | None = Query(None), page: Page = Depends(ratecard_page),
-                       caller: Caller = Depends(current_caller)) -> dict:
-    items = [s for s in _catalog(caller).catalog.document.subscriptions
-             if customer is None or s.customer == customer]
-    return paginate(request, items, page, lambda s: s.model_dump(mode="json"),
-                    {"reference": lambda s: s.reference, "customer": lambda s: s.customer})
-
-
-@router.get("/v1/subscriptions/{reference}")
-def get_subscription(reference: str, caller: Caller = Depends(current_caller)) -> dict:
-    for subscription in _catalog(caller).catalog.document.subscriptions:
-        if subscription.reference == reference:
-            return subscription.model_dump(mode="json")
-    raise not_found("subscription", reference)

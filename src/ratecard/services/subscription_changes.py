@@ -1,0 +1,385 @@
+"""Subscriptions changed by command: create one, give one new terms from an instant, end one; list
+them and show one's history. The CLI (`ratecard subscriptions …`) and the HTTP API
+(`/v1/subscriptions…`) both call these.
+
+Every write edits the current catalog (catalog/edits.py), validates the whole result like
+`catalog check` and stores it as a new catalog version, only if no other version was stored
+meanwhile (else it is computed again), so a change never loses one stored concurrently. Nothing
+is edited in place: each version stays, and `show` lists the versions that changed a
+subscription. A dry run (preview) does the same up to the store and adds the invoices the
+customer would get next.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from ..catalog import Catalog, Problem, SubscriptionSpec, build_catalog, check_document
+from ..catalog.edits import (
+    END_PRORATIONS,
+    PRORATIONS,
+    EditError,
+    add_change,
+    add_subscription,
+    find_subscription,
+    moment_text,
+    parse_override,
+    set_end,
+)
+from ..catalog.schema import CatalogDocument, Subscription
+from ..domain.instants import rfc3339, to_micros
+from ..domain.periods import to_local
+from ..store import Store
+from ..store.catalogs import iter_versions, load_version, save_version_on
+from .errors import AlreadyExists, Conflict, InvalidInput, NoCatalog, NotFound, Refused, ServiceError
+from .parsing import parse_moment
+from .subscriptions import preview_documents
+
+MAX_PROBLEMS_SHOWN = 10
+ATTEMPTS = 5  # a write computed from a version another writer replaced is computed again, this many times
+
+
+class ChangeInvalid(InvalidInput):
+    """The edited catalog does not validate: every problem with its path; nothing was stored."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        shown = "; ".join(str(problem) for problem in problems[:MAX_PROBLEMS_SHOWN])
+        more = f" (and {len(problems) - MAX_PROBLEMS_SHOWN} more)" if len(problems) > MAX_PROBLEMS_SHOWN else ""
+        super().__init__(f"{len(problems)} problem(s) in the catalog this would make; nothing was stored: "
+                         f"{shown}{more}", field=problems[0].path if problems else None)
+        self.problems = problems
+
+
+@dataclass
+class SubscriptionEdit:
+    """What a create, change or cancel did (or, in a dry run, would do)."""
+
+    action: str  # created | changed | cancelled
+    reference: str
+    customer: str
+    described: list[str]  # what changed, one sentence each
+    before: dict[str, Any] | None  # the subscription's terms before (None when created)
+    after: dict[str, Any]  # its terms after, with status, plan_now and next_change
+    previous_version: int
+    catalog_version: int  # the version stored (a dry run: the one it would be)
+    stored: bool
+    dry_run: bool
+    documents: list[dict[str, Any]] | None = None  # a dry run: the customer's next invoices
+
+    def as_dict(self) -> dict[str, Any]:
+        result = {"action": self.action, "reference": self.reference, "customer": self.customer,
+                  "changes": self.described, "before": self.before, "subscription": self.after,
+                  "previous_version": self.previous_version, "catalog_version": self.catalog_version,
+                  "stored": self.stored, "dry_run": self.dry_run}
+        if self.documents is not None:
+            result["documents"] = self.documents
+        return result
+
+
+@dataclass
+class History:
+    """One subscription: its terms now and every phase, and the catalog versions that changed it."""
+
+    terms: dict[str, Any]
+    phases: list[dict[str, Any]]
+    versions: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**self.terms, "phases": self.phases, "versions": self.versions}
+
+
+# ---------------------------------------------------------------- writes
+
+
+def create_subscription(store: Store, now: datetime, environment: str = "live", *, reference: str, customer: str,
+                        plan: str, start: str | None = None, anchor: int | None = None,
+                        overrides: dict[str, dict[str, Any]] | None = None, dry_run: bool = False) -> SubscriptionEdit:
+    """A new subscription of an existing customer, from `start` (default: now)."""
+    begins = parse_moment("start", start) if start is not None else now
+    entry: dict[str, Any] = {"reference": reference, "customer": customer, "plan": plan,
+                             "start": moment_text(begins)}
+    if anchor is not None:
+        entry["billing_anchor"] = anchor
+    if overrides:
+        entry["overrides"] = overrides
+
+    def edit(raw: dict[str, Any], _: CatalogDocument) -> tuple[dict[str, Any], list[str]]:
+        told = f"new subscription of customer {customer!r} to plan {plan!r} from {entry['start']}"
+        if anchor is not None:
+            told += f", periods starting on day {anchor}"
+        return add_subscription(raw, entry), [told + _overrides_text(overrides)]
+
+    return _write(store, now, environment, "created", reference, edit, dry_run)
+
+
+def change_subscription(store: Store, now: datetime, environment: str = "live", *, reference: str, at: str,
+                        plan: str | None = None, overrides: dict[str, dict[str, Any]] | None = None,
+                        proration: str = "prorate", replace_later: bool = False,
+                        dry_run: bool = False) -> SubscriptionEdit:
+    """New terms (another plan, other overrides, or both) from `at`: a past instant corrects the
+    history, a future one is scheduled. The fees already billed for the period holding `at` are
+    settled as `proration` says."""
+    moment = parse_moment("at", at)
+    _check_choice("proration", proration, PRORATIONS)
+    if plan is None and not overrides:
+        raise InvalidInput("give the new plan, overrides, or both", field="plan")
+
+    def edit(raw: dict[str, Any], document: CatalogDocument) -> tuple[dict[str, Any], list[str]]:
+        edited = add_change(raw, reference, moment, plan=plan, overrides=overrides, proration=proration,
+                            replace_later=replace_later)
+        before = find_subscription(raw, reference).get("changes") or []
+        after = find_subscription(edited, reference)["changes"]
+        new = after[-1]
+        told = [f"from {new['at']}: plan {new['plan']!r}{_overrides_text(new.get('overrides'))}, "
+                f"proration {proration}{_boundary_note(_spec(document, reference), moment)}"]
+        if len(before) >= len(after):
+            told.append(f"{len(before) - len(after) + 1} later change(s) dropped")
+        return edited, told
+
+    return _write(store, now, environment, "changed", reference, edit, dry_run)
+
+
+def cancel_subscription(store: Store, now: datetime, environment: str = "live", *, reference: str,
+                        at: str | None = None, at_period_end: bool = False, proration: str = "prorate",
+                        replace_later: bool = False, dry_run: bool = False) -> SubscriptionEdit:
+    """End the subscription at `at`, or at the end of the period that holds now. An ended
+    subscription may end earlier (backdated), never later."""
+    if (at is None) == (not at_period_end):
+        raise InvalidInput("give either an instant or at-period-end, not both and not neither", field="at")
+    _check_choice("proration", proration, END_PRORATIONS)
+    moment = parse_moment("at", at) if at is not None else None
+
+    def edit(raw: dict[str, Any], document: CatalogDocument) -> tuple[dict[str, Any], list[str]]:
+        end = moment if moment is not None else _period_end(_spec(document, reference), now)
+        edited = set_end(raw, reference, end, now, proration=proration, replace_later=replace_later)
+        dropped = len(find_subscription(raw, reference).get("changes") or []) - len(
+            find_subscription(edited, reference).get("changes") or [])
+        told = [f"ends at {moment_text(end)}" + (" (the end of the current period)" if moment is None else "")
+                + f", proration {proration}"]
+        if dropped:
+            told.append(f"{dropped} later change(s) dropped")
+        return edited, told
+
+    return _write(store, now, environment, "cancelled", reference, edit, dry_run)
+
+
+def parse_overrides(values: list[str]) -> dict[str, dict[str, Any]]:
+    """CHARGE.FIELD=VALUE options as overrides {charge: {field: value}}."""
+    overrides: dict[str, dict[str, Any]] = {}
+    for text in values:
+        try:
+            charge, name, value = parse_override(text)
+        except EditError as exc:
+            raise InvalidInput(str(exc), field="override") from None
+        overrides.setdefault(charge, {})[name] = value
+    return overrides
+
+
+# an edit gets the current catalog raw (to edit) and validated (to read), and returns the edited raw
+# document and what it changed, one sentence each
+Edit = Callable[[dict[str, Any], CatalogDocument], tuple[dict[str, Any], list[str]]]
+
+
+def _write(store: Store, now: datetime, environment: str, action: str, reference: str, edit: Edit,
+           dry_run: bool) -> SubscriptionEdit:
+    """Run `edit` on the current catalog, validate the result and store it as a new version, or, in a
+    dry run, store nothing and price the customer's next invoices. The result is computed without
+    the environment's lock and stored only if no other version was stored meanwhile (else computed
+    again from that one), so validating a large catalog never holds up other writers."""
+    for _ in range(ATTEMPTS):
+        loaded = load_version(store, environment)
+        if loaded is None:
+            raise _no_catalog()
+        version, document = loaded
+        checked, described = _edited(document, edit)
+        if dry_run:
+            unchanged = checked.model_dump(mode="json") == document.model_dump(mode="json")
+            result = _result(action, reference, document, checked, described, version,
+                             version if unchanged else version + 1, now, stored=False, dry_run=True)
+            result.documents = _next_invoices(store, checked, result, now, environment)
+            return result
+        stored = save_version_on(store, checked, version, to_micros(now), environment)
+        if stored is not None:  # the current version again when nothing changed
+            return _result(action, reference, document, checked, described, version, stored, now,
+                           stored=stored != version, dry_run=False)
+    raise Conflict(f"the catalog changed {ATTEMPTS} times while this change was being made; nothing was stored: "
+                   "try again")
+
+
+def _next_invoices(store: Store, catalog: CatalogDocument, result: SubscriptionEdit, now: datetime,
+                   environment: str) -> list[dict[str, Any]]:
+    """The edited customer's next invoices under the edited catalog (resolving its subscriptions only)."""
+    mine = build_catalog(_narrowed(catalog, lambda s: s.customer == result.customer))
+    return preview_documents(store, mine, result.catalog_version, result.customer, now, environment)
+
+
+def _edited(document: CatalogDocument, edit: Edit) -> tuple[CatalogDocument, list[str]]:
+    """(the edited catalog, validated; what changed)."""
+    raw = document.model_dump(mode="json")
+    try:
+        edited, described = edit(raw, document)
+    except EditError as exc:
+        raise _service_error(exc) from None
+    checked, problems = check_document(edited)
+    if problems or checked is None:
+        raise ChangeInvalid(problems)
+    return checked, described
+
+
+def _result(action: str, reference: str, before: CatalogDocument, after: CatalogDocument, described: list[str],
+            previous: int, version: int, now: datetime, *, stored: bool, dry_run: bool) -> SubscriptionEdit:
+    catalog = build_catalog(_narrowed(after, lambda s: s.reference == reference))
+    spec = catalog.subscriptions[reference]
+    old = next((s for s in before.subscriptions if s.reference == reference), None)
+    if not stored and not dry_run:
+        described = [*described, "nothing changed"]
+    return SubscriptionEdit(action, reference, spec.customer, described,
+                            old.model_dump(mode="json") if old is not None else None,
+                            _terms(catalog, spec, now), previous, version, stored, dry_run)
+
+
+def _narrowed(document: CatalogDocument, keep: Callable[[Subscription], bool]) -> CatalogDocument:
+    """The (validated) catalog with only the subscriptions `keep` chooses and their customers: what
+    reading or pricing a few subscriptions needs, without resolving thousands of others."""
+    subscriptions = [s for s in document.subscriptions if keep(s)]
+    customers = {s.customer for s in subscriptions}
+    return document.model_copy(update={"subscriptions": subscriptions,
+                                       "customers": [c for c in document.customers if c.reference in customers]})
+
+
+def _spec(document: CatalogDocument, reference: str) -> SubscriptionSpec:
+    spec = build_catalog(_narrowed(document, lambda s: s.reference == reference)).subscriptions.get(reference)
+    if spec is None:
+        raise NotFound(f"subscription {reference!r} does not exist")
+    return spec
+
+
+def _period_end(spec: SubscriptionSpec, now: datetime) -> datetime:
+    """The end of the period holding `now` on the subscription's calendar (any end it has aside)."""
+    reference = spec.reference
+    if spec.end is not None and to_local(spec.end, ZoneInfo(spec.timezone)) <= now:
+        raise Refused(f"subscription {reference!r} ended at {moment_text(spec.end)}; give an instant before it to "
+                      "end it earlier", field="at")
+    period = replace(spec, end=None).schedule().period_containing(now)
+    if period is None:
+        raise Refused(f"subscription {reference!r} starts at {moment_text(spec.start)}, after now: it has no current "
+                      "period; give the instant it ends at", field="at")
+    return period.end
+
+
+def _boundary_note(spec: SubscriptionSpec, moment: date | datetime) -> str:
+    """' (on a period boundary: nothing to prorate)' when `moment` starts a period."""
+    local = to_local(moment, ZoneInfo(spec.timezone))
+    period = replace(spec, end=None).schedule().period_containing(local)
+    return " (on a period boundary: nothing to prorate)" if period is not None and period.start == local else ""
+
+
+def _service_error(exc: EditError) -> ServiceError:
+    message = str(exc)
+    if exc.kind in ("unknown_subscription", "unknown_customer"):
+        return NotFound(message, field=exc.field if exc.kind == "unknown_customer" else None)
+    if exc.kind == "exists":
+        return AlreadyExists(message)
+    if exc.kind in ("later_changes", "ended"):
+        return Refused(message, field=exc.field)
+    return InvalidInput(message, field=exc.field)
+
+
+def _no_catalog() -> NoCatalog:
+    return NoCatalog("no catalog has been applied yet; apply one with the customers and plans first "
+                     "(`ratecard catalog apply FILE`)")
+
+
+def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise InvalidInput(f"must be one of {', '.join(choices)}, got {str(value)[:40]!r}", field=name)
+
+
+def _overrides_text(overrides: dict[str, dict[str, Any]] | None) -> str:
+    if not overrides:
+        return ""
+    return " with overrides " + ", ".join(f"{code}.{name}={_shown(value)}" for code, fields in sorted(overrides.items())
+                                          for name, value in sorted(fields.items()))
+
+
+def _shown(value: Any) -> str:
+    text = str(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+# ---------------------------------------------------------------- reads
+
+
+def list_subscriptions(store: Store, now: datetime, environment: str = "live",
+                       customer: str | None = None) -> list[dict[str, Any]]:
+    """The current catalog's subscriptions (a customer's only, when given), each with its status,
+    plan in force and next change as of `now`."""
+    return subscriptions_of(_current(store, environment), now, customer)
+
+
+def subscriptions_of(catalog: Catalog, now: datetime, customer: str | None = None) -> list[dict[str, Any]]:
+    """list_subscriptions on a catalog already built (the API keeps the current one in memory)."""
+    return [_terms(catalog, catalog.subscriptions[entry.reference], now, entry)
+            for entry in catalog.document.subscriptions if customer is None or entry.customer == customer]
+
+
+def show_subscription(store: Store, now: datetime, reference: str, environment: str = "live") -> History:
+    """A subscription's terms, every phase of them, and the catalog versions that changed it."""
+    loaded = load_version(store, environment)
+    if loaded is None:
+        raise _no_catalog()
+    catalog = build_catalog(_narrowed(loaded[1], lambda s: s.reference == reference))
+    spec = catalog.subscriptions.get(reference)
+    if spec is None:
+        raise NotFound(f"subscription {reference!r} does not exist")
+    phases = [{"at": moment_text(phase.at), "plan": phase.plan_code, "overrides": phase.overrides,
+               "proration": phase.proration if index else None} for index, phase in enumerate(spec.phases())]
+    return History(_terms(catalog, spec, now), phases, _versions(store, environment, reference))
+
+
+def _current(store: Store, environment: str) -> Catalog:
+    loaded = load_version(store, environment)
+    if loaded is None:
+        raise _no_catalog()
+    return build_catalog(loaded[1])
+
+
+def _terms(catalog: Catalog, spec: SubscriptionSpec, now: datetime, entry: Subscription | None = None) -> dict[str, Any]:
+    """The subscription's catalog entry, with its status, plan in force and next change at `now`."""
+    if entry is None:
+        entry = next(s for s in catalog.document.subscriptions if s.reference == spec.reference)
+    zone = ZoneInfo(spec.timezone)
+    start = to_local(spec.start, zone)
+    end = to_local(spec.end, zone) if spec.end is not None else None
+    status = "scheduled" if now < start else "ended" if end is not None and now >= end else "active"
+    phases = spec.phases()
+    in_force = phases[0]
+    upcoming = None
+    for phase in phases[1:]:
+        if to_local(phase.at, zone) <= now:
+            in_force = phase
+        elif upcoming is None:
+            upcoming = phase
+    next_change = None
+    if upcoming is not None:
+        next_change = {"at": moment_text(upcoming.at), "plan": upcoming.plan_code, "proration": upcoming.proration}
+    return {**entry.model_dump(mode="json"), "timezone": spec.timezone, "status": status,
+            "plan_now": in_force.plan_code, "next_change": next_change}
+
+
+def _versions(store: Store, environment: str, reference: str) -> list[dict[str, Any]]:
+    """The catalog versions in which the subscription's entry appeared, changed or went away."""
+    found = []
+    previous: dict[str, Any] | None = None
+    for version, created_at, document in iter_versions(store, environment):
+        entry = next((s for s in document.get("subscriptions") or []
+                      if isinstance(s, dict) and s.get("reference") == reference), None)
+        if entry != previous:
+            what = "created" if previous is None else "removed" if entry is None else "changed"
+            found.append({"version": version, "created_at": rfc3339(created_at), "what": what})
+        previous = entry
+    return found

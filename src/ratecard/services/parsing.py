@@ -50,3 +50,15 @@ def parse_instant(field: str, value: str) -> datetime:
     if moment.tzinfo is None:
         raise _invalid(field, f"{value!r} has no timezone offset (a bare date means midnight UTC)")
     return moment
+
+
+def parse_rfc3339(field: str, value: str) -> datetime:
+    """Strictly an RFC 3339 date-time with its offset (`2026-10-15T12:00:00Z`, `…+02:00`): the rule
+    event timestamps follow. A bare date, a missing offset or another ISO 8601 form is refused."""
+    from ..ingest.validate import parse_timestamp
+
+    parsed = parse_timestamp(value)
+    if isinstance(parsed, str):  # one sentence for both reasons (not RFC 3339, no offset)
+        raise _invalid(field, f"{value[:60]!r} is not an RFC 3339 date-time with its offset "
+                              "(e.g. 2026-10-15T12:00:00Z or 2026-10-15T14:00:00+02:00)")
+    return parsed

@@ -25,7 +25,7 @@ from ..domain.rating import Cut, RatingError, invoice_cuts
 from ..store import Store
 from ..store.invoices import InvoiceRecord
 from ..store.modes import BillingModes, load_modes
-from ..store.usage import Window, aggregate_usage
+from ..store.usage import Window, few_windows_usage
 from .export import invoice_document
 from .run import charged_meters, price_cut, usage_windows
 
@@ -127,7 +127,7 @@ def _usage_so_far(store: Store, catalog: Catalog, placed: Sequence[tuple[Subscri
                  for subscription, cut, period in placed]
     windows: list[Window] = usage_windows(cut_short)
     meters: list[MeterSpec] = charged_meters(catalog, [subscription for subscription, _, _ in placed])
-    return aggregate_usage(store, windows, meters, environment)
+    return few_windows_usage(store, windows, meters, environment)
 
 
 def _priced(catalog: Catalog, catalog_version: int, subscription: SubscriptionSpec, cut: Cut,

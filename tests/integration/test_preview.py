@@ -17,7 +17,7 @@ from ratecard.cli import app, main
 from ratecard.ingest.importer import import_file
 from ratecard.services import invoices as invoice_service
 from ratecard.services.catalog import current_catalog
-from ratecard.services.errors import InvalidInput
+from ratecard.services.errors import InvalidInput, NoCatalog
 from ratecard.services.preview import UnknownCustomer, preview_invoices
 from ratecard.store import Store
 from ratecard.store.events import count_by_status
@@ -139,6 +139,8 @@ def test_nothing_is_written(store: Store) -> None:
 def test_unknown_customer_and_no_active_subscription(store: Store) -> None:
     with pytest.raises(UnknownCustomer):
         preview_invoices(store, "ghost", AT, NOW)
+    with pytest.raises(NoCatalog):  # the sandbox has a catalog of its own, none here
+        preview_invoices(store, "acme", AT, NOW, "sandbox")
     # idle's subscription starts on Dec 1: nothing is upcoming in November
     assert preview_invoices(store, "idle", AT, NOW).as_dict() == {"customer": "idle", "at": "2026-11-20T00:00:00Z",
                                                                  "subscriptions": []}

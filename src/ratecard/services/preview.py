@@ -13,7 +13,7 @@ from ..catalog import Catalog
 from ..domain.instants import EPOCH, rfc3339, to_micros
 from ..store import Store
 from .catalog import current_catalog
-from .errors import InvalidInput, NotFound
+from .errors import InvalidInput, NoCatalog, NotFound
 from .keys import check_environment
 
 __all__ = ["UnknownCustomer", "UpcomingInvoices", "check_preview_at", "preview_invoices"]
@@ -65,7 +65,13 @@ def preview_invoices(store: Store, customer: str, at: datetime | None, now: date
     moment = now if at is None else at
     check_preview_at(moment, now)
     if catalog is None:
-        catalog_version, catalog = current_catalog(store, environment)
+        try:
+            catalog_version, catalog = current_catalog(store, environment)
+        except NoCatalog:
+            if environment == "live":
+                raise
+            raise NoCatalog(f"no catalog has been applied in the {environment} environment (its API keys apply one "
+                            "with POST /v1/catalog)") from None
     elif catalog_version is None:
         raise ValueError("a catalog given to preview_invoices needs its catalog_version")
     if customer not in catalog.customers:

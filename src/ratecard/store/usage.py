@@ -429,6 +429,8 @@ def _weighted(connection: Any, postgres: bool, windows: Sequence[Window], meter:
 # without the windows table; more go to `aggregate_usage`.
 FEW_WINDOWS = 16
 SQLITE_MMAP_BYTES = 1 << 30  # address space, not memory: the OS decides what stays resident
+# On SQLite, a stream read by more meters than this goes through aggregate_usage's single pass
+MAX_READERS = 3
 
 
 def few_windows_usage(store: Store, windows: Sequence[Window], meters: Sequence[MeterSpec],
@@ -442,14 +444,23 @@ def few_windows_usage(store: Store, windows: Sequence[Window], meters: Sequence[
     PostgreSQL aggregates all meters of a window in one statement (FILTER per meter, no table);
     SQLite takes one statement per meter over that meter's streams only, with its conditions in
     WHERE (a count meter reads no JSON) and the field extracted once per event. The rare cases
-    that need more go the invoice run's way: weighted_sum through `aggregate_usage`, and on SQLite
-    a sum (average, max, min) that met a double or a large integer is redone exactly from the
-    values' JSON text, as `_exact_sqlite` does."""
+    that need more go the invoice run's way: weighted_sum through `aggregate_usage` (so are, on
+    SQLite, the meters of a stream more than MAX_READERS meters read: one pass beats a scan each),
+    and on SQLite a sum (average, max, min) that met a double or a large integer is redone exactly
+    from the values' JSON text, as `_exact_sqlite` does."""
     if len(windows) > FEW_WINDOWS:
         return aggregate_usage(store, windows, meters, environment)
     result: dict[tuple[int, str], Usage] = {}
     grouped = [meter for meter in meters if meter.aggregation != "weighted_sum"]
-    weighted = [meter for meter in meters if meter.aggregation == "weighted_sum"]
+    rolled_up = [meter for meter in meters if meter.aggregation == "weighted_sum"]
+    if not store.is_postgres:  # one statement per meter: a stream many meters read is scanned once instead
+        readers: dict[str, int] = defaultdict(int)
+        for meter in grouped:
+            for stream in {meter.code, meter.stream}:
+                readers[stream] += 1
+        crowded = [meter for meter in grouped if max(readers[meter.code], readers[meter.stream]) > MAX_READERS]
+        grouped = [meter for meter in grouped if meter not in crowded]
+        rolled_up += crowded
     if windows and grouped:
         with store.engine.connect() as connection:
             if not store.is_postgres:
@@ -466,8 +477,8 @@ def few_windows_usage(store: Store, windows: Sequence[Window], meters: Sequence[
                         usage = _window_sqlite_exact(connection, meter, environment, window)
                     if usage.events:
                         result[(window.key, meter.code)] = usage
-    if windows and weighted:
-        result.update(aggregate_usage(store, windows, weighted, environment))
+    if windows and rolled_up:
+        result.update(aggregate_usage(store, windows, rolled_up, environment))
     return result
 
 

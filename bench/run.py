@@ -12,7 +12,10 @@ customers with one subscription each:
              one after the invoice run).
 3. memory    the invoice run's peak RSS in its own process, against a 500 MiB budget:
              baseline = 500, ratio = 500 / peak (higher is better), target = 1.
-4. api       the HTTP API on loopback (`ratecard serve --workers 2`), in a fresh database per
+4. preview   the upcoming invoice of one customer with 100,000 events this period (fixed size,
+             whatever N), warm, against a bare GROUP BY over the same rows, and against a 50 ms
+             budget (bench/preview.py).
+5. api       the HTTP API on loopback (`ratecard serve --workers 2`), in a fresh database per
              store: POST /v1/events in batches of 1,000 against a bare bulk insert of the same
              rows, and single-event requests/s, p50 and p99 against a bare INSERT + COMMIT per
              row (bench/api_bench.py).
@@ -50,6 +53,7 @@ from ratecard.store.schema import invoice_lines
 from . import data
 from .api_bench import run_api_benchmarks
 from .baselines import bare_insert, bare_rollup
+from .preview import run_preview_benchmark
 from .reconcile_bench import run_reconcile_benchmark
 from .stores import postgres_database, postgres_unavailable, sqlite_database
 
@@ -262,13 +266,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stores", default="sqlite,postgresql", help="comma-separated: sqlite,postgresql")
     parser.add_argument("--profile", type=Path, metavar="DIR", help="write cProfile stats of each measured call")
     parser.add_argument("--out", type=Path, help="results file (default: bench/results.json)")
-    parser.add_argument("--suites", default="core,api,golive",
-                        help="comma-separated: core (import, invoice run, memory), api (HTTP API), "
-                             "golive (reconcile)")
+    parser.add_argument("--suites", default="core,preview,api,golive",
+                        help="comma-separated: core (import, invoice run, memory), preview (upcoming invoice), "
+                             "api (HTTP API), golive (reconcile)")
     args = parser.parse_args(argv)
     suites = {s.strip() for s in args.suites.split(",") if s.strip()}
-    if not suites or suites - {"core", "api", "golive"}:
-        parser.error(f"--suites takes core, api and/or golive, got {args.suites!r}")
+    if not suites or suites - {"core", "preview", "api", "golive"}:
+        parser.error(f"--suites takes core, preview, api and/or golive, got {args.suites!r}")
     events = args.events or events_from_env()
     stores = [s.strip() for s in args.stores.split(",") if s.strip()]
     for store in stores:
@@ -290,14 +294,19 @@ def main(argv: list[str] | None = None) -> int:
         started = time.perf_counter()
         events_file = folder / "events.jsonl"
         catalog_file = folder / "catalog.json"
-        data.write_catalog(catalog_file, events)
-        data.write_events(events_file, events)
-        log(f"generated {events:,} events and {data.customer_count(events):,} customers in "
-            f"{time.perf_counter() - started:.1f}s ({events_file.stat().st_size / 2**20:,.0f} MiB JSONL)")
+        if suites - {"preview"}:  # the preview makes its own data
+            data.write_catalog(catalog_file, events)
+            data.write_events(events_file, events)
+            log(f"generated {events:,} events and {data.customer_count(events):,} customers in "
+                f"{time.perf_counter() - started:.1f}s ({events_file.stat().st_size / 2**20:,.0f} MiB JSONL)")
         for kind in stores if "core" in suites else ():
             database = sqlite_database(folder) if kind == "sqlite" else postgres_database()
             with database as url:
                 results += bench_store(kind, url, events, events_file, catalog_file, args.profile)
+        for kind in stores if "preview" in suites else ():  # a database of its own, not profiled
+            database = sqlite_database(folder) if kind == "sqlite" else postgres_database()
+            with database as url:
+                results += run_preview_benchmark(kind, url, log)
         if "api" in suites:  # the server processes are not profiled
             results += run_api_benchmarks(stores, events, events_file, catalog_file, folder)
         if "golive" in suites:

@@ -24,7 +24,7 @@ from .errors import (
 )
 from .metrics import Metrics
 from .middleware import AuthenticatedBodies, Idempotency, RequestIdAndLatency
-from .routes import catalog, events, invoices, monitoring, subscriptions, system
+from .routes import catalog, customers, events, invoices, monitoring, subscriptions, system
 from .solvimon import ROUTERS as SOLVIMON_ROUTERS
 from .solvimon.config import SolvimonCache
 
@@ -51,7 +51,9 @@ def create_app(database_url: str | None = None) -> FastAPI:
     app.add_middleware(Idempotency)
     app.add_middleware(AuthenticatedBodies)
     app.add_middleware(RequestIdAndLatency)
-    for module in (system, events, catalog, subscriptions, invoices, monitoring):
+    # ratecard's own routes first: /v1/customers/{reference}/upcoming-invoice before the Solvimon
+    # customers' catch-all /v1/customers/{key:path}
+    for module in (system, events, catalog, subscriptions, customers, invoices, monitoring):
         app.include_router(module.router)
     for router in SOLVIMON_ROUTERS:
         app.include_router(router)

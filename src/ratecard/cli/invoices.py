@@ -1,4 +1,4 @@
-"""`ratecard invoices generate|list|show|finalize|hold|release|void|export`."""
+"""`ratecard invoices generate|preview|list|show|finalize|hold|release|void|export`."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from .console import err, out, say, styled
 
 if TYPE_CHECKING:
     from ..services.invoices import Finalization
+    from ..services.preview import UpcomingInvoices
 
 app = typer.Typer(help="Generate, review, finalize and export invoices.", no_args_is_help=True)
 
@@ -51,6 +52,67 @@ def generate(
                      f"boundary {failure.boundary}: {failure.reason}")
     if report.failures:  # every other invoice was written; these need a look
         raise typer.Exit(1)
+
+
+@app.command("preview")
+def preview(
+    customer: Annotated[str, typer.Argument(help="The customer's reference in the catalog.")],
+    at: Annotated[str | None, typer.Option("--at", help="RFC 3339 instant with its offset (default: now); usage "
+                                                        "before it counts.")] = None,
+    env: Annotated[str, typer.Option("--env", help="live | sandbox")] = ENVIRONMENT,
+    db: DbOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """The upcoming invoice: what each subscription's current period would bill if it closed with the usage
+    so far. Computed, never written. Exit 1 for a customer the catalog does not know."""
+    from ..services.parsing import parse_rfc3339
+    from ..services.preview import UnknownCustomer, preview_invoices
+
+    moment = parse_rfc3339("at", at) if at is not None else None
+    with store_for(db) as store:
+        try:
+            upcoming = preview_invoices(store, customer, moment, now(), env)
+        except UnknownCustomer as exc:
+            fail(str(exc), code=1)
+    if json_output:
+        emit_json(upcoming.as_dict())
+    else:
+        _print_upcoming(upcoming)
+    if upcoming.failed:  # the other subscriptions were previewed; these need a look
+        raise typer.Exit(1)
+
+
+def _print_upcoming(upcoming: UpcomingInvoices) -> None:
+    document = upcoming.as_dict()
+    if not document["subscriptions"]:
+        say(out, f"customer {upcoming.customer} has no subscription active at {document['at']}: nothing upcoming")
+        return
+    for preview in document["subscriptions"]:
+        say(out, f"subscription {preview['subscription']}: period {preview['period_start']} → "
+                 f"{preview['period_end']}; usage before {document['at']}")
+        usage = Table()
+        for column in ("meter", "quantity", "events"):
+            usage.add_column(column, justify="left" if column == "meter" else "right")
+        for row in preview["usage"]:
+            usage.add_row(row["meter"], row["quantity"], str(row["events"]))
+        out.print(usage)
+        if preview["failure"] is not None:
+            say(err, f"not priced: subscription {preview['subscription']}: {preview['failure']['reason']}")
+        if not preview["invoices"]:
+            say(out, f"no invoice would be cut at {preview['period_end']} (no lines)")
+        for invoice in preview["invoices"]:
+            shadow = " (shadow: the legacy system bills these lines)" if invoice["mode"] == "shadow" else ""
+            lines = Table(title=f"upcoming invoice of {invoice['issue_date']} ({invoice['currency']}){shadow}")
+            for column in ("code", "description", "service period", "quantity", "unit amount", "amount"):
+                lines.add_column(column, justify="right" if column in ("quantity", "unit amount", "amount") else "left")
+            for line in invoice["lines"]:
+                lines.add_row(line["code"], line["description"], f"{line['service_start']} → {line['service_end']}",
+                              line["quantity"], line["unit_amount"], line["amount"])
+            lines.add_section()
+            lines.add_row("", "subtotal", "", "", "", invoice["subtotal"])
+            lines.add_row("", f"tax ({invoice['tax_rate']}%)", "", "", "", invoice["tax"])
+            lines.add_row("", styled("total", "bold"), "", "", "", styled(invoice["total"], "bold"))
+            out.print(lines)
 
 
 @app.command("list")

@@ -79,3 +79,15 @@ def parse_moment(field: str, value: str) -> date | datetime:
     if not EARLIEST_YEAR <= moment.year <= LATEST_YEAR:
         raise _invalid(field, f"{text!r} is outside the years {EARLIEST_YEAR} to {LATEST_YEAR}")
     return moment
+
+
+def parse_rfc3339(field: str, value: str) -> datetime:
+    """Strictly an RFC 3339 date-time with its offset (`2026-10-15T12:00:00Z`, `…+02:00`): the rule
+    event timestamps follow. A bare date, a missing offset or another ISO 8601 form is refused."""
+    from ..ingest.validate import parse_timestamp
+
+    parsed = parse_timestamp(value)
+    if isinstance(parsed, str):  # one sentence for both reasons (not RFC 3339, no offset)
+        raise _invalid(field, f"{value[:60]!r} is not an RFC 3339 date-time with its offset "
+                              "(e.g. 2026-10-15T12:00:00Z or 2026-10-15T14:00:00+02:00)")
+    return parsed

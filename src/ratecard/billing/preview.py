@@ -1,0 +1,139 @@
+"""The upcoming invoice: what a customer's next invoices would hold if their periods closed with
+the usage measured so far. Computed, never written.
+
+For each of the customer's subscriptions active at `at`: the period containing `at`, the usage
+of each charged meter in [period start, at), and the invoice(s) of the cut at that period's end
+priced with that usage — the closing period's arrears and usage lines and its minimum, plus the
+next period's advance fees. The pricing is the invoice run's own (`run.price_cut`), so a preview
+equals the draft `invoices generate` cuts at that boundary when no more events arrive.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from ..catalog import Catalog, MeterSpec, SubscriptionSpec
+from ..domain.aggregation import Usage
+from ..domain.instants import rfc3339, to_micros
+from ..domain.money import format_decimal
+from ..domain.periods import Period
+from ..domain.rating import Cut, RatingError, invoice_cuts
+from ..store import Store
+from ..store.invoices import InvoiceRecord
+from ..store.modes import BillingModes, load_modes
+from ..store.usage import Window, few_windows_usage
+from .export import invoice_document
+from .run import charged_meters, price_cut, usage_windows
+
+PREVIEW_STATUS = "preview"
+
+
+@dataclass(frozen=True)
+class MeterUsage:
+    meter: str
+    quantity: Decimal
+    events: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"meter": self.meter, "quantity": format_decimal(self.quantity), "events": self.events}
+
+
+@dataclass(frozen=True)
+class PreviewFailure:
+    """The subscription's invoice could not be priced (an amount beyond exact pricing); its usage
+    is still shown, and the customer's other subscriptions are previewed."""
+
+    charge: str
+    reason: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"charge": self.charge, "reason": self.reason}
+
+
+@dataclass
+class SubscriptionPreview:
+    subscription: str
+    period: Period
+    usage: list[MeterUsage]
+    invoices: list[InvoiceRecord] = field(default_factory=list)
+    failure: PreviewFailure | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "subscription": self.subscription,
+            "period_start": rfc3339(to_micros(self.period.start)),
+            "period_end": rfc3339(to_micros(self.period.end)),
+            "usage": [usage.as_dict() for usage in self.usage],
+            "invoices": [preview_document(invoice) for invoice in self.invoices],
+            "failure": self.failure.as_dict() if self.failure is not None else None,
+        }
+
+
+def preview_document(invoice: InvoiceRecord) -> dict[str, Any]:
+    """The export shape of an invoice that does not exist: status "preview", no number, no id."""
+    document = invoice_document(invoice)
+    document["number"] = None
+    document["id"] = None
+    return document
+
+
+def preview_customer(store: Store, catalog: Catalog, catalog_version: int, customer: str, at: datetime,
+                     environment: str = "live", modes: BillingModes | None = None) -> list[SubscriptionPreview]:
+    """The upcoming invoices of each of the customer's subscriptions active at `at` (catalog order).
+    Reads the store (usage, billing modes), never writes to it."""
+    placed: list[tuple[SubscriptionSpec, Cut, Period]] = []
+    for subscription in catalog.subscriptions.values():
+        if subscription.customer != customer:
+            continue
+        schedule = subscription.schedule()
+        period = schedule.period_containing(at)
+        if period is not None:
+            placed.append((subscription, _closing_cut(invoice_cuts(schedule, period.end), period), period))
+    if not placed:
+        return []
+    meters = {subscription.reference: charged_meters(catalog, [subscription]) for subscription, _, _ in placed}
+    usage = _usage_so_far(store, catalog, placed, at, environment)
+    if modes is None:
+        modes = load_modes(store, environment)
+    previews = []
+    for index, (subscription, cut, period) in enumerate(placed):
+        measured = {meter.code: usage.get((index, meter.code), Usage.zero()) for meter in meters[subscription.reference]}
+        preview = SubscriptionPreview(subscription.reference, period,
+                                      [MeterUsage(code, used.quantity, used.events) for code, used in measured.items()])
+        try:
+            preview.invoices = _priced(catalog, catalog_version, subscription, cut, measured, modes)
+        except RatingError as exc:
+            preview.failure = PreviewFailure(exc.charge, str(exc))
+        previews.append(preview)
+    return previews
+
+
+def _closing_cut(cuts: Sequence[Cut], period: Period) -> Cut:
+    """The cut at the period's end, as an invoice run places it (with the next period it opens, if any)."""
+    return next(cut for cut in reversed(cuts) if cut.closing == period)
+
+
+def _usage_so_far(store: Store, catalog: Catalog, placed: Sequence[tuple[SubscriptionSpec, Cut, Period]],
+                  at: datetime, environment: str) -> dict[tuple[int, str], Usage]:
+    """Usage per (index in `placed`, meter) over [period start, at).
+
+    The windows are the invoice run's own (`usage_windows`) for a closing period cut short at
+    `at`, so whatever decides which events a run gives a subscription decides it here too."""
+    cut_short = [(subscription, replace(cut, closing=replace(period, end=at), opening=None))
+                 for subscription, cut, period in placed]
+    windows: list[Window] = usage_windows(cut_short)
+    meters: list[MeterSpec] = charged_meters(catalog, [subscription for subscription, _, _ in placed])
+    return few_windows_usage(store, windows, meters, environment)
+
+
+def _priced(catalog: Catalog, catalog_version: int, subscription: SubscriptionSpec, cut: Cut,
+            usage: dict[str, Usage], modes: BillingModes) -> list[InvoiceRecord]:
+    """The one call into the invoice run's pricing: the cut's invoices, marked as previews."""
+    records = price_cut(catalog, catalog_version, subscription, cut, usage, modes)
+    for record in records:
+        record.status = PREVIEW_STATUS
+    return records

@@ -74,11 +74,6 @@ class InvoiceRecord:
         """Final invoices show their number; drafts and voided drafts show their draft reference."""
         return self.number or draft_reference(self.draft_number)
 
-
-def draft_reference(draft_number: int | None) -> str:
-    """DRAFT-<n>: how people name an invoice before it has a number (DRAFT alone before it is stored)."""
-    return "DRAFT" if draft_number is None else f"DRAFT-{draft_number}"
-
     def same_content(self, other: InvoiceRecord) -> bool:
         return (
             (self.subtotal, self.tax, self.total, self.currency, self.tax_rate)
@@ -86,6 +81,11 @@ def draft_reference(draft_number: int | None) -> str:
             and len(self.lines) == len(other.lines)
             and all(a.same_as(b) for a, b in zip(self.lines, other.lines, strict=True))
         )
+
+
+def draft_reference(draft_number: int | None) -> str:
+    """DRAFT-<n>: how people name an invoice before it has a number (DRAFT alone before it is stored)."""
+    return "DRAFT" if draft_number is None else f"DRAFT-{draft_number}"
 
 
 class InvoiceNotFound(LookupError):
@@ -319,9 +319,12 @@ def list_invoices(store: Store, environment: str = "live", status: str | None = 
         return list(load_invoices(connection, None, environment, status).values())
 
 
+MAX_KEY = 2**31 - 1  # ids and draft numbers are INTEGER columns: PostgreSQL refuses a larger parameter
+
+
 def _small_number(digits: str) -> bool:
-    """ASCII digits that fit an id ("²".isdigit() is True, but int("²") fails)."""
-    return digits.isascii() and digits.isdigit() and len(digits) <= 18
+    """ASCII digits that fit an id or a draft number ("²".isdigit() is True, but int("²") fails)."""
+    return digits.isascii() and digits.isdigit() and len(digits) <= 18 and int(digits) <= MAX_KEY
 
 
 def get_invoice(store: Store, reference: str, environment: str = "live") -> InvoiceRecord:

@@ -1,7 +1,10 @@
 """Fuzzing and hostile input: no request, however malformed, gets a 500 or crashes the server.
 
 1. schemathesis against the served `/openapi.json`, on a live `ratecard serve` (SQLite and
-   PostgreSQL), positive and negative examples for every operation, with a valid key.
+   PostgreSQL), positive and negative examples for every operation, with a valid key; then the
+   hostile cases no generator reliably finds (numbers past every range, NaN literals, deep
+   nesting, long, NUL, control, markup and formula text, bytes that are not UTF-8), sent as raw
+   bytes to every write endpoint of the same server.
 2. Hostile input the issue lists, on every endpoint (in-process client, both stores):
    oversized bodies, deeply nested JSON, non-UTF-8 bytes, 10,000-character strings and SQL in
    every string field. Each gets a 4xx in the error envelope or a per-event rejection naming
@@ -127,6 +130,106 @@ def _examples(operation: Any, mode: GenerationMode, examples: int, server: Serve
     run()
 
 
+# ------------------------------------------------------------- hostile cases, sent as raw bytes
+
+SLOT = "\u2603slot\u2603"  # where a hostile JSON fragment replaces a value of a valid body
+CASE = "\u2603case\u2603"  # replaced by a reference of the case's own, so each case reaches the store
+HOSTILE_NUMBERS: dict[str, bytes] = {
+    "1e400": b"1e400", "-1e400": b"-1e400", "1e-400": b"1e-400",
+    "2^63": str(2**63).encode(), "2^64": str(2**64).encode(), "39 digits": b"9" * 39,
+    "NaN": b"NaN", "Infinity": b"Infinity", "-Infinity": b"-Infinity", "1e400 as text": b'"1e400"',
+    "deep nesting": b"[" * 20_000 + b"]" * 20_000,
+}
+HOSTILE_TEXTS: dict[str, bytes] = {
+    "200,000 characters": b'"' + b"x" * 200_000 + b'"',
+    "NUL": b'"a\\u0000b"',
+    "escaped controls": orjson.dumps("".join(chr(c) for c in range(1, 32)) + "\x7f"),
+    "raw controls": b'"a\x01\x1b[31mb\x7f"',
+    "formula": orjson.dumps("=cmd|' /C calc'!A0"),
+    "script": orjson.dumps("<script>alert(1)</script>"),
+    "markup": orjson.dumps("[/b][link=https://evil.example]x[/link]"),
+    "not UTF-8": b'"a\xff\xfe\xc3\x28\xed\xa0\x80b"',
+}
+
+
+def _hostile_targets() -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
+    """(path, body with a number slot, body with a name slot) for every write endpoint."""
+    def event(**fields: Any) -> dict[str, Any]:
+        return {"id": CASE, "customer": "acme", "meter": "tokens", "timestamp": "2026-01-20T10:00:00Z",
+                "properties": {"tokens": 5}, **fields}
+
+    from ratecard.catalog.load import parse_text
+
+    def catalog(number: Any, name: Any) -> dict[str, Any]:
+        document = json.loads(json.dumps(parse_text(CATALOG, "catalog.yaml"), default=str))
+        document["plans"][0]["charges"][0]["amount"] = number
+        document["customers"][0]["name"] = name
+        return document
+
+    def ingest(number: Any, customer: Any) -> dict[str, Any]:
+        return {"reference": CASE, "customer_reference": customer, "meter_reference": "tokens",
+                "timestamp": "2026-01-20T10:00:00Z", "meter_values": [{"reference": "tokens", "number": number}]}
+
+    def customer(number: Any, name: Any) -> dict[str, Any]:
+        return {"reference": CASE, "type": "ORGANIZATION", "organization": {"legal_name": name},
+                "currency": "EUR", "tax_rate": number}
+
+    return [
+        ("/v1/events", [event(properties={"tokens": SLOT})], [event(customer=SLOT)]),
+        ("/v1/catalog/check", catalog(SLOT, "Acme"), catalog("49.00", SLOT)),
+        ("/v1/catalog", catalog(SLOT, "Acme"), catalog("49.00", SLOT)),
+        ("/v1/ingest/meter-data", ingest(SLOT, "acme"), ingest("5", SLOT)),
+        ("/v1/customers", customer(SLOT, "Newco"), customer("21", SLOT)),
+    ]
+
+
+def _hostile(server: Server, key: str) -> tuple[list[str], int]:
+    """Every hostile number in a number slot and every hostile text in a name slot of a valid body,
+    on every write endpoint: no 5xx, every 4xx in the error envelope with X-REQUEST-ID, no dropped
+    connection. Returns (failures, requests sent)."""
+    failures: list[str] = []
+    sent = 0
+    placeholder, case = orjson.dumps(SLOT), orjson.dumps(CASE)
+    headers = {"X-API-KEY": key, "content-type": "application/json"}
+    with httpx.Client(base_url=server.base_url, headers=headers, timeout=20) as client:
+        for path, number_body, name_body in _hostile_targets():
+            for template, values in ((number_body, HOSTILE_NUMBERS), (name_body, HOSTILE_TEXTS)):
+                for label, fragment in values.items():
+                    sent += 1
+                    body = orjson.dumps(template).replace(placeholder, fragment).replace(case, b'"hostile-%03d"' % sent)
+                    try:
+                        response = client.post(path, content=body)
+                    except httpx.HTTPError as exc:
+                        failures.append(f"POST {path} ({label}): {type(exc).__name__}: {exc}")
+                        continue
+                    problem = None
+                    if response.status_code >= 500:
+                        problem = f"{response.status_code} {response.text[:300]}"
+                    elif response.status_code >= 400:
+                        try:
+                            envelope = response.json()
+                        except ValueError:
+                            envelope = None
+                        if not isinstance(envelope, dict) or not ENVELOPE <= envelope.keys() \
+                                or not envelope.get("message"):
+                            problem = f"{response.status_code} outside the error envelope: {response.text[:300]}"
+                    if "x-request-id" not in response.headers:
+                        problem = f"{response.status_code} without X-REQUEST-ID"
+                    if problem:
+                        failures.append(f"POST {path} ({label}): {problem}")
+        # still answering, and still doing its job
+        if client.get("/healthz").status_code != 200:
+            failures.append("/healthz does not answer 200 after the hostile cases")
+        batch = client.post("/v1/events", json=[{"id": "after-hostile", "customer": "acme", "meter": "tokens",
+                                                  "timestamp": "2026-01-21T10:00:00Z", "properties": {"tokens": 1}}])
+        if batch.status_code != 200 or batch.json().get("stored") != 1:
+            failures.append(f"a valid event after the hostile cases: {batch.status_code} {batch.text[:300]}")
+        run = client.post("/v1/invoice-runs", json={"until": "2026-03-01"})
+        if run.status_code != 200:
+            failures.append(f"an invoice run after the hostile cases: {run.status_code} {run.text[:300]}")
+    return failures, sent
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def live_url(request: pytest.FixtureRequest, tmp_path: Path, postgres_reason: str | None):
     if request.param == "sqlite":
@@ -143,14 +246,16 @@ def live_url(request: pytest.FixtureRequest, tmp_path: Path, postgres_reason: st
 def test_schemathesis_finds_no_server_error(live_url: str, tmp_path: Path) -> None:
     """Every operation of /openapi.json (ratecard's own and the Solvimon-compatible ones),
     positive and negative examples (~1,000 requests per store), with a valid key
-    and a workspace holding a catalog and a few events: no 5xx, every 4xx in the error envelope,
-    every response with X-REQUEST-ID; the server is still healthy afterwards."""
+    and a workspace holding a catalog and a few events, then the hostile cases on every write
+    endpoint: no 5xx, every 4xx in the error envelope, every response with X-REQUEST-ID; the
+    server is still healthy, and still stores events, afterwards."""
     key = create_key(live_url)
     with Server(live_url, tmp_path / "server.log") as server:
         headers = {"X-API-KEY": key}
         assert httpx.post(f"{server.base_url}/v1/catalog", content=CATALOG, headers=headers).status_code == 201
         assert httpx.post(f"{server.base_url}/v1/events", json=EVENTS, headers=headers).status_code == 200
         failures, calls = _fuzz(server, key)
+        hostile_failures, hostile_sent = _hostile(server, key)
         assert httpx.get(f"{server.base_url}/healthz", timeout=5).status_code == 200
         assert server.process is not None and server.process.poll() is None
         log = server.log()
@@ -159,6 +264,8 @@ def test_schemathesis_finds_no_server_error(live_url: str, tmp_path: Path) -> No
         print(f"fuzzing stopped at the {FUZZ_BUDGET_SECONDS:.0f}s budget; not reached: {cut}")
     assert len(calls) >= 10 and len(cut) <= len(calls) // 4, calls
     assert not failures, f"{len(failures)} failure(s):\n" + "\n".join(failures[:40]) + f"\nserver log:\n{log}"
+    assert hostile_sent >= 90 and not hostile_failures, \
+        f"{len(hostile_failures)} hostile case(s) failed:\n" + "\n".join(hostile_failures) + f"\nserver log:\n{log}"
 
 
 # ----------------------------------------------------------------------------- hostile input

@@ -43,7 +43,7 @@ plans:
     currency: EUR
     interval: month
     charges:
-      - {code: tokens, meter: tokens, model: per_unit, unit_amount: "1e40"}
+      - {code: tokens, meter: tokens, model: per_unit, unit_amount: "1"}
 customers:
   - {reference: acme, name: Acme, country: NL, currency: EUR, tax_rate: "21"}
   - {reference: bob, name: Bob, country: NL, currency: EUR, tax_rate: "21"}
@@ -53,9 +53,10 @@ subscriptions:
   - {reference: bob-pro, customer: bob, plan: pro, start: 2026-01-01}
 """
 
-# a plan whose unit price makes any real usage overflow exact pricing: the catalog allows it, the run
-# must report it and go on
-WHALE = CATALOG + "  - {reference: whale-huge, customer: whale, plan: huge, start: 2026-01-01}\n"
+# a plan whose unit price makes any real usage overflow exact pricing. `catalog check` refuses such a
+# price now, but a catalog applied before the bound may hold one: the run must report it and go on
+WHALE = (CATALOG.replace('unit_amount: "1"}', 'unit_amount: "1e40"}')
+         + "  - {reference: whale-huge, customer: whale, plan: huge, start: 2026-01-01}\n")
 
 
 def _event(event_id: str, customer: str, meter: str, properties_json: str) -> str:
@@ -74,6 +75,20 @@ def cli(tmp_path: Path, db_url: str) -> Cli:
 
 def _apply(cli: Cli, catalog: str = CATALOG) -> None:
     cli.ok("catalog", "apply", cli.write("catalog.yaml", catalog))
+
+
+def _stored_before_the_bound(url: str, catalog: str) -> None:
+    """Save a catalog as a version without `catalog check`, as one applied before catalog numbers
+    were bounded (its shape is valid; only its numbers are out of range)."""
+    from ratecard.catalog.load import parse_text
+    from ratecard.catalog.schema import CatalogDocument
+    from ratecard.store.catalogs import save_version
+
+    store = open_store(url)
+    try:
+        save_version(store, CatalogDocument.model_validate(parse_text(catalog, "catalog.yaml")), 0)
+    finally:
+        store.dispose()
 
 
 def _stored_ids(url: str) -> set[str]:
@@ -158,7 +173,7 @@ def test_integers_near_the_64_bit_limit_add_up_exactly(cli: Cli) -> None:
 
 
 def test_a_customer_whose_pricing_fails_is_reported_and_the_others_are_invoiced(cli: Cli) -> None:
-    _apply(cli, WHALE)
+    _stored_before_the_bound(cli.db, WHALE)
     lines = [_event("w1", "whale", "tokens", '{"tokens": 99999999999999999999}'),
              _event("a1", "acme", "tokens", '{"tokens": 1000}')]
     cli.ok("events", "import", cli.write("events.jsonl", "\n".join(lines) + "\n"))
@@ -175,6 +190,27 @@ def test_a_customer_whose_pricing_fails_is_reported_and_the_others_are_invoiced(
     assert failure["boundary"].startswith("2026-02-01") and failure["reason"], failure
     invoices = cli.ok("invoices", "list", "--json").json()
     assert {i["customer"] for i in invoices} == {"acme", "bob"}
+
+
+# ---------------------------------------------------------------- catalog numbers
+
+WHALE_PRICE = "plans[1].charges[0].unit_amount"  # where WHALE's 1e40 sits
+
+
+def test_catalog_check_refuses_a_price_out_of_range_with_its_path(tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    from ratecard.cli import main
+
+    catalog = tmp_path / "catalog.yaml"
+    catalog.write_text(WHALE.replace('amount: "10.00"', 'amount: "1e-400"'), encoding="utf-8")
+    assert main(["catalog", "check", str(catalog), "--json"]) == 1
+    problems = {p["path"]: p["message"] for p in json.loads(capsys.readouterr().out)["problems"]}
+    assert set(problems) == {WHALE_PRICE, "plans[0].charges[0].amount"}, problems
+    assert "1E+40 is out of range" in problems[WHALE_PRICE] and "1e-19 <= |value| < 1e20" in problems[WHALE_PRICE]
+    assert main(["catalog", "check", str(catalog)]) == 1
+    assert WHALE_PRICE in capsys.readouterr().out
+    assert main(["catalog", "apply", str(catalog), "--db", f"sqlite:///{tmp_path / 'x.db'}"]) == 2
+    assert WHALE_PRICE in capsys.readouterr().err
 
 
 # ---------------------------------------------------------------- the HTTP API
@@ -210,7 +246,7 @@ def test_api_rejects_out_of_range_numbers_per_event_and_stores_the_rest(api: Api
 
 
 def test_api_invoice_run_lists_failures_and_answers_200(api: Api) -> None:
-    api.apply_catalog(WHALE)
+    _stored_before_the_bound(api.url, WHALE)
     assert _post_events(api, _event("w1", "whale", "tokens", '{"tokens": 99999999999999999999}'),
                         _event("a1", "acme", "tokens", '{"tokens": 10}')).json()["stored"] == 2
     run = api.post("/v1/invoice-runs", json={"until": "2026-02-01"})
@@ -219,6 +255,16 @@ def test_api_invoice_run_lists_failures_and_answers_200(api: Api) -> None:
     assert [(f["customer"], f["subscription"], f["charge"]) for f in failures] == [("whale", "whale-huge", "tokens")]
     exported = api.get("/v1/exports/invoices").json()
     assert {i["customer"] for i in exported} == {"acme", "bob"}
+
+
+def test_the_api_refuses_catalog_numbers_out_of_range_with_their_path(api: Api) -> None:
+    yaml = {"content-type": "application/yaml"}
+    checked = api.post("/v1/catalog/check", content=WHALE.encode(), headers=yaml)
+    assert checked.status_code == 200 and checked.json()["valid"] is False, checked.text
+    assert [p["path"] for p in checked.json()["problems"]] == [WHALE_PRICE]
+    applied = api.post("/v1/catalog", content=WHALE.encode(), headers=yaml)
+    assert applied.status_code == 400 and applied.json()["field"] == WHALE_PRICE, applied.text
+    assert api.get("/v1/catalog").status_code == 404  # nothing was applied
 
 
 def test_solvimon_ingest_uses_the_same_bound(api: Api) -> None:

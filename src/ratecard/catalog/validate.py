@@ -9,12 +9,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time
+from decimal import Decimal
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ValidationError
 
 from ..domain.aggregation import NEEDS_FIELD
+from ..domain.numbers import number_problem
 from ..domain.pricing import TIERED_MODELS
 from .schema import BillingEntity, CatalogDocument, Charge, Customer, Meter, Plan, Subscription, Tier
 
@@ -136,6 +138,10 @@ def check_document(document: Any) -> tuple[CatalogDocument | None, list[Problem]
     customer_refs = _raw_keys(raw_customers, "reference")
     for index, meter in meters:
         _check_meter(meter, f"meters[{index}]", problems)
+    for index, plan in plans:
+        _check_bound(plan.minimum, f"plans[{index}].minimum", problems)
+    for index, customer in customers:
+        _check_bound(customer.tax_rate, f"customers[{index}].tax_rate", problems)
     for plan_path, plan_charges in charges:
         _unique([(i, c) for i, c in plan_charges if c is not None], f"{plan_path}.charges", "code", problems)
         for c_index, charge in plan_charges:
@@ -259,7 +265,35 @@ def _check_meter(meter: Meter, path: str, problems: list[Problem]) -> None:
             problems.append(Problem(f"{path}.filters.{key}", "must list at least one value"))
 
 
+# Every number a charge holds: prices and amounts, and the quantities tiers and packages count in.
+BOUNDED_CHARGE_FIELDS = ("amount", "unit_amount", "package_size", "package_amount", "free_units", "rate",
+                         "fixed_amount")
+BOUNDED_TIER_FIELDS = ("up_to", "unit_amount", "flat_amount")
+
+
+def _check_bound(value: Decimal | None, path: str, problems: list[Problem]) -> None:
+    """The bound every number an event carries is held to (domain.numbers), for the catalog's numbers
+    too: prices and quantities stay where pricing is exact and the store takes them.
+
+    Checked here, when a catalog is checked or applied, and not in the pydantic models: a catalog
+    stored before the bound still loads, and an invoice run reports what it cannot price."""
+    if value is not None:
+        problem = number_problem(value)
+        if problem is not None:
+            problems.append(Problem(path, problem))
+
+
+def _check_charge_bounds(charge: Charge, path: str, problems: list[Problem]) -> None:
+    for name in BOUNDED_CHARGE_FIELDS:
+        _check_bound(getattr(charge, name), f"{path}.{name}", problems)
+    for index, tier in enumerate(charge.tiers or []):
+        if tier is not None:  # a tier that failed validation is reported already
+            for name in BOUNDED_TIER_FIELDS:
+                _check_bound(getattr(tier, name), f"{path}.tiers[{index}].{name}", problems)
+
+
 def check_charge(charge: Charge, path: str, meter_codes: set[str], problems: list[Problem]) -> None:
+    _check_charge_bounds(charge, path, problems)
     model = charge.model
     for name in REQUIRED_FIELDS[model]:
         if getattr(charge, name) is None:

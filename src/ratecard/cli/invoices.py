@@ -144,7 +144,7 @@ def list_(status: Status = None, db: DbOption = None, json_output: JsonOption = 
 
 @app.command("show")
 def show(number: str, db: DbOption = None, json_output: JsonOption = False) -> None:
-    """One invoice with its lines (by number, DRAFT-id or id)."""
+    """One invoice with its lines (by number, DRAFT-n or id)."""
     from ..services.invoices import show_invoice
 
     with store_for(db) as store:
@@ -175,7 +175,7 @@ def show(number: str, db: DbOption = None, json_output: JsonOption = False) -> N
 
 @app.command("finalize")
 def finalize(
-    numbers: Annotated[list[str] | None, typer.Argument(help="Drafts to finalize (DRAFT-id or id).")] = None,
+    numbers: Annotated[list[str] | None, typer.Argument(help="Drafts to finalize (DRAFT-n or id).")] = None,
     due: Annotated[bool, typer.Option("--due", help="Finalize every draft past its grace period, not on hold.")] = False,
     grace: Annotated[float, typer.Option("--grace", min=0, help="Grace period in hours (with --due).")] = 8.0,
     dry_run: DryRun = False,

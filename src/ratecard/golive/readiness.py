@@ -16,6 +16,7 @@ from ..domain.instants import to_micros
 from ..store import Store
 from ..store.events import meters_seen_since, unbilled_counts
 from ..store.invoice_states import live_drafts
+from ..store.invoices import draft_reference
 
 GRACE_PERIOD = DEFAULT_GRACE
 
@@ -93,7 +94,7 @@ def _unmatched(store: Store, environment: str) -> list[Finding]:
 
 def _stale_drafts(store: Store, now: datetime, environment: str) -> list[Finding]:
     due = to_micros(now - GRACE_PERIOD)
-    return [Finding("blocker", "draft_past_grace_period", f"DRAFT-{draft.id}",
+    return [Finding("blocker", "draft_past_grace_period", draft_reference(draft.draft_number),
                     f"{draft.customer}'s invoice of {draft.issue_date} is still draft more than "
                     f"{GRACE_PERIOD.seconds // 3600} h after its billing date: review and finalize it, or void it")
             for draft in live_drafts(store, environment)

@@ -32,7 +32,7 @@ from ..domain.periods import local_midnight
 from ..domain.pricing import TIERED_MODELS, Charge, price_usage
 from ..domain.tax import invoice_tax
 from ..store import Store
-from ..store.invoices import billed_lines
+from ..store.invoices import billed_lines, draft_reference
 from ..store.usage import Window, aggregate_usage
 from .legacy import LegacyLine
 
@@ -134,12 +134,12 @@ def ratecard_lines(store: Store, environment: str) -> list[RatecardLine]:
     """Every line of every draft and final invoice (void ones are not billed)."""
     lines = []
     dates: dict[str, date] = {}  # a few hundred distinct dates for hundreds of thousands of lines
-    for (customer, code, start, end, quantity, amount, kind, subscription, invoice_id, number, currency, tax_rate,
+    for (customer, code, start, end, quantity, amount, kind, subscription, draft_number, number, currency, tax_rate,
          start_ts, end_ts) in billed_lines(store, environment):
         start_date = dates.get(start) or dates.setdefault(start, date.fromisoformat(start))
         end_date = dates.get(end) or dates.setdefault(end, date.fromisoformat(end))
         lines.append(RatecardLine(customer, code, start_date, end_date, quantity, amount, kind, subscription,
-                                  number or f"DRAFT-{invoice_id}", currency, tax_rate, start_ts, end_ts))
+                                  number or draft_reference(draft_number), currency, tax_rate, start_ts, end_ts))
     return lines
 
 

@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 
 from .catalogs import lock_environment
 from .db import Store
-from .invoices import HEADER, InvoiceRecord, LineRecord, line_rows, load_invoices, next_number
+from .invoices import HEADER, InvoiceRecord, LineRecord, line_rows, load_invoices, next_number, reserve_draft_numbers
 from .schema import invoice_lines, invoices
 
 
@@ -54,7 +54,7 @@ def credit_note_for(original: InvoiceRecord, issue_date: str) -> InvoiceRecord:
         original, id=None, number=None, status="final", issue_date=issue_date, lines=lines,
         subtotal=_negated(original.subtotal), tax=_negated(original.tax), total=_negated(original.total),
         kind="credit_note", revision=original.revision + 1, corrects=original.id, created_at=0, updated_at=0,
-        finalized_at=None,
+        finalized_at=None, draft_number=None,
     )
 
 
@@ -85,8 +85,10 @@ def save_correction(store: Store, environment: str, original: InvoiceRecord, cre
 
 def _insert(connection: Any, environment: str, record: InvoiceRecord, now_us: int, prefix: str) -> int:
     values = {name: getattr(record, name) for name in HEADER}
+    # final at once, but numbered like every invoice of the environment (DRAFT-<n> finds it too)
+    [draft_number] = reserve_draft_numbers(connection, environment, 1)
     values.update(status="final", number=next_number(connection, environment, prefix), finalized_at=now_us,
-                  environment=environment, created_at=now_us, updated_at=now_us)
+                  environment=environment, created_at=now_us, updated_at=now_us, draft_number=draft_number)
     invoice_id = connection.execute(insert(invoices).values(**values).returning(invoices.c.id)).scalar_one()
     lines: list[LineRecord] = record.lines
     if lines:

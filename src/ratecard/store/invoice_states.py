@@ -23,10 +23,11 @@ class InvoiceState:
     boundary_ts: int
     on_hold: bool
     finalized_at: int | None
+    draft_number: int | None  # DRAFT-<n>, counted per environment
 
 
 _COLUMNS = (invoices.c.id, invoices.c.customer, invoices.c.issue_date, invoices.c.status, invoices.c.boundary_ts,
-            invoices.c.on_hold, invoices.c.finalized_at)
+            invoices.c.on_hold, invoices.c.finalized_at, invoices.c.draft_number)
 
 
 def live_drafts(store: Store, environment: str) -> list[InvoiceState]:

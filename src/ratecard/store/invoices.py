@@ -2,6 +2,8 @@
 
 Numbers are assigned at finalization from a per-environment sequence in the same
 transaction as the status change, so numbers are gapless and an invoice gets exactly one.
+Before that an invoice is called by its draft number (DRAFT-<n>), counted within its environment
+and given when the invoice is first written.
 """
 
 from __future__ import annotations
@@ -14,14 +16,14 @@ from decimal import Decimal
 from operator import attrgetter, itemgetter
 from typing import Any
 
-from sqlalchemy import delete, select, text, update
+from sqlalchemy import delete, func, literal, select, text, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import OperationalError
 
 from ..domain.invoice import InvoiceStateError, check_transition
 from .db import Store
-from .schema import invoice_lines, invoice_sequences, invoices
+from .schema import draft_sequences, invoice_lines, invoice_sequences, invoices
 
 
 @dataclass
@@ -65,11 +67,12 @@ class InvoiceRecord:
     kind: str = "invoice"  # invoice | credit_note
     revision: int = 0  # n-th correction of the cut
     corrects: int | None = None  # id of the invoice this credit note or replacement corrects
+    draft_number: int | None = None  # DRAFT-<n>, counted per environment; given when first written
 
     @property
     def display_number(self) -> str:
-        """Final invoices show their number; drafts and voided drafts show a draft reference."""
-        return self.number or f"DRAFT-{self.id}"
+        """Final invoices show their number; drafts and voided drafts show their draft reference."""
+        return self.number or draft_reference(self.draft_number)
 
     def same_content(self, other: InvoiceRecord) -> bool:
         return (
@@ -78,6 +81,11 @@ class InvoiceRecord:
             and len(self.lines) == len(other.lines)
             and all(a.same_as(b) for a, b in zip(self.lines, other.lines, strict=True))
         )
+
+
+def draft_reference(draft_number: int | None) -> str:
+    """DRAFT-<n>: how people name an invoice before it has a number (DRAFT alone before it is stored)."""
+    return "DRAFT" if draft_number is None else f"DRAFT-{draft_number}"
 
 
 class InvoiceNotFound(LookupError):
@@ -114,13 +122,16 @@ def save_drafts(store: Store, environment: str, drafts: Sequence[InvoiceRecord],
     updated = 0
     new = [draft for draft in drafts if draft.id is None]
     with store.engine.begin() as connection:
+        # first, so the counter's row lock is held from the start: a concurrent run of the same
+        # environment waits here and then takes the numbers after these
+        numbers = reserve_draft_numbers(connection, environment, len(new)) if new else []
         existing_ids = [d.id for d in drafts if d.id is not None]
         current = load_invoices(connection, existing_ids) if existing_ids else {}
         lines: list[dict[str, Any]] = []
         if new and store.is_postgres:
-            lines += _copy_new_postgres(connection, environment, new, now_us)
+            lines += _copy_new_postgres(connection, environment, new, numbers, now_us)
         elif new:
-            lines += _insert_new_sqlite(connection, environment, new, now_us)
+            lines += _insert_new_sqlite(connection, environment, new, numbers, now_us)
         for draft in drafts:
             if draft.id is None:
                 continue
@@ -149,10 +160,10 @@ def save_drafts(store: Store, environment: str, drafts: Sequence[InvoiceRecord],
 # with sort_by_parameter_order inserts one invoice per statement with its full Python overhead
 # (~75% of an invoice run's write time); the values bound are the ones ExactDecimal binds.
 _MONEY_COLUMNS = frozenset({"subtotal", "tax", "total", "tax_rate", "quantity", "unit_amount", "amount"})
-_SQLITE_INSERT_INVOICE = (f"INSERT INTO invoices (environment, created_at, updated_at, {', '.join(HEADER)}) "
-                          f"VALUES ({', '.join('?' * (3 + len(HEADER)))})")
+_SQLITE_INSERT_INVOICE = (f"INSERT INTO invoices (environment, created_at, updated_at, draft_number, "
+                          f"{', '.join(HEADER)}) VALUES ({', '.join('?' * (4 + len(HEADER)))})")
 _header_values = attrgetter(*HEADER)
-_HEADER_MONEY = tuple(3 + index for index, name in enumerate(HEADER) if name in _MONEY_COLUMNS)
+_HEADER_MONEY = tuple(4 + index for index, name in enumerate(HEADER) if name in _MONEY_COLUMNS)
 
 
 def _sqlite_row(values: Sequence[Any], money: Sequence[int]) -> list[Any]:
@@ -164,14 +175,15 @@ def _sqlite_row(values: Sequence[Any], money: Sequence[int]) -> list[Any]:
     return row
 
 
-def _insert_new_sqlite(connection: Any, environment: str, new: Sequence[InvoiceRecord], now_us: int) -> list[dict]:
+def _insert_new_sqlite(connection: Any, environment: str, new: Sequence[InvoiceRecord], numbers: Sequence[int],
+                       now_us: int) -> list[dict]:
     """SQLite: each new invoice by the driver's prepared INSERT (its id from lastrowid); their lines."""
     cursor = connection.connection.driver_connection.cursor()
     lines: list[dict] = []
     try:
-        for draft in new:
-            cursor.execute(_SQLITE_INSERT_INVOICE,
-                           _sqlite_row((environment, now_us, now_us, *_header_values(draft)), _HEADER_MONEY))
+        for draft, number in zip(new, numbers, strict=True):
+            cursor.execute(_SQLITE_INSERT_INVOICE, _sqlite_row(
+                (environment, now_us, now_us, number, *_header_values(draft)), _HEADER_MONEY))
             lines += line_rows(cursor.lastrowid, draft.lines)
     finally:
         cursor.close()
@@ -208,10 +220,30 @@ _SQLITE_INSERT_LINES = (f"INSERT INTO invoice_lines ({', '.join(LINE_COLUMNS)}) 
                         f"VALUES ({', '.join('?' * len(LINE_COLUMNS))})")
 _line_values = itemgetter(*LINE_COLUMNS)
 _LINE_MONEY = tuple(index for index, name in enumerate(LINE_COLUMNS) if name in _MONEY_COLUMNS)
-INVOICE_COLUMNS = ("id", "environment", "created_at", "updated_at", *HEADER)
+INVOICE_COLUMNS = ("id", "environment", "created_at", "updated_at", "draft_number", *HEADER)
 
 
-def _copy_new_postgres(connection: Any, environment: str, new: Sequence[InvoiceRecord], now_us: int) -> list[dict]:
+def reserve_draft_numbers(connection: Any, environment: str, count: int) -> list[int]:
+    """The environment's next `count` draft numbers, taken under its counter row's lock until the
+    caller's transaction ends: two writers of one environment never get the same number, and the
+    other environments' counters are untouched.
+
+    The row is seeded (ON CONFLICT DO NOTHING) from the highest number already given, so a database
+    whose counter row is missing continues after its invoices instead of colliding with them."""
+    condition = draft_sequences.c.environment == environment
+    dialect_insert = postgresql_insert if connection.dialect.name == "postgresql" else sqlite_insert
+    highest = select(literal(environment), func.coalesce(func.max(invoices.c.draft_number), 0)).where(
+        invoices.c.environment == environment)
+    connection.execute(dialect_insert(draft_sequences).from_select(["environment", "last_number"], highest)
+                       .on_conflict_do_nothing())
+    connection.execute(update(draft_sequences).where(condition)
+                       .values(last_number=draft_sequences.c.last_number + count))
+    last = connection.execute(select(draft_sequences.c.last_number).where(condition)).scalar_one()
+    return list(range(last - count + 1, last + 1))
+
+
+def _copy_new_postgres(connection: Any, environment: str, new: Sequence[InvoiceRecord], numbers: Sequence[int],
+                       now_us: int) -> list[dict]:
     """PostgreSQL: ids drawn from the sequence in one query, then invoices written with COPY.
 
     A multi-row INSERT of a few thousand invoices spends most of its time building and
@@ -221,8 +253,8 @@ def _copy_new_postgres(connection: Any, environment: str, new: Sequence[InvoiceR
         text("SELECT nextval(pg_get_serial_sequence('invoices', 'id')) FROM generate_series(1, :n)"),
         {"n": len(new)},
     ).scalars().all()
-    rows = [[invoice_id, environment, now_us, now_us, *(getattr(draft, name) for name in HEADER)]
-            for invoice_id, draft in zip(ids, new, strict=True)]
+    rows = [[invoice_id, environment, now_us, now_us, number, *(getattr(draft, name) for name in HEADER)]
+            for invoice_id, draft, number in zip(ids, new, numbers, strict=True)]
     _copy_rows(connection, "invoices", INVOICE_COLUMNS, rows)
     lines: list[dict] = []
     for invoice_id, draft in zip(ids, new, strict=True):
@@ -258,7 +290,7 @@ def load_invoices(connection: Any, ids: Iterable[int] | None, environment: str |
     for row in connection.execute(query):
         data = row._mapping
         records[data["id"]] = InvoiceRecord(
-            id=data["id"], number=data["number"], lines=[],
+            id=data["id"], number=data["number"], lines=[], draft_number=data["draft_number"],
             created_at=data["created_at"], updated_at=data["updated_at"], finalized_at=data["finalized_at"],
             **{name: data[name] for name in HEADER},
         )
@@ -287,17 +319,20 @@ def list_invoices(store: Store, environment: str = "live", status: str | None = 
         return list(load_invoices(connection, None, environment, status).values())
 
 
+MAX_KEY = 2**31 - 1  # ids and draft numbers are INTEGER columns: PostgreSQL refuses a larger parameter
+
+
 def _small_number(digits: str) -> bool:
-    """ASCII digits that fit an id ("²".isdigit() is True, but int("²") fails)."""
-    return digits.isascii() and digits.isdigit() and len(digits) <= 18
+    """ASCII digits that fit an id or a draft number ("²".isdigit() is True, but int("²") fails)."""
+    return digits.isascii() and digits.isdigit() and len(digits) <= 18 and int(digits) <= MAX_KEY
 
 
 def get_invoice(store: Store, reference: str, environment: str = "live") -> InvoiceRecord:
-    """By number (RC-000001), draft reference (DRAFT-12) or plain id (12)."""
+    """By number (RC-000001), draft reference (DRAFT-12, the environment's own) or plain id (12)."""
     text = reference.strip()
     query = select(invoices.c.id).where(invoices.c.environment == environment)
     if text.upper().startswith("DRAFT-") and _small_number(text[6:]):
-        query = query.where(invoices.c.id == int(text[6:]))
+        query = query.where(invoices.c.draft_number == int(text[6:]))
     elif _small_number(text):
         query = query.where(invoices.c.id == int(text))
     else:
@@ -329,16 +364,16 @@ def _change_status_once(store: Store, invoice_id: int, target: str, now_us: int,
                         environment: str) -> InvoiceRecord:
     with store.engine.begin() as connection:
         found = connection.execute(
-            select(invoices.c.status, invoices.c.mode)
+            select(invoices.c.status, invoices.c.mode, invoices.c.draft_number)
             .where(invoices.c.id == invoice_id, invoices.c.environment == environment)
         ).first()
         if found is None:
             raise InvoiceNotFound(f"no invoice {invoice_id}")
-        current, mode = found
+        current, mode, draft_number = found
         check_transition(current, target)
         if target == "final" and mode == "shadow":
-            raise InvoiceStateError(f"DRAFT-{invoice_id} is a shadow invoice (the legacy system bills this period): "
-                                    "it is kept for comparison and never finalized")
+            raise InvoiceStateError(f"{draft_reference(draft_number)} is a shadow invoice (the legacy system bills "
+                                    "this period): it is kept for comparison and never finalized")
         values: dict[str, Any] = {"status": target, "updated_at": now_us}
         if target == "final":
             values["number"] = next_number(connection, environment, prefix)
@@ -348,7 +383,7 @@ def _change_status_once(store: Store, invoice_id: int, target: str, now_us: int,
         )
         if result.rowcount != 1:
             # another process moved it first; rolling back returns the number to the sequence
-            raise InvoiceChanged(f"invoice {invoice_id} changed while being updated; nothing was done")
+            raise InvoiceChanged(f"{draft_reference(draft_number)} changed while being updated; nothing was done")
         record = load_invoices(connection, [invoice_id])[invoice_id]
     return record
 
@@ -398,7 +433,7 @@ def finalized_windows(store: Store, environment: str = "live") -> dict[str, list
 def billed_lines(store: Store, environment: str = "live") -> list[tuple]:
     """Every line of every draft or final invoice with its invoice's fields, as plain tuples:
     (customer, code, service_start, service_end, quantity, amount, kind, subscription,
-    invoice id, invoice number, currency, tax_rate, service_start_ts, service_end_ts).
+    draft number, invoice number, currency, tax_rate, service_start_ts, service_end_ts).
     One query, no objects per line: reconciliation reads hundreds of thousands of them.
     A corrected cut is read as its latest revision only (credit notes and the invoices they
     credit are left out), so what is compared is what the customer is billed now."""
@@ -410,7 +445,7 @@ def billed_lines(store: Store, environment: str = "live") -> list[tuple]:
     query = (
         select(invoices.c.customer, invoice_lines.c.code, invoice_lines.c.service_start, invoice_lines.c.service_end,
                invoice_lines.c.quantity, invoice_lines.c.amount, invoice_lines.c.kind, invoices.c.subscription,
-               invoices.c.id, invoices.c.number, invoices.c.currency, invoices.c.tax_rate,
+               invoices.c.draft_number, invoices.c.number, invoices.c.currency, invoices.c.tax_rate,
                invoice_lines.c.service_start_ts, invoice_lines.c.service_end_ts)
         .select_from(invoice_lines.join(invoices, invoices.c.id == invoice_lines.c.invoice_id))
         .where(invoices.c.environment == environment, invoices.c.status != "void", invoices.c.kind == "invoice",

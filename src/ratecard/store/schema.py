@@ -86,10 +86,14 @@ invoices = Table(
     Column("revision", Integer, nullable=False, server_default="0"),
     # a credit note: the invoice it credits; a replacement invoice: the invoice it replaces
     Column("corrects", Integer, nullable=True),
+    # what people call a draft (DRAFT-<n>): counted 1, 2, 3... within the environment, so the number says
+    # nothing about another environment's invoices; every invoice keeps the one it was created with
+    Column("draft_number", Integer, nullable=True),
     UniqueConstraint("environment", "subscription", "boundary_ts", "mode", "kind", "revision",
                      name="uq_invoices_cut"),
     UniqueConstraint("environment", "number", name="uq_invoices_number"),
     Index("ix_invoices_status", "environment", "status"),
+    Index("uq_invoices_draft_number", "environment", "draft_number", unique=True),
 )
 
 invoice_lines = Table(
@@ -116,6 +120,16 @@ invoice_sequences = Table(
     metadata,
     Column("environment", String(16), primary_key=True),
     Column("prefix", String(32), primary_key=True),
+    Column("last_number", Integer, nullable=False),
+)
+
+# The last draft number given in each environment. A counter rather than max+1, so the number of a
+# draft that was removed (its lines gone) is never given to another invoice; its row is the lock
+# that makes two concurrent invoice runs of one environment take different numbers.
+draft_sequences = Table(
+    "draft_sequences",
+    metadata,
+    Column("environment", String(16), primary_key=True),
     Column("last_number", Integer, nullable=False),
 )
 

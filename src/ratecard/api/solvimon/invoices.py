@@ -165,7 +165,7 @@ def list_all(request: Request, page: Page = Depends(solvimon_page), customer_id:
         sort_keys, default_key="invoice_date"))
 
 
-@router.get("/v1/invoices/{key:path}", summary="Get an invoice with its periods and lines (inv_<id>, number, DRAFT-<id>)")
+@router.get("/v1/invoices/{key:path}", summary="Get an invoice with its periods and lines (inv_<id>, number, DRAFT-<n>)")
 def get_one(key: str, request: Request, processing_only_customer_id: str | None = Query(None),
             caller: Caller = Depends(current_caller)) -> Response:
     param(key, "resourceId")

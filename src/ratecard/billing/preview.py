@@ -22,12 +22,13 @@ from ..domain.instants import rfc3339, to_micros
 from ..domain.money import format_decimal
 from ..domain.periods import Period
 from ..domain.rating import Cut, RatingError, invoice_cuts
+from ..domain.terms import segments
 from ..store import Store
 from ..store.invoices import InvoiceRecord
 from ..store.modes import BillingModes, load_modes
 from ..store.usage import Window, few_windows_usage
 from .export import invoice_document
-from .run import charged_meters, price_cut, usage_windows
+from .run import charged_meters, measured_usage, price_cut, usage_windows
 
 PREVIEW_STATUS = "preview"
 
@@ -92,7 +93,8 @@ def preview_customer(store: Store, catalog: Catalog, catalog_version: int, custo
         schedule = subscription.schedule()
         period = schedule.period_containing(at)
         if period is not None:
-            placed.append((subscription, _closing_cut(invoice_cuts(schedule, period.end), period), period))
+            cuts = invoice_cuts(schedule, period.end, subscription.terms())
+            placed.append((subscription, _closing_cut(cuts, period), period))
     if not placed:
         return []
     meters = {subscription.reference: charged_meters(catalog, [subscription]) for subscription, _, _ in placed}
@@ -101,15 +103,28 @@ def preview_customer(store: Store, catalog: Catalog, catalog_version: int, custo
         modes = load_modes(store, environment)
     previews = []
     for index, (subscription, cut, period) in enumerate(placed):
-        measured = {meter.code: usage.get((index, meter.code), Usage.zero()) for meter in meters[subscription.reference]}
+        codes = [meter.code for meter in meters[subscription.reference]]
+        measured = _per_segment(usage, index, subscription, cut, period, at, codes)
+        # shown: per meter over the period so far (summed over the parts when the terms changed in it)
+        shown = {code: (sum((part[code].quantity for part in measured), Decimal(0)),
+                        sum(part[code].events for part in measured)) for code in codes}
         preview = SubscriptionPreview(subscription.reference, period,
-                                      [MeterUsage(code, used.quantity, used.events) for code, used in measured.items()])
+                                      [MeterUsage(code, quantity, events) for code, (quantity, events) in shown.items()])
         try:
             preview.invoices = _priced(catalog, catalog_version, subscription, cut, measured, modes)
         except RatingError as exc:
             preview.failure = PreviewFailure(exc.charge, str(exc))
         previews.append(preview)
     return previews
+
+
+def _per_segment(usage: dict[tuple[int, str], Usage], index: int, subscription: SubscriptionSpec, cut: Cut,
+                 period: Period, at: datetime, codes: list[str]) -> list[dict[str, Usage]]:
+    """The usage of each part of the period under its terms: the parts after `at` have none yet."""
+    short = replace(cut, closing=replace(period, end=at), opening=None)
+    measured = measured_usage(usage, index, subscription, short, codes)
+    missing = len(segments(subscription.terms(), period)) - len(measured)
+    return measured + [{code: Usage.zero() for code in codes} for _ in range(max(missing, 0))]
 
 
 def _closing_cut(cuts: Sequence[Cut], period: Period) -> Cut:
@@ -131,7 +146,7 @@ def _usage_so_far(store: Store, catalog: Catalog, placed: Sequence[tuple[Subscri
 
 
 def _priced(catalog: Catalog, catalog_version: int, subscription: SubscriptionSpec, cut: Cut,
-            usage: dict[str, Usage], modes: BillingModes) -> list[InvoiceRecord]:
+            usage: list[dict[str, Usage]], modes: BillingModes) -> list[InvoiceRecord]:
     """The one call into the invoice run's pricing: the cut's invoices, marked as previews."""
     records = price_cut(catalog, catalog_version, subscription, cut, usage, modes)
     for record in records:

@@ -23,6 +23,7 @@ from ..store.invoices import (
     LineRecord,
     billed_line_keys,
     delete_drafts,
+    draft_reference,
     existing_cuts,
     save_drafts,
 )
@@ -208,7 +209,7 @@ def _stale_drafts(catalog: Catalog, existing: dict, produced: set[tuple[str, int
     or terms moved the boundary): removed by the run, each reported. A draft past this run's
     horizon is kept while its subscription's calendar still has that boundary."""
     later: dict[str, int] = {}
-    for (reference, boundary, _mode), (_id, status) in existing.items():
+    for (reference, boundary, _mode), (_id, status, _number) in existing.items():
         if status == "draft" and (reference, boundary) not in produced and reference in catalog.subscriptions:
             later[reference] = max(later.get(reference, boundary), boundary)
     beyond: set[tuple[str, int]] = set()
@@ -217,13 +218,13 @@ def _stale_drafts(catalog: Catalog, existing: dict, produced: set[tuple[str, int
         horizon = from_micros(last).astimezone(ZoneInfo(subscription.timezone))
         beyond.update((reference, to_micros(cut.boundary)) for cut in subscription_cuts(subscription, horizon))
     stale = []
-    for (reference, boundary, mode), (invoice_id, status) in sorted(existing.items()):
+    for (reference, boundary, mode), (invoice_id, status, number) in sorted(existing.items()):
         if status != "draft" or (reference, boundary) in produced or (reference, boundary) in beyond:
             continue
         why = ("its subscription is no longer in the catalog" if reference not in catalog.subscriptions
                else "the subscription's calendar or terms no longer cut an invoice at this boundary")
         stale.append(invoice_id)
-        report.removals.append({"invoice": f"DRAFT-{invoice_id}", "id": invoice_id, "subscription": reference,
+        report.removals.append({"invoice": draft_reference(number), "id": invoice_id, "subscription": reference,
                                 "boundary": rfc3339(boundary), "mode": mode, "reason": why})
     return stale
 

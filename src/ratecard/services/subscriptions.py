@@ -8,9 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from ..billing.export import invoice_document
-from ..billing.run import charged_meters, price_cut, usage_windows
+from ..billing.run import charged_meters, measured_usage, price_cut, usage_windows
 from ..catalog import Catalog, SubscriptionSpec
-from ..domain.aggregation import Usage
 from ..domain.instants import rfc3339, to_micros
 from ..domain.rating import Cut, RatingError, invoice_cuts
 from ..golive.subscriptions_import import SubscriptionImportError, plan_import
@@ -55,7 +54,7 @@ def preview_documents(store: Store, catalog: Catalog, version: int, customer: st
     modes = load_modes(store, environment)
     documents = []
     for index, (subscription, cut) in enumerate(placed):
-        measured = {meter.code: usage.get((index, meter.code), Usage.zero()) for meter in meters}
+        measured = measured_usage(usage, index, subscription, cut, [meter.code for meter in meters])
         try:
             records = price_cut(catalog, version, subscription, cut, measured, modes)
         except RatingError as exc:
@@ -80,5 +79,5 @@ def next_cut(subscription: SubscriptionSpec, now: datetime) -> Cut | None:
         if period is None:
             return None
         boundary = period.end
-    cuts = invoice_cuts(schedule, boundary)
+    cuts = invoice_cuts(schedule, boundary, subscription.terms())
     return cuts[-1] if cuts and cuts[-1].boundary == boundary else None

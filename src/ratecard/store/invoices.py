@@ -101,16 +101,19 @@ HEADER = ("customer", "subscription", "status", "currency", "timezone", "boundar
           "tax", "total", "tax_rate", "catalog_version", "mode", "kind", "revision", "corrects")
 
 
-def existing_cuts(store: Store, environment: str) -> dict[tuple[str, int, str], tuple[int, str]]:
-    """(subscription, boundary, mode) -> (invoice id, status) of the cut's current invoice: its
-    latest revision (a corrected cut is represented by its replacement, not the original)."""
+def existing_cuts(store: Store, environment: str) -> dict[tuple[str, int, str], tuple[int, str, int | None]]:
+    """(subscription, boundary, mode) -> (invoice id, status, draft number) of the cut's current
+    invoice: its latest revision (a corrected cut is represented by its replacement, not the
+    original). Corrections issued as documents of their own stand for no cut."""
     query = (
-        select(invoices.c.subscription, invoices.c.boundary_ts, invoices.c.mode, invoices.c.id, invoices.c.status)
-        .where(invoices.c.environment == environment, invoices.c.kind == "invoice")
+        select(invoices.c.subscription, invoices.c.boundary_ts, invoices.c.mode, invoices.c.id, invoices.c.status,
+               invoices.c.draft_number)
+        .where(invoices.c.environment == environment, invoices.c.kind == "invoice",
+               invoices.c.corrects.is_(None) | (invoices.c.revision > 0))
         .order_by(invoices.c.revision)
     )
     with store.engine.connect() as connection:
-        return {(row[0], row[1], row[2]): (row[3], row[4]) for row in connection.execute(query)}
+        return {(row[0], row[1], row[2]): (row[3], row[4], row[5]) for row in connection.execute(query)}
 
 
 def save_drafts(store: Store, environment: str, drafts: Sequence[InvoiceRecord], now_us: int) -> tuple[int, int]:

@@ -29,7 +29,9 @@ def invoice_document(invoice: InvoiceRecord) -> dict[str, Any]:
     document["kind"] = invoice.kind  # invoice | credit_note
     document["corrects"] = invoice.corrects  # id of the invoice a credit note or replacement corrects
     document["revision"] = invoice.revision
-    document["lines"] = [{name: _text(getattr(line, name)) for name in LINE_FIELDS} for line in invoice.lines]
+    # each line's kind: advance | arrears | usage | minimum | proration | adjustment
+    document["lines"] = [{**{name: _text(getattr(line, name)) for name in LINE_FIELDS}, "kind": line.kind}
+                         for line in invoice.lines]
     return document
 
 

@@ -147,7 +147,7 @@ class Checks:
         return result
 
     def issue_standalone(self, store: Store, catalog: Catalog, catalog_version: int, now: datetime,
-                         report) -> None:
+                         report, dry_run: bool = False) -> None:
         """The corrections no draft carries, each as a final document of its own."""
         from .run import to_line_record
 
@@ -167,10 +167,12 @@ class Checks:
                 catalog_version=catalog_version, lines=[to_line_record(line) for line in lines],
                 kind="credit_note" if credit else "invoice", corrects=self.latest_final.get(reference),
             )
-            saved = save_standalone(store, self.environment, record,
-                                    now_us, CREDIT_NOTE_PREFIX if credit else catalog.invoice_prefix)
+            number = None
+            if not dry_run:
+                number = save_standalone(store, self.environment, record, now_us,
+                                         CREDIT_NOTE_PREFIX if credit else catalog.invoice_prefix).number
             report.corrections.append({"subscription": reference, "customer": subscription.customer,
-                                       "document": saved.number, "kind": saved.kind, "total": f"{saved.total:f}",
+                                       "document": number, "kind": record.kind, "total": f"{record.total:f}",
                                        "lines": len(lines)})
 
 

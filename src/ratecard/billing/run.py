@@ -27,7 +27,7 @@ from ..store.invoices import (
     existing_cuts,
     save_drafts,
 )
-from ..store.ledger import final_cuts
+from ..store.ledger import final_cuts, invoices_by_id
 from ..store.modes import BillingModes, load_modes, mode_for
 from ..store.usage import Window, aggregate_usage
 from .ledger import corrections_to_check, opening_basis
@@ -45,6 +45,7 @@ class RunReport:
     unchanged: int = 0
     skipped_final: int = 0
     removed: int = 0  # drafts today's cuts no longer produce, or left without lines
+    dry_run: bool = False
     invoices: list[InvoiceRecord] = field(default_factory=list)
     # each removed draft and why; each correction of what final documents billed
     removals: list[dict] = field(default_factory=list)
@@ -62,6 +63,7 @@ class RunReport:
             "unchanged": self.unchanged,
             "skipped_final": self.skipped_final,
             "removed": self.removed,
+            "dry_run": self.dry_run,
             "removals": self.removals,
             "corrections": self.corrections,
             "failures": [failure.as_dict() for failure in self.failures],
@@ -134,9 +136,13 @@ def generate_invoices(
     environment: str = "live",
     on_progress: Callable[[int], None] | None = None,
     on_total: Callable[[int], None] | None = None,
+    dry_run: bool = False,
 ) -> RunReport:
+    """Create or refresh every draft due at boundaries <= until, remove the drafts today's cuts no
+    longer produce and correct final invoices that no longer match. `dry_run`: the same report,
+    nothing written (what a catalog change would do to invoices)."""
     check_horizon(until, now)
-    report = RunReport(until=until.isoformat())
+    report = RunReport(until=until.isoformat(), dry_run=dry_run)
     existing = existing_cuts(store, environment)
     modes = load_modes(store, environment)
     pending, produced = _pending_cuts(catalog, until, existing, modes, report)
@@ -149,10 +155,16 @@ def generate_invoices(
     basis = opening_basis(store, environment, finals, [*pending, *checks.cuts])
     usage = _usage(store, catalog, [*pending, *checks.cuts], environment)
     adjustments = checks.adjustments(usage, basis, len(pending), report.failures)
+    for index, lines in sorted(adjustments.items()):
+        subscription, cut = pending[index]
+        report.corrections.append({"subscription": subscription.reference, "customer": subscription.customer,
+                                   "document": "draft", "boundary": rfc3339(to_micros(cut.boundary)),
+                                   "kind": "adjustment", "total": f"{sum(line.amount for line in lines):f}",
+                                   "lines": len(lines)})
     priced = _price_pending(catalog, catalog_version, pending, modes, billed_live, usage, basis, adjustments,
                             report.failures)
     _write_drafts(store, environment, pending, priced, existing, to_micros(now), report, on_progress, stale)
-    checks.issue_standalone(store, catalog, catalog_version, now, report)
+    checks.issue_standalone(store, catalog, catalog_version, now, report, dry_run)
     return report
 
 
@@ -301,7 +313,7 @@ def _write_drafts(store: Store, environment: str, pending: list[tuple[Subscripti
             done = 0
     _flush(store, environment, batch, now_us, report)
     if emptied:
-        report.removed = delete_drafts(store, environment, emptied)
+        report.removed = len(emptied) if report.dry_run else delete_drafts(store, environment, emptied)
     if on_progress is not None and done:
         on_progress(done)
 
@@ -408,10 +420,20 @@ def price_cut(catalog: Catalog, catalog_version: int, subscription: Subscription
     return records
 
 
+def _would_save(store: Store, batch: list[InvoiceRecord]) -> tuple[int, int]:
+    """(created, updated) a write of the batch would report, nothing written."""
+    stored = invoices_by_id(store, [record.id for record in batch if record.id is not None])
+    created = sum(1 for record in batch if record.id is None)
+    updated = sum(1 for record in batch if record.id is not None and record.id in stored
+                  and not stored[record.id].same_content(record))
+    return created, updated
+
+
 def _flush(store: Store, environment: str, batch: list[InvoiceRecord], now_us: int, report: RunReport) -> None:
     if not batch:
         return
-    created, updated = save_drafts(store, environment, batch, now_us)
+    created, updated = (_would_save(store, batch) if report.dry_run else
+                        save_drafts(store, environment, batch, now_us))
     report.created += created
     report.updated += updated
     report.unchanged += len(batch) - created - updated

@@ -48,3 +48,11 @@ def apply(file: Path, db: DbOption = None, json_output: JsonOption = False) -> N
     else:
         verb = "stored as version" if result["created"] else "unchanged; still version"
         say(out, f"{file}: {verb} {result['version']}")
+        from ..services.impact import impact_sentence
+
+        sentence = impact_sentence(result.get("invoices"))
+        if sentence:
+            say(out, sentence)
+        for removal in (result.get("invoices") or {}).get("removals", []):
+            say(out, f"  removes {removal['invoice']} ({removal['subscription']}, {removal['boundary']}): "
+                     f"{removal['reason']}")

@@ -221,6 +221,11 @@ def _report(result: SubscriptionEdit, json_output: bool) -> None:
         say(out, f"stored as catalog version {result.catalog_version} (was {result.previous_version})")
     else:
         say(out, f"unchanged; still catalog version {result.catalog_version}")
+    from ..services.impact import impact_sentence
+
+    sentence = impact_sentence(result.invoices)
+    if sentence:
+        say(out, sentence)
 
 
 def _overrides(overrides: dict) -> str:

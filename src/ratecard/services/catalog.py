@@ -93,7 +93,12 @@ def applicable_catalog(path: Path) -> CatalogCheck:
 def apply_checked(store: Store, checked: CatalogCheck, now: datetime, environment: str = "live") -> dict[str, Any]:
     """Store a checked catalog as a new version (an identical catalog keeps its version)."""
     version, created = save_version(store, checked.document, to_micros(now), environment)
-    return {"file": checked.file, "version": version, "created": created}
+    result: dict[str, Any] = {"file": checked.file, "version": version, "created": created}
+    if created:
+        from .impact import invoice_impact
+
+        result["invoices"] = invoice_impact(store, build_catalog(checked.document), version, now, environment)
+    return result
 
 
 def apply_catalog(store: Store, path: Path, now: datetime, environment: str = "live") -> dict[str, Any]:

@@ -69,6 +69,7 @@ class SubscriptionEdit:
     stored: bool
     dry_run: bool
     documents: list[dict[str, Any]] | None = None  # a dry run: the customer's next invoices
+    invoices: dict[str, Any] | None = None  # what the next invoice run changes for the subscription
 
     def as_dict(self) -> dict[str, Any]:
         result = {"action": self.action, "reference": self.reference, "customer": self.customer,
@@ -77,6 +78,7 @@ class SubscriptionEdit:
                   "stored": self.stored, "dry_run": self.dry_run}
         if self.documents is not None:
             result["documents"] = self.documents
+        result["invoices"] = self.invoices
         return result
 
 
@@ -201,11 +203,14 @@ def _write(store: Store, now: datetime, environment: str, action: str, reference
             result = _result(action, reference, document, checked, described, version,
                              version if unchanged else version + 1, now, stored=False, dry_run=True)
             result.documents = _next_invoices(store, checked, result, now, environment)
+            result.invoices = _impact(store, checked, result, now, environment)
             return result
         stored = save_version_on(store, checked, version, to_micros(now), environment)
         if stored is not None:  # the current version again when nothing changed
-            return _result(action, reference, document, checked, described, version, stored, now,
-                           stored=stored != version, dry_run=False)
+            result = _result(action, reference, document, checked, described, version, stored, now,
+                             stored=stored != version, dry_run=False)
+            result.invoices = _impact(store, checked, result, now, environment)
+            return result
     raise Conflict(f"the catalog changed {ATTEMPTS} times while this change was being made; nothing was stored: "
                    "try again")
 
@@ -215,6 +220,15 @@ def _next_invoices(store: Store, catalog: CatalogDocument, result: SubscriptionE
     """The edited customer's next invoices under the edited catalog (resolving its subscriptions only)."""
     mine = build_catalog(_narrowed(catalog, lambda s: s.customer == result.customer))
     return preview_documents(store, mine, result.catalog_version, result.customer, now, environment)
+
+
+def _impact(store: Store, catalog: CatalogDocument, result: SubscriptionEdit, now: datetime,
+            environment: str) -> dict[str, Any] | None:
+    """What the next invoice run changes in the edited subscription's drafts and final invoices."""
+    from .impact import invoice_impact
+
+    mine = build_catalog(_narrowed(catalog, lambda s: s.customer == result.customer))
+    return invoice_impact(store, mine, result.catalog_version, now, environment, {result.reference})
 
 
 def _edited(document: CatalogDocument, edit: Edit) -> tuple[CatalogDocument, list[str]]:

@@ -166,6 +166,7 @@ def test_a_late_event_after_a_final_invoice_is_billed_by_the_next_run(store, tmp
     adjustments = [line for line in april.lines if line.kind == "adjustment"]
     assert [(line.code, line.service_start, f"{line.amount:f}") for line in adjustments] == [
         ("calls", "2026-02-01", "2.00")]
+    assert adjustments[0].description.startswith("Correction of RC-000001: ")  # the invoice it corrects
     # once that invoice is final, nothing is billed twice
     change_status(store, april.id, "final", 2, "RC")
     _run(store, date(2026, 5, 1))

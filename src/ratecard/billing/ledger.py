@@ -94,6 +94,7 @@ class Checks:
     versions: list[int] = field(default_factory=list)  # each checked cut's catalog version
     final_ids: list[int | None] = field(default_factory=list)  # each checked cut's final invoice
     final_lines: dict[int, list[LineRecord]] = field(default_factory=dict)
+    final_numbers: dict[int, str | None] = field(default_factory=dict)
     carriers: dict[str, int] = field(default_factory=dict)  # subscription -> index of its next live draft
     standalone: dict[str, list[Line]] = field(default_factory=dict)
     latest_final: dict[str, int] = field(default_factory=dict)
@@ -123,12 +124,15 @@ class Checks:
                 failures.append(RunFailure(spec.customer, spec.reference, rfc3339(to_micros(cut.boundary)),
                                            exc.charge, str(exc)))
                 continue
-            billed_advance = [line for line in self.final_lines.get(self.final_ids[number], [])
-                              if line.kind == "advance"]
-            _add(targets[spec.reference], billed_advance)
+            final_id = self.final_ids[number]
+            final_number = self.final_numbers.get(final_id) if final_id is not None else None
+            billed_advance = [line for line in self.final_lines.get(final_id, []) if line.kind == "advance"] \
+                if final_id is not None else []
+            _add(targets[spec.reference], [(final_number, line) for line in billed_advance])
             for record in records:
                 if record.mode == "live":
-                    _add(targets[spec.reference], [line for line in record.lines if line.kind != "advance"])
+                    _add(targets[spec.reference], [(final_number, line) for line in record.lines
+                                                   if line.kind != "advance"])
         owners = {subscription.reference for subscription, _ in self.cuts} - broken
         billed = billed_lines(self.store, self.environment, owners)
         result: dict[int, list[Line]] = defaultdict(list)
@@ -176,10 +180,11 @@ class Checks:
                                        "lines": len(lines)})
 
 
-def _add(ledger: dict[LineKey, list], lines: Sequence[LineRecord]) -> None:
-    for line in lines:
+def _add(ledger: dict[LineKey, list], lines: Sequence[tuple[str | None, LineRecord]]) -> None:
+    """Sum lines per (code, service period): [quantity, amount, description, a document's number]."""
+    for number, line in lines:
         key = (line.code, line.service_start_ts, line.service_end_ts)
-        entry = ledger.setdefault(key, [Decimal(0), Decimal(0), line.description])
+        entry = ledger.setdefault(key, [Decimal(0), Decimal(0), line.description, number])
         entry[0] += line.quantity if line.kind in ("usage",) else 0
         entry[1] += line.amount
 
@@ -193,10 +198,14 @@ def _differences(target: dict[LineKey, list], billed: dict[LineKey, list], zone:
         if amount == 0:
             continue  # amounts are what is owed: a quantity change that costs nothing needs no document
         code, start, end = key
-        described = (target.get(key) or billed.get(key))[2]
+        entry = billed.get(key) or target.get(key)
+        described, number = entry[2], entry[3] or (target.get(key) or entry)[3]
+        if described.startswith("Correction"):
+            described = (target.get(key) or entry)[2]
         # quantity 1 at the amount: a difference of amounts, whatever the quantities were
         change = f" (quantity {quantity:+f})" if quantity else ""
-        lines.append(Line(code=code, description=f"Correction: {described}{change}",
+        reference = f" of {number}" if number else ""
+        lines.append(Line(code=code, description=f"Correction{reference}: {described}{change}",
                           service_start=from_micros(start).astimezone(zone),
                           service_end=from_micros(end).astimezone(zone),
                           quantity=Decimal(1), unit_amount=amount, amount=amount, kind="adjustment"))
@@ -248,7 +257,9 @@ def corrections_to_check(store: Store, catalog: Catalog, environment: str, final
             checks.versions.append(owned[0][1].catalog_version)
             checks.final_ids.append(None)
     ids = [invoice_id for invoice_id in checks.final_ids if invoice_id is not None]
-    checks.final_lines = {invoice_id: record.lines for invoice_id, record in invoices_by_id(store, ids).items()}
+    records = invoices_by_id(store, ids)
+    checks.final_lines = {invoice_id: record.lines for invoice_id, record in records.items()}
+    checks.final_numbers = {invoice_id: record.number for invoice_id, record in records.items()}
     # the carrier: the first draft after the subscription's last final invoice (the next one sent)
     wanted = {subscription.reference for subscription, _ in checks.cuts}
     last_final = {reference: max(boundary for boundary, _ in owned) for reference, owned in by_subscription.items()}

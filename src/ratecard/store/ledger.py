@@ -47,22 +47,24 @@ def invoices_by_id(store: Store, ids: Sequence[int]) -> dict[int, InvoiceRecord]
         return load_invoices(connection, ids)
 
 
-def billed_lines(store: Store, environment: str, subscriptions: Iterable[str]) -> dict[str, list[LineRecord]]:
+def billed_lines(store: Store, environment: str, subscriptions: Iterable[str]
+                 ) -> dict[str, list[tuple[str | None, LineRecord]]]:
     """Every line of every live final document (invoices, replacements, credit notes, standalone
-    corrections) of the subscriptions: what they were billed, net."""
+    corrections) of the subscriptions, with the document's number: what they were billed, net."""
     wanted = sorted(set(subscriptions))
-    found: dict[str, list[LineRecord]] = defaultdict(list)
+    found: dict[str, list[tuple[str | None, LineRecord]]] = defaultdict(list)
     fields = list(LineRecord.__dataclass_fields__)
     with store.engine.connect() as connection:
         for start in range(0, len(wanted), 500):
             query = (
-                select(invoices.c.subscription, *[invoice_lines.c[name] for name in fields])
+                select(invoices.c.subscription, invoices.c.number, *[invoice_lines.c[name] for name in fields])
                 .select_from(invoices.join(invoice_lines, invoice_lines.c.invoice_id == invoices.c.id))
                 .where(invoices.c.environment == environment, invoices.c.mode == "live",
                        invoices.c.status == "final", invoices.c.subscription.in_(wanted[start:start + 500]))
+                .order_by(invoices.c.boundary_ts, invoices.c.id, invoice_lines.c.position)
             )
             for row in connection.execute(query):
-                found[row[0]].append(LineRecord(*row[1:]))
+                found[row[0]].append((row[1], LineRecord(*row[2:])))
     return found
 
 

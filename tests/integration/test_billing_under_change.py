@@ -189,3 +189,17 @@ def test_a_correction_with_nothing_to_carry_it_is_a_credit_note(store) -> None:
     assert notes[0].number.startswith("CN")
     assert report.corrections and report.corrections[0]["kind"] == "credit_note"
     assert _run(store, date(2026, 3, 1)).corrections == []  # credited once
+
+
+def test_corrections_credit_note_setting_issues_documents_of_their_own(store, tmp_path: Path) -> None:
+    head = HEAD.replace("currency: USD}", "currency: USD, corrections: credit_note}", 1)
+    _apply(store, "  - {reference: s, customer: acme, plan: basic, start: 2026-02-01}\n", head)
+    _calls(tmp_path, store, "2026-02-10T00:00:00Z")
+    _run(store, date(2026, 3, 1))
+    change_status(store, _by_issue(store)["2026-03-01"].id, "final", 1, "RC")
+    _calls(tmp_path, store, "2026-02-11T00:00:00Z")  # late
+    report = _run(store, date(2026, 4, 1))
+    assert [(item["kind"], item["total"]) for item in report.corrections] == [("invoice", "1.00")]
+    april = _by_issue(store)["2026-04-01"]
+    assert not [line for line in april.lines if line.kind == "adjustment"]  # not on the next invoice
+    assert _run(store, date(2026, 4, 1)).corrections == []

@@ -160,24 +160,29 @@ class Checks:
             subscription = catalog.subscriptions.get(reference)
             if subscription is None:
                 continue
-            pricing = catalog.pricing_for(subscription)
-            totals = invoice_totals(lines, pricing)
-            credit = totals.total < 0
-            record = InvoiceRecord(
-                id=None, number=None, customer=subscription.customer, subscription=reference, status="final",
-                currency=pricing.currency, timezone=subscription.timezone, boundary_ts=now_us,
-                issue_date=now.astimezone(ZoneInfo(subscription.timezone)).date().isoformat(),
-                subtotal=totals.subtotal, tax=totals.tax, total=totals.total, tax_rate=pricing.tax_rate,
-                catalog_version=catalog_version, lines=[to_line_record(line) for line in lines],
-                kind="credit_note" if credit else "invoice", corrects=self.latest_final.get(reference),
-            )
-            number = None
-            if not dry_run:
-                number = save_standalone(store, self.environment, record, now_us,
-                                         CREDIT_NOTE_PREFIX if credit else catalog.invoice_prefix).number
-            report.corrections.append({"subscription": reference, "customer": subscription.customer,
-                                       "document": number, "kind": record.kind, "total": f"{record.total:f}",
-                                       "lines": len(lines)})
+            # a credit note only credits and an invoice only charges: the credits and the charges
+            # of one correction go on one document each
+            for credit, part in ((True, [line for line in lines if line.amount < 0]),
+                                 (False, [line for line in lines if line.amount > 0])):
+                if not part:
+                    continue
+                pricing = catalog.pricing_for(subscription)
+                totals = invoice_totals(part, pricing)
+                record = InvoiceRecord(
+                    id=None, number=None, customer=subscription.customer, subscription=reference, status="final",
+                    currency=pricing.currency, timezone=subscription.timezone, boundary_ts=now_us,
+                    issue_date=now.astimezone(ZoneInfo(subscription.timezone)).date().isoformat(),
+                    subtotal=totals.subtotal, tax=totals.tax, total=totals.total, tax_rate=pricing.tax_rate,
+                    catalog_version=catalog_version, lines=[to_line_record(line) for line in part],
+                    kind="credit_note" if credit else "invoice", corrects=self.latest_final.get(reference),
+                )
+                number = None
+                if not dry_run:
+                    number = save_standalone(store, self.environment, record, now_us,
+                                             CREDIT_NOTE_PREFIX if credit else catalog.invoice_prefix).number
+                report.corrections.append({"subscription": reference, "customer": subscription.customer,
+                                           "document": number, "kind": record.kind,
+                                           "total": f"{record.total:f}", "lines": len(part)})
 
 
 def _add(ledger: dict[LineKey, list], lines: Sequence[tuple[str | None, LineRecord]]) -> None:

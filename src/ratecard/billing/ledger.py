@@ -48,6 +48,12 @@ class _Versions:
         self.store, self.environment, self.current = store, environment, current
         self.built: dict[int, Catalog | None] = {}
         self.pricing: dict[int, Catalog] = {}
+        self.prints: dict[int, dict[str, object]] = {}
+
+    def fingerprint(self, number: int, reference: str) -> object:
+        if number not in self.prints:
+            self.prints[number] = fingerprints(self.version(number))
+        return self.prints[number].get(reference)
 
     def version(self, number: int) -> Catalog | None:
         if number not in self.built:
@@ -75,12 +81,12 @@ class _Versions:
         return self.pricing[number]
 
 
-def _fingerprint(catalog: Catalog | None, reference: str) -> object:
-    """What decides a subscription's cuts and terms: its entry, and the timezone it is billed in."""
-    if catalog is None or reference not in catalog.subscriptions:
-        return None
-    entry = next(item for item in catalog.document.subscriptions if item.reference == reference)
-    return entry.model_dump_json(), catalog.subscriptions[reference].timezone
+def fingerprints(catalog: Catalog | None) -> dict[str, object]:
+    """What decides each subscription's cuts and terms: its entry, and the timezone it is billed in."""
+    if catalog is None:
+        return {}
+    return {entry.reference: (entry.model_dump_json(), catalog.subscriptions[entry.reference].timezone)
+            for entry in catalog.document.subscriptions if entry.reference in catalog.subscriptions}
 
 
 @dataclass
@@ -233,13 +239,14 @@ def corrections_to_check(store: Store, catalog: Catalog, environment: str, final
     late = late_instants(store, environment)
     history = checks.history
     assert history is not None
+    current = fingerprints(catalog)
     for reference, owned in sorted(by_subscription.items()):
         subscription = catalog.subscriptions.get(reference)
         if subscription is None:
             continue  # left the catalog: its final invoices stand as they are
-        now_print = _fingerprint(catalog, reference)
-        changed = any(_fingerprint(history.version(final.catalog_version), reference) != now_print
-                      for _, final in owned)
+        now_print = current.get(reference)
+        changed = any(history.fingerprint(version, reference) != now_print
+                      for version in {final.catalog_version for _, final in owned})
         last = max(boundary for boundary, _ in owned)
         start = to_micros(subscription.schedule().start)
         touched = any(start <= ts < last for ts in late.get(subscription.customer, ()))

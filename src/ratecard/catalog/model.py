@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -82,6 +83,11 @@ class SubscriptionSpec:
 
     def terms(self) -> tuple[Terms, ...]:
         """The phases as domain terms: local instants in the subscription's timezone."""
+        return self._terms
+
+    @cached_property
+    def _terms(self) -> tuple[Terms, ...]:
+        # computed once per catalog: an invoice run asks for them several times per cut
         zone = ZoneInfo(self.timezone)
         return tuple(Terms(to_local(phase.at, zone), phase.plan, phase.proration) for phase in self.phases())
 

@@ -59,6 +59,7 @@ class SubscriptionSpec:
     timezone: str
     overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
     bill_from: date | datetime | None = None
+    requires_reference: bool = False  # bills only the events that name it
 
     def billed_from(self) -> datetime | None:
         """bill_from as an instant in the subscription's timezone (a date means its midnight)."""
@@ -158,6 +159,7 @@ def build_catalog(document: CatalogDocument) -> Catalog:
             timezone=customer.timezone or entity.timezone or "UTC",
             overrides=dict(s.overrides),
             bill_from=s.bill_from,
+            requires_reference=s.requires_reference,
         )
     return Catalog(
         entity_name=entity.name,

@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, field_validator
 
 from ..domain.aggregation import AGGREGATIONS
 from ..domain.money import MoneyError, is_currency, to_decimal
@@ -175,6 +175,8 @@ class Subscription(Strict):
     # ratecard bills only lines whose service period starts on or after bill_from: the periods
     # before it were billed by the system this subscription came from
     bill_from: Moment | None = None
+    # only events that name this subscription are billed by it (see validate.check_overlaps)
+    requires_reference: StrictBool = False
 
     @field_validator("billing_anchor")
     @classmethod

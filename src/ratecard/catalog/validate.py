@@ -6,14 +6,17 @@ next one, and cross-references are checked against the items that did validate.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ValidationError
 
 from ..domain.aggregation import NEEDS_FIELD
+from ..domain.periods import to_local
 from ..domain.pricing import TIERED_MODELS
 from .schema import BillingEntity, CatalogDocument, Charge, Customer, Meter, Plan, Subscription, Tier
 
@@ -104,8 +107,12 @@ def _list(document: dict[str, Any], key: str, problems: list[Problem]) -> list[A
     return value
 
 
-def check_document(document: Any) -> tuple[CatalogDocument | None, list[Problem]]:
-    """Validate a parsed catalog. Returns the document when there is no problem."""
+def check_document(document: Any, warnings: list[Problem] | None = None) -> tuple[CatalogDocument | None,
+                                                                                list[Problem]]:
+    """Validate a parsed catalog. Returns the document when there is no problem.
+
+    `warnings`, when given, receives what does not stop the catalog but deserves a look (see
+    check_overlaps)."""
     problems: list[Problem] = []
     if not isinstance(document, dict):
         return None, [Problem("", "the catalog must be a mapping of billing_entity, meters, plans, "
@@ -151,6 +158,8 @@ def check_document(document: Any) -> tuple[CatalogDocument | None, list[Problem]
         path = f"subscriptions[{index}]"
         _check_references(subscription.model_dump(), path, plan_codes, customer_refs, problems)
         _check_subscription(subscription, path, plans_by_code, customers_by_ref, meter_codes, entity, problems)
+    check_overlaps(subscriptions, plans_by_code, customers_by_ref, meters, entity, problems,
+                   warnings if warnings is not None else [])
 
     if problems:
         return None, _first_per_path(problems)
@@ -349,3 +358,108 @@ def _as_comparable(moment: date | datetime) -> datetime:
     if isinstance(moment, datetime):
         return moment
     return datetime.combine(moment, time(0), tzinfo=UTC)
+
+
+# ---------------------------------------------------------------- overlapping subscriptions
+
+
+@dataclass(frozen=True, slots=True)
+class _Lifetime:
+    """One subscription's lifetime [start, end) on one event meter name its plan charges."""
+
+    start: datetime
+    end: datetime | None
+    index: int
+    reference: str
+    meter: str  # the meter code of the charge
+    requires_reference: bool
+
+
+def check_overlaps(subscriptions: list[tuple[int, Subscription]], plans: dict[str, Plan],
+                   customers: dict[str, Customer], meters: list[tuple[int, Meter]], entity: BillingEntity | None,
+                   problems: list[Problem], warnings: list[Problem]) -> None:
+    """Two subscriptions of one customer alive at the same time whose plans charge a meter reading
+    the same events would both bill an event of that time. That is refused (at the later one's
+    path) unless at most one of them takes events that name no subscription (the others have
+    `requires_reference: true`): then each event goes to the one it names, or to that one, and
+    the overlap is a warning. Lifetimes are [start, end) in the customer's timezone.
+
+    Per customer and event meter name, the lifetimes sorted by start are swept once, keeping the
+    one that ends last: a lifetime overlaps an earlier one exactly when it starts before that end.
+    O(n log n); each subscription is reported at most once, naming one subscription it overlaps."""
+    reads = {meter.code: {meter.code, meter.source or meter.code} for _, meter in meters}
+    default_zone = entity.timezone if entity is not None else "UTC"
+    by_name: dict[tuple[str, str], list[_Lifetime]] = defaultdict(list)
+    for index, subscription in subscriptions:
+        plan, customer = plans.get(subscription.plan), customers.get(subscription.customer)
+        if plan is None or customer is None:
+            continue
+        zone = ZoneInfo(customer.timezone or default_zone)
+        start = to_local(subscription.start, zone)
+        end = to_local(subscription.end, zone) if subscription.end is not None else None
+        if end is not None and end <= start:
+            continue  # reported as an error of its own
+        names: dict[str, str] = {}  # event meter name -> the first charged meter code reading it
+        for code in _charged_meters(plan, subscription.overrides):
+            for name in sorted(reads.get(code, {code})):
+                names.setdefault(name, code)
+        for name, code in names.items():
+            by_name[(subscription.customer, name)].append(
+                _Lifetime(start, end, index, subscription.reference, code, subscription.requires_reference))
+    refused: dict[int, str] = {}
+    allowed: dict[int, str] = {}
+    for (customer, name), lifetimes in sorted(by_name.items()):
+        lifetimes.sort(key=lambda lifetime: (lifetime.start, lifetime.index))
+        taking_unnamed = [lifetime for lifetime in lifetimes if not lifetime.requires_reference]
+        for earlier, later in _overlapping(taking_unnamed):
+            refused.setdefault(later.index, _overlap_text(earlier, later, customer, name) + (
+                ": an event of that time would be billed by both; set requires_reference: true on one of them "
+                "(only events naming it are then billed by it)"))
+        for earlier, later in _overlapping(lifetimes):
+            takers = [lifetime.reference for lifetime in (earlier, later) if not lifetime.requires_reference]
+            allowed.setdefault(later.index, _overlap_text(earlier, later, customer, name) + (
+                f": each event is billed by the one it names; one naming neither goes to {takers[0]!r}" if takers else
+                ": each event is billed by the one it names; one naming neither is billed by neither"))
+    problems.extend(Problem(f"subscriptions[{index}]", refused[index]) for index in sorted(refused))
+    warnings.extend(Problem(f"subscriptions[{index}]", allowed[index]) for index in sorted(allowed)
+                    if index not in refused)
+
+
+def _charged_meters(plan: Plan, overrides: dict[str, dict[str, Any]]) -> list[str]:
+    """The meter codes the plan's charges bill, with a subscription's override of a charge's meter."""
+    codes: dict[str, None] = {}
+    for charge in plan.charges:
+        fields = overrides.get(charge.code)
+        meter = fields.get("meter", charge.meter) if isinstance(fields, dict) else charge.meter
+        if isinstance(meter, str):
+            codes[meter] = None
+    return list(codes)
+
+
+def _overlapping(lifetimes: list[_Lifetime]) -> Iterable[tuple[_Lifetime, _Lifetime]]:
+    """(an earlier lifetime, a later one overlapping it), for each lifetime (sorted by start) that
+    overlaps one before it: the earlier is the one ending last so far."""
+    last: _Lifetime | None = None
+    for lifetime in lifetimes:
+        if last is not None and (last.end is None or lifetime.start < last.end):
+            yield last, lifetime
+        if last is None or (last.end is not None and (lifetime.end is None or lifetime.end > last.end)):
+            last = lifetime
+
+
+def _overlap_text(earlier: _Lifetime, later: _Lifetime, customer: str, name: str) -> str:
+    if earlier.meter == later.meter:
+        meter = f"meter {later.meter!r}"
+    else:
+        meter = f"meters {earlier.meter!r} and {later.meter!r} (both read events {name!r})"
+    ends = [lifetime.end for lifetime in (earlier, later) if lifetime.end is not None]
+    until = f"to {_moment_text(min(ends))}" if ends else "on"
+    return (f"subscription {later.reference!r} overlaps {earlier.reference!r} (subscriptions[{earlier.index}]) of "
+            f"customer {customer!r} on {meter} from {_moment_text(later.start)} {until}")
+
+
+def _moment_text(moment: datetime) -> str:
+    """A local midnight as its date (2026-01-10), any other moment in full."""
+    if moment.time() == time(0) and moment.microsecond == 0:
+        return moment.date().isoformat()
+    return moment.isoformat()

@@ -31,6 +31,7 @@ class NewEvent:
     properties: str  # JSON text, decimals exact
     status: str
     late: bool
+    subscription: str | None = None  # the subscription the event names
 
 
 @dataclass(slots=True)
@@ -60,8 +61,9 @@ def insert_meter_data(store: Store, environment: str, rows: Sequence[NewEvent], 
     `rows`)."""
     if store.is_postgres:
         event_sql = text(
-            "INSERT INTO events (environment, id, customer, meter, ts, properties, received_at, status, late) "
-            "VALUES (:env, :id, :customer, :meter, :ts, CAST(:properties AS JSONB), :received, :status, :late) "
+            "INSERT INTO events (environment, id, customer, meter, ts, properties, received_at, status, late, "
+            "subscription) VALUES (:env, :id, :customer, :meter, :ts, CAST(:properties AS JSONB), :received, "
+            ":status, :late, :subscription) "
             "ON CONFLICT (environment, id) DO NOTHING"
         )
         duplicate_sql = text(
@@ -70,8 +72,9 @@ def insert_meter_data(store: Store, environment: str, rows: Sequence[NewEvent], 
         )
     else:
         event_sql = text(
-            "INSERT OR IGNORE INTO events (environment, id, customer, meter, ts, properties, received_at, status, late) "
-            "VALUES (:env, :id, :customer, :meter, :ts, :properties, :received, :status, :late)"
+            "INSERT OR IGNORE INTO events (environment, id, customer, meter, ts, properties, received_at, status, "
+            "late, subscription) VALUES (:env, :id, :customer, :meter, :ts, :properties, :received, :status, :late, "
+            ":subscription)"
         )
         duplicate_sql = text(
             "INSERT INTO event_duplicates (environment, id, customer, meter, ts, properties, received_at) "
@@ -81,7 +84,8 @@ def insert_meter_data(store: Store, environment: str, rows: Sequence[NewEvent], 
     with store.engine.begin() as connection:
         for row in rows:
             params = {"env": environment, "id": row.id, "customer": row.customer, "meter": row.meter, "ts": row.ts,
-                      "properties": row.properties, "received": received_at, "status": row.status, "late": row.late}
+                      "properties": row.properties, "received": received_at, "status": row.status, "late": row.late,
+                      "subscription": row.subscription}
             if connection.execute(event_sql, params).rowcount == 1:
                 outcome.append(None)
             else:
@@ -203,13 +207,13 @@ def _unmatched_conditions(environment: str, customer: str | None, start_us: int 
 
 def unmatched_batches(store: Store, environment: str, customer: str | None = None, start_us: int | None = None,
                       end_us: int | None = None, batch: int = 5000) -> Iterator[list[tuple]]:
-    """(id, customer, meter, ts, properties JSON text, status) of unmatched, undeleted events, in
-    batches by id (so each batch's updates never move the scan)."""
+    """(id, customer, meter, ts, properties JSON text, status, subscription named) of unmatched,
+    undeleted events, in batches by id (so each batch's updates never move the scan)."""
     last = ""
     while True:
         query = (
             select(events.c.id, events.c.customer, events.c.meter, events.c.ts, cast(events.c.properties, Text),
-                   events.c.status)
+                   events.c.status, events.c.subscription)
             .where(*_unmatched_conditions(environment, customer, start_us, end_us), events.c.id > last)
             .order_by(events.c.id)
             .limit(batch)

@@ -7,6 +7,11 @@ one per subscription or per meter. SQLite adds JSON numbers as doubles: sums of 
 never SQL AVG: it is the exact sum divided by the count, both taken from the same scan.
 weighted_sum needs the level before each window and the order of events inside it, so its
 events are fetched and handed to the pure domain function.
+
+A window may belong to one subscription: it then takes only the events naming that subscription,
+plus those naming none when it takes unreferenced events (Window.takes); a window without one
+takes every event of its customer. So each event is counted by one subscription's window only,
+when a customer's overlapping subscriptions are told apart by the subscription events name.
 """
 
 from __future__ import annotations
@@ -32,6 +37,20 @@ class Window:
     customer: str
     start_us: int
     end_us: int
+    # the subscription the window bills: it takes the events naming it, and (takes_unreferenced)
+    # those naming none; None takes every event of the customer, whatever it names
+    subscription: str | None = None
+    takes_unreferenced: bool = True
+
+    def takes(self, named: str | None) -> bool:
+        """Whether an event of the window's customer and time naming `named` is counted in it."""
+        if self.subscription is None:
+            return True
+        return named == self.subscription if named is not None else self.takes_unreferenced
+
+
+# Window.takes in SQL, for an event e and a window w of the usage_windows table
+_TAKES = "(w.subscription IS NULL OR e.subscription = w.subscription OR (e.subscription IS NULL AND w.unnamed = 1))"
 
 
 def aggregate_usage(
@@ -55,11 +74,18 @@ def aggregate_usage(
             result.update(_single_pass(connection, postgres, grouped, environment, scan))
         if spans and not postgres:
             _insert_windows(connection, False, [w for span_windows in spans.values() for w in span_windows])
+        split: list[Window] = []  # span windows that several of their customer's groups feed
         for (start_us, end_us), span_windows in spans.items():
-            result.update(_span_pass(connection, postgres, grouped, environment, start_us, end_us, span_windows))
+            result.update(_span_pass(connection, postgres, grouped, environment, start_us, end_us, span_windows,
+                                     split))
         for meter in meters:
             if meter.aggregation == "weighted_sum":
                 result.update(_weighted(connection, postgres, windows, meter, environment))
+        if split:
+            # rare (a customer whose events name subscriptions): these windows go through the join
+            _load_windows(connection, postgres, split)
+            loaded = True
+            result.update(_single_pass(connection, postgres, grouped, environment))
         if loaded:
             connection.execute(text("DROP TABLE usage_windows"))
     return result
@@ -94,8 +120,13 @@ def _common_spans(windows: Sequence[Window]) -> tuple[dict[tuple[int, int], list
 
 
 def _span_pass(connection: Any, postgres: bool, meters: Sequence[MeterSpec], environment: str, start_us: int,
-               end_us: int, windows: Sequence[Window]) -> dict[tuple[int, str], Usage]:
-    """Every meter for every window of one span, in one GROUP BY customer over its time range."""
+               end_us: int, windows: Sequence[Window], split: list[Window]) -> dict[tuple[int, str], Usage]:
+    """Every meter for every window of one span, in one GROUP BY customer, subscription named
+    over its time range.
+
+    A window is fed by the groups of its customer it takes (Window.takes): nearly always one,
+    the events naming no subscription. A window fed by several groups cannot add them up here
+    (a unique count does not add), so it is left out and appended to `split`."""
     params: dict[str, Any] = {"env": environment, "span_start": start_us, "span_end": end_us}
     streams = sorted({name for meter in meters for name in (meter.code, meter.stream)})
     for index, name in enumerate(streams):
@@ -108,20 +139,36 @@ def _span_pass(connection: Any, postgres: bool, meters: Sequence[MeterSpec], env
         columns: list[str] = []
         for index, meter in enumerate(meters):
             columns += _postgres_columns(meter, params, f"m{index}_")
-        sql = f"SELECT e.customer, {', '.join(columns)} FROM events e {where} GROUP BY e.customer"
+        sql = (f"SELECT e.customer, e.subscription, {', '.join(columns)} FROM events e {where} "
+               "GROUP BY e.customer, e.subscription")
     else:
-        sql = _sqlite_single_pass(meters, params, f"FROM events e NOT INDEXED {where}", "e.customer")
-    keys: dict[str, list[int]] = defaultdict(list)
+        sql = _sqlite_single_pass(meters, params, f"FROM events e NOT INDEXED {where}", "e.customer",
+                                  "e.subscription")
+    by_customer: dict[str, list[Window]] = defaultdict(list)
     for window in windows:
-        keys[window.customer].append(window.key)
-    return _collect(connection, postgres, meters, environment, sql, params, keys.get)
+        by_customer[window.customer].append(window)
+    rows = []
+    fed: dict[int, int] = defaultdict(int)  # window key -> the groups feeding it
+    keys: dict[tuple[str, str | None], list[int]] = {}
+    for row in connection.execute(text(sql), params):
+        group = (row[0], row[1])
+        keys[group] = [window.key for window in by_customer.get(row[0], ()) if window.takes(row[1])]
+        for key in keys[group]:
+            fed[key] += 1
+        rows.append((group, *row[2:]))
+    if any(count > 1 for count in fed.values()):
+        split.extend(window for window in windows if fed.get(window.key, 0) > 1)
+        keys = {group: [key for key in group_keys if fed[key] == 1] for group, group_keys in keys.items()}
+    return _collect_rows(connection, postgres, meters, environment, rows, keys.get)
 
 
 def _load_windows(connection: Any, postgres: bool, windows: Sequence[Window]) -> None:
     connection.execute(text("DROP TABLE IF EXISTS usage_windows"))
+    # subscription: NULL for a window of every event of its customer; unnamed: 1 when it also
+    # takes the events naming no subscription (Window.takes, _TAKES)
     connection.execute(text(
         "CREATE TEMP TABLE usage_windows (key BIGINT PRIMARY KEY, customer VARCHAR(256), "
-        "start_ts BIGINT, end_ts BIGINT)"
+        "start_ts BIGINT, end_ts BIGINT, subscription VARCHAR(256), unnamed SMALLINT)"
     ))
     _insert_windows(connection, postgres, windows)
     if postgres:
@@ -134,9 +181,11 @@ def _insert_windows(connection: Any, postgres: bool, windows: Sequence[Window]) 
     if not windows:
         return
     raw = connection.connection.driver_connection
-    rows = [(w.key, w.customer, w.start_us, w.end_us) for w in windows]
+    rows = [(w.key, w.customer, w.start_us, w.end_us, w.subscription, int(w.takes_unreferenced)) for w in windows]
     if postgres:
-        with raw.cursor() as cursor, cursor.copy("COPY usage_windows (key, customer, start_ts, end_ts) FROM STDIN") as copy:
+        with raw.cursor() as cursor, cursor.copy(
+            "COPY usage_windows (key, customer, start_ts, end_ts, subscription, unnamed) FROM STDIN"
+        ) as copy:
             for row in rows:
                 copy.write_row(row)
     else:
@@ -145,7 +194,8 @@ def _insert_windows(connection: Any, postgres: bool, windows: Sequence[Window]) 
         # the pricing thread's GIL for every window)
         raw.execute(
             "INSERT INTO usage_windows SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), "
-            "json_extract(value, '$[2]'), json_extract(value, '$[3]') FROM json_each(?)",
+            "json_extract(value, '$[2]'), json_extract(value, '$[3]'), json_extract(value, '$[4]'), "
+            "json_extract(value, '$[5]') FROM json_each(?)",
             (orjson.dumps(rows).decode(),),
         )
 
@@ -249,13 +299,13 @@ def _single_pass(connection: Any, postgres: bool, meters: Sequence[MeterSpec],
         # most events are wanted: read the table in order and probe the few windows per customer
         join = (
             "FROM events e NOT INDEXED CROSS JOIN usage_windows w ON w.customer = e.customer "
-            "AND e.ts >= w.start_ts AND e.ts < w.end_ts "
+            f"AND e.ts >= w.start_ts AND e.ts < w.end_ts AND {_TAKES} "
             f"WHERE e.environment = :env AND e.meter IN ({stream_list}) AND e.status = 'matched'"
         )
     else:
         join = (
             f"FROM {_windows_join(postgres)} ON e.environment = :env AND e.customer = w.customer "
-            "AND e.ts >= w.start_ts AND e.ts < w.end_ts "
+            f"AND e.ts >= w.start_ts AND e.ts < w.end_ts AND {_TAKES} "
             f"AND e.meter IN ({stream_list}) WHERE {_status_term(postgres)} = 'matched'"
         )
     if postgres:
@@ -276,9 +326,15 @@ def _collect(connection: Any, postgres: bool, meters: Sequence[MeterSpec], envir
              params: dict[str, Any], keys_of: Any) -> dict[tuple[int, str], Usage]:
     """Usage per (window, meter) from the rows of a grouped pass; `keys_of` maps a row's group
     to its windows' keys. SQLite sums that took a double are redone exactly."""
+    return _collect_rows(connection, postgres, meters, environment, connection.execute(text(sql), params), keys_of)
+
+
+def _collect_rows(connection: Any, postgres: bool, meters: Sequence[MeterSpec], environment: str, rows: Any,
+                  keys_of: Any) -> dict[tuple[int, str], Usage]:
+    """_collect over rows already read: (group, then three cells per meter)."""
     result: dict[tuple[int, str], Usage] = {}
     inexact: dict[int, list[int]] = defaultdict(list)
-    for row in connection.execute(text(sql), params):
+    for row in rows:
         keys = keys_of(row[0])
         if not keys:
             continue
@@ -297,10 +353,12 @@ def _collect(connection: Any, postgres: bool, meters: Sequence[MeterSpec], envir
     return result
 
 
-def _sqlite_single_pass(meters: Sequence[MeterSpec], params: dict[str, Any], join: str, key: str = "w.key") -> str:
+def _sqlite_single_pass(meters: Sequence[MeterSpec], params: dict[str, Any], join: str, key: str = "w.key",
+                        second_key: str | None = None) -> str:
     """SQLite re-parses a JSON text at every json_extract, so each field is extracted once per
     event in an inner query (LIMIT -1 keeps SQLite from flattening it back into the aggregate)
-    and the meters aggregate those columns."""
+    and the meters aggregate those columns. `second_key` groups by a second column too (it
+    comes right after the key)."""
     fields: dict[str, str] = {}  # JSON path -> inner column name
 
     def column_for(field: str) -> str:
@@ -310,7 +368,7 @@ def _sqlite_single_pass(meters: Sequence[MeterSpec], params: dict[str, Any], joi
             params[f"path_{fields[path]}"] = path
         return fields[path]
 
-    inner = [f"{key} AS key"]
+    inner = [f"{key} AS key"] + ([f"{second_key} AS key2"] if second_key else [])
     outer: list[str] = []
     for index, meter in enumerate(meters):
         prefix = f"m{index}_"
@@ -343,7 +401,8 @@ def _sqlite_single_pass(meters: Sequence[MeterSpec], params: dict[str, Any], joi
             total = f"{meter.aggregation.upper()}({value}) {where}"
         outer += [f"COUNT(*) {where}", total, check]
     inner += [f"json_extract(e.properties, :path_{name}) AS {name}" for name in fields.values()]
-    return f"SELECT key, {', '.join(outer)} FROM (SELECT {', '.join(inner)} {join} LIMIT -1) GROUP BY key"
+    keys = "key, key2" if second_key else "key"
+    return f"SELECT {keys}, {', '.join(outer)} FROM (SELECT {', '.join(inner)} {join} LIMIT -1) GROUP BY {keys}"
 
 
 # SQLite's SUM adds integers in 64 bits and fails the whole query past 2^63 - 1 (one event of
@@ -388,6 +447,7 @@ def _exact_sqlite(connection: Any, meter: MeterSpec, environment: str, keys: lis
         sql = (
             f"SELECT w.key, e.ts, e.properties -> :path FROM {_windows_join(False)} "
             "ON e.environment = :env AND e.customer = w.customer AND e.ts >= w.start_ts AND e.ts < w.end_ts "
+            f"AND {_TAKES} "
             f"WHERE {_status_term(False)} = 'matched' AND {' AND '.join(conditions)} AND w.key IN ({slots})"
         )
         for key, ts, raw in connection.execute(text(sql), params):
@@ -404,17 +464,18 @@ def _weighted(connection: Any, postgres: bool, windows: Sequence[Window], meter:
     conditions = _conditions(meter, postgres, params)
     value = "(e.properties -> :field)::text" if postgres else "e.properties -> :path"
     sql = (
-        f"SELECT e.customer, e.ts, {value} FROM events e "
+        f"SELECT e.customer, e.ts, {value}, e.subscription FROM events e "
         "WHERE e.environment = :env AND e.ts < :until AND e.status = 'matched' "
         f"AND e.customer {'= ANY(:customers)' if postgres else 'IN (SELECT DISTINCT customer FROM usage_windows)'} "
         f"AND {' AND '.join(conditions)} ORDER BY e.customer, e.ts"
     )
-    by_customer: dict[str, list[tuple[int, Decimal]]] = defaultdict(list)
-    for customer, ts, raw in connection.execute(text(sql), params):
-        by_customer[customer].append((ts, Decimal(str(raw))))
+    by_customer: dict[str, list[tuple[int, Decimal, str | None]]] = defaultdict(list)
+    for customer, ts, raw, named in connection.execute(text(sql), params):
+        by_customer[customer].append((ts, Decimal(str(raw)), named))
     result = {}
     for window in windows:
-        deltas = by_customer.get(window.customer, [])
+        # the level a window starts from is made of the events it takes, as its deltas are
+        deltas = [(ts, v) for ts, v, named in by_customer.get(window.customer, ()) if window.takes(named)]
         prior = sum((v for ts, v in deltas if ts < window.start_us), Decimal(0))
         inside = [Sample(from_micros(ts), v) for ts, v in deltas if window.start_us <= ts < window.end_us]
         result[(window.key, meter.code)] = aggregate(

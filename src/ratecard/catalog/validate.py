@@ -10,12 +10,13 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ValidationError
 
 from ..domain.aggregation import NEEDS_FIELD
+from ..domain.instants import to_micros
 from ..domain.periods import to_local
 from ..domain.pricing import TIERED_MODELS
 from .schema import BillingEntity, CatalogDocument, Charge, Customer, Meter, Plan, Subscription, Tier
@@ -363,16 +364,17 @@ def _as_comparable(moment: date | datetime) -> datetime:
 # ---------------------------------------------------------------- overlapping subscriptions
 
 
-@dataclass(frozen=True, slots=True)
-class _Lifetime:
+class _Lifetime(NamedTuple):
     """One subscription's lifetime [start, end) on one event meter name its plan charges."""
 
-    start: datetime
-    end: datetime | None
+    start_us: int
+    end_us: int | None
     index: int
     reference: str
     meter: str  # the meter code of the charge
     requires_reference: bool
+    start: datetime  # local, for the message
+    end: datetime | None
 
 
 def check_overlaps(subscriptions: list[tuple[int, Subscription]], plans: dict[str, Plan],
@@ -387,53 +389,68 @@ def check_overlaps(subscriptions: list[tuple[int, Subscription]], plans: dict[st
     Per customer and event meter name, the lifetimes sorted by start are swept once, keeping the
     one that ends last: a lifetime overlaps an earlier one exactly when it starts before that end.
     O(n log n); each subscription is reported at most once, naming one subscription it overlaps."""
-    reads = {meter.code: {meter.code, meter.source or meter.code} for _, meter in meters}
+    reads = {meter.code: sorted({meter.code, meter.source or meter.code}) for _, meter in meters}
     default_zone = entity.timezone if entity is not None else "UTC"
+    zones: dict[str, ZoneInfo] = {}
+    plan_names: dict[str, dict[str, str]] = {}  # plan code -> its event meter names (without overrides)
     by_name: dict[tuple[str, str], list[_Lifetime]] = defaultdict(list)
     for index, subscription in subscriptions:
         plan, customer = plans.get(subscription.plan), customers.get(subscription.customer)
         if plan is None or customer is None:
             continue
-        zone = ZoneInfo(customer.timezone or default_zone)
+        zone_name = customer.timezone or default_zone
+        zone = zones.get(zone_name) or zones.setdefault(zone_name, ZoneInfo(zone_name))
         start = to_local(subscription.start, zone)
         end = to_local(subscription.end, zone) if subscription.end is not None else None
-        if end is not None and end <= start:
+        start_us, end_us = to_micros(start), to_micros(end) if end is not None else None
+        if end_us is not None and end_us <= start_us:
             continue  # reported as an error of its own
-        names: dict[str, str] = {}  # event meter name -> the first charged meter code reading it
-        for code in _charged_meters(plan, subscription.overrides):
-            for name in sorted(reads.get(code, {code})):
-                names.setdefault(name, code)
+        if subscription.overrides:
+            names = _meter_names(plan, subscription.overrides, reads)
+        else:
+            names = plan_names.get(plan.code) or plan_names.setdefault(plan.code, _meter_names(plan, {}, reads))
         for name, code in names.items():
-            by_name[(subscription.customer, name)].append(
-                _Lifetime(start, end, index, subscription.reference, code, subscription.requires_reference))
+            by_name[(subscription.customer, name)].append(_Lifetime(
+                start_us, end_us, index, subscription.reference, code, subscription.requires_reference, start, end))
     refused: dict[int, str] = {}
     allowed: dict[int, str] = {}
-    for (customer, name), lifetimes in sorted(by_name.items()):
-        lifetimes.sort(key=lambda lifetime: (lifetime.start, lifetime.index))
+    for (customer, name), lifetimes in by_name.items():
+        if len(lifetimes) < 2:
+            continue
+        lifetimes.sort(key=_start_then_index)
         taking_unnamed = [lifetime for lifetime in lifetimes if not lifetime.requires_reference]
         for earlier, later in _overlapping(taking_unnamed):
-            refused.setdefault(later.index, _overlap_text(earlier, later, customer, name) + (
-                ": an event of that time would be billed by both; set requires_reference: true on one of them "
-                "(only events naming it are then billed by it)"))
+            if later.index not in refused:
+                refused[later.index] = _overlap_text(earlier, later, customer, name) + (
+                    ": an event of that time would be billed by both; set requires_reference: true on one of them "
+                    "(only events naming it are then billed by it)")
         for earlier, later in _overlapping(lifetimes):
+            if later.index in allowed or later.index in refused:
+                continue
             takers = [lifetime.reference for lifetime in (earlier, later) if not lifetime.requires_reference]
-            allowed.setdefault(later.index, _overlap_text(earlier, later, customer, name) + (
+            allowed[later.index] = _overlap_text(earlier, later, customer, name) + (
                 f": each event is billed by the one it names; one naming neither goes to {takers[0]!r}" if takers else
-                ": each event is billed by the one it names; one naming neither is billed by neither"))
+                ": each event is billed by the one it names; one naming neither is billed by neither")
     problems.extend(Problem(f"subscriptions[{index}]", refused[index]) for index in sorted(refused))
     warnings.extend(Problem(f"subscriptions[{index}]", allowed[index]) for index in sorted(allowed)
                     if index not in refused)
 
 
-def _charged_meters(plan: Plan, overrides: dict[str, dict[str, Any]]) -> list[str]:
-    """The meter codes the plan's charges bill, with a subscription's override of a charge's meter."""
-    codes: dict[str, None] = {}
+def _start_then_index(lifetime: _Lifetime) -> tuple[int, int]:
+    return lifetime.start_us, lifetime.index
+
+
+def _meter_names(plan: Plan, overrides: dict[str, dict[str, Any]], reads: dict[str, list[str]]) -> dict[str, str]:
+    """Each event meter name the plan's charges read -> the first charged meter code reading it
+    (a subscription's override may name another meter for a charge)."""
+    names: dict[str, str] = {}
     for charge in plan.charges:
         fields = overrides.get(charge.code)
         meter = fields.get("meter", charge.meter) if isinstance(fields, dict) else charge.meter
         if isinstance(meter, str):
-            codes[meter] = None
-    return list(codes)
+            for name in reads.get(meter, (meter,)):
+                names.setdefault(name, meter)
+    return names
 
 
 def _overlapping(lifetimes: list[_Lifetime]) -> Iterable[tuple[_Lifetime, _Lifetime]]:
@@ -441,9 +458,9 @@ def _overlapping(lifetimes: list[_Lifetime]) -> Iterable[tuple[_Lifetime, _Lifet
     overlaps one before it: the earlier is the one ending last so far."""
     last: _Lifetime | None = None
     for lifetime in lifetimes:
-        if last is not None and (last.end is None or lifetime.start < last.end):
+        if last is not None and (last.end_us is None or lifetime.start_us < last.end_us):
             yield last, lifetime
-        if last is None or (last.end is not None and (lifetime.end is None or lifetime.end > last.end)):
+        if last is None or (last.end_us is not None and (lifetime.end_us is None or lifetime.end_us > last.end_us)):
             last = lifetime
 
 

@@ -74,7 +74,7 @@ def aggregate_usage(
             result.update(_single_pass(connection, postgres, grouped, environment, scan))
         if spans and not postgres:
             _insert_windows(connection, False, [w for span_windows in spans.values() for w in span_windows])
-        split: list[Window] = []  # span windows that several of their customer's groups feed
+        split: list[Window] = []  # span windows that take part of their customer's events
         for (start_us, end_us), span_windows in spans.items():
             result.update(_span_pass(connection, postgres, grouped, environment, start_us, end_us, span_windows,
                                      split))
@@ -82,7 +82,7 @@ def aggregate_usage(
             if meter.aggregation == "weighted_sum":
                 result.update(_weighted(connection, postgres, windows, meter, environment))
         if split:
-            # rare (a customer whose events name subscriptions): these windows go through the join
+            # rare (a customer whose events name several subscriptions, or one and none): the join tells
             _load_windows(connection, postgres, split)
             loaded = True
             result.update(_single_pass(connection, postgres, grouped, environment))
@@ -121,12 +121,13 @@ def _common_spans(windows: Sequence[Window]) -> tuple[dict[tuple[int, int], list
 
 def _span_pass(connection: Any, postgres: bool, meters: Sequence[MeterSpec], environment: str, start_us: int,
                end_us: int, windows: Sequence[Window], split: list[Window]) -> dict[tuple[int, str], Usage]:
-    """Every meter for every window of one span, in one GROUP BY customer, subscription named
-    over its time range.
+    """Every meter for every window of one span, in one GROUP BY customer over its time range.
 
-    A window is fed by the groups of its customer it takes (Window.takes): nearly always one,
-    the events naming no subscription. A window fed by several groups cannot add them up here
-    (a unique count does not add), so it is left out and appended to `split`."""
+    Each customer's row also says how many of its events name a subscription, and the least
+    and greatest name: enough to tell, for nearly every window, that it takes all of the
+    customer's events or none (Window.takes). A window that may take only part of them (a
+    customer whose events name several subscriptions, or some one and some none) is left out
+    and appended to `split`."""
     params: dict[str, Any] = {"env": environment, "span_start": start_us, "span_end": end_us}
     streams = sorted({name for meter in meters for name in (meter.code, meter.stream)})
     for index, name in enumerate(streams):
@@ -139,27 +140,45 @@ def _span_pass(connection: Any, postgres: bool, meters: Sequence[MeterSpec], env
         columns: list[str] = []
         for index, meter in enumerate(meters):
             columns += _postgres_columns(meter, params, f"m{index}_")
-        sql = (f"SELECT e.customer, e.subscription, {', '.join(columns)} FROM events e {where} "
-               "GROUP BY e.customer, e.subscription")
+        sql = (f"SELECT e.customer, {_NAMED_COLUMNS.format(named='e.subscription')}, {', '.join(columns)} "
+               f"FROM events e {where} GROUP BY e.customer")
     else:
         sql = _sqlite_single_pass(meters, params, f"FROM events e NOT INDEXED {where}", "e.customer",
-                                  "e.subscription")
+                                  named="e.subscription")
     by_customer: dict[str, list[Window]] = defaultdict(list)
     for window in windows:
         by_customer[window.customer].append(window)
     rows = []
-    fed: dict[int, int] = defaultdict(int)  # window key -> the groups feeding it
-    keys: dict[tuple[str, str | None], list[int]] = {}
+    keys: dict[str, list[int]] = {}
     for row in connection.execute(text(sql), params):
-        group = (row[0], row[1])
-        keys[group] = [window.key for window in by_customer.get(row[0], ()) if window.takes(row[1])]
-        for key in keys[group]:
-            fed[key] += 1
-        rows.append((group, *row[2:]))
-    if any(count > 1 for count in fed.values()):
-        split.extend(window for window in windows if fed.get(window.key, 0) > 1)
-        keys = {group: [key for key in group_keys if fed[key] == 1] for group, group_keys in keys.items()}
+        taking = []
+        for window in by_customer.get(row[0], ()):
+            share = _share(window, *row[1:4])
+            if share == "all":
+                taking.append(window.key)
+            elif share == "part":
+                split.append(window)
+        keys[row[0]] = taking
+        rows.append((row[0], *row[4:]))
     return _collect_rows(connection, postgres, meters, environment, rows, keys.get)
+
+
+# per customer group: how many of its events name a subscription, the least and greatest name
+_NAMED_COLUMNS = "COUNT({named}), MIN({named}), MAX({named})"
+
+
+def _share(window: Window, named: int, least: str | None, greatest: str | None) -> str:
+    """Which of a customer's events a window of that customer takes: all, none or part (or
+    maybe part: the join tells). `named` of them name a subscription, between least and greatest."""
+    if window.subscription is None:
+        return "all"
+    if named == 0:
+        return "all" if window.takes_unreferenced else "none"
+    if least == greatest:  # every named event names the same subscription
+        if least == window.subscription:
+            return "all" if window.takes_unreferenced else "part"
+        return "part" if window.takes_unreferenced else "none"
+    return "part"  # several names: whether the window's is among them is for the join to tell
 
 
 def _load_windows(connection: Any, postgres: bool, windows: Sequence[Window]) -> None:
@@ -354,11 +373,11 @@ def _collect_rows(connection: Any, postgres: bool, meters: Sequence[MeterSpec], 
 
 
 def _sqlite_single_pass(meters: Sequence[MeterSpec], params: dict[str, Any], join: str, key: str = "w.key",
-                        second_key: str | None = None) -> str:
+                        named: str | None = None) -> str:
     """SQLite re-parses a JSON text at every json_extract, so each field is extracted once per
     event in an inner query (LIMIT -1 keeps SQLite from flattening it back into the aggregate)
-    and the meters aggregate those columns. `second_key` groups by a second column too (it
-    comes right after the key)."""
+    and the meters aggregate those columns. `named` (the events' subscription column) adds the
+    _NAMED_COLUMNS right after the key."""
     fields: dict[str, str] = {}  # JSON path -> inner column name
 
     def column_for(field: str) -> str:
@@ -368,8 +387,8 @@ def _sqlite_single_pass(meters: Sequence[MeterSpec], params: dict[str, Any], joi
             params[f"path_{fields[path]}"] = path
         return fields[path]
 
-    inner = [f"{key} AS key"] + ([f"{second_key} AS key2"] if second_key else [])
-    outer: list[str] = []
+    inner = [f"{key} AS key"] + ([f"{named} AS named"] if named else [])
+    outer: list[str] = [_NAMED_COLUMNS.format(named="named")] if named else []
     for index, meter in enumerate(meters):
         prefix = f"m{index}_"
         conditions = _conditions(meter, False, params, prefix)
@@ -401,8 +420,7 @@ def _sqlite_single_pass(meters: Sequence[MeterSpec], params: dict[str, Any], joi
             total = f"{meter.aggregation.upper()}({value}) {where}"
         outer += [f"COUNT(*) {where}", total, check]
     inner += [f"json_extract(e.properties, :path_{name}) AS {name}" for name in fields.values()]
-    keys = "key, key2" if second_key else "key"
-    return f"SELECT {keys}, {', '.join(outer)} FROM (SELECT {', '.join(inner)} {join} LIMIT -1) GROUP BY {keys}"
+    return f"SELECT key, {', '.join(outer)} FROM (SELECT {', '.join(inner)} {join} LIMIT -1) GROUP BY key"
 
 
 # SQLite's SUM adds integers in 64 bits and fails the whole query past 2^63 - 1 (one event of

@@ -41,8 +41,9 @@ def test_post_events_takes_the_subscription_and_refuses_a_bad_one(api: Api) -> N
 def test_solvimon_meter_data_names_the_subscription_by_reference_or_id(api: Api) -> None:
     api.apply_catalog(WARNED)
     base = {"customer_reference": "acme", "meter_reference": "calls", "timestamp": "2026-01-15T12:00:00Z"}
-    assert api.post("/v1/ingest/meter-data", json={**base, "reference": "sv-0000000001",
-                                                   "pricing_plan_subscription_reference": "acme-new"}).status_code == 201
+    created = api.post("/v1/ingest/meter-data", json={**base, "reference": "sv-0000000001",
+                                                      "pricing_plan_subscription_reference": "acme-new"})
+    assert created.status_code == 201 and created.json()["pricing_plan_subscription_reference"] == "acme-new"
     assert api.post("/v1/ingest/meter-data", json={**base, "reference": "sv-0000000002",
                                                    "pricing_plan_subscription_id": "acme-old"}).status_code == 201
     clash = api.post("/v1/ingest/meter-data", json={**base, "reference": "sv-0000000003",
@@ -53,3 +54,5 @@ def test_solvimon_meter_data_names_the_subscription_by_reference_or_id(api: Api)
                                                     "pricing_plan_subscription_reference": 7})
     assert wrong.status_code == 400 and wrong.json()["field"] == "pricing_plan_subscription_reference"
     assert _stored(api) == {"sv-0000000001": ("matched", "acme-new"), "sv-0000000002": ("matched", "acme-old")}
+    read = api.get("/v1/ingest/meter-data/sv-0000000002").json()
+    assert (read["pricing_plan_subscription_id"], read["processed_details"]["type"]) == ("acme-old", "DEFAULT")

@@ -112,7 +112,8 @@ class StoredBatch:
         """What was stored, as it reads back: the event, or the duplicate record kept for it."""
         return [MeterDataRow("duplicate" if seq is not None else "event", event.id, seq, event.customer, event.meter,
                              event.ts, event.properties, self.received_at,
-                             event.status if seq is None else "duplicate", event.late if seq is None else False, None)
+                             event.status if seq is None else "duplicate", event.late if seq is None else False, None,
+                             event.subscription if seq is None else None)
                 for event, seq in zip(self.events, self.duplicate_of, strict=True)]
 
 

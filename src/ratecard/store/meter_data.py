@@ -49,6 +49,7 @@ class MeterDataRow:
     status: str
     late: bool
     deleted_at: int | None
+    subscription: str | None = None  # the subscription the event names
 
     @property
     def resource_id(self) -> str:
@@ -97,7 +98,7 @@ def _events_part(environment: str):
     return select(
         literal_column("'event'").label("source"), events.c.id, cast(null(), events.c.ts.type).label("seq"),
         events.c.customer, events.c.meter, events.c.ts, cast(events.c.properties, Text).label("properties"),
-        events.c.received_at, events.c.status, events.c.late, events.c.deleted_at,
+        events.c.received_at, events.c.status, events.c.late, events.c.deleted_at, events.c.subscription,
     ).where(events.c.environment == environment)
 
 
@@ -109,6 +110,7 @@ def _duplicates_part(environment: str):
         cast(event_duplicates.c.properties, Text).label("properties"),
         event_duplicates.c.received_at.label("received_at"), literal_column("'duplicate'").label("status"),
         false().label("late"), cast(null(), events.c.ts.type).label("deleted_at"),
+        cast(null(), events.c.subscription.type).label("subscription"),
     ).where(event_duplicates.c.environment == environment)
 
 

@@ -48,6 +48,7 @@ EVENT_SCHEMA = {
         "meter": {"type": "string"},
         "timestamp": {"type": "string"},
         "properties": {"type": "object"},
+        "subscription": {"type": "string"},
     },
 }
 
@@ -69,7 +70,7 @@ def _with_request_bodies(openapi: dict[str, Any]) -> dict[str, Any]:
             post["requestBody"] = copy.deepcopy(body)
     events = schema["paths"].get("/v1/events", {}).get("post", {}).get("requestBody", {}).get("content", {})
     array = events.get("application/json", {}).get("schema", {})
-    if array.get("items") == {"type": "object"}:
+    if array.get("items", {}).get("type") == "object":
         array["items"] = EVENT_SCHEMA
         array["maxItems"] = 20
     return schema

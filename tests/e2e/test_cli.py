@@ -57,7 +57,7 @@ def _setup(cli: Cli) -> None:
 def test_full_billing_cycle(cli: Cli) -> None:
     catalog = cli.write("catalog.yaml", CATALOG)
     assert cli.ok("catalog", "check", catalog, "--json", db=False).json() == {
-        "file": str(catalog), "valid": True, "problems": []}
+        "file": str(catalog), "valid": True, "problems": [], "warnings": []}
     _setup(cli)
 
     # ---- import: a dry run writes nothing, then JSONL, then CSV (with one cross-file duplicate)
@@ -66,7 +66,8 @@ def test_full_billing_cycle(cli: Cli) -> None:
     assert (dry["dry_run"], dry["read"], dry["accepted"], dry["stored"]) == (True, 4, 4, 0)
     # e-003 comes before acme's subscription starts: the dry run says so, per customer
     assert dry["outside_subscriptions"] == [
-        {"customer": "acme", "before_start": 1, "after_end": 0, "between_subscriptions": 0}]
+        {"customer": "acme", "before_start": 1, "after_end": 0, "between_subscriptions": 0, "reference_required": 0,
+         "unknown_subscription": 0, "named_subscription_not_active": 0, "named_subscription_without_meter": 0}]
 
     report = cli.ok("events", "import", events_jsonl, "--json").json()
     assert (report["read"], report["accepted"], report["stored"], report["duplicates"]) == (4, 4, 4, 0)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ratecard.ingest.importer import import_file
+from ratecard.ingest.validate import OUTSIDE_REASONS
 from ratecard.store.events import count_by_status
 
 from .scenario import NOW, current, workspace, write_jsonl
@@ -25,6 +26,10 @@ subscriptions:
 """
 
 
+# every reason is listed for a customer, most of them 0
+NONE = dict.fromkeys(OUTSIDE_REASONS, 0)
+
+
 def _event(number: int, customer: str, day: str) -> dict:
     return {"id": f"e{number}", "customer": customer, "meter": "calls", "timestamp": f"{day}T12:00:00Z"}
 
@@ -38,8 +43,8 @@ def test_dry_run_names_why_events_match_no_subscription(db_url: str, tmp_path: P
     report = import_file(store, catalog, write_jsonl(tmp_path / "e.jsonl", events), NOW, dry_run=True)
     assert report.flags == {"no_subscription": 4}
     assert report.as_dict()["outside_subscriptions"] == [
-        {"customer": "gappy", "before_start": 1, "after_end": 0, "between_subscriptions": 2},
-        {"customer": "gone", "before_start": 0, "after_end": 1, "between_subscriptions": 0},
+        {**NONE, "customer": "gappy", "before_start": 1, "after_end": 0, "between_subscriptions": 2},
+        {**NONE, "customer": "gone", "before_start": 0, "after_end": 1, "between_subscriptions": 0},
     ]
     assert count_by_status(store, "live") == {}  # a dry run writes nothing
     store.dispose()
@@ -59,7 +64,7 @@ def test_a_backfill_import_reports_events_outside_subscriptions_too(db_url: str,
     report = import_file(store, catalog, write_jsonl(tmp_path / "b.jsonl", events), NOW, validator=validator,
                          writer_factory=writer_factory)
     assert report.as_dict()["outside_subscriptions"] == [
-        {"customer": "gappy", "before_start": 0, "after_end": 0, "between_subscriptions": 1},
-        {"customer": "gone", "before_start": 0, "after_end": 1, "between_subscriptions": 0},
+        {**NONE, "customer": "gappy", "before_start": 0, "after_end": 0, "between_subscriptions": 1},
+        {**NONE, "customer": "gone", "before_start": 0, "after_end": 1, "between_subscriptions": 0},
     ]
     store.dispose()

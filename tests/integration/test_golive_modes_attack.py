@@ -34,7 +34,8 @@ from ratecard.store.modes import BillingModes
 from .scenario import catalog_document, current, workspace, write_jsonl
 
 # ny   : monthly, New York, anchored on the 1st
-# ber  : two subscriptions in Berlin: monthly on the 1st, and quarterly anchored on the 15th
+# ber  : two subscriptions in Berlin: monthly on the 1st, and quarterly anchored on the 15th; both
+#        charge api_calls, so the quarterly one bills only the calls that name it
 # late : UTC, starts 2027-01-10, after every promotion in these tests
 CATALOG = """
 billing_entity: {name: Attack Cloud BV, country: NL, timezone: UTC, currency: EUR}
@@ -61,7 +62,7 @@ customers:
 subscriptions:
   - {reference: ny-m, customer: ny, plan: api, start: 2026-09-01}
   - {reference: ber-m, customer: ber, plan: api, start: 2026-09-01}
-  - {reference: ber-q, customer: ber, plan: q, start: 2026-08-15, billing_anchor: 15}
+  - {reference: ber-q, customer: ber, plan: q, start: 2026-08-15, billing_anchor: 15, requires_reference: true}
   - {reference: late-m, customer: late, plan: api, start: 2027-01-10, billing_anchor: 10}
 """
 
@@ -79,6 +80,8 @@ def _events() -> list[dict]:
             for n, at in enumerate((month_start, month_start + timedelta(days=9))):
                 events.append({"id": f"{customer}-{month_start:%Y%m}-{n}", "customer": customer,
                                "meter": "api_calls", "timestamp": at.isoformat().replace("+00:00", "Z")})
+                if customer == "ber" and n == 1:  # ber's second call of a month is the quarterly plan's
+                    events[-1]["subscription"] = "ber-q"
     return events
 
 

@@ -140,6 +140,12 @@ def _stored(store) -> list[tuple]:
         return [(*row[:4], _decode(row[4]), *row[5:]) for row in connection.execute(query)]
 
 
+def _named(store) -> dict[str, str | None]:
+    """id -> the subscription each stored event names."""
+    with store.engine.connect() as connection:
+        return dict(connection.execute(select(events.c.id, events.c.subscription)).all())
+
+
 def _priced(store) -> list[dict]:
     version, catalog = current(store)
     generate_invoices(store, catalog, version, date(2026, 2, 1), NOW)
@@ -241,7 +247,8 @@ def test_rejects_file_lists_every_bad_parquet_row(db_url: str, tmp_path: Path) -
 
 def test_solvimon_template_rows(db_url: str, tmp_path: Path) -> None:
     """No timestamp: the import's now; several values in a row: one event each, `reference:column`;
-    the subscription reference is kept as a property; --format solvimon-csv insists on the template."""
+    the subscription reference names the subscription that bills the event (not a property);
+    --format solvimon-csv insists on the template."""
     store, _ = workspace(db_url)
     _, catalog = current(store)
     path = tmp_path / "upload.txt"
@@ -260,7 +267,8 @@ def test_solvimon_template_rows(db_url: str, tmp_path: Path) -> None:
     assert sorted(stored) == ["row-0001:api_calls", "row-0001:tokens", "row-0002"]
     _, customer, meter, ts, properties, status, late = stored["row-0001:tokens"]
     assert (customer, meter, status, late) == ("acme", "tokens", "matched", False)
-    assert properties == {"tokens": 1200, "model": "gpt-4o", "pricing_plan_subscription_reference": "acme-pro"}
+    assert properties == {"tokens": 1200, "model": "gpt-4o"}
+    assert _named(store) == {"row-0001:api_calls": "acme-pro", "row-0001:tokens": "acme-pro", "row-0002": None}
     assert stored["row-0001:api_calls"][4]["api_calls"] == "1"
     # no timestamp: stamped with the import's "now" (and so outside the subscription's billed periods)
     assert stored["row-0002"][3] == int((NOW - datetime(1970, 1, 1, tzinfo=UTC)) / timedelta(microseconds=1))

@@ -253,8 +253,10 @@ def usage_windows(placed: Sequence[tuple[SubscriptionSpec, Cut]]) -> list[Window
         if cut.closing is None:
             continue
         parts = segments(subscription.terms(), cut.closing)[:SEGMENTS]
+        # each event is billed by one subscription: the one it names, else the one taking unnamed events
         windows += [Window(index * SEGMENTS + number, subscription.customer, to_micros(part.start),
-                           to_micros(part.end)) for number, part in enumerate(parts)]
+                           to_micros(part.end), subscription.reference, not subscription.requires_reference)
+                    for number, part in enumerate(parts)]
     return windows
 
 

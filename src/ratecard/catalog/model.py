@@ -94,6 +94,7 @@ class SubscriptionSpec:
     @property
     def end_prorated(self) -> bool:
         return self.end_proration == "prorate"
+    requires_reference: bool = False  # bills only the events that name it
 
     def billed_from(self) -> datetime | None:
         """bill_from as an instant in the subscription's timezone (a date means its midnight)."""
@@ -209,6 +210,7 @@ def build_catalog(document: CatalogDocument) -> Catalog:
             bill_from=s.bill_from,
             changes=tuple(changes),
             end_proration=s.end_proration,
+            requires_reference=s.requires_reference,
         )
     return Catalog(
         entity_name=entity.name,

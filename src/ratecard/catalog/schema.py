@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, field_validator
 
 from ..domain.aggregation import AGGREGATIONS
 from ..domain.money import MoneyError, is_currency, to_decimal
@@ -196,6 +196,8 @@ class Subscription(Strict):
     changes: list[SubscriptionChange] = []
     # ending inside a period: credit the unused part of fees billed in advance, or keep them
     end_proration: Literal["prorate", "none"] = "prorate"
+    # only events that name this subscription are billed by it (see validate.check_overlaps)
+    requires_reference: StrictBool = False
 
     @field_validator("billing_anchor")
     @classmethod

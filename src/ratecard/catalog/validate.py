@@ -6,17 +6,20 @@ next one, and cross-references are checked against the items that did validate.
 
 from __future__ import annotations
 
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ValidationError
 
 from ..domain.aggregation import NEEDS_FIELD
+from ..domain.instants import to_micros
 from ..domain.numbers import number_problem
+from ..domain.periods import to_local
 from ..domain.pricing import TIERED_MODELS
 from .schema import BillingEntity, CatalogDocument, Charge, Customer, Meter, Plan, Subscription, Tier
 
@@ -107,8 +110,12 @@ def _list(document: dict[str, Any], key: str, problems: list[Problem]) -> list[A
     return value
 
 
-def check_document(document: Any) -> tuple[CatalogDocument | None, list[Problem]]:
-    """Validate a parsed catalog. Returns the document when there is no problem."""
+def check_document(document: Any, warnings: list[Problem] | None = None) -> tuple[CatalogDocument | None,
+                                                                                list[Problem]]:
+    """Validate a parsed catalog. Returns the document when there is no problem.
+
+    `warnings`, when given, receives what does not stop the catalog but deserves a look (see
+    check_overlaps)."""
     problems: list[Problem] = []
     if not isinstance(document, dict):
         return None, [Problem("", "the catalog must be a mapping of billing_entity, meters, plans, "
@@ -158,6 +165,8 @@ def check_document(document: Any) -> tuple[CatalogDocument | None, list[Problem]
         path = f"subscriptions[{index}]"
         _check_references(subscription.model_dump(), path, plan_codes, customer_refs, problems)
         _check_subscription(subscription, path, plans_by_code, customers_by_ref, meter_codes, entity, problems)
+    check_overlaps(subscriptions, plans_by_code, customers_by_ref, meters, entity, problems,
+                   warnings if warnings is not None else [])
 
     if problems:
         return None, _first_per_path(problems)
@@ -423,3 +432,133 @@ def _as_comparable(moment: date | datetime, zone: ZoneInfo) -> datetime:
     if isinstance(moment, datetime):
         return moment
     return datetime.combine(moment, time(0), tzinfo=zone)
+
+
+# ---------------------------------------------------------------- overlapping subscriptions
+
+
+class _Lifetime(NamedTuple):
+    """One subscription's lifetime [start, end) on one event meter name its plan charges."""
+
+    start_us: int
+    end_us: int | None
+    index: int
+    reference: str
+    meter: str  # the meter code of the charge
+    requires_reference: bool
+    start: datetime  # local, for the message
+    end: datetime | None
+
+
+def check_overlaps(subscriptions: list[tuple[int, Subscription]], plans: dict[str, Plan],
+                   customers: dict[str, Customer], meters: list[tuple[int, Meter]], entity: BillingEntity | None,
+                   problems: list[Problem], warnings: list[Problem]) -> None:
+    """Two subscriptions of one customer alive at the same time whose plans charge a meter reading
+    the same events would both bill an event of that time. That is refused (at the later one's
+    path) unless at most one of them takes events that name no subscription (the others have
+    `requires_reference: true`): then each event goes to the one it names, or to that one, and
+    the overlap is a warning. Lifetimes are [start, end) in the customer's timezone.
+
+    Per customer and event meter name, the lifetimes sorted by start are swept once, keeping the
+    one that ends last: a lifetime overlaps an earlier one exactly when it starts before that end.
+    O(n log n); each subscription is reported at most once, naming one subscription it overlaps."""
+    reads = {meter.code: sorted({meter.code, meter.source or meter.code}) for _, meter in meters}
+    default_zone = entity.timezone if entity is not None else "UTC"
+    zones: dict[str, ZoneInfo] = {}
+    plan_names: dict[str, dict[str, str]] = {}  # plan code -> its event meter names (without overrides)
+    by_name: dict[tuple[str, str], list[_Lifetime]] = defaultdict(list)
+    per_customer = Counter(subscription.customer for _, subscription in subscriptions)
+    for index, subscription in subscriptions:
+        if per_customer[subscription.customer] < 2:
+            continue  # most customers have one subscription: nothing to overlap
+        plan, customer = plans.get(subscription.plan), customers.get(subscription.customer)
+        if plan is None or customer is None:
+            continue
+        zone_name = customer.timezone or default_zone
+        zone = zones.get(zone_name) or zones.setdefault(zone_name, ZoneInfo(zone_name))
+        start = to_local(subscription.start, zone)
+        end = to_local(subscription.end, zone) if subscription.end is not None else None
+        start_us, end_us = to_micros(start), to_micros(end) if end is not None else None
+        if end_us is not None and end_us <= start_us:
+            continue  # reported as an error of its own
+        if subscription.overrides:
+            names = _meter_names(plan, subscription.overrides, reads)
+        else:
+            names = plan_names.get(plan.code) or plan_names.setdefault(plan.code, _meter_names(plan, {}, reads))
+        current = plan
+        for change in subscription.changes:  # a meter any of its terms charges, over its whole lifetime
+            current = plans.get(change.plan, current) if change.plan is not None else current
+            for name, code in _meter_names(current, change.overrides or {}, reads).items():
+                names = {**names} if name not in names else names
+                names.setdefault(name, code)
+        for name, code in names.items():
+            by_name[(subscription.customer, name)].append(_Lifetime(
+                start_us, end_us, index, subscription.reference, code, subscription.requires_reference, start, end))
+    refused: dict[int, str] = {}
+    allowed: dict[int, str] = {}
+    for (customer, name), lifetimes in by_name.items():
+        if len(lifetimes) < 2:
+            continue
+        lifetimes.sort(key=_start_then_index)
+        taking_unnamed = [lifetime for lifetime in lifetimes if not lifetime.requires_reference]
+        for earlier, later in _overlapping(taking_unnamed):
+            if later.index not in refused:
+                refused[later.index] = _overlap_text(earlier, later, customer, name) + (
+                    ": an event of that time would be billed by both; set requires_reference: true on one of them "
+                    "(only events naming it are then billed by it)")
+        for earlier, later in _overlapping(lifetimes):
+            if later.index in allowed or later.index in refused:
+                continue
+            takers = [lifetime.reference for lifetime in (earlier, later) if not lifetime.requires_reference]
+            allowed[later.index] = _overlap_text(earlier, later, customer, name) + (
+                f": each event is billed by the one it names; one naming neither goes to {takers[0]!r}" if takers else
+                ": each event is billed by the one it names; one naming neither is billed by neither")
+    problems.extend(Problem(f"subscriptions[{index}]", refused[index]) for index in sorted(refused))
+    warnings.extend(Problem(f"subscriptions[{index}]", allowed[index]) for index in sorted(allowed)
+                    if index not in refused)
+
+
+def _start_then_index(lifetime: _Lifetime) -> tuple[int, int]:
+    return lifetime.start_us, lifetime.index
+
+
+def _meter_names(plan: Plan, overrides: dict[str, dict[str, Any]], reads: dict[str, list[str]]) -> dict[str, str]:
+    """Each event meter name the plan's charges read -> the first charged meter code reading it
+    (a subscription's override may name another meter for a charge)."""
+    names: dict[str, str] = {}
+    for charge in plan.charges:
+        fields = overrides.get(charge.code)
+        meter = fields.get("meter", charge.meter) if isinstance(fields, dict) else charge.meter
+        if isinstance(meter, str):
+            for name in reads.get(meter, (meter,)):
+                names.setdefault(name, meter)
+    return names
+
+
+def _overlapping(lifetimes: list[_Lifetime]) -> Iterable[tuple[_Lifetime, _Lifetime]]:
+    """(an earlier lifetime, a later one overlapping it), for each lifetime (sorted by start) that
+    overlaps one before it: the earlier is the one ending last so far."""
+    last: _Lifetime | None = None
+    for lifetime in lifetimes:
+        if last is not None and (last.end_us is None or lifetime.start_us < last.end_us):
+            yield last, lifetime
+        if last is None or (last.end_us is not None and (lifetime.end_us is None or lifetime.end_us > last.end_us)):
+            last = lifetime
+
+
+def _overlap_text(earlier: _Lifetime, later: _Lifetime, customer: str, name: str) -> str:
+    if earlier.meter == later.meter:
+        meter = f"meter {later.meter!r}"
+    else:
+        meter = f"meters {earlier.meter!r} and {later.meter!r} (both read events {name!r})"
+    ends = [lifetime.end for lifetime in (earlier, later) if lifetime.end is not None]
+    until = f"to {_moment_text(min(ends))}" if ends else "on"
+    return (f"subscription {later.reference!r} overlaps {earlier.reference!r} (subscriptions[{earlier.index}]) of "
+            f"customer {customer!r} on {meter} from {_moment_text(later.start)} {until}")
+
+
+def _moment_text(moment: datetime) -> str:
+    """A local midnight as its date (2026-01-10), any other moment in full."""
+    if moment.time() == time(0) and moment.microsecond == 0:
+        return moment.date().isoformat()
+    return moment.isoformat()

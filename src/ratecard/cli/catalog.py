@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 
 from .common import DbOption, JsonOption, emit_json, now, store_for
-from .console import out, say
+from .console import err, out, say
 
 app = typer.Typer(help="Validate and apply the catalog.", no_args_is_help=True)
 
@@ -22,17 +22,23 @@ def check(file: Path, json_output: JsonOption = False) -> None:
     if json_output:
         emit_json(checked.as_dict())
     elif checked.problems:
-        table = Table(title=f"{file}: {len(checked.problems)} problem(s)")
-        table.add_column("path", style="cyan", no_wrap=True)
-        table.add_column("problem")
-        for problem in checked.problems:
-            table.add_row(problem.path, problem.message)
-        out.print(table)
+        out.print(_table(f"{file}: {len(checked.problems)} problem(s)", "problem", checked.problems))
     else:
         counts = checked.counts()
         say(out, f"{file}: valid — {counts['meters']} meters, {counts['plans']} plans, {counts['customers']} customers, "
                  f"{counts['subscriptions']} subscriptions")
+    if checked.warnings and not json_output:
+        out.print(_table(f"{file}: {len(checked.warnings)} warning(s)", "warning", checked.warnings))
     raise typer.Exit(1 if checked.problems else 0)
+
+
+def _table(title: str, kind: str, problems: list) -> Table:
+    table = Table(title=title)
+    table.add_column("path", style="cyan", no_wrap=True)
+    table.add_column(kind)
+    for problem in problems:
+        table.add_row(problem.path, problem.message)
+    return table
 
 
 @app.command("apply")
@@ -43,6 +49,8 @@ def apply(file: Path, db: DbOption = None, json_output: JsonOption = False) -> N
     checked = applicable_catalog(file)  # checked before the database is opened
     with store_for(db) as store:
         result = apply_checked(store, checked, now())
+    for warning in checked.warnings:  # on stderr: --json output stays the result alone
+        say(err, f"warning: {file}: {warning}")
     if json_output:
         emit_json(result)
     else:

@@ -70,6 +70,8 @@ def import_(
 
 
 def _print_import(report: Any, no_catalog: bool) -> None:
+    from ..services.events import OUTSIDE_REASONS
+
     table = Table(title=f"{report.source}{' (dry run: nothing written)' if report.dry_run else ''}")
     table.add_column("outcome")
     table.add_column("events", justify="right")
@@ -83,8 +85,7 @@ def _print_import(report: Any, no_catalog: bool) -> None:
         table.add_row(f"rejected: {reason}", str(count), style="red")
     out.print(table)
     for row in report.outside_by_customer()[:SHOWN_PROBLEMS]:
-        times = ", ".join(f"{row[k]} {k.replace('_', ' ')}" for k in ("before_start", "after_end",
-                                                                       "between_subscriptions") if row[k])
+        times = ", ".join(f"{row[k]} {k.replace('_', ' ')}" for k in OUTSIDE_REASONS if row[k])
         say(err, f"no subscription: {row['customer']}: {times}")
     for rejection in report.rejections[:SHOWN_PROBLEMS]:
         say(err, f"rejected: {report.source}: {rejection.message} [{rejection.reason}]")
@@ -124,18 +125,19 @@ def list_(
         # properties are written as stored (msgspec.Raw): their decimals stay exact
         documents = [{"id": e.id, "customer": e.customer, "meter": e.meter, "timestamp": rfc3339(e.ts),
                       "properties": msgspec.Raw(e.properties.encode()), "status": e.status, "late": e.late,
-                      "received_at": rfc3339(e.received_at)} for e in found]
+                      "received_at": rfc3339(e.received_at), "subscription": e.subscription} for e in found]
         sys.stdout.write(msgspec.json.format(msgspec.json.encode(documents), indent=2).decode() + "\n")
         return
     title = f"{len(found)} {'late event(s)' if late else 'event(s)'}, newest first"
     if limit and len(found) == limit:
         title += f" (the first {limit}; --limit N for more)"
     table = Table(title=title)
-    for column in ("id", "customer", "meter", "timestamp", "status", "late", "properties"):
+    for column in ("id", "customer", "meter", "timestamp", "status", "late", "subscription", "properties"):
         table.add_column(column, no_wrap=column in ("timestamp", "status", "late"))
     for event in found:
         table.add_row(event.id, event.customer, event.meter, rfc3339(event.ts), event.status,
-                      "late" if event.late else "", event.properties, style="yellow" if event.late else None)
+                      "late" if event.late else "", event.subscription or "", event.properties,
+                      style="yellow" if event.late else None)
     out.print(table)
 
 

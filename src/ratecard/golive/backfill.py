@@ -42,6 +42,10 @@ class BackfillValidator:
         result = self.inner.check(raw)
         if type(result) is not Event:
             return result
+        if result.subscription is not None:  # backfill_events has no column to keep it in
+            return Rejection(result.line, "invalid_value",
+                             f"line {result.line}: field 'subscription': a backfill cannot keep the subscription an "
+                             "event names; import this event without a backfill", result.id)
         backfill = self.backfill
         if not backfill.start_ts <= result.ts < backfill.end_ts:
             return Rejection(result.line, OUTSIDE,
@@ -55,8 +59,8 @@ class BackfillValidator:
         result.late = False
         return result
 
-    def outside_reason(self, customer: str, ts: int) -> str:
-        return self.inner.outside_reason(customer, ts)
+    def outside_reason(self, customer: str, ts: int, meter: str | None = None, subscription: str | None = None) -> str:
+        return self.inner.outside_reason(customer, ts, meter, subscription)
 
 
 def import_target(store: Store, catalog: Catalog | None, now: datetime, backfill_id: str,

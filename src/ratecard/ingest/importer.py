@@ -6,8 +6,9 @@ skips them as duplicates.
 
 An event whose id is already held (stored before, or earlier in the file) is never stored again:
 the first write wins. Each is flagged `duplicate`; those whose content (customer, meter,
-timestamp, properties) differs from the event held are also flagged `conflict`, and listed
-with their line: the first write won over other data, which someone should look at.
+timestamp, properties, subscription named) differs from the event held are also flagged
+`conflict`, and listed with their line: the first write won over other data, which someone
+should look at.
 Only a batch with ids not inserted pays for the comparison: one SELECT of that batch's ids.
 """
 
@@ -33,7 +34,7 @@ from ..store.invoices import finalized_windows
 from .figures import record_import
 from .readers import count_rows, meter_streams, read_events
 from .records import ALREADY_HELD, RawEvent, Rejection, event_content
-from .validate import EventValidator
+from .validate import OUTSIDE_REASONS, EventValidator
 
 BATCH_SIZE = 25_000
 SAMPLE_SIZE = 5
@@ -55,7 +56,7 @@ class ImportReport:
     samples: dict[str, list[str]] = field(default_factory=dict)
     conflicts: list[tuple[str, int]] = field(default_factory=list)  # the first (id, line) conflicts
     coverage: Counter = field(default_factory=Counter)  # (customer, meter) -> accepted events
-    # (customer, before_start | after_end | between_subscriptions) -> no_subscription events
+    # (customer, one of OUTSIDE_REASONS) -> no_subscription events
     outside: Counter = field(default_factory=Counter)
 
     @property
@@ -105,11 +106,10 @@ class ImportReport:
         }
 
     def outside_by_customer(self) -> list[dict]:
-        """Events of known customers outside every subscription's lifetime, per customer and why."""
+        """Events of known customers no subscription takes, per customer and why (OUTSIDE_REASONS)."""
         rows: dict[str, dict] = {}
         for (customer, reason), count in sorted(self.outside.items()):
-            rows.setdefault(customer, {"customer": customer, "before_start": 0, "after_end": 0,
-                                       "between_subscriptions": 0})[reason] = count
+            rows.setdefault(customer, {"customer": customer, **dict.fromkeys(OUTSIDE_REASONS, 0)})[reason] = count
         return list(rows.values())
 
 
@@ -280,7 +280,10 @@ def _tally_held(writer: EventWriter, rows: list[Row], lines: list[int], new: int
     conflicting = 0
     for row, line in zip(rows, lines, strict=True):
         content = stored.get(row[1])
-        if content is None or content == row[2:6] or event_content(*content) == event_content(*row[2:6]):
+        if content is None:
+            continue
+        mine = _content(row)
+        if content == mine or event_content(*content) == event_content(*mine):
             continue
         conflicting += 1
         tally.add(row[1], line, same=False)
@@ -298,7 +301,7 @@ def _count_batch(report: ImportReport, batch: list[Row], validator: Any) -> None
             report.flags[status] += 1
             report.note_sample(status, row[1])
             if status == "no_subscription":
-                report.outside[(row[2], validator.outside_reason(row[2], row[4]))] += 1
+                report.outside[(row[2], validator.outside_reason(row[2], row[4], row[3], row[9]))] += 1
         elif row[8]:
             report.flags["late"] += 1
             report.note_sample("late", row[1])
@@ -317,6 +320,7 @@ def _note_rejection(report: ImportReport, rejection: Rejection, keep: int,
 
 
 _coverage_key = itemgetter(2, 3)  # (customer, meter) of an events row
+_content = itemgetter(2, 3, 4, 5, 9)  # (customer, meter, ts, properties, subscription): records.event_content
 
 
 def _plainly_matched(row: Row) -> bool:
@@ -336,7 +340,7 @@ def _row_checker(validator: Any) -> Callable[[RawEvent, str, int], Row | Rejecti
         if type(result) is Rejection:
             return result
         return (environment, result.id, result.customer, result.meter, result.ts, result.properties, received,
-                result.status, result.late)
+                result.status, result.late, result.subscription)
 
     return adapted
 
@@ -429,7 +433,7 @@ def _dry_run_duplicates(store: Store, environment: str, batch: list[Row], lines:
     tally = HeldTally()
     for row, line in zip(batch, lines, strict=True):
         event_id = row[1]
-        content = event_content(*row[2:6])
+        content = event_content(*_content(row))
         held = stored.get(event_id)
         if held is not None:
             same = event_content(*held) == content

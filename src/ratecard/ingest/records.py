@@ -27,6 +27,7 @@ class RawEvent(msgspec.Struct):
     timestamp: Any
     properties: Any = {}
     line: int = 0
+    subscription: Any = None  # the reference of the subscription the event names, if any
 
 
 @dataclass(slots=True, frozen=True)
@@ -50,17 +51,20 @@ class Event:
     properties: str
     status: str  # matched | unknown_customer | unknown_meter | no_subscription
     late: bool = False  # matched, but inside a period whose invoice is already final
+    subscription: str | None = None  # the subscription the event names: only it may bill the event
 
 
-def event_content(customer: str, meter: str, ts: int, properties: str) -> tuple[str, str, int, str]:
+def event_content(customer: str, meter: str, ts: int, properties: str,
+                  subscription: str | None = None) -> tuple[str, str, int, str, str | None]:
     """What makes two events with the same id the same event (a duplicate) or not (a conflict).
 
     Properties compare as JSON values, not as text: key order is irrelevant and numbers compare
-    by value (1 and 1.0 are the same), because PostgreSQL renders stored JSON its own way."""
+    by value (1 and 1.0 are the same), because PostgreSQL renders stored JSON its own way. The
+    subscription named is part of the content: it decides which subscription bills the event."""
     if properties == "{}":
-        return customer, meter, ts, properties
+        return customer, meter, ts, properties, subscription
     return customer, meter, ts, repr(json.loads(properties, parse_float=_number, parse_int=_number,
-                                                 object_pairs_hook=_sorted_pairs))
+                                                 object_pairs_hook=_sorted_pairs)), subscription
 
 
 def _number(text: str) -> Decimal:

@@ -44,8 +44,10 @@ def reprocess(store: Store, catalog: Catalog, now: datetime, environment: str = 
     outcome: Counter = Counter()
     for rows in unmatched_batches(store, environment, customer, start_us, end_us):
         changes = []
-        for event_id, event_customer, meter, ts, properties, status in rows:
-            raw = RawEvent(event_id, event_customer, meter, from_micros(ts).isoformat(), _decode(properties))
+        for event_id, event_customer, meter, ts, properties, status, subscription in rows:
+            # the subscription an event names is kept: it is matched against that one again
+            raw = RawEvent(event_id, event_customer, meter, from_micros(ts).isoformat(), _decode(properties), 0,
+                           subscription)
             result = validator.check(raw)
             if isinstance(result, Rejection):
                 new_status, new_properties, is_late = "invalid_value", properties, False

@@ -4,6 +4,10 @@ Rejections (never stored): invalid_json, missing_field, invalid_timestamp, futur
 invalid_value (a number anywhere in the properties outside domain.numbers' bound among them).
 Accepted events are stored matched, or unmatched with the reason they cannot be billed yet:
 unknown_customer, unknown_meter, no_subscription (reprocessing re-checks them).
+An event may name the subscription that bills it (`subscription`): it is matched only when that
+subscription is the customer's, active at the event's time and charging its meter. An event
+naming none is matched by an active subscription of its customer that takes unnamed events (one
+without `requires_reference`). Why a no_subscription event matched nothing: OUTSIDE_REASONS.
 A matched event inside a service period whose invoice is already final is flagged `late`: it is
 stored, but the final invoice never changes.
 """
@@ -29,6 +33,19 @@ from ..store.events import Row
 from .records import Event, RawEvent, Rejection
 
 MAX_ID_LENGTH = 256
+MAX_SUBSCRIPTION_LENGTH = 256  # events.subscription is String(256)
+
+# why a known customer's event (on a known meter) is no_subscription; the first three are about
+# events naming no subscription, measured against every subscription's lifetime
+OUTSIDE_REASONS = (
+    "before_start",  # earlier than every subscription of the customer
+    "after_end",  # later than all of them ended
+    "between_subscriptions",  # in a gap between them
+    "reference_required",  # the subscriptions active then take only events that name them
+    "unknown_subscription",  # the subscription named is not one of the customer's
+    "named_subscription_not_active",  # the subscription named is not active at the event's time
+    "named_subscription_without_meter",  # the plan of the subscription named charges no meter reading the event
+)
 # events may be stamped slightly ahead of our clock by the sender's; beyond this they are refused
 FUTURE_TOLERANCE = timedelta(minutes=5)
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
@@ -112,7 +129,10 @@ class EventValidator:
         self.earliest_allowed = to_micros(EARLIEST)
         self.customers: set[str] = set(catalog.customers) if catalog else set()
         self.rules: dict[str, FieldRule] = {}
+        # customer -> [start, end) in µs of every subscription, and of those taking unnamed events
         self.lifetimes: dict[str, list[tuple[int, int | None]]] = defaultdict(list)
+        self.open_lifetimes: dict[str, list[tuple[int, int | None]]] = defaultdict(list)
+        self.named: dict[str, NamedSubscription] = {}
         self.finalized: dict[str, tuple[list[int], list[int]]] = {}
         self.set_finalized(finalized or {})
         if catalog is None:
@@ -129,8 +149,12 @@ class EventValidator:
             self.rules[stream] = FieldRule(fields if every_meter_needs_a_field else (), numeric)
         for subscription in catalog.subscriptions.values():
             schedule = subscription.schedule()
-            end = to_micros(schedule.end) if schedule.end is not None else None
-            self.lifetimes[subscription.customer].append((to_micros(schedule.start), end))
+            lifetime = (to_micros(schedule.start), to_micros(schedule.end) if schedule.end is not None else None)
+            self.lifetimes[subscription.customer].append(lifetime)
+            if not subscription.requires_reference:
+                self.open_lifetimes[subscription.customer].append(lifetime)
+            self.named[subscription.reference] = NamedSubscription(
+                subscription.customer, *lifetime, _meter_names(catalog, subscription.plan.charges))
 
     def set_finalized(self, windows: Mapping[str, Sequence[tuple[int, int]]]) -> None:
         """Replace the finalized windows; overlapping or touching ones are merged, so a lookup is
@@ -164,7 +188,7 @@ class EventValidator:
         result = self.check_row(raw, "", 0)
         if type(result) is Rejection:
             return result
-        return Event(raw.line, result[1], result[2], result[3], result[4], result[5], result[7], result[8])
+        return Event(raw.line, result[1], result[2], result[3], result[4], result[5], result[7], result[8], result[9])
 
     def check_row(self, raw: RawEvent, environment: str, received_at: int) -> Row | Rejection:
         """`check`, returning the events row to store (store.events.COLUMNS order) rather than an
@@ -203,12 +227,16 @@ class EventValidator:
             outside = out_of_bound(properties)
             if outside is not None:
                 return Rejection(line, "invalid_value", f"line {line}: property {outside[0]!r}: {outside[1]}", event_id)
-        status = self._status(customer, ts, rule is not None)
+        subscription = raw.subscription
+        if subscription is not None and not (type(subscription) is str and 0 < len(subscription) <= MAX_SUBSCRIPTION_LENGTH
+                                             and subscription.strip() and "\x00" not in subscription):
+            return _subscription_problem(line, subscription, event_id)
+        status = self._status(customer, ts, rule is not None, meter, subscription)
         late = status == "matched" and customer in self.finalized and self.is_late(customer, ts)
         encoded = _encode(properties).decode()
         if "\\u0000" in encoded:  # valid JSON, but PostgreSQL can store no NUL in text or jsonb
             return Rejection(line, "invalid_value", f"line {line}: field 'properties' holds a NUL character", event_id)
-        return (environment, event_id, customer, meter, ts, encoded, received_at, status, late)
+        return (environment, event_id, customer, meter, ts, encoded, received_at, status, late, subscription)
 
     def _identity_problem(self, raw: RawEvent) -> Rejection | str:
         """The slow path for id/customer/meter: say precisely what is wrong (or fix an int id)."""
@@ -231,25 +259,78 @@ class EventValidator:
                 return Rejection(line, "invalid_value", f"line {line}: field {name!r} holds a NUL character", None)
         return event_id
 
-    def outside_reason(self, customer: str, ts: int) -> str:
-        """Why a known customer's event matched no subscription: before_start (earlier than every
-        subscription), after_end (later than all of them ended) or between_subscriptions."""
+    def outside_reason(self, customer: str, ts: int, meter: str | None = None, subscription: str | None = None) -> str:
+        """Why a known customer's event matched no subscription (one of OUTSIDE_REASONS). An event
+        naming a subscription is judged against that one only."""
+        if subscription is not None:
+            return self._named_problem(customer, ts, meter or "", subscription) or "named_subscription_not_active"
         lifetimes = self.lifetimes.get(customer, ())
         if not lifetimes or ts < min(start for start, _ in lifetimes):
             return "before_start"
+        if any(_within(ts, start, end) for start, end in lifetimes):
+            return "reference_required"
         if all(end is not None and ts >= end for _, end in lifetimes):
             return "after_end"
         return "between_subscriptions"
 
-    def _status(self, customer: str, ts: int, known_meter: bool) -> str:
+    def _named_problem(self, customer: str, ts: int, meter: str, reference: str) -> str | None:
+        """Why the subscription an event names cannot bill it; None when it can."""
+        named = self.named.get(reference)
+        if named is None or named.customer != customer:
+            return "unknown_subscription"
+        if not _within(ts, named.start, named.end):
+            return "named_subscription_not_active"
+        if meter not in named.meters:
+            return "named_subscription_without_meter"
+        return None
+
+    def _status(self, customer: str, ts: int, known_meter: bool, meter: str, subscription: str | None) -> str:
         if customer not in self.customers:
             return "unknown_customer"
         if not known_meter:
             return "unknown_meter"
-        for start, end in self.lifetimes.get(customer, ()):
+        if subscription is not None:
+            return "no_subscription" if self._named_problem(customer, ts, meter, subscription) else "matched"
+        for start, end in self.open_lifetimes.get(customer, ()):
             if start <= ts and (end is None or ts < end):
                 return "matched"
         return "no_subscription"
+
+
+@dataclass(frozen=True, slots=True)
+class NamedSubscription:
+    """What matching an event that names a subscription needs to know of it."""
+
+    customer: str
+    start: int  # µs
+    end: int | None
+    meters: frozenset[str]  # every event meter name a charge of its plan reads (meter codes and sources)
+
+
+def _within(ts: int, start: int, end: int | None) -> bool:
+    return start <= ts and (end is None or ts < end)
+
+
+def _meter_names(catalog: Catalog, charges: Sequence[Any]) -> frozenset[str]:
+    names: set[str] = set()
+    for charge in charges:
+        meter = catalog.meters.get(charge.meter) if charge.meter else None
+        if meter is not None:
+            names.update((meter.code, meter.stream))
+    return frozenset(names)
+
+
+def _subscription_problem(line: int, value: Any, event_id: str) -> Rejection:
+    """Why the `subscription` an event names cannot be taken (it is a reference, or absent)."""
+    if not isinstance(value, str):
+        why = f"must be a string (a subscription reference), got {type(value).__name__}"
+    elif len(value) > MAX_SUBSCRIPTION_LENGTH:
+        why = f"is longer than {MAX_SUBSCRIPTION_LENGTH} characters"
+    elif "\x00" in value:
+        why = "holds a NUL character"
+    else:
+        why = "is empty (leave it out to let the customer's subscription take the event)"
+    return Rejection(line, "invalid_value", f"line {line}: field 'subscription' {why}", event_id)
 
 
 def _check_fields(line: int, rule: FieldRule, properties: dict[str, Any]) -> tuple[str, str] | None:

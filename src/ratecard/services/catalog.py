@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -50,6 +50,7 @@ class CatalogCheck:
     file: str
     document: Any  # the checked document, None when there are problems
     problems: list[Problem]
+    warnings: list[Problem] = field(default_factory=list)  # allowed, but worth a look
 
     @property
     def valid(self) -> bool:
@@ -63,7 +64,8 @@ class CatalogCheck:
 
     def as_dict(self) -> dict[str, Any]:
         return {"file": self.file, "valid": self.valid,
-                "problems": [{"path": p.path, "message": p.message} for p in self.problems]}
+                "problems": [{"path": p.path, "message": p.message} for p in self.problems],
+                "warnings": [{"path": w.path, "message": w.message} for w in self.warnings]}
 
 
 def check_catalog_file(path: Path) -> CatalogCheck:
@@ -77,8 +79,9 @@ def check_catalog_file(path: Path) -> CatalogCheck:
 
 def check_catalog(raw: Any, source: str) -> CatalogCheck:
     """Every problem of a parsed catalog (a request's body, a file's content) with its path."""
-    document, problems = check_document(raw)
-    return CatalogCheck(source, document, problems)
+    warnings: list[Problem] = []
+    document, problems = check_document(raw, warnings)
+    return CatalogCheck(source, document, problems, warnings)
 
 
 def applicable_catalog(path: Path) -> CatalogCheck:

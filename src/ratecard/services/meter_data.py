@@ -55,11 +55,13 @@ class Prepared:
     timestamp: datetime
     values: list[ValueIn] = field(default_factory=list)
     properties: list[PropertyIn] = field(default_factory=list)
+    subscription: str | None = None  # the subscription that bills the event, if it names one
 
     def raw(self, line: int) -> RawEvent:
         data: dict[str, Any] = {v.reference: v.number for v in self.values}
         data.update({p.reference: p.value for p in self.properties})
-        return RawEvent(self.reference, self.customer, self.meter, self.timestamp.isoformat(), data, line)
+        return RawEvent(self.reference, self.customer, self.meter, self.timestamp.isoformat(), data, line,
+                        self.subscription)
 
 
 @dataclass
@@ -85,7 +87,7 @@ def check_events(store: Store, environment: str, now: datetime, events: Sequence
             record_rejection(store, environment, now, result.reason)  # per-minute ingestion figures
             return RejectedEvent(index, result)
         checked.append(NewEvent(result.id, result.customer, result.meter, result.ts, result.properties,
-                                result.status, result.late))
+                                result.status, result.late, result.subscription))
     return checked
 
 
@@ -110,7 +112,8 @@ class StoredBatch:
         """What was stored, as it reads back: the event, or the duplicate record kept for it."""
         return [MeterDataRow("duplicate" if seq is not None else "event", event.id, seq, event.customer, event.meter,
                              event.ts, event.properties, self.received_at,
-                             event.status if seq is None else "duplicate", event.late if seq is None else False, None)
+                             event.status if seq is None else "duplicate", event.late if seq is None else False, None,
+                             event.subscription if seq is None else None)
                 for event, seq in zip(self.events, self.duplicate_of, strict=True)]
 
 

@@ -143,7 +143,8 @@ class BackfillWriter:
 
     def write(self, rows: Sequence[tuple]) -> int:
         """rows as the importer builds them: (environment, id, customer, meter, ts, properties JSON
-        text, received_at, status, late). Returns how many were new to the backfill."""
+        text, received_at, status, late, subscription: always None, the validator refuses one).
+        Returns how many were new to the backfill."""
         if not rows:
             return 0
         with self.store.engine.begin() as connection:
@@ -158,7 +159,7 @@ class BackfillWriter:
             connection.execute(self.statement, [
                 {"bf": self.backfill_id, "env": env, "id": event_id, "customer": customer, "meter": meter, "ts": ts,
                  "properties": properties, "received": received, "status": status}
-                for env, event_id, customer, meter, ts, properties, received, status, _late in rows
+                for env, event_id, customer, meter, ts, properties, received, status, *_late_and_more in rows
             ])
             return connection.execute(count).scalar_one() - before
 

@@ -18,8 +18,13 @@ from sqlalchemy import Text, cast, func, select, text
 from .db import Store
 from .schema import events
 
-COLUMNS = ("environment", "id", "customer", "meter", "ts", "properties", "received_at", "status", "late")
-Row = tuple[str, str, str, str, int, str, int, str, bool]
+COLUMNS = ("environment", "id", "customer", "meter", "ts", "properties", "received_at", "status", "late",
+           "subscription")
+Row = tuple[str, str, str, str, int, str, int, str, bool, str | None]
+
+# what makes two rows with one id the same event (records.event_content compares it): customer,
+# meter, ts, properties, subscription
+Content = tuple[str, str, int, str, str | None]
 
 
 class EventWriter:
@@ -49,9 +54,9 @@ class EventWriter:
             self.raw.executemany(INSERT_OR_IGNORE, rows)
             return self.raw.total_changes - before
 
-    def held(self, environment: str, ids: Iterable[str]) -> dict[str, tuple[str, str, int, str]]:
-        """(customer, meter, ts, properties text) of the stored events with these ids, on this
-        writer's connection: what a batch's already-held ids are compared with."""
+    def held(self, environment: str, ids: Iterable[str]) -> dict[str, Content]:
+        """(customer, meter, ts, properties text, subscription) of the stored events with these
+        ids, on this writer's connection: what a batch's already-held ids are compared with."""
         return stored_contents(self.connection, environment, ids)
 
     def close(self) -> None:
@@ -119,19 +124,19 @@ def refresh_statistics(store: Store) -> None:
             connection.execute(text("ANALYZE events"))
 
 
-def stored_contents(connectable: Any, environment: str, ids: Iterable[str]) -> dict[str, tuple[str, str, int, str]]:
-    """id -> (customer, meter, ts, properties as text) of the stored events with these ids.
+def stored_contents(connectable: Any, environment: str, ids: Iterable[str]) -> dict[str, Content]:
+    """id -> (customer, meter, ts, properties as text, subscription) of the stored events with these ids.
 
     `connectable` is a Store or an open connection; one SELECT per 900 ids (SQLite's parameter bound)."""
     wanted = list(dict.fromkeys(ids))
-    found: dict[str, tuple[str, str, int, str]] = {}
+    found: dict[str, Content] = {}
     with _connection(connectable) as connection:
         for start in range(0, len(wanted), 900):
             query = select(events.c.id, events.c.customer, events.c.meter, events.c.ts,
-                           cast(events.c.properties, Text)).where(
+                           cast(events.c.properties, Text), events.c.subscription).where(
                 events.c.environment == environment, events.c.id.in_(wanted[start : start + 900]))
-            for event_id, customer, meter, ts, properties in connection.execute(query):
-                found[event_id] = (customer, meter, ts, properties)
+            for event_id, customer, meter, ts, properties, subscription in connection.execute(query):
+                found[event_id] = (customer, meter, ts, properties, subscription)
     return found
 
 
@@ -164,6 +169,7 @@ class StoredEvent:
     status: str
     late: bool
     received_at: int
+    subscription: str | None = None  # the subscription the event names
 
 
 # `events list --status unmatched` means any status but matched
@@ -174,7 +180,7 @@ def list_events(store: Store, environment: str = "live", *, late: bool | None = 
                 customer: str | None = None, limit: int | None = 100) -> list[StoredEvent]:
     """Stored (not deleted) events, newest first (by timestamp, then id), filtered."""
     query = select(events.c.id, events.c.customer, events.c.meter, events.c.ts, cast(events.c.properties, Text),
-                   events.c.status, events.c.late, events.c.received_at).where(
+                   events.c.status, events.c.late, events.c.received_at, events.c.subscription).where(
         events.c.environment == environment, events.c.deleted_at.is_(None)
     )
     if late is not None:

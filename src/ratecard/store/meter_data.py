@@ -31,6 +31,7 @@ class NewEvent:
     properties: str  # JSON text, decimals exact
     status: str
     late: bool
+    subscription: str | None = None  # the subscription the event names
 
 
 @dataclass(slots=True)
@@ -48,6 +49,7 @@ class MeterDataRow:
     status: str
     late: bool
     deleted_at: int | None
+    subscription: str | None = None  # the subscription the event names
 
     @property
     def resource_id(self) -> str:
@@ -60,8 +62,9 @@ def insert_meter_data(store: Store, environment: str, rows: Sequence[NewEvent], 
     `rows`)."""
     if store.is_postgres:
         event_sql = text(
-            "INSERT INTO events (environment, id, customer, meter, ts, properties, received_at, status, late) "
-            "VALUES (:env, :id, :customer, :meter, :ts, CAST(:properties AS JSONB), :received, :status, :late) "
+            "INSERT INTO events (environment, id, customer, meter, ts, properties, received_at, status, late, "
+            "subscription) VALUES (:env, :id, :customer, :meter, :ts, CAST(:properties AS JSONB), :received, "
+            ":status, :late, :subscription) "
             "ON CONFLICT (environment, id) DO NOTHING"
         )
         duplicate_sql = text(
@@ -70,8 +73,9 @@ def insert_meter_data(store: Store, environment: str, rows: Sequence[NewEvent], 
         )
     else:
         event_sql = text(
-            "INSERT OR IGNORE INTO events (environment, id, customer, meter, ts, properties, received_at, status, late) "
-            "VALUES (:env, :id, :customer, :meter, :ts, :properties, :received, :status, :late)"
+            "INSERT OR IGNORE INTO events (environment, id, customer, meter, ts, properties, received_at, status, "
+            "late, subscription) VALUES (:env, :id, :customer, :meter, :ts, :properties, :received, :status, :late, "
+            ":subscription)"
         )
         duplicate_sql = text(
             "INSERT INTO event_duplicates (environment, id, customer, meter, ts, properties, received_at) "
@@ -81,7 +85,8 @@ def insert_meter_data(store: Store, environment: str, rows: Sequence[NewEvent], 
     with store.engine.begin() as connection:
         for row in rows:
             params = {"env": environment, "id": row.id, "customer": row.customer, "meter": row.meter, "ts": row.ts,
-                      "properties": row.properties, "received": received_at, "status": row.status, "late": row.late}
+                      "properties": row.properties, "received": received_at, "status": row.status, "late": row.late,
+                      "subscription": row.subscription}
             if connection.execute(event_sql, params).rowcount == 1:
                 outcome.append(None)
             else:
@@ -93,7 +98,7 @@ def _events_part(environment: str):
     return select(
         literal_column("'event'").label("source"), events.c.id, cast(null(), events.c.ts.type).label("seq"),
         events.c.customer, events.c.meter, events.c.ts, cast(events.c.properties, Text).label("properties"),
-        events.c.received_at, events.c.status, events.c.late, events.c.deleted_at,
+        events.c.received_at, events.c.status, events.c.late, events.c.deleted_at, events.c.subscription,
     ).where(events.c.environment == environment)
 
 
@@ -105,6 +110,7 @@ def _duplicates_part(environment: str):
         cast(event_duplicates.c.properties, Text).label("properties"),
         event_duplicates.c.received_at.label("received_at"), literal_column("'duplicate'").label("status"),
         false().label("late"), cast(null(), events.c.ts.type).label("deleted_at"),
+        cast(null(), events.c.subscription.type).label("subscription"),
     ).where(event_duplicates.c.environment == environment)
 
 
@@ -203,13 +209,13 @@ def _unmatched_conditions(environment: str, customer: str | None, start_us: int 
 
 def unmatched_batches(store: Store, environment: str, customer: str | None = None, start_us: int | None = None,
                       end_us: int | None = None, batch: int = 5000) -> Iterator[list[tuple]]:
-    """(id, customer, meter, ts, properties JSON text, status) of unmatched, undeleted events, in
-    batches by id (so each batch's updates never move the scan)."""
+    """(id, customer, meter, ts, properties JSON text, status, subscription named) of unmatched,
+    undeleted events, in batches by id (so each batch's updates never move the scan)."""
     last = ""
     while True:
         query = (
             select(events.c.id, events.c.customer, events.c.meter, events.c.ts, cast(events.c.properties, Text),
-                   events.c.status)
+                   events.c.status, events.c.subscription)
             .where(*_unmatched_conditions(environment, customer, start_us, end_us), events.c.id > last)
             .order_by(events.c.id)
             .limit(batch)

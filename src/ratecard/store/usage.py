@@ -7,6 +7,11 @@ one per subscription or per meter. SQLite adds JSON numbers as doubles: sums of 
 never SQL AVG: it is the exact sum divided by the count, both taken from the same scan.
 weighted_sum needs the level before each window and the order of events inside it, so its
 events are fetched and handed to the pure domain function.
+
+A window may belong to one subscription: it then takes only the events naming that subscription,
+plus those naming none when it takes unreferenced events (Window.takes); a window without one
+takes every event of its customer. So each event is counted by one subscription's window only,
+when a customer's overlapping subscriptions are told apart by the subscription events name.
 """
 
 from __future__ import annotations
@@ -32,6 +37,20 @@ class Window:
     customer: str
     start_us: int
     end_us: int
+    # the subscription the window bills: it takes the events naming it, and (takes_unreferenced)
+    # those naming none; None takes every event of the customer, whatever it names
+    subscription: str | None = None
+    takes_unreferenced: bool = True
+
+    def takes(self, named: str | None) -> bool:
+        """Whether an event of the window's customer and time naming `named` is counted in it."""
+        if self.subscription is None:
+            return True
+        return named == self.subscription if named is not None else self.takes_unreferenced
+
+
+# Window.takes in SQL, for an event e and a window w of the usage_windows table
+_TAKES = "(w.subscription IS NULL OR e.subscription = w.subscription OR (e.subscription IS NULL AND w.unnamed = 1))"
 
 
 def aggregate_usage(
@@ -55,11 +74,18 @@ def aggregate_usage(
             result.update(_single_pass(connection, postgres, grouped, environment, scan))
         if spans and not postgres:
             _insert_windows(connection, False, [w for span_windows in spans.values() for w in span_windows])
+        split: list[Window] = []  # span windows that take part of their customer's events
         for (start_us, end_us), span_windows in spans.items():
-            result.update(_span_pass(connection, postgres, grouped, environment, start_us, end_us, span_windows))
+            result.update(_span_pass(connection, postgres, grouped, environment, start_us, end_us, span_windows,
+                                     split))
         for meter in meters:
             if meter.aggregation == "weighted_sum":
                 result.update(_weighted(connection, postgres, windows, meter, environment))
+        if split:
+            # rare (a customer whose events name several subscriptions, or one and none): the join tells
+            _load_windows(connection, postgres, split)
+            loaded = True
+            result.update(_single_pass(connection, postgres, grouped, environment))
         if loaded:
             connection.execute(text("DROP TABLE usage_windows"))
     return result
@@ -94,8 +120,14 @@ def _common_spans(windows: Sequence[Window]) -> tuple[dict[tuple[int, int], list
 
 
 def _span_pass(connection: Any, postgres: bool, meters: Sequence[MeterSpec], environment: str, start_us: int,
-               end_us: int, windows: Sequence[Window]) -> dict[tuple[int, str], Usage]:
-    """Every meter for every window of one span, in one GROUP BY customer over its time range."""
+               end_us: int, windows: Sequence[Window], split: list[Window]) -> dict[tuple[int, str], Usage]:
+    """Every meter for every window of one span, in one GROUP BY customer over its time range.
+
+    Each customer's row also says how many of its events name a subscription, and the least
+    and greatest name: enough to tell, for nearly every window, that it takes all of the
+    customer's events or none (Window.takes). A window that may take only part of them (a
+    customer whose events name several subscriptions, or some one and some none) is left out
+    and appended to `split`."""
     params: dict[str, Any] = {"env": environment, "span_start": start_us, "span_end": end_us}
     streams = sorted({name for meter in meters for name in (meter.code, meter.stream)})
     for index, name in enumerate(streams):
@@ -108,20 +140,54 @@ def _span_pass(connection: Any, postgres: bool, meters: Sequence[MeterSpec], env
         columns: list[str] = []
         for index, meter in enumerate(meters):
             columns += _postgres_columns(meter, params, f"m{index}_")
-        sql = f"SELECT e.customer, {', '.join(columns)} FROM events e {where} GROUP BY e.customer"
+        sql = (f"SELECT e.customer, {_NAMED_COLUMNS.format(named='e.subscription')}, {', '.join(columns)} "
+               f"FROM events e {where} GROUP BY e.customer")
     else:
-        sql = _sqlite_single_pass(meters, params, f"FROM events e NOT INDEXED {where}", "e.customer")
-    keys: dict[str, list[int]] = defaultdict(list)
+        sql = _sqlite_single_pass(meters, params, f"FROM events e NOT INDEXED {where}", "e.customer",
+                                  named="e.subscription")
+    by_customer: dict[str, list[Window]] = defaultdict(list)
     for window in windows:
-        keys[window.customer].append(window.key)
-    return _collect(connection, postgres, meters, environment, sql, params, keys.get)
+        by_customer[window.customer].append(window)
+    rows = []
+    keys: dict[str, list[int]] = {}
+    for row in connection.execute(text(sql), params):
+        taking = []
+        for window in by_customer.get(row[0], ()):
+            share = _share(window, *row[1:4])
+            if share == "all":
+                taking.append(window.key)
+            elif share == "part":
+                split.append(window)
+        keys[row[0]] = taking
+        rows.append((row[0], *row[4:]))
+    return _collect_rows(connection, postgres, meters, environment, rows, keys.get)
+
+
+# per customer group: how many of its events name a subscription, the least and greatest name
+_NAMED_COLUMNS = "COUNT({named}), MIN({named}), MAX({named})"
+
+
+def _share(window: Window, named: int, least: str | None, greatest: str | None) -> str:
+    """Which of a customer's events a window of that customer takes: all, none or part (or
+    maybe part: the join tells). `named` of them name a subscription, between least and greatest."""
+    if window.subscription is None:
+        return "all"
+    if named == 0:
+        return "all" if window.takes_unreferenced else "none"
+    if least == greatest:  # every named event names the same subscription
+        if least == window.subscription:
+            return "all" if window.takes_unreferenced else "part"
+        return "part" if window.takes_unreferenced else "none"
+    return "part"  # several names: whether the window's is among them is for the join to tell
 
 
 def _load_windows(connection: Any, postgres: bool, windows: Sequence[Window]) -> None:
     connection.execute(text("DROP TABLE IF EXISTS usage_windows"))
+    # subscription: NULL for a window of every event of its customer; unnamed: 1 when it also
+    # takes the events naming no subscription (Window.takes, _TAKES)
     connection.execute(text(
         "CREATE TEMP TABLE usage_windows (key BIGINT PRIMARY KEY, customer VARCHAR(256), "
-        "start_ts BIGINT, end_ts BIGINT)"
+        "start_ts BIGINT, end_ts BIGINT, subscription VARCHAR(256), unnamed SMALLINT)"
     ))
     _insert_windows(connection, postgres, windows)
     if postgres:
@@ -134,9 +200,11 @@ def _insert_windows(connection: Any, postgres: bool, windows: Sequence[Window]) 
     if not windows:
         return
     raw = connection.connection.driver_connection
-    rows = [(w.key, w.customer, w.start_us, w.end_us) for w in windows]
+    rows = [(w.key, w.customer, w.start_us, w.end_us, w.subscription, int(w.takes_unreferenced)) for w in windows]
     if postgres:
-        with raw.cursor() as cursor, cursor.copy("COPY usage_windows (key, customer, start_ts, end_ts) FROM STDIN") as copy:
+        with raw.cursor() as cursor, cursor.copy(
+            "COPY usage_windows (key, customer, start_ts, end_ts, subscription, unnamed) FROM STDIN"
+        ) as copy:
             for row in rows:
                 copy.write_row(row)
     else:
@@ -145,7 +213,8 @@ def _insert_windows(connection: Any, postgres: bool, windows: Sequence[Window]) 
         # the pricing thread's GIL for every window)
         raw.execute(
             "INSERT INTO usage_windows SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), "
-            "json_extract(value, '$[2]'), json_extract(value, '$[3]') FROM json_each(?)",
+            "json_extract(value, '$[2]'), json_extract(value, '$[3]'), json_extract(value, '$[4]'), "
+            "json_extract(value, '$[5]') FROM json_each(?)",
             (orjson.dumps(rows).decode(),),
         )
 
@@ -249,13 +318,13 @@ def _single_pass(connection: Any, postgres: bool, meters: Sequence[MeterSpec],
         # most events are wanted: read the table in order and probe the few windows per customer
         join = (
             "FROM events e NOT INDEXED CROSS JOIN usage_windows w ON w.customer = e.customer "
-            "AND e.ts >= w.start_ts AND e.ts < w.end_ts "
+            f"AND e.ts >= w.start_ts AND e.ts < w.end_ts AND {_TAKES} "
             f"WHERE e.environment = :env AND e.meter IN ({stream_list}) AND e.status = 'matched'"
         )
     else:
         join = (
             f"FROM {_windows_join(postgres)} ON e.environment = :env AND e.customer = w.customer "
-            "AND e.ts >= w.start_ts AND e.ts < w.end_ts "
+            f"AND e.ts >= w.start_ts AND e.ts < w.end_ts AND {_TAKES} "
             f"AND e.meter IN ({stream_list}) WHERE {_status_term(postgres)} = 'matched'"
         )
     if postgres:
@@ -276,9 +345,15 @@ def _collect(connection: Any, postgres: bool, meters: Sequence[MeterSpec], envir
              params: dict[str, Any], keys_of: Any) -> dict[tuple[int, str], Usage]:
     """Usage per (window, meter) from the rows of a grouped pass; `keys_of` maps a row's group
     to its windows' keys. SQLite sums that took a double are redone exactly."""
+    return _collect_rows(connection, postgres, meters, environment, connection.execute(text(sql), params), keys_of)
+
+
+def _collect_rows(connection: Any, postgres: bool, meters: Sequence[MeterSpec], environment: str, rows: Any,
+                  keys_of: Any) -> dict[tuple[int, str], Usage]:
+    """_collect over rows already read: (group, then three cells per meter)."""
     result: dict[tuple[int, str], Usage] = {}
     inexact: dict[int, list[int]] = defaultdict(list)
-    for row in connection.execute(text(sql), params):
+    for row in rows:
         keys = keys_of(row[0])
         if not keys:
             continue
@@ -297,10 +372,12 @@ def _collect(connection: Any, postgres: bool, meters: Sequence[MeterSpec], envir
     return result
 
 
-def _sqlite_single_pass(meters: Sequence[MeterSpec], params: dict[str, Any], join: str, key: str = "w.key") -> str:
+def _sqlite_single_pass(meters: Sequence[MeterSpec], params: dict[str, Any], join: str, key: str = "w.key",
+                        named: str | None = None) -> str:
     """SQLite re-parses a JSON text at every json_extract, so each field is extracted once per
     event in an inner query (LIMIT -1 keeps SQLite from flattening it back into the aggregate)
-    and the meters aggregate those columns."""
+    and the meters aggregate those columns. `named` (the events' subscription column) adds the
+    _NAMED_COLUMNS right after the key."""
     fields: dict[str, str] = {}  # JSON path -> inner column name
 
     def column_for(field: str) -> str:
@@ -310,8 +387,8 @@ def _sqlite_single_pass(meters: Sequence[MeterSpec], params: dict[str, Any], joi
             params[f"path_{fields[path]}"] = path
         return fields[path]
 
-    inner = [f"{key} AS key"]
-    outer: list[str] = []
+    inner = [f"{key} AS key"] + ([f"{named} AS named"] if named else [])
+    outer: list[str] = [_NAMED_COLUMNS.format(named="named")] if named else []
     for index, meter in enumerate(meters):
         prefix = f"m{index}_"
         conditions = _conditions(meter, False, params, prefix)
@@ -388,6 +465,7 @@ def _exact_sqlite(connection: Any, meter: MeterSpec, environment: str, keys: lis
         sql = (
             f"SELECT w.key, e.ts, e.properties -> :path FROM {_windows_join(False)} "
             "ON e.environment = :env AND e.customer = w.customer AND e.ts >= w.start_ts AND e.ts < w.end_ts "
+            f"AND {_TAKES} "
             f"WHERE {_status_term(False)} = 'matched' AND {' AND '.join(conditions)} AND w.key IN ({slots})"
         )
         for key, ts, raw in connection.execute(text(sql), params):
@@ -404,17 +482,18 @@ def _weighted(connection: Any, postgres: bool, windows: Sequence[Window], meter:
     conditions = _conditions(meter, postgres, params)
     value = "(e.properties -> :field)::text" if postgres else "e.properties -> :path"
     sql = (
-        f"SELECT e.customer, e.ts, {value} FROM events e "
+        f"SELECT e.customer, e.ts, {value}, e.subscription FROM events e "
         "WHERE e.environment = :env AND e.ts < :until AND e.status = 'matched' "
         f"AND e.customer {'= ANY(:customers)' if postgres else 'IN (SELECT DISTINCT customer FROM usage_windows)'} "
         f"AND {' AND '.join(conditions)} ORDER BY e.customer, e.ts"
     )
-    by_customer: dict[str, list[tuple[int, Decimal]]] = defaultdict(list)
-    for customer, ts, raw in connection.execute(text(sql), params):
-        by_customer[customer].append((ts, Decimal(str(raw))))
+    by_customer: dict[str, list[tuple[int, Decimal, str | None]]] = defaultdict(list)
+    for customer, ts, raw, named in connection.execute(text(sql), params):
+        by_customer[customer].append((ts, Decimal(str(raw)), named))
     result = {}
     for window in windows:
-        deltas = by_customer.get(window.customer, [])
+        # the level a window starts from is made of the events it takes, as its deltas are
+        deltas = [(ts, v) for ts, v, named in by_customer.get(window.customer, ()) if window.takes(named)]
         prior = sum((v for ts, v in deltas if ts < window.start_us), Decimal(0))
         inside = [Sample(from_micros(ts), v) for ts, v in deltas if window.start_us <= ts < window.end_us]
         result[(window.key, meter.code)] = aggregate(

@@ -46,7 +46,8 @@ def _document(body: bytes, kind: str) -> Any:
 @router.post("/v1/catalog/check", summary="Validate a catalog (YAML or JSON body); every problem with its path")
 async def check_catalog(request: Request, _: Caller = Depends(current_caller)) -> dict[str, Any]:
     checked = await _checked(request)
-    return {"valid": checked.valid, "problems": checked.as_dict()["problems"]}
+    document = checked.as_dict()
+    return {"valid": checked.valid, "problems": document["problems"], "warnings": document["warnings"]}
 
 
 @router.post("/v1/catalog", status_code=201, summary="Apply a catalog as a new version (all or nothing)")

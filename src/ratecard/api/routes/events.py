@@ -75,9 +75,24 @@ def ingest(caller: Caller, records: list[RawEvent | Rejection], dry_run: bool) -
     return report
 
 
+# one event in ratecard's shape (Solvimon's shape is taken too: reference, customer_reference, …)
+EVENT_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "string", "maxLength": 256, "description": "unique per environment: a repeat is a duplicate"},
+        "customer": {"type": "string", "maxLength": 256},
+        "meter": {"type": "string", "maxLength": 256, "description": "a meter code or source"},
+        "timestamp": {"type": "string", "format": "date-time", "description": "RFC 3339 with its offset"},
+        "properties": {"type": "object"},
+        "subscription": {"type": "string", "maxLength": 256,
+                         "description": "optional: the reference of the subscription that bills the event"},
+    },
+}
+
+
 @router.post("/v1/events", status_code=200, summary="Ingest a batch of up to 10,000 events (JSON array or NDJSON)",
              openapi_extra={"requestBody": {"required": True, "content": {
-                 "application/json": {"schema": {"type": "array", "items": {"type": "object"}}},
+                 "application/json": {"schema": {"type": "array", "items": EVENT_SCHEMA}},
                  "application/x-ndjson": {"schema": {"type": "string"}}}}})
 async def post_events(request: Request, dry_run: bool = Query(False), caller: Caller = Depends(current_caller)) -> Response:
     body = await read_limited_body(request)

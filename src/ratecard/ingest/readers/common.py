@@ -9,7 +9,9 @@ from typing import Any, BinaryIO
 from ... import textfile
 from ..records import RawEvent, Rejection
 
-NATIVE_FIELDS = ("id", "customer", "meter", "timestamp")
+NATIVE_FIELDS = ("id", "customer", "meter", "timestamp")  # required
+SUBSCRIPTION_COLUMN = "subscription"  # optional: the subscription that bills the event
+NATIVE_COLUMNS = (*NATIVE_FIELDS, SUBSCRIPTION_COLUMN)  # a tabular file's columns that are no property
 BOM = b"\xef\xbb\xbf"
 
 # the most one record (a JSONL line, a JSON array element, a CSV row) may take: a longer one is

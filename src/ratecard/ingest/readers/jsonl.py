@@ -17,6 +17,7 @@ import msgspec
 from ...textfile import utf8_error_offset
 from ..records import RawEvent, Rejection
 from .common import BOM, NATIVE_FIELDS, bounded_lines, id_of, open_binary, too_long
+from .solvimon_template import SOLVIMON_SUBSCRIPTION
 
 _typed = msgspec.json.Decoder(RawEvent, float_hook=Decimal)
 _generic = msgspec.json.Decoder(float_hook=Decimal)
@@ -38,7 +39,8 @@ def from_mapping(line: int, data: Any) -> RawEvent | Rejection:
     if not isinstance(properties, dict):
         return Rejection(line, "invalid_value", f"line {line}: field 'properties' must be an object",
                          id_of(data.get("id")))
-    return RawEvent(data["id"], data["customer"], data["meter"], data["timestamp"], properties, line)
+    return RawEvent(data["id"], data["customer"], data["meter"], data["timestamp"], properties, line,
+                    data.get("subscription"))
 
 
 def _from_solvimon(line: int, data: dict[str, Any]) -> RawEvent | Rejection:
@@ -61,7 +63,14 @@ def _from_solvimon(line: int, data: dict[str, Any]) -> RawEvent | Rejection:
             value = item.get(value_key, item.get("value", item.get("number")))
             properties[str(item["reference"])] = value
     return RawEvent(data["reference"], data["customer_reference"], data["meter_reference"],
-                    data["timestamp"], properties, line)
+                    data["timestamp"], properties, line, _named_subscription(data))
+
+
+def _named_subscription(data: dict[str, Any]) -> Any:
+    """Solvimon names the subscription by reference; its id is the same reference here (invoices
+    give a subscription's reference as pricing_plan_subscription_id)."""
+    reference = data.get(SOLVIMON_SUBSCRIPTION)
+    return reference if reference is not None else data.get("pricing_plan_subscription_id")
 
 
 def decode_json_line(line: int, raw: bytes) -> RawEvent | Rejection:

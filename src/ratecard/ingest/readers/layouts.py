@@ -1,6 +1,6 @@
 """The two layouts of a tabular events file (CSV, Parquet), told apart by the header:
-native columns `id, customer, meter, timestamp` (every other column a property), else
-Solvimon's upload template."""
+native columns `id, customer, meter, timestamp`, an optional `subscription` (the subscription
+that bills the event), every other column a property; else Solvimon's upload template."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ..records import RawEvent, Rejection
-from .common import NATIVE_FIELDS, ReaderError, RowHandler, Streams
+from .common import NATIVE_COLUMNS, NATIVE_FIELDS, SUBSCRIPTION_COLUMN, ReaderError, RowHandler, Streams
 from .solvimon_template import TemplateLayout
 
 
@@ -36,7 +36,8 @@ def row_handler(path: Path, columns: list[str], template: bool | None, now: date
 
 def _native_csv_row(columns: list[str]) -> RowHandler:
     index = {name: columns.index(name) for name in NATIVE_FIELDS}
-    extra = [(i, name) for i, name in enumerate(columns) if name not in NATIVE_FIELDS and name]
+    extra = [(i, name) for i, name in enumerate(columns) if name not in NATIVE_COLUMNS and name]
+    subscription_at = columns.index(SUBSCRIPTION_COLUMN) if SUBSCRIPTION_COLUMN in columns else None
 
     def to_records(row: Sequence[Any], line: int) -> list[RawEvent | Rejection]:
         values = {name: row[i].strip() for name, i in index.items()}
@@ -45,6 +46,9 @@ def _native_csv_row(columns: list[str]) -> RowHandler:
             return [Rejection(line, "missing_field", f"line {line}: column {missing_value[0]!r} is empty",
                               values["id"] or None)]
         properties = {name: row[i] for i, name in extra if row[i] != ""}
-        return [RawEvent(values["id"], values["customer"], values["meter"], values["timestamp"], properties, line)]
+        # an empty cell names no subscription
+        subscription = (row[subscription_at].strip() or None) if subscription_at is not None else None
+        return [RawEvent(values["id"], values["customer"], values["meter"], values["timestamp"], properties, line,
+                         subscription)]
 
     return to_records

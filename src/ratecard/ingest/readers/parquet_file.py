@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ..records import RawEvent, Rejection
-from .common import NATIVE_FIELDS, ReaderError, Streams, id_of
+from .common import NATIVE_COLUMNS, NATIVE_FIELDS, SUBSCRIPTION_COLUMN, ReaderError, Streams, id_of
 from .layouts import row_handler
 
 PARQUET_BATCH_ROWS = 16_384
@@ -53,7 +53,8 @@ def read_parquet(path: Path, *, now: datetime | None = None, streams: Streams | 
     to_records, timestamp_index = row_handler(path, columns, None, now, streams)
     native = all(name in columns for name in NATIVE_FIELDS)
     roles = {name: columns.index(name) for name in NATIVE_FIELDS} if native else {}
-    extra = [(i, name) for i, name in enumerate(columns) if name not in NATIVE_FIELDS and name] if native else []
+    extra = [(i, name) for i, name in enumerate(columns) if name not in NATIVE_COLUMNS and name] if native else []
+    subscription_at = columns.index(SUBSCRIPTION_COLUMN) if native and SUBSCRIPTION_COLUMN in columns else None
     line = 0
     pool = pa.default_memory_pool()
     batches = parquet.iter_batches(batch_size=batch_rows)
@@ -69,13 +70,15 @@ def read_parquet(path: Path, *, now: datetime | None = None, streams: Streams | 
         if native:
             ids, customers, meters, stamps = (values[roles[name]] for name in NATIVE_FIELDS)
             properties = [(name, values[i]) for i, name in extra]
+            subscriptions = values[subscription_at] if subscription_at is not None else [None] * batch.num_rows
             for row in range(batch.num_rows):
                 line += 1
                 if bad and row in bad:
                     yield _bad_row(line, bad[row], ids[row])
                     continue
                 yield RawEvent(ids[row], customers[row], meters[row], stamps[row],
-                               {name: cells[row] for name, cells in properties if cells[row] is not None}, line)
+                               {name: cells[row] for name, cells in properties if cells[row] is not None}, line,
+                               _named(subscriptions[row]))
         else:
             for row in range(batch.num_rows):
                 line += 1
@@ -87,6 +90,13 @@ def read_parquet(path: Path, *, now: datetime | None = None, streams: Streams | 
         # default allocator keeps it otherwise, and the resident size creeps up row group by row group)
         del batch, values
         pool.release_unused()
+
+
+def _named(subscription: Any) -> Any:
+    """A subscription cell: null or an empty string names none; anything else goes to validation."""
+    if subscription is None or (type(subscription) is str and not subscription.strip()):
+        return None
+    return subscription.strip() if type(subscription) is str else subscription
 
 
 def _bad_row(line: int, problem: tuple[str, str], event_id: Any) -> Rejection:

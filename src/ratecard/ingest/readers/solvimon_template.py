@@ -1,6 +1,7 @@
 """Solvimon's upload template (CSV or Parquet): `customer_reference`, optional
-`pricing_plan_subscription_reference`, `reference` (the event reference), optional `timestamp`
-(missing: the import's "now"), then one column per meter value and per meter property.
+`pricing_plan_subscription_reference` (the subscription that bills the event), `reference` (the
+event reference), optional `timestamp` (missing: the import's "now"), then one column per meter
+value and per meter property.
 
 Header cells are matched loosely ("Customer reference", "Timestamp (optional)" and
 `customer_reference` are the same column). With a `meter_reference` column each row is one
@@ -25,7 +26,8 @@ from .common import ReaderError, RowHandler, Streams, id_of
 if TYPE_CHECKING:
     from ...catalog import Catalog
 
-SUBSCRIPTION_PROPERTY = "pricing_plan_subscription_reference"
+# the field (and template column) naming the subscription that bills an event: events.subscription
+SOLVIMON_SUBSCRIPTION = "pricing_plan_subscription_reference"
 
 # Solvimon column names (normalized: lower case, "(optional)" dropped, words joined by "_") -> role
 SOLVIMON_COLUMNS = {
@@ -124,12 +126,13 @@ class TemplateLayout:
             timestamp = now_text if self.timestamp is None or _is_empty(row[self.timestamp]) \
                 else _text(row[self.timestamp])
             properties = {name: row[i] for i, name in self.properties if not _is_empty(row[i])}
+            subscription = None
             if self.subscription is not None and not _is_empty(row[self.subscription]):
-                properties[SUBSCRIPTION_PROPERTY] = _text(row[self.subscription])
+                subscription = _text(row[self.subscription])
             if self.meter is not None:
                 meter = _text(row[self.meter])
                 return [RawEvent(reference, customer, None if _is_empty(meter) else meter, timestamp, properties,
-                                 line)]
+                                 line, subscription)]
             cells = [(column, field, row[i]) for i, column, field in self.values if not _is_empty(row[i])]
             if not cells:
                 names = ", ".join(column for _, column, _ in self.values)
@@ -137,8 +140,9 @@ class TemplateLayout:
                                   f"({names}) is empty", id_of(reference))]
             if len(cells) == 1:
                 column, field, value = cells[0]
-                return [RawEvent(reference, customer, column, timestamp, {**properties, field: _text(value)}, line)]
+                return [RawEvent(reference, customer, column, timestamp, {**properties, field: _text(value)}, line,
+                                 subscription)]
             return [RawEvent(f"{reference}:{column}", customer, column, timestamp, {**properties, field: _text(value)},
-                             line) for column, field, value in cells]
+                             line, subscription) for column, field, value in cells]
 
         return to_records

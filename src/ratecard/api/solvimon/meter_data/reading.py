@@ -58,14 +58,29 @@ def prepare(data: Any, prefix: str, view: View, moment: datetime) -> Prepared:
     reference = check_reference(data["reference"], f"{prefix}reference", MAX_REFERENCE, MIN_REFERENCE)
     customer = _customer(data, prefix, view)
     meter, meter_field = _meter(data, prefix, view)
-    for name in ("pricing_plan_subscription_reference", "pricing_plan_subscription_id"):
-        if data.get(name) is not None:
-            string_field(data[name], f"{prefix}{name}")  # accepted; events match by customer and time
-    event = Prepared(prefix, reference, customer, meter, meter_field, _timestamp(data, prefix, moment))
+    event = Prepared(prefix, reference, customer, meter, meter_field, _timestamp(data, prefix, moment),
+                     subscription=_subscription(data, prefix))
     seen: set[str] = set()  # a value and a property may not share a reference either
     event.values.extend(_values(data.get("meter_values"), prefix, view, seen))
     event.properties.extend(_properties(data.get("meter_properties"), prefix, view, seen))
     return event
+
+
+def _subscription(data: dict[str, Any], prefix: str) -> str | None:
+    """The subscription the event names, by reference; a subscription's id is its reference here
+    (invoices give it as pricing_plan_subscription_id). Both given must agree."""
+    named = {}
+    for name in ("pricing_plan_subscription_reference", "pricing_plan_subscription_id"):
+        if data.get(name) is not None:
+            value = string_field(data[name], f"{prefix}{name}")
+            if not 0 < len(value) <= MAX_REFERENCE or not value.strip() or "\x00" in value:
+                raise invalid(f"{prefix}{name}", f"{name} must be 1 to {MAX_REFERENCE} characters, not blank, "
+                                                 "without NUL")
+            named[name] = value
+    if len(set(named.values())) > 1:
+        raise invalid(f"{prefix}pricing_plan_subscription_id", "pricing_plan_subscription_id and "
+                      "pricing_plan_subscription_reference name different subscriptions")
+    return next(iter(named.values()), None)
 
 
 def _customer(data: dict[str, Any], prefix: str, view: View) -> str:

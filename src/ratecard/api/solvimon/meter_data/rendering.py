@@ -59,6 +59,9 @@ def render(view: View, row: MeterDataRow, expand: list[str] | None = None) -> di
         "customer_reference": row.customer,
         "meter_id": meter_row.id if meter_row is not None else None,
         "meter_reference": row.meter,
+        # a subscription's id is its reference here, as on invoices
+        "pricing_plan_subscription_id": row.subscription,
+        "pricing_plan_subscription_reference": row.subscription,
         "timestamp": wire_instant(row.ts),
         "created_at": wire_instant(row.received_at),
         "meter_values": [_value(view, key, number) for key, number in values],

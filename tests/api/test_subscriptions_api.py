@@ -32,6 +32,7 @@ def test_preview_writes_nothing_and_each_write_is_a_version(api: Api) -> None:
     changed = api.post("/v1/subscriptions/acme-pro/change", json=CHANGE)
     assert changed.status_code == 200 and changed.json()["catalog_version"] == 2
     created = api.post("/v1/subscriptions", json={"reference": "acme-2", "customer": "acme", "plan": "pro",
+                                                    "requires_reference": True,
                                                   "start": "2026-03-01", "billing_anchor": 1})
     assert created.status_code == 201 and created.json()["catalog_version"] == 3
     cancelled = api.post("/v1/subscriptions/acme-pro/cancel", json={"at_period_end": True, "replace_later": True})

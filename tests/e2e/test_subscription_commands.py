@@ -98,6 +98,7 @@ def test_refusals_and_their_exit_codes(db: str) -> None:
 
 def test_create_cancel_list_and_show(db: str) -> None:
     created = ratecard(db, "create", "acme-2", "--customer", "acme", "--plan", "pro", "--start", "2026-03-01",
+                       "--requires-reference",
                        "--anchor", "1")
     assert created.code == 0, created.err
     assert "stored as catalog version 2 (was 1)" in created.out

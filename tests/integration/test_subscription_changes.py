@@ -87,7 +87,8 @@ def test_an_earlier_change_than_a_scheduled_one_needs_replace_later(store: Store
 
 
 def test_cancel_at_period_end_is_the_end_of_the_local_period_holding_now(store: Store) -> None:
-    changes.create_subscription(store, FEB_10, reference="acme-2", customer="acme", plan="pro", start="2026-01-15",
+    changes.create_subscription(store, FEB_10, reference="acme-2", customer="acme",
+                                requires_reference=True, plan="pro", start="2026-01-15",
                                 anchor=1)
     changes.cancel_subscription(store, FEB_10, reference="acme-pro", at_period_end=True, proration="none")
     # 23:30 UTC on Feb 28 is already March 1st in Berlin: that period ends April 1st, in summer time
@@ -120,7 +121,8 @@ def test_create_needs_an_existing_customer_and_previews_its_first_invoice(store:
     with pytest.raises(AlreadyExists):
         changes.create_subscription(store, FEB_10, reference="acme-pro", customer="acme", plan="basic")
 
-    preview = changes.create_subscription(store, FEB_10, reference="acme-basic", customer="acme", plan="basic",
+    preview = changes.create_subscription(store, FEB_10, reference="acme-basic", customer="acme",
+                                requires_reference=True, plan="basic",
                                           start="2026-03-01", overrides={"base": {"amount": "25.00"}}, dry_run=True)
     assert subscription(store)[0] == 1
     first = next(d for d in preview.documents if d["subscription"] == "acme-basic")
@@ -129,14 +131,16 @@ def test_create_needs_an_existing_customer_and_previews_its_first_invoice(store:
     assert [(line["code"], line["amount"]) for line in first["lines"]] == [("base", "25.00")]
     assert (Decimal(first["tax"]), Decimal(first["total"])) == (Decimal("4.75"), Decimal("29.75"))
 
-    made = changes.create_subscription(store, FEB_10, reference="acme-now", customer="acme", plan="basic")
+    made = changes.create_subscription(store, FEB_10, reference="acme-now", customer="acme",
+                                requires_reference=True, plan="basic")
     assert made.catalog_version == 2 and made.after["start"] == "2026-02-10T12:00:00Z"
     listed = {item["reference"]: item for item in changes.list_subscriptions(store, FEB_10, customer="acme")}
     assert {ref: item["status"] for ref, item in listed.items()} == {"acme-pro": "active", "acme-now": "active"}
 
 
 def test_list_shows_status_plan_now_and_next_change(store: Store) -> None:
-    changes.create_subscription(store, FEB_10, reference="later", customer="acme", plan="basic", start="2026-05-01")
+    changes.create_subscription(store, FEB_10, reference="later", customer="acme",
+                                requires_reference=True, plan="basic", start="2026-05-01")
     changes.change_subscription(store, FEB_10, reference="acme-pro", at="2026-02-01", plan="basic")
     changes.change_subscription(store, FEB_10, reference="acme-pro", at="2026-06-01T08:00:00+02:00", plan="pro")
     listed = {item["reference"]: item for item in changes.list_subscriptions(store, FEB_10)}
@@ -160,7 +164,7 @@ def test_a_version_stored_meanwhile_is_kept_and_the_change_made_on_top_of_it(
             _, current = load_version(store_)
             other = current.model_dump(mode="json")
             other["subscriptions"].append({"reference": "other", "customer": "acme", "plan": "basic",
-                                           "start": "2026-02-01"})
+                                           "requires_reference": True, "start": "2026-02-01"})
             catalogs.save_version(store_, type(current).model_validate(other), now_us)
         calls.append(base)
         return real(store_, document, base, now_us, environment)

@@ -67,6 +67,9 @@ def create(
     anchor: Annotated[int | None, typer.Option("--anchor", help="Day of the month periods start on (1..31); default "
                                                                 "the start's day.")] = None,
     override: Override = None,
+    requires_reference: Annotated[bool, typer.Option(
+        "--requires-reference", help="Bill only the events that name this subscription (a customer's second "
+                                     "subscription on the same meters).")] = False,
     dry_run: DryRun = False,
     db: DbOption = None,
     json_output: JsonOption = False,
@@ -79,7 +82,7 @@ def create(
     with store_for(db) as store:
         result = _edit(lambda: changes.create_subscription(
             store, moment, ENVIRONMENT, reference=reference, customer=customer, plan=plan, start=start, anchor=anchor,
-            overrides=overrides, dry_run=dry_run))
+            overrides=overrides, dry_run=dry_run, requires_reference=requires_reference))
     _report(result, json_output)
 
 

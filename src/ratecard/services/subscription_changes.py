@@ -99,8 +99,10 @@ class History:
 
 def create_subscription(store: Store, now: datetime, environment: str = "live", *, reference: str, customer: str,
                         plan: str, start: str | None = None, anchor: int | None = None,
-                        overrides: dict[str, dict[str, Any]] | None = None, dry_run: bool = False) -> SubscriptionEdit:
-    """A new subscription of an existing customer, from `start` (default: now)."""
+                        overrides: dict[str, dict[str, Any]] | None = None, dry_run: bool = False,
+                        requires_reference: bool = False) -> SubscriptionEdit:
+    """A new subscription of an existing customer, from `start` (default: now). `requires_reference`:
+    only events naming it are billed by it (a customer's second subscription on the same meters)."""
     begins = parse_moment("start", start) if start is not None else now
     entry: dict[str, Any] = {"reference": reference, "customer": customer, "plan": plan,
                              "start": moment_text(begins)}
@@ -108,6 +110,8 @@ def create_subscription(store: Store, now: datetime, environment: str = "live", 
         entry["billing_anchor"] = anchor
     if overrides:
         entry["overrides"] = overrides
+    if requires_reference:
+        entry["requires_reference"] = True
 
     def edit(raw: dict[str, Any], _: CatalogDocument) -> tuple[dict[str, Any], list[str]]:
         told = f"new subscription of customer {customer!r} to plan {plan!r} from {entry['start']}"

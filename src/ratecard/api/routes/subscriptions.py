@@ -40,6 +40,7 @@ class CreateSubscription(Strict):
     start: str | None = Field(None, min_length=1, max_length=64, description="default: now")
     billing_anchor: int | None = Field(None, description="day of the month periods start on, 1..31")
     overrides: Overrides | None = None
+    requires_reference: bool = Field(False, description="bill only the events that name this subscription")
 
 
 class ChangeSubscription(Strict):
@@ -84,7 +85,8 @@ def create_subscription(body: CreateSubscription, preview: bool = PREVIEW,
                         caller: Caller = Depends(current_caller)) -> JSONResponse:
     result = changes.create_subscription(
         caller.store, caller.now, caller.environment, reference=body.reference, customer=body.customer,
-        plan=body.plan, start=body.start, anchor=body.billing_anchor, overrides=body.overrides, dry_run=preview)
+        plan=body.plan, start=body.start, anchor=body.billing_anchor, overrides=body.overrides, dry_run=preview,
+        requires_reference=body.requires_reference)
     return _answer(result, created=True)
 
 

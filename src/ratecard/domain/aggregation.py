@@ -107,6 +107,8 @@ def average_of(total: Decimal, count: int) -> Decimal:
     with localcontext() as ctx:
         ctx.prec = 60
         mean = (Decimal(total) / count).quantize(AVERAGE_QUANTUM)
+        if mean.is_zero():
+            return Decimal(0)  # not -0 (a tiny negative mean): PostgreSQL's numeric has no -0
         trimmed = mean.normalize()
         if trimmed.as_tuple().exponent > 0:  # 1E+2 -> 100
             trimmed = trimmed.quantize(Decimal(1))
@@ -136,7 +138,8 @@ def weighted_average(
             cursor = moment
             level += sample.value
         area += level * _elapsed_seconds(cursor, end)
-        return (area / total_seconds).quantize(WEIGHTED_QUANTUM)
+        level = (area / total_seconds).quantize(WEIGHTED_QUANTUM)
+        return level.copy_abs() if level.is_zero() else level  # never -0, which numeric columns drop
 
 
 def _elapsed_seconds(start: datetime, end: datetime) -> Decimal:

@@ -461,16 +461,32 @@ def _quantity(aggregation: str, count: int, raw_value: Any, check: Any, postgres
     if aggregation == "unique_count":
         return Decimal(raw_value)
     if postgres:
-        total = _decimal(raw_value)
-        return average_of(total, count) if aggregation == "average" else total
+        return _settled(aggregation, _decimal(raw_value), count)
     if aggregation == "latest":
         return _json_number(raw_value[raw_value.index(" ", LATEST_ID_AT) + 1 :])
     if check:
         # a double (or a large integer) took part: SQLite's sum, or its comparison of a double
         # with a near integer (2 and 2.0000000000000000001), may be off: redo it from the JSON text
         return None
-    total = _decimal(raw_value)
-    return average_of(total, count) if aggregation == "average" else total
+    return _settled(aggregation, _decimal(raw_value), count)
+
+
+def _settled(aggregation: str, value: Decimal, count: int) -> Decimal:
+    """average from the exact sum; max and min without trailing zeros, as of equal values (0 and
+    0.0, 1.5 and 1.50) each store may return either."""
+    if aggregation == "average":
+        return average_of(value, count)
+    return _without_trailing_zeros(value) if aggregation in ("max", "min") else value
+
+
+def _without_trailing_zeros(value: Decimal) -> Decimal:
+    """1.50 as 1.5, 100 as 100: exactly, whatever the digits (Decimal.normalize rounds to the context)."""
+    if value.is_zero():
+        return Decimal(0)
+    sign, digits, exponent = value.as_tuple()
+    while exponent < 0 and digits[-1] == 0:  # type: ignore[operator]
+        digits, exponent = digits[:-1], exponent + 1  # type: ignore[operator]
+    return Decimal((sign, digits, exponent))
 
 
 def _decimal(value: Any) -> Decimal:
@@ -497,7 +513,13 @@ def _exact_sqlite(connection: Any, meter: MeterSpec, environment: str, keys: lis
         )
         for key, ts, raw in connection.execute(text(sql), params):
             values[key].append(Sample(from_micros(ts), _json_number(raw)))
-    return {(key, meter.code): aggregate(meter.aggregation, samples) for key, samples in values.items()}
+    result = {}
+    for key, samples in values.items():
+        usage = aggregate(meter.aggregation, samples)
+        if meter.aggregation in ("max", "min"):
+            usage = Usage(_without_trailing_zeros(usage.quantity), usage.events)
+        result[(key, meter.code)] = usage
+    return result
 
 
 def _weighted(connection: Any, postgres: bool, windows: Sequence[Window], meter: MeterSpec,

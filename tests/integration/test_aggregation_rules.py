@@ -13,11 +13,14 @@ from decimal import Decimal, localcontext
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from ratecard.billing.run import generate_invoices
 from ratecard.catalog import MeterSpec
 from ratecard.domain.instants import to_micros
 from ratecard.ingest.importer import import_file
 from ratecard.store import Store
+from ratecard.store import usage as usage_module
 from ratecard.store.catalogs import save_version
 from ratecard.store.invoices import list_invoices
 from ratecard.store.usage import Window, aggregate_usage
@@ -104,30 +107,32 @@ def _run(db_url: str, folder: Path, cases: dict[str, list[dict[str, Any]]]) -> d
         store.dispose()
 
 
+UNIQUE_CASES = {
+    # null is no value: "a", "a", null, "b" are 2 users
+    "nulls": [_event("nulls", "n1", 2, u="a"), _event("nulls", "n2", 3, u="a"), _event("nulls", "n3", 4, u=None),
+              _event("nulls", "n4", 5, u="b"), _event("nulls", "n5", 6)],
+    # true is not 1; 1 and 1.0 and 1e0 are one number
+    "bools": [_event("bools", "b1", 2, u=1), _event("bools", "b2", 3, u=True), _event("bools", "b3", 4, u=D("1.0")),
+              _event("bools", "b4", 5, u=D("1e0"))],
+    # the text "1" is not the number 1; "true" is not true
+    "texts": [_event("texts", "t1", 2, u="1"), _event("texts", "t2", 3, u=1), _event("texts", "t3", 4, u="true"),
+              _event("texts", "t4", 5, u=True), _event("texts", "t5", 6, u=False), _event("texts", "t6", 7, u=0)],
+    # 1e2 and 100 are one number; integers past 2^63 and 2^64 keep every digit
+    "numbers": [_event("numbers", "x1", 2, u=D("1e2")), _event("numbers", "x2", 3, u=100),
+                _event("numbers", "x3", 4, u=2**63), _event("numbers", "x4", 5, u=2**63 + 1),
+                _event("numbers", "x5", 6, u=2**64 + 1), _event("numbers", "x6", 7, u=D("18446744073709551617.0")),
+                _event("numbers", "x7", 8, u=D("0.1")), _event("numbers", "x8", 9, u=D("0.1000000000000000001"))],
+    # objects and arrays: the same JSON value whatever the key order, numbers by value
+    "nested": [_event("nested", "o1", 2, u={"a": 1, "b": [1, 2]}),
+               _event("nested", "o2", 3, u={"b": [D("1.0"), 2], "a": 1}),
+               _event("nested", "o3", 4, u=[1, 2]), _event("nested", "o4", 5, u=[2, 1]),
+               _event("nested", "o5", 6, u='{"a":1,"b":[1,2]}'), _event("nested", "o6", 7, u={}),
+               _event("nested", "o7", 8, u=[])],
+}
+
+
 def test_unique_count_skips_null_and_tells_types_apart(db_url: str, tmp_path: Path) -> None:
-    cases = {
-        # null is no value: "a", "a", null, "b" are 2 users
-        "nulls": [_event("nulls", "n1", 2, u="a"), _event("nulls", "n2", 3, u="a"), _event("nulls", "n3", 4, u=None),
-                  _event("nulls", "n4", 5, u="b"), _event("nulls", "n5", 6)],
-        # true is not 1; 1 and 1.0 and 1e0 are one number
-        "bools": [_event("bools", "b1", 2, u=1), _event("bools", "b2", 3, u=True), _event("bools", "b3", 4, u=D("1.0")),
-                  _event("bools", "b4", 5, u=D("1e0"))],
-        # the text "1" is not the number 1; "true" is not true
-        "texts": [_event("texts", "t1", 2, u="1"), _event("texts", "t2", 3, u=1), _event("texts", "t3", 4, u="true"),
-                  _event("texts", "t4", 5, u=True), _event("texts", "t5", 6, u=False), _event("texts", "t6", 7, u=0)],
-        # 1e2 and 100 are one number; integers past 2^63 and 2^64 keep every digit
-        "numbers": [_event("numbers", "x1", 2, u=D("1e2")), _event("numbers", "x2", 3, u=100),
-                    _event("numbers", "x3", 4, u=2**63), _event("numbers", "x4", 5, u=2**63 + 1),
-                    _event("numbers", "x5", 6, u=2**64 + 1), _event("numbers", "x6", 7, u=D("18446744073709551617.0")),
-                    _event("numbers", "x7", 8, u=D("0.1")), _event("numbers", "x8", 9, u=D("0.1000000000000000001"))],
-        # objects and arrays: the same JSON value whatever the key order, numbers by value
-        "nested": [_event("nested", "o1", 2, u={"a": 1, "b": [1, 2]}),
-                   _event("nested", "o2", 3, u={"b": [D("1.0"), 2], "a": 1}),
-                   _event("nested", "o3", 4, u=[1, 2]), _event("nested", "o4", 5, u=[2, 1]),
-                   _event("nested", "o5", 6, u='{"a":1,"b":[1,2]}'), _event("nested", "o6", 7, u={}),
-                   _event("nested", "o7", 8, u=[])],
-    }
-    quantities = _run(db_url, tmp_path, cases)
+    quantities = _run(db_url, tmp_path, UNIQUE_CASES)
     assert quantities["nulls"]["users"] == 2
     assert quantities["nulls"]["events"] == 5  # count counts events, whatever their fields
     assert quantities["bools"]["users"] == 2
@@ -136,24 +141,26 @@ def test_unique_count_skips_null_and_tells_types_apart(db_url: str, tmp_path: Pa
     assert quantities["nested"]["users"] == 6
 
 
+LONG_ID = "é" * 129 + "2"  # 130 characters, 260 bytes
+LATEST_CASES = {
+    "accents": [_event("accents", "évt-1", 2, v=500), _event("accents", "évt-2", 2, v=1500),
+                _event("accents", "evt-3", 2, v=7)],
+    "long": [_event("long", LONG_ID, 3, v=1500), _event("long", "é" * 129 + "1", 3, v=20),
+             _event("long", "é" * 256, 1, v=99)],
+    # ids of the greatest length, two and four bytes a character
+    "longest": [_event("longest", "é" * 256, 3, v=42), _event("longest", "é" * 255 + "z", 3, v=1),
+                _event("longest", "😀" * 256, 3, v=77), _event("longest", "😀" * 255 + "é", 3, v=8)],
+    # code point order: "ä" (U+00E4) after "z", "😀" (U+1F600) after "\uffef"; "a" before "a\x01"
+    "order": [_event("order", "z-1", 4, v=1), _event("order", "ä-2", 4, v=2)],
+    "astral": [_event("astral", "\uffef", 4, v=1), _event("astral", "😀", 4, v=3)],
+    "prefix": [_event("prefix", "a\x01", 4, v=5), _event("prefix", "a", 4, v=6), _event("prefix", "a ", 4, v=4)],
+    # the same timestamp, the greatest id wins; a later timestamp wins whatever its id
+    "later": [_event("later", "later-b", 4, v=1), _event("later", "later-a", 5, v=2)],
+}
+
+
 def test_latest_breaks_ties_by_the_greatest_id_in_any_script(db_url: str, tmp_path: Path) -> None:
-    long_id = "é" * 129 + "2"  # 130 characters, 260 bytes
-    cases = {
-        "accents": [_event("accents", "évt-1", 2, v=500), _event("accents", "évt-2", 2, v=1500),
-                    _event("accents", "evt-3", 2, v=7)],
-        "long": [_event("long", long_id, 3, v=1500), _event("long", "é" * 129 + "1", 3, v=20),
-                 _event("long", "é" * 256, 1, v=99)],
-        # ids of the greatest length, two and four bytes a character
-        "longest": [_event("longest", "é" * 256, 3, v=42), _event("longest", "é" * 255 + "z", 3, v=1),
-                    _event("longest", "😀" * 256, 3, v=77), _event("longest", "😀" * 255 + "é", 3, v=8)],
-        # code point order: "ä" (U+00E4) after "z", "😀" (U+1F600) after "\uffef"; "a" before "a\x01"
-        "order": [_event("order", "z-1", 4, v=1), _event("order", "ä-2", 4, v=2)],
-        "astral": [_event("astral", "\uffef", 4, v=1), _event("astral", "😀", 4, v=3)],
-        "prefix": [_event("prefix", "a\x01", 4, v=5), _event("prefix", "a", 4, v=6), _event("prefix", "a ", 4, v=4)],
-        # the same timestamp, the greatest id wins; a later timestamp wins whatever its id
-        "later": [_event("later", "later-b", 4, v=1), _event("later", "later-a", 5, v=2)],
-    }
-    quantities = _run(db_url, tmp_path, cases)
+    quantities = _run(db_url, tmp_path, LATEST_CASES)
     assert quantities["accents"]["last"] == 1500  # "évt-2" > "évt-1" > "evt-3": é (U+00E9) comes after e
     assert quantities["long"]["last"] == 1500
     assert quantities["longest"]["last"] == 77
@@ -220,18 +227,20 @@ def test_filters_compare_the_text_form_on_jsonl_and_csv(db_url: str, tmp_path: P
 BIG = 9223372036854775807  # 2^63 - 1
 
 
+TINY = D("1.234567890123456789012345678901234567E-19")  # 37 digits at the smallest magnitude
+HUGE = D("99999999999999999999")  # 20 digits, the largest integer below 1e20
+NUMBER_CASES = {
+    "overflow": [_event("overflow", "o1", 2, v=BIG), _event("overflow", "o2", 3, v=1)],
+    "past64": [_event("past64", "p1", 2, v=2**64 + 1), _event("past64", "p2", 3, v=2**64),
+               _event("past64", "p3", 4, v=-(2**63) - 1)],
+    "extremes": [_event("extremes", "x1", 2, v=HUGE), _event("extremes", "x2", 3, v=TINY),
+                 _event("extremes", "x3", 4, v=-HUGE)],
+    "near": [_event("near", "n1", 2, v=D("2.0000000000000000001")), _event("near", "n2", 3, v=2)],
+}
+
+
 def test_integers_past_64_bits_and_extreme_decimals_in_every_aggregation(db_url: str, tmp_path: Path) -> None:
-    tiny = D("1.234567890123456789012345678901234567E-19")  # 37 digits at the smallest magnitude
-    huge = D("99999999999999999999")  # 20 digits, the largest integer below 1e20
-    cases = {
-        "overflow": [_event("overflow", "o1", 2, v=BIG), _event("overflow", "o2", 3, v=1)],
-        "past64": [_event("past64", "p1", 2, v=2**64 + 1), _event("past64", "p2", 3, v=2**64),
-                   _event("past64", "p3", 4, v=-(2**63) - 1)],
-        "extremes": [_event("extremes", "x1", 2, v=huge), _event("extremes", "x2", 3, v=tiny),
-                     _event("extremes", "x3", 4, v=-huge)],
-        "near": [_event("near", "n1", 2, v=D("2.0000000000000000001")), _event("near", "n2", 3, v=2)],
-    }
-    quantities = _run(db_url, tmp_path, cases)
+    quantities = _run(db_url, tmp_path, NUMBER_CASES)
     overflow = quantities["overflow"]
     assert (overflow["total"], overflow["top"], overflow["low"], overflow["last"]) == (BIG + 1, BIG, 1, 1)
     assert overflow["mean"] == D(BIG + 1) / 2
@@ -244,9 +253,9 @@ def test_integers_past_64_bits_and_extreme_decimals_in_every_aggregation(db_url:
     assert past["total"] == 2**65 - 2**63
     assert (past["top"], past["low"], past["last"]) == (2**64 + 1, -(2**63) - 1, -(2**63) - 1)
     extremes = quantities["extremes"]
-    assert extremes["total"] == tiny
-    assert (extremes["top"], extremes["low"], extremes["last"]) == (huge, -huge, -huge)
-    assert extremes["mean"] == D(0)  # tiny / 3 rounds to 12 places
+    assert extremes["total"] == TINY
+    assert (extremes["top"], extremes["low"], extremes["last"]) == (HUGE, -HUGE, -HUGE)
+    assert extremes["mean"] == D(0)  # TINY / 3 rounds to 12 places
     near = quantities["near"]
     assert (near["top"], near["low"], near["total"]) == (D("2.0000000000000000001"), 2, D("4.0000000000000000001"))
 
@@ -292,3 +301,24 @@ def test_aggregate_usage_counts_only_the_values_a_meter_takes(db_url: str, tmp_p
         store.dispose()
     assert (usage[(0, "users")].quantity, usage[(0, "users")].events) == (2, 2)
     assert (usage[(0, "mean")].quantity, usage[(0, "mean")].events) == (2, 3)
+
+
+def test_the_whole_table_scan_agrees_with_the_joined_windows(db_url: str, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """Large invoice runs roll up by customer over a shared span (and SQLite reads the table in
+    order): the same values give the same usage as the few-windows path."""
+    cases = {**UNIQUE_CASES, **LATEST_CASES, **NUMBER_CASES}
+    store, _ = workspace(db_url, _catalog(cases))
+    try:
+        _import(store, tmp_path, [event for events in cases.values() for event in events])
+        _, catalog = current(store)
+        start, end = to_micros(datetime(2026, 1, 1, tzinfo=UTC)), to_micros(datetime(2026, 2, 1, tzinfo=UTC))
+        windows = [Window(index, customer, start, end) for index, customer in enumerate(cases)]
+        meters = list(catalog.meters.values())
+        joined = aggregate_usage(store, windows, meters)
+        monkeypatch.setattr(usage_module, "SCAN_FROM_WINDOWS", 1)
+        spans = aggregate_usage(store, windows, meters)
+    finally:
+        store.dispose()
+    assert spans == joined
+    assert joined[(list(cases).index("bools"), "users")].quantity == 2

@@ -19,7 +19,7 @@ from collections.abc import Hashable
 from decimal import Decimal
 
 # the text a number has when it is written in its plain decimal form
-PLAIN_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]*[1-9])?")
+PLAIN_NUMBER = re.compile(r"0|-?[1-9][0-9]*(?:\.[0-9]*[1-9])?|-?0\.[0-9]*[1-9]")
 
 
 def number_text(value: int | float | Decimal) -> str:

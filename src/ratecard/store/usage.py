@@ -332,8 +332,11 @@ def _collect(connection: Any, postgres: bool, meters: Sequence[MeterSpec], envir
 def _sqlite_single_pass(meters: Sequence[MeterSpec], params: dict[str, Any], join: str, key: str = "w.key") -> str:
     """SQLite re-parses a JSON text at every json_extract, so each field is extracted once per
     event in an inner query (LIMIT -1 keeps SQLite from flattening it back into the aggregate)
-    and the meters aggregate those columns."""
+    and the meters aggregate those columns. json_extract reads true and false as 1 and 0, so a
+    field's JSON type is a column too (SQLite reuses the statement's last parse of the same
+    text for it: a few percent of the pass, where looking for booleans in the text cost 20%)."""
     fields: dict[str, str] = {}  # JSON path -> inner column name
+    unique_fields: set[str] = set()
 
     def column_for(field: str) -> str:
         path = _json_path(field)
@@ -354,10 +357,11 @@ def _sqlite_single_pass(meters: Sequence[MeterSpec], params: dict[str, Any], joi
             continue
         value = column_for(meter.field)
         if meter.aggregation == "unique_count":
+            unique_fields.add(value)
             where = f"FILTER (WHERE {matched} AND {value} IS NOT NULL)"  # JSON null extracts as NULL
             outer += [f"COUNT(*) {where}", f"COUNT(DISTINCT {_sqlite_unique_key(value)}) {where}", "0"]
             continue
-        where = f"FILTER (WHERE {matched} AND {_sqlite_is_number(value)})"
+        where = f"FILTER (WHERE {matched} AND {value}_type IN ('integer', 'real'))"
         # a double, or an integer SQLite's 64-bit SUM could overflow on, sends the window to the exact
         # redo; SUM itself only adds the small integers (below 2^32 each: 2^31 events cannot overflow)
         small = f"{value} BETWEEN -{SMALL_INTEGER} AND {SMALL_INTEGER}"
@@ -373,32 +377,23 @@ def _sqlite_single_pass(meters: Sequence[MeterSpec], params: dict[str, Any], joi
         else:
             total = f"{meter.aggregation.upper()}({value}) {where}"
         outer += [f"COUNT(*) {where}", total, check]
-    inner += [f"json_extract(e.properties, :path_{name}) AS {name}" for name in fields.values()]
-    if fields:  # the JSON text itself, for the few values whose type json_extract does not tell
-        inner.append("e.properties AS p")
+    for name in fields.values():
+        json = f"e.properties, :path_{name}"
+        inner += [f"json_extract({json}) AS {name}", f"json_type({json}) AS {name}_type"]
+        if name in unique_fields:
+            # the JSON text of the values unique_count compares in Python: non-integers, integers
+            # past 64 bits (both extracted as doubles), objects and arrays
+            inner.append(f"CASE WHEN typeof(json_extract({json})) = 'real' OR json_type({json}) IN ('object', 'array') "
+                         f"THEN e.properties -> :path_{name} END AS {name}_json")
     return f"SELECT key, {', '.join(outer)} FROM (SELECT {', '.join(inner)} {join} LIMIT -1) GROUP BY key"
-
-
-def _sqlite_is_number(column: str) -> str:
-    """The extracted value is a JSON number: json_extract gives true and false as 1 and 0, so
-    only those two values need the JSON type looked up."""
-    return (f"(typeof({column}) = 'real' OR typeof({column}) = 'integer' AND ({column} NOT IN (0, 1) "
-            f"OR json_type(p, :path_{column}) = 'integer'))")
 
 
 def _sqlite_unique_key(column: str) -> str:
     """A value unique_count counts once per distinct key: strings and 64-bit integers as
-    extracted (text and integers never compare equal), true and false as one-byte blobs,
-    and non-integers, larger integers, objects and arrays by ratecard_json_key."""
-    path = f":path_{column}"
-    return (
-        f"CASE typeof({column}) "
-        f"WHEN 'integer' THEN CASE WHEN {column} IN (0, 1) AND json_type(p, {path}) IN ('true', 'false') "
-        f"THEN CASE {column} WHEN 1 THEN x'01' ELSE x'00' END ELSE {column} END "
-        f"WHEN 'real' THEN ratecard_json_key(p -> {path}) "
-        f"WHEN 'text' THEN CASE WHEN substr({column}, 1, 1) IN ('{{', '[') "
-        f"AND json_type(p, {path}) IN ('object', 'array') THEN ratecard_json_key(p -> {path}) ELSE {column} END END"
-    )
+    extracted (text and integers never compare equal), true and false as one-byte blobs, the
+    others by ratecard_json_key."""
+    return (f"CASE WHEN {column}_json IS NOT NULL THEN ratecard_json_key({column}_json) "
+            f"WHEN {column}_type = 'true' THEN x'01' WHEN {column}_type = 'false' THEN x'00' ELSE {column} END")
 
 
 _decode_json = msgspec.json.Decoder(float_hook=Decimal).decode

@@ -62,3 +62,25 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path, postgres_reason: str 
             for name in names:
                 connection.execute(text(f'DROP SCHEMA "{name}" CASCADE'))
         engine.dispose()
+
+
+@pytest.fixture
+def store_urls(tmp_path: Path, postgres_reason: str | None) -> Iterator[dict[str, str]]:
+    """A fresh, empty database URL on each store, both in one test (tests that compare the two):
+    {"sqlite": url, "postgresql": url}."""
+    if postgres_reason is not None:
+        if REQUIRE_POSTGRES:
+            pytest.fail(f"PostgreSQL is required (RATECARD_REQUIRE_POSTGRES=1) but unreachable: {postgres_reason}")
+        pytest.skip(f"PostgreSQL unreachable: {postgres_reason}")
+    schema = f"rc_{uuid.uuid4().hex[:12]}"
+    engine = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    separator = "&" if "?" in POSTGRES_URL else "?"
+    try:
+        yield {"sqlite": f"sqlite:///{tmp_path / 'ratecard.db'}",
+               "postgresql": f"{POSTGRES_URL}{separator}options=-csearch_path%3D{schema}"}
+    finally:
+        with engine.connect() as connection:
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        engine.dispose()

@@ -11,6 +11,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, localcontext
 
+from .json_values import unique_key
+from .numbers import MAX_DIGITS, MAX_MAGNITUDE
+
 AGGREGATIONS = ("count", "sum", "max", "min", "unique_count", "latest", "weighted_sum", "average")
 NUMERIC_AGGREGATIONS = frozenset({"sum", "max", "min", "latest", "weighted_sum", "average"})
 NEEDS_FIELD = frozenset(AGGREGATIONS) - {"count"}
@@ -55,15 +58,15 @@ def aggregate(
     if count == 0 and aggregation != "weighted_sum":
         return Usage(Decimal(0), 0)
     if aggregation == "sum":
-        return Usage(_exact_sum(s.value for s in samples), count)
+        return Usage(exact_sum(s.value for s in samples), count)
     if aggregation == "max":
         return Usage(max(s.value for s in samples), count)
     if aggregation == "min":
         return Usage(min(s.value for s in samples), count)
     if aggregation == "unique_count":
-        return Usage(Decimal(len({_unique_key(s.value) for s in samples})), count)
+        return Usage(Decimal(len({unique_key(s.value) for s in samples})), count)
     if aggregation == "average":
-        return Usage(average_of(_exact_sum(s.value for s in samples), count), count)
+        return Usage(average_of(exact_sum(s.value for s in samples), count), count)
     if aggregation == "latest":
         # greatest timestamp wins; among equal timestamps the later one given wins
         latest = max(enumerate(samples), key=lambda pair: (pair[1].timestamp, pair[0]))[1]
@@ -75,9 +78,16 @@ def aggregate(
     raise ValueError(f"unknown aggregation {aggregation!r}")
 
 
-def _exact_sum(values: Iterable[Decimal]) -> Decimal:
+# Enough digits to add any values inside the number bound exactly: from 10^20 down to the last
+# digit of a 38-digit value at 10^-19 (10^-56) is 76 digits, plus 14 for up to 10^14 such values.
+# PostgreSQL's numeric adds exactly, so the exact redo on SQLite must too.
+EXACT_SUM_DIGITS = (MAX_MAGNITUDE + 1) + (MAX_MAGNITUDE + MAX_DIGITS - 1) + 14
+
+
+def exact_sum(values: Iterable[Decimal]) -> Decimal:
+    """The sum of values inside domain.numbers' bound, with no rounding."""
     with localcontext() as ctx:
-        ctx.prec = 50
+        ctx.prec = EXACT_SUM_DIGITS
         total = Decimal(0)
         for value in values:
             total += value
@@ -97,22 +107,12 @@ def average_of(total: Decimal, count: int) -> Decimal:
     with localcontext() as ctx:
         ctx.prec = 60
         mean = (Decimal(total) / count).quantize(AVERAGE_QUANTUM)
+        if mean.is_zero():
+            return Decimal(0)  # not -0 (a tiny negative mean): PostgreSQL's numeric has no -0
         trimmed = mean.normalize()
         if trimmed.as_tuple().exponent > 0:  # 1E+2 -> 100
             trimmed = trimmed.quantize(Decimal(1))
         return trimmed
-
-
-def _unique_key(value: object) -> object:
-    # The rule both stores apply to JSON values: numbers compare by value (1 == 1.0 == 1.00),
-    # strings compare as written and never equal a number ("1" != 1, "007" != "7").
-    if isinstance(value, bool):
-        return ("b", value)
-    if isinstance(value, (int, float, Decimal)):
-        number = Decimal(str(value)) if isinstance(value, float) else Decimal(value)
-        if number.is_finite():
-            return ("n", number)  # Decimal equality and hash are by value: 1 == 1.00
-    return ("s", str(value))
 
 
 def weighted_average(
@@ -127,7 +127,8 @@ def weighted_average(
     if total_seconds <= 0:
         return Decimal(0)
     with localcontext() as ctx:
-        ctx.prec = 50
+        # levels are sums (exact_sum's digits) times seconds (at most 12 digits with microseconds)
+        ctx.prec = EXACT_SUM_DIGITS + 20
         level = prior_level
         cursor = start
         area = Decimal(0)
@@ -137,7 +138,8 @@ def weighted_average(
             cursor = moment
             level += sample.value
         area += level * _elapsed_seconds(cursor, end)
-        return (area / total_seconds).quantize(WEIGHTED_QUANTUM)
+        level = (area / total_seconds).quantize(WEIGHTED_QUANTUM)
+        return level.copy_abs() if level.is_zero() else level  # never -0, which numeric columns drop
 
 
 def _elapsed_seconds(start: datetime, end: datetime) -> Decimal:

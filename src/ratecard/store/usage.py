@@ -2,8 +2,8 @@
 
 The windows go into a temporary table and every meter is aggregated for all of them in one
 scan (one GROUP BY with a FILTER clause per meter), so an invoice run costs one query, not
-one per subscription or per meter. SQLite adds JSON numbers as doubles: sums of non-integers
-(and a max/min that came back as a double) are redone exactly from the JSON text. average is
+one per subscription or per meter. SQLite adds JSON numbers as doubles: sums, max and min of
+windows holding a non-integer or a large integer are redone exactly from the JSON text. average is
 never SQL AVG: it is the exact sum divided by the count, both taken from the same scan.
 weighted_sum needs the level before each window and the order of events inside it, so its
 events are fetched and handed to the pure domain function.
@@ -12,6 +12,13 @@ A window may belong to one subscription: it then takes only the events naming th
 plus those naming none when it takes unreferenced events (Window.takes); a window without one
 takes every event of its customer. So each event is counted by one subscription's window only,
 when a customer's overlapping subscriptions are told apart by the subscription events name.
+
+Both stores follow domain.json_values' rule for what a value is (null is none, true is not 1,
+numbers by value, filters by text form): PostgreSQL's jsonb mostly has it built in; SQLite
+reads booleans as 0 and 1 and numbers as doubles, so its expressions check the JSON type where
+that matters, and hand the rare value SQL cannot compare exactly (a non-integer or a large
+integer under unique_count or a filter, an object or array) to two small functions
+(ratecard_json_key, ratecard_number_text) registered on the connection.
 """
 
 from __future__ import annotations
@@ -22,12 +29,14 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+import msgspec
 import orjson
 from sqlalchemy import text
 
 from ..catalog import MeterSpec
-from ..domain.aggregation import Sample, Usage, aggregate, average_of
+from ..domain.aggregation import Sample, Usage, aggregate, average_of, exact_sum
 from ..domain.instants import from_micros
+from ..domain.json_values import canonical, is_number, is_plain_text, number_text, text_form
 from .db import Store
 
 
@@ -65,6 +74,8 @@ def aggregate_usage(
     scan = len(windows) >= SCAN_FROM_WINDOWS
     spans, joined = (_common_spans(windows) if grouped and scan else ({}, list(windows)))
     with store.engine.begin() as connection:
+        if not postgres:
+            _register_functions(connection)
         # the joined windows first; on SQLite the spans' windows then join them in the table, as
         # the exact redo of inexact sums and weighted_sum read the windows from it
         loaded = bool(joined) or not postgres
@@ -219,60 +230,79 @@ def _insert_windows(connection: Any, postgres: bool, windows: Sequence[Window]) 
         )
 
 
-def _conditions(meter: MeterSpec, postgres: bool, params: dict[str, Any], prefix: str = "") -> list[str]:
-    """Stream names, field presence and filters as SQL; values as bound parameters named
-    with `prefix`, so the conditions of several meters can share one statement."""
+def _conditions(meter: MeterSpec, postgres: bool, params: dict[str, Any], prefix: str = "",
+                with_field: bool = True) -> list[str]:
+    """Stream names, field presence (unless `with_field` is False) and filters as SQL; values as
+    bound parameters named with `prefix`, so the conditions of several meters can share one statement."""
     names = sorted({meter.code, meter.stream})
     placeholders = []
     for index, name in enumerate(names):
         params[f"{prefix}stream{index}"] = name
         placeholders.append(f":{prefix}stream{index}")
     conditions = [f"e.meter IN ({', '.join(placeholders)})"]
-    if meter.field and meter.aggregation != "count":  # count counts events, whatever their fields
+    if with_field and meter.field and meter.aggregation != "count":  # count counts events, whatever their fields
+        # unique_count takes any value but null; the others numbers only (never true or false)
         if postgres:
             params[f"{prefix}field"] = meter.field
-            if meter.aggregation == "unique_count":
-                conditions.append(f"e.properties ? :{prefix}field")
-            else:
-                conditions.append(f"jsonb_typeof(e.properties -> :{prefix}field) = 'number'")
+            kind = "<> 'null'" if meter.aggregation == "unique_count" else "= 'number'"
+            conditions.append(f"jsonb_typeof(e.properties -> :{prefix}field) {kind}")
         else:
             params[f"{prefix}path"] = _json_path(meter.field)
-            if meter.aggregation == "unique_count":
-                conditions.append(f"json_type(e.properties, :{prefix}path) IS NOT NULL")
-            else:
-                conditions.append(f"json_type(e.properties, :{prefix}path) IN ('integer', 'real')")
+            kinds = "<> 'null'" if meter.aggregation == "unique_count" else "IN ('integer', 'real')"
+            conditions.append(f"json_type(e.properties, :{prefix}path) {kinds}")
     for f_index, (key, values) in enumerate(sorted(meter.filters.items())):
-        slots = []
-        for v_index, value in enumerate(values):
-            name = f"{prefix}filter{f_index}_{v_index}"
-            params[name] = _filter_value(value, postgres)
-            slots.append(f":{name}")
-        if postgres:
-            params[f"{prefix}filterkey{f_index}"] = key
-            conditions.append(f"e.properties ->> :{prefix}filterkey{f_index} IN ({', '.join(slots)})")
-        else:
-            params[f"{prefix}filterpath{f_index}"] = _json_path(key)
-            conditions.append(f"json_extract(e.properties, :{prefix}filterpath{f_index}) IN ({', '.join(slots)})")
+        conditions.append(_filter_condition(key, values, postgres, params, f"{prefix}filter{f_index}_"))
     return conditions
 
 
-def _filter_value(value: Any, postgres: bool) -> Any:
-    if postgres:
-        return ("true" if value else "false") if isinstance(value, bool) else str(value)
-    if isinstance(value, bool):
-        return int(value)
-    if isinstance(value, Decimal):
-        return float(value)  # a filter comparison, not money: SQLite holds JSON reals as doubles
-    return value
+def _filter_condition(key: str, values: Sequence[Any], postgres: bool, params: dict[str, Any], name: str) -> str:
+    """The property `key` has the text form of one of `values` (domain.json_values.text_form).
+
+    Texts only a string can have (model names, regions: nearly every filter) are one comparison
+    with the JSON value; a number's or a boolean's text form is worked out per event."""
+    texts = sorted({form for form in map(text_form, values) if form is not None})
+    plain = [form for form in texts if is_plain_text(form)]
+    special = [form for form in texts if not is_plain_text(form)]
+    params[f"{name}key"] = key if postgres else _json_path(key)
+    value = f"e.properties -> :{name}key" if postgres else f"json_extract(e.properties, :{name}key)"
+    terms = []
+    if plain:
+        slots = []
+        for index, form in enumerate(plain):
+            params[f"{name}p{index}"] = orjson.dumps(form).decode() if postgres else form
+            slots.append(f"CAST(:{name}p{index} AS jsonb)" if postgres else f":{name}p{index}")
+        terms.append(f"({value}) IN ({', '.join(slots)})")
+    if special:
+        for index, form in enumerate(special):
+            params[f"{name}s{index}"] = form
+        slots = ", ".join(f":{name}s{index}" for index in range(len(special)))
+        if postgres:
+            as_text = (f"CASE jsonb_typeof({value}) WHEN 'number' THEN trim_scale(({value})::numeric)::text "
+                       f"WHEN 'string' THEN e.properties ->> :{name}key WHEN 'boolean' THEN e.properties ->> :{name}key END")
+        else:
+            # json_extract reads true/false as 1/0 and an object or array as its JSON text
+            json = f"e.properties, :{name}key"
+            as_text = (
+                f"CASE typeof({value}) "
+                f"WHEN 'text' THEN CASE WHEN substr({value}, 1, 1) IN ('{{', '[') "
+                f"AND json_type({json}) IN ('object', 'array') THEN NULL ELSE {value} END "
+                f"WHEN 'integer' THEN CASE WHEN {value} IN (0, 1) AND json_type({json}) IN ('true', 'false') "
+                f"THEN json_type({json}) ELSE CAST({value} AS TEXT) END "
+                f"WHEN 'real' THEN ratecard_number_text(e.properties -> :{name}key) END"
+            )
+        terms.append(f"{as_text} IN ({slots})")
+    return terms[0] if len(terms) == 1 else f"({' OR '.join(terms)})"
 
 
 def _json_path(field: str) -> str:
     return '$."' + field.replace('"', '\\"') + '"'
 
 
-# SQLite orders "latest" candidates by this text: the timestamp, then the id padded to its
-# maximum length, then the value's JSON text (read back from position LATEST_VALUE_AT).
-LATEST_VALUE_AT = 20 + 256
+# SQLite orders "latest" candidates by one text: the timestamp in 20 digits, the id's UTF-8 bytes
+# in hex, a space, the value's JSON text. Hex digits sort as the bytes do and the space before
+# any of them, so an id sorts before a longer id it starts (the order PostgreSQL's COLLATE "C"
+# and Python give), whatever the id's length or script. The value starts after that space.
+LATEST_ID_AT = 20
 
 
 def _windows_join(postgres: bool) -> str:
@@ -300,8 +330,10 @@ def _postgres_columns(meter: MeterSpec, params: dict[str, Any], prefix: str) -> 
         "average": f"SUM({value}) {where}",  # divided by the count column, exactly, in Python
         "max": f"MAX({value}) {where}",
         "min": f"MIN({value}) {where}",
+        # jsonb equality is the rule: numbers by value, types apart, objects whatever their key order
         "unique_count": f"COUNT(DISTINCT e.properties -> :{prefix}field) {where}",
-        "latest": f"(array_agg({value} ORDER BY e.ts DESC, e.id DESC) {where})[1]",
+        # ties by the id's bytes, whatever the database's collation
+        "latest": f"(array_agg({value} ORDER BY e.ts DESC, e.id COLLATE \"C\" DESC) {where})[1]",
     }[meter.aggregation]
     return [f"COUNT(*) {where}", aggregate, "0"]
 
@@ -376,9 +408,12 @@ def _sqlite_single_pass(meters: Sequence[MeterSpec], params: dict[str, Any], joi
                         named: str | None = None) -> str:
     """SQLite re-parses a JSON text at every json_extract, so each field is extracted once per
     event in an inner query (LIMIT -1 keeps SQLite from flattening it back into the aggregate)
-    and the meters aggregate those columns. `named` (the events' subscription column) adds the
-    _NAMED_COLUMNS right after the key."""
+    and the meters aggregate those columns. json_extract reads true and false as 1 and 0, so a
+    field's JSON type is a column too (SQLite reuses the statement's last parse of the same
+    text for it: a few percent of the pass, where looking for booleans in the text cost 20%).
+    `named` (the events' subscription column) adds the _NAMED_COLUMNS right after the key."""
     fields: dict[str, str] = {}  # JSON path -> inner column name
+    unique_fields: set[str] = set()
 
     def column_for(field: str) -> str:
         path = _json_path(field)
@@ -391,26 +426,26 @@ def _sqlite_single_pass(meters: Sequence[MeterSpec], params: dict[str, Any], joi
     outer: list[str] = [_NAMED_COLUMNS.format(named="named")] if named else []
     for index, meter in enumerate(meters):
         prefix = f"m{index}_"
-        conditions = _conditions(meter, False, params, prefix)
+        condition = " AND ".join(_conditions(meter, False, params, prefix, with_field=False))
         matched = f"c{index}"
-        condition = " AND ".join(c for c in conditions if "json_type" not in c)
         inner.append(f"({condition}) AS {matched}")
         if not meter.field or meter.aggregation == "count":
             outer += [f"SUM({matched})", "NULL", "0"]
             continue
         value = column_for(meter.field)
         if meter.aggregation == "unique_count":
-            where = f"FILTER (WHERE {matched} AND {value} IS NOT NULL)"
-            outer += [f"COUNT(*) {where}", f"COUNT(DISTINCT {value}) {where}", "0"]
+            unique_fields.add(value)
+            where = f"FILTER (WHERE {matched} AND {value} IS NOT NULL)"  # JSON null extracts as NULL
+            outer += [f"COUNT(*) {where}", f"COUNT(DISTINCT {_sqlite_unique_key(value)}) {where}", "0"]
             continue
-        where = f"FILTER (WHERE {matched} AND typeof({value}) IN ('integer', 'real'))"
+        where = f"FILTER (WHERE {matched} AND {value}_type IN ('integer', 'real'))"
         # a double, or an integer SQLite's 64-bit SUM could overflow on, sends the window to the exact
         # redo; SUM itself only adds the small integers (below 2^32 each: 2^31 events cannot overflow)
         small = f"{value} BETWEEN -{SMALL_INTEGER} AND {SMALL_INTEGER}"
         check = f"SUM(typeof({value}) = 'real' OR NOT {small}) {where}"
         if meter.aggregation == "latest":
             text_column = f"t{index}"
-            inner.append(f"CASE WHEN {condition} THEN printf('%020d%-256s', e.ts, e.id) || "
+            inner.append(f"CASE WHEN {condition} THEN printf('%020d', e.ts) || hex(e.id) || ' ' || "
                          f"(e.properties -> :path_{value}) END AS {text_column}")
             outer += [f"COUNT(*) {where}", f"MAX({text_column}) {where}", check]
             continue
@@ -419,8 +454,71 @@ def _sqlite_single_pass(meters: Sequence[MeterSpec], params: dict[str, Any], joi
         else:
             total = f"{meter.aggregation.upper()}({value}) {where}"
         outer += [f"COUNT(*) {where}", total, check]
-    inner += [f"json_extract(e.properties, :path_{name}) AS {name}" for name in fields.values()]
+    for name in fields.values():
+        json = f"e.properties, :path_{name}"
+        inner += [f"json_extract({json}) AS {name}", f"json_type({json}) AS {name}_type"]
+        if name in unique_fields:
+            # the JSON text of the values unique_count compares in Python: non-integers, integers
+            # past 64 bits (both extracted as doubles), objects and arrays
+            inner.append(f"CASE WHEN typeof(json_extract({json})) = 'real' OR json_type({json}) IN ('object', 'array') "
+                         f"THEN e.properties -> :path_{name} END AS {name}_json")
     return f"SELECT key, {', '.join(outer)} FROM (SELECT {', '.join(inner)} {join} LIMIT -1) GROUP BY key"
+
+
+def _sqlite_unique_key(column: str) -> str:
+    """A value unique_count counts once per distinct key: strings and 64-bit integers as
+    extracted (text and integers never compare equal), true and false as one-byte blobs, the
+    others by ratecard_json_key."""
+    return (f"CASE WHEN {column}_json IS NOT NULL THEN ratecard_json_key({column}_json) "
+            f"WHEN {column}_type = 'true' THEN x'01' WHEN {column}_type = 'false' THEN x'00' ELSE {column} END")
+
+
+_decode_json = msgspec.json.Decoder(float_hook=Decimal).decode
+_INT64 = range(-(2**63), 2**63)
+
+
+def _json_key(raw: str | None) -> int | bytes | None:
+    """ratecard_json_key: a number equal to a 64-bit integer as that integer (so 1.0 meets the
+    1 SQLite extracted), any other number as its plain text, an object or array as its canonical
+    JSON; never equal to a string or to true/false (blobs of other lengths)."""
+    if raw is None:
+        return None
+    try:
+        value = _decode_json(raw)
+    except (msgspec.DecodeError, ValueError):
+        return None
+    if is_number(value):
+        number = Decimal(value)
+        if number == number.to_integral_value() and int(number) in _INT64:
+            return int(number)
+        return b"n" + number_text(number).encode()
+    return b"j" + msgspec.json.encode(canonical(value), order="sorted")
+
+
+def _json_number_text(raw: str | None) -> str | None:
+    """ratecard_number_text: a JSON number's plain decimal form (a filter's text form)."""
+    if raw is None:
+        return None
+    try:
+        value = _decode_json(raw)
+    except (msgspec.DecodeError, ValueError):
+        return None
+    return number_text(value) if is_number(value) else None
+
+
+def _register_functions(connection: Any) -> None:
+    raw = connection.connection.driver_connection
+    raw.create_function("ratecard_json_key", 1, _json_key, deterministic=True)
+    raw.create_function("ratecard_number_text", 1, _json_number_text, deterministic=True)
+
+
+def _json_number(raw: str) -> Decimal:
+    """A JSON number's text as the Decimal PostgreSQL's numeric makes of it: exact, an exponent
+    written out (1E+2 is 100) and no negative zero, so both stores print the same quantity."""
+    number = Decimal(raw)
+    if number.as_tuple().exponent > 0:  # type: ignore[operator]
+        number = Decimal(int(number))
+    return number.copy_abs() if number.is_zero() else number
 
 
 # SQLite's SUM adds integers in 64 bits and fails the whole query past 2^63 - 1 (one event of
@@ -435,14 +533,32 @@ def _quantity(aggregation: str, count: int, raw_value: Any, check: Any, postgres
     if aggregation == "unique_count":
         return Decimal(raw_value)
     if postgres:
-        total = _decimal(raw_value)
-        return average_of(total, count) if aggregation == "average" else total
+        return _settled(aggregation, _decimal(raw_value), count)
     if aggregation == "latest":
-        return Decimal(raw_value[LATEST_VALUE_AT:])
-    if check and (aggregation in ("sum", "average") or isinstance(raw_value, float)):
-        return None  # a double (or a large integer) took part: redo it from the JSON text
-    total = _decimal(raw_value)
-    return average_of(total, count) if aggregation == "average" else total
+        return _json_number(raw_value[raw_value.index(" ", LATEST_ID_AT) + 1 :])
+    if check:
+        # a double (or a large integer) took part: SQLite's sum, or its comparison of a double
+        # with a near integer (2 and 2.0000000000000000001), may be off: redo it from the JSON text
+        return None
+    return _settled(aggregation, _decimal(raw_value), count)
+
+
+def _settled(aggregation: str, value: Decimal, count: int) -> Decimal:
+    """average from the exact sum; max and min without trailing zeros, as of equal values (0 and
+    0.0, 1.5 and 1.50) each store may return either."""
+    if aggregation == "average":
+        return average_of(value, count)
+    return _without_trailing_zeros(value) if aggregation in ("max", "min") else value
+
+
+def _without_trailing_zeros(value: Decimal) -> Decimal:
+    """1.50 as 1.5, 100 as 100: exactly, whatever the digits (Decimal.normalize rounds to the context)."""
+    if value.is_zero():
+        return Decimal(0)
+    sign, digits, exponent = value.as_tuple()
+    while exponent < 0 and digits[-1] == 0:  # type: ignore[operator]
+        digits, exponent = digits[:-1], exponent + 1  # type: ignore[operator]
+    return Decimal((sign, digits, exponent))
 
 
 def _decimal(value: Any) -> Decimal:
@@ -469,8 +585,14 @@ def _exact_sqlite(connection: Any, meter: MeterSpec, environment: str, keys: lis
             f"WHERE {_status_term(False)} = 'matched' AND {' AND '.join(conditions)} AND w.key IN ({slots})"
         )
         for key, ts, raw in connection.execute(text(sql), params):
-            values[key].append(Sample(from_micros(ts), Decimal(raw)))
-    return {(key, meter.code): aggregate(meter.aggregation, samples) for key, samples in values.items()}
+            values[key].append(Sample(from_micros(ts), _json_number(raw)))
+    result = {}
+    for key, samples in values.items():
+        usage = aggregate(meter.aggregation, samples)
+        if meter.aggregation in ("max", "min"):
+            usage = Usage(_without_trailing_zeros(usage.quantity), usage.events)
+        result[(key, meter.code)] = usage
+    return result
 
 
 def _weighted(connection: Any, postgres: bool, windows: Sequence[Window], meter: MeterSpec,
@@ -489,12 +611,12 @@ def _weighted(connection: Any, postgres: bool, windows: Sequence[Window], meter:
     )
     by_customer: dict[str, list[tuple[int, Decimal, str | None]]] = defaultdict(list)
     for customer, ts, raw, named in connection.execute(text(sql), params):
-        by_customer[customer].append((ts, Decimal(str(raw)), named))
+        by_customer[customer].append((ts, _json_number(str(raw)), named))
     result = {}
     for window in windows:
         # the level a window starts from is made of the events it takes, as its deltas are
         deltas = [(ts, v) for ts, v, named in by_customer.get(window.customer, ()) if window.takes(named)]
-        prior = sum((v for ts, v in deltas if ts < window.start_us), Decimal(0))
+        prior = exact_sum(v for ts, v in deltas if ts < window.start_us)
         inside = [Sample(from_micros(ts), v) for ts, v in deltas if window.start_us <= ts < window.end_us]
         result[(window.key, meter.code)] = aggregate(
             "weighted_sum", inside, from_micros(window.start_us), from_micros(window.end_us), prior

@@ -205,3 +205,29 @@ def test_a_write_failing_halfway_keeps_the_old_file(tmp_path: Path) -> None:
     assert target.read_text(encoding="utf-8") == "new\n"
     with pytest.raises(OutputError, match="cannot be written"):
         write_output("--out", tmp_path / "no-such-folder" / "x.csv", "x")
+
+
+ESCAPE_CATALOG = """\
+billing_entity: {name: E2E Cloud BV, country: NL, timezone: UTC, currency: EUR}
+meters:
+  - {code: tokens, aggregation: sum, field: tokens}
+plans:
+  - {code: pro, currency: EUR, charges: [{code: tokens, meter: tokens, model: per_unit, unit_amount: "0.10",
+                                          description: "tokens \\e]0;owned\\a"}]}
+customers:
+  - {reference: esc, name: "clear\\e[2J", country: NL, currency: EUR}
+subscriptions:
+  - {reference: esc-sub, customer: esc, plan: pro, start: 2026-01-01, billing_anchor: 1}
+"""
+
+
+def test_terminal_escape_sequences_in_data_are_shown_not_obeyed(tmp_path: Path) -> None:
+    """ESC (and every control character but newline and tab) in a charge's description is printed
+    as a visible \\x1b, in tables and in messages: data never recolours,
+    clears or retitles the operator's terminal."""
+    cli = Cli(tmp_path)
+    cli.ok("catalog", "apply", cli.write("catalog.yaml", ESCAPE_CATALOG))
+    cli.ok("invoices", "generate", "--until", "2026-02-01")
+    shown = cli.ok("invoices", "show", "DRAFT-1")
+    assert "\x1b" not in shown.out and "\x07" not in shown.out
+    assert "\\x1b]0;owned\\x07" in shown.out

@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
 from .common import ENVIRONMENT, DbOption, JsonOption, emit_json, now, store_for
-from .console import out, say
+from .console import Table, out, say
 
 app = typer.Typer(
     help="Historical usage for a time window: import it into a pending backfill, close it to bill it "

@@ -5,10 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.table import Table
 
 from .common import DbOption, JsonOption, emit_json, now, store_for
-from .console import err, out, say
+from .console import Table, err, out, say
 
 app = typer.Typer(help="Validate and apply the catalog.", no_args_is_help=True)
 

@@ -7,10 +7,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
 
 from .common import ENVIRONMENT, DbOption, JsonOption, emit_json, now, store_for
-from .console import err, out, say, styled
+from .console import Table, err, out, say, styled
 from .reconcile import MappingOption
 from .reports import print_reconciliation
 

@@ -8,7 +8,11 @@ hyperlink. So markup, emoji codes and highlighting are off on both consoles for 
 
 from __future__ import annotations
 
+import re
+from typing import Any
+
 from rich.console import Console
+from rich.table import Table as RichTable
 from rich.text import Text
 
 PLAIN = {"markup": False, "emoji": False, "highlight": False}
@@ -19,9 +23,34 @@ out = Console(**PLAIN) if Console().is_terminal else Console(width=240, **PLAIN)
 err = Console(stderr=True, soft_wrap=True, **PLAIN)
 
 
+# Control characters in data (ESC starts a terminal escape sequence that could recolour, retitle
+# or hide output) are shown as visible escapes; newlines and tabs in a message stay.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def visible(text: str) -> str:
+    """Data as printable text: every control character but newline and tab written as \\xNN."""
+    return _CONTROL.sub(lambda match: f"\\x{ord(match.group()):02x}", text)
+
+
 def say(console: Console, text: str) -> None:
     """Print a line of text that may carry data: never read as markup, never highlighted."""
-    console.print(text, markup=False, emoji=False, highlight=False)
+    console.print(visible(text), markup=False, emoji=False, highlight=False)
+
+
+class Table(RichTable):
+    """A Rich table whose text cells and titles are data: control characters made visible."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        for key in ("title", "caption"):
+            if isinstance(kwargs.get(key), str):
+                kwargs[key] = visible(kwargs[key])
+        if args and isinstance(args[0], str):
+            args = tuple(visible(arg) if isinstance(arg, str) else arg for arg in args)
+        super().__init__(*args, **kwargs)
+
+    def add_row(self, *renderables: Any, **kwargs: Any) -> None:
+        super().add_row(*(visible(cell) if isinstance(cell, str) else cell for cell in renderables), **kwargs)
 
 
 def styled(text: str, style: str) -> Text:

@@ -6,10 +6,9 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
 from .common import DbOption, JsonOption, counts_text, db_argument, emit_json, now, store_for
-from .console import out, say, styled
+from .console import Table, out, say, styled
 
 
 def demo(

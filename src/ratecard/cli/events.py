@@ -8,7 +8,6 @@ from typing import Annotated, Any
 
 import orjson
 import typer
-from rich.table import Table
 
 from .common import (
     ENVIRONMENT,
@@ -22,7 +21,7 @@ from .common import (
     progress,
     store_for,
 )
-from .console import err, out, say
+from .console import Table, err, out, say
 
 app = typer.Typer(help="Import and reprocess usage events.", no_args_is_help=True)
 

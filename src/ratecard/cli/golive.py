@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from .common import ENVIRONMENT, DbOption, JsonOption, emit_json, now, store_for
-from .console import out, styled
+from .console import Table, out, styled
 
 app = typer.Typer(help="The go-live toolkit: readiness check.", no_args_is_help=True)
 

@@ -8,11 +8,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
 from rich.text import Text
 
 from .common import ENVIRONMENT, DbOption, JsonOption, check_output, emit_json, fail, now, progress, store_for, write_file
-from .console import err, out, say, styled
+from .console import Table, err, out, say, styled
 
 if TYPE_CHECKING:
     from ..services.invoices import Finalization

@@ -6,10 +6,9 @@ import sys
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from .common import DbOption, JsonOption, emit_json, now, store_for
-from .console import out, say
+from .console import Table, out, say
 
 app = typer.Typer(help="API keys, one environment each (sandbox or live).", no_args_is_help=True)
 

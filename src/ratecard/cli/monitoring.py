@@ -6,10 +6,9 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from .common import ENVIRONMENT, DbOption, JsonOption, counts_text, emit_json, now, store_for
-from .console import out, say
+from .console import Table, out, say
 
 monitor_app = typer.Typer(help="Ingestion figures and the cron-safe alert run.", no_args_is_help=True)
 alerts_app = typer.Typer(help="Missing-event alerts and their rules.", no_args_is_help=True)

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from rich.table import Table
-
-from .console import out, say
+from .console import Table, out, say
 
 if TYPE_CHECKING:
     from ..services.reconcile import Reconciliation

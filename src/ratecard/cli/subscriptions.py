@@ -8,10 +8,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
 
 from .common import ENVIRONMENT, DbOption, JsonOption, emit_json, now, store_for
-from .console import err, out, say
+from .console import Table, err, out, say
 
 if TYPE_CHECKING:
     from ..services.subscription_changes import SubscriptionEdit

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
-RATECARD = Path(sys.executable).parent / "ratecard"
+from .harness import Cli
+
 CATALOG = """
 plans:
   - {code: price_basic, currency: EUR, charges: [{code: base, model: flat, amount: '10.00'}]}
@@ -22,10 +21,9 @@ sub_2,cus_new,New GmbH,price_basic,2026-01-01 00:00,2026-03-01 00:00,EUR
 
 
 def run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "RATECARD_NOW": "2026-11-26T00:00:00Z"}
-    env.pop("RATECARD_DATABASE_URL", None)
-    return subprocess.run([str(RATECARD), *args, "--db", f"sqlite:///{tmp_path / 'x.db'}"], capture_output=True,
-                          text=True, env=env, cwd=tmp_path)
+    """`ratecard ARGS --db <tmp>/x.db` through the e2e harness (in process unless it is switched)."""
+    result = Cli(tmp_path)(*args)
+    return subprocess.CompletedProcess(result.args, result.code, result.out, result.err)
 
 
 def test_stripe_subscriptions_are_billed_only_from_their_current_period_end(tmp_path: Path) -> None:

@@ -121,8 +121,10 @@ class Checks:
                 failures.append(RunFailure(spec.customer, spec.reference, rfc3339(to_micros(cut.boundary)),
                                            exc.charge, str(exc)))
                 continue
+            # fees billed in advance stand as billed while the cut still opens their period; an
+            # end moved onto its boundary leaves the period unrun, and its fee is credited in full
             billed_advance = [line for line in self.final_lines.get(self.final_ids[number], [])
-                              if line.kind == "advance"]
+                              if line.kind == "advance" and cut.opening is not None]
             _add(targets[spec.reference], billed_advance)
             for record in records:
                 if record.mode == "live":

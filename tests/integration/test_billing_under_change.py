@@ -106,7 +106,8 @@ def test_invoice_now_cuts_the_proration_at_the_change(store) -> None:
 def test_a_timezone_fix_removes_the_drafts_at_the_old_boundaries(store) -> None:
     _apply(store, "  - {reference: s, customer: acme, plan: basic, start: 2026-01-01}\n")
     assert _run(store, date(2026, 2, 1)).created == 2
-    head = HEAD.replace("- {reference: acme, tax_rate: \"0\"}", "- {reference: acme, tax_rate: \"0\", timezone: Europe/Berlin}")
+    head = HEAD.replace("- {reference: acme, tax_rate: \"0\"}",
+                        "- {reference: acme, tax_rate: \"0\", timezone: Europe/Berlin}")
     _apply(store, "  - {reference: s, customer: acme, plan: basic, start: 2026-01-01}\n", head)
     report = _run(store, date(2026, 2, 1))
     assert report.removed == 2 and len(report.removals) == 2

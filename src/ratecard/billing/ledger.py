@@ -132,8 +132,10 @@ class Checks:
                 continue
             final_id = self.final_ids[number]
             final_number = self.final_numbers.get(final_id) if final_id is not None else None
+            # fees billed in advance stand as billed while the cut still opens their period; an
+            # end moved onto its boundary leaves the period unrun, and its fee is credited in full
             billed_advance = [line for line in self.final_lines.get(final_id, []) if line.kind == "advance"] \
-                if final_id is not None else []
+                if final_id is not None and cut.opening is not None else []
             _add(targets[spec.reference], [(final_number, line) for line in billed_advance])
             for record in records:
                 if record.mode == "live":

@@ -13,6 +13,7 @@ from ratecard.store import open_store
 from ratecard.store.keys import create_key
 
 from ..integration.scenario import CATALOG
+from ..migrated import at_head
 
 
 @dataclass
@@ -39,7 +40,7 @@ class Api:
 
 @pytest.fixture
 def api(db_url: str) -> Iterator[Api]:
-    store = open_store(db_url)
+    store = open_store(at_head(db_url))
     _, live = create_key(store, "live", 0, "test")
     _, sandbox = create_key(store, "sandbox", 0, "test")
     store.dispose()

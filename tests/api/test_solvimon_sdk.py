@@ -40,6 +40,7 @@ from ratecard.store import open_store
 from ratecard.store.invoices import change_status, list_invoices
 from ratecard.store.keys import create_key
 
+from ..migrated import at_head
 from .live_server import Server, free_port
 
 V = "1"  # the SDK's required `version` path argument
@@ -81,7 +82,7 @@ class Live:
 
 @pytest.fixture
 def server(db_url: str) -> Iterator[Live]:
-    store = open_store(db_url)
+    store = open_store(at_head(db_url))
     _, live = create_key(store, "live", 0, "sdk-test")
     _, sandbox = create_key(store, "sandbox", 0, "sdk-test")
     store.dispose()

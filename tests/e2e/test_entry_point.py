@@ -12,14 +12,12 @@ COMMANDS: list[tuple[str, ...]] = [
     ("--help",),
     ("invoices", "export", "--help"),
     ("invoices", "list", "--status", "nope"),  # a usage error: exit 2, with the program's name
-    ("invoices", "lst"),  # no such command
     ("catalog", "check", "broken.yaml"),  # problems found: exit 1, a table
     ("events", "import", "missing.jsonl"),  # bad input: one line, exit 2
     ("catalog", "apply", "catalog.yaml", "--json"),
     ("events", "import", "events.jsonl"),  # one line rejected: exit 1
     ("invoices", "generate", "--until", "2026-03-01"),
     ("invoices", "list"),
-    ("invoices", "show", "DRAFT-2", "--json"),
 ]
 
 

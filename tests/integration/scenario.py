@@ -12,6 +12,8 @@ from ratecard.catalog.load import parse_text
 from ratecard.store import Store, open_store
 from ratecard.store.catalogs import save_version
 
+from ..migrated import at_head
+
 NOW = datetime(2026, 11, 26, tzinfo=UTC)
 
 CATALOG = """
@@ -62,7 +64,7 @@ def catalog_document(text: str = CATALOG):
 
 
 def workspace(url: str, text: str = CATALOG) -> tuple[Store, int]:
-    store = open_store(url)
+    store = open_store(at_head(url))  # a new database: a copy of a migrated one, not a migration of its own
     version, _ = save_version(store, catalog_document(text), 0)
     return store, version
 

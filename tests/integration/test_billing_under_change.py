@@ -117,7 +117,7 @@ def test_a_timezone_fix_removes_the_drafts_at_the_old_boundaries(store) -> None:
 
 def test_a_subscription_removed_from_the_catalog_loses_its_drafts(store) -> None:
     _apply(store, "  - {reference: s, customer: acme, plan: basic, start: 2026-01-01}\n"
-                  "  - {reference: t, customer: acme, plan: pro, start: 2026-01-01}\n")
+                  "  - {reference: t, customer: acme, plan: pro, start: 2026-01-01, requires_reference: true}\n")
     _run(store, date(2026, 2, 1))
     _apply(store, "  - {reference: s, customer: acme, plan: basic, start: 2026-01-01}\n")
     report = _run(store, date(2026, 2, 1))
@@ -199,7 +199,7 @@ def test_corrections_credit_note_setting_issues_documents_of_their_own(store, tm
     change_status(store, _by_issue(store)["2026-03-01"].id, "final", 1, "RC")
     _calls(tmp_path, store, "2026-02-11T00:00:00Z")  # late
     report = _run(store, date(2026, 4, 1))
-    assert [(item["kind"], item["total"]) for item in report.corrections] == [("invoice", "1.00")]
+    assert [(item["kind"], item["total"]) for item in report.corrections] == [("correction", "1.00")]
     april = _by_issue(store)["2026-04-01"]
     assert not [line for line in april.lines if line.kind == "adjustment"]  # not on the next invoice
     assert _run(store, date(2026, 4, 1)).corrections == []

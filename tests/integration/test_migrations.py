@@ -8,10 +8,15 @@ from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy import create_engine, text
 
 from ratecard.store import open_store
+from ratecard.store.catalogs import save_version
 from ratecard.store.db import MIGRATIONS
 from ratecard.store.schema import metadata
+
+from ..migrated import at_head
+from .scenario import CATALOG, catalog_document
 
 
 def test_migrations_match_the_declared_schema(db_url: str) -> None:
@@ -80,3 +85,51 @@ def test_drafts_are_numbered_per_environment_on_upgrade(db_url: str) -> None:
     assert get_invoice(store, "DRAFT-3", "sandbox").subscription == "s-new"
     assert get_invoice(store, "DRAFT-4", "live").subscription == "s-new"
     store.dispose()
+
+
+def _shape(url: str) -> dict:
+    """Everything the inspector sees of a database: tables, columns, keys, indexes, constraints."""
+    from sqlalchemy import inspect
+
+    engine = create_engine(url)
+    try:
+        found = inspect(engine)
+        shape = {}
+        for table in found.get_table_names():
+            shape[table] = (
+                [(c["name"], str(c["type"]), c["nullable"], str(c.get("default"))) for c in found.get_columns(table)],
+                found.get_pk_constraint(table)["constrained_columns"],
+                sorted(str(sorted(fk.items())) for fk in found.get_foreign_keys(table)),
+                sorted(str(sorted(index.items())) for index in found.get_indexes(table)),
+                sorted(str(sorted(unique.items())) for unique in found.get_unique_constraints(table)),
+                sorted(str(sorted(check.items())) for check in found.get_check_constraints(table)),
+            )
+        with engine.connect() as connection:
+            shape["alembic_version rows"] = connection.execute(text("SELECT version_num FROM alembic_version")).all()
+        return shape
+    finally:
+        engine.dispose()
+
+
+def test_the_tests_copy_of_a_migrated_database_is_what_migrating_builds(db_url: str, tmp_path) -> None:  # noqa: ANN001
+    """tests/migrated.py gives most tests a copy of a migrated template instead of a migration of
+    their own: the copy must be the same database, and it must take writes (sequences included)."""
+    if db_url.startswith("sqlite"):
+        migrated_url = f"sqlite:///{tmp_path / 'migrated.db'}"
+    else:
+        migrated_url = db_url + "_migrated"  # a schema of its own, dropped with the test's
+        base, schema = migrated_url.split("?options=-csearch_path%3D")
+        engine = create_engine(base, isolation_level="AUTOCOMMIT")
+        with engine.connect() as connection:
+            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+        engine.dispose()
+    open_store(migrated_url).dispose()
+    at_head(db_url)
+    assert _shape(db_url) == _shape(migrated_url)
+    copied = open_store(db_url)  # already at head: nothing to migrate
+    changed = CATALOG.replace("meters:\n", "meters:\n  - {code: extra, aggregation: count}\n")
+    assert save_version(copied, catalog_document(), 0) == (1, True)
+    assert save_version(copied, catalog_document(changed), 1) == (2, True)
+    copied.dispose()
+    at_head(db_url)  # a database in use is left alone
+    assert _shape(db_url) == _shape(migrated_url)

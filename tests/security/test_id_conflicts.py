@@ -14,12 +14,13 @@ import pytest
 
 from ..api.conftest import Api
 from ..e2e.harness import CATALOG, Cli, event, jsonl
+from ..migrated import at_head
 
 
 @pytest.fixture
 def cli(tmp_path: Path, db_url: str) -> Cli:
     runner = Cli(tmp_path)
-    runner.db = db_url
+    runner.db = at_head(db_url)
     runner.ok("catalog", "apply", runner.write("catalog.yaml", CATALOG))
     return runner
 

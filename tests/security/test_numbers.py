@@ -21,6 +21,7 @@ from ratecard.store import open_store
 
 from ..api.conftest import Api
 from ..e2e.harness import Cli
+from ..migrated import at_head
 
 NOW = "2026-03-10T00:00:00Z"
 
@@ -68,7 +69,7 @@ def _event(event_id: str, customer: str, meter: str, properties_json: str) -> st
 @pytest.fixture
 def cli(tmp_path: Path, db_url: str) -> Cli:
     runner = Cli(tmp_path)
-    runner.db = db_url
+    runner.db = at_head(db_url)
     runner.now = NOW
     return runner
 

@@ -182,7 +182,8 @@ class Checks:
                     issue_date=now.astimezone(ZoneInfo(subscription.timezone)).date().isoformat(),
                     subtotal=totals.subtotal, tax=totals.tax, total=totals.total, tax_rate=pricing.tax_rate,
                     catalog_version=catalog_version, lines=[to_line_record(line) for line in part],
-                    kind="credit_note" if credit else "invoice", corrects=self.latest_final.get(reference),
+                    # "correction": an invoice that bills a correction on its own; it stands for no cut
+                    kind="credit_note" if credit else "correction", corrects=self.latest_final.get(reference),
                 )
                 number = None
                 if not dry_run:
@@ -206,7 +207,6 @@ def _differences(target: dict[LineKey, list], billed: dict[LineKey, list], zone:
     """One adjustment line per (code, service period) whose billed amount differs from today's."""
     lines = []
     for key in sorted(set(target) | set(billed), key=lambda k: (k[1], k[2], k[0])):
-        quantity = target.get(key, [0, 0])[0] - billed.get(key, [0, 0])[0]
         amount = target.get(key, [0, 0])[1] - billed.get(key, [0, 0])[1]
         if amount == 0:
             continue  # amounts are what is owed: a quantity change that costs nothing needs no document
@@ -215,8 +215,9 @@ def _differences(target: dict[LineKey, list], billed: dict[LineKey, list], zone:
         described, number = entry[2], entry[3] or (target.get(key) or entry)[3]
         if described.startswith("Correction"):
             described = (target.get(key) or entry)[2]
-        # quantity 1 at the amount: a difference of amounts, whatever the quantities were
-        change = f" (quantity {quantity:+f})" if quantity else ""
+        # quantity 1 at the amount: a difference of amounts, whatever the quantities were (a
+        # quantity here could not account for earlier corrections, which bill amounts)
+        change = ""
         reference = f" of {number}" if number else ""
         lines.append(Line(code=code, description=f"Correction{reference}: {described}{change}",
                           service_start=from_micros(start).astimezone(zone),

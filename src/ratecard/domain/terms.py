@@ -131,30 +131,48 @@ def prorations(terms: Sequence[Terms], period: Period, basis: Mapping[str, Basis
     for code in codes:
         billed = basis.get(code)
         billed_fee = billed.unit_amount if billed is not None else None
+        covered = _covered(billed, period) if billed is not None else period.start
         for part in parts:
             index = fee_terms(terms, period, part.index)
             if index == opening and billed is not None and billed.plan_code in (None, _code(terms[index])):
-                continue  # the terms the opening billed under: what it billed stands
+                # the terms the opening billed under: what it billed stands, and days it did not
+                # cover (an end moved later) are charged at the fee it billed
+                if billed_fee and covered < part.end:
+                    begin = max(part.start, covered)
+                    added = Decimal(_whole_days(begin, part.end))
+                    result.append(Proration(code, f"Added time from {_day(begin)} (prorated {added}/{full} days)",
+                                            begin, part.end, billed_fee * added / full,
+                                            settled_at(terms, part, period)))
+                continue
             fee, name = advance_fees(index).get(code, (None, None))
             if fee == billed_fee:
                 continue
             when = settled_at(terms, part, period)
             days = Decimal(part.days)
-            if billed is not None and billed_fee and part.start < billed.service_end:
-                covered = min(part.end, billed.service_end)
-                unused = Decimal(_whole_days(part.start, covered))
+            if billed is not None and billed_fee and part.start < covered:
+                until = min(part.end, covered)
+                unused = Decimal(_whole_days(part.start, until))
                 result.append(Proration(code, f"Unused time from {_day(part.start)} (prorated {unused}/{full} days)",
-                                        part.start, covered, -billed_fee * unused / full, when))
+                                        part.start, until, -billed_fee * unused / full, when))
             if fee:
                 result.append(Proration(code, f"Remaining time on {name} from {_day(part.start)} "
                                               f"(prorated {days}/{full} days)", part.start, part.end,
                                         fee * days / full, when))
-        if billed is not None and billed_fee and end_prorated and billed.service_end > period.end:
-            unused = Decimal(_whole_days(period.end, billed.service_end))
+        if billed is not None and billed_fee and end_prorated and covered > period.end:
+            unused = Decimal(_whole_days(period.end, covered))
             result.append(Proration(code, f"Unused time after the end on {_day(period.end)} "
-                                          f"(prorated {unused}/{full} days)", period.end, billed.service_end,
+                                          f"(prorated {unused}/{full} days)", period.end, covered,
                                     -billed_fee * unused / full, None))
     return result
+
+
+def _covered(billed: Basis, period: Period) -> datetime:
+    """Up to when the fee billed in advance paid for the period: a whole fee pays for the full period
+    (even when the service was cut short by an end without proration), a prorated one up to its
+    service end."""
+    if billed.amount == billed.unit_amount:
+        return max(period.full_end, billed.service_end)
+    return billed.service_end
 
 
 def _code(item: Terms) -> str | None:

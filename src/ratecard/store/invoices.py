@@ -23,7 +23,7 @@ from sqlalchemy.exc import OperationalError
 
 from ..domain.invoice import InvoiceStateError, check_transition
 from .db import Store
-from .schema import draft_sequences, invoice_lines, invoice_sequences, invoices
+from .schema import draft_sequences, events, invoice_lines, invoice_sequences, invoices
 
 
 @dataclass
@@ -367,12 +367,12 @@ def _change_status_once(store: Store, invoice_id: int, target: str, now_us: int,
                         environment: str) -> InvoiceRecord:
     with store.engine.begin() as connection:
         found = connection.execute(
-            select(invoices.c.status, invoices.c.mode, invoices.c.draft_number)
+            select(invoices.c.status, invoices.c.mode, invoices.c.draft_number, invoices.c.updated_at)
             .where(invoices.c.id == invoice_id, invoices.c.environment == environment)
         ).first()
         if found is None:
             raise InvoiceNotFound(f"no invoice {invoice_id}")
-        current, mode, draft_number = found
+        current, mode, draft_number, computed_at = found
         check_transition(current, target)
         if target == "final" and mode == "shadow":
             raise InvoiceStateError(f"{draft_reference(draft_number)} is a shadow invoice (the legacy system bills "
@@ -388,7 +388,25 @@ def _change_status_once(store: Store, invoice_id: int, target: str, now_us: int,
             # another process moved it first; rolling back returns the number to the sequence
             raise InvoiceChanged(f"{draft_reference(draft_number)} changed while being updated; nothing was done")
         record = load_invoices(connection, [invoice_id])[invoice_id]
+        if target == "final":
+            _flag_unbilled_as_late(connection, environment, record, computed_at)
     return record
+
+
+def _flag_unbilled_as_late(connection: Any, environment: str, record: InvoiceRecord, computed_at: int) -> None:
+    """Events stored after the draft was last computed and inside the periods it bills in arrears
+    are not on it: flagged late, like events that arrive after finalization, so the next invoice
+    run corrects the final invoice with them instead of never billing them."""
+    spans = [(line.service_start_ts, line.service_end_ts) for line in record.lines if line.kind in ("usage", "arrears")]
+    if not spans:
+        return
+    connection.execute(
+        update(events).where(
+            events.c.environment == environment, events.c.customer == record.customer,
+            events.c.ts >= min(start for start, _ in spans), events.c.ts < max(end for _, end in spans),
+            events.c.received_at > computed_at, events.c.status == "matched", events.c.late.is_(False),
+        ).values(late=True)
+    )
 
 
 def next_number(connection: Any, environment: str, prefix: str) -> str:

@@ -7,7 +7,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import and_, insert, select
+from sqlalchemy import and_, func, insert, select
 
 from .catalogs import lock_environment
 from .db import Store
@@ -88,6 +88,14 @@ def save_standalone(store: Store, environment: str, record: InvoiceRecord, now_u
     at once (a credit note from the credit-note sequence)."""
     with store.engine.begin() as connection:
         lock_environment(connection, store, environment)
+        # several corrections of one subscription may be issued at one instant (a pinned clock, a
+        # credit note and an invoice): each takes the next revision free at that instant
+        taken = connection.execute(
+            select(func.max(invoices.c.revision)).where(
+                invoices.c.environment == environment, invoices.c.subscription == record.subscription,
+                invoices.c.boundary_ts == record.boundary_ts, invoices.c.mode == record.mode,
+                invoices.c.kind == record.kind)).scalar()
+        record.revision = 0 if taken is None else taken + 1
         values = {name: getattr(record, name) for name in HEADER}
         values.update(status="final", number=next_number(connection, environment, prefix), finalized_at=now_us,
                       environment=environment, created_at=now_us, updated_at=now_us)

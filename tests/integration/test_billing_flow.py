@@ -91,11 +91,13 @@ def test_final_invoices_never_change(db_url: str, tmp_path: Path) -> None:
     import_file(store, catalog, write_jsonl(tmp_path / "late.jsonl", late), NOW)
     report = _run(store)
     assert report.skipped_final == 1
-    assert list_invoices(store)[1].total == final.total
+    assert list_invoices(store)[1].total == final.total  # never edited: the late tokens are corrected
+    [correction] = report.corrections  # by a document of its own (no later draft in this run)
+    assert correction["kind"] == "correction" and correction["document"] == "RC-000002"
     with pytest.raises(InvoiceStateError):
         change_status(store, draft.id, "void", 2, "RC")
     second = change_status(store, list_invoices(store)[0].id, "final", 3, "RC")
-    assert second.number == "RC-000002"
+    assert second.number == "RC-000003"
 
 
 def test_idempotent_import_and_split_batches_give_the_same_invoice(db_url: str, tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ Each example runs in an environment of its own on one store, so no example sees 
 from __future__ import annotations
 
 import calendar
+import os
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -563,7 +564,10 @@ def _maybe_on_anchor(sub: Sub, day: date, on_anchor: bool) -> date:
     return day
 
 
+# derandomize: CI runs the same 25 sequences every time (a pass means the same thing on every run);
+# explore with a random seed by hand: RATECARD_STATE_EXPLORE=1 (see the closing notes for what it found)
 SETTINGS = settings(max_examples=25, stateful_step_count=12, deadline=None,
+                    derandomize=os.environ.get("RATECARD_STATE_EXPLORE") != "1",
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 
 

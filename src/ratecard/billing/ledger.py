@@ -11,10 +11,10 @@ price applies to periods billed after it, like Stripe's and Lago's price changes
 terms and usage are today's. Fees billed in advance are settled against what the opening invoice
 actually billed (its basis), so prorations and minimums read what was billed.
 
-The difference goes on the subscription's next draft (`corrections: next_invoice`, the default;
-when that invoice is not cut yet, a later run puts it there) or, when the subscription has ended
-and no invoice follows, or the billing entity asks for `credit_note`, on a document of its own,
-final at once: a credit note when it credits, an invoice when it charges.
+The difference goes on the subscription's next draft (`corrections: next_invoice`, the default)
+or, when the run cuts no draft after its last final invoice, or the billing entity asks for
+`credit_note`, on documents of their own, final at once: a credit note for what it credits, a
+correction invoice for what it charges.
 """
 
 from __future__ import annotations
@@ -151,11 +151,12 @@ class Checks:
             if not lines:
                 continue
             carrier = self.carriers.get(reference)
-            if self.catalog.corrections == "credit_note" or (carrier is None and reference in self.finished):
+            # no draft of the subscription after its last final invoice in this run: a document of
+            # its own now, rather than a correction left unbilled until some later run
+            if self.catalog.corrections == "credit_note" or carrier is None:
                 self.standalone[reference] = lines
-            elif carrier is not None:
+            else:
                 result[carrier] += lines
-            # else: the next invoice is not cut yet; a later run puts the correction on it
         return result
 
     def issue_standalone(self, store: Store, catalog: Catalog, catalog_version: int, now: datetime,

@@ -34,18 +34,23 @@ def lock_environment(connection: Any, store: Store, environment: str) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+def _latest(connection: Any, environment: str) -> Any:
+    """The environment's latest version and its digest (a row), or None; read under its lock."""
+    return connection.execute(
+        select(catalog_versions.c.version, catalog_versions.c.digest)
+        .where(catalog_versions.c.environment == environment)
+        .order_by(catalog_versions.c.version.desc())
+        .limit(1)
+    ).first()
+
+
 def save_version(store: Store, document: CatalogDocument, now_us: int, environment: str = "live") -> tuple[int, bool]:
     """Store the document as a new version unless it equals the latest; returns (version, created)."""
     text = canonical_json(document)
     digest = hashlib.sha256(text.encode()).hexdigest()
     with store.engine.begin() as connection:
         lock_environment(connection, store, environment)
-        latest = connection.execute(
-            select(catalog_versions.c.version, catalog_versions.c.digest)
-            .where(catalog_versions.c.environment == environment)
-            .order_by(catalog_versions.c.version.desc())
-            .limit(1)
-        ).first()
+        latest = _latest(connection, environment)
         if latest is not None and latest.digest == digest:
             return latest.version, False
         return insert_version(connection, environment, now_us, digest, text), True
@@ -61,12 +66,7 @@ def save_version_on(store: Store, document: CatalogDocument, base: int, now_us: 
     digest = hashlib.sha256(text.encode()).hexdigest()
     with store.engine.begin() as connection:
         lock_environment(connection, store, environment)
-        latest = connection.execute(
-            select(catalog_versions.c.version, catalog_versions.c.digest)
-            .where(catalog_versions.c.environment == environment)
-            .order_by(catalog_versions.c.version.desc())
-            .limit(1)
-        ).first()
+        latest = _latest(connection, environment)
         if latest is None or latest.version != base:
             return None
         if latest.digest == digest:

@@ -9,10 +9,13 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import RedirectResponse
 
 from .. import __version__
 from ..services.errors import ServiceError
 from ..store import open_store
+from ..web.app import PREFIX as CONSOLE_PREFIX
+from ..web.app import create_console
 from .caches import CatalogCache, KeyCache
 from .errors import (
     ApiError,
@@ -33,9 +36,11 @@ def create_app(database_url: str | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.store = open_store(database_url)
+        console.state.store = app.state.store
         yield
         app.state.store.dispose()
 
+    console = create_console()
     app = FastAPI(title="ratecard", version=__version__, lifespan=lifespan,
                   description="Usage-based billing API. Solvimon-compatible where Solvimon defines the resource.")
     app.state.metrics = Metrics()
@@ -57,7 +62,17 @@ def create_app(database_url: str | None = None) -> FastAPI:
         app.include_router(module.router)
     for router in SOLVIMON_ROUTERS:
         app.include_router(router)
+    # the console shares the store, the catalog cache and the metrics; its own guard and error pages
+    console.state.catalogs = app.state.catalogs
+    console.state.metrics = app.state.metrics
+    app.mount(CONSOLE_PREFIX, console)
+    app.add_api_route("/", _to_console, include_in_schema=False)
+    app.add_api_route(CONSOLE_PREFIX, _to_console, include_in_schema=False)
     return app
+
+
+async def _to_console() -> RedirectResponse:
+    return RedirectResponse(CONSOLE_PREFIX + "/", status_code=307)
 
 
 def app_from_environment() -> FastAPI:

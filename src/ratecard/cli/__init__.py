@@ -16,7 +16,21 @@ import os
 
 import typer
 
-from . import backfills, catalog, cohorts, demo, events, golive, invoices, keys, monitoring, reconcile, serve, subscriptions
+from . import (
+    backfills,
+    catalog,
+    cohorts,
+    demo,
+    events,
+    golive,
+    invoices,
+    keys,
+    monitoring,
+    reconcile,
+    serve,
+    subscriptions,
+    users,
+)
 from .common import report_failure
 from .console import err, say
 
@@ -38,6 +52,7 @@ app.add_typer(backfills.app, name="backfill")
 app.add_typer(cohorts.cohort_app, name="cohort")
 app.add_typer(cohorts.cutover_app, name="cutover")
 app.command("rollback")(cohorts.rollback)
+app.add_typer(users.app, name="users")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -415,3 +415,33 @@ webhook_deliveries = Table(
     Column("delivered_at", BigInteger, nullable=True),
     Index("ix_webhook_deliveries_endpoint", "endpoint_id", "status", "id"),
 )
+
+# Console users: one login for every environment; the password is kept as an argon2 hash only.
+console_users = Table(
+    "console_users",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("email", String(254), nullable=False),
+    Column("role", String(16), nullable=False),  # viewer | operator | admin
+    Column("password_hash", Text, nullable=False),
+    Column("disabled", Boolean, nullable=False, server_default=false()),
+    Column("failed_logins", Integer, nullable=False, server_default="0"),  # in a row; reset by a good login
+    Column("locked_until", BigInteger, nullable=True),  # µs
+    Column("created_at", BigInteger, nullable=False),
+    Column("last_login_at", BigInteger, nullable=True),
+    UniqueConstraint("email", name="uq_console_users_email"),
+)
+
+# Browser sessions: the SHA-256 of the cookie's random token, the environment the user switched to
+# and the session's CSRF token (every form carries it).
+console_sessions = Table(
+    "console_sessions",
+    metadata,
+    Column("token_sha256", String(64), primary_key=True),
+    Column("user_id", Integer, nullable=False),
+    Column("environment", String(16), nullable=False),
+    Column("csrf_token", String(64), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("last_seen_at", BigInteger, nullable=False),
+    Index("ix_console_sessions_user", "user_id"),
+)

@@ -1,0 +1,16 @@
+"""The Alerts and webhooks page(s)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends
+from starlette.responses import Response
+
+from ..context import Visit, visitor
+from ..render import page
+
+router = APIRouter()
+
+
+@router.get("/alerts")
+async def alerts_page(visit: Visit = Depends(visitor)) -> Response:
+    return page(visit, "alerts/index.html", "alerts")

@@ -1,0 +1,16 @@
+"""The Events page(s)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends
+from starlette.responses import Response
+
+from ..context import Visit, visitor
+from ..render import page
+
+router = APIRouter()
+
+
+@router.get("/events")
+async def events_page(visit: Visit = Depends(visitor)) -> Response:
+    return page(visit, "events/index.html", "events")

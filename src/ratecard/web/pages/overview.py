@@ -1,0 +1,16 @@
+"""The Overview page(s)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends
+from starlette.responses import Response
+
+from ..context import Visit, visitor
+from ..render import page
+
+router = APIRouter()
+
+
+@router.get("/")
+async def overview_page(visit: Visit = Depends(visitor)) -> Response:
+    return page(visit, "overview/index.html", "overview")

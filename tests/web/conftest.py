@@ -19,7 +19,6 @@ from ratecard.domain.instants import to_micros
 from ratecard.store import console_users as rows
 from ratecard.store import open_store
 from ratecard.store.keys import create_key
-
 from ratecard.web.context import SESSION_COOKIE
 
 from ..api.conftest import Api

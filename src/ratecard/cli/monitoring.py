@@ -264,3 +264,18 @@ def webhooks_deliveries(
         table.add_row(str(d["id"]), str(d["endpoint"]), d["event"], str(d["alert"] or ""), d["status"],
                       str(d["attempts"]), answer, d["next_attempt_at"] or "")
     out.print(table)
+
+
+@webhooks_app.command("retry")
+def webhooks_retry(delivery_id: int, db: DbOption = None, json_output: JsonOption = False) -> None:
+    """Send a failed delivery again: back to pending with fresh attempts; the next `ratecard monitor
+    run` sends it."""
+    from ..services import monitoring
+
+    moment = now()
+    with store_for(db) as store:
+        result = monitoring.retry_delivery(store, delivery_id, moment, ENVIRONMENT)
+    if json_output:
+        emit_json(result)
+    else:
+        say(out, f"delivery {delivery_id} is pending again; the next `ratecard monitor run` sends it")

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from ..domain.instants import rfc3339_seconds
+from ..domain.instants import rfc3339_seconds, to_micros
 from ..golive.alerts import (
     Evaluation,
     RuleError,
@@ -28,8 +28,17 @@ from ..golive.webhooks import (
     deliver_pending,
 )
 from ..store import Store
-from ..store.monitoring import RuleRow, delete_endpoint, list_alerts, list_deliveries, list_endpoints, list_rules
-from .errors import InvalidInput, NotFound
+from ..store.monitoring import (
+    RuleRow,
+    delete_endpoint,
+    list_alerts,
+    list_deliveries,
+    list_endpoints,
+    list_rules,
+    pending_counts,
+    requeue_failed_delivery,
+)
+from .errors import Conflict, InvalidInput, NotFound
 from .keys import check_environment
 
 if TYPE_CHECKING:
@@ -77,8 +86,16 @@ def alerts(store: Store, environment: str = "live", status: str | None = None,
     """Alerts, newest first."""
     if status is not None and status not in ALERT_STATUSES:
         raise InvalidInput(f"{status!r} is not an alert status (open or resolved)", field="status")
-    rows, _ = list_alerts(store, environment, status, limit)
-    return [alert_document(row) for row in rows]
+    return alert_page(store, environment, status, limit)[0]
+
+
+def alert_page(store: Store, environment: str = "live", status: str | None = None, limit: int | None = 100,
+               offset: int = 0) -> tuple[list[dict[str, Any]], int]:
+    """Alerts newest first, from `offset`, and how many match in all."""
+    if status is not None and status not in ALERT_STATUSES:
+        raise InvalidInput(f"{status!r} is not an alert status (open or resolved)", field="status")
+    rows, total = list_alerts(store, environment, status, limit, offset)
+    return [alert_document(row) for row in rows], total
 
 
 def add_rule(store: Store, now: datetime, environment: str = "live", **options: str | None) -> RuleRow:
@@ -125,8 +142,9 @@ def add_webhook(store: Store, url: str, now: datetime, environment: str = "live"
 def webhooks(store: Store, environment: str = "live") -> list[dict[str, Any]]:
     """Endpoints (secrets are never shown again) with their pending deliveries."""
     endpoints = list_endpoints(store, environment)
+    pending = pending_counts(store, environment)
     return [{"id": e.id, "url": e.url, "created_at": rfc3339_seconds(e.created_at),
-             "pending": len(list_deliveries(store, environment, e.id, "pending", None))} for e in endpoints]
+             "pending": pending.get(e.id, 0)} for e in endpoints]
 
 
 def remove_webhook(store: Store, endpoint_id: int, environment: str = "live") -> None:
@@ -136,13 +154,26 @@ def remove_webhook(store: Store, endpoint_id: int, environment: str = "live") ->
 
 
 def deliveries(store: Store, environment: str = "live", status: str | None = None, endpoint: int | None = None,
-               limit: int | None = 100) -> list[dict[str, Any]]:
-    """The delivery log, newest first."""
+               limit: int | None = 100, offset: int = 0) -> list[dict[str, Any]]:
+    """The delivery log, newest first (from `offset`)."""
     if status is not None and status not in DELIVERY_STATUSES:
         raise InvalidInput(f"{status!r} is not a delivery status (pending, delivered or failed)", field="status")
-    rows = list_deliveries(store, environment, endpoint, status, limit)
+    rows = list_deliveries(store, environment, endpoint, status, limit, offset)
     return [{"id": d.id, "endpoint": d.endpoint_id, "event": d.event_type, "alert": d.alert_id,
              "status": d.status, "attempts": d.attempts, "last_status_code": d.last_status_code,
              "last_error": d.last_error,
              "next_attempt_at": rfc3339_seconds(d.next_attempt_at) if d.status == "pending" else None,
              "created_at": rfc3339_seconds(d.created_at), "delivered_at": rfc3339_seconds(d.delivered_at)} for d in rows]
+
+
+def retry_delivery(store: Store, delivery_id: int, now: datetime, environment: str = "live") -> dict[str, Any]:
+    """Send a failed webhook delivery again: it goes back to pending, due now, with its attempts
+    reset, and the next alert run (`ratecard monitor run`) sends it in its endpoint's order."""
+    outcome = requeue_failed_delivery(store, environment, delivery_id, to_micros(now))
+    if outcome == "missing":
+        raise NotFound(f"there is no webhook delivery {delivery_id} (see `ratecard webhooks deliveries`)")
+    if outcome == "endpoint_removed":
+        raise Conflict(f"webhook delivery {delivery_id}: its endpoint was removed; there is nowhere to send it")
+    if outcome == "not_failed":
+        raise Conflict(f"webhook delivery {delivery_id} has not failed: only a failed delivery is retried")
+    return {"retried": delivery_id, "status": "pending", "next_attempt_at": rfc3339_seconds(to_micros(now))}

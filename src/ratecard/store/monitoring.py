@@ -326,7 +326,7 @@ def record_attempt(store: Store, delivery_id: int, values: dict[str, Any]) -> No
 
 
 def list_deliveries(store: Store, environment: str, endpoint_id: int | None = None,
-                    status: str | None = None, limit: int | None = 100) -> list[DeliveryRow]:
+                    status: str | None = None, limit: int | None = 100, offset: int = 0) -> list[DeliveryRow]:
     c = webhook_deliveries.c
     conditions = [c.environment == environment]
     if endpoint_id is not None:
@@ -336,5 +336,35 @@ def list_deliveries(store: Store, environment: str, endpoint_id: int | None = No
     query = select(*_DELIVERY_COLUMNS).where(and_(*conditions)).order_by(c.id.desc())
     if limit:
         query = query.limit(limit)
+    if offset:
+        query = query.offset(offset)
     with store.engine.connect() as connection:
         return [DeliveryRow(*row) for row in connection.execute(query)]
+
+
+def pending_counts(store: Store, environment: str) -> dict[int, int]:
+    """Endpoint id -> its pending deliveries (endpoints with none are left out)."""
+    c = webhook_deliveries.c
+    query = (select(c.endpoint_id, func.count()).where(c.environment == environment, c.status == "pending")
+             .group_by(c.endpoint_id))
+    with store.engine.connect() as connection:
+        return {int(endpoint_id): int(count) for endpoint_id, count in connection.execute(query)}
+
+
+def requeue_failed_delivery(store: Store, environment: str, delivery_id: int, now_us: int) -> str:
+    """Put a failed delivery back in its endpoint's queue with a fresh set of attempts, due now.
+    Returns "requeued", or why not: "missing", "not_failed" or "endpoint_removed". One
+    transaction, and only a delivery still failed changes (two retries at once requeue it once)."""
+    d, e = webhook_deliveries.c, webhook_endpoints.c
+    with store.engine.begin() as connection:
+        row = connection.execute(select(d.status, d.endpoint_id)
+                                 .where(d.environment == environment, d.id == delivery_id)).first()
+        if row is None:
+            return "missing"
+        endpoint = connection.execute(select(e.id).where(e.environment == environment, e.id == row.endpoint_id)).first()
+        if endpoint is None:
+            return "endpoint_removed"
+        result = connection.execute(update(webhook_deliveries)
+                                    .where(d.id == delivery_id, d.status == "failed")
+                                    .values(status="pending", attempts=0, next_attempt_at=now_us))
+        return "requeued" if result.rowcount else "not_failed"

@@ -1,16 +1,53 @@
-"""The Events page(s)."""
+"""The events explorer (/console/events) and reprocessing the unmatched events (operator)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
-from starlette.responses import Response
+from fastapi import APIRouter, Depends, Query
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import RedirectResponse, Response
 
-from ..context import Visit, visitor
+from ...services.errors import NoCatalog
+from ...services.event_explorer import MAX_PAGE, EventFilters, explore
+from ...services.events import reprocess_events
+from ..context import Visit, acting, visitor
 from ..render import page
 
 router = APIRouter()
+BASE = "/console/events"
+NOTICES = ("reprocessed", "no-catalog")
 
 
 @router.get("/events")
-async def events_page(visit: Visit = Depends(visitor)) -> Response:
-    return page(visit, "events/index.html", "events")
+async def events_page(
+    visit: Visit = Depends(visitor),
+    customer: str = Query("", max_length=300),
+    meter: str = Query("", max_length=300),
+    event_id: str = Query("", max_length=300),
+    start: str = Query("", alias="from", max_length=64),
+    end: str = Query("", alias="until", max_length=64),
+    status: str = Query("", max_length=32),
+    page_number: int = Query(1, alias="page", ge=1, le=MAX_PAGE),
+    done: str = Query("", max_length=32),
+    checked: int = Query(0, ge=0),
+    matched: int = Query(0, ge=0),
+    late: int = Query(0, ge=0),
+    unmatched: int = Query(0, ge=0),
+) -> Response:
+    filters = EventFilters(customer, meter, event_id, start, end, status)
+    found = await run_in_threadpool(explore, visit.store, visit.now, filters, page_number, visit.environment)
+    counts = {"checked": checked, "matched": matched, "late": late, "unmatched": unmatched}
+    return page(visit, "events/index.html", "events", found=found, filters=filters, params=filters.as_params(),
+                base=BASE, notice=done if done in NOTICES else "", counts=counts)
+
+
+@router.post("/events/reprocess")
+async def reprocess(visit: Visit = Depends(acting("operator"))) -> Response:
+    """The same use case as `ratecard events reprocess`: every unmatched event re-matched against
+    the environment's current catalog."""
+    try:
+        result = await run_in_threadpool(reprocess_events, visit.store, visit.now, visit.environment)
+    except NoCatalog:
+        return RedirectResponse(f"{BASE}?done=no-catalog", status_code=303)
+    unmatched = sum(result["still_unmatched"].values())
+    return RedirectResponse(f"{BASE}?done=reprocessed&checked={int(result['checked'])}&matched={int(result['matched'])}"
+                            f"&late={int(result['late'])}&unmatched={int(unmatched)}", status_code=303)

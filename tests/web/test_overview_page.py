@@ -9,7 +9,7 @@ from ratecard.clock import now
 from ratecard.services.invoices import finalize_invoices, find_invoices, hold_invoice
 from ratecard.store import open_store
 
-from ..integration.scenario import CATALOG, EVENTS
+from ..integration.scenario import EVENTS
 
 
 def _card(html: str, testid: str) -> str:

@@ -87,6 +87,12 @@ def test_drafts_are_numbered_per_environment_on_upgrade(db_url: str) -> None:
     store.dispose()
 
 
+def _readable(index: dict) -> dict:
+    """A partial index's condition as its SQL text (the inspector gives a clause object)."""
+    options = {name: str(value) for name, value in index.get("dialect_options", {}).items()}
+    return {**index, "dialect_options": options}
+
+
 def _shape(url: str) -> dict:
     """Everything the inspector sees of a database: tables, columns, keys, indexes, constraints."""
     from sqlalchemy import inspect
@@ -100,7 +106,7 @@ def _shape(url: str) -> dict:
                 [(c["name"], str(c["type"]), c["nullable"], str(c.get("default"))) for c in found.get_columns(table)],
                 found.get_pk_constraint(table)["constrained_columns"],
                 sorted(str(sorted(fk.items())) for fk in found.get_foreign_keys(table)),
-                sorted(str(sorted(index.items())) for index in found.get_indexes(table)),
+                sorted(str(sorted(_readable(index).items())) for index in found.get_indexes(table)),
                 sorted(str(sorted(unique.items())) for unique in found.get_unique_constraints(table)),
                 sorted(str(sorted(check.items())) for check in found.get_check_constraints(table)),
             )

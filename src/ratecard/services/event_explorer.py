@@ -22,7 +22,7 @@ from .errors import InvalidInput
 from .keys import check_environment
 
 PAGE_SIZE = 50
-MAX_PAGE = 2_000  # deeper than this, narrow the filters: OFFSET reads every row it skips
+MAX_PAGE = 200  # 10,000 events; deeper than this, narrow the filters: OFFSET reads every row it skips
 MAX_TEXT = 256  # customer, meter and event ids are at most this long in the store
 
 REASONS = {

@@ -112,3 +112,19 @@ def test_open_alerts_are_listed(console):
     page = console.viewer.get("/console/").text
     assert "Open alerts (" in page and 'data-testid="open-alerts"' in page
     assert "acme" in page.split('data-testid="open-alerts"', 1)[1]
+
+
+def test_an_invoice_counts_in_the_month_it_was_finalized(console):
+    from datetime import timedelta
+
+    drafts = _bill(console)
+    last_month = now().replace(day=1) - timedelta(days=1)
+    store = open_store(console.url)
+    try:
+        total = finalize_invoices(store, [drafts[-1]], last_month, "live").finalized[0].total
+    finally:
+        store.dispose()
+    page = console.viewer.get("/console/").text
+    assert "nothing finalized" in _card(page, "invoiced-this-month")
+    earlier = _card(page, "invoiced-last-month")
+    assert f"{total:,.2f} EUR" in earlier and last_month.strftime("%Y-%m") in earlier

@@ -62,7 +62,6 @@ def test_the_list_shows_every_invoice_and_filters_by_status_customer_and_hold(bi
     everything = billed.viewer.get("/console/invoices")
     assert everything.status_code == 200, everything.text
     assert len(set(DRAFT.findall(everything.text))) == 4
-    assert "Acme" not in everything.text or "acme" in everything.text
     assert len(set(DRAFT.findall(billed.viewer.get("/console/invoices?customer=acme").text))) == 2
     assert DRAFT.findall(billed.viewer.get("/console/invoices?status=final").text) == []
     reference = acme_november_draft(billed.operator)

@@ -17,7 +17,7 @@ from ..catalog import Catalog, CustomerSpec, SubscriptionSpec
 from ..domain.instants import to_micros
 from ..domain.periods import to_local
 from ..store import Store
-from ..store.customer_views import InvoiceFigures, daily_events, invoice_figures, page_customers, subscriptions_of_customers
+from ..store.customer_views import InvoiceFigures, daily_events, invoice_figures, page_customers
 from ..store.invoice_views import InvoiceSummary, page_invoices
 from .errors import NotFound, ServiceError
 from .preview import UpcomingInvoices, preview_invoices
@@ -55,14 +55,15 @@ def list_customers(store: Store, environment: str, catalog: Catalog | None, now:
     plans: dict[str, list[str]] = {reference: [] for reference in references}
     currencies: dict[str, str] = {}
     if catalog is not None:
-        for customer, subscription in subscriptions_of_customers(store, environment, references):
-            spec = catalog.subscriptions.get(subscription)
-            if spec is None or _ended(spec, now):
+        # the page's customers' subscriptions, from the catalog the process keeps built (a lookup
+        # per subscription, no parse of the document)
+        for spec in catalog.subscriptions.values():
+            if spec.customer not in plans or _ended(spec, now):
                 continue
             code = plan_in_force(spec, now)
-            if code not in plans[customer]:
-                plans[customer].append(code)
-            currencies.setdefault(customer, spec.plan.currency)
+            if code not in plans[spec.customer]:
+                plans[spec.customer].append(code)
+            currencies.setdefault(spec.customer, spec.plan.currency)
     figures = invoice_figures(store, environment, references)
     rows = [CustomerListRow(row.reference, row.name, row.currency or currencies.get(row.reference, ""),
                             plans[row.reference], figures[row.reference]) for row in shown]

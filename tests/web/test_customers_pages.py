@@ -148,6 +148,8 @@ def test_the_customer_page_shows_subscriptions_and_their_changes(billed):
     versions = billed.viewer.get("/console/customers/globex?history=globex-pro", headers={"HX-Request": "true"})
     assert versions.status_code == 200
     assert "<html" not in versions.text and "version 1" in versions.text and "created" in versions.text
+    whole = billed.viewer.get("/console/customers/globex?history=globex-pro")  # without JavaScript: the page
+    assert "<html" in whole.text and "globex-pro: catalog versions" in whole.text
     assert billed.viewer.get("/console/customers/globex?history=acme-pro").status_code == 404
 
 

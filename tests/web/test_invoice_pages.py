@@ -190,3 +190,29 @@ def test_sandbox_invoices_are_not_on_live_pages(billed):
     assert missing.status_code == 404
     assert "RC-" not in billed.viewer.get("/console/invoices").text
     assert "Sandbox Acme" not in billed.viewer.get("/console/customers").text
+
+
+def test_a_corrected_invoice_links_its_correction(billed):
+    reference = acme_november_draft(billed.operator)
+    assert billed.operator.post(f"/console/invoices/{reference}/finalize").status_code == 303
+    # a late October call: the final RC-000001 is corrected (here on an invoice of its own: the
+    # catalog corrects on the next invoice, and none is due yet)
+    late = {"id": "late-1", "customer": "acme", "meter": "api_calls", "timestamp": "2026-10-20T10:00:00Z"}
+    assert billed.api.post("/v1/events", json=[late]).status_code == 200
+    run = billed.api.post("/v1/invoice-runs", json={"until": "2026-11-01"})
+    (correction,) = run.json()["corrections"]
+    original = billed.viewer.get("/console/invoices/RC-000001")
+    corrections = re.search(r'data-testid="corrections">(.*?)</table>', original.text, re.S)
+    assert corrections, original.text
+    assert f'href="/console/invoices/{correction["document"]}"' in corrections.group(1)
+    assert "0.12 EUR" in corrections.group(1)
+    corrective = billed.viewer.get(f"/console/invoices/{correction['document']}")
+    assert corrective.status_code == 200
+    assert "Corrects" in corrective.text and 'href="/console/invoices/RC-000001"' in corrective.text
+
+
+def test_an_unknown_notice_is_a_400_not_echoed(billed):
+    reference = acme_november_draft(billed.viewer)
+    answer = billed.viewer.get(f"/console/invoices/{reference}?done=%3Cb%3Ehi%3C%2Fb%3E")
+    assert answer.status_code == 400
+    assert "<b>hi</b>" not in answer.text

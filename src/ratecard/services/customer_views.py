@@ -110,7 +110,8 @@ class CustomerDetail:
     page: int
     has_more: bool
     history: History | None = None  # the catalog versions of the subscription asked about
-    usage: list[tuple[str, Decimal, int]] = field(default_factory=list)  # (meter, quantity, events) this period
+    # (subscription, meter, quantity, events) over each subscription's current period so far
+    usage: list[tuple[str, str, Decimal, int]] = field(default_factory=list)
 
 
 def customer_detail(store: Store, environment: str, version: int | None, catalog: Catalog | None, reference: str,
@@ -129,11 +130,11 @@ def customer_detail(store: Store, environment: str, version: int | None, catalog
     if upcoming is not None and not upcoming.subscriptions:
         reason = "nothing to preview: none of the customer's subscriptions is in a billing period now"
         upcoming = None
-    usage: list[tuple[str, Decimal, int]] = []
+    usage: list[tuple[str, str, Decimal, int]] = []
     chart = None
     if upcoming is not None:
         for preview in upcoming.subscriptions:
-            usage += [(meter.meter, meter.quantity, meter.events) for meter in preview.usage]
+            usage += [(preview.subscription, meter.meter, meter.quantity, meter.events) for meter in preview.usage]
         start = min(preview.period.start for preview in upcoming.subscriptions)
         end = min(now, max(preview.period.end for preview in upcoming.subscriptions))
         chart = usage_chart(store, environment, reference, start, end)

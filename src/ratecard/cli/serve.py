@@ -19,7 +19,7 @@ def serve(
     workers: Annotated[int, typer.Option("--workers", min=1, help="Server processes.")] = 1,
     db: DbOption = None,
 ) -> None:
-    """Serve the HTTP API (OpenAPI at /openapi.json)."""
+    """Serve the HTTP API (OpenAPI at /openapi.json) and the console (/console/)."""
     import uvicorn
 
     from ..store.db import resolve_url
@@ -30,6 +30,7 @@ def serve(
     os.environ["RATECARD_DATABASE_URL"] = url
     address = f"[{host}]" if ":" in host else host
     say(err, f"ratecard API on http://{address}:{port} (OpenAPI at /openapi.json), {workers} worker(s)")
+    say(err, f"console on http://{address}:{port}/console/ (sign in as a user of `ratecard users create`)")
     say(err, f"database: {masked_url(url)}")
     if workers == 1:
         uvicorn.run(APP_FACTORY, factory=True, host=host, port=port, log_level="warning", access_log=False)

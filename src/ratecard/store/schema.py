@@ -98,6 +98,9 @@ invoices = Table(
                      name="uq_invoices_cut"),
     UniqueConstraint("environment", "number", name="uq_invoices_number"),
     Index("ix_invoices_status", "environment", "status"),
+    # the newest invoices first, of the environment or of one customer (the console's lists)
+    Index("ix_invoices_recent", "environment", "id"),
+    Index("ix_invoices_customer", "environment", "customer", "id"),
     Index("uq_invoices_draft_number", "environment", "draft_number", unique=True),
 )
 

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from ratecard.services import backfills, cohorts
+from ratecard.clock import now as clock_now
+from ratecard.services import backfills, cohorts, invoices
 from ratecard.store import open_store
 
 NOW = datetime(2026, 11, 20, tzinfo=UTC)
@@ -152,12 +153,31 @@ def test_cohorts_show_each_cycle_the_streak_and_the_promotion_gate(console, tmp_
     assert "The cohort is promoted" in after.text and "badge-live" in after.text
     assert 'data-testid="rollback"' in after.text and 'data-testid="promote"' not in after.text
     assert "already promoted" in after.text
+    assert 'data-testid="no-issued"' in after.text  # nothing final since the promotion yet
+    # one of the cohort's live drafts (cut before it joined) is finalized after the promotion
+    store = _store(console)
+    try:
+        draft = next(i for i in invoices.find_invoices(store, "live", "draft") if i.customer == "pilot-a")
+        (final,) = invoices.finalize_invoices(store, [draft.display_number], clock_now()).finalized
+    finally:
+        store.dispose()
+    live = console.viewer.get("/console/golive/cohorts/pilot")
+    issued = live.text.split('data-testid="issued"', 1)[1]
+    assert "Final invoices issued since the promotion" in live.text and final.display_number in issued
 
     rolled = console.operator.post("/console/golive/cohorts/pilot/rollback")
     assert rolled.status_code == 303
     back = console.operator.get(rolled.headers["location"])
     assert "back in shadow" in back.text and "badge-rolled-back" in back.text
     assert "no (before the rollback)" in back.text  # the cohort earns its promotion again
+    assert "issued while the cohort was live" in back.text
+    assert final.display_number in back.text.split('data-testid="issued"', 1)[1]
+    every = console.viewer.get("/console/golive/cohorts/pilot/corrections")
+    assert every.status_code == 200 and final.display_number in every.text
+    members = console.viewer.get("/console/golive/cohorts/pilot").text.split('data-testid="members"', 1)[1]
+    assert "pilot-a" in members
+    assert "pilot-a" not in console.viewer.get("/console/golive/cohorts/pilot?page=2").text.split(
+        'data-testid="members"', 1)[1]
 
     assert console.viewer.get("/console/golive/cohorts/nobody").status_code == 404
 
@@ -257,6 +277,10 @@ def test_a_new_upload_replaces_the_latest_result_and_a_bad_file_is_refused_as_a_
     bad = _upload(console.operator, b"customer,amount\n<script>alert(1)</script>,1\n", name="bad.csv")
     assert bad.status_code == 400
     assert "bad.csv" in bad.text and "no column" in bad.text and "<script>alert" not in bad.text
+    # a mapping is one shipped with ratecard, never a path on the server
+    elsewhere = _upload(console.operator, LEGACY.encode(), name="third.csv", mapping="../../etc/passwd")
+    assert elsewhere.status_code == 400 and "not one of stripe" in elsewhere.text
+    assert _upload(console.operator, b"  \n", name="empty.csv").status_code == 400
     assert "second.csv" in console.viewer.get("/console/golive/reconcile").text  # the latest result is kept
 
 

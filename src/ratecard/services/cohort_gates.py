@@ -8,10 +8,12 @@ from dataclasses import dataclass
 
 from ..golive.cohorts import CLEAN_CYCLES_TO_PROMOTE, CohortStatus, promotion_refusal
 from ..store import Store
+from ..store.cohort_pages import IssuedInvoice, Member, issued_page, member_page
 from ..store.cohorts import ParallelRun
 from .cohorts import cohort_history, list_cohorts
 
-__all__ = ["CLEAN_CYCLES_TO_PROMOTE", "CohortGate", "CycleVerdict", "cohort_gate", "cohort_gates"]
+__all__ = ["CLEAN_CYCLES_TO_PROMOTE", "CohortGate", "CycleVerdict", "IssuedInvoice", "Member", "cohort_gate",
+           "cohort_gates", "cohort_members", "issued_while_live"]
 
 
 @dataclass(frozen=True)
@@ -61,3 +63,25 @@ def cohort_gates(store: Store, environment: str = "live") -> list[CohortGate]:
 def cohort_gate(store: Store, name: str, environment: str = "live") -> CohortGate:
     """NotFound for a cohort that does not exist."""
     return _gate(cohort_history(store, name, environment))
+
+
+PER_PAGE = 50
+
+
+def cohort_members(store: Store, name: str, environment: str = "live", page: int = 1,
+                   per_page: int = PER_PAGE) -> tuple[list[Member], bool]:
+    """One page of the cohort's customers with the instant ratecard bills each from."""
+    rows = member_page(store, environment, name, per_page + 1, (page - 1) * per_page)
+    return rows[:per_page], len(rows) > per_page
+
+
+def issued_while_live(store: Store, gate: CohortGate, environment: str = "live", page: int = 1,
+                      per_page: int = PER_PAGE) -> tuple[list[IssuedInvoice], bool]:
+    """The final invoices ratecard issued for the cohort since its promotion (until its rollback, when
+    it was rolled back): each needs a credit note if the legacy system bills the same periods."""
+    promoted_at = gate.status.cohort.promoted_at
+    if promoted_at is None:
+        return [], False
+    until = gate.status.cohort.rolled_back_at if gate.status.state == "rolled back" else None
+    rows = issued_page(store, environment, gate.name, promoted_at, until, per_page + 1, (page - 1) * per_page)
+    return rows[:per_page], len(rows) > per_page

@@ -6,7 +6,7 @@ environment's."""
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -102,6 +102,16 @@ def test_readiness_groups_blockers_and_warnings_by_cause_with_counts_and_example
     assert re.search(r"meter without recent events\s*</td>\s*<td class=\"num\">4</td>", table)
     assert "and 1 more" in table
     assert "plan without subscriptions" in table and "unused" in table
+    # the CLI's --days: events from a week ago count as recent over ten days, not over three
+    week_ago = (clock_now() - timedelta(days=7)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    console.api.post("/v1/events", json=[{"id": "recent", "customer": "pilot-a", "meter": "api_calls",
+                                          "timestamp": week_ago}])
+    ten = console.viewer.get("/console/golive?days=10").text.split('data-testid="readiness-groups"', 1)[1]
+    assert re.search(r"meter without recent events\s*</td>\s*<td class=\"num\">3</td>", ten)
+    three = console.viewer.get("/console/golive?days=3").text.split('data-testid="readiness-groups"', 1)[1]
+    assert re.search(r"meter without recent events\s*</td>\s*<td class=\"num\">4</td>", three)
+    for bad in ("0", "-1", "many", "99999999999999999999"):
+        assert console.viewer.get(f"/console/golive?days={bad}").status_code == 400, bad
 
 
 # ------------------------------------------------------------------------------------------ cohorts

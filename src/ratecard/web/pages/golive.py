@@ -7,7 +7,7 @@ its own golive_*.py module.
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
@@ -23,9 +23,10 @@ for part in (golive_cohorts, golive_reconcile, golive_cutover, golive_backfills,
 
 
 @router.get("/golive")
-async def readiness_page(visit: Visit = Depends(visitor)) -> Response:
+async def readiness_page(days: int = Query(7, ge=1, le=3660), visit: Visit = Depends(visitor)) -> Response:
+    """`days`: a charged meter silent this long is a warning (`golive check --days`)."""
     try:
-        report = await run_in_threadpool(check_readiness, visit.store, visit.now, visit.environment)
+        report = await run_in_threadpool(check_readiness, visit.store, visit.now, visit.environment, days)
     except NoCatalog:
         report = None
-    return page(visit, "golive/index.html", "golive", tab="readiness", report=report)
+    return page(visit, "golive/index.html", "golive", tab="readiness", report=report, days=days)

@@ -148,17 +148,25 @@ def next_boundary(catalog: Catalog, customer: str, now: datetime) -> datetime:
     return min(candidates, default=now)
 
 
+def promotion_refusal(status: CohortStatus, force: bool = False) -> str | None:
+    """Why the cohort cannot be promoted now, or None when it can (the gate `promote` applies)."""
+    name = status.cohort.name
+    if not status.cohort.members:
+        return f"cohort {name!r} has no customers"
+    if status.state == "live":
+        return f"cohort {name!r} is already promoted"
+    if not force and status.clean_streak < CLEAN_CYCLES_TO_PROMOTE:
+        return (f"cohort {name!r} has {status.clean_streak} clean cycle(s) in a row; {CLEAN_CYCLES_TO_PROMOTE} "
+                "are needed before promotion (`ratecard cohort report`), or pass --force to promote anyway")
+    return None
+
+
 def promote(store: Store, environment: str, catalog: Catalog, name: str, now: datetime,
             force: bool = False) -> Promotion:
     (status,) = cohort_status(store, environment, name)
-    if not status.cohort.members:
-        raise CohortError(f"cohort {name!r} has no customers")
-    if status.state == "live":
-        raise CohortError(f"cohort {name!r} is already promoted")
-    if not force and status.clean_streak < CLEAN_CYCLES_TO_PROMOTE:
-        raise CohortError(
-            f"cohort {name!r} has {status.clean_streak} clean cycle(s) in a row; {CLEAN_CYCLES_TO_PROMOTE} "
-            "are needed before promotion (`ratecard cohort report`), or pass --force to promote anyway")
+    refusal = promotion_refusal(status, force)
+    if refusal is not None:
+        raise CohortError(refusal)
     live_from = {customer: to_micros(next_boundary(catalog, customer, now)) for customer in status.cohort.members}
     set_members(store, environment, name, live_from, to_micros(now), promoted_at=to_micros(now))
     return Promotion(name, live_from, forced=force and status.clean_streak < CLEAN_CYCLES_TO_PROMOTE)

@@ -29,11 +29,12 @@ def open_backfill(store: Store, start: datetime, end: datetime, now: datetime, e
     return describe(backfill)
 
 
-def find_backfills(store: Store, environment: str = "live", status: str | None = None) -> list[dict[str, Any]]:
-    """Every backfill, oldest first."""
+def find_backfills(store: Store, environment: str = "live", status: str | None = None, *, limit: int | None = None,
+                   offset: int = 0) -> list[dict[str, Any]]:
+    """Every backfill, oldest first (or `limit` of them from `offset`: one page)."""
     if status is not None and status not in STATUSES:
         raise InvalidInput(f"{status!r} is not one of {', '.join(STATUSES)}", field="status")
-    return [describe(backfill) for backfill in list_backfills(store, environment, status)]
+    return [describe(backfill) for backfill in list_backfills(store, environment, status, limit, offset)]
 
 
 def show_backfill(store: Store, backfill_id: str, environment: str = "live") -> dict[str, Any]:

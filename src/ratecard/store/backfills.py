@@ -110,12 +110,17 @@ def get_backfill(store: Store, environment: str, backfill_id: str) -> Backfill:
         return _from_row(row, _event_counts(connection, [backfill_id]).get(backfill_id, 0))
 
 
-def list_backfills(store: Store, environment: str, status: str | None = None) -> list[Backfill]:
+def list_backfills(store: Store, environment: str, status: str | None = None, limit: int | None = None,
+                   offset: int = 0) -> list[Backfill]:
+    """Oldest first; `limit` and `offset` for one page of them."""
     query = select(backfills).where(backfills.c.environment == environment)
     if status is not None:
         query = query.where(backfills.c.status == status)
+    query = query.order_by(backfills.c.created_at, backfills.c.id)
+    if limit is not None:
+        query = query.limit(limit).offset(offset)
     with store.engine.connect() as connection:
-        rows = list(connection.execute(query.order_by(backfills.c.created_at, backfills.c.id)))
+        rows = list(connection.execute(query))
         counts = _event_counts(connection, [row.id for row in rows])
     return [_from_row(row, counts.get(row.id, 0)) for row in rows]
 

@@ -453,3 +453,37 @@ console_sessions = Table(
     Column("last_seen_at", BigInteger, nullable=False),
     Index("ix_console_sessions_user", "user_id"),
 )
+
+# The latest `reconcile` run from the console's upload, per environment: its summary, and each
+# difference as a row so that one cause's lines are paged and sorted in SQL. Saving a new one
+# replaces the environment's previous one (the legacy file itself is never kept).
+reconciliations = Table(
+    "reconciliations",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("environment", String(16), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("created_by", String(254), nullable=False),
+    Column("legacy_file", Text, nullable=False),  # the uploaded file's name, as the browser sent it
+    Column("summary", Text, nullable=False),  # JSON: Reconciliation.summary()
+    Index("ix_reconciliations_environment", "environment", "id"),
+)
+
+reconciliation_differences = Table(
+    "reconciliation_differences",
+    metadata,
+    Column("reconciliation_id", Integer, primary_key=True),
+    Column("position", Integer, primary_key=True),  # the order `reconcile` reports them in
+    Column("cause", String(32), nullable=False),
+    Column("customer", Text, nullable=False),
+    Column("code", Text, nullable=False),
+    Column("service_start", String(10), nullable=False),
+    Column("field", String(16), nullable=False),
+    Column("ratecard", ExactDecimal, nullable=True),
+    Column("legacy", ExactDecimal, nullable=True),
+    Column("delta", ExactDecimal, nullable=True),
+    Column("money_at_stake", ExactDecimal, nullable=False),
+    Column("currency", Text, nullable=True),
+    Column("detail", Text, nullable=False),  # JSON: the cause's facts (aggregation, window, rates…)
+    Index("ix_reconciliation_differences_cause", "reconciliation_id", "cause", "position"),
+)

@@ -1,4 +1,4 @@
-"""`ratecard users create|list|disable|enable|reset`: who may log in to the console, and as what."""
+"""`ratecard users create|list|disable|enable|role|reset`: who may log in to the console, and as what."""
 
 from __future__ import annotations
 
@@ -93,6 +93,21 @@ def enable(email: str, db: DbOption = None) -> None:
     with store_for(db) as store:
         users.set_disabled(store, email, False)
     say(out, f"enabled {email}")
+
+
+@app.command("role")
+def role(email: str, new_role: Annotated[str, typer.Option("--role", help="viewer | operator | admin")],
+         db: DbOption = None, json_output: JsonOption = False) -> None:
+    """Change a user's role; it applies from their next request (no new login needed)."""
+    from ..services import users
+
+    users.check_role(new_role)
+    with store_for(db) as store:
+        done = users.change_role(store, email, new_role)
+    if json_output:
+        emit_json(done)
+        return
+    say(out, f"{done['email']} is now {done['role']} (was {done['previous_role']})")
 
 
 @app.command("reset")

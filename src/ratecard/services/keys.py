@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from ..domain.instants import to_micros
+from ..domain.instants import rfc3339, to_micros
 from ..store import Store
 from ..store.keys import ENVIRONMENTS, ApiKey, authenticate, create_key, list_keys, revoke_key
 from .errors import InvalidInput, NotFound
@@ -23,20 +23,23 @@ def create(store: Store, environment: str, now: datetime, name: str | None = Non
     return {"id": key.id, "environment": key.environment, "name": key.name, "key": token}
 
 
-def find(store: Store, environment: str | None = None) -> list[dict[str, Any]]:
-    """Every key (of one environment, or all): ids and state, never secrets."""
+def find(store: Store, environment: str | None = None, offset: int = 0,
+         limit: int | None = None) -> list[dict[str, Any]]:
+    """Every key (of one environment, or all), or a page of them: ids and state, never secrets."""
     if environment is not None:
         check_environment(environment)
-    return [_document(key) for key in list_keys(store, environment)]
+    return [_document(key) for key in list_keys(store, environment, offset, limit)]
 
 
 def _document(key: ApiKey) -> dict[str, Any]:
-    return {"id": key.id, "environment": key.environment, "name": key.name, "revoked": key.revoked_at is not None}
+    return {"id": key.id, "environment": key.environment, "name": key.name, "revoked": key.revoked_at is not None,
+            "created_at": rfc3339(key.created_at)}
 
 
-def revoke(store: Store, key_id: str, now: datetime) -> None:
-    """Requests with the key get 401 from then on."""
-    if not revoke_key(store, key_id, to_micros(now)):
+def revoke(store: Store, key_id: str, now: datetime, environment: str | None = None) -> None:
+    """Requests with the key get 401 from then on. With `environment`, only a key of that
+    environment is revoked (the console never touches the other environment's keys)."""
+    if not revoke_key(store, key_id, to_micros(now), environment):
         raise NotFound(f"no active key {key_id!r} (see `ratecard keys list`)")
 
 

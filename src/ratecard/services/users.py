@@ -103,21 +103,38 @@ def create_user(store: Store, email: str, role: str, password: str | None,
     return _document(row, now), generated
 
 
-def list_users(store: Store, now: datetime) -> list[dict[str, Any]]:
-    return [_document(row, now) for row in rows.all_users(store)]
+def list_users(store: Store, now: datetime, offset: int = 0, limit: int | None = None) -> list[dict[str, Any]]:
+    """Every user by e-mail, or one page of them (`limit` rows from `offset`)."""
+    return [_document(row, now) for row in rows.all_users(store, offset, limit)]
 
 
 def has_users(store: Store) -> bool:
     return rows.count_users(store) > 0
 
 
-def set_disabled(store: Store, email: str, disabled: bool) -> dict[str, Any]:
-    """Disabling also ends the user's open sessions at once."""
+def set_disabled(store: Store, email: str, disabled: bool, by: str | None = None) -> dict[str, Any]:
+    """Disabling also ends the user's open sessions at once. `by` is the signed-in admin asking
+    (the console): they cannot disable themselves, or nobody might be left to enable them."""
     row = _existing(store, email)
+    if disabled and by is not None and row.email == normalize_email(by):
+        raise Conflict("you cannot disable your own account: another admin would have to enable it again")
     rows.update_user(store, row.id, disabled=disabled)
     if disabled:
         rows.delete_sessions_of(store, row.id)
     return {"email": row.email, "disabled": disabled}
+
+
+def change_role(store: Store, email: str, role: str, by: str | None = None) -> dict[str, Any]:
+    """A new role, in effect from the user's next request (sessions read the role each time).
+    `by` is the signed-in admin asking: they cannot lower their own role, or they might leave
+    nobody able to manage users."""
+    check_role(role)
+    row = _existing(store, email)
+    if by is not None and row.email == normalize_email(by) and ROLES.index(role) < ROLES.index(row.role):
+        raise Conflict(f"you cannot lower your own role to {role}: you would lose the right to manage users; "
+                       "another admin can do it")
+    rows.update_user(store, row.id, role=role)
+    return {"email": row.email, "role": role, "previous_role": row.role}
 
 
 def reset_password(store: Store, email: str, password: str | None) -> tuple[dict[str, Any], str | None]:

@@ -56,9 +56,13 @@ def user_by_email(store: Store, email: str) -> UserRow | None:
     return None if row is None else _user(row)
 
 
-def all_users(store: Store) -> list[UserRow]:
+def all_users(store: Store, offset: int = 0, limit: int | None = None) -> list[UserRow]:
+    """By e-mail; a page of them when `limit` is given (the console's list is paged here, not in Python)."""
+    query = select(console_users).order_by(console_users.c.email).offset(offset)
+    if limit is not None:
+        query = query.limit(limit)
     with store.engine.connect() as connection:
-        return [_user(row) for row in connection.execute(select(console_users).order_by(console_users.c.email))]
+        return [_user(row) for row in connection.execute(query)]
 
 
 def count_users(store: Store) -> int:

@@ -41,19 +41,25 @@ def create_key(store: Store, environment: str, now_us: int, name: str | None = N
     return ApiKey(key_id, environment, name, now_us, None), f"{PREFIX}_{environment}_{key_id}_{secret}"
 
 
-def list_keys(store: Store, environment: str | None = None) -> list[ApiKey]:
-    query = select(api_keys).order_by(api_keys.c.created_at)
+def list_keys(store: Store, environment: str | None = None, offset: int = 0,
+              limit: int | None = None) -> list[ApiKey]:
+    """Oldest first (the id breaks ties, so pages never overlap); a page when `limit` is given."""
+    query = select(api_keys).order_by(api_keys.c.created_at, api_keys.c.id).offset(offset)
     if environment is not None:
         query = query.where(api_keys.c.environment == environment)
+    if limit is not None:
+        query = query.limit(limit)
     with store.engine.connect() as connection:
         return [ApiKey(r.id, r.environment, r.name, r.created_at, r.revoked_at) for r in connection.execute(query)]
 
 
-def revoke_key(store: Store, key_id: str, now_us: int) -> bool:
+def revoke_key(store: Store, key_id: str, now_us: int, environment: str | None = None) -> bool:
+    """False when no active key has that id (in `environment`, when given)."""
+    query = update(api_keys).where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None))
+    if environment is not None:
+        query = query.where(api_keys.c.environment == environment)
     with store.engine.begin() as connection:
-        result = connection.execute(
-            update(api_keys).where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None)).values(revoked_at=now_us)
-        )
+        result = connection.execute(query.values(revoked_at=now_us))
         return result.rowcount == 1
 
 

@@ -24,8 +24,9 @@ NAVIGATION = (
     ("events", "Events", "/console/events"),
     ("golive", "Go-live", "/console/golive"),
     ("alerts", "Alerts & webhooks", "/console/alerts"),
+    ("catalog", "Catalog", "/console/catalog"),
 )
-ADMIN_NAVIGATION = (("users", "Users", "/console/users"),)
+ADMIN_NAVIGATION = (("users", "Users", "/console/users"), ("keys", "API keys", "/console/keys"))
 
 
 def money(value: Any, currency: str | None = None) -> str:

@@ -78,10 +78,12 @@ def normalize_email(email: str) -> str:
 
 
 def check_password(password: str) -> None:
+    # no `field`: the CLI would name it as an option (`--password`), and the password comes from
+    # --password-stdin or a prompt
     if len(password) < MIN_PASSWORD:
-        raise InvalidInput(f"a password needs at least {MIN_PASSWORD} characters", field="password")
+        raise InvalidInput(f"a password needs at least {MIN_PASSWORD} characters")
     if len(password) > MAX_PASSWORD:
-        raise InvalidInput(f"a password has at most {MAX_PASSWORD} characters", field="password")
+        raise InvalidInput(f"a password has at most {MAX_PASSWORD} characters")
 
 
 def generated_password() -> str:

@@ -1,6 +1,6 @@
-"""Catalog versions as people browse them: a page of the history, and the latest version in
-figures (how many meters, plans, customers, subscriptions), counted by the database in the stored
-JSON: a catalog of 10,000 customers is neither sent over the wire nor parsed in Python for it."""
+"""Catalog versions as people browse them: a page of the history, and one version in figures (how
+many meters, plans, customers, subscriptions), counted by the database in the stored JSON: a
+catalog of 10,000 customers is neither sent over the wire nor parsed in Python for it."""
 
 from __future__ import annotations
 
@@ -23,8 +23,6 @@ class VersionRow:
 
 @dataclass(frozen=True)
 class VersionFigures:
-    version: int
-    created_at: int
     counts: dict[str, int]  # list name (meters, plans, …) -> its length
     entity_name: str | None
     entity_currency: str | None
@@ -39,27 +37,27 @@ def version_page(store: Store, environment: str, offset: int, limit: int) -> lis
         return [VersionRow(row.version, row.created_at, row.digest) for row in connection.execute(query)]
 
 
-def latest_figures(store: Store, environment: str, lists: tuple[str, ...]) -> VersionFigures | None:
-    """The latest version's number, time and the length of each list in `lists`; None when none."""
+def figures_of(store: Store, environment: str, version: int, lists: tuple[str, ...]) -> VersionFigures | None:
+    """The length of each list in `lists` of one stored version, and its billing entity's name and
+    currency; None when there is no such version."""
     document: Any = (cast(catalog_versions.c.document, JSONB) if store.is_postgres
                      else catalog_versions.c.document)
     # LIMIT keeps PostgreSQL from folding the subquery into the outer one: the JSON is parsed once
-    latest = (select(catalog_versions.c.version, catalog_versions.c.created_at, document.label("document"))
-              .where(catalog_versions.c.environment == environment)
-              .order_by(catalog_versions.c.version.desc()).limit(1).subquery())
+    stored = (select(document.label("document"))
+              .where(catalog_versions.c.environment == environment, catalog_versions.c.version == version)
+              .limit(1).subquery())
     if store.is_postgres:
-        lengths = [func.coalesce(func.jsonb_array_length(latest.c.document[name]), 0) for name in lists]
-        entity = [latest.c.document["billing_entity"][key].astext for key in ("name", "currency")]
+        lengths = [func.coalesce(func.jsonb_array_length(stored.c.document[name]), 0) for name in lists]
+        entity = [stored.c.document["billing_entity"][key].astext for key in ("name", "currency")]
     else:
-        lengths = [func.coalesce(func.json_array_length(latest.c.document, f"$.{name}"), 0) for name in lists]
-        entity = [func.json_extract(latest.c.document, f"$.billing_entity.{key}") for key in ("name", "currency")]
-    query = select(latest.c.version, latest.c.created_at, *lengths, *entity)
+        lengths = [func.coalesce(func.json_array_length(stored.c.document, f"$.{name}"), 0) for name in lists]
+        entity = [func.json_extract(stored.c.document, f"$.billing_entity.{key}") for key in ("name", "currency")]
     with store.engine.connect() as connection:
-        row = connection.execute(query).first()
+        row = connection.execute(select(*lengths, *entity)).first()
     if row is None:
         return None
-    counts = {name: int(row[2 + index]) for index, name in enumerate(lists)}
-    return VersionFigures(row.version, row.created_at, counts, row[2 + len(lists)], row[3 + len(lists)])
+    return VersionFigures({name: int(row[index]) for index, name in enumerate(lists)}, row[len(lists)],
+                          row[len(lists) + 1])
 
 
 def latest_version(store: Store, environment: str) -> int | None:

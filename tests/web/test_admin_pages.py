@@ -89,6 +89,18 @@ def test_a_duplicate_or_bad_user_is_refused_with_a_reason(console):
     assert HOSTILE not in hostile.text and "&lt;script&gt;" in hostile.text
 
 
+def test_a_hostile_address_is_shown_as_text_and_its_actions_still_work(console):
+    email = "<script>alert(1)</script>@example.com"  # an address by the letter of the rule
+    create_user(console, email)
+    page = console.admin.get("/console/users").text
+    assert "<script>alert(1)</script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;@example.com" in page
+    row = row_of(page, "&lt;script&gt;")
+    action = html.unescape(re.search(r'<form method="post" action="([^"]*/console/users/disable[^"]*)"', row).group(1))
+    assert "<" not in action
+    assert console.admin.post(action).status_code == 303
+    assert "disabled" in row_of(console.admin.get("/console/users").text, "&lt;script&gt;")
+
+
 def test_disabling_a_user_ends_their_session_and_enabling_lets_them_back(console):
     password = create_user(console, "leaver@example.com")
     client = console.anonymous()
@@ -165,6 +177,10 @@ def test_only_admins_see_or_use_users_and_keys(console, role):
         answer = browser.post(path, data)
         assert answer.status_code == 403, (path, answer.text)
         assert "this needs the admin role" in answer.text
+    upload_attempt = upload(browser, CATALOG)
+    assert upload_attempt.status_code == 403 and "this needs the admin role" in upload_attempt.text
+    assert "Upload a catalog" not in browser.get("/console/catalog").text
+    assert 'data-testid="no-catalog"' in browser.get("/console/catalog").text
     home = browser.get("/console/").text
     assert 'href="/console/users"' not in home and 'href="/console/keys"' not in home
     assert 'href="/console/catalog"' in home

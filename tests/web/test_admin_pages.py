@@ -340,3 +340,16 @@ def test_the_new_pages_answer_no_one_signed_out(console):
     for path in ("/console/users", "/console/keys", "/console/catalog"):
         assert client.get(path).status_code == 303
     assert client.post("/console/catalog/upload", files={"file": ("c.yaml", b"x")}).status_code == 303
+
+
+def test_the_first_catalog_and_an_unchanged_one_from_the_console(console):
+    first = upload(console.admin, CATALOG)
+    assert "It becomes version 1 of the live catalog (its first)" in words(first)
+    assert console.admin.post("/console/catalog/upload", confirmation_form(first.text)).headers["location"] == \
+        "/console/catalog?done=applied"
+    same = upload(console.admin, CATALOG)
+    answer = console.admin.post("/console/catalog/upload", confirmation_form(same.text))
+    assert answer.headers["location"] == "/console/catalog?done=unchanged"
+    page = console.admin.get(answer.headers["location"])
+    assert "The file equals the current version: nothing changed." in page.text
+    assert 'data-testid="catalog-version">version 1<' in page.text

@@ -66,7 +66,7 @@ def test_an_admin_creates_a_user_who_signs_in_with_the_password_shown_once(conso
     listing = console.admin.get("/console/users")
     assert listing.status_code == 200
     row = row_of(listing.text, "new.person@example.com")
-    assert "operator" in row and "active" in row and "never" in row
+    assert "<td>operator</td>" in row and "badge-active" in row and "<td>never</td>" in row
     assert password not in listing.text  # never again
 
     client = console.anonymous()
@@ -74,7 +74,7 @@ def test_an_admin_creates_a_user_who_signs_in_with_the_password_shown_once(conso
     assert signed_in.status_code == 303, signed_in.text
     assert client.get("/console/whoami").json() == {"email": "new.person@example.com", "role": "operator",
                                                    "environment": "live"}
-    assert "never" not in row_of(console.admin.get("/console/users").text, "new.person@example.com")
+    assert "<td>never</td>" not in row_of(console.admin.get("/console/users").text, "new.person@example.com")
 
 
 def test_a_duplicate_or_bad_user_is_refused_with_a_reason(console):
@@ -98,7 +98,7 @@ def test_a_hostile_address_is_shown_as_text_and_its_actions_still_work(console):
     action = html.unescape(re.search(r'<form method="post" action="([^"]*/console/users/disable[^"]*)"', row).group(1))
     assert "<" not in action
     assert console.admin.post(action).status_code == 303
-    assert "disabled" in row_of(console.admin.get("/console/users").text, "&lt;script&gt;")
+    assert "badge-disabled" in row_of(console.admin.get("/console/users").text, "&lt;script&gt;")
 
 
 def test_disabling_a_user_ends_their_session_and_enabling_lets_them_back(console):
@@ -116,7 +116,7 @@ def test_disabling_a_user_ends_their_session_and_enabling_lets_them_back(console
     assert client.get("/console/").status_code == 303  # their session is gone
     refused = sign_in(client, "leaver@example.com", password)
     assert refused.status_code == 200 and "This account is disabled." in refused.text
-    assert "disabled" in row_of(console.admin.get("/console/users").text, "leaver@example.com")
+    assert "badge-disabled" in row_of(console.admin.get("/console/users").text, "leaver@example.com")
 
     assert console.admin.post("/console/users/enable?email=leaver%40example.com").status_code == 303
     assert sign_in(client, "leaver@example.com", password).status_code == 303
@@ -136,11 +136,25 @@ def test_a_reset_shows_a_new_password_once_and_ends_the_old_sessions(console):
     assert new not in console.admin.get("/console/users").text
 
 
+def test_a_locked_out_user_is_shown_locked_until_a_reset(console):
+    password = create_user(console, "clumsy@example.com")
+    client = console.anonymous()
+    for _ in range(5):
+        sign_in(client, "clumsy@example.com", "not the password at all")
+    assert "badge-locked" in row_of(console.admin.get("/console/users").text, "clumsy@example.com")
+    assert sign_in(client, "clumsy@example.com", password).status_code == 200  # refused while locked
+    answer = console.admin.post("/console/users/reset?email=clumsy%40example.com")
+    assert "the lock-out is lifted" in words(answer)
+    new = PASSWORD_SHOWN.search(answer.text).group(1)
+    assert "badge-active" in row_of(console.admin.get("/console/users").text, "clumsy@example.com")
+    assert sign_in(client, "clumsy@example.com", new).status_code == 303
+
+
 def test_a_role_change_applies_to_the_next_page(console):
     create_user(console, "promoted@example.com", "viewer")
     done = console.admin.post("/console/users/role?email=promoted%40example.com&role=admin")
     assert done.status_code == 303 and done.headers["location"] == "/console/users?done=role"
-    assert "admin" in row_of(console.admin.get("/console/users").text, "promoted@example.com")
+    assert "<td>admin</td>" in row_of(console.admin.get("/console/users").text, "promoted@example.com")
     # the viewer fixture user becomes an operator: their open session has the new role at once
     assert console.admin.post("/console/users/role?email=viewer%40example.com&role=operator").status_code == 303
     assert console.viewer.get("/console/whoami").json()["role"] == "operator"

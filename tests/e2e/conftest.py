@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from .console_server import chromium, site, tab  # noqa: F401 - the browser tests' fixtures (module-scoped)
 from .harness import Cli
 
 

@@ -6,7 +6,7 @@ fresh browser context (its own cookies), so tests do not see each other's sessio
 made the way an operator would: keys with `ratecard keys create`, users with `ratecard users
 create --password-stdin`, the catalog, events and an invoice run through the HTTP API.
 
-Chromium is Debian's (/usr/bin/chromium; `playwright install` is never run). Without it the
+Chromium is Debian's (/usr/bin/chromium, or RATECARD_CHROMIUM; `playwright install` is never run). Without it the
 tests skip with the reason, unless RATECARD_REQUIRE_BROWSER=1 (set by .ci/run): then they fail.
 """
 

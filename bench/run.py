@@ -19,6 +19,10 @@ customers with one subscription each:
              store: POST /v1/events in batches of 1,000 against a bare bulk insert of the same
              rows, and single-event requests/s, p50 and p99 against a bare INSERT + COMMIT per
              row (bench/api_bench.py).
+6. console   server time (median, p95) of every console page an admin can open, in a fresh
+             database per store holding the same N events and N/100 customers and their drafts,
+             against a trivial console request timed in the same rounds, and the slowest p95
+             against the 300 ms budget (bench/console.py).
 
 Writes bench/results.json ({name, value, unit, baseline, ratio, target, detail}) and prints a
 table. `--profile DIR` also writes cProfile stats of each measured call to DIR and prints the
@@ -53,6 +57,7 @@ from ratecard.store.schema import invoice_lines
 from . import data
 from .api_bench import run_api_benchmarks
 from .baselines import bare_insert, bare_rollup
+from .console import run_console_benchmark
 from .preview import run_preview_benchmark
 from .reconcile_bench import run_reconcile_benchmark
 from .stores import postgres_database, postgres_unavailable, sqlite_database
@@ -266,13 +271,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stores", default="sqlite,postgresql", help="comma-separated: sqlite,postgresql")
     parser.add_argument("--profile", type=Path, metavar="DIR", help="write cProfile stats of each measured call")
     parser.add_argument("--out", type=Path, help="results file (default: bench/results.json)")
-    parser.add_argument("--suites", default="core,preview,api,golive",
+    parser.add_argument("--suites", default="core,preview,api,golive,console",
                         help="comma-separated: core (import, invoice run, memory), preview (upcoming invoice), "
-                             "api (HTTP API), golive (reconcile)")
+                             "api (HTTP API), golive (reconcile), console (the console's pages)")
     args = parser.parse_args(argv)
     suites = {s.strip() for s in args.suites.split(",") if s.strip()}
-    if not suites or suites - {"core", "preview", "api", "golive"}:
-        parser.error(f"--suites takes core, preview, api and/or golive, got {args.suites!r}")
+    if not suites or suites - {"core", "preview", "api", "golive", "console"}:
+        parser.error(f"--suites takes core, preview, api, golive and/or console, got {args.suites!r}")
     events = args.events or events_from_env()
     stores = [s.strip() for s in args.stores.split(",") if s.strip()]
     for store in stores:
@@ -294,7 +299,7 @@ def main(argv: list[str] | None = None) -> int:
         started = time.perf_counter()
         events_file = folder / "events.jsonl"
         catalog_file = folder / "catalog.json"
-        if suites - {"preview"}:  # the preview makes its own data
+        if suites - {"preview", "console"}:  # the preview and the console make their own data
             data.write_catalog(catalog_file, events)
             data.write_events(events_file, events)
             log(f"generated {events:,} events and {data.customer_count(events):,} customers in "
@@ -312,6 +317,10 @@ def main(argv: list[str] | None = None) -> int:
         if "golive" in suites:
             with sqlite_database(folder) as url:
                 results.append(run_reconcile_benchmark(url, events, folder, log))
+        for kind in stores if "console" in suites else ():  # a database of its own, not profiled
+            database = sqlite_database(folder) if kind == "sqlite" else postgres_database()
+            with database as url:
+                results += run_console_benchmark(kind, url, events, log)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 

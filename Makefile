@@ -46,6 +46,13 @@ demo: $(STAMP)
 	@# the go-live toolkit on the demo: a legacy export with known differences, every cause named
 	$(BIN)/python examples/make_legacy.py --db $(DEMO_DB) --out examples/legacy.csv
 	$(BIN)/ratecard reconcile examples/legacy.csv --db $(DEMO_DB) --out demo-reconcile.html; test $$? -le 1
+	@# last: how to look at all this in the console (the demo user was made by `ratecard demo`)
+	@echo
+	@echo 'Open the console on the demo data:'
+	@echo '  $(BIN)/ratecard serve --db $(DEMO_DB)'
+	@echo '  then http://127.0.0.1:8000/console/ and sign in as demo@example.com, password demo-only-local-password'
+	@echo '  (a fixed demo password, fine only because demo.db stays on this machine; set your own with'
+	@echo '  $(BIN)/ratecard users reset demo@example.com --db $(DEMO_DB))'
 
 # Bytecode is cached even where the environment says PYTHONDONTWRITEBYTECODE: the suite starts a
 # few hundred Python processes (workers, `ratecard` in the README tour, servers), and without the

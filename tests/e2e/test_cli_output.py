@@ -9,6 +9,7 @@ import shutil
 import socket
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 from .harness import CATALOG, NOW, RATECARD, Cli, assert_user_error
@@ -124,6 +125,22 @@ def test_demo_prints_tables_and_sentences_and_the_next_commands(tmp_path: Path) 
     assert all(line.strip().startswith("ratecard ") and f"--db {cli.db}" in line for line in tail), str(shown)
     listed = cli.ok(*tail[0].split()[1:-2])  # the first suggestion works as printed
     assert "DRAFT-1" in listed.out
+    # then how to open the console on this data, with a login that works
+    opening = shown.out[shown.out.index("Open the console on this data:"):].splitlines()
+    assert opening[1].strip() == f"ratecard serve --db {cli.db}", str(shown)
+    assert "sign in as demo@example.com (admin)" in opening[2], str(shown)
+    password = opening[3].strip().removeprefix("password: ")
+    assert "fine only because this demo database stays on this machine" in opening[4], str(shown)
+    from ratecard.services import users
+    from ratecard.store import open_store
+
+    store = open_store(cli.db, migrate=False)
+    try:
+        assert users.login(store, "demo@example.com", password, datetime.now(UTC)).role == "admin"
+    finally:
+        store.dispose()
+    again = cli.ok("demo", "--examples", workspace, timeout=300)  # run twice: the user is left as it is
+    assert "that user existed already: its password was left as it was" in again.out, str(again)
 
 
 def test_export_help_speaks_ratecards_own_terms(cli: Cli) -> None:

@@ -113,6 +113,7 @@ def demo_recipe(folder: Path) -> list[str]:
         line = raw.strip()
         if not line or line.startswith("@#"):
             continue
+        line = line.removeprefix("@")  # make's "do not echo the command": the shell runs the same
         for _ in range(2):  # DEMO_DB holds $(CURDIR)
             line = re.sub(r"\$\((\w+)\)", lambda m: variables.get(m.group(1), m.group(0)), line)
         unknown = re.findall(r"(?<!\$)\$\((\w+)\)", line)
@@ -159,7 +160,23 @@ def test_demo_recipe_runs_with_this_environment(tmp_path: Path) -> None:
     commands = demo_recipe(tmp_path)
     assert commands, "the demo recipe is empty"
     programs = {shlex.split(command)[0] for command in commands}
-    assert programs <= {"rm", str(BIN / "python"), str(BIN / "ratecard")}, programs
+    assert programs <= {"rm", "echo", str(BIN / "python"), str(BIN / "ratecard")}, programs
+
+
+def test_demo_recipe_ends_with_how_to_open_the_console_as_the_demo_user(tmp_path: Path) -> None:
+    from ratecard.services.demo import DEMO_EMAIL, DEMO_PASSWORD
+
+    commands = demo_recipe(tmp_path)
+    closing = commands[max(i for i, command in enumerate(commands) if not command.startswith("echo")) + 1:]
+    shown = subprocess.run(["bash", "-c", "\n".join(closing)], capture_output=True, text=True, check=True).stdout
+    db = f"sqlite:///{tmp_path}/demo.db"
+    assert shown.strip().splitlines() == [
+        "Open the console on the demo data:",
+        f"  {BIN}/ratecard serve --db {db}",
+        f"  then http://127.0.0.1:8000/console/ and sign in as {DEMO_EMAIL}, password {DEMO_PASSWORD}",
+        "  (a fixed demo password, fine only because demo.db stays on this machine; set your own with",
+        f"  {BIN}/ratecard users reset {DEMO_EMAIL} --db {db})",
+    ], shown
 
 
 def test_readme_tour_runs_as_written(tmp_path: Path) -> None:

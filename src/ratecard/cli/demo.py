@@ -50,7 +50,22 @@ def print_summary(summary: dict[str, Any], db: str | None) -> None:
     out.print(top)
     first = summary["largest"][0]["number"] if summary["largest"] else "DRAFT-1"
     option = db_argument(db)
+    print_console_login(summary["console"], option)
     say(out, "Next, try:")
     for command in (f"ratecard invoices list{option}", f"ratecard invoices show {first}{option}",
                     f"ratecard golive check{option}", f"ratecard invoices export --format csv{option}"):
         say(out, f"  {command}")
+
+
+def print_console_login(console: dict[str, Any], option: str) -> None:
+    """How to open the console on this data: the command, the address, the demo login."""
+    say(out, "Open the console on this data:")
+    say(out, f"  ratecard serve{option}")
+    say(out, f"  then http://127.0.0.1:8000/console/ and sign in as {console['email']} ({console['role']})")
+    if console["password"] is None:
+        say(out, f"  (that user existed already: its password was left as it was; `ratecard users reset "
+                 f"{console['email']}{option}` sets a new one)")
+        return
+    say(out, f"  password: {console['password']}")
+    say(out, "  (a fixed demo password, fine only because this demo database stays on this machine; "
+             f"`ratecard users reset {console['email']}{option}` sets your own)")

@@ -1,5 +1,5 @@
 """The demo: the example workspace end to end — its catalog applied, a month of events imported,
-the drafts generated — summed up for people to read."""
+the drafts generated, a console user to look at them with — summed up for people to read."""
 
 from __future__ import annotations
 
@@ -15,11 +15,17 @@ from ..ingest.importer import import_file
 from ..ingest.readers import ReaderError
 from ..store import Store
 from ..store.invoices import list_invoices
+from . import users
 from .catalog import apply_catalog, current_catalog
-from .errors import InvalidInput
+from .errors import Conflict, InvalidInput
 
 DEMO_UNTIL = date(2026, 11, 1)  # the example events are October 2026's
 LARGEST = 5
+# The demo's console login. A password everyone can read is acceptable here only because the demo
+# database is a local file made by `make demo` and served on 127.0.0.1; the demo says so each time.
+DEMO_EMAIL = "demo@example.com"
+DEMO_ROLE = "admin"
+DEMO_PASSWORD = "demo-only-local-password"
 
 
 def run_demo(store: Store, examples: Path, now: datetime) -> dict[str, Any]:
@@ -36,6 +42,7 @@ def run_demo(store: Store, examples: Path, now: datetime) -> dict[str, Any]:
     except (CatalogFileError, ReaderError) as exc:
         raise InvalidInput(str(exc)) from None
     run = generate_invoices(store, catalog, version, DEMO_UNTIL, now)
+    console = demo_console_user(store, now)
     invoices = list_invoices(store)
     by_currency: dict[str, dict[str, Any]] = defaultdict(lambda: {"invoices": 0, "subtotal": Decimal(0),
                                                                    "tax": Decimal(0), "total": Decimal(0)})
@@ -54,4 +61,15 @@ def run_demo(store: Store, examples: Path, now: datetime) -> dict[str, Any]:
                         for c, b in sorted(by_currency.items())},
         "largest": [{"number": i.display_number, "customer": i.customer, "currency": i.currency,
                      "total": f"{i.total:f}", "lines": len(i.lines)} for i in largest],
+        "console": console,
     }
+
+
+def demo_console_user(store: Store, now: datetime) -> dict[str, Any]:
+    """The demo's admin for the console, created once; on a database that has it already (the demo
+    run again) it is left alone, password included, since someone may have changed it."""
+    try:
+        users.create_user(store, DEMO_EMAIL, DEMO_ROLE, DEMO_PASSWORD, now)
+    except Conflict:
+        return {"email": DEMO_EMAIL, "role": DEMO_ROLE, "password": None, "created": False}
+    return {"email": DEMO_EMAIL, "role": DEMO_ROLE, "password": DEMO_PASSWORD, "created": True}

@@ -186,7 +186,11 @@ def discover(get: Callable[[str], Any]) -> list[str]:
 
 
 def measure(url: str, token: str, runs: int, log: Callable[[str], None]) -> tuple[dict[str, list[float]], list[str]]:
-    from fastapi.testclient import TestClient
+    import warnings
+
+    with warnings.catch_warnings():  # starlette's note about its test client's HTTP library: not ours to act on
+        warnings.simplefilter("ignore")
+        from fastapi.testclient import TestClient
 
     from ratecard.api.app import create_app
     from ratecard.web.context import SESSION_COOKIE

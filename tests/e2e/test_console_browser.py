@@ -15,12 +15,13 @@ LOGIN = re.compile(r".*/console/login(\?.*)?$")
 DOWNLOAD = re.compile(r"(\.csv|\.json|\.html|/export)(\?|$)")
 
 
-def visit_all(tab: Tab, paths: list[str]) -> dict[str, int]:
-    """Each page's status, with the errors the browser reported collected in tab.errors."""
+def visit_all(tab: Tab, paths: list[str], settle: str = "load") -> dict[str, int]:
+    """Each page's status, with the errors the browser reported collected in tab.errors.
+    settle="networkidle" also waits for what htmx loads after the page (half a second more a page)."""
     statuses = {}
     for path in paths:
         statuses[path] = tab.open(path).status
-        tab.page.wait_for_load_state("load")
+        tab.page.wait_for_load_state(settle)
     return statuses
 
 
@@ -37,7 +38,7 @@ def test_every_page_in_the_navigation_loads_without_a_browser_error(tab: Tab) ->
     tab.sign_in("admin@example.com")
     links = tab.navigation()
     assert set(CONSOLE_PAGES) <= set(links), links  # an admin is offered every section
-    statuses = visit_all(tab, links)
+    statuses = visit_all(tab, links, settle="networkidle")
     assert statuses == dict.fromkeys(links, 200)
     # each page's own links to other console pages (details, filters, the next page): one level
     found: list[str] = []
@@ -78,7 +79,7 @@ def test_five_wrong_passwords_lock_the_account_even_against_the_right_one(tab: T
 def test_a_hostile_customer_name_never_runs_as_a_script(tab: Tab, site: Site) -> None:
     assert any(invoice["customer"] == "hostile" for invoice in site.invoices())  # it is in the data shown
     tab.sign_in("admin@example.com")
-    visit_all(tab, tab.navigation())
+    visit_all(tab, tab.navigation(), settle="networkidle")
     assert tab.dialogs == []
     assert tab.errors == []
 

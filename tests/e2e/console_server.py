@@ -3,7 +3,7 @@ and a headless Chromium driven by Playwright: the fixtures of the console's brow
 
 One server and one browser per test module (each started in a few seconds); every test gets a
 fresh browser context (its own cookies), so tests do not see each other's sessions. The data is
-made the way an operator would: keys with `ratecard keys create`, users with `ratecard users
+made the way an operator would: a key with `ratecard keys create`, users with `ratecard users
 create --password-stdin`, the catalog, events and an invoice run through the HTTP API.
 
 Chromium is Debian's (/usr/bin/chromium, or RATECARD_CHROMIUM; `playwright install` is never run). Without it the
@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,8 @@ from typing import Any
 import httpx
 import pytest
 
-from ..api.live_server import RATECARD, Server, create_key
+from ..api.live_server import Server
+from .harness import Cli
 
 CHROMIUM = Path(os.environ.get("RATECARD_CHROMIUM", "/usr/bin/chromium"))
 REQUIRE_BROWSER = os.environ.get("RATECARD_REQUIRE_BROWSER") == "1"
@@ -89,45 +90,33 @@ def require_browser() -> None:
 
 @dataclass
 class Site:
-    """The running server, its API keys and what the data set up holds."""
+    """The running server, its live API key and the drafts the data set up holds."""
 
     server: Server
     db_url: str
     live_key: str
-    sandbox_key: str
     drafts: list[str] = field(default_factory=list)
 
     @property
     def base_url(self) -> str:
         return self.server.base_url
 
-    def api(self, method: str, path: str, env: str = "live", **kwargs: Any) -> httpx.Response:
-        key = self.live_key if env == "live" else self.sandbox_key
-        return httpx.request(method, self.base_url + path, headers={"X-API-KEY": key, **kwargs.pop("headers", {})},
-                             timeout=30, **kwargs)
+    def api(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """A request to the live environment's API."""
+        headers = {"X-API-KEY": self.live_key, **kwargs.pop("headers", {})}
+        return httpx.request(method, self.base_url + path, headers=headers, timeout=30, **kwargs)
 
-    def invoices(self, env: str = "live") -> list[dict]:
-        response = self.api("GET", "/v1/exports/invoices", env)
+    def invoices(self) -> list[dict]:
+        response = self.api("GET", "/v1/exports/invoices")
         assert response.status_code == 200, response.text
         return response.json()
 
 
-def create_users(db_url: str, users: dict[str, str]) -> None:
-    """`ratecard users create EMAIL --role ROLE --password-stdin`, all at once (each is a process
-    that imports the CLI and hashes with argon2: a second or so)."""
-    running = []
+def create_users(cli: Cli, users: dict[str, str]) -> None:
+    """`ratecard users create EMAIL --role ROLE --password-stdin` for each (in this process through
+    the command's entry point, as the e2e harness runs commands: no second of imports each)."""
     for email, role in users.items():
-        process = subprocess.Popen([RATECARD, "users", "create", email, "--role", role, "--password-stdin",
-                                    "--db", db_url], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                   stderr=subprocess.PIPE, text=True, env=_cli_environment())
-        running.append((email, process))
-    for email, process in running:
-        out, err = process.communicate(PASSWORD + "\n", timeout=60)
-        assert process.returncode == 0, f"users create {email}: {out}{err}"
-
-
-def _cli_environment() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if k != "RATECARD_DATABASE_URL"}
+        cli.ok("users", "create", email, "--role", role, "--password-stdin", stdin=PASSWORD + "\n")
 
 
 def fill_with_data(site: Site) -> None:
@@ -145,14 +134,22 @@ def fill_with_data(site: Site) -> None:
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     require_browser()  # no server is worth starting when the browser cannot run
     folder = tmp_path_factory.mktemp("console-browser")
-    db_url = f"sqlite:///{folder / 'console.db'}"
-    live_key = create_key(db_url, "live")  # also migrates the new database
-    sandbox_key = create_key(db_url, "sandbox")
-    create_users(db_url, {**{f"{role}@example.com": role for role in ROLES}, LOCKED_USER: "viewer"})
-    with Server(db_url, folder / "serve.log") as server:
-        built = Site(server, db_url, live_key, sandbox_key)
+    cli = Cli(folder, "console.db")
+    live_key = cli.ok("keys", "create", "--env", "live", "--json").json()["key"]  # also migrates the database
+    server = Server(cli.db, folder / "serve.log")
+    try:
+        # the server takes seconds to start (a process importing the API): the users are made meanwhile
+        with ThreadPoolExecutor(1) as background:
+            started = background.submit(server.start)
+            try:
+                create_users(cli, {**{f"{role}@example.com": role for role in ROLES}, LOCKED_USER: "viewer"})
+            finally:
+                started.result()
+        built = Site(server, cli.db, live_key)
         fill_with_data(built)
         yield built
+    finally:
+        server.stop()
 
 
 @pytest.fixture(scope="module")

@@ -78,8 +78,9 @@ class Cli:
         self.env: dict[str, str] = {}  # more environment variables for the commands
         self.subprocess = subprocess
 
-    def __call__(self, *args: Any, db: str | None | bool = True, timeout: float = 60) -> Result:
-        """`timeout` bounds a real process; in process a command runs to its end."""
+    def __call__(self, *args: Any, db: str | None | bool = True, timeout: float = 60, stdin: str = "") -> Result:
+        """`timeout` bounds a real process; in process a command runs to its end. `stdin` is what
+        the command reads from standard input (a password for --password-stdin)."""
         argv = [str(a) for a in args]
         if db is True:
             argv += ["--db", self.db]
@@ -87,10 +88,11 @@ class Cli:
             argv += ["--db", db]
         env = command_environment(self.now) | self.env
         if not self.subprocess and in_process_is_faithful():
-            code, out, err = run_in_process(argv, env, self.folder)
+            code, out, err = run_in_process(argv, env, self.folder, stdin)
             return Result(argv, code, out, err)
         proc = subprocess.run([str(RATECARD), *argv], capture_output=True, text=True, env=env,
-                              cwd=self.folder, timeout=timeout, encoding="utf-8", errors="replace")
+                              cwd=self.folder, timeout=timeout, encoding="utf-8", errors="replace",
+                              input=stdin or None)
         return Result(argv, proc.returncode, proc.stdout, proc.stderr)
 
     def write(self, name: str, content: str | bytes) -> Path:
@@ -158,7 +160,8 @@ def _fresh_logging() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _process_state(argv: list[str], env: dict[str, str], cwd: Path, stdout: _Stream, stderr: _Stream) -> Iterator[None]:
+def _process_state(argv: list[str], env: dict[str, str], cwd: Path, stdout: _Stream, stderr: _Stream,
+                   stdin: str = "") -> Iterator[None]:
     """The state a fresh `ratecard ARGV` process starts with; the test process's own is restored after."""
     saved_env = dict(os.environ)
     saved_cwd = os.getcwd()
@@ -169,9 +172,9 @@ def _process_state(argv: list[str], env: dict[str, str], cwd: Path, stdout: _Str
     os.environ.clear()
     os.environ.update(env)
     os.chdir(cwd)
-    # stdin as under pytest's capture for a child: empty; the program name as Click works it out for
-    # the console script (sys.argv[0] is the script, __main__ has no package)
-    sys.stdin = io.TextIOWrapper(io.BytesIO(), encoding="utf-8")
+    # stdin as under pytest's capture for a child: empty unless given; the program name as Click works
+    # it out for the console script (sys.argv[0] is the script, __main__ has no package)
+    sys.stdin = io.TextIOWrapper(io.BytesIO(stdin.encode()), encoding="utf-8")
     sys.stdout, sys.stderr = stdout, stderr
     sys.argv = [str(RATECARD), *argv]
     sys.modules["__main__"] = types.ModuleType("__main__")
@@ -192,10 +195,10 @@ def _process_state(argv: list[str], env: dict[str, str], cwd: Path, stdout: _Str
                 signal.signal(number, handler)
 
 
-def run_in_process(argv: list[str], env: dict[str, str], cwd: Path) -> tuple[int, str, str]:
+def run_in_process(argv: list[str], env: dict[str, str], cwd: Path, stdin: str = "") -> tuple[int, str, str]:
     """`ratecard ARGV` through the console script's entry point: (exit code, stdout, stderr)."""
     stdout, stderr = _Stream("strict"), _Stream("backslashreplace")
-    with _process_state(argv, env, cwd, stdout, stderr):
+    with _process_state(argv, env, cwd, stdout, stderr, stdin):
         try:
             from ratecard.cli import main
 

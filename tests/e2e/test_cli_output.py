@@ -92,7 +92,7 @@ def test_serve_says_where_it_listens_and_which_database(tmp_path: Path) -> None:
     server = subprocess.Popen([str(RATECARD), "serve", "--port", str(port), "--db", db], stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
     try:
-        lines = [server.stderr.readline(), server.stderr.readline()]
+        lines = [server.stderr.readline() for _ in range(3)]  # the API, the console, the database
     finally:
         server.terminate()
         server.wait(timeout=30)

@@ -62,12 +62,6 @@ EVENTS = [{"id": f"call-{customer}-{n}", "customer": customer, "meter": "api_cal
           for customer in ("acme", "hostile", "globex") for n in range(3)]
 
 
-def _favicon(url: str) -> bool:
-    """Chromium asks every site for /favicon.ico on its own; the console has none, and that 404
-    is the browser's guess, not an error of a page."""
-    return url.endswith("/favicon.ico")
-
-
 def browser_missing() -> str | None:
     """Why the browser tests cannot run here, or None."""
     if not CHROMIUM.exists():
@@ -204,7 +198,7 @@ def tab(chromium: Any, site: Site) -> Iterator[Tab]:
     page = context.new_page()
     opened = Tab(page, site.base_url)
     page.on("console", lambda message: opened.errors.append(f"console {message.type}: {message.text}")
-            if message.type == "error" and not _favicon(message.location.get("url", "")) else None)
+            if message.type == "error" else None)
     page.on("pageerror", lambda error: opened.errors.append(f"uncaught: {error}"))
 
     def dialog(shown: Any) -> None:

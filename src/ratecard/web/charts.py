@@ -12,11 +12,12 @@ from decimal import Decimal
 
 from markupsafe import Markup, escape
 
+TOP = 18
 COLOURS = ("#2e7d32", "#c62828", "#6a1b9a", "#ef6c00")
 
 
 def bars(labels: Sequence[str], series: Sequence[Sequence[float | Decimal | int]], *, title: str,
-         width: int = 720, height: int = 160, names: Sequence[str] = ()) -> Markup:
+         width: int = 1200, height: int = 180, names: Sequence[str] = ()) -> Markup:
     """Stacked bars, one per label; `series[i][j]` is series i's value in bucket j. Each bar has a
     <title> with its label and values (shown on hover). An empty chart says so."""
     count = len(labels)
@@ -28,6 +29,7 @@ def bars(labels: Sequence[str], series: Sequence[Sequence[float | Decimal | int]
         parts.append(f'<text x="{width // 2}" y="{height // 2}" text-anchor="middle" fill="#5b6470" '
                      f'font-size="13">nothing in this period</text></svg>')
         return Markup("".join(parts))
+    plot = height - TOP  # the top strip keeps the "max" label clear of the tallest bar
     slot = width / count
     bar_width = max(slot * 0.8, 0.5)
     for j in range(count):
@@ -37,7 +39,7 @@ def bars(labels: Sequence[str], series: Sequence[Sequence[float | Decimal | int]
                                                                                      series, strict=False))
         parts.append(f"<g><title>{escape(labels[j])}: {escape(detail)}</title>")
         for i, values in enumerate(series):
-            size = float(values[j]) / top * height
+            size = float(values[j]) / top * plot
             if size <= 0:
                 continue
             base -= size

@@ -166,3 +166,25 @@ def test_a_stored_version_with_its_logo_validates_again() -> None:
     assert problems({"billing_entity": {"logo": "logo.png", "logo_data": data}, "plans": [PLAN]}) == []
     assert problems({"billing_entity": {"logo_data": "data:text/html;base64,PHA+"}, "plans": [PLAN]}) == [
         "billing_entity.logo_data: must be a PNG or SVG data URI (ratecard fills it from `logo`)"]
+
+
+def test_a_customers_periods_and_rounding_follow_its_entity() -> None:
+    document, found = check_document({
+        "billing_entity": {"timezone": "UTC", "rounding": "half_up"},
+        "billing_entities": [{"code": "jp", "invoice_prefix": "JP", "timezone": "Asia/Tokyo", "rounding": "half_even",
+                              "tax_rounding": "line"}],
+        "plans": [PLAN],
+        "customers": [{"reference": "tokyo", "billing_entity": "jp"}, {"reference": "london"}],
+        "subscriptions": [{"reference": "t", "customer": "tokyo", "plan": "pro", "start": "2026-01-01"},
+                          {"reference": "l", "customer": "london", "plan": "pro", "start": "2026-01-01"}],
+    })
+    assert found == []
+    catalog = build_catalog(document)
+    assert (catalog.subscriptions["t"].timezone, catalog.subscriptions["l"].timezone) == ("Asia/Tokyo", "UTC")
+    tokyo, london = (catalog.pricing_for(catalog.subscriptions[s]) for s in "tl")
+    assert (tokyo.rounding, tokyo.tax_rounding, london.rounding, london.tax_rounding) == \
+        ("half_even", "line", "half_up", "invoice")
+    from ratecard.catalog.edits import zone_of
+
+    raw = document.model_dump(mode="json")
+    assert str(zone_of(raw, {"customer": "tokyo"})) == "Asia/Tokyo" and str(zone_of(raw, {"customer": "london"})) == "UTC"

@@ -11,6 +11,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from ratecard.catalog import build_catalog, check_document
+from ratecard.catalog.edits import zone_of
 from ratecard.catalog.identifiers import iban
 from ratecard.services.catalog import check_catalog_file
 
@@ -184,7 +185,5 @@ def test_a_customers_periods_and_rounding_follow_its_entity() -> None:
     tokyo, london = (catalog.pricing_for(catalog.subscriptions[s]) for s in "tl")
     assert (tokyo.rounding, tokyo.tax_rounding, london.rounding, london.tax_rounding) == \
         ("half_even", "line", "half_up", "invoice")
-    from ratecard.catalog.edits import zone_of
-
     raw = document.model_dump(mode="json")
     assert str(zone_of(raw, {"customer": "tokyo"})) == "Asia/Tokyo" and str(zone_of(raw, {"customer": "london"})) == "UTC"

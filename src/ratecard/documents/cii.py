@@ -89,10 +89,11 @@ def cii_document(view: InvoiceView) -> bytes:
     _party(_ram(agreement, "BuyerTradeParty"), view.buyer)
     _ram(transaction, "ApplicableHeaderTradeDelivery")
     settlement = _ram(transaction, "ApplicableHeaderTradeSettlement")
-    if view.entity.iban:
+    pays_in = bool(view.entity.iban) and not credit  # a credit note asks for no payment
+    if pays_in:
         _ram(settlement, "PaymentReference", view.number)
     _ram(settlement, "InvoiceCurrencyCode", currency)
-    if view.entity.iban:
+    if pays_in:
         means = _ram(settlement, "SpecifiedTradeSettlementPaymentMeans")
         _ram(means, "TypeCode", SEPA_CREDIT_TRANSFER)
         _ram(_ram(means, "PayeePartyCreditorFinancialAccount"), "IBANID", view.entity.iban)

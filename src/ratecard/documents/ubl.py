@@ -74,7 +74,7 @@ def ubl_document(view: InvoiceView) -> bytes:
             _cbc(reference, "IssueDate", view.corrects_issue_date.isoformat())
     _party(_cac(root, "AccountingSupplierParty"), view.seller)
     _party(_cac(root, "AccountingCustomerParty"), view.buyer)
-    if view.entity.iban:
+    if view.entity.iban and not credit:  # the account the buyer pays into; a credit note asks for no payment
         means = _cac(root, "PaymentMeans")
         _cbc(means, "PaymentMeansCode", SEPA_CREDIT_TRANSFER)
         _cbc(means, "PaymentID", view.number)

@@ -7,11 +7,8 @@ import re
 from dataclasses import dataclass
 
 from ..documents.cii import cii_document
-from ..documents.facturx_pdf import facturx_document
 from ..documents.model import DocumentError, InvoiceView, invoice_view
-from ..documents.pdf import render_pdf
 from ..documents.rules import check_document
-from ..documents.schemas import xsd_problem
 from ..documents.ubl import ubl_document
 from ..store import Store
 from ..store.invoices import InvoiceRecord
@@ -55,6 +52,8 @@ def document_view(store: Store, reference: str, environment: str = "live") -> In
 
 def invoice_pdf(store: Store, reference: str, environment: str = "live") -> Document:
     """The PDF of any invoice, credit note or draft (a draft carries a DRAFT watermark)."""
+    from ..documents.pdf import render_pdf  # WeasyPrint: a second of imports, paid by the first PDF only
+
     view = document_view(store, reference, environment)
     try:
         return Document(view.number, render_pdf(view), PDF, "pdf")
@@ -64,6 +63,8 @@ def invoice_pdf(store: Store, reference: str, environment: str = "live") -> Docu
 
 def einvoice_problems(xml: bytes, digits: int) -> list[str]:
     """What is wrong with an e-invoice's XML: its schema first, then the EN 16931 rules on amounts."""
+    from ..documents.schemas import xsd_problem  # the factur-x library, imported when first needed
+
     problem = xsd_problem(xml)
     return ([f"schema: {problem}"] if problem else []) + [str(violation) for violation in check_document(xml, digits)]
 
@@ -96,6 +97,8 @@ def invoice_ubl(store: Store, reference: str, environment: str = "live") -> Docu
 
 def invoice_facturx(store: Store, reference: str, environment: str = "live") -> Document:
     """Factur-X (EN 16931 profile): a PDF/A-3 with the checked CII XML embedded."""
+    from ..documents.facturx_pdf import facturx_document
+
     view = _einvoice_view(store, reference, environment)
     try:
         xml = _checked(view, cii_document(view))

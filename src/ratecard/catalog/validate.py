@@ -251,6 +251,12 @@ def validate_charge(raw: Any, path: str, problems: list[Problem]) -> Charge | No
     return None if charge is None else charge.model_copy(update={"tiers": tiers})
 
 
+# an entity's logo and template are read beside the catalog file (catalog/entity_files.py); a document
+# that comes without a folder (a request body) cannot name them
+FILE_NOT_READ = ("the file was not read: a logo or template is read from a catalog file (`ratecard catalog apply "
+                 "FILE`), relative to its folder")
+
+
 def _check_entities(default: BillingEntity | None, extra: list[tuple[int, ExtraBillingEntity]], raw: list[Any],
                     problems: list[Problem]) -> set[str]:
     """Codes and numbering prefixes unique across entities (each entity numbers its documents in
@@ -263,19 +269,16 @@ def _check_entities(default: BillingEntity | None, extra: list[tuple[int, ExtraB
         if item.code in codes:
             problems.append(Problem(f"{path}.code", f"{item.code!r} is already used by {codes[item.code]}"))
         codes.setdefault(item.code, path)
-        credit = item.credit_note_prefix or credit_note_prefix(item, path == "billing_entity")
+        credit = credit_note_prefix(item, path == "billing_entity")
         for field, prefix in (("invoice_prefix", item.invoice_prefix), ("credit_note_prefix", credit)):
             if prefix in prefixes:
                 problems.append(Problem(f"{path}.{field}", f"{prefix!r} is already the numbering prefix of "
                                                           f"{prefixes[prefix]}: each sequence needs its own"))
             prefixes.setdefault(prefix, f"{path}.{field}")
         if item.logo and not item.logo_data:
-            problems.append(Problem(f"{path}.logo", "the file was not read: a logo or template is read from a catalog "
-                                                   "file (`ratecard catalog apply FILE`), relative to its folder"))
+            problems.append(Problem(f"{path}.logo", FILE_NOT_READ))
         if item.pdf_template and not item.pdf_template_text:
-            problems.append(Problem(f"{path}.pdf_template", "the file was not read: a logo or template is read from a "
-                                                           "catalog file (`ratecard catalog apply FILE`), relative to "
-                                                           "its folder"))
+            problems.append(Problem(f"{path}.pdf_template", FILE_NOT_READ))
         if item.pdf_template_text:
             problem = template_problem(item.pdf_template_text)
             if problem:

@@ -3,7 +3,7 @@ invoice, each rule caught when broken, and a property over generated invoices.""
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import Decimal, localcontext
 
 import pytest
 from facturx import xml_check_xsd
@@ -42,10 +42,13 @@ def line(code: str, quantity: str, unit: str, amount: str, kind: str = "usage") 
 
 def record(lines: list[LineRecord], rate: str, tax: str, *, currency: str = "EUR", status: str = "final",
            kind: str = "invoice") -> InvoiceRecord:
-    subtotal = sum((item.amount for item in lines), Decimal(0))
+    with localcontext() as context:
+        context.prec = 100  # as rating adds amounts: exactly
+        subtotal = sum((item.amount for item in lines), Decimal(0))
+        total = subtotal + Decimal(tax)
     return InvoiceRecord(id=1, number="RC-000001" if status == "final" else None, customer="acme", subscription="s",
                          status=status, currency=currency, timezone="UTC", boundary_ts=0, issue_date="2026-10-01",
-                         subtotal=subtotal, tax=Decimal(tax), total=subtotal + Decimal(tax), tax_rate=Decimal(rate),
+                         subtotal=subtotal, tax=Decimal(tax), total=total, tax_rate=Decimal(rate),
                          catalog_version=1, lines=lines, kind=kind, draft_number=1)
 
 
@@ -123,6 +126,14 @@ def test_tax_rounded_per_line_beyond_br_co_17s_tolerance_is_caught() -> None:
     lines = [line(f"c{n}", "1", "5", "5") for n in range(3)]
     xml = ubl_document(invoice_view(record(lines, "10", "3", currency="JPY"), catalog()))
     assert [violation.rule for violation in check_rules(xml, 0)] == ["BR-CO-17"]
+
+
+def test_amounts_of_forty_digits_are_stated_and_checked_exactly() -> None:
+    # 10^19 units at 10^19 - 0.01 each: an amount no float and no 28-digit context holds
+    huge = "99999999999999999999999999999999999999.90"
+    big = record([line("base", "10000000000000000000", "9999999999999999999.99", huge)], "0", "0.00")
+    xml = ubl_document(invoice_view(big, catalog()))
+    assert check_rules(xml) == [] and huge.encode() in xml
 
 
 def test_control_characters_of_a_description_do_not_break_the_xml() -> None:

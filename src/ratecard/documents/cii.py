@@ -18,6 +18,7 @@ from .einvoice import (
     einvoice_lines,
     number_text,
     tax_category,
+    wide_decimals,
     xml_text,
 )
 from .model import InvoiceView, Party
@@ -46,6 +47,7 @@ def _day(parent: etree._Element, name: str, day: date) -> None:
     _el(_ram(parent, name), UDT, "DateTimeString", day.strftime("%Y%m%d"), format="102")
 
 
+@wide_decimals
 def cii_document(view: InvoiceView) -> bytes:
     """The CII XML (UTF-8); DocumentError for a draft or missing party data."""
     check_ready(view)

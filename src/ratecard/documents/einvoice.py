@@ -8,12 +8,17 @@ never negative (BR-27)."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
-from decimal import Decimal
+from decimal import Decimal, localcontext
+from functools import wraps
+from typing import ParamSpec, TypeVar
 
 from .model import DocumentError, InvoiceView, Party
 
+P = ParamSpec("P")
+R = TypeVar("R")
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 INVOICE_TYPE = "380"  # commercial invoice
 CREDIT_NOTE_TYPE = "381"
@@ -45,6 +50,20 @@ def xml_text(text: str) -> str:
     return _NOT_XML.sub("", text)
 
 
+WIDE = 100  # digits of decimal arithmetic here: stored amounts reach 40 digits, and nothing may round them
+
+
+def wide_decimals(function: Callable[P, R]) -> Callable[P, R]:
+    """Run `function` with WIDE-digit decimal arithmetic (sums and products never round)."""
+    @wraps(function)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        with localcontext() as context:
+            context.prec = WIDE
+            return function(*args, **kwargs)
+    return wrapper
+
+
+@wide_decimals
 def amount_text(amount: Decimal, digits: int) -> str:
     """An amount with exactly the currency's digits (stored amounts already have them)."""
     return f"{amount.quantize(Decimal(1).scaleb(-digits)):f}"
@@ -59,6 +78,7 @@ def sign(view: InvoiceView) -> Decimal:
     return Decimal(-1) if view.is_credit_note else Decimal(1)
 
 
+@wide_decimals
 def einvoice_lines(view: InvoiceView) -> list[EInvoiceLine]:
     factor = sign(view)
     unit = Decimal(1).scaleb(-view.digits)

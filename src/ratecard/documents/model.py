@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from zoneinfo import ZoneInfo
 
 from ..catalog import Catalog
@@ -106,7 +106,9 @@ def buyer_party(catalog: Catalog, customer: str) -> Party:
 def tax_rows(lines: Sequence[DocumentLine], rate: Decimal, tax: Decimal) -> tuple[TaxRow, ...]:
     """The breakdown by rate: an invoice is taxed at one rate (its customer's), so one row holding
     every line and the invoice's tax as stored (rounded per invoice or per line, as the entity says)."""
-    taxable = sum((line.amount for line in lines), Decimal(0))
+    with localcontext() as context:
+        context.prec = 100  # an exact sum: amounts reach 40 digits
+        taxable = sum((line.amount for line in lines), Decimal(0))
     return (TaxRow(rate, taxable, tax),)
 
 

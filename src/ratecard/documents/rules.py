@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation, localcontext
 
 from lxml import etree
 
@@ -146,7 +146,13 @@ def _round(value: Decimal, digits: int) -> Decimal:
 
 
 def check_figures(figures: Figures, digits: int = 2) -> list[RuleViolation]:
-    """Every rule the figures break (an empty list: they keep them all)."""
+    """Every rule the figures break (an empty list: they keep them all), in exact arithmetic."""
+    with localcontext() as context:
+        context.prec = 100
+        return _violations(figures, digits)
+
+
+def _violations(figures: Figures, digits: int) -> list[RuleViolation]:
     found: list[RuleViolation] = []
     net_sum = sum((line[1] for line in figures.lines), Decimal(0))
     if net_sum != figures.line_total:

@@ -19,6 +19,7 @@ from .einvoice import (
     einvoice_lines,
     number_text,
     tax_category,
+    wide_decimals,
     xml_text,
 )
 from .model import InvoiceView, Party
@@ -42,6 +43,7 @@ def _cbc(parent: etree._Element, name: str, text: str, **attributes: str) -> etr
     return element
 
 
+@wide_decimals
 def ubl_document(view: InvoiceView) -> bytes:
     """The UBL XML (UTF-8, with its declaration); DocumentError for a draft or missing party data."""
     check_ready(view)

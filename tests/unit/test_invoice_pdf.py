@@ -13,7 +13,7 @@ from ratecard.documents.model import DocumentError, invoice_view
 from ratecard.documents.pdf import render_pdf
 
 from ..integration.documents_workspace import png
-from .test_einvoice_rules import HAND, catalog
+from .test_einvoice_rules import HAND, catalog, line, record
 
 
 def pages(content: bytes) -> list:
@@ -52,6 +52,13 @@ def test_only_data_uris_are_loaded(tmp_path: Path) -> None:
     view = invoice_view(HAND, catalog({"pdf_template_text": hostile}))
     content = render_pdf(view)
     assert "RC-000001" in text(content) and len(pages(content)[0].images) == 0  # refused, logged by WeasyPrint
+
+
+def test_a_forty_digit_amount_is_printed_exactly() -> None:
+    huge = record([line("base", "10000000000000000000", "9999999999999999999.99",
+                        "99999999999999999999999999999999999999.90")], "0", "0.00")
+    shown = text(render_pdf(invoice_view(huge, catalog({"locale": "de_DE"}))))
+    assert "99.999.999.999.999.999.999.999.999.999.999.999.999,90 €" in shown
 
 
 def test_a_hostile_footer_is_printed_as_text() -> None:

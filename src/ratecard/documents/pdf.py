@@ -6,6 +6,7 @@ one), so a template or an SVG logo that names a file or a server gets nothing.""
 
 from __future__ import annotations
 
+from decimal import localcontext
 from importlib.resources import files
 from typing import Any
 
@@ -41,7 +42,9 @@ def template_context(view: InvoiceView) -> dict[str, Any]:
 def render_html(view: InvoiceView) -> str:
     source = view.entity.pdf_template_text or default_template()
     try:
-        return _environment().from_string(source).render(template_context(view))
+        with localcontext() as context:
+            context.prec = 100  # Babel rounds amounts to the currency's digits: 40-digit amounts stay exact
+            return _environment().from_string(source).render(template_context(view))
     except TemplateError as exc:  # the entity's template asks for something the invoice does not have
         raise DocumentError(f"the PDF template of billing entity {view.entity.code!r} failed: {exc}") from None
 

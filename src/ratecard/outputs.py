@@ -21,7 +21,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 
 class OutputError(Exception):
@@ -96,15 +96,16 @@ def _new_file_mode(target: Path) -> int:
 
 
 @contextmanager
-def replace_atomically(option: str, path: Path) -> Iterator[TextIO]:
-    """A text handle (UTF-8) whose content replaces `path` when the block ends without an exception;
-    otherwise the temporary file is removed and `path` is left as it was."""
+def replace_atomically(option: str, path: Path, *, binary: bool = False) -> Iterator[Any]:
+    """A text handle (UTF-8; bytes with `binary`) whose content replaces `path` when the block ends
+    without an exception; otherwise the temporary file is removed and `path` is left as it was."""
     target = path.resolve()  # a symbolic link keeps pointing at the file it named
     try:
         fd, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent)
     except OSError as exc:
         raise OutputError(f"{option} {path}: cannot be written: {exc.strerror}") from None
-    handle = open(fd, "w", encoding="utf-8", newline="")  # noqa: SIM115 - closed below on every path
+    handle = (open(fd, "wb") if binary  # noqa: SIM115 - closed below on every path
+              else open(fd, "w", encoding="utf-8", newline=""))
     try:
         yield handle
     except BaseException:
@@ -127,6 +128,12 @@ def write_output(option: str, path: Path, text: str) -> None:
     """Replace `path` with `text` as one step (see replace_atomically)."""
     with replace_atomically(option, path) as handle:
         handle.write(text)
+
+
+def write_output_bytes(option: str, path: Path, content: bytes) -> None:
+    """Replace `path` with `content` (a PDF, an XML document) as one step."""
+    with replace_atomically(option, path, binary=True) as handle:
+        handle.write(content)
 
 
 def _remove(temporary: str) -> None:

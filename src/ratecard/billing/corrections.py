@@ -26,8 +26,6 @@ from ..store.modes import BillingModes, load_modes
 from ..store.usage import aggregate_usage
 from .run import HorizonError, charged_meters, generate_invoices, measured_usage, price_cut, usage_windows
 
-CREDIT_NOTE_PREFIX = "CN"
-
 
 @dataclass
 class Correction:
@@ -74,7 +72,7 @@ def bring_invoices_up_to_date(store: Store, now: datetime, since_us: int, custom
     version, document = loaded
     catalog = build_catalog(document)
     _refresh_drafts(store, catalog, version, now, environment, report)
-    _correct_finals(store, catalog.invoice_prefix, now, since_us, customer, environment, report)
+    _correct_finals(store, catalog, now, since_us, customer, environment, report)
     return report
 
 
@@ -91,7 +89,7 @@ def _refresh_drafts(store: Store, catalog: Catalog, version: int, now: datetime,
     report.drafts_refreshed += run.updated
 
 
-def _correct_finals(store: Store, prefix: str, now: datetime, since_us: int, customer: str | None,
+def _correct_finals(store: Store, current: Catalog, now: datetime, since_us: int, customer: str | None,
                     environment: str, report: UpToDate) -> None:
     finals = current_final_invoices(store, environment, since_us, customer)
     report.finals_checked = len(finals)
@@ -117,8 +115,10 @@ def _correct_finals(store: Store, prefix: str, now: datetime, since_us: int, cus
                 recomputed.revision = original.revision + 1
                 recomputed.corrects = original.id
             replacement = recomputed
-            saved = save_correction(store, environment, original, credit_note, replacement, now_us, prefix,
-                                    CREDIT_NOTE_PREFIX)
+            # numbered in the sequences of the entity that bills the customer today
+            saved = save_correction(store, environment, original, credit_note, replacement, now_us,
+                                    current.invoice_prefix_for(original.customer),
+                                    current.credit_note_prefix_for(original.customer))
             if saved is not None:
                 report.corrections.append(Correction(original, saved[0], saved[1]))
 

@@ -15,7 +15,7 @@ from ..domain.instants import to_micros
 from ..domain.invoice import InvoiceStateError
 from ..store import Store
 from ..store.invoice_states import live_drafts
-from ..store.invoices import InvoiceChanged, InvoiceRecord, change_status
+from ..store.invoices import InvoiceChanged, InvoiceRecord, Prefix, change_status
 
 # Late events keep landing on a draft for this long after its billing date.
 DEFAULT_GRACE = timedelta(hours=8)
@@ -54,7 +54,7 @@ def draft_queue(store: Store, now: datetime, grace: timedelta = DEFAULT_GRACE,
     return queue
 
 
-def finalize_due(store: Store, now: datetime, prefix: str, grace: timedelta = DEFAULT_GRACE,
+def finalize_due(store: Store, now: datetime, prefix: Prefix, grace: timedelta = DEFAULT_GRACE,
                  environment: str = "live") -> FinalizeReport:
     queue = draft_queue(store, now, grace, environment)
     report = FinalizeReport(on_hold=len(queue.held), within_grace=queue.within_grace)
@@ -67,7 +67,7 @@ def finalize_due(store: Store, now: datetime, prefix: str, grace: timedelta = DE
     return report
 
 
-def _finalize_one(store: Store, invoice_id: int, now: datetime, prefix: str, environment: str) -> InvoiceRecord | None:
+def _finalize_one(store: Store, invoice_id: int, now: datetime, prefix: Prefix, environment: str) -> InvoiceRecord | None:
     try:
         return change_status(store, invoice_id, "final", to_micros(now), prefix, environment, attempts=5)
     except (InvoiceChanged, InvoiceStateError):

@@ -37,7 +37,6 @@ from ..store.catalogs import load_version
 from ..store.invoices import InvoiceRecord, LineRecord
 from ..store.ledger import FinalCut, billed_lines, invoices_by_id, late_instants, save_standalone
 
-CREDIT_NOTE_PREFIX = "CN"
 LineKey = tuple[str, int, int]  # (charge code, service start µs, service end µs)
 
 
@@ -153,7 +152,8 @@ class Checks:
             carrier = self.carriers.get(reference)
             # no draft of the subscription after its last final invoice in this run: a document of
             # its own now, rather than a correction left unbilled until some later run
-            if self.catalog.corrections == "credit_note" or carrier is None:
+            customer = self.catalog.subscriptions[reference].customer if reference in self.catalog.subscriptions else ""
+            if self.catalog.entity_for(customer).corrections == "credit_note" or carrier is None:
                 self.standalone[reference] = lines
             else:
                 result[carrier] += lines
@@ -189,7 +189,8 @@ class Checks:
                 number = None
                 if not dry_run:
                     number = save_standalone(store, self.environment, record, now_us,
-                                             CREDIT_NOTE_PREFIX if credit else catalog.invoice_prefix).number
+                                             catalog.credit_note_prefix_for(subscription.customer) if credit
+                                             else catalog.invoice_prefix_for(subscription.customer)).number
                 report.corrections.append({"subscription": reference, "customer": subscription.customer,
                                            "document": number, "kind": record.kind,
                                            "total": f"{record.total:f}", "lines": len(part)})

@@ -58,10 +58,14 @@ def parse_moment(value: Any) -> date | datetime:
 
 
 def zone_of(document: dict[str, Any], subscription: dict[str, Any]) -> ZoneInfo:
-    """The subscription's timezone: its customer's, else the billing entity's, else UTC."""
+    """The subscription's timezone: its customer's, else its billing entity's, else UTC."""
     customer = next((c for c in _list(document, "customers")
                      if isinstance(c, dict) and c.get("reference") == subscription.get("customer")), None)
     entity = document.get("billing_entity") or {}
+    code = (customer or {}).get("billing_entity")
+    if code is not None:
+        entity = next((e for e in _list(document, "billing_entities") if isinstance(e, dict) and e.get("code") == code),
+                      entity)
     name = (customer or {}).get("timezone") or (entity.get("timezone") if isinstance(entity, dict) else None) or "UTC"
     try:
         return ZoneInfo(name)

@@ -13,9 +13,9 @@ from ..domain.periods import Schedule, to_local
 from ..domain.pricing import Charge, Tier
 from ..domain.rating import Plan, Pricing
 from ..domain.terms import Terms
-from .schema import CatalogDocument
+from .schema import Address, BillingEntity, CatalogDocument
 from .schema import Charge as ChargeModel
-from .validate import override_charge
+from .validate import credit_note_prefix, override_charge
 
 ZERO = Decimal(0)
 
@@ -46,6 +46,10 @@ class CustomerSpec:
     tax_rate: Decimal | None
     timezone: str | None
     email: str | None = None
+    billing_entity: str | None = None  # the code of the entity that bills the customer (None: the default one)
+    address: Address | None = None
+    tax_id: str | None = None
+    peppol_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -121,14 +125,32 @@ class Catalog:
     subscriptions: dict[str, SubscriptionSpec]
     document: CatalogDocument
     corrections: str = "next_invoice"  # next_invoice | credit_note
+    # every billing entity by code, the default one (`billing_entity`) first
+    entities: dict[str, BillingEntity] = field(default_factory=dict)
+    default_entity: str = "default"
+
+    def entity_for(self, customer: str) -> BillingEntity:
+        """The entity that bills the customer: its own, else the default one (also for a customer
+        this version no longer lists)."""
+        spec = self.customers.get(customer)
+        code = spec.billing_entity if spec is not None and spec.billing_entity else self.default_entity
+        return self.entities.get(code) or self.document.billing_entity
+
+    def invoice_prefix_for(self, customer: str) -> str:
+        return self.entity_for(customer).invoice_prefix
+
+    def credit_note_prefix_for(self, customer: str) -> str:
+        entity = self.entity_for(customer)
+        return credit_note_prefix(entity, entity.code == self.default_entity)
 
     def pricing_for(self, subscription: SubscriptionSpec) -> Pricing:
         customer = self.customers[subscription.customer]
+        entity = self.entity_for(subscription.customer)
         return Pricing(
             currency=subscription.plan.currency,
-            rounding=self.rounding,
+            rounding=entity.rounding,
             tax_rate=customer.tax_rate if customer.tax_rate is not None else ZERO,
-            tax_rounding=self.tax_rounding,
+            tax_rounding=entity.tax_rounding,
         )
 
 
@@ -165,9 +187,12 @@ def build_catalog(document: CatalogDocument) -> Catalog:
         for p in document.plans
     }
     customers = {
-        c.reference: CustomerSpec(c.reference, c.name, c.country, c.currency, c.tax_rate, c.timezone, c.email)
+        c.reference: CustomerSpec(c.reference, c.name, c.country, c.currency, c.tax_rate, c.timezone, c.email,
+                                  c.billing_entity, c.address, c.tax_id, c.peppol_id)
         for c in document.customers
     }
+    entities: dict[str, BillingEntity] = {entity.code: entity}
+    entities.update({extra.code: extra for extra in document.billing_entities})
     def with_overrides(code: str, overrides: dict[str, dict[str, Any]]) -> Plan:
         list_plan = plans[code]
         if not overrides:
@@ -205,7 +230,7 @@ def build_catalog(document: CatalogDocument) -> Catalog:
             billing_anchor=s.billing_anchor,
             plan=plan,
             list_plan=list_plan,
-            timezone=customer.timezone or entity.timezone or "UTC",
+            timezone=customer.timezone or entities[customer.billing_entity or entity.code].timezone or "UTC",
             overrides=dict(s.overrides),
             bill_from=s.bill_from,
             changes=tuple(changes),
@@ -225,4 +250,6 @@ def build_catalog(document: CatalogDocument) -> Catalog:
         subscriptions=subscriptions,
         document=document,
         corrections=entity.corrections,
+        entities=entities,
+        default_entity=entity.code,
     )

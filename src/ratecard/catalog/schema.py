@@ -17,6 +17,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 from ..domain.aggregation import AGGREGATIONS
 from ..domain.money import MoneyError, is_currency, to_decimal
 from ..domain.pricing import CHARGE_MODELS
+from . import identifiers
 
 
 def _decimal(value: Any) -> Decimal:
@@ -101,16 +102,59 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+Text = Annotated[str, Field(max_length=500), AfterValidator(_printable)]
+LongText = Annotated[str, Field(max_length=2000)]  # footers may span lines
+Country = Annotated[str, AfterValidator(identifiers.country_code)]
+TaxId = Annotated[Text, AfterValidator(identifiers.tax_identifier)]
+PeppolId = Annotated[str, AfterValidator(identifiers.peppol_participant)]
+Iban = Annotated[str, AfterValidator(identifiers.iban)]
+Bic = Annotated[str, AfterValidator(identifiers.bic)]
+LocaleName = Annotated[str, AfterValidator(identifiers.locale_name)]
+LogoData = Annotated[str, AfterValidator(identifiers.logo_data_uri)]
+TemplateText = Annotated[str, Field(max_length=identifiers.MAX_TEMPLATE_BYTES)]
+
+
+class Address(Strict):
+    lines: list[Text] = Field(min_length=1, max_length=3)  # EN 16931 has three address lines
+    city: Text
+    postal_code: Annotated[str, Field(max_length=20), AfterValidator(_printable)] | None = None
+    country: Country
+
+
 class BillingEntity(Strict):
+    code: Code = "default"  # how customers name the entity that bills them
     name: str = "ratecard"
+    legal_name: Text | None = None  # the seller's registered name on documents (else `name`)
     country: str | None = None
+    address: Address | None = None
+    tax_id: TaxId | None = None
+    peppol_id: PeppolId | None = None
+    iban: Iban | None = None
+    bic: Bic | None = None
+    logo: Text | None = None  # a PNG or SVG file, relative to the catalog file
+    locale: LocaleName = "en_US"
+    footer: LongText | None = None
+    payment_terms_days: int = Field(default=30, ge=0, le=365)  # an invoice's due date: its issue date + these days
+    pdf_template: Text | None = None  # a Jinja2 HTML file, relative to the catalog file
+    # filled by ratecard from `logo` and `pdf_template` when the catalog file is read, so a stored
+    # catalog version renders the same documents wherever it is read (the files are not needed again)
+    logo_data: LogoData | None = None
+    pdf_template_text: TemplateText | None = None
     timezone: Timezone = "UTC"
     currency: Currency = "EUR"
     rounding: Literal["half_up", "half_even"] = "half_up"
     tax_rounding: Literal["invoice", "line"] = "invoice"
     invoice_prefix: str = "RC"
+    # credit notes have a sequence of their own: CN for the default entity, else <invoice_prefix>-CN
+    credit_note_prefix: Code | None = None
     # how a final invoice is corrected: on the subscription's next invoice, or by a document of its own
     corrections: Literal["next_invoice", "credit_note"] = "next_invoice"
+
+
+class ExtraBillingEntity(BillingEntity):
+    """One of `billing_entities`: the same fields, its code required."""
+
+    code: Code
 
 
 class Meter(Strict):
@@ -158,6 +202,10 @@ class Customer(Strict):
     name: str | None = None
     email: str | None = None
     country: str | None = None
+    address: Address | None = None
+    tax_id: TaxId | None = None
+    peppol_id: PeppolId | None = None
+    billing_entity: Code | None = None  # the entity that bills the customer (else the default one)
     currency: Currency | None = None
     tax_rate: Money | None = None
     timezone: Timezone | None = None
@@ -209,6 +257,7 @@ class Subscription(Strict):
 
 class CatalogDocument(Strict):
     billing_entity: BillingEntity = BillingEntity()
+    billing_entities: list[ExtraBillingEntity] = []
     meters: list[Meter] = []
     plans: list[Plan] = []
     customers: list[Customer] = []

@@ -21,7 +21,8 @@ from ..domain.instants import to_micros
 from ..domain.numbers import number_problem
 from ..domain.periods import to_local
 from ..domain.pricing import TIERED_MODELS
-from .schema import BillingEntity, CatalogDocument, Charge, Customer, Meter, Plan, Subscription, Tier
+from .identifiers import template_problem
+from .schema import BillingEntity, CatalogDocument, Charge, Customer, ExtraBillingEntity, Meter, Plan, Subscription, Tier
 
 Model = TypeVar("Model", bound=BaseModel)
 
@@ -38,7 +39,7 @@ REQUIRED_FIELDS = {
 OPTIONAL_FIELDS = {"package": ("free_units",), "percentage": ("fixed_amount",)}
 MODEL_FIELDS = ("amount", "unit_amount", "tiers", "package_size", "package_amount", "free_units",
                 "rate", "fixed_amount")
-SECTIONS = ("billing_entity", "meters", "plans", "customers", "subscriptions")
+SECTIONS = ("billing_entity", "billing_entities", "meters", "plans", "customers", "subscriptions")
 
 
 @dataclass(frozen=True)
@@ -125,6 +126,8 @@ def check_document(document: Any, warnings: list[Problem] | None = None) -> tupl
             problems.append(Problem(str(key), f"is not a known section (expected one of {', '.join(SECTIONS)})"))
 
     entity = _validate(BillingEntity, document.get("billing_entity") or {}, "billing_entity", problems)
+    raw_entities = _list(document, "billing_entities", problems)
+    extra_entities = _items(ExtraBillingEntity, raw_entities, "billing_entities", problems)
     raw_meters = _list(document, "meters", problems)
     raw_plans = _list(document, "plans", problems)
     raw_customers = _list(document, "customers", problems)
@@ -149,6 +152,12 @@ def check_document(document: Any, warnings: list[Problem] | None = None) -> tupl
         _check_bound(plan.minimum, f"plans[{index}].minimum", problems)
     for index, customer in customers:
         _check_bound(customer.tax_rate, f"customers[{index}].tax_rate", problems)
+    entity_codes = _check_entities(entity, extra_entities, raw_entities, problems)
+    for index, customer in customers:
+        if customer.billing_entity is not None and customer.billing_entity not in entity_codes:
+            problems.append(Problem(f"customers[{index}].billing_entity",
+                                    f"unknown billing entity {customer.billing_entity!r} (known: "
+                                    f"{', '.join(sorted(entity_codes))})"))
     for plan_path, plan_charges in charges:
         _unique([(i, c) for i, c in plan_charges if c is not None], f"{plan_path}.charges", "code", problems)
         for c_index, charge in plan_charges:
@@ -240,6 +249,50 @@ def validate_charge(raw: Any, path: str, problems: list[Problem]) -> Charge | No
             tiers.append(_validate(Tier, tier, where, problems))
     charge = _validate(Charge, {**raw, "tiers": []}, path, problems)
     return None if charge is None else charge.model_copy(update={"tiers": tiers})
+
+
+# an entity's logo and template are read beside the catalog file (catalog/entity_files.py); a document
+# that comes without a folder (a request body) cannot name them
+FILE_NOT_READ = ("the file was not read: a logo or template is read from a catalog file (`ratecard catalog apply "
+                 "FILE`), relative to its folder")
+
+
+def _check_entities(default: BillingEntity | None, extra: list[tuple[int, ExtraBillingEntity]], raw: list[Any],
+                    problems: list[Problem]) -> set[str]:
+    """Codes and numbering prefixes unique across entities (each entity numbers its documents in
+    sequences of its own), files read. Returns every entity code, including those that failed."""
+    everyone: list[tuple[str, BillingEntity]] = [("billing_entity", default)] if default is not None else []
+    everyone += [(f"billing_entities[{index}]", item) for index, item in extra]
+    codes: dict[str, str] = {}
+    prefixes: dict[str, str] = {}
+    for path, item in everyone:
+        if item.code in codes:
+            problems.append(Problem(f"{path}.code", f"{item.code!r} is already used by {codes[item.code]}"))
+        codes.setdefault(item.code, path)
+        credit = credit_note_prefix(item, path == "billing_entity")
+        for field, prefix in (("invoice_prefix", item.invoice_prefix), ("credit_note_prefix", credit)):
+            if prefix in prefixes:
+                problems.append(Problem(f"{path}.{field}", f"{prefix!r} is already the numbering prefix of "
+                                                          f"{prefixes[prefix]}: each sequence needs its own"))
+            prefixes.setdefault(prefix, f"{path}.{field}")
+        if item.logo and not item.logo_data:
+            problems.append(Problem(f"{path}.logo", FILE_NOT_READ))
+        if item.pdf_template and not item.pdf_template_text:
+            problems.append(Problem(f"{path}.pdf_template", FILE_NOT_READ))
+        if item.pdf_template_text:
+            problem = template_problem(item.pdf_template_text)
+            if problem:
+                problems.append(Problem(f"{path}.pdf_template", problem))
+    known = set(codes) | _raw_keys(raw, "code")
+    return known if default is not None else known | {"default"}  # a broken default entity is still there
+
+
+def credit_note_prefix(entity: BillingEntity, is_default: bool) -> str:
+    """The credit notes' prefix when the entity names none: CN for the default entity (as before
+    there were several), <invoice_prefix>-CN for the others."""
+    if entity.credit_note_prefix:
+        return entity.credit_note_prefix
+    return "CN" if is_default else f"{entity.invoice_prefix}-CN"
 
 
 def _raw_keys(raw: list[Any], key: str) -> set[str]:

@@ -1,4 +1,4 @@
-"""`ratecard invoices generate|preview|list|show|finalize|hold|release|void|export`."""
+"""`ratecard invoices generate|preview|list|show|finalize|hold|release|void|export|pdf|ubl|facturx`."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.text import Text
 
+from . import invoice_documents
 from .common import ENVIRONMENT, DbOption, JsonOption, check_output, emit_json, fail, now, progress, store_for, write_file
 from .console import Table, err, out, say, styled
 
@@ -285,3 +286,9 @@ def export(
         return
     write_file("--out", out_file, exported.text)
     say(err, f"wrote {exported.count} invoice(s) to {out_file}")
+
+
+# the documents of an invoice (cli/invoice_documents.py)
+app.command("pdf")(invoice_documents.pdf)
+app.command("ubl")(invoice_documents.ubl)
+app.command("facturx")(invoice_documents.facturx)

@@ -319,7 +319,7 @@ class CauseFinder:
 
     def _price(self, line: RatecardLine, charge: Charge, quantity: Decimal) -> Decimal | None:
         """What ratecard would bill for this line with `charge` and `quantity`, rounded once."""
-        rounding = self.catalog.rounding
+        rounding = self.catalog.entity_for(line.customer).rounding
         if not charge.is_usage:
             subscription = self._subscription(line)
             if subscription is None:
@@ -390,8 +390,9 @@ class CauseFinder:
             if theirs.tax is not None:
                 groups[(ours.customer, ours.service_start)].append((ours, theirs))
         differences = []
-        rounding, tax_rounding = self.catalog.rounding, self.catalog.tax_rounding
         for (customer, start), group in sorted(groups.items()):
+            entity = self.catalog.entity_for(customer)  # each entity rounds its customers' tax its own way
+            rounding, tax_rounding = entity.rounding, entity.tax_rounding
             currency = group[0][0].currency
             rate = group[0][0].tax_rate
             ours_amounts = [o.amount for o, _ in group]
@@ -402,13 +403,14 @@ class CauseFinder:
                 continue
             if invoice_tax(theirs_amounts, rate, currency, rounding, tax_rounding) == legacy_tax:
                 continue  # the amount differences, reported per line, explain the tax
-            cause, detail = self._tax_cause(theirs_amounts, legacy_tax, rate, currency, ours_tax)
+            cause, detail = self._tax_cause(customer, theirs_amounts, legacy_tax, rate, currency, ours_tax)
             differences.append(Difference(customer, "tax", start, "tax", ours_tax, legacy_tax, cause, detail, currency))
         return differences
 
-    def _tax_cause(self, amounts: list[Decimal], legacy_tax: Decimal, rate: Decimal, currency: str,
+    def _tax_cause(self, customer: str, amounts: list[Decimal], legacy_tax: Decimal, rate: Decimal, currency: str,
                    ours_tax: Decimal) -> tuple[str, dict[str, Any]]:
-        rounding, tax_rounding = self.catalog.rounding, self.catalog.tax_rounding
+        entity = self.catalog.entity_for(customer)
+        rounding, tax_rounding = entity.rounding, entity.tax_rounding
         other = "line" if tax_rounding == "invoice" else "invoice"
         if invoice_tax(amounts, rate, currency, rounding, other) == legacy_tax:
             return "tax_rounding", {"tax_rounding": other}

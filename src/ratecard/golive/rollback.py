@@ -20,7 +20,7 @@ from ..domain.invoice import InvoiceStateError
 from ..store import Store
 from ..store.cohorts import cutover_applied_at, set_members
 from ..store.invoice_states import live_invoices_of
-from ..store.invoices import InvoiceChanged, InvoiceRecord, change_status, delete_drafts, get_invoice
+from ..store.invoices import InvoiceChanged, InvoiceRecord, Prefix, change_status, delete_drafts, get_invoice
 from .cohorts import CohortError, cohort_status
 
 
@@ -47,7 +47,7 @@ class RollbackReport:
         }
 
 
-def rollback(store: Store, environment: str, name: str, now: datetime, prefix: str) -> RollbackReport:
+def rollback(store: Store, environment: str, name: str, now: datetime, prefix: Prefix) -> RollbackReport:
     (status,) = cohort_status(store, environment, name)
     # customers put in a fresh cohort after a full cutover are rolled back from the cutover
     since = status.cohort.promoted_at if status.state == "live" else cutover_applied_at(store, environment)

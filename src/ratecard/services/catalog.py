@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from ..catalog import Catalog, CatalogFileError, Problem, build_catalog, check_document, load_document
+from ..catalog.entity_files import attach_entity_files
 from ..domain.instants import to_micros
 from ..store import Store
 from ..store.catalogs import load_version, save_version
@@ -39,10 +41,13 @@ def optional_catalog(store: Store, environment: str = "live") -> tuple[int, Cata
         return None, None
 
 
-def invoice_prefix(store: Store, environment: str = "live") -> str:
-    """The prefix final invoice numbers get (the billing entity's, else RC)."""
+def invoice_prefix(store: Store, environment: str = "live") -> Callable[[str], str]:
+    """customer -> the prefix its final invoices get (the billing entity's, else RC): each entity
+    numbers its invoices in a sequence of its own."""
     _, catalog = optional_catalog(store, environment)
-    return catalog.invoice_prefix if catalog else DEFAULT_INVOICE_PREFIX
+    if catalog is None:
+        return lambda customer: DEFAULT_INVOICE_PREFIX
+    return catalog.invoice_prefix_for
 
 
 @dataclass
@@ -74,7 +79,13 @@ def check_catalog_file(path: Path) -> CatalogCheck:
         raw = load_document(path)
     except CatalogFileError as exc:
         raise InvalidInput(str(exc)) from None
-    return check_catalog(raw, str(path))
+    file_problems = attach_entity_files(raw, path.parent)
+    checked = check_catalog(raw, str(path))
+    if file_problems:
+        reported = {problem.path for problem in file_problems}
+        checked.problems = file_problems + [problem for problem in checked.problems if problem.path not in reported]
+        checked.document = None
+    return checked
 
 
 def check_catalog(raw: Any, source: str) -> CatalogCheck:

@@ -144,13 +144,21 @@ class Finalization:
                 "skipped_by_other_process": self.skipped_by_other_process}
 
 
-def _next_numbers(store: Store, environment: str, prefix: str, count: int) -> list[str]:
-    """The numbers the next `count` finalizations take: the sequence is gapless, so it continues after
-    the highest number issued with this prefix."""
+def _next_numbers(store: Store, environment: str, prefix: Callable[[str], str],
+                  invoices: Sequence[InvoiceRecord]) -> list[str]:
+    """The numbers the invoices would take if finalized in this order: each prefix's sequence is
+    gapless, so it continues after the highest number issued with that prefix."""
     issued = [invoice.number for invoice in list_invoices(store, environment) if invoice.number]
-    tails = [number[len(prefix) + 1:] for number in issued if number.startswith(f"{prefix}-")]
-    last = max((int(tail) for tail in tails if tail.isascii() and tail.isdigit()), default=0)
-    return [f"{prefix}-{last + n:06d}" for n in range(1, count + 1)]
+    last: dict[str, int] = {}
+    numbers = []
+    for invoice in invoices:
+        code = prefix(invoice.customer)
+        if code not in last:
+            tails = [number[len(code) + 1:] for number in issued if number.startswith(f"{code}-")]
+            last[code] = max((int(tail) for tail in tails if tail.isascii() and tail.isdigit()), default=0)
+        last[code] += 1
+        numbers.append(f"{code}-{last[code]:06d}")
+    return numbers
 
 
 def _checked_drafts(store: Store, references: Sequence[str], target: str, environment: str,
@@ -191,7 +199,7 @@ def finalize_invoices(store: Store, references: Sequence[str], now: datetime, en
     queue = draft_queue(store, now, DEFAULT_GRACE, environment)
     invoices = _checked_drafts(store, references, "final", environment, queue)
     if dry_run:
-        numbers = _next_numbers(store, environment, invoice_prefix(store, environment), len(invoices))
+        numbers = _next_numbers(store, environment, invoice_prefix(store, environment), invoices)
         return Finalization(True, planned=list(zip(invoices, numbers, strict=True)))
     return Finalization(False, finalized=_move(store, references, invoices, "final", now, environment))
 
@@ -208,7 +216,7 @@ def finalize_due_invoices(store: Store, now: datetime, grace: timedelta = DEFAUL
     queue = draft_queue(store, now, grace, environment)
     drafts = {invoice.id: invoice for invoice in list_invoices(store, environment, "draft")}
     due = [drafts[invoice_id] for invoice_id in queue.due if invoice_id in drafts]
-    numbers = _next_numbers(store, environment, prefix, len(due))
+    numbers = _next_numbers(store, environment, prefix, due)
     return Finalization(True, planned=list(zip(due, numbers, strict=True)), on_hold=len(queue.held),
                         within_grace=queue.within_grace)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from operator import attrgetter, itemgetter
@@ -347,7 +347,11 @@ def get_invoice(store: Store, reference: str, environment: str = "live") -> Invo
         return load_invoices(connection, [found])[found]
 
 
-def change_status(store: Store, invoice_id: int, target: str, now_us: int, prefix: str,
+# a final invoice's numbering prefix: one for all, or the prefix of the entity that bills a customer
+Prefix = str | Callable[[str], str]
+
+
+def change_status(store: Store, invoice_id: int, target: str, now_us: int, prefix: Prefix,
                   environment: str = "live", attempts: int = 1) -> InvoiceRecord:
     """draft -> final (with the next gapless number) or draft -> void; illegal moves raise.
 
@@ -363,23 +367,25 @@ def change_status(store: Store, invoice_id: int, target: str, now_us: int, prefi
     raise ValueError("attempts must be at least 1")
 
 
-def _change_status_once(store: Store, invoice_id: int, target: str, now_us: int, prefix: str,
+def _change_status_once(store: Store, invoice_id: int, target: str, now_us: int, prefix: Prefix,
                         environment: str) -> InvoiceRecord:
     with store.engine.begin() as connection:
         found = connection.execute(
-            select(invoices.c.status, invoices.c.mode, invoices.c.draft_number, invoices.c.updated_at)
+            select(invoices.c.status, invoices.c.mode, invoices.c.draft_number, invoices.c.updated_at,
+                   invoices.c.customer)
             .where(invoices.c.id == invoice_id, invoices.c.environment == environment)
         ).first()
         if found is None:
             raise InvoiceNotFound(f"no invoice {invoice_id}")
-        current, mode, draft_number, computed_at = found
+        current, mode, draft_number, computed_at, customer = found
         check_transition(current, target)
         if target == "final" and mode == "shadow":
             raise InvoiceStateError(f"{draft_reference(draft_number)} is a shadow invoice (the legacy system bills "
                                     "this period): it is kept for comparison and never finalized")
         values: dict[str, Any] = {"status": target, "updated_at": now_us}
         if target == "final":
-            values["number"] = next_number(connection, environment, prefix)
+            values["number"] = next_number(connection, environment, prefix if isinstance(prefix, str) else
+                                           prefix(customer))
             values["finalized_at"] = now_us
         result = connection.execute(
             update(invoices).where(invoices.c.id == invoice_id, invoices.c.status == current).values(**values)

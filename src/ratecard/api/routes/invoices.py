@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from ...services import invoices
+from ...services import documents, invoices
 from ..context import Caller, current_caller
 from ..errors import ApiError
 
@@ -41,3 +41,34 @@ def export(status: str | None = Query(None, pattern="^(draft|final|void)$"),
                     caller: Caller = Depends(current_caller)) -> Any:
     export = invoices.export_invoices(caller.store, format, caller.environment, status)
     return Response(export.text, media_type="text/csv" if format == "csv" else "application/json")
+
+
+def _document_response(document: documents.Document, disposition: str = "attachment") -> Response:
+    return Response(document.content, media_type=document.media_type,
+                    headers={"Content-Disposition": f'{disposition}; filename="{document.file_name}"'})
+
+
+def _reference(key: str) -> str:
+    """The number, draft reference or id, as `ratecard invoices show` takes it (inv_<id> too)."""
+    return key.removeprefix("inv_")
+
+
+@router.get("/v1/invoices/{key}/pdf", summary="The invoice or credit note as a PDF (a draft is watermarked DRAFT)",
+            response_class=Response, responses={200: {"content": {"application/pdf": {}}}})
+async def invoice_pdf(key: str, caller: Caller = Depends(current_caller)) -> Response:
+    document = await run_in_threadpool(documents.invoice_pdf, caller.store, _reference(key), caller.environment)
+    return _document_response(document, "inline")
+
+
+@router.get("/v1/invoices/{key}/ubl", summary="A final invoice as Peppol BIS Billing 3.0 UBL (Invoice or CreditNote)",
+            response_class=Response, responses={200: {"content": {"application/xml": {}}}})
+async def invoice_ubl(key: str, caller: Caller = Depends(current_caller)) -> Response:
+    document = await run_in_threadpool(documents.invoice_ubl, caller.store, _reference(key), caller.environment)
+    return _document_response(document)
+
+
+@router.get("/v1/invoices/{key}/facturx", summary="A final invoice as Factur-X (PDF/A-3 with its EN 16931 CII XML)",
+            response_class=Response, responses={200: {"content": {"application/pdf": {}}}})
+async def invoice_facturx(key: str, caller: Caller = Depends(current_caller)) -> Response:
+    document = await run_in_threadpool(documents.invoice_facturx, caller.store, _reference(key), caller.environment)
+    return _document_response(document)

@@ -46,6 +46,7 @@ class CustomerSpec:
     tax_rate: Decimal | None
     timezone: str | None
     email: str | None = None
+    stripe_customer_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -165,7 +166,8 @@ def build_catalog(document: CatalogDocument) -> Catalog:
         for p in document.plans
     }
     customers = {
-        c.reference: CustomerSpec(c.reference, c.name, c.country, c.currency, c.tax_rate, c.timezone, c.email)
+        c.reference: CustomerSpec(c.reference, c.name, c.country, c.currency, c.tax_rate, c.timezone, c.email,
+                                  c.stripe_customer_id)
         for c in document.customers
     }
     def with_overrides(code: str, overrides: dict[str, dict[str, Any]]) -> Plan:

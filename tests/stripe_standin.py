@@ -21,6 +21,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl
 
+WEBHOOK_SECRET = "whsec_test_secret"
 ACTION_URL = "https://hooks.stripe.com/3d_secure_2/hosted?merchant=acct_test&payment_intent=pi_{n}"
 
 

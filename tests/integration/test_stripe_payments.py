@@ -5,6 +5,7 @@ and the status write, refunds."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from decimal import Decimal
 
 import pytest
@@ -14,9 +15,18 @@ from ratecard.services import payments
 from ratecard.services.errors import Conflict, InvalidInput
 from ratecard.store.corrections import credit_note_for, save_correction
 
-from ..integration.scenario import NOW
-from .conftest import WEBHOOK_SECRET, Billed, later
-from .stripe_standin import StripeStandIn, event, sign
+from ..stripe_standin import WEBHOOK_SECRET, StripeStandIn, event, sign
+from .payments_workspace import Billed, billed_workspace, later
+from .scenario import NOW
+
+
+@pytest.fixture
+def billed(db_url: str) -> Iterator[Billed]:
+    workspace = billed_workspace(db_url)
+    try:
+        yield workspace
+    finally:
+        workspace.store.dispose()
 
 
 def status_of(billed: Billed) -> dict:

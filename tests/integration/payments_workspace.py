@@ -1,21 +1,17 @@
-"""A workspace with a Stripe-linked customer and one final invoice, and the Stripe stand-in."""
+"""A workspace with a Stripe-linked customer and one final invoice (the Stripe stand-in is the
+`stripe_standin` fixture of tests/conftest.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
-
-import pytest
 
 from ratecard.services import invoices
 from ratecard.store import Store
 from ratecard.store.invoices import InvoiceRecord
 
-from ..integration.scenario import CATALOG, NOW, workspace
-from .stripe_standin import StripeStandIn
+from .scenario import CATALOG, NOW, workspace
 
-WEBHOOK_SECRET = "whsec_test_secret"
 PAYMENTS_CATALOG = CATALOG.replace(
     "billing_entity: {name: Acme Cloud BV, country: NL, timezone: UTC, currency: EUR}",
     "billing_entity: {name: Acme Cloud BV, country: NL, timezone: UTC, currency: EUR, payments: {dunning_days: [1, 3]},"
@@ -25,17 +21,6 @@ PAYMENTS_CATALOG = CATALOG.replace(
     "tax_rate: \"19\", timezone: Europe/Berlin, email: ap@acme.example, stripe_customer_id: cus_acme}",
 )
 assert "cus_acme" in PAYMENTS_CATALOG and "dunning_days" in PAYMENTS_CATALOG
-
-
-@pytest.fixture
-def stripe_standin(monkeypatch: pytest.MonkeyPatch) -> Iterator[StripeStandIn]:
-    standin = StripeStandIn().start()
-    standin.customers["cus_acme"] = "pm_card_visa"
-    monkeypatch.setenv("RATECARD_STRIPE_API_KEY", "sk_test_standin")
-    monkeypatch.setenv("RATECARD_STRIPE_API_BASE", standin.url)
-    monkeypatch.setenv("RATECARD_STRIPE_WEBHOOK_SECRET", WEBHOOK_SECRET)
-    yield standin
-    standin.stop()
 
 
 @dataclass
@@ -50,13 +35,9 @@ def final_invoice(store: Store) -> InvoiceRecord:
     return invoices.finalize_invoices(store, [draft.display_number], NOW).finalized[0]
 
 
-@pytest.fixture
-def billed(db_url: str) -> Iterator[Billed]:
+def billed_workspace(db_url: str) -> Billed:
     store, _ = workspace(db_url, PAYMENTS_CATALOG)
-    try:
-        yield Billed(store, final_invoice(store))
-    finally:
-        store.dispose()
+    return Billed(store, final_invoice(store))
 
 
 def later(days: float) -> object:

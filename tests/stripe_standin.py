@@ -52,6 +52,10 @@ class StripeStandIn:
         self.answers: dict[str, tuple[str, int, bytes]] = {}  # key -> (request fingerprint, status, body)
         self.executed: Counter[str] = Counter()  # key -> times it ran (never more than once)
         self.requests: Counter[str] = Counter()  # key -> times it was sent
+        # set: a charge is made, then its answer is held until `release` is set (a client killed while
+        # it waits never learns the outcome, as when a process dies between the charge and its write)
+        self.stall = threading.Event()
+        self.release = threading.Event()
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -66,6 +70,7 @@ class StripeStandIn:
         return self
 
     def stop(self) -> None:
+        self.release.set()
         self.server.shutdown()
         self.server.server_close()
 
@@ -105,7 +110,9 @@ class StripeStandIn:
             status, answer = self._create_intent(params) if path == "/v1/payment_intents" else self._refund(params)
             if key is not None:
                 self.answers[key] = (fingerprint, status, json.dumps(answer).encode())
-            return status, answer
+        if self.stall.is_set():
+            self.release.wait(30)
+        return status, answer
 
     def _create_intent(self, params: dict[str, str]) -> tuple[int, dict[str, Any]]:
         customer = params.get("customer", "")
@@ -164,16 +171,19 @@ class StripeStandIn:
                                                     self.headers.get("Idempotency-Key"), body)
                 replayed = answer.pop("_replayed", False)
                 data = json.dumps(answer).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.send_header("Request-Id", f"req_{next(standin._ids)}")
-                if self.headers.get("Idempotency-Key"):
-                    self.send_header("Idempotency-Key", self.headers["Idempotency-Key"])
-                if replayed:
-                    self.send_header("Idempotent-Replayed", "true")
-                self.end_headers()
-                self.wfile.write(data)
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.send_header("Request-Id", f"req_{next(standin._ids)}")
+                    if self.headers.get("Idempotency-Key"):
+                        self.send_header("Idempotency-Key", self.headers["Idempotency-Key"])
+                    if replayed:
+                        self.send_header("Idempotent-Replayed", "true")
+                    self.end_headers()
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client was killed while it waited: it never hears the answer
 
             do_GET = _answer
             do_POST = _answer

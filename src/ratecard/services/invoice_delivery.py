@@ -75,8 +75,8 @@ def _compose(store: Store, invoice: InvoiceRecord, environment: str, to: str | N
     if entity.email is None or entity.email.sender is None:
         raise MailRefused("set billing_entity.email.sender in the catalog (the address invoices are sent from)")
     customer = catalog.customers.get(invoice.customer)
-    recipient = to or (customer.email if customer is not None else None)
-    if not recipient:
+    recipient = to if to is not None else (customer.email if customer is not None else None)
+    if recipient is None:
         raise MailRefused(f"customer {invoice.customer!r} has no email in the catalog (or give --to)")
     name = (customer.name if customer is not None else None) or invoice.customer
     message = invoice_message(
@@ -112,7 +112,7 @@ def send_invoice(store: Store, reference: str, now: datetime, environment: str =
         recipient, status, detail = _deliver(store, invoice, environment, to)
     except MailRefused as exc:
         add_delivery(store, environment, invoice.id or 0, None, "failed", str(exc), now_us)
-        raise InvalidInput(str(exc), field="to" if to else None) from None
+        raise InvalidInput(str(exc), field="to" if to is not None else None) from None
     delivery_id = add_delivery(store, environment, invoice.id or 0, recipient, status, detail, now_us)
     return next(d for d in list_deliveries(store, environment, invoice.id) if d.id == delivery_id)
 

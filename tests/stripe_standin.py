@@ -48,6 +48,7 @@ class StripeStandIn:
         # customer id -> what its next charges do, in order (then "succeeded"): succeeded | declined | authenticate
         self.script: dict[str, list[str]] = {}
         self.intents: dict[str, dict[str, Any]] = {}
+        self.refuse_refunds = False  # answer refunds with a 400, as Stripe does for a disputed charge
         self.refunds: dict[str, dict[str, Any]] = {}
         self.answers: dict[str, tuple[str, int, bytes]] = {}  # key -> (request fingerprint, status, body)
         self.executed: Counter[str] = Counter()  # key -> times it ran (never more than once)
@@ -146,6 +147,9 @@ class StripeStandIn:
 
     def _refund(self, params: dict[str, str]) -> tuple[int, dict[str, Any]]:
         intent = self.intents.get(params.get("payment_intent", ""))
+        if self.refuse_refunds:
+            return 400, _error("invalid_request_error", "Charge ch_1 has been disputed and cannot be refunded.",
+                               code="charge_disputed")
         if intent is None or intent["status"] != "succeeded":
             return 400, _error("invalid_request_error", "This PaymentIntent has no successful charge to refund.")
         refund = {"id": f"re_{next(self._ids):06d}", "object": "refund", "amount": int(params["amount"]),

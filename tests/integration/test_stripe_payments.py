@@ -163,6 +163,23 @@ def test_a_credit_note_of_a_paid_invoice_is_refunded_once(billed: Billed, stripe
     assert [(p.status, p.amount_minor) for p in refunds] == [("succeeded", 3198)]
 
 
+def test_a_refused_refund_is_listed_and_sent_again_by_retry(billed: Billed, stripe_standin: StripeStandIn) -> None:
+    payments.run_payments(billed.store, NOW)
+    note = credit_note_for(billed.invoice, "2026-02-10")
+    save_correction(billed.store, "live", billed.invoice, note, None, 0, "RC", "CN")
+    stripe_standin.refuse_refunds = True
+    assert payments.run_payments(billed.store, later(1)).payments == {"failed": 1}
+    (refund,) = [p for p in payments.find_payments(billed.store) if p.kind == "refund"]
+    assert refund.status == "failed" and "disputed" in (refund.failure or "")
+    assert payments.run_payments(billed.store, later(5)).payments == {}  # a refund is not retried by itself
+    stripe_standin.refuse_refunds = False
+    retried = payments.retry_payment(billed.store, refund.invoice_number or "", later(6))
+    assert (retried.kind, retried.status, retried.attempt) == ("refund", "succeeded", 2)
+    assert len(stripe_standin.refunds) == 1
+    with pytest.raises(Conflict, match="credit note"):
+        payments.mark_paid(billed.store, refund.invoice_number or "", "T-1", later(6))
+
+
 def test_a_bank_transfer_is_marked_paid_with_its_reference(billed: Billed) -> None:
     with pytest.raises(InvalidInput, match="reference"):
         payments.mark_paid(billed.store, billed.invoice.display_number, "line\r\nInjected: yes", NOW)

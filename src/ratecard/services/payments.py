@@ -133,10 +133,13 @@ def _invoice(store: Store, reference: str, environment: str) -> InvoiceRecord:
 
 
 def payment_of(store: Store, reference: str, environment: str = "live") -> PaymentRecord:
+    """The charge of an invoice, or the refund of a credit note."""
     invoice = _invoice(store, reference, environment)
-    payment = payment_of_invoice(store, environment, invoice.id or 0)
+    payment = payment_of_invoice(store, environment, invoice.id or 0, "refund" if invoice.kind == "credit_note"
+                                 else "charge")
     if payment is None:
-        raise NotFound(f"invoice {reference} has no payment (only a final invoice is collected)")
+        raise NotFound(f"invoice {reference} has no payment (only a final invoice, or a credit note of an invoice "
+                       "paid through Stripe, has one)")
     return payment
 
 
@@ -147,6 +150,8 @@ def retry_payment(store: Store, reference: str, now: datetime, environment: str 
     if payment.method != "stripe":
         raise Conflict(f"invoice {reference} is not collected through Stripe (its customer has no stripe_customer_id): "
                        "mark it paid when the transfer arrives")
+    if payment.kind == "refund" and (payment.in_flight or payment.status != "failed"):
+        raise Conflict(f"credit note {reference}: its refund is {payment.status}; only a failed refund is sent again")
     if payment.in_flight or payment.status not in ("failed", "uncollectible"):
         raise Conflict(f"invoice {reference}: its payment is {payment.status}"
                        f"{' with an attempt in flight' if payment.in_flight else ''}; only a failed or uncollectible "
@@ -171,6 +176,8 @@ def mark_paid(store: Store, reference: str, bank_reference: str, now: datetime,
     if not text or len(text) > 255 or any(ord(c) < 32 or ord(c) == 127 for c in text):
         raise InvalidInput("the transfer's reference must be 1 to 255 printable characters", field="reference")
     payment = payment_of(store, reference, environment)
+    if payment.kind != "charge":
+        raise Conflict(f"{reference} is a credit note: its refund is made through Stripe, not marked paid")
     if payment.status == "succeeded":
         raise Conflict(f"invoice {reference} is paid already ({payment.method}"
                        f"{', ' + payment.reference if payment.reference else ''})")

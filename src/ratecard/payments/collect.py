@@ -12,9 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
-
-import stripe
+from typing import TYPE_CHECKING, Any
 
 from ..store import Store
 from ..store.payments import (
@@ -31,6 +29,9 @@ from . import stripe_gateway
 from .amounts import AmountError, to_minor
 from .dunning import next_attempt
 from .stripe_gateway import Outcome
+
+if TYPE_CHECKING:
+    import stripe
 
 HOUR_US = 3_600_000_000
 UNKNOWN_AFTER_US = 23 * HOUR_US  # under Stripe's 24 hours, so a key sent again is still known to Stripe

@@ -12,9 +12,10 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import stripe
+if TYPE_CHECKING:  # the client takes a second to import: only the commands that call Stripe pay for it
+    import stripe
 
 API_KEY = "RATECARD_STRIPE_API_KEY"
 API_BASE = "RATECARD_STRIPE_API_BASE"
@@ -42,6 +43,8 @@ class Outcome:
 
 
 def client(environ: Mapping[str, str] | None = None) -> stripe.StripeClient:
+    import stripe
+
     env = os.environ if environ is None else environ
     key = env.get(API_KEY)
     if not key:
@@ -53,6 +56,8 @@ def client(environ: Mapping[str, str] | None = None) -> stripe.StripeClient:
 
 def default_payment_method(api: stripe.StripeClient, stripe_customer_id: str) -> Outcome | str:
     """The customer's default payment method id, or the Outcome that explains why there is none."""
+    import stripe
+
     try:
         customer = api.v1.customers.retrieve(stripe_customer_id).to_dict()
     except stripe.InvalidRequestError as exc:
@@ -72,6 +77,8 @@ def charge(api: stripe.StripeClient, *, amount_minor: int, currency: str, stripe
            payment_method: str, idempotency_key: str, metadata: dict[str, str]) -> Outcome:
     """One off-session PaymentIntent, confirmed at once. The same key sends the same request:
     Stripe answers a repeat with the first answer and charges once."""
+    import stripe
+
     params: Any = {"amount": amount_minor, "currency": currency.lower(), "customer": stripe_customer_id,
                    "payment_method": payment_method, "off_session": True, "confirm": True,
                    "metadata": metadata}
@@ -91,6 +98,8 @@ def charge(api: stripe.StripeClient, *, amount_minor: int, currency: str, stripe
 
 def refund(api: stripe.StripeClient, *, intent_id: str, amount_minor: int, idempotency_key: str,
            metadata: dict[str, str]) -> Outcome:
+    import stripe
+
     params: Any = {"payment_intent": intent_id, "amount": amount_minor, "metadata": metadata}
     try:
         created = api.v1.refunds.create(params, {"idempotency_key": idempotency_key}).to_dict()
@@ -130,6 +139,7 @@ def refund_outcome(created: Mapping[str, Any]) -> Outcome:
 def _declined(exc: stripe.CardError) -> Outcome:
     """A card error names the PaymentIntent it left behind; an off-session payment that needs
     3-D Secure fails with `authentication_required`: the customer authenticates, then it succeeds."""
+
     error = (exc.json_body or {}).get("error") or {}
     intent = error.get("payment_intent") or {}
     if error.get("code") == "authentication_required" or intent.get("status") == "requires_action":
@@ -146,6 +156,7 @@ def _action_url(intent: Mapping[str, Any]) -> str | None:
 
 
 def _message(exc: stripe.StripeError) -> str:
+
     error = (exc.json_body or {}).get("error") or {} if isinstance(exc.json_body, dict) else {}
     parts = [str(error.get("message") or exc.user_message or type(exc).__name__)]
     if error.get("decline_code") or error.get("code"):
@@ -156,6 +167,8 @@ def _message(exc: stripe.StripeError) -> str:
 def verified_event(payload: bytes, signature: str | None, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     """The event Stripe signed, as a plain dict; ValueError for a payload or signature that does not
     verify (wrong secret, altered body, older than five minutes)."""
+    import stripe
+
     env = os.environ if environ is None else environ
     secret = env.get(WEBHOOK_SECRET)
     if not secret:

@@ -180,6 +180,20 @@ def test_a_refused_refund_is_listed_and_sent_again_by_retry(billed: Billed, stri
         payments.mark_paid(billed.store, refund.invoice_number or "", "T-1", later(6))
 
 
+def test_an_invoice_credited_before_it_is_collected_is_never_charged(billed: Billed,
+                                                                      stripe_standin: StripeStandIn) -> None:
+    stripe_standin.script["cus_acme"] = ["declined"]
+    payments.run_payments(billed.store, NOW)
+    note = credit_note_for(billed.invoice, "2026-02-10")
+    save_correction(billed.store, "live", billed.invoice, note, None, 0, "RC", "CN")
+    run = payments.run_payments(billed.store, later(1))  # the retry would be due now
+    assert run.canceled == 1 and run.payments == {} and run.refunds_enqueued == 0
+    canceled = status_of(billed)
+    assert canceled["status"] == "canceled" and canceled["failure"] == "credited by CN-000001: nothing to collect"
+    assert payments.run_payments(billed.store, later(10)).payments == {}
+    assert len(stripe_standin.intents) == 1 and stripe_standin.succeeded_charges() == []
+
+
 def test_a_bank_transfer_is_marked_paid_with_its_reference(billed: Billed) -> None:
     with pytest.raises(InvalidInput, match="reference"):
         payments.mark_paid(billed.store, billed.invoice.display_number, "line\r\nInjected: yes", NOW)

@@ -16,7 +16,7 @@ app = typer.Typer(help="Collect final invoices: Stripe charges, retries, bank tr
 @app.command("list")
 def list_(
     status: Annotated[str | None, typer.Option("--status", help="pending | succeeded | failed | requires_action | "
-                                                                "uncollectible")] = None,
+                                                                "uncollectible | canceled")] = None,
     db: DbOption = None,
     json_output: JsonOption = False,
 ) -> None:
@@ -52,7 +52,8 @@ def run(db: DbOption = None, json_output: JsonOption = False) -> None:
     if json_output:
         emit_json(result.as_dict())
     else:
-        say(out, f"{result.enqueued} enqueued, {result.refunds_enqueued} refund(s) enqueued; payments: "
+        say(out, f"{result.enqueued} enqueued, {result.canceled} canceled (credited), {result.refunds_enqueued} "
+                 f"refund(s) enqueued; payments: "
                  f"{counts_text(result.payments)}; emails: {counts_text(result.emails)}")
         for problem in result.problems:
             say(err, f"error: {problem}")

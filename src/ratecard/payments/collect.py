@@ -20,6 +20,7 @@ from ..store.payments import (
     PaymentRecord,
     add_payments,
     credit_notes_without_refund,
+    credited_open_charges,
     due_payments,
     get_payment,
     refunded_minor,
@@ -82,6 +83,19 @@ def charge_rows(environment: str, invoices: Iterable[Mapping[str, Any]], stripe_
 def enqueue_charges(store: Store, environment: str, invoices: Iterable[Mapping[str, Any]],
                     stripe_customers: Mapping[str, str | None], now_us: int) -> int:
     return add_payments(store, charge_rows(environment, invoices, stripe_customers, now_us))
+
+
+def cancel_credited_charges(store: Store, environment: str, now_us: int) -> int:
+    """A charge not collected yet of an invoice a credit note cancelled is never made: `canceled`.
+    (A customer who still pays it, say by authenticating an old 3-D Secure link, is refunded:
+    the webhook moves it to succeeded and the refund follows.)"""
+    canceled = 0
+    for payment_id, note_number in credited_open_charges(store, environment):
+        canceled += update_payment(store, environment, payment_id,
+                                   {"status": "canceled", "next_attempt_at": None, "action_url": None,
+                                    "failure": f"credited by {note_number}: nothing to collect", "updated_at": now_us},
+                                   statuses=("pending", "failed", "requires_action", "uncollectible"), in_flight=False)
+    return canceled
 
 
 def enqueue_refunds(store: Store, environment: str, now_us: int) -> int:

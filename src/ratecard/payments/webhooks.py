@@ -18,7 +18,7 @@ from .collect import failure_values
 from .stripe_gateway import intent_outcome, refund_outcome
 
 # the statuses an outcome may move a payment from (never back from succeeded, never twice)
-MOVES_FROM = {"succeeded": ("pending", "requires_action", "failed"), "failed": ("pending", "requires_action"),
+MOVES_FROM = {"succeeded": ("pending", "requires_action", "failed", "canceled"), "failed": ("pending", "requires_action"),
               "requires_action": ("pending",), "pending": ()}
 
 

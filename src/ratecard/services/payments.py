@@ -16,7 +16,7 @@ from typing import Any
 from ..domain.instants import from_micros, to_micros
 from ..payments import stripe_gateway
 from ..payments.amounts import from_minor
-from ..payments.collect import collect_due, collect_one, enqueue_charges, enqueue_refunds
+from ..payments.collect import cancel_credited_charges, collect_due, collect_one, enqueue_charges, enqueue_refunds
 from ..payments.dunning import DEFAULT_DAYS
 from ..payments.stripe_gateway import StripeNotConfigured
 from ..payments.webhooks import Applied, apply_event
@@ -33,7 +33,7 @@ from ..store.payments import (
 from .catalog import optional_catalog
 from .errors import Conflict, InvalidInput, NotFound
 
-STATUSES = ("pending", "succeeded", "failed", "requires_action", "uncollectible")
+STATUSES = ("pending", "succeeded", "failed", "requires_action", "uncollectible", "canceled")
 # final invoices the sweep of `payments run` still enqueues (one a crash kept from its outbox row,
 # a replacement written by a correction); older ones are never charged by surprise
 SWEEP_WINDOW = timedelta(days=7)
@@ -89,13 +89,14 @@ def after_finalization(store: Store, finalized: Sequence[InvoiceRecord], now: da
 @dataclass
 class PaymentRun:
     enqueued: int = 0
+    canceled: int = 0  # charges of invoices credited before they were collected
     refunds_enqueued: int = 0
     payments: dict[str, int] = field(default_factory=dict)
     emails: dict[str, int] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"enqueued": self.enqueued, "refunds_enqueued": self.refunds_enqueued, "payments": self.payments,
+        return {"enqueued": self.enqueued, "canceled": self.canceled, "refunds_enqueued": self.refunds_enqueued, "payments": self.payments,
                 "emails": self.emails, "problems": self.problems}
 
 
@@ -108,6 +109,7 @@ def run_payments(store: Store, now: datetime, environment: str = "live", *, api:
     run = PaymentRun()
     missed = final_invoices_without_charge(store, environment, to_micros(now - SWEEP_WINDOW))
     run.enqueued = enqueue_charges(store, environment, missed, _stripe_customers(store, environment), now_us)
+    run.canceled = cancel_credited_charges(store, environment, now_us)
     run.refunds_enqueued = enqueue_refunds(store, environment, now_us)
     try:
         collected = collect_due(store, environment, now_us, dunning_days(store, environment),
@@ -181,6 +183,8 @@ def mark_paid(store: Store, reference: str, bank_reference: str, now: datetime,
     if payment.status == "succeeded":
         raise Conflict(f"invoice {reference} is paid already ({payment.method}"
                        f"{', ' + payment.reference if payment.reference else ''})")
+    if payment.status == "canceled":
+        raise Conflict(f"invoice {reference} was credited ({payment.failure}): nothing is owed")
     if payment.in_flight:
         raise Conflict(f"invoice {reference}: a Stripe charge is in flight; run `ratecard payments run` and look again")
     now_us = to_micros(now)

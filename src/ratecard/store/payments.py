@@ -110,6 +110,21 @@ def credit_notes_without_refund(store: Store, environment: str) -> list[dict[str
         return [dict(row._mapping) for row in connection.execute(query)]
 
 
+def credited_open_charges(store: Store, environment: str) -> list[tuple[int, str | None]]:
+    """(payment id, credit note number) of charges not collected yet, with no attempt in flight,
+    whose invoice a final credit note has credited: the invoice is no longer owed."""
+    note = invoices.alias("note")
+    query = (select(payments.c.id, note.c.number)
+             .select_from(payments.join(note, and_(note.c.environment == payments.c.environment,
+                                                   note.c.corrects == payments.c.invoice_id)))
+             .where(payments.c.environment == environment, payments.c.kind == "charge",
+                    payments.c.status.in_(("pending", "failed", "requires_action", "uncollectible")),
+                    payments.c.attempt_started_at.is_(None), note.c.kind == "credit_note", note.c.status == "final")
+             .order_by(payments.c.id))
+    with store.engine.connect() as connection:
+        return [(payment_id, number) for payment_id, number in connection.execute(query)]
+
+
 def refunded_minor(store: Store, environment: str, charge_id: int) -> int:
     """What refunds of a charge already pay back (or are about to), in minor units."""
     query = select(payments.c.amount_minor).where(payments.c.environment == environment,

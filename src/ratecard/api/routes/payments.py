@@ -27,7 +27,7 @@ def _invoice_reference(reference: str) -> str:
 
 @router.get("/v1/payments", summary="Payments of final invoices and refunds of credit notes, with their status")
 def list_payments(request: Request,
-                  status: str | None = Query(None, pattern="^(pending|succeeded|failed|requires_action|uncollectible)$"),
+                  status: str | None = Query(None, pattern="^(pending|succeeded|failed|requires_action|uncollectible|canceled)$"),
                   page: Page = Depends(ratecard_page), caller: Caller = Depends(current_caller)) -> dict[str, Any]:
     found = [payments.payment_document(p) for p in payments.find_payments(caller.store, caller.environment, status)]
     return paginate(request, found, page, lambda payment: payment,

@@ -96,7 +96,8 @@ class PaymentRun:
     problems: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"enqueued": self.enqueued, "canceled": self.canceled, "refunds_enqueued": self.refunds_enqueued, "payments": self.payments,
+        return {"enqueued": self.enqueued, "canceled": self.canceled,
+                "refunds_enqueued": self.refunds_enqueued, "payments": self.payments,
                 "emails": self.emails, "problems": self.problems}
 
 

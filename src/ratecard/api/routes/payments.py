@@ -25,9 +25,11 @@ def _invoice_reference(reference: str) -> str:
     return reference[4:] if reference.startswith("inv_") and reference[4:].isdigit() else reference
 
 
+STATUS_PATTERN = "^(pending|succeeded|failed|requires_action|uncollectible|canceled)$"
+
+
 @router.get("/v1/payments", summary="Payments of final invoices and refunds of credit notes, with their status")
-def list_payments(request: Request,
-                  status: str | None = Query(None, pattern="^(pending|succeeded|failed|requires_action|uncollectible|canceled)$"),
+def list_payments(request: Request, status: str | None = Query(None, pattern=STATUS_PATTERN),
                   page: Page = Depends(ratecard_page), caller: Caller = Depends(current_caller)) -> dict[str, Any]:
     found = [payments.payment_document(p) for p in payments.find_payments(caller.store, caller.environment, status)]
     return paginate(request, found, page, lambda payment: payment,

@@ -12,6 +12,7 @@ from ratecard.services.payments import run_payments
 from ratecard.store import open_store
 
 from ..integration.payments_workspace import PAYMENTS_CATALOG
+from ..smtp_inbox import local_smtp
 from ..stripe_standin import WEBHOOK_SECRET, StripeStandIn, event, sign
 from .conftest import Api
 
@@ -98,3 +99,17 @@ def test_mark_paid_and_retry_follow_the_cli(api: Api, stripe_standin: StripeStan
 @pytest.mark.parametrize("path", ["/v1/invoices/RC-000001/mark-paid", "/v1/invoices/RC-000001/payments/retry"])
 def test_payment_actions_need_a_key(api: Api, path: str) -> None:
     assert api.client.post(path, json={"reference": "T"}).status_code == 401
+
+
+def test_an_invoice_is_emailed_over_http_and_its_log_read(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    number = _final_invoice(api)
+    with local_smtp(monkeypatch) as inbox:
+        sent = api.post(f"/v1/invoices/{number}/send", json={})
+        assert sent.status_code == 200 and (sent.json()["status"], sent.json()["recipient"]) == ("sent",
+                                                                                                 "ap@acme.example")
+        hostile = api.post(f"/v1/invoices/{number}/send", json={"to": "a@b.example\r\nBcc: c@d.example"})
+        assert hostile.status_code == 400 and hostile.json()["field"] == "to"
+        assert len(inbox.messages) == 1
+    log = api.get(f"/v1/invoices/{number}/deliveries").json()
+    assert [(d["status"], d["recipient"]) for d in log] == [("sent", "ap@acme.example"), ("failed", None)]
+    assert api.get(f"/v1/invoices/{number}/deliveries", "sandbox").status_code == 404  # not the sandbox's invoice

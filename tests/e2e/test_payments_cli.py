@@ -3,17 +3,15 @@ Stripe stand-in and a local SMTP server; the crash case kills a real `ratecard p
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from aiosmtpd.controller import Controller
-from aiosmtpd.handlers import Sink
 
 from ..integration.payments_workspace import PAYMENTS_CATALOG
+from ..smtp_inbox import Inbox, local_smtp
 from ..stripe_standin import StripeStandIn
 from .harness import RATECARD, Cli, command_environment
 
@@ -29,17 +27,9 @@ def cli(tmp_path: Path) -> Cli:
 
 
 @pytest.fixture
-def smtp(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    controller = Controller(Sink(), hostname="127.0.0.1", port=port)
-    controller.start()
-    monkeypatch.setenv("RATECARD_SMTP_HOST", "127.0.0.1")
-    monkeypatch.setenv("RATECARD_SMTP_PORT", str(port))
-    monkeypatch.setenv("RATECARD_SMTP_STARTTLS", "0")
-    yield
-    controller.stop()
+def smtp(monkeypatch: pytest.MonkeyPatch) -> Iterator[Inbox]:
+    with local_smtp(monkeypatch) as inbox:
+        yield inbox
 
 
 def test_a_declined_card_then_a_retry_then_a_bank_transfer_refused(cli: Cli, stripe_standin: StripeStandIn) -> None:
@@ -89,7 +79,7 @@ def test_a_run_killed_after_the_charge_never_charges_twice(cli: Cli, stripe_stan
     assert len(stripe_standin.succeeded_charges()) == 1
 
 
-def test_an_invoice_is_emailed_and_the_log_shows_it(cli: Cli, smtp: None) -> None:
+def test_an_invoice_is_emailed_and_the_log_shows_it(cli: Cli, smtp: Inbox) -> None:
     sent = cli.ok("invoices", "send", "RC-000001")
     assert sent.out.strip() == "RC-000001: sent to ap@acme.example"
     hostile = cli("invoices", "send", "RC-000001", "--to", "x@y.example\r\nBcc: all@y.example")
@@ -97,3 +87,4 @@ def test_an_invoice_is_emailed_and_the_log_shows_it(cli: Cli, smtp: None) -> Non
     log = cli.ok("invoices", "deliveries", "RC-000001", "--json").json()
     assert [(d["recipient"], d["status"]) for d in log] == [("ap@acme.example", "sent"), (None, "failed")]
     assert "ap@acme.example" in cli.ok("invoices", "deliveries").out
+    assert [recipients for _, recipients, _ in smtp.messages] == [["ap@acme.example"]]

@@ -3,44 +3,23 @@ one now, the delivery log, sending on finalization through `payments run`, hosti
 
 from __future__ import annotations
 
-import email
-import socket
 from collections.abc import Iterator
 from datetime import date
-from email.message import Message
 
 import pytest
-from aiosmtpd.controller import Controller
 
 from ratecard.services import invoice_delivery, invoices, payments
 from ratecard.services.errors import Conflict, InvalidInput
 
+from ..smtp_inbox import Inbox, local_smtp
 from .payments_workspace import PAYMENTS_CATALOG, Billed, billed_workspace, later
 from .scenario import NOW, workspace
 
 
-class Inbox:
-    def __init__(self) -> None:
-        self.messages: list[tuple[str, list[str], Message]] = []
-
-    async def handle_DATA(self, server, session, envelope) -> str:  # noqa: N802 - aiosmtpd's hook name
-        self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), email.message_from_bytes(envelope.content)))
-        return "250 OK"
-
-
 @pytest.fixture
 def inbox(monkeypatch: pytest.MonkeyPatch) -> Iterator[Inbox]:
-    handler = Inbox()
-    with socket.socket() as probe:  # a free port: the controller checks it is up by connecting to it
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
-    monkeypatch.setenv("RATECARD_SMTP_HOST", "127.0.0.1")
-    monkeypatch.setenv("RATECARD_SMTP_PORT", str(port))
-    monkeypatch.setenv("RATECARD_SMTP_STARTTLS", "0")
-    yield handler
-    controller.stop()
+    with local_smtp(monkeypatch) as received:
+        yield received
 
 
 @pytest.fixture

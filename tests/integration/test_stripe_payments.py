@@ -5,6 +5,7 @@ and the status write, refunds."""
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 from decimal import Decimal
 
@@ -125,6 +126,37 @@ def test_a_webhook_for_an_unknown_intent_is_ignored(billed: Billed, stripe_stand
     applied = _post_webhook(billed, "payment_intent.succeeded", {"id": "pi_not_ours", "status": "succeeded"})
     assert applied.result == "ignored"
     assert status_of(billed)["status"] == "pending"
+
+
+def test_an_event_of_the_other_mode_never_touches_this_environment(billed: Billed,
+                                                                   stripe_standin: StripeStandIn) -> None:
+    stripe_standin.script["cus_acme"] = ["authenticate"]
+    payments.run_payments(billed.store, NOW)
+    intent = {**stripe_standin.intents[status_of(billed)["stripe_id"]], "status": "succeeded"}
+    payload = event("payment_intent.succeeded", intent, livemode=False)  # a test-mode event: sandbox
+    applied = payments.handle_stripe_webhook(billed.store, payload, sign(payload, WEBHOOK_SECRET), later(0.1))
+    assert applied.result == "ignored" and status_of(billed)["status"] == "requires_action"
+
+
+def test_two_runs_at_once_charge_once(billed: Billed, stripe_standin: StripeStandIn) -> None:
+    results: list[dict] = []
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            results.append(payments.run_payments(billed.store, NOW).payments)
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == []
+    assert sorted(stripe_standin.executed.values()) == [1]  # one attempt, one key, run once
+    assert len(stripe_standin.succeeded_charges()) == 1
+    assert status_of(billed)["status"] == "succeeded"
 
 
 def test_a_run_killed_between_the_charge_and_the_status_write_never_charges_twice(

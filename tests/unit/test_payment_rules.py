@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from ratecard.catalog import check_document
 from ratecard.payments.amounts import AmountError, from_minor, to_minor
+from ratecard.payments.collect import charge_rows
 from ratecard.payments.dunning import DAY_US, next_attempt
 from ratecard.payments.mail import MailRefused, SmtpSettings, checked_address, checked_name, invoice_message
 
@@ -104,3 +105,13 @@ def test_smtp_settings_from_the_environment() -> None:
                                        "RATECARD_SMTP_USER": "u"})
     with pytest.raises(MailRefused, match="port"):
         SmtpSettings.from_environment({"RATECARD_SMTP_HOST": "mail", "RATECARD_SMTP_PORT": "99999"})
+
+
+def test_an_invoice_stripe_cannot_take_waits_for_a_transfer_and_finalization_still_succeeds() -> None:
+    (row,) = charge_rows("live", [{"id": 7, "customer": "acme", "currency": "EUR", "total": Decimal("2500000.00")}],
+                         {"acme": "cus_acme"}, 0)
+    assert (row["method"], row["status"], row["amount_minor"]) == ("manual", "pending", 250_000_000)
+    assert "more than Stripe charges at once" in row["failure"]
+    (zero,) = charge_rows("live", [{"id": 8, "customer": "acme", "currency": "EUR", "total": Decimal("-5.00")}],
+                          {"acme": "cus_acme"}, 0)
+    assert (zero["status"], zero["amount_minor"], zero["reference"]) == ("succeeded", 0, "nothing to collect")

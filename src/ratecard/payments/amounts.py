@@ -13,14 +13,14 @@ class AmountError(ValueError):
     pass
 
 
-def to_minor(amount: Decimal, currency: str) -> int:
+def to_minor(amount: Decimal, currency: str, *, stripe_limit: bool = True) -> int:
     """The exact number of minor units; an amount with more decimals than the currency has, or
-    beyond what Stripe can charge, is refused rather than rounded."""
+    (with `stripe_limit`) beyond what Stripe can charge, is refused rather than rounded."""
     scaled = amount.scaleb(minor_units(currency))
     if scaled != scaled.to_integral_value():
         raise AmountError(f"{amount} {currency} is not a whole number of minor units")
     value = int(scaled)
-    if abs(value) > MAX_MINOR:
+    if stripe_limit and abs(value) > MAX_MINOR:
         raise AmountError(f"{amount} {currency} is more than Stripe charges at once")
     return value
 

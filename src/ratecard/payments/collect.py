@@ -12,8 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from ..domain.money import minor_units
 from ..store import Store
 from ..store.payments import (
     OPEN,
@@ -66,18 +68,29 @@ def charge_rows(environment: str, invoices: Iterable[Mapping[str, Any]], stripe_
     customer, else waiting to be marked paid (a bank transfer); nothing to collect at zero or less."""
     rows = []
     for invoice in invoices:
-        amount = to_minor(invoice["total"], invoice["currency"])
+        amount, problem = _chargeable(invoice["total"], invoice["currency"])
         stripe_id = stripe_customers.get(invoice["customer"])
-        method = "stripe" if stripe_id and amount > 0 else "manual"
+        method = "stripe" if stripe_id and amount > 0 and problem is None else "manual"
         rows.append({"environment": environment, "invoice_id": invoice["id"], "kind": "charge",
                      "customer": invoice["customer"], "method": method,
                      "stripe_customer_id": stripe_id if method == "stripe" else None,
                      "currency": invoice["currency"], "amount_minor": max(amount, 0),
                      "status": "pending" if amount > 0 else "succeeded",
                      "reference": None if amount > 0 else "nothing to collect",
+                     "failure": problem if stripe_id else None,
                      "next_attempt_at": now_us if method == "stripe" else None,
                      "attempt": 0, "failures": 0, "created_at": now_us, "updated_at": now_us})
     return rows
+
+
+def _chargeable(total: Decimal, currency: str) -> tuple[int, str | None]:
+    """(minor units, why Stripe cannot charge it): finalization must never fail on an amount, so
+    an invoice Stripe cannot take waits to be paid by transfer, saying why."""
+    try:
+        return to_minor(total, currency), None
+    except AmountError as exc:
+        shown = int(total.scaleb(minor_units(currency)).to_integral_value())
+        return shown, f"{exc}: collect it by bank transfer"
 
 
 def enqueue_charges(store: Store, environment: str, invoices: Iterable[Mapping[str, Any]],

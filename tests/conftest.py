@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
+from .stripe_standin import WEBHOOK_SECRET, StripeStandIn
+
 POSTGRES_URL = os.environ.get("RATECARD_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 REQUIRE_POSTGRES = os.environ.get("RATECARD_REQUIRE_POSTGRES") == "1"
 
@@ -84,3 +86,16 @@ def store_urls(tmp_path: Path, postgres_reason: str | None) -> Iterator[dict[str
         with engine.connect() as connection:
             connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         engine.dispose()
+
+
+@pytest.fixture
+def stripe_standin(monkeypatch: pytest.MonkeyPatch) -> Iterator[StripeStandIn]:
+    """A local stand-in for Stripe's API (tests/stripe_standin.py), with the Stripe customer cus_acme
+    whose default payment method is pm_card_visa; the environment points ratecard at it."""
+    standin = StripeStandIn().start()
+    standin.customers["cus_acme"] = "pm_card_visa"
+    monkeypatch.setenv("RATECARD_STRIPE_API_KEY", "sk_test_standin")
+    monkeypatch.setenv("RATECARD_STRIPE_API_BASE", standin.url)
+    monkeypatch.setenv("RATECARD_STRIPE_WEBHOOK_SECRET", WEBHOOK_SECRET)
+    yield standin
+    standin.stop()

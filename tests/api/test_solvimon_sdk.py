@@ -342,7 +342,7 @@ def test_customers_create_list_update_activate(server: Live) -> None:
     # it is a catalog customer now (a new catalog version)
     assert catalog_of(server)["customers"] == [{"reference": "acme", "name": "Acme Inc", "email": "billing@acme.test",
                                                 "country": "DE", "currency": None, "tax_rate": None,
-                                                "timezone": "Europe/Berlin"}]
+                                                "timezone": "Europe/Berlin", "stripe_customer_id": None}]
     assert customers.get_customers_by_resource_id_or_reference(V, acme.id).reference == "acme"
     assert customers.get_customers_by_resource_id_or_reference(V, "acme").id == acme.id
     jane = create_customer(customers, m.CustomerCreateRequest(

@@ -59,3 +59,29 @@ def test_unknown_plan_is_reported_with_its_line_and_nothing_is_imported(tmp_path
     assert result.returncode == 2
     assert "subs.csv: line 3: field plan: unknown plan 'price_gold'" in result.stderr
     assert json.loads(run(tmp_path, "catalog", "apply", "catalog.yaml", "--json").stdout)["version"] == 1
+
+
+def test_stripe_customers_are_linked_so_their_invoices_are_charged(tmp_path: Path, stripe_standin) -> None:
+    """The export's Customer ID becomes each customer's stripe_customer_id (new and existing
+    customers): the invoices ratecard then finalizes are charged to that Stripe customer."""
+    stripe_standin.customers.update({"cus_existing": "pm_existing", "cus_new": "pm_new"})
+    (tmp_path / "catalog.yaml").write_text(CATALOG)
+    (tmp_path / "subs.csv").write_text(STRIPE_EXPORT)
+    assert run(tmp_path, "catalog", "apply", "catalog.yaml").returncode == 0
+    assert run(tmp_path, "subscriptions", "import", "subs.csv", "--mapping", "stripe-subscriptions").returncode == 0
+    assert run(tmp_path, "invoices", "generate", "--until", "2026-03-01").returncode == 0
+    drafts = json.loads(run(tmp_path, "invoices", "list", "--json").stdout)
+    assert run(tmp_path, "invoices", "finalize", *[d["number"] for d in drafts]).returncode == 0
+    assert json.loads(run(tmp_path, "payments", "run", "--json").stdout)["payments"] == {"succeeded": 2}
+    charged = {(intent["customer"], intent["payment_method"]) for intent in stripe_standin.intents.values()}
+    assert charged == {("cus_existing", "pm_existing"), ("cus_new", "pm_new")}
+
+
+def test_a_customer_linked_to_another_stripe_customer_is_never_relinked(tmp_path: Path) -> None:
+    (tmp_path / "catalog.yaml").write_text(CATALOG.replace("country: NL}", "country: NL, stripe_customer_id: cus_other}"))
+    (tmp_path / "subs.csv").write_text(STRIPE_EXPORT)
+    run(tmp_path, "catalog", "apply", "catalog.yaml")
+    result = run(tmp_path, "subscriptions", "import", "subs.csv", "--mapping", "stripe-subscriptions")
+    assert result.returncode == 2
+    assert ("subs.csv: line 2: field stripe_customer_id: customer 'cus_existing' is linked to Stripe customer "
+            "'cus_other', not 'cus_existing'") in result.stderr

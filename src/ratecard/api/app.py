@@ -27,7 +27,7 @@ from .errors import (
 )
 from .metrics import Metrics
 from .middleware import AuthenticatedBodies, Idempotency, RequestIdAndLatency
-from .routes import catalog, customers, events, invoices, monitoring, subscriptions, system
+from .routes import catalog, customers, events, invoices, monitoring, payments, subscriptions, system
 from .solvimon import ROUTERS as SOLVIMON_ROUTERS
 from .solvimon.config import SolvimonCache
 
@@ -58,7 +58,7 @@ def create_app(database_url: str | None = None) -> FastAPI:
     app.add_middleware(RequestIdAndLatency)
     # ratecard's own routes first: /v1/customers/{reference}/upcoming-invoice before the Solvimon
     # customers' catch-all /v1/customers/{key:path}
-    for module in (system, events, catalog, subscriptions, customers, invoices, monitoring):
+    for module in (system, events, catalog, subscriptions, customers, invoices, payments, monitoring):
         app.include_router(module.router)
     for router in SOLVIMON_ROUTERS:
         app.include_router(router)

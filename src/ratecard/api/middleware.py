@@ -27,7 +27,10 @@ from .metrics import current_environment
 
 MAX_KEY_LENGTH = 255
 # event ingestion has its own idempotency: the event id / reference
-NOT_IDEMPOTENT_PATHS = ("/v1/events", "/v1/ingest/")
+NOT_IDEMPOTENT_PATHS = ("/v1/events", "/v1/ingest/", "/v1/psp/")
+# routes a third party calls without an API key: the route verifies the sender's signature instead
+# (the body is still bounded)
+SIGNED_PATHS = frozenset({"/v1/psp/stripe/webhooks"})
 
 BODY_LIMIT = 1024 * 1024  # every request body, unless its route is listed below
 # routes that legitimately take more: event batches (up to 10,000 events) and whole catalogs
@@ -96,7 +99,7 @@ class AuthenticatedBodies:
             if not _carries_body(headers):
                 await self.app(scope, receive, send)
                 return
-            if environment is None:
+            if environment is None and scope["path"] not in SIGNED_PATHS:
                 await _send_error(send, 401, "UNAUTHORISED", unauthorised_message(key))
                 return
             limit = body_limit(scope["path"])

@@ -50,6 +50,7 @@ class CustomerSpec:
     address: Address | None = None
     tax_id: str | None = None
     peppol_id: str | None = None
+    stripe_customer_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -188,7 +189,7 @@ def build_catalog(document: CatalogDocument) -> Catalog:
     }
     customers = {
         c.reference: CustomerSpec(c.reference, c.name, c.country, c.currency, c.tax_rate, c.timezone, c.email,
-                                  c.billing_entity, c.address, c.tax_id, c.peppol_id)
+                                  c.billing_entity, c.address, c.tax_id, c.peppol_id, c.stripe_customer_id)
         for c in document.customers
     }
     entities: dict[str, BillingEntity] = {entity.code: entity}

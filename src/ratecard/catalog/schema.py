@@ -119,6 +119,48 @@ class Address(Strict):
     city: Text
     postal_code: Annotated[str, Field(max_length=20), AfterValidator(_printable)] | None = None
     country: Country
+_STRIPE_ID = re.compile(r"[A-Za-z0-9_]{1,255}")
+# one address, nothing a header could smuggle (CR/LF, commas, angle brackets, quotes)
+_ADDRESS = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+                      r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+")
+
+
+def _stripe_id(value: Any) -> str:
+    if not isinstance(value, str) or not _STRIPE_ID.fullmatch(value):
+        raise ValueError(f"{value!r} is not a Stripe id (letters, digits and _, such as cus_NffrFeUfNV2Hib)")
+    return value
+
+
+def _address(value: Any) -> str:
+    if not isinstance(value, str) or len(value) > 254 or not _ADDRESS.fullmatch(value):
+        raise ValueError(f"{value!r} is not one email address (name@example.com)")
+    return value
+
+
+def _ascending_days(value: list[int]) -> list[int]:
+    if any(later <= earlier for earlier, later in zip(value, value[1:], strict=False)):
+        raise ValueError(f"must be ascending days after the first failure, got {value}")
+    return value
+
+
+StripeId = Annotated[str, BeforeValidator(_stripe_id)]
+EmailAddress = Annotated[str, BeforeValidator(_address)]
+DunningDay = Annotated[int, Field(ge=1, le=365, strict=True)]
+
+
+class PaymentSettings(Strict):
+    """How final invoices are collected: retries of a failed card payment at these days after the
+    first failure, then the invoice is uncollectible."""
+
+    dunning_days: Annotated[list[DunningDay], Field(max_length=12), AfterValidator(_ascending_days)] = [1, 3, 7]
+
+
+class EmailSettings(Strict):
+    """The sender of invoice emails, and whether a final invoice is sent to its customer at once."""
+
+    sender: EmailAddress | None = None
+    sender_name: Annotated[str, Field(max_length=200), AfterValidator(_printable)] | None = None
+    send_on_finalization: StrictBool = False
 
 
 class BillingEntity(Strict):
@@ -149,6 +191,8 @@ class BillingEntity(Strict):
     credit_note_prefix: Code | None = None
     # how a final invoice is corrected: on the subscription's next invoice, or by a document of its own
     corrections: Literal["next_invoice", "credit_note"] = "next_invoice"
+    payments: PaymentSettings | None = None
+    email: EmailSettings | None = None
 
 
 class ExtraBillingEntity(BillingEntity):
@@ -209,6 +253,8 @@ class Customer(Strict):
     currency: Currency | None = None
     tax_rate: Money | None = None
     timezone: Timezone | None = None
+    # the customer's Stripe customer (its default payment method is charged for each final invoice)
+    stripe_customer_id: StripeId | None = None
 
     @field_validator("tax_rate")
     @classmethod

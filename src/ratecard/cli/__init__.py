@@ -26,6 +26,7 @@ from . import (
     invoices,
     keys,
     monitoring,
+    payments,
     reconcile,
     serve,
     subscriptions,
@@ -53,6 +54,7 @@ app.add_typer(cohorts.cohort_app, name="cohort")
 app.add_typer(cohorts.cutover_app, name="cutover")
 app.command("rollback")(cohorts.rollback)
 app.add_typer(users.app, name="users")
+app.add_typer(payments.app, name="payments")
 
 
 def main(argv: list[str] | None = None) -> int:

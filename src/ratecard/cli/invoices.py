@@ -1,4 +1,4 @@
-"""`ratecard invoices generate|preview|list|show|finalize|hold|release|void|export|pdf|ubl|facturx`."""
+"""`ratecard invoices generate|preview|list|show|finalize|hold|release|void|export|pdf|ubl|facturx|send|deliveries`."""
 
 from __future__ import annotations
 
@@ -292,3 +292,48 @@ def export(
 app.command("pdf")(invoice_documents.pdf)
 app.command("ubl")(invoice_documents.ubl)
 app.command("facturx")(invoice_documents.facturx)
+
+
+@app.command("send")
+def send(
+    number: str,
+    to: Annotated[str | None, typer.Option("--to", help="Send here instead of the customer's email.")] = None,
+    db: DbOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Email a final invoice to its customer now (SMTP from RATECARD_SMTP_*); the try is logged.
+    Exit 1 when the server does not take it."""
+    from ..services.invoice_delivery import delivery_document, send_invoice
+
+    with store_for(db) as store:
+        delivery = send_invoice(store, number, now(), ENVIRONMENT, to)
+    if json_output:
+        emit_json(delivery_document(delivery))
+    elif delivery.status == "sent":
+        say(out, f"{number}: sent to {delivery.recipient}")
+    else:
+        say(err, f"error: {number}: not sent to {delivery.recipient}: {delivery.detail}")
+    raise typer.Exit(0 if delivery.status == "sent" else 1)
+
+
+@app.command("deliveries")
+def deliveries(
+    number: Annotated[str | None, typer.Argument(help="Only this invoice's emails.")] = None,
+    db: DbOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """The invoice email log: each email sent, queued or failed, with its recipient and why."""
+    from ..services.invoice_delivery import delivery_document, find_deliveries
+
+    with store_for(db) as store:
+        found = [delivery_document(d) for d in find_deliveries(store, ENVIRONMENT, number)]
+    if json_output:
+        emit_json(found)
+        return
+    table = Table(title=f"{len(found)} email(s)")
+    for column in ("invoice", "recipient", "status", "at", "detail"):
+        table.add_column(column, no_wrap=column in ("invoice", "status", "at"))
+    for d in found:
+        table.add_row(d["invoice"] or str(d["invoice_id"]), d["recipient"] or "", d["status"],
+                      d["sent_at"] or d["created_at"], d["detail"] or "")
+    out.print(table)

@@ -19,10 +19,10 @@ from ..catalog.validate import Problem, check_document
 from ..textfile import read_column_mapping, read_text
 
 FIELDS = ("reference", "customer", "plan", "start", "end", "bill_from", "billing_anchor", "customer_name",
-          "currency", "country", "tax_rate", "timezone")
+          "currency", "country", "tax_rate", "timezone", "stripe_customer_id")
 REQUIRED = ("reference", "customer", "plan", "start")
 CUSTOMER_FIELDS = {"customer_name": "name", "currency": "currency", "country": "country", "tax_rate": "tax_rate",
-                   "timezone": "timezone"}
+                   "timezone": "timezone", "stripe_customer_id": "stripe_customer_id"}
 
 
 class SubscriptionImportError(ValueError):
@@ -59,7 +59,11 @@ def plan_import(document: CatalogDocument, path: Path, mapping: dict[str, str],
             problems.append(f"{path}: line {number}: subscription {reference!r} already exists; nothing was imported")
             continue
         known_subscriptions.add(reference)
-        if row["customer"] not in known_customers:
+        if row["customer"] in known_customers:
+            problem = _link_stripe_customer(raw["customers"], row)
+            if problem:
+                problems.append(f"{path}: line {number}: field stripe_customer_id: {problem}; nothing was imported")
+        else:
             customer: dict[str, Any] = {"reference": row["customer"]}
             for column, name in CUSTOMER_FIELDS.items():
                 if row.get(column):
@@ -84,6 +88,22 @@ def plan_import(document: CatalogDocument, path: Path, mapping: dict[str, str],
     if problems:
         return ImportPlan(None, 0, 0, problems)
     return ImportPlan(checked, len(rows), added_customers, [])
+
+
+def _link_stripe_customer(customers: list[dict[str, Any]], row: dict[str, str]) -> str | None:
+    """A customer the catalog has gets the row's Stripe customer id when it has none (so that its
+    invoices can be charged); a different id already there is a problem, never overwritten."""
+    given = row.get("stripe_customer_id")
+    if not given:
+        return None
+    customer = next(c for c in customers if c["reference"] == row["customer"])
+    current = customer.get("stripe_customer_id")
+    if current is None:
+        customer["stripe_customer_id"] = given
+        return None
+    if current != given:
+        return f"customer {row['customer']!r} is linked to Stripe customer {current!r}, not {given!r}"
+    return None
 
 
 def _located(problem: Problem, path: Path, rows: dict[int, int]) -> str:

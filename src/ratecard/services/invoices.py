@@ -19,6 +19,7 @@ from ..store.invoice_states import set_hold
 from ..store.invoices import InvoiceNotFound, InvoiceRecord, change_status, get_invoice, list_invoices
 from .catalog import current_catalog, invoice_prefix
 from .errors import Conflict, InvalidInput, NotFound
+from .payments import after_finalization
 
 EXPORT_FORMATS = ("json", "csv")
 # the invoice documents an entry point shows (`--json`, the HTTP API)
@@ -201,7 +202,9 @@ def finalize_invoices(store: Store, references: Sequence[str], now: datetime, en
     if dry_run:
         numbers = _next_numbers(store, environment, invoice_prefix(store, environment), invoices)
         return Finalization(True, planned=list(zip(invoices, numbers, strict=True)))
-    return Finalization(False, finalized=_move(store, references, invoices, "final", now, environment))
+    finalized = _move(store, references, invoices, "final", now, environment)
+    after_finalization(store, finalized, now, environment)  # the payment outbox: no Stripe call here
+    return Finalization(False, finalized=finalized)
 
 
 def finalize_due_invoices(store: Store, now: datetime, grace: timedelta = DEFAULT_GRACE, environment: str = "live",
@@ -211,6 +214,7 @@ def finalize_due_invoices(store: Store, now: datetime, grace: timedelta = DEFAUL
     prefix = invoice_prefix(store, environment)
     if not dry_run:
         report = finalize_due(store, now, prefix, grace, environment)
+        after_finalization(store, report.finalized, now, environment)
         return Finalization(False, finalized=report.finalized, on_hold=report.on_hold,
                             within_grace=report.within_grace, skipped_by_other_process=report.skipped_by_other_process)
     queue = draft_queue(store, now, grace, environment)

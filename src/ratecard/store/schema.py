@@ -487,3 +487,58 @@ reconciliation_differences = Table(
     Column("detail", Text, nullable=False),  # JSON: the cause's facts (aggregation, window, rates…)
     Index("ix_reconciliation_differences_cause", "reconciliation_id", "cause", "position"),
 )
+
+# Collecting final invoices: one row per invoice charged and per credit note refunded. The row is
+# the outbox of the payment: it is written when the invoice is finalized, and `payments run`
+# makes the Stripe call. `idempotency_key` and `attempt_started_at` are written BEFORE the call
+# and the outcome after it, so a run that died in between asks Stripe again with the same key
+# (Stripe answers with the first outcome; the customer is never charged twice).
+payments = Table(
+    "payments",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("environment", String(16), nullable=False),
+    Column("invoice_id", Integer, nullable=False),  # the invoice charged, or the credit note refunded
+    Column("kind", String(16), nullable=False),  # charge | refund
+    Column("customer", String(256), nullable=False),
+    Column("method", String(16), nullable=False),  # stripe | manual (bank transfer, marked paid by hand)
+    Column("stripe_customer_id", String(255), nullable=True),
+    Column("refunds", Integer, nullable=True),  # a refund: the id of the charge's row it pays back
+    Column("currency", String(3), nullable=False),
+    Column("amount_minor", BigInteger, nullable=False),  # in the currency's minor unit (cents)
+    # pending | succeeded | failed | requires_action | uncollectible
+    Column("status", String(24), nullable=False),
+    Column("attempt", Integer, nullable=False, server_default="0"),  # Stripe calls started (1, 2, ...)
+    Column("idempotency_key", String(255), nullable=True),  # the key of the latest attempt
+    Column("attempt_started_at", BigInteger, nullable=True),  # µs; set until the attempt's outcome is written
+    Column("intent_id", String(255), nullable=True),  # the PaymentIntent (charge) or Refund id
+    # the payment method the attempt charges, written with its key: a retried call sends the same request
+    Column("payment_method", String(255), nullable=True),
+    Column("action_url", Text, nullable=True),  # where the customer authenticates (3-D Secure)
+    Column("failure", Text, nullable=True),  # the latest failure, as Stripe words it
+    Column("first_failed_at", BigInteger, nullable=True),  # µs; the dunning schedule counts from it
+    Column("failures", Integer, nullable=False, server_default="0"),
+    Column("next_attempt_at", BigInteger, nullable=True),  # µs; when `payments run` charges it (again)
+    Column("reference", String(255), nullable=True),  # a bank transfer's reference (mark-paid)
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    UniqueConstraint("environment", "invoice_id", "kind", name="uq_payments_invoice"),
+    Index("ix_payments_due", "environment", "status", "next_attempt_at"),
+    Index("ix_payments_intent", "environment", "intent_id"),
+)
+
+# Every invoice email sent or tried: recipient, outcome and the SMTP server's answer.
+invoice_deliveries = Table(
+    "invoice_deliveries",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("environment", String(16), nullable=False),
+    Column("invoice_id", Integer, nullable=False),
+    Column("recipient", String(320), nullable=True),
+    Column("status", String(16), nullable=False),  # queued | sent | failed
+    Column("detail", Text, nullable=True),  # the refusal or the server's error
+    Column("created_at", BigInteger, nullable=False),
+    Column("sent_at", BigInteger, nullable=True),
+    Index("ix_invoice_deliveries_invoice", "environment", "invoice_id"),
+    Index("ix_invoice_deliveries_status", "environment", "status"),
+)

@@ -19,6 +19,7 @@ from starlette.responses import Response
 
 from ...catalog import Catalog
 from ...services.invoices import InvoiceRecord, find_invoices, invoice_or_none
+from ...services.payments import payment_statuses
 from ...services.resources.checks import check_choice
 from ...services.resources.model import View
 from ..context import Caller, current_caller
@@ -36,7 +37,9 @@ ID_PREFIX = "inv_"
 
 
 def render(view: View, catalog: Catalog | None, invoice: InvoiceRecord, periods: bool = True,
-           lines: bool = True) -> dict[str, Any]:
+           lines: bool = True, payment_status: str | None = None) -> dict[str, Any]:
+    """`paid` is true once the invoice's payment succeeded (through Stripe, or marked paid);
+    `ratecard.payment_status` is that payment's status (null: nothing to collect yet, a draft)."""
     currency = invoice.currency.upper()
     subscription = catalog.subscriptions.get(invoice.subscription) if catalog is not None else None
     billing_period = PERIODS.get(subscription.plan.interval) if subscription is not None else None
@@ -61,13 +64,14 @@ def render(view: View, catalog: Catalog | None, invoice: InvoiceRecord, periods:
         "invoice_amount_including_tax": amount(invoice.total, currency),
         "tax_summary": {"base_amount": amount(invoice.subtotal, currency), "tax_amount": amount(invoice.tax, currency),
                         "total_amount": amount(invoice.total, currency)},
-        "paid": False,
+        "paid": payment_status == "succeeded",
         "on_hold": False,
         "has_usage_based_pricing": any(line.kind == "usage" for line in invoice.lines),
         "ratecard": {"number": invoice.number, "subscription": invoice.subscription, "issue_date": invoice.issue_date,
                      "status": invoice.status, "subtotal": decimal_text(invoice.subtotal),
                      "tax": decimal_text(invoice.tax), "total": decimal_text(invoice.total),
-                     "tax_rate": decimal_text(invoice.tax_rate), "catalog_version": invoice.catalog_version},
+                     "tax_rate": decimal_text(invoice.tax_rate), "catalog_version": invoice.catalog_version,
+                     "payment_status": payment_status},
     }
     if periods or lines:
         out["periods"] = _periods(invoice, currency, billing_period, lines)
@@ -153,15 +157,19 @@ def list_all(request: Request, page: Page = Depends(solvimon_page), customer_id:
         start, end = _date_filter(invoice_date)
         invoices = [i for i in invoices if (start is None or date.fromisoformat(i.issue_date) >= start)
                     and (end is None or date.fromisoformat(i.issue_date) < end)]
-    if (paid or "").lower() == "true" or (on_hold or "").lower() == "true":
-        invoices = []  # ratecard tracks no payments and holds nothing
+    statuses = payment_statuses(caller.store, caller.environment, [i.id for i in invoices if i.id is not None])
+    if paid is not None:
+        invoices = [i for i in invoices if (statuses.get(i.id or 0) == "succeeded") == (paid.lower() == "true")]
+    if (on_hold or "").lower() == "true":
+        invoices = []  # a final invoice is never on hold in Solvimon's sense
     sort_keys = {"invoice_date": lambda i: (i.boundary_ts, i.id), "created_at": lambda i: (i.created_at, i.id),
                  "updated_at": lambda i: (i.updated_at, i.id), "id": lambda i: i.id,
                  "invoice_number": lambda i: (i.number or "", i.id), "total": lambda i: (i.total, i.id),
                  "customer_reference": lambda i: (i.customer, i.id)}
     return json_response(paginate(
         request, invoices, page,
-        lambda i: render(snap.view, snap.catalog, i, include_periods or include_lines, include_lines),
+        lambda i: render(snap.view, snap.catalog, i, include_periods or include_lines, include_lines,
+                         statuses.get(i.id or 0)),
         sort_keys, default_key="invoice_date"))
 
 
@@ -174,4 +182,5 @@ def get_one(key: str, request: Request, processing_only_customer_id: str | None 
     if invoice is None:
         raise not_found("invoice", key)
     snap = snapshot(caller)
-    return json_response(render(snap.view, snap.catalog, invoice))
+    status = payment_statuses(caller.store, caller.environment, [invoice.id]).get(invoice.id or 0)
+    return json_response(render(snap.view, snap.catalog, invoice, payment_status=status))

@@ -245,3 +245,28 @@ def test_without_an_api_key_nothing_is_charged_and_the_run_says_why(billed: Bill
 def test_payments_belong_to_their_environment(billed: Billed) -> None:
     assert payments.find_payments(billed.store, "sandbox") == []
     assert len(payments.find_payments(billed.store, "live")) == 1
+
+
+def test_the_dunning_schedule_is_the_one_of_the_entity_that_bills_the_customer(
+        db_url: str, stripe_standin: StripeStandIn) -> None:
+    from .payments_workspace import PAYMENTS_CATALOG, final_invoice
+    from .scenario import workspace
+
+    # acme is billed by a second entity whose schedule is [2]: its first retry is two days after
+    # the failure, where the default entity's [1, 3] would say one
+    catalog = PAYMENTS_CATALOG.replace(
+        "\nmeters:",
+        "\nbilling_entities:\n  - {code: fr, name: Acme France SAS, country: FR, timezone: UTC, currency: EUR,"
+        " invoice_prefix: FR, payments: {dunning_days: [2]}}\nmeters:", 1,
+    ).replace("stripe_customer_id: cus_acme}", "stripe_customer_id: cus_acme, billing_entity: fr}")
+    assert "billing_entity: fr" in catalog and "code: fr" in catalog
+    store, _ = workspace(db_url, catalog)
+    try:
+        invoice = final_invoice(store)
+        assert invoice.number.startswith("FR-")
+        stripe_standin.script["cus_acme"] = ["declined"]
+        assert payments.run_payments(store, NOW).payments == {"failed": 1}
+        failed = payments.payment_document(payments.payment_of(store, invoice.display_number))
+        assert failed["next_attempt_at"] == "2026-11-28T00:00:00Z"
+    finally:
+        store.dispose()

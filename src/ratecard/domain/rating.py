@@ -19,8 +19,8 @@ from .money import EXACT_PRECISION, quantize
 from .periods import Period, Schedule
 from .pricing import Charge, price_usage
 from .tax import invoice_tax
-from .tiers import tier_parts
 from .terms import INVOICE_NOW, Basis, Segment, Terms, prorations, segments, terms_at
+from .tiers import tier_parts
 
 
 class RatingError(ValueError):

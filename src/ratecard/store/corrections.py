@@ -15,9 +15,9 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 
+from ..domain.tiers import parts_from_json, parts_json
 from .catalogs import lock_environment
 from .db import Store
-from ..domain.tiers import parts_from_json, parts_json
 from .invoices import HEADER, InvoiceRecord, LineRecord, line_rows, load_invoices, next_number, reserve_draft_numbers
 from .schema import invoice_lines, invoices
 

@@ -11,6 +11,7 @@ from sqlalchemy import update
 from ratecard.billing.export import invoice_document
 from ratecard.billing.run import generate_invoices
 from ratecard.ingest.importer import import_file
+from ratecard.store.events import list_events
 from ratecard.store.invoices import change_status, get_invoice, list_invoices
 from ratecard.store.schema import invoice_lines
 
@@ -60,6 +61,9 @@ def _late_tokens(store, tmp_path: Path, tokens: int) -> None:
 def test_a_final_invoice_stored_without_parts_is_not_corrected_for_lacking_them(db_url: str, tmp_path: Path) -> None:
     store, january = _january(db_url, tmp_path)
     final = change_status(store, january.id, "final", 1, "RC")
+    assert any(line.tiers for line in final.lines)
+    version, catalog = current(store)
+    assert generate_invoices(store, catalog, version, date(2026, 3, 1), NOW).corrections == []
     # as finalized before tiers were kept: no parts stored on any of its lines
     with store.engine.begin() as connection:
         connection.execute(update(invoice_lines).where(invoice_lines.c.invoice_id == final.id).values(tiers=None))
@@ -67,6 +71,7 @@ def test_a_final_invoice_stored_without_parts_is_not_corrected_for_lacking_them(
     assert all(line["tiers"] == [] for line in before["lines"])
     # a late event that changes no amount makes the run recompute the final cut (parts and all)
     _late_tokens(store, tmp_path, 0)
+    assert [event.id for event in list_events(store, late=True)] == ["late-0"]
     version, catalog = current(store)
     report = generate_invoices(store, catalog, version, date(2026, 3, 1), NOW)
     assert report.corrections == []

@@ -16,7 +16,7 @@ from ratecard.store.invoices import change_status, get_invoice, list_invoices
 from ratecard.store.schema import invoice_lines
 
 from ..e2e.harness import Cli
-from .scenario import EVENTS, NOW, current, workspace, write_jsonl
+from .scenario import CATALOG, EVENTS, NOW, current, workspace, write_jsonl
 
 # January's tokens (scenario): 1,200 + 300.5 = 1,500.5 on `graduated` 0-1,000 at 0, then 0.002 plus 5:
 # 1,000 × 0 = 0 ; 500.5 × 0.002 + 5 = 6.001 ; the line 6.001 -> 6.00
@@ -89,4 +89,41 @@ def test_a_late_event_in_a_tier_is_corrected_by_its_amount_alone(db_url: str, tm
     version, catalog = current(store)
     report = generate_invoices(store, catalog, version, date(2026, 3, 1), NOW)
     assert [(item["kind"], item["total"]) for item in report.corrections] == [("adjustment", "2.00")]
+    store.dispose()
+
+
+CHANGED = CATALOG.replace(
+    "  - {reference: acme-pro, customer: acme, plan: pro, start: 2026-01-15, billing_anchor: 1}",
+    """  - reference: acme-pro
+    customer: acme
+    plan: pro
+    start: 2026-01-15
+    billing_anchor: 1
+    changes:
+      - {at: 2026-01-21, plan: volume, proration: prorate}""",
+).replace("customers:", """  - code: volume
+    currency: EUR
+    charges:
+      - {code: base, model: flat, amount: "49.00", timing: advance}
+      - code: tokens
+        meter: tokens
+        model: volume
+        tiers: [{up_to: 100, unit_amount: "0.01"}, {up_to: null, unit_amount: "0.001", flat_amount: "1"}]
+customers:""")
+
+
+def test_each_segment_of_a_changed_period_stores_its_own_parts(db_url: str, tmp_path: Path) -> None:
+    store, version = workspace(db_url, CHANGED)
+    _, catalog = current(store)
+    import_file(store, catalog, write_jsonl(tmp_path / "events.jsonl", EVENTS), NOW)
+    generate_invoices(store, catalog, version, date(2026, 2, 1), NOW)
+    january = list_invoices(store)[-1]
+    tokens = [line for line in invoice_document(january)["lines"] if line["code"] == "tokens"]
+    # Jan 15-21 (Berlin) on `pro`: 1,200 tokens graduated, 1,000 free, 200 × 0.002 + 5 = 5.40
+    # Jan 21-Feb 1 on `volume`: 300.5 tokens in its tier 2, 300.5 × 0.001 + 1 = 1.3005 -> 1.30
+    assert [(line["quantity"], line["amount"], [(part["tier"], part["quantity"], part["amount"])
+                                                for part in line["tiers"]]) for line in tokens] == [
+        ("1200", "5.40", [(1, "1000", "0"), (2, "200", "5.400")]),
+        ("300.5", "1.30", [(2, "300.5", "1.3005")]),
+    ]
     store.dispose()

@@ -113,9 +113,11 @@ def test_ubl_of_a_final_invoice_is_valid_peppol_bis(store) -> None:
     assert root.findtext("cac:TaxTotal/cac:TaxSubtotal/cac:TaxCategory/cbc:ID", namespaces=NS) == "S"
     assert root.findtext("cac:AccountingCustomerParty/cac:Party/cac:PartyName/cbc:Name", namespaces=NS) == HOSTILE_NAME
     lines = root.findall("cac:InvoiceLine", NS)
-    assert [line.findtext("cbc:LineExtensionAmount", namespaces=NS) for line in lines] == ["1000.00", "229.56"]
+    # the graduated tokens line, one line per tier: 1,000 × 0 ; 22,456 × 0.01 ; tier 2's flat 5.00 (229.56)
+    assert [(line.findtext("cbc:ID", namespaces=NS), line.findtext("cbc:LineExtensionAmount", namespaces=NS))
+            for line in lines] == [("1", "1000.00"), ("2.1", "0.00"), ("2.2", "224.56"), ("2.3", "5.00")]
     assert [line.findtext("cac:InvoicePeriod/cbc:EndDate", namespaces=NS) for line in lines] == \
-        ["2026-10-31", "2026-09-30"]
+        ["2026-10-31", "2026-09-30", "2026-09-30", "2026-09-30"]
 
 
 def test_a_draft_has_no_e_invoice(store) -> None:

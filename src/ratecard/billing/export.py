@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from ..domain.money import format_decimal
+from ..domain.tiers import TierPart, parts_from_json
 from ..outputs import csv_text
 from ..store.invoices import InvoiceRecord
 
@@ -30,9 +31,18 @@ def invoice_document(invoice: InvoiceRecord) -> dict[str, Any]:
     document["corrects"] = invoice.corrects  # id of the invoice a credit note or replacement corrects
     document["revision"] = invoice.revision
     # each line's kind: advance | arrears | usage | minimum | proration | adjustment
-    document["lines"] = [{**{name: _text(getattr(line, name)) for name in LINE_FIELDS}, "kind": line.kind}
+    # a tiered usage line's parts (empty for other lines, and for lines stored before parts were kept)
+    document["lines"] = [{**{name: _text(getattr(line, name)) for name in LINE_FIELDS}, "kind": line.kind,
+                          "tiers": [tier_document(part) for part in parts_from_json(line.tiers)]}
                          for line in invoice.lines]
     return document
+
+
+def tier_document(part: TierPart) -> dict[str, Any]:
+    """One tier's share of a line; its amount is exact (the line's amount is their sum, rounded once)."""
+    return {"tier": part.tier, "first_unit": _text(part.first_unit), "last_unit": _text(part.last_unit),
+            "above": _text(part.above), "quantity": _text(part.quantity), "unit_amount": _text(part.unit_amount),
+            "flat_amount": _text(part.flat_amount), "amount": _text(part.amount)}
 
 
 def invoices_json(invoices: Sequence[InvoiceRecord]) -> list[dict[str, Any]]:

@@ -17,6 +17,7 @@ from ..domain.instants import from_micros, rfc3339, to_micros
 from ..domain.invoice import Line
 from ..domain.rating import Cut, RatingError, invoice_cuts, invoice_totals, rate_cut
 from ..domain.terms import INVOICE_NOW, Basis, segments
+from ..domain.tiers import parts_json
 from ..store import Store
 from ..store.invoices import (
     InvoiceRecord,
@@ -123,6 +124,7 @@ def to_line_record(line: Line) -> LineRecord:
         quantity=line.quantity,
         unit_amount=line.unit_amount,
         amount=line.amount,
+        tiers=parts_json(line.tiers),
     )
 
 

@@ -11,11 +11,11 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
-from decimal import Decimal, localcontext
+from decimal import ROUND_HALF_UP, Decimal, localcontext
 from functools import wraps
 from typing import ParamSpec, TypeVar
 
-from .model import DocumentError, InvoiceView, Party
+from .model import DocumentError, DocumentLine, InvoiceView, Party
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -27,7 +27,7 @@ UNIT_CODE = "C62"  # "one": ratecard's quantities are counts of the charge's uni
 
 @dataclass(frozen=True)
 class EInvoiceLine:
-    position: int
+    position: str  # the line's position; "3.2" for the second e-invoice line of line 3's tiers
     code: str
     name: str
     note: str | None  # the quantity metered, when the line is stated as one unit at its amount
@@ -84,6 +84,10 @@ def einvoice_lines(view: InvoiceView) -> list[EInvoiceLine]:
     unit = Decimal(1).scaleb(-view.digits)
     lines = []
     for line in view.lines:
+        split = tier_lines(line, factor, unit)
+        if split:
+            lines += split
+            continue
         net = line.amount * factor
         quantity = line.quantity * factor
         price = line.unit_amount
@@ -94,9 +98,35 @@ def einvoice_lines(view: InvoiceView) -> list[EInvoiceLine]:
             note = f"{number_text(line.quantity)} × {line.description}" if line.quantity != 1 else None
             quantity = Decimal(1) if net >= 0 else Decimal(-1)
             price = abs(net)
-        lines.append(EInvoiceLine(line.position, line.code, line.description, note, quantity, price, net,
+        lines.append(EInvoiceLine(str(line.position), line.code, line.description, note, quantity, price, net,
                                   line.service_start, max(line.service_end, line.service_start)))
     return lines
+
+
+def tier_lines(line: DocumentLine, factor: Decimal, unit: Decimal) -> list[EInvoiceLine]:
+    """A tiered line as one e-invoice line per tier: its units at the tier's price, and the tier's
+    flat amount as a line of its own (quantity 1). Each net is quantity × price rounded to the
+    currency's digits (PEPPOL-EN16931-R120); when those nets do not add up to the line's stored
+    amount exactly, or a price is negative (BR-27), none (the line is stated as one unit at its amount)."""
+    rows: list[tuple[str, Decimal, Decimal]] = []  # (name, quantity, price)
+    for part in line.tiers:
+        units = f"{number_text(part.first_unit)}–{number_text(part.last_unit)}"
+        if part.quantity != 0 and (part.unit_amount != 0 or part.flat_amount == 0):
+            rows.append((f"{line.description} (tier {part.tier}: units {units})", part.quantity * factor,
+                         part.unit_amount))
+        if part.flat_amount != 0:
+            flat = part.flat_amount * factor
+            rows.append((f"{line.description} (tier {part.tier}: flat amount)", Decimal(1) if flat >= 0 else Decimal(-1),
+                         abs(flat)))
+    if not rows or any(price < 0 for _, _, price in rows):
+        return []
+    nets = [(quantity * price).quantize(unit, rounding=ROUND_HALF_UP) for _, quantity, price in rows]
+    if sum(nets, Decimal(0)) != line.amount * factor:
+        return []
+    end = max(line.service_end, line.service_start)
+    return [EInvoiceLine(f"{line.position}.{index}", line.code, name, None, quantity, price, net, line.service_start,
+                         end)
+            for index, ((name, quantity, price), net) in enumerate(zip(rows, nets, strict=True), start=1)]
 
 
 def tax_category(view: InvoiceView) -> TaxCategory:

@@ -10,6 +10,7 @@ ENGLISH = {
     "quantity": "Quantity", "unit_price": "Unit price", "amount": "Amount", "subtotal": "Subtotal", "tax": "VAT",
     "total": "Total", "tax_summary": "VAT summary", "rate": "Rate", "taxable": "Taxable amount",
     "corrects": "Corrects invoice", "iban": "IBAN", "bic": "BIC", "payment": "Payment", "page": "Page",
+    "tier": "Tier", "flat": "flat",
     "draft_note": "This is a draft: it is not an invoice and asks for no payment.",
 }
 GERMAN = {
@@ -19,6 +20,7 @@ GERMAN = {
     "quantity": "Menge", "unit_price": "Einzelpreis", "amount": "Betrag", "subtotal": "Zwischensumme", "tax": "USt.",
     "total": "Gesamt", "tax_summary": "Umsatzsteuer", "rate": "Satz", "taxable": "Nettobetrag",
     "corrects": "Korrigiert Rechnung", "iban": "IBAN", "bic": "BIC", "payment": "Zahlung", "page": "Seite",
+    "tier": "Stufe", "flat": "pauschal",
     "draft_note": "Dies ist ein Entwurf: keine Rechnung und keine Zahlungsaufforderung.",
 }
 FRENCH = {
@@ -28,6 +30,7 @@ FRENCH = {
     "quantity": "Quantité", "unit_price": "Prix unitaire", "amount": "Montant", "subtotal": "Sous-total", "tax": "TVA",
     "total": "Total", "tax_summary": "Récapitulatif TVA", "rate": "Taux", "taxable": "Base HT",
     "corrects": "Rectifie la facture", "iban": "IBAN", "bic": "BIC", "payment": "Paiement", "page": "Page",
+    "tier": "Palier", "flat": "forfait",
     "draft_note": "Ceci est un brouillon : ce n'est pas une facture et aucun paiement n'est demandé.",
 }
 BY_LANGUAGE = {"en": ENGLISH, "de": GERMAN, "fr": FRENCH}

@@ -14,6 +14,7 @@ from ..catalog import Catalog
 from ..catalog.schema import Address, BillingEntity
 from ..domain.instants import MICROSECOND
 from ..domain.money import minor_units
+from ..domain.tiers import TierPart, parts_from_json
 from ..store.invoices import InvoiceRecord
 
 
@@ -44,6 +45,7 @@ class DocumentLine:
     quantity: Decimal
     unit_amount: Decimal
     amount: Decimal
+    tiers: tuple[TierPart, ...] = ()  # a tiered usage line's parts, exact (none for lines stored before)
 
 
 @dataclass(frozen=True)
@@ -119,7 +121,7 @@ def invoice_view(invoice: InvoiceRecord, catalog: Catalog, corrected: InvoiceRec
     lines = tuple(
         DocumentLine(index + 1, line.code, line.description, line.kind,
                      _local_day(line.service_start, zone), _local_day(line.service_end, zone, exclusive_end=True),
-                     line.quantity, line.unit_amount, line.amount)
+                     line.quantity, line.unit_amount, line.amount, parts_from_json(line.tiers))
         for index, line in enumerate(invoice.lines)
     )
     issue = date.fromisoformat(invoice.issue_date)

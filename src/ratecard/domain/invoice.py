@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+from .tiers import TierPart
+
 STATUSES = ("draft", "final", "void")
 # draft -> final | void. Final is immutable: differences go through a correction, not an edit.
 TRANSITIONS = {"draft": frozenset({"final", "void"}), "final": frozenset(), "void": frozenset()}
@@ -35,6 +37,7 @@ class Line:
     unit_amount: Decimal
     amount: Decimal  # rounded to the currency's minor unit
     kind: str  # advance | arrears | usage | minimum
+    tiers: tuple[TierPart, ...] = ()  # a tiered usage line's parts (exact amounts adding up to its price)
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from .periods import Period, Schedule
 from .pricing import Charge, price_usage
 from .tax import invoice_tax
 from .terms import INVOICE_NOW, Basis, Segment, Terms, prorations, segments, terms_at
+from .tiers import tier_parts
 
 
 class RatingError(ValueError):
@@ -230,6 +231,7 @@ def usage_lines(
         with _pricing(charge.code, measured.quantity):
             price = price_usage(charge, measured.quantity, measured.events)
             amount = quantize(price.amount, pricing.currency, pricing.rounding)
+            parts = tier_parts(charge, measured.quantity)
         lines.append(
             Line(
                 code=charge.code,
@@ -240,6 +242,7 @@ def usage_lines(
                 unit_amount=price.unit_amount,
                 amount=amount,
                 kind="usage",
+                tiers=parts,
             )
         )
     return lines

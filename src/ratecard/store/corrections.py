@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 
+from ..domain.tiers import parts_from_json, parts_json
 from .catalogs import lock_environment
 from .db import Store
 from .invoices import HEADER, InvoiceRecord, LineRecord, line_rows, load_invoices, next_number, reserve_draft_numbers
@@ -46,9 +47,16 @@ def _negated(value: Decimal) -> Decimal:
     return Decimal(0) - value  # never -0
 
 
+def negated_parts(text: str | None) -> str | None:
+    """A credited line's tier parts: each quantity, flat amount and amount negated, its price kept."""
+    return parts_json(tuple(replace(part, quantity=_negated(part.quantity), flat_amount=_negated(part.flat_amount),
+                                    amount=_negated(part.amount)) for part in parts_from_json(text)))
+
+
 def credit_note_for(original: InvoiceRecord, issue_date: str) -> InvoiceRecord:
     """A credit note negating every line (quantity and amount; unit amount kept) and the totals."""
-    lines = [replace(line, quantity=_negated(line.quantity), amount=_negated(line.amount))
+    lines = [replace(line, quantity=_negated(line.quantity), amount=_negated(line.amount),
+                     tiers=negated_parts(line.tiers))
              for line in original.lines]
     return replace(
         original, id=None, number=None, status="final", issue_date=issue_date, lines=lines,

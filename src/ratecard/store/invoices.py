@@ -38,6 +38,7 @@ class LineRecord:
     quantity: Decimal
     unit_amount: Decimal
     amount: Decimal
+    tiers: str | None = None  # a tiered usage line's parts as JSON (domain.tiers.parts_json)
 
     def same_as(self, other: LineRecord) -> bool:
         return self.__dict__ == other.__dict__

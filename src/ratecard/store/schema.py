@@ -120,6 +120,9 @@ invoice_lines = Table(
     Column("quantity", ExactDecimal, nullable=False),
     Column("unit_amount", ExactDecimal, nullable=False),
     Column("amount", ExactDecimal, nullable=False),
+    # a tiered usage line's parts, one per tier (JSON, domain.tiers); NULL for other lines and for
+    # lines written before the parts were kept
+    Column("tiers", Text, nullable=True),
     Index("ix_invoice_lines_invoice", "invoice_id"),
 )
 

@@ -216,3 +216,41 @@ def test_an_unknown_notice_is_a_400_not_echoed(billed):
     answer = billed.viewer.get(f"/console/invoices/{reference}?done=%3Cb%3Ehi%3C%2Fb%3E")
     assert answer.status_code == 400
     assert "<b>hi</b>" not in answer.text
+
+
+GRADUATED = """
+billing_entity: {name: Acme Cloud BV, country: NL, timezone: UTC, currency: EUR}
+meters:
+  - {code: tokens, aggregation: sum, field: tokens}
+plans:
+  - code: usage
+    currency: EUR
+    charges:
+      - code: tokens
+        meter: tokens
+        model: graduated
+        description: Tokens
+        tiers: [{up_to: 1000, unit_amount: "0"}, {up_to: null, unit_amount: "0.002", flat_amount: "5"}]
+customers:
+  - {reference: acme, name: Acme Inc, currency: EUR, tax_rate: "0"}
+subscriptions:
+  - {reference: acme-usage, customer: acme, plan: usage, start: 2026-10-01}
+"""
+
+
+def test_a_graduated_line_shows_its_tiers_under_it(pinned, console):
+    console.api.apply_catalog(GRADUATED)
+    event = {"id": "t1", "customer": "acme", "meter": "tokens", "timestamp": "2026-10-10T10:00:00Z",
+             "properties": {"tokens": 3500}}
+    assert console.api.post("/v1/events", json=[event]).status_code in (200, 201, 202)
+    assert console.api.post("/v1/invoice-runs", json={"until": "2026-11-01"}).status_code == 200
+    listing = console.viewer.get("/console/invoices?status=draft").text
+    (draft,) = set(DRAFT.findall(listing))
+    page = html.unescape(console.viewer.get(f"/console/invoices/{draft}").text)
+    # hand-computed: 1,000 tokens free, then 2,500 at 0.002 = 5.00 plus the tier's 5.00 flat: 10.00
+    rows = re.findall(r'<tr class="tier-row" data-testid="tier-row">(.*?)</tr>', page, re.S)
+    assert len(rows) == 2
+    cells = [re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " | ", row)).strip() for row in rows]
+    assert "tier 1: units 1–1000" in cells[0] and "| 1000 |" in cells[0]
+    assert "tier 2: units 1001–3500, plus 5.00 flat" in cells[1] and "| 2500 |" in cells[1]
+    assert "10.00" in cells[1] and "10.00 EUR" in page

@@ -5,9 +5,11 @@ number finalizing it would give. The actions themselves are services/invoices.py
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from ..store import Store
 from ..store.invoice_views import InvoiceSummary, corrections_of, invoice_summary, next_number_of, page_invoices
+from ..domain.tiers import TierPart, parts_from_json
 from .catalog import DEFAULT_INVOICE_PREFIX
 from .errors import InvalidInput, NotFound
 from .invoices import InvoiceDetail, check_invoice_status, show_invoice
@@ -51,6 +53,12 @@ class InvoiceView:
     @property
     def reference(self) -> str:
         return self.detail.invoice.display_number
+
+    @property
+    def lines_with_tiers(self) -> list[tuple[Any, tuple[TierPart, ...]]]:
+        """Each line with its tier parts (empty for lines that are not tiered, or were stored before
+        lines kept their parts)."""
+        return [(line, parts_from_json(line.tiers)) for line in self.detail.invoice.lines]
 
 
 def invoice_view(store: Store, environment: str, reference: str, prefix: str | None) -> InvoiceView:

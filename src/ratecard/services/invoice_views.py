@@ -7,9 +7,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ..domain.tiers import TierPart, parts_from_json
 from ..store import Store
 from ..store.invoice_views import InvoiceSummary, corrections_of, invoice_summary, next_number_of, page_invoices
-from ..domain.tiers import TierPart, parts_from_json
 from .catalog import DEFAULT_INVOICE_PREFIX
 from .errors import InvalidInput, NotFound
 from .invoices import InvoiceDetail, check_invoice_status, show_invoice

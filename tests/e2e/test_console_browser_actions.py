@@ -72,3 +72,100 @@ def test_a_hostile_customer_name_is_shown_as_text_on_the_customers_page(tab: Tab
     assert tab.page.get_by_text(HOSTILE_NAME, exact=True).count() >= 1  # the characters, not an element
     assert tab.page.locator("main script").count() == 0
     assert tab.dialogs == [] and tab.errors == []
+
+
+LEGACY_WITH_MARKUP = (
+    "customer,code,service_start,service_end,quantity,amount\n"
+    'acme,base,2026-01-01,2026-02-01,1,49.00\n'
+    '"<img src=x onerror=alert(1)>",base,2026-01-01,2026-02-01,1,49.00\n'
+    '"=HYPERLINK(""http://evil.example"",""x"")",calls,2026-01-01,2026-02-01,3,0.30\n'
+)
+
+
+def test_a_legacy_file_with_markup_in_its_cells_is_shown_as_text(tab: Tab, tmp_path) -> None:
+    legacy = tmp_path / "legacy.csv"
+    legacy.write_text(LEGACY_WITH_MARKUP)
+    tab.sign_in("operator@example.com")
+    assert tab.open("/console/golive/reconcile").status == 200
+    tab.page.set_input_files("input[name=file]", str(legacy))
+    with tab.page.expect_navigation():
+        tab.page.locator("form[action$='/upload'] button[type=submit]").click()
+    shown = tab.page.locator("main").inner_text()
+    assert "missing in ratecard" in shown  # the two rows of customers ratecard does not know
+    tab.page.get_by_role("link", name="missing in ratecard").click()
+    tab.page.wait_for_load_state()
+    lines = tab.page.locator("main").inner_text()
+    assert "<img src=x onerror=alert(1)>" in lines  # the characters, not an element
+    assert '=HYPERLINK("http://evil.example","x")' in lines
+    assert tab.page.locator("main img").count() == 0
+    # a cell refused whole: the refusal quotes it, as text
+    legacy.write_text(LEGACY_WITH_MARKUP.replace("acme,base,2026-01-01,2026-02-01,1,49.00",
+                                                 'acme,base,2026-01-01,2026-02-01,1,"<b>49.00</b>"'))
+    assert tab.open("/console/golive/reconcile").status == 200
+    tab.page.set_input_files("input[name=file]", str(legacy))
+    with tab.page.expect_navigation():
+        tab.page.locator("form[action$='/upload'] button[type=submit]").click()
+    assert "'<b>49.00</b>' is not a number" in tab.page.locator("body").inner_text()
+    assert tab.page.locator("body b").count() == 0
+    assert tab.dialogs == []
+
+
+def test_a_viewer_posting_an_action_from_the_page_gets_403_and_nothing_changes(tab: Tab, site: Site) -> None:
+    draft = site.drafts[-1]
+    tab.sign_in("viewer@example.com")
+    tab.open(f"/console/invoices/{draft}")
+    # the viewer's own valid session and CSRF token: only the role is missing
+    status = tab.page.evaluate(
+        """async (path) => {
+            const token = JSON.parse(document.body.getAttribute('hx-headers'))['X-CSRF-Token'];
+            const answer = await fetch(path, {method: 'POST', headers: {'X-CSRF-Token': token}});
+            return answer.status;
+        }""", f"/console/invoices/{draft}/finalize")
+    assert status == 403
+    assert invoice_of(site, draft)["status"] == "draft"
+
+
+def test_sandbox_data_never_appears_on_live_pages(tab: Tab, site: Site) -> None:
+    from ratecard.store import open_store
+    from ratecard.store.keys import create_key
+
+    store = open_store(site.db_url)
+    try:
+        _, sandbox_key = create_key(store, "sandbox", 0, "browser test")
+    finally:
+        store.dispose()
+    catalog = CATALOG_WITH_SANDBOX_ONLY_CUSTOMER
+    applied = site.api("POST", "/v1/catalog", content=catalog.encode(),
+                       headers={"content-type": "application/yaml", "X-API-KEY": sandbox_key})
+    assert applied.status_code == 201, applied.text
+    tab.sign_in("admin@example.com")
+    for path in ("/console/customers", "/console/catalog"):
+        tab.open(path)
+        assert "Sandbox Only Ltd" not in tab.page.locator("main").inner_text(), path
+    tab.page.get_by_test_id("environment-select").select_option("sandbox")
+    with tab.page.expect_navigation():
+        tab.page.locator("form.env-switch button[type=submit]").click()
+    tab.open("/console/customers")
+    assert "Sandbox Only Ltd" in tab.page.locator("main").inner_text()
+    tab.page.get_by_test_id("environment-select").select_option("live")
+    with tab.page.expect_navigation():
+        tab.page.locator("form.env-switch button[type=submit]").click()
+    tab.open("/console/customers")
+    assert "Sandbox Only Ltd" not in tab.page.locator("main").inner_text()
+    assert tab.errors == []
+
+
+CATALOG_WITH_SANDBOX_ONLY_CUSTOMER = """
+billing_entity: {name: Acme Cloud BV, country: NL, timezone: UTC, currency: EUR}
+meters:
+  - {code: api_calls, aggregation: count}
+plans:
+  - code: pro
+    currency: EUR
+    charges:
+      - {code: base, model: flat, amount: "49.00", timing: advance}
+customers:
+  - {reference: sandbox-only, name: Sandbox Only Ltd, country: NL, currency: EUR, tax_rate: "21", timezone: UTC}
+subscriptions:
+  - {reference: sandbox-only-pro, customer: sandbox-only, plan: pro, start: 2026-01-01}
+"""

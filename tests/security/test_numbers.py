@@ -287,7 +287,10 @@ def test_the_bound_is_the_documented_one() -> None:
     assert number_problem(Decimal("1e20")) is not None
     assert number_problem(Decimal("-1e-19")) is None
     assert number_problem(Decimal("1e-20")) is not None
-    assert number_problem(Decimal("0E-999999")) is None  # zero, whatever its exponent
+    assert number_problem(Decimal("0E-57")) is None and number_problem(Decimal("0.000")) is None
+    # a zero's written exponent is stored as well: PostgreSQL's jsonb numeric refuses 0E-20000
+    assert number_problem(Decimal("0E-58")) is not None and number_problem(Decimal("0E-20000")) is not None
+    assert number_problem(Decimal("0E+58")) is not None
     assert number_problem(Decimal("1." + "1" * (MAX_DIGITS - 1))) is None
     assert number_problem(Decimal("1." + "1" * MAX_DIGITS)) is not None
     assert number_problem(10**20 - 1) is None and number_problem(-(10**20)) is not None

@@ -1,7 +1,8 @@
 """The one bound on a number an event may carry, whatever the path it comes in by.
 
 Every numeric property value (the meter's field or any other, nested too) holds at most
-MAX_DIGITS significant digits and, unless it is zero, 10^-MAX_MAGNITUDE <= |value| < 10^(MAX_MAGNITUDE + 1).
+MAX_DIGITS significant digits and, unless it is zero, 10^-MAX_MAGNITUDE <= |value| < 10^(MAX_MAGNITUDE + 1);
+a zero is written with an exponent of at most ±ZERO_EXPONENT (0E-20000 is refused).
 
 Why these numbers (docs/security/numbers.md has the long form):
 - 38 digits is the widest exact decimal the usual producers write (SQL DECIMAL(38), Arrow and
@@ -21,6 +22,7 @@ from typing import Any
 
 MAX_DIGITS = 38
 MAX_MAGNITUDE = 19  # the decimal exponent of the leading digit lies in [-19, 19]
+ZERO_EXPONENT = MAX_DIGITS + MAX_MAGNITUDE  # 0.000…0 with as many places as the smallest value can have
 UPPER = 10 ** (MAX_MAGNITUDE + 1)  # an integer's magnitude stays below this
 BOUND_TEXT = f"at most {MAX_DIGITS} significant digits and 1e-{MAX_MAGNITUDE} <= |value| < 1e{MAX_MAGNITUDE + 1}"
 
@@ -39,7 +41,12 @@ def number_problem(value: int | float | Decimal) -> str | None:
     if not value.is_finite():
         return "must be a finite number"
     if not value:
-        return None  # zero, whatever its exponent (0E-999999 is 0)
+        # zero's value is in range, but its written exponent is stored too (as jsonb numeric on
+        # PostgreSQL, whose scale stops at 16383): 0E-20000 would lose the whole batch there
+        exponent = value.as_tuple().exponent
+        if isinstance(exponent, int) and abs(exponent) > ZERO_EXPONENT:
+            return f"{_short(value)} is out of range (a zero may be written with an exponent of at most ±{ZERO_EXPONENT})"
+        return None
     digits = len(value.as_tuple().digits)
     if digits > MAX_DIGITS or abs(value.adjusted()) > MAX_MAGNITUDE:
         return f"{_short(value)} is out of range ({BOUND_TEXT})"

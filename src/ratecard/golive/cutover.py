@@ -11,6 +11,7 @@ subscriptions instead.
 from __future__ import annotations
 
 from collections import Counter
+from itertools import islice
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -24,6 +25,8 @@ from ..store.cohorts import cohort_of, record_cutover
 
 # Candidate dates for the proposal: every period boundary within this distance of D.
 PROPOSAL_WINDOW = timedelta(days=62)
+# A subscription starting further than this after D is left out of its plan (nothing to split).
+HORIZON_DAYS = 400
 
 
 @dataclass
@@ -100,15 +103,6 @@ def _iso(day: date | None) -> str | None:
     return None if day is None else day.isoformat()
 
 
-def boundaries(subscription: SubscriptionSpec, until: datetime) -> list[datetime]:
-    """Every period start of the subscription up to `until`, and the end of the last one."""
-    periods = subscription.schedule().periods_until(until)
-    points = [period.start for period in periods]
-    if periods:
-        points.append(periods[-1].end)
-    return points
-
-
 TWICE = ("already on final ratecard invoices", "already billed by the legacy system")
 
 
@@ -117,11 +111,13 @@ def plan_subscription(subscription: SubscriptionSpec, day: date, billed_by_ratec
     zone = ZoneInfo(subscription.timezone)
     switch = local_midnight(day, zone)
     schedule = subscription.schedule()
-    periods = schedule.periods_until(switch + timedelta(days=400))
+    horizon = switch + timedelta(days=HORIZON_DAYS)
+    # the period holding D (if any) and the one after it: the only ones the plan looks at
+    upcoming = [p for p in islice(schedule.periods_from(switch), 2) if p.start <= horizon]
     result = SubscriptionCutover(subscription.reference, subscription.customer, subscription.timezone,
                                  aligned=True, legacy_until=day, ratecard_from=None, straddling=None, cohort=cohort)
-    around = next((p for p in periods if p.start < switch < p.end), None)
-    first_after = next((p for p in periods if p.start >= switch), None)
+    around = upcoming[0] if upcoming and upcoming[0].start < switch else None
+    first_after = next((p for p in upcoming if p.start >= switch), None)
     if around is not None:
         result.aligned = False
         result.straddling = (around.start.date(), around.end.date())
@@ -132,7 +128,7 @@ def plan_subscription(subscription: SubscriptionSpec, day: date, billed_by_ratec
             "must bill that period in full (including the days after the cutover), or those days are billed by nobody")
     elif first_after is not None:
         result.ratecard_from = first_after.start.date()
-    if periods and periods[0].start >= switch:
+    if switch <= schedule.start <= horizon:
         result.legacy_until = None  # starts after the cutover: ratecard bills all of it
     billed_from = subscription.billed_from()
     if billed_from is not None and result.ratecard_from is not None and billed_from.date() > result.ratecard_from:
@@ -177,21 +173,67 @@ def propose(catalog: Catalog, day: date, excluded_customers: set[str]) -> list[C
     before its start or after its end: the same test as `plan_subscription`."""
     considered = [s for s in catalog.subscriptions.values() if s.customer not in excluded_customers]
     first, last = day - PROPOSAL_WINDOW, day + PROPOSAL_WINDOW
-    candidates = [first + timedelta(days=n) for n in range((last - first).days + 1)]
-    counts: Counter[date] = Counter()
+    size = (last - first).days + 1
+    # aligned[i] counts the subscriptions date first + i aligns; whole runs of dates (before a start,
+    # after an end) are added as runs: steps[i] += 1 and steps[j] -= 1 for the dates i..j-1
+    steps = [0] * (size + 1)
+    aligned = [0] * size
     for subscription in considered:
-        zone = ZoneInfo(subscription.timezone)
-        points = boundaries(subscription, local_midnight(last, zone) + timedelta(days=1))
-        if not points:
+        window = _window_points(subscription, first, last)
+        if window is None:
             continue
-        local = {point.astimezone(zone).date() for point in points}
-        opens, closes = min(local), max(local) if subscription.end is not None else None
-        for candidate in candidates:
-            if candidate in local or candidate <= opens or (closes is not None and candidate >= closes):
-                counts[candidate] += 1
+        opens, closes, points = window
+        before = (opens - first).days  # dates <= opens: not started yet
+        after = (closes - first).days if closes is not None else None  # dates >= closes: ended
+        if after is not None and after <= before + 1:
+            steps[0] += 1
+            steps[size] -= 1
+            continue
+        if before >= 0:
+            steps[0] += 1
+            steps[min(before, size - 1) + 1] -= 1
+        if after is not None and after <= size - 1:
+            steps[max(after, 0)] += 1
+            steps[size] -= 1
+        for point in points:
+            index = (point - first).days
+            if 0 <= index < size and index > before and (after is None or index < after):
+                aligned[index] += 1
+    running = 0
+    counts: Counter[date] = Counter()
+    for index in range(size):
+        running += steps[index]
+        counts[first + timedelta(days=index)] = running + aligned[index]
     useful = {point for point, n in counts.items() if n}
     ranked = sorted(useful, key=lambda d: (-counts[d], abs((d - day).days), d))
     return [Candidate(d, counts[d], len(considered)) for d in ranked[:5]]
+
+
+def _window_points(subscription: SubscriptionSpec, first: date, last: date) -> tuple[date, date | None, set[date]] | None:
+    """(its first day, its last day if it ends, its period boundaries from `first` to `last`) in the
+    subscription's own dates; None when it starts after `last` (it is left out of the count).
+
+    The boundaries come from the periods around the window only, not from every period since
+    the start: the last day is the end of the last period starting by the day after `last`."""
+    zone = ZoneInfo(subscription.timezone)
+    schedule = subscription.schedule()
+    until = local_midnight(last, zone) + timedelta(days=1)
+    opening = next(schedule.periods())
+    if opening.start > until:
+        return None
+    points: set[date] = set()
+    closing = None
+    for period in schedule.periods_from(local_midnight(first, zone)):
+        if period.start > until:
+            break
+        points.add(period.start.astimezone(zone).date())
+        closing = period.end
+    if closing is None:  # every period ended before the window: the subscription's end closes it
+        closing = schedule.end
+    closes = closing.astimezone(zone).date() if subscription.end is not None else None
+    if closing is not None:
+        points.add(closing.astimezone(zone).date())
+    return opening.start.astimezone(zone).date(), closes, points
 
 
 def apply_cutover(store: Store, environment: str, catalog: Catalog, day: date, now: datetime,

@@ -11,9 +11,9 @@ subscriptions instead.
 from __future__ import annotations
 
 from collections import Counter
-from itertools import islice
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from itertools import islice
 from zoneinfo import ZoneInfo
 
 from ..catalog import Catalog, SubscriptionSpec

@@ -24,6 +24,8 @@ class PeriodError(ValueError):
 
 def anchored_date(year: int, month: int, anchor_day: int) -> date:
     """The anchor day in a month; an anchor past the month's end falls on its last day."""
+    if anchor_day <= 28:  # in every month: no calendar to consult (the common anchors, and the hot path)
+        return date(year, month, anchor_day)
     last = calendar.monthrange(year, month)[1]
     return date(year, month, min(anchor_day, last))
 
@@ -156,8 +158,9 @@ class Schedule:
 
     def _periods_from_boundary(self, k: int) -> Iterator[Period]:
         """The periods starting at the k-th anchor boundary and after (k >= 0)."""
+        full_end = self.boundary(k)
         while True:
-            start, full_end = self.boundary(k), self.boundary(k + 1)
+            start, full_end = full_end, self.boundary(k + 1)  # a period starts where the one before ended
             if self.end is not None and self.end <= start:
                 return
             end = full_end if self.end is None else min(full_end, self.end)

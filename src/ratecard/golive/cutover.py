@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 from ..catalog import Catalog, SubscriptionSpec
 from ..domain.instants import to_micros
-from ..domain.periods import local_midnight
+from ..domain.periods import Period, local_midnight
 from ..store import Store
 from ..store.billed_periods import final_live_windows, shadow_billed_starts
 from ..store.cohorts import cohort_of, record_cutover
@@ -106,18 +106,66 @@ def _iso(day: date | None) -> str | None:
 TWICE = ("already on final ratecard invoices", "already billed by the legacy system")
 
 
-def plan_subscription(subscription: SubscriptionSpec, day: date, billed_by_ratecard: list[tuple[int, int]],
-                      cohort: str | None, billed_by_legacy: list[int] | None = None) -> SubscriptionCutover:
-    zone = ZoneInfo(subscription.timezone)
-    switch = local_midnight(day, zone)
+@dataclass(frozen=True)
+class _Switch:
+    """A calendar at the cutover: the period holding D, the first period from D on (within the
+    horizon), and whether the subscription starts at or after D (within the horizon)."""
+
+    around: Period | None
+    first_after: Period | None
+    starts_after: bool
+
+
+def _switch(subscription: SubscriptionSpec, day: date) -> _Switch:
+    switch = local_midnight(day, ZoneInfo(subscription.timezone))
     schedule = subscription.schedule()
     horizon = switch + timedelta(days=HORIZON_DAYS)
     # the period holding D (if any) and the one after it: the only ones the plan looks at
     upcoming = [p for p in islice(schedule.periods_from(switch), 2) if p.start <= horizon]
-    result = SubscriptionCutover(subscription.reference, subscription.customer, subscription.timezone,
-                                 aligned=True, legacy_until=day, ratecard_from=None, straddling=None, cohort=cohort)
     around = upcoming[0] if upcoming and upcoming[0].start < switch else None
     first_after = next((p for p in upcoming if p.start >= switch), None)
+    return _Switch(around, first_after, switch <= schedule.start <= horizon)
+
+
+class Calendars:
+    """Within one plan, each billing calendar's periods worked out once.
+
+    Subscriptions on the same calendar (start, end, interval, timezone, anchor: what their
+    schedule is built from) have the same periods; a workspace migrated on one day has thousands
+    of subscriptions on a handful of calendars. Lives for one plan only: nothing is kept between
+    requests."""
+
+    def __init__(self) -> None:
+        self._switches: dict[tuple, _Switch] = {}
+        self._windows: dict[tuple, tuple[date, date | None, set[date]] | None] = {}
+
+    @staticmethod
+    def _key(subscription: SubscriptionSpec) -> tuple:
+        return (subscription.start, subscription.end, subscription.plan.interval, subscription.timezone,
+                subscription.billing_anchor)
+
+    def switch(self, subscription: SubscriptionSpec, day: date) -> _Switch:
+        key = (*self._key(subscription), day)
+        if key not in self._switches:
+            self._switches[key] = _switch(subscription, day)
+        return self._switches[key]
+
+    def window(self, subscription: SubscriptionSpec, first: date, last: date) -> tuple[date, date | None, set[date]] | None:
+        key = (*self._key(subscription), first, last)
+        if key not in self._windows:
+            self._windows[key] = _window_points(subscription, first, last)
+        return self._windows[key]
+
+
+def plan_subscription(subscription: SubscriptionSpec, day: date, billed_by_ratecard: list[tuple[int, int]],
+                      cohort: str | None, billed_by_legacy: list[int] | None = None,
+                      calendars: Calendars | None = None) -> SubscriptionCutover:
+    zone = ZoneInfo(subscription.timezone)
+    switch = local_midnight(day, zone)
+    facts = (calendars or Calendars()).switch(subscription, day)
+    around, first_after = facts.around, facts.first_after
+    result = SubscriptionCutover(subscription.reference, subscription.customer, subscription.timezone,
+                                 aligned=True, legacy_until=day, ratecard_from=None, straddling=None, cohort=cohort)
     if around is not None:
         result.aligned = False
         result.straddling = (around.start.date(), around.end.date())
@@ -128,7 +176,7 @@ def plan_subscription(subscription: SubscriptionSpec, day: date, billed_by_ratec
             "must bill that period in full (including the days after the cutover), or those days are billed by nobody")
     elif first_after is not None:
         result.ratecard_from = first_after.start.date()
-    if switch <= schedule.start <= horizon:
+    if facts.starts_after:
         result.legacy_until = None  # starts after the cutover: ratecard bills all of it
     billed_from = subscription.billed_from()
     if billed_from is not None and result.ratecard_from is not None and billed_from.date() > result.ratecard_from:
@@ -160,13 +208,16 @@ def plan_cutover(store: Store, environment: str, catalog: Catalog, day: date,
     cohorts = cohort_of(store, environment, {s.customer for s in subscriptions})
     billed = final_live_windows(store, environment)
     legacy = shadow_billed_starts(store, environment, to_micros(now)) if now is not None else {}
+    calendars = Calendars()
     plans = [plan_subscription(s, day, billed.get(s.reference, []), cohorts.get(s.customer),
-                               legacy.get(s.reference, []))
+                               legacy.get(s.reference, []), calendars)
              for s in subscriptions]
-    return CutoverPlan(day, plans, propose(catalog, day, {s.customer for s in subscriptions if s.customer in cohorts}))
+    excluded = {s.customer for s in subscriptions if s.customer in cohorts}
+    return CutoverPlan(day, plans, propose(catalog, day, excluded, calendars))
 
 
-def propose(catalog: Catalog, day: date, excluded_customers: set[str]) -> list[Candidate]:
+def propose(catalog: Catalog, day: date, excluded_customers: set[str],
+            calendars: Calendars | None = None) -> list[Candidate]:
     """Dates near D ranked by how many subscriptions they align (no period straddles them).
 
     A date is aligned for a subscription when it is one of its period boundaries, or falls
@@ -178,8 +229,9 @@ def propose(catalog: Catalog, day: date, excluded_customers: set[str]) -> list[C
     # after an end) are added as runs: steps[i] += 1 and steps[j] -= 1 for the dates i..j-1
     steps = [0] * (size + 1)
     aligned = [0] * size
+    calendars = calendars or Calendars()
     for subscription in considered:
-        window = _window_points(subscription, first, last)
+        window = calendars.window(subscription, first, last)
         if window is None:
             continue
         opens, closes, points = window
@@ -218,8 +270,7 @@ def _window_points(subscription: SubscriptionSpec, first: date, last: date) -> t
     zone = ZoneInfo(subscription.timezone)
     schedule = subscription.schedule()
     until = local_midnight(last, zone) + timedelta(days=1)
-    opening = next(schedule.periods())
-    if opening.start > until:
+    if schedule.start > until:  # no period starts by then (the first period starts at the start)
         return None
     points: set[date] = set()
     closing = None
@@ -233,7 +284,7 @@ def _window_points(subscription: SubscriptionSpec, first: date, last: date) -> t
     closes = closing.astimezone(zone).date() if subscription.end is not None else None
     if closing is not None:
         points.add(closing.astimezone(zone).date())
-    return opening.start.astimezone(zone).date(), closes, points
+    return schedule.start.astimezone(zone).date(), closes, points
 
 
 def apply_cutover(store: Store, environment: str, catalog: Catalog, day: date, now: datetime,

@@ -25,7 +25,7 @@ from ..store.cohorts import cohort_of, record_cutover
 
 # Candidate dates for the proposal: every period boundary within this distance of D.
 PROPOSAL_WINDOW = timedelta(days=62)
-# A subscription starting further than this after D is left out of its plan (nothing to split).
+# The plan looks at the periods starting up to this many days after D (every interval has a boundary in it).
 HORIZON_DAYS = 400
 
 

@@ -160,8 +160,6 @@ class Calendars:
 def plan_subscription(subscription: SubscriptionSpec, day: date, billed_by_ratecard: list[tuple[int, int]],
                       cohort: str | None, billed_by_legacy: list[int] | None = None,
                       calendars: Calendars | None = None) -> SubscriptionCutover:
-    zone = ZoneInfo(subscription.timezone)
-    switch = local_midnight(day, zone)
     facts = (calendars or Calendars()).switch(subscription, day)
     around, first_after = facts.around, facts.first_after
     result = SubscriptionCutover(subscription.reference, subscription.customer, subscription.timezone,
@@ -183,8 +181,9 @@ def plan_subscription(subscription: SubscriptionSpec, day: date, billed_by_ratec
         result.risks.append(
             f"bill_from {billed_from.date()} is after the cutover: periods from {result.ratecard_from} to "
             f"{billed_from.date()} are billed by nobody unless the legacy system keeps billing them")
-    cut = to_micros(local_midnight(result.legacy_until, zone)) if result.legacy_until else None
-    if cut is not None and cohort is None:
+    # the instants below are worked out only for subscriptions with billed periods (a few)
+    if result.legacy_until and cohort is None and billed_by_ratecard:
+        cut = to_micros(local_midnight(result.legacy_until, ZoneInfo(subscription.timezone)))
         before = sorted({start for start, end in billed_by_ratecard if start < cut})
         if before:
             result.risks.append(
@@ -193,7 +192,8 @@ def plan_subscription(subscription: SubscriptionSpec, day: date, billed_by_ratec
     if cohort is None and billed_by_legacy:
         # moving a recorded cutover earlier: periods on shadow invoices whose date has passed were
         # the legacy system's, and it has billed them; ratecard would bill them again
-        after = sorted({start for start in billed_by_legacy if start >= to_micros(switch)})
+        switch = to_micros(local_midnight(day, ZoneInfo(subscription.timezone)))
+        after = sorted({start for start in billed_by_legacy if start >= switch})
         if after:
             result.risks.append(
                 f"{len(after)} period(s) from {day.isoformat()} on are already billed by the legacy system (on "

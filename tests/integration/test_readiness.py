@@ -37,3 +37,39 @@ def test_readiness_findings(db_url: str, tmp_path: Path) -> None:
     stale = [f for f in early if f.kind == "draft_past_grace_period"]
     assert stale and all("2026-02-01" not in f.message for f in stale)  # only the January drafts
     assert not any(f.kind == "meter_without_recent_events" and f.subject == "tokens" for f in early)
+
+
+MANY = CATALOG.replace(
+    "subscriptions:",
+    "".join(f"  - {{reference: c{n}, name: Customer {n}}}\n" for n in range(1, 12)) + "subscriptions:\n"
+    + "".join(f"  - {{reference: c{n}-pro, customer: c{n}, plan: pro, start: 2026-01-01}}\n" for n in range(1, 12)),
+)
+
+
+def test_the_summary_counts_and_picks_the_examples_the_full_report_groups(db_url: str, tmp_path: Path) -> None:
+    """The console's summary (counts and examples read from the database) equals the groups of
+    the full report `golive check --json` lists: causes, counts, examples in natural order."""
+    from ratecard.services.golive import check_readiness, summarize_readiness
+    from ratecard.store.invoice_states import live_drafts, set_hold
+
+    store, _ = workspace(db_url, MANY)
+    version, catalog = current(store)
+    strays = [{"id": f"stray-{n}", "customer": f"ghost{n}", "meter": "api_calls", "timestamp": "2026-01-20T10:00:00Z"}
+              for n in range(1, 6)]
+    import_file(store, catalog, write_jsonl(tmp_path / "e.jsonl", [*EVENTS, *strays]), NOW)
+    generate_invoices(store, catalog, version, date(2026, 3, 1), NOW)
+    held = next(draft for draft in live_drafts(store, "live") if draft.draft_number == 2)
+    assert set_hold(store, held.id, True)
+
+    full = check_readiness(store, NOW, "live", 30)
+    summary = summarize_readiness(store, NOW, "live", 30)
+    assert [group.as_dict() for group in summary.groups()] == [group.as_dict() for group in full.groups()]
+    assert (summary.blockers, summary.warnings, summary.ready) == (full.blockers, full.warnings, full.ready)
+
+    by_kind = {group.kind: group for group in summary.groups()}
+    stale = by_kind["draft_past_grace_period"]
+    assert stale.count > 10  # DRAFT-10 and on exist: string order would put them before DRAFT-3
+    assert [f.subject for f in stale.examples] == ["DRAFT-1", "DRAFT-3", "DRAFT-4"]  # DRAFT-2 is held
+    assert [f.subject for f in by_kind["customer_without_tax_rate"].examples] == ["c1", "c2", "c3"]
+    assert by_kind["customer_without_tax_rate"].count == 11
+    assert by_kind["unmatched_events"].count == 5

@@ -452,3 +452,58 @@ def test_prorated_amount_is_the_exact_share_of_whole_days(schedule: Schedule, am
         assert prorated == amount
     else:
         assert prorated == amount * p.days / p.full_days
+
+
+# The fast paths (periods_from, period_containing) count months to the period holding an instant;
+# stepping through every period from the start is the reference they must equal.
+
+def _slow_periods_from(schedule: Schedule, moment: datetime, count: int) -> list[Period]:
+    return list(islice((p for p in schedule.periods() if p.end > moment), count))
+
+
+def _slow_period_containing(schedule: Schedule, moment: datetime) -> Period | None:
+    if moment < schedule.start or (schedule.end is not None and moment >= schedule.end):
+        return None
+    for period in schedule.periods():
+        if period.contains(moment):
+            return period
+        if period.start > moment:
+            return None
+    return None
+
+
+@st.composite
+def moments(draw: st.DrawFn, schedule: Schedule) -> datetime:
+    """An instant anywhere from before the start to years after it: on a period boundary or a
+    microsecond either side of one (local midnights, DST days), or anywhere; in UTC or local time."""
+    if draw(st.booleans()):
+        periods = list(islice(schedule.periods(), 130))
+        points = [p.start for p in periods] + [periods[-1].end]
+        moment = draw(st.sampled_from(points)) + timedelta(microseconds=draw(st.sampled_from([-1, 0, 1])))
+    else:
+        moment = schedule.start + timedelta(seconds=draw(st.integers(-400 * 86400, 12 * 366 * 86400)))
+    return moment.astimezone(UTC) if draw(st.booleans()) else moment.astimezone(schedule.tz)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.data())
+def test_periods_from_equals_stepping_from_the_start(data: st.DataObject) -> None:
+    schedule = data.draw(schedules())
+    moment = data.draw(moments(schedule))
+    assert list(islice(schedule.periods_from(moment), 3)) == _slow_periods_from(schedule, moment, 3)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.data())
+def test_period_containing_equals_stepping_from_the_start(data: st.DataObject) -> None:
+    schedule = data.draw(schedules())
+    moment = data.draw(moments(schedule))
+    assert schedule.period_containing(moment) == _slow_period_containing(schedule, moment)
+
+
+def test_periods_from_a_moment_years_after_the_start_begins_with_the_period_holding_it() -> None:
+    schedule = Schedule.build(date(2001, 1, 31), None, "month", "Europe/Berlin")
+    moment = local(2026, 3, 15, BERLIN)
+    upcoming = list(islice(schedule.periods_from(moment), 2))
+    assert [(p.start, p.end) for p in upcoming] == [(local(2026, 2, 28, BERLIN), local(2026, 3, 31, BERLIN)),
+                                                   (local(2026, 3, 31, BERLIN), local(2026, 4, 30, BERLIN))]

@@ -15,10 +15,11 @@ from ..catalog import Catalog
 from ..domain.instants import to_micros
 from ..store import Store
 from ..store.events import meters_seen_since, unbilled_counts
-from ..store.invoice_states import live_drafts
+from ..store.invoice_states import count_unheld_live_drafts_cut_before, unheld_live_drafts_cut_before
 from ..store.invoices import draft_reference
 
 GRACE_PERIOD = DEFAULT_GRACE
+STALE_DRAFT = "draft_past_grace_period"
 
 
 @dataclass(frozen=True)
@@ -34,13 +35,21 @@ class Finding:
 
 def readiness(store: Store, catalog: Catalog, now: datetime, quiet_days: int = 7,
               environment: str = "live") -> list[Finding]:
+    findings = findings_but_stale_drafts(store, catalog, now, quiet_days, environment)
+    findings += _stale_drafts(store, now, environment)
+    return sorted(findings, key=lambda f: (f.severity != "blocker", f.kind, f.subject))
+
+
+def findings_but_stale_drafts(store: Store, catalog: Catalog, now: datetime, quiet_days: int = 7,
+                              environment: str = "live") -> list[Finding]:
+    """Every finding except the drafts past their grace period (one per draft: thousands, in a
+    workspace that has not finalized for a while; `stale_drafts_counted` counts them instead)."""
     findings: list[Finding] = []
     findings += _customers(catalog)
     findings += _plans(catalog)
     findings += _quiet_meters(store, catalog, now, quiet_days, environment)
     findings += _unmatched(store, environment)
-    findings += _stale_drafts(store, now, environment)
-    return sorted(findings, key=lambda f: (f.severity != "blocker", f.kind, f.subject))
+    return findings
 
 
 def _customers(catalog: Catalog) -> list[Finding]:
@@ -92,10 +101,15 @@ def _unmatched(store: Store, environment: str) -> list[Finding]:
             for (customer, meter), counts in sorted(by_pair.items())]
 
 
-def _stale_drafts(store: Store, now: datetime, environment: str) -> list[Finding]:
-    due = to_micros(now - GRACE_PERIOD)
-    return [Finding("blocker", "draft_past_grace_period", draft_reference(draft.draft_number),
+def _stale_drafts(store: Store, now: datetime, environment: str, limit: int | None = None) -> list[Finding]:
+    # shadow and held drafts wait by design
+    return [Finding("blocker", STALE_DRAFT, draft_reference(draft.draft_number),
                     f"{draft.customer}'s invoice of {draft.issue_date} is still draft more than "
                     f"{GRACE_PERIOD.seconds // 3600} h after its billing date: review and finalize it, or void it")
-            for draft in live_drafts(store, environment)
-            if draft.boundary_ts < due and not draft.on_hold]  # shadow and held drafts wait by design
+            for draft in unheld_live_drafts_cut_before(store, environment, to_micros(now - GRACE_PERIOD), limit)]
+
+
+def stale_drafts_counted(store: Store, now: datetime, environment: str, examples: int) -> tuple[int, list[Finding]]:
+    """How many drafts are past their grace period, and the findings of the first few by draft number."""
+    count = count_unheld_live_drafts_cut_before(store, environment, to_micros(now - GRACE_PERIOD))
+    return count, (_stale_drafts(store, now, environment, examples) if count else [])

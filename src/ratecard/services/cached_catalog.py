@@ -10,6 +10,8 @@ from typing import Any, Protocol
 from ..catalog import Catalog
 from ..store import Store
 from ..store.catalog_state import Fingerprint, fingerprint
+from .catalog import NO_CATALOG, current_catalog
+from .errors import NoCatalog
 
 
 class CatalogCacheLike(Protocol):
@@ -23,3 +25,14 @@ def cached_catalog(store: Store, environment: str, catalogs: CatalogCacheLike,
     if state is None:
         return None, None
     return state.version, state.catalog
+
+
+def catalog_in_use(store: Store, environment: str, now: datetime, catalogs: CatalogCacheLike | None = None) -> Catalog:
+    """The environment's current catalog: the server's cached build when a cache is given (the
+    console), else read and built (the CLI); NoCatalog before the first apply either way."""
+    if catalogs is None:
+        return current_catalog(store, environment)[1]
+    _, catalog = cached_catalog(store, environment, catalogs, now)
+    if catalog is None:
+        raise NoCatalog(NO_CATALOG)
+    return catalog

@@ -16,13 +16,14 @@ from ..store.catalogs import load_version, save_version
 from .errors import InvalidInput, NoCatalog
 
 DEFAULT_INVOICE_PREFIX = "RC"  # the numbering prefix before any catalog names one
+NO_CATALOG = "no catalog has been applied yet; run `ratecard catalog apply FILE` first"
 
 
 def current_catalog(store: Store, environment: str = "live") -> tuple[int, Catalog]:
     """(version, catalog) of the applied catalog; NoCatalog when none was applied yet."""
     loaded = load_version(store, environment)
     if loaded is None:
-        raise NoCatalog("no catalog has been applied yet; run `ratecard catalog apply FILE` first")
+        raise NoCatalog(NO_CATALOG)
     version, document = loaded
     return version, build_catalog(document)
 

@@ -7,10 +7,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Text, cast, literal_column, or_, select, true
+from sqlalchemy import Text, cast, select
 
 from .db import Store
-from .events import StoredEvent
+from .events import UNBILLED, StoredEvent
 from .schema import events
 
 UNMATCHED_STATUSES = ("unknown_customer", "unknown_meter", "no_subscription")
@@ -30,8 +30,7 @@ class EventSearch:
 
 # The unbilled events (unmatched, rejected, late: usually a few in a hundred) have a partial
 # index of their own by time, so a page of them deep in the list does not walk the billable ones.
-# A query uses it only when its WHERE repeats the index's condition, hence this one expression.
-UNBILLED = or_(events.c.status != literal_column("'matched'"), events.c.late == true())
+# A query uses it only when its WHERE repeats the index's condition: UNBILLED (store/events.py).
 
 
 def _outcome_condition(outcome: str) -> Any:

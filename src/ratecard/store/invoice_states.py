@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import func, select, update
+from sqlalchemy import false, func, select, update
 
 from .db import Store
 from .schema import invoices
@@ -37,6 +37,29 @@ def live_drafts(store: Store, environment: str) -> list[InvoiceState]:
              .order_by(invoices.c.boundary_ts, invoices.c.id))
     with store.engine.connect() as connection:
         return [InvoiceState(*row) for row in connection.execute(query)]
+
+
+def _unheld_live_drafts_cut_before(environment: str, cut_us: int) -> tuple:
+    return (invoices.c.environment == environment, invoices.c.status == "draft", invoices.c.mode == "live",
+            invoices.c.boundary_ts < cut_us, invoices.c.on_hold == false())
+
+
+def unheld_live_drafts_cut_before(store: Store, environment: str, cut_us: int,
+                                  limit: int | None = None) -> list[InvoiceState]:
+    """The live drafts cut before the instant and not on hold, in draft-number order (DRAFT-2
+    before DRAFT-10; a draft without a number, named DRAFT, first); `limit`: the first few only."""
+    query = (select(*_COLUMNS).where(*_unheld_live_drafts_cut_before(environment, cut_us))
+             .order_by(invoices.c.draft_number.is_not(None), invoices.c.draft_number, invoices.c.boundary_ts,
+                       invoices.c.id)
+             .limit(limit))
+    with store.engine.connect() as connection:
+        return [InvoiceState(*row) for row in connection.execute(query)]
+
+
+def count_unheld_live_drafts_cut_before(store: Store, environment: str, cut_us: int) -> int:
+    query = select(func.count()).select_from(invoices).where(*_unheld_live_drafts_cut_before(environment, cut_us))
+    with store.engine.connect() as connection:
+        return int(connection.execute(query).scalar() or 0)
 
 
 def live_invoices_of(store: Store, environment: str, customers: Sequence[str]) -> list[InvoiceState]:

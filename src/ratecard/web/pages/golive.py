@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from ...services.errors import NoCatalog
-from ...services.golive import check_readiness
+from ...services.golive import summarize_readiness
 from ..context import Visit, visitor
 from ..render import page
 from . import golive_backfills, golive_cohorts, golive_cutover, golive_reconcile, golive_rollback
@@ -26,7 +26,8 @@ for part in (golive_cohorts, golive_reconcile, golive_cutover, golive_backfills,
 async def readiness_page(days: int = Query(7, ge=1, le=3660), visit: Visit = Depends(visitor)) -> Response:
     """`days`: a charged meter silent this long is a warning (`golive check --days`)."""
     try:
-        report = await run_in_threadpool(check_readiness, visit.store, visit.now, visit.environment, days)
+        report = await run_in_threadpool(summarize_readiness, visit.store, visit.now, visit.environment, days,
+                                         visit.catalogs)
     except NoCatalog:
         report = None
     return page(visit, "golive/index.html", "golive", tab="readiness", report=report, days=days)

@@ -23,7 +23,7 @@ async def cutover_page(date: str = Query("", max_length=40), page_number: int = 
     if date:
         day = parse_day("date", date)  # a bad date: InvalidInput, a 400 page
         try:
-            plan = await run_in_threadpool(cutover.plan, visit.store, day, visit.now, visit.environment)
+            plan = await run_in_threadpool(cutover.plan, visit.store, day, visit.now, visit.environment, visit.catalogs)
         except NoCatalog:
             no_catalog = True
     shown = plan.subscriptions[(page_number - 1) * PER_PAGE:page_number * PER_PAGE] if plan else []

@@ -21,9 +21,8 @@ from ratecard.store import open_store
 from ratecard.store.schema import metadata
 from ratecard.web.app import create_console
 
-from .conftest import sign_in
 from .test_alerts_pages import _failed_delivery
-from .test_golive_pages import CATALOG, LEGACY, NOW, _billed, _upload
+from .test_golive_pages import CATALOG, LEGACY, NOW, _billed
 
 # ------------------------------------------------------------------------------------------ the routes
 
@@ -117,7 +116,7 @@ class Seeded:
         path = "/console" + route.path
         for param in route.dependant.path_params:
             value = quote(self.path_value(param.name), safe="")
-            path = path.replace("{%s}" % param.name, value).replace("{%s:path}" % param.name, value)
+            path = path.replace(f"{{{param.name}}}", value).replace(f"{{{param.name}:path}}", value)
         query = {"email": "operator@example.com", "role": "viewer", "id": self.key}
         names = {param.alias or param.name for param in route.dependant.query_params}
         form = {"email": "new@example.com", "role": "viewer", "name": "attack", "environment": "sandbox",

@@ -20,7 +20,9 @@ from ratecard.services import backfills, cohorts, invoices, keys
 from ratecard.store import open_store
 from ratecard.store.schema import metadata
 from ratecard.web.app import create_console
+from ratecard.web.context import SESSION_COOKIE
 
+from .conftest import CSRF, sign_in
 from .test_alerts_pages import _failed_delivery
 from .test_golive_pages import CATALOG, LEGACY, NOW, _billed
 
@@ -205,3 +207,106 @@ def test_a_delivery_id_past_any_integer_column_is_not_found_not_a_crash(console)
         answer = console.operator.post(f"/console/alerts/deliveries/{delivery}/retry")
         assert answer.status_code == 404, (delivery, answer.status_code)
         assert "<html" in answer.text.lower()
+
+
+# ------------------------------------------------------------------------------------------ sessions
+
+
+def _token(client) -> str:
+    return client.cookies.get(SESSION_COOKIE, path="/console") or client.cookies.get(SESSION_COOKIE)
+
+
+def test_signing_in_ends_the_session_the_browser_had_before(console):
+    client = console.anonymous()
+    assert sign_in(client, "operator@example.com").status_code == 303
+    before = _token(client)
+    assert sign_in(client, "admin@example.com").status_code == 303
+    after = _token(client)
+    assert after and after != before
+    assert client.get("/console/whoami").json()["email"] == "admin@example.com"
+    planted = console.anonymous()
+    planted.cookies.set(SESSION_COOKIE, before, path="/console")
+    answer = planted.get("/console/")
+    assert answer.status_code == 303 and answer.headers["location"].startswith("/console/login")
+
+
+def test_each_login_gets_its_own_token_and_logging_out_ends_only_that_one(console):
+    first, second = console.anonymous(), console.anonymous()
+    for client in (first, second):
+        assert sign_in(client, "viewer@example.com").status_code == 303
+    assert _token(first) != _token(second)
+    form = first.get("/console/")
+    csrf = CSRF.search(form.text).group(1)
+    assert first.post("/console/logout", data={"csrf_token": csrf}).status_code == 303
+    assert first.get("/console/").status_code == 303
+    assert second.get("/console/").status_code == 200
+
+
+@pytest.mark.parametrize("action", ["disable", "reset"])
+def test_disabling_or_resetting_a_user_ends_every_one_of_their_sessions(console, action):
+    browsers = [console.anonymous() for _ in range(2)]
+    for client in browsers:
+        assert sign_in(client, "operator@example.com").status_code == 303
+    answer = console.admin.post(f"/console/users/{action}?email=operator%40example.com")
+    assert answer.status_code in (200, 303), answer.text
+    for client in [*browsers, console.operator.client]:
+        assert client.get("/console/").status_code == 303
+    assert console.viewer.get("/console/").status_code == 200
+
+
+def test_every_login_refusal_costs_one_password_hash(console, monkeypatch):
+    """An unknown or malformed address, an overlong password and a wrong one all verify one hash, so
+    the answer's time does not tell which addresses have accounts."""
+    from ratecard.services import users
+
+    verified = []
+    real = users._hasher_verify
+    monkeypatch.setattr(users, "_hasher_verify", lambda digest, password: verified.append(1) or real(digest, password))
+    for email, password in [("nobody@example.com", "correct horse battery staple"),
+                            ("not an address", "correct horse battery staple"),
+                            ("operator@example.com", "x" * 1500), ("nobody@example.com", "x" * 1500),
+                            ("operator@example.com", "wrong horse battery staple")]:
+        verified.clear()
+        answer = sign_in(console.anonymous(), email, password)
+        assert answer.status_code == 200 and "Wrong e-mail or password." in answer.text, email
+        assert verified == [1], (email, len(password))
+
+
+# ------------------------------------------------------------------------------------------ redirects
+
+ELSEWHERE = ["//evil.example/", "https://evil.example/", "/\\evil.example", "\\\\evil.example", "javascript:alert(1)",
+             "/console\\..\\..\\evil.example", " //evil.example", "/%2F%2Fevil.example", "http:/evil.example",
+             "/console/\r\nSet-Cookie: planted=1", "//console/", "/consolex", "evil.example"]
+
+
+def _stays_home(location: str) -> bool:
+    return location.startswith("/console/") and not location.startswith("//") and "\n" not in location \
+        and "\r" not in location and "\\" not in location
+
+
+def test_login_and_the_environment_switch_never_redirect_elsewhere(console):
+    for target in ELSEWHERE:
+        client = console.anonymous()
+        form = client.get("/console/login", params={"next": target})
+        assert form.status_code == 200
+        assert "evil.example" not in form.text and "javascript:" not in form.text
+        signed = sign_in(client, "viewer@example.com", next_path=target)
+        assert signed.status_code == 303 and _stays_home(signed.headers["location"]), signed.headers["location"]
+        assert "planted" not in signed.headers.get("set-cookie", "")
+        switched = console.viewer.post("/console/environment", {"environment": "live", "back": target})
+        assert switched.status_code == 303 and _stays_home(switched.headers["location"]), target
+
+
+def test_notice_keys_are_never_echoed(console):
+    hostile = "zq-echo-<b>x</b>"
+    with_done = [route for route in routes_of("GET") if "done" in {param.name for param in route.dependant.query_params}]
+    assert len(with_done) >= 5
+    seeded = {"reference": "DRAFT-1", "name": "pilot", "backfill_id": "bf_x", "cause": "unexplained"}
+    for route in with_done:
+        path = "/console" + route.path
+        for param in route.dependant.path_params:
+            path = path.replace(f"{{{param.name}}}", seeded[param.name]).replace(f"{{{param.name}:path}}",
+                                                                               seeded[param.name])
+        answer = console.admin.get(path, params={"done": hostile})
+        assert answer.status_code in (200, 400, 404), (route.path, answer.status_code)
+        assert "zq-echo" not in answer.text, route.path

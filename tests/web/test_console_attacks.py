@@ -8,11 +8,16 @@ too without editing this file.
 
 from __future__ import annotations
 
+import re
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from urllib.parse import quote
+from html.parser import HTMLParser
+from urllib.parse import parse_qsl, quote, unquote, urljoin
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select
 
 from ratecard.ingest import figures
@@ -310,3 +315,281 @@ def test_notice_keys_are_never_echoed(console):
         answer = console.admin.get(path, params={"done": hostile})
         assert answer.status_code in (200, 400, 404), (route.path, answer.status_code)
         assert "zq-echo" not in answer.text, route.path
+
+
+# ------------------------------------------------------------------------------------------ hostile queries
+
+HOSTILE_TEXT = ["0", "-1", "-0", "1e309", "99999999999999999999999999", "9223372036854775808", "NaN", "Infinity",
+                "\x00", "a\x00b", "%00", "' OR 1=1 --", "%", "_", "%_\\", "\\", "*", "..", "../..", "<script>",
+                "\u202e\u2066", "\ufeff", "é☃𝄞", "   ", "true", "[]", "{}", "null", "2026-02-30", "2026-13-01",
+                "9999-12-31T23:59:59Z", "0001-01-01", "-2026-01-01", "2026-01-01T00:00:00+99:00", "x" * 3000]
+hostile_values = st.one_of(st.sampled_from(HOSTILE_TEXT), st.integers().map(str),
+                           st.text(max_size=60), st.text(alphabet=st.characters(codec="utf-8"), max_size=400))
+segment_values = hostile_values.map(lambda value: value.replace("/", "")).filter(lambda value: value.strip(". "))
+
+
+def _query_names(route) -> list[str]:
+    return [param.field_info.alias or param.name for param in route.dependant.query_params]
+
+
+@settings(max_examples=250, deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture],
+          derandomize=True)
+@given(data=st.data())
+def test_every_page_answers_hostile_query_parameters_with_a_page_never_a_crash(console, seeded, data):
+    route = data.draw(st.sampled_from(routes_of("GET")), label="route")
+    path = "/console" + route.path
+    for param in route.dependant.path_params:
+        value = data.draw(st.one_of(st.just(seeded.path_value(param.name)), segment_values), label=param.name)
+        path = path.replace(f"{{{param.name}}}", quote(value, safe="")).replace(f"{{{param.name}:path}}",
+                                                                              quote(value, safe=""))
+    names = st.sampled_from([*_query_names(route), "page", "zz", "page[]"])
+    query = data.draw(st.lists(st.tuples(names, hostile_values), max_size=6), label="query")
+    answer = console.admin.get(path, params=query)
+    assert answer.status_code in (200, 303, 400, 404), (route.path, query, answer.status_code, answer.text[:300])
+    # a path with a line break is not the console's (Starlette's mount pattern stops at one): the
+    # API's JSON 404 answers it
+    if answer.status_code != 303 and "%0A" not in path and "%0D" not in path:
+        assert "<html" in answer.text.lower() or route.path == "/whoami", answer.text[:300]
+
+
+def test_a_nul_character_anywhere_is_a_400_page_on_both_stores(console, seeded):
+    """PostgreSQL text cannot hold a NUL: every page and action refuses one before it reaches a query."""
+    refused = 0
+    for route in console_routes():
+        if required_role(route) is None and route.path != "/whoami":
+            continue  # the login pages: no query of theirs takes the value
+        path, good_query, good_form, files = seeded.request(route)
+        posting = "POST" in route.methods
+        tries = [(path, {**good_query, name: "a\x00b"}, good_form) for name in _query_names(route)]
+        if route.dependant.path_params:
+            shown = quote(seeded.path_value(route.dependant.path_params[0].name), safe="")
+            tries.append((path.replace(shown, "a%00b"), good_query, good_form))
+        if posting:
+            tries.append((path, good_query, {**good_form, "email": "a\x00b", "name": "a\x00b"}))
+        for where, query, form in tries:
+            if posting:
+                answer = console.admin.client.post(where, params=query, data={**form, "csrf_token": console.admin.csrf},
+                                                   files=files or None)
+            else:
+                answer = console.admin.get(where, params=query)
+            assert answer.status_code == 400, (route.path, query, form, answer.status_code)
+            assert "NUL character" in answer.text
+            refused += 1
+    assert refused > 30
+
+
+# ------------------------------------------------------------------------------------------ hostile names
+
+SCRIPT = "<script>alert(1)</script>"
+BREAKOUT = '"><img src=x onerror=alert(1)>'
+HOSTILE_CATALOG = f"""
+billing_entity: {{name: '{BREAKOUT}', country: NL, timezone: UTC, currency: EUR}}
+meters:
+  - {{code: 'javascript:alert(1)', aggregation: count}}
+  - {{code: '{BREAKOUT}', aggregation: count}}
+plans:
+  - code: '{SCRIPT}'
+    currency: EUR
+    charges:
+      - {{code: base, model: flat, amount: "5.00", timing: advance, description: '{BREAKOUT}'}}
+      - {{code: '=HYPERLINK("http://evil.example","x")', meter: 'javascript:alert(1)', model: per_unit,
+          unit_amount: "0.10", description: '{SCRIPT}'}}
+customers:
+  - {{reference: 'javascript:alert(1)', name: '{SCRIPT}', currency: EUR, tax_rate: "0"}}
+  - {{reference: '{BREAKOUT}', name: '=HYPERLINK("http://evil.example","x")', currency: EUR}}
+  - {{reference: '../../users', name: "\\u202eevil\\u2066", currency: EUR}}
+subscriptions:
+  - {{reference: '{BREAKOUT}', customer: 'javascript:alert(1)', plan: '{SCRIPT}', start: 2026-09-01}}
+  - {{reference: 'javascript:void(0)', customer: '{BREAKOUT}', plan: '{SCRIPT}', start: 2026-09-01}}
+  - {{reference: 'dots', customer: '../../users', plan: '{SCRIPT}', start: 2026-09-01}}
+"""
+LINKING = ("href", "src", "action", "formaction", "hx-get", "hx-post", "hx-put", "hx-delete", "hx-patch", "xlink:href")
+
+
+class Markup(HTMLParser):
+    """What a browser would act on: elements, event-handler attributes, and link targets."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.problems: list[str] = []
+        self.links: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = dict(attrs)
+        if tag in ("img", "iframe", "object", "embed", "base") or (
+                tag == "script" and values.get("src") != "/console/static/htmx.min.js"):
+            self.problems.append(f"<{tag}>")
+        for name, value in attrs:
+            if name.startswith("on") or name == "style":
+                self.problems.append(f"{tag}[{name}]")
+            if name in LINKING and value is not None:
+                target = re.sub(r"[\x00-\x20]", "", value).lower()
+                if not target.startswith(("/", "#")):
+                    self.problems.append(f"{tag}[{name}={value!r}]")
+                elif name == "href":
+                    self.links.append(value)
+
+
+def _shape(target: str) -> tuple[str, tuple[str, ...]]:
+    """A page and the names of its query parameters: one cutover date or sort order stands for all."""
+    path, _, query = target.partition("?")
+    return path, tuple(sorted(name for name, _ in parse_qsl(query)))
+
+
+def crawl(browser, start: list[str], limit: int = 150) -> dict[str, list[str]]:
+    """Every console page reachable by a link from `start` (up to `limit`): page -> its problems."""
+    seen, queue, found = {_shape(path) for path in start}, list(start), {}
+    while queue and len(found) < limit:
+        path = queue.pop(0)
+        answer = browser.get(path)
+        assert answer.status_code in (200, 404), (path, answer.status_code, answer.text[:300])
+        parser = Markup()
+        parser.feed(answer.text)
+        found[path] = parser.problems
+        for link in parser.links:
+            target = urljoin(path, link).split("#", 1)[0]
+            if target.startswith("/console/") and "/static/" not in target and _shape(target) not in seen:
+                seen.add(_shape(target))
+                queue.append(target)
+    return found
+
+
+def test_hostile_names_render_as_text_on_every_page_a_link_reaches(console):
+    console.api.apply_catalog(HOSTILE_CATALOG)
+    events = [{"id": f"{SCRIPT}-{n}", "customer": customer, "meter": "javascript:alert(1)",
+               "timestamp": "2026-10-10T12:00:00Z", "properties": {BREAKOUT: SCRIPT}}
+              for n, customer in enumerate(["javascript:alert(1)", BREAKOUT, "../../users", f"unknown {BREAKOUT}"])]
+    assert console.api.post("/v1/events", json=events).status_code == 200
+    assert console.api.post("/v1/invoice-runs", json={"until": "2026-11-01"}).status_code == 200
+    store = open_store(console.url)
+    try:
+        cohorts.create_cohort(store, BREAKOUT, NOW, "live", SCRIPT)
+        cohorts.add_customers(store, BREAKOUT, ["javascript:alert(1)"], NOW, "live")
+        cohorts.create_cohort(store, "javascript:alert(1)", NOW, "live")
+        backfills.open_backfill(store, datetime(2026, 9, 1, tzinfo=UTC), datetime(2026, 10, 1, tzinfo=UTC), NOW,
+                                "live", customer=BREAKOUT)
+    finally:
+        store.dispose()
+    legacy = ("customer,code,service_start,service_end,quantity,amount\n"
+              f'"{BREAKOUT}",base,2026-10-01,2026-11-01,1,5.00\n'
+              f'"{SCRIPT}",base,2026-10-01,2026-11-01,1,5.00\n'
+              '"=HYPERLINK(""http://evil.example"",""x"")",base,2026-10-01,2026-11-01,1,7.00\n')
+    uploaded = console.operator.client.post("/console/golive/reconcile/upload", data={"csrf_token": console.operator.csrf},
+                                            files={"file": (f"{BREAKOUT}.csv", legacy.encode(), "text/csv")})
+    assert uploaded.status_code == 303, uploaded.text
+    assert console.admin.post("/console/keys", {"name": BREAKOUT}).status_code == 201
+
+    pages = crawl(console.admin, ["/console/", "/console/customers", "/console/invoices", "/console/events",
+                                  "/console/golive", "/console/golive/cohorts", "/console/golive/reconcile",
+                                  "/console/golive/backfills", "/console/golive/cutover?date=2026-12-01",
+                                  "/console/alerts", "/console/keys", "/console/catalog", "/console/users"])
+    assert {path: problems for path, problems in pages.items() if problems} == {}
+    everything = "".join(console.admin.get(path).text for path in pages)
+    for shown in ("&lt;script&gt;alert(1)&lt;/script&gt;", "&#34;&gt;&lt;img src=x onerror=alert(1)&gt;"):
+        assert shown in everything or shown.replace("&#34;", "&quot;") in everything
+    # the crawl reached every hostile detail page through its link, the dotted one too
+    assert any("/customers/javascript" in path for path in pages)
+    assert any(unquote(path).startswith("/console/customers/../../users") for path in pages)
+    assert any("/golive/cohorts/%22%3E" in path for path in pages)
+
+
+# ------------------------------------------------------------------------------------------ uploads
+
+UPLOADS = ["/console/golive/reconcile/upload", "/console/catalog/upload"]
+
+
+def _multipart(fields: list[tuple[str, str]], boundary: str = "attack") -> bytes:
+    parts = [f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n' for name, value in fields]
+    return ("".join(parts) + f"--{boundary}--\r\n").encode()
+
+
+@pytest.mark.parametrize("path", UPLOADS)
+def test_hostile_uploads_get_a_bounded_answer_never_a_crash(console, path):
+    admin = console.admin
+    token = {"csrf_token": admin.csrf}
+    answers = {
+        "no file field": admin.client.post(path, data={**token, "mapping": ""}, files={"other": ("x", b"x")}),
+        "a text field named file": admin.client.post(path, data={**token, "file": "customer,code\n"},
+                                                     files={"other": ("x", b"x")}),
+        "a JSON body": admin.client.post(path, json={"file": "x"}, headers={"x-csrf-token": admin.csrf}),
+        "a plain-text body": admin.client.post(path, content=b"customer,code\n",
+                                               headers={"x-csrf-token": admin.csrf, "content-type": "text/csv"}),
+        "an empty file": admin.client.post(path, data=token, files={"file": ("empty.csv", b"", "text/csv")}),
+        "one 8 MiB line": admin.client.post(path, data=token, files={"file": ("long.csv", b"a" * (8 << 20), "text/csv")}),
+        "binary": admin.client.post(path, data=token, files={"file": ("x.csv", bytes(range(256)) * 64, "image/png")}),
+        "a broken multipart body": admin.client.post(path, content=b"--attack\r\nnonsense",
+                                                     headers={"x-csrf-token": admin.csrf,
+                                                              "content-type": "multipart/form-data; boundary=attack"}),
+        "2,000 fields": admin.client.post(path, content=_multipart([("csrf_token", admin.csrf)]
+                                                                   + [(f"f{n}", "x") for n in range(2000)]),
+                                          headers={"content-type": "multipart/form-data; boundary=attack"}),
+        "over 20 MiB": admin.client.post(path, data=token, files={"file": ("big.csv", b"a" * (21 << 20), "text/csv")}),
+    }
+    unbounded = {name: answer.status_code for name, answer in answers.items()
+                 if answer.status_code not in (400, 413) or "Internal" in answer.text}
+    assert unbounded == {}
+    assert answers["over 20 MiB"].status_code == 413
+    assert console.admin.get("/console/").status_code == 200
+
+
+def test_a_yaml_alias_bomb_is_refused_quickly(console):
+    """A catalog of nested aliases (a billion laughs) must not expand into memory and time."""
+    lines = ['a0: &a0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    lines += [f"a{n}: &a{n} [{','.join([f'*a{n - 1}'] * 9)}]" for n in range(1, 9)]
+    started = time.monotonic()
+    answer = console.admin.client.post("/console/catalog/upload", data={"csrf_token": console.admin.csrf},
+                                       files={"file": ("bomb.yaml", "\n".join(lines).encode(), "application/yaml")})
+    assert time.monotonic() - started < 5
+    assert answer.status_code in (200, 400), answer.status_code
+    assert "Internal" not in answer.text
+
+
+def test_a_legacy_export_with_a_nul_character_is_refused_as_a_page(console):
+    _billed(console)
+    for content in (LEGACY.replace("zzz-last", "zzz\x00last"), LEGACY.replace("base", "ba\x00se", 1)):
+        answer = console.operator.client.post("/console/golive/reconcile/upload",
+                                              data={"csrf_token": console.operator.csrf},
+                                              files={"file": ("legacy.csv", content.encode(), "text/csv")})
+        assert answer.status_code in (303, 400), answer.status_code
+        page = console.viewer.get("/console/golive/reconcile")
+        assert page.status_code == 200
+
+
+# ------------------------------------------------------------------------------------------ environments
+
+
+def test_another_environments_objects_are_not_found_by_id_and_not_acted_on(console):
+    delivery = _failed_delivery(console, env="sandbox")
+    _billed(console, env="sandbox")
+    console.api.apply_catalog(CATALOG)  # live has the same customers and cohorts could be promoted there
+    store = open_store(console.url)
+    try:
+        cohorts.create_cohort(store, "sb-pilot", NOW, "sandbox")
+        cohorts.add_customers(store, "sb-pilot", ["pilot-a"], NOW, "sandbox")
+        backfill = backfills.open_backfill(store, datetime(2026, 9, 1, tzinfo=UTC), datetime(2026, 10, 1, tzinfo=UTC),
+                                           NOW, "sandbox", customer="pilot-a")["id"]
+        live_drafts = {i.display_number for i in invoices.find_invoices(store, "live", "draft")}
+        sandbox_only = [i.display_number for i in invoices.find_invoices(store, "sandbox", "draft")
+                        if i.display_number not in live_drafts]
+        key = keys.find(store, "sandbox", 0, 10)[0]["id"]
+    finally:
+        store.dispose()
+    assert sandbox_only
+    switched = console.operator.post("/console/environment", {"environment": "sandbox", "back": "/console/"})
+    assert switched.status_code == 303
+    assert console.operator.client.post("/console/golive/reconcile/upload", data={"csrf_token": console.operator.csrf},
+                                        files={"file": ("sandbox-export.csv", LEGACY.encode(), "text/csv")}
+                                        ).status_code == 303
+    before = snapshot(console.url)
+    admin = console.admin  # signed in to live
+    for path in ["/console/golive/cohorts/sb-pilot", "/console/golive/cohorts/sb-pilot/corrections",
+                 f"/console/golive/backfills/{backfill}", *[f"/console/invoices/{n}" for n in sandbox_only]]:
+        assert admin.get(path).status_code == 404, path
+    for cause in ("unexplained", "missing_in_ratecard"):
+        assert "sandbox-export.csv" not in admin.get(f"/console/golive/reconcile/causes/{cause}").text
+    for path in [f"/console/alerts/deliveries/{delivery}/retry", f"/console/keys/revoke?id={key}",
+                 "/console/golive/cohorts/sb-pilot/promote", "/console/golive/cohorts/sb-pilot/rollback",
+                 *[f"/console/invoices/{n}/{action}" for n in sandbox_only
+                   for action in ("finalize", "void", "hold", "release")]]:
+        assert admin.post(path).status_code == 404, path
+    assert changed_tables(console.url, before) == []

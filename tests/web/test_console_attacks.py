@@ -80,6 +80,7 @@ def test_the_route_list_is_what_the_console_serves():
 def snapshot(url: str) -> dict[str, list[str]]:
     """Every row of every table (sessions without their last-seen time), in a stable order: equal
     snapshots, nothing changed."""
+    figures.flush()  # the ingestion counters are written by a timer: now, not in the middle of an attack
     store = open_store(url)
     try:
         with store.engine.connect() as connection:
@@ -112,7 +113,6 @@ class Seeded:
                                                     customer="pilot-a")["id"]
         finally:
             store.dispose()
-        figures.flush()  # the ingestion counters are written by a timer: now, not during the attack
 
     def path_value(self, name: str) -> str:
         return {"reference": self.draft, "name": "pilot", "delivery_id": str(self.delivery),

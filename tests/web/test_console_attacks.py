@@ -602,3 +602,43 @@ def test_another_environments_objects_are_not_found_by_id_and_not_acted_on(conso
                    for action in ("finalize", "void", "hold", "release")]]:
         assert admin.post(path).status_code == 404, path
     assert changed_tables(console.url, before) == []
+
+
+# ------------------------------------------------------------------------------------------ pages only read
+
+
+def test_no_page_changes_anything(console, seeded):
+    """A GET is safe to prefetch, crawl or send in a link: every page leaves every table as it was."""
+    before = snapshot(console.url)
+    for route in routes_of("GET"):
+        path, query, _, _ = seeded.request(route)
+        answer = console.admin.get(path, params=query)
+        assert answer.status_code in (200, 404), (route.path, answer.status_code)
+    assert changed_tables(console.url, before) == []
+
+
+def test_every_answer_forbids_framing_inline_scripts_and_caching(console, seeded):
+    answers = {route.path: console.admin.get(seeded.request(route)[0]) for route in routes_of("GET")}
+    answers["403"] = console.viewer.get("/console/users")
+    answers["404"] = console.viewer.get("/console/invoices/DRAFT-999999")
+    answers["400"] = console.viewer.get("/console/invoices?page=0")
+    answers["413"] = console.viewer.post("/console/logout", {"x": "a" * (65 << 10)})
+    answers["login"] = console.anonymous().get("/console/login")
+    for name, answer in answers.items():
+        assert "script-src 'self'" in answer.headers.get("content-security-policy", ""), name
+        assert "frame-ancestors 'none'" in answer.headers["content-security-policy"], name
+        assert answer.headers.get("x-frame-options") == "DENY", name
+        assert answer.headers.get("cache-control") == "no-store", name
+
+
+def test_the_session_cookie_is_http_only_same_site_and_the_login_form_needs_its_own_token(console):
+    client = console.anonymous()
+    signed = sign_in(client, "viewer@example.com")
+    cookie = signed.headers["set-cookie"].lower()
+    assert "httponly" in cookie and "samesite=lax" in cookie and "path=/console" in cookie
+    # a login posted from elsewhere carries no login token cookie: refused, no session
+    forged = console.anonymous().post("/console/login", data={"email": "viewer@example.com",
+                                                              "password": "correct horse battery staple",
+                                                              "csrf_token": "forged"})
+    assert forged.status_code == 200 and "The form expired" in forged.text
+    assert SESSION_COOKIE not in forged.headers.get("set-cookie", "")

@@ -642,3 +642,27 @@ def test_the_session_cookie_is_http_only_same_site_and_the_login_form_needs_its_
                                                               "csrf_token": "forged"})
     assert forged.status_code == 200 and "The form expired" in forged.text
     assert SESSION_COOKIE not in forged.headers.get("set-cookie", "")
+
+
+@settings(max_examples=150, deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture],
+          derandomize=True)
+@given(data=st.data())
+def test_every_action_answers_hostile_values_with_a_page_never_a_crash(console, seeded, data):
+    route = data.draw(st.sampled_from([route for route in routes_of("POST")
+                                       if required_role(route) is not None and route.path != "/logout"]),
+                      label="route")
+    path, query, form, files = seeded.request(route)
+    path = "/console" + route.path
+    for param in route.dependant.path_params:
+        value = data.draw(st.one_of(st.just(seeded.path_value(param.name)), segment_values), label=param.name)
+        path = path.replace(f"{{{param.name}}}", quote(value, safe="")).replace(f"{{{param.name}:path}}",
+                                                                              quote(value, safe=""))
+    hostile_query = data.draw(st.dictionaries(st.sampled_from([*_query_names(route), "zz"]), hostile_values,
+                                              max_size=3), label="query")
+    hostile_form = data.draw(st.dictionaries(st.sampled_from([*form, "document", "base", "mapping"]), hostile_values,
+                                             max_size=4), label="form")
+    answer = console.admin.client.post(path, params={**query, **hostile_query},
+                                       data={**form, **hostile_form, "csrf_token": console.admin.csrf},
+                                       files=files or None)
+    assert answer.status_code in (200, 201, 303, 400, 404), (route.path, answer.status_code, answer.text[:300])
+    assert "Internal Server Error" not in answer.text

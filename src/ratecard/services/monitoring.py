@@ -47,6 +47,7 @@ if TYPE_CHECKING:
 MAX_MINUTES = 525_600  # a year
 ALERT_STATUSES = ("open", "resolved")
 DELIVERY_STATUSES = ("pending", "delivered", "failed")
+MAX_ROW_ID = 2**63 - 1  # the largest id a BIGINT (PostgreSQL) or INTEGER (SQLite) column holds
 
 
 
@@ -169,7 +170,9 @@ def deliveries(store: Store, environment: str = "live", status: str | None = Non
 def retry_delivery(store: Store, delivery_id: int, now: datetime, environment: str = "live") -> dict[str, Any]:
     """Send a failed webhook delivery again: it goes back to pending, due now, with its attempts
     reset, and the next alert run (`ratecard monitor run`) sends it in its endpoint's order."""
-    outcome = requeue_failed_delivery(store, environment, delivery_id, to_micros(now))
+    # an id no integer column can hold names no delivery (and would make the query itself fail)
+    in_range = 0 < delivery_id <= MAX_ROW_ID
+    outcome = requeue_failed_delivery(store, environment, delivery_id, to_micros(now)) if in_range else "missing"
     if outcome == "missing":
         raise NotFound(f"there is no webhook delivery {delivery_id} (see `ratecard webhooks deliveries`)")
     if outcome == "endpoint_removed":

@@ -63,7 +63,10 @@ def reconcile_upload(store: Store, content: bytes, file_name: str, now: datetime
         raise InvalidInput(f"{mapping!r} is not one of {', '.join(UPLOAD_MAPPINGS)}", field="mapping")
     if not content.strip():
         raise InvalidInput("the uploaded file is empty", field="file")
-    shown = _display_name(file_name)
+    # the lines are kept in the database, and PostgreSQL text cannot hold a NUL character
+    if b"\x00" in content:
+        raise InvalidInput("the uploaded file holds a NUL character: export it again as UTF-8 text", field="file")
+    shown = _display_name(file_name.replace("\x00", ""))
     suffix = ".json" if shown.lower().endswith(".json") else ".csv"
     # a folder of our own, made for this upload: the file is created in it exclusively ("x"),
     # so it is never written over anything, and its name never comes from the browser

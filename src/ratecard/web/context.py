@@ -15,11 +15,13 @@ from starlette.concurrency import run_in_threadpool
 
 from ..clock import now as clock_now
 from ..services import users
+from ..services.errors import InvalidInput
 from ..store import Store
 
 SESSION_COOKIE = "ratecard_session"
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
 class LoginNeeded(Exception):
@@ -66,7 +68,15 @@ async def visitor(request: Request) -> Visit:
     found = await run_in_threadpool(users.session, store, token, moment) if token else None
     if found is None:
         raise LoginNeeded()
+    _refuse_nul([*request.path_params.values(), *(part for item in request.query_params.multi_items() for part in item)])
     return Visit(request, store, found, moment)
+
+
+def _refuse_nul(values: Any) -> None:
+    """No console input needs a NUL character, and PostgreSQL text cannot hold one: a path, query or
+    form value with one is a 400 page before it reaches a query (on SQLite it would pass unseen)."""
+    if any(isinstance(value, str) and "\x00" in value for value in values):
+        raise InvalidInput("the request holds a NUL character, which no field accepts")
 
 
 def acting(role: str) -> Callable[..., Any]:
@@ -75,14 +85,18 @@ def acting(role: str) -> Callable[..., Any]:
 
     async def dependency(request: Request, visit: Visit = Depends(visitor)) -> Visit:
         presented = request.headers.get(CSRF_HEADER)
-        if presented is None:
-            form = await request.form()
+        values: list[Any] = []
+        if request.headers.get("content-type", "").lower().startswith(FORM_TYPES):
+            form = await request.form()  # parsed once: FastAPI and the upload pages get this same form
+            values = [part for item in form.multi_items() for part in item]
             field = form.get(CSRF_FIELD)
-            presented = field if isinstance(field, str) else None
+            if presented is None:
+                presented = field if isinstance(field, str) else None
         if not presented or not hmac.compare_digest(presented.encode(), visit.session.csrf_token.encode()):
             raise Forbidden("this form is missing its security token or it has expired; reload the page and try again")
         if not visit.can(role):
             raise Forbidden(f"this needs the {role} role; you are signed in as a {visit.session.role}")
+        _refuse_nul(values)
         return visit
 
     return dependency

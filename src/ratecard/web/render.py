@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from starlette.responses import HTMLResponse
@@ -62,10 +62,17 @@ def query(base: str, **params: Any) -> str:
     return f"{base}?{urlencode(kept)}" if kept else base
 
 
+def segment(value: Any) -> str:
+    """A reference as one path segment: a slash is encoded too (Jinja's `urlencode` keeps it), so
+    a customer named `../../users` links to its own page, not to another one the browser resolves."""
+    return quote(str(value), safe="")
+
+
 _templates = Environment(loader=PackageLoader("ratecard.web", "templates"), autoescape=select_autoescape(default=True),
                          undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
 _templates.filters["money"] = money
 _templates.filters["instant"] = instant
+_templates.filters["segment"] = segment
 _templates.globals["query"] = query
 _templates.globals["csrf_field"] = CSRF_FIELD
 

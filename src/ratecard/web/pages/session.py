@@ -57,6 +57,11 @@ async def login(request: Request, email: str = Form("", max_length=1000), passwo
         opened = await run_in_threadpool(users.login, store_of(request), email, password, clock_now())
     except users.LoginRefused as refused:
         return _login_page(request, next, refused.reason[:1].upper() + refused.reason[1:] + ".", email)
+    previous = request.cookies.get(SESSION_COOKIE)
+    if previous:
+        # the browser's session from before (anyone's: a token planted in it, say) ends here; only
+        # the new token, made at this login, opens a session
+        await run_in_threadpool(users.logout, store_of(request), previous)
     response = RedirectResponse(safe_next(next), status_code=303)
     response.set_cookie(SESSION_COOKIE, opened.token, httponly=True, samesite="lax", secure=_secure(request),
                         path="/console")

@@ -14,7 +14,7 @@ from ..render import page
 
 router = APIRouter()
 BASE = "/console/events"
-NOTICES = ("reprocessed", "no-catalog")
+NOTICES = ("no-catalog",)  # the notices a link may ask for; "reprocessed" is only ever the POST's own answer
 
 
 @router.get("/events")
@@ -28,16 +28,16 @@ async def events_page(
     status: str = Query("", max_length=32),
     page_number: int = Query(1, alias="page", ge=1, le=MAX_PAGE),
     done: str = Query("", max_length=32),
-    checked: int = Query(0, ge=0),
-    matched: int = Query(0, ge=0),
-    late: int = Query(0, ge=0),
-    unmatched: int = Query(0, ge=0),
 ) -> Response:
     filters = EventFilters(customer, meter, event_id, start, end, status)
+    return await _explorer(visit, filters, page_number, done if done in NOTICES else "", {})
+
+
+async def _explorer(visit: Visit, filters: EventFilters, page_number: int, notice: str,
+                    counts: dict[str, int]) -> Response:
     found = await run_in_threadpool(explore, visit.store, visit.now, filters, page_number, visit.environment)
-    counts = {"checked": checked, "matched": matched, "late": late, "unmatched": unmatched}
     return page(visit, "events/index.html", "events", found=found, filters=filters, params=filters.as_params(),
-                base=BASE, notice=done if done in NOTICES else "", counts=counts)
+                base=BASE, notice=notice, counts=counts)
 
 
 @router.post("/events/reprocess")
@@ -48,6 +48,8 @@ async def reprocess(visit: Visit = Depends(acting("operator"))) -> Response:
         result = await run_in_threadpool(reprocess_events, visit.store, visit.now, visit.environment)
     except NoCatalog:
         return RedirectResponse(f"{BASE}?done=no-catalog", status_code=303)
-    unmatched = sum(result["still_unmatched"].values())
-    return RedirectResponse(f"{BASE}?done=reprocessed&checked={int(result['checked'])}&matched={int(result['matched'])}"
-                            f"&late={int(result['late'])}&unmatched={int(unmatched)}", status_code=303)
+    # the counts are shown on the answer itself, never carried in a link: a crafted link could
+    # otherwise show any numbers under "Reprocessed"
+    counts = {"checked": int(result["checked"]), "matched": int(result["matched"]), "late": int(result["late"]),
+              "unmatched": sum(result["still_unmatched"].values())}
+    return await _explorer(visit, EventFilters(), 1, "reprocessed", counts)

@@ -107,6 +107,16 @@ def test_percent_across_two_invoices_is_rounded_once_per_period() -> None:
         == D("-0.01")
 
 
+def test_amount_off_is_not_prorated_in_a_short_period() -> None:
+    # Jan 15 -> Feb 1: fee 100.00 x 17/31 = 54.84, 100 calls 50.00; 20.00 off is taken whole
+    short = Schedule.build(date(2026, 1, 15), None, "month", "UTC", anchor_day=1)
+    plan = Plan("pro", "EUR", "month", (FEE, CALLS), discounts=(Discount("twenty", amount_off=D("20.00")),))
+    cut = invoice_cuts(short, utc(2026, 2, 1))[1]
+    lines = rate_cut(plan, cut, {"calls": Usage(D(100), 100)}, EUR)
+    assert [(line.code, line.amount) for line in lines] == [("fee", D("54.84")), ("calls", D("50.00")),
+                                                             ("discount:twenty", D("-20.00"))]
+
+
 def test_discounts_apply_in_order_to_what_is_left() -> None:
     lines = [Line("fee", "fee", utc(2026, 1, 1), utc(2026, 2, 1), D(1), D("100.00"), D("100.00"), "arrears")]
     off = (Discount("a", amount_off=D("30.00")), Discount("b", percent_off=D(50)), Discount("c", amount_off=D(99)))

@@ -3,6 +3,7 @@ user sees in the export, and the correction of a final invoice when a discount i
 
 from __future__ import annotations
 
+import csv
 import json
 from decimal import Decimal
 from pathlib import Path
@@ -137,3 +138,31 @@ def test_a_backdated_subscription_discount_corrects_the_final_invoice(db_url: st
     again = json.loads(_cli(db_url, "invoices", "generate", "--until", "2026-03-01", "--json"))
     assert (again["created"], again["updated"]) == (0, 0)
     assert [item["total"] for item in again["corrections"]] == ["-10.00", "0.00"]
+
+
+def test_reconcile_names_a_discount_the_legacy_system_netted_into_a_charge(db_url: str, tmp_path: Path) -> None:
+    _setup(db_url, tmp_path)
+    _cli(db_url, "invoices", "generate", "--until", "2026-03-01")
+    rows = [{"customer": item["customer"], "code": line["code"], "service_start": line["service_start"],
+             "service_end": line["service_end"], "quantity": line["quantity"], "amount": line["amount"]}
+            for item in _export(db_url, tmp_path) for line in item["lines"]]
+    # January: the legacy system took the 15.00 off the calls line (50.00 -> 35.00) and shows no discount line
+    january_calls = next(row for row in rows if row["customer"] == "acme" and row["code"] == "calls"
+                         and row["service_start"] == "2026-01-01")
+    january_calls["amount"] = "35.00"
+    # February: the legacy system gave no discount at all
+    rows = [row for row in rows if not (row["customer"] == "acme" and row["code"] == "discount:launch")]
+    legacy = tmp_path / "legacy.csv"
+    with legacy.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    result = runner.invoke(app, ["reconcile", str(legacy), "--json", "--db", db_url], env=ENV)
+    assert result.exit_code == 1, result.output  # differences found
+    report = json.loads(result.output)
+    found = {(d["code"], d["service_start"], d["field"]): d for d in report["differences"]}
+    assert found[("calls", "2026-01-01", "amount")]["cause"] == "discount"
+    assert found[("calls", "2026-01-01", "amount")]["discount"] == "discount:launch"
+    assert found[("discount:launch", "2026-01-01", "line")]["cause"] == "discount"
+    assert found[("discount:launch", "2026-02-01", "line")]["cause"] == "missing_in_legacy"
+    assert len(report["differences"]) == 3

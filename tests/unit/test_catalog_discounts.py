@@ -115,7 +115,13 @@ def test_hostile_text_in_a_discount_is_refused_or_kept_as_text() -> None:
                                          {"code": "tab\there", "percent_off": "10"}]
     problems = _problems(document)
     assert list(problems) == ["plans[0].discounts[1].code"]  # control characters
+    # a line's code holds 200 characters: "discount:" and 191 of the discount's
+    document["plans"][0]["discounts"][1] = {"code": "x" * 192, "percent_off": "10"}
+    document["coupons"][0]["code"] = "y" * 192
+    assert set(_problems(document)) == {"plans[0].discounts[1].code", "coupons[0].code",
+                                        "subscriptions[0].coupons[0]"}
     document["plans"][0]["discounts"].pop()
+    document["coupons"][0]["code"] = "WELCOME"
     found, _ = check_document(document)
     assert found is not None
     line_code = build_catalog(found).subscriptions["acme-pro"].plan.discounts[0].line_code

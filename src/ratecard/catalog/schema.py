@@ -250,6 +250,8 @@ def _percent(value: Any) -> Decimal:
 
 
 Percent = Annotated[Decimal, BeforeValidator(_percent)]
+# its invoice lines are coded "discount:<code>", and a line's code holds 200 characters
+DiscountCode = Annotated[str, Field(min_length=1, max_length=191), AfterValidator(_printable)]
 Periods = Annotated[StrictInt, Field(ge=1, le=10_000)]
 
 
@@ -270,7 +272,7 @@ class Discount(Off):
     """Off every period from the subscription's start for `periods` periods (omitted: forever),
     of one `charge` (omitted: of every charge). An amount is in the plan's currency."""
 
-    code: Code
+    code: DiscountCode
     description: Text | None = None
     charge: Code | None = None
     periods: Periods | None = None
@@ -279,7 +281,7 @@ class Discount(Off):
 class Coupon(Off):
     """Defined once, attached to subscriptions by code (like Stripe's coupons)."""
 
-    code: Code
+    code: DiscountCode
     description: Text | None = None
     currency: Currency | None = None  # required with amount_off
     duration: Literal["once", "repeating", "forever"]

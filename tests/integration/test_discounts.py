@@ -166,3 +166,32 @@ def test_reconcile_names_a_discount_the_legacy_system_netted_into_a_charge(db_ur
     assert found[("discount:launch", "2026-01-01", "line")]["cause"] == "discount"
     assert found[("discount:launch", "2026-02-01", "line")]["cause"] == "missing_in_legacy"
     assert len(report["differences"]) == 3
+
+
+def test_a_plan_discount_added_later_applies_from_the_next_invoice(db_url: str, tmp_path: Path) -> None:
+    _setup(db_url, tmp_path)
+    _cli(db_url, "invoices", "generate", "--until", "2026-02-01")
+    _cli(db_url, "invoices", "finalize", "--due")
+    # like a price edit, a plan's new discount never reaches back into a final invoice
+    changed = CATALOG.replace("description: Launch offer}",
+                              "description: Launch offer}\n      - {code: spring, percent_off: '5'}")
+    (tmp_path / "catalog.yaml").write_text(changed)
+    _cli(db_url, "catalog", "apply", str(tmp_path / "catalog.yaml"))
+    report = json.loads(_cli(db_url, "invoices", "generate", "--until", "2026-03-01", "--json"))
+    assert report["corrections"] == []
+    acme = _of(_export(db_url, tmp_path), "acme")
+    assert D(acme[0]["total"]) == D("163.35") and acme[0]["status"] == "final"
+    # February: launch 10% of 150.00 = 15.00, then spring 5% of the 135.00 left = 6.75
+    discounts = [(line["code"], D(line["amount"])) for line in acme[1]["lines"] if line["kind"] == "discount"]
+    assert discounts == [("discount:launch", D("-15.00")), ("discount:spring", D("-6.75"))]
+    assert D(acme[1]["subtotal"]) == D("128.25")
+
+
+def test_the_upcoming_invoice_shows_the_discount(db_url: str, tmp_path: Path) -> None:
+    _setup(db_url, tmp_path)
+    upcoming = json.loads(_cli(db_url, "invoices", "preview", "acme", "--at", "2026-03-15T00:00:00Z", "--json"))
+    [subscription] = upcoming["subscriptions"]
+    [document] = subscription["invoices"]
+    lines = [(line["code"], D(line["amount"])) for line in document["lines"]]
+    assert lines == [("fee", D("100.00")), ("calls", D("50.00")), ("discount:launch", D("-15.00"))]
+    assert D(document["total"]) == D("163.35")

@@ -162,3 +162,29 @@ def test_discounts_never_make_a_charge_or_an_invoice_negative(closing: list, ope
     # a single discount is taken once per period: an amount off at most once, a percentage to the cent
     if len(offs) == 1 and offs[0].charge is None:
         assert -sum((line.amount for line in both), D(0)) == discount_amounts(offs, [*earlier, *lines], "EUR")[0]
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.sampled_from(["advance", "arrears"]), amounts, st.integers(0, 10_000), st.one_of(st.none(), amounts),
+       discounts, st.integers(1, 4))
+def test_rated_invoices_with_discounts_never_go_negative_or_up(timing: str, fee: Decimal, calls: int,
+                                                               minimum: Decimal | None, offs: list[Discount],
+                                                               periods: int) -> None:
+    charges = (Charge(code="a", model="flat", amount=fee, timing=timing),
+               Charge(code="b", model="per_unit", meter="calls", unit_amount=D("0.37")))
+    until = utc(2026, 1 + periods, 1)
+    plain = Plan("pro", "EUR", "month", charges, minimum=minimum)
+    offered = Plan("pro", "EUR", "month", charges, minimum=minimum,
+                   discounts=tuple(Discount(off.code, off.percent_off, off.amount_off, off.charge, utc(2026, 3, 1))
+                                   for off in offs))
+    short = Schedule.build(date(2026, 1, 10), None, "month", "UTC", anchor_day=1)
+    for cut in invoice_cuts(short, until):
+        usage = {"calls": Usage(D(calls), calls)} if cut.closing else {}
+        before, after = rate_cut(plain, cut, usage, EUR), rate_cut(offered, cut, usage, EUR)
+        # the same lines, plus discounts that only take away, never below zero
+        assert [line for line in after if line.kind != "discount"] == before
+        taken = [line.amount for line in after if line.kind == "discount"]
+        assert all(amount < 0 for amount in taken)
+        assert 0 <= invoice_totals(after, EUR).total <= invoice_totals(before, EUR).total
+        # nothing is discounted from March on
+        assert all(line.service_start < utc(2026, 3, 1) for line in after if line.kind == "discount")

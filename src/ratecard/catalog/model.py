@@ -235,13 +235,19 @@ def build_catalog(document: CatalogDocument) -> Catalog:
     for s in document.subscriptions:
         customer = customers[s.customer]
         timezone = customer.timezone or entities[customer.billing_entity or entity.code].timezone or "UTC"
-        schedule = Schedule.build(s.start, s.end, plans[s.plan].interval, ZoneInfo(timezone), s.billing_anchor)
+        phase_codes = (s.plan, *(change.plan for change in s.changes if change.plan is not None))
+        discounted = s.discounts or s.coupons or any(plan_models[code].discounts for code in phase_codes)
+        # the calendar is only needed to count a discount's periods (most subscriptions have none)
+        schedule = Schedule.build(s.start, s.end, plans[s.plan].interval, ZoneInfo(timezone), s.billing_anchor) \
+            if discounted else None
         own = (*(discount_of(item, schedule) for item in s.discounts),
-               *(coupon_discount(coupons[code], schedule) for code in s.coupons))
+               *(coupon_discount(coupons[code], schedule) for code in s.coupons)) if schedule is not None else ()
 
-        def with_discounts(plan: Plan, code: str, schedule: Schedule = schedule,
+        def with_discounts(plan: Plan, code: str, schedule: Schedule | None = schedule,
                            own: tuple[Discount, ...] = own) -> Plan:
             """The plan of a phase with its own discounts, then the subscription's and its coupons'."""
+            if schedule is None:
+                return plan
             discounts = (*(discount_of(item, schedule) for item in plan_models[code].discounts), *own)
             return replace(plan, discounts=discounts) if discounts else plan
 

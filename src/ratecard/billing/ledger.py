@@ -61,7 +61,9 @@ class _Versions:
         return self.built[number]
 
     def pricing_catalog(self, number: int) -> Catalog:
-        """Today's subscriptions and customers with the plan prices of version `number`."""
+        """Today's subscriptions and customers with the plan prices (and their discounts) and the
+        coupons' terms of version `number`: like a price, an edited coupon applies from the next
+        invoice; a discount or coupon attached to a subscription is a term of it, and reaches back."""
         if number not in self.pricing:
             old = self.version(number)
             catalog = self.current
@@ -70,10 +72,13 @@ class _Versions:
                 old_plans = {plan.code: plan for plan in old.document.plans}
                 old_meters = {meter.code: meter for meter in old.document.meters}
                 plans = [old_plans.get(plan.code, plan) for plan in current.plans]
+                old_coupons = {coupon.code: coupon for coupon in old.document.coupons}
+                coupons = [old_coupons.get(coupon.code, coupon) for coupon in current.coupons]
                 meters = [*current.meters, *[m for code, m in old_meters.items()
                                              if code not in {meter.code for meter in current.meters}]]
                 try:
-                    catalog = build_catalog(current.model_copy(update={"plans": plans, "meters": meters}))
+                    catalog = build_catalog(current.model_copy(update={"plans": plans, "meters": meters,
+                                                                        "coupons": coupons}))
                 except (KeyError, ValueError):
                     catalog = self.current  # the old plans no longer fit today's subscriptions
             self.pricing[number] = catalog

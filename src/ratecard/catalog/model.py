@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from decimal import Decimal
 from functools import cached_property
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from ..domain.discounts import Discount
 from ..domain.periods import Schedule, to_local
 from ..domain.pricing import Charge, Tier
 from ..domain.rating import Plan, Pricing
 from ..domain.terms import Terms
-from .schema import Address, BillingEntity, CatalogDocument
+from .schema import Address, BillingEntity, CatalogDocument, Coupon
 from .schema import Charge as ChargeModel
+from .schema import Discount as DiscountModel
 from .validate import credit_note_prefix, override_charge
 
 ZERO = Decimal(0)
@@ -175,6 +177,26 @@ def to_domain_charge(model: ChargeModel) -> Charge:
     )
 
 
+def period_end(schedule: Schedule, count: int | None) -> datetime | None:
+    """The end of the subscription's count-th period (None: forever, or it has fewer periods)."""
+    if count is None:
+        return None
+    for number, period in enumerate(schedule.periods(), start=1):
+        if number == count:
+            return period.end
+    return None
+
+
+def discount_of(model: DiscountModel, schedule: Schedule) -> Discount:
+    return Discount(model.code, model.percent_off, model.amount_off, model.charge,
+                    period_end(schedule, model.periods), model.description)
+
+
+def coupon_discount(coupon: Coupon, schedule: Schedule) -> Discount:
+    return Discount(coupon.code, coupon.percent_off, coupon.amount_off, None,
+                    period_end(schedule, coupon.period_count), coupon.description)
+
+
 def build_catalog(document: CatalogDocument) -> Catalog:
     """Resolve a validated document (see check_document) into domain objects."""
     entity = document.billing_entity
@@ -208,10 +230,29 @@ def build_catalog(document: CatalogDocument) -> Catalog:
         return Plan(list_plan.code, list_plan.currency, list_plan.interval, tuple(charges),
                     list_plan.minimum, list_plan.name)
 
+    coupons = {coupon.code: coupon for coupon in document.coupons}
     subscriptions = {}
     for s in document.subscriptions:
+        customer = customers[s.customer]
+        timezone = customer.timezone or entities[customer.billing_entity or entity.code].timezone or "UTC"
+        phase_codes = (s.plan, *(change.plan for change in s.changes if change.plan is not None))
+        discounted = s.discounts or s.coupons or any(plan_models[code].discounts for code in phase_codes)
+        # the calendar is only needed to count a discount's periods (most subscriptions have none)
+        schedule = Schedule.build(s.start, s.end, plans[s.plan].interval, ZoneInfo(timezone), s.billing_anchor) \
+            if discounted else None
+        own = (*(discount_of(item, schedule) for item in s.discounts),
+               *(coupon_discount(coupons[code], schedule) for code in s.coupons)) if schedule is not None else ()
+
+        def with_discounts(plan: Plan, code: str, schedule: Schedule | None = schedule,
+                           own: tuple[Discount, ...] = own) -> Plan:
+            """The plan of a phase with its own discounts, then the subscription's and its coupons'."""
+            if schedule is None:
+                return plan
+            discounts = (*(discount_of(item, schedule) for item in plan_models[code].discounts), *own)
+            return replace(plan, discounts=discounts) if discounts else plan
+
         list_plan = plans[s.plan]
-        plan = with_overrides(s.plan, s.overrides)
+        plan = with_discounts(with_overrides(s.plan, s.overrides), s.plan)
         changes = []
         code, overrides = s.plan, dict(s.overrides)
         for change in s.changes:
@@ -219,9 +260,8 @@ def build_catalog(document: CatalogDocument) -> Catalog:
                 code, overrides = change.plan, {}
             if change.overrides is not None:
                 overrides = dict(change.overrides)
-            changes.append(PhaseSpec(change.at, code, with_overrides(code, overrides), plans[code], overrides,
-                                     change.proration))
-        customer = customers[s.customer]
+            changes.append(PhaseSpec(change.at, code, with_discounts(with_overrides(code, overrides), code),
+                                     plans[code], overrides, change.proration))
         subscriptions[s.reference] = SubscriptionSpec(
             reference=s.reference,
             customer=s.customer,
@@ -231,7 +271,7 @@ def build_catalog(document: CatalogDocument) -> Catalog:
             billing_anchor=s.billing_anchor,
             plan=plan,
             list_plan=list_plan,
-            timezone=customer.timezone or entities[customer.billing_entity or entity.code].timezone or "UTC",
+            timezone=timezone,
             overrides=dict(s.overrides),
             bill_from=s.bill_from,
             changes=tuple(changes),

@@ -12,7 +12,17 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    field_validator,
+    model_validator,
+)
 
 from ..domain.aggregation import AGGREGATIONS
 from ..domain.money import MoneyError, is_currency, to_decimal
@@ -232,6 +242,69 @@ class Charge(Strict):
     fixed_amount: Money | None = None
 
 
+def _percent(value: Any) -> Decimal:
+    number = _positive(value)
+    if number > 100:
+        raise ValueError(f"is a percentage and must be at most 100, got {number}")
+    return number
+
+
+Percent = Annotated[Decimal, BeforeValidator(_percent)]
+# its invoice lines are coded "discount:<code>", and a line's code holds 200 characters
+DiscountCode = Annotated[str, Field(min_length=1, max_length=191), AfterValidator(_printable)]
+Periods = Annotated[StrictInt, Field(ge=1, le=10_000)]
+
+
+class Off(Strict):
+    """Exactly one of a percentage or an amount off."""
+
+    percent_off: Percent | None = None
+    amount_off: PositiveNumber | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Off:
+        if (self.percent_off is None) == (self.amount_off is None):
+            raise ValueError("give exactly one of percent_off or amount_off")
+        return self
+
+
+class Discount(Off):
+    """Off every period from the subscription's start for `periods` periods (omitted: forever),
+    of one `charge` (omitted: of every charge). An amount is in the plan's currency."""
+
+    code: DiscountCode
+    description: Text | None = None
+    charge: Code | None = None
+    periods: Periods | None = None
+
+
+class Coupon(Off):
+    """Defined once, attached to subscriptions by code (like Stripe's coupons)."""
+
+    code: DiscountCode
+    description: Text | None = None
+    currency: Currency | None = None  # required with amount_off
+    duration: Literal["once", "repeating", "forever"]
+    periods: Periods | None = None  # required with duration repeating
+    max_redemptions: Annotated[StrictInt, Field(ge=1)] | None = None
+    redeem_by: Moment | None = None  # a subscription starting after it cannot take the coupon
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Coupon:
+        if self.amount_off is not None and self.currency is None:
+            raise ValueError("amount_off needs a currency")
+        if self.percent_off is not None and self.currency is not None:
+            raise ValueError("currency is only for amount_off")
+        if (self.duration == "repeating") != (self.periods is not None):
+            raise ValueError("periods is required with duration repeating, and only then")
+        return self
+
+    @property
+    def period_count(self) -> int | None:
+        """How many periods it applies to (None: forever)."""
+        return 1 if self.duration == "once" else self.periods
+
+
 class Plan(Strict):
     code: Code
     name: str | None = None
@@ -239,6 +312,7 @@ class Plan(Strict):
     interval: Literal["month", "quarter", "year"] = "month"
     minimum: Money | None = None
     charges: list[Charge] = []
+    discounts: list[Discount] = []
 
 
 class Customer(Strict):
@@ -292,6 +366,8 @@ class Subscription(Strict):
     end_proration: Literal["prorate", "none"] = "prorate"
     # only events that name this subscription are billed by it (see validate.check_overlaps)
     requires_reference: StrictBool = False
+    discounts: list[Discount] = []
+    coupons: list[Code] = []  # codes of the catalog's coupons
 
     @field_validator("billing_anchor")
     @classmethod
@@ -308,3 +384,4 @@ class CatalogDocument(Strict):
     plans: list[Plan] = []
     customers: list[Customer] = []
     subscriptions: list[Subscription] = []
+    coupons: list[Coupon] = []

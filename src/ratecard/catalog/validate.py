@@ -21,8 +21,21 @@ from ..domain.instants import to_micros
 from ..domain.numbers import number_problem
 from ..domain.periods import to_local
 from ..domain.pricing import TIERED_MODELS
+from .discount_rules import coupon_problems, discount_problems, redemption_problems
 from .identifiers import template_problem
-from .schema import BillingEntity, CatalogDocument, Charge, Customer, ExtraBillingEntity, Meter, Plan, Subscription, Tier
+from .schema import (
+    BillingEntity,
+    CatalogDocument,
+    Charge,
+    Coupon,
+    Customer,
+    Discount,
+    ExtraBillingEntity,
+    Meter,
+    Plan,
+    Subscription,
+    Tier,
+)
 
 Model = TypeVar("Model", bound=BaseModel)
 
@@ -39,7 +52,7 @@ REQUIRED_FIELDS = {
 OPTIONAL_FIELDS = {"package": ("free_units",), "percentage": ("fixed_amount",)}
 MODEL_FIELDS = ("amount", "unit_amount", "tiers", "package_size", "package_amount", "free_units",
                 "rate", "fixed_amount")
-SECTIONS = ("billing_entity", "billing_entities", "meters", "plans", "customers", "subscriptions")
+SECTIONS = ("billing_entity", "billing_entities", "meters", "plans", "customers", "subscriptions", "coupons")
 
 
 @dataclass(frozen=True)
@@ -136,6 +149,8 @@ def check_document(document: Any, warnings: list[Problem] | None = None) -> tupl
     plans, charges = _plans(raw_plans, problems)
     customers = _items(Customer, raw_customers, "customers", problems)
     subscriptions = _items(Subscription, raw_subscriptions, "subscriptions", problems)
+    raw_coupons = _list(document, "coupons", problems)
+    coupons = _items(Coupon, raw_coupons, "coupons", problems)
 
     _unique(meters, "meters", "code", problems)
     _unique(plans, "plans", "code", problems)
@@ -174,12 +189,35 @@ def check_document(document: Any, warnings: list[Problem] | None = None) -> tupl
         path = f"subscriptions[{index}]"
         _check_references(subscription.model_dump(), path, plan_codes, customer_refs, problems)
         _check_subscription(subscription, path, plans_by_code, customers_by_ref, meter_codes, entity, problems)
+    # a coupon that failed validation still exists: attaching it is not "unknown"
+    _check_discounts(subscriptions, [coupon for _, coupon in coupons], _raw_keys(raw_coupons, "code"),
+                     plans_by_code, customers_by_ref, entity, problems)
     check_overlaps(subscriptions, plans_by_code, customers_by_ref, meters, entity, problems,
                    warnings if warnings is not None else [])
 
     if problems:
         return None, _first_per_path(problems)
     return CatalogDocument.model_validate(document), []
+
+
+def _check_discounts(subscriptions: list[tuple[int, Subscription]], coupons: list[Coupon], coupon_codes: set[str],
+                     plans: dict[str, Plan], customers: dict[str, Customer], entity: BillingEntity | None,
+                     problems: list[Problem]) -> None:
+    """Subscriptions' discounts name charges of their plans; coupons are known and redeemable."""
+    problems += [Problem(*found) for found in coupon_problems(coupons)]
+
+    def as_instant(subscription: Subscription, moment: date | datetime) -> datetime:
+        customer = customers.get(subscription.customer)
+        zone = (customer.timezone if customer is not None else None) or (entity.timezone if entity else "UTC")
+        return _as_comparable(moment, ZoneInfo(zone))
+
+    for index, subscription in subscriptions:
+        codes = [subscription.plan, *(change.plan for change in subscription.changes if change.plan is not None)]
+        known = [plans[code] for code in codes if code in plans]
+        problems += [Problem(*found) for found in
+                     discount_problems(list(enumerate(subscription.discounts)), f"subscriptions[{index}].discounts",
+                                       known)]
+    problems += [Problem(*found) for found in redemption_problems(subscriptions, coupons, coupon_codes, plans, as_instant)]
 
 
 def _first_per_path(problems: list[Problem]) -> list[Problem]:
@@ -225,10 +263,27 @@ def _plans(raw: list[Any], problems: list[Problem]) -> tuple[list[tuple[int, Pla
         plan_charges = [(c_index, validate_charge(charge, f"{path}.charges[{c_index}]", problems))
                         for c_index, charge in enumerate(charges_raw)]
         charges.append((path, plan_charges))
-        plan = _validate(Plan, {**item, "charges": []}, path, problems)
+        discounts = _plan_discounts(item, path, [c for _, c in plan_charges if c is not None], problems)
+        plan = _validate(Plan, {**item, "charges": [], "discounts": []}, path, problems)
         if plan is not None:
-            valid.append((index, plan.model_copy(update={"charges": [c for _, c in plan_charges if c is not None]})))
+            valid.append((index, plan.model_copy(update={"charges": [c for _, c in plan_charges if c is not None],
+                                                         "discounts": [d for _, d in discounts]})))
     return valid, charges
+
+
+def _plan_discounts(item: dict[str, Any], path: str, charges: list[Charge],
+                    problems: list[Problem]) -> list[tuple[int, Discount]]:
+    """A plan's discounts, each validated on its own and checked against the plan's charges."""
+    raw = item.get("discounts") or []
+    if not isinstance(raw, list):
+        problems.append(Problem(f"{path}.discounts", "must be a list of discounts"))
+        return []
+    discounts = _items(Discount, raw, f"{path}.discounts", problems)
+    _unique(discounts, f"{path}.discounts", "code", problems)
+    currency = item.get("currency")
+    plan = Plan.model_construct(code=str(item.get("code")), currency=currency, charges=charges)
+    problems += [Problem(*found) for found in discount_problems(discounts, f"{path}.discounts", [plan])]
+    return discounts
 
 
 def validate_charge(raw: Any, path: str, problems: list[Problem]) -> Charge | None:

@@ -14,6 +14,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from .aggregation import Usage
+from .discounts import Discount, discount_lines
 from .invoice import Line, Totals, totals
 from .money import EXACT_PRECISION, quantize
 from .periods import Period, Schedule
@@ -52,6 +53,8 @@ class Plan:
     charges: tuple[Charge, ...]
     minimum: Decimal | None = None
     name: str | None = None
+    # a subscription's discounts and coupons, each with the end of its periods resolved
+    discounts: tuple[Discount, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -118,7 +121,8 @@ def rate_cut(plan: Plan | Sequence[Terms], cut: Cut, usage: Mapping[str, Usage] 
     terms = as_terms(plan, cut)
     lines: list[Line] = []
     if cut.opening is not None:
-        lines += opening_lines(terms, cut.opening, pricing, end_prorated)
+        opened = opening_lines(terms, cut.opening, pricing, end_prorated)
+        lines += opened + _discounts(terms, cut.opening, opened, pricing)
     if cut.settles is not None:
         settled = basis if basis is not None else basis_of(terms, cut.settles, pricing, end_prorated)
         lines += [line for line, when in proration_lines(terms, cut.settles, settled, pricing, end_prorated)
@@ -139,10 +143,21 @@ def rate_cut(plan: Plan | Sequence[Terms], cut: Cut, usage: Mapping[str, Usage] 
                  + sum((line.amount for line, _ in settling), Decimal(0))
                  + sum((line.amount for line in closing if line.kind in ("arrears", "usage")), Decimal(0)))
         minimum = minimum_line(terms, parts, period, spent, pricing)
-        lines += closing
         if minimum is not None:
-            lines.append(minimum)
+            closing.append(minimum)
+        advance = [Line(code, "", period.start, item.service_end, Decimal(1), item.unit_amount, item.amount, "advance")
+                   for code, item in billed.items()]
+        lines += closing + _discounts(terms, period, closing, pricing, advance)
     return lines
+
+
+def _discounts(terms: Sequence[Terms], period: Period, lines: Sequence[Line], pricing: Pricing,
+               earlier: Sequence[Line] = ()) -> list[Line]:
+    """The discounts of the terms in force at the period's start, after the minimum, before tax."""
+    discounts = terms[terms_at(terms, period.start)].plan.discounts
+    with _pricing("discount"):
+        return discount_lines(discounts, period.start, period.end, lines, pricing.currency, pricing.rounding,
+                              earlier)
 
 
 def _per_segment(usage: Mapping[str, Usage] | Sequence[Mapping[str, Usage]], count: int) -> Sequence[Mapping[str, Usage]]:

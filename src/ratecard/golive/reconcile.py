@@ -7,7 +7,10 @@ by re-running ratecard's own rating with one thing changed at a time:
 - amount: the legacy quantity priced by ratecard (the quantity's cause carries over), another
   tier model, the list price instead of the override (or another subscription's override),
   within one minor unit (rounding);
-- tax, per (customer, service_start): the other tax rounding, the rate the legacy numbers imply.
+- tax, per (customer, service_start): the other tax rounding, the rate the legacy numbers imply;
+- discount: a legacy line lower than ours by exactly a discount ratecard shows as a line of its
+  own for that period (the legacy system netted it into the charge); that discount line, absent
+  from the legacy export, has the same cause.
 Anything else is `unexplained`. Nothing is guessed: a cause is named only when the changed
 computation reproduces the legacy figure exactly.
 """
@@ -37,7 +40,7 @@ from ..store.usage import Window, aggregate_usage
 from .legacy import LegacyLine
 
 CAUSES = ("missing_in_legacy", "missing_in_ratecard", "aggregation", "tier_model", "override", "tax_rate",
-          "tax_rounding", "period_boundary", "rounding", "unexplained")
+          "tax_rounding", "period_boundary", "discount", "rounding", "unexplained")
 MAX_PLAUSIBLE_TAX_RATE = Decimal(50)
 FIELD_ORDER = {"line": 0, "quantity": 1, "amount": 2, "tax": 3}
 ALTERNATIVE_AGGREGATIONS = ("sum", "max", "min", "count", "unique_count", "latest")
@@ -158,6 +161,9 @@ def reconcile(store: Store, catalog: Catalog, legacy: Sequence[LegacyLine], envi
         theirs_by_key[line.key].append(line)
 
     finder = CauseFinder(store, catalog, environment)
+    for line in ours:
+        if line.kind == "discount":
+            finder.discounts[(line.customer, line.service_start)].append(line)
     differences: list[Difference] = []
     pairs: list[tuple[RatecardLine, LegacyLine]] = []
     for key in set(ours_by_key) | set(theirs_by_key):
@@ -176,6 +182,12 @@ def reconcile(store: Store, catalog: Catalog, legacy: Sequence[LegacyLine], envi
         pairs.append((_merge_ours(mine), _merge_theirs(theirs)))
     differences += finder.explain(pairs)
     differences += finder.explain_tax(pairs)
+    for difference in differences:
+        if difference.cause == "missing_in_legacy" and (difference.customer, difference.code,
+                                                        difference.service_start) in finder.netted:
+            difference.cause = "discount"
+            difference.detail = {"legacy_netted_into": finder.netted[(difference.customer, difference.code,
+                                                                      difference.service_start)]}
     # sorted once at the end (few differences), not the hundreds of thousands of keys
     differences.sort(key=lambda d: (d.customer, d.service_start, d.code, FIELD_ORDER.get(d.field, 9)))
     return Reconciliation(len(ours), len(legacy), len(pairs), differences)
@@ -210,6 +222,9 @@ class CauseFinder:
         self.store = store
         self.catalog = catalog
         self.environment = environment
+        # ratecard's discount lines per (customer, service start), and those a legacy line netted in
+        self.discounts: dict[tuple[str, date], list[RatecardLine]] = defaultdict(list)
+        self.netted: dict[Key, str] = {}
 
     # ---------------------------------------------------------------- lines
 
@@ -359,9 +374,22 @@ class CauseFinder:
                 for other in self._overrides_of(ours):
                     if self._price(ours, other[1], quantity) == theirs.amount:
                         return "override", {"legacy_used": "an override", "like_subscription": other[0]}
+        netted = self._netted_discount(ours, theirs)
+        if netted is not None:
+            return "discount", {"discount": netted.code}
         if abs(theirs.amount - ours.amount) <= minor_unit(ours.currency):
             return "rounding", {}
         return "unexplained", {}
+
+    def _netted_discount(self, ours: RatecardLine, theirs: LegacyLine) -> RatecardLine | None:
+        """A discount line of the same customer and period that the legacy line is lower by."""
+        if ours.kind == "discount":
+            return None
+        for discount in self.discounts.get((ours.customer, ours.service_start), ()):
+            if ours.amount + discount.amount == theirs.amount and discount.key not in self.netted:
+                self.netted[discount.key] = ours.code
+                return discount
+        return None
 
     def _overrides_of(self, line: RatecardLine) -> list[tuple[str, Charge]]:
         """Charges with this code that other subscriptions of the same plan override."""

@@ -18,6 +18,7 @@ EXPLANATIONS = {
     "tax_rate": "the current system uses another tax rate",
     "tax_rounding": "tax rounded per line on one side and per invoice on the other",
     "period_boundary": "the period is cut at another time (timezone or anchor day)",
+    "discount": "the current system took a discount off the charge's own line, ratecard shows it as a line",
     "rounding": "within one minor unit: a rounding difference",
     "unexplained": "no single change reproduces the legacy figure: investigate",
 }

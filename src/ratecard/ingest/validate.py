@@ -10,6 +10,12 @@ naming none is matched by an active subscription of its customer that takes unna
 without `requires_reference`). Why a no_subscription event matched nothing: OUTSIDE_REASONS.
 A matched event inside a service period whose invoice is already final is flagged `late`: it is
 stored, but the final invoice never changes.
+
+An event a subscription takes is `unpriced` rather than matched when no charge of that
+subscription's plan in force at the event's time counts it: no charged meter reads its meter
+name (meter_not_charged), or those that do leave it out by their filters or field
+(filtered_out). No invoice line would ever hold it, so it is flagged where it arrives instead of
+being billed silently at nothing; reprocessing re-checks it after the catalog changed.
 """
 
 from __future__ import annotations
@@ -25,9 +31,10 @@ from typing import Any
 
 import msgspec
 
-from ..catalog import Catalog
+from ..catalog import Catalog, MeterSpec
 from ..domain.aggregation import NUMERIC_AGGREGATIONS
 from ..domain.instants import EPOCH, MICROSECOND, to_micros
+from ..domain.json_values import is_number, text_form
 from ..domain.numbers import out_of_bound
 from ..store.events import Row
 from .records import Event, RawEvent, Rejection
@@ -45,6 +52,11 @@ OUTSIDE_REASONS = (
     "unknown_subscription",  # the subscription named is not one of the customer's
     "named_subscription_not_active",  # the subscription named is not active at the event's time
     "named_subscription_without_meter",  # the plan of the subscription named charges no meter reading the event
+)
+# why an event a subscription takes is `unpriced`: no invoice line would hold it
+UNPRICED_REASONS = (
+    "meter_not_charged",  # no charge of the plan in force at its time reads its meter name
+    "filtered_out",  # the meters charged read its meter name, but their filters (or field) leave it out
 )
 # events may be stamped slightly ahead of our clock by the sender's; beyond this they are refused
 FUTURE_TOLERANCE = timedelta(minutes=5)
@@ -132,6 +144,9 @@ class EventValidator:
         # customer -> [start, end) in µs of every subscription, and of those taking unnamed events
         self.lifetimes: dict[str, list[tuple[int, int | None]]] = defaultdict(list)
         self.open_lifetimes: dict[str, list[tuple[int, int | None]]] = defaultdict(list)
+        # customer -> (start, end, what it prices) of the subscriptions taking unnamed events
+        self.open_pricing: dict[str, list[tuple[int, int | None, PricedTerms]]] = defaultdict(list)
+        self.pricing: dict[str, PricedTerms] = {}  # subscription reference -> what it prices
         self.named: dict[str, NamedSubscription] = {}
         self.finalized: dict[str, tuple[list[int], list[int]]] = {}
         self.set_finalized(finalized or {})
@@ -151,8 +166,11 @@ class EventValidator:
             schedule = subscription.schedule()
             lifetime = (to_micros(schedule.start), to_micros(schedule.end) if schedule.end is not None else None)
             self.lifetimes[subscription.customer].append(lifetime)
+            priced = _priced_terms(catalog, subscription)
+            self.pricing[subscription.reference] = priced
             if not subscription.requires_reference:
                 self.open_lifetimes[subscription.customer].append(lifetime)
+                self.open_pricing[subscription.customer].append((*lifetime, priced))
             self.named[subscription.reference] = NamedSubscription(
                 subscription.customer, *lifetime, _meter_names(catalog, subscription.plan.charges))
 
@@ -232,6 +250,8 @@ class EventValidator:
                                              and subscription.strip() and "\x00" not in subscription):
             return _subscription_problem(line, subscription, event_id)
         status = self._status(customer, ts, rule is not None, meter, subscription)
+        if status == "matched" and self.unpriced_reason(customer, ts, meter, subscription, properties) is not None:
+            status = "unpriced"
         late = status == "matched" and customer in self.finalized and self.is_late(customer, ts)
         encoded = _encode(properties).decode()
         if "\\u0000" in encoded:  # valid JSON, but PostgreSQL can store no NUL in text or jsonb
@@ -273,6 +293,26 @@ class EventValidator:
             return "after_end"
         return "between_subscriptions"
 
+    def unpriced_reason(self, customer: str, ts: int, meter: str, subscription: str | None,
+                        properties: Mapping[str, Any] | None = None) -> str | None:
+        """Why no charge of the subscriptions taking a matched event counts it (one of
+        UNPRICED_REASONS); None when one does. Without `properties`, a meter charged is taken to
+        count it: the reason for a stored unpriced event is then meter_not_charged or filtered_out."""
+        if subscription is not None:
+            named = self.pricing.get(subscription)
+            taking = [named] if named is not None else []
+        else:
+            taking = [priced for start, end, priced in self.open_pricing.get(customer, ()) if _within(ts, start, end)]
+        read = False
+        for priced in taking:
+            meters = priced.meters_at(ts).get(meter)
+            if not meters:
+                continue
+            read = True
+            if properties is None or any(_counts(spec, properties) for spec in meters):
+                return None
+        return "filtered_out" if read else "meter_not_charged"
+
     def _named_problem(self, customer: str, ts: int, meter: str, reference: str) -> str | None:
         """Why the subscription an event names cannot bill it; None when it can."""
         named = self.named.get(reference)
@@ -305,6 +345,48 @@ class NamedSubscription:
     start: int  # µs
     end: int | None
     meters: frozenset[str]  # every event meter name a charge of its plan reads (meter codes and sources)
+
+
+@dataclass(frozen=True, slots=True)
+class PricedTerms:
+    """Which events a subscription's charges count, phase by phase: an event its phase in force
+    counts lands on an invoice line."""
+
+    starts: tuple[int, ...]  # µs, each phase's start, in time order
+    meters: tuple[dict[str, tuple[MeterSpec, ...]], ...]  # per phase: event meter name -> meters charged
+
+    def meters_at(self, ts: int) -> dict[str, tuple[MeterSpec, ...]]:
+        # an event before the first phase is outside the subscription: the first phase's plan judges it anyway
+        return self.meters[max(bisect_right(self.starts, ts) - 1, 0)]
+
+
+def _priced_terms(catalog: Catalog, subscription: Any) -> PricedTerms:
+    starts, meters = [], []
+    for terms in subscription.terms():
+        by_name: dict[str, list[MeterSpec]] = defaultdict(list)
+        for charge in terms.plan.charges:
+            spec = catalog.meters.get(charge.meter) if charge.meter else None
+            if spec is not None:
+                for name in {spec.code, spec.stream}:
+                    by_name[name].append(spec)
+        starts.append(to_micros(terms.start))
+        meters.append({name: tuple(specs) for name, specs in by_name.items()})
+    return PricedTerms(tuple(starts), tuple(meters))
+
+
+def _counts(meter: MeterSpec, properties: Mapping[str, Any]) -> bool:
+    """Whether the meter counts an event with these properties: the rule store.usage applies in
+    SQL (a numeric field present as a number, any value but null for unique_count; every filter
+    matched by text form, domain.json_values)."""
+    if meter.field and meter.aggregation != "count":
+        value = properties.get(meter.field)
+        if value is None or (meter.aggregation != "unique_count" and not is_number(value)):
+            return False
+    for key, values in meter.filters.items():
+        form = text_form(properties.get(key))
+        if form is None or form not in {text_form(value) for value in values}:
+            return False
+    return True
 
 
 def _within(ts: int, start: int, end: int | None) -> bool:

@@ -1,0 +1,123 @@
+"""An event a subscription takes but no charge counts is flagged `unpriced` where it arrives, never
+billed silently at nothing: the import report (and its dry run), `events list --status unpriced`,
+the go-live check and the ingestion figures all show it. On SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+from ratecard.billing.run import generate_invoices
+from ratecard.ingest.importer import import_file
+from ratecard.ingest.reprocess import reprocess
+from ratecard.services.events import find_events
+from ratecard.services.golive import check_readiness
+from ratecard.services.monitoring import ingestion
+from ratecard.store.catalogs import save_version
+from ratecard.store.events import count_by_status
+from ratecard.store.invoices import list_invoices
+
+from .scenario import NOW, catalog_document, current, workspace, write_jsonl
+
+# tokens of each model are metered apart; nothing meters claude-3, and `images` is charged by no plan
+CATALOG = """
+billing_entity: {timezone: UTC, currency: EUR}
+meters:
+  - {code: gpt4o_tokens, source: tokens, aggregation: sum, field: tokens, filters: {model: [gpt-4o]}}
+  - {code: mini_tokens, source: tokens, aggregation: sum, field: tokens, filters: {model: [gpt-4o-mini]}}
+  - {code: images, aggregation: count}
+plans:
+  - code: ai
+    currency: EUR
+    charges:
+      - {code: gpt4o, meter: gpt4o_tokens, model: per_unit, unit_amount: "0.00001"}
+      - {code: mini, meter: mini_tokens, model: per_unit, unit_amount: "0.0000006"}
+customers:
+  - {reference: acme, currency: EUR, tax_rate: "0", country: NL}
+subscriptions:
+  - {reference: acme-ai, customer: acme, plan: ai, start: 2026-01-01}
+"""
+# the fix: claude-3 gets a meter and a charge of its own
+PRICED = CATALOG.replace(
+    "  - {code: images, aggregation: count}",
+    "  - {code: images, aggregation: count}\n"
+    "  - {code: claude_tokens, source: tokens, aggregation: sum, field: tokens, filters: {model: [claude-3]}}",
+).replace(
+    '      - {code: mini, meter: mini_tokens, model: per_unit, unit_amount: "0.0000006"}',
+    '      - {code: mini, meter: mini_tokens, model: per_unit, unit_amount: "0.0000006"}\n'
+    '      - {code: claude, meter: claude_tokens, model: per_unit, unit_amount: "0.000002"}',
+)
+
+
+def _tokens(event_id: str, model: str, tokens: int, **extra) -> dict:
+    return {"id": event_id, "customer": "acme", "meter": "tokens", "timestamp": "2026-01-20T10:00:00Z",
+            "properties": {"model": model, "tokens": tokens}, **extra}
+
+
+EVENTS = [
+    _tokens("g1", "gpt-4o", 120_000),
+    _tokens("m1", "gpt-4o-mini", 2_000_000),
+    _tokens("c1", "claude-3", 500_000),
+    _tokens("c2", "=HYPERLINK(\"x\")", 1, subscription="acme-ai"),  # names its subscription: judged the same
+    {"id": "i1", "customer": "acme", "meter": "images", "timestamp": "2026-01-20T11:00:00Z"},
+]
+
+
+def _total(store) -> Decimal:
+    version, catalog = current(store)
+    generate_invoices(store, catalog, version, date(2026, 2, 1), NOW)
+    (invoice,) = [i for i in list_invoices(store) if i.issue_date == "2026-02-01"]
+    return invoice.subtotal
+
+
+def test_the_dry_run_reports_unpriced_events_and_writes_nothing(db_url: str, tmp_path: Path) -> None:
+    store, _ = workspace(db_url, CATALOG)
+    _, catalog = current(store)
+    report = import_file(store, catalog, write_jsonl(tmp_path / "e.jsonl", EVENTS), NOW, dry_run=True)
+    assert dict(report.flags) == {"unpriced": 3}
+    assert report.samples["unpriced"] == ["c1", "c2", "i1"]
+    assert report.as_dict()["unpriced"] == [
+        {"customer": "acme", "meter": "images", "reason": "meter_not_charged", "events": 1},
+        {"customer": "acme", "meter": "tokens", "reason": "filtered_out", "events": 2},
+    ]
+    assert count_by_status(store, "live") == {}
+    store.dispose()
+
+
+def test_unpriced_events_are_listed_checked_counted_and_priced_after_the_fix(db_url: str, tmp_path: Path) -> None:
+    store, _ = workspace(db_url, CATALOG)
+    _, catalog = current(store)
+    import_file(store, catalog, write_jsonl(tmp_path / "e.jsonl", EVENTS), NOW)
+    assert count_by_status(store, "live") == {"matched": 2, "unpriced": 3}
+    assert sorted(e.id for e in find_events(store, status="unpriced")) == ["c1", "c2", "i1"]
+    assert {e.id for e in find_events(store, status="unmatched")} == {"c1", "c2", "i1"}
+
+    findings = [f for f in check_readiness(store, NOW).findings if f.kind == "unpriced_events"]
+    assert [(f.severity, f.subject) for f in findings] == [("warning", "acme / images"), ("warning", "acme / tokens")]
+    assert findings[1].message.startswith("2 event(s) taken by a subscription but counted by no charge")
+    assert "(e.g. c1, c2)" in findings[1].message
+    assert not [f for f in check_readiness(store, NOW).findings if f.kind == "unmatched_events"]
+
+    totals = ingestion(store, NOW, 60)["totals"]
+    assert totals["unmatched"] == 3 and totals["unmatched_by_reason"] == {"unpriced": 3}
+
+    # 120,000 x 0.00001 + 2,000,000 x 0.0000006 = 1.20 + 1.20: the claude-3 tokens are flagged, not lost
+    assert _total(store) == Decimal("2.40")
+
+    save_version(store, catalog_document(PRICED), 1)
+    _, catalog = current(store)
+    result = reprocess(store, catalog, NOW)
+    # c1 now lands on the claude line (+ 500,000 x 0.000002 = 1.00); c2's model and the images stay unpriced
+    assert result["matched"] == 1 and result["still_unmatched"] == {"unpriced": 2}
+    assert _total(store) == Decimal("3.40")
+    store.dispose()
+
+
+def test_events_a_charge_counts_are_never_unpriced(db_url: str, tmp_path: Path) -> None:
+    store, _ = workspace(db_url, PRICED)
+    _, catalog = current(store)
+    report = import_file(store, catalog, write_jsonl(tmp_path / "e.jsonl", EVENTS[:3]), NOW)
+    assert dict(report.flags) == {} and report.as_dict()["unpriced"] == []
+    assert _total(store) == Decimal("3.40")
+    store.dispose()

@@ -11,6 +11,7 @@ from pathlib import Path
 from ratecard.billing.run import generate_invoices
 from ratecard.ingest.importer import import_file
 from ratecard.ingest.reprocess import reprocess
+from ratecard.services.event_explorer import EventFilters, explore
 from ratecard.services.events import find_events
 from ratecard.services.golive import check_readiness
 from ratecard.services.monitoring import ingestion
@@ -92,6 +93,10 @@ def test_unpriced_events_are_listed_checked_counted_and_priced_after_the_fix(db_
     assert count_by_status(store, "live") == {"matched": 2, "unpriced": 3}
     assert sorted(e.id for e in find_events(store, status="unpriced")) == ["c1", "c2", "i1"]
     assert {e.id for e in find_events(store, status="unmatched")} == {"c1", "c2", "i1"}
+    explored = explore(store, NOW, EventFilters(outcome="unmatched")).events
+    assert {e.event.id for e in explored} == {"c1", "c2", "i1"}
+    assert {e.reason for e in explored} == {"unpriced: its subscription takes it, but no charge of the plan counts it "
+                                            "(meter not charged, or left out by the meters' filters)"}
 
     findings = [f for f in check_readiness(store, NOW).findings if f.kind == "unpriced_events"]
     assert [(f.severity, f.subject) for f in findings] == [("warning", "acme / images"), ("warning", "acme / tokens")]

@@ -23,8 +23,8 @@ from .errors import Conflict, InvalidInput, NotFound
 
 # the ingestion types an entry point handles (parsing a request, caching a validator, rendering)
 __all__ = ["EVENT_STATUSES", "OUTSIDE_REASONS", "UNPRICED_REASONS", "EventImport", "EventValidator", "ImportReport",
-           "RawEvent", "Rejection", "check_event_status", "decode_event", "find_events", "import_batch", "import_events", "late_windows",
-           "reprocess_events"]
+           "RawEvent", "Rejection", "check_event_status", "decode_event", "find_events", "import_batch", "import_events",
+           "late_windows", "reprocess_events"]
 
 EVENT_STATUSES = ("matched", "unmatched", "unknown_customer", "unknown_meter", "no_subscription", "unpriced",
                   "invalid_value")

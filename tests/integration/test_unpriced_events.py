@@ -4,12 +4,19 @@ the go-live check and the ingestion figures all show it. On SQLite and PostgreSQ
 
 from __future__ import annotations
 
-from datetime import date
+import uuid
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sqlalchemy import update
+
 from ratecard.billing.run import generate_invoices
-from ratecard.ingest.importer import import_file
+from ratecard.domain.instants import to_micros
+from ratecard.ingest.importer import ImportReport, import_file, import_records
+from ratecard.ingest.records import RawEvent
 from ratecard.ingest.reprocess import reprocess
 from ratecard.services.event_explorer import EventFilters, explore
 from ratecard.services.events import find_events
@@ -18,6 +25,8 @@ from ratecard.services.monitoring import ingestion
 from ratecard.store.catalogs import save_version
 from ratecard.store.events import count_by_status
 from ratecard.store.invoices import list_invoices
+from ratecard.store.schema import events
+from ratecard.store.usage import Window, aggregate_usage
 
 from .scenario import NOW, catalog_document, current, workspace, write_jsonl
 
@@ -126,3 +135,70 @@ def test_events_a_charge_counts_are_never_unpriced(db_url: str, tmp_path: Path) 
     assert dict(report.flags) == {} and report.as_dict()["unpriced"] == []
     assert _total(store) == Decimal("3.40")
     store.dispose()
+
+
+# one stream split by model over three charged meters (a number and a boolean among the filter
+# values: filters compare text forms) and one meter no charge uses; `other` is charged by no plan
+SPLIT = """
+billing_entity: {timezone: UTC, currency: EUR}
+meters:
+  - {code: a_calls, source: llm, aggregation: count, filters: {model: [a]}}
+  - {code: b_tokens, source: llm, aggregation: sum, field: tokens, filters: {model: [b, 1]}}
+  - {code: t_users, source: llm, aggregation: unique_count, field: user, filters: {model: [true]}}
+  - {code: x_calls, source: llm, aggregation: count, filters: {model: [x]}}
+  - {code: other, aggregation: count}
+plans:
+  - code: ai
+    currency: EUR
+    charges:
+      - {code: a, meter: a_calls, model: per_unit, unit_amount: "1"}
+      - {code: b, meter: b_tokens, model: per_unit, unit_amount: "1"}
+      - {code: t, meter: t_users, model: per_unit, unit_amount: "1"}
+customers:
+  - {reference: acme, currency: EUR, tax_rate: "0", country: NL}
+subscriptions:
+  - {reference: acme-ai, customer: acme, plan: ai, start: 2026-01-01}
+"""
+MISSING = object()
+DRAWN = st.lists(st.tuples(
+    st.sampled_from(["llm", "llm", "llm", "other"]),
+    st.sampled_from([MISSING, None, "a", "b", "1", 1, Decimal("1.0"), 1.5, True, "true", False, "x", "z", {"k": 1}]),
+    st.sampled_from([MISSING, None, 0, 7, Decimal("2.5"), "3", True]),
+    st.sampled_from([MISSING, None, "u1", "u2", 3, [1]]),
+), max_size=30)
+
+
+def test_every_accepted_event_is_counted_by_a_charge_or_unpriced(db_url: str) -> None:
+    """Property: the events the charged meters count (in SQL, at the invoice run) are exactly the
+    matched ones; every other accepted event is unpriced."""
+    store, _ = workspace(db_url, SPLIT)
+    _, catalog = current(store)
+    charged = [catalog.meters[code] for code in ("a_calls", "b_tokens", "t_users")]
+    january = Window(0, "acme", to_micros(datetime(2026, 1, 1, tzinfo=UTC)), to_micros(datetime(2026, 2, 1, tzinfo=UTC)),
+                     "acme-ai", True)
+
+    @settings(max_examples=30, deadline=None)
+    @given(drawn=DRAWN)
+    def check(drawn: list) -> None:
+        environment = f"p{uuid.uuid4().hex[:10]}"  # each example its own events
+        raws = []
+        for i, (meter, model, tokens, user) in enumerate(drawn):
+            drawn_properties = {"model": model, "tokens": tokens, "user": user}
+            properties = {key: value for key, value in drawn_properties.items() if value is not MISSING}
+            raws.append(RawEvent(f"e{i}", "acme", meter, f"2026-01-{i % 28 + 1:02d}T10:00:00Z", properties, i + 1))
+        report = ImportReport("drawn", False)
+        import_records(store, catalog, raws, NOW, report, environment=environment, background=False)
+        statuses = count_by_status(store, environment)
+        assert set(statuses) <= {"matched", "unpriced"}
+        assert sum(statuses.values()) == report.accepted
+        # the invoice run counts matched events only: let it count every accepted one, to see which
+        # of them its SQL would have billed. The charged meters' filters are disjoint: none twice.
+        with store.engine.begin() as connection:
+            connection.execute(update(events).where(events.c.environment == environment).values(status="matched"))
+        counted = aggregate_usage(store, [january], charged, environment)
+        assert sum(usage.events for usage in counted.values()) == statuses.get("matched", 0)
+
+    try:
+        check()
+    finally:
+        store.dispose()

@@ -250,7 +250,7 @@ class EventValidator:
                                              and subscription.strip() and "\x00" not in subscription):
             return _subscription_problem(line, subscription, event_id)
         status = self._status(customer, ts, rule is not None, meter, subscription)
-        if status == "matched" and self.unpriced_reason(customer, ts, meter, subscription, properties) is not None:
+        if status == "matched" and not self._priced(customer, ts, meter, subscription, properties):
             status = "unpriced"
         late = status == "matched" and customer in self.finalized and self.is_late(customer, ts)
         encoded = _encode(properties).decode()
@@ -298,20 +298,35 @@ class EventValidator:
         """Why no charge of the subscriptions taking a matched event counts it (one of
         UNPRICED_REASONS); None when one does. Without `properties`, a meter charged is taken to
         count it: the reason for a stored unpriced event is then meter_not_charged or filtered_out."""
-        if subscription is not None:
-            named = self.pricing.get(subscription)
-            taking = [named] if named is not None else []
-        else:
-            taking = [priced for start, end, priced in self.open_pricing.get(customer, ()) if _within(ts, start, end)]
         read = False
-        for priced in taking:
-            meters = priced.meters_at(ts).get(meter)
-            if not meters:
+        for priced in self._taking(customer, ts, subscription):
+            tests = priced.tests_at(ts).get(meter)
+            if tests is None:
                 continue
             read = True
-            if properties is None or any(_counts(spec, properties) for spec in meters):
+            if properties is None or not tests or any(test.counts(properties) for test in tests):
                 return None
         return "filtered_out" if read else "meter_not_charged"
+
+    def _priced(self, customer: str, ts: int, meter: str, subscription: str | None,
+                properties: Mapping[str, Any]) -> bool:
+        """unpriced_reason(...) is None, written for the hot path: no list, no generator."""
+        if subscription is not None:
+            named = self.pricing.get(subscription)
+            return named is not None and _priced_by(named, ts, meter, properties)
+        for start, end, priced in self.open_pricing.get(customer, ()):
+            if start <= ts and (end is None or ts < end) and _priced_by(priced, ts, meter, properties):
+                return True
+        return False
+
+    def _taking(self, customer: str, ts: int, subscription: str | None) -> list[PricedTerms]:
+        """What the subscriptions taking a matched event price: the one it names, else the
+        customer's alive then that take unnamed events."""
+        if subscription is not None:
+            named = self.pricing.get(subscription)
+            return [named] if named is not None else []
+        return [priced for start, end, priced in self.open_pricing.get(customer, ())
+                if start <= ts and (end is None or ts < end)]
 
     def _named_problem(self, customer: str, ts: int, meter: str, reference: str) -> str | None:
         """Why the subscription an event names cannot bill it; None when it can."""
@@ -348,45 +363,79 @@ class NamedSubscription:
 
 
 @dataclass(frozen=True, slots=True)
+class MeterTest:
+    """Whether one meter counts an event, by its properties: the rule store.usage applies in SQL
+    (a numeric field present as a number, any value but null for unique_count; every filter
+    matched by text form, domain.json_values). Worked out once per catalog: this is the hot path."""
+
+    field: str | None  # the field the event must carry (None: any event of the stream)
+    numeric: bool  # the field must hold a number
+    filters: tuple[tuple[str, frozenset[str]], ...]  # property -> the text forms it may have
+
+    @classmethod
+    def of(cls, meter: MeterSpec) -> MeterTest:
+        field = meter.field if meter.field and meter.aggregation != "count" else None
+        forms = tuple((key, frozenset(form for form in map(text_form, values) if form is not None))
+                      for key, values in sorted(meter.filters.items()))
+        return cls(field, meter.aggregation != "unique_count", forms)
+
+    @property
+    def counts_every_event(self) -> bool:
+        return self.field is None and not self.filters
+
+    def counts(self, properties: Mapping[str, Any]) -> bool:
+        if self.field is not None:
+            value = properties.get(self.field)
+            if value is None or (self.numeric and not is_number(value)):
+                return False
+        for key, forms in self.filters:
+            if text_form(properties.get(key)) not in forms:
+                return False
+        return True
+
+
+@dataclass(frozen=True, slots=True)
 class PricedTerms:
     """Which events a subscription's charges count, phase by phase: an event its phase in force
     counts lands on an invoice line."""
 
     starts: tuple[int, ...]  # µs, each phase's start, in time order
-    meters: tuple[dict[str, tuple[MeterSpec, ...]], ...]  # per phase: event meter name -> meters charged
+    # per phase: event meter name -> the tests of the meters charged reading it; () when one of
+    # them counts every event of that name
+    tests: tuple[dict[str, tuple[MeterTest, ...]], ...]
 
-    def meters_at(self, ts: int) -> dict[str, tuple[MeterSpec, ...]]:
-        # an event before the first phase is outside the subscription: the first phase's plan judges it anyway
-        return self.meters[max(bisect_right(self.starts, ts) - 1, 0)]
+    def tests_at(self, ts: int) -> dict[str, tuple[MeterTest, ...]]:
+        if len(self.starts) == 1:
+            return self.tests[0]
+        # an event before the first phase is outside the subscription: the first phase judges it anyway
+        return self.tests[max(bisect_right(self.starts, ts) - 1, 0)]
+
+
+def _priced_by(priced: PricedTerms, ts: int, meter: str, properties: Mapping[str, Any]) -> bool:
+    tests = (priced.tests[0] if len(priced.starts) == 1 else priced.tests_at(ts)).get(meter)
+    if tests is None:
+        return False
+    if not tests:
+        return True
+    for test in tests:
+        if test.counts(properties):
+            return True
+    return False
 
 
 def _priced_terms(catalog: Catalog, subscription: Any) -> PricedTerms:
-    starts, meters = [], []
+    starts, tests = [], []
     for terms in subscription.terms():
-        by_name: dict[str, list[MeterSpec]] = defaultdict(list)
+        by_name: dict[str, list[MeterTest]] = defaultdict(list)
         for charge in terms.plan.charges:
             spec = catalog.meters.get(charge.meter) if charge.meter else None
             if spec is not None:
                 for name in {spec.code, spec.stream}:
-                    by_name[name].append(spec)
+                    by_name[name].append(MeterTest.of(spec))
         starts.append(to_micros(terms.start))
-        meters.append({name: tuple(specs) for name, specs in by_name.items()})
-    return PricedTerms(tuple(starts), tuple(meters))
-
-
-def _counts(meter: MeterSpec, properties: Mapping[str, Any]) -> bool:
-    """Whether the meter counts an event with these properties: the rule store.usage applies in
-    SQL (a numeric field present as a number, any value but null for unique_count; every filter
-    matched by text form, domain.json_values)."""
-    if meter.field and meter.aggregation != "count":
-        value = properties.get(meter.field)
-        if value is None or (meter.aggregation != "unique_count" and not is_number(value)):
-            return False
-    for key, values in meter.filters.items():
-        form = text_form(properties.get(key))
-        if form is None or form not in {text_form(value) for value in values}:
-            return False
-    return True
+        tests.append({name: () if any(test.counts_every_event for test in found) else tuple(found)
+                      for name, found in by_name.items()})
+    return PricedTerms(tuple(starts), tuple(tests))
 
 
 def _within(ts: int, start: int, end: int | None) -> bool:

@@ -202,3 +202,18 @@ def test_every_accepted_event_is_counted_by_a_charge_or_unpriced(db_url: str) ->
         check()
     finally:
         store.dispose()
+
+
+def test_the_plan_in_force_at_the_event_time_decides(db_url: str, tmp_path: Path) -> None:
+    """From Jan 15 acme is on a plan that charges claude-3 tokens too: the same event is unpriced
+    before the change, matched after it."""
+    changed = PRICED.replace("  - code: ai\n", "  - code: ai_plus\n").replace(
+        "plans:\n", "plans:\n" + CATALOG.split("plans:\n")[1].split("customers:")[0]).replace(
+        "plan: ai, start: 2026-01-01}", "plan: ai, start: 2026-01-01, changes: [{at: 2026-01-15, plan: ai_plus}]}")
+    store, _ = workspace(db_url, changed)
+    _, catalog = current(store)
+    claude = [{**_tokens("before", "claude-3", 10), "timestamp": "2026-01-14T23:59:59Z"},
+              {**_tokens("after", "claude-3", 10), "timestamp": "2026-01-15T00:00:00Z"}]
+    import_file(store, catalog, write_jsonl(tmp_path / "c.jsonl", claude), NOW)
+    assert {e.id: e.status for e in find_events(store)} == {"before": "unpriced", "after": "matched"}
+    store.dispose()

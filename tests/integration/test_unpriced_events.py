@@ -217,3 +217,17 @@ def test_the_plan_in_force_at_the_event_time_decides(db_url: str, tmp_path: Path
     import_file(store, catalog, write_jsonl(tmp_path / "c.jsonl", claude), NOW)
     assert {e.id: e.status for e in find_events(store)} == {"before": "unpriced", "after": "matched"}
     store.dispose()
+
+
+def test_the_reason_given_for_one_event() -> None:
+    """The validator's verdict and its reason, for the worked example's catalog."""
+    from ratecard.catalog import build_catalog
+    from ratecard.ingest.validate import EventValidator
+
+    validator = EventValidator(build_catalog(catalog_document(CATALOG)), NOW)
+    ts = to_micros(datetime(2026, 1, 20, 10, tzinfo=UTC))
+    assert validator.unpriced_reason("acme", ts, "tokens", None, {"model": "gpt-4o", "tokens": 1}) is None
+    assert validator.unpriced_reason("acme", ts, "tokens", None, {"model": "claude-3", "tokens": 1}) == "filtered_out"
+    assert validator.unpriced_reason("acme", ts, "tokens", None, {"model": "gpt-4o"}) == "filtered_out"  # no field
+    assert validator.unpriced_reason("acme", ts, "tokens", "acme-ai") == "filtered_out"
+    assert validator.unpriced_reason("acme", ts, "images", None, {}) == "meter_not_charged"

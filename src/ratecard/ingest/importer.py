@@ -311,8 +311,7 @@ def _count_batch(report: ImportReport, batch: list[Row], validator: Any) -> None
             if status == "no_subscription":
                 report.outside[(row[2], validator.outside_reason(row[2], row[4], row[3], row[9]))] += 1
             elif status == "unpriced":
-                reason = validator.unpriced_reason(row[2], row[4], row[3], row[9]) or "filtered_out"
-                report.unpriced[(row[2], row[3], reason)] += 1
+                report.unpriced[(row[2], row[3], validator.unpriced_reason(row[2], row[4], row[3], row[9]))] += 1
         elif row[8]:
             report.flags["late"] += 1
             report.note_sample("late", row[1])

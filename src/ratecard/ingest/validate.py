@@ -296,15 +296,15 @@ class EventValidator:
     def unpriced_reason(self, customer: str, ts: int, meter: str, subscription: str | None,
                         properties: Mapping[str, Any] | None = None) -> str | None:
         """Why no charge of the subscriptions taking a matched event counts it (one of
-        UNPRICED_REASONS); None when one does. Without `properties`, a meter charged is taken to
-        count it: the reason for a stored unpriced event is then meter_not_charged or filtered_out."""
+        UNPRICED_REASONS); None when one does. Without `properties` the event is known to be
+        unpriced and only the reason is asked: a charged meter reading it has filtered it out."""
         read = False
         for priced in self._taking(customer, ts, subscription):
             tests = priced.tests_at(ts).get(meter)
             if tests is None:
                 continue
             read = True
-            if properties is None or not tests or any(test.counts(properties) for test in tests):
+            if properties is not None and (not tests or any(test.counts(properties) for test in tests)):
                 return None
         return "filtered_out" if read else "meter_not_charged"
 
@@ -325,8 +325,7 @@ class EventValidator:
         if subscription is not None:
             named = self.pricing.get(subscription)
             return [named] if named is not None else []
-        return [priced for start, end, priced in self.open_pricing.get(customer, ())
-                if start <= ts and (end is None or ts < end)]
+        return [priced for start, end, priced in self.open_pricing.get(customer, ()) if _within(ts, start, end)]
 
     def _named_problem(self, customer: str, ts: int, meter: str, reference: str) -> str | None:
         """Why the subscription an event names cannot bill it; None when it can."""

@@ -122,9 +122,10 @@ def test_reprocessing_flags_late_what_it_matches_in_a_final_period(db_url: str, 
                {"id": "x-2", "customer": "acme", "meter": "extra", "timestamp": "2026-02-20T10:00:00Z"}]
     report = import_file(store, catalog, write_jsonl(tmp_path / "x.jsonl", unknown), NOW)
     assert dict(report.flags) == {"unknown_meter": 2}
-    # the meter becomes known: x-1 falls in the final January period, x-2 does not
-    save_version(store, catalog_document(CATALOG.replace("meters:\n", "meters:\n  - {code: extra, aggregation: count}\n")),
-                 2)
+    # the meter becomes known and charged: x-1 falls in the final January period, x-2 does not
+    charged = CATALOG.replace("meters:\n", "meters:\n  - {code: extra, aggregation: count}\n").replace(
+        "    charges:\n", "    charges:\n      - {code: extra, meter: extra, model: per_unit, unit_amount: \"1\"}\n")
+    save_version(store, catalog_document(charged), 2)
     _, catalog = current(store)
     result = reprocess(store, catalog, NOW)
     assert (result["matched"], result["late"]) == (2, 1)

@@ -86,6 +86,9 @@ def _print_import(report: Any, no_catalog: bool) -> None:
     for row in report.outside_by_customer()[:SHOWN_PROBLEMS]:
         times = ", ".join(f"{row[k]} {k.replace('_', ' ')}" for k in OUTSIDE_REASONS if row[k])
         say(err, f"no subscription: {row['customer']}: {times}")
+    for row in report.unpriced_rows()[:SHOWN_PROBLEMS]:
+        say(err, f"unpriced: {row['customer']} / {row['meter']}: {row['events']} event(s), "
+                 f"{row['reason'].replace('_', ' ')} (no invoice line counts them)")
     for rejection in report.rejections[:SHOWN_PROBLEMS]:
         say(err, f"rejected: {report.source}: {rejection.message} [{rejection.reason}]")
     if len(report.rejections) > SHOWN_PROBLEMS:
@@ -104,7 +107,9 @@ def list_(
     late: Annotated[bool, typer.Option("--late", help="Only late events: stored for a period whose invoice is "
                                                       "already final (never billed on it).")] = False,
     status: Annotated[str | None, typer.Option("--status", help="matched | unmatched (any flag) | unknown_customer "
-                                                                "| unknown_meter | no_subscription | invalid_value")]
+                                                                "| unknown_meter | no_subscription | unpriced "
+                                                                "(taken by a subscription, counted by no "
+                                                                "charge) | invalid_value")]
     = None,
     customer: Annotated[str | None, typer.Option("--customer", help="Only this customer's events.")] = None,
     limit: Annotated[int, typer.Option("--limit", min=0, help="At most this many, newest first (0: all).")] = 100,

@@ -62,6 +62,10 @@ class BackfillValidator:
     def outside_reason(self, customer: str, ts: int, meter: str | None = None, subscription: str | None = None) -> str:
         return self.inner.outside_reason(customer, ts, meter, subscription)
 
+    def unpriced_reason(self, customer: str, ts: int, meter: str, subscription: str | None,
+                        properties: Any = None) -> str | None:
+        return self.inner.unpriced_reason(customer, ts, meter, subscription, properties)
+
 
 def import_target(store: Store, catalog: Catalog | None, now: datetime, backfill_id: str,
                   environment: str = "live") -> tuple[BackfillValidator, Any]:

@@ -14,7 +14,7 @@ from ..billing.run import charged_meters
 from ..catalog import Catalog
 from ..domain.instants import to_micros
 from ..store import Store
-from ..store.events import meters_seen_since, unbilled_counts
+from ..store.events import meters_seen_since, unbilled_counts, unpriced_examples
 from ..store.invoice_states import count_unheld_live_drafts_cut_before, unheld_live_drafts_cut_before
 from ..store.invoices import draft_reference
 
@@ -49,6 +49,7 @@ def findings_but_stale_drafts(store: Store, catalog: Catalog, now: datetime, qui
     findings += _plans(catalog)
     findings += _quiet_meters(store, catalog, now, quiet_days, environment)
     findings += _unmatched(store, environment)
+    findings += _unpriced(store, environment)
     return findings
 
 
@@ -95,10 +96,23 @@ def _quiet_meters(store: Store, catalog: Catalog, now: datetime, days: int, envi
 def _unmatched(store: Store, environment: str) -> list[Finding]:
     by_pair = defaultdict(list)
     for status, customer, meter, count in unbilled_counts(store, environment):
+        if status == "unpriced":  # matched, yet billed at nothing: a finding of its own (_unpriced)
+            continue
         by_pair[(customer, meter)].append(f"{count} {status}")
     return [Finding("warning", "unmatched_events", f"{customer} / {meter}",
                     f"{', '.join(counts)} event(s) not billed; fix the catalog, then `ratecard events reprocess`")
             for (customer, meter), counts in sorted(by_pair.items())]
+
+
+def _unpriced(store: Store, environment: str) -> list[Finding]:
+    examples = unpriced_examples(store, environment)
+    counts = {(customer, meter): count for status, customer, meter, count in unbilled_counts(store, environment)
+              if status == "unpriced"}
+    return [Finding("warning", "unpriced_events", f"{customer} / {meter}",
+                    f"{count} event(s) taken by a subscription but counted by no charge of its plan, so billed "
+                    f"at nothing (e.g. {', '.join(examples.get((customer, meter), ()))}); charge their meter or "
+                    "widen its filters, then `ratecard events reprocess`")
+            for (customer, meter), count in sorted(counts.items())]
 
 
 def _stale_drafts(store: Store, now: datetime, environment: str, limit: int | None = None) -> list[Finding]:

@@ -58,6 +58,8 @@ class ImportReport:
     coverage: Counter = field(default_factory=Counter)  # (customer, meter) -> accepted events
     # (customer, one of OUTSIDE_REASONS) -> no_subscription events
     outside: Counter = field(default_factory=Counter)
+    # (customer, meter, one of UNPRICED_REASONS) -> unpriced events: taken, yet counted by no charge
+    unpriced: Counter = field(default_factory=Counter)
 
     @property
     def accepted(self) -> int:
@@ -103,7 +105,13 @@ class ImportReport:
                 {"customer": c, "meter": m, "events": n} for (c, m), n in sorted(self.coverage.items())
             ],
             "outside_subscriptions": self.outside_by_customer(),
+            "unpriced": self.unpriced_rows(),
         }
+
+    def unpriced_rows(self) -> list[dict]:
+        """Events a subscription takes but no charge counts, per customer, meter and why (UNPRICED_REASONS)."""
+        return [{"customer": customer, "meter": meter, "reason": reason, "events": count}
+                for (customer, meter, reason), count in sorted(self.unpriced.items())]
 
     def outside_by_customer(self) -> list[dict]:
         """Events of known customers no subscription takes, per customer and why (OUTSIDE_REASONS)."""
@@ -302,6 +310,8 @@ def _count_batch(report: ImportReport, batch: list[Row], validator: Any) -> None
             report.note_sample(status, row[1])
             if status == "no_subscription":
                 report.outside[(row[2], validator.outside_reason(row[2], row[4], row[3], row[9]))] += 1
+            elif status == "unpriced":
+                report.unpriced[(row[2], row[3], validator.unpriced_reason(row[2], row[4], row[3], row[9]))] += 1
         elif row[8]:
             report.flags["late"] += 1
             report.note_sample("late", row[1])

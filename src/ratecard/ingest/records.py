@@ -49,7 +49,7 @@ class Event:
     meter: str
     ts: int
     properties: str
-    status: str  # matched | unknown_customer | unknown_meter | no_subscription
+    status: str  # matched | unknown_customer | unknown_meter | no_subscription | unpriced
     late: bool = False  # matched, but inside a period whose invoice is already final
     subscription: str | None = None  # the subscription the event names: only it may bill the event
 

@@ -10,6 +10,12 @@ naming none is matched by an active subscription of its customer that takes unna
 without `requires_reference`). Why a no_subscription event matched nothing: OUTSIDE_REASONS.
 A matched event inside a service period whose invoice is already final is flagged `late`: it is
 stored, but the final invoice never changes.
+
+An event a subscription takes is `unpriced` rather than matched when no charge of that
+subscription's plan in force at the event's time counts it: no charged meter reads its meter
+name (meter_not_charged), or those that do leave it out by their filters or field
+(filtered_out). No invoice line would ever hold it, so it is flagged where it arrives instead of
+being billed silently at nothing; reprocessing re-checks it after the catalog changed.
 """
 
 from __future__ import annotations
@@ -25,9 +31,10 @@ from typing import Any
 
 import msgspec
 
-from ..catalog import Catalog
+from ..catalog import Catalog, MeterSpec
 from ..domain.aggregation import NUMERIC_AGGREGATIONS
 from ..domain.instants import EPOCH, MICROSECOND, to_micros
+from ..domain.json_values import is_number, text_form
 from ..domain.numbers import out_of_bound
 from ..store.events import Row
 from .records import Event, RawEvent, Rejection
@@ -45,6 +52,11 @@ OUTSIDE_REASONS = (
     "unknown_subscription",  # the subscription named is not one of the customer's
     "named_subscription_not_active",  # the subscription named is not active at the event's time
     "named_subscription_without_meter",  # the plan of the subscription named charges no meter reading the event
+)
+# why an event a subscription takes is `unpriced`: no invoice line would hold it
+UNPRICED_REASONS = (
+    "meter_not_charged",  # no charge of the plan in force at its time reads its meter name
+    "filtered_out",  # the meters charged read its meter name, but their filters (or field) leave it out
 )
 # events may be stamped slightly ahead of our clock by the sender's; beyond this they are refused
 FUTURE_TOLERANCE = timedelta(minutes=5)
@@ -132,6 +144,9 @@ class EventValidator:
         # customer -> [start, end) in µs of every subscription, and of those taking unnamed events
         self.lifetimes: dict[str, list[tuple[int, int | None]]] = defaultdict(list)
         self.open_lifetimes: dict[str, list[tuple[int, int | None]]] = defaultdict(list)
+        # customer -> (start, end, what it prices) of the subscriptions taking unnamed events
+        self.open_pricing: dict[str, list[tuple[int, int | None, PricedTerms]]] = defaultdict(list)
+        self.pricing: dict[str, PricedTerms] = {}  # subscription reference -> what it prices
         self.named: dict[str, NamedSubscription] = {}
         self.finalized: dict[str, tuple[list[int], list[int]]] = {}
         self.set_finalized(finalized or {})
@@ -151,8 +166,11 @@ class EventValidator:
             schedule = subscription.schedule()
             lifetime = (to_micros(schedule.start), to_micros(schedule.end) if schedule.end is not None else None)
             self.lifetimes[subscription.customer].append(lifetime)
+            priced = _priced_terms(catalog, subscription)
+            self.pricing[subscription.reference] = priced
             if not subscription.requires_reference:
                 self.open_lifetimes[subscription.customer].append(lifetime)
+                self.open_pricing[subscription.customer].append((*lifetime, priced))
             self.named[subscription.reference] = NamedSubscription(
                 subscription.customer, *lifetime, _meter_names(catalog, subscription.plan.charges))
 
@@ -232,6 +250,8 @@ class EventValidator:
                                              and subscription.strip() and "\x00" not in subscription):
             return _subscription_problem(line, subscription, event_id)
         status = self._status(customer, ts, rule is not None, meter, subscription)
+        if status == "matched" and not self._priced(customer, ts, meter, subscription, properties):
+            status = "unpriced"
         late = status == "matched" and customer in self.finalized and self.is_late(customer, ts)
         encoded = _encode(properties).decode()
         if "\\u0000" in encoded:  # valid JSON, but PostgreSQL can store no NUL in text or jsonb
@@ -273,6 +293,40 @@ class EventValidator:
             return "after_end"
         return "between_subscriptions"
 
+    def unpriced_reason(self, customer: str, ts: int, meter: str, subscription: str | None,
+                        properties: Mapping[str, Any] | None = None) -> str | None:
+        """Why no charge of the subscriptions taking a matched event counts it (one of
+        UNPRICED_REASONS); None when one does. Without `properties` the event is known to be
+        unpriced and only the reason is asked: a charged meter reading it has filtered it out."""
+        read = False
+        for priced in self._taking(customer, ts, subscription):
+            tests = priced.tests_at(ts).get(meter)
+            if tests is None:
+                continue
+            read = True
+            if properties is not None and (not tests or any(test.counts(properties) for test in tests)):
+                return None
+        return "filtered_out" if read else "meter_not_charged"
+
+    def _priced(self, customer: str, ts: int, meter: str, subscription: str | None,
+                properties: Mapping[str, Any]) -> bool:
+        """unpriced_reason(...) is None, written for the hot path: no list, no generator."""
+        if subscription is not None:
+            named = self.pricing.get(subscription)
+            return named is not None and _priced_by(named, ts, meter, properties)
+        for start, end, priced in self.open_pricing.get(customer, ()):
+            if start <= ts and (end is None or ts < end) and _priced_by(priced, ts, meter, properties):
+                return True
+        return False
+
+    def _taking(self, customer: str, ts: int, subscription: str | None) -> list[PricedTerms]:
+        """What the subscriptions taking a matched event price: the one it names, else the
+        customer's alive then that take unnamed events."""
+        if subscription is not None:
+            named = self.pricing.get(subscription)
+            return [named] if named is not None else []
+        return [priced for start, end, priced in self.open_pricing.get(customer, ()) if _within(ts, start, end)]
+
     def _named_problem(self, customer: str, ts: int, meter: str, reference: str) -> str | None:
         """Why the subscription an event names cannot bill it; None when it can."""
         named = self.named.get(reference)
@@ -305,6 +359,82 @@ class NamedSubscription:
     start: int  # µs
     end: int | None
     meters: frozenset[str]  # every event meter name a charge of its plan reads (meter codes and sources)
+
+
+@dataclass(frozen=True, slots=True)
+class MeterTest:
+    """Whether one meter counts an event, by its properties: the rule store.usage applies in SQL
+    (a numeric field present as a number, any value but null for unique_count; every filter
+    matched by text form, domain.json_values). Worked out once per catalog: this is the hot path."""
+
+    field: str | None  # the field the event must carry (None: any event of the stream)
+    numeric: bool  # the field must hold a number
+    filters: tuple[tuple[str, frozenset[str]], ...]  # property -> the text forms it may have
+
+    @classmethod
+    def of(cls, meter: MeterSpec) -> MeterTest:
+        field = meter.field if meter.field and meter.aggregation != "count" else None
+        forms = tuple((key, frozenset(form for form in map(text_form, values) if form is not None))
+                      for key, values in sorted(meter.filters.items()))
+        return cls(field, meter.aggregation != "unique_count", forms)
+
+    @property
+    def counts_every_event(self) -> bool:
+        return self.field is None and not self.filters
+
+    def counts(self, properties: Mapping[str, Any]) -> bool:
+        if self.field is not None:
+            value = properties.get(self.field)
+            if value is None or (self.numeric and not is_number(value)):
+                return False
+        for key, forms in self.filters:
+            if text_form(properties.get(key)) not in forms:
+                return False
+        return True
+
+
+@dataclass(frozen=True, slots=True)
+class PricedTerms:
+    """Which events a subscription's charges count, phase by phase: an event its phase in force
+    counts lands on an invoice line."""
+
+    starts: tuple[int, ...]  # µs, each phase's start, in time order
+    # per phase: event meter name -> the tests of the meters charged reading it; () when one of
+    # them counts every event of that name
+    tests: tuple[dict[str, tuple[MeterTest, ...]], ...]
+
+    def tests_at(self, ts: int) -> dict[str, tuple[MeterTest, ...]]:
+        if len(self.starts) == 1:
+            return self.tests[0]
+        # an event before the first phase is outside the subscription: the first phase judges it anyway
+        return self.tests[max(bisect_right(self.starts, ts) - 1, 0)]
+
+
+def _priced_by(priced: PricedTerms, ts: int, meter: str, properties: Mapping[str, Any]) -> bool:
+    tests = (priced.tests[0] if len(priced.starts) == 1 else priced.tests_at(ts)).get(meter)
+    if tests is None:
+        return False
+    if not tests:
+        return True
+    for test in tests:
+        if test.counts(properties):
+            return True
+    return False
+
+
+def _priced_terms(catalog: Catalog, subscription: Any) -> PricedTerms:
+    starts, tests = [], []
+    for terms in subscription.terms():
+        by_name: dict[str, list[MeterTest]] = defaultdict(list)
+        for charge in terms.plan.charges:
+            spec = catalog.meters.get(charge.meter) if charge.meter else None
+            if spec is not None:
+                for name in {spec.code, spec.stream}:
+                    by_name[name].append(MeterTest.of(spec))
+        starts.append(to_micros(terms.start))
+        tests.append({name: () if any(test.counts_every_event for test in found) else tuple(found)
+                      for name, found in by_name.items()})
+    return PricedTerms(tuple(starts), tuple(tests))
 
 
 def _within(ts: int, start: int, end: int | None) -> bool:

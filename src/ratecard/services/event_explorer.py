@@ -29,6 +29,8 @@ REASONS = {
     "unknown_customer": "unmatched: the customer is not in the catalog",
     "unknown_meter": "unmatched: no meter of this name in the catalog",
     "no_subscription": "unmatched: no subscription of the customer takes this event at its time",
+    "unpriced": "unpriced: its subscription takes it, but no charge of the plan counts it (meter not charged, "
+                "or left out by the meters' filters)",
     "invalid_value": "rejected when reprocessed: a property is not a valid value for its meter (a number expected)",
     "late": "late: its period's invoice is already final, so it is never billed on it",
 }

@@ -13,7 +13,7 @@ from ..ingest.importer import ImportReport, import_file, import_records
 from ..ingest.readers import ReaderError, decode_json_line
 from ..ingest.records import RawEvent, Rejection
 from ..ingest.reprocess import reprocess
-from ..ingest.validate import OUTSIDE_REASONS, EventValidator
+from ..ingest.validate import OUTSIDE_REASONS, UNPRICED_REASONS, EventValidator
 from ..store import Store
 from ..store.backfills import BackfillError, BackfillNotFound
 from ..store.events import StoredEvent, list_events
@@ -22,11 +22,12 @@ from .catalog import current_catalog, optional_catalog
 from .errors import Conflict, InvalidInput, NotFound
 
 # the ingestion types an entry point handles (parsing a request, caching a validator, rendering)
-__all__ = ["EVENT_STATUSES", "OUTSIDE_REASONS", "EventImport", "EventValidator", "ImportReport", "RawEvent", "Rejection",
-           "check_event_status", "decode_event", "find_events", "import_batch", "import_events", "late_windows",
-           "reprocess_events"]
+__all__ = ["EVENT_STATUSES", "OUTSIDE_REASONS", "UNPRICED_REASONS", "EventImport", "EventValidator", "ImportReport",
+           "RawEvent", "Rejection", "check_event_status", "decode_event", "find_events", "import_batch", "import_events",
+           "late_windows", "reprocess_events"]
 
-EVENT_STATUSES = ("matched", "unmatched", "unknown_customer", "unknown_meter", "no_subscription", "invalid_value")
+EVENT_STATUSES = ("matched", "unmatched", "unknown_customer", "unknown_meter", "no_subscription", "unpriced",
+                  "invalid_value")
 NO_CATALOG_WARNING = "no catalog applied: every event is stored as unknown_customer"
 
 

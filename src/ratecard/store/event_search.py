@@ -13,7 +13,7 @@ from .db import Store
 from .events import UNBILLED, StoredEvent
 from .schema import events
 
-UNMATCHED_STATUSES = ("unknown_customer", "unknown_meter", "no_subscription")
+UNMATCHED_STATUSES = ("unknown_customer", "unknown_meter", "no_subscription", "unpriced")
 # what each outcome the console offers means in stored columns (`late` is only ever set on a matched event)
 OUTCOMES = ("accepted", "rejected", "unmatched", "late")
 

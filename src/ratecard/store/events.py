@@ -218,3 +218,14 @@ def unbilled_counts(store: Store, environment: str) -> list[tuple[str, str, str,
              .group_by(events.c.status, events.c.customer, events.c.meter))
     with store.engine.connect() as connection:
         return [(status, customer, meter, count) for status, customer, meter, count in connection.execute(query)]
+
+
+def unpriced_examples(store: Store, environment: str) -> dict[tuple[str, str], tuple[str, ...]]:
+    """(customer, meter) -> up to two ids (the first and last by id) of its unpriced events, in one scan."""
+    query = (select(events.c.customer, events.c.meter, func.min(events.c.id), func.max(events.c.id))
+             .where(events.c.environment == environment, events.c.status == "unpriced", UNBILLED,
+                    events.c.deleted_at.is_(None))
+             .group_by(events.c.customer, events.c.meter))
+    with store.engine.connect() as connection:
+        return {(customer, meter): tuple(dict.fromkeys((first, last)))
+                for customer, meter, first, last in connection.execute(query)}

@@ -48,7 +48,7 @@ events = Table(
     Column("ts", BigInteger, nullable=False),  # µs since epoch, UTC
     Column("properties", JsonText, nullable=False),
     Column("received_at", BigInteger, nullable=False),
-    # matched | unknown_customer | unknown_meter | no_subscription | invalid_value
+    # matched | unknown_customer | unknown_meter | no_subscription | unpriced | invalid_value
     Column("status", String(32), nullable=False),
     Column("late", Boolean, nullable=False, default=False),
     Column("deleted_at", BigInteger, nullable=True),  # soft delete (µs); a deleted event is never billed

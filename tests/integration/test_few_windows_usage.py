@@ -34,7 +34,9 @@ meters:
   - {code: m_average, aggregation: average, field: v, source: s}
   - {code: calls, aggregation: count}
 plans:
-  - {code: p, currency: EUR, charges: [{code: c, meter: m_sum, model: per_unit, unit_amount: "1"}]}
+  # every event stream is charged, so every event is billable (an uncharged one is stored `unpriced`)
+  - {code: p, currency: EUR, charges: [{code: c, meter: m_sum, model: per_unit, unit_amount: "1"},
+                                       {code: k, meter: calls, model: per_unit, unit_amount: "1"}]}
 customers:
   - {reference: acme, currency: EUR}
   - {reference: globex, currency: EUR}

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -37,16 +38,18 @@ def postgres_reason() -> str | None:
     return _postgres_available()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path, postgres_reason: str | None) -> Iterator[str]:
-    """A fresh, empty database URL on each store."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'ratecard.db'}"
-        return
-    if postgres_reason is not None:
+def _require_postgres(reason: str | None) -> None:
+    """Skip without a PostgreSQL server; fail instead where CI requires one."""
+    if reason is not None:
         if REQUIRE_POSTGRES:
-            pytest.fail(f"PostgreSQL is required (RATECARD_REQUIRE_POSTGRES=1) but unreachable: {postgres_reason}")
-        pytest.skip(f"PostgreSQL unreachable: {postgres_reason}")
+            pytest.fail(f"PostgreSQL is required (RATECARD_REQUIRE_POSTGRES=1) but unreachable: {reason}")
+        pytest.skip(f"PostgreSQL unreachable: {reason}")
+
+
+@contextmanager
+def _postgres_schema() -> Iterator[str]:
+    """A URL on a new, empty PostgreSQL schema, dropped afterwards with every schema a test derived
+    from its name (schema_a…)."""
     schema = f"rc_{uuid.uuid4().hex[:12]}"
     engine = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
     with engine.connect() as connection:
@@ -56,7 +59,6 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path, postgres_reason: str 
         yield f"{POSTGRES_URL}{separator}options=-csearch_path%3D{schema}"
     finally:
         with engine.connect() as connection:
-            # tests may derive more schemas from this one's name (schema_a…); drop them all
             names = connection.execute(
                 text("SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE :prefix"),
                 {"prefix": f"{schema}%"},
@@ -66,26 +68,24 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path, postgres_reason: str 
         engine.dispose()
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path, postgres_reason: str | None) -> Iterator[str]:
+    """A fresh, empty database URL on each store."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'ratecard.db'}"
+        return
+    _require_postgres(postgres_reason)
+    with _postgres_schema() as url:
+        yield url
+
+
 @pytest.fixture
 def store_urls(tmp_path: Path, postgres_reason: str | None) -> Iterator[dict[str, str]]:
     """A fresh, empty database URL on each store, both in one test (tests that compare the two):
     {"sqlite": url, "postgresql": url}."""
-    if postgres_reason is not None:
-        if REQUIRE_POSTGRES:
-            pytest.fail(f"PostgreSQL is required (RATECARD_REQUIRE_POSTGRES=1) but unreachable: {postgres_reason}")
-        pytest.skip(f"PostgreSQL unreachable: {postgres_reason}")
-    schema = f"rc_{uuid.uuid4().hex[:12]}"
-    engine = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    with engine.connect() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    separator = "&" if "?" in POSTGRES_URL else "?"
-    try:
-        yield {"sqlite": f"sqlite:///{tmp_path / 'ratecard.db'}",
-               "postgresql": f"{POSTGRES_URL}{separator}options=-csearch_path%3D{schema}"}
-    finally:
-        with engine.connect() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        engine.dispose()
+    _require_postgres(postgres_reason)
+    with _postgres_schema() as url:
+        yield {"sqlite": f"sqlite:///{tmp_path / 'ratecard.db'}", "postgresql": url}
 
 
 @pytest.fixture

@@ -710,3 +710,20 @@ def test_a_correction_issued_at_a_boundary_does_not_stand_for_its_invoice(store)
     _run_until(store, date(2026, 3, 1), midnight)
     _run_until(store, date(2026, 4, 1), midnight)
     assert _billed(store, "base", "2026-04-01") == Decimal("60.00")  # April's invoice, on pro
+
+
+def test_an_end_moved_a_day_past_a_backdated_change_without_proration_bills_the_whole_fee(store) -> None:
+    # basic from Mar 1, ending May 1: May 1's invoice (April's calls) is final and bills no May fee
+    ending = Sub("s", "acme", "basic", date(2026, 3, 1), None, end=date(2026, 5, 1))
+    _apply(store, ending)
+    _run_until(store, date(2026, 5, 1))
+    _finalize_all(store)
+    # then a change to pro backdated to Apr 1, and the end moved to May 2 without proration: the
+    # day of May is billed pro's whole fee (an end without proration keeps the period's fee)
+    ending.changes = [Change(date(2026, 4, 1), "pro", "prorate")]
+    ending.end, ending.end_proration = date(2026, 5, 2), "none"
+    _apply(store, ending)
+    _run_until(store, date(2026, 6, 1))
+    assert _billed(store, "base", "2026-04-01") == Decimal("60.00")  # April: basic's 30.00, then pro's 30.00 more
+    # the day up to the end (60 × 1/31 = 1.94) and the rest of May (60 × 30/31 = 58.06)
+    assert sum(_billed(store, "base", f"2026-05-{day:02d}") for day in range(1, 32)) == Decimal("60.00")

@@ -158,6 +158,16 @@ def prorations(terms: Sequence[Terms], period: Period, basis: Mapping[str, Basis
                 result.append(Proration(code, f"Remaining time on {name} from {_day(part.start)} "
                                               f"(prorated {days}/{full} days)", part.start, part.end,
                                         fee * days / full, when))
+        if billed is None and not end_prorated and period.end < period.full_end:
+            # an end without proration keeps the period's fee up to its full end; when the opening
+            # billed none (the period did not exist then: the end was moved later), the days after
+            # the end are charged at the fee of the terms in force at the period's start
+            fee, name = advance_fees(opening).get(code, (None, None))
+            if fee:
+                tail = Decimal(_whole_days(period.end, period.full_end))
+                result.append(Proration(code, f"Rest of the period on {name} after the end on {_day(period.end)} "
+                                              f"(prorated {tail}/{full} days)", period.end, period.full_end,
+                                        fee * tail / full, None))
         if billed is not None and billed_fee and end_prorated and covered > period.end:
             unused = Decimal(_whole_days(period.end, covered))
             result.append(Proration(code, f"Unused time after the end on {_day(period.end)} "

@@ -224,6 +224,12 @@ class Tier(Strict):
     up_to: Money | None
     unit_amount: Money = Decimal(0)
     flat_amount: Money = Decimal(0)
+    rate: Money | None = None  # graduated_percentage only: percent of the amount inside the tier
+
+
+# free_units_per_events: a count of events, a whole number (a billion free events is plenty)
+MAX_FREE_EVENTS = 1_000_000_000
+EventCount = Annotated[StrictInt, Field(ge=0, le=MAX_FREE_EVENTS)]
 
 
 class Charge(Strict):
@@ -240,6 +246,11 @@ class Charge(Strict):
     free_units: Money | None = None
     rate: Money | None = None
     fixed_amount: Money | None = None
+    # percentage: free units and per-transaction bounds (priced event by event)
+    free_units_per_events: EventCount | None = None
+    free_units_per_total_aggregation: Money | None = None
+    per_transaction_min_amount: Money | None = None
+    per_transaction_max_amount: Money | None = None
 
 
 def _percent(value: Any) -> Decimal:

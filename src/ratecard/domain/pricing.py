@@ -153,9 +153,10 @@ def percentage_per_event(charge: Charge, values: Sequence[Decimal]) -> Decimal:
     fee) and uses one of `free_units_per_events` and its value of `free_units_per_total_aggregation`.
     They end at whichever allowance runs out first: after the N-th free event, or once the free
     amount is used up exactly, the next events are billed in full; the event whose value passes
-    what is left of the free amount is billed on the part above it (plus its fixed fee). An event of negative value (a refund) is never free and uses no allowance.
-    Every billed event's fee, value × rate / 100 + fixed_amount, is then held inside
-    [per_transaction_min_amount, per_transaction_max_amount]; a free event stays at zero."""
+    what is left of the free amount is billed on the part above it (plus its fixed fee). An event
+    of negative value (a refund) is never free and uses no allowance. Every billed event's fee,
+    value × rate / 100 + fixed_amount, is then held inside [per_transaction_min_amount,
+    per_transaction_max_amount]; a free event stays at zero."""
     rate = charge.rate / 100
     free_events = charge.free_units_per_events or None
     free_amount = charge.free_units_per_total_aggregation or None

@@ -99,15 +99,15 @@ def _setup(db_url: str, tmp_path: Path) -> None:
     _cli(db_url, "events", "import", str(tmp_path / "events.jsonl"))
 
 
-def _january(db_url: str, tmp_path: Path) -> dict[str, list[tuple[str, Decimal, Decimal]]]:
+def _january(db_url: str, tmp_path: Path) -> dict[str, list[dict]]:
     out = tmp_path / "invoices.json"
     _cli(db_url, "invoices", "export", "--format", "json", "--out", str(out))
-    lines: dict[str, list[tuple[str, Decimal, Decimal]]] = {}
-    for invoice in json.loads(out.read_text()):
-        if invoice["issue_date"] == "2026-02-01":
-            lines[invoice["customer"]] = [(line["code"], D(line["quantity"]), D(line["amount"]))
-                                          for line in invoice["lines"]]
-    return lines
+    return {invoice["customer"]: invoice["lines"] for invoice in json.loads(out.read_text())
+            if invoice["issue_date"] == "2026-02-01"}
+
+
+def _amounts(lines: list[dict]) -> list[tuple[str, Decimal, Decimal]]:
+    return [(line["code"], D(line["quantity"]), D(line["amount"])) for line in lines]
 
 
 def test_an_invoice_run_prices_each_event_and_the_tiers(db_url: str, tmp_path: Path) -> None:
@@ -117,14 +117,17 @@ def test_an_invoice_run_prices_each_event_and_the_tiers(db_url: str, tmp_path: P
     lines = _january(db_url, tmp_path)
     # 50.00 -> 1.10; 200.00 -> 4.10; 1,000.00 -> 20.10, held to 15.00: 20.20. February's 10.00 is not in it.
     # The calls meter beside it is aggregated as before: 100 × 0.01
-    assert lines["acme"] == [("card_fees", D("1250.00"), D("20.20")), ("calls", D(100), D("1.00"))]
+    assert _amounts(lines["acme"]) == [("card_fees", D("1250.00"), D("20.20")), ("calls", D(100), D("1.00"))]
     # 200, 100 and (beta-Z) 100 free: 3 events; beta-a's 50 -> 0.10 + 1.2% of 50 = 0.70
-    assert lines["beta"] == [("card_fees", D(450), D("0.70"))]
-    # 1,000 × 1% + 2,000 × 0.5% + 5 = 25.00
-    assert lines["gamma"] == [("volume_fees", D("3000.00"), D("25.00"))]
+    assert _amounts(lines["beta"]) == [("card_fees", D(450), D("0.70"))]
+    # 1,000 × 1% + 2,000 × 0.5% + 5 = 25.00, each tier's part with its rate as a unit amount
+    assert _amounts(lines["gamma"]) == [("volume_fees", D("3000.00"), D("25.00"))]
+    assert [(part["tier"], D(part["quantity"]), D(part["unit_amount"]), D(part["flat_amount"]), D(part["amount"]))
+            for part in lines["gamma"][0]["tiers"]] == [(1, D(1000), D("0.01"), D(0), D(10)),
+                                                        (2, D(2000), D("0.005"), D(5), D(15))]
     # the override's first 500.00 free: 200.00 and 250.00 free; 100.00 -> 50.00 × 2% + 0.10 = 1.10;
     # 400.00 -> 8.10: 9.20 (the plan alone bills 2% of 950.00 + 4 × 0.10 = 19.40)
-    assert lines["delta"] == [("card_fees", D("950.00"), D("9.20"))]
+    assert _amounts(lines["delta"]) == [("card_fees", D("950.00"), D("9.20"))]
 
 
 def test_the_upcoming_invoice_prices_each_event_of_the_period_so_far(db_url: str, tmp_path: Path) -> None:

@@ -470,12 +470,18 @@ def _check_tier_prices(charge: Charge, path: str, problems: list[Problem]) -> No
 
 
 def _check_per_event(charge: Charge, path: str, problems: list[Problem], aggregations: dict[str, str]) -> None:
-    """Free units and per-transaction bounds: a minimum not above the maximum, on a sum meter."""
+    """Free units and per-transaction bounds: a minimum not above the maximum, on a sum meter, and
+    not with charge-level filters or group_by (read with getattr: a charge without them passes)."""
     low, high = charge.per_transaction_min_amount, charge.per_transaction_max_amount
     if low is not None and high is not None and low > high:
         problems.append(Problem(f"{path}.per_transaction_min_amount",
                                 f"must not be greater than per_transaction_max_amount ({high}), got {low}"))
     given = [name for name in PER_EVENT_FIELDS if getattr(charge, name) is not None]
+    for key in ("filters", "group_by"):  # charge-level keys, where a catalog version has them
+        if given and getattr(charge, key, None):
+            problems.append(Problem(f"{path}.{key}", f"cannot be combined with {given[0]}: free units and "
+                                                     "per-transaction bounds are priced over all of the charge's "
+                                                     "events in one series"))
     aggregation = aggregations.get(charge.meter or "")
     if given and aggregation is not None and aggregation not in PER_EVENT_AGGREGATIONS:
         problems.append(Problem(f"{path}.{given[0]}",

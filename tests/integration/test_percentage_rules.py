@@ -138,3 +138,19 @@ def test_the_upcoming_invoice_prices_each_event_of_the_period_so_far(db_url: str
     # February so far: 10.00 -> 0.20 + 0.10 = 0.30, raised to the 0.50 minimum
     assert [(line["code"], D(line["quantity"]), D(line["amount"])) for line in document["lines"]] == [
         ("card_fees", D("10.00"), D("0.50")), ("calls", D(0), D("0.00"))]
+
+
+def test_catalog_check_names_each_problem_of_the_rules(tmp_path: Path) -> None:
+    broken = (CATALOG
+              .replace('per_transaction_min_amount: "0.50"', 'per_transaction_min_amount: "20.00"')
+              .replace("free_units_per_events: 3", "free_units_per_events: 2.5")
+              .replace('- {up_to: "1000", rate: "1"}', '- {up_to: "1000", unit_amount: "0.01"}'))
+    (tmp_path / "broken.yaml").write_text(broken)
+    result = runner.invoke(app, ["catalog", "check", str(tmp_path / "broken.yaml"), "--json"], env=ENV)
+    assert result.exit_code == 1
+    problems = {problem["path"]: problem["message"] for problem in json.loads(result.stdout)["problems"]}
+    assert problems["plans[0].charges[0].per_transaction_min_amount"] == (
+        "must not be greater than per_transaction_max_amount (15.00), got 20.00")
+    assert set(problems) == {"plans[0].charges[0].per_transaction_min_amount",
+                             "plans[1].charges[0].free_units_per_events",
+                             "plans[3].charges[0].tiers[0].rate", "plans[3].charges[0].tiers[0].unit_amount"}

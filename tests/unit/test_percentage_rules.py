@@ -16,6 +16,7 @@ from ratecard.domain.money import quantize
 from ratecard.domain.periods import Schedule
 from ratecard.domain.pricing import Charge, MissingValues, Tier, percentage_per_event, price_usage
 from ratecard.domain.rating import Plan, Pricing, invoice_cuts, rate_cut
+from ratecard.domain.terms import Terms
 from ratecard.domain.tiers import tier_parts
 
 D = Decimal
@@ -133,6 +134,20 @@ def test_an_invoice_line_from_usage_with_each_event_value() -> None:
     values = (D("50.00"), D("200.00"), D("1000.00"))
     lines = rate_cut(plan, cut, {"payments": Usage(D("1250.00"), 3, values)}, Pricing("EUR"))
     assert [(line.code, str(line.quantity), str(line.amount)) for line in lines] == [("fees", "1250.00", "20.20")]
+
+
+def test_each_segment_of_a_period_cut_by_a_change_has_its_own_free_units() -> None:
+    # the first payment free on both plans; the change on Jan 15 cuts January in two lines, each
+    # priced under its own terms: 100.00 free, then 60.00 free and 40.00 at 2% = 0.80
+    first = Plan("a", "EUR", "month", (percentage(rate=D(2), free_units_per_events=1),))
+    second = Plan("b", "EUR", "month", (percentage(rate=D(2), free_units_per_events=1, fixed_amount=D("0")),))
+    terms = (Terms(datetime(2026, 1, 1, tzinfo=UTC), first), Terms(datetime(2026, 1, 15, tzinfo=UTC), second))
+    schedule = Schedule.build(datetime(2026, 1, 1, tzinfo=UTC), None, "month", ZoneInfo("UTC"))
+    cut = invoice_cuts(schedule, datetime(2026, 2, 1, tzinfo=UTC), terms)[1]
+    usage = [{"payments": Usage(D("100.00"), 1, (D("100.00"),))},
+             {"payments": Usage(D("100.00"), 2, (D("60.00"), D("40.00")))}]
+    lines = rate_cut(terms, cut, usage, Pricing("EUR"))
+    assert [(line.service_start.day, str(line.amount)) for line in lines] == [(1, "0.00"), (15, "0.80")]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -238,3 +238,21 @@ def test_event_by_event_without_rules_is_the_percentage_of_the_sum(values: list[
 def test_graduated_percentage_with_one_tier_is_percentage(quantity: Decimal, rate: Decimal) -> None:
     one_tier = Charge(code="c", model="graduated_percentage", meter="m", tiers=(Tier(None, rate=rate),))
     assert price_usage(one_tier, quantity).amount == price_usage(percentage(rate=rate), quantity).amount
+
+
+@st.composite
+def rate_tiers(draw: st.DrawFn) -> tuple[Tier, ...]:
+    bounds = sorted({D(b) for b in draw(st.lists(st.integers(1, 10**6), max_size=4))})
+    return (*[Tier(b, rate=draw(rates), flat_amount=draw(fees)) for b in bounds],
+            Tier(None, rate=draw(rates), flat_amount=draw(fees)))
+
+
+@settings(max_examples=200, deadline=None)
+@given(tiers=rate_tiers(), quantity=positive_money)
+def test_graduated_percentage_parts_add_up_to_the_price(tiers: tuple[Tier, ...], quantity: Decimal) -> None:
+    charge = Charge(code="c", model="graduated_percentage", meter="m", tiers=tiers)
+    parts = tier_parts(charge, quantity)
+    assert sum((part.amount for part in parts), D(0)) == price_usage(charge, quantity).amount
+    assert sum((part.quantity for part in parts), D(0)) == quantity
+    for part in parts:
+        assert part.unit_amount * 100 == tiers[part.tier - 1].rate

@@ -84,8 +84,15 @@ def test_each_field_is_validated_at_its_path() -> None:
 
 
 def test_free_events_are_a_bounded_whole_number() -> None:
-    for value in ("3", 2.5, 10**10, True):
-        assert "plans[0].charges[0].free_units_per_events" in _problems(_document(card={"free_units_per_events": value}))
+    for value in ("2.5", 2.5, Decimal("2.5"), 10**10, "-1", True, "three", [3]):
+        problems = _problems(_document(card={"free_units_per_events": value}))
+        assert list(problems) == ["plans[0].charges[0].free_units_per_events"], value
+    assert _problems(_document(card={"free_units_per_events": -1})) == {
+        "plans[0].charges[0].free_units_per_events": "must be between 0 and 1,000,000,000, got -1"}
+    # its digits as text, as `subscriptions change --override card.free_units_per_events=3` gives them
+    document, problems = check_document(_document(card={"free_units_per_events": "3"}))
+    assert problems == [] and document is not None
+    assert build_catalog(document).plans["pay"].charges[0].free_units_per_events == 3
 
 
 def test_the_minimum_must_not_exceed_the_maximum() -> None:

@@ -248,6 +248,9 @@ ZERO_CASES = {
     "stairstep": charge("stairstep", tiers=tiers((100, "0", "10"), (None, "0", "50"))),
     "package": charge("package", package_size=D(100), package_amount=D("5")),
     "percentage": charge("percentage", rate=D("2"), fixed_amount=D("0.30")),
+    # even with a flat fee on the first tier
+    "graduated_percentage": charge("graduated_percentage", tiers=(Tier(D(1000), rate=D(1), flat_amount=D(5)),
+                                                                  Tier(None, rate=D("0.5"), flat_amount=D(5)))),
 }
 
 

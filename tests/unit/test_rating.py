@@ -200,6 +200,8 @@ USAGE_ONLY = Plan(
         Charge(code="stairstep", model="stairstep", meter="m4", tiers=(Tier(D(10), D(0), D(7)), Tier(None, D(0), D(9)))),
         Charge(code="package", model="package", meter="m5", package_size=D(100), package_amount=D(5)),
         Charge(code="percentage", model="percentage", meter="m6", rate=D("1.5"), fixed_amount=D("0.30")),
+        Charge(code="graduated_percentage", model="graduated_percentage", meter="m7",
+               tiers=(Tier(D(10), rate=D(1), flat_amount=D(3)), Tier(None, rate=D("0.5")))),
     ),
 )  # fmt: skip
 

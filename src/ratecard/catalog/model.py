@@ -29,6 +29,9 @@ class MeterSpec:
     field: str | None
     filters: dict[str, tuple[Any, ...]]
     source: str | None
+    # a charge prices it event by event (domain.pricing.percentage_per_event): the store hands
+    # each event's value with its sum (Usage.values)
+    per_event: bool = False
 
     @property
     def stream(self) -> str:
@@ -159,7 +162,8 @@ class Catalog:
 
 
 def to_domain_charge(model: ChargeModel) -> Charge:
-    tiers = tuple(Tier(t.up_to, t.unit_amount, t.flat_amount) for t in model.tiers or ())
+    tiers = tuple(Tier(t.up_to, t.unit_amount, t.flat_amount, t.rate if t.rate is not None else ZERO)
+                  for t in model.tiers or ())
     return Charge(
         code=model.code,
         model=model.model,
@@ -174,6 +178,10 @@ def to_domain_charge(model: ChargeModel) -> Charge:
         free_units=model.free_units if model.free_units is not None else ZERO,
         rate=model.rate if model.rate is not None else ZERO,
         fixed_amount=model.fixed_amount if model.fixed_amount is not None else ZERO,
+        free_units_per_events=model.free_units_per_events,
+        free_units_per_total_aggregation=model.free_units_per_total_aggregation,
+        per_transaction_min_amount=model.per_transaction_min_amount,
+        per_transaction_max_amount=model.per_transaction_max_amount,
     )
 
 
@@ -278,6 +286,12 @@ def build_catalog(document: CatalogDocument) -> Catalog:
             end_proration=s.end_proration,
             requires_reference=s.requires_reference,
         )
+    per_event = {charge.meter for subscription in subscriptions.values() for phase in subscription.phases()
+                 for charge in phase.plan.charges if charge.per_event}
+    per_event |= {charge.meter for plan in plans.values() for charge in plan.charges if charge.per_event}
+    for code in per_event:
+        if code in meters:
+            meters[code] = replace(meters[code], per_event=True)
     return Catalog(
         entity_name=entity.name,
         currency=entity.currency,

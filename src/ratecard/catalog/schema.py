@@ -224,6 +224,27 @@ class Tier(Strict):
     up_to: Money | None
     unit_amount: Money = Decimal(0)
     flat_amount: Money = Decimal(0)
+    rate: Money | None = None  # graduated_percentage only: percent of the amount inside the tier
+
+
+# free_units_per_events: a count of events, a whole number (a billion free events is plenty)
+MAX_FREE_EVENTS = 1_000_000_000
+_DIGITS = re.compile("[0-9]{1,10}")
+
+
+def _event_count(value: Any) -> int:
+    """A whole number of events: an integer, or its digits as text (what `--override
+    CHARGE.free_units_per_events=3` gives); never a boolean, a fraction or a float."""
+    if isinstance(value, str) and _DIGITS.fullmatch(value.strip()):
+        value = int(value.strip())
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"must be a whole number of events such as 3, got {value!r}")
+    if not 0 <= value <= MAX_FREE_EVENTS:
+        raise ValueError(f"must be between 0 and {MAX_FREE_EVENTS:,}, got {value}")
+    return value
+
+
+EventCount = Annotated[int, BeforeValidator(_event_count)]
 
 
 class Charge(Strict):
@@ -240,6 +261,11 @@ class Charge(Strict):
     free_units: Money | None = None
     rate: Money | None = None
     fixed_amount: Money | None = None
+    # percentage: free units and per-transaction bounds (priced event by event)
+    free_units_per_events: EventCount | None = None
+    free_units_per_total_aggregation: Money | None = None
+    per_transaction_min_amount: Money | None = None
+    per_transaction_max_amount: Money | None = None
 
 
 def _percent(value: Any) -> Decimal:

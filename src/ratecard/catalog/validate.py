@@ -48,10 +48,16 @@ REQUIRED_FIELDS = {
     "stairstep": ("tiers",),
     "package": ("package_size", "package_amount"),
     "percentage": ("rate",),
+    "graduated_percentage": ("tiers",),
 }
-OPTIONAL_FIELDS = {"package": ("free_units",), "percentage": ("fixed_amount",)}
+# a percentage charge's free units and per-transaction bounds: it is then priced event by event
+PER_EVENT_FIELDS = ("free_units_per_events", "free_units_per_total_aggregation", "per_transaction_min_amount",
+                    "per_transaction_max_amount")
+OPTIONAL_FIELDS = {"package": ("free_units",), "percentage": ("fixed_amount", *PER_EVENT_FIELDS)}
 MODEL_FIELDS = ("amount", "unit_amount", "tiers", "package_size", "package_amount", "free_units",
-                "rate", "fixed_amount")
+                "rate", "fixed_amount", *PER_EVENT_FIELDS)
+# the aggregation a charge priced event by event reads: each event's value is its share of the sum
+PER_EVENT_AGGREGATIONS = ("sum",)
 SECTIONS = ("billing_entity", "billing_entities", "meters", "plans", "customers", "subscriptions", "coupons")
 
 
@@ -159,6 +165,7 @@ def check_document(document: Any, warnings: list[Problem] | None = None) -> tupl
 
     # an item that failed validation still exists: references to it are not "unknown"
     meter_codes = {meter.code for _, meter in meters} | _raw_keys(raw_meters, "code")
+    aggregations = {meter.code: meter.aggregation for _, meter in meters}
     plan_codes = _raw_keys(raw_plans, "code")
     customer_refs = _raw_keys(raw_customers, "reference")
     for index, meter in meters:
@@ -177,7 +184,7 @@ def check_document(document: Any, warnings: list[Problem] | None = None) -> tupl
         _unique([(i, c) for i, c in plan_charges if c is not None], f"{plan_path}.charges", "code", problems)
         for c_index, charge in plan_charges:
             if charge is not None:
-                check_charge(charge, f"{plan_path}.charges[{c_index}]", meter_codes, problems)
+                check_charge(charge, f"{plan_path}.charges[{c_index}]", meter_codes, problems, aggregations)
 
     plans_by_code = {plan.code: plan for _, plan in plans}
     customers_by_ref = {customer.reference: customer for _, customer in customers}
@@ -188,7 +195,8 @@ def check_document(document: Any, warnings: list[Problem] | None = None) -> tupl
     for index, subscription in subscriptions:
         path = f"subscriptions[{index}]"
         _check_references(subscription.model_dump(), path, plan_codes, customer_refs, problems)
-        _check_subscription(subscription, path, plans_by_code, customers_by_ref, meter_codes, entity, problems)
+        _check_subscription(subscription, path, plans_by_code, customers_by_ref, meter_codes, entity, problems,
+                            aggregations)
     # a coupon that failed validation still exists: attaching it is not "unknown"
     _check_discounts(subscriptions, [coupon for _, coupon in coupons], _raw_keys(raw_coupons, "code"),
                      plans_by_code, customers_by_ref, entity, problems)
@@ -384,8 +392,9 @@ def _check_meter(meter: Meter, path: str, problems: list[Problem]) -> None:
 
 # Every number a charge holds: prices and amounts, and the quantities tiers and packages count in.
 BOUNDED_CHARGE_FIELDS = ("amount", "unit_amount", "package_size", "package_amount", "free_units", "rate",
-                         "fixed_amount")
-BOUNDED_TIER_FIELDS = ("up_to", "unit_amount", "flat_amount")
+                         "fixed_amount", "free_units_per_total_aggregation", "per_transaction_min_amount",
+                         "per_transaction_max_amount")
+BOUNDED_TIER_FIELDS = ("up_to", "unit_amount", "flat_amount", "rate")
 
 
 def _check_bound(value: Decimal | None, path: str, problems: list[Problem]) -> None:
@@ -409,7 +418,10 @@ def _check_charge_bounds(charge: Charge, path: str, problems: list[Problem]) -> 
                 _check_bound(getattr(tier, name), f"{path}.tiers[{index}].{name}", problems)
 
 
-def check_charge(charge: Charge, path: str, meter_codes: set[str], problems: list[Problem]) -> None:
+def check_charge(charge: Charge, path: str, meter_codes: set[str], problems: list[Problem],
+                 aggregations: dict[str, str] | None = None) -> None:
+    """One charge's fields for its model. `aggregations` (meter code -> aggregation of the meters
+    that validated) checks what a charge priced event by event reads."""
     _check_charge_bounds(charge, path, problems)
     model = charge.model
     for name in REQUIRED_FIELDS[model]:
@@ -429,10 +441,52 @@ def check_charge(charge: Charge, path: str, meter_codes: set[str], problems: lis
             problems.append(Problem(f"{path}.meter", f"unknown meter {charge.meter!r}"))
         if charge.timing == "advance":
             problems.append(Problem(f"{path}.timing", "usage charges are billed in arrears"))
-    if model in TIERED_MODELS and charge.tiers is not None:
+    if (model in TIERED_MODELS or model == "graduated_percentage") and charge.tiers is not None:
         if not charge.tiers:
             problems.append(Problem(f"{path}.tiers", f"model {model} needs at least one tier"))
         _check_tiers(charge, path, problems)
+        _check_tier_prices(charge, path, problems)
+    if model == "percentage":
+        _check_per_event(charge, path, problems, aggregations or {})
+
+
+def _check_tier_prices(charge: Charge, path: str, problems: list[Problem]) -> None:
+    """A graduated_percentage tier has a rate (and maybe a flat amount), no unit amount; the other
+    tiered models' tiers have no rate."""
+    for index, tier in enumerate(charge.tiers or []):
+        if tier is None:
+            continue
+        where = f"{path}.tiers[{index}]"
+        if charge.model == "graduated_percentage":
+            if tier.rate is None:
+                problems.append(Problem(f"{where}.rate", "is required by model graduated_percentage (percent of "
+                                                         "the amount inside the tier)"))
+            if tier.unit_amount != 0:
+                problems.append(Problem(f"{where}.unit_amount", "is not used by model graduated_percentage (give "
+                                                                "the tier's rate)"))
+        elif tier.rate is not None:
+            problems.append(Problem(f"{where}.rate", f"is not used by model {charge.model} (give the tier's "
+                                                     "unit_amount, or use model graduated_percentage)"))
+
+
+def _check_per_event(charge: Charge, path: str, problems: list[Problem], aggregations: dict[str, str]) -> None:
+    """Free units and per-transaction bounds: a minimum not above the maximum, on a sum meter, and
+    not with charge-level filters or group_by (read with getattr: a charge without them passes)."""
+    low, high = charge.per_transaction_min_amount, charge.per_transaction_max_amount
+    if low is not None and high is not None and low > high:
+        problems.append(Problem(f"{path}.per_transaction_min_amount",
+                                f"must not be greater than per_transaction_max_amount ({high}), got {low}"))
+    given = [name for name in PER_EVENT_FIELDS if getattr(charge, name) is not None]
+    for key in ("filters", "group_by"):  # charge-level keys, where a catalog version has them
+        if given and getattr(charge, key, None):
+            problems.append(Problem(f"{path}.{key}", f"cannot be combined with {given[0]}: free units and "
+                                                     "per-transaction bounds are priced over all of the charge's "
+                                                     "events in one series"))
+    aggregation = aggregations.get(charge.meter or "")
+    if given and aggregation is not None and aggregation not in PER_EVENT_AGGREGATIONS:
+        problems.append(Problem(f"{path}.{given[0]}",
+                                f"prices each event's value, which needs a meter with aggregation sum; meter "
+                                f"{charge.meter!r} aggregates by {aggregation}"))
 
 
 def _check_tiers(charge: Charge, path: str, problems: list[Problem]) -> None:
@@ -464,6 +518,7 @@ def _check_subscription(
     meter_codes: set[str],
     entity: BillingEntity | None,
     problems: list[Problem],
+    aggregations: dict[str, str] | None = None,
 ) -> None:
     plan = plans.get(subscription.plan)
     customer = customers.get(subscription.customer)
@@ -474,14 +529,14 @@ def _check_subscription(
     zone = ZoneInfo((customer.timezone if customer is not None else None) or (entity.timezone if entity else "UTC"))
     if subscription.end is not None and _as_comparable(subscription.end, zone) <= _as_comparable(subscription.start, zone):
         problems.append(Problem(f"{path}.end", "must be after start"))
-    _check_changes(subscription, path, plans, meter_codes, zone, problems)
+    _check_changes(subscription, path, plans, meter_codes, zone, problems, aggregations)
     if plan is None:
         return
-    _check_overrides(subscription.overrides, plan, f"{path}.overrides", meter_codes, problems)
+    _check_overrides(subscription.overrides, plan, f"{path}.overrides", meter_codes, problems, aggregations)
 
 
 def _check_changes(subscription: Subscription, path: str, plans: dict[str, Plan], meter_codes: set[str],
-                   zone: ZoneInfo, problems: list[Problem]) -> None:
+                   zone: ZoneInfo, problems: list[Problem], aggregations: dict[str, str] | None = None) -> None:
     """Each change after the previous one (and the start), before the end, to a plan billed in the
     same currency on the same calendar: periods and invoices stay those of the subscription."""
     first = plans.get(subscription.plan)
@@ -507,12 +562,12 @@ def _check_changes(subscription: Subscription, path: str, plans: dict[str, Plan]
                                                      f"{first.currency} (end it and start a new subscription instead)"))
             continue
         if change.overrides:
-            _check_overrides(change.overrides, plan, f"{where}.overrides", meter_codes, problems)
+            _check_overrides(change.overrides, plan, f"{where}.overrides", meter_codes, problems, aggregations)
         current = plan
 
 
 def _check_overrides(overrides: dict[str, Any], plan: Plan, path: str, meter_codes: set[str],
-                     problems: list[Problem]) -> None:
+                     problems: list[Problem], aggregations: dict[str, str] | None = None) -> None:
     charges = {charge.code: charge for charge in plan.charges}
     for code, fields in overrides.items():
         where = f"{path}.{code}"
@@ -526,12 +581,16 @@ def _check_overrides(overrides: dict[str, Any], plan: Plan, path: str, meter_cod
         # problems in the merged charge are reported under the override, where the user must look
         charge = validate_charge(merged, where, problems)
         if charge is not None:
-            check_charge(charge, where, meter_codes, problems)
+            check_charge(charge, where, meter_codes, problems, aggregations)
 
 
 def override_charge(charge: Charge, fields: dict[str, Any]) -> dict[str, Any]:
     """A plan charge with a subscription's overriding fields laid over it (code and model kept)."""
     merged = charge.model_dump(exclude_none=True)
+    if charge.tiers:
+        # an unbounded tier's `up_to: null` is a value, not an omission
+        merged["tiers"] = [None if tier is None else {**tier.model_dump(exclude_none=True), "up_to": tier.up_to}
+                           for tier in charge.tiers]
     merged.update(fields)
     return merged
 

@@ -26,10 +26,14 @@ AVERAGE_QUANTUM = Decimal("1e-12")
 
 @dataclass(frozen=True)
 class Usage:
-    """A meter's aggregate over a period: the quantity and how many events made it."""
+    """A meter's aggregate over a period: the quantity and how many events made it.
+
+    `values`: each event's value in the period's order (timestamp, then arrival), only for a sum
+    meter a charge prices event by event (domain.pricing.percentage_per_event); None otherwise."""
 
     quantity: Decimal
     events: int
+    values: tuple[Decimal, ...] | None = None
 
     @classmethod
     def zero(cls) -> Usage:

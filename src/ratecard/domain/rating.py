@@ -244,7 +244,7 @@ def usage_lines(
             continue
         measured = usage.get(charge.meter or "", Usage.zero())
         with _pricing(charge.code, measured.quantity):
-            price = price_usage(charge, measured.quantity, measured.events)
+            price = price_usage(charge, measured.quantity, measured.events, measured.values)
             amount = quantize(price.amount, pricing.currency, pricing.rounding)
             parts = tier_parts(charge, measured.quantity)
         lines.append(

@@ -40,14 +40,19 @@ class TierPart:
 
 def tier_parts(charge: Charge, quantity: Decimal) -> tuple[TierPart, ...]:
     """The parts of a tiered charge's price for a quantity: one per tier holding units for
-    `graduated`; the one tier the total falls in for `volume` (every unit at its price, plus its
-    flat amount) and `stairstep` (its flat amount). No parts for other models or zero usage."""
-    if charge.model not in ("graduated", "volume", "stairstep") or quantity <= 0 or not charge.tiers:
+    `graduated` and `graduated_percentage` (a tier's rate as its unit amount: 1% is 0.01); the one
+    tier the total falls in for `volume` (every unit at its price, plus its flat amount) and
+    `stairstep` (its flat amount). No parts for other models or zero usage."""
+    if charge.model not in ("graduated", "volume", "stairstep", "graduated_percentage") or quantity <= 0 \
+            or not charge.tiers:
         return ()
     with localcontext() as context:
         context.prec = EXACT_PRECISION  # the same exact arithmetic as price_usage
         if charge.model == "graduated":
             return _graduated(charge.tiers, quantity)
+        if charge.model == "graduated_percentage":
+            # a tier's rate is its price per unit of the amount: 1% is 0.01
+            return _graduated(tuple(Tier(t.up_to, t.rate / 100, t.flat_amount) for t in charge.tiers), quantity)
         index, tier = _reached(charge.tiers, quantity)
         above = charge.tiers[index - 2].up_to or ZERO if index > 1 else ZERO
         unit = tier.unit_amount if charge.model == "volume" else ZERO

@@ -22,7 +22,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from functools import cached_property
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -30,9 +30,9 @@ from zoneinfo import ZoneInfo
 from ..catalog import Catalog, MeterSpec, SubscriptionSpec
 from ..domain.aggregation import Usage
 from ..domain.instants import from_micros, to_micros
-from ..domain.money import minor_unit, quantize
+from ..domain.money import EXACT_PRECISION, minor_unit, quantize
 from ..domain.periods import local_midnight
-from ..domain.pricing import TIERED_MODELS, Charge, price_usage
+from ..domain.pricing import TIERED_MODELS, Charge, Tier, price_usage
 from ..domain.tax import invoice_tax
 from ..store import Store
 from ..store.invoices import billed_lines, draft_reference
@@ -343,17 +343,25 @@ class CauseFinder:
             if period is None:
                 return None
             return quantize(period.prorate(charge.amount), line.currency, rounding)
-        events = self._events_of(line) if charge.model == "percentage" else 0
-        return quantize(price_usage(charge, quantity, events).amount, line.currency, rounding)
+        if charge.model != "percentage":
+            return quantize(price_usage(charge, quantity).amount, line.currency, rounding)
+        measured = self._usage_of(line, charge.per_event)
+        if charge.per_event and quantity != measured.quantity:
+            return None  # priced event by event: another quantity has no events' values to price
+        return quantize(price_usage(charge, quantity, measured.events, measured.values).amount, line.currency,
+                        rounding)
 
-    def _events_of(self, line: RatecardLine) -> int:
-        """How many events made the line (percentage charges add a fixed amount per event)."""
+    def _usage_of(self, line: RatecardLine, per_event: bool) -> Usage:
+        """The events that made the line: how many (a percentage charge adds a fixed amount per
+        event) and, for a charge priced event by event, each one's value."""
         meter = self._meter_of(line)
         if meter is None:
-            return 0
+            return Usage.zero()
+        if per_event and meter.aggregation == "sum":
+            meter = dataclasses.replace(meter, per_event=True)
         usage = aggregate_usage(self.store, [Window(0, line.customer, line.start_ts, line.end_ts)], [meter],
                                 self.environment)
-        return usage.get((0, meter.code), Usage.zero()).events
+        return usage.get((0, meter.code), Usage.zero())
 
     def _amount_cause(self, ours: RatecardLine, theirs: LegacyLine,
                       quantity_cause: tuple[str, dict] | None) -> tuple[str, dict[str, Any]]:
@@ -367,6 +375,10 @@ class CauseFinder:
                     if model != charge.model and self._price(ours, dataclasses.replace(charge, model=model),
                                                              quantity) == theirs.amount:
                         return "tier_model", {"model": model}
+            if charge.model == "graduated_percentage" and self._price(ours, _volume_rates(charge), quantity) \
+                    == theirs.amount:
+                # the legacy system took the whole amount at the rate of the tier it reaches
+                return "tier_model", {"model": "volume"}
             listed = self._charge(ours, listed=True)
             if listed is not None and listed != charge and self._price(ours, listed, quantity) == theirs.amount:
                 return "override", {"legacy_used": "the list price"}
@@ -457,3 +469,11 @@ class CauseFinder:
             return "rounding", {}
         return "unexplained", {}
 
+
+def _volume_rates(charge: Charge) -> Charge:
+    """A graduated_percentage charge read as volume: the whole amount at the rate of the tier it
+    reaches (its rate as a unit amount), plus that tier's flat amount."""
+    with localcontext() as context:
+        context.prec = EXACT_PRECISION
+        tiers = tuple(Tier(tier.up_to, tier.rate / 100, tier.flat_amount) for tier in charge.tiers)
+    return dataclasses.replace(charge, model="volume", tiers=tiers)

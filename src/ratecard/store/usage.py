@@ -6,7 +6,9 @@ one per subscription or per meter. SQLite adds JSON numbers as doubles: sums, ma
 windows holding a non-integer or a large integer are redone exactly from the JSON text. average is
 never SQL AVG: it is the exact sum divided by the count, both taken from the same scan.
 weighted_sum needs the level before each window and the order of events inside it, so its
-events are fetched and handed to the pure domain function.
+events are fetched and handed to the pure domain function. So are the events of a sum meter a
+charge prices event by event (MeterSpec.per_event: a percentage charge with free units or
+per-transaction bounds): its Usage carries each event's value, in order (`_per_event`).
 
 A window may belong to one subscription: it then takes only the events naming that subscription,
 plus those naming none when it takes unreferenced events (Window.takes); a window without one
@@ -23,6 +25,7 @@ integer under unique_count or a filter, an object or array) to two small functio
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -70,7 +73,7 @@ def aggregate_usage(
     if not windows or not meters:
         return result
     postgres = store.is_postgres
-    grouped = [meter for meter in meters if meter.aggregation != "weighted_sum"]
+    grouped = [meter for meter in meters if meter.aggregation != "weighted_sum" and not _is_per_event(meter)]
     scan = len(windows) >= SCAN_FROM_WINDOWS
     spans, joined = (_common_spans(windows) if grouped and scan else ({}, list(windows)))
     with store.engine.begin() as connection:
@@ -92,6 +95,8 @@ def aggregate_usage(
         for meter in meters:
             if meter.aggregation == "weighted_sum":
                 result.update(_weighted(connection, postgres, windows, meter, environment))
+            elif _is_per_event(meter):
+                result.update(_per_event(connection, postgres, windows, meter, environment))
         if split:
             # rare (a customer whose events name several subscriptions, or one and none): the join tells
             _load_windows(connection, postgres, split)
@@ -624,6 +629,46 @@ def _weighted(connection: Any, postgres: bool, windows: Sequence[Window], meter:
     return result
 
 
+def _is_per_event(meter: MeterSpec) -> bool:
+    """A sum meter whose events' values a charge needs one by one (off the single pass)."""
+    return getattr(meter, "per_event", False) and meter.aggregation == "sum"
+
+
+def _per_event(connection: Any, postgres: bool, windows: Sequence[Window], meter: MeterSpec,
+               environment: str) -> dict[tuple[int, str], Usage]:
+    """A sum with each event's value: the events inside each window (Window.takes), in the period's
+    order (timestamp, then when ratecard received it, then the id's bytes, on both stores)."""
+    params: dict[str, Any] = {"env": environment, "since": min(w.start_us for w in windows),
+                              "until": max(w.end_us for w in windows)}
+    if postgres:  # the windows table may hold only the joined windows
+        params["customers"] = sorted({w.customer for w in windows})
+    conditions = _conditions(meter, postgres, params)
+    value = "(e.properties -> :field)::text" if postgres else "e.properties -> :path"
+    customers = "= ANY(:customers)" if postgres else "IN (SELECT DISTINCT customer FROM usage_windows)"
+    by_bytes = 'e.id COLLATE "C"' if postgres else "e.id"  # SQLite compares text by its bytes
+    sql = (
+        f"SELECT e.customer, e.ts, {value}, e.subscription FROM events e "
+        "WHERE e.environment = :env AND e.ts >= :since AND e.ts < :until AND e.status = 'matched' "
+        f"AND e.customer {customers} AND {' AND '.join(conditions)} "
+        f"ORDER BY e.customer, e.ts, e.received_at, {by_bytes}"
+    )
+    by_customer: dict[str, list[tuple[int, Decimal, str | None]]] = defaultdict(list)
+    for customer, ts, raw, named in connection.execute(text(sql), params):
+        by_customer[customer].append((ts, _json_number(str(raw)), named))
+    moments = {customer: [ts for ts, _, _ in rows] for customer, rows in by_customer.items()}
+    result = {}
+    for window in windows:
+        rows = by_customer.get(window.customer)
+        if not rows:
+            continue
+        first = bisect_left(moments[window.customer], window.start_us)
+        last = bisect_left(moments[window.customer], window.end_us)
+        values = tuple(v for _, v, named in rows[first:last] if window.takes(named))
+        if values:
+            result[(window.key, meter.code)] = Usage(exact_sum(values), len(values), values)
+    return result
+
+
 # ---------------------------------------------------------------- a few windows (the upcoming invoice)
 
 # Up to this many windows (one customer's subscriptions) are rolled up by `few_windows_usage`
@@ -652,8 +697,8 @@ def few_windows_usage(store: Store, windows: Sequence[Window], meters: Sequence[
     if len(windows) > FEW_WINDOWS:
         return aggregate_usage(store, windows, meters, environment)
     result: dict[tuple[int, str], Usage] = {}
-    grouped = [meter for meter in meters if meter.aggregation != "weighted_sum"]
-    rolled_up = [meter for meter in meters if meter.aggregation == "weighted_sum"]
+    grouped = [meter for meter in meters if meter.aggregation != "weighted_sum" and not _is_per_event(meter)]
+    rolled_up = [meter for meter in meters if meter.aggregation == "weighted_sum" or _is_per_event(meter)]
     if not store.is_postgres:  # one statement per meter: a stream many meters read is scanned once instead
         readers: dict[str, int] = defaultdict(int)
         for meter in grouped:

@@ -43,6 +43,7 @@ class Charge:
     free_units: Decimal = ZERO
     rate: Decimal = ZERO  # percentage, in percent
     fixed_amount: Decimal = ZERO  # percentage, per matching event
+    maximum: Decimal | None = None  # a usage charge's cap per period (domain/caps.py)
 
     @property
     def is_usage(self) -> bool:

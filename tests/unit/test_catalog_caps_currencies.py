@@ -4,13 +4,17 @@ at its own path, and a subscription priced in its customer's currency."""
 from __future__ import annotations
 
 import copy
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ratecard.catalog import build_catalog, check_document
+from ratecard.domain.aggregation import Usage
 from ratecard.domain.caps import PlanCap
+from ratecard.domain.money import minor_units, quantize
+from ratecard.domain.rating import invoice_cuts, invoice_totals, rate_cut
 
 D = Decimal
 PLAN: dict = {
@@ -186,3 +190,31 @@ def test_a_currency_price_is_used_as_given_never_converted(currency: str, amount
     assert problems == [] and found is not None
     subscription = next(s for s in build_catalog(found).subscriptions.values() if s.plan.currency == currency)
     assert subscription.plan.charges[0].amount == amount
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.decimals(min_value=0, max_value=1000, places=5, allow_nan=False, allow_infinity=False),
+       st.integers(min_value=0, max_value=10**6), st.sampled_from(["eu", "us", "jp"]))
+def test_each_invoice_is_priced_and_rounded_in_its_customers_currency(unit: Decimal, calls: int,
+                                                                      customer: str) -> None:
+    plan = copy.deepcopy(PLAN)
+    currency = {"eu": "EUR", "us": "USD", "jp": "JPY"}[customer]
+    if currency == "EUR":
+        plan["charges"][2]["unit_amount"] = f"{unit:f}"
+    else:
+        plan["currencies"][currency]["charges"]["calls"]["unit_amount"] = f"{unit:f}"
+    found, problems = check_document(_catalog(plan))
+    assert problems == [] and found is not None
+    catalog = build_catalog(found)
+    subscription = catalog.subscriptions[f"{customer}-pro"]
+    pricing = catalog.pricing_for(subscription)
+    cut = invoice_cuts(subscription.schedule(), datetime(2026, 2, 1, tzinfo=UTC))[1]
+    lines = rate_cut(subscription.terms(), cut, {"calls": Usage(D(calls), calls), "tokens": Usage.zero()}, pricing)
+    assert pricing.currency == currency
+    calls_line = next(line for line in lines if line.code == "calls")
+    assert calls_line.amount == quantize(D(calls) * unit, currency)
+    for line in lines:
+        assert line.amount == quantize(line.amount, currency)
+        assert -line.amount.as_tuple().exponent == minor_units(currency)
+    totals = invoice_totals(lines, pricing)
+    assert totals.total == quantize(totals.total, currency)

@@ -49,7 +49,8 @@ def redemption_problems(subscriptions: Sequence[tuple[int, Subscription]], coupo
                         currency_of: Callable[[Subscription], str | None] | None = None) -> list[Found]:
     """Each subscription's coupons: known, in the currency it is billed in (`currency_of`, else its
     plan's), redeemed by `redeem_by` (checked against the subscription's start) and at most
-    `max_redemptions` times over all subscriptions, counted in catalog order. Discount codes of a subscription are distinct: each is a line code."""
+    `max_redemptions` times over all subscriptions, counted in catalog order. Discount codes of a
+    subscription are distinct: each is a line code."""
     by_code = {coupon.code: coupon for coupon in coupons}
     redeemed: dict[str, list[str]] = {}
     found: list[Found] = []

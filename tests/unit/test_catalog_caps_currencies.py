@@ -100,6 +100,7 @@ def test_every_price_is_given_in_each_currency_and_only_prices() -> None:
     del usd["charges"]["calls"]
     usd["charges"]["tokens"]["rate"] = "2"
     usd["charges"]["nope"] = {"amount": "1"}
+    usd["charges"]["base"]["maximum"] = "1.00"
     plan["currencies"]["EUR"] = {}
     plan["currencies"]["XYZ"] = {}
     assert _problems(_catalog(plan))["plans[0].currencies.XYZ"] == \
@@ -110,6 +111,7 @@ def test_every_price_is_given_in_each_currency_and_only_prices() -> None:
         "plans[0].currencies.USD.charges.tokens.rate": "is not a price (a currency gives amount, unit_amount, tiers, "
                                                        "package_amount, fixed_amount, maximum)",
         "plans[0].currencies.USD.charges.nope": "plan 'pro' has no charge 'nope'",
+        "plans[0].currencies.USD.charges.base.maximum": "the plan's charge 'base' has no maximum",
         "plans[0].currencies.USD.charges.calls.unit_amount": "is required: the plan's charge 'calls' has a "
                                                              "unit_amount in EUR, and each currency gives every price",
         "plans[0].currencies.EUR": "is the plan's own currency: its prices in EUR are the plan's",
@@ -158,6 +160,9 @@ def test_caps_are_validated_with_their_paths() -> None:
     assert problems["plans[0].maximum.charges[1]"] == "plan 'pro' has no charge 'nope'"
     plan["maximum"] = {"amount": "10", "charges": []}
     assert "plans[0].maximum.charges" in _problems(_catalog(plan))
+    plan["maximum"] = ["500.00"]
+    assert _problems(_catalog(plan))["plans[0].maximum"] == ('must be an amount such as "500.00", or {amount, '
+                                                             'charges: [code, ...]}')
 
 
 def test_a_plan_maximum_is_a_string_or_an_amount_with_charges() -> None:

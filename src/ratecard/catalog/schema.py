@@ -315,7 +315,11 @@ class PlanMaximum(Strict):
 
 def _plan_maximum(value: Any) -> Any:
     """`maximum: "500.00"` is `maximum: {amount: "500.00"}`."""
-    return value if isinstance(value, dict) else {"amount": value}
+    if isinstance(value, dict | PlanMaximum):
+        return value
+    if isinstance(value, list | tuple | set | bool) or value is None:
+        raise ValueError('must be an amount such as "500.00", or {amount, charges: [code, ...]}')
+    return {"amount": value}
 
 
 MAX_PLAN_CURRENCIES = 200

@@ -594,6 +594,8 @@ def _check_plan_currencies(plan: Plan, path: str, meter_codes: set[str], problem
                 problems.append(Problem(f"{at}.{name}", f"is not a price (a currency gives {', '.join(PRICE_FIELDS)})"))
             if others:
                 continue
+            if "maximum" in fields and charges[code].maximum is None:
+                problems.append(Problem(f"{at}.maximum", f"the plan's charge {code!r} has no maximum"))
             charge = validate_charge(override_charge(charges[code], fields), at, problems)
             if charge is not None:
                 check_charge(charge, at, meter_codes, problems)

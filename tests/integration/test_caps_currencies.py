@@ -41,12 +41,14 @@ plans:
 customers:
   - {reference: acme, name: Acme, currency: EUR, tax_rate: "21"}
   - {reference: beta, name: Beta, currency: EUR}
+  - {reference: gamma, name: Gamma, currency: EUR}
   - {reference: euro, name: Euro GmbH, currency: EUR}
   - {reference: yankee, name: Yankee Inc, currency: USD}
   - {reference: nippon, name: Nippon KK, currency: JPY}
 subscriptions:
   - {reference: acme-capped, customer: acme, plan: capped, start: 2026-01-15, billing_anchor: 1}
   - {reference: beta-capped, customer: beta, plan: capped, start: 2026-01-01}
+  - {reference: gamma-capped, customer: gamma, plan: capped, start: 2026-01-15, billing_anchor: 1}
   - {reference: euro-intl, customer: euro, plan: intl, start: 2026-01-01}
   - {reference: yankee-intl, customer: yankee, plan: intl, start: 2026-01-01}
   - {reference: nippon-intl, customer: nippon, plan: intl, start: 2026-01-01}
@@ -66,7 +68,9 @@ def _setup(db_url: str, tmp_path: Path) -> list[dict]:
                "properties": {"tokens": 400}},
               # beta, January: 900 tokens (capped at 500), 300 calls (150.00): the plan caps both at 600
               {"id": "beta-tokens", "customer": "beta", "meter": "tokens", "timestamp": "2026-01-20T10:00:00Z",
-               "properties": {"tokens": 900}}]
+               "properties": {"tokens": 900}},
+              {"id": "gamma-tokens", "customer": "gamma", "meter": "tokens", "timestamp": "2026-01-20T10:00:00Z",
+               "properties": {"tokens": 700}}]
     events += [{"id": f"beta-call-{n}", "customer": "beta", "meter": "api_calls",
                 "timestamp": "2026-01-21T10:00:00Z"} for n in range(300)]
     events += [{"id": f"{customer}-call-{n}", "customer": customer, "meter": "api_calls",
@@ -132,6 +136,10 @@ def test_reconcile_names_a_cap_applied_on_one_side_only(db_url: str, tmp_path: P
     # beta: the legacy system applied no plan cap
     rows = [row for row in rows if not (row["customer"] in ("acme", "beta") and row["code"] == "maximum")
             and not (row["customer"] == "acme" and row["code"] == "maximum:tokens")]
+    # gamma: the legacy system capped 700.00 of tokens at the full 500.00 in a 17-day period, in the line
+    gamma = next(row for row in rows if row["customer"] == "gamma" and row["code"] == "tokens")
+    gamma["amount"] = "500.00"
+    rows = [row for row in rows if not (row["customer"] == "gamma" and row["code"] == "maximum:tokens")]
     # euro: the legacy system capped a charge ratecard does not cap
     rows.append({"customer": "euro", "code": "maximum:calls", "service_start": "2026-01-01",
                  "service_end": "2026-02-01", "quantity": "1", "amount": "-0.50"})
@@ -143,10 +151,12 @@ def test_reconcile_names_a_cap_applied_on_one_side_only(db_url: str, tmp_path: P
     report = json.loads(_cli(db_url, "reconcile", str(legacy), "--json", code=1))
     found = {(d["customer"], d["code"], d["field"]): d for d in report["differences"]}
     assert set(found) == {("acme", "tokens", "amount"), ("acme", "maximum:tokens", "line"),
-                          ("beta", "maximum", "line"), ("euro", "maximum:calls", "line")}
+                          ("beta", "maximum", "line"), ("euro", "maximum:calls", "line"),
+                          ("gamma", "tokens", "amount"), ("gamma", "maximum:tokens", "line")}
     assert {key: d["cause"] for key, d in found.items()} == dict.fromkeys(found, "cap")
     assert found[("acme", "tokens", "amount")]["cap"] == "maximum:tokens"
     assert found[("acme", "maximum:tokens", "line")]["legacy_netted_into"] == "tokens"
     assert found[("beta", "maximum", "line")]["legacy"] == "no cap line"
     assert found[("euro", "maximum:calls", "line")]["ratecard"] == "no cap line"
-    assert report["summary"]["by_cause"]["cap"]["count"] == 4
+    assert found[("gamma", "tokens", "amount")]["legacy"] == "capped at the maximum without proration"
+    assert report["summary"]["by_cause"]["cap"]["count"] == 6

@@ -479,14 +479,7 @@ def _check_subscription(
                                                 f"{customer.reference!r} of subscription {subscription.reference!r} "
                                                 f"is billed in {customer.currency}"))
     elif plan is not None:
-        currency = billing_currency(subscription, plans, customers)
-        for discount in plan.discounts:
-            if discount.amount_off is not None and currency is not None and currency != plan.currency:
-                problems.append(Problem(f"{path}.plan", f"plan {plan.code!r} takes {discount.amount_off} "
-                                                        f"{plan.currency} off (its discount {discount.code!r}) but "
-                                                        f"subscription {subscription.reference!r} is billed in "
-                                                        f"{currency}: an amount off is in the plan's currency"))
-                break
+        _check_amounts_off(subscription, path, plans, billing_currency(subscription, plans, customers), problems)
     # a date means local midnight in the subscription's timezone, as the billing calendar reads it
     zone = ZoneInfo((customer.timezone if customer is not None else None) or (entity.timezone if entity else "UTC"))
     if subscription.end is not None and _as_comparable(subscription.end, zone) <= _as_comparable(subscription.start, zone):
@@ -500,8 +493,9 @@ def _check_subscription(
 
 def _check_changes(subscription: Subscription, path: str, plans: dict[str, Plan], meter_codes: set[str],
                    zone: ZoneInfo, problems: list[Problem], currency: str | None = None) -> None:
-    """Each change after the previous one (and the start), before the end, to a plan billed in the
-    same currency on the same calendar: periods and invoices stay those of the subscription."""
+    """Each change after the previous one (and the start), before the end, to a plan with prices in
+    the currency the subscription is billed in, on the same calendar: periods and invoices stay
+    those of the subscription."""
     first = plans.get(subscription.plan)
     previous_at = _as_comparable(subscription.start, zone)
     current = first
@@ -529,6 +523,26 @@ def _check_changes(subscription: Subscription, path: str, plans: dict[str, Plan]
         if change.overrides:
             _check_overrides(change.overrides, plan, f"{where}.overrides", meter_codes, problems)
         current = plan
+
+
+def _check_amounts_off(subscription: Subscription, path: str, plans: dict[str, Plan], currency: str | None,
+                       problems: list[Problem]) -> None:
+    """A plan's amount off is in the plan's own currency: a subscription billed in another of the
+    plan's currencies cannot have it (on its plan, or a plan it changes to)."""
+    paths = [(f"{path}.plan", subscription.plan)]
+    paths += [(f"{path}.changes[{index}].plan", change.plan) for index, change in enumerate(subscription.changes)
+              if change.plan is not None]
+    for where, code in paths:
+        plan = plans.get(code)
+        if plan is None or currency is None or currency == plan.currency:
+            continue
+        for discount in plan.discounts:
+            if discount.amount_off is not None:
+                problems.append(Problem(where, f"plan {plan.code!r} takes {discount.amount_off} {plan.currency} off "
+                                               f"(its discount {discount.code!r}) but subscription "
+                                               f"{subscription.reference!r} is billed in {currency}: an amount off "
+                                               "is in the plan's currency"))
+                break
 
 
 def plan_currencies(plan: Plan) -> list[str]:

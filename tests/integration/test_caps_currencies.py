@@ -160,3 +160,27 @@ def test_reconcile_names_a_cap_applied_on_one_side_only(db_url: str, tmp_path: P
     assert found[("euro", "maximum:calls", "line")]["ratecard"] == "no cap line"
     assert found[("gamma", "tokens", "amount")]["legacy"] == "capped at the maximum without proration"
     assert report["summary"]["by_cause"]["cap"]["count"] == 6
+
+
+def test_a_backdated_cap_override_corrects_the_final_invoice(db_url: str, tmp_path: Path) -> None:
+    _setup(db_url, tmp_path)
+    assert json.loads(_cli(db_url, "invoices", "finalize", "--due", "--json"))
+    # beta's tokens capped at 300.00 from its start: an override is a term of the subscription, it reaches back
+    changed = CATALOG.replace("{reference: beta-capped, customer: beta, plan: capped, start: 2026-01-01}",
+                              "{reference: beta-capped, customer: beta, plan: capped, start: 2026-01-01, "
+                              "overrides: {tokens: {maximum: '300.00'}}}")
+    (tmp_path / "catalog.yaml").write_text(changed)
+    _cli(db_url, "catalog", "apply", str(tmp_path / "catalog.yaml"))
+    report = json.loads(_cli(db_url, "invoices", "generate", "--until", "2026-03-01", "--json"))
+    assert report["failures"] == []
+    out = tmp_path / "after.json"
+    _cli(db_url, "invoices", "export", "--format", "json", "--out", str(out))
+    beta = sorted((item for item in json.loads(out.read_text()) if item["customer"] == "beta"),
+                  key=lambda item: item["issue_date"])
+    january = next(item for item in beta if item["issue_date"] == "2026-02-01")
+    assert january["status"] == "final" and D(january["total"]) == D("600.00")  # never edited
+    # January now: tokens 900 -> 300 (-600.00 instead of -400.00); 300 + calls 150 = 450 is under the
+    # plan's 600: no plan cap (instead of -50.00). The next invoice corrects both lines.
+    corrections = sorted((line["code"], D(line["amount"]), line["service_start"])
+                         for item in beta for line in item["lines"] if line["kind"] == "adjustment")
+    assert corrections == [("maximum", D("50.00"), "2026-01-01"), ("maximum:tokens", D("-200.00"), "2026-01-01")]

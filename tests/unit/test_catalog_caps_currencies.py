@@ -160,6 +160,10 @@ def test_caps_are_validated_with_their_paths() -> None:
     assert problems["plans[0].maximum.charges[1]"] == "plan 'pro' has no charge 'nope'"
     plan["maximum"] = {"amount": "10", "charges": []}
     assert "plans[0].maximum.charges" in _problems(_catalog(plan))
+    plan["charges"][3]["code"] = "maximum"
+    assert _problems(_catalog(plan))["plans[0].charges[3].code"] == (
+        "'maximum' is the code of a cap's invoice lines (maximum, maximum:<charge>); choose another")
+    plan["charges"][3]["code"] = "fees"
     plan["maximum"] = ["500.00"]
     assert _problems(_catalog(plan))["plans[0].maximum"] == ('must be an amount such as "500.00", or {amount, '
                                                              'charges: [code, ...]}')

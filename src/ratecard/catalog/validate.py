@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, ValidationError
 
 from ..domain.aggregation import NEEDS_FIELD
+from ..domain.caps import CHARGE_CAP_PREFIX, PLAN_CAP
 from ..domain.instants import to_micros
 from ..domain.numbers import number_problem
 from ..domain.periods import to_local
@@ -180,6 +181,10 @@ def check_document(document: Any, warnings: list[Problem] | None = None) -> tupl
         for c_index, charge in plan_charges:
             if charge is not None:
                 check_charge(charge, f"{plan_path}.charges[{c_index}]", meter_codes, problems)
+                if charge.code == PLAN_CAP or charge.code.startswith(CHARGE_CAP_PREFIX):
+                    problems.append(Problem(f"{plan_path}.charges[{c_index}].code",
+                                            f"{charge.code!r} is the code of a cap's invoice lines (maximum, "
+                                            "maximum:<charge>); choose another"))
 
     plans_by_code = {plan.code: plan for _, plan in plans}
     customers_by_ref = {customer.reference: customer for _, customer in customers}

@@ -30,7 +30,7 @@ def invoice_document(invoice: InvoiceRecord) -> dict[str, Any]:
     document["kind"] = invoice.kind  # invoice | credit_note
     document["corrects"] = invoice.corrects  # id of the invoice a credit note or replacement corrects
     document["revision"] = invoice.revision
-    # each line's kind: advance | arrears | usage | minimum | proration | discount | adjustment
+    # each line's kind: advance | arrears | usage | maximum | minimum | proration | discount | adjustment
     # a tiered usage line's parts (empty for other lines, and for lines stored before parts were kept)
     document["lines"] = [{**{name: _text(getattr(line, name)) for name in LINE_FIELDS}, "kind": line.kind,
                           "tiers": [tier_document(part) for part in parts_from_json(line.tiers)]}

@@ -45,10 +45,12 @@ def coupon_problems(coupons: Sequence[Coupon]) -> list[Found]:
 
 def redemption_problems(subscriptions: Sequence[tuple[int, Subscription]], coupons: Sequence[Coupon],
                         coupon_codes: set[str], plans: dict[str, Plan],
-                        as_instant: Callable[[Subscription, date | datetime], datetime]) -> list[Found]:
-    """Each subscription's coupons: known, in its plan's currency, redeemed by `redeem_by` (checked
-    against the subscription's start) and at most `max_redemptions` times over all subscriptions,
-    counted in catalog order. Discount codes of a subscription are distinct: each is a line code."""
+                        as_instant: Callable[[Subscription, date | datetime], datetime],
+                        currency_of: Callable[[Subscription], str | None] | None = None) -> list[Found]:
+    """Each subscription's coupons: known, in the currency it is billed in (`currency_of`, else its
+    plan's), redeemed by `redeem_by` (checked against the subscription's start) and at most
+    `max_redemptions` times over all subscriptions, counted in catalog order. Discount codes of a
+    subscription are distinct: each is a line code."""
     by_code = {coupon.code: coupon for coupon in coupons}
     redeemed: dict[str, list[str]] = {}
     found: list[Found] = []
@@ -74,9 +76,11 @@ def redemption_problems(subscriptions: Sequence[tuple[int, Subscription]], coupo
                 found.append((where, f"{code!r} is already {codes[code]}"))
                 continue
             codes[code] = "one of its coupons"
-            if coupon.currency is not None and plan is not None and coupon.currency != plan.currency:
-                found.append((where, f"coupon {code!r} takes {coupon.amount_off} {coupon.currency} off but plan "
-                                     f"{plan.code!r} bills in {plan.currency}"))
+            billed_in = currency_of(subscription) if currency_of is not None else (plan.currency if plan else None)
+            if coupon.currency is not None and plan is not None and billed_in and coupon.currency != billed_in:
+                found.append((where, f"coupon {code!r} takes {coupon.amount_off} {coupon.currency} off but "
+                                     + (f"plan {plan.code!r} bills in {plan.currency}" if billed_in == plan.currency
+                                        else f"subscription {subscription.reference!r} is billed in {billed_in}")))
             if coupon.redeem_by is not None and \
                     as_instant(subscription, subscription.start) > as_instant(subscription, coupon.redeem_by):
                 found.append((where, f"coupon {code!r} could be redeemed until {coupon.redeem_by}; the subscription "

@@ -9,6 +9,7 @@ from functools import cached_property
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from ..domain.caps import PlanCap
 from ..domain.discounts import Discount
 from ..domain.periods import Schedule, to_local
 from ..domain.pricing import Charge, Tier
@@ -17,6 +18,7 @@ from ..domain.terms import Terms
 from .schema import Address, BillingEntity, CatalogDocument, Coupon
 from .schema import Charge as ChargeModel
 from .schema import Discount as DiscountModel
+from .schema import Plan as PlanModel
 from .validate import credit_note_prefix, override_charge
 
 ZERO = Decimal(0)
@@ -182,7 +184,31 @@ def to_domain_charge(model: ChargeModel) -> Charge:
         free_units_per_total_aggregation=model.free_units_per_total_aggregation,
         per_transaction_min_amount=model.per_transaction_min_amount,
         per_transaction_max_amount=model.per_transaction_max_amount,
+        maximum=model.maximum,
     )
+
+
+def charges_in(model: PlanModel, currency: str) -> list[ChargeModel]:
+    """A plan's charges with their prices in `currency` (the plan's own, or one of its `currencies`)."""
+    prices = model.currencies.get(currency) if currency != model.currency else None
+    if prices is None or not prices.charges:
+        return list(model.charges)
+    return [ChargeModel.model_validate(override_charge(charge, prices.charges[charge.code]))
+            if charge.code in prices.charges else charge for charge in model.charges]
+
+
+def plan_in(model: PlanModel, currency: str, charges: list[ChargeModel] | None = None) -> Plan:
+    """A plan priced in `currency` (`charges`: its charges with a subscription's overrides laid over)."""
+    prices = model.currencies.get(currency) if currency != model.currency else None
+    minimum = prices.minimum if prices is not None else model.minimum
+    cap = model.maximum
+    maximum = None
+    if cap is not None:
+        amount = prices.maximum if prices is not None and prices.maximum is not None else cap.amount
+        maximum = PlanCap(amount, tuple(cap.charges or ()))
+    charges = charges if charges is not None else charges_in(model, currency)
+    return Plan(model.code, currency, model.interval, tuple(to_domain_charge(c) for c in charges), minimum,
+                model.name, maximum=maximum)
 
 
 def period_end(schedule: Schedule, count: int | None) -> datetime | None:
@@ -213,10 +239,8 @@ def build_catalog(document: CatalogDocument) -> Catalog:
         for m in document.meters
     }
     plan_models = {p.code: p for p in document.plans}
-    plans = {
-        p.code: Plan(p.code, p.currency, p.interval, tuple(to_domain_charge(c) for c in p.charges), p.minimum, p.name)
-        for p in document.plans
-    }
+    plans = {p.code: plan_in(p, p.currency) for p in document.plans}
+    priced: dict[tuple[str, str], Plan] = {}  # (plan code, currency) -> the plan in another of its currencies
     customers = {
         c.reference: CustomerSpec(c.reference, c.name, c.country, c.currency, c.tax_rate, c.timezone, c.email,
                                   c.billing_entity, c.address, c.tax_id, c.peppol_id, c.stripe_customer_id)
@@ -224,24 +248,27 @@ def build_catalog(document: CatalogDocument) -> Catalog:
     }
     entities: dict[str, BillingEntity] = {entity.code: entity}
     entities.update({extra.code: extra for extra in document.billing_entities})
-    def with_overrides(code: str, overrides: dict[str, dict[str, Any]]) -> Plan:
-        list_plan = plans[code]
+    def listed(code: str, currency: str) -> Plan:
+        """The plan as listed in a currency: its own prices, or those of one of its `currencies`."""
+        if currency == plans[code].currency or currency not in plan_models[code].currencies:
+            return plans[code]
+        found = priced.get((code, currency))
+        return found if found is not None else priced.setdefault((code, currency), plan_in(plan_models[code], currency))
+
+    def with_overrides(code: str, overrides: dict[str, dict[str, Any]], currency: str) -> Plan:
         if not overrides:
-            return list_plan
-        charges = []
-        for charge in plan_models[code].charges:
-            if charge.code in overrides:
-                merged = ChargeModel.model_validate(override_charge(charge, overrides[charge.code]))
-                charges.append(to_domain_charge(merged))
-            else:
-                charges.append(to_domain_charge(charge))
-        return Plan(list_plan.code, list_plan.currency, list_plan.interval, tuple(charges),
-                    list_plan.minimum, list_plan.name)
+            return listed(code, currency)
+        billed_in = currency if currency in plan_models[code].currencies else plans[code].currency
+        charges = [ChargeModel.model_validate(override_charge(charge, overrides[charge.code]))
+                   if charge.code in overrides else charge for charge in charges_in(plan_models[code], billed_in)]
+        return plan_in(plan_models[code], billed_in, charges)
 
     coupons = {coupon.code: coupon for coupon in document.coupons}
     subscriptions = {}
     for s in document.subscriptions:
         customer = customers[s.customer]
+        # a customer with a currency is invoiced in it (the plan has prices in it: see validate)
+        currency = customer.currency or plans[s.plan].currency
         timezone = customer.timezone or entities[customer.billing_entity or entity.code].timezone or "UTC"
         phase_codes = (s.plan, *(change.plan for change in s.changes if change.plan is not None))
         discounted = s.discounts or s.coupons or any(plan_models[code].discounts for code in phase_codes)
@@ -259,8 +286,8 @@ def build_catalog(document: CatalogDocument) -> Catalog:
             discounts = (*(discount_of(item, schedule) for item in plan_models[code].discounts), *own)
             return replace(plan, discounts=discounts) if discounts else plan
 
-        list_plan = plans[s.plan]
-        plan = with_discounts(with_overrides(s.plan, s.overrides), s.plan)
+        list_plan = listed(s.plan, currency)
+        plan = with_discounts(with_overrides(s.plan, s.overrides, currency), s.plan)
         changes = []
         code, overrides = s.plan, dict(s.overrides)
         for change in s.changes:
@@ -268,8 +295,8 @@ def build_catalog(document: CatalogDocument) -> Catalog:
                 code, overrides = change.plan, {}
             if change.overrides is not None:
                 overrides = dict(change.overrides)
-            changes.append(PhaseSpec(change.at, code, with_discounts(with_overrides(code, overrides), code),
-                                     plans[code], overrides, change.proration))
+            changes.append(PhaseSpec(change.at, code, with_discounts(with_overrides(code, overrides, currency), code),
+                                     listed(code, currency), overrides, change.proration))
         subscriptions[s.reference] = SubscriptionSpec(
             reference=s.reference,
             customer=s.customer,

@@ -266,6 +266,7 @@ class Charge(Strict):
     free_units_per_total_aggregation: Money | None = None
     per_transaction_min_amount: Money | None = None
     per_transaction_max_amount: Money | None = None
+    maximum: Money | None = None  # a usage charge's cap per period, prorated like a fee
 
 
 def _percent(value: Any) -> Decimal:
@@ -331,14 +332,45 @@ class Coupon(Off):
         return 1 if self.duration == "once" else self.periods
 
 
+class PlanMaximum(Strict):
+    """A plan's cap per period over its usage charges (`charges`: some of them; omitted: all)."""
+
+    amount: Money
+    charges: Annotated[list[Code], Field(min_length=1, max_length=1000)] | None = None
+
+
+def _plan_maximum(value: Any) -> Any:
+    """`maximum: "500.00"` is `maximum: {amount: "500.00"}`."""
+    if isinstance(value, dict | PlanMaximum):
+        return value
+    if isinstance(value, list | tuple | set | bool) or value is None:
+        raise ValueError('must be an amount such as "500.00", or {amount, charges: [code, ...]}')
+    return {"amount": value}
+
+
+MAX_PLAN_CURRENCIES = 200
+
+
+class PlanPrices(Strict):
+    """A plan's prices in one more currency: its minimum and cap amounts, and per charge code the
+    charge fields that hold money (laid over the plan's charge like a subscription's overrides)."""
+
+    minimum: Money | None = None
+    maximum: Money | None = None  # the amount of the plan's cap (it covers the plan's `maximum.charges`)
+    charges: dict[str, dict[str, Any]] = {}
+
+
 class Plan(Strict):
     code: Code
     name: str | None = None
     currency: Currency
     interval: Literal["month", "quarter", "year"] = "month"
     minimum: Money | None = None
+    maximum: Annotated[PlanMaximum, BeforeValidator(_plan_maximum)] | None = None
     charges: list[Charge] = []
     discounts: list[Discount] = []
+    # prices in other currencies: a customer billed in one of them is invoiced in it
+    currencies: Annotated[dict[Currency, PlanPrices], Field(max_length=MAX_PLAN_CURRENCIES)] = {}
 
 
 class Customer(Strict):

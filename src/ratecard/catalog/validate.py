@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, ValidationError
 
 from ..domain.aggregation import NEEDS_FIELD
+from ..domain.caps import CHARGE_CAP_PREFIX, PLAN_CAP
 from ..domain.instants import to_micros
 from ..domain.numbers import number_problem
 from ..domain.periods import to_local
@@ -90,7 +91,7 @@ def _validate(model: type[Model], data: Any, path: str, problems: list[Problem])
         for item in error.errors():
             location = [p for p in item["loc"] if not (isinstance(p, str) and p.startswith("function-"))]
             # drop pydantic's union-branch labels such as 'date' / 'datetime'
-            location = [p for p in location if p not in ("date", "datetime", "decimal")]
+            location = [p for p in location if p not in ("date", "datetime", "decimal", "[key]")]
             if location:
                 faulty.add(location[0])
             where = path + ("." if location and not isinstance(location[0], int) else "")
@@ -172,6 +173,8 @@ def check_document(document: Any, warnings: list[Problem] | None = None) -> tupl
         _check_meter(meter, f"meters[{index}]", problems)
     for index, plan in plans:
         _check_bound(plan.minimum, f"plans[{index}].minimum", problems)
+        _check_plan_maximum(plan, f"plans[{index}]", problems)
+        _check_plan_currencies(plan, f"plans[{index}]", meter_codes, problems)
     for index, customer in customers:
         _check_bound(customer.tax_rate, f"customers[{index}].tax_rate", problems)
     entity_codes = _check_entities(entity, extra_entities, raw_entities, problems)
@@ -185,6 +188,10 @@ def check_document(document: Any, warnings: list[Problem] | None = None) -> tupl
         for c_index, charge in plan_charges:
             if charge is not None:
                 check_charge(charge, f"{plan_path}.charges[{c_index}]", meter_codes, problems, aggregations)
+                if charge.code == PLAN_CAP or charge.code.startswith(CHARGE_CAP_PREFIX):
+                    problems.append(Problem(f"{plan_path}.charges[{c_index}].code",
+                                            f"{charge.code!r} is the code of a cap's invoice lines (maximum, "
+                                            "maximum:<charge>); choose another"))
 
     plans_by_code = {plan.code: plan for _, plan in plans}
     customers_by_ref = {customer.reference: customer for _, customer in customers}
@@ -225,7 +232,9 @@ def _check_discounts(subscriptions: list[tuple[int, Subscription]], coupons: lis
         problems += [Problem(*found) for found in
                      discount_problems(list(enumerate(subscription.discounts)), f"subscriptions[{index}].discounts",
                                        known)]
-    problems += [Problem(*found) for found in redemption_problems(subscriptions, coupons, coupon_codes, plans, as_instant)]
+    problems += [Problem(*found) for found in redemption_problems(
+        subscriptions, coupons, coupon_codes, plans, as_instant,
+        lambda subscription: billing_currency(subscription, plans, customers))]
 
 
 def _first_per_path(problems: list[Problem]) -> list[Problem]:
@@ -393,7 +402,7 @@ def _check_meter(meter: Meter, path: str, problems: list[Problem]) -> None:
 # Every number a charge holds: prices and amounts, and the quantities tiers and packages count in.
 BOUNDED_CHARGE_FIELDS = ("amount", "unit_amount", "package_size", "package_amount", "free_units", "rate",
                          "fixed_amount", "free_units_per_total_aggregation", "per_transaction_min_amount",
-                         "per_transaction_max_amount")
+                         "per_transaction_max_amount", "maximum")
 BOUNDED_TIER_FIELDS = ("up_to", "unit_amount", "flat_amount", "rate")
 
 
@@ -434,6 +443,8 @@ def check_charge(charge: Charge, path: str, meter_codes: set[str], problems: lis
     if model == "flat":
         if charge.meter is not None:
             problems.append(Problem(f"{path}.meter", "a flat charge is not metered; remove the meter"))
+        if charge.maximum is not None:
+            problems.append(Problem(f"{path}.maximum", "a flat fee is not capped: a maximum caps a usage charge"))
     else:
         if charge.meter is None:
             problems.append(Problem(f"{path}.meter", f"is required by model {model}"))
@@ -522,23 +533,30 @@ def _check_subscription(
 ) -> None:
     plan = plans.get(subscription.plan)
     customer = customers.get(subscription.customer)
-    if plan is not None and customer is not None and customer.currency and customer.currency != plan.currency:
-        problems.append(Problem(f"{path}.plan", f"plan {plan.code!r} bills in {plan.currency} but customer "
-                                                f"{customer.reference!r} is billed in {customer.currency}"))
+    if plan is not None and customer is not None and customer.currency and customer.currency not in plan_currencies(plan):
+        problems.append(Problem(f"{path}.plan", f"plan {plan.code!r} has no prices in {customer.currency} (it bills "
+                                                f"in {', '.join(plan_currencies(plan))}) but customer "
+                                                f"{customer.reference!r} of subscription {subscription.reference!r} "
+                                                f"is billed in {customer.currency}"))
+    elif plan is not None:
+        _check_amounts_off(subscription, path, plans, billing_currency(subscription, plans, customers), problems)
     # a date means local midnight in the subscription's timezone, as the billing calendar reads it
     zone = ZoneInfo((customer.timezone if customer is not None else None) or (entity.timezone if entity else "UTC"))
     if subscription.end is not None and _as_comparable(subscription.end, zone) <= _as_comparable(subscription.start, zone):
         problems.append(Problem(f"{path}.end", "must be after start"))
-    _check_changes(subscription, path, plans, meter_codes, zone, problems, aggregations)
+    _check_changes(subscription, path, plans, meter_codes, zone, problems, aggregations,
+                   billing_currency(subscription, plans, customers))
     if plan is None:
         return
     _check_overrides(subscription.overrides, plan, f"{path}.overrides", meter_codes, problems, aggregations)
 
 
 def _check_changes(subscription: Subscription, path: str, plans: dict[str, Plan], meter_codes: set[str],
-                   zone: ZoneInfo, problems: list[Problem], aggregations: dict[str, str] | None = None) -> None:
-    """Each change after the previous one (and the start), before the end, to a plan billed in the
-    same currency on the same calendar: periods and invoices stay those of the subscription."""
+                   zone: ZoneInfo, problems: list[Problem], aggregations: dict[str, str] | None = None,
+                   currency: str | None = None) -> None:
+    """Each change after the previous one (and the start), before the end, to a plan with prices in
+    the currency the subscription is billed in, on the same calendar: periods and invoices stay
+    those of the subscription."""
     first = plans.get(subscription.plan)
     previous_at = _as_comparable(subscription.start, zone)
     current = first
@@ -556,14 +574,119 @@ def _check_changes(subscription: Subscription, path: str, plans: dict[str, Plan]
             continue
         if plan is None or first is None:
             continue
-        if plan.currency != first.currency or plan.interval != first.interval:
-            problems.append(Problem(f"{where}.plan", f"plan {plan.code!r} bills {plan.interval}ly in {plan.currency}; "
-                                                     f"a change keeps the subscription's {first.interval}ly periods in "
-                                                     f"{first.currency} (end it and start a new subscription instead)"))
+        billed_in = currency or first.currency
+        if billed_in not in plan_currencies(plan) or plan.interval != first.interval:
+            problems.append(Problem(f"{where}.plan", f"plan {plan.code!r} bills {plan.interval}ly in "
+                                                     f"{', '.join(plan_currencies(plan))}; a change keeps the "
+                                                     f"subscription's {first.interval}ly periods in {billed_in} (end "
+                                                     "it and start a new subscription instead)"))
             continue
         if change.overrides:
             _check_overrides(change.overrides, plan, f"{where}.overrides", meter_codes, problems, aggregations)
         current = plan
+
+
+def _check_amounts_off(subscription: Subscription, path: str, plans: dict[str, Plan], currency: str | None,
+                       problems: list[Problem]) -> None:
+    """A plan's amount off is in the plan's own currency: a subscription billed in another of the
+    plan's currencies cannot have it (on its plan, or a plan it changes to)."""
+    paths = [(f"{path}.plan", subscription.plan)]
+    paths += [(f"{path}.changes[{index}].plan", change.plan) for index, change in enumerate(subscription.changes)
+              if change.plan is not None]
+    for where, code in paths:
+        plan = plans.get(code)
+        if plan is None or currency is None or currency == plan.currency:
+            continue
+        for discount in plan.discounts:
+            if discount.amount_off is not None:
+                problems.append(Problem(where, f"plan {plan.code!r} takes {discount.amount_off} {plan.currency} off "
+                                               f"(its discount {discount.code!r}) but subscription "
+                                               f"{subscription.reference!r} is billed in {currency}: an amount off "
+                                               "is in the plan's currency"))
+                break
+
+
+def plan_currencies(plan: Plan) -> list[str]:
+    """The currencies a plan has prices in: its own first."""
+    return [plan.currency, *(code for code in plan.currencies if code != plan.currency)]
+
+
+def billing_currency(subscription: Subscription, plans: dict[str, Plan], customers: dict[str, Customer]) -> str | None:
+    """The currency a subscription is invoiced in: its customer's, else its plan's."""
+    customer = customers.get(subscription.customer)
+    if customer is not None and customer.currency:
+        return customer.currency
+    plan = plans.get(subscription.plan)
+    return plan.currency if plan is not None else None
+
+
+def _check_plan_maximum(plan: Plan, path: str, problems: list[Problem]) -> None:
+    """A plan's cap: a bounded amount over usage charges of the plan."""
+    if plan.maximum is None:
+        return
+    where = f"{path}.maximum"
+    _check_bound(plan.maximum.amount, where if plan.maximum.charges is None else f"{where}.amount", problems)
+    charges = {charge.code: charge for charge in plan.charges}
+    for index, code in enumerate(plan.maximum.charges or ()):
+        charge = charges.get(code)
+        if charge is None:
+            problems.append(Problem(f"{where}.charges[{index}]", f"plan {plan.code!r} has no charge {code!r}"))
+        elif charge.model == "flat":
+            problems.append(Problem(f"{where}.charges[{index}]", f"charge {code!r} is a flat fee: a maximum caps "
+                                                                 "usage charges"))
+
+
+# the charge fields that hold money: a plan's other currencies give them again, other fields are shared
+PRICE_FIELDS = ("amount", "unit_amount", "tiers", "package_amount", "fixed_amount", "maximum")
+
+
+def _check_plan_currencies(plan: Plan, path: str, meter_codes: set[str], problems: list[Problem]) -> None:
+    """Each of a plan's other currencies gives every price the plan has, and only prices: an amount
+    is never converted, nor reused in another currency."""
+    charges = {charge.code: charge for charge in plan.charges}
+    for currency, prices in plan.currencies.items():
+        where = f"{path}.currencies.{currency}"
+        if currency == plan.currency:
+            problems.append(Problem(where, f"is the plan's own currency: its prices in {currency} are the plan's"))
+            continue
+        for name, own in (("minimum", plan.minimum), ("maximum", plan.maximum)):
+            given = getattr(prices, name)
+            if own is not None and given is None:
+                problems.append(Problem(f"{where}.{name}", f"is required: the plan has a {name} (in {plan.currency})"))
+            elif own is None and given is not None:
+                problems.append(Problem(f"{where}.{name}", f"the plan has no {name}"))
+            _check_bound(given, f"{where}.{name}", problems)
+        for code, fields in prices.charges.items():
+            at = f"{where}.charges.{code}"
+            if code not in charges:
+                problems.append(Problem(at, f"plan {plan.code!r} has no charge {code!r}"))
+                continue
+            if not isinstance(fields, dict):
+                problems.append(Problem(at, "must be a mapping of prices"))
+                continue
+            others = [name for name in fields if name not in PRICE_FIELDS]
+            for name in others:
+                problems.append(Problem(f"{at}.{name}", f"is not a price (a currency gives {', '.join(PRICE_FIELDS)})"))
+            if others:
+                continue
+            if "maximum" in fields and charges[code].maximum is None:
+                problems.append(Problem(f"{at}.maximum", f"the plan's charge {code!r} has no maximum"))
+            charge = validate_charge(override_charge(charges[code], fields), at, problems)
+            if charge is not None:
+                check_charge(charge, at, meter_codes, problems)
+        for code, charge in charges.items():
+            given = prices.charges.get(code)
+            for name in PRICE_FIELDS:
+                if _holds_money(getattr(charge, name)) and not (isinstance(given, dict) and name in given):
+                    problems.append(Problem(f"{where}.charges.{code}.{name}",
+                                            f"is required: the plan's charge {code!r} has a {name} in {plan.currency}, "
+                                            f"and each currency gives every price"))
+
+
+def _holds_money(value: Any) -> bool:
+    if isinstance(value, list):
+        return any(tier is not None and (tier.unit_amount or tier.flat_amount) for tier in value)
+    return value is not None and value != 0
 
 
 def _check_overrides(overrides: dict[str, Any], plan: Plan, path: str, meter_codes: set[str],

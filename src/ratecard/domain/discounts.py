@@ -1,8 +1,9 @@
 """Discounts: a percentage or an amount off the lines of one billing period, never below zero.
 
-A discount applies after the charge models and the minimum, before tax. It takes from the lines
-of one period (all of them, or one charge's), each discount from what the previous ones left, and
-never takes more than they add up to: a line, a charge or a period is never made negative.
+A discount applies after the charge models, the caps and the minimum, before tax. It takes from
+the lines of one period (all of them, or one charge's with its cap line), each discount from what
+the previous ones left, and never takes more than they add up to: a line, a charge or a period is
+never made negative.
 
 A period's lines may sit on two invoices: its fees in advance on the invoice that opens it, the
 rest (arrears fees, usage, prorations, the minimum) on the one that closes it. The discount of
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+from .caps import CHARGE_CAP_PREFIX
 from .invoice import Line
 from .money import quantize
 
@@ -46,7 +48,7 @@ class Discount:
     def covers(self, line: Line) -> bool:
         return (line.kind not in NOT_DISCOUNTED
                 and (self.until is None or line.service_start < self.until)
-                and (self.charge is None or line.code == self.charge))
+                and (self.charge is None or line.code in (self.charge, CHARGE_CAP_PREFIX + self.charge)))
 
     def label(self, currency: str) -> str:
         off = f"{self.percent_off.normalize():f}% off" if self.percent_off is not None \

@@ -36,7 +36,7 @@ class Line:
     quantity: Decimal
     unit_amount: Decimal
     amount: Decimal  # rounded to the currency's minor unit
-    kind: str  # advance | arrears | usage | minimum | proration | discount | adjustment | ...
+    kind: str  # advance | arrears | usage | maximum | minimum | proration | discount | adjustment | ...
     tiers: tuple[TierPart, ...] = ()  # a tiered usage line's parts (exact amounts adding up to its price)
 
 

@@ -52,6 +52,7 @@ class Charge:
     free_units_per_total_aggregation: Decimal | None = None  # the period's first X of the amount is free
     per_transaction_min_amount: Decimal | None = None  # each event's fee at least this
     per_transaction_max_amount: Decimal | None = None  # each event's fee at most this
+    maximum: Decimal | None = None  # a usage charge's cap per period (domain/caps.py)
 
     @property
     def is_usage(self) -> bool:

@@ -1,8 +1,9 @@
 """(subscription plan, period, usage) -> invoice lines and totals. The one way to price.
 
 Invoices are cut at period boundaries: the invoice at boundary t holds the advance flat
-fees of the period starting at t and the arrears lines (arrears flat fees, usage, the
-minimum true-up) of the period ending at t.
+fees of the period starting at t and the arrears lines (arrears flat fees, usage, its caps, the
+minimum true-up) of the period ending at t. A period's amount: charge model → charge cap → plan
+cap → minimum → discounts → tax (domain/caps.py).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from .aggregation import Usage
+from .caps import PlanCap, cap_lines
 from .discounts import Discount, discount_lines
 from .invoice import Line, Totals, totals
 from .money import EXACT_PRECISION, quantize
@@ -53,6 +55,7 @@ class Plan:
     charges: tuple[Charge, ...]
     minimum: Decimal | None = None
     name: str | None = None
+    maximum: PlanCap | None = None  # a cap on the period's usage (charges' own caps: Charge.maximum)
     # a subscription's discounts and coupons, each with the end of its periods resolved
     discounts: tuple[Discount, ...] = ()
 
@@ -134,14 +137,18 @@ def rate_cut(plan: Plan | Sequence[Terms], cut: Cut, usage: Mapping[str, Usage] 
         closing: list[Line] = []
         for part, part_usage in zip(parts, measured, strict=True):
             piece = Period(part.start, part.end, period.full_start, period.full_end)
-            closing += flat_lines(terms[part.index].plan, piece, "arrears", pricing)
-            closing += usage_lines(terms[part.index].plan, piece, part_usage, pricing)
+            plan_in_force = terms[part.index].plan
+            closing += flat_lines(plan_in_force, piece, "arrears", pricing)
+            used = usage_lines(plan_in_force, piece, part_usage, pricing)
+            with _pricing("maximum"):  # caps come after the charge models, before the minimum
+                closing += used + cap_lines(plan_in_force.charges, plan_in_force.maximum, piece, used,
+                                            pricing.currency, pricing.rounding)
         billed = basis if basis is not None else basis_of(terms, period, pricing, end_prorated)
         settling = proration_lines(terms, period, billed, pricing, end_prorated)
         closing += [line for line, when in settling if when is None]
         spent = (sum((item.amount for item in billed.values()), Decimal(0))
                  + sum((line.amount for line, _ in settling), Decimal(0))
-                 + sum((line.amount for line in closing if line.kind in ("arrears", "usage")), Decimal(0)))
+                 + sum((line.amount for line in closing if line.kind in ("arrears", "usage", "maximum")), Decimal(0)))
         minimum = minimum_line(terms, parts, period, spent, pricing)
         if minimum is not None:
             closing.append(minimum)
@@ -266,7 +273,7 @@ def usage_lines(
 def minimum_line(terms: Sequence[Terms], parts: Sequence[Segment], period: Period, spent: Decimal,
                  pricing: Pricing) -> Line | None:
     """A true-up line when what the period was billed (its fees in advance as billed, their
-    prorations, its arrears and usage) adds up to less than its minimum. The minimum is prorated
+    prorations, its arrears and usage after caps) adds up to less than its minimum. The minimum is prorated
     by days like a fee, per segment under the terms in force."""
     required = Decimal(0)
     shown = None

@@ -11,6 +11,10 @@ by re-running ratecard's own rating with one thing changed at a time:
 - discount: a legacy line lower than ours by exactly a discount ratecard shows as a line of its
   own for that period (the legacy system netted it into the charge); that discount line, absent
   from the legacy export, has the same cause.
+- cap: a cap (`maximum`) applied on one side and not the other: a legacy line lower than ours by
+  exactly ratecard's cap line (netted into the charge), a legacy charge capped at the maximum
+  without proration, a cap line of ratecard's the legacy export lacks, or a legacy cap line
+  (code `maximum` or `maximum:<charge>`) ratecard has no cap for.
 Anything else is `unexplained`. Nothing is guessed: a cause is named only when the changed
 computation reproduces the legacy figure exactly.
 """
@@ -29,6 +33,8 @@ from zoneinfo import ZoneInfo
 
 from ..catalog import Catalog, MeterSpec, SubscriptionSpec
 from ..domain.aggregation import Usage
+from ..domain.caps import CHARGE_CAP_PREFIX, PLAN_CAP
+from ..domain.caps import KIND as CAP_KIND
 from ..domain.instants import from_micros, to_micros
 from ..domain.money import EXACT_PRECISION, minor_unit, quantize
 from ..domain.periods import local_midnight
@@ -40,7 +46,7 @@ from ..store.usage import Window, aggregate_usage
 from .legacy import LegacyLine
 
 CAUSES = ("missing_in_legacy", "missing_in_ratecard", "aggregation", "tier_model", "override", "tax_rate",
-          "tax_rounding", "period_boundary", "discount", "rounding", "unexplained")
+          "tax_rounding", "period_boundary", "discount", "cap", "rounding", "unexplained")
 MAX_PLAUSIBLE_TAX_RATE = Decimal(50)
 FIELD_ORDER = {"line": 0, "quantity": 1, "amount": 2, "tax": 3}
 ALTERNATIVE_AGGREGATIONS = ("sum", "max", "min", "count", "unique_count", "latest")
@@ -164,30 +170,41 @@ def reconcile(store: Store, catalog: Catalog, legacy: Sequence[LegacyLine], envi
     for line in ours:
         if line.kind == "discount":
             finder.discounts[(line.customer, line.service_start)].append(line)
+        elif line.kind == CAP_KIND:
+            finder.caps[(line.customer, line.service_start)].append(line)
     differences: list[Difference] = []
     pairs: list[tuple[RatecardLine, LegacyLine]] = []
     for key in set(ours_by_key) | set(theirs_by_key):
         mine, theirs = ours_by_key.get(key), theirs_by_key.get(key)
         if mine and not theirs:
             for line in mine:
-                if line.amount != 0 or line.quantity != 0:
+                if line.kind == CAP_KIND:  # unless a legacy line netted it (below)
+                    differences.append(Difference(*key, "line", line.amount, None, "cap",
+                                                  {"legacy": "no cap line"}, line.currency))
+                elif line.amount != 0 or line.quantity != 0:
                     differences.append(Difference(*key, "line", line.amount, None, "missing_in_legacy",
                                                   currency=line.currency))
             continue
         if theirs and not mine:
             for line in theirs:
-                differences.append(Difference(*key, "line", None, line.amount, "missing_in_ratecard",
-                                              currency=line.currency))
+                capping = line.code == PLAN_CAP or line.code.startswith(CHARGE_CAP_PREFIX)
+                differences.append(Difference(*key, "line", None, line.amount,
+                                              "cap" if capping else "missing_in_ratecard",
+                                              {"ratecard": "no cap line"} if capping else {},
+                                              line.currency))
             continue
         pairs.append((_merge_ours(mine), _merge_theirs(theirs)))
     differences += finder.explain(pairs)
     differences += finder.explain_tax(pairs)
     for difference in differences:
-        if difference.cause == "missing_in_legacy" and (difference.customer, difference.code,
-                                                        difference.service_start) in finder.netted:
+        netted_into = finder.netted.get((difference.customer, difference.code, difference.service_start))
+        if netted_into is None or difference.field != "line" or difference.legacy is not None:
+            continue
+        if difference.cause == "missing_in_legacy":
             difference.cause = "discount"
-            difference.detail = {"legacy_netted_into": finder.netted[(difference.customer, difference.code,
-                                                                      difference.service_start)]}
+            difference.detail = {"legacy_netted_into": netted_into}
+        elif difference.cause == "cap":
+            difference.detail = {"legacy_netted_into": netted_into}
     # sorted once at the end (few differences), not the hundreds of thousands of keys
     differences.sort(key=lambda d: (d.customer, d.service_start, d.code, FIELD_ORDER.get(d.field, 9)))
     return Reconciliation(len(ours), len(legacy), len(pairs), differences)
@@ -224,6 +241,7 @@ class CauseFinder:
         self.environment = environment
         # ratecard's discount lines per (customer, service start), and those a legacy line netted in
         self.discounts: dict[tuple[str, date], list[RatecardLine]] = defaultdict(list)
+        self.caps: dict[tuple[str, date], list[RatecardLine]] = defaultdict(list)  # lines of kind maximum
         self.netted: dict[Key, str] = {}
 
     # ---------------------------------------------------------------- lines
@@ -389,6 +407,9 @@ class CauseFinder:
         netted = self._netted_discount(ours, theirs)
         if netted is not None:
             return "discount", {"discount": netted.code}
+        capped = self._cap_cause(ours, theirs, charge)
+        if capped is not None:
+            return "cap", capped
         if abs(theirs.amount - ours.amount) <= minor_unit(ours.currency):
             return "rounding", {}
         return "unexplained", {}
@@ -401,6 +422,22 @@ class CauseFinder:
             if ours.amount + discount.amount == theirs.amount and discount.key not in self.netted:
                 self.netted[discount.key] = ours.code
                 return discount
+        return None
+
+    def _cap_cause(self, ours: RatecardLine, theirs: LegacyLine, charge: Charge | None) -> dict[str, Any] | None:
+        """A cap applied on one side only: the legacy line netted ratecard's cap line of this charge
+        (or the plan's) into the charge, or capped the charge at its maximum without proration."""
+        if ours.kind == CAP_KIND:
+            return None
+        caps = self.caps.get((ours.customer, ours.service_start), ())
+        for cap in caps:
+            if cap.code in (CHARGE_CAP_PREFIX + ours.code, PLAN_CAP) and ours.amount + cap.amount == theirs.amount \
+                    and cap.key not in self.netted:
+                self.netted[cap.key] = ours.code
+                return {"cap": cap.code, "legacy": "netted the cap into the charge"}
+        if charge is not None and charge.maximum is not None and ours.amount > theirs.amount and \
+                theirs.amount == quantize(charge.maximum, ours.currency, self.catalog.entity_for(ours.customer).rounding):
+            return {"cap": CHARGE_CAP_PREFIX + ours.code, "legacy": "capped at the maximum without proration"}
         return None
 
     def _overrides_of(self, line: RatecardLine) -> list[tuple[str, Charge]]:

@@ -19,6 +19,7 @@ EXPLANATIONS = {
     "tax_rounding": "tax rounded per line on one side and per invoice on the other",
     "period_boundary": "the period is cut at another time (timezone or anchor day)",
     "discount": "the current system took a discount off the charge's own line, ratecard shows it as a line",
+    "cap": "a cap (maximum) applied on one side only, or netted into the charge's own line on one side",
     "rounding": "within one minor unit: a rounding difference",
     "unexplained": "no single change reproduces the legacy figure: investigate",
 }

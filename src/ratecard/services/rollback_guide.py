@@ -14,7 +14,7 @@ from .reconciliation_results import latest
 
 # the latest reconciliation's causes, by the question they bear on
 CONFIGURATION_CAUSES = ("aggregation", "tier_model", "override", "tax_rate", "tax_rounding", "period_boundary",
-                        "discount", "rounding")
+                        "discount", "cap", "rounding")
 PIPELINE_CAUSES = ("missing_in_ratecard", "missing_in_legacy")
 UNDERSTOOD_NOT = ("unexplained",)
 

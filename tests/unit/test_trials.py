@@ -127,3 +127,22 @@ def test_a_trial_bills_zero_before_its_end_and_never_more_than_without_it(days: 
     later = [boundary for boundary in plain if boundary > split + timedelta(days=100)]
     for boundary in later:
         assert shown(tried[boundary]) == shown(plain[boundary])
+
+
+def test_a_trial_added_after_the_opening_was_billed_credits_its_days() -> None:
+    # January's 31.00 was billed (final) before trial_days 14 was set: the trial's 14 days are
+    # credited on the closing invoice, -31.00 x 14/31 = -14.00, and the rest stands as billed
+    from ratecard.domain.rating import invoice_cuts, rate_cut
+    from ratecard.domain.terms import Basis
+
+    catalog = catalog_of(_document({"trial_days": 14}))
+    spec = catalog.subscriptions["s1"]
+    terms = spec.terms()
+    closing = [cut for cut in invoice_cuts(spec.schedule(), at(date(2026, 2, 1)), terms)
+               if cut.boundary == at(date(2026, 2, 1))][0]
+    billed = {"base": Basis(D("31.00"), D("31.00"), at(date(2026, 2, 1)), "pro")}
+    lines = rate_cut(terms, closing, [{}, {}], catalog.pricing_for(spec), basis=billed)
+    assert shown([line for line in lines if line.kind == "proration"]) == [
+        ("proration", "base", "1", "-14.00", "-14.00")]
+    assert [line.description for line in lines if line.kind == "proration"] == [
+        "Unused time from 2026-01-01 (prorated 14/31 days)"]

@@ -29,11 +29,19 @@ def free_charge(charge: Charge, note: str) -> Charge:
                    unit_amount=ZERO, tiers=tiers, package_amount=ZERO, rate=ZERO, fixed_amount=ZERO)
 
 
+TRIAL_CODE = "{code} (trial)"
+
+
 def free_plan(plan: Plan, until: datetime) -> Plan:
     """The plan as priced during a trial ending at `until`: every amount zero, no minimum. Its
-    discounts stay (they take nothing from zero, and go on after the trial)."""
+    discounts stay (they take nothing from zero, and go on after the trial).
+
+    Its code is not the plan's: terms under another code are a change of terms, so a fee billed in
+    advance under the plan (a trial added after its period's opening invoice was final) is credited
+    for the trial's days, where an edit of the plan's price would leave it as billed."""
     note = f"free trial until {until.date().isoformat()}"
-    return replace(plan, charges=tuple(free_charge(charge, note) for charge in plan.charges), minimum=None)
+    return replace(plan, code=TRIAL_CODE.format(code=plan.code),
+                   charges=tuple(free_charge(charge, note) for charge in plan.charges), minimum=None)
 
 
 def with_trial(terms: Sequence[Terms], trial_end: datetime, end: datetime | None = None) -> tuple[Terms, ...]:

@@ -51,7 +51,7 @@ def with_trial(terms: Sequence[Terms], trial_end: datetime, end: datetime | None
     subscription's end; a trial reaching it leaves nothing to bill."""
     if not terms or trial_end <= terms[0].start:
         return tuple(terms)
-    result = [replace(item, plan=free_plan(item.plan, trial_end)) if item.start < trial_end else item  # type: ignore[arg-type]
+    result = [replace(item, plan=free_plan(item.plan, trial_end)) if item.start < trial_end else item
               for item in terms]
     starts_then = any(item.start == trial_end for item in terms)
     if not starts_then and (end is None or trial_end < end):

@@ -88,3 +88,26 @@ def test_idempotency_key_replays_and_a_preview_never_stands_for_the_write(api: A
     write = api.post("/v1/subscriptions/acme-pro/change", json=body, headers={"Idempotency-Key": "c-2"})
     assert write.status_code == 409 and write.json()["code"] == "IDEMPOTENCY_CHECK_FAILED"
     assert version(api) == 2
+
+
+def test_seats_a_trial_and_a_one_off_charge(api: Api) -> None:
+    api.apply_catalog()
+    seats = api.post("/v1/subscriptions/acme-pro/change", json={"at": "2026-03-01", "quantity": 4})
+    assert seats.status_code == 200, seats.text
+    assert seats.json()["subscription"]["changes"][0]["quantity"] == 4
+    charged = api.post("/v1/subscriptions/acme-pro/charges?preview=true",
+                       json={"code": "setup", "amount": "500.00", "at": "2026-03-01"})
+    assert charged.status_code == 200, charged.text
+    lines = charged.json()["documents"][0]["lines"]
+    assert [(line["kind"], line["code"], line["amount"]) for line in lines if line["kind"] == "one_off"] == [
+        ("one_off", "setup", "500.00")]
+    assert [(line["quantity"], line["unit_amount"], line["amount"]) for line in lines if line["code"] == "base"] == [
+        ("4", "49.00", "196.00")]
+    created = api.post("/v1/subscriptions", json={"reference": "acme-2", "customer": "acme", "plan": "pro",
+                                                  "requires_reference": True, "start": "2026-03-01",
+                                                  "trial_days": 30, "quantity": 2})
+    assert created.status_code == 201, created.text
+    assert created.json()["subscription"]["trial_end"] == "2026-03-31T00:00:00+02:00"
+    bad = api.post("/v1/subscriptions/acme-pro/charges", json={"code": "x", "amount": "-5"})
+    assert (bad.status_code, bad.json()["field"]) == (400, "subscriptions[0].one_off[0].amount")
+    assert version(api) == 3

@@ -334,13 +334,14 @@ def opening_basis(store: Store, environment: str, finals: dict[tuple[str, int], 
             plan_code = terms[terms_at(terms, period.start)].plan.code
         zone = ZoneInfo(subscription.timezone)
         start = to_micros(period.start)
-        result[index] = {line.code: Basis(line.unit_amount, line.amount,
+        # a fee's full-period amount: its unit amount times the seats it was billed for
+        result[index] = {line.code: Basis(line.unit_amount * line.quantity, line.amount,
                                           from_micros(line.service_end_ts).astimezone(zone), plan_code)
                          for line in record.lines if line.kind == "advance" and line.service_start_ts == start}
     return result
 
 
 def _needs_basis(subscription: SubscriptionSpec, period) -> bool:
-    if subscription.changes or period.end < period.full_end:
+    if len(subscription.terms()) > 1 or period.end < period.full_end:  # a change, or a trial's end
         return True
     return any(phase.plan.minimum for phase in subscription.phases())

@@ -388,7 +388,7 @@ def price_cut(catalog: Catalog, catalog_version: int, subscription: Subscription
     `extra`: corrections of final documents, carried by the live invoice."""
     pricing = catalog.pricing_for(subscription)
     lines = rate_cut(subscription.terms(), cut, usage if cut.closing is not None else {}, pricing, basis=basis,
-                     end_prorated=subscription.end_prorated)
+                     end_prorated=subscription.end_prorated, one_offs=subscription.one_off_charges())
     if billed_live:
         lines = [line for line in lines if (line.code, to_micros(line.service_start)) not in billed_live]
     billed_from = subscription.billed_from()

@@ -101,6 +101,18 @@ def terms_before(document: dict[str, Any], subscription: dict[str, Any], moment:
     return plan, overrides
 
 
+def quantity_before(document: dict[str, Any], subscription: dict[str, Any], moment: datetime) -> int:
+    """The seats in force just before `moment` (a change of plan keeps them)."""
+    zone = zone_of(document, subscription)
+    quantity = subscription.get("quantity", 1)
+    for change in subscription.get("changes") or []:
+        if instant(change["at"], zone) >= moment:
+            break
+        if change.get("quantity") is not None:
+            quantity = change["quantity"]
+    return quantity if isinstance(quantity, int) else 1
+
+
 def laid_over(base: dict[str, dict[str, Any]], extra: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """Overrides `extra` laid over `base`, field by field within each charge."""
     merged = {code: dict(fields) for code, fields in base.items()}
@@ -142,13 +154,14 @@ def add_subscription(document: dict[str, Any], subscription: dict[str, Any]) -> 
 
 def add_change(document: dict[str, Any], reference: str, at: date | datetime, *, plan: str | None = None,
                overrides: dict[str, dict[str, Any]] | None = None, proration: str = "prorate",
-               replace_later: bool = False) -> dict[str, Any]:
+               replace_later: bool = False, quantity: int | None = None) -> dict[str, Any]:
     """The document with new terms for the subscription from `at`.
 
     `plan`: the plan from `at` (None: the plan in force stays). `overrides`: fields laid over the
-    overrides in force when the plan stays, over none when it changes. The change is written with
-    its plan and, when any, its complete overrides, so it reads on its own. Changes at or after
-    `at` are refused unless `replace_later`, which drops them."""
+    overrides in force when the plan stays, over none when it changes. `quantity`: the seats from
+    `at` (None: those in force stay). The change is written with its plan and, when any, its
+    complete overrides and its quantity, so it reads on its own. Changes at or after `at` are
+    refused unless `replace_later`, which drops them."""
     edited, subscription = _editable(document, reference)
     zone = zone_of(edited, subscription)
     moment = to_local(at, zone)
@@ -164,14 +177,31 @@ def add_change(document: dict[str, Any], reference: str, at: date | datetime, *,
         new_overrides = laid_over(current_overrides, overrides) if overrides else None
     else:
         new_overrides = laid_over({}, overrides) if overrides else None
-    if new_plan == current_plan and (new_overrides is None or new_overrides == current_overrides):
+    seats = quantity_before(edited, subscription, moment)
+    if new_plan == current_plan and (new_overrides is None or new_overrides == current_overrides) \
+            and (quantity is None or quantity == seats):
         raise EditError(f"the terms in force at {moment_text(at)} are already plan {current_plan!r}"
-                        + (" with these overrides" if overrides else "") + "; nothing to change",
-                        "no_change", "plan")
+                        + (" with these overrides" if overrides else "")
+                        + (f" with {seats} seat(s)" if quantity is not None else "") + "; nothing to change",
+                        "no_change", "quantity" if quantity is not None and plan is None else "plan")
     change: dict[str, Any] = {"at": moment_text(at), "plan": new_plan, "proration": proration}
     if new_overrides is not None:
         change["overrides"] = new_overrides
+    if quantity is not None and quantity != seats:
+        change["quantity"] = quantity
     subscription["changes"] = [c for c in changes if instant(c["at"], zone) < moment] + [change]
+    return edited
+
+
+def add_one_off(document: dict[str, Any], reference: str, charge: dict[str, Any]) -> dict[str, Any]:
+    """The document with a one-off charge on the subscription (billed on its first invoice cut at or
+    after the charge's `at`). Its code must be new on the subscription."""
+    edited, subscription = _editable(document, reference)
+    items = list(subscription.get("one_off") or [])
+    if any(isinstance(item, dict) and item.get("code") == charge.get("code") for item in items):
+        raise EditError(f"subscription {reference!r} has a one-off charge {charge.get('code')!r} already; give "
+                        "this one another code", "exists", "code")
+    subscription["one_off"] = [*items, copy.deepcopy(charge)]
     return edited
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from functools import cached_property
 from typing import Any
@@ -11,11 +11,12 @@ from zoneinfo import ZoneInfo
 
 from ..domain.caps import PlanCap
 from ..domain.discounts import Discount
-from ..domain.periods import Schedule, to_local
+from ..domain.periods import Schedule, local_midnight, to_local
 from ..domain.pricing import Charge, Tier
-from ..domain.rating import Plan, Pricing
+from ..domain.rating import OneOff, Plan, Pricing
 from ..domain.terms import Terms
-from .schema import Address, BillingEntity, CatalogDocument, Coupon
+from ..domain.trials import with_trial
+from .schema import Address, BillingEntity, CatalogDocument, Coupon, OneOffCharge
 from .schema import Charge as ChargeModel
 from .schema import Discount as DiscountModel
 from .schema import Plan as PlanModel
@@ -70,6 +71,7 @@ class PhaseSpec:
     list_plan: Plan
     overrides: dict[str, dict[str, Any]]
     proration: str  # prorate | none | invoice_now (how the change settles fees billed in advance)
+    quantity: int = 1  # seats: the plan's flat fees are billed this many times
 
 
 @dataclass(frozen=True)
@@ -90,23 +92,50 @@ class SubscriptionSpec:
 
     def phases(self) -> tuple[PhaseSpec, ...]:
         """Every set of terms in time order, the first in force from the start."""
-        first = PhaseSpec(self.start, self.plan_code, self.plan, self.list_plan, self.overrides, "none")
+        first = PhaseSpec(self.start, self.plan_code, self.plan, self.list_plan, self.overrides, "none",
+                          self.quantity)
         return (first, *self.changes)
 
     def terms(self) -> tuple[Terms, ...]:
-        """The phases as domain terms: local instants in the subscription's timezone."""
+        """The phases as domain terms: local instants in the subscription's timezone, with the
+        free trial, if any, as the first terms (see domain.trials)."""
         return self._terms
 
     @cached_property
     def _terms(self) -> tuple[Terms, ...]:
         # computed once per catalog: an invoice run asks for them several times per cut
         zone = ZoneInfo(self.timezone)
-        return tuple(Terms(to_local(phase.at, zone), phase.plan, phase.proration) for phase in self.phases())
+        terms = tuple(Terms(to_local(phase.at, zone), phase.plan, phase.proration) for phase in self.phases())
+        trial_end = self.trial_end()
+        if trial_end is None:
+            return terms
+        return with_trial(terms, trial_end, to_local(self.end, zone) if self.end is not None else None)
+
+    def trial_end(self) -> datetime | None:
+        """The instant the free trial ends: local midnight `trial_days` days after the start's local
+        day (None: no trial)."""
+        if not self.trial_days:
+            return None
+        zone = ZoneInfo(self.timezone)
+        return local_midnight(to_local(self.start, zone).date() + timedelta(days=self.trial_days), zone)
+
+    def one_off_charges(self) -> tuple[OneOff, ...]:
+        """The one-off charges as domain values, each due at a local instant."""
+        return self._one_offs
+
+    @cached_property
+    def _one_offs(self) -> tuple[OneOff, ...]:
+        zone = ZoneInfo(self.timezone)
+        return tuple(OneOff(item.code, item.amount, to_local(item.at, zone), item.quantity, item.description)
+                     for item in self.one_off)
 
     @property
     def end_prorated(self) -> bool:
         return self.end_proration == "prorate"
     requires_reference: bool = False  # bills only the events that name it
+    trial_days: int = 0  # the subscription's own, else its plan's
+    quantity: int = 1  # seats at the start (each change may set another)
+    one_off: tuple[OneOffCharge, ...] = ()
 
     def billed_from(self) -> datetime | None:
         """bill_from as an instant in the subscription's timezone (a date means its midnight)."""
@@ -211,6 +240,11 @@ def plan_in(model: PlanModel, currency: str, charges: list[ChargeModel] | None =
                 model.name, maximum=maximum)
 
 
+def with_quantity(plan: Plan, quantity: int) -> Plan:
+    """The plan billed for `quantity` seats (its flat fees that many times)."""
+    return plan if quantity == 1 else replace(plan, quantity=Decimal(quantity))
+
+
 def period_end(schedule: Schedule, count: int | None) -> datetime | None:
     """The end of the subscription's count-th period (None: forever, or it has fewer periods)."""
     if count is None:
@@ -287,16 +321,20 @@ def build_catalog(document: CatalogDocument) -> Catalog:
             return replace(plan, discounts=discounts) if discounts else plan
 
         list_plan = listed(s.plan, currency)
-        plan = with_discounts(with_overrides(s.plan, s.overrides, currency), s.plan)
+        plan = with_quantity(with_discounts(with_overrides(s.plan, s.overrides, currency), s.plan), s.quantity)
         changes = []
-        code, overrides = s.plan, dict(s.overrides)
+        code, overrides, quantity = s.plan, dict(s.overrides), s.quantity
         for change in s.changes:
             if change.plan is not None and change.plan != code:
                 code, overrides = change.plan, {}
             if change.overrides is not None:
                 overrides = dict(change.overrides)
-            changes.append(PhaseSpec(change.at, code, with_discounts(with_overrides(code, overrides, currency), code),
-                                     listed(code, currency), overrides, change.proration))
+            if change.quantity is not None:
+                quantity = change.quantity
+            changes.append(PhaseSpec(change.at, code,
+                                     with_quantity(with_discounts(with_overrides(code, overrides, currency), code),
+                                                   quantity),
+                                     listed(code, currency), overrides, change.proration, quantity))
         subscriptions[s.reference] = SubscriptionSpec(
             reference=s.reference,
             customer=s.customer,
@@ -312,6 +350,9 @@ def build_catalog(document: CatalogDocument) -> Catalog:
             changes=tuple(changes),
             end_proration=s.end_proration,
             requires_reference=s.requires_reference,
+            trial_days=s.trial_days if s.trial_days is not None else plan_models[s.plan].trial_days,
+            quantity=s.quantity,
+            one_off=tuple(s.one_off),
         )
     per_event = {charge.meter for subscription in subscriptions.values() for phase in subscription.phases()
                  for charge in phase.plan.charges if charge.per_event}

@@ -280,6 +280,9 @@ Percent = Annotated[Decimal, BeforeValidator(_percent)]
 # its invoice lines are coded "discount:<code>", and a line's code holds 200 characters
 DiscountCode = Annotated[str, Field(min_length=1, max_length=191), AfterValidator(_printable)]
 Periods = Annotated[StrictInt, Field(ge=1, le=10_000)]
+MAX_TRIAL_DAYS = 730  # two years
+MAX_QUANTITY = 1_000_000  # seats on one subscription
+MAX_ONE_OFFS = 1_000  # one-off charges on one subscription
 
 
 class Off(Strict):
@@ -360,6 +363,10 @@ class PlanPrices(Strict):
     charges: dict[str, dict[str, Any]] = {}
 
 
+TrialDays = Annotated[StrictInt, Field(ge=0, le=MAX_TRIAL_DAYS)]
+Seats = Annotated[StrictInt, Field(ge=1, le=MAX_QUANTITY)]
+
+
 class Plan(Strict):
     code: Code
     name: str | None = None
@@ -367,6 +374,8 @@ class Plan(Strict):
     interval: Literal["month", "quarter", "year"] = "month"
     minimum: Money | None = None
     maximum: Annotated[PlanMaximum, BeforeValidator(_plan_maximum)] | None = None
+    # days free from a subscription's start (a subscription's own trial_days wins; 0: none)
+    trial_days: TrialDays = 0
     charges: list[Charge] = []
     discounts: list[Discount] = []
     # prices in other currencies: a customer billed in one of them is invoiced in it
@@ -406,6 +415,17 @@ class SubscriptionChange(Strict):
     # how fees billed in advance for the period holding `at` are settled (like Stripe's
     # proration_behavior): prorate on the next invoice, not at all, or on an invoice cut at once
     proration: Literal["prorate", "none", "invoice_now"] = "prorate"
+    quantity: Seats | None = None  # omitted: the quantity in force before (it stays across plans)
+
+
+class OneOffCharge(Strict):
+    """A charge billed once, on the subscription's first invoice cut at or after `at`."""
+
+    code: Code
+    amount: Money
+    description: Text | None = None
+    at: Moment
+    quantity: PositiveNumber = Decimal(1)
 
 
 class Subscription(Strict):
@@ -426,6 +446,9 @@ class Subscription(Strict):
     requires_reference: StrictBool = False
     discounts: list[Discount] = []
     coupons: list[Code] = []  # codes of the catalog's coupons
+    trial_days: TrialDays | None = None  # omitted: the plan's; 0: no trial
+    quantity: Seats = 1  # seats: every flat fee is billed this many times
+    one_off: Annotated[list[OneOffCharge], Field(max_length=MAX_ONE_OFFS)] = []
 
     @field_validator("billing_anchor")
     @classmethod

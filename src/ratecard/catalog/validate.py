@@ -546,9 +546,28 @@ def _check_subscription(
         problems.append(Problem(f"{path}.end", "must be after start"))
     _check_changes(subscription, path, plans, meter_codes, zone, problems, aggregations,
                    billing_currency(subscription, plans, customers))
+    _check_one_offs(subscription, path, zone, problems)
     if plan is None:
         return
     _check_overrides(subscription.overrides, plan, f"{path}.overrides", meter_codes, problems, aggregations)
+
+
+def _check_one_offs(subscription: Subscription, path: str, zone: ZoneInfo, problems: list[Problem]) -> None:
+    """One-off charges: codes unique on the subscription, amounts in bounds, each due inside its
+    lifetime (a charge after the end would never be billed)."""
+    _unique(list(enumerate(subscription.one_off)), f"{path}.one_off", "code", problems)
+    start = _as_comparable(subscription.start, zone)
+    end = _as_comparable(subscription.end, zone) if subscription.end is not None else None
+    for index, item in enumerate(subscription.one_off):
+        where = f"{path}.one_off[{index}]"
+        _check_bound(item.amount, f"{where}.amount", problems)
+        _check_bound(item.quantity, f"{where}.quantity", problems)
+        at = _as_comparable(item.at, zone)
+        if at < start:
+            problems.append(Problem(f"{where}.at", "must not be before the subscription's start"))
+        elif end is not None and at > end:
+            problems.append(Problem(f"{where}.at", "must not be after the subscription's end (it would never be "
+                                                   "billed)"))
 
 
 def _check_changes(subscription: Subscription, path: str, plans: dict[str, Plan], meter_codes: set[str],

@@ -1,5 +1,5 @@
-"""`ratecard subscriptions import|create|change|cancel|list|show`: subscriptions brought over from
-another system's export, and changed by command (each change a new catalog version)."""
+"""`ratecard subscriptions import|create|change|charge|cancel|list|show`: subscriptions brought over
+from another system's export, and changed by command (each change a new catalog version)."""
 
 from __future__ import annotations
 
@@ -52,6 +52,8 @@ Override = Annotated[list[str] | None, typer.Option("--override", help="CHARGE.F
                                                                        "tiers")]
 DryRun = Annotated[bool, typer.Option("--dry-run", help="Validate and show what would change and the customer's next "
                                                         "invoice; store nothing.")]
+Quantity = Annotated[int | None, typer.Option("--quantity", help="Seats: the plan's flat fees are billed this many "
+                                                                "times.")]
 ReplaceLater = Annotated[bool, typer.Option("--replace-later", help="Drop the changes at or after the instant instead "
                                                                     "of refusing.")]
 
@@ -69,6 +71,9 @@ def create(
     requires_reference: Annotated[bool, typer.Option(
         "--requires-reference", help="Bill only the events that name this subscription (a customer's second "
                                      "subscription on the same meters).")] = False,
+    quantity: Quantity = None,
+    trial_days: Annotated[int | None, typer.Option("--trial-days", help="Days free from the start (default: the "
+                                                                        "plan's trial; 0: none).")] = None,
     dry_run: DryRun = False,
     db: DbOption = None,
     json_output: JsonOption = False,
@@ -81,7 +86,8 @@ def create(
     with store_for(db) as store:
         result = _edit(lambda: changes.create_subscription(
             store, moment, ENVIRONMENT, reference=reference, customer=customer, plan=plan, start=start, anchor=anchor,
-            overrides=overrides, dry_run=dry_run, requires_reference=requires_reference))
+            overrides=overrides, dry_run=dry_run, requires_reference=requires_reference, quantity=quantity,
+            trial_days=trial_days))
     _report(result, json_output)
 
 
@@ -94,12 +100,14 @@ def change(
     proration: Annotated[str, typer.Option("--proration", help="prorate | none | invoice_now: how fees already billed "
                                                                "for the period holding --at are settled.")] = "prorate",
     override: Override = None,
+    quantity: Quantity = None,
     replace_later: ReplaceLater = False,
     dry_run: DryRun = False,
     db: DbOption = None,
     json_output: JsonOption = False,
 ) -> None:
-    """Give a subscription new terms (plan, overrides or both) from an instant, as a new catalog version."""
+    """Give a subscription new terms (plan, overrides, seats, or several) from an instant, as a new catalog
+    version."""
     from ..services import subscription_changes as changes
 
     overrides = changes.parse_overrides(override or [])
@@ -107,7 +115,34 @@ def change(
     with store_for(db) as store:
         result = _edit(lambda: changes.change_subscription(
             store, moment, ENVIRONMENT, reference=subscription, at=at, plan=plan, overrides=overrides,
-            proration=proration, replace_later=replace_later, dry_run=dry_run))
+            proration=proration, replace_later=replace_later, dry_run=dry_run, quantity=quantity))
+    _report(result, json_output)
+
+
+@app.command("charge")
+def charge(
+    subscription: str,
+    code: Annotated[str, typer.Option("--code", help="The line's code, new on the subscription (e.g. setup).")],
+    amount: Annotated[str, typer.Option("--amount", help="The amount of one unit, e.g. 500.00 (in the plan's "
+                                                         "currency).")],
+    at: Annotated[str | None, typer.Option("--at", help="A date (local midnight of the customer) or an RFC 3339 "
+                                                        "instant: billed on the first invoice at or after it; "
+                                                        "default now.")] = None,
+    description: Annotated[str | None, typer.Option("--description", help="The line's description.")] = None,
+    quantity: Annotated[str | None, typer.Option("--quantity", help="Units (e.g. 7.5 hours); default 1.")] = None,
+    dry_run: DryRun = False,
+    db: DbOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Add a one-off charge (set-up fee, professional services) to a subscription's next invoice, as a new
+    catalog version."""
+    from ..services import subscription_changes as changes
+
+    moment = now()
+    with store_for(db) as store:
+        result = _edit(lambda: changes.charge_subscription(
+            store, moment, ENVIRONMENT, reference=subscription, code=code, amount=amount, at=at,
+            description=description, quantity=quantity, dry_run=dry_run))
     _report(result, json_output)
 
 
@@ -173,14 +208,24 @@ def show(subscription: str, db: DbOption = None, json_output: JsonOption = False
     terms = history.terms
     say(out, f"{terms['reference']}: customer {terms['customer']}, {terms['status']}, plan now {terms['plan_now']} "
              f"(timezone {terms['timezone']})")
+    if terms["trial_end"]:
+        say(out, f"free trial until {terms['trial_end']}")
     table = Table(title="terms")
-    for column in ("from", "plan", "overrides", "proration"):
+    for column in ("from", "plan", "seats", "overrides", "proration"):
         table.add_column(column)
     for phase in history.phases:
-        table.add_row(phase["at"], phase["plan"], _overrides(phase["overrides"]), phase["proration"] or "")
+        table.add_row(phase["at"], phase["plan"], str(phase["quantity"]), _overrides(phase["overrides"]),
+                      phase["proration"] or "")
     if terms["end"]:
-        table.add_row(terms["end"], "(ends)", "", terms["end_proration"])
+        table.add_row(terms["end"], "(ends)", "", "", terms["end_proration"])
     out.print(table)
+    if terms["one_off"]:
+        charges = Table(title="one-off charges")
+        for column in ("due", "code", "quantity", "amount", "description"):
+            charges.add_column(column)
+        for item in terms["one_off"]:
+            charges.add_row(item["at"], item["code"], item["quantity"], item["amount"], item["description"] or "")
+        out.print(charges)
     versions = Table(title="catalog versions")
     for column in ("version", "stored at", "subscription"):
         versions.add_column(column)

@@ -58,6 +58,20 @@ class Plan:
     maximum: PlanCap | None = None  # a cap on the period's usage (charges' own caps: Charge.maximum)
     # a subscription's discounts and coupons, each with the end of its periods resolved
     discounts: tuple[Discount, ...] = ()
+    # the subscription's quantity (seats): every flat fee is billed this many times
+    quantity: Decimal = Decimal(1)
+
+
+@dataclass(frozen=True)
+class OneOff:
+    """A charge billed once, on the subscription's first invoice cut at or after `at` (a set-up
+    fee, professional services): `quantity` × `amount`, never discounted, taxed like any line."""
+
+    code: str
+    amount: Decimal
+    at: datetime  # local, aware
+    quantity: Decimal = Decimal(1)
+    description: str | None = None
 
 
 @dataclass(frozen=True)
@@ -114,13 +128,15 @@ def as_terms(plan: Plan | Sequence[Terms], cut: Cut) -> Sequence[Terms]:
 
 
 def rate_cut(plan: Plan | Sequence[Terms], cut: Cut, usage: Mapping[str, Usage] | Sequence[Mapping[str, Usage]],
-             pricing: Pricing, *, basis: Mapping[str, Basis] | None = None, end_prorated: bool = True) -> list[Line]:
+             pricing: Pricing, *, basis: Mapping[str, Basis] | None = None, end_prorated: bool = True,
+             one_offs: Sequence[OneOff] = ()) -> list[Line]:
     """The lines of the invoice at one cut.
 
     `usage`: meter code -> usage, one mapping per segment of the closing period (a single mapping
     when its terms do not change inside it). `basis`: what the closing period's opening invoice
     billed in advance, when it is final (otherwise it is what the opening computes now).
-    `end_prorated`: a subscription ending inside a period credits the unused part of its fees."""
+    `end_prorated`: a subscription ending inside a period credits the unused part of its fees.
+    `one_offs`: the subscription's one-off charges; those due at this cut are billed last."""
     terms = as_terms(plan, cut)
     lines: list[Line] = []
     if cut.opening is not None:
@@ -155,6 +171,35 @@ def rate_cut(plan: Plan | Sequence[Terms], cut: Cut, usage: Mapping[str, Usage] 
         advance = [Line(code, "", period.start, item.service_end, Decimal(1), item.unit_amount, item.amount, "advance")
                    for code, item in billed.items()]
         lines += closing + _discounts(terms, period, closing, pricing, advance)
+    return lines + one_off_lines(one_offs, terms, cut, pricing)
+
+
+def previous_boundary(terms: Sequence[Terms], cut: Cut) -> datetime | None:
+    """The boundary of the cut before this one on the subscription's calendar (None: the first cut):
+    the start of the period it closes or settles, or a later change invoiced at once inside it."""
+    period = cut.closing or cut.settles
+    if period is None:
+        return None
+    earlier = [item.start for item in terms[1:]
+               if item.proration == INVOICE_NOW and period.start < item.start < cut.boundary]
+    return max([period.start, *earlier])
+
+
+def one_off_lines(one_offs: Sequence[OneOff], terms: Sequence[Terms], cut: Cut, pricing: Pricing) -> list[Line]:
+    """The one-off charges due at a cut: `at` after the previous cut's boundary and at or before
+    this one's (the first cut takes every one due at or before it)."""
+    if not one_offs:
+        return []
+    after = previous_boundary(terms, cut)
+    lines = []
+    for item in one_offs:
+        if item.at > cut.boundary or (after is not None and item.at <= after):
+            continue
+        with _pricing(item.code, item.quantity):
+            amount = quantize(item.amount * item.quantity, pricing.currency, pricing.rounding)
+        lines.append(Line(code=item.code, description=item.description or item.code, service_start=item.at,
+                          service_end=item.at, quantity=item.quantity, unit_amount=item.amount, amount=amount,
+                          kind="one_off"))
     return lines
 
 
@@ -189,7 +234,7 @@ def opening_lines(terms: Sequence[Terms], period: Period, pricing: Pricing, end_
 def basis_of(terms: Sequence[Terms], period: Period, pricing: Pricing, end_prorated: bool) -> dict[str, Basis]:
     """What the period's opening bills in advance, computed from today's terms."""
     plan = terms[terms_at(terms, period.start)].plan
-    return {line.code: Basis(line.unit_amount, line.amount, line.service_end, plan.code)
+    return {line.code: Basis(line.unit_amount * line.quantity, line.amount, line.service_end, plan.code)
             for line in opening_lines(terms, period, pricing, end_prorated)}
 
 
@@ -200,7 +245,10 @@ def proration_lines(terms: Sequence[Terms], period: Period, basis: Mapping[str, 
 
     def advance_fees(index: int) -> dict[str, tuple[Decimal, str]]:
         plan = terms[index].plan
-        return {charge.code: (charge.amount, plan.name or plan.code) for charge in plan.charges
+        name = plan.name or plan.code
+        if plan.quantity != 1:
+            name = f"{plan.quantity} × {name}"
+        return {charge.code: (charge.amount * plan.quantity, name) for charge in plan.charges
                 if not charge.is_usage and charge.timing == "advance"}
 
     result = []
@@ -215,14 +263,14 @@ def proration_lines(terms: Sequence[Terms], period: Period, basis: Mapping[str, 
 
 def flat_lines(plan: Plan, period: Period, timing: str, pricing: Pricing, charged: Period | None = None) -> list[Line]:
     """Flat fees of one timing for a period (`charged`: the period the amount is prorated over,
-    when it differs from the service period)."""
+    when it differs from the service period), each `plan.quantity` times (seats)."""
     charged = charged or period
     lines = []
     for charge in plan.charges:
         if charge.is_usage or charge.timing != timing:
             continue
         with _pricing(charge.code):
-            exact = charged.prorate(charge.amount)
+            exact = charged.prorate(charge.amount * plan.quantity)
             amount = quantize(exact, pricing.currency, pricing.rounding)
         description = charge.description or charge.code
         if not charged.is_full and charged.days != charged.full_days:
@@ -233,7 +281,7 @@ def flat_lines(plan: Plan, period: Period, timing: str, pricing: Pricing, charge
                 description=description,
                 service_start=period.start,
                 service_end=period.end,
-                quantity=Decimal(1),
+                quantity=plan.quantity,
                 unit_amount=charge.amount,
                 amount=amount,
                 kind=timing,

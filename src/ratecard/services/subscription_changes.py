@@ -24,13 +24,14 @@ from ..catalog.edits import (
     PRORATIONS,
     EditError,
     add_change,
+    add_one_off,
     add_subscription,
     find_subscription,
     moment_text,
     parse_override,
     set_end,
 )
-from ..catalog.schema import CatalogDocument, Subscription
+from ..catalog.schema import MAX_QUANTITY, CatalogDocument, Subscription
 from ..domain.instants import rfc3339, to_micros
 from ..domain.periods import to_local
 from ..store import Store
@@ -58,7 +59,7 @@ class ChangeInvalid(InvalidInput):
 class SubscriptionEdit:
     """What a create, change or cancel did (or, in a dry run, would do)."""
 
-    action: str  # created | changed | cancelled
+    action: str  # created | changed | cancelled | charged
     reference: str
     customer: str
     described: list[str]  # what changed, one sentence each
@@ -100,14 +101,21 @@ class History:
 def create_subscription(store: Store, now: datetime, environment: str = "live", *, reference: str, customer: str,
                         plan: str, start: str | None = None, anchor: int | None = None,
                         overrides: dict[str, dict[str, Any]] | None = None, dry_run: bool = False,
-                        requires_reference: bool = False) -> SubscriptionEdit:
+                        requires_reference: bool = False, quantity: int | None = None,
+                        trial_days: int | None = None) -> SubscriptionEdit:
     """A new subscription of an existing customer, from `start` (default: now). `requires_reference`:
-    only events naming it are billed by it (a customer's second subscription on the same meters)."""
+    only events naming it are billed by it (a customer's second subscription on the same meters).
+    `quantity`: seats (its flat fees billed that many times). `trial_days`: days free from the start
+    (None: the plan's; 0: none)."""
     begins = parse_moment("start", start) if start is not None else now
     entry: dict[str, Any] = {"reference": reference, "customer": customer, "plan": plan,
                              "start": moment_text(begins)}
     if anchor is not None:
         entry["billing_anchor"] = anchor
+    if quantity is not None:
+        entry["quantity"] = quantity
+    if trial_days is not None:
+        entry["trial_days"] = trial_days
     if overrides:
         entry["overrides"] = overrides
     if requires_reference:
@@ -117,6 +125,10 @@ def create_subscription(store: Store, now: datetime, environment: str = "live", 
         told = f"new subscription of customer {customer!r} to plan {plan!r} from {entry['start']}"
         if anchor is not None:
             told += f", periods starting on day {anchor}"
+        if quantity is not None:
+            told += f", {quantity} seat(s)"
+        if trial_days is not None:
+            told += f", trial of {trial_days} day(s)" if trial_days else ", no trial"
         return add_subscription(raw, entry), [told + _overrides_text(overrides)]
 
     return _write(store, now, environment, "created", reference, edit, dry_run)
@@ -125,22 +137,25 @@ def create_subscription(store: Store, now: datetime, environment: str = "live", 
 def change_subscription(store: Store, now: datetime, environment: str = "live", *, reference: str, at: str,
                         plan: str | None = None, overrides: dict[str, dict[str, Any]] | None = None,
                         proration: str = "prorate", replace_later: bool = False,
-                        dry_run: bool = False) -> SubscriptionEdit:
-    """New terms (another plan, other overrides, or both) from `at`: a past instant corrects the
-    history, a future one is scheduled. The fees already billed for the period holding `at` are
-    settled as `proration` says."""
+                        dry_run: bool = False, quantity: int | None = None) -> SubscriptionEdit:
+    """New terms (another plan, other overrides, another quantity of seats, or several) from `at`: a
+    past instant corrects the history, a future one is scheduled. The fees already billed for the
+    period holding `at` are settled as `proration` says."""
     moment = parse_moment("at", at)
     _check_choice("proration", proration, PRORATIONS)
-    if plan is None and not overrides:
-        raise InvalidInput("give the new plan, overrides, or both", field="plan")
+    if plan is None and not overrides and quantity is None:
+        raise InvalidInput("give the new plan, overrides, quantity, or several", field="plan")
+    if quantity is not None:
+        _check_quantity(quantity)
 
     def edit(raw: dict[str, Any], document: CatalogDocument) -> tuple[dict[str, Any], list[str]]:
         edited = add_change(raw, reference, moment, plan=plan, overrides=overrides, proration=proration,
-                            replace_later=replace_later)
+                            replace_later=replace_later, quantity=quantity)
         before = find_subscription(raw, reference).get("changes") or []
         after = find_subscription(edited, reference)["changes"]
         new = after[-1]
-        told = [f"from {new['at']}: plan {new['plan']!r}{_overrides_text(new.get('overrides'))}, "
+        seats = f", {new['quantity']} seat(s)" if "quantity" in new else ""
+        told = [f"from {new['at']}: plan {new['plan']!r}{_overrides_text(new.get('overrides'))}{seats}, "
                 f"proration {proration}{_boundary_note(_spec(document, reference), moment)}"]
         if len(before) >= len(after):
             told.append(f"{len(before) - len(after) + 1} later change(s) dropped")
@@ -171,6 +186,27 @@ def cancel_subscription(store: Store, now: datetime, environment: str = "live", 
         return edited, told
 
     return _write(store, now, environment, "cancelled", reference, edit, dry_run)
+
+
+def charge_subscription(store: Store, now: datetime, environment: str = "live", *, reference: str, code: str,
+                        amount: str, at: str | None = None, description: str | None = None,
+                        quantity: str | None = None, dry_run: bool = False) -> SubscriptionEdit:
+    """A one-off charge (a set-up fee, professional services) on the subscription: billed once, on
+    its first invoice cut at or after `at` (default: now), as `quantity` x `amount`. An `at` whose
+    invoice is final already is billed by the next invoice run as a correction."""
+    moment = parse_moment("at", at) if at is not None else now
+    item: dict[str, Any] = {"code": code, "amount": amount, "at": moment_text(moment)}
+    if description is not None:
+        item["description"] = description
+    if quantity is not None:
+        item["quantity"] = quantity
+
+    def edit(raw: dict[str, Any], _: CatalogDocument) -> tuple[dict[str, Any], list[str]]:
+        times = f"{quantity} x " if quantity is not None else ""
+        told = f"one-off charge {code!r} of {times}{amount} due {item['at']} (on the first invoice at or after it)"
+        return add_one_off(raw, reference, item), [told]
+
+    return _write(store, now, environment, "charged", reference, edit, dry_run)
 
 
 def parse_overrides(values: list[str]) -> dict[str, dict[str, Any]]:
@@ -312,6 +348,12 @@ def _no_catalog() -> NoCatalog:
                      "(`ratecard catalog apply FILE`)")
 
 
+def _check_quantity(quantity: int) -> None:
+    if isinstance(quantity, bool) or not isinstance(quantity, int) or not 1 <= quantity <= MAX_QUANTITY:
+        raise InvalidInput(f"must be a whole number of seats from 1 to {MAX_QUANTITY}, got {str(quantity)[:40]!r}",
+                           field="quantity")
+
+
 def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
     if value not in choices:
         raise InvalidInput(f"must be one of {', '.join(choices)}, got {str(value)[:40]!r}", field=name)
@@ -355,7 +397,8 @@ def show_subscription(store: Store, now: datetime, reference: str, environment: 
     if spec is None:
         raise NotFound(f"subscription {reference!r} does not exist")
     phases = [{"at": moment_text(phase.at), "plan": phase.plan_code, "overrides": phase.overrides,
-               "proration": phase.proration if index else None} for index, phase in enumerate(spec.phases())]
+               "proration": phase.proration if index else None, "quantity": phase.quantity}
+              for index, phase in enumerate(spec.phases())]
     return History(_terms(catalog, spec, now), phases, _versions(store, environment, reference))
 
 
@@ -385,8 +428,10 @@ def _terms(catalog: Catalog, spec: SubscriptionSpec, now: datetime, entry: Subsc
     next_change = None
     if upcoming is not None:
         next_change = {"at": moment_text(upcoming.at), "plan": upcoming.plan_code, "proration": upcoming.proration}
+    trial_end = spec.trial_end()
     return {**entry.model_dump(mode="json"), "timezone": spec.timezone, "status": status,
-            "plan_now": in_force.plan_code, "next_change": next_change}
+            "plan_now": in_force.plan_code, "quantity_now": in_force.quantity, "next_change": next_change,
+            "trial_end": moment_text(trial_end) if trial_end is not None else None}
 
 
 def _versions(store: Store, environment: str, reference: str) -> list[dict[str, Any]]:

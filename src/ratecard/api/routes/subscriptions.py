@@ -41,6 +41,8 @@ class CreateSubscription(Strict):
     billing_anchor: int | None = Field(None, description="day of the month periods start on, 1..31")
     overrides: Overrides | None = None
     requires_reference: bool = Field(False, description="bill only the events that name this subscription")
+    quantity: int | None = Field(None, description="seats: the plan's flat fees are billed this many times")
+    trial_days: int | None = Field(None, description="days free from the start (default: the plan's; 0: none)")
 
 
 class ChangeSubscription(Strict):
@@ -50,6 +52,15 @@ class ChangeSubscription(Strict):
                                                           "the plan changes)")
     proration: Literal["prorate", "none", "invoice_now"] = "prorate"
     replace_later: bool = False
+    quantity: int | None = Field(None, description="seats from `at` (default: those in force)")
+
+
+class OneOffCharge(Strict):
+    code: str = Reference
+    amount: str = Field(min_length=1, max_length=64, description="the amount of one unit, e.g. \"500.00\"")
+    at: str | None = Field(None, min_length=1, max_length=64, description="default: now")
+    description: str | None = Field(None, max_length=500)
+    quantity: str | None = Field(None, min_length=1, max_length=64, description="units, default 1")
 
 
 class CancelSubscription(Strict):
@@ -86,17 +97,29 @@ def create_subscription(body: CreateSubscription, preview: bool = PREVIEW,
     result = changes.create_subscription(
         caller.store, caller.now, caller.environment, reference=body.reference, customer=body.customer,
         plan=body.plan, start=body.start, anchor=body.billing_anchor, overrides=body.overrides, dry_run=preview,
-        requires_reference=body.requires_reference)
+        requires_reference=body.requires_reference, quantity=body.quantity, trial_days=body.trial_days)
     return _answer(result, created=True)
 
 
 @router.post("/v1/subscriptions/{reference:path}/change",
-             summary="New terms (plan, overrides) from an instant (a new catalog version)")
+             summary="New terms (plan, overrides, seats) from an instant (a new catalog version)")
 def change_subscription(reference: str, body: ChangeSubscription, preview: bool = PREVIEW,
                         caller: Caller = Depends(current_caller)) -> JSONResponse:
     result = changes.change_subscription(
         caller.store, caller.now, caller.environment, reference=reference, at=body.at, plan=body.plan,
-        overrides=body.overrides, proration=body.proration, replace_later=body.replace_later, dry_run=preview)
+        overrides=body.overrides, proration=body.proration, replace_later=body.replace_later, dry_run=preview,
+        quantity=body.quantity)
+    return _answer(result)
+
+
+@router.post("/v1/subscriptions/{reference:path}/charges",
+             summary="A one-off charge on the subscription's next invoice at or after an instant (a new catalog "
+                     "version)")
+def charge_subscription(reference: str, body: OneOffCharge, preview: bool = PREVIEW,
+                        caller: Caller = Depends(current_caller)) -> JSONResponse:
+    result = changes.charge_subscription(
+        caller.store, caller.now, caller.environment, reference=reference, code=body.code, amount=body.amount,
+        at=body.at, description=body.description, quantity=body.quantity, dry_run=preview)
     return _answer(result)
 
 

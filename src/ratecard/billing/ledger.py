@@ -36,6 +36,7 @@ from ..store import Store
 from ..store.catalogs import load_version
 from ..store.invoices import InvoiceRecord, LineRecord
 from ..store.ledger import FinalCut, billed_lines, invoices_by_id, late_instants, save_standalone
+from .early import EarlyPlanner
 
 LineKey = tuple[str, int, int]  # (charge code, service start µs, service end µs)
 
@@ -235,7 +236,7 @@ def _differences(target: dict[LineKey, list], billed: dict[LineKey, list], zone:
 
 def corrections_to_check(store: Store, catalog: Catalog, environment: str, finals: dict[tuple[str, int], FinalCut],
                          until: date | datetime, pending: Sequence[tuple[SubscriptionSpec, Cut]],
-                         existing: dict) -> Checks:
+                         existing: dict, early: EarlyPlanner | None = None) -> Checks:
     """The final cuts of every subscription whose terms changed since they were finalized or that
     received late events, and where their corrections can go."""
     from .run import subscription_cuts, until_instant
@@ -267,7 +268,11 @@ def corrections_to_check(store: Store, catalog: Catalog, environment: str, final
         horizon = until_instant(until, zone)
         if subscription.schedule().end is not None and subscription.schedule().end <= horizon:
             checks.finished.add(reference)
-        for cut in subscription_cuts(subscription, horizon):
+        plans = None
+        if early is not None and subscription.bills_early:
+            early.plan_all([subscription])  # its final periods too: their early cuts decide their closing
+            plans = early.for_subscription(subscription)
+        for cut in subscription_cuts(subscription, horizon, early=plans):
             final = finals.get((reference, to_micros(cut.boundary)))
             if final is not None:
                 checks.cuts.append((subscription, cut))

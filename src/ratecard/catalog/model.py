@@ -10,6 +10,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from ..domain.discounts import Discount
+from ..domain.early import bills_early
 from ..domain.periods import Schedule, to_local
 from ..domain.pricing import Charge, Tier
 from ..domain.rating import Plan, Pricing
@@ -102,6 +103,12 @@ class SubscriptionSpec:
     def end_prorated(self) -> bool:
         return self.end_proration == "prorate"
     requires_reference: bool = False  # bills only the events that name it
+    invoice_threshold: Decimal | None = None  # wins over the plans' (domain.early)
+
+    @cached_property
+    def bills_early(self) -> bool:
+        """Whether usage is invoiced inside its periods: a threshold, or a usage charge in advance."""
+        return bills_early([phase.plan for phase in self.phases()], self.invoice_threshold)
 
     def billed_from(self) -> datetime | None:
         """bill_from as an instant in the subscription's timezone (a date means its midnight)."""
@@ -206,7 +213,8 @@ def build_catalog(document: CatalogDocument) -> Catalog:
     }
     plan_models = {p.code: p for p in document.plans}
     plans = {
-        p.code: Plan(p.code, p.currency, p.interval, tuple(to_domain_charge(c) for c in p.charges), p.minimum, p.name)
+        p.code: Plan(p.code, p.currency, p.interval, tuple(to_domain_charge(c) for c in p.charges), p.minimum, p.name,
+                     threshold=p.invoice_threshold)
         for p in document.plans
     }
     customers = {
@@ -227,8 +235,7 @@ def build_catalog(document: CatalogDocument) -> Catalog:
                 charges.append(to_domain_charge(merged))
             else:
                 charges.append(to_domain_charge(charge))
-        return Plan(list_plan.code, list_plan.currency, list_plan.interval, tuple(charges),
-                    list_plan.minimum, list_plan.name)
+        return replace(list_plan, charges=tuple(charges))
 
     coupons = {coupon.code: coupon for coupon in document.coupons}
     subscriptions = {}
@@ -277,6 +284,7 @@ def build_catalog(document: CatalogDocument) -> Catalog:
             changes=tuple(changes),
             end_proration=s.end_proration,
             requires_reference=s.requires_reference,
+            invoice_threshold=s.invoice_threshold,
         )
     return Catalog(
         entity_name=entity.name,

@@ -311,6 +311,8 @@ class Plan(Strict):
     currency: Currency
     interval: Literal["month", "quarter", "year"] = "month"
     minimum: Money | None = None
+    # cut an invoice for the period so far when its usage not yet invoiced reaches this amount
+    invoice_threshold: PositiveNumber | None = None
     charges: list[Charge] = []
     discounts: list[Discount] = []
 
@@ -368,6 +370,8 @@ class Subscription(Strict):
     requires_reference: StrictBool = False
     discounts: list[Discount] = []
     coupons: list[Code] = []  # codes of the catalog's coupons
+    # the plan's invoice_threshold for this subscription (it wins over the plan's)
+    invoice_threshold: PositiveNumber | None = None
 
     @field_validator("billing_anchor")
     @classmethod

@@ -165,6 +165,7 @@ def check_document(document: Any, warnings: list[Problem] | None = None) -> tupl
         _check_meter(meter, f"meters[{index}]", problems)
     for index, plan in plans:
         _check_bound(plan.minimum, f"plans[{index}].minimum", problems)
+        _check_bound(plan.invoice_threshold, f"plans[{index}].invoice_threshold", problems)
     for index, customer in customers:
         _check_bound(customer.tax_rate, f"customers[{index}].tax_rate", problems)
     entity_codes = _check_entities(entity, extra_entities, raw_entities, problems)
@@ -187,6 +188,7 @@ def check_document(document: Any, warnings: list[Problem] | None = None) -> tupl
             _check_references(raw, f"subscriptions[{index}]", plan_codes, customer_refs, problems)
     for index, subscription in subscriptions:
         path = f"subscriptions[{index}]"
+        _check_bound(subscription.invoice_threshold, f"{path}.invoice_threshold", problems)
         _check_references(subscription.model_dump(), path, plan_codes, customer_refs, problems)
         _check_subscription(subscription, path, plans_by_code, customers_by_ref, meter_codes, entity, problems)
     # a coupon that failed validation still exists: attaching it is not "unknown"
@@ -427,8 +429,6 @@ def check_charge(charge: Charge, path: str, meter_codes: set[str], problems: lis
             problems.append(Problem(f"{path}.meter", f"is required by model {model}"))
         elif charge.meter not in meter_codes:
             problems.append(Problem(f"{path}.meter", f"unknown meter {charge.meter!r}"))
-        if charge.timing == "advance":
-            problems.append(Problem(f"{path}.timing", "usage charges are billed in arrears"))
     if model in TIERED_MODELS and charge.tiers is not None:
         if not charge.tiers:
             problems.append(Problem(f"{path}.tiers", f"model {model} needs at least one tier"))

@@ -1,0 +1,99 @@
+"""The early cuts of an invoice run: threshold invoices and usage charges billed in advance
+(domain.early), for the subscriptions that have either.
+
+Only those subscriptions pay for the usage of each day of a period: one usage window per local
+midnight and segment, from the segment's start up to that midnight, all rolled up in one
+aggregate_usage call per batch. Every other subscription stays on the run's one scan of its
+closing periods. A period whose closing invoice is final is planned only when the run's
+corrections recompute it (late events, a changed subscription).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+from ..catalog import Catalog, SubscriptionSpec
+from ..domain.aggregation import Usage
+from ..domain.early import EarlyPlan, early_instants, early_windows, plan_early
+from ..domain.instants import to_micros
+from ..domain.periods import Period
+from ..store import Store
+from ..store.usage import Window, aggregate_usage
+
+# (subscription, boundary µs) -> status of the cut's invoices
+Statuses = Mapping[tuple[str, int], set[str]]
+
+
+class EarlyPlanner:
+    """Each early-billing subscription's plans, by the start (µs) of the period they belong to."""
+
+    def __init__(self, store: Store, catalog: Catalog, until: date | datetime, environment: str,
+                 existing: Mapping[tuple[str, int, str], tuple], finals: Iterable[tuple[str, int]]) -> None:
+        self.store, self.catalog, self.until, self.environment = store, catalog, until, environment
+        self.statuses: dict[tuple[str, int], set[str]] = {}
+        for (reference, boundary, _mode), found in existing.items():
+            self.statuses.setdefault((reference, boundary), set()).add(found[1])
+        self.finals = set(finals)
+        self.plans: dict[str, dict[int, EarlyPlan]] = {}
+        self.full: set[str] = set()  # subscriptions planned over every period, final ones too
+
+    def for_subscription(self, subscription: SubscriptionSpec) -> dict[int, EarlyPlan] | None:
+        """Its plans (None: it bills nothing early)."""
+        if not subscription.bills_early:
+            return None
+        return self.plans.get(subscription.reference, {})
+
+    def plan_open(self) -> None:
+        """Every period of every early-billing subscription whose closing invoice is not final."""
+        self._plan([s for s in self.catalog.subscriptions.values() if s.bills_early], everything=False)
+
+    def plan_all(self, subscriptions: Iterable[SubscriptionSpec]) -> None:
+        """Every period of these subscriptions, those already closed by a final invoice too."""
+        self._plan([s for s in subscriptions if s.bills_early and s.reference not in self.full], everything=True)
+
+    def _plan(self, subscriptions: list[SubscriptionSpec], everything: bool) -> None:
+        from .run import charged_meters, until_instant
+
+        places: list[tuple[SubscriptionSpec, Period, list[datetime]]] = []
+        windows: list[Window] = []
+        keys: dict[tuple[int, int, int], int] = {}  # (place, instant, segment number) -> window key
+        for subscription in subscriptions:
+            zone = ZoneInfo(subscription.timezone)
+            horizon = until_instant(self.until, zone)
+            terms = subscription.terms()
+            known = self.plans.get(subscription.reference, {})
+            for period in subscription.schedule().periods_until(horizon):
+                start = to_micros(period.start)
+                closed = self.statuses.get((subscription.reference, to_micros(period.end)), set())
+                if start in known or (not everything and closed and "draft" not in closed):
+                    continue
+                instants = early_instants(period, horizon)
+                place = len(places)
+                places.append((subscription, period, instants))
+                for step, moment in enumerate(instants):
+                    for number, part, end in early_windows(terms, period, moment):
+                        key = keys[(place, step, number)] = len(keys)
+                        windows.append(Window(key, subscription.customer, to_micros(part.start), to_micros(end),
+                                              subscription.reference, not subscription.requires_reference))
+            if everything:
+                self.full.add(subscription.reference)
+        if not places:
+            return
+        meters = charged_meters(self.catalog, subscriptions)
+        usage = aggregate_usage(self.store, windows, meters, self.environment)
+        codes = [meter.code for meter in meters]
+        for place, (subscription, period, instants) in enumerate(places):
+            terms = subscription.terms()
+            snapshots = [{number: {code: usage.get((keys[(place, step, number)], code), Usage.zero())
+                                   for code in codes}
+                          for number, _, _ in early_windows(terms, period, moment)}
+                         for step, moment in enumerate(instants)]
+            anchors = {moment for moment in instants if (subscription.reference, to_micros(moment)) in self.finals}
+            # a voided early invoice is not cut again at its instant: what it held goes on the next
+            skipped = {moment for moment in instants
+                       if self.statuses.get((subscription.reference, to_micros(moment))) == {"void"}}
+            self.plans.setdefault(subscription.reference, {})[to_micros(period.start)] = plan_early(
+                terms, period, instants, snapshots, self.catalog.pricing_for(subscription),
+                threshold=subscription.invoice_threshold, anchors=anchors, skipped=skipped)

@@ -1,0 +1,152 @@
+"""Threshold invoices and usage billed in advance through the invoice run, on SQLite and
+PostgreSQL: runs up to different dates cut each early invoice once, the period's closing invoice
+bills the rest (tiers never reset), and a late event before a final threshold invoice is
+corrected on the next invoice."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+from ratecard.billing.run import generate_invoices
+from ratecard.ingest.importer import import_file
+from ratecard.store.invoices import InvoiceRecord, change_status, list_invoices
+
+from .scenario import NOW, current, workspace, write_jsonl
+
+D = Decimal
+
+CATALOG = """
+billing_entity: {name: Acme Cloud BV, country: NL, timezone: UTC, currency: EUR}
+meters:
+  - {code: tokens, aggregation: sum, field: tokens}
+  - {code: api_calls, aggregation: count}
+plans:
+  - code: ai
+    currency: EUR
+    invoice_threshold: "500.00"
+    charges:
+      - {code: base, model: flat, amount: "49.00", timing: advance}
+      - code: tokens
+        meter: tokens
+        model: graduated
+        tiers: [{up_to: 1000000, unit_amount: "0.00002"}, {up_to: null, unit_amount: "0.00001"}]
+  - code: payg
+    currency: EUR
+    charges:
+      - {code: calls, meter: api_calls, model: per_unit, unit_amount: "0.50", timing: advance}
+customers:
+  - {reference: acme, name: Acme Inc, currency: EUR, tax_rate: "19", timezone: Europe/Berlin}
+  - {reference: beta, name: Beta, currency: EUR, tax_rate: "0", timezone: Europe/Berlin}
+  - {reference: gamma, name: Gamma, currency: EUR, tax_rate: "0", timezone: Europe/Berlin}
+subscriptions:
+  # the subscription's threshold wins over the plan's 500.00
+  - {reference: acme-ai, customer: acme, plan: ai, start: 2026-01-01, invoice_threshold: "100.00"}
+  - {reference: beta-payg, customer: beta, plan: payg, start: 2026-01-01}
+  # the plan's threshold, never reached: no early invoice
+  - {reference: gamma-ai, customer: gamma, plan: ai, start: 2026-01-01}
+"""
+
+
+def _tokens(event_id: str, timestamp: str, tokens: int, customer: str = "acme") -> dict:
+    return {"id": event_id, "customer": customer, "meter": "tokens", "timestamp": timestamp,
+            "properties": {"tokens": tokens}}
+
+
+def _call(event_id: str, timestamp: str) -> dict:
+    return {"id": event_id, "customer": "beta", "meter": "api_calls", "timestamp": timestamp}
+
+
+EVENTS = [
+    # 10,000,000 tokens on Jan 15 (Berlin): 20 + 90 = 110.00 so far, over the threshold of 100.00
+    _tokens("t1", "2026-01-15T09:00:00Z", 6_000_000),
+    _tokens("t2", "2026-01-15T22:30:00Z", 4_000_000),  # 23:30 in Berlin: still Jan 15
+    # 4,000,000 more on Jan 26: 14,000,000 in January cost 150.00
+    _tokens("t3", "2026-01-26T12:00:00Z", 4_000_000),
+    _tokens("g1", "2026-01-20T12:00:00Z", 1_000_000, customer="gamma"),
+    # beta's calls, billed in advance: 3 on Jan 3, 2 on Jan 5 (Berlin)
+    *[_call(f"c{n}", "2026-01-03T10:00:00Z") for n in range(3)],
+    *[_call(f"d{n}", "2026-01-05T10:00:00Z") for n in range(2)],
+]
+
+
+def _run(store, until: date) -> dict:
+    version, catalog = current(store)
+    report = generate_invoices(store, catalog, version, until, NOW)
+    assert report.failures == []
+    return report.as_dict()
+
+
+def _of(store, subscription: str) -> list[InvoiceRecord]:
+    return sorted((item for item in list_invoices(store) if item.subscription == subscription),
+                  key=lambda item: item.boundary_ts)
+
+
+def _lines(invoice: InvoiceRecord) -> list[tuple[str, str, Decimal]]:
+    return [(line.code, line.kind, line.amount) for line in invoice.lines]
+
+
+def test_threshold_invoice_then_the_rest_at_period_end(db_url: str, tmp_path: Path) -> None:
+    store, _ = workspace(db_url, CATALOG)
+    _, catalog = current(store)
+    import_file(store, catalog, write_jsonl(tmp_path / "events.jsonl", EVENTS), NOW)
+
+    _run(store, date(2026, 1, 14))
+    assert [invoice.issue_date for invoice in _of(store, "acme-ai")] == ["2026-01-01"]  # the opening only
+
+    _run(store, date(2026, 1, 16))
+    opening, threshold = _of(store, "acme-ai")
+    # cut at the local midnight after the crossing, Jan 16 00:00 in Berlin
+    assert threshold.issue_date == "2026-01-16"
+    assert _lines(threshold) == [("tokens", "threshold", D("110.00"))]
+    assert (threshold.subtotal, threshold.tax, threshold.total) == (D("110.00"), D("20.90"), D("130.90"))
+    assert threshold.lines[0].service_start == "2026-01-01" and threshold.lines[0].service_end == "2026-01-16"
+
+    again = _run(store, date(2026, 1, 16))  # idempotent: the same threshold invoice, not a second one
+    assert (again["created"], again["updated"]) == (0, 0)
+    assert len(_of(store, "acme-ai")) == 2
+
+    _run(store, date(2026, 2, 1))
+    opening, threshold, closing = _of(store, "acme-ai")
+    assert _lines(threshold) == [("tokens", "threshold", D("110.00"))]
+    # tiers never reset: 14,000,000 tokens cost 150.00 for January, 110.00 of it invoiced already
+    assert ("tokens", "usage", D("40.00")) in _lines(closing)
+    assert ("base", "advance", D("49.00")) in _lines(closing)  # February's fee in advance
+
+    # gamma's 1,000,000 tokens (20.00) never reach the plan's 500.00: billed at the period's end
+    gamma = _of(store, "gamma-ai")
+    assert len(gamma) == 2 and gamma[1].issue_date == "2026-02-01"
+    assert sorted(_lines(gamma[1])) == [("base", "advance", D("49.00")), ("tokens", "usage", D("20.00"))]
+
+    # beta's calls in advance: 1.50 at Jan 4 00:00, 1.00 at Jan 6 00:00, nothing left in arrears
+    payg = _of(store, "beta-payg")
+    assert [(invoice.issue_date, _lines(invoice)) for invoice in payg[:2]] == [
+        ("2026-01-04", [("calls", "usage_advance", D("1.50"))]),
+        ("2026-01-06", [("calls", "usage_advance", D("1.00"))])]
+    assert _lines(payg[2]) == [("calls", "usage", D("0.00"))]
+
+
+def test_late_event_before_a_final_threshold_invoice_is_corrected_on_the_next(db_url: str, tmp_path: Path) -> None:
+    store, _ = workspace(db_url, CATALOG)
+    _, catalog = current(store)
+    import_file(store, catalog, write_jsonl(tmp_path / "events.jsonl", EVENTS), NOW)
+    _run(store, date(2026, 1, 20))
+    _, threshold = _of(store, "acme-ai")
+    change_status(store, threshold.id, "final", 1, "RC")
+
+    # 1,000,000 tokens on Jan 10, arriving after the threshold invoice was final: late
+    late = [_tokens("late", "2026-01-10T12:00:00Z", 1_000_000)]
+    _, catalog = current(store)
+    import_file(store, catalog, write_jsonl(tmp_path / "late.jsonl", late), NOW)
+    rerun = _run(store, date(2026, 2, 1))
+    assert rerun["created"] >= 1
+
+    opening, final, closing = _of(store, "acme-ai")
+    assert final.status == "final" and _lines(final) == [("tokens", "threshold", D("110.00"))]
+    lines = _lines(closing)
+    # by Jan 16, 11,000,000 tokens: 120.00 today, 110.00 billed: 10.00 corrected on the next invoice
+    assert [amount for code, kind, amount in lines if kind == "adjustment"] == [D("10.00")]
+    # the period's 15,000,000 tokens cost 160.00: 160 - 120 at the period's end
+    assert ("tokens", "usage", D("40.00")) in lines
+    assert sum(amount for code, kind, amount in [*_lines(final), *lines] if code == "tokens") == D("160.00")

@@ -46,6 +46,11 @@ def test_generate_cuts_the_threshold_invoice_and_list_shows_it(cli: Cli) -> None
         ("2026-01-16", "draft", "110.00", "20.90", "130.90")
     assert [(line["code"], line["kind"], line["amount"]) for line in invoice["lines"]] == \
         [("tokens", "threshold", "110.00")]
+    # the upcoming invoice closing January bills the usage so far less the threshold invoice's 110.00
+    preview = cli.ok("invoices", "preview", "acme", "--at", "2026-01-20T00:00:00+01:00", "--json").json()
+    [upcoming] = preview["subscriptions"][0]["invoices"]
+    assert [(line["code"], line["amount"]) for line in upcoming["lines"] if line["code"] == "tokens"] == \
+        [("tokens", "0.00")]
     # run again: still one threshold invoice
     cli.ok("invoices", "generate", "--until", "2026-01-20")
     again = cli.ok("invoices", "list", "--json").json()

@@ -15,7 +15,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from ratecard.domain.aggregation import Usage
 from ratecard.domain.discounts import Discount
-from ratecard.domain.early import EarlyPlan, early_instants, early_windows, plan_early, with_early
+from ratecard.domain.early import EarlyPlan, early_instants, plan_early, with_early
 from ratecard.domain.instants import to_micros
 from ratecard.domain.invoice import Line
 from ratecard.domain.money import quantize

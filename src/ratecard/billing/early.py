@@ -53,35 +53,47 @@ class EarlyPlanner:
         """Every period of these subscriptions, those already closed by a final invoice too."""
         self._plan([s for s in subscriptions if s.bills_early and s.reference not in self.full], everything=True)
 
+    def plan_period(self, subscription: SubscriptionSpec, period: Period) -> EarlyPlan:
+        """One period's plan (the upcoming invoice's: up to `until`, here an instant)."""
+        self._plan_periods([(subscription, period)])
+        return self.plans[subscription.reference][to_micros(period.start)]
+
     def _plan(self, subscriptions: list[SubscriptionSpec], everything: bool) -> None:
+        from .run import until_instant
+
+        wanted: list[tuple[SubscriptionSpec, Period]] = []
+        for subscription in subscriptions:
+            horizon = until_instant(self.until, ZoneInfo(subscription.timezone))
+            known = self.plans.get(subscription.reference, {})
+            for period in subscription.schedule().periods_until(horizon):
+                closed = self.statuses.get((subscription.reference, to_micros(period.end)), set())
+                if to_micros(period.start) in known or (not everything and closed and "draft" not in closed):
+                    continue
+                wanted.append((subscription, period))
+            if everything:
+                self.full.add(subscription.reference)
+        self._plan_periods(wanted)
+
+    def _plan_periods(self, wanted: list[tuple[SubscriptionSpec, Period]]) -> None:
+        """Plan these periods, their usage rolled up in one aggregate_usage call."""
         from .run import charged_meters, until_instant
 
+        if not wanted:
+            return
         places: list[tuple[SubscriptionSpec, Period, list[datetime]]] = []
         windows: list[Window] = []
         keys: dict[tuple[int, int, int], int] = {}  # (place, instant, segment number) -> window key
-        for subscription in subscriptions:
-            zone = ZoneInfo(subscription.timezone)
-            horizon = until_instant(self.until, zone)
-            terms = subscription.terms()
-            known = self.plans.get(subscription.reference, {})
-            for period in subscription.schedule().periods_until(horizon):
-                start = to_micros(period.start)
-                closed = self.statuses.get((subscription.reference, to_micros(period.end)), set())
-                if start in known or (not everything and closed and "draft" not in closed):
-                    continue
-                instants = early_instants(period, horizon)
-                place = len(places)
-                places.append((subscription, period, instants))
-                for step, moment in enumerate(instants):
-                    for number, part, end in early_windows(terms, period, moment):
-                        key = keys[(place, step, number)] = len(keys)
-                        windows.append(Window(key, subscription.customer, to_micros(part.start), to_micros(end),
-                                              subscription.reference, not subscription.requires_reference))
-            if everything:
-                self.full.add(subscription.reference)
-        if not places:
-            return
-        meters = charged_meters(self.catalog, subscriptions)
+        for subscription, period in wanted:
+            instants = early_instants(period, until_instant(self.until, ZoneInfo(subscription.timezone)))
+            place = len(places)
+            places.append((subscription, period, instants))
+            for step, moment in enumerate(instants):
+                for number, part, end in early_windows(subscription.terms(), period, moment):
+                    key = keys[(place, step, number)] = len(keys)
+                    windows.append(Window(key, subscription.customer, to_micros(part.start), to_micros(end),
+                                          subscription.reference, not subscription.requires_reference))
+        meters = charged_meters(self.catalog, {subscription.reference: subscription
+                                               for subscription, _ in wanted}.values())
         usage = aggregate_usage(self.store, windows, meters, self.environment)
         codes = [meter.code for meter in meters]
         for place, (subscription, period, instants) in enumerate(places):

@@ -5,12 +5,15 @@ corrected on the next invoice."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 
 from ratecard.billing.run import generate_invoices
+from ratecard.domain.instants import to_micros
+from ratecard.golive.backfill import close_backfill, import_target
 from ratecard.ingest.importer import import_file
+from ratecard.store.backfills import create_backfill
 from ratecard.store.invoices import InvoiceRecord, change_status, list_invoices
 
 from .scenario import NOW, current, workspace, write_jsonl
@@ -150,3 +153,35 @@ def test_late_event_before_a_final_threshold_invoice_is_corrected_on_the_next(db
     # the period's 15,000,000 tokens cost 160.00: 160 - 120 at the period's end
     assert ("tokens", "usage", D("40.00")) in lines
     assert sum(amount for code, kind, amount in [*_lines(final), *lines] if code == "tokens") == D("160.00")
+
+
+def test_closed_backfill_corrects_the_final_threshold_invoice_and_nothing_twice(db_url: str, tmp_path: Path) -> None:
+    store, _ = workspace(db_url, CATALOG)
+    _, catalog = current(store)
+    import_file(store, catalog, write_jsonl(tmp_path / "events.jsonl", EVENTS), NOW)
+    _run(store, date(2026, 2, 1))
+    _, threshold, closing = _of(store, "acme-ai")
+    change_status(store, threshold.id, "final", 1, "RC")
+    change_status(store, closing.id, "final", 2, "RC")
+
+    # a backfill over January (Berlin) adds 1,000,000 tokens on Jan 10, before the threshold cut
+    backfill = create_backfill(store, "live", to_micros(datetime(2025, 12, 31, 23, tzinfo=UTC)),
+                               to_micros(datetime(2026, 1, 31, 23, tzinfo=UTC)), None, False, to_micros(NOW))
+    _, catalog = current(store)
+    validator, writer_factory = import_target(store, catalog, NOW, backfill.id)
+    import_file(store, catalog, write_jsonl(tmp_path / "bf.jsonl", [_tokens("bf", "2026-01-10T12:00:00Z", 1_000_000)]),
+                NOW, validator=validator, writer_factory=writer_factory)
+    result = close_backfill(store, backfill.id, NOW)
+
+    # the threshold invoice is replaced: 11,000,000 tokens by Jan 16 cost 120.00 (was 110.00, +19% tax);
+    # the closing invoice bills 160.00 - 120.00 = 40.00 as before: replaced for its quantity
+    # (15,000,000 tokens now), at the same total (40.00 + base 49.00, +19% tax)
+    assert [(item["issue_date"], item["original"]["total"], item["replacement"]["total"])
+            for item in result["corrections"]] == [("2026-01-16", "130.90", "142.80"),
+                                                   ("2026-02-01", "105.91", "105.91")]
+    standing = [invoice for invoice in _of(store, "acme-ai") if invoice.kind == "invoice"]
+    latest = {invoice.boundary_ts: invoice for invoice in sorted(standing, key=lambda item: item.revision)}
+    tokens = [(line.kind, line.quantity, line.amount) for invoice in latest.values() for line in invoice.lines
+              if line.code == "tokens"]
+    assert sorted(tokens) == [("threshold", D(11_000_000), D("120.00")), ("usage", D(15_000_000), D("40.00"))]
+    assert [line for invoice in latest.values() for line in invoice.lines if line.kind == "adjustment"] == []

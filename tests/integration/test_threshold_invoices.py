@@ -129,6 +129,17 @@ def test_threshold_invoice_then_the_rest_at_period_end(db_url: str, tmp_path: Pa
         ("2026-01-06", [("calls", "usage_advance", D("1.00"))])]
     assert _lines(payg[2]) == [("calls", "usage", D("0.00"))]
 
+    # while they are drafts, threshold invoices follow the usage: 9,000,000 tokens more on Jan 5
+    # (20 + 80 = 100.00 by Jan 6) cut one at Jan 6; by Jan 16, 19,000,000 cost 200.00, 100.00 more
+    import_file(store, catalog, write_jsonl(tmp_path / "more.jsonl", [_tokens("t0", "2026-01-05T12:00:00Z",
+                                                                              9_000_000)]), NOW)
+    _run(store, date(2026, 2, 1))
+    opening, early, threshold_again, closing_again = _of(store, "acme-ai")
+    assert (early.issue_date, _lines(early)) == ("2026-01-06", [("tokens", "threshold", D("100.00"))])
+    assert (threshold_again.id, _lines(threshold_again)) == (threshold.id, [("tokens", "threshold", D("100.00"))])
+    # 23,000,000 tokens in January: 20 + 220 = 240.00, less the 200.00 invoiced early
+    assert closing_again.id == closing.id and ("tokens", "usage", D("40.00")) in _lines(closing_again)
+
 
 def test_late_event_before_a_final_threshold_invoice_is_corrected_on_the_next(db_url: str, tmp_path: Path) -> None:
     store, _ = workspace(db_url, CATALOG)

@@ -253,6 +253,8 @@ def _stale_drafts(catalog: Catalog, existing: dict, produced: set[tuple[str, int
         if status != "draft" or (reference, boundary) in produced or (reference, boundary) in beyond:
             continue
         why = ("its subscription is no longer in the catalog" if reference not in catalog.subscriptions
+               else "the subscription's calendar, terms or usage so far no longer cut an invoice at this boundary"
+               if catalog.subscriptions[reference].bills_early
                else "the subscription's calendar or terms no longer cut an invoice at this boundary")
         stale.append(invoice_id)
         report.removals.append({"invoice": draft_reference(number), "id": invoice_id, "subscription": reference,

@@ -14,9 +14,10 @@ from ratecard.domain.instants import to_micros
 from ratecard.golive.backfill import close_backfill, import_target
 from ratecard.ingest.importer import import_file
 from ratecard.store.backfills import create_backfill
+from ratecard.store.catalogs import save_version
 from ratecard.store.invoices import InvoiceRecord, change_status, list_invoices
 
-from .scenario import NOW, current, workspace, write_jsonl
+from .scenario import NOW, catalog_document, current, workspace, write_jsonl
 
 D = Decimal
 
@@ -196,3 +197,27 @@ def test_closed_backfill_corrects_the_final_threshold_invoice_and_nothing_twice(
               if line.code == "tokens"]
     assert sorted(tokens) == [("threshold", D(11_000_000), D("120.00")), ("usage", D(15_000_000), D("40.00"))]
     assert [line for invoice in latest.values() for line in invoice.lines if line.kind == "adjustment"] == []
+
+
+def test_price_edit_after_a_final_threshold_invoice_applies_to_what_is_not_yet_invoiced(db_url: str,
+                                                                                        tmp_path: Path) -> None:
+    store, _ = workspace(db_url, CATALOG)
+    _, catalog = current(store)
+    import_file(store, catalog, write_jsonl(tmp_path / "events.jsonl", EVENTS), NOW)
+    _run(store, date(2026, 1, 16))
+    _, threshold = _of(store, "acme-ai")
+    change_status(store, threshold.id, "final", 1, "RC")
+    # the tokens' prices double from the next catalog version on
+    doubled = CATALOG.replace('unit_amount: "0.00002"}, {up_to: null, unit_amount: "0.00001"',
+                              'unit_amount: "0.00004"}, {up_to: null, unit_amount: "0.00002"')
+    assert doubled != CATALOG
+    save_version(store, catalog_document(doubled), 2)
+    _run(store, date(2026, 2, 1))
+    opening, final, again, closing = _of(store, "acme-ai")
+    # the final one stands at the old prices; at the new ones the 10,000,000 tokens so far cost
+    # 220.00, 110.00 of it not yet invoiced: a threshold invoice the next midnight
+    assert _lines(final) == [("tokens", "threshold", D("110.00"))]
+    assert (again.issue_date, _lines(again)) == ("2026-01-17", [("tokens", "threshold", D("110.00"))])
+    # January's 14,000,000 tokens at the new prices, 300.00, less the 220.00 invoiced
+    assert ("tokens", "usage", D("80.00")) in _lines(closing)
+    assert not any(kind == "adjustment" for _, kind, _ in _lines(closing))

@@ -139,6 +139,20 @@ def test_a_final_threshold_invoice_stands_where_it_was_cut() -> None:
     assert [cut.boundary.day for cut in january(late).cuts] == [6, 16]
 
 
+def test_a_price_edit_after_a_final_threshold_invoice_applies_to_the_rest_of_the_period() -> None:
+    # the threshold invoice of Jan 16 was final at the old prices (110.00); the tokens' prices then
+    # double: it stands as billed, the usage so far at the new prices (220.00) leaves 110.00 not yet
+    # invoiced, over the threshold, on Jan 17, and the closing invoice bills January at the new
+    # prices (20 + 130 = 150.00, doubled: 300.00) less the 220.00 billed
+    doubled = Charge(code="tokens", model="graduated", meter="tokens",
+                     tiers=(Tier(D(1_000_000), D("0.00004")), Tier(None, D("0.00002"))))
+    new = Plan(code="pro", currency="EUR", interval="month", charges=(BASE, doubled))
+    at = datetime(2026, 1, 16, tzinfo=BERLIN)
+    early = january(WORKED, new, anchors={at}, anchor_terms={at: (Terms(JANUARY.start, PLAN),)})
+    assert [(cut.boundary.day, cut.early[0].amount) for cut in early.cuts] == [(16, D("110.00")), (17, D("110.00"))]
+    assert {line.code: line.amount for line in closing(new, early, 14_000_000)}["tokens"] == D("80.00")
+
+
 def test_a_voided_threshold_invoice_is_cut_again_the_next_midnight() -> None:
     early = january(WORKED, skipped={datetime(2026, 1, 16, tzinfo=BERLIN)})
     assert [(cut.boundary.day, cut.early[0].amount) for cut in early.cuts] == [(17, D("110.00"))]

@@ -10,8 +10,9 @@ corrections recompute it (late events, a changed subscription).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from ..catalog import Catalog, SubscriptionSpec
@@ -19,23 +20,23 @@ from ..domain.aggregation import Usage
 from ..domain.early import EarlyPlan, early_instants, early_windows, plan_early
 from ..domain.instants import to_micros
 from ..domain.periods import Period
+from ..domain.terms import Terms
 from ..store import Store
+from ..store.ledger import FinalCut
 from ..store.usage import Window, aggregate_usage
-
-# (subscription, boundary µs) -> status of the cut's invoices
-Statuses = Mapping[tuple[str, int], set[str]]
 
 
 class EarlyPlanner:
     """Each early-billing subscription's plans, by the start (µs) of the period they belong to."""
 
     def __init__(self, store: Store, catalog: Catalog, until: date | datetime, environment: str,
-                 existing: Mapping[tuple[str, int, str], tuple], finals: Iterable[tuple[str, int]]) -> None:
+                 existing: Mapping[tuple[str, int, str], tuple], finals: Mapping[tuple[str, int], FinalCut]) -> None:
         self.store, self.catalog, self.until, self.environment = store, catalog, until, environment
         self.statuses: dict[tuple[str, int], set[str]] = {}
         for (reference, boundary, _mode), found in existing.items():
             self.statuses.setdefault((reference, boundary), set()).add(found[1])
-        self.finals = set(finals)
+        self.finals = finals
+        self.versions: Any = None  # ledger._Versions, loaded when a final early invoice is met
         self.plans: dict[str, dict[int, EarlyPlan]] = {}
         self.full: set[str] = set()  # subscriptions planned over every period, final ones too
 
@@ -108,4 +109,16 @@ class EarlyPlanner:
                        if self.statuses.get((subscription.reference, to_micros(moment))) == {"void"}}
             self.plans.setdefault(subscription.reference, {})[to_micros(period.start)] = plan_early(
                 terms, period, instants, snapshots, self.catalog.pricing_for(subscription),
-                threshold=subscription.invoice_threshold, anchors=anchors, skipped=skipped)
+                threshold=subscription.invoice_threshold, anchors=anchors, skipped=skipped,
+                anchor_terms={moment: self._terms_of(subscription, moment) for moment in anchors})
+
+    def _terms_of(self, subscription: SubscriptionSpec, moment: datetime) -> Sequence[Terms]:
+        """The subscription's terms with the prices of the catalog version its final early invoice
+        at `moment` was finalized with."""
+        from .ledger import _Versions
+
+        if self.versions is None:
+            self.versions = _Versions(self.store, self.environment, self.catalog)
+        version = self.finals[(subscription.reference, to_micros(moment))].catalog_version
+        spec = self.versions.pricing_catalog(version).subscriptions.get(subscription.reference, subscription)
+        return spec.terms()

@@ -18,8 +18,10 @@ period's early cuts billed for it, so the period's invoices add up to the price 
 `anchors`: instants of the period's early invoices that are final. They stand whatever the usage
 says today (a late event moves no final invoice): no cut is made before the last of them other
 than at them, and each of them bills what is not yet invoiced at its instant (a late event before
-it then shows as a difference the invoice run corrects). `skipped`: instants of voided early
-invoices, where no cut is made again.
+it then shows as a difference the invoice run corrects), at the prices it was finalized with
+(`anchor_terms`: like any final invoice, a later price edit does not reach back into it; the
+closing invoice then bills the period at today's prices less what was billed). `skipped`:
+instants of voided early invoices, where no cut is made again.
 """
 
 from __future__ import annotations
@@ -99,7 +101,8 @@ class _Owed:
 def plan_early(terms: Sequence[Terms], period: Period, instants: Sequence[datetime],
                snapshots: Sequence[Mapping[int, Mapping[str, Usage]]], pricing: Pricing, *,
                threshold: Decimal | None = None, anchors: Set[datetime] = frozenset(),
-               skipped: Set[datetime] = frozenset()) -> EarlyPlan:
+               skipped: Set[datetime] = frozenset(),
+               anchor_terms: Mapping[datetime, Sequence[Terms]] | None = None) -> EarlyPlan:
     """The early cuts of one period. `snapshots[i]`: the usage from the start of each segment (by
     number, see early_windows) up to `instants[i]`. `threshold`: the subscription's, which wins
     over the plans'."""
@@ -110,7 +113,10 @@ def plan_early(terms: Sequence[Terms], period: Period, instants: Sequence[dateti
     for moment, snapshot in zip(instants, snapshots, strict=True):
         if moment in skipped or (last_anchor is not None and moment < last_anchor and moment not in anchors):
             continue
-        owed = _owed(terms, period, moment, snapshot, billed, pricing)
+        priced = (anchor_terms or {}).get(moment)
+        if priced is None or len(priced) != len(terms):
+            priced = terms  # the terms of its catalog version, when they line up with today's
+        owed = _owed(terms, priced, period, moment, snapshot, billed, pricing)
         limit = threshold if threshold is not None else \
             terms[terms_at(terms, moment - timedelta(microseconds=1))].plan.threshold  # type: ignore[attr-defined]
         kind = THRESHOLD
@@ -131,11 +137,13 @@ def plan_early(terms: Sequence[Terms], period: Period, instants: Sequence[dateti
                                         if amount != 0))
 
 
-def _owed(terms: Sequence[Terms], period: Period, moment: datetime, snapshot: Mapping[int, Mapping[str, Usage]],
-          billed: Mapping[tuple[int, str], Decimal], pricing: Pricing) -> list[_Owed]:
+def _owed(terms: Sequence[Terms], priced: Sequence[Terms], period: Period, moment: datetime,
+          snapshot: Mapping[int, Mapping[str, Usage]], billed: Mapping[tuple[int, str], Decimal],
+          pricing: Pricing) -> list[_Owed]:
+    """Each usage charge's price so far and what was billed for it, under `priced`'s plans."""
     result = []
     for number, part, end in early_windows(terms, period, moment):
-        plan = terms[part.index].plan
+        plan = priced[part.index].plan
         usage = snapshot.get(number, {})
         for charge in plan.charges:  # type: ignore[attr-defined]
             if not charge.is_usage:

@@ -5,7 +5,7 @@ corrected on the next invoice."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -148,23 +148,32 @@ def test_late_event_before_a_final_threshold_invoice_is_corrected_on_the_next(db
     import_file(store, catalog, write_jsonl(tmp_path / "events.jsonl", EVENTS), NOW)
     _run(store, date(2026, 1, 20))
     _, threshold = _of(store, "acme-ai")
-    change_status(store, threshold.id, "final", 1, "RC")
+    # 500,000 tokens on Jan 12 arrive after the draft was computed, before it is finalized: not on
+    # it, so finalizing flags them late
+    later = NOW + timedelta(hours=1)
+    _, catalog = current(store)
+    import_file(store, catalog, write_jsonl(tmp_path / "between.jsonl",
+                                            [_tokens("between", "2026-01-12T12:00:00Z", 500_000)]), later)
+    change_status(store, threshold.id, "final", to_micros(later) + 1, "RC")
+    _run(store, date(2026, 2, 1))
+    # by Jan 16, 10,500,000 tokens: 20 + 95 = 115.00 today, 110.00 billed: 5.00 on the next invoice
+    assert [amount for _, kind, amount in _lines(_of(store, "acme-ai")[-1]) if kind == "adjustment"] == [D("5.00")]
 
     # 1,000,000 tokens on Jan 10, arriving after the threshold invoice was final: late
     late = [_tokens("late", "2026-01-10T12:00:00Z", 1_000_000)]
-    _, catalog = current(store)
-    import_file(store, catalog, write_jsonl(tmp_path / "late.jsonl", late), NOW)
+    import_file(store, catalog, write_jsonl(tmp_path / "late.jsonl", late), later)
     rerun = _run(store, date(2026, 2, 1))
-    assert rerun["created"] >= 1
+    assert (rerun["created"], rerun["updated"]) == (0, 1)
 
     opening, final, closing = _of(store, "acme-ai")
     assert final.status == "final" and _lines(final) == [("tokens", "threshold", D("110.00"))]
     lines = _lines(closing)
-    # by Jan 16, 11,000,000 tokens: 120.00 today, 110.00 billed: 10.00 corrected on the next invoice
-    assert [amount for code, kind, amount in lines if kind == "adjustment"] == [D("10.00")]
-    # the period's 15,000,000 tokens cost 160.00: 160 - 120 at the period's end
+    # by Jan 16, 11,500,000 tokens: 20 + 105 = 125.00 today, 110.00 billed: 15.00 corrected on the
+    # next invoice
+    assert [amount for code, kind, amount in lines if kind == "adjustment"] == [D("15.00")]
+    # the period's 15,500,000 tokens cost 165.00: 165 - 125 at the period's end
     assert ("tokens", "usage", D("40.00")) in lines
-    assert sum(amount for code, kind, amount in [*_lines(final), *lines] if code == "tokens") == D("160.00")
+    assert sum(amount for code, kind, amount in [*_lines(final), *lines] if code == "tokens") == D("165.00")
 
 
 def test_closed_backfill_corrects_the_final_threshold_invoice_and_nothing_twice(db_url: str, tmp_path: Path) -> None:

@@ -141,6 +141,16 @@ def test_threshold_invoice_then_the_rest_at_period_end(db_url: str, tmp_path: Pa
     # 23,000,000 tokens in January: 20 + 220 = 240.00, less the 200.00 invoiced early
     assert closing_again.id == closing.id and ("tokens", "usage", D("40.00")) in _lines(closing_again)
 
+    # the closing invoice finalized before the threshold invoices: they stay, still drafts, and
+    # still bill what the final closing invoice deducted
+    change_status(store, closing_again.id, "final", 1, "RC")
+    report = _run(store, date(2026, 2, 1))
+    assert (report["removed"], report["corrections"]) == (0, [])
+    kept = _of(store, "acme-ai")
+    assert [(invoice.id, invoice.status, _lines(invoice)) for invoice in kept[1:3]] == [
+        (early.id, "draft", [("tokens", "threshold", D("100.00"))]),
+        (threshold.id, "draft", [("tokens", "threshold", D("100.00"))])]
+
 
 def test_late_event_before_a_final_threshold_invoice_is_corrected_on_the_next(db_url: str, tmp_path: Path) -> None:
     store, _ = workspace(db_url, CATALOG)

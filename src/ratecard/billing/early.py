@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
+from functools import cached_property
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -32,13 +33,28 @@ class EarlyPlanner:
     def __init__(self, store: Store, catalog: Catalog, until: date | datetime, environment: str,
                  existing: Mapping[tuple[str, int, str], tuple], finals: Mapping[tuple[str, int], FinalCut]) -> None:
         self.store, self.catalog, self.until, self.environment = store, catalog, until, environment
-        self.statuses: dict[tuple[str, int], set[str]] = {}
-        for (reference, boundary, _mode), found in existing.items():
-            self.statuses.setdefault((reference, boundary), set()).add(found[1])
+        self.existing = existing
         self.finals = finals
         self.versions: Any = None  # ledger._Versions, loaded when a final early invoice is met
         self.plans: dict[str, dict[int, EarlyPlan]] = {}
         self.full: set[str] = set()  # subscriptions planned over every period, final ones too
+
+    @cached_property
+    def statuses(self) -> dict[tuple[str, int], set[str]]:
+        """(subscription, boundary µs) -> the statuses of the cut's invoices (read when planning)."""
+        found: dict[tuple[str, int], set[str]] = {}
+        for (reference, boundary, _mode), item in self.existing.items():
+            found.setdefault((reference, boundary), set()).add(item[1])
+        return found
+
+    @cached_property
+    def drafts(self) -> dict[str, list[int]]:
+        """subscription -> the boundaries (µs) of its drafts."""
+        found: dict[str, list[int]] = {}
+        for (reference, boundary), statuses in self.statuses.items():
+            if "draft" in statuses:
+                found.setdefault(reference, []).append(boundary)
+        return found
 
     def for_subscription(self, subscription: SubscriptionSpec) -> dict[int, EarlyPlan] | None:
         """Its plans (None: it bills nothing early)."""
@@ -68,7 +84,11 @@ class EarlyPlanner:
             known = self.plans.get(subscription.reference, {})
             for period in subscription.schedule().periods_until(horizon):
                 closed = self.statuses.get((subscription.reference, to_micros(period.end)), set())
-                if to_micros(period.start) in known or (not everything and closed and "draft" not in closed):
+                # a period closed by a final invoice, with no early draft left in it, is not planned
+                settled = closed and "draft" not in closed and not any(
+                    to_micros(period.start) < boundary < to_micros(period.end)
+                    for boundary in self.drafts.get(subscription.reference, ()))
+                if to_micros(period.start) in known or (not everything and settled):
                     continue
                 wanted.append((subscription, period))
             if everything:

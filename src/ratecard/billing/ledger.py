@@ -251,6 +251,7 @@ def corrections_to_check(store: Store, catalog: Catalog, environment: str, final
     history = checks.history
     assert history is not None
     current = fingerprints(catalog)
+    checked: list[tuple[str, list[tuple[int, FinalCut]], SubscriptionSpec]] = []
     for reference, owned in sorted(by_subscription.items()):
         subscription = catalog.subscriptions.get(reference)
         if subscription is None:
@@ -261,17 +262,18 @@ def corrections_to_check(store: Store, catalog: Catalog, environment: str, final
         last = max(boundary for boundary, _ in owned)
         start = to_micros(subscription.schedule().start)
         touched = any(start <= ts < last for ts in late.get(subscription.customer, ()))
-        if not changed and not touched:
-            continue
+        if changed or touched:
+            checked.append((reference, owned, subscription))
+    if early is not None:
+        # their final periods too, in one roll-up: the early cuts of a period decide its closing
+        early.plan_all([subscription for _, _, subscription in checked])
+    for reference, owned, subscription in checked:
         checks.latest_final[reference] = max(owned, key=lambda item: item[0])[1].invoice_id
         zone = ZoneInfo(subscription.timezone)
         horizon = until_instant(until, zone)
         if subscription.schedule().end is not None and subscription.schedule().end <= horizon:
             checks.finished.add(reference)
-        plans = None
-        if early is not None and subscription.bills_early:
-            early.plan_all([subscription])  # its final periods too: their early cuts decide their closing
-            plans = early.for_subscription(subscription)
+        plans = early.for_subscription(subscription) if early is not None else None
         for cut in subscription_cuts(subscription, horizon, early=plans):
             final = finals.get((reference, to_micros(cut.boundary)))
             if final is not None:

@@ -240,3 +240,56 @@ def test_price_edit_after_a_final_threshold_invoice_applies_to_what_is_not_yet_i
     # January's 14,000,000 tokens at the new prices, 300.00, less the 220.00 invoiced
     assert ("tokens", "usage", D("80.00")) in _lines(closing)
     assert not any(kind == "adjustment" for _, kind, _ in _lines(closing))
+
+
+AGGREGATIONS_CATALOG = """
+billing_entity: {name: Acme Cloud BV, country: NL, timezone: UTC, currency: EUR}
+meters:
+  - {code: m_sum, aggregation: sum, field: v, source: s}
+  - {code: m_count, aggregation: count, source: s}
+  - {code: m_max, aggregation: max, field: v, source: s}
+  - {code: m_min, aggregation: min, field: v, source: s}
+  - {code: m_unique, aggregation: unique_count, field: v, source: s}
+  - {code: m_latest, aggregation: latest, field: v, source: s}
+plans:
+  - code: all
+    currency: EUR
+    invoice_threshold: "7.00"
+    charges:
+      - {code: c_sum, meter: m_sum, model: per_unit, unit_amount: "0.01"}
+      - {code: c_count, meter: m_count, model: per_unit, unit_amount: "0.10"}
+      - {code: c_max, meter: m_max, model: per_unit, unit_amount: "0.02", timing: advance}
+      - {code: c_min, meter: m_min, model: per_unit, unit_amount: "0.03"}
+      - {code: c_unique, meter: m_unique, model: per_unit, unit_amount: "0.05"}
+      - {code: c_latest, meter: m_latest, model: per_unit, unit_amount: "0.04", timing: advance}
+customers:
+  - {reference: acme, name: Acme Inc, currency: EUR, timezone: America/New_York}
+subscriptions:
+  - {reference: acme-all, customer: acme, plan: all, start: 2026-03-01}
+"""
+
+
+def test_day_by_day_roll_up_equals_the_roll_up_to_each_midnight(db_url: str, tmp_path: Path, monkeypatch) -> None:
+    """sum, count, max and min are rolled up per day and joined; the plans are the same as when every
+    meter is rolled up from the period's start to each midnight (over a change to daylight saving time)."""
+    import ratecard.billing.early as early_module
+
+    store, _ = workspace(db_url, AGGREGATIONS_CATALOG)
+    version, catalog = current(store)
+    events = [{"id": f"e{n}", "customer": "acme", "meter": "s",
+               "timestamp": f"2026-03-{1 + (n * 7) % 30:02d}T{(n * 5) % 24:02d}:{n % 60:02d}:00Z",
+               "properties": {"v": (n * 37) % 23 - 4}} for n in range(120)]
+    import_file(store, catalog, write_jsonl(tmp_path / "events.jsonl", events), NOW)
+
+    def plans() -> list:
+        planner = early_module.EarlyPlanner(store, catalog, date(2026, 4, 1), "live", {}, {})
+        planner.plan_open()
+        found = planner.for_subscription(catalog.subscriptions["acme-all"])
+        assert found
+        return [(plan.billed, [(cut.boundary, cut.early) for cut in plan.cuts]) for _, plan in sorted(found.items())]
+
+    joined = plans()
+    monkeypatch.setattr(early_module, "JOINED", frozenset())
+    assert plans() == joined
+    kinds = {line.kind for _, cuts in joined for _, lines in cuts for line in lines}
+    assert kinds == {"threshold", "usage_advance"}  # the comparison holds both kinds of early invoices

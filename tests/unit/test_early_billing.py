@@ -13,9 +13,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
-from ratecard.domain.aggregation import Usage
+from ratecard.domain.aggregation import Sample, Usage, aggregate
 from ratecard.domain.discounts import Discount
-from ratecard.domain.early import EarlyPlan, early_instants, plan_early, with_early
+from ratecard.domain.early import JOINED, EarlyPlan, early_instants, join, plan_early, with_early
 from ratecard.domain.instants import to_micros
 from ratecard.domain.invoice import Line
 from ratecard.domain.money import quantize
@@ -260,3 +260,14 @@ class Runs(RuleBasedStateMachine):
 
 Runs.TestCase.settings = settings(max_examples=40, stateful_step_count=20, deadline=None)
 test_runs = Runs.TestCase
+
+
+@settings(max_examples=200, deadline=None)
+@given(aggregation=st.sampled_from(sorted(JOINED)),
+       values=st.lists(st.decimals(-1000, 1000, places=3), max_size=12), cut=st.integers(0, 12))
+def test_usage_of_days_joined_is_the_usage_of_the_whole(aggregation: str, values: list[Decimal], cut: int) -> None:
+    at = datetime(2026, 1, 1, tzinfo=BERLIN)
+    samples = [Sample(at + timedelta(minutes=index), value) for index, value in enumerate(values)]
+    before, after = samples[:cut], samples[cut:]
+    assert join(aggregation, aggregate(aggregation, before), aggregate(aggregation, after)) == \
+        aggregate(aggregation, samples)

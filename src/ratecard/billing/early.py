@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 from ..catalog import Catalog, SubscriptionSpec
 from ..domain.aggregation import Usage
-from ..domain.early import EarlyPlan, early_instants, early_windows, plan_early
+from ..domain.early import JOINED, EarlyPlan, early_instants, early_windows, join, plan_early
 from ..domain.instants import to_micros
 from ..domain.periods import Period
 from ..domain.terms import Terms
@@ -96,33 +96,59 @@ class EarlyPlanner:
         self._plan_periods(wanted)
 
     def _plan_periods(self, wanted: list[tuple[SubscriptionSpec, Period]]) -> None:
-        """Plan these periods, their usage rolled up in one aggregate_usage call."""
+        """Plan these periods, their usage rolled up in one aggregate_usage call per kind of meter.
+
+        A meter whose aggregation composes (sum, count, max, min: see domain.early.JOINED) is
+        rolled up per day, [previous midnight, midnight), and each day joined to the ones before:
+        every event is read once. The others (unique_count, latest, weighted_sum, average) are
+        rolled up from the segment's start to each midnight."""
         from .run import charged_meters, until_instant
 
         if not wanted:
             return
+        meters = charged_meters(self.catalog, {subscription.reference: subscription
+                                               for subscription, _ in wanted}.values())
+        joined = [meter for meter in meters if meter.aggregation in JOINED]
+        whole = [meter for meter in meters if meter.aggregation not in JOINED]
         places: list[tuple[SubscriptionSpec, Period, list[datetime]]] = []
-        windows: list[Window] = []
+        days: list[Window] = []
+        prefixes: list[Window] = []
         keys: dict[tuple[int, int, int], int] = {}  # (place, instant, segment number) -> window key
         for subscription, period in wanted:
             instants = early_instants(period, until_instant(self.until, ZoneInfo(subscription.timezone)))
             place = len(places)
             places.append((subscription, period, instants))
+            previous = period.start
             for step, moment in enumerate(instants):
                 for number, part, end in early_windows(subscription.terms(), period, moment):
                     key = keys[(place, step, number)] = len(keys)
-                    windows.append(Window(key, subscription.customer, to_micros(part.start), to_micros(end),
-                                          subscription.reference, not subscription.requires_reference))
-        meters = charged_meters(self.catalog, {subscription.reference: subscription
-                                               for subscription, _ in wanted}.values())
-        usage = aggregate_usage(self.store, windows, meters, self.environment)
-        codes = [meter.code for meter in meters]
+                    prefixes.append(Window(key, subscription.customer, to_micros(part.start), to_micros(end),
+                                           subscription.reference, not subscription.requires_reference))
+                    day_start = max(part.start, previous)
+                    if day_start < end:
+                        days.append(Window(key, subscription.customer, to_micros(day_start), to_micros(end),
+                                           subscription.reference, not subscription.requires_reference))
+                previous = moment
+        usage: dict[tuple[int, str], Usage] = {}
+        if whole:
+            usage.update(aggregate_usage(self.store, prefixes, whole, self.environment))
+        daily = aggregate_usage(self.store, days, joined, self.environment) if joined else {}
         for place, (subscription, period, instants) in enumerate(places):
             terms = subscription.terms()
-            snapshots = [{number: {code: usage.get((keys[(place, step, number)], code), Usage.zero())
-                                   for code in codes}
-                          for number, _, _ in early_windows(terms, period, moment)}
-                         for step, moment in enumerate(instants)]
+            so_far: dict[tuple[int, str], Usage] = {}
+            snapshots = []
+            for step, moment in enumerate(instants):
+                snapshot: dict[int, dict[str, Usage]] = {}
+                for number, _, _ in early_windows(terms, period, moment):
+                    key = keys[(place, step, number)]
+                    measured = snapshot[number] = {}
+                    for meter in joined:
+                        total = join(meter.aggregation, so_far.get((number, meter.code), Usage.zero()),
+                                     daily.get((key, meter.code), Usage.zero()))
+                        measured[meter.code] = so_far[(number, meter.code)] = total
+                    for meter in whole:
+                        measured[meter.code] = usage.get((key, meter.code), Usage.zero())
+                snapshots.append(snapshot)
             anchors = {moment for moment in instants if (subscription.reference, to_micros(moment)) in self.finals}
             # a voided early invoice is not cut again at its instant: what it held goes on the next
             skipped = {moment for moment in instants

@@ -54,6 +54,27 @@ class EarlyPlan:
     billed: tuple[tuple[int, str, Decimal], ...]
 
 
+# aggregations whose usage over [a, c) follows from their usage over [a, b) and over [b, c)
+JOINED = frozenset({"count", "sum", "max", "min"})
+
+
+def join(aggregation: str, before: Usage, after: Usage) -> Usage:
+    """The usage of two consecutive windows as one (an aggregation in JOINED). A window without
+    events has no maximum or minimum: the other window's stands."""
+    if aggregation not in JOINED:
+        raise ValueError(f"{aggregation} usage is not joined from parts")
+    if after.events == 0 and aggregation in ("max", "min"):
+        return before
+    if before.events == 0 and aggregation in ("max", "min"):
+        return after
+    events = before.events + after.events
+    if aggregation == "max":
+        return Usage(max(before.quantity, after.quantity), events)
+    if aggregation == "min":
+        return Usage(min(before.quantity, after.quantity), events)
+    return Usage(before.quantity + after.quantity, events)
+
+
 def bills_early(plans: Sequence[Plan], threshold: Decimal | None = None) -> bool:
     """Whether a subscription on these plans bills usage inside its periods."""
     return threshold is not None or any(

@@ -158,6 +158,27 @@ def test_a_voided_threshold_invoice_is_cut_again_the_next_midnight() -> None:
     assert [(cut.boundary.day, cut.early[0].amount) for cut in early.cuts] == [(17, D("110.00"))]
 
 
+def test_a_change_of_terms_inside_the_period_bills_each_part_under_its_terms() -> None:
+    # from Jan 20 the tokens cost 0.00003 each (per unit); 10,000,000 tokens on Jan 15, 5,000,000 on Jan 25
+    dearer = Plan(code="dear", currency="EUR", interval="month",
+                  charges=(Charge(code="tokens", model="per_unit", meter="tokens", unit_amount=D("0.00003")),))
+    change = datetime(2026, 1, 20, tzinfo=BERLIN)
+    terms = (Terms(JANUARY.start, PLAN), Terms(change, dearer))
+    instants = early_instants(JANUARY, JANUARY.end)
+    snapshots = [{0: {"tokens": Usage(D(10_000_000 if moment.day > 15 or moment.month == 2 else 0), 1)},
+                  **({1: {"tokens": Usage(D(5_000_000 if moment.day > 25 else 0), 1)}} if moment > change else {})}
+                 for moment in instants]
+    early = plan_early(terms, JANUARY, instants, snapshots, EUR, threshold=D("100.00"))
+    assert [(cut.boundary.day, [(line.amount, line.service_start.day, line.service_end.day) for line in cut.early])
+            for cut in early.cuts] == [(16, [(D("110.00"), 1, 16)]), (26, [(D("150.00"), 20, 26)])]
+    assert early.billed == ((0, "tokens", D("110.00")), (1, "tokens", D("150.00")))
+    cut = Cut(JANUARY.end, JANUARY, None, billed_early=early.billed)
+    usage = [{"tokens": Usage(D(10_000_000), 1)}, {"tokens": Usage(D(6_000_000), 2)}]
+    lines = [(line.service_start.day, line.amount) for line in rate_cut(terms, cut, usage, EUR) if line.code == "tokens"]
+    # 1,000,000 more after Jan 26 under the new terms: 180.00 for the part, less 150.00
+    assert lines == [(1, D("0.00")), (20, D("30.00"))]
+
+
 def test_subscription_threshold_wins_over_the_plan() -> None:
     plan = Plan(code="pro", currency="EUR", interval="month", charges=(TOKENS,), threshold=D("1000.00"))
     assert january(WORKED, plan, threshold=None).cuts == ()

@@ -1,11 +1,11 @@
 """The early cuts of an invoice run: threshold invoices and usage charges billed in advance
 (domain.early), for the subscriptions that have either.
 
-Only those subscriptions pay for the usage of each day of a period: one usage window per local
-midnight and segment, from the segment's start up to that midnight, all rolled up in one
-aggregate_usage call per batch. Every other subscription stays on the run's one scan of its
-closing periods. A period whose closing invoice is final is planned only when the run's
-corrections recompute it (late events, a changed subscription).
+Only those subscriptions pay for the usage of each day of a period (see _plan_periods: one
+roll-up of days for the meters whose days join, one from each segment's start to each midnight
+for the others). Every other subscription stays on the run's one scan of its closing periods.
+A period whose closing invoice is final (and that holds no early draft) is planned only when the
+run's corrections recompute it (late events, a changed subscription).
 """
 
 from __future__ import annotations

@@ -15,15 +15,18 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from ..catalog import Catalog, build_catalog
+from ..domain.early import EarlyPlan, with_early
 from ..domain.instants import from_micros, to_micros
 from ..domain.rating import Cut, invoice_cuts
 from ..store import Store
 from ..store.catalogs import load_version
 from ..store.corrections import credit_note_for, current_final_invoices, save_correction
 from ..store.invoice_states import latest_boundary
-from ..store.invoices import InvoiceRecord
+from ..store.invoices import InvoiceRecord, existing_cuts
+from ..store.ledger import final_cuts
 from ..store.modes import BillingModes, load_modes
 from ..store.usage import aggregate_usage
+from .early import EarlyPlanner
 from .run import HorizonError, charged_meters, generate_invoices, measured_usage, price_cut, usage_windows
 
 
@@ -127,11 +130,21 @@ def _recompute(store: Store, catalog: Catalog, version: int, group: list[Invoice
                ) -> list[tuple[InvoiceRecord, InvoiceRecord | None]]:
     """Each final invoice with what it computes to now (None: the cut has no live lines any more)."""
     placed: list[tuple[InvoiceRecord, object, Cut]] = []
+    planner = None
     for invoice in group:
         subscription = catalog.subscriptions.get(invoice.subscription)
         if subscription is None:
             continue
-        cut = _cut_at(subscription, invoice.boundary_ts)
+        plans = None
+        if subscription.bills_early:
+            # its threshold invoices and closing invoices are recomputed from the usage of each day
+            if planner is None:
+                until = from_micros(max(item.boundary_ts for item in group))
+                planner = EarlyPlanner(store, catalog, until, environment, existing_cuts(store, environment),
+                                       final_cuts(store, environment))
+            planner.plan_all([subscription])
+            plans = planner.for_subscription(subscription)
+        cut = _cut_at(subscription, invoice.boundary_ts, plans)
         if cut is not None:
             placed.append((invoice, subscription, cut))
     cuts = [(subscription, cut) for _, subscription, cut in placed]
@@ -150,9 +163,10 @@ def _recompute(store: Store, catalog: Catalog, version: int, group: list[Invoice
     return results
 
 
-def _cut_at(subscription, boundary_us: int) -> Cut | None:
+def _cut_at(subscription, boundary_us: int, early: dict[int, EarlyPlan] | None = None) -> Cut | None:
     schedule = subscription.schedule()
-    for cut in invoice_cuts(schedule, from_micros(boundary_us).astimezone(schedule.tz), subscription.terms()):
+    cuts = invoice_cuts(schedule, from_micros(boundary_us).astimezone(schedule.tz), subscription.terms())
+    for cut in with_early(cuts, early) if early is not None else cuts:
         if to_micros(cut.boundary) == boundary_us:
             return cut
     return None

@@ -36,6 +36,7 @@ from ..store import Store
 from ..store.catalogs import load_version
 from ..store.invoices import InvoiceRecord, LineRecord
 from ..store.ledger import FinalCut, billed_lines, invoices_by_id, late_instants, save_standalone
+from .early import EarlyPlanner
 
 LineKey = tuple[str, int, int]  # (charge code, service start µs, service end µs)
 
@@ -235,7 +236,7 @@ def _differences(target: dict[LineKey, list], billed: dict[LineKey, list], zone:
 
 def corrections_to_check(store: Store, catalog: Catalog, environment: str, finals: dict[tuple[str, int], FinalCut],
                          until: date | datetime, pending: Sequence[tuple[SubscriptionSpec, Cut]],
-                         existing: dict) -> Checks:
+                         existing: dict, early: EarlyPlanner | None = None) -> Checks:
     """The final cuts of every subscription whose terms changed since they were finalized or that
     received late events, and where their corrections can go."""
     from .run import subscription_cuts, until_instant
@@ -250,6 +251,7 @@ def corrections_to_check(store: Store, catalog: Catalog, environment: str, final
     history = checks.history
     assert history is not None
     current = fingerprints(catalog)
+    checked: list[tuple[str, list[tuple[int, FinalCut]], SubscriptionSpec]] = []
     for reference, owned in sorted(by_subscription.items()):
         subscription = catalog.subscriptions.get(reference)
         if subscription is None:
@@ -260,14 +262,19 @@ def corrections_to_check(store: Store, catalog: Catalog, environment: str, final
         last = max(boundary for boundary, _ in owned)
         start = to_micros(subscription.schedule().start)
         touched = any(start <= ts < last for ts in late.get(subscription.customer, ()))
-        if not changed and not touched:
-            continue
+        if changed or touched:
+            checked.append((reference, owned, subscription))
+    if early is not None:
+        # their final periods too, in one roll-up: the early cuts of a period decide its closing
+        early.plan_all([subscription for _, _, subscription in checked])
+    for reference, owned, subscription in checked:
         checks.latest_final[reference] = max(owned, key=lambda item: item[0])[1].invoice_id
         zone = ZoneInfo(subscription.timezone)
         horizon = until_instant(until, zone)
         if subscription.schedule().end is not None and subscription.schedule().end <= horizon:
             checks.finished.add(reference)
-        for cut in subscription_cuts(subscription, horizon):
+        plans = early.for_subscription(subscription) if early is not None else None
+        for cut in subscription_cuts(subscription, horizon, early=plans):
             final = finals.get((reference, to_micros(cut.boundary)))
             if final is not None:
                 checks.cuts.append((subscription, cut))

@@ -24,9 +24,11 @@ from ..domain.periods import Period
 from ..domain.rating import Cut, RatingError, invoice_cuts
 from ..domain.terms import segments
 from ..store import Store
-from ..store.invoices import InvoiceRecord
+from ..store.invoices import InvoiceRecord, existing_cuts
+from ..store.ledger import final_cuts
 from ..store.modes import BillingModes, load_modes
 from ..store.usage import Window, few_windows_usage
+from .early import EarlyPlanner
 from .export import invoice_document
 from .run import charged_meters, measured_usage, price_cut, usage_windows
 
@@ -101,6 +103,7 @@ def preview_customer(store: Store, catalog: Catalog, catalog_version: int, custo
     usage = _usage_so_far(store, catalog, placed, at, environment)
     if modes is None:
         modes = load_modes(store, environment)
+    placed = _less_early(store, catalog, placed, at, environment)
     previews = []
     for index, (subscription, cut, period) in enumerate(placed):
         codes = [meter.code for meter in meters[subscription.reference]]
@@ -116,6 +119,18 @@ def preview_customer(store: Store, catalog: Catalog, catalog_version: int, custo
             preview.failure = PreviewFailure(exc.charge, str(exc))
         previews.append(preview)
     return previews
+
+
+def _less_early(store: Store, catalog: Catalog, placed: list[tuple[SubscriptionSpec, Cut, Period]], at: datetime,
+                environment: str) -> list[tuple[SubscriptionSpec, Cut, Period]]:
+    """The closing cuts of periods whose usage is invoiced inside them (thresholds, usage in advance)
+    deduct what the period's early invoices bill up to `at`, as the invoice run's closing cut will."""
+    if not any(subscription.bills_early for subscription, _, _ in placed):
+        return placed
+    planner = EarlyPlanner(store, catalog, at, environment, existing_cuts(store, environment),
+                           final_cuts(store, environment))
+    return [(subscription, replace(cut, billed_early=planner.plan_period(subscription, period).billed), period)
+            if subscription.bills_early else (subscription, cut, period) for subscription, cut, period in placed]
 
 
 def _per_segment(usage: dict[tuple[int, str], Usage], index: int, subscription: SubscriptionSpec, cut: Cut,

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 from ..catalog import Catalog, MeterSpec, SubscriptionSpec
 from ..domain.aggregation import Usage
+from ..domain.early import EarlyPlan, with_early
 from ..domain.instants import from_micros, rfc3339, to_micros
 from ..domain.invoice import Line
 from ..domain.rating import Cut, RatingError, invoice_cuts, invoice_totals, rate_cut
@@ -31,6 +32,7 @@ from ..store.invoices import (
 from ..store.ledger import final_cuts, invoices_by_id
 from ..store.modes import BillingModes, load_modes, mode_for
 from ..store.usage import Window, aggregate_usage
+from .early import EarlyPlanner
 from .ledger import corrections_to_check, opening_basis
 
 WRITE_BATCH = 2000
@@ -147,13 +149,15 @@ def generate_invoices(
     report = RunReport(until=until.isoformat(), dry_run=dry_run)
     existing = existing_cuts(store, environment)
     modes = load_modes(store, environment)
-    pending, produced = _pending_cuts(catalog, until, existing, modes, report)
-    stale = _stale_drafts(catalog, existing, produced, report)
+    finals = final_cuts(store, environment)
+    early = EarlyPlanner(store, catalog, until, environment, existing, finals)
+    early.plan_open()
+    pending, produced = _pending_cuts(catalog, until, existing, modes, report, early)
+    stale = _stale_drafts(catalog, existing, produced, report, until, early)
     if on_total is not None:
         on_total(len(pending))
     billed_live = _billed_live(store, environment, existing, pending)
-    finals = final_cuts(store, environment)
-    checks = corrections_to_check(store, catalog, environment, finals, until, pending, existing)
+    checks = corrections_to_check(store, catalog, environment, finals, until, pending, existing, early)
     basis = opening_basis(store, environment, finals, [*pending, *checks.cuts])
     usage = _usage(store, catalog, [*pending, *checks.cuts], environment)
     adjustments = checks.adjustments(usage, basis, len(pending), report.failures)
@@ -178,8 +182,12 @@ def _usage(store: Store, catalog: Catalog, placed: Sequence[tuple[SubscriptionSp
 
 
 def subscription_cuts(subscription: SubscriptionSpec, until: datetime,
-                      calendars: dict[tuple, list[Cut]] | None = None) -> list[Cut]:
-    """The subscription's cuts up to `until`; subscriptions on the same calendar share them."""
+                      calendars: dict[tuple, list[Cut]] | None = None,
+                      early: dict[int, EarlyPlan] | None = None) -> list[Cut]:
+    """The subscription's cuts up to `until`; subscriptions on the same calendar share them.
+    `early`: its early cuts' plans by period start (see billing.early), merged in."""
+    if early is not None:
+        return with_early(subscription_cuts(subscription, until, calendars), early)
     schedule = subscription.schedule()
     terms = subscription.terms()
     # equal aware datetimes in one zone may differ in fold (a repeated hour): keep it in the key;
@@ -195,7 +203,8 @@ def subscription_cuts(subscription: SubscriptionSpec, until: datetime,
 
 
 def _pending_cuts(catalog: Catalog, until: date | datetime, existing: dict, modes: BillingModes,
-                  report: RunReport) -> tuple[list[tuple[SubscriptionSpec, Cut]], set[tuple[str, int]]]:
+                  report: RunReport, early: EarlyPlanner | None = None
+                  ) -> tuple[list[tuple[SubscriptionSpec, Cut]], set[tuple[str, int]]]:
     """Every cut up to `until` that still has a draft to compute or refresh (counted in the report),
     and every (subscription, boundary) today's cuts produce."""
     pending: list[tuple[SubscriptionSpec, Cut]] = []
@@ -204,7 +213,8 @@ def _pending_cuts(catalog: Catalog, until: date | datetime, existing: dict, mode
     for subscription in catalog.subscriptions.values():
         report.subscriptions += 1
         zone = ZoneInfo(subscription.timezone)
-        for cut in subscription_cuts(subscription, until_instant(until, zone), calendars):
+        plans = early.for_subscription(subscription) if early is not None else None
+        for cut in subscription_cuts(subscription, until_instant(until, zone), calendars, plans):
             report.cuts += 1
             boundary = to_micros(cut.boundary)
             produced.add((subscription.reference, boundary))
@@ -218,13 +228,20 @@ def _pending_cuts(catalog: Catalog, until: date | datetime, existing: dict, mode
     return pending, produced
 
 
-def _stale_drafts(catalog: Catalog, existing: dict, produced: set[tuple[str, int]], report: RunReport) -> list[int]:
+def _stale_drafts(catalog: Catalog, existing: dict, produced: set[tuple[str, int]], report: RunReport,
+                  until: date | datetime | None = None, early: EarlyPlanner | None = None) -> list[int]:
     """Drafts today's cuts no longer produce (the subscription left the catalog, or its calendar
     or terms moved the boundary): removed by the run, each reported. A draft past this run's
-    horizon is kept while its subscription's calendar still has that boundary."""
+    horizon is kept while its subscription's calendar still has that boundary; an early draft
+    (threshold, usage in advance) past it is kept as it is, until a run reaching it decides."""
     later: dict[str, int] = {}
     for (reference, boundary, _mode), (_id, status, _number) in existing.items():
         if status == "draft" and (reference, boundary) not in produced and reference in catalog.subscriptions:
+            subscription = catalog.subscriptions[reference]
+            if early is not None and until is not None and subscription.bills_early and \
+                    boundary > to_micros(until_instant(until, ZoneInfo(subscription.timezone))):
+                produced.add((reference, boundary))
+                continue
             later[reference] = max(later.get(reference, boundary), boundary)
     beyond: set[tuple[str, int]] = set()
     for reference, last in later.items():
@@ -236,6 +253,8 @@ def _stale_drafts(catalog: Catalog, existing: dict, produced: set[tuple[str, int
         if status != "draft" or (reference, boundary) in produced or (reference, boundary) in beyond:
             continue
         why = ("its subscription is no longer in the catalog" if reference not in catalog.subscriptions
+               else "the subscription's calendar, terms or usage so far no longer cut an invoice at this boundary"
+               if catalog.subscriptions[reference].bills_early
                else "the subscription's calendar or terms no longer cut an invoice at this boundary")
         stale.append(invoice_id)
         report.removals.append({"invoice": draft_reference(number), "id": invoice_id, "subscription": reference,
@@ -372,7 +391,8 @@ def _draft(found: tuple[int, str] | None) -> bool:
 
 def cut_modes(cut: Cut, live_from: int | None) -> set[str]:
     """The modes a cut's lines can fall in, from the start of the periods it bills."""
-    starts = [to_micros(period.start) for period in (cut.closing, cut.opening, cut.settles) if period is not None]
+    starts = [to_micros(period.start) for period in (cut.closing, cut.opening, cut.settles, cut.early_period)
+              if period is not None]
     return {mode_for(start, live_from) for start in starts}
 
 

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 from ..domain.caps import PlanCap
 from ..domain.discounts import Discount
+from ..domain.early import bills_early
 from ..domain.periods import Schedule, local_midnight, to_local
 from ..domain.pricing import Charge, Tier
 from ..domain.rating import OneOff, Plan, Pricing
@@ -136,6 +137,12 @@ class SubscriptionSpec:
     trial_days: int = 0  # the subscription's own, else its plan's
     quantity: int = 1  # seats at the start (each change may set another)
     one_off: tuple[OneOffCharge, ...] = ()
+    invoice_threshold: Decimal | None = None  # wins over the plans' (domain.early)
+
+    @cached_property
+    def bills_early(self) -> bool:
+        """Whether usage is invoiced inside its periods: a threshold, or a usage charge in advance."""
+        return bills_early([phase.plan for phase in self.phases()], self.invoice_threshold)
 
     def billed_from(self) -> datetime | None:
         """bill_from as an instant in the subscription's timezone (a date means its midnight)."""
@@ -237,7 +244,7 @@ def plan_in(model: PlanModel, currency: str, charges: list[ChargeModel] | None =
         maximum = PlanCap(amount, tuple(cap.charges or ()))
     charges = charges if charges is not None else charges_in(model, currency)
     return Plan(model.code, currency, model.interval, tuple(to_domain_charge(c) for c in charges), minimum,
-                model.name, maximum=maximum)
+                model.name, maximum=maximum, threshold=model.invoice_threshold)
 
 
 def with_quantity(plan: Plan, quantity: int) -> Plan:
@@ -353,6 +360,7 @@ def build_catalog(document: CatalogDocument) -> Catalog:
             trial_days=s.trial_days if s.trial_days is not None else plan_models[s.plan].trial_days,
             quantity=s.quantity,
             one_off=tuple(s.one_off),
+            invoice_threshold=s.invoice_threshold,
         )
     per_event = {charge.meter for subscription in subscriptions.values() for phase in subscription.phases()
                  for charge in phase.plan.charges if charge.per_event}

@@ -376,6 +376,8 @@ class Plan(Strict):
     maximum: Annotated[PlanMaximum, BeforeValidator(_plan_maximum)] | None = None
     # days free from a subscription's start (a subscription's own trial_days wins; 0: none)
     trial_days: TrialDays = 0
+    # cut an invoice for the period so far when its usage not yet invoiced reaches this amount
+    invoice_threshold: PositiveNumber | None = None
     charges: list[Charge] = []
     discounts: list[Discount] = []
     # prices in other currencies: a customer billed in one of them is invoiced in it
@@ -449,6 +451,8 @@ class Subscription(Strict):
     trial_days: TrialDays | None = None  # omitted: the plan's; 0: no trial
     quantity: Seats = 1  # seats: every flat fee is billed this many times
     one_off: Annotated[list[OneOffCharge], Field(max_length=MAX_ONE_OFFS)] = []
+    # the plan's invoice_threshold for this subscription (it wins over the plan's)
+    invoice_threshold: PositiveNumber | None = None
 
     @field_validator("billing_anchor")
     @classmethod

@@ -175,6 +175,7 @@ def check_document(document: Any, warnings: list[Problem] | None = None) -> tupl
         _check_bound(plan.minimum, f"plans[{index}].minimum", problems)
         _check_plan_maximum(plan, f"plans[{index}]", problems)
         _check_plan_currencies(plan, f"plans[{index}]", meter_codes, problems)
+        _check_bound(plan.invoice_threshold, f"plans[{index}].invoice_threshold", problems)
     for index, customer in customers:
         _check_bound(customer.tax_rate, f"customers[{index}].tax_rate", problems)
     entity_codes = _check_entities(entity, extra_entities, raw_entities, problems)
@@ -201,6 +202,7 @@ def check_document(document: Any, warnings: list[Problem] | None = None) -> tupl
             _check_references(raw, f"subscriptions[{index}]", plan_codes, customer_refs, problems)
     for index, subscription in subscriptions:
         path = f"subscriptions[{index}]"
+        _check_bound(subscription.invoice_threshold, f"{path}.invoice_threshold", problems)
         _check_references(subscription.model_dump(), path, plan_codes, customer_refs, problems)
         _check_subscription(subscription, path, plans_by_code, customers_by_ref, meter_codes, entity, problems,
                             aggregations)
@@ -450,8 +452,6 @@ def check_charge(charge: Charge, path: str, meter_codes: set[str], problems: lis
             problems.append(Problem(f"{path}.meter", f"is required by model {model}"))
         elif charge.meter not in meter_codes:
             problems.append(Problem(f"{path}.meter", f"unknown meter {charge.meter!r}"))
-        if charge.timing == "advance":
-            problems.append(Problem(f"{path}.timing", "usage charges are billed in arrears"))
     if (model in TIERED_MODELS or model == "graduated_percentage") and charge.tiers is not None:
         if not charge.tiers:
             problems.append(Problem(f"{path}.tiers", f"model {model} needs at least one tier"))
@@ -547,9 +547,47 @@ def _check_subscription(
     _check_changes(subscription, path, plans, meter_codes, zone, problems, aggregations,
                    billing_currency(subscription, plans, customers))
     _check_one_offs(subscription, path, zone, problems)
+    _check_early_combinations(subscription, path, plans, problems)
     if plan is None:
         return
     _check_overrides(subscription.overrides, plan, f"{path}.overrides", meter_codes, problems, aggregations)
+
+
+# what a charge can hold that usage invoiced inside its period (threshold invoices, usage billed in
+# advance) does not take into account yet: each needs the whole period's usage at once
+EARLY_EXCLUSIVE_FIELDS = ("maximum", *PER_EVENT_FIELDS)
+
+
+def _check_early_combinations(subscription: Subscription, path: str, plans: dict[str, Plan],
+                              problems: list[Problem]) -> None:
+    """A subscription whose usage is invoiced inside its periods has no caps, per-event percentage
+    rules, charge filters or group_by on any of its plans (this version cannot split those over
+    several invoices of one period exactly)."""
+    codes = [subscription.plan, *(change.plan for change in subscription.changes if change.plan is not None)]
+    phase_plans = [plans[code] for code in codes if code in plans]
+    threshold = subscription.invoice_threshold is not None or any(p.invoice_threshold is not None
+                                                                   for p in phase_plans)
+    advance = any(charge.model != "flat" and charge.timing == "advance" for p in phase_plans for charge in p.charges)
+    if not (threshold or advance):
+        return
+    overrides = [subscription.overrides, *(change.overrides or {} for change in subscription.changes)]
+    found: list[str] = []
+    for p in phase_plans:
+        if p.maximum is not None:
+            found.append(f"plan {p.code!r} maximum")
+        for charge in p.charges:
+            fields = {name for name in (*EARLY_EXCLUSIVE_FIELDS, "filters", "group_by")
+                      if getattr(charge, name, None)}
+            for given in overrides:
+                fields_given = given.get(charge.code) if isinstance(given, dict) else None
+                if isinstance(fields_given, dict):
+                    fields |= {name for name, value in fields_given.items()
+                               if value is not None and name in (*EARLY_EXCLUSIVE_FIELDS, "filters", "group_by")}
+            found += [f"charge {charge.code!r} {name}" for name in sorted(fields)]
+    if found:
+        why = "invoice_threshold" if threshold else "a usage charge billed in advance"
+        problems.append(Problem(path, f"bills usage inside its periods ({why}), which this version cannot combine "
+                                      f"with {', '.join(dict.fromkeys(found))}: remove one or the other"))
 
 
 def _check_one_offs(subscription: Subscription, path: str, zone: ZoneInfo, problems: list[Problem]) -> None:

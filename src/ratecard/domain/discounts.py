@@ -90,16 +90,20 @@ def _take(discounts: Sequence[Discount], lines: Sequence[Line], wanted: Sequence
 
 
 def discount_lines(discounts: Sequence[Discount], start: datetime, end: datetime, lines: Sequence[Line],
-                   currency: str, rounding: str = "half_up", earlier: Sequence[Line] = ()) -> list[Line]:
+                   currency: str, rounding: str = "half_up", earlier: Sequence[Line] = (),
+                   undiscounted: Sequence[Line] = ()) -> list[Line]:
     """The discount lines of the period [start, end) on one invoice holding `lines` of it.
 
     `earlier`: the period's lines on the invoice that opened it (its fees in advance, as billed),
-    which took their share of each discount there: this invoice takes the rest."""
+    which took their share of each discount there: this invoice takes the rest. `undiscounted`:
+    the period's usage billed inside it (threshold invoices, usage billed in advance), which took
+    no discount there: this invoice takes the period's discount for them too, as far as its own
+    lines hold it."""
     if not discounts:
         return []
     wanted: list[Decimal | None] = [None] * len(discounts)
-    if earlier:
-        whole = discount_amounts(discounts, [*earlier, *lines], currency, rounding)
+    if earlier or undiscounted:
+        whole = discount_amounts(discounts, [*earlier, *undiscounted, *lines], currency, rounding)
         before = discount_amounts(discounts, earlier, currency, rounding)
         wanted = [total - already for total, already in zip(whole, before, strict=True)]
     result = []

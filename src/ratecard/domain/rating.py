@@ -61,6 +61,9 @@ class Plan:
     # the subscription's quantity (seats): every flat fee is billed this many times
     quantity: Decimal = Decimal(1)
 
+    # an invoice for the period so far when the usage not yet invoiced reaches it (domain.early)
+    threshold: Decimal | None = None
+
 
 @dataclass(frozen=True)
 class OneOff:
@@ -79,12 +82,20 @@ class Cut:
     """One invoice's place in time: the boundary, the period it closes and the one it opens.
 
     A cut at a change of terms made with `invoice_now` closes and opens nothing: it `settles`
-    the period the change falls in (the proration of its fees billed in advance)."""
+    the period the change falls in (the proration of its fees billed in advance).
+
+    A cut inside a period at a local midnight may bill the period's usage so far (`early`, its
+    lines computed by domain.early from the usage up to the cut); the cut closing that period
+    then bills its usage less what those cuts billed (`billed_early`)."""
 
     boundary: datetime
     closing: Period | None
     opening: Period | None
     settles: Period | None = None
+    early: tuple[Line, ...] = ()
+    early_period: Period | None = None
+    # (segment number in the closing period, charge code, amount billed by the period's early cuts)
+    billed_early: tuple[tuple[int, str, Decimal], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -146,31 +157,37 @@ def rate_cut(plan: Plan | Sequence[Terms], cut: Cut, usage: Mapping[str, Usage] 
         settled = basis if basis is not None else basis_of(terms, cut.settles, pricing, end_prorated)
         lines += [line for line, when in proration_lines(terms, cut.settles, settled, pricing, end_prorated)
                   if when == cut.boundary]
+    lines += cut.early  # the usage so far, billed inside its period (domain.early)
     if cut.closing is not None:
         period = cut.closing
         parts = segments(terms, period)
         measured = _per_segment(usage, len(parts))
         closing: list[Line] = []
-        for part, part_usage in zip(parts, measured, strict=True):
+        early: list[Line] = []  # what the period's early cuts billed, per segment and charge
+        for number, (part, part_usage) in enumerate(zip(parts, measured, strict=True)):
             piece = Period(part.start, part.end, period.full_start, period.full_end)
+            before = {code: amount for at, code, amount in cut.billed_early if at == number}
             plan_in_force = terms[part.index].plan
             closing += flat_lines(plan_in_force, piece, "arrears", pricing)
-            used = usage_lines(plan_in_force, piece, part_usage, pricing)
+            used = usage_lines(plan_in_force, piece, part_usage, pricing, before)
             with _pricing("maximum"):  # caps come after the charge models, before the minimum
                 closing += used + cap_lines(plan_in_force.charges, plan_in_force.maximum, piece, used,
                                             pricing.currency, pricing.rounding)
+            early += [Line(code, "", part.start, part.end, Decimal(1), amount, amount, "usage")
+                      for code, amount in before.items()]
         billed = basis if basis is not None else basis_of(terms, period, pricing, end_prorated)
         settling = proration_lines(terms, period, billed, pricing, end_prorated)
         closing += [line for line, when in settling if when is None]
         spent = (sum((item.amount for item in billed.values()), Decimal(0))
                  + sum((line.amount for line, _ in settling), Decimal(0))
-                 + sum((line.amount for line in closing if line.kind in ("arrears", "usage", "maximum")), Decimal(0)))
+                 + sum((line.amount for line in (*closing, *early) if line.kind in ("arrears", "usage", "maximum")),
+                       Decimal(0)))
         minimum = minimum_line(terms, parts, period, spent, pricing)
         if minimum is not None:
             closing.append(minimum)
         advance = [Line(code, "", period.start, item.service_end, Decimal(1), item.unit_amount, item.amount, "advance")
                    for code, item in billed.items()]
-        lines += closing + _discounts(terms, period, closing, pricing, advance)
+        lines += closing + _discounts(terms, period, closing, pricing, advance, early)
     return lines + one_off_lines(one_offs, terms, cut, pricing)
 
 
@@ -188,8 +205,9 @@ def previous_boundary(terms: Sequence[Terms], cut: Cut) -> datetime | None:
 def one_off_lines(one_offs: Sequence[OneOff], terms: Sequence[Terms], cut: Cut, pricing: Pricing) -> list[Line]:
     """The one-off charges due at a cut: `at` after the previous cut's boundary and at or before
     this one's (the first cut takes every one due at or before it)."""
-    if not one_offs:
-        return []
+    if not one_offs or (cut.early_period is not None and cut.closing is None and cut.opening is None
+                        and cut.settles is None):
+        return []  # a cut for the usage so far bills usage only: one-offs wait for the next regular cut
     after = previous_boundary(terms, cut)
     lines = []
     for item in one_offs:
@@ -204,12 +222,12 @@ def one_off_lines(one_offs: Sequence[OneOff], terms: Sequence[Terms], cut: Cut, 
 
 
 def _discounts(terms: Sequence[Terms], period: Period, lines: Sequence[Line], pricing: Pricing,
-               earlier: Sequence[Line] = ()) -> list[Line]:
+               earlier: Sequence[Line] = (), undiscounted: Sequence[Line] = ()) -> list[Line]:
     """The discounts of the terms in force at the period's start, after the minimum, before tax."""
     discounts = terms[terms_at(terms, period.start)].plan.discounts
     with _pricing("discount"):
         return discount_lines(discounts, period.start, period.end, lines, pricing.currency, pricing.rounding,
-                              earlier)
+                              earlier, undiscounted)
 
 
 def _per_segment(usage: Mapping[str, Usage] | Sequence[Mapping[str, Usage]], count: int) -> Sequence[Mapping[str, Usage]]:
@@ -291,8 +309,11 @@ def flat_lines(plan: Plan, period: Period, timing: str, pricing: Pricing, charge
 
 
 def usage_lines(
-    plan: Plan, period: Period, usage: Mapping[str, Usage], pricing: Pricing
+    plan: Plan, period: Period, usage: Mapping[str, Usage], pricing: Pricing,
+    billed_early: Mapping[str, Decimal] | None = None,
 ) -> list[Line]:
+    """One line per usage charge for the period's usage; a charge the period's early cuts billed
+    part of (`billed_early`, by code) bills the period's price less what they billed."""
     lines = []
     for charge in plan.charges:
         if not charge.is_usage:
@@ -302,10 +323,16 @@ def usage_lines(
             price = price_usage(charge, measured.quantity, measured.events, measured.values)
             amount = quantize(price.amount, pricing.currency, pricing.rounding)
             parts = tier_parts(charge, measured.quantity)
+        description = charge.description or charge.code
+        before = (billed_early or {}).get(charge.code)
+        if before:
+            # the tiers of the whole period priced it; the line bills the rest, without its tiers
+            description += f" ({amount} for the period, less {before} invoiced earlier)"
+            amount, parts = amount - before, ()
         lines.append(
             Line(
                 code=charge.code,
-                description=charge.description or charge.code,
+                description=description,
                 service_start=period.start,
                 service_end=period.end,
                 quantity=measured.quantity,

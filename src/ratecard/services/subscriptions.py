@@ -3,10 +3,12 @@ preview the invoice a customer gets next under a catalog (one not stored yet, sa
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+from ..billing.early import EarlyPlanner
 from ..billing.export import invoice_document
 from ..billing.run import charged_meters, measured_usage, price_cut, usage_windows
 from ..catalog import Catalog, SubscriptionSpec
@@ -16,6 +18,8 @@ from ..golive.subscriptions_import import SubscriptionImportError, plan_import
 from ..golive.subscriptions_import import load_mapping as load_columns
 from ..store import Store
 from ..store.catalogs import load_version, save_version
+from ..store.invoices import existing_cuts
+from ..store.ledger import final_cuts
 from ..store.modes import load_modes
 from ..store.usage import aggregate_usage
 from .errors import InvalidInput, NoCatalog
@@ -49,6 +53,7 @@ def preview_documents(store: Store, catalog: Catalog, version: int, customer: st
     `boundary` it is cut at; an invoice that cannot be priced is {subscription, boundary, error}."""
     placed = [(subscription, cut) for subscription in catalog.subscriptions.values()
               if subscription.customer == customer and (cut := next_cut(subscription, now)) is not None]
+    placed = _less_early(store, catalog, placed, now, environment)
     meters = charged_meters(catalog, [subscription for subscription, _ in placed])
     usage = aggregate_usage(store, usage_windows(placed), meters, environment)
     modes = load_modes(store, environment)
@@ -66,6 +71,19 @@ def preview_documents(store: Store, catalog: Catalog, version: int, customer: st
             document.update(number=None, id=None, boundary=rfc3339(record.boundary_ts))
             documents.append(document)
     return documents
+
+
+def _less_early(store: Store, catalog: Catalog, placed: list[tuple[SubscriptionSpec, Cut]], now: datetime,
+                environment: str) -> list[tuple[SubscriptionSpec, Cut]]:
+    """A closing cut deducts what its period's threshold invoices (and usage billed in advance)
+    bill up to `now`, as the invoice run's closing cut will."""
+    if not any(subscription.bills_early and cut.closing is not None for subscription, cut in placed):
+        return placed
+    planner = EarlyPlanner(store, catalog, now, environment, existing_cuts(store, environment),
+                           final_cuts(store, environment))
+    return [(subscription, replace(cut, billed_early=planner.plan_period(subscription, cut.closing).billed))
+            if subscription.bills_early and cut.closing is not None else (subscription, cut)
+            for subscription, cut in placed]
 
 
 def next_cut(subscription: SubscriptionSpec, now: datetime) -> Cut | None:

@@ -404,7 +404,9 @@ def _flag_unbilled_as_late(connection: Any, environment: str, record: InvoiceRec
     """Events stored after the draft was last computed and inside the periods it bills in arrears
     are not on it: flagged late, like events that arrive after finalization, so the next invoice
     run corrects the final invoice with them instead of never billing them."""
-    spans = [(line.service_start_ts, line.service_end_ts) for line in record.lines if line.kind in ("usage", "arrears")]
+    # usage billed inside its period (threshold, usage_advance) is billed in arrears up to its cut
+    spans = [(line.service_start_ts, line.service_end_ts) for line in record.lines
+             if line.kind in ("usage", "arrears", "threshold", "usage_advance")]
     if not spans:
         return
     connection.execute(

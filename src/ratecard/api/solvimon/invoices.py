@@ -32,7 +32,8 @@ router = APIRouter(tags=["invoices"])
 STATUSES = ("DRAFT", "FINAL", "VOID")
 PERIODS = {"month": {"type": "MONTH", "value": 1}, "quarter": {"type": "MONTH", "value": 3},
            "year": {"type": "YEAR", "value": 1}}
-LINE_TYPES = {"usage": "USAGE_BASED", "advance": "RECURRING", "arrears": "RECURRING"}
+LINE_TYPES = {"usage": "USAGE_BASED", "advance": "RECURRING", "arrears": "RECURRING",
+              "threshold": "USAGE_BASED", "usage_advance": "USAGE_BASED"}
 ID_PREFIX = "inv_"
 
 
@@ -66,7 +67,7 @@ def render(view: View, catalog: Catalog | None, invoice: InvoiceRecord, periods:
                         "total_amount": amount(invoice.total, currency)},
         "paid": payment_status == "succeeded",
         "on_hold": False,
-        "has_usage_based_pricing": any(line.kind == "usage" for line in invoice.lines),
+        "has_usage_based_pricing": any(line.kind in ("usage", "threshold", "usage_advance") for line in invoice.lines),
         "ratecard": {"number": invoice.number, "subscription": invoice.subscription, "issue_date": invoice.issue_date,
                      "status": invoice.status, "subtotal": decimal_text(invoice.subtotal),
                      "tax": decimal_text(invoice.tax), "total": decimal_text(invoice.total),

@@ -12,6 +12,7 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from ..catalog import Catalog, MeterSpec, SubscriptionSpec
+from ..catalog.model import split_meter
 from ..domain.aggregation import Usage
 from ..domain.instants import from_micros, rfc3339, to_micros
 from ..domain.invoice import Line
@@ -273,10 +274,17 @@ def measured_usage(usage: dict[tuple[int, str], Usage], index: int, subscription
 
 
 def charged_meters(catalog: Catalog, subscriptions: Iterable[SubscriptionSpec]) -> list[MeterSpec]:
-    """The meters the subscriptions' plans charge for, in code order."""
-    used = {charge.meter for subscription in subscriptions for phase in subscription.phases()
-            for charge in phase.plan.charges if charge.meter}
-    return [catalog.meters[code] for code in sorted(used)]
+    """The meters the subscriptions' plans charge for, in code order; a charge priced per dimension
+    adds a meter of its own (see split_meter), measured per (filter, group)."""
+    used: dict[str, MeterSpec] = {}
+    for subscription in subscriptions:
+        for phase in subscription.phases():
+            for charge in phase.plan.charges:
+                if not charge.meter or charge.usage_key in used:
+                    continue
+                meter = catalog.meters[charge.meter]
+                used[charge.usage_key] = split_meter(meter, charge) if charge.is_split else meter
+    return [used[code] for code in sorted(used)]
 
 
 def _price_pending(catalog: Catalog, catalog_version: int, pending: list[tuple[SubscriptionSpec, Cut]],

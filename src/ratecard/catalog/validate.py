@@ -159,6 +159,7 @@ def check_document(document: Any, warnings: list[Problem] | None = None) -> tupl
 
     # an item that failed validation still exists: references to it are not "unknown"
     meter_codes = {meter.code for _, meter in meters} | _raw_keys(raw_meters, "code")
+    weighted = frozenset(meter.code for _, meter in meters if meter.aggregation == "weighted_sum")
     plan_codes = _raw_keys(raw_plans, "code")
     customer_refs = _raw_keys(raw_customers, "reference")
     for index, meter in meters:
@@ -177,7 +178,7 @@ def check_document(document: Any, warnings: list[Problem] | None = None) -> tupl
         _unique([(i, c) for i, c in plan_charges if c is not None], f"{plan_path}.charges", "code", problems)
         for c_index, charge in plan_charges:
             if charge is not None:
-                check_charge(charge, f"{plan_path}.charges[{c_index}]", meter_codes, problems)
+                check_charge(charge, f"{plan_path}.charges[{c_index}]", meter_codes, problems, weighted)
 
     plans_by_code = {plan.code: plan for _, plan in plans}
     customers_by_ref = {customer.reference: customer for _, customer in customers}
@@ -188,7 +189,8 @@ def check_document(document: Any, warnings: list[Problem] | None = None) -> tupl
     for index, subscription in subscriptions:
         path = f"subscriptions[{index}]"
         _check_references(subscription.model_dump(), path, plan_codes, customer_refs, problems)
-        _check_subscription(subscription, path, plans_by_code, customers_by_ref, meter_codes, entity, problems)
+        _check_subscription(subscription, path, plans_by_code, customers_by_ref, meter_codes, entity, problems,
+                            weighted)
     # a coupon that failed validation still exists: attaching it is not "unknown"
     _check_discounts(subscriptions, [coupon for _, coupon in coupons], _raw_keys(raw_coupons, "code"),
                      plans_by_code, customers_by_ref, entity, problems)
@@ -409,7 +411,9 @@ def _check_charge_bounds(charge: Charge, path: str, problems: list[Problem]) -> 
                 _check_bound(getattr(tier, name), f"{path}.tiers[{index}].{name}", problems)
 
 
-def check_charge(charge: Charge, path: str, meter_codes: set[str], problems: list[Problem]) -> None:
+def check_charge(charge: Charge, path: str, meter_codes: set[str], problems: list[Problem],
+                 weighted: frozenset[str] = frozenset()) -> None:
+    """One charge's fields against its model. `weighted`: the codes of weighted_sum meters."""
     _check_charge_bounds(charge, path, problems)
     model = charge.model
     for name in REQUIRED_FIELDS[model]:
@@ -433,6 +437,62 @@ def check_charge(charge: Charge, path: str, meter_codes: set[str], problems: lis
         if not charge.tiers:
             problems.append(Problem(f"{path}.tiers", f"model {model} needs at least one tier"))
         _check_tiers(charge, path, problems)
+    if charge.filters is not None or charge.group_by is not None:
+        _check_dimensions(charge, path, weighted, problems)
+
+
+# the fields of a charge a filter may give its own value for (the price fields of its model)
+FILTER_PRICE_FIELDS = ("unit_amount", "tiers", "package_size", "package_amount", "free_units", "rate",
+                       "fixed_amount")
+
+
+def _check_dimensions(charge: Charge, path: str, weighted: frozenset[str], problems: list[Problem]) -> None:
+    """filters and group_by: on a usage charge of a meter other than weighted_sum; filter codes
+    unique; each filter matching on at least one property with at least one value, its price fields
+    those of the charge's model, and the price they make with the charge's a valid one."""
+    if charge.model == "flat":
+        for name in ("filters", "group_by"):
+            if getattr(charge, name) is not None:
+                problems.append(Problem(f"{path}.{name}", "a flat charge is not metered: it has no usage to split"))
+        return
+    if charge.meter in weighted:
+        problems.append(Problem(f"{path}.{'filters' if charge.filters is not None else 'group_by'}",
+                                f"meter {charge.meter!r} aggregates weighted_sum, which is not priced per dimension"))
+        return
+    if charge.group_by is not None and len(set(charge.group_by)) != len(charge.group_by):
+        problems.append(Problem(f"{path}.group_by", "names a property twice"))
+    seen: dict[str, int] = {}
+    allowed = set(REQUIRED_FIELDS[charge.model]) | set(OPTIONAL_FIELDS.get(charge.model, ()))
+    for index, item in enumerate(charge.filters or ()):
+        where = f"{path}.filters[{index}]"
+        if item.code in seen:
+            problems.append(Problem(f"{where}.code", f"{item.code!r} is already used by {path}.filters[{seen[item.code]}]"))
+        seen.setdefault(item.code, index)
+        if not item.match:
+            problems.append(Problem(f"{where}.match", "must name at least one property"))
+        for key, values in item.match.items():
+            if not values:
+                problems.append(Problem(f"{where}.match.{key}", "must list at least one value"))
+        given = [name for name in FILTER_PRICE_FIELDS if getattr(item, name) is not None]
+        for name in given:
+            if name not in allowed:
+                problems.append(Problem(f"{where}.{name}", f"is not used by model {charge.model}"))
+        if any(name not in allowed for name in given):
+            continue
+        price = filter_price(charge, item)
+        _check_charge_bounds(price, where, problems)
+        if charge.model in TIERED_MODELS and item.tiers is not None:
+            if not item.tiers:
+                problems.append(Problem(f"{where}.tiers", f"model {charge.model} needs at least one tier"))
+            _check_tiers(price, where, problems)
+
+
+def filter_price(charge: Charge, item: Any) -> Charge:
+    """The charge a filter prices its events with: the charge's fields, the filter's price fields
+    laid over them (without filters and group_by)."""
+    fields = charge.model_dump(exclude_none=True, exclude={"filters", "group_by"})
+    fields.update(item.model_dump(exclude_none=True, include=set(FILTER_PRICE_FIELDS)))
+    return Charge.model_validate(fields)
 
 
 def _check_tiers(charge: Charge, path: str, problems: list[Problem]) -> None:
@@ -464,6 +524,7 @@ def _check_subscription(
     meter_codes: set[str],
     entity: BillingEntity | None,
     problems: list[Problem],
+    weighted: frozenset[str] = frozenset(),
 ) -> None:
     plan = plans.get(subscription.plan)
     customer = customers.get(subscription.customer)
@@ -474,14 +535,14 @@ def _check_subscription(
     zone = ZoneInfo((customer.timezone if customer is not None else None) or (entity.timezone if entity else "UTC"))
     if subscription.end is not None and _as_comparable(subscription.end, zone) <= _as_comparable(subscription.start, zone):
         problems.append(Problem(f"{path}.end", "must be after start"))
-    _check_changes(subscription, path, plans, meter_codes, zone, problems)
+    _check_changes(subscription, path, plans, meter_codes, zone, problems, weighted)
     if plan is None:
         return
-    _check_overrides(subscription.overrides, plan, f"{path}.overrides", meter_codes, problems)
+    _check_overrides(subscription.overrides, plan, f"{path}.overrides", meter_codes, problems, weighted)
 
 
 def _check_changes(subscription: Subscription, path: str, plans: dict[str, Plan], meter_codes: set[str],
-                   zone: ZoneInfo, problems: list[Problem]) -> None:
+                   zone: ZoneInfo, problems: list[Problem], weighted: frozenset[str] = frozenset()) -> None:
     """Each change after the previous one (and the start), before the end, to a plan billed in the
     same currency on the same calendar: periods and invoices stay those of the subscription."""
     first = plans.get(subscription.plan)
@@ -507,12 +568,12 @@ def _check_changes(subscription: Subscription, path: str, plans: dict[str, Plan]
                                                      f"{first.currency} (end it and start a new subscription instead)"))
             continue
         if change.overrides:
-            _check_overrides(change.overrides, plan, f"{where}.overrides", meter_codes, problems)
+            _check_overrides(change.overrides, plan, f"{where}.overrides", meter_codes, problems, weighted)
         current = plan
 
 
 def _check_overrides(overrides: dict[str, Any], plan: Plan, path: str, meter_codes: set[str],
-                     problems: list[Problem]) -> None:
+                     problems: list[Problem], weighted: frozenset[str] = frozenset()) -> None:
     charges = {charge.code: charge for charge in plan.charges}
     for code, fields in overrides.items():
         where = f"{path}.{code}"
@@ -522,17 +583,50 @@ def _check_overrides(overrides: dict[str, Any], plan: Plan, path: str, meter_cod
         if not isinstance(fields, dict):
             problems.append(Problem(where, "must be a mapping of charge fields"))
             continue
+        if "filters" in fields and not _filter_overrides(charges[code], fields["filters"], f"{where}.filters",
+                                                         problems):
+            continue
         merged = override_charge(charges[code], fields)
         # problems in the merged charge are reported under the override, where the user must look
         charge = validate_charge(merged, where, problems)
         if charge is not None:
-            check_charge(charge, where, meter_codes, problems)
+            check_charge(charge, where, meter_codes, problems, weighted)
+
+
+def _filter_overrides(charge: Charge, overrides: Any, path: str, problems: list[Problem]) -> bool:
+    """A charge's `filters` override: a mapping of the charge's filter codes to their price fields."""
+    if not isinstance(overrides, dict):
+        problems.append(Problem(path, "must be a mapping of the charge's filter codes to price fields "
+                                      "(such as {gpt4o: {unit_amount: \"0.000008\"}})"))
+        return False
+    known = {item.code for item in charge.filters or ()}
+    fine = True
+    for code, fields in overrides.items():
+        if code not in known:
+            problems.append(Problem(f"{path}.{code}", f"charge {charge.code!r} has no filter {code!r}"
+                                                      + (f" (its filters: {', '.join(sorted(known))})" if known else "")))
+            fine = False
+        elif not isinstance(fields, dict):
+            problems.append(Problem(f"{path}.{code}", "must be a mapping of price fields"))
+            fine = False
+        else:
+            for name in fields:
+                if name not in FILTER_PRICE_FIELDS:
+                    problems.append(Problem(f"{path}.{code}.{name}", "is not a price field a subscription may "
+                                                                     f"override (one of {', '.join(FILTER_PRICE_FIELDS)})"))
+                    fine = False
+    return fine
 
 
 def override_charge(charge: Charge, fields: dict[str, Any]) -> dict[str, Any]:
-    """A plan charge with a subscription's overriding fields laid over it (code and model kept)."""
+    """A plan charge with a subscription's overriding fields laid over it (code and model kept).
+    `filters` overrides the price fields of the charge's filters by code (each filter's code and
+    match stay the plan's)."""
     merged = charge.model_dump(exclude_none=True)
-    merged.update(fields)
+    filters = fields.get("filters")
+    merged.update({name: value for name, value in fields.items() if name != "filters"})
+    if isinstance(filters, dict) and "filters" in merged:
+        merged["filters"] = [{**item, **filters.get(item["code"], {})} for item in merged["filters"]]
     return merged
 
 

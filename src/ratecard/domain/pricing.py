@@ -7,6 +7,7 @@ every usage model.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, Decimal, localcontext
@@ -43,10 +44,44 @@ class Charge:
     free_units: Decimal = ZERO
     rate: Decimal = ZERO  # percentage, in percent
     fixed_amount: Decimal = ZERO  # percentage, per matching event
+    # prices per dimension (domain.dimensions): the events each filter matches are priced on their own
+    # at its price, the others at this charge's own; group_by prices each distinct value tuple on its own
+    filters: tuple[ChargeFilter, ...] = ()
+    group_by: tuple[str, ...] = ()
 
     @property
     def is_usage(self) -> bool:
         return self.model != "flat"
+
+    @property
+    def is_split(self) -> bool:
+        """Whether its usage is measured per dimension (filters or group_by)."""
+        return bool(self.filters or self.group_by)
+
+    @property
+    def usage_key(self) -> str:
+        """What its usage is looked up by: the meter's code, or for a charge priced per dimension a
+        key naming the meter and the dimensions (charges splitting a meter alike share it)."""
+        meter = self.meter or ""
+        if not self.is_split:
+            return meter
+        shape = [[[item.code, [[key, sorted(values)] for key, values in item.match]] for item in self.filters],
+                 list(self.group_by)]
+        return meter + SPLIT_MARK + json.dumps(shape, separators=(",", ":"), ensure_ascii=False)
+
+
+SPLIT_MARK = "\x1f"  # between the meter's code and the dimensions in a usage key (no code holds it)
+
+
+@dataclass(frozen=True)
+class ChargeFilter:
+    """One of a charge's filters: the events whose every `match` property has one of its values (by
+    text form, domain.json_values) are priced at `price` (the charge with the filter's fields laid over)."""
+
+    code: str
+    match: tuple[tuple[str, frozenset[str]], ...]  # property -> the text forms it takes, sorted by property
+    price: Charge
+    description: str | None = None
 
 
 @dataclass(frozen=True)

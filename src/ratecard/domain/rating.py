@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 
@@ -18,6 +18,7 @@ from .discounts import Discount, discount_lines
 from .invoice import Line, Totals, totals
 from .money import EXACT_PRECISION, quantize
 from .periods import Period, Schedule
+from .dimensions import Group, Split, group_text
 from .pricing import Charge, price_usage
 from .tax import invoice_tax
 from .terms import INVOICE_NOW, Basis, Segment, Terms, prorations, segments, terms_at
@@ -242,6 +243,9 @@ def usage_lines(
     for charge in plan.charges:
         if not charge.is_usage:
             continue
+        if charge.is_split:
+            lines += split_lines(charge, period, usage.get(charge.usage_key), pricing)
+            continue
         measured = usage.get(charge.meter or "", Usage.zero())
         with _pricing(charge.code, measured.quantity):
             price = price_usage(charge, measured.quantity, measured.events)
@@ -260,6 +264,44 @@ def usage_lines(
                 tiers=parts,
             )
         )
+    return lines
+
+
+def split_lines(charge: Charge, period: Period, measured: Usage | None, pricing: Pricing) -> list[Line]:
+    """A charge priced per dimension: a line per (filter, group) with usage, each priced on its own
+    (its own tiers) at its filter's price, the default last at the charge's own. A filter (or the
+    default) with no usage in the period has one line at quantity 0, without a group."""
+    parts = dict(measured.parts) if isinstance(measured, Split) else {}
+    base = replace(charge, filters=(), group_by=())
+    choices = [(item.code, item.price, item.description or item.code) for item in charge.filters]
+    choices.append((None, base, None))
+    by_filter: dict[str | None, list[tuple[Group, Usage]]] = {}
+    for (code, group), part in parts.items():  # in dimension_order: groups sorted within each filter
+        by_filter.setdefault(code, []).append((group, part))
+    lines = []
+    name = charge.description or charge.code
+    for code, price, label in choices:
+        for group, part in by_filter.get(code) or [(None, Usage.zero())]:
+            with _pricing(charge.code, part.quantity):
+                priced = price_usage(price, part.quantity, part.events)
+                amount = quantize(priced.amount, pricing.currency, pricing.rounding)
+                tiers = tier_parts(price, part.quantity)
+            grouped = group is not None and bool(charge.group_by)
+            shown = ", ".join(item for item in (label, group_text(charge.group_by, group) if grouped else None)
+                              if item)
+            lines.append(Line(
+                code=charge.code,
+                description=f"{name} ({shown})" if shown else name,
+                service_start=period.start,
+                service_end=period.end,
+                quantity=part.quantity,
+                unit_amount=priced.unit_amount,
+                amount=amount,
+                kind="usage",
+                tiers=tiers,
+                filter=code,
+                group=tuple(zip(charge.group_by, group, strict=True)) if grouped and group is not None else None,
+            ))
     return lines
 
 

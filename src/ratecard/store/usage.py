@@ -35,6 +35,7 @@ from sqlalchemy import text
 
 from ..catalog import MeterSpec
 from ..domain.aggregation import Sample, Usage, aggregate, average_of, exact_sum
+from ..domain.dimensions import split_usage
 from ..domain.instants import from_micros
 from ..domain.json_values import canonical, is_number, is_plain_text, number_text, text_form
 from .db import Store
@@ -65,10 +66,17 @@ _TAKES = "(w.subscription IS NULL OR e.subscription = w.subscription OR (e.subsc
 def aggregate_usage(
     store: Store, windows: Sequence[Window], meters: Sequence[MeterSpec], environment: str = "live"
 ) -> dict[tuple[int, str], Usage]:
-    """Usage of every meter in every window: {(window key, meter code): Usage}."""
+    """Usage of every meter in every window: {(window key, meter code): Usage}. A meter measuring a
+    charge priced per dimension (MeterSpec.split) gives a domain.dimensions.Split (see _split_pass)."""
     result: dict[tuple[int, str], Usage] = {}
     if not windows or not meters:
         return result
+    split = [meter for meter in meters if meter.split is not None]
+    if split:
+        result.update(_split_pass(store, windows, split, environment))
+        meters = [meter for meter in meters if meter.split is None]
+        if not meters:
+            return result
     postgres = store.is_postgres
     grouped = [meter for meter in meters if meter.aggregation != "weighted_sum"]
     scan = len(windows) >= SCAN_FROM_WINDOWS
@@ -234,7 +242,8 @@ def _conditions(meter: MeterSpec, postgres: bool, params: dict[str, Any], prefix
                 with_field: bool = True) -> list[str]:
     """Stream names, field presence (unless `with_field` is False) and filters as SQL; values as
     bound parameters named with `prefix`, so the conditions of several meters can share one statement."""
-    names = sorted({meter.code, meter.stream})
+    names = sorted({meter.split.meter or meter.code, meter.stream} if meter.split is not None
+                   else {meter.code, meter.stream})
     placeholders = []
     for index, name in enumerate(names):
         params[f"{prefix}stream{index}"] = name
@@ -652,6 +661,10 @@ def few_windows_usage(store: Store, windows: Sequence[Window], meters: Sequence[
     if len(windows) > FEW_WINDOWS:
         return aggregate_usage(store, windows, meters, environment)
     result: dict[tuple[int, str], Usage] = {}
+    split = [meter for meter in meters if meter.split is not None]
+    if split and windows:
+        result.update(_split_pass(store, windows, split, environment))
+        meters = [meter for meter in meters if meter.split is None]
     grouped = [meter for meter in meters if meter.aggregation != "weighted_sum"]
     rolled_up = [meter for meter in meters if meter.aggregation == "weighted_sum"]
     if not store.is_postgres:  # one statement per meter: a stream many meters read is scanned once instead
@@ -745,3 +758,41 @@ def _window_sqlite_exact(connection: Any, meter: MeterSpec, environment: str, wi
            "AND e.status = 'matched'")
     samples = [Sample(from_micros(ts), Decimal(raw)) for ts, raw in connection.execute(text(sql), params)]
     return aggregate(meter.aggregation, samples)
+
+
+# ---------------------------------------------------------------- usage per dimension
+
+
+def _split_pass(store: Store, windows: Sequence[Window], meters: Sequence[MeterSpec],
+                environment: str) -> dict[tuple[int, str], Usage]:
+    """The usage of charges priced per dimension: per meter, one scan of the windows' events (the
+    same join and conditions as the other meters, the meter's field not required: an event that
+    does not count is told in Python), each event's properties read as JSON text and split by
+    domain.dimensions.split_usage, the one rule for both stores (its exact Decimal arithmetic is the
+    reference the SQL aggregates are tested against). Events come in (window, time, id) order, the
+    order `latest` breaks ties by on both stores (ids by their bytes)."""
+    result: dict[tuple[int, str], Usage] = {}
+    postgres = store.is_postgres
+    with store.engine.begin() as connection:
+        _load_windows(connection, postgres, windows)
+        for meter in meters:
+            charge = meter.split
+            assert charge is not None
+            params: dict[str, Any] = {"env": environment}
+            conditions = _conditions(meter, postgres, params, with_field=False)
+            properties = "CAST(e.properties AS TEXT)" if postgres else "e.properties"
+            order = 'e.id COLLATE "C"' if postgres else "e.id"
+            sql = (
+                f"SELECT w.key, e.ts, {properties} FROM {_windows_join(postgres)} "
+                "ON e.environment = :env AND e.customer = w.customer AND e.ts >= w.start_ts AND e.ts < w.end_ts "
+                f"AND {_TAKES} WHERE {_status_term(postgres)} = 'matched' AND {' AND '.join(conditions)} "
+                f"ORDER BY w.key, e.ts, {order}"
+            )
+            events: dict[int, list[tuple[Any, Any]]] = defaultdict(list)
+            for key, ts, raw in connection.execute(text(sql), params):
+                events[key].append((from_micros(ts), _decode_json(raw)))
+            for key, items in events.items():
+                result[(key, meter.code)] = split_usage(meter.aggregation, meter.field, charge.filters,
+                                                        charge.group_by, items)
+        connection.execute(text("DROP TABLE usage_windows"))
+    return result

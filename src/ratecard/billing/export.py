@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
+from ..domain.dimensions import group_from_json
 from ..domain.money import format_decimal
 from ..domain.tiers import TierPart, parts_from_json
 from ..outputs import csv_text
@@ -32,8 +33,11 @@ def invoice_document(invoice: InvoiceRecord) -> dict[str, Any]:
     document["revision"] = invoice.revision
     # each line's kind: advance | arrears | usage | minimum | proration | discount | adjustment
     # a tiered usage line's parts (empty for other lines, and for lines stored before parts were kept)
+    # a charge priced per dimension: each line's filter (null: the default price) and group
+    # (property -> value; null without group_by)
     document["lines"] = [{**{name: _text(getattr(line, name)) for name in LINE_FIELDS}, "kind": line.kind,
-                          "tiers": [tier_document(part) for part in parts_from_json(line.tiers)]}
+                          "tiers": [tier_document(part) for part in parts_from_json(line.tiers)],
+                          "filter": line.filter_code, "group": group_from_json(line.group_values)}
                          for line in invoice.lines]
     return document
 

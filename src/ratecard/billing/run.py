@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 from ..catalog import Catalog, MeterSpec, SubscriptionSpec
 from ..catalog.model import split_meter
 from ..domain.aggregation import Usage
+from ..domain.dimensions import group_json
 from ..domain.instants import from_micros, rfc3339, to_micros
 from ..domain.invoice import Line
 from ..domain.rating import Cut, RatingError, invoice_cuts, invoice_totals, rate_cut
@@ -126,6 +127,8 @@ def to_line_record(line: Line) -> LineRecord:
         unit_amount=line.unit_amount,
         amount=line.amount,
         tiers=parts_json(line.tiers),
+        filter_code=line.filter,
+        group_values=group_json(line.group),
     )
 
 

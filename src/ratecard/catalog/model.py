@@ -10,8 +10,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from ..domain.discounts import Discount
-from ..domain.periods import Schedule, to_local
 from ..domain.json_values import text_form
+from ..domain.periods import Schedule, to_local
 from ..domain.pricing import Charge, ChargeFilter, Tier
 from ..domain.rating import Plan, Pricing
 from ..domain.terms import Terms

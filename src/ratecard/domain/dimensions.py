@@ -13,6 +13,7 @@ of each (filter, group) pair (docs/billing.md, "Prices per dimension").
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -120,3 +121,15 @@ def group_text(group_by: Sequence[str], group: Group) -> str:
     """How a group reads on an invoice line: project_id a, region (none)."""
     return ", ".join(f"{key} {value if value is not None else '(none)'}" for key, value in zip(group_by, group,
                                                                                            strict=True))
+
+
+def group_json(group: tuple[tuple[str, str | None], ...] | None) -> str | None:
+    """A line's group as stored: a JSON object of property -> value, in group_by's order."""
+    if group is None:
+        return None
+    return json.dumps(dict(group), separators=(",", ":"), ensure_ascii=False)
+
+
+def group_from_json(text: str | None) -> dict[str, str | None] | None:
+    """A stored line's group as a mapping (None for a line without one)."""
+    return None if not text else dict(json.loads(text))

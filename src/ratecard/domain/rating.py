@@ -14,11 +14,11 @@ from datetime import datetime
 from decimal import Decimal
 
 from .aggregation import Usage
+from .dimensions import Group, Split, group_text
 from .discounts import Discount, discount_lines
 from .invoice import Line, Totals, totals
 from .money import EXACT_PRECISION, quantize
 from .periods import Period, Schedule
-from .dimensions import Group, Split, group_text
 from .pricing import Charge, price_usage
 from .tax import invoice_tax
 from .terms import INVOICE_NOW, Basis, Segment, Terms, prorations, segments, terms_at

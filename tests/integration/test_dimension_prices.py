@@ -1,0 +1,192 @@
+"""Prices per dimension through what a user does, on SQLite and PostgreSQL: import events, run the
+invoices, read the lines (`invoices show --json`, the export); and a property: both stores split a
+meter's events per (filter, group) alike, and as the domain does (docs/billing.md, "Prices per dimension")."""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ratecard.billing.run import charged_meters, generate_invoices
+from ratecard.domain.dimensions import split_usage
+from ratecard.domain.instants import to_micros
+from ratecard.ingest.importer import import_file
+from ratecard.store import Store
+from ratecard.store.catalogs import save_version
+from ratecard.store.invoices import list_invoices
+from ratecard.store.usage import Window, aggregate_usage, few_windows_usage
+
+from ..e2e.harness import Cli
+from .scenario import NOW, catalog_document, current, workspace
+from .test_store_agreement import EVENT, FIRST_EVENT, MISSING, STEP, _json
+
+D = Decimal
+CATALOG = """
+meters:
+  - {code: llm_tokens, aggregation: sum, field: tokens}
+  - {code: calls, aggregation: count}
+plans:
+  - code: ai
+    currency: EUR
+    charges:
+      - code: llm
+        meter: llm_tokens
+        model: per_unit
+        unit_amount: "0.000002"
+        filters:
+          - {code: gpt4o, match: {model: [gpt-4o]}, unit_amount: "0.00001"}
+          - {code: mini, match: {model: [gpt-4o-mini]}, unit_amount: "0.0000006"}
+      - code: api
+        meter: calls
+        model: graduated
+        tiers: [{up_to: 1000, unit_amount: "0"}, {up_to: null, unit_amount: "0.001"}]
+        group_by: [project_id]
+customers: [{reference: acme, currency: EUR}]
+subscriptions: [{reference: acme-ai, customer: acme, plan: ai, start: 2026-01-01}]
+"""
+
+
+def _events() -> list[dict[str, Any]]:
+    tokens = [("gpt-4o", 120_000), ("gpt-4o-mini", 2_000_000), ("claude-3", 500_000)]
+    events = [{"id": f"t{index}", "customer": "acme", "meter": "llm_tokens",
+               "timestamp": f"2026-01-{10 + index}T10:00:00Z", "properties": {"model": model, "tokens": count}}
+              for index, (model, count) in enumerate(tokens)]
+    calls = [("a", 1500), ("b", 800)]
+    events += [{"id": f"c-{project}-{index}", "customer": "acme", "meter": "calls",
+                "timestamp": f"2026-01-{2 + index % 20:02d}T{index % 24:02d}:00:00Z",
+                "properties": {"project_id": project}}
+               for project, count in calls for index in range(count)]
+    return events
+
+
+def _billed(db_url: str, tmp_path: Path) -> Store:
+    store, version = workspace(db_url, CATALOG)
+    _, catalog = current(store)
+    path = tmp_path / "events.jsonl"
+    path.write_text("".join(_json(event) + "\n" for event in _events()), encoding="utf-8")
+    report = import_file(store, catalog, path, NOW)
+    assert not report.rejections, report.rejections
+    generate_invoices(store, catalog, version, date(2026, 2, 1), NOW)
+    return store
+
+
+def test_each_filter_and_each_group_is_a_line_of_its_own(db_url: str, tmp_path: Path) -> None:
+    store = _billed(db_url, tmp_path)
+    try:
+        january = next(invoice for invoice in list_invoices(store) if invoice.issue_date == "2026-02-01")
+        shown = Cli(tmp_path)("invoices", "show", january.display_number, "--json", db=db_url)
+        assert shown.code == 0, shown
+        lines = [(line["code"], line["filter"], line["group"], line["quantity"], line["amount"])
+                 for line in shown.json()["lines"]]
+        # 120,000 × 0.00001 + 2,000,000 × 0.0000006 + 500,000 × 0.000002 = 1.20 + 1.20 + 1.00 = 3.40;
+        # calls per project, 1,000 free each: a 500 × 0.001 = 0.50, b 0 (not 1,300 × 0.001 = 1.30)
+        assert lines == [("llm", "gpt4o", None, "120000", "1.20"), ("llm", "mini", None, "2000000", "1.20"),
+                         ("llm", None, None, "500000", "1.00"),
+                         ("api", None, {"project_id": "a"}, "1500", "0.50"),
+                         ("api", None, {"project_id": "b"}, "800", "0.00")]
+        assert shown.json()["subtotal"] == "3.90"
+        table = Cli(tmp_path)("invoices", "show", january.display_number, db=db_url)
+        assert "llm (gpt4o)" in table.out and "api (project_id a)" in table.out, table
+        exported = Cli(tmp_path)("invoices", "export", "--out", str(tmp_path / "out.json"), db=db_url)
+        assert exported.code == 0, exported
+        assert '"filter": "gpt4o"' in (tmp_path / "out.json").read_text()
+        # nothing changed: a second run rewrites no draft (the lines with the same code stay apart)
+        version, catalog = current(store)
+        again = generate_invoices(store, catalog, version, date(2026, 2, 1), NOW)
+        assert (again.created, again.updated) == (0, 0)
+    finally:
+        store.dispose()
+
+
+# ---------------------------------------------------------------- both stores split alike
+
+SPLIT_METERS = """
+  - {code: events, aggregation: count, source: s}
+  - {code: users, aggregation: unique_count, field: u, source: s}
+  - {code: total, aggregation: sum, field: v, source: s}
+  - {code: top, aggregation: max, field: v, source: s}
+  - {code: last, aggregation: latest, field: v, source: s}
+  - {code: mean, aggregation: average, field: v, source: s}
+"""
+SPLIT_CODES = ("events", "users", "total", "top", "last", "mean")
+IMPORT_ONLY = "\n  - {code: events, aggregation: count, source: s}\n"
+FILTERS = ("        filters:\n"
+           "          - {code: one, match: {region: [1, eu]}, unit_amount: '1'}\n"
+           "          - {code: both, match: {region: [1.5, 'true', eu], tier: [gold]}, unit_amount: '2'}\n"
+           "        group_by: [tier, u]\n")
+
+
+def _split_catalog(meters: str, customers: list[str]) -> str:
+    charges = "".join(f"      - code: {code}\n        meter: {code}\n        model: per_unit\n"
+                      f"        unit_amount: '0.5'\n" + FILTERS for code in SPLIT_CODES if f"code: {code}," in meters)
+    return ("meters:" + meters + "plans:\n  - code: p\n    currency: EUR\n    charges:\n" + charges
+            + "customers:\n" + "".join(f"  - {{reference: '{name}', currency: EUR}}\n" for name in customers)
+            + "subscriptions:\n" + "".join(f"  - {{reference: '{name}-p', customer: '{name}', plan: p, "
+                                           "start: 2025-12-01}\n" for name in customers))
+
+
+@pytest.fixture
+def stores(store_urls: dict[str, str]):
+    opened = {name: workspace(url, _split_catalog(IMPORT_ONLY, ["seed"]))[0] for name, url in store_urls.items()}
+    yield opened
+    for store in opened.values():
+        store.dispose()
+
+
+EXAMPLES = itertools.count()
+WINDOW = (datetime(2025, 12, 1, tzinfo=UTC), datetime(2026, 1, 20, tzinfo=UTC))
+
+
+def _split(store: Store, folder: Path, customers: list[str], events: list[dict[str, Any]]) -> dict:
+    version, _ = current(store)
+    version, _ = save_version(store, catalog_document(_split_catalog(IMPORT_ONLY, customers)), version)
+    _, catalog = current(store)
+    path = folder / f"{uuid.uuid4().hex}.jsonl"
+    path.write_text("".join(_json({"id": e["id"], "customer": e["customer"], "meter": "s",
+                                   "timestamp": e["at"].isoformat(), "properties": e["properties"]}) + "\n"
+                            for e in events), encoding="utf-8")
+    assert not import_file(store, catalog, path, NOW).rejections
+    save_version(store, catalog_document(_split_catalog(SPLIT_METERS, customers)), version)
+    _, catalog = current(store)
+    meters = charged_meters(catalog, catalog.subscriptions.values())
+    windows = [Window(index, customer, to_micros(WINDOW[0]), to_micros(WINDOW[1]))
+               for index, customer in enumerate(customers)]
+    many = aggregate_usage(store, windows, meters)
+    assert few_windows_usage(store, windows, meters) == many
+    return {(key, code.split("\x1f")[0]): usage for (key, code), usage in many.items()}
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(drawn=st.lists(EVENT, min_size=1, max_size=20, unique_by=lambda e: e["id"]))
+def test_both_stores_split_random_events_as_the_domain_does(stores: dict[str, Store], tmp_path: Path,
+                                                             drawn: list[dict[str, Any]]) -> None:
+    tag = f"d{next(EXAMPLES)}"
+    customers = [f"{tag}-a", f"{tag}-b"]
+    events = []
+    for item in drawn:
+        properties = {key: item[key] for key in ("v", "u", "region", "tier") if item[key] is not MISSING}
+        events.append({"id": f"{tag}-{item['id']}", "customer": f"{tag}-{item['customer']}",
+                       "at": FIRST_EVENT + item["step"] * STEP, "properties": properties})
+    split = {name: _split(store, tmp_path, customers, events) for name, store in stores.items()}
+    assert split["sqlite"] == split["postgresql"]
+    _, catalog = current(stores["sqlite"])
+    charges = {charge.meter: charge for charge in catalog.subscriptions[f"{customers[0]}-p"].plan.charges}
+    for index, customer in enumerate(customers):
+        inside = sorted((e for e in events if e["customer"] == customer and WINDOW[0] <= e["at"] < WINDOW[1]),
+                        key=lambda e: (e["at"], e["id"]))
+        for code in SPLIT_CODES:
+            meter, charge = catalog.meters[code], charges[code]
+            expected = split_usage(meter.aggregation, meter.field, charge.filters, charge.group_by,
+                                   [(e["at"], e["properties"]) for e in inside])
+            found = split["sqlite"].get((index, code))
+            assert (found.parts if found else ()) == expected.parts, (customer, code)
+            if code in ("events", "total"):  # the parts add up to the meter
+                assert sum((usage.quantity for _, usage in expected.parts), D(0)) == expected.quantity

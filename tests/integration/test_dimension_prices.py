@@ -98,6 +98,15 @@ def test_each_filter_and_each_group_is_a_line_of_its_own(db_url: str, tmp_path: 
         exported = Cli(tmp_path)("invoices", "export", "--out", str(tmp_path / "out.json"), db=db_url)
         assert exported.code == 0, exported
         assert '"filter": "gpt4o"' in (tmp_path / "out.json").read_text()
+        # the upcoming invoice prices the period so far the same way, and shows each meter's own total
+        upcoming = Cli(tmp_path)("invoices", "preview", "acme", "--at", "2026-01-31T00:00:00Z", "--json", db=db_url)
+        assert upcoming.code == 0, upcoming
+        subscription = upcoming.json()["subscriptions"][0]
+        assert {row["meter"]: row["quantity"] for row in subscription["usage"]} == {"calls": "2300",
+                                                                                   "llm_tokens": "2620000"}
+        assert [(line["filter"], line["group"], line["amount"]) for line in subscription["invoices"][0]["lines"]
+                if line["kind"] == "usage"] == [("gpt4o", None, "1.20"), ("mini", None, "1.20"), (None, None, "1.00"),
+                                                (None, {"project_id": "a"}, "0.50"), (None, {"project_id": "b"}, "0.00")]
         # nothing changed: a second run rewrites no draft (the lines with the same code stay apart)
         version, catalog = current(store)
         again = generate_invoices(store, catalog, version, date(2026, 2, 1), NOW)

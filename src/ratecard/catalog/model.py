@@ -35,6 +35,11 @@ class MeterSpec:
     split: Charge | None = None
 
     @property
+    def meter_code(self) -> str:
+        """The code of the catalog's meter (a split meter's `code` is its charge's usage key)."""
+        return self.split.meter if self.split is not None and self.split.meter else self.code
+
+    @property
     def stream(self) -> str:
         """The event meter name this meter reads."""
         return self.source or self.code

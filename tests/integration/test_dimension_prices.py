@@ -4,6 +4,7 @@ meter's events per (filter, group) alike, and as the domain does (docs/billing.m
 
 from __future__ import annotations
 
+import csv
 import itertools
 import uuid
 from datetime import UTC, date, datetime
@@ -18,10 +19,12 @@ from hypothesis import strategies as st
 from ratecard.billing.run import charged_meters, generate_invoices
 from ratecard.domain.dimensions import split_usage
 from ratecard.domain.instants import to_micros
+from ratecard.golive.legacy import Mapping, read_legacy
+from ratecard.golive.reconcile import reconcile
 from ratecard.ingest.importer import import_file
 from ratecard.store import Store
 from ratecard.store.catalogs import save_version
-from ratecard.store.invoices import list_invoices
+from ratecard.store.invoices import change_status, list_invoices
 from ratecard.store.usage import Window, aggregate_usage, few_windows_usage
 
 from ..e2e.harness import Cli
@@ -111,6 +114,62 @@ def test_each_filter_and_each_group_is_a_line_of_its_own(db_url: str, tmp_path: 
         version, catalog = current(store)
         again = generate_invoices(store, catalog, version, date(2026, 2, 1), NOW)
         assert (again.created, again.updated) == (0, 0)
+    finally:
+        store.dispose()
+
+
+def _legacy(store: Store, path: Path, change: dict[tuple[str, str | None], str]) -> Path:
+    """The legacy system's CSV export billing what ratecard bills, but for the amounts in `change`
+    by (charge, filter); each line names its filter and group."""
+    rows = []
+    for invoice in list_invoices(store):
+        for line in invoice.lines:
+            amount = change.get((line.code, line.filter_code), f"{line.amount:f}")
+            rows.append({"customer": invoice.customer, "code": line.code, "filter": line.filter_code or "",
+                         "group": line.group_values or "", "service_start": line.service_start,
+                         "service_end": line.service_end, "quantity": f"{line.quantity:f}", "amount": amount})
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def test_reconcile_matches_on_charge_filter_and_group_and_names_a_filter_at_the_default_price(
+        db_url: str, tmp_path: Path) -> None:
+    store = _billed(db_url, tmp_path)
+    try:
+        _, catalog = current(store)
+        same = reconcile(store, catalog, read_legacy(_legacy(store, tmp_path / "same.csv", {}), Mapping({})))
+        assert same.differences == [] and same.matched == same.ratecard_lines
+        # the legacy system priced gpt-4o's 120,000 tokens at the default 0.000002: 0.24, not 1.20
+        legacy = read_legacy(_legacy(store, tmp_path / "default.csv", {("llm", "gpt4o"): "0.24"}), Mapping({}))
+        found = reconcile(store, catalog, legacy).as_dict()["differences"]
+        assert [(d["code"], d["filter"], d["field"], d["ratecard"], d["legacy"], d["cause"]) for d in found] == [
+            ("llm", "gpt4o", "amount", "1.20", "0.24", "filter_default_price")]
+    finally:
+        store.dispose()
+
+
+def test_a_late_event_corrects_the_line_of_its_filter_and_group(db_url: str, tmp_path: Path) -> None:
+    store = _billed(db_url, tmp_path)
+    try:
+        january = next(invoice for invoice in list_invoices(store) if invoice.issue_date == "2026-02-01")
+        change_status(store, january.id, "final", 1, "RC")
+        _, catalog = current(store)
+        late = tmp_path / "late.jsonl"
+        late.write_text("".join(_json(event) + "\n" for event in [
+            {"id": "late-1", "customer": "acme", "meter": "llm_tokens", "timestamp": "2026-01-20T10:00:00Z",
+             "properties": {"model": "gpt-4o-mini", "tokens": 1_000_000}},
+            {"id": "late-2", "customer": "acme", "meter": "calls", "timestamp": "2026-01-20T10:00:00Z",
+             "properties": {"project_id": "b"}}]), encoding="utf-8")
+        assert not import_file(store, catalog, late, NOW).rejections
+        version, catalog = current(store)
+        generate_invoices(store, catalog, version, date(2026, 3, 1), NOW)
+        adjustments = [(line.code, line.filter_code, line.group_values, line.amount)
+                       for invoice in list_invoices(store) for line in invoice.lines if line.kind == "adjustment"]
+        # 1,000,000 more mini tokens × 0.0000006 = 0.60 on the mini line alone; project b's 801st call is free
+        assert adjustments == [("llm", "mini", None, D("0.60"))]
     finally:
         store.dispose()
 

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ratecard.billing.run import charged_meters, generate_invoices
-from ratecard.domain.dimensions import split_usage
+from ratecard.domain.dimensions import split_usage, split_weighted
 from ratecard.domain.instants import to_micros
 from ratecard.golive.legacy import Mapping, read_legacy
 from ratecard.golive.reconcile import reconcile
@@ -118,6 +118,41 @@ def test_each_filter_and_each_group_is_a_line_of_its_own(db_url: str, tmp_path: 
         store.dispose()
 
 
+SEATS = """
+meters:
+  - {code: seats, aggregation: weighted_sum, field: delta}
+plans:
+  - code: team
+    currency: EUR
+    charges:
+      - {code: seats, meter: seats, model: per_unit, unit_amount: "1", group_by: [region]}
+customers: [{reference: acme, currency: EUR}]
+subscriptions: [{reference: acme-team, customer: acme, plan: team, start: 2026-01-01}]
+"""
+
+
+def test_a_weighted_sum_level_carries_over_per_group(db_url: str, tmp_path: Path) -> None:
+    store, version = workspace(db_url, SEATS)
+    try:
+        _, catalog = current(store)
+        events = [{"id": "s1", "customer": "acme", "meter": "seats", "timestamp": "2026-01-01T00:00:00Z",
+                   "properties": {"region": "eu", "delta": 28}},
+                  {"id": "s2", "customer": "acme", "meter": "seats", "timestamp": "2026-02-08T00:00:00Z",
+                   "properties": {"region": "eu", "delta": -28}},
+                  {"id": "s3", "customer": "acme", "meter": "seats", "timestamp": "2026-02-15T00:00:00Z",
+                   "properties": {"region": "us", "delta": 56}}]
+        path = tmp_path / "seats.jsonl"
+        path.write_text("".join(_json(event) + "\n" for event in events), encoding="utf-8")
+        assert not import_file(store, catalog, path, NOW).rejections
+        generate_invoices(store, catalog, version, date(2026, 3, 1), NOW)
+        february = next(invoice for invoice in list_invoices(store) if invoice.issue_date == "2026-03-01")
+        # eu: January's 28 seats for 7 of February's 28 days = 7; us: 56 seats for 14 of 28 days = 28
+        assert [(line.group_values, line.quantity, line.amount) for line in february.lines] == [
+            ('{"region":"eu"}', D(7), D("7.00")), ('{"region":"us"}', D(28), D("28.00"))]
+    finally:
+        store.dispose()
+
+
 def _legacy(store: Store, path: Path, change: dict[tuple[str, str | None], str]) -> Path:
     """The legacy system's CSV export billing what ratecard bills, but for the amounts in `change`
     by (charge, filter); each line names its filter and group."""
@@ -183,8 +218,9 @@ SPLIT_METERS = """
   - {code: top, aggregation: max, field: v, source: s}
   - {code: last, aggregation: latest, field: v, source: s}
   - {code: mean, aggregation: average, field: v, source: s}
+  - {code: level, aggregation: weighted_sum, field: v, source: s}
 """
-SPLIT_CODES = ("events", "users", "total", "top", "last", "mean")
+SPLIT_CODES = ("events", "users", "total", "top", "last", "mean", "level")
 IMPORT_ONLY = "\n  - {code: events, aggregation: count, source: s}\n"
 FILTERS = ("        filters:\n"
            "          - {code: one, match: {region: [1, eu]}, unit_amount: '1'}\n"
@@ -250,10 +286,17 @@ def test_both_stores_split_random_events_as_the_domain_does(stores: dict[str, St
     for index, customer in enumerate(customers):
         inside = sorted((e for e in events if e["customer"] == customer and WINDOW[0] <= e["at"] < WINDOW[1]),
                         key=lambda e: (e["at"], e["id"]))
+        # events before the subscription's start (the window's) are no one's: not in the level either
+        before = sorted((e for e in events if e["customer"] == customer and WINDOW[0] <= e["at"] < WINDOW[1]),
+                        key=lambda e: (e["at"], e["id"]))
         for code in SPLIT_CODES:
             meter, charge = catalog.meters[code], charges[code]
-            expected = split_usage(meter.aggregation, meter.field, charge.filters, charge.group_by,
-                                   [(e["at"], e["properties"]) for e in inside])
+            if code == "level":
+                expected = split_weighted(meter.field, charge.filters, charge.group_by,
+                                          [(e["at"], e["properties"]) for e in before], *WINDOW)
+            else:
+                expected = split_usage(meter.aggregation, meter.field, charge.filters, charge.group_by,
+                                       [(e["at"], e["properties"]) for e in inside])
             found = split["sqlite"].get((index, code))
             assert (found.parts if found else ()) == expected.parts, (customer, code)
             if code in ("events", "total"):  # the parts add up to the meter

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from ratecard.catalog import build_catalog, check_document
 from ratecard.domain.aggregation import Sample, aggregate
-from ratecard.domain.dimensions import split_usage
+from ratecard.domain.dimensions import split_usage, split_weighted
 from ratecard.domain.invoice import Line
 from ratecard.domain.periods import Schedule
 from ratecard.domain.rating import Plan, Pricing, invoice_cuts, rate_cut
@@ -138,6 +138,28 @@ def test_filters_and_group_by_combine() -> None:
                    ("mini", None, D(0)), (None, (("project_id", "a"),), D(7))]
 
 
+def test_a_weighted_sum_level_is_kept_per_group() -> None:
+    text = LLM.replace("  - {code: calls, aggregation: count}", "  - {code: calls, aggregation: count}\n"
+                       "  - {code: seats, aggregation: weighted_sum, field: delta}")
+    text = text.replace("customers:", "      - {code: seats, meter: seats, model: per_unit, unit_amount: '1', "
+                                      "group_by: [region]}\ncustomers:")
+    charge = _catalog(text).subscriptions["acme-ai"].plan.charges[2]
+    start, end = datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 2, 1, tzinfo=UTC)
+    events = [(datetime(2025, 12, 20, tzinfo=UTC), {"region": "eu", "delta": 31}),
+              (datetime(2026, 1, 11, tzinfo=UTC), {"region": "eu", "delta": -31}),
+              (datetime(2026, 1, 17, tzinfo=UTC), {"region": "us", "delta": 62})]
+    split = split_weighted("delta", charge.filters, charge.group_by, events, start, end)
+    # eu: 31 seats for 10 of 31 days = 10; us: 62 seats for 15 of 31 days = 30; the meter: 40
+    assert [(key, usage.quantity, usage.events) for key, usage in split.parts] == [
+        ((None, ("eu",)), D(10), 1), ((None, ("us",)), D(30), 1)]
+    whole = aggregate("weighted_sum", [Sample(at, D(p["delta"])) for at, p in events[1:]], start, end, D(31))
+    assert whole.quantity == split.quantity == D(40)
+    cut = invoice_cuts(SCHEDULE, end)[1]
+    lines = [line for line in rate_cut(Plan("p", "EUR", "month", (charge,)), cut, {charge.usage_key: split}, EUR)]
+    assert [(line.group, line.amount) for line in lines] == [((("region", "eu"),), D("10.00")),
+                                                            ((("region", "us"),), D("30.00"))]
+
+
 def _problems(document: Any) -> list[str]:
     return [str(problem) for problem in check_document(document)[1]]
 
@@ -147,8 +169,6 @@ def test_catalog_check_names_each_problem_of_filters_and_group_by() -> None:
     charges = document["plans"][0]["charges"]
     charges[0]["filters"] += [{"code": "gpt4o", "match": {}, "tiers": []}, {"code": "x", "match": {"model": []}}]
     charges[1]["group_by"] = ["project_id", "project_id", "a", "b"]
-    document["meters"].append({"code": "seats", "aggregation": "weighted_sum", "field": "n"})
-    charges.append({"code": "s", "meter": "seats", "model": "per_unit", "unit_amount": "1", "group_by": ["x"]})
     charges.append({"code": "f", "model": "flat", "amount": "1", "filters": []})
     assert _problems(document) == [
         "plans[0].charges[1].group_by: List should have at most 3 items after validation, not 4",
@@ -156,8 +176,7 @@ def test_catalog_check_names_each_problem_of_filters_and_group_by() -> None:
         "plans[0].charges[0].filters[2].match: must name at least one property",
         "plans[0].charges[0].filters[2].tiers: is not used by model per_unit",
         "plans[0].charges[0].filters[3].match.model: must list at least one value",
-        "plans[0].charges[2].group_by: meter 'seats' aggregates weighted_sum, which is not priced per dimension",
-        "plans[0].charges[3].filters: a flat charge is not metered: it has no usage to split",
+        "plans[0].charges[2].filters: a flat charge is not metered: it has no usage to split",
     ]
 
 

@@ -159,7 +159,6 @@ def check_document(document: Any, warnings: list[Problem] | None = None) -> tupl
 
     # an item that failed validation still exists: references to it are not "unknown"
     meter_codes = {meter.code for _, meter in meters} | _raw_keys(raw_meters, "code")
-    weighted = frozenset(meter.code for _, meter in meters if meter.aggregation == "weighted_sum")
     plan_codes = _raw_keys(raw_plans, "code")
     customer_refs = _raw_keys(raw_customers, "reference")
     for index, meter in meters:
@@ -178,7 +177,7 @@ def check_document(document: Any, warnings: list[Problem] | None = None) -> tupl
         _unique([(i, c) for i, c in plan_charges if c is not None], f"{plan_path}.charges", "code", problems)
         for c_index, charge in plan_charges:
             if charge is not None:
-                check_charge(charge, f"{plan_path}.charges[{c_index}]", meter_codes, problems, weighted)
+                check_charge(charge, f"{plan_path}.charges[{c_index}]", meter_codes, problems)
 
     plans_by_code = {plan.code: plan for _, plan in plans}
     customers_by_ref = {customer.reference: customer for _, customer in customers}
@@ -189,8 +188,7 @@ def check_document(document: Any, warnings: list[Problem] | None = None) -> tupl
     for index, subscription in subscriptions:
         path = f"subscriptions[{index}]"
         _check_references(subscription.model_dump(), path, plan_codes, customer_refs, problems)
-        _check_subscription(subscription, path, plans_by_code, customers_by_ref, meter_codes, entity, problems,
-                            weighted)
+        _check_subscription(subscription, path, plans_by_code, customers_by_ref, meter_codes, entity, problems)
     # a coupon that failed validation still exists: attaching it is not "unknown"
     _check_discounts(subscriptions, [coupon for _, coupon in coupons], _raw_keys(raw_coupons, "code"),
                      plans_by_code, customers_by_ref, entity, problems)
@@ -411,9 +409,7 @@ def _check_charge_bounds(charge: Charge, path: str, problems: list[Problem]) -> 
                 _check_bound(getattr(tier, name), f"{path}.tiers[{index}].{name}", problems)
 
 
-def check_charge(charge: Charge, path: str, meter_codes: set[str], problems: list[Problem],
-                 weighted: frozenset[str] = frozenset()) -> None:
-    """One charge's fields against its model. `weighted`: the codes of weighted_sum meters."""
+def check_charge(charge: Charge, path: str, meter_codes: set[str], problems: list[Problem]) -> None:
     _check_charge_bounds(charge, path, problems)
     model = charge.model
     for name in REQUIRED_FIELDS[model]:
@@ -438,7 +434,7 @@ def check_charge(charge: Charge, path: str, meter_codes: set[str], problems: lis
             problems.append(Problem(f"{path}.tiers", f"model {model} needs at least one tier"))
         _check_tiers(charge, path, problems)
     if charge.filters is not None or charge.group_by is not None:
-        _check_dimensions(charge, path, weighted, problems)
+        _check_dimensions(charge, path, problems)
 
 
 # the fields of a charge a filter may give its own value for (the price fields of its model)
@@ -446,18 +442,14 @@ FILTER_PRICE_FIELDS = ("unit_amount", "tiers", "package_size", "package_amount",
                        "fixed_amount")
 
 
-def _check_dimensions(charge: Charge, path: str, weighted: frozenset[str], problems: list[Problem]) -> None:
-    """filters and group_by: on a usage charge of a meter other than weighted_sum; filter codes
+def _check_dimensions(charge: Charge, path: str, problems: list[Problem]) -> None:
+    """filters and group_by: on a usage charge; filter codes
     unique; each filter matching on at least one property with at least one value, its price fields
     those of the charge's model, and the price they make with the charge's a valid one."""
     if charge.model == "flat":
         for name in ("filters", "group_by"):
             if getattr(charge, name) is not None:
                 problems.append(Problem(f"{path}.{name}", "a flat charge is not metered: it has no usage to split"))
-        return
-    if charge.meter in weighted:
-        problems.append(Problem(f"{path}.{'filters' if charge.filters is not None else 'group_by'}",
-                                f"meter {charge.meter!r} aggregates weighted_sum, which is not priced per dimension"))
         return
     if charge.group_by is not None and len(set(charge.group_by)) != len(charge.group_by):
         problems.append(Problem(f"{path}.group_by", "names a property twice"))
@@ -524,7 +516,6 @@ def _check_subscription(
     meter_codes: set[str],
     entity: BillingEntity | None,
     problems: list[Problem],
-    weighted: frozenset[str] = frozenset(),
 ) -> None:
     plan = plans.get(subscription.plan)
     customer = customers.get(subscription.customer)
@@ -535,14 +526,14 @@ def _check_subscription(
     zone = ZoneInfo((customer.timezone if customer is not None else None) or (entity.timezone if entity else "UTC"))
     if subscription.end is not None and _as_comparable(subscription.end, zone) <= _as_comparable(subscription.start, zone):
         problems.append(Problem(f"{path}.end", "must be after start"))
-    _check_changes(subscription, path, plans, meter_codes, zone, problems, weighted)
+    _check_changes(subscription, path, plans, meter_codes, zone, problems)
     if plan is None:
         return
-    _check_overrides(subscription.overrides, plan, f"{path}.overrides", meter_codes, problems, weighted)
+    _check_overrides(subscription.overrides, plan, f"{path}.overrides", meter_codes, problems)
 
 
 def _check_changes(subscription: Subscription, path: str, plans: dict[str, Plan], meter_codes: set[str],
-                   zone: ZoneInfo, problems: list[Problem], weighted: frozenset[str] = frozenset()) -> None:
+                   zone: ZoneInfo, problems: list[Problem]) -> None:
     """Each change after the previous one (and the start), before the end, to a plan billed in the
     same currency on the same calendar: periods and invoices stay those of the subscription."""
     first = plans.get(subscription.plan)
@@ -568,12 +559,12 @@ def _check_changes(subscription: Subscription, path: str, plans: dict[str, Plan]
                                                      f"{first.currency} (end it and start a new subscription instead)"))
             continue
         if change.overrides:
-            _check_overrides(change.overrides, plan, f"{where}.overrides", meter_codes, problems, weighted)
+            _check_overrides(change.overrides, plan, f"{where}.overrides", meter_codes, problems)
         current = plan
 
 
 def _check_overrides(overrides: dict[str, Any], plan: Plan, path: str, meter_codes: set[str],
-                     problems: list[Problem], weighted: frozenset[str] = frozenset()) -> None:
+                     problems: list[Problem]) -> None:
     charges = {charge.code: charge for charge in plan.charges}
     for code, fields in overrides.items():
         where = f"{path}.{code}"
@@ -590,7 +581,7 @@ def _check_overrides(overrides: dict[str, Any], plan: Plan, path: str, meter_cod
         # problems in the merged charge are reported under the override, where the user must look
         charge = validate_charge(merged, where, problems)
         if charge is not None:
-            check_charge(charge, where, meter_codes, problems, weighted)
+            check_charge(charge, where, meter_codes, problems)
 
 
 def _filter_overrides(charge: Charge, overrides: Any, path: str, problems: list[Problem]) -> bool:

@@ -8,7 +8,8 @@ of each (filter, group) pair (docs/billing.md, "Prices per dimension").
   sum the quantities of a charge's lines add up to the meter's.
 - `group_by` names properties; the events with the same text forms of them form a group (a missing
   property, null, an object or an array is the value None: those events form a group of their own).
-- Each (filter, group) pair is aggregated and priced on its own, tiers included.
+- Each (filter, group) pair is aggregated and priced on its own, tiers included; for weighted_sum
+  each pair's level is made of its own events only (split_weighted).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from .aggregation import Sample, Usage, aggregate
+from .aggregation import Sample, Usage, aggregate, exact_sum
 from .json_values import is_number, text_form
 from .pricing import ChargeFilter
 
@@ -91,7 +92,7 @@ def plain_number(value: Any) -> Decimal:
 def split_usage(aggregation: str, field: str | None, filters: Sequence[ChargeFilter], group_by: Sequence[str],
                 events: Iterable[tuple[datetime, Mapping[str, Any]]]) -> Split:
     """The usage of each (filter, group) pair of events given in time order (ties in the order the
-    store reads them). Not for weighted_sum (a catalog refuses dimensions on such a meter)."""
+    store reads them). weighted_sum: see split_weighted."""
     samples: dict[DimensionKey, list[Sample]] = defaultdict(list)
     for timestamp, properties in events:
         counts, value = sample_value(aggregation, field, properties)
@@ -105,6 +106,27 @@ def split_usage(aggregation: str, field: str | None, filters: Sequence[ChargeFil
             usage = Usage(without_trailing_zeros(usage.quantity), usage.events)
         parts[key] = usage
     return Split.of(parts)
+
+
+def split_weighted(field: str | None, filters: Sequence[ChargeFilter], group_by: Sequence[str],
+                   events: Iterable[tuple[datetime, Mapping[str, Any]]], start: datetime, end: datetime) -> Split:
+    """weighted_sum per (filter, group): each pair's level starts at the sum of its own earlier
+    deltas (`events` holds every event before `end`, those before `start` included), and the
+    quantity is its time-weighted average level over [start, end). A pair whose events all came
+    before the period still has its level, and a line."""
+    prior: dict[DimensionKey, list[Decimal]] = defaultdict(list)
+    inside: dict[DimensionKey, list[Sample]] = defaultdict(list)
+    for timestamp, properties in events:
+        counts, value = sample_value("weighted_sum", field, properties)
+        if not counts or timestamp >= end:
+            continue
+        key = (filter_of(filters, properties), group_of(group_by, properties))
+        if timestamp < start:
+            prior[key].append(value)  # type: ignore[arg-type]
+        else:
+            inside[key].append(Sample(timestamp, value))
+    return Split.of({key: aggregate("weighted_sum", inside.get(key, []), start, end, exact_sum(prior.get(key, [])))
+                     for key in {*prior, *inside}})
 
 
 def without_trailing_zeros(value: Decimal) -> Decimal:

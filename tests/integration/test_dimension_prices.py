@@ -101,6 +101,12 @@ def test_each_filter_and_each_group_is_a_line_of_its_own(db_url: str, tmp_path: 
         exported = Cli(tmp_path)("invoices", "export", "--out", str(tmp_path / "out.json"), db=db_url)
         assert exported.code == 0, exported
         assert '"filter": "gpt4o"' in (tmp_path / "out.json").read_text()
+        as_csv = Cli(tmp_path)("invoices", "export", "--format", "csv", "--out", str(tmp_path / "out.csv"), db=db_url)
+        assert as_csv.code == 0, as_csv
+        rows = list(csv.DictReader((tmp_path / "out.csv").read_text().splitlines()))
+        assert [(row["code"], row["filter"], row["group"]) for row in rows if row["code"] in ("llm", "api")] == [
+            ("llm", "gpt4o", ""), ("llm", "mini", ""), ("llm", "", ""), ("api", "", '{"project_id":"a"}'),
+            ("api", "", '{"project_id":"b"}')]
         # the upcoming invoice prices the period so far the same way, and shows each meter's own total
         upcoming = Cli(tmp_path)("invoices", "preview", "acme", "--at", "2026-01-31T00:00:00Z", "--json", db=db_url)
         assert upcoming.code == 0, upcoming

@@ -192,11 +192,15 @@ def test_reconcile_matches_on_charge_filter_and_group_and_names_a_filter_at_the_
         store.dispose()
 
 
-def test_a_late_event_corrects_the_line_of_its_filter_and_group(db_url: str, tmp_path: Path) -> None:
+def test_a_late_event_corrects_the_line_of_its_filter_and_group_after_the_filters_changed(db_url: str, tmp_path: Path) -> None:
     store = _billed(db_url, tmp_path)
     try:
         january = next(invoice for invoice in list_invoices(store) if invoice.issue_date == "2026-02-01")
         change_status(store, january.id, "final", 1, "RC")
+        # then the filters change (the final invoice stays priced by its own version's filters)
+        version, _ = current(store)
+        save_version(store, catalog_document(CATALOG.replace("match: {model: [gpt-4o-mini]}",
+                                                             "match: {model: [gpt-4o-mini, o3-mini]}")), version)
         _, catalog = current(store)
         late = tmp_path / "late.jsonl"
         late.write_text("".join(_json(event) + "\n" for event in [

@@ -26,7 +26,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from ..catalog import Catalog, SubscriptionSpec, build_catalog
+from ..catalog import Catalog, MeterSpec, SubscriptionSpec, build_catalog
 from ..domain.aggregation import Usage
 from ..domain.dimensions import group_from_json
 from ..domain.instants import from_micros, rfc3339, to_micros
@@ -113,6 +113,21 @@ class Checks:
     latest_final: dict[str, int] = field(default_factory=dict)
     finished: set[str] = field(default_factory=set)  # subscriptions no invoice will follow (ended by `until`)
     history: _Versions | None = None
+
+    def split_meters(self) -> list[MeterSpec]:
+        """The meters per dimension the checked cuts' own versions charge (their filters or groups may
+        differ from today's): each cut is priced with its version's charges, so measured with them."""
+        from .run import charged_meters
+
+        found: dict[str, MeterSpec] = {}
+        for (subscription, _), version in zip(self.cuts, self.versions, strict=True):
+            assert self.history is not None
+            pricing = self.history.pricing_catalog(version)
+            spec = pricing.subscriptions.get(subscription.reference, subscription)
+            for meter in charged_meters(pricing, [spec]):
+                if meter.split is not None:
+                    found.setdefault(meter.code, meter)
+        return list(found.values())
 
     def adjustments(self, usage: dict[tuple[int, str], Usage], basis: dict[int, dict[str, Basis]], offset: int,
                     failures: list) -> dict[int, list[Line]]:

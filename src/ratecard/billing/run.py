@@ -159,7 +159,7 @@ def generate_invoices(
     finals = final_cuts(store, environment)
     checks = corrections_to_check(store, catalog, environment, finals, until, pending, existing)
     basis = opening_basis(store, environment, finals, [*pending, *checks.cuts])
-    usage = _usage(store, catalog, [*pending, *checks.cuts], environment)
+    usage = _usage(store, catalog, [*pending, *checks.cuts], environment, checks.split_meters())
     adjustments = checks.adjustments(usage, basis, len(pending), report.failures)
     for index, lines in sorted(adjustments.items()):
         subscription, cut = pending[index]
@@ -175,9 +175,12 @@ def generate_invoices(
 
 
 def _usage(store: Store, catalog: Catalog, placed: Sequence[tuple[SubscriptionSpec, Cut]],
-           environment: str) -> dict[tuple[int, str], Usage]:
-    """The roll-up of every segment of every closing period among the cuts, in one pass."""
+           environment: str, extra: Sequence[MeterSpec] = ()) -> dict[tuple[int, str], Usage]:
+    """The roll-up of every segment of every closing period among the cuts, in one pass. `extra`:
+    meters of other catalog versions (a final cut is checked at its version's prices and dimensions)."""
     meters = charged_meters(catalog, (subscription for subscription, _ in placed))
+    known = {meter.code for meter in meters}
+    meters += [meter for meter in extra if meter.code not in known]
     return aggregate_usage(store, usage_windows(placed), meters, environment)
 
 

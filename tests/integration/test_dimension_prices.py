@@ -192,7 +192,8 @@ def test_reconcile_matches_on_charge_filter_and_group_and_names_a_filter_at_the_
         store.dispose()
 
 
-def test_a_late_event_corrects_the_line_of_its_filter_and_group_after_the_filters_changed(db_url: str, tmp_path: Path) -> None:
+def test_a_late_event_corrects_the_line_of_its_filter_and_group_after_the_filters_changed(db_url: str,
+                                                                                         tmp_path: Path) -> None:
     store = _billed(db_url, tmp_path)
     try:
         january = next(invoice for invoice in list_invoices(store) if invoice.issue_date == "2026-02-01")

@@ -8,16 +8,17 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+import pytest
 import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ratecard.catalog import build_catalog, check_document
 from ratecard.domain.aggregation import Sample, aggregate
-from ratecard.domain.dimensions import split_usage, split_weighted
+from ratecard.domain.dimensions import MAX_GROUPS, split_usage, split_weighted
 from ratecard.domain.invoice import Line
 from ratecard.domain.periods import Schedule
-from ratecard.domain.rating import Plan, Pricing, invoice_cuts, rate_cut
+from ratecard.domain.rating import Plan, Pricing, RatingError, invoice_cuts, rate_cut
 
 D = Decimal
 EUR = Pricing(currency="EUR")
@@ -158,6 +159,14 @@ def test_a_weighted_sum_level_is_kept_per_group() -> None:
     lines = [line for line in rate_cut(Plan("p", "EUR", "month", (charge,)), cut, {charge.usage_key: split}, EUR)]
     assert [(line.group, line.amount) for line in lines] == [((("region", "eu"),), D("10.00")),
                                                             ((("region", "us"),), D("30.00"))]
+
+
+def test_more_groups_than_a_charge_may_have_lines_is_a_failure_naming_the_charge() -> None:
+    plan = _catalog().subscriptions["acme-ai"].plan
+    with pytest.raises(RatingError) as failure:
+        _lines(plan, {"calls": [{"project_id": f"p{index}"} for index in range(MAX_GROUPS + 1)]})
+    assert failure.value.charge == "api"
+    assert f"{MAX_GROUPS + 1} (filter, group) lines in one period" in str(failure.value)
 
 
 def _problems(document: Any) -> list[str]:

@@ -33,6 +33,8 @@ MAX_GROUP_BY = 3
 MAX_FILTERS = 50
 MAX_MATCH_KEYS = 10
 MAX_MATCH_VALUES = 100
+# the lines one charge may have in one period: more is a run failure of that subscription, not an invoice
+MAX_GROUPS = 10_000
 
 
 @dataclass(frozen=True)

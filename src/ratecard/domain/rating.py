@@ -14,7 +14,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from .aggregation import Usage
-from .dimensions import Group, Split, group_text
+from .dimensions import MAX_GROUPS, Group, Split, group_text
 from .discounts import Discount, discount_lines
 from .invoice import Line, Totals, totals
 from .money import EXACT_PRECISION, quantize
@@ -35,6 +35,18 @@ class RatingError(ValueError):
         shown = f"quantity {quantity:.6E} " if quantity is not None else ""
         super().__init__(f"charge {charge!r}: {shown}gives an amount beyond the {EXACT_PRECISION} digits pricing "
                          "computes exactly; check the charge's price and the meter's events")
+
+
+class TooManyGroups(RatingError):
+    """A charge priced per dimension whose events make more groups in one period than a charge may
+    have lines (domain.dimensions.MAX_GROUPS): a property holding ids that differ per event, say."""
+
+    def __init__(self, charge: str, count: int, group_by: Sequence[str]) -> None:
+        self.charge = charge
+        self.quantity = None
+        ValueError.__init__(self, f"charge {charge!r}: the events make {count} (filter, group) lines in one period, "
+                                  f"more than the {MAX_GROUPS} a charge may have; check the values of "
+                                  f"{', '.join(group_by)} in the meter's events")
 
 
 @contextmanager
@@ -272,6 +284,8 @@ def split_lines(charge: Charge, period: Period, measured: Usage | None, pricing:
     (its own tiers) at its filter's price, the default last at the charge's own. A filter (or the
     default) with no usage in the period has one line at quantity 0, without a group."""
     parts = dict(measured.parts) if isinstance(measured, Split) else {}
+    if len(parts) > MAX_GROUPS:
+        raise TooManyGroups(charge.code, len(parts), charge.group_by)
     base = replace(charge, filters=(), group_by=())
     choices = [(item.code, item.price, item.description or item.code) for item in charge.filters]
     choices.append((None, base, None))

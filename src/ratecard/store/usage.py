@@ -27,6 +27,8 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from itertools import groupby
+from operator import itemgetter
 from typing import Any
 
 import msgspec
@@ -818,12 +820,11 @@ def _split_pass(store: Store, windows: Sequence[Window], meters: Sequence[MeterS
                 f"AND {_TAKES} WHERE {_status_term(postgres)} = 'matched' AND {' AND '.join(conditions)} "
                 f"ORDER BY w.key, e.ts, {order}"
             )
-            events: dict[int, list[tuple[Any, Any]]] = defaultdict(list)
-            for key, ts, raw in connection.execute(text(sql), params):
-                events[key].append((from_micros(ts), _decode_json(raw)))
-            for key, items in events.items():
-                result[(key, meter.code)] = split_usage(meter.aggregation, meter.field, charge.filters,
-                                                        charge.group_by, items)
+            # the rows come window by window: one window's events are decoded and split at a time
+            for key, rows in groupby(connection.execute(text(sql), params), key=itemgetter(0)):
+                result[(key, meter.code)] = split_usage(
+                    meter.aggregation, meter.field, charge.filters, charge.group_by,
+                    ((from_micros(ts), _decode_json(raw)) for _, ts, raw in rows))
         connection.execute(text("DROP TABLE usage_windows"))
     return result
 

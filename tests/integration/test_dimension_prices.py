@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pypdf import PdfReader
 
 from ratecard.billing.run import charged_meters, generate_invoices
 from ratecard.domain.dimensions import split_usage, split_weighted
@@ -107,6 +108,10 @@ def test_each_filter_and_each_group_is_a_line_of_its_own(db_url: str, tmp_path: 
         assert [(row["code"], row["filter"], row["group"]) for row in rows if row["code"] in ("llm", "api")] == [
             ("llm", "gpt4o", ""), ("llm", "mini", ""), ("llm", "", ""), ("api", "", '{"project_id":"a"}'),
             ("api", "", '{"project_id":"b"}')]
+        pdf = Cli(tmp_path)("invoices", "pdf", january.display_number, "--out", str(tmp_path / "jan.pdf"), db=db_url)
+        assert pdf.code == 0, pdf
+        text = " ".join(page.extract_text() for page in PdfReader(tmp_path / "jan.pdf").pages)
+        assert "llm (gpt4o)" in text and "api (project_id b)" in text
         # the upcoming invoice prices the period so far the same way, and shows each meter's own total
         upcoming = Cli(tmp_path)("invoices", "preview", "acme", "--at", "2026-01-31T00:00:00Z", "--json", db=db_url)
         assert upcoming.code == 0, upcoming

@@ -11,6 +11,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, Decimal, localcontext
+from functools import cached_property
 
 from .money import EXACT_PRECISION
 
@@ -58,7 +59,7 @@ class Charge:
         """Whether its usage is measured per dimension (filters or group_by)."""
         return bool(self.filters or self.group_by)
 
-    @property
+    @cached_property
     def usage_key(self) -> str:
         """What its usage is looked up by: the meter's code, or for a charge priced per dimension a
         key naming the meter and the dimensions (charges splitting a meter alike share it)."""

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
+from ..domain.dimensions import group_from_json, group_json
 from ..domain.money import format_decimal
 from ..domain.tiers import TierPart, parts_from_json
 from ..outputs import csv_text
@@ -32,8 +33,11 @@ def invoice_document(invoice: InvoiceRecord) -> dict[str, Any]:
     document["revision"] = invoice.revision
     # each line's kind: advance | arrears | usage | maximum | minimum | proration | discount | adjustment
     # a tiered usage line's parts (empty for other lines, and for lines stored before parts were kept)
+    # a charge priced per dimension: each line's filter (null: the default price) and group
+    # (property -> value; null without group_by)
     document["lines"] = [{**{name: _text(getattr(line, name)) for name in LINE_FIELDS}, "kind": line.kind,
-                          "tiers": [tier_document(part) for part in parts_from_json(line.tiers)]}
+                          "tiers": [tier_document(part) for part in parts_from_json(line.tiers)],
+                          "filter": line.filter_code, "group": group_from_json(line.group_values)}
                          for line in invoice.lines]
     return document
 
@@ -53,6 +57,8 @@ def invoices_csv(invoices: Sequence[InvoiceRecord]) -> str:
     """One row per line, with the invoice's fields repeated (the CLI's and the API's export alike);
     a text that a spreadsheet would run as a formula is neutralised by csv_text."""
     heads = [invoice_document(invoice) for invoice in invoices]
-    return csv_text([*INVOICE_FIELDS, *LINE_FIELDS],
+    # a charge priced per dimension: the line's filter, and its group as a JSON object (empty otherwise)
+    return csv_text([*INVOICE_FIELDS, *LINE_FIELDS, "filter", "group"],
                     ([head[name] for name in INVOICE_FIELDS] + [line[name] for name in LINE_FIELDS]
+                     + [line["filter"], group_json(tuple(line["group"].items())) if line["group"] else None]
                      for head in heads for line in head["lines"]))

@@ -26,8 +26,9 @@ from datetime import date, datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from ..catalog import Catalog, SubscriptionSpec, build_catalog
+from ..catalog import Catalog, MeterSpec, SubscriptionSpec, build_catalog
 from ..domain.aggregation import Usage
+from ..domain.dimensions import group_from_json
 from ..domain.instants import from_micros, rfc3339, to_micros
 from ..domain.invoice import Line
 from ..domain.rating import Cut, RatingError, invoice_totals
@@ -38,7 +39,9 @@ from ..store.invoices import InvoiceRecord, LineRecord
 from ..store.ledger import FinalCut, billed_lines, invoices_by_id, late_instants, save_standalone
 from .early import EarlyPlanner
 
-LineKey = tuple[str, int, int]  # (charge code, service start µs, service end µs)
+# (charge code, service start µs, service end µs, filter, group): the lines of a charge priced per
+# dimension are told apart by their filter and group (domain.dimensions)
+LineKey = tuple[str, int, int, str | None, str | None]
 
 
 class _Versions:
@@ -111,6 +114,21 @@ class Checks:
     latest_final: dict[str, int] = field(default_factory=dict)
     finished: set[str] = field(default_factory=set)  # subscriptions no invoice will follow (ended by `until`)
     history: _Versions | None = None
+
+    def split_meters(self) -> list[MeterSpec]:
+        """The meters per dimension the checked cuts' own versions charge (their filters or groups may
+        differ from today's): each cut is priced with its version's charges, so measured with them."""
+        from .run import charged_meters
+
+        found: dict[str, MeterSpec] = {}
+        for (subscription, _), version in zip(self.cuts, self.versions, strict=True):
+            assert self.history is not None
+            pricing = self.history.pricing_catalog(version)
+            spec = pricing.subscriptions.get(subscription.reference, subscription)
+            for meter in charged_meters(pricing, [spec]):
+                if meter.split is not None:
+                    found.setdefault(meter.code, meter)
+        return list(found.values())
 
     def adjustments(self, usage: dict[tuple[int, str], Usage], basis: dict[int, dict[str, Basis]], offset: int,
                     failures: list) -> dict[int, list[Line]]:
@@ -205,7 +223,7 @@ class Checks:
 def _add(ledger: dict[LineKey, list], lines: Sequence[tuple[str | None, LineRecord]]) -> None:
     """Sum lines per (code, service period): [quantity, amount, description, a document's number]."""
     for number, line in lines:
-        key = (line.code, line.service_start_ts, line.service_end_ts)
+        key = (line.code, line.service_start_ts, line.service_end_ts, line.filter_code, line.group_values)
         entry = ledger.setdefault(key, [Decimal(0), Decimal(0), line.description, number])
         entry[0] += line.quantity if line.kind in ("usage",) else 0
         entry[1] += line.amount
@@ -214,11 +232,11 @@ def _add(ledger: dict[LineKey, list], lines: Sequence[tuple[str | None, LineReco
 def _differences(target: dict[LineKey, list], billed: dict[LineKey, list], zone: ZoneInfo) -> list[Line]:
     """One adjustment line per (code, service period) whose billed amount differs from today's."""
     lines = []
-    for key in sorted(set(target) | set(billed), key=lambda k: (k[1], k[2], k[0])):
+    for key in sorted(set(target) | set(billed), key=lambda k: (k[1], k[2], k[0], k[3] or "", k[4] or "")):
         amount = target.get(key, [0, 0])[1] - billed.get(key, [0, 0])[1]
         if amount == 0:
             continue  # amounts are what is owed: a quantity change that costs nothing needs no document
-        code, start, end = key
+        code, start, end, filter_code, group = key
         entry = billed.get(key) or target.get(key)
         described, number = entry[2], entry[3] or (target.get(key) or entry)[3]
         if described.startswith("Correction"):
@@ -230,7 +248,8 @@ def _differences(target: dict[LineKey, list], billed: dict[LineKey, list], zone:
         lines.append(Line(code=code, description=f"Correction{reference}: {described}{change}",
                           service_start=from_micros(start).astimezone(zone),
                           service_end=from_micros(end).astimezone(zone),
-                          quantity=Decimal(1), unit_amount=amount, amount=amount, kind="adjustment"))
+                          quantity=Decimal(1), unit_amount=amount, amount=amount, kind="adjustment",
+                          filter=filter_code, group=tuple(group_from_json(group).items()) if group else None))
     return lines
 
 

@@ -99,18 +99,22 @@ def preview_customer(store: Store, catalog: Catalog, catalog_version: int, custo
             placed.append((subscription, _closing_cut(cuts, period), period))
     if not placed:
         return []
-    meters = {subscription.reference: charged_meters(catalog, [subscription]) for subscription, _, _ in placed}
+    meters = {subscription.reference: shown_meters(catalog, charged_meters(catalog, [subscription]))
+              for subscription, _, _ in placed}
     usage = _usage_so_far(store, catalog, placed, at, environment)
     if modes is None:
         modes = load_modes(store, environment)
     placed = _less_early(store, catalog, placed, at, environment)
     previews = []
     for index, (subscription, cut, period) in enumerate(placed):
-        codes = [meter.code for meter in meters[subscription.reference]]
+        codes = [meter.code for meter in charged_meters(catalog, [subscription])]
         measured = _per_segment(usage, index, subscription, cut, period, at, codes)
+        measured_shown = _per_segment(usage, index, subscription, cut, period, at,
+                                      [meter.code for meter in meters[subscription.reference]])
         # shown: per meter over the period so far (summed over the parts when the terms changed in it)
-        shown = {code: (sum((part[code].quantity for part in measured), Decimal(0)),
-                        sum(part[code].events for part in measured)) for code in codes}
+        shown = {meter.code: (sum((part[meter.code].quantity for part in measured_shown), Decimal(0)),
+                              sum(part[meter.code].events for part in measured_shown))
+                 for meter in meters[subscription.reference]}
         preview = SubscriptionPreview(subscription.reference, period,
                                       [MeterUsage(code, quantity, events) for code, (quantity, events) in shown.items()])
         try:
@@ -156,8 +160,16 @@ def _usage_so_far(store: Store, catalog: Catalog, placed: Sequence[tuple[Subscri
     cut_short = [(subscription, replace(cut, closing=replace(period, end=at), opening=None))
                  for subscription, cut, period in placed]
     windows: list[Window] = usage_windows(cut_short)
-    meters: list[MeterSpec] = charged_meters(catalog, [subscription for subscription, _, _ in placed])
+    charged = charged_meters(catalog, [subscription for subscription, _, _ in placed])
+    meters: list[MeterSpec] = list({meter.code: meter for meter in [*charged, *shown_meters(catalog, charged)]}.values())
     return few_windows_usage(store, windows, meters, environment)
+
+
+def shown_meters(catalog: Catalog, meters: Sequence[MeterSpec]) -> list[MeterSpec]:
+    """The catalog's meters behind the charged ones, as a preview shows usage: a charge priced per
+    dimension shows its meter's own total (its lines show the parts)."""
+    found = {meter.meter_code: catalog.meters[meter.meter_code] for meter in meters}
+    return [found[code] for code in sorted(found)]
 
 
 def _priced(catalog: Catalog, catalog_version: int, subscription: SubscriptionSpec, cut: Cut,

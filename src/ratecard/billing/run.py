@@ -12,7 +12,9 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from ..catalog import Catalog, MeterSpec, SubscriptionSpec
+from ..catalog.model import split_meter
 from ..domain.aggregation import Usage
+from ..domain.dimensions import group_json
 from ..domain.early import EarlyPlan, with_early
 from ..domain.instants import from_micros, rfc3339, to_micros
 from ..domain.invoice import Line
@@ -127,6 +129,8 @@ def to_line_record(line: Line) -> LineRecord:
         unit_amount=line.unit_amount,
         amount=line.amount,
         tiers=parts_json(line.tiers),
+        filter_code=line.filter,
+        group_values=group_json(line.group),
     )
 
 
@@ -159,7 +163,7 @@ def generate_invoices(
     billed_live = _billed_live(store, environment, existing, pending)
     checks = corrections_to_check(store, catalog, environment, finals, until, pending, existing, early)
     basis = opening_basis(store, environment, finals, [*pending, *checks.cuts])
-    usage = _usage(store, catalog, [*pending, *checks.cuts], environment)
+    usage = _usage(store, catalog, [*pending, *checks.cuts], environment, checks.split_meters())
     adjustments = checks.adjustments(usage, basis, len(pending), report.failures)
     for index, lines in sorted(adjustments.items()):
         subscription, cut = pending[index]
@@ -175,9 +179,12 @@ def generate_invoices(
 
 
 def _usage(store: Store, catalog: Catalog, placed: Sequence[tuple[SubscriptionSpec, Cut]],
-           environment: str) -> dict[tuple[int, str], Usage]:
-    """The roll-up of every segment of every closing period among the cuts, in one pass."""
+           environment: str, extra: Sequence[MeterSpec] = ()) -> dict[tuple[int, str], Usage]:
+    """The roll-up of every segment of every closing period among the cuts, in one pass. `extra`:
+    meters of other catalog versions (a final cut is checked at its version's prices and dimensions)."""
     meters = charged_meters(catalog, (subscription for subscription, _ in placed))
+    known = {meter.code for meter in meters}
+    meters += [meter for meter in extra if meter.code not in known]
     return aggregate_usage(store, usage_windows(placed), meters, environment)
 
 
@@ -292,10 +299,17 @@ def measured_usage(usage: dict[tuple[int, str], Usage], index: int, subscription
 
 
 def charged_meters(catalog: Catalog, subscriptions: Iterable[SubscriptionSpec]) -> list[MeterSpec]:
-    """The meters the subscriptions' plans charge for, in code order."""
-    used = {charge.meter for subscription in subscriptions for phase in subscription.phases()
-            for charge in phase.plan.charges if charge.meter}
-    return [catalog.meters[code] for code in sorted(used)]
+    """The meters the subscriptions' plans charge for, in code order; a charge priced per dimension
+    adds a meter of its own (see split_meter), measured per (filter, group)."""
+    used: dict[str, MeterSpec] = {}
+    for subscription in subscriptions:
+        for phase in subscription.phases():
+            for charge in phase.plan.charges:
+                if not charge.meter or charge.usage_key in used:
+                    continue
+                meter = catalog.meters[charge.meter]
+                used[charge.usage_key] = split_meter(meter, charge) if charge.is_split else meter
+    return [used[code] for code in sorted(used)]
 
 
 def _price_pending(catalog: Catalog, catalog_version: int, pending: list[tuple[SubscriptionSpec, Cut]],

@@ -12,8 +12,9 @@ from zoneinfo import ZoneInfo
 from ..domain.caps import PlanCap
 from ..domain.discounts import Discount
 from ..domain.early import bills_early
+from ..domain.json_values import text_form
 from ..domain.periods import Schedule, local_midnight, to_local
-from ..domain.pricing import Charge, Tier
+from ..domain.pricing import Charge, ChargeFilter, Tier
 from ..domain.rating import OneOff, Plan, Pricing
 from ..domain.terms import Terms
 from ..domain.trials import with_trial
@@ -21,7 +22,7 @@ from .schema import Address, BillingEntity, CatalogDocument, Coupon, OneOffCharg
 from .schema import Charge as ChargeModel
 from .schema import Discount as DiscountModel
 from .schema import Plan as PlanModel
-from .validate import credit_note_prefix, override_charge
+from .validate import credit_note_prefix, filter_price, override_charge
 
 ZERO = Decimal(0)
 
@@ -37,6 +38,15 @@ class MeterSpec:
     # each event's value with its sum (Usage.values)
     per_event: bool = False
 
+    # the usage of a charge priced per dimension (domain.dimensions) is measured as a meter of its own:
+    # `code` is the charge's usage key, `split` the charge (its filters and group_by)
+    split: Charge | None = None
+
+    @property
+    def meter_code(self) -> str:
+        """The code of the catalog's meter (a split meter's `code` is its charge's usage key)."""
+        return self.split.meter if self.split is not None and self.split.meter else self.code
+
     @property
     def stream(self) -> str:
         """The event meter name this meter reads."""
@@ -44,6 +54,11 @@ class MeterSpec:
 
     def reads(self, event_meter: str) -> bool:
         return event_meter == self.code or event_meter == self.stream
+
+
+def split_meter(meter: MeterSpec, charge: Charge) -> MeterSpec:
+    """The meter measuring a charge's usage per dimension: the same events, split by its filters and groups."""
+    return replace(meter, code=charge.usage_key, source=meter.stream, split=charge)
 
 
 @dataclass(frozen=True)
@@ -200,6 +215,18 @@ class Catalog:
 
 
 def to_domain_charge(model: ChargeModel) -> Charge:
+    charge = _plain_charge(model)
+    if not model.filters and not model.group_by:
+        return charge
+    filters = tuple(
+        ChargeFilter(item.code, tuple(sorted((key, frozenset(form for form in map(text_form, values) if form is not None))
+                                             for key, values in item.match.items())),
+                     _plain_charge(filter_price(model, item)), item.description)
+        for item in model.filters or ())
+    return replace(charge, filters=filters, group_by=tuple(model.group_by or ()))
+
+
+def _plain_charge(model: ChargeModel) -> Charge:
     tiers = tuple(Tier(t.up_to, t.unit_amount, t.flat_amount, t.rate if t.rate is not None else ZERO)
                   for t in model.tiers or ())
     return Charge(

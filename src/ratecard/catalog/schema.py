@@ -25,6 +25,7 @@ from pydantic import (
 )
 
 from ..domain.aggregation import AGGREGATIONS
+from ..domain.dimensions import MAX_FILTERS, MAX_GROUP_BY, MAX_MATCH_KEYS, MAX_MATCH_VALUES
 from ..domain.money import MoneyError, is_currency, to_decimal
 from ..domain.pricing import CHARGE_MODELS
 from . import identifiers
@@ -247,6 +248,29 @@ def _event_count(value: Any) -> int:
 EventCount = Annotated[int, BeforeValidator(_event_count)]
 
 
+FilterValue = str | int | Decimal | bool
+# a filter's code names its invoice lines (the line field `filter`)
+FilterCode = Annotated[str, Field(min_length=1, max_length=100), AfterValidator(_printable)]
+MatchValues = Annotated[list[FilterValue], Field(max_length=MAX_MATCH_VALUES)]
+
+
+class ChargeFilter(Strict):
+    """A price for the events whose properties match (domain.dimensions): its price fields are those
+    of the charge's model, each omitted one taken from the charge."""
+
+    code: FilterCode
+    description: Text | None = None
+    match: Annotated[dict[Annotated[str, Field(min_length=1, max_length=200)], MatchValues],
+                     Field(max_length=MAX_MATCH_KEYS)]
+    unit_amount: Money | None = None
+    tiers: list[Tier] | None = None
+    package_size: PositiveNumber | None = None
+    package_amount: Money | None = None
+    free_units: Money | None = None
+    rate: Money | None = None
+    fixed_amount: Money | None = None
+
+
 class Charge(Strict):
     code: Code
     model: Literal[CHARGE_MODELS]  # type: ignore[valid-type]
@@ -267,6 +291,9 @@ class Charge(Strict):
     per_transaction_min_amount: Money | None = None
     per_transaction_max_amount: Money | None = None
     maximum: Money | None = None  # a usage charge's cap per period, prorated like a fee
+    filters: Annotated[list[ChargeFilter], Field(max_length=MAX_FILTERS)] | None = None
+    group_by: Annotated[list[Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_printable)]],
+                        Field(min_length=1, max_length=MAX_GROUP_BY)] | None = None
 
 
 def _percent(value: Any) -> Decimal:

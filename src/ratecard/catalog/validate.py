@@ -459,6 +459,8 @@ def check_charge(charge: Charge, path: str, meter_codes: set[str], problems: lis
         _check_tier_prices(charge, path, problems)
     if model == "percentage":
         _check_per_event(charge, path, problems, aggregations or {})
+    if charge.filters is not None or charge.group_by is not None:
+        _check_dimensions(charge, path, problems)
 
 
 def _check_tier_prices(charge: Charge, path: str, problems: list[Problem]) -> None:
@@ -498,6 +500,58 @@ def _check_per_event(charge: Charge, path: str, problems: list[Problem], aggrega
         problems.append(Problem(f"{path}.{given[0]}",
                                 f"prices each event's value, which needs a meter with aggregation sum; meter "
                                 f"{charge.meter!r} aggregates by {aggregation}"))
+
+
+# the fields of a charge a filter may give its own value for (the price fields of its model)
+FILTER_PRICE_FIELDS = ("unit_amount", "tiers", "package_size", "package_amount", "free_units", "rate",
+                       "fixed_amount")
+
+
+def _check_dimensions(charge: Charge, path: str, problems: list[Problem]) -> None:
+    """filters and group_by: on a usage charge; filter codes
+    unique; each filter matching on at least one property with at least one value, its price fields
+    those of the charge's model, and the price they make with the charge's a valid one."""
+    if charge.model == "flat":
+        for name in ("filters", "group_by"):
+            if getattr(charge, name) is not None:
+                problems.append(Problem(f"{path}.{name}", "a flat charge is not metered: it has no usage to split"))
+        return
+    if charge.group_by is not None and len(set(charge.group_by)) != len(charge.group_by):
+        problems.append(Problem(f"{path}.group_by", "names a property twice"))
+    seen: dict[str, int] = {}
+    allowed = set(REQUIRED_FIELDS[charge.model]) | set(OPTIONAL_FIELDS.get(charge.model, ()))
+    for index, item in enumerate(charge.filters or ()):
+        where = f"{path}.filters[{index}]"
+        if item.code in seen:
+            problems.append(Problem(f"{where}.code", f"{item.code!r} is already used by {path}.filters[{seen[item.code]}]"))
+        seen.setdefault(item.code, index)
+        if not item.match:
+            problems.append(Problem(f"{where}.match", "must name at least one property"))
+        for key, values in item.match.items():
+            if not values:
+                problems.append(Problem(f"{where}.match.{key}", "must list at least one value"))
+        given = [name for name in FILTER_PRICE_FIELDS if getattr(item, name) is not None]
+        for name in given:
+            if name not in allowed:
+                problems.append(Problem(f"{where}.{name}", f"is not used by model {charge.model}"))
+        if any(name not in allowed for name in given):
+            continue
+        price = filter_price(charge, item)
+        _check_charge_bounds(price, where, problems)
+        if charge.model in TIERED_MODELS and item.tiers is not None:
+            if not item.tiers:
+                problems.append(Problem(f"{where}.tiers", f"model {charge.model} needs at least one tier"))
+            _check_tiers(price, where, problems)
+
+
+def filter_price(charge: Charge, item: Any) -> Charge:
+    """The charge a filter prices its events with: the charge's fields, the filter's price fields
+    laid over them (without filters and group_by)."""
+    fields = dump_charge(charge, exclude={"filters", "group_by"})
+    fields.update(item.model_dump(exclude_none=True, include=set(FILTER_PRICE_FIELDS)))
+    if item.tiers:
+        fields["tiers"] = _tiers_dump(item.tiers)
+    return Charge.model_validate(fields)
 
 
 def _check_tiers(charge: Charge, path: str, problems: list[Problem]) -> None:
@@ -721,10 +775,12 @@ def _check_plan_currencies(plan: Plan, path: str, meter_codes: set[str], problem
             if not isinstance(fields, dict):
                 problems.append(Problem(at, "must be a mapping of prices"))
                 continue
-            others = [name for name in fields if name not in PRICE_FIELDS]
+            others = [name for name in fields if name not in PRICE_FIELDS
+                      and not (name == "filters" and charges[code].filters)]
             for name in others:
-                problems.append(Problem(f"{at}.{name}", f"is not a price (a currency gives {', '.join(PRICE_FIELDS)})"))
-            if others:
+                problems.append(Problem(f"{at}.{name}", f"is not a price (a currency gives {', '.join(PRICE_FIELDS)}, "
+                                                        "and filters' prices by code)"))
+            if others or not _currency_filter_prices(charges[code], fields.get("filters"), f"{at}.filters", problems):
                 continue
             if "maximum" in fields and charges[code].maximum is None:
                 problems.append(Problem(f"{at}.maximum", f"the plan's charge {code!r} has no maximum"))
@@ -738,6 +794,37 @@ def _check_plan_currencies(plan: Plan, path: str, meter_codes: set[str], problem
                     problems.append(Problem(f"{where}.charges.{code}.{name}",
                                             f"is required: the plan's charge {code!r} has a {name} in {plan.currency}, "
                                             f"and each currency gives every price"))
+            given_filters = given.get("filters") if isinstance(given, dict) else None
+            for item in charge.filters or ():
+                prices_given = given_filters.get(item.code) if isinstance(given_filters, dict) else None
+                for name in FILTER_MONEY_FIELDS:
+                    if _holds_money(getattr(item, name)) and not (isinstance(prices_given, dict) and name in prices_given):
+                        problems.append(Problem(f"{where}.charges.{code}.filters.{item.code}.{name}",
+                                                f"is required: filter {item.code!r} of charge {code!r} has a {name} in "
+                                                f"{plan.currency}, and each currency gives every price"))
+
+
+# the fields of a filter that hold money: a plan's other currencies give them again
+FILTER_MONEY_FIELDS = ("unit_amount", "tiers", "package_amount", "fixed_amount")
+
+
+def _currency_filter_prices(charge: Charge, given: Any, path: str, problems: list[Problem]) -> bool:
+    """A currency's prices for a charge's filters: {filter code: {money field: value}}."""
+    if given is None:
+        return True
+    if not isinstance(given, dict):
+        problems.append(Problem(path, "must be a mapping of filter codes to prices"))
+        return False
+    codes = {item.code for item in charge.filters or ()}
+    fine = True
+    for code, fields in given.items():
+        if code not in codes:
+            problems.append(Problem(f"{path}.{code}", f"charge {charge.code!r} has no filter {code!r}"))
+            fine = False
+        elif not isinstance(fields, dict) or any(name not in FILTER_MONEY_FIELDS for name in fields):
+            problems.append(Problem(f"{path}.{code}", f"gives a filter's prices only ({', '.join(FILTER_MONEY_FIELDS)})"))
+            fine = False
+    return fine
 
 
 def _holds_money(value: Any) -> bool:
@@ -757,6 +844,9 @@ def _check_overrides(overrides: dict[str, Any], plan: Plan, path: str, meter_cod
         if not isinstance(fields, dict):
             problems.append(Problem(where, "must be a mapping of charge fields"))
             continue
+        if "filters" in fields and not _filter_overrides(charges[code], fields["filters"], f"{where}.filters",
+                                                         problems):
+            continue
         merged = override_charge(charges[code], fields)
         # problems in the merged charge are reported under the override, where the user must look
         charge = validate_charge(merged, where, problems)
@@ -764,14 +854,57 @@ def _check_overrides(overrides: dict[str, Any], plan: Plan, path: str, meter_cod
             check_charge(charge, where, meter_codes, problems, aggregations)
 
 
+def _filter_overrides(charge: Charge, overrides: Any, path: str, problems: list[Problem]) -> bool:
+    """A charge's `filters` override: a mapping of the charge's filter codes to their price fields."""
+    if not isinstance(overrides, dict):
+        problems.append(Problem(path, "must be a mapping of the charge's filter codes to price fields "
+                                      "(such as {gpt4o: {unit_amount: \"0.000008\"}})"))
+        return False
+    known = {item.code for item in charge.filters or ()}
+    fine = True
+    for code, fields in overrides.items():
+        if code not in known:
+            problems.append(Problem(f"{path}.{code}", f"charge {charge.code!r} has no filter {code!r}"
+                                                      + (f" (its filters: {', '.join(sorted(known))})" if known else "")))
+            fine = False
+        elif not isinstance(fields, dict):
+            problems.append(Problem(f"{path}.{code}", "must be a mapping of price fields"))
+            fine = False
+        else:
+            for name in fields:
+                if name not in FILTER_PRICE_FIELDS:
+                    problems.append(Problem(f"{path}.{code}.{name}", "is not a price field a subscription may "
+                                                                     f"override (one of {', '.join(FILTER_PRICE_FIELDS)})"))
+                    fine = False
+    return fine
+
+
+def _tiers_dump(tiers: list[Any]) -> list[Any]:
+    # an unbounded tier's `up_to: null` is a value, not an omission
+    return [None if tier is None else {**tier.model_dump(exclude_none=True), "up_to": tier.up_to} for tier in tiers]
+
+
+def dump_charge(charge: Charge, **options: Any) -> dict[str, Any]:
+    """A charge's given fields as a mapping that validates back to the same charge (its tiers' and
+    its filters' tiers' unbounded `up_to: null` kept)."""
+    dumped = charge.model_dump(exclude_none=True, **options)
+    if charge.tiers and "tiers" in dumped:
+        dumped["tiers"] = _tiers_dump(charge.tiers)
+    for index, item in enumerate(charge.filters or () if "filters" in dumped else ()):
+        if item is not None and item.tiers:
+            dumped["filters"][index]["tiers"] = _tiers_dump(item.tiers)
+    return dumped
+
+
 def override_charge(charge: Charge, fields: dict[str, Any]) -> dict[str, Any]:
-    """A plan charge with a subscription's overriding fields laid over it (code and model kept)."""
-    merged = charge.model_dump(exclude_none=True)
-    if charge.tiers:
-        # an unbounded tier's `up_to: null` is a value, not an omission
-        merged["tiers"] = [None if tier is None else {**tier.model_dump(exclude_none=True), "up_to": tier.up_to}
-                           for tier in charge.tiers]
-    merged.update(fields)
+    """A plan charge with a subscription's overriding fields laid over it (code and model kept).
+    `filters` overrides the price fields of the charge's filters by code (each filter's code and
+    match stay the plan's)."""
+    merged = dump_charge(charge)
+    filters = fields.get("filters")
+    merged.update({name: value for name, value in fields.items() if name != "filters"})
+    if isinstance(filters, dict) and "filters" in merged:
+        merged["filters"] = [{**item, **filters.get(item["code"], {})} for item in merged["filters"]]
     return merged
 
 

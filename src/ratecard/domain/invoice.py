@@ -38,6 +38,10 @@ class Line:
     amount: Decimal  # rounded to the currency's minor unit
     kind: str  # advance | arrears | usage | maximum | minimum | proration | discount | adjustment | ...
     tiers: tuple[TierPart, ...] = ()  # a tiered usage line's parts (exact amounts adding up to its price)
+    # a charge priced per dimension: the filter the line prices (None: the default price, or no filters)
+    # and its group, (property, value) in group_by's order (None: no group_by, or no usage at all)
+    filter: str | None = None
+    group: tuple[tuple[str, str | None], ...] | None = None
 
 
 @dataclass(frozen=True)

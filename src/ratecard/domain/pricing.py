@@ -10,9 +10,11 @@ A percentage charge with free units or per-transaction bounds is priced event by
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, Decimal, localcontext
+from functools import cached_property
 
 from .money import EXACT_PRECISION
 
@@ -53,6 +55,10 @@ class Charge:
     per_transaction_min_amount: Decimal | None = None  # each event's fee at least this
     per_transaction_max_amount: Decimal | None = None  # each event's fee at most this
     maximum: Decimal | None = None  # a usage charge's cap per period (domain/caps.py)
+    # prices per dimension (domain.dimensions): the events each filter matches are priced on their own
+    # at its price, the others at this charge's own; group_by prices each distinct value tuple on its own
+    filters: tuple[ChargeFilter, ...] = ()
+    group_by: tuple[str, ...] = ()
 
     @property
     def is_usage(self) -> bool:
@@ -65,6 +71,36 @@ class Charge:
         return self.model == "percentage" and bool(
             self.free_units_per_events or self.free_units_per_total_aggregation
             or self.per_transaction_min_amount is not None or self.per_transaction_max_amount is not None)
+
+    @property
+    def is_split(self) -> bool:
+        """Whether its usage is measured per dimension (filters or group_by)."""
+        return bool(self.filters or self.group_by)
+
+    @cached_property
+    def usage_key(self) -> str:
+        """What its usage is looked up by: the meter's code, or for a charge priced per dimension a
+        key naming the meter and the dimensions (charges splitting a meter alike share it)."""
+        meter = self.meter or ""
+        if not self.is_split:
+            return meter
+        shape = [[[item.code, [[key, sorted(values)] for key, values in item.match]] for item in self.filters],
+                 list(self.group_by)]
+        return meter + SPLIT_MARK + json.dumps(shape, separators=(",", ":"), ensure_ascii=False)
+
+
+SPLIT_MARK = "\x1f"  # between the meter's code and the dimensions in a usage key (no code holds it)
+
+
+@dataclass(frozen=True)
+class ChargeFilter:
+    """One of a charge's filters: the events whose every `match` property has one of its values (by
+    text form, domain.json_values) are priced at `price` (the charge with the filter's fields laid over)."""
+
+    code: str
+    match: tuple[tuple[str, frozenset[str]], ...]  # property -> the text forms it takes, sorted by property
+    price: Charge
+    description: str | None = None
 
 
 @dataclass(frozen=True)

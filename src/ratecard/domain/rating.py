@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 
 from .aggregation import Usage
 from .caps import PlanCap, cap_lines
+from .dimensions import MAX_GROUPS, Group, Split, group_text
 from .discounts import Discount, discount_lines
 from .invoice import Line, Totals, totals
 from .money import EXACT_PRECISION, quantize
@@ -36,6 +37,18 @@ class RatingError(ValueError):
         shown = f"quantity {quantity:.6E} " if quantity is not None else ""
         super().__init__(f"charge {charge!r}: {shown}gives an amount beyond the {EXACT_PRECISION} digits pricing "
                          "computes exactly; check the charge's price and the meter's events")
+
+
+class TooManyGroups(RatingError):
+    """A charge priced per dimension whose events make more groups in one period than a charge may
+    have lines (domain.dimensions.MAX_GROUPS): a property holding ids that differ per event, say."""
+
+    def __init__(self, charge: str, count: int, group_by: Sequence[str]) -> None:
+        self.charge = charge
+        self.quantity = None
+        ValueError.__init__(self, f"charge {charge!r}: the events make {count} (filter, group) lines in one period, "
+                                  f"more than the {MAX_GROUPS} a charge may have; check the values of "
+                                  f"{', '.join(group_by)} in the meter's events")
 
 
 @contextmanager
@@ -318,6 +331,9 @@ def usage_lines(
     for charge in plan.charges:
         if not charge.is_usage:
             continue
+        if charge.is_split:
+            lines += split_lines(charge, period, usage.get(charge.usage_key), pricing)
+            continue
         measured = usage.get(charge.meter or "", Usage.zero())
         with _pricing(charge.code, measured.quantity):
             price = price_usage(charge, measured.quantity, measured.events, measured.values)
@@ -342,6 +358,46 @@ def usage_lines(
                 tiers=parts,
             )
         )
+    return lines
+
+
+def split_lines(charge: Charge, period: Period, measured: Usage | None, pricing: Pricing) -> list[Line]:
+    """A charge priced per dimension: a line per (filter, group) with usage, each priced on its own
+    (its own tiers) at its filter's price, the default last at the charge's own. A filter (or the
+    default) with no usage in the period has one line at quantity 0, without a group."""
+    parts = dict(measured.parts) if isinstance(measured, Split) else {}
+    if len(parts) > MAX_GROUPS:
+        raise TooManyGroups(charge.code, len(parts), charge.group_by)
+    base = replace(charge, filters=(), group_by=())
+    choices = [(item.code, item.price, item.description or item.code) for item in charge.filters]
+    choices.append((None, base, None))
+    by_filter: dict[str | None, list[tuple[Group, Usage]]] = {}
+    for (code, group), part in parts.items():  # in dimension_order: groups sorted within each filter
+        by_filter.setdefault(code, []).append((group, part))
+    lines = []
+    name = charge.description or charge.code
+    for code, price, label in choices:
+        for group, part in by_filter.get(code) or [(None, Usage.zero())]:
+            with _pricing(charge.code, part.quantity):
+                priced = price_usage(price, part.quantity, part.events)
+                amount = quantize(priced.amount, pricing.currency, pricing.rounding)
+                tiers = tier_parts(price, part.quantity)
+            grouped = group is not None and bool(charge.group_by)
+            shown = ", ".join(item for item in (label, group_text(charge.group_by, group) if grouped else None)
+                              if item)
+            lines.append(Line(
+                code=charge.code,
+                description=f"{name} ({shown})" if shown else name,
+                service_start=period.start,
+                service_end=period.end,
+                quantity=part.quantity,
+                unit_amount=priced.unit_amount,
+                amount=amount,
+                kind="usage",
+                tiers=tiers,
+                filter=code,
+                group=tuple(zip(charge.group_by, group, strict=True)) if grouped and group is not None else None,
+            ))
     return lines
 
 

@@ -25,10 +25,12 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from ..domain.json_values import text_form
 from ..domain.money import MoneyError, minor_units
 from ..textfile import read_column_mapping, read_text
 
-FIELDS = ("customer", "code", "service_start", "service_end", "quantity", "amount", "currency", "tax", "invoice")
+FIELDS = ("customer", "code", "service_start", "service_end", "quantity", "amount", "currency", "tax", "invoice",
+          "filter", "group")
 REQUIRED = ("customer", "code", "service_start", "amount")
 
 
@@ -48,10 +50,41 @@ class LegacyLine:
     currency: str | None
     tax: Decimal | None
     invoice: str | None
+    # a line of a charge priced per dimension: the filter it prices (None: the default price) and its
+    # group as JSON text, keys sorted, values in text form (dimension_text)
+    filter: str | None = None
+    group: str | None = None
 
     @property
     def key(self) -> tuple[str, str, date]:
         return (self.customer, self.code, self.service_start)
+
+    @property
+    def match_key(self) -> tuple[str, str, date, str | None, str | None]:
+        return (self.customer, self.code, self.service_start, self.filter, self.group)
+
+
+def dimension_text(group: dict[str, Any] | None) -> str | None:
+    """A line's group as reconciliation compares it: JSON, keys sorted, values by text form (7 is "7")."""
+    if not group:
+        return None
+    return json.dumps({str(key): text_form(value) for key, value in sorted(group.items())}, separators=(",", ":"),
+                      ensure_ascii=False)
+
+
+def _group(value: Any, where: str) -> str | None:
+    """A legacy line's group: a JSON object ({"project_id": "a"}), as a cell's text or in a JSON export."""
+    if value in (None, ""):
+        return None
+    if isinstance(value, str):
+        try:
+            value = json.loads(value, parse_float=Decimal)
+        except (json.JSONDecodeError, RecursionError):
+            value = None
+    if not isinstance(value, dict):
+        raise LegacyFileError(f"{where}: field 'group': expected a JSON object of property and value, such as "
+                              '{"project_id": "a"}')
+    return dimension_text(value)
 
 
 @dataclass(frozen=True)
@@ -186,6 +219,8 @@ def _line(path: Path, number: int, row: dict[str, Any], mapping: Mapping) -> Leg
         currency=currency,
         tax=tax,
         invoice=_text(row.get("invoice")),
+        filter=_text(row.get("filter")),
+        group=_group(row.get("group"), where),
     )
 
 

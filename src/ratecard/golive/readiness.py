@@ -86,9 +86,10 @@ def _quiet_meters(store: Store, catalog: Catalog, now: datetime, days: int, envi
     since = to_micros(now - timedelta(days=days))
     recent = meters_seen_since(store, environment, since)
     found = []
-    for meter in charged_meters(catalog, catalog.subscriptions.values()):
-        if meter.code not in recent and meter.stream not in recent:
-            found.append(Finding("warning", "meter_without_recent_events", meter.code,
+    meters = {meter.meter_code: meter for meter in charged_meters(catalog, catalog.subscriptions.values())}
+    for code, meter in sorted(meters.items()):
+        if code not in recent and meter.stream not in recent:
+            found.append(Finding("warning", "meter_without_recent_events", code,
                                  f"charged in a plan but no events in the last {days} days (stream {meter.stream!r})"))
     return found
 

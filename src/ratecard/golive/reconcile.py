@@ -1,12 +1,14 @@
 """Compare ratecard's lines with the current system's, and name the cause of every difference.
 
-Lines are matched on (customer, code, service_start). For each difference the cause is found
+Lines are matched on (customer, code, service_start), and for a charge priced per dimension on its
+filter and group too (a legacy line names them in the columns `filter` and `group`). For each difference the cause is found
 by re-running ratecard's own rating with one thing changed at a time:
 - quantity: another aggregation over the same events, then the same aggregation over the
   period shifted to UTC or to the legacy system's own dates (period_boundary);
 - amount: the legacy quantity priced by ratecard (the quantity's cause carries over), another
-  tier model, the list price instead of the override (or another subscription's override),
-  within one minor unit (rounding);
+  tier model, the list price instead of the override (or another subscription's override), a
+  filter's quantity priced at the charge's default price (filter_default_price), within one minor
+  unit (rounding);
 - tax, per (customer, service_start): the other tax rounding, the rate the legacy numbers imply;
 - discount: a legacy line lower than ours by exactly a discount ratecard shows as a line of its
   own for that period (the legacy system netted it into the charge); that discount line, absent
@@ -22,6 +24,7 @@ computation reproduces the legacy figure exactly.
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -43,14 +46,17 @@ from ..domain.tax import invoice_tax
 from ..store import Store
 from ..store.invoices import billed_lines, draft_reference
 from ..store.usage import Window, aggregate_usage
-from .legacy import LegacyLine
+from .legacy import LegacyLine, dimension_text
 
-CAUSES = ("missing_in_legacy", "missing_in_ratecard", "aggregation", "tier_model", "override", "tax_rate",
-          "tax_rounding", "period_boundary", "discount", "cap", "rounding", "unexplained")
+CAUSES = ("missing_in_legacy", "missing_in_ratecard", "aggregation", "tier_model", "override",
+          "filter_default_price", "tax_rate", "tax_rounding", "period_boundary", "discount", "cap", "rounding",
+          "unexplained")
 MAX_PLAUSIBLE_TAX_RATE = Decimal(50)
 FIELD_ORDER = {"line": 0, "quantity": 1, "amount": 2, "tax": 3}
 ALTERNATIVE_AGGREGATIONS = ("sum", "max", "min", "count", "unique_count", "latest")
 Key = tuple[str, str, date]
+# lines are matched on the key plus the filter and group of a charge priced per dimension
+MatchKey = tuple[str, str, date, str | None, str | None]
 
 
 @dataclass
@@ -68,10 +74,16 @@ class RatecardLine:
     tax_rate: Decimal
     start_ts: int
     end_ts: int
+    filter: str | None = None  # a charge priced per dimension: its filter (None: the default price)
+    group: str | None = None  # and its group (legacy.dimension_text)
 
     @property
     def key(self) -> Key:
         return (self.customer, self.code, self.service_start)
+
+    @property
+    def match_key(self) -> MatchKey:
+        return (self.customer, self.code, self.service_start, self.filter, self.group)
 
 
 @dataclass
@@ -85,6 +97,8 @@ class Difference:
     cause: str
     detail: dict[str, Any] = field(default_factory=dict)
     currency: str | None = None
+    filter: str | None = None
+    group: str | None = None  # legacy.dimension_text
 
     @property
     def delta(self) -> Decimal | None:
@@ -106,7 +120,16 @@ class Difference:
             "customer": self.customer, "code": self.code, "service_start": self.service_start.isoformat(),
             "field": self.field, "ratecard": _text(self.ratecard), "legacy": _text(self.legacy),
             "delta": _text(self.delta), "cause": self.cause, "currency": self.currency, **self.detail,
+            # a line of a charge priced per dimension says which
+            **({"filter": self.filter} if self.filter is not None else {}),
+            **({"group": json.loads(self.group)} if self.group is not None else {}),
         }
+
+
+def _on(difference: Difference, line: RatecardLine | LegacyLine) -> Difference:
+    """The difference tagged with the line's filter and group."""
+    difference.filter, difference.group = line.filter, line.group
+    return difference
 
 
 @dataclass
@@ -144,11 +167,12 @@ def ratecard_lines(store: Store, environment: str) -> list[RatecardLine]:
     lines = []
     dates: dict[str, date] = {}  # a few hundred distinct dates for hundreds of thousands of lines
     for (customer, code, start, end, quantity, amount, kind, subscription, draft_number, number, currency, tax_rate,
-         start_ts, end_ts) in billed_lines(store, environment):
+         start_ts, end_ts, filter_code, group) in billed_lines(store, environment):
         start_date = dates.get(start) or dates.setdefault(start, date.fromisoformat(start))
         end_date = dates.get(end) or dates.setdefault(end, date.fromisoformat(end))
         lines.append(RatecardLine(customer, code, start_date, end_date, quantity, amount, kind, subscription,
-                                  number or draft_reference(draft_number), currency, tax_rate, start_ts, end_ts))
+                                  number or draft_reference(draft_number), currency, tax_rate, start_ts, end_ts,
+                                  filter_code, dimension_text(json.loads(group)) if group else None))
     return lines
 
 
@@ -159,12 +183,12 @@ def reconcile(store: Store, catalog: Catalog, legacy: Sequence[LegacyLine], envi
     ours = ratecard_lines(store, environment)
     if keep is not None:
         ours = [line for line in ours if keep(line.customer, line.service_start)]
-    ours_by_key: dict[Key, list[RatecardLine]] = defaultdict(list)
+    ours_by_key: dict[MatchKey, list[RatecardLine]] = defaultdict(list)
     for line in ours:
-        ours_by_key[line.key].append(line)
-    theirs_by_key: dict[Key, list[LegacyLine]] = defaultdict(list)
+        ours_by_key[line.match_key].append(line)
+    theirs_by_key: dict[MatchKey, list[LegacyLine]] = defaultdict(list)
     for line in legacy:
-        theirs_by_key[line.key].append(line)
+        theirs_by_key[line.match_key].append(line)
 
     finder = CauseFinder(store, catalog, environment)
     for line in ours:
@@ -179,19 +203,19 @@ def reconcile(store: Store, catalog: Catalog, legacy: Sequence[LegacyLine], envi
         if mine and not theirs:
             for line in mine:
                 if line.kind == CAP_KIND:  # unless a legacy line netted it (below)
-                    differences.append(Difference(*key, "line", line.amount, None, "cap",
-                                                  {"legacy": "no cap line"}, line.currency))
+                    differences.append(_on(Difference(*key[:3], "line", line.amount, None, "cap",
+                                                      {"legacy": "no cap line"}, line.currency), line))
                 elif line.amount != 0 or line.quantity != 0:
-                    differences.append(Difference(*key, "line", line.amount, None, "missing_in_legacy",
-                                                  currency=line.currency))
+                    differences.append(_on(Difference(*key[:3], "line", line.amount, None, "missing_in_legacy",
+                                                      currency=line.currency), line))
             continue
         if theirs and not mine:
             for line in theirs:
                 capping = line.code == PLAN_CAP or line.code.startswith(CHARGE_CAP_PREFIX)
-                differences.append(Difference(*key, "line", None, line.amount,
-                                              "cap" if capping else "missing_in_ratecard",
-                                              {"ratecard": "no cap line"} if capping else {},
-                                              line.currency))
+                differences.append(_on(Difference(*key[:3], "line", None, line.amount,
+                                                  "cap" if capping else "missing_in_ratecard",
+                                                  {"ratecard": "no cap line"} if capping else {},
+                                                  line.currency), line))
             continue
         pairs.append((_merge_ours(mine), _merge_theirs(theirs)))
     differences += finder.explain(pairs)
@@ -206,7 +230,8 @@ def reconcile(store: Store, catalog: Catalog, legacy: Sequence[LegacyLine], envi
         elif difference.cause == "cap":
             difference.detail = {"legacy_netted_into": netted_into}
     # sorted once at the end (few differences), not the hundreds of thousands of keys
-    differences.sort(key=lambda d: (d.customer, d.service_start, d.code, FIELD_ORDER.get(d.field, 9)))
+    differences.sort(key=lambda d: (d.customer, d.service_start, d.code, d.filter is None, d.filter or "",
+                                    d.group or "", FIELD_ORDER.get(d.field, 9)))
     return Reconciliation(len(ours), len(legacy), len(pairs), differences)
 
 
@@ -256,12 +281,12 @@ class CauseFinder:
             cause_of_quantity: tuple[str, dict[str, Any]] | None = None
             if theirs.quantity is not None and theirs.quantity != ours.quantity:
                 cause_of_quantity = quantity_causes.get(id(ours), ("unexplained", {}))
-                differences.append(Difference(*ours.key, "quantity", ours.quantity, theirs.quantity,
-                                              cause_of_quantity[0], cause_of_quantity[1], ours.currency))
+                differences.append(_on(Difference(*ours.key, "quantity", ours.quantity, theirs.quantity,
+                                                  cause_of_quantity[0], cause_of_quantity[1], ours.currency), ours))
             if theirs.amount != ours.amount:
                 cause, detail = self._amount_cause(ours, theirs, cause_of_quantity)
-                differences.append(Difference(*ours.key, "amount", ours.amount, theirs.amount, cause, detail,
-                                              ours.currency))
+                differences.append(_on(Difference(*ours.key, "amount", ours.amount, theirs.amount, cause, detail,
+                                                  ours.currency), ours))
         return differences
 
     def _subscription(self, line: RatecardLine) -> SubscriptionSpec | None:
@@ -272,9 +297,22 @@ class CauseFinder:
         if subscription is None:
             return None
         plan = subscription.list_plan if listed else subscription.plan
-        return next((c for c in plan.charges if c.code == line.code), None)
+        charge = next((c for c in plan.charges if c.code == line.code), None)
+        if charge is None or not charge.is_split:
+            return charge
+        # a line of a charge priced per dimension is priced by its filter, or at the charge's own price
+        found = next((item.price for item in charge.filters if item.code == line.filter), None)
+        return found if found is not None else dataclasses.replace(charge, filters=(), group_by=())
+
+    def _split(self, line: RatecardLine) -> Charge | None:
+        """The charge priced per dimension the line belongs to (None for any other line)."""
+        subscription = self._subscription(line)
+        charge = next((c for c in subscription.plan.charges if c.code == line.code), None) if subscription else None
+        return charge if charge is not None and charge.is_split else None
 
     def _meter_of(self, line: RatecardLine) -> MeterSpec | None:
+        if self._split(line) is not None:
+            return None  # a filter's or a group's share of the meter: no other aggregation is tried on it
         charge = self._charge(line)
         if charge is None or charge.meter is None:
             return None
@@ -397,6 +435,10 @@ class CauseFinder:
                     == theirs.amount:
                 # the legacy system took the whole amount at the rate of the tier it reaches
                 return "tier_model", {"model": "volume"}
+            split = self._split(ours)
+            if split is not None and ours.filter is not None and self._price(
+                    ours, dataclasses.replace(split, filters=(), group_by=()), quantity) == theirs.amount:
+                return "filter_default_price", {"filter": ours.filter}
             listed = self._charge(ours, listed=True)
             if listed is not None and listed != charge and self._price(ours, listed, quantity) == theirs.amount:
                 return "override", {"legacy_used": "the list price"}

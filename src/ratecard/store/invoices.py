@@ -39,6 +39,10 @@ class LineRecord:
     unit_amount: Decimal
     amount: Decimal
     tiers: str | None = None  # a tiered usage line's parts as JSON (domain.tiers.parts_json)
+    # a charge priced per dimension: the filter's code (None: the default price) and the group as a
+    # JSON object of property -> value (None: no group_by, or no usage) (domain.dimensions)
+    filter_code: str | None = None
+    group_values: str | None = None
 
     def same_as(self, other: LineRecord) -> bool:
         return self.__dict__ == other.__dict__
@@ -463,7 +467,8 @@ def finalized_windows(store: Store, environment: str = "live") -> dict[str, list
 def billed_lines(store: Store, environment: str = "live") -> list[tuple]:
     """Every line of every draft or final invoice with its invoice's fields, as plain tuples:
     (customer, code, service_start, service_end, quantity, amount, kind, subscription,
-    draft number, invoice number, currency, tax_rate, service_start_ts, service_end_ts).
+    draft number, invoice number, currency, tax_rate, service_start_ts, service_end_ts, filter_code,
+    group_values).
     One query, no objects per line: reconciliation reads hundreds of thousands of them.
     A corrected cut is read as its latest revision only (credit notes and the invoices they
     credit are left out), so what is compared is what the customer is billed now."""
@@ -476,7 +481,8 @@ def billed_lines(store: Store, environment: str = "live") -> list[tuple]:
         select(invoices.c.customer, invoice_lines.c.code, invoice_lines.c.service_start, invoice_lines.c.service_end,
                invoice_lines.c.quantity, invoice_lines.c.amount, invoice_lines.c.kind, invoices.c.subscription,
                invoices.c.draft_number, invoices.c.number, invoices.c.currency, invoices.c.tax_rate,
-               invoice_lines.c.service_start_ts, invoice_lines.c.service_end_ts)
+               invoice_lines.c.service_start_ts, invoice_lines.c.service_end_ts, invoice_lines.c.filter_code,
+               invoice_lines.c.group_values)
         .select_from(invoice_lines.join(invoices, invoices.c.id == invoice_lines.c.invoice_id))
         .where(invoices.c.environment == environment, invoices.c.status != "void", invoices.c.kind == "invoice",
                ~superseded)

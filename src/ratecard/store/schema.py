@@ -123,6 +123,10 @@ invoice_lines = Table(
     # a tiered usage line's parts, one per tier (JSON, domain.tiers); NULL for other lines and for
     # lines written before the parts were kept
     Column("tiers", Text, nullable=True),
+    # a line of a charge priced per dimension: its filter's code (NULL: the default price) and its
+    # group as a JSON object of property -> value (NULL: no group_by); NULL for every other line
+    Column("filter_code", String(100), nullable=True),
+    Column("group_values", Text, nullable=True),
     Index("ix_invoice_lines_invoice", "invoice_id"),
 )
 

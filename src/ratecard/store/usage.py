@@ -30,6 +30,8 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from itertools import groupby
+from operator import itemgetter
 from typing import Any
 
 import msgspec
@@ -38,6 +40,7 @@ from sqlalchemy import text
 
 from ..catalog import MeterSpec
 from ..domain.aggregation import Sample, Usage, aggregate, average_of, exact_sum
+from ..domain.dimensions import split_usage, split_weighted
 from ..domain.instants import from_micros
 from ..domain.json_values import canonical, is_number, is_plain_text, number_text, text_form
 from .db import Store
@@ -68,10 +71,17 @@ _TAKES = "(w.subscription IS NULL OR e.subscription = w.subscription OR (e.subsc
 def aggregate_usage(
     store: Store, windows: Sequence[Window], meters: Sequence[MeterSpec], environment: str = "live"
 ) -> dict[tuple[int, str], Usage]:
-    """Usage of every meter in every window: {(window key, meter code): Usage}."""
+    """Usage of every meter in every window: {(window key, meter code): Usage}. A meter measuring a
+    charge priced per dimension (MeterSpec.split) gives a domain.dimensions.Split (see _split_pass)."""
     result: dict[tuple[int, str], Usage] = {}
     if not windows or not meters:
         return result
+    split = [meter for meter in meters if meter.split is not None]
+    if split:
+        result.update(_split_pass(store, windows, split, environment))
+        meters = [meter for meter in meters if meter.split is None]
+        if not meters:
+            return result
     postgres = store.is_postgres
     grouped = [meter for meter in meters if meter.aggregation != "weighted_sum" and not _is_per_event(meter)]
     scan = len(windows) >= SCAN_FROM_WINDOWS
@@ -104,6 +114,33 @@ def aggregate_usage(
             result.update(_single_pass(connection, postgres, grouped, environment))
         if loaded:
             connection.execute(text("DROP TABLE usage_windows"))
+    return result
+
+
+def _split_weighted(connection: Any, postgres: bool, windows: Sequence[Window], meter: MeterSpec, charge: Any,
+                    environment: str) -> dict[tuple[int, str], Usage]:
+    """weighted_sum per dimension: every event of the windows' customers before the last window's
+    end (the level before a window counts), as `_weighted` reads them, split by split_weighted."""
+    params: dict[str, Any] = {"env": environment, "until": max(w.end_us for w in windows)}
+    conditions = _conditions(meter, postgres, params, with_field=False)
+    properties = "CAST(e.properties AS TEXT)" if postgres else "e.properties"
+    sql = (
+        f"SELECT e.customer, e.ts, {properties}, e.subscription FROM events e "
+        "WHERE e.environment = :env AND e.ts < :until AND e.status = 'matched' "
+        f"AND e.customer IN (SELECT DISTINCT customer FROM usage_windows) AND {' AND '.join(conditions)} "
+        "ORDER BY e.customer, e.ts"
+    )
+    by_customer: dict[str, list[tuple[Any, Any, str | None]]] = defaultdict(list)
+    for customer, ts, raw, named in connection.execute(text(sql), params):
+        by_customer[customer].append((from_micros(ts), _decode_json(raw), named))
+    result: dict[tuple[int, str], Usage] = {}
+    for window in windows:
+        # the level a window starts from is made of the events it takes, as its deltas are
+        taken = [(at, values) for at, values, named in by_customer.get(window.customer, ()) if window.takes(named)]
+        split = split_weighted(meter.field, charge.filters, charge.group_by, taken, from_micros(window.start_us),
+                               from_micros(window.end_us))
+        if split.parts:
+            result[(window.key, meter.code)] = split
     return result
 
 
@@ -239,7 +276,8 @@ def _conditions(meter: MeterSpec, postgres: bool, params: dict[str, Any], prefix
                 with_field: bool = True) -> list[str]:
     """Stream names, field presence (unless `with_field` is False) and filters as SQL; values as
     bound parameters named with `prefix`, so the conditions of several meters can share one statement."""
-    names = sorted({meter.code, meter.stream})
+    names = sorted({meter.split.meter or meter.code, meter.stream} if meter.split is not None
+                   else {meter.code, meter.stream})
     placeholders = []
     for index, name in enumerate(names):
         params[f"{prefix}stream{index}"] = name
@@ -697,6 +735,10 @@ def few_windows_usage(store: Store, windows: Sequence[Window], meters: Sequence[
     if len(windows) > FEW_WINDOWS:
         return aggregate_usage(store, windows, meters, environment)
     result: dict[tuple[int, str], Usage] = {}
+    split = [meter for meter in meters if meter.split is not None]
+    if split and windows:
+        result.update(_split_pass(store, windows, split, environment))
+        meters = [meter for meter in meters if meter.split is None]
     grouped = [meter for meter in meters if meter.aggregation != "weighted_sum" and not _is_per_event(meter)]
     rolled_up = [meter for meter in meters if meter.aggregation == "weighted_sum" or _is_per_event(meter)]
     if not store.is_postgres:  # one statement per meter: a stream many meters read is scanned once instead
@@ -790,3 +832,70 @@ def _window_sqlite_exact(connection: Any, meter: MeterSpec, environment: str, wi
            "AND e.status = 'matched'")
     samples = [Sample(from_micros(ts), Decimal(raw)) for ts, raw in connection.execute(text(sql), params)]
     return aggregate(meter.aggregation, samples)
+
+
+# ---------------------------------------------------------------- usage per dimension
+
+
+def _split_pass(store: Store, windows: Sequence[Window], meters: Sequence[MeterSpec],
+                environment: str) -> dict[tuple[int, str], Usage]:
+    """The usage of charges priced per dimension: per meter, one scan of the windows' events (the
+    same join and conditions as the other meters, the meter's field not required: an event that
+    does not count is told in Python), each event's properties read as JSON text and split by
+    domain.dimensions.split_usage, the one rule for both stores (its exact Decimal arithmetic is the
+    reference the SQL aggregates are tested against). Events come in (window, time, id) order, the
+    order `latest` breaks ties by on both stores (ids by their bytes)."""
+    result: dict[tuple[int, str], Usage] = {}
+    postgres = store.is_postgres
+    with store.engine.begin() as connection:
+        _load_windows(connection, postgres, windows)
+        for meter in meters:
+            charge = meter.split
+            assert charge is not None
+            if meter.aggregation == "weighted_sum":
+                result.update(_split_weighted(connection, postgres, windows, meter, charge, environment))
+                continue
+            params: dict[str, Any] = {"env": environment}
+            conditions = _conditions(meter, postgres, params, with_field=False)
+            properties = "CAST(e.properties AS TEXT)" if postgres else "e.properties"
+            order = 'e.id COLLATE "C"' if postgres else "e.id"
+            sql = (
+                f"SELECT w.key, e.ts, {properties} FROM {_windows_join(postgres)} "
+                "ON e.environment = :env AND e.customer = w.customer AND e.ts >= w.start_ts AND e.ts < w.end_ts "
+                f"AND {_TAKES} WHERE {_status_term(postgres)} = 'matched' AND {' AND '.join(conditions)} "
+                f"ORDER BY w.key, e.ts, {order}"
+            )
+            # the rows come window by window: one window's events are decoded and split at a time
+            for key, rows in groupby(connection.execute(text(sql), params), key=itemgetter(0)):
+                result[(key, meter.code)] = split_usage(
+                    meter.aggregation, meter.field, charge.filters, charge.group_by,
+                    ((from_micros(ts), _decode_json(raw)) for _, ts, raw in rows))
+        connection.execute(text("DROP TABLE usage_windows"))
+    return result
+
+
+def _split_weighted(connection: Any, postgres: bool, windows: Sequence[Window], meter: MeterSpec, charge: Any,
+                    environment: str) -> dict[tuple[int, str], Usage]:
+    """weighted_sum per dimension: every event of the windows' customers before the last window's
+    end (the level before a window counts), as `_weighted` reads them, split by split_weighted."""
+    params: dict[str, Any] = {"env": environment, "until": max(w.end_us for w in windows)}
+    conditions = _conditions(meter, postgres, params, with_field=False)
+    properties = "CAST(e.properties AS TEXT)" if postgres else "e.properties"
+    sql = (
+        f"SELECT e.customer, e.ts, {properties}, e.subscription FROM events e "
+        "WHERE e.environment = :env AND e.ts < :until AND e.status = 'matched' "
+        f"AND e.customer IN (SELECT DISTINCT customer FROM usage_windows) AND {' AND '.join(conditions)} "
+        "ORDER BY e.customer, e.ts"
+    )
+    by_customer: dict[str, list[tuple[Any, Any, str | None]]] = defaultdict(list)
+    for customer, ts, raw, named in connection.execute(text(sql), params):
+        by_customer[customer].append((from_micros(ts), _decode_json(raw), named))
+    result: dict[tuple[int, str], Usage] = {}
+    for window in windows:
+        # the level a window starts from is made of the events it takes, as its deltas are
+        taken = [(at, values) for at, values, named in by_customer.get(window.customer, ()) if window.takes(named)]
+        split = split_weighted(meter.field, charge.filters, charge.group_by, taken, from_micros(window.start_us),
+                               from_micros(window.end_us))
+        if split.parts:
+            result[(window.key, meter.code)] = split
+    return result

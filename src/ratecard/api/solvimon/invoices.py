@@ -18,6 +18,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
 
 from ...catalog import Catalog
+from ...domain.dimensions import group_from_json
 from ...services.invoices import InvoiceRecord, find_invoices, invoice_or_none
 from ...services.payments import payment_statuses
 from ...services.resources.checks import check_choice
@@ -110,7 +111,9 @@ def _line(invoice: InvoiceRecord, position: int, order: int, line: Any, currency
         "meter_value": {"reference": line.code, "type": "NUMBER", "number": decimal_text(line.quantity)},
         "ratecard": {"code": line.code, "kind": line.kind, "quantity": decimal_text(line.quantity),
                      "unit_amount": decimal_text(line.unit_amount), "amount": decimal_text(line.amount),
-                     "service_start": line.service_start, "service_end": line.service_end},
+                     "service_start": line.service_start, "service_end": line.service_end,
+                     # a charge priced per dimension: the filter (null: the default price) and the group
+                     "filter": line.filter_code, "group": group_from_json(line.group_values)},
     }
 
 

@@ -5,6 +5,7 @@ cause, and nothing else is reported."""
 from __future__ import annotations
 
 import csv
+import dataclasses
 import random
 import subprocess
 import sys
@@ -57,7 +58,7 @@ def test_thousands_of_lines_with_mixed_causes(db_url: str, tmp_path: Path) -> No
             charge = next((c for c in subscription.plan.charges if c.code == line.code), None)
             roll = rng.random()
             if charge is not None and charge.model == "graduated" and line.quantity > 0 and roll < 0.5:
-                volume = quantize(price_usage(charge.__class__(**{**charge.__dict__, "model": "volume"}),
+                volume = quantize(price_usage(dataclasses.replace(charge, model="volume"),
                                               line.quantity).amount, invoice.currency)
                 if volume != line.amount:
                     row["amount"] = f"{volume:f}"

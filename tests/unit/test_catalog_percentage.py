@@ -158,22 +158,15 @@ def test_an_override_adding_a_rule_makes_the_meter_per_event() -> None:
     assert catalog.meters["payments"].per_event
 
 
-class _ChargeWithFilters(Charge):
-    """A charge as a catalog with charge-level filters and group_by would validate it."""
-
-    filters: dict[str, list[str]] | None = None
-    group_by: list[str] | None = None
-
-
 def test_rules_over_one_series_refuse_charge_filters_and_group_by() -> None:
     fields = {"code": "card", "meter": "payments", "model": "percentage", "rate": "2"}
+    split = {"filters": [{"code": "cards", "match": {"method": ["card"]}}], "group_by": ["country"]}
     problems: list[Problem] = []
-    check_charge(_ChargeWithFilters(**fields, per_transaction_max_amount="15.00", filters={"method": ["card"]},
-                                    group_by=["country"]), "plans[0].charges[0]", {"payments"}, problems,
-                 {"payments": "sum"})
+    check_charge(Charge.model_validate({**fields, **split, "per_transaction_max_amount": "15.00"}),
+                 "plans[0].charges[0]", {"payments"}, problems, {"payments": "sum"})
     assert {problem.path for problem in problems} == {"plans[0].charges[0].filters", "plans[0].charges[0].group_by"}
     assert "cannot be combined with per_transaction_max_amount" in problems[0].message
     problems = []
-    check_charge(_ChargeWithFilters(**fields, filters={"method": ["card"]}), "plans[0].charges[0]", {"payments"},
-                 problems, {"payments": "sum"})
+    check_charge(Charge.model_validate({**fields, **split}), "plans[0].charges[0]", {"payments"}, problems,
+                 {"payments": "sum"})
     assert problems == []  # a plain percentage with filters is not this check's business

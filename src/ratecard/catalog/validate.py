@@ -778,8 +778,7 @@ def _check_plan_currencies(plan: Plan, path: str, meter_codes: set[str], problem
             others = [name for name in fields if name not in PRICE_FIELDS
                       and not (name == "filters" and charges[code].filters)]
             for name in others:
-                problems.append(Problem(f"{at}.{name}", f"is not a price (a currency gives {', '.join(PRICE_FIELDS)}, "
-                                                        "and filters' prices by code)"))
+                problems.append(Problem(f"{at}.{name}", f"is not a price (a currency gives {', '.join(PRICE_FIELDS)})"))
             if others or not _currency_filter_prices(charges[code], fields.get("filters"), f"{at}.filters", problems):
                 continue
             if "maximum" in fields and charges[code].maximum is None:

@@ -117,33 +117,6 @@ def aggregate_usage(
     return result
 
 
-def _split_weighted(connection: Any, postgres: bool, windows: Sequence[Window], meter: MeterSpec, charge: Any,
-                    environment: str) -> dict[tuple[int, str], Usage]:
-    """weighted_sum per dimension: every event of the windows' customers before the last window's
-    end (the level before a window counts), as `_weighted` reads them, split by split_weighted."""
-    params: dict[str, Any] = {"env": environment, "until": max(w.end_us for w in windows)}
-    conditions = _conditions(meter, postgres, params, with_field=False)
-    properties = "CAST(e.properties AS TEXT)" if postgres else "e.properties"
-    sql = (
-        f"SELECT e.customer, e.ts, {properties}, e.subscription FROM events e "
-        "WHERE e.environment = :env AND e.ts < :until AND e.status = 'matched' "
-        f"AND e.customer IN (SELECT DISTINCT customer FROM usage_windows) AND {' AND '.join(conditions)} "
-        "ORDER BY e.customer, e.ts"
-    )
-    by_customer: dict[str, list[tuple[Any, Any, str | None]]] = defaultdict(list)
-    for customer, ts, raw, named in connection.execute(text(sql), params):
-        by_customer[customer].append((from_micros(ts), _decode_json(raw), named))
-    result: dict[tuple[int, str], Usage] = {}
-    for window in windows:
-        # the level a window starts from is made of the events it takes, as its deltas are
-        taken = [(at, values) for at, values, named in by_customer.get(window.customer, ()) if window.takes(named)]
-        split = split_weighted(meter.field, charge.filters, charge.group_by, taken, from_micros(window.start_us),
-                               from_micros(window.end_us))
-        if split.parts:
-            result[(window.key, meter.code)] = split
-    return result
-
-
 # From this many windows on (a whole invoice run rather than a few subscriptions), SQLite reads
 # the events table in order instead of one index range per window: random row lookups cost
 # more than reading rows that are not needed.

@@ -25,8 +25,14 @@ ZERO = Decimal(0)
 def free_charge(charge: Charge, note: str) -> Charge:
     """The charge with every amount at zero, its description telling why."""
     tiers = tuple(Tier(tier.up_to, ZERO, ZERO) for tier in charge.tiers)
+    # a per-event minimum (or maximum) fee is an amount too: at zero, every event's fee is zero
+    bounds = {name: ZERO for name in ("per_transaction_min_amount", "per_transaction_max_amount")
+              if getattr(charge, name) is not None}
+    # each filter prices its events at a price of its own: free as well
+    filters = tuple(replace(item, price=free_charge(item.price, note)) for item in charge.filters)
     return replace(charge, description=f"{charge.description or charge.code} ({note})", amount=ZERO,
-                   unit_amount=ZERO, tiers=tiers, package_amount=ZERO, rate=ZERO, fixed_amount=ZERO)
+                   unit_amount=ZERO, tiers=tiers, package_amount=ZERO, rate=ZERO, fixed_amount=ZERO,
+                   filters=filters, **bounds)
 
 
 TRIAL_CODE = "{code} (trial)"

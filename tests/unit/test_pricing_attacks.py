@@ -1,0 +1,66 @@
+"""Pricing features meeting each other and hostile input: each case here is a bug that was found by
+combining two features (or feeding a field an exotic value), with the figures a user sees."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from ratecard.domain.aggregation import Usage
+from ratecard.domain.dimensions import Split
+
+from .subscription_cuts import at, catalog_of, invoices, shown
+
+D = Decimal
+
+
+def _document(charge: dict[str, Any], subscription: dict[str, Any] | None = None,
+              meter: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {
+        "billing_entity": {"name": "Acme", "currency": "USD", "timezone": "UTC"},
+        "meters": [meter or {"code": "api_calls", "aggregation": "count"}],
+        "plans": [{"code": "pro", "name": "Pro", "currency": "USD", "charges": [charge]}],
+        "customers": [{"reference": "c1", "currency": "USD"}],
+        "subscriptions": [{"reference": "s1", "customer": "c1", "plan": "pro", "start": "2026-01-01",
+                           **(subscription or {})}],
+    }
+
+
+def _usage_key(document: dict[str, Any]) -> str:
+    return catalog_of(document).plans["pro"].charges[0].usage_key
+
+
+# --- a free trial prices everything at zero: filters' own prices and per-event minimums included ---
+
+def test_trial_prices_a_filters_events_at_zero() -> None:
+    # calls: 0.10 each, gpt4o calls 1.00 each; trial for all of January. 10 gpt4o calls and 5 others
+    # in January: every line of the trial at 0.00.
+    document = _document({"code": "calls", "meter": "api_calls", "model": "per_unit", "unit_amount": "0.10",
+                          "filters": [{"code": "gpt4o", "match": {"model": ["gpt-4o"]}, "unit_amount": "1.00"}]},
+                         {"trial_days": 31})
+    key = _usage_key(document)
+    split = Split.of({("gpt4o", ()): Usage(D(10), 10), (None, ()): Usage(D(5), 5)})
+
+    def usage(start: datetime, end: datetime) -> dict[str, Usage]:
+        return {key: split}
+
+    bills = invoices(catalog_of(document), "s1", date(2026, 2, 1), usage)
+    february = bills[at(date(2026, 2, 1))]
+    assert [(kind, code, quantity, amount) for kind, code, quantity, _, amount in shown(february)] == [
+        ("usage", "calls", "10", "0.00"), ("usage", "calls", "5", "0.00")]
+
+
+def test_trial_prices_per_event_minimum_fees_at_zero() -> None:
+    # card fees 2% with at least 0.50 per payment; trial for all of January: 3 payments of 10.00 in
+    # January bill 0.00 (not 3 x 0.50 = 1.50).
+    document = _document({"code": "fees", "meter": "volume", "model": "percentage", "rate": "2",
+                          "per_transaction_min_amount": "0.50"}, {"trial_days": 31},
+                         {"code": "volume", "aggregation": "sum", "field": "amount"})
+
+    def usage(start: datetime, end: datetime) -> dict[str, Usage]:
+        return {"volume": Usage(D(30), 3, values=(D(10), D(10), D(10)))}
+
+    bills = invoices(catalog_of(document), "s1", date(2026, 2, 1), usage)
+    february = bills[at(date(2026, 2, 1))]
+    assert [(code, amount) for _, code, _, _, amount in shown(february)] == [("fees", "0.00")]

@@ -64,3 +64,38 @@ def test_trial_prices_per_event_minimum_fees_at_zero() -> None:
     bills = invoices(catalog_of(document), "s1", date(2026, 2, 1), usage)
     february = bills[at(date(2026, 2, 1))]
     assert [(code, amount) for _, code, _, _, amount in shown(february)] == [("fees", "0.00")]
+
+
+# --- hostile catalog values: one problem, at the path the user wrote ---
+
+def _problems(document: dict[str, Any]) -> list[tuple[str, str]]:
+    from ratecard.catalog import check_document
+
+    _, problems = check_document(document)
+    return [(problem.path, problem.message) for problem in problems]
+
+
+def _filters(count: int, **price: str) -> list[dict[str, Any]]:
+    return [{"code": f"f{index}", "match": {"model": [f"m{index}"]}, **price} for index in range(count)]
+
+
+def test_a_charge_field_out_of_range_is_reported_once_not_again_for_each_filter() -> None:
+    document = _document({"code": "calls", "meter": "api_calls", "model": "per_unit", "unit_amount": "0.10",
+                          "maximum": "1e30", "filters": _filters(3, unit_amount="1.00")})
+    assert [path for path, _ in _problems(document)] == ["plans[0].charges[0].maximum"]
+
+
+def test_a_filters_own_field_out_of_range_is_reported_at_the_filter() -> None:
+    document = _document({"code": "calls", "meter": "api_calls", "model": "per_unit", "unit_amount": "0.10",
+                          "filters": _filters(2, unit_amount="1e30")})
+    assert [path for path, _ in _problems(document)] == ["plans[0].charges[0].filters[0].unit_amount",
+                                                         "plans[0].charges[0].filters[1].unit_amount"]
+
+
+def test_a_match_value_that_is_an_object_or_null_is_one_clear_problem() -> None:
+    for value in ({"a": 1}, None, [1]):
+        document = _document({"code": "calls", "meter": "api_calls", "model": "per_unit", "unit_amount": "0.10",
+                              "filters": [{"code": "x", "match": {"model": ["ok", value]}, "unit_amount": "1"}]})
+        problems = _problems(document)
+        assert [path for path, _ in problems] == ["plans[0].charges[0].filters[0].match.model[1]"], problems
+        assert "a text, a number or a boolean" in problems[0][1]

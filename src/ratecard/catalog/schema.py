@@ -248,7 +248,15 @@ def _event_count(value: Any) -> int:
 EventCount = Annotated[int, BeforeValidator(_event_count)]
 
 
-FilterValue = str | int | Decimal | bool
+def _match_value(value: Any) -> Any:
+    """A value a property is compared with: one clear message for anything else (rather than one per
+    type it is not)."""
+    if value is None or isinstance(value, (dict, list, tuple, set)):
+        raise ValueError("must be a text, a number or a boolean (an object, a list or null matches no event)")
+    return value
+
+
+FilterValue = Annotated[str | int | Decimal | bool, BeforeValidator(_match_value)]
 # a filter's code names its invoice lines (the line field `filter`)
 FilterCode = Annotated[str, Field(min_length=1, max_length=100), AfterValidator(_printable)]
 MatchValues = Annotated[list[FilterValue], Field(max_length=MAX_MATCH_VALUES)]

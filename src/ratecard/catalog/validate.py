@@ -537,7 +537,11 @@ def _check_dimensions(charge: Charge, path: str, problems: list[Problem]) -> Non
         if any(name not in allowed for name in given):
             continue
         price = filter_price(charge, item)
-        _check_charge_bounds(price, where, problems)
+        # only the fields the filter gives: the charge's own are reported once, at the charge
+        found: list[Problem] = []
+        _check_charge_bounds(price, where, found)
+        problems += [problem for problem in found
+                     if problem.path[len(where) + 1:].split(".")[0].split("[")[0] in given]
         if charge.model in TIERED_MODELS and item.tiers is not None:
             if not item.tiers:
                 problems.append(Problem(f"{where}.tiers", f"model {charge.model} needs at least one tier"))

@@ -99,3 +99,25 @@ def test_a_match_value_that_is_an_object_or_null_is_one_clear_problem() -> None:
         problems = _problems(document)
         assert [path for path, _ in problems] == ["plans[0].charges[0].filters[0].match.model[1]"], problems
         assert "a text, a number or a boolean" in problems[0][1]
+
+
+# --- an amount off is money on a line: rounded to the currency's minor unit like every line ---
+
+def _fee_document(currency: str, fee: str, discount: dict[str, Any]) -> dict[str, Any]:
+    return {"billing_entity": {"name": "Acme", "currency": currency, "timezone": "UTC"},
+            "meters": [{"code": "api_calls", "aggregation": "count"}],
+            "plans": [{"code": "pro", "currency": currency,
+                       "charges": [{"code": "base", "model": "flat", "amount": fee, "timing": "arrears"}]}],
+            "customers": [{"reference": "c1", "currency": currency}],
+            "subscriptions": [{"reference": "s1", "customer": "c1", "plan": "pro", "start": "2026-01-01",
+                               "discounts": [discount]}]}
+
+
+def test_an_amount_off_finer_than_the_currency_is_rounded_once_on_its_line() -> None:
+    # 0.005 EUR off a 10.00 fee: the line takes 0.01 (half up), the invoice totals 9.99, never 9.995;
+    # 1.0005 KWD (3 decimals) off 3.333 takes 1.001; 500.5 JPY (none) off 1000 takes 501
+    for currency, fee, off, line in (("EUR", "10.00", "0.005", "-0.01"), ("KWD", "3.333", "1.0005", "-1.001"),
+                                     ("JPY", "1000", "500.5", "-501")):
+        document = _fee_document(currency, fee, {"code": "off", "amount_off": off})
+        february = invoices(catalog_of(document), "s1", date(2026, 2, 1))[at(date(2026, 2, 1))]
+        assert [(kind, amount) for kind, _, _, _, amount in shown(february)] == [("arrears", fee), ("discount", line)]

@@ -78,7 +78,8 @@ def _take(discounts: Sequence[Discount], lines: Sequence[Line], wanted: Sequence
         elif discount.percent_off is not None:
             take = quantize(base * discount.percent_off / 100, currency, rounding)
         else:
-            take = discount.amount_off or Decimal(0)
+            # an amount on a line: rounded once to the currency's minor unit (0.005 EUR takes 0.01)
+            take = quantize(discount.amount_off or Decimal(0), currency, rounding)
         take = max(min(take, base), Decimal(0))
         rest = take
         for index in covered:  # what is taken is gone for the next discount

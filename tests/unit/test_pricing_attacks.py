@@ -121,3 +121,40 @@ def test_an_amount_off_finer_than_the_currency_is_rounded_once_on_its_line() -> 
         document = _fee_document(currency, fee, {"code": "off", "amount_off": off})
         february = invoices(catalog_of(document), "s1", date(2026, 2, 1))[at(date(2026, 2, 1))]
         assert [(kind, amount) for kind, _, _, _, amount in shown(february)] == [("arrears", fee), ("discount", line)]
+
+
+# --- a plan in several currencies: the per-event amounts of a percentage charge are prices too ---
+
+def _card_fees(currencies: dict[str, Any], customer_currency: str = "JPY") -> dict[str, Any]:
+    return {"billing_entity": {"name": "Acme", "currency": "USD", "timezone": "UTC"},
+            "meters": [{"code": "volume", "aggregation": "sum", "field": "amount"}],
+            "plans": [{"code": "pro", "currency": "USD",
+                       "charges": [{"code": "fees", "meter": "volume", "model": "percentage", "rate": "2",
+                                    "per_transaction_min_amount": "0.50", "per_transaction_max_amount": "15.00",
+                                    "free_units_per_total_aggregation": "100.00"}],
+                       "currencies": currencies}],
+            "customers": [{"reference": "c1", "currency": customer_currency}],
+            "subscriptions": [{"reference": "s1", "customer": "c1", "plan": "pro", "start": "2026-01-01"}]}
+
+
+def test_per_event_amounts_are_required_in_each_currency_of_the_plan() -> None:
+    # without them, a JPY customer would pay at least 0.50 JPY (not 75 JPY) a payment, at most 15 JPY
+    problems = dict(_problems(_card_fees({"JPY": {"charges": {"fees": {}}}})))
+    for name in ("per_transaction_min_amount", "per_transaction_max_amount", "free_units_per_total_aggregation"):
+        assert f"plans[0].currencies.JPY.charges.fees.{name}" in problems, problems
+
+
+def test_per_event_amounts_in_another_currency_price_its_customers() -> None:
+    # JPY: at least 75, at most 2,250 a payment; the first 15,000 of the volume free. Payments of
+    # 10,000 (free), 10,000 (5,000 free: 2% of 5,000 = 100), 1,000 (20 -> 75), 200,000 (4,000 -> 2,250):
+    # 100 + 75 + 2,250 = 2,425 JPY
+    document = _card_fees({"JPY": {"charges": {"fees": {"per_transaction_min_amount": "75",
+                                                        "per_transaction_max_amount": "2250",
+                                                        "free_units_per_total_aggregation": "15000"}}}})
+    values = (D(10_000), D(10_000), D(1_000), D(200_000))
+
+    def usage(start: datetime, end: datetime) -> dict[str, Usage]:
+        return {"volume": Usage(sum(values, D(0)), len(values), values=values)}
+
+    february = invoices(catalog_of(document), "s1", date(2026, 2, 1), usage)[at(date(2026, 2, 1))]
+    assert [(code, amount) for _, code, _, _, amount in shown(february)] == [("fees", "2425")]

@@ -752,7 +752,9 @@ def _check_plan_maximum(plan: Plan, path: str, problems: list[Problem]) -> None:
 
 
 # the charge fields that hold money: a plan's other currencies give them again, other fields are shared
-PRICE_FIELDS = ("amount", "unit_amount", "tiers", "package_amount", "fixed_amount", "maximum")
+PRICE_FIELDS = ("amount", "unit_amount", "tiers", "package_amount", "fixed_amount", "maximum",
+                # a percentage charge's per-event amounts: a fee's bounds, and the free part of the amount
+                "per_transaction_min_amount", "per_transaction_max_amount", "free_units_per_total_aggregation")
 
 
 def _check_plan_currencies(plan: Plan, path: str, meter_codes: set[str], problems: list[Problem]) -> None:

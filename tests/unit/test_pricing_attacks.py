@@ -158,3 +158,27 @@ def test_per_event_amounts_in_another_currency_price_its_customers() -> None:
 
     february = invoices(catalog_of(document), "s1", date(2026, 2, 1), usage)[at(date(2026, 2, 1))]
     assert [(code, amount) for _, code, _, _, amount in shown(february)] == [("fees", "2425")]
+
+
+# --- a graduated_percentage filter's tiers are checked like the charge's ---
+
+def _payouts(filter_tiers: list[dict[str, Any]]) -> dict[str, Any]:
+    return _document({"code": "payouts", "meter": "volume", "model": "graduated_percentage",
+                      "tiers": [{"up_to": "1000", "rate": "1"}, {"up_to": None, "rate": "0.5"}],
+                      "filters": [{"code": "eu", "match": {"region": ["eu"]}, "tiers": filter_tiers}]},
+                     meter={"code": "volume", "aggregation": "sum", "field": "amount"})
+
+
+def test_a_graduated_percentage_filters_tiers_need_rates_and_an_unbounded_last_tier() -> None:
+    at_filter = "plans[0].charges[0].filters[0]"
+    # a unit amount instead of a rate: its events would be billed at 0%
+    problems = dict(_problems(_payouts([{"up_to": None, "unit_amount": "1"}])))
+    assert set(problems) == {f"{at_filter}.tiers[0].rate", f"{at_filter}.tiers[0].unit_amount"}, problems
+    # a bounded last tier: the amount above 100 would be billed nothing
+    problems = dict(_problems(_payouts([{"up_to": "100", "rate": "2"}])))
+    assert problems == {f"{at_filter}.tiers[0].up_to": "the last tier must be unbounded (up_to: null)"}
+    # bounds not increasing
+    problems = dict(_problems(_payouts([{"up_to": "100", "rate": "2"}, {"up_to": "50", "rate": "1"},
+                                        {"up_to": None, "rate": "1"}])))
+    assert problems == {f"{at_filter}.tiers[1].up_to": "must be greater than 100"}
+    assert _problems(_payouts([{"up_to": "100", "rate": "2"}, {"up_to": None, "rate": "1"}])) == []

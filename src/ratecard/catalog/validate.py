@@ -542,10 +542,11 @@ def _check_dimensions(charge: Charge, path: str, problems: list[Problem]) -> Non
         _check_charge_bounds(price, where, found)
         problems += [problem for problem in found
                      if problem.path[len(where) + 1:].split(".")[0].split("[")[0] in given]
-        if charge.model in TIERED_MODELS and item.tiers is not None:
+        if (charge.model in TIERED_MODELS or charge.model == "graduated_percentage") and item.tiers is not None:
             if not item.tiers:
                 problems.append(Problem(f"{where}.tiers", f"model {charge.model} needs at least one tier"))
             _check_tiers(price, where, problems)
+            _check_tier_prices(price, where, problems)  # a rate on graduated_percentage's, none on the others'
 
 
 def filter_price(charge: Charge, item: Any) -> Charge:

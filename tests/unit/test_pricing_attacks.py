@@ -3,12 +3,26 @@ combining two features (or feeding a field an exotic value), with the figures a 
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from dataclasses import replace
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ratecard.catalog import check_document
 from ratecard.domain.aggregation import Usage
-from ratecard.domain.dimensions import Split
+from ratecard.domain.caps import PlanCap, cap_lines
+from ratecard.domain.dimensions import Split, split_usage
+from ratecard.domain.early import early_instants, early_windows, plan_early
+from ratecard.domain.invoice import Line
+from ratecard.domain.money import quantize
+from ratecard.domain.periods import Period
+from ratecard.domain.pricing import Charge, ChargeFilter, Tier, price_usage
+from ratecard.domain.rating import Cut, Plan, Pricing, rate_cut, split_lines
+from ratecard.domain.terms import Terms, segments
+from ratecard.domain.trials import with_trial
 
 from .subscription_cuts import at, catalog_of, invoices, shown
 
@@ -69,8 +83,6 @@ def test_trial_prices_per_event_minimum_fees_at_zero() -> None:
 # --- hostile catalog values: one problem, at the path the user wrote ---
 
 def _problems(document: dict[str, Any]) -> list[tuple[str, str]]:
-    from ratecard.catalog import check_document
-
     _, problems = check_document(document)
     return [(problem.path, problem.message) for problem in problems]
 
@@ -182,3 +194,148 @@ def test_a_graduated_percentage_filters_tiers_need_rates_and_an_unbounded_last_t
                                         {"up_to": None, "rate": "1"}])))
     assert problems == {f"{at_filter}.tiers[1].up_to": "must be greater than 100"}
     assert _problems(_payouts([{"up_to": "100", "rate": "2"}, {"up_to": None, "rate": "1"}])) == []
+
+
+# --- invariants, as properties (domain only: fast) ---
+
+JANUARY = Period(at(date(2026, 1, 1)), at(date(2026, 2, 1)), at(date(2026, 1, 1)), at(date(2026, 2, 1)))
+PRICES = st.decimals(D(0), D(5), places=3)
+VALUES = ["a", "b", "c"]
+
+
+@st.composite
+def priced(draw: Any, model: str) -> dict[str, Any]:
+    """The price fields of one model, drawn."""
+    if model == "per_unit":
+        return {"unit_amount": draw(PRICES)}
+    if model == "graduated":
+        bound = draw(st.integers(1, 20))
+        return {"tiers": (Tier(D(bound), draw(PRICES), draw(PRICES)), Tier(None, draw(PRICES), draw(PRICES)))}
+    return {"package_size": D(draw(st.integers(1, 7))), "package_amount": draw(PRICES),
+            "free_units": D(draw(st.integers(0, 5)))}
+
+
+@st.composite
+def split_charges(draw: Any) -> Charge:
+    model = draw(st.sampled_from(["per_unit", "graduated", "package"]))
+    base = Charge(code="calls", model=model, meter="calls", **draw(priced(model)))
+    filters = []
+    for index in range(draw(st.integers(0, 3))):
+        keys = draw(st.lists(st.sampled_from(["m", "r"]), min_size=1, max_size=2, unique=True))
+        match = tuple(sorted((key, frozenset(draw(st.lists(st.sampled_from(VALUES), min_size=1, unique=True))))
+                             for key in keys))
+        filters.append(ChargeFilter(f"f{index}", match, replace(base, **draw(priced(model)))))
+    group_by = tuple(draw(st.lists(st.sampled_from(["m", "r", "p"]), max_size=2, unique=True)))
+    return replace(base, filters=tuple(filters), group_by=group_by)
+
+
+EVENTS = st.lists(st.fixed_dictionaries({}, optional={key: st.sampled_from(VALUES) for key in ("m", "r", "p")}),
+                  max_size=40)
+
+
+@settings(max_examples=150, deadline=None)
+@given(charge=split_charges(), events=EVENTS)
+def test_a_split_charges_lines_are_each_part_priced_on_its_own(charge: Charge, events: list[dict[str, str]]) -> None:
+    # the oracle: each event to the first filter all of whose properties it has one of the values of
+    parts: dict[tuple[str | None, tuple[str | None, ...]], int] = {}
+    for properties in events:
+        taken = next((item for item in charge.filters
+                      if all(properties.get(key) in values for key, values in item.match)), None)
+        key = (taken.code if taken else None, tuple(properties.get(name) for name in charge.group_by))
+        parts[key] = parts.get(key, 0) + 1
+    prices = {item.code: item.price for item in charge.filters}
+    expected = sum((quantize(price_usage(prices.get(code, charge) if code else charge, D(count), count).amount, "EUR")
+                    for (code, _), count in parts.items()), D(0))
+    when = JANUARY.start
+    split = split_usage("count", None, charge.filters, charge.group_by, [(when, item) for item in events])
+    lines = split_lines(charge, JANUARY, split, Pricing("EUR"))
+    assert sum((line.amount for line in lines), D(0)) == expected
+    assert sum((line.quantity for line in lines), D(0)) == len(events)  # every event billed, once
+    assert len([line for line in lines if line.quantity > 0]) == len(parts)
+
+
+AMOUNTS = st.decimals(D(0), D(1000), places=2)
+
+
+@settings(max_examples=200, deadline=None)
+@given(amounts=st.lists(st.tuples(st.sampled_from(["a", "b", "c"]), AMOUNTS), max_size=8),
+       caps=st.fixed_dictionaries({}, optional={code: AMOUNTS for code in ("a", "b", "c")}),
+       plan_cap=st.none() | st.tuples(AMOUNTS, st.lists(st.sampled_from(["a", "b", "c"]), max_size=2, unique=True)),
+       days=st.integers(1, 31), currency=st.sampled_from(["EUR", "JPY", "KWD"]))
+def test_a_cap_never_raises_and_never_takes_more_than_the_excess(
+        amounts: list[tuple[str, Decimal]], caps: dict[str, Decimal], plan_cap: tuple[Decimal, list[str]] | None,
+        days: int, currency: str) -> None:
+    period = Period(JANUARY.start, JANUARY.start + timedelta(days=days), JANUARY.start, JANUARY.end)
+    charges = [Charge(code=code, model="per_unit", meter=code, maximum=caps.get(code)) for code in ("a", "b", "c")]
+    usage = [Line(code, code, period.start, period.end, D(1), quantize(amount, currency),
+                  quantize(amount, currency), "usage") for code, amount in amounts]
+    cap = PlanCap(plan_cap[0], tuple(plan_cap[1])) if plan_cap else None
+    result = cap_lines(charges, cap, period, usage, currency)
+    assert all(line.amount < 0 for line in result)
+    before = {code: sum((line.amount for line in usage if line.code == code), D(0)) for code in ("a", "b", "c")}
+    for code in ("a", "b", "c"):
+        after = before[code] + sum((line.amount for line in result if line.code == f"maximum:{code}"), D(0))
+        assert D(0) <= after <= before[code]
+        if code in caps:
+            assert after == min(before[code], quantize(period.prorate(caps[code]), currency))
+    total_after = sum(before.values(), D(0)) + sum((line.amount for line in result), D(0))
+    assert D(0) <= total_after <= sum(before.values(), D(0))
+
+
+@settings(max_examples=60, deadline=None)
+@given(trial_days=st.integers(1, 70), start=st.integers(1, 28), seats=st.integers(1, 5),
+       end=st.none() | st.integers(1, 90), calls=st.integers(0, 50), fee=st.sampled_from(["31.00", "0.00", "9.99"]))
+def test_a_trial_never_bills_anything_before_its_end(trial_days: int, start: int, seats: int, end: int | None,
+                                                     calls: int, fee: str) -> None:
+    first = date(2026, 1, start)
+    document = _document({"code": "calls", "meter": "api_calls", "model": "graduated",
+                          "tiers": [{"up_to": "10", "unit_amount": "0.50", "flat_amount": "2.00"},
+                                    {"up_to": None, "unit_amount": "0.10"}],
+                          "maximum": "3.00",
+                          "filters": [{"code": "gpt", "match": {"model": ["gpt"]},
+                                       "tiers": [{"up_to": None, "unit_amount": "1.00", "flat_amount": "1.00"}]}]},
+                         {"trial_days": trial_days, "start": first.isoformat(), "quantity": seats,
+                          **({"end": (first + timedelta(days=end)).isoformat()} if end else {})})
+    document["plans"][0]["charges"].insert(0, {"code": "base", "model": "flat", "amount": fee})
+    document["plans"][0]["minimum"] = "50.00"
+    catalog = catalog_of(document)
+    key = catalog.plans["pro"].charges[1].usage_key
+    split = Split.of({("gpt", ()): Usage(D(calls), calls), (None, ()): Usage(D(calls), calls)})
+    trial_end = catalog.subscriptions["s1"].trial_end()
+    assert trial_end is not None
+    bills = invoices(catalog, "s1", first + timedelta(days=100), lambda start, end: {key: split})
+    for boundary, lines in bills.items():
+        for line in lines:
+            if line.service_end <= trial_end or boundary < trial_end:
+                assert line.amount == 0, (boundary, line)
+
+
+@settings(max_examples=100, deadline=None)
+@given(trial_days=st.integers(0, 40), daily=st.lists(st.integers(0, 400), min_size=31, max_size=31),
+       threshold=st.decimals(D("0.01"), D("60"), places=2),
+       model=st.sampled_from(["per_unit", "graduated", "package"]), prices=st.data())
+def test_threshold_invoices_and_the_closing_one_add_up_to_the_price_of_the_total_across_a_trial(
+        trial_days: int, daily: list[int], threshold: Decimal, model: str, prices: Any) -> None:
+    charge = Charge(code="calls", model=model, meter="calls", **prices.draw(priced(model)))
+    plan = Plan(code="pro", currency="EUR", interval="month", charges=(charge,))
+    terms = with_trial((Terms(JANUARY.start, plan),), JANUARY.start + timedelta(days=trial_days))
+
+    def used(start: Any, end: Any) -> Usage:
+        days = daily[(start.date() - JANUARY.start.date()).days:(end.date() - JANUARY.start.date()).days]
+        return Usage(D(sum(days)), len(days))
+
+    instants = early_instants(JANUARY, JANUARY.end)
+    snapshots = [{number: {"calls": used(part.start, end)} for number, part, end in early_windows(terms, JANUARY, moment)}
+                 for moment in instants]
+    early = plan_early(terms, JANUARY, instants, snapshots, Pricing("EUR"), threshold=threshold)
+    parts = segments(terms, JANUARY)
+    closing = rate_cut(terms, Cut(JANUARY.end, JANUARY, None, billed_early=early.billed),
+                       [{"calls": used(part.start, part.end)} for part in parts], Pricing("EUR"))
+    billed = sum((line.amount for cut in early.cuts for line in cut.early), D(0)) \
+        + sum((line.amount for line in closing if line.kind == "usage"), D(0))
+    expected = sum((quantize(price_usage(terms[part.index].plan.charges[0], used(part.start, part.end).quantity,
+                                         used(part.start, part.end).events).amount, "EUR") for part in parts), D(0))
+    assert billed == expected
+    trial_end = JANUARY.start + timedelta(days=trial_days)
+    for cut in early.cuts:  # nothing of the trial is ever billed early
+        assert all(line.amount == 0 for line in cut.early if line.service_end <= trial_end)

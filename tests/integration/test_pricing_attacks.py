@@ -110,3 +110,87 @@ def test_a_group_per_event_fails_its_subscription_only(db_url: str, tmp_path: Pa
     beta = [item for item in invoices if item["customer"] == "beta" and item["issue_date"] == "2026-02-01"]
     assert [item["subtotal"] for item in beta] == ["10.30"]
     assert not [item for item in invoices if item["customer"] == "acme" and item["issue_date"] == "2026-02-01"]
+
+
+MIXED = """
+billing_entity: {name: Acme Cloud BV, country: NL, timezone: UTC, currency: EUR}
+meters:
+  - {code: api_calls, aggregation: count}
+plans:
+  - code: a
+    currency: EUR
+    charges:
+      - code: calls
+        meter: api_calls
+        model: per_unit
+        unit_amount: "0.10"
+        filters: [{code: gpt, match: {model: [gpt]}, unit_amount: "1.00"}]
+  - code: b
+    currency: EUR
+    charges:
+      - code: calls
+        meter: api_calls
+        model: per_unit
+        unit_amount: "0.20"
+        filters: [{code: gpt, match: {model: [gpt, gpt-mini]}, unit_amount: "2.00"}]
+        group_by: [project]
+  - code: capped
+    currency: EUR
+    charges:
+      - {code: calls, meter: api_calls, model: per_unit, unit_amount: "1.00", maximum: "50.00"}
+    currencies:
+      JPY: {charges: {calls: {unit_amount: "150", maximum: "7000"}}}
+customers: [{reference: acme, currency: EUR}, {reference: tanaka, currency: JPY}]
+subscriptions:
+  - reference: acme-ai
+    customer: acme
+    plan: a
+    start: 2026-01-01
+    overrides: {calls: {filters: {gpt: {unit_amount: "0.50"}}}}
+    changes:
+      - {at: 2026-01-16, plan: b, overrides: {calls: {filters: {gpt: {unit_amount: "1.50"}}}}}
+  - reference: tanaka-capped
+    customer: tanaka
+    plan: capped
+    start: 2026-01-01
+    discounts: [{code: goodwill, amount_off: "1000.5"}]
+"""
+
+
+def _calls(customer: str, day: int, model: str | None, project: str, count: int) -> list[dict]:
+    properties = {"project": project, **({"model": model} if model else {})}
+    return [{"id": f"{customer}-{day}-{model}-{project}-{n}", "customer": customer, "meter": "api_calls",
+             "timestamp": f"2026-01-{day:02d}T10:00:00Z", "properties": properties} for n in range(count)]
+
+
+def test_filters_groups_and_overrides_across_a_plan_change_and_a_capped_discounted_yen_plan(
+        db_url: str, tmp_path: Path) -> None:
+    # acme-ai, Jan 1-16 on plan a, its gpt filter overridden to 0.50: 4 gpt calls = 2.00, the 5
+    # others (3 gpt-mini, 2 without a model) at 0.10 = 0.50. Jan 16 on, plan b (gpt takes gpt-mini
+    # too; per project), gpt overridden to 1.50: p1 4 calls = 6.00, p2 3 calls = 4.50; the default,
+    # p2's 2 calls at 0.20 = 0.40. Feb 1: 13.40 EUR.
+    # tanaka-capped, JPY: 100 calls x 150 = 15,000, capped at 7,000 (-8,000); 1000.5 JPY off is 1,001
+    # (rounded to the yen): 5,999 JPY.
+    events = (_calls("acme", 5, "gpt", "p1", 4) + _calls("acme", 5, "gpt-mini", "p1", 3)
+              + _calls("acme", 5, None, "p2", 2) + _calls("acme", 20, "gpt", "p1", 4)
+              + _calls("acme", 20, "gpt-mini", "p2", 3) + _calls("acme", 20, None, "p2", 2)
+              + _calls("tanaka", 10, None, "x", 100))
+    _setup(db_url, tmp_path, MIXED, events)
+    report = json.loads(_cli(db_url, "invoices", "generate", "--until", "2026-02-01", "--json"))
+    assert report["failures"] == []
+    invoices = json.loads(_export(db_url, tmp_path))
+    acme = next(item for item in invoices if item["customer"] == "acme" and item["issue_date"] == "2026-02-01")
+    lines = sorted((line["service_start"][:10], line["filter"] or "", json.dumps(line["group"]), line["quantity"],
+                    line["amount"]) for line in acme["lines"] if line["quantity"] != "0")
+    assert lines == [
+        ("2026-01-01", "", "null", "5", "0.50"),
+        ("2026-01-01", "gpt", "null", "4", "2.00"),
+        ("2026-01-16", "", '{"project": "p2"}', "2", "0.40"),
+        ("2026-01-16", "gpt", '{"project": "p1"}', "4", "6.00"),
+        ("2026-01-16", "gpt", '{"project": "p2"}', "3", "4.50"),
+    ]
+    assert acme["subtotal"] == "13.40"
+    tanaka = next(item for item in invoices if item["customer"] == "tanaka" and item["issue_date"] == "2026-02-01")
+    assert [(line["kind"], line["amount"]) for line in tanaka["lines"]] == [
+        ("usage", "15000"), ("maximum", "-8000"), ("discount", "-1001")]
+    assert (tanaka["currency"], tanaka["subtotal"]) == ("JPY", "5999")

@@ -339,3 +339,18 @@ def test_threshold_invoices_and_the_closing_one_add_up_to_the_price_of_the_total
     trial_end = JANUARY.start + timedelta(days=trial_days)
     for cut in early.cuts:  # nothing of the trial is ever billed early
         assert all(line.amount == 0 for line in cut.early if line.service_end <= trial_end)
+
+
+# --- usage invoiced inside its period: refused with caps and filters, however it is asked for ---
+
+def test_usage_billed_in_advance_by_an_override_is_refused_with_caps_and_filters() -> None:
+    # the plan bills its usage in arrears; a subscription's override (or a change's) asks for
+    # timing: advance, which would invoice a capped, filtered charge inside its period
+    charge = {"code": "calls", "meter": "api_calls", "model": "per_unit", "unit_amount": "0.10", "maximum": "5.00",
+              "filters": [{"code": "gpt", "match": {"model": ["gpt"]}, "unit_amount": "1.00"}]}
+    for subscription in ({"overrides": {"calls": {"timing": "advance"}}},
+                         {"changes": [{"at": "2026-02-01", "overrides": {"calls": {"timing": "advance"}}}]}):
+        problems = _problems(_document(charge, subscription))
+        assert [path for path, _ in problems] == ["subscriptions[0]"], problems
+        assert "a usage charge billed in advance" in problems[0][1]
+        assert "charge 'calls' filters" in problems[0][1] and "charge 'calls' maximum" in problems[0][1]

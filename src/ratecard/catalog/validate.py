@@ -626,10 +626,15 @@ def _check_early_combinations(subscription: Subscription, path: str, plans: dict
     phase_plans = [plans[code] for code in codes if code in plans]
     threshold = subscription.invoice_threshold is not None or any(p.invoice_threshold is not None
                                                                    for p in phase_plans)
-    advance = any(charge.model != "flat" and charge.timing == "advance" for p in phase_plans for charge in p.charges)
+    overrides = [subscription.overrides, *(change.overrides or {} for change in subscription.changes)]
+    usage = {charge.code for p in phase_plans for charge in p.charges if charge.model != "flat"}
+    # timing: advance on a usage charge, by its plan or by an override of the subscription or a change
+    advance = any(charge.model != "flat" and charge.timing == "advance" for p in phase_plans for charge in p.charges) \
+        or any(isinstance(fields, dict) and fields.get("timing") == "advance"
+               for given in overrides if isinstance(given, dict)
+               for code, fields in given.items() if code in usage)
     if not (threshold or advance):
         return
-    overrides = [subscription.overrides, *(change.overrides or {} for change in subscription.changes)]
     found: list[str] = []
     for p in phase_plans:
         if p.maximum is not None:

@@ -354,3 +354,28 @@ def test_usage_billed_in_advance_by_an_override_is_refused_with_caps_and_filters
         assert [path for path, _ in problems] == ["subscriptions[0]"], problems
         assert "a usage charge billed in advance" in problems[0][1]
         assert "charge 'calls' filters" in problems[0][1] and "charge 'calls' maximum" in problems[0][1]
+
+
+# --- a change exactly at the trial's end: the rest of the period is still billed, at once ---
+
+def _seats(change: dict[str, Any]) -> dict[str, Any]:
+    return {"billing_entity": {"name": "Acme", "currency": "USD", "timezone": "UTC"},
+            "meters": [{"code": "api_calls", "aggregation": "count"}],
+            "plans": [{"code": "pro", "name": "Pro", "currency": "USD",
+                       "charges": [{"code": "base", "model": "flat", "amount": "31.00"}]}],
+            "customers": [{"reference": "c1", "currency": "USD"}],
+            "subscriptions": [{"reference": "s1", "customer": "c1", "plan": "pro", "start": "2026-01-01",
+                               "trial_days": 10, "changes": [{"at": "2026-01-11", "quantity": 3, **change}]}]}
+
+
+def test_a_change_at_the_trials_end_still_bills_the_rest_of_the_period_on_the_trials_end_invoice() -> None:
+    # trial until Jan 11; 3 seats from Jan 11: 3 x 31.00 x 21/31 = 63.00 for Jan 11 - Feb 1, on the
+    # invoice cut at the trial's end, whatever the change's proration (with none, those 21 days went
+    # unbilled: the trial had billed nothing that "none" could leave standing)
+    for proration in ("none", "prorate", "invoice_now"):
+        bills = invoices(catalog_of(_seats({"proration": proration})), "s1", date(2026, 2, 1))
+        assert list(bills) == [at(date(2026, 1, 1)), at(date(2026, 1, 11)), at(date(2026, 2, 1))], proration
+        assert [(kind, amount) for kind, _, _, _, amount in shown(bills[at(date(2026, 1, 11))])] == [
+            ("proration", "63.00")], proration
+        assert [(kind, amount) for kind, _, _, _, amount in shown(bills[at(date(2026, 2, 1))])] == [
+            ("advance", "93.00")], proration

@@ -379,3 +379,14 @@ def test_a_change_at_the_trials_end_still_bills_the_rest_of_the_period_on_the_tr
             ("proration", "63.00")], proration
         assert [(kind, amount) for kind, _, _, _, amount in shown(bills[at(date(2026, 2, 1))])] == [
             ("advance", "93.00")], proration
+
+
+def test_a_one_off_is_in_the_currency_the_subscription_is_billed_in_rounded_once() -> None:
+    # an EUR plan sold in JPY: a one-off of 500.5 on a JPY customer's subscription is 501 JPY
+    document = _fee_document("EUR", "10.00", {"code": "off", "percent_off": "10"})
+    document["plans"][0]["currencies"] = {"JPY": {"charges": {"base": {"amount": "1500"}}}}
+    document["customers"][0]["currency"] = "JPY"
+    document["subscriptions"][0]["one_off"] = [{"code": "setup", "amount": "500.5", "at": "2026-01-10"}]
+    february = invoices(catalog_of(document), "s1", date(2026, 2, 1))[at(date(2026, 2, 1))]
+    assert [(kind, amount) for kind, _, _, _, amount in shown(february)] == [
+        ("arrears", "1500"), ("discount", "-150"), ("one_off", "501")]

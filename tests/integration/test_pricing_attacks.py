@@ -194,3 +194,58 @@ def test_filters_groups_and_overrides_across_a_plan_change_and_a_capped_discount
     assert [(line["kind"], line["amount"]) for line in tanaka["lines"]] == [
         ("usage", "15000"), ("maximum", "-8000"), ("discount", "-1001")]
     assert (tanaka["currency"], tanaka["subtotal"]) == ("JPY", "5999")
+
+
+REFUSED = """
+billing_entity: {name: Acme Cloud BV, country: NL, timezone: UTC, currency: USD}
+meters:
+  - {code: calls, aggregation: count}
+  - {code: volume, aggregation: sum, field: amount}
+plans:
+  - code: pro
+    currency: USD
+    charges:
+      - code: llm
+        meter: calls
+        model: per_unit
+        unit_amount: "0.10"
+        maximum: "5.00"
+        filters: [{code: gpt, match: {model: [gpt, "=cmd|' /C calc'!A0"]}, unit_amount: "1.00"}]
+      - code: payouts
+        meter: volume
+        model: graduated_percentage
+        tiers: [{up_to: "1000", rate: "1"}, {up_to: null, rate: "0.5"}]
+        filters: [{code: eu, match: {region: [eu]}, tiers: [{up_to: null, unit_amount: "1"}]}]
+      - {code: card, meter: volume, model: percentage, rate: "2", per_transaction_min_amount: "0.50"}
+    currencies:
+      JPY:
+        charges:
+          llm: {unit_amount: "15", maximum: "750", filters: {gpt: {unit_amount: "150"}}}
+          payouts: {filters: {eu: {tiers: [{up_to: null, rate: "1"}]}}}
+customers: [{reference: acme, currency: USD}]
+subscriptions:
+  - {reference: acme-pro, customer: acme, plan: pro, start: 2026-01-01, overrides: {llm: {timing: advance}}}
+"""
+
+
+def test_catalog_check_names_the_path_of_each_refused_combination(tmp_path: Path) -> None:
+    (tmp_path / "catalog.yaml").write_text(REFUSED)
+    result = runner.invoke(app, ["catalog", "check", str(tmp_path / "catalog.yaml"), "--json"], env=ENV)
+    assert result.exit_code == 1
+    problems = {item["path"]: item["message"] for item in json.loads(result.output)["problems"]}
+    assert problems == {
+        # a graduated_percentage filter's tier: a rate, not a unit amount
+        "plans[0].charges[1].filters[0].tiers[0].rate":
+            "is required by model graduated_percentage (percent of the amount inside the tier)",
+        "plans[0].charges[1].filters[0].tiers[0].unit_amount":
+            "is not used by model graduated_percentage (give the tier's rate)",
+        # a per-event minimum in USD is not one in JPY
+        "plans[0].currencies.JPY.charges.card.per_transaction_min_amount":
+            "is required: the plan's charge 'card' has a per_transaction_min_amount in USD, and each currency gives "
+            "every price",
+        # usage billed in advance asked for by an override, on a capped, filtered charge
+        "subscriptions[0]":
+            "bills usage inside its periods (a usage charge billed in advance), which this version cannot combine "
+            "with charge 'llm' filters, charge 'llm' maximum, charge 'payouts' filters, charge 'card' "
+            "per_transaction_min_amount: remove one or the other",
+    }

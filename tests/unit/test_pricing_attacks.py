@@ -390,3 +390,37 @@ def test_a_one_off_is_in_the_currency_the_subscription_is_billed_in_rounded_once
     february = invoices(catalog_of(document), "s1", date(2026, 2, 1))[at(date(2026, 2, 1))]
     assert [(kind, amount) for kind, _, _, _, amount in shown(february)] == [
         ("arrears", "1500"), ("discount", "-150"), ("one_off", "501")]
+
+
+# --- a discount takes from what an invoice cut at once bills: a trial's end, a change invoiced at once ---
+
+def _half_off(subscription: dict[str, Any]) -> dict[str, Any]:
+    return {"billing_entity": {"name": "Acme", "currency": "USD", "timezone": "UTC"},
+            "meters": [{"code": "api_calls", "aggregation": "count"}],
+            "plans": [{"code": "pro", "name": "Pro", "currency": "USD",
+                       "charges": [{"code": "base", "model": "flat", "amount": "31.00"}]}],
+            "customers": [{"reference": "c1", "currency": "USD"}],
+            "subscriptions": [{"reference": "s1", "customer": "c1", "plan": "pro", "start": "2026-01-01",
+                               "discounts": [{"code": "half", "percent_off": "50"}], **subscription}]}
+
+
+def _amounts(lines: list[Any]) -> list[tuple[str, str]]:
+    return [(kind, amount) for kind, _, _, _, amount in shown(lines)]
+
+
+def test_the_invoice_at_a_trials_end_takes_the_discount() -> None:
+    # trial until Jan 11: 31.00 x 21/31 = 21.00 for the rest of January, half off: 10.50
+    bills = invoices(catalog_of(_half_off({"trial_days": 10})), "s1", date(2026, 2, 1))
+    assert _amounts(bills[at(date(2026, 1, 11))]) == [("proration", "21.00"), ("discount", "-10.50")]
+    assert _amounts(bills[at(date(2026, 2, 1))]) == [("advance", "31.00"), ("discount", "-15.50")]
+
+
+def test_a_change_invoiced_at_once_takes_the_discount_once_over_the_period() -> None:
+    # 1 seat billed Jan 1 (31.00, half off 15.50); 3 seats from Jan 11 invoiced at once: -21.00 +
+    # 63.00 = 42.00, half off 21.00. The period's discount: half of 31.00 + 42.00 = 36.50 = 15.50 + 21.00
+    change = {"changes": [{"at": "2026-01-11", "quantity": 3, "proration": "invoice_now"}]}
+    bills = invoices(catalog_of(_half_off(change)), "s1", date(2026, 2, 1))
+    assert _amounts(bills[at(date(2026, 1, 1))]) == [("advance", "31.00"), ("discount", "-15.50")]
+    assert _amounts(bills[at(date(2026, 1, 11))]) == [("proration", "-21.00"), ("proration", "63.00"),
+                                                      ("discount", "-21.00")]
+    assert _amounts(bills[at(date(2026, 2, 1))]) == [("advance", "93.00"), ("discount", "-46.50")]

@@ -249,3 +249,43 @@ def test_catalog_check_names_the_path_of_each_refused_combination(tmp_path: Path
             "with charge 'llm' filters, charge 'llm' maximum, charge 'payouts' filters, charge 'card' "
             "per_transaction_min_amount: remove one or the other",
     }
+
+
+TRIAL_DISCOUNT = """
+billing_entity: {name: Acme Cloud BV, country: NL, timezone: UTC, currency: EUR}
+meters:
+  - {code: api_calls, aggregation: count}
+plans:
+  - code: team
+    currency: EUR
+    trial_days: 10
+    charges:
+      - {code: seat, model: flat, amount: "31.00"}
+customers: [{reference: acme, currency: EUR}]
+coupons:
+  - {code: HALF, percent_off: "50", duration: forever}
+subscriptions:
+  - reference: acme-team
+    customer: acme
+    plan: team
+    start: 2026-01-01
+    quantity: 2
+    coupons: [HALF]
+    changes: [{at: 2026-01-11, quantity: 3, proration: none}]
+"""
+
+
+def test_a_trial_ending_with_a_change_bills_the_rest_of_the_period_at_once_with_its_discount(
+        db_url: str, tmp_path: Path) -> None:
+    # trial until Jan 11; 3 seats from then (the change's proration none has nothing to settle):
+    # Jan 11 invoice 3 x 31.00 x 21/31 = 63.00, half off -31.50; Feb 1: 93.00, half off -46.50
+    _setup(db_url, tmp_path, TRIAL_DISCOUNT, [])
+    report = json.loads(_cli(db_url, "invoices", "generate", "--until", "2026-02-01", "--json"))
+    assert report["failures"] == []
+    invoices = sorted(json.loads(_export(db_url, tmp_path)), key=lambda item: item["issue_date"])
+    assert [(item["issue_date"], [(line["kind"], line["amount"]) for line in item["lines"]])
+            for item in invoices] == [
+        ("2026-01-01", [("advance", "0.00")]),
+        ("2026-01-11", [("proration", "63.00"), ("discount", "-31.50")]),
+        ("2026-02-01", [("advance", "93.00"), ("discount", "-46.50")]),
+    ]

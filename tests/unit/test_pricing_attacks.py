@@ -424,3 +424,24 @@ def test_a_change_invoiced_at_once_takes_the_discount_once_over_the_period() -> 
     assert _amounts(bills[at(date(2026, 1, 11))]) == [("proration", "-21.00"), ("proration", "63.00"),
                                                       ("discount", "-21.00")]
     assert _amounts(bills[at(date(2026, 2, 1))]) == [("advance", "93.00"), ("discount", "-46.50")]
+
+
+@settings(max_examples=60, deadline=None)
+@given(percent=st.decimals(D("0.5"), D(100), places=1), trial_days=st.integers(0, 20), change_day=st.integers(2, 28),
+       seats=st.integers(1, 4), more=st.integers(0, 5), fee=st.decimals(D("0.01"), D(500), places=2))
+def test_a_periods_discount_is_taken_once_over_all_its_invoices(percent: Decimal, trial_days: int, change_day: int,
+                                                                 seats: int, more: int, fee: Decimal) -> None:
+    # more seats from `change_day`, invoiced at once, after an optional trial: January's discount
+    # lines, over all its invoices, are the percentage of all January's other lines, rounded once
+    document = _half_off({"trial_days": trial_days, "quantity": seats,
+                          "changes": [{"at": f"2026-01-{change_day:02d}", "quantity": seats + more,
+                                       "proration": "invoice_now"}]})
+    document["plans"][0]["charges"][0]["amount"] = f"{fee:f}"
+    document["subscriptions"][0]["discounts"][0]["percent_off"] = f"{percent:f}"
+    bills = invoices(catalog_of(document), "s1", date(2026, 2, 1))
+    january = [line for lines in bills.values() for line in lines
+               if line.service_start < at(date(2026, 2, 1)) and line.kind != "discount"]
+    taken = [line for lines in bills.values() for line in lines
+             if line.kind == "discount" and line.service_start == at(date(2026, 1, 1))]
+    base = sum((line.amount for line in january), D(0))
+    assert -sum((line.amount for line in taken), D(0)) == quantize(base * percent / 100, "USD")

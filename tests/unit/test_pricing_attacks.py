@@ -445,3 +445,20 @@ def test_a_periods_discount_is_taken_once_over_all_its_invoices(percent: Decimal
              if line.kind == "discount" and line.service_start == at(date(2026, 1, 1))]
     base = sum((line.amount for line in january), D(0))
     assert -sum((line.amount for line in taken), D(0)) == quantize(base * percent / 100, "USD")
+
+
+# --- a currency ISO 4217 gives no minor unit is not one an invoice is rounded in ---
+
+def test_codes_without_a_minor_unit_are_refused_as_invoice_currencies() -> None:
+    # gold (XAU), a fund unit (XDR), the testing code (XTS) and "no currency" (XXX) are in ISO 4217
+    # with no minor unit: an invoice rounded "to the cent" in them is a guess
+    for code in ("XAU", "XDR", "XTS", "XXX"):
+        document = _fee_document("EUR", "10.00", {"code": "off", "percent_off": "10"})
+        document["plans"][0]["currencies"] = {code: {"charges": {"base": {"amount": "1"}}}}
+        document["customers"][0]["currency"] = code
+        problems = dict(_problems(document))
+        assert problems[f"plans[0].currencies.{code}"] == (
+            f"{code} has no minor unit in ISO 4217 (a precious metal, a fund or bond unit, a testing code or "
+            "'no currency'): invoices cannot be rounded in it"), problems
+        assert problems["customers[0].currency"].startswith(f"{code} has no minor unit")
+    assert _problems(_fee_document("XOF", "1000", {"code": "off", "percent_off": "10"})) == []  # a real currency

@@ -26,7 +26,7 @@ from pydantic import (
 
 from ..domain.aggregation import AGGREGATIONS
 from ..domain.dimensions import MAX_FILTERS, MAX_GROUP_BY, MAX_MATCH_KEYS, MAX_MATCH_VALUES
-from ..domain.money import MoneyError, is_currency, to_decimal
+from ..domain.money import NO_MINOR_UNIT, MoneyError, is_currency, to_decimal
 from ..domain.pricing import CHARGE_MODELS
 from . import identifiers
 
@@ -56,6 +56,9 @@ def _positive(value: Any) -> Decimal:
 
 
 def _currency(value: Any) -> str:
+    if isinstance(value, str) and value in NO_MINOR_UNIT:
+        raise ValueError(f"{value} has no minor unit in ISO 4217 (a precious metal, a fund or bond unit, a testing "
+                         "code or 'no currency'): invoices cannot be rounded in it")
     if not isinstance(value, str) or not is_currency(value):
         raise ValueError(f"unknown currency {value!r} (expected an ISO 4217 code such as EUR)")
     return value

@@ -462,3 +462,22 @@ def test_codes_without_a_minor_unit_are_refused_as_invoice_currencies() -> None:
             "'no currency'): invoices cannot be rounded in it"), problems
         assert problems["customers[0].currency"].startswith(f"{code} has no minor unit")
     assert _problems(_fee_document("XOF", "1000", {"code": "off", "percent_off": "10"})) == []  # a real currency
+
+
+# --- an end without proration after a trial: the period is billed up to its end, as without a trial ---
+
+def test_an_end_without_proration_after_the_trial_bills_the_rest_of_the_period() -> None:
+    # trial until Jan 11, end Jan 20 without proration: the days after the trial are billed to the
+    # period's end, 31.00 x 21/31 = 21.00 (9.00 on the trial's end invoice for Jan 11-20, 12.00 on
+    # the closing one for Jan 20 - Feb 1), as a subscription without a trial pays January's 31.00
+    document = _seats({})
+    subscription = document["subscriptions"][0]
+    del subscription["changes"]
+    subscription.update(end="2026-01-20", end_proration="none")
+    bills = invoices(catalog_of(document), "s1", date(2026, 3, 1))
+    assert _amounts(bills[at(date(2026, 1, 11))]) == [("proration", "9.00")]
+    assert _amounts(bills[at(date(2026, 1, 20))]) == [("proration", "12.00")]
+    # an end inside the trial bills nothing
+    subscription.update(end="2026-01-08")
+    assert all(line.amount == 0 for lines in invoices(catalog_of(document), "s1", date(2026, 3, 1)).values()
+               for line in lines)

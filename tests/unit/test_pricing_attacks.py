@@ -233,7 +233,7 @@ EVENTS = st.lists(st.fixed_dictionaries({}, optional={key: st.sampled_from(VALUE
                   max_size=40)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(charge=split_charges(), events=EVENTS)
 def test_a_split_charges_lines_are_each_part_priced_on_its_own(charge: Charge, events: list[dict[str, str]]) -> None:
     # the oracle: each event to the first filter all of whose properties it has one of the values of
@@ -257,7 +257,7 @@ def test_a_split_charges_lines_are_each_part_priced_on_its_own(charge: Charge, e
 AMOUNTS = st.decimals(D(0), D(1000), places=2)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(amounts=st.lists(st.tuples(st.sampled_from(["a", "b", "c"]), AMOUNTS), max_size=8),
        caps=st.fixed_dictionaries({}, optional={code: AMOUNTS for code in ("a", "b", "c")}),
        plan_cap=st.none() | st.tuples(AMOUNTS, st.lists(st.sampled_from(["a", "b", "c"]), max_size=2, unique=True)),
@@ -310,7 +310,7 @@ def test_a_trial_never_bills_anything_before_its_end(trial_days: int, start: int
                 assert line.amount == 0, (boundary, line)
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(trial_days=st.integers(0, 40), daily=st.lists(st.integers(0, 400), min_size=31, max_size=31),
        threshold=st.decimals(D("0.01"), D("60"), places=2),
        model=st.sampled_from(["per_unit", "graduated", "package"]), prices=st.data())

@@ -109,7 +109,9 @@ def test_every_price_is_given_in_each_currency_and_only_prices() -> None:
     assert _problems(_catalog(plan)) == {
         "plans[0].currencies.USD.minimum": "is required: the plan has a minimum (in EUR)",
         "plans[0].currencies.USD.charges.tokens.rate": "is not a price (a currency gives amount, unit_amount, tiers, "
-                                                       "package_amount, fixed_amount, maximum)",
+                                                       "package_amount, fixed_amount, maximum, "
+                                                       "per_transaction_min_amount, per_transaction_max_amount, "
+                                                       "free_units_per_total_aggregation)",
         "plans[0].currencies.USD.charges.nope": "plan 'pro' has no charge 'nope'",
         "plans[0].currencies.USD.charges.base.maximum": "the plan's charge 'base' has no maximum",
         "plans[0].currencies.USD.charges.calls.unit_amount": "is required: the plan's charge 'calls' has a "

@@ -26,7 +26,7 @@ from pydantic import (
 
 from ..domain.aggregation import AGGREGATIONS
 from ..domain.dimensions import MAX_FILTERS, MAX_GROUP_BY, MAX_MATCH_KEYS, MAX_MATCH_VALUES
-from ..domain.money import MoneyError, is_currency, to_decimal
+from ..domain.money import NO_MINOR_UNIT, MoneyError, is_currency, to_decimal
 from ..domain.pricing import CHARGE_MODELS
 from . import identifiers
 
@@ -56,6 +56,9 @@ def _positive(value: Any) -> Decimal:
 
 
 def _currency(value: Any) -> str:
+    if isinstance(value, str) and value in NO_MINOR_UNIT:
+        raise ValueError(f"{value} has no minor unit in ISO 4217 (a precious metal, a fund or bond unit, a testing "
+                         "code or 'no currency'): invoices cannot be rounded in it")
     if not isinstance(value, str) or not is_currency(value):
         raise ValueError(f"unknown currency {value!r} (expected an ISO 4217 code such as EUR)")
     return value
@@ -248,7 +251,15 @@ def _event_count(value: Any) -> int:
 EventCount = Annotated[int, BeforeValidator(_event_count)]
 
 
-FilterValue = str | int | Decimal | bool
+def _match_value(value: Any) -> Any:
+    """A value a property is compared with: one clear message for anything else (rather than one per
+    type it is not)."""
+    if value is None or isinstance(value, (dict, list, tuple, set)):
+        raise ValueError("must be a text, a number or a boolean (an object, a list or null matches no event)")
+    return value
+
+
+FilterValue = Annotated[str | int | Decimal | bool, BeforeValidator(_match_value)]
 # a filter's code names its invoice lines (the line field `filter`)
 FilterCode = Annotated[str, Field(min_length=1, max_length=100), AfterValidator(_printable)]
 MatchValues = Annotated[list[FilterValue], Field(max_length=MAX_MATCH_VALUES)]

@@ -537,11 +537,16 @@ def _check_dimensions(charge: Charge, path: str, problems: list[Problem]) -> Non
         if any(name not in allowed for name in given):
             continue
         price = filter_price(charge, item)
-        _check_charge_bounds(price, where, problems)
-        if charge.model in TIERED_MODELS and item.tiers is not None:
+        # only the fields the filter gives: the charge's own are reported once, at the charge
+        found: list[Problem] = []
+        _check_charge_bounds(price, where, found)
+        problems += [problem for problem in found
+                     if problem.path[len(where) + 1:].split(".")[0].split("[")[0] in given]
+        if (charge.model in TIERED_MODELS or charge.model == "graduated_percentage") and item.tiers is not None:
             if not item.tiers:
                 problems.append(Problem(f"{where}.tiers", f"model {charge.model} needs at least one tier"))
             _check_tiers(price, where, problems)
+            _check_tier_prices(price, where, problems)  # a rate on graduated_percentage's, none on the others'
 
 
 def filter_price(charge: Charge, item: Any) -> Charge:
@@ -621,10 +626,15 @@ def _check_early_combinations(subscription: Subscription, path: str, plans: dict
     phase_plans = [plans[code] for code in codes if code in plans]
     threshold = subscription.invoice_threshold is not None or any(p.invoice_threshold is not None
                                                                    for p in phase_plans)
-    advance = any(charge.model != "flat" and charge.timing == "advance" for p in phase_plans for charge in p.charges)
+    overrides = [subscription.overrides, *(change.overrides or {} for change in subscription.changes)]
+    usage = {charge.code for p in phase_plans for charge in p.charges if charge.model != "flat"}
+    # timing: advance on a usage charge, by its plan or by an override of the subscription or a change
+    advance = any(charge.model != "flat" and charge.timing == "advance" for p in phase_plans for charge in p.charges) \
+        or any(isinstance(fields, dict) and fields.get("timing") == "advance"
+               for given in overrides if isinstance(given, dict)
+               for code, fields in given.items() if code in usage)
     if not (threshold or advance):
         return
-    overrides = [subscription.overrides, *(change.overrides or {} for change in subscription.changes)]
     found: list[str] = []
     for p in phase_plans:
         if p.maximum is not None:
@@ -748,7 +758,9 @@ def _check_plan_maximum(plan: Plan, path: str, problems: list[Problem]) -> None:
 
 
 # the charge fields that hold money: a plan's other currencies give them again, other fields are shared
-PRICE_FIELDS = ("amount", "unit_amount", "tiers", "package_amount", "fixed_amount", "maximum")
+PRICE_FIELDS = ("amount", "unit_amount", "tiers", "package_amount", "fixed_amount", "maximum",
+                # a percentage charge's per-event amounts: a fee's bounds, and the free part of the amount
+                "per_transaction_min_amount", "per_transaction_max_amount", "free_units_per_total_aggregation")
 
 
 def _check_plan_currencies(plan: Plan, path: str, meter_codes: set[str], problems: list[Problem]) -> None:

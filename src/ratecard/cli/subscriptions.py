@@ -123,8 +123,8 @@ def change(
 def charge(
     subscription: str,
     code: Annotated[str, typer.Option("--code", help="The line's code, new on the subscription (e.g. setup).")],
-    amount: Annotated[str, typer.Option("--amount", help="The amount of one unit, e.g. 500.00 (in the plan's "
-                                                         "currency).")],
+    amount: Annotated[str, typer.Option("--amount", help="The amount of one unit, e.g. 500.00 (in the "
+                                                         "currency the subscription is billed in).")],
     at: Annotated[str | None, typer.Option("--at", help="A date (local midnight of the customer) or an RFC 3339 "
                                                         "instant: billed on the first invoice at or after it; "
                                                         "default now.")] = None,

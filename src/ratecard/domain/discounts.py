@@ -78,7 +78,8 @@ def _take(discounts: Sequence[Discount], lines: Sequence[Line], wanted: Sequence
         elif discount.percent_off is not None:
             take = quantize(base * discount.percent_off / 100, currency, rounding)
         else:
-            take = discount.amount_off or Decimal(0)
+            # an amount on a line: rounded once to the currency's minor unit (0.005 EUR takes 0.01)
+            take = quantize(discount.amount_off or Decimal(0), currency, rounding)
         take = max(min(take, base), Decimal(0))
         rest = take
         for index in covered:  # what is taken is gone for the next discount
@@ -89,25 +90,36 @@ def _take(discounts: Sequence[Discount], lines: Sequence[Line], wanted: Sequence
     return taken
 
 
+def discount_takes(discounts: Sequence[Discount], lines: Sequence[Line], currency: str, rounding: str = "half_up",
+                   earlier: Sequence[Line] = (), undiscounted: Sequence[Line] = (),
+                   taken: Sequence[Decimal] | None = None) -> list[Decimal]:
+    """What each discount takes off `lines`, one invoice's lines of a period (see discount_lines).
+    `taken`: what each discount took off `earlier` on the period's earlier invoices, when that is
+    not simply its share of them (an invoice of credits alone takes nothing)."""
+    wanted: list[Decimal | None] = [None] * len(discounts)
+    if earlier or undiscounted or taken is not None:
+        whole = discount_amounts(discounts, [*earlier, *undiscounted, *lines], currency, rounding)
+        before = list(taken) if taken is not None else discount_amounts(discounts, earlier, currency, rounding)
+        wanted = [total - already for total, already in zip(whole, before, strict=True)]
+    return _take(discounts, lines, wanted, currency, rounding)
+
+
 def discount_lines(discounts: Sequence[Discount], start: datetime, end: datetime, lines: Sequence[Line],
                    currency: str, rounding: str = "half_up", earlier: Sequence[Line] = (),
-                   undiscounted: Sequence[Line] = ()) -> list[Line]:
+                   undiscounted: Sequence[Line] = (), taken: Sequence[Decimal] | None = None) -> list[Line]:
     """The discount lines of the period [start, end) on one invoice holding `lines` of it.
 
-    `earlier`: the period's lines on the invoice that opened it (its fees in advance, as billed),
-    which took their share of each discount there: this invoice takes the rest. `undiscounted`:
-    the period's usage billed inside it (threshold invoices, usage billed in advance), which took
-    no discount there: this invoice takes the period's discount for them too, as far as its own
-    lines hold it."""
+    `earlier`: the period's lines on the invoices before this one (the fees in advance of the one
+    that opened it, as billed; what an invoice cut at once inside it settled), which took their
+    share of each discount there (`taken`, when given): this invoice takes the rest.
+    `undiscounted`: the period's usage billed inside it (threshold invoices, usage billed in
+    advance), which took no discount there: this invoice takes the period's discount for them
+    too, as far as its own lines hold it."""
     if not discounts:
         return []
-    wanted: list[Decimal | None] = [None] * len(discounts)
-    if earlier or undiscounted:
-        whole = discount_amounts(discounts, [*earlier, *undiscounted, *lines], currency, rounding)
-        before = discount_amounts(discounts, earlier, currency, rounding)
-        wanted = [total - already for total, already in zip(whole, before, strict=True)]
     result = []
-    for discount, take in zip(discounts, _take(discounts, lines, wanted, currency, rounding), strict=True):
+    takes = discount_takes(discounts, lines, currency, rounding, earlier, undiscounted, taken)
+    for discount, take in zip(discounts, takes, strict=True):
         if take == 0:
             continue
         result.append(Line(code=discount.line_code, description=discount.label(currency), service_start=start,

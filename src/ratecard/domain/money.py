@@ -21,9 +21,16 @@ class MoneyError(ValueError):
     """A value that is not a valid decimal amount."""
 
 
+# ISO 4217 codes with no minor unit ("N.A."): precious metals, fund and bond units, the testing code
+# and "no currency" (and CLDR's codes of the same kind). An invoice cannot be rounded in them.
+NO_MINOR_UNIT = frozenset({"XAG", "XAU", "XPD", "XPT", "XBA", "XBB", "XBC", "XBD", "XDR", "XSU", "XUA", "XTS", "XXX",
+                           "XAD", "XEU", "XFO", "XFU", "XRE"})
+
+
 @cache
 def known_currencies() -> frozenset[str]:
-    return frozenset(list_currencies())
+    """The codes an invoice can be in: CLDR's currencies less those without a minor unit."""
+    return frozenset(list_currencies()) - NO_MINOR_UNIT
 
 
 def is_currency(code: str) -> bool:

@@ -17,7 +17,7 @@ from decimal import Decimal
 from .aggregation import Usage
 from .caps import PlanCap, cap_lines
 from .dimensions import MAX_GROUPS, Group, Split, group_text
-from .discounts import Discount, discount_lines
+from .discounts import Discount, discount_amounts, discount_lines, discount_takes
 from .invoice import Line, Totals, totals
 from .money import EXACT_PRECISION, quantize
 from .periods import Period, Schedule
@@ -168,8 +168,11 @@ def rate_cut(plan: Plan | Sequence[Terms], cut: Cut, usage: Mapping[str, Usage] 
         lines += opened + _discounts(terms, cut.opening, opened, pricing)
     if cut.settles is not None:
         settled = basis if basis is not None else basis_of(terms, cut.settles, pricing, end_prorated)
-        lines += [line for line, when in proration_lines(terms, cut.settles, settled, pricing, end_prorated)
-                  if when == cut.boundary]
+        settling = proration_lines(terms, cut.settles, settled, pricing, end_prorated)
+        now = [line for line, when in settling if when == cut.boundary]
+        # the period's discount takes from what this cut bills too (the rest of a period after a trial)
+        lines += now + _settled_discounts(terms, cut.settles, now, pricing, _advance_lines(cut.settles, settled),
+                                          settling, cut.boundary)
     lines += cut.early  # the usage so far, billed inside its period (domain.early)
     if cut.closing is not None:
         period = cut.closing
@@ -198,9 +201,8 @@ def rate_cut(plan: Plan | Sequence[Terms], cut: Cut, usage: Mapping[str, Usage] 
         minimum = minimum_line(terms, parts, period, spent, pricing)
         if minimum is not None:
             closing.append(minimum)
-        advance = [Line(code, "", period.start, item.service_end, Decimal(1), item.unit_amount, item.amount, "advance")
-                   for code, item in billed.items()]
-        lines += closing + _discounts(terms, period, closing, pricing, advance, early)
+        advance = _advance_lines(period, billed)
+        lines += closing + _settled_discounts(terms, period, closing, pricing, advance, settling, None, early)
     return lines + one_off_lines(one_offs, terms, cut, pricing)
 
 
@@ -241,6 +243,37 @@ def _discounts(terms: Sequence[Terms], period: Period, lines: Sequence[Line], pr
     with _pricing("discount"):
         return discount_lines(discounts, period.start, period.end, lines, pricing.currency, pricing.rounding,
                               earlier, undiscounted)
+
+
+def _advance_lines(period: Period, billed: Mapping[str, Basis]) -> list[Line]:
+    """The fees in advance a period's opening invoice billed, as lines (what its discount took from)."""
+    return [Line(code, "", period.start, item.service_end, Decimal(1), item.unit_amount, item.amount, "advance")
+            for code, item in billed.items()]
+
+
+def _settled_discounts(terms: Sequence[Terms], period: Period, lines: Sequence[Line], pricing: Pricing,
+                       advance: Sequence[Line], settling: Sequence[tuple[Line, datetime | None]],
+                       until: datetime | None, undiscounted: Sequence[Line] = ()) -> list[Line]:
+    """The discounts on one invoice of a period holding `lines` of it: the period's discount is
+    taken once over all its invoices, the opening's fees in advance (`advance`), the invoices cut at
+    once inside it (`settling`: those before `until` are earlier invoices; every one for the
+    closing invoice, until None) and the closing one."""
+    moments = sorted({when for _, when in settling if when is not None and (until is None or when < until)})
+    if not moments:
+        return _discounts(terms, period, lines, pricing, advance, undiscounted)
+    discounts = terms[terms_at(terms, period.start)].plan.discounts
+    if not discounts:
+        return []
+    with _pricing("discount"):
+        taken = discount_amounts(discounts, advance, pricing.currency, pricing.rounding)  # the opening's
+        earlier = list(advance)
+        for moment in moments:  # each invoice cut at once took what the period's discount had left
+            part = [line for line, when in settling if when == moment]
+            takes = discount_takes(discounts, part, pricing.currency, pricing.rounding, earlier, taken=taken)
+            taken = [before + take for before, take in zip(taken, takes, strict=True)]
+            earlier += part
+        return discount_lines(discounts, period.start, period.end, lines, pricing.currency, pricing.rounding,
+                              earlier, undiscounted, taken)
 
 
 def _per_segment(usage: Mapping[str, Usage] | Sequence[Mapping[str, Usage]], count: int) -> Sequence[Mapping[str, Usage]]:

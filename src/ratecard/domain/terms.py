@@ -158,11 +158,16 @@ def prorations(terms: Sequence[Terms], period: Period, basis: Mapping[str, Basis
                 result.append(Proration(code, f"Remaining time on {name} from {_day(part.start)} "
                                               f"(prorated {days}/{full} days)", part.start, part.end,
                                         fee * days / full, when))
-        if billed is None and not end_prorated and period.end < period.full_end:
+        # the terms in force at the end, when the opening billed the fee at zero under others (a free trial)
+        at_end = fee_terms(terms, period, parts[-1].index) if parts else opening
+        free_then = billed is not None and not billed_fee and at_end != opening
+        if (billed is None or free_then) and not end_prorated and period.end < period.full_end:
             # an end without proration keeps the period's fee up to its full end; when the opening
             # billed none (the period did not exist then: the end was moved later), the days after
-            # the end are charged at the fee of the terms in force at the period's start
-            fee, name = advance_fees(opening).get(code, (None, None))
+            # the end are charged at the fee of the terms in force at the period's start; when it
+            # billed it at zero under terms that ended before the end (a trial), at the fee in force
+            # at the end
+            fee, name = advance_fees(at_end if free_then else opening).get(code, (None, None))
             if fee:
                 tail = Decimal(_whole_days(period.end, period.full_end))
                 result.append(Proration(code, f"Rest of the period on {name} after the end on {_day(period.end)} "

@@ -25,8 +25,14 @@ ZERO = Decimal(0)
 def free_charge(charge: Charge, note: str) -> Charge:
     """The charge with every amount at zero, its description telling why."""
     tiers = tuple(Tier(tier.up_to, ZERO, ZERO) for tier in charge.tiers)
+    # a per-event minimum (or maximum) fee is an amount too: at zero, every event's fee is zero
+    bounds = {name: ZERO for name in ("per_transaction_min_amount", "per_transaction_max_amount")
+              if getattr(charge, name) is not None}
+    # each filter prices its events at a price of its own: free as well
+    filters = tuple(replace(item, price=free_charge(item.price, note)) for item in charge.filters)
     return replace(charge, description=f"{charge.description or charge.code} ({note})", amount=ZERO,
-                   unit_amount=ZERO, tiers=tiers, package_amount=ZERO, rate=ZERO, fixed_amount=ZERO)
+                   unit_amount=ZERO, tiers=tiers, package_amount=ZERO, rate=ZERO, fixed_amount=ZERO,
+                   filters=filters, **bounds)
 
 
 TRIAL_CODE = "{code} (trial)"
@@ -46,12 +52,14 @@ def free_plan(plan: Plan, until: datetime) -> Plan:
 
 def with_trial(terms: Sequence[Terms], trial_end: datetime, end: datetime | None = None) -> tuple[Terms, ...]:
     """The subscription's terms with a trial until `trial_end`: every set of terms before it is
-    free, and the terms in force at `trial_end` start again there, invoiced at once (unless a change
-    of the subscription starts exactly then, which keeps its own proration). `end`: the
-    subscription's end; a trial reaching it leaves nothing to bill."""
+    free, and the terms in force at `trial_end` start again there, invoiced at once. A change of the
+    subscription starting exactly then is invoiced at once too: its proration would settle what the
+    free terms billed, which is nothing (with `none`, the rest of the period would go unbilled).
+    `end`: the subscription's end; a trial reaching it leaves nothing to bill."""
     if not terms or trial_end <= terms[0].start:
         return tuple(terms)
-    result = [replace(item, plan=free_plan(item.plan, trial_end)) if item.start < trial_end else item
+    result = [replace(item, plan=free_plan(item.plan, trial_end)) if item.start < trial_end
+              else replace(item, proration=INVOICE_NOW) if item.start == trial_end else item
               for item in terms]
     starts_then = any(item.start == trial_end for item in terms)
     if not starts_then and (end is None or trial_end < end):

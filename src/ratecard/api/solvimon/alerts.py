@@ -3,9 +3,10 @@
 
 Solvimon's alerts come from alert rules on entitlements and invoices; ratecard's from its
 monitoring rules. The mapping: `id` alert_<n>, `created_at` when it opened, `customer_id` the
-customer's id, `type` the rule's kind upper-cased (SILENCE, DROP, …), `data_trigger_reference`
-the meter, and the extension `ratecard` with ratecard's own document (status, message,
-details, resolved_at). ratecard's own shape is served at /v1/ingestion/alerts.
+customer's id, `alert_rule_id` rule_<n> (ratecard's rule), `data_trigger_reference` the meter,
+and the extension `ratecard` with ratecard's own document (kind, status, message, details,
+resolved_at). `type` is left out: Solvimon's are ENTITLEMENT and INVOICE (the SDK refuses any
+other value), and a missing-event or drop alert is neither. ratecard's own shape is served at /v1/ingestion/alerts.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ def render(view: View, alert: dict[str, Any], expand: list[str] | None = None) -
         "id": f"{ID_PREFIX}{alert['id']}",
         "created_at": alert["opened_at"],
         "customer_id": view.customer_id(alert["customer"]) if alert.get("customer") else None,
-        "type": str(alert["kind"]).upper(),
+        "alert_rule_id": f"rule_{alert['rule']}" if alert.get("rule") is not None else None,
         "data_trigger_reference": alert.get("meter"),
         "ratecard": alert,
     }

@@ -15,24 +15,26 @@ from solvimon_python_sdk import models as m
 from solvimon_python_sdk.exceptions import BadRequestException, NotFoundException
 
 from ratecard.golive.alerts import create_rule, evaluate
+from ratecard.services.invoices import finalize_invoices
 from ratecard.store import open_store
 from ratecard.store.invoice_states import set_hold
-from ratecard.services.invoices import finalize_invoices
 from ratecard.store.invoices import list_invoices
 
-from .test_solvimon_sdk import (  # noqa: F401 - `server` is the live-server fixture
-    V,
+from . import test_solvimon_sdk
+from .test_solvimon_sdk import (
     Live,
+    V,
     _billing_setup,
     apply_catalog,
-    catalog_of,
     body_of,
+    catalog_of,
     create_customer,
     event,
     ref,
-    server,
     setup_llm_meter,
 )
+
+server = test_solvimon_sdk.server  # the live-server fixture (uvicorn in this process, a fresh database)
 
 
 def _amount_event(reference: str, quantity: str, currency: str | None) -> m.MeterDataCreateRequest:

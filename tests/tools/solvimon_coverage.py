@@ -95,6 +95,12 @@ WHY: dict[str, str] = {
     "AlertRulesApi": "ratecard's alerts are fixed (missing events, thresholds), configured in the catalog",
 }
 
+# Operations whose handler answers, but always refuses by design: listed apart in the table so
+# "reaches a handler" is not read as "works".
+REFUSED: dict[str, str] = {
+    "IngestApi.post_ingest_persist_data": "implemented as a refusal: usage is computed from events (§12)",
+}
+
 
 @dataclass(frozen=True)
 class Operation:
@@ -293,7 +299,8 @@ def table(status: dict[str, str]) -> str:
     lines += ["", "| SDK class | operation | HTTP | status |", "|---|---|---|---|"]
     for operation in ops:
         path = operation.path.replace("/v{version}", "/v1", 1)
-        lines.append(f"| `{operation.api}` | `{operation.name}` | `{operation.method} {path}` | {status[operation.key]} |")
+        shown = REFUSED.get(operation.key, IMPLEMENTED) if status[operation.key] == IMPLEMENTED else MISSING
+        lines.append(f"| `{operation.api}` | `{operation.name}` | `{operation.method} {path}` | {shown} |")
     lines += ["", END]
     return "\n".join(lines)
 

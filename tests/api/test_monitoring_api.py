@@ -1,4 +1,4 @@
-"""GET /v1/ingestion/metrics and GET /v1/alerts: what the ingest endpoints counted per minute,
+"""GET /v1/ingestion/metrics and GET /v1/ingestion/alerts: what the ingest endpoints counted per minute,
 and the alerts of the key's environment, in the list envelope."""
 
 from __future__ import annotations
@@ -60,13 +60,13 @@ def test_alerts_are_listed_in_the_envelope_with_a_status_filter(api: Api) -> Non
     assert len(evaluate(store, "live", datetime.fromisoformat(NOW) + timedelta(minutes=1)).opened) == 0
     store.dispose()
 
-    listed = api.get("/v1/alerts").json()
+    listed = api.get("/v1/ingestion/alerts").json()
     assert listed["total_number_of_pages"] == 1 and listed["page"] == 1
     assert [(a["kind"], a["customer"], a["meter"], a["status"]) for a in listed["data"]] == [
         ("silence", "acme", "api_calls", "open"), ("silence", "acme", "tokens", "open")]
-    paged = api.get("/v1/alerts", params={"limit": 1, "order_direction": "DESC"}).json()
+    paged = api.get("/v1/ingestion/alerts", params={"limit": 1, "order_direction": "DESC"}).json()
     assert [a["meter"] for a in paged["data"]] == ["tokens"] and paged["total_number_of_pages"] == 2
-    assert api.get("/v1/alerts", params={"status": "resolved"}).json()["data"] == []
-    assert api.get("/v1/alerts", "sandbox").json()["data"] == []
-    wrong = api.get("/v1/alerts", params={"status": "closed"})
+    assert api.get("/v1/ingestion/alerts", params={"status": "resolved"}).json()["data"] == []
+    assert api.get("/v1/ingestion/alerts", "sandbox").json()["data"] == []
+    wrong = api.get("/v1/ingestion/alerts", params={"status": "closed"})
     assert wrong.status_code == 400 and wrong.json()["field"] == "status"

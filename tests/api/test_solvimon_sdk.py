@@ -121,10 +121,14 @@ def event(reference: str, customer: str = "acme", meter: str = "llm_usage", when
 
 
 def send(api: sv.IngestApi, one: m.MeterDataCreateRequest, **query: Any) -> m.MeterData:
+    """One event; DYNAMIC unless the test says otherwise (these tests send to meters they never
+    declared: STATIC, the default, would refuse them)."""
+    query.setdefault("meter_validation", "DYNAMIC")
     return api.post_ingest_meter_data(V, meter_data_create_request=one, **query)
 
 
 def send_many(api: sv.IngestApi, events: list[m.MeterDataCreateRequest], **query: Any) -> m.MeterDatas:
+    query.setdefault("meter_validation", "DYNAMIC")
     return api.post_ingest_meter_datas(V, meter_datas_create_request=m.MeterDatasCreateRequest(meter_datas=events),
                                        **query)
 
@@ -499,10 +503,11 @@ def test_ingest_stores_once_and_lists_duplicates_and_not_matched(server: Live) -
     assert body_of(unknown.value)["code"] == "RESOURCE_NOT_FOUND"
     # the /v1/events family is the same store
     assert ingest.get_events_by_resource_id_or_reference(V, reference).reference == reference
-    aliased = ingest.post_events_ingest(V, meter_data_create_request=event(ref("alias"), values={"tokens": "1"}))
+    aliased = ingest.post_events_ingest(V, meter_data_create_request=event(ref("alias"), values={"tokens": "1"}),
+                                        meter_validation="DYNAMIC")
     assert aliased is not None and aliased.processed_details.type == "NOT_MATCHED"
     listed = ingest.post_events_ingest_batch(V, meter_datas_create_request=m.MeterDatasCreateRequest(
-        meter_datas=[event(aliased.reference)]))
+        meter_datas=[event(aliased.reference)]), meter_validation="DYNAMIC")
     assert listed.meter_datas[0].processed_details.type == "DUPLICATE"
     assert aliased.reference in {e.reference for e in ingest.get_events(V, limit=100).data}
     assert ingest.post_events_by_resource_id_or_reference_delete(V, aliased.reference).deleted is True

@@ -28,6 +28,7 @@ from .errors import (
 from .metrics import Metrics
 from .middleware import AuthenticatedBodies, Idempotency, RequestIdAndLatency
 from .routes import catalog, customers, events, invoices, monitoring, payments, subscriptions, system
+from .routing import arrange
 from .solvimon import ROUTERS as SOLVIMON_ROUTERS
 from .solvimon.config import SolvimonCache
 
@@ -59,9 +60,9 @@ def create_app(database_url: str | None = None) -> FastAPI:
     # ratecard's own routes first: /v1/customers/{reference}/upcoming-invoice before the Solvimon
     # customers' catch-all /v1/customers/{key:path}
     for module in (system, events, catalog, subscriptions, customers, invoices, payments, monitoring):
-        app.include_router(module.router)
-    for router in SOLVIMON_ROUTERS:
-        app.include_router(router)
+        app.include_router(arrange(module.router))
+    for router in SOLVIMON_ROUTERS:  # a {key:path} never swallows a sub-resource: see routing.py
+        app.include_router(arrange(router))
     # the console shares the store, the catalog cache and the metrics; its own guard and error pages
     console.state.catalogs = app.state.catalogs
     console.state.metrics = app.state.metrics

@@ -128,18 +128,21 @@ async def validation_error_handler(_: Request, exc: Exception) -> Response:
 
 
 async def http_error_handler(request: Request, exc: Exception) -> Response:
-    """What the router answers itself (no such path, method not allowed), by status code."""
+    """What the router answers itself, by status code. No route for the path, or none for the
+    method (which Starlette calls 405), is a 404 `RESOURCE_NOT_FOUND` saying the operation is not
+    implemented: the code Solvimon's SDK knows, as for any Solvimon operation ratecard lacks."""
     assert isinstance(exc, StarletteHTTPException)
     status = exc.status_code
-    codes = {404: "RESOURCE_NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 401: "UNAUTHORISED", 413: "PAYLOAD_TOO_LARGE"}
-    messages = {404: f"there is no resource at {request.url.path}",
-                405: f"{request.method} is not allowed on {request.url.path}"}
+    if status in (404, 405):
+        return error_response(404, INVALID_REQUEST, "RESOURCE_NOT_FOUND",
+                              f"{request.method} {request.url.path} is not implemented by ratecard")
+    codes = {401: "UNAUTHORISED", 413: "PAYLOAD_TOO_LARGE"}
     try:
         fallback = HTTPStatus(status).phrase
     except ValueError:
         fallback = "the request cannot be served"
-    return error_response(status, INVALID_REQUEST, codes.get(status, "INVALID_REQUEST"),
-                          messages.get(status, fallback), headers=exc.headers)
+    return error_response(status, INVALID_REQUEST, codes.get(status, "INVALID_REQUEST"), fallback,
+                          headers=exc.headers)
 
 
 async def unexpected_error_handler(_: Request, exc: Exception) -> Response:

@@ -72,3 +72,8 @@ def invoice_view(store: Store, environment: str, reference: str, prefix: str | N
     if invoice.status == "draft" and invoice.mode == "live":
         next_number = next_number_of(store, environment, prefix or DEFAULT_INVOICE_PREFIX)
     return InvoiceView(detail, summary, corrections_of(store, environment, summary.id), next_number)
+
+
+def held_invoice_ids(store: Store, environment: str) -> set[int]:
+    """The ids of the environment's invoices on hold (`ratecard invoices hold`, the console)."""
+    return {summary.id for summary in page_invoices(store, environment, on_hold=True, limit=None, offset=0)}

@@ -36,6 +36,12 @@ class ValueIn:
     number: Decimal
     is_amount: bool
     settings: dict[str, Any]
+    currency: str | None = None  # an AMOUNT value's ISO 4217 code, kept next to its quantity
+
+
+# An AMOUNT value `cost` is stored as the number `cost` (what meters aggregate) and its currency
+# as the property "cost currency": a key no reference can be (references have no whitespace).
+CURRENCY_SUFFIX = " currency"
 
 
 @dataclass
@@ -59,6 +65,7 @@ class Prepared:
 
     def raw(self, line: int) -> RawEvent:
         data: dict[str, Any] = {v.reference: v.number for v in self.values}
+        data.update({v.reference + CURRENCY_SUFFIX: v.currency for v in self.values if v.currency is not None})
         data.update({p.reference: p.value for p in self.properties})
         return RawEvent(self.reference, self.customer, self.meter, self.timestamp.isoformat(), data, line,
                         self.subscription)

@@ -44,8 +44,8 @@ _COLUMNS = (invoices.c.id, invoices.c.number, invoices.c.draft_number, invoices.
 
 
 def page_invoices(store: Store, environment: str, *, status: str | None = None, on_hold: bool | None = None,
-                  customer: str | None = None, limit: int = 50, offset: int = 0) -> list[InvoiceSummary]:
-    """Invoice headers of the environment, newest first, filtered; `limit` of them from `offset`."""
+                  customer: str | None = None, limit: int | None = 50, offset: int = 0) -> list[InvoiceSummary]:
+    """Invoice headers of the environment, newest first, filtered; `limit` of them (None: all) from `offset`."""
     query = select(*_COLUMNS).where(invoices.c.environment == environment)
     if status is not None:
         query = query.where(invoices.c.status == status)

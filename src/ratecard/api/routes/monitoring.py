@@ -14,7 +14,9 @@ from ..pagination import Page, paginate, ratecard_page
 router = APIRouter(tags=["monitoring"])
 
 
-@router.get("/v1/alerts", summary="Missing-event alerts (oldest first; order_direction=DESC for newest first)")
+# ratecard's own alert documents; /v1/alerts is Solvimon's shape (api/solvimon/alerts.py)
+@router.get("/v1/ingestion/alerts",
+            summary="Missing-event alerts in ratecard's shape (oldest first; order_direction=DESC for newest first)")
 def get_alerts(request: Request, status: str | None = Query(None, pattern="^(open|resolved)$"),
                page: Page = Depends(ratecard_page), caller: Caller = Depends(current_caller)) -> dict[str, Any]:
     alerts = monitoring.alerts(caller.store, caller.environment, status, limit=None)

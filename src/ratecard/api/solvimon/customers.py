@@ -39,6 +39,9 @@ def render(view: View, customer: CatalogCustomer, row: Resource | None) -> dict[
         "timezone": customer.timezone,
         "locale": body.get("locale"),
         "roles": body.get("roles"),
+        "custom_fields": body.get("custom_fields"),
+        "parent_customer_id": body.get("parent_customer_id"),
+        "parent_customer_ids": [body["parent_customer_id"]] if body.get("parent_customer_id") else None,
         "created_at": wire_instant(row.created_at) if row is not None else None,
         "updated_at": wire_instant(row.updated_at) if row is not None else None,
         "currency": customer.currency,
@@ -73,11 +76,14 @@ def _change_status(caller: Caller, key: str, target: str, allowed_from: tuple[st
 
 @router.get("/v1/customers", summary="List customers (the catalog's)")
 def list_customers(request: Request, page: Page = Depends(solvimon_page), reference: str | None = Query(None),
-                   custom_field: str | None = Query(None, description="accepted and ignored"),
+                   custom_field: str | None = Query(None, description="reference:value (or a bare value: any field)"),
                    caller: Caller = Depends(current_caller)) -> Response:
     view = snapshot(caller).view
     items = [(index, c, view.resources.by_reference.get((CUSTOMER, c.reference)))
              for index, c in enumerate(view.customers()) if reference is None or c.reference == reference]
+    if custom_field is not None:
+        items = [item for item in items
+                 if item[2] is not None and customers.custom_field_matches(item[2].body, custom_field)]
     sort_keys = {"created_at": lambda item: (item[2].created_at if item[2] else 0, item[0]),
                  "reference": lambda item: item[1].reference, "id": lambda item: view.customer_id(item[1].reference),
                  "name": lambda item: sortable(item[1].name),

@@ -19,6 +19,7 @@ from starlette.responses import Response
 
 from ...catalog import Catalog
 from ...domain.dimensions import group_from_json
+from ...services.invoice_views import held_invoice_ids
 from ...services.invoices import InvoiceRecord, find_invoices, invoice_or_none
 from ...services.payments import payment_statuses
 from ...services.resources.checks import check_choice
@@ -39,8 +40,9 @@ ID_PREFIX = "inv_"
 
 
 def render(view: View, catalog: Catalog | None, invoice: InvoiceRecord, periods: bool = True,
-           lines: bool = True, payment_status: str | None = None) -> dict[str, Any]:
+           lines: bool = True, payment_status: str | None = None, on_hold: bool = False) -> dict[str, Any]:
     """`paid` is true once the invoice's payment succeeded (through Stripe, or marked paid);
+    `on_hold` once it was put on hold (`ratecard invoices hold`, the console);
     `ratecard.payment_status` is that payment's status (null: nothing to collect yet, a draft)."""
     currency = invoice.currency.upper()
     subscription = catalog.subscriptions.get(invoice.subscription) if catalog is not None else None
@@ -67,7 +69,7 @@ def render(view: View, catalog: Catalog | None, invoice: InvoiceRecord, periods:
         "tax_summary": {"base_amount": amount(invoice.subtotal, currency), "tax_amount": amount(invoice.tax, currency),
                         "total_amount": amount(invoice.total, currency)},
         "paid": payment_status == "succeeded",
-        "on_hold": False,
+        "on_hold": on_hold,
         "has_usage_based_pricing": any(line.kind in ("usage", "threshold", "usage_advance") for line in invoice.lines),
         "ratecard": {"number": invoice.number, "subscription": invoice.subscription, "issue_date": invoice.issue_date,
                      "status": invoice.status, "subtotal": decimal_text(invoice.subtotal),
@@ -164,8 +166,9 @@ def list_all(request: Request, page: Page = Depends(solvimon_page), customer_id:
     statuses = payment_statuses(caller.store, caller.environment, [i.id for i in invoices if i.id is not None])
     if paid is not None:
         invoices = [i for i in invoices if (statuses.get(i.id or 0) == "succeeded") == (paid.lower() == "true")]
-    if (on_hold or "").lower() == "true":
-        invoices = []  # a final invoice is never on hold in Solvimon's sense
+    held = held_invoice_ids(caller.store, caller.environment)  # `ratecard invoices hold`, the console
+    if on_hold is not None:
+        invoices = [i for i in invoices if (i.id in held) == (on_hold.lower() == "true")]
     sort_keys = {"invoice_date": lambda i: (i.boundary_ts, i.id), "created_at": lambda i: (i.created_at, i.id),
                  "updated_at": lambda i: (i.updated_at, i.id), "id": lambda i: i.id,
                  "invoice_number": lambda i: (i.number or "", i.id), "total": lambda i: (i.total, i.id),
@@ -173,7 +176,7 @@ def list_all(request: Request, page: Page = Depends(solvimon_page), customer_id:
     return json_response(paginate(
         request, invoices, page,
         lambda i: render(snap.view, snap.catalog, i, include_periods or include_lines, include_lines,
-                         statuses.get(i.id or 0)),
+                         statuses.get(i.id or 0), i.id in held),
         sort_keys, default_key="invoice_date"))
 
 
@@ -187,4 +190,5 @@ def get_one(key: str, request: Request, processing_only_customer_id: str | None 
         raise not_found("invoice", key)
     snap = snapshot(caller)
     status = payment_statuses(caller.store, caller.environment, [invoice.id]).get(invoice.id or 0)
-    return json_response(render(snap.view, snap.catalog, invoice, payment_status=status))
+    return json_response(render(snap.view, snap.catalog, invoice, payment_status=status,
+                                on_hold=invoice.id in held_invoice_ids(caller.store, caller.environment)))

@@ -106,7 +106,81 @@ def solvimon_fields(data: dict[str, Any], current: dict[str, Any] | None) -> dic
         body["organization"] = _organization(data["organization"])
     if data.get("individual") is not None:
         body["individual"] = _individual(data["individual"])
+    if data.get("custom_fields") is not None:
+        body["custom_fields"] = _custom_fields(data["custom_fields"])  # a given list replaces the previous one
     return {key: value for key, value in body.items() if value is not None}
+
+
+MAX_CUSTOM_FIELDS = 100
+
+
+def _custom_fields(value: Any) -> list[dict[str, Any]]:
+    """Solvimon's custom field values: free pairs {reference, value} or {reference, values}, kept
+    as given (ratecard has no custom-field definitions to check them against)."""
+    if not isinstance(value, list):
+        raise invalid("custom_fields", "custom_fields must be a list")
+    if len(value) > MAX_CUSTOM_FIELDS:
+        raise invalid("custom_fields", f"custom_fields may hold at most {MAX_CUSTOM_FIELDS} fields")
+    fields: list[dict[str, Any]] = []
+    for index, item in enumerate(value):
+        at = f"custom_fields.{index}"
+        if not isinstance(item, dict):
+            raise invalid(at, f"{at} must be an object")
+        key = item.get("reference") if item.get("reference") is not None else item.get("id")
+        if key is None:
+            raise missing(f"{at}.reference", f"{at} needs a reference")
+        entry: dict[str, Any] = {"reference": check_reference(key, f"{at}.reference", 256)}
+        if any(f["reference"] == entry["reference"] for f in fields):
+            raise invalid(f"{at}.reference", f"custom field {entry['reference']!r} appears twice")
+        if item.get("value") is not None:
+            entry["value"] = check_text(item["value"], f"{at}.value")
+        if item.get("values") is not None:
+            if not isinstance(item["values"], list) or len(item["values"]) > MAX_CUSTOM_FIELDS:
+                raise invalid(f"{at}.values", f"{at}.values must be a list of at most {MAX_CUSTOM_FIELDS} strings")
+            entry["values"] = [check_text(v, f"{at}.values.{i}") for i, v in enumerate(item["values"])]
+        fields.append(entry)
+    return fields
+
+
+def custom_field_matches(body: dict[str, Any], wanted: str) -> bool:
+    """The list filter `custom_field`: `reference:value` (or `reference=value`) matches a customer
+    whose field `reference` has that value (or lists it among its values); a bare `value` matches
+    any of its fields."""
+    reference, value = None, wanted
+    for separator in (":", "="):
+        if separator in wanted:
+            reference, value = wanted.split(separator, 1)
+            break
+    for field in body.get("custom_fields") or []:
+        if reference is not None and field.get("reference") != reference:
+            continue
+        if field.get("value") == value or value in (field.get("values") or []):
+            return True
+    return False
+
+
+def _parent(view: View, data: dict[str, Any], body: dict[str, Any], reference: str) -> None:
+    """parent_customer_id (an id or reference of another customer) kept as that customer's id;
+    null clears it. A customer cannot be its own ancestor."""
+    if "parent_customer_id" not in data:
+        return
+    if data["parent_customer_id"] is None:
+        body.pop("parent_customer_id", None)
+        return
+    key = check_reference(data["parent_customer_id"], "parent_customer_id", 256)
+    found = view.find_customer(key)
+    if found is None:
+        raise invalid("parent_customer_id", f"parent_customer_id: customer {key!r} does not exist")
+    parent = found[0].reference
+    seen = {reference}
+    while parent is not None:
+        if parent in seen:
+            raise invalid("parent_customer_id", "parent_customer_id would make the customer its own ancestor")
+        seen.add(parent)
+        row = view.resources.by_reference.get((CUSTOMER, parent))
+        grand = (row.body.get("parent_customer_id") if row is not None else None)
+        parent = view.customer_reference(grand) if grand else None
+    body["parent_customer_id"] = view.customer_id(found[0].reference)
 
 
 def _name(body: dict[str, Any]) -> str | None:
@@ -178,6 +252,7 @@ def _create(change: ConfigChange, data: dict[str, Any]) -> tuple[View, CatalogCu
     view = View(change.environment, change.resources, document)
     if view.customer(reference) is not None:
         raise already_exists("customer", reference)
+    _parent(view, data, body, reference)
     customer = catalog_customer(reference, data, body, None)
     view = _save(change, document, [*document.customers, customer], f"creating customer {reference!r}")
     row = change.put(Resource(change.new_id(PREFIX[CUSTOMER], CUSTOMER, reference), CUSTOMER, reference, body, 0, 0))
@@ -200,6 +275,7 @@ def _update(change: ConfigChange, key: str, data: dict[str, Any]) -> tuple[View,
             raise invalid_operation(f"customer {current.reference!r} has subscriptions, and its events are stored "
                                     "under its reference: the reference cannot change", "reference")
     body = solvimon_fields(data, row.body if row is not None else {"type": "ORGANIZATION", "status": "ACTIVE"})
+    _parent(view, data, body, current.reference)
     customer = catalog_customer(reference, data, body, current)
     customers = [customer if c.reference == current.reference else c for c in document.customers]
     view = _save(change, document, customers, f"changing customer {current.reference!r}")

@@ -24,7 +24,7 @@ def check_static(event: Prepared, view: View) -> None:
     streams = view.catalog_streams()
     if meter_row is None and event.meter not in streams:
         raise invalid(f"{prefix}{event.meter_field}", f"meter {event.meter!r} does not exist "
-                      "(meter_validation=STATIC; send DYNAMIC, the default, to store it as NOT_MATCHED)")
+                      "(meter_validation=STATIC, the default; send DYNAMIC to create it)")
     known_values = set(streams.get(event.meter, ()))
     linked_values = view.linked(meter_row, VALUE) if meter_row is not None else []
     linked_properties = view.linked(meter_row, PROPERTY) if meter_row is not None else []

@@ -7,6 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from ....domain.money import is_currency
 from ....services.meter_data import Prepared, PropertyIn, ValueIn
 from ....services.resources.checks import check_choice, check_reference
 from ....services.resources.model import PROPERTY, VALUE, View
@@ -84,11 +85,36 @@ def _subscription(data: dict[str, Any], prefix: str) -> str | None:
 
 
 def _customer(data: dict[str, Any], prefix: str, view: View) -> str:
+    named = None
     if data.get("customer_reference") is not None:
-        return check_reference(data["customer_reference"], f"{prefix}customer_reference")
-    if data.get("customer_id") is not None:
-        return view.customer_reference(check_reference(data["customer_id"], f"{prefix}customer_id"))
-    raise missing(f"{prefix}customer_reference", "customer_reference (or customer_id) is required")
+        named = check_reference(data["customer_reference"], f"{prefix}customer_reference")
+    elif data.get("customer_id") is not None:
+        named = view.customer_reference(check_reference(data["customer_id"], f"{prefix}customer_id"))
+    inline = _inline_customer(data.get("customer"), f"{prefix}customer", view)
+    if named is not None and inline is not None and inline != named:
+        raise invalid(f"{prefix}customer", f"customer names {inline!r}, customer_reference {named!r}")
+    if named is None and inline is None:
+        raise missing(f"{prefix}customer_reference", "customer_reference (or customer_id) is required")
+    return named if named is not None else str(inline)
+
+
+def _inline_customer(raw: Any, where: str, view: View) -> str | None:
+    """The inline `customer` object names the event's customer (by reference or id); it must
+    exist: ratecard does not create customers from events (POST /v1/customers does)."""
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise invalid(where, f"{where} must be an object")
+    if raw.get("reference") is not None:
+        reference = check_reference(raw["reference"], f"{where}.reference")
+    elif raw.get("id") is not None:
+        reference = view.customer_reference(check_reference(raw["id"], f"{where}.id"))
+    else:
+        raise missing(f"{where}.reference", f"{where} needs a reference (or an id)")
+    if view.find_customer(reference) is None:
+        raise invalid(where, f"customer {reference!r} does not exist: ratecard does not create customers from "
+                             "events; create it with POST /v1/customers first")
+    return reference
 
 
 def _meter(data: dict[str, Any], prefix: str, view: View) -> tuple[str, str]:
@@ -137,20 +163,31 @@ def _values(raw: Any, prefix: str, view: View, seen: set[str]) -> list[ValueIn]:
     values = []
     for at, item in _items(raw, "meter_values", prefix):
         ref = _reference_of(item, VALUE, at, view)
+        currency = None
         if item.get("number") is not None:
             number, is_amount = parse_decimal(item["number"], f"{at}.number"), False
         elif item.get("amount") is not None:
             if not isinstance(item["amount"], dict) or item["amount"].get("quantity") is None:
                 raise missing(f"{at}.amount.quantity", "an amount needs a quantity")
             number, is_amount = parse_decimal(item["amount"]["quantity"], f"{at}.amount.quantity"), True
+            currency = _currency(item["amount"].get("currency"), f"{at}.amount.currency")
         else:
             raise missing(f"{at}.number", f"{at} needs a number (or an amount)")
         if item.get("count") is not None:
             parse_decimal(item["count"], f"{at}.count")
         values.append(ValueIn(_unique(ref, at, seen), number, is_amount,
                               _settings(item.get("dynamic_validation_settings"), f"{at}.dynamic_validation_settings",
-                                        ("NUMBER", "AMOUNT"))))
+                                        ("NUMBER", "AMOUNT")), currency))
     return values
+
+
+def _currency(value: Any, where: str) -> str:
+    """An amount's currency: required, an ISO 4217 code (any case; kept upper case)."""
+    if value is None:
+        raise missing(where, "an amount needs a currency (an ISO 4217 code such as USD)")
+    if not isinstance(value, str) or not is_currency(value.upper()):
+        raise invalid(where, f"{str(value)[:40]!r} is not an ISO 4217 currency code (such as USD)")
+    return value.upper()
 
 
 def _properties(raw: Any, prefix: str, view: View, seen: set[str]) -> list[PropertyIn]:

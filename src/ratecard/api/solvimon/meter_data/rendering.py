@@ -7,6 +7,7 @@ from typing import Any
 
 import msgspec
 
+from ....services.meter_data import CURRENCY_SUFFIX
 from ....services.resources.model import METER, PROPERTY, VALUE, View
 from ....store.meter_data import MeterDataRow
 from ..common import (
@@ -20,18 +21,26 @@ VARIANTS = {"unknown_customer": "UNKNOWN_CUSTOMER", "unknown_meter": "UNKNOWN_ME
 _decode = msgspec.json.Decoder(float_hook=Decimal).decode  # stored properties: numbers exact
 
 
-def split_properties(text: str) -> tuple[list[tuple[str, Any]], list[tuple[str, str]]]:
-    """Stored properties -> (meter values: the numbers, meter properties: everything else)."""
+def split_properties(text: str) -> tuple[list[tuple[str, Any, str | None]], list[tuple[str, str]]]:
+    """Stored properties -> (meter values: the numbers, with the currency of an AMOUNT value;
+    meter properties: everything else)."""
     try:
         data = _decode(text)
     except msgspec.DecodeError:
         return [], []
-    values, properties = [], []
-    for key, value in (data.items() if isinstance(data, dict) else ()):
+    if not isinstance(data, dict):
+        return [], []
+    values: list[tuple[str, Any, str | None]] = []
+    properties = []
+    for key, value in data.items():
+        if key.endswith(CURRENCY_SUFFIX) and isinstance(data.get(key[:-len(CURRENCY_SUFFIX)]), (int, Decimal)) \
+                and isinstance(value, str):
+            continue  # the currency of the AMOUNT value before the suffix
         if isinstance(value, bool):
             properties.append((key, "true" if value else "false"))
         elif isinstance(value, (int, Decimal)):
-            values.append((key, value))
+            currency = data.get(key + CURRENCY_SUFFIX)
+            values.append((key, value, currency if isinstance(currency, str) else None))
         elif isinstance(value, str):
             properties.append((key, value))
         elif value is not None:
@@ -64,7 +73,7 @@ def render(view: View, row: MeterDataRow, expand: list[str] | None = None) -> di
         "pricing_plan_subscription_reference": row.subscription,
         "timestamp": wire_instant(row.ts),
         "created_at": wire_instant(row.received_at),
-        "meter_values": [_value(view, key, number) for key, number in values],
+        "meter_values": [_value(view, key, number, currency) for key, number, currency in values],
         "meter_properties": [_property(view, key, text) for key, text in properties],
         "processed_details": processed,
         "deleted": row.deleted_at is not None,
@@ -75,9 +84,14 @@ def render(view: View, row: MeterDataRow, expand: list[str] | None = None) -> di
     return {key: value for key, value in out.items() if value is not None}
 
 
-def _value(view: View, reference: str, number: Any) -> dict[str, Any]:
+def _value(view: View, reference: str, number: Any, currency: str | None) -> dict[str, Any]:
+    """A NUMBER value as `number`; an AMOUNT value (sent with a currency) as `amount`."""
     row = view.resources.by_reference.get((VALUE, reference))
-    item: dict[str, Any] = {"reference": reference, "number": decimal_text(number)}
+    item: dict[str, Any] = {"reference": reference}
+    if currency is None:
+        item["number"] = decimal_text(number)
+    else:
+        item["amount"] = {"quantity": decimal_text(number), "currency": currency}
     if row is not None:
         item["id"] = row.id
     return item

@@ -3,8 +3,8 @@
 An event's `reference` (10–256 characters) is its ratecard id and idempotency key: a repeated
 reference still answers 201 and takes effect once (the repeat is kept as a DUPLICATE record,
 never billed). Events are stored even when they cannot be billed yet (NOT_MATCHED: unknown
-customer, unknown meter, no subscription) under DYNAMIC validation, the default; STATIC
-refuses an unknown meter, meter value or meter property with 400 and stores nothing. A batch
+customer, no subscription); meter_validation=STATIC, the default as in Solvimon, refuses an
+unknown meter, meter value or meter property with 400 and stores nothing, DYNAMIC creates them. A batch
 (1–50 events) is validated whole first: one invalid event refuses the batch (400 naming its
 index), while duplicates inside it are fine. `meter_values[].number` is a decimal string and
 stays exact. The same routes are served under /v1/events/… (the SDK's second family).
@@ -16,6 +16,8 @@ creating what DYNAMIC needs, storing), and rendering.py shapes a stored event fo
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
@@ -23,13 +25,14 @@ from starlette.responses import Response
 from ....services import meter_data
 from ....services.resources.checks import check_choice
 from ...context import Caller, current_caller
-from ...errors import invalid, missing, not_found
+from ...errors import ApiError, invalid, missing, not_found
 from ...pagination import Page, envelope, solvimon_page
-from ..common import json_body, json_response, multi, param
+from ..common import OBJECT_BODY, json_body, json_response, multi, param
 from ..config import snapshot
 from .reading import string_field
 from .recording import delete_event, record_events
 from .rendering import render
+from .tracing import calculate, trace
 
 router = APIRouter(tags=["ingest"])
 
@@ -39,7 +42,7 @@ MAX_BATCH = 50
 
 
 def _validation(value: str | None) -> str:
-    return "DYNAMIC" if value is None else check_choice(value, "meter_validation", VALIDATIONS)
+    return "STATIC" if value is None else check_choice(value, "meter_validation", VALIDATIONS)
 
 
 INGEST_BODY = {"requestBody": {"required": True, "content": {"application/json": {"schema": {
@@ -61,7 +64,7 @@ async def post_one(request: Request, meter_validation: str | None = Query(None, 
     validation = _validation(meter_validation)
     data = await json_body(request)
     rendered = await run_in_threadpool(record_events, caller, [data], [""], validation)
-    return json_response(rendered[0], 201)
+    return json_response(_predicted(rendered, cost_prediction)[0], 201)
 
 
 async def post_many(request: Request, meter_validation: str | None = Query(None, description="STATIC | DYNAMIC"),
@@ -78,7 +81,16 @@ async def post_many(request: Request, meter_validation: str | None = Query(None,
         raise invalid("meter_datas", f"meter_datas must list 1 to {MAX_BATCH} events")
     prefixes = [f"meter_datas.{index}." for index in range(len(items))]
     rendered = await run_in_threadpool(record_events, caller, items, prefixes, validation)
-    return json_response({"meter_datas": rendered}, 201)
+    return json_response({"meter_datas": _predicted(rendered, cost_prediction)}, 201)
+
+
+def _predicted(rendered: list[dict[str, Any]], cost_prediction: bool | None) -> list[dict[str, Any]]:
+    """cost_prediction=true: ratecard prices usage per billing period, not per event, so each event
+    answers Solvimon's `NOT_SUPPORTED` (the SDK's own value for it) rather than a made-up cost."""
+    if cost_prediction:
+        for item in rendered:
+            item["cost_prediction"] = {"response": "NOT_SUPPORTED"}
+    return rendered
 
 
 def list_data(request: Request, page: Page = Depends(solvimon_page), customer_id: str | None = Query(None),
@@ -123,6 +135,41 @@ async def delete_by_body(request: Request, caller: Caller = Depends(current_call
     return json_response(await run_in_threadpool(delete_event, caller, string_field(key, "reference")))
 
 
+def event_trace(key: str, caller: Caller = Depends(current_caller)) -> Response:
+    return json_response(trace(caller, param(key, "resourceIdOrReference") or key))
+
+
+async def post_calculate(request: Request,
+                         meter_validation: str | None = Query(None, description="STATIC | DYNAMIC"),
+                         cost_prediction: bool | None = Query(None), clickhouse: bool | None = Query(None),
+                         caller: Caller = Depends(current_caller)) -> Response:
+    """The event as ingestion would make it, stored nowhere (200, type CALCULATION)."""
+    validation = _validation(meter_validation)
+    data = await json_body(request)
+    rendered = await run_in_threadpool(calculate, caller, data, validation)
+    return json_response(_predicted([rendered], cost_prediction)[0])
+
+
+PERSIST_REQUIRED = ("customer_id", "pricing_id", "pricing_item_id", "pricing_item_config_id",
+                    "pricing_plan_subscription_id")
+
+
+async def post_persist_data(request: Request, caller: Caller = Depends(current_caller)) -> Response:
+    """Solvimon's persist-data writes usage totals (usage, included or rolled-over volume) of one
+    pricing item straight into a subscription's period. ratecard keeps no such totals: a period's
+    usage is always computed from its stored events, so a valid request is refused with
+    INVALID_OPERATION saying how to change usage instead."""
+    data = await json_body(request)
+    if not isinstance(data, dict):
+        raise invalid(None, "the body must be a persist data object")
+    for name in PERSIST_REQUIRED:
+        if data.get(name) is None:
+            raise missing(name)
+        string_field(data[name], name)
+    raise ApiError(400, "INVALID_OPERATION", "ratecard stores no usage totals: a period's usage is computed from its "
+                   "events; send events (POST /v1/ingest/meter-data), delete wrong ones, and reprocess")
+
+
 DELETE_BODY = {"requestBody": {"required": True, "content": {"application/json": {"schema": {
     "type": "object", "properties": {"reference": {"type": "string"}, "id": {"type": "string"}}}}}}}
 
@@ -136,7 +183,13 @@ for base, one, many in (("/v1/ingest/meter-data", "/v1/ingest/meter-data", ("/v1
     router.add_api_route(base, list_data, methods=["GET"], summary="List events and DUPLICATE records, newest first")
     router.add_api_route(f"{base}/delete", delete_by_body, methods=["POST"], openapi_extra=DELETE_BODY,
                          summary="Soft-delete an event named in the body")
+    router.add_api_route(f"{base}/{{key:path}}/event_trace", event_trace, methods=["GET"],
+                         summary="How an event was received, matched and invoiced")
     router.add_api_route(f"{base}/{{key:path}}/delete", delete_by_path, methods=["POST"],
                          summary="Soft-delete an event (it leaves usage; idempotent)")
     router.add_api_route(f"{base}/{{key:path}}", get_one, methods=["GET"],
                          summary="Get an event by id or reference")
+router.add_api_route("/v1/events/calculate", post_calculate, methods=["POST"], openapi_extra=INGEST_BODY,
+                     summary="Validate and match an event as ingestion would, storing nothing (200)")
+router.add_api_route("/v1/ingest/persist-data", post_persist_data, methods=["POST"], openapi_extra=OBJECT_BODY,
+                     summary="Persisted usage totals: refused (ratecard computes usage from events)")

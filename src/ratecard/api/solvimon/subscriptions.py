@@ -5,6 +5,7 @@ reference. See docs/solvimon-compat.md §14."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -129,6 +130,29 @@ def render(snap: Snapshot, catalog: Catalog, reference: str, now: datetime,
     return {key: value for key, value in out.items() if value is not None}
 
 
+def render_draft(view: View, row: Resource, expand: tuple[str, ...] = ()) -> dict[str, Any]:
+    """A subscription created without a schedule: DRAFT, billing nothing until it gets one."""
+    body = row.body
+    group = view.resources.by_id.get(body.get("group_id") or "")
+    out: dict[str, Any] = {
+        "object_type": "PRICING_PLAN_SUBSCRIPTION", "id": row.reference, "reference": row.reference,
+        "status": "DRAFT", "created_at": wire_instant(row.created_at), "updated_at": wire_instant(row.updated_at),
+        "name": body.get("name"), "description": body.get("description"),
+        "purchase_order_number": body.get("purchase_order_number"),
+        "customer_id": view.customer_id(body["customer"]), "customer_reference": body["customer"],
+        "type": "BILLING", "variant": "DEFAULT", "initial_term": body.get("initial_term"),
+        "renewal_term": body.get("renewal_term"), "auto_renewal": body.get("auto_renewal"),
+        "custom_fields": body.get("custom_fields"), "pricing_plan_schedule_infos": [],
+        "pricing_plan_subscription_group_id": group.id if group is not None else None,
+    }
+    customer_found = view.find_customer(body["customer"])
+    if "customer_id" in expand and customer_found is not None:
+        out["customer"] = render_customer(view, *customer_found)
+    if "pricing_plan_subscription_group_id" in expand and group is not None:
+        out["pricing_plan_subscription_group"] = render_group(view, group)
+    return {key: value for key, value in out.items() if value is not None}
+
+
 def _plan_now(spec: SubscriptionSpec, now: datetime) -> str:
     zone = ZoneInfo(spec.timezone)
     current = spec.phases()[0]
@@ -166,6 +190,10 @@ def _current(caller: Caller) -> tuple[Snapshot, Catalog]:
 def _one(caller: Caller, reference: str, expand: tuple[str, ...] = ()) -> dict[str, Any]:
     snap, catalog = _current(caller)
     if reference not in catalog.subscriptions:
+        row = snap.view.resources.by_reference.get((SUBSCRIPTION, reference))
+        if service.is_draft(row, catalog.document):
+            assert row is not None
+            return render_draft(snap.view, row, expand)
         raise not_found("pricing plan subscription", reference)
     return render(snap, catalog, reference, caller.now, expand)
 
@@ -236,41 +264,68 @@ def list_subscriptions(request: Request, page: Page = Depends(solvimon_page),
     snap = snapshot(caller)
     catalog = snap.catalog
     view = snap.view
-    items: list[tuple[int, SubscriptionSpec, Resource | None]] = []
+    items: list[Listed] = []
     if catalog is not None and type in (None, "BILLING") and variant in (None, "DEFAULT"):
         customer = view.customer_reference(customer_id) if customer_id is not None else None
         group = view.resources.find(GROUP, pricing_plan_subscription_group_id) \
             if pricing_plan_subscription_group_id is not None else None
-        for index, entry in enumerate(catalog.document.subscriptions):
-            spec = catalog.subscriptions[entry.reference]
-            row = view.resources.by_reference.get((SUBSCRIPTION, entry.reference))
-            body = row.body if row is not None else {}
-            if customer is not None and spec.customer != customer:
+        drafts = [Listed(len(catalog.document.subscriptions) + i, row.reference, row.body["customer"], None, row,
+                         "DRAFT")
+                  for i, row in enumerate(view.resources.of_kind(SUBSCRIPTION))
+                  if service.is_draft(row, catalog.document)]
+        listed = [Listed(index, entry.reference, entry.customer, catalog.subscriptions[entry.reference],
+                         row := view.resources.by_reference.get((SUBSCRIPTION, entry.reference)),
+                         status_of(catalog.subscriptions[entry.reference], row, caller.now))
+                  for index, entry in enumerate(catalog.document.subscriptions)]
+        for item in listed + drafts:
+            body = item.row.body if item.row is not None else {}
+            if customer is not None and item.customer != customer:
                 continue
-            if reference is not None and entry.reference != reference:
+            if reference is not None and item.reference != reference:
                 continue
             if pricing_plan_subscription_group_id is not None and (group is None or body.get("group_id") != group.id):
                 continue
-            if statuses and status_of(spec, row, caller.now) not in statuses:
+            if statuses and item.status not in statuses:
                 continue
             if wanted_field is not None and not any(
                     f.get("reference") == wanted_field[0] and (f.get("value") == wanted_field[1]
                                                                or wanted_field[1] in (f.get("values") or []))
                     for f in body.get("custom_fields") or []):
                 continue
-            if not _within(to_micros(to_local(spec.start, ZoneInfo(spec.timezone))), starts):
+            if starts is not None and not _within(item.start, starts):
                 continue
-            if not _within(row.created_at if row is not None else None, created):
+            if not _within(item.row.created_at if item.row is not None else None, created):
                 continue
-            items.append((index, spec, row))
-    sort_keys = {"created_at": lambda item: (item[2].created_at if item[2] else 0, item[0]),
-                 "reference": lambda item: item[1].reference, "id": lambda item: item[1].reference,
-                 "start_at": lambda item: to_micros(to_local(item[1].start, ZoneInfo(item[1].timezone))),
-                 "status": lambda item: status_of(item[1], item[2], caller.now),
-                 "name": lambda item: sortable(item[2].body.get("name") if item[2] else None)}
-    return json_response(paginate(request, items, page,
-                                  lambda item: render(snap, catalog, item[1].reference, caller.now, expand)
-                                  if catalog is not None else {}, sort_keys, default_key="created_at"))
+            items.append(item)
+    sort_keys = {"created_at": lambda item: (item.row.created_at if item.row else 0, item.index),
+                 "reference": lambda item: item.reference, "id": lambda item: item.reference,
+                 "start_at": lambda item: sortable(item.start), "status": lambda item: item.status,
+                 "name": lambda item: sortable(item.row.body.get("name") if item.row else None)}
+
+    def shown(item: Listed) -> dict[str, Any]:
+        if item.spec is None:
+            assert item.row is not None
+            return render_draft(view, item.row, expand)
+        assert catalog is not None
+        return render(snap, catalog, item.reference, caller.now, expand)
+
+    return json_response(paginate(request, items, page, shown, sort_keys, default_key="created_at"))
+
+
+@dataclass
+class Listed:
+    index: int
+    reference: str
+    customer: str
+    spec: SubscriptionSpec | None
+    row: Resource | None
+    status: str
+
+    @property
+    def start(self) -> int | None:
+        if self.spec is None:
+            return None
+        return to_micros(to_local(self.spec.start, ZoneInfo(self.spec.timezone)))
 
 
 @router.post("/v1/pricing-plan-subscriptions", status_code=201, openapi_extra=OBJECT_BODY,

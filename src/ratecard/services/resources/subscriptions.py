@@ -34,7 +34,7 @@ from ...store.resources import Resource, config_change
 from .. import subscription_changes as changes
 from ..errors import NotFound
 from . import customers
-from .checks import check_choice, check_reference, check_text, invalid, invalid_operation, missing, not_found
+from .checks import already_exists, check_choice, check_reference, check_text, invalid, invalid_operation, missing, not_found
 from .model import CUSTOMER, View
 
 SUBSCRIPTION, GROUP = "subscription", "subscription_group"
@@ -276,7 +276,7 @@ def check_billing_period(value: Any, field: str, interval: str) -> None:
 # ---------------------------------------------------------------- rows
 
 
-def _row_body(data: dict[str, Any], current: dict[str, Any], view: View) -> dict[str, Any]:
+def _row_body(data: dict[str, Any], current: dict[str, Any], view: View, customer: str | None = None) -> dict[str, Any]:
     """The Solvimon-only fields kept in the subscription's row, from a create or an update."""
     body = dict(current)
     for name in ROW_FIELDS:
@@ -299,6 +299,10 @@ def _row_body(data: dict[str, Any], current: dict[str, Any], view: View) -> dict
             group = view.resources.find(GROUP, check_text(key, "pricing_plan_subscription_group_id"))
             if group is None:
                 raise invalid("pricing_plan_subscription_group_id", f"subscription group {key!r} does not exist")
+            owner = group.body.get("owner")
+            if owner is not None and customer is not None and owner != customer:
+                raise invalid("pricing_plan_subscription_group_id", f"subscription group {group.reference!r} is for "
+                                                                    f"customer {owner!r} only")
             body["group_id"] = group.id
     return {key: value for key, value in body.items() if value is not None}
 
@@ -322,7 +326,7 @@ def _custom_fields(value: Any) -> list[dict[str, Any]]:
     return fields
 
 
-def _refuse_unmapped(data: dict[str, Any]) -> None:
+def _refuse_unmapped(data: dict[str, Any], drafts: bool = False) -> None:
     """Fields with an effect ratecard cannot give are refused, not silently dropped."""
     if data.get("type") not in (None, "BILLING"):
         raise invalid("type", "only BILLING subscriptions exist in ratecard (no QUOTE or TEMPLATE)")
@@ -330,8 +334,9 @@ def _refuse_unmapped(data: dict[str, Any]) -> None:
         raise invalid("variant", "only the DEFAULT variant exists in ratecard (no forward, self or seller billing)")
     if data.get("forward_customer_id") is not None:
         raise invalid("forward_customer_id", "forward billing is not supported by ratecard")
-    if data.get("status") not in (None, "ACTIVE"):
-        raise invalid("status", "a subscription is created ACTIVE (it bills from its start); DRAFT is not supported")
+    if data.get("status") not in ((None, "ACTIVE", "DRAFT") if drafts else (None, "ACTIVE")):
+        raise invalid("status", "a subscription is created ACTIVE, or DRAFT without a schedule (it bills nothing "
+                                "until it has one)")
 
 
 # ---------------------------------------------------------------- reads
@@ -357,19 +362,34 @@ def row_of(view: View, reference: str) -> Resource | None:
     return view.resources.by_reference.get((SUBSCRIPTION, reference))
 
 
+def is_draft(row: Resource | None, document: CatalogDocument | None) -> bool:
+    """A subscription created without a schedule: a row only, not (yet) in the catalog."""
+    return (row is not None and bool(row.body.get("draft"))
+            and (document is None or not any(s.reference == row.reference for s in document.subscriptions)))
+
+
 def _found(store: Store, environment: str, now: datetime, reference: str) -> Found:
+    view, document = _reading(store, environment, now)
+    row = row_of(view, reference)
+    if is_draft(row, document):
+        assert row is not None
+        return Found({"reference": reference, "customer": row.body["customer"], "status": "draft", "plan_now": None,
+                      "phases": []}, row)
     history = changes.show_subscription(store, now, reference, environment)
-    view, _ = _reading(store, environment, now)
     return Found({**history.terms, "phases": history.phases}, row_of(view, reference))
 
 
 def _put_row(store: Store, environment: str, now: datetime, reference: str, data: dict[str, Any],
-             extra: dict[str, Any] | None = None) -> None:
+             extra: dict[str, Any] | None = None, customer: str | None = None) -> None:
     with config_change(store, environment, to_micros(now)) as change:
         view = View(environment, change.resources, change.catalog())
         current = row_of(view, reference)
-        body = _row_body(data, current.body if current is not None else {}, view)
-        body.update(extra or {})
+        body = _row_body(data, current.body if current is not None else {}, view, customer)
+        for name, value in (extra or {}).items():
+            if value is None:
+                body.pop(name, None)
+            else:
+                body[name] = value
         row_id = current.id if current is not None else change.new_id(SUBSCRIPTION_ROW_PREFIX, SUBSCRIPTION, reference)
         change.put(Resource(row_id, SUBSCRIPTION, reference, body, 0, 0))
 
@@ -377,11 +397,8 @@ def _put_row(store: Store, environment: str, now: datetime, reference: str, data
 # ---------------------------------------------------------------- writes
 
 
-def create(store: Store, environment: str, now: datetime, data: dict[str, Any],
-           schedules_field: str = "pricing_plan_schedule_infos", schedules: Any = None) -> Found:
-    """A new subscription (a new catalog version) with its row."""
-    _refuse_unmapped(data)
-    view, document = _reading(store, environment, now)
+def _customer(view: View, data: dict[str, Any]) -> str:
+    """The ACTIVE customer the request names (customer_id or customer_reference: an id or a reference)."""
     key = data.get("customer_id") if data.get("customer_id") is not None else data.get("customer_reference")
     if key is None:
         raise missing("customer_id", "customer_id (or customer_reference) is required")
@@ -392,33 +409,71 @@ def create(store: Store, environment: str, now: datetime, data: dict[str, Any],
     if customer_row is not None and customer_row.body.get("status", "ACTIVE") != "ACTIVE":
         raise invalid_operation(f"customer {customer.reference!r} is {customer_row.body.get('status')}: activate it "
                                 "first (POST /v1/customers/{reference}/activate)", "customer_id")
-    schedule = parse_schedules(data.get(schedules_field) if schedules is None else schedules, schedules_field,
-                               document)
+    return customer.reference
+
+
+def create(store: Store, environment: str, now: datetime, data: dict[str, Any],
+           schedules_field: str = "pricing_plan_schedule_infos", schedules: Any = None,
+           from_draft: bool = False) -> Found:
+    """A new subscription (a new catalog version) with its row. Without a schedule (the SDK's
+    create request cannot carry one: its schedule infos are read-only) the subscription is a DRAFT
+    kept in its row only: it bills nothing until attach_schedule gives it a plan."""
+    if not from_draft:
+        _refuse_unmapped(data, drafts=True)
+    view, document = _reading(store, environment, now)
+    customer = _customer(view, data)
+    reference = data.get("reference")
+    reference = check_reference(reference if reference is not None else f"sub_{secrets.token_hex(8)}",
+                                max_length=MAX_REFERENCE)
+    existing = row_of(view, reference)
+    if any(s.reference == reference for s in document.subscriptions) or (existing is not None and not from_draft):
+        raise already_exists("pricing plan subscription", reference)
+    items = data.get(schedules_field) if schedules is None else schedules
+    if items in (None, []) and schedules_field == "pricing_plan_schedule_infos":
+        _put_row(store, environment, now, reference, data, {"draft": True, "customer": customer}, customer)
+        return _found(store, environment, now, reference)
+    if data.get("status") == "DRAFT":
+        raise invalid("status", "a subscription with a schedule bills from its start: it is ACTIVE, not DRAFT")
+    schedule = parse_schedules(items, schedules_field, document)
     listed = next(p for p in document.plans if p.code == schedule.plan)
     if data.get("billing_period") is not None:
         check_billing_period(data["billing_period"], "billing_period", listed.interval)
     if data.get("billing_currency") is not None and data["billing_currency"] != listed.currency:
         raise invalid("billing_currency", f"pricing plan {schedule.plan!r} bills in {listed.currency}")
-    reference = data.get("reference")
-    reference = check_reference(reference if reference is not None else f"sub_{secrets.token_hex(8)}",
-                                max_length=MAX_REFERENCE)
     quantity = schedule.quantity if schedule.quantity is not None else seats(data)
     trial_days = schedule.trial_days
     if trial_days is None and data.get("trial_days") is not None:
         trial_days = data["trial_days"]
         if isinstance(trial_days, bool) or not isinstance(trial_days, int) or not 0 <= trial_days <= 730:
             raise invalid("trial_days", "trial_days must be a whole number of days from 0 to 730")
-    _row_body(data, {}, view)  # every row field checked before anything is stored
-    changes.create_subscription(store, now, environment, reference=reference, customer=customer.reference,
+    end_proration = _proration(data.get("end_proration"), "end_proration", ("prorate", "none")) or "prorate"
+    _row_body(data, existing.body if existing is not None else {}, view, customer)  # checked before storing
+    changes.create_subscription(store, now, environment, reference=reference, customer=customer,
                                 plan=schedule.plan, start=instant_text(schedule.start) if schedule.start else None,
                                 quantity=quantity, trial_days=trial_days)
     if schedule.end is not None:
         changes.cancel_subscription(store, now, environment, reference=reference, at=instant_text(schedule.end),
-                                    proration=_proration(data.get("end_proration"), "end_proration",
-                                                         ("prorate", "none")) or "prorate")
-    versions = [schedule.version] if schedule.version else []
-    _put_row(store, environment, now, reference, data, {"versions": versions} if versions else None)
+                                    proration=end_proration)
+    extra: dict[str, Any] = {"draft": None, "customer": None}
+    if schedule.version:
+        extra["versions"] = [schedule.version]
+    _put_row(store, environment, now, reference, data, extra, customer)
     return _found(store, environment, now, reference)
+
+
+def attach_schedule(store: Store, environment: str, now: datetime, key: str, schedule: dict[str, Any]) -> Found:
+    """A schedule (Solvimon's PricingPlanScheduleCreateRequest: pricing_plan_id, start_at, end_at,
+    seats_values, pricing_plan_version_id, type) given to a subscription: a DRAFT subscription
+    becomes a catalog subscription on that plan; one that bills already changes plan at start_at
+    (prorated). For the pricing plan schedules resource to call."""
+    view, document = _reading(store, environment, now)
+    row = row_of(view, key)
+    if row is not None and row.body.get("draft") and not any(s.reference == key for s in document.subscriptions):
+        data = {**{k: v for k, v in row.body.items() if k in ROW_FIELDS}, "reference": key,
+                "customer_reference": row.body["customer"]}
+        return create(store, environment, now, data, "pricing_plan_schedules", [schedule], from_draft=True)
+    found, _ = change_plan(store, environment, now, key, schedule)
+    return found
 
 
 def init(store: Store, environment: str, now: datetime, data: dict[str, Any]) -> tuple[Found, Any]:
@@ -479,7 +534,7 @@ def update(store: Store, environment: str, now: datetime, key: str, data: dict[s
             raise invalid_operation(f"status {status} is not set by PATCH (cancel ends a subscription)", "status")
         if status == "ARCHIVED":
             extra["status"] = "ARCHIVED"
-    _put_row(store, environment, now, reference, data, extra)
+    _put_row(store, environment, now, reference, data, extra, found.terms["customer"])
     return _found(store, environment, now, reference)
 
 
@@ -489,9 +544,17 @@ def _customer_id(store: Store, environment: str, now: datetime, found: Found) ->
 
 
 def _status(found: Found) -> str:
+    if found.terms["status"] == "draft":
+        return "DRAFT"
     if found.row is not None and found.row.body.get("status") == "ARCHIVED":
         return "ARCHIVED"
     return "CANCELLED" if found.terms["status"] == "ended" else "ACTIVE"
+
+
+def _refuse_draft(found: Found, what: str) -> None:
+    if found.terms["status"] == "draft":
+        raise invalid_operation(f"subscription {found.terms['reference']!r} is a DRAFT without a schedule (it bills "
+                                f"nothing): give it a pricing plan schedule before you {what}")
 
 
 def get(store: Store, environment: str, now: datetime, key: str) -> Found:
@@ -506,6 +569,7 @@ def change_plan(store: Store, environment: str, now: datetime, key: str, data: d
     subscription after it and the index of the new phase (its schedule)."""
     found = get(store, environment, now, key)
     reference = found.terms["reference"]
+    _refuse_draft(found, "change its plan")
     plan = data.get("pricing_plan_id")
     if plan is None:
         raise missing("pricing_plan_id", "pricing_plan_id is required (the plan's id or reference)")
@@ -555,6 +619,7 @@ def cancel(store: Store, environment: str, now: datetime, key: str, data: dict[s
     """Solvimon's cancel, mapped by cancel_terms onto ratecard's cancel (or resume, for UNDO)."""
     found = get(store, environment, now, key)
     reference = found.terms["reference"]
+    _refuse_draft(found, "cancel it")
     if data.get("type") is None:
         raise missing("type", "type is required: " + ", ".join(CANCEL_TYPES))
     kind = check_choice(data["type"], "type", CANCEL_TYPES)
@@ -617,14 +682,16 @@ def _members(change: Any, view: View, group: Resource, keys: Any) -> None:
     if not isinstance(keys, list) or len(keys) > 1000:
         raise invalid("pricing_plan_subscription_ids", "pricing_plan_subscription_ids must be a list")
     document = view.document or CatalogDocument()
-    known = {s.reference: s for s in document.subscriptions}
+    known = {s.reference: s.customer for s in document.subscriptions}
+    known.update({row.reference: row.body["customer"] for row in view.resources.of_kind(SUBSCRIPTION)
+                  if is_draft(row, document)})
     wanted = []
     for index, key in enumerate(keys):
         if not isinstance(key, str) or key not in known:
             raise invalid(f"pricing_plan_subscription_ids.{index}", f"pricing plan subscription {str(key)[:80]!r} "
                                                                     "does not exist")
         owner = group.body.get("owner")
-        if owner is not None and known[key].customer != owner:
+        if owner is not None and known[key] != owner:
             raise invalid(f"pricing_plan_subscription_ids.{index}", f"subscription {key!r} is not of the group's "
                                                                     f"owner customer {owner!r}")
         wanted.append(key)
@@ -645,8 +712,6 @@ def create_group(store: Store, environment: str, now: datetime, data: dict[str, 
             raise missing("reference")
         reference = check_reference(data["reference"])
         if view.resources.by_reference.get((GROUP, reference)) is not None:
-            from .checks import already_exists
-
             raise already_exists("subscription group", reference)
         row = Resource(change.new_id(GROUP_PREFIX, GROUP, reference), GROUP, reference, _group_body(view, data, {}),
                        0, 0)
@@ -666,9 +731,7 @@ def update_group(store: Store, environment: str, now: datetime, key: str, data: 
         if data.get("reference") is not None and data["reference"] != reference:
             reference = check_reference(data["reference"])
             if view.resources.by_reference.get((GROUP, reference)) is not None:
-                from .checks import already_exists
-
-                raise already_exists("subscription group", reference)
+                    raise already_exists("subscription group", reference)
         row = change.put(Resource(row.id, GROUP, reference, _group_body(view, data, row.body), 0, 0))
         if data.get("pricing_plan_subscription_ids") is not None:
             _members(change, view, row, data["pricing_plan_subscription_ids"])
@@ -693,7 +756,7 @@ def group_members(view: View, group: Resource) -> list[str]:
     document = view.document
     live = {s.reference for s in document.subscriptions} if document is not None else set()
     return [row.reference for row in view.resources.of_kind(SUBSCRIPTION)
-            if row.body.get("group_id") == group.id and row.reference in live]
+            if row.body.get("group_id") == group.id and (row.reference in live or is_draft(row, document))]
 
 
 __all__ = ["CUSTOMER", "GROUP", "SUBSCRIPTION"]

@@ -428,9 +428,14 @@ def create(store: Store, environment: str, now: datetime, data: dict[str, Any],
     existing = row_of(view, reference)
     if any(s.reference == reference for s in document.subscriptions) or (existing is not None and not from_draft):
         raise already_exists("pricing plan subscription", reference)
+    requires_reference = data.get("requires_reference", False)
+    if not isinstance(requires_reference, bool):
+        raise invalid("requires_reference", "requires_reference must be true or false")
     items = data.get(schedules_field) if schedules is None else schedules
     if items in (None, []) and schedules_field == "pricing_plan_schedule_infos":
-        _put_row(store, environment, now, reference, data, {"draft": True, "customer": customer}, customer)
+        _put_row(store, environment, now, reference, data, {"draft": True, "customer": customer,
+                                                             "requires_reference": requires_reference or None},
+                 customer)
         return _found(store, environment, now, reference)
     if data.get("status") == "DRAFT":
         raise invalid("status", "a subscription with a schedule bills from its start: it is ACTIVE, not DRAFT")
@@ -450,11 +455,11 @@ def create(store: Store, environment: str, now: datetime, data: dict[str, Any],
     _row_body(data, existing.body if existing is not None else {}, view, customer)  # checked before storing
     changes.create_subscription(store, now, environment, reference=reference, customer=customer,
                                 plan=schedule.plan, start=instant_text(schedule.start) if schedule.start else None,
-                                quantity=quantity, trial_days=trial_days)
+                                quantity=quantity, trial_days=trial_days, requires_reference=requires_reference)
     if schedule.end is not None:
         changes.cancel_subscription(store, now, environment, reference=reference, at=instant_text(schedule.end),
                                     proration=end_proration)
-    extra: dict[str, Any] = {"draft": None, "customer": None}
+    extra: dict[str, Any] = {"draft": None, "customer": None, "requires_reference": None}
     if schedule.version:
         extra["versions"] = [schedule.version]
     _put_row(store, environment, now, reference, data, extra, customer)
@@ -470,7 +475,8 @@ def attach_schedule(store: Store, environment: str, now: datetime, key: str, sch
     row = row_of(view, key)
     if row is not None and row.body.get("draft") and not any(s.reference == key for s in document.subscriptions):
         data = {**{k: v for k, v in row.body.items() if k in ROW_FIELDS}, "reference": key,
-                "customer_reference": row.body["customer"]}
+                "customer_reference": row.body["customer"],
+                "requires_reference": bool(row.body.get("requires_reference"))}
         return create(store, environment, now, data, "pricing_plan_schedules", [schedule], from_draft=True)
     found, _ = change_plan(store, environment, now, key, schedule)
     return found

@@ -176,6 +176,10 @@ def test_subscribe_match_bill_change_and_cancel_through_the_sdk(server: Live, mo
         cancel(V, "acme-main", pricing_plan_subscription_cancel_create_request=(
             m.PricingPlanSubscriptionCancelCreateRequest(type="UNDO")))
     assert refused.value.data.code == "INVALID_OPERATION"
+    archived = subscriptions.post_pricing_plan_subscriptions_by_resource_id_archive(V, "acme-main")
+    assert archived.status == "ARCHIVED"
+    assert [s.reference for s in subscriptions.get_pricing_plan_subscriptions(V, statuses=["ARCHIVED"]).data] == [
+        "acme-main"]
 
 
 def test_init_trial_seats_list_filters_expand_and_groups(server: Live, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -378,6 +382,7 @@ def test_hostile_input_is_a_400_or_404_with_the_envelope(server: Live, monkeypat
            ("PATCH", "/v1/pricing-plan-subscriptions/acme-main", {"reference": "other"}, "reference"),
            ("PATCH", "/v1/pricing-plan-subscriptions/acme-main", {"pricing_plan_subscription_group_id": "nope"},
             "pricing_plan_subscription_group_id"),
+           ("POST", "/v1/pricing-plan-subscriptions/acme-main/archive", None, "status"),  # not ended
            ("GET", "/v1/pricing-plan-subscriptions?statuses[]=ALIVE", None, "statuses"),
            ("GET", "/v1/pricing-plan-subscriptions?expand[]=everything", None, "expand"),
            ("GET", "/v1/pricing-plan-subscriptions?limit=1000", None, "limit"),

@@ -409,6 +409,14 @@ def cancel_subscription(key: str, body: Any = Depends(json_body), caller: Caller
     return json_response(_one(caller, found.terms["reference"]))
 
 
+@router.post("/v1/pricing-plan-subscriptions/{key:path}/archive",
+             summary="Archive a cancelled (ended) subscription: a label, billing is unchanged")
+def archive_subscription(key: str, caller: Caller = Depends(current_caller)) -> Response:
+    param(key, "resourceId")
+    found = service.update(caller.store, caller.environment, caller.now, key, {"status": "ARCHIVED"})
+    return json_response(_one(caller, found.terms["reference"]))
+
+
 # ---------------------------------------------------------------- groups
 
 

@@ -167,25 +167,26 @@ def instant_text(value: datetime) -> str:
 def seats(data: dict[str, Any], field_prefix: str = "") -> int | None:
     """Seats from `seats_values[0].number` (Solvimon) or `quantity` (ratecard's extension)."""
     quantity = data.get("quantity")
+    field = f"{field_prefix}quantity"
     values = data.get("seats_values")
     if values is not None:
         if not isinstance(values, list) or len(values) > 1:
             raise invalid(f"{field_prefix}seats_values", "seats_values must be a list of at most one seat count")
         if values:
+            field = f"{field_prefix}seats_values.0.number"
             entry = values[0]
             number = entry.get("number") if isinstance(entry, dict) else None
             try:
                 parsed = Decimal(number) if isinstance(number, str | int) and not isinstance(number, bool) else None
             except InvalidOperation:
                 parsed = None
-            if parsed is None or parsed != parsed.to_integral_value():
-                raise invalid(f"{field_prefix}seats_values.0.number", "seats_values.0.number must be a whole number "
-                              "of seats written as a string, such as \"5\"")
-            quantity = int(parsed)
+            if parsed is None or not parsed.is_finite() or parsed != parsed.to_integral_value():
+                raise invalid(field, f"{field} must be a whole number of seats written as a string, such as \"5\"")
+            quantity = int(parsed) if abs(parsed) <= MAX_QUANTITY else MAX_QUANTITY + 1
     if quantity is None:
         return None
     if isinstance(quantity, bool) or not isinstance(quantity, int) or not 1 <= quantity <= MAX_QUANTITY:
-        raise invalid(f"{field_prefix}quantity", f"the seats must be a whole number from 1 to {MAX_QUANTITY}")
+        raise invalid(field, f"the seats must be a whole number from 1 to {MAX_QUANTITY}")
     return quantity
 
 

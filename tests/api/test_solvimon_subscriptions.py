@@ -379,6 +379,12 @@ def test_hostile_input_is_a_400_or_404_with_the_envelope(server: Live, monkeypat
            ("POST", "/v1/pricing-plan-subscriptions/init", {"pricing_plan_subscription": {"customer_reference": "acme"},
                                                              "pricing_plan_schedules": [{"type": "TRIAL"}]},
             "pricing_plan_schedules.0.type"),
+           ("POST", "/v1/pricing-plan-subscriptions/init", {"pricing_plan_subscription": {},
+                                                             "pricing_plan_schedules": [{"pricing_plan_id": "basic"}]},
+            "pricing_plan_subscription.customer_id"),
+           ("POST", "/v1/pricing-plan-subscriptions/init", {"customer": {"type": "ORGANIZATION", "reference": "newco"},
+                                                             "pricing_plan_schedules": [{"pricing_plan_id": "nope"}]},
+            "pricing_plan_schedules.0.pricing_plan_id"),
            ("PATCH", "/v1/pricing-plan-subscriptions/acme-main", {"reference": "other"}, "reference"),
            ("PATCH", "/v1/pricing-plan-subscriptions/acme-main", {"pricing_plan_subscription_group_id": "nope"},
             "pricing_plan_subscription_group_id"),
@@ -392,6 +398,8 @@ def test_hostile_input_is_a_400_or_404_with_the_envelope(server: Live, monkeypat
         assert response.status_code == 400, (path, payload, response.text)
         body = response.json()
         assert body["type"] == "INVALID_REQUEST" and body["field"] == field, (path, payload, body)
+    with pytest.raises(NotFoundException):  # the customer init made for a refused subscription is gone again
+        server.api(sv.CustomersApi).get_customers_by_resource_id_or_reference(V, "newco")
     not_json = server.http("POST", "/v1/pricing-plan-subscriptions", content=b"{oops",
                            headers={"content-type": "application/json"})
     assert (not_json.status_code, not_json.json()["code"]) == (400, "UNABLE_TO_PROCESS_INSTRUCTIONS")

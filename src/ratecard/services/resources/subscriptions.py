@@ -32,7 +32,7 @@ from ...domain.periods import to_local
 from ...store import Store
 from ...store.resources import Resource, config_change
 from .. import subscription_changes as changes
-from ..errors import NotFound
+from ..errors import NotFound, ServiceError
 from . import customers
 from .checks import already_exists, check_choice, check_reference, check_text, invalid, invalid_operation, missing, not_found
 from .model import CUSTOMER, View
@@ -505,9 +505,12 @@ def init(store: Store, environment: str, now: datetime, data: dict[str, Any]) ->
         subscription.pop("customer_id", None)
     try:
         found = create(store, environment, now, subscription, "pricing_plan_schedules", data.get("pricing_plan_schedules"))
-    except Exception:
+    except Exception as exc:
         if created_customer is not None:
             _drop_customer(store, environment, now, created_customer)
+        field = getattr(exc, "field", None)
+        if isinstance(exc, ServiceError) and field and not field.startswith(("pricing_plan_schedules", "subscriptions")):
+            exc.field = f"pricing_plan_subscription.{field}"  # the request's own path to the field at fault
         raise
     return found, found.terms["customer"]
 

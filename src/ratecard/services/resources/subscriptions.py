@@ -376,8 +376,15 @@ def _found(store: Store, environment: str, now: datetime, reference: str) -> Fou
         assert row is not None
         return Found({"reference": reference, "customer": row.body["customer"], "status": "draft", "plan_now": None,
                       "phases": []}, row)
-    history = changes.show_subscription(store, now, reference, environment)
-    return Found({**history.terms, "phases": history.phases}, row_of(view, reference))
+    narrowed = document.model_copy(update={"subscriptions": [s for s in document.subscriptions
+                                                             if s.reference == reference]})
+    if not narrowed.subscriptions:
+        raise NotFound(f"subscription {reference!r} does not exist")
+    catalog = build_catalog(narrowed)  # this subscription only (not the catalog's history: that grows)
+    [terms] = changes.subscriptions_of(catalog, now)
+    phases = [{"at": phase.at, "plan": phase.plan_code, "proration": phase.proration if index else None,
+               "quantity": phase.quantity} for index, phase in enumerate(catalog.subscriptions[reference].phases())]
+    return Found({**terms, "phases": phases}, row)
 
 
 def _put_row(store: Store, environment: str, now: datetime, reference: str, data: dict[str, Any],

@@ -233,6 +233,22 @@ def set_end(document: dict[str, Any], reference: str, end: date | datetime, now:
     return edited
 
 
+def clear_end(document: dict[str, Any], reference: str, now: datetime) -> dict[str, Any]:
+    """The document with the subscription's end taken away (a cancellation undone), so it runs on.
+    Only an end still to come can go: an ended subscription stays ended (start a new one)."""
+    edited, subscription = _editable(document, reference)
+    current = subscription.get("end")
+    if current is None:
+        raise EditError(f"subscription {reference!r} has no end to undo", "no_change", "type")
+    zone = zone_of(edited, subscription)
+    if instant(current, zone) <= now:
+        raise EditError(f"subscription {reference!r} ended at {moment_text(parse_moment(current))}; an ended "
+                        "subscription cannot be resumed: start a new subscription instead", "ended", "type")
+    subscription["end"] = None
+    subscription["end_proration"] = "prorate"
+    return edited
+
+
 def _editable(document: dict[str, Any], reference: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """A new document whose subscription `reference` is a copy, free to change; the rest is shared."""
     subscriptions = list(_list(document, "subscriptions"))

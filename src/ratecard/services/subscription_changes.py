@@ -26,6 +26,7 @@ from ..catalog.edits import (
     add_change,
     add_one_off,
     add_subscription,
+    clear_end,
     find_subscription,
     moment_text,
     parse_override,
@@ -59,7 +60,7 @@ class ChangeInvalid(InvalidInput):
 class SubscriptionEdit:
     """What a create, change or cancel did (or, in a dry run, would do)."""
 
-    action: str  # created | changed | cancelled | charged
+    action: str  # created | changed | cancelled | resumed | charged
     reference: str
     customer: str
     described: list[str]  # what changed, one sentence each
@@ -186,6 +187,17 @@ def cancel_subscription(store: Store, now: datetime, environment: str = "live", 
         return edited, told
 
     return _write(store, now, environment, "cancelled", reference, edit, dry_run)
+
+
+def resume_subscription(store: Store, now: datetime, environment: str = "live", *, reference: str,
+                        dry_run: bool = False) -> SubscriptionEdit:
+    """Undo a cancellation: take away an end that is still to come (the subscription runs on, and
+    the next invoice run bills its periods as if it had never been cancelled)."""
+
+    def edit(raw: dict[str, Any], _: CatalogDocument) -> tuple[dict[str, Any], list[str]]:
+        return clear_end(raw, reference, now), ["end taken away: runs on until cancelled"]
+
+    return _write(store, now, environment, "resumed", reference, edit, dry_run)
 
 
 def charge_subscription(store: Store, now: datetime, environment: str = "live", *, reference: str, code: str,

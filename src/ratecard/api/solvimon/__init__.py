@@ -4,10 +4,30 @@ for the decisions taken where ratecard and Solvimon differ."""
 
 from __future__ import annotations
 
-from . import alerts, calculations, customers, invoices, meter_properties, meter_values, meters, reprocess
+from . import (
+    alerts,
+    calculations,
+    customers,
+    invoices,
+    meter_properties,
+    meter_values,
+    meters,
+    reprocess,
+    subscriptions,
+)
 from .meter_data import routes as meter_data
 
-ROUTERS = [module.router for module in (meter_data, meter_values, meter_properties, meters, calculations, customers,
-                                        invoices, reprocess, alerts)]
+ROUTERS = [module.router for module in (
+    meter_data,
+    meter_values,
+    meter_properties,
+    meters,
+    calculations,
+    customers,
+    invoices,
+    reprocess,
+    alerts,
+    subscriptions,
+)]
 
 __all__ = ["ROUTERS"]

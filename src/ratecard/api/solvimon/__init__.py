@@ -4,10 +4,10 @@ for the decisions taken where ratecard and Solvimon differ."""
 
 from __future__ import annotations
 
-from . import calculations, customers, invoices, meter_properties, meter_values, meters, reprocess
+from . import calculations, customers, invoice_actions, invoices, meter_properties, meter_values, meters, reprocess
 from .meter_data import routes as meter_data
 
 ROUTERS = [module.router for module in (meter_data, meter_values, meter_properties, meters, calculations, customers,
-                                        invoices, reprocess)]
+                                        invoice_actions, invoices, reprocess)]
 
 __all__ = ["ROUTERS"]

@@ -1,0 +1,233 @@
+"""Acting on invoices through the published Solvimon SDK against a live server, on both stores:
+PATCH (finalize, hold, void), credit and credit_and_copy, UBL 2.1 / e-invoice / PDF bytes,
+send_by_email, pay / refund and the invoice's payments, search and preview; hostile input answers
+the error envelope (400/404), never a 500.
+
+The workspace is tests/integration/payments_workspace.py's: customer acme (Stripe customer
+cus_acme, 19 % tax), plan pro with a 49.00 base fee billed in advance from 2026-01-15; the
+January invoice bills 17/31 of it: 49 × 17/31 = 26.870… → 26.87, tax 19 % = 5.1053 → 5.11,
+total 31.98.
+"""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+
+import pytest
+import solvimon_python_sdk as sv
+from solvimon_python_sdk import models as m
+from solvimon_python_sdk.exceptions import ApiException, BadRequestException, NotFoundException
+
+from ..integration.payments_workspace import PAYMENTS_CATALOG
+from ..smtp_inbox import local_smtp
+from ..stripe_standin import StripeStandIn
+from .test_solvimon_sdk import V, Live, body_of, server  # noqa: F401 - `server` is the live-server fixture
+
+JANUARY_TOTAL = "31.98"
+# the seller's and the buyer's tax ids and addresses, which an EN 16931 e-invoice requires
+CATALOG = PAYMENTS_CATALOG.replace(
+    "billing_entity: {name: Acme Cloud BV,",
+    "billing_entity: {name: Acme Cloud BV, tax_id: NL123456789B01, address: {lines: [Keizersgracht 1], "
+    "city: Amsterdam, postal_code: 1015 CJ, country: NL},",
+).replace(
+    "email: ap@acme.example,",
+    "email: ap@acme.example, tax_id: DE987654321, address: {lines: [Unter den Linden 1], city: Berlin, "
+    "postal_code: \"10117\", country: DE},",
+)
+assert CATALOG.count("tax_id") == 2
+
+
+def _drafts(live: Live) -> sv.InvoicesApi:
+    """The catalog applied and the invoices up to 2026-02-01 generated (drafts)."""
+    response = live.http("POST", "/v1/catalog", content=CATALOG.encode(),
+                         headers={"content-type": "application/yaml"})
+    assert response.status_code == 201, response.text
+    run = live.http("POST", "/v1/invoice-runs", json={"until": "2026-02-01"})
+    assert run.status_code == 200, run.text
+    return live.api(sv.InvoicesApi)
+
+
+def _january(invoices: sv.InvoicesApi) -> m.Invoice:
+    [draft] = [i for i in invoices.get_invoices(V, statuses=["DRAFT"]).data
+               if i.invoice_amount_including_tax.quantity == JANUARY_TOTAL]
+    return draft
+
+
+def _finalize(invoices: sv.InvoicesApi, invoice_id: str) -> m.Invoice:
+    return invoices.update_invoices_by_resource_id(V, invoice_id, invoice_update_request=m.InvoiceUpdateRequest(
+        status="FINAL"))
+
+
+def test_patch_holds_releases_and_finalizes_with_a_number(server: Live) -> None:  # noqa: F811
+    invoices = _drafts(server)
+    draft = _january(invoices)
+    assert draft.status == "DRAFT" and draft.invoice_number.startswith("DRAFT-") and draft.on_hold is False
+    held = invoices.update_invoices_by_resource_id(V, draft.id, invoice_update_request=m.InvoiceUpdateRequest(
+        on_hold=True))
+    assert (held.status, held.on_hold) == ("DRAFT", True)
+    assert invoices.get_invoices_by_resource_id(V, draft.id).status == "DRAFT"
+    with pytest.raises(BadRequestException) as refused:  # a held draft is not finalized
+        _finalize(invoices, draft.id)
+    assert body_of(refused.value)["code"] == "INVALID_OPERATION"
+    final = invoices.update_invoices_by_resource_id(V, draft.id, invoice_update_request=m.InvoiceUpdateRequest(
+        on_hold=False, status="FINAL"))
+    assert (final.status, final.on_hold, final.invoice_number) == ("FINAL", False, "RC-000001")
+    assert final.invoice_amount_including_tax.quantity == JANUARY_TOTAL and final.updated_to_final_at
+    with pytest.raises(BadRequestException) as again:  # a final invoice never goes back, nor is voided
+        invoices.update_invoices_by_resource_id(V, draft.id, invoice_update_request=m.InvoiceUpdateRequest(
+            status="VOID"))
+    assert body_of(again.value)["code"] == "INVALID_OPERATION"
+    # the other draft is voided
+    other = [i for i in invoices.get_invoices(V, statuses=["DRAFT"]).data][0]
+    voided = invoices.update_invoices_by_resource_id(V, other.id, invoice_update_request=m.InvoiceUpdateRequest(
+        status="VOID"))
+    assert voided.status == "VOID"
+    # hostile input: unknown field, wrong types, unknown invoice -> the envelope, never a 500
+    for payload, field in (({"invoice_number": "X-1"}, "invoice_number"), ({"status": "PAID"}, "status"),
+                           ({"on_hold": "yes"}, "on_hold"), ({"status": 7}, "status")):
+        response = server.http("PATCH", f"/v1/invoices/{draft.id}", json=payload)
+        assert response.status_code == 400 and response.json()["field"] == field, response.text
+    for raw in (b"[]", b"{", b"\x00"):
+        assert server.http("PATCH", f"/v1/invoices/{draft.id}", content=raw).status_code == 400
+    with pytest.raises(NotFoundException):
+        _finalize(invoices, "inv_999999")
+
+
+def test_credit_and_credit_and_copy_write_numbered_documents(server: Live) -> None:  # noqa: F811
+    invoices = _drafts(server)
+    draft = _january(invoices)
+    with pytest.raises(BadRequestException) as refused:  # a draft is voided, not credited
+        invoices.post_invoices_by_resource_id_credit(V, draft.id)
+    assert body_of(refused.value)["code"] == "INVALID_OPERATION"
+    final = _finalize(invoices, draft.id)
+    note = invoices.post_invoices_by_resource_id_credit(V, final.id)
+    assert (note.type, note.status, note.invoice_number) == ("CREDIT", "FINAL", "CN-000001")
+    assert note.invoice_amount_including_tax.quantity == "-31.98"
+    assert (note.tax_summary.base_amount.quantity, note.tax_summary.tax_amount.quantity) == ("-26.87", "-5.11")
+    lines = [line for period in note.periods for group in period.groups for line in group.lines]
+    assert [line.amount_excluding_tax.quantity for line in lines] == ["-26.87"]
+    shown = json.loads(server.http("GET", f"/v1/invoices/{note.id}").text)
+    assert shown["type"] == "CREDIT"
+    with pytest.raises(BadRequestException):  # credited once only; a credit note is never credited
+        invoices.post_invoices_by_resource_id_credit(V, final.id)
+    with pytest.raises(BadRequestException):
+        invoices.post_invoices_by_resource_id_credit(V, note.id)
+    for body, field in (({"groups": [{"id": "x"}]}, "groups"), ({"note": "goodwill"}, "note"),
+                        ({"credit_details_source": "CURRENT"}, "credit_details_source")):
+        response = server.http("POST", f"/v1/invoices/{final.id}/credit", json=body)
+        assert response.status_code == 400 and response.json()["field"] == field, response.text
+
+    # credit_and_copy: on the other invoice, after finalizing it
+    other = _finalize(invoices, invoices.get_invoices(V, statuses=["DRAFT"]).data[0].id)
+    done = invoices.post_invoices_by_resource_id_credit_and_copy(
+        V, other.id, credit_and_copy_invoice_request_create_request=m.CreditAndCopyInvoiceRequestCreateRequest(
+            update_new_invoice_to_final=True))
+    assert done.original_invoice_id == other.id
+    credit_note = invoices.get_invoices_by_resource_id(V, done.credit_invoice_id)
+    copy = invoices.get_invoices_by_resource_id(V, done.new_invoice_id)
+    total = other.invoice_amount_including_tax.quantity
+    assert (credit_note.type, credit_note.invoice_number, credit_note.invoice_amount_including_tax.quantity) == \
+        ("CREDIT", "CN-000002", f"-{total}")
+    assert (copy.type, copy.status, copy.invoice_number, copy.invoice_amount_including_tax.quantity) == \
+        ("STANDARD", "FINAL", "RC-000003", total)
+    with pytest.raises(BadRequestException) as explicit:
+        invoices.post_invoices_by_resource_id_credit_and_copy(
+            V, copy.id, credit_and_copy_invoice_request_create_request=m.CreditAndCopyInvoiceRequestCreateRequest(
+                update_credit_invoice_to_final=False))
+    assert body_of(explicit.value)["field"] == "update_credit_invoice_to_final"
+    with pytest.raises(NotFoundException):
+        invoices.post_invoices_by_resource_id_credit(V, "inv_424242")
+
+
+def test_documents_email_search_and_preview(server: Live, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+    invoices = _drafts(server)
+    draft = _january(invoices)
+    pdf = invoices.get_invoices_by_resource_id_pdf(V, draft.id)
+    assert bytes(pdf).startswith(b"%PDF-")
+    with pytest.raises(BadRequestException):  # e-invoices are for final invoices only
+        invoices.get_invoices_by_resource_id_ubl21(V, draft.id)
+    final = _finalize(invoices, draft.id)
+    ubl = bytes(invoices.get_invoices_by_resource_id_ubl21(V, final.id))
+    root = ET.fromstring(ubl)
+    ns = {"cbc": "urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2",
+          "cac": "urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2"}
+    assert root.tag.endswith("}Invoice") and root.findtext("cbc:ID", namespaces=ns) == "RC-000001"
+    assert root.findtext("cac:LegalMonetaryTotal/cbc:PayableAmount", namespaces=ns) == JANUARY_TOTAL
+    e_invoice = bytes(invoices.get_invoices_by_resource_id_download_e_invoice(V, final.id, "", "UBL"))
+    assert e_invoice == ubl
+    facturx = bytes(invoices.get_invoices_by_resource_id_download_e_invoice(V, final.id, "", "FACTUR_X"))
+    assert facturx.startswith(b"%PDF-")
+    with pytest.raises(BadRequestException):
+        invoices.get_invoices_by_resource_id_download_e_invoice(V, final.id, "", "XRECHNUNG_CII_TYPO")
+    with pytest.raises(BadRequestException):
+        invoices.get_invoices_by_resource_id_ubl21(V, final.id, include_invoice_pdf=True)
+
+    with local_smtp(monkeypatch) as inbox:
+        sent = invoices.post_invoices_by_resource_id_send_by_email(V, final.id)
+        assert sent.id == final.id
+        [(sender, recipients, message)] = inbox.messages
+        assert (sender, recipients) == ("billing@acme.example", ["ap@acme.example"])
+        assert "RC-000001" in message["Subject"]
+        with pytest.raises(BadRequestException):
+            invoices.post_invoices_by_resource_id_send_by_email(V, final.id, body={"to": "not an address\r\nBcc: x"})
+
+    search = invoices.post_invoices_search(V, search_create_request=m.SearchCreateRequest(
+        search_fields=[m.SearchFieldCreateRequest(name="invoice_number", value="rc-", wildcard_end=True,
+                                                  ignore_case=True)]))
+    assert [i.invoice_number for i in search.data] == ["RC-000001"]
+    drafts = invoices.post_invoices_search(V, search_create_request=m.SearchCreateRequest(
+        filter_fields=[m.FilterFieldCreateRequest(name="status", values=["DRAFT"])]))
+    assert drafts.data and all(i.status == "DRAFT" for i in drafts.data)
+    with pytest.raises(BadRequestException):
+        invoices.post_invoices_search(V, search_create_request=m.SearchCreateRequest(
+            search_fields=[m.SearchFieldCreateRequest(name="total; drop table", value="1")]))
+
+    preview = invoices.post_invoices_preview(V, invoice_preview_action_create_request=m.InvoicePreviewActionCreateRequest(
+        pricing_plan_subscription_id="acme-pro"))
+    assert preview.invoice.status == "DRAFT" and preview.invoice.customer_reference == "acme"
+    assert preview.invoice.id is None and preview.invoice_infos[0].invoices
+    with pytest.raises(NotFoundException):
+        invoices.post_invoices_preview(V, invoice_preview_action_create_request=m.InvoicePreviewActionCreateRequest(
+            pricing_plan_subscription_id="nobody"))
+
+
+def test_pay_refund_and_the_invoice_payments(server: Live, stripe_standin: StripeStandIn) -> None:  # noqa: F811
+    invoices = _drafts(server)
+    draft = _january(invoices)
+    assert invoices.get_invoices_by_resource_id_payments(V, draft.id).data == []  # a draft has no payment
+    with pytest.raises(NotFoundException):
+        invoices.post_invoices_by_resource_id_pay(V, draft.id)
+    final = _finalize(invoices, draft.id)
+    [pending] = invoices.get_invoices_by_resource_id_payments(V, final.id).data
+    assert (pending.result, pending.amount.quantity, pending.amount.currency) == ("PENDING", JANUARY_TOTAL, "EUR")
+    with pytest.raises(BadRequestException):  # nothing paid yet: nothing to refund
+        invoices.post_invoices_by_resource_id_refund(V, final.id)
+    paid = invoices.post_invoices_by_resource_id_pay(V, final.id)
+    assert paid.paid is True
+    [attempt] = invoices.get_invoices_by_resource_id_payment_attempts(V, final.id).data
+    assert attempt.result == "AUTHORIZED" and attempt.external_reference.startswith("pi_")
+    assert [c["amount"] for c in stripe_standin.succeeded_charges()] == [3198]
+    with pytest.raises(BadRequestException):
+        invoices.post_invoices_by_resource_id_pay(V, final.id)  # paid already
+    refunded = invoices.post_invoices_by_resource_id_refund(V, final.id)
+    assert refunded.id == final.id
+    [note] = [i for i in invoices.get_invoices(V, statuses=["FINAL"]).data if i.type == "CREDIT"]
+    assert note.invoice_amount_including_tax.quantity == "-31.98"
+    [refund] = invoices.get_invoices_by_resource_id_payments(V, note.id).data
+    assert (refund.result, refund.amount.quantity) == ("REFUNDED", "-31.98")
+    assert sum(r["amount"] for r in stripe_standin.refunds.values()) == 3198
+    with pytest.raises(BadRequestException):
+        invoices.post_invoices_by_resource_id_refund(V, final.id)  # refunded in full already
+
+
+def test_unknown_invoices_answer_404_everywhere(server: Live) -> None:  # noqa: F811
+    invoices = _drafts(server)
+    for call in (lambda: invoices.post_invoices_by_resource_id_pay(V, "inv_0"),
+                 lambda: invoices.post_invoices_by_resource_id_refund(V, "nope"),
+                 lambda: invoices.get_invoices_by_resource_id_payments(V, "inv_77"),
+                 lambda: invoices.get_invoices_by_resource_id_ubl21(V, "RC-999999"),
+                 lambda: invoices.post_invoices_by_resource_id_credit_and_copy(V, "inv_5")):
+        with pytest.raises(ApiException) as missing:
+            call()
+        assert missing.value.status == 404 and body_of(missing.value)["code"] == "RESOURCE_NOT_FOUND"

@@ -22,7 +22,7 @@ from solvimon_python_sdk.exceptions import ApiException, BadRequestException, No
 from ..integration.payments_workspace import PAYMENTS_CATALOG
 from ..smtp_inbox import local_smtp
 from ..stripe_standin import StripeStandIn
-from .test_solvimon_sdk import V, Live, body_of, server  # noqa: F401 - `server` is the live-server fixture
+from .test_solvimon_sdk import Live, V, body_of, server  # noqa: F401 - `server` is the live-server fixture
 
 JANUARY_TOTAL = "31.98"
 # the seller's and the buyer's tax ids and addresses, which an EN 16931 e-invoice requires
@@ -231,3 +231,93 @@ def test_unknown_invoices_answer_404_everywhere(server: Live) -> None:  # noqa: 
         with pytest.raises(ApiException) as missing:
             call()
         assert missing.value.status == 404 and body_of(missing.value)["code"] == "RESOURCE_NOT_FOUND"
+
+
+def test_payments_in_solvimon_shape_transfer_and_refund(server: Live, stripe_standin: StripeStandIn) -> None:  # noqa: F811
+    invoices = _drafts(server)
+    payments = server.api(sv.PaymentsApi)
+    final = _finalize(invoices, _january(invoices).id)
+    [pending] = payments.get_payments(V).data
+    assert (pending.invoice_id, pending.result, pending.amount.quantity) == (final.id, "PENDING", JANUARY_TOTAL)
+    assert payments.get_payments_by_resource_id(V, pending.id).id == pending.id
+    assert [p.id for p in payments.get_payments(V, invoice_id=final.id).data] == [pending.id]
+    assert payments.get_payments(V, customer_id="nobody").data == []
+    # a bank transfer of the whole invoice is recorded (`ratecard payments mark-paid`)
+    for amount, result, field in (("10.00", "AUTHORIZED", "amount.quantity"), (JANUARY_TOTAL, "REFUSED", "result")):
+        with pytest.raises(BadRequestException) as refused:
+            payments.post_payments(V, payment_create_request_transaction=m.PaymentCreateRequestTransaction(
+                external_reference="NL-TRANSFER-1", result=result, invoice_id=final.id,
+                amount=m.AmountCreateRequest(quantity=amount, currency="EUR")))
+        assert body_of(refused.value)["field"] == field
+    with pytest.raises(NotFoundException):
+        payments.post_payments(V, payment_create_request_transaction=m.PaymentCreateRequestTransaction(
+            external_reference="NL-TRANSFER-1", result="AUTHORIZED", invoice_id="inv_31337"))
+    paid = payments.post_payments(V, payment_create_request_transaction=m.PaymentCreateRequestTransaction(
+        external_reference="NL-TRANSFER-1", result="AUTHORIZED", invoice_id=final.id,
+        amount=m.AmountCreateRequest(quantity=JANUARY_TOTAL, currency="EUR")))
+    assert (paid.result, paid.reference) == ("AUTHORIZED", "NL-TRANSFER-1")
+    assert invoices.get_invoices_by_resource_id(V, final.id).paid is True
+    with pytest.raises(BadRequestException):  # paid by transfer: paid back by transfer
+        payments.post_payments_by_resource_id_refund(V, paid.id)
+    # the other invoice, paid through Stripe, is refunded through the payment
+    other = _finalize(invoices, invoices.get_invoices(V, statuses=["DRAFT"]).data[0].id)
+    invoices.post_invoices_by_resource_id_pay(V, other.id)
+    [charge] = payments.get_payments(V, invoice_id=other.id).data
+    assert charge.result == "AUTHORIZED"
+    done = payments.post_payments_by_resource_id_refund(V, charge.id)
+    assert (done.status, done.payment.result) == ("SUCCESS", "REFUNDED")
+    assert done.payment.amount.quantity == f"-{other.invoice_amount_including_tax.quantity}"
+    with pytest.raises(NotFoundException):
+        payments.get_payments_by_resource_id(V, "pay_999")
+    assert payments.get_payments(V, limit=1).data[0].id == done.payment.id  # newest first
+
+
+def test_billing_entities_coupons_and_promotion_codes_come_from_the_catalog(server: Live) -> None:  # noqa: F811
+    entities = server.api(sv.BillingEntitiesApi)
+    coupons = server.api(sv.CouponsApi)
+    codes = server.api(sv.PromotionCodesApi)
+    assert entities.get_billing_entities(V).data == [] and coupons.get_coupons(V).data == []
+    text = CATALOG.replace(
+        "subscriptions:\n",
+        "coupons:\n"
+        "  - {code: WELCOME10, percent_off: \"10\", duration: repeating, periods: 3, description: Welcome,"
+        " max_redemptions: 100}\n"
+        "  - {code: FLAT5, amount_off: \"5\", currency: EUR, duration: once, redeem_by: 2026-03-01}\n"
+        "billing_entities:\n"
+        "  - {code: us, name: Acme US, legal_name: Acme US Inc, currency: USD, timezone: America/New_York,"
+        " invoice_prefix: US}\n"
+        "subscriptions:\n",
+    ).replace("billing_anchor: 1}", "billing_anchor: 1, coupons: [WELCOME10]}")
+    response = server.http("POST", "/v1/catalog", content=text.encode(), headers={"content-type": "application/yaml"})
+    assert response.status_code == 201, response.text
+    listed = entities.get_billing_entities(V).data
+    assert [(e.id, e.reference, e.legal_name) for e in listed] == [("ben_default", "default", "Acme Cloud BV"),
+                                                                   ("ben_us", "us", "Acme US Inc")]
+    default = entities.get_billing_entities_by_resource_id_or_reference(V, "default")
+    assert (default.tax_id, default.registered_address.city, default.email) == \
+        ("NL123456789B01", "Amsterdam", "billing@acme.example")
+    assert entities.get_billing_entities_by_resource_id_or_reference(V, "ben_us").timezone == "America/New_York"
+    with pytest.raises(NotFoundException):
+        entities.get_billing_entities_by_resource_id_or_reference(V, "eu")
+
+    welcome = coupons.get_coupons_by_resource_id_or_reference(V, "WELCOME10")
+    assert (welcome.status, welcome.discount.type, welcome.discount.percentage, welcome.duration.type) == \
+        ("ACTIVE", "PERCENTAGE", "10", "PERIOD")
+    assert (welcome.maximum_redemptions, welcome.number_of_redemptions) == (100, 1)
+    flat = coupons.get_coupons_by_resource_id_or_reference(V, "cpn_FLAT5")
+    assert (flat.status, flat.discount.amount.quantity, flat.duration.type, flat.end_at) == \
+        ("INACTIVE", "5", "ONE_TIME", "2026-03-01T00:00:00Z")  # redeemable until 2026-03-01 only
+    assert [c.reference for c in coupons.get_coupons(V, statuses=["ACTIVE"]).data] == ["WELCOME10"]
+    [redemption] = coupons.get_coupons_by_resource_id_or_reference_redemptions(V, "WELCOME10").data
+    assert (redemption.pricing_plan_subscription_id, redemption.redeemed_at) == ("acme-pro", "2026-01-15T00:00:00Z")
+    promo = codes.get_promotion_codes_by_resource_id_or_reference(V, "WELCOME10")
+    assert (promo.id, promo.code, promo.coupon_id) == ("promo_WELCOME10", "WELCOME10", welcome.id)
+    assert [p.code for p in codes.get_promotion_codes(V, coupon_id=flat.id).data] == ["FLAT5"]
+    assert codes.get_promotion_codes_by_resource_id_or_reference_redemptions(V, promo.id).data[0]. \
+        promotion_code_details.code == "WELCOME10"
+    for call in (lambda: coupons.get_coupons_by_resource_id_or_reference(V, "NOPE"),
+                 lambda: codes.get_promotion_codes_by_resource_id_or_reference(V, "promo_NOPE")):
+        with pytest.raises(NotFoundException):
+            call()
+    with pytest.raises(BadRequestException):
+        coupons.get_coupons(V, statuses=["EXPIRED"])

@@ -4,10 +4,21 @@ for the decisions taken where ratecard and Solvimon differ."""
 
 from __future__ import annotations
 
-from . import calculations, customers, invoice_actions, invoices, meter_properties, meter_values, meters, reprocess
+from . import (
+    billing,
+    calculations,
+    customers,
+    invoice_actions,
+    invoices,
+    meter_properties,
+    meter_values,
+    meters,
+    payments,
+    reprocess,
+)
 from .meter_data import routes as meter_data
 
 ROUTERS = [module.router for module in (meter_data, meter_values, meter_properties, meters, calculations, customers,
-                                        invoice_actions, invoices, reprocess)]
+                                        invoice_actions, invoices, payments, billing, reprocess)]
 
 __all__ = ["ROUTERS"]

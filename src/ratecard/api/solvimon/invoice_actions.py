@@ -21,9 +21,9 @@ from starlette.responses import Response
 from ...domain.instants import to_micros
 from ...payments.amounts import from_minor
 from ...services import documents, invoice_delivery
-from ...services.invoice_actions import credit_invoice, held_invoice_ids, pay_invoice, refund_invoice
-from ...services.invoices import InvoiceRecord, find_invoice, find_invoices, finalize_invoices, hold_invoice, void_invoices
 from ...services.errors import NotFound
+from ...services.invoice_actions import credit_invoice, held_invoice_ids, pay_invoice, refund_invoice
+from ...services.invoices import InvoiceRecord, finalize_invoices, find_invoice, find_invoices, hold_invoice, void_invoices
 from ...services.payments import PaymentRecord, payment_document, payment_of, payment_statuses
 from ...services.preview import preview_invoices
 from ..context import Caller, current_caller
@@ -76,7 +76,7 @@ def _reread(caller: Caller, invoice: InvoiceRecord) -> dict[str, Any]:
     return shown(caller, find_invoice(caller.store, str(invoice.id), caller.environment))
 
 
-async def _object(request: Request, optional: bool = False) -> dict[str, Any]:
+async def object_body(request: Request, optional: bool = False) -> dict[str, Any]:
     """The JSON object body; with `optional`, an empty body is {} (the SDK sends none when the
     request model is left out)."""
     if optional and not (await request.body()).strip():
@@ -94,7 +94,7 @@ def _flag(body: dict[str, Any], name: str) -> bool | None:
     return value
 
 
-def _only(body: dict[str, Any], allowed: tuple[str, ...], why: str) -> None:
+def only_fields(body: dict[str, Any], allowed: tuple[str, ...], why: str) -> None:
     for name, value in body.items():
         if name not in allowed and value is not None:
             raise invalid(name, f"{name} cannot be set: {why} (allowed: {', '.join(allowed) or 'nothing'})")
@@ -106,8 +106,8 @@ def _only(body: dict[str, Any], allowed: tuple[str, ...], why: str) -> None:
 @router.patch("/v1/invoices/{key}", summary="Finalize, void, hold or release a draft (status, on_hold)",
               openapi_extra=OBJECT_BODY)
 async def update(key: str, request: Request, caller: Caller = Depends(current_caller)) -> Response:
-    body = await _object(request)
-    _only(body, PATCHABLE, "an invoice's content is computed from the catalog and the usage")
+    body = await object_body(request)
+    only_fields(body, PATCHABLE, "an invoice's content is computed from the catalog and the usage")
     status = body.get("status")
     if status is not None and (not isinstance(status, str) or status.upper() not in STATUSES):
         raise invalid("status", f"status must be one of {', '.join(STATUSES)}")
@@ -135,7 +135,7 @@ async def update(key: str, request: Request, caller: Caller = Depends(current_ca
 @router.post("/v1/invoices/{key}/credit", summary="Credit a final invoice in full by a credit note",
              openapi_extra=OBJECT_BODY)
 async def credit(key: str, request: Request, caller: Caller = Depends(current_caller)) -> Response:
-    body = await _object(request, optional=True)
+    body = await object_body(request, optional=True)
     _check_credit_source(body)
     for name in ("groups", "periods"):
         if body.get(name):
@@ -147,7 +147,7 @@ async def credit(key: str, request: Request, caller: Caller = Depends(current_ca
         raise invalid("delivery_date", "delivery_date: a credit note is dated the day it is written")
     if _flag(body, "force_init_on_hold"):
         raise invalid("force_init_on_hold", "force_init_on_hold: a credit note is final (and numbered) at once")
-    _only(body, ("note", "groups", "periods", "force_init_on_hold", "delivery_date", "credit_details_source"),
+    only_fields(body, ("note", "groups", "periods", "force_init_on_hold", "delivery_date", "credit_details_source"),
           "not a field of a credit")
     invoice = _invoice(caller, key)
     done = await run_in_threadpool(credit_invoice, caller.store, str(invoice.id), caller.now, caller.environment)
@@ -164,8 +164,8 @@ def _check_credit_source(body: dict[str, Any]) -> None:
 @router.post("/v1/invoices/{key}/credit_and_copy", summary="Credit a final invoice and write a copy that replaces it",
              openapi_extra=OBJECT_BODY)
 async def credit_and_copy(key: str, request: Request, caller: Caller = Depends(current_caller)) -> Response:
-    body = await _object(request, optional=True)
-    _only(body, ("update_new_invoice_to_final", "update_credit_invoice_to_final", "credit_details_source"),
+    body = await object_body(request, optional=True)
+    only_fields(body, ("update_new_invoice_to_final", "update_credit_invoice_to_final", "credit_details_source"),
           "not a field of credit_and_copy")
     _check_credit_source(body)
     for name in ("update_new_invoice_to_final", "update_credit_invoice_to_final"):
@@ -277,8 +277,8 @@ async def download_e_invoice(key: str, file_format: str = Query(...), external_r
 @router.post("/v1/invoices/{key}/send_by_email", summary="Email a final invoice now (to its customer, or `to`)",
              openapi_extra=OBJECT_BODY)
 async def send_by_email(key: str, request: Request, caller: Caller = Depends(current_caller)) -> Response:
-    body = await _object(request, optional=True)
-    _only(body, ("to", "email"), "ratecard sends the invoice from its billing entity's sender")
+    body = await object_body(request, optional=True)
+    only_fields(body, ("to", "email"), "ratecard sends the invoice from its billing entity's sender")
     to = body.get("to", body.get("email"))
     if to is not None and (not isinstance(to, str) or len(to) > 254):
         raise invalid("to", "to must be one email address (at most 254 characters)")
@@ -324,8 +324,8 @@ def _text(item: dict[str, Any], key: str, where: str) -> str:
              openapi_extra=OBJECT_BODY)
 async def search(request: Request, page: Page = Depends(solvimon_page), include_periods: bool = Query(False),
                  include_lines: bool = Query(False), caller: Caller = Depends(current_caller)) -> Response:
-    body = await _object(request, optional=True)
-    _only(body, ("search_fields", "filter_fields"), "ratecard searches by search_fields and filter_fields")
+    body = await object_body(request, optional=True)
+    only_fields(body, ("search_fields", "filter_fields"), "ratecard searches by search_fields and filter_fields")
     searches = _fields(body, "search_fields")
     filters = _fields(body, "filter_fields")
     snap = snapshot(caller)
@@ -374,8 +374,8 @@ async def search(request: Request, page: Page = Depends(solvimon_page), include_
 @router.post("/v1/invoices/preview", summary="The upcoming invoice of a subscription (usage so far; never written)",
              openapi_extra=OBJECT_BODY)
 async def preview(request: Request, caller: Caller = Depends(current_caller)) -> Response:
-    body = await _object(request)
-    _only(body, ("pricing_plan_subscription_id", "start_at"),
+    body = await object_body(request)
+    only_fields(body, ("pricing_plan_subscription_id", "start_at"),
           "ratecard previews a subscription of the applied catalog")
     subscription_id = body.get("pricing_plan_subscription_id")
     if not isinstance(subscription_id, str) or not subscription_id.strip() or len(subscription_id) > 256:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from ..domain.instants import from_micros, to_micros
@@ -55,6 +56,11 @@ def payment_document(payment: PaymentRecord) -> dict[str, Any]:
         "next_attempt_at": _instant(payment.next_attempt_at), "reference": payment.reference,
         "in_flight": payment.in_flight, "updated_at": _instant(payment.updated_at),
     }
+
+
+def payment_amount(payment: PaymentRecord) -> Decimal:
+    """What the payment moves, in the currency's units (a refund's amount is positive too)."""
+    return from_minor(payment.amount_minor, payment.currency)
 
 
 def _instant(micros: int | None) -> str | None:

@@ -19,12 +19,11 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from ...domain.instants import to_micros
-from ...payments.amounts import from_minor
 from ...services import documents, invoice_delivery
 from ...services.errors import NotFound
 from ...services.invoice_actions import credit_invoice, held_invoice_ids, pay_invoice, refund_invoice
 from ...services.invoices import InvoiceRecord, finalize_invoices, find_invoice, find_invoices, hold_invoice, void_invoices
-from ...services.payments import PaymentRecord, payment_document, payment_of, payment_statuses
+from ...services.payments import PaymentRecord, payment_amount, payment_document, payment_of, payment_statuses
 from ...services.preview import preview_invoices
 from ..context import Caller, current_caller
 from ..errors import ApiError, invalid, not_found
@@ -187,7 +186,7 @@ async def credit_and_copy(key: str, request: Request, caller: Caller = Depends(c
 def payment_body(payment: PaymentRecord, invoice_id: int | None = None) -> dict[str, Any]:
     """A ratecard payment (a charge, or a credit note's refund) as Solvimon's Payment; ratecard's own
     fields in `ratecard`."""
-    amount = from_minor(payment.amount_minor, payment.currency)
+    amount = payment_amount(payment)
     return {key: value for key, value in {
         "object_type": "PAYMENT",
         "id": f"pay_{payment.id}",
@@ -286,7 +285,9 @@ async def send_by_email(key: str, request: Request, caller: Caller = Depends(cur
     delivery = await run_in_threadpool(invoice_delivery.send_invoice, caller.store, str(invoice.id), caller.now,
                                        caller.environment, to)
     if delivery.status != "sent":
-        raise ApiError(502, "EMAIL_NOT_SENT", f"invoice {key}: the mail server refused it ({delivery.detail})")
+        # the try is logged (GET /v1/invoices/{id}/deliveries); a code the SDK's ApiError knows
+        raise ApiError(409, "INVALID_OPERATION", f"invoice {key} was not sent: the mail server failed "
+                                                 f"({delivery.detail}); the try is logged")
     return json_response(_reread(caller, invoice))
 
 

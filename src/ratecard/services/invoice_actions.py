@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from ..domain.instants import to_micros
@@ -28,7 +29,7 @@ from .errors import Conflict
 from .invoices import find_invoice
 from .payments import StripeApi, after_finalization, dunning_days, payment_of, retry_payment
 
-__all__ = ["Credit", "credit_invoice", "held_invoice_ids", "pay_invoice", "refund_invoice"]
+__all__ = ["Credit", "copy_of", "credit_invoice", "held_invoice_ids", "pay_invoice", "refund_invoice"]
 
 
 def held_invoice_ids(store: Store, environment: str = "live") -> set[int]:
@@ -41,6 +42,14 @@ class Credit:
     original: InvoiceRecord
     credit_note: InvoiceRecord
     copy: InvoiceRecord | None
+
+
+def copy_of(invoice: InvoiceRecord, issue_date: str) -> InvoiceRecord:
+    """The copy `credit_and_copy` writes: the same lines and totals, a new final document at the
+    next revision of the same cut, pointing at the invoice it replaces (numbered when written)."""
+    return replace(invoice, id=None, number=None, status="final", issue_date=issue_date,
+                   revision=invoice.revision + 1, corrects=invoice.id, created_at=0, updated_at=0,
+                   finalized_at=None, draft_number=None, lines=[replace(line) for line in invoice.lines])
 
 
 def credit_invoice(store: Store, reference: str, now: datetime, environment: str = "live", *,
@@ -60,11 +69,7 @@ def credit_invoice(store: Store, reference: str, now: datetime, environment: str
     _, catalog = current_catalog(store, environment)
     issue_date = now.astimezone(ZoneInfo(invoice.timezone)).date().isoformat()
     note = credit_note_for(invoice, issue_date)
-    replacement = None
-    if copy:
-        replacement = replace(invoice, id=None, number=None, status="final", issue_date=issue_date,
-                              revision=invoice.revision + 1, corrects=invoice.id, created_at=0, updated_at=0,
-                              finalized_at=None, draft_number=None, lines=list(invoice.lines))
+    replacement = copy_of(invoice, issue_date) if copy else None
     saved = save_correction(store, environment, invoice, note, replacement, to_micros(now),
                             catalog.invoice_prefix_for(invoice.customer), catalog.credit_note_prefix_for(invoice.customer))
     if saved is None:
@@ -78,7 +83,7 @@ def credit_invoice(store: Store, reference: str, now: datetime, environment: str
     return Credit(invoice, credit_note, new_invoice)
 
 
-def _client(api: StripeApi | None, reference: str):  # type: ignore[no-untyped-def]
+def _client(api: StripeApi | None, reference: str) -> Any:
     try:
         return (api or stripe_gateway.client)()
     except StripeNotConfigured as exc:
@@ -117,6 +122,7 @@ def refund_invoice(store: Store, reference: str, now: datetime, environment: str
     if charge.method != "stripe":
         raise Conflict(f"invoice {reference} was paid by transfer ({charge.reference}): pay it back by transfer "
                        "and credit it")
+    client = _client(api, reference)  # Stripe is configured before anything is written
     credit = None
     note = _credit_note_of(store, invoice, environment)
     if note is None:
@@ -131,7 +137,7 @@ def refund_invoice(store: Store, reference: str, now: datetime, environment: str
     if refund is None:
         raise Conflict(f"invoice {reference}: its charge is refunded in full already")
     if refund.status in ("pending", "failed") and not refund.in_flight:
-        collect_one(store, refund, to_micros(now), dunning_days(store, environment), _client(api, reference))
+        collect_one(store, refund, to_micros(now), dunning_days(store, environment), client)
     return credit, payment_of(store, str(note.id), environment)
 
 

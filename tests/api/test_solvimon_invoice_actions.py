@@ -321,3 +321,30 @@ def test_billing_entities_coupons_and_promotion_codes_come_from_the_catalog(serv
             call()
     with pytest.raises(BadRequestException):
         coupons.get_coupons(V, statuses=["EXPIRED"])
+
+
+def test_hostile_bodies_and_keys_answer_the_envelope_never_a_500(server: Live) -> None:  # noqa: F811
+    invoices = _drafts(server)
+    draft = _january(invoices)
+    final = _finalize(invoices, draft.id)
+    bodies = [b"[]", b"\"x\"", b"{", b"{\"a\":\"\\u0000\"}", b"{\"to\": 5}", b"{\"search_fields\": {\"name\": 1}}",
+              b"{\"search_fields\": [{\"name\": \"id\", \"value\": [1]}]}", b"{\"amount\": \"1e999\"}",
+              b"{\"filter_fields\": [{\"name\": \"status\", \"values\": []}]}", b"{\"start_at\": \"9999-99-99\"}",
+              b"{\"pricing_plan_subscription_id\": \"acme-pro\", \"start_at\": \"2999-01-01T00:00:00Z\"}",
+              b"{\"invoice_id\": \"" + final.id.encode() + b"\", \"external_reference\": \"x\", \"result\": "
+              b"\"AUTHORIZED\", \"amount\": {\"quantity\": \"NaN\"}}", b"{" * 5000 + b"}" * 5000]
+    paths = [f"/v1/invoices/{final.id}/credit", f"/v1/invoices/{final.id}/credit_and_copy",
+             f"/v1/invoices/{final.id}/send_by_email", "/v1/invoices/search", "/v1/invoices/preview", "/v1/payments",
+             "/v1/payments/pay_1/refund"]
+    for path in paths:
+        for raw in bodies:
+            response = server.http("POST", path, content=raw, headers={"content-type": "application/json"})
+            assert response.status_code in (400, 404, 409), (path, raw[:60], response.status_code, response.text)
+            assert set(response.json()) == {"type", "code", "field", "message"}
+    for method, path in (("PATCH", "/v1/invoices/inv_%00"), ("GET", "/v1/invoices/inv_1%00/ubl21"),
+                         ("GET", "/v1/payments/pay_99999999999999999999999"), ("GET", "/v1/coupons/%00"),
+                         ("GET", "/v1/billing-entities/" + "x" * 5000), ("GET", "/v1/payments?invoice_id=%00")):
+        response = server.http(method, path, json={})
+        assert response.status_code in (400, 404), (method, path, response.status_code, response.text)
+    assert invoices.get_invoices_by_resource_id(V, final.id).status == "FINAL"  # nothing was credited
+    assert [i.type for i in invoices.get_invoices(V).data].count("CREDIT") == 0

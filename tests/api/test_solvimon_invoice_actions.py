@@ -348,3 +348,46 @@ def test_hostile_bodies_and_keys_answer_the_envelope_never_a_500(server: Live) -
         assert response.status_code in (400, 404), (method, path, response.status_code, response.text)
     assert invoices.get_invoices_by_resource_id(V, final.id).status == "FINAL"  # nothing was credited
     assert [i.type for i in invoices.get_invoices(V).data].count("CREDIT") == 0
+
+
+def test_a_coupon_created_through_the_sdk_is_a_new_catalog_version(server: Live) -> None:  # noqa: F811
+    coupons = server.api(sv.CouponsApi)
+    response = server.http("POST", "/v1/catalog", content=CATALOG.encode(), headers={"content-type": "application/yaml"})
+    assert response.status_code == 201, response.text
+    before = server.http("GET", "/v1/catalog").json()["version"]
+
+    def create(**fields: object) -> m.Coupon:
+        return coupons.post_coupons(V, coupon_create_request=m.CouponCreateRequest(**fields))
+
+    spring = create(reference="SPRING25", name="Spring sale", description="25 % off", discount=m.CouponDiscountCreateRequest(
+        type="PERCENTAGE", percentage="25"), duration=m.CouponDurationCreateRequest(
+        type="PERIOD", period=m.Period(type="MONTH", value=3)), maximum_redemptions=50)
+    assert (spring.id, spring.name, spring.description, spring.status, spring.discount.percentage,
+            spring.duration.type) == ("cpn_SPRING25", "SPRING25", "Spring sale: 25 % off", "ACTIVE", "25", "PERIOD")
+    catalog = server.http("GET", "/v1/catalog").json()
+    assert catalog["version"] == before + 1
+    [stored] = [c for c in catalog["catalog"]["coupons"] if c["code"] == "SPRING25"]
+    assert (stored["percent_off"], stored["duration"], stored["periods"], stored["max_redemptions"]) == \
+        ("25", "repeating", 3, 50)
+    assert coupons.get_coupons_by_resource_id_or_reference(V, "SPRING25").maximum_redemptions == 50
+    flat = create(reference="FLAT20", name="FLAT20", discount=m.CouponDiscountCreateRequest(
+        type="AMOUNT", amount=m.Amount(quantity="20.00", currency="EUR")),
+        duration=m.CouponDurationCreateRequest(type="ONE_TIME"))
+    assert (flat.discount.amount.quantity, flat.duration.type) == ("20.00", "ONE_TIME")
+    with pytest.raises(ApiException) as duplicate:
+        create(reference="SPRING25", name="again", discount=m.CouponDiscountCreateRequest(
+            type="PERCENTAGE", percentage="5"), duration=m.CouponDurationCreateRequest(type="FOREVER"))
+    assert duplicate.value.status == 409 and body_of(duplicate.value)["code"] == "RESOURCE_ALREADY_EXISTS"
+    for fields, field in (
+            ({"reference": "BAD", "discount": {"type": "PERCENTAGE", "percentage": "250"}}, "discount.percentage"),
+            ({"reference": "BAD", "discount": {"type": "AMOUNT", "amount": {"quantity": "5"}}}, None),
+            ({"reference": "BAD", "discount": {"type": "USAGE"}}, "discount.type"),
+            ({"discount": {"type": "PERCENTAGE", "percentage": "5"}}, "reference"),
+            ({"reference": "BAD", "discount": {"type": "PERCENTAGE", "percentage": "5"}, "start_at": "2026-01-01"},
+             "start_at"),
+            ({"reference": "BAD", "discount": {"type": "PERCENTAGE", "percentage": "5"},
+              "duration": {"type": "PERIOD"}}, "duration.period")):
+        response = server.http("POST", "/v1/coupons", json=fields)
+        assert response.status_code == 400, (fields, response.text)
+        assert response.json()["field"] == field, response.text
+    assert server.http("GET", "/v1/catalog").json()["version"] == before + 2  # refusals wrote nothing

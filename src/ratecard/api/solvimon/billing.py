@@ -1,6 +1,7 @@
 """/v1/billing-entities, /v1/coupons and /v1/promotion-codes: the catalog's billing entities and
 coupons in Solvimon's shapes, read-only (they are catalog keys: a change is a new catalog version,
-applied with `ratecard catalog apply` or POST /v1/catalog).
+applied with `ratecard catalog apply` or POST /v1/catalog); `POST /v1/coupons` is such a write:
+services/resources/coupons.py adds the coupon as a new catalog version.
 
 A promotion code is a coupon's code: ratecard's subscriptions name a coupon by its code, so each
 coupon has exactly one promotion code, the code itself (id `promo_<code>`). A coupon's redemptions
@@ -18,10 +19,11 @@ from starlette.responses import Response
 from ...catalog import Catalog
 from ...catalog.schema import BillingEntity, Coupon
 from ...domain.instants import to_micros
+from ...services.resources import coupons
 from ..context import Caller, current_caller
 from ..errors import invalid, not_found
 from ..pagination import Page, paginate, solvimon_page
-from .common import decimal_text, json_response, multi, param, wire_instant
+from .common import OBJECT_BODY, decimal_text, json_body, json_response, multi, param, wire_instant
 from .config import snapshot
 
 router = APIRouter(tags=["billing"])
@@ -110,7 +112,7 @@ def _moment(value: Any) -> str | None:
     return wire_instant(to_micros(moment if moment.tzinfo else moment.replace(tzinfo=UTC)))
 
 
-def coupon_body(catalog: Catalog, coupon: Coupon, now: datetime) -> dict[str, Any]:
+def coupon_body(catalog: Catalog | None, coupon: Coupon, now: datetime) -> dict[str, Any]:
     if coupon.percent_off is not None:
         discount: dict[str, Any] = {"type": "PERCENTAGE", "percentage": decimal_text(coupon.percent_off)}
     else:
@@ -121,7 +123,7 @@ def coupon_body(catalog: Catalog, coupon: Coupon, now: datetime) -> dict[str, An
         "name": coupon.code, "description": coupon.description, "status": _status(coupon, now),
         "discount": discount, "duration": {"type": DURATIONS[coupon.duration]},
         "end_at": _moment(coupon.redeem_by), "maximum_redemptions": coupon.max_redemptions,
-        "number_of_redemptions": len(_redemptions(catalog, coupon.code)),
+        "number_of_redemptions": len(_redemptions(catalog, coupon.code)) if catalog is not None else 0,
         # `periods`: how many billing periods of the subscription a repeating coupon lasts
         "ratecard": {"code": coupon.code, "duration": coupon.duration, "periods": coupon.periods},
     }
@@ -175,6 +177,17 @@ def list_coupons(request: Request, page: Page = Depends(solvimon_page),
     if wanted:
         coupons = [c for c in coupons if _status(c, caller.now) in wanted]
     return json_response(paginate(request, coupons, page, lambda c: coupon_body(catalog, c, caller.now), SORT))
+
+
+@router.post("/v1/coupons", status_code=201, summary="Add a coupon to the catalog (a new catalog version)",
+             openapi_extra=OBJECT_BODY)
+async def create_coupon(request: Request, caller: Caller = Depends(current_caller)) -> Response:
+    body = await json_body(request)
+    if not isinstance(body, dict):
+        raise invalid(None, "the body must be a JSON object")
+    coupon = coupons.create_coupon(caller.store, caller.environment, caller.now, body)
+    # a new coupon: no subscription carries it yet (the request's catalog snapshot predates it)
+    return json_response(coupon_body(None, coupon, caller.now), 201)
 
 
 @router.get("/v1/coupons/{key}/redemptions", summary="The subscriptions that carry the coupon")

@@ -27,6 +27,7 @@ from ..store.payments import (
     PaymentRecord,
     charge_statuses,
     final_invoices_without_charge,
+    get_payment,
     list_payments,
     payment_of_invoice,
     update_payment,
@@ -137,6 +138,14 @@ def find_payments(store: Store, environment: str = "live", status: str | None = 
                   limit: int | None = None, offset: int = 0) -> list[PaymentRecord]:
     check_payment_status(status)
     return list_payments(store, environment, status, limit=limit, offset=offset)
+
+
+def find_payment(store: Store, payment_id: int, environment: str = "live") -> PaymentRecord:
+    """One payment by its id (a charge or a refund); NotFound when the environment has none."""
+    payment = get_payment(store, environment, payment_id)
+    if payment is None:
+        raise NotFound(f"payment {payment_id} does not exist")
+    return payment
 
 
 def _invoice(store: Store, reference: str, environment: str) -> InvoiceRecord:

@@ -15,7 +15,7 @@ from starlette.responses import Response
 from ...services.errors import NotFound
 from ...services.invoice_actions import refund_invoice
 from ...services.invoices import find_invoice
-from ...services.payments import PaymentRecord, find_payments, mark_paid
+from ...services.payments import PaymentRecord, find_payment, find_payments, mark_paid
 from ..context import Caller, current_caller
 from ..errors import ApiError, invalid, missing, not_found
 from ..pagination import Page, paginate, solvimon_page
@@ -33,9 +33,10 @@ def _find(caller: Caller, key: str) -> PaymentRecord:
     param(key, "resourceId")
     text = key[len(PREFIX):] if key.startswith(PREFIX) else key
     if text.isascii() and text.isdigit() and len(text) < 19:
-        for payment in find_payments(caller.store, caller.environment):
-            if payment.id == int(text):
-                return payment
+        try:
+            return find_payment(caller.store, int(text), caller.environment)
+        except NotFound:
+            pass
     raise not_found("payment", key)
 
 

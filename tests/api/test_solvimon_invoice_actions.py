@@ -109,6 +109,11 @@ def test_credit_and_credit_and_copy_write_numbered_documents(server: Live) -> No
     assert [line.amount_excluding_tax.quantity for line in lines] == ["-26.87"]
     shown = json.loads(server.http("GET", f"/v1/invoices/{note.id}").text)
     assert shown["type"] == "CREDIT"
+    # the credited invoice's charge, not collected yet, is never made
+    [charge] = invoices.get_invoices_by_resource_id_payments(V, final.id).data
+    assert (charge.result, charge.amount.quantity) == ("CANCELLED", JANUARY_TOTAL)
+    with pytest.raises(BadRequestException):
+        invoices.post_invoices_by_resource_id_pay(V, final.id)
     with pytest.raises(BadRequestException):  # credited once only; a credit note is never credited
         invoices.post_invoices_by_resource_id_credit(V, final.id)
     with pytest.raises(BadRequestException):

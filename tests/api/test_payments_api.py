@@ -47,7 +47,9 @@ def _webhook(api: Api, payload: bytes, secret: str = WEBHOOK_SECRET):
 def test_payments_are_listed_and_the_solvimon_invoice_reports_paid(api: Api, stripe_standin: StripeStandIn) -> None:
     number = _final_invoice(api)
     listed = api.get("/v1/payments").json()
-    assert [(p["invoice"], p["status"], p["amount"]) for p in listed["data"]] == [(number, "pending", "31.98")]
+    # Solvimon's Payment, ratecard's own payment document in `ratecard`
+    assert [(p["ratecard"]["invoice"], p["ratecard"]["status"], p["amount"]["quantity"], p["result"])
+            for p in listed["data"]] == [(number, "pending", "31.98", "PENDING")]
     assert api.get(f"/v1/invoices/{number}").json()["paid"] is False
     assert _run(api)["payments"] == {"succeeded": 1}
     shown = api.get(f"/v1/invoices/{number}").json()

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from ..domain.instants import from_micros, to_micros
@@ -26,6 +27,7 @@ from ..store.payments import (
     PaymentRecord,
     charge_statuses,
     final_invoices_without_charge,
+    get_payment,
     list_payments,
     payment_of_invoice,
     update_payment,
@@ -55,6 +57,11 @@ def payment_document(payment: PaymentRecord) -> dict[str, Any]:
         "next_attempt_at": _instant(payment.next_attempt_at), "reference": payment.reference,
         "in_flight": payment.in_flight, "updated_at": _instant(payment.updated_at),
     }
+
+
+def payment_amount(payment: PaymentRecord) -> Decimal:
+    """What the payment moves, in the currency's units (a refund's amount is positive too)."""
+    return from_minor(payment.amount_minor, payment.currency)
 
 
 def _instant(micros: int | None) -> str | None:
@@ -131,6 +138,14 @@ def find_payments(store: Store, environment: str = "live", status: str | None = 
                   limit: int | None = None, offset: int = 0) -> list[PaymentRecord]:
     check_payment_status(status)
     return list_payments(store, environment, status, limit=limit, offset=offset)
+
+
+def find_payment(store: Store, payment_id: int, environment: str = "live") -> PaymentRecord:
+    """One payment by its id (a charge or a refund); NotFound when the environment has none."""
+    payment = get_payment(store, environment, payment_id)
+    if payment is None:
+        raise NotFound(f"payment {payment_id} does not exist")
+    return payment
 
 
 def _invoice(store: Store, reference: str, environment: str) -> InvoiceRecord:

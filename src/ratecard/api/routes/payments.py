@@ -3,10 +3,9 @@ webhooks (signed by Stripe, not by an API key)."""
 
 from __future__ import annotations
 
-from operator import itemgetter
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
@@ -14,7 +13,6 @@ from ...clock import now as clock_now
 from ...services import invoice_delivery, payments
 from ..context import Caller, current_caller
 from ..errors import ApiError
-from ..pagination import Page, paginate, ratecard_page
 
 router = APIRouter(tags=["payments"])
 WEBHOOK_PATH = "/v1/psp/stripe/webhooks"
@@ -25,15 +23,8 @@ def _invoice_reference(reference: str) -> str:
     return reference[4:] if reference.startswith("inv_") and reference[4:].isdigit() else reference
 
 
-STATUS_PATTERN = "^(pending|succeeded|failed|requires_action|uncollectible|canceled)$"
-
-
-@router.get("/v1/payments", summary="Payments of final invoices and refunds of credit notes, with their status")
-def list_payments(request: Request, status: str | None = Query(None, pattern=STATUS_PATTERN),
-                  page: Page = Depends(ratecard_page), caller: Caller = Depends(current_caller)) -> dict[str, Any]:
-    found = [payments.payment_document(p) for p in payments.find_payments(caller.store, caller.environment, status)]
-    return paginate(request, found, page, lambda payment: payment,
-                    {key: itemgetter(key) for key in ("id", "invoice_id", "status")})
+# GET /v1/payments is Solvimon's resource (api/solvimon/payments.py): each payment in Solvimon's
+# shape with this module's payment document in its `ratecard` field
 
 
 @router.get("/v1/invoices/{reference}/payment", summary="The payment of one final invoice")

@@ -6,12 +6,15 @@ from __future__ import annotations
 
 from . import (
     alerts,
+    billing,
     calculations,
     customers,
+    invoice_actions,
     invoices,
     meter_properties,
     meter_values,
     meters,
+    payments,
     reprocess,
     subscriptions,
 )
@@ -24,7 +27,10 @@ ROUTERS = [module.router for module in (
     meters,
     calculations,
     customers,
+    invoice_actions,  # before the invoice read routes: its paths are more specific
     invoices,
+    payments,
+    billing,
     reprocess,
     alerts,
     subscriptions,

@@ -29,11 +29,11 @@ def serve(
     from ..store.db import resolve_url
 
     url = resolve_url(db)
+    if log is not None:
+        use_log(log, log_stream, log_dedup_window)  # the stream checked first: a wrong one fails fast
     with store_for(url):
         pass  # migrate once, before the workers start
     os.environ["RATECARD_DATABASE_URL"] = url
-    if log is not None:
-        use_log(log, log_stream, log_dedup_window)
     address = f"[{host}]" if ":" in host else host
     say(err, f"ratecard API on http://{address}:{port} (OpenAPI at /openapi.json), {workers} worker(s)")
     say(err, f"console on http://{address}:{port}/console/ (sign in as a user of `ratecard users create`)")

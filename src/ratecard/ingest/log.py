@@ -104,8 +104,12 @@ async def connect(settings: LogSettings, *, name: str) -> Any:
     import nats
 
     try:
-        return await nats.connect(settings.url, name=name, connect_timeout=5, max_reconnect_attempts=-1,
-                                  reconnect_time_wait=0.5, allow_reconnect=True)
+        # the first connection must succeed within seconds; once connected, it reconnects for ever
+        return await asyncio.wait_for(nats.connect(settings.url, name=name, connect_timeout=3,
+                                                   max_reconnect_attempts=-1, reconnect_time_wait=0.5,
+                                                   allow_reconnect=True), timeout=4)
+    except TimeoutError:
+        raise LogError(f"cannot reach the event log at {settings.url}: no answer within 4 s") from None
     except Exception as exc:  # noqa: BLE001 - nats raises several kinds (OSError, NoServersError, timeouts)
         raise LogError(f"cannot reach the event log at {settings.url}: {exc or type(exc).__name__}") from None
 

@@ -184,16 +184,20 @@ class Publisher:
         js = await self._jetstream()
         subject = self.settings.subject(environment)
         accepted = str(time.time_ns() // 1000)
-        futures = []
-        try:
+        futures: list[asyncio.Future] = []
+
+        async def publish_all() -> list[Any]:
+            # wait_stall=None: publish_async then does not yield between messages (with a timeout it
+            # would, and the client would write each message in a syscall of its own); the whole batch
+            # is bounded by the timeout below instead
             for event_id, raw in events:
                 headers = {MSG_ID_HEADER: message_id(environment, event_id), ENVIRONMENT_HEADER: environment,
                            ACCEPTED_HEADER: accepted}
-                futures.append(await js.publish_async(subject, encode_event(raw), wait_stall=self.settings.publish_timeout,
-                                                      headers=headers, stream=self.settings.stream))
-            acks = await asyncio.wait_for(asyncio.gather(*futures), timeout=self.settings.publish_timeout)
-        except LogError:
-            raise
+                futures.append(await js.publish_async(subject, encode_event(raw), headers=headers))
+            return await asyncio.gather(*futures)
+
+        try:
+            acks = await asyncio.wait_for(publish_all(), timeout=self.settings.publish_timeout)
         except Exception as exc:  # noqa: BLE001 - timeouts, a stalled or closed connection, a stream error
             for future in futures:
                 future.cancel()

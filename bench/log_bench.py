@@ -11,7 +11,9 @@ Per store, two fresh databases holding the benchmark catalog (bench/data.py) and
               (pull batches of 1,000); the same clients and batches; end-to-end events/s =
               N / (seconds until the last event is in the events table). Also reported: events/s
               answered (persisted by JetStream), and the event-to-billable latency p50/p99 each
-              worker measured (server acceptance -> worker commit; the worse worker's is shown).
+              worker measured (server acceptance -> worker commit; the worse worker's is shown),
+              under that load (mostly the backlog's queueing) and at a light load: 500 single-event
+              requests at 100/s to two fresh workers.
    ratio = log end-to-end events/s / embedded events/s. Target: none set; above 1.0 the log adds
    throughput, below it the log costs throughput on this 2-core machine (where the servers, the
    workers, NATS, the database and the clients share the same two cores).
@@ -53,6 +55,8 @@ BATCH_SIZE = 1_000
 CLIENTS = 4
 SERVERS = 2
 WORKERS = 2
+LIGHT_RATE = 100  # single-event requests per second for the latency without a backlog
+LIGHT_EVENTS = 500
 _FORK = multiprocessing.get_context("fork")
 
 
@@ -172,16 +176,16 @@ def stored_count(url: str) -> int:
     store = open_store(url, migrate=False)
     try:
         with store.engine.connect() as connection:
-            return connection.execute(text("SELECT count(*) FROM events WHERE id NOT LIKE 'warmup-%'")).scalar_one()
+            return connection.execute(text("SELECT count(*) FROM events WHERE id LIKE 'evt-%'")).scalar_one()
     finally:
         store.dispose()
 
 
-def warmed(url: str) -> int:
+def warmed(url: str, pattern: str = "warmup-%") -> int:
     store = open_store(url, migrate=False)
     try:
         with store.engine.connect() as connection:
-            return connection.execute(text("SELECT count(*) FROM events WHERE id LIKE 'warmup-%'")).scalar_one()
+            return connection.execute(text("SELECT count(*) FROM events WHERE id LIKE :p"), {"p": pattern}).scalar_one()
     finally:
         store.dispose()
 
@@ -249,12 +253,15 @@ def bench_log(kind: str, url: str, events: int, events_file: Path, catalog_file:
                 raise SystemExit(f"{kind} log: {stored} of {events} stored after 30 minutes")
             time.sleep(0.05)
         billable = time.perf_counter()
+        for worker in workers:
+            worker.stop()
+        figures = [json.loads((folder / f"worker-{kind}-{i}.json").read_text()) for i in range(WORKERS)]
+        light = light_latency(kind, url, folder, log_args, ports, key, data.customer_count(events))
     finally:
         for server, _ in servers:
             server.stop()
         for worker in workers:
             worker.stop()
-    figures = [json.loads((folder / f"worker-{kind}-{i}.json").read_text()) for i in range(WORKERS)]
     if accepted != events:
         raise SystemExit(f"{kind} log: {accepted} accepted of {events}")
     seconds, answer_seconds = billable - started, answered - started
@@ -263,8 +270,49 @@ def bench_log(kind: str, url: str, events: int, events_file: Path, catalog_file:
     _log(f"{kind} log: answered in {answer_seconds:.2f}s, all stored in {seconds:.2f}s ({events / seconds:,.0f}/s); "
          f"event-to-billable p50 {p50:.0f} ms, p99 {p99:.0f} ms; workers stored "
          f"{[f['stored'] for f in figures]} in {[f['batches'] for f in figures]} batches")
+    _log(f"{kind} log, light load ({LIGHT_RATE}/s single events): event-to-billable p50 {light['p50']:.0f} ms, "
+         f"p99 {light['p99']:.0f} ms")
     return {"seconds": seconds, "events_per_s": events / seconds, "answered_per_s": events / answer_seconds,
-            "latency_p50_ms": p50, "latency_p99_ms": p99}
+            "latency_p50_ms": p50, "latency_p99_ms": p99, "light_p50_ms": light["p50"], "light_p99_ms": light["p99"]}
+
+
+def light_latency(kind: str, url: str, folder: Path, log_args: list[str], ports: list[int], key: str,
+                  customers: int) -> dict[str, float]:
+    """Event-to-billable latency without a backlog: fresh workers, single-event requests at LIGHT_RATE/s."""
+    workers = [Process(["worker", "--db", url, *log_args, "--batch", str(BATCH_SIZE), "--wait", "0.02",
+                        "--stats", str(folder / f"light-{kind}-{i}.json")], folder / f"light-{kind}-{i}.log").start()
+               for i in range(WORKERS)]
+    try:
+        deadline = time.monotonic() + 120
+        while not all("worker: stream" in w.log() for w in workers):
+            if time.monotonic() > deadline:
+                raise SystemExit("the workers did not start:\n" + "\n".join(w.log() for w in workers))
+            time.sleep(0.1)
+        time.sleep(1.0)  # the pull requests are in place
+        connections = [http.client.HTTPConnection("127.0.0.1", port, timeout=60) for port in ports]
+        headers = {"X-API-KEY": key, "Content-Type": "application/json"}
+        start = time.perf_counter()
+        for number in range(LIGHT_EVENTS):
+            time.sleep(max(0.0, start + number / LIGHT_RATE - time.perf_counter()))
+            event = {"id": f"light-{number:06d}", "customer": data.customer_ref(number % customers),
+                     "meter": data.COUNT_METER, "timestamp": "2026-11-03T00:00:00Z", "properties": {}}
+            connection = connections[number % len(connections)]
+            connection.request("POST", "/v1/events", body=orjson.dumps([event]), headers=headers)
+            response = connection.getresponse()
+            response.read()
+            if response.status != 202:
+                raise SystemExit(f"light load: {response.status}")
+        deadline = time.monotonic() + 120
+        while warmed(url, "light-%") < LIGHT_EVENTS:
+            if time.monotonic() > deadline:
+                raise SystemExit("light load: the events were not stored")
+            time.sleep(0.1)
+    finally:
+        for worker in workers:
+            worker.stop()
+    figures = [json.loads((folder / f"light-{kind}-{i}.json").read_text()) for i in range(WORKERS)]
+    return {"p50": max(f["latency_ms"]["p50"] or 0 for f in figures),
+            "p99": max(f["latency_ms"]["p99"] or 0 for f in figures)}
 
 
 async def _delete_stream(stream: str) -> None:
@@ -307,13 +355,14 @@ def run(stores: list[str], events: int, folder: Path) -> list[dict]:
 
 def print_results(results: list[dict]) -> None:
     print("| store | events | embedded events/s | JetStream end-to-end events/s (answered/s) | ratio | "
-          "event-to-billable p50 / p99 |")
-    print("| --- | --- | --- | --- | --- | --- |")
+          "event-to-billable p50 / p99, under the load | same, light load |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
     for row in results:
         log = row["log"]
         print(f"| {row['store']} | {row['events']:,} | {row['embedded']['events_per_s']:,.0f} | "
               f"{log['events_per_s']:,.0f} ({log['answered_per_s']:,.0f}) | {row['ratio']:.2f} | "
-              f"{log['latency_p50_ms']:,.0f} / {log['latency_p99_ms']:,.0f} ms |")
+              f"{log['latency_p50_ms']:,.0f} / {log['latency_p99_ms']:,.0f} ms | "
+              f"{log['light_p50_ms']:,.0f} / {log['light_p99_ms']:,.0f} ms |")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -80,8 +80,9 @@ class LogSettings:
 
 def message_id(environment: str, event_id: str) -> str:
     """JetStream's deduplication key: `<environment>:<event id>` (ids are unique per environment);
-    an id a header cannot carry as it is (spaces, non-ASCII, very long) is hashed."""
-    if _PLAIN_ID.fullmatch(event_id):
+    an id a header cannot carry as it is (spaces, non-ASCII, very long), or one that looks like a
+    hash, is hashed: `<environment>:sha256:<hex>`."""
+    if _PLAIN_ID.fullmatch(event_id) and not event_id.startswith("sha256:"):  # never mistaken for a hash
         return f"{environment}:{event_id}"
     digest = hashlib.sha256(f"{environment}\x00{event_id}".encode()).hexdigest()
     return f"{environment}:sha256:{digest}"

@@ -12,7 +12,7 @@ import asyncio
 import os
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -161,7 +161,8 @@ class _Catalogs:
 
 @dataclass
 class WorkerStats:
-    """What one worker did; latencies are event-to-billable: the server's acceptance to the worker's commit."""
+    """What one worker did; latencies are event-to-billable: the server's acceptance to the worker's commit,
+    over the last KEEP events stored."""
 
     consumed: int = 0
     stored: int = 0
@@ -170,9 +171,9 @@ class WorkerStats:
     unreadable: int = 0
     batches: int = 0
     retries: int = 0
-    latencies_ms: list[float] = field(default_factory=list)
+    latencies_ms: deque[float] = field(default_factory=lambda: deque(maxlen=WorkerStats.KEEP))
 
-    KEEP = 1_000_000
+    KEEP = 100_000
 
     def percentile(self, fraction: float) -> float | None:
         if not self.latencies_ms:
@@ -244,9 +245,8 @@ async def run_worker(store: Store, settings: LogSettings, *, batch: int, wait: f
             stats.consumed += len(deliveries)
             stats.unreadable += len(unreadable)
             stats.batches += 1
-            if len(stats.latencies_ms) < stats.KEEP:
-                stats.latencies_ms.extend((billable_us - d.accepted_us) / 1000 for d in readable
-                                          if d.accepted_us is not None)
+            stats.latencies_ms.extend((billable_us - d.accepted_us) / 1000 for d in readable
+                                      if d.accepted_us is not None)
             if on_batch is not None:
                 on_batch(stats)
     finally:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 import time
 from pathlib import Path
@@ -37,7 +38,7 @@ def use_log(url: str, stream: str, dedup_window: float) -> None:
 
     try:
         settings = log_settings(url, stream, dedup_window)
-        prepare_log(settings)
+        os.environ.update(prepare_log(settings))  # read by each server process (api.app.app_from_environment)
     except ServiceError as exc:
         fail(exc.message)
     say(err, f"event log: {url}, stream {stream} (answers once JetStream persisted a batch; "

@@ -61,15 +61,14 @@ def log_settings(url: str, stream: str = DEFAULT_STREAM, dedup_window: float = D
         raise InvalidInput(str(exc)) from None
 
 
-def prepare_log(settings: LogSettings) -> None:
-    """Create (or check) the stream once, before the server processes start; export the settings to them."""
+def prepare_log(settings: LogSettings) -> dict[str, str]:
+    """Create (or check) the stream once, before the server processes start; returns the environment
+    variables that hand the settings to them (`publisher_from_environment` reads them)."""
     try:
         asyncio.run(check_stream(settings))
     except LogError as exc:
         raise LogUnavailable(str(exc)) from None
-    os.environ[ENV_URL] = settings.url
-    os.environ[ENV_STREAM] = settings.stream
-    os.environ[ENV_DEDUP] = repr(settings.dedup_window)
+    return {ENV_URL: settings.url, ENV_STREAM: settings.stream, ENV_DEDUP: repr(settings.dedup_window)}
 
 
 def publisher_from_environment() -> Publisher | None:

@@ -24,8 +24,8 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, text
 
+from ratecard.cli import main
 from ratecard.services import keys
-from ratecard.services.event_log import LogUnavailable, log_settings, prepare_log
 from ratecard.store import open_store
 
 from ..migrated import at_head
@@ -321,16 +321,18 @@ def both_servers(db_url: str, key: str, stream: str, tmp_path: Path, first: Serv
         ]
 
 
-def test_serve_refuses_a_stream_configured_otherwise(tmp_path: Path, stream: str) -> None:
+def test_serve_refuses_a_stream_configured_otherwise(tmp_path: Path, stream: str,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
     db_url = f"sqlite:///{tmp_path / 'log.db'}"
     # a stream made with a 60 s window (by a server started with --log-dedup-window 60) …
     assert asyncio.run(_jetstream_call("create", stream)) is None
-    # … is not silently changed by another asking for 120 s
-    refused = subprocess.run([RATECARD, "serve", "--db", db_url, "--port", "1", *log_args(stream),
-                              "--log-dedup-window", "120"], capture_output=True, text=True, timeout=60)
-    assert refused.returncode == 2
-    assert f"the stream {stream} exists with duplicate window 60s (--log-dedup-window 120)" in refused.stderr
-    # a log that does not answer: the same sentence (checked in process; the command prints it the same way)
-    with pytest.raises(LogUnavailable) as unreachable:
-        prepare_log(log_settings("nats://127.0.0.1:1"))
-    assert str(unreachable.value).startswith("cannot reach the event log at nats://127.0.0.1:1")
+    # … is not silently changed by another asking for 120 s (the command run in process: it stops
+    # before serving, and before touching the database)
+    refused = main(["serve", "--db", db_url, "--port", "1", *log_args(stream), "--log-dedup-window", "120"])
+    assert refused == 2
+    assert f"the stream {stream} exists with duplicate window 60s (--log-dedup-window 120)" in \
+        " ".join(capsys.readouterr().err.split())
+    assert not (tmp_path / "log.db").exists()
+    unreachable = main(["worker", "--db", db_url, "--log", "nats://127.0.0.1:1"])
+    assert unreachable == 2
+    assert "cannot reach the event log at nats://127.0.0.1:1" in " ".join(capsys.readouterr().err.split())

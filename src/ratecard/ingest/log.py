@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import re
 import time
 from dataclasses import dataclass
@@ -43,6 +44,9 @@ _NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _PLAIN_ID = re.compile(r"[\x21-\x7e]{1,200}")  # printable ASCII without spaces: safe in a header as it is
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder(RawEvent).decode
+
+
+_logger = logging.getLogger("ratecard.eventlog")
 
 
 class LogError(Exception):
@@ -100,15 +104,28 @@ def decode_event(payload: bytes) -> RawEvent | None:
         return None
 
 
+async def _quiet(_: Exception) -> None:
+    pass
+
+
+async def _report(error: Exception) -> None:
+    """A connection problem (NATS restarting, say) in one line; the client reconnects by itself."""
+    _logger.warning("event log connection: %s", error or type(error).__name__)
+
+
 async def connect(settings: LogSettings, *, name: str) -> Any:
     """A connection that reconnects for ever (a NATS restart is waited out, not fatal)."""
     import nats
 
     try:
-        # the first connection must succeed within seconds; once connected, it reconnects for ever
+        # a refused connection fails at once (the reconnecting client below would retry it until
+        # its timeout); once connected, the real connection reconnects for ever
+        probe = await asyncio.wait_for(nats.connect(settings.url, connect_timeout=3, max_reconnect_attempts=1,
+                                                    reconnect_time_wait=0.05, error_cb=_quiet), timeout=4)
+        await probe.close()
         return await asyncio.wait_for(nats.connect(settings.url, name=name, connect_timeout=3,
                                                    max_reconnect_attempts=-1, reconnect_time_wait=0.5,
-                                                   allow_reconnect=True), timeout=4)
+                                                   allow_reconnect=True, error_cb=_report), timeout=4)
     except TimeoutError:
         raise LogError(f"cannot reach the event log at {settings.url}: no answer within 4 s") from None
     except Exception as exc:  # noqa: BLE001 - nats raises several kinds (OSError, NoServersError, timeouts)

@@ -37,8 +37,10 @@ def free_port() -> int:
 class Server:
     """One `ratecard serve` process (and its workers)."""
 
-    def __init__(self, db_url: str, log: Path, workers: int = 1, env: dict[str, str] | None = None) -> None:
+    def __init__(self, db_url: str, log: Path, workers: int = 1, env: dict[str, str] | None = None,
+                 args: list[str] | None = None) -> None:
         self.db_url = db_url
+        self.args = list(args or [])  # more `ratecard serve` options (--log …)
         self.log_path = log
         self.workers = workers
         self.env = {**os.environ, **(env or {})}
@@ -63,7 +65,7 @@ class Server:
             with self.log_path.open("ab") as log:
                 self.process = subprocess.Popen(
                     [RATECARD, "serve", "--db", self.db_url, "--host", "127.0.0.1", "--port", str(self.port),
-                     "--workers", str(self.workers)],
+                     "--workers", str(self.workers), *self.args],
                     stdout=log, stderr=subprocess.STDOUT, env=self.env, start_new_session=True,
                 )
             deadline = time.monotonic() + START_TIMEOUT

@@ -13,6 +13,7 @@ from starlette.responses import RedirectResponse
 
 from .. import __version__
 from ..services.errors import ServiceError
+from ..services.event_log import publisher_from_environment
 from ..store import open_store
 from ..web.app import PREFIX as CONSOLE_PREFIX
 from ..web.app import create_console
@@ -39,12 +40,15 @@ def create_app(database_url: str | None = None) -> FastAPI:
         app.state.store = open_store(database_url)
         console.state.store = app.state.store
         yield
+        if app.state.event_log is not None:
+            await app.state.event_log.close()
         app.state.store.dispose()
 
     console = create_console()
     app = FastAPI(title="ratecard", version=__version__, lifespan=lifespan,
                   description="Usage-based billing API. Solvimon-compatible where Solvimon defines the resource.")
     app.state.metrics = Metrics()
+    app.state.event_log = None  # the embedded default; `serve --log` sets a publisher (app_from_environment)
     app.state.catalogs = CatalogCache()
     app.state.keys = KeyCache()
     app.state.solvimon = SolvimonCache()
@@ -79,4 +83,6 @@ async def _to_console() -> RedirectResponse:
 def app_from_environment() -> FastAPI:
     """Factory for `uvicorn --factory` (and `ratecard serve --workers N`): the URL comes from
     RATECARD_DATABASE_URL, which `ratecard serve --db` sets for its workers."""
-    return create_app(os.environ.get("RATECARD_DATABASE_URL"))
+    app = create_app(os.environ.get("RATECARD_DATABASE_URL"))
+    app.state.event_log = publisher_from_environment()  # `serve --log`: events go to the log, workers store them
+    return app

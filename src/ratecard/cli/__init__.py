@@ -31,6 +31,7 @@ from . import (
     serve,
     subscriptions,
     users,
+    worker,
 )
 from .common import report_failure
 from .console import err, say
@@ -42,6 +43,7 @@ app.add_typer(events.app, name="events")
 app.add_typer(invoices.app, name="invoices")
 app.add_typer(keys.app, name="keys")
 app.command("serve")(serve.serve)
+app.command("worker")(worker.worker)
 app.command("demo")(demo.demo)
 app.command("reconcile")(reconcile.reconcile)
 app.add_typer(golive.app, name="golive")

@@ -9,6 +9,7 @@ import typer
 
 from .common import DbOption, fail, masked_url, store_for
 from .console import err, say
+from .worker import DEFAULT_DEDUP_WINDOW, DEFAULT_STREAM, DedupOption, LogOption, LogStreamOption, use_log
 
 APP_FACTORY = "ratecard.api.app:app_from_environment"
 
@@ -18,6 +19,9 @@ def serve(
     port: Annotated[int, typer.Option("--port")] = 8000,
     workers: Annotated[int, typer.Option("--workers", min=1, help="Server processes.")] = 1,
     db: DbOption = None,
+    log: LogOption = None,
+    log_stream: LogStreamOption = DEFAULT_STREAM,
+    log_dedup_window: DedupOption = DEFAULT_DEDUP_WINDOW,
 ) -> None:
     """Serve the HTTP API (OpenAPI at /openapi.json) and the console (/console/)."""
     import uvicorn
@@ -25,6 +29,8 @@ def serve(
     from ..store.db import resolve_url
 
     url = resolve_url(db)
+    if log is not None:
+        use_log(log, log_stream, log_dedup_window)  # the stream checked first: a wrong one fails fast
     with store_for(url):
         pass  # migrate once, before the workers start
     os.environ["RATECARD_DATABASE_URL"] = url

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
+from ...services.event_log import LogUnavailable, QueuedBatch, check_for_log, queue_batch
 from ...services.events import ImportReport, RawEvent, Rejection, decode_event, import_batch
 from ...textfile import utf8_error_offset
 from ..bodies import read_limited_body
@@ -97,8 +98,26 @@ EVENT_SCHEMA = {
 async def post_events(request: Request, dry_run: bool = Query(False), caller: Caller = Depends(current_caller)) -> Response:
     body = await read_limited_body(request)
     records = parse_events(body)
+    log = request.app.state.event_log
+    if log is not None and not dry_run:  # `serve --log`: answered once the log persisted the batch
+        return await queue_events(log, caller, records)
     report = await run_in_threadpool(ingest, caller, records, dry_run)
     return Response(orjson.dumps(batch_summary(report, len(records))), media_type="application/json")
+
+
+async def queue_events(log: Any, caller: Caller, records: list[RawEvent | Rejection]) -> Response:
+    """202: the valid events are persisted in the log (a worker stores them); the refused ones are listed."""
+    batch = await run_in_threadpool(check_queued, caller, records)
+    try:
+        await queue_batch(log, caller.environment, batch)
+    except LogUnavailable as exc:
+        raise ApiError(503, "EVENT_LOG_UNAVAILABLE", exc.message) from None
+    return Response(orjson.dumps(batch.as_dict()), status_code=202, media_type="application/json")
+
+
+def check_queued(caller: Caller, records: list[RawEvent | Rejection]) -> QueuedBatch:
+    state = caller.catalog()
+    return check_for_log(caller.environment, caller.now, records, state.validator if state is not None else None)
 
 
 def batch_summary(report: ImportReport, count: int) -> dict[str, Any]:

@@ -4,10 +4,20 @@ for the decisions taken where ratecard and Solvimon differ."""
 
 from __future__ import annotations
 
-from . import calculations, customers, invoices, meter_properties, meter_values, meters, reprocess
+from . import (
+    calculations,
+    customers,
+    invoices,
+    meter_properties,
+    meter_values,
+    meters,
+    pricing_plans,
+    products,
+    reprocess,
+)
 from .meter_data import routes as meter_data
 
 ROUTERS = [module.router for module in (meter_data, meter_values, meter_properties, meters, calculations, customers,
-                                        invoices, reprocess)]
+                                        invoices, reprocess, products, pricing_plans)]
 
 __all__ = ["ROUTERS"]

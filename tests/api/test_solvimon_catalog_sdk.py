@@ -185,7 +185,7 @@ def test_a_published_version_is_a_catalog_plan_that_bills(server: Live) -> None:
     run = server.http("POST", "/v1/invoice-runs", json={"until": "2026-02-01"})
     assert run.status_code == 200, run.text
     invoice = server.api(sv.InvoicesApi).get_invoices(V, customer_id="acme", include_lines=True).data[0]
-    assert invoice.invoice_amount_excluding_tax.quantity == "22.50"
+    assert invoice.invoice_amount_including_tax.quantity == "22.50"  # no tax rate: tax is 0
 
     # version 2, copied from 1, changes the fee; publishing it archives version 1
     second = versions.post_pricing_plan_versions(V, pricing_plan_version_create_request=(
@@ -193,7 +193,7 @@ def test_a_published_version_is_a_catalog_plan_that_bills(server: Live) -> None:
     assert second.version == 2 and second.status == "DRAFT"
     fee = second.pricing_categories[0].pricing_groups[0].pricings[0]
     pricings.update_pricings_by_resource_id(V, fee.id, pricing_update_request=m.PricingUpdateRequest(
-        items=[m.PricingItem(product_item_ids=["platform"], configs=[flat("25.00")])]))
+        items=[m.PricingItemUpdateRequest(product_item_ids=["platform"], configs=[flat("25.00")])]))
     versions.update_pricing_plan_versions_by_resource_id(V, second.id, pricing_plan_version_update_request=(
         m.PricingPlanVersionUpdateRequest(status="ACTIVE")))
     fees = [c for p in catalog_of(server)["plans"] for c in p["charges"] if c["code"] == "platform"]

@@ -5,7 +5,6 @@ invoice run prices with it."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -14,17 +13,17 @@ from solvimon_python_sdk import models as m
 from solvimon_python_sdk.exceptions import ApiException, BadRequestException, NotFoundException
 
 from .test_solvimon_sdk import (
-    V,
     Live,
+    V,
     body_of,
     catalog_of,
     create_calculation,
     create_customer,
     event,
     send_many,
-    server,  # noqa: F401  (the live server fixture)
     setup_llm_meter,
 )
+from .test_solvimon_sdk import server as live_server  # noqa: F401  (registers the `server` fixture)
 
 
 def amount(quantity: str, currency: str = "EUR") -> m.Amount:

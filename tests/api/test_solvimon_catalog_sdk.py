@@ -12,6 +12,7 @@ import solvimon_python_sdk as sv
 from solvimon_python_sdk import models as m
 from solvimon_python_sdk.exceptions import ApiException, BadRequestException, NotFoundException
 
+from . import test_solvimon_sdk as sdk_tests
 from .test_solvimon_sdk import (
     Live,
     V,
@@ -23,7 +24,8 @@ from .test_solvimon_sdk import (
     send_many,
     setup_llm_meter,
 )
-from .test_solvimon_sdk import server as live_server  # noqa: F401  (registers the `server` fixture)
+
+server = sdk_tests.server  # the live server fixture, on both stores
 
 
 def amount(quantity: str, currency: str = "EUR") -> m.Amount:

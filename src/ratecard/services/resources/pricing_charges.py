@@ -6,7 +6,7 @@ item's meter). The config's pricing type and bands decide the model:
 
 | Solvimon                                          | ratecard               |
 |---------------------------------------------------|------------------------|
-| FLAT, one band `amount`                           | per_unit `unit_amount` (a fee: flat `amount`) |
+| FLAT, one band `amount`                           | per_unit (fee: flat; included volume: graduated) |
 | FLAT, one band `amount` + `block_size`            | package                |
 | FLAT, one band `percentage` (+ `fixed_amount`)    | percentage             |
 | TIERED, bands with `tier_top_bound`               | graduated (`percentage` bands: graduated_percentage) |
@@ -160,7 +160,12 @@ def charge_fields(config: Any, field: str, model_type: str, currency: str) -> di
         if band.get("fixed_amount") is not None:
             raise invalid(f"{at}.fixed_amount", "a FLAT unit price has no fixed amount (use a tiered price)")
         if included is not None:
-            out["free_units"] = str(_meter_number(included, f"{field}.default_included_volume"))
+            free = str(_meter_number(included, f"{field}.default_included_volume"))
+            if out["model"] == "package":
+                out["free_units"] = free
+            else:  # the included volume is a first tier priced 0
+                out = {**{k: v for k, v in out.items() if k != "unit_amount"}, "model": "graduated",
+                       "tiers": [{"up_to": free, "unit_amount": "0"}, {"up_to": None, "unit_amount": price}]}
         return out
     if included is not None:
         raise invalid(f"{field}.default_included_volume", "give included volume as a first tier priced 0")
@@ -243,7 +248,7 @@ def config_of(charge: dict[str, Any], currency: str) -> dict[str, Any] | None:
         config["bands"] = bands
     else:
         return None
-    if charge.get("free_units") is not None and model in ("per_unit", "package"):
+    if charge.get("free_units") is not None and model == "package":
         config["default_included_volume"] = {"number": str(charge["free_units"])}
     config["pricing_type"] = config["type"]
     return config

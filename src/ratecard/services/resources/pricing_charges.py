@@ -78,7 +78,8 @@ def interval_of(period: Any, field: str) -> str:
     """A Period {type, value} as a plan interval."""
     if not isinstance(period, dict):
         raise invalid(field, f"{field} must be a period {{type, value}}")
-    key = (period.get("type"), period.get("value", 1))
+    kind, value = period.get("type"), period.get("value", 1)
+    key = (kind if isinstance(kind, str) else None, value if isinstance(value, int) else None)
     if key not in INTERVALS:
         raise invalid(field, f"{field}: ratecard bills every 1 month, 3 months or 1 year, got "
                              f"{str(period.get('value'))[:10]} {str(period.get('type'))[:10]}")

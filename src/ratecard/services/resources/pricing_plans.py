@@ -38,7 +38,7 @@ from .pricing_charges import (
     charge_fields,
     interval_of,
 )
-from .products import ITEM, PRODUCT
+from .products import ITEM, PRODUCT, refuse_unsupported
 
 PLAN, VERSION, PRICING, GROUP = "pricing_plan", "pricing_plan_version", "pricing", "pricing_group"
 PREFIX = {PLAN: "ppl_", VERSION: "ppv_", PRICING: "prc_", GROUP: "prg_"}
@@ -112,6 +112,8 @@ def _currencies(value: Any, field: str) -> list[str]:
 
 
 def _plan_fields(data: dict[str, Any], current: dict[str, Any] | None) -> dict[str, Any]:
+    refuse_unsupported(data, ("pricing_plan_selection_rules", "custom_fields", "agent_context",
+                              "pricing_plan_version_infos"), "pricing plan")
     body = dict(current or {})
     for key in ("name", "description"):
         if key in data:
@@ -189,6 +191,8 @@ def delete_plan(store: Store, environment: str, now: datetime, key: str) -> tupl
 
 
 def _version_fields(data: dict[str, Any], current: dict[str, Any]) -> dict[str, Any]:
+    refuse_unsupported(data, ("pricing_categories", "credit_types", "rate_card", "pricing_plan"),
+                       "pricing plan version (create its pricings with POST /v1/pricings)")
     body = dict(current)
     settings = data.get("pricing_currency_settings")
     if settings is not None:
@@ -298,6 +302,8 @@ def update_version(store: Store, environment: str, now: datetime, key: str,
     target = data.get("status")
     if target is not None:
         check_choice(target, "status", ("DRAFT", "ACTIVE", "ARCHIVED", "DEPRECATED"))
+    refuse_unsupported(data, ("pricing_categories", "credit_types", "rate_card", "pricing_plan"),
+                       "pricing plan version (change its pricings with /v1/pricings)")
     with config_change(store, environment, to_micros(now)) as change:
         row = change.resources.find(VERSION, key)
         if row is None:
@@ -407,6 +413,11 @@ def _items(change: ConfigChange, view: View, version: Resource, raw: Any, skip: 
         where = f"items.{index}"
         if not isinstance(item, dict):
             raise invalid(where, f"{where} must be an object")
+        for key in ("billing_period_configs", "original_pricing_item_id", "original_pricing_item", "override",
+                    "product_items"):
+            if item.get(key) not in (None, [], {}):
+                raise invalid(f"{where}.{key}", f"{where}.{key} is not supported by ratecard (name the product item "
+                                                "in product_item_ids; the plan's interval is the version's)")
         ids = item.get("product_item_ids")
         if not isinstance(ids, list) or len(ids) != 1:
             raise invalid(f"{where}.product_item_ids", "ratecard prices one product item per pricing item: "
@@ -472,6 +483,8 @@ def _check_charge(charge: dict[str, Any], where: str) -> None:
 
 def _pricing_fields(change: ConfigChange, data: dict[str, Any], current: dict[str, Any] | None,
                     skip: str | None) -> dict[str, Any]:
+    refuse_unsupported(data, ("entitlements", "original_pricing_id", "original_pricing", "override", "products"),
+                       "pricing")
     body = dict(current or {})
     if current is None:
         if data.get("pricing_plan_schedule_id") is not None:

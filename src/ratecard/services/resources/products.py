@@ -37,6 +37,15 @@ MODEL_TYPES = ("USAGE_BASED", "USAGE_BASED_CONVERSION", "RECURRING", "ONE_OFF", 
 # the model types a published plan can bill (the others are refused when the item is priced)
 BILLABLE_MODEL_TYPES = ("USAGE_BASED", "RECURRING", "PER_SEAT")
 MAX_DISPLAY_ORDER = 1_000_000
+# fields ratecard has nowhere to put: refused when given (never silently dropped)
+UNSUPPORTED = ("customer_id", "custom_fields", "features", "linked_integrations", "billing_entity_id",
+               "agent_context", "credits", "report_meter_value_calculation_ids", "meter_value_calculation")
+
+
+def refuse_unsupported(data: dict[str, Any], keys: tuple[str, ...], what: str) -> None:
+    for key in keys:
+        if data.get(key) not in (None, [], {}):
+            raise invalid(key, f"{key} is not supported on a {what} by ratecard")
 
 
 def _display_order(value: Any, field: str = "display_order") -> int | None:
@@ -79,6 +88,7 @@ def calculation_code(view: View, key: Any, field: str) -> str:
 
 
 def _fields(change: ConfigChange, kind: str, data: dict[str, Any], current: dict[str, Any] | None) -> dict[str, Any]:
+    refuse_unsupported(data, UNSUPPORTED, LABEL[kind])
     body = dict(current or {})
     for key in ("name", "description"):
         if key in data:
@@ -117,6 +127,10 @@ def _fields(change: ConfigChange, kind: str, data: dict[str, Any], current: dict
     usage = data.get("usage_based")
     if usage is not None and not isinstance(usage, dict):
         raise invalid("usage_based", "usage_based must be an object")
+    for key in ("tiering_meter_value_calculation_id", "report_meter_value_calculation_ids", "conditions",
+                "meter_value_calculation", "tiering_meter_value_calculation"):
+        if (usage or {}).get(key) not in (None, [], {}):
+            raise invalid(f"usage_based.{key}", f"usage_based.{key} is not supported by ratecard")
     calculation = (usage or {}).get("meter_value_calculation_id") or data.get("meter_value_calculation_id")
     where = "usage_based.meter_value_calculation_id" if (usage or {}).get("meter_value_calculation_id") \
         else "meter_value_calculation_id"

@@ -123,3 +123,39 @@ def test_unknown_references_are_404_or_400(api: Any) -> None:
                          ("DELETE", "/v1/pricing-plans/ghost"), ("POST", "/v1/products/ghost/activate")):
         response = api.client.request(method, path, json={}, headers=api.headers())
         assert response.status_code == 404 and set(response.json()) == ENVELOPE, (method, path, response.text)
+
+
+def test_other_currencies_and_periods_publish_into_the_plan(api: Any) -> None:
+    """A version priced in EUR and USD, billed quarterly: the plan's currency, its USD prices and
+    its interval come from the version; a config's period must be the version's."""
+    _setup(api)
+    plan = api.post("/v1/pricing-plans", json={"reference": "multi", "pricing_currencies": ["EUR", "USD"]}).json()
+    quarterly = {"billing_periods": [{"period": {"type": "MONTH", "value": 3}}]}
+    draft = api.post("/v1/pricing-plan-versions", json={"pricing_plan_id": plan["id"],
+                                                        "billing_period_settings": quarterly}).json()
+    assert draft["pricing_currency_settings"] == {"default_pricing_currency": "EUR", "pricing_currencies": ["EUR", "USD"]}
+
+    def config(price: str, currency: str, period: dict[str, Any] | None = None) -> dict[str, Any]:
+        out: dict[str, Any] = {"type": "FLAT", "bands": [{"amount": {"quantity": price, "currency": currency}}]}
+        if period is not None:
+            out["billing_period"] = period
+        return out
+
+    monthly = {"type": "MONTH", "value": 1}
+    wrong = api.post("/v1/pricings", json={"pricing_plan_version_id": draft["id"], "product_ids": ["p"], "items": [
+        {"product_item_ids": ["t"], "configs": [config("0.10", "EUR", monthly)]}]})
+    assert (wrong.status_code, wrong.json()["field"]) == (400, "items.0.configs.0.billing_period")
+    made = api.post("/v1/pricings", json={"pricing_plan_version_id": draft["id"], "product_ids": ["p"], "items": [
+        {"product_item_ids": ["t"], "configs": [config("0.10", "EUR", {"type": "MONTH", "value": 3})],
+         "pricing_currency_configs": [{"currency": "USD", "configs": [config("0.12", "USD")]}]}]})
+    assert made.status_code == 201, made.text
+    usd = made.json()["items"][0]["pricing_currency_configs"][0]
+    assert (usd["currency"], usd["configs"][0]["bands"][0]["amount"]) == ("USD", {"quantity": "0.12",
+                                                                                 "currency": "USD"})
+    published = api.client.patch(f"/v1/pricing-plan-versions/{draft['id']}", json={"status": "ACTIVE"},
+                                 headers=api.headers())
+    assert published.status_code == 200, published.text
+    multi = {p["code"]: p for p in api.get("/v1/catalog").json()["catalog"]["plans"]}["multi"]
+    assert (multi["currency"], multi["interval"]) == ("EUR", "quarter")
+    assert multi["charges"][0]["unit_amount"] == "0.10"
+    assert multi["currencies"]["USD"]["charges"] == {"t": {"unit_amount": "0.12"}}

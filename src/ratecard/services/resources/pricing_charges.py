@@ -110,10 +110,19 @@ def bands_of(config: dict[str, Any], field: str) -> tuple[list[dict[str, Any]], 
     return bands, where
 
 
-def charge_fields(config: Any, field: str, model_type: str, currency: str) -> dict[str, Any]:
-    """The catalog fields (model and prices, no code or meter) one pricing item config gives."""
+def charge_fields(config: Any, field: str, model_type: str, currency: str,
+                  interval: str | None = None) -> dict[str, Any]:
+    """The catalog fields (model and prices, no code or meter) one pricing item config gives.
+    A config's `billing_period` / `pricing_period`, when given, must be the plan's interval."""
     if not isinstance(config, dict):
         raise invalid(field, f"{field} must be an object")
+    details = config.get("details") if isinstance(config.get("details"), dict) else {}
+    for key, period in (("billing_period", config.get("billing_period")), ("pricing_period", config.get(
+            "pricing_period")), ("details.billing_period", details.get("billing_period")),
+                        ("details.pricing_period", details.get("pricing_period"))):
+        if period is not None and interval_of(period, f"{field}.{key}") != (interval or "month"):
+            raise invalid(f"{field}.{key}", f"{field}.{key} differs from the version's billing period "
+                                            f"({interval or 'month'}): ratecard bills a plan on one interval")
     for key in UNSUPPORTED_CONFIG:
         if config.get(key) not in (None, [], {}):
             raise invalid(f"{field}.{key}", f"{field}.{key} has no counterpart in ratecard's charges")

@@ -436,7 +436,8 @@ def _items(change: ConfigChange, view: View, version: Resource, raw: Any, skip: 
         configs = item.get("configs")
         if not isinstance(configs, list) or len(configs) != 1:
             raise invalid(f"{where}.configs", f"{where}.configs must hold exactly one config")
-        charge = {"code": code, **charge_fields(configs[0], f"{where}.configs.0", model_type, currency)}
+        charge = {"code": code, **charge_fields(configs[0], f"{where}.configs.0", model_type, currency,
+                                                   version.body.get("interval"))}
         if product_item.body.get("name"):
             charge["description"] = product_item.body["name"]
         if model_type in USAGE_MODEL_TYPES:
@@ -458,7 +459,8 @@ def _items(change: ConfigChange, view: View, version: Resource, raw: Any, skip: 
             other_configs = other.get("configs")
             if not isinstance(other_configs, list) or len(other_configs) != 1:
                 raise invalid(f"{at}.configs", f"{at}.configs must hold exactly one config")
-            fields = charge_fields(other_configs[0], f"{at}.configs.0", model_type, code_.upper())
+            fields = charge_fields(other_configs[0], f"{at}.configs.0", model_type, code_.upper(),
+                                   version.body.get("interval"))
             if fields["model"] != charge["model"]:
                 raise invalid(f"{at}.configs.0", "a currency gives the same kind of price, in its own amounts")
             stored.setdefault("currencies", {})[code_.upper()] = {

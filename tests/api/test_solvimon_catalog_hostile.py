@@ -159,3 +159,29 @@ def test_other_currencies_and_periods_publish_into_the_plan(api: Any) -> None:
     assert (multi["currency"], multi["interval"]) == ("EUR", "quarter")
     assert multi["charges"][0]["unit_amount"] == "0.10"
     assert multi["currencies"]["USD"]["charges"] == {"t": {"unit_amount": "0.12"}}
+
+
+def test_a_yaml_plan_gets_a_new_version_and_keeps_what_solvimon_cannot_say(api: Any) -> None:
+    """Version 2 of a plan applied as YAML: its minimum and trial days stay, its charges are the
+    version's pricings; version 1 (the catalog's) is no longer the ACTIVE one."""
+    _setup(api)
+    document = api.get("/v1/catalog").json()["catalog"]
+    document["plans"] = [{"code": "basic", "currency": "EUR", "minimum": "10.00", "trial_days": 14,
+                          "charges": [{"code": "old", "model": "flat", "amount": "5"}]}]
+    assert api.post("/v1/catalog", json=document).status_code == 201
+    plan = api.get("/v1/pricing-plans/basic").json()
+    assert [(i["version"], i["status"]) for i in plan["pricing_plan_version_infos"]] == [(1, "ACTIVE")]
+    draft = api.post("/v1/pricing-plan-versions", json={"pricing_plan_id": "basic"}).json()
+    assert (draft["version"], draft["pricing_currency_settings"]["default_pricing_currency"]) == (2, "EUR")
+    made = api.post("/v1/pricings", json={"pricing_plan_version_id": draft["id"], "product_ids": ["p"], "items": [
+        {"product_item_ids": ["t"], "configs": [{"type": "TOP_TIERED", "bands": [
+            {"amount": {"quantity": "0.02", "currency": "EUR"}, "tier_top_bound": {"number": "100"}},
+            {"amount": {"quantity": "0.01", "currency": "EUR"}}]}]}]})
+    assert made.status_code == 201, made.text
+    assert api.client.patch(f"/v1/pricing-plan-versions/{draft['id']}", json={"status": "ACTIVE"},
+                            headers=api.headers()).status_code == 200
+    basic = {p["code"]: p for p in api.get("/v1/catalog").json()["catalog"]["plans"]}["basic"]
+    assert (basic["minimum"], basic["trial_days"]) == ("10.00", 14)
+    assert [(c["code"], c["model"]) for c in basic["charges"]] == [("t", "volume")]
+    plan = api.get(f"/v1/pricing-plans/{plan['id']}").json()
+    assert [(i["version"], i["status"]) for i in plan["pricing_plan_version_infos"]] == [(2, "ACTIVE")]

@@ -92,6 +92,13 @@ def test_products_and_items_round_trip(server: Live) -> None:
         items.get_product_items_by_resource_id_or_reference(V, "platform")
     categories = server.api(sv.ProductCategoriesApi)
     assert [c.reference for c in categories.get_product_categories(V).data] == ["ai"]
+    # PUT upserts by reference: an update of "ai", a new "ops"
+    renamed = categories.update_product_categories(V, product_category_create_request=m.ProductCategoryCreateRequest(
+        name="Artificial intelligence", reference="ai"))
+    assert (renamed.id, renamed.name) == (made["category"].id, "Artificial intelligence")
+    categories.update_product_categories(V, product_category_create_request=m.ProductCategoryCreateRequest(
+        name="Ops", reference="ops"))
+    assert sorted(c.reference for c in categories.get_product_categories(V).data) == ["ai", "ops"]
 
 
 def test_hostile_product_input_is_a_400_or_404(server: Live) -> None:

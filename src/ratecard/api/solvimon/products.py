@@ -15,7 +15,7 @@ from ...services.resources.model import View
 from ...services.resources.products import CATEGORY, ITEM, PRODUCT
 from ...store.resources import Resource
 from ..context import Caller, current_caller
-from ..errors import not_found
+from ..errors import invalid, not_found
 from ..pagination import Page, paginate, solvimon_page, sortable
 from .common import OBJECT_BODY, json_body, json_response, multi, param
 from .config import snapshot
@@ -65,6 +65,25 @@ def _find(caller: Caller, kind: str, key: str) -> tuple[View, Resource]:
     return view, row
 
 
+def upsert(caller: Caller, kind: str, data: dict[str, Any], identifier: str | None,
+           query: Any) -> tuple[View, Resource]:
+    """PUT: update the resource the identifier field names, else create it."""
+    for name in ("custom_field_reference", "field_actions"):
+        if query.get(name) is not None:
+            raise invalid(name, f"{name} is not supported: identify by reference or id")
+    if identifier not in (None, "reference", "id"):
+        raise invalid("identifier_field", "identifier_field must be reference or id")
+    key = data.get("id") if identifier == "id" else data.get("reference")
+    if not isinstance(key, str):
+        raise invalid(identifier or "reference", f"{identifier or 'reference'} is required to find the resource")
+    if snapshot(caller).view.find(kind, param(key, identifier or "reference")) is None:
+        if identifier == "id":
+            raise not_found(products.LABEL[kind], key)
+        return products.create(caller.store, caller.environment, caller.now, kind, data)
+    return products.update(caller.store, caller.environment, caller.now, kind, key,
+                           {k: v for k, v in data.items() if k != "id"})
+
+
 def _routes(kind: str) -> None:
     path = f"/v1/{PATH[kind]}"
     label = products.LABEL[kind]
@@ -93,6 +112,15 @@ def _routes(kind: str) -> None:
                  name=f"create_{kind}")
     def create_row(body: Any = Depends(json_body), caller: Caller = Depends(current_caller)) -> Response:
         view, row = products.create(caller.store, caller.environment, caller.now, kind, require_object(body))
+        return json_response(render(view, row), 201)
+
+    @router.put(path, status_code=201, openapi_extra=OBJECT_BODY, name=f"upsert_{kind}",
+                summary=f"Create or update a {label}, found by identifier_field (reference or id)")
+    def upsert_row(request: Request, body: Any = Depends(json_body),
+                   caller: Caller = Depends(current_caller)) -> Response:
+        data = require_object(body)
+        view, row = upsert(caller, kind, data, request.query_params.get("identifier_field"),
+                           request.query_params)
         return json_response(render(view, row), 201)
 
     @router.get(path + "/{key}", summary=f"Get a {label} by id or reference", name=f"get_{kind}")

@@ -231,7 +231,9 @@ def test_yaml_plans_read_as_pricing_plans(server: Live) -> None:
     plan = plans.get_pricing_plans_by_resource_id_or_reference(V, "basic")
     assert plans.get_pricing_plans_by_resource_id_or_reference(V, plan.id).reference == "basic"
     info = plan.pricing_plan_version_infos[0]
-    version = server.api(sv.PricingPlanVersionsApi).get_pricing_plan_versions_by_resource_id(V, info.id)
+    version = server.api(sv.PricingPlanVersionsApi).get_pricing_plan_versions_by_resource_id(
+        V, info.id, expand=["pricing_plan"])
+    assert (version.pricing_plan_id, version.pricing_plan.reference) == (plan.id, "basic")
     assert version.billing_period_settings.billing_periods[0].period.type == "YEAR"
     configs = [p.items[0].configs[0] for p in version.pricing_categories[0].pricings]
     assert configs[0].bands[0].amount.quantity == "100"

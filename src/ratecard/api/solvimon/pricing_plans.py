@@ -196,14 +196,21 @@ def delete_plan(key: str, caller: Caller = Depends(current_caller)) -> Response:
 # ---------------------------------------------------------------- versions
 
 
-def _version(view: View, key: str) -> dict[str, Any]:
+def _version(view: View, key: str, expand: list[str]) -> dict[str, Any]:
     row = view.resources.find(VERSION, key)
+    out = None
     if row is not None:
-        return render_version(view, row)
-    for plan in view.document.plans if view.document else []:
+        out = render_version(view, row)
+    for plan in view.document.plans if view.document and out is None else []:
         if plans.catalog_version_id(view.environment, plan.code) == key:
-            return render_catalog_version(view, plan)
-    raise not_found("pricing plan version", key)
+            out = render_catalog_version(view, plan)
+    if out is None:
+        raise not_found("pricing plan version", key)
+    if "pricing_plan" in " ".join(expand):
+        found = plans.find_plan(view, out["pricing_plan_id"])
+        if found is not None:
+            out["pricing_plan"] = render_plan(view, *found)
+    return out
 
 
 @router.post("/v1/pricing-plan-versions", status_code=201, openapi_extra=OBJECT_BODY,
@@ -214,8 +221,9 @@ def create_version(body: Any = Depends(json_body), caller: Caller = Depends(curr
 
 
 @router.get("/v1/pricing-plan-versions/{key}", summary="Get a pricing plan version with its pricings")
-def get_version(key: str, caller: Caller = Depends(current_caller)) -> Response:
-    return json_response(_version(snapshot(caller).view, param(key, "resourceId") or key))
+def get_version(key: str, request: Request, caller: Caller = Depends(current_caller)) -> Response:
+    return json_response(_version(snapshot(caller).view, param(key, "resourceId") or key,
+                                  multi(request, "expand")))
 
 
 @router.patch("/v1/pricing-plan-versions/{key}", openapi_extra=OBJECT_BODY,

@@ -185,3 +185,33 @@ def test_a_yaml_plan_gets_a_new_version_and_keeps_what_solvimon_cannot_say(api: 
     assert [(c["code"], c["model"]) for c in basic["charges"]] == [("t", "volume")]
     plan = api.get(f"/v1/pricing-plans/{plan['id']}").json()
     assert [(i["version"], i["status"]) for i in plan["pricing_plan_version_infos"]] == [(2, "ACTIVE")]
+
+
+def test_conditional_configs_are_charge_filters(api: Any) -> None:
+    """Tokens at 0.10, those of events whose property model is gpt-4o or o1 at 0.30: one charge
+    with a filter; a comparator ratecard cannot match is refused naming it."""
+    ids = _setup(api)
+
+    def config(price: str, **more: Any) -> dict[str, Any]:
+        return {"type": "FLAT", "bands": [{"amount": {"quantity": price, "currency": "EUR"}}], **more}
+
+    premium = {"name": "premium", "meter_properties": [{"reference": "model", "comparator": "IN",
+                                                        "values": ["gpt-4o", "o1"]}]}
+    greater = {"name": "big", "meter_properties": [{"reference": "size", "comparator": "GREATER_THAN",
+                                                    "value": "10"}]}
+    refused = api.post("/v1/pricings", json={"pricing_plan_version_id": ids["draft"], "product_ids": ["p"], "items": [
+        {"product_item_ids": ["t"], "configs": [config("0.10"), config("0.30", conditions=greater)]}]})
+    assert (refused.status_code, refused.json()["field"]) == (400, "items.0.configs.1.conditions.meter_properties.0"
+                                                                    ".comparator")
+    made = api.post("/v1/pricings", json={"pricing_plan_version_id": ids["draft"], "product_ids": ["p"], "items": [
+        {"product_item_ids": ["t"], "configs": [config("0.10"), config("0.30", conditions=premium)]}]})
+    assert made.status_code == 201, made.text
+    shown = made.json()["items"][0]["configs"]
+    assert [c["bands"][0]["amount"]["quantity"] for c in shown] == ["0.10", "0.30"]
+    assert shown[1]["conditions"] == premium
+    assert api.client.patch(f"/v1/pricing-plan-versions/{ids['draft']}", json={"status": "ACTIVE"},
+                            headers=api.headers()).status_code == 200
+    charge = {p["code"]: p for p in api.get("/v1/catalog").json()["catalog"]["plans"]}["pro"]["charges"][0]
+    assert (charge["model"], charge["unit_amount"]) == ("per_unit", "0.10")
+    assert [(f["code"], f["match"], f["unit_amount"]) for f in charge["filters"]] == [
+        ("premium", {"model": ["gpt-4o", "o1"]}, "0.30")]

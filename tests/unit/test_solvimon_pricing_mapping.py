@@ -73,7 +73,7 @@ def test_a_recurring_item_is_a_flat_fee_billed_as_configured() -> None:
     ({"type": "FLAT", "bands": [band("1e400")]}, "c.bands.0.amount.quantity"),
     ({"type": "TIERED", "bands": [band("1"), band("2")]}, "c.bands.0.tier_top_bound"),
     ({"type": "FLAT", "bands": []}, "c.bands"),
-    ({"type": "FLAT", "bands": [band("1")], "conditions": {"name": "x"}}, "c.conditions"),
+    ({"type": "FLAT", "bands": [band("1")], "tiering_conditions": {"name": "x"}}, "c.tiering_conditions"),
 ])
 def test_what_has_no_counterpart_is_refused_with_its_path(config: dict[str, Any], field: str) -> None:
     with pytest.raises((InvalidInput, MissingInput)) as refused:

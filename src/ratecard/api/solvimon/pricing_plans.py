@@ -13,7 +13,7 @@ from starlette.responses import Response
 from ...catalog.schema import Plan
 from ...services.resources import pricing_plans as plans
 from ...services.resources.model import View
-from ...services.resources.pricing_charges import config_of
+from ...services.resources.pricing_charges import config_of, filter_config
 from ...services.resources.pricing_plans import GROUP, PRICING, VERSION
 from ...store.resources import Resource, stable_id
 from ..context import Caller, current_caller
@@ -53,7 +53,12 @@ def render_plan(view: View, code: str, plan: Plan | None, row: Resource | None) 
 
 def _charge_configs(charge: dict[str, Any], currency: str) -> list[dict[str, Any]]:
     config = config_of(charge, currency)
-    return [config] if config is not None else []
+    configs = [config] if config is not None else []
+    for item in charge.get("filters") or []:
+        shown = filter_config(charge, item, currency)
+        if shown is not None:
+            configs.append(shown)
+    return configs
 
 
 def render_item(view: View, item: dict[str, Any], currency: str) -> dict[str, Any]:

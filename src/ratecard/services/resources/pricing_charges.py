@@ -13,8 +13,10 @@ item's meter). The config's pricing type and bands decide the model:
 | TOP_TIERED                                        | volume                 |
 | STAIR_STEP                                        | stairstep              |
 
-Everything else (top-ups, pass-through, credits, conditions, per-band minimum/maximum) is refused
-with the path of the field, never dropped.
+A config with `conditions` (meter properties EQUALS / IN values) is a price for the events that
+match: a charge filter (its code = the conditions' name). Everything else (top-ups, pass-through,
+credits, other comparators, per-band minimum/maximum) is refused with the path of the field,
+never dropped.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ MAX_BANDS = 100
 INTERVALS = {("MONTH", 1): "month", ("MONTH", 3): "quarter", ("MONTH", 12): "year", ("YEAR", 1): "year"}
 PERIOD_OF_INTERVAL = {"month": ("MONTH", 1), "quarter": ("MONTH", 3), "year": ("YEAR", 1)}
 # config fields ratecard has no counterpart for: refused when given
-UNSUPPORTED_CONFIG = ("conditions", "tiering_conditions", "top_up", "split_pricing", "wallet_grants",
+UNSUPPORTED_CONFIG = ("tiering_conditions", "top_up", "split_pricing", "wallet_grants",
                       "default_seats_value", "default_units", "volume_group_reference")
 UNSUPPORTED_BAND = ("credits", "maximum_amount", "minimum_amount", "maximum_number", "minimum_number")
 
@@ -116,6 +118,7 @@ def charge_fields(config: Any, field: str, model_type: str, currency: str,
     A config's `billing_period` / `pricing_period`, when given, must be the plan's interval."""
     if not isinstance(config, dict):
         raise invalid(field, f"{field} must be an object")
+    config = {key: value for key, value in config.items() if key != "conditions"}
     details = config.get("details") if isinstance(config.get("details"), dict) else {}
     for key, period in (("billing_period", config.get("billing_period")), ("pricing_period", config.get(
             "pricing_period")), ("details.billing_period", details.get("billing_period")),
@@ -261,4 +264,65 @@ def config_of(charge: dict[str, Any], currency: str) -> dict[str, Any] | None:
     if charge.get("free_units") is not None and model == "package":
         config["default_included_volume"] = {"number": str(charge["free_units"])}
     config["pricing_type"] = config["type"]
+    return config
+
+
+# ---------------------------------------------------------------- conditions -> charge filters
+
+FILTER_PRICE_FIELDS = ("unit_amount", "tiers", "package_size", "package_amount", "free_units", "rate", "fixed_amount")
+MAX_FILTERS = 50
+MAX_MATCH_KEYS = 10
+MAX_MATCH_VALUES = 100
+
+
+def filter_of(config: dict[str, Any], fields: dict[str, Any], charge: dict[str, Any], field: str) -> dict[str, Any]:
+    """The charge filter a config with `conditions` makes: the events whose properties match are
+    priced at `fields` (the same model as the charge's own price)."""
+    where = f"{field}.conditions"
+    conditions = config.get("conditions")
+    if not isinstance(conditions, dict):
+        raise invalid(where, f"{where} must be an object")
+    if conditions.get("expression") is not None:
+        raise invalid(f"{where}.expression", "condition expressions are not supported: list meter_properties")
+    name = conditions.get("name")
+    if not isinstance(name, str) or not 1 <= len(name) <= 100 or any(ord(c) < 32 or ord(c) == 127 for c in name):
+        raise invalid(f"{where}.name", f"{where}.name (1 to 100 printable characters) names the price's invoice "
+                                       "lines")
+    properties = conditions.get("meter_properties")
+    if not isinstance(properties, list) or not 1 <= len(properties) <= MAX_MATCH_KEYS:
+        raise invalid(f"{where}.meter_properties", f"{where}.meter_properties must list 1 to {MAX_MATCH_KEYS} "
+                                                   "conditions")
+    match: dict[str, list[str]] = {}
+    for index, condition in enumerate(properties):
+        at = f"{where}.meter_properties.{index}"
+        if not isinstance(condition, dict):
+            raise invalid(at, f"{at} must be an object")
+        comparator = condition.get("comparator") or ("IN" if condition.get("values") is not None else "EQUALS")
+        if comparator not in ("EQUALS", "IN"):
+            raise invalid(f"{at}.comparator", f"{at}.comparator: ratecard matches EQUALS or IN values only")
+        reference = condition.get("reference")
+        if not isinstance(reference, str) or not 1 <= len(reference) <= 200:
+            raise missing(f"{at}.reference", f"{at}.reference must name the meter property (1 to 200 characters)")
+        values = condition.get("values") if comparator == "IN" else [condition.get("value")]
+        if not isinstance(values, list) or not 1 <= len(values) <= MAX_MATCH_VALUES or not all(
+                isinstance(value, str) and len(value) <= 500 for value in values):
+            raise invalid(f"{at}.values", f"{at}: give 1 to {MAX_MATCH_VALUES} values (strings)")
+        if reference in match:
+            raise invalid(f"{at}.reference", f"{at}: {reference!r} is listed twice")
+        match[reference] = list(values)
+    if fields.get("model") != charge.get("model") or fields.get("timing") != charge.get("timing"):
+        raise invalid(field, f"{field}: a conditional price has the same pricing type as the item's own "
+                             f"({charge.get('model')})")
+    return {"code": name, "match": match, **{k: v for k, v in fields.items() if k in FILTER_PRICE_FIELDS}}
+
+
+def filter_config(charge: dict[str, Any], item: dict[str, Any], currency: str) -> dict[str, Any] | None:
+    """The Solvimon config a charge filter shows."""
+    prices = {k: v for k, v in item.items() if k in FILTER_PRICE_FIELDS and v is not None}
+    config = config_of({**charge, **prices}, currency)
+    if config is None:
+        return None
+    config["conditions"] = {"name": item["code"], "meter_properties": [
+        {"reference": key, "comparator": "IN", "values": [str(v) for v in values]}
+        for key, values in item.get("match", {}).items()]}
     return config

@@ -33,9 +33,11 @@ from .checks import (
 from .model import View, save_document
 from .pricing_charges import (
     FEE_MODEL_TYPES,
+    MAX_FILTERS,
     PERIOD_OF_INTERVAL,
     USAGE_MODEL_TYPES,
     charge_fields,
+    filter_of,
     interval_of,
 )
 from .products import ITEM, PRODUCT, refuse_unsupported
@@ -434,10 +436,31 @@ def _items(change: ConfigChange, view: View, version: Resource, raw: Any, skip: 
             raise invalid(f"{where}.product_item_ids.0", f"product item {code!r} is priced twice in this version")
         taken.add(code)
         configs = item.get("configs")
-        if not isinstance(configs, list) or len(configs) != 1:
-            raise invalid(f"{where}.configs", f"{where}.configs must hold exactly one config")
-        charge = {"code": code, **charge_fields(configs[0], f"{where}.configs.0", model_type, currency,
+        if not isinstance(configs, list) or not 1 <= len(configs) <= MAX_FILTERS + 1:
+            raise invalid(f"{where}.configs", f"{where}.configs must hold one config, and one more per "
+                                              f"conditional price (at most {MAX_FILTERS})")
+        plain = [index for index, config in enumerate(configs)
+                 if not (isinstance(config, dict) and config.get("conditions") is not None)]
+        if len(plain) != 1:
+            raise invalid(f"{where}.configs", f"{where}.configs must hold exactly one config without conditions "
+                                              "(the price of the events no condition matches)")
+        own = plain[0]
+        charge = {"code": code, **charge_fields(configs[own], f"{where}.configs.{own}", model_type, currency,
                                                    version.body.get("interval"))}
+        filters = []
+        for index, config in enumerate(configs):
+            if index == own:
+                continue
+            at = f"{where}.configs.{index}"
+            if model_type not in USAGE_MODEL_TYPES:
+                raise invalid(f"{at}.conditions", "only a usage item has conditional prices")
+            fields = charge_fields(config, at, model_type, currency, version.body.get("interval"))
+            made = filter_of(config, fields, charge, at)
+            if any(existing["code"] == made["code"] for existing in filters):
+                raise invalid(f"{at}.conditions.name", f"{at}.conditions.name {made['code']!r} is used twice")
+            filters.append(made)
+        if filters:
+            charge["filters"] = filters
         if product_item.body.get("name"):
             charge["description"] = product_item.body["name"]
         if model_type in USAGE_MODEL_TYPES:
@@ -445,11 +468,14 @@ def _items(change: ConfigChange, view: View, version: Resource, raw: Any, skip: 
         _check_charge(charge, f"{where}.configs.0")
         stored: dict[str, Any] = {"id": item.get("id") if isinstance(item.get("id"), str) and
                                   len(item["id"]) <= 64 else f"pitc_{secrets.token_hex(8)}",
-                                  "product_item_ids": [product_item.id], "configs": [configs[0]], "charge": charge,
+                                  "product_item_ids": [product_item.id], "charge": charge,
                                   "display_order": _order(item.get("display_order"))}
         others = item.get("pricing_currency_configs") or []
         if not isinstance(others, list) or len(others) > MAX_CURRENCIES:
             raise invalid(f"{where}.pricing_currency_configs", "pricing_currency_configs must be a short list")
+        if others and filters:
+            raise invalid(f"{where}.pricing_currency_configs", "conditional prices in other currencies are set in "
+                                                              "the catalog file (plans[].currencies)")
         for number_, other in enumerate(others):
             at = f"{where}.pricing_currency_configs.{number_}"
             code_ = other.get("currency") if isinstance(other, dict) else None

@@ -14,6 +14,8 @@ import secrets
 from datetime import datetime
 from typing import Any
 
+from pydantic import ValidationError
+
 from ...catalog.schema import CatalogDocument, Plan
 from ...catalog.validate import Problem, check_charge, validate_charge
 from ...domain.instants import to_micros
@@ -321,6 +323,11 @@ def update_version(store: Store, environment: str, now: datetime, key: str,
                 row = change.put(Resource(row.id, VERSION, row.reference, {**row.body, "status": target}, 0, 0))
             return View(environment, change.resources, change.catalog()), row
         body = _version_fields(settings, row.body)
+        priced = children(View(environment, change.resources, None), PRICING, row.id)
+        if priced and (body.get("currency"), body.get("currencies")) != (row.body.get("currency"),
+                                                                         row.body.get("currencies")):
+            raise invalid_operation("the version already has pricings in its currencies: delete them before "
+                                    "changing pricing_currency_settings", "pricing_currency_settings")
         if target in ("ARCHIVED", "DEPRECATED"):
             raise invalid_operation("a DRAFT version is published (status ACTIVE) or deleted", "status")
         row = change.put(Resource(row.id, VERSION, row.reference, body, 0, 0))
@@ -360,7 +367,13 @@ def plan_of_version(view: View, version: Resource) -> Plan:
                 "code": code, "name": (plan_row.body.get("name") if plan_row else None) or kept.get("name"),
                 "currency": currency, "interval": body.get("interval", "month"), "charges": charges,
                 "currencies": prices}
-    return Plan.model_validate({k: v for k, v in document.items() if v is not None})
+    try:
+        return Plan.model_validate({k: v for k, v in document.items() if v is not None})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise invalid_operation(f"publishing would make an invalid plan {code!r}: {where}: "
+                                f"{first['msg'].removeprefix('Value error, ')}") from None
 
 
 def _publish(change: ConfigChange, version: Resource) -> Resource:

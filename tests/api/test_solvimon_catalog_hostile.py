@@ -9,6 +9,12 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from ratecard.services.resources.model import View
+from ratecard.services.resources.pricing_plans import plan_code_of
+from ratecard.store import open_store
+from ratecard.store.catalogs import load_version
+from ratecard.store.resources import load_resources
+
 ENVELOPE = {"type", "code", "field", "message"}
 HOSTILE = st.one_of(
     st.none(), st.booleans(), st.integers(min_value=-(2**70), max_value=2**70),
@@ -215,3 +221,21 @@ def test_conditional_configs_are_charge_filters(api: Any) -> None:
     assert (charge["model"], charge["unit_amount"]) == ("per_unit", "0.10")
     assert [(f["code"], f["match"], f["unit_amount"]) for f in charge["filters"]] == [
         ("premium", {"model": ["gpt-4o", "o1"]}, "0.30")]
+
+
+def test_subscriptions_resolve_a_plan_code_from_any_of_its_keys(api: Any) -> None:
+    """What a subscription names (plan id or reference, or a version id) -> the plan code it bills."""
+    ids = _setup(api)
+    plan = api.get("/v1/pricing-plans/pro").json()
+    store = open_store(api.url)
+    try:
+        def code_of(key: str) -> str | None:
+            found = load_version(store, "live")  # the current catalog document
+            return plan_code_of(View("live", load_resources(store, "live")[1], found[1] if found else None), key)
+
+        assert code_of("pro") is None and code_of(ids["draft"]) is None  # nothing published yet
+        api.client.patch(f"/v1/pricing-plan-versions/{ids['draft']}", json={"status": "ACTIVE"},
+                         headers=api.headers())
+        assert [code_of(key) for key in ("pro", plan["id"], ids["draft"], "ghost")] == ["pro", "pro", "pro", None]
+    finally:
+        store.dispose()

@@ -643,3 +643,23 @@ def update_group(store: Store, environment: str, now: datetime, key: str,
 def billing_period(interval: str) -> dict[str, Any]:
     kind, value = PERIOD_OF_INTERVAL[interval]
     return {"type": kind, "value": value}
+
+
+def plan_code_of(view: View, key: str) -> str | None:
+    """The catalog plan code a subscription's `pricing_plan_id` (id or reference) or
+    `pricing_plan_version_id` names; None when it names nothing published. A version names its
+    plan only while it is the ACTIVE one (ratecard bills a plan code, not a past version)."""
+    found = find_plan(view, key)
+    if found is not None:
+        return found[0] if found[1] is not None else None
+    version = view.resources.find(VERSION, key)
+    if version is not None:
+        plan_row = view.resources.by_id.get(version.body.get("pricing_plan_id", ""))
+        if version.body.get("status") == "ACTIVE" and plan_row is not None \
+                and _catalog_plan(view.document, plan_row.reference) is not None:
+            return plan_row.reference
+        return None
+    for plan in view.document.plans if view.document else []:
+        if catalog_version_id(view.environment, plan.code) == key:
+            return plan.code
+    return None

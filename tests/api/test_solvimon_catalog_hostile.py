@@ -40,7 +40,12 @@ def _setup(api: Any) -> dict[str, str]:
                              "meter_value_calculation_id": "tokens_sum"})
     plan = ok("/v1/pricing-plans", {"reference": "pro", "pricing_currencies": ["EUR"]})
     draft = ok("/v1/pricing-plan-versions", {"pricing_plan_id": plan["id"]})
-    return {"draft": draft["id"]}
+    ok("/v1/product-items", {"reference": "fee", "name": "Fee", "product_id": "p", "model_type": "RECURRING"})
+    priced = ok("/v1/pricings", {"pricing_plan_version_id": draft["id"], "product_ids": ["p"], "items": [
+        {"product_item_ids": ["fee"], "configs": [{"type": "FLAT", "bands": [
+            {"amount": {"quantity": "9", "currency": "EUR"}}]}]}]})
+    group = ok("/v1/pricing-groups", {"pricing_plan_version_id": draft["id"], "name": "G"})
+    return {"draft": draft["id"], "pricing": priced["id"], "group": group["id"]}
 
 
 def _valid_bodies(ids: dict[str, str]) -> list[tuple[str, str, dict[str, Any]]]:
@@ -62,6 +67,11 @@ def _valid_bodies(ids: dict[str, str]) -> list[tuple[str, str, dict[str, Any]]]:
             "billing_periods": [{"period": {"type": "YEAR", "value": 1}}]}}),
         ("POST", "/v1/pricings", pricing),
         ("POST", "/v1/pricing-groups", {"pricing_plan_version_id": ids["draft"], "name": "G", "pricings": [pricing]}),
+        ("PATCH", f"/v1/pricings/{ids['pricing']}", {"name": "Fee", "pricing_group_id": ids["group"], "items": [
+            {"product_item_ids": ["fee"], "configs": [{"type": "FLAT", "bands": [
+                {"amount": {"quantity": "9", "currency": "EUR"}}]}]}]}),
+        ("PATCH", f"/v1/pricing-groups/{ids['group']}", {"name": "G", "selection_constraint": "ANY",
+                                                          "display_order": 1}),
     ]
 
 
@@ -217,7 +227,8 @@ def test_conditional_configs_are_charge_filters(api: Any) -> None:
     assert shown[1]["conditions"] == premium
     assert api.client.patch(f"/v1/pricing-plan-versions/{ids['draft']}", json={"status": "ACTIVE"},
                             headers=api.headers()).status_code == 200
-    charge = {p["code"]: p for p in api.get("/v1/catalog").json()["catalog"]["plans"]}["pro"]["charges"][0]
+    charges = {p["code"]: p for p in api.get("/v1/catalog").json()["catalog"]["plans"]}["pro"]["charges"]
+    charge = {c["code"]: c for c in charges}["t"]
     assert (charge["model"], charge["unit_amount"]) == ("per_unit", "0.10")
     assert [(f["code"], f["match"], f["unit_amount"]) for f in charge["filters"]] == [
         ("premium", {"model": ["gpt-4o", "o1"]}, "0.30")]

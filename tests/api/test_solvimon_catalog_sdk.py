@@ -277,3 +277,41 @@ def test_hostile_pricing_input_is_a_400_or_404(server: Live) -> None:
     assert catalog_of(server).get("plans", []) == []
     version = server.api(sv.PricingPlanVersionsApi).get_pricing_plan_versions_by_resource_id(V, draft.id)
     assert version.pricing_categories[0].pricings == []
+
+
+def test_drafts_groups_and_plans_are_edited_and_deleted(server: Live) -> None:
+    _products(server)
+    plan, draft = _draft_plan(server)
+    groups = server.api(sv.PricingGroupsApi)
+    group = groups.post_pricing_groups(V, pricing_group_create_request=m.PricingGroupCreateRequest(
+        pricing_plan_version_id=draft.id, name="Usage"))
+    pricings = server.api(sv.PricingsApi)
+    pricing = pricings.post_pricings(V, pricing_create_request=m.PricingCreateRequest(
+        pricing_plan_version_id=draft.id, pricing_group_id=group.id, product_ids=["assistant"],
+        items=[m.PricingItemCreateRequest(product_item_ids=["tokens"], configs=[flat("0.01")])]))
+    renamed = groups.update_pricing_groups_by_resource_id(V, group.id, pricing_group_update_request=(
+        m.PricingGroupUpdateRequest(name="Metered")))
+    assert (renamed.name, [p.id for p in renamed.pricings]) == ("Metered", [pricing.id])
+    # a group holding pricings stays; emptied, it goes
+    with pytest.raises(BadRequestException):
+        groups.delete_pricing_groups_by_resource_id(V, group.id)
+    assert pricings.delete_pricings_by_resource_id(V, pricing.id).id == pricing.id
+    assert groups.delete_pricing_groups_by_resource_id(V, group.id).id == group.id
+    with pytest.raises(NotFoundException):
+        groups.get_pricing_groups_by_resource_id(V, group.id)
+    versions = server.api(sv.PricingPlanVersionsApi)
+    assert versions.delete_pricing_plan_versions_by_resource_id(V, draft.id).status == "DRAFT"
+    with pytest.raises(NotFoundException):
+        versions.get_pricing_plan_versions_by_resource_id(V, draft.id)
+    plans = server.api(sv.PricingPlansApi)
+    patched = plans.update_pricing_plans_by_resource_id_or_reference(V, "pro", pricing_plan_update_request=(
+        m.PricingPlanUpdateRequest(description="For teams")))
+    assert (patched.id, patched.description, patched.pricing_plan_version_infos) == (plan.id, "For teams", [])
+    assert [p.reference for p in plans.get_pricing_plans(V).data] == ["pro"]
+    assert plans.delete_pricing_plans_by_resource_id_or_reference(V, plan.id).reference == "pro"
+    assert plans.get_pricing_plans(V).data == []
+    items = server.api(sv.ProductItemsApi)
+    assert items.post_product_items_by_resource_id_or_reference_deprecate(V, "tokens").status == "DEPRECATED"
+    assert items.post_product_items_by_resource_id_or_reference_archive(V, "tokens").status == "ARCHIVED"
+    with pytest.raises(BadRequestException):  # archived is final
+        items.post_product_items_by_resource_id_or_reference_activate(V, "tokens")

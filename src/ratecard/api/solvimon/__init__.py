@@ -15,6 +15,8 @@ from . import (
     meter_values,
     meters,
     payments,
+    pricing_plans,
+    products,
     reprocess,
     subscriptions,
 )
@@ -34,6 +36,8 @@ ROUTERS = [module.router for module in (
     reprocess,
     alerts,
     subscriptions,
+    products,
+    pricing_plans,
 )]
 
 __all__ = ["ROUTERS"]

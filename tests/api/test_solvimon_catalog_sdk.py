@@ -24,6 +24,7 @@ from .test_solvimon_sdk import (
     send_many,
     setup_llm_meter,
 )
+from .test_solvimon_subscriptions import subscribe
 
 server = sdk_tests.server  # the live server fixture, on both stores
 
@@ -183,11 +184,10 @@ def test_a_published_version_is_a_catalog_plan_that_bills(server: Live) -> None:
     # a subscription on it, events, an invoice run: 1500 tokens = 1000 x 0.002 + 500 x 0.001 = 2.50, + 20.00
     create_customer(server.api(sv.CustomersApi), m.CustomerCreateRequest(
         type="ORGANIZATION", reference="acme", organization=m.OrganizationCreateRequest(legal_name="Acme")))
-    document = catalog_of(server)
-    document["subscriptions"] = [{"reference": "acme-pro", "customer": "acme", "plan": "pro", "start": "2026-01-01"}]
-    response = server.http("POST", "/v1/catalog", content=__import__("yaml").safe_dump(document).encode(),
-                           headers={"content-type": "application/yaml"})
-    assert response.status_code == 201, response.text
+    server.api(sv.CustomersApi).post_customers_by_resource_id_or_reference_activate(V, "acme")
+    # with the SDK alone: init names the pricing plan by the id its create answered
+    subscribe(server.api(sv.PricingPlanSubscriptionsApi), "acme-pro", plan.id, "2026-01-01")
+    assert [s["plan"] for s in catalog_of(server)["subscriptions"]] == ["pro"]
     send_many(server.api(sv.IngestApi), [event("event-0001", values={"tokens": "1200"}),
                                          event("event-0002", values={"tokens": "300"})])
     run = server.http("POST", "/v1/invoice-runs", json={"until": "2026-02-01"})

@@ -33,7 +33,7 @@ from ...store import Store
 from ...store.resources import Resource, config_change
 from .. import subscription_changes as changes
 from ..errors import NotFound, ServiceError
-from . import customers
+from . import customers, pricing_plans
 from .checks import already_exists, check_choice, check_reference, check_text, invalid, invalid_operation, missing, not_found
 from .model import CUSTOMER, View
 
@@ -206,7 +206,15 @@ class Schedule:
     quantity: int | None
 
 
-def parse_schedules(items: Any, field: str, document: CatalogDocument) -> Schedule:
+def plan_code(key: str, document: CatalogDocument, view: View | None) -> str | None:
+    """The catalog plan a `pricing_plan_id` names: a plan code, or a pricing plan's id (or its
+    ACTIVE version's id) as the pricing plan resources hand them out."""
+    if any(p.code == key for p in document.plans):
+        return key
+    return pricing_plans.plan_code_of(view, key) if view is not None else None
+
+
+def parse_schedules(items: Any, field: str, document: CatalogDocument, view: View | None = None) -> Schedule:
     """One DEFAULT schedule, optionally after one TRIAL schedule (its days become trial_days).
     `pricing_plan_id` is the ratecard plan code (the plan must exist); `pricing_plan_version_id`
     is kept as given."""
@@ -235,6 +243,7 @@ def parse_schedules(items: Any, field: str, document: CatalogDocument) -> Schedu
         raise missing(f"{prefix}.pricing_plan_id", f"{prefix}.pricing_plan_id is required (the pricing plan's id or "
                                                    "reference: ratecard's plan code)")
     plan = check_reference(plan, f"{prefix}.pricing_plan_id", MAX_REFERENCE)
+    plan = plan_code(plan, document, view) or plan
     listed = next((p for p in document.plans if p.code == plan), None)
     if listed is None:
         raise invalid(f"{prefix}.pricing_plan_id", f"pricing plan {plan!r} does not exist")
@@ -447,7 +456,7 @@ def create(store: Store, environment: str, now: datetime, data: dict[str, Any],
         return _found(store, environment, now, reference)
     if data.get("status") == "DRAFT":
         raise invalid("status", "a subscription with a schedule bills from its start: it is ACTIVE, not DRAFT")
-    schedule = parse_schedules(items, schedules_field, document)
+    schedule = parse_schedules(items, schedules_field, document, view)
     listed = next(p for p in document.plans if p.code == schedule.plan)
     if data.get("billing_period") is not None:
         check_billing_period(data["billing_period"], "billing_period", listed.interval)
@@ -592,6 +601,7 @@ def change_plan(store: Store, environment: str, now: datetime, key: str, data: d
         raise missing("pricing_plan_id", "pricing_plan_id is required (the plan's id or reference)")
     plan = check_reference(plan, "pricing_plan_id", MAX_REFERENCE)
     view, document = _reading(store, environment, now)
+    plan = plan_code(plan, document, view) or plan
     listed = next((p for p in document.plans if p.code == plan), None)
     if listed is None:
         raise invalid("pricing_plan_id", f"pricing plan {plan!r} does not exist")

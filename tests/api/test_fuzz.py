@@ -33,11 +33,11 @@ from ratecard.catalog.schema import CatalogDocument
 from ..integration.scenario import CATALOG, EVENTS
 from .live_server import Server, create_key
 
-# Requests per store, shared out over every operation and mode (5 to 25 examples each): the
+# Requests per store, shared out over every operation and mode (2 to 25 examples each): the
 # run stays ~20-30 s per store however many operations the API grows. RATECARD_FUZZ_CALLS
 # raises it for a deeper run; RATECARD_FUZZ_SECONDS is the safety net past which generation stops.
-FUZZ_CALLS = int(os.environ.get("RATECARD_FUZZ_CALLS", "1000"))
-FUZZ_BUDGET_SECONDS = float(os.environ.get("RATECARD_FUZZ_SECONDS", "40"))
+FUZZ_CALLS = int(os.environ.get("RATECARD_FUZZ_CALLS", "1200"))
+FUZZ_BUDGET_SECONDS = float(os.environ.get("RATECARD_FUZZ_SECONDS", "50"))
 ENVELOPE = {"type", "code", "field", "message"}
 
 EVENT_SCHEMA = {
@@ -84,7 +84,8 @@ def _fuzz(server: Server, key: str) -> tuple[list[str], dict[str, int]]:
     calls: dict[str, int] = {}
     deadline = time.monotonic() + FUZZ_BUDGET_SECONDS
     operations = [result.ok() for result in schema.get_all_operations()]
-    examples = max(5, min(25, FUZZ_CALLS // (2 * len(operations))))
+    # at least 2 each (the explicit example and one generated): ~300 operations stay ~1,200 requests
+    examples = max(2, min(25, FUZZ_CALLS // (2 * len(operations))))
     for operation in operations:
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
             try:

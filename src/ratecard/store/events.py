@@ -229,3 +229,37 @@ def unpriced_examples(store: Store, environment: str) -> dict[tuple[str, str], t
     with store.engine.connect() as connection:
         return {(customer, meter): tuple(dict.fromkeys((first, last)))
                 for customer, meter, first, last in connection.execute(query)}
+
+
+def insert_returning(connection: Any, rows: Sequence[Row]) -> set[tuple[str, str]]:
+    """Insert rows with distinct (environment, id), skipping those already stored, inside the
+    caller's open transaction; returns the (environment, id) of the rows inserted.
+
+    One statement on PostgreSQL (a multi-row INSERT … ON CONFLICT DO NOTHING RETURNING), taken in
+    key order like `_copy_postgres` so concurrent writers never deadlock; one INSERT OR IGNORE
+    per row on SQLite (in-process, and its row count tells each row apart)."""
+    if not rows:
+        return set()
+    raw = connection.connection.driver_connection
+    inserted: set[tuple[str, str]] = set()
+    if connection.dialect.name == "postgresql":
+        ordered = sorted(rows, key=_key)
+        values = ", ".join([_PG_VALUES] * len(ordered))
+        with raw.cursor() as cursor:
+            cursor.execute(f"INSERT INTO events ({', '.join(COLUMNS)}) VALUES {values} "
+                           "ON CONFLICT (environment, id) DO NOTHING RETURNING environment, id",
+                           [value for row in ordered for value in row])
+            inserted.update((environment, event_id) for environment, event_id in cursor.fetchall())
+        return inserted
+    cursor = raw.cursor()
+    try:
+        for row in rows:
+            cursor.execute(INSERT_OR_IGNORE, row)
+            if cursor.rowcount == 1:
+                inserted.add((row[0], row[1]))
+    finally:
+        cursor.close()
+    return inserted
+
+
+_PG_VALUES = "(" + ", ".join("%s::jsonb" if column == "properties" else "%s" for column in COLUMNS) + ")"

@@ -15,8 +15,9 @@ Each store gets a fresh database holding the benchmark catalog (bench/data.py) a
                     written by 4 processes the bare way a single-event endpoint must write them,
                     one INSERT + COMMIT per row, into an empty copy of the events table.
 3. api_single_p50 / api_single_p99
-                    the same requests' latency percentiles (ms) against the bare INSERT+COMMIT
-                    percentiles; ratio = baseline / value, so higher is better like every row.
+                    the same requests' latency percentiles (ms) against the budgets of 3 ms and
+                    15 ms; ratio = budget / value, so higher is better like every row (the bare
+                    INSERT + COMMIT percentiles are kept in the row's detail).
 
 The load generator runs on the same machine as the server and the database (2 cores here),
 so the figures include the client's own CPU use; the baselines pay none of it.
@@ -55,8 +56,10 @@ WORKERS = 2
 BATCH_SIZE = 1_000
 BATCH_CLIENTS = 4
 SINGLE_CLIENTS = 4
-THROUGHPUT_TARGET = 0.5
-SINGLE_TARGET = 0.5  # the issue sets none for single events; the bench's uniform bar
+THROUGHPUT_TARGET = 0.7  # the issue: POST /v1/events batches at 0.7 of bare
+SINGLE_TARGET = 1.0  # group commit: single events at least as fast as a bare INSERT + COMMIT per row
+P50_BUDGET_MS = 3.0  # the issue's single-event latency budgets (PostgreSQL)
+P99_BUDGET_MS = 15.0
 START_TIMEOUT = 60.0
 REQUEST_TIMEOUT = 120.0
 _FORK = multiprocessing.get_context("fork")
@@ -419,19 +422,21 @@ def bench_api_store(kind: str, url: str, events: int, events_file: Path, catalog
             "target": SINGLE_TARGET,
             "detail": {**setup, "seconds": round(single_seconds, 3), "baseline_seconds": round(bare_single_seconds, 3),
                        "baseline": f"bare INSERT + COMMIT per row from {SINGLE_CLIENTS} processes (raw driver)",
-                       "target_note": "the issue sets no target for single events; 0.5 is the bench's bar"},
+                       "target_note": "group commit: at least a bare INSERT + COMMIT per row (ratio 1.0)"},
         },
         {
             "name": f"api_single_p50.{kind}", "value": round(p50, 3), "unit": "ms",
-            "baseline": round(bare_p50, 3), "ratio": round(bare_p50 / p50, 3), "target": SINGLE_TARGET,
-            "detail": {**setup, "meaning": "median request latency; baseline = median bare INSERT + COMMIT; "
-                                           "ratio = baseline / value (higher is better)"},
+            "baseline": P50_BUDGET_MS, "ratio": round(P50_BUDGET_MS / p50, 3), "target": 1.0,
+            "detail": {**setup, "bare_insert_commit_p50_ms": round(bare_p50, 3),
+                       "meaning": f"median request latency against the issue's {P50_BUDGET_MS:g} ms budget "
+                                  "(set for PostgreSQL; applied to SQLite too); ratio = budget / value"},
         },
         {
             "name": f"api_single_p99.{kind}", "value": round(p99, 3), "unit": "ms",
-            "baseline": round(bare_p99, 3), "ratio": round(bare_p99 / p99, 3), "target": SINGLE_TARGET,
-            "detail": {**setup, "meaning": "99th percentile request latency; baseline = p99 of the bare INSERT + "
-                                           "COMMIT; ratio = baseline / value (higher is better)"},
+            "baseline": P99_BUDGET_MS, "ratio": round(P99_BUDGET_MS / p99, 3), "target": 1.0,
+            "detail": {**setup, "bare_insert_commit_p99_ms": round(bare_p99, 3),
+                       "meaning": f"99th percentile request latency against the issue's {P99_BUDGET_MS:g} ms "
+                                  "budget; ratio = budget / value"},
         },
     ]
 

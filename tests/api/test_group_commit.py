@@ -5,9 +5,9 @@ meanwhile is never used stale. On both stores."""
 from __future__ import annotations
 
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 

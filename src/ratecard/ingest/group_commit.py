@@ -29,14 +29,14 @@ import threading
 import time
 from collections import deque
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from concurrent.futures import Future
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..store import Store
 from ..store.catalog_state import Fingerprint, fingerprint_on
-from ..store.events import Content, Row, insert_returning, stored_contents
+from ..store.events import Content, Row, insert_confirmed, stored_contents
 from ..store.meter_data import keep_duplicate
 
 log = logging.getLogger(__name__)
@@ -185,41 +185,50 @@ class GroupCommitter:
             job.future.set_result(outcome)
 
     def _transaction(self, batch: list[_Job]) -> list[Outcome]:
+        """One transaction for the batch. The rows are inserted and the fingerprints read together
+        (optimistically); if a request was checked against an older fingerprint, the transaction
+        is rolled back and written again without it (it is answered stale)."""
         connection = self._connect()
-        outcomes = [Outcome() for _ in batch]
-        with connection.begin():
-            current: dict[str, Fingerprint] = {}
-            for job in batch:
-                if job.expected is not None and job.environment not in current:
-                    current[job.environment] = fingerprint_on(connection, job.environment)
-            first: dict[tuple[str, str], tuple[int, int]] = {}  # key -> (job, row) of its first row
-            unique: list[Row] = []
-            for number, job in enumerate(batch):
-                if job.expected is not None and current[job.environment] != job.expected:
-                    outcomes[number].stale = current[job.environment]
-                    continue
-                for index, row in enumerate(job.rows):
-                    key = (row[0], row[1])
-                    if key not in first:
-                        first[key] = (number, index)
-                        unique.append(row)
-            inserted = insert_returning(connection, unique)
-            for number, job in enumerate(batch):
-                outcome = outcomes[number]
-                if outcome.stale is not None:
-                    continue
-                outcome.inserted = [(row[0], row[1]) in inserted and first[(row[0], row[1])] == (number, index)
-                                    for index, row in enumerate(job.rows)]
-                held = [row for row, new in zip(job.rows, outcome.inserted, strict=True) if not new]
-                if not held:
-                    outcome.duplicates = [None] * len(job.rows)
-                    continue
-                if job.keep_duplicates:
-                    outcome.duplicates = [None if new else keep_duplicate(connection, row)
-                                          for row, new in zip(job.rows, outcome.inserted, strict=True)]
-                else:
-                    outcome.held = stored_contents(connection, job.environment, (row[1] for row in held))
-        self.batches += 1
+        stale: dict[int, Fingerprint] = {}
+        while True:
+            try:
+                with connection.begin():
+                    outcomes = self._attempt(connection, batch, stale)
+            except _Restart as restart:
+                stale.update(restart.stale)
+                continue
+            self.batches += 1
+            return outcomes
+
+    def _attempt(self, connection: Any, batch: list[_Job], stale: dict[int, Fingerprint]) -> list[Outcome]:
+        outcomes = [Outcome(stale=stale.get(number)) for number in range(len(batch))]
+        live = [number for number in range(len(batch)) if number not in stale]
+        first: dict[tuple[str, str], tuple[int, int]] = {}  # key -> (job, row) of its first row
+        unique: list[Row] = []
+        for number in live:
+            for index, row in enumerate(batch[number].rows):
+                key = (row[0], row[1])
+                if key not in first:
+                    first[key] = (number, index)
+                    unique.append(row)
+        environments = sorted({batch[n].environment for n in live if batch[n].expected is not None})
+        current, inserted = insert_confirmed(connection, environments, unique)
+        moved = {n: current[batch[n].environment] for n in live
+                 if batch[n].expected is not None and current[batch[n].environment] != batch[n].expected}
+        if moved:
+            raise _Restart(moved)  # rolls this transaction back
+        for number in live:
+            job, outcome = batch[number], outcomes[number]
+            outcome.inserted = [(row[0], row[1]) in inserted and first[(row[0], row[1])] == (number, index)
+                                for index, row in enumerate(job.rows)]
+            held = [row for row, new in zip(job.rows, outcome.inserted, strict=True) if not new]
+            if not held:
+                outcome.duplicates = [None] * len(job.rows)
+            elif job.keep_duplicates:
+                outcome.duplicates = [None if new else keep_duplicate(connection, row)
+                                      for row, new in zip(job.rows, outcome.inserted, strict=True)]
+            else:
+                outcome.held = stored_contents(connection, job.environment, (row[1] for row in held))
         return outcomes
 
     def _connect(self) -> Any:
@@ -234,6 +243,12 @@ class GroupCommitter:
                 connection.close()
             except Exception:  # noqa: BLE001 - a broken connection may fail to close; it is dropped anyway
                 pass
+
+
+class _Restart(Exception):  # noqa: N818 - internal: roll back and write again without these requests
+    def __init__(self, stale: dict[int, Fingerprint]) -> None:
+        super().__init__("requests checked against an older fingerprint")
+        self.stale = stale
 
 
 class StaleCatalog(Exception):  # noqa: N818 - a signal to validate again, not an error

@@ -25,8 +25,9 @@ from ..store.resources import ConfigChange, Resource, config_change
 from .errors import Conflict, NotFound
 from .resources.model import METER, PREFIX, PROPERTY, VALUE, View
 
-__all__ = ["MeterDataRow", "confirm_validation", "record_rejection", "NewEvent", "Prepared", "PropertyIn", "RejectedEvent", "StoredBatch", "ValueIn",
-           "add_dynamic_resources", "check_events", "delete_event", "find_event", "find_events", "store_events"]
+__all__ = ["MeterDataRow", "NewEvent", "Prepared", "PropertyIn", "RejectedEvent", "StoredBatch", "ValueIn",
+           "add_dynamic_resources", "check_events", "confirm_validation", "delete_event", "find_event", "find_events",
+           "record_rejection", "store_events"]
 
 find_event = get_meter_data  # by id (dup_<n> for a duplicate record) or reference; None when unknown
 find_events = list_meter_data  # (total, one page), newest first

@@ -7,6 +7,7 @@ meter), so each request first reads this small fingerprint and rebuilds only wha
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,3 +47,19 @@ def fingerprint_on(connection: Any, environment: str) -> Fingerprint:
     )
     version, revision, final_count, last_finalized = connection.execute(query).one()
     return Fingerprint(version, int(revision or 0), (int(final_count or 0), last_finalized))
+
+
+# the same query as `fingerprint_on`, for the driver itself (the group committer sends it in one
+# pipeline with its insert on PostgreSQL): one row of (version, revision, final count, last final)
+FINGERPRINT_SQL = (
+    "SELECT (SELECT max(version) FROM catalog_versions WHERE environment = %(env)s), "
+    "(SELECT revision FROM api_resource_revisions WHERE environment = %(env)s), "
+    "(SELECT count(*) FROM invoices WHERE environment = %(env)s AND status = 'final'), "
+    "(SELECT max(finalized_at) FROM invoices WHERE environment = %(env)s AND status = 'final')"
+)
+
+
+def as_fingerprint(row: Sequence[Any]) -> Fingerprint:
+    version, revision, final_count, last_finalized = row
+    return Fingerprint(version, int(revision or 0), (int(final_count or 0), last_finalized))
+

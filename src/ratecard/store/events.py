@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import Text, cast, func, literal_column, or_, select, text, true
 
+from .catalog_state import FINGERPRINT_SQL, Fingerprint, as_fingerprint, fingerprint_on
 from .db import Store
 from .schema import events
 
@@ -263,3 +264,36 @@ def insert_returning(connection: Any, rows: Sequence[Row]) -> set[tuple[str, str
 
 
 _PG_VALUES = "(" + ", ".join("%s::jsonb" if column == "properties" else "%s" for column in COLUMNS) + ")"
+
+
+def insert_confirmed(connection: Any, environments: Sequence[str], rows: Sequence[Row]
+                     ) -> tuple[dict[str, Fingerprint], set[tuple[str, str]]]:
+    """`insert_returning`, and the fingerprint of each environment read in the same transaction
+    (the caller rolls back when one is not what its rows were checked against). On PostgreSQL
+    the fingerprints and the insert go in one pipeline: one round trip, plus the COMMIT."""
+    if connection.dialect.name != "postgresql":
+        found = {environment: fingerprint_on(connection, environment) for environment in environments}
+        return found, insert_returning(connection, rows)
+    raw = connection.connection.driver_connection
+    cursors = []
+    with raw.pipeline():
+        for environment in environments:
+            cursor = raw.cursor()
+            cursor.execute(FINGERPRINT_SQL, {"env": environment})
+            cursors.append(cursor)
+        inserting = None
+        if rows:
+            ordered = sorted(rows, key=_key)
+            inserting = raw.cursor()
+            inserting.execute(f"INSERT INTO events ({', '.join(COLUMNS)}) VALUES {', '.join([_PG_VALUES] * len(ordered))} "
+                              "ON CONFLICT (environment, id) DO NOTHING RETURNING environment, id",
+                              [value for row in ordered for value in row])
+        found = {environment: as_fingerprint(cursor.fetchone()) for environment, cursor in zip(environments, cursors,
+                                                                                                 strict=True)}
+        inserted = {(environment, event_id) for environment, event_id in inserting.fetchall()} if inserting else set()
+    for cursor in cursors:
+        cursor.close()
+    if inserting is not None:
+        inserting.close()
+    return found, inserted
+

@@ -9,8 +9,8 @@ racing on one reference store it once.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import Any
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Text, cast, false, func, literal_column, null, select, text, union_all, update
 

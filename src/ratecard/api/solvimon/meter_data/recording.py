@@ -13,7 +13,6 @@ from .checking import check_static, rejection_error
 from .reading import prepare
 from .rendering import render
 
-
 STALE_RETRIES = 5
 
 

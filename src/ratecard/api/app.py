@@ -81,7 +81,7 @@ async def _to_console() -> RedirectResponse:
 
 def group_committer(store: Store) -> GroupCommitter | None:
     """The process's group committer, tuned by RATECARD_GROUP_COMMIT_MAX_EVENTS (rows per shared
-    transaction; a request with more events writes alone; 0 turns group commit off) and
+    transaction; 0 turns group commit off) and
     RATECARD_GROUP_COMMIT_MAX_WAIT_MS (how long the writer waits for requests still validating)."""
     max_events = _knob("RATECARD_GROUP_COMMIT_MAX_EVENTS", MAX_GROUP_EVENTS, 0, 5_000)
     if max_events == 0:

@@ -41,8 +41,9 @@ from ..store.meter_data import keep_duplicate
 
 log = logging.getLogger(__name__)
 
-MAX_EVENTS = 1_000
-MAX_WAIT = 0.002
+MAX_EVENTS = 1_000  # rows per shared transaction
+MAX_WAIT = 0.002  # seconds the writer may wait for requests still being checked
+REQUEST_EVENTS = 100  # a request with more events pays for its own commit (and COPYs on PostgreSQL)
 
 
 class CommitterClosed(RuntimeError):

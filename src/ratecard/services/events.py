@@ -11,6 +11,7 @@ from typing import Any
 from ..catalog import Catalog
 from ..ingest.group_commit import MAX_EVENTS as MAX_GROUP_EVENTS
 from ..ingest.group_commit import MAX_WAIT as MAX_GROUP_WAIT
+from ..ingest.group_commit import REQUEST_EVENTS as GROUP_REQUEST_EVENTS
 from ..ingest.group_commit import GroupCommitter, GroupWriter, StaleCatalog
 from ..ingest.importer import ImportReport, import_file, import_records
 from ..ingest.readers import ReaderError, decode_json_line
@@ -26,7 +27,7 @@ from .catalog import current_catalog, optional_catalog
 from .errors import Conflict, InvalidInput, NotFound
 
 # the ingestion types an entry point handles (parsing a request, caching a validator, rendering)
-__all__ = ["EVENT_STATUSES", "MAX_GROUP_EVENTS", "MAX_GROUP_WAIT", "OUTSIDE_REASONS", "UNPRICED_REASONS", "EventImport",
+__all__ = ["EVENT_STATUSES", "GROUP_REQUEST_EVENTS", "MAX_GROUP_EVENTS", "MAX_GROUP_WAIT", "OUTSIDE_REASONS", "UNPRICED_REASONS", "EventImport",
            "EventValidator", "GroupCommitter", "ImportReport", "RawEvent", "Rejection", "StaleCatalog",
            "check_event_status", "decode_event", "find_events", "import_batch", "import_events", "late_windows",
            "reprocess_events"]

@@ -72,7 +72,10 @@ def _log(message: str) -> None:
 
 
 def single_requests(events: int) -> int:
-    return max(1_000, events // 500)
+    """max(1,000, N/500) single-event requests; BENCH_SINGLE_REQUESTS sets the number (a longer
+    run averages out a machine shared with other work)."""
+    chosen = os.environ.get("BENCH_SINGLE_REQUESTS", "").strip()
+    return int(chosen) if chosen else max(1_000, events // 500)
 
 
 # ----------------------------------------------------------------------------- the server
@@ -81,10 +84,11 @@ def single_requests(events: int) -> int:
 class Server:
     """`ratecard serve --workers 2` in a session of its own; stopped with its workers."""
 
-    def __init__(self, url: str, log_path: Path, workers: int = WORKERS) -> None:
+    def __init__(self, url: str, log_path: Path, workers: int = WORKERS, env: dict[str, str] | None = None) -> None:
         self.url = url
         self.log_path = log_path
         self.workers = workers
+        self.extra_env = env or {}
         self.port = 0
         self.process: subprocess.Popen | None = None
 
@@ -92,7 +96,7 @@ class Server:
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             self.port = probe.getsockname()[1]
-        env = {**os.environ, "RATECARD_NOW": data.NOW.isoformat()}
+        env = {**os.environ, "RATECARD_NOW": data.NOW.isoformat(), **self.extra_env}
         env.pop("RATECARD_DATABASE_URL", None)
         with self.log_path.open("wb") as log:
             self.process = subprocess.Popen(
@@ -371,6 +375,19 @@ def bench_api_store(kind: str, url: str, events: int, events_file: Path, catalog
                  "p99_ms": round(percentile(one_latencies, 0.99) * 1000, 3)}
     _log(f"{kind} API, --workers 1 (diagnosis): {workers_1}")
 
+    # diagnosis, not a row: the same load with group commit off (each request its own transaction)
+    with Server(url, folder / f"serve-alone-{kind}.log", env={"RATECARD_GROUP_COMMIT_MAX_EVENTS": "0"}) as alone:
+        request(alone.port, "GET", "/healthz", b"", {})
+        alone_seconds, alone_reports = _run_clients(
+            _single_client, split(requests, SINGLE_CLIENTS), (alone.port, key, customers, endpoint, "single0"))
+    if any(r["errors"] for r in alone_reports):
+        raise SystemExit(f"{kind}: single-event requests without group commit failed")
+    alone_latencies = [value for r in alone_reports for value in r["latencies"]]
+    group_commit_off = {"requests_per_second": round(requests / alone_seconds, 1),
+                        "p50_ms": round(percentile(alone_latencies, 0.5) * 1000, 3),
+                        "p99_ms": round(percentile(alone_latencies, 0.99) * 1000, 3)}
+    _log(f"{kind} API, group commit off (diagnosis): {group_commit_off}")
+
     _log(f"{kind}: bare {'COPY' if kind == 'postgresql' else 'executemany INSERT'} of the same {events:,} rows")
     settle(url)
     bare = bare_insert(url, data.event_rows(events, data.to_micros(data.NOW)))
@@ -404,7 +421,8 @@ def bench_api_store(kind: str, url: str, events: int, events_file: Path, catalog
     bare_p50, bare_p99 = percentile(bare_latencies, 0.5) * 1000, percentile(bare_latencies, 0.99) * 1000
     setup = {"server": f"ratecard serve --workers {WORKERS}, loopback", "clients": SINGLE_CLIENTS,
              "client": "http.client, one keep-alive connection per client process", "endpoint": endpoint,
-             "requests": requests, "same_load_on_workers_1": workers_1}
+             "requests": requests, "same_load_on_workers_1": workers_1,
+             "same_load_group_commit_off": group_commit_off}
     return [
         {
             "name": f"api_batch.{kind}", "value": round(rate, 1), "unit": "events/s",

@@ -283,6 +283,7 @@ class GroupWriter:
         return outcome.new
 
     def _stale(self, current: Fingerprint) -> None:
+        self._wrote = True  # settled: nothing left to confirm at close
         if self.on_stale is not None:
             self.on_stale()
         raise StaleCatalog(current)

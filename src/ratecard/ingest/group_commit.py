@@ -136,11 +136,23 @@ class GroupCommitter:
     # ------------------------------------------------------------------ writer side
 
     def _run(self) -> None:
-        while True:
-            batch = self._next_batch()
-            if batch is None:
-                return
-            self._write(batch)
+        batch: list[_Job] | None = None
+        try:
+            while True:
+                batch = self._next_batch()
+                if batch is None:
+                    return
+                self._write(batch)
+                batch = None
+        except BaseException as exc:  # the thread is ending: no request may wait for it forever
+            with self._condition:
+                self._closing = True
+                waiting = [*(batch or []), *self._queue]
+                self._queue.clear()
+            for job in waiting:
+                if not job.future.done():
+                    job.future.set_exception(CommitterClosed(f"the event writer stopped: {exc!r}"))
+            raise
 
     def _next_batch(self) -> list[_Job] | None:
         with self._condition:

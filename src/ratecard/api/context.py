@@ -60,8 +60,9 @@ class Caller:
 
     def group_commit(self, events: int) -> GroupCommitter | None:
         """The committer for a write of `events` events, None when they are written alone (none
-        configured, or a batch big enough to pay for its own commit: it COPYs on its own). With one, the request assumes the fingerprint
-        this process saw last instead of reading it: the committer confirms it in its transaction."""
+        configured, or a batch big enough to pay for its own commit: it COPYs on its own). With
+        one, the request assumes the fingerprint this process saw last instead of reading it: the
+        committer confirms it in its transaction."""
         if self.committer is None or events > GROUP_REQUEST_EVENTS:
             return None
         seen = self.catalogs.seen(self.environment)

@@ -27,10 +27,10 @@ from .catalog import current_catalog, optional_catalog
 from .errors import Conflict, InvalidInput, NotFound
 
 # the ingestion types an entry point handles (parsing a request, caching a validator, rendering)
-__all__ = ["EVENT_STATUSES", "GROUP_REQUEST_EVENTS", "MAX_GROUP_EVENTS", "MAX_GROUP_WAIT", "OUTSIDE_REASONS", "UNPRICED_REASONS", "EventImport",
-           "EventValidator", "GroupCommitter", "ImportReport", "RawEvent", "Rejection", "StaleCatalog",
-           "check_event_status", "decode_event", "find_events", "import_batch", "import_events", "late_windows",
-           "reprocess_events"]
+__all__ = ["EVENT_STATUSES", "GROUP_REQUEST_EVENTS", "MAX_GROUP_EVENTS", "MAX_GROUP_WAIT", "OUTSIDE_REASONS",
+           "UNPRICED_REASONS", "EventImport", "EventValidator", "GroupCommitter", "ImportReport", "RawEvent",
+           "Rejection", "StaleCatalog", "check_event_status", "decode_event", "find_events", "import_batch",
+           "import_events", "late_windows", "reprocess_events"]
 
 EVENT_STATUSES = ("matched", "unmatched", "unknown_customer", "unknown_meter", "no_subscription", "unpriced",
                   "invalid_value")

@@ -272,6 +272,11 @@ def insert_confirmed(connection: Any, environments: Sequence[str], rows: Sequenc
     (the caller rolls back when one is not what its rows were checked against). On PostgreSQL
     the fingerprints and the insert go in one pipeline: one round trip, plus the COMMIT."""
     if connection.dialect.name != "postgresql":
+        raw = connection.connection.driver_connection
+        if not raw.in_transaction:
+            # take the write lock before reading: no catalog can be applied between the
+            # fingerprints read and the rows written (the driver would begin only at the INSERT)
+            raw.execute("BEGIN IMMEDIATE")
         found = {environment: fingerprint_on(connection, environment) for environment in environments}
         return found, insert_returning(connection, rows)
     raw = connection.connection.driver_connection

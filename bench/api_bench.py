@@ -15,8 +15,9 @@ Each store gets a fresh database holding the benchmark catalog (bench/data.py) a
                     written by 4 processes the bare way a single-event endpoint must write them,
                     one INSERT + COMMIT per row, into an empty copy of the events table.
 3. api_single_p50 / api_single_p99
-                    the same requests' latency percentiles (ms) against the bare INSERT+COMMIT
-                    percentiles; ratio = baseline / value, so higher is better like every row.
+                    the same requests' latency percentiles (ms) against the budgets of 3 ms and
+                    15 ms; ratio = budget / value, so higher is better like every row (the bare
+                    INSERT + COMMIT percentiles are kept in the row's detail).
 
 The load generator runs on the same machine as the server and the database (2 cores here),
 so the figures include the client's own CPU use; the baselines pay none of it.
@@ -55,8 +56,10 @@ WORKERS = 2
 BATCH_SIZE = 1_000
 BATCH_CLIENTS = 4
 SINGLE_CLIENTS = 4
-THROUGHPUT_TARGET = 0.5
-SINGLE_TARGET = 0.5  # the issue sets none for single events; the bench's uniform bar
+THROUGHPUT_TARGET = 0.7  # the issue: POST /v1/events batches at 0.7 of bare
+SINGLE_TARGET = 1.0  # group commit: single events at least as fast as a bare INSERT + COMMIT per row
+P50_BUDGET_MS = 3.0  # the issue's single-event latency budgets (PostgreSQL)
+P99_BUDGET_MS = 15.0
 START_TIMEOUT = 60.0
 REQUEST_TIMEOUT = 120.0
 _FORK = multiprocessing.get_context("fork")
@@ -69,7 +72,10 @@ def _log(message: str) -> None:
 
 
 def single_requests(events: int) -> int:
-    return max(1_000, events // 500)
+    """max(1,000, N/500) single-event requests; BENCH_SINGLE_REQUESTS sets the number (a longer
+    run averages out a machine shared with other work)."""
+    chosen = os.environ.get("BENCH_SINGLE_REQUESTS", "").strip()
+    return int(chosen) if chosen else max(1_000, events // 500)
 
 
 # ----------------------------------------------------------------------------- the server
@@ -78,10 +84,11 @@ def single_requests(events: int) -> int:
 class Server:
     """`ratecard serve --workers 2` in a session of its own; stopped with its workers."""
 
-    def __init__(self, url: str, log_path: Path, workers: int = WORKERS) -> None:
+    def __init__(self, url: str, log_path: Path, workers: int = WORKERS, env: dict[str, str] | None = None) -> None:
         self.url = url
         self.log_path = log_path
         self.workers = workers
+        self.extra_env = env or {}
         self.port = 0
         self.process: subprocess.Popen | None = None
 
@@ -89,7 +96,7 @@ class Server:
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             self.port = probe.getsockname()[1]
-        env = {**os.environ, "RATECARD_NOW": data.NOW.isoformat()}
+        env = {**os.environ, "RATECARD_NOW": data.NOW.isoformat(), **self.extra_env}
         env.pop("RATECARD_DATABASE_URL", None)
         with self.log_path.open("wb") as log:
             self.process = subprocess.Popen(
@@ -368,6 +375,19 @@ def bench_api_store(kind: str, url: str, events: int, events_file: Path, catalog
                  "p99_ms": round(percentile(one_latencies, 0.99) * 1000, 3)}
     _log(f"{kind} API, --workers 1 (diagnosis): {workers_1}")
 
+    # diagnosis, not a row: the same load with group commit off (each request its own transaction)
+    with Server(url, folder / f"serve-alone-{kind}.log", env={"RATECARD_GROUP_COMMIT_MAX_EVENTS": "0"}) as alone:
+        request(alone.port, "GET", "/healthz", b"", {})
+        alone_seconds, alone_reports = _run_clients(
+            _single_client, split(requests, SINGLE_CLIENTS), (alone.port, key, customers, endpoint, "single0"))
+    if any(r["errors"] for r in alone_reports):
+        raise SystemExit(f"{kind}: single-event requests without group commit failed")
+    alone_latencies = [value for r in alone_reports for value in r["latencies"]]
+    group_commit_off = {"requests_per_second": round(requests / alone_seconds, 1),
+                        "p50_ms": round(percentile(alone_latencies, 0.5) * 1000, 3),
+                        "p99_ms": round(percentile(alone_latencies, 0.99) * 1000, 3)}
+    _log(f"{kind} API, group commit off (diagnosis): {group_commit_off}")
+
     _log(f"{kind}: bare {'COPY' if kind == 'postgresql' else 'executemany INSERT'} of the same {events:,} rows")
     settle(url)
     bare = bare_insert(url, data.event_rows(events, data.to_micros(data.NOW)))
@@ -401,7 +421,8 @@ def bench_api_store(kind: str, url: str, events: int, events_file: Path, catalog
     bare_p50, bare_p99 = percentile(bare_latencies, 0.5) * 1000, percentile(bare_latencies, 0.99) * 1000
     setup = {"server": f"ratecard serve --workers {WORKERS}, loopback", "clients": SINGLE_CLIENTS,
              "client": "http.client, one keep-alive connection per client process", "endpoint": endpoint,
-             "requests": requests, "same_load_on_workers_1": workers_1}
+             "requests": requests, "same_load_on_workers_1": workers_1,
+             "same_load_group_commit_off": group_commit_off}
     return [
         {
             "name": f"api_batch.{kind}", "value": round(rate, 1), "unit": "events/s",
@@ -419,19 +440,21 @@ def bench_api_store(kind: str, url: str, events: int, events_file: Path, catalog
             "target": SINGLE_TARGET,
             "detail": {**setup, "seconds": round(single_seconds, 3), "baseline_seconds": round(bare_single_seconds, 3),
                        "baseline": f"bare INSERT + COMMIT per row from {SINGLE_CLIENTS} processes (raw driver)",
-                       "target_note": "the issue sets no target for single events; 0.5 is the bench's bar"},
+                       "target_note": "group commit: at least a bare INSERT + COMMIT per row (ratio 1.0)"},
         },
         {
             "name": f"api_single_p50.{kind}", "value": round(p50, 3), "unit": "ms",
-            "baseline": round(bare_p50, 3), "ratio": round(bare_p50 / p50, 3), "target": SINGLE_TARGET,
-            "detail": {**setup, "meaning": "median request latency; baseline = median bare INSERT + COMMIT; "
-                                           "ratio = baseline / value (higher is better)"},
+            "baseline": P50_BUDGET_MS, "ratio": round(P50_BUDGET_MS / p50, 3), "target": 1.0,
+            "detail": {**setup, "bare_insert_commit_p50_ms": round(bare_p50, 3),
+                       "meaning": f"median request latency against the issue's {P50_BUDGET_MS:g} ms budget "
+                                  "(set for PostgreSQL; applied to SQLite too); ratio = budget / value"},
         },
         {
             "name": f"api_single_p99.{kind}", "value": round(p99, 3), "unit": "ms",
-            "baseline": round(bare_p99, 3), "ratio": round(bare_p99 / p99, 3), "target": SINGLE_TARGET,
-            "detail": {**setup, "meaning": "99th percentile request latency; baseline = p99 of the bare INSERT + "
-                                           "COMMIT; ratio = baseline / value (higher is better)"},
+            "baseline": P99_BUDGET_MS, "ratio": round(P99_BUDGET_MS / p99, 3), "target": 1.0,
+            "detail": {**setup, "bare_insert_commit_p99_ms": round(bare_p99, 3),
+                       "meaning": f"99th percentile request latency against the issue's {P99_BUDGET_MS:g} ms "
+                                  "budget; ratio = budget / value"},
         },
     ]
 

@@ -14,7 +14,8 @@ from starlette.responses import RedirectResponse
 from .. import __version__
 from ..services.errors import ServiceError
 from ..services.event_log import publisher_from_environment
-from ..store import open_store
+from ..services.events import MAX_GROUP_EVENTS, MAX_GROUP_WAIT, GroupCommitter
+from ..store import Store, open_store
 from ..web.app import PREFIX as CONSOLE_PREFIX
 from ..web.app import create_console
 from .caches import CatalogCache, KeyCache
@@ -39,9 +40,12 @@ def create_app(database_url: str | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.store = open_store(database_url)
         console.state.store = app.state.store
+        app.state.committer = group_committer(app.state.store)
         yield
         if app.state.event_log is not None:
             await app.state.event_log.close()
+        if app.state.committer is not None:
+            app.state.committer.close()  # what is queued is written first
         app.state.store.dispose()
 
     console = create_console()
@@ -78,6 +82,30 @@ def create_app(database_url: str | None = None) -> FastAPI:
 
 async def _to_console() -> RedirectResponse:
     return RedirectResponse(CONSOLE_PREFIX + "/", status_code=307)
+
+
+def group_committer(store: Store) -> GroupCommitter | None:
+    """The process's group committer, tuned by RATECARD_GROUP_COMMIT_MAX_EVENTS (rows per shared
+    transaction; 0 turns group commit off) and
+    RATECARD_GROUP_COMMIT_MAX_WAIT_MS (how long the writer waits for requests still validating)."""
+    max_events = _knob("RATECARD_GROUP_COMMIT_MAX_EVENTS", MAX_GROUP_EVENTS, 0, 5_000)
+    if max_events == 0:
+        return None
+    max_wait = _knob("RATECARD_GROUP_COMMIT_MAX_WAIT_MS", MAX_GROUP_WAIT * 1000, 0, 100) / 1000
+    return GroupCommitter(store, int(max_events), max_wait)
+
+
+def _knob(name: str, default: float, low: float, high: float) -> float:
+    value = os.environ.get(name)
+    if value is None or not value.strip():
+        return default
+    try:
+        number = float(value)
+    except ValueError:
+        raise SystemExit(f"{name}={value!r} is not a number") from None
+    if not low <= number <= high:
+        raise SystemExit(f"{name}={value!r} must be between {low:g} and {high:g}")
+    return number
 
 
 def app_from_environment() -> FastAPI:

@@ -60,7 +60,15 @@ class CatalogCache:
 
     def __init__(self) -> None:
         self._states: dict[str, CatalogState] = {}
+        self._seen: dict[str, Fingerprint] = {}
         self._lock = threading.Lock()
+
+    def seen(self, env: str) -> Fingerprint | None:
+        """The environment's fingerprint as this process last read it (None: never read)."""
+        return self._seen.get(env)
+
+    def saw(self, env: str, stamp: Fingerprint) -> None:
+        self._seen[env] = stamp
 
     def current(self, store: Store, env: str, stamp: Fingerprint, now: datetime) -> CatalogState | None:
         """The state for `stamp` (the environment's fingerprint, read by the caller this request)."""

@@ -11,9 +11,11 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader
+from starlette.concurrency import run_in_threadpool
 
 from ..clock import now as clock_now
 from ..domain.instants import to_micros
+from ..services.events import GROUP_REQUEST_EVENTS, GroupCommitter
 from ..services.keys import environment_of
 from ..store import Store
 from ..store.catalog_state import Fingerprint, fingerprint
@@ -43,6 +45,7 @@ class Caller:
     catalogs: CatalogCache
     solvimon: SolvimonCache
     metrics: Metrics
+    committer: GroupCommitter | None = None  # group commit of small event writes (None: each writes alone)
 
     @property
     def now_us(self) -> int:
@@ -51,24 +54,47 @@ class Caller:
     @cached_property
     def fingerprint(self) -> Fingerprint:
         """What the caches are checked against, read on first use and then kept for the request."""
-        return fingerprint(self.store, self.environment)
+        found = fingerprint(self.store, self.environment)
+        self.catalogs.saw(self.environment, found)
+        return found
+
+    def group_commit(self, events: int) -> GroupCommitter | None:
+        """The committer for a write of `events` events, None when they are written alone (none
+        configured, or a batch big enough to pay for its own commit: it COPYs on its own). With
+        one, the request assumes the fingerprint this process saw last instead of reading it: the
+        committer confirms it in its transaction."""
+        if self.committer is None or events > GROUP_REQUEST_EVENTS:
+            return None
+        seen = self.catalogs.seen(self.environment)
+        if seen is not None and "fingerprint" not in self.__dict__:
+            self.__dict__["fingerprint"] = seen  # what cached_property would have stored
+        return self.committer
+
+    def validated_again(self, current: Fingerprint) -> None:
+        """The committer found a newer fingerprint: use it from now on (the caches rebuild)."""
+        self.catalogs.saw(self.environment, current)
+        self.__dict__["fingerprint"] = current
 
     def catalog(self) -> CatalogState | None:
         """The environment's current catalog (built, cached), None when none was applied."""
         return self.catalogs.current(self.store, self.environment, self.fingerprint, self.now)
 
 
-def current_caller(request: Request, _: str | None = Depends(API_KEY_SCHEME)) -> Caller:
+async def current_caller(request: Request, _: str | None = Depends(API_KEY_SCHEME)) -> Caller:
     """The FastAPI dependency of every route that needs a key; 401 for a missing, wrong or
-    revoked key."""
+    revoked key. A key in the few-seconds cache costs no thread hop (async); else it is looked
+    up on a worker thread."""
     key = api_key(request.headers)
     if not key:
         raise ApiError(401, "UNAUTHORISED", unauthorised_message(key))
     state = request.app.state
-    found = key_environment(state, key)
+    found = state.keys.get(key)
+    if found is None:
+        found = await run_in_threadpool(key_environment, state, key)
     if found is None:
         raise ApiError(401, "UNAUTHORISED", unauthorised_message(key))
-    return Caller(state.store, found, clock_now(), state.catalogs, state.solvimon, state.metrics)
+    return Caller(state.store, found, clock_now(), state.catalogs, state.solvimon, state.metrics,
+                  getattr(state, "committer", None))
 
 
 def api_key(headers: Mapping[str, str]) -> str | None:

@@ -60,6 +60,9 @@ class ImportReport:
     outside: Counter = field(default_factory=Counter)
     # (customer, meter, one of UNPRICED_REASONS) -> unpriced events: taken, yet counted by no charge
     unpriced: Counter = field(default_factory=Counter)
+    # the rows were validated against an older catalog and not written: the caller validates
+    # again with a new report, and this one is counted nowhere
+    discarded: bool = False
 
     @property
     def accepted(self) -> int:
@@ -253,7 +256,8 @@ def import_records(
         report.read += read
         if writer is not None:
             _close_writer(writer, report)
-        record_import(store, environment, now, report)  # per-minute ingestion figures
+        if not report.discarded:
+            record_import(store, environment, now, report)  # per-minute ingestion figures
     if stored_enough_to_replan(report.stored):
         refresh_statistics(store)
     return report

@@ -9,6 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from ..catalog import Catalog
+from ..ingest.group_commit import MAX_EVENTS as MAX_GROUP_EVENTS
+from ..ingest.group_commit import MAX_WAIT as MAX_GROUP_WAIT
+from ..ingest.group_commit import REQUEST_EVENTS as GROUP_REQUEST_EVENTS
+from ..ingest.group_commit import GroupCommitter, GroupWriter, StaleCatalog
 from ..ingest.importer import ImportReport, import_file, import_records
 from ..ingest.readers import ReaderError, decode_json_line
 from ..ingest.records import RawEvent, Rejection
@@ -16,15 +20,17 @@ from ..ingest.reprocess import reprocess
 from ..ingest.validate import OUTSIDE_REASONS, UNPRICED_REASONS, EventValidator
 from ..store import Store
 from ..store.backfills import BackfillError, BackfillNotFound
+from ..store.catalog_state import Fingerprint
 from ..store.events import StoredEvent, list_events
 from ..store.invoices import finalized_windows
 from .catalog import current_catalog, optional_catalog
 from .errors import Conflict, InvalidInput, NotFound
 
 # the ingestion types an entry point handles (parsing a request, caching a validator, rendering)
-__all__ = ["EVENT_STATUSES", "OUTSIDE_REASONS", "UNPRICED_REASONS", "EventImport", "EventValidator", "ImportReport",
-           "RawEvent", "Rejection", "check_event_status", "decode_event", "find_events", "import_batch", "import_events",
-           "late_windows", "reprocess_events"]
+__all__ = ["EVENT_STATUSES", "GROUP_REQUEST_EVENTS", "MAX_GROUP_EVENTS", "MAX_GROUP_WAIT", "OUTSIDE_REASONS",
+           "UNPRICED_REASONS", "EventImport", "EventValidator", "GroupCommitter", "ImportReport", "RawEvent",
+           "Rejection", "StaleCatalog", "check_event_status", "decode_event", "find_events", "import_batch",
+           "import_events", "late_windows", "reprocess_events"]
 
 EVENT_STATUSES = ("matched", "unmatched", "unknown_customer", "unknown_meter", "no_subscription", "unpriced",
                   "invalid_value")
@@ -97,16 +103,26 @@ def late_windows(store: Store, environment: str) -> dict[str, list[tuple[int, in
 
 
 def import_batch(store: Store, environment: str, now: datetime, records: list[RawEvent | Rejection], dry_run: bool,
-                 validator: EventValidator | None, catalog: Catalog | None) -> ImportReport:
+                 validator: EventValidator | None, catalog: Catalog | None,
+                 committer: GroupCommitter | None = None, validated_at: Fingerprint | None = None) -> ImportReport:
     """Validate and store one parsed batch, written inline (the caller waits for it), every rejection kept.
 
     A caller checking many small batches passes its cached validator with the catalog it was built for
-    (None, None without a catalog: every event is stored as unknown_customer)."""
+    (None, None without a catalog: every event is stored as unknown_customer). With a `committer`, the
+    rows share a transaction with other requests' (group commit) and are written only if `validated_at`
+    is still the environment's fingerprint; else StaleCatalog is raised, nothing written or counted."""
     if validator is not None:
         validator.set_now(now)
     report = ImportReport("request", dry_run)
+    factory = None
+    if committer is not None and not dry_run:
+        def discard() -> None:
+            report.discarded = True
+
+        def factory(_: Store) -> Any:
+            return GroupWriter(committer, environment, validated_at, discard)
     return import_records(store, catalog, records, now, report, environment=environment, validator=validator,
-                          background=False, keep_rejections=len(records))
+                          background=False, keep_rejections=len(records), writer_factory=factory)
 
 
 def check_event_status(status: str | None) -> None:

@@ -15,16 +15,19 @@ from typing import Any
 
 from ..domain.instants import to_micros
 from ..ingest.figures import record_batch, record_rejection
+from ..ingest.group_commit import GroupCommitter, StaleCatalog, confirm
 from ..ingest.records import RawEvent, Rejection
 from ..ingest.validate import EventValidator
 from ..store import Store
+from ..store.catalog_state import Fingerprint
 from ..store.meter_data import MeterDataRow, NewEvent, get_meter_data, insert_meter_data, list_meter_data, soft_delete
 from ..store.resources import ConfigChange, Resource, config_change
 from .errors import Conflict, NotFound
 from .resources.model import METER, PREFIX, PROPERTY, VALUE, View
 
 __all__ = ["MeterDataRow", "NewEvent", "Prepared", "PropertyIn", "RejectedEvent", "StoredBatch", "ValueIn",
-           "add_dynamic_resources", "check_events", "delete_event", "find_event", "find_events", "store_events"]
+           "add_dynamic_resources", "check_events", "confirm_validation", "delete_event", "find_event", "find_events",
+           "record_rejection", "store_events"]
 
 find_event = get_meter_data  # by id (dup_<n> for a duplicate record) or reference; None when unknown
 find_events = list_meter_data  # (total, one page), newest first
@@ -80,7 +83,7 @@ class RejectedEvent:
 
 
 def check_events(store: Store, environment: str, now: datetime, events: Sequence[RawEvent],
-                 validator: EventValidator | None) -> list[NewEvent] | RejectedEvent:
+                 validator: EventValidator | None, count_rejection: bool = True) -> list[NewEvent] | RejectedEvent:
     """Every event checked against the catalog the validator was built for (without one every event
     is unknown_customer); the first rejection refuses the batch and is counted."""
     if validator is None:
@@ -91,7 +94,8 @@ def check_events(store: Store, environment: str, now: datetime, events: Sequence
     for index, raw in enumerate(events):
         result = validator.check(raw)
         if isinstance(result, Rejection):
-            record_rejection(store, environment, now, result.reason)  # per-minute ingestion figures
+            if count_rejection:
+                record_rejection(store, environment, now, result.reason)  # per-minute ingestion figures
             return RejectedEvent(index, result)
         checked.append(NewEvent(result.id, result.customer, result.meter, result.ts, result.properties,
                                 result.status, result.late, result.subscription))
@@ -124,12 +128,32 @@ class StoredBatch:
                 for event, seq in zip(self.events, self.duplicate_of, strict=True)]
 
 
-def store_events(store: Store, environment: str, now: datetime, events: list[NewEvent]) -> StoredBatch:
-    """Store checked events in one transaction and count them in the per-minute ingestion figures."""
+def store_events(store: Store, environment: str, now: datetime, events: list[NewEvent],
+                 committer: GroupCommitter | None = None, validated_at: Fingerprint | None = None) -> StoredBatch:
+    """Store checked events in one transaction and count them in the per-minute ingestion figures.
+
+    With a `committer` the transaction is shared with other requests' (group commit) and written only
+    if `validated_at` is still the environment's fingerprint; else StaleCatalog, nothing written."""
     received = to_micros(now)
-    outcome = insert_meter_data(store, environment, events, received)
+    if committer is not None:
+        rows = [(environment, e.id, e.customer, e.meter, e.ts, e.properties, received, e.status, e.late, e.subscription)
+                for e in events]
+        written = committer.write(environment, rows, validated_at, keep_duplicates=True)
+        if written.stale is not None:
+            raise StaleCatalog(written.stale)
+        outcome = written.duplicates
+    else:
+        outcome = insert_meter_data(store, environment, events, received)
     record_batch(store, environment, now, events, outcome)
     return StoredBatch(events, outcome, received)
+
+
+def confirm_validation(store: Store, environment: str, validated_at: Fingerprint | None) -> None:
+    """Raise StaleCatalog when `validated_at` (a fingerprint assumed, not read) is no longer current:
+    a refusal judged against it must be judged again."""
+    def stale(current: Fingerprint) -> None:
+        raise StaleCatalog(current)
+    confirm(store, environment, validated_at, stale)
 
 
 # ---------------------------------------------------------------- meter_validation=DYNAMIC

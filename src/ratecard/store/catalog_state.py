@@ -7,7 +7,9 @@ meter), so each request first reads this small fingerprint and rebuilds only wha
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import func, select
 
@@ -28,6 +30,12 @@ class Fingerprint:
 
 def fingerprint(store: Store, environment: str) -> Fingerprint:
     """The environment's fingerprint, in one round trip."""
+    with store.engine.connect() as connection:
+        return fingerprint_on(connection, environment)
+
+
+def fingerprint_on(connection: Any, environment: str) -> Fingerprint:
+    """The environment's fingerprint read on an open connection (inside its transaction, if any)."""
     final = (invoices.c.environment == environment) & (invoices.c.status == "final")
     query = select(
         select(func.max(catalog_versions.c.version)).where(catalog_versions.c.environment == environment)
@@ -37,6 +45,21 @@ def fingerprint(store: Store, environment: str) -> Fingerprint:
         select(func.count()).select_from(invoices).where(final).scalar_subquery(),
         select(func.max(invoices.c.finalized_at)).where(final).scalar_subquery(),
     )
-    with store.engine.connect() as connection:
-        version, revision, final_count, last_finalized = connection.execute(query).one()
+    version, revision, final_count, last_finalized = connection.execute(query).one()
     return Fingerprint(version, int(revision or 0), (int(final_count or 0), last_finalized))
+
+
+# the same query as `fingerprint_on`, for the driver itself (the group committer sends it in one
+# pipeline with its insert on PostgreSQL): one row of (version, revision, final count, last final)
+FINGERPRINT_SQL = (
+    "SELECT (SELECT max(version) FROM catalog_versions WHERE environment = %(env)s), "
+    "(SELECT revision FROM api_resource_revisions WHERE environment = %(env)s), "
+    "(SELECT count(*) FROM invoices WHERE environment = %(env)s AND status = 'final'), "
+    "(SELECT max(finalized_at) FROM invoices WHERE environment = %(env)s AND status = 'final')"
+)
+
+
+def as_fingerprint(row: Sequence[Any]) -> Fingerprint:
+    version, revision, final_count, last_finalized = row
+    return Fingerprint(version, int(revision or 0), (int(final_count or 0), last_finalized))
+

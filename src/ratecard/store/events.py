@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import Text, cast, func, literal_column, or_, select, text, true
 
+from .catalog_state import FINGERPRINT_SQL, Fingerprint, as_fingerprint, fingerprint_on
 from .db import Store
 from .schema import events
 
@@ -229,3 +230,75 @@ def unpriced_examples(store: Store, environment: str) -> dict[tuple[str, str], t
     with store.engine.connect() as connection:
         return {(customer, meter): tuple(dict.fromkeys((first, last)))
                 for customer, meter, first, last in connection.execute(query)}
+
+
+def insert_returning(connection: Any, rows: Sequence[Row]) -> set[tuple[str, str]]:
+    """Insert rows with distinct (environment, id), skipping those already stored, inside the
+    caller's open transaction; returns the (environment, id) of the rows inserted.
+
+    One statement on PostgreSQL (a multi-row INSERT … ON CONFLICT DO NOTHING RETURNING), taken in
+    key order like `_copy_postgres` so concurrent writers never deadlock; one INSERT OR IGNORE
+    per row on SQLite (in-process, and its row count tells each row apart)."""
+    if not rows:
+        return set()
+    raw = connection.connection.driver_connection
+    inserted: set[tuple[str, str]] = set()
+    if connection.dialect.name == "postgresql":
+        ordered = sorted(rows, key=_key)
+        values = ", ".join([_PG_VALUES] * len(ordered))
+        with raw.cursor() as cursor:
+            cursor.execute(f"INSERT INTO events ({', '.join(COLUMNS)}) VALUES {values} "
+                           "ON CONFLICT (environment, id) DO NOTHING RETURNING environment, id",
+                           [value for row in ordered for value in row])
+            inserted.update((environment, event_id) for environment, event_id in cursor.fetchall())
+        return inserted
+    cursor = raw.cursor()
+    try:
+        for row in rows:
+            cursor.execute(INSERT_OR_IGNORE, row)
+            if cursor.rowcount == 1:
+                inserted.add((row[0], row[1]))
+    finally:
+        cursor.close()
+    return inserted
+
+
+_PG_VALUES = "(" + ", ".join("%s::jsonb" if column == "properties" else "%s" for column in COLUMNS) + ")"
+
+
+def insert_confirmed(connection: Any, environments: Sequence[str], rows: Sequence[Row]
+                     ) -> tuple[dict[str, Fingerprint], set[tuple[str, str]]]:
+    """`insert_returning`, and the fingerprint of each environment read in the same transaction
+    (the caller rolls back when one is not what its rows were checked against). On PostgreSQL
+    the fingerprints and the insert go in one pipeline: one round trip, plus the COMMIT."""
+    if connection.dialect.name != "postgresql":
+        raw = connection.connection.driver_connection
+        if not raw.in_transaction:
+            # take the write lock before reading: no catalog can be applied between the
+            # fingerprints read and the rows written (the driver would begin only at the INSERT)
+            raw.execute("BEGIN IMMEDIATE")
+        found = {environment: fingerprint_on(connection, environment) for environment in environments}
+        return found, insert_returning(connection, rows)
+    raw = connection.connection.driver_connection
+    cursors = []
+    with raw.pipeline():
+        for environment in environments:
+            cursor = raw.cursor()
+            cursor.execute(FINGERPRINT_SQL, {"env": environment})
+            cursors.append(cursor)
+        inserting = None
+        if rows:
+            ordered = sorted(rows, key=_key)
+            inserting = raw.cursor()
+            inserting.execute(f"INSERT INTO events ({', '.join(COLUMNS)}) VALUES {', '.join([_PG_VALUES] * len(ordered))} "
+                              "ON CONFLICT (environment, id) DO NOTHING RETURNING environment, id",
+                              [value for row in ordered for value in row])
+        found = {environment: as_fingerprint(cursor.fetchone()) for environment, cursor in zip(environments, cursors,
+                                                                                                 strict=True)}
+        inserted = {(environment, event_id) for environment, event_id in inserting.fetchall()} if inserting else set()
+    for cursor in cursors:
+        cursor.close()
+    if inserting is not None:
+        inserting.close()
+    return found, inserted
+

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Text, cast, false, func, literal_column, null, select, text, union_all, update
 
@@ -92,6 +93,18 @@ def insert_meter_data(store: Store, environment: str, rows: Sequence[NewEvent], 
             else:
                 outcome.append(connection.execute(duplicate_sql, params).scalar_one())
     return outcome
+
+
+def keep_duplicate(connection: Any, row: tuple) -> int:
+    """Keep an events row (store/events.py's Row) whose id is already stored as a duplicate
+    record, inside the caller's open transaction; returns the record's number."""
+    cast_properties = "CAST(:properties AS JSONB)" if connection.dialect.name == "postgresql" else ":properties"
+    statement = text(
+        "INSERT INTO event_duplicates (environment, id, customer, meter, ts, properties, received_at) "
+        f"VALUES (:env, :id, :customer, :meter, :ts, {cast_properties}, :received) RETURNING seq"
+    )
+    return connection.execute(statement, {"env": row[0], "id": row[1], "customer": row[2], "meter": row[3],
+                                          "ts": row[4], "properties": row[5], "received": row[6]}).scalar_one()
 
 
 def _events_part(environment: str):

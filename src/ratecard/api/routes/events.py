@@ -12,7 +12,15 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from ...services.event_log import LogUnavailable, QueuedBatch, check_for_log, queue_batch
-from ...services.events import ImportReport, RawEvent, Rejection, decode_event, import_batch
+from ...services.events import (
+    GroupCommitter,
+    ImportReport,
+    RawEvent,
+    Rejection,
+    StaleCatalog,
+    decode_event,
+    import_batch,
+)
 from ...textfile import utf8_error_offset
 from ..bodies import read_limited_body
 from ..context import Caller, current_caller
@@ -65,11 +73,32 @@ def _check_count(count: int) -> None:
         raise ApiError(413, "PAYLOAD_TOO_LARGE", f"{count} events in one request; at most {MAX_EVENTS}")
 
 
+STALE_RETRIES = 5
+
+
 def ingest(caller: Caller, records: list[RawEvent | Rejection], dry_run: bool) -> ImportReport:
-    """Validate and store parsed records with the cached catalog; count them in the metrics."""
+    """Validate and store parsed records with the cached catalog; count them in the metrics.
+
+    A small write goes through the process's group committer (shared transaction); if the catalog
+    moved since this process last looked, it is validated again against the new one."""
+    committer = None if dry_run else caller.group_commit(len(records))
+    if committer is None:
+        return _ingest(caller, records, dry_run, None)
+    for _ in range(STALE_RETRIES):
+        with committer.announced():
+            try:
+                return _ingest(caller, records, dry_run, committer)
+            except StaleCatalog as stale:
+                caller.validated_again(stale.current)
+    return _ingest(caller, records, dry_run, None)  # the catalog keeps moving: read it and write alone
+
+
+def _ingest(caller: Caller, records: list[RawEvent | Rejection], dry_run: bool,
+            committer: GroupCommitter | None) -> ImportReport:
     state = caller.catalog()
     validator, catalog = (state.validator, state.catalog) if state is not None else (None, None)
-    report = import_batch(caller.store, caller.environment, caller.now, records, dry_run, validator, catalog)
+    report = import_batch(caller.store, caller.environment, caller.now, records, dry_run, validator, catalog,
+                          committer, caller.fingerprint if committer is not None else None)
     if not dry_run:
         caller.metrics.observe_import(report.stored, report.duplicates, report.flagged_not_held(),
                                       dict(report.rejected))

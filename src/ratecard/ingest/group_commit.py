@@ -1,0 +1,320 @@
+"""Group commit: small concurrent writes of events share one transaction.
+
+A server process keeps one `GroupCommitter`: a writer thread with its own database connection
+and a queue. A request validates its events on its own thread, hands the rows to the committer
+and waits; the writer takes every request already queued (and, while other requests are still
+being validated, waits up to `max_wait` seconds for them, never past `max_events` rows), writes
+them all in one transaction, commits, and only then answers each request with its own outcome:
+which of its rows were inserted, which ids were already held (with the stored content, to tell
+a duplicate from a conflict), and for Solvimon's ingestion the duplicate records kept.
+
+Each request's rows were validated against a catalog fingerprint (catalog version, resources
+revision, final invoices); the writer reads the environment's fingerprint inside the transaction,
+once per batch, and writes nothing for a request validated against an older one: that request is
+answered `stale` with the current fingerprint and validates again. So a request never reads the
+fingerprint itself, and an event is stored only if it was checked against the catalog current
+when it was written.
+
+Failures: a batch that fails is rolled back whole (nothing of it was acknowledged), then each of
+its requests is written again alone, so one bad request fails only itself; a request whose lone
+write fails gets the error. A lost connection is replaced for the next batch. A commit whose
+outcome is unknown (the connection dropped during COMMIT) is retried the same way; the store's
+uniqueness keeps each event stored once, and the retry reports such an event as a duplicate.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..store import Store
+from ..store.catalog_state import Fingerprint, fingerprint_on
+from ..store.events import Content, Row, insert_confirmed, stored_contents
+from ..store.meter_data import keep_duplicate
+
+log = logging.getLogger(__name__)
+
+MAX_EVENTS = 1_000  # rows per shared transaction
+MAX_WAIT = 0.002  # seconds the writer may wait for requests still being checked
+REQUEST_EVENTS = 100  # a request with more events pays for its own commit (and COPYs on PostgreSQL)
+
+
+class CommitterClosed(RuntimeError):
+    """The server is shutting down; the request was not written."""
+
+
+@dataclass
+class Outcome:
+    """What one request's rows became. `stale` (nothing written): the fingerprint to validate again with."""
+
+    inserted: list[bool] = field(default_factory=list)
+    duplicates: list[int | None] = field(default_factory=list)  # duplicate record numbers (keep_duplicates)
+    held: dict[str, Content] = field(default_factory=dict)  # stored content of the ids already held
+    stale: Fingerprint | None = None
+
+    @property
+    def new(self) -> int:
+        return sum(self.inserted)
+
+
+@dataclass
+class _Job:
+    environment: str
+    rows: Sequence[Row]
+    expected: Fingerprint | None
+    keep_duplicates: bool
+    future: Future = field(default_factory=Future)
+
+
+class GroupCommitter:
+    """One writer thread per process; `write` is called from any request thread and blocks until
+    its rows are committed (or refused)."""
+
+    def __init__(self, store: Store, max_events: int = MAX_EVENTS, max_wait: float = MAX_WAIT) -> None:
+        self.store = store
+        self.max_events = max_events
+        self.max_wait = max_wait
+        self._queue: deque[_Job] = deque()
+        self._arriving = 0  # announced requests still validating: they will write soon
+        self._local = threading.local()
+        self._condition = threading.Condition()
+        self._closing = False
+        self._connection: Any = None
+        self.batches = 0  # transactions committed (for tests and figures)
+        self._thread = threading.Thread(target=self._run, name="ratecard-group-commit", daemon=True)
+        self._thread.start()
+
+    # ------------------------------------------------------------------ request side
+
+    @contextmanager
+    def announced(self) -> Iterator[None]:
+        """Around a request that validates events it will write: while it validates, the writer may
+        wait (up to max_wait) for its rows to share the transaction with the others."""
+        with self._condition:
+            self._arriving += 1
+        mine = object()
+        self._local.pending = mine
+        try:
+            yield
+        finally:
+            with self._condition:
+                if getattr(self._local, "pending", None) is mine:
+                    self._arriving -= 1  # it did not write
+                    self._condition.notify_all()
+                self._local.pending = None
+
+    def write(self, environment: str, rows: Sequence[Row], expected: Fingerprint | None,
+              keep_duplicates: bool = False) -> Outcome:
+        """Write rows (distinct ids not required) in the next shared transaction; returns once it
+        committed. Raises what the write raised when it failed."""
+        job = _Job(environment, rows, expected, keep_duplicates)
+        with self._condition:
+            if getattr(self._local, "pending", None) is not None:
+                self._arriving -= 1  # announced: it is here now
+                self._local.pending = None
+            if self._closing:
+                raise CommitterClosed("the server is shutting down")
+            self._queue.append(job)
+            self._condition.notify_all()
+        return job.future.result()
+
+    def close(self) -> None:
+        """Write what is queued, then stop the thread and close the connection."""
+        with self._condition:
+            self._closing = True
+            self._condition.notify_all()
+        self._thread.join(timeout=60)
+        self._drop_connection()
+
+    # ------------------------------------------------------------------ writer side
+
+    def _run(self) -> None:
+        batch: list[_Job] | None = None
+        try:
+            while True:
+                batch = self._next_batch()
+                if batch is None:
+                    return
+                self._write(batch)
+                batch = None
+        except BaseException as exc:  # the thread is ending: no request may wait for it forever
+            with self._condition:
+                self._closing = True
+                waiting = [*(batch or []), *self._queue]
+                self._queue.clear()
+            for job in waiting:
+                if not job.future.done():
+                    job.future.set_exception(CommitterClosed(f"the event writer stopped: {exc!r}"))
+            raise
+
+    def _next_batch(self) -> list[_Job] | None:
+        with self._condition:
+            while not self._queue:
+                if self._closing:
+                    return None
+                self._condition.wait()
+            batch: list[_Job] = []
+            rows = 0
+            deadline = time.monotonic() + self.max_wait
+            while True:
+                while self._queue and rows < self.max_events:
+                    job = self._queue.popleft()
+                    batch.append(job)
+                    rows += len(job.rows)
+                if rows >= self.max_events or self._arriving <= 0 or self._closing:
+                    return batch
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return batch
+                self._condition.wait(remaining)
+
+    def _write(self, batch: list[_Job]) -> None:
+        try:
+            outcomes = self._transaction(batch)
+        except Exception as exc:  # noqa: BLE001 - each request gets its own answer below
+            self._drop_connection()
+            if len(batch) == 1:
+                batch[0].future.set_exception(exc)
+                return
+            log.warning("a group commit of %d requests failed (%s); writing each alone",
+                        len(batch), str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+            for job in batch:
+                try:
+                    outcome = self._transaction([job])[0]
+                except Exception as alone:  # noqa: BLE001 - this request's own failure
+                    self._drop_connection()
+                    job.future.set_exception(alone)
+                else:
+                    job.future.set_result(outcome)
+            return
+        for job, outcome in zip(batch, outcomes, strict=True):
+            job.future.set_result(outcome)
+
+    def _transaction(self, batch: list[_Job]) -> list[Outcome]:
+        """One transaction for the batch. The rows are inserted and the fingerprints read together
+        (optimistically); if a request was checked against an older fingerprint, the transaction
+        is rolled back and written again without it (it is answered stale)."""
+        connection = self._connect()
+        stale: dict[int, Fingerprint] = {}
+        while True:
+            try:
+                with connection.begin():
+                    outcomes = self._attempt(connection, batch, stale)
+            except _Restart as restart:
+                stale.update(restart.stale)
+                continue
+            self.batches += 1
+            return outcomes
+
+    def _attempt(self, connection: Any, batch: list[_Job], stale: dict[int, Fingerprint]) -> list[Outcome]:
+        outcomes = [Outcome(stale=stale.get(number)) for number in range(len(batch))]
+        live = [number for number in range(len(batch)) if number not in stale]
+        first: dict[tuple[str, str], tuple[int, int]] = {}  # key -> (job, row) of its first row
+        unique: list[Row] = []
+        for number in live:
+            for index, row in enumerate(batch[number].rows):
+                key = (row[0], row[1])
+                if key not in first:
+                    first[key] = (number, index)
+                    unique.append(row)
+        environments = sorted({batch[n].environment for n in live if batch[n].expected is not None})
+        current, inserted = insert_confirmed(connection, environments, unique)
+        moved = {n: current[batch[n].environment] for n in live
+                 if batch[n].expected is not None and current[batch[n].environment] != batch[n].expected}
+        if moved:
+            raise _Restart(moved)  # rolls this transaction back
+        for number in live:
+            job, outcome = batch[number], outcomes[number]
+            outcome.inserted = [(row[0], row[1]) in inserted and first[(row[0], row[1])] == (number, index)
+                                for index, row in enumerate(job.rows)]
+            held = [row for row, new in zip(job.rows, outcome.inserted, strict=True) if not new]
+            if not held:
+                outcome.duplicates = [None] * len(job.rows)
+            elif job.keep_duplicates:
+                outcome.duplicates = [None if new else keep_duplicate(connection, row)
+                                      for row, new in zip(job.rows, outcome.inserted, strict=True)]
+            else:
+                outcome.held = stored_contents(connection, job.environment, (row[1] for row in held))
+        return outcomes
+
+    def _connect(self) -> Any:
+        if self._connection is None:
+            self._connection = self.store.engine.connect()
+        return self._connection
+
+    def _drop_connection(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            try:
+                connection.close()
+            except Exception:  # noqa: BLE001 - a broken connection may fail to close; it is dropped anyway
+                pass
+
+
+class _Restart(Exception):  # noqa: N818 - internal: roll back and write again without these requests
+    def __init__(self, stale: dict[int, Fingerprint]) -> None:
+        super().__init__("requests checked against an older fingerprint")
+        self.stale = stale
+
+
+class StaleCatalog(Exception):  # noqa: N818 - a signal to validate again, not an error
+    """The rows were validated against an older catalog fingerprint; nothing was written."""
+
+    def __init__(self, current: Fingerprint) -> None:
+        super().__init__("validated against an older catalog")
+        self.current = current
+
+
+class GroupWriter:
+    """An EventWriter for import_records that writes through the committer (one request's rows)."""
+
+    def __init__(self, committer: GroupCommitter, environment: str, expected: Fingerprint | None,
+                 on_stale: Any = None) -> None:
+        self.committer = committer
+        self.environment = environment
+        self.expected = expected
+        self.on_stale = on_stale
+        self._held: dict[str, Content] = {}
+        self._wrote = False
+
+    def write(self, rows: Sequence[Row]) -> int:
+        if not rows:
+            return 0
+        outcome = self.committer.write(self.environment, rows, self.expected)
+        if outcome.stale is not None:
+            self._stale(outcome.stale)
+        self._wrote = True
+        self._held.update(outcome.held)
+        return outcome.new
+
+    def _stale(self, current: Fingerprint) -> None:
+        self._wrote = True  # settled: nothing left to confirm at close
+        if self.on_stale is not None:
+            self.on_stale()
+        raise StaleCatalog(current)
+
+    def held(self, environment: str, ids: Any) -> dict[str, Content]:
+        return {event_id: self._held[event_id] for event_id in ids if event_id in self._held}
+
+    def close(self) -> None:
+        """Nothing was written (every event refused): the refusals were judged against `expected`,
+        which no transaction confirmed, so it is read now."""
+        if not self._wrote:
+            confirm(self.committer.store, self.environment, self.expected, self._stale)
+
+
+def confirm(store: Store, environment: str, expected: Fingerprint | None, on_stale: Any) -> None:
+    """Call `on_stale(current)` when `expected` is no longer the environment's fingerprint."""
+    if expected is None:
+        return
+    with store.engine.connect() as connection:
+        current = fingerprint_on(connection, environment)
+    if current != expected:
+        on_stale(current)

@@ -1,0 +1,147 @@
+"""Group commit: concurrent small writes share one transaction, each request gets its own answer,
+only after its events are committed; a failing request fails alone; a catalog that moved
+meanwhile is never used stale. On both stores."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from ratecard.ingest.group_commit import GroupCommitter
+from ratecard.services.catalog import apply_catalog
+from ratecard.store import open_store
+from ratecard.store.events import count_by_status, stored_contents
+
+from ..integration.scenario import CATALOG
+from ..migrated import at_head
+from .conftest import Api
+
+
+def row(event_id: str, customer: object = "acme", env: str = "live") -> tuple:
+    return (env, event_id, customer, "api_calls", 1_768_900_000_000_000, "{}", 1_768_900_000_000_001, "matched",
+            False, None)
+
+
+def test_concurrent_writes_share_one_transaction_each_with_its_own_outcome(db_url: str) -> None:
+    store = open_store(at_head(db_url))
+    committer = GroupCommitter(store, max_events=1_000, max_wait=10.0)
+    try:
+        before = committer.write("live", [row("held-before")], None)
+        assert before.inserted == [True] and committer.batches == 1
+        jobs = [[row(f"r{n}-a"), row(f"r{n}-b")] for n in range(8)]
+        jobs[1].append(row("shared"))
+        jobs[2].append(row("shared", customer="other"))  # the same id with other content: a conflict
+        jobs[3].append(row("held-before"))
+        jobs[4].append(row("r4-a"))  # its own duplicate, inside one request
+        announced = threading.Barrier(len(jobs))
+        outcomes: list = [None] * len(jobs)
+
+        def send(number: int) -> None:
+            with committer.announced():
+                announced.wait(timeout=30)  # every request is validating: the writer waits for them all
+                outcomes[number] = committer.write("live", jobs[number], None)
+
+        threads = [threading.Thread(target=send, args=(n,)) for n in range(len(jobs))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        assert committer.batches == 2  # the eight requests: one transaction
+        shared = [outcomes[1].inserted[-1], outcomes[2].inserted[-1]]
+        assert sorted(shared) == [False, True]  # the first to arrive stored it, the other holds a duplicate
+        loser = outcomes[1] if not shared[0] else outcomes[2]
+        assert "shared" in loser.held
+        assert outcomes[3].inserted == [True, True, False] and "held-before" in outcomes[3].held
+        assert outcomes[4].inserted == [True, True, False]
+        assert sum(o.new for o in outcomes) == 8 * 2 + 1
+        assert sum(count_by_status(store, "live").values()) == 1 + 8 * 2 + 1
+    finally:
+        committer.close()
+        store.dispose()
+
+
+def test_a_failing_request_fails_alone_and_nothing_acknowledged_is_lost(db_url: str) -> None:
+    store = open_store(at_head(db_url))
+    committer = GroupCommitter(store, max_events=1_000, max_wait=10.0)
+    try:
+        jobs = [[row(f"ok{n}")] for n in range(4)]
+        jobs[2] = [row("bad-1"), row("bad-2", customer=object())]  # a value the driver cannot send: an error
+        announced = threading.Barrier(len(jobs))
+        answers: list = [None] * len(jobs)
+
+        def send(number: int) -> None:
+            with committer.announced():
+                announced.wait(timeout=30)
+                try:
+                    answers[number] = committer.write("live", jobs[number], None)
+                except Exception as exc:  # noqa: BLE001 - what the request would answer 500 for
+                    answers[number] = exc
+
+        with ThreadPoolExecutor(len(jobs)) as pool:
+            list(pool.map(send, range(len(jobs))))
+        assert isinstance(answers[2], Exception)
+        acknowledged = [f"ok{n}" for n in (0, 1, 3)]
+        assert all(answers[n].inserted == [True] for n in (0, 1, 3))
+        stored = stored_contents(store, "live", [*acknowledged, "bad-1", "bad-2"])
+        assert sorted(stored) == acknowledged  # every acknowledged event, none of the failed request
+        again = committer.write("live", [row("after")], None)  # the writer carries on
+        assert again.inserted == [True]
+    finally:
+        committer.close()
+        store.dispose()
+
+
+def test_concurrent_single_event_requests_store_each_event_once(api: Api) -> None:
+    api.apply_catalog()
+    events = [{"id": f"c{n % 30}", "customer": "acme", "meter": "api_calls", "timestamp": "2026-01-20T10:00:00Z"}
+              for n in range(60)]  # each id sent twice, concurrently
+
+    def send(event: dict) -> dict:
+        response = api.post("/v1/events", json=[event])
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(send, events))
+    assert sum(a["stored"] for a in answers) == 30
+    assert sum(a["duplicates"] for a in answers) == 30
+    store = open_store(api.url)
+    assert count_by_status(store, "live") == {"matched": 30}
+    store.dispose()
+
+
+@pytest.mark.parametrize("route", ["/v1/events", "/v1/ingest/meter-data"])
+def test_an_event_is_checked_against_the_catalog_applied_since_the_last_request(api: Api, route: str,
+                                                                                tmp_path: Path) -> None:
+    api.apply_catalog()
+
+    def send(event_id: str) -> dict:
+        if route == "/v1/events":
+            body = [{"id": event_id, "customer": "newco", "meter": "api_calls", "timestamp": "2026-01-20T10:00:00Z"}]
+            return api.post(route, json=body).json()
+        answer = api.post(route, json={"reference": event_id, "customer_reference": "newco",
+                                       "meter_reference": "api_calls", "timestamp": "2026-01-20T10:00:00Z"})
+        assert answer.status_code == 201, answer.text
+        return answer.json()
+
+    first = send("before-newco-1")
+    # a catalog applied by another process: this server's caches learn it only from the database
+    other = open_store(api.url)
+    catalog = tmp_path / "catalog.yaml"
+    catalog.write_text(CATALOG.replace(
+        "subscriptions:",
+        "  - {reference: newco, name: NewCo, country: DE, currency: EUR, tax_rate: \"19\", timezone: UTC}\n"
+        "subscriptions:\n  - {reference: newco-pro, customer: newco, plan: pro, start: 2026-01-15, billing_anchor: 1}"
+    ), encoding="utf-8")
+    apply_catalog(other, catalog, datetime.now(UTC))  # the CLI's own path
+    other.dispose()
+    second = send("after-newco-01")
+    if route == "/v1/events":
+        assert first["flags"] == {"unknown_customer": 1} and second["flags"] == {}
+    else:
+        assert first["processed_details"]["type"] == "NOT_MATCHED"
+        assert second["processed_details"]["type"] == "DEFAULT"

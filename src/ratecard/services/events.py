@@ -19,6 +19,7 @@ from ..store.backfills import BackfillError, BackfillNotFound
 from ..store.events import StoredEvent, list_events
 from ..store.invoices import finalized_windows
 from .catalog import current_catalog, optional_catalog
+from .entitlements import usage_changed
 from .errors import Conflict, InvalidInput, NotFound
 
 # the ingestion types an entry point handles (parsing a request, caching a validator, rendering)
@@ -82,6 +83,8 @@ def import_events(
         raise InvalidInput(str(exc)) from None
     except BackfillError as exc:  # the backfill was closed or reverted while importing
         raise Conflict(f"{exc}; the batches stored before stay in it", field="backfill") from None
+    if not dry_run:
+        usage_changed(environment)
     return EventImport(report, catalog is not None, backfill)
 
 
@@ -105,8 +108,11 @@ def import_batch(store: Store, environment: str, now: datetime, records: list[Ra
     if validator is not None:
         validator.set_now(now)
     report = ImportReport("request", dry_run)
-    return import_records(store, catalog, records, now, report, environment=environment, validator=validator,
-                          background=False, keep_rejections=len(records))
+    report = import_records(store, catalog, records, now, report, environment=environment, validator=validator,
+                            background=False, keep_rejections=len(records))
+    if not dry_run and report.stored:
+        usage_changed(environment, {customer for customer, _ in report.coverage} | {c for c, _ in report.outside})
+    return report
 
 
 def check_event_status(status: str | None) -> None:

@@ -20,6 +20,7 @@ from ..ingest.validate import EventValidator
 from ..store import Store
 from ..store.meter_data import MeterDataRow, NewEvent, get_meter_data, insert_meter_data, list_meter_data, soft_delete
 from ..store.resources import ConfigChange, Resource, config_change
+from .entitlements import usage_changed
 from .errors import Conflict, NotFound
 from .resources.model import METER, PREFIX, PROPERTY, VALUE, View
 
@@ -122,6 +123,7 @@ def store_events(store: Store, environment: str, now: datetime, events: list[New
     received = to_micros(now)
     outcome = insert_meter_data(store, environment, events, received)
     record_batch(store, environment, now, events, outcome)
+    usage_changed(environment, {event.customer for event in events})
     return StoredBatch(events, outcome, received)
 
 

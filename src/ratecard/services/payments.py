@@ -30,6 +30,7 @@ from ..store.payments import (
     payment_of_invoice,
     update_payment,
 )
+from . import webhook_events
 from .catalog import optional_catalog
 from .errors import Conflict, InvalidInput, NotFound
 
@@ -199,7 +200,14 @@ def mark_paid(store: Store, reference: str, bank_reference: str, now: datetime,
                            "action_url": None, "updated_at": now_us},
                           statuses=(payment.status,), in_flight=False):
         raise Conflict(f"invoice {reference}: its payment changed meanwhile; nothing was done")
-    return payment_of(store, reference, environment)
+    paid = payment_of(store, reference, environment)
+    invoice = _invoice(store, reference, environment)
+    webhook_events.emit_many(store, environment, [
+        ("payment.succeeded", {"object_type": "PAYMENT", "invoice_number": reference, "status": "SUCCEEDED",
+                               "method": paid.method, "reference": paid.reference,
+                               "customer_reference": invoice.customer}),
+        ("invoice.paid", webhook_events.invoice_data(invoice))], now)
+    return paid
 
 
 def handle_stripe_webhook(store: Store, payload: bytes, signature: str | None, now: datetime) -> Applied:

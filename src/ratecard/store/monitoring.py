@@ -232,6 +232,13 @@ def _endpoint(row: Any) -> EndpointRow:
     return EndpointRow(row.id, row.url, row.secret, row.created_at, bool(row.allow_private))
 
 
+def set_endpoint_secret(connection: Connection, environment: str, endpoint_id: int, secret: str) -> bool:
+    """Replace an endpoint's signing secret (in the caller's transaction)."""
+    result = connection.execute(update(webhook_endpoints).where(
+        webhook_endpoints.c.environment == environment, webhook_endpoints.c.id == endpoint_id).values(secret=secret))
+    return result.rowcount > 0
+
+
 def delete_endpoint(store: Store, environment: str, endpoint_id: int) -> bool:
     """Remove an endpoint; its pending deliveries are marked failed (the log is kept)."""
     with store.engine.begin() as connection:

@@ -4,10 +4,22 @@ for the decisions taken where ratecard and Solvimon differ."""
 
 from __future__ import annotations
 
-from . import calculations, customers, invoices, meter_properties, meter_values, meters, reprocess
+from . import (
+    calculations,
+    customers,
+    entitlements,
+    features,
+    invoices,
+    meter_properties,
+    meter_values,
+    meters,
+    reprocess,
+    webhooks,
+)
 from .meter_data import routes as meter_data
 
-ROUTERS = [module.router for module in (meter_data, meter_values, meter_properties, meters, calculations, customers,
-                                        invoices, reprocess)]
+# entitlements before customers: /v1/customers/{key:path} would take customers/<key>/entitlements
+ROUTERS = [module.router for module in (meter_data, meter_values, meter_properties, meters, calculations, entitlements,
+                                        customers, features, invoices, reprocess, webhooks)]
 
 __all__ = ["ROUTERS"]

@@ -24,6 +24,7 @@ from ...catalog.schema import Customer as CatalogCustomer
 from ...domain.instants import to_micros
 from ...store import Store
 from ...store.resources import ConfigChange, Resource, config_change
+from ..webhook_events import emit
 from .checks import already_exists, check_choice, check_reference, check_text, invalid, invalid_operation, missing, not_found
 from .model import CUSTOMER, PREFIX, View, save_document
 
@@ -254,7 +255,11 @@ Changed = tuple[View, CatalogCustomer, Resource]
 
 def create(store: Store, environment: str, now: datetime, data: dict[str, Any]) -> Changed:
     with config_change(store, environment, to_micros(now)) as change:
-        return _create(change, data)
+        created = _create(change, data)
+    view, customer, row = created
+    emit(store, environment, "customer.created", {"object_type": "CUSTOMER", "id": row.id,
+                                                  "reference": customer.reference, "name": customer.name}, now)
+    return created
 
 
 def update(store: Store, environment: str, now: datetime, key: str, data: dict[str, Any]) -> Changed:

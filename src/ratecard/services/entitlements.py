@@ -1,0 +1,181 @@
+"""What a customer is entitled to right now (Solvimon's entitlements): the features the plans of
+its active subscriptions grant, and for a usage-limited feature the usage of its meter over the
+subscription's current period so far.
+
+Apps ask this on their own request path, so a long-running process answers from an in-process
+cache: one entry per (environment, customer), computed on a miss from the plan features and the
+upcoming invoice's usage (services.preview, the invoice run's own measure), and dropped when
+  - the ingest path stores events for the customer (`usage_changed`, called by the API's ingest
+    routes and by file imports in this process),
+  - the environment's catalog version changes (the entry remembers the version it was built at),
+  - it is older than TTL seconds (what another process ingested is seen within TTL), or
+  - the billing period it was computed in has ended.
+Every answer carries `as_of`: the instant its usage was measured at.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from ..billing.preview import preview_customer
+from ..catalog import Catalog
+from ..catalog.features import NUMBER, SWITCH, as_number, enum_values
+from ..catalog.schema import Feature
+from ..store import Store
+from .customer_views import plan_in_force
+
+TTL = 5.0  # seconds an entry is trusted without an ingest in this process telling otherwise
+MAX_ENTRIES = 50_000
+
+
+@dataclass(frozen=True)
+class Granted:
+    """One feature one subscription's plan grants."""
+
+    feature: Feature
+    value: Any  # Decimal (number) | bool (switch) | list[str] (enum)
+    usage: Decimal | None = None  # a usage-limited number feature: its meter's usage this period
+
+    @property
+    def remaining(self) -> Decimal | None:
+        if self.usage is None or not isinstance(self.value, Decimal):
+            return None
+        return max(self.value - self.usage, Decimal(0))
+
+
+@dataclass(frozen=True)
+class SubscriptionEntitlements:
+    subscription: str
+    plan: str
+    period_start: datetime | None
+    period_end: datetime | None
+    granted: tuple[Granted, ...]
+
+
+@dataclass(frozen=True)
+class CustomerEntitlements:
+    customer: str
+    catalog_version: int
+    as_of: datetime
+    subscriptions: tuple[SubscriptionEntitlements, ...]
+    valid_until: datetime | None = None  # the earliest end of the periods the usage was measured in
+
+    def merged(self) -> list[Granted]:
+        """One value per feature over all subscriptions: the largest number (usages added up), a switch on
+        when any grants it, the union of enum values (in the feature's order)."""
+        by_code: dict[str, Granted] = {}
+        for subscription in self.subscriptions:
+            for item in subscription.granted:
+                seen = by_code.get(item.feature.code)
+                by_code[item.feature.code] = item if seen is None else _merge(seen, item)
+        return list(by_code.values())
+
+
+def _merge(a: Granted, b: Granted) -> Granted:
+    if a.feature.type == NUMBER:
+        usage = None if a.usage is None and b.usage is None else (a.usage or Decimal(0)) + (b.usage or Decimal(0))
+        return Granted(a.feature, max(a.value, b.value), usage)
+    if a.feature.type == SWITCH:
+        return Granted(a.feature, a.value or b.value)
+    return Granted(a.feature, [v for v in a.feature.values if v in a.value or v in b.value])
+
+
+def plan_value(feature: Feature, value: Any) -> Any:
+    if feature.type == NUMBER:
+        return as_number(value)
+    if feature.type == SWITCH:
+        return bool(value)
+    return [v for v in feature.values if v in enum_values(value)]
+
+
+def compute(store: Store, environment: str, catalog: Catalog, catalog_version: int, customer: str,
+            now: datetime) -> CustomerEntitlements:
+    """The customer's entitlements at `now`, measured from the store (no cache)."""
+    features = {feature.code: feature for feature in catalog.document.features}
+    plans = {plan.code: plan for plan in catalog.document.plans}
+    active = [spec for spec in catalog.subscriptions.values() if spec.customer == customer
+              and spec.schedule().period_containing(now) is not None]
+    metered = any(features[code].meter for spec in active for code in plans[plan_in_force(spec, now)].features
+                  if code in features)
+    previews = {preview.subscription: preview
+                for preview in (preview_customer(store, catalog, catalog_version, customer, now, environment)
+                                if metered else [])}
+    out = []
+    for spec in active:
+        code = plan_in_force(spec, now)
+        preview = previews.get(spec.reference)
+        usage = {item.meter: item.quantity for item in preview.usage} if preview is not None else {}
+        granted = []
+        for feature_code, raw in plans[code].features.items():
+            feature = features.get(feature_code)
+            if feature is None:
+                continue
+            used = usage.get(feature.meter, Decimal(0)) if feature.meter else None
+            granted.append(Granted(feature, plan_value(feature, raw), used))
+        period = spec.schedule().period_containing(now)
+        out.append(SubscriptionEntitlements(spec.reference, code, period.start if period else None,
+                                            period.end if period else None, tuple(granted)))
+    ends = [item.period_end for item in out if item.period_end is not None]
+    return CustomerEntitlements(customer, catalog_version, now, tuple(out), min(ends) if ends else None)
+
+
+class EntitlementCache:
+    """Per process: each customer's entitlements, dropped on ingest, on a catalog change, after TTL
+    seconds and at the end of the period they were measured in."""
+
+    def __init__(self, ttl: float = TTL) -> None:
+        self.ttl = ttl
+        self._lock = threading.Lock()
+        self._entries: dict[tuple[str, str], tuple[int, float, CustomerEntitlements]] = {}
+        # bumped by every usage change: an answer computed across a change is not kept
+        self._generation: dict[tuple[str, str], int] = {}
+        self._environment_generation: dict[str, int] = {}
+
+    def get(self, store: Store, environment: str, catalog: Catalog, catalog_version: int, customer: str,
+            now: datetime) -> CustomerEntitlements:
+        key = (environment, customer)
+        with self._lock:
+            entry = self._entries.get(key)
+            stamp = (self._environment_generation.get(environment, 0), self._generation.get(key, 0))
+        if entry is not None:
+            version, expires, answer = entry
+            if (version == catalog_version and expires > time.monotonic()
+                    and (answer.valid_until is None or now < answer.valid_until) and now >= answer.as_of):
+                return answer
+        answer = compute(store, environment, catalog, catalog_version, customer, now)
+        with self._lock:
+            if stamp == (self._environment_generation.get(environment, 0), self._generation.get(key, 0)):
+                if len(self._entries) >= MAX_ENTRIES:
+                    self._entries.clear()
+                self._entries[key] = (catalog_version, time.monotonic() + self.ttl, answer)
+        return answer
+
+    def usage_changed(self, environment: str, customers: Iterable[str] | None) -> None:
+        """Events were stored for these customers (None: any customer of the environment)."""
+        with self._lock:
+            if customers is None:
+                self._environment_generation[environment] = self._environment_generation.get(environment, 0) + 1
+                for key in [key for key in self._entries if key[0] == environment]:
+                    del self._entries[key]
+                return
+            for customer in customers:
+                key = (environment, customer)
+                if len(self._generation) >= MAX_ENTRIES:
+                    self._generation.clear()
+                    self._environment_generation[environment] = self._environment_generation.get(environment, 0) + 1
+                self._generation[key] = self._generation.get(key, 0) + 1
+                self._entries.pop(key, None)
+
+
+ENTITLEMENTS = EntitlementCache()
+
+
+def usage_changed(environment: str, customers: Iterable[str] | None = None) -> None:
+    """The ingest path's hook: events were stored for `customers` (None: unknown, all of them)."""
+    ENTITLEMENTS.usage_changed(environment, customers)

@@ -43,14 +43,14 @@ def pinned(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RATECARD_API_WEBHOOKS_ALLOW_PRIVATE", "1")  # the receiver is on 127.0.0.1
 
 
-def _entitlements_raw(server: Live, customer: str) -> dict[str, Any]:
-    customers = server.api(sv.CustomersApi)
+def _entitlements_raw(live: Live, customer: str) -> dict[str, Any]:
+    customers = live.api(sv.CustomersApi)
     response = customers.get_customers_by_resource_id_or_reference_entitlements_without_preload_content(V, customer)
     assert response.status == 200
     return json.loads(response.data)
 
 
-def test_entitlements_answer_plan_features_and_usage_after_an_ingest(server: Live) -> None:
+def test_entitlements_answer_plan_features_and_usage_after_an_ingest(server: Live) -> None:  # noqa: F811
     _meter_and_calculations(server)
     _customer_plan_and_subscription(server)
     features = server.api(sv.FeaturesApi)
@@ -141,7 +141,8 @@ def receiver() -> Iterator[Receiver]:
         yield running
 
 
-def test_webhook_receives_signed_invoice_events_retried_and_in_order(server: Live, receiver: Receiver) -> None:
+def test_webhook_receives_signed_invoice_events_retried_and_in_order(
+        server: Live, receiver: Receiver) -> None:  # noqa: F811
     hooks = server.api(sv.WebhooksApi)
     created = hooks.post_webhooks(V, webhook_create_request=m.WebhookCreateRequest(
         url=receiver.url, name="Billing", reference="billing",

@@ -24,11 +24,10 @@ def feature_problems(features: Iterable[tuple[int, Feature]], plans: Iterable[tu
     told the feature is unknown)."""
     problems: list[tuple[str, str]] = []
     features = list(features)
-    counts = Counter(feature.code for _, feature in features)
     by_code: dict[str, Feature] = {}
     for index, feature in features:
         path = f"features[{index}]"
-        if counts[feature.code] > 1:
+        if feature.code in by_code:
             problems.append((f"{path}.code", f"duplicate feature code {feature.code!r}"))
         by_code.setdefault(feature.code, feature)
         if feature.type == ENUM:

@@ -3,13 +3,13 @@ its active subscriptions grant, and for a usage-limited feature the usage of its
 subscription's current period so far.
 
 Apps ask this on their own request path, so a long-running process answers from an in-process
-cache: one entry per (environment, customer), computed on a miss from the plan features and the
-upcoming invoice's usage (services.preview, the invoice run's own measure), and dropped when
-  - the ingest path stores events for the customer (`usage_changed`, called by the API's ingest
-    routes and by file imports in this process),
-  - the environment's catalog version changes (the entry remembers the version it was built at),
-  - it is older than TTL seconds (what another process ingested is seen within TTL), or
-  - the billing period it was computed in has ended.
+cache (EntitlementCache): one entry per (environment, customer), computed from the plan features
+and the upcoming invoice's usage (billing.preview, the invoice run's own measure), refreshed in
+the background when
+  - the ingest path stores events for the customer (`usage_changed`, called by the ingest services
+    behind the API's ingest routes and by file imports),
+  - it is older than TTL seconds (what another process ingested is seen within about TTL),
+and computed again before answering when the catalog version changed or its billing period ended.
 Every answer carries `as_of`: the instant its usage was measured at.
 """
 
@@ -18,11 +18,13 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from .. import clock
 from ..billing.preview import preview_customer
 from ..catalog import Catalog
 from ..catalog.features import NUMBER, SWITCH, as_number, enum_values
@@ -125,52 +127,112 @@ def compute(store: Store, environment: str, catalog: Catalog, catalog_version: i
     return CustomerEntitlements(customer, catalog_version, now, tuple(out), min(ends) if ends else None)
 
 
+@dataclass
+class _Entry:
+    catalog_version: int
+    expires: float  # time.monotonic() after which the entry is refreshed (another process may have ingested)
+    answer: CustomerEntitlements
+    store: Store
+    catalog: Catalog
+    stale: bool = False  # events were stored since: served, and refreshed in the background
+
+
 class EntitlementCache:
-    """Per process: each customer's entitlements, dropped on ingest, on a catalog change, after TTL
-    seconds and at the end of the period they were measured in."""
+    """Per process: each customer's entitlements, served from memory.
+
+    Kept fresh by the ingest path: `usage_changed` (called after events are stored) marks the
+    customers' entries stale and has a background thread recompute them, so a read right after an
+    ingest is still a memory read: it answers the previous figures (their `as_of` says when they were
+    measured) until the refreshed ones replace them, a few milliseconds later. An entry older than
+    TTL seconds (what other processes ingested) is served and refreshed the same way. A read with no
+    entry, a new catalog version or a billing period that has ended computes before it answers."""
 
     def __init__(self, ttl: float = TTL) -> None:
         self.ttl = ttl
         self._lock = threading.Lock()
-        self._entries: dict[tuple[str, str], tuple[int, float, CustomerEntitlements]] = {}
-        # bumped by every usage change: an answer computed across a change is not kept
+        self._entries: dict[tuple[str, str], _Entry] = {}
+        # bumped by every usage change: a refresh computed across a change is followed by another
         self._generation: dict[tuple[str, str], int] = {}
-        self._environment_generation: dict[str, int] = {}
+        self._queued: set[tuple[str, str]] = set()
+        self._pool: ThreadPoolExecutor | None = None
 
     def get(self, store: Store, environment: str, catalog: Catalog, catalog_version: int, customer: str,
             now: datetime) -> CustomerEntitlements:
         key = (environment, customer)
         with self._lock:
             entry = self._entries.get(key)
-            stamp = (self._environment_generation.get(environment, 0), self._generation.get(key, 0))
-        if entry is not None:
-            version, expires, answer = entry
-            if (version == catalog_version and expires > time.monotonic()
-                    and (answer.valid_until is None or now < answer.valid_until) and now >= answer.as_of):
-                return answer
-        answer = compute(store, environment, catalog, catalog_version, customer, now)
+        if entry is not None and entry.catalog_version == catalog_version and now >= entry.answer.as_of \
+                and (entry.answer.valid_until is None or now < entry.answer.valid_until):
+            if entry.stale or entry.expires <= time.monotonic():
+                self._refresh_later(key)
+            return entry.answer
         with self._lock:
-            if stamp == (self._environment_generation.get(environment, 0), self._generation.get(key, 0)):
-                if len(self._entries) >= MAX_ENTRIES:
-                    self._entries.clear()
-                self._entries[key] = (catalog_version, time.monotonic() + self.ttl, answer)
+            generation = self._generation.get(key, 0)
+        answer = compute(store, environment, catalog, catalog_version, customer, now)
+        self._keep(key, generation, _Entry(catalog_version, time.monotonic() + self.ttl, answer, store, catalog))
         return answer
 
-    def usage_changed(self, environment: str, customers: Iterable[str] | None) -> None:
-        """Events were stored for these customers (None: any customer of the environment)."""
+    def _keep(self, key: tuple[str, str], generation: int, entry: _Entry) -> None:
         with self._lock:
-            if customers is None:
-                self._environment_generation[environment] = self._environment_generation.get(environment, 0) + 1
-                for key in [key for key in self._entries if key[0] == environment]:
-                    del self._entries[key]
+            entry.stale = self._generation.get(key, 0) != generation  # changed meanwhile: refresh again
+            if len(self._entries) >= MAX_ENTRIES and key not in self._entries:
+                self._entries.clear()
+                self._generation.clear()
+            self._entries[key] = entry
+        if entry.stale:
+            self._refresh_later(key)
+
+    def _refresh_later(self, key: tuple[str, str]) -> None:
+        with self._lock:
+            if key in self._queued or key not in self._entries:
                 return
-            for customer in customers:
-                key = (environment, customer)
-                if len(self._generation) >= MAX_ENTRIES:
-                    self._generation.clear()
-                    self._environment_generation[environment] = self._environment_generation.get(environment, 0) + 1
+            self._queued.add(key)
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="entitlements")
+            pool = self._pool
+        pool.submit(self._refresh, key)
+
+    def _refresh(self, key: tuple[str, str]) -> None:
+        with self._lock:
+            self._queued.discard(key)
+            entry = self._entries.get(key)
+            generation = self._generation.get(key, 0)
+        if entry is None:
+            return
+        try:
+            answer = compute(entry.store, key[0], entry.catalog, entry.catalog_version, key[1], clock.now())
+        except Exception:  # noqa: BLE001 - a failed refresh drops the entry: the next read computes and reports
+            with self._lock:
+                if self._entries.get(key) is entry:
+                    del self._entries[key]
+            return
+        self._keep(key, generation, replace(entry, expires=time.monotonic() + self.ttl, answer=answer))
+
+    def usage_changed(self, environment: str, customers: Iterable[str] | None) -> None:
+        """Events were stored for these customers (None: any customer of the environment): their
+        entries are refreshed in the background (with None, on their next read)."""
+        refresh = []
+        with self._lock:
+            keys = [key for key in self._entries if key[0] == environment] if customers is None \
+                else [(environment, customer) for customer in customers]
+            for key in keys:
                 self._generation[key] = self._generation.get(key, 0) + 1
-                self._entries.pop(key, None)
+                entry = self._entries.get(key)
+                if entry is not None:
+                    entry.stale = True
+                    refresh.append(key)
+        if customers is not None:
+            for key in refresh:
+                self._refresh_later(key)
+
+    def wait_idle(self, timeout: float = 10.0) -> None:
+        """Until no refresh is queued (tests, benchmarks)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                if not self._queued:
+                    return
+            time.sleep(0.005)
 
 
 ENTITLEMENTS = EntitlementCache()

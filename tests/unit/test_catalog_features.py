@@ -115,6 +115,7 @@ def test_the_cache_serves_from_memory_and_the_ingest_hook_refreshes_it(monkeypat
         return CustomerEntitlements(customer, version, now, (SubscriptionEntitlements("s", "p", None, None, granted),))
 
     monkeypatch.setattr(entitlements, "compute", fake)
+    monkeypatch.setenv("RATECARD_NOW", "2026-01-25T00:00:00Z")  # the clock background refreshes read
     cache = entitlements.EntitlementCache(ttl=3600)
     now = datetime(2026, 1, 25, tzinfo=UTC)
     assert cache.get(None, "live", None, 1, "acme", now).merged()[0].usage == 0  # type: ignore[arg-type]

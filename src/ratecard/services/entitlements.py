@@ -193,19 +193,22 @@ class EntitlementCache:
         pool.submit(self._refresh, key)
 
     def _refresh(self, key: tuple[str, str]) -> None:
+        """Recompute one entry; still queued until kept, so a change meanwhile (a newer generation)
+        queues it again once this one is kept."""
         with self._lock:
-            self._queued.discard(key)
             entry = self._entries.get(key)
             generation = self._generation.get(key, 0)
-        if entry is None:
-            return
         try:
-            answer = compute(entry.store, key[0], entry.catalog, entry.catalog_version, key[1], clock.now())
+            answer = None if entry is None else compute(entry.store, key[0], entry.catalog, entry.catalog_version,
+                                                        key[1], clock.now())
         except Exception:  # noqa: BLE001 - a failed refresh drops the entry: the next read computes and reports
-            with self._lock:
-                if self._entries.get(key) is entry:
+            answer = None
+        with self._lock:
+            self._queued.discard(key)
+            if answer is None or entry is None:
+                if entry is not None and self._entries.get(key) is entry:
                     del self._entries[key]
-            return
+                return
         self._keep(key, generation, replace(entry, expires=time.monotonic() + self.ttl, answer=answer))
 
     def usage_changed(self, environment: str, customers: Iterable[str] | None) -> None:

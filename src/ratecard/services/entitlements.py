@@ -150,15 +150,18 @@ class EntitlementCache:
     def __init__(self, ttl: float = TTL) -> None:
         self.ttl = ttl
         self._lock = threading.Lock()
-        self._entries: dict[tuple[str, str], _Entry] = {}
-        # bumped by every usage change: a refresh computed across a change is followed by another
+        self._entries: dict[tuple[int, str, str], _Entry] = {}
+        # per (environment, customer), bumped by every usage change (entry or not): an answer computed
+        # across a change is refreshed again; `_epoch` moves when the counters are cleared
         self._generation: dict[tuple[str, str], int] = {}
-        self._queued: set[tuple[str, str]] = set()
+        self._epoch = 0
+        self._queued: set[tuple[int, str, str]] = set()
+        self._stores: set[int] = set()  # the stores entries were computed from (one, but for tests)
         self._pool: ThreadPoolExecutor | None = None
 
     def get(self, store: Store, environment: str, catalog: Catalog, catalog_version: int, customer: str,
             now: datetime) -> CustomerEntitlements:
-        key = (environment, customer)
+        key = (id(store), environment, customer)  # the entry holds the store: the id is not reused meanwhile
         with self._lock:
             entry = self._entries.get(key)
         if entry is not None and entry.catalog_version == catalog_version and now >= entry.answer.as_of \
@@ -167,22 +170,25 @@ class EntitlementCache:
                 self._refresh_later(key)
             return entry.answer
         with self._lock:
-            generation = self._generation.get(key, 0)
+            generation = self._stamp(key)
         answer = compute(store, environment, catalog, catalog_version, customer, now)
         self._keep(key, generation, _Entry(catalog_version, time.monotonic() + self.ttl, answer, store, catalog))
         return answer
 
-    def _keep(self, key: tuple[str, str], generation: int, entry: _Entry) -> None:
+    def _stamp(self, key: tuple[int, str, str]) -> tuple[int, int]:
+        return self._epoch, self._generation.get((key[1], key[2]), 0)
+
+    def _keep(self, key: tuple[int, str, str], generation: tuple[int, int], entry: _Entry) -> None:
         with self._lock:
-            entry.stale = self._generation.get(key, 0) != generation  # changed meanwhile: refresh again
+            entry.stale = self._stamp(key) != generation  # changed meanwhile: refresh again
             if len(self._entries) >= MAX_ENTRIES and key not in self._entries:
                 self._entries.clear()
-                self._generation.clear()
             self._entries[key] = entry
+            self._stores.add(key[0])
         if entry.stale:
             self._refresh_later(key)
 
-    def _refresh_later(self, key: tuple[str, str]) -> None:
+    def _refresh_later(self, key: tuple[int, str, str]) -> None:
         with self._lock:
             if key in self._queued or key not in self._entries:
                 return
@@ -192,15 +198,15 @@ class EntitlementCache:
             pool = self._pool
         pool.submit(self._refresh, key)
 
-    def _refresh(self, key: tuple[str, str]) -> None:
+    def _refresh(self, key: tuple[int, str, str]) -> None:
         """Recompute one entry; still queued until kept, so a change meanwhile (a newer generation)
         queues it again once this one is kept."""
         with self._lock:
             entry = self._entries.get(key)
-            generation = self._generation.get(key, 0)
+            generation = self._stamp(key)
         try:
-            answer = None if entry is None else compute(entry.store, key[0], entry.catalog, entry.catalog_version,
-                                                        key[1], clock.now())
+            answer = None if entry is None else compute(entry.store, key[1], entry.catalog, entry.catalog_version,
+                                                        key[2], clock.now())
         except Exception:  # noqa: BLE001 - a failed refresh drops the entry: the next read computes and reports
             answer = None
         with self._lock:
@@ -215,11 +221,17 @@ class EntitlementCache:
         """Events were stored for these customers (None: any customer of the environment): their
         entries are refreshed in the background (with None, on their next read)."""
         refresh = []
+        wanted = None if customers is None else set(customers)
         with self._lock:
-            keys = [key for key in self._entries if key[0] == environment] if customers is None \
-                else [(environment, customer) for customer in customers]
+            if wanted is None or len(self._generation) + len(wanted) > MAX_ENTRIES:
+                self._generation.clear()
+                self._epoch += 1  # every answer being computed now is refreshed once kept
+            else:
+                for customer in wanted:
+                    self._generation[(environment, customer)] = self._generation.get((environment, customer), 0) + 1
+            keys = [key for key in self._entries if key[1] == environment] if wanted is None else \
+                [(store, environment, customer) for customer in wanted for store in self._stores]
             for key in keys:
-                self._generation[key] = self._generation.get(key, 0) + 1
                 entry = self._entries.get(key)
                 if entry is not None:
                     entry.stale = True

@@ -41,11 +41,11 @@ def _feature(view: View, data: dict[str, Any], current: Feature | None) -> Featu
         kind = data.get("type")
         if kind is None:
             raise missing("type")
-        if kind not in TYPES:
+        if not isinstance(kind, str) or kind not in TYPES:
             raise invalid("type", f"type must be one of {', '.join(TYPES)} (ratecard has no AMOUNT or STRING "
                                   f"features), got {str(kind)[:40]!r}")
         fields["type"] = TYPES[kind]
-    elif data.get("type") is not None and TYPES.get(data["type"]) != current.type:
+    elif data.get("type") is not None and (not isinstance(data["type"], str) or TYPES.get(data["type"]) != current.type):
         raise invalid_operation("a feature's type cannot change: create a new feature", "type")
     for name in ("name", "description"):
         if name in data:

@@ -52,7 +52,8 @@ def _settings(data: dict[str, Any], current: dict[str, Any]) -> dict[str, Any]:
             raise invalid("active", "active must be true or false")
         body["active"] = data["active"]
     kind = data.get("authentication_type")
-    if kind not in (None, *AUTHENTICATION_TYPES) or any(data.get(k) for k in ("username", "password", "api_key")):
+    credentials = any(data.get(name) for name in ("username", "password", "api_key"))
+    if not isinstance(kind, str | None) or kind not in (None, *AUTHENTICATION_TYPES) or credentials:
         raise invalid("authentication_type", "ratecard signs every delivery (see the signature header) and sends no "
                                              "basic or API-key authentication: authentication_type must be NONE")
     return body

@@ -24,7 +24,8 @@ from ..store.monitoring import enqueue_deliveries, list_endpoints
 from ..store.resources import load_resources
 
 WEBHOOK = "webhook"
-ACTIONS = ("invoice.created", "invoice.finalized", "invoice.paid", "payment.succeeded", "customer.created",
+ACTIONS = ("invoice.created", "invoice.finalized", "invoice.paid", "payment.succeeded", "payment.failed",
+           "customer.created",
            "subscription.created", "subscription.changed", "subscription.cancelled")
 
 

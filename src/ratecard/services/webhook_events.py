@@ -6,7 +6,8 @@ run` or whatever runs deliver_pending).
 (an invoice created or finalized, paid; a payment; a subscription created, changed or cancelled;
 a customer created). It queues one delivery per webhook that is active and subscribed to the
 action (services.resources.webhooks), all in one transaction, in the order the changes happen.
-Alert webhooks added with `ratecard webhooks add` receive alert events only.
+Alert webhooks added with `ratecard webhooks add` receive alert events only; a Solvimon webhook
+receives the alert events too when its actions take them (golive.webhooks.subscribed).
 """
 
 from __future__ import annotations
@@ -19,24 +20,15 @@ from typing import Any
 import orjson
 
 from ..domain.instants import rfc3339, to_micros
+from ..golive.webhooks import subscribed
 from ..store import Store
 from ..store.monitoring import enqueue_deliveries, list_endpoints
 from ..store.resources import load_resources
 
 WEBHOOK = "webhook"
-ACTIONS = ("invoice.created", "invoice.finalized", "invoice.paid", "payment.succeeded", "payment.failed",
-           "customer.created",
-           "subscription.created", "subscription.changed", "subscription.cancelled")
-
-
-def subscribed(body: dict[str, Any], action: str) -> bool:
-    """Whether a webhook's settings take this action: active, in included_actions (none: all), not excluded."""
-    if not body.get("active", True):
-        return False
-    included = body.get("included_actions") or []
-    if included and action not in included:
-        return False
-    return action not in (body.get("excluded_actions") or [])
+ACTIONS = ("alert.opened", "alert.resolved", "invoice.created", "invoice.finalized", "invoice.paid",
+           "payment.succeeded", "payment.failed", "customer.created", "subscription.created", "subscription.changed",
+           "subscription.cancelled")
 
 
 def has_webhooks(store: Store, environment: str) -> bool:

@@ -256,9 +256,7 @@ Changed = tuple[View, CatalogCustomer, Resource]
 def create(store: Store, environment: str, now: datetime, data: dict[str, Any]) -> Changed:
     with config_change(store, environment, to_micros(now)) as change:
         created = _create(change, data)
-    view, customer, row = created
-    emit(store, environment, "customer.created", {"object_type": "CUSTOMER", "id": row.id,
-                                                  "reference": customer.reference, "name": customer.name}, now)
+    _created(store, environment, created, now)
     return created
 
 
@@ -273,7 +271,16 @@ def upsert(store: Store, environment: str, now: datetime, key: Any, data: dict[s
         view = View(environment, change.resources, change.catalog())
         if key is not None and view.find_customer(key) is not None:
             return _update(change, key, {k: v for k, v in data.items() if k != "id"})
-        return _create(change, data)
+        created = _create(change, data)
+    _created(store, environment, created, now)
+    return created
+
+
+def _created(store: Store, environment: str, created: Changed, now: datetime) -> None:
+    """The customer.created webhook event (services.webhook_events)."""
+    _, customer, row = created
+    emit(store, environment, "customer.created", {"object_type": "CUSTOMER", "id": row.id,
+                                                  "reference": customer.reference, "name": customer.name}, now)
 
 
 def change_status(store: Store, environment: str, now: datetime, key: str, target: str,

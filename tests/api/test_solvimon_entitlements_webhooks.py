@@ -19,6 +19,7 @@ from solvimon_python_sdk.exceptions import ApiException, BadRequestException, No
 
 from ratecard.golive.webhooks import SIGNATURE_HEADER, deliver_pending, verify
 from ratecard.services.invoices import finalize_invoices, find_invoices
+from ratecard.services.subscription_changes import create_subscription
 from ratecard.store import open_store
 
 from .test_solvimon_sdk import (  # noqa: F401 (server is a fixture)
@@ -160,6 +161,9 @@ def test_webhook_receives_signed_invoice_events_retried_and_in_order(
     assert [h.reference for h in hooks.get_webhooks(V).data] == ["billing"]
     assert hooks.get_webhooks_by_resource_id(V, created.id).secret_key is None  # shown once
     assert "invoice.finalized" in hooks.get_webhooks_actions(V).data[0].actions
+    everything = Receiver(fail=0).__enter__()  # a second webhook taking every action
+    hooks.post_webhooks(V, webhook_create_request=m.WebhookCreateRequest(url=everything.url, name="All",
+                                                                         reference="all"))
 
     _meter_and_calculations(server)
     _customer_plan_and_subscription(server)
@@ -170,13 +174,18 @@ def test_webhook_receives_signed_invoice_events_retried_and_in_order(
         draft = find_invoices(store, "live", status="draft")[0]
         finalize_invoices(store, [draft.display_number], NOW, "live")
         first = deliver_pending(store, "live", NOW)
-        assert (first.attempted, first.delivered, first.retrying) == (1, 0, 1)  # 500: the rest wait behind it
-        events = server.api(sv.WebhookEventsApi).get_webhook_events(V).data
+        # billing: 500, the rest wait behind it; all: every event delivered at once
+        assert (first.retrying, first.delivered) == (1, len(everything.received))
+        events = server.api(sv.WebhookEventsApi).get_webhook_events(V, webhook_id=created.id).data
         assert sorted(e.status for e in events) == ["PENDING", "PENDING"]
         later = deliver_pending(store, "live", NOW + timedelta(seconds=31))
         assert (later.delivered, later.retrying) == (2, 0)
     finally:
         store.dispose()
+        everything.__exit__()
+    # every action, in the order the changes happened (the subscription came with a catalog apply: no event)
+    assert [json.loads(body)["action"] for _, body, _ in everything.received] == [
+        "customer.created", "invoice.created", "invoice.finalized"]
 
     actions = [json.loads(body)["action"] for _, body, _ in receiver.received]
     assert actions == ["invoice.created", "invoice.created", "invoice.finalized"]  # the retry, then in order
@@ -202,4 +211,15 @@ def test_webhook_receives_signed_invoice_events_retried_and_in_order(
     rolled = hooks.update_webhooks_by_resource_id_secret_key(V, created.id)
     assert rolled.secret_key and rolled.secret_key != secret
     hooks.delete_webhooks_by_resource_id(V, created.id)
-    assert hooks.get_webhooks(V).data == []
+    assert [h.reference for h in hooks.get_webhooks(V).data] == ["all"]
+
+    # a subscription created through ratecard's subscription service is an event too (queued)
+    store = open_store(server.db_url)
+    try:
+        create_subscription(store, NOW, "live", reference="acme-extra", customer="acme", plan="pro",
+                            start="2026-02-01", requires_reference=True)
+    finally:
+        store.dispose()
+    queued = server.api(sv.WebhookEventsApi).get_webhook_events(V, status="PENDING").data
+    assert [(e.action, json.loads(e.request_payload)["data"]["reference"]) for e in queued] == \
+        [("subscription.created", "acme-extra")]

@@ -223,3 +223,25 @@ def test_webhook_receives_signed_invoice_events_retried_and_in_order(
     queued = server.api(sv.WebhookEventsApi).get_webhook_events(V, status="PENDING").data
     assert [(e.action, json.loads(e.request_payload)["data"]["reference"]) for e in queued] == \
         [("subscription.created", "acme-extra")]
+
+
+HOSTILE = [None, 1, [], {"a": 1}, "\u0000", "x" * 5000]
+
+
+def test_hostile_bodies_get_the_error_envelope_never_a_500(server: Live) -> None:  # noqa: F811
+    for path, base, fields in (
+            ("/v1/features", {"reference": "f1", "type": "NUMBER"},
+             ("reference", "type", "name", "enum_values", "meter_value_calculation_id")),
+            ("/v1/webhooks", {"reference": "w1", "name": "n", "url": "https://example.com/h"},
+             ("reference", "url", "included_actions", "active", "secret_key", "authentication_type"))):
+        for field in fields:
+            for value in HOSTILE:
+                response = server.http("POST", path, json={**base, field: value})
+                assert response.status_code < 500, (path, field, value, response.text)
+                if response.status_code >= 400:
+                    assert {"type", "code", "message"} <= set(response.json()), response.text
+    for path in ("/v1/customers/%00/entitlements", "/v1/customers/" + "a" * 3000 + "/entitlements",
+                 "/v1/webhook-events/whe_99999999999999999999", "/v1/webhook-events?status=bogus",
+                 "/v1/features/nope", "/v1/webhooks/nope"):
+        response = server.http("GET", path)
+        assert 400 <= response.status_code < 500 and "code" in response.json(), (path, response.text)

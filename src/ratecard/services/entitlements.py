@@ -15,6 +15,7 @@ Every answer carries `as_of`: the instant its usage was measured at.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Iterable
@@ -33,6 +34,16 @@ from ..store import Store
 from .customer_views import plan_in_force
 
 TTL = 5.0  # seconds an entry is trusted without an ingest in this process telling otherwise
+TTL_VARIABLE = "RATECARD_ENTITLEMENTS_TTL"  # overrides TTL (0.5 to 3600 seconds)
+
+
+def ttl_setting() -> float:
+    """TTL, or RATECARD_ENTITLEMENTS_TTL when set to a number of seconds in range (else TTL)."""
+    try:
+        seconds = float(os.environ.get(TTL_VARIABLE, "").strip() or TTL)
+    except ValueError:
+        return TTL
+    return seconds if 0.5 <= seconds <= 3600 else TTL
 MAX_ENTRIES = 50_000
 
 
@@ -147,8 +158,8 @@ class EntitlementCache:
     TTL seconds (what other processes ingested) is served and refreshed the same way. A read with no
     entry, a new catalog version or a billing period that has ended computes before it answers."""
 
-    def __init__(self, ttl: float = TTL) -> None:
-        self.ttl = ttl
+    def __init__(self, ttl: float | None = None) -> None:
+        self.ttl = ttl_setting() if ttl is None else ttl
         self._lock = threading.Lock()
         self._entries: dict[tuple[int, str, str], _Entry] = {}
         # per (environment, customer), bumped by every usage change (entry or not): an answer computed

@@ -131,4 +131,6 @@ def find_events(store: Store, environment: str = "live", *, late: bool = False, 
 def reprocess_events(store: Store, now: datetime, environment: str = "live") -> dict[str, Any]:
     """Re-match the unmatched events against the applied catalog (NoCatalog without one)."""
     _, catalog = current_catalog(store, environment)
-    return reprocess(store, catalog, now, environment)
+    result = reprocess(store, catalog, now, environment)
+    usage_changed(environment)  # events matched now count
+    return result

@@ -208,4 +208,5 @@ def delete_event(store: Store, environment: str, key: str, now: datetime) -> Met
         raise Conflict(f"{key!r} is a DUPLICATE record, which never takes effect; delete the event {row.id!r} itself")
     deleted = soft_delete(store, environment, row.id, to_micros(now))
     assert deleted is not None  # it was read just above, and deleting is idempotent
+    usage_changed(environment, [row.customer])
     return deleted

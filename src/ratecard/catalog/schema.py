@@ -405,6 +405,28 @@ TrialDays = Annotated[StrictInt, Field(ge=0, le=MAX_TRIAL_DAYS)]
 Seats = Annotated[StrictInt, Field(ge=1, le=MAX_QUANTITY)]
 
 
+MAX_FEATURES = 200
+MAX_ENUM_VALUES = 50
+
+
+class Feature(Strict):
+    """Something a plan grants (Solvimon's feature): a number (a quota; with `meter`, a usage
+    limit measured by that meter over the subscription's current period), a switch, or one or
+    more values of an enumeration."""
+
+    code: Code
+    name: Text | None = None
+    description: Text | None = None
+    type: Literal["number", "switch", "enum"]
+    values: Annotated[list[Code], Field(max_length=MAX_ENUM_VALUES)] = []  # enum only: the allowed values
+    meter: Code | None = None  # number only: the meter whose usage this period counts against the value
+
+
+# a plan's value of a feature: a number (decimal string or integer), true/false, or enum value(s)
+FeatureValue = StrictBool | int | Decimal | Annotated[str, Field(max_length=200)] | \
+    Annotated[list[Annotated[str, Field(max_length=200)]], Field(max_length=MAX_ENUM_VALUES)]
+
+
 class Plan(Strict):
     code: Code
     name: str | None = None
@@ -420,6 +442,8 @@ class Plan(Strict):
     discounts: list[Discount] = []
     # prices in other currencies: a customer billed in one of them is invoiced in it
     currencies: Annotated[dict[Currency, PlanPrices], Field(max_length=MAX_PLAN_CURRENCIES)] = {}
+    # what the plan grants: feature code -> its value (checked against `features` in validate)
+    features: Annotated[dict[str, FeatureValue], Field(max_length=MAX_FEATURES)] = {}
 
 
 class Customer(Strict):
@@ -508,3 +532,4 @@ class CatalogDocument(Strict):
     customers: list[Customer] = []
     subscriptions: list[Subscription] = []
     coupons: list[Coupon] = []
+    features: Annotated[list[Feature], Field(max_length=MAX_FEATURES)] = []

@@ -23,6 +23,7 @@ from ..domain.numbers import number_problem
 from ..domain.periods import to_local
 from ..domain.pricing import TIERED_MODELS
 from .discount_rules import coupon_problems, discount_problems, redemption_problems
+from .features import feature_problems
 from .identifiers import template_problem
 from .schema import (
     BillingEntity,
@@ -32,6 +33,7 @@ from .schema import (
     Customer,
     Discount,
     ExtraBillingEntity,
+    Feature,
     Meter,
     Plan,
     Subscription,
@@ -59,7 +61,8 @@ MODEL_FIELDS = ("amount", "unit_amount", "tiers", "package_size", "package_amoun
                 "rate", "fixed_amount", *PER_EVENT_FIELDS)
 # the aggregation a charge priced event by event reads: each event's value is its share of the sum
 PER_EVENT_AGGREGATIONS = ("sum",)
-SECTIONS = ("billing_entity", "billing_entities", "meters", "plans", "customers", "subscriptions", "coupons")
+SECTIONS = ("billing_entity", "billing_entities", "meters", "plans", "customers", "subscriptions", "coupons",
+            "features")
 
 
 @dataclass(frozen=True)
@@ -158,6 +161,8 @@ def check_document(document: Any, warnings: list[Problem] | None = None) -> tupl
     subscriptions = _items(Subscription, raw_subscriptions, "subscriptions", problems)
     raw_coupons = _list(document, "coupons", problems)
     coupons = _items(Coupon, raw_coupons, "coupons", problems)
+    raw_features = _list(document, "features", problems)
+    features = _items(Feature, raw_features, "features", problems)
 
     _unique(meters, "meters", "code", problems)
     _unique(plans, "plans", "code", problems)
@@ -193,6 +198,9 @@ def check_document(document: Any, warnings: list[Problem] | None = None) -> tupl
                     problems.append(Problem(f"{plan_path}.charges[{c_index}].code",
                                             f"{charge.code!r} is the code of a cap's invoice lines (maximum, "
                                             "maximum:<charge>); choose another"))
+
+    problems += [Problem(*found) for found in feature_problems(features, plans, _raw_keys(raw_features, "code"),
+                                                                meter_codes)]
 
     plans_by_code = {plan.code: plan for _, plan in plans}
     customers_by_ref = {customer.reference: customer for _, customer in customers}

@@ -38,7 +38,9 @@ from ..store.monitoring import (
     list_rules,
     open_alerts,
     resolve_alert,
+    webhook_settings,
 )
+from .webhooks import subscribed
 
 KINDS = ("silence", "drop")
 DEFAULT_MIN_EXPECTED = Decimal(5)
@@ -264,6 +266,7 @@ def _queue(connection: Any, environment: str, endpoints: list, event_type: str, 
         data["resolved_at"] = rfc3339_seconds(now_us)
     body = orjson.dumps({"id": f"alert_{alert.id}.{event_type.split('.')[1]}", "type": event_type,
                          "environment": environment, "created_at": rfc3339_seconds(now_us), "data": data}).decode()
+    settings = webhook_settings(connection, environment)  # Solvimon webhooks take the actions they chose
     enqueue_deliveries(connection, environment, [
         {"endpoint_id": endpoint.id, "event_type": event_type, "alert_id": alert.id, "body": body,
-         "created_at": now_us} for endpoint in endpoints])
+         "created_at": now_us} for endpoint in endpoints if subscribed(settings.get(endpoint.id), event_type)])

@@ -85,6 +85,20 @@ def verify(secret: str, header: str, body: bytes, now_seconds: int, tolerance: i
     return hmac.compare_digest(expected, parts.get("v1", ""))
 
 
+def subscribed(settings: dict[str, Any] | None, action: str) -> bool:
+    """Whether an endpoint takes an event: one added with `webhooks add` (no settings) takes every
+    alert event; a Solvimon webhook's settings say: active, in included_actions (empty: every
+    action), not in excluded_actions."""
+    if settings is None:
+        return action.startswith("alert.")
+    if not settings.get("active", True):
+        return False
+    included = settings.get("included_actions") or []
+    if included and action not in included:
+        return False
+    return action not in (settings.get("excluded_actions") or [])
+
+
 def backoff(attempts: int) -> int:
     """Seconds to wait after the `attempts`-th failed attempt."""
     return min(MAX_BACKOFF, BASE_BACKOFF * 2 ** (attempts - 1))

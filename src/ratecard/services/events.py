@@ -24,6 +24,7 @@ from ..store.catalog_state import Fingerprint
 from ..store.events import StoredEvent, list_events
 from ..store.invoices import finalized_windows
 from .catalog import current_catalog, optional_catalog
+from .entitlements import usage_changed
 from .errors import Conflict, InvalidInput, NotFound
 
 # the ingestion types an entry point handles (parsing a request, caching a validator, rendering)
@@ -88,6 +89,8 @@ def import_events(
         raise InvalidInput(str(exc)) from None
     except BackfillError as exc:  # the backfill was closed or reverted while importing
         raise Conflict(f"{exc}; the batches stored before stay in it", field="backfill") from None
+    if not dry_run:
+        usage_changed(environment)
     return EventImport(report, catalog is not None, backfill)
 
 
@@ -121,8 +124,11 @@ def import_batch(store: Store, environment: str, now: datetime, records: list[Ra
 
         def factory(_: Store) -> Any:
             return GroupWriter(committer, environment, validated_at, discard)
-    return import_records(store, catalog, records, now, report, environment=environment, validator=validator,
-                          background=False, keep_rejections=len(records), writer_factory=factory)
+    report = import_records(store, catalog, records, now, report, environment=environment, validator=validator,
+                            background=False, keep_rejections=len(records), writer_factory=factory)
+    if not dry_run and report.stored:
+        usage_changed(environment, {customer for customer, _ in report.coverage} | {c for c, _ in report.outside})
+    return report
 
 
 def check_event_status(status: str | None) -> None:
@@ -141,4 +147,6 @@ def find_events(store: Store, environment: str = "live", *, late: bool = False, 
 def reprocess_events(store: Store, now: datetime, environment: str = "live") -> dict[str, Any]:
     """Re-match the unmatched events against the applied catalog (NoCatalog without one)."""
     _, catalog = current_catalog(store, environment)
-    return reprocess(store, catalog, now, environment)
+    result = reprocess(store, catalog, now, environment)
+    usage_changed(environment)  # events matched now count
+    return result

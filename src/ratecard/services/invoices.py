@@ -17,6 +17,7 @@ from ..domain.invoice import STATUSES, InvoiceStateError, check_transition
 from ..store import Store
 from ..store.invoice_states import set_hold
 from ..store.invoices import InvoiceNotFound, InvoiceRecord, change_status, get_invoice, list_invoices
+from . import webhook_events
 from .catalog import current_catalog, invoice_prefix
 from .errors import Conflict, InvalidInput, NotFound
 from .payments import after_finalization
@@ -43,8 +44,14 @@ def generate(store: Store, until: date | datetime, now: datetime, environment: s
     except HorizonError as exc:
         raise InvalidInput(str(exc)) from None
     version, catalog = current_catalog(store, environment)
-    return generate_invoices(store, catalog, version, until, now, environment=environment, on_progress=on_progress,
-                             on_total=on_total)
+    report = generate_invoices(store, catalog, version, until, now, environment=environment, on_progress=on_progress,
+                               on_total=on_total)
+    if report.created and not report.dry_run and webhook_events.has_webhooks(store, environment):
+        now_us = to_micros(now)
+        webhook_events.invoices(store, environment, "invoice.created",
+                                [invoice for invoice in list_invoices(store, environment, status="draft")
+                                 if invoice.created_at == now_us], now)
+    return report
 
 
 def check_run_until(until: date | datetime, now: datetime) -> None:
@@ -204,6 +211,7 @@ def finalize_invoices(store: Store, references: Sequence[str], now: datetime, en
         return Finalization(True, planned=list(zip(invoices, numbers, strict=True)))
     finalized = _move(store, references, invoices, "final", now, environment)
     after_finalization(store, finalized, now, environment)  # the payment outbox: no Stripe call here
+    webhook_events.invoices(store, environment, "invoice.finalized", finalized, now)
     return Finalization(False, finalized=finalized)
 
 
@@ -215,6 +223,7 @@ def finalize_due_invoices(store: Store, now: datetime, grace: timedelta = DEFAUL
     if not dry_run:
         report = finalize_due(store, now, prefix, grace, environment)
         after_finalization(store, report.finalized, now, environment)
+        webhook_events.invoices(store, environment, "invoice.finalized", report.finalized, now)
         return Finalization(False, finalized=report.finalized, on_hold=report.on_hold,
                             within_grace=report.within_grace, skipped_by_other_process=report.skipped_by_other_process)
     queue = draft_queue(store, now, grace, environment)

@@ -22,6 +22,7 @@ from ..store import Store
 from ..store.catalog_state import Fingerprint
 from ..store.meter_data import MeterDataRow, NewEvent, get_meter_data, insert_meter_data, list_meter_data, soft_delete
 from ..store.resources import ConfigChange, Resource, config_change
+from .entitlements import usage_changed
 from .errors import Conflict, NotFound
 from .resources.model import METER, PREFIX, PROPERTY, VALUE, View
 
@@ -145,6 +146,7 @@ def store_events(store: Store, environment: str, now: datetime, events: list[New
     else:
         outcome = insert_meter_data(store, environment, events, received)
     record_batch(store, environment, now, events, outcome)
+    usage_changed(environment, {event.customer for event in events})
     return StoredBatch(events, outcome, received)
 
 
@@ -237,4 +239,5 @@ def delete_event(store: Store, environment: str, key: str, now: datetime) -> Met
         raise Conflict(f"{key!r} is a DUPLICATE record, which never takes effect; delete the event {row.id!r} itself")
     deleted = soft_delete(store, environment, row.id, to_micros(now))
     assert deleted is not None  # it was read just above, and deleting is idempotent
+    usage_changed(environment, [row.customer])
     return deleted

@@ -32,6 +32,7 @@ from ..store.payments import (
     payment_of_invoice,
     update_payment,
 )
+from . import webhook_events
 from .catalog import optional_catalog
 from .errors import Conflict, InvalidInput, NotFound
 
@@ -214,14 +215,33 @@ def mark_paid(store: Store, reference: str, bank_reference: str, now: datetime,
                            "action_url": None, "updated_at": now_us},
                           statuses=(payment.status,), in_flight=False):
         raise Conflict(f"invoice {reference}: its payment changed meanwhile; nothing was done")
-    return payment_of(store, reference, environment)
+    paid = payment_of(store, reference, environment)
+    invoice = _invoice(store, reference, environment)
+    webhook_events.emit_many(store, environment, [
+        ("payment.succeeded", {"object_type": "PAYMENT", "invoice_number": reference, "status": "SUCCEEDED",
+                               "method": paid.method, "reference": paid.reference,
+                               "customer_reference": invoice.customer}),
+        ("invoice.paid", webhook_events.invoice_data(invoice))], now)
+    return paid
 
 
 def handle_stripe_webhook(store: Store, payload: bytes, signature: str | None, now: datetime) -> Applied:
     """A Stripe event, verified before anything is read from it; ValueError when it does not verify."""
     event = stripe_gateway.verified_event(payload, signature)
-    return apply_event(store, event, to_micros(now),
-                       lambda environment, customer: dunning_days(store, environment)(customer))
+    applied = apply_event(store, event, to_micros(now),
+                          lambda environment, customer: dunning_days(store, environment)(customer))
+    if applied.invoice_number and applied.result in ("succeeded", "failed"):
+        environment = "live" if event.get("livemode") else "sandbox"
+        try:
+            invoice = get_invoice(store, applied.invoice_number, environment)
+        except InvoiceNotFound:  # applied all the same: only the event is not sent
+            return applied
+        payment = {"object_type": "PAYMENT", "invoice_number": applied.invoice_number,
+                   "status": applied.result.upper(), "method": "stripe", "customer_reference": invoice.customer}
+        events = [("payment.succeeded", payment), ("invoice.paid", webhook_events.invoice_data(invoice))] \
+            if applied.result == "succeeded" else [("payment.failed", payment)]
+        webhook_events.emit_many(store, environment, events, now)
+    return applied
 
 
 def payment_statuses(store: Store, environment: str, invoice_ids: Sequence[int]) -> dict[int, str]:

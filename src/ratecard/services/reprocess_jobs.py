@@ -21,6 +21,7 @@ from ..store import Store
 from ..store.catalogs import load_version
 from ..store.invoices import get_invoice
 from ..store.jobs import DONE, FAILED, RUNNING, STATUSES, Job, create_job, get_job, list_jobs, update_job
+from .entitlements import usage_changed
 
 log = logging.getLogger(__name__)
 KINDS = ("NOT_MATCHED", "INVOICE", "CUSTOMER")
@@ -62,6 +63,7 @@ def run_job(store: Store, environment: str, job: Job) -> None:
 
             counts = reprocess(store, catalog, now(), environment, customer=params.get("customer"),
                                start_us=params.get("start_at"), end_us=params.get("end_at"), on_progress=progress)
+            usage_changed(environment, [params["customer"]] if params.get("customer") else None)
             # the job's published result keeps its shape: checked, matched, still_unmatched
             result = {key: counts[key] for key in ("checked", "matched", "still_unmatched")}
         update_job_status(store, job, status=DONE, percentage=100, result=result)

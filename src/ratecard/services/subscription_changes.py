@@ -37,6 +37,7 @@ from ..domain.instants import rfc3339, to_micros
 from ..domain.periods import to_local
 from ..store import Store
 from ..store.catalogs import iter_versions, load_version, save_version_on
+from . import webhook_events
 from .errors import AlreadyExists, Conflict, InvalidInput, NoCatalog, NotFound, Refused, ServiceError
 from .parsing import parse_moment
 from .subscriptions import preview_documents
@@ -238,6 +239,10 @@ def parse_overrides(values: list[str]) -> dict[str, dict[str, Any]]:
 Edit = Callable[[dict[str, Any], CatalogDocument], tuple[dict[str, Any], list[str]]]
 
 
+_ACTIONS = {"created": "subscription.created", "changed": "subscription.changed", "charged": "subscription.changed",
+            "cancelled": "subscription.cancelled"}
+
+
 def _write(store: Store, now: datetime, environment: str, action: str, reference: str, edit: Edit,
            dry_run: bool) -> SubscriptionEdit:
     """Run `edit` on the current catalog, validate the result and store it as a new version, or, in a
@@ -262,6 +267,10 @@ def _write(store: Store, now: datetime, environment: str, action: str, reference
             result = _result(action, reference, document, checked, described, version, stored, now,
                              stored=stored != version, dry_run=False)
             result.invoices = _impact(store, checked, result, now, environment)
+            if result.stored and action in _ACTIONS:
+                webhook_events.emit(store, environment, _ACTIONS[action],
+                                    {"object_type": "PRICING_PLAN_SUBSCRIPTION", "reference": reference,
+                                     "catalog_version": stored}, now)
             return result
     raise Conflict(f"the catalog changed {ATTEMPTS} times while this change was being made; nothing was stored: "
                    "try again")

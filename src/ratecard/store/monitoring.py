@@ -7,12 +7,21 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from sqlalchemy import and_, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from .db import Store
-from .schema import alert_rules, alerts, events, ingestion_counters, webhook_deliveries, webhook_endpoints
+from .schema import (
+    alert_rules,
+    alerts,
+    api_resources,
+    events,
+    ingestion_counters,
+    webhook_deliveries,
+    webhook_endpoints,
+)
 
 MINUTE_US = 60_000_000
 
@@ -230,6 +239,26 @@ def list_endpoints(store_or_connection: Store | Connection, environment: str) ->
 
 def _endpoint(row: Any) -> EndpointRow:
     return EndpointRow(row.id, row.url, row.secret, row.created_at, bool(row.allow_private))
+
+
+def webhook_settings(connection: Connection, environment: str) -> dict[int, dict[str, Any]]:
+    """Endpoint id -> the settings of the Solvimon webhook it belongs to (its api_resources row of
+    kind `webhook`); endpoints added with `webhooks add` have none."""
+    query = select(api_resources.c.body).where(api_resources.c.environment == environment,
+                                               api_resources.c.kind == "webhook")
+    settings = {}
+    for (text_,) in connection.execute(query):
+        body = orjson.loads(text_)
+        if isinstance(body.get("endpoint_id"), int):
+            settings[body["endpoint_id"]] = body
+    return settings
+
+
+def set_endpoint_secret(connection: Connection, environment: str, endpoint_id: int, secret: str) -> bool:
+    """Replace an endpoint's signing secret (in the caller's transaction)."""
+    result = connection.execute(update(webhook_endpoints).where(
+        webhook_endpoints.c.environment == environment, webhook_endpoints.c.id == endpoint_id).values(secret=secret))
+    return result.rowcount > 0
 
 
 def delete_endpoint(store: Store, environment: str, endpoint_id: int) -> bool:

@@ -9,6 +9,8 @@ from . import (
     billing,
     calculations,
     customers,
+    entitlements,
+    features,
     invoice_actions,
     invoices,
     meter_properties,
@@ -19,6 +21,7 @@ from . import (
     products,
     reprocess,
     subscriptions,
+    webhooks,
 )
 from .meter_data import routes as meter_data
 
@@ -28,7 +31,9 @@ ROUTERS = [module.router for module in (
     meter_properties,
     meters,
     calculations,
+    entitlements,  # before customers (routing.py keeps a {key:path} off sub-resources too)
     customers,
+    features,
     invoice_actions,  # before the invoice read routes: its paths are more specific
     invoices,
     payments,
@@ -38,6 +43,7 @@ ROUTERS = [module.router for module in (
     subscriptions,
     products,
     pricing_plans,
+    webhooks,
 )]
 
 __all__ = ["ROUTERS"]

@@ -24,6 +24,7 @@ from ...catalog.schema import Customer as CatalogCustomer
 from ...domain.instants import to_micros
 from ...store import Store
 from ...store.resources import ConfigChange, Resource, config_change
+from ..webhook_events import emit
 from .checks import already_exists, check_choice, check_reference, check_text, invalid, invalid_operation, missing, not_found
 from .model import CUSTOMER, PREFIX, View, save_document
 
@@ -330,7 +331,9 @@ Changed = tuple[View, CatalogCustomer, Resource]
 
 def create(store: Store, environment: str, now: datetime, data: dict[str, Any]) -> Changed:
     with config_change(store, environment, to_micros(now)) as change:
-        return _create(change, data)
+        created = _create(change, data)
+    _created(store, environment, created, now)
+    return created
 
 
 def update(store: Store, environment: str, now: datetime, key: str, data: dict[str, Any]) -> Changed:
@@ -344,7 +347,16 @@ def upsert(store: Store, environment: str, now: datetime, key: Any, data: dict[s
         view = View(environment, change.resources, change.catalog())
         if key is not None and view.find_customer(key) is not None:
             return _update(change, key, {k: v for k, v in data.items() if k != "id"})
-        return _create(change, data)
+        created = _create(change, data)
+    _created(store, environment, created, now)
+    return created
+
+
+def _created(store: Store, environment: str, created: Changed, now: datetime) -> None:
+    """The customer.created webhook event (services.webhook_events)."""
+    _, customer, row = created
+    emit(store, environment, "customer.created", {"object_type": "CUSTOMER", "id": row.id,
+                                                  "reference": customer.reference, "name": customer.name}, now)
 
 
 def change_status(store: Store, environment: str, now: datetime, key: str, target: str,

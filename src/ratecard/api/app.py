@@ -38,15 +38,17 @@ from .solvimon.config import SolvimonCache
 def create_app(database_url: str | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.store = open_store(database_url)
-        console.state.store = app.state.store
-        app.state.committer = group_committer(app.state.store)
+        # each lifespan closes what it opened (a test client entered twice runs two of them)
+        store = open_store(database_url)
+        committer = group_committer(store)
+        app.state.store = console.state.store = store
+        app.state.committer = committer
         yield
         if app.state.event_log is not None:
             await app.state.event_log.close()
-        if app.state.committer is not None:
-            app.state.committer.close()  # what is queued is written first
-        app.state.store.dispose()
+        if committer is not None:
+            committer.close()  # what is queued is written first
+        store.dispose()
 
     console = create_console()
     app = FastAPI(title="ratecard", version=__version__, lifespan=lifespan,

@@ -147,3 +147,9 @@ def test_hostile_schedules_are_a_400_or_404_with_the_envelope(server: Live, monk
     for query in ("status=BOGUS", "expand[]=customer_id", "order_by=price", "limit=0"):
         response = server.http("GET", f"/v1/pricing-plan-schedules?{query}")
         assert response.status_code == 400 and response.json()["type"] == "INVALID_REQUEST", (query, response.text)
+    # operations not implemented answer 404 with the envelope, on a served path too
+    [one] = schedules.get_pricing_plan_schedules(V).data
+    served = f"/v1/pricing-plan-schedules/{one.id}"
+    for method, path in (("PATCH", served), ("DELETE", served), ("POST", f"{served}/activate")):
+        response = server.http(method, path, json={})
+        assert response.status_code == 404 and response.json()["code"] == "RESOURCE_NOT_FOUND", (method, response.text)

@@ -125,8 +125,8 @@ def create_schedule(request: Request, body: Any = Depends(json_body),
     if not draft and (catalog is None or key not in catalog.subscriptions):
         raise not_found("pricing plan subscription", key)
     if not draft:
-        for name in ("end_at", "type"):
-            if data.get(name) not in (None, "DEFAULT"):
+        for name, allowed in (("end_at", (None,)), ("type", (None, "DEFAULT"))):
+            if data.get(name) not in allowed:
                 raise invalid(name, f"{name} is only taken by a DRAFT subscription's first schedule: a change of "
                                     "plan runs until the subscription ends (cancel it to end it)")
         if data.get("pricing_currency") is not None:

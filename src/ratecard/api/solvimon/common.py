@@ -114,6 +114,16 @@ def json_response(body: Any, status: int = 200) -> Response:
     return Response(orjson.dumps(body), status_code=status, media_type="application/json")
 
 
+def expansions(request: Request, allowed: tuple[str, ...]) -> tuple[str, ...]:
+    """The `expand[]` values of a request, each one of `allowed` (else a 400 naming them)."""
+    values = tuple(multi(request, "expand"))
+    for value in values:
+        if value not in allowed:
+            among = allowed[0] if len(allowed) == 1 else f"among {', '.join(allowed)}"
+            raise invalid("expand", f"expand must be {among}, got {value[:40]!r}")
+    return values
+
+
 def multi(request: Request, name: str) -> list[str]:
     """A list query parameter as the SDK sends it (`name[]=a&name[]=b`), also bare `name` and
     comma-separated values."""

@@ -17,7 +17,7 @@ from ...services.resources.subscriptions import SUBSCRIPTION
 from ..context import Caller, current_caller
 from ..errors import invalid, missing, not_found
 from ..pagination import Page, paginate, solvimon_page, sortable
-from .common import OBJECT_BODY, json_body, json_response, multi, param
+from .common import OBJECT_BODY, expansions, json_body, json_response, param
 from .config import snapshot
 from .subscriptions import render as render_subscription
 from .subscriptions import schedules
@@ -32,14 +32,6 @@ ACCEPTED = {"object_type", "id", "type", "status", "pricing_plan_subscription_id
             "pricing_plan_version_id", "start_at", "end_at", "pricing_currency", "billing_period", "seats_values",
             "is_current", "created_at", "updated_at"}
 DRAFT_PREFIX = "pricing_plan_schedules.0."
-
-
-def _expand(request: Request) -> tuple[str, ...]:
-    values = tuple(multi(request, "expand"))
-    for value in values:
-        if value not in EXPANDABLE:
-            raise invalid("expand", f"expand must be among {', '.join(EXPANDABLE)}, got {value[:40]!r}")
-    return values
 
 
 def _all(caller: Caller) -> list[dict[str, Any]]:
@@ -80,7 +72,7 @@ def list_schedules(request: Request, page: Page = Depends(solvimon_page),
     param(pricing_plan_subscription_id, "pricing_plan_subscription_id")
     if status is not None and status not in STATUSES:
         raise invalid("status", f"status must be one of {', '.join(STATUSES)}")
-    expand = _expand(request)
+    expand = expansions(request, EXPANDABLE)
     items = [s for s in _all(caller)
              if (pricing_plan_subscription_id is None or s["pricing_plan_subscription_id"] == pricing_plan_subscription_id)
              and (status is None or s["status"] == status)]
@@ -99,7 +91,7 @@ def create_schedule(request: Request, body: Any = Depends(json_body),
                                                            "schedules only ever run to the subscription's end"),
                     caller: Caller = Depends(current_caller)) -> Response:
     data = require_object(body)
-    expand = _expand(request)
+    expand = expansions(request, EXPANDABLE)
     if set_previous_end_at and set_next_start_at:
         raise invalid("set_next_start_at", "set_previous_end_at and set_next_start_at are mutually exclusive")
     if set_next_start_at:
@@ -152,4 +144,4 @@ def create_schedule(request: Request, body: Any = Depends(json_body),
 def get_schedule(key: str, request: Request, include_combined_pricing_plan_version: bool | None = Query(None),
                  caller: Caller = Depends(current_caller)) -> Response:
     param(key, "resourceId")
-    return json_response(_shown(caller, _find(caller, key), _expand(request)))
+    return json_response(_shown(caller, _find(caller, key), expansions(request, EXPANDABLE)))

@@ -23,7 +23,7 @@ from ...store.resources import Resource, stable_id
 from ..context import Caller, current_caller
 from ..errors import invalid, not_found
 from ..pagination import Page, paginate, solvimon_page, sortable
-from .common import OBJECT_BODY, json_body, json_response, multi, param, wire_instant
+from .common import OBJECT_BODY, expansions, json_body, json_response, multi, param, wire_instant
 from .config import Snapshot, snapshot
 from .customers import render as render_customer
 from .vocabulary import require_object
@@ -173,14 +173,6 @@ def render_group(view: View, row: Resource) -> dict[str, Any]:
     return {key: value for key, value in out.items() if value is not None}
 
 
-def _expand(request: Request) -> tuple[str, ...]:
-    values = tuple(multi(request, "expand"))
-    for value in values:
-        if value not in EXPANDABLE:
-            raise invalid("expand", f"expand must be among {', '.join(EXPANDABLE)}, got {value[:40]!r}")
-    return values
-
-
 def _current(caller: Caller) -> tuple[Snapshot, Catalog]:
     snap = snapshot(caller)
     if snap.catalog is None:
@@ -247,7 +239,7 @@ def list_subscriptions(request: Request, page: Page = Depends(solvimon_page),
                         "pricing_plan_subscription_group_id"), (reference, "reference"), (custom_field, "custom_field"),
                         (start_at, "start_at"), (created_at, "created_at")):
         param(value, name)
-    expand = _expand(request)
+    expand = expansions(request, EXPANDABLE)
     statuses = multi(request, "statuses") + ([status] if status else [])
     for value in statuses:
         if value not in LIST_STATUSES:
@@ -378,7 +370,7 @@ def init_subscription(body: Any = Depends(json_body), caller: Caller = Depends(c
 @router.get("/v1/pricing-plan-subscriptions/{key:path}", summary="Get a pricing plan subscription (id = reference)")
 def get_subscription(key: str, request: Request, caller: Caller = Depends(current_caller)) -> Response:
     param(key, "resourceId")
-    return json_response(_one(caller, key, _expand(request)))
+    return json_response(_one(caller, key, expansions(request, EXPANDABLE)))
 
 
 @router.patch("/v1/pricing-plan-subscriptions/{key:path}", openapi_extra=OBJECT_BODY,
@@ -428,7 +420,7 @@ def list_groups(request: Request, page: Page = Depends(solvimon_page), owner_cus
     param(created_at, "created_at")
     _range(start_at, "start_at")
     created = _range(created_at, "created_at")
-    _expand_groups(request)
+    expansions(request, ("owner_customer_id",))
     view = snapshot(caller).view
     owner = view.customer_reference(owner_customer_id) if owner_customer_id is not None else None
     rows = [row for row in view.resources.of_kind(GROUP)
@@ -439,18 +431,10 @@ def list_groups(request: Request, page: Page = Depends(solvimon_page), owner_cus
                                   default_key="created_at"))
 
 
-def _expand_groups(request: Request) -> tuple[str, ...]:
-    values = tuple(multi(request, "expand"))
-    for value in values:
-        if value != "owner_customer_id":
-            raise invalid("expand", f"expand must be owner_customer_id, got {value[:40]!r}")
-    return values
-
-
 def _group_out(view: View, row: Resource, request: Request) -> dict[str, Any]:
     out = render_group(view, row)
     owner = row.body.get("owner")
-    if "owner_customer_id" in _expand_groups(request) and owner is not None:
+    if "owner_customer_id" in expansions(request, ("owner_customer_id",)) and owner is not None:
         found = view.find_customer(owner)
         if found is not None:
             out["owner_customer"] = render_customer(view, *found)

@@ -73,3 +73,6 @@ def test_a_threshold_with_a_cap_or_per_event_rules_is_refused_with_the_subscript
     assert len(capped) == 1 and capped[0].startswith("subscriptions[0]:") and "'tokens' maximum" in capped[0]
     overridden = _problems(PLANS % ("", "    overrides: {tokens: {maximum: \"50.00\"}}\n"))
     assert len(overridden) == 1 and "'tokens' maximum" in overridden[0]
+    # a cap of 0 (free usage) is a cap too: threshold invoices would bill what it takes away
+    free = _problems(PLANS % (', maximum: "0"', ""))
+    assert len(free) == 1 and "'tokens' maximum" in free[0]

@@ -622,7 +622,13 @@ def _check_subscription(
 
 # what a charge can hold that usage invoiced inside its period (threshold invoices, usage billed in
 # advance) does not take into account yet: each needs the whole period's usage at once
-EARLY_EXCLUSIVE_FIELDS = ("maximum", *PER_EVENT_FIELDS)
+EARLY_EXCLUSIVE_FIELDS = ("maximum", *PER_EVENT_FIELDS, "filters", "group_by")
+
+
+def _early_exclusive(name: str, value: Any) -> bool:
+    """Whether a plan's charge field holds what usage invoiced inside its period cannot take: any
+    cap (a maximum of 0 caps too), a per-event allowance or bound that is set, filters or group_by."""
+    return value is not None if name == "maximum" else bool(value)
 
 
 def _check_early_combinations(subscription: Subscription, path: str, plans: dict[str, Plan],
@@ -648,13 +654,12 @@ def _check_early_combinations(subscription: Subscription, path: str, plans: dict
         if p.maximum is not None:
             found.append(f"plan {p.code!r} maximum")
         for charge in p.charges:
-            fields = {name for name in (*EARLY_EXCLUSIVE_FIELDS, "filters", "group_by")
-                      if getattr(charge, name, None)}
+            fields = {name for name in EARLY_EXCLUSIVE_FIELDS if _early_exclusive(name, getattr(charge, name, None))}
             for given in overrides:
                 fields_given = given.get(charge.code) if isinstance(given, dict) else None
                 if isinstance(fields_given, dict):
                     fields |= {name for name, value in fields_given.items()
-                               if value is not None and name in (*EARLY_EXCLUSIVE_FIELDS, "filters", "group_by")}
+                               if name in EARLY_EXCLUSIVE_FIELDS and value is not None}
             found += [f"charge {charge.code!r} {name}" for name in sorted(fields)]
     if found:
         why = "invoice_threshold" if threshold else "a usage charge billed in advance"

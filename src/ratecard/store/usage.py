@@ -611,23 +611,37 @@ def _exact_sqlite(connection: Any, meter: MeterSpec, environment: str, keys: lis
     return result
 
 
-def _weighted(connection: Any, postgres: bool, windows: Sequence[Window], meter: MeterSpec,
-              environment: str) -> dict[tuple[int, str], Usage]:
-    """weighted_sum: the level before each window plus the ordered deltas inside it."""
+def _values_by_customer(connection: Any, postgres: bool, windows: Sequence[Window], meter: MeterSpec,
+                        environment: str, since_us: int | None, order: str
+                        ) -> dict[str, list[tuple[int, Decimal, str | None]]]:
+    """The meter's matched events of the windows' customers from `since_us` (None: from the first)
+    to the last window's end, each as (µs, value, the subscription it names), per customer in
+    `order` (SQL after the customer)."""
     params: dict[str, Any] = {"env": environment, "until": max(w.end_us for w in windows)}
     if postgres:  # the windows table may hold only the joined windows
         params["customers"] = sorted({w.customer for w in windows})
+    if since_us is not None:
+        params["since"] = since_us
     conditions = _conditions(meter, postgres, params)
     value = "(e.properties -> :field)::text" if postgres else "e.properties -> :path"
+    customers = "= ANY(:customers)" if postgres else "IN (SELECT DISTINCT customer FROM usage_windows)"
+    since = "AND e.ts >= :since " if since_us is not None else ""
     sql = (
         f"SELECT e.customer, e.ts, {value}, e.subscription FROM events e "
-        "WHERE e.environment = :env AND e.ts < :until AND e.status = 'matched' "
-        f"AND e.customer {'= ANY(:customers)' if postgres else 'IN (SELECT DISTINCT customer FROM usage_windows)'} "
-        f"AND {' AND '.join(conditions)} ORDER BY e.customer, e.ts"
+        f"WHERE e.environment = :env {since}AND e.ts < :until AND e.status = 'matched' "
+        f"AND e.customer {customers} AND {' AND '.join(conditions)} ORDER BY e.customer, {order}"
     )
     by_customer: dict[str, list[tuple[int, Decimal, str | None]]] = defaultdict(list)
     for customer, ts, raw, named in connection.execute(text(sql), params):
         by_customer[customer].append((ts, _json_number(str(raw)), named))
+    return by_customer
+
+
+def _weighted(connection: Any, postgres: bool, windows: Sequence[Window], meter: MeterSpec,
+              environment: str) -> dict[tuple[int, str], Usage]:
+    """weighted_sum: the level before each window plus the ordered deltas inside it."""
+    # every event before the last window's end: the level a window starts from counts
+    by_customer = _values_by_customer(connection, postgres, windows, meter, environment, None, "e.ts")
     result = {}
     for window in windows:
         # the level a window starts from is made of the events it takes, as its deltas are
@@ -649,23 +663,9 @@ def _per_event(connection: Any, postgres: bool, windows: Sequence[Window], meter
                environment: str) -> dict[tuple[int, str], Usage]:
     """A sum with each event's value: the events inside each window (Window.takes), in the period's
     order (timestamp, then when ratecard received it, then the id's bytes, on both stores)."""
-    params: dict[str, Any] = {"env": environment, "since": min(w.start_us for w in windows),
-                              "until": max(w.end_us for w in windows)}
-    if postgres:  # the windows table may hold only the joined windows
-        params["customers"] = sorted({w.customer for w in windows})
-    conditions = _conditions(meter, postgres, params)
-    value = "(e.properties -> :field)::text" if postgres else "e.properties -> :path"
-    customers = "= ANY(:customers)" if postgres else "IN (SELECT DISTINCT customer FROM usage_windows)"
     by_bytes = 'e.id COLLATE "C"' if postgres else "e.id"  # SQLite compares text by its bytes
-    sql = (
-        f"SELECT e.customer, e.ts, {value}, e.subscription FROM events e "
-        "WHERE e.environment = :env AND e.ts >= :since AND e.ts < :until AND e.status = 'matched' "
-        f"AND e.customer {customers} AND {' AND '.join(conditions)} "
-        f"ORDER BY e.customer, e.ts, e.received_at, {by_bytes}"
-    )
-    by_customer: dict[str, list[tuple[int, Decimal, str | None]]] = defaultdict(list)
-    for customer, ts, raw, named in connection.execute(text(sql), params):
-        by_customer[customer].append((ts, _json_number(str(raw)), named))
+    by_customer = _values_by_customer(connection, postgres, windows, meter, environment,
+                                      min(w.start_us for w in windows), f"e.ts, e.received_at, {by_bytes}")
     moments = {customer: [ts for ts, _, _ in rows] for customer, rows in by_customer.items()}
     result = {}
     for window in windows:

@@ -85,3 +85,41 @@ def test_seats_times_the_fee_and_prorations_add_up_to_the_days_share(seats: int,
     exact = (later - seats) * fee * (32 - day) / D(31)
     assert abs(sum(prorations, D(0)) - exact) <= D("0.01")
     assert all(abs(amount) <= quantize(max(seats, later) * fee, "USD") for amount in prorations)
+
+
+def test_fewer_seats_under_a_percentage_discount_credit_what_was_paid_not_the_list_price() -> None:
+    # 10 seats x 10.00 with 50% off, billed Jan 1: 100.00 - 50.00 = 50.00 paid. From Jan 16 (16 of
+    # 31 days left) 5 seats: the unused old seats are credited -100.00 x 16/31 = -51.61, the new
+    # ones charged 50.00 x 16/31 = 25.81 (net -25.80 at list price). January's lines now add up to
+    # 74.20, so its discount is 37.10, not the 50.00 already taken: the Feb 1 invoice gives back
+    # +12.90 of it. January then costs 100.00 - 25.80 - 37.10 = 37.10 = 74.20 x 50%, as if the
+    # customer had been billed the discounted price all along (as Stripe discounts prorations).
+    catalog = catalog_of(_document({"quantity": 10, "discounts": [{"code": "half", "percent_off": "50"}],
+                                    "changes": [{"at": "2026-01-16", "quantity": 5}]}))
+    bills = invoices(catalog, "s1", date(2026, 2, 1))
+    january = bills[at(date(2026, 1, 1))]
+    assert sum(line.amount for line in january) == D("50.00")
+    february = bills[at(date(2026, 2, 1))]
+    january_lines = [line for line in february if line.service_start < at(date(2026, 2, 1))]
+    assert [(line.kind, line.amount) for line in january_lines] == [
+        ("proration", D("-51.61")), ("proration", D("25.81")), ("discount", D("12.90"))]
+    assert sum(line.amount for line in january) + sum(line.amount for line in january_lines) == D("37.10")
+
+
+@settings(max_examples=60, deadline=None)
+@given(seats=st.integers(min_value=1, max_value=500), later=st.integers(min_value=1, max_value=500),
+       day=st.integers(min_value=2, max_value=31), percent=st.integers(min_value=1, max_value=100),
+       fee=st.decimals(min_value=0, max_value=1000, places=2))
+def test_a_period_under_a_percentage_discount_costs_its_share_of_its_lines_whatever_the_seat_change(
+        seats: int, later: int, day: int, percent: int, fee: Decimal) -> None:
+    catalog = catalog_of(_document({"quantity": seats, "discounts": [{"code": "p", "percent_off": f"{percent}"}],
+                                    "changes": [{"at": f"2026-01-{day:02d}", "quantity": later}]}, fee=f"{fee}"))
+    bills = invoices(catalog, "s1", date(2026, 2, 1))
+    period = [line for bill in bills.values() for line in bill if line.service_start < at(date(2026, 2, 1))]
+    listed = sum((line.amount for line in period if line.kind != "discount"), D(0))
+    discount = sum((line.amount for line in period if line.kind == "discount"), D(0))
+    # the period's discount is its percentage of the period's lines, rounded once: never more (an
+    # over-credit when seats go down) and never less (an undercharge when they go up)
+    assert discount == -quantize(max(listed, D(0)) * percent / 100, "USD")
+    # and no invoice's discount line charges more than it gives back of what was taken before
+    assert discount <= 0

@@ -67,7 +67,9 @@ def discount_amounts(discounts: Sequence[Discount], lines: Sequence[Line], curre
 def _take(discounts: Sequence[Discount], lines: Sequence[Line], wanted: Sequence[Decimal | None], currency: str,
           rounding: str) -> list[Decimal]:
     """Each discount's take off `lines`: `wanted` (None: its own percentage or amount), at most
-    what the covered lines, and all the lines, still hold after the discounts before it."""
+    what the covered lines, and all the lines, still hold after the discounts before it. A negative
+    `wanted` is a reversal of what earlier invoices of the period took, at most what the covered
+    lines credit."""
     left = [line.amount for line in lines]
     taken = []
     for discount, want in zip(discounts, wanted, strict=True):
@@ -80,10 +82,17 @@ def _take(discounts: Sequence[Discount], lines: Sequence[Line], wanted: Sequence
         else:
             # an amount on a line: rounded once to the currency's minor unit (0.005 EUR takes 0.01)
             take = quantize(discount.amount_off or Decimal(0), currency, rounding)
-        take = max(min(take, base), Decimal(0))
+        if take < 0:
+            # the period's lines shrank after an earlier invoice took its share (fewer seats, a
+            # downgrade credited): give back the difference, but never more than this invoice's
+            # covered lines credit, so a reversal only ever reduces a credit, never charges
+            credited = sum((left[index] for index in covered), Decimal(0))
+            take = max(take, min(credited, Decimal(0)))
+        else:
+            take = min(take, base)
         rest = take
-        for index in covered:  # what is taken is gone for the next discount
-            share = min(max(left[index], Decimal(0)), rest)
+        for index in covered:  # what is taken is gone for the next discount (a reversal: back)
+            share = min(max(left[index], Decimal(0)), rest) if rest >= 0 else max(min(left[index], Decimal(0)), rest)
             left[index] -= share
             rest -= share
         taken.append(take)
@@ -95,7 +104,8 @@ def discount_takes(discounts: Sequence[Discount], lines: Sequence[Line], currenc
                    taken: Sequence[Decimal] | None = None) -> list[Decimal]:
     """What each discount takes off `lines`, one invoice's lines of a period (see discount_lines).
     `taken`: what each discount took off `earlier` on the period's earlier invoices, when that is
-    not simply its share of them (an invoice of credits alone takes nothing)."""
+    not simply its share of them. When the period's lines shrank since (an invoice of credits),
+    the take is negative: the part of the earlier discount those credits no longer earn."""
     wanted: list[Decimal | None] = [None] * len(discounts)
     if earlier or undiscounted or taken is not None:
         whole = discount_amounts(discounts, [*earlier, *undiscounted, *lines], currency, rounding)
@@ -122,6 +132,7 @@ def discount_lines(discounts: Sequence[Discount], start: datetime, end: datetime
     for discount, take in zip(discounts, takes, strict=True):
         if take == 0:
             continue
-        result.append(Line(code=discount.line_code, description=discount.label(currency), service_start=start,
+        label = discount.label(currency) if take > 0 else f"{discount.label(currency)} (given back on credited lines)"
+        result.append(Line(code=discount.line_code, description=label, service_start=start,
                            service_end=end, quantity=Decimal(1), unit_amount=-take, amount=-take, kind="discount"))
     return result

@@ -5,6 +5,9 @@ Decisions (written down in docs/dashboard.md):
   reconciles and runs cohorts; an admin also manages users, API keys and the catalog;
 - five wrong passwords in a row lock the account for 15 minutes (the right password is refused
   too while it is locked); `ratecard users reset` unlocks it at once;
+- every refusal before the password is known right says the same sentence, which mentions the
+  lock-out rule: saying "this account is locked" would tell a stranger the address has an account
+  (an unknown address is never locked), and each costs one password hash, so timing tells nothing;
 - a session ends after 30 minutes without a request, and 12 hours after login whatever happens;
 - the session cookie holds a random token; the database keeps its SHA-256 only.
 """
@@ -42,6 +45,11 @@ EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _hasher = PasswordHasher()
 # verified against when the e-mail is unknown, so a login for a missing user costs what a wrong password costs
 _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+# the one answer to a wrong address, a wrong password and a locked account alike
+REFUSED = (f"wrong e-mail or password (after {FAILED_LOGINS_BEFORE_LOCK} wrong passwords in a row an account is "
+           f"locked for {LOCK_MICROS // 60_000_000} minutes; an admin can unlock it with `ratecard users reset`)")
 
 
 class LoginRefused(Exception):
@@ -155,7 +163,7 @@ def login(store: Store, email: str, password: str, now: datetime, environment: s
     """A new session for the right password; LoginRefused otherwise (the same words whether the
     e-mail or the password was wrong)."""
     now_us = to_micros(now)
-    wrong = LoginRefused("wrong e-mail or password")
+    wrong = LoginRefused(REFUSED)
     try:
         address = normalize_email(email)
     except InvalidInput:
@@ -166,14 +174,10 @@ def login(store: Store, email: str, password: str, now: datetime, environment: s
         _hasher_verify(_DUMMY_HASH, password[:MAX_PASSWORD])
         raise wrong
     if row.locked_until is not None and row.locked_until > now_us:
-        raise LoginRefused(f"this account is locked after {FAILED_LOGINS_BEFORE_LOCK} wrong passwords until "
-                           f"{from_micros(row.locked_until):%Y-%m-%d %H:%M} UTC; an admin can unlock it with "
-                           "`ratecard users reset`")
+        _hasher_verify(_DUMMY_HASH, password)  # the same cost as a wrong password
+        raise wrong
     if not _hasher_verify(row.password_hash, password):
-        count = rows.record_failed_login(store, row.id, FAILED_LOGINS_BEFORE_LOCK, now_us + LOCK_MICROS)
-        if count >= FAILED_LOGINS_BEFORE_LOCK:
-            raise LoginRefused(f"wrong e-mail or password; the account is now locked for {LOCK_MICROS // 60_000_000} "
-                               "minutes")
+        rows.record_failed_login(store, row.id, FAILED_LOGINS_BEFORE_LOCK, now_us + LOCK_MICROS)
         raise wrong
     if row.disabled:
         raise LoginRefused("this account is disabled")

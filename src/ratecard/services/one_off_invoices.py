@@ -198,8 +198,7 @@ def _at(invoice: InvoiceRecord) -> datetime:
 
 def _position(invoice: InvoiceRecord, position: int) -> int:
     if not 0 <= position < len(invoice.lines):
-        raise NotFound(f"invoice {invoice.display_number} has no line {position} (it has {len(invoice.lines)})",
-                       field="line")
+        raise NotFound(f"invoice {invoice.display_number} has no such line (it has {len(invoice.lines)})")
     return position
 
 

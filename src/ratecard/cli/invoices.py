@@ -137,7 +137,8 @@ def list_(status: Status = None, db: DbOption = None, json_output: JsonOption = 
     for invoice in found:
         corrects = numbers.get(invoice.corrects, str(invoice.corrects)) if invoice.corrects is not None else ""
         table.add_row(invoice.display_number, invoice.kind.replace("_", " "), invoice.customer,
-                      invoice.subscription or "(one-off)", invoice.status if invoice.mode == "live" else f"{invoice.status} (shadow)",
+                      invoice.subscription or "(one-off)",
+                      invoice.status if invoice.mode == "live" else f"{invoice.status} (shadow)",
                       invoice.issue_date, invoice.currency,
                       f"{invoice.subtotal:f}", f"{invoice.tax:f}", f"{invoice.total:f}", corrects)
     out.print(table)
@@ -155,9 +156,10 @@ def show(number: str, db: DbOption = None, json_output: JsonOption = False) -> N
         return
     invoice, corrected = detail.invoice, detail.corrected
     kind = "credit note" if invoice.kind == "credit_note" else "invoice"
+    billed = "one-off" if invoice.is_one_off else f"subscription {invoice.subscription}"
     out.print(Text.assemble(styled(invoice.display_number, "bold"),
-                            f" {kind}, {invoice.status} — customer {invoice.customer}, "
-                            f"{'one-off' if invoice.is_one_off else f'subscription {invoice.subscription}'}, issued {invoice.issue_date}, {invoice.currency}"))
+                            f" {kind}, {invoice.status} — customer {invoice.customer}, {billed}, "
+                            f"issued {invoice.issue_date}, {invoice.currency}"))
     if corrected is not None:
         verb = "credits" if invoice.kind == "credit_note" else "replaces"
         say(out, f"{verb} {corrected.display_number} (correction {invoice.revision})")

@@ -202,3 +202,31 @@ def test_archive_refresh_export_and_e_invoices(server: Live) -> None:  # noqa: F
     # no payment failed: nothing to cancel
     with pytest.raises(BadRequestException):
         invoices.post_invoices_by_resource_id_cancel_dunning_actions(V, final.id)
+
+
+def test_charge_on_demand_bills_amounts_on_an_invoice_of_their_own(server: Live) -> None:  # noqa: F811
+    invoices = _apply(server)
+    schedules = server.api(sv.PricingPlanSchedulesApi).get_pricing_plan_schedules(V).data
+    [schedule] = [s for s in schedules if s.pricing_plan_subscription_id == "acme-pro"][:1]
+    charged = invoices.post_invoices_charge_on_demand_pricing_items(
+        V, charge_on_demand_pricing_items_create_request=m.ChargeOnDemandPricingItemsCreateRequest(
+            pricing_plan_schedule_id=schedule.id, finalize_immediately=True, pricing_items=[
+                m.ChargeOnDemandPricingItemsPricingItemConfigCreateRequest(
+                    pricing_item_id="extra-support", flexible_amount=m.Amount(quantity="150.00", currency="EUR")),
+                m.ChargeOnDemandPricingItemsPricingItemConfigCreateRequest(
+                    pricing_item_id="training", flexible_amount=m.Amount(quantity="33.335", currency="EUR"),
+                    units=m.PricingItemConfigMeterValue(number="3"))]))
+    # 150.00 + 3 x 33.335 = 100.005 -> 100.01; subtotal 250.01, tax 19 % = 47.5019 -> 47.50, total 297.51
+    assert (charged.type, charged.status, charged.invoice_number) == ("ONE_OFF", "FINAL", "RC-000001")
+    assert _lines(charged) == [("extra-support", "150.00"), ("training", "100.01")]
+    assert _totals(charged) == ("250.01", "47.50", "297.51")
+    for body, field in (({"pricing_plan_schedule_id": schedule.id, "pricing_items": [{"units": {"number": "2"}}]},
+                         "pricing_items.0.flexible_amount"),
+                        ({"pricing_plan_schedule_id": schedule.id, "pricing_items": []}, "pricing_items"),
+                        ({"pricing_plan_schedule_id": schedule.id, "preview": True,
+                          "pricing_items": [{"flexible_amount": {"quantity": "1"}}]}, "preview")):
+        response = server.http("POST", "/v1/invoices/charge-on-demand-pricing-items", json=body)
+        assert response.status_code == 400 and response.json()["field"] == field, (body, response.text)
+    unknown = server.http("POST", "/v1/invoices/charge-on-demand-pricing-items", json={
+        "pricing_plan_schedule_id": "pps_nothing", "pricing_items": [{"flexible_amount": {"quantity": "1"}}]})
+    assert unknown.status_code == 404

@@ -5,7 +5,8 @@ services/one_off_invoices.py, as `ratecard invoices create|add-line|edit-line|de
 
 A line (OneOffInvoiceLine): pricing_type FLAT is `volume.number` x `pricing_band.amount`, FIXED is
 `pricing_band.fixed_amount` (or `amount`) once; product_item_type DEDUCTION bills it negative.
-A line's id is inl_<invoice>_<position>: the position it is listed at, so the ids after a deleted
+POST /v1/invoices/charge-on-demand-pricing-items bills amounts for a plan schedule's customer as a
+one-off invoice of its own. A line's id is inl_<invoice>_<position>: the position it is listed at, so the ids after a deleted
 line move up by one. See docs/solvimon-compat.md §13.1.
 """
 
@@ -20,14 +21,16 @@ from starlette.responses import Response
 
 from ...services import one_off_invoices as one_off
 from ...services.errors import InvalidInput, NotFound
-from ...services.invoices import InvoiceRecord, find_invoice
+from ...services.invoices import InvoiceRecord, finalize_invoices, find_invoice
 from ...services.resources.products import ITEM
+from ...services.resources.subscriptions import SUBSCRIPTION
 from ..context import Caller, current_caller
 from ..errors import ApiError, invalid, missing, not_found
 from .common import OBJECT_BODY, aware, json_response, param
 from .config import snapshot
 from .invoice_actions import object_body, only_fields, shown
 from .invoices import ID_PREFIX, line_positions
+from .subscriptions import schedules
 
 router = APIRouter(tags=["invoices"])
 LINE_FIELDS = ("product_item_id", "product_item_type", "pricing_name", "start_at", "end_at", "pricing_type",
@@ -272,3 +275,72 @@ async def delete_line_action(key: str, request: Request, caller: Caller = Depend
                                    caller.environment)
     return _answer(caller, done)
 
+
+
+@router.post("/v1/invoices/charge-on-demand-pricing-items", status_code=201,
+             summary="Bill amounts on demand for a subscription's customer now, as a one-off invoice",
+             openapi_extra=OBJECT_BODY)
+async def charge_on_demand(request: Request, caller: Caller = Depends(current_caller)) -> Response:
+    """Each pricing item with its `flexible_amount` becomes a line of a one-off invoice for the
+    schedule's customer, in the schedule's currency; `finalize_immediately` finalizes it (numbered,
+    its payment collected like any final invoice's). Items priced per unit are billed by the
+    invoice run from the plan, so `units` without an amount is refused."""
+    body = await object_body(request)
+    only_fields(body, ("pricing_plan_schedule_id", "pricing_items", "start_at", "finalize_immediately",
+                       "payment_method_id", "preview"), "not a field of charge-on-demand-pricing-items")
+    if body.get("payment_method_id") is not None:
+        raise invalid("payment_method_id", "payment_method_id: a final invoice is collected from the customer's "
+                                           "default Stripe payment method")
+    if body.get("preview"):
+        raise invalid("preview", "preview: the one-off invoice is written as a draft unless finalize_immediately; "
+                                 "look at it, then finalize or void it")
+    for name in ("finalize_immediately", "preview"):
+        if body.get(name) is not None and not isinstance(body[name], bool):
+            raise invalid(name, f"{name} must be true or false")
+    key = body.get("pricing_plan_schedule_id")
+    if not isinstance(key, str) or not key.strip():
+        raise missing("pricing_plan_schedule_id", "pricing_plan_schedule_id is required")
+    param(key, "pricing_plan_schedule_id")
+    customer, currency = _schedule_customer(caller, key)
+    items = body.get("pricing_items")
+    if not isinstance(items, list) or not items or len(items) > MAX_CREATE_LINES:
+        raise missing("pricing_items", f"pricing_items must list 1 to {MAX_CREATE_LINES} items")
+    start = _instant(body.get("start_at"), "start_at")
+    lines = []
+    for index, item in enumerate(items):
+        where = f"pricing_items.{index}"
+        item = _object(item, where)
+        only_fields(item, ("pricing_item_id", "flexible_amount", "units"), "not a field of a pricing item")
+        if item.get("flexible_amount") is None:
+            raise invalid(f"{where}.flexible_amount", f"{where}.flexible_amount is required: ratecard bills an "
+                          "on-demand item at the amount given; a plan's per-unit prices are billed by the invoice run")
+        code = item.get("pricing_item_id") or one_off.LINE_KIND
+        if not isinstance(code, str):
+            raise invalid(f"{where}.pricing_item_id", f"{where}.pricing_item_id must be a string")
+        units = _object(item.get("units"), f"{where}.units").get("number", "1")
+        try:
+            lines.append(one_off.line_input(
+                description=code if code != one_off.LINE_KIND else DEFAULT_NAME, code=code, quantity=units,
+                unit_amount=_money(item["flexible_amount"], f"{where}.flexible_amount", currency),
+                service_start=start))
+        except InvalidInput as exc:
+            raise invalid(f"{where}.{exc.field}", f"{where}.{exc.field}: {exc.message}") from None
+    invoice = await run_in_threadpool(one_off.create_one_off_invoice, caller.store, customer, lines, caller.now,
+                                      caller.environment, currency=currency)
+    if body.get("finalize_immediately"):
+        invoice = (await run_in_threadpool(finalize_invoices, caller.store, [str(invoice.id)], caller.now,
+                                           caller.environment)).finalized[0]
+    return _answer(caller, invoice, 201)
+
+
+def _schedule_customer(caller: Caller, key: str) -> tuple[str, str]:
+    """(customer, currency) of the plan schedule `key` (a schedule id, or the subscription's reference)."""
+    snap = snapshot(caller)
+    catalog = snap.catalog
+    if catalog is not None:
+        for spec in catalog.subscriptions.values():
+            row = snap.view.resources.by_reference.get((SUBSCRIPTION, spec.reference))
+            for schedule in schedules(caller.environment, spec, row, caller.now):
+                if key in (schedule["id"], spec.reference):
+                    return spec.customer, schedule["pricing_currency"].upper()
+    raise not_found("pricing plan schedule", key)

@@ -195,6 +195,7 @@ def test_archive_refresh_export_and_e_invoices(server: Live) -> None:  # noqa: F
     again = invoices.post_invoices_by_resource_id_resubmit_e_invoice(
         V, final.id, resubmit_e_invoice_create_request=m.ResubmitEInvoiceCreateRequest(mandate="PEPPOL"))
     assert [s.status for s in again.e_invoices[0].status_history] == ["GENERATED", "REJECTED", "GENERATED"]
+    assert invoices.get_invoices_by_resource_id(V, final.id).e_invoices[0].status.status == "GENERATED"
     for body, field in (({"status": "LOST"}, "status"), ({"status": "ACCEPTED", "external_reference": "x"},
                                                          "external_reference"), ({"status": 3}, "status")):
         response = server.http("PATCH", f"/v1/invoices/{final.id}/update-e-invoice-status", json=body)

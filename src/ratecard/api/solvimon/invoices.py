@@ -19,6 +19,7 @@ from starlette.responses import Response
 
 from ...catalog import Catalog
 from ...domain.dimensions import group_from_json
+from ...services.invoice_upkeep import e_invoice_of
 from ...services.invoice_views import held_invoice_ids
 from ...services.invoices import InvoiceRecord, find_invoices, invoice_or_none
 from ...services.payments import payment_statuses
@@ -203,5 +204,10 @@ def get_one(key: str, request: Request, processing_only_customer_id: str | None 
         raise not_found("invoice", key)
     snap = snapshot(caller)
     status = payment_statuses(caller.store, caller.environment, [invoice.id]).get(invoice.id or 0)
-    return json_response(render(snap.view, snap.catalog, invoice, payment_status=status,
-                                on_hold=invoice.id in held_invoice_ids(caller.store, caller.environment)))
+    body = render(snap.view, snap.catalog, invoice, payment_status=status,
+                  on_hold=invoice.id in held_invoice_ids(caller.store, caller.environment))
+    if invoice.status == "final":
+        from .invoice_upkeep import e_invoice_body  # imported here: invoice_upkeep builds on this module
+
+        body["e_invoices"] = [e_invoice_body(e_invoice_of(caller.store, invoice, caller.environment))]
+    return json_response(body)

@@ -27,6 +27,7 @@ from ..domain.one_off import line_amount, one_off_totals
 from ..store import Store
 from ..store.invoices import ONE_OFF, InvoiceRecord, LineRecord
 from ..store.one_off_invoices import DraftContent, insert_one_off, rewrite_draft
+from . import webhook_events
 from .catalog import current_catalog
 from .errors import Conflict, InvalidInput, NotFound
 from .invoices import find_invoice
@@ -155,7 +156,9 @@ def create_one_off_invoice(store: Store, customer: str, lines: Sequence[LineInpu
         issue_date=now.astimezone(ZoneInfo(terms.timezone)).date().isoformat(), subtotal=content.subtotal,
         tax=content.tax, total=content.total, tax_rate=content.tax_rate, catalog_version=version,
         lines=content.lines)
-    return insert_one_off(store, environment, record, to_micros(now))
+    saved = insert_one_off(store, environment, record, to_micros(now))
+    webhook_events.invoices(store, environment, "invoice.created", [saved], now)  # as for a run's new drafts
+    return saved
 
 
 def _editable(store: Store, reference: str, environment: str) -> InvoiceRecord:

@@ -100,6 +100,10 @@ def test_a_one_off_draft_is_written_edited_and_finalized_with_a_gapless_number(s
         with pytest.raises(BadRequestException) as closed:
             call()
         assert body_of(closed.value)["code"] == "INVALID_OPERATION" and "credit note" in body_of(closed.value)["message"]
+    # its e-invoice is built like any final invoice's
+    assert invoices.post_invoices_by_resource_id_refresh_e_invoices(V, final.id).e_invoices[0].status.status == \
+        "GENERATED"
+    assert b"297.50" in bytes(invoices.get_invoices_by_resource_id_ubl21(V, final.id))
     note = invoices.post_invoices_by_resource_id_credit(V, final.id)
     assert note.invoice_amount_including_tax.quantity == "-297.50"
 
@@ -146,7 +150,7 @@ def test_delete_line_by_order_and_hostile_lines(server: Live) -> None:  # noqa: 
     for body, field in (({"type": "STANDARD", "customer_reference": "acme"}, "type"),
                         ({"type": "ONE_OFF"}, "customer_id"),
                         ({"type": "ONE_OFF", "customer_reference": "acme", "status": "FINAL"}, "status"),
-                        ({"type": "ONE_OFF", "customer_reference": "acme", "billing_currency": "ZZZ"}, "currency")):
+                        ({"type": "ONE_OFF", "customer_reference": "acme", "billing_currency": "ZZZ"}, "billing_currency")):
         response = server.http("POST", "/v1/invoices", json=body)
         assert response.status_code == 400 and response.json()["field"] == field, (body, response.text)
     assert server.http("POST", "/v1/invoices", json={"type": "ONE_OFF", "customer_reference": "nobody"}

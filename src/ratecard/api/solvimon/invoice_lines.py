@@ -158,8 +158,13 @@ async def create(request: Request, caller: Caller = Depends(current_caller)) -> 
     if currency is not None and (not isinstance(currency, str) or len(currency) > 3):
         raise invalid("billing_currency", "billing_currency must be a currency code")
     lines = _create_lines(caller, body.get("periods"), currency, customer)
-    invoice = await run_in_threadpool(one_off.create_one_off_invoice, caller.store, customer, lines, caller.now,
-                                      caller.environment, currency=currency)
+    try:
+        invoice = await run_in_threadpool(one_off.create_one_off_invoice, caller.store, customer, lines, caller.now,
+                                          caller.environment, currency=currency)
+    except InvalidInput as exc:
+        if exc.field != "currency":
+            raise
+        raise invalid("billing_currency", f"billing_currency: {exc.message}") from None
     return _answer(caller, invoice)
 
 

@@ -235,3 +235,18 @@ def test_charge_on_demand_bills_amounts_on_an_invoice_of_their_own(server: Live)
     unknown = server.http("POST", "/v1/invoices/charge-on-demand-pricing-items", json={
         "pricing_plan_schedule_id": "pps_nothing", "pricing_items": [{"flexible_amount": {"quantity": "1"}}]})
     assert unknown.status_code == 404
+
+
+def test_a_one_off_invoice_sends_the_webhooks_of_any_invoice(server: Live) -> None:  # noqa: F811
+    invoices = _apply(server)
+    hook = server.api(sv.WebhooksApi).post_webhooks(V, webhook_create_request=m.WebhookCreateRequest(
+        url="https://hooks.example/billing", name="Billing", reference="billing",
+        included_actions=["invoice.created", "invoice.finalized"]))
+    draft = _one_off(invoices)
+    _finalize(invoices, draft.id)
+    events = server.api(sv.WebhookEventsApi).get_webhook_events(V, webhook_id=hook.id).data
+    payloads = sorted((json.loads(e.request_payload) if isinstance(e.request_payload, str) else e.request_payload
+                       for e in events), key=lambda p: p["action"])
+    assert [p["action"] for p in payloads] == ["invoice.created", "invoice.finalized"]
+    assert all(p["data"]["customer_reference"] == "acme" and p["data"]["pricing_plan_subscription_reference"] is None
+               for p in payloads)

@@ -15,7 +15,7 @@ from ..domain.instants import to_micros
 from ..domain.invoice import InvoiceStateError
 from ..store import Store
 from ..store.invoice_states import live_drafts
-from ..store.invoices import InvoiceChanged, InvoiceRecord, Prefix, change_status
+from ..store.invoices import ONE_OFF, InvoiceChanged, InvoiceRecord, Prefix, change_status
 
 # Late events keep landing on a draft for this long after its billing date.
 DEFAULT_GRACE = timedelta(hours=8)
@@ -47,6 +47,8 @@ def draft_queue(store: Store, now: datetime, grace: timedelta = DEFAULT_GRACE,
     for draft in live_drafts(store, environment):
         if draft.on_hold:
             queue.held.append(draft.id)
+        elif draft.subscription == ONE_OFF:
+            continue  # a one-off invoice is finalized when its author says so, never by the clock
         elif draft.boundary_ts > due_before:
             queue.within_grace += 1
         else:

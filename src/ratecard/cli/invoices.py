@@ -1,4 +1,5 @@
-"""`ratecard invoices generate|preview|list|show|finalize|hold|release|void|export|pdf|ubl|facturx|send|deliveries`."""
+"""`ratecard invoices generate|preview|list|show|finalize|hold|release|void|export|pdf|ubl|facturx|send|deliveries`,
+and for one-off invoices `create|add-line|edit-line|delete-line`, with `refresh|archive`."""
 
 from __future__ import annotations
 
@@ -136,7 +137,8 @@ def list_(status: Status = None, db: DbOption = None, json_output: JsonOption = 
     for invoice in found:
         corrects = numbers.get(invoice.corrects, str(invoice.corrects)) if invoice.corrects is not None else ""
         table.add_row(invoice.display_number, invoice.kind.replace("_", " "), invoice.customer,
-                      invoice.subscription, invoice.status if invoice.mode == "live" else f"{invoice.status} (shadow)",
+                      invoice.subscription or "(one-off)",
+                      invoice.status if invoice.mode == "live" else f"{invoice.status} (shadow)",
                       invoice.issue_date, invoice.currency,
                       f"{invoice.subtotal:f}", f"{invoice.tax:f}", f"{invoice.total:f}", corrects)
     out.print(table)
@@ -154,9 +156,10 @@ def show(number: str, db: DbOption = None, json_output: JsonOption = False) -> N
         return
     invoice, corrected = detail.invoice, detail.corrected
     kind = "credit note" if invoice.kind == "credit_note" else "invoice"
+    billed = "one-off" if invoice.is_one_off else f"subscription {invoice.subscription}"
     out.print(Text.assemble(styled(invoice.display_number, "bold"),
-                            f" {kind}, {invoice.status} — customer {invoice.customer}, subscription "
-                            f"{invoice.subscription}, issued {invoice.issue_date}, {invoice.currency}"))
+                            f" {kind}, {invoice.status} — customer {invoice.customer}, {billed}, "
+                            f"issued {invoice.issue_date}, {invoice.currency}"))
     if corrected is not None:
         verb = "credits" if invoice.kind == "credit_note" else "replaces"
         say(out, f"{verb} {corrected.display_number} (correction {invoice.revision})")
@@ -337,3 +340,112 @@ def deliveries(
         table.add_row(d["invoice"] or str(d["invoice_id"]), d["recipient"] or "", d["status"],
                       d["sent_at"] or d["created_at"], d["detail"] or "")
     out.print(table)
+
+
+# ------------------------------------------------------------------ one-off invoices and upkeep
+
+LineOption = Annotated[list[str] | None, typer.Option(
+    "--line", help="A line: 'DESCRIPTION|UNIT_AMOUNT[|QUANTITY]' (quantity 1 when left out); repeatable.")]
+Description = Annotated[str, typer.Option("--description", help="What the line bills, as printed on the invoice.")]
+UnitAmount = Annotated[str, typer.Option("--unit-amount", help="Price of one unit, a decimal (e.g. 120.00).")]
+Quantity = Annotated[str, typer.Option("--quantity", help="Units billed, a decimal above 0.")]
+Code = Annotated[str, typer.Option("--code", help="The line's code (default: one_off).")]
+Deduction = Annotated[bool, typer.Option("--deduction", help="Bill the line negative (a deduction).")]
+Position = Annotated[int, typer.Argument(help="The line's position as `invoices show` lists it (the first is 1).",
+                                         min=1)]
+
+
+def _line_from_text(text: str):  # noqa: ANN202 - a services.one_off_invoices.LineInput
+    from ..services.one_off_invoices import line_input
+
+    parts = text.split("|")
+    if len(parts) not in (2, 3):
+        fail(f"--line {text!r}: give 'DESCRIPTION|UNIT_AMOUNT' or 'DESCRIPTION|UNIT_AMOUNT|QUANTITY'")
+    return line_input(description=parts[0], unit_amount=parts[1], quantity=parts[2] if len(parts) == 3 else "1")
+
+
+def _print_one_off(invoice, json_output: bool, what: str) -> None:  # noqa: ANN001 - an InvoiceRecord
+    from ..services.invoices import invoices_json
+
+    if json_output:
+        emit_json(invoices_json([invoice])[0])
+        return
+    say(out, f"{invoice.display_number}: {what} — {len(invoice.lines)} line(s), subtotal {invoice.subtotal:f}, "
+             f"tax {invoice.tax:f}, total {invoice.total:f} {invoice.currency}")
+
+
+@app.command("create")
+def create(
+    customer: Annotated[str, typer.Argument(help="The customer's reference in the catalog.")],
+    lines: LineOption = None,
+    currency: Annotated[str | None, typer.Option("--currency", help="Default: the customer's currency.")] = None,
+    db: DbOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Write a one-off draft invoice for a customer (no subscription), with its lines; finalize it when done."""
+    from ..services.one_off_invoices import create_one_off_invoice
+
+    given = [_line_from_text(text) for text in lines or []]
+    with store_for(db) as store:
+        invoice = create_one_off_invoice(store, customer, given, now(), ENVIRONMENT, currency=currency)
+    _print_one_off(invoice, json_output, f"one-off draft for {customer}")
+
+
+@app.command("add-line")
+def add_line(number: str, description: Description, unit_amount: UnitAmount, quantity: Quantity = "1",
+             code: Code = "one_off", deduction: Deduction = False, db: DbOption = None,
+             json_output: JsonOption = False) -> None:
+    """Add a line to a one-off draft (quantity x unit amount, rounded once)."""
+    from ..services.one_off_invoices import add_line as add
+    from ..services.one_off_invoices import line_input
+
+    line = line_input(description=description, unit_amount=unit_amount, quantity=quantity, code=code,
+                      deduction=deduction)
+    with store_for(db) as store:
+        invoice = add(store, number, line, now(), ENVIRONMENT)
+    _print_one_off(invoice, json_output, "line added")
+
+
+@app.command("edit-line")
+def edit_line(number: str, position: Position, description: Description, unit_amount: UnitAmount,
+              quantity: Quantity = "1", code: Code = "one_off", deduction: Deduction = False, db: DbOption = None,
+              json_output: JsonOption = False) -> None:
+    """Replace a line of a one-off draft."""
+    from ..services.one_off_invoices import edit_line as edit
+    from ..services.one_off_invoices import line_input
+
+    line = line_input(description=description, unit_amount=unit_amount, quantity=quantity, code=code,
+                      deduction=deduction)
+    with store_for(db) as store:
+        invoice = edit(store, number, position - 1, line, now(), ENVIRONMENT)
+    _print_one_off(invoice, json_output, f"line {position} replaced")
+
+
+@app.command("delete-line")
+def delete_line(number: str, position: Position, db: DbOption = None, json_output: JsonOption = False) -> None:
+    """Remove a line from a one-off draft."""
+    from ..services.one_off_invoices import delete_line as delete
+
+    with store_for(db) as store:
+        invoice = delete(store, number, position - 1, now(), ENVIRONMENT)
+    _print_one_off(invoice, json_output, f"line {position} removed")
+
+
+@app.command("refresh")
+def refresh(number: str, db: DbOption = None, json_output: JsonOption = False) -> None:
+    """Recompute one draft now: a subscription's from usage and the catalog, a one-off's at today's tax rate."""
+    from ..services.invoice_upkeep import refresh_draft
+
+    with store_for(db) as store:
+        invoice = refresh_draft(store, number, now(), ENVIRONMENT)
+    _print_one_off(invoice, json_output, "refreshed")
+
+
+@app.command("archive")
+def archive(number: str, db: DbOption = None) -> None:
+    """Archive a void invoice: left out of the lists of the API and the console, still found by its number."""
+    from ..services.invoice_upkeep import archive_invoice
+
+    with store_for(db) as store:
+        invoice = archive_invoice(store, number, now(), ENVIRONMENT)
+    say(out, f"{invoice.display_number}: archived")

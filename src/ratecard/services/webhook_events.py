@@ -67,7 +67,7 @@ def emit_many(store: Store, environment: str, events: Sequence[tuple[str, dict[s
 def invoice_data(invoice: Any) -> dict[str, Any]:
     """An invoice as a webhook event carries it."""
     return {"object_type": "INVOICE", "id": invoice.id, "number": invoice.number, "customer_reference": invoice.customer,
-            "pricing_plan_subscription_reference": invoice.subscription, "status": invoice.status.upper(),
+            "pricing_plan_subscription_reference": invoice.subscription or None, "status": invoice.status.upper(),
             "type": invoice.kind.upper(), "currency": invoice.currency, "subtotal": str(invoice.subtotal),
             "tax": str(invoice.tax), "total": str(invoice.total), "issue_date": invoice.issue_date}
 

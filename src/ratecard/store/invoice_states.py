@@ -24,10 +24,11 @@ class InvoiceState:
     on_hold: bool
     finalized_at: int | None
     draft_number: int | None  # DRAFT-<n>, counted per environment
+    subscription: str = ""  # store.invoices.ONE_OFF: a one-off invoice, finalized by hand only
 
 
 _COLUMNS = (invoices.c.id, invoices.c.customer, invoices.c.issue_date, invoices.c.status, invoices.c.boundary_ts,
-            invoices.c.on_hold, invoices.c.finalized_at, invoices.c.draft_number)
+            invoices.c.on_hold, invoices.c.finalized_at, invoices.c.draft_number, invoices.c.subscription)
 
 
 def live_drafts(store: Store, environment: str) -> list[InvoiceState]:

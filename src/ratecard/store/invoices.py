@@ -73,6 +73,12 @@ class InvoiceRecord:
     revision: int = 0  # n-th correction of the cut
     corrects: int | None = None  # id of the invoice this credit note or replacement corrects
     draft_number: int | None = None  # DRAFT-<n>, counted per environment; given when first written
+    archived_at: int | None = None  # archived (µs): left out of the lists
+
+    @property
+    def is_one_off(self) -> bool:
+        """A one-off invoice, written by hand for a customer: it bills no subscription's cut."""
+        return self.subscription == ONE_OFF
 
     @property
     def display_number(self) -> str:
@@ -91,6 +97,11 @@ class InvoiceRecord:
 def draft_reference(draft_number: int | None) -> str:
     """DRAFT-<n>: how people name an invoice before it has a number (DRAFT alone before it is stored)."""
     return "DRAFT" if draft_number is None else f"DRAFT-{draft_number}"
+
+
+# the subscription of a one-off invoice: none (a subscription's reference has at least one character),
+# so invoice runs, which recompute the cuts of subscriptions, never touch it
+ONE_OFF = ""
 
 
 class InvoiceNotFound(LookupError):
@@ -114,6 +125,7 @@ def existing_cuts(store: Store, environment: str) -> dict[tuple[str, int, str], 
         select(invoices.c.subscription, invoices.c.boundary_ts, invoices.c.mode, invoices.c.id, invoices.c.status,
                invoices.c.draft_number)
         .where(invoices.c.environment == environment, invoices.c.kind == "invoice",
+               invoices.c.subscription != ONE_OFF,  # one-off invoices stand for no cut
                invoices.c.corrects.is_(None) | (invoices.c.revision > 0))
         .order_by(invoices.c.revision)
     )
@@ -300,7 +312,7 @@ def load_invoices(connection: Any, ids: Iterable[int] | None, environment: str |
         records[data["id"]] = InvoiceRecord(
             id=data["id"], number=data["number"], lines=[], draft_number=data["draft_number"],
             created_at=data["created_at"], updated_at=data["updated_at"], finalized_at=data["finalized_at"],
-            **{name: data[name] for name in HEADER},
+            archived_at=data["archived_at"], **{name: data[name] for name in HEADER},
         )
     if not records:
         return records
@@ -454,7 +466,7 @@ def finalized_windows(store: Store, environment: str = "live") -> dict[str, list
         select(invoices.c.customer, invoice_lines.c.service_start_ts, invoice_lines.c.service_end_ts)
         .select_from(invoice_lines.join(invoices, invoices.c.id == invoice_lines.c.invoice_id))
         .where(invoices.c.environment == environment, invoices.c.status == "final",
-               invoice_lines.c.kind != "advance")
+               invoice_lines.c.kind != "advance", invoices.c.subscription != ONE_OFF)  # a one-off bills no usage
         .group_by(invoices.c.customer, invoice_lines.c.service_start_ts, invoice_lines.c.service_end_ts)
     )
     windows: dict[str, list[tuple[int, int]]] = defaultdict(list)

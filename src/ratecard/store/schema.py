@@ -94,6 +94,8 @@ invoices = Table(
     # what people call a draft (DRAFT-<n>): counted 1, 2, 3... within the environment, so the number says
     # nothing about another environment's invoices; every invoice keeps the one it was created with
     Column("draft_number", Integer, nullable=True),
+    # archived (a void invoice): left out of the lists, still found by its id or number
+    Column("archived_at", BigInteger, nullable=True),
     UniqueConstraint("environment", "subscription", "boundary_ts", "mode", "kind", "revision",
                      name="uq_invoices_cut"),
     UniqueConstraint("environment", "number", name="uq_invoices_number"),
@@ -548,4 +550,20 @@ invoice_deliveries = Table(
     Column("sent_at", BigInteger, nullable=True),
     Index("ix_invoice_deliveries_invoice", "environment", "invoice_id"),
     Index("ix_invoice_deliveries_status", "environment", "status"),
+)
+
+
+# the statuses a final invoice's e-invoice went through, oldest first: GENERATED when ratecard
+# (re)builds its UBL / Factur-X, then what the caller's access point reports
+e_invoice_statuses = Table(
+    "e_invoice_statuses",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("environment", String(16), nullable=False),
+    Column("invoice_id", Integer, nullable=False),
+    Column("external_reference", String(256), nullable=False),
+    Column("status", String(32), nullable=False),
+    Column("message", Text, nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    Index("ix_e_invoice_statuses_invoice", "environment", "invoice_id", "id"),
 )

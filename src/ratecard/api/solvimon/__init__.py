@@ -12,6 +12,8 @@ from . import (
     entitlements,
     features,
     invoice_actions,
+    invoice_lines,
+    invoice_upkeep,
     invoices,
     meter_properties,
     meter_values,
@@ -36,6 +38,8 @@ ROUTERS = [module.router for module in (
     customers,
     features,
     invoice_actions,  # before the invoice read routes: its paths are more specific
+    invoice_lines,
+    invoice_upkeep,
     invoices,
     payments,
     billing,

@@ -65,7 +65,7 @@ def shown(caller: Caller, invoice: InvoiceRecord, held: set[int] | None = None,
         held = held_invoice_ids(caller.store, caller.environment)
     body = render(snap.view, snap.catalog, invoice, payment_status=statuses.get(invoice.id or 0))
     body["on_hold"] = invoice.id in held
-    body["type"] = "CREDIT" if invoice.kind == "credit_note" else "STANDARD"
+    body["type"] = "CREDIT" if invoice.kind == "credit_note" else "ONE_OFF" if invoice.is_one_off else "STANDARD"
     if invoice.corrects is not None:
         body.setdefault("ratecard", {})["corrects"] = f"{ID_PREFIX}{invoice.corrects}"
     return body
@@ -330,7 +330,7 @@ async def search(request: Request, page: Page = Depends(solvimon_page), include_
     searches = _fields(body, "search_fields")
     filters = _fields(body, "filter_fields")
     snap = snapshot(caller)
-    invoices = find_invoices(caller.store, caller.environment)
+    invoices = [i for i in find_invoices(caller.store, caller.environment) if i.archived_at is None]  # archived: hidden
     statuses = payment_statuses(caller.store, caller.environment, [i.id for i in invoices if i.id is not None])
     held = held_invoice_ids(caller.store, caller.environment)
 
@@ -339,7 +339,8 @@ async def search(request: Request, page: Page = Depends(solvimon_page), include_
                 "customer_id": snap.view.customer_id(invoice.customer) if snap.view.find_customer(invoice.customer)
                 else invoice.customer,
                 "pricing_plan_subscription_id": invoice.subscription, "id": f"{ID_PREFIX}{invoice.id}",
-                "status": invoice.status.upper(), "type": "CREDIT" if invoice.kind == "credit_note" else "STANDARD",
+                "status": invoice.status.upper(),
+                "type": "CREDIT" if invoice.kind == "credit_note" else "ONE_OFF" if invoice.is_one_off else "STANDARD",
                 "billing_currency": invoice.currency.upper(),
                 "paid": str(statuses.get(invoice.id or 0) == "succeeded").lower(),
                 "on_hold": str(invoice.id in held).lower()}

@@ -19,6 +19,7 @@ from starlette.responses import Response
 
 from ...catalog import Catalog
 from ...domain.dimensions import group_from_json
+from ...services.invoice_upkeep import e_invoice_of
 from ...services.invoice_views import held_invoice_ids
 from ...services.invoices import InvoiceRecord, find_invoices, invoice_or_none
 from ...services.payments import payment_statuses
@@ -55,7 +56,7 @@ def render(view: View, catalog: Catalog | None, invoice: InvoiceRecord, periods:
         "customer_id": view.customer_id(invoice.customer) if customer is not None else None,
         "customer_reference": invoice.customer,
         "status": invoice.status.upper(),
-        "type": "CREDIT" if invoice.total < 0 else "STANDARD",
+        "type": "ONE_OFF" if invoice.is_one_off else "CREDIT" if invoice.total < 0 else "STANDARD",
         "invoice_date": wire_instant(invoice.boundary_ts),
         "created_at": wire_instant(invoice.created_at) if invoice.created_at else None,
         "updated_at": wire_instant(invoice.updated_at) if invoice.updated_at else None,
@@ -64,14 +65,16 @@ def render(view: View, catalog: Catalog | None, invoice: InvoiceRecord, periods:
         "timezone": invoice.timezone,
         "billing_period": billing_period,
         "pricing_amount_type": "EXCLUDING_TAX",
-        "pricing_plan_subscription_ids": [invoice.subscription],
+        "pricing_plan_subscription_ids": [] if invoice.is_one_off else [invoice.subscription],
         "invoice_amount_including_tax": amount(invoice.total, currency),
         "tax_summary": {"base_amount": amount(invoice.subtotal, currency), "tax_amount": amount(invoice.tax, currency),
                         "total_amount": amount(invoice.total, currency)},
         "paid": payment_status == "succeeded",
         "on_hold": on_hold,
         "has_usage_based_pricing": any(line.kind in ("usage", "threshold", "usage_advance") for line in invoice.lines),
-        "ratecard": {"number": invoice.number, "subscription": invoice.subscription, "issue_date": invoice.issue_date,
+        "ratecard": {"number": invoice.number, "subscription": None if invoice.is_one_off else invoice.subscription,
+                     "one_off": invoice.is_one_off, "archived": invoice.archived_at is not None,
+                     "issue_date": invoice.issue_date,
                      "status": invoice.status, "subtotal": decimal_text(invoice.subtotal),
                      "tax": decimal_text(invoice.tax), "total": decimal_text(invoice.total),
                      "tax_rate": decimal_text(invoice.tax_rate), "catalog_version": invoice.catalog_version,
@@ -89,8 +92,9 @@ def _periods(invoice: InvoiceRecord, currency: str, billing_period: dict | None,
     periods = []
     for order, ((start, end), items) in enumerate(sorted(grouped.items())):
         subtotal = sum((line.amount for _, line in items), Decimal(0))
-        group: dict[str, Any] = {"group_order": 0, "description": invoice.subscription,
-                                 "pricing_plan_subscription_id": invoice.subscription, "start_at": wire_instant(start),
+        subscription = None if invoice.is_one_off else invoice.subscription
+        group: dict[str, Any] = {"group_order": 0, "description": subscription or "one-off",
+                                 "pricing_plan_subscription_id": subscription, "start_at": wire_instant(start),
                                  "end_at": wire_instant(end), "amount_excluding_tax": amount(subtotal, currency)}
         if with_lines:
             group["lines"] = [_line(invoice, position, order_in_group, line, currency)
@@ -101,6 +105,16 @@ def _periods(invoice: InvoiceRecord, currency: str, billing_period: dict | None,
             period["billing_period"] = billing_period
         periods.append(period)
     return periods
+
+
+def line_positions(invoice: InvoiceRecord) -> dict[tuple[int, int], int]:
+    """(period_order, line_order) -> the line's position on the invoice, as _periods orders them
+    (one group per period, so group_order is always 0)."""
+    grouped: dict[tuple[int, int], list[int]] = defaultdict(list)
+    for position, line in enumerate(invoice.lines):
+        grouped[(line.service_start_ts, line.service_end_ts)].append(position)
+    return {(order, line_order): position for order, (_, positions) in enumerate(sorted(grouped.items()))
+            for line_order, position in enumerate(positions)}
 
 
 def _line(invoice: InvoiceRecord, position: int, order: int, line: Any, currency: str) -> dict[str, Any]:
@@ -151,7 +165,7 @@ def list_all(request: Request, page: Page = Depends(solvimon_page), customer_id:
         if value is not None and value.lower() not in ("true", "false"):
             raise invalid(name, f"{name} must be true or false")
     param(pricing_plan_subscription_id, "pricing_plan_subscription_id")
-    invoices = find_invoices(caller.store, caller.environment)
+    invoices = [i for i in find_invoices(caller.store, caller.environment) if i.archived_at is None]  # archived: hidden
     if customer_id is not None:
         customer = snap.view.customer_reference(customer_id)
         invoices = [i for i in invoices if i.customer == customer]
@@ -190,5 +204,10 @@ def get_one(key: str, request: Request, processing_only_customer_id: str | None 
         raise not_found("invoice", key)
     snap = snapshot(caller)
     status = payment_statuses(caller.store, caller.environment, [invoice.id]).get(invoice.id or 0)
-    return json_response(render(snap.view, snap.catalog, invoice, payment_status=status,
-                                on_hold=invoice.id in held_invoice_ids(caller.store, caller.environment)))
+    body = render(snap.view, snap.catalog, invoice, payment_status=status,
+                  on_hold=invoice.id in held_invoice_ids(caller.store, caller.environment))
+    if invoice.status == "final":
+        from .invoice_upkeep import e_invoice_body  # imported here: invoice_upkeep builds on this module
+
+        body["e_invoices"] = [e_invoice_body(e_invoice_of(caller.store, invoice, caller.environment))]
+    return json_response(body)

@@ -1,0 +1,249 @@
+"""One-off invoices: a draft written by hand for a customer (professional services, a set-up fee
+outside any subscription), its lines added, edited and deleted while it is a draft.
+
+Money: each line is quantity x unit amount rounded once (the billing entity's rounding); the tax
+is the customer's rate on the rounded lines, rounded as the entity says (once per invoice or per
+line), like any invoice's. A one-off draft is finalized by hand (`ratecard invoices finalize`,
+PATCH status FINAL) and then takes the next gapless number of its entity's sequence; from then on
+its lines never change and it is corrected by a credit note.
+
+Lines are edited on one-off drafts only: a subscription's draft is recomputed from usage and the
+catalog by every invoice run, which would drop a line written by hand; an extra charge on a
+subscription is a one-off charge (`ratecard subscriptions charge`), kept in the catalog.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from ..catalog import Catalog
+from ..domain.instants import from_micros, to_micros
+from ..domain.money import is_currency
+from ..domain.one_off import line_amount, one_off_totals
+from ..store import Store
+from ..store.invoices import ONE_OFF, InvoiceRecord, LineRecord
+from ..store.one_off_invoices import DraftContent, insert_one_off, rewrite_draft
+from . import webhook_events
+from .catalog import current_catalog
+from .errors import Conflict, InvalidInput, NotFound
+from .invoices import find_invoice
+
+__all__ = ["MAX_LINES", "LineInput", "add_line", "create_one_off_invoice", "delete_line", "edit_line",
+           "line_input", "retotal_one_off"]
+
+MAX_LINES = 500  # lines on one one-off invoice
+MAX_TEXT = 500  # characters of a description
+MAX_CODE = 100
+LIMIT = Decimal(10) ** 12  # a quantity or unit amount beyond a trillion is a typo, not a bill
+MAX_DECIMALS = 12
+LINE_KIND = "one_off"  # the kind of a line written by hand (as a subscription's one-off charge)
+
+
+@dataclass(frozen=True)
+class LineInput:
+    """One line as asked for: `unit_amount` x `quantity`; a deduction is billed negative. Its
+    service period defaults to the invoice's date."""
+
+    description: str
+    unit_amount: Decimal
+    quantity: Decimal = Decimal(1)
+    code: str = LINE_KIND
+    service_start: datetime | None = None
+    service_end: datetime | None = None
+    deduction: bool = False
+
+
+def _number(value: object, name: str, *, positive: bool = False) -> Decimal:
+    """An exact decimal from a string, an int or a Decimal (a float is refused: it is not exact)."""
+    number: Decimal | None = None
+    if isinstance(value, Decimal):
+        number = value
+    elif isinstance(value, (str, int)) and not isinstance(value, bool):
+        try:
+            number = Decimal(str(value).strip())
+        except ArithmeticError:
+            number = None
+    if number is None or not number.is_finite():
+        raise InvalidInput(f"{value!r} is not a decimal number", field=name)
+    if abs(number) >= LIMIT or -int(number.as_tuple().exponent) > MAX_DECIMALS:
+        raise InvalidInput(f"{value!r} is out of range (below 10^12, at most {MAX_DECIMALS} decimals)", field=name)
+    if number < 0 or (positive and number == 0):
+        raise InvalidInput(f"{value!r} must be {'above' if positive else 'at least'} 0 (a deduction line is "
+                           "billed negative)", field=name)
+    return number
+
+
+def _text(value: object, name: str, limit: int) -> str:
+    if not isinstance(value, str) or not value.strip() or len(value) > limit or not value.isprintable():
+        raise InvalidInput(f"must be printable text of 1 to {limit} characters", field=name)
+    return value.strip()
+
+
+def line_input(*, description: object, unit_amount: object, quantity: object = "1", code: object = LINE_KIND,
+               service_start: datetime | None = None, service_end: datetime | None = None,
+               deduction: bool = False) -> LineInput:
+    """A line checked: printable description and code, a unit amount >= 0 and a quantity > 0
+    (exact decimals, bounded), a service period that does not end before it starts."""
+    if service_start is not None and service_end is not None and service_end < service_start:
+        raise InvalidInput("the service period ends before it starts", field="end_at")
+    return LineInput(_text(description, "description", MAX_TEXT), _number(unit_amount, "unit_amount"),
+                     _number(quantity, "quantity", positive=True), _text(code, "code", MAX_CODE),
+                     service_start, service_end, deduction)
+
+
+@dataclass(frozen=True)
+class _Terms:
+    """How the customer's one-off invoice is priced: currency, rounding and tax."""
+
+    currency: str
+    rounding: str
+    tax_rate: Decimal
+    tax_rounding: str
+    timezone: str
+
+
+def _terms(catalog: Catalog, customer: str, currency: str | None) -> _Terms:
+    spec = catalog.customers.get(customer)
+    if spec is None:
+        raise NotFound(f"customer {customer!r} is not in the applied catalog", field="customer")
+    entity = catalog.entity_for(customer)
+    code = (currency or spec.currency or "").upper()
+    if not code:
+        raise InvalidInput(f"customer {customer!r} has no currency: give the invoice's currency", field="currency")
+    if not is_currency(code):
+        raise InvalidInput(f"{code!r} is not a currency an invoice can be in", field="currency")
+    return _Terms(code, entity.rounding, spec.tax_rate if spec.tax_rate is not None else Decimal(0),
+                  entity.tax_rounding, spec.timezone or catalog.timezone)
+
+
+def _record_line(line: LineInput, terms: _Terms, at: datetime) -> LineRecord:
+    start = line.service_start or at
+    end = line.service_end or max(start, at)
+    unit = -line.unit_amount if line.deduction else line.unit_amount
+    zone = ZoneInfo(terms.timezone)
+    return LineRecord(code=line.code, description=line.description, kind="discount" if line.deduction else LINE_KIND,
+                      service_start=start.astimezone(zone).date().isoformat(),
+                      service_end=end.astimezone(zone).date().isoformat(),
+                      service_start_ts=to_micros(start), service_end_ts=to_micros(end), quantity=line.quantity,
+                      unit_amount=unit, amount=line_amount(line.quantity, unit, terms.currency, terms.rounding))
+
+
+def _content(lines: Sequence[LineRecord], terms: _Terms) -> DraftContent:
+    if len(lines) > MAX_LINES:
+        raise InvalidInput(f"a one-off invoice holds at most {MAX_LINES} lines", field="lines")
+    totals = one_off_totals([line.amount for line in lines], terms.tax_rate, terms.currency, terms.rounding,
+                            terms.tax_rounding)
+    if totals.subtotal < 0:
+        raise InvalidInput("the deductions exceed the charges: an invoice is never below zero (what is owed back "
+                           "is a credit note on the invoice it corrects)", field="lines")
+    return DraftContent(list(lines), totals.subtotal, totals.tax, totals.total, terms.tax_rate)
+
+
+def create_one_off_invoice(store: Store, customer: str, lines: Sequence[LineInput], now: datetime,
+                           environment: str = "live", *, currency: str | None = None) -> InvoiceRecord:
+    """A one-off draft for a customer of the applied catalog, in `currency` (default: the
+    customer's), dated now, with the lines given (none is fine: add them later)."""
+    version, catalog = current_catalog(store, environment)
+    terms = _terms(catalog, customer, currency)
+    content = _content([_record_line(line, terms, now) for line in lines], terms)
+    record = InvoiceRecord(
+        id=None, number=None, customer=customer, subscription=ONE_OFF, status="draft", currency=terms.currency,
+        timezone=terms.timezone, boundary_ts=to_micros(now),
+        issue_date=now.astimezone(ZoneInfo(terms.timezone)).date().isoformat(), subtotal=content.subtotal,
+        tax=content.tax, total=content.total, tax_rate=content.tax_rate, catalog_version=version,
+        lines=content.lines)
+    saved = insert_one_off(store, environment, record, to_micros(now))
+    webhook_events.invoices(store, environment, "invoice.created", [saved], now)  # as for a run's new drafts
+    return saved
+
+
+def _editable(store: Store, reference: str, environment: str) -> InvoiceRecord:
+    invoice = find_invoice(store, reference, environment)
+    if invoice.status != "draft":
+        raise Conflict(f"invoice {invoice.display_number} is {invoice.status}: its lines never change"
+                       + ("; correct it by a credit note (credit, or credit_and_copy for a corrected copy)"
+                          if invoice.status == "final" else ""))
+    if not invoice.is_one_off:
+        raise Conflict(f"invoice {invoice.display_number} is a subscription's draft, recomputed from usage and the "
+                       "catalog by every invoice run: add a one-off charge to the subscription instead "
+                       "(`ratecard subscriptions charge`)")
+    return invoice
+
+
+def _rewrite(store: Store, environment: str, invoice: InvoiceRecord, lines: list[LineRecord], now: datetime,
+             terms: _Terms) -> InvoiceRecord:
+    saved = rewrite_draft(store, environment, invoice.id or 0, invoice.updated_at, _content(lines, terms),
+                          to_micros(now))
+    if saved is None:
+        raise Conflict(f"invoice {invoice.display_number} changed meanwhile (finalized, voided or edited): nothing "
+                       "was written; read it again")
+    return saved
+
+
+def _invoice_terms(store: Store, invoice: InvoiceRecord, environment: str) -> _Terms:
+    """The terms the draft is priced at now: its currency, the customer's current tax rate and the
+    entity's rounding (a customer the catalog no longer lists keeps the draft's rate)."""
+    _, catalog = current_catalog(store, environment)
+    if invoice.customer not in catalog.customers:
+        entity = catalog.entity_for(invoice.customer)
+        return _Terms(invoice.currency, entity.rounding, invoice.tax_rate, entity.tax_rounding, invoice.timezone)
+    terms = _terms(catalog, invoice.customer, invoice.currency)
+    return _Terms(terms.currency, terms.rounding, terms.tax_rate, terms.tax_rounding, invoice.timezone)
+
+
+def _at(invoice: InvoiceRecord) -> datetime:
+    return from_micros(invoice.boundary_ts)
+
+
+def _position(invoice: InvoiceRecord, position: int) -> int:
+    if not 0 <= position < len(invoice.lines):
+        raise NotFound(f"invoice {invoice.display_number} has no such line (it has {len(invoice.lines)})")
+    return position
+
+
+def add_line(store: Store, reference: str, line: LineInput, now: datetime, environment: str = "live") -> InvoiceRecord:
+    invoice = _editable(store, reference, environment)
+    terms = _invoice_terms(store, invoice, environment)
+    return _rewrite(store, environment, invoice, [*invoice.lines, _record_line(line, terms, _at(invoice))], now, terms)
+
+
+def edit_line(store: Store, reference: str, position: int, line: LineInput, now: datetime,
+              environment: str = "live") -> InvoiceRecord:
+    """Replace the line at `position` (0-based, as listed) by `line`."""
+    invoice = _editable(store, reference, environment)
+    index = _position(invoice, position)
+    terms = _invoice_terms(store, invoice, environment)
+    lines = list(invoice.lines)
+    lines[index] = _record_line(line, terms, _at(invoice))
+    return _rewrite(store, environment, invoice, lines, now, terms)
+
+
+def delete_line(store: Store, reference: str, position: int, now: datetime, environment: str = "live") -> InvoiceRecord:
+    invoice = _editable(store, reference, environment)
+    index = _position(invoice, position)
+    terms = _invoice_terms(store, invoice, environment)
+    return _rewrite(store, environment, invoice, [line for i, line in enumerate(invoice.lines) if i != index], now,
+                    terms)
+
+
+def retotal_one_off(store: Store, reference: str, now: datetime, environment: str = "live") -> InvoiceRecord:
+    """A one-off draft priced again at the customer's current tax rate and the entity's rounding
+    (its lines' quantities and unit amounts as written)."""
+    invoice = _editable(store, reference, environment)
+    terms = _invoice_terms(store, invoice, environment)
+    lines = [_repriced(line, terms) for line in invoice.lines]
+    content = _content(lines, terms)
+    if (content.subtotal, content.tax, content.tax_rate) == (invoice.subtotal, invoice.tax, invoice.tax_rate) and \
+            all(a.same_as(b) for a, b in zip(lines, invoice.lines, strict=True)):
+        return invoice
+    return _rewrite(store, environment, invoice, lines, now, terms)
+
+
+def _repriced(line: LineRecord, terms: _Terms) -> LineRecord:
+    amount = line_amount(line.quantity, line.unit_amount, terms.currency, terms.rounding)
+    return line if amount == line.amount else LineRecord(**{**line.__dict__, "amount": amount})
+

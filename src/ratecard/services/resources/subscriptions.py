@@ -378,13 +378,19 @@ def is_draft(row: Resource | None, document: CatalogDocument | None) -> bool:
             and (document is None or not any(s.reference == row.reference for s in document.subscriptions)))
 
 
+def is_void(row: Resource | None, document: CatalogDocument | None) -> bool:
+    """A subscription voided (made in error): a row only, out of the catalog, billing nothing."""
+    return (row is not None and row.body.get("status") == "VOID"
+            and (document is None or not any(s.reference == row.reference for s in document.subscriptions)))
+
+
 def _found(store: Store, environment: str, now: datetime, reference: str) -> Found:
     view, document = _reading(store, environment, now)
     row = row_of(view, reference)
-    if is_draft(row, document):
+    if is_draft(row, document) or is_void(row, document):
         assert row is not None
-        return Found({"reference": reference, "customer": row.body["customer"], "status": "draft", "plan_now": None,
-                      "phases": []}, row)
+        return Found({"reference": reference, "customer": row.body["customer"],
+                      "status": "draft" if is_draft(row, document) else "void", "plan_now": None, "phases": []}, row)
     narrowed = document.model_copy(update={"subscriptions": [s for s in document.subscriptions
                                                              if s.reference == reference]})
     if not narrowed.subscriptions:
@@ -570,14 +576,17 @@ def _customer_id(store: Store, environment: str, now: datetime, found: Found) ->
 
 
 def _status(found: Found) -> str:
-    if found.terms["status"] == "draft":
-        return "DRAFT"
+    if found.terms["status"] in ("draft", "void"):
+        return found.terms["status"].upper()
     if found.row is not None and found.row.body.get("status") == "ARCHIVED":
         return "ARCHIVED"
     return "CANCELLED" if found.terms["status"] == "ended" else "ACTIVE"
 
 
 def _refuse_draft(found: Found, what: str) -> None:
+    if found.terms["status"] == "void":
+        raise invalid_operation(f"subscription {found.terms['reference']!r} is VOID (made in error, it bills "
+                                "nothing): create another subscription")
     if found.terms["status"] == "draft":
         raise invalid_operation(f"subscription {found.terms['reference']!r} is a DRAFT without a schedule (it bills "
                                 f"nothing): give it a pricing plan schedule before you {what}")

@@ -621,11 +621,11 @@ def change_plan(store: Store, environment: str, now: datetime, key: str, data: d
     start_at = moment(data["start_at"], "start_at") if data.get("start_at") is not None else None
     proration, at_boundary = change_terms(timing, proration, start_at)
     quantity = seats(data)
-    if plan == found.terms["plan_now"] and quantity is None:
-        raise invalid("pricing_plan_id", f"the subscription is on pricing plan {plan!r} already: give another plan")
     at = start_at or now
     if at_boundary:
         at = next_boundary(document, reference, now)
+    if plan == _plan_at(found, at) and quantity is None:
+        raise invalid("pricing_plan_id", f"the subscription is on pricing plan {plan!r} already: give another plan")
     version = check_text(data.get("pricing_plan_version_id"), "pricing_plan_version_id")
     changes.change_subscription(store, now, environment, reference=reference, at=instant_text(at), plan=plan,
                                 proration=proration, quantity=quantity)
@@ -638,6 +638,17 @@ def change_plan(store: Store, environment: str, now: datetime, key: str, data: d
         _put_row(store, environment, now, reference, {}, {"versions": versions})
         after = _found(store, environment, now, reference)
     return after, index
+
+
+def _plan_at(found: Found, at: datetime) -> str | None:
+    """The plan in force at `at` (the start's plan before the start)."""
+    zone = ZoneInfo(found.terms["timezone"])
+    phases = found.terms["phases"]
+    chosen = phases[0]["plan"] if phases else None
+    for phase in phases:
+        if to_local(phase["at"], zone) <= at:
+            chosen = phase["plan"]
+    return chosen
 
 
 def next_boundary(document: CatalogDocument, reference: str, now: datetime) -> datetime:

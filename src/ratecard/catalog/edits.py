@@ -267,7 +267,10 @@ def drop_change(document: dict[str, Any], reference: str, at: date | datetime) -
     kept = [change for change in changes if instant(change["at"], zone) != moment]
     if len(kept) == len(changes):
         raise EditError(f"subscription {reference!r} has no change at {moment_text(at)}", "invalid", "at")
-    subscription["changes"] = kept
+    if kept:
+        subscription["changes"] = kept
+    else:
+        subscription.pop("changes", None)  # as a subscription that never had one is written
     return edited
 
 

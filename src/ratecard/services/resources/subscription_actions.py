@@ -33,7 +33,7 @@ from .subscriptions import (
 
 # what a copy carries over from its source's row (not its status, cancellation or void record)
 COPIED = (*ROW_FIELDS, "initial_term", "renewal_term", "auto_renewal", "custom_fields", "group_id",
-          "requires_reference", "payment_method_id")
+          "requires_reference")
 MAX_PAYMENT_METHOD = 255
 
 

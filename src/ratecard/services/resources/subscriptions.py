@@ -46,7 +46,7 @@ TIMINGS = ("IMMEDIATE", "IMMEDIATE_PRO_RATA", "NEXT_BILLING_PERIOD")
 PERIOD_TYPES = ("DAY", "WEEK", "MONTH", "YEAR")
 # a plan's interval as Solvimon's billing period {type, value}
 INTERVAL_PERIODS = {"month": ("MONTH", 1), "quarter": ("MONTH", 3), "year": ("YEAR", 1)}
-ROW_FIELDS = ("name", "description", "purchase_order_number")
+ROW_FIELDS = ("name", "description", "purchase_order_number", "payment_method_id")
 
 
 # ---------------------------------------------------------------- pure mapping

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import pytest
 import solvimon_python_sdk as sv
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from solvimon_python_sdk import models as m
 from solvimon_python_sdk.exceptions import BadRequestException
 
@@ -185,6 +187,7 @@ def test_hostile_schedule_actions_are_a_400_or_404(server: Live, monkeypatch: py
         ("PATCH", served, {"end_at": "not a date"}, 400, "end_at"),
         ("PATCH", served, {"seats_values": [{"number": "1.5"}]}, 400, None),
         ("PATCH", served, [], 400, None),
+        ("PATCH", served, {"billing_period": {"type": "YEAR", "value": 1}}, 400, "billing_period"),
         ("POST", f"{served}/copy", {"start_at": "2026-06-01T00:00:00Z", "end_at": "2026-07-01T00:00:00Z"}, 400,
          "end_at"),
         ("POST", f"{served}/copy", {"coupon_discount_behaviour": "CARRY_OVER"}, 400, "coupon_discount_behaviour"),
@@ -205,5 +208,56 @@ def test_hostile_schedule_actions_are_a_400_or_404(server: Live, monkeypatch: py
         assert response.json()["type"] in ("INVALID_REQUEST", "RESOURCE_NOT_FOUND") or status == 404, response.text
         if field is not None:
             assert response.json()["field"] == field, (payload, response.text)
+    # a DRAFT is checked again on PATCH, and deleted once
+    draft = server.http("POST", "/v1/pricing-plan-schedules", json={
+        "pricing_plan_subscription_id": "acme-main", "pricing_plan_id": "pro", "status": "DRAFT"}).json()
+    path = f"/v1/pricing-plan-schedules/{draft['id']}"
+    for payload, field in (({"billing_period": {"type": "YEAR", "value": 1}}, "billing_period"),
+                           ({"pricing_plan_id": "nope"}, "pricing_plan_id"), ({"start_at": "soon"}, "start_at"),
+                           ({"status": "ACTIVE"}, "status")):
+        response = server.http("PATCH", path, json=payload)
+        assert (response.status_code, response.json()["field"]) == (400, field), (payload, response.text)
+    assert server.http("DELETE", path).json()["status"] == "DRAFT"
+    assert server.http("DELETE", path).status_code == 404
     [entry] = catalog_of(server)["subscriptions"]
     assert (entry["plan"], entry.get("changes") in (None, [])) == ("basic", True)
+
+
+FIELDS = ["pricing_plan_id", "pricing_plan_version_id", "start_at", "end_at", "seats_values", "status", "type",
+          "billing_period", "pricing_currency", "reference", "payment_method_id", "cancel_dunning_actions",
+          "search_fields", "filter_fields", "indexing_settings", "coupon_discount_behaviour", "id"]
+VALUES = st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=30),
+                   st.sampled_from(["basic", "pro", "yearly", "2026-06-01T00:00:00Z", "2026-05-01T00:00:00Z",
+                                    "DRAFT", "ACTIVE", "9" * 40, "pm_x"]),
+                   st.lists(st.dictionaries(st.sampled_from(["name", "value", "values", "number", "reference"]),
+                                            st.one_of(st.text(max_size=10), st.integers()), max_size=3), max_size=3),
+                   st.dictionaries(st.sampled_from(["type", "value"]), st.one_of(st.text(max_size=6), st.integers()),
+                                   max_size=2))
+
+
+def test_random_bodies_on_every_new_action_never_get_a_500(server: Live, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whatever object lands on PATCH, copy, migrate or create of a schedule, payment method, copy or search of
+    real schedules and subscriptions, the answer is a 2xx or a 4xx in the error envelope."""
+    pin(monkeypatch, "2026-05-10T12:00:00Z")
+    plans_and_customer(server)
+    subscribe(server.api(sv.PricingPlanSubscriptionsApi), "acme-main", "basic", "2026-05-01T00:00:00Z")
+    [first] = server.api(sv.PricingPlanSchedulesApi).get_pricing_plan_schedules(V).data
+    targets = [("PATCH", f"/v1/pricing-plan-schedules/{first.id}"),
+               ("POST", f"/v1/pricing-plan-schedules/{first.id}/copy"),
+               ("POST", f"/v1/pricing-plan-schedules/{first.id}/migrate"), ("POST", "/v1/pricing-plan-schedules"),
+               ("POST", "/v1/pricing-plan-subscriptions/acme-main/update-payment-method"),
+               ("POST", "/v1/pricing-plan-subscriptions/acme-main/copy"),
+               ("POST", "/v1/pricing-plan-subscriptions/search")]
+
+    @settings(max_examples=80, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(st.sampled_from(targets), st.dictionaries(st.sampled_from(FIELDS), VALUES, max_size=5))
+    def check(target: tuple[str, str], body: dict) -> None:
+        method, path = target
+        if path.endswith("/pricing-plan-schedules"):
+            body = {**body, "pricing_plan_subscription_id": "acme-main"}
+        response = server.http(method, path, json=body)
+        assert response.status_code < 500, (method, path, body, response.text)
+        if response.status_code >= 400:
+            assert {"type", "code", "message"} <= set(response.json()), response.text
+
+    check()

@@ -98,7 +98,8 @@ def update(store: Store, environment: str, now: datetime, schedule_id: str, data
     if found is None:
         raise not_found("pricing plan schedule", schedule_id)
     reference, entry = found
-    merged = {**_as_request(entry), **{k: v for k, v in data.items() if k in EDITABLE}}
+    merged = {**_as_request(entry), **{k: v for k, v in data.items()
+                                       if k in EDITABLE or k in ("billing_period", "pricing_currency")}}
     fresh = _checked(store, environment, now, reference, merged, schedule_id)
     _replace(store, environment, now, reference, schedule_id, fresh)
     return fresh

@@ -25,6 +25,7 @@ from .subscriptions import (
     _reading,
     attach_schedule,
     change_plan,
+    check_billing_period,
     get,
     instant_text,
     moment,
@@ -92,6 +93,9 @@ def update(store: Store, environment: str, now: datetime, reference: str, index:
         plan = plan_code(key, document, view)
         if plan is None:
             raise invalid("pricing_plan_id", f"pricing plan {key!r} does not exist")
+    if data.get("billing_period") is not None:  # it repeats the plan's interval, or it is refused
+        listed = next(p for p in document.plans if p.code == (plan or phase["plan"]))
+        check_billing_period(data["billing_period"], "billing_period", listed.interval)
     start = moment(data["start_at"], "start_at") if data.get("start_at") is not None else None
     quantity = seats(data)
     new_plan = plan if plan is not None and plan != phase["plan"] else None

@@ -2,7 +2,10 @@
 start's, then each change of plan's). Creating one goes through services.resources.subscriptions
 .attach_schedule: a DRAFT subscription (made by the SDK's plain create, which cannot carry a
 schedule) starts billing on the plan; one that bills already changes plan at start_at, prorated.
-See docs/solvimon-compat.md §14.9."""
+A DRAFT schedule waits on the subscription's row until activated (services.resources
+.schedule_drafts); PATCH, DELETE, copy and migrate of the others are services.resources
+.schedule_edits (a schedule in effect is history: never rewritten nor deleted). See
+docs/solvimon-compat.md §14.9."""
 
 from __future__ import annotations
 
@@ -39,6 +42,8 @@ ACCEPTED = {"object_type", "id", "type", "status", "pricing_plan_subscription_id
             "pricing_plan_version_id", "start_at", "end_at", "pricing_currency", "billing_period", "seats_values",
             "is_current", "created_at", "updated_at"}
 DRAFT_PREFIX = "pricing_plan_schedules.0."
+# what PATCH hands on to the edit (the rest of ACCEPTED is checked against the schedule as it is)
+EDITABLE_FIELDS = ("pricing_plan_id", "pricing_plan_version_id", "start_at", "end_at", "seats_values", "billing_period")
 
 
 def _all(caller: Caller) -> list[dict[str, Any]]:
@@ -236,7 +241,7 @@ def update_schedule(key: str, request: Request, body: Any = Depends(json_body),
         raise invalid("status", "a schedule's status changes by activating it (POST …/activate), never by PATCH")
     if data.get("pricing_currency") not in (None, located.schedule.get("pricing_currency")):
         raise invalid("pricing_currency", "a schedule bills in its plan's currency: change the plan instead")
-    changes = {k: v for k, v in data.items() if k in edits_fields()}
+    changes = {k: v for k, v in data.items() if k in EDITABLE_FIELDS}
     with _request_fields():
         if located.index is None:
             drafts.update(caller.store, caller.environment, caller.now, key, changes)
@@ -245,10 +250,6 @@ def update_schedule(key: str, request: Request, body: Any = Depends(json_body),
         edits.update(caller.store, caller.environment, caller.now, located.reference, located.index, changes)
     fresh = _fresh(caller)
     return json_response(_shown(fresh, _schedule_at(fresh, located.reference, located.index), expand))
-
-
-def edits_fields() -> tuple[str, ...]:
-    return ("pricing_plan_id", "pricing_plan_version_id", "start_at", "end_at", "seats_values", "billing_period")
 
 
 @router.delete("/v1/pricing-plan-schedules/{key}",

@@ -13,6 +13,7 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from ...catalog.edits import moment_text, parse_moment
 from ...domain.instants import to_micros
 from ...domain.periods import to_local
 from ...store import Store
@@ -53,7 +54,7 @@ def _phase(found: Found, index: int) -> dict[str, Any]:
 def _refuse_in_effect(found: Found, phase: dict[str, Any], now: datetime, what: str) -> None:
     if _micros(phase["at"], found) <= to_micros(now):
         raise invalid_operation(f"this schedule of subscription {found.terms['reference']!r} is in effect since "
-                                f"{changes.moment_text(phase['at'])}: its periods may be billed, so it is never "
+                                f"{moment_text(phase['at'])}: its periods may be billed, so it is never "
                                 f"{what}; post a schedule from the date the terms change, or cancel the "
                                 "subscription")
 
@@ -66,7 +67,7 @@ def delete(store: Store, environment: str, now: datetime, reference: str, index:
     phase = _phase(found, index)
     _refuse_in_effect(found, phase, now, "deleted")
     if index > 0:
-        changes.unschedule_change(store, now, environment, reference=reference, at=changes.moment_text(phase["at"]))
+        changes.unschedule_change(store, now, environment, reference=reference, at=moment_text(phase["at"]))
         return found
     if len(found.terms["phases"]) > 1:
         raise invalid_operation("this is the subscription's first schedule and later ones follow it: delete those "
@@ -104,7 +105,7 @@ def update(store: Store, environment: str, now: datetime, reference: str, index:
     end = moment(data["end_at"], "end_at") if data.get("end_at") is not None else None
     current_end = found.terms.get("end")
     if end is not None and current_end is not None and to_micros(end) == _micros(
-            changes.edit_moment(current_end), found):
+            parse_moment(current_end), found):
         end = None
     if end is not None and not last:
         raise invalid("end_at", "a schedule ends where the next one starts: move or delete the next schedule, or "
@@ -113,7 +114,7 @@ def update(store: Store, environment: str, now: datetime, reference: str, index:
         _refuse_in_effect(found, phase, now, "rewritten")
         if index > 0:
             changes.reschedule_change(store, now, environment, reference=reference,
-                                      at=changes.moment_text(phase["at"]),
+                                      at=moment_text(phase["at"]),
                                       new_at=instant_text(new_start) if new_start is not None else None,
                                       plan=new_plan, quantity=new_seats, proration=phase["proration"] or "prorate")
         else:
@@ -227,7 +228,7 @@ def migrate(store: Store, environment: str, now: datetime, reference: str, index
         raise invalid("start_at", "start_at must fall within the schedule migrated (at or after its start)")
     end = moment(data["end_at"], "end_at") if data.get("end_at") is not None else None
     current_end = found.terms.get("end")
-    if end is not None and (current_end is None or to_micros(end) != _micros(changes.edit_moment(current_end), found)):
+    if end is not None and (current_end is None or to_micros(end) != _micros(parse_moment(current_end), found)):
         raise invalid("end_at", "the migrated schedule keeps the original's end: leave end_at out (cancel the "
                                 "subscription to end it)")
     if plan == phase["plan"]:

@@ -9,12 +9,15 @@ from __future__ import annotations
 import secrets
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from ...catalog.edits import moment_text, parse_moment
 from ...domain.instants import to_micros
+from ...domain.periods import to_local
 from ...store import Store
 from ...store.resources import Resource, config_change
 from .. import subscription_changes as changes
-from .checks import already_exists, check_reference, invalid, invalid_operation, missing, not_found
+from .checks import already_exists, check_reference, invalid, invalid_operation, missing
 from .model import View
 from .schedule_drafts import draft_entry, new_draft_id
 from .subscriptions import (
@@ -75,7 +78,7 @@ def void(store: Store, environment: str, now: datetime, key: str) -> Found:
 
 
 def _text(moment: Any) -> str:
-    return moment if isinstance(moment, str) else changes.moment_text(moment)
+    return moment if isinstance(moment, str) else moment_text(moment)
 
 
 def set_payment_method(store: Store, environment: str, now: datetime, key: str, data: dict[str, Any]) -> Found:
@@ -160,13 +163,8 @@ def _copied_schedules(environment: str, reference: str, found: Found, row: Resou
 
 
 def _micros(moment: Any, found: Found) -> int:
-    from zoneinfo import ZoneInfo
-
-    from ...domain.periods import to_local
-    from .subscriptions import _moment_of
-
-    parsed = _moment_of(moment) if isinstance(moment, str) else moment
+    parsed = parse_moment(moment) if isinstance(moment, str) else moment
     return to_micros(to_local(parsed, ZoneInfo(found.terms["timezone"])))
 
 
-__all__ = ["copy", "delete_draft", "not_found", "set_payment_method", "void"]
+__all__ = ["copy", "delete_draft", "set_payment_method", "void"]

@@ -261,3 +261,25 @@ def test_random_bodies_on_every_new_action_never_get_a_500(server: Live, monkeyp
             assert {"type", "code", "message"} <= set(response.json()), response.text
 
     check()
+
+
+def test_end_at_of_the_last_schedule_is_a_prorated_cancellation(server: Live, monkeypatch: pytest.MonkeyPatch) -> None:
+    pin(monkeypatch, "2026-05-10T12:00:00Z")
+    plans_and_customer(server)
+    subscribe(server.api(sv.PricingPlanSubscriptionsApi), "acme-main", "basic", "2026-05-01T00:00:00Z")
+    schedules = server.api(sv.PricingPlanSchedulesApi)
+    [first] = schedules.get_pricing_plan_schedules(V).data
+    send(server.api(sv.IngestApi), event(ref("call"), meter="calls", when=at("2026-05-06T10:00:00Z")))
+    ended = schedules.update_pricing_plan_schedules_by_resource_id(V, first.id, pricing_plan_schedule_update_request=(
+        m.PricingPlanScheduleUpdateRequest(end_at=at("2026-05-16T00:00:00Z"))))
+    assert (ended.end_at, ended.is_current) == (at("2026-05-16T00:00:00Z"), True)
+    [entry] = catalog_of(server)["subscriptions"]
+    assert (entry["end"], entry["end_proration"]) == ("2026-05-16T00:00:00Z", "prorate")
+    pin(monkeypatch, "2026-06-02T12:00:00Z")
+    run_until(server, "2026-06-01")
+    invoices = server.api(sv.InvoicesApi)
+    # by hand: May 1's invoice was a draft when the end came (drafts mirror the catalog), so it
+    # bills May's fee for the 15 days of 31 it runs: 100.00 x 15/31 = 48.387... -> 48.39; the
+    # invoice where it ends, May 16, bills the call 1 x 1.00 and has nothing left to credit
+    assert lines_of(invoices, "2026-05-01T00:00:00Z") == {"base": ["48.39"], "total": ["48.39"]}
+    assert lines_of(invoices, "2026-05-16T00:00:00Z") == {"calls": ["1.00"], "total": ["1.00"]}

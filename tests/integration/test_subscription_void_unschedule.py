@@ -5,16 +5,23 @@ finalizes one and tries.)"""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from ratecard.catalog import check_document
+from ratecard.catalog.edits import add_change
 from ratecard.services import subscription_changes as changes
 from ratecard.services.errors import Refused
+from ratecard.services.resources import pricing_plans, schedule_edits
+from ratecard.services.resources.subscriptions import instant_text
 from ratecard.store import Store
 from ratecard.store.catalogs import load_version
 
-from .test_subscription_changes import FEB_10, store, subscription
+from .scenario import CATALOG, workspace
+from .test_subscription_changes import BASIC, FEB_10, store, subscription
 
 __all__ = ["store"]
 
@@ -50,3 +57,29 @@ def test_void_leaves_the_catalog_as_a_new_version(store: Store) -> None:
     assert all(s.reference != "acme-pro" for s in load_version(store)[1].subscriptions)
     assert done.previous_version == done.catalog_version - 1
     assert any(s.reference == "acme-pro" for s in load_version(store, version=done.previous_version)[1].subscriptions)
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(hours=st.integers(min_value=1, max_value=300 * 24))
+def test_a_migration_is_the_change_of_plan_at_its_start(db_url: str, hours: int) -> None:
+    """Migrating the schedule to another plan's ACTIVE version from any instant after its start
+    stores exactly the catalog a prorated change of plan at that instant makes: the same
+    document, so the same invoices (the change-of-plan rules, docs/billing.md)."""
+    store, _ = workspace(db_url, CATALOG.replace("\ncustomers:", BASIC, 1))
+    try:
+        raw = load_version(store)[1].model_dump(mode="json")
+        moment = datetime(2026, 1, 15, tzinfo=UTC) + timedelta(hours=hours)
+        schedule_edits.migrate(store, "live", FEB_10, "acme-pro", 0, {
+            "pricing_plan_version_id": pricing_plans.catalog_version_id("live", "basic"),
+            "start_at": instant_text(moment)})
+        expected = add_change(raw, "acme-pro", moment, plan="basic", proration="prorate")
+        stored = load_version(store)[1].model_dump(mode="json")
+        assert stored["subscriptions"] == load_checked(expected)["subscriptions"]
+    finally:
+        store.dispose()
+
+
+def load_checked(raw: dict) -> dict:
+    checked, problems = check_document(raw)
+    assert problems == [] and checked is not None
+    return checked.model_dump(mode="json")

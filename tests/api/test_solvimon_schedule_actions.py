@@ -283,3 +283,20 @@ def test_end_at_of_the_last_schedule_is_a_prorated_cancellation(server: Live, mo
     # invoice where it ends, May 16, bills the call 1 x 1.00 and has nothing left to credit
     assert lines_of(invoices, "2026-05-01T00:00:00Z") == {"base": ["48.39"], "total": ["48.39"]}
     assert lines_of(invoices, "2026-05-16T00:00:00Z") == {"calls": ["1.00"], "total": ["1.00"]}
+
+
+def test_deleting_a_middle_schedule_keeps_each_later_ones_version_label(server: Live,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    pin(monkeypatch, "2026-05-10T12:00:00Z")
+    plans_and_customer(server)
+    subscribe(server.api(sv.PricingPlanSubscriptionsApi), "acme-main", "basic", "2026-05-01T00:00:00Z")
+    schedules = server.api(sv.PricingPlanSchedulesApi)
+    made = [schedules.post_pricing_plan_schedules(V, pricing_plan_schedule_create_request=(
+        m.PricingPlanScheduleCreateRequest(pricing_plan_subscription_id="acme-main", pricing_plan_id=plan,
+                                           start_at=at(start), pricing_plan_version_id=label)))
+            for plan, start, label in (("pro", "2026-06-01T00:00:00Z", "v-pro"),
+                                       ("basic", "2026-07-01T00:00:00Z", "v-basic"))]
+    schedules.delete_pricing_plan_schedules_by_resource_id(V, made[0].id)
+    listed = schedules.get_pricing_plan_schedules(V, pricing_plan_subscription_id="acme-main").data
+    assert [(s.pricing_plan_id, s.start_at, s.pricing_plan_version_id) for s in listed] == [
+        ("basic", at("2026-05-01T00:00:00Z"), None), ("basic", at("2026-07-01T00:00:00Z"), "v-basic")]

@@ -68,6 +68,9 @@ def delete(store: Store, environment: str, now: datetime, reference: str, index:
     _refuse_in_effect(found, phase, now, "deleted")
     if index > 0:
         changes.unschedule_change(store, now, environment, reference=reference, at=moment_text(phase["at"]))
+        versions = list(found.row.body.get("versions") or []) if found.row is not None else []
+        if index < len(versions):  # the version labels follow their schedules' positions
+            _put_row(store, environment, now, reference, {}, {"versions": versions[:index] + versions[index + 1:]})
         return found
     if len(found.terms["phases"]) > 1:
         raise invalid_operation("this is the subscription's first schedule and later ones follow it: delete those "

@@ -119,7 +119,7 @@ def test_hostile_schedules_are_a_400_or_404_with_the_envelope(server: Live, monk
          "INVALID_FIELD", "end_at"),
         ({**draft, "pricing_plan_id": "basic", "pricing_currency": "USD"}, "INVALID_FIELD", "pricing_currency"),
         ({**draft, "pricing_plan_id": "basic", "type": "BOGUS"}, "INVALID_FIELD", "type"),
-        ({**draft, "pricing_plan_id": "basic", "status": "DRAFT"}, "INVALID_FIELD", "status"),
+        ({**draft, "pricing_plan_id": "basic", "status": "PENDING"}, "INVALID_FIELD", "status"),
         ({**draft, "pricing_plan_id": "basic", "discount": {"percentage": "10"}}, "INVALID_FIELD", "discount"),
         ({**draft, "pricing_plan_id": "b\u0000asic"}, "INVALID_FIELD", None),
         ({**live, "pricing_plan_id": "basic"}, "INVALID_FIELD", "pricing_plan_id"),  # on basic already
@@ -147,9 +147,11 @@ def test_hostile_schedules_are_a_400_or_404_with_the_envelope(server: Live, monk
     for query in ("status=BOGUS", "expand[]=customer_id", "order_by=price", "limit=0"):
         response = server.http("GET", f"/v1/pricing-plan-schedules?{query}")
         assert response.status_code == 400 and response.json()["type"] == "INVALID_REQUEST", (query, response.text)
-    # operations not implemented answer 404 with the envelope, on a served path too
+    # a schedule in effect is history: it is neither rewritten, deleted nor activated again (400)
     [one] = schedules.get_pricing_plan_schedules(V).data
     served = f"/v1/pricing-plan-schedules/{one.id}"
-    for method, path in (("PATCH", served), ("DELETE", served), ("POST", f"{served}/activate")):
-        response = server.http(method, path, json={})
-        assert response.status_code == 404 and response.json()["code"] == "RESOURCE_NOT_FOUND", (method, response.text)
+    for method, path, payload in (("PATCH", served, {"pricing_plan_id": "pro"}), ("DELETE", served, None),
+                                  ("POST", f"{served}/activate", None)):
+        response = server.http(method, path, json=payload)
+        assert response.status_code == 400 and response.json()["code"] == "INVALID_OPERATION", (method, response.text)
+    assert catalog_of(server)["subscriptions"][0]["plan"] == "basic"

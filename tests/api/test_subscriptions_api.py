@@ -111,3 +111,18 @@ def test_seats_a_trial_and_a_one_off_charge(api: Api) -> None:
     bad = api.post("/v1/subscriptions/acme-pro/charges", json={"code": "x", "amount": "-5"})
     assert (bad.status_code, bad.json()["field"]) == (400, "subscriptions[0].one_off[0].amount")
     assert version(api) == 3
+
+
+def test_unschedule_and_void(api: Api) -> None:
+    api.apply_catalog()
+    api.post("/v1/subscriptions/acme-pro/change", json=CHANGE)
+    taken = api.post("/v1/subscriptions/acme-pro/unschedule", json={"at": "2026-03-01"})
+    assert taken.status_code == 200, taken.text
+    assert (taken.json()["action"], taken.json()["subscription"]["next_change"]) == ("unscheduled", None)
+    assert api.post("/v1/subscriptions/acme-pro/unschedule", json={"at": "2026-03-01"}).status_code == 400
+    preview = api.post("/v1/subscriptions/acme-pro/void?preview=true")
+    assert (preview.status_code, preview.json()["stored"], version(api)) == (200, False, 3)
+    voided = api.post("/v1/subscriptions/acme-pro/void")
+    assert (voided.status_code, voided.json()["subscription"]["status"]) == (200, "void"), voided.text
+    assert api.get("/v1/subscriptions/acme-pro").status_code == 404
+    assert api.post("/v1/subscriptions/acme-pro/void").status_code == 404

@@ -249,6 +249,47 @@ def clear_end(document: dict[str, Any], reference: str, now: datetime) -> dict[s
     return edited
 
 
+def remove_subscription(document: dict[str, Any], reference: str) -> dict[str, Any]:
+    """The document without the subscription (a subscription voided: as if it had never been
+    made). The document keeps its customer; whether anything billed is the caller's question."""
+    find_subscription(document, reference)
+    return {**document, "subscriptions": [s for s in _list(document, "subscriptions")
+                                          if not (isinstance(s, dict) and s.get("reference") == reference)]}
+
+
+def drop_change(document: dict[str, Any], reference: str, at: date | datetime) -> dict[str, Any]:
+    """The document without the subscription's change at exactly `at` (a scheduled change taken
+    back); the changes around it stay, each reading on its own as add_change writes them."""
+    edited, subscription = _editable(document, reference)
+    zone = zone_of(edited, subscription)
+    moment = to_local(at, zone)
+    changes = list(subscription.get("changes") or [])
+    kept = [change for change in changes if instant(change["at"], zone) != moment]
+    if len(kept) == len(changes):
+        raise EditError(f"subscription {reference!r} has no change at {moment_text(at)}", "invalid", "at")
+    if kept:
+        subscription["changes"] = kept
+    else:
+        subscription.pop("changes", None)  # as a subscription that never had one is written
+    return edited
+
+
+def set_first_terms(document: dict[str, Any], reference: str, *, start: date | datetime | None = None,
+                    plan: str | None = None, quantity: int | None = None) -> dict[str, Any]:
+    """The document with the subscription's first terms (start, plan, seats) replaced: for a
+    subscription that has not started, so nothing was billed under them. A new plan drops the
+    overrides written for the old one."""
+    edited, subscription = _editable(document, reference)
+    if start is not None:
+        subscription["start"] = moment_text(start)
+    if plan is not None and plan != subscription.get("plan"):
+        subscription["plan"] = plan
+        subscription.pop("overrides", None)
+    if quantity is not None:
+        subscription["quantity"] = quantity
+    return edited
+
+
 def _editable(document: dict[str, Any], reference: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """A new document whose subscription `reference` is a copy, free to change; the rest is shared."""
     subscriptions = list(_list(document, "subscriptions"))

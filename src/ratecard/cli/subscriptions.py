@@ -1,4 +1,4 @@
-"""`ratecard subscriptions import|create|change|charge|cancel|list|show`: subscriptions brought over
+"""`ratecard subscriptions import|create|change|unschedule|charge|cancel|void|list|show`: subscriptions brought over
 from another system's export, and changed by command (each change a new catalog version)."""
 
 from __future__ import annotations
@@ -168,6 +168,43 @@ def cancel(
         result = _edit(lambda: changes.cancel_subscription(
             store, moment, ENVIRONMENT, reference=subscription, at=at, at_period_end=at_period_end,
             proration=proration, replace_later=replace_later, dry_run=dry_run))
+    _report(result, json_output)
+
+
+@app.command("unschedule")
+def unschedule(
+    subscription: str,
+    at: Annotated[str, typer.Option("--at", help="The instant of the change to take back (as `show` lists it); "
+                                                 "it must still be to come.")],
+    dry_run: DryRun = False,
+    db: DbOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Take back a change still to come, as a new catalog version: the terms before it run on."""
+    from ..services import subscription_changes as changes
+
+    moment = now()
+    with store_for(db) as store:
+        result = _edit(lambda: changes.unschedule_change(store, moment, ENVIRONMENT, reference=subscription, at=at,
+                                                         dry_run=dry_run))
+    _report(result, json_output)
+
+
+@app.command("void")
+def void(
+    subscription: str,
+    dry_run: DryRun = False,
+    db: DbOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Void a subscription made in error: out of the catalog (a new version), nothing billed. Refused
+    once a final invoice names it (cancel it instead)."""
+    from ..services import subscription_changes as changes
+
+    moment = now()
+    with store_for(db) as store:
+        result = _edit(lambda: changes.void_subscription(store, moment, ENVIRONMENT, reference=subscription,
+                                                         dry_run=dry_run))
     _report(result, json_output)
 
 

@@ -27,16 +27,23 @@ from ..catalog.edits import (
     add_one_off,
     add_subscription,
     clear_end,
+    drop_change,
     find_subscription,
     moment_text,
     parse_override,
+    remove_subscription,
     set_end,
+    set_first_terms,
+)
+from ..catalog.edits import (
+    parse_moment as edit_moment,
 )
 from ..catalog.schema import MAX_QUANTITY, CatalogDocument, Subscription
 from ..domain.instants import rfc3339, to_micros
 from ..domain.periods import to_local
 from ..store import Store
 from ..store.catalogs import iter_versions, load_version, save_version_on
+from ..store.subscription_invoices import final_documents
 from . import webhook_events
 from .errors import AlreadyExists, Conflict, InvalidInput, NoCatalog, NotFound, Refused, ServiceError
 from .parsing import parse_moment
@@ -61,7 +68,7 @@ class ChangeInvalid(InvalidInput):
 class SubscriptionEdit:
     """What a create, change or cancel did (or, in a dry run, would do)."""
 
-    action: str  # created | changed | cancelled | resumed | charged
+    action: str  # created | changed | cancelled | resumed | charged | unscheduled | voided
     reference: str
     customer: str
     described: list[str]  # what changed, one sentence each
@@ -222,6 +229,99 @@ def charge_subscription(store: Store, now: datetime, environment: str = "live", 
     return _write(store, now, environment, "charged", reference, edit, dry_run)
 
 
+def unschedule_change(store: Store, now: datetime, environment: str = "live", *, reference: str, at: str,
+                      dry_run: bool = False) -> SubscriptionEdit:
+    """Take back a change still to come (the one at exactly `at`): the terms before it run on. A
+    change in force (at or before now) stays: its periods may be billed; a new change corrects it."""
+    moment = parse_moment("at", at)
+
+    def edit(raw: dict[str, Any], document: CatalogDocument) -> tuple[dict[str, Any], list[str]]:
+        spec = _spec(document, reference)
+        if to_local(moment, ZoneInfo(spec.timezone)) <= now:
+            raise Refused(f"the change of subscription {reference!r} at {moment_text(moment)} is in force already: "
+                          "make a new change from the date the terms should change instead", field="at")
+        return drop_change(raw, reference, moment), [f"change at {moment_text(moment)} taken back"]
+
+    return _write(store, now, environment, "unscheduled", reference, edit, dry_run)
+
+
+def reschedule_change(store: Store, now: datetime, environment: str = "live", *, reference: str, at: str,
+                      new_at: str | None = None, plan: str | None = None, quantity: int | None = None,
+                      proration: str = "prorate", dry_run: bool = False) -> SubscriptionEdit:
+    """Move or rewrite a change still to come (the one at exactly `at`) in one catalog version: it
+    is taken back and made again from `new_at` (default: where it was) with `plan` and `quantity`
+    (default: its own)."""
+    moment = parse_moment("at", at)
+    target = parse_moment("at", new_at) if new_at is not None else moment
+    _check_choice("proration", proration, PRORATIONS)
+    if quantity is not None:
+        _check_quantity(quantity)
+
+    def edit(raw: dict[str, Any], document: CatalogDocument) -> tuple[dict[str, Any], list[str]]:
+        spec = _spec(document, reference)
+        zone = ZoneInfo(spec.timezone)
+        if to_local(moment, zone) <= now or to_local(target, zone) <= now:
+            raise Refused(f"the change of subscription {reference!r} at {moment_text(moment)} is in force already, "
+                          "or would be: only a change still to come moves", field="at")
+        entry = find_subscription(raw, reference)
+        old = next((c for c in entry.get("changes") or []
+                    if to_local(edit_moment(c["at"]), zone) == to_local(moment, zone)), None)
+        if old is None:
+            raise NotFound(f"subscription {reference!r} has no change at {moment_text(moment)}")
+        dropped = drop_change(raw, reference, moment)
+        edited = add_change(dropped, reference, target, plan=plan if plan is not None else old.get("plan"),
+                            overrides=old.get("overrides") if plan in (None, old.get("plan")) else None,
+                            proration=proration,
+                            quantity=quantity if quantity is not None else old.get("quantity"))
+        return edited, [f"change at {moment_text(moment)} now from {moment_text(target)}"]
+
+    return _write(store, now, environment, "changed", reference, edit, dry_run)
+
+
+def restart_subscription(store: Store, now: datetime, environment: str = "live", *, reference: str,
+                         start: str | None = None, plan: str | None = None, quantity: int | None = None,
+                         dry_run: bool = False) -> SubscriptionEdit:
+    """New first terms (start, plan, seats) for a subscription that has not started yet: nothing
+    was billed under them, so they are replaced, not changed from an instant."""
+    begins = parse_moment("start", start) if start is not None else None
+    if quantity is not None:
+        _check_quantity(quantity)
+
+    def edit(raw: dict[str, Any], document: CatalogDocument) -> tuple[dict[str, Any], list[str]]:
+        spec = _spec(document, reference)
+        zone = ZoneInfo(spec.timezone)
+        if to_local(spec.start, zone) <= now:
+            raise Refused(f"subscription {reference!r} started at {moment_text(spec.start)}: its first terms are in "
+                          "force; change them from an instant instead", field="start")
+        if begins is not None and to_local(begins, zone) <= now:
+            raise InvalidInput("a subscription that has not started may only move to a later instant than now",
+                               field="start")
+        told = [f"starts {moment_text(begins)}" if begins is not None else None,
+                f"plan {plan!r}" if plan is not None else None,
+                f"{quantity} seat(s)" if quantity is not None else None]
+        return set_first_terms(raw, reference, start=begins, plan=plan, quantity=quantity), [
+            "first terms: " + ", ".join(t for t in told if t)]
+
+    return _write(store, now, environment, "changed", reference, edit, dry_run)
+
+
+def void_subscription(store: Store, now: datetime, environment: str = "live", *, reference: str,
+                      dry_run: bool = False) -> SubscriptionEdit:
+    """A subscription made in error, undone: it leaves the catalog (a new version; the older
+    versions keep it), so it bills nothing: the next invoice run removes its drafts and its
+    events match no subscription any more. Refused once a final document names it (a customer
+    was sent an invoice: cancel it, and credit the invoice)."""
+    finals = final_documents(store, environment, reference)
+    if finals:
+        raise Refused(f"subscription {reference!r} has {finals} final invoice(s) or credit note(s): a subscription "
+                      "that billed is cancelled, never voided (credit its invoices to pay the money back)")
+
+    def edit(raw: dict[str, Any], _: CatalogDocument) -> tuple[dict[str, Any], list[str]]:
+        return remove_subscription(raw, reference), ["voided: taken out of the catalog, nothing is billed"]
+
+    return _write(store, now, environment, "voided", reference, edit, dry_run)
+
+
 def parse_overrides(values: list[str]) -> dict[str, dict[str, Any]]:
     """CHARGE.FIELD=VALUE options as overrides {charge: {field: value}}."""
     overrides: dict[str, dict[str, Any]] = {}
@@ -240,7 +340,8 @@ Edit = Callable[[dict[str, Any], CatalogDocument], tuple[dict[str, Any], list[st
 
 
 _ACTIONS = {"created": "subscription.created", "changed": "subscription.changed", "charged": "subscription.changed",
-            "cancelled": "subscription.cancelled"}
+            "cancelled": "subscription.cancelled", "unscheduled": "subscription.changed",
+            "voided": "subscription.cancelled"}
 
 
 def _write(store: Store, now: datetime, environment: str, action: str, reference: str, edit: Edit,
@@ -308,13 +409,19 @@ def _edited(document: CatalogDocument, edit: Edit) -> tuple[CatalogDocument, lis
 def _result(action: str, reference: str, before: CatalogDocument, after: CatalogDocument, described: list[str],
             previous: int, version: int, now: datetime, *, stored: bool, dry_run: bool) -> SubscriptionEdit:
     catalog = build_catalog(_narrowed(after, lambda s: s.reference == reference))
-    spec = catalog.subscriptions[reference]
+    spec = catalog.subscriptions.get(reference)
     old = next((s for s in before.subscriptions if s.reference == reference), None)
     if not stored and not dry_run:
         described = [*described, "nothing changed"]
+    if spec is None:  # voided: its terms as they were, with the status it has now
+        catalog = build_catalog(_narrowed(before, lambda s: s.reference == reference))
+        spec = catalog.subscriptions[reference]
+        terms = {**_terms(catalog, spec, now), "status": "void"}
+    else:
+        terms = _terms(catalog, spec, now)
     return SubscriptionEdit(action, reference, spec.customer, described,
                             old.model_dump(mode="json") if old is not None else None,
-                            _terms(catalog, spec, now), previous, version, stored, dry_run)
+                            terms, previous, version, stored, dry_run)
 
 
 def _narrowed(document: CatalogDocument, keep: Callable[[Subscription], bool]) -> CatalogDocument:

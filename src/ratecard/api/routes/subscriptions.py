@@ -63,6 +63,10 @@ class OneOffCharge(Strict):
     quantity: str | None = Field(None, min_length=1, max_length=64, description="units, default 1")
 
 
+class UnscheduleChange(Strict):
+    at: str = Instant
+
+
 class CancelSubscription(Strict):
     at: str | None = Field(None, min_length=1, max_length=64)
     at_period_end: bool = False
@@ -139,3 +143,20 @@ def cancel_subscription(reference: str, body: CancelSubscription, preview: bool 
 def get_subscription(reference: str, caller: Caller = Depends(current_caller)) -> dict:
     _catalog(caller)
     return changes.show_subscription(caller.store, caller.now, reference, caller.environment).as_dict()
+
+
+@router.post("/v1/subscriptions/{reference:path}/unschedule",
+             summary="Take back a change still to come, at exactly `at` (a new catalog version)")
+def unschedule_change(reference: str, body: UnscheduleChange, preview: bool = PREVIEW,
+                      caller: Caller = Depends(current_caller)) -> JSONResponse:
+    result = changes.unschedule_change(caller.store, caller.now, caller.environment, reference=reference, at=body.at,
+                                       dry_run=preview)
+    return _answer(result)
+
+
+@router.post("/v1/subscriptions/{reference:path}/void",
+             summary="Void a subscription made in error: out of the catalog, nothing billed (a new catalog version)")
+def void_subscription(reference: str, preview: bool = PREVIEW, caller: Caller = Depends(current_caller)) -> JSONResponse:
+    result = changes.void_subscription(caller.store, caller.now, caller.environment, reference=reference,
+                                       dry_run=preview)
+    return _answer(result)

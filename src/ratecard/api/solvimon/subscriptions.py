@@ -16,6 +16,7 @@ from starlette.responses import Response
 from ...catalog import Catalog, SubscriptionSpec
 from ...domain.instants import to_micros
 from ...domain.periods import to_local
+from ...services.resources import subscription_actions as actions
 from ...services.resources import subscriptions as service
 from ...services.resources.model import View
 from ...services.resources.subscriptions import GROUP, INTERVAL_PERIODS, SUBSCRIPTION
@@ -23,6 +24,7 @@ from ...store.resources import Resource, stable_id
 from ..context import Caller, current_caller
 from ..errors import invalid, not_found
 from ..pagination import Page, paginate, solvimon_page, sortable
+from . import subscription_search
 from .common import OBJECT_BODY, expansions, json_body, json_response, multi, param, wire_instant
 from .config import Snapshot, snapshot
 from .customers import render as render_customer
@@ -33,6 +35,13 @@ EXPANDABLE = ("customer_id", "pricing_plan_subscription_group_id", "pricing_plan
 LIST_STATUSES = ("DRAFT", "ACTIVE", "VOID", "ARCHIVED", "CANCELLED")
 
 # ---------------------------------------------------------------- rendering
+
+
+async def optional_body(request: Request) -> Any:
+    """The JSON body, or {} when there is none (the SDK sends no body for an optional request model)."""
+    if not (await request.body()).strip():
+        return {}
+    return await json_body(request)
 
 
 def _instant(moment: Any, zone: ZoneInfo) -> str | None:
@@ -53,8 +62,11 @@ def status_of(spec: SubscriptionSpec, row: Resource | None, now: datetime) -> st
     return "ACTIVE"
 
 
-def schedules(environment: str, spec: SubscriptionSpec, row: Resource | None, now: datetime) -> list[dict[str, Any]]:
-    """One PricingPlanSchedule per set of terms (the start's, then each change's)."""
+def schedules(environment: str, spec: SubscriptionSpec, row: Resource | None, now: datetime,
+              catalog_plans: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """One PricingPlanSchedule per set of terms (the start's, then each change's), then the DRAFT
+    schedules (`catalog_plans`: the catalog's plans by code, to show a DRAFT's currency and period)."""
+    catalog_plans = catalog_plans or {}
     zone = ZoneInfo(spec.timezone)
     phases = spec.phases()
     versions = (row.body.get("versions") if row is not None else None) or []
@@ -76,6 +88,25 @@ def schedules(environment: str, spec: SubscriptionSpec, row: Resource | None, no
             "is_current": start <= now and (end is None or now < end),
             "ratecard": {"proration": phase.proration if index else None, "quantity": phase.quantity},
         })
+    return out + draft_schedules(environment, spec.reference, row, catalog_plans)
+
+
+def draft_schedules(environment: str, reference: str, row: Resource | None,
+                    plans: dict[str, Any]) -> list[dict[str, Any]]:
+    """The subscription's DRAFT schedules (kept on its row until activated), after its others."""
+    out = []
+    for entry in (row.body.get("draft_schedules") or []) if row is not None else []:
+        listed = plans.get(entry["pricing_plan_id"])
+        period = INTERVAL_PERIODS[listed.interval] if listed is not None else None
+        shown = {
+            "object_type": "PRICING_PLAN_SCHEDULE", "id": entry["id"], "type": entry.get("type", "DEFAULT"),
+            "status": "DRAFT", "pricing_plan_subscription_id": reference, "pricing_plan_id": entry["pricing_plan_id"],
+            "pricing_plan_version_id": entry.get("pricing_plan_version_id"), "start_at": entry.get("start_at"),
+            "end_at": entry.get("end_at"), "pricing_currency": listed.currency if listed is not None else None,
+            "billing_period": {"type": period[0], "value": period[1]} if period is not None else None,
+            "seats_values": [{"number": str(entry["quantity"])}] if entry.get("quantity") is not None else None,
+            "is_current": False}
+        out.append({key: value for key, value in shown.items() if value is not None})
     return out
 
 
@@ -88,10 +119,10 @@ def render(snap: Snapshot, catalog: Catalog, reference: str, now: datetime,
     zone = ZoneInfo(spec.timezone)
     plan_period = INTERVAL_PERIODS[spec.list_plan.interval]
     infos = []
-    for schedule in schedules(view.environment, spec, row, now):
+    for schedule in schedules(view.environment, spec, row, now, catalog.plans):
         info = {"id": schedule["id"], "pricing_plan_id": schedule["pricing_plan_id"],
-                "pricing_plan_version_id": schedule["pricing_plan_version_id"], "start_at": schedule["start_at"],
-                "end_at": schedule["end_at"], "status": "ACTIVE"}
+                "pricing_plan_version_id": schedule.get("pricing_plan_version_id"),
+                "start_at": schedule.get("start_at"), "end_at": schedule.get("end_at"), "status": schedule["status"]}
         if "pricing_plan_id" in expand:
             listed = catalog.document.plans
             plan = next((p for p in listed if p.code == schedule["pricing_plan_id"]), None)
@@ -116,7 +147,7 @@ def render(snap: Snapshot, catalog: Catalog, reference: str, now: datetime,
         "billing_currency": spec.list_plan.currency, "type": "BILLING", "variant": "DEFAULT",
         "initial_term": body.get("initial_term"), "renewal_term": body.get("renewal_term"),
         "auto_renewal": body.get("auto_renewal"), "custom_fields": body.get("custom_fields"),
-        "pricing_plan_schedule_infos": infos,
+        "payment_method_id": body.get("payment_method_id"), "pricing_plan_schedule_infos": infos,
         "pricing_plan_subscription_group_id": group.id if group is not None else None,
         "ratecard": {"plan_now": _plan_now(spec, now), "quantity": spec.quantity,
                      "requires_reference": spec.requires_reference,
@@ -131,20 +162,54 @@ def render(snap: Snapshot, catalog: Catalog, reference: str, now: datetime,
     return {key: value for key, value in out.items() if value is not None}
 
 
+def void_schedules(environment: str, row: Resource) -> list[dict[str, Any]]:
+    """A VOID subscription's schedules as they were when it was voided (it is out of the catalog)."""
+    record = row.body.get("void") or {}
+    phases = record.get("phases") or []
+    zone = ZoneInfo(record.get("timezone") or "UTC")
+    versions = row.body.get("versions") or []
+    out = []
+    for index, phase in enumerate(phases):
+        ends = phases[index + 1]["at"] if index + 1 < len(phases) else record.get("end")
+        out.append({"id": schedule_id(environment, row.reference, index), "pricing_plan_id": phase["plan"],
+                    "pricing_plan_version_id": versions[index] if index < len(versions) else None,
+                    "start_at": _instant(_document_moment(phase["at"]), zone),
+                    "end_at": _instant(_document_moment(ends), zone) if ends is not None else None,
+                    "status": "ACTIVE"})
+    return out
+
+
+def _document_moment(value: Any) -> Any:
+    from ...catalog.edits import parse_moment
+
+    return parse_moment(value)
+
+
 def render_draft(view: View, row: Resource, expand: tuple[str, ...] = ()) -> dict[str, Any]:
-    """A subscription created without a schedule: DRAFT, billing nothing until it gets one."""
+    """A subscription created without a schedule: DRAFT, billing nothing until it gets one; or one
+    voided: VOID, with the schedules it had."""
     body = row.body
     group = view.resources.by_id.get(body.get("group_id") or "")
+    voided = body.get("status") == "VOID"
+    plans = {p.code: p for p in view.document.plans} if view.document is not None else {}
+    infos = void_schedules(view.environment, row) if voided else [
+        {key: schedule.get(key) for key in ("id", "pricing_plan_id", "pricing_plan_version_id", "start_at", "end_at",
+                                            "status")}
+        for schedule in draft_schedules(view.environment, row.reference, row, plans)]
     out: dict[str, Any] = {
         "object_type": "PRICING_PLAN_SUBSCRIPTION", "id": row.reference, "reference": row.reference,
-        "status": "DRAFT", "created_at": wire_instant(row.created_at), "updated_at": wire_instant(row.updated_at),
+        "status": "VOID" if voided else "DRAFT", "created_at": wire_instant(row.created_at),
+        "updated_at": wire_instant(row.updated_at), "payment_method_id": body.get("payment_method_id"),
         "name": body.get("name"), "description": body.get("description"),
         "purchase_order_number": body.get("purchase_order_number"),
         "customer_id": view.customer_id(body["customer"]), "customer_reference": body["customer"],
         "type": "BILLING", "variant": "DEFAULT", "initial_term": body.get("initial_term"),
         "renewal_term": body.get("renewal_term"), "auto_renewal": body.get("auto_renewal"),
-        "custom_fields": body.get("custom_fields"), "pricing_plan_schedule_infos": [],
+        "custom_fields": body.get("custom_fields"),
+        "pricing_plan_schedule_infos": [{k: v for k, v in info.items() if v is not None} for info in infos],
         "pricing_plan_subscription_group_id": group.id if group is not None else None,
+        "ratecard": {"voided_at": body.get("voided_at"), "copied_from": body.get("copied_from")}
+        if voided or body.get("copied_from") else None,
     }
     customer_found = view.find_customer(body["customer"])
     if "customer_id" in expand and customer_found is not None:
@@ -180,11 +245,11 @@ def _current(caller: Caller) -> tuple[Snapshot, Catalog]:
     return snap, snap.catalog
 
 
-def _one(caller: Caller, reference: str, expand: tuple[str, ...] = ()) -> dict[str, Any]:
+def one(caller: Caller, reference: str, expand: tuple[str, ...] = ()) -> dict[str, Any]:
     snap, catalog = _current(caller)
     if reference not in catalog.subscriptions:
         row = snap.view.resources.by_reference.get((SUBSCRIPTION, reference))
-        if service.is_draft(row, catalog.document):
+        if service.is_draft(row, catalog.document) or service.is_void(row, catalog.document):
             assert row is not None
             return render_draft(snap.view, row, expand)
         raise not_found("pricing plan subscription", reference)
@@ -263,9 +328,9 @@ def list_subscriptions(request: Request, page: Page = Depends(solvimon_page),
         group = view.resources.find(GROUP, pricing_plan_subscription_group_id) \
             if pricing_plan_subscription_group_id is not None else None
         drafts = [Listed(len(catalog.document.subscriptions) + i, row.reference, row.body["customer"], None, row,
-                         "DRAFT")
+                         "DRAFT" if service.is_draft(row, catalog.document) else "VOID")
                   for i, row in enumerate(view.resources.of_kind(SUBSCRIPTION))
-                  if service.is_draft(row, catalog.document)]
+                  if service.is_draft(row, catalog.document) or service.is_void(row, catalog.document)]
         listed = [Listed(index, entry.reference, entry.customer, catalog.subscriptions[entry.reference],
                          row := view.resources.by_reference.get((SUBSCRIPTION, entry.reference)),
                          status_of(catalog.subscriptions[entry.reference], row, caller.now))
@@ -325,7 +390,7 @@ class Listed:
              summary="Create a pricing plan subscription (a new catalog version)")
 def create_subscription(body: Any = Depends(json_body), caller: Caller = Depends(current_caller)) -> Response:
     found = service.create(caller.store, caller.environment, caller.now, require_object(body))
-    return json_response(_one(caller, found.terms["reference"]), 201)
+    return json_response(one(caller, found.terms["reference"]), 201)
 
 
 @router.put("/v1/pricing-plan-subscriptions", status_code=201, openapi_extra=OBJECT_BODY,
@@ -348,7 +413,7 @@ def upsert_subscription(body: Any = Depends(json_body), identifier_field: str | 
 def _fresh_one(caller: Caller, reference: str) -> dict[str, Any]:
     """Render after a write in a request that read before it: a new caller view of the store."""
     fresh = Caller(caller.store, caller.environment, caller.now, caller.catalogs, caller.solvimon, caller.metrics)
-    return _one(fresh, reference)
+    return one(fresh, reference)
 
 
 @router.post("/v1/pricing-plan-subscriptions/init", openapi_extra=OBJECT_BODY,
@@ -363,14 +428,55 @@ def init_subscription(body: Any = Depends(json_body), caller: Caller = Depends(c
     return json_response({
         "customer": render_customer(snap.view, *customer_found) if customer_found is not None else None,
         "pricing_plan_subscription": render(snap, catalog, reference, caller.now),
-        "pricing_plan_schedules": schedules(snap.view.environment, spec, row, caller.now),
+        "pricing_plan_schedules": schedules(snap.view.environment, spec, row, caller.now, catalog.plans),
     })
+
+
+@router.post("/v1/pricing-plan-subscriptions/search", openapi_extra=OBJECT_BODY,
+             summary="Search subscriptions (search_fields, filter_fields); paged like the list")
+def search_subscriptions(request: Request, page: Page = Depends(solvimon_page), body: Any = Depends(optional_body),
+                         caller: Caller = Depends(current_caller)) -> Response:
+    expand = expansions(request, EXPANDABLE)
+    snap = snapshot(caller)
+    items = subscription_search.search(snap, require_object(body), _everything(snap, caller.now), caller.now)
+    return json_response(paginate(request, items, page, lambda item: _listed_body(snap, item, caller.now, expand),
+                                  SORT_KEYS, default_key="created_at"))
+
+
+def _everything(snap: Snapshot, now: datetime) -> list[Listed]:
+    """Every subscription: the catalog's, then the DRAFT and VOID ones (rows only)."""
+    catalog = snap.catalog
+    if catalog is None:
+        return []
+    view = snap.view
+    listed = [Listed(index, entry.reference, entry.customer, catalog.subscriptions[entry.reference],
+                     row := view.resources.by_reference.get((SUBSCRIPTION, entry.reference)),
+                     status_of(catalog.subscriptions[entry.reference], row, now))
+              for index, entry in enumerate(catalog.document.subscriptions)]
+    return listed + [Listed(len(listed) + i, row.reference, row.body["customer"], None, row,
+                            "DRAFT" if service.is_draft(row, catalog.document) else "VOID")
+                     for i, row in enumerate(view.resources.of_kind(SUBSCRIPTION))
+                     if service.is_draft(row, catalog.document) or service.is_void(row, catalog.document)]
+
+
+def _listed_body(snap: Snapshot, item: Listed, now: datetime, expand: tuple[str, ...]) -> dict[str, Any]:
+    if item.spec is None:
+        assert item.row is not None
+        return render_draft(snap.view, item.row, expand)
+    assert snap.catalog is not None
+    return render(snap, snap.catalog, item.reference, now, expand)
+
+
+SORT_KEYS = {"created_at": lambda item: (item.row.created_at if item.row else 0, item.index),
+             "reference": lambda item: item.reference, "id": lambda item: item.reference,
+             "start_at": lambda item: sortable(item.start), "status": lambda item: item.status,
+             "name": lambda item: sortable(item.row.body.get("name") if item.row else None)}
 
 
 @router.get("/v1/pricing-plan-subscriptions/{key:path}", summary="Get a pricing plan subscription (id = reference)")
 def get_subscription(key: str, request: Request, caller: Caller = Depends(current_caller)) -> Response:
     param(key, "resourceId")
-    return json_response(_one(caller, key, expansions(request, EXPANDABLE)))
+    return json_response(one(caller, key, expansions(request, EXPANDABLE)))
 
 
 @router.patch("/v1/pricing-plan-subscriptions/{key:path}", openapi_extra=OBJECT_BODY,
@@ -378,7 +484,7 @@ def get_subscription(key: str, request: Request, caller: Caller = Depends(curren
 def update_subscription(key: str, body: Any = Depends(json_body), caller: Caller = Depends(current_caller)) -> Response:
     param(key, "resourceId")
     found = service.update(caller.store, caller.environment, caller.now, key, require_object(body))
-    return json_response(_one(caller, found.terms["reference"]))
+    return json_response(one(caller, found.terms["reference"]))
 
 
 @router.post("/v1/pricing-plan-subscriptions/{key:path}/change-plan", status_code=201, openapi_extra=OBJECT_BODY,
@@ -389,7 +495,8 @@ def change_plan(key: str, body: Any = Depends(json_body), caller: Caller = Depen
     snap, catalog = _current(caller)
     reference = found.terms["reference"]
     row = snap.view.resources.by_reference.get((SUBSCRIPTION, reference))
-    return json_response(schedules(snap.view.environment, catalog.subscriptions[reference], row, caller.now)[index],
+    return json_response(schedules(snap.view.environment, catalog.subscriptions[reference], row, caller.now,
+                                   catalog.plans)[index],
                          201)
 
 
@@ -398,7 +505,7 @@ def change_plan(key: str, body: Any = Depends(json_body), caller: Caller = Depen
 def cancel_subscription(key: str, body: Any = Depends(json_body), caller: Caller = Depends(current_caller)) -> Response:
     param(key, "resourceId")
     found = service.cancel(caller.store, caller.environment, caller.now, key, require_object(body))
-    return json_response(_one(caller, found.terms["reference"]))
+    return json_response(one(caller, found.terms["reference"]))
 
 
 @router.post("/v1/pricing-plan-subscriptions/{key:path}/archive",
@@ -406,7 +513,42 @@ def cancel_subscription(key: str, body: Any = Depends(json_body), caller: Caller
 def archive_subscription(key: str, caller: Caller = Depends(current_caller)) -> Response:
     param(key, "resourceId")
     found = service.update(caller.store, caller.environment, caller.now, key, {"status": "ARCHIVED"})
-    return json_response(_one(caller, found.terms["reference"]))
+    return json_response(one(caller, found.terms["reference"]))
+
+
+@router.delete("/v1/pricing-plan-subscriptions/{key:path}",
+               summary="Delete a DRAFT subscription (never billed); any other is cancelled or voided")
+def delete_subscription(key: str, caller: Caller = Depends(current_caller)) -> Response:
+    param(key, "resourceId")
+    shown = one(caller, key)
+    actions.delete_draft(caller.store, caller.environment, caller.now, key)
+    return json_response(shown)
+
+
+@router.post("/v1/pricing-plan-subscriptions/{key:path}/void",
+             summary="Void a subscription made in error: out of the catalog, nothing billed (refused once a final "
+                     "invoice names it)")
+def void_subscription(key: str, caller: Caller = Depends(current_caller)) -> Response:
+    param(key, "resourceId")
+    found = actions.void(caller.store, caller.environment, caller.now, key)
+    return json_response(_fresh_one(caller, found.terms["reference"]))
+
+
+@router.post("/v1/pricing-plan-subscriptions/{key:path}/copy", openapi_extra=OBJECT_BODY,
+             summary="Copy a subscription into a new DRAFT with the plan in force as a DRAFT schedule")
+def copy_subscription(key: str, body: Any = Depends(optional_body), caller: Caller = Depends(current_caller)) -> Response:
+    param(key, "resourceId")
+    data = require_object(body)
+    found = actions.copy(caller.store, caller.environment, caller.now, key, data)
+    return json_response(_fresh_one(caller, found.terms["reference"]))
+
+
+@router.post("/v1/pricing-plan-subscriptions/{key:path}/update-payment-method", openapi_extra=OBJECT_BODY,
+             summary="Keep the payment method the subscription's invoices are paid with")
+def update_payment_method(key: str, body: Any = Depends(json_body), caller: Caller = Depends(current_caller)) -> Response:
+    param(key, "resourceId")
+    found = actions.set_payment_method(caller.store, caller.environment, caller.now, key, require_object(body))
+    return json_response(_fresh_one(caller, found.terms["reference"]))
 
 
 # ---------------------------------------------------------------- groups

@@ -46,7 +46,7 @@ TIMINGS = ("IMMEDIATE", "IMMEDIATE_PRO_RATA", "NEXT_BILLING_PERIOD")
 PERIOD_TYPES = ("DAY", "WEEK", "MONTH", "YEAR")
 # a plan's interval as Solvimon's billing period {type, value}
 INTERVAL_PERIODS = {"month": ("MONTH", 1), "quarter": ("MONTH", 3), "year": ("YEAR", 1)}
-ROW_FIELDS = ("name", "description", "purchase_order_number")
+ROW_FIELDS = ("name", "description", "purchase_order_number", "payment_method_id")
 
 
 # ---------------------------------------------------------------- pure mapping
@@ -378,13 +378,19 @@ def is_draft(row: Resource | None, document: CatalogDocument | None) -> bool:
             and (document is None or not any(s.reference == row.reference for s in document.subscriptions)))
 
 
+def is_void(row: Resource | None, document: CatalogDocument | None) -> bool:
+    """A subscription voided (made in error): a row only, out of the catalog, billing nothing."""
+    return (row is not None and row.body.get("status") == "VOID"
+            and (document is None or not any(s.reference == row.reference for s in document.subscriptions)))
+
+
 def _found(store: Store, environment: str, now: datetime, reference: str) -> Found:
     view, document = _reading(store, environment, now)
     row = row_of(view, reference)
-    if is_draft(row, document):
+    if is_draft(row, document) or is_void(row, document):
         assert row is not None
-        return Found({"reference": reference, "customer": row.body["customer"], "status": "draft", "plan_now": None,
-                      "phases": []}, row)
+        return Found({"reference": reference, "customer": row.body["customer"],
+                      "status": "draft" if is_draft(row, document) else "void", "plan_now": None, "phases": []}, row)
     narrowed = document.model_copy(update={"subscriptions": [s for s in document.subscriptions
                                                              if s.reference == reference]})
     if not narrowed.subscriptions:
@@ -570,14 +576,17 @@ def _customer_id(store: Store, environment: str, now: datetime, found: Found) ->
 
 
 def _status(found: Found) -> str:
-    if found.terms["status"] == "draft":
-        return "DRAFT"
+    if found.terms["status"] in ("draft", "void"):
+        return found.terms["status"].upper()
     if found.row is not None and found.row.body.get("status") == "ARCHIVED":
         return "ARCHIVED"
     return "CANCELLED" if found.terms["status"] == "ended" else "ACTIVE"
 
 
 def _refuse_draft(found: Found, what: str) -> None:
+    if found.terms["status"] == "void":
+        raise invalid_operation(f"subscription {found.terms['reference']!r} is VOID (made in error, it bills "
+                                "nothing): create another subscription")
     if found.terms["status"] == "draft":
         raise invalid_operation(f"subscription {found.terms['reference']!r} is a DRAFT without a schedule (it bills "
                                 f"nothing): give it a pricing plan schedule before you {what}")
@@ -612,11 +621,11 @@ def change_plan(store: Store, environment: str, now: datetime, key: str, data: d
     start_at = moment(data["start_at"], "start_at") if data.get("start_at") is not None else None
     proration, at_boundary = change_terms(timing, proration, start_at)
     quantity = seats(data)
-    if plan == found.terms["plan_now"] and quantity is None:
-        raise invalid("pricing_plan_id", f"the subscription is on pricing plan {plan!r} already: give another plan")
     at = start_at or now
     if at_boundary:
         at = next_boundary(document, reference, now)
+    if plan == _plan_at(found, at) and quantity is None:
+        raise invalid("pricing_plan_id", f"the subscription is on pricing plan {plan!r} already: give another plan")
     version = check_text(data.get("pricing_plan_version_id"), "pricing_plan_version_id")
     changes.change_subscription(store, now, environment, reference=reference, at=instant_text(at), plan=plan,
                                 proration=proration, quantity=quantity)
@@ -629,6 +638,17 @@ def change_plan(store: Store, environment: str, now: datetime, key: str, data: d
         _put_row(store, environment, now, reference, {}, {"versions": versions})
         after = _found(store, environment, now, reference)
     return after, index
+
+
+def _plan_at(found: Found, at: datetime) -> str | None:
+    """The plan in force at `at` (the start's plan before the start)."""
+    zone = ZoneInfo(found.terms["timezone"])
+    phases = found.terms["phases"]
+    chosen = phases[0]["plan"] if phases else None
+    for phase in phases:
+        if to_local(phase["at"], zone) <= at:
+            chosen = phase["plan"]
+    return chosen
 
 
 def next_boundary(document: CatalogDocument, reference: str, now: datetime) -> datetime:

@@ -22,6 +22,7 @@ from . import (
     products,
     reprocess,
     subscriptions,
+    usage_limits,
     webhooks,
 )
 from .meter_data import routes as meter_data
@@ -45,6 +46,7 @@ ROUTERS = [module.router for module in (
     pricing_plan_schedules,
     products,
     pricing_plans,
+    usage_limits,
     webhooks,
 )]
 

@@ -19,9 +19,7 @@ import solvimon_python_sdk as sv
 from solvimon_python_sdk import models as m
 from solvimon_python_sdk.exceptions import ApiException, BadRequestException, NotFoundException
 
-from ratecard.services.catalog import optional_catalog
-from ratecard.services.entitlement_overrides import clear_override, set_override
-from ratecard.store import open_store
+from ratecard.cli import main
 
 from .test_solvimon_sdk import (  # noqa: F401 (server is a fixture)
     Live,
@@ -155,21 +153,19 @@ def test_usage_limits_refuse_what_ratecard_cannot_hold(server: Live) -> None:  #
         assert server.http("GET", path).status_code < 500
 
 
-def test_a_customer_override_set_from_the_cli_service_shows_in_entitlements(server: Live, db_url: str) -> None:  # noqa: F811
+def test_a_customer_override_set_from_the_cli_shows_in_entitlements(server: Live, db_url: str) -> None:  # noqa: F811
     _workspace(server)
-    store = open_store(db_url)
-    try:
-        _, catalog = optional_catalog(store, "live")
-        assert catalog is not None
-        document = catalog.document
-        set_override(store, "live", document, "acme", "support", ["basic", "priority"], NOW)
+
+    def support() -> m.EntitlementSummaryItem:
         typed = server.api(sv.CustomersApi).get_customers_by_resource_id_or_reference_entitlements(V, "acme")
-        [support] = [i for i in typed.entitlements if i.feature_reference == "support"]
-        assert (support.enums, support.override) == (["basic", "priority"], True)
-        assert clear_override(store, "live", "acme", "support", NOW) is True
-        # the server runs in this process: its cached answer was dropped by the change
-        typed = server.api(sv.CustomersApi).get_customers_by_resource_id_or_reference_entitlements(V, "acme")
-        [support] = [i for i in typed.entitlements if i.feature_reference == "support"]
-        assert (support.enums, support.override) == (["basic"], None)
-    finally:
-        store.engine.dispose()
+        return next(i for i in typed.entitlements if i.feature_reference == "support")
+
+    assert (support().enums, support().override) == (["basic"], None)
+    assert main(["entitlements", "override", "acme", "support", "basic,priority", "--db", db_url]) == 0
+    # the server runs in this process: the change dropped its cached answer
+    assert (support().enums, support().override) == (["basic", "priority"], True)
+    assert main(["entitlements", "override", "acme", "support", "gold", "--db", db_url]) == 2  # not a value
+    assert main(["entitlements", "override", "acme", "nope", "1", "--db", db_url]) == 2
+    assert main(["entitlements", "clear", "acme", "support", "--db", db_url]) == 0
+    assert (support().enums, support().override) == (["basic"], None)
+    assert main(["entitlements", "clear", "acme", "support", "--db", db_url]) == 1

@@ -16,6 +16,7 @@ from . import (
     meter_properties,
     meter_values,
     meters,
+    payment_methods,
     payments,
     pricing_plan_schedules,
     pricing_plans,
@@ -38,6 +39,7 @@ ROUTERS = [module.router for module in (
     features,
     invoice_actions,  # before the invoice read routes: its paths are more specific
     invoices,
+    payment_methods,
     payments,
     billing,
     reprocess,

@@ -100,12 +100,13 @@ def upsert_method(body: Any = Depends(json_body), caller: Caller = Depends(curre
     view = snapshot(caller).view
     customer = customer_of(view, data["customer_id"]) if data.get("customer_id") is not None else None
     row, created = payment_methods.upsert(caller.store, caller.environment, caller.now, view.document, customer, data)
-    return json_response(render(view, row), 201 if created else 200)
+    return json_response(render(view, row), 201)  # the SDK reads 201 for both (its one success code here)
 
 
 @router.post("/v1/payment-methods/refresh", openapi_extra=OBJECT_BODY,
              summary="Register the Stripe customer's default payment method; the customer's methods")
-async def refresh_methods(request: Request, caller: Caller = Depends(current_caller)) -> Response:
+async def refresh_methods(request: Request, page: Page = Depends(solvimon_page),
+                          caller: Caller = Depends(current_caller)) -> Response:
     data = require_object(await json_body(request))
     for name in ("payment_acceptor_id", "payment_acceptor_reference"):
         if data.get(name) is not None:
@@ -117,7 +118,7 @@ async def refresh_methods(request: Request, caller: Caller = Depends(current_cal
     customer = customer_of(view, key, "customer_id" if data.get("customer_id") else "customer_reference")
     rows = await run_in_threadpool(payment_methods.refresh, caller.store, caller.environment, caller.now,
                                    view.document, customer)
-    return json_response({"data": [render(view, row) for row in rows]})
+    return json_response(paginate(request, rows, page, lambda row: render(view, row), everything=True))
 
 
 @router.post("/v1/payment-methods/tokenize", openapi_extra=OBJECT_BODY, summary="Refused: see the error's message")

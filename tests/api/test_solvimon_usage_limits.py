@@ -135,7 +135,7 @@ def test_usage_limits_refuse_what_ratecard_cannot_hold(server: Live) -> None:  #
     assert _quota(server)["number"] == "10"
     limits.post_usage_limits_by_resource_id_status(V, first.id, usage_limit_status_update_create_request=
                                                    m.UsageLimitStatusUpdateCreateRequest(status="ARCHIVED"))
-    second = create(limit=m.UsageLimitValueCreateRequest(number="20"))  # an archived one applies nothing
+    create(limit=m.UsageLimitValueCreateRequest(number="20"))  # an archived one applies nothing
     assert _quota(server)["number"] == "20"
     with pytest.raises(BadRequestException):  # reactivating the first would make two
         limits.post_usage_limits_by_resource_id_status(V, first.id, usage_limit_status_update_create_request=

@@ -41,8 +41,8 @@ from ..store.payments import (
 )
 from . import webhook_events
 from .catalog import optional_catalog
-from .payment_methods import stored_method
 from .errors import Conflict, InvalidInput, NotFound
+from .payment_methods import stored_method
 
 STATUSES = ("pending", "succeeded", "failed", "requires_action", "uncollectible", "canceled")
 # final invoices the sweep of `payments run` still enqueues (one a crash kept from its outbox row,

@@ -80,6 +80,23 @@ def test_payment_methods_are_stored_references_with_a_default(server: Live, stri
     assert "Stripe" in body_of(tokenize.value)["message"]
     with pytest.raises(NotFoundException):
         methods.get_payment_methods_by_resource_id_or_reference(V, "pmt_missing")
+    # hostile bodies and keys: the error envelope, never a 500, nothing stored
+    for method, path, body in (
+            ("GET", "/v1/payment-methods/%00", None), ("POST", "/v1/payment-methods", []),
+            ("POST", "/v1/payment-methods", {"customer_id": "acme", "integration_reference": "pm_" + "x" * 300}),
+            ("POST", "/v1/payment-methods", {"customer_id": "acme", "integration_reference": "pm_ok",
+                                             "card": {"last_four_digits": "4242 4242 4242 4242"}}),
+            ("POST", "/v1/payment-methods", {"customer_id": "acme", "integration_reference": "pm_ok",
+                                             "billing_address": {"city": "a\u0000b"}}),
+            ("PATCH", "/v1/payment-methods/pmt_missing", {}), ("POST", "/v1/payments/authorize", {}),
+            ("POST", "/v1/payments/authorize", {"payment_acceptor_id": "stripe", "context": {
+                "type": "PAY_INVOICE", "pay_invoice": {"invoice_id": "inv_%00"}}}),
+            ("GET", "/v1/payment-requests/preq_99999999999999999999", None),
+            ("POST", "/v1/payments/pay_x/reverse", None)):
+        answer = server.http(method, path, json=body) if body is not None else server.http(method, path)
+        assert 400 <= answer.status_code < 500, (path, answer.text)
+        assert "code" in answer.json()
+    assert len(methods.get_payment_methods(V).data) == 3
 
 
 def test_authorize_charges_the_stored_method_and_reverse_undoes_it(server: Live, stripe_standin: StripeStandIn) -> None:  # noqa: F811

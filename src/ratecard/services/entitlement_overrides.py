@@ -10,12 +10,16 @@ grant, an override is a deal made with one customer):
 An explicit override wins over a usage limit on the same feature (it names the feature itself).
 
 A change drops the customer's cached entitlements in this process (the next read computes them);
-other processes see it when their entry is refreshed (at most the entitlements TTL later).
+other processes see it when their entry is refreshed (at most the entitlements TTL later). The
+rows themselves are read once per half TTL per process (OverrideRows), not at every computation:
+a database round trip would cost more than the rest of an entitlements refresh's overhead.
 """
 
 from __future__ import annotations
 
 import secrets
+import threading
+import time
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -31,11 +35,47 @@ OVERRIDE, USAGE_LIMIT = "entitlement_override", "usage_limit"
 OVERRIDE_PREFIX = "eov_"
 
 
+class OverrideRows:
+    """Per process: each environment's override and usage-limit rows, read again when older than
+    half the entitlements TTL or when this process changed them (`drop`)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._rows: dict[tuple[int, str], tuple[Store, float, dict[str, list[Resource]]]] = {}
+        self._drops = 0  # rows read across a drop are used once, not kept (they may predate the change)
+
+    def of_customer(self, store: Store, environment: str, customer: str) -> list[Resource]:
+        key = (id(store), environment)
+        with self._lock:
+            cached = self._rows.get(key)
+        if cached is None or cached[0] is not store or cached[1] <= time.monotonic():
+            from .entitlements import ttl_setting
+
+            with self._lock:
+                drops = self._drops
+            by_customer: dict[str, list[Resource]] = {}
+            for row in rows_of_kinds(store, environment, (OVERRIDE, USAGE_LIMIT)):
+                by_customer.setdefault(str(row.body.get("customer")), []).append(row)
+            cached = (store, time.monotonic() + ttl_setting() / 2, by_customer)
+            with self._lock:
+                if drops == self._drops:
+                    self._rows[key] = cached
+        return cached[2].get(customer, [])
+
+    def drop(self, environment: str) -> None:
+        with self._lock:
+            self._drops += 1
+            for key in [key for key in self._rows if key[1] == environment]:
+                del self._rows[key]
+
+
+ROWS = OverrideRows()
+
+
 def customer_overrides(store: Store, environment: str, document: CatalogDocument,
                        customer: str) -> dict[str, Any]:
-    """feature code -> the value the customer gets instead of its plans' (one narrow read)."""
-    rows = [row for row in rows_of_kinds(store, environment, (OVERRIDE, USAGE_LIMIT))
-            if row.body.get("customer") == customer]
+    """feature code -> the value the customer gets instead of its plans' (from OverrideRows)."""
+    rows = ROWS.of_customer(store, environment, customer)
     if not rows:
         return {}
     features = {feature.code: feature for feature in document.features}
@@ -61,6 +101,7 @@ def forget(environment: str, customer: str) -> None:
     """The customer's cached entitlements are recomputed at their next read in this process."""
     from .entitlements import ENTITLEMENTS
 
+    ROWS.drop(environment)
     ENTITLEMENTS.forget(environment, [customer])
 
 

@@ -13,6 +13,8 @@ import solvimon_python_sdk as sv
 from solvimon_python_sdk import models as m
 from solvimon_python_sdk.exceptions import ApiException, BadRequestException, NotFoundException
 
+from ratecard.cli import main
+
 from ..stripe_standin import StripeStandIn
 from .test_solvimon_invoice_actions import JANUARY_TOTAL, _drafts, _finalize, _january
 from .test_solvimon_sdk import Live, V, body_of, server  # noqa: F401 - `server` is the live-server fixture
@@ -56,6 +58,9 @@ def test_payment_methods_are_stored_references_with_a_default(server: Live, stri
     put = methods.update_payment_methods(V, payment_method_create_request=_card(
         "pm_card_first", reference="acme-card", billing_address=m.Address(city="Berlin", country="DE")))
     assert (put.id, put.billing_address.city, put.is_default) == (first.id, "Berlin", True)
+    # the SDK never sends status; plain HTTP archives a method
+    assert server.http("PATCH", f"/v1/payment-methods/{second.id}", json={"status": "ARCHIVED"}).status_code == 200
+    assert methods.get_payment_methods_by_resource_id_or_reference(V, second.id).status == "ARCHIVED"
     # refresh registers the Stripe customer's own default (pm_card_visa at the stand-in)
     refreshed = methods.post_payment_methods_refresh(
         V, payment_method_action_refresh_create_request=m.PaymentMethodActionRefreshCreateRequest(customer_id="acme"))
@@ -152,3 +157,19 @@ def test_authorize_charges_the_stored_method_and_reverse_undoes_it(server: Live,
         payments.get_payment_requests_by_resource_id(V, "preq_999")
     with pytest.raises(NotFoundException):
         payments.post_payments_by_resource_id_reverse(V, "pay_999")
+
+
+def test_payments_run_charges_the_stored_default(server: Live, stripe_standin: StripeStandIn) -> None:  # noqa: F811
+    invoices = _drafts(server)
+    final = _finalize(invoices, _january(invoices).id)
+    methods = server.api(sv.PaymentMethodsApi)
+    stored = methods.post_payment_methods(V, payment_method_create_request=_card("pm_card_stored"))
+    assert main(["payments", "run", "--db", server.db_url]) == 0  # the CLI's collection, from cron
+    assert [i["payment_method"] for i in stripe_standin.succeeded_charges()] == ["pm_card_stored"]
+    assert invoices.get_invoices_by_resource_id(V, final.id).paid is True
+    # no default any more: the next invoice goes to the Stripe customer's own default
+    methods.update_payment_methods_by_resource_id_or_reference(
+        V, stored.id, payment_method_update_request=m.PaymentMethodUpdateRequest(is_default=False))
+    _finalize(invoices, invoices.get_invoices(V, statuses=["DRAFT"]).data[0].id)
+    assert main(["payments", "run", "--db", server.db_url]) == 0
+    assert [i["payment_method"] for i in stripe_standin.succeeded_charges()] == ["pm_card_stored", "pm_card_visa"]

@@ -21,6 +21,7 @@ from . import (
     catalog,
     cohorts,
     demo,
+    entitlements,
     events,
     golive,
     invoices,
@@ -57,6 +58,7 @@ app.add_typer(cohorts.cutover_app, name="cutover")
 app.command("rollback")(cohorts.rollback)
 app.add_typer(users.app, name="users")
 app.add_typer(payments.app, name="payments")
+app.add_typer(entitlements.app, name="entitlements")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -180,6 +180,46 @@ def deliver_pending(store: Store, environment: str, now: datetime, *, max_attemp
     return run
 
 
+def deliver_endpoint(store: Store, environment: str, endpoint_id: int, now: datetime, *,
+                     max_attempts: int = MAX_ATTEMPTS) -> DeliveryRun:
+    """deliver_pending for one endpoint (a test event sent at once): the same lease, order and
+    retries; skipped when another run holds the endpoint."""
+    run = DeliveryRun()
+    seconds = attempt_deadline()
+    holder = secrets.token_hex(16)
+    endpoint = next((e for e in list_endpoints(store, environment) if e.id == endpoint_id), None)
+    if endpoint is None:
+        return run
+    if not take_lease(store, endpoint.id, holder, _wall_us(), _lease_end(seconds)):
+        run.skipped_endpoints += 1
+        return run
+    try:
+        _deliver_endpoint(store, endpoint, now, holder, seconds, max_attempts, run)
+    finally:
+        release_lease(store, endpoint.id, holder)
+    return run
+
+
+def try_target(url: str, secret: str | None, body: bytes, now: datetime, *,
+               allow_private: bool = False) -> tuple[int | None, str | None]:
+    """One signed POST of `body` to a URL that is not an endpoint yet (a connection test): the same
+    target checks, signature (when a secret is given) and deadline as a delivery; (status, error)."""
+    headers = {"Content-Type": "application/json", "User-Agent": "ratecard-webhooks", "Ratecard-Event": "webhook.test"}
+    if secret:
+        headers[SIGNATURE_HEADER] = sign(secret, int(now.timestamp()), body)
+    try:
+        target = parse_target(url)
+        check_name(target, allow_private)
+        status_code = post(target, body, headers, allow_private=allow_private, deadline=attempt_deadline())
+    except TargetRefused as exc:
+        return None, f"refused: {exc}"
+    except DeliveryFailed as exc:
+        return None, str(exc)
+    if 200 <= status_code < 300:
+        return status_code, None
+    return status_code, f"HTTP {status_code}"
+
+
 def _wall_us() -> int:
     # the lease is about how long a process really holds an endpoint: the wall clock, not the run's
     # "now", which may be pinned (RATECARD_NOW) or passed in

@@ -136,8 +136,13 @@ def enqueue_refunds(store: Store, environment: str, now_us: int) -> int:
     return add_payments(store, rows)
 
 
+# the provider's payment method a charge uses instead of the Stripe customer's default (a method
+# stored in ratecard as the customer's default, services.payment_methods), or None
+MethodFor = Callable[[PaymentRecord], str | None]
+
+
 def collect_due(store: Store, environment: str, now_us: int, dunning_days: DaysFor,
-                api: Callable[[], stripe.StripeClient]) -> Collected:
+                api: Callable[[], stripe.StripeClient], stored_method: MethodFor | None = None) -> Collected:
     """Call Stripe for every due payment of the environment (one at a time: each call is bounded)."""
     report = Collected()
     due = due_payments(store, environment, now_us)
@@ -145,13 +150,13 @@ def collect_due(store: Store, environment: str, now_us: int, dunning_days: DaysF
         return report
     client = api()
     for payment in due:
-        status = collect_one(store, payment, now_us, dunning_days, client)
+        status = collect_one(store, payment, now_us, dunning_days, client, stored_method)
         report.count(status)
     return report
 
 
 def collect_one(store: Store, payment: PaymentRecord, now_us: int, dunning_days: DaysFor,
-                client: stripe.StripeClient) -> str:
+                client: stripe.StripeClient, stored_method: MethodFor | None = None) -> str:
     """One attempt at a payment (or the repeat of the attempt in flight); returns its status after."""
     if payment.in_flight:
         if now_us - (payment.attempt_started_at or now_us) > UNKNOWN_AFTER_US:
@@ -162,7 +167,10 @@ def collect_one(store: Store, payment: PaymentRecord, now_us: int, dunning_days:
         key = (charge_key if payment.kind == "charge" else _refund_attempt_key)(
             payment.environment, payment.invoice_id, attempt)
         method = None
-        if payment.kind == "charge":
+        stored = stored_method(payment) if stored_method is not None and payment.kind == "charge" else None
+        if stored is not None:
+            method = stored
+        elif payment.kind == "charge":
             found = stripe_gateway.default_payment_method(client, payment.stripe_customer_id or "")
             if isinstance(found, Outcome):
                 if found.status == "unknown":

@@ -32,6 +32,7 @@ from ..catalog.features import NUMBER, SWITCH, as_number, enum_values
 from ..catalog.schema import Feature
 from ..store import Store
 from .customer_views import plan_in_force
+from .entitlement_overrides import customer_overrides
 
 TTL = 5.0  # seconds an entry is trusted without an ingest in this process telling otherwise
 TTL_VARIABLE = "RATECARD_ENTITLEMENTS_TTL"  # overrides TTL (0.5 to 3600 seconds)
@@ -54,6 +55,7 @@ class Granted:
     feature: Feature
     value: Any  # Decimal (number) | bool (switch) | list[str] (enum)
     usage: Decimal | None = None  # a usage-limited number feature: its meter's usage this period
+    override: bool = False  # the value is the customer's own (services.entitlement_overrides), not the plan's
 
     @property
     def remaining(self) -> Decimal | None:
@@ -93,10 +95,11 @@ class CustomerEntitlements:
 def _merge(a: Granted, b: Granted) -> Granted:
     if a.feature.type == NUMBER:
         usage = None if a.usage is None and b.usage is None else (a.usage or Decimal(0)) + (b.usage or Decimal(0))
-        return Granted(a.feature, max(a.value, b.value), usage)
+        return Granted(a.feature, max(a.value, b.value), usage, a.override or b.override)
     if a.feature.type == SWITCH:
-        return Granted(a.feature, a.value or b.value)
-    return Granted(a.feature, [v for v in a.feature.values if v in a.value or v in b.value])
+        return Granted(a.feature, a.value or b.value, override=a.override or b.override)
+    return Granted(a.feature, [v for v in a.feature.values if v in a.value or v in b.value],
+                   override=a.override or b.override)
 
 
 def plan_value(feature: Feature, value: Any) -> Any:
@@ -114,8 +117,9 @@ def compute(store: Store, environment: str, catalog: Catalog, catalog_version: i
     plans = {plan.code: plan for plan in catalog.document.plans}
     active = [spec for spec in catalog.subscriptions.values() if spec.customer == customer
               and spec.schedule().period_containing(now) is not None]
+    overrides = customer_overrides(store, environment, catalog.document, customer) if active else {}
     metered = any(features[code].meter for spec in active for code in plans[plan_in_force(spec, now)].features
-                  if code in features)
+                  if code in features) or any(features[code].meter for code in overrides if code in features)
     previews = {preview.subscription: preview
                 for preview in (preview_customer(store, catalog, catalog_version, customer, now, environment)
                                 if metered else [])}
@@ -131,11 +135,29 @@ def compute(store: Store, environment: str, catalog: Catalog, catalog_version: i
                 continue
             used = usage.get(feature.meter, Decimal(0)) if feature.meter else None
             granted.append(Granted(feature, plan_value(feature, raw), used))
+        granted = with_overrides(granted, overrides, features, usage)
         period = spec.schedule().period_containing(now)
         out.append(SubscriptionEntitlements(spec.reference, code, period.start if period else None,
                                             period.end if period else None, tuple(granted)))
     ends = [item.period_end for item in out if item.period_end is not None]
     return CustomerEntitlements(customer, catalog_version, now, tuple(out), min(ends) if ends else None)
+
+
+def with_overrides(granted: list[Granted], overrides: dict[str, Any], features: dict[str, Feature],
+                   usage: dict[str, Decimal]) -> list[Granted]:
+    """One subscription's grants with the customer's overrides applied: an overridden feature takes
+    the customer's value (its usage stays the meter's); one the plan does not grant is added, its
+    usage measured when the plan's invoices measure its meter (else none is shown)."""
+    if not overrides:
+        return granted
+    out = [replace(item, value=overrides[item.feature.code], override=True) if item.feature.code in overrides
+           else item for item in granted]
+    seen = {item.feature.code for item in granted}
+    for code, value in overrides.items():
+        feature = features.get(code)
+        if feature is not None and code not in seen:
+            out.append(Granted(feature, value, usage.get(feature.meter) if feature.meter else None, True))
+    return out
 
 
 @dataclass
@@ -250,6 +272,17 @@ class EntitlementCache:
         if customers is not None:
             for key in refresh:
                 self._refresh_later(key)
+
+    def forget(self, environment: str, customers: Iterable[str]) -> None:
+        """The customers' answers changed for another reason than usage (an override, a usage limit):
+        their entries are dropped, so the next read computes; an answer being computed meanwhile is
+        refreshed once kept."""
+        wanted = set(customers)
+        with self._lock:
+            for customer in wanted:
+                self._generation[(environment, customer)] = self._generation.get((environment, customer), 0) + 1
+            for key in [key for key in self._entries if key[1] == environment and key[2] in wanted]:
+                del self._entries[key]
 
     def wait_idle(self, timeout: float = 10.0) -> None:
         """Until no refresh is queued (tests, benchmarks)."""

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 from ..domain.instants import to_micros
 from ..payments import stripe_gateway
-from ..payments.collect import cancel_credited_charges, collect_one, enqueue_refunds
+from ..payments.collect import MethodFor, cancel_credited_charges, collect_one, enqueue_refunds
 from ..payments.stripe_gateway import StripeNotConfigured
 from ..store import Store
 from ..store.corrections import credit_note_for, save_correction
@@ -27,6 +27,7 @@ from ..store.payments import PaymentRecord, payment_of_invoice
 from .catalog import current_catalog
 from .errors import Conflict
 from .invoices import find_invoice
+from .payment_methods import stored_method
 from .payments import StripeApi, after_finalization, dunning_days, payment_of, retry_payment
 
 __all__ = ["Credit", "copy_of", "credit_invoice", "held_invoice_ids", "pay_invoice", "refund_invoice"]
@@ -91,7 +92,7 @@ def _client(api: StripeApi | None, reference: str) -> Any:
 
 
 def pay_invoice(store: Store, reference: str, now: datetime, environment: str = "live", *,
-                api: StripeApi | None = None) -> PaymentRecord:
+                api: StripeApi | None = None, method: MethodFor | None = None) -> PaymentRecord:
     """Collect a final invoice now through Stripe: its first attempt (not waiting for `payments run`)
     or, after a failure, a retry. An invoice paid, credited or paid by transfer is refused."""
     payment = payment_of(store, reference, environment)
@@ -105,8 +106,9 @@ def pay_invoice(store: Store, reference: str, now: datetime, environment: str = 
         raise Conflict(f"invoice {reference} is not collected through Stripe (its customer has no stripe_customer_id): "
                        "it is paid by transfer, recorded with `ratecard payments mark-paid`")
     if payment.status != "pending" or payment.in_flight:
-        return retry_payment(store, reference, now, environment, api=api)
-    collect_one(store, payment, to_micros(now), dunning_days(store, environment), _client(api, reference))
+        return retry_payment(store, reference, now, environment, api=api, method=method)
+    collect_one(store, payment, to_micros(now), dunning_days(store, environment), _client(api, reference),
+                method or stored_method(store, environment))
     return payment_of(store, reference, environment)
 
 

@@ -17,7 +17,14 @@ from typing import Any
 from ..domain.instants import from_micros, to_micros
 from ..payments import stripe_gateway
 from ..payments.amounts import from_minor
-from ..payments.collect import cancel_credited_charges, collect_due, collect_one, enqueue_charges, enqueue_refunds
+from ..payments.collect import (
+    MethodFor,
+    cancel_credited_charges,
+    collect_due,
+    collect_one,
+    enqueue_charges,
+    enqueue_refunds,
+)
 from ..payments.dunning import DEFAULT_DAYS
 from ..payments.stripe_gateway import StripeNotConfigured
 from ..payments.webhooks import Applied, apply_event
@@ -35,6 +42,7 @@ from ..store.payments import (
 from . import webhook_events
 from .catalog import optional_catalog
 from .errors import Conflict, InvalidInput, NotFound
+from .payment_methods import stored_method
 
 STATUSES = ("pending", "succeeded", "failed", "requires_action", "uncollectible", "canceled")
 # final invoices the sweep of `payments run` still enqueues (one a crash kept from its outbox row,
@@ -127,7 +135,7 @@ def run_payments(store: Store, now: datetime, environment: str = "live", *, api:
     run.refunds_enqueued = enqueue_refunds(store, environment, now_us)
     try:
         collected = collect_due(store, environment, now_us, dunning_days(store, environment),
-                                api or stripe_gateway.client)
+                                api or stripe_gateway.client, stored_method(store, environment))
         run.payments = collected.statuses
     except StripeNotConfigured as exc:
         run.problems.append(f"payments due but not charged: {exc}")
@@ -168,7 +176,7 @@ def payment_of(store: Store, reference: str, environment: str = "live") -> Payme
 
 
 def retry_payment(store: Store, reference: str, now: datetime, environment: str = "live", *,
-                  api: StripeApi | None = None) -> PaymentRecord:
+                  api: StripeApi | None = None, method: MethodFor | None = None) -> PaymentRecord:
     """Charge a failed or uncollectible invoice again now (a new attempt with a key of its own)."""
     payment = payment_of(store, reference, environment)
     if payment.method != "stripe":
@@ -189,7 +197,8 @@ def retry_payment(store: Store, reference: str, now: datetime, environment: str 
         client = (api or stripe_gateway.client)()
     except StripeNotConfigured as exc:
         raise Conflict(f"{exc}; the retry is due and `ratecard payments run` will make it") from None
-    collect_one(store, payment_of(store, reference, environment), now_us, dunning_days(store, environment), client)
+    collect_one(store, payment_of(store, reference, environment), now_us, dunning_days(store, environment), client,
+                method or stored_method(store, environment))
     return payment_of(store, reference, environment)
 
 

@@ -51,8 +51,7 @@ def emit_many(store: Store, environment: str, events: Sequence[tuple[str, dict[s
     endpoints = {endpoint.id for endpoint in list_endpoints(store, environment)}
     rows = []
     for action, data in events:
-        body = orjson.dumps({"id": f"whe_{secrets.token_hex(12)}", "object_type": "WEBHOOK_EVENT", "action": action,
-                             "environment": environment, "created_at": rfc3339(now_us), "data": data}).decode()
+        body = event_body(environment, action, data, now_us)
         for hook in hooks:
             endpoint_id = hook.body.get("endpoint_id")
             if endpoint_id in endpoints and subscribed(hook.body, action):
@@ -62,6 +61,31 @@ def emit_many(store: Store, environment: str, events: Sequence[tuple[str, dict[s
         with store.engine.begin() as connection:
             enqueue_deliveries(connection, environment, rows)
     return len(rows)
+
+
+def event_body(environment: str, action: str, data: dict[str, Any], now_us: int) -> str:
+    """The JSON every receiver gets (and the signature covers)."""
+    return orjson.dumps({"id": f"whe_{secrets.token_hex(12)}", "object_type": "WEBHOOK_EVENT", "action": action,
+                         "environment": environment, "created_at": rfc3339(now_us), "data": data}).decode()
+
+
+TEST_ACTION = "webhook.test"  # sent by send-test and test-connection only, whatever a webhook subscribes to
+
+
+def send_test(store: Store, environment: str, endpoint_id: int, data: dict[str, Any], now: datetime) -> Any:
+    """Queue a test event for one endpoint and deliver that endpoint now (golive.webhooks: signed,
+    in order behind what it has pending, retried like any event when it fails); the delivery row."""
+    from ..golive.webhooks import deliver_endpoint
+    from ..store.monitoring import list_deliveries
+
+    now_us = to_micros(now)
+    body = event_body(environment, TEST_ACTION, data, now_us)
+    with store.engine.begin() as connection:
+        enqueue_deliveries(connection, environment, [{"endpoint_id": endpoint_id, "event_type": TEST_ACTION,
+                                                      "alert_id": None, "body": body, "created_at": now_us}])
+    deliver_endpoint(store, environment, endpoint_id, now)
+    return next(row for row in list_deliveries(store, environment, endpoint_id=endpoint_id, limit=50)
+                if row.body == body)
 
 
 def invoice_data(invoice: Any) -> dict[str, Any]:

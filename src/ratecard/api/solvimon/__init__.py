@@ -18,12 +18,14 @@ from . import (
     meter_properties,
     meter_values,
     meters,
+    payment_methods,
     payments,
     pricing_plan_schedules,
     pricing_plans,
     products,
     reprocess,
     subscriptions,
+    usage_limits,
     webhooks,
 )
 from .meter_data import routes as meter_data
@@ -41,6 +43,7 @@ ROUTERS = [module.router for module in (
     invoice_lines,
     invoice_upkeep,
     invoices,
+    payment_methods,
     payments,
     billing,
     reprocess,
@@ -49,6 +52,7 @@ ROUTERS = [module.router for module in (
     pricing_plan_schedules,
     products,
     pricing_plans,
+    usage_limits,
     webhooks,
 )]
 

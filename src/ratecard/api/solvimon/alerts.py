@@ -19,7 +19,7 @@ from starlette.responses import Response
 from ...services import monitoring
 from ...services.resources.model import View
 from ..context import Caller, current_caller
-from ..errors import not_found
+from ..errors import ApiError, not_found
 from ..pagination import Page, paginate, solvimon_page
 from .common import json_response, multi, param
 from .config import snapshot
@@ -58,6 +58,16 @@ def list_alerts(request: Request, page: Page = Depends(solvimon_page), customer_
     return json_response(paginate(request, alerts, page, lambda alert: render(view, alert, expanded),
                                   {"created_at": lambda alert: (alert["opened_at"], alert["id"]),
                                    "id": lambda alert: alert["id"]}))
+
+
+@router.post("/v1/alerts", summary="Refused: ratecard's alerts are opened by its monitoring rules")
+def create_alert(caller: Caller = Depends(current_caller)) -> Response:
+    # Solvimon's alerts are raised by its alert rules; ratecard's by the rules of `ratecard monitor`
+    # (missing events, drops), from what it stores. An alert posted from outside would have no rule
+    # to resolve it, so the write is refused with where alerts come from.
+    raise ApiError(400, "INVALID_OPERATION", "ratecard opens and resolves alerts itself from its monitoring rules "
+                                             "(`ratecard alerts rules add`, then `ratecard monitor run`); an alert "
+                                             "cannot be posted. Usage caps are usage limits (/v1/usage-limits)")
 
 
 @router.get("/v1/alerts/{key}", summary="Get an alert (alert_<n>)")

@@ -19,7 +19,7 @@ from starlette.responses import Response
 from ...catalog import Catalog
 from ...catalog.schema import BillingEntity, Coupon
 from ...domain.instants import to_micros
-from ...services.resources import coupons
+from ...services.resources import billing_entities, coupons
 from ..context import Caller, current_caller
 from ..errors import invalid, not_found
 from ..pagination import Page, paginate, solvimon_page
@@ -86,6 +86,42 @@ def get_entity(key: str, caller: Caller = Depends(current_caller)) -> Response:
     if entity is None or catalog is None:
         raise not_found("billing entity", key)
     return json_response(entity_body(entity, code == catalog.default_entity))
+
+
+async def _object(request: Request) -> dict[str, Any]:
+    body = await json_body(request)
+    if not isinstance(body, dict):
+        raise invalid(None, "the body must be a JSON object")
+    return body
+
+
+@router.post("/v1/billing-entities", status_code=201, openapi_extra=OBJECT_BODY,
+             summary="Add a billing entity to the catalog (a new catalog version)")
+async def create_entity(request: Request, caller: Caller = Depends(current_caller)) -> Response:
+    entity, default = billing_entities.create(caller.store, caller.environment, caller.now, await _object(request))
+    return json_response(entity_body(entity, default), 201)
+
+
+@router.put("/v1/billing-entities", status_code=201, openapi_extra=OBJECT_BODY,
+            summary="Create or replace a billing entity by reference (a new catalog version)")
+async def upsert_entity(request: Request, identifier_field: str | None = Query(None),
+                        custom_field_reference: str | None = Query(None), field_actions: str | None = Query(None),
+                        caller: Caller = Depends(current_caller)) -> Response:
+    if identifier_field not in (None, "reference"):
+        raise invalid("identifier_field", "identifier_field: ratecard finds a billing entity by its reference")
+    for name, value in (("custom_field_reference", custom_field_reference), ("field_actions", field_actions)):
+        if value is not None:
+            raise invalid(name, f"{name}: ratecard's billing entities have no custom fields")
+    entity, default = billing_entities.upsert(caller.store, caller.environment, caller.now, await _object(request))
+    return json_response(entity_body(entity, default), 201)
+
+
+@router.patch("/v1/billing-entities/{key}", openapi_extra=OBJECT_BODY,
+              summary="Change a billing entity's legal name, tax id, address or sender (a new catalog version)")
+async def update_entity(key: str, request: Request, caller: Caller = Depends(current_caller)) -> Response:
+    entity, default = billing_entities.update(caller.store, caller.environment, caller.now,
+                                              _key(key, ENTITY_PREFIX), await _object(request))
+    return json_response(entity_body(entity, default))
 
 
 # ------------------------------------------------------------------------- coupons, promotion codes

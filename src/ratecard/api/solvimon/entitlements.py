@@ -34,6 +34,8 @@ def _item(environment: str, granted: Granted) -> dict[str, Any]:
         out["switch"] = granted.value
     else:
         out["enums"] = list(granted.value)
+    if granted.override:  # the customer's own value (an override or a usage limit), not the plan's
+        out["override"] = True
     return out
 
 

@@ -74,6 +74,28 @@ def create_webhook(body: Any = Depends(json_body), caller: Caller = Depends(curr
     return json_response(render(row, secret), 201)
 
 
+@router.post("/v1/webhooks/test-connection", openapi_extra=OBJECT_BODY,
+             summary="POST a signed test event to a URL (nothing is stored)")
+def test_connection(body: Any = Depends(json_body), caller: Caller = Depends(current_caller)) -> Response:
+    successful, message = webhooks.test_connection(caller.environment, caller.now, require_object(body))
+    return json_response({"successful": successful, "message": message})
+
+
+@router.post("/v1/webhooks/{key}/send-test", summary="Deliver a signed webhook.test event to the webhook now")
+def send_test(key: str, caller: Caller = Depends(current_caller)) -> Response:
+    successful, message = webhooks.send_test(caller.store, caller.environment, caller.now,
+                                             param(key, "resourceId") or "")
+    return json_response({"successful": successful, "message": message})
+
+
+@router.post("/v1/webhooks/{key}/send-penalty-box-payload", summary="Refused: ratecard has no penalty box")
+def send_penalty_box_payload(key: str, caller: Caller = Depends(current_caller)) -> Response:
+    webhooks.find(caller.store, caller.environment, param(key, "resourceId") or "")  # 404 for an unknown webhook
+    raise invalid_operation("ratecard has no penalty box: a failing webhook stays active, each event is retried with "
+                            "backoff up to 10 attempts, then FAILED and sent again with POST "
+                            "/v1/webhook-events/{id}/resend; there is no penalty-box notice to send")
+
+
 @router.get("/v1/webhooks/{key}", summary="Get a webhook")
 def get_webhook(key: str, caller: Caller = Depends(current_caller)) -> Response:
     return json_response(render(webhooks.find(caller.store, caller.environment, param(key, "resourceId") or "")))

@@ -139,3 +139,42 @@ def delete(store: Store, environment: str, now: datetime, key: str) -> Resource:
         change.delete(row.id)
     delete_endpoint(store, environment, row.body["endpoint_id"])
     return row
+
+
+def send_test(store: Store, environment: str, now: datetime, key: str) -> tuple[bool, str]:
+    """Deliver a signed `webhook.test` event to the webhook now, through the delivery machinery
+    (it shows in the webhook's events); (delivered, what happened)."""
+    from ..webhook_events import send_test as queue_and_send
+
+    row = find(store, environment, key)
+    data = {"object_type": "WEBHOOK", "id": row.id, "reference": row.reference, "url": row.body.get("url"),
+            "message": "a test event from ratecard: nothing changed"}
+    delivery = queue_and_send(store, environment, row.body["endpoint_id"], data, now)
+    event = f"whe_{delivery.id}"
+    if delivery.status == "delivered":
+        return True, f"delivered (HTTP {delivery.last_status_code}) as event {event}"
+    if delivery.attempts == 0:
+        return False, (f"queued as event {event} behind earlier events of this webhook that wait for their retry "
+                       "(events are delivered in order)")
+    return False, f"not delivered ({delivery.last_error}); event {event} is retried like any event"
+
+
+def test_connection(environment: str, now: datetime, data: dict[str, Any]) -> tuple[bool, str]:
+    """POST a signed `webhook.test` event to a URL that is not a webhook yet (nothing is stored or
+    queued); (answered 2xx, what happened)."""
+    from ...golive.webhooks import try_target
+    from ..webhook_events import TEST_ACTION, event_body
+
+    url = data.get("url")
+    if not isinstance(url, str) or not url:
+        raise missing("url")
+    _settings(data, {})  # the same authentication refusal as a webhook's
+    secret = data.get("secret_key")
+    if secret is not None and (not isinstance(secret, str) or not 16 <= len(secret) <= 256):
+        raise invalid("secret_key", "secret_key must be 16 to 256 characters (leave it out to send unsigned)")
+    body = event_body(environment, TEST_ACTION, {"object_type": "WEBHOOK", "url": url,
+                                                  "message": "a connection test from ratecard"}, to_micros(now))
+    status, error = try_target(url, secret, body.encode(), now, allow_private=allow_private())
+    if error is None:
+        return True, f"HTTP {status}"
+    return False, error

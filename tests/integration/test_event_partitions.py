@@ -95,6 +95,15 @@ def test_the_migration_moves_every_held_event_into_its_month(postgres_url: str,
     assert insert_meter_data(store, "live", [again], 2) == [1]
     with store.engine.connect() as connection:
         assert connection.execute(text("SELECT count(*) FROM events WHERE id = 'jan-1'")).scalar_one() == 2  # live+sandbox
+
+    # and back: one plain table again, every row kept
+    with store.engine.begin() as connection:
+        command.downgrade(_config(connection), before)
+    with store.engine.connect() as connection:
+        kind = connection.execute(text("SELECT relkind FROM pg_class WHERE oid = to_regclass('events')")).scalar_one()
+        assert kind == "r"
+        assert connection.execute(text("SELECT count(*) FROM events")).scalar_one() == len(HELD)
+        assert connection.execute(text("SELECT to_regclass('event_ids')")).scalar_one() is None
     store.dispose()
 
 

@@ -4,6 +4,11 @@ The hot path goes to the driver directly (executemany INSERT OR IGNORE on SQLite
 PostgreSQL, through a staging table and INSERT … ON CONFLICT DO NOTHING when a batch holds
 an id already stored): the database write, not Python, must
 set the speed. The insert and the dedup are one statement in one transaction.
+
+On PostgreSQL events is partitioned by month (store/partitions.py), so "an id once" is held by
+the table event_ids: a trigger claims each inserted row's id, and the COPY path claims a whole
+batch's ids itself first (`claim_ids_then_copy`). The statements here need no change for that
+beyond `ON CONFLICT DO NOTHING` naming no key (the table's key now includes ts).
 """
 
 from __future__ import annotations

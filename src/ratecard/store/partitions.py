@@ -142,32 +142,30 @@ def create_month(store: Store, month: Month) -> dict[str, Any] | None:
     """Make the month's partition, moving its events out of the default partition if it holds
     any; None when the month has a partition already. One transaction.
 
-    PostgreSQL refuses to attach a range the default partition holds rows of, so those rows move
-    first: into a new plain table, which is then attached. Deleting them from the default
-    partition releases their ids (the release trigger); they are claimed again before commit."""
+    Writes to events wait while it runs (reads go on): the table is made on its own, filled from
+    the default partition when that holds events of the month (PostgreSQL refuses to attach a
+    range the default partition holds rows of), then attached, which needs no exclusive lock on
+    events itself. Deleting the moved rows from the default partition releases their ids (the
+    release trigger); they are claimed again before commit."""
     with store.engine.begin() as connection:
-        connection.execute(text("LOCK TABLE events_default IN SHARE ROW EXCLUSIVE MODE"))
+        # the parent first, as every writer locks it first: no lock-order deadlock with inserts
+        connection.execute(text("LOCK TABLE events IN SHARE ROW EXCLUSIVE MODE"))
         if _attached(connection, month.name):
             return None
         if connection.execute(text(f"SELECT to_regclass('{month.name}') IS NOT NULL")).scalar_one():
             raise PartitionError(f"a table {month.name} exists already and is not a partition of events; "
                                  "rename or drop it first")
         bounds = {"start": month.start_us, "end": month.end_us}
-        waiting = connection.execute(text(
-            f"SELECT EXISTS (SELECT 1 FROM {DEFAULT} WHERE ts >= :start AND ts < :end)"), bounds).scalar_one()
-        if not waiting:
-            connection.execute(text(
-                f"CREATE TABLE {month.name} PARTITION OF events FOR VALUES FROM ({month.start_us}) TO ({month.end_us})"))
-            return {"month": month.label, "name": month.name, "moved": 0}
-        connection.execute(text(f"CREATE TABLE {month.name} (LIKE events INCLUDING DEFAULTS INCLUDING CONSTRAINTS)"))
+        connection.execute(text(f"CREATE TABLE {month.name} (LIKE events INCLUDING DEFAULTS)"))
         # the range as a check constraint: ATTACH then trusts it instead of scanning the table again
         connection.execute(text(f"ALTER TABLE {month.name} ADD CONSTRAINT {month.name}_range "
                                 f"CHECK (ts >= {month.start_us} AND ts < {month.end_us})"))
         moved = connection.execute(text(
             f"WITH moved AS (DELETE FROM {DEFAULT} WHERE ts >= :start AND ts < :end RETURNING *) "
             f"INSERT INTO {month.name} SELECT * FROM moved"), bounds).rowcount
-        connection.execute(text(f"INSERT INTO {ID_TABLE} (environment, id) SELECT environment, id FROM {month.name} "
-                                "ON CONFLICT DO NOTHING"))
+        if moved:
+            connection.execute(text(f"INSERT INTO {ID_TABLE} (environment, id) SELECT environment, id "
+                                    f"FROM {month.name} ON CONFLICT DO NOTHING"))
         connection.execute(text(
             f"ALTER TABLE events ATTACH PARTITION {month.name} FOR VALUES FROM ({month.start_us}) TO ({month.end_us})"))
         connection.execute(text(f"ALTER TABLE {month.name} DROP CONSTRAINT {month.name}_range"))
@@ -209,12 +207,13 @@ _UNFINALIZED = (
 def detach_month(store: Store, month: Month, environment: str = "live", dry_run: bool = False) -> MonthState:
     """Detach the month's partition and keep it as events_archive_YYYY_MM, when it is settled:
     none of the environment's events in it unmatched, every matched one inside a window a final
-    invoice billed. One transaction; the partition is locked against inserts while it is checked,
+    invoice billed. One transaction; events is locked against writes while the month is checked,
     so what was checked is what is detached. Unsettled (or `dry_run`): nothing changes."""
     with store.engine.begin() as connection:
+        # writes wait (reads go on) from the check to the detach; the parent first, as writers lock it
+        connection.execute(text("LOCK TABLE events IN SHARE ROW EXCLUSIVE MODE"))
         if not _attached(connection, month.name):
             return MonthState(month.label, attached=False)
-        connection.execute(text(f"LOCK TABLE {month.name} IN SHARE MODE"))
         state = MonthState(month.label, attached=True)
         state.rows = connection.execute(text(f"SELECT count(*) FROM {month.name}")).scalar_one()
         state.unmatched, state.unfinalized = connection.execute(

@@ -178,3 +178,41 @@ def test_the_jetstream_worker(db_url: str, tmp_path: Path, stream: str) -> None:
     finally:
         asyncio.run(_jetstream_call("delete", other))
     assert stored_once(url, "w", "w1", "w2") == {"w": [_us(JAN)], "w1": [_us(JAN)], "w2": [_us(FEB)]}
+
+
+def test_concurrent_writers_of_one_id_in_two_months_store_it_once(api: Api) -> None:
+    """Single events racing through the group committer, and bulk batches racing through COPY,
+    each id sent in two months at once: every id stored once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from ratecard.store.events import EventWriter
+
+    _with_month_partitions(api.url)
+    api.apply_catalog()
+    singles = [_event(f"race-{n % 20}", (JAN, FEB)[n // 20]) for n in range(40)]
+
+    def send(event: dict) -> int:
+        response = api.post("/v1/events", json=[event])
+        assert response.status_code == 200, response.text
+        return response.json()["stored"]
+
+    with ThreadPoolExecutor(8) as pool:
+        assert sum(pool.map(send, singles)) == 20
+
+    def rows(moment: str, order: int) -> list[tuple]:
+        ids = [f"bulk-{n}" for n in range(500)][::order]
+        return [("live", event_id, "acme", "api_calls", _us(moment), "{}", 1, "matched", False, None) for event_id in ids]
+
+    store = open_store(api.url)
+
+    def write(batch: list[tuple]) -> int:
+        with EventWriter(store) as writer:
+            return writer.write(batch)
+
+    try:
+        with ThreadPoolExecutor(2) as pool:
+            assert sum(pool.map(write, [rows(JAN, 1), rows(MAR, -1)])) == 500
+    finally:
+        store.dispose()
+    found = stored_once(api.url, *{e["id"] for e in singles}, *(f"bulk-{n}" for n in range(500)))
+    assert len(found) == 520 and all(len(stamps) == 1 for stamps in found.values())

@@ -19,7 +19,8 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, text
 
 from ratecard.domain.instants import to_micros
-from ratecard.services.errors import InvalidInput, NotFound, Refused
+from ratecard.services.backfills import open_backfill
+from ratecard.services.errors import Conflict, InvalidInput, NotFound, Refused
 from ratecard.services.partitions import create_partitions, detach_partition, partition_report
 from ratecard.store import open_store
 from ratecard.store.db import MIGRATIONS
@@ -201,6 +202,15 @@ def test_a_month_is_archived_only_once_settled(postgres_url: str, tmp_path: Path
     assert _cli(url, "events", "partitions", "detach", "2031-02")[0] == 1
     assert _cli(url, "events", "partitions", "detach", "2031-03")[0] == 1
 
+    # a pending backfill over January would bill it at close: refused until it is closed or reverted
+    store = open_store(url)
+    pending = open_backfill(store, datetime(2031, 1, 20, tzinfo=UTC), datetime(2031, 2, 10, tzinfo=UTC),
+                            datetime(2031, 3, 10, tzinfo=UTC))
+    store.dispose()
+    code, out, err = _cli(url, "events", "partitions", "detach", "2031-01")
+    assert code == 1 and "1 pending backfill(s) overlap it" in err
+    assert _cli(url, "backfill", "revert", pending["id"])[0] == 0
+
     code, out, _ = _cli(url, "events", "partitions", "detach", "2031-01")
     assert code == 0 and "events_archive_2031_01" in out
     code, out, _ = _cli(url, "events", "partitions", "list", "--json", "--exact")
@@ -214,6 +224,10 @@ def test_a_month_is_archived_only_once_settled(postgres_url: str, tmp_path: Path
     # an archived event's id is still held: sent again (any month), it is not stored again
     again = NewEvent("a1", "acme", "api_calls", _us("2031-02-07T00:00:00Z"), "{}", "matched", False)
     assert insert_meter_data(store, "live", [again], 2) == [1]
+    # a backfill over an archived month would recompute its final invoices without the archived events
+    with pytest.raises(Conflict):
+        open_backfill(store, datetime(2030, 12, 20, tzinfo=UTC), datetime(2031, 1, 2, tzinfo=UTC),
+                      datetime(2031, 3, 10, tzinfo=UTC))
     with pytest.raises(NotFound):
         detach_partition(store, "2031-01", datetime(2031, 3, 10, tzinfo=UTC))
     with pytest.raises(Refused):

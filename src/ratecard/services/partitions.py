@@ -7,7 +7,9 @@ Rules (docs/scaling.md, "Monthly partitions"):
 - `detach YYYY-MM` archives a month only once it is settled: it has ended, and none of the live
   environment's events in it could still change an invoice: none unmatched (reprocessing could
   bill them) and every matched one inside a service window a final invoice billed (the test that
-  flags an arriving event late). Sandbox events are test data: they go with the archive.
+  flags an arriving event late), and no pending backfill overlaps it. Sandbox events are test
+  data: they go with the archive. A backfill cannot be opened over an archived month
+  (services/backfills.py): its close would recompute final invoices without the archived events.
 """
 
 from __future__ import annotations
@@ -90,8 +92,12 @@ def detach_partition(store: Store, label: str, now: datetime, dry_run: bool = Fa
     if state.unfinalized:
         reasons.append(f"{state.unfinalized} matched event(s) are in periods no final invoice has billed yet "
                        "(finalize those invoices first)")
+    if state.pending_backfills:
+        reasons.append(f"{state.pending_backfills} pending backfill(s) overlap it: closing them would bill it "
+                       "(close or revert them first)")
     document = {"month": month.label, "partition": month.name, "rows": state.rows, "settled": state.settled,
-                "unmatched": state.unmatched, "unfinalized": state.unfinalized, "dry_run": dry_run,
+                "unmatched": state.unmatched, "unfinalized": state.unfinalized,
+                "pending_backfills": state.pending_backfills, "dry_run": dry_run,
                 "archived_as": state.detached_as, "reasons": reasons}
     if reasons and not dry_run:
         raise Refused(f"{month.label} is not settled; nothing was detached", details=reasons)

@@ -127,6 +127,14 @@ def list_partitions(store: Store, exact: bool = False) -> list[Partition]:
     return sorted(found, key=lambda p: (p.kind == "default", p.start_us or 0, p.kind))
 
 
+def archived_months(store: Store) -> list[Month]:
+    """The months detached to an archive table (none on SQLite)."""
+    if not store.is_postgres:
+        return []
+    return [Month(int(p.month[:4]), int(p.month[5:])) for p in list_partitions(store)
+            if p.kind == "archived" and p.month is not None]
+
+
 def default_months(store: Store, until: Month) -> list[Month]:
     """The months up to `until` that have events waiting in the default partition."""
     query = text(
@@ -185,11 +193,12 @@ class MonthState:
     rows: int = 0
     unmatched: int = 0  # stored, not matched, not deleted: reprocessing could still bill them
     unfinalized: int = 0  # matched, not deleted, outside every final invoice's window
+    pending_backfills: int = 0  # pending backfills whose window overlaps the month: their close would bill it
     detached_as: str | None = None
 
     @property
     def settled(self) -> bool:
-        return self.attached and not self.unmatched and not self.unfinalized
+        return self.attached and not self.unmatched and not self.unfinalized and not self.pending_backfills
 
 
 # An event is inside a finalized window when a final invoice of its customer has a line billed
@@ -218,6 +227,10 @@ def detach_month(store: Store, month: Month, environment: str = "live", dry_run:
         state.rows = connection.execute(text(f"SELECT count(*) FROM {month.name}")).scalar_one()
         state.unmatched, state.unfinalized = connection.execute(
             text(_UNFINALIZED.format(table=month.name)), {"env": environment}).one()
+        state.pending_backfills = connection.execute(text(
+            "SELECT count(*) FROM backfills WHERE environment = :env AND status = 'pending' "
+            "AND start_ts < :end AND end_ts > :start"),
+            {"env": environment, "start": month.start_us, "end": month.end_us}).scalar_one()
         if dry_run or not state.settled:
             return state
         if connection.execute(text(f"SELECT to_regclass('{month.archive_name}') IS NOT NULL")).scalar_one():

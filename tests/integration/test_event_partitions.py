@@ -33,7 +33,9 @@ from ..migrated import at_head
 PARTITIONS_REVISION = "0026"
 
 
-def _us(moment: str) -> int:
+def _us(moment: str | int) -> int:
+    if isinstance(moment, int):
+        return moment
     return to_micros(datetime.fromisoformat(moment.replace("Z", "+00:00")))
 
 
@@ -62,6 +64,8 @@ HELD = [
     ("live", "mar-1", "2026-03-14T12:00:00Z", "events_2026_03"),
     ("live", "next-month", "2026-04-02T00:00:00Z", "events_2026_04"),  # future, inside the ahead months
     ("live", "far-future", "2099-07-01T00:00:00Z", "events_default"),  # future, past them
+    ("live", "absurd", 9_000_000_000_000_000_000, "events_default"),  # past what a timestamp can hold
+    ("live", "pre-epoch", -86_400_000_000, "events_default"),
 ]
 
 

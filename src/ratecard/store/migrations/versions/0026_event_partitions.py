@@ -83,10 +83,12 @@ def _months_to_create(bind) -> list[tuple[int, int]]:  # noqa: ANN001
         current = _next(*current)
         wanted.add(current)
     horizon = current  # the last month made ahead; later events stay in the default partition
+    # only sane instants reach to_timestamp (a stray timestamp far out stays in the default partition)
     held = bind.execute(sa.text(
         "SELECT DISTINCT extract(year FROM moment)::int, extract(month FROM moment)::int FROM "
-        "(SELECT to_timestamp(ts / 1000000.0) AT TIME ZONE 'UTC' AS moment FROM events_unpartitioned) AS t"))
-    wanted.update((year, month) for year, month in held if (year, month) <= horizon and year >= 1970)
+        "(SELECT to_timestamp(ts / 1000000.0) AT TIME ZONE 'UTC' AS moment FROM events_unpartitioned "
+        "WHERE ts >= 0 AND ts < :until) AS t"), {"until": _micros(*_next(*horizon))})
+    wanted.update((year, month) for year, month in held)
     return sorted(wanted)
 
 

@@ -209,6 +209,10 @@ def partitions_list(
         table.add_row(row["name"], row["kind"], row["start"] or "-", row["end"] or "-", f"{row['rows']:,}",
                       _size(row["bytes"]))
     out.print(table)
+    waiting = sum(row["rows"] for row in found if row["kind"] == "default")
+    if waiting > 0:
+        say(err, f"note: {'about ' if not exact else ''}{waiting:,} event(s) wait in the default partition: "
+                 "`ratecard events partitions create` gives their months a partition of their own")
 
 
 def _size(count: int) -> str:

@@ -131,8 +131,15 @@ def archived_months(store: Store) -> list[Month]:
     """The months detached to an archive table (none on SQLite)."""
     if not store.is_postgres:
         return []
-    return [Month(int(p.month[:4]), int(p.month[5:])) for p in list_partitions(store)
-            if p.kind == "archived" and p.month is not None]
+    query = text(
+        "SELECT c.relname FROM pg_class c WHERE c.relkind = 'r' "
+        "AND c.relnamespace = (SELECT relnamespace FROM pg_class WHERE oid = to_regclass('events')) "
+        "AND c.relname ~ '^events_archive_[0-9]{4}_[0-9]{2}$' "
+        "AND NOT EXISTS (SELECT 1 FROM pg_inherits i WHERE i.inhrelid = c.oid)"
+    )
+    with store.engine.connect() as connection:
+        names = connection.execute(query).scalars().all()
+    return sorted(Month(int(name[-7:-3]), int(name[-2:])) for name in names)
 
 
 def default_months(store: Store, until: Month) -> list[Month]:

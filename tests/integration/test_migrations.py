@@ -13,6 +13,7 @@ from sqlalchemy import create_engine, text
 from ratecard.store import open_store
 from ratecard.store.catalogs import save_version
 from ratecard.store.db import MIGRATIONS
+from ratecard.store.partitions import is_partitioning_table
 from ratecard.store.schema import metadata
 
 from ..migrated import at_head
@@ -22,7 +23,10 @@ from .scenario import CATALOG, catalog_document
 def test_migrations_match_the_declared_schema(db_url: str) -> None:
     store = open_store(db_url)
     with store.engine.connect() as connection:
-        context = MigrationContext.configure(connection, opts={"compare_type": False})
+        # the month partitions of events and its id table exist on PostgreSQL only (store/partitions.py)
+        context = MigrationContext.configure(connection, opts={
+            "compare_type": False,
+            "include_name": lambda name, kind, _parent: kind != "table" or not is_partitioning_table(name)})
         differences = compare_metadata(context, metadata)
     store.dispose()
     assert differences == []

@@ -26,7 +26,7 @@ def create(
     db: DbOption = None,
     json_output: JsonOption = False,
 ) -> None:
-    """Open a pending backfill for [FROM, TO); refused when it overlaps another pending one."""
+    """Open a pending backfill for [FROM, TO); refused when it overlaps another pending one, or an archived month."""
     from ..services.backfills import open_backfill
     from ..services.parsing import parse_instant
 

@@ -158,3 +158,92 @@ def reprocess(db: DbOption = None, json_output: JsonOption = False) -> None:
         late = f" ({result['late']} late: their period's invoice is final)" if result["late"] else ""
         out.print(f"checked {result['checked']} unmatched event(s): {result['matched']} now matched{late}; "
                   f"still unmatched: {counts_text(result['still_unmatched'])}")
+
+
+partitions_app = typer.Typer(help="Monthly partitions of the events table (PostgreSQL): create ahead, list, "
+                                  "archive a month.", no_args_is_help=True)
+app.add_typer(partitions_app, name="partitions")
+
+
+@partitions_app.command("create")
+def partitions_create(
+    ahead: Annotated[int, typer.Option("--ahead", help="Months after the current one to create (0-36).")] = 3,
+    db: DbOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Create the partitions of the current month and the next ones (idempotent); months whose
+    events wait in the default partition get theirs, and the events move into it."""
+    from ..services.partitions import create_partitions
+
+    with store_for(db) as store:
+        result = create_partitions(store, now(), ahead)
+    if json_output:
+        emit_json(result)
+        return
+    for made in result["created"]:
+        moved = f", {made['moved']} event(s) moved in from the default partition" if made["moved"] else ""
+        say(out, f"created {made['name']}{moved}")
+    say(out, f"{len(result['created'])} created, {len(result['existing'])} already there; "
+             f"partitions up to {result['horizon']}")
+
+
+@partitions_app.command("list")
+def partitions_list(
+    exact: Annotated[bool, typer.Option("--exact", help="Count each partition's rows (a full scan) instead of "
+                                                        "the planner's estimate.")] = False,
+    db: DbOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """List the partitions of events and the archived months: name, range, rows, size."""
+    from ..services.partitions import partition_report
+
+    with store_for(db) as store:
+        found = partition_report(store, exact)
+    if json_output:
+        emit_json(found)
+        return
+    table = Table(title=f"{len(found)} partition(s) of events{'' if exact else ' (rows: estimates; --exact counts)'}")
+    for column in ("name", "kind", "from", "to", "rows", "size"):
+        table.add_column(column, justify="right" if column in ("rows", "size") else "left")
+    for row in found:
+        table.add_row(row["name"], row["kind"], row["start"] or "-", row["end"] or "-", f"{row['rows']:,}",
+                      _size(row["bytes"]))
+    out.print(table)
+    waiting = sum(row["rows"] for row in found if row["kind"] == "default")
+    if waiting > 0:
+        say(err, f"note: {'about ' if not exact else ''}{waiting:,} event(s) wait in the default partition: "
+                 "`ratecard events partitions create` gives their months a partition of their own")
+
+
+def _size(count: int) -> str:
+    for unit in ("B", "kB", "MB", "GB"):
+        if count < 1024 or unit == "GB":
+            return f"{count:,.0f} {unit}" if unit == "B" else f"{count:,.1f} {unit}"
+        count /= 1024
+    return str(count)
+
+
+@partitions_app.command("detach")
+def partitions_detach(
+    month: Annotated[str, typer.Argument(help="The month to archive, YYYY-MM (UTC).")],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only check whether the month is settled.")] = False,
+    db: DbOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Archive a settled month: its partition leaves events and is kept as the table
+    events_archive_YYYY_MM. Refused (exit 1) while an event of it is unmatched or in a period no
+    final invoice has billed."""
+    from ..services.partitions import detach_partition
+
+    with store_for(db) as store:
+        result = detach_partition(store, month, now(), dry_run)
+    if json_output:
+        emit_json(result)
+    elif result["archived_as"]:
+        say(out, f"detached {result['partition']} ({result['rows']} event(s)); kept as {result['archived_as']}")
+    else:
+        for reason in result["reasons"]:
+            say(err, f"not settled: {reason}")
+        say(out, f"{result['month']}: {'settled: it can be detached' if result['settled'] else 'not settled'} "
+                 f"({result['rows']} event(s); dry run, nothing changed)")
+    raise typer.Exit(1 if result["reasons"] else 0)

@@ -10,6 +10,7 @@ from ..domain.instants import to_micros
 from ..golive.backfill import close_backfill, describe, revert_backfill
 from ..store import Store
 from ..store.backfills import BackfillError, BackfillNotFound, create_backfill, get_backfill, list_backfills
+from ..store.partitions import archived_months
 from .errors import Conflict, InvalidInput, NotFound
 
 STATUSES = ("pending", "closed", "reverted")
@@ -21,6 +22,12 @@ def open_backfill(store: Store, start: datetime, end: datetime, now: datetime, e
     if start >= end:
         raise InvalidInput(f"{end.isoformat()} must be after the window's start {start.isoformat()} "
                            "(the window is [from, to))", field="to")
+    archived = [month.label for month in archived_months(store)
+                if month.start_us < to_micros(end) and to_micros(start) < month.end_us]
+    if archived:
+        # its close would recompute those months' final invoices without their archived events
+        raise Conflict(f"the window covers archived month(s) {', '.join(archived)} (detached from events); "
+                       "attach the archive again before backfilling it (docs/scaling.md, Monthly partitions)")
     try:
         backfill = create_backfill(store, environment, to_micros(start), to_micros(end), customer, replace,
                                    to_micros(now))

@@ -212,13 +212,15 @@ def apply_backfill(store: Store, environment: str, backfill_id: str, now_us: int
             replaced = connection.execute(text(f"DELETE FROM events WHERE {condition}"), params).rowcount
         # an event whose id is still stored (outside the window or scope, or kept by a
         # non-replacing backfill) is the same event: counted once, never doubled
+        # (on PostgreSQL event_ids holds every id stored, archived months' included)
+        held = "event_ids" if store.is_postgres else "events"
         connection.execute(text(
-            "UPDATE backfill_events SET applied = NOT EXISTS (SELECT 1 FROM events e "
+            f"UPDATE backfill_events SET applied = NOT EXISTS (SELECT 1 FROM {held} e "
             "WHERE e.environment = backfill_events.environment AND e.id = backfill_events.id) "
             "WHERE backfill_id = :bf"), params)
         added = connection.execute(text(
             f"INSERT INTO events ({EVENT_FIELDS}, late) SELECT {EVENT_FIELDS}, false FROM backfill_events "
-            "WHERE backfill_id = :bf AND applied ON CONFLICT (environment, id) DO NOTHING"), params).rowcount
+            "WHERE backfill_id = :bf AND applied ON CONFLICT DO NOTHING"), params).rowcount
         total = connection.execute(
             select(func.count()).where(backfill_events.c.backfill_id == backfill_id)).scalar_one()
         # closing order decides which backfill a revert must undo first: strictly increasing, even
@@ -255,7 +257,7 @@ def unapply_backfill(store: Store, environment: str, backfill_id: str, now_us: i
                 "(SELECT id FROM backfill_events WHERE backfill_id = :bf AND applied)"), params).rowcount
             restored = connection.execute(text(
                 f"INSERT INTO events ({EVENT_FIELDS}, late) SELECT {EVENT_FIELDS}, late "
-                "FROM backfill_replaced_events WHERE backfill_id = :bf ON CONFLICT (environment, id) DO NOTHING"),
+                "FROM backfill_replaced_events WHERE backfill_id = :bf ON CONFLICT DO NOTHING"),
                 params).rowcount
         connection.execute(update(backfills).where(backfills.c.id == backfill_id)
                            .values(status=REVERTED, reverted_at=now_us))

@@ -4,6 +4,11 @@ The hot path goes to the driver directly (executemany INSERT OR IGNORE on SQLite
 PostgreSQL, through a staging table and INSERT … ON CONFLICT DO NOTHING when a batch holds
 an id already stored): the database write, not Python, must
 set the speed. The insert and the dedup are one statement in one transaction.
+
+On PostgreSQL events is partitioned by month (store/partitions.py), so "an id once" is held by
+the table event_ids: a trigger claims each inserted row's id, and the COPY path claims a whole
+batch's ids itself first (`claim_ids_then_copy`). The statements here need no change for that
+beyond `ON CONFLICT DO NOTHING` naming no key (the table's key now includes ts).
 """
 
 from __future__ import annotations
@@ -82,43 +87,69 @@ def _key(row: Row) -> tuple[str, str]:
 
 
 def _copy_postgres(raw: Any, rows: Sequence[Row]) -> int:
-    """COPY straight into events when no id is already there (the common case); when one is,
-    the savepoint rolls that back and the batch goes through a staging table and
-    INSERT … ON CONFLICT DO NOTHING instead, so duplicates are skipped, never doubled.
+    """COPY straight into events when no id is already held (the common case); when one is, the
+    savepoint rolls that back and the batch goes through a staging table instead, so duplicates
+    are skipped, never doubled.
+
+    events is partitioned by month, so its own key cannot say "an id once": the ids are claimed
+    in event_ids first, the whole batch at once (`claim_ids_then_copy`), which also tells the
+    per-row claiming trigger it has nothing left to do for these statements.
 
     The first of an id's rows in a batch wins, as on SQLite: the sort is stable, so the staging
     table holds each id's rows in batch order, and `ctid` (their place in it) breaks the tie."""
-    columns = ", ".join(COLUMNS)
     # Concurrent writers of overlapping batches wait on each other's uncommitted ids; taking the
     # ids in one global order (by key, as the staging INSERT below does) keeps that from ever
     # becoming a deadlock (tests/api/test_reliability.py sends shuffled overlapping batches).
-    from psycopg.errors import UniqueViolation  # here, not at import: SQLite users never load psycopg
-
     rows = sorted(rows, key=_key)
     with raw.cursor() as cursor:
-        cursor.execute("SAVEPOINT direct_copy")
-        try:
-            with cursor.copy(f"COPY events ({columns}) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(row)
-        except UniqueViolation:
-            cursor.execute("ROLLBACK TO SAVEPOINT direct_copy")
-        else:
-            cursor.execute("RELEASE SAVEPOINT direct_copy")
-            return len(rows)
-        cursor.execute(
-            "CREATE TEMP TABLE IF NOT EXISTS events_staging "
-            "(LIKE events INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
-        )
-        with cursor.copy(f"COPY events_staging ({columns}) FROM STDIN") as copy:
+        cursor.execute(IDS_CLAIMED_ON)
+        stored = claim_ids_then_copy(cursor, rows)
+        cursor.execute(IDS_CLAIMED_OFF)  # any later insert in this transaction claims its own ids again
+        return stored
+
+
+# read by the trigger events_claim_id (migration 0026): 'on' while a statement's ids are claimed by the caller
+IDS_CLAIMED_ON = "SELECT set_config('ratecard.event_ids_claimed', 'on', true)"
+IDS_CLAIMED_OFF = "SELECT set_config('ratecard.event_ids_claimed', 'off', true)"
+
+
+def claim_ids_then_copy(cursor: Any, rows: Sequence[Row]) -> int:
+    """Claim the rows' (environment, id) in event_ids, then store the rows whose claim succeeded;
+    returns how many were stored. `rows` sorted by key; the caller has set IDS_CLAIMED_ON."""
+    from psycopg.errors import UniqueViolation  # here, not at import: SQLite users never load psycopg
+
+    columns = ", ".join(COLUMNS)
+    cursor.execute("SAVEPOINT direct_copy")
+    try:
+        with cursor.copy("COPY event_ids (environment, id) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row[:2])
+    except UniqueViolation:  # an id held already, or twice in the batch
+        cursor.execute("ROLLBACK TO SAVEPOINT direct_copy")
+    else:
+        cursor.execute("RELEASE SAVEPOINT direct_copy")
+        with cursor.copy(f"COPY events ({columns}) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(row)
-        cursor.execute(
-            f"INSERT INTO events ({columns}) "
-            f"SELECT DISTINCT ON (environment, id) {columns} FROM events_staging "
-            "ORDER BY environment, id, ctid ON CONFLICT (environment, id) DO NOTHING"
-        )
-        return cursor.rowcount
+        return len(rows)
+    cursor.execute(
+        "CREATE TEMP TABLE IF NOT EXISTS events_staging "
+        "(LIKE events INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+    )
+    with cursor.copy(f"COPY events_staging ({columns}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
+    staged = ", ".join(f"s.{column}" for column in COLUMNS)
+    cursor.execute(
+        "WITH claimed AS (INSERT INTO event_ids (environment, id) "
+        "SELECT DISTINCT environment, id FROM events_staging ORDER BY environment, id "
+        "ON CONFLICT DO NOTHING RETURNING environment, id) "
+        f"INSERT INTO events ({columns}) "
+        f"SELECT DISTINCT ON (s.environment, s.id) {staged} FROM events_staging s "
+        "JOIN claimed c ON c.environment = s.environment AND c.id = s.id "
+        "ORDER BY s.environment, s.id, s.ctid"
+    )
+    return cursor.rowcount
 
 
 def refresh_statistics(store: Store) -> None:
@@ -248,7 +279,7 @@ def insert_returning(connection: Any, rows: Sequence[Row]) -> set[tuple[str, str
         values = ", ".join([_PG_VALUES] * len(ordered))
         with raw.cursor() as cursor:
             cursor.execute(f"INSERT INTO events ({', '.join(COLUMNS)}) VALUES {values} "
-                           "ON CONFLICT (environment, id) DO NOTHING RETURNING environment, id",
+                           "ON CONFLICT DO NOTHING RETURNING environment, id",
                            [value for row in ordered for value in row])
             inserted.update((environment, event_id) for environment, event_id in cursor.fetchall())
         return inserted
@@ -291,7 +322,7 @@ def insert_confirmed(connection: Any, environments: Sequence[str], rows: Sequenc
             ordered = sorted(rows, key=_key)
             inserting = raw.cursor()
             inserting.execute(f"INSERT INTO events ({', '.join(COLUMNS)}) VALUES {', '.join([_PG_VALUES] * len(ordered))} "
-                              "ON CONFLICT (environment, id) DO NOTHING RETURNING environment, id",
+                              "ON CONFLICT DO NOTHING RETURNING environment, id",
                               [value for row in ordered for value in row])
         found = {environment: as_fingerprint(cursor.fetchone()) for environment, cursor in zip(environments, cursors,
                                                                                                  strict=True)}

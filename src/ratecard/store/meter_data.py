@@ -66,7 +66,7 @@ def insert_meter_data(store: Store, environment: str, rows: Sequence[NewEvent], 
             "INSERT INTO events (environment, id, customer, meter, ts, properties, received_at, status, late, "
             "subscription) VALUES (:env, :id, :customer, :meter, :ts, CAST(:properties AS JSONB), :received, "
             ":status, :late, :subscription) "
-            "ON CONFLICT (environment, id) DO NOTHING"
+            "ON CONFLICT DO NOTHING"
         )
         duplicate_sql = text(
             "INSERT INTO event_duplicates (environment, id, customer, meter, ts, properties, received_at) "

@@ -38,6 +38,10 @@ catalog_versions = Table(
 
 # One row per accepted event. (environment, id) is the idempotency key: the insert and the
 # dedup are one statement (INSERT OR IGNORE / ON CONFLICT DO NOTHING).
+# On PostgreSQL the table is partitioned by month of ts (migration 0026, store/partitions.py): its
+# primary key is (environment, id, ts) there, and the idempotency key is held by the plain table
+# event_ids (environment, id), claimed by a trigger in the same statement as each insert. Those
+# PostgreSQL-only objects are not declared here (SQLite has none of them).
 events = Table(
     "events",
     metadata,

@@ -95,7 +95,7 @@ def aggregate_usage(
         if loaded:
             _load_windows(connection, postgres, joined)
         if grouped and joined:
-            result.update(_single_pass(connection, postgres, grouped, environment, scan))
+            result.update(_single_pass(connection, postgres, grouped, environment, scan, joined))
         if spans and not postgres:
             _insert_windows(connection, False, [w for span_windows in spans.values() for w in span_windows])
         split: list[Window] = []  # span windows that take part of their customer's events
@@ -111,7 +111,7 @@ def aggregate_usage(
             # rare (a customer whose events name several subscriptions, or one and none): the join tells
             _load_windows(connection, postgres, split)
             loaded = True
-            result.update(_single_pass(connection, postgres, grouped, environment))
+            result.update(_single_pass(connection, postgres, grouped, environment, windows=split))
         if loaded:
             connection.execute(text("DROP TABLE usage_windows"))
     return result
@@ -355,8 +355,11 @@ def _postgres_columns(meter: MeterSpec, params: dict[str, Any], prefix: str) -> 
 
 
 def _single_pass(connection: Any, postgres: bool, meters: Sequence[MeterSpec],
-                 environment: str, scan: bool = False) -> dict[tuple[int, str], Usage]:
-    """Every meter's aggregate for every window in one scan of the events (FILTER per meter)."""
+                 environment: str, scan: bool = False, windows: Sequence[Window] = ()) -> dict[tuple[int, str], Usage]:
+    """Every meter's aggregate for every window in one scan of the events (FILTER per meter).
+
+    On PostgreSQL the windows' overall time range is also stated as bounds on e.ts: events is
+    partitioned by month there, and a join's bounds alone prune no partition."""
     params: dict[str, Any] = {"env": environment}
     streams = sorted({name for meter in meters for name in (meter.code, meter.stream)})
     for index, name in enumerate(streams):
@@ -375,6 +378,9 @@ def _single_pass(connection: Any, postgres: bool, meters: Sequence[MeterSpec],
             f"AND e.ts >= w.start_ts AND e.ts < w.end_ts AND {_TAKES} "
             f"AND e.meter IN ({stream_list}) WHERE {_status_term(postgres)} = 'matched'"
         )
+        if postgres and windows:
+            params["from_ts"], params["to_ts"] = min(w.start_us for w in windows), max(w.end_us for w in windows)
+            join += " AND e.ts >= :from_ts AND e.ts < :to_ts"
     if postgres:
         columns: list[str] = []
         for index, meter in enumerate(meters):

@@ -1,0 +1,254 @@
+"""Monthly partitions of the events table on PostgreSQL: list, create ahead, split the default
+partition, detach a month to archive it. SQLite keeps one events table; nothing here runs there.
+
+A month is [first day 00:00 UTC, first day of the next month) in µs, the unit of events.ts.
+Partitions are named events_YYYY_MM, the catch-all is events_default, and a detached month
+becomes the plain table events_archive_YYYY_MM (its rows untouched, its ids still held in
+event_ids: an archived event's id is never stored again).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import text
+
+from .db import Store
+
+DEFAULT = "events_default"
+ARCHIVE_PREFIX = "events_archive_"
+# the tables of the partitioning scheme: not in schema.py (SQLite has none), never compared with it
+PARTITION_TABLE = re.compile(r"^events_(\d{4}_\d{2}|default|archive_\d{4}_\d{2})$")
+ID_TABLE = "event_ids"
+_BOUND = re.compile(r"FROM \('?(-?\d+)'?\) TO \('?(-?\d+)'?\)")
+
+
+def is_partitioning_table(name: str) -> bool:
+    """A table that exists only because events are partitioned (a month, the default, an archive,
+    event_ids)."""
+    return name == ID_TABLE or PARTITION_TABLE.match(name) is not None
+
+
+@dataclass(frozen=True, order=True)
+class Month:
+    year: int
+    month: int
+
+    @classmethod
+    def of_micros(cls, micros: int) -> Month:
+        moment = datetime.fromtimestamp(micros / 1_000_000, UTC)
+        return cls(moment.year, moment.month)
+
+    @classmethod
+    def parse(cls, label: str) -> Month | None:
+        """'2026-01' -> Month(2026, 1); None when it is not a month of years 1970-9998."""
+        found = re.fullmatch(r"(\d{4})-(\d{2})", label.strip())
+        if found is None:
+            return None
+        year, month = int(found.group(1)), int(found.group(2))
+        return cls(year, month) if 1970 <= year <= 9998 and 1 <= month <= 12 else None
+
+    def plus(self, months: int) -> Month:
+        index = self.year * 12 + self.month - 1 + months
+        return Month(index // 12, index % 12 + 1)
+
+    @property
+    def label(self) -> str:
+        return f"{self.year:04d}-{self.month:02d}"
+
+    @property
+    def name(self) -> str:
+        return f"events_{self.year:04d}_{self.month:02d}"
+
+    @property
+    def archive_name(self) -> str:
+        return f"{ARCHIVE_PREFIX}{self.year:04d}_{self.month:02d}"
+
+    @property
+    def start_us(self) -> int:
+        return int(datetime(self.year, self.month, 1, tzinfo=UTC).timestamp()) * 1_000_000
+
+    @property
+    def end_us(self) -> int:
+        return self.plus(1).start_us
+
+
+@dataclass
+class Partition:
+    name: str
+    kind: str  # month | default | archived (detached: no longer part of events)
+    month: str | None  # YYYY-MM, None for the default partition
+    start_us: int | None
+    end_us: int | None
+    rows: int  # exact, or the planner's estimate (see list_partitions)
+    bytes: int  # table, indexes and TOAST
+
+
+def list_partitions(store: Store, exact: bool = False) -> list[Partition]:
+    """The partitions of events and the archived months, in time order (the default last).
+
+    Rows are the planner's estimate unless `exact` (a count of each partition: a full scan, minutes
+    for a month of hundreds of millions of events); a table never analysed is counted anyway."""
+    query = text(
+        "SELECT c.relname, pg_get_expr(c.relpartbound, c.oid), c.reltuples::bigint, "
+        "pg_total_relation_size(c.oid), EXISTS (SELECT 1 FROM pg_inherits i WHERE i.inhrelid = c.oid "
+        "AND i.inhparent = to_regclass('events')) "
+        "FROM pg_class c WHERE c.relkind = 'r' "
+        "AND c.relnamespace = (SELECT relnamespace FROM pg_class WHERE oid = to_regclass('events')) "
+        "AND (c.relname ~ '^events_[0-9]{4}_[0-9]{2}$' OR c.relname = 'events_default' "
+        "OR c.relname ~ '^events_archive_[0-9]{4}_[0-9]{2}$')"
+    )
+    found: list[Partition] = []
+    with store.engine.connect() as connection:
+        for name, bound, estimate, size, attached in connection.execute(query):
+            if name.startswith(ARCHIVE_PREFIX):
+                if attached:
+                    continue
+                year, month = name.removeprefix(ARCHIVE_PREFIX).split("_")
+                span = Month(int(year), int(month))
+                kind, start, end, label = "archived", span.start_us, span.end_us, span.label
+            elif not attached:
+                continue  # a table of that name outside the scheme: not ours to show
+            elif name == DEFAULT:
+                kind, start, end, label = "default", None, None, None
+            else:
+                bounds = _BOUND.search(bound or "")
+                if bounds is None:
+                    continue
+                start, end = int(bounds.group(1)), int(bounds.group(2))
+                kind, label = "month", Month.of_micros(start).label
+            rows = estimate
+            if exact or estimate < 0:
+                rows = connection.execute(text(f'SELECT count(*) FROM "{name}"')).scalar_one()
+            found.append(Partition(name, kind, label, start, end, rows, size))
+    return sorted(found, key=lambda p: (p.kind == "default", p.start_us or 0, p.kind))
+
+
+def archived_months(store: Store) -> list[Month]:
+    """The months detached to an archive table (none on SQLite)."""
+    if not store.is_postgres:
+        return []
+    query = text(
+        "SELECT c.relname FROM pg_class c WHERE c.relkind = 'r' "
+        "AND c.relnamespace = (SELECT relnamespace FROM pg_class WHERE oid = to_regclass('events')) "
+        "AND c.relname ~ '^events_archive_[0-9]{4}_[0-9]{2}$' "
+        "AND NOT EXISTS (SELECT 1 FROM pg_inherits i WHERE i.inhrelid = c.oid)"
+    )
+    with store.engine.connect() as connection:
+        names = connection.execute(query).scalars().all()
+    return sorted(Month(int(name[-7:-3]), int(name[-2:])) for name in names)
+
+
+def default_months(store: Store, until: Month) -> list[Month]:
+    """The months up to `until` that have events waiting in the default partition."""
+    query = text(
+        "SELECT DISTINCT extract(year FROM moment)::int, extract(month FROM moment)::int FROM "
+        f"(SELECT to_timestamp(ts / 1000000.0) AT TIME ZONE 'UTC' AS moment FROM {DEFAULT} "
+        "WHERE ts < :until AND ts >= 0) AS t"
+    )
+    with store.engine.connect() as connection:
+        return sorted(Month(year, month) for year, month in connection.execute(query, {"until": until.end_us}))
+
+
+def create_month(store: Store, month: Month) -> dict[str, Any] | None:
+    """Make the month's partition, moving its events out of the default partition if it holds
+    any; None when the month has a partition already. One transaction.
+
+    Writes to events wait while it runs (reads go on): the table is made on its own, filled from
+    the default partition when that holds events of the month (PostgreSQL refuses to attach a
+    range the default partition holds rows of), then attached, which needs no exclusive lock on
+    events itself. Deleting the moved rows from the default partition releases their ids (the
+    release trigger); they are claimed again before commit."""
+    with store.engine.begin() as connection:
+        # the parent first, as every writer locks it first: no lock-order deadlock with inserts
+        connection.execute(text("LOCK TABLE events IN SHARE ROW EXCLUSIVE MODE"))
+        if _attached(connection, month.name):
+            return None
+        if connection.execute(text(f"SELECT to_regclass('{month.name}') IS NOT NULL")).scalar_one():
+            raise PartitionError(f"a table {month.name} exists already and is not a partition of events; "
+                                 "rename or drop it first")
+        bounds = {"start": month.start_us, "end": month.end_us}
+        connection.execute(text(f"CREATE TABLE {month.name} (LIKE events INCLUDING DEFAULTS)"))
+        # the range as a check constraint: ATTACH then trusts it instead of scanning the table again
+        connection.execute(text(f"ALTER TABLE {month.name} ADD CONSTRAINT {month.name}_range "
+                                f"CHECK (ts >= {month.start_us} AND ts < {month.end_us})"))
+        moved = connection.execute(text(
+            f"WITH moved AS (DELETE FROM {DEFAULT} WHERE ts >= :start AND ts < :end RETURNING *) "
+            f"INSERT INTO {month.name} SELECT * FROM moved"), bounds).rowcount
+        if moved:
+            connection.execute(text(f"INSERT INTO {ID_TABLE} (environment, id) SELECT environment, id "
+                                    f"FROM {month.name} ON CONFLICT DO NOTHING"))
+        connection.execute(text(
+            f"ALTER TABLE events ATTACH PARTITION {month.name} FOR VALUES FROM ({month.start_us}) TO ({month.end_us})"))
+        connection.execute(text(f"ALTER TABLE {month.name} DROP CONSTRAINT {month.name}_range"))
+    return {"month": month.label, "name": month.name, "moved": moved}
+
+
+class PartitionError(RuntimeError):
+    """The partitions are not in a state that allows this; the message says why."""
+
+
+@dataclass
+class MonthState:
+    """What stands between a month and its archive (live environment; see `detach_month`)."""
+
+    month: str
+    attached: bool
+    rows: int = 0
+    unmatched: int = 0  # stored, not matched, not deleted: reprocessing could still bill them
+    unfinalized: int = 0  # matched, not deleted, outside every final invoice's window
+    pending_backfills: int = 0  # pending backfills whose window overlaps the month: their close would bill it
+    detached_as: str | None = None
+
+    @property
+    def settled(self) -> bool:
+        return self.attached and not self.unmatched and not self.unfinalized and not self.pending_backfills
+
+
+# An event is inside a finalized window when a final invoice of its customer has a line billed
+# in arrears (not 'advance') whose service window holds its timestamp: the same test that flags
+# an arriving event late (store/invoices.py, finalized_windows).
+_UNFINALIZED = (
+    "SELECT count(*) FILTER (WHERE e.status NOT IN ('matched', 'deleted')), "
+    "count(*) FILTER (WHERE e.status = 'matched' AND NOT EXISTS (SELECT 1 FROM invoice_lines l "
+    "JOIN invoices i ON i.id = l.invoice_id WHERE i.environment = e.environment AND i.customer = e.customer "
+    "AND i.status = 'final' AND l.kind <> 'advance' AND l.service_start_ts <= e.ts AND e.ts < l.service_end_ts)) "
+    "FROM {table} e WHERE e.environment = :env AND e.deleted_at IS NULL"
+)
+
+
+def detach_month(store: Store, month: Month, environment: str = "live", dry_run: bool = False) -> MonthState:
+    """Detach the month's partition and keep it as events_archive_YYYY_MM, when it is settled:
+    none of the environment's events in it unmatched, every matched one inside a window a final
+    invoice billed. One transaction; events is locked against writes while the month is checked,
+    so what was checked is what is detached. Unsettled (or `dry_run`): nothing changes."""
+    with store.engine.begin() as connection:
+        # writes wait (reads go on) from the check to the detach; the parent first, as writers lock it
+        connection.execute(text("LOCK TABLE events IN SHARE ROW EXCLUSIVE MODE"))
+        if not _attached(connection, month.name):
+            return MonthState(month.label, attached=False)
+        state = MonthState(month.label, attached=True)
+        state.rows = connection.execute(text(f"SELECT count(*) FROM {month.name}")).scalar_one()
+        state.unmatched, state.unfinalized = connection.execute(
+            text(_UNFINALIZED.format(table=month.name)), {"env": environment}).one()
+        state.pending_backfills = connection.execute(text(
+            "SELECT count(*) FROM backfills WHERE environment = :env AND status = 'pending' "
+            "AND start_ts < :end AND end_ts > :start"),
+            {"env": environment, "start": month.start_us, "end": month.end_us}).scalar_one()
+        if dry_run or not state.settled:
+            return state
+        if connection.execute(text(f"SELECT to_regclass('{month.archive_name}') IS NOT NULL")).scalar_one():
+            raise PartitionError(f"an archive {month.archive_name} exists already; rename or drop it first")
+        connection.execute(text(f"ALTER TABLE events DETACH PARTITION {month.name}"))
+        connection.execute(text(f"ALTER TABLE {month.name} RENAME TO {month.archive_name}"))
+        state.detached_as = month.archive_name
+    return state
+
+
+def _attached(connection: Any, name: str) -> bool:
+    return connection.execute(text(
+        "SELECT EXISTS (SELECT 1 FROM pg_inherits WHERE inhparent = to_regclass('events') "
+        "AND inhrelid = to_regclass(:name))"), {"name": name}).scalar_one()

@@ -50,16 +50,12 @@ def coupon_problems(coupons: Sequence[Coupon]) -> list[Found]:
 Redeemable = Coupon | PromotionCode
 
 
-def _closed(item: Redeemable | None, start: datetime, since: datetime | None) -> str | None:
-    """Why a subscription starting at `start` cannot take the coupon or code (None: it can).
-    One that is not active turns away the subscriptions starting from the moment it left active
-    (`since`) on; those that started before keep it, as with `redeem_by`."""
-    if item is None or item.status == "active":
+def _closed(item: Redeemable | None, subscription: Subscription) -> str | None:
+    """Why the subscription cannot take the coupon or code (None: it can). One that is not active
+    can be taken by no subscription but those that carried it when it left active (`kept_by`)."""
+    if item is None or item.status == "active" or subscription.reference in item.kept_by:
         return None
-    if since is not None and start < since:
-        return None
-    since = f" since {item.status_since}" if item.status_since is not None else ""
-    return f"is {item.status}{since}: it cannot be redeemed"
+    return f"is {item.status}: it cannot be redeemed"
 
 
 def resolve_codes(coupons: Sequence[Coupon]) -> dict[str, tuple[Coupon, PromotionCode | None]]:
@@ -109,8 +105,7 @@ def redemption_problems(subscriptions: Sequence[tuple[int, Subscription]], coupo
             start = as_instant(subscription, subscription.start)
             refusals = [f"{label} {item.code!r} {why}" for item, label in ((promotion, "promotion code"),
                                                                           (coupon, "coupon"))
-                        if item is not None and (why := _closed(item, start, as_instant(
-                            subscription, item.status_since) if item.status_since is not None else None))]
+                        if (why := _closed(item, subscription)) is not None and item is not None]
             if refusals:
                 found.append((where, refusals[0]))
                 continue

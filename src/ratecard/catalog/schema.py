@@ -347,8 +347,8 @@ class Discount(Off):
     periods: Periods | None = None
 
 
-# A coupon's (or promotion code's) lifecycle: only an active one is redeemable by a subscription
-# starting from `status_since` on; the subscriptions that took it before keep it.
+# A coupon's (or promotion code's) lifecycle: only an active one can be taken by a subscription;
+# the subscriptions that carried it when it left active (`kept_by`) keep it.
 RedeemStatus = Literal["draft", "active", "inactive", "deprecated", "archived"]
 MAX_PROMOTION_CODES = 1000
 
@@ -363,13 +363,13 @@ class PromotionCode(Strict):
 
     code: DiscountCode
     status: RedeemStatus = "active"
-    status_since: Moment | None = None  # when it last left active (or was created not active)
+    kept_by: list[Code] = []  # subscriptions that carried it when it left active
     max_redemptions: Annotated[StrictInt, Field(ge=1)] | None = None
     redeem_by: Moment | None = None
 
     @model_serializer(mode="wrap")
     def _compact(self, handler: Any) -> Any:
-        return _without_defaults(handler(self), {"status": "active", "status_since": None})
+        return _without_defaults(handler(self), {"status": "active", "kept_by": []})
 
 
 class Coupon(Off):
@@ -384,12 +384,12 @@ class Coupon(Off):
     max_redemptions: Annotated[StrictInt, Field(ge=1)] | None = None
     redeem_by: Moment | None = None  # a subscription starting after it cannot take the coupon
     status: RedeemStatus = "active"
-    status_since: Moment | None = None  # when it last left active (or was created not active)
+    kept_by: list[Code] = []  # subscriptions that carried it when it left active
     promotion_codes: Annotated[list[PromotionCode], Field(max_length=MAX_PROMOTION_CODES)] = []
 
     @model_serializer(mode="wrap")
     def _compact(self, handler: Any) -> Any:
-        return _without_defaults(handler(self), {"status": "active", "status_since": None, "promotion_codes": []})
+        return _without_defaults(handler(self), {"status": "active", "kept_by": [], "promotion_codes": []})
 
     @model_validator(mode="after")
     def _consistent(self) -> Coupon:

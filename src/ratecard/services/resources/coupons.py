@@ -108,7 +108,7 @@ def create_coupon(store: Store, environment: str, now: datetime, data: dict[str,
     """Add the coupon to the catalog as a new version (409 when its code exists)."""
     coupon = _coupon(coupon_fields(data))
     if data.get("status") not in (None, "ACTIVE"):  # created not redeemable (yet)
-        coupon = coupon.model_copy(update={"status": STATUSES[data["status"]], "status_since": now})
+        coupon = coupon.model_copy(update={"status": STATUSES[data["status"]]})
     with config_change(store, environment, to_micros(now)) as change:
         document = change.catalog() or CatalogDocument()
         if any(existing.code == coupon.code for existing in document.coupons):
@@ -129,25 +129,34 @@ STATUSES = {"DRAFT": "draft", "ACTIVE": "active", "INACTIVE": "inactive", "DEPRE
             "ARCHIVED": "archived"}
 
 
-def _moved(item: Any, target: str, now: datetime, what: str) -> dict[str, Any]:
-    """The fields of a coupon or promotion code moved to `target`: leaving active starts the
-    moment from which new subscriptions are turned away; becoming active lifts it."""
+def _carriers(document: CatalogDocument, codes: set[str]) -> list[str]:
+    return [s.reference for s in document.subscriptions if codes & set(s.coupons)]
+
+
+def _moved(item: Any, target: str, carriers: list[str], what: str) -> dict[str, Any]:
+    """The fields of a coupon or promotion code moved to `target`. Leaving active, the
+    subscriptions that carry it now (`carriers`) keep it (kept_by); no other can take it until it
+    is active again."""
     if item.status == target:
         return {}
     if item.status not in TRANSITIONS[target]:
         raise invalid_operation(f"{what} is {item.status.upper()}: it cannot become {target.upper()}")
-    return {"status": target, "status_since": None if target == "active" else now}
+    if target == "active":
+        return {"status": target, "kept_by": []}
+    return {"status": target, "kept_by": carriers if item.status == "active" else item.kept_by}
 
 
 def _edit(store: Store, environment: str, now: datetime, code: str,
           change_coupon: Any, what: str) -> tuple[Coupon, CatalogDocument]:
-    """Replace the coupon `code` with change_coupon(coupon) in a new catalog version."""
+    """Replace the coupon `code` with change_coupon(coupon, carriers) in a new catalog version;
+    carriers: the subscriptions that carry it now (by its code or a promotion code)."""
     with config_change(store, environment, to_micros(now)) as change:
         document = change.catalog() or CatalogDocument()
         current = next((c for c in document.coupons if c.code == code), None)
         if current is None:
             raise not_found("coupon", code)
-        edited = change_coupon(current)
+        edited = change_coupon(current, _carriers(document, {current.code, *(
+            p.code for p in current.promotion_codes)}))
         coupons = [edited if c.code == code else c for c in document.coupons]
         document = document.model_copy(update={"coupons": coupons})
         save_document(change, document, what)
@@ -158,7 +167,7 @@ def _edit(store: Store, environment: str, now: datetime, code: str,
 def change_coupon_status(store: Store, environment: str, now: datetime, code: str,
                          target: str) -> tuple[Coupon, CatalogDocument]:
     return _edit(store, environment, now, code,
-                 lambda c: c.model_copy(update=_moved(c, target, now, f"coupon {c.code!r}")),
+                 lambda c, carriers: c.model_copy(update=_moved(c, target, carriers, f"coupon {c.code!r}")),
                  f"setting coupon {code!r} {target}")
 
 
@@ -182,8 +191,8 @@ def update_coupon(store: Store, environment: str, now: datetime, code: str,
     if target is not None and target not in STATUSES:
         raise invalid("status", f"status must be one of {', '.join(STATUSES)}")
 
-    def edited(current: Coupon) -> Coupon:
-        fields = current.model_dump(exclude={"status", "status_since", "promotion_codes"})
+    def edited(current: Coupon, carriers: list[str]) -> Coupon:
+        fields = current.model_dump(exclude={"status", "kept_by", "promotion_codes"})
         if "description" in data or "name" in data:
             wire = coupon_fields({"reference": code, "discount": {"type": "PERCENTAGE", "percentage": "1"},
                                   "name": data.get("name"), "description": data.get("description")})
@@ -198,10 +207,10 @@ def update_coupon(store: Store, environment: str, now: datetime, code: str,
             fields["redeem_by"] = data["end_at"]
         if "maximum_redemptions" in data:
             fields["max_redemptions"] = data["maximum_redemptions"]
-        coupon = _coupon(fields).model_copy(update={"status": current.status, "status_since": current.status_since,
+        coupon = _coupon(fields).model_copy(update={"status": current.status, "kept_by": current.kept_by,
                                                     "promotion_codes": current.promotion_codes})
         if target is not None:
-            coupon = coupon.model_copy(update=_moved(coupon, STATUSES[target], now, f"coupon {code!r}"))
+            coupon = coupon.model_copy(update=_moved(coupon, STATUSES[target], carriers, f"coupon {code!r}"))
         return coupon
 
     return _edit(store, environment, now, code, edited, f"changing coupon {code!r}")
@@ -242,8 +251,7 @@ def create_promotion_code(store: Store, environment: str, now: datetime, coupon_
     if status not in STATUSES or status == "ARCHIVED":
         raise invalid("status", "status must be DRAFT, ACTIVE, INACTIVE or DEPRECATED")
     fields = {"code": data["code"], "max_redemptions": data.get("maximum_redemptions"),
-              "redeem_by": data.get("end_at"), "status": STATUSES[status],
-              "status_since": None if status == "ACTIVE" else now}
+              "redeem_by": data.get("end_at"), "status": STATUSES[status]}
     try:
         promotion = PromotionCode.model_validate(fields)
     except ValidationError as exc:
@@ -277,7 +285,8 @@ def change_promotion_status(store: Store, environment: str, now: datetime, code:
         for coupon in document.coupons:
             for promotion in coupon.promotion_codes:
                 if promotion.code == code:
-                    moved = promotion.model_copy(update=_moved(promotion, target, now, f"promotion code {code!r}"))
+                    moved = promotion.model_copy(update=_moved(promotion, target, _carriers(document, {code}),
+                                                               f"promotion code {code!r}"))
                     edited = coupon.model_copy(update={"promotion_codes": [
                         moved if p.code == code else p for p in coupon.promotion_codes]})
                     document = document.model_copy(update={"coupons": [

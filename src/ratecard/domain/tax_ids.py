@@ -54,7 +54,7 @@ def _at(n: str) -> bool:  # U + 8 digits
 
 def _be(n: str) -> bool:
     n = n if len(n) == 10 else "0" + n
-    return n[0] in "01" and (97 - int(n[:8]) % 97) == int(n[8:])
+    return int(n) > 0 and n[0] in "01" and (97 - int(n[:8]) % 97) == int(n[8:])
 
 
 def _de(n: str) -> bool:  # ISO 7064 MOD 11,10
@@ -78,15 +78,17 @@ def _fi(n: str) -> bool:
 
 def _fr(n: str) -> bool | None:
     key, siren = n[:2], n[2:]
-    if not luhn(siren) and siren != "356000000":  # La Poste's SIREN is the known exception
+    # Monaco's numbers (000…) are no SIREN; La Poste's SIREN is the known Luhn exception
+    if not siren.startswith("000") and not luhn(siren) and siren != "356000000":
         return False
     if not key.isdigit():
         return None  # an alphabetic key has no public check
     return int(key) == (12 + 3 * (int(siren) % 97)) % 97
 
 
-def _it(n: str) -> bool:
-    return n[:7] != "0000000" and luhn(n)
+def _it(n: str) -> bool:  # digits 8-10: the issuing province's office
+    office = n[7:10]
+    return n[:7] != "0000000" and ("001" <= office <= "100" or office in ("120", "121", "888", "999")) and luhn(n)
 
 
 def _lu(n: str) -> bool:
@@ -94,6 +96,8 @@ def _lu(n: str) -> bool:
 
 
 def _nl(n: str) -> bool:
+    if int(n[:9]) == 0 or int(n[10:]) == 0:
+        return False
     mod11 = (_weighted(n[:8], (9, 8, 7, 6, 5, 4, 3, 2)) - int(n[8])) % 11 == 0
     letters = "".join(str(ord(c) - 55) if c.isalpha() else c for c in "NL" + n)
     return mod11 or int(letters) % 97 == 1
@@ -112,8 +116,10 @@ def _gb(n: str) -> bool:
         return int(n[2:]) < 500
     if n.startswith("HA"):
         return int(n[2:]) >= 500
-    total = _weighted(n[:7], (8, 7, 6, 5, 4, 3, 2)) + int(n[7:9])
-    return total % 97 == 0 or (total + 55) % 97 == 0
+    # 8..2 over the first seven digits plus the last two as a number, mod 97: 0 for the old series,
+    # and 42 or 55 (HMRC's later series) for numbers from 100 0000 00 on
+    rest = (_weighted(n[:7], (8, 7, 6, 5, 4, 3, 2)) + int(n[7:9])) % 97
+    return rest == 0 or (int(n[:3]) >= 100 and rest in (42, 55))
 
 
 def _abn(n: str) -> bool:

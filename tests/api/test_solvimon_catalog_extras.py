@@ -167,3 +167,20 @@ def test_put_upserts_plans_versions_and_features_by_reference(server: Live) -> N
     with pytest.raises(BadRequestException) as changed:
         features.update_features(V, feature_create_request=m.FeatureCreateRequest(reference="sso", type="NUMBER"))
     assert body_of(changed.value)["field"] == "type"
+
+
+def test_hostile_searches_are_a_400_naming_the_field(server: Live) -> None:
+    _products(server)
+    for body, field in (([], None), ({"search_fields": [{"name": "name", "value": "x"}] * 21}, "search_fields"),
+                        ({"search_fields": [{"name": "name", "value": "x" * 257}]}, "search_fields.0.value"),
+                        ({"search_fields": [{"name": "name", "value": "x", "ignore_case": "yes"}]},
+                         "search_fields.0.ignore_case"),
+                        ({"filter_fields": [{"name": "status", "values": ["A"] * 101}]}, "filter_fields.0.values"),
+                        ({"filter_fields": [{"name": "status", "value": 7}]}, "filter_fields.0.values"),
+                        ({"sort": "name"}, "sort")):
+        response = server.http("POST", "/v1/products/search", json=body)
+        assert response.status_code == 400, (body, response.text)
+        assert response.json()["field"] == field, response.text
+    response = server.http("POST", "/v1/products/search", content=b'{"search_fields": [{"name": "na\\u0000me"}]}',
+                           headers={"content-type": "application/json"})
+    assert response.status_code == 400

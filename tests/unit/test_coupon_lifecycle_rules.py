@@ -4,6 +4,9 @@ invoice) within its own limits and the coupon's."""
 
 from __future__ import annotations
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from ratecard.catalog import build_catalog, check_document
 from ratecard.catalog.schema import Coupon
 
@@ -63,3 +66,22 @@ def test_a_coupon_without_a_lifecycle_keeps_its_stored_form() -> None:
     coupon = Coupon.model_validate({"code": "A", "percent_off": "10", "duration": "once"})
     assert set(coupon.model_dump(mode="json")) == {"percent_off", "amount_off", "code", "description", "currency",
                                                    "duration", "periods", "max_redemptions", "redeem_by"}
+
+
+@settings(max_examples=60, deadline=None)
+@given(off=st.one_of(st.builds(lambda p: {"percent_off": str(p)}, st.integers(1, 100)),
+                     st.builds(lambda a: {"amount_off": f"{a}.50", "currency": "EUR"}, st.integers(0, 500))),
+       duration=st.sampled_from([{"duration": "once"}, {"duration": "forever"},
+                                 {"duration": "repeating", "periods": 3}]))
+def test_naming_a_promotion_code_bills_exactly_as_naming_its_coupon(off: dict, duration: dict) -> None:
+    coupon = {**off, **duration, "promotion_codes": [{"code": "FRIENDS"}]}
+
+    def discounts(code: str) -> tuple:
+        document = _catalog(coupon, {"reference": "acme-pro", "customer": "acme", "coupons": [code]})
+        if "amount_off" in off:  # _catalog's coupon is 10 % off: an amount replaces it
+            del document["coupons"][0]["percent_off"]
+        checked, problems = check_document(document)
+        assert problems == []
+        return build_catalog(checked).subscriptions["acme-pro"].plan.discounts
+
+    assert discounts("FRIENDS") == discounts("SPRING")

@@ -153,6 +153,12 @@ def test_put_upserts_plans_versions_and_features_by_reference(server: Live) -> N
             m.PricingCurrencySettingsCreateRequest(default_pricing_currency="USD")))))
     assert moved.id == draft.id
     assert moved.pricing_currency_settings.default_pricing_currency == "USD"
+    # a raw client may name the version by id
+    by_id = server.http("PUT", "/v1/pricing-plan-versions", json={
+        "id": draft.id, "pricing_currency_settings": {"default_pricing_currency": "EUR"}})
+    assert by_id.status_code == 201 and by_id.json()["id"] == draft.id, by_id.text
+    assert by_id.json()["pricing_currency_settings"]["default_pricing_currency"] == "EUR"
+    assert server.http("PUT", "/v1/pricing-plan-versions", json={"id": "ppv_ghost"}).status_code == 404
     with pytest.raises(BadRequestException) as bad:  # a number ratecard has not given
         versions.update_pricing_plan_versions(V, pricing_plan_version_create_request=(
             m.PricingPlanVersionCreateRequest(pricing_plan_id="team", version=7)))

@@ -121,9 +121,8 @@ def _row_field(name: str) -> Field:
 
 @router.post("/v1/customers/search", openapi_extra=OBJECT_BODY,
              summary="Search customers (search_fields, filter_fields); paged like the list")
-async def search_customers(request: Request, page: Page = Depends(solvimon_page),
-                           caller: Caller = Depends(current_caller)) -> Response:
-    body = await search_body(request)
+def search_customers(request: Request, body: dict[str, Any] = Depends(search_body),
+                     page: Page = Depends(solvimon_page), caller: Caller = Depends(current_caller)) -> Response:
     if multi(request, "expand"):
         raise invalid("expand", "expand: a customer has nothing to expand")
     view = snapshot(caller).view

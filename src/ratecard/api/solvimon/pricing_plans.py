@@ -185,9 +185,8 @@ PLAN_SEARCH = {"reference": Field(lambda p: p[0]), "name": Field(_plan_field("na
 
 @router.post("/v1/pricing-plans/search", openapi_extra=OBJECT_BODY,
              summary="Search pricing plans (search_fields, filter_fields); paged like the list")
-async def search_plans(request: Request, page: Page = Depends(solvimon_page),
-                       caller: Caller = Depends(current_caller)) -> Response:
-    body = await search_body(request)
+def search_plans(request: Request, body: dict[str, Any] = Depends(search_body),
+                 page: Page = Depends(solvimon_page), caller: Caller = Depends(current_caller)) -> Response:
     view = snapshot(caller).view
     fields = {"id": Field(lambda p: plans.plan_id(view.environment, p[0])), **PLAN_SEARCH}
     found = search(plans.plans(view), body, fields)

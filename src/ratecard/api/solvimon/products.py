@@ -128,9 +128,8 @@ def _routes(kind: str) -> None:
 
     @router.post(path + "/search", openapi_extra=OBJECT_BODY, name=f"search_{kind}",
                  summary=f"Search {label}s (search_fields, filter_fields); paged like the list")
-    async def search_rows(request: Request, page: Page = Depends(solvimon_page),
-                          caller: Caller = Depends(current_caller)) -> Response:
-        body = await search_body(request)
+    def search_rows(request: Request, body: dict[str, Any] = Depends(search_body),
+                    page: Page = Depends(solvimon_page), caller: Caller = Depends(current_caller)) -> Response:
         view = snapshot(caller).view
         expand = multi(request, "expand")
         rows = search(view.resources.of_kind(kind), body, search_fields(kind))

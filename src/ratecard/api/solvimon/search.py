@@ -37,7 +37,8 @@ class Field:
 
 
 async def search_body(request: Request) -> dict[str, Any]:
-    """The Search body; an empty body is an empty search (every item)."""
+    """The Search body; an empty body is an empty search (every item). A FastAPI dependency, so
+    the search itself runs in a plain (threaded) route: it reads the store."""
     if not (await request.body()).strip():
         return {}
     body = await json_body(request)

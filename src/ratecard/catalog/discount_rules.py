@@ -74,7 +74,9 @@ def redemption_problems(subscriptions: Sequence[tuple[int, Subscription]], coupo
                         currency_of: Callable[[Subscription], str | None] | None = None) -> list[Found]:
     """Each subscription's coupons: known, in the currency it is billed in (`currency_of`, else its
     plan's), redeemed by `redeem_by` (checked against the subscription's start) and at most
-    `max_redemptions` times over all subscriptions, counted in catalog order. Discount codes of a
+    `max_redemptions` times over all subscriptions, counted in catalog order; active, or kept by
+    the subscription. A code may be one of a coupon's promotion codes: its own status and limits
+    apply first, then the coupon's (whose maximum counts every code). Discount codes of a
     subscription are distinct: each is a line code."""
     by_code = resolve_codes(coupons)
     redeemed: dict[str, list[str]] = {}

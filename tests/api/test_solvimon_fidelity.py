@@ -195,10 +195,10 @@ def test_unknown_operations_answer_the_404_envelope_and_sub_paths_are_not_refere
     customers = server.api(sv.CustomersApi)
     create_customer(customers, m.CustomerCreateRequest(type="ORGANIZATION", reference="acme"))
     # a POST under a served path: 404 RESOURCE_NOT_FOUND "not implemented", never 405
-    with pytest.raises(NotFoundException) as forget:
-        customers.post_customers_by_resource_id_or_reference_forget(V, "acme")
-    assert body_of(forget.value)["code"] == "RESOURCE_NOT_FOUND"
-    assert "not implemented" in body_of(forget.value)["message"]
+    with pytest.raises(NotFoundException) as wallets:
+        customers.post_customers_by_resource_id_or_reference_wallets_balance(V, "acme")
+    assert body_of(wallets.value)["code"] == "RESOURCE_NOT_FOUND"
+    assert "not implemented" in body_of(wallets.value)["message"]
     # customers/acme/<sub-resource> is never the customer 'acme/<sub-resource>'
     response = server.http("GET", "/v1/customers/acme/wallets/balance")
     assert response.status_code == 404 and "not implemented" in response.json()["message"]

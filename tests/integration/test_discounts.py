@@ -195,3 +195,34 @@ def test_the_upcoming_invoice_shows_the_discount(db_url: str, tmp_path: Path) ->
     lines = [(line["code"], D(line["amount"])) for line in document["lines"]]
     assert lines == [("fee", D("100.00")), ("calls", D("50.00")), ("discount:launch", D("-15.00"))]
     assert D(document["total"]) == D("163.35")
+
+
+def test_a_promotion_code_added_later_reaches_back_at_the_prices_of_the_final_invoice(db_url: str,
+                                                                                      tmp_path: Path) -> None:
+    """A coupon's promotion codes say who takes it, not what it takes: a final invoice is
+    recomputed with its own catalog version's prices and coupon terms even when the subscription
+    names a promotion code that version did not have."""
+    with_coupon = CATALOG.replace("coupons:\n", "coupons:\n  - {code: TENOFF, percent_off: \"10\", duration: forever}\n")
+    _setup(db_url, tmp_path, with_coupon)
+    _cli(db_url, "invoices", "generate", "--until", "2026-02-01")
+    assert json.loads(_cli(db_url, "invoices", "finalize", "--due", "--json"))
+    # later: the fee goes up, TENOFF gets the code FRIENDS, and acme-pro names it from its start
+    changed = with_coupon.replace("{code: TENOFF, percent_off: \"10\", duration: forever}",
+                                  "{code: TENOFF, percent_off: \"10\", duration: forever, "
+                                  "promotion_codes: [{code: FRIENDS}]}")
+    changed = changed.replace("{reference: acme-pro, customer: acme, plan: pro, start: 2026-01-01}",
+                              "{reference: acme-pro, customer: acme, plan: pro, start: 2026-01-01, coupons: [FRIENDS]}")
+    changed = changed.replace("amount: \"100.00\", timing: arrears}\n      - {code: calls, meter: api_calls, "
+                              "model: per_unit, unit_amount: \"0.50\"}\n    discounts:",
+                              "amount: \"120.00\", timing: arrears}\n      - {code: calls, meter: api_calls, "
+                              "model: per_unit, unit_amount: \"0.50\"}\n    discounts:", 1)
+    assert changed.count("120.00") == 1 and "FRIENDS" in changed
+    (tmp_path / "catalog.yaml").write_text(changed)
+    _cli(db_url, "catalog", "apply", str(tmp_path / "catalog.yaml"))
+    report = json.loads(_cli(db_url, "invoices", "generate", "--until", "2026-03-01", "--json"))
+    assert report["failures"] == []
+    draft = _of(_export(db_url, tmp_path), "acme")[-1]
+    # January at its own prices (fee 100.00 + calls 50.00 - launch 15.00 = 135.00): 10 % = 13.50 off
+    corrections = [(line["code"], D(line["amount"]), line["service_start"])
+                   for line in draft["lines"] if line["kind"] == "adjustment"]
+    assert corrections == [("discount:TENOFF", D("-13.50"), "2026-01-01")]

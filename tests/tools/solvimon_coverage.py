@@ -95,6 +95,12 @@ WHY: dict[str, str] = {
     "AlertRulesApi": "ratecard's alerts are fixed (missing events, thresholds), configured in the catalog",
 }
 
+# Why one operation stays unimplemented in a class that has others (shown in its status).
+OPERATION_WHY: dict[str, str] = {
+    "CustomersApi.post_customers_by_resource_id_or_reference_wallets_balance":
+        "ratecard has no prepaid wallets: a customer has no wallet balance to show",
+}
+
 # Operations whose handler answers, but always refuses by design: listed apart in the table so
 # "reaches a handler" is not read as "works".
 REFUSED: dict[str, str] = {
@@ -299,7 +305,8 @@ def table(status: dict[str, str]) -> str:
     lines += ["", "| SDK class | operation | HTTP | status |", "|---|---|---|---|"]
     for operation in ops:
         path = operation.path.replace("/v{version}", "/v1", 1)
-        shown = REFUSED.get(operation.key, IMPLEMENTED) if status[operation.key] == IMPLEMENTED else MISSING
+        shown = REFUSED.get(operation.key, IMPLEMENTED) if status[operation.key] == IMPLEMENTED else \
+            (f"{MISSING}: {OPERATION_WHY[operation.key]}" if operation.key in OPERATION_WHY else MISSING)
         lines.append(f"| `{operation.api}` | `{operation.name}` | `{operation.method} {path}` | {shown} |")
     lines += ["", END]
     return "\n".join(lines)

@@ -77,7 +77,10 @@ class _Versions:
                 old_meters = {meter.code: meter for meter in old.document.meters}
                 plans = [old_plans.get(plan.code, plan) for plan in current.plans]
                 old_coupons = {coupon.code: coupon for coupon in old.document.coupons}
-                coupons = [old_coupons.get(coupon.code, coupon) for coupon in current.coupons]
+                # the old terms, but today's promotion codes: they say who took the coupon (a
+                # subscription may name a code added since), not what it takes
+                coupons = [old_coupons[coupon.code].model_copy(update={"promotion_codes": coupon.promotion_codes})
+                           if coupon.code in old_coupons else coupon for coupon in current.coupons]
                 meters = [*current.meters, *[m for code, m in old_meters.items()
                                              if code not in {meter.code for meter in current.meters}]]
                 try:

@@ -8,7 +8,7 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from ..domain.numbers import number_problem
-from .schema import Coupon, Discount, Plan, Subscription
+from .schema import Coupon, Discount, Plan, PromotionCode, Subscription
 
 Found = tuple[str, str]  # (path, message)
 
@@ -32,14 +32,39 @@ def discount_problems(discounts: Sequence[tuple[int, Discount]], path: str, plan
 
 
 def coupon_problems(coupons: Sequence[Coupon]) -> list[Found]:
+    """Amounts in bounds; every code (a coupon's, its promotion codes') names one thing only."""
     found: list[Found] = []
-    seen: dict[str, int] = {}
+    seen: dict[str, str] = {}
     for index, coupon in enumerate(coupons):
         found += _bound(coupon.amount_off, f"coupons[{index}].amount_off")
-        if coupon.code in seen:
-            found.append((f"coupons[{index}].code",
-                          f"{coupon.code!r} is already used by coupons[{seen[coupon.code]}]"))
-        seen.setdefault(coupon.code, index)
+        named = [(f"coupons[{index}].code", coupon.code)]
+        named += [(f"coupons[{index}].promotion_codes[{p_index}].code", promotion.code)
+                  for p_index, promotion in enumerate(coupon.promotion_codes)]
+        for path, code in named:
+            if code in seen:
+                found.append((path, f"{code!r} is already used by {seen[code]}"))
+            seen.setdefault(code, path.removesuffix(".code"))
+    return found
+
+
+Redeemable = Coupon | PromotionCode
+
+
+def _closed(item: Redeemable | None, subscription: Subscription) -> str | None:
+    """Why the subscription cannot take the coupon or code (None: it can). One that is not active
+    can be taken by no subscription but those that carried it when it left active (`kept_by`)."""
+    if item is None or item.status == "active" or subscription.reference in item.kept_by:
+        return None
+    return f"is {item.status}: it cannot be redeemed"
+
+
+def resolve_codes(coupons: Sequence[Coupon]) -> dict[str, tuple[Coupon, PromotionCode | None]]:
+    """Each code a subscription can name -> (its coupon, the promotion code when it is one)."""
+    found: dict[str, tuple[Coupon, PromotionCode | None]] = {}
+    for coupon in coupons:
+        found.setdefault(coupon.code, (coupon, None))
+        for promotion in coupon.promotion_codes:
+            found.setdefault(promotion.code, (coupon, promotion))
     return found
 
 
@@ -49,9 +74,11 @@ def redemption_problems(subscriptions: Sequence[tuple[int, Subscription]], coupo
                         currency_of: Callable[[Subscription], str | None] | None = None) -> list[Found]:
     """Each subscription's coupons: known, in the currency it is billed in (`currency_of`, else its
     plan's), redeemed by `redeem_by` (checked against the subscription's start) and at most
-    `max_redemptions` times over all subscriptions, counted in catalog order. Discount codes of a
+    `max_redemptions` times over all subscriptions, counted in catalog order; active, or kept by
+    the subscription. A code may be one of a coupon's promotion codes: its own status and limits
+    apply first, then the coupon's (whose maximum counts every code). Discount codes of a
     subscription are distinct: each is a line code."""
-    by_code = {coupon.code: coupon for coupon in coupons}
+    by_code = resolve_codes(coupons)
     redeemed: dict[str, list[str]] = {}
     found: list[Found] = []
     for index, subscription in subscriptions:
@@ -65,17 +92,37 @@ def redemption_problems(subscriptions: Sequence[tuple[int, Subscription]], coupo
             codes.setdefault(discount.code, "one of its discounts")
         for c_index, code in enumerate(subscription.coupons):
             where = f"{path}.coupons[{c_index}]"
-            coupon = by_code.get(code)
-            if coupon is None and code in coupon_codes:
+            resolved = by_code.get(code)
+            if resolved is None and code in coupon_codes:
                 continue  # the coupon itself is broken: reported at its own path
-            if coupon is None:
+            if resolved is None:
                 known = ", ".join(sorted(by_code)[:20]) or "none"
                 found.append((where, f"unknown coupon {code!r} (known: {known})"))
                 continue
-            if code in codes:
-                found.append((where, f"{code!r} is already {codes[code]}"))
+            coupon, promotion = resolved
+            if coupon.code in codes:  # a coupon is taken once, by its code or any of its promotion codes
+                found.append((where, f"{code!r} is already {codes[coupon.code]}"))
                 continue
-            codes[code] = "one of its coupons"
+            codes[coupon.code] = "one of its coupons"
+            start = as_instant(subscription, subscription.start)
+            refusals = [f"{label} {item.code!r} {why}" for item, label in ((promotion, "promotion code"),
+                                                                          (coupon, "coupon"))
+                        if (why := _closed(item, subscription)) is not None and item is not None]
+            if refusals:
+                found.append((where, refusals[0]))
+                continue
+            if promotion is not None:
+                if promotion.redeem_by is not None and start > as_instant(subscription, promotion.redeem_by):
+                    found.append((where, f"promotion code {code!r} could be redeemed until {promotion.redeem_by}; "
+                                         f"the subscription starts {subscription.start}"))
+                    continue
+                users = redeemed.setdefault(f"promotion:{code}", [])
+                if promotion.max_redemptions is not None and len(users) >= promotion.max_redemptions:
+                    found.append((where, f"promotion code {code!r} can be redeemed {promotion.max_redemptions} "
+                                         f"time(s), already by {', '.join(repr(u) for u in users[:5])}"))
+                    continue
+                users.append(subscription.reference)
+            code = coupon.code
             billed_in = currency_of(subscription) if currency_of is not None else (plan.currency if plan else None)
             if coupon.currency is not None and plan is not None and billed_in and coupon.currency != billed_in:
                 found.append((where, f"coupon {code!r} takes {coupon.amount_off} {coupon.currency} off but "

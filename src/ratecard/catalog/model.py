@@ -18,6 +18,7 @@ from ..domain.pricing import Charge, ChargeFilter, Tier
 from ..domain.rating import OneOff, Plan, Pricing
 from ..domain.terms import Terms
 from ..domain.trials import with_trial
+from .discount_rules import resolve_codes
 from .schema import Address, BillingEntity, CatalogDocument, Coupon, OneOffCharge
 from .schema import Charge as ChargeModel
 from .schema import Discount as DiscountModel
@@ -331,7 +332,8 @@ def build_catalog(document: CatalogDocument) -> Catalog:
                    if charge.code in overrides else charge for charge in charges_in(plan_models[code], billed_in)]
         return plan_in(plan_models[code], billed_in, charges)
 
-    coupons = {coupon.code: coupon for coupon in document.coupons}
+    # a subscription names a coupon by its code or one of its promotion codes
+    coupons = {code: coupon for code, (coupon, _) in resolve_codes(document.coupons).items()}
     subscriptions = {}
     for s in document.subscriptions:
         customer = customers[s.customer]

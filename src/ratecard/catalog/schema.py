@@ -21,6 +21,7 @@ from pydantic import (
     StrictBool,
     StrictInt,
     field_validator,
+    model_serializer,
     model_validator,
 )
 
@@ -346,8 +347,34 @@ class Discount(Off):
     periods: Periods | None = None
 
 
+# A coupon's (or promotion code's) lifecycle: only an active one can be taken by a subscription;
+# the subscriptions that carried it when it left active (`kept_by`) keep it.
+RedeemStatus = Literal["draft", "active", "inactive", "deprecated", "archived"]
+MAX_PROMOTION_CODES = 1000
+
+
+def _without_defaults(data: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
+    """Leave out fields at their default, so a catalog without lifecycles keeps its digest."""
+    return {key: value for key, value in data.items() if key not in defaults or value != defaults[key]}
+
+
+class PromotionCode(Strict):
+    """Another code a subscription can name to take its coupon, with limits of its own."""
+
+    code: DiscountCode
+    status: RedeemStatus = "active"
+    kept_by: list[Code] = []  # subscriptions that carried it when it left active
+    max_redemptions: Annotated[StrictInt, Field(ge=1)] | None = None
+    redeem_by: Moment | None = None
+
+    @model_serializer(mode="wrap")
+    def _compact(self, handler: Any) -> Any:
+        return _without_defaults(handler(self), {"status": "active", "kept_by": []})
+
+
 class Coupon(Off):
-    """Defined once, attached to subscriptions by code (like Stripe's coupons)."""
+    """Defined once, attached to subscriptions by code (like Stripe's coupons), or by one of its
+    promotion codes."""
 
     code: DiscountCode
     description: Text | None = None
@@ -356,6 +383,13 @@ class Coupon(Off):
     periods: Periods | None = None  # required with duration repeating
     max_redemptions: Annotated[StrictInt, Field(ge=1)] | None = None
     redeem_by: Moment | None = None  # a subscription starting after it cannot take the coupon
+    status: RedeemStatus = "active"
+    kept_by: list[Code] = []  # subscriptions that carried it when it left active
+    promotion_codes: Annotated[list[PromotionCode], Field(max_length=MAX_PROMOTION_CODES)] = []
+
+    @model_serializer(mode="wrap")
+    def _compact(self, handler: Any) -> Any:
+        return _without_defaults(handler(self), {"status": "active", "kept_by": [], "promotion_codes": []})
 
     @model_validator(mode="after")
     def _consistent(self) -> Coupon:

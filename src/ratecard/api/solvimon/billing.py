@@ -17,7 +17,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
 
 from ...catalog import Catalog
-from ...catalog.schema import BillingEntity, Coupon
+from ...catalog.schema import BillingEntity, Coupon, PromotionCode
 from ...domain.instants import to_micros
 from ...services.resources import billing_entities, coupons
 from ..context import Caller, current_caller
@@ -127,8 +127,11 @@ async def update_entity(key: str, request: Request, caller: Caller = Depends(cur
 # ------------------------------------------------------------------------- coupons, promotion codes
 
 
-def _status(coupon: Coupon, now: datetime) -> str:
-    """ACTIVE until its redeem_by (a subscription starting later cannot take it), INACTIVE after."""
+def _status(coupon: Coupon | PromotionCode, now: datetime) -> str:
+    """Its lifecycle status; an active one is ACTIVE until its redeem_by (a subscription starting
+    later cannot take it), INACTIVE after."""
+    if coupon.status != "active":
+        return coupon.status.upper()
     if coupon.redeem_by is not None:
         limit = coupon.redeem_by if isinstance(coupon.redeem_by, datetime) else \
             datetime(coupon.redeem_by.year, coupon.redeem_by.month, coupon.redeem_by.day, tzinfo=UTC)
@@ -137,8 +140,13 @@ def _status(coupon: Coupon, now: datetime) -> str:
     return "ACTIVE"
 
 
-def _redemptions(catalog: Catalog, code: str) -> list[Any]:
-    return [s for s in catalog.document.subscriptions if code in (s.coupons or [])]
+def _redemptions(catalog: Catalog, code: str, exact: bool = False) -> list[Any]:
+    """The subscriptions that took the coupon `code`, by its code or any of its promotion codes
+    (`exact`: by this very code only, as a promotion code counts its own)."""
+    codes = {code}
+    if not exact:
+        codes |= {p.code for c in catalog.document.coupons if c.code == code for p in c.promotion_codes}
+    return [s for s in catalog.document.subscriptions if codes & set(s.coupons or [])]
 
 
 def _moment(value: Any) -> str | None:
@@ -166,12 +174,21 @@ def coupon_body(catalog: Catalog | None, coupon: Coupon, now: datetime) -> dict[
     return {key: value for key, value in body.items() if value is not None}
 
 
-def promotion_body(catalog: Catalog, coupon: Coupon, now: datetime) -> dict[str, Any]:
-    body = {"object_type": "PROMOTION_CODE", "id": f"{PROMO_PREFIX}{coupon.code}", "code_format": "CUSTOM",
-            "code": coupon.code, "coupon_id": f"{COUPON_PREFIX}{coupon.code}", "status": _status(coupon, now),
-            "end_at": _moment(coupon.redeem_by), "maximum_redemptions": coupon.max_redemptions,
-            "number_of_redemptions": len(_redemptions(catalog, coupon.code))}
+def promotion_body(catalog: Catalog | None, coupon: Coupon, now: datetime,
+                   promotion: PromotionCode | None = None) -> dict[str, Any]:
+    """A promotion code: the coupon's own code (promotion None), or one added to it."""
+    shown: Coupon | PromotionCode = promotion if promotion is not None else coupon
+    body = {"object_type": "PROMOTION_CODE", "id": f"{PROMO_PREFIX}{shown.code}", "code_format": "CUSTOM",
+            "code": shown.code, "coupon_id": f"{COUPON_PREFIX}{coupon.code}", "status": _status(shown, now),
+            "end_at": _moment(shown.redeem_by), "maximum_redemptions": shown.max_redemptions,
+            "number_of_redemptions": len(_redemptions(catalog, shown.code, exact=promotion is not None))
+            if catalog is not None else 0}
     return {key: value for key, value in body.items() if value is not None}
+
+
+def _promotions(coupons: list[Coupon]) -> list[tuple[Coupon, PromotionCode | None]]:
+    """Every promotion code: each coupon's own, then those added to it."""
+    return [(coupon, promotion) for coupon in coupons for promotion in (None, *coupon.promotion_codes)]
 
 
 def _coupons(caller: Caller) -> tuple[Catalog | None, list[Coupon]]:
@@ -182,7 +199,8 @@ def _coupons(caller: Caller) -> tuple[Catalog | None, list[Coupon]]:
 def _coupon(caller: Caller, key: str, prefix: str) -> tuple[Catalog, Coupon]:
     code = _key(key, prefix)
     catalog, coupons = _coupons(caller)
-    found = next((coupon for coupon in coupons if coupon.code == code), None)
+    found = next((coupon for coupon in coupons if coupon.code == code or (
+        prefix == PROMO_PREFIX and any(p.code == code for p in coupon.promotion_codes))), None)
     if catalog is None or found is None:
         raise not_found("coupon" if prefix == COUPON_PREFIX else "promotion code", key)
     return catalog, found
@@ -249,9 +267,12 @@ def list_promotion_codes(request: Request, page: Page = Depends(solvimon_page), 
     if coupon_id is not None:
         code = _key(coupon_id, COUPON_PREFIX)
         coupons = [c for c in coupons if c.code == code]
+    codes = _promotions(coupons)
     if wanted:
-        coupons = [c for c in coupons if _status(c, caller.now) in wanted]
-    return json_response(paginate(request, coupons, page, lambda c: promotion_body(catalog, c, caller.now), SORT))
+        codes = [(c, p) for c, p in codes if _status(p or c, caller.now) in wanted]
+    return json_response(paginate(request, codes, page, lambda item: promotion_body(catalog, item[0], caller.now, item[1]),
+                                  {"reference": lambda item: (item[1] or item[0]).code,
+                                   "id": lambda item: (item[1] or item[0]).code}))
 
 
 @router.get("/v1/promotion-codes/{key}/redemptions", summary="The subscriptions that carry the code's coupon")
@@ -266,7 +287,9 @@ def promotion_redemptions(key: str, request: Request, page: Page = Depends(solvi
 def get_promotion_code(key: str, request: Request, caller: Caller = Depends(current_caller)) -> Response:
     _no_expand(request)
     catalog, coupon = _coupon(caller, key, PROMO_PREFIX)
-    return json_response(promotion_body(catalog, coupon, caller.now))
+    code = _key(key, PROMO_PREFIX)
+    promotion = next((p for p in coupon.promotion_codes if p.code == code), None)
+    return json_response(promotion_body(catalog, coupon, caller.now, promotion))
 
 
 def _redemption_list(caller: Caller, request: Request, page: Page, key: str, prefix: str, customer_id: str | None,
@@ -274,7 +297,10 @@ def _redemption_list(caller: Caller, request: Request, page: Page, key: str, pre
     _no_expand(request)
     catalog, coupon = _coupon(caller, key, prefix)
     view = snapshot(caller).view
-    subscriptions = _redemptions(catalog, coupon.code)
+    code = _key(key, prefix)
+    promotion = next((p for p in coupon.promotion_codes if p.code == code), None) if prefix == PROMO_PREFIX else None
+    subscriptions = _redemptions(catalog, code, exact=True) if promotion is not None else \
+        _redemptions(catalog, coupon.code)
     if customer_id is not None:
         param(customer_id, "customer_id")
         customer = view.customer_reference(customer_id)
@@ -288,7 +314,8 @@ def _redemption_list(caller: Caller, request: Request, page: Page, key: str, pre
                "customer_id": view.customer_id(subscription.customer),
                "pricing_plan_subscription_id": subscription.reference}
         if prefix == PROMO_PREFIX:
-            out["promotion_code_details"] = {"promotion_code_id": f"{PROMO_PREFIX}{coupon.code}", "code": coupon.code}
+            shown = promotion.code if promotion is not None else coupon.code
+            out["promotion_code_details"] = {"promotion_code_id": f"{PROMO_PREFIX}{shown}", "code": shown}
         return {key: value for key, value in out.items() if value is not None}
 
     return json_response(paginate(request, subscriptions, page, body,

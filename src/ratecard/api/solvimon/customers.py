@@ -10,6 +10,8 @@ from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
 
 from ...catalog.schema import Customer as CatalogCustomer
+from ...domain.instants import to_micros
+from ...domain.tax_ids import check_tax_id
 from ...services.resources import customers
 from ...services.resources.customers import COUNTRIES, EMAIL
 from ...services.resources.model import CUSTOMER, View
@@ -17,8 +19,9 @@ from ...store.resources import Resource
 from ..context import Caller, current_caller
 from ..errors import invalid, not_found
 from ..pagination import Page, paginate, solvimon_page, sortable
-from .common import OBJECT_BODY, json_body, json_response, wire_instant
+from .common import OBJECT_BODY, json_body, json_response, multi, param, wire_instant
 from .config import snapshot
+from .search import Field, search, search_body
 from .vocabulary import require_object
 
 router = APIRouter(tags=["customers"])
@@ -109,6 +112,78 @@ def upsert_customer(body: Any = Depends(json_body), identifier_field: str | None
     key = data.get("id") if identifier_field == "id" else data.get("reference")
     view, customer, row = customers.upsert(caller.store, caller.environment, caller.now, key, data)
     return json_response(render(view, customer, row), 201)
+
+
+def _row_field(name: str) -> Field:
+    return Field(lambda item: (item[2].body.get(name) if item[2] is not None else None)
+                 or ({"status": "ACTIVE", "type": "ORGANIZATION"}.get(name)), enum=name in ("status", "type"))
+
+
+@router.post("/v1/customers/search", openapi_extra=OBJECT_BODY,
+             summary="Search customers (search_fields, filter_fields); paged like the list")
+def search_customers(request: Request, body: dict[str, Any] = Depends(search_body),
+                     page: Page = Depends(solvimon_page), caller: Caller = Depends(current_caller)) -> Response:
+    if multi(request, "expand"):
+        raise invalid("expand", "expand: a customer has nothing to expand")
+    view = snapshot(caller).view
+    items = [(index, c, view.resources.by_reference.get((CUSTOMER, c.reference)))
+             for index, c in enumerate(view.customers())]
+    fields = {"id": Field(lambda item: view.customer_id(item[1].reference)),
+              "reference": Field(lambda item: item[1].reference), "name": Field(lambda item: item[1].name),
+              "email": Field(lambda item: item[1].email), "country": Field(lambda item: item[1].country, enum=True),
+              "currency": Field(lambda item: item[1].currency, enum=True),
+              "status": _row_field("status"), "type": _row_field("type"),
+              "parent_customer_id": _row_field("parent_customer_id")}
+    found = search(items, body, fields)
+    sort_keys = {"created_at": lambda item: (item[2].created_at if item[2] else 0, item[0]),
+                 "reference": lambda item: item[1].reference, "name": lambda item: sortable(item[1].name)}
+    return json_response(paginate(request, found, page, lambda item: render(view, item[1], item[2]), sort_keys))
+
+
+MAX_TAX_IDS = 20
+
+
+@router.post("/v1/customers/validate-tax-id", openapi_extra=OBJECT_BODY,
+             summary="Check the tax ids of a customer body offline (syntax and check digits; no registry)")
+def validate_tax_ids(body: Any = Depends(json_body), caller: Caller = Depends(current_caller)) -> Response:
+    data = require_object(body)
+    organization = data.get("organization")
+    if not isinstance(organization, dict):
+        raise invalid("organization", "organization is required: the tax ids are organization.tax_id and "
+                                      "organization.tax_ids")
+    address = organization.get("registered_address")
+    country = address.get("country") if isinstance(address, dict) and isinstance(address.get("country"), str) else None
+    wanted: list[tuple[str, str | None]] = []
+    if organization.get("tax_id") is not None:
+        if not isinstance(organization["tax_id"], str):
+            raise invalid("organization.tax_id", "organization.tax_id must be a string")
+        wanted.append((organization["tax_id"], None))
+    listed = organization.get("tax_ids") or []
+    if not isinstance(listed, list) or len(listed) > MAX_TAX_IDS:
+        raise invalid("organization.tax_ids", f"organization.tax_ids must be a list of at most {MAX_TAX_IDS}")
+    for index, item in enumerate(listed):
+        if not isinstance(item, dict) or not isinstance(item.get("id"), str):
+            raise invalid(f"organization.tax_ids.{index}.id", f"organization.tax_ids.{index}.id must be the number")
+        kind = item.get("type")
+        if kind is not None and not isinstance(kind, str):
+            raise invalid(f"organization.tax_ids.{index}.type", "type must be a string")
+        wanted.append((item["id"], kind))
+    if not wanted:
+        raise invalid("organization.tax_id", "give organization.tax_id or organization.tax_ids to validate")
+    checked = wire_instant(to_micros(caller.now))
+    results = []
+    for number, kind in wanted:
+        result = check_tax_id(number, kind, country)
+        results.append({"id": result.number, "validation_date": checked, "source": "RATECARD_OFFLINE",
+                        "valid": result.result, "message": result.message})
+    return json_response({"data": results})
+
+
+@router.post("/v1/customers/{key:path}/forget",
+             summary="Erase a customer's personal data (kept: its invoices, as issued, and its reference)")
+def forget_customer(key: str, caller: Caller = Depends(current_caller)) -> Response:
+    view, customer, row = customers.forget(caller.store, caller.environment, caller.now, param(key, "key") or key)
+    return json_response(render(view, customer, row))
 
 
 @router.post("/v1/customers/{key:path}/activate", summary="Activate a customer (DRAFT → ACTIVE; idempotent)")

@@ -11,9 +11,9 @@ from ...catalog.schema import Feature
 from ...services.resources import features
 from ...services.resources.model import View
 from ..context import Caller, current_caller
-from ..errors import not_found
+from ..errors import invalid, not_found
 from ..pagination import Page, paginate, solvimon_page
-from .common import OBJECT_BODY, json_body, json_response
+from .common import OBJECT_BODY, json_body, json_response, param
 from .config import snapshot
 from .vocabulary import require_object
 
@@ -44,6 +44,26 @@ def list_features(request: Request, page: Page = Depends(solvimon_page),
              summary="Create a feature (added to the catalog as a new version)")
 def create_feature(body: Any = Depends(json_body), caller: Caller = Depends(current_caller)) -> Response:
     view, feature = features.create(caller.store, caller.environment, caller.now, require_object(body))
+    return json_response(render(view, feature), 201)
+
+
+@router.put("/v1/features", status_code=201, openapi_extra=OBJECT_BODY,
+            summary="Create or update a feature found by its reference (a new catalog version)")
+def upsert_feature(body: Any = Depends(json_body), caller: Caller = Depends(current_caller)) -> Response:
+    data = require_object(body)
+    reference = data.get("reference")
+    if not isinstance(reference, str):
+        raise invalid("reference", "reference is required: a feature is found by its reference")
+    existing = features.find(snapshot(caller).view.document, caller.environment, param(reference, "reference") or "")
+    if existing is None or existing.code != reference:
+        if data.get("id") is not None:
+            raise invalid("id", "id: a new feature's id is derived from its reference; leave id out")
+        view, feature = features.create(caller.store, caller.environment, caller.now, data)
+    else:
+        if data.get("id") not in (None, features.feature_id(caller.environment, existing.code)):
+            raise invalid("id", f"id does not match feature {reference[:100]!r}")
+        view, feature = features.update(caller.store, caller.environment, caller.now, existing.code,
+                                        {k: v for k, v in data.items() if k != "id"})
     return json_response(render(view, feature), 201)
 
 

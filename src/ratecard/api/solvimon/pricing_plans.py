@@ -21,6 +21,7 @@ from ..errors import invalid, not_found
 from ..pagination import Page, paginate, solvimon_page, sortable
 from .common import OBJECT_BODY, json_body, json_response, multi, param
 from .config import snapshot
+from .search import Field, search, search_body
 from .vocabulary import require_object
 
 router = APIRouter(tags=["pricing plans"])
@@ -167,6 +168,53 @@ def list_plans(request: Request, page: Page = Depends(solvimon_page),
     return json_response(paginate(request, found, page, lambda p: render_plan(view, *p), PLAN_SORT, everything=True))
 
 
+def _plan_field(name: str) -> Any:
+    def read(found: tuple[str, Plan | None, Resource | None]) -> str | None:
+        code, plan, row = found
+        body = row.body if row is not None else {}
+        if name == "name":
+            return (plan.name if plan is not None else None) or body.get("name")
+        return body.get(name) or {"type": "STANDARD", "variant": "DEFAULT"}.get(name)
+    return read
+
+
+PLAN_SEARCH = {"reference": Field(lambda p: p[0]), "name": Field(_plan_field("name")),
+               "description": Field(_plan_field("description")), "type": Field(_plan_field("type"), enum=True),
+               "variant": Field(_plan_field("variant"), enum=True)}
+
+
+@router.post("/v1/pricing-plans/search", openapi_extra=OBJECT_BODY,
+             summary="Search pricing plans (search_fields, filter_fields); paged like the list")
+def search_plans(request: Request, body: dict[str, Any] = Depends(search_body),
+                 page: Page = Depends(solvimon_page), caller: Caller = Depends(current_caller)) -> Response:
+    view = snapshot(caller).view
+    fields = {"id": Field(lambda p: plans.plan_id(view.environment, p[0])), **PLAN_SEARCH}
+    found = search(plans.plans(view), body, fields)
+    return json_response(paginate(request, found, page, lambda p: render_plan(view, *p), PLAN_SORT, everything=True))
+
+
+@router.put("/v1/pricing-plans", status_code=201, openapi_extra=OBJECT_BODY,
+            summary="Create or update a pricing plan found by its reference (the plan code)")
+def upsert_plan(body: Any = Depends(json_body), caller: Caller = Depends(current_caller)) -> Response:
+    data = require_object(body)
+    reference = data.get("reference")
+    if not isinstance(reference, str):
+        raise invalid("reference", "reference is required: a pricing plan is found by its reference (the plan code)")
+    found = plans.find_plan(snapshot(caller).view, param(reference, "reference") or reference)
+    if found is None:
+        if data.get("id") is not None:
+            raise invalid("id", "id: a new pricing plan's id is derived from its reference; leave id out")
+        view, row = plans.create_plan(caller.store, caller.environment, caller.now, data)
+        return json_response(render_plan(view, row.reference, None, row), 201)
+    if data.get("id") not in (None, plans.plan_id(caller.environment, found[0])):
+        raise invalid("id", f"id does not match pricing plan {reference[:100]!r}")
+    view, row = plans.update_plan(caller.store, caller.environment, caller.now, found[0],
+                                  {k: v for k, v in data.items() if k != "id"})
+    again = plans.find_plan(view, row.reference)
+    assert again is not None
+    return json_response(render_plan(view, *again), 201)
+
+
 @router.post("/v1/pricing-plans", status_code=201, openapi_extra=OBJECT_BODY,
              summary="Create a pricing plan (a catalog plan once a version of it is published)")
 def create_plan(body: Any = Depends(json_body), caller: Caller = Depends(current_caller)) -> Response:
@@ -222,6 +270,39 @@ def _version(view: View, key: str, expand: list[str]) -> dict[str, Any]:
              summary="Create a DRAFT version of a pricing plan (optionally copied from another version)")
 def create_version(body: Any = Depends(json_body), caller: Caller = Depends(current_caller)) -> Response:
     view, row = plans.create_version(caller.store, caller.environment, caller.now, require_object(body))
+    return json_response(render_version(view, row), 201)
+
+
+@router.put("/v1/pricing-plan-versions", status_code=201, openapi_extra=OBJECT_BODY,
+            summary="Update the version named by id (or pricing_plan_id and version), else create a DRAFT")
+def upsert_version(body: Any = Depends(json_body), caller: Caller = Depends(current_caller)) -> Response:
+    data = require_object(body)
+    view = snapshot(caller).view
+    existing = None
+    if data.get("id") is not None:
+        key = data["id"]
+        existing = view.resources.find(VERSION, param(key, "id") if isinstance(key, str) else None)
+        if existing is None:
+            raise not_found("pricing plan version", str(key)[:100])
+    elif isinstance(data.get("pricing_plan_id"), str) and data.get("version") is not None:
+        found = plans.find_plan(view, param(data["pricing_plan_id"], "pricing_plan_id") or "")
+        pid = plans.plan_id(view.environment, found[0]) if found is not None else None
+        existing = next((row for row in plans.versions_of(view, pid or "")
+                         if row.body.get("version") == data["version"]), None)
+    if existing is None:
+        if data.get("version") is not None:
+            raise invalid("version", "version: a new version is numbered by ratecard (the next number); leave "
+                                     "version out, or name an existing one")
+        view, row = plans.create_version(caller.store, caller.environment, caller.now, data)
+        return json_response(render_version(view, row), 201)
+    if data.get("pricing_plan_id") is not None:
+        found = plans.find_plan(view, str(data["pricing_plan_id"]))
+        if found is None or plans.plan_id(view.environment, found[0]) != existing.body.get("pricing_plan_id"):
+            raise invalid("pricing_plan_id", "pricing_plan_id does not match the version's pricing plan")
+    if data.get("version") not in (None, existing.body.get("version")):
+        raise invalid("version", "version: a version's number does not change")
+    changes = {k: v for k, v in data.items() if k not in ("id", "pricing_plan_id", "version")}
+    view, row = plans.update_version(caller.store, caller.environment, caller.now, existing.id, changes)
     return json_response(render_version(view, row), 201)
 
 

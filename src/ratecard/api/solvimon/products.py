@@ -19,6 +19,7 @@ from ..errors import invalid, not_found
 from ..pagination import Page, paginate, solvimon_page, sortable
 from .common import OBJECT_BODY, json_body, json_response, multi, param
 from .config import snapshot
+from .search import Field, search, search_body
 from .vocabulary import require_object
 
 router = APIRouter(tags=["products"])
@@ -55,6 +56,23 @@ SORT_KEYS = {"created_at": lambda r: (r.created_at, r.id), "updated_at": lambda 
              "reference": lambda r: r.reference, "id": lambda r: r.id,
              "name": lambda r: sortable(r.body.get("name")), "display_order": lambda r: sortable(r.body.get(
                  "display_order"))}
+
+
+def search_fields(kind: str) -> dict[str, Field]:
+    """What a search of this kind can name: the fields the list shows, read from the row."""
+    fields = {"id": Field(lambda r: r.id), "reference": Field(lambda r: r.reference),
+              "name": Field(lambda r: r.body.get("name")), "description": Field(lambda r: r.body.get("description")),
+              "tax_category": Field(lambda r: r.body.get("tax_category"), enum=True)}
+    if kind != CATEGORY:
+        fields["status"] = Field(lambda r: r.body.get("status"), enum=True)
+    if kind == PRODUCT:
+        fields.update(category_id=Field(lambda r: r.body.get("category_id")),
+                      product_type=Field(lambda r: r.body.get("product_type"), enum=True))
+    if kind == ITEM:
+        fields.update(product_id=Field(lambda r: r.body.get("product_id")),
+                      type=Field(lambda r: r.body.get("type"), enum=True),
+                      model_type=Field(lambda r: r.body.get("model_type"), enum=True))
+    return fields
 
 
 def _find(caller: Caller, kind: str, key: str) -> tuple[View, Resource]:
@@ -105,6 +123,16 @@ def _routes(kind: str) -> None:
         if request.query_params.get("customer_id") is not None:
             rows = []  # ratecard has no customer-specific products
         expand = multi(request, "expand")
+        return json_response(paginate(request, rows, page, lambda r: render(view, r, expand), SORT_KEYS,
+                                      everything=True))
+
+    @router.post(path + "/search", openapi_extra=OBJECT_BODY, name=f"search_{kind}",
+                 summary=f"Search {label}s (search_fields, filter_fields); paged like the list")
+    def search_rows(request: Request, body: dict[str, Any] = Depends(search_body),
+                    page: Page = Depends(solvimon_page), caller: Caller = Depends(current_caller)) -> Response:
+        view = snapshot(caller).view
+        expand = multi(request, "expand")
+        rows = search(view.resources.of_kind(kind), body, search_fields(kind))
         return json_response(paginate(request, rows, page, lambda r: render(view, r, expand), SORT_KEYS,
                                       everything=True))
 

@@ -15,11 +15,11 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from ...catalog.schema import CatalogDocument, Coupon
+from ...catalog.schema import CatalogDocument, Coupon, PromotionCode
 from ...domain.instants import to_micros
 from ...store import Store
 from ...store.resources import config_change
-from .checks import already_exists, invalid, missing
+from .checks import already_exists, invalid, invalid_operation, missing, not_found
 from .model import save_document
 
 DURATIONS = {"ONE_TIME": "once", "FOREVER": "forever", "PERIOD": "repeating"}
@@ -48,8 +48,8 @@ def coupon_fields(data: dict[str, Any]) -> dict[str, Any]:
     reference = data.get("reference")
     if reference is None:
         raise missing("reference", "reference is required: it is the coupon's code, which subscriptions name")
-    if data.get("status") not in (None, "ACTIVE"):
-        raise invalid("status", "status: a coupon is ACTIVE once its catalog version is applied")
+    if data.get("status") not in (None, *STATUSES) or data.get("status") == "ARCHIVED":
+        raise invalid("status", "status must be DRAFT, ACTIVE, INACTIVE or DEPRECATED")
     fields: dict[str, Any] = {"code": reference}
     # a catalog coupon has a code and a description, no name: a name other than the code is kept
     # in the description, before it ("Spring sale: 25 % off for three months")
@@ -107,6 +107,8 @@ def _coupon(fields: dict[str, Any]) -> Coupon:
 def create_coupon(store: Store, environment: str, now: datetime, data: dict[str, Any]) -> Coupon:
     """Add the coupon to the catalog as a new version (409 when its code exists)."""
     coupon = _coupon(coupon_fields(data))
+    if data.get("status") not in (None, "ACTIVE"):  # created not redeemable (yet)
+        coupon = coupon.model_copy(update={"status": STATUSES[data["status"]]})
     with config_change(store, environment, to_micros(now)) as change:
         document = change.catalog() or CatalogDocument()
         if any(existing.code == coupon.code for existing in document.coupons):
@@ -114,3 +116,185 @@ def create_coupon(store: Store, environment: str, now: datetime, data: dict[str,
         save_document(change, document.model_copy(update={"coupons": [*document.coupons, coupon]}),
                       f"creating coupon {coupon.code!r}")
     return coupon
+
+
+# ---------------------------------------------------------------- lifecycle, edits, promotion codes
+
+# target status -> the statuses it may be reached from (archived is final)
+TRANSITIONS = {"active": ("draft", "active", "inactive", "deprecated"),
+               "inactive": ("draft", "active", "inactive"),
+               "deprecated": ("draft", "active", "inactive", "deprecated"),
+               "archived": ("draft", "active", "inactive", "deprecated", "archived")}
+STATUSES = {"DRAFT": "draft", "ACTIVE": "active", "INACTIVE": "inactive", "DEPRECATED": "deprecated",
+            "ARCHIVED": "archived"}
+
+
+def _carriers(document: CatalogDocument, codes: set[str]) -> list[str]:
+    return [s.reference for s in document.subscriptions if codes & set(s.coupons)]
+
+
+def _moved(item: Any, target: str, carriers: list[str], what: str) -> dict[str, Any]:
+    """The fields of a coupon or promotion code moved to `target`. Leaving active, the
+    subscriptions that carry it now (`carriers`) keep it (kept_by); no other can take it until it
+    is active again."""
+    if item.status == target:
+        return {}
+    if item.status not in TRANSITIONS[target]:
+        raise invalid_operation(f"{what} is {item.status.upper()}: it cannot become {target.upper()}")
+    if target == "active":
+        return {"status": target, "kept_by": []}
+    return {"status": target, "kept_by": carriers if item.status == "active" else item.kept_by}
+
+
+def _edit(store: Store, environment: str, now: datetime, code: str,
+          change_coupon: Any, what: str) -> tuple[Coupon, CatalogDocument]:
+    """Replace the coupon `code` with change_coupon(coupon, carriers) in a new catalog version;
+    carriers: the subscriptions that carry it now (by its code or a promotion code)."""
+    with config_change(store, environment, to_micros(now)) as change:
+        document = change.catalog() or CatalogDocument()
+        current = next((c for c in document.coupons if c.code == code), None)
+        if current is None:
+            raise not_found("coupon", code)
+        edited = change_coupon(current, _carriers(document, {current.code, *(
+            p.code for p in current.promotion_codes)}))
+        coupons = [edited if c.code == code else c for c in document.coupons]
+        document = document.model_copy(update={"coupons": coupons})
+        save_document(change, document, what)
+        change.changed = True  # the catalog moved: cached views notice at once
+        return edited, document
+
+
+def change_coupon_status(store: Store, environment: str, now: datetime, code: str,
+                         target: str) -> tuple[Coupon, CatalogDocument]:
+    return _edit(store, environment, now, code,
+                 lambda c, carriers: c.model_copy(update=_moved(c, target, carriers, f"coupon {c.code!r}")),
+                 f"setting coupon {code!r} {target}")
+
+
+PATCHABLE = ("name", "description", "status", "discount", "duration", "end_at", "maximum_redemptions", "reference",
+             "object_type", "id", "created_at", "updated_at")
+
+
+def update_coupon(store: Store, environment: str, now: datetime, code: str,
+                  data: dict[str, Any]) -> tuple[Coupon, CatalogDocument]:
+    """PATCH: the fields given replace the coupon's (an edited discount applies from the next
+    invoice, like a price); `status` moves it along its lifecycle; its code cannot change."""
+    for name in data:
+        if name not in PATCHABLE and name not in UNSUPPORTED:
+            raise invalid(name, f"{name} is not a field of a coupon")
+    for name in ("limited_to", "start_at", "number_of_redemptions"):
+        if data.get(name) is not None:
+            raise invalid(name, f"{name}: {UNSUPPORTED[name]}")
+    if data.get("reference") not in (None, code):
+        raise invalid_operation("a coupon's reference is the code subscriptions name: it cannot change", "reference")
+    target = data.get("status")
+    if target is not None and target not in STATUSES:
+        raise invalid("status", f"status must be one of {', '.join(STATUSES)}")
+
+    def edited(current: Coupon, carriers: list[str]) -> Coupon:
+        fields = current.model_dump(exclude={"status", "kept_by", "promotion_codes"})
+        if "description" in data or "name" in data:
+            wire = coupon_fields({"reference": code, "discount": {"type": "PERCENTAGE", "percentage": "1"},
+                                  "name": data.get("name"), "description": data.get("description")})
+            fields["description"] = wire.get("description")
+        if data.get("discount") is not None or data.get("duration") is not None:
+            discount = data.get("discount") or _wire_discount(current)
+            duration = data.get("duration") or _wire_duration(current)
+            wire = coupon_fields({"reference": code, "discount": discount, "duration": duration})
+            for name in ("percent_off", "amount_off", "currency", "duration", "periods"):
+                fields[name] = wire.get(name)
+        if "end_at" in data:
+            fields["redeem_by"] = data["end_at"]
+        if "maximum_redemptions" in data:
+            fields["max_redemptions"] = data["maximum_redemptions"]
+        coupon = _coupon(fields).model_copy(update={"status": current.status, "kept_by": current.kept_by,
+                                                    "promotion_codes": current.promotion_codes})
+        if target is not None:
+            coupon = coupon.model_copy(update=_moved(coupon, STATUSES[target], carriers, f"coupon {code!r}"))
+        return coupon
+
+    return _edit(store, environment, now, code, edited, f"changing coupon {code!r}")
+
+
+def _wire_discount(coupon: Coupon) -> dict[str, Any]:
+    if coupon.percent_off is not None:
+        return {"type": "PERCENTAGE", "percentage": str(coupon.percent_off)}
+    return {"type": "AMOUNT", "amount": {"quantity": str(coupon.amount_off), "currency": coupon.currency}}
+
+
+def _wire_duration(coupon: Coupon) -> dict[str, Any]:
+    kind = {value: key for key, value in DURATIONS.items()}[coupon.duration]
+    return {"type": kind, "period": {"value": coupon.periods}} if coupon.periods else {"type": kind}
+
+
+PROMOTION_FIELDS = ("object_type", "id", "code_format", "code", "coupon_id", "status", "limited_to", "start_at",
+                    "end_at", "maximum_redemptions", "number_of_redemptions", "created_at", "updated_at")
+
+
+def create_promotion_code(store: Store, environment: str, now: datetime, coupon_code: str,
+                          data: dict[str, Any]) -> tuple[Coupon, PromotionCode, CatalogDocument]:
+    """Add a promotion code to its coupon (a new catalog version); its code is unique among
+    every coupon's and promotion code's."""
+    for name in data:
+        if name not in PROMOTION_FIELDS:
+            raise invalid(name, f"{name} is not a field of a promotion code")
+    for name, why in (("limited_to", "a promotion code is redeemable by any customer"),
+                      ("start_at", "a promotion code is redeemable from the catalog version that adds it"),
+                      ("id", "a promotion code's id is promo_<code>"), ("number_of_redemptions", "counted by ratecard")):
+        if data.get(name) is not None:
+            raise invalid(name, f"{name}: {why}")
+    if data.get("code_format") not in (None, "CUSTOM"):
+        raise invalid("code_format", "code_format must be CUSTOM: ratecard does not generate codes")
+    if data.get("code") is None:
+        raise missing("code", "code is required: the code a subscription names to take the coupon")
+    status = data.get("status", "ACTIVE")
+    if status not in STATUSES or status == "ARCHIVED":
+        raise invalid("status", "status must be DRAFT, ACTIVE, INACTIVE or DEPRECATED")
+    fields = {"code": data["code"], "max_redemptions": data.get("maximum_redemptions"),
+              "redeem_by": data.get("end_at"), "status": STATUSES[status]}
+    try:
+        promotion = PromotionCode.model_validate(fields)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = {"code": "code", "max_redemptions": "maximum_redemptions", "redeem_by": "end_at"}.get(
+            str(first["loc"][0]) if first["loc"] else "", None)
+        raise invalid(where, f"{where or 'promotion code'}: {str(first['msg']).removeprefix('Value error, ')}") \
+            from None
+    with config_change(store, environment, to_micros(now)) as change:
+        document = change.catalog() or CatalogDocument()
+        taken = {coupon.code for coupon in document.coupons} | {
+            p.code for coupon in document.coupons for p in coupon.promotion_codes}
+        if promotion.code in taken:
+            raise already_exists("promotion code", promotion.code, "code")
+        current = next((c for c in document.coupons if c.code == coupon_code), None)
+        if current is None:
+            raise invalid("coupon_id", f"there is no coupon {coupon_code[:100]!r}")
+        coupon = current.model_copy(update={"promotion_codes": [*current.promotion_codes, promotion]})
+        document = document.model_copy(update={"coupons": [coupon if c.code == coupon_code else c
+                                                           for c in document.coupons]})
+        save_document(change, document, f"adding promotion code {promotion.code!r}")
+        change.changed = True
+        return coupon, promotion, document
+
+
+def change_promotion_status(store: Store, environment: str, now: datetime, code: str,
+                            target: str) -> tuple[Coupon, PromotionCode, CatalogDocument]:
+    """Move a promotion code along its lifecycle (the coupon's own code follows the coupon)."""
+    with config_change(store, environment, to_micros(now)) as change:
+        document = change.catalog() or CatalogDocument()
+        for coupon in document.coupons:
+            for promotion in coupon.promotion_codes:
+                if promotion.code == code:
+                    moved = promotion.model_copy(update=_moved(promotion, target, _carriers(document, {code}),
+                                                               f"promotion code {code!r}"))
+                    edited = coupon.model_copy(update={"promotion_codes": [
+                        moved if p.code == code else p for p in coupon.promotion_codes]})
+                    document = document.model_copy(update={"coupons": [
+                        edited if c.code == coupon.code else c for c in document.coupons]})
+                    save_document(change, document, f"setting promotion code {code!r} {target}")
+                    change.changed = True
+                    return edited, moved, document
+            if coupon.code == code:
+                raise invalid_operation(f"{code!r} is coupon {code!r}'s own code: its status is the coupon's "
+                                        "(change the coupon)")
+        raise not_found("promotion code", code)

@@ -369,3 +369,58 @@ def delete(store: Store, environment: str, now: datetime, key: str,
            show: Callable[[View, CatalogCustomer, Resource | None], Shown]) -> Shown:
     with config_change(store, environment, to_micros(now)) as change:
         return _remove(change, key, show)
+
+
+# ---------------------------------------------------------------- forgetting (erasure on request)
+
+# the personal data a forgotten customer loses: in the catalog customer, and in its row's details
+FORGOTTEN_CATALOG_FIELDS = ("name", "email", "address", "tax_id", "peppol_id")
+FORGOTTEN_ROW_FIELDS = ("custom_fields", "locale")
+
+
+def _has_ended(moment: Any, now: datetime) -> bool:
+    if moment is None:
+        return False
+    if not isinstance(moment, datetime):
+        moment = datetime(moment.year, moment.month, moment.day, tzinfo=now.tzinfo)
+    elif moment.tzinfo is None:
+        moment = moment.replace(tzinfo=now.tzinfo)
+    return moment <= now
+
+
+def _scrubbed(body: dict[str, Any]) -> dict[str, Any]:
+    """The row without personal details; an address keeps only its country (it decides tax)."""
+    kept = {key: value for key, value in body.items() if key not in FORGOTTEN_ROW_FIELDS}
+    for holder, address in (("organization", "registered_address"), ("individual", "residential_address")):
+        if holder in kept:
+            country = ((kept[holder] or {}).get(address) or {}).get("country")
+            kept[holder] = {address: {"country": country}} if country else {}
+    return kept
+
+
+def forget(store: Store, environment: str, now: datetime, key: str) -> Changed:
+    """Erase a customer's personal data from the current catalog (a new version) and its row, and
+    archive it. Refused while a subscription of it still runs (it would be billed again).
+    Finalized invoices and the catalog versions they were issued under are kept untouched: an
+    issued invoice must be kept as issued (retention law), and its document is rendered from
+    its catalog version. The reference stays (stored events and invoices are keyed by it)."""
+    with config_change(store, environment, to_micros(now)) as change:
+        document = change.catalog() or CatalogDocument()
+        view = View(environment, change.resources, document)
+        found = view.find_customer(key)
+        if found is None:
+            raise not_found("customer", key)
+        current, row = found
+        running = [s.reference for s in document.subscriptions
+                   if s.customer == current.reference and not _has_ended(s.end, now)]
+        if running:
+            raise invalid_operation(f"customer {current.reference!r} still has running subscriptions "
+                                    f"({', '.join(running[:3])}): cancel them before forgetting the customer")
+        customer = current.model_copy(update=dict.fromkeys(FORGOTTEN_CATALOG_FIELDS))
+        body = _scrubbed(row.body if row is not None else {"type": "ORGANIZATION"})
+        body.update(status="ARCHIVED", forgotten_at=to_micros(now))
+        customers = [customer if c.reference == current.reference else c for c in document.customers]
+        view = _save(change, document, customers, f"forgetting customer {current.reference!r}")
+        row = change.put(Resource(row.id if row is not None else view.customer_id(current.reference), CUSTOMER,
+                                  current.reference, body, 0, 0))
+        return view, customer, row

@@ -31,6 +31,8 @@ from ..pagination import Page, paginate, solvimon_page
 from .common import OBJECT_BODY, aware, json_body, json_response, param, wire_instant
 from .config import snapshot
 from .invoices import ID_PREFIX, STATUSES, render
+from .search import Field
+from .search import search as search_items
 
 router = APIRouter(tags=["invoices"])
 PATCHABLE = ("status", "on_hold")
@@ -40,7 +42,6 @@ RESULTS = {"pending": "PENDING", "requires_action": "PENDING", "succeeded": "AUT
 E_INVOICE_FORMATS = ("UBL", "UBL21", "PEPPOL", "FACTUR_X", "FACTURX")
 SEARCHABLE = ("invoice_number", "customer_reference", "customer_id", "pricing_plan_subscription_id", "id")
 FILTERABLE = ("status", "type", "customer_id", "customer_reference", "billing_currency", "paid", "on_hold")
-MAX_SEARCH_FIELDS = 20
 
 
 def _reference(key: str) -> str:
@@ -294,77 +295,33 @@ async def send_by_email(key: str, request: Request, caller: Caller = Depends(cur
 # ------------------------------------------------------------------------------ search, preview
 
 
-def _matches(value: str, wanted: str, field: dict[str, Any]) -> bool:
-    if field.get("ignore_case"):
-        value, wanted = value.lower(), wanted.lower()
-    start, end = bool(field.get("wildcard_start")), bool(field.get("wildcard_end"))
-    if start and end:
-        return wanted in value
-    if start:
-        return value.endswith(wanted)
-    if end:
-        return value.startswith(wanted)
-    return value == wanted
-
-
-def _fields(body: dict[str, Any], name: str) -> list[dict[str, Any]]:
-    items = body.get(name) or []
-    if not isinstance(items, list) or len(items) > MAX_SEARCH_FIELDS or not all(isinstance(i, dict) for i in items):
-        raise invalid(name, f"{name} must be a list of at most {MAX_SEARCH_FIELDS} objects")
-    return items
-
-
-def _text(item: dict[str, Any], key: str, where: str) -> str:
-    value = item.get(key)
-    if not isinstance(value, str) or len(value) > 256:
-        raise invalid(where, f"{where} must be a string of at most 256 characters")
-    return value
-
-
 @router.post("/v1/invoices/search", summary="Search invoices (search_fields, filter_fields); paged like the list",
              openapi_extra=OBJECT_BODY)
 async def search(request: Request, page: Page = Depends(solvimon_page), include_periods: bool = Query(False),
                  include_lines: bool = Query(False), caller: Caller = Depends(current_caller)) -> Response:
     body = await object_body(request, optional=True)
     only_fields(body, ("search_fields", "filter_fields"), "ratecard searches by search_fields and filter_fields")
-    searches = _fields(body, "search_fields")
-    filters = _fields(body, "filter_fields")
     snap = snapshot(caller)
     invoices = [i for i in find_invoices(caller.store, caller.environment) if i.archived_at is None]  # archived: hidden
     statuses = payment_statuses(caller.store, caller.environment, [i.id for i in invoices if i.id is not None])
     held = held_invoice_ids(caller.store, caller.environment)
-
-    def value_of(invoice: InvoiceRecord, name: str) -> str:
-        body = {"invoice_number": invoice.number or "", "customer_reference": invoice.customer,
-                "customer_id": snap.view.customer_id(invoice.customer) if snap.view.find_customer(invoice.customer)
-                else invoice.customer,
-                "pricing_plan_subscription_id": invoice.subscription, "id": f"{ID_PREFIX}{invoice.id}",
-                "status": invoice.status.upper(),
-                "type": "CREDIT" if invoice.kind == "credit_note" else "ONE_OFF" if invoice.is_one_off else "STANDARD",
-                "billing_currency": invoice.currency.upper(),
-                "paid": str(statuses.get(invoice.id or 0) == "succeeded").lower(),
-                "on_hold": str(invoice.id in held).lower()}
-        return body[name]
-
-    for index, item in enumerate(searches):
-        name = _text(item, "name", f"search_fields.{index}.name")
-        if name not in SEARCHABLE:
-            raise invalid(f"search_fields.{index}.name", f"search_fields.{index}.name must be one of "
-                                                         f"{', '.join(SEARCHABLE)}")
-        wanted = _text(item, "value", f"search_fields.{index}.value")
-        invoices = [i for i in invoices if _matches(value_of(i, name), wanted, item)]
-    for index, item in enumerate(filters):
-        name = _text(item, "name", f"filter_fields.{index}.name")
-        if name not in FILTERABLE:
-            raise invalid(f"filter_fields.{index}.name", f"filter_fields.{index}.name must be one of "
-                                                         f"{', '.join(FILTERABLE)}")
-        values = item.get("values") if item.get("values") is not None else [item.get("value")]
-        if not isinstance(values, list) or not values or len(values) > 100 or \
-                not all(isinstance(v, str) and len(v) <= 256 for v in values):
-            raise invalid(f"filter_fields.{index}.value", f"filter_fields.{index}: value or values must be strings")
-        wanted_values = {v.upper() if name in ("status", "type", "billing_currency") else v.lower()
-                         if name in ("paid", "on_hold") else v for v in values}
-        invoices = [i for i in invoices if value_of(i, name) in wanted_values]
+    readers: dict[str, Field] = {
+        "invoice_number": Field(lambda i: i.number or ""),
+        "customer_reference": Field(lambda i: i.customer),
+        "customer_id": Field(lambda i: snap.view.customer_id(i.customer) if snap.view.find_customer(i.customer)
+                             else i.customer),
+        "pricing_plan_subscription_id": Field(lambda i: i.subscription),
+        "id": Field(lambda i: f"{ID_PREFIX}{i.id}"),
+        "status": Field(lambda i: i.status.upper(), enum=True),
+        "type": Field(lambda i: "CREDIT" if i.kind == "credit_note" else "ONE_OFF" if i.is_one_off else "STANDARD",
+                      enum=True),
+        "billing_currency": Field(lambda i: i.currency.upper(), enum=True),
+        # true/false compared case-insensitively, as the enums are
+        "paid": Field(lambda i: str(statuses.get(i.id or 0) == "succeeded").lower(), enum=True),
+        "on_hold": Field(lambda i: str(i.id in held).lower(), enum=True),
+    }
+    invoices = search_items(invoices, body, {name: readers[name] for name in SEARCHABLE},
+                            {name: readers[name] for name in FILTERABLE})
     return json_response(paginate(
         request, invoices, page,
         lambda i: shown(caller, i, held, statuses) if include_periods or include_lines

@@ -12,8 +12,9 @@ from typing import Any
 from ...services.resources.subscriptions import GROUP
 from ..errors import invalid
 from .config import Snapshot
+from .search import Field
+from .search import search as shared_search
 
-MAX_FIELDS = 20
 MAX_VALUES = 100
 MAX_TEXT = 256
 
@@ -55,33 +56,19 @@ def _filters(snap: Snapshot, now: datetime) -> dict[str, Callable[[Any], str | N
     }
 
 
-def _matches(value: str | None, wanted: str, field: dict[str, Any]) -> bool:
-    if value is None:
-        return False
-    if field.get("ignore_case"):
-        value, wanted = value.lower(), wanted.lower()
-    start, end = bool(field.get("wildcard_start")), bool(field.get("wildcard_end"))
-    if start and end:
-        return wanted in value
-    if start:
-        return value.endswith(wanted)
-    if end:
-        return value.startswith(wanted)
-    return value == wanted
-
-
-def _list(body: dict[str, Any], name: str) -> list[dict[str, Any]]:
-    items = body.get(name) or []
-    if not isinstance(items, list) or len(items) > MAX_FIELDS or not all(isinstance(i, dict) for i in items):
-        raise invalid(name, f"{name} must be a list of at most {MAX_FIELDS} objects")
-    return items
-
-
 def _text(item: dict[str, Any], key: str, where: str) -> str:
     value = item.get(key)
     if not isinstance(value, str) or not value or len(value) > MAX_TEXT:
         raise invalid(where, f"{where} must be a string of 1 to {MAX_TEXT} characters")
     return value
+
+
+def _values(field: dict[str, Any], where: str) -> set[str]:
+    values = field.get("values") if field.get("values") is not None else [field.get("value")]
+    if not isinstance(values, list) or not values or len(values) > MAX_VALUES or \
+            not all(isinstance(v, str) and 0 < len(v) <= MAX_TEXT for v in values):
+        raise invalid(f"{where}.value", f"{where}: value or values must be 1 to {MAX_VALUES} strings")
+    return set(values)
 
 
 def _custom_field(item: Any, reference: str, wanted: set[str]) -> bool:
@@ -94,36 +81,30 @@ def _custom_field(item: Any, reference: str, wanted: set[str]) -> bool:
 
 
 def search(snap: Snapshot, body: dict[str, Any], items: list[Any], now: datetime) -> list[Any]:
+    """The subscriptions matching the body: the shared search (search.py) for the plain fields,
+    then the two filters it cannot express: a custom field (by its reference) and a group (by id
+    or reference)."""
     for name in body:
         if name not in ("search_fields", "filter_fields") and body[name] is not None:
             raise invalid(name[:80], f"{name[:80]}: ratecard searches subscriptions by search_fields and "
                                      "filter_fields")
-    texts, filters = _texts(snap, now), _filters(snap, now)
-    for index, field in enumerate(_list(body, "search_fields")):
-        name = _text(field, "name", f"search_fields.{index}.name")
-        if name not in texts:
-            raise invalid(f"search_fields.{index}.name", f"search_fields.{index}.name must be one of "
-                                                         f"{', '.join(texts)}")
-        wanted = _text(field, "value", f"search_fields.{index}.value")
-        items = [item for item in items if _matches(texts[name](item), wanted, field)]
-    for index, field in enumerate(_list(body, "filter_fields")):
-        name = _text(field, "name", f"filter_fields.{index}.name")
-        if name not in (*filters, "custom_field"):
-            raise invalid(f"filter_fields.{index}.name", f"filter_fields.{index}.name must be one of "
-                                                         f"{', '.join((*filters, 'custom_field'))}")
-        values = field.get("values") if field.get("values") is not None else [field.get("value")]
-        if not isinstance(values, list) or not values or len(values) > MAX_VALUES or \
-                not all(isinstance(v, str) and 0 < len(v) <= MAX_TEXT for v in values):
-            raise invalid(f"filter_fields.{index}.value", f"filter_fields.{index}: value or values must be 1 to "
-                                                          f"{MAX_VALUES} strings")
-        wanted = set(values)
-        if name == "custom_field":
-            reference = _text(field, "reference", f"filter_fields.{index}.reference")
+    texts = {name: Field(read) for name, read in _texts(snap, now).items()}
+    filters = {name: Field(read) for name, read in _filters(snap, now).items()}
+    filters["custom_field"] = Field(lambda item: None)  # named here, applied below
+    special = ("custom_field", "pricing_plan_subscription_group_id")
+    given = body.get("filter_fields") or []
+    plain = [f for f in given if not (isinstance(f, dict) and f.get("name") in special)] \
+        if isinstance(given, list) else given
+    items = shared_search(items, {"search_fields": body.get("search_fields"), "filter_fields": plain}, texts, filters)
+    for index, field in enumerate(given):
+        where = f"filter_fields.{index}"
+        if field.get("name") == "custom_field":
+            reference = _text(field, "reference", f"{where}.reference")
+            wanted = _values(field, where)
             items = [item for item in items if _custom_field(item, reference, wanted)]
-        elif name == "pricing_plan_subscription_group_id":
-            groups = {snap.view.resources.find(GROUP, v) for v in wanted}
+        elif field.get("name") == "pricing_plan_subscription_group_id":
+            groups = {snap.view.resources.find(GROUP, v) for v in _values(field, where)}
             ids = {g.id for g in groups if g is not None}
-            items = [item for item in items if filters[name](item) in ids]
-        else:
-            items = [item for item in items if filters[name](item) in wanted]
+            read = filters["pricing_plan_subscription_group_id"].read
+            items = [item for item in items if read(item) in ids]
     return items

@@ -95,43 +95,92 @@ def test_workers_bill_what_one_process_bills_and_numbers_stay_gapless(db_url: st
     assert json.loads(again.stdout)["created"] == 0  # nothing left to bill: final invoices are left alone
 
 
-def test_a_worker_killed_mid_run_is_taken_over_nothing_lost_or_doubled(db_url: str, tmp_path: Path) -> None:
-    store = workspaces(db_url, tmp_path)
-    generate = subprocess.Popen(
-        [str(RATECARD), "invoices", "generate", "--until", UNTIL, "--workers", "2", "--chunk", "1", "--lease", "2",
-         "--json", "--db", db_url], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment())
-    victim, deadline = None, time.monotonic() + 120
-    try:
-        while victim is None and time.monotonic() < deadline and generate.poll() is None:
-            runs = open_runs(store)
-            for pid in children(generate.pid) if runs else ():
-                os.kill(pid, signal.SIGSTOP)  # frozen while its claims are read: no claim completes meanwhile
-                held = [position for position, (status, worker) in item_holders(store, runs[0].id).items()
-                        if status == "claimed" and worker and worker.split(":")[1] == str(pid)]
-                done = sum(1 for status, _ in item_holders(store, runs[0].id).values() if status == "done")
-                if held and done:
-                    os.kill(pid, signal.SIGKILL)
-                    victim = (pid, runs[0].id, held)
-                    break
-                os.kill(pid, signal.SIGCONT)
-            time.sleep(0.005)
-        out, err = generate.communicate(timeout=240)
-    finally:
-        if generate.poll() is None:
-            generate.kill()
-    assert victim is not None, f"no worker was caught holding a claim mid-run:\n{err}"
-    pid, run_id, held = victim
-    assert generate.returncode == 0, err
-    assert f"worker process {pid} was killed by signal 9" in err
-    report = json.loads(out)
-    assert report["run"]["done"] == report["run"]["items"] == CUSTOMERS and report["run"]["unfinished"] == 0
+def kill_when_holding(store: Store, process: subprocess.Popen, candidates) -> tuple[int, int, list[int]]:
+    """SIGKILL the first of `candidates()` (pids) caught holding claims after some items were done;
+    each is frozen (SIGSTOP) while its claims are read, so none completes meanwhile.
+    (pid, run id, positions it held)."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and process.poll() is None:
+        runs = open_runs(store)
+        for pid in candidates() if runs else ():
+            os.kill(pid, signal.SIGSTOP)
+            holders = item_holders(store, runs[0].id)
+            held = [position for position, (status, worker) in holders.items()
+                    if status == "claimed" and worker and worker.split(":")[1] == str(pid)]
+            if held and any(status == "done" for status, _ in holders.values()):
+                os.kill(pid, signal.SIGKILL)
+                return pid, runs[0].id, held
+            os.kill(pid, signal.SIGCONT)
+        time.sleep(0.005)
+    raise AssertionError("no worker was caught holding a claim mid-run")
+
+
+def assert_taken_over(store: Store, db_url: str, pid: int, run_id: int, held: list[int]) -> None:
     assert get_run(store, run_id).status == "done"
     holders = item_holders(store, run_id)
+    assert all(status == "done" for status, _ in holders.values()) and len(holders) == CUSTOMERS
     assert all(holders[position][1].split(":")[1] != str(pid) for position in held)  # every one taken over
     assert_same_as_one_process(store)  # every subscription billed once: no duplicate, none missing
     finalized = finalize_all(db_url)
     digits = sorted(int(number.rsplit("-", 1)[1]) for number in finalized)
     assert digits == list(range(digits[0], digits[0] + len(digits)))
+
+
+def generate_in_background(db_url: str, workers: int) -> subprocess.Popen:
+    return subprocess.Popen(
+        [str(RATECARD), "invoices", "generate", "--until", UNTIL, "--workers", str(workers), "--chunk", "1",
+         "--lease", "2", "--json", "--db", db_url], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=environment())
+
+
+def test_generate_killed_mid_run_is_finished_by_a_worker(db_url: str, tmp_path: Path) -> None:
+    """`generate` bills too: SIGKILLed while it holds claims, `ratecard worker --invoices` takes them over."""
+    store = workspaces(db_url, tmp_path)
+    generate = generate_in_background(db_url, 2)
+    try:
+        pid, run_id, held = kill_when_holding(store, generate, lambda: [generate.pid])
+    finally:
+        if generate.poll() is None:
+            generate.kill()
+        generate.communicate(timeout=60)
+    # (on PostgreSQL the worker process `generate` started may take them over first)
+    rescue = ratecard("worker", "--invoices", "--run", str(run_id), db=db_url)
+    assert rescue.returncode == 0, rescue.stderr
+    assert_taken_over(store, db_url, pid, run_id, held)
+
+
+def test_a_worker_process_killed_mid_run_is_taken_over(db_url: str, tmp_path: Path) -> None:
+    """PostgreSQL: `generate --workers 3` starts two worker processes; one SIGKILLed mid-run, the run
+    still ends with every customer billed once. SQLite: no worker process is started (one writer)."""
+    store = workspaces(db_url, tmp_path)
+    generate = generate_in_background(db_url, 3)
+    try:
+        if store.is_postgres:
+            deadline = time.monotonic() + 60
+            while len(children(generate.pid)) < 2 and time.monotonic() < deadline:
+                time.sleep(0.005)
+            # `generate` frozen: it would bill most customers before its workers are up
+            os.kill(generate.pid, signal.SIGSTOP)
+            try:
+                victim = kill_when_holding(store, generate, lambda: children(generate.pid))
+            finally:
+                os.kill(generate.pid, signal.SIGCONT)
+        out, err = generate.communicate(timeout=240)
+    finally:
+        if generate.poll() is None:
+            generate.kill()
+    assert generate.returncode == 0, err
+    report = json.loads(out)
+    assert report["run"]["done"] == report["run"]["items"] == CUSTOMERS and report["run"]["unfinished"] == 0
+    started = [line for line in err.splitlines() if line.startswith("worker ") and ": invoice run" in line]
+    if store.is_postgres:
+        pid, run_id, held = victim
+        assert len(started) == 2
+        assert f"worker process {pid} was killed by signal 9" in err
+        assert_taken_over(store, db_url, pid, run_id, held)
+    else:
+        assert started == [] and "billed by this process alone, not by 3" in err
+        assert_same_as_one_process(store)
 
 
 def test_worker_processes_share_a_run_started_elsewhere(db_url: str, tmp_path: Path) -> None:

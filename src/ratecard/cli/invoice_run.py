@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from datetime import date, datetime
 
 import typer
@@ -16,13 +15,12 @@ import typer
 from .common import ENVIRONMENT, fail, masked_url, progress, store_for
 from .console import err, say
 
-POLL = 0.2  # seconds between two looks at the run's progress
-
 
 def generate_shared(limit: date | datetime, moment: datetime, db: str | None, workers: int, lease: float,
                     chunk: int | None, json_output: bool) -> dict:
-    """Plan the run, start the worker processes, show their progress; once they are gone, bill here
-    whatever is left (the items of a worker that died, once their lease ran out). The run's report."""
+    """Plan the run, start `workers - 1` worker processes and be the last one: this process claims
+    and bills too, then waits for the items others hold, taking over those of a worker that died
+    (once their lease ran out). The run's report."""
     from ..services.invoice_runs import progress_of, run_report, start_run, work_on_run
     from ..store.db import resolve_url
 
@@ -30,24 +28,26 @@ def generate_shared(limit: date | datetime, moment: datetime, db: str | None, wo
     with store_for(url) as store:
         processes = workers
         if not store.is_postgres:
-            say(err, f"SQLite has one writer: the run is billed by one worker process, not {workers} "
-                     "(PostgreSQL runs them in parallel)")
+            say(err, f"SQLite has one writer: the run is billed by this process alone, not by {workers} "
+                     "(PostgreSQL runs the workers in parallel)")
             processes = 1
         run = start_run(store, limit, moment, ENVIRONMENT, workers, lease=lease, chunk=chunk)
-        children = [_spawn(url, run.id) for _ in range(processes)]
+        children = [_spawn(url, run.id) for _ in range(processes - 1)]
         with progress(json_output) as bar:
             task = bar.add_task(f"invoice run {run.id}: customers billed", total=run.items)
+
+            def show(_items: int) -> None:
+                now = progress_of(store, run.id)
+                bar.update(task, completed=now.done + now.failed)
+
             try:
-                while any(child.poll() is None for child in children):
-                    now = progress_of(store, run.id)
-                    bar.update(task, completed=now.done + now.failed)
-                    time.sleep(POLL)
+                work_on_run(store, run, wait_for_others=True, on_batch=show)
+                for child in children:  # each exits once nothing is left to claim
+                    child.wait()
             except KeyboardInterrupt:
                 _stop(children)
                 raise
-            work_on_run(store, run, wait_for_others=True)
-            now = progress_of(store, run.id)
-            bar.update(task, completed=now.done + now.failed)
+            show(0)
         for child in children:
             if child.returncode:
                 cause = (f"was killed by signal {-child.returncode}" if child.returncode < 0

@@ -34,20 +34,27 @@ def generate_shared(limit: date | datetime, moment: datetime, db: str | None, wo
         run = start_run(store, limit, moment, ENVIRONMENT, workers, lease=lease, chunk=chunk)
         children = [_spawn(url, run.id) for _ in range(processes - 1)]
         with progress(json_output) as bar:
-            task = bar.add_task(f"invoice run {run.id}: customers billed", total=run.items)
+            # PostgreSQL: the customers billed by every worker; SQLite: the cuts this process priced
+            task = bar.add_task(f"invoice run {run.id}: " + ("customers billed" if processes > 1 else
+                                                             "pricing invoices"), total=None)
 
             def show(_items: int) -> None:
                 now = progress_of(store, run.id)
-                bar.update(task, completed=now.done + now.failed)
+                bar.update(task, completed=now.done + now.failed, total=run.items)
 
+            counting = {} if processes > 1 else {
+                "on_total": lambda n: bar.update(task, total=(bar.tasks[0].total or 0) + n),
+                "on_progress": lambda n: bar.advance(task, n)}
             try:
-                work_on_run(store, run, wait_for_others=True, on_batch=show)
+                work_on_run(store, run, wait_for_others=True, on_batch=show if processes > 1 else None,
+                            **counting)
                 for child in children:  # each exits once nothing is left to claim
                     child.wait()
             except KeyboardInterrupt:
                 _stop(children)
                 raise
-            show(0)
+            if processes > 1:
+                show(0)
         for child in children:
             if child.returncode:
                 cause = (f"was killed by signal {-child.returncode}" if child.returncode < 0

@@ -26,6 +26,7 @@ from datetime import date, datetime
 
 from ..billing.claims import bill_share, merge_reports, parse_until, plan_items
 from ..billing.run import HorizonError, check_horizon
+from ..catalog import Catalog
 from ..domain.instants import from_micros, to_micros
 from ..store import Store
 from ..store.invoices import existing_cuts, list_invoices
@@ -67,9 +68,13 @@ def wall_us() -> int:
     return int(time.time() * 1_000_000)
 
 
-def chunk_for(items: int, workers: int) -> int:
-    """Items claimed at once: about four claims per worker, so a slow share does not leave the
-    others idle at the end, and few enough claims that each pays for its roll-up query."""
+def chunk_for(items: int, workers: int, postgres: bool) -> int:
+    """Items claimed at once. PostgreSQL: about four claims per worker, so a slow share does not
+    leave the others idle at the end, and few enough claims that each pays for its usage query.
+    SQLite (one writer, one worker at a time): the whole run in one batch, the same single pass over
+    the events as a run of one process."""
+    if not postgres:
+        return max(1, items)
     return max(1, min(MAX_CHUNK, -(-items // (workers * 4))))
 
 
@@ -86,7 +91,7 @@ def start_run(store: Store, until: date | datetime, now: datetime, environment: 
     version, catalog = current_catalog(store, environment)
     items = plan_items(catalog, existing_cuts(store, environment))
     return create_run(store, environment, until.isoformat(), version, to_micros(now), workers,
-                      chunk or chunk_for(len(items), workers), int(lease * 1_000_000), items)
+                      chunk or chunk_for(len(items), workers, store.is_postgres), int(lease * 1_000_000), items)
 
 
 def find_run(store: Store, run_id: int) -> Run:
@@ -125,11 +130,14 @@ class _Heartbeat(threading.Thread):
 
 
 def work_on_run(store: Store, run: Run, *, worker: str | None = None, wait_for_others: bool = False,
-                stop: threading.Event | None = None, on_batch: Callable[[int], None] | None = None) -> WorkerTally:
+                stop: threading.Event | None = None, on_batch: Callable[[int], None] | None = None,
+                on_total: Callable[[int], None] | None = None,
+                on_progress: Callable[[int], None] | None = None) -> WorkerTally:
     """Claim and bill the run's items until none is left to claim. `wait_for_others`: also wait for
     the items other workers hold, taking them over if their lease runs out (the last one standing).
-    `on_batch(items)`: after each batch completed. The worker that completes the run closes it and
-    sends the `invoice.created` webhooks of the run's new drafts."""
+    `on_batch(items)`: after each batch completed; `on_total`, `on_progress`: each batch's cuts to
+    price and priced. The worker that completes the run closes it and sends the `invoice.created`
+    webhooks of the run's new drafts."""
     worker = worker or worker_name()
     tally = WorkerTally()
     catalog = catalog_at(store, run.catalog_version, run.environment)
@@ -153,7 +161,8 @@ def work_on_run(store: Store, run: Run, *, worker: str | None = None, wait_for_o
             for start in range(0, len(claimed), run.chunk):
                 if stop is not None and stop.is_set():
                     break
-                _bill_batch(store, run, catalog, until, now, worker, claimed[start:start + run.chunk], tally)
+                _bill_batch(store, run, catalog, until, now, worker, claimed[start:start + run.chunk], tally,
+                            on_total, on_progress)
                 if on_batch is not None:
                     on_batch(len(claimed[start:start + run.chunk]))
     finally:
@@ -169,12 +178,14 @@ def work_on_run(store: Store, run: Run, *, worker: str | None = None, wait_for_o
     return tally
 
 
-def _bill_batch(store: Store, run: Run, catalog, until: date | datetime, now: datetime, worker: str,
-                batch: list[Item], tally: WorkerTally) -> None:
+def _bill_batch(store: Store, run: Run, catalog: Catalog, until: date | datetime, now: datetime, worker: str,
+                batch: list[Item], tally: WorkerTally, on_total: Callable[[int], None] | None,
+                on_progress: Callable[[int], None] | None) -> None:
     positions = [item.position for item in batch]
     try:
         report = bill_share(store, catalog, run.catalog_version, until, now, run.environment,
-                            [reference for item in batch for reference in item.subscriptions])
+                            [reference for item in batch for reference in item.subscriptions],
+                            on_total=on_total, on_progress=on_progress)
     except Exception as exc:  # noqa: BLE001 - one batch's error never stops the run: retried, then reported
         log.exception("invoice run %s: batch at item %s failed", run.id, positions[0])
         message = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]

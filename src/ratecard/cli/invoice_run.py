@@ -26,12 +26,12 @@ def generate_shared(limit: date | datetime, moment: datetime, db: str | None, wo
 
     url = resolve_url(db)
     with store_for(url) as store:
+        run = start_run(store, limit, moment, ENVIRONMENT, workers, lease=lease, chunk=chunk)
         processes = workers
         if not store.is_postgres:
             say(err, f"SQLite has one writer: the run is billed by this process alone, not by {workers} "
                      "(PostgreSQL runs the workers in parallel)")
             processes = 1
-        run = start_run(store, limit, moment, ENVIRONMENT, workers, lease=lease, chunk=chunk)
         children = [_spawn(url, run.id) for _ in range(processes - 1)]
         with progress(json_output) as bar:
             # PostgreSQL: the customers billed by every worker; SQLite: the cuts this process priced

@@ -130,6 +130,9 @@ SCAN_FROM_WINDOWS = 500
 # windows' customers (an index range each), cheaper per event than the join with the windows table
 # from a few dozen windows on.
 SPAN_FROM_WINDOWS_POSTGRES = 50
+# ... for up to this many customers; past it the filter costs more than the rows it skips (a whole
+# run of 10,000 customers: 3.9 s with it, 3.2 s without, at 1,000,000 events)
+SPAN_CUSTOMERS_POSTGRES = 1000
 
 
 # A span [start, end) shared by at least SCAN_FROM_WINDOWS windows (subscriptions billed on the
@@ -172,9 +175,10 @@ def _span_pass(connection: Any, postgres: bool, meters: Sequence[MeterSpec], env
         f"WHERE e.environment = :env AND e.meter IN ({', '.join(f':s{i}' for i in range(len(streams)))}) "
         "AND e.status = 'matched' AND e.ts >= :span_start AND e.ts < :span_end"
     )
-    if postgres:
+    customers = sorted({window.customer for window in windows})
+    if postgres and len(customers) <= SPAN_CUSTOMERS_POSTGRES:
         # only the windows' customers: the rows of the others would be read and dropped
-        params["customers"] = sorted({window.customer for window in windows})
+        params["customers"] = customers
         where += " AND e.customer = ANY(:customers)"
     if postgres:
         columns: list[str] = []

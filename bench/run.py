@@ -23,6 +23,8 @@ customers with one subscription each:
              database per store holding the same N events and N/100 customers and their drafts,
              against a trivial console request timed in the same rounds, and the slowest p95
              against the 300 ms budget (bench/console.py).
+7. workers   `ratecard invoices generate --workers 2` against `ratecard invoices generate` (one
+             process) on the same data, in a fresh database per store (bench/parallel_run.py).
 
 Writes bench/results.json ({name, value, unit, baseline, ratio, target, detail}) and prints a
 table. `--profile DIR` also writes cProfile stats of each measured call to DIR and prints the
@@ -58,6 +60,7 @@ from . import data
 from .api_bench import run_api_benchmarks
 from .baselines import bare_insert, bare_rollup
 from .console import run_console_benchmark
+from .parallel_run import run_parallel_benchmark
 from .preview import run_preview_benchmark
 from .reconcile_bench import run_reconcile_benchmark
 from .stores import postgres_database, postgres_unavailable, sqlite_database
@@ -286,13 +289,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stores", default="sqlite,postgresql", help="comma-separated: sqlite,postgresql")
     parser.add_argument("--profile", type=Path, metavar="DIR", help="write cProfile stats of each measured call")
     parser.add_argument("--out", type=Path, help="results file (default: bench/results.json)")
-    parser.add_argument("--suites", default="core,preview,api,golive,console",
+    parser.add_argument("--suites", default="core,preview,api,golive,console,workers",
                         help="comma-separated: core (import, invoice run, memory), preview (upcoming invoice), "
-                             "api (HTTP API), golive (reconcile), console (the console's pages)")
+                             "api (HTTP API), golive (reconcile), console (the console's pages), "
+                             "workers (invoice run shared by 2 worker processes)")
     args = parser.parse_args(argv)
     suites = {s.strip() for s in args.suites.split(",") if s.strip()}
-    if not suites or suites - {"core", "preview", "api", "golive", "console"}:
-        parser.error(f"--suites takes core, preview, api, golive and/or console, got {args.suites!r}")
+    if not suites or suites - {"core", "preview", "api", "golive", "console", "workers"}:
+        parser.error(f"--suites takes core, preview, api, golive, console and/or workers, got {args.suites!r}")
     events = args.events or events_from_env()
     stores = [s.strip() for s in args.stores.split(",") if s.strip()]
     for store in stores:
@@ -332,6 +336,12 @@ def main(argv: list[str] | None = None) -> int:
         if "golive" in suites:
             with sqlite_database(folder) as url:
                 results.append(run_reconcile_benchmark(url, events, folder, log))
+        for kind in stores if "workers" in suites else ():  # a database of its own, not profiled
+            database = sqlite_database(folder) if kind == "sqlite" else postgres_database()
+            with database as url:
+                apply_catalog(url, catalog_file)
+                run_worker("import", url, events_file, None)
+                results += run_parallel_benchmark(kind, url, events, settle, log)
         for kind in stores if "console" in suites else ():  # a database of its own, not profiled
             database = sqlite_database(folder) if kind == "sqlite" else postgres_database()
             with database as url:

@@ -6,7 +6,7 @@ rewritten only when their content changed, so running twice changes nothing the 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -145,13 +145,18 @@ def generate_invoices(
     on_progress: Callable[[int], None] | None = None,
     on_total: Callable[[int], None] | None = None,
     dry_run: bool = False,
+    owned: Collection[str] | None = None,
 ) -> RunReport:
     """Create or refresh every draft due at boundaries <= until, remove the drafts today's cuts no
     longer produce and correct final invoices that no longer match. `dry_run`: the same report,
-    nothing written (what a catalog change would do to invoices)."""
+    nothing written (what a catalog change would do to invoices). `owned`: the subscriptions this
+    call bills, a share of a run split between workers (billing.claims); the invoices of every
+    other subscription are left to their owner, so none is taken for a draft to remove."""
     check_horizon(until, now)
     report = RunReport(until=until.isoformat(), dry_run=dry_run)
     existing = existing_cuts(store, environment)
+    if owned is not None:
+        existing = {key: found for key, found in existing.items() if key[0] in owned}
     modes = load_modes(store, environment)
     finals = final_cuts(store, environment)
     early = EarlyPlanner(store, catalog, until, environment, existing, finals)

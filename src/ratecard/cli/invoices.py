@@ -31,6 +31,18 @@ def generate(
     until: Annotated[str, typer.Option("--until", help="Cut invoices at every boundary on or before this date.")],
     db: DbOption = None,
     json_output: JsonOption = False,
+    workers: Annotated[int, typer.Option("--workers", min=1, max=64, help="Worker processes sharing the run: each "
+                                                                        "claims customers and bills them; a killed "
+                                                                        "one's customers are taken over. SQLite: "
+                                                                        "one (it has one writer).")] = 1,
+    lease: Annotated[float, typer.Option("--lease", min=1, max=3600, help="With --workers: seconds a worker's "
+                                                                          "claim lasts without its heartbeat before "
+                                                                          "another worker takes it over.")] = 30.0,
+    chunk: Annotated[int | None, typer.Option("--chunk", min=1, max=500, help="With --workers: customers claimed "
+                                                                             "at once (default: about four claims "
+                                                                             "per worker).")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Report what the run would create, refresh and "
+                                                            "remove; write nothing (in this process).")] = False,
 ) -> None:
     """Create or refresh every invoice due at boundaries <= DATE (drafts only; final ones are never changed)."""
     from ..services import invoices
@@ -38,20 +50,38 @@ def generate(
 
     limit = parse_until("until", until)
     moment = now()
+    if workers > 1 and not dry_run:
+        from .invoice_run import generate_shared
+
+        _print_run(generate_shared(limit, moment, db, workers, lease, chunk, json_output), until, json_output)
+        return
+    if workers > 1:
+        say(err, "a dry run writes nothing, so it is not shared: it runs in this process")
     with store_for(db) as store, progress(json_output) as bar:
         task = bar.add_task("pricing invoices", total=None)
         report = invoices.generate(store, limit, moment, ENVIRONMENT, on_total=lambda n: bar.update(task, total=n),
-                                   on_progress=lambda n: bar.advance(task, n))
+                                   on_progress=lambda n: bar.advance(task, n), dry_run=dry_run)
+    _print_run(report.as_dict(), until, json_output)
+
+
+def _print_run(report: dict, until: str, json_output: bool) -> None:
+    """The run's report (RunReport.as_dict, with `run` for a shared run); exit 1 when a cut failed."""
     if json_output:
-        emit_json(report.as_dict())
+        emit_json(report)
     else:
-        say(out, f"invoices up to {until}: {report.created} created, {report.updated} refreshed, "
-                 f"{report.unchanged} unchanged, {report.skipped_final} final/void left alone "
-                 f"({report.subscriptions} subscriptions, {report.cuts} boundaries)")
-        for failure in report.failures:
-            say(err, f"not invoiced: customer {failure.customer}, subscription {failure.subscription}, "
-                     f"boundary {failure.boundary}: {failure.reason}")
-    if report.failures:  # every other invoice was written; these need a look
+        would = "dry run, nothing written: would be " if report["dry_run"] else ""
+        say(out, f"invoices up to {until}: {would}{report['created']} created, {report['updated']} refreshed, "
+                 f"{report['unchanged']} unchanged, {report['skipped_final']} final/void left alone "
+                 f"({report['subscriptions']} subscriptions, {report['cuts']} boundaries)")
+        if "run" in report:
+            run = report["run"]
+            say(err, f"invoice run {run['id']}: {run['done']} of {run['items']} customers billed by the workers"
+                     + (f", {run['failed']} failed" if run["failed"] else ""))
+        for failure in report["failures"]:
+            boundary = f", boundary {failure['boundary']}" if failure["boundary"] else ""
+            say(err, f"not invoiced: customer {failure['customer']}, subscription {failure['subscription']}"
+                     f"{boundary}: {failure['reason']}")
+    if report["failures"]:  # every other invoice was written; these need a look
         raise typer.Exit(1)
 
 

@@ -1,4 +1,5 @@
-"""`ratecard worker`: store the events `ratecard serve --log` put in the event log (NATS JetStream).
+"""`ratecard worker`: store the events `ratecard serve --log` put in the event log (NATS JetStream);
+with `--invoices`, help with invoice runs instead (cli/invoice_run.py).
 
 Run as many as the database takes: they share one durable pull consumer, each pulls a batch,
 stores it through the same use case as the embedded path and acknowledges it after the commit.
@@ -46,7 +47,8 @@ def use_log(url: str, stream: str, dedup_window: float) -> None:
 
 
 def worker(
-    log: Annotated[str, typer.Option("--log", help="Event log URL (nats://host:4222).")],
+    log: Annotated[str | None, typer.Option("--log", help="Event log URL (nats://host:4222): store its events.")]
+    = None,
     db: DbOption = None,
     log_stream: LogStreamOption = DEFAULT_STREAM,
     log_dedup_window: DedupOption = DEFAULT_DEDUP_WINDOW,
@@ -59,12 +61,31 @@ def worker(
     stats: Annotated[Path | None, typer.Option("--stats", help="Write the counts and event-to-billable "
                                                                "latency (JSON) to this file, at most every second "
                                                                "and on exit.")] = None,
+    invoices: Annotated[bool, typer.Option("--invoices", help="Help with invoice runs instead: claim customers "
+                                                              "of the open runs (`invoices generate --workers N`) "
+                                                              "and bill them.")] = False,
+    run: Annotated[int | None, typer.Option("--run", min=1, help="With --invoices: only this run; exit once it "
+                                                                "is billed.")] = None,
+    poll: Annotated[float, typer.Option("--poll", min=0.05, max=60, help="With --invoices: seconds between two "
+                                                                         "looks for open runs.")] = 1.0,
 ) -> None:
-    """Store the events of the event log (NATS JetStream) in the database; stop with Ctrl-C or SIGTERM."""
+    """Store the events of the event log (NATS JetStream) in the database (--log), or help with invoice runs
+    (--invoices); stop with Ctrl-C or SIGTERM."""
     from ..services.errors import ServiceError
     from ..services.event_log import WorkerStats, log_settings, run_worker
     from ..store.db import resolve_url
 
+    if invoices == (log is not None):
+        fail("give --log URL (store the event log's events) or --invoices (help with invoice runs); "
+             "run one worker process for each")
+    if run is not None and not invoices:
+        fail("--run goes with --invoices")
+    if invoices:
+        from .invoice_run import invoice_worker
+
+        invoice_worker(db, run, poll)
+        return
+    assert log is not None
     url = resolve_url(db)
     try:
         settings = log_settings(log, log_stream, log_dedup_window, ack_wait)

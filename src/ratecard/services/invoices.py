@@ -37,15 +37,16 @@ def check_invoice_status(status: str | None) -> None:
 
 def generate(store: Store, until: date | datetime, now: datetime, environment: str = "live", *,
              on_progress: Callable[[int], None] | None = None,
-             on_total: Callable[[int], None] | None = None) -> RunReport:
-    """Create or refresh every invoice due at boundaries up to `until` (final invoices are never changed)."""
+             on_total: Callable[[int], None] | None = None, dry_run: bool = False) -> RunReport:
+    """Create or refresh every invoice due at boundaries up to `until` (final invoices are never changed).
+    `dry_run`: the same report, nothing written."""
     try:
         check_horizon(until, now)
     except HorizonError as exc:
         raise InvalidInput(str(exc)) from None
     version, catalog = current_catalog(store, environment)
     report = generate_invoices(store, catalog, version, until, now, environment=environment, on_progress=on_progress,
-                               on_total=on_total)
+                               on_total=on_total, dry_run=dry_run)
     if report.created and not report.dry_run and webhook_events.has_webhooks(store, environment):
         now_us = to_micros(now)
         webhook_events.invoices(store, environment, "invoice.created",

@@ -96,5 +96,8 @@ def refresh_invoice(store: Store, environment: str, catalog: Catalog, version: i
         return {"invoice": invoice_key, "changed": False,
                 "note": f"subscription {invoice.subscription!r} is no longer in the catalog"}
     only = dataclasses.replace(catalog, subscriptions={subscription.reference: subscription})
-    report = generate_invoices(store, only, version, from_micros(invoice.boundary_ts), now(), environment=environment)
+    # owned: the other subscriptions' drafts are not this job's (a run that did not see them
+    # would take them for drafts their subscription no longer cuts, and remove them)
+    report = generate_invoices(store, only, version, from_micros(invoice.boundary_ts), now(), environment=environment,
+                               owned={subscription.reference})
     return {"invoice": invoice_key, "changed": bool(report.updated or report.created), **report.as_dict()}

@@ -571,3 +571,50 @@ e_invoice_statuses = Table(
     Column("created_at", BigInteger, nullable=False),
     Index("ix_e_invoice_statuses_invoice", "environment", "invoice_id", "id"),
 )
+
+# Invoice runs shared by several processes (`invoices generate --workers N`, `worker --invoices`):
+# the run, one item per customer to bill, claimed under a lease that a heartbeat extends and another
+# worker takes over once it runs out, and the report of each claimed batch (store/run_claims.py).
+invoice_runs = Table(
+    "invoice_runs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("environment", String(16), nullable=False),
+    Column("until", String(40), nullable=False),  # as given: an ISO date or an RFC 3339 instant
+    Column("catalog_version", Integer, nullable=False),  # every worker prices with this version
+    Column("now_us", BigInteger, nullable=False),  # the run's one "now", shared by its workers
+    Column("status", String(16), nullable=False),  # open | done
+    Column("workers", Integer, nullable=False),
+    Column("chunk", Integer, nullable=False),  # items a worker claims at once
+    Column("lease_us", BigInteger, nullable=False),
+    Column("items", Integer, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("finished_at", BigInteger, nullable=True),
+    Index("ix_invoice_runs_open", "environment", "status"),
+)
+
+invoice_run_items = Table(
+    "invoice_run_items",
+    metadata,
+    Column("run_id", Integer, primary_key=True),
+    Column("position", Integer, primary_key=True),
+    Column("customer", String(256), nullable=True),  # NULL: drafts of subscriptions gone from the catalog
+    Column("subscriptions", Text, nullable=False),  # JSON list of subscription references
+    Column("status", String(16), nullable=False),  # pending | claimed | done | failed
+    Column("worker", String(128), nullable=True),
+    Column("lease_until", BigInteger, nullable=True),  # µs
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("error", Text, nullable=True),
+    Column("finished_at", BigInteger, nullable=True),
+    Index("ix_invoice_run_items_status", "run_id", "status", "position"),
+)
+
+invoice_run_reports = Table(
+    "invoice_run_reports",
+    metadata,
+    Column("run_id", Integer, primary_key=True),
+    Column("batch", String(64), primary_key=True),
+    Column("worker", String(128), nullable=False),
+    Column("report", Text, nullable=False),  # the batch's RunReport as JSON
+    Column("created_at", BigInteger, nullable=False),
+)

@@ -84,8 +84,11 @@ def aggregate_usage(
             return result
     postgres = store.is_postgres
     grouped = [meter for meter in meters if meter.aggregation != "weighted_sum" and not _is_per_event(meter)]
-    scan = len(windows) >= SCAN_FROM_WINDOWS
-    spans, joined = (_common_spans(windows) if grouped and scan else ({}, list(windows)))
+    # PostgreSQL rolls a span up for the windows' customers only (see _span_pass), so a share of a
+    # run (billing.claims: a batch of customers) takes that plan too, not the windows' join
+    least = min(SCAN_FROM_WINDOWS, SPAN_FROM_WINDOWS_POSTGRES) if postgres else SCAN_FROM_WINDOWS
+    scan = len(windows) >= least
+    spans, joined = (_common_spans(windows, least) if grouped and scan else ({}, list(windows)))
     with store.engine.begin() as connection:
         if not postgres:
             _register_functions(connection)
@@ -123,13 +126,23 @@ def aggregate_usage(
 SCAN_FROM_WINDOWS = 500
 
 
+# PostgreSQL: a span shared by this many windows is rolled up with `GROUP BY customer` over the
+# windows' customers (an index range each), cheaper per event than the join with the windows table
+# from a few dozen windows on.
+SPAN_FROM_WINDOWS_POSTGRES = 50
+# ... for up to this many customers; past it the filter costs more than the rows it skips (a whole
+# run of 10,000 customers: 3.9 s with it, 3.2 s without, at 1,000,000 events)
+SPAN_CUSTOMERS_POSTGRES = 1000
+
+
 # A span [start, end) shared by at least SCAN_FROM_WINDOWS windows (subscriptions billed on the
 # same calendar) is rolled up by GROUP BY customer over that time range, at most this many spans
 # per run; the other windows go through the joined windows table.
 MAX_SPAN_SCANS = 3
 
 
-def _common_spans(windows: Sequence[Window]) -> tuple[dict[tuple[int, int], list[Window]], list[Window]]:
+def _common_spans(windows: Sequence[Window], least: int = SCAN_FROM_WINDOWS
+                  ) -> tuple[dict[tuple[int, int], list[Window]], list[Window]]:
     """The largest spans many windows share (each rolled up on its own), and the other windows.
 
     `GROUP BY customer` over one time range is the bare roll-up's own plan, and the customer
@@ -140,7 +153,7 @@ def _common_spans(windows: Sequence[Window]) -> tuple[dict[tuple[int, int], list
     for window in windows:
         by_span[(window.start_us, window.end_us)].append(window)
     largest = sorted(by_span, key=lambda span: (-len(by_span[span]), span))[:MAX_SPAN_SCANS]
-    spans = {span: by_span[span] for span in largest if len(by_span[span]) >= max(1, SCAN_FROM_WINDOWS)}
+    spans = {span: by_span[span] for span in largest if len(by_span[span]) >= max(1, least)}
     joined = [window for window in windows if (window.start_us, window.end_us) not in spans]
     return spans, joined
 
@@ -162,6 +175,11 @@ def _span_pass(connection: Any, postgres: bool, meters: Sequence[MeterSpec], env
         f"WHERE e.environment = :env AND e.meter IN ({', '.join(f':s{i}' for i in range(len(streams)))}) "
         "AND e.status = 'matched' AND e.ts >= :span_start AND e.ts < :span_end"
     )
+    customers = sorted({window.customer for window in windows})
+    if postgres and len(customers) <= SPAN_CUSTOMERS_POSTGRES:
+        # only the windows' customers: the rows of the others would be read and dropped
+        params["customers"] = customers
+        where += " AND e.customer = ANY(:customers)"
     if postgres:
         columns: list[str] = []
         for index, meter in enumerate(meters):

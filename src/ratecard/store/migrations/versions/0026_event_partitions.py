@@ -15,7 +15,7 @@ The bulk COPY path claims its ids itself, a whole batch at once, and tells the t
 (store/events.py).
 
 Revision ID: 0026
-Revises: 0021
+Revises: 0025
 """
 
 from datetime import UTC, datetime
@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0026"
-down_revision = "0021"
+down_revision = "0025"
 branch_labels = None
 depends_on = None
 

@@ -19,6 +19,8 @@ from ..store import Store, open_store
 from ..web.app import PREFIX as CONSOLE_PREFIX
 from ..web.app import create_console
 from .caches import CatalogCache, KeyCache
+from .dispatch import include_flat
+from .dispatch import install as install_route_index
 from .errors import (
     ApiError,
     api_error_handler,
@@ -70,15 +72,16 @@ def create_app(database_url: str | None = None) -> FastAPI:
     # ratecard's own routes first: /v1/customers/{reference}/upcoming-invoice before the Solvimon
     # customers' catch-all /v1/customers/{key:path}
     for module in (system, events, catalog, subscriptions, customers, invoices, payments, monitoring):
-        app.include_router(arrange(module.router))
+        include_flat(app, arrange(module.router))
     for router in SOLVIMON_ROUTERS:  # a {key:path} never swallows a sub-resource: see routing.py
-        app.include_router(arrange(router))
+        include_flat(app, arrange(router))
     # the console shares the store, the catalog cache and the metrics; its own guard and error pages
     console.state.catalogs = app.state.catalogs
     console.state.metrics = app.state.metrics
     app.mount(CONSOLE_PREFIX, console)
     app.add_api_route("/", _to_console, include_in_schema=False)
     app.add_api_route(CONSOLE_PREFIX, _to_console, include_in_schema=False)
+    install_route_index(app)  # last: every route is in place
     return app
 
 

@@ -149,3 +149,25 @@ def test_entitlements_see_a_catalog_applied_elsewhere_within_their_bound(
         store.dispose()
     time.sleep(0.35)
     assert _quota(api) == "400"
+
+
+def test_the_server_process_hands_the_gil_over_every_half_millisecond_unless_told_otherwise(
+        monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    import sys
+
+    from ratecard.api.app import app_from_environment
+
+    before = sys.getswitchinterval()
+    monkeypatch.setenv("RATECARD_DATABASE_URL", f"sqlite:///{tmp_path / 'switch.db'}")
+    try:
+        monkeypatch.delenv("RATECARD_SWITCH_INTERVAL_MS", raising=False)
+        app_from_environment()
+        assert sys.getswitchinterval() == pytest.approx(0.0005)
+        monkeypatch.setenv("RATECARD_SWITCH_INTERVAL_MS", "2")
+        app_from_environment()
+        assert sys.getswitchinterval() == pytest.approx(0.002)
+        monkeypatch.setenv("RATECARD_SWITCH_INTERVAL_MS", "0")
+        with pytest.raises(SystemExit):
+            app_from_environment()
+    finally:
+        sys.setswitchinterval(before)

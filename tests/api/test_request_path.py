@@ -171,3 +171,23 @@ def test_the_server_process_hands_the_gil_over_every_half_millisecond_unless_tol
             app_from_environment()
     finally:
         sys.setswitchinterval(before)
+
+
+def test_a_slow_fingerprint_read_never_replaces_a_newer_one() -> None:
+    from ratecard.api.caches import CatalogCache
+    from ratecard.store.catalog_state import Fingerprint
+
+    cache = CatalogCache()
+    newer, older = Fingerprint(2, 5, (1, 10)), Fingerprint(1, 5, (1, 10))
+    cache.saw("live", newer, cache.writes)
+    cache.saw("live", older, cache.writes)  # read before the catalog was applied, recorded after
+    assert cache.seen("live") == newer and cache.seen_within("live", 60) == newer
+    cache.saw("live", Fingerprint(2, 4, (1, 10)), cache.writes)  # behind in resources
+    assert cache.seen("live") == newer
+    voided = Fingerprint(2, 5, (0, None))  # a final invoice voided: the count may go down
+    cache.saw("live", voided, cache.writes)
+    assert cache.seen("live") == voided
+    cache.forget_reads()
+    assert cache.seen_within("live", 60) is None
+    cache.saw("live", voided, cache.writes - 1)  # a read that began before the write: not recent
+    assert cache.seen_within("live", 60) is None

@@ -87,7 +87,13 @@ class CatalogCache:
 
     def saw(self, env: str, stamp: Fingerprint, writes: int | None = None) -> None:
         """Record the fingerprint; with `writes` (the counter when the read began) it also counts
-        as a recent read, unless this process served a write since the read began."""
+        as a recent read, unless this process served a write since the read began. A stamp behind
+        the one recorded (a slow read finishing after a newer one: catalog versions and resource
+        revisions only grow) is not recorded."""
+        recorded = self._seen.get(env)
+        if recorded is not None and ((recorded.catalog_version or 0) > (stamp.catalog_version or 0)
+                                     or recorded.resources_revision > stamp.resources_revision):
+            return
         self._seen[env] = stamp
         if writes is not None and writes == self.writes:
             self._read_at[env] = time.monotonic()

@@ -151,6 +151,29 @@ def test_entitlements_see_a_catalog_applied_elsewhere_within_their_bound(
     assert _quota(api) == "400"
 
 
+def test_entitlements_of_a_customer_created_elsewhere_are_found_at_once(
+        api: Api, pinned: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(entitlements_route, "FINGERPRINT_MAX_AGE", 3600.0)  # the reused fingerprint never expires
+    api.apply_catalog(yaml.safe_dump(_document(100)))
+    assert _quota(api) == "100"
+    assert api.get("/v1/customers/newcomer/entitlements").status_code == 404
+    from ratecard.catalog import check_document
+
+    grown = _document(100)
+    grown["customers"].append({"reference": "newcomer"})
+    grown["subscriptions"].append({"reference": "newcomer-pro", "customer": "newcomer", "plan": "pro",
+                                   "start": "2026-01-01"})
+    document, problems = check_document(grown)
+    assert document is not None and not problems
+    store = open_store(api.url)
+    try:  # not through this server
+        save_version(store, document, 1)
+    finally:
+        store.dispose()
+    found = api.get("/v1/customers/newcomer/entitlements")
+    assert found.status_code == 200 and found.json()["customer_reference"] == "newcomer"
+
+
 def test_the_server_process_hands_the_gil_over_every_half_millisecond_unless_told_otherwise(
         monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
     import sys

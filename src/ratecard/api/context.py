@@ -83,6 +83,10 @@ class Caller:
         self.__dict__["fingerprint"] = recent  # what cached_property would have stored
         return True
 
+    def read_fingerprint_again(self) -> None:
+        """Drop the fingerprint this request assumed or read: the next use reads it."""
+        self.__dict__.pop("fingerprint", None)
+
     def validated_again(self, current: Fingerprint) -> None:
         """The committer found a newer fingerprint: use it from now on (the caches rebuild)."""
         self.catalogs.saw(self.environment, current)

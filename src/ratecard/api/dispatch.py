@@ -2,7 +2,8 @@
 
 The API has a few hundred routes. The router tries them in order, a regular expression each,
 and (with routers included as groups) does it twice for the group that holds the match: about
-a third of the CPU a small request costs before this index. The index keeps the routes in one
+two thirds of the CPU of the cheapest authenticated request before this index
+(0.42 -> 0.15 ms). The index keeps the routes in one
 list, in their order, and groups them by the literal words their path starts with
 (`/v1/customers/{key}/entitlements` -> `v1`, `customers`). A request is matched only against
 the routes whose leading words agree with its path, still in order, so the first route that

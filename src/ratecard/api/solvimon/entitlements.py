@@ -51,10 +51,10 @@ async def customer_entitlements(key: str, caller: Caller = Depends(current_calle
     """Answered on the event loop when everything is in memory (the usual case: no thread hop,
     no query); otherwise on a worker thread, which reads what is missing."""
     key = param(key, "resourceIdOrReference") or ""
-    caller.reuse_recent_fingerprint(FINGERPRINT_MAX_AGE)
+    reused = caller.reuse_recent_fingerprint(FINGERPRINT_MAX_AGE)
     body = _from_memory(caller, key)
     if body is None:
-        body = await run_in_threadpool(_read, caller, key)
+        body = await run_in_threadpool(_read, caller, key, reused)
     return json_response(body)
 
 
@@ -64,16 +64,21 @@ def _from_memory(caller: Caller, key: str) -> dict[str, Any] | None:
         return None
     found = snap.view.find_customer(key) if snap.catalog_state is not None else None
     if found is None or snap.catalog_state is None:
-        return None  # answered (404) on the thread, with the fingerprint read
+        return None  # on the thread: the fingerprint is read before answering 404
     state = snap.catalog_state
     answer = ENTITLEMENTS.cached(caller.store, caller.environment, state.version, found[0].reference, caller.now)
     return None if answer is None else _body(caller.environment, snap.view, answer)
 
 
-def _read(caller: Caller, key: str) -> dict[str, Any]:
+def _read(caller: Caller, key: str, reused: bool) -> dict[str, Any]:
     view = snapshot(caller).view
     state = caller.catalog()
     found = view.find_customer(key) if state is not None else None
+    if (found is None or state is None) and reused:  # a customer created elsewhere just now: look again
+        caller.read_fingerprint_again()
+        view = snapshot(caller).view
+        state = caller.catalog()
+        found = view.find_customer(key) if state is not None else None
     if found is None or state is None:
         raise not_found("customer", key)
     customer = found[0]

@@ -19,7 +19,11 @@ customers with one subscription each:
              store: POST /v1/events in batches of 1,000 against a bare bulk insert of the same
              rows, and single-event requests/s, p50 and p99 against a bare INSERT + COMMIT per
              row (bench/api_bench.py).
-6. console   server time (median, p95) of every console page an admin can open, in a fresh
+6. entitlements
+             GET /v1/customers/{ref}/entitlements over HTTP under load (4 clients), p99 against
+             the 5 ms budget and against a trivial ASGI request on the same uvicorn, timed in the
+             same run (bench/entitlements_bench.py).
+7. console   server time (median, p95) of every console page an admin can open, in a fresh
              database per store holding the same N events and N/100 customers and their drafts,
              against a trivial console request timed in the same rounds, and the slowest p95
              against the 300 ms budget (bench/console.py).
@@ -60,6 +64,7 @@ from . import data
 from .api_bench import run_api_benchmarks
 from .baselines import bare_insert, bare_rollup
 from .console import run_console_benchmark
+from .entitlements_bench import run_entitlements_benchmark
 from .parallel_run import run_parallel_benchmark
 from .preview import run_preview_benchmark
 from .reconcile_bench import run_reconcile_benchmark
@@ -261,6 +266,10 @@ def print_table(results: list[dict], events: int) -> None:
                          justify="left" if column in ("benchmark", "store", "unit", "result") else "right")
     for row in results:
         name, _, store = row["name"].rpartition(".")
+        if row["target"] is None:  # a figure to read, with no target set
+            table.add_row(name, store, _figure(row["value"]), row["unit"], _figure(row["baseline"]),
+                          f"{row['ratio']:.3f}", "-", "-")
+            continue
         ok = row["ratio"] >= row["target"]
         table.add_row(name, store, _figure(row["value"]), row["unit"], _figure(row["baseline"]),
                       f"{row['ratio']:.3f}", f"{row['target']:g}", "[green]ok[/green]" if ok else "[red]MISSED[/red]")
@@ -289,14 +298,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stores", default="sqlite,postgresql", help="comma-separated: sqlite,postgresql")
     parser.add_argument("--profile", type=Path, metavar="DIR", help="write cProfile stats of each measured call")
     parser.add_argument("--out", type=Path, help="results file (default: bench/results.json)")
-    parser.add_argument("--suites", default="core,preview,api,golive,console,workers",
+    parser.add_argument("--suites", default="core,preview,api,entitlements,golive,console,workers",
                         help="comma-separated: core (import, invoice run, memory), preview (upcoming invoice), "
-                             "api (HTTP API), golive (reconcile), console (the console's pages), "
-                             "workers (invoice run shared by 2 worker processes)")
+                             "api (HTTP API), entitlements (its HTTP latency), golive (reconcile), "
+                             "console (the console's pages), workers (invoice run shared by 2 worker processes)")
     args = parser.parse_args(argv)
     suites = {s.strip() for s in args.suites.split(",") if s.strip()}
-    if not suites or suites - {"core", "preview", "api", "golive", "console", "workers"}:
-        parser.error(f"--suites takes core, preview, api, golive, console and/or workers, got {args.suites!r}")
+    known = {"core", "preview", "api", "entitlements", "golive", "console", "workers"}
+    if not suites or suites - known:
+        parser.error(f"--suites takes {', '.join(sorted(known))}, got {args.suites!r}")
     events = args.events or events_from_env()
     stores = [s.strip() for s in args.stores.split(",") if s.strip()]
     for store in stores:
@@ -318,7 +328,7 @@ def main(argv: list[str] | None = None) -> int:
         started = time.perf_counter()
         events_file = folder / "events.jsonl"
         catalog_file = folder / "catalog.json"
-        if suites - {"preview", "console"}:  # the preview and the console make their own data
+        if suites - {"preview", "console", "entitlements"}:  # these make their own data
             data.write_catalog(catalog_file, events)
             data.write_events(events_file, events)
             log(f"generated {events:,} events and {data.customer_count(events):,} customers in "
@@ -333,6 +343,8 @@ def main(argv: list[str] | None = None) -> int:
                 results += run_preview_benchmark(kind, url, log)
         if "api" in suites:  # the server processes are not profiled
             results += run_api_benchmarks(stores, events, events_file, catalog_file, folder)
+        if "entitlements" in suites:  # the server processes are not profiled
+            results += run_entitlements_benchmark(stores, folder)
         if "golive" in suites:
             with sqlite_database(folder) as url:
                 results.append(run_reconcile_benchmark(url, events, folder, log))

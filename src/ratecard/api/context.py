@@ -54,8 +54,9 @@ class Caller:
     @cached_property
     def fingerprint(self) -> Fingerprint:
         """What the caches are checked against, read on first use and then kept for the request."""
+        writes = self.catalogs.writes
         found = fingerprint(self.store, self.environment)
-        self.catalogs.saw(self.environment, found)
+        self.catalogs.saw(self.environment, found, writes)
         return found
 
     def group_commit(self, events: int) -> GroupCommitter | None:
@@ -69,6 +70,22 @@ class Caller:
         if seen is not None and "fingerprint" not in self.__dict__:
             self.__dict__["fingerprint"] = seen  # what cached_property would have stored
         return self.committer
+
+    def reuse_recent_fingerprint(self, seconds: float) -> bool:
+        """For a read that may be `seconds` behind another process's changes: use the fingerprint
+        this process read less than `seconds` ago (no query), when there is one; True if so.
+        This process's own writes make it read again (RequestIdAndLatency forgets the reads)."""
+        if "fingerprint" in self.__dict__:
+            return True
+        recent = self.catalogs.seen_within(self.environment, seconds)
+        if recent is None:
+            return False
+        self.__dict__["fingerprint"] = recent  # what cached_property would have stored
+        return True
+
+    def read_fingerprint_again(self) -> None:
+        """Drop the fingerprint this request assumed or read: the next use reads it."""
+        self.__dict__.pop("fingerprint", None)
 
     def validated_again(self, current: Fingerprint) -> None:
         """The committer found a newer fingerprint: use it from now on (the caches rebuild)."""
@@ -121,7 +138,8 @@ def key_environment(state: Any, key: str) -> str | None:
     cache: KeyCache = state.keys
     found = cache.get(key)
     if found is None:
+        stamp = cache.stamp()
         found = environment_of(state.store, key)
         if found is not None:
-            cache.put(key, found)
+            cache.put(key, found, stamp)
     return found

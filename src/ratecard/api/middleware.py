@@ -32,6 +32,7 @@ NOT_IDEMPOTENT_PATHS = ("/v1/events", "/v1/ingest/", "/v1/psp/")
 # (the body is still bounded)
 SIGNED_PATHS = frozenset({"/v1/psp/stripe/webhooks"})
 
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 BODY_LIMIT = 1024 * 1024  # every request body, unless its route is listed below
 # routes that legitimately take more: event batches (up to 10,000 events) and whole catalogs
 BODY_LIMITS = {"/v1/events": MAX_BYTES, "/v1/catalog": MAX_BYTES, "/v1/catalog/check": MAX_BYTES}
@@ -63,10 +64,13 @@ class RequestIdAndLatency:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
+            state = scope["app"].state
+            if scope["method"] not in SAFE_METHODS and hasattr(state, "catalogs"):
+                state.catalogs.forget_reads()  # what this request changed is read again (caches.py)
             route = scope.get("route")
             path = getattr(route, "path", None) or "unmatched"
-            scope["app"].state.metrics.observe_request(scope.get("state", {}).get(ENVIRONMENT), scope["method"],
-                                                       path, status, time.perf_counter() - started)
+            state.metrics.observe_request(scope.get("state", {}).get(ENVIRONMENT), scope["method"],
+                                          path, status, time.perf_counter() - started)
 
 
 ENVIRONMENT = "ratecard.environment"  # where AuthenticatedBodies leaves the key's environment in the scope

@@ -208,6 +208,19 @@ class EntitlementCache:
         self._keep(key, generation, _Entry(catalog_version, time.monotonic() + self.ttl, answer, store, catalog))
         return answer
 
+    def cached(self, store: Store, environment: str, catalog_version: int, customer: str,
+               now: datetime) -> CustomerEntitlements | None:
+        """What `get` answers when it answers from memory (a stale or old entry queued for its
+        background refresh), else None: `get` would compute, so the caller calls it off its event loop."""
+        with self._lock:
+            entry = self._entries.get((id(store), environment, customer))
+        if entry is None or entry.catalog_version != catalog_version or now < entry.answer.as_of \
+                or (entry.answer.valid_until is not None and now >= entry.answer.valid_until):
+            return None
+        if entry.stale or entry.expires <= time.monotonic():
+            self._refresh_later((id(store), environment, customer))
+        return entry.answer
+
     def _stamp(self, key: tuple[int, str, str]) -> tuple[int, int]:
         return self._epoch, self._generation.get((key[1], key[2]), 0)
 

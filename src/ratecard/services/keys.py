@@ -36,10 +36,21 @@ def _document(key: ApiKey) -> dict[str, Any]:
             "created_at": rfc3339(key.created_at)}
 
 
+_revocations = [0]  # keys revoked by this process (a list: one mutable number shared by its readers)
+
+
+def revocations() -> int:
+    """How many keys this process revoked: a cache of valid keys drops what it holds when this moves."""
+    return _revocations[0]
+
+
 def revoke(store: Store, key_id: str, now: datetime, environment: str | None = None) -> None:
-    """Requests with the key get 401 from then on. With `environment`, only a key of that
-    environment is revoked (the console never touches the other environment's keys)."""
-    if not revoke_key(store, key_id, to_micros(now), environment):
+    """Requests with the key get 401 from then on: at once in this process (its key cache is
+    dropped), within the cache's few seconds in other server processes. With `environment`, only a
+    key of that environment is revoked (the console never touches the other environment's keys)."""
+    found = revoke_key(store, key_id, to_micros(now), environment)
+    _revocations[0] += 1  # even when not found: another process may have revoked it meanwhile
+    if not found:
         raise NotFound(f"no active key {key_id!r} (see `ratecard keys list`)")
 
 

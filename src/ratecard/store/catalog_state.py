@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 
 from .db import Store
 from .schema import api_resource_revisions, catalog_versions, invoices
@@ -34,10 +34,10 @@ def fingerprint(store: Store, environment: str) -> Fingerprint:
         return fingerprint_on(connection, environment)
 
 
-def fingerprint_on(connection: Any, environment: str) -> Fingerprint:
-    """The environment's fingerprint read on an open connection (inside its transaction, if any)."""
+def _fingerprint_query() -> Any:
+    environment = bindparam("env")
     final = (invoices.c.environment == environment) & (invoices.c.status == "final")
-    query = select(
+    return select(
         select(func.max(catalog_versions.c.version)).where(catalog_versions.c.environment == environment)
         .scalar_subquery(),
         select(api_resource_revisions.c.revision).where(api_resource_revisions.c.environment == environment)
@@ -45,7 +45,16 @@ def fingerprint_on(connection: Any, environment: str) -> Fingerprint:
         select(func.count()).select_from(invoices).where(final).scalar_subquery(),
         select(func.max(invoices.c.finalized_at)).where(final).scalar_subquery(),
     )
-    version, revision, final_count, last_finalized = connection.execute(query).one()
+
+
+# built once: building it per call cost more than running it (~0.3 ms of SQLAlchemy per request)
+_FINGERPRINT_QUERY = _fingerprint_query()
+
+
+def fingerprint_on(connection: Any, environment: str) -> Fingerprint:
+    """The environment's fingerprint read on an open connection (inside its transaction, if any)."""
+    version, revision, final_count, last_finalized = connection.execute(_FINGERPRINT_QUERY,
+                                                                        {"env": environment}).one()
     return Fingerprint(version, int(revision or 0), (int(final_count or 0), last_finalized))
 
 

@@ -36,6 +36,12 @@ class SolvimonCache:
             self._views[environment] = (key, view)
         return view
 
+    def cached_resources(self, environment: str, current: int) -> Resources | None:
+        """The rows at revision `current` when they are loaded already (no database work)."""
+        with self._lock:
+            cached = self._resources.get(environment)
+        return cached[1] if cached is not None and cached[0] == current else None
+
     def resources(self, store: Store, environment: str, current: int) -> Resources:
         """The rows at revision `current` (from the request's fingerprint)."""
         with self._lock:
@@ -58,6 +64,22 @@ class Snapshot:
     @property
     def catalog(self) -> Catalog | None:
         return self.catalog_state.catalog if self.catalog_state is not None else None
+
+
+def cached_snapshot(caller: Caller) -> Snapshot | None:
+    """The view for a read when everything it needs is in memory (the request's fingerprint
+    known, rows and catalog loaded), else None: the caller then takes `snapshot` on a thread."""
+    if "fingerprint" not in caller.__dict__:
+        return None
+    stamp = caller.fingerprint
+    rows = caller.solvimon.cached_resources(caller.environment, stamp.resources_revision)
+    catalog_state = caller.catalogs.cached(caller.environment, stamp) if stamp.catalog_version is not None else None
+    if rows is None or (stamp.catalog_version is not None and catalog_state is None):
+        return None
+    if catalog_state is None:
+        return Snapshot(View(caller.environment, rows, None), None)
+    view = caller.solvimon.view(caller.environment, rows, catalog_state.version, catalog_state.catalog.document)
+    return Snapshot(view, catalog_state)
 
 
 def snapshot(caller: Caller) -> Snapshot:

@@ -28,6 +28,7 @@ from . import (
     monitoring,
     payments,
     reconcile,
+    rollups,
     serve,
     subscriptions,
     users,
@@ -57,6 +58,7 @@ app.add_typer(cohorts.cutover_app, name="cutover")
 app.command("rollback")(cohorts.rollback)
 app.add_typer(users.app, name="users")
 app.add_typer(payments.app, name="payments")
+app.add_typer(rollups.app, name="rollups")
 
 
 def main(argv: list[str] | None = None) -> int:

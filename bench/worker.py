@@ -2,6 +2,7 @@
 
     python -m bench.worker import  --db URL --events FILE [--profile OUT.prof]
     python -m bench.worker invoice --db URL [--profile OUT.prof]
+    python -m bench.worker rollups --db URL      (build the catalog's roll-ups: ready before an import)
 
 Prints one JSON object on the last line of stdout: seconds, peak RSS (MiB), what it did.
 Only the ratecard call itself is timed; opening the store and loading the catalog are
@@ -51,7 +52,7 @@ def maxrss_mib() -> float:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.worker")
-    parser.add_argument("operation", choices=("import", "invoice"))
+    parser.add_argument("operation", choices=("import", "invoice", "rollups"))
     parser.add_argument("--db", required=True)
     parser.add_argument("--events", type=Path)
     parser.add_argument("--profile", type=Path)
@@ -71,6 +72,10 @@ def main(argv: list[str] | None = None) -> int:
         report = import_file(store, catalog, args.events, NOW)
         detail = {"read": report.read, "stored": report.stored, "duplicates": report.duplicates,
                   "rejected": dict(report.rejected), "flags": dict(report.flags)}
+    elif args.operation == "rollups":
+        from ratecard.services.rollups import rebuild_rollups
+
+        detail = rebuild_rollups(store, "live", NOW)
     else:
         report = generate_invoices(store, catalog, version, UNTIL, NOW)
         detail = report.as_dict()

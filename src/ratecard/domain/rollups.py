@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal, localcontext
+from decimal import Context, Decimal, localcontext
 from typing import Any
 
 import msgspec
@@ -94,15 +94,28 @@ class Partial:
     values: set[str] = field(default_factory=set)  # unique_count's value keys
 
     def add(self, aggregation: str, ts: int, event_id: str, value: object) -> None:
-        """One counted event."""
+        """One counted event; only the fields its aggregation reads are kept (the others stay None)."""
         self.events += 1
         if aggregation == "count":
             return
         if aggregation == "unique_count":
             self.values.add(value_key(value))
             return
-        number = plain_number(value)
-        self.merge(Partial(0, number, number, number, _times(number, ts), (ts, event_id, number)))
+        # sample_value hands numbers already plain (rollups.RollupRule.contribution)
+        number = value if isinstance(value, Decimal) else plain_number(value)
+        if aggregation in ("sum", "average", "weighted_sum"):
+            self.total = number if self.total is None else _WIDE.add(self.total, number)
+            if aggregation == "weighted_sum":
+                moment = _WIDE.multiply(number, ts)
+                self.moment = moment if self.moment is None else _WIDE.add(self.moment, moment)
+        elif aggregation == "max":
+            if self.high is None or number > self.high:
+                self.high = number
+        elif aggregation == "min":
+            if self.low is None or number < self.low:
+                self.low = number
+        elif aggregation == "latest" and (self.latest is None or (ts, event_id) > self.latest[:2]):
+            self.latest = (ts, event_id, number)
 
     def merge(self, other: Partial) -> None:
         self.events += other.events
@@ -143,19 +156,13 @@ def _add(left: Decimal | None, right: Decimal | None) -> Decimal | None:
         return left
     if left is None:
         return right
-    with localcontext() as ctx:
-        ctx.prec = EXACT_PRODUCT_DIGITS
-        return left + right
+    return _WIDE.add(left, right)
 
 
 # sums of value × µs exactly: exact_sum's digits plus an instant's 17
 EXACT_PRODUCT_DIGITS = EXACT_SUM_DIGITS + 20
-
-
-def _times(value: Decimal, ts: int) -> Decimal:
-    with localcontext() as ctx:
-        ctx.prec = EXACT_PRODUCT_DIGITS
-        return value * ts
+# one context object, not localcontext() per operation: the ingest hook adds every event's value
+_WIDE = Context(prec=EXACT_PRODUCT_DIGITS)
 
 
 def weighted(prior: Decimal, inside: Partial, start_us: int, end_us: int) -> Decimal:

@@ -73,7 +73,7 @@ def definition_of(meter: MeterSpec) -> str | None:
 
 
 def key_of(definition: str) -> str:
-    return hashlib.sha256(definition.encode()).hexdigest()[:32]
+    return hashlib.sha256(definition.encode()).hexdigest()[:16]
 
 
 _RULES: dict[str, RollupRule] = {}
@@ -165,8 +165,9 @@ def _write(connection: Any, postgres: bool, environment: str, partials: dict[Row
         return
     rows = []
     values = []
-    # one order for every writer: concurrent transactions lock rows in the same order, never a deadlock
-    for key in sorted(partials):
+    # PostgreSQL: one order for every writer, so concurrent transactions lock rows alike, never a
+    # deadlock; SQLite has one writer at a time
+    for key in sorted(partials) if postgres else partials:
         partial = partials[key]
         latest = partial.latest or (None, None, None)
         rows.append((environment, *key, partial.events, _number(partial.total, postgres),
@@ -185,24 +186,34 @@ def _write(connection: Any, postgres: bool, environment: str, partials: dict[Row
             raw.executemany(_INSERT_VALUE[False], values)
 
 
-def _accumulate(partials: dict[RowKey, Partial], rules: Sequence[Registered], event_id: str, customer: str,
-                meter: str, ts: int, properties: Any, subscription: str | None) -> None:
-    """One matched event into every roll-up reading its meter. `properties`: decoded, or JSON text."""
-    decoded = None
+def _by_stream(rules: Sequence[Registered]) -> dict[str, list[tuple[str, RollupRule]]]:
+    """The roll-ups reading each event meter name (an event is offered to those only)."""
+    readers: dict[str, list[tuple[str, RollupRule]]] = defaultdict(list)
     for entry in rules:
         rule = entry.rule
-        if meter not in rule.streams:
-            continue
-        if decoded is None:
-            decoded = _decode(properties) if isinstance(properties, (str, bytes)) else properties
+        for stream in rule.streams:
+            readers[stream].append((entry.key, rule))
+    return readers
+
+
+def _accumulate(partials: dict[RowKey, Partial], readers: dict[str, list[tuple[str, RollupRule]]], event_id: str,
+                customer: str, meter: str, ts: int, properties: Any, subscription: str | None) -> None:
+    """One matched event into every roll-up reading its meter. `properties`: decoded, or JSON text."""
+    reading = readers.get(meter)
+    if not reading:
+        return
+    decoded = _decode(properties) if isinstance(properties, (str, bytes)) else properties
+    hour = ts - ts % HOUR_US
+    named = subscription or ""
+    for key, rule in reading:
         found = rule.contribution(decoded)
         if found is None:
             continue
         dimension, value = found
-        key = (entry.key, customer, hour_of(ts), subscription or "", dimension)
-        partial = partials.get(key)
+        row_key = (key, customer, hour, named, dimension)
+        partial = partials.get(row_key)
         if partial is None:
-            partial = partials[key] = Partial()
+            partial = partials[row_key] = Partial()
         if dimension == SEEN:
             partial.events += 1
         else:
@@ -222,8 +233,9 @@ def absorb(connection: Any, rows: Iterable[Sequence[Any]]) -> None:
         if not rules:
             continue
         partials: dict[RowKey, Partial] = {}
+        readers = _by_stream(rules)
         for row in matched:
-            _accumulate(partials, rules, row[1], row[2], row[3], row[4], row[5], row[9])
+            _accumulate(partials, readers, row[1], row[2], row[3], row[4], row[5], row[9])
         _write(connection, postgres, environment, partials)
 
 
@@ -250,9 +262,10 @@ def refresh(connection: Any, environment: str, hours: Iterable[tuple[str, int]])
                     f"DELETE FROM {table} WHERE environment = :env AND customer = :customer "
                     f"AND hour IN ({', '.join(f':h{i}' for i in range(len(chunk)))})"), params)
         partials: dict[RowKey, Partial] = {}
+        readers = _by_stream(rules)
         for event in _events(connection, postgres, environment, streams, customer, ordered[0], ordered[-1] + HOUR_US):
             if hour_of(event[2]) in customer_hours:
-                _accumulate(partials, rules, event[0], customer, event[1], event[2], event[3], event[4])
+                _accumulate(partials, readers, event[0], customer, event[1], event[2], event[3], event[4])
         _write(connection, postgres, environment, partials)
 
 
@@ -349,6 +362,7 @@ def build(store: Store, environment: str, key: str, definition: str, now_us: int
         _set_state(connection, postgres, environment, key, definition, BUILDING, now_us)
     customers = customers_with_events(store, environment)
     entry = Registered(key, definition, BUILDING)
+    readers = _by_stream([entry])
     counted = 0
     for start in range(0, len(customers), batch):
         chunk = customers[start:start + batch]
@@ -361,7 +375,7 @@ def build(store: Store, environment: str, key: str, definition: str, now_us: int
                                             "AND customer = :customer"), params)
                 for event in _events(connection, postgres, environment, sorted(entry.rule.streams), customer,
                                      None, None):
-                    _accumulate(partials, [entry], event[0], customer, event[1], event[2], event[3], event[4])
+                    _accumulate(partials, readers, event[0], customer, event[1], event[2], event[3], event[4])
             counted += sum(partial.events for partial in partials.values())
             _write(connection, postgres, environment, partials)
         if on_progress is not None:
@@ -429,21 +443,127 @@ CUSTOMER_LIST = 2000
 
 def _read(connection: Any, postgres: bool, environment: str, key: str, rule: RollupRule,
           windows: Sequence[Any]) -> dict[int, Usage]:
-    is_weighted = rule.aggregation == "weighted_sum"
+    """Each window's usage: its whole hours from the rows (many windows over the same hours: one
+    GROUP BY customer in SQL; the others row by row in Python), its edges from the raw events."""
+    whole_parts: dict[int, dict[str, Partial]] = {}
+    rest = list(windows)
+    if rule.aggregation != "weighted_sum":
+        by_range: dict[tuple[int, int], list[Any]] = defaultdict(list)
+        for window in windows:
+            whole = _spans(window)[0]
+            if whole is not None:
+                by_range[whole].append(window)
+        rest = [window for window in windows if (whole := _spans(window)[0]) is None
+                or len(by_range[whole]) < GROUPED_FROM]
+        for whole, ranged in by_range.items():
+            if len(ranged) < GROUPED_FROM:
+                continue
+            grouped, redo = _grouped(connection, postgres, environment, key, rule, whole, ranged)
+            for window in ranged:
+                if window.customer in redo:
+                    rest.append(window)
+                    continue
+                parts: dict[str, Partial] = defaultdict(Partial)
+                for subscription, dimension, partial in grouped.get(window.customer, ()):
+                    if window.takes(subscription):
+                        parts[dimension].merge(partial)
+                whole_parts[window.key] = parts
+    rows = _rows(connection, postgres, environment, key, rule, rest) if rest else {}
+    edges = _edge_events(connection, postgres, environment, rule, windows, rule.aggregation == "weighted_sum")
+    result: dict[int, Usage] = {}
+    for window in windows:
+        usage = _window_usage(rule, window, rows.get(window.customer, ()), edges, whole_parts.get(window.key))
+        if usage is not None:
+            result[window.key] = usage
+    return result
+
+
+# From this many windows over the same whole hours on (an invoice run's subscriptions billed on one
+# calendar), their rows are added up by SQL, per customer, instead of read one by one
+GROUPED_FROM = 20
+
+
+def _customer_filter(postgres: bool, customers: Sequence[str], params: dict[str, Any]) -> str:
+    if len(customers) > CUSTOMER_LIST:
+        return ""  # most customers: reading the range beats probing a long list
+    if postgres:
+        params["customers"] = list(customers)
+        return " AND customer = ANY(:customers)"
+    params["customers"] = orjson.dumps(list(customers)).decode()
+    return " AND customer IN (SELECT value FROM json_each(:customers))"
+
+
+def _small(column: str) -> str:
+    """SQLite: a decimal text that is an integer SQLite adds exactly (at most 10 digits)."""
+    return f"({column} NOT GLOB '*[^0-9-]*' AND length({column}) <= 10)"
+
+
+def _grouped(connection: Any, postgres: bool, environment: str, key: str, rule: RollupRule,
+             whole: tuple[int, int], windows: Sequence[Any]
+             ) -> tuple[dict[str, list[tuple[str | None, str, Partial]]], set[str]]:
+    """The rows of [whole) added up per (customer, subscription named, dimension) in SQL; and, on
+    SQLite, the customers whose numbers SQL cannot add exactly (decimals, large integers): those
+    windows are read row by row instead."""
+    params: dict[str, Any] = {"env": environment, "key": key, "low": whole[0], "high": whole[1]}
+    customers = sorted({window.customer for window in windows})
+    only = _customer_filter(postgres, customers, params)
+    latest = rule.aggregation == "latest"
+    if postgres:
+        order = 'ORDER BY latest_ts DESC, latest_id COLLATE "C" DESC'
+        latest_columns = (", ".join(f"(array_agg({c} {order}))[1]" for c in ("latest_ts", "latest_id", "latest_value"))
+                          if latest else "NULL, NULL, NULL")
+        columns = f"SUM(events), SUM(total), MIN(low), MAX(high), {latest_columns}, 0"
+    else:
+        # only the column the aggregation reads must be exact (latest's value travels as text)
+        column = {"sum": "total", "average": "total", "max": "high", "min": "low"}.get(rule.aggregation)
+        exact = "1" if column is None else _small(column)
+        latest_columns = ("MAX(printf('%020d', latest_ts) || hex(latest_id) || ' ' || latest_value), NULL, NULL"
+                          if latest else "NULL, NULL, NULL")
+        columns = (f"SUM(events), SUM(CAST(total AS INTEGER)), MIN(CAST(low AS INTEGER)), "
+                   f"MAX(CAST(high AS INTEGER)), {latest_columns}, "
+                   f"COALESCE(SUM({column or 'total'} IS NOT NULL AND NOT ({exact})), 0)")
+    sql = (f"SELECT customer, subscription, dimension, {columns} FROM usage_rollups WHERE environment = :env "
+           f"AND meter_key = :key AND hour >= :low AND hour < :high{only} GROUP BY customer, subscription, dimension")
+    wanted = set(customers)
+    grouped: dict[str, list[tuple[str | None, str, Partial]]] = defaultdict(list)
+    by_group: dict[tuple[str, str, str], Partial] = {}
+    redo: set[str] = set()
+    for customer, subscription, dimension, events, total, low, high, latest_ts, latest_id, latest_value, inexact \
+            in connection.execute(text(sql), params):
+        if customer not in wanted:
+            continue
+        if inexact:
+            redo.add(customer)
+            continue
+        found = None
+        if latest_ts is not None and postgres:
+            found = (latest_ts, latest_id, _decimal(latest_value))
+        elif latest_ts is not None:  # SQLite's one text: 20 digits of µs, the id's bytes in hex, the value
+            space = latest_ts.index(" ", 20)
+            found = (int(latest_ts[:20]), bytes.fromhex(latest_ts[20:space]).decode(), Decimal(latest_ts[space + 1:]))
+        partial = Partial(events, _decimal(total), _decimal(low), _decimal(high), None, found)
+        grouped[customer].append((subscription or None, dimension, partial))
+        by_group[(customer, subscription, dimension)] = partial
+    if rule.aggregation == "unique_count":
+        for customer, subscription, dimension, value in connection.execute(text(
+                "SELECT DISTINCT customer, subscription, dimension, value_key FROM rollup_values "
+                f"WHERE environment = :env AND meter_key = :key AND hour >= :low AND hour < :high{only}"), params):
+            partial = by_group.get((customer, subscription, dimension))
+            if partial is not None:
+                partial.values.add(value)
+    return grouped, redo
+
+
+def _rows(connection: Any, postgres: bool, environment: str, key: str, rule: RollupRule,
+          windows: Sequence[Any]) -> dict[str, list[_Row]]:
+    """The rows the windows may take, per customer in hour order."""
     customers = sorted({window.customer for window in windows})
     params: dict[str, Any] = {"env": environment, "key": key, "high": max(hour_after(w.end_us) for w in windows)}
-    conditions = ["environment = :env", "meter_key = :key", "hour < :high"]
-    if not is_weighted:  # weighted_sum's level before a window is made of every earlier row
+    where = "environment = :env AND meter_key = :key AND hour < :high"
+    if rule.aggregation != "weighted_sum":  # weighted_sum's level before a window is made of every earlier row
         params["low"] = min(hour_of(w.start_us) for w in windows)
-        conditions.append("hour >= :low")
-    if len(customers) <= CUSTOMER_LIST:
-        if postgres:
-            conditions.append("customer = ANY(:customers)")
-            params["customers"] = customers
-        else:
-            conditions.append("customer IN (SELECT value FROM json_each(:customers))")
-            params["customers"] = orjson.dumps(customers).decode()
-    where = " AND ".join(conditions)
+        where += " AND hour >= :low"
+    where += _customer_filter(postgres, customers, params)
     rows: dict[str, list[_Row]] = defaultdict(list)
     by_row: dict[tuple[str, int, str, str], Partial] = {}
     wanted = set(customers)
@@ -463,13 +583,7 @@ def _read(connection: Any, postgres: bool, environment: str, key: str, rule: Rol
             partial = by_row.get((customer, hour, subscription, dimension))
             if partial is not None:
                 partial.values.add(value)
-    edges = _edge_events(connection, postgres, environment, rule, windows, is_weighted)
-    result: dict[int, Usage] = {}
-    for window in windows:
-        usage = _window_usage(rule, window, rows.get(window.customer, ()), edges)
-        if usage is not None:
-            result[window.key] = usage
-    return result
+    return rows
 
 
 def _decimal(value: Any) -> Decimal | None:
@@ -506,28 +620,35 @@ def _edge_events(connection: Any, postgres: bool, environment: str, rule: Rollup
     found: EdgeEvents = {span: [] for span in spans}
     if not spans:
         return found
-    by_customer: dict[str, list[tuple[int, int]]] = defaultdict(list)
+    # an invoice run's windows mostly share their boundaries: one query per distinct span
+    by_span: dict[tuple[int, int], set[str]] = defaultdict(set)
     for customer, start, end in spans:
-        by_customer[customer].append((start, end))
+        by_span[(start, end)].add(customer)
     streams = sorted(rule.streams)
-    for customer, customer_spans in by_customer.items():
-        low = min(start for start, _ in customer_spans)
-        high = max(end for _, end in customer_spans)
-        for event_id, _meter, ts, properties, named in _events(connection, postgres, environment, streams, customer,
-                                                               low, high):
-            for start, end in customer_spans:
-                if start <= ts < end:
-                    found[(customer, start, end)].append((event_id, ts, properties, named))
+    for (start, end), customers in by_span.items():
+        params: dict[str, Any] = {"env": environment, "start": start, "end": end,
+                                  **{f"s{i}": s for i, s in enumerate(streams)}}
+        only = _customer_filter(postgres, sorted(customers), params)
+        properties = "CAST(properties AS TEXT)" if postgres else "properties"
+        for customer, event_id, ts, raw, named in connection.execute(text(
+                f"SELECT customer, id, ts, {properties}, subscription FROM events WHERE environment = :env "
+                f"AND status = 'matched' AND meter IN ({', '.join(f':s{i}' for i in range(len(streams)))}) "
+                f"AND ts >= :start AND ts < :end{only}"), params):
+            if customer in customers:
+                found[(customer, start, end)].append((event_id, ts, raw, named))
     return found
 
 
-def _window_usage(rule: RollupRule, window: Any, rows: Sequence[_Row], edges: EdgeEvents) -> Usage | None:
+def _window_usage(rule: RollupRule, window: Any, rows: Sequence[_Row], edges: EdgeEvents,
+                  summed: dict[str, Partial] | None = None) -> Usage | None:
+    """One window's usage from its rows (or its whole hours already `summed` per dimension) and the
+    raw events of its edges."""
     whole, edge_spans, before = _spans(window)
-    inside: dict[str, Partial] = defaultdict(Partial)
+    inside: dict[str, Partial] = defaultdict(Partial, summed or {})
     prior: dict[str, Partial] = defaultdict(Partial)
     is_weighted = rule.aggregation == "weighted_sum"
     first_hour = hour_of(window.start_us)
-    for row in rows:
+    for row in rows if summed is None else ():
         if not window.takes(row.subscription):
             continue
         if whole is not None and whole[0] <= row.hour < whole[1]:
@@ -598,9 +719,10 @@ def differences(store: Store, environment: str, entry: Registered, limit: int = 
     postgres = store.is_postgres
     with store.engine.connect() as connection:
         expected: dict[RowKey, Partial] = {}
+        readers = _by_stream([entry])
         for event_id, meter, ts, properties, subscription, customer in _all_events(
                 connection, postgres, environment, sorted(entry.rule.streams)):
-            _accumulate(expected, [entry], event_id, customer, meter, ts, properties, subscription)
+            _accumulate(expected, readers, event_id, customer, meter, ts, properties, subscription)
         stored = stored_rows(connection, environment, entry.key)
     problems = []
     for key in sorted(set(expected) | set(stored)):

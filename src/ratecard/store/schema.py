@@ -582,6 +582,7 @@ usage_rollups = Table(
     Column("latest_ts", BigInteger, nullable=True),
     Column("latest_id", String(256), nullable=True),
     Column("latest_value", ExactDecimal, nullable=True),
+    sqlite_with_rowid=False,  # one b-tree, the key's: the ingest hook's upserts touch one index, not two
 )
 
 # unique_count: the distinct values (their canonical JSON) of each roll-up row, exactly
@@ -595,4 +596,5 @@ rollup_values = Table(
     Column("subscription", String(256), primary_key=True),
     Column("dimension", String(2048), primary_key=True),
     Column("value_key", String(2048), primary_key=True),
+    sqlite_with_rowid=False,
 )

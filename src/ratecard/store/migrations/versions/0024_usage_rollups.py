@@ -50,12 +50,14 @@ def upgrade() -> None:
         sa.Column("latest_id", sa.String(256), nullable=True),
         sa.Column("latest_value", ExactDecimal, nullable=True),
         sa.PrimaryKeyConstraint(*_KEY),
+        sqlite_with_rowid=False,
     )
     op.create_table(
         "rollup_values",
         *_key_columns(),
         sa.Column("value_key", sa.String(2048), nullable=False),
         sa.PrimaryKeyConstraint(*_KEY, "value_key"),
+        sqlite_with_rowid=False,
     )
 
 

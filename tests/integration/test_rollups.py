@@ -12,6 +12,7 @@ from decimal import Decimal as D
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
@@ -314,7 +315,10 @@ def _machine(url: str, folder: Path) -> type[RuleBasedStateMachine]:
     return Rollups
 
 
-def test_rollups_equal_raw_events_under_random_changes(db_url: str, tmp_path: Path) -> None:
+def test_rollups_equal_raw_events_under_random_changes(db_url: str, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    # every write through the bulk path (PostgreSQL: COPY and one upsert), as an import's batches go
+    monkeypatch.setattr(rollups_module, "COPY_FROM_ROWS", 1)
     run_state_machine_as_test(
         _machine(db_url, tmp_path),
         settings=settings(max_examples=15, stateful_step_count=6, deadline=None,

@@ -145,10 +145,27 @@ def _upsert_sql(postgres: bool) -> str:
 
 
 _UPSERT = {True: _upsert_sql(True), False: _upsert_sql(False)}
+# the same from the staging table, in key order (concurrent writers lock rows alike)
+_UPSERT_STAGED = _UPSERT[True].replace(
+    f"VALUES ({', '.join(['%s'] * 14)})", f"SELECT {_KEY}, {_VALUES} FROM rollup_staging ORDER BY {_KEY}")
 _INSERT_VALUE = {
     True: f"INSERT INTO rollup_values ({_KEY}, value_key) VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
     False: f"INSERT OR IGNORE INTO rollup_values ({_KEY}, value_key) VALUES (?, ?, ?, ?, ?, ?, ?)",
 }
+
+# PostgreSQL: from this many rows on, one COPY into a staging table and one INSERT … SELECT … ON
+# CONFLICT, not a statement per row (an import batch touches about one row per event)
+COPY_FROM_ROWS = 200
+
+
+def _copy_upsert(cursor: Any, rows: Sequence[tuple]) -> None:
+    cursor.execute("CREATE TEMP TABLE IF NOT EXISTS rollup_staging (LIKE usage_rollups) ON COMMIT DELETE ROWS")
+    with cursor.copy(f"COPY rollup_staging ({_KEY}, {_VALUES}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
+    cursor.execute(_UPSERT_STAGED)
+    cursor.execute("DELETE FROM rollup_staging")  # a transaction may write several times
+
 
 RowKey = tuple[str, str, int, str, str]  # meter key, customer, hour, subscription ('' for none), dimension
 
@@ -177,7 +194,10 @@ def _write(connection: Any, postgres: bool, environment: str, partials: dict[Row
     raw = connection.connection.driver_connection
     if postgres:
         with raw.cursor() as cursor:
-            cursor.executemany(_UPSERT[True], rows)
+            if len(rows) >= COPY_FROM_ROWS:
+                _copy_upsert(cursor, rows)
+            else:
+                cursor.executemany(_UPSERT[True], rows)
             if values:
                 cursor.executemany(_INSERT_VALUE[True], values)
     else:

@@ -193,6 +193,10 @@ def bench_store(kind: str, url: str, events: int, events_file: Path, catalog_fil
     log(f"{kind}: generate_invoices for {customers:,} subscriptions until {data.UNTIL}")
     invoiced = run_worker("invoice", url, None, profile("invoice"))
     log(f"{kind}: invoice run took {invoiced['seconds']:.2f}s, peak RSS {invoiced['peak_rss_mib']:.0f} MiB")
+    usage_read = run_worker("usage", url, None, None)["detail"] if rollups else None
+    if usage_read is not None:
+        log(f"{kind}: usage read from roll-ups {usage_read['from_rollups_seconds']:.2f}s, "
+            f"from raw events {usage_read['raw_seconds']:.2f}s")
     baselines.append(bare_rollup(url, data.SUM_FIELD))
     log(f"{kind}: bare GROUP BY (again) took {baselines[1]['seconds']:.2f}s")
     rollup = min(baselines, key=lambda r: r["seconds"])
@@ -212,6 +216,17 @@ def bench_store(kind: str, url: str, events: int, events_file: Path, catalog_fil
     invoice_rate = events / invoiced["seconds"]
     rollup_rate = events / rollup["seconds"]
     peak = invoiced["peak_rss_mib"]
+    extra = []
+    if usage_read is not None:
+        read_rate = events / usage_read["from_rollups_seconds"]
+        extra.append({
+            "name": f"usage_read_from_rollups.{kind}", "value": round(read_rate, 1), "unit": "events/s",
+            "baseline": round(rollup_rate, 1), "ratio": round(read_rate / rollup_rate, 3), "target": 1.0,
+            "detail": {"meaning": "the invoice run's usage read alone (aggregate_usage over every subscription's "
+                                  "October) from the roll-ups, against the bare GROUP BY over the events",
+                       "seconds": round(usage_read["from_rollups_seconds"], 3),
+                       "raw_events_seconds": round(usage_read["raw_seconds"], 3),
+                       "baseline_seconds": round(rollup["seconds"], 3)}})
     imported_name = f"import_with_rollups.{kind}" if rollups else f"import.{kind}"
     invoice_name = f"invoice_run_from_rollups.{kind}" if rollups else f"invoice_run.{kind}"
     return [
@@ -245,6 +260,7 @@ def bench_store(kind: str, url: str, events: int, events_file: Path, catalog_fil
                        "ru_maxrss_note": "getrusage includes the high-water mark inherited from the "
                                          "spawning runner through fork/exec, so VmHWM is reported"},
         },
+        *extra,
     ]
 
 

@@ -380,6 +380,12 @@ def build(store: Store, environment: str, key: str, definition: str, now_us: int
     postgres = store.is_postgres
     with store.engine.begin() as connection:
         _set_state(connection, postgres, environment, key, definition, BUILDING, now_us)
+    if postgres:
+        # an insert still open may have read the roll-ups before this one was registered: wait for
+        # every open writer of events to end (each writer reads the roll-ups after its insert, so
+        # those that follow see this one), then read the events
+        with store.engine.begin() as connection:
+            connection.execute(text("LOCK TABLE events IN SHARE MODE"))
     customers = customers_with_events(store, environment)
     entry = Registered(key, definition, BUILDING)
     readers = _by_stream([entry])

@@ -52,6 +52,11 @@ class RollupRule:
     charge_filters: tuple[ChargeFilter, ...] = ()
     group_by: tuple[str, ...] = ()
 
+    @property
+    def counts_every_event(self) -> bool:
+        """A count with no filter, not per dimension: every event of its streams adds one."""
+        return self.aggregation == "count" and not self.filters and not self.split
+
     def contribution(self, properties: Mapping[str, Any]) -> tuple[str, object] | None:
         """(dimension, value) the event adds, or None when it is not counted. Value: a Decimal for
         numeric aggregations, the JSON value for unique_count, None for count."""

@@ -222,11 +222,16 @@ def _accumulate(partials: dict[RowKey, Partial], readers: dict[str, list[tuple[s
     reading = readers.get(meter)
     if not reading:
         return
-    decoded = _decode(properties) if isinstance(properties, (str, bytes)) else properties
+    decoded = None if isinstance(properties, (str, bytes)) else properties
     hour = ts - ts % HOUR_US
     named = subscription or ""
     for key, rule in reading:
-        found = rule.contribution(decoded)
+        if rule.counts_every_event:  # a plain count reads no property: the JSON is not even decoded
+            found: tuple[str, object] | None = (NO_DIMENSION, None)
+        else:
+            if decoded is None:
+                decoded = _decode(properties)
+            found = rule.contribution(decoded)
         if found is None:
             continue
         dimension, value = found

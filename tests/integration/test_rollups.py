@@ -324,3 +324,31 @@ def test_rollups_equal_raw_events_under_random_changes(db_url: str, tmp_path: Pa
         settings=settings(max_examples=15, stateful_step_count=6, deadline=None,
                           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]))
 
+
+
+def test_a_replacing_backfill_and_its_revert_keep_the_rollups_exact(db_url: str, tmp_path: Path) -> None:
+    from ratecard.golive.backfill import close_backfill, import_target, revert_backfill
+    from ratecard.store.backfills import create_backfill
+
+    store, _ = workspace(db_url, CATALOG)
+    try:
+        _import(store, tmp_path, HAND)
+        rebuild_rollups(store, "live", NOW)
+        window = Window(0, "acme", _at("2026-03-01T00:00:00+00:00"), _at("2026-03-02T00:00:00+00:00"))
+        before = _both(store, [window])[0]
+        # [00:30, 01:30) of acme replaced by one event: e2, e3 and e4 move aside
+        backfill = create_backfill(store, "live", _at("2026-03-01T00:30:00+00:00"), _at("2026-03-01T01:30:00+00:00"),
+                                   "acme", True, 1)
+        _, catalog = current(store)
+        validator, writer_factory = import_target(store, catalog, NOW, backfill.id)
+        import_file(store, catalog, write_jsonl(tmp_path / "bf.jsonl", [_event("b1", "2026-03-01T01:00:00Z", 100, "q")]),
+                    NOW, validator=validator, writer_factory=writer_factory)
+        close_backfill(store, backfill.id, NOW)
+        rolled, raw = _both(store, [window])
+        assert rolled == raw
+        assert rolled[(0, "m_sum")].quantity == D(108) and rolled[(0, "m_latest")].quantity == 3  # 5 + 100 + 3
+        revert_backfill(store, backfill.id, NOW)
+        rolled, raw = _both(store, [window])
+        assert rolled == raw == before
+    finally:
+        store.dispose()

@@ -61,7 +61,7 @@ def _usage_read(store, catalog) -> dict:
     from .data import PERIOD_END, PERIOD_START, to_micros
 
     subscriptions = sorted(catalog.subscriptions.values(), key=lambda s: s.reference)
-    windows = [Window(index, s.customer.reference, to_micros(PERIOD_START), to_micros(PERIOD_END))
+    windows = [Window(index, s.customer, to_micros(PERIOD_START), to_micros(PERIOD_END))
                for index, s in enumerate(subscriptions)]
     meters = charged_meters(catalog, subscriptions)
     started = time.perf_counter()

@@ -468,8 +468,9 @@ def usage_from_rollups(store: Store, windows: Sequence[Any], meters: Sequence[Me
     return result, rest
 
 
-# a window's customers go into the query as a list up to this many; more read the whole time range
-CUSTOMER_LIST = 2000
+# the windows' customers go into the query as a list up to this many (each an index range of its
+# hours: a month's run never reads the other months' rows); more read the whole time range
+CUSTOMER_LIST = 100_000
 
 
 def _read(connection: Any, postgres: bool, environment: str, key: str, rule: RollupRule,

@@ -352,3 +352,20 @@ def test_a_replacing_backfill_and_its_revert_keep_the_rollups_exact(db_url: str,
         assert rolled == raw == before
     finally:
         store.dispose()
+
+
+def test_a_forced_rebuild_clears_rows_of_customers_with_no_events_left(db_url: str, tmp_path: Path) -> None:
+    from sqlalchemy import text
+
+    store, _ = workspace(db_url, CATALOG)
+    try:
+        _import(store, tmp_path, HAND)
+        rebuild_rollups(store, "live", NOW)
+        with store.engine.begin() as connection:  # every event of acme gone behind the roll-ups' back
+            connection.execute(text("UPDATE events SET status = 'unknown_customer'"))
+        assert not check_rollups(store, "live")["ok"]
+        rebuild_rollups(store, "live", NOW, meter="m_sum")
+        report = {item["meter"]: item for item in check_rollups(store, "live")["rollups"]}
+        assert report["m_sum"]["differences"] == [] and report["m_sum"]["rows"] == 0
+    finally:
+        store.dispose()

@@ -392,6 +392,10 @@ def build(store: Store, environment: str, key: str, definition: str, now_us: int
         with store.engine.begin() as connection:
             connection.execute(text("LOCK TABLE events IN SHARE MODE"))
     customers = customers_with_events(store, environment)
+    with store.engine.connect() as connection:  # and those with rows left from before (a forced rebuild)
+        customers = sorted(set(customers) | {row[0] for row in connection.execute(text(
+            "SELECT DISTINCT customer FROM usage_rollups WHERE environment = :env AND meter_key = :key"),
+            {"env": environment, "key": key})})
     entry = Registered(key, definition, BUILDING)
     readers = _by_stream([entry])
     counted = 0

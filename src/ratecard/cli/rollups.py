@@ -84,6 +84,8 @@ def status(db: DbOption = None, json_output: JsonOption = False) -> None:
         emit_json(found)
         return
     for item in found:
-        say(out, f"{item['meter'] or '(no meter of the current catalog)'} {item['key']}: {item['state']}")
+        progress_text = (f" ({item['customers_done']} of {item['customers']} customers)"
+                         if item["state"] == "building" else "")
+        say(out, f"{item['meter'] or '(no meter of the current catalog)'} {item['key']}: {item['state']}{progress_text}")
     if not found:
         say(out, "no roll-ups (ratecard rollups rebuild builds them)")

@@ -3,6 +3,8 @@ meters from the raw events, compare them with the raw events, list them (docs/ro
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -13,6 +15,8 @@ from ..domain.instants import to_micros
 from ..store import Store, rollups
 from .catalog import current_catalog
 from .errors import ServiceError
+
+log = logging.getLogger(__name__)
 
 
 def catalog_meters(store: Store, environment: str) -> list[MeterSpec]:
@@ -75,6 +79,32 @@ def check_rollups(store: Store, environment: str) -> dict[str, Any]:
 def rollup_status(store: Store, environment: str) -> list[dict[str, Any]]:
     with store.engine.connect() as connection:
         entries = rollups.registered(connection, environment)
+        done = rollups.progress(connection, environment)
     codes = {rollups.key_of(definition): meter.code for meter in catalog_meters(store, environment)
              if (definition := rollups.definition_of(meter)) is not None}
-    return [{"key": entry.key, "meter": codes.get(entry.key), "state": entry.state} for entry in entries]
+    return [{"key": entry.key, "meter": codes.get(entry.key), "state": entry.state,
+             "customers_done": done.get(entry.key, (0, 0))[0], "customers": done.get(entry.key, (0, 0))[1]}
+            for entry in entries]
+
+
+def rebuild_in_background(store: Store, environment: str, now: datetime) -> threading.Thread | None:
+    """After a new catalog version: when this environment uses roll-ups (one was ever built) and a
+    meter's definition changed (or a meter is new), rebuild in a background thread; until it is
+    done the invoice run reads those meters' raw events. `ratecard rollups status` shows the
+    progress. None when there is nothing to do."""
+    with store.engine.connect() as connection:
+        if not rollups.registered(connection, environment):
+            return None
+    found = rollups.plan(store, environment, catalog_meters(store, environment))
+    if not found.build and not found.drop:
+        return None
+
+    def work() -> None:
+        try:
+            rebuild_rollups(store, environment, now)
+        except Exception:  # a background thread has no caller: the next rebuild or status tells
+            log.exception("rebuilding the roll-ups after a catalog change failed")
+
+    thread = threading.Thread(target=work, name=f"rollups-{environment}", daemon=True)
+    thread.start()
+    return thread

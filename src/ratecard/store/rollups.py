@@ -413,6 +413,10 @@ def build(store: Store, environment: str, key: str, definition: str, now_us: int
                     _accumulate(partials, readers, event[0], customer, event[1], event[2], event[3], event[4])
             counted += sum(partial.events for partial in partials.values())
             _write(connection, postgres, environment, partials)
+            connection.execute(text("UPDATE rollup_meters SET done = :done, total = :total "
+                                    "WHERE environment = :env AND key = :key"),
+                               {"done": min(start + batch, len(customers)), "total": len(customers),
+                                "env": environment, "key": key})
         if on_progress is not None:
             on_progress(min(start + batch, len(customers)), len(customers))
     with store.engine.begin() as connection:
@@ -427,6 +431,12 @@ def _set_state(connection: Any, postgres: bool, environment: str, key: str, defi
         "VALUES (:env, :key, :definition, :state, :now) ON CONFLICT (environment, key) DO UPDATE SET "
         "state = excluded.state, updated_at = excluded.updated_at"),
         {"env": environment, "key": key, "definition": definition, "state": state, "now": now_us})
+
+
+def progress(connection: Any, environment: str) -> dict[str, tuple[int, int]]:
+    """key -> (customers done, customers to go through) of each roll-up's last build."""
+    return {key: (done, total) for key, done, total in connection.execute(
+        text("SELECT key, done, total FROM rollup_meters WHERE environment = :env"), {"env": environment})}
 
 
 def ready_keys(connection: Any, environment: str) -> set[str]:

@@ -561,6 +561,9 @@ rollup_meters = Table(
     # building: kept up to date at ingest but not read yet; ready: the invoice run reads it
     Column("state", String(16), nullable=False),
     Column("updated_at", BigInteger, nullable=False),
+    # a build's progress: customers done of those it has to go through
+    Column("done", BigInteger, nullable=False, server_default="0"),
+    Column("total", BigInteger, nullable=False, server_default="0"),
 )
 
 # (environment, meter key, customer, hour, subscription named or '', dimension or '') -> the

@@ -36,6 +36,8 @@ def upgrade() -> None:
         sa.Column("definition", sa.Text, nullable=False),
         sa.Column("state", sa.String(16), nullable=False),
         sa.Column("updated_at", sa.BigInteger, nullable=False),
+        sa.Column("done", sa.BigInteger, nullable=False, server_default="0"),
+        sa.Column("total", sa.BigInteger, nullable=False, server_default="0"),
         sa.PrimaryKeyConstraint("environment", "key"),
     )
     op.create_table(

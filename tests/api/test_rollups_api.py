@@ -9,7 +9,7 @@ from decimal import Decimal
 from ratecard.services.catalog import current_catalog
 from ratecard.services.rollups import rebuild_rollups, rollup_status
 from ratecard.store import open_store
-from ratecard.store.rollups import usage_from_rollups
+from ratecard.store.rollup_reads import usage_from_rollups
 from ratecard.store.usage import Window
 
 from ..integration.scenario import CATALOG, EVENTS, NOW

@@ -22,10 +22,11 @@ from ratecard.domain.instants import to_micros
 from ratecard.ingest.importer import import_file
 from ratecard.services.rollups import check_rollups, rebuild_rollups, rollup_status
 from ratecard.store import Store
-from ratecard.store import rollups as rollups_module
+from ratecard.store import rollup_reads as rollups_module
+from ratecard.store import rollups as rollup_writes
 from ratecard.store import usage as usage_module
 from ratecard.store.meter_data import apply_matches, soft_delete
-from ratecard.store.rollups import usage_from_rollups
+from ratecard.store.rollup_reads import usage_from_rollups
 from ratecard.store.usage import Window, aggregate_usage, few_windows_usage
 
 from .scenario import NOW, current, workspace, write_jsonl
@@ -318,7 +319,7 @@ def _machine(url: str, folder: Path) -> type[RuleBasedStateMachine]:
 def test_rollups_equal_raw_events_under_random_changes(db_url: str, tmp_path: Path,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     # every write through the bulk path (PostgreSQL: COPY and one upsert), as an import's batches go
-    monkeypatch.setattr(rollups_module, "COPY_FROM_ROWS", 1)
+    monkeypatch.setattr(rollup_writes, "COPY_FROM_ROWS", 1)
     run_state_machine_as_test(
         _machine(db_url, tmp_path),
         settings=settings(max_examples=15, stateful_step_count=6, deadline=None,

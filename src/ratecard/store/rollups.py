@@ -7,7 +7,7 @@
   from a max, a min or a latest, so its hours are rebuilt instead.
 - `rebuild` builds a roll-up from the raw events (a new or changed meter), customer by customer;
   until it is `ready` the invoice run reads the raw events for that meter.
-- `usage_from_rollups` is the read side (store/usage.py calls it first).
+- the read side is store/rollup_reads.py (store/usage.py calls it first).
 
 A roll-up is keyed by its definition (streams, aggregation, field, filters, and a charge's filters
 and group_by when priced per dimension), not by the meter's code: a meter whose definition
@@ -28,8 +28,6 @@ import orjson
 from sqlalchemy import text
 
 from ..catalog import MeterSpec
-from ..domain.aggregation import Usage
-from ..domain.dimensions import Split
 from ..domain.json_values import text_form
 from ..domain.pricing import ChargeFilter
 from ..domain.rollups import (
@@ -38,16 +36,13 @@ from ..domain.rollups import (
     SEEN,
     Partial,
     RollupRule,
-    dimension_key,
     hour_after,
     hour_of,
-    split_of,
-    weighted,
 )
 from .db import Store
 
 BUILDING, READY = "building", "ready"
-_decode = msgspec.json.Decoder(float_hook=Decimal).decode
+decode_properties = msgspec.json.Decoder(float_hook=Decimal).decode
 
 
 # ---------------------------------------------------------------- definitions
@@ -119,7 +114,7 @@ def registered(connection: Any, environment: str) -> list[Registered]:
 
 
 _KEY = "environment, meter_key, customer, hour, subscription, dimension"
-_VALUES = "events, total, low, high, moment, latest_ts, latest_id, latest_value"
+VALUE_COLUMNS = "events, total, low, high, moment, latest_ts, latest_id, latest_value"
 
 
 def _upsert_sql(postgres: bool) -> str:
@@ -139,7 +134,7 @@ def _upsert_sql(postgres: bool) -> str:
 
     latest = ", ".join(f"{column} = CASE WHEN {newer} THEN excluded.{column} ELSE {target}.{column} END"
                        for column in ("latest_ts", "latest_id", "latest_value"))
-    return (f"INSERT INTO usage_rollups ({_KEY}, {_VALUES}) VALUES ({slots}) ON CONFLICT ({_KEY}) DO UPDATE SET "
+    return (f"INSERT INTO usage_rollups ({_KEY}, {VALUE_COLUMNS}) VALUES ({slots}) ON CONFLICT ({_KEY}) DO UPDATE SET "
             f"events = {target}.events + excluded.events, {merged(add, 'total')}, {merged(least, 'low')}, "
             f"{merged(greatest, 'high')}, {merged(add, 'moment')}, {latest}")
 
@@ -147,7 +142,7 @@ def _upsert_sql(postgres: bool) -> str:
 _UPSERT = {True: _upsert_sql(True), False: _upsert_sql(False)}
 # the same from the staging table, in key order (concurrent writers lock rows alike)
 _UPSERT_STAGED = _UPSERT[True].replace(
-    f"VALUES ({', '.join(['%s'] * 14)})", f"SELECT {_KEY}, {_VALUES} FROM rollup_staging ORDER BY {_KEY}")
+    f"VALUES ({', '.join(['%s'] * 14)})", f"SELECT {_KEY}, {VALUE_COLUMNS} FROM rollup_staging ORDER BY {_KEY}")
 _INSERT_VALUE = {
     True: f"INSERT INTO rollup_values ({_KEY}, value_key) VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
     False: f"INSERT OR IGNORE INTO rollup_values ({_KEY}, value_key) VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -160,7 +155,7 @@ COPY_FROM_ROWS = 200
 
 def _copy_upsert(cursor: Any, rows: Sequence[tuple]) -> None:
     cursor.execute("CREATE TEMP TABLE IF NOT EXISTS rollup_staging (LIKE usage_rollups) ON COMMIT DELETE ROWS")
-    with cursor.copy(f"COPY rollup_staging ({_KEY}, {_VALUES}) FROM STDIN") as copy:
+    with cursor.copy(f"COPY rollup_staging ({_KEY}, {VALUE_COLUMNS}) FROM STDIN") as copy:
         for row in rows:
             copy.write_row(row)
     cursor.execute(_UPSERT_STAGED)
@@ -230,7 +225,7 @@ def _accumulate(partials: dict[RowKey, Partial], readers: dict[str, list[tuple[s
             found: tuple[str, object] | None = (NO_DIMENSION, None)
         else:
             if decoded is None:
-                decoded = _decode(properties)
+                decoded = decode_properties(properties)
             found = rule.contribution(decoded)
         if found is None:
             continue
@@ -443,303 +438,13 @@ def ready_keys(connection: Any, environment: str) -> set[str]:
     return {entry.key for entry in registered(connection, environment) if entry.state == READY}
 
 
-# ---------------------------------------------------------------- reading
+# ---------------------------------------------------------------- check
 
 
-@dataclass
-class _Row:
-    hour: int
-    subscription: str | None
-    dimension: str
-    partial: Partial
-
-
-def usage_from_rollups(store: Store, windows: Sequence[Any], meters: Sequence[MeterSpec], environment: str
-                       ) -> tuple[dict[tuple[int, str], Usage], list[MeterSpec]]:
-    """The usage of the meters whose roll-up is ready, in every window, and the meters left to read
-    from the raw events. Whole hours come from the roll-up rows; a window's partial edge hours
-    (a boundary at :30 in a +05:30 time zone, a proration cut at 14:17) from its raw events."""
-    if not windows or not meters:
-        return {}, list(meters)
-    keyed = {meter.code: (key_of(definition), definition) for meter in meters
-             if (definition := definition_of(meter)) is not None}
-    if not keyed:
-        return {}, list(meters)
-    result: dict[tuple[int, str], Usage] = {}
-    with store.engine.connect() as connection:
-        ready = ready_keys(connection, environment)
-        chosen = [meter for meter in meters if meter.code in keyed and keyed[meter.code][0] in ready]
-        if not chosen:
-            return {}, list(meters)
-        postgres = store.is_postgres
-        for key, definition in sorted({keyed[meter.code] for meter in chosen}):
-            rule = rule_of(definition)
-            usages = _read(connection, postgres, environment, key, rule, windows)
-            for meter in chosen:
-                if keyed[meter.code][0] == key:
-                    result.update({(window_key, meter.code): usage for window_key, usage in usages.items()})
-    rest = [meter for meter in meters if meter not in chosen]
-    return result, rest
-
-
-# the windows' customers go into the query as a list up to this many (each an index range of its
-# hours: a month's run never reads the other months' rows); more read the whole time range
-CUSTOMER_LIST = 100_000
-
-
-def _read(connection: Any, postgres: bool, environment: str, key: str, rule: RollupRule,
-          windows: Sequence[Any]) -> dict[int, Usage]:
-    """Each window's usage: its whole hours from the rows (many windows over the same hours: one
-    GROUP BY customer in SQL; the others row by row in Python), its edges from the raw events."""
-    whole_parts: dict[int, dict[str, Partial]] = {}
-    rest = list(windows)
-    if rule.aggregation != "weighted_sum":
-        by_range: dict[tuple[int, int], list[Any]] = defaultdict(list)
-        for window in windows:
-            whole = _spans(window)[0]
-            if whole is not None:
-                by_range[whole].append(window)
-        rest = [window for window in windows if (whole := _spans(window)[0]) is None
-                or len(by_range[whole]) < GROUPED_FROM]
-        for whole, ranged in by_range.items():
-            if len(ranged) < GROUPED_FROM:
-                continue
-            grouped, redo = _grouped(connection, postgres, environment, key, rule, whole, ranged)
-            for window in ranged:
-                if window.customer in redo:
-                    rest.append(window)
-                    continue
-                parts: dict[str, Partial] = defaultdict(Partial)
-                for subscription, dimension, partial in grouped.get(window.customer, ()):
-                    if window.takes(subscription):
-                        parts[dimension].merge(partial)
-                whole_parts[window.key] = parts
-    rows = _rows(connection, postgres, environment, key, rule, rest) if rest else {}
-    edges = _edge_events(connection, postgres, environment, rule, windows, rule.aggregation == "weighted_sum")
-    result: dict[int, Usage] = {}
-    for window in windows:
-        usage = _window_usage(rule, window, rows.get(window.customer, ()), edges, whole_parts.get(window.key))
-        if usage is not None:
-            result[window.key] = usage
-    return result
-
-
-# From this many windows over the same whole hours on (an invoice run's subscriptions billed on one
-# calendar), their rows are added up by SQL, per customer, instead of read one by one
-GROUPED_FROM = 20
-
-
-def _customer_filter(postgres: bool, customers: Sequence[str], params: dict[str, Any]) -> str:
-    if len(customers) > CUSTOMER_LIST:
-        return ""  # most customers: reading the range beats probing a long list
-    if postgres:
-        params["customers"] = list(customers)
-        return " AND customer = ANY(:customers)"
-    params["customers"] = orjson.dumps(list(customers)).decode()
-    return " AND customer IN (SELECT value FROM json_each(:customers))"
-
-
-def _small(column: str) -> str:
-    """SQLite: a decimal text that is an integer SQLite adds exactly (at most 10 digits)."""
-    return f"({column} NOT GLOB '*[^0-9-]*' AND length({column}) <= 10)"
-
-
-def _grouped(connection: Any, postgres: bool, environment: str, key: str, rule: RollupRule,
-             whole: tuple[int, int], windows: Sequence[Any]
-             ) -> tuple[dict[str, list[tuple[str | None, str, Partial]]], set[str]]:
-    """The rows of [whole) added up per (customer, subscription named, dimension) in SQL; and, on
-    SQLite, the customers whose numbers SQL cannot add exactly (decimals, large integers): those
-    windows are read row by row instead."""
-    params: dict[str, Any] = {"env": environment, "key": key, "low": whole[0], "high": whole[1]}
-    customers = sorted({window.customer for window in windows})
-    only = _customer_filter(postgres, customers, params)
-    latest = rule.aggregation == "latest"
-    if postgres:
-        order = 'ORDER BY latest_ts DESC, latest_id COLLATE "C" DESC'
-        latest_columns = (", ".join(f"(array_agg({c} {order}))[1]" for c in ("latest_ts", "latest_id", "latest_value"))
-                          if latest else "NULL, NULL, NULL")
-        columns = f"SUM(events), SUM(total), MIN(low), MAX(high), {latest_columns}, 0"
-    else:
-        # only the column the aggregation reads must be exact (latest's value travels as text)
-        column = {"sum": "total", "average": "total", "max": "high", "min": "low"}.get(rule.aggregation)
-        exact = "1" if column is None else _small(column)
-        latest_columns = ("MAX(printf('%020d', latest_ts) || hex(latest_id) || ' ' || latest_value), NULL, NULL"
-                          if latest else "NULL, NULL, NULL")
-        columns = (f"SUM(events), SUM(CAST(total AS INTEGER)), MIN(CAST(low AS INTEGER)), "
-                   f"MAX(CAST(high AS INTEGER)), {latest_columns}, "
-                   f"COALESCE(SUM({column or 'total'} IS NOT NULL AND NOT ({exact})), 0)")
-    sql = (f"SELECT customer, subscription, dimension, {columns} FROM usage_rollups WHERE environment = :env "
-           f"AND meter_key = :key AND hour >= :low AND hour < :high{only} GROUP BY customer, subscription, dimension")
-    wanted = set(customers)
-    grouped: dict[str, list[tuple[str | None, str, Partial]]] = defaultdict(list)
-    by_group: dict[tuple[str, str, str], Partial] = {}
-    redo: set[str] = set()
-    for customer, subscription, dimension, events, total, low, high, latest_ts, latest_id, latest_value, inexact \
-            in connection.execute(text(sql), params):
-        if customer not in wanted:
-            continue
-        if inexact:
-            redo.add(customer)
-            continue
-        found = None
-        if latest_ts is not None and postgres:
-            found = (latest_ts, latest_id, _decimal(latest_value))
-        elif latest_ts is not None:  # SQLite's one text: 20 digits of µs, the id's bytes in hex, the value
-            space = latest_ts.index(" ", 20)
-            found = (int(latest_ts[:20]), bytes.fromhex(latest_ts[20:space]).decode(), Decimal(latest_ts[space + 1:]))
-        partial = Partial(events, _decimal(total), _decimal(low), _decimal(high), None, found)
-        grouped[customer].append((subscription or None, dimension, partial))
-        by_group[(customer, subscription, dimension)] = partial
-    if rule.aggregation == "unique_count":
-        for customer, subscription, dimension, value in connection.execute(text(
-                "SELECT DISTINCT customer, subscription, dimension, value_key FROM rollup_values "
-                f"WHERE environment = :env AND meter_key = :key AND hour >= :low AND hour < :high{only}"), params):
-            partial = by_group.get((customer, subscription, dimension))
-            if partial is not None:
-                partial.values.add(value)
-    return grouped, redo
-
-
-def _rows(connection: Any, postgres: bool, environment: str, key: str, rule: RollupRule,
-          windows: Sequence[Any]) -> dict[str, list[_Row]]:
-    """The rows the windows may take, per customer in hour order."""
-    customers = sorted({window.customer for window in windows})
-    params: dict[str, Any] = {"env": environment, "key": key, "high": max(hour_after(w.end_us) for w in windows)}
-    where = "environment = :env AND meter_key = :key AND hour < :high"
-    if rule.aggregation != "weighted_sum":  # weighted_sum's level before a window is made of every earlier row
-        params["low"] = min(hour_of(w.start_us) for w in windows)
-        where += " AND hour >= :low"
-    where += _customer_filter(postgres, customers, params)
-    rows: dict[str, list[_Row]] = defaultdict(list)
-    by_row: dict[tuple[str, int, str, str], Partial] = {}
-    wanted = set(customers)
-    for (customer, hour, subscription, dimension, events, total, low, high, moment, latest_ts, latest_id,
-         latest_value) in connection.execute(text(
-            f"SELECT customer, hour, subscription, dimension, {_VALUES} FROM usage_rollups WHERE {where} "
-            "ORDER BY customer, hour"), params):
-        if customer not in wanted:
-            continue
-        partial = Partial(events, _decimal(total), _decimal(low), _decimal(high), _decimal(moment),
-                          (latest_ts, latest_id, _decimal(latest_value)) if latest_ts is not None else None)
-        rows[customer].append(_Row(hour, subscription or None, dimension, partial))
-        by_row[(customer, hour, subscription, dimension)] = partial
-    if rule.aggregation == "unique_count":
-        for customer, hour, subscription, dimension, value in connection.execute(text(
-                f"SELECT customer, hour, subscription, dimension, value_key FROM rollup_values WHERE {where}"), params):
-            partial = by_row.get((customer, hour, subscription, dimension))
-            if partial is not None:
-                partial.values.add(value)
-    return rows
-
-
-def _decimal(value: Any) -> Decimal | None:
+def decimal_or_none(value: Any) -> Decimal | None:
     if value is None:
         return None
     return value if isinstance(value, Decimal) else Decimal(str(value))
-
-
-def _spans(window: Any) -> tuple[tuple[int, int] | None, list[tuple[int, int]], tuple[int, int] | None]:
-    """(whole hours, raw edge spans inside the window, raw span before it within its first hour)."""
-    start, end = window.start_us, window.end_us
-    first, whole_from, whole_to = hour_of(start), hour_after(start), hour_of(end)
-    before = (first, start) if first < start else None
-    if end <= start:
-        return None, [], before
-    if whole_from > whole_to:  # the window lies inside one hour
-        return None, [(start, end)], before
-    edges = [span for span in ((start, whole_from), (whole_to, end)) if span[0] < span[1]]
-    return ((whole_from, whole_to) if whole_from < whole_to else None), edges, before
-
-
-EdgeEvents = dict[tuple[str, int, int], list[tuple[str, int, Any, str | None]]]
-
-
-def _edge_events(connection: Any, postgres: bool, environment: str, rule: RollupRule, windows: Sequence[Any],
-                 is_weighted: bool) -> EdgeEvents:
-    """The raw events of every window's partial hours: {(customer, start, end): [(id, ts, properties, named)]}."""
-    spans: set[tuple[str, int, int]] = set()
-    for window in windows:
-        _, edges, before = _spans(window)
-        spans.update((window.customer, *span) for span in edges)
-        if is_weighted and before is not None:
-            spans.add((window.customer, *before))
-    found: EdgeEvents = {span: [] for span in spans}
-    if not spans:
-        return found
-    # an invoice run's windows mostly share their boundaries: one query per distinct span
-    by_span: dict[tuple[int, int], set[str]] = defaultdict(set)
-    for customer, start, end in spans:
-        by_span[(start, end)].add(customer)
-    streams = sorted(rule.streams)
-    for (start, end), customers in by_span.items():
-        params: dict[str, Any] = {"env": environment, "start": start, "end": end,
-                                  **{f"s{i}": s for i, s in enumerate(streams)}}
-        only = _customer_filter(postgres, sorted(customers), params)
-        properties = "CAST(properties AS TEXT)" if postgres else "properties"
-        for customer, event_id, ts, raw, named in connection.execute(text(
-                f"SELECT customer, id, ts, {properties}, subscription FROM events WHERE environment = :env "
-                f"AND status = 'matched' AND meter IN ({', '.join(f':s{i}' for i in range(len(streams)))}) "
-                f"AND ts >= :start AND ts < :end{only}"), params):
-            if customer in customers:
-                found[(customer, start, end)].append((event_id, ts, raw, named))
-    return found
-
-
-def _window_usage(rule: RollupRule, window: Any, rows: Sequence[_Row], edges: EdgeEvents,
-                  summed: dict[str, Partial] | None = None) -> Usage | None:
-    """One window's usage from its rows (or its whole hours already `summed` per dimension) and the
-    raw events of its edges."""
-    whole, edge_spans, before = _spans(window)
-    inside: dict[str, Partial] = defaultdict(Partial, summed or {})
-    prior: dict[str, Partial] = defaultdict(Partial)
-    is_weighted = rule.aggregation == "weighted_sum"
-    first_hour = hour_of(window.start_us)
-    for row in rows if summed is None else ():
-        if not window.takes(row.subscription):
-            continue
-        if whole is not None and whole[0] <= row.hour < whole[1]:
-            inside[row.dimension].merge(row.partial)
-        elif is_weighted and row.hour < first_hour:
-            prior[row.dimension].merge(row.partial)
-    for span, target in [*((span, inside) for span in edge_spans),
-                         *(((before, prior),) if is_weighted and before is not None else ())]:
-        for event_id, ts, properties, named in edges.get((window.customer, *span), ()):
-            if not window.takes(named):
-                continue
-            found = rule.contribution(_decode(properties) if isinstance(properties, str) else properties)
-            if found is None:
-                continue
-            dimension, value = found
-            if dimension == SEEN:
-                target[dimension].events += 1
-            else:
-                target[dimension].add(rule.aggregation, ts, event_id, value)
-    if is_weighted:
-        return _weighted_usage(rule, window, inside, prior)
-    if rule.split:
-        if not any(partial.events for partial in inside.values()):
-            return None
-        return split_of(rule.aggregation, inside)
-    partial = inside.get(NO_DIMENSION)
-    if partial is None or not partial.events:
-        return None
-    return partial.usage(rule.aggregation)
-
-
-def _weighted_usage(rule: RollupRule, window: Any, inside: dict[str, Partial], prior: dict[str, Partial]
-                    ) -> Usage | None:
-    if not rule.split:
-        level = prior.get(NO_DIMENSION, Partial())
-        now = inside.get(NO_DIMENSION, Partial())
-        return Usage(weighted(level.total or Decimal(0), now, window.start_us, window.end_us), now.events)
-    parts = {}
-    for dimension in {*prior, *inside} - {SEEN}:
-        before, now = prior.get(dimension, Partial()), inside.get(dimension, Partial())
-        if not before.events and not now.events:
-            continue
-        parts[dimension_key(dimension)] = Usage(
-            weighted(before.total or Decimal(0), now, window.start_us, window.end_us), now.events)
-    return Split.of(parts) if parts else None
 
 
 def stored_rows(connection: Any, environment: str, key: str) -> dict[RowKey, Partial]:
@@ -747,11 +452,11 @@ def stored_rows(connection: Any, environment: str, key: str) -> dict[RowKey, Par
     found: dict[RowKey, Partial] = {}
     for (customer, hour, subscription, dimension, events, total, low, high, moment, latest_ts, latest_id,
          latest_value) in connection.execute(text(
-            f"SELECT customer, hour, subscription, dimension, {_VALUES} FROM usage_rollups "
+            f"SELECT customer, hour, subscription, dimension, {VALUE_COLUMNS} FROM usage_rollups "
             "WHERE environment = :env AND meter_key = :key"), params):
         found[(key, customer, hour, subscription, dimension)] = Partial(
-            events, _decimal(total), _decimal(low), _decimal(high), _decimal(moment),
-            (latest_ts, latest_id, _decimal(latest_value)) if latest_ts is not None else None)
+            events, decimal_or_none(total), decimal_or_none(low), decimal_or_none(high), decimal_or_none(moment),
+            (latest_ts, latest_id, decimal_or_none(latest_value)) if latest_ts is not None else None)
     for customer, hour, subscription, dimension, value in connection.execute(text(
             "SELECT customer, hour, subscription, dimension, value_key FROM rollup_values "
             "WHERE environment = :env AND meter_key = :key"), params):

@@ -44,7 +44,7 @@ from ..domain.dimensions import split_usage, split_weighted
 from ..domain.instants import from_micros
 from ..domain.json_values import canonical, is_number, is_plain_text, number_text, text_form
 from .db import Store
-from .rollups import usage_from_rollups
+from .rollup_reads import usage_from_rollups
 
 
 @dataclass(frozen=True)

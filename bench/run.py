@@ -10,6 +10,10 @@ customers with one subscription each:
              2026-11-01), against a bare `SELECT customer, meter, SUM(<json field>) FROM events
              GROUP BY customer, meter` over the same table (the faster of one run before and
              one after the invoice run).
+   rollups   the same two rows and the memory row in a fresh database whose continuous roll-ups
+             (docs/rollups.md) are built before the import: the import maintains them (against
+             the same bare insert), the invoice run reads them instead of the events (against the
+             same bare GROUP BY over the events).
 3. memory    the invoice run's peak RSS in its own process, against a 500 MiB budget:
              baseline = 500, ratio = 500 / peak (higher is better), target = 1.
 4. preview   the upcoming invoice of one customer with 100,000 events this period (fixed size,
@@ -175,13 +179,20 @@ def make_partitions(url: str) -> None:
 
 
 def bench_store(kind: str, url: str, events: int, events_file: Path, catalog_file: Path,
-                profile_dir: Path | None) -> list[dict]:
+                profile_dir: Path | None, rollups: bool = False) -> list[dict]:
+    """The core rows; with `rollups`, the catalog's continuous roll-ups are built (ready) before the
+    import, so the import maintains them and the invoice run reads them instead of the events."""
     customers = data.customer_count(events)
-    profile = (lambda name: profile_dir / f"{kind}-{name}.prof") if profile_dir else (lambda name: None)
+    suffix = "_rollups" if rollups else ""
+    profile = ((lambda name: profile_dir / f"{kind}{suffix}-{name}.prof") if profile_dir
+               else (lambda name: None))
 
     log(f"[bold]{kind}[/bold]: applying the catalog ({customers:,} customers and subscriptions)")
     apply_catalog(url, catalog_file)
     make_partitions(url)
+    if rollups:
+        built = run_worker("rollups", url, None, None)
+        log(f"{kind}: roll-ups ready for {', '.join(item['meters'] for item in built['detail']['build'])}")
     settle(url)
 
     log(f"{kind}: import_file of {events:,} events")
@@ -200,14 +211,18 @@ def bench_store(kind: str, url: str, events: int, events_file: Path, catalog_fil
     log(f"{kind}: bare insert took {bare['seconds']:.2f}s ({events / bare['seconds']:,.0f} events/s)")
 
     settle(url)
-    rollups = [bare_rollup(url, data.SUM_FIELD)]
-    log(f"{kind}: bare GROUP BY took {rollups[0]['seconds']:.2f}s")
+    baselines = [bare_rollup(url, data.SUM_FIELD)]
+    log(f"{kind}: bare GROUP BY took {baselines[0]['seconds']:.2f}s")
     log(f"{kind}: generate_invoices for {customers:,} subscriptions until {data.UNTIL}")
     invoiced = run_worker("invoice", url, None, profile("invoice"))
     log(f"{kind}: invoice run took {invoiced['seconds']:.2f}s, peak RSS {invoiced['peak_rss_mib']:.0f} MiB")
-    rollups.append(bare_rollup(url, data.SUM_FIELD))
-    log(f"{kind}: bare GROUP BY (again) took {rollups[1]['seconds']:.2f}s")
-    rollup = min(rollups, key=lambda r: r["seconds"])
+    usage_read = run_worker("usage", url, None, None)["detail"] if rollups else None
+    if usage_read is not None:
+        log(f"{kind}: usage read from roll-ups {usage_read['from_rollups_seconds']:.2f}s, "
+            f"from raw events {usage_read['raw_seconds']:.2f}s")
+    baselines.append(bare_rollup(url, data.SUM_FIELD))
+    log(f"{kind}: bare GROUP BY (again) took {baselines[1]['seconds']:.2f}s")
+    rollup = min(baselines, key=lambda r: r["seconds"])
 
     # the invoice run must have billed every event: same totals as the bare roll-up
     quantities = invoiced_quantities(url)
@@ -224,9 +239,22 @@ def bench_store(kind: str, url: str, events: int, events_file: Path, catalog_fil
     invoice_rate = events / invoiced["seconds"]
     rollup_rate = events / rollup["seconds"]
     peak = invoiced["peak_rss_mib"]
+    extra = []
+    if usage_read is not None:
+        read_rate = events / usage_read["from_rollups_seconds"]
+        extra.append({
+            "name": f"usage_read_from_rollups.{kind}", "value": round(read_rate, 1), "unit": "events/s",
+            "baseline": round(rollup_rate, 1), "ratio": round(read_rate / rollup_rate, 3), "target": 1.0,
+            "detail": {"meaning": "the invoice run's usage read alone (aggregate_usage over every subscription's "
+                                  "October) from the roll-ups, against the bare GROUP BY over the events",
+                       "seconds": round(usage_read["from_rollups_seconds"], 3),
+                       "raw_events_seconds": round(usage_read["raw_seconds"], 3),
+                       "baseline_seconds": round(rollup["seconds"], 3)}})
+    imported_name = f"import_with_rollups.{kind}" if rollups else f"import.{kind}"
+    invoice_name = f"invoice_run_from_rollups.{kind}" if rollups else f"invoice_run.{kind}"
     return [
         {
-            "name": f"import.{kind}", "value": round(import_rate, 1), "unit": "events/s",
+            "name": imported_name, "value": round(import_rate, 1), "unit": "events/s",
             "baseline": round(bare_rate, 1), "ratio": round(import_rate / bare_rate, 3),
             "target": THROUGHPUT_TARGET,
             "detail": {"events": events, "seconds": round(imported["seconds"], 3),
@@ -236,17 +264,17 @@ def bench_store(kind: str, url: str, events: int, events_file: Path, catalog_fil
                        "import_peak_rss_mib": round(imported["peak_rss_mib"], 1)},
         },
         {
-            "name": f"invoice_run.{kind}", "value": round(invoice_rate, 1), "unit": "events/s",
+            "name": invoice_name, "value": round(invoice_rate, 1), "unit": "events/s",
             "baseline": round(rollup_rate, 1), "ratio": round(invoice_rate / rollup_rate, 3),
             "target": THROUGHPUT_TARGET,
             "detail": {"events": events, "subscriptions": customers, "invoices": invoiced["detail"]["created"],
                        "seconds": round(invoiced["seconds"], 3),
                        "catalog_load_seconds": round(invoiced["setup_seconds"], 3),
-                       "baseline_seconds": [round(r["seconds"], 3) for r in rollups],
+                       "baseline_seconds": [round(r["seconds"], 3) for r in baselines],
                        "baseline_sql": rollup["sql"], "billed": {k: str(v) for k, v in billed.items()}},
         },
         {
-            "name": f"invoice_run_peak_rss.{kind}", "value": round(peak, 1), "unit": "MB",
+            "name": invoice_name.replace(".", "_peak_rss.", 1), "value": round(peak, 1), "unit": "MB",
             "baseline": MEMORY_BUDGET_MIB, "ratio": round(MEMORY_BUDGET_MIB / peak, 3), "target": 1.0,
             "detail": {"meaning": "peak RSS (MiB) of a process that loads the catalog and runs "
                                   "generate_invoices; baseline is the budget, ratio = budget / peak",
@@ -255,6 +283,7 @@ def bench_store(kind: str, url: str, events: int, events_file: Path, catalog_fil
                        "ru_maxrss_note": "getrusage includes the high-water mark inherited from the "
                                          "spawning runner through fork/exec, so VmHWM is reported"},
         },
+        *extra,
     ]
 
 
@@ -298,13 +327,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stores", default="sqlite,postgresql", help="comma-separated: sqlite,postgresql")
     parser.add_argument("--profile", type=Path, metavar="DIR", help="write cProfile stats of each measured call")
     parser.add_argument("--out", type=Path, help="results file (default: bench/results.json)")
-    parser.add_argument("--suites", default="core,preview,api,entitlements,golive,console,workers",
-                        help="comma-separated: core (import, invoice run, memory), preview (upcoming invoice), "
-                             "api (HTTP API), entitlements (its HTTP latency), golive (reconcile), "
-                             "console (the console's pages), workers (invoice run shared by 2 worker processes)")
+    parser.add_argument("--suites", default="core,rollups,preview,api,entitlements,golive,console,workers",
+                        help="comma-separated: core (import, invoice run, memory), rollups (the same with "
+                             "continuous roll-ups maintained at import and read by the invoice run), "
+                             "preview (upcoming invoice), api (HTTP API), entitlements (its HTTP latency), "
+                             "golive (reconcile), console (the console's pages), "
+                             "workers (invoice run shared by 2 worker processes)")
     args = parser.parse_args(argv)
     suites = {s.strip() for s in args.suites.split(",") if s.strip()}
-    known = {"core", "preview", "api", "entitlements", "golive", "console", "workers"}
+    known = {"core", "rollups", "preview", "api", "entitlements", "golive", "console", "workers"}
     if not suites or suites - known:
         parser.error(f"--suites takes {', '.join(sorted(known))}, got {args.suites!r}")
     events = args.events or events_from_env()
@@ -337,6 +368,10 @@ def main(argv: list[str] | None = None) -> int:
             database = sqlite_database(folder) if kind == "sqlite" else postgres_database()
             with database as url:
                 results += bench_store(kind, url, events, events_file, catalog_file, args.profile)
+        for kind in stores if "rollups" in suites else ():
+            database = sqlite_database(folder) if kind == "sqlite" else postgres_database()
+            with database as url:
+                results += bench_store(kind, url, events, events_file, catalog_file, args.profile, rollups=True)
         for kind in stores if "preview" in suites else ():  # a database of its own, not profiled
             database = sqlite_database(folder) if kind == "sqlite" else postgres_database()
             with database as url:

@@ -2,6 +2,8 @@
 
     python -m bench.worker import  --db URL --events FILE [--profile OUT.prof]
     python -m bench.worker invoice --db URL [--profile OUT.prof]
+    python -m bench.worker rollups --db URL      (build the catalog's roll-ups: ready before an import)
+    python -m bench.worker usage --db URL        (the invoice run's usage read alone: roll-ups, then raw)
 
 Prints one JSON object on the last line of stdout: seconds, peak RSS (MiB), what it did.
 Only the ratecard call itself is timed; opening the store and loading the catalog are
@@ -49,9 +51,38 @@ def maxrss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def _usage_read(store, catalog) -> dict:
+    """The usage of every subscription's October (the invoice run's read), from the roll-ups where
+    ready, then from the raw events alone (the roll-ups ignored), in this one process."""
+    from ratecard.billing.run import charged_meters
+    from ratecard.store import usage as usage_module
+    from ratecard.store.usage import Window, aggregate_usage
+
+    from .data import PERIOD_END, PERIOD_START, to_micros
+
+    subscriptions = sorted(catalog.subscriptions.values(), key=lambda s: s.reference)
+    windows = [Window(index, s.customer, to_micros(PERIOD_START), to_micros(PERIOD_END))
+               for index, s in enumerate(subscriptions)]
+    meters = charged_meters(catalog, subscriptions)
+    started = time.perf_counter()
+    rolled = aggregate_usage(store, windows, meters)
+    rolled_seconds = time.perf_counter() - started
+    original = usage_module.usage_from_rollups
+    usage_module.usage_from_rollups = lambda store, windows, meters, environment: ({}, list(meters))
+    try:
+        started = time.perf_counter()
+        raw = aggregate_usage(store, windows, meters)
+        raw_seconds = time.perf_counter() - started
+    finally:
+        usage_module.usage_from_rollups = original
+    if rolled != raw:
+        raise SystemExit("the usage from the roll-ups differs from the usage of the raw events")
+    return {"windows": len(windows), "from_rollups_seconds": rolled_seconds, "raw_seconds": raw_seconds}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.worker")
-    parser.add_argument("operation", choices=("import", "invoice"))
+    parser.add_argument("operation", choices=("import", "invoice", "rollups", "usage"))
     parser.add_argument("--db", required=True)
     parser.add_argument("--events", type=Path)
     parser.add_argument("--profile", type=Path)
@@ -71,6 +102,12 @@ def main(argv: list[str] | None = None) -> int:
         report = import_file(store, catalog, args.events, NOW)
         detail = {"read": report.read, "stored": report.stored, "duplicates": report.duplicates,
                   "rejected": dict(report.rejected), "flags": dict(report.flags)}
+    elif args.operation == "usage":
+        detail = _usage_read(store, catalog)
+    elif args.operation == "rollups":
+        from ratecard.services.rollups import rebuild_rollups
+
+        detail = rebuild_rollups(store, "live", NOW)
     else:
         report = generate_invoices(store, catalog, version, UNTIL, NOW)
         detail = report.as_dict()

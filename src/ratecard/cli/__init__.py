@@ -29,6 +29,7 @@ from . import (
     monitoring,
     payments,
     reconcile,
+    rollups,
     serve,
     subscriptions,
     users,
@@ -59,6 +60,7 @@ app.command("rollback")(cohorts.rollback)
 app.add_typer(users.app, name="users")
 app.add_typer(payments.app, name="payments")
 app.add_typer(entitlements.app, name="entitlements")
+app.add_typer(rollups.app, name="rollups")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -19,6 +19,7 @@ import orjson
 from sqlalchemy import func, insert, select, text, update
 
 from ..domain.instants import rfc3339
+from . import rollups
 from .catalogs import lock_environment
 from .db import Store
 from .schema import backfill_events, backfills
@@ -184,6 +185,14 @@ def _window_condition(backfill: Backfill, params: dict[str, Any]) -> str:
     return condition
 
 
+def _refresh_rollups(connection: Any, backfill: Backfill) -> None:
+    """The roll-ups of the hours a close or a revert changed: the window's, and its events' own."""
+    rollups.refresh_span(connection, backfill.environment, backfill.start_ts, backfill.end_ts, backfill.customer)
+    rollups.refresh(connection, backfill.environment, connection.execute(
+        select(backfill_events.c.customer, backfill_events.c.ts).where(backfill_events.c.backfill_id == backfill.id)
+        .distinct()).all())
+
+
 def _locked_backfill(connection: Any, store: Store, environment: str, backfill_id: str) -> Backfill:
     """The backfill, read under the environment's lock (the caller's transaction holds it)."""
     lock_environment(connection, store, environment)
@@ -223,6 +232,7 @@ def apply_backfill(store: Store, environment: str, backfill_id: str, now_us: int
             "WHERE backfill_id = :bf AND applied ON CONFLICT DO NOTHING"), params).rowcount
         total = connection.execute(
             select(func.count()).where(backfill_events.c.backfill_id == backfill_id)).scalar_one()
+        _refresh_rollups(connection, backfill)
         # closing order decides which backfill a revert must undo first: strictly increasing, even
         # when the clock is pinned or two closes fall in one microsecond
         last = connection.execute(
@@ -259,6 +269,7 @@ def unapply_backfill(store: Store, environment: str, backfill_id: str, now_us: i
                 f"INSERT INTO events ({EVENT_FIELDS}, late) SELECT {EVENT_FIELDS}, late "
                 "FROM backfill_replaced_events WHERE backfill_id = :bf ON CONFLICT DO NOTHING"),
                 params).rowcount
+            _refresh_rollups(connection, backfill)
         connection.execute(update(backfills).where(backfills.c.id == backfill_id)
                            .values(status=REVERTED, reverted_at=now_us))
     return {"removed": removed, "restored": restored, "was": backfill.status}

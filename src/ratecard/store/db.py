@@ -13,6 +13,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import ArgumentError, DatabaseError, DBAPIError
 from sqlalchemy.pool import NullPool
 
+from . import sqlite_decimals
+
 DEFAULT_URL = "sqlite:///ratecard.db"
 MIGRATIONS = Path(__file__).parent / "migrations"
 MIGRATION_LOCK = 72_616_263  # advisory lock id: one migrator at a time on PostgreSQL
@@ -47,6 +49,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
+    sqlite_decimals.register(dbapi_connection)  # the roll-ups' upsert merges decimal text with them
 
 
 @dataclass

@@ -20,6 +20,7 @@ from typing import Any
 
 from sqlalchemy import Text, cast, func, literal_column, or_, select, text, true
 
+from . import rollups
 from .catalog_state import FINGERPRINT_SQL, Fingerprint, as_fingerprint, fingerprint_on
 from .db import Store
 from .schema import events
@@ -59,10 +60,21 @@ class EventWriter:
             return 0
         with self.connection.begin():
             if self.store.is_postgres:
-                return _copy_postgres(self.raw, rows)
+                inserted = _copy_postgres(self.raw, rows)
+                update_rollups(self.connection, rows if inserted is None else
+                               [row for row in _first_of_each(rows) if _key(row) in inserted])
+                return len(rows) if inserted is None else len(inserted)
             before = self.raw.total_changes
             self.raw.executemany(INSERT_OR_IGNORE, rows)
-            return self.raw.total_changes - before
+            added = self.raw.total_changes - before
+            if added == len(rows):
+                update_rollups(self.connection, rows)
+            elif added:
+                # which rows were new is not known here: their hours are recomputed from the events
+                for environment in {row[0] for row in rows}:
+                    rollups.refresh(self.connection, environment,
+                                    ((row[2], row[4]) for row in rows if row[0] == environment))
+            return added
 
     def held(self, environment: str, ids: Iterable[str]) -> dict[str, Content]:
         """(customer, meter, ts, properties text, subscription) of the stored events with these
@@ -86,10 +98,25 @@ def _key(row: Row) -> tuple[str, str]:
     return row[0], row[1]
 
 
-def _copy_postgres(raw: Any, rows: Sequence[Row]) -> int:
+def update_rollups(connection: Any, inserted: Iterable[Row]) -> None:
+    """The ingest hook of the continuous roll-ups (store/rollups.py): the rows this transaction
+    inserted, every one new, counted into their hours in the same transaction."""
+    rollups.absorb(connection, inserted)
+
+
+def _first_of_each(rows: Sequence[Row]) -> list[Row]:
+    """Each id's first row in the batch (the one an insert keeps)."""
+    seen: dict[tuple[str, str], Row] = {}
+    for row in rows:
+        seen.setdefault(_key(row), row)
+    return list(seen.values())
+
+
+def _copy_postgres(raw: Any, rows: Sequence[Row]) -> set[tuple[str, str]] | None:
     """COPY straight into events when no id is already held (the common case); when one is, the
     savepoint rolls that back and the batch goes through a staging table instead, so duplicates
-    are skipped, never doubled.
+    are skipped, never doubled. Returns None when every row went in, else the (environment, id)
+    of those that did.
 
     events is partitioned by month, so its own key cannot say "an id once": the ids are claimed
     in event_ids first, the whole batch at once (`claim_ids_then_copy`), which also tells the
@@ -113,9 +140,10 @@ IDS_CLAIMED_ON = "SELECT set_config('ratecard.event_ids_claimed', 'on', true)"
 IDS_CLAIMED_OFF = "SELECT set_config('ratecard.event_ids_claimed', 'off', true)"
 
 
-def claim_ids_then_copy(cursor: Any, rows: Sequence[Row]) -> int:
+def claim_ids_then_copy(cursor: Any, rows: Sequence[Row]) -> set[tuple[str, str]] | None:
     """Claim the rows' (environment, id) in event_ids, then store the rows whose claim succeeded;
-    returns how many were stored. `rows` sorted by key; the caller has set IDS_CLAIMED_ON."""
+    returns None when every row was stored, else the (environment, id) of those that were (what
+    the roll-ups count). `rows` sorted by key; the caller has set IDS_CLAIMED_ON."""
     from psycopg.errors import UniqueViolation  # here, not at import: SQLite users never load psycopg
 
     columns = ", ".join(COLUMNS)
@@ -131,7 +159,7 @@ def claim_ids_then_copy(cursor: Any, rows: Sequence[Row]) -> int:
         with cursor.copy(f"COPY events ({columns}) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(row)
-        return len(rows)
+        return None
     cursor.execute(
         "CREATE TEMP TABLE IF NOT EXISTS events_staging "
         "(LIKE events INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
@@ -147,9 +175,9 @@ def claim_ids_then_copy(cursor: Any, rows: Sequence[Row]) -> int:
         f"INSERT INTO events ({columns}) "
         f"SELECT DISTINCT ON (s.environment, s.id) {staged} FROM events_staging s "
         "JOIN claimed c ON c.environment = s.environment AND c.id = s.id "
-        "ORDER BY s.environment, s.id, s.ctid"
+        "ORDER BY s.environment, s.id, s.ctid RETURNING environment, id"
     )
-    return cursor.rowcount
+    return {(environment, event_id) for environment, event_id in cursor.fetchall()}
 
 
 def refresh_statistics(store: Store) -> None:
@@ -282,6 +310,7 @@ def insert_returning(connection: Any, rows: Sequence[Row]) -> set[tuple[str, str
                            "ON CONFLICT DO NOTHING RETURNING environment, id",
                            [value for row in ordered for value in row])
             inserted.update((environment, event_id) for environment, event_id in cursor.fetchall())
+        update_rollups(connection, [row for row in rows if _key(row) in inserted])
         return inserted
     cursor = raw.cursor()
     try:
@@ -291,6 +320,7 @@ def insert_returning(connection: Any, rows: Sequence[Row]) -> set[tuple[str, str
                 inserted.add((row[0], row[1]))
     finally:
         cursor.close()
+    update_rollups(connection, [row for row in rows if _key(row) in inserted])
     return inserted
 
 
@@ -331,5 +361,6 @@ def insert_confirmed(connection: Any, environments: Sequence[str], rows: Sequenc
         cursor.close()
     if inserting is not None:
         inserting.close()
+    update_rollups(connection, [row for row in rows if _key(row) in inserted])
     return found, inserted
 

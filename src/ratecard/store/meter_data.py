@@ -14,7 +14,9 @@ from typing import Any
 
 from sqlalchemy import Text, cast, false, func, literal_column, null, select, text, union_all, update
 
+from . import rollups
 from .db import Store
+from .events import update_rollups
 from .schema import event_duplicates, events
 
 # events.status of a soft-deleted event: never billed (usage reads only 'matched'), never re-matched
@@ -90,6 +92,8 @@ def insert_meter_data(store: Store, environment: str, rows: Sequence[NewEvent], 
                       "subscription": row.subscription}
             if connection.execute(event_sql, params).rowcount == 1:
                 outcome.append(None)
+                update_rollups(connection, [(environment, row.id, row.customer, row.meter, row.ts, row.properties,
+                                             received_at, row.status, row.late, row.subscription)])
             else:
                 outcome.append(connection.execute(duplicate_sql, params).scalar_one())
     return outcome
@@ -192,11 +196,13 @@ def get_meter_data(store: Store, environment: str, key: str) -> MeterDataRow | N
 def soft_delete(store: Store, environment: str, event_id: str, now_us: int) -> MeterDataRow | None:
     """Mark an event deleted (idempotent): it leaves usage and is never re-matched."""
     with store.engine.begin() as connection:
-        connection.execute(
+        touched = connection.execute(
             update(events)
             .where(events.c.environment == environment, events.c.id == event_id, events.c.deleted_at.is_(None))
             .values(status=DELETED, deleted_at=now_us, late=False)
-        )
+            .returning(events.c.customer, events.c.ts)
+        ).all()
+        rollups.refresh(connection, environment, touched)  # it leaves the roll-ups too
     return get_meter_data(store, environment, event_id)
 
 
@@ -254,4 +260,11 @@ def apply_matches(store: Store, environment: str, changes: Sequence[tuple[str, s
     with store.engine.begin() as connection:
         connection.execute(statement, [{"env": environment, "id": i, "status": s, "properties": p, "late": late}
                                        for i, s, p, late in changes])
+        # the hours of the events that changed are recomputed from the events, in this transaction
+        ids = [change[0] for change in changes]
+        touched = []
+        for start in range(0, len(ids), 900):
+            touched += connection.execute(select(events.c.customer, events.c.ts).where(
+                events.c.environment == environment, events.c.id.in_(ids[start:start + 900]))).all()
+        rollups.refresh(connection, environment, touched)
 

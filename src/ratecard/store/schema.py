@@ -618,3 +618,55 @@ invoice_run_reports = Table(
     Column("report", Text, nullable=False),  # the batch's RunReport as JSON
     Column("created_at", BigInteger, nullable=False),
 )
+
+# Continuous roll-ups (docs/rollups.md): one row per roll-up definition (a meter, or a charge priced
+# per dimension, as its events are aggregated), and exact partial aggregates per hour.
+rollup_meters = Table(
+    "rollup_meters",
+    metadata,
+    Column("environment", String(16), primary_key=True),
+    Column("key", String(64), primary_key=True),  # digest of `definition`
+    Column("definition", Text, nullable=False),  # canonical JSON: streams, aggregation, field, filters, split
+    # building: kept up to date at ingest but not read yet; ready: the invoice run reads it
+    Column("state", String(16), nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    # a build's progress: customers done of those it has to go through
+    Column("done", BigInteger, nullable=False, server_default="0"),
+    Column("total", BigInteger, nullable=False, server_default="0"),
+)
+
+# (environment, meter key, customer, hour, subscription named or '', dimension or '') -> the
+# partial aggregates of the events of that hour: enough to merge hours exactly for every aggregation.
+usage_rollups = Table(
+    "usage_rollups",
+    metadata,
+    Column("environment", String(16), primary_key=True),
+    Column("meter_key", String(64), primary_key=True),
+    Column("customer", String(256), primary_key=True),
+    Column("hour", BigInteger, primary_key=True),  # µs since epoch, UTC, a multiple of one hour
+    Column("subscription", String(256), primary_key=True),  # '' when the events name none
+    Column("dimension", String(2048), primary_key=True),  # '' unless per dimension: [filter, [group]]
+    Column("events", BigInteger, nullable=False),
+    Column("total", ExactDecimal, nullable=True),  # sum of the values
+    Column("low", ExactDecimal, nullable=True),
+    Column("high", ExactDecimal, nullable=True),
+    Column("moment", ExactDecimal, nullable=True),  # sum of value × µs (weighted_sum's integral)
+    Column("latest_ts", BigInteger, nullable=True),
+    Column("latest_id", String(256), nullable=True),
+    Column("latest_value", ExactDecimal, nullable=True),
+    sqlite_with_rowid=False,  # one b-tree, the key's: the ingest hook's upserts touch one index, not two
+)
+
+# unique_count: the distinct values (their canonical JSON) of each roll-up row, exactly
+rollup_values = Table(
+    "rollup_values",
+    metadata,
+    Column("environment", String(16), primary_key=True),
+    Column("meter_key", String(64), primary_key=True),
+    Column("customer", String(256), primary_key=True),
+    Column("hour", BigInteger, primary_key=True),
+    Column("subscription", String(256), primary_key=True),
+    Column("dimension", String(2048), primary_key=True),
+    Column("value_key", String(2048), primary_key=True),
+    sqlite_with_rowid=False,
+)

@@ -44,6 +44,7 @@ from ..domain.dimensions import split_usage, split_weighted
 from ..domain.instants import from_micros
 from ..domain.json_values import canonical, is_number, is_plain_text, number_text, text_form
 from .db import Store
+from .rollup_reads import usage_from_rollups
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,11 @@ def aggregate_usage(
     charge priced per dimension (MeterSpec.split) gives a domain.dimensions.Split (see _split_pass)."""
     result: dict[tuple[int, str], Usage] = {}
     if not windows or not meters:
+        return result
+    # meters whose continuous roll-up is ready are read from it (store/rollups.py), the others raw
+    rolled, meters = usage_from_rollups(store, windows, meters, environment)
+    result.update(rolled)
+    if not meters:
         return result
     split = [meter for meter in meters if meter.split is not None]
     if split:
@@ -731,7 +737,7 @@ def few_windows_usage(store: Store, windows: Sequence[Window], meters: Sequence[
     from the values' JSON text, as `_exact_sqlite` does."""
     if len(windows) > FEW_WINDOWS:
         return aggregate_usage(store, windows, meters, environment)
-    result: dict[tuple[int, str], Usage] = {}
+    result, meters = usage_from_rollups(store, windows, meters, environment)
     split = [meter for meter in meters if meter.split is not None]
     if split and windows:
         result.update(_split_pass(store, windows, split, environment))

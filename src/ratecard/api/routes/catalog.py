@@ -10,6 +10,7 @@ from starlette.concurrency import run_in_threadpool
 from ...catalog import CatalogFileError
 from ...catalog.load import parse_text
 from ...services import catalog as catalogs
+from ...services.rollups import rebuild_in_background
 from ..bodies import read_limited_body
 from ..caches import CatalogState
 from ..context import Caller, current_caller
@@ -58,6 +59,8 @@ async def apply_catalog(request: Request, caller: Caller = Depends(current_calle
         raise ApiError(400, "INVALID_FIELD", f"{len(checked.problems)} problem(s); nothing was applied. First: {first}",
                        first.path)
     applied = await run_in_threadpool(catalogs.apply_checked, caller.store, checked, caller.now, caller.environment)
+    if applied["created"]:  # meters whose definition changed: their roll-ups are rebuilt in the background
+        await run_in_threadpool(rebuild_in_background, caller.store, caller.environment, caller.now)
     return {"version": applied["version"], "created": applied["created"]}
 
 

@@ -2,14 +2,14 @@
 lease, taken over when the lease runs out), and each claimed batch's report.
 
 Revision ID: 0025
-Revises: 0021
+Revises: 0024
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0025"
-down_revision = "0021"
+down_revision = "0024"
 branch_labels = None
 depends_on = None
 

@@ -59,7 +59,7 @@ demo: $(STAMP)
 # cache each one compiles SQLAlchemy, pydantic, Typer… from source again (measured: a `ratecard`
 # command 1.8 -> 0.8 s of CPU). __pycache__ folders are ignored by git.
 test: $(DEV_STAMP)
-	env -u PYTHONDONTWRITEBYTECODE $(BIN)/python -m pytest -q -n $(PYTEST_WORKERS)
+	env -u PYTHONDONTWRITEBYTECODE $(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --durations=25
 
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check src tests bench examples

@@ -57,7 +57,18 @@ def shaped(draw: st.DrawFn) -> str:
 @given(shaped())
 def test_the_check_digits_agree_with_an_independent_implementation(number: str) -> None:
     oracle = gb_vat if number.startswith("GB") else vat  # stdnum's EU module no longer knows GB
+    if number.startswith("BE") and int(number[2:10]) % 97 == 0 and number[10:] == "00":
+        # the one place the oracle is laxer: it takes (base + check) % 97 == 0, so 00 passes
+        # beside 97 when the base is a multiple of 97; Belgium issues 97 - base % 97, i.e. 97
+        assert check_tax_id(number).result != VALID, number
+        return
     assert (check_tax_id(number).result == VALID) == oracle.is_valid(number), number
+
+
+def test_a_belgian_base_divisible_by_97_takes_97_not_00() -> None:
+    # 0660065600: base 06600656 = 97 x 68048, so the check digits are 97 - 0 = 97
+    assert check_tax_id("BE0660065697").result == VALID
+    assert check_tax_id("BE0660065600").result != VALID
 
 
 @settings(max_examples=200, deadline=None)

@@ -256,3 +256,14 @@ def test_a_locked_account_cannot_be_told_from_an_unknown_address(console, member
     stranger = sign_in(client, "stranger@example.com", "wrong password 123")
     assert _refused(locked) and _refused(stranger)
     assert _refusal(locked) == _refusal(stranger)
+
+
+def test_a_locked_account_costs_one_password_hash_like_any_refusal(console, member, pinned, monkeypatch):
+    client = _client(console)
+    for _ in range(5):
+        sign_in(client, member, "wrong password 123")
+    verified = []
+    real = users._hasher_verify
+    monkeypatch.setattr(users, "_hasher_verify", lambda digest, password: verified.append(1) or real(digest, password))
+    assert _refused(sign_in(client, member))  # the right password, while locked: one hash, not none
+    assert verified == [1]

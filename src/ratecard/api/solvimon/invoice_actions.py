@@ -49,11 +49,15 @@ def _reference(key: str) -> str:
     return key[len(ID_PREFIX):] if key.startswith(ID_PREFIX) else key
 
 
-def _invoice(caller: Caller, key: str) -> InvoiceRecord:
+def invoice_named(caller: Caller, key: str) -> InvoiceRecord:
+    """The invoice a path's key names (inv_7 or 7); 404 when the caller's environment has none."""
     try:
         return find_invoice(caller.store, _reference(key), caller.environment)
     except NotFound:
         raise not_found("invoice", key) from None
+
+
+_invoice = invoice_named
 
 
 def shown(caller: Caller, invoice: InvoiceRecord, held: set[int] | None = None,

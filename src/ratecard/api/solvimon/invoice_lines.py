@@ -20,16 +20,16 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from ...services import one_off_invoices as one_off
-from ...services.errors import InvalidInput, NotFound
-from ...services.invoices import InvoiceRecord, finalize_invoices, find_invoice
+from ...services.errors import InvalidInput
+from ...services.invoices import InvoiceRecord, finalize_invoices
 from ...services.resources.products import ITEM
 from ...services.resources.subscriptions import SUBSCRIPTION
 from ..context import Caller, current_caller
 from ..errors import ApiError, invalid, missing, not_found
 from .common import OBJECT_BODY, aware, json_response, param
 from .config import snapshot
-from .invoice_actions import object_body, only_fields, shown
-from .invoices import ID_PREFIX, line_positions
+from .invoice_actions import invoice_named, object_body, only_fields, shown
+from .invoices import line_positions
 from .subscriptions import schedules
 
 router = APIRouter(tags=["invoices"])
@@ -40,14 +40,6 @@ CREATE_FIELDS = ("type", "customer_id", "customer_reference", "billing_currency"
 MAX_CREATE_LINES = one_off.MAX_LINES
 DEFAULT_NAME = "One-off charge"
 
-
-def _invoice(caller: Caller, key: str) -> InvoiceRecord:
-    param(key, "resourceId")
-    try:
-        return find_invoice(caller.store, key[len(ID_PREFIX):] if key.startswith(ID_PREFIX) else key,
-                            caller.environment)
-    except NotFound:
-        raise not_found("invoice", key) from None
 
 
 def _object(value: Any, name: str) -> dict[str, Any]:
@@ -210,7 +202,7 @@ def _create_lines(caller: Caller, periods: Any, currency: str | None, customer: 
 
 async def _add(key: str, request: Request, caller: Caller) -> Response:
     body = await object_body(request)
-    invoice = _invoice(caller, key)
+    invoice = invoice_named(caller, key)
     line = _line(caller, body, invoice.currency.upper())
     done = await run_in_threadpool(one_off.add_line, caller.store, str(invoice.id), line, caller.now,
                                    caller.environment)
@@ -232,7 +224,7 @@ async def add_line_action(key: str, request: Request, caller: Caller = Depends(c
             openapi_extra=OBJECT_BODY)
 async def edit_line(key: str, line_id: str, request: Request, caller: Caller = Depends(current_caller)) -> Response:
     body = await object_body(request)
-    invoice = _invoice(caller, key)
+    invoice = invoice_named(caller, key)
     position = _line_position(invoice, line_id)
     line = _line(caller, body, invoice.currency.upper())
     done = await run_in_threadpool(one_off.edit_line, caller.store, str(invoice.id), position, line, caller.now,
@@ -242,7 +234,7 @@ async def edit_line(key: str, line_id: str, request: Request, caller: Caller = D
 
 @router.delete("/v1/invoices/{key}/lines/{line_id}", summary="Remove a line from a one-off draft")
 async def delete_line(key: str, line_id: str, caller: Caller = Depends(current_caller)) -> Response:
-    invoice = _invoice(caller, key)
+    invoice = invoice_named(caller, key)
     position = _line_position(invoice, line_id)
     done = await run_in_threadpool(one_off.delete_line, caller.store, str(invoice.id), position, caller.now,
                                    caller.environment)
@@ -255,7 +247,7 @@ async def delete_line(key: str, line_id: str, caller: Caller = Depends(current_c
 async def delete_line_action(key: str, request: Request, caller: Caller = Depends(current_caller)) -> Response:
     body = await object_body(request)
     only_fields(body, ("periods",), "a line is named by periods[].groups[].lines[].line_order")
-    invoice = _invoice(caller, key)
+    invoice = invoice_named(caller, key)
     positions = line_positions(invoice)
     named: list[int] = []
     periods = body.get("periods")

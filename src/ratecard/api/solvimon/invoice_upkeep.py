@@ -7,6 +7,7 @@ there and in docs/solvimon-compat.md §13.1.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -14,13 +15,11 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from ...services import invoice_upkeep as upkeep
-from ...services.errors import NotFound
 from ...services.invoices import InvoiceRecord, find_invoice
 from ..context import Caller, current_caller
 from ..errors import invalid, not_found
-from .common import OBJECT_BODY, json_response, param, wire_instant
-from .invoice_actions import object_body, only_fields, shown
-from .invoices import ID_PREFIX
+from .common import OBJECT_BODY, json_response, wire_instant
+from .invoice_actions import invoice_named, object_body, only_fields, shown
 
 router = APIRouter(tags=["invoices"])
 REFRESH_TYPES = ("FULL", "CUSTOMER", "CUSTOM_FIELD", "BILLING_ENTITY", "PAYMENT_ACCEPTOR", "PO_NUMBER", "TAX_RATES")
@@ -28,14 +27,6 @@ MANDATES = ("PEPPOL", "FACTUR_X")
 FORMATS = [{"type": "UBL", "description": "UBL 2.1, Peppol BIS Billing 3.0"},
            {"type": "FACTUR_X", "description": "Factur-X (PDF/A-3 with the EN 16931 XML)"}]
 
-
-def _invoice(caller: Caller, key: str) -> InvoiceRecord:
-    param(key, "resourceId")
-    try:
-        return find_invoice(caller.store, key[len(ID_PREFIX):] if key.startswith(ID_PREFIX) else key,
-                            caller.environment)
-    except NotFound:
-        raise not_found("invoice", key) from None
 
 
 def e_invoice_body(e_invoice: upkeep.EInvoice) -> dict[str, Any]:
@@ -61,12 +52,18 @@ def answer(caller: Caller, invoice: InvoiceRecord) -> Response:
     return json_response(body)
 
 
+async def _upkeep(caller: Caller, invoice: InvoiceRecord, action: Callable[..., InvoiceRecord],
+                  *extra: Any) -> Response:
+    """Run one service action on the invoice (store, id, now, environment, then `extra`) off the
+    event loop, and answer with the invoice as it now stands."""
+    done = await run_in_threadpool(action, caller.store, str(invoice.id), caller.now, caller.environment, *extra)
+    return answer(caller, done)
+
+
 @router.post("/v1/invoices/{key}/archive", summary="Archive a void invoice: left out of the lists, found by id")
 async def archive(key: str, caller: Caller = Depends(current_caller)) -> Response:
-    invoice = _invoice(caller, key)
-    done = await run_in_threadpool(upkeep.archive_invoice, caller.store, str(invoice.id), caller.now,
-                                   caller.environment)
-    return answer(caller, done)
+    invoice = invoice_named(caller, key)
+    return await _upkeep(caller, invoice, upkeep.archive_invoice)
 
 
 @router.post("/v1/invoices/{key}/refresh",
@@ -78,21 +75,17 @@ async def refresh(key: str, request: Request, caller: Caller = Depends(current_c
     wanted = [body["type"]] if body.get("type") is not None else body.get("types") or []
     if not isinstance(wanted, list) or len(wanted) > len(REFRESH_TYPES) or any(t not in REFRESH_TYPES for t in wanted):
         raise invalid("types", f"types must be some of {', '.join(REFRESH_TYPES)}")
-    invoice = _invoice(caller, key)
+    invoice = invoice_named(caller, key)
     # every type is served by the same recomputation: the customer, its entity and tax rate are read
     # from the applied catalog each time, and ratecard keeps no custom fields or PO numbers on drafts
-    done = await run_in_threadpool(upkeep.refresh_draft, caller.store, str(invoice.id), caller.now,
-                                   caller.environment)
-    return answer(caller, done)
+    return await _upkeep(caller, invoice, upkeep.refresh_draft)
 
 
 @router.post("/v1/invoices/{key}/cancel-dunning-actions",
              summary="Call off the scheduled retries of the invoice's failed card payment")
 async def cancel_dunning_actions(key: str, caller: Caller = Depends(current_caller)) -> Response:
-    invoice = _invoice(caller, key)
-    done = await run_in_threadpool(upkeep.cancel_dunning, caller.store, str(invoice.id), caller.now,
-                                   caller.environment)
-    return answer(caller, done)
+    invoice = invoice_named(caller, key)
+    return await _upkeep(caller, invoice, upkeep.cancel_dunning)
 
 
 @router.post("/v1/invoices/{key}/export_to_erp",
@@ -102,7 +95,7 @@ async def export_to_erp(key: str, request: Request, caller: Caller = Depends(cur
     body = await object_body(request, optional=True)
     only_fields(body, (), "ratecard hands the invoice over in its export format; there is no ERP integration to "
                           "configure")
-    invoice = _invoice(caller, key)
+    invoice = invoice_named(caller, key)
     found, document = await run_in_threadpool(upkeep.erp_document, caller.store, str(invoice.id), caller.environment)
     shown_body = shown(caller, found)
     shown_body.setdefault("ratecard", {})["export"] = document
@@ -112,10 +105,8 @@ async def export_to_erp(key: str, request: Request, caller: Caller = Depends(cur
 @router.post("/v1/invoices/{key}/refresh-e-invoices",
              summary="Build a final invoice's UBL and Factur-X again (checked) and record GENERATED")
 async def refresh_e_invoices(key: str, caller: Caller = Depends(current_caller)) -> Response:
-    invoice = _invoice(caller, key)
-    done = await run_in_threadpool(upkeep.regenerate_e_invoice, caller.store, str(invoice.id), caller.now,
-                                   caller.environment)
-    return answer(caller, done)
+    invoice = invoice_named(caller, key)
+    return await _upkeep(caller, invoice, upkeep.regenerate_e_invoice)
 
 
 @router.post("/v1/invoices/{key}/resubmit-e-invoice",
@@ -130,13 +121,11 @@ async def resubmit_e_invoice(key: str, request: Request, caller: Caller = Depend
     reference = body.get("external_reference")
     if reference is not None and not isinstance(reference, str):
         raise invalid("external_reference", "external_reference must be a string")
-    invoice = _invoice(caller, key)
+    invoice = invoice_named(caller, key)
     if reference is not None and reference != upkeep.external_reference(invoice):
         raise not_found("e-invoice", reference)
-    done = await run_in_threadpool(upkeep.regenerate_e_invoice, caller.store, str(invoice.id), caller.now,
-                                   caller.environment, f"resubmitted{f' ({mandate})' if mandate else ''}: built "
-                                                       "again, ready for your access point")
-    return answer(caller, done)
+    return await _upkeep(caller, invoice, upkeep.regenerate_e_invoice,
+                         f"resubmitted{f' ({mandate})' if mandate else ''}: built again, ready for your access point")
 
 
 @router.patch("/v1/invoices/{key}/update-e-invoice-status",
@@ -150,7 +139,7 @@ async def update_e_invoice_status(key: str, request: Request, caller: Caller = D
             raise invalid(name, f"{name} must be a string")
     if body.get("status") is None:
         raise invalid("status", f"status is required: one of {', '.join(upkeep.E_INVOICE_STATUSES)}")
-    invoice = _invoice(caller, key)
+    invoice = invoice_named(caller, key)
     e_invoice = await run_in_threadpool(
         lambda: upkeep.set_e_invoice_status(caller.store, str(invoice.id), body["status"], caller.now,
                                             caller.environment, reference_given=body.get("external_reference"),

@@ -3,6 +3,7 @@ times on the wire, and multi-valued query parameters (`expand[]`, `statuses[]`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -14,6 +15,7 @@ from starlette.responses import Response
 
 from ...domain.instants import rfc3339
 from ...domain.numbers import number_problem
+from ...services.resources.model import View
 from ..bodies import read_limited_body
 from ..errors import ApiError, invalid
 
@@ -62,6 +64,23 @@ def param(value: str | None, field: str) -> str | None:
     if value is not None and "\x00" in value:
         raise invalid(field, f"{field} contains a NUL character")
     return value
+
+
+def named(key: Any, field: str, noun: str, find: Callable[[str], tuple[Any, ...] | None]) -> Any:
+    """The catalog item a body field or query parameter names by id or reference (what `find`
+    returns first): a non-empty string without NUL, else a 400 on `field`; none found is a 400 too."""
+    if not isinstance(key, str) or not key:
+        raise invalid(field, f"{field} must be a {noun}'s id or reference")
+    param(key, field)
+    found = find(key)
+    if found is None:
+        raise invalid(field, f"{field}: no {noun} {key[:60]!r}")
+    return found[0]
+
+
+def customer_of(view: View, key: Any, field: str = "customer_id") -> str:
+    """The reference of the customer `field` names by id or reference (a 400 on `field` if none)."""
+    return str(named(key, field, "customer", view.find_customer).reference)
 
 
 def parse_decimal(value: Any, field: str) -> Decimal:

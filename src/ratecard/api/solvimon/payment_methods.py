@@ -18,7 +18,7 @@ from ...store.resources import Resource
 from ..context import Caller, current_caller
 from ..errors import ApiError, invalid, missing, not_found
 from ..pagination import Page, paginate, solvimon_page
-from .common import OBJECT_BODY, json_body, json_response, param, wire_instant
+from .common import OBJECT_BODY, customer_of, json_body, json_response, param, wire_instant
 from .config import snapshot
 from .vocabulary import require_object
 
@@ -40,16 +40,6 @@ def render(view: View, row: Resource) -> dict[str, Any]:
     if name is not None and body.get("details"):
         out[name] = body["details"]
     return {key: value for key, value in out.items() if value is not None}
-
-
-def customer_of(view: View, key: Any, field: str = "customer_id") -> str:
-    if not isinstance(key, str) or not key:
-        raise invalid(field, f"{field} must be a customer's id or reference")
-    param(key, field)
-    found = view.find_customer(key)
-    if found is None:
-        raise invalid(field, f"{field}: no customer {key[:60]!r}")
-    return found[0].reference
 
 
 def _find(caller: Caller, key: str) -> Resource:

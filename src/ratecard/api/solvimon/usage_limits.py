@@ -16,7 +16,7 @@ from ...store.resources import Resource
 from ..context import Caller, current_caller
 from ..errors import invalid, missing, not_found
 from ..pagination import Page, paginate, solvimon_page
-from .common import OBJECT_BODY, decimal_text, json_body, json_response, param, wire_instant
+from .common import OBJECT_BODY, customer_of, decimal_text, json_body, json_response, named, param, wire_instant
 from .config import snapshot
 from .vocabulary import require_object
 
@@ -33,32 +33,15 @@ def render(view: View, row: Resource) -> dict[str, Any]:
             "ratecard": {"customer_reference": body["customer"], "meter": body["meter"]}}
 
 
-def _customer(view: View, key: Any, field: str = "customer_id") -> str:
-    if not isinstance(key, str) or not key:
-        raise invalid(field, f"{field} must be a customer's id or reference")
-    param(key, field)
-    found = view.find_customer(key)
-    if found is None:
-        raise invalid(field, f"{field}: no customer {key[:60]!r}")
-    return found[0].reference
-
-
 def _meter(view: View, key: Any) -> str:
-    field = "meter_value_calculation_id"
-    if not isinstance(key, str) or not key:
-        raise invalid(field, f"{field} must be a meter value calculation's id or reference")
-    param(key, field)
-    found = view.find_calculation(key)
-    if found is None:
-        raise invalid(field, f"{field}: no meter value calculation {key[:60]!r}")
-    return found[0].code
+    return str(named(key, "meter_value_calculation_id", "meter value calculation", view.find_calculation).code)
 
 
 @router.get("/v1/usage-limits", summary="List usage limits (customer_id filters)")
 def list_limits(request: Request, page: Page = Depends(solvimon_page), customer_id: str | None = Query(None),
                 caller: Caller = Depends(current_caller)) -> Response:
     view = snapshot(caller).view
-    customer = _customer(view, customer_id) if customer_id is not None else None
+    customer = customer_of(view, customer_id) if customer_id is not None else None
     rows = usage_limits.listed(caller.store, caller.environment, customer)
     return json_response(paginate(request, rows, page, lambda row: render(view, row),
                                   {"created_at": lambda row: (row.created_at, row.id),
@@ -74,7 +57,7 @@ def create_limit(body: Any = Depends(json_body), caller: Caller = Depends(curren
         if data.get(name) is None:
             raise missing(name, f"{name} is required")
     row = usage_limits.create(caller.store, caller.environment, caller.now, view.document,
-                              _customer(view, data["customer_id"]), _meter(view, data["meter_value_calculation_id"]),
+                              customer_of(view, data["customer_id"]), _meter(view, data["meter_value_calculation_id"]),
                               data)
     return json_response(render(view, row), 201)
 
@@ -87,7 +70,7 @@ def limits_status(customer_id: str | None = Query(None), include_children: bool 
     if include_children:
         raise invalid("include_children", "include_children: ratecard customers have no child customers")
     view = snapshot(caller).view
-    customer = _customer(view, customer_id)
+    customer = customer_of(view, customer_id)
     state = caller.catalog()
     if state is None:
         return json_response({"data": []})
@@ -128,7 +111,7 @@ def update_limit(key: str, body: Any = Depends(json_body), caller: Caller = Depe
     data = require_object(body)
     view = snapshot(caller).view
     _find(caller, key)
-    customer = _customer(view, data["customer_id"]) if data.get("customer_id") is not None else None
+    customer = customer_of(view, data["customer_id"]) if data.get("customer_id") is not None else None
     meter = _meter(view, data["meter_value_calculation_id"]) \
         if data.get("meter_value_calculation_id") is not None else None
     row = usage_limits.update(caller.store, caller.environment, caller.now, key, data, customer, meter)

@@ -9,7 +9,7 @@ docs/solvimon-compat.md §14.9."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -306,14 +306,8 @@ def copy_schedule(key: str, request: Request, body: Any = Depends(json_body),
     if set_next_start_at:
         raise invalid("set_next_start_at", "a copied schedule runs until the subscription ends: there is no later "
                                            "schedule to move")
-    located = _locate(caller, key)
-    if located.index is None:
-        raise ApiError(400, "INVALID_OPERATION", "a DRAFT schedule is copied by posting another DRAFT schedule with "
-                                                 "its fields")
-    with _request_fields():
-        found, index, draft = edits.copy(caller.store, caller.environment, caller.now, located.reference,
-                                         located.index, data)
-    return _made(caller, located.reference, index, draft, expand)
+    return _from_billed(caller, key, data, expand, edits.copy,
+                        "a DRAFT schedule is copied by posting another DRAFT schedule with its fields")
 
 
 @router.post("/v1/pricing-plan-schedules/{key}/migrate", status_code=201, openapi_extra=OBJECT_BODY,
@@ -324,13 +318,20 @@ def migrate_schedule(key: str, request: Request, body: Any = Depends(json_body),
                      caller: Caller = Depends(current_caller)) -> Response:
     data = require_object(body)
     expand = expansions(request, EXPANDABLE)
+    return _from_billed(caller, key, data, expand, edits.migrate,
+                        "a DRAFT schedule bills nothing yet: PATCH its pricing_plan_id instead")
+
+
+def _from_billed(caller: Caller, key: str, data: dict[str, Any], expand: tuple[str, ...],
+                 edit: Callable[..., tuple[Any, int | None, dict[str, Any] | None]], draft_refusal: str) -> Response:
+    """A new schedule made by `edit` from a billed (non-DRAFT) one: a DRAFT is refused with
+    `draft_refusal`, since it has no place in the subscription's schedules to start from."""
     located = _locate(caller, key)
     if located.index is None:
-        raise ApiError(400, "INVALID_OPERATION", "a DRAFT schedule bills nothing yet: PATCH its pricing_plan_id "
-                                                 "instead")
+        raise ApiError(400, "INVALID_OPERATION", draft_refusal)
     with _request_fields():
-        found, index, draft = edits.migrate(caller.store, caller.environment, caller.now, located.reference,
-                                            located.index, data)
+        _found, index, draft = edit(caller.store, caller.environment, caller.now, located.reference, located.index,
+                                    data)
     return _made(caller, located.reference, index, draft, expand)
 
 

@@ -207,17 +207,7 @@ def try_target(url: str, secret: str | None, body: bytes, now: datetime, *,
     headers = {"Content-Type": "application/json", "User-Agent": "ratecard-webhooks", "Ratecard-Event": "webhook.test"}
     if secret:
         headers[SIGNATURE_HEADER] = sign(secret, int(now.timestamp()), body)
-    try:
-        target = parse_target(url)
-        check_name(target, allow_private)
-        status_code = post(target, body, headers, allow_private=allow_private, deadline=attempt_deadline())
-    except TargetRefused as exc:
-        return None, f"refused: {exc}"
-    except DeliveryFailed as exc:
-        return None, str(exc)
-    if 200 <= status_code < 300:
-        return status_code, None
-    return status_code, f"HTTP {status_code}"
+    return _attempt(url, body, headers, allow_private, None, check_name_first=True)
 
 
 def _wall_us() -> int:
@@ -268,9 +258,21 @@ def _send(endpoint: Any, delivery: Any, timestamp: int, seconds: float) -> tuple
     headers = {"Content-Type": "application/json", "User-Agent": "ratecard-webhooks",
                SIGNATURE_HEADER: sign(endpoint.secret, timestamp, body),
                "Ratecard-Event": delivery.event_type, "Ratecard-Delivery": str(delivery.id)}
+    # the URL was stored before the checks existed, maybe: it is checked again
+    return _attempt(endpoint.url, body, headers, endpoint.allow_private, seconds)
+
+
+def _attempt(url: str, body: bytes, headers: dict[str, str], allow_private: bool, deadline: float | None, *,
+             check_name_first: bool = False) -> tuple[int | None, str | None]:
+    """One POST of `body` to `url` after the target checks: (status code, error), error None for a
+    2xx answer. A connection test also resolves the name before posting (`check_name_first`) and
+    reads the configured deadline (None) only once the target passed, as a refused URL comes first."""
     try:
-        target = parse_target(endpoint.url)  # stored before the checks existed, maybe: checked again
-        status_code = post(target, body, headers, allow_private=endpoint.allow_private, deadline=seconds)
+        target = parse_target(url)
+        if check_name_first:
+            check_name(target, allow_private)
+        status_code = post(target, body, headers, allow_private=allow_private,
+                           deadline=attempt_deadline() if deadline is None else deadline)
     except TargetRefused as exc:
         return None, f"refused: {exc}"
     except DeliveryFailed as exc:

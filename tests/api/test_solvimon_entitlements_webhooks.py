@@ -8,7 +8,7 @@ import json
 import threading
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -23,6 +23,7 @@ from ratecard.services.subscription_changes import create_subscription
 from ratecard.store import open_store
 
 from .test_solvimon_sdk import (  # noqa: F401 (server is a fixture)
+    WORKSPACE_NOW,
     Live,
     V,
     _customer_plan_and_subscription,
@@ -31,17 +32,17 @@ from .test_solvimon_sdk import (  # noqa: F401 (server is a fixture)
     body_of,
     catalog_of,
     event,
+    pin_now,
     send,
     server,
 )
 
-NOW = datetime(2026, 1, 25, 12, 0, tzinfo=UTC)
+NOW = WORKSPACE_NOW
 
 
 @pytest.fixture(autouse=True)
 def pinned(monkeypatch: pytest.MonkeyPatch) -> None:
-    # the server runs in this process: "now" is inside the subscription's first month
-    monkeypatch.setenv("RATECARD_NOW", NOW.isoformat().replace("+00:00", "Z"))
+    pin_now(monkeypatch)
     monkeypatch.setenv("RATECARD_API_WEBHOOKS_ALLOW_PRIVATE", "1")  # the receiver is on 127.0.0.1
 
 

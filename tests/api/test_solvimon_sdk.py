@@ -44,6 +44,14 @@ from ..migrated import at_head
 from .live_server import Server, free_port
 
 V = "1"  # the SDK's required `version` path argument
+# "now" for the tests that read the clock: inside the workspace subscription's first month, after
+# the events `event` stamps by default
+WORKSPACE_NOW = datetime(2026, 1, 25, 12, 0, tzinfo=UTC)
+
+
+def pin_now(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The server reads "now" from RATECARD_NOW on every request (it runs in this process)."""
+    monkeypatch.setenv("RATECARD_NOW", WORKSPACE_NOW.isoformat().replace("+00:00", "Z"))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -30,16 +29,15 @@ from .test_solvimon_sdk import (  # noqa: F401 (server is a fixture)
     body_of,
     catalog_of,
     event,
+    pin_now,
     send,
     server,
 )
 
-NOW = datetime(2026, 1, 25, 12, 0, tzinfo=UTC)
-
 
 @pytest.fixture(autouse=True)
 def pinned(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("RATECARD_NOW", NOW.isoformat().replace("+00:00", "Z"))
+    pin_now(monkeypatch)
 
 
 def _workspace(live: Live) -> None:

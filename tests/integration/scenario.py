@@ -16,6 +16,19 @@ from ..migrated import at_head
 
 NOW = datetime(2026, 11, 26, tzinfo=UTC)
 
+# one meter of source `s` per aggregation (numbers in `v`, a unique key in `u`): the catalog
+# `meters:` lines the usage properties check every aggregation with
+EVERY_AGGREGATION = """\
+  - {code: m_count, aggregation: count, source: s}
+  - {code: m_sum, aggregation: sum, field: v, source: s}
+  - {code: m_max, aggregation: max, field: v, source: s}
+  - {code: m_min, aggregation: min, field: v, source: s}
+  - {code: m_unique, aggregation: unique_count, field: u, source: s}
+  - {code: m_latest, aggregation: latest, field: v, source: s}
+  - {code: m_weighted, aggregation: weighted_sum, field: v, source: s}
+  - {code: m_average, aggregation: average, field: v, source: s}
+"""
+
 CATALOG = """
 billing_entity: {name: Acme Cloud BV, country: NL, timezone: UTC, currency: EUR}
 meters:

@@ -29,20 +29,12 @@ from ratecard.store.meter_data import apply_matches, soft_delete
 from ratecard.store.rollup_reads import usage_from_rollups
 from ratecard.store.usage import Window, aggregate_usage, few_windows_usage
 
-from .scenario import NOW, current, workspace, write_jsonl
+from .scenario import EVERY_AGGREGATION, NOW, current, workspace, write_jsonl
 from .test_split_property import _fresh
 
 CATALOG = """
 meters:
-  - {code: m_count, aggregation: count, source: s}
-  - {code: m_sum, aggregation: sum, field: v, source: s}
-  - {code: m_max, aggregation: max, field: v, source: s}
-  - {code: m_min, aggregation: min, field: v, source: s}
-  - {code: m_unique, aggregation: unique_count, field: u, source: s}
-  - {code: m_latest, aggregation: latest, field: v, source: s}
-  - {code: m_weighted, aggregation: weighted_sum, field: v, source: s}
-  - {code: m_average, aggregation: average, field: v, source: s}
-  - {code: m_eu, aggregation: sum, field: v, source: s, filters: {region: [eu]}}
+""" + EVERY_AGGREGATION + """  - {code: m_eu, aggregation: sum, field: v, source: s, filters: {region: [eu]}}
 plans:
   - code: p
     currency: EUR

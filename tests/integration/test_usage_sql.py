@@ -17,20 +17,12 @@ from ratecard.ingest.importer import import_file
 from ratecard.store import usage as usage_module
 from ratecard.store.usage import Window, aggregate_usage
 
-from .scenario import NOW, current, workspace, write_jsonl
+from .scenario import EVERY_AGGREGATION, NOW, current, workspace, write_jsonl
 from .test_split_property import _fresh
 
 CATALOG = """
 meters:
-  - {code: m_count, aggregation: count, source: s}
-  - {code: m_sum, aggregation: sum, field: v, source: s}
-  - {code: m_max, aggregation: max, field: v, source: s}
-  - {code: m_min, aggregation: min, field: v, source: s}
-  - {code: m_unique, aggregation: unique_count, field: u, source: s}
-  - {code: m_latest, aggregation: latest, field: v, source: s}
-  - {code: m_weighted, aggregation: weighted_sum, field: v, source: s}
-  - {code: m_average, aggregation: average, field: v, source: s}
-plans:
+""" + EVERY_AGGREGATION + """plans:
   - {code: p, currency: EUR, charges: [{code: c, meter: m_sum, model: per_unit, unit_amount: "1"}]}
 customers:
   - {reference: acme, currency: EUR}

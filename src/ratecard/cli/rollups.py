@@ -13,6 +13,8 @@ app = typer.Typer(
     help="Continuous roll-ups: hourly partial aggregates kept at ingest; the invoice run reads them "
          "instead of the raw events once a meter's roll-up is ready.",
     no_args_is_help=True)
+# what check and status say when nothing is rolled up yet
+NO_ROLLUPS = "no roll-ups (ratecard rollups rebuild builds them)"
 
 
 @app.command("rebuild")
@@ -69,7 +71,7 @@ def check(db: DbOption = None, json_output: JsonOption = False) -> None:
             for line in item["differences"]:
                 say(out, f"  {line}")
         if not report["rollups"]:
-            say(out, "no roll-ups (ratecard rollups rebuild builds them)")
+            say(out, NO_ROLLUPS)
     raise typer.Exit(0 if report["ok"] else 1)
 
 
@@ -88,4 +90,4 @@ def status(db: DbOption = None, json_output: JsonOption = False) -> None:
                          if item["state"] == "building" else "")
         say(out, f"{item['meter'] or '(no meter of the current catalog)'} {item['key']}: {item['state']}{progress_text}")
     if not found:
-        say(out, "no roll-ups (ratecard rollups rebuild builds them)")
+        say(out, NO_ROLLUPS)

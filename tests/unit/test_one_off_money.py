@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC
 from decimal import Decimal
 
 from hypothesis import given
@@ -41,3 +42,33 @@ def test_total_is_the_sum_of_the_lines_plus_tax(amounts: list[Decimal], rate: De
     # rounded once per invoice: within half a cent of the exact tax; per line: half a cent per line
     slack = Decimal("0.005") * (1 if tax_rounding == "invoice" else max(len(amounts), 1))
     assert abs(totals.tax - totals.subtotal * rate / 100) <= slack
+
+
+def test_a_line_past_28_digits_is_rounded_once_from_its_exact_product() -> None:
+    # 1.000000000003 x 17222222222.333333333333 = 17222222222.384999999999999999999999 exactly:
+    # 17222222222.38, where a product rounded to Python's 28 default digits first (…385) gave .39
+    assert line_amount(Decimal("1.000000000003"), Decimal("17222222222.333333333333"), "EUR") == \
+        Decimal("17222222222.38")
+
+
+def test_the_subtotal_keeps_every_cent_of_large_lines() -> None:
+    amounts = [Decimal("1" + "0" * 24 + ".00")] * 200 + [Decimal("0.01")]
+    assert one_off_totals(amounts, Decimal(0), "EUR").subtotal == Decimal("2" + "0" * 26 + ".01")
+
+
+def test_a_service_date_at_the_end_of_time_is_refused_with_its_field() -> None:
+    # 9999-12-31T23:59:59-12:00 is year 10000 in UTC: its date in the customer's zone cannot be
+    # written (a 500 before); it is refused naming the field, like any out-of-range value
+    from datetime import datetime, timedelta, timezone
+
+    import pytest
+
+    from ratecard.services.errors import InvalidInput
+    from ratecard.services.one_off_invoices import line_input
+
+    late = datetime(9999, 12, 31, 23, 59, 59, tzinfo=timezone(timedelta(hours=-12)))
+    with pytest.raises(InvalidInput) as refused:
+        line_input(description="Set-up", unit_amount="10", service_start=late)
+    assert refused.value.field == "start_at"
+    assert line_input(description="Set-up", unit_amount="10",
+                      service_start=datetime(2026, 1, 1, tzinfo=UTC)).unit_amount == Decimal("10")

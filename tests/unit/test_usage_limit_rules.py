@@ -76,3 +76,14 @@ def test_an_override_of_a_feature_the_plan_does_not_grant_adds_it() -> None:
     # a meter the plan's invoices do not measure: no usage shown, rather than a made-up 0
     [unmeasured] = with_overrides([], {"tokens_quota": Decimal(10)}, {"tokens_quota": QUOTA}, {})
     assert unmeasured.usage is None and unmeasured.remaining is None
+
+
+def test_a_tiny_limit_and_a_large_usage_still_give_a_percentage() -> None:
+    # 10,000,000 used of a 1e-19 limit is 1e28 %: 31 digits with its two decimals, past Python's
+    # default 28 (a 500 on the status route before)
+    from types import SimpleNamespace
+
+    from ratecard.services.usage_limits import LimitStatus
+
+    status = LimitStatus(SimpleNamespace(body={"limit": "1e-19"}), Decimal("10000000"), True, None, None)  # type: ignore[arg-type]
+    assert status.percentage == Decimal("1" + "0" * 28 + ".00")

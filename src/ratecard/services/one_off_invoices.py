@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -83,11 +83,19 @@ def _text(value: object, name: str, limit: int) -> str:
     return value.strip()
 
 
+_EARLIEST = datetime(1, 1, 2, tzinfo=UTC)
+_LATEST = datetime(9999, 12, 30, tzinfo=UTC)
+
+
 def line_input(*, description: object, unit_amount: object, quantity: object = "1", code: object = LINE_KIND,
                service_start: datetime | None = None, service_end: datetime | None = None,
                deduction: bool = False) -> LineInput:
     """A line checked: printable description and code, a unit amount >= 0 and a quantity > 0
     (exact decimals, bounded), a service period that does not end before it starts."""
+    for instant, field in ((service_start, "start_at"), (service_end, "end_at")):
+        # a day away from datetime's own ends, so the date in any time zone exists
+        if instant is not None and not _EARLIEST <= instant <= _LATEST:
+            raise InvalidInput(f"{field} must be between year 1 and year 9999", field=field)
     if service_start is not None and service_end is not None and service_end < service_start:
         raise InvalidInput("the service period ends before it starts", field="end_at")
     return LineInput(_text(description, "description", MAX_TEXT), _number(unit_amount, "unit_amount"),

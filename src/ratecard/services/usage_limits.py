@@ -20,7 +20,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Context, Decimal
 from typing import Any
 
 from ..catalog import Catalog
@@ -35,6 +35,8 @@ from .entitlements import ENTITLEMENTS
 from .errors import Conflict, InvalidInput, MissingInput, NotFound
 
 PREFIX = "ul_"
+# a percentage of any usage over any limit the API accepts (down to 1e-19), to two decimals
+_PERCENT = Context(prec=200)
 STATUSES = ("DRAFT", "ACTIVE", "ARCHIVED", "DEPRECATED")
 FIELDS = ("object_type", "id", "status", "customer_id", "meter_value_calculation_id", "scope", "limit", "created_at",
           "updated_at")
@@ -61,7 +63,9 @@ class LimitStatus:
         """consumed / limit in percent, two decimals (a limit of 0 is 100 % reached)."""
         if self.number == 0:
             return Decimal(100)
-        return (self.consumed * 100 / self.number).quantize(Decimal("0.01"), ROUND_HALF_UP)
+        # exact: a tiny limit (1e-19) and a large usage overflow the 28 default digits
+        return _PERCENT.divide(_PERCENT.multiply(self.consumed, 100), self.number).quantize(
+            Decimal("0.01"), ROUND_HALF_UP, context=_PERCENT)
 
 
 def _limited_meters(document: CatalogDocument | None) -> set[str]:

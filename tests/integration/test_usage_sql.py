@@ -15,7 +15,7 @@ from ratecard.domain.aggregation import Sample, aggregate
 from ratecard.domain.instants import to_micros
 from ratecard.ingest.importer import import_file
 from ratecard.store import usage as usage_module
-from ratecard.store.usage import Window, aggregate_usage
+from ratecard.store.usage import Usage, Window, aggregate_usage
 
 from .scenario import EVERY_AGGREGATION, NOW, current, workspace, write_jsonl
 from .test_split_property import _fresh
@@ -76,3 +76,36 @@ def test_sql_rollup_equals_domain_aggregation(db_url: str, drawn: list) -> None:
             assert expected.events == 0 and expected.quantity == 0, meter.code
             continue
         assert (got.quantity, got.events) == (expected.quantity, expected.events), meter.code
+
+
+ROUTED = CATALOG + """  - {reference: acme-q, customer: acme, plan: p, start: 2026-01-01, requires_reference: true}
+"""
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(drawn=st.lists(st.tuples(EVENT, st.sampled_from([None, "acme-p", "acme-q"])), min_size=1, max_size=20))
+def test_a_preview_window_takes_the_events_an_invoice_run_window_takes(db_url: str, drawn: list) -> None:
+    # two subscriptions of one customer on one meter: events naming acme-q are acme-q's, the rest
+    # acme-p's. The preview's few-windows path must split them as the invoice run does (it once
+    # gave both subscriptions every event: the upcoming invoice, entitlements and usage limits
+    # counted them twice)
+    events = []
+    for index, ((offset, value, unique), named) in enumerate(drawn):
+        moment = START + timedelta(seconds=offset // 600 * 600)
+        events.append({"id": f"e{index:03d}", "customer": "acme", "meter": "s", "timestamp": moment.isoformat(),
+                       "properties": {"v": str(value), "u": unique}, **({"subscription": named} if named else {})})
+    windows = [Window(0, "acme", to_micros(START), to_micros(END), "acme-p", True),
+               Window(1, "acme", to_micros(START), to_micros(END), "acme-q", False),
+               Window(2, "acme", to_micros(START), to_micros(END))]
+    with tempfile.TemporaryDirectory() as folder:
+        store, _ = workspace(_fresh(db_url, folder, "r"), ROUTED)
+        _, catalog = current(store)
+        import_file(store, catalog, write_jsonl(Path(folder) / f"{uuid.uuid4().hex}.jsonl", events), NOW)
+        meters = [m for m in catalog.meters.values() if m.aggregation != "weighted_sum"]
+        run = aggregate_usage(store, windows, meters)
+        preview = usage_module.few_windows_usage(store, windows, meters)
+        store.dispose()
+    zero = Usage.zero()
+    for key in {*run, *preview}:
+        assert (preview.get(key, zero).quantity, preview.get(key, zero).events) == \
+            (run.get(key, zero).quantity, run.get(key, zero).events), key

@@ -774,10 +774,15 @@ def few_windows_usage(store: Store, windows: Sequence[Window], meters: Sequence[
 
 
 def _window_params(environment: str, window: Window) -> dict[str, Any]:
-    return {"env": environment, "customer": window.customer, "start": window.start_us, "end": window.end_us}
+    return {"env": environment, "customer": window.customer, "start": window.start_us, "end": window.end_us,
+            "subscription": window.subscription, "unnamed": int(window.takes_unreferenced)}
 
 
-WINDOW_RANGE = "e.environment = :env AND e.customer = :customer AND e.ts >= :start AND e.ts < :end"
+# the window's customer and time, and the events it takes (Window.takes, as _TAKES for the run's
+# windows table): each event counted by one subscription's window, as the invoice run counts it
+WINDOW_RANGE = ("e.environment = :env AND e.customer = :customer AND e.ts >= :start AND e.ts < :end "
+                "AND (CAST(:subscription AS VARCHAR(256)) IS NULL OR e.subscription = :subscription "
+                "OR (e.subscription IS NULL AND :unnamed = 1))")
 
 
 def _window_postgres(connection: Any, meters: Sequence[MeterSpec], environment: str,

@@ -57,18 +57,28 @@ def shaped(draw: st.DrawFn) -> str:
 @given(shaped())
 def test_the_check_digits_agree_with_an_independent_implementation(number: str) -> None:
     oracle = gb_vat if number.startswith("GB") else vat  # stdnum's EU module no longer knows GB
-    if number.startswith("BE") and int(number[2:10]) % 97 == 0 and number[10:] == "00":
-        # the one place the oracle is laxer: it takes (base + check) % 97 == 0, so 00 passes
-        # beside 97 when the base is a multiple of 97; Belgium issues 97 - base % 97, i.e. 97
+    if number.startswith("BE") and int(number[10:]) != 97 - int(number[2:10]) % 97:
+        # the one place the oracle is laxer: it takes (base + check) % 97 == 0, so check digits 97
+        # apart pass too (00 beside 97, 98 beside 01, 99 beside 02); Belgium issues 97 - base % 97
         assert check_tax_id(number).result != VALID, number
         return
     assert (check_tax_id(number).result == VALID) == oracle.is_valid(number), number
 
 
-def test_a_belgian_base_divisible_by_97_takes_97_not_00() -> None:
-    # 0660065600: base 06600656 = 97 x 68048, so the check digits are 97 - 0 = 97
+def test_belgian_check_digits_are_97_minus_the_base_modulo_97() -> None:
+    # 0660065600: base 06600656 = 97 x 68048, so the check digits are 97 - 0 = 97, never 00;
+    # 0917969198: base 09179691 is 96 modulo 97, so they are 01, never 98
     assert check_tax_id("BE0660065697").result == VALID
     assert check_tax_id("BE0660065600").result != VALID
+    assert check_tax_id("BE0917969101").result == VALID
+    assert check_tax_id("BE0917969198").result != VALID
+
+
+def test_an_abn_never_starts_with_check_digits_10() -> None:
+    # 10 542 593 878 passes the weighted sum modulo 89 (10 and 99 are the same there), but the
+    # check digits issued run 11 to 99: it is 99 542 593 878
+    assert check_tax_id("10542593878", "AU_GST").result != VALID
+    assert check_tax_id("99542593878", "AU_GST").result == VALID
 
 
 @settings(max_examples=200, deadline=None)

@@ -122,18 +122,23 @@ class Server:
         return self.log_path.read_text(encoding="utf-8", errors="replace")[-4000:]
 
     def __exit__(self, *_: object) -> None:
-        if self.process is None:
-            return
-        for sig, wait in ((signal.SIGTERM, 20), (signal.SIGKILL, 10)):
-            try:
-                os.killpg(self.process.pid, sig)
-            except ProcessLookupError:
-                break
-            try:
-                self.process.wait(timeout=wait)
-                break
-            except subprocess.TimeoutExpired:
-                continue
+        if self.process is not None:
+            stop_group(self.process, 20)
+
+
+def stop_group(process: subprocess.Popen, patience: float) -> None:
+    """Stop a server started in its own process group (workers included): SIGTERM, `patience`
+    seconds to finish, then SIGKILL."""
+    for sig, wait in ((signal.SIGTERM, patience), (signal.SIGKILL, 10)):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            break
+        try:
+            process.wait(timeout=wait)
+            break
+        except subprocess.TimeoutExpired:
+            continue
 
 
 def request(port: int, method: str, path: str, body: bytes, headers: dict[str, str],

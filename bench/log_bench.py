@@ -29,7 +29,6 @@ import http.client
 import json
 import multiprocessing
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -46,6 +45,7 @@ from ratecard.store import open_store
 from ratecard.store.keys import create_key
 
 from . import data
+from .api_bench import stop_group
 from .stores import postgres_database, postgres_unavailable, sqlite_database
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -88,18 +88,8 @@ class Process:
         return self.log_path.read_text(encoding="utf-8", errors="replace")[-3000:]
 
     def stop(self) -> None:
-        if self.process is None:
-            return
-        for sig, wait in ((signal.SIGTERM, 30), (signal.SIGKILL, 10)):
-            try:
-                os.killpg(self.process.pid, sig)
-            except ProcessLookupError:
-                break
-            try:
-                self.process.wait(timeout=wait)
-                break
-            except subprocess.TimeoutExpired:
-                continue
+        if self.process is not None:
+            stop_group(self.process, 30)
 
 
 def start_server(url: str, folder: Path, label: str, extra: list[str]) -> tuple[Process, int]:

@@ -44,20 +44,14 @@ SEARCHABLE = ("invoice_number", "customer_reference", "customer_id", "pricing_pl
 FILTERABLE = ("status", "type", "customer_id", "customer_reference", "billing_currency", "paid", "on_hold")
 
 
-def _reference(key: str) -> str:
-    param(key, "resourceId")
-    return key[len(ID_PREFIX):] if key.startswith(ID_PREFIX) else key
-
-
-def invoice_named(caller: Caller, key: str) -> InvoiceRecord:
-    """The invoice a path's key names (inv_7 or 7); 404 when the caller's environment has none."""
+def invoice_named(caller: Caller, key: str, field: str = "resourceId") -> InvoiceRecord:
+    """The invoice a key names (inv_7 or 7), in a path or in the body's `field`; 404 when the
+    caller's environment has none."""
+    param(key, field)
     try:
-        return find_invoice(caller.store, _reference(key), caller.environment)
+        return find_invoice(caller.store, key.removeprefix(ID_PREFIX), caller.environment)
     except NotFound:
         raise not_found("invoice", key) from None
-
-
-_invoice = invoice_named
 
 
 def shown(caller: Caller, invoice: InvoiceRecord, held: set[int] | None = None,
@@ -119,7 +113,7 @@ async def update(key: str, request: Request, caller: Caller = Depends(current_ca
     target = status.upper() if isinstance(status, str) else None
     if hold is True and target in ("FINAL", "VOID"):
         raise ApiError(400, "INVALID_OPERATION", f"on_hold: a draft put on hold is not moved to {target} at once")
-    invoice = _invoice(caller, key)
+    invoice = invoice_named(caller, key)
     reference = str(invoice.id)
     if hold is not None and (hold or invoice.status == "draft"):
         hold_invoice(caller.store, reference, hold, caller.environment)
@@ -153,7 +147,7 @@ async def credit(key: str, request: Request, caller: Caller = Depends(current_ca
         raise invalid("force_init_on_hold", "force_init_on_hold: a credit note is final (and numbered) at once")
     only_fields(body, ("note", "groups", "periods", "force_init_on_hold", "delivery_date", "credit_details_source"),
           "not a field of a credit")
-    invoice = _invoice(caller, key)
+    invoice = invoice_named(caller, key)
     done = await run_in_threadpool(credit_invoice, caller.store, str(invoice.id), caller.now, caller.environment)
     return json_response(shown(caller, done.credit_note))
 
@@ -176,7 +170,7 @@ async def credit_and_copy(key: str, request: Request, caller: Caller = Depends(c
         if _flag(body, name) is False:
             raise invalid(name, f"{name}: ratecard's credit notes and their copies are final (and numbered) at once; "
                                 "leave it out or send true")
-    invoice = _invoice(caller, key)
+    invoice = invoice_named(caller, key)
     done = await run_in_threadpool(credit_invoice, caller.store, str(invoice.id), caller.now, caller.environment,
                                    copy=True)
     assert done.copy is not None
@@ -210,7 +204,7 @@ def payment_body(payment: PaymentRecord, invoice_id: int | None = None) -> dict[
 
 
 def _payments_of(caller: Caller, key: str) -> list[PaymentRecord]:
-    invoice = _invoice(caller, key)
+    invoice = invoice_named(caller, key)
     try:
         return [payment_of(caller.store, str(invoice.id), caller.environment)]
     except NotFound:  # a draft, or an invoice nothing is collected for: no payment listed
@@ -232,14 +226,14 @@ def payment_attempts(key: str, request: Request, page: Page = Depends(solvimon_p
 
 @router.post("/v1/invoices/{key}/pay", summary="Collect a final invoice through Stripe now (first attempt or retry)")
 async def pay(key: str, caller: Caller = Depends(current_caller)) -> Response:
-    invoice = _invoice(caller, key)
+    invoice = invoice_named(caller, key)
     await run_in_threadpool(pay_invoice, caller.store, str(invoice.id), caller.now, caller.environment)
     return json_response(_reread(caller, invoice))
 
 
 @router.post("/v1/invoices/{key}/refund", summary="Credit a paid invoice and send its refund through Stripe")
 async def refund(key: str, caller: Caller = Depends(current_caller)) -> Response:
-    invoice = _invoice(caller, key)
+    invoice = invoice_named(caller, key)
     await run_in_threadpool(refund_invoice, caller.store, str(invoice.id), caller.now, caller.environment)
     return json_response(_reread(caller, invoice))
 
@@ -261,7 +255,7 @@ async def ubl21(key: str, include_invoice_pdf: str | None = Query(None),
     if (include_invoice_pdf or "").lower() == "true":
         raise invalid("include_invoice_pdf", "include_invoice_pdf: ratecard's UBL carries no embedded PDF; the PDF "
                                              "is GET /v1/invoices/{id}/pdf (Factur-X embeds the XML in a PDF)")
-    invoice = _invoice(caller, key)
+    invoice = invoice_named(caller, key)
     return _attachment(await run_in_threadpool(documents.invoice_ubl, caller.store, str(invoice.id), caller.environment))
 
 
@@ -273,7 +267,7 @@ async def download_e_invoice(key: str, file_format: str = Query(...), external_r
     wanted = file_format.strip().upper().replace("-", "_")
     if wanted not in E_INVOICE_FORMATS:
         raise invalid("file_format", "file_format must be UBL (Peppol BIS Billing 3.0) or FACTUR_X")
-    invoice = _invoice(caller, key)
+    invoice = invoice_named(caller, key)
     render_document = documents.invoice_ubl if wanted.startswith(("UBL", "PEPPOL")) else documents.invoice_facturx
     return _attachment(await run_in_threadpool(render_document, caller.store, str(invoice.id), caller.environment))
 
@@ -286,7 +280,7 @@ async def send_by_email(key: str, request: Request, caller: Caller = Depends(cur
     to = body.get("to", body.get("email"))
     if to is not None and (not isinstance(to, str) or len(to) > 254):
         raise invalid("to", "to must be one email address (at most 254 characters)")
-    invoice = _invoice(caller, key)
+    invoice = invoice_named(caller, key)
     delivery = await run_in_threadpool(invoice_delivery.send_invoice, caller.store, str(invoice.id), caller.now,
                                        caller.environment, to)
     if delivery.status != "sent":

@@ -28,8 +28,7 @@ from ..errors import ApiError, invalid, missing, not_found
 from ..pagination import Page, paginate, solvimon_page
 from .common import OBJECT_BODY, json_response, multi, param, parse_decimal, wire_instant
 from .config import snapshot
-from .invoice_actions import object_body, only_fields, payment_body
-from .invoices import ID_PREFIX
+from .invoice_actions import invoice_named, object_body, only_fields, payment_body
 from .payment_methods import render as render_method
 
 router = APIRouter(tags=["payments"])
@@ -49,12 +48,7 @@ def _find(caller: Caller, key: str) -> PaymentRecord:
 
 
 def _invoice_id(caller: Caller, key: str, field: str) -> int:
-    param(key, field)
-    try:
-        invoice = find_invoice(caller.store, key.removeprefix(ID_PREFIX), caller.environment)
-    except NotFound:
-        raise not_found("invoice", key) from None
-    return invoice.id or 0
+    return invoice_named(caller, key, field).id or 0
 
 
 @router.get("/v1/payments", summary="Payments (charges of final invoices, refunds of credit notes), newest first")

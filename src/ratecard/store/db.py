@@ -43,11 +43,13 @@ def resolve_url(url: str | None) -> str:
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
+    # the wait first: switching to (or confirming) WAL takes a lock, and without a busy timeout a
+    # connection opened while another process holds it, or recovers a killed one's WAL, fails at once
+    cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA cache_size=-262144")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
     sqlite_decimals.register(dbapi_connection)  # the roll-ups' upsert merges decimal text with them
 

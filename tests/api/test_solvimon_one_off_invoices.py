@@ -143,6 +143,10 @@ def test_delete_line_by_order_and_hostile_lines(server: Live) -> None:  # noqa: 
                           "pricing_band": {"fixed_amount": {"quantity": "1"}}}, "pricing_plan_subscription_id"),
                         ({"pricing_type": "FIXED", "product_item_type": "DEDUCTION",
                           "pricing_band": {"fixed_amount": {"quantity": "500"}}}, "lines"),
+                        ({"pricing_type": "FIXED", "end_at": "2000-01-01T00:00:00Z",
+                          "pricing_band": {"fixed_amount": {"quantity": "1"}}}, "end_at"),
+                        ({"pricing_type": "FIXED", "start_at": "2000-02-01T00:00:00Z", "end_at": "2000-01-01T00:00:00Z",
+                          "pricing_band": {"fixed_amount": {"quantity": "1"}}}, "end_at"),
                         ({"surprise": 1}, "surprise")):
         response = server.http("POST", path, json=body)
         assert response.status_code == 400 and response.json()["field"] == field, (body, response.text)

@@ -123,6 +123,29 @@ def test_refresh_prices_a_one_off_draft_at_the_current_tax_rate(store: Store) ->
     assert _money(invoice_upkeep.refresh_draft(store, "DRAFT-1", NOW)) == ("100.00", "21.00", "121.00", ["100.00"])
 
 
+def test_a_lone_end_at_before_the_invoice_date_is_refused_and_nothing_is_written(store: Store) -> None:
+    """A period given only its end starts at the invoice's date (NOW): an end before it is refused
+    naming end_at; an end on or after it, or a whole period in the past, is written."""
+    draft = create_one_off_invoice(store, "acme", [line_input(description="Set-up", unit_amount="10")], NOW)
+    early = line_input(description="Late fee", unit_amount="5", service_end=NOW - timedelta(days=1))
+    for call in (lambda: add_line(store, draft.display_number, early, NOW),
+                 lambda: edit_line(store, draft.display_number, 0, early, NOW),
+                 lambda: create_one_off_invoice(store, "acme", [early], NOW)):
+        with pytest.raises(InvalidInput) as refused:
+            call()
+        assert refused.value.field == "end_at"
+    assert _money(invoices.find_invoice(store, draft.display_number)) == ("10.00", "1.90", "11.90", ["10.00"])
+    assert [i.id for i in invoices.find_invoices(store)] == [draft.id]  # no second draft either
+    ends = add_line(store, draft.display_number, line_input(description="Support", unit_amount="5",
+                                                             service_end=NOW + timedelta(days=30)), NOW)
+    past = add_line(store, draft.display_number, line_input(description="Back-billed", unit_amount="5",
+                                                            service_start=NOW - timedelta(days=60),
+                                                            service_end=NOW - timedelta(days=30)), NOW)
+    assert [(line.service_start, line.service_end) for line in past.lines] == [
+        ("2026-11-26", "2026-11-26"), ("2026-11-26", "2026-12-26"), ("2026-09-27", "2026-10-27")]
+    assert ends.lines[1].service_start_ts <= ends.lines[1].service_end_ts
+
+
 def test_archive_only_a_void_invoice(store: Store) -> None:
     draft = create_one_off_invoice(store, "acme", [], NOW)
     with pytest.raises(Conflict):

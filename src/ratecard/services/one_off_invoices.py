@@ -33,7 +33,7 @@ from .errors import Conflict, InvalidInput, NotFound
 from .invoices import find_invoice
 
 __all__ = ["MAX_LINES", "LineInput", "add_line", "create_one_off_invoice", "delete_line", "edit_line",
-           "line_input", "retotal_one_off"]
+           "line_input", "retotal_one_off", "service_period"]
 
 MAX_LINES = 500  # lines on one one-off invoice
 MAX_TEXT = 500  # characters of a description
@@ -96,8 +96,8 @@ def line_input(*, description: object, unit_amount: object, quantity: object = "
         # a day away from datetime's own ends, so the date in any time zone exists
         if instant is not None and not _EARLIEST <= instant <= _LATEST:
             raise InvalidInput(f"{field} must be between year 1 and year 9999", field=field)
-    if service_start is not None and service_end is not None and service_end < service_start:
-        raise InvalidInput("the service period ends before it starts", field="end_at")
+    if service_start is not None and service_end is not None:
+        service_period(service_start, service_end, service_start)  # refused here already, before the invoice is read
     return LineInput(_text(description, "description", MAX_TEXT), _number(unit_amount, "unit_amount"),
                      _number(quantity, "quantity", positive=True), _text(code, "code", MAX_CODE),
                      service_start, service_end, deduction)
@@ -128,9 +128,22 @@ def _terms(catalog: Catalog, customer: str, currency: str | None) -> _Terms:
                   entity.tax_rounding, spec.timezone or catalog.timezone)
 
 
+def service_period(start: datetime | None, end: datetime | None, at: datetime) -> tuple[datetime, datetime]:
+    """A line's service period on an invoice dated `at`, where a period given without its start
+    starts: both given, start <= end; start alone ends at the later of start and `at`; end alone
+    must not precede `at` (InvalidInput on end_at); neither is `at` itself."""
+    if start is not None and end is not None and end < start:
+        raise InvalidInput("the service period ends before it starts", field="end_at")
+    if start is None and end is not None and end < at:
+        raise InvalidInput(f"end_at {end.isoformat()} is before the invoice's date {at.isoformat()}, where a "
+                           "service period without start_at starts: give start_at as well, or an end_at on or after "
+                           "the invoice's date", field="end_at")
+    begins = start if start is not None else at
+    return begins, end if end is not None else max(begins, at)
+
+
 def _record_line(line: LineInput, terms: _Terms, at: datetime) -> LineRecord:
-    start = line.service_start or at
-    end = line.service_end or max(start, at)
+    start, end = service_period(line.service_start, line.service_end, at)
     unit = -line.unit_amount if line.deduction else line.unit_amount
     zone = ZoneInfo(terms.timezone)
     return LineRecord(code=line.code, description=line.description, kind="discount" if line.deduction else LINE_KIND,

@@ -133,6 +133,8 @@ def test_delete_line_by_order_and_hostile_lines(server: Live) -> None:  # noqa: 
                         ({"pricing_type": "FLAT", "pricing_band": {"amount": {"quantity": "x"}}}, "unit_amount"),
                         ({"pricing_type": "FLAT", "pricing_band": {"amount": {"quantity": True}}}, "unit_amount"),
                         ({"pricing_type": "FLAT", "pricing_band": {"amount": {"quantity": "1e30"}}}, "unit_amount"),
+                        ({"pricing_type": "FLAT", "pricing_band": {"amount": {"quantity": "10.0000000000001"}}},
+                         "unit_amount"),
                         ({"pricing_type": "FLAT", "pricing_band": {"amount": {"quantity": "1", "currency": "USD"}}},
                          "pricing_band.amount.currency"),
                         ({"pricing_type": "FLAT", "volume": {"number": "0"},
@@ -163,6 +165,12 @@ def test_delete_line_by_order_and_hostile_lines(server: Live) -> None:  # noqa: 
         invoices.delete_invoices_by_resource_id_lines_by_invoice_line_resource_id(V, draft.id, "inl_999_0")
     with pytest.raises(NotFoundException):
         invoices.delete_invoices_by_resource_id_lines_by_invoice_line_resource_id(V, draft.id, f"inl_{draft.id[4:]}_7")
+    # zeros written past the 12 decimals allowed are taken when the value is exact at 12 decimals
+    padded = server.http("POST", path, json={"pricing_type": "FLAT", "pricing_name": "Padded",
+                                             "volume": {"number": "2.000000000000000"},
+                                             "pricing_band": {"amount": {"quantity": "10.0000000000000"}}})
+    assert padded.status_code == 200, padded.text
+    assert _lines(invoices.get_invoices_by_resource_id(V, draft.id)) == [("Travel", "80.50"), ("Padded", "20.00")]
 
 
 def test_archive_refresh_export_and_e_invoices(server: Live) -> None:  # noqa: F811

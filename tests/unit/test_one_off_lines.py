@@ -52,3 +52,27 @@ def test_a_service_period_never_ends_before_it_starts(start: datetime | None, en
     assert begins <= ends
     assert begins == (start if start is not None else at)
     assert end is None or ends == end
+
+
+def test_trailing_zeros_past_the_scale_are_taken_when_the_value_is_exact() -> None:
+    line = line_input(description="Set-up", unit_amount="10.0000000000000", quantity="2.50000000000000000")
+    assert (line.unit_amount, line.quantity) == (Decimal("10"), Decimal("2.5"))
+    assert f"{line.unit_amount:f}" == "10.000000000000" and f"{line.quantity:f}" == "2.500000000000"
+    for text in ("10.0000000000001", "0.0000000000001", "1E-13"):  # past the 12 decimals allowed: refused
+        with pytest.raises(InvalidInput) as refused:
+            line_input(description="Set-up", unit_amount=text)
+        assert refused.value.field == "unit_amount" and f"{MAX_DECIMALS} decimals" in str(refused.value)
+
+
+EXACT = st.decimals(min_value=Decimal(0), max_value=Decimal(10) ** 12 - 1, places=MAX_DECIMALS,
+                    allow_nan=False, allow_infinity=False)
+
+
+@given(value=EXACT, zeros=st.integers(min_value=0, max_value=60))
+def test_any_exact_amount_with_trailing_zeros_is_accepted_as_the_same_value(value: Decimal, zeros: int) -> None:
+    text = f"{value:f}"
+    padded = text + ("" if "." in text else ".") + "0" * zeros
+    plain = line_input(description="x", unit_amount=text).unit_amount
+    taken = line_input(description="x", unit_amount=padded).unit_amount
+    assert taken == plain == value
+    assert -taken.as_tuple().exponent <= MAX_DECIMALS  # kept at most at the allowed scale

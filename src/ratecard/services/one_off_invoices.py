@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import Context, Decimal
 from zoneinfo import ZoneInfo
 
 from ..catalog import Catalog
@@ -40,6 +40,9 @@ MAX_TEXT = 500  # characters of a description
 MAX_CODE = 100
 LIMIT = Decimal(10) ** 12  # a quantity or unit amount beyond a trillion is a typo, not a bill
 MAX_DECIMALS = 12
+SCALE = Decimal(1).scaleb(-MAX_DECIMALS)
+EXACT = Context(prec=40)
+MAX_NUMBER_TEXT = 200  # characters of a number written as text
 LINE_KIND = "one_off"  # the kind of a line written by hand (as a subscription's one-off charge)
 
 
@@ -58,23 +61,37 @@ class LineInput:
 
 
 def _number(value: object, name: str, *, positive: bool = False) -> Decimal:
-    """An exact decimal from a string, an int or a Decimal (a float is refused: it is not exact)."""
+    """An exact decimal from a string, an int or a Decimal (a float is refused: it is not exact).
+    Zeros written past the allowed scale are dropped when the value is exact at that scale
+    ("10.0000000000000" is 10.000000000000); a digit past it is refused."""
     number: Decimal | None = None
     if isinstance(value, Decimal):
         number = value
+    elif isinstance(value, str) and len(value) > MAX_NUMBER_TEXT:
+        raise InvalidInput(f"a number is at most {MAX_NUMBER_TEXT} characters", field=name)
     elif isinstance(value, (str, int)) and not isinstance(value, bool):
         try:
             number = Decimal(str(value).strip())
         except ArithmeticError:
             number = None
     if number is None or not number.is_finite():
-        raise InvalidInput(f"{value!r} is not a decimal number", field=name)
-    if abs(number) >= LIMIT or -int(number.as_tuple().exponent) > MAX_DECIMALS:
-        raise InvalidInput(f"{value!r} is out of range (below 10^12, at most {MAX_DECIMALS} decimals)", field=name)
+        raise InvalidInput(f"{_shown(value)} is not a decimal number", field=name)
+    if abs(number) >= LIMIT:
+        raise InvalidInput(f"{_shown(value)} is out of range (below 10^12)", field=name)
+    if -int(number.as_tuple().exponent) > MAX_DECIMALS:
+        scaled = number.quantize(SCALE, context=EXACT)  # below 10^12: at most 24 digits, never fails
+        if scaled != number:
+            raise InvalidInput(f"{_shown(value)} has a digit past the {MAX_DECIMALS} decimals allowed", field=name)
+        number = scaled
     if number < 0 or (positive and number == 0):
         raise InvalidInput(f"{value!r} must be {'above' if positive else 'at least'} 0 (a deduction line is "
                            "billed negative)", field=name)
     return number
+
+
+def _shown(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _text(value: object, name: str, limit: int) -> str:

@@ -149,6 +149,18 @@ def test_delete_line_by_order_and_hostile_lines(server: Live) -> None:  # noqa: 
                           "pricing_band": {"fixed_amount": {"quantity": "1"}}}, "end_at"),
                         ({"pricing_type": "FIXED", "start_at": "2000-02-01T00:00:00Z", "end_at": "2000-01-01T00:00:00Z",
                           "pricing_band": {"fixed_amount": {"quantity": "1"}}}, "end_at"),
+                        ({"pricing_type": "FIXED", "product_item_id": ["set-up"],
+                          "pricing_band": {"fixed_amount": {"quantity": "1"}}}, "product_item_id"),
+                        ({"pricing_type": "FIXED", "product_item_id": [],
+                          "pricing_band": {"fixed_amount": {"quantity": "1"}}}, "product_item_id"),
+                        ({"pricing_type": "FIXED", "product_item_id": {"id": "set-up"},
+                          "pricing_band": {"fixed_amount": {"quantity": "1"}}}, "product_item_id"),
+                        ({"pricing_type": "FIXED", "product_item_id": 7,
+                          "pricing_band": {"fixed_amount": {"quantity": "1"}}}, "product_item_id"),
+                        ({"pricing_type": "FIXED", "product_item_id": "",
+                          "pricing_band": {"fixed_amount": {"quantity": "1"}}}, "product_item_id"),
+                        ({"pricing_type": "FIXED", "pricing_name": ["Set-up"],
+                          "pricing_band": {"fixed_amount": {"quantity": "1"}}}, "pricing_name"),
                         ({"surprise": 1}, "surprise")):
         response = server.http("POST", path, json=body)
         assert response.status_code == 400 and response.json()["field"] == field, (body, response.text)
@@ -240,6 +252,9 @@ def test_charge_on_demand_bills_amounts_on_an_invoice_of_their_own(server: Live)
     for body, field in (({"pricing_plan_schedule_id": schedule.id, "pricing_items": [{"units": {"number": "2"}}]},
                          "pricing_items.0.flexible_amount"),
                         ({"pricing_plan_schedule_id": schedule.id, "pricing_items": []}, "pricing_items"),
+                        ({"pricing_plan_schedule_id": schedule.id, "pricing_items": [
+                            {"pricing_item_id": [], "flexible_amount": {"quantity": "1"}}]},
+                         "pricing_items.0.pricing_item_id"),
                         ({"pricing_plan_schedule_id": schedule.id, "preview": True,
                           "pricing_items": [{"flexible_amount": {"quantity": "1"}}]}, "preview")):
         response = server.http("POST", "/v1/invoices/charge-on-demand-pricing-items", json=body)

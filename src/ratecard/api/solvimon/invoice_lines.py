@@ -102,8 +102,13 @@ def _line(caller: Caller, body: dict[str, Any], currency: str) -> one_off.LineIn
         quantity = volume.get("number", "1")
     code = body.get("product_item_id")
     name = body.get("pricing_name")
+    if name is not None and not isinstance(name, str):
+        raise invalid("pricing_name", "pricing_name must be text")
     if code is not None:
-        code = param(code if isinstance(code, str) else "", "product_item_id")
+        if not isinstance(code, str) or not code:
+            raise invalid("product_item_id", "product_item_id must be a product item's id or reference, or the "
+                                             "line's code")
+        param(code, "product_item_id")
         row = snapshot(caller).view.resources.find(ITEM, code)
         if row is not None:
             code, name = row.reference, name or row.body.get("name")
@@ -311,8 +316,9 @@ async def charge_on_demand(request: Request, caller: Caller = Depends(current_ca
         if item.get("flexible_amount") is None:
             raise invalid(f"{where}.flexible_amount", f"{where}.flexible_amount is required: ratecard bills an "
                           "on-demand item at the amount given; a plan's per-unit prices are billed by the invoice run")
-        code = item.get("pricing_item_id") or one_off.LINE_KIND
-        if not isinstance(code, str):
+        code = item.get("pricing_item_id")
+        code = one_off.LINE_KIND if code is None else code
+        if not isinstance(code, str) or not code:
             raise invalid(f"{where}.pricing_item_id", f"{where}.pricing_item_id must be a string")
         units = _object(item.get("units"), f"{where}.units").get("number", "1")
         try:

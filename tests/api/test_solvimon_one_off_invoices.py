@@ -185,6 +185,27 @@ def test_delete_line_by_order_and_hostile_lines(server: Live) -> None:  # noqa: 
     assert _lines(invoices.get_invoices_by_resource_id(V, draft.id)) == [("Travel", "80.50"), ("Padded", "20.00")]
 
 
+def test_a_line_id_stays_the_lines_own_when_another_line_is_deleted(server: Live) -> None:  # noqa: F811
+    invoices = _apply(server)
+    draft = _one_off(invoices)
+    for name in ("First", "Second", "Third"):
+        written = invoices.post_invoices_by_resource_id_lines(V, draft.id, one_off_invoice_line_create_request=_fixed(
+            "10.00", name))
+    ids = {line.description: line.id for period in written.periods for group in period.groups for line in group.lines}
+    removed = invoices.delete_invoices_by_resource_id_lines_by_invoice_line_resource_id(V, draft.id, ids["First"])
+    assert {line.description: line.id for period in removed.periods for group in period.groups
+            for line in group.lines} == {"Second": ids["Second"], "Third": ids["Third"]}
+    # the id read before the delete still names the third line
+    edited = invoices.update_invoices_by_resource_id_lines_by_invoice_line_resource_id(
+        V, draft.id, ids["Third"], one_off_invoice_line_create_request=_fixed("30.00", "Third, edited"))
+    assert _lines(edited) == [("Second", "10.00"), ("Third, edited", "30.00")]
+    with pytest.raises(NotFoundException):  # the deleted line's id names no line
+        invoices.update_invoices_by_resource_id_lines_by_invoice_line_resource_id(
+            V, draft.id, ids["First"], one_off_invoice_line_create_request=_fixed("1.00"))
+    assert _lines(invoices.get_invoices_by_resource_id(V, draft.id)) == [("Second", "10.00"),
+                                                                        ("Third, edited", "30.00")]
+
+
 def test_archive_refresh_export_and_e_invoices(server: Live) -> None:  # noqa: F811
     invoices = _drafts(server)
     drafts = invoices.get_invoices(V, statuses=["DRAFT"]).data

@@ -36,6 +36,15 @@ def test_a_one_off_invoice_from_the_command_line(cli: Cli) -> None:
     assert (removed["subtotal"], removed["tax"], removed["total"]) == ("330.50", "62.80", "393.30")
     assert "one-off" in cli.ok("invoices", "show", "DRAFT-1").out
     assert_user_error(cli("invoices", "delete-line", "DRAFT-1", "9"), 2, "no such line")
+    # line 2 was deleted: the others keep their numbers, so line 3 is still the travel line
+    shown = cli.ok("invoices", "show", "DRAFT-1", "--json").json()
+    assert [(line["line"], line["description"]) for line in shown["lines"]] == [(1, "Consulting"), (3, "Travel")]
+    assert_user_error(cli("invoices", "edit-line", "DRAFT-1", "2", "--description", "x", "--unit-amount", "1"), 2,
+                      "no such line")
+    travel = cli.ok("invoices", "edit-line", "DRAFT-1", "3", "--description", "Travel", "--unit-amount", "90.50",
+                    "--json").json()
+    assert [(line["line"], line["amount"]) for line in travel["lines"]] == [(1, "250.00"), (3, "90.50")]
+    cli.ok("invoices", "edit-line", "DRAFT-1", "3", "--description", "Travel", "--unit-amount", "80.50")
     assert_user_error(cli("invoices", "create", "acme", "--line", "no amount"), 2, "DESCRIPTION|UNIT_AMOUNT")
     assert_user_error(cli("invoices", "create", "nobody"), 2, "nobody")
     assert_user_error(cli("invoices", "add-line", "DRAFT-1", "--description", "x", "--unit-amount", "-1"), 2,

@@ -146,6 +146,29 @@ def test_a_lone_end_at_before_the_invoice_date_is_refused_and_nothing_is_written
     assert ends.lines[1].service_start_ts <= ends.lines[1].service_end_ts
 
 
+def test_a_line_keeps_its_number_when_another_is_deleted(store: Store) -> None:
+    """Lines are named by a number that stays theirs: deleting the first line leaves the others'
+    numbers as they were, so a client holding a number edits the line it read."""
+    draft = create_one_off_invoice(store, "acme", [line_input(description=name, unit_amount=amount)
+                                                   for name, amount in (("A", "1"), ("B", "2"), ("C", "3"))], NOW)
+    assert [(line.description, draft.line_number(i)) for i, line in enumerate(draft.lines)] == \
+        [("A", 0), ("B", 1), ("C", 2)]
+    after = delete_line(store, draft.display_number, 0, NOW)
+    assert [(line.description, after.line_number(i)) for i, line in enumerate(after.lines)] == [("B", 1), ("C", 2)]
+    edited = edit_line(store, draft.display_number, 2, line_input(description="C2", unit_amount="30"), NOW)
+    assert [(line.description, edited.line_number(i)) for i, line in enumerate(edited.lines)] == \
+        [("B", 1), ("C2", 2)]
+    with pytest.raises(NotFound):  # the deleted line is not found by its number, nor is another line edited
+        edit_line(store, draft.display_number, 0, line_input(description="X", unit_amount="9"), NOW)
+    added = add_line(store, draft.display_number, line_input(description="D", unit_amount="4"), NOW)
+    assert [(line.description, added.line_number(i)) for i, line in enumerate(added.lines)] == \
+        [("B", 1), ("C2", 2), ("D", 3)]
+    assert _money(retotal_one_off(store, draft.display_number, NOW))[3] == ["2.00", "30.00", "4.00"]
+    again = invoices.find_invoice(store, draft.display_number)
+    assert [again.line_number(i) for i in range(len(again.lines))] == [1, 2, 3]
+    assert _money(again) == ("36.00", "6.84", "42.84", ["2.00", "30.00", "4.00"])  # 19 % of 36.00
+
+
 def test_archive_only_a_void_invoice(store: Store) -> None:
     draft = create_one_off_invoice(store, "acme", [], NOW)
     with pytest.raises(Conflict):

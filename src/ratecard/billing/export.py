@@ -35,10 +35,12 @@ def invoice_document(invoice: InvoiceRecord) -> dict[str, Any]:
     # a tiered usage line's parts (empty for other lines, and for lines stored before parts were kept)
     # a charge priced per dimension: each line's filter (null: the default price) and group
     # (property -> value; null without group_by)
-    document["lines"] = [{**{name: _text(getattr(line, name)) for name in LINE_FIELDS}, "kind": line.kind,
+    # `line`: the line's number from 1 (edit-line and delete-line take it; a one-off draft's line keeps it)
+    document["lines"] = [{"line": invoice.line_number(index) + 1,
+                          **{name: _text(getattr(line, name)) for name in LINE_FIELDS}, "kind": line.kind,
                           "tiers": [tier_document(part) for part in parts_from_json(line.tiers)],
                           "filter": line.filter_code, "group": group_from_json(line.group_values)}
-                         for line in invoice.lines]
+                         for index, line in enumerate(invoice.lines)]
     return document
 
 

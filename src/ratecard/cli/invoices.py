@@ -194,15 +194,16 @@ def show(number: str, db: DbOption = None, json_output: JsonOption = False) -> N
         verb = "credits" if invoice.kind == "credit_note" else "replaces"
         say(out, f"{verb} {corrected.display_number} (correction {invoice.revision})")
     table = Table()
-    for column in ("code", "description", "service period", "quantity", "unit amount", "amount"):
-        table.add_column(column, justify="right" if column in ("quantity", "unit amount", "amount") else "left")
-    for line in invoice.lines:
-        table.add_row(line.code, line.description, f"{line.service_start} → {line.service_end}",
-                      f"{line.quantity:f}", f"{line.unit_amount:f}", f"{line.amount:f}")
+    for column in ("#", "code", "description", "service period", "quantity", "unit amount", "amount"):
+        table.add_column(column, justify="right" if column in ("#", "quantity", "unit amount", "amount") else "left")
+    for index, line in enumerate(invoice.lines):  # `#`: the number edit-line and delete-line take
+        table.add_row(str(invoice.line_number(index) + 1), line.code, line.description,
+                      f"{line.service_start} → {line.service_end}", f"{line.quantity:f}", f"{line.unit_amount:f}",
+                      f"{line.amount:f}")
     table.add_section()
-    table.add_row("", "subtotal", "", "", "", f"{invoice.subtotal:f}")
-    table.add_row("", f"tax ({invoice.tax_rate:f}%)", "", "", "", f"{invoice.tax:f}")
-    table.add_row("", styled("total", "bold"), "", "", "", styled(f"{invoice.total:f}", "bold"))
+    table.add_row("", "", "subtotal", "", "", "", f"{invoice.subtotal:f}")
+    table.add_row("", "", f"tax ({invoice.tax_rate:f}%)", "", "", "", f"{invoice.tax:f}")
+    table.add_row("", "", styled("total", "bold"), "", "", "", styled(f"{invoice.total:f}", "bold"))
     out.print(table)
 
 
@@ -381,8 +382,9 @@ UnitAmount = Annotated[str, typer.Option("--unit-amount", help="Price of one uni
 Quantity = Annotated[str, typer.Option("--quantity", help="Units billed, a decimal above 0.")]
 Code = Annotated[str, typer.Option("--code", help="The line's code (default: one_off).")]
 Deduction = Annotated[bool, typer.Option("--deduction", help="Bill the line negative (a deduction).")]
-Position = Annotated[int, typer.Argument(help="The line's position as `invoices show` lists it (the first is 1).",
-                                         min=1)]
+Position = Annotated[int, typer.Argument(help="The line's number, the `#` that `invoices show` lists (the first "
+                                              "line written is 1; a line keeps its number when another is "
+                                              "deleted).", min=1, max=1_000_000)]
 
 
 def _line_from_text(text: str):  # noqa: ANN202 - a services.one_off_invoices.LineInput

@@ -170,7 +170,7 @@ def _record_line(line: LineInput, terms: _Terms, at: datetime) -> LineRecord:
                       unit_amount=unit, amount=line_amount(line.quantity, unit, terms.currency, terms.rounding))
 
 
-def _content(lines: Sequence[LineRecord], terms: _Terms) -> DraftContent:
+def _content(lines: Sequence[LineRecord], terms: _Terms, numbers: Sequence[int] | None = None) -> DraftContent:
     if len(lines) > MAX_LINES:
         raise InvalidInput(f"a one-off invoice holds at most {MAX_LINES} lines", field="lines")
     totals = one_off_totals([line.amount for line in lines], terms.tax_rate, terms.currency, terms.rounding,
@@ -178,7 +178,8 @@ def _content(lines: Sequence[LineRecord], terms: _Terms) -> DraftContent:
     if totals.subtotal < 0:
         raise InvalidInput("the deductions exceed the charges: an invoice is never below zero (what is owed back "
                            "is a credit note on the invoice it corrects)", field="lines")
-    return DraftContent(list(lines), totals.subtotal, totals.tax, totals.total, terms.tax_rate)
+    return DraftContent(list(lines), totals.subtotal, totals.tax, totals.total, terms.tax_rate,
+                        None if numbers is None else list(numbers))
 
 
 def create_one_off_invoice(store: Store, customer: str, lines: Sequence[LineInput], now: datetime,
@@ -212,9 +213,9 @@ def _editable(store: Store, reference: str, environment: str) -> InvoiceRecord:
     return invoice
 
 
-def _rewrite(store: Store, environment: str, invoice: InvoiceRecord, lines: list[LineRecord], now: datetime,
-             terms: _Terms) -> InvoiceRecord:
-    saved = rewrite_draft(store, environment, invoice.id or 0, invoice.updated_at, _content(lines, terms),
+def _rewrite(store: Store, environment: str, invoice: InvoiceRecord, lines: list[LineRecord], numbers: list[int],
+             now: datetime, terms: _Terms) -> InvoiceRecord:
+    saved = rewrite_draft(store, environment, invoice.id or 0, invoice.updated_at, _content(lines, terms, numbers),
                           to_micros(now))
     if saved is None:
         raise Conflict(f"invoice {invoice.display_number} changed meanwhile (finalized, voided or edited): nothing "
@@ -237,35 +238,48 @@ def _at(invoice: InvoiceRecord) -> datetime:
     return from_micros(invoice.boundary_ts)
 
 
-def _position(invoice: InvoiceRecord, position: int) -> int:
-    if not 0 <= position < len(invoice.lines):
-        raise NotFound(f"invoice {invoice.display_number} has no such line (it has {len(invoice.lines)})")
-    return position
+def _numbers(invoice: InvoiceRecord) -> list[int]:
+    return [invoice.line_number(index) for index in range(len(invoice.lines))]
+
+
+def _index(invoice: InvoiceRecord, number: int) -> int:
+    """Where the line numbered `number` is on the draft (NotFound: no line has that number, e.g. it
+    was deleted)."""
+    numbers = _numbers(invoice)
+    if number not in numbers:
+        raise NotFound(f"invoice {invoice.display_number} has no such line (deleted, or never written): read the "
+                       "invoice again for its lines")
+    return numbers.index(number)
 
 
 def add_line(store: Store, reference: str, line: LineInput, now: datetime, environment: str = "live") -> InvoiceRecord:
+    """Add `line` after the others; it takes the number after the highest one on the draft."""
     invoice = _editable(store, reference, environment)
     terms = _invoice_terms(store, invoice, environment)
-    return _rewrite(store, environment, invoice, [*invoice.lines, _record_line(line, terms, _at(invoice))], now, terms)
+    numbers = _numbers(invoice)
+    return _rewrite(store, environment, invoice, [*invoice.lines, _record_line(line, terms, _at(invoice))],
+                    [*numbers, max(numbers, default=-1) + 1], now, terms)
 
 
-def edit_line(store: Store, reference: str, position: int, line: LineInput, now: datetime,
+def edit_line(store: Store, reference: str, number: int, line: LineInput, now: datetime,
               environment: str = "live") -> InvoiceRecord:
-    """Replace the line at `position` (0-based, as listed) by `line`."""
+    """Replace the line numbered `number` (InvoiceRecord.line_number: kept when other lines are
+    deleted) by `line`, which keeps that number."""
     invoice = _editable(store, reference, environment)
-    index = _position(invoice, position)
+    index = _index(invoice, number)
     terms = _invoice_terms(store, invoice, environment)
     lines = list(invoice.lines)
     lines[index] = _record_line(line, terms, _at(invoice))
-    return _rewrite(store, environment, invoice, lines, now, terms)
+    return _rewrite(store, environment, invoice, lines, _numbers(invoice), now, terms)
 
 
-def delete_line(store: Store, reference: str, position: int, now: datetime, environment: str = "live") -> InvoiceRecord:
+def delete_line(store: Store, reference: str, number: int, now: datetime, environment: str = "live") -> InvoiceRecord:
+    """Remove the line numbered `number`; the other lines keep theirs."""
     invoice = _editable(store, reference, environment)
-    index = _position(invoice, position)
+    index = _index(invoice, number)
     terms = _invoice_terms(store, invoice, environment)
-    return _rewrite(store, environment, invoice, [line for i, line in enumerate(invoice.lines) if i != index], now,
-                    terms)
+    return _rewrite(store, environment, invoice, [line for i, line in enumerate(invoice.lines) if i != index],
+                    [n for i, n in enumerate(_numbers(invoice)) if i != index], now, terms)
 
 
 def retotal_one_off(store: Store, reference: str, now: datetime, environment: str = "live") -> InvoiceRecord:
@@ -274,11 +288,11 @@ def retotal_one_off(store: Store, reference: str, now: datetime, environment: st
     invoice = _editable(store, reference, environment)
     terms = _invoice_terms(store, invoice, environment)
     lines = [_repriced(line, terms) for line in invoice.lines]
-    content = _content(lines, terms)
+    content = _content(lines, terms, _numbers(invoice))
     if (content.subtotal, content.tax, content.tax_rate) == (invoice.subtotal, invoice.tax, invoice.tax_rate) and \
             all(a.same_as(b) for a, b in zip(lines, invoice.lines, strict=True)):
         return invoice
-    return _rewrite(store, environment, invoice, lines, now, terms)
+    return _rewrite(store, environment, invoice, lines, _numbers(invoice), now, terms)
 
 
 def _repriced(line: LineRecord, terms: _Terms) -> LineRecord:

@@ -74,6 +74,13 @@ class InvoiceRecord:
     corrects: int | None = None  # id of the invoice this credit note or replacement corrects
     draft_number: int | None = None  # DRAFT-<n>, counted per environment; given when first written
     archived_at: int | None = None  # archived (µs): left out of the lists
+    # each line's number as stored (its `position`), in the order of `lines`: a one-off draft's line
+    # keeps its number when another line is deleted; empty for an invoice not read from the store
+    line_positions: list[int] = field(default_factory=list, compare=False)
+
+    def line_number(self, index: int) -> int:
+        """The stored number of the line at `index` (its index when the invoice was not read back)."""
+        return self.line_positions[index] if len(self.line_positions) == len(self.lines) else index
 
     @property
     def is_one_off(self) -> bool:
@@ -289,9 +296,13 @@ def _copy_rows(connection: Any, table: str, columns: Sequence[str], rows: Sequen
             copy.write_row(row)
 
 
-def line_rows(invoice_id: int, lines: Sequence[LineRecord]) -> list[dict[str, Any]]:
-    """The invoice_lines rows of one invoice's lines, in their order (shared with corrections)."""
-    return [{"invoice_id": invoice_id, "position": index, **line.__dict__} for index, line in enumerate(lines)]
+def line_rows(invoice_id: int, lines: Sequence[LineRecord], positions: Sequence[int] | None = None
+              ) -> list[dict[str, Any]]:
+    """The invoice_lines rows of one invoice's lines, in their order (shared with corrections),
+    numbered 0, 1, 2... or by `positions` (increasing, one per line: a one-off draft's kept numbers)."""
+    numbers = range(len(lines)) if positions is None else positions
+    return [{"invoice_id": invoice_id, "position": number, **line.__dict__}
+            for number, line in zip(numbers, lines, strict=True)]
 
 
 def load_invoices(connection: Any, ids: Iterable[int] | None, environment: str | None = None,
@@ -317,6 +328,7 @@ def load_invoices(connection: Any, ids: Iterable[int] | None, environment: str |
     if not records:
         return records
     lines: dict[int, list[LineRecord]] = defaultdict(list)
+    positions: dict[int, list[int]] = defaultdict(list)
     keys = list(records)
     for start in range(0, len(keys), 900):
         chunk = keys[start : start + 900]
@@ -329,8 +341,10 @@ def load_invoices(connection: Any, ids: Iterable[int] | None, environment: str |
             lines[data["invoice_id"]].append(LineRecord(**{
                 name: data[name] for name in LineRecord.__dataclass_fields__
             }))
+            positions[data["invoice_id"]].append(data["position"])
     for invoice_id, record in records.items():
         record.lines = lines.get(invoice_id, [])
+        record.line_positions = positions.get(invoice_id, [])
     return records
 
 

@@ -46,6 +46,7 @@ class DraftContent:
     tax: Decimal
     total: Decimal
     tax_rate: Decimal
+    positions: list[int] | None = None  # each line's number, kept across edits (None: 0, 1, 2...)
 
 
 def rewrite_draft(store: Store, environment: str, invoice_id: int, expected_updated_at: int, content: DraftContent,
@@ -64,7 +65,7 @@ def rewrite_draft(store: Store, environment: str, invoice_id: int, expected_upda
             return None
         connection.execute(delete(invoice_lines).where(invoice_lines.c.invoice_id == invoice_id))
         if content.lines:
-            connection.execute(insert(invoice_lines), line_rows(invoice_id, content.lines))
+            connection.execute(insert(invoice_lines), line_rows(invoice_id, content.lines, content.positions))
         return load_invoices(connection, [invoice_id])[invoice_id]
 
 

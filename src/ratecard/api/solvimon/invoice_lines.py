@@ -6,8 +6,9 @@ services/one_off_invoices.py, as `ratecard invoices create|add-line|edit-line|de
 A line (OneOffInvoiceLine): pricing_type FLAT is `volume.number` x `pricing_band.amount`, FIXED is
 `pricing_band.fixed_amount` (or `amount`) once; product_item_type DEDUCTION bills it negative.
 POST /v1/invoices/charge-on-demand-pricing-items bills amounts for a plan schedule's customer as a
-one-off invoice of its own. A line's id is inl_<invoice>_<position>: the position it is listed at, so the ids after a deleted
-line move up by one. See docs/solvimon-compat.md §13.1.
+one-off invoice of its own. A line's id is inl_<invoice>_<number>: the number the line was written with, which it keeps when
+another line is deleted (a new line takes the number after the highest). See
+docs/solvimon-compat.md §13.1.
 """
 
 from __future__ import annotations
@@ -119,7 +120,7 @@ def _line(caller: Caller, body: dict[str, Any], currency: str) -> one_off.LineIn
 
 
 def _line_position(invoice: InvoiceRecord, line_id: str) -> int:
-    """inl_<invoice id>_<position> -> position (a line of another invoice is not found)."""
+    """inl_<invoice id>_<number> -> the line's number (a line of another invoice is not found)."""
     prefix = f"inl_{invoice.id}_"
     tail = line_id[len(prefix):] if line_id.startswith(prefix) else ""
     if not (tail.isascii() and tail.isdigit() and len(tail) <= 6):

@@ -87,8 +87,8 @@ def render(view: View, catalog: Catalog | None, invoice: InvoiceRecord, periods:
 
 def _periods(invoice: InvoiceRecord, currency: str, billing_period: dict | None, with_lines: bool) -> list[dict]:
     grouped: dict[tuple[int, int], list[tuple[int, Any]]] = defaultdict(list)
-    for position, line in enumerate(invoice.lines):
-        grouped[(line.service_start_ts, line.service_end_ts)].append((position, line))
+    for index, line in enumerate(invoice.lines):
+        grouped[(line.service_start_ts, line.service_end_ts)].append((invoice.line_number(index), line))
     periods = []
     for order, ((start, end), items) in enumerate(sorted(grouped.items())):
         subtotal = sum((line.amount for _, line in items), Decimal(0))
@@ -108,18 +108,18 @@ def _periods(invoice: InvoiceRecord, currency: str, billing_period: dict | None,
 
 
 def line_positions(invoice: InvoiceRecord) -> dict[tuple[int, int], int]:
-    """(period_order, line_order) -> the line's position on the invoice, as _periods orders them
-    (one group per period, so group_order is always 0)."""
+    """(period_order, line_order) -> the line's number on the invoice (InvoiceRecord.line_number),
+    as _periods orders them (one group per period, so group_order is always 0)."""
     grouped: dict[tuple[int, int], list[int]] = defaultdict(list)
-    for position, line in enumerate(invoice.lines):
-        grouped[(line.service_start_ts, line.service_end_ts)].append(position)
+    for index, line in enumerate(invoice.lines):
+        grouped[(line.service_start_ts, line.service_end_ts)].append(invoice.line_number(index))
     return {(order, line_order): position for order, (_, positions) in enumerate(sorted(grouped.items()))
             for line_order, position in enumerate(positions)}
 
 
-def _line(invoice: InvoiceRecord, position: int, order: int, line: Any, currency: str) -> dict[str, Any]:
+def _line(invoice: InvoiceRecord, number: int, order: int, line: Any, currency: str) -> dict[str, Any]:
     return {
-        "id": f"inl_{invoice.id}_{position}",
+        "id": f"inl_{invoice.id}_{number}",  # the line's stored number: kept when another line is deleted
         "line_order": order,
         "description": line.description,
         "type": "MINIMUM" if line.code == "minimum" and line.kind != "usage" else LINE_TYPES.get(line.kind, "REVENUE"),

@@ -57,3 +57,10 @@ def test_a_one_off_invoice_from_the_command_line(cli: Cli) -> None:
     cli.ok("invoices", "create", "acme")
     cli.ok("invoices", "void", "DRAFT-2")
     assert cli.ok("invoices", "archive", "DRAFT-2").out.strip() == "DRAFT-2: archived"
+    # archived: left out of the list, as the API's list leaves it out; --include-archived shows it
+    assert [i["number"] for i in cli.ok("invoices", "list", "--json").json()] == ["RC-000001"]
+    assert "DRAFT-2" not in cli.ok("invoices", "list").out
+    assert [i["number"] for i in cli.ok("invoices", "list", "--include-archived", "--json").json()] == \
+        ["RC-000001", "DRAFT-2"]
+    assert [i["number"] for i in cli.ok("invoices", "list", "--status", "void", "--json").json()] == []
+    assert "DRAFT-2" in cli.ok("invoices", "show", "DRAFT-2").out  # still found by its number

@@ -177,6 +177,12 @@ def test_archive_only_a_void_invoice(store: Store) -> None:
     archived = invoice_upkeep.archive_invoice(store, draft.display_number, NOW)
     assert archived.archived_at is not None and archived.status == "void"
     assert invoice_upkeep.archive_invoice(store, draft.display_number, later(1)).archived_at == archived.archived_at
+    # the lists (CLI and API alike) leave it out unless asked; it is still found by its number
+    kept = create_one_off_invoice(store, "acme", [], NOW)
+    assert [i.id for i in invoices.find_invoices(store)] == [kept.id]
+    assert [i.id for i in invoices.find_invoices(store, status="void")] == []
+    assert [i.id for i in invoices.find_invoices(store, include_archived=True)] == [draft.id, kept.id]
+    assert invoices.find_invoice(store, draft.display_number).id == draft.id
 
 
 def test_cancel_dunning_stops_the_retries_and_a_manual_retry_still_works(db_url: str,

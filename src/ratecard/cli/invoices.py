@@ -146,15 +146,20 @@ def _print_upcoming(upcoming: UpcomingInvoices) -> None:
             out.print(lines)
 
 
+IncludeArchived = Annotated[bool, typer.Option("--include-archived", help="List archived invoices too (left out "
+                                                                          "by default, as the API's list does).")]
+
+
 @app.command("list")
-def list_(status: Status = None, db: DbOption = None, json_output: JsonOption = False) -> None:
-    """List invoices with their totals."""
+def list_(status: Status = None, include_archived: IncludeArchived = False, db: DbOption = None,
+          json_output: JsonOption = False) -> None:
+    """List invoices with their totals (archived ones only with --include-archived)."""
     from ..services import invoices
     from ..services.invoices import invoices_json
 
     invoices.check_invoice_status(status)
     with store_for(db) as store:
-        found = invoices.find_invoices(store, ENVIRONMENT, status)
+        found = invoices.find_invoices(store, ENVIRONMENT, status, include_archived=include_archived)
     if json_output:
         emit_json(invoices_json(found))
         return
@@ -168,10 +173,15 @@ def list_(status: Status = None, db: DbOption = None, json_output: JsonOption = 
         corrects = numbers.get(invoice.corrects, str(invoice.corrects)) if invoice.corrects is not None else ""
         table.add_row(invoice.display_number, invoice.kind.replace("_", " "), invoice.customer,
                       invoice.subscription or "(one-off)",
-                      invoice.status if invoice.mode == "live" else f"{invoice.status} (shadow)",
+                      _listed_status(invoice),
                       invoice.issue_date, invoice.currency,
                       f"{invoice.subtotal:f}", f"{invoice.tax:f}", f"{invoice.total:f}", corrects)
     out.print(table)
+
+
+def _listed_status(invoice) -> str:  # noqa: ANN001 - an InvoiceRecord
+    status = invoice.status if invoice.mode == "live" else f"{invoice.status} (shadow)"
+    return status if invoice.archived_at is None else f"{status} (archived)"
 
 
 @app.command("show")

@@ -67,9 +67,13 @@ def check_run_until(until: date | datetime, now: datetime) -> None:
                            "boundaries that have come or are near", field="until") from None
 
 
-def find_invoices(store: Store, environment: str = "live", status: str | None = None) -> list[InvoiceRecord]:
+def find_invoices(store: Store, environment: str = "live", status: str | None = None, *,
+                  include_archived: bool = False) -> list[InvoiceRecord]:
+    """The environment's invoices (of one status), as the CLI's and the API's lists show them: an
+    archived invoice is left out unless `include_archived` (it is still found by find_invoice)."""
     check_invoice_status(status)
-    return list_invoices(store, environment, status)
+    return [invoice for invoice in list_invoices(store, environment, status)
+            if include_archived or invoice.archived_at is None]
 
 
 def find_invoice(store: Store, reference: str, environment: str = "live") -> InvoiceRecord:
@@ -118,7 +122,7 @@ def export_invoices(store: Store, export_format: str = "json", environment: str 
                     status: str | None = None) -> Export:
     """Every invoice with its lines: a JSON array of invoice documents, or CSV with one row per line."""
     check_export_format(export_format)
-    invoices = find_invoices(store, environment, status)
+    invoices = find_invoices(store, environment, status, include_archived=True)  # the books: every document
     if export_format == "json":
         text = orjson.dumps(invoices_json(invoices), option=orjson.OPT_INDENT_2).decode() + "\n"
     else:

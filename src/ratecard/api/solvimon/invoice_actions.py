@@ -300,7 +300,7 @@ async def search(request: Request, page: Page = Depends(solvimon_page), include_
     body = await object_body(request, optional=True)
     only_fields(body, ("search_fields", "filter_fields"), "ratecard searches by search_fields and filter_fields")
     snap = snapshot(caller)
-    invoices = [i for i in find_invoices(caller.store, caller.environment) if i.archived_at is None]  # archived: hidden
+    invoices = find_invoices(caller.store, caller.environment)  # archived ones left out, as in the CLI's list
     statuses = payment_statuses(caller.store, caller.environment, [i.id for i in invoices if i.id is not None])
     held = held_invoice_ids(caller.store, caller.environment)
     readers: dict[str, Field] = {

@@ -165,7 +165,7 @@ def list_all(request: Request, page: Page = Depends(solvimon_page), customer_id:
         if value is not None and value.lower() not in ("true", "false"):
             raise invalid(name, f"{name} must be true or false")
     param(pricing_plan_subscription_id, "pricing_plan_subscription_id")
-    invoices = [i for i in find_invoices(caller.store, caller.environment) if i.archived_at is None]  # archived: hidden
+    invoices = find_invoices(caller.store, caller.environment)  # archived ones left out, as in the CLI's list
     if customer_id is not None:
         customer = snap.view.customer_reference(customer_id)
         invoices = [i for i in invoices if i.customer == customer]

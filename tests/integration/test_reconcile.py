@@ -67,6 +67,28 @@ def test_identical_exports_have_no_differences(db_url: str, tmp_path: Path) -> N
     assert result.differences == [] and result.matched == result.ratecard_lines
 
 
+def test_one_off_invoices_are_left_out_of_the_usage_reconciliation(db_url: str, tmp_path: Path) -> None:
+    """A one-off invoice written by hand (no subscription) is not part of what the legacy system's
+    usage invoices are compared with: its lines are no difference, and the summary says how many
+    were left out and for how much (here 1000.00 + 3 x 80.50 = 1241.50 EUR)."""
+    from ratecard.services.one_off_invoices import create_one_off_invoice, line_input
+
+    store, catalog = _setup(db_url, tmp_path)
+    legacy = _write(tmp_path / "legacy.csv", _legacy_rows(store))
+    before = _run(store, catalog, legacy)
+    create_one_off_invoice(store, "acme", [line_input(description="Workshop", unit_amount="1000.00"),
+                                           line_input(description="Travel", unit_amount="80.50", quantity="3")], NOW)
+    result = _run(store, catalog, legacy)
+    assert result.differences == [] and result.matched == result.ratecard_lines == before.ratecard_lines
+    summary = result.summary()
+    assert (summary["one_off_lines"], summary["one_off_amount"]) == (2, {"EUR": "1241.50"})
+    assert (before.summary()["one_off_lines"], before.summary()["one_off_amount"]) == (0, {})
+    from ratecard.golive.report import to_html
+
+    assert "Left out: 2 line(s) of one-off invoices (1241.50 EUR)" in to_html(result)
+    assert "Left out" not in to_html(before)
+
+
 def test_decimal_comma_export_reconciles_with_its_separator(db_url: str, tmp_path: Path) -> None:
     """An export writing decimal commas (1.234,50) is clean with decimal_separator ",", and is
     refused with the default "." rather than read a hundred times too large."""

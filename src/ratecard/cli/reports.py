@@ -19,6 +19,10 @@ def print_reconciliation(result: Reconciliation, limit: int = SHOWN_DIFFERENCES)
     summary = result.summary()
     say(out, f"compared {summary['ratecard_lines']} ratecard line(s) with {summary['legacy_lines']} legacy "
              f"line(s): {summary['matched']} matched, {summary['differences']} difference(s)")
+    if summary["one_off_lines"]:
+        money = ", ".join(f"{v} {c}" for c, v in summary["one_off_amount"].items())
+        say(out, f"left out: {summary['one_off_lines']} line(s) of one-off invoices ({money}), written by hand and "
+                 "billing no usage")
     if not result.differences:
         return
     causes = Table(title="Differences by cause")

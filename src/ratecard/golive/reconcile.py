@@ -19,6 +19,10 @@ by re-running ratecard's own rating with one thing changed at a time:
   (code `maximum` or `maximum:<charge>`) ratecard has no cap for.
 Anything else is `unexplained`. Nothing is guessed: a cause is named only when the changed
 computation reproduces the legacy figure exactly.
+
+One-off invoices (written by hand, billing no subscription) are left out of ratecard's side: they
+bill no usage, so they are no difference from the legacy system's usage invoices; the summary
+counts their lines and their amount per currency (one_off_lines, one_off_amount).
 """
 
 from __future__ import annotations
@@ -44,7 +48,7 @@ from ..domain.periods import local_midnight
 from ..domain.pricing import TIERED_MODELS, Charge, Tier, price_usage
 from ..domain.tax import invoice_tax
 from ..store import Store
-from ..store.invoices import billed_lines, draft_reference
+from ..store.invoices import ONE_OFF, billed_lines, draft_reference
 from ..store.usage import Window, aggregate_usage
 from .legacy import LegacyLine, dimension_text
 
@@ -138,6 +142,9 @@ class Reconciliation:
     legacy_lines: int
     matched: int
     differences: list[Difference]
+    # one-off invoices' lines, left out of the comparison: how many, and their amount per currency
+    one_off_lines: int = 0
+    one_off_amount: dict[str, Decimal] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
         by_cause: dict[str, dict[str, Any]] = {}
@@ -150,6 +157,8 @@ class Reconciliation:
             "legacy_lines": self.legacy_lines,
             "matched": self.matched,
             "differences": len(self.differences),
+            "one_off_lines": self.one_off_lines,
+            "one_off_amount": {currency: _text(amount) for currency, amount in sorted(self.one_off_amount.items())},
             "by_cause": {cause: {"count": b["count"], "money_at_stake": {c: _text(v) for c, v in b["money"].items()}}
                          for cause, b in sorted(by_cause.items(), key=lambda item: CAUSES.index(item[0]))},
         }
@@ -183,6 +192,12 @@ def reconcile(store: Store, catalog: Catalog, legacy: Sequence[LegacyLine], envi
     ours = ratecard_lines(store, environment)
     if keep is not None:
         ours = [line for line in ours if keep(line.customer, line.service_start)]
+    one_off = [line for line in ours if line.subscription == ONE_OFF]  # billed by hand, not from usage
+    if one_off:
+        ours = [line for line in ours if line.subscription != ONE_OFF]
+    one_off_amount: dict[str, Decimal] = defaultdict(Decimal)
+    for line in one_off:
+        one_off_amount[line.currency] += line.amount
     ours_by_key: dict[MatchKey, list[RatecardLine]] = defaultdict(list)
     for line in ours:
         ours_by_key[line.match_key].append(line)
@@ -232,7 +247,7 @@ def reconcile(store: Store, catalog: Catalog, legacy: Sequence[LegacyLine], envi
     # sorted once at the end (few differences), not the hundreds of thousands of keys
     differences.sort(key=lambda d: (d.customer, d.service_start, d.code, d.filter is None, d.filter or "",
                                     d.group or "", FIELD_ORDER.get(d.field, 9)))
-    return Reconciliation(len(ours), len(legacy), len(pairs), differences)
+    return Reconciliation(len(ours), len(legacy), len(pairs), differences, len(one_off), dict(one_off_amount))
 
 
 def _merge_ours(lines: list[RatecardLine]) -> RatecardLine:

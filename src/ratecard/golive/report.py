@@ -54,6 +54,7 @@ def to_html(result: Reconciliation, title: str = "ratecard reconciliation") -> s
         f"<h1>{e(title)}</h1>",
         f"<p>{summary['ratecard_lines']} ratecard lines, {summary['legacy_lines']} legacy lines, "
         f"{summary['matched']} matched, <strong>{summary['differences']} differences</strong>.</p>",
+        _one_off_note(summary),
         "<table><tr><th>cause</th><th>count</th><th>money at stake</th><th>meaning</th></tr>",
     ]
     for cause, bucket in summary["by_cause"].items():
@@ -76,3 +77,12 @@ def to_html(result: Reconciliation, title: str = "ratecard reconciliation") -> s
         parts.append("</table>")
     parts.append("</html>")
     return "\n".join(parts)
+
+
+def _one_off_note(summary: dict) -> str:
+    """The one-off invoices left out of the comparison (an empty string when there are none)."""
+    if not summary.get("one_off_lines"):
+        return ""
+    money = ", ".join(f"{v} {c}" for c, v in summary["one_off_amount"].items())
+    return (f"<p class=muted>Left out: {summary['one_off_lines']} line(s) of one-off invoices "
+            f"({html.escape(money)}), written by hand and billing no usage.</p>")

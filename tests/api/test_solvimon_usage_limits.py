@@ -149,6 +149,11 @@ def test_usage_limits_refuse_what_ratecard_cannot_hold(server: Live) -> None:  #
         assert missing.value.status == 404 and body_of(missing.value)["code"] == "RESOURCE_NOT_FOUND"
     for path in ("/v1/usage-limits/%00", "/v1/usage-limits/status?customer_id=%00"):
         assert server.http("GET", path).status_code < 500
+    # an unknown key is echoed back bounded (80 characters), as every stored resource's 404 is
+    for path in ("/v1/usage-limits/", "/v1/payment-methods/"):
+        answer = server.http("GET", path + "k" * 2000)
+        assert answer.status_code == 404 and answer.json()["code"] == "RESOURCE_NOT_FOUND", answer.text
+        assert "k" * 80 in answer.json()["message"] and len(answer.json()["message"]) < 200
 
 
 def test_a_customer_override_set_from_the_cli_shows_in_entitlements(server: Live, db_url: str) -> None:  # noqa: F811

@@ -51,7 +51,8 @@ def missing(field: str, message: str | None = None) -> ApiError:
 
 
 def not_found(what: str, reference: str) -> ApiError:
-    return ApiError(404, "RESOURCE_NOT_FOUND", f"{what} {reference!r} does not exist")
+    """A 404 naming what was asked for (its first 80 characters: a key is echoed back bounded)."""
+    return ApiError(404, "RESOURCE_NOT_FOUND", f"{what} {reference[:80]!r} does not exist")
 
 
 # How a use case's refusal is answered, by class, most specific first: (class, status, code).

@@ -154,11 +154,15 @@ def listed(store: Store, environment: str, customer: str | None = None) -> list[
             if customer is None or row.body.get("customer") == customer]
 
 
-def find(store: Store, environment: str, key: str) -> Resource:
-    found = next((row for row in listed(store, environment) if row.id == key), None)
-    if found is None:
+def _existing(row: Resource | None, key: str) -> Resource:
+    """The usage limit found by `key` (NotFound when none is, or the row is of another kind)."""
+    if row is None or row.kind != USAGE_LIMIT:
         raise NotFound(f"usage limit {key[:80]!r} does not exist")
-    return found
+    return row
+
+
+def find(store: Store, environment: str, key: str) -> Resource:
+    return _existing(next((row for row in listed(store, environment) if row.id == key), None), key)
 
 
 def update(store: Store, environment: str, now: datetime, key: str, data: dict[str, Any],
@@ -167,9 +171,7 @@ def update(store: Store, environment: str, now: datetime, key: str, data: dict[s
     any) must be the limit's own: a limit on something else is another limit."""
     _unknown_fields(data)
     with config_change(store, environment, to_micros(now)) as change:
-        row = change.resources.by_id.get(key)
-        if row is None or row.kind != USAGE_LIMIT:
-            raise NotFound(f"usage limit {key[:80]!r} does not exist")
+        row = _existing(change.resources.by_id.get(key), key)
         body = dict(row.body)
         if customer is not None and customer != body["customer"]:
             raise InvalidInput("customer_id cannot change: create a usage limit for the other customer",
@@ -191,9 +193,7 @@ def update(store: Store, environment: str, now: datetime, key: str, data: dict[s
 
 def delete(store: Store, environment: str, now: datetime, key: str) -> Resource:
     with config_change(store, environment, to_micros(now)) as change:
-        row = change.resources.by_id.get(key)
-        if row is None or row.kind != USAGE_LIMIT:
-            raise NotFound(f"usage limit {key[:80]!r} does not exist")
+        row = _existing(change.resources.by_id.get(key), key)
         change.delete(row.id)
     forget(environment, row.body["customer"])
     return row

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 import orjson
@@ -15,11 +15,13 @@ from starlette.responses import Response
 
 from ...domain.instants import rfc3339
 from ...domain.numbers import number_problem
+from ...services.errors import NotFound
 from ...services.resources.model import View
 from ..bodies import read_limited_body
-from ..errors import ApiError, invalid
+from ..errors import ApiError, invalid, not_found
 
 MAX_BODY = 1024 * 1024
+R = TypeVar("R")
 _decode = msgspec.json.Decoder(float_hook=Decimal).decode
 OBJECT_BODY = {"requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}}}
 
@@ -64,6 +66,17 @@ def param(value: str | None, field: str) -> str | None:
     if value is not None and "\x00" in value:
         raise invalid(field, f"{field} contains a NUL character")
     return value
+
+
+def stored(caller: Any, find: Callable[[Any, str, str], R], key: str, noun: str, field: str = "resourceId") -> R:
+    """The stored resource a path key names, read by the service's `find(store, environment, key)`:
+    a key with a NUL is a 400 on `field`, none found a 404 naming the `noun` (payment methods, usage
+    limits)."""
+    param(key, field)
+    try:
+        return find(caller.store, caller.environment, key)
+    except NotFound:
+        raise not_found(noun, key) from None
 
 
 def named(key: Any, field: str, noun: str, find: Callable[[str], tuple[Any, ...] | None]) -> Any:

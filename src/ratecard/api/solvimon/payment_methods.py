@@ -12,13 +12,12 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from ...services import payment_methods
-from ...services.errors import NotFound
 from ...services.resources.model import View
 from ...store.resources import Resource
 from ..context import Caller, current_caller
-from ..errors import ApiError, invalid, missing, not_found
+from ..errors import ApiError, invalid, missing
 from ..pagination import Page, paginate, solvimon_page
-from .common import OBJECT_BODY, customer_of, json_body, json_response, param, wire_instant
+from .common import OBJECT_BODY, customer_of, json_body, json_response, param, stored, wire_instant
 from .config import snapshot
 from .vocabulary import require_object
 
@@ -43,11 +42,7 @@ def render(view: View, row: Resource) -> dict[str, Any]:
 
 
 def _find(caller: Caller, key: str) -> Resource:
-    param(key, "resourceIdOrReference")
-    try:
-        return payment_methods.find(caller.store, caller.environment, key)
-    except NotFound:
-        raise not_found("payment method", key) from None
+    return stored(caller, payment_methods.find, key, "payment method", "resourceIdOrReference")
 
 
 SORT = {"created_at": lambda row: (row.created_at, row.id), "updated_at": lambda row: (row.updated_at, row.id)}

@@ -10,13 +10,12 @@ from starlette.responses import Response
 
 from ...domain.instants import to_micros
 from ...services import usage_limits
-from ...services.errors import NotFound
 from ...services.resources.model import View
 from ...store.resources import Resource
 from ..context import Caller, current_caller
-from ..errors import invalid, missing, not_found
+from ..errors import invalid, missing
 from ..pagination import Page, paginate, solvimon_page
-from .common import OBJECT_BODY, customer_of, decimal_text, json_body, json_response, named, param, wire_instant
+from .common import OBJECT_BODY, customer_of, decimal_text, json_body, json_response, named, stored, wire_instant
 from .config import snapshot
 from .vocabulary import require_object
 
@@ -99,11 +98,7 @@ def get_limit(key: str, caller: Caller = Depends(current_caller)) -> Response:
 
 
 def _find(caller: Caller, key: str) -> Resource:
-    param(key, "resourceId")
-    try:
-        return usage_limits.find(caller.store, caller.environment, key)
-    except NotFound:
-        raise not_found("usage limit", key) from None
+    return stored(caller, usage_limits.find, key, "usage limit")
 
 
 @router.patch("/v1/usage-limits/{key}", openapi_extra=OBJECT_BODY, summary="Change a usage limit's number or status")

@@ -26,11 +26,11 @@ from decimal import Decimal
 from typing import Any
 
 from .. import clock
-from ..billing.preview import preview_customer
+from ..billing.preview import usage_so_far
 from ..catalog import Catalog
 from ..catalog.features import NUMBER, SWITCH, as_number, enum_values
 from ..catalog.schema import Feature
-from ..store import Store
+from ..store import Store, reader
 from .customer_views import plan_in_force
 from .entitlement_overrides import customer_overrides
 
@@ -120,14 +120,11 @@ def compute(store: Store, environment: str, catalog: Catalog, catalog_version: i
     overrides = customer_overrides(store, environment, catalog.document, customer) if active else {}
     metered = any(features[code].meter for spec in active for code in plans[plan_in_force(spec, now)].features
                   if code in features) or any(features[code].meter for code in overrides if code in features)
-    previews = {preview.subscription: preview
-                for preview in (preview_customer(store, catalog, catalog_version, customer, now, environment)
-                                if metered else [])}
+    measured = usage_so_far(store, catalog, customer, now, environment) if metered else {}
     out = []
     for spec in active:
         code = plan_in_force(spec, now)
-        preview = previews.get(spec.reference)
-        usage = {item.meter: item.quantity for item in preview.usage} if preview is not None else {}
+        usage = {item.meter: item.quantity for item in measured.get(spec.reference, [])}
         granted = []
         for feature_code, raw in plans[code].features.items():
             feature = features.get(feature_code)
@@ -204,7 +201,7 @@ class EntitlementCache:
             return entry.answer
         with self._lock:
             generation = self._stamp(key)
-        answer = compute(store, environment, catalog, catalog_version, customer, now)
+        answer = compute(reader(store), environment, catalog, catalog_version, customer, now)
         self._keep(key, generation, _Entry(catalog_version, time.monotonic() + self.ttl, answer, store, catalog))
         return answer
 
@@ -251,7 +248,7 @@ class EntitlementCache:
             entry = self._entries.get(key)
             generation = self._stamp(key)
         try:
-            answer = None if entry is None else compute(entry.store, key[1], entry.catalog, entry.catalog_version,
+            answer = None if entry is None else compute(reader(entry.store), key[1], entry.catalog, entry.catalog_version,
                                                         key[2], clock.now())
         except Exception:  # noqa: BLE001 - a failed refresh drops the entry: the next read computes and reports
             answer = None

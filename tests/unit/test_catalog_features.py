@@ -109,7 +109,8 @@ def test_the_cache_serves_from_memory_and_the_ingest_hook_refreshes_it(monkeypat
     usage = {"value": Decimal(0)}
     calls = Feature(code="calls", type="number", meter="api_calls")
 
-    def fake(store: Any, environment: str, catalog: Any, version: int, customer: str, now: datetime) -> Any:
+    def fake(store: Any, environment: str, catalog: Any, version: int, customer: str, now: datetime,
+             *_: Any) -> Any:
         computed.append((version, customer))
         granted = (Granted(calls, Decimal(100), usage["value"]),)
         return CustomerEntitlements(customer, version, now, (SubscriptionEntitlements("s", "p", None, None, granted),))

@@ -109,15 +109,16 @@ def preview_customer(store: Store, catalog: Catalog, catalog_version: int, custo
     return previews
 
 
-def usage_so_far(store: Store, catalog: Catalog, customer: str, at: datetime,
-                 environment: str = "live") -> dict[str, list[MeterUsage]]:
+def usage_so_far(store: Store, catalog: Catalog, customer: str, at: datetime, environment: str = "live",
+                 registry_age: float = 0.0) -> dict[str, list[MeterUsage]]:
     """subscription reference -> the usage its upcoming invoice shows (`preview_customer`'s
     `usage`, the same windows and the same query), for each of the customer's subscriptions active
-    at `at`; nothing priced, so neither the billing modes nor the early invoices are read."""
+    at `at`; nothing priced, so neither the billing modes nor the early invoices are read.
+    `registry_age`: see store.usage.few_windows_usage."""
     placed = _placed(catalog, customer, at)
     if not placed:
         return {}
-    shown = _shown(catalog, placed, _usage_so_far(store, catalog, placed, at, environment), at)
+    shown = _shown(catalog, placed, _usage_so_far(store, catalog, placed, at, environment, registry_age), at)
     return {subscription.reference: shown[index] for index, (subscription, _, _) in enumerate(placed)}
 
 
@@ -176,7 +177,7 @@ def _closing_cut(cuts: Sequence[Cut], period: Period) -> Cut:
 
 
 def _usage_so_far(store: Store, catalog: Catalog, placed: Sequence[tuple[SubscriptionSpec, Cut, Period]],
-                  at: datetime, environment: str) -> dict[tuple[int, str], Usage]:
+                  at: datetime, environment: str, registry_age: float = 0.0) -> dict[tuple[int, str], Usage]:
     """Usage per (index in `placed`, meter) over [period start, at).
 
     The windows are the invoice run's own (`usage_windows`) for a closing period cut short at
@@ -186,7 +187,7 @@ def _usage_so_far(store: Store, catalog: Catalog, placed: Sequence[tuple[Subscri
     windows: list[Window] = usage_windows(cut_short)
     charged = charged_meters(catalog, [subscription for subscription, _, _ in placed])
     meters: list[MeterSpec] = list({meter.code: meter for meter in [*charged, *shown_meters(catalog, charged)]}.values())
-    return few_windows_usage(store, windows, meters, environment)
+    return few_windows_usage(store, windows, meters, environment, registry_age)
 
 
 def shown_meters(catalog: Catalog, meters: Sequence[MeterSpec]) -> list[MeterSpec]:

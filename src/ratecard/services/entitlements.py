@@ -45,7 +45,12 @@ def ttl_setting() -> float:
     except ValueError:
         return TTL
     return seconds if 0.5 <= seconds <= 3600 else TTL
+
+
 MAX_ENTRIES = 50_000
+# seconds the list of ready roll-ups read by one computation may be reused by the next ones (a
+# roll-up built or dropped by another process is seen within this; by this process, at once)
+ROLLUP_REGISTRY_AGE = 1.0
 
 
 @dataclass(frozen=True)
@@ -111,8 +116,10 @@ def plan_value(feature: Feature, value: Any) -> Any:
 
 
 def compute(store: Store, environment: str, catalog: Catalog, catalog_version: int, customer: str,
-            now: datetime) -> CustomerEntitlements:
-    """The customer's entitlements at `now`, measured from the store (no cache)."""
+            now: datetime, registry_age: float = 0.0) -> CustomerEntitlements:
+    """The customer's entitlements at `now`, measured from the store (no cache). `registry_age`:
+    which roll-ups are ready may be what this process read that many seconds ago (see
+    store.usage.few_windows_usage; the figures are the same either way)."""
     features = {feature.code: feature for feature in catalog.document.features}
     plans = {plan.code: plan for plan in catalog.document.plans}
     active = [spec for spec in catalog.subscriptions.values() if spec.customer == customer
@@ -120,7 +127,7 @@ def compute(store: Store, environment: str, catalog: Catalog, catalog_version: i
     overrides = customer_overrides(store, environment, catalog.document, customer) if active else {}
     metered = any(features[code].meter for spec in active for code in plans[plan_in_force(spec, now)].features
                   if code in features) or any(features[code].meter for code in overrides if code in features)
-    measured = usage_so_far(store, catalog, customer, now, environment) if metered else {}
+    measured = usage_so_far(store, catalog, customer, now, environment, registry_age) if metered else {}
     out = []
     for spec in active:
         code = plan_in_force(spec, now)
@@ -155,6 +162,18 @@ def with_overrides(granted: list[Granted], overrides: dict[str, Any], features: 
         if feature is not None and code not in seen:
             out.append(Granted(feature, value, usage.get(feature.meter) if feature.meter else None, True))
     return out
+
+
+def _measure(store: Store, environment: str, catalog: Catalog, catalog_version: int, customer: str,
+             now: datetime) -> CustomerEntitlements:
+    """`compute` as the cache runs it: on the store's reader (connections kept open), with the roll-up
+    registry read at most ROLLUP_REGISTRY_AGE seconds ago; tried once more after a failure (a kept
+    connection the database closed fails its first use, and its pool replaces it)."""
+    measuring = reader(store)
+    try:
+        return compute(measuring, environment, catalog, catalog_version, customer, now, ROLLUP_REGISTRY_AGE)
+    except Exception:  # noqa: BLE001 - read-only: the second attempt's failure is the one reported
+        return compute(measuring, environment, catalog, catalog_version, customer, now, ROLLUP_REGISTRY_AGE)
 
 
 @dataclass
@@ -201,7 +220,7 @@ class EntitlementCache:
             return entry.answer
         with self._lock:
             generation = self._stamp(key)
-        answer = compute(reader(store), environment, catalog, catalog_version, customer, now)
+        answer = _measure(store, environment, catalog, catalog_version, customer, now)
         self._keep(key, generation, _Entry(catalog_version, time.monotonic() + self.ttl, answer, store, catalog))
         return answer
 
@@ -248,7 +267,7 @@ class EntitlementCache:
             entry = self._entries.get(key)
             generation = self._stamp(key)
         try:
-            answer = None if entry is None else compute(reader(entry.store), key[1], entry.catalog, entry.catalog_version,
+            answer = None if entry is None else _measure(entry.store, key[1], entry.catalog, entry.catalog_version,
                                                         key[2], clock.now())
         except Exception:  # noqa: BLE001 - a failed refresh drops the entry: the next read computes and reports
             answer = None

@@ -721,7 +721,7 @@ MAX_READERS = 3
 
 
 def few_windows_usage(store: Store, windows: Sequence[Window], meters: Sequence[MeterSpec],
-                      environment: str = "live") -> dict[tuple[int, str], Usage]:
+                      environment: str = "live", registry_age: float = 0.0) -> dict[tuple[int, str], Usage]:
     """The same as `aggregate_usage`, faster for a handful of windows (a preview of one customer).
 
     `aggregate_usage` is built for an invoice run's thousands of windows: a temporary windows table
@@ -734,10 +734,10 @@ def few_windows_usage(store: Store, windows: Sequence[Window], meters: Sequence[
     that need more go the invoice run's way: weighted_sum through `aggregate_usage` (so are, on
     SQLite, the meters of a stream more than MAX_READERS meters read: one pass beats a scan each),
     and on SQLite a sum (average, max, min) that met a double or a large integer is redone exactly
-    from the values' JSON text, as `_exact_sqlite` does."""
+    from the values' JSON text, as `_exact_sqlite` does. `registry_age`: see `usage_from_rollups`."""
     if len(windows) > FEW_WINDOWS:
         return aggregate_usage(store, windows, meters, environment)
-    result, meters = usage_from_rollups(store, windows, meters, environment)
+    result, meters = usage_from_rollups(store, windows, meters, environment, registry_age)
     split = [meter for meter in meters if meter.split is not None]
     if split and windows:
         result.update(_split_pass(store, windows, split, environment))

@@ -262,7 +262,8 @@ class EntitlementCache:
 
     def _refresh(self, key: tuple[int, str, str]) -> None:
         """Recompute one entry; still queued until kept, so a change meanwhile (a newer generation)
-        queues it again once this one is kept."""
+        queues it again once this one is kept. The answer replaces the entry it was computed for
+        only: one dropped meanwhile (`forget`) or replaced by a read's computation is newer."""
         with self._lock:
             entry = self._entries.get(key)
             generation = self._stamp(key)
@@ -273,11 +274,16 @@ class EntitlementCache:
             answer = None
         with self._lock:
             self._queued.discard(key)
-            if answer is None or entry is None:
-                if entry is not None and self._entries.get(key) is entry:
-                    del self._entries[key]
+            if entry is None or self._entries.get(key) is not entry:
                 return
-        self._keep(key, generation, replace(entry, expires=time.monotonic() + self.ttl, answer=answer))
+            if answer is None:
+                del self._entries[key]
+                return
+            kept = replace(entry, expires=time.monotonic() + self.ttl, answer=answer,
+                           stale=self._stamp(key) != generation)  # changed meanwhile: refresh again
+            self._entries[key] = kept
+        if kept.stale:
+            self._refresh_later(key)
 
     def usage_changed(self, environment: str, customers: Iterable[str] | None) -> None:
         """Events were stored for these customers (None: any customer of the environment): their

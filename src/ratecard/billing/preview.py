@@ -126,9 +126,7 @@ def _placed(catalog: Catalog, customer: str, at: datetime) -> list[tuple[Subscri
     """The customer's subscriptions active at `at` (catalog order), each with the cut closing the
     period containing `at` and that period."""
     placed: list[tuple[SubscriptionSpec, Cut, Period]] = []
-    for subscription in catalog.subscriptions.values():
-        if subscription.customer != customer:
-            continue
+    for subscription in catalog.subscriptions_of(customer):
         schedule = subscription.schedule()
         period = schedule.period_containing(at)
         if period is not None:

@@ -122,8 +122,7 @@ def compute(store: Store, environment: str, catalog: Catalog, catalog_version: i
     store.usage.few_windows_usage; the figures are the same either way)."""
     features = {feature.code: feature for feature in catalog.document.features}
     plans = {plan.code: plan for plan in catalog.document.plans}
-    active = [spec for spec in catalog.subscriptions.values() if spec.customer == customer
-              and spec.schedule().period_containing(now) is not None]
+    active = [spec for spec in catalog.subscriptions_of(customer) if spec.schedule().period_containing(now) is not None]
     overrides = customer_overrides(store, environment, catalog.document, customer) if active else {}
     metered = any(features[code].meter for spec in active for code in plans[plan_in_force(spec, now)].features
                   if code in features) or any(features[code].meter for code in overrides if code in features)

@@ -229,3 +229,22 @@ def test_a_refresh_that_ends_after_its_entry_was_dropped_is_not_kept(monkeypatch
     cache.wait_idle()
     assert cache.cached(None, "live", 1, "acme", T0) is None  # type: ignore[arg-type]  # not the refresh's 100
     assert cache.get(None, "live", None, 1, "acme", T0).merged()[0].value == 500  # type: ignore[arg-type]
+
+
+def test_a_read_computing_for_an_earlier_now_does_not_replace_a_later_answer(
+        db_url: str, cache: EntitlementCache, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A request whose `now` precedes the kept answer's as_of (it began before a refresh that ended
+    meanwhile) gets an answer measured at its own `now`; the kept answer stays the later one."""
+    store, _ = workspace(db_url, CATALOG)
+    later = T0 + timedelta(minutes=5)
+    monkeypatch.setenv("RATECARD_NOW", rfc3339(to_micros(later)))
+    try:
+        _ingest(store, "acme", 2, later)
+        assert _read(cache, store, "acme", later).as_of == later
+        earlier = _read(cache, store, "acme", T0)
+        assert (earlier.as_of, _usage(earlier)) == (T0, Decimal(2))
+        version, _ = current(store)
+        kept = cache.cached(store, "live", version, "acme", later)
+        assert kept is not None and kept.as_of == later
+    finally:
+        store.dispose()

@@ -240,7 +240,14 @@ class EntitlementCache:
         return self._epoch, self._generation.get((key[1], key[2]), 0)
 
     def _keep(self, key: tuple[int, str, str], generation: tuple[int, int], entry: _Entry) -> None:
+        """Keep a read's computation, unless the entry holds a later measurement of the same catalog
+        version (a request whose `now` precedes a refresh that ended meanwhile computed its own):
+        a customer's kept answer never goes back in time."""
         with self._lock:
+            current = self._entries.get(key)
+            if current is not None and current.catalog_version == entry.catalog_version \
+                    and current.answer.as_of > entry.answer.as_of:
+                return
             entry.stale = self._stamp(key) != generation  # changed meanwhile: refresh again
             if len(self._entries) >= MAX_ENTRIES and key not in self._entries:
                 self._entries.clear()

@@ -133,6 +133,38 @@ def test_entitlements_see_a_catalog_applied_through_this_server_at_once(api: Api
     assert _quota(api) == "250"
 
 
+def test_an_event_ingest_keeps_the_entitlements_reads_in_memory_and_a_catalog_change_does_not(
+        api: Api, pinned: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Storing events changes no catalog version, resource revision or final invoice: the reads
+    after it reuse the recent fingerprint (no query); a catalog applied through this server is
+    still read again at once. The ingested event shows once the background refresh ran."""
+    from ratecard.api import context
+    from ratecard.services.entitlements import ENTITLEMENTS
+
+    reads: list[str] = []
+    real = context.fingerprint
+
+    def counted(store, environment):  # noqa: ANN001, ANN202
+        reads.append(environment)
+        return real(store, environment)
+
+    monkeypatch.setattr(context, "fingerprint", counted)
+    api.apply_catalog(yaml.safe_dump(_document(100)))
+    assert _quota(api) == "100"
+    reads.clear()
+    event = [{"id": "fresh-1", "customer": "acme", "meter": "calls", "timestamp": "2026-01-24T10:00:00Z"}]
+    assert api.post("/v1/events", json=event).status_code == 200
+    ingest_reads = len(reads)
+    ENTITLEMENTS.wait_idle()
+    answer = api.get("/v1/customers/acme/entitlements").json()
+    assert len(reads) == ingest_reads  # the entitlements read queried no fingerprint
+    assert next(i["usage"] for i in answer["entitlements"] if i["feature_reference"] == "calls_quota") == "1"
+    api.apply_catalog(yaml.safe_dump(_document(250)))
+    reads.clear()
+    assert _quota(api) == "250"
+    assert reads  # read again after this process's catalog change
+
+
 def test_entitlements_see_a_catalog_applied_elsewhere_within_their_bound(
         api: Api, pinned: None, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(entitlements_route, "FINGERPRINT_MAX_AGE", 0.3)

@@ -109,12 +109,14 @@ def test_the_cache_serves_from_memory_and_the_ingest_hook_refreshes_it(monkeypat
     usage = {"value": Decimal(0)}
     calls = Feature(code="calls", type="number", meter="api_calls")
 
-    def fake(store: Any, environment: str, catalog: Any, version: int, customer: str, now: datetime) -> Any:
+    def fake(store: Any, environment: str, catalog: Any, version: int, customer: str, now: datetime,
+             *_: Any) -> Any:
         computed.append((version, customer))
         granted = (Granted(calls, Decimal(100), usage["value"]),)
         return CustomerEntitlements(customer, version, now, (SubscriptionEntitlements("s", "p", None, None, granted),))
 
     monkeypatch.setattr(entitlements, "compute", fake)
+    monkeypatch.setattr(entitlements, "reader", lambda store: store)  # no database here
     monkeypatch.setenv("RATECARD_NOW", "2026-01-25T00:00:00Z")  # the clock background refreshes read
     cache = entitlements.EntitlementCache(ttl=3600)
     now = datetime(2026, 1, 25, tzinfo=UTC)

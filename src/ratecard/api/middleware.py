@@ -33,6 +33,12 @@ NOT_IDEMPOTENT_PATHS = ("/v1/events", "/v1/ingest/", "/v1/psp/")
 SIGNED_PATHS = frozenset({"/v1/psp/stripe/webhooks"})
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# writes that cannot move the catalog fingerprint (store/catalog_state.py): they store events, and
+# change no catalog version, resource revision or final invoice. Serving one keeps the fingerprint
+# this process read recently, so the reads that reuse it (the entitlements route) stay in memory
+# instead of each querying it again after every ingest. Solvimon's meter-data ingestion is not
+# listed: with dynamic validation it may create meters and properties (a resource revision).
+FINGERPRINT_NEUTRAL = frozenset({("POST", "/v1/events")})
 BODY_LIMIT = 1024 * 1024  # every request body, unless its route is listed below
 # routes that legitimately take more: event batches (up to 10,000 events) and whole catalogs
 BODY_LIMITS = {"/v1/events": MAX_BYTES, "/v1/catalog": MAX_BYTES, "/v1/catalog/check": MAX_BYTES}
@@ -65,10 +71,11 @@ class RequestIdAndLatency:
             await self.app(scope, receive, send_with_id)
         finally:
             state = scope["app"].state
-            if scope["method"] not in SAFE_METHODS and hasattr(state, "catalogs"):
-                state.catalogs.forget_reads()  # what this request changed is read again (caches.py)
             route = scope.get("route")
             path = getattr(route, "path", None) or "unmatched"
+            if scope["method"] not in SAFE_METHODS and hasattr(state, "catalogs") \
+                    and (scope["method"], path) not in FINGERPRINT_NEUTRAL:
+                state.catalogs.forget_reads()  # what this request changed is read again (caches.py)
             state.metrics.observe_request(scope.get("state", {}).get(ENVIRONMENT), scope["method"],
                                           path, status, time.perf_counter() - started)
 

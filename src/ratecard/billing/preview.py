@@ -88,41 +88,64 @@ def preview_customer(store: Store, catalog: Catalog, catalog_version: int, custo
                      environment: str = "live", modes: BillingModes | None = None) -> list[SubscriptionPreview]:
     """The upcoming invoices of each of the customer's subscriptions active at `at` (catalog order).
     Reads the store (usage, billing modes), never writes to it."""
-    placed: list[tuple[SubscriptionSpec, Cut, Period]] = []
-    for subscription in catalog.subscriptions.values():
-        if subscription.customer != customer:
-            continue
-        schedule = subscription.schedule()
-        period = schedule.period_containing(at)
-        if period is not None:
-            cuts = invoice_cuts(schedule, period.end, subscription.terms())
-            placed.append((subscription, _closing_cut(cuts, period), period))
+    placed = _placed(catalog, customer, at)
     if not placed:
         return []
-    meters = {subscription.reference: shown_meters(catalog, charged_meters(catalog, [subscription]))
-              for subscription, _, _ in placed}
     usage = _usage_so_far(store, catalog, placed, at, environment)
     if modes is None:
         modes = load_modes(store, environment)
+    shown = _shown(catalog, placed, usage, at)
     placed = _less_early(store, catalog, placed, at, environment)
     previews = []
     for index, (subscription, cut, period) in enumerate(placed):
         codes = [meter.code for meter in charged_meters(catalog, [subscription])]
         measured = _per_segment(usage, index, subscription, cut, period, at, codes)
-        measured_shown = _per_segment(usage, index, subscription, cut, period, at,
-                                      [meter.code for meter in meters[subscription.reference]])
-        # shown: per meter over the period so far (summed over the parts when the terms changed in it)
-        shown = {meter.code: (sum((part[meter.code].quantity for part in measured_shown), Decimal(0)),
-                              sum(part[meter.code].events for part in measured_shown))
-                 for meter in meters[subscription.reference]}
-        preview = SubscriptionPreview(subscription.reference, period,
-                                      [MeterUsage(code, quantity, events) for code, (quantity, events) in shown.items()])
+        preview = SubscriptionPreview(subscription.reference, period, shown[index])
         try:
             preview.invoices = _priced(catalog, catalog_version, subscription, cut, measured, modes)
         except RatingError as exc:
             preview.failure = PreviewFailure(exc.charge, str(exc))
         previews.append(preview)
     return previews
+
+
+def usage_so_far(store: Store, catalog: Catalog, customer: str, at: datetime, environment: str = "live",
+                 registry_age: float = 0.0) -> dict[str, list[MeterUsage]]:
+    """subscription reference -> the usage its upcoming invoice shows (`preview_customer`'s
+    `usage`, the same windows and the same query), for each of the customer's subscriptions active
+    at `at`; nothing priced, so neither the billing modes nor the early invoices are read.
+    `registry_age`: see store.usage.few_windows_usage."""
+    placed = _placed(catalog, customer, at)
+    if not placed:
+        return {}
+    shown = _shown(catalog, placed, _usage_so_far(store, catalog, placed, at, environment, registry_age), at)
+    return {subscription.reference: shown[index] for index, (subscription, _, _) in enumerate(placed)}
+
+
+def _placed(catalog: Catalog, customer: str, at: datetime) -> list[tuple[SubscriptionSpec, Cut, Period]]:
+    """The customer's subscriptions active at `at` (catalog order), each with the cut closing the
+    period containing `at` and that period."""
+    placed: list[tuple[SubscriptionSpec, Cut, Period]] = []
+    for subscription in catalog.subscriptions_of(customer):
+        schedule = subscription.schedule()
+        period = schedule.period_containing(at)
+        if period is not None:
+            cuts = invoice_cuts(schedule, period.end, subscription.terms())
+            placed.append((subscription, _closing_cut(cuts, period), period))
+    return placed
+
+
+def _shown(catalog: Catalog, placed: Sequence[tuple[SubscriptionSpec, Cut, Period]],
+           usage: dict[tuple[int, str], Usage], at: datetime) -> list[list[MeterUsage]]:
+    """Per subscription in `placed`: each shown meter's usage over the period so far (summed over
+    the parts when the terms changed in it)."""
+    out = []
+    for index, (subscription, cut, period) in enumerate(placed):
+        meters = shown_meters(catalog, charged_meters(catalog, [subscription]))
+        parts = _per_segment(usage, index, subscription, cut, period, at, [meter.code for meter in meters])
+        out.append([MeterUsage(meter.code, sum((part[meter.code].quantity for part in parts), Decimal(0)),
+                               sum(part[meter.code].events for part in parts)) for meter in meters])
+    return out
 
 
 def _less_early(store: Store, catalog: Catalog, placed: list[tuple[SubscriptionSpec, Cut, Period]], at: datetime,
@@ -152,7 +175,7 @@ def _closing_cut(cuts: Sequence[Cut], period: Period) -> Cut:
 
 
 def _usage_so_far(store: Store, catalog: Catalog, placed: Sequence[tuple[SubscriptionSpec, Cut, Period]],
-                  at: datetime, environment: str) -> dict[tuple[int, str], Usage]:
+                  at: datetime, environment: str, registry_age: float = 0.0) -> dict[tuple[int, str], Usage]:
     """Usage per (index in `placed`, meter) over [period start, at).
 
     The windows are the invoice run's own (`usage_windows`) for a closing period cut short at
@@ -162,7 +185,7 @@ def _usage_so_far(store: Store, catalog: Catalog, placed: Sequence[tuple[Subscri
     windows: list[Window] = usage_windows(cut_short)
     charged = charged_meters(catalog, [subscription for subscription, _, _ in placed])
     meters: list[MeterSpec] = list({meter.code: meter for meter in [*charged, *shown_meters(catalog, charged)]}.values())
-    return few_windows_usage(store, windows, meters, environment)
+    return few_windows_usage(store, windows, meters, environment, registry_age)
 
 
 def shown_meters(catalog: Catalog, meters: Sequence[MeterSpec]) -> list[MeterSpec]:

@@ -189,6 +189,18 @@ class Catalog:
     entities: dict[str, BillingEntity] = field(default_factory=dict)
     default_entity: str = "default"
 
+    def subscriptions_of(self, customer: str) -> tuple[SubscriptionSpec, ...]:
+        """The customer's subscriptions, in catalog order (from an index built once per catalog:
+        reading one customer's never walks every subscription)."""
+        return self._subscriptions_by_customer.get(customer, ())
+
+    @cached_property
+    def _subscriptions_by_customer(self) -> dict[str, tuple[SubscriptionSpec, ...]]:
+        found: dict[str, list[SubscriptionSpec]] = {}
+        for subscription in self.subscriptions.values():
+            found.setdefault(subscription.customer, []).append(subscription)
+        return {customer: tuple(specs) for customer, specs in found.items()}
+
     def entity_for(self, customer: str) -> BillingEntity:
         """The entity that bills the customer: its own, else the default one (also for a customer
         this version no longer lists)."""

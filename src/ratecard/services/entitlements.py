@@ -26,11 +26,11 @@ from decimal import Decimal
 from typing import Any
 
 from .. import clock
-from ..billing.preview import preview_customer
+from ..billing.preview import usage_so_far
 from ..catalog import Catalog
 from ..catalog.features import NUMBER, SWITCH, as_number, enum_values
 from ..catalog.schema import Feature
-from ..store import Store
+from ..store import Store, reader
 from .customer_views import plan_in_force
 from .entitlement_overrides import customer_overrides
 
@@ -45,7 +45,12 @@ def ttl_setting() -> float:
     except ValueError:
         return TTL
     return seconds if 0.5 <= seconds <= 3600 else TTL
+
+
 MAX_ENTRIES = 50_000
+# seconds the list of ready roll-ups read by one computation may be reused by the next ones (a
+# roll-up built or dropped by another process is seen within this; by this process, at once)
+ROLLUP_REGISTRY_AGE = 1.0
 
 
 @dataclass(frozen=True)
@@ -111,23 +116,21 @@ def plan_value(feature: Feature, value: Any) -> Any:
 
 
 def compute(store: Store, environment: str, catalog: Catalog, catalog_version: int, customer: str,
-            now: datetime) -> CustomerEntitlements:
-    """The customer's entitlements at `now`, measured from the store (no cache)."""
+            now: datetime, registry_age: float = 0.0) -> CustomerEntitlements:
+    """The customer's entitlements at `now`, measured from the store (no cache). `registry_age`:
+    which roll-ups are ready may be what this process read that many seconds ago (see
+    store.usage.few_windows_usage; the figures are the same either way)."""
     features = {feature.code: feature for feature in catalog.document.features}
     plans = {plan.code: plan for plan in catalog.document.plans}
-    active = [spec for spec in catalog.subscriptions.values() if spec.customer == customer
-              and spec.schedule().period_containing(now) is not None]
+    active = [spec for spec in catalog.subscriptions_of(customer) if spec.schedule().period_containing(now) is not None]
     overrides = customer_overrides(store, environment, catalog.document, customer) if active else {}
     metered = any(features[code].meter for spec in active for code in plans[plan_in_force(spec, now)].features
                   if code in features) or any(features[code].meter for code in overrides if code in features)
-    previews = {preview.subscription: preview
-                for preview in (preview_customer(store, catalog, catalog_version, customer, now, environment)
-                                if metered else [])}
+    measured = usage_so_far(store, catalog, customer, now, environment, registry_age) if metered else {}
     out = []
     for spec in active:
         code = plan_in_force(spec, now)
-        preview = previews.get(spec.reference)
-        usage = {item.meter: item.quantity for item in preview.usage} if preview is not None else {}
+        usage = {item.meter: item.quantity for item in measured.get(spec.reference, [])}
         granted = []
         for feature_code, raw in plans[code].features.items():
             feature = features.get(feature_code)
@@ -158,6 +161,18 @@ def with_overrides(granted: list[Granted], overrides: dict[str, Any], features: 
         if feature is not None and code not in seen:
             out.append(Granted(feature, value, usage.get(feature.meter) if feature.meter else None, True))
     return out
+
+
+def _measure(store: Store, environment: str, catalog: Catalog, catalog_version: int, customer: str,
+             now: datetime) -> CustomerEntitlements:
+    """`compute` as the cache runs it: on the store's reader (connections kept open), with the roll-up
+    registry read at most ROLLUP_REGISTRY_AGE seconds ago; tried once more after a failure (a kept
+    connection the database closed fails its first use, and its pool replaces it)."""
+    measuring = reader(store)
+    try:
+        return compute(measuring, environment, catalog, catalog_version, customer, now, ROLLUP_REGISTRY_AGE)
+    except Exception:  # noqa: BLE001 - read-only: the second attempt's failure is the one reported
+        return compute(measuring, environment, catalog, catalog_version, customer, now, ROLLUP_REGISTRY_AGE)
 
 
 @dataclass
@@ -204,7 +219,7 @@ class EntitlementCache:
             return entry.answer
         with self._lock:
             generation = self._stamp(key)
-        answer = compute(store, environment, catalog, catalog_version, customer, now)
+        answer = _measure(store, environment, catalog, catalog_version, customer, now)
         self._keep(key, generation, _Entry(catalog_version, time.monotonic() + self.ttl, answer, store, catalog))
         return answer
 
@@ -225,7 +240,14 @@ class EntitlementCache:
         return self._epoch, self._generation.get((key[1], key[2]), 0)
 
     def _keep(self, key: tuple[int, str, str], generation: tuple[int, int], entry: _Entry) -> None:
+        """Keep a read's computation, unless the entry holds a later measurement of the same catalog
+        version (a request whose `now` precedes a refresh that ended meanwhile computed its own):
+        a customer's kept answer never goes back in time."""
         with self._lock:
+            current = self._entries.get(key)
+            if current is not None and current.catalog_version == entry.catalog_version \
+                    and current.answer.as_of > entry.answer.as_of:
+                return
             entry.stale = self._stamp(key) != generation  # changed meanwhile: refresh again
             if len(self._entries) >= MAX_ENTRIES and key not in self._entries:
                 self._entries.clear()
@@ -246,22 +268,28 @@ class EntitlementCache:
 
     def _refresh(self, key: tuple[int, str, str]) -> None:
         """Recompute one entry; still queued until kept, so a change meanwhile (a newer generation)
-        queues it again once this one is kept."""
+        queues it again once this one is kept. The answer replaces the entry it was computed for
+        only: one dropped meanwhile (`forget`) or replaced by a read's computation is newer."""
         with self._lock:
             entry = self._entries.get(key)
             generation = self._stamp(key)
         try:
-            answer = None if entry is None else compute(entry.store, key[1], entry.catalog, entry.catalog_version,
+            answer = None if entry is None else _measure(entry.store, key[1], entry.catalog, entry.catalog_version,
                                                         key[2], clock.now())
         except Exception:  # noqa: BLE001 - a failed refresh drops the entry: the next read computes and reports
             answer = None
         with self._lock:
             self._queued.discard(key)
-            if answer is None or entry is None:
-                if entry is not None and self._entries.get(key) is entry:
-                    del self._entries[key]
+            if entry is None or self._entries.get(key) is not entry:
                 return
-        self._keep(key, generation, replace(entry, expires=time.monotonic() + self.ttl, answer=answer))
+            if answer is None:
+                del self._entries[key]
+                return
+            kept = replace(entry, expires=time.monotonic() + self.ttl, answer=answer,
+                           stale=self._stamp(key) != generation)  # changed meanwhile: refresh again
+            self._entries[key] = kept
+        if kept.stale:
+            self._refresh_later(key)
 
     def usage_changed(self, environment: str, customers: Iterable[str] | None) -> None:
         """Events were stored for these customers (None: any customer of the environment): their

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,7 +12,7 @@ from typing import Any
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import ArgumentError, DatabaseError, DBAPIError
-from sqlalchemy.pool import NullPool
+from sqlalchemy.pool import NullPool, QueuePool
 
 from . import sqlite_decimals
 
@@ -61,6 +62,7 @@ class Store:
     # work held in memory for this store (ingestion figures) that must reach it before it closes,
     # by name so that registering twice keeps one
     _before_dispose: dict[str, Callable[[], None]] = field(default_factory=dict, repr=False)
+    _reader: tuple[int, Store] | None = field(default=None, repr=False)  # (process id, reader): see `reader`
 
     def before_dispose(self, name: str, hook: Callable[[], None]) -> None:
         """Run `hook` when the store is disposed, before its connections close."""
@@ -108,7 +110,45 @@ class Store:
         self._before_dispose.clear()
         for hook in hooks:
             hook()
+        with _READERS:
+            kept, self._reader = self._reader, None
+        if kept is not None and kept[0] == os.getpid():
+            kept[1].engine.dispose()
         self.engine.dispose()
+
+
+_READERS = threading.Lock()
+READER_CONNECTIONS = 1  # kept open by a reader; more at once are opened for the moment and closed after use
+
+
+def reader(store: Store) -> Store:
+    """The same database for frequent small reads off the request path (the entitlements refresh):
+    its connections stay open between uses, in autocommit (each statement reads the latest
+    committed data, with no transaction left open between statements), and are not pinged before
+    each use (a connection the server dropped fails that read, and the pool replaces it).
+
+    A SQLite store opens a connection per use (NullPool: nothing is held between commands), which
+    costs more than a small query: five PRAGMAs and the decimal functions on each. A PostgreSQL
+    store's pool pings each connection it hands out and rolls it back when it comes back, two
+    round trips per use. Created on first use, in each process (a fork does not share it), and
+    closed with the store; a database held in memory is its own reader (each connection would be
+    another database)."""
+    with _READERS:
+        kept = store._reader
+        if kept is not None and kept[0] == os.getpid():
+            return kept[1]
+        if store.engine.url.database in (None, "", ":memory:") and not store.is_postgres:
+            return store
+        if store.is_postgres:
+            engine = create_engine(store.engine.url, pool_size=READER_CONNECTIONS, max_overflow=8,
+                                   isolation_level="AUTOCOMMIT", pool_reset_on_return=None)
+        else:
+            engine = create_engine(store.engine.url, poolclass=QueuePool, pool_size=READER_CONNECTIONS,
+                                   max_overflow=8, isolation_level="AUTOCOMMIT", pool_reset_on_return=None)
+            event.listen(engine, "connect", _sqlite_pragmas)
+        found = Store(engine, store.url)
+        store._reader = (os.getpid(), found)
+        return found
 
 
 def open_store(url: str | None = None, migrate: bool = True) -> Store:

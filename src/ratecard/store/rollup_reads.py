@@ -20,7 +20,7 @@ from ..domain.aggregation import Usage
 from ..domain.dimensions import Split
 from ..domain.rollups import NO_DIMENSION, SEEN, Partial, RollupRule, dimension_key, hour_after, hour_of, split_of, weighted
 from .db import Store
-from .rollups import VALUE_COLUMNS, decimal_or_none, decode_properties, definition_of, key_of, ready_keys, rule_of
+from .rollups import VALUE_COLUMNS, decimal_or_none, decode_properties, definition_of, key_of, recent_ready_keys, rule_of
 
 
 @dataclass
@@ -31,11 +31,13 @@ class _Row:
     partial: Partial
 
 
-def usage_from_rollups(store: Store, windows: Sequence[Any], meters: Sequence[MeterSpec], environment: str
-                       ) -> tuple[dict[tuple[int, str], Usage], list[MeterSpec]]:
+def usage_from_rollups(store: Store, windows: Sequence[Any], meters: Sequence[MeterSpec], environment: str,
+                       registry_age: float = 0.0) -> tuple[dict[tuple[int, str], Usage], list[MeterSpec]]:
     """The usage of the meters whose roll-up is ready, in every window, and the meters left to read
     from the raw events. Whole hours come from the roll-up rows; a window's partial edge hours
-    (a boundary at :30 in a +05:30 time zone, a proration cut at 14:17) from its raw events."""
+    (a boundary at :30 in a +05:30 time zone, a proration cut at 14:17) from its raw events.
+    `registry_age`: which roll-ups are ready may be what this process read up to that many seconds
+    ago (rollups.recent_ready_keys); 0 reads it now."""
     if not windows or not meters:
         return {}, list(meters)
     keyed = {meter.code: (key_of(definition), definition) for meter in meters
@@ -44,7 +46,7 @@ def usage_from_rollups(store: Store, windows: Sequence[Any], meters: Sequence[Me
         return {}, list(meters)
     result: dict[tuple[int, str], Usage] = {}
     with store.engine.connect() as connection:
-        ready = ready_keys(connection, environment)
+        ready = recent_ready_keys(store, connection, environment, registry_age)
         chosen = [meter for meter in meters if meter.code in keyed and keyed[meter.code][0] in ready]
         if not chosen:
             return {}, list(meters)

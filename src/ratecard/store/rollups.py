@@ -17,6 +17,8 @@ changes gets a new key, which has no rows until rebuilt, so nothing stale is eve
 from __future__ import annotations
 
 import hashlib
+import threading
+import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -367,6 +369,7 @@ def drop(store: Store, environment: str, keys: Sequence[str]) -> None:
             for table in ("usage_rollups", "rollup_values"):
                 connection.execute(text(f"DELETE FROM {table} WHERE environment = :env AND meter_key = :key"), params)
             connection.execute(text("DELETE FROM rollup_meters WHERE environment = :env AND key = :key"), params)
+    registry_changed()
 
 
 def build(store: Store, environment: str, key: str, definition: str, now_us: int,
@@ -380,6 +383,7 @@ def build(store: Store, environment: str, key: str, definition: str, now_us: int
     postgres = store.is_postgres
     with store.engine.begin() as connection:
         _set_state(connection, postgres, environment, key, definition, BUILDING, now_us)
+    registry_changed()
     if postgres:
         # an insert still open may have read the roll-ups before this one was registered: wait for
         # every open writer of events to end (each writer reads the roll-ups after its insert, so
@@ -416,6 +420,7 @@ def build(store: Store, environment: str, key: str, definition: str, now_us: int
             on_progress(min(start + batch, len(customers)), len(customers))
     with store.engine.begin() as connection:
         _set_state(connection, postgres, environment, key, definition, READY, now_us)
+    registry_changed()
     return counted
 
 
@@ -436,6 +441,47 @@ def progress(connection: Any, environment: str) -> dict[str, tuple[int, int]]:
 
 def ready_keys(connection: Any, environment: str) -> set[str]:
     return {entry.key for entry in registered(connection, environment) if entry.state == READY}
+
+
+# The ready keys read by `recent_ready_keys`, per (store, environment): (store, expiry on
+# time.monotonic(), keys). Emptied when this process changes the registry (after the commit).
+_RECENT_LOCK = threading.Lock()
+_RECENT: dict[tuple[int, str], tuple[Store, float, frozenset[str]]] = {}
+_changes = 0
+
+
+def recent_ready_keys(store: Store, connection: Any, environment: str, max_age: float) -> frozenset[str]:
+    """`ready_keys`, or the keys this process read less than `max_age` seconds ago (0: read now).
+
+    For frequent small reads that accept it (the entitlements refresh): a roll-up that became
+    ready in another process since is read from the raw events meanwhile (the same figures); one
+    another process started rebuilding (`building`) keeps every customer's rows whole at every
+    commit, so reading it meanwhile gives the figures of either side of that customer's rebuild;
+    one another process dropped had no meter of the current catalog left."""
+    if max_age <= 0:
+        return frozenset(ready_keys(connection, environment))
+    key = (id(store), environment)
+    with _RECENT_LOCK:
+        kept = _RECENT.get(key)
+        changes = _changes
+    if kept is not None and kept[0] is store and kept[1] > time.monotonic():
+        return kept[2]
+    expires = time.monotonic() + max_age
+    keys = frozenset(ready_keys(connection, environment))
+    with _RECENT_LOCK:
+        if changes == _changes:  # read across a change in this process: used once, not kept
+            if len(_RECENT) >= 1_000:
+                _RECENT.clear()
+            _RECENT[key] = (store, expires, keys)
+    return keys
+
+
+def registry_changed() -> None:
+    """This process registered, rebuilt or dropped a roll-up (committed): read the keys again."""
+    global _changes
+    with _RECENT_LOCK:
+        _changes += 1
+        _RECENT.clear()
 
 
 # ---------------------------------------------------------------- check

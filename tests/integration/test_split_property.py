@@ -58,26 +58,36 @@ def _invoice_after(url: str, folder: Path, batches: list[list[dict]]) -> list[tu
 def test_splitting_events_into_two_imports_gives_the_same_invoice(db_url: str, drawn, split, data) -> None:
     events = _events(drawn)
     order = data.draw(st.permutations(events))
-    with tempfile.TemporaryDirectory() as folder, _fresh(db_url, folder, "a") as a, _fresh(db_url, folder, "b") as b:
+    with (tempfile.TemporaryDirectory() as folder, _fresh_for_one_example(db_url, folder, "a") as a,
+          _fresh_for_one_example(db_url, folder, "b") as b):
         whole = _invoice_after(a, Path(folder), [events])
         parts = _invoice_after(b, Path(folder), [order[:split], order[split:]])
     assert whole == parts
 
 
-@contextmanager
-def _fresh(url: str, folder: str, name: str) -> Iterator[str]:
-    """A separate database per run: a new SQLite file, or a new schema on PostgreSQL, which goes
-    when the example ends (back to tests/migrated.py's pool of copies at head when it can)."""
+def _fresh(url: str, folder: str, name: str) -> str:
+    """A separate database per run: a new SQLite file, or a new schema on PostgreSQL."""
     if url.startswith("sqlite"):
-        yield f"sqlite:///{folder}/{name}-{uuid.uuid4().hex}.db"
-        return
+        return f"sqlite:///{folder}/{name}-{uuid.uuid4().hex}.db"
     base, _, options = url.partition("?options=-csearch_path%3D")
     schema = f"{options}_{name}{uuid.uuid4().hex[:6]}"
     engine = create_engine(base, isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    engine.dispose()
+    return f"{base}?options=-csearch_path%3D{schema}"
+
+
+@contextmanager
+def _fresh_for_one_example(url: str, folder: str, name: str) -> Iterator[str]:
+    """`_fresh`, whose PostgreSQL schema goes when the example ends (back to tests/migrated.py's
+    pool of copies at head when it can) rather than with the test's, after every example."""
+    fresh = _fresh(url, folder, name)
     try:
-        with engine.connect() as connection:
-            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-        yield f"{base}?options=-csearch_path%3D{schema}"
+        yield fresh
     finally:
-        release(engine, base, schema)
-        engine.dispose()
+        if not url.startswith("sqlite"):
+            base, _, schema = fresh.partition("?options=-csearch_path%3D")
+            engine = create_engine(base, isolation_level="AUTOCOMMIT")
+            release(engine, base, schema)
+            engine.dispose()

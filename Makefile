@@ -58,8 +58,11 @@ demo: $(STAMP)
 # few hundred Python processes (workers, `ratecard` in the README tour, servers), and without the
 # cache each one compiles SQLAlchemy, pydantic, Typer… from source again (measured: a `ratecard`
 # command 1.8 -> 0.8 s of CPU). __pycache__ folders are ignored by git.
+# --dist worksteal: a worker that runs out of tests takes half of the other's remaining queue, so
+# a long test (the README tour, the fuzzers, the million-row import) never leaves one core idle
+# at the end while the other still has a queue behind it.
 test: $(DEV_STAMP)
-	env -u PYTHONDONTWRITEBYTECODE $(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --durations=25
+	env -u PYTHONDONTWRITEBYTECODE $(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist worksteal --durations=25
 
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check src tests bench examples

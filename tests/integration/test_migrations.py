@@ -143,3 +143,54 @@ def test_the_tests_copy_of_a_migrated_database_is_what_migrating_builds(db_url: 
     copied.dispose()
     at_head(db_url)  # a database in use is left alone
     assert _shape(db_url) == _shape(migrated_url)
+
+
+def _rows_and_sequences(url: str) -> dict:
+    """Every table's row count and every sequence's position in the schema of `url`."""
+    base, schema = url.split("?options=-csearch_path%3D")
+    engine = create_engine(base)
+    try:
+        with engine.connect() as connection:
+            names = connection.execute(text(
+                "SELECT relname, relkind FROM pg_class WHERE relnamespace = CAST(:s AS regnamespace) "
+                "AND relkind IN ('r', 'S') ORDER BY relname"), {"s": f'"{schema}"'}).all()
+            found = {}
+            for name, kind in names:
+                query = "SELECT count(*) FROM" if kind == "r" else "SELECT last_value, is_called FROM"
+                found[name] = tuple(connection.execute(text(f'{query} "{schema}"."{name}"')).one())
+            return found
+    finally:
+        engine.dispose()
+
+
+def test_a_recycled_postgresql_copy_is_a_fresh_copy_again(postgres_reason) -> None:  # noqa: ANN001
+    """tests/migrated.py recycles a PostgreSQL test schema its test did not reshape: what the next
+    test gets must be a fresh copy (same shape, no row and no sequence step of the last test)."""
+    from ratecard.store.keys import create_key
+
+    from ..conftest import _postgres_schema, _require_postgres
+    from ..migrated import _pool
+
+    _require_postgres(postgres_reason)
+    with _postgres_schema() as fresh:
+        at_head(fresh)
+        base = fresh.split("?", 1)[0]
+        expected_shape, expected_rows = _shape(fresh), _rows_and_sequences(fresh)
+    assert expected_rows["alembic_version"] == (1,)
+    with _postgres_schema() as used:
+        store = open_store(at_head(used))
+        pooled_before = len(_pool.get(base, []))
+        assert save_version(store, catalog_document(), 0) == (1, True)
+        changed = CATALOG.replace("meters:\n", "meters:\n  - {code: extra, aggregation: count}\n")
+        assert save_version(store, catalog_document(changed), 1) == (2, True)
+        create_key(store, "live", 0, "used")
+        store.dispose()
+        assert _rows_and_sequences(used) != expected_rows
+    assert len(_pool.get(base, [])) == pooled_before + 1, "a schema its test did not reshape was not recycled"
+    with _postgres_schema() as reused:
+        at_head(reused)
+        assert _shape(reused) == expected_shape
+        assert _rows_and_sequences(reused) == expected_rows
+        store = open_store(reused)
+        assert save_version(store, catalog_document(), 0) == (1, True)  # numbering starts again
+        store.dispose()

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import tempfile
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlalchemy import create_engine, text
 
 from ratecard.billing.run import generate_invoices
 from ratecard.ingest.importer import import_file
 from ratecard.store.invoices import list_invoices
 
+from ..migrated import release
 from .scenario import NOW, current, workspace, write_jsonl
 
 METERS = st.sampled_from([("tokens", "tokens"), ("gb", "gb"), ("seats", "delta"), ("api_calls", None)])
@@ -54,9 +58,10 @@ def _invoice_after(url: str, folder: Path, batches: list[list[dict]]) -> list[tu
 def test_splitting_events_into_two_imports_gives_the_same_invoice(db_url: str, drawn, split, data) -> None:
     events = _events(drawn)
     order = data.draw(st.permutations(events))
-    with tempfile.TemporaryDirectory() as folder:
-        whole = _invoice_after(_fresh(db_url, folder, "a"), Path(folder), [events])
-        parts = _invoice_after(_fresh(db_url, folder, "b"), Path(folder), [order[:split], order[split:]])
+    with (tempfile.TemporaryDirectory() as folder, _fresh_for_one_example(db_url, folder, "a") as a,
+          _fresh_for_one_example(db_url, folder, "b") as b):
+        whole = _invoice_after(a, Path(folder), [events])
+        parts = _invoice_after(b, Path(folder), [order[:split], order[split:]])
     assert whole == parts
 
 
@@ -64,8 +69,6 @@ def _fresh(url: str, folder: str, name: str) -> str:
     """A separate database per run: a new SQLite file, or a new schema on PostgreSQL."""
     if url.startswith("sqlite"):
         return f"sqlite:///{folder}/{name}-{uuid.uuid4().hex}.db"
-    from sqlalchemy import create_engine, text
-
     base, _, options = url.partition("?options=-csearch_path%3D")
     schema = f"{options}_{name}{uuid.uuid4().hex[:6]}"
     engine = create_engine(base, isolation_level="AUTOCOMMIT")
@@ -73,3 +76,18 @@ def _fresh(url: str, folder: str, name: str) -> str:
         connection.execute(text(f'CREATE SCHEMA "{schema}"'))
     engine.dispose()
     return f"{base}?options=-csearch_path%3D{schema}"
+
+
+@contextmanager
+def _fresh_for_one_example(url: str, folder: str, name: str) -> Iterator[str]:
+    """`_fresh`, whose PostgreSQL schema goes when the example ends (back to tests/migrated.py's
+    pool of copies at head when it can) rather than with the test's, after every example."""
+    fresh = _fresh(url, folder, name)
+    try:
+        yield fresh
+    finally:
+        if not url.startswith("sqlite"):
+            base, _, schema = fresh.partition("?options=-csearch_path%3D")
+            engine = create_engine(base, isolation_level="AUTOCOMMIT")
+            release(engine, base, schema)
+            engine.dispose()

@@ -109,7 +109,8 @@ def main(argv: list[str] | None = None) -> int:
 
         detail = rebuild_rollups(store, "live", NOW)
     else:
-        report = generate_invoices(store, catalog, version, UNTIL, NOW)
+        # as `ratecard invoices generate` runs it (services.invoices.generate)
+        report = generate_invoices(store, catalog, version, UNTIL, NOW, pause_gc=True)
         detail = report.as_dict()
     if profiler:
         profiler.disable()

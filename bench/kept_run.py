@@ -160,6 +160,7 @@ def measure(store: str, name: str, runs: int) -> list[dict]:
         if billed != expected:
             raise SystemExit(f"run {number}: the invoice run billed {billed}, the bare GROUP BY counts {expected}")
         result = {"store": store, "events": bare["events"], "run": number, "seconds": round(invoiced["seconds"], 3),
+                  "cpu_seconds": round(invoiced["cpu_seconds"], 3),
                   "bare_seconds": [round(before["seconds"], 3), round(after["seconds"], 3)],
                   "ratio": round(bare["seconds"] / invoiced["seconds"], 3),
                   "peak_rss_mib": round(invoiced["peak_rss_mib"], 1), "invoices": invoiced["detail"]["created"],

@@ -3,6 +3,7 @@ database for each measurement takes longer than the measurement (10,000,000 even
 
     python -m bench.kept_run prepare --store postgresql --events 10000000 [--name NAME]
     python -m bench.kept_run measure --store postgresql [--name NAME] [--runs 3]
+    python -m bench.kept_run phases  --store postgresql [--name NAME]
     python -m bench.kept_run drop    --store postgresql [--name NAME]
 
 `prepare` loads the suites' data (bench/data.py: N events, N/100 customers) into a database of its
@@ -17,6 +18,11 @@ bare GROUP BY again; the ratio is against the faster of the two bare queries, as
 Each run checks that the invoices bill what the bare query counts and prints the sha256 of the
 invoices and their lines (the same digest before and after a change of the run means the same
 invoices).
+
+`phases` runs the invoice run once in this process (the invoices removed first) with the functions
+it calls wrapped, and prints the wall and CPU seconds of each phase: the cuts, the usage read, the
+pricing (price_cut) and the writes (save_drafts, on a second thread on PostgreSQL: its wall time
+overlaps the pricing, and CPU seconds are the whole process's, every thread).
 
 SQLite keeps its file in RATECARD_KEPT_DIR (default /var/tmp/ratecard-kept); PostgreSQL a database
 NAME (--name, default ratecard_kept) on the bench server.
@@ -173,9 +179,52 @@ def measure(store: str, name: str, runs: int) -> list[dict]:
     return results
 
 
+def phases(store: str, name: str) -> dict[str, tuple[float, float]]:
+    import functools
+
+    from ratecard.billing import run
+    from ratecard.services.catalog import current_catalog
+
+    url = _url(store, name)
+    reset_invoices(url)
+    times: dict[str, tuple[float, float]] = {}
+    originals = {}
+
+    def wrap(attribute: str, label: str) -> None:
+        original = originals[attribute] = getattr(run, attribute)
+
+        @functools.wraps(original)
+        def timed(*args, **kwargs):
+            wall, cpu = time.perf_counter(), time.process_time()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                before = times.get(label, (0.0, 0.0))
+                times[label] = (before[0] + time.perf_counter() - wall, before[1] + time.process_time() - cpu)
+        setattr(run, attribute, timed)
+
+    for attribute, label in (("_pending_cuts", "cuts"), ("aggregate_usage", "usage read"),
+                             ("price_cut", "pricing"), ("save_drafts", "writing")):
+        wrap(attribute, label)
+    opened = open_store(url, migrate=False)
+    try:
+        version, catalog = current_catalog(opened)
+        wall, cpu = time.perf_counter(), time.process_time()
+        report = run.generate_invoices(opened, catalog, version, data.UNTIL, data.NOW, pause_gc=True)
+        times["whole run"] = (time.perf_counter() - wall, time.process_time() - cpu)
+    finally:
+        opened.dispose()
+        for attribute, original in originals.items():
+            setattr(run, attribute, original)
+    for label, (wall, cpu) in times.items():
+        _log(f"{label:10s} wall {wall:7.3f}s  cpu {cpu:7.3f}s")
+    _log(f"{report.created:,} invoices; load {os.getloadavg()}")
+    return times
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.kept_run", description=__doc__.splitlines()[0])
-    parser.add_argument("operation", choices=("prepare", "measure", "drop"))
+    parser.add_argument("operation", choices=("prepare", "measure", "phases", "drop"))
     parser.add_argument("--store", choices=("sqlite", "postgresql"), required=True)
     parser.add_argument("--name", default="ratecard_kept")
     parser.add_argument("--events", type=int, default=1_000_000)
@@ -186,6 +235,8 @@ def main(argv: list[str] | None = None) -> int:
         prepare(args.store, args.name, args.events)
     elif args.operation == "drop":
         drop(args.store, args.name)
+    elif args.operation == "phases":
+        phases(args.store, args.name)
     else:
         print(json.dumps(measure(args.store, args.name, args.runs)))
     return 0

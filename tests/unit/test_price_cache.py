@@ -12,7 +12,9 @@ from zoneinfo import ZoneInfo
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ratecard.billing import run
 from ratecard.billing.run import PriceCache, measured_usage, price_cut, subscription_cuts
+from ratecard.domain import rating
 from ratecard.domain.aggregation import Usage
 
 from .subscription_cuts import catalog_of
@@ -65,9 +67,20 @@ subscription_entries = st.fixed_dictionaries(
 
 @settings(max_examples=60, deadline=None)
 @given(entries=st.lists(subscription_entries, min_size=1, max_size=8),
-       calls=st.lists(st.integers(min_value=0, max_value=1_000), min_size=8, max_size=8))
+       calls=st.lists(st.integers(min_value=0, max_value=1_000), min_size=8, max_size=8),
+       limit=st.sampled_from((1, 2, 20_000)))
 def test_invoices_priced_with_the_run_cache_are_those_priced_one_by_one(entries: list[dict[str, Any]],
-                                                                         calls: list[int]) -> None:
+                                                                         calls: list[int], limit: int) -> None:
+    # limit: the cache's maps emptied when full (1 and 2: at almost every cut)
+    saved = run.CACHE_LIMIT, rating.SHARED_LIMIT
+    run.CACHE_LIMIT = rating.SHARED_LIMIT = limit
+    try:
+        _compare(entries, calls)
+    finally:
+        run.CACHE_LIMIT, rating.SHARED_LIMIT = saved
+
+
+def _compare(entries: list[dict[str, Any]], calls: list[int]) -> None:
     catalog = catalog_of(_document(entries))
     cache = PriceCache()
     calendars: dict[tuple, list] = {}  # shared cuts, as the run shares them between subscriptions

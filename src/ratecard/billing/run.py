@@ -472,10 +472,21 @@ class PriceCache:
         self.invoices: dict[tuple, tuple[Cut, list[InvoiceRecord]]] = {}
 
     def record(self, line: Line) -> LineRecord:
+        if line.kind not in SHARED_KINDS:  # a usage line, a minimum, a one-off...: the cut's own
+            return to_line_record(line)
         found = self.records.get(id(line))
         if found is None:  # the line is kept with its record: its id is not reused while the cache lives
+            if len(self.records) >= CACHE_LIMIT:
+                self.records.clear()
             found = self.records[id(line)] = (line, to_line_record(line))
         return found[1]
+
+
+# the kinds of the lines rate_cut shares between cuts (fees and their prorations, the opening's
+# discounts); each of PriceCache's maps is emptied when it reaches CACHE_LIMIT entries, so a catalog
+# whose subscriptions share nothing (a plan of their own each) keeps the run's memory flat
+SHARED_KINDS = frozenset(("advance", "arrears", "proration", "discount"))
+CACHE_LIMIT = 20_000
 
 
 def _invoice_key(catalog_version: int, subscription: SubscriptionSpec, cut: Cut, pricing: Pricing,
@@ -540,6 +551,8 @@ def price_cut(catalog: Catalog, catalog_version: int, subscription: Subscription
             mode=mode,
         ))
     if key is not None:  # kept with the cut: its id is not reused while the cache lives
+        if len(cache.invoices) >= CACHE_LIMIT:
+            cache.invoices.clear()
         cache.invoices[key] = (cut, [replace(record, lines=list(record.lines)) for record in records])
     return records
 

@@ -272,8 +272,13 @@ class _Shared:
         key = (what, period, self.terms)
         found = self.cache.get(key)
         if found is None:
+            if len(self.cache) >= SHARED_LIMIT:  # plans of their own (overrides) share nothing: bounded
+                self.cache.clear()
             found = self.cache[key] = compute()
         return found
+
+
+SHARED_LIMIT = 20_000
 
 
 def previous_boundary(terms: Sequence[Terms], cut: Cut) -> datetime | None:

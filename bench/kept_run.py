@@ -169,7 +169,8 @@ def measure(store: str, name: str, runs: int) -> list[dict]:
                   "cpu_seconds": round(invoiced["cpu_seconds"], 3),
                   "bare_seconds": [round(before["seconds"], 3), round(after["seconds"], 3)],
                   "ratio": round(bare["seconds"] / invoiced["seconds"], 3),
-                  "peak_rss_mib": round(invoiced["peak_rss_mib"], 1), "invoices": invoiced["detail"]["created"],
+                  "peak_rss_mib": round(invoiced["peak_rss_mib"], 1),
+                  "rss_before_run_mib": round(invoiced["rss_before_mib"], 1), "invoices": invoiced["detail"]["created"],
                   "sha256": digest(url), "load": os.getloadavg()}
         _log(json.dumps(result))
         results.append(result)

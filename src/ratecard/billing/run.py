@@ -6,8 +6,11 @@ rewritten only when their content changed, so running twice changes nothing the 
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -18,7 +21,7 @@ from ..domain.dimensions import group_json
 from ..domain.early import EarlyPlan, with_early
 from ..domain.instants import from_micros, rfc3339, to_micros
 from ..domain.invoice import Line
-from ..domain.rating import Cut, RatingError, invoice_cuts, invoice_totals, rate_cut
+from ..domain.rating import Cut, Pricing, RatingError, invoice_cuts, invoice_totals, rate_cut
 from ..domain.terms import INVOICE_NOW, Basis, segments
 from ..domain.tiers import parts_json
 from ..store import Store
@@ -146,12 +149,19 @@ def generate_invoices(
     on_total: Callable[[int], None] | None = None,
     dry_run: bool = False,
     owned: Collection[str] | None = None,
+    pause_gc: bool = False,
 ) -> RunReport:
     """Create or refresh every draft due at boundaries <= until, remove the drafts today's cuts no
     longer produce and correct final invoices that no longer match. `dry_run`: the same report,
     nothing written (what a catalog change would do to invoices). `owned`: the subscriptions this
     call bills, a share of a run split between workers (billing.claims); the invoices of every
-    other subscription are left to their owner, so none is taken for a draft to remove."""
+    other subscription are left to their owner, so none is taken for a draft to remove.
+    `pause_gc`: for a process that does nothing else meanwhile (`ratecard invoices generate`), see
+    cyclic_gc_paused."""
+    if pause_gc:
+        with cyclic_gc_paused():
+            return generate_invoices(store, catalog, catalog_version, until, now, environment=environment,
+                                     on_progress=on_progress, on_total=on_total, dry_run=dry_run, owned=owned)
     check_horizon(until, now)
     report = RunReport(until=until.isoformat(), dry_run=dry_run)
     existing = existing_cuts(store, environment)
@@ -181,6 +191,24 @@ def generate_invoices(
     _write_drafts(store, environment, pending, priced, existing, to_micros(now), report, on_progress, stale)
     checks.issue_standalone(store, catalog, catalog_version, now, report, dry_run)
     return report
+
+
+@contextmanager
+def cyclic_gc_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector for a whole invoice run, and resume it after.
+
+    A run allocates a few objects per window, line and invoice and makes no reference cycles
+    (reference counting frees them), yet every allocation burst makes the collector traverse
+    every live object again, the catalog's included: measured on 20,000 invoices, pricing took
+    1.5-2.0 s of CPU with it and 1.2-1.4 s without. Only for a process of its own (the CLI's run):
+    the API's threads share the collector."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _usage(store: Store, catalog: Catalog, placed: Sequence[tuple[SubscriptionSpec, Cut]],
@@ -325,11 +353,12 @@ def _price_pending(catalog: Catalog, catalog_version: int, pending: list[tuple[S
     """The invoices of each pending cut, in order; None for a cut that could not be priced (added
     to `failures`): one subscription's data never stops the run for the others."""
     codes = [meter.code for meter in charged_meters(catalog, (subscription for subscription, _ in pending))]
+    cache = PriceCache()
     for index, (subscription, cut) in enumerate(pending):
         try:
             yield price_cut(catalog, catalog_version, subscription, cut,
                             measured_usage(usage, index, subscription, cut, codes), modes, billed_live.get(index),
-                            basis=basis.get(index), extra=adjustments.get(index, ()))
+                            basis=basis.get(index), extra=adjustments.get(index, ()), cache=cache)
         except RatingError as exc:
             failures.append(RunFailure(subscription.customer, subscription.reference,
                                        rfc3339(to_micros(cut.boundary)), exc.charge, str(exc)))
@@ -340,20 +369,29 @@ def _write_drafts(store: Store, environment: str, pending: list[tuple[Subscripti
                   priced: Iterable[list[InvoiceRecord] | None], existing: dict, now_us: int, report: RunReport,
                   on_progress: Callable[[int], None] | None, stale: list[int]) -> None:
     """Write the drafts in batches of WRITE_BATCH, then remove the drafts left without lines.
-    A cut that could not be priced (None) keeps its drafts as they were."""
+    A cut that could not be priced (None) keeps its drafts as they were.
+
+    PostgreSQL: a batch is written on a second thread while the next one is priced (the server
+    stores the rows while Python prices; the driver waits without the GIL). One batch at a time,
+    in order: the next is handed over only once the previous one is committed, so the invoices get
+    the same ids and draft numbers as when written in line, and a failed write stops the run."""
     batch: list[InvoiceRecord] = []
     emptied: list[int] = list(stale)
     done = 0  # cuts priced since the last progress report
-    for (subscription, cut), records in zip(pending, priced, strict=True):
-        if records is not None:
-            _sort_out(subscription, cut, records, existing, batch, emptied)
-        done += 1
-        if len(batch) >= WRITE_BATCH:
-            _flush(store, environment, batch, now_us, report)
-            if on_progress is not None:
-                on_progress(done)
-            done = 0
-    _flush(store, environment, batch, now_us, report)
+    writer = _Writer(store, environment, now_us, report, on_progress)
+    try:
+        for (subscription, cut), records in zip(pending, priced, strict=True):
+            if records is not None:
+                _sort_out(subscription, cut, records, existing, batch, emptied)
+            done += 1
+            if len(batch) >= WRITE_BATCH:
+                writer.write(batch, done)
+                batch = []
+                done = 0
+        writer.write(batch, 0)
+        writer.wait()
+    finally:
+        writer.close()
     if emptied:
         report.removed = len(emptied) if report.dry_run else delete_drafts(store, environment, emptied)
     if on_progress is not None and done:
@@ -415,25 +453,77 @@ def cut_modes(cut: Cut, live_from: int | None) -> set[str]:
     return {mode_for(start, live_from) for start in starts}
 
 
+class PriceCache:
+    """What one invoice run prices once and shares between cuts, for one catalog (its objects are
+    the keys, by identity: the cache must not outlive the run).
+
+    `lines`: rate_cut's lines that depend only on the terms, a period and the pricing (see its
+    `cache`). `records`: each line as stored, per line object (the shared lines are converted
+    once). `invoices`: the invoices of a cut that closes no period (no usage: the first invoice of
+    every subscription on a calendar, billed in advance), per (cut, terms, pricing and every other
+    input of price_cut); another subscription with the same inputs gets copies of its header with
+    its own customer and reference, and the same line records."""
+
+    __slots__ = ("invoices", "lines", "records")
+
+    def __init__(self) -> None:
+        self.lines: dict = {}
+        self.records: dict[int, tuple[Line, LineRecord]] = {}
+        self.invoices: dict[tuple, tuple[Cut, list[InvoiceRecord]]] = {}
+
+    def record(self, line: Line) -> LineRecord:
+        if line.kind not in SHARED_KINDS:  # a usage line, a minimum, a one-off...: the cut's own
+            return to_line_record(line)
+        found = self.records.get(id(line))
+        if found is None:  # the line is kept with its record: its id is not reused while the cache lives
+            if len(self.records) >= CACHE_LIMIT:
+                self.records.clear()
+            found = self.records[id(line)] = (line, to_line_record(line))
+        return found[1]
+
+
+# the kinds of the lines rate_cut shares between cuts (fees and their prorations, the opening's
+# discounts); each of PriceCache's maps is emptied when it reaches CACHE_LIMIT entries, so a catalog
+# whose subscriptions share nothing (a plan of their own each) keeps the run's memory flat
+SHARED_KINDS = frozenset(("advance", "arrears", "proration", "discount"))
+CACHE_LIMIT = 20_000
+
+
+def _invoice_key(catalog_version: int, subscription: SubscriptionSpec, cut: Cut, pricing: Pricing,
+                 live_from: int | None) -> tuple:
+    return (id(cut), catalog_version, tuple((item.start, id(item.plan), item.proration) for item in subscription.terms()),
+            pricing, subscription.end_prorated, subscription.one_off_charges(), subscription.billed_from(),
+            subscription.timezone, live_from)
+
+
 def price_cut(catalog: Catalog, catalog_version: int, subscription: SubscriptionSpec, cut: Cut,
               usage: dict[str, Usage] | Sequence[dict[str, Usage]], modes: BillingModes | None = None,
               billed_live: frozenset[tuple[str, int]] | None = None, *, basis: dict[str, Basis] | None = None,
-              extra: Sequence[Line] = ()) -> list[InvoiceRecord]:
+              extra: Sequence[Line] = (), cache: PriceCache | None = None) -> list[InvoiceRecord]:
     """The invoices at one cut: a live one for the lines ratecard bills and a shadow one for the
     lines the legacy system bills (either may be absent; a cut without lines has none).
     `usage`: per segment of the closing period (see measured_usage), or one mapping when its
     terms do not change. `billed_live`: (code, service start µs) already on the cut's final live
     invoice, left out. `basis`: what the closing period's final opening invoice billed in advance.
-    `extra`: corrections of final documents, carried by the live invoice."""
+    `extra`: corrections of final documents, carried by the live invoice. `cache`: see PriceCache
+    (an invoice run's; the invoices are the same with or without it)."""
     pricing = catalog.pricing_for(subscription)
+    live_from = (modes or BillingModes()).live_from(subscription.customer, ZoneInfo(subscription.timezone))
+    key = None
+    if cache is not None and cut.closing is None and not billed_live and basis is None and not extra:
+        key = _invoice_key(catalog_version, subscription, cut, pricing, live_from)
+        found = cache.invoices.get(key)
+        if found is not None:
+            return [replace(record, customer=subscription.customer, subscription=subscription.reference,
+                            lines=list(record.lines)) for record in found[1]]
     lines = rate_cut(subscription.terms(), cut, usage if cut.closing is not None else {}, pricing, basis=basis,
-                     end_prorated=subscription.end_prorated, one_offs=subscription.one_off_charges())
+                     end_prorated=subscription.end_prorated, one_offs=subscription.one_off_charges(),
+                     cache=cache.lines if cache is not None else None)
     if billed_live:
         lines = [line for line in lines if (line.code, to_micros(line.service_start)) not in billed_live]
     billed_from = subscription.billed_from()
     if billed_from is not None:  # periods before it were billed by the previous system
         lines = [line for line in lines if line.service_start >= billed_from]
-    live_from = (modes or BillingModes()).live_from(subscription.customer, ZoneInfo(subscription.timezone))
     parts: dict[str, list[Line]] = {}
     for line in lines:
         parts.setdefault(mode_for(to_micros(line.service_start), live_from), []).append(line)
@@ -457,9 +547,13 @@ def price_cut(catalog: Catalog, catalog_version: int, subscription: Subscription
             total=totals.total,
             tax_rate=pricing.tax_rate,
             catalog_version=catalog_version,
-            lines=[to_line_record(line) for line in part],
+            lines=[cache.record(line) if cache is not None else to_line_record(line) for line in part],
             mode=mode,
         ))
+    if key is not None:  # kept with the cut: its id is not reused while the cache lives
+        if len(cache.invoices) >= CACHE_LIMIT:
+            cache.invoices.clear()
+        cache.invoices[key] = (cut, [replace(record, lines=list(record.lines)) for record in records])
     return records
 
 
@@ -470,6 +564,45 @@ def _would_save(store: Store, batch: list[InvoiceRecord]) -> tuple[int, int]:
     updated = sum(1 for record in batch if record.id is not None and record.id in stored
                   and not stored[record.id].same_content(record))
     return created, updated
+
+
+class _Writer:
+    """Writes the run's batches in order: on a thread of its own on PostgreSQL (at most one batch in
+    flight), in line on SQLite (its driver takes the GIL back at every step, and one connection
+    writes at a time anyway)."""
+
+    def __init__(self, store: Store, environment: str, now_us: int, report: RunReport,
+                 on_progress: Callable[[int], None] | None) -> None:
+        self.store, self.environment, self.now_us, self.report = store, environment, now_us, report
+        self.on_progress = on_progress
+        self.pool = ThreadPoolExecutor(1, thread_name_prefix="invoice-writer") if store.is_postgres else None
+        self.flight: tuple[Future, int] | None = None
+
+    def write(self, batch: list[InvoiceRecord], done: int) -> None:
+        """Hand the batch over (the caller keeps no reference to it); `done`: cuts priced for it."""
+        self.wait()
+        if self.pool is None:
+            _flush(self.store, self.environment, batch, self.now_us, self.report)
+            self._progress(done)
+            return
+        self.flight = (self.pool.submit(_flush, self.store, self.environment, batch, self.now_us, self.report), done)
+
+    def wait(self) -> None:
+        if self.flight is not None:
+            future, done = self.flight
+            self.flight = None
+            future.result()  # a failed write raises here, in the run
+            self._progress(done)
+
+    def _progress(self, done: int) -> None:
+        if self.on_progress is not None and done:
+            self.on_progress(done)
+
+    def close(self) -> None:
+        """After wait() (every batch written), or on a failure of the run: the write in flight ends
+        (committed or rolled back) before the run's error goes on."""
+        if self.pool is not None:
+            self.pool.shutdown(wait=True)
 
 
 def _flush(store: Store, environment: str, batch: list[InvoiceRecord], now_us: int, report: RunReport) -> None:

@@ -8,11 +8,11 @@ cap → minimum → discounts → tax (domain/caps.py).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from .aggregation import Usage
 from .caps import PlanCap, cap_lines
@@ -51,13 +51,25 @@ class TooManyGroups(RatingError):
                                   f"{', '.join(group_by)} in the meter's events")
 
 
-@contextmanager
-def _pricing(charge: str, quantity: Decimal | None = None) -> Iterator[None]:
-    """Decimal arithmetic of one line: its failure becomes a RatingError naming the line."""
-    try:
-        yield
-    except ArithmeticError:  # decimal's InvalidOperation/Overflow: never a library message to the user
-        raise RatingError(charge, quantity) from None
+class _pricing:  # noqa: N801 - used as `with _pricing(code):`, like the generator it replaced
+    """Decimal arithmetic of one line: its failure becomes a RatingError naming the line.
+    (A class: an invoice run enters one per line, and a generator-based context manager costs
+    several times more per entry.)"""
+
+    __slots__ = ("charge", "quantity")
+
+    def __init__(self, charge: str, quantity: Decimal | None = None) -> None:
+        self.charge = charge
+        self.quantity = quantity
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None, traceback: object) -> bool:
+        if kind is not None and issubclass(kind, ArithmeticError):
+            # decimal's InvalidOperation/Overflow: never a library message to the user
+            raise RatingError(self.charge, self.quantity) from None
+        return False
 
 
 @dataclass(frozen=True)
@@ -153,19 +165,22 @@ def as_terms(plan: Plan | Sequence[Terms], cut: Cut) -> Sequence[Terms]:
 
 def rate_cut(plan: Plan | Sequence[Terms], cut: Cut, usage: Mapping[str, Usage] | Sequence[Mapping[str, Usage]],
              pricing: Pricing, *, basis: Mapping[str, Basis] | None = None, end_prorated: bool = True,
-             one_offs: Sequence[OneOff] = ()) -> list[Line]:
+             one_offs: Sequence[OneOff] = (), cache: dict | None = None) -> list[Line]:
     """The lines of the invoice at one cut.
 
     `usage`: meter code -> usage, one mapping per segment of the closing period (a single mapping
     when its terms do not change inside it). `basis`: what the closing period's opening invoice
     billed in advance, when it is final (otherwise it is what the opening computes now).
     `end_prorated`: a subscription ending inside a period credits the unused part of its fees.
-    `one_offs`: the subscription's one-off charges; those due at this cut are billed last."""
+    `one_offs`: the subscription's one-off charges; those due at this cut are billed last.
+    `cache`: a dict the caller keeps for many cuts priced from the same plan objects (an invoice
+    run): the lines that do not depend on usage (fees, their prorations, the opening's discounts)
+    are computed once per (terms, period, pricing) and shared; the lines are the same."""
     terms = as_terms(plan, cut)
+    shared = _Shared(cache, terms, pricing, end_prorated)
     lines: list[Line] = []
     if cut.opening is not None:
-        opened = opening_lines(terms, cut.opening, pricing, end_prorated)
-        lines += opened + _discounts(terms, cut.opening, opened, pricing)
+        lines += shared.get("opening", cut.opening, lambda: _opening(terms, cut.opening, pricing, end_prorated))
     if cut.settles is not None:
         settled = basis if basis is not None else basis_of(terms, cut.settles, pricing, end_prorated)
         settling = proration_lines(terms, cut.settles, settled, pricing, end_prorated)
@@ -184,15 +199,18 @@ def rate_cut(plan: Plan | Sequence[Terms], cut: Cut, usage: Mapping[str, Usage] 
             piece = Period(part.start, part.end, period.full_start, period.full_end)
             before = {code: amount for at, code, amount in cut.billed_early if at == number}
             plan_in_force = terms[part.index].plan
-            closing += flat_lines(plan_in_force, piece, "arrears", pricing)
+            closing += shared.get("arrears", (piece, part.index),
+                                  lambda: flat_lines(plan_in_force, piece, "arrears", pricing))  # noqa: B023
             used = usage_lines(plan_in_force, piece, part_usage, pricing, before)
             with _pricing("maximum"):  # caps come after the charge models, before the minimum
                 closing += used + cap_lines(plan_in_force.charges, plan_in_force.maximum, piece, used,
                                             pricing.currency, pricing.rounding)
             early += [Line(code, "", part.start, part.end, Decimal(1), amount, amount, "usage")
                       for code, amount in before.items()]
-        billed = basis if basis is not None else basis_of(terms, period, pricing, end_prorated)
-        settling = proration_lines(terms, period, billed, pricing, end_prorated)
+        if basis is not None:
+            billed, settling = basis, proration_lines(terms, period, basis, pricing, end_prorated)
+        else:
+            billed, settling = shared.get("settling", period, lambda: _settling(terms, period, pricing, end_prorated))
         closing += [line for line, when in settling if when is None]
         spent = (sum((item.amount for item in billed.values()), Decimal(0))
                  + sum((line.amount for line, _ in settling), Decimal(0))
@@ -204,6 +222,63 @@ def rate_cut(plan: Plan | Sequence[Terms], cut: Cut, usage: Mapping[str, Usage] 
         advance = _advance_lines(period, billed)
         lines += closing + _settled_discounts(terms, period, closing, pricing, advance, settling, None, early)
     return lines + one_off_lines(one_offs, terms, cut, pricing)
+
+
+def _opening(terms: Sequence[Terms], period: Period, pricing: Pricing, end_prorated: bool) -> tuple[Line, ...]:
+    """The lines a period's opening bills: its fees in advance, then their discounts."""
+    opened = opening_lines(terms, period, pricing, end_prorated)
+    return (*opened, *_discounts(terms, period, opened, pricing))
+
+
+def _settling(terms: Sequence[Terms], period: Period, pricing: Pricing, end_prorated: bool
+              ) -> tuple[dict[str, Basis], list[tuple[Line, datetime | None]]]:
+    """What the period's opening bills in advance (from today's terms) and its prorations."""
+    billed = basis_of(terms, period, pricing, end_prorated)
+    return billed, proration_lines(terms, period, billed, pricing, end_prorated)
+
+
+class _Same:
+    """A key part equal only to the same object (a plan of the catalog being billed): hashing the
+    plan itself walks all its charges and tiers, every time."""
+
+    __slots__ = ("item",)
+
+    def __init__(self, item: object) -> None:
+        self.item = item
+
+    def __hash__(self) -> int:
+        return id(self.item)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Same) and other.item is self.item
+
+
+class _Shared:
+    """rate_cut's lines that depend only on the terms, a period and the pricing, computed once per
+    cache. The key holds the terms' plans by identity (it keeps them alive, so an id is never reused
+    for another plan while the cache lives), their starts and prorations, the pricing and the period;
+    the values are never changed by their users (rate_cut copies them into its own lists)."""
+
+    __slots__ = ("cache", "terms")
+
+    def __init__(self, cache: dict | None, terms: Sequence[Terms], pricing: Pricing, end_prorated: bool) -> None:
+        self.cache = cache
+        self.terms = None if cache is None else (
+            tuple((item.start, _Same(item.plan), item.proration) for item in terms), pricing, end_prorated)
+
+    def get(self, what: str, period: object, compute: Callable[[], Any]) -> Any:
+        if self.cache is None:
+            return compute()
+        key = (what, period, self.terms)
+        found = self.cache.get(key)
+        if found is None:
+            if len(self.cache) >= SHARED_LIMIT:  # plans of their own (overrides) share nothing: bounded
+                self.cache.clear()
+            found = self.cache[key] = compute()
+        return found
+
+
+SHARED_LIMIT = 20_000
 
 
 def previous_boundary(terms: Sequence[Terms], cut: Cut) -> datetime | None:

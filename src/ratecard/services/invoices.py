@@ -46,7 +46,7 @@ def generate(store: Store, until: date | datetime, now: datetime, environment: s
         raise InvalidInput(str(exc)) from None
     version, catalog = current_catalog(store, environment)
     report = generate_invoices(store, catalog, version, until, now, environment=environment, on_progress=on_progress,
-                               on_total=on_total, dry_run=dry_run)
+                               on_total=on_total, dry_run=dry_run, pause_gc=True)  # the CLI's process
     if report.created and not report.dry_run and webhook_events.has_webhooks(store, environment):
         now_us = to_micros(now)
         webhook_events.invoices(store, environment, "invoice.created",

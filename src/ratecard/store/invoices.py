@@ -13,7 +13,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from operator import attrgetter, itemgetter
+from operator import attrgetter
 from typing import Any
 
 from sqlalchemy import delete, func, literal, select, text, update
@@ -154,7 +154,7 @@ def save_drafts(store: Store, environment: str, drafts: Sequence[InvoiceRecord],
         numbers = reserve_draft_numbers(connection, environment, len(new)) if new else []
         existing_ids = [d.id for d in drafts if d.id is not None]
         current = load_invoices(connection, existing_ids) if existing_ids else {}
-        lines: list[dict[str, Any]] = []
+        lines: list[tuple] = []  # in LINE_COLUMNS order
         if new and store.is_postgres:
             lines += _copy_new_postgres(connection, environment, new, numbers, now_us)
         elif new:
@@ -172,13 +172,13 @@ def save_drafts(store: Store, environment: str, drafts: Sequence[InvoiceRecord],
             )
             if result.rowcount:
                 connection.execute(delete(invoice_lines).where(invoice_lines.c.invoice_id == draft.id))
-                lines += line_rows(draft.id, draft.lines)
+                lines += line_tuples(draft.id, draft.lines)
                 updated += 1
         if lines and store.is_postgres:
-            _copy_rows(connection, "invoice_lines", LINE_COLUMNS, [[row[c] for c in LINE_COLUMNS] for row in lines])
+            _copy_rows(connection, "invoice_lines", LINE_COLUMNS, lines)
         elif lines:
             connection.connection.driver_connection.executemany(
-                _SQLITE_INSERT_LINES, [_sqlite_row(_line_values(row), _LINE_MONEY) for row in lines]
+                _SQLITE_INSERT_LINES, [_sqlite_row(row, _LINE_MONEY) for row in lines]
             )
     return len(new), updated
 
@@ -203,15 +203,15 @@ def _sqlite_row(values: Sequence[Any], money: Sequence[int]) -> list[Any]:
 
 
 def _insert_new_sqlite(connection: Any, environment: str, new: Sequence[InvoiceRecord], numbers: Sequence[int],
-                       now_us: int) -> list[dict]:
+                       now_us: int) -> list[tuple]:
     """SQLite: each new invoice by the driver's prepared INSERT (its id from lastrowid); their lines."""
     cursor = connection.connection.driver_connection.cursor()
-    lines: list[dict] = []
+    lines: list[tuple] = []
     try:
         for draft, number in zip(new, numbers, strict=True):
             cursor.execute(_SQLITE_INSERT_INVOICE, _sqlite_row(
                 (environment, now_us, now_us, number, *_header_values(draft)), _HEADER_MONEY))
-            lines += line_rows(cursor.lastrowid, draft.lines)
+            lines += line_tuples(cursor.lastrowid, draft.lines)
     finally:
         cursor.close()
     return lines
@@ -245,7 +245,6 @@ def delete_drafts(store: Store, environment: str, ids: Sequence[int]) -> int:
 LINE_COLUMNS = ("invoice_id", "position", *LineRecord.__dataclass_fields__)
 _SQLITE_INSERT_LINES = (f"INSERT INTO invoice_lines ({', '.join(LINE_COLUMNS)}) "
                         f"VALUES ({', '.join('?' * len(LINE_COLUMNS))})")
-_line_values = itemgetter(*LINE_COLUMNS)
 _LINE_MONEY = tuple(index for index, name in enumerate(LINE_COLUMNS) if name in _MONEY_COLUMNS)
 INVOICE_COLUMNS = ("id", "environment", "created_at", "updated_at", "draft_number", *HEADER)
 
@@ -270,7 +269,7 @@ def reserve_draft_numbers(connection: Any, environment: str, count: int) -> list
 
 
 def _copy_new_postgres(connection: Any, environment: str, new: Sequence[InvoiceRecord], numbers: Sequence[int],
-                       now_us: int) -> list[dict]:
+                       now_us: int) -> list[tuple]:
     """PostgreSQL: ids drawn from the sequence in one query, then invoices written with COPY.
 
     A multi-row INSERT of a few thousand invoices spends most of its time building and
@@ -280,12 +279,12 @@ def _copy_new_postgres(connection: Any, environment: str, new: Sequence[InvoiceR
         text("SELECT nextval(pg_get_serial_sequence('invoices', 'id')) FROM generate_series(1, :n)"),
         {"n": len(new)},
     ).scalars().all()
-    rows = [[invoice_id, environment, now_us, now_us, number, *(getattr(draft, name) for name in HEADER)]
+    rows = [(invoice_id, environment, now_us, now_us, number, *_header_values(draft))
             for invoice_id, draft, number in zip(ids, new, numbers, strict=True)]
     _copy_rows(connection, "invoices", INVOICE_COLUMNS, rows)
-    lines: list[dict] = []
+    lines: list[tuple] = []
     for invoice_id, draft in zip(ids, new, strict=True):
-        lines += line_rows(invoice_id, draft.lines)
+        lines += line_tuples(invoice_id, draft.lines)
     return lines
 
 
@@ -294,6 +293,14 @@ def _copy_rows(connection: Any, table: str, columns: Sequence[str], rows: Sequen
     with raw.cursor() as cursor, cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
         for row in rows:
             copy.write_row(row)
+
+
+_line_fields = attrgetter(*LineRecord.__dataclass_fields__)
+
+
+def line_tuples(invoice_id: int, lines: Sequence[LineRecord]) -> list[tuple]:
+    """line_rows as tuples in LINE_COLUMNS order (what a run's writes bind)."""
+    return [(invoice_id, index, *_line_fields(line)) for index, line in enumerate(lines)]
 
 
 def line_rows(invoice_id: int, lines: Sequence[LineRecord], positions: Sequence[int] | None = None

@@ -30,6 +30,7 @@ from .errors import (
     unexpected_error_handler,
     validation_error_handler,
 )
+from .lane import install as install_single_event_lane
 from .metrics import Metrics
 from .middleware import AuthenticatedBodies, Idempotency, RequestIdAndLatency
 from .routes import catalog, customers, events, invoices, monitoring, payments, subscriptions, system
@@ -83,6 +84,8 @@ def create_app(database_url: str | None = None) -> FastAPI:
     app.add_api_route("/", _to_console, include_in_schema=False)
     app.add_api_route(CONSOLE_PREFIX, _to_console, include_in_schema=False)
     install_route_index(app)  # last: every route is in place
+    if os.environ.get("RATECARD_SINGLE_EVENT_LANE", "1").strip() != "0":  # 0: every request takes the full stack
+        install_single_event_lane(app)  # one-event ingestion answered ahead of the middleware (lane.py)
     return app
 
 

@@ -114,6 +114,12 @@ class GroupCommitter:
               keep_duplicates: bool = False) -> Outcome:
         """Write rows (distinct ids not required) in the next shared transaction; returns once it
         committed. Raises what the write raised when it failed."""
+        return self.submit(environment, rows, expected, keep_duplicates).result()
+
+    def submit(self, environment: str, rows: Sequence[Row], expected: Fingerprint | None,
+               keep_duplicates: bool = False) -> Future:
+        """`write` without the wait: the future is done (an Outcome, or the write's error) once the
+        shared transaction committed. For a caller that must not block (an event loop)."""
         job = _Job(environment, rows, expected, keep_duplicates)
         with self._condition:
             if getattr(self._local, "pending", None) is not None:
@@ -123,7 +129,7 @@ class GroupCommitter:
                 raise CommitterClosed("the server is shutting down")
             self._queue.append(job)
             self._condition.notify_all()
-        return job.future.result()
+        return job.future
 
     def close(self) -> None:
         """Write what is queued, then stop the thread and close the connection."""
@@ -276,18 +282,27 @@ class GroupWriter:
     """An EventWriter for import_records that writes through the committer (one request's rows)."""
 
     def __init__(self, committer: GroupCommitter, environment: str, expected: Fingerprint | None,
-                 on_stale: Any = None) -> None:
+                 on_stale: Any = None, written: tuple[Sequence[Row], Outcome] | None = None) -> None:
         self.committer = committer
         self.environment = environment
         self.expected = expected
         self.on_stale = on_stale
+        # rows the caller submitted to the committer itself, with their outcome: `write` takes it
+        # instead of writing them again (the importer counts them as usual)
+        self.written = written
         self._held: dict[str, Content] = {}
         self._wrote = False
 
     def write(self, rows: Sequence[Row]) -> int:
         if not rows:
             return 0
-        outcome = self.committer.write(self.environment, rows, self.expected)
+        if self.written is not None:
+            submitted, outcome = self.written
+            if list(rows) != list(submitted):
+                raise RuntimeError("the rows checked again are not the rows written")
+            self.written = None
+        else:
+            outcome = self.committer.write(self.environment, rows, self.expected)
         if outcome.stale is not None:
             self._stale(outcome.stale)
         self._wrote = True

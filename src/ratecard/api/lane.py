@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from typing import Any
 
 import orjson
@@ -40,7 +39,7 @@ from .caches import CatalogState
 from .context import Caller
 from .errors import unexpected_body
 from .metrics import current_environment
-from .middleware import body_limit
+from .middleware import body_limit, new_request_id
 from .routes.events import batch_summary, parse_events
 from .solvimon.common import MAX_BODY as SOLVIMON_MAX_BODY
 from .solvimon.common import decode_json, reject_nul
@@ -125,7 +124,7 @@ class SingleEventLane:
             await self.app(scope, _replay(body, False, receive), send)
             return
         status, content = answer
-        request_id = (request_id.decode("latin-1")[:128] if request_id else "") or uuid.uuid4().hex
+        request_id = (request_id.decode("latin-1")[:128] if request_id else "") or new_request_id()
         await send({"type": "http.response.start", "status": status,
                     "headers": [(b"content-length", str(len(content)).encode()), *JSON_HEADERS,
                                 (b"x-request-id", request_id.encode("latin-1"))]})

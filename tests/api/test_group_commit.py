@@ -145,3 +145,23 @@ def test_an_event_is_checked_against_the_catalog_applied_since_the_last_request(
     else:
         assert first["processed_details"]["type"] == "NOT_MATCHED"
         assert second["processed_details"]["type"] == "DEFAULT"
+
+
+def test_acknowledged_events_are_committed_durably(db_url: str) -> None:
+    """An answer is sent once its event is committed, and a commit is on disk when it returns:
+    SQLite syncs its log at every commit (synchronous=FULL, not NORMAL, which syncs only at
+    checkpoints), on the group committer's connection as on every other; PostgreSQL waits
+    for the WAL flush (synchronous_commit on, which ratecard never turns off)."""
+    store = open_store(at_head(db_url))
+    committer = GroupCommitter(store)
+    try:
+        assert committer.write("live", [row("durable-1")], None).inserted == [True]
+        setting = "SHOW synchronous_commit" if store.is_postgres else "PRAGMA synchronous"
+        expected = "on" if store.is_postgres else 2  # 2: FULL
+        connections = [committer._connect(), store.engine.connect()]
+        for connection in connections:
+            assert connection.exec_driver_sql(setting).scalar() == expected
+        connections[1].close()
+    finally:
+        committer.close()
+        store.dispose()

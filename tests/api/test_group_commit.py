@@ -165,3 +165,23 @@ def test_acknowledged_events_are_committed_durably(db_url: str) -> None:
     finally:
         committer.close()
         store.dispose()
+
+
+def test_two_writers_store_each_event_once_and_answer_each_request(db_url: str) -> None:
+    """Two writer threads (PostgreSQL's default in a server) take batches from one queue: the
+    same id sent by several requests at once is stored once, every other request holds it."""
+    store = open_store(at_head(db_url))
+    committer = GroupCommitter(store, max_wait=0.0, writers=2)
+    try:
+        with ThreadPoolExecutor(16) as pool:
+            outcomes = list(pool.map(lambda n: committer.write("live", [row(f"w{n % 8}"), row(f"own{n}")], None),
+                                     range(48)))
+        assert sum(o.new for o in outcomes) == 8 + 48
+        assert all(o.inserted[1] for o in outcomes)  # each request's own event
+        assert sorted(o.inserted[0] for o in outcomes).count(True) == 8  # each shared id stored by one request
+        assert sum(count_by_status(store, "live").values()) == 8 + 48
+        assert committer.batches >= 2
+    finally:
+        committer.close()
+        store.dispose()
+    assert committer._connections == []  # every writer's connection closed

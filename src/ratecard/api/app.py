@@ -95,13 +95,17 @@ async def _to_console() -> RedirectResponse:
 
 def group_committer(store: Store) -> GroupCommitter | None:
     """The process's group committer, tuned by RATECARD_GROUP_COMMIT_MAX_EVENTS (rows per shared
-    transaction; 0 turns group commit off) and
-    RATECARD_GROUP_COMMIT_MAX_WAIT_MS (how long the writer waits for requests still validating)."""
+    transaction; 0 turns group commit off),
+    RATECARD_GROUP_COMMIT_MAX_WAIT_MS (how long the writer waits for requests still validating) and
+    RATECARD_GROUP_COMMIT_WRITERS (writer threads, each with its own connection)."""
     max_events = _knob("RATECARD_GROUP_COMMIT_MAX_EVENTS", MAX_GROUP_EVENTS, 0, 5_000)
     if max_events == 0:
         return None
     max_wait = _knob("RATECARD_GROUP_COMMIT_MAX_WAIT_MS", MAX_GROUP_WAIT * 1000, 0, 100) / 1000
-    return GroupCommitter(store, int(max_events), max_wait)
+    # PostgreSQL: two writer threads, so one batch is written while the other waits for its commit
+    # (the server's own WAL flush then serves both); SQLite takes one writer at a time anyway
+    writers = _knob("RATECARD_GROUP_COMMIT_WRITERS", 2 if store.is_postgres else 1, 1, 8)
+    return GroupCommitter(store, int(max_events), max_wait, int(writers))
 
 
 def _knob(name: str, default: float, low: float, high: float) -> float:

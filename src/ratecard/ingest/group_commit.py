@@ -77,19 +77,26 @@ class GroupCommitter:
     """One writer thread per process; `write` is called from any request thread and blocks until
     its rows are committed (or refused)."""
 
-    def __init__(self, store: Store, max_events: int = MAX_EVENTS, max_wait: float = MAX_WAIT) -> None:
+    def __init__(self, store: Store, max_events: int = MAX_EVENTS, max_wait: float = MAX_WAIT,
+                 writers: int = 1) -> None:
+        """`writers`: writer threads, each with its own connection, taking batches from the same
+        queue, so that one batch is written while another commits (PostgreSQL; SQLite has one
+        writer at a time whatever the threads)."""
         self.store = store
         self.max_events = max_events
         self.max_wait = max_wait
         self._queue: deque[_Job] = deque()
         self._arriving = 0  # announced requests still validating: they will write soon
         self._local = threading.local()
+        self._writer = threading.local()  # each writer thread's connection
+        self._connections: list[Any] = []
         self._condition = threading.Condition()
         self._closing = False
-        self._connection: Any = None
         self.batches = 0  # transactions committed (for tests and figures)
-        self._thread = threading.Thread(target=self._run, name="ratecard-group-commit", daemon=True)
-        self._thread.start()
+        self._threads = [threading.Thread(target=self._run, name=f"ratecard-group-commit-{number}", daemon=True)
+                         for number in range(max(1, writers))]
+        for thread in self._threads:
+            thread.start()
 
     # ------------------------------------------------------------------ request side
 
@@ -136,8 +143,12 @@ class GroupCommitter:
         with self._condition:
             self._closing = True
             self._condition.notify_all()
-        self._thread.join(timeout=60)
-        self._drop_connection()
+        for thread in self._threads:
+            thread.join(timeout=60)
+        with self._condition:
+            left, self._connections = self._connections, []
+        for connection in left:
+            _close(connection)
 
     # ------------------------------------------------------------------ writer side
 
@@ -251,17 +262,29 @@ class GroupCommitter:
         return outcomes
 
     def _connect(self) -> Any:
-        if self._connection is None:
-            self._connection = self.store.engine.connect()
-        return self._connection
+        """This writer thread's connection (opened on first use, kept)."""
+        connection = getattr(self._writer, "connection", None)
+        if connection is None:
+            connection = self._writer.connection = self.store.engine.connect()
+            with self._condition:
+                self._connections.append(connection)
+        return connection
 
     def _drop_connection(self) -> None:
-        connection, self._connection = self._connection, None
+        connection = getattr(self._writer, "connection", None)
+        self._writer.connection = None
         if connection is not None:
-            try:
-                connection.close()
-            except Exception:  # noqa: BLE001 - a broken connection may fail to close; it is dropped anyway
-                pass
+            with self._condition:
+                if connection in self._connections:
+                    self._connections.remove(connection)
+            _close(connection)
+
+
+def _close(connection: Any) -> None:
+    try:
+        connection.close()
+    except Exception:  # noqa: BLE001 - a broken connection may fail to close; it is dropped anyway
+        pass
 
 
 class _Restart(Exception):  # noqa: N818 - internal: roll back and write again without these requests

@@ -1,10 +1,11 @@
 """Group commit: small concurrent writes of events share one transaction.
 
-A server process keeps one `GroupCommitter`: a writer thread with its own database connection
-and a queue. A request validates its events on its own thread, hands the rows to the committer
-and waits; the writer takes every request already queued (and, while other requests are still
-being validated, waits up to `max_wait` seconds for them, never past `max_events` rows), writes
-them all in one transaction, commits, and only then answers each request with its own outcome:
+A server process keeps one `GroupCommitter`: a queue and writer threads (one, or a few on
+PostgreSQL), each with its own database connection. A request validates its events on its own
+thread (or on the event loop: `submit`), hands the rows to the committer and waits; a writer
+takes every request already queued (and, while other requests are still being validated, waits
+up to `max_wait` seconds for them, never past `max_events` rows), writes them all in one
+transaction, commits, and only then answers each request with its own outcome:
 which of its rows were inserted, which ids were already held (with the stored content, to tell
 a duplicate from a conflict), and for Solvimon's ingestion the duplicate records kept.
 
@@ -74,8 +75,8 @@ class _Job:
 
 
 class GroupCommitter:
-    """One writer thread per process; `write` is called from any request thread and blocks until
-    its rows are committed (or refused)."""
+    """Writer threads sharing one queue; `write` is called from any request thread and blocks until
+    its rows are committed (or refused); `submit` returns a future instead."""
 
     def __init__(self, store: Store, max_events: int = MAX_EVENTS, max_wait: float = MAX_WAIT,
                  writers: int = 1) -> None:

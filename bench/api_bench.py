@@ -13,7 +13,10 @@ Each store gets a fresh database holding the benchmark catalog (bench/data.py) a
                     server offers it and accepts the probe, else a one-element `POST /v1/events`)
                     from 4 client processes, max(1,000, N/100) requests. Baseline: the same rows
                     written by 4 processes the bare way a single-event endpoint must write them,
-                    one INSERT + COMMIT per row, into an empty copy of the events table.
+                    one INSERT + COMMIT per row, into an empty copy of the events table, on
+                    connections opened by ratecard's store: as durable as the server's commits
+                    (SQLite synchronous=FULL, PostgreSQL synchronous_commit as configured; checked
+                    and named in the row's detail).
 3. api_single_p50 / api_single_p99
                     the same requests' latency percentiles (ms) against the budgets of 3 ms and
                     15 ms; ratio = budget / value, so higher is better like every row (the bare
@@ -270,6 +273,7 @@ def _bare_single_client(index: int, count: int, barrier, results, url: str, cust
         driver = raw.driver_connection
         marks = ", ".join(("%s" if store.is_postgres else "?") for _ in COLUMNS)
         statement = f"INSERT INTO {TABLE} ({', '.join(COLUMNS)}) VALUES ({marks})"
+        durability = _durability(driver, store.is_postgres)
         clock = time.perf_counter
         latencies = []
         barrier.wait(timeout=600)
@@ -281,9 +285,29 @@ def _bare_single_client(index: int, count: int, barrier, results, url: str, cust
         end = clock()
         raw.close()
         store.dispose()
-        results.put({"end": end, "latencies": latencies, "errors": []})
+        results.put({"end": end, "latencies": latencies, "errors": [], "durability": durability})
     except BaseException as exc:  # noqa: BLE001 - reported to the parent
         results.put({"fatal": f"{type(exc).__name__}: {exc}", "end": time.perf_counter()})
+
+
+def _durability(driver: Any, postgres: bool) -> str:
+    """The commit durability of a connection: the baseline opens its connections through
+    ratecard's store (open_store), so it commits as durably as the server does."""
+    if postgres:
+        return f"synchronous_commit={driver.execute('SHOW synchronous_commit').fetchone()[0]}"
+    level = driver.execute("PRAGMA synchronous").fetchone()[0]
+    return f"synchronous={ {0: 'OFF', 1: 'NORMAL', 2: 'FULL', 3: 'EXTRA'}.get(level, level) }"
+
+
+def server_durability(url: str) -> str:
+    """The durability of the server's connections (the same store settings)."""
+    store = open_store(url, migrate=False)
+    raw = store.engine.raw_connection()
+    try:
+        return _durability(raw.driver_connection, store.is_postgres)
+    finally:
+        raw.close()
+        store.dispose()
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -397,6 +421,19 @@ def bench_api_store(kind: str, url: str, events: int, events_file: Path, catalog
                         "p99_ms": round(percentile(alone_latencies, 0.99) * 1000, 3)}
     _log(f"{kind} API, group commit off (diagnosis): {group_commit_off}")
 
+    # diagnosis, not a row: the same load through the full stack (no single-event lane, api/lane.py)
+    with Server(url, folder / f"serve-nolane-{kind}.log", env={"RATECARD_SINGLE_EVENT_LANE": "0"}) as full:
+        request(full.port, "GET", "/healthz", b"", {})
+        full_seconds, full_reports = _run_clients(
+            _single_client, split(requests, SINGLE_CLIENTS), (full.port, key, customers, endpoint, "singlefull"))
+    if any(r["errors"] for r in full_reports):
+        raise SystemExit(f"{kind}: single-event requests without the lane failed")
+    full_latencies = [value for r in full_reports for value in r["latencies"]]
+    lane_off = {"requests_per_second": round(requests / full_seconds, 1),
+                "p50_ms": round(percentile(full_latencies, 0.5) * 1000, 3),
+                "p99_ms": round(percentile(full_latencies, 0.99) * 1000, 3)}
+    _log(f"{kind} API, single-event lane off (diagnosis): {lane_off}")
+
     _log(f"{kind}: bare {'COPY' if kind == 'postgresql' else 'executemany INSERT'} of the same {events:,} rows")
     settle(url)
     bare = bare_insert(url, data.event_rows(events, data.to_micros(data.NOW)))
@@ -414,6 +451,10 @@ def bench_api_store(kind: str, url: str, events: int, events_file: Path, catalog
     bare_single_seconds, bare_reports = _run_clients(_bare_single_client, split(requests, SINGLE_CLIENTS),
                                                      (url, customers))
     bare_latencies = [value for r in bare_reports for value in r["latencies"]]
+    durability = {r["durability"] for r in bare_reports}
+    served = server_durability(url)
+    if durability != {served}:
+        raise SystemExit(f"{kind}: the bare baseline committed with {durability}, the server with {served}")
     store = open_store(url, migrate=False)
     with store.engine.begin() as connection:
         copied = connection.execute(text(f"SELECT count(*) FROM {TABLE}")).scalar_one()
@@ -431,7 +472,7 @@ def bench_api_store(kind: str, url: str, events: int, events_file: Path, catalog
     setup = {"server": f"ratecard serve --workers {WORKERS}, loopback", "clients": SINGLE_CLIENTS,
              "client": "http.client, one keep-alive connection per client process", "endpoint": endpoint,
              "requests": requests, "same_load_on_workers_1": workers_1,
-             "same_load_group_commit_off": group_commit_off}
+             "same_load_group_commit_off": group_commit_off, "same_load_lane_off": lane_off}
     return [
         {
             "name": f"api_batch.{kind}", "value": round(rate, 1), "unit": "events/s",
@@ -448,7 +489,9 @@ def bench_api_store(kind: str, url: str, events: int, events_file: Path, catalog
             "baseline": round(bare_single_rate, 1), "ratio": round(single_rate / bare_single_rate, 3),
             "target": SINGLE_TARGET,
             "detail": {**setup, "seconds": round(single_seconds, 3), "baseline_seconds": round(bare_single_seconds, 3),
-                       "baseline": f"bare INSERT + COMMIT per row from {SINGLE_CLIENTS} processes (raw driver)",
+                       "baseline": f"bare INSERT + COMMIT per row from {SINGLE_CLIENTS} processes (raw driver), "
+                                   f"committing as durably as the server ({served})",
+                       "durability": served,
                        "target_note": "group commit: at least a bare INSERT + COMMIT per row (ratio 1.0)"},
         },
         {

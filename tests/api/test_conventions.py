@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+
+from ratecard.api.middleware import new_request_id
 from ratecard.store import open_store
 from ratecard.store.keys import list_keys, revoke_key
 
@@ -52,6 +55,23 @@ def test_every_response_carries_a_request_id(api: Api) -> None:
     assert len(generated.headers["x-request-id"]) >= 16
     echoed = api.client.get("/v1/plans", headers={"X-REQUEST-ID": "trace-123"})
     assert echoed.status_code == 401 and echoed.headers["x-request-id"] == "trace-123"
+    ids = {api.client.get("/healthz").headers["x-request-id"] for _ in range(20)}
+    assert len(ids) == 20
+
+
+def test_a_forked_worker_draws_request_ids_of_its_own() -> None:
+    parent = [new_request_id() for _ in range(3)]
+    reader, writer = os.pipe()
+    child = os.fork()
+    if child == 0:  # the child: its first ids, then leave without running the parent's cleanup
+        os.write(writer, " ".join(new_request_id() for _ in range(3)).encode())
+        os._exit(0)
+    os.close(writer)
+    with os.fdopen(reader) as pipe:
+        children = pipe.read().split()
+    os.waitpid(child, 0)
+    assert len(children) == 3 and not set(children) & set(parent)
+    assert {i[:16] for i in children} != {i[:16] for i in parent}  # not only the counter differs
 
 
 def test_validation_errors_name_the_field(api: Api) -> None:

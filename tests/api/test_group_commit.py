@@ -145,3 +145,43 @@ def test_an_event_is_checked_against_the_catalog_applied_since_the_last_request(
     else:
         assert first["processed_details"]["type"] == "NOT_MATCHED"
         assert second["processed_details"]["type"] == "DEFAULT"
+
+
+def test_acknowledged_events_are_committed_durably(db_url: str) -> None:
+    """An answer is sent once its event is committed, and a commit is on disk when it returns:
+    SQLite syncs its log at every commit (synchronous=FULL, not NORMAL, which syncs only at
+    checkpoints), on the group committer's connection as on every other; PostgreSQL waits
+    for the WAL flush (synchronous_commit on, which ratecard never turns off)."""
+    store = open_store(at_head(db_url))
+    committer = GroupCommitter(store)
+    try:
+        assert committer.write("live", [row("durable-1")], None).inserted == [True]
+        setting = "SHOW synchronous_commit" if store.is_postgres else "PRAGMA synchronous"
+        expected = "on" if store.is_postgres else 2  # 2: FULL
+        connections = [committer._connect(), store.engine.connect()]
+        for connection in connections:
+            assert connection.exec_driver_sql(setting).scalar() == expected
+        connections[1].close()
+    finally:
+        committer.close()
+        store.dispose()
+
+
+def test_two_writers_store_each_event_once_and_answer_each_request(db_url: str) -> None:
+    """Two writer threads (PostgreSQL's default in a server) take batches from one queue: the
+    same id sent by several requests at once is stored once, every other request holds it."""
+    store = open_store(at_head(db_url))
+    committer = GroupCommitter(store, max_wait=0.0, writers=2)
+    try:
+        with ThreadPoolExecutor(16) as pool:
+            outcomes = list(pool.map(lambda n: committer.write("live", [row(f"w{n % 8}"), row(f"own{n}")], None),
+                                     range(48)))
+        assert sum(o.new for o in outcomes) == 8 + 48
+        assert all(o.inserted[1] for o in outcomes)  # each request's own event
+        assert sorted(o.inserted[0] for o in outcomes).count(True) == 8  # each shared id stored by one request
+        assert sum(count_by_status(store, "live").values()) == 8 + 48
+        assert committer.batches >= 2
+    finally:
+        committer.close()
+        store.dispose()
+    assert committer._connections == []  # every writer's connection closed

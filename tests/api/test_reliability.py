@@ -304,6 +304,7 @@ def test_the_same_batch_in_opposite_orders_on_two_servers_never_deadlocks(shared
 
 KILL_BATCH = 500
 GROUP_COMMITTED = 10  # small enough for the server's group commit
+SINGLE = 1  # one event per request: the single-event lane (api/lane.py)
 KILL_CLIENTS = 4
 ACKED_BEFORE_KILL = 24  # batches answered 2xx before the kill is armed
 KILL_DEADLINE = 30.0
@@ -320,7 +321,7 @@ def kill_url(request: pytest.FixtureRequest, tmp_path: Path, postgres_reason: st
         yield url
 
 
-@pytest.mark.parametrize("size", [KILL_BATCH, GROUP_COMMITTED])
+@pytest.mark.parametrize("size", [KILL_BATCH, GROUP_COMMITTED, SINGLE])
 def test_sigkill_mid_load_loses_no_acknowledged_event_and_half_writes_none(kill_url: str, tmp_path: Path,
                                                                            size: int) -> None:
     """4 clients send distinct batches of 500 events without pause; once 24 batches were answered
@@ -333,7 +334,8 @@ def test_sigkill_mid_load_loses_no_acknowledged_event_and_half_writes_none(kill_
     exactly the missing events are stored, and the totals add up.
 
     Batches of 10 go through the server's group commit (several requests per transaction): the
-    same must hold, each request whole or not at all, answered only once committed."""
+    same must hold, each request whole or not at all, answered only once committed; and for one
+    event per request, which the single-event lane answers once the shared transaction committed."""
     key = create_key(kill_url)
     rng = random.Random(3)
     batches: list[list[dict[str, Any]]] = []

@@ -30,6 +30,7 @@ from .errors import (
     unexpected_error_handler,
     validation_error_handler,
 )
+from .lane import install as install_single_event_lane
 from .metrics import Metrics
 from .middleware import AuthenticatedBodies, Idempotency, RequestIdAndLatency
 from .routes import catalog, customers, events, invoices, monitoring, payments, subscriptions, system
@@ -83,6 +84,8 @@ def create_app(database_url: str | None = None) -> FastAPI:
     app.add_api_route("/", _to_console, include_in_schema=False)
     app.add_api_route(CONSOLE_PREFIX, _to_console, include_in_schema=False)
     install_route_index(app)  # last: every route is in place
+    if os.environ.get("RATECARD_SINGLE_EVENT_LANE", "1").strip() != "0":  # 0: every request takes the full stack
+        install_single_event_lane(app)  # one-event ingestion answered ahead of the middleware (lane.py)
     return app
 
 
@@ -92,13 +95,17 @@ async def _to_console() -> RedirectResponse:
 
 def group_committer(store: Store) -> GroupCommitter | None:
     """The process's group committer, tuned by RATECARD_GROUP_COMMIT_MAX_EVENTS (rows per shared
-    transaction; 0 turns group commit off) and
-    RATECARD_GROUP_COMMIT_MAX_WAIT_MS (how long the writer waits for requests still validating)."""
+    transaction; 0 turns group commit off),
+    RATECARD_GROUP_COMMIT_MAX_WAIT_MS (how long the writer waits for requests still validating) and
+    RATECARD_GROUP_COMMIT_WRITERS (writer threads, each with its own connection)."""
     max_events = _knob("RATECARD_GROUP_COMMIT_MAX_EVENTS", MAX_GROUP_EVENTS, 0, 5_000)
     if max_events == 0:
         return None
     max_wait = _knob("RATECARD_GROUP_COMMIT_MAX_WAIT_MS", MAX_GROUP_WAIT * 1000, 0, 100) / 1000
-    return GroupCommitter(store, int(max_events), max_wait)
+    # PostgreSQL: two writer threads, so one batch is written while the other waits for its commit
+    # (the server's own WAL flush then serves both); SQLite takes one writer at a time anyway
+    writers = _knob("RATECARD_GROUP_COMMIT_WRITERS", 2 if store.is_postgres else 1, 1, 8)
+    return GroupCommitter(store, int(max_events), max_wait, int(writers))
 
 
 def _knob(name: str, default: float, low: float, high: float) -> float:

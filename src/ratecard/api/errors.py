@@ -147,5 +147,10 @@ async def http_error_handler(request: Request, exc: Exception) -> Response:
 
 
 async def unexpected_error_handler(_: Request, exc: Exception) -> Response:
-    return error_response(500, API_ERROR, "INTERNAL_ERROR", f"unexpected error ({type(exc).__name__}); "
-                                                             "nothing was half-written; please report it")
+    return Response(unexpected_body(exc), status_code=500, media_type="application/json")
+
+
+def unexpected_body(exc: Exception) -> bytes:
+    """The 500 envelope of an error no handler expected."""
+    return error_body(API_ERROR, "INTERNAL_ERROR", f"unexpected error ({type(exc).__name__}); "
+                                                   "nothing was half-written; please report it")

@@ -9,6 +9,8 @@ limit, so an anonymous or oversized upload costs the server neither memory nor t
 from __future__ import annotations
 
 import hashlib
+import itertools
+import os
 import time
 import uuid
 from typing import Any
@@ -44,6 +46,27 @@ BODY_LIMIT = 1024 * 1024  # every request body, unless its route is listed below
 BODY_LIMITS = {"/v1/events": MAX_BYTES, "/v1/catalog": MAX_BYTES, "/v1/catalog/check": MAX_BYTES}
 
 
+class _RequestIds:
+    """Request ids unique across processes without a system call per request: a random prefix
+    per process (drawn again in a forked child) and a counter. uuid4 reads the system's random
+    source at every request, and each read lets another thread take the interpreter for up to
+    the switch interval while the event loop waits to get it back."""
+
+    def __init__(self) -> None:
+        self._reset()
+        os.register_at_fork(after_in_child=self._reset)
+
+    def _reset(self) -> None:
+        self._prefix = uuid.uuid4().hex[:16]
+        self._counter = itertools.count(1)
+
+    def __call__(self) -> str:
+        return f"{self._prefix}{next(self._counter):016x}"
+
+
+new_request_id = _RequestIds()
+
+
 class RequestIdAndLatency:
     """Every response carries X-REQUEST-ID (the caller's, or a new one); latency is recorded."""
 
@@ -55,7 +78,7 @@ class RequestIdAndLatency:
             await self.app(scope, receive, send)
             return
         headers = dict(scope["headers"])
-        request_id = headers.get(b"x-request-id", b"").decode("latin-1")[:128] or uuid.uuid4().hex
+        request_id = headers.get(b"x-request-id", b"").decode("latin-1")[:128] or new_request_id()
         started = time.perf_counter()
         status = 500
 

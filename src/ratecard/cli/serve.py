@@ -38,14 +38,28 @@ def serve(
     say(err, f"ratecard API on http://{address}:{port} (OpenAPI at /openapi.json), {workers} worker(s)")
     say(err, f"console on http://{address}:{port}/console/ (sign in as a user of `ratecard users create`)")
     say(err, f"database: {masked_url(url)}")
+    http, loop = http_stack()
+    say(err, f"HTTP: {http} parser, {loop} event loop")
     if workers == 1:
-        uvicorn.run(APP_FACTORY, factory=True, host=host, port=port, log_level="warning", access_log=False)
+        uvicorn.run(APP_FACTORY, factory=True, host=host, port=port, log_level="warning", access_log=False,
+                    http=http, loop=loop)
         return
     from uvicorn.supervisors import Multiprocess
 
     config = uvicorn.Config(APP_FACTORY, factory=True, host=host, port=port, workers=workers, log_level="warning",
-                            access_log=False)
+                            access_log=False, http=http, loop=loop)
     Multiprocess(config, sockets=[_tcp_listener(host, port)]).run()
+
+
+def http_stack() -> tuple[str, str]:
+    """uvicorn's HTTP parser and event loop: httptools and uvloop (C, runtime dependencies) where
+    they install, else uvicorn's pure-Python h11 parser and asyncio's own loop. Named, not left to
+    uvicorn's "auto", so the startup line says what serves."""
+    import importlib.util
+
+    http = "httptools" if importlib.util.find_spec("httptools") is not None else "h11"
+    loop = "uvloop" if importlib.util.find_spec("uvloop") is not None else "asyncio"
+    return http, loop
 
 
 def _tcp_listener(host: str, port: int) -> Any:

@@ -1,10 +1,11 @@
 """Group commit: small concurrent writes of events share one transaction.
 
-A server process keeps one `GroupCommitter`: a writer thread with its own database connection
-and a queue. A request validates its events on its own thread, hands the rows to the committer
-and waits; the writer takes every request already queued (and, while other requests are still
-being validated, waits up to `max_wait` seconds for them, never past `max_events` rows), writes
-them all in one transaction, commits, and only then answers each request with its own outcome:
+A server process keeps one `GroupCommitter`: a queue and writer threads (one, or a few on
+PostgreSQL), each with its own database connection. A request validates its events on its own
+thread (or on the event loop: `submit`), hands the rows to the committer and waits; a writer
+takes every request already queued (and, while other requests are still being validated, waits
+up to `max_wait` seconds for them, never past `max_events` rows), writes them all in one
+transaction, commits, and only then answers each request with its own outcome:
 which of its rows were inserted, which ids were already held (with the stored content, to tell
 a duplicate from a conflict), and for Solvimon's ingestion the duplicate records kept.
 
@@ -74,22 +75,29 @@ class _Job:
 
 
 class GroupCommitter:
-    """One writer thread per process; `write` is called from any request thread and blocks until
-    its rows are committed (or refused)."""
+    """Writer threads sharing one queue; `write` is called from any request thread and blocks until
+    its rows are committed (or refused); `submit` returns a future instead."""
 
-    def __init__(self, store: Store, max_events: int = MAX_EVENTS, max_wait: float = MAX_WAIT) -> None:
+    def __init__(self, store: Store, max_events: int = MAX_EVENTS, max_wait: float = MAX_WAIT,
+                 writers: int = 1) -> None:
+        """`writers`: writer threads, each with its own connection, taking batches from the same
+        queue, so that one batch is written while another commits (PostgreSQL; SQLite has one
+        writer at a time whatever the threads)."""
         self.store = store
         self.max_events = max_events
         self.max_wait = max_wait
         self._queue: deque[_Job] = deque()
         self._arriving = 0  # announced requests still validating: they will write soon
         self._local = threading.local()
+        self._writer = threading.local()  # each writer thread's connection
+        self._connections: list[Any] = []
         self._condition = threading.Condition()
         self._closing = False
-        self._connection: Any = None
         self.batches = 0  # transactions committed (for tests and figures)
-        self._thread = threading.Thread(target=self._run, name="ratecard-group-commit", daemon=True)
-        self._thread.start()
+        self._threads = [threading.Thread(target=self._run, name=f"ratecard-group-commit-{number}", daemon=True)
+                         for number in range(max(1, writers))]
+        for thread in self._threads:
+            thread.start()
 
     # ------------------------------------------------------------------ request side
 
@@ -114,6 +122,12 @@ class GroupCommitter:
               keep_duplicates: bool = False) -> Outcome:
         """Write rows (distinct ids not required) in the next shared transaction; returns once it
         committed. Raises what the write raised when it failed."""
+        return self.submit(environment, rows, expected, keep_duplicates).result()
+
+    def submit(self, environment: str, rows: Sequence[Row], expected: Fingerprint | None,
+               keep_duplicates: bool = False) -> Future:
+        """`write` without the wait: the future is done (an Outcome, or the write's error) once the
+        shared transaction committed. For a caller that must not block (an event loop)."""
         job = _Job(environment, rows, expected, keep_duplicates)
         with self._condition:
             if getattr(self._local, "pending", None) is not None:
@@ -123,15 +137,19 @@ class GroupCommitter:
                 raise CommitterClosed("the server is shutting down")
             self._queue.append(job)
             self._condition.notify_all()
-        return job.future.result()
+        return job.future
 
     def close(self) -> None:
         """Write what is queued, then stop the thread and close the connection."""
         with self._condition:
             self._closing = True
             self._condition.notify_all()
-        self._thread.join(timeout=60)
-        self._drop_connection()
+        for thread in self._threads:
+            thread.join(timeout=60)
+        with self._condition:
+            left, self._connections = self._connections, []
+        for connection in left:
+            _close(connection)
 
     # ------------------------------------------------------------------ writer side
 
@@ -245,17 +263,29 @@ class GroupCommitter:
         return outcomes
 
     def _connect(self) -> Any:
-        if self._connection is None:
-            self._connection = self.store.engine.connect()
-        return self._connection
+        """This writer thread's connection (opened on first use, kept)."""
+        connection = getattr(self._writer, "connection", None)
+        if connection is None:
+            connection = self._writer.connection = self.store.engine.connect()
+            with self._condition:
+                self._connections.append(connection)
+        return connection
 
     def _drop_connection(self) -> None:
-        connection, self._connection = self._connection, None
+        connection = getattr(self._writer, "connection", None)
+        self._writer.connection = None
         if connection is not None:
-            try:
-                connection.close()
-            except Exception:  # noqa: BLE001 - a broken connection may fail to close; it is dropped anyway
-                pass
+            with self._condition:
+                if connection in self._connections:
+                    self._connections.remove(connection)
+            _close(connection)
+
+
+def _close(connection: Any) -> None:
+    try:
+        connection.close()
+    except Exception:  # noqa: BLE001 - a broken connection may fail to close; it is dropped anyway
+        pass
 
 
 class _Restart(Exception):  # noqa: N818 - internal: roll back and write again without these requests
@@ -276,18 +306,27 @@ class GroupWriter:
     """An EventWriter for import_records that writes through the committer (one request's rows)."""
 
     def __init__(self, committer: GroupCommitter, environment: str, expected: Fingerprint | None,
-                 on_stale: Any = None) -> None:
+                 on_stale: Any = None, written: tuple[Sequence[Row], Outcome] | None = None) -> None:
         self.committer = committer
         self.environment = environment
         self.expected = expected
         self.on_stale = on_stale
+        # rows the caller submitted to the committer itself, with their outcome: `write` takes it
+        # instead of writing them again (the importer counts them as usual)
+        self.written = written
         self._held: dict[str, Content] = {}
         self._wrote = False
 
     def write(self, rows: Sequence[Row]) -> int:
         if not rows:
             return 0
-        outcome = self.committer.write(self.environment, rows, self.expected)
+        if self.written is not None:
+            submitted, outcome = self.written
+            if list(rows) != list(submitted):
+                raise RuntimeError("the rows checked again are not the rows written")
+            self.written = None
+        else:
+            outcome = self.committer.write(self.environment, rows, self.expected)
         if outcome.stale is not None:
             self._stale(outcome.stale)
         self._wrote = True

@@ -9,10 +9,11 @@ from pathlib import Path
 from typing import Any
 
 from ..catalog import Catalog
+from ..domain.instants import to_micros
 from ..ingest.group_commit import MAX_EVENTS as MAX_GROUP_EVENTS
 from ..ingest.group_commit import MAX_WAIT as MAX_GROUP_WAIT
 from ..ingest.group_commit import REQUEST_EVENTS as GROUP_REQUEST_EVENTS
-from ..ingest.group_commit import GroupCommitter, GroupWriter, StaleCatalog
+from ..ingest.group_commit import GroupCommitter, GroupWriter, Outcome, StaleCatalog
 from ..ingest.importer import ImportReport, import_file, import_records
 from ..ingest.readers import ReaderError, decode_json_line
 from ..ingest.records import RawEvent, Rejection
@@ -21,7 +22,7 @@ from ..ingest.validate import OUTSIDE_REASONS, UNPRICED_REASONS, EventValidator
 from ..store import Store
 from ..store.backfills import BackfillError, BackfillNotFound
 from ..store.catalog_state import Fingerprint
-from ..store.events import StoredEvent, list_events
+from ..store.events import Row, StoredEvent, list_events
 from ..store.invoices import finalized_windows
 from .catalog import current_catalog, optional_catalog
 from .entitlements import usage_changed
@@ -29,9 +30,9 @@ from .errors import Conflict, InvalidInput, NotFound
 
 # the ingestion types an entry point handles (parsing a request, caching a validator, rendering)
 __all__ = ["EVENT_STATUSES", "GROUP_REQUEST_EVENTS", "MAX_GROUP_EVENTS", "MAX_GROUP_WAIT", "OUTSIDE_REASONS",
-           "UNPRICED_REASONS", "EventImport", "EventValidator", "GroupCommitter", "ImportReport", "RawEvent",
-           "Rejection", "StaleCatalog", "check_event_status", "decode_event", "find_events", "import_batch",
-           "import_events", "late_windows", "reprocess_events"]
+           "UNPRICED_REASONS", "EventImport", "EventValidator", "GroupCommitter", "ImportReport", "Outcome",
+           "RawEvent", "Rejection", "Row", "StaleCatalog", "check_event_status", "check_one", "decode_event",
+           "find_events", "import_batch", "import_events", "late_windows", "reprocess_events"]
 
 EVENT_STATUSES = ("matched", "unmatched", "unknown_customer", "unknown_meter", "no_subscription", "unpriced",
                   "invalid_value")
@@ -107,13 +108,16 @@ def late_windows(store: Store, environment: str) -> dict[str, list[tuple[int, in
 
 def import_batch(store: Store, environment: str, now: datetime, records: list[RawEvent | Rejection], dry_run: bool,
                  validator: EventValidator | None, catalog: Catalog | None,
-                 committer: GroupCommitter | None = None, validated_at: Fingerprint | None = None) -> ImportReport:
+                 committer: GroupCommitter | None = None, validated_at: Fingerprint | None = None,
+                 written: tuple[list[Row], Outcome] | None = None) -> ImportReport:
     """Validate and store one parsed batch, written inline (the caller waits for it), every rejection kept.
 
     A caller checking many small batches passes its cached validator with the catalog it was built for
     (None, None without a catalog: every event is stored as unknown_customer). With a `committer`, the
     rows share a transaction with other requests' (group commit) and are written only if `validated_at`
-    is still the environment's fingerprint; else StaleCatalog is raised, nothing written or counted."""
+    is still the environment's fingerprint; else StaleCatalog is raised, nothing written or counted.
+    `written`: the rows (from `check_one`) the caller submitted to the committer itself and their
+    outcome; the batch is then checked and counted as usual, and not written again."""
     if validator is not None:
         validator.set_now(now)
     report = ImportReport("request", dry_run)
@@ -123,12 +127,21 @@ def import_batch(store: Store, environment: str, now: datetime, records: list[Ra
             report.discarded = True
 
         def factory(_: Store) -> Any:
-            return GroupWriter(committer, environment, validated_at, discard)
+            return GroupWriter(committer, environment, validated_at, discard, written)
     report = import_records(store, catalog, records, now, report, environment=environment, validator=validator,
                             background=False, keep_rejections=len(records), writer_factory=factory)
     if not dry_run and report.stored:
         usage_changed(environment, {customer for customer, _ in report.coverage} | {c for c, _ in report.outside})
     return report
+
+
+def check_one(validator: EventValidator | None, environment: str, now: datetime, record: RawEvent) -> Row | Rejection:
+    """One event checked as `import_batch` checks it: the row it writes, or the rejection."""
+    if validator is None:
+        validator = EventValidator(None, now)
+    else:
+        validator.set_now(now)
+    return validator.check_row(record, environment, to_micros(now))
 
 
 def check_event_status(status: str | None) -> None:

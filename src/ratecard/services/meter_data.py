@@ -20,6 +20,7 @@ from ..ingest.records import RawEvent, Rejection
 from ..ingest.validate import EventValidator
 from ..store import Store
 from ..store.catalog_state import Fingerprint
+from ..store.events import Row
 from ..store.meter_data import MeterDataRow, NewEvent, get_meter_data, insert_meter_data, list_meter_data, soft_delete
 from ..store.resources import ConfigChange, Resource, config_change
 from .entitlements import usage_changed
@@ -28,7 +29,7 @@ from .resources.model import METER, PREFIX, PROPERTY, VALUE, View
 
 __all__ = ["MeterDataRow", "NewEvent", "Prepared", "PropertyIn", "RejectedEvent", "StoredBatch", "ValueIn",
            "add_dynamic_resources", "check_events", "confirm_validation", "delete_event", "find_event", "find_events",
-           "record_rejection", "store_events"]
+           "group_rows", "record_rejection", "store_events", "stored_batch"]
 
 find_event = get_meter_data  # by id (dup_<n> for a duplicate record) or reference; None when unknown
 find_events = list_meter_data  # (total, one page), newest first
@@ -135,19 +136,31 @@ def store_events(store: Store, environment: str, now: datetime, events: list[New
 
     With a `committer` the transaction is shared with other requests' (group commit) and written only
     if `validated_at` is still the environment's fingerprint; else StaleCatalog, nothing written."""
-    received = to_micros(now)
     if committer is not None:
-        rows = [(environment, e.id, e.customer, e.meter, e.ts, e.properties, received, e.status, e.late, e.subscription)
-                for e in events]
-        written = committer.write(environment, rows, validated_at, keep_duplicates=True)
+        written = committer.write(environment, group_rows(environment, now, events), validated_at,
+                                  keep_duplicates=True)
         if written.stale is not None:
             raise StaleCatalog(written.stale)
         outcome = written.duplicates
     else:
-        outcome = insert_meter_data(store, environment, events, received)
-    record_batch(store, environment, now, events, outcome)
+        outcome = insert_meter_data(store, environment, events, to_micros(now))
+    return stored_batch(store, environment, now, events, outcome)
+
+
+def group_rows(environment: str, now: datetime, events: list[NewEvent]) -> list[Row]:
+    """The rows a group committer writes for checked events (with keep_duplicates=True)."""
+    received = to_micros(now)
+    return [(environment, e.id, e.customer, e.meter, e.ts, e.properties, received, e.status, e.late, e.subscription)
+            for e in events]
+
+
+def stored_batch(store: Store, environment: str, now: datetime, events: list[NewEvent],
+                 duplicate_of: list[int | None]) -> StoredBatch:
+    """Checked events once written (`duplicate_of`: the committer's outcome): counted in the
+    per-minute figures, the entitlements of their customers told."""
+    record_batch(store, environment, now, events, duplicate_of)
     usage_changed(environment, {event.customer for event in events})
-    return StoredBatch(events, outcome, received)
+    return StoredBatch(events, duplicate_of, to_micros(now))
 
 
 def confirm_validation(store: Store, environment: str, validated_at: Fingerprint | None) -> None:

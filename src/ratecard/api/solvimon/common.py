@@ -22,7 +22,7 @@ from ..errors import ApiError, invalid, not_found
 
 MAX_BODY = 1024 * 1024
 R = TypeVar("R")
-_decode = msgspec.json.Decoder(float_hook=Decimal).decode
+decode_json = msgspec.json.Decoder(float_hook=Decimal).decode  # numbers with a fraction as exact Decimals
 OBJECT_BODY = {"requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}}}
 
 
@@ -34,7 +34,7 @@ async def json_body(request: Request) -> Any:
     if not body.strip():
         raise ApiError(400, "MISSING_FIELD", "the body is empty: send a JSON object")
     try:
-        return reject_nul(_decode(body))
+        return reject_nul(decode_json(body))
     except (msgspec.DecodeError, UnicodeDecodeError):
         raise ApiError(400, "UNABLE_TO_PROCESS_INSTRUCTIONS", "the body is not valid JSON (UTF-8)") from None
     except RecursionError:

@@ -1,0 +1,38 @@
+"""`ratecard serve` runs on uvicorn's C HTTP parser and event loop (httptools, uvloop: runtime
+dependencies), says so when it starts, and answers single events over real HTTP on both stores."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import orjson
+
+from ratecard.cli.serve import http_stack
+
+from ..integration.scenario import CATALOG
+from .live_server import Server, create_key
+
+
+def test_serve_names_its_http_stack_and_answers_single_events(db_url: str, tmp_path: Path) -> None:
+    assert http_stack() == ("httptools", "uvloop")  # both are in uv.lock's runtime set
+    key = create_key(db_url)
+    headers = {"X-API-KEY": key, "content-type": "application/json"}
+    with Server(db_url, tmp_path / "serve.log", workers=2) as server, \
+            httpx.Client(base_url=server.base_url, headers=headers, timeout=30) as client:
+        assert "HTTP: httptools parser, uvloop event loop" in server.log()
+        applied = client.post("/v1/catalog", content=CATALOG.encode(), headers={"content-type": "application/yaml"})
+        assert applied.status_code == 201, applied.text
+        for number in range(20):  # one keep-alive connection, both workers
+            event = {"reference": f"over-http-{number:03d}", "customer_reference": "acme",
+                     "meter_reference": "tokens", "timestamp": "2026-01-20T10:00:00Z",
+                     "meter_values": [{"reference": "tokens", "number": "1.5"}]}
+            answer = client.post("/v1/ingest/meter-data", content=orjson.dumps(event))
+            assert answer.status_code == 201, answer.text
+            assert answer.json()["processed_details"]["type"] == "DEFAULT" and answer.headers["x-request-id"]
+        refused = client.post("/v1/ingest/meter-data", content=b'{"reference": "short"}')
+        assert refused.status_code == 400 and refused.json()["field"] == "reference"
+        again = client.post("/v1/events", content=orjson.dumps([{"id": "over-http-000", "customer": "acme",
+                                                                 "meter": "tokens", "timestamp": "2026-01-20T10:00:00Z",
+                                                                 "properties": {"tokens": "1.5"}}]))
+        assert again.status_code == 200 and again.json()["duplicates"] == 1

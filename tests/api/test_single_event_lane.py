@@ -1,0 +1,263 @@
+"""The single-event lane (api/lane.py): one-event ingestion answered ahead of the middleware.
+
+Every request is sent twice, to a server with the lane and to one without it
+(RATECARD_SINGLE_EVENT_LANE=0), both warm on the same database: the answers must be the same,
+for valid events and for every kind of hostile body. On both stores."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import pytest
+from fastapi.testclient import TestClient
+
+from ratecard.api.app import create_app
+from ratecard.api.lane import SingleEventLane
+from ratecard.store import open_store
+from ratecard.store.events import count_by_status
+from ratecard.store.keys import create_key
+
+from ..integration.scenario import CATALOG
+from ..migrated import at_head
+
+NOW = "2026-01-31T12:00:00+00:00"
+SOLVIMON = "/v1/ingest/meter-data"
+EVENTS = "/v1/events"
+
+
+@dataclass
+class Pair:
+    lane: TestClient
+    full: TestClient
+    key: str
+    url: str
+
+    def send(self, client: TestClient, path: str, body: bytes, **headers: str) -> Any:
+        return client.post(path, content=body, headers={"X-API-KEY": self.key, "content-type": "application/json",
+                                                         **headers})
+
+    def both(self, path: str, body: bytes) -> tuple[Any, Any]:
+        return self.send(self.lane, path, body), self.send(self.full, path, body)
+
+
+def answered(client: TestClient) -> int:
+    stack = client.app.middleware_stack
+    assert isinstance(stack, SingleEventLane)
+    return stack.answered
+
+
+@pytest.fixture
+def pair(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pair]:
+    monkeypatch.setenv("RATECARD_NOW", NOW)
+    store = open_store(at_head(db_url))
+    _, key = create_key(store, "live", 0, "test")
+    store.dispose()
+    lane_app = create_app(db_url)
+    monkeypatch.setenv("RATECARD_SINGLE_EVENT_LANE", "0")
+    full_app = create_app(db_url)
+    with TestClient(lane_app, raise_server_exceptions=False) as lane, \
+            TestClient(full_app, raise_server_exceptions=False) as full:
+        applied = lane.post("/v1/catalog", content=CATALOG.encode(),
+                            headers={"X-API-KEY": key, "content-type": "application/yaml"})
+        assert applied.status_code == 201, applied.text
+        paired = Pair(lane, full, key, db_url)
+        for client, name in ((lane, "lane"), (full, "full")):  # the key cached, the catalog built
+            for path, body in ((SOLVIMON, solvimon(f"warm-{name}-solvimon")), (EVENTS, event(f"warm-{name}-events"))):
+                assert paired.send(client, path, body).status_code in (200, 201)
+        yield paired
+
+
+def solvimon(reference: str, **fields: Any) -> bytes:
+    return orjson.dumps({"reference": reference, "customer_reference": "acme", "meter_reference": "tokens",
+                         "timestamp": "2026-01-20T10:00:00Z",
+                         "meter_values": [{"reference": "tokens", "number": "12.5"}], **fields})
+
+
+def event(event_id: str, **fields: Any) -> bytes:
+    return orjson.dumps([{"id": event_id, "customer": "acme", "meter": "tokens", "timestamp": "2026-01-20T10:00:00Z",
+                          "properties": {"tokens": 12}, **fields}])
+
+
+def same_answer(lane: Any, full: Any, *names: str) -> None:
+    """Status, content type and body equal; `names` (the references sent) read alike."""
+    def text(response: Any) -> str:
+        body = response.text
+        for name in names:
+            body = body.replace(name, "<reference>")
+        return re.sub(r'"dup_\d+"', '"dup_<n>"', body)  # duplicate records are numbered in turn
+    assert (lane.status_code, lane.headers["content-type"]) == (full.status_code, full.headers["content-type"])
+    assert text(lane) == text(full)
+    assert lane.headers.get("x-request-id") and full.headers.get("x-request-id")
+
+
+def test_a_valid_event_is_answered_by_the_lane_as_by_the_routes(pair: Pair) -> None:
+    before = answered(pair.lane)
+    for path, make in ((SOLVIMON, solvimon), (EVENTS, event)):
+        mine, theirs = f"{path[-6:]}-lane-01", f"{path[-6:]}-full-01"
+        lane, full = pair.send(pair.lane, path, make(mine)), pair.send(pair.full, path, make(theirs))
+        assert lane.status_code == (201 if path == SOLVIMON else 200)
+        same_answer(lane, full, mine, theirs)
+        # sent again: a duplicate, answered alike
+        lane, full = pair.send(pair.lane, path, make(theirs)), pair.send(pair.full, path, make(mine))
+        same_answer(lane, full, mine, theirs)
+    # the other customer, not in the catalog: stored, not matched
+    lane = pair.send(pair.lane, SOLVIMON, solvimon("nobody-lane-1", customer_reference="nobody"))
+    full = pair.send(pair.full, SOLVIMON, solvimon("nobody-full-1", customer_reference="nobody"))
+    same_answer(lane, full, "nobody-lane-1", "nobody-full-1")
+    assert lane.json()["processed_details"]["type"] == "NOT_MATCHED"
+    assert answered(pair.lane) == before + 5
+    store = open_store(pair.url)
+    stored = count_by_status(store, "live")
+    store.dispose()
+    assert stored == {"matched": 4 + 4, "unknown_customer": 2}  # warm-up 4, then 2 new per route and server
+
+
+HUGE = "9" * 400
+SOLVIMON_BODIES = [
+    b"", b"   ", b"not json", b"[]", b"null", b"42", b'"text"', b"{}", b"{", b"\xff\xfe{}",
+    b'{"reference": "abc\xff\xfedefghij"}',
+    b'{"a":' * 5000 + b"1" + b"}" * 5000,
+    solvimon("short"),
+    solvimon("x" * 257),
+    b'{"reference": 12345678901, "customer_reference": "acme", "meter_reference": "tokens"}',
+    solvimon("nul-in-value", customer_reference="ac\u0000me"),
+    orjson.dumps({"reference": "nul-in-key-01", "customer_reference": "acme", "meter_reference": "tokens",
+                  "meter_values": [{"reference": "tokens", "number": "1"}], "x\u0000": 1}),
+    solvimon("no-customer-1", customer_reference=None),
+    solvimon("no-meter-0001", meter_reference=None),
+    solvimon("unknown-meter", meter_reference="nope"),
+    solvimon("unknown-value", meter_values=[{"reference": "nope", "number": "1"}]),
+    solvimon("values-object", meter_values={"reference": "tokens", "number": "1"}),
+    solvimon("values-string", meter_values=[{"reference": "tokens", "number": "lots"}]),
+    solvimon("values-bool-1", meter_values=[{"reference": "tokens", "number": True}]),
+    solvimon("values-twice1", meter_values=[{"reference": "tokens", "number": "1"},
+                                            {"reference": "tokens", "number": "2"}]),
+    solvimon("huge-string-1", meter_values=[{"reference": "tokens", "number": HUGE}]),
+    solvimon("huge-exponent", meter_values=[{"reference": "tokens", "number": "1e999999999"}]),
+    solvimon("nan-number-01", meter_values=[{"reference": "tokens", "number": "NaN"}]),
+    b'{"reference": "huge-number-1", "customer_reference": "acme", "meter_reference": "tokens", '
+    b'"meter_values": [{"reference": "tokens", "number": ' + HUGE.encode() + b"}]}",
+    b'{"reference": "huge-float-01", "customer_reference": "acme", "meter_reference": "tokens", '
+    b'"meter_values": [{"reference": "tokens", "number": 1e999999}]}',
+    solvimon("time-number-1", timestamp=1768903200),
+    solvimon("time-words-01", timestamp="yesterday"),
+    solvimon("time-future-1", timestamp="2031-01-01T00:00:00Z"),
+    solvimon("time-naive-01", timestamp="2026-01-20T10:00:00"),
+    solvimon("props-object1", meter_properties={"a": "b"}),
+    solvimon("props-list-01", meter_properties=[{"reference": "region", "value": ["eu"]}]),
+    solvimon("customer-list", customer={"reference": "nobody"}),
+    solvimon("subscription1", pricing_plan_subscription_reference=""),
+]
+
+
+@pytest.mark.parametrize("body", SOLVIMON_BODIES, ids=range(len(SOLVIMON_BODIES)))
+def test_hostile_solvimon_bodies_get_the_routes_answer(pair: Pair, body: bytes) -> None:
+    lane, full = pair.both(SOLVIMON, body)
+    assert lane.status_code != 500, lane.text
+    if lane.status_code == 201:  # taken: stored by the first server, a duplicate for the second
+        assert full.status_code == 201 and full.json()["processed_details"]["type"] == "DUPLICATE"
+        assert lane.json()["processed_details"]["type"] != "DUPLICATE"
+        return
+    same_answer(lane, full)
+
+
+EVENTS_BODIES = [
+    b"", b"[", b"[]", b"{}", b"[{}]", b"[1]", b"null", b"\xff\xfe[]", b"[" + b"[" * 5000 + b"]" * 5000 + b"]",
+    event("no-time-01", timestamp=None),
+    event("bad-value-01", properties={"tokens": "lots"}),
+    b'[{"id": "huge-value-1", "customer": "acme", "meter": "tokens", "timestamp": "2026-01-20T10:00:00Z", '
+    b'"properties": {"tokens": ' + HUGE.encode() + b"}}]",
+    event("x" * 10_000),
+    event("future-time", timestamp="2031-01-01T00:00:00Z"),
+    event("naive-time1", timestamp="2026-01-20T10:00:00"),
+    event("nul-in-id\u0000"),
+    event("typed-wrong", customer=12),
+    event("props-list1", properties=[1, 2]),
+    orjson.dumps([{"id": "two-events-1", "customer": "acme", "meter": "tokens", "timestamp": "2026-01-20T10:00:00Z"},
+                  {"id": "two-events-2", "customer": "acme", "meter": "tokens", "timestamp": "2026-01-20T10:00:00Z"}]),
+    b'{"id": "ndjson-one-line", "customer": "acme", "meter": "api_calls", "timestamp": "2026-01-20T10:00:00Z"}',
+]
+
+
+@pytest.mark.parametrize("body", EVENTS_BODIES, ids=range(len(EVENTS_BODIES)))
+def test_hostile_event_bodies_get_the_routes_answer(pair: Pair, body: bytes) -> None:
+    lane, full = pair.both(EVENTS, body)
+    # the NDJSON line and the two events are stored by the first server and duplicates for the second
+    first, second = (lane, full) if b"ndjson" not in body and b"two-events" not in body else (None, None)
+    if first is None:
+        assert lane.status_code == full.status_code == 200
+        assert lane.json()["stored"] == full.json()["duplicates"]
+        return
+    same_answer(first, second)
+    assert lane.status_code != 500, lane.text
+
+
+def test_an_id_sent_again_with_other_content_is_the_same_conflict(pair: Pair) -> None:
+    assert pair.send(pair.lane, EVENTS, event("conflict-01")).json()["stored"] == 1
+    lane = pair.send(pair.lane, EVENTS, event("conflict-01", properties={"tokens": 13}))
+    full = pair.send(pair.full, EVENTS, event("conflict-01", properties={"tokens": 13}))
+    same_answer(lane, full)
+    assert lane.json()["conflicts"] == [{"index": 1, "id": "conflict-01"}]
+
+
+def test_oversized_bodies_are_refused_before_they_are_read(pair: Pair) -> None:
+    big = solvimon("too-big-00001", padding="x" * (1024 * 1024))
+    lane, full = pair.both(SOLVIMON, big)
+    same_answer(lane, full)
+    assert lane.status_code == 413 and lane.json()["code"] == "PAYLOAD_TOO_LARGE"
+
+
+def test_a_body_longer_than_its_content_length_is_cut_and_refused(pair: Pair) -> None:
+    """A client that declares a small body and sends more: read up to the limit, then refused."""
+    application = pair.lane.app
+    sent: list[dict] = []
+    chunk = b"x" * (256 * 1024)
+    remaining = 8
+
+    async def receive() -> dict:
+        nonlocal remaining
+        remaining -= 1
+        return {"type": "http.request", "body": chunk, "more_body": remaining > 0}
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+             "path": SOLVIMON, "raw_path": SOLVIMON.encode(), "root_path": "", "query_string": b"",
+             "headers": [(b"x-api-key", pair.key.encode()), (b"content-length", b"100")],
+             "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80), "state": {}}
+    asyncio.run(application(scope, receive, send))
+    assert sent[0]["status"] == 413
+    assert orjson.loads(sent[1]["body"])["code"] == "PAYLOAD_TOO_LARGE"
+    assert remaining >= 3  # not every chunk was read
+
+
+def test_the_lane_keeps_request_ids_and_metrics(pair: Pair) -> None:
+    answer = pair.send(pair.lane, SOLVIMON, solvimon("traced-event1"), **{"x-request-id": "trace-42"})
+    assert answer.status_code == 201 and answer.headers["x-request-id"] == "trace-42"
+    metrics = pair.lane.get("/metrics", headers={"X-API-KEY": pair.key}).text
+    counted = re.search(r'ratecard_http_requests_total\{method="POST",route="/v1/ingest/meter-data",status="201"\} (\d+)',
+                        metrics)
+    assert counted is not None and int(counted.group(1)) == 2  # the warm-up and this one
+    assert "ratecard_events_accepted_total 3" in metrics  # and one by POST /v1/events
+    figures = pair.lane.get("/v1/ingestion/metrics", headers={"X-API-KEY": pair.key}).json()
+    assert figures["totals"]["accepted"] >= 3
+
+
+def test_requests_the_lane_does_not_take_go_to_the_routes(pair: Pair) -> None:
+    before = answered(pair.lane)
+    query = pair.lane.post(f"{SOLVIMON}?meter_validation=DYNAMIC", headers={"X-API-KEY": pair.key},
+                           content=solvimon("dynamic-event", meter_reference="new-meter"))
+    assert query.status_code == 201 and query.json()["meter_reference"] == "new-meter"
+    no_key = pair.lane.post(SOLVIMON, content=solvimon("no-key-event1"))
+    assert no_key.status_code == 401 and no_key.json()["code"] == "UNAUTHORISED"
+    wrong_key = pair.lane.post(SOLVIMON, content=solvimon("bad-key-event"), headers={"X-API-KEY": "rk_nope"})
+    assert wrong_key.status_code == 401
+    bearer = pair.lane.post(SOLVIMON, content=solvimon("bearer-event1"), headers={"Authorization": f"Bearer {pair.key}"})
+    assert bearer.status_code == 201
+    assert answered(pair.lane) == before + 1  # the bearer key is the lane's too

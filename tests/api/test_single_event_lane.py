@@ -261,3 +261,35 @@ def test_requests_the_lane_does_not_take_go_to_the_routes(pair: Pair) -> None:
     bearer = pair.lane.post(SOLVIMON, content=solvimon("bearer-event1"), headers={"Authorization": f"Bearer {pair.key}"})
     assert bearer.status_code == 201
     assert answered(pair.lane) == before + 1  # the bearer key is the lane's too
+
+
+def test_a_key_sent_twice_is_refused_and_nothing_is_stored(pair: Pair, db_url: str) -> None:
+    """Two X-API-KEY headers (a wrong key then a right one, a sandbox key then a live one) or two
+    Authorization headers: which one counts must never decide where an event is written, so both
+    paths refuse the request whatever the order."""
+    store = open_store(db_url)
+    try:
+        _, sandbox = create_key(store, "sandbox", 0, "second")
+        before = {environment: sum(count_by_status(store, environment).values()) for environment in ("live", "sandbox")}
+    finally:
+        store.dispose()
+    twice = [
+        [("X-API-KEY", "rk_wrong"), ("X-API-KEY", pair.key)],
+        [("X-API-KEY", sandbox), ("X-API-KEY", pair.key)],
+        [("X-API-KEY", pair.key), ("X-API-KEY", sandbox)],
+        [("Authorization", f"Bearer {sandbox}"), ("Authorization", f"Bearer {pair.key}")],
+    ]
+    for number, credentials in enumerate(twice):
+        for client in (pair.lane, pair.full):
+            for path, body in ((SOLVIMON, solvimon(f"twice-{number}-solvimon")), (EVENTS, event(f"twice-{number}-events"))):
+                answer = client.post(path, content=body, headers=[("content-type", "application/json"), *credentials])
+                assert answer.status_code == 401, (credentials, answer.text)
+                assert answer.json()["code"] == "UNAUTHORISED"
+        reads = pair.full.get("/v1/customers", headers=credentials)
+        assert reads.status_code == 401
+    store = open_store(db_url)
+    try:
+        after = {environment: sum(count_by_status(store, environment).values()) for environment in ("live", "sandbox")}
+    finally:
+        store.dispose()
+    assert after == before

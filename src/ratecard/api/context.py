@@ -3,7 +3,7 @@ store, the moment the request is served at, and the process's caches."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
@@ -101,6 +101,8 @@ async def current_caller(request: Request, _: str | None = Depends(API_KEY_SCHEM
     """The FastAPI dependency of every route that needs a key; 401 for a missing, wrong or
     revoked key. A key in the few-seconds cache costs no thread hop (async); else it is looked
     up on a worker thread."""
+    if credential_repeated(request.scope["headers"]):
+        raise ApiError(401, "UNAUTHORISED", REPEATED_CREDENTIAL)
     key = api_key(request.headers)
     if not key:
         raise ApiError(401, "UNAUTHORISED", unauthorised_message(key))
@@ -123,6 +125,17 @@ def api_key(headers: Mapping[str, str]) -> str | None:
     if authorization.lower().startswith("bearer "):
         return authorization[7:].strip()
     return None
+
+
+CREDENTIAL_HEADERS = (b"x-api-key", b"authorization")
+REPEATED_CREDENTIAL = "send the API key once: one X-API-KEY or one Authorization header"
+
+
+def credential_repeated(raw_headers: Iterable[tuple[bytes, bytes]]) -> bool:
+    """A request naming a credential header twice is refused whatever the values: which of two
+    keys counts (the first? the last?) must never decide which environment a request writes to."""
+    seen = [name.lower() for name, _ in raw_headers if name.lower() in CREDENTIAL_HEADERS]
+    return len(seen) != len(set(seen))
 
 
 def unauthorised_message(key: str | None) -> str:

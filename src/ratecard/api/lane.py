@@ -77,12 +77,21 @@ class SingleEventLane:
             await self.app(scope, receive, send)
             return
         key = length = request_id = None
+        seen_key = seen_authorization = False
         for name, value in scope["headers"]:
             name = name.lower()
             if name == b"x-api-key":
-                key = value
-            elif name == b"authorization" and key is None and value[:7].lower() == b"bearer ":
-                key = value[7:].strip()
+                if seen_key:  # a credential twice: the routes refuse it (context.credential_repeated)
+                    length = None
+                    break
+                seen_key, key = True, value
+            elif name == b"authorization":
+                if seen_authorization:
+                    length = None
+                    break
+                seen_authorization = True
+                if key is None and value[:7].lower() == b"bearer ":
+                    key = value[7:].strip()
             elif name == b"content-length":
                 length = value
             elif name == b"transfer-encoding":

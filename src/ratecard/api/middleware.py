@@ -23,7 +23,7 @@ from ..domain.instants import to_micros
 from ..store import idempotency
 from ..web.app import PREFIX as CONSOLE_PREFIX
 from .bodies import MAX_BYTES
-from .context import api_key, key_environment, unauthorised_message
+from .context import REPEATED_CREDENTIAL, api_key, credential_repeated, key_environment, unauthorised_message
 from .errors import INVALID_REQUEST, error_body
 from .metrics import current_environment
 
@@ -118,6 +118,9 @@ class AuthenticatedBodies:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or _is_console(scope["path"]):
             await self.app(scope, receive, send)  # the console signs in with a session, its guard bounds bodies
+            return
+        if credential_repeated(scope["headers"]):
+            await _send_error(send, 401, "UNAUTHORISED", REPEATED_CREDENTIAL)
             return
         headers = _headers(scope)
         key = api_key(headers)

@@ -21,7 +21,17 @@ from ..domain.aggregation import Usage
 from ..domain.dimensions import Split
 from ..domain.rollups import NO_DIMENSION, SEEN, Partial, RollupRule, dimension_key, hour_after, hour_of, split_of, weighted
 from .db import Store
-from .rollups import VALUE_COLUMNS, decimal_or_none, decode_properties, definition_of, key_of, recent_ready_keys, rule_of
+from .rollups import (
+    VALUE_COLUMNS,
+    decimal_or_none,
+    decode_properties,
+    definition_of,
+    key_of,
+    ready_keys,
+    recent_ready_keys,
+    registry_changed,
+    rule_of,
+)
 
 
 @dataclass
@@ -67,6 +77,16 @@ def usage_from_rollups(store: Store, windows: Sequence[Any], meters: Sequence[Me
                 read_all = list(pool.map(lambda item: read(*item), wanted))
         else:
             read_all = [read(key, definition, connection) for key, definition in wanted]
+        if registry_age > 0:
+            # the ready keys may be a second old: one another process dropped meanwhile has lost its
+            # rows, and reading it would give no usage. Checked after the rows were read (a drop
+            # removes rows and registration in one transaction), its meters then go to the raw events
+            still = ready_keys(connection, environment)
+            if not all(key in still for key, _definition in wanted):
+                registry_changed()
+                kept = [(item, usages) for item, usages in zip(wanted, read_all, strict=True) if item[0] in still]
+                wanted, read_all = [item for item, _ in kept], [usages for _, usages in kept]
+                chosen = [meter for meter in chosen if keyed[meter.code][0] in still]
     for (key, _definition), usages in zip(wanted, read_all, strict=True):
         for meter in chosen:
             if keyed[meter.code][0] == key:

@@ -139,7 +139,11 @@ class SingleEventLane:
                                 (b"x-request-id", request_id.encode("latin-1"))]})
         await send({"type": "http.response.body", "body": content})
         self.answered += 1
-        state.catalogs.forget_reads()  # what this request changed is read again (caches.py)
+        # no catalogs.forget_reads(): an event the lane stores changes no catalog version, resource
+        # revision or final invoice (it takes only events checked against the catalog as it is, never
+        # one that would create a meter), so the reads that reuse a recent fingerprint (the
+        # entitlements route) stay in memory; forgetting here sent every read after an ingest to a
+        # worker thread to query the fingerprint again
         state.metrics.observe_request(environment, "POST", path, status, time.perf_counter() - started)
 
 

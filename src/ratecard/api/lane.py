@@ -29,7 +29,7 @@ import time
 from typing import Any
 
 import orjson
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..clock import now as clock_now
 from ..services import meter_data
@@ -39,7 +39,7 @@ from .caches import CatalogState
 from .context import Caller
 from .errors import unexpected_body
 from .metrics import current_environment
-from .middleware import body_limit, new_request_id
+from .middleware import body_limit, new_request_id, replay
 from .routes.events import batch_summary, parse_events
 from .solvimon.common import MAX_BODY as SOLVIMON_MAX_BODY
 from .solvimon.common import decode_json, reject_nul
@@ -118,7 +118,7 @@ class SingleEventLane:
                 break
         body = b"".join(chunks)
         if more:  # longer than it said: the full stack refuses it as it refuses any such body
-            await self.app(scope, _replay(body, True, receive), send)
+            await self.app(scope, replay(body, receive, more=True), send)
             return
         caller = Caller(state.store, environment, clock_now(), state.catalogs, state.solvimon, state.metrics,
                         committer)
@@ -130,7 +130,7 @@ class SingleEventLane:
         finally:
             current_environment.reset(token)
         if answer is None:
-            await self.app(scope, _replay(body, False, receive), send)
+            await self.app(scope, replay(body, receive), send)
             return
         status, content = answer
         request_id = (request_id.decode("latin-1")[:128] if request_id else "") or new_request_id()
@@ -216,20 +216,6 @@ def _check_event(caller: Caller, body: bytes) -> tuple[RawEvent, Row, CatalogSta
     except Exception:  # noqa: BLE001 - not JSON, too many events, …: the route answers
         return None
     return None if isinstance(row, Rejection) else (records[0], row, state)
-
-
-def _replay(body: bytes, more: bool, receive: Receive) -> Receive:
-    """The body read so far, then the connection's own messages."""
-    sent = False
-
-    async def replayed() -> Message:
-        nonlocal sent
-        if sent:
-            return await receive()
-        sent = True
-        return {"type": "http.request", "body": body, "more_body": more}
-
-    return replayed
 
 
 def install(application: Any) -> None:

@@ -154,7 +154,7 @@ class AuthenticatedBodies:
             if body is None:
                 await _too_large(send, limit)
                 return
-            await self.app(scope, _replay(body, receive), send)
+            await self.app(scope, replay(body, receive), send)
         finally:
             current_environment.reset(token)
 
@@ -212,7 +212,7 @@ class Idempotency:
                 captured["body"] += message.get("body", b"")
 
         try:
-            await self.app(scope, _replay(body, receive), capture)
+            await self.app(scope, replay(body, receive), capture)
         except Exception:
             await run_in_threadpool(idempotency.release, store, environment, key)
             raise
@@ -275,8 +275,9 @@ async def _read_body(receive: Receive, limit: int) -> bytes | None:
             return b"".join(chunks)
 
 
-def _replay(body: bytes, receive: Receive) -> Receive:
-    """The body already read, then the connection's own messages (a disconnect, when it comes)."""
+def replay(body: bytes, receive: Receive, more: bool = False) -> Receive:
+    """The body already read, then the connection's own messages (a disconnect, when it comes;
+    the rest of the body when `more`)."""
     sent = False
 
     async def replayed() -> Message:
@@ -284,7 +285,7 @@ def _replay(body: bytes, receive: Receive) -> Receive:
         if sent:
             return await receive()
         sent = True
-        return {"type": "http.request", "body": body, "more_body": False}
+        return {"type": "http.request", "body": body, "more_body": more}
 
     return replayed
 

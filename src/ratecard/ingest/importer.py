@@ -14,12 +14,10 @@ Only a batch with ids not inserted pays for the comparison: one SELECT of that b
 
 from __future__ import annotations
 
-import gc
 import queue
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from operator import itemgetter
@@ -27,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from ..catalog import Catalog
+from ..collector import cyclic_gc_paused
 from ..domain.instants import to_micros
 from ..store import Store
 from ..store.events import EventWriter, Row, refresh_statistics, stored_contents
@@ -174,25 +173,6 @@ def import_file(
                        on_progress=on_progress, keep_rejections=keep_rejections, on_rejection=on_rejection,
                        validator=validator, writer_factory=writer_factory)
     return report
-
-
-@contextmanager
-def cyclic_gc_paused() -> Iterator[None]:
-    """Pause Python's cyclic garbage collector for a bulk import, and resume it after.
-
-    A file import allocates millions of short-lived objects and makes no reference cycles
-    (reference counting frees everything), yet each allocation burst makes the collector
-    traverse every live object again, the catalog's included: ~30% of the Python time of a
-    1M-event import. Memory stays bounded (batches); only a file import does this, never the
-    API's per-request path (other threads share the collector).
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def import_records(

@@ -347,6 +347,22 @@ def single_endpoint(port: int, key: str, customers: int) -> str:
     return "/v1/ingest/meter-data" if status in (200, 201) else "/v1/events"
 
 
+def _same_load(url: str, folder: Path, kind: str, key: str, customers: Any, endpoint: str, requests: int,
+               log_name: str, prefix: str, what: str, workers: int = WORKERS,
+               env: dict[str, str] | None = None) -> dict[str, float]:
+    """The single-event load replayed on a server of its own (`workers`, `env`): requests/s, p50, p99."""
+    with Server(url, folder / f"{log_name}-{kind}.log", workers=workers, env=env or {}) as server:
+        request(server.port, "GET", "/healthz", b"", {})
+        seconds, reports = _run_clients(
+            _single_client, split(requests, SINGLE_CLIENTS), (server.port, key, customers, endpoint, prefix))
+    if any(r["errors"] for r in reports):
+        raise SystemExit(f"{kind}: single-event requests {what} failed")
+    latencies = [value for r in reports for value in r["latencies"]]
+    return {"requests_per_second": round(requests / seconds, 1),
+            "p50_ms": round(percentile(latencies, 0.5) * 1000, 3),
+            "p99_ms": round(percentile(latencies, 0.99) * 1000, 3)}
+
+
 def bench_api_store(kind: str, url: str, events: int, events_file: Path, catalog_file: Path,
                     folder: Path) -> list[dict]:
     from .run import apply_catalog, settle
@@ -393,45 +409,18 @@ def bench_api_store(kind: str, url: str, events: int, events_file: Path, catalog
     if stored_count(url, "single-") < requests:
         raise SystemExit(f"{kind}: fewer than {requests} single events are stored")
 
-    # diagnosis, not a benchmark row: the same single-event load against one worker, which
-    # uvicorn serves from a listener it builds itself (see RESULTS.md: --workers N and Nagle)
-    with Server(url, folder / f"serve1-{kind}.log", workers=1) as single_worker:
-        request(single_worker.port, "GET", "/healthz", b"", {})
-        one_seconds, one_reports = _run_clients(
-            _single_client, split(requests, SINGLE_CLIENTS),
-            (single_worker.port, key, customers, endpoint, "single1"))
-    one_latencies = [value for r in one_reports for value in r["latencies"]]
-    if any(r["errors"] for r in one_reports):
-        raise SystemExit(f"{kind}: single-event requests to one worker failed")
-    workers_1 = {"requests_per_second": round(requests / one_seconds, 1),
-                 "p50_ms": round(percentile(one_latencies, 0.5) * 1000, 3),
-                 "p99_ms": round(percentile(one_latencies, 0.99) * 1000, 3)}
+    # diagnoses, not benchmark rows: the same single-event load again, changed in one way each.
+    # One worker: uvicorn serves it from a listener it builds itself (see RESULTS.md: --workers N
+    # and Nagle); group commit off: each request its own transaction; lane off: the full stack
+    # (no single-event lane, api/lane.py)
+    same_load = (url, folder, kind, key, customers, endpoint, requests)
+    workers_1 = _same_load(*same_load, "serve1", "single1", "to one worker", workers=1)
     _log(f"{kind} API, --workers 1 (diagnosis): {workers_1}")
-
-    # diagnosis, not a row: the same load with group commit off (each request its own transaction)
-    with Server(url, folder / f"serve-alone-{kind}.log", env={"RATECARD_GROUP_COMMIT_MAX_EVENTS": "0"}) as alone:
-        request(alone.port, "GET", "/healthz", b"", {})
-        alone_seconds, alone_reports = _run_clients(
-            _single_client, split(requests, SINGLE_CLIENTS), (alone.port, key, customers, endpoint, "single0"))
-    if any(r["errors"] for r in alone_reports):
-        raise SystemExit(f"{kind}: single-event requests without group commit failed")
-    alone_latencies = [value for r in alone_reports for value in r["latencies"]]
-    group_commit_off = {"requests_per_second": round(requests / alone_seconds, 1),
-                        "p50_ms": round(percentile(alone_latencies, 0.5) * 1000, 3),
-                        "p99_ms": round(percentile(alone_latencies, 0.99) * 1000, 3)}
+    group_commit_off = _same_load(*same_load, "serve-alone", "single0", "without group commit",
+                                  env={"RATECARD_GROUP_COMMIT_MAX_EVENTS": "0"})
     _log(f"{kind} API, group commit off (diagnosis): {group_commit_off}")
-
-    # diagnosis, not a row: the same load through the full stack (no single-event lane, api/lane.py)
-    with Server(url, folder / f"serve-nolane-{kind}.log", env={"RATECARD_SINGLE_EVENT_LANE": "0"}) as full:
-        request(full.port, "GET", "/healthz", b"", {})
-        full_seconds, full_reports = _run_clients(
-            _single_client, split(requests, SINGLE_CLIENTS), (full.port, key, customers, endpoint, "singlefull"))
-    if any(r["errors"] for r in full_reports):
-        raise SystemExit(f"{kind}: single-event requests without the lane failed")
-    full_latencies = [value for r in full_reports for value in r["latencies"]]
-    lane_off = {"requests_per_second": round(requests / full_seconds, 1),
-                "p50_ms": round(percentile(full_latencies, 0.5) * 1000, 3),
-                "p99_ms": round(percentile(full_latencies, 0.99) * 1000, 3)}
+    lane_off = _same_load(*same_load, "serve-nolane", "singlefull", "without the lane",
+                          env={"RATECARD_SINGLE_EVENT_LANE": "0"})
     _log(f"{kind} API, single-event lane off (diagnosis): {lane_off}")
 
     _log(f"{kind}: bare {'COPY' if kind == 'postgresql' else 'executemany INSERT'} of the same {events:,} rows")

@@ -54,7 +54,9 @@ def _pct(times: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def _run(client: TestClient, key: str) -> tuple[list[float], list[float]]:
+def seed(client: TestClient, key: str) -> None:
+    """The bench's catalog and 20 events per customer, through the API (shared with
+    bench/entitlements_refresh.py)."""
     headers = {"X-API-KEY": key}
     applied = client.post("/v1/catalog", content=yaml.safe_dump(_catalog()).encode(),
                           headers={**headers, "content-type": "application/yaml"})
@@ -65,6 +67,11 @@ def _run(client: TestClient, key: str) -> tuple[list[float], list[float]]:
     for start in range(0, len(events), 5000):
         stored = client.post("/v1/events", content=json.dumps(events[start:start + 5000]), headers=headers)
         assert stored.status_code == 200, stored.text
+
+
+def _run(client: TestClient, key: str) -> tuple[list[float], list[float]]:
+    headers = {"X-API-KEY": key}
+    seed(client, key)
     rng = random.Random(7)
     for c in range(CUSTOMERS):  # warm: every customer's entry once
         client.get(f"/v1/customers/c{c}/entitlements", headers=headers)

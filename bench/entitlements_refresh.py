@@ -21,7 +21,6 @@ ratio = baseline / value (1.0: a recomputation costs no more than its one query)
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -31,10 +30,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import yaml
 from sqlalchemy import text
 
-from .entitlements import CUSTOMERS, _catalog
+from .entitlements import CUSTOMERS, seed
 from .stores import postgres_database, postgres_unavailable, sqlite_database
 
 NOW = datetime(2026, 1, 25, 12, tzinfo=UTC)
@@ -51,17 +49,8 @@ def _fill(url: str) -> None:
     store = open_store(url)
     _, key = create_key(store, "live", 0, "bench")
     store.dispose()
-    headers = {"X-API-KEY": key}
     with TestClient(create_app(url)) as client:
-        applied = client.post("/v1/catalog", content=yaml.safe_dump(_catalog()).encode(),
-                              headers={**headers, "content-type": "application/yaml"})
-        assert applied.status_code == 201, applied.text
-        events = [{"id": f"e{c}-{n}", "customer": f"c{c}", "meter": "calls",
-                   "timestamp": f"2026-01-{1 + n:02d}T10:00:00Z", "properties": {}}
-                  for c in range(CUSTOMERS) for n in range(20)]
-        for start in range(0, len(events), 5000):
-            stored = client.post("/v1/events", content=json.dumps(events[start:start + 5000]), headers=headers)
-            assert stored.status_code == 200, stored.text
+        seed(client, key)
 
 
 def _cpu_ms(work: Any, customers: list[str]) -> list[float]:

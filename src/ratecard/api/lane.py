@@ -36,7 +36,7 @@ from ..services import meter_data
 from ..services.events import RawEvent, Rejection, Row, check_one, import_batch
 from ..services.resources.model import View
 from .caches import CatalogState
-from .context import Caller
+from .context import Caller, credential_repeated
 from .errors import unexpected_body
 from .metrics import current_environment
 from .middleware import body_limit, new_request_id, replay
@@ -76,22 +76,16 @@ class SingleEventLane:
         if committer is None or application.dependency_overrides or (path == EVENTS and state.event_log is not None):
             await self.app(scope, receive, send)
             return
+        if credential_repeated(scope["headers"]):  # refused by the middleware, as on every path
+            await self.app(scope, receive, send)
+            return
         key = length = request_id = None
-        seen_key = seen_authorization = False
         for name, value in scope["headers"]:
             name = name.lower()
             if name == b"x-api-key":
-                if seen_key:  # a credential twice: the routes refuse it (context.credential_repeated)
-                    length = None
-                    break
-                seen_key, key = True, value
-            elif name == b"authorization":
-                if seen_authorization:
-                    length = None
-                    break
-                seen_authorization = True
-                if key is None and value[:7].lower() == b"bearer ":
-                    key = value[7:].strip()
+                key = value
+            elif name == b"authorization" and key is None and value[:7].lower() == b"bearer ":
+                key = value[7:].strip()
             elif name == b"content-length":
                 length = value
             elif name == b"transfer-encoding":

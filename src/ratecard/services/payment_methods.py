@@ -29,6 +29,7 @@ from ..store import Store
 from ..store.payments import PaymentRecord
 from ..store.resources import ConfigChange, Resource, config_change, rows_of_kinds
 from .errors import AlreadyExists, Conflict, InvalidInput, MissingInput, NotFound
+from .resources.checks import choice_or_default
 
 KIND, PREFIX = "payment_method", "pmt_"
 TYPES = ("CARD", "ONLINE_BANKING", "BUY_NOW_PAY_LATER", "DIRECT_DEBIT", "DIGITAL_WALLET", "UNKNOWN")
@@ -156,13 +157,6 @@ def _reference(value: Any) -> str | None:
     return value
 
 
-def _status(value: Any, default: str) -> str:
-    if value is None:
-        return default
-    if value not in STATUSES:
-        raise InvalidInput(f"status must be one of {', '.join(STATUSES)}", field="status")
-    return str(value)
-
 
 def _stripe_customer(document: CatalogDocument | None, customer: str) -> None:
     found = next((c for c in (document.customers if document is not None else []) if c.reference == customer), None)
@@ -198,7 +192,8 @@ def _body(data: dict[str, Any], customer: str, current: dict[str, Any] | None = 
         raise InvalidInput(f"type must be one of {', '.join(TYPES)}", field="type")
     if current is not None and kind != current["type"]:
         raise InvalidInput("type cannot change: register the other method", field="type")
-    body.update({"customer": customer, "type": kind, "status": _status(data.get("status"), body.get("status", "ACTIVE"))})
+    status = choice_or_default(data.get("status"), "status", STATUSES, body.get("status", "ACTIVE"))
+    body.update({"customer": customer, "type": kind, "status": status})
     details = _details(kind, data)
     if details is not None:
         body["details"] = {**(body.get("details") or {}), **details}

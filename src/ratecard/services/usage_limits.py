@@ -33,6 +33,7 @@ from ..store.resources import Resource, config_change, rows_of_kinds
 from .entitlement_overrides import USAGE_LIMIT, forget
 from .entitlements import ENTITLEMENTS
 from .errors import Conflict, InvalidInput, MissingInput, NotFound
+from .resources.checks import choice_or_default
 
 PREFIX = "ul_"
 # a percentage of any usage over any limit the API accepts (down to 1e-19), to two decimals
@@ -106,13 +107,6 @@ def _scope(value: Any) -> str:
     return "SELF"
 
 
-def _status(value: Any, default: str = "ACTIVE") -> str:
-    if value is None:
-        return default
-    if value not in STATUSES:
-        raise InvalidInput(f"status must be one of {', '.join(STATUSES)}", field="status")
-    return str(value)
-
 
 def _unknown_fields(data: dict[str, Any]) -> None:
     for name in data:
@@ -139,7 +133,7 @@ def create(store: Store, environment: str, now: datetime, document: CatalogDocum
                            "limit overrides such a feature (create one with meter_value_calculation_id first)",
                            field="meter_value_calculation_id")
     body = {"customer": customer, "meter": meter, "limit": _limit(data), "scope": _scope(data.get("scope")),
-            "status": _status(data.get("status"))}
+            "status": choice_or_default(data.get("status"), "status", STATUSES, "ACTIVE")}
     with config_change(store, environment, to_micros(now)) as change:
         if body["status"] == "ACTIVE":
             _no_other_active(change.resources.of_kind(USAGE_LIMIT), customer, meter)
@@ -183,7 +177,7 @@ def update(store: Store, environment: str, now: datetime, key: str, data: dict[s
             body["limit"] = _limit(data)
         if "scope" in data:
             body["scope"] = _scope(data["scope"])
-        body["status"] = _status(data.get("status"), body["status"])
+        body["status"] = choice_or_default(data.get("status"), "status", STATUSES, body["status"])
         if body["status"] == "ACTIVE":
             _no_other_active(change.resources.of_kind(USAGE_LIMIT), body["customer"], body["meter"], but=row.id)
         row = change.put(Resource(row.id, USAGE_LIMIT, row.reference, body, 0, 0))

@@ -59,6 +59,15 @@ def check_text(value: Any, field: str, max_length: int = 256) -> str | None:
     return value
 
 
+def choice_or_default(value: Any, field: str, choices: Sequence[str], default: str) -> str:
+    """An optional choice (a status a request may leave out): `default` when absent."""
+    if value is None:
+        return default
+    if value not in choices:
+        raise invalid(field, f"{field} must be one of {', '.join(choices)}")
+    return str(value)
+
+
 def check_choice(value: Any, field: str, choices: Sequence[str]) -> str:
     if value not in choices:
         raise invalid(field, f"{field} must be one of {', '.join(choices)}, got {value!r}")

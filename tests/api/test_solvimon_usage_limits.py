@@ -126,6 +126,11 @@ def test_usage_limits_refuse_what_ratecard_cannot_hold(server: Live) -> None:  #
         with pytest.raises(BadRequestException) as refused:
             create(**fields)
         assert body_of(refused.value)["field"] == field
+    # a status outside the four (the SDK's model refuses it before sending: sent as raw JSON)
+    paused = server.http("POST", "/v1/usage-limits", json={
+        "customer_id": "acme", "meter_value_calculation_id": "tokens_sum", "scope": "SELF",
+        "limit": {"number": "10"}, "status": "PAUSED"})
+    assert paused.status_code == 400 and paused.json()["field"] == "status", paused.text
     first = create()
     with pytest.raises(BadRequestException) as twice:  # one ACTIVE limit per customer and meter
         create()

@@ -98,7 +98,17 @@ def test_workers_bill_what_one_process_bills_and_numbers_stay_gapless(db_url: st
 def kill_when_holding(store: Store, process: subprocess.Popen, candidates) -> tuple[int, int, list[int]]:
     """SIGKILL the first of `candidates()` (pids) caught holding claims after some items were done;
     each is frozen (SIGSTOP) while its claims are read, so none completes meanwhile.
-    (pid, run id, positions it held)."""
+    (pid, run id, positions it held).
+
+    On SQLite a connection of this process stays open meanwhile: a store opens a connection per
+    use, and the last connection to a WAL database to close checkpoints and removes the log under
+    an exclusive lock. A process frozen in that step would hold the lock until it is killed, and
+    the reads below would wait for it in vain ("database is locked" after the busy timeout)."""
+    with store.engine.connect():
+        return _kill_when_holding(store, process, candidates)
+
+
+def _kill_when_holding(store: Store, process: subprocess.Popen, candidates) -> tuple[int, int, list[int]]:
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and process.poll() is None:
         runs = open_runs(store)

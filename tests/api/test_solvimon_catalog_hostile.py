@@ -203,6 +203,45 @@ def test_a_yaml_plan_gets_a_new_version_and_keeps_what_solvimon_cannot_say(api: 
     assert [(i["version"], i["status"]) for i in plan["pricing_plan_version_infos"]] == [(2, "ACTIVE")]
 
 
+def test_a_new_version_keeps_what_the_file_set_on_a_charge_solvimon_cannot_say(api: Any) -> None:
+    """A charge's cap (`maximum`) and `group_by` are set in the catalog file only: version 2 pricing
+    the same product item on the same meter keeps them (its price is the version's); a fee gets
+    none. A percentage keeps its per-event rules while it stays a percentage."""
+    _setup(api)
+    assert api.post("/v1/product-items", json={"reference": "pay", "name": "Pay", "product_id": "p",
+                                                "model_type": "USAGE_BASED",
+                                                "meter_value_calculation_id": "tokens_sum"}).status_code == 201
+    document = api.get("/v1/catalog").json()["catalog"]
+    [meter] = [m["code"] for m in document["meters"]]
+    document["plans"] = [{"code": "basic", "currency": "EUR", "charges": [
+        {"code": "t", "model": "per_unit", "meter": meter, "unit_amount": "0.02", "maximum": "50.00",
+         "group_by": ["model"]},
+        {"code": "pay", "model": "percentage", "meter": meter, "rate": "1.5", "free_units_per_events": 3,
+         "per_transaction_max_amount": "2.00"},
+        {"code": "fee", "model": "flat", "amount": "5"}]}]
+    applied = api.post("/v1/catalog", json=document)
+    assert applied.status_code == 201, applied.text
+    draft = api.post("/v1/pricing-plan-versions", json={"pricing_plan_id": "basic"}).json()
+    made = api.post("/v1/pricings", json={"pricing_plan_version_id": draft["id"], "product_ids": ["p"], "items": [
+        {"product_item_ids": ["t"], "configs": [{"type": "FLAT", "bands": [
+            {"amount": {"quantity": "0.03", "currency": "EUR"}}]}]},
+        {"product_item_ids": ["pay"], "configs": [{"type": "FLAT", "bands": [{"percentage": "2"}]}]},
+        {"product_item_ids": ["fee"], "configs": [{"type": "FLAT", "bands": [
+            {"amount": {"quantity": "7", "currency": "EUR"}}]}]}]})
+    assert made.status_code == 201, made.text
+    published = api.client.patch(f"/v1/pricing-plan-versions/{draft['id']}", json={"status": "ACTIVE"},
+                                 headers=api.headers())
+    assert published.status_code == 200, published.text
+    charges = {c["code"]: c for c in {p["code"]: p for p in api.get("/v1/catalog").json()["catalog"]["plans"]}[
+        "basic"]["charges"]}
+    assert (charges["t"]["unit_amount"], charges["t"]["maximum"], charges["t"]["group_by"]) == (
+        "0.03", "50.00", ["model"])
+    assert (charges["pay"]["model"], charges["pay"]["rate"], charges["pay"]["free_units_per_events"],
+            charges["pay"]["per_transaction_max_amount"]) == ("percentage", "2", 3, "2.00")
+    assert (charges["fee"]["amount"], charges["fee"].get("maximum"), charges["fee"].get("group_by")) == (
+        "7", None, None)
+
+
 def test_conditional_configs_are_charge_filters(api: Any) -> None:
     """Tokens at 0.10, those of events whose property model is gpt-4o or o1 at 0.30: one charge
     with a filter; a comparator ratecard cannot match is refused naming it."""

@@ -362,6 +362,8 @@ def plan_of_version(view: View, version: Resource) -> Plan:
                 prices.setdefault(other, {"charges": {}})["charges"][item["charge"]["code"]] = fields
     existing = _catalog_plan(view.document, code)
     kept = existing.model_dump(mode="json", exclude_none=True) if existing is not None else {}
+    if existing is not None:
+        charges = [_with_file_only_fields(charge, existing) for charge in charges]
     document = {**{k: v for k, v in kept.items() if k in ("minimum", "maximum", "trial_days", "invoice_threshold",
                                                             "discounts")},
                 "code": code, "name": (plan_row.body.get("name") if plan_row else None) or kept.get("name"),
@@ -374,6 +376,25 @@ def plan_of_version(view: View, version: Resource) -> Plan:
         where = ".".join(str(part) for part in first["loc"])
         raise invalid_operation(f"publishing would make an invalid plan {code!r}: {where}: "
                                 f"{first['msg'].removeprefix('Value error, ')}") from None
+
+
+# A charge's fields no Solvimon config can say, set in the catalog file: a version pricing the same
+# product item on the same meter keeps them, as the plan keeps its own (minimum, trial days…);
+# the percentage model's per-event rules only while the charge stays a percentage
+FILE_ONLY_CHARGE_FIELDS = ("maximum", "group_by")
+FILE_ONLY_PERCENTAGE_FIELDS = ("free_units_per_events", "free_units_per_total_aggregation",
+                               "per_transaction_min_amount", "per_transaction_max_amount")
+
+
+def _with_file_only_fields(charge: dict[str, Any], plan: Plan) -> dict[str, Any]:
+    before = next((c for c in plan.charges if c.code == charge["code"]), None)
+    if before is None or before.meter is None or before.meter != charge.get("meter"):
+        return charge
+    names = FILE_ONLY_CHARGE_FIELDS
+    if before.model == charge.get("model") == "percentage":
+        names += FILE_ONLY_PERCENTAGE_FIELDS
+    dumped = before.model_dump(mode="json", include=set(names), exclude_none=True)
+    return {**charge, **{name: value for name, value in dumped.items() if name not in charge}}
 
 
 def _publish(change: ConfigChange, version: Resource) -> Resource:

@@ -88,7 +88,10 @@ def single_requests(events: int) -> int:
 class Server:
     """`ratecard serve --workers 2` in a session of its own; stopped with its workers."""
 
-    def __init__(self, url: str, log_path: Path, workers: int = WORKERS, env: dict[str, str] | None = None) -> None:
+    def __init__(self, url: str, log_path: Path, workers: int = WORKERS, env: dict[str, str] | None = None,
+                 command: list[str] | None = None) -> None:
+        """`command`: what serves instead of `ratecard serve` (given --host and --port after it)."""
+        self.command = command
         self.url = url
         self.log_path = log_path
         self.workers = workers
@@ -100,12 +103,13 @@ class Server:
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             self.port = probe.getsockname()[1]
-        env = {**os.environ, "RATECARD_NOW": data.NOW.isoformat(), **self.extra_env}
-        env.pop("RATECARD_DATABASE_URL", None)
+        env = {**os.environ, "RATECARD_NOW": data.NOW.isoformat()}
+        env.pop("RATECARD_DATABASE_URL", None)  # `ratecard serve --db` sets it for its workers
+        env.update(self.extra_env)
         with self.log_path.open("wb") as log:
+            command = self.command or [RATECARD, "serve", "--db", self.url, "--workers", str(self.workers)]
             self.process = subprocess.Popen(
-                [RATECARD, "serve", "--db", self.url, "--host", "127.0.0.1", "--port", str(self.port),
-                 "--workers", str(self.workers)],
+                [*command, "--host", "127.0.0.1", "--port", str(self.port)],
                 cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:

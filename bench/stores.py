@@ -44,17 +44,18 @@ def sqlite_database(folder: Path) -> Iterator[str]:
 
 
 @contextmanager
-def postgres_database() -> Iterator[str]:
-    if not BENCH_DATABASE.replace("_", "").isalnum():
-        raise ValueError(f"RATECARD_BENCH_DATABASE {BENCH_DATABASE!r} must be a plain identifier")
+def postgres_database(name: str = BENCH_DATABASE) -> Iterator[str]:
+    """`name`: the database (default RATECARD_BENCH_DATABASE), created fresh and dropped at the end."""
+    if not name.replace("_", "").isalnum():
+        raise ValueError(f"RATECARD_BENCH_DATABASE {name!r} must be a plain identifier")
     admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{BENCH_DATABASE}" WITH (FORCE)'))
-        connection.execute(text(f'CREATE DATABASE "{BENCH_DATABASE}"'))
-    url = make_url(POSTGRES_URL).set(database=BENCH_DATABASE).render_as_string(hide_password=False)
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
     try:
         yield url
     finally:
         with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{BENCH_DATABASE}" WITH (FORCE)'))
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()

@@ -4,6 +4,7 @@ meanwhile is never used stale. On both stores."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from ratecard.ingest.group_commit import GroupCommitter
+from ratecard.ingest.group_commit import CommitterClosed, GroupCommitter
 from ratecard.services.catalog import apply_catalog
 from ratecard.store import open_store
 from ratecard.store.events import count_by_status, stored_contents
@@ -185,3 +186,68 @@ def test_two_writers_store_each_event_once_and_answer_each_request(db_url: str) 
         committer.close()
         store.dispose()
     assert committer._connections == []  # every writer's connection closed
+
+
+def test_requests_of_one_turn_of_the_event_loop_share_a_transaction_answered_after_it(db_url: str) -> None:
+    """`wait` (the single-event lane's way in): the requests an event loop runs in one turn go to
+    the writer together, so they share one transaction; each future is answered with its own
+    outcome, and only once its rows are committed (another connection reads them)."""
+    store = open_store(at_head(db_url))
+    committer = GroupCommitter(store, max_wait=0.0)
+
+    async def send() -> list:
+        jobs = [[row(f"turn{n}")] for n in range(6)]
+        jobs[5] = [row("turn0")]  # the id another request of the same turn sends: held, not stored twice
+        futures = [committer.wait("live", rows, None) for rows in jobs]
+        outcomes = []
+        for future, rows in zip(futures, jobs, strict=True):
+            outcome = await future
+            assert rows[0][1] in stored_contents(store, "live", [rows[0][1]])  # committed before answered
+            outcomes.append(outcome)
+        return outcomes
+
+    try:
+        outcomes = asyncio.run(send())
+        assert committer.batches == 1
+        assert [o.inserted for o in outcomes] == [[True]] * 5 + [[False]]
+        assert "turn0" in outcomes[5].held
+        assert sum(count_by_status(store, "live").values()) == 5
+    finally:
+        committer.close()
+        store.dispose()
+
+
+def test_a_failing_request_on_the_event_loop_fails_alone(db_url: str) -> None:
+    store = open_store(at_head(db_url))
+    committer = GroupCommitter(store, max_wait=0.0)
+
+    async def send() -> list:
+        futures = [committer.wait("live", [row("loop-ok1")], None),
+                   committer.wait("live", [row("loop-bad", customer=object())], None),
+                   committer.wait("live", [row("loop-ok2")], None)]
+        return await asyncio.gather(*futures, return_exceptions=True)
+
+    try:
+        answers = asyncio.run(send())
+        assert isinstance(answers[1], Exception)
+        assert answers[0].inserted == [True] and answers[2].inserted == [True]
+        assert sorted(stored_contents(store, "live", ["loop-ok1", "loop-bad", "loop-ok2"])) == ["loop-ok1", "loop-ok2"]
+    finally:
+        committer.close()
+        store.dispose()
+
+
+def test_a_request_on_the_event_loop_after_close_is_refused_unwritten(db_url: str) -> None:
+    store = open_store(at_head(db_url))
+    committer = GroupCommitter(store)
+    committer.close()
+
+    async def send() -> object:
+        return await committer.wait("live", [row("too-late")], None)
+
+    try:
+        with pytest.raises(CommitterClosed):
+            asyncio.run(send())
+        assert stored_contents(store, "live", ["too-late"]) == {}
+    finally:
+        store.dispose()

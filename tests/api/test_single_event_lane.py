@@ -17,7 +17,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from ratecard.api.app import create_app
-from ratecard.api.lane import SingleEventLane
+from ratecard.api.lane import SingleEventLane, may_hold_nul
 from ratecard.store import open_store
 from ratecard.store.events import count_by_status
 from ratecard.store.keys import create_key
@@ -309,3 +309,12 @@ def test_a_key_sent_twice_is_refused_and_nothing_is_stored(pair: Pair, db_url: s
     finally:
         store.dispose()
     assert after == before
+
+
+@pytest.mark.parametrize("data", [{"reference": "a\u0000b"}, {"x\u0000": 1}, [{"deep": ["\u0000"]}]])
+def test_the_lane_walks_every_body_that_can_decode_to_a_nul(data: Any) -> None:
+    """The lane skips the walk over a body's strings when no NUL can come out of the JSON: one
+    can only come from a NUL byte or a \\u0000 escape, which every encoder writes for it."""
+    body = orjson.dumps(data)
+    assert may_hold_nul(body)
+    assert not may_hold_nul(body.replace(b"\\u0000", b"-"))

@@ -24,7 +24,6 @@ the caches that this process served a write.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import Any
 
@@ -149,8 +148,8 @@ async def _solvimon(caller: Caller, body: bytes) -> tuple[int, bytes] | None:
     view, events = checked
     environment, moment = caller.environment, caller.now
     assert caller.committer is not None
-    outcome = await asyncio.wrap_future(caller.committer.submit(
-        environment, meter_data.group_rows(environment, moment, events), caller.fingerprint, keep_duplicates=True))
+    outcome = await caller.committer.wait(environment, meter_data.group_rows(environment, moment, events),
+                                          caller.fingerprint, keep_duplicates=True)
     if outcome.stale is not None:  # checked against an older catalog: nothing written, the route checks again
         caller.validated_again(outcome.stale)
         return None
@@ -162,7 +161,9 @@ async def _solvimon(caller: Caller, body: bytes) -> tuple[int, bytes] | None:
 def _check_solvimon(caller: Caller, body: bytes) -> tuple[View, list[meter_data.NewEvent]] | None:
     """The view and the checked event when all is in memory and the event passes; else None."""
     try:
-        data = reject_nul(decode_json(body))
+        data = decode_json(body)
+        if may_hold_nul(body):
+            reject_nul(data)  # the walk over every string, only for a body that may hold one
         if caller.group_commit(1) is None or (snapshot := cached_snapshot(caller)) is None:
             return None
         event = prepare(data, "", snapshot.view, caller.now)
@@ -183,7 +184,7 @@ async def _events(caller: Caller, body: bytes) -> tuple[int, bytes] | None:
     record, row, state = checked
     stamp = caller.fingerprint
     assert caller.committer is not None
-    outcome = await asyncio.wrap_future(caller.committer.submit(caller.environment, [row], stamp))
+    outcome = await caller.committer.wait(caller.environment, [row], stamp)
     if outcome.stale is not None:
         caller.validated_again(outcome.stale)
         return None
@@ -210,6 +211,12 @@ def _check_event(caller: Caller, body: bytes) -> tuple[RawEvent, Row, CatalogSta
     except Exception:  # noqa: BLE001 - not JSON, too many events, …: the route answers
         return None
     return None if isinstance(row, Rejection) else (records[0], row, state)
+
+
+def may_hold_nul(body: bytes) -> bool:
+    """Whether decoded JSON can hold a NUL character: only from a NUL byte or a `\\u0000` escape
+    (false positives, such as an escaped backslash before `u0000`, only cost the full check)."""
+    return b"\\u0000" in body or b"\x00" in body
 
 
 def install(application: Any) -> None:

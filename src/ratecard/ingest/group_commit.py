@@ -25,9 +25,11 @@ uniqueness keeps each event stored once, and the retry reports such an event as 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
+import weakref
 from collections import deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future
@@ -71,7 +73,8 @@ class _Job:
     rows: Sequence[Row]
     expected: Fingerprint | None
     keep_duplicates: bool
-    future: Future = field(default_factory=Future)
+    future: Future | asyncio.Future = field(default_factory=Future)
+    loop: asyncio.AbstractEventLoop | None = None  # the event loop of an asyncio future (`wait`)
 
 
 class GroupCommitter:
@@ -93,6 +96,9 @@ class GroupCommitter:
         self._connections: list[Any] = []
         self._condition = threading.Condition()
         self._closing = False
+        # each event loop's requests of its current turn, handed to the writers together (`wait`)
+        self._held_by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, list[_Job]] = \
+            weakref.WeakKeyDictionary()
         self.batches = 0  # transactions committed (for tests and figures)
         self._threads = [threading.Thread(target=self._run, name=f"ratecard-group-commit-{number}", daemon=True)
                          for number in range(max(1, writers))]
@@ -128,7 +134,41 @@ class GroupCommitter:
                keep_duplicates: bool = False) -> Future:
         """`write` without the wait: the future is done (an Outcome, or the write's error) once the
         shared transaction committed. For a caller that must not block (an event loop)."""
-        job = _Job(environment, rows, expected, keep_duplicates)
+        return self._queued(_Job(environment, rows, expected, keep_duplicates)).future
+
+    def wait(self, environment: str, rows: Sequence[Row], expected: Fingerprint | None,
+             keep_duplicates: bool = False) -> asyncio.Future:
+        """`submit` for a caller on the running event loop: an asyncio future, done once the shared
+        transaction committed (its result an Outcome; CommitterClosed when the server is closing).
+
+        The loop's requests are handed to the writers together: the first one of a turn of the loop
+        schedules the hand-over after the requests the loop is running in that turn, so those that
+        arrived together share a transaction and wake the writer once. The writer answers a batch's
+        requests waiting on one loop with one callback on that loop (one wake-up, not one each)."""
+        loop = asyncio.get_running_loop()
+        job = _Job(environment, rows, expected, keep_duplicates, loop.create_future(), loop)
+        held = self._held_by_loop.get(loop)
+        if held is None:
+            held = self._held_by_loop[loop] = []
+        if not held:
+            loop.call_soon(self._hand_over, held)
+        held.append(job)
+        return job.future
+
+    def _hand_over(self, held: list[_Job]) -> None:
+        """On the loop: queue the jobs its requests held back this turn."""
+        jobs = held[:]
+        held.clear()
+        try:
+            with self._condition:
+                if self._closing:
+                    raise CommitterClosed("the server is shutting down")
+                self._queue.extend(jobs)
+                self._condition.notify_all()
+        except CommitterClosed as closed:
+            _settle([(job.future, closed) for job in jobs])
+
+    def _queued(self, job: _Job) -> _Job:
         with self._condition:
             if getattr(self._local, "pending", None) is not None:
                 self._arriving -= 1  # announced: it is here now
@@ -137,7 +177,7 @@ class GroupCommitter:
                 raise CommitterClosed("the server is shutting down")
             self._queue.append(job)
             self._condition.notify_all()
-        return job.future
+        return job
 
     def close(self) -> None:
         """Write what is queued, then stop the thread and close the connection."""
@@ -167,9 +207,7 @@ class GroupCommitter:
                 self._closing = True
                 waiting = [*(batch or []), *self._queue]
                 self._queue.clear()
-            for job in waiting:
-                if not job.future.done():
-                    job.future.set_exception(CommitterClosed(f"the event writer stopped: {exc!r}"))
+            _answer([(job, CommitterClosed(f"the event writer stopped: {exc!r}")) for job in waiting])
             raise
 
     def _next_batch(self) -> list[_Job] | None:
@@ -199,21 +237,19 @@ class GroupCommitter:
         except Exception as exc:  # noqa: BLE001 - each request gets its own answer below
             self._drop_connection()
             if len(batch) == 1:
-                batch[0].future.set_exception(exc)
+                _answer([(batch[0], exc)])
                 return
             log.warning("a group commit of %d requests failed (%s); writing each alone",
                         len(batch), str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
             for job in batch:
                 try:
-                    outcome = self._transaction([job])[0]
+                    outcome: Outcome | BaseException = self._transaction([job])[0]
                 except Exception as alone:  # noqa: BLE001 - this request's own failure
                     self._drop_connection()
-                    job.future.set_exception(alone)
-                else:
-                    job.future.set_result(outcome)
+                    outcome = alone
+                _answer([(job, outcome)])
             return
-        for job, outcome in zip(batch, outcomes, strict=True):
-            job.future.set_result(outcome)
+        _answer(list(zip(batch, outcomes, strict=True)))
 
     def _transaction(self, batch: list[_Job]) -> list[Outcome]:
         """One transaction for the batch. The rows are inserted and the fingerprints read together
@@ -279,6 +315,35 @@ class GroupCommitter:
                 if connection in self._connections:
                     self._connections.remove(connection)
             _close(connection)
+
+
+def _answer(answers: Sequence[tuple[_Job, Outcome | BaseException]]) -> None:
+    """Settle each job's future with its outcome (or error), from a writer thread. Futures of an
+    event loop are settled by one callback per loop, which the loop runs in its own thread."""
+    on_loops: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future, Outcome | BaseException]]] = {}
+    for job, outcome in answers:
+        if job.loop is not None:
+            on_loops.setdefault(job.loop, []).append((job.future, outcome))
+        elif not job.future.done():
+            if isinstance(outcome, BaseException):
+                job.future.set_exception(outcome)
+            else:
+                job.future.set_result(outcome)
+    for loop, settled in on_loops.items():
+        try:
+            loop.call_soon_threadsafe(_settle, settled)
+        except RuntimeError:  # the loop is closed: no request waits on it any more
+            pass
+
+
+def _settle(settled: list[tuple[asyncio.Future, Outcome | BaseException]]) -> None:
+    for future, outcome in settled:
+        if future.done():  # cancelled: its request is gone
+            continue
+        if isinstance(outcome, BaseException):
+            future.set_exception(outcome)
+        else:
+            future.set_result(outcome)
 
 
 def _close(connection: Any) -> None:

@@ -9,7 +9,7 @@ import pytest
 from lxml import etree
 
 from ratecard.documents.cii import cii_document
-from ratecard.documents.model import invoice_view
+from ratecard.documents.model import DocumentError, invoice_view
 from ratecard.documents.ubl import ubl_document
 from ratecard.store.corrections import credit_note_for
 from ratecard.store.invoices import InvoiceRecord
@@ -87,3 +87,14 @@ def test_the_official_rules_catch_a_broken_document(old: str, new: str, rule: st
     xml = ubl_document(invoice_view(HAND, peppol_catalog())).decode()
     assert old in xml
     assert rule in {finding.rule for finding in findings(xml.replace(old, new, 1).encode())}
+
+
+def test_an_invoice_in_a_currency_with_three_decimals_has_no_e_invoice() -> None:
+    # EN 16931 states every amount with at most two decimals (BR-DEC-09 … BR-DEC-23, UBL-DT-01), and
+    # its sums round to two (BR-CO-14, BR-CO-15 fail on 6.170 + 0.617 BHD): such an e-invoice is refused
+    bhd = record([line("calls", "1234", "0.005", "6.170")], "10", "0.617", currency="BHD")
+    view = invoice_view(bhd, peppol_catalog())
+    for render in (ubl_document, cii_document):
+        with pytest.raises(DocumentError, match=r"RC-000001 is in BHD, whose amounts have 3 decimals"):
+            render(view)
+

@@ -23,6 +23,7 @@ _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 INVOICE_TYPE = "380"  # commercial invoice
 CREDIT_NOTE_TYPE = "381"
 UNIT_CODE = "C62"  # "one": ratecard's quantities are counts of the charge's unit
+MAX_DIGITS = 2  # EN 16931 writes every amount with at most two decimals (BR-DEC-*, UBL-DT-01)
 
 
 @dataclass(frozen=True)
@@ -140,10 +141,15 @@ def tax_category(view: InvoiceView) -> TaxCategory:
 
 
 def check_ready(view: InvoiceView) -> None:
-    """Refuse, with a sentence, what EN 16931 cannot state: a draft, or parties without what it requires."""
+    """Refuse, with a sentence, what EN 16931 cannot state: a draft, amounts in a currency with three
+    decimals or more (BHD, KWD, …), or parties without what it requires."""
     if view.is_draft:
         raise DocumentError(f"{view.number} is a {view.status} invoice: e-invoices are issued for final invoices "
                             "only (finalize it first: `ratecard invoices finalize " + view.number + "`)")
+    if view.digits > MAX_DIGITS:
+        raise DocumentError(f"{view.number} is in {view.currency}, whose amounts have {view.digits} decimals: "
+                            f"EN 16931 states amounts with at most {MAX_DIGITS} (BR-DEC-09 to BR-DEC-23), so it has "
+                            "no e-invoice; its PDF is not affected")
     _need(view.seller, "billing entity", view.entity.code, "country (an address)", view.seller.country)
     _need(view.seller, "billing entity", view.entity.code, "tax_id (the seller's VAT identifier)", view.seller.tax_id)
     _need(view.buyer, "customer", view.buyer.reference or "", "country (or an address)", view.buyer.country)

@@ -43,6 +43,10 @@ CASES = {
     "credit note": (credit_note(HAND), {}),
     "credit note of tiers": (credit_note(GRADUATED), {}),
     "zero rated": (UNTAXED, {}),
+    # its VAT is 0.00, never -0.00 (BR-Z-09), nor its amounts -0 in yen (BR-S-08)
+    "credit note, zero rated": (credit_note(UNTAXED), {}),
+    "credit note of a zero amount in yen": (credit_note(record([line("calls", "4", "0.0004", "0")], "7", "0",
+                                                               currency="JPY")), {}),
     "reverse charge": (UNTAXED, {"country": "FR", "tax_id": "FR40303265045", "peppol_id": "9957:FR40303265045"}),
     # 100.00 less a 10 % discount: the discount is a line of -10.00 (quantity -1 at 10.00)
     "discount": (record([line("base", "1", "100.00", "100.00", "advance"),

@@ -66,13 +66,19 @@ def wide_decimals(function: Callable[P, R]) -> Callable[P, R]:
 
 @wide_decimals
 def amount_text(amount: Decimal, digits: int) -> str:
-    """An amount with exactly the currency's digits (stored amounts already have them)."""
-    return f"{amount.quantize(Decimal(1).scaleb(-digits)):f}"
+    """An amount with exactly the currency's digits (stored amounts already have them); zero unsigned."""
+    return f"{_unsigned_zero(amount).quantize(Decimal(1).scaleb(-digits)):f}"
 
 
 def number_text(value: Decimal) -> str:
-    """A quantity or price in plain decimal notation (no exponent), trailing zeros dropped."""
-    return f"{value.normalize():f}"
+    """A quantity or price in plain decimal notation (no exponent), trailing zeros dropped; zero unsigned."""
+    return f"{_unsigned_zero(value).normalize():f}"
+
+
+def _unsigned_zero(value: Decimal) -> Decimal:
+    """0 for -0: a credit note negates what ratecard stores, and a zero negated is written "-0.00",
+    which the EN 16931 rules do not read as zero (BR-Z-09, BR-S-08)."""
+    return abs(value) if value == 0 else value
 
 
 def sign(view: InvoiceView) -> Decimal:

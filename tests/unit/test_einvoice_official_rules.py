@@ -10,13 +10,14 @@ from lxml import etree
 
 from ratecard.documents.cii import cii_document
 from ratecard.documents.model import DocumentError, invoice_view
+from ratecard.documents.rules import check_document as check_rules
 from ratecard.documents.ubl import ubl_document
 from ratecard.store.corrections import credit_note_for
 from ratecard.store.invoices import InvoiceRecord
 
 from ..einvoice_schematron import errors, findings
 from .test_einvoice_rules import HAND, catalog, line, record
-from .test_tier_documents import GRADUATED
+from .test_tier_documents import API, GRADUATED, tiered
 
 SELLER = {"peppol_id": "9930:DE123456789"}
 BUYER = {"peppol_id": "0088:4035811991014", "tax_id": "DE987654321"}
@@ -54,6 +55,11 @@ CASES = {
     "zero amount": (record([line("calls", "0", "0.05", "0.00")], "19", "0.00"), {}),
     "US dollars": (record([line("calls", "1234", "0.05", "61.70")], "19", "11.72", currency="USD"), {}),
     "yen, no minor unit": (record([line("calls", "1234", "5", "6170")], "10", "617", currency="JPY"), {}),
+    # 1.5 × 5 yen = 7.5, stored 8: Peppol's R120 allows 0.02 between quantity × price and the net amount
+    "yen, a per-unit line rounded to the yen": (record([line("calls", "1.5", "5", "8")], "10", "1", currency="JPY"),
+                                                {}),
+    # tier 3: 2,501 × 0.001 = 2.501, rounded 3 yen
+    "yen, tiers rounded to the yen": (record([tiered(API, "12501", "JPY")], "10", "3", currency="JPY"), {}),
     "a fractional quantity": (record([line("storage", "1.5", "0.333333", "0.50")], "19", "0.10"), {}),
     "markup and formula characters in names": (record([line("base", "1", "5.00", "5.00")], "19", "0.95"),
                                                {"name": HOSTILE}),
@@ -102,3 +108,15 @@ def test_an_invoice_in_a_currency_with_three_decimals_has_no_e_invoice() -> None
         with pytest.raises(DocumentError, match=r"RC-000001 is in BHD, whose amounts have 3 decimals"):
             render(view)
 
+
+
+def test_a_yen_line_rounded_to_the_yen_is_one_unit_at_its_amount_and_both_checks_refuse_it_otherwise() -> None:
+    invoice, customer = CASES["yen, a per-unit line rounded to the yen"]
+    xml = ubl_document(invoice_view(invoice, peppol_catalog(customer))).decode()
+    stated = ('<cbc:InvoicedQuantity unitCode="C62">1<', '<cbc:PriceAmount currencyID="JPY">8<')
+    assert all(text in xml for text in stated) and "<cbc:Note>1.5 × Calls</cbc:Note>" in xml
+    # stated as 1.5 × 5 = 7.5 for its 8 yen: ratecard's own check and Peppol's refuse it alike
+    rounded = xml.replace(stated[0], '<cbc:InvoicedQuantity unitCode="C62">1.5<').replace(
+        stated[1], '<cbc:PriceAmount currencyID="JPY">5<').encode()
+    assert "PEPPOL-EN16931-R120" in {violation.rule for violation in check_rules(rounded, 0)}
+    assert "PEPPOL-EN16931-R120" in {finding.rule for finding in findings(rounded)}

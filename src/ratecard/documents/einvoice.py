@@ -16,6 +16,7 @@ from functools import wraps
 from typing import ParamSpec, TypeVar
 
 from .model import DocumentError, DocumentLine, InvoiceView, Party
+from .rules import within_r120_slack
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -99,9 +100,10 @@ def einvoice_lines(view: InvoiceView) -> list[EInvoiceLine]:
         quantity = line.quantity * factor
         price = line.unit_amount
         note = None
-        if price < 0 or (quantity * price).quantize(unit) != net:
-            # a tiered, prorated or minimum line: its unit price is no factor of its amount, so
-            # it is stated as one unit (minus one for a credit) at the amount
+        if price < 0 or (quantity * price).quantize(unit) != net or not within_r120_slack(quantity * price, net):
+            # a tiered, prorated or minimum line: its unit price is no factor of its amount (or
+            # rounds to it by more than R120's 0.02, as yen do), so it is stated as one unit (minus
+            # one for a credit) at the amount
             note = f"{number_text(line.quantity)} × {line.description}" if line.quantity != 1 else None
             quantity = Decimal(1) if net >= 0 else Decimal(-1)
             price = abs(net)
@@ -114,7 +116,8 @@ def tier_lines(line: DocumentLine, factor: Decimal, unit: Decimal) -> list[EInvo
     """A tiered line as one e-invoice line per tier: its units at the tier's price, and the tier's
     flat amount as a line of its own (quantity 1). Each net is quantity × price rounded to the
     currency's digits (PEPPOL-EN16931-R120); when those nets do not add up to the line's stored
-    amount exactly, or a price is negative (BR-27), none (the line is stated as one unit at its amount)."""
+    amount exactly, one is further than R120's 0.02 from its quantity × price (a yen rounded), or a
+    price is negative (BR-27), none (the line is stated as one unit at its amount)."""
     rows: list[tuple[str, Decimal, Decimal]] = []  # (name, quantity, price)
     for part in line.tiers:
         units = f"{number_text(part.first_unit)}–{number_text(part.last_unit)}"
@@ -128,7 +131,8 @@ def tier_lines(line: DocumentLine, factor: Decimal, unit: Decimal) -> list[EInvo
     if not rows or any(price < 0 for _, _, price in rows):
         return []
     nets = [(quantity * price).quantize(unit, rounding=ROUND_HALF_UP) for _, quantity, price in rows]
-    if sum(nets, Decimal(0)) != line.amount * factor:
+    if sum(nets, Decimal(0)) != line.amount * factor or \
+            not all(within_r120_slack(quantity * price, net) for (_, quantity, price), net in zip(rows, nets, strict=True)):
         return []
     end = max(line.service_end, line.service_start)
     return [EInvoiceLine(f"{line.position}.{index}", line.code, name, None, quantity, price, net, line.service_start,

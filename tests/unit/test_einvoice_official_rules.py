@@ -6,6 +6,7 @@ amount, tiers, currencies with 0 and 2 decimals, a name with markup and formula 
 from __future__ import annotations
 
 import pytest
+from hypothesis import HealthCheck, given, settings
 from lxml import etree
 
 from ratecard.documents.cii import cii_document
@@ -16,7 +17,7 @@ from ratecard.store.corrections import credit_note_for
 from ratecard.store.invoices import InvoiceRecord
 
 from ..einvoice_schematron import errors, findings
-from .test_einvoice_rules import HAND, catalog, line, record
+from .test_einvoice_rules import HAND, catalog, invoices, line, record
 from .test_tier_documents import API, GRADUATED, tiered
 
 SELLER = {"peppol_id": "9930:DE123456789"}
@@ -120,3 +121,12 @@ def test_a_yen_line_rounded_to_the_yen_is_one_unit_at_its_amount_and_both_checks
         stated[1], '<cbc:PriceAmount currencyID="JPY">5<').encode()
     assert "PEPPOL-EN16931-R120" in {violation.rule for violation in check_rules(rounded, 0)}
     assert "PEPPOL-EN16931-R120" in {finding.rule for finding in findings(rounded)}
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(generated=invoices())
+def test_every_generated_invoice_keeps_the_official_rules(generated: tuple[InvoiceRecord, int]) -> None:
+    invoice, _ = generated
+    view = invoice_view(invoice, peppol_catalog())
+    assert errors(ubl_document(view)) == []
+    assert errors(cii_document(view)) == []

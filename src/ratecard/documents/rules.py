@@ -14,7 +14,7 @@ as written (UBL or CII), so what is checked is what a receiver reads:
 
 The full Peppol and EN 16931 rule sets are Schematron (XSLT 2) files that need a Saxon processor;
 ratecard checks the XML against the schemas (see xsd_problems) and these rules, the ones its own
-arithmetic could break.
+arithmetic could break. The test suite runs the full sets (tests/einvoice_schematron.py).
 """
 
 from __future__ import annotations

@@ -21,6 +21,7 @@ from ratecard.services.documents import invoice_facturx, invoice_pdf, invoice_ub
 from ratecard.services.errors import Conflict, NotFound
 from ratecard.services.invoices import find_invoices, generate, show_invoice
 
+from ..einvoice_schematron import errors
 from .documents_workspace import BERLIN_OCTOBER, CATALOG, HOSTILE_NAME, NOW, documents_workspace, draft_of, finalize
 
 NS = {"cbc": "urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2",
@@ -148,18 +149,23 @@ def test_facturx_embeds_valid_en16931_cii_in_a_pdf_a3(store) -> None:
     assert "FR-000002" in pdf_text(document.content)
 
 
-def test_credit_notes_are_ubl_credit_notes_in_each_entitys_credit_sequence(store, tmp_path: Path) -> None:
-    finalize_all(store)
-    downgraded = CATALOG
+def downgrade_both(store, folder: Path, catalog: str = CATALOG) -> dict:
+    """Both customers move to basic on 2026-09-16: each October invoice is corrected by a credit note."""
+    downgraded = catalog
     for customer in ("berlin", "paris"):
         downgraded = downgraded.replace(
             f"{{reference: {customer}-pro, customer: {customer}-co, plan: pro, start: 2026-09-01}}",
             f"{{reference: {customer}-pro, customer: {customer}-co, plan: pro, start: 2026-09-01, "
             f"changes: [{{at: 2026-09-16, plan: basic}}]}}")
-    (tmp_path / "downgraded.yaml").write_text(downgraded, encoding="utf-8")
-    apply_catalog(store, tmp_path / "downgraded.yaml", NOW)
+    (folder / "downgraded.yaml").write_text(downgraded, encoding="utf-8")
+    apply_catalog(store, folder / "downgraded.yaml", NOW)
     generate(store, date(2026, 10, 1), NOW)
-    credit_notes = {i.customer: i for i in find_invoices(store) if i.kind == "credit_note"}
+    return {i.customer: i for i in find_invoices(store) if i.kind == "credit_note"}
+
+
+def test_credit_notes_are_ubl_credit_notes_in_each_entitys_credit_sequence(store, tmp_path: Path) -> None:
+    finalize_all(store)
+    credit_notes = downgrade_both(store, tmp_path)
     assert credit_notes["berlin-co"].number == "CN-000001"  # the default entity keeps the CN sequence
     assert credit_notes["paris-co"].number == "FR-CN-000001"
     for customer, credit_note in credit_notes.items():
@@ -179,3 +185,25 @@ def test_credit_notes_are_ubl_credit_notes_in_each_entitys_credit_sequence(store
         _, cii = get_xml_from_pdf(invoice_facturx(store, credit_note.number).content, check_xsd=False)
         assert etree.fromstring(cii).findtext("rsm:ExchangedDocument/ram:TypeCode", namespaces=NS) == "381"
         assert check_document(cii) == []
+
+
+# both entities and both customers with a Peppol participant id (PEPPOL-EN16931-R010, R020)
+PEPPOL_CATALOG = CATALOG.replace("  tax_id: DE123456789\n", "  tax_id: DE123456789\n  peppol_id: \"9930:DE123456789\"\n") \
+    .replace("    tax_id: FR40303265045\n", "    tax_id: FR40303265045\n    peppol_id: \"9957:FR40303265045\"\n") \
+    .replace("    tax_id: DE987654321\n", "    tax_id: DE987654321\n    peppol_id: \"9930:DE987654321\"\n") \
+    .replace("    tax_rate: \"20\"\n", "    tax_rate: \"20\"\n    peppol_id: \"0009:12345678200015\"\n")
+
+
+def test_every_e_invoice_keeps_the_official_en16931_and_peppol_rules(db_url: str, tmp_path: Path) -> None:
+    store = documents_workspace(db_url, tmp_path, PEPPOL_CATALOG)
+    try:
+        numbers = finalize_all(store)
+        credit_notes = [credit_note.number for credit_note in downgrade_both(store, tmp_path, PEPPOL_CATALOG).values()]
+        # two entities (19 % and 20 %), the tokens in tiers, the customer's name in markup; their credit notes
+        assert len(numbers) == 4 and len(credit_notes) == 2
+        for number in numbers + credit_notes:
+            assert errors(invoice_ubl(store, number).content) == [], number
+            _, cii = get_xml_from_pdf(invoice_facturx(store, number).content, check_xsd=False)
+            assert errors(cii) == [], number
+    finally:
+        store.dispose()

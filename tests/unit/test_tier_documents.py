@@ -139,7 +139,7 @@ def test_the_pdf_shows_each_tier_under_its_line() -> None:
 
 # ------------------------------------------------------------------------------ the property
 
-CURRENCIES = {"EUR": 2, "JPY": 0, "BHD": 3}
+CURRENCIES = {"EUR": 2, "JPY": 0, "USD": 2}  # three decimals have no e-invoice (see MAX_DIGITS)
 MONEY = st.builds(lambda n, k: D(n).scaleb(-k), st.integers(0, 10**6), st.integers(0, 6))
 QUANTITY = st.builds(lambda n, k: D(n).scaleb(-k), st.integers(1, 10**8), st.integers(0, 3))
 

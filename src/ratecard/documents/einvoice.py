@@ -16,6 +16,7 @@ from functools import wraps
 from typing import ParamSpec, TypeVar
 
 from .model import DocumentError, DocumentLine, InvoiceView, Party
+from .rules import within_r120_slack
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -23,6 +24,7 @@ _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 INVOICE_TYPE = "380"  # commercial invoice
 CREDIT_NOTE_TYPE = "381"
 UNIT_CODE = "C62"  # "one": ratecard's quantities are counts of the charge's unit
+MAX_DIGITS = 2  # EN 16931 writes every amount with at most two decimals (BR-DEC-*, UBL-DT-01)
 
 
 @dataclass(frozen=True)
@@ -65,13 +67,19 @@ def wide_decimals(function: Callable[P, R]) -> Callable[P, R]:
 
 @wide_decimals
 def amount_text(amount: Decimal, digits: int) -> str:
-    """An amount with exactly the currency's digits (stored amounts already have them)."""
-    return f"{amount.quantize(Decimal(1).scaleb(-digits)):f}"
+    """An amount with exactly the currency's digits (stored amounts already have them); zero unsigned."""
+    return f"{_unsigned_zero(amount).quantize(Decimal(1).scaleb(-digits)):f}"
 
 
 def number_text(value: Decimal) -> str:
-    """A quantity or price in plain decimal notation (no exponent), trailing zeros dropped."""
-    return f"{value.normalize():f}"
+    """A quantity or price in plain decimal notation (no exponent), trailing zeros dropped; zero unsigned."""
+    return f"{_unsigned_zero(value).normalize():f}"
+
+
+def _unsigned_zero(value: Decimal) -> Decimal:
+    """0 for -0: a credit note negates what ratecard stores, and a zero negated is written "-0.00",
+    which the EN 16931 rules do not read as zero (BR-Z-09, BR-S-08)."""
+    return abs(value) if value == 0 else value
 
 
 def sign(view: InvoiceView) -> Decimal:
@@ -92,9 +100,10 @@ def einvoice_lines(view: InvoiceView) -> list[EInvoiceLine]:
         quantity = line.quantity * factor
         price = line.unit_amount
         note = None
-        if price < 0 or (quantity * price).quantize(unit) != net:
-            # a tiered, prorated or minimum line: its unit price is no factor of its amount, so
-            # it is stated as one unit (minus one for a credit) at the amount
+        if price < 0 or (quantity * price).quantize(unit) != net or not within_r120_slack(quantity * price, net):
+            # a tiered, prorated or minimum line: its unit price is no factor of its amount (or
+            # rounds to it by more than R120's 0.02, as yen do), so it is stated as one unit (minus
+            # one for a credit) at the amount
             note = f"{number_text(line.quantity)} × {line.description}" if line.quantity != 1 else None
             quantity = Decimal(1) if net >= 0 else Decimal(-1)
             price = abs(net)
@@ -107,7 +116,8 @@ def tier_lines(line: DocumentLine, factor: Decimal, unit: Decimal) -> list[EInvo
     """A tiered line as one e-invoice line per tier: its units at the tier's price, and the tier's
     flat amount as a line of its own (quantity 1). Each net is quantity × price rounded to the
     currency's digits (PEPPOL-EN16931-R120); when those nets do not add up to the line's stored
-    amount exactly, or a price is negative (BR-27), none (the line is stated as one unit at its amount)."""
+    amount exactly, one is further than R120's 0.02 from its quantity × price (a yen rounded), or a
+    price is negative (BR-27), none (the line is stated as one unit at its amount)."""
     rows: list[tuple[str, Decimal, Decimal]] = []  # (name, quantity, price)
     for part in line.tiers:
         units = f"{number_text(part.first_unit)}–{number_text(part.last_unit)}"
@@ -121,7 +131,8 @@ def tier_lines(line: DocumentLine, factor: Decimal, unit: Decimal) -> list[EInvo
     if not rows or any(price < 0 for _, _, price in rows):
         return []
     nets = [(quantity * price).quantize(unit, rounding=ROUND_HALF_UP) for _, quantity, price in rows]
-    if sum(nets, Decimal(0)) != line.amount * factor:
+    if sum(nets, Decimal(0)) != line.amount * factor or \
+            not all(within_r120_slack(quantity * price, net) for (_, quantity, price), net in zip(rows, nets, strict=True)):
         return []
     end = max(line.service_end, line.service_start)
     return [EInvoiceLine(f"{line.position}.{index}", line.code, name, None, quantity, price, net, line.service_start,
@@ -140,10 +151,15 @@ def tax_category(view: InvoiceView) -> TaxCategory:
 
 
 def check_ready(view: InvoiceView) -> None:
-    """Refuse, with a sentence, what EN 16931 cannot state: a draft, or parties without what it requires."""
+    """Refuse, with a sentence, what EN 16931 cannot state: a draft, amounts in a currency with three
+    decimals or more (BHD, KWD, …), or parties without what it requires."""
     if view.is_draft:
         raise DocumentError(f"{view.number} is a {view.status} invoice: e-invoices are issued for final invoices "
                             "only (finalize it first: `ratecard invoices finalize " + view.number + "`)")
+    if view.digits > MAX_DIGITS:
+        raise DocumentError(f"{view.number} is in {view.currency}, whose amounts have {view.digits} decimals: "
+                            f"EN 16931 states amounts with at most {MAX_DIGITS} (BR-DEC-09 to BR-DEC-23), so it has "
+                            "no e-invoice; its PDF is not affected")
     _need(view.seller, "billing entity", view.entity.code, "country (an address)", view.seller.country)
     _need(view.seller, "billing entity", view.entity.code, "tax_id (the seller's VAT identifier)", view.seller.tax_id)
     _need(view.buyer, "customer", view.buyer.reference or "", "country (or an address)", view.buyer.country)

@@ -10,11 +10,11 @@ as written (UBL or CII), so what is checked is what a receiver reads:
   than 1 (tax rounded per line in a currency without minor units can drift further: such an
   e-invoice is refused, never issued);
 - PEPPOL-EN16931-R120: each line's net amount = quantity × price / base quantity (rounded to the
-  currency's digits).
+  currency's digits, and within 0.02 of it as Peppol reads it).
 
 The full Peppol and EN 16931 rule sets are Schematron (XSLT 2) files that need a Saxon processor;
 ratecard checks the XML against the schemas (see xsd_problems) and these rules, the ones its own
-arithmetic could break.
+arithmetic could break. The test suite runs the full sets (tests/einvoice_schematron.py).
 """
 
 from __future__ import annotations
@@ -141,6 +141,16 @@ def figures_of(xml: bytes) -> Figures:
     return ubl_figures(root)
 
 
+R120_SLACK = Decimal("0.02")  # what Peppol's R120 allows between quantity × price and a line's net amount
+
+
+def within_r120_slack(stated: Decimal, net: Decimal) -> bool:
+    """Whether quantity × price / base quantity (`stated`) is close enough to the net amount for
+    PEPPOL-EN16931-R120: rounding to the currency's digits is not enough where a unit is worth more
+    than 0.02 (1.5 × 5 yen = 7.5, stored 8)."""
+    return abs(stated - net) <= R120_SLACK
+
+
 def _round(value: Decimal, digits: int) -> Decimal:
     return value.quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP)
 
@@ -190,8 +200,9 @@ def _violations(figures: Figures, digits: int) -> list[RuleViolation]:
             continue
         if price < 0:
             found.append(RuleViolation("BR-27", f"line {line_id}: the price {price} is negative"))
-        computed = _round(quantity * price / base, digits)
-        if computed != net:
+        stated = quantity * price / base
+        computed = _round(stated, digits)
+        if computed != net or not within_r120_slack(stated, net):
             found.append(RuleViolation("PEPPOL-EN16931-R120", f"line {line_id}: quantity {quantity} × price {price} "
                                                               f"/ base {base} = {computed}, the net amount says {net}"))
     return found

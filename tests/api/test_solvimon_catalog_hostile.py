@@ -203,43 +203,75 @@ def test_a_yaml_plan_gets_a_new_version_and_keeps_what_solvimon_cannot_say(api: 
     assert [(i["version"], i["status"]) for i in plan["pricing_plan_version_infos"]] == [(2, "ACTIVE")]
 
 
+def _publish_version(api: Any, plan: str, settings: dict[str, Any], items: list[dict[str, Any]]) -> dict[str, Any]:
+    """Version 2 of `plan` with `items`, published: the catalog plan it makes."""
+    draft = api.post("/v1/pricing-plan-versions", json={"pricing_plan_id": plan, **settings}).json()
+    made = api.post("/v1/pricings", json={"pricing_plan_version_id": draft["id"], "product_ids": ["p"],
+                                          "items": items})
+    assert made.status_code == 201, made.text
+    published = api.client.patch(f"/v1/pricing-plan-versions/{draft['id']}", json={"status": "ACTIVE"},
+                                 headers=api.headers())
+    assert published.status_code == 200, published.text
+    return {p["code"]: p for p in api.get("/v1/catalog").json()["catalog"]["plans"]}[plan]
+
+
 def test_a_new_version_keeps_what_the_file_set_on_a_charge_solvimon_cannot_say(api: Any) -> None:
     """A charge's cap (`maximum`) and `group_by` are set in the catalog file only: version 2 pricing
     the same product item on the same meter keeps them (its price is the version's); a fee gets
-    none. A percentage keeps its per-event rules while it stays a percentage."""
+    none. A percentage keeps its per-event rules while it stays a percentage without conditional
+    prices. Amounts are never reused in another currency or over another period: a version in JPY,
+    billed yearly, or also priced in USD keeps group_by but no cap (nor the plan's minimum)."""
     _setup(api)
     assert api.post("/v1/product-items", json={"reference": "pay", "name": "Pay", "product_id": "p",
                                                 "model_type": "USAGE_BASED",
                                                 "meter_value_calculation_id": "tokens_sum"}).status_code == 201
     document = api.get("/v1/catalog").json()["catalog"]
     [meter] = [m["code"] for m in document["meters"]]
-    document["plans"] = [{"code": "basic", "currency": "EUR", "charges": [
-        {"code": "t", "model": "per_unit", "meter": meter, "unit_amount": "0.02", "maximum": "50.00",
-         "group_by": ["model"]},
-        {"code": "pay", "model": "percentage", "meter": meter, "rate": "1.5", "free_units_per_events": 3,
-         "per_transaction_max_amount": "2.00"},
-        {"code": "fee", "model": "flat", "amount": "5"}]}]
+    charges = [{"code": "t", "model": "per_unit", "meter": meter, "unit_amount": "0.02", "maximum": "50.00",
+                "group_by": ["model"]},
+               {"code": "pay", "model": "percentage", "meter": meter, "rate": "1.5", "free_units_per_events": 3,
+                "per_transaction_max_amount": "2.00"},
+               {"code": "fee", "model": "flat", "amount": "5"}]
+    document["plans"] = [{"code": code, "currency": "EUR", "minimum": "10.00", "charges": charges}
+                         for code in ("same", "yen", "yearly", "dollars", "premium")]
     applied = api.post("/v1/catalog", json=document)
     assert applied.status_code == 201, applied.text
-    draft = api.post("/v1/pricing-plan-versions", json={"pricing_plan_id": "basic"}).json()
-    made = api.post("/v1/pricings", json={"pricing_plan_version_id": draft["id"], "product_ids": ["p"], "items": [
-        {"product_item_ids": ["t"], "configs": [{"type": "FLAT", "bands": [
-            {"amount": {"quantity": "0.03", "currency": "EUR"}}]}]},
-        {"product_item_ids": ["pay"], "configs": [{"type": "FLAT", "bands": [{"percentage": "2"}]}]},
-        {"product_item_ids": ["fee"], "configs": [{"type": "FLAT", "bands": [
-            {"amount": {"quantity": "7", "currency": "EUR"}}]}]}]})
-    assert made.status_code == 201, made.text
-    published = api.client.patch(f"/v1/pricing-plan-versions/{draft['id']}", json={"status": "ACTIVE"},
-                                 headers=api.headers())
-    assert published.status_code == 200, published.text
-    charges = {c["code"]: c for c in {p["code"]: p for p in api.get("/v1/catalog").json()["catalog"]["plans"]}[
-        "basic"]["charges"]}
-    assert (charges["t"]["unit_amount"], charges["t"]["maximum"], charges["t"]["group_by"]) == (
-        "0.03", "50.00", ["model"])
-    assert (charges["pay"]["model"], charges["pay"]["rate"], charges["pay"]["free_units_per_events"],
-            charges["pay"]["per_transaction_max_amount"]) == ("percentage", "2", 3, "2.00")
-    assert (charges["fee"]["amount"], charges["fee"].get("maximum"), charges["fee"].get("group_by")) == (
-        "7", None, None)
+
+    def flat(amount: str, currency: str = "EUR") -> dict[str, Any]:
+        return {"type": "FLAT", "bands": [{"amount": {"quantity": amount, "currency": currency}}]}
+
+    items = [{"product_item_ids": ["t"], "configs": [flat("0.03")]},
+             {"product_item_ids": ["pay"], "configs": [{"type": "FLAT", "bands": [{"percentage": "2"}]}]},
+             {"product_item_ids": ["fee"], "configs": [flat("7")]}]
+    same = _publish_version(api, "same", {}, items)
+    kept = {c["code"]: c for c in same["charges"]}
+    assert (kept["t"]["unit_amount"], kept["t"]["maximum"], kept["t"]["group_by"]) == ("0.03", "50.00", ["model"])
+    assert (kept["pay"]["model"], kept["pay"]["rate"], kept["pay"]["free_units_per_events"],
+            kept["pay"]["per_transaction_max_amount"]) == ("percentage", "2", 3, "2.00")
+    assert (kept["fee"]["amount"], kept["fee"].get("maximum"), kept["fee"].get("group_by")) == ("7", None, None)
+    assert same["minimum"] == "10.00"
+
+    yen = _publish_version(api, "yen", {"pricing_currency_settings": {"default_pricing_currency": "JPY"}},
+                           [{"product_item_ids": ["t"], "configs": [flat("3", "JPY")]}])
+    yearly = _publish_version(api, "yearly", {"billing_period_settings": {"billing_periods": [
+        {"period": {"type": "YEAR", "value": 1}}]}}, [{"product_item_ids": ["t"], "configs": [flat("0.03")]}])
+    dollars = _publish_version(api, "dollars", {"pricing_currency_settings": {
+        "default_pricing_currency": "EUR", "pricing_currencies": ["EUR", "USD"]}}, [
+        {"product_item_ids": ["t"], "configs": [flat("0.03")],
+         "pricing_currency_configs": [{"currency": "USD", "configs": [flat("0.04", "USD")]}]}])
+    for plan, currency, interval in ((yen, "JPY", "month"), (yearly, "EUR", "year"), (dollars, "EUR", "month")):
+        [t] = plan["charges"]
+        assert (plan["currency"], plan["interval"], t["group_by"], t.get("maximum")) == (
+            currency, interval, ["model"], None), plan
+    assert (yen.get("minimum"), yearly.get("minimum"), dollars.get("minimum")) == (None, None, None)
+
+    premium = {"name": "premium", "meter_properties": [{"reference": "model", "comparator": "IN", "values": ["o1"]}]}
+    conditional = _publish_version(api, "premium", {}, [{"product_item_ids": ["pay"], "configs": [
+        {"type": "FLAT", "bands": [{"percentage": "2"}]},
+        {"type": "FLAT", "bands": [{"percentage": "3"}], "conditions": premium}]}])
+    [pay] = conditional["charges"]
+    assert (len(pay["filters"]), pay.get("free_units_per_events"), pay.get("per_transaction_max_amount")) == (
+        1, None, None)
 
 
 def test_conditional_configs_are_charge_filters(api: Any) -> None:

@@ -362,12 +362,18 @@ def plan_of_version(view: View, version: Resource) -> Plan:
                 prices.setdefault(other, {"charges": {}})["charges"][item["charge"]["code"]] = fields
     existing = _catalog_plan(view.document, code)
     kept = existing.model_dump(mode="json", exclude_none=True) if existing is not None else {}
+    interval = body.get("interval", "month")
+    # the file's amounts stay only in the same currency and over the same period (a 10 EUR monthly
+    # minimum is not 10 JPY, nor 10 EUR a year), nor where the version prices other currencies (each
+    # would need its own, which no config can give)
+    amounts = existing is not None and (existing.currency, existing.interval) == (currency, interval) and not prices
     if existing is not None:
-        charges = [_with_file_only_fields(charge, existing) for charge in charges]
-    document = {**{k: v for k, v in kept.items() if k in ("minimum", "maximum", "trial_days", "invoice_threshold",
-                                                            "discounts")},
+        charges = [_with_file_only_fields(charge, existing, amounts) for charge in charges]
+    plan_fields = ("minimum", "maximum", "trial_days", "invoice_threshold", "discounts") if amounts else \
+        ("trial_days",)
+    document = {**{k: v for k, v in kept.items() if k in plan_fields},
                 "code": code, "name": (plan_row.body.get("name") if plan_row else None) or kept.get("name"),
-                "currency": currency, "interval": body.get("interval", "month"), "charges": charges,
+                "currency": currency, "interval": interval, "charges": charges,
                 "currencies": prices}
     try:
         return Plan.model_validate({k: v for k, v in document.items() if v is not None})
@@ -379,20 +385,25 @@ def plan_of_version(view: View, version: Resource) -> Plan:
 
 
 # A charge's fields no Solvimon config can say, set in the catalog file: a version pricing the same
-# product item on the same meter keeps them, as the plan keeps its own (minimum, trial days…);
-# the percentage model's per-event rules only while the charge stays a percentage
-FILE_ONLY_CHARGE_FIELDS = ("maximum", "group_by")
-FILE_ONLY_PERCENTAGE_FIELDS = ("free_units_per_events", "free_units_per_total_aggregation",
-                               "per_transaction_min_amount", "per_transaction_max_amount")
+# product item on the same meter keeps them, as the plan keeps its own (minimum, trial days…).
+# group_by always; the amounts (a cap per period, the percentage's per-transaction bounds and free
+# amount) only in the same currency and period and when the version prices no other currency (a
+# price in each would be needed, which no config can give); the percentage's per-event rules only
+# while the charge stays a percentage without conditional prices (they price all its events alike).
+CARRIED_AMOUNTS = ("maximum",)
+PER_EVENT_COUNTS = ("free_units_per_events",)
+PER_EVENT_AMOUNTS = ("free_units_per_total_aggregation", "per_transaction_min_amount", "per_transaction_max_amount")
 
 
-def _with_file_only_fields(charge: dict[str, Any], plan: Plan) -> dict[str, Any]:
+def _with_file_only_fields(charge: dict[str, Any], plan: Plan, amounts: bool) -> dict[str, Any]:
     before = next((c for c in plan.charges if c.code == charge["code"]), None)
     if before is None or before.meter is None or before.meter != charge.get("meter"):
         return charge
-    names = FILE_ONLY_CHARGE_FIELDS
-    if before.model == charge.get("model") == "percentage":
-        names += FILE_ONLY_PERCENTAGE_FIELDS
+    names: tuple[str, ...] = ("group_by",)
+    if amounts:
+        names += CARRIED_AMOUNTS
+    if before.model == charge.get("model") == "percentage" and not charge.get("filters"):
+        names += PER_EVENT_COUNTS + (PER_EVENT_AMOUNTS if amounts else ())
     dumped = before.model_dump(mode="json", include=set(names), exclude_none=True)
     return {**charge, **{name: value for name, value in dumped.items() if name not in charge}}
 

@@ -7,8 +7,9 @@ For each store, with and without continuous roll-ups (built before the events ar
 - file:  `services.events.import_events` of a JSONL file of N events (what `ratecard import` runs);
 - batch: what `POST /v1/events` does with a JSON array of 1,000 events, in process, without HTTP:
          `parse_events` of the body, then `import_batch` with a cached validator.
-Each figure is `time.process_time()` around the call (this process only: the PostgreSQL server's
-CPU is not in it), divided by the events stored. CPU seconds, not wall-clock: the machine is shared.
+Each figure is `time.process_time()` around the call, divided by the events stored; on PostgreSQL
+also the CPU of the server processes serving the call's connections (read from /proc, so only for
+a server on this machine). CPU seconds, not wall-clock: the machine is shared.
 Prints one JSON object per row and the load average beside it.
 """
 
@@ -41,6 +42,26 @@ def _load() -> str:
     return " ".join(f"{value:.2f}" for value in os.getloadavg())
 
 
+def _server_cpu(store) -> float:
+    """PostgreSQL on this machine: CPU seconds used so far by the server processes serving this
+    database's connections (from /proc; the pool keeps them open across the call, and the one
+    asking here may be one of them); 0 for SQLite."""
+    if not store.is_postgres:
+        return 0.0
+    with store.engine.connect() as connection:
+        pids = [row[0] for row in connection.exec_driver_sql(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database()")]
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # ended meanwhile, or another machine's server
+            continue
+        total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+    return total
+
+
 def _batch_bodies(events_file: Path, skip: int, batches: int) -> list[bytes]:
     """`batches` JSON arrays of 1,000 events each, from the file's lines after the first `skip`."""
     with events_file.open("rb") as handle:
@@ -59,6 +80,14 @@ def _profiled(profile: Path | None, call):
         profiler.dump_stats(profile)
 
 
+def _row(path: str, label: str, events: int, cpu: float, server: float) -> dict:
+    row = {"path": path, "store": label, "events": events, "cpu_s": round(cpu, 3),
+           "us_per_event": round(cpu / events * 1e6, 2), "load": _load()}
+    if server:
+        row["server_us_per_event"] = round(server / events * 1e6, 2)  # clock ticks: 10 ms steps
+    return row
+
+
 def measure(kind: str, url: str, events_file: Path, catalog_file: Path, events: int, batches: int,
             rollups: bool, profile_dir: Path | None) -> list[dict]:
     apply_catalog(url, catalog_file)
@@ -74,15 +103,16 @@ def measure(kind: str, url: str, events_file: Path, catalog_file: Path, events: 
         with events_file.open("rb") as source, file_part.open("wb") as target:
             for _, line in zip(range(events), source, strict=False):
                 target.write(line)
+        server = _server_cpu(store)
         started = time.process_time()
         result = _profiled(profile_dir and profile_dir / f"{label}-file.prof",
                            lambda: import_events(store, file_part, data.NOW, environment=data.ENVIRONMENT))
         cpu = time.process_time() - started
+        server = _server_cpu(store) - server
         stored = result.report.stored
         if stored != events:
             raise SystemExit(f"{label}: the file stored {stored} of {events}")
-        rows.append({"path": "file", "store": label, "events": stored, "cpu_s": round(cpu, 3),
-                     "us_per_event": round(cpu / stored * 1e6, 2), "load": _load()})
+        rows.append(_row("file", label, stored, cpu, server))
 
         # batches of 1,000 as POST /v1/events hands them over (events after those of the file)
         bodies = _batch_bodies(events_file, events, batches)
@@ -100,13 +130,14 @@ def measure(kind: str, url: str, events_file: Path, catalog_file: Path, events: 
         # request's own connection is never the last one, whose close would checkpoint the WAL
         with store.engine.connect() as held:
             held.exec_driver_sql("SELECT 1").fetchall()
+            server = _server_cpu(store)
             started = time.process_time()
             stored = _profiled(profile_dir and profile_dir / f"{label}-batch.prof", post_all)
             cpu = time.process_time() - started
+            server = _server_cpu(store) - server
         if stored != len(bodies) * BATCH:
             raise SystemExit(f"{label}: the batches stored {stored} of {len(bodies) * BATCH}")
-        rows.append({"path": "batch", "store": label, "events": stored, "cpu_s": round(cpu, 3),
-                     "us_per_event": round(cpu / stored * 1e6, 2), "load": _load()})
+        rows.append(_row("batch", label, stored, cpu, server))
     finally:
         store.dispose()
     return rows

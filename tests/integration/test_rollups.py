@@ -310,8 +310,10 @@ def _machine(url: str, folder: Path) -> type[RuleBasedStateMachine]:
 
 def test_rollups_equal_raw_events_under_random_changes(db_url: str, tmp_path: Path,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    # every write through the bulk path (PostgreSQL: COPY and one upsert), as an import's batches go
+    # every write through the bulk paths, as an import's batches go: the counts, sums and averages
+    # folded by one SQL statement, the other roll-ups in Python (PostgreSQL: COPY and one upsert)
     monkeypatch.setattr(rollup_writes, "COPY_FROM_ROWS", 1)
+    monkeypatch.setattr(rollup_writes, "SET_BASED_FROM", 1)
     run_state_machine_as_test(
         _machine(db_url, tmp_path),
         settings=settings(max_examples=15, stateful_step_count=6, deadline=None,

@@ -64,11 +64,12 @@ class EventWriter:
                 update_rollups(self.connection, rows if inserted is None else
                                [row for row in _first_of_each(rows) if _key(row) in inserted])
                 return len(rows) if inserted is None else len(inserted)
+            last_rowid = self.raw.execute("SELECT max(rowid) FROM events").fetchone()[0] or 0
             before = self.raw.total_changes
             self.raw.executemany(INSERT_OR_IGNORE, rows)
             added = self.raw.total_changes - before
             if added == len(rows):
-                update_rollups(self.connection, rows)
+                update_rollups(self.connection, rows, _rows_after(self.raw, last_rowid, added))
             elif added:
                 # which rows were new is not known here: their hours are recomputed from the events
                 for environment in {row[0] for row in rows}:
@@ -98,10 +99,19 @@ def _key(row: Row) -> tuple[str, str]:
     return row[0], row[1]
 
 
-def update_rollups(connection: Any, inserted: Iterable[Row]) -> None:
+def update_rollups(connection: Any, inserted: Iterable[Row], after_rowid: int | None = None) -> None:
     """The ingest hook of the continuous roll-ups (store/rollups.py): the rows this transaction
-    inserted, every one new, counted into their hours in the same transaction."""
-    rollups.absorb(connection, inserted)
+    inserted, every one new, counted into their hours in the same transaction. SQLite:
+    `after_rowid` when they are exactly the events past that rowid (`_rows_after`)."""
+    rollups.absorb(connection, inserted, after_rowid)
+
+
+def _rows_after(raw: Any, last_rowid: int, added: int) -> int | None:
+    """SQLite: `last_rowid` (read before this transaction's insert of `added` rows) when the events
+    past it are exactly those rows: none committed by another writer between that read and the
+    insert (the read takes no lock), and the rowids given in sequence. Else None."""
+    count, highest = raw.execute("SELECT count(*), max(rowid) FROM events WHERE rowid > ?", (last_rowid,)).fetchone()
+    return last_rowid if count == added and highest == last_rowid + added else None
 
 
 def _first_of_each(rows: Sequence[Row]) -> list[Row]:

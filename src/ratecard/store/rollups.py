@@ -242,9 +242,14 @@ def _accumulate(partials: dict[RowKey, Partial], readers: dict[str, list[tuple[s
             partial.add(rule.aggregation, ts, event_id, value)
 
 
-def absorb(connection: Any, rows: Iterable[Sequence[Any]]) -> None:
+def absorb(connection: Any, rows: Iterable[Sequence[Any]], after_rowid: int | None = None) -> None:
     """The ingest hook: the events this transaction inserted (events.COLUMNS rows, every one new)
-    into their roll-ups, in the same transaction. Costs one small SELECT when no roll-up exists."""
+    into their roll-ups, in the same transaction. Costs one small SELECT when no roll-up exists.
+
+    A batch of SET_BASED_FROM matched events or more is folded by the database, in one statement,
+    for the roll-ups it can fold exactly (`folded_in_sql`); the others, and smaller batches, in
+    Python. SQLite: `after_rowid` says the rows are exactly the events past that rowid (the caller
+    checked), which the statement then reads in place."""
     by_environment: dict[str, list[Sequence[Any]]] = defaultdict(list)
     for row in rows:
         if row[7] == "matched":
@@ -254,11 +259,123 @@ def absorb(connection: Any, rows: Iterable[Sequence[Any]]) -> None:
         rules = registered(connection, environment)
         if not rules:
             continue
+        in_python = rules
+        if len(matched) >= SET_BASED_FROM:
+            in_sql = [entry for entry in rules if folded_in_sql(entry.rule)]
+            if in_sql:
+                in_python = [entry for entry in rules if not folded_in_sql(entry.rule)]
+                _fold_in_sql(connection, postgres, environment, in_sql, matched, after_rowid)
+        if not in_python:
+            continue
         partials: dict[RowKey, Partial] = {}
-        readers = _by_stream(rules)
+        readers = _by_stream(in_python)
         for row in matched:
             _accumulate(partials, readers, row[1], row[2], row[3], row[4], row[5], row[9])
         _write(connection, postgres, environment, partials)
+
+
+# from this many matched events in a batch, the roll-ups the database can fold are folded by it
+SET_BASED_FROM = 200
+_HOUR_OF_TS = f"ts - ts % {HOUR_US}"  # events are after 2000: % and floor agree
+
+
+def folded_in_sql(rule: RollupRule) -> bool:
+    """A roll-up the database folds exactly as `_accumulate` does: a count, or a sum or average of
+    one field, with no filter and not per dimension (each event adds one, and its field's number
+    when it is one, to its hour's row; nothing else of the row is kept)."""
+    return (not rule.split and not rule.filters
+            and (rule.aggregation == "count" or (rule.aggregation in ("sum", "average") and rule.field is not None)))
+
+
+def _fold_in_sql(connection: Any, postgres: bool, environment: str, entries: Sequence[Registered],
+                 matched: Sequence[Sequence[Any]], after_rowid: int | None) -> None:
+    """Add the matched events to the rows of these roll-ups with one INSERT … SELECT … GROUP BY …
+    ON CONFLICT DO UPDATE: from the events table past `after_rowid` (SQLite), else from a
+    temporary table the batch is loaded into."""
+    streams = sorted({stream for entry in entries for stream in entry.rule.streams})
+    raw = connection.connection.driver_connection
+    if postgres:
+        with raw.cursor() as cursor:
+            cursor.execute(_BATCH_TABLE[True])
+            with cursor.copy("COPY rollup_batch (customer, meter, ts, subscription, properties) FROM STDIN") as copy:
+                wanted = set(streams)
+                for row in matched:
+                    if row[3] in wanted:
+                        copy.write_row((row[2], row[3], row[4], row[9], row[5]))
+            sql, params = _fold_sql(True, environment, entries, "rollup_batch", "")
+            cursor.execute(sql, params)
+            cursor.execute("DELETE FROM rollup_batch")  # a transaction may write several times
+        return
+    if after_rowid is not None:
+        sql, params = _fold_sql(False, environment, entries, "events",
+                                "rowid > :after AND environment = :env AND status = 'matched' AND ")
+        params["after"] = after_rowid
+        raw.execute(sql, params)
+        return
+    raw.execute(_BATCH_TABLE[False])
+    wanted = set(streams)
+    raw.executemany("INSERT INTO temp.rollup_batch VALUES (?, ?, ?, ?, ?)",
+                    [(row[2], row[3], row[4], row[9], row[5]) for row in matched if row[3] in wanted])
+    sql, params = _fold_sql(False, environment, entries, "temp.rollup_batch", "")
+    raw.execute(sql, params)
+    raw.execute("DELETE FROM temp.rollup_batch")
+
+
+_BATCH_TABLE = {
+    True: "CREATE TEMP TABLE IF NOT EXISTS rollup_batch (customer text, meter text, ts bigint, subscription text, "
+          "properties jsonb) ON COMMIT DELETE ROWS",
+    False: "CREATE TEMP TABLE IF NOT EXISTS rollup_batch (customer TEXT, meter TEXT, ts INTEGER, subscription TEXT, "
+           "properties TEXT)",
+}
+
+
+def _fold_sql(postgres: bool, environment: str, entries: Sequence[Registered], source: str,
+              where: str) -> tuple[str, dict[str, Any]]:
+    """One INSERT … SELECT per batch: a SELECT … GROUP BY per roll-up, UNION ALL, merged into the
+    rows there as `_UPSERT` merges (PostgreSQL: taken in key order, as `_write` takes them)."""
+    def slot(name: str) -> str:
+        return f"%({name})s" if postgres else f":{name}"
+
+    def null(kind: str) -> str:  # typed for PostgreSQL, whose UNION ALL would take an untyped NULL as text
+        return f"NULL::{kind}" if postgres else "NULL"
+
+    hour = _HOUR_OF_TS.replace("%", "%%") if postgres else _HOUR_OF_TS  # psycopg's placeholders
+    params: dict[str, Any] = {"env": environment}
+    selects = []
+    for index, entry in enumerate(entries):
+        rule = entry.rule
+        params[f"k{index}"] = entry.key
+        names = []
+        for position, stream in enumerate(sorted(rule.streams)):
+            params[f"k{index}s{position}"] = stream
+            names.append(slot(f"k{index}s{position}"))
+        conditions = f"{where}meter IN ({', '.join(names)})"
+        total = null("numeric")
+        if rule.aggregation != "count":
+            field = slot(f"k{index}f")
+            if postgres:
+                field += "::text"  # jsonb -> text, not -> integer
+                params[f"k{index}f"] = rule.field
+                conditions += f" AND jsonb_typeof(properties -> {field}) = 'number'"
+                total = f"SUM((properties -> {field})::numeric)"
+            else:
+                params[f"k{index}f"] = '$."' + cast(str, rule.field).replace('"', '\\"') + '"'
+                conditions += f" AND json_type(properties, {field}) IN ('integer', 'real')"
+                total = f"ratecard_sum(properties -> {field})"
+        selects.append(
+            f"SELECT {slot('env')}, {slot(f'k{index}')}, customer, {hour}, COALESCE(subscription, ''), '', "
+            f"COUNT(*), {total}, {null('numeric')}, {null('numeric')}, {null('numeric')}, {null('bigint')}, "
+            f"{null('text')}, {null('numeric')} FROM {source} WHERE {conditions} "
+            f"GROUP BY customer, {hour}, COALESCE(subscription, '')")
+    body = " UNION ALL ".join(selects)
+    if postgres:
+        # every writer locks rows in one order (code points, as Python sorts the keys): no deadlock
+        body = (f"SELECT * FROM ({body}) AS batch (environment, meter_key, customer, hour, subscription, dimension, "
+                f"{VALUE_COLUMNS}) ORDER BY meter_key COLLATE \"C\", customer COLLATE \"C\", hour, "
+                f"subscription COLLATE \"C\", dimension COLLATE \"C\"")
+    upsert = _UPSERT[postgres]
+    merge = upsert[upsert.index(" ON CONFLICT"):]
+    return f"INSERT INTO usage_rollups ({_KEY}, {VALUE_COLUMNS}) {body}{merge}", params
 
 
 def refresh(connection: Any, environment: str, hours: Iterable[tuple[str, int]]) -> None:

@@ -1,0 +1,110 @@
+"""The roll-ups a batch folds in SQL (one INSERT … SELECT … GROUP BY per batch: counts, sums and
+averages without filters) hold exactly the rows the Python fold writes, number for number and
+digit for digit (1.50 stays 1.50, 1e2 is 100, -0.0 is 0.0), on both stores, whichever way the
+batch arrives: a file import, or rows inserted in one transaction (the group commit's path)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ratecard.ingest.importer import import_file
+from ratecard.ingest.validate import EventValidator
+from ratecard.services.events import decode_event
+from ratecard.services.rollups import check_rollups, rebuild_rollups
+from ratecard.store import Store
+from ratecard.store import rollups as rollup_writes
+from ratecard.store.events import insert_returning
+
+from .scenario import NOW, current, workspace
+from .test_rollups import CATALOG
+from .test_split_property import _fresh
+
+# each value as written in the file: every spelling of a number the fold must read as Python does
+VALUES = ["5", '"2.50"', "1.50", "1e2", "-0.0", "99999999999999999999", "1E-7", "0e5", "-3", "2.5E+1",
+          "0.1", "0.20", "null"]
+CUSTOMERS = ["acme", "globex", "nobody"]  # nobody: unknown, never matched
+SUBSCRIPTIONS = [None, "acme-q", None]  # acme-q takes only events naming it
+
+
+def _lines(prefix: str, count: int) -> list[str]:
+    lines = []
+    for index in range(count):
+        customer = CUSTOMERS[index % 3]
+        value = VALUES[index % len(VALUES)]
+        named = SUBSCRIPTIONS[index % 3] if customer == "acme" and index % 2 else None
+        subscription = f',"subscription":"{named}"' if named else ""
+        field = "" if index % 7 == 0 else f'"v":{value},'  # no field: counted, not summed
+        lines.append(f'{{"id":"{prefix}{index}","customer":"{customer}","meter":"s",'
+                     f'"timestamp":"2026-03-01T{index % 5:02d}:{index % 60:02d}:00Z",'
+                     f'"properties":{{{field}"u":"{"ab"[index % 2]}"}}{subscription}}}')
+    return lines
+
+
+def _stored(store: Store) -> dict[str, Any]:
+    """Every roll-up row, its numbers as text (so that 1.50 and 1.5 differ)."""
+    with store.engine.connect() as connection:
+        entries = rollup_writes.registered(connection, "live")
+        rows = {}
+        for entry in entries:
+            for key, partial in rollup_writes.stored_rows(connection, "live", entry.key).items():
+                rows[key] = (partial.events, *(str(number) for number in (partial.total, partial.low, partial.high,
+                                                                         partial.moment)),
+                             partial.latest and (partial.latest[0], partial.latest[1], str(partial.latest[2])),
+                             sorted(partial.values))
+    return rows
+
+
+def _load(store: Store, folder: Path, way: str) -> list[dict[str, Any]]:
+    """Two batches (the second: 400 duplicates, 50 new), and the roll-up rows after each."""
+    _, catalog = current(store)
+    after = []
+    for name, lines in (("a", _lines("e", 400)), ("b", _lines("e", 450))):
+        if way == "file":
+            path = folder / f"{name}.jsonl"
+            path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+            import_file(store, catalog, path, NOW)
+        else:
+            validator = EventValidator(catalog, NOW)
+            rows = [validator.check_row(decode_event(i, line.encode()), "live", 0) for i, line in enumerate(lines)]
+            with store.engine.begin() as connection:
+                insert_returning(connection, [row for row in rows if isinstance(row, tuple)])
+        after.append(_stored(store))
+    return after
+
+
+@pytest.mark.parametrize("way", ["file", "transaction"])
+def test_rollups_folded_in_sql_equal_the_python_fold(db_url: str, tmp_path: Path, way: str,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    stored = {}
+    for fold, set_based_from in (("python", 10**9), ("sql", 1)):
+        monkeypatch.setattr(rollup_writes, "SET_BASED_FROM", set_based_from)
+        folder = tmp_path / fold
+        folder.mkdir()
+        store, _ = workspace(_fresh(db_url, str(folder), fold), CATALOG)
+        try:
+            rebuild_rollups(store, "live", NOW)  # on the empty database: every insert maintains them
+            stored[fold] = _load(store, folder, way)
+            assert check_rollups(store, "live")["ok"]
+        finally:
+            store.dispose()
+    assert stored["sql"] == stored["python"]
+    sums = [row for key, row in stored["sql"][0].items() if row[1] != "None"]
+    assert sums and any("." in row[1] for row in sums)  # the fold kept decimals, not only integers
+
+
+def test_the_set_based_fold_is_taken_only_by_plain_counts_sums_and_averages(db_url: str) -> None:
+    store, _ = workspace(db_url, CATALOG)
+    try:
+        rebuild_rollups(store, "live", NOW)
+        with store.engine.connect() as connection:
+            rules = {entry.rule.aggregation + ("+filters" if entry.rule.filters else "")
+                     + ("+split" if entry.rule.split else ""): rollup_writes.folded_in_sql(entry.rule)
+                     for entry in rollup_writes.registered(connection, "live")}
+    finally:
+        store.dispose()
+    assert rules["count"] and rules["sum"] and rules["average"]
+    assert not any(rules[kind] for kind in ("max", "min", "latest", "unique_count", "weighted_sum", "sum+filters"))
+    assert not any(taken for kind, taken in rules.items() if kind.endswith("+split"))

@@ -32,7 +32,7 @@ import time
 import weakref
 from collections import deque
 from collections.abc import Iterator, Sequence
-from concurrent.futures import Future
+from concurrent.futures import Future, InvalidStateError
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -325,10 +325,13 @@ def _answer(answers: Sequence[tuple[_Job, Outcome | BaseException]]) -> None:
         if job.loop is not None:
             on_loops.setdefault(job.loop, []).append((job.future, outcome))
         elif not job.future.done():
-            if isinstance(outcome, BaseException):
-                job.future.set_exception(outcome)
-            else:
-                job.future.set_result(outcome)
+            try:
+                if isinstance(outcome, BaseException):
+                    job.future.set_exception(outcome)
+                else:
+                    job.future.set_result(outcome)
+            except InvalidStateError:  # cancelled by its caller's thread since done(): nobody waits for it
+                pass
     for loop, settled in on_loops.items():
         try:
             loop.call_soon_threadsafe(_settle, settled)

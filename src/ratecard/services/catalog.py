@@ -25,8 +25,7 @@ def current_catalog(store: Store, environment: str = "live") -> tuple[int, Catal
     loaded = load_version_text(store, environment)
     if loaded is None:
         raise NoCatalog(NO_CATALOG)
-    version, text = loaded
-    return version, catalog_from_json(text)
+    return loaded[0], catalog_from_json(loaded[1])
 
 
 def catalog_at(store: Store, version: int, environment: str = "live") -> Catalog | None:

@@ -199,7 +199,34 @@ def _usage(store: Store, catalog: Catalog, placed: Sequence[tuple[SubscriptionSp
     meters = charged_meters(catalog, (subscription for subscription, _ in placed))
     known = {meter.code for meter in meters}
     meters += [meter for meter in extra if meter.code not in known]
-    return aggregate_usage(store, usage_windows(placed), meters, environment)
+    usage: dict[tuple[int, str], Usage] = {}
+    for windows in by_customers(usage_windows(placed), USAGE_CHUNK):
+        usage.update(aggregate_usage(store, windows, meters, environment))
+    return usage
+
+
+# The usage of at most about this many windows is read at once. The read's working memory (rows,
+# partial aggregates per window and dimension) grows with its windows, about 2.4 KB each: at
+# 100,000 subscriptions one read peaked 240 MiB above the run; a larger run reads in chunks.
+USAGE_CHUNK = 20_000
+
+
+def by_customers(windows: list[Window], size: int) -> list[list[Window]]:
+    """The windows in chunks of about `size` (more when a customer's windows cross it), all of a
+    customer's windows in one chunk, as a shared run's batches are (billing.claims): each chunk is
+    read as a run of those customers alone would read it. One chunk up to `size`."""
+    if len(windows) <= size:
+        return [windows]
+    chunks: list[list[Window]] = []
+    chunk_of: dict[str, list[Window]] = {}
+    for window in windows:
+        chunk = chunk_of.get(window.customer)
+        if chunk is None:
+            if not chunks or len(chunks[-1]) >= size:
+                chunks.append([])
+            chunk = chunk_of[window.customer] = chunks[-1]
+        chunk.append(window)
+    return chunks
 
 
 def subscription_cuts(subscription: SubscriptionSpec, until: datetime,

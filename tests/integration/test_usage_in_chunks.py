@@ -1,6 +1,7 @@
 """An invoice run over more windows than it reads at once (billing.run.USAGE_CHUNK) reads the usage
-in chunks of whole customers: the invoices are those of one read, including a customer whose
-events are split between two subscriptions by the one they name."""
+from roll-ups in chunks of whole customers: the invoices are those of one read, including a
+customer whose events are split between two subscriptions by the one they name. Usage read from
+the raw events is read in one go."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 from ratecard.billing import run
 from ratecard.billing.export import invoices_json
 from ratecard.ingest.importer import import_file
+from ratecard.services.rollups import rebuild_rollups
 from ratecard.store.invoices import list_invoices
 
 from .scenario import NOW, current, workspace, write_jsonl
@@ -67,14 +69,17 @@ def test_a_run_reading_usage_in_chunks_bills_as_one_read(db_url: str, tmp_path: 
 
         monkeypatch.setattr(run, "aggregate_usage", counted)
         monkeypatch.setattr(run, "USAGE_CHUNK", 1)
-        chunked = run.generate_invoices(store, catalog, version, until, NOW)
-        assert reads == [1, 1, 1]  # one read per customer, a's two subscriptions together
+        raw = run.generate_invoices(store, catalog, version, until, NOW)  # no roll-ups yet: one read
+        assert reads == [3] and raw.created > 0 and raw.failures == []
         written = invoices_json(list_invoices(store))
-        assert chunked.created > 0 and chunked.failures == []
+        rebuild_rollups(store, "live", NOW)
+        chunked = run.generate_invoices(store, catalog, version, until, NOW)
+        assert reads[1:] == [1, 1, 1]  # one read per customer, a's two subscriptions together
         monkeypatch.setattr(run, "USAGE_CHUNK", 10_000)
-        again = run.generate_invoices(store, catalog, version, until, NOW)  # one read: the same drafts
-        assert reads[3:] == [3]
-        assert (again.created, again.updated, again.unchanged) == (0, 0, chunked.created)
+        whole = run.generate_invoices(store, catalog, version, until, NOW)
+        assert reads[4:] == [3]
+        for again in (chunked, whole):  # the same drafts: recomputed, unchanged
+            assert (again.created, again.updated, again.unchanged) == (0, 0, raw.created)
         assert invoices_json(list_invoices(store)) == written
         quantities = {(line["code"], invoice["subscription"]) for invoice in written for line in invoice["lines"]
                       if line["code"] in ("tokens", "calls") and line["quantity"] != "0"}

@@ -213,7 +213,7 @@ def _usage(store: Store, catalog: Catalog, placed: Sequence[tuple[SubscriptionSp
 # each (at 100,000 subscriptions one read peaked 240 MiB above the run). Raw events are read in
 # one go: on SQLite each read scans the period's events (five chunks cost 2.6x the CPU of one read
 # at 100,000 subscriptions, for no less memory).
-USAGE_CHUNK = 20_000
+USAGE_CHUNK = 10_000
 
 
 def by_customers(windows: list[Window], size: int) -> list[list[Window]]:

@@ -81,14 +81,16 @@ def catalog_document(customers: int) -> dict:
     }
 
 
-def iter_events(events: int, seed: int = SEED) -> Iterator[tuple[str, str, str, int, str, str]]:
+def iter_events(events: int, seed: int = SEED,
+                customers: int | None = None) -> Iterator[tuple[str, str, str, int, str, str]]:
     """(id, customer, meter, ts µs, RFC 3339 timestamp, properties JSON) in time order.
 
     The properties text is exactly what the importer stores (msgspec's compact encoding,
-    keys in file order), so the baseline inserts byte-identical rows.
+    keys in file order), so the baseline inserts byte-identical rows. `customers` (default
+    customer_count(events)) spreads them over more or fewer customers.
     """
     rng = random.Random(seed)
-    customers = customer_count(events)
+    customers = customers or customer_count(events)
     start = to_micros(PERIOD_START) // 1000  # milliseconds
     span = (to_micros(PERIOD_END) - to_micros(PERIOD_START)) // 1000
     step = max(1, span // events)
@@ -106,10 +108,10 @@ def iter_events(events: int, seed: int = SEED) -> Iterator[tuple[str, str, str, 
         yield f"evt-{index:010d}", customer, meter, ms * 1000, stamp, properties
 
 
-def write_events(path: Path, events: int, seed: int = SEED) -> None:
+def write_events(path: Path, events: int, seed: int = SEED, customers: int | None = None) -> None:
     with path.open("w", encoding="utf-8", buffering=1 << 20) as handle:
         write = handle.write
-        for event_id, customer, meter, _ts, stamp, properties in iter_events(events, seed):
+        for event_id, customer, meter, _ts, stamp, properties in iter_events(events, seed, customers):
             write(f'{{"id":"{event_id}","customer":"{customer}","meter":"{meter}",'
                   f'"timestamp":"{stamp}","properties":{properties}}}\n')
 

@@ -1,7 +1,7 @@
 """The invoice run with roll-ups on a database kept between runs, for sizes where rebuilding the
 database for each measurement takes longer than the measurement (10,000,000 events).
 
-    python -m bench.kept_run prepare --store postgresql --events 10000000 [--name NAME]
+    python -m bench.kept_run prepare --store postgresql --events 10000000 [--customers N] [--name NAME]
     python -m bench.kept_run measure --store postgresql [--name NAME] [--runs 3]
     python -m bench.kept_run phases  --store postgresql [--name NAME]
     python -m bench.kept_run drop    --store postgresql [--name NAME]
@@ -82,13 +82,13 @@ def drop(store: str, name: str) -> None:
     admin.dispose()
 
 
-def _apply_catalog(url: str, events: int) -> None:
+def _apply_catalog(url: str, customers: int) -> None:
     """bench.run.apply_catalog without the file: the catalog of 100,000 customers (10,000,000 events)
     is larger than a catalog file may be (catalog.load.MAX_DOCUMENT_BYTES), so the document goes
     to the same checks from memory."""
     store = open_store(url)
     try:
-        document, problems = check_document(data.catalog_document(data.customer_count(events)))
+        document, problems = check_document(data.catalog_document(customers))
         if document is None or problems:
             raise SystemExit(f"the generated catalog is invalid: {problems[:3]}")
         build_catalog(document)
@@ -97,7 +97,8 @@ def _apply_catalog(url: str, events: int) -> None:
         store.dispose()
 
 
-def prepare(store: str, name: str, events: int) -> None:
+def prepare(store: str, name: str, events: int, customers: int | None = None) -> None:
+    customers = customers or data.customer_count(events)
     drop(store, name)
     if store == "sqlite":
         KEPT_DIR.mkdir(parents=True, exist_ok=True)
@@ -110,9 +111,9 @@ def prepare(store: str, name: str, events: int) -> None:
     with tempfile.TemporaryDirectory(prefix="ratecard-kept-") as folder:
         events_file = Path(folder) / "events.jsonl"
         started = time.perf_counter()
-        data.write_events(events_file, events)
-        _log(f"generated {events:,} events in {time.perf_counter() - started:.1f}s")
-        _apply_catalog(url, events)
+        data.write_events(events_file, events, customers=customers)
+        _log(f"generated {events:,} events for {customers:,} customers in {time.perf_counter() - started:.1f}s")
+        _apply_catalog(url, customers)
         make_partitions(url)
         run_worker("rollups", url, None, None)  # on the empty database: ready at once, kept by the import
         imported = run_worker("import", url, events_file, None)
@@ -229,11 +230,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--store", choices=("sqlite", "postgresql"), required=True)
     parser.add_argument("--name", default="ratecard_kept")
     parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--customers", type=int, default=None,
+                        help="customers and subscriptions (default: one per 100 events)")
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args(argv)
     _check_name(args.name)
     if args.operation == "prepare":
-        prepare(args.store, args.name, args.events)
+        prepare(args.store, args.name, args.events, args.customers)
     elif args.operation == "drop":
         drop(args.store, args.name)
     elif args.operation == "phases":

@@ -35,7 +35,7 @@ from ..store.invoices import (
 )
 from ..store.ledger import final_cuts, invoices_by_id
 from ..store.modes import BillingModes, load_modes, mode_for
-from ..store.usage import Window, aggregate_usage
+from ..store.usage import Window, aggregate_usage, all_rolled_up
 from .early import EarlyPlanner
 from .ledger import corrections_to_check, opening_basis
 
@@ -199,7 +199,37 @@ def _usage(store: Store, catalog: Catalog, placed: Sequence[tuple[SubscriptionSp
     meters = charged_meters(catalog, (subscription for subscription, _ in placed))
     known = {meter.code for meter in meters}
     meters += [meter for meter in extra if meter.code not in known]
-    return aggregate_usage(store, usage_windows(placed), meters, environment)
+    windows = usage_windows(placed)
+    if len(windows) <= USAGE_CHUNK or not all_rolled_up(store, meters, environment):
+        return aggregate_usage(store, windows, meters, environment)
+    usage: dict[tuple[int, str], Usage] = {}
+    for chunk in by_customers(windows, USAGE_CHUNK):
+        usage.update(aggregate_usage(store, chunk, meters, environment))
+    return usage
+
+
+# From roll-ups, the usage of at most about this many windows is read at once: the read's working
+# memory (rows, partial aggregates per window and dimension) grows with its windows, about 2.4 KB
+# each (at 100,000 subscriptions one read peaked 240 MiB above the run). Raw events are read in
+# one go: on SQLite each read scans the period's events (five chunks cost 2.6x the CPU of one read
+# at 100,000 subscriptions, for no less memory).
+USAGE_CHUNK = 10_000
+
+
+def by_customers(windows: list[Window], size: int) -> list[list[Window]]:
+    """The windows in chunks of about `size` (more when a customer's windows cross it), all of a
+    customer's windows in one chunk, as a shared run's batches are (billing.claims): each chunk is
+    read as a run of those customers alone would read it."""
+    chunks: list[list[Window]] = []
+    chunk_of: dict[str, list[Window]] = {}
+    for window in windows:
+        chunk = chunk_of.get(window.customer)
+        if chunk is None:
+            if not chunks or len(chunks[-1]) >= size:
+                chunks.append([])
+            chunk = chunk_of[window.customer] = chunks[-1]
+        chunk.append(window)
+    return chunks
 
 
 def subscription_cuts(subscription: SubscriptionSpec, until: datetime,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -21,8 +22,12 @@ from ..domain.trials import with_trial
 from .discount_rules import resolve_codes
 from .schema import Address, BillingEntity, CatalogDocument, Coupon, OneOffCharge
 from .schema import Charge as ChargeModel
+from .schema import Customer as CustomerModel
 from .schema import Discount as DiscountModel
 from .schema import Plan as PlanModel
+from .schema import Subscription as SubscriptionModel
+from .shared import SharedValues
+from .source import DocumentSource
 from .validate import credit_note_prefix, filter_price, override_charge
 
 ZERO = Decimal(0)
@@ -62,7 +67,9 @@ def split_meter(meter: MeterSpec, charge: Charge) -> MeterSpec:
     return replace(meter, code=charge.usage_key, source=meter.stream, split=charge)
 
 
-@dataclass(frozen=True)
+# slots: a catalog holds one spec per customer and per subscription (100,000s); an instance
+# __dict__ would cost about 700 bytes more each
+@dataclass(frozen=True, slots=True)
 class CustomerSpec:
     reference: str
     name: str | None
@@ -78,7 +85,7 @@ class CustomerSpec:
     stripe_customer_id: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PhaseSpec:
     """Terms in force from `at` until the next phase: the subscription's start for the first one."""
 
@@ -91,7 +98,7 @@ class PhaseSpec:
     quantity: int = 1  # seats: the plan's flat fees are billed this many times
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SubscriptionSpec:
     reference: str
     customer: str
@@ -116,11 +123,12 @@ class SubscriptionSpec:
     def terms(self) -> tuple[Terms, ...]:
         """The phases as domain terms: local instants in the subscription's timezone, with the
         free trial, if any, as the first terms (see domain.trials)."""
+        # computed once per catalog: an invoice run asks for them several times per cut
+        if self._terms is None:
+            object.__setattr__(self, "_terms", self._build_terms())
         return self._terms
 
-    @cached_property
-    def _terms(self) -> tuple[Terms, ...]:
-        # computed once per catalog: an invoice run asks for them several times per cut
+    def _build_terms(self) -> tuple[Terms, ...]:
         zone = ZoneInfo(self.timezone)
         terms = tuple(Terms(to_local(phase.at, zone), phase.plan, phase.proration) for phase in self.phases())
         trial_end = self.trial_end()
@@ -138,10 +146,13 @@ class SubscriptionSpec:
 
     def one_off_charges(self) -> tuple[OneOff, ...]:
         """The one-off charges as domain values, each due at a local instant."""
+        if self._one_offs is None:
+            object.__setattr__(self, "_one_offs", self._build_one_offs())
         return self._one_offs
 
-    @cached_property
-    def _one_offs(self) -> tuple[OneOff, ...]:
+    def _build_one_offs(self) -> tuple[OneOff, ...]:
+        if not self.one_off:
+            return ()
         zone = ZoneInfo(self.timezone)
         return tuple(OneOff(item.code, item.amount, to_local(item.at, zone), item.quantity, item.description)
                      for item in self.one_off)
@@ -154,11 +165,18 @@ class SubscriptionSpec:
     quantity: int = 1  # seats at the start (each change may set another)
     one_off: tuple[OneOffCharge, ...] = ()
     invoice_threshold: Decimal | None = None  # wins over the plans' (domain.early)
+    # computed on first use (slots leave no __dict__ for cached_property); not copied by replace()
+    _terms: tuple[Terms, ...] | None = field(default=None, init=False, repr=False, compare=False)
+    _one_offs: tuple[OneOff, ...] | None = field(default=None, init=False, repr=False, compare=False)
+    _bills_early: bool | None = field(default=None, init=False, repr=False, compare=False)
 
-    @cached_property
+    @property
     def bills_early(self) -> bool:
         """Whether usage is invoiced inside its periods: a threshold, or a usage charge in advance."""
-        return bills_early([phase.plan for phase in self.phases()], self.invoice_threshold)
+        if self._bills_early is None:
+            object.__setattr__(self, "_bills_early",
+                               bills_early([phase.plan for phase in self.phases()], self.invoice_threshold))
+        return self._bills_early
 
     def billed_from(self) -> datetime | None:
         """bill_from as an instant in the subscription's timezone (a date means its midnight)."""
@@ -183,11 +201,17 @@ class Catalog:
     plans: dict[str, Plan]
     customers: dict[str, CustomerSpec]
     subscriptions: dict[str, SubscriptionSpec]
-    document: CatalogDocument
+    source: DocumentSource  # the document: see `document`
     corrections: str = "next_invoice"  # next_invoice | credit_note
     # every billing entity by code, the default one (`billing_entity`) first
     entities: dict[str, BillingEntity] = field(default_factory=dict)
     default_entity: str = "default"
+
+    @property
+    def document(self) -> CatalogDocument:
+        """The validated document (a catalog read from the store validates it again on first use:
+        see catalog.source)."""
+        return self.source.document()
 
     def subscriptions_of(self, customer: str) -> tuple[SubscriptionSpec, ...]:
         """The customer's subscriptions, in catalog order (from an index built once per catalog:
@@ -314,6 +338,15 @@ def coupon_discount(coupon: Coupon, schedule: Schedule) -> Discount:
 
 def build_catalog(document: CatalogDocument) -> Catalog:
     """Resolve a validated document (see check_document) into domain objects."""
+    return resolve_catalog(document, document.customers, document.subscriptions, DocumentSource.held(document))
+
+
+def resolve_catalog(document: CatalogDocument, customer_models: Iterable[CustomerModel],
+                    subscription_models: Iterable[SubscriptionModel], source: DocumentSource) -> Catalog:
+    """The catalog of a document whose customers and subscriptions are given apart (`document`'s own
+    are not read): each model is needed only while its spec is built, so a caller may validate
+    them one at a time and keep none (catalog.stored). Repeated values are shared (SharedValues)."""
+    shared = SharedValues()
     entity = document.billing_entity
     meters = {
         m.code: MeterSpec(m.code, m.aggregation, m.field, {k: tuple(v) for k, v in m.filters.items()}, m.source)
@@ -323,9 +356,10 @@ def build_catalog(document: CatalogDocument) -> Catalog:
     plans = {p.code: plan_in(p, p.currency) for p in document.plans}
     priced: dict[tuple[str, str], Plan] = {}  # (plan code, currency) -> the plan in another of its currencies
     customers = {
-        c.reference: CustomerSpec(c.reference, c.name, c.country, c.currency, c.tax_rate, c.timezone, c.email,
-                                  c.billing_entity, c.address, c.tax_id, c.peppol_id, c.stripe_customer_id)
-        for c in document.customers
+        c.reference: CustomerSpec(c.reference, c.name, shared(c.country), shared(c.currency), shared(c.tax_rate),
+                                  shared(c.timezone), c.email, shared(c.billing_entity), c.address, c.tax_id,
+                                  c.peppol_id, c.stripe_customer_id)
+        for c in customer_models
     }
     entities: dict[str, BillingEntity] = {entity.code: entity}
     entities.update({extra.code: extra for extra in document.billing_entities})
@@ -347,7 +381,7 @@ def build_catalog(document: CatalogDocument) -> Catalog:
     # a subscription names a coupon by its code or one of its promotion codes
     coupons = {code: coupon for code, (coupon, _) in resolve_codes(document.coupons).items()}
     subscriptions = {}
-    for s in document.subscriptions:
+    for s in subscription_models:
         customer = customers[s.customer]
         # a customer with a currency is invoiced in it (the plan has prices in it: see validate)
         currency = customer.currency or plans[s.plan].currency
@@ -385,18 +419,18 @@ def build_catalog(document: CatalogDocument) -> Catalog:
                                      listed(code, currency), overrides, change.proration, quantity))
         subscriptions[s.reference] = SubscriptionSpec(
             reference=s.reference,
-            customer=s.customer,
-            plan_code=s.plan,
-            start=s.start,
-            end=s.end,
+            customer=customer.reference,
+            plan_code=shared(s.plan),
+            start=shared(s.start),
+            end=shared(s.end),
             billing_anchor=s.billing_anchor,
             plan=plan,
             list_plan=list_plan,
             timezone=timezone,
             overrides=dict(s.overrides),
-            bill_from=s.bill_from,
+            bill_from=shared(s.bill_from),
             changes=tuple(changes),
-            end_proration=s.end_proration,
+            end_proration=shared(s.end_proration),
             requires_reference=s.requires_reference,
             trial_days=s.trial_days if s.trial_days is not None else plan_models[s.plan].trial_days,
             quantity=s.quantity,
@@ -420,7 +454,7 @@ def build_catalog(document: CatalogDocument) -> Catalog:
         plans=plans,
         customers=customers,
         subscriptions=subscriptions,
-        document=document,
+        source=source,
         corrections=entity.corrections,
         entities=entities,
         default_entity=entity.code,

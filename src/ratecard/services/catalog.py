@@ -10,9 +10,10 @@ from typing import Any
 
 from ..catalog import Catalog, CatalogFileError, Problem, build_catalog, check_document, load_document
 from ..catalog.entity_files import attach_entity_files
+from ..catalog.stored import catalog_from_json
 from ..domain.instants import to_micros
 from ..store import Store
-from ..store.catalogs import load_version, save_version
+from ..store.catalogs import load_version_text, save_version
 from .errors import InvalidInput, NoCatalog
 
 DEFAULT_INVOICE_PREFIX = "RC"  # the numbering prefix before any catalog names one
@@ -21,17 +22,16 @@ NO_CATALOG = "no catalog has been applied yet; run `ratecard catalog apply FILE`
 
 def current_catalog(store: Store, environment: str = "live") -> tuple[int, Catalog]:
     """(version, catalog) of the applied catalog; NoCatalog when none was applied yet."""
-    loaded = load_version(store, environment)
+    loaded = load_version_text(store, environment)
     if loaded is None:
         raise NoCatalog(NO_CATALOG)
-    version, document = loaded
-    return version, build_catalog(document)
+    return loaded[0], catalog_from_json(loaded[1])
 
 
 def catalog_at(store: Store, version: int, environment: str = "live") -> Catalog | None:
     """One applied version, built; None when there is no such version."""
-    loaded = load_version(store, environment, version)
-    return build_catalog(loaded[1]) if loaded is not None else None
+    loaded = load_version_text(store, environment, version)
+    return catalog_from_json(loaded[1]) if loaded is not None else None
 
 
 def optional_catalog(store: Store, environment: str = "live") -> tuple[int, Catalog] | tuple[None, None]:

@@ -89,6 +89,14 @@ def insert_version(connection: Any, environment: str, now_us: int, digest: str, 
 
 def load_version(store: Store, environment: str = "live", version: int | None = None) -> tuple[int, CatalogDocument] | None:
     """The latest (or a given) catalog version, or None when none was applied."""
+    loaded = load_version_text(store, environment, version)
+    if loaded is None:
+        return None
+    return loaded[0], CatalogDocument.model_validate(orjson.loads(loaded[1]))
+
+
+def load_version_text(store: Store, environment: str = "live", version: int | None = None) -> tuple[int, str] | None:
+    """The latest (or a given) catalog version as stored (canonical JSON), or None when none was applied."""
     query = select(catalog_versions.c.version, catalog_versions.c.document).where(
         catalog_versions.c.environment == environment
     )
@@ -99,7 +107,7 @@ def load_version(store: Store, environment: str = "live", version: int | None = 
         row = connection.execute(query).first()
     if row is None:
         return None
-    return row.version, CatalogDocument.model_validate(orjson.loads(row.document))
+    return row.version, row.document
 
 
 def iter_versions(store: Store, environment: str = "live") -> Iterator[tuple[int, int, dict[str, Any]]]:

@@ -108,3 +108,79 @@ def test_the_set_based_fold_is_taken_only_by_plain_counts_sums_and_averages(db_u
     assert rules["count"] and rules["sum"] and rules["average"]
     assert not any(rules[kind] for kind in ("max", "min", "latest", "unique_count", "weighted_sum", "sum+filters"))
     assert not any(taken for kind, taken in rules.items() if kind.endswith("+split"))
+
+
+MIXED = """
+meters:
+  - {code: m_sum, aggregation: sum, field: v, source: s}
+  - {code: m_max, aggregation: max, field: v, source: s}
+plans:
+  - code: p
+    currency: EUR
+    charges:
+      - {code: c_sum, meter: m_sum, model: per_unit, unit_amount: "1"}
+      - {code: c_max, meter: m_max, model: per_unit, unit_amount: "1"}
+customers:
+  - {reference: acme, currency: EUR}
+subscriptions:
+  - {reference: acme-p, customer: acme, plan: p, start: 2026-01-01}
+"""
+
+
+def test_a_large_and_a_small_batch_of_the_same_hour_at_once_both_land(db_url: str, monkeypatch: Any) -> None:
+    """A batch large enough for the set-based fold and a one-event batch for the same customer and
+    hour, with roll-ups the database folds (sum) and one it does not (max): while the large one
+    holds its transaction open after its roll-up writes, the small one writes too. Both commit
+    (no deadlock: every writer takes the roll-up rows in one order, in one pass) and the roll-ups
+    equal the raw events."""
+    import threading
+    import time
+
+    store, _ = workspace(db_url, MIXED)
+    try:
+        rebuild_rollups(store, "live", NOW)
+        _, catalog = current(store)
+
+        def rows(prefix: str, count: int) -> list[Any]:
+            validator = EventValidator(catalog, NOW)
+            return [validator.check_row(decode_event(i, (
+                f'{{"id":"{prefix}{i}","customer":"acme","meter":"s","timestamp":"2026-03-01T01:00:00Z",'
+                f'"properties":{{"v":{i}}}}}').encode()), "live", 0) for i in range(count)]
+
+        with store.engine.begin() as connection:  # the hour's rows exist: both batches update them
+            insert_returning(connection, rows("seed", 1))
+        written = threading.Event()
+
+        def then_wait(step: Any) -> Any:
+            def step_then_wait(*args: Any, **kwargs: Any) -> None:
+                step(*args, **kwargs)
+                if threading.current_thread().name == "large" and not written.is_set():
+                    written.set()
+                    time.sleep(2)  # the small batch's transaction runs meanwhile
+            return step_then_wait
+
+        # the pause comes after the first roll-up rows the large batch locked: those the database
+        # folds, when it folds some, else all of them
+        monkeypatch.setattr(rollup_writes, "_fold_in_sql", then_wait(rollup_writes._fold_in_sql))
+        monkeypatch.setattr(rollup_writes, "absorb", then_wait(rollup_writes.absorb))
+        errors: dict[str, str] = {}
+
+        def write(name: str, count: int) -> None:
+            if name == "small":
+                written.wait(timeout=30)
+            try:
+                with store.engine.begin() as connection:
+                    insert_returning(connection, rows(name, count))
+            except Exception as exc:  # noqa: BLE001 - reported below, whatever it is
+                errors[name] = repr(exc)[:300]
+
+        threads = [threading.Thread(target=write, args=(name, count), name=name)
+                   for name, count in (("large", rollup_writes.SET_BASED_FROM + 50), ("small", 1))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+        assert errors == {} and written.is_set()
+        assert check_rollups(store, "live")["ok"]
+    finally:
+        store.dispose()

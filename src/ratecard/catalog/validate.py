@@ -6,6 +6,7 @@ next one, and cross-references are checked against the items that did validate.
 
 from __future__ import annotations
 
+import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -401,10 +402,31 @@ def _unique(items: list[tuple[int, Any]], section: str, key: str, problems: list
             seen[value] = index
 
 
+# A property the usage queries read by name (a meter's field and filters, a charge's filters and
+# group_by) is a JSON path in SQLite, which has no escape for a double quote or a backslash in a
+# path's key: such a name would read as absent there (its usage billed as zero), so it is refused
+# on both stores and a catalog stays portable between them.
+_UNREADABLE_NAME = re.compile(r'["\\\x00-\x1f\x7f]')
+
+
+def unreadable_property_name(name: str) -> bool:
+    """A name SQLite's JSON paths cannot hold (see above)."""
+    return _UNREADABLE_NAME.search(name) is not None
+
+
+def _check_property_name(name: str, path: str, problems: list[Problem]) -> None:
+    if unreadable_property_name(name):
+        problems.append(Problem(path, f"property name {name[:60]!r} must not contain a double quote, a backslash or "
+                                      "control characters"))
+
+
 def _check_meter(meter: Meter, path: str, problems: list[Problem]) -> None:
     if meter.aggregation in NEEDS_FIELD and not meter.field:
         problems.append(Problem(f"{path}.field", f"is required by aggregation {meter.aggregation}"))
+    if meter.field:
+        _check_property_name(meter.field, f"{path}.field", problems)
     for key, values in meter.filters.items():
+        _check_property_name(key, f"{path}.filters", problems)
         if not values:
             problems.append(Problem(f"{path}.filters.{key}", "must list at least one value"))
 
@@ -526,6 +548,8 @@ def _check_dimensions(charge: Charge, path: str, problems: list[Problem]) -> Non
         return
     if charge.group_by is not None and len(set(charge.group_by)) != len(charge.group_by):
         problems.append(Problem(f"{path}.group_by", "names a property twice"))
+    for index, name in enumerate(charge.group_by or ()):
+        _check_property_name(name, f"{path}.group_by[{index}]", problems)
     seen: dict[str, int] = {}
     allowed = set(REQUIRED_FIELDS[charge.model]) | set(OPTIONAL_FIELDS.get(charge.model, ()))
     for index, item in enumerate(charge.filters or ()):
@@ -536,6 +560,7 @@ def _check_dimensions(charge: Charge, path: str, problems: list[Problem]) -> Non
         if not item.match:
             problems.append(Problem(f"{where}.match", "must name at least one property"))
         for key, values in item.match.items():
+            _check_property_name(key, f"{where}.match", problems)
             if not values:
                 problems.append(Problem(f"{where}.match.{key}", "must list at least one value"))
         given = [name for name in FILTER_PRICE_FIELDS if getattr(item, name) is not None]

@@ -158,9 +158,12 @@ _CATALOG_VERSIONS = f"""
   UNION ALL SELECT 'enum ' || e.xmin::text FROM pg_enum e JOIN pg_type t ON t.oid = e.enumtypid
    WHERE t.typnamespace = {_IN_SCHEMA}"""
 # for the reset's transaction: a catalog query of a few milliseconds is not worth starting parallel
-# workers (the planner, misled by the churn of test schemas, would), and a lock still held elsewhere
-# means "drop it", not "wait"
-_QUICK = "SET LOCAL max_parallel_workers_per_gather = 0; SET LOCAL lock_timeout = '2s'"
+# workers (the planner, misled by the churn of test schemas, would); a lock still held elsewhere
+# means "drop it", not "wait"; and the commit need not wait for the disk: were the server to lose
+# it, the rename to the pool name would be lost with it, so `_take_from_pool` would not find the
+# schema and would make a new copy
+_QUICK = ("SET LOCAL max_parallel_workers_per_gather = 0; SET LOCAL lock_timeout = '2s'; "
+          "SET LOCAL synchronous_commit = off")
 _SETVAL = re.compile(r"^SELECT pg_catalog\.setval\('(.+)', (-?\d+), (true|false)\);$")
 
 

@@ -185,7 +185,7 @@ class _Template:
                 f"SELECT version, count(*)::text AS versions FROM ({_CATALOG_VERSIONS}{rows}\n"
                 f") AS versions GROUP BY version) AS counted")
 
-    def reset_script(self, schema: str, truncated: list[str]) -> str:
+    def reset_script(self, schema: str, truncated: list[str]) -> list[str]:
         """Empties `truncated` (tables of `schema`, quoted), writes the template's rows back into
         the seeded ones among them, and sets back every sequence that is not where the template's is."""
         statements = [f"TRUNCATE {', '.join(truncated)} CASCADE"] if truncated else []
@@ -196,7 +196,7 @@ class _Template:
         for sequence, position, called in self.sequences:
             statements.append(f"SELECT pg_catalog.setval('{sequence}', {position}, {called}) FROM {sequence} "
                               f"WHERE (last_value, is_called) IS DISTINCT FROM ({position}::bigint, {called})")
-        return ";\n".join(statement.rstrip(";") for statement in statements).replace(self.name, schema)
+        return [statement.rstrip(";").replace(self.name, schema) for statement in statements]
 
 
 def _qualified(dumped: str) -> str:
@@ -261,8 +261,8 @@ def _take_from_pool(engine: Engine, base: str, schema: str) -> bool:
         recycled = pool.pop()
         try:
             with engine.begin() as connection:  # the empty schema goes, the recycled one takes its name
-                connection.execute(text(f'DROP SCHEMA "{schema}"'))  # RESTRICT: fails unless empty
-                connection.execute(text(f'ALTER SCHEMA "{recycled}" RENAME TO "{schema}"'))
+                connection.exec_driver_sql(f'DROP SCHEMA "{schema}";'  # RESTRICT: fails unless empty
+                                           f'ALTER SCHEMA "{recycled}" RENAME TO "{schema}"')
         except DBAPIError:
             _fingerprints.pop(recycled, None)
             _drop(engine, recycled)
@@ -300,19 +300,13 @@ def _recycle(engine: Engine, base: str, schema: str, known: str | None) -> bool:
             unchanged = fingerprint == known
             if not unchanged and at_head_schema_shape(connection, schema) != shape:
                 return False
-            held = connection.execute(text(
-                "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
-                f"WHERE c.relnamespace = {_IN_SCHEMA} AND l.pid <> pg_backend_pid()"),
-                {"schema": f'"{schema}"'}).scalar()
+            held, written = _held_and_written(connection, template, schema, seeded_too=not unchanged)
             if held:
                 return False  # another connection is still at work in it
-            written = _written(connection, template, schema, seeded_too=not unchanged)
-            reset = template.reset_script(schema, written)
-            if reset:
-                connection.exec_driver_sql(reset)
+            connection.exec_driver_sql(";\n".join(
+                [*template.reset_script(schema, written), f'ALTER SCHEMA "{schema}" RENAME TO "{pooled}"']))
             if written:  # TRUNCATE gave the emptied tables (and their indexes) new catalog row versions
-                fingerprint = _fingerprint(connection, template, schema)
-            connection.execute(text(f'ALTER SCHEMA "{schema}" RENAME TO "{pooled}"'))
+                fingerprint = _fingerprint(connection, template, pooled)
             connection.commit()
     except DBAPIError:
         return False
@@ -324,15 +318,19 @@ def _recycle(engine: Engine, base: str, schema: str, known: str | None) -> bool:
     return True
 
 
-def _written(connection: Connection, template: _Template, schema: str, seeded_too: bool) -> list[str]:
-    """The tables of `schema` that hold a page, quoted: every one a test wrote to. A seeded table
-    always does; it counts when `seeded_too` (its rows may have changed: the fingerprint did)."""
-    written = connection.execute(text(
-        "SELECT quote_ident(relname) FROM pg_class WHERE relnamespace = CAST(:schema AS regnamespace) "
-        "AND relkind = 'r' AND pg_relation_size(oid) > 0"), {"schema": f'"{schema}"'}).scalars().all()
+def _held_and_written(connection: Connection, template: _Template, schema: str,
+                      seeded_too: bool) -> tuple[bool, list[str]]:
+    """Whether another connection holds a lock in `schema`, and its tables that hold a page,
+    quoted: every one a test wrote to. A seeded table always holds one; it counts when
+    `seeded_too` (its rows may have changed: the fingerprint did)."""
+    held, written = connection.execute(text(
+        "SELECT EXISTS (SELECT FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
+        f"               WHERE c.relnamespace = {_IN_SCHEMA} AND l.pid <> pg_backend_pid()), "
+        f"       ARRAY(SELECT quote_ident(relname) FROM pg_class WHERE relnamespace = {_IN_SCHEMA} "
+        "             AND relkind = 'r' AND pg_relation_size(oid) > 0)"), {"schema": f'"{schema}"'}).one()
     seeded = {_qualified(table.replace(template.name, schema)) for table in template.seeded}
     tables = [f'"{schema}".{name}' for name in written]
-    return tables if seeded_too else [table for table in tables if table not in seeded]
+    return held, tables if seeded_too else [table for table in tables if table not in seeded]
 
 
 def _drop_pool(base: str) -> None:

@@ -22,6 +22,7 @@ import shutil
 import subprocess
 import tempfile
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote
@@ -211,8 +212,19 @@ def server(url: str) -> Engine:
     engine = _servers.get(url)
     if engine is None:
         engine = _servers[url] = create_engine(url, isolation_level="AUTOCOMMIT", pool_size=2)
-        atexit.register(engine.dispose)
+        atexit.register(_in_this_process(engine.dispose))
     return engine
+
+
+def _in_this_process(cleanup: Callable[..., None]) -> Callable[..., None]:
+    """`cleanup` for atexit, done only by the process that registered it: a child forked by a test
+    that exits normally must neither close the parent's connections nor drop its pool."""
+    owner = os.getpid()
+
+    def run(*args: object) -> None:
+        if os.getpid() == owner:
+            cleanup(*args)
+    return run
 
 
 def at_head_schema_shape(connection: Connection, schema: str) -> str:
@@ -312,7 +324,7 @@ def _recycle(engine: Engine, base: str, schema: str, known: str | None) -> bool:
         return False
     if base not in _pool:
         _pool[base] = []
-        atexit.register(_drop_pool, base)
+        atexit.register(_in_this_process(_drop_pool), base)
     _pool[base].append(pooled)
     _fingerprints[pooled] = fingerprint
     return True

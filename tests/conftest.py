@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from .migrated import release
+from .migrated import release, server
 from .stripe_standin import WEBHOOK_SECRET, StripeStandIn
 
 POSTGRES_URL = os.environ.get("RATECARD_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -53,7 +53,7 @@ def _postgres_schema() -> Iterator[str]:
     from its name (schema_a…); a copy at head that its test did not reshape goes back to
     tests/migrated.py's pool instead, its rows reset."""
     schema = f"rc_{uuid.uuid4().hex[:12]}"
-    engine = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    engine = server(POSTGRES_URL)
     with engine.connect() as connection:
         connection.execute(text(f'CREATE SCHEMA "{schema}"'))
     separator = "&" if "?" in POSTGRES_URL else "?"
@@ -62,12 +62,10 @@ def _postgres_schema() -> Iterator[str]:
     finally:
         with engine.connect() as connection:
             names = connection.execute(
-                text("SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE :prefix"),
-                {"prefix": f"{schema}%"},
+                text("SELECT nspname FROM pg_namespace WHERE starts_with(nspname, :prefix)"), {"prefix": schema},
             ).scalars().all()
         for name in names:  # a copy at head whose shape the test left alone is recycled, not dropped
             release(engine, POSTGRES_URL.split("?", 1)[0], name)
-        engine.dispose()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

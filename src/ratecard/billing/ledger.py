@@ -27,6 +27,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from ..catalog import Catalog, MeterSpec, SubscriptionSpec, build_catalog
+from ..catalog.stored import catalog_from_json, subscription_entries
 from ..domain.aggregation import Usage
 from ..domain.dimensions import group_from_json
 from ..domain.instants import from_micros, rfc3339, to_micros
@@ -34,7 +35,7 @@ from ..domain.invoice import Line
 from ..domain.rating import Cut, RatingError, invoice_totals
 from ..domain.terms import Basis, terms_at
 from ..store import Store
-from ..store.catalogs import load_version
+from ..store.catalogs import load_version_text
 from ..store.invoices import InvoiceRecord, LineRecord
 from ..store.ledger import FinalCut, billed_lines, invoices_by_id, late_instants, save_standalone
 from .early import EarlyPlanner
@@ -60,8 +61,8 @@ class _Versions:
 
     def version(self, number: int) -> Catalog | None:
         if number not in self.built:
-            loaded = load_version(self.store, self.environment, number)
-            self.built[number] = build_catalog(loaded[1]) if loaded is not None else None
+            loaded = load_version_text(self.store, self.environment, number)
+            self.built[number] = catalog_from_json(loaded[1]) if loaded is not None else None
         return self.built[number]
 
     def pricing_catalog(self, number: int) -> Catalog:
@@ -96,8 +97,10 @@ def fingerprints(catalog: Catalog | None) -> dict[str, object]:
     """What decides each subscription's cuts and terms: its entry, and the timezone it is billed in."""
     if catalog is None:
         return {}
+    # entry by entry: a catalog read from the store is not validated whole for this (its models
+    # would hold as much memory as the rest of the run at 100,000 subscriptions)
     return {entry.reference: (entry.model_dump_json(), catalog.subscriptions[entry.reference].timezone)
-            for entry in catalog.document.subscriptions if entry.reference in catalog.subscriptions}
+            for entry in subscription_entries(catalog.source) if entry.reference in catalog.subscriptions}
 
 
 @dataclass
@@ -354,8 +357,8 @@ def opening_basis(store: Store, environment: str, finals: dict[tuple[str, int], 
         if record is None:
             continue
         if final.catalog_version not in built:
-            loaded = load_version(store, environment, final.catalog_version)
-            built[final.catalog_version] = build_catalog(loaded[1]) if loaded is not None else None
+            loaded = load_version_text(store, environment, final.catalog_version)
+            built[final.catalog_version] = catalog_from_json(loaded[1]) if loaded is not None else None
         old = built[final.catalog_version]
         plan_code = None
         if old is not None and subscription.reference in old.subscriptions:

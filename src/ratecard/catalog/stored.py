@@ -36,6 +36,18 @@ def catalog_from_json(text: str) -> Catalog:
                            DocumentSource.packed(text))
 
 
+def subscription_entries(source: DocumentSource) -> Iterator[Subscription]:
+    """The catalog's subscriptions as document entries, one at a time: from the document when it is
+    held, else validated item by item from the stored text (none of them kept)."""
+    found = source.held_or_text()
+    if isinstance(found, CatalogDocument):
+        yield from found.subscriptions
+        return
+    _, arrays = _members(found, ("subscriptions",))
+    for item in _items(found, arrays.get("subscriptions")):
+        yield Subscription.model_validate(item)
+
+
 def _members(text: str, itemized: tuple[str, ...]) -> tuple[dict[str, Any], dict[str, int]]:
     """The members of the JSON object `text`, decoded, except the arrays named in `itemized`: their
     offset in `text` instead (read later with _items)."""

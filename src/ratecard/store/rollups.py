@@ -43,6 +43,7 @@ from ..domain.rollups import (
     hour_of,
 )
 from .db import Store
+from .types import sqlite_json_path
 
 BUILDING, READY = "building", "ready"
 decode_properties = msgspec.json.Decoder(float_hook=Decimal).decode
@@ -366,7 +367,7 @@ def _fold_sql(postgres: bool, environment: str, entries: Sequence[Registered], s
                 conditions += f" AND jsonb_typeof(properties -> {field}) = 'number'"
                 total = f"SUM((properties -> {field})::numeric)"
             else:
-                params[f"k{index}f"] = '$."' + cast(str, rule.field).replace('"', '\\"') + '"'
+                params[f"k{index}f"] = sqlite_json_path(cast(str, rule.field))
                 conditions += f" AND json_type(properties, {field}) IN ('integer', 'real')"
                 total = f"ratecard_sum(properties -> {field})"
         selects.append(

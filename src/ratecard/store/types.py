@@ -56,3 +56,9 @@ class JsonText(TypeDecorator):
         import orjson
 
         return orjson.dumps(value).decode()
+
+
+def sqlite_json_path(name: str) -> str:
+    """SQLite's JSON path to the property `name` of an event's properties (a quoted key; SQLite has
+    no escape for a backslash and reads an escaped quote as absent: catalog check refuses both)."""
+    return '$."' + name.replace('"', '\\"') + '"'

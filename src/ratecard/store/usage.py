@@ -47,6 +47,7 @@ from ..domain.json_values import canonical, is_number, is_plain_text, number_tex
 from .db import Store
 from .rollup_reads import usage_from_rollups
 from .rollups import definition_of, key_of, ready_keys
+from .types import sqlite_json_path
 
 
 @dataclass(frozen=True)
@@ -289,7 +290,7 @@ def _conditions(meter: MeterSpec, postgres: bool, params: dict[str, Any], prefix
             kind = "<> 'null'" if meter.aggregation == "unique_count" else "= 'number'"
             conditions.append(f"jsonb_typeof(e.properties -> :{prefix}field) {kind}")
         else:
-            params[f"{prefix}path"] = _json_path(meter.field)
+            params[f"{prefix}path"] = sqlite_json_path(meter.field)
             kinds = "<> 'null'" if meter.aggregation == "unique_count" else "IN ('integer', 'real')"
             conditions.append(f"json_type(e.properties, :{prefix}path) {kinds}")
     for f_index, (key, values) in enumerate(sorted(meter.filters.items())):
@@ -305,7 +306,7 @@ def _filter_condition(key: str, values: Sequence[Any], postgres: bool, params: d
     texts = sorted({form for form in map(text_form, values) if form is not None})
     plain = [form for form in texts if is_plain_text(form)]
     special = [form for form in texts if not is_plain_text(form)]
-    params[f"{name}key"] = key if postgres else _json_path(key)
+    params[f"{name}key"] = key if postgres else sqlite_json_path(key)
     value = f"e.properties -> :{name}key" if postgres else f"json_extract(e.properties, :{name}key)"
     terms = []
     if plain:
@@ -334,10 +335,6 @@ def _filter_condition(key: str, values: Sequence[Any], postgres: bool, params: d
             )
         terms.append(f"{as_text} IN ({slots})")
     return terms[0] if len(terms) == 1 else f"({' OR '.join(terms)})"
-
-
-def _json_path(field: str) -> str:
-    return '$."' + field.replace('"', '\\"') + '"'
 
 
 # SQLite orders "latest" candidates by one text: the timestamp in 20 digits, the id's UTF-8 bytes
@@ -464,7 +461,7 @@ def _sqlite_single_pass(meters: Sequence[MeterSpec], params: dict[str, Any], joi
     unique_fields: set[str] = set()
 
     def column_for(field: str) -> str:
-        path = _json_path(field)
+        path = sqlite_json_path(field)
         if path not in fields:
             fields[path] = f"f{len(fields)}"
             params[f"path_{fields[path]}"] = path
@@ -820,7 +817,7 @@ def _window_sqlite(connection: Any, meter: MeterSpec, environment: str, window: 
     if not meter.field or meter.aggregation == "count":
         count = connection.execute(_statement(f"SELECT COUNT(*) FROM events e {where}"), params).scalar()
         return Usage(Decimal(count), count)
-    params["value_path"] = _json_path(meter.field)
+    params["value_path"] = sqlite_json_path(meter.field)
     extracted = "json_extract(e.properties, :value_path) AS v"
     if meter.aggregation == "unique_count":
         sql = (f"SELECT COUNT(*), COUNT(DISTINCT v), 0 FROM (SELECT {extracted} FROM events e {where} LIMIT -1) "

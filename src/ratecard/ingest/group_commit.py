@@ -321,17 +321,13 @@ def _answer(answers: Sequence[tuple[_Job, Outcome | BaseException]]) -> None:
     """Settle each job's future with its outcome (or error), from a writer thread. Futures of an
     event loop are settled by one callback per loop, which the loop runs in its own thread."""
     on_loops: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future, Outcome | BaseException]]] = {}
+    in_threads: list[tuple[Future, Outcome | BaseException]] = []
     for job, outcome in answers:
         if job.loop is not None:
             on_loops.setdefault(job.loop, []).append((job.future, outcome))
-        elif not job.future.done():
-            try:
-                if isinstance(outcome, BaseException):
-                    job.future.set_exception(outcome)
-                else:
-                    job.future.set_result(outcome)
-            except InvalidStateError:  # cancelled by its caller's thread since done(): nobody waits for it
-                pass
+        else:
+            in_threads.append((job.future, outcome))
+    _settle(in_threads)
     for loop, settled in on_loops.items():
         try:
             loop.call_soon_threadsafe(_settle, settled)
@@ -339,14 +335,18 @@ def _answer(answers: Sequence[tuple[_Job, Outcome | BaseException]]) -> None:
             pass
 
 
-def _settle(settled: list[tuple[asyncio.Future, Outcome | BaseException]]) -> None:
+def _settle(settled: Sequence[tuple[Future | asyncio.Future, Outcome | BaseException]]) -> None:
+    """Each future's outcome (or error), unless it was cancelled: its request is gone."""
     for future, outcome in settled:
-        if future.done():  # cancelled: its request is gone
+        if future.done():
             continue
-        if isinstance(outcome, BaseException):
-            future.set_exception(outcome)
-        else:
-            future.set_result(outcome)
+        try:
+            if isinstance(outcome, BaseException):
+                future.set_exception(outcome)
+            else:
+                future.set_result(outcome)
+        except InvalidStateError:  # a thread's future cancelled by its caller since done()
+            pass
 
 
 def _close(connection: Any) -> None:

@@ -43,7 +43,7 @@ def subscription_entries(source: DocumentSource) -> Iterator[Subscription]:
     if isinstance(found, CatalogDocument):
         yield from found.subscriptions
         return
-    _, arrays = _members(found, ("subscriptions",))
+    _, arrays = _members(found, ITEMIZED)  # the customers too are passed over, not decoded whole
     for item in _items(found, arrays.get("subscriptions")):
         yield Subscription.model_validate(item)
 

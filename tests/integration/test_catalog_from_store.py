@@ -4,13 +4,17 @@ object for repeated values: the invoices of a run are the same either way."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from ratecard.billing.export import invoices_json
 from ratecard.billing.run import generate_invoices
 from ratecard.catalog import build_catalog
 from ratecard.services.catalog import catalog_at
+from ratecard.services.invoices import finalize_due_invoices
 from ratecard.store.invoices import list_invoices
 
 from .scenario import NOW, catalog_document, current, workspace
+from .test_usage_in_chunks import CATALOG as CHUNKS_CATALOG
 
 # equal values written differently (21 and 21.00, one instant in two offsets) must keep their own form
 CATALOG = """
@@ -108,17 +112,7 @@ def test_a_run_checking_final_invoices_does_not_validate_the_whole_catalog(db_ur
     version its final invoice was billed from: entry by entry from the stored text, so the catalog
     read from the store stays packed (not a model per customer and subscription), and the run
     bills the same as one with the whole document in hand."""
-    from datetime import timedelta
-
-    from ratecard.billing.run import generate_invoices
-    from ratecard.catalog import build_catalog
-    from ratecard.services.invoices import finalize_due_invoices
-    from ratecard.store.invoices import list_invoices
-
-    from .scenario import NOW, current, workspace
-    from .test_usage_in_chunks import CATALOG
-
-    store, version = workspace(db_url, CATALOG)
+    store, version = workspace(db_url, CHUNKS_CATALOG)
     try:
         _, catalog = current(store)
         generate_invoices(store, catalog, version, NOW.date(), NOW)

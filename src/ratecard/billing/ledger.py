@@ -61,8 +61,7 @@ class _Versions:
 
     def version(self, number: int) -> Catalog | None:
         if number not in self.built:
-            loaded = load_version_text(self.store, self.environment, number)
-            self.built[number] = catalog_from_json(loaded[1]) if loaded is not None else None
+            self.built[number] = _stored_version(self.store, self.environment, number)
         return self.built[number]
 
     def pricing_catalog(self, number: int) -> Catalog:
@@ -91,6 +90,13 @@ class _Versions:
                     catalog = self.current  # the old plans no longer fit today's subscriptions
             self.pricing[number] = catalog
         return self.pricing[number]
+
+
+def _stored_version(store: Store, environment: str, number: int) -> Catalog | None:
+    """Catalog version `number` as applied (read as a stored catalog: no model per customer and
+    subscription kept); None when there is no such version."""
+    loaded = load_version_text(store, environment, number)
+    return catalog_from_json(loaded[1]) if loaded is not None else None
 
 
 def fingerprints(catalog: Catalog | None) -> dict[str, object]:
@@ -357,8 +363,7 @@ def opening_basis(store: Store, environment: str, finals: dict[tuple[str, int], 
         if record is None:
             continue
         if final.catalog_version not in built:
-            loaded = load_version_text(store, environment, final.catalog_version)
-            built[final.catalog_version] = catalog_from_json(loaded[1]) if loaded is not None else None
+            built[final.catalog_version] = _stored_version(store, environment, final.catalog_version)
         old = built[final.catalog_version]
         plan_code = None
         if old is not None and subscription.reference in old.subscriptions:

@@ -1,0 +1,225 @@
+"""The floor under single-event requests/s: servers that do nothing, against the bare baseline.
+
+    .venv/bin/python -m bench.http_floor [--requests 4000] [--stores sqlite,postgresql] [--rounds 2]
+
+`bench/api_bench.py` compares ratecard's single-event requests/s (4 client processes, one request
+in flight each) with 4 processes doing a bare INSERT + COMMIT per row. This asks how far any
+Python HTTP server could get on the same 2 cores, by measuring, in the same run and with the same
+4 lean clients (bench/http_client.py) and the same request bodies:
+
+- `asgi_empty`: uvicorn as `ratecard serve --workers 2` runs it (httptools, uvloop, the same
+  shared listener with TCP_NODELAY), serving an ASGI app that reads the body and answers 201
+  with a fixed JSON body: no checks, no database, no commit.
+- `protocol_empty`: no framework at all: 2 processes, each an uvloop `asyncio.Protocol` fed by
+  httptools' C parser on a shared SO_REUSEPORT port, answering the same fixed 201. The least
+  Python can do per request.
+- `bare_row_commit`, per store: the baseline itself (4 processes, INSERT + COMMIT per row on
+  an empty copy of events, as durable as the server's commits).
+
+A server that stores the event and commits it durably can only be slower than its empty
+counterpart; when the empty servers' requests/s is below the bare baseline, the ratio 1.0 of
+single events to the bare baseline is out of reach for a Python server here whatever it does
+with the event. Prints one JSON object per measurement and a table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import sys
+import tempfile
+from pathlib import Path
+
+from ratecard.store import open_store
+
+from .api_bench import (
+    SINGLE_CLIENTS,
+    Server,
+    _bare_single_client,
+    _run_clients,
+    _single_client,
+    percentile,
+    split,
+)
+from .baselines import TABLE, _create_copy_of_events
+from .stores import postgres_database, postgres_unavailable, sqlite_database
+
+FIXED = b'{"received":1,"stored":1}'
+HEALTH = b'{"status":"ok"}'
+
+
+def _answer(status: int, body: bytes) -> bytes:
+    reason = b"Created" if status == 201 else b"OK"
+    return (b"HTTP/1.1 %d %s\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n"
+            % (status, reason, len(body))) + body
+
+
+async def _empty_asgi(scope, receive, send) -> None:
+    """Read the whole body, answer a fixed JSON: the cost of the HTTP/ASGI stack alone."""
+    if scope["type"] != "http":
+        return
+    more = True
+    while more:
+        message = await receive()
+        more = message.get("more_body", False)
+    post = scope["method"] == "POST"
+    body = FIXED if post else HEALTH
+    await send({"type": "http.response.start", "status": 201 if post else 200,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
+def _empty_app():
+    return _empty_asgi
+
+
+def serve_asgi(host: str, port: int, workers: int) -> None:
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    from ratecard.cli.serve import _tcp_listener, http_stack
+
+    http, loop = http_stack()
+    config = uvicorn.Config("bench.http_floor:_empty_app", factory=True, host=host, port=port, workers=workers,
+                            log_level="warning", access_log=False, http=http, loop=loop)
+    Multiprocess(config, sockets=[_tcp_listener(host, port)]).run()
+
+
+class _EmptyProtocol(asyncio.Protocol):
+    """HTTP/1.1 keep-alive, parsed by httptools; every complete request gets the fixed answer."""
+
+    def __init__(self) -> None:
+        import httptools
+
+        self.parser = httptools.HttpRequestParser(self)
+        self.transport = None
+
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+        transport.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def data_received(self, chunk: bytes) -> None:
+        self.parser.feed_data(chunk)
+
+    def on_message_complete(self) -> None:
+        post = self.parser.get_method() == b"POST"
+        self.transport.write(_answer(201, FIXED) if post else _answer(200, HEALTH))
+
+
+def _protocol_worker(host: str, port: int) -> None:
+    import uvloop
+
+    async def main() -> None:
+        server = await asyncio.get_running_loop().create_server(_EmptyProtocol, host, port, reuse_port=True)
+        await server.serve_forever()
+
+    uvloop.run(main())
+
+
+def serve_protocol(host: str, port: int, workers: int) -> None:
+    children = []
+    for _ in range(workers):
+        pid = os.fork()
+        if pid == 0:
+            try:
+                _protocol_worker(host, port)
+            finally:
+                os._exit(0)
+        children.append(pid)
+    for pid in children:
+        os.waitpid(pid, 0)
+
+
+def _clients(port: int, requests: int) -> dict:
+    customers = 1_000
+    seconds, reports = _run_clients(_single_client, split(requests, SINGLE_CLIENTS),
+                                    (port, "no-key", customers, "/v1/events", "floor"))
+    errors = [e for r in reports for e in r["errors"]]
+    if errors:
+        raise SystemExit(f"the empty server answered {errors[0]}")
+    latencies = [value for r in reports for value in r["latencies"]]
+    return {"requests_per_second": round(requests / seconds, 1), "p50_ms": round(percentile(latencies, .5) * 1000, 3),
+            "p99_ms": round(percentile(latencies, .99) * 1000, 3)}
+
+
+def empty_server(kind: str, folder: Path, requests: int, workers: int = 2) -> dict:
+    command = [sys.executable, "-m", "bench.http_floor", "serve", kind, "--workers", str(workers)]
+    with Server("", folder / f"floor-{kind}.log", command=command) as server:
+        return _clients(server.port, requests)
+
+
+def bare_row_commit(url: str, requests: int) -> dict:
+    store = open_store(url)  # migrates: the events table to copy
+    raw = store.engine.raw_connection()
+    try:
+        _create_copy_of_events(raw, store.is_postgres)
+    finally:
+        raw.close()
+        store.dispose()
+    seconds, reports = _run_clients(_bare_single_client, split(requests, SINGLE_CLIENTS), (url, 1_000))
+    latencies = [value for r in reports for value in r["latencies"]]
+    store = open_store(url, migrate=False)
+    with store.engine.begin() as connection:
+        connection.exec_driver_sql(f"DROP TABLE {TABLE}")
+    store.dispose()
+    return {"requests_per_second": round(requests / seconds, 1), "p50_ms": round(percentile(latencies, .5) * 1000, 3),
+            "p99_ms": round(percentile(latencies, .99) * 1000, 3),
+            "durability": sorted({r["durability"] for r in reports})}
+
+
+def measure(stores: list[str], requests: int, rounds: int) -> list[dict]:
+    folder = Path(tempfile.mkdtemp(prefix="ratecard-floor-"))
+    rows = []
+    for round_number in range(1, rounds + 1):
+        for kind in ("asgi", "protocol"):
+            row = {"round": round_number, "what": f"{kind}_empty", **empty_server(kind, folder, requests),
+                   "load": os.getloadavg()[0]}
+            print(json.dumps(row), flush=True)
+            rows.append(row)
+        for store in stores:
+            if store == "sqlite":
+                with sqlite_database(folder) as url:
+                    result = bare_row_commit(url, requests)
+            else:
+                with postgres_database(os.environ.get("RATECARD_BENCH_DATABASE", "ratecard_bench_floor")) as url:
+                    result = bare_row_commit(url, requests)
+            row = {"round": round_number, "what": f"bare_row_commit_{store}", **result, "load": os.getloadavg()[0]}
+            print(json.dumps(row), flush=True)
+            rows.append(row)
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    if argv is None:
+        argv = sys.argv[1:]
+    if argv[:1] == ["serve"]:  # the server processes this benchmark starts
+        parser = argparse.ArgumentParser(prog="python -m bench.http_floor serve")
+        parser.add_argument("kind", choices=["asgi", "protocol"])
+        parser.add_argument("--workers", type=int, default=2)
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--port", type=int, required=True)
+        args = parser.parse_args(argv[1:])
+        (serve_asgi if args.kind == "asgi" else serve_protocol)(args.host, args.port, args.workers)
+        return 0
+    parser = argparse.ArgumentParser(prog="python -m bench.http_floor", description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=4_000, help="single-event requests per measurement")
+    parser.add_argument("--stores", default="sqlite,postgresql")
+    parser.add_argument("--rounds", type=int, default=2, help="measurements of each, interleaved")
+    args = parser.parse_args(argv)
+    stores = [s.strip() for s in args.stores.split(",") if s.strip()]
+    if "postgresql" in stores and (reason := postgres_unavailable()) is not None:
+        raise SystemExit(f"PostgreSQL is unreachable ({reason}); run with --stores sqlite")
+    rows = measure(stores, args.requests, args.rounds)
+    print("\n| measurement | requests/s (median of rounds) | p50 ms | p99 ms |\n| --- | ---: | ---: | ---: |")
+    for what in dict.fromkeys(r["what"] for r in rows):
+        mine = sorted((r for r in rows if r["what"] == what), key=lambda r: r["requests_per_second"])
+        middle = mine[len(mine) // 2]
+        print(f"| {what} | {middle['requests_per_second']:,.0f} | {middle['p50_ms']} | {middle['p99_ms']} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -7,7 +7,7 @@ import time
 from decimal import Decimal
 
 from ratecard.services.catalog import current_catalog
-from ratecard.services.rollups import rebuild_rollups, rollup_status
+from ratecard.services.rollups import check_rollups, rebuild_rollups, rollup_status
 from ratecard.store import open_store
 from ratecard.store.rollup_reads import usage_from_rollups
 from ratecard.store.usage import Window
@@ -47,5 +47,27 @@ def test_without_rollups_a_catalog_change_starts_nothing(api: Api) -> None:
     store = open_store(api.url)
     try:
         assert rollup_status(store, "live") == []
+    finally:
+        store.dispose()
+
+
+def test_single_event_requests_keep_the_rollups_exact(api: Api) -> None:
+    """Events sent one per request (the single-event lane and its group commit, which read the
+    roll-ups in the insert's own round trip) are counted into the roll-ups built before them,
+    once each: a resend changes nothing."""
+    api.apply_catalog()
+    store = open_store(api.url)
+    try:
+        rebuild_rollups(store, "live", NOW)
+        assert rollup_status(store, "live")  # roll-ups exist before the events arrive
+        for event in EVENTS:
+            assert api.post("/v1/events", json=[event]).status_code == 200
+        assert api.post("/v1/events", json=[EVENTS[0]]).json()["stored"] == 0  # a resend: a duplicate
+        report = check_rollups(store, "live")
+        assert report["ok"] is True and report["rollups"], report
+        _, catalog = current_catalog(store)
+        window = Window(0, "acme", 0, 2**62)
+        rolled, rest = usage_from_rollups(store, [window], [catalog.meters["api_calls"]], "live")
+        assert rest == [] and rolled[(0, "api_calls")].quantity == Decimal(1)
     finally:
         store.dispose()

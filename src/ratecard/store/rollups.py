@@ -108,9 +108,19 @@ class Registered:
         return rule_of(self.definition)
 
 
+REGISTERED_SQL = "SELECT key, definition, state FROM rollup_meters WHERE environment = %s"
+
+
 def registered(connection: Any, environment: str) -> list[Registered]:
-    rows = connection.execute(text("SELECT key, definition, state FROM rollup_meters WHERE environment = :env"),
-                              {"env": environment})
+    """The environment's roll-ups, read on the driver: every ingest transaction reads them, and
+    SQLAlchemy's statement machinery costs several times the query itself."""
+    raw = connection.connection.driver_connection
+    if connection.dialect.name == "postgresql":
+        with raw.cursor() as cursor:
+            cursor.execute(REGISTERED_SQL, (environment,))
+            rows = cursor.fetchall()
+    else:
+        rows = raw.execute(REGISTERED_SQL.replace("%s", "?"), (environment,)).fetchall()
     return [Registered(*row) for row in rows]
 
 
@@ -244,21 +254,24 @@ def _accumulate(partials: dict[RowKey, Partial], readers: dict[str, list[tuple[s
             partial.add(rule.aggregation, ts, event_id, value)
 
 
-def absorb(connection: Any, rows: Iterable[Sequence[Any]], after_rowid: int | None = None) -> None:
+def absorb(connection: Any, rows: Iterable[Sequence[Any]], after_rowid: int | None = None,
+           known: dict[str, list[Registered]] | None = None) -> None:
     """The ingest hook: the events this transaction inserted (events.COLUMNS rows, every one new)
     into their roll-ups, in the same transaction. Costs one small SELECT when no roll-up exists.
 
     A batch of SET_BASED_FROM matched events or more is folded by the database, in one statement,
     for the roll-ups it can fold exactly (`folded_in_sql`); the others, and smaller batches, in
     Python. SQLite: `after_rowid` says the rows are exactly the events past that rowid (the caller
-    checked), which the statement then reads in place."""
+    checked), which the statement then reads in place. `known`: the roll-ups of each environment,
+    read by the caller in this transaction after its insert (see `build`)."""
     by_environment: dict[str, list[Sequence[Any]]] = defaultdict(list)
     for row in rows:
         if row[7] == "matched":
             by_environment[row[0]].append(row)
     postgres = connection.dialect.name == "postgresql"
     for environment, matched in by_environment.items():
-        rules = registered(connection, environment)
+        rules = known[environment] if known is not None and environment in known \
+            else registered(connection, environment)
         if not rules:
             continue
         in_python = rules

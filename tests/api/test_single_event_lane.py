@@ -110,11 +110,16 @@ def test_a_valid_event_is_answered_by_the_lane_as_by_the_routes(pair: Pair) -> N
     full = pair.send(pair.full, SOLVIMON, solvimon("nobody-full-1", customer_reference="nobody"))
     same_answer(lane, full, "nobody-lane-1", "nobody-full-1")
     assert lane.json()["processed_details"]["type"] == "NOT_MATCHED"
-    assert answered(pair.lane) == before + 5
+    # the same on /v1/events, whose summary counts the event by its flag
+    lane = pair.send(pair.lane, EVENTS, event("nobody-lane-2", customer="nobody"))
+    full = pair.send(pair.full, EVENTS, event("nobody-full-2", customer="nobody"))
+    same_answer(lane, full, "nobody-lane-2", "nobody-full-2")
+    assert lane.json()["flags"] == {"unknown_customer": 1}, lane.json()
+    assert answered(pair.lane) == before + 6
     store = open_store(pair.url)
     stored = count_by_status(store, "live")
     store.dispose()
-    assert stored == {"matched": 4 + 4, "unknown_customer": 2}  # warm-up 4, then 2 new per route and server
+    assert stored == {"matched": 4 + 4, "unknown_customer": 4}  # warm-up 4, then 2 new per route and server
 
 
 HUGE = "9" * 400

@@ -66,7 +66,7 @@ class CatalogState:
     version: int
     catalog: Catalog
     validator: EventValidator
-    finals: tuple[int, int | None] = (-1, None)
+    finals: int = -1  # none read yet
 
 
 class CatalogCache:
@@ -131,7 +131,7 @@ class CatalogCache:
                 return None
             state = CatalogState(stamp.catalog_version, catalog, EventValidator(catalog, now))
         if state.finals != stamp.finals:
-            state.validator.set_finalized(late_windows(store, env) if stamp.finals[0] else {})
+            state.validator.set_finalized(late_windows(store, env) if stamp.finals else {})
             state.finals = stamp.finals
         with self._lock:
             self._states[env] = state

@@ -152,7 +152,7 @@ class _Catalogs:
                 return None, None
             state = (stamp.catalog_version, catalog, EventValidator(catalog, now), None)
         if state[3] != stamp.finals:
-            state[2].set_finalized(late_windows(store, environment) if stamp.finals[0] else {})
+            state[2].set_finalized(late_windows(store, environment) if stamp.finals else {})
             state = (*state[:3], stamp.finals)
         self._states[environment] = state
         return state[2], state[1]

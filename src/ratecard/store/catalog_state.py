@@ -14,18 +14,22 @@ from typing import Any
 from sqlalchemy import bindparam, func, select
 
 from .db import Store
-from .schema import api_resource_revisions, catalog_versions, invoices
+from .schema import api_resource_revisions, catalog_versions, invoice_sequences
 
 
 @dataclass(frozen=True)
 class Fingerprint:
     """catalog_version: the latest applied version (None: none yet). resources_revision: the
-    api_resources revision (0: never edited). finals: the final invoices' count and latest
-    finalization; finals never change, so the pair names the set (which events are late)."""
+    api_resources revision (0: never edited). finals: how many final documents (invoices and
+    credit notes) the environment has numbered. A final document never changes and takes the next
+    number of its sequence in the transaction that finalizes it, so this count names the set of
+    finals (which events are late). It is read from the sequences, a row per prefix, not by
+    counting the invoices: every request reads the fingerprint, and counting 120,000 final
+    invoices took ~70 ms on PostgreSQL."""
 
     catalog_version: int | None
     resources_revision: int
-    finals: tuple[int, int | None]
+    finals: int
 
 
 def fingerprint(store: Store, environment: str) -> Fingerprint:
@@ -36,14 +40,13 @@ def fingerprint(store: Store, environment: str) -> Fingerprint:
 
 def _fingerprint_query() -> Any:
     environment = bindparam("env")
-    final = (invoices.c.environment == environment) & (invoices.c.status == "final")
     return select(
         select(func.max(catalog_versions.c.version)).where(catalog_versions.c.environment == environment)
         .scalar_subquery(),
         select(api_resource_revisions.c.revision).where(api_resource_revisions.c.environment == environment)
         .scalar_subquery(),
-        select(func.count()).select_from(invoices).where(final).scalar_subquery(),
-        select(func.max(invoices.c.finalized_at)).where(final).scalar_subquery(),
+        select(func.sum(invoice_sequences.c.last_number)).where(invoice_sequences.c.environment == environment)
+        .scalar_subquery(),
     )
 
 
@@ -53,22 +56,19 @@ _FINGERPRINT_QUERY = _fingerprint_query()
 
 def fingerprint_on(connection: Any, environment: str) -> Fingerprint:
     """The environment's fingerprint read on an open connection (inside its transaction, if any)."""
-    version, revision, final_count, last_finalized = connection.execute(_FINGERPRINT_QUERY,
-                                                                        {"env": environment}).one()
-    return Fingerprint(version, int(revision or 0), (int(final_count or 0), last_finalized))
+    return as_fingerprint(connection.execute(_FINGERPRINT_QUERY, {"env": environment}).one())
 
 
 # the same query as `fingerprint_on`, for the driver itself (the group committer sends it in one
-# pipeline with its insert on PostgreSQL): one row of (version, revision, final count, last final)
+# pipeline with its insert on PostgreSQL): one row of (version, revision, finals numbered)
 FINGERPRINT_SQL = (
     "SELECT (SELECT max(version) FROM catalog_versions WHERE environment = %(env)s), "
     "(SELECT revision FROM api_resource_revisions WHERE environment = %(env)s), "
-    "(SELECT count(*) FROM invoices WHERE environment = %(env)s AND status = 'final'), "
-    "(SELECT max(finalized_at) FROM invoices WHERE environment = %(env)s AND status = 'final')"
+    "(SELECT sum(last_number) FROM invoice_sequences WHERE environment = %(env)s)"
 )
 
 
 def as_fingerprint(row: Sequence[Any]) -> Fingerprint:
-    version, revision, final_count, last_finalized = row
-    return Fingerprint(version, int(revision or 0), (int(final_count or 0), last_finalized))
+    version, revision, finals = row
+    return Fingerprint(version, int(revision or 0), int(finals or 0))
 

@@ -167,7 +167,7 @@ def test_a_change_of_plan_or_a_cancel_whose_row_fails_changes_nothing(
     assert cancelled.status_code == 200, cancelled.text
     after = seen(server)
     assert after["version"] == before["version"] + 2
-    assert after["solvimon"] == [("acme-main", "ACTIVE", "Acme main", [
+    assert after["solvimon"] == [("acme-main", "ACTIVE", "Acme main", {"type": "DATE", "reason": "moving on"}, [
         ("basic", "2026-05-01T00:00:00Z", "2026-05-15T00:00:00Z", None),
         ("pro", "2026-05-15T00:00:00Z", "2026-07-01T00:00:00Z", "pro-v2")])]
 

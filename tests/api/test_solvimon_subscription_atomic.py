@@ -211,3 +211,58 @@ def test_two_creates_of_one_reference_at_once_make_one_subscription(
     after = seen(server)
     assert (after["version"], after["catalog"], after["ratecard"]) == (before["version"], [], [])
     assert after["solvimon"] == [("acme-main", "DRAFT", "The draft", None, [])]
+
+
+def schedules_of(server: Live, reference: str) -> list[tuple[str, str, str | None, str | None]]:
+    """The subscription's schedules as GET /v1/pricing-plan-schedules lists them (DRAFT ones too)."""
+    listed = server.http("GET", "/v1/pricing-plan-schedules", params={"pricing_plan_subscription_id": reference})
+    assert listed.status_code == 200, listed.text
+    return sorted((s["status"], s["pricing_plan_id"], s["start_at"], s.get("end_at")) for s in listed.json()["data"])
+
+
+def test_schedule_edits_activations_and_voids_whose_row_fails_change_nothing(
+        server: Live, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A schedule PATCH that rewrites the first terms, ends them and labels them; a DRAFT schedule
+    activated (its DRAFT taken away); a void (the row keeps what was voided): each is refused whole
+    when its row cannot be written, and made whole (one catalog version) when it can."""
+    pin(monkeypatch, "2026-05-10T12:00:00Z")
+    plans_and_customer(server)
+    made = server.http("POST", "/v1/pricing-plan-subscriptions", json={
+        "reference": "acme-later", "customer_reference": "acme", "name": "Later",
+        "pricing_plan_schedule_infos": [{"pricing_plan_id": "basic", "start_at": "2026-06-01T00:00:00Z"}]})
+    assert made.status_code == 201, made.text
+    first = made.json()["pricing_plan_schedule_infos"][0]["id"]
+    draft = server.http("POST", "/v1/pricing-plan-schedules", json={
+        "pricing_plan_subscription_id": "acme-later", "pricing_plan_id": "pro", "start_at": "2026-07-01T00:00:00Z",
+        "status": "DRAFT"})
+    assert draft.status_code == 201, draft.text
+    patch = {"seats_values": [{"number": "3"}], "end_at": "2026-09-01T00:00:00Z", "pricing_plan_version_id": "basic-v1"}
+    before = (seen(server), schedules_of(server, "acme-later"))
+
+    with monkeypatch.context() as patched:
+        fail_subscription_rows(patched)
+        for method, path, body in (("PATCH", f"/v1/pricing-plan-schedules/{first}", patch),
+                                   ("POST", f"/v1/pricing-plan-schedules/{draft.json()['id']}/activate", None),
+                                   ("POST", "/v1/pricing-plan-subscriptions/acme-later/void", None)):
+            failed = server.http(method, path, json=body)
+            assert failed.status_code == 500, (path, failed.text)
+            assert (seen(server), schedules_of(server, "acme-later")) == before, path
+
+    patched_schedule = server.http("PATCH", f"/v1/pricing-plan-schedules/{first}", json=patch)
+    assert patched_schedule.status_code == 200, patched_schedule.text
+    after = seen(server)
+    assert after["version"] == before[0]["version"] + 1  # new terms, end and label together
+    assert after["ratecard"] == [("acme-later", "basic", "2026-09-01T00:00:00Z")]
+    assert after["solvimon"][0][4][0] == ("basic", "2026-06-01T00:00:00Z", "2026-09-01T00:00:00Z", "basic-v1")
+    assert schedules_of(server, "acme-later") == [("ACTIVE", "basic", "2026-06-01T00:00:00Z", "2026-09-01T00:00:00Z"),
+                                                  ("DRAFT", "pro", "2026-07-01T00:00:00Z", None)]
+    activated = server.http("POST", f"/v1/pricing-plan-schedules/{draft.json()['id']}/activate")
+    assert activated.status_code == 200, activated.text
+    assert seen(server)["version"] == after["version"] + 1
+    assert schedules_of(server, "acme-later") == [("ACTIVE", "basic", "2026-06-01T00:00:00Z", "2026-07-01T00:00:00Z"),
+                                                  ("ACTIVE", "pro", "2026-07-01T00:00:00Z", "2026-09-01T00:00:00Z")]
+    voided = server.http("POST", "/v1/pricing-plan-subscriptions/acme-later/void")
+    assert voided.status_code == 200, voided.text
+    final = seen(server)
+    assert (final["version"], final["catalog"], final["ratecard"]) == (after["version"] + 2, [], [])
+    assert [s[:2] for s in final["solvimon"]] == [("acme-later", "VOID")]

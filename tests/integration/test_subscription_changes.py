@@ -155,21 +155,26 @@ def test_a_version_stored_meanwhile_is_kept_and_the_change_made_on_top_of_it(
     """Another writer stores a version between the change's read and its write: the change is
     computed again from that version, so neither is lost."""
     from ratecard.store import catalogs
+    from ratecard.store.resources import ConfigChange
 
-    real = catalogs.save_version_on
+    real_text, real_save = changes.version_text, ConfigChange.save_catalog_on
     calls = []
 
-    def racing(store_, document, base, now_us, environment="live"):
+    def racing(document):  # the change is computed, and about to be stored
         if not calls:  # another writer gets in first: a new subscription, stored as version 2
-            _, current = load_version(store_)
+            _, current = load_version(store)
             other = current.model_dump(mode="json")
             other["subscriptions"].append({"reference": "other", "customer": "acme", "plan": "basic",
                                            "requires_reference": True, "start": "2026-02-01"})
-            catalogs.save_version(store_, type(current).model_validate(other), now_us)
-        calls.append(base)
-        return real(store_, document, base, now_us, environment)
+            catalogs.save_version(store, type(current).model_validate(other), 0)
+        return real_text(document)
 
-    monkeypatch.setattr(changes, "save_version_on", racing)
+    def saving(change, document, base, text=None):
+        calls.append(base)
+        return real_save(change, document, base, text)
+
+    monkeypatch.setattr(changes, "version_text", racing)
+    monkeypatch.setattr(ConfigChange, "save_catalog_on", saving)
     done = changes.change_subscription(store, FEB_10, reference="acme-pro", at="2026-03-01", plan="basic")
     assert calls == [1, 2] and (done.previous_version, done.catalog_version) == (2, 3)
     _, document = load_version(store)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import calendar
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -448,6 +449,10 @@ def _customer(view: View, data: dict[str, Any]) -> str:
     return customer.reference
 
 
+# more rows a caller writes in the transaction of a create or a change of plan (all or nothing)
+Also = Callable[[ConfigChange], None]
+
+
 @dataclass
 class Creation:
     """A create checked against one state of the catalog and rows, nothing stored yet: the catalog
@@ -463,19 +468,24 @@ class Creation:
 
 def create(store: Store, environment: str, now: datetime, data: dict[str, Any],
            schedules_field: str = "pricing_plan_schedule_infos", schedules: Any = None,
-           from_draft: bool = False) -> Found:
-    """A new subscription (a new catalog version) with its row, stored together or not at all.
-    Without a schedule (the SDK's create request cannot carry one: its schedule infos are
-    read-only) the subscription is a DRAFT kept in its row only: it bills nothing until
-    attach_schedule gives it a plan."""
+           from_draft: bool = False, also: Also | None = None) -> Found:
+    """A new subscription (a new catalog version) with its row, stored together or not at all
+    (with what `also` writes). Without a schedule (the SDK's create request cannot carry one: its
+    schedule infos are read-only) the subscription is a DRAFT kept in its row only: it bills
+    nothing until attach_schedule gives it a plan."""
     view, document = _reading(store, environment, now)
     creation = _creation(view, document, now, data, schedules_field, schedules, from_draft)
+
+    def rows(change: ConfigChange, stored: CatalogDocument | None) -> None:
+        _store_creation(change, creation, stored)
+        if also is not None:
+            also(change)
+
     if creation.steps:
-        changes.write_together(store, now, environment, creation.steps,
-                               lambda change, stored: _store_creation(change, creation, stored))
+        changes.write_together(store, now, environment, creation.steps, rows)
     else:
         with config_change(store, environment, to_micros(now)) as change:
-            _store_creation(change, creation, change.catalog())
+            rows(change, change.catalog())
     return _found(store, environment, now, creation.reference)
 
 
@@ -544,7 +554,8 @@ def _store_creation(change: ConfigChange, creation: Creation, document: CatalogD
     _write_row(change, reference, creation.data, creation.extra, creation.customer)
 
 
-def attach_schedule(store: Store, environment: str, now: datetime, key: str, schedule: dict[str, Any]) -> Found:
+def attach_schedule(store: Store, environment: str, now: datetime, key: str, schedule: dict[str, Any],
+                    also: Also | None = None) -> Found:
     """A schedule (Solvimon's PricingPlanScheduleCreateRequest: pricing_plan_id, start_at, end_at,
     seats_values, pricing_plan_version_id, type) given to a subscription: a DRAFT subscription
     becomes a catalog subscription on that plan; one that bills already changes plan at start_at
@@ -555,8 +566,9 @@ def attach_schedule(store: Store, environment: str, now: datetime, key: str, sch
         data = {**{k: v for k, v in row.body.items() if k in ROW_FIELDS}, "reference": key,
                 "customer_reference": row.body["customer"],
                 "requires_reference": bool(row.body.get("requires_reference"))}
-        return create(store, environment, now, data, "pricing_plan_schedules", [schedule], from_draft=True)
-    found, _ = change_plan(store, environment, now, key, schedule)
+        return create(store, environment, now, data, "pricing_plan_schedules", [schedule], from_draft=True,
+                      also=also)
+    found, _ = change_plan(store, environment, now, key, schedule, also)
     return found
 
 
@@ -658,9 +670,11 @@ def get(store: Store, environment: str, now: datetime, key: str) -> Found:
         raise not_found("pricing plan subscription", key) from None
 
 
-def change_plan(store: Store, environment: str, now: datetime, key: str, data: dict[str, Any]) -> tuple[Found, int]:
-    """A change of plan from `start_at` (default now), settled as change_terms says. Returns the
-    subscription after it and the index of the new phase (its schedule)."""
+def change_plan(store: Store, environment: str, now: datetime, key: str, data: dict[str, Any],
+                also: Also | None = None) -> tuple[Found, int]:
+    """A change of plan from `start_at` (default now), settled as change_terms says, stored with
+    its version label (and what `also` writes) or not at all. Returns the subscription after it
+    and the index of the new phase (its schedule)."""
     found = get(store, environment, now, key)
     reference = found.terms["reference"]
     _refuse_draft(found, "change its plan")
@@ -689,16 +703,20 @@ def change_plan(store: Store, environment: str, now: datetime, key: str, data: d
     step = changes.change_step(now, reference=reference, at=instant_text(at), plan=plan, proration=proration,
                                quantity=quantity)
 
-    def label(change: ConfigChange, stored: CatalogDocument) -> None:
+    def rows(change: ConfigChange, stored: CatalogDocument) -> None:
         """The new schedule's version label, in the catalog version's transaction."""
-        index = len(_spec_in(stored, reference).phases()) - 1
-        current = change.resources.by_reference.get((SUBSCRIPTION, reference))
-        versions = list(current.body.get("versions", [])) if current is not None else []
-        versions += [None] * (index + 1 - len(versions))
-        versions[index] = version
-        _write_row(change, reference, {}, {"versions": versions})
+        if version is not None:
+            index = len(_spec_in(stored, reference).phases()) - 1
+            current = change.resources.by_reference.get((SUBSCRIPTION, reference))
+            versions = list(current.body.get("versions", [])) if current is not None else []
+            versions += [None] * (index + 1 - len(versions))
+            versions[index] = version
+            _write_row(change, reference, {}, {"versions": versions})
+        if also is not None:
+            also(change)
 
-    changes.write_together(store, now, environment, [step], label if version is not None else None)
+    changes.write_together(store, now, environment, [step],
+                           rows if version is not None or also is not None else None)
     after = _found(store, environment, now, reference)
     return after, len(after.terms["phases"]) - 1
 

@@ -42,7 +42,7 @@ from ..catalog.schema import MAX_QUANTITY, CatalogDocument, Subscription
 from ..domain.instants import rfc3339, to_micros
 from ..domain.periods import to_local
 from ..store import Store
-from ..store.catalogs import iter_versions, load_version, version_text
+from ..store.catalogs import iter_versions, load_version, save_version_on, version_text
 from ..store.resources import ConfigChange, config_change
 from ..store.subscription_invoices import final_documents
 from . import webhook_events
@@ -493,11 +493,14 @@ def _store_together(store: Store, now: datetime, environment: str, steps: Sequen
         version, document = loaded
         done = _edited_steps(document, steps)
         final = done[-1][2]
-        text = version_text(final)  # before the lock: a large catalog takes a while to write out
-        with config_change(store, environment, to_micros(now)) as change:
-            stored = change.save_catalog_on(final, version, text)
-            if stored is not None and rows is not None:
-                rows(change, final)
+        if rows is None:  # the catalog alone: no need to read the environment's rows under the lock
+            stored = save_version_on(store, final, version, to_micros(now), environment)
+        else:
+            text = version_text(final)  # before the lock: a large catalog takes a while to write out
+            with config_change(store, environment, to_micros(now)) as change:
+                stored = change.save_catalog_on(final, version, text)
+                if stored is not None:
+                    rows(change, final)
         if stored is not None:  # the current version again when nothing changed
             return [_result(step.action, step.reference, before, after, described, version, stored, now,
                             stored=stored != version, dry_run=False)

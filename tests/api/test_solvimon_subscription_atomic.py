@@ -266,3 +266,27 @@ def test_schedule_edits_activations_and_voids_whose_row_fails_change_nothing(
     final = seen(server)
     assert (final["version"], final["catalog"], final["ratecard"]) == (after["version"] + 2, [], [])
     assert [s[:2] for s in final["solvimon"]] == [("acme-later", "VOID")]
+
+
+def test_an_init_whose_subscription_fails_leaves_no_customer_either(
+        server: Live, monkeypatch: pytest.MonkeyPatch) -> None:
+    pin(monkeypatch, "2026-05-10T12:00:00Z")
+    plans_and_customer(server)
+    before = seen(server)
+    init = {"customer": {"type": "ORGANIZATION", "reference": "globex", "organization": {"legal_name": "Globex"}},
+            "pricing_plan_subscription": {"reference": "globex-1", "name": "Globex"},
+            "pricing_plan_schedules": [SCHEDULE]}
+
+    with monkeypatch.context() as patched:
+        fail_subscription_rows(patched)
+        failed = server.http("POST", "/v1/pricing-plan-subscriptions/init", json=init)
+        assert failed.status_code == 500, failed.text
+    assert seen(server) == before
+    assert server.http("GET", "/v1/customers/globex").status_code == 404
+
+    made = server.http("POST", "/v1/pricing-plan-subscriptions/init", json=init)
+    assert made.status_code == 200, made.text
+    assert (made.json()["customer"]["reference"], made.json()["customer"]["status"]) == ("globex", "ACTIVE")
+    assert server.http("GET", "/v1/customers/globex").status_code == 200
+    assert seen(server)["solvimon"] == [("globex-1", "ACTIVE", "Globex", None,
+                                         [("basic", "2026-05-01T00:00:00Z", "2026-08-01T00:00:00Z", None)])]

@@ -4,10 +4,12 @@ them and show one's history. The CLI (`ratecard subscriptions …`) and the HTTP
 
 Every write edits the current catalog (catalog/edits.py), validates the whole result like
 `catalog check` and stores it as a new catalog version, only if no other version was stored
-meanwhile (else it is computed again), so a change never loses one stored concurrently. Nothing
-is edited in place: each version stays, and `show` lists the versions that changed a
-subscription. A dry run (preview) does the same up to the store and adds the invoices the
-customer would get next.
+meanwhile (else it is computed again), so a change never loses one stored concurrently. A
+Solvimon-compatible call that edits a subscription more than once (its start and its end) or
+keeps API rows next to it stores all of it as one version with those rows, in one transaction
+(write_together): all of it or nothing. Nothing is edited in place: each version stays, and
+`show` lists the versions that changed a subscription. A dry run (preview) does the same up to
+the store and adds the invoices the customer would get next.
 """
 
 from __future__ import annotations
@@ -230,9 +232,9 @@ def create_step(now: datetime, *, reference: str, customer: str, plan: str, star
     return Step("created", reference, edit)
 
 
-def change_step(now: datetime, *, reference: str, at: str, plan: str | None = None, overrides: dict[str, dict[str,
-                Any]] | None = None, proration: str = "prorate", replace_later: bool = False,
-                quantity: int | None = None) -> Step:
+def change_step(now: datetime, *, reference: str, at: str, plan: str | None = None,
+                overrides: dict[str, dict[str, Any]] | None = None, proration: str = "prorate",
+                replace_later: bool = False, quantity: int | None = None) -> Step:
     """What change_subscription stores, as a step of write_together."""
     moment = parse_moment("at", at)
     _check_choice("proration", proration, PRORATIONS)
@@ -443,6 +445,8 @@ def _write(store: Store, now: datetime, environment: str, step: Step, dry_run: b
     result.documents = _next_invoices(store, checked, result, now, environment)
     result.invoices = _impact(store, checked, result, now, environment)
     return result
+
+
 def write_together(store: Store, now: datetime, environment: str, steps: Sequence[Step],
                    rows: Rows | None = None) -> list[SubscriptionEdit]:
     """Store `steps`, one after the other, as one catalog version, with what `rows` writes (the API

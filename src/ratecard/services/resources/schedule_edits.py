@@ -1,7 +1,8 @@
 """Edits of a catalog subscription's schedules (its sets of terms: the start's, then each change's)
 for Solvimon's PATCH, DELETE, copy and migrate of a pricing plan schedule. Each goes through the
-functions behind `ratecard subscriptions change|unschedule|cancel|void`, so each is a new catalog
-version checked like `catalog check`, and money follows the billing-under-change rules.
+edits behind `ratecard subscriptions change|unschedule|cancel|void`, so each is a new catalog
+version checked like `catalog check` (one version for all a request changes, stored with the
+subscription's row in one transaction), and money follows the billing-under-change rules.
 
 The rule throughout: what bills is history. A schedule in effect (started at or before now) keeps
 its plan, start and seats; only one not yet in effect is rewritten or deleted. Ending the last

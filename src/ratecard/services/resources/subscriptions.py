@@ -1,12 +1,13 @@
 """Pricing-plan subscriptions and subscription groups, Solvimon's way, over ratecard's subscriptions.
 
 A Solvimon subscription is a catalog subscription (its id is its reference, as events and invoices
-name it): every write goes through services.subscription_changes, the functions behind
+name it): every write goes through services.subscription_changes, the edits behind
 `ratecard subscriptions create|change|cancel`, so each is a new catalog version validated like
 `catalog check`. What only Solvimon has (name, description, purchase order number, the pricing
 plan version references, terms, custom fields, the group, the cancellation's type and reason) is
-kept in an api_resources row next to it. Subscription groups are rows only: a label over
-subscriptions, with no effect on billing.
+kept in an api_resources row next to it, written in the transaction that stores the catalog
+version (changes.write_together): a call stores all of it or, when any part fails, nothing.
+Subscription groups are rows only: a label over subscriptions, with no effect on billing.
 
 The mapping of Solvimon's options onto ratecard's terms (pure functions, tested on their own):
 - a schedule's pricing plan (`pricing_plan_id`) is the ratecard plan code; a TRIAL schedule

@@ -11,8 +11,9 @@ import pytest
 from ratecard.domain.instants import to_micros
 from ratecard.services import subscription_changes as changes
 from ratecard.services.errors import AlreadyExists, InvalidInput, NotFound, Refused
-from ratecard.store import Store
+from ratecard.store import Store, catalogs
 from ratecard.store.catalogs import load_version
+from ratecard.store.resources import ConfigChange, Resource, load_resources
 
 from .scenario import CATALOG, workspace
 
@@ -175,3 +176,60 @@ def test_a_version_stored_meanwhile_is_kept_and_the_change_made_on_top_of_it(
     _, document = load_version(store)
     assert {s.reference for s in document.subscriptions} == {"acme-pro", "other"}
     assert subscription(store)[1].changes[0].plan == "basic"
+
+
+def test_steps_stored_together_are_computed_again_on_a_version_stored_meanwhile(
+        store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """write_together: a change and an end in one version with a row, while another writer stores
+    a version between the computing and the storing: all of it is computed again on that version
+    and stored once, the other writer's version kept."""
+    real_text, real_save = changes.version_text, ConfigChange.save_catalog_on
+    bases: list[int] = []
+
+    def racing(document):  # computed, about to be stored
+        if not bases:  # another writer gets in first: a new subscription, stored as version 2
+            _, current = load_version(store)
+            other = current.model_dump(mode="json")
+            other["subscriptions"].append({"reference": "other", "customer": "acme", "plan": "basic",
+                                           "requires_reference": True, "start": "2026-02-01"})
+            catalogs.save_version(store, type(current).model_validate(other), 0)
+        return real_text(document)
+
+    def saving(change, document, base, text=None):
+        bases.append(base)
+        return real_save(change, document, base, text)
+
+    def row(change, document):
+        change.put(Resource("row-1", "note", "acme-pro", {"subscriptions": len(document.subscriptions)}, 0, 0))
+
+    monkeypatch.setattr(changes, "version_text", racing)
+    monkeypatch.setattr(ConfigChange, "save_catalog_on", saving)
+    done = changes.write_together(store, FEB_10, "live", [
+        changes.change_step(FEB_10, reference="acme-pro", at="2026-03-01", plan="basic"),
+        changes.cancel_step(FEB_10, reference="acme-pro", at="2026-06-01")], row)
+    assert bases == [1, 2]
+    assert [(d.action, d.previous_version, d.catalog_version) for d in done] == [("changed", 2, 3), ("cancelled", 2, 3)]
+    version, ours = subscription(store)
+    assert version == 3 and ours.changes[0].plan == "basic" and ours.end is not None
+    assert {s.reference for s in load_version(store)[1].subscriptions} == {"acme-pro", "other"}
+    _, rows = load_resources(store, "live")
+    assert [(r.reference, r.body) for r in rows.of_kind("note")] == [("acme-pro", {"subscriptions": 2})]
+
+
+def test_steps_stored_together_store_nothing_when_one_is_refused_or_the_rows_fail(store: Store) -> None:
+    before = load_version(store)[0]
+
+    def failing(change, document):
+        change.put(Resource("row-1", "note", "acme-pro", {}, 0, 0))
+        raise RuntimeError("the row could not be written")
+
+    with pytest.raises(RuntimeError):
+        changes.write_together(store, FEB_10, "live", [
+            changes.change_step(FEB_10, reference="acme-pro", at="2026-03-01", plan="basic")], failing)
+    with pytest.raises(Refused):  # the change is accepted, the end (before it) is not: neither is stored
+        changes.write_together(store, FEB_10, "live", [
+            changes.change_step(FEB_10, reference="acme-pro", at="2026-05-01", plan="basic"),
+            changes.cancel_step(FEB_10, reference="acme-pro", at="2026-04-01")])
+    version, ours = subscription(store)
+    assert version == before and not ours.changes and ours.end is None
+    assert load_resources(store, "live")[1].of_kind("note") == []

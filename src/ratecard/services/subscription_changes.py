@@ -4,15 +4,17 @@ them and show one's history. The CLI (`ratecard subscriptions …`) and the HTTP
 
 Every write edits the current catalog (catalog/edits.py), validates the whole result like
 `catalog check` and stores it as a new catalog version, only if no other version was stored
-meanwhile (else it is computed again), so a change never loses one stored concurrently. Nothing
-is edited in place: each version stays, and `show` lists the versions that changed a
-subscription. A dry run (preview) does the same up to the store and adds the invoices the
-customer would get next.
+meanwhile (else it is computed again), so a change never loses one stored concurrently. A
+Solvimon-compatible call that edits a subscription more than once (its start and its end) or
+keeps API rows next to it stores all of it as one version with those rows, in one transaction
+(write_together): all of it or nothing. Nothing is edited in place: each version stays, and
+`show` lists the versions that changed a subscription. A dry run (preview) does the same up to
+the store and adds the invoices the customer would get next.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
@@ -42,7 +44,8 @@ from ..catalog.schema import MAX_QUANTITY, CatalogDocument, Subscription
 from ..domain.instants import rfc3339, to_micros
 from ..domain.periods import to_local
 from ..store import Store
-from ..store.catalogs import iter_versions, load_version, save_version_on
+from ..store.catalogs import iter_versions, load_version, save_version_on, version_text
+from ..store.resources import ConfigChange, config_change
 from ..store.subscription_invoices import final_documents
 from . import webhook_events
 from .errors import AlreadyExists, Conflict, InvalidInput, NoCatalog, NotFound, Refused, ServiceError
@@ -109,13 +112,99 @@ class History:
 
 def create_subscription(store: Store, now: datetime, environment: str = "live", *, reference: str, customer: str,
                         plan: str, start: str | None = None, anchor: int | None = None,
-                        overrides: dict[str, dict[str, Any]] | None = None, dry_run: bool = False,
-                        requires_reference: bool = False, quantity: int | None = None,
-                        trial_days: int | None = None) -> SubscriptionEdit:
+                        overrides: dict[str, dict[str, Any]] | None = None, requires_reference: bool = False,
+                        quantity: int | None = None, trial_days: int | None = None,
+                        dry_run: bool = False) -> SubscriptionEdit:
     """A new subscription of an existing customer, from `start` (default: now). `requires_reference`:
     only events naming it are billed by it (a customer's second subscription on the same meters).
     `quantity`: seats (its flat fees billed that many times). `trial_days`: days free from the start
     (None: the plan's; 0: none)."""
+    return _write(store, now, environment, create_step(now, reference=reference, customer=customer, plan=plan,
+                                                       start=start, anchor=anchor, overrides=overrides,
+                                                       requires_reference=requires_reference, quantity=quantity,
+                                                       trial_days=trial_days), dry_run)
+
+
+def change_subscription(store: Store, now: datetime, environment: str = "live", *, reference: str, at: str,
+                        plan: str | None = None, overrides: dict[str, dict[str, Any]] | None = None,
+                        proration: str = "prorate", replace_later: bool = False, quantity: int | None = None,
+                        dry_run: bool = False) -> SubscriptionEdit:
+    """New terms (another plan, other overrides, another quantity of seats, or several) from `at`: a
+    past instant corrects the history, a future one is scheduled. The fees already billed for the
+    period holding `at` are settled as `proration` says."""
+    return _write(store, now, environment, change_step(now, reference=reference, at=at, plan=plan,
+                                                       overrides=overrides, proration=proration,
+                                                       replace_later=replace_later, quantity=quantity), dry_run)
+
+
+def cancel_subscription(store: Store, now: datetime, environment: str = "live", *, reference: str,
+                        at: str | None = None, at_period_end: bool = False, proration: str = "prorate",
+                        replace_later: bool = False, dry_run: bool = False) -> SubscriptionEdit:
+    """End the subscription at `at`, or at the end of the period that holds now. An ended
+    subscription may end earlier (backdated), never later."""
+    return _write(store, now, environment, cancel_step(now, reference=reference, at=at, at_period_end=at_period_end,
+                                                       proration=proration, replace_later=replace_later), dry_run)
+
+
+def resume_subscription(store: Store, now: datetime, environment: str = "live", *, reference: str,
+                        dry_run: bool = False) -> SubscriptionEdit:
+    """Undo a cancellation: take away an end that is still to come (the subscription runs on, and
+    the next invoice run bills its periods as if it had never been cancelled)."""
+    return _write(store, now, environment, resume_step(now, reference=reference), dry_run)
+
+
+def charge_subscription(store: Store, now: datetime, environment: str = "live", *, reference: str, code: str,
+                        amount: str, at: str | None = None, description: str | None = None,
+                        quantity: str | None = None, dry_run: bool = False) -> SubscriptionEdit:
+    """A one-off charge (a set-up fee, professional services) on the subscription: billed once, on
+    its first invoice cut at or after `at` (default: now), as `quantity` x `amount`. An `at` whose
+    invoice is final already is billed by the next invoice run as a correction."""
+    return _write(store, now, environment, charge_step(now, reference=reference, code=code, amount=amount, at=at,
+                                                       description=description, quantity=quantity), dry_run)
+
+
+def unschedule_change(store: Store, now: datetime, environment: str = "live", *, reference: str, at: str,
+                      dry_run: bool = False) -> SubscriptionEdit:
+    """Take back a change still to come (the one at exactly `at`): the terms before it run on. A
+    change in force (at or before now) stays: its periods may be billed; a new change corrects it."""
+    return _write(store, now, environment, unschedule_step(now, reference=reference, at=at), dry_run)
+
+
+def reschedule_change(store: Store, now: datetime, environment: str = "live", *, reference: str, at: str,
+                      new_at: str | None = None, plan: str | None = None, quantity: int | None = None,
+                      proration: str = "prorate", dry_run: bool = False) -> SubscriptionEdit:
+    """Move or rewrite a change still to come (the one at exactly `at`) in one catalog version: it
+    is taken back and made again from `new_at` (default: where it was) with `plan` and `quantity`
+    (default: its own)."""
+    return _write(store, now, environment, reschedule_step(now, reference=reference, at=at, new_at=new_at, plan=plan,
+                                                           quantity=quantity, proration=proration), dry_run)
+
+
+def restart_subscription(store: Store, now: datetime, environment: str = "live", *, reference: str,
+                         start: str | None = None, plan: str | None = None, quantity: int | None = None,
+                         dry_run: bool = False) -> SubscriptionEdit:
+    """New first terms (start, plan, seats) for a subscription that has not started yet: nothing
+    was billed under them, so they are replaced, not changed from an instant."""
+    return _write(store, now, environment, restart_step(now, reference=reference, start=start, plan=plan,
+                                                        quantity=quantity), dry_run)
+
+
+def void_subscription(store: Store, now: datetime, environment: str = "live", *, reference: str,
+                      dry_run: bool = False) -> SubscriptionEdit:
+    """A subscription made in error, undone: it leaves the catalog (a new version; the older
+    versions keep it), so it bills nothing: the next invoice run removes its drafts and its
+    events match no subscription any more. Refused once a final document names it (a customer
+    was sent an invoice: cancel it, and credit the invoice)."""
+    return _write(store, now, environment, void_step(store, now, environment, reference=reference), dry_run)
+
+
+# ---------------------------------------------------------------- the steps (one edit each)
+
+
+def create_step(now: datetime, *, reference: str, customer: str, plan: str, start: str | None = None,
+                anchor: int | None = None, overrides: dict[str, dict[str, Any]] | None = None,
+                requires_reference: bool = False, quantity: int | None = None, trial_days: int | None = None) -> Step:
+    """What create_subscription stores, as a step of write_together."""
     begins = parse_moment("start", start) if start is not None else now
     entry: dict[str, Any] = {"reference": reference, "customer": customer, "plan": plan,
                              "start": moment_text(begins)}
@@ -140,16 +229,13 @@ def create_subscription(store: Store, now: datetime, environment: str = "live", 
             told += f", trial of {trial_days} day(s)" if trial_days else ", no trial"
         return add_subscription(raw, entry), [told + _overrides_text(overrides)]
 
-    return _write(store, now, environment, "created", reference, edit, dry_run)
+    return Step("created", reference, edit)
 
 
-def change_subscription(store: Store, now: datetime, environment: str = "live", *, reference: str, at: str,
-                        plan: str | None = None, overrides: dict[str, dict[str, Any]] | None = None,
-                        proration: str = "prorate", replace_later: bool = False,
-                        dry_run: bool = False, quantity: int | None = None) -> SubscriptionEdit:
-    """New terms (another plan, other overrides, another quantity of seats, or several) from `at`: a
-    past instant corrects the history, a future one is scheduled. The fees already billed for the
-    period holding `at` are settled as `proration` says."""
+def change_step(now: datetime, *, reference: str, at: str, plan: str | None = None,
+                overrides: dict[str, dict[str, Any]] | None = None, proration: str = "prorate",
+                replace_later: bool = False, quantity: int | None = None) -> Step:
+    """What change_subscription stores, as a step of write_together."""
     moment = parse_moment("at", at)
     _check_choice("proration", proration, PRORATIONS)
     if plan is None and not overrides and quantity is None:
@@ -170,14 +256,12 @@ def change_subscription(store: Store, now: datetime, environment: str = "live", 
             told.append(f"{len(before) - len(after) + 1} later change(s) dropped")
         return edited, told
 
-    return _write(store, now, environment, "changed", reference, edit, dry_run)
+    return Step("changed", reference, edit)
 
 
-def cancel_subscription(store: Store, now: datetime, environment: str = "live", *, reference: str,
-                        at: str | None = None, at_period_end: bool = False, proration: str = "prorate",
-                        replace_later: bool = False, dry_run: bool = False) -> SubscriptionEdit:
-    """End the subscription at `at`, or at the end of the period that holds now. An ended
-    subscription may end earlier (backdated), never later."""
+def cancel_step(now: datetime, *, reference: str, at: str | None = None, at_period_end: bool = False,
+                proration: str = "prorate", replace_later: bool = False) -> Step:
+    """What cancel_subscription stores, as a step of write_together."""
     if (at is None) == (not at_period_end):
         raise InvalidInput("give either an instant or at-period-end, not both and not neither", field="at")
     _check_choice("proration", proration, END_PRORATIONS)
@@ -194,26 +278,21 @@ def cancel_subscription(store: Store, now: datetime, environment: str = "live", 
             told.append(f"{dropped} later change(s) dropped")
         return edited, told
 
-    return _write(store, now, environment, "cancelled", reference, edit, dry_run)
+    return Step("cancelled", reference, edit)
 
 
-def resume_subscription(store: Store, now: datetime, environment: str = "live", *, reference: str,
-                        dry_run: bool = False) -> SubscriptionEdit:
-    """Undo a cancellation: take away an end that is still to come (the subscription runs on, and
-    the next invoice run bills its periods as if it had never been cancelled)."""
+def resume_step(now: datetime, *, reference: str) -> Step:
+    """What resume_subscription stores, as a step of write_together."""
 
     def edit(raw: dict[str, Any], _: CatalogDocument) -> tuple[dict[str, Any], list[str]]:
         return clear_end(raw, reference, now), ["end taken away: runs on until cancelled"]
 
-    return _write(store, now, environment, "resumed", reference, edit, dry_run)
+    return Step("resumed", reference, edit)
 
 
-def charge_subscription(store: Store, now: datetime, environment: str = "live", *, reference: str, code: str,
-                        amount: str, at: str | None = None, description: str | None = None,
-                        quantity: str | None = None, dry_run: bool = False) -> SubscriptionEdit:
-    """A one-off charge (a set-up fee, professional services) on the subscription: billed once, on
-    its first invoice cut at or after `at` (default: now), as `quantity` x `amount`. An `at` whose
-    invoice is final already is billed by the next invoice run as a correction."""
+def charge_step(now: datetime, *, reference: str, code: str, amount: str, at: str | None = None,
+                description: str | None = None, quantity: str | None = None) -> Step:
+    """What charge_subscription stores, as a step of write_together."""
     moment = parse_moment("at", at) if at is not None else now
     item: dict[str, Any] = {"code": code, "amount": amount, "at": moment_text(moment)}
     if description is not None:
@@ -226,13 +305,11 @@ def charge_subscription(store: Store, now: datetime, environment: str = "live", 
         told = f"one-off charge {code!r} of {times}{amount} due {item['at']} (on the first invoice at or after it)"
         return add_one_off(raw, reference, item), [told]
 
-    return _write(store, now, environment, "charged", reference, edit, dry_run)
+    return Step("charged", reference, edit)
 
 
-def unschedule_change(store: Store, now: datetime, environment: str = "live", *, reference: str, at: str,
-                      dry_run: bool = False) -> SubscriptionEdit:
-    """Take back a change still to come (the one at exactly `at`): the terms before it run on. A
-    change in force (at or before now) stays: its periods may be billed; a new change corrects it."""
+def unschedule_step(now: datetime, *, reference: str, at: str) -> Step:
+    """What unschedule_change stores, as a step of write_together."""
     moment = parse_moment("at", at)
 
     def edit(raw: dict[str, Any], document: CatalogDocument) -> tuple[dict[str, Any], list[str]]:
@@ -242,15 +319,12 @@ def unschedule_change(store: Store, now: datetime, environment: str = "live", *,
                           "make a new change from the date the terms should change instead", field="at")
         return drop_change(raw, reference, moment), [f"change at {moment_text(moment)} taken back"]
 
-    return _write(store, now, environment, "unscheduled", reference, edit, dry_run)
+    return Step("unscheduled", reference, edit)
 
 
-def reschedule_change(store: Store, now: datetime, environment: str = "live", *, reference: str, at: str,
-                      new_at: str | None = None, plan: str | None = None, quantity: int | None = None,
-                      proration: str = "prorate", dry_run: bool = False) -> SubscriptionEdit:
-    """Move or rewrite a change still to come (the one at exactly `at`) in one catalog version: it
-    is taken back and made again from `new_at` (default: where it was) with `plan` and `quantity`
-    (default: its own)."""
+def reschedule_step(now: datetime, *, reference: str, at: str, new_at: str | None = None, plan: str | None = None,
+                    quantity: int | None = None, proration: str = "prorate") -> Step:
+    """What reschedule_change stores, as a step of write_together."""
     moment = parse_moment("at", at)
     target = parse_moment("at", new_at) if new_at is not None else moment
     _check_choice("proration", proration, PRORATIONS)
@@ -275,14 +349,12 @@ def reschedule_change(store: Store, now: datetime, environment: str = "live", *,
                             quantity=quantity if quantity is not None else old.get("quantity"))
         return edited, [f"change at {moment_text(moment)} now from {moment_text(target)}"]
 
-    return _write(store, now, environment, "changed", reference, edit, dry_run)
+    return Step("changed", reference, edit)
 
 
-def restart_subscription(store: Store, now: datetime, environment: str = "live", *, reference: str,
-                         start: str | None = None, plan: str | None = None, quantity: int | None = None,
-                         dry_run: bool = False) -> SubscriptionEdit:
-    """New first terms (start, plan, seats) for a subscription that has not started yet: nothing
-    was billed under them, so they are replaced, not changed from an instant."""
+def restart_step(now: datetime, *, reference: str, start: str | None = None, plan: str | None = None,
+                 quantity: int | None = None) -> Step:
+    """What restart_subscription stores, as a step of write_together."""
     begins = parse_moment("start", start) if start is not None else None
     if quantity is not None:
         _check_quantity(quantity)
@@ -302,15 +374,11 @@ def restart_subscription(store: Store, now: datetime, environment: str = "live",
         return set_first_terms(raw, reference, start=begins, plan=plan, quantity=quantity), [
             "first terms: " + ", ".join(t for t in told if t)]
 
-    return _write(store, now, environment, "changed", reference, edit, dry_run)
+    return Step("changed", reference, edit)
 
 
-def void_subscription(store: Store, now: datetime, environment: str = "live", *, reference: str,
-                      dry_run: bool = False) -> SubscriptionEdit:
-    """A subscription made in error, undone: it leaves the catalog (a new version; the older
-    versions keep it), so it bills nothing: the next invoice run removes its drafts and its
-    events match no subscription any more. Refused once a final document names it (a customer
-    was sent an invoice: cancel it, and credit the invoice)."""
+def void_step(store: Store, now: datetime, environment: str, *, reference: str) -> Step:
+    """What void_subscription stores, as a step of write_together."""
     finals = final_documents(store, environment, reference)
     if finals:
         raise Refused(f"subscription {reference!r} has {finals} final invoice(s) or credit note(s): a subscription "
@@ -319,7 +387,7 @@ def void_subscription(store: Store, now: datetime, environment: str = "live", *,
     def edit(raw: dict[str, Any], _: CatalogDocument) -> tuple[dict[str, Any], list[str]]:
         return remove_subscription(raw, reference), ["voided: taken out of the catalog, nothing is billed"]
 
-    return _write(store, now, environment, "voided", reference, edit, dry_run)
+    return Step("voided", reference, edit)
 
 
 def parse_overrides(values: list[str]) -> dict[str, dict[str, Any]]:
@@ -339,42 +407,122 @@ def parse_overrides(values: list[str]) -> dict[str, dict[str, Any]]:
 Edit = Callable[[dict[str, Any], CatalogDocument], tuple[dict[str, Any], list[str]]]
 
 
+@dataclass(frozen=True)
+class Step:
+    """One edit of one subscription (what create_subscription, cancel_subscription, … store), to be
+    stored on its own (_write) or with others and the API rows that go with them (write_together)."""
+
+    action: str  # created | changed | cancelled | …, as SubscriptionEdit.action
+    reference: str
+    edit: Edit
+
+
+# what write_together writes besides the catalog, in the same transaction: the API rows, given the
+# transaction (the environment's lock held) and the catalog document being stored
+Rows = Callable[[ConfigChange, CatalogDocument], None]
+
 _ACTIONS = {"created": "subscription.created", "changed": "subscription.changed", "charged": "subscription.changed",
             "cancelled": "subscription.cancelled", "unscheduled": "subscription.changed",
             "voided": "subscription.cancelled"}
 
 
-def _write(store: Store, now: datetime, environment: str, action: str, reference: str, edit: Edit,
-           dry_run: bool) -> SubscriptionEdit:
-    """Run `edit` on the current catalog, validate the result and store it as a new version, or, in a
-    dry run, store nothing and price the customer's next invoices. The result is computed without
-    the environment's lock and stored only if no other version was stored meanwhile (else computed
-    again from that one), so validating a large catalog never holds up other writers."""
+def _write(store: Store, now: datetime, environment: str, step: Step, dry_run: bool) -> SubscriptionEdit:
+    """Store one step as a new catalog version (write_together), or, in a dry run, store nothing
+    and price the customer's next invoices; either way with what the next invoice run changes."""
+    if not dry_run:
+        [result], stored = _store_together(store, now, environment, [step], None)
+        announce(store, environment, [result], now)
+        result.invoices = _impact(store, stored, result, now, environment)
+        return result
+    loaded = load_version(store, environment)
+    if loaded is None:
+        raise _no_catalog()
+    version, document = loaded
+    checked, described = _edited(document, step.edit)
+    unchanged = checked.model_dump(mode="json") == document.model_dump(mode="json")
+    result = _result(step.action, step.reference, document, checked, described, version,
+                     version if unchanged else version + 1, now, stored=False, dry_run=True)
+    result.documents = _next_invoices(store, checked, result, now, environment)
+    result.invoices = _impact(store, checked, result, now, environment)
+    return result
+
+
+def write_together(store: Store, now: datetime, environment: str, steps: Sequence[Step],
+                   rows: Rows | None = None) -> list[SubscriptionEdit]:
+    """Store `steps`, one after the other, as one catalog version, with what `rows` writes (the API
+    rows that go with them), in one transaction: all of it, or, when a step is refused or a write
+    fails, none of it. The catalog is edited and validated without the environment's lock, then
+    stored with the rows under it only if no other version was stored meanwhile (else it is all
+    computed again from that one), so validating a large catalog never holds up other writers.
+    `rows` runs under the lock: it reads the rows afresh there, and may refuse (raise) to leave
+    nothing. Returns what each step did."""
+    results, _ = _store_together(store, now, environment, steps, rows)
+    announce(store, environment, results, now)
+    return results
+
+
+def apply_steps(change: ConfigChange, now: datetime, steps: Sequence[Step]) -> list[SubscriptionEdit]:
+    """write_together's steps in a transaction the caller holds (with other writes of its own,
+    such as a customer created in the same call): edited and validated under the lock, stored as
+    one new version in that transaction. The caller announces the results once it committed."""
+    if not steps:
+        return []
+    document = change.catalog()
+    if document is None:
+        raise _no_catalog()
+    version = change.catalog_version or 0
+    done = _edited_steps(document, steps)
+    stored = change.save_catalog(done[-1][2])
+    return [_result(step.action, step.reference, before, after, described, version, stored, now,
+                    stored=stored != version, dry_run=False) for step, before, after, described in done]
+
+
+def announce(store: Store, environment: str, results: Sequence[SubscriptionEdit], now: datetime) -> None:
+    """The webhook events of stored writes (after their transaction committed)."""
+    webhook_events.emit_many(store, environment, [
+        (_ACTIONS[result.action], {"object_type": "PRICING_PLAN_SUBSCRIPTION", "reference": result.reference,
+                                   "catalog_version": result.catalog_version})
+        for result in results if result.stored and result.action in _ACTIONS], now)
+
+
+def _store_together(store: Store, now: datetime, environment: str, steps: Sequence[Step],
+                    rows: Rows | None) -> tuple[list[SubscriptionEdit], CatalogDocument]:
+    """write_together without the webhook events: (what each step did, the document stored)."""
+    if not steps:
+        raise ValueError("nothing to store: give at least one step")
     for _ in range(ATTEMPTS):
         loaded = load_version(store, environment)
         if loaded is None:
             raise _no_catalog()
         version, document = loaded
-        checked, described = _edited(document, edit)
-        if dry_run:
-            unchanged = checked.model_dump(mode="json") == document.model_dump(mode="json")
-            result = _result(action, reference, document, checked, described, version,
-                             version if unchanged else version + 1, now, stored=False, dry_run=True)
-            result.documents = _next_invoices(store, checked, result, now, environment)
-            result.invoices = _impact(store, checked, result, now, environment)
-            return result
-        stored = save_version_on(store, checked, version, to_micros(now), environment)
+        done = _edited_steps(document, steps)
+        final = done[-1][2]
+        if rows is None:  # the catalog alone: no need to read the environment's rows under the lock
+            stored = save_version_on(store, final, version, to_micros(now), environment)
+        else:
+            text = version_text(final)  # before the lock: a large catalog takes a while to write out
+            with config_change(store, environment, to_micros(now)) as change:
+                stored = change.save_catalog_on(final, version, text)
+                if stored is not None:
+                    rows(change, final)
         if stored is not None:  # the current version again when nothing changed
-            result = _result(action, reference, document, checked, described, version, stored, now,
-                             stored=stored != version, dry_run=False)
-            result.invoices = _impact(store, checked, result, now, environment)
-            if result.stored and action in _ACTIONS:
-                webhook_events.emit(store, environment, _ACTIONS[action],
-                                    {"object_type": "PRICING_PLAN_SUBSCRIPTION", "reference": reference,
-                                     "catalog_version": stored}, now)
-            return result
+            return [_result(step.action, step.reference, before, after, described, version, stored, now,
+                            stored=stored != version, dry_run=False)
+                    for step, before, after, described in done], final
     raise Conflict(f"the catalog changed {ATTEMPTS} times while this change was being made; nothing was stored: "
                    "try again")
+
+
+def _edited_steps(document: CatalogDocument, steps: Sequence[Step]) -> list[
+        tuple[Step, CatalogDocument, CatalogDocument, list[str]]]:
+    """Each step on the catalog the one before it left, each result validated: (step, the catalog
+    before it, after it, what it changed)."""
+    done = []
+    for step in steps:
+        after, described = _edited(document, step.edit)
+        done.append((step, document, after, described))
+        document = after
+    return done
 
 
 def _next_invoices(store: Store, catalog: CatalogDocument, result: SubscriptionEdit, now: datetime,
@@ -537,7 +685,8 @@ def _current(store: Store, environment: str) -> Catalog:
     return build_catalog(loaded[1])
 
 
-def _terms(catalog: Catalog, spec: SubscriptionSpec, now: datetime, entry: Subscription | None = None) -> dict[str, Any]:
+def _terms(catalog: Catalog, spec: SubscriptionSpec, now: datetime, entry: Subscription | None = None) -> dict[str,
+           Any]:
     """The subscription's catalog entry, with its status, plan in force and next change at `now`."""
     if entry is None:
         entry = next(s for s in catalog.document.subscriptions if s.reference == spec.reference)

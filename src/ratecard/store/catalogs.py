@@ -62,16 +62,27 @@ def save_version_on(store: Store, document: CatalogDocument, base: int, now_us: 
     None when another version was stored meanwhile (compute again from that one). A document equal
     to `base` keeps its number. The lock is held for a few statements only: the caller validated
     the document before."""
-    text = canonical_json(document)
-    digest = hashlib.sha256(text.encode()).hexdigest()
+    text, digest = version_text(document)
     with store.engine.begin() as connection:
         lock_environment(connection, store, environment)
-        latest = _latest(connection, environment)
-        if latest is None or latest.version != base:
-            return None
-        if latest.digest == digest:
-            return base
-        return insert_version(connection, environment, now_us, digest, text)
+        return insert_version_on(connection, environment, now_us, text, digest, base)
+
+
+def version_text(document: CatalogDocument) -> tuple[str, str]:
+    """(the canonical JSON a version stores, its digest): computed before taking the lock."""
+    text = canonical_json(document)
+    return text, hashlib.sha256(text.encode()).hexdigest()
+
+
+def insert_version_on(connection: Any, environment: str, now_us: int, text: str, digest: str, base: int) -> int | None:
+    """save_version_on's step under the lock the caller holds (in the caller's transaction): the
+    new version's number, `base` when the text is that version's, None when `base` is not the latest."""
+    latest = _latest(connection, environment)
+    if latest is None or latest.version != base:
+        return None
+    if latest.digest == digest:
+        return int(base)
+    return insert_version(connection, environment, now_us, digest, text)
 
 
 def insert_version(connection: Any, environment: str, now_us: int, digest: str, document: str) -> int:

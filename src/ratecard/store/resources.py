@@ -19,7 +19,7 @@ import orjson
 from sqlalchemy import delete, insert, select, update
 
 from ..catalog.schema import CatalogDocument
-from .catalogs import canonical_json, insert_version, lock_environment
+from .catalogs import canonical_json, insert_version, insert_version_on, lock_environment, version_text
 from .db import Store
 from .schema import api_resource_revisions, api_resources, catalog_versions
 
@@ -176,6 +176,18 @@ class ConfigChange:
         version = insert_version(self.connection, self.environment, self.now_us, digest, text_)
         self._catalog = (version, digest, document)
         self.catalog_version = version
+        return version
+
+
+    def save_catalog_on(self, document: CatalogDocument, base: int, text: tuple[str, str] | None = None) -> int | None:
+        """Store a document computed (and validated) from version `base`, without this lock, as a
+        new version in this transaction, if `base` is still the latest; None when another version
+        was stored meanwhile (compute it again from that one). `text`: its (canonical JSON, digest)
+        from store.catalogs.version_text, computed before the lock was taken."""
+        canonical, digest = text if text is not None else version_text(document)
+        version = insert_version_on(self.connection, self.environment, self.now_us, canonical, digest, base)
+        if version is not None:
+            self._catalog, self._catalog_loaded, self.catalog_version = (version, digest, document), True, version
         return version
 
 

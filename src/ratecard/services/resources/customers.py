@@ -336,6 +336,16 @@ def create(store: Store, environment: str, now: datetime, data: dict[str, Any]) 
     return created
 
 
+def create_in(change: ConfigChange, data: dict[str, Any]) -> Changed:
+    """create, within a transaction the caller holds (with writes of its own that stand or fall
+    with the customer); the caller calls announce_created once it committed."""
+    return _create(change, data)
+
+
+def announce_created(store: Store, environment: str, created: Changed, now: datetime) -> None:
+    _created(store, environment, created, now)
+
+
 def update(store: Store, environment: str, now: datetime, key: str, data: dict[str, Any]) -> Changed:
     with config_change(store, environment, to_micros(now)) as change:
         return _update(change, key, data)

@@ -12,7 +12,7 @@ from typing import Any
 
 from ...domain.instants import to_micros
 from ...store import Store
-from ...store.resources import Resource, config_change, stable_id
+from ...store.resources import ConfigChange, Resource, config_change, stable_id
 from .checks import invalid, invalid_operation, not_found
 from .model import View
 from .subscriptions import (
@@ -126,8 +126,9 @@ def activate(store: Store, environment: str, now: datetime, schedule_id: str) ->
         raise invalid_operation("this DRAFT schedule has an end_at, and the subscription bills already: a change of "
                                 "plan runs until the subscription ends (delete this DRAFT schedule, post one without "
                                 "end_at)", "end_at")
-    attach_schedule(store, environment, now, reference, _as_request(entry))
-    _replace(store, environment, now, reference, schedule_id, None)
+    # the schedule given and its DRAFT taken away in one transaction
+    attach_schedule(store, environment, now, reference, _as_request(entry),
+                    also=lambda change: _replace_in(change, reference, schedule_id, None))
     return get(store, environment, now, reference), entry
 
 
@@ -155,10 +156,14 @@ def _as_request(entry: dict[str, Any]) -> dict[str, Any]:
 def _replace(store: Store, environment: str, now: datetime, reference: str, schedule_id: str,
              entry: dict[str, Any] | None) -> None:
     with config_change(store, environment, to_micros(now)) as change:
-        row = change.resources.by_reference.get((SUBSCRIPTION, reference))
-        if row is None:
-            return
-        drafts = [(entry if e.get("id") == schedule_id else e) for e in row.body.get("draft_schedules") or []]
-        drafts = [e for e in drafts if e is not None]
-        body = {**row.body, "draft_schedules": drafts or None}
-        change.put(Resource(row.id, row.kind, row.reference, {k: v for k, v in body.items() if v is not None}, 0, 0))
+        _replace_in(change, reference, schedule_id, entry)
+
+
+def _replace_in(change: ConfigChange, reference: str, schedule_id: str, entry: dict[str, Any] | None) -> None:
+    row = change.resources.by_reference.get((SUBSCRIPTION, reference))
+    if row is None:
+        return
+    drafts = [(entry if e.get("id") == schedule_id else e) for e in row.body.get("draft_schedules") or []]
+    drafts = [e for e in drafts if e is not None]
+    body = {**row.body, "draft_schedules": drafts or None}
+    change.put(Resource(row.id, row.kind, row.reference, {k: v for k, v in body.items() if v is not None}, 0, 0))

@@ -1,7 +1,8 @@
 """Edits of a catalog subscription's schedules (its sets of terms: the start's, then each change's)
 for Solvimon's PATCH, DELETE, copy and migrate of a pricing plan schedule. Each goes through the
-functions behind `ratecard subscriptions change|unschedule|cancel|void`, so each is a new catalog
-version checked like `catalog check`, and money follows the billing-under-change rules.
+edits behind `ratecard subscriptions change|unschedule|cancel|void`, so each is a new catalog
+version checked like `catalog check` (one version for all a request changes, stored with the
+subscription's row in one transaction), and money follows the billing-under-change rules.
 
 The rule throughout: what bills is history. A schedule in effect (started at or before now) keeps
 its plan, start and seats; only one not yet in effect is rewritten or deleted. Ending the last
@@ -17,13 +18,16 @@ from ...catalog.edits import moment_text, parse_moment
 from ...domain.instants import to_micros
 from ...domain.periods import to_local
 from ...store import Store
+from ...store.resources import ConfigChange, config_change
 from .. import subscription_changes as changes
 from . import pricing_plans, schedule_drafts
 from .checks import check_text, invalid, invalid_operation, missing, not_found
 from .subscriptions import (
+    SUBSCRIPTION,
     Found,
-    _put_row,
     _reading,
+    _row_with,
+    _write_row,
     attach_schedule,
     change_plan,
     check_billing_period,
@@ -67,18 +71,25 @@ def delete(store: Store, environment: str, now: datetime, reference: str, index:
     phase = _phase(found, index)
     _refuse_in_effect(found, phase, now, "deleted")
     if index > 0:
-        changes.unschedule_change(store, now, environment, reference=reference, at=moment_text(phase["at"]))
-        versions = list(found.row.body.get("versions") or []) if found.row is not None else []
-        if index < len(versions):  # the version labels follow their schedules' positions
-            _put_row(store, environment, now, reference, {}, {"versions": versions[:index] + versions[index + 1:]})
+
+        def unlabel(change: ConfigChange, _: Any) -> None:
+            """The version labels follow their schedules' positions."""
+            row = change.resources.by_reference.get((SUBSCRIPTION, reference))
+            versions = list(row.body.get("versions") or []) if row is not None else []
+            if index < len(versions):
+                _write_row(change, reference, {}, {"versions": versions[:index] + versions[index + 1:]})
+
+        changes.write_together(store, now, environment,
+                               [changes.unschedule_step(now, reference=reference, at=moment_text(phase["at"]))], unlabel)
         return found
     if len(found.terms["phases"]) > 1:
         raise invalid_operation("this is the subscription's first schedule and later ones follow it: delete those "
                                 "first")
-    changes.void_subscription(store, now, environment, reference=reference)  # out of the catalog; nothing billed
-    _put_row(store, environment, now, reference, {}, {
-        "draft": True, "customer": found.terms["customer"], "versions": None,
-        "requires_reference": bool(found.terms.get("requires_reference")) or None})
+    # out of the catalog (nothing billed), back to a DRAFT row, together
+    changes.write_together(store, now, environment, [changes.void_step(store, now, environment, reference=reference)],
+                           _row_with(reference, {}, {
+                               "draft": True, "customer": found.terms["customer"], "versions": None,
+                               "requires_reference": bool(found.terms.get("requires_reference")) or None}))
     return found
 
 
@@ -113,32 +124,41 @@ def update(store: Store, environment: str, now: datetime, reference: str, index:
     if end is not None and not last:
         raise invalid("end_at", "a schedule ends where the next one starts: move or delete the next schedule, or "
                                 "end the last one")
+    version = check_text(data.get("pricing_plan_version_id"), "pricing_plan_version_id")
+    steps = []
     if new_plan is not None or new_start is not None or new_seats is not None:
         _refuse_in_effect(found, phase, now, "rewritten")
         if index > 0:
-            changes.reschedule_change(store, now, environment, reference=reference,
-                                      at=moment_text(phase["at"]),
-                                      new_at=instant_text(new_start) if new_start is not None else None,
-                                      plan=new_plan, quantity=new_seats, proration=phase["proration"] or "prorate")
+            steps.append(changes.reschedule_step(now, reference=reference, at=moment_text(phase["at"]),
+                                                 new_at=instant_text(new_start) if new_start is not None else None,
+                                                 plan=new_plan, quantity=new_seats,
+                                                 proration=phase["proration"] or "prorate"))
         else:
-            changes.restart_subscription(store, now, environment, reference=reference,
-                                         start=instant_text(new_start) if new_start is not None else None,
-                                         plan=new_plan, quantity=new_seats)
+            steps.append(changes.restart_step(now, reference=reference,
+                                              start=instant_text(new_start) if new_start is not None else None,
+                                              plan=new_plan, quantity=new_seats))
     if end is not None:
-        changes.cancel_subscription(store, now, environment, reference=reference, at=instant_text(end),
-                                    proration=found.terms.get("end_proration") or "prorate")
-    version = check_text(data.get("pricing_plan_version_id"), "pricing_plan_version_id")
-    if version is not None:
-        _label_version(store, environment, now, reference, index, version)
+        steps.append(changes.cancel_step(now, reference=reference, at=instant_text(end),
+                                         proration=found.terms.get("end_proration") or "prorate"))
+
+    def label(change: ConfigChange, _: Any) -> None:
+        if version is not None:
+            _label_version(change, reference, index, version)
+
+    if steps:  # the schedule's new terms, its end and its label: one catalog version, with the row
+        changes.write_together(store, now, environment, steps, label)
+    elif version is not None:
+        with config_change(store, environment, to_micros(now)) as change:
+            label(change, None)
     return get(store, environment, now, reference)
 
 
-def _label_version(store: Store, environment: str, now: datetime, reference: str, index: int, version: str) -> None:
-    row = get(store, environment, now, reference).row
+def _label_version(change: ConfigChange, reference: str, index: int, version: str) -> None:
+    row = change.resources.by_reference.get((SUBSCRIPTION, reference))
     versions = list(row.body.get("versions") or []) if row is not None else []
     versions += [None] * (index + 1 - len(versions))
     versions[index] = version
-    _put_row(store, environment, now, reference, {}, {"versions": versions})
+    _write_row(change, reference, {}, {"versions": versions})
 
 
 def _index_at(found: Found, at: datetime) -> int:

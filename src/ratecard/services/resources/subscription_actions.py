@@ -29,6 +29,7 @@ from .subscriptions import (
     _customer,
     _found,
     _put_row,
+    _row_with,
     get,
     instant_text,
     row_of,
@@ -67,13 +68,14 @@ def void(store: Store, environment: str, now: datetime, key: str) -> Found:
         raise invalid_operation(f"subscription {reference!r} is a DRAFT (it never billed): delete it instead")
     if found.terms["status"] == "void":
         raise invalid_operation(f"subscription {reference!r} is VOID already")
-    changes.void_subscription(store, now, environment, reference=reference)
     record = {"timezone": found.terms["timezone"], "start": found.terms["start"], "end": found.terms.get("end"),
               "phases": [{"at": _text(phase["at"]), "plan": phase["plan"], "quantity": phase["quantity"]}
                          for phase in found.terms["phases"]]}
-    _put_row(store, environment, now, reference, {},
-             {"status": "VOID", "customer": found.terms["customer"], "voided_at": instant_text(now),
-              "void": record, "requires_reference": bool(found.terms.get("requires_reference")) or None})
+    changes.write_together(store, now, environment, [changes.void_step(store, now, environment, reference=reference)],
+                           _row_with(reference, {}, {
+                               "status": "VOID", "customer": found.terms["customer"], "voided_at": instant_text(now),
+                               "void": record,
+                               "requires_reference": bool(found.terms.get("requires_reference")) or None}))
     return _found(store, environment, now, reference)
 
 

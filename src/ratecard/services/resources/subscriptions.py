@@ -1,12 +1,13 @@
 """Pricing-plan subscriptions and subscription groups, Solvimon's way, over ratecard's subscriptions.
 
 A Solvimon subscription is a catalog subscription (its id is its reference, as events and invoices
-name it): every write goes through services.subscription_changes, the functions behind
+name it): every write goes through services.subscription_changes, the edits behind
 `ratecard subscriptions create|change|cancel`, so each is a new catalog version validated like
 `catalog check`. What only Solvimon has (name, description, purchase order number, the pricing
 plan version references, terms, custom fields, the group, the cancellation's type and reason) is
-kept in an api_resources row next to it. Subscription groups are rows only: a label over
-subscriptions, with no effect on billing.
+kept in an api_resources row next to it, written in the transaction that stores the catalog
+version (changes.write_together): a call stores all of it or, when any part fails, nothing.
+Subscription groups are rows only: a label over subscriptions, with no effect on billing.
 
 The mapping of Solvimon's options onto ratecard's terms (pure functions, tested on their own):
 - a schedule's pricing plan (`pricing_plan_id`) is the ratecard plan code; a TRIAL schedule
@@ -19,18 +20,19 @@ from __future__ import annotations
 
 import calendar
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from ...catalog import build_catalog
+from ...catalog import SubscriptionSpec, build_catalog
 from ...catalog.schema import MAX_QUANTITY, CatalogDocument
 from ...domain.instants import to_micros
 from ...domain.periods import to_local
 from ...store import Store
-from ...store.resources import Resource, config_change
+from ...store.resources import ConfigChange, Resource, config_change
 from .. import subscription_changes as changes
 from ..errors import NotFound, ServiceError
 from . import customers, pricing_plans
@@ -405,16 +407,29 @@ def _found(store: Store, environment: str, now: datetime, reference: str) -> Fou
 def _put_row(store: Store, environment: str, now: datetime, reference: str, data: dict[str, Any],
              extra: dict[str, Any] | None = None, customer: str | None = None) -> None:
     with config_change(store, environment, to_micros(now)) as change:
-        view = View(environment, change.resources, change.catalog())
-        current = row_of(view, reference)
-        body = _row_body(data, current.body if current is not None else {}, view, customer)
-        for name, value in (extra or {}).items():
-            if value is None:
-                body.pop(name, None)
-            else:
-                body[name] = value
-        row_id = current.id if current is not None else change.new_id(SUBSCRIPTION_ROW_PREFIX, SUBSCRIPTION, reference)
-        change.put(Resource(row_id, SUBSCRIPTION, reference, body, 0, 0))
+        _write_row(change, reference, data, extra, customer)
+
+
+def _write_row(change: ConfigChange, reference: str, data: dict[str, Any], extra: dict[str, Any] | None = None,
+               customer: str | None = None) -> None:
+    """The subscription's row with `data`'s fields and `extra`'s values (None takes one away), in
+    the transaction `change` (with a catalog version written in it, or alone)."""
+    view = View(change.environment, change.resources, None)  # the row's fields name rows only (its group)
+    current = row_of(view, reference)
+    body = _row_body(data, current.body if current is not None else {}, view, customer)
+    for name, value in (extra or {}).items():
+        if value is None:
+            body.pop(name, None)
+        else:
+            body[name] = value
+    row_id = current.id if current is not None else change.new_id(SUBSCRIPTION_ROW_PREFIX, SUBSCRIPTION, reference)
+    change.put(Resource(row_id, SUBSCRIPTION, reference, body, 0, 0))
+
+
+def _row_with(reference: str, data: dict[str, Any], extra: dict[str, Any] | None = None,
+              customer: str | None = None) -> changes.Rows:
+    """The row write to store with a catalog version (changes.write_together)."""
+    return lambda change, _: _write_row(change, reference, data, extra, customer)
 
 
 # ---------------------------------------------------------------- writes
@@ -435,15 +450,51 @@ def _customer(view: View, data: dict[str, Any]) -> str:
     return customer.reference
 
 
+# more rows a caller writes in the transaction of a create or a change of plan (all or nothing)
+Also = Callable[[ConfigChange], None]
+
+
+@dataclass
+class Creation:
+    """A create checked against one state of the catalog and rows, nothing stored yet: the catalog
+    steps (none for a DRAFT, which is a row only) and the row that goes with them."""
+
+    reference: str
+    customer: str
+    steps: list[changes.Step]
+    data: dict[str, Any]
+    extra: dict[str, Any]
+    from_draft: bool
+
+
 def create(store: Store, environment: str, now: datetime, data: dict[str, Any],
            schedules_field: str = "pricing_plan_schedule_infos", schedules: Any = None,
-           from_draft: bool = False) -> Found:
-    """A new subscription (a new catalog version) with its row. Without a schedule (the SDK's
-    create request cannot carry one: its schedule infos are read-only) the subscription is a DRAFT
-    kept in its row only: it bills nothing until attach_schedule gives it a plan."""
+           from_draft: bool = False, also: Also | None = None) -> Found:
+    """A new subscription (a new catalog version) with its row, stored together or not at all
+    (with what `also` writes). Without a schedule (the SDK's create request cannot carry one: its
+    schedule infos are read-only) the subscription is a DRAFT kept in its row only: it bills
+    nothing until attach_schedule gives it a plan."""
+    view, document = _reading(store, environment, now)
+    creation = _creation(view, document, now, data, schedules_field, schedules, from_draft)
+
+    def rows(change: ConfigChange, stored: CatalogDocument | None) -> None:
+        _store_creation(change, creation, stored)
+        if also is not None:
+            also(change)
+
+    if creation.steps:
+        changes.write_together(store, now, environment, creation.steps, rows)
+    else:
+        with config_change(store, environment, to_micros(now)) as change:
+            rows(change, change.catalog())
+    return _found(store, environment, now, creation.reference)
+
+
+def _creation(view: View, document: CatalogDocument, now: datetime, data: dict[str, Any], schedules_field: str,
+              schedules: Any, from_draft: bool = False) -> Creation:
+    """Every check of a create, against `view` and `document`; what to store."""
     if not from_draft:
         _refuse_unmapped(data, drafts=True)
-    view, document = _reading(store, environment, now)
     customer = _customer(view, data)
     reference = data.get("reference")
     reference = check_reference(reference if reference is not None else f"sub_{secrets.token_hex(8)}",
@@ -456,10 +507,9 @@ def create(store: Store, environment: str, now: datetime, data: dict[str, Any],
         raise invalid("requires_reference", "requires_reference must be true or false")
     items = data.get(schedules_field) if schedules is None else schedules
     if items in (None, []) and schedules_field == "pricing_plan_schedule_infos":
-        _put_row(store, environment, now, reference, data, {"draft": True, "customer": customer,
-                                                             "requires_reference": requires_reference or None},
-                 customer)
-        return _found(store, environment, now, reference)
+        _row_body(data, existing.body if existing is not None else {}, view, customer)  # checked before storing
+        return Creation(reference, customer, [], data, {"draft": True, "customer": customer,
+                                                        "requires_reference": requires_reference or None}, from_draft)
     if data.get("status") == "DRAFT":
         raise invalid("status", "a subscription with a schedule bills from its start: it is ACTIVE, not DRAFT")
     schedule = parse_schedules(items, schedules_field, document, view)
@@ -476,20 +526,37 @@ def create(store: Store, environment: str, now: datetime, data: dict[str, Any],
             raise invalid("trial_days", "trial_days must be a whole number of days from 0 to 730")
     end_proration = _proration(data.get("end_proration"), "end_proration", ("prorate", "none")) or "prorate"
     _row_body(data, existing.body if existing is not None else {}, view, customer)  # checked before storing
-    changes.create_subscription(store, now, environment, reference=reference, customer=customer,
-                                plan=schedule.plan, start=instant_text(schedule.start) if schedule.start else None,
-                                quantity=quantity, trial_days=trial_days, requires_reference=requires_reference)
-    if schedule.end is not None:
-        changes.cancel_subscription(store, now, environment, reference=reference, at=instant_text(schedule.end),
-                                    proration=end_proration)
+    steps = [changes.create_step(now, reference=reference, customer=customer, plan=schedule.plan,
+                                 start=instant_text(schedule.start) if schedule.start else None, quantity=quantity,
+                                 trial_days=trial_days, requires_reference=requires_reference)]
+    if schedule.end is not None:  # the end in the same catalog version as the start
+        steps.append(changes.cancel_step(now, reference=reference, at=instant_text(schedule.end),
+                                         proration=end_proration))
     extra: dict[str, Any] = {"draft": None, "customer": None, "requires_reference": None}
     if schedule.version:
         extra["versions"] = [schedule.version]
-    _put_row(store, environment, now, reference, data, extra, customer)
-    return _found(store, environment, now, reference)
+    return Creation(reference, customer, steps, data, extra, from_draft)
 
 
-def attach_schedule(store: Store, environment: str, now: datetime, key: str, schedule: dict[str, Any]) -> Found:
+def _store_creation(change: ConfigChange, creation: Creation, document: CatalogDocument | None) -> None:
+    """The create's row, under the environment's lock, in the transaction that stores its catalog
+    version (if any). The reference is checked again there: a create of the same reference that
+    came first (a DRAFT, or a draft given its schedule) makes this one refused, and nothing of it
+    is stored."""
+    reference = creation.reference
+    current = change.resources.by_reference.get((SUBSCRIPTION, reference))
+    if creation.from_draft:
+        if current is None or not current.body.get("draft"):
+            raise not_found("DRAFT pricing plan subscription", reference)
+    elif current is not None:
+        raise already_exists("pricing plan subscription", reference)
+    if not creation.steps and document is not None and any(s.reference == reference for s in document.subscriptions):
+        raise already_exists("pricing plan subscription", reference)
+    _write_row(change, reference, creation.data, creation.extra, creation.customer)
+
+
+def attach_schedule(store: Store, environment: str, now: datetime, key: str, schedule: dict[str, Any],
+                    also: Also | None = None) -> Found:
     """A schedule (Solvimon's PricingPlanScheduleCreateRequest: pricing_plan_id, start_at, end_at,
     seats_values, pricing_plan_version_id, type) given to a subscription: a DRAFT subscription
     becomes a catalog subscription on that plan; one that bills already changes plan at start_at
@@ -500,46 +567,51 @@ def attach_schedule(store: Store, environment: str, now: datetime, key: str, sch
         data = {**{k: v for k, v in row.body.items() if k in ROW_FIELDS}, "reference": key,
                 "customer_reference": row.body["customer"],
                 "requires_reference": bool(row.body.get("requires_reference"))}
-        return create(store, environment, now, data, "pricing_plan_schedules", [schedule], from_draft=True)
-    found, _ = change_plan(store, environment, now, key, schedule)
+        return create(store, environment, now, data, "pricing_plan_schedules", [schedule], from_draft=True,
+                      also=also)
+    found, _ = change_plan(store, environment, now, key, schedule, also)
     return found
 
 
 def init(store: Store, environment: str, now: datetime, data: dict[str, Any]) -> tuple[Found, Any]:
     """Solvimon's init: the customer (created when it does not exist yet, ACTIVE unless a status is
-    given), the subscription and its schedule in one call. When the subscription cannot be made, a
-    customer this call created is taken away again. Returns (the subscription, the customer key)."""
+    given), the subscription and its schedule in one call and one transaction: when the
+    subscription cannot be made, nothing is stored (not the customer either). Returns (the
+    subscription, the customer key)."""
     subscription = data.get("pricing_plan_subscription") or {}
     if not isinstance(subscription, dict):
         raise invalid("pricing_plan_subscription", "pricing_plan_subscription must be an object")
-    created_customer = None
     customer = data.get("customer")
-    if customer is not None:
-        if not isinstance(customer, dict):
-            raise invalid("customer", "customer must be an object")
-        view, _ = _reading(store, environment, now)
-        reference = customer.get("reference")
-        if reference is None or view.find_customer(str(reference)) is None:
-            _, made, _ = customers.create(store, environment, now, {"status": "ACTIVE", **customer})
-            created_customer = made.reference
-            reference = made.reference
-        subscription = {**subscription, "customer_reference": reference}
-        subscription.pop("customer_id", None)
-    try:
-        found = create(store, environment, now, subscription, "pricing_plan_schedules", data.get("pricing_plan_schedules"))
-    except Exception as exc:
-        if created_customer is not None:
-            _drop_customer(store, environment, now, created_customer)
-        field = getattr(exc, "field", None)
-        if isinstance(exc, ServiceError) and field and not field.startswith(("pricing_plan_schedules", "subscriptions")):
-            exc.field = f"pricing_plan_subscription.{field}"  # the request's own path to the field at fault
-        raise
+    if customer is not None and not isinstance(customer, dict):
+        raise invalid("customer", "customer must be an object")
+    created = None
+    with config_change(store, environment, to_micros(now)) as change:
+        if customer is not None:
+            reference = customer.get("reference")
+            if reference is None or View(environment, change.resources, change.catalog()).find_customer(
+                    str(reference)) is None:
+                created = customers.create_in(change, {"status": "ACTIVE", **customer})
+                reference = created[1].reference
+            subscription = {**subscription, "customer_reference": reference}
+            subscription.pop("customer_id", None)
+        try:
+            document = change.catalog()
+            if document is None:
+                raise changes._no_catalog()
+            creation = _creation(View(environment, change.resources, document), document, now, subscription,
+                                 "pricing_plan_schedules", data.get("pricing_plan_schedules"))
+            results = changes.apply_steps(change, now, creation.steps)
+            _store_creation(change, creation, change.catalog())
+        except ServiceError as exc:
+            field = exc.field
+            if field and not field.startswith(("pricing_plan_schedules", "subscriptions")):
+                exc.field = f"pricing_plan_subscription.{field}"  # the request's own path to the field at fault
+            raise
+    if created is not None:
+        customers.announce_created(store, environment, created, now)
+    changes.announce(store, environment, results, now)
+    found = _found(store, environment, now, creation.reference)
     return found, found.terms["customer"]
-
-
-def _drop_customer(store: Store, environment: str, now: datetime, reference: str) -> None:
-    customers.change_status(store, environment, now, reference, "DRAFT", ("ACTIVE",))
-    customers.delete(store, environment, now, reference, lambda *_: None)
 
 
 def update(store: Store, environment: str, now: datetime, key: str, data: dict[str, Any]) -> Found:
@@ -599,9 +671,11 @@ def get(store: Store, environment: str, now: datetime, key: str) -> Found:
         raise not_found("pricing plan subscription", key) from None
 
 
-def change_plan(store: Store, environment: str, now: datetime, key: str, data: dict[str, Any]) -> tuple[Found, int]:
-    """A change of plan from `start_at` (default now), settled as change_terms says. Returns the
-    subscription after it and the index of the new phase (its schedule)."""
+def change_plan(store: Store, environment: str, now: datetime, key: str, data: dict[str, Any],
+                also: Also | None = None) -> tuple[Found, int]:
+    """A change of plan from `start_at` (default now), settled as change_terms says, stored with
+    its version label (and what `also` writes) or not at all. Returns the subscription after it
+    and the index of the new phase (its schedule)."""
     found = get(store, environment, now, key)
     reference = found.terms["reference"]
     _refuse_draft(found, "change its plan")
@@ -627,17 +701,32 @@ def change_plan(store: Store, environment: str, now: datetime, key: str, data: d
     if plan == _plan_at(found, at) and quantity is None:
         raise invalid("pricing_plan_id", f"the subscription is on pricing plan {plan!r} already: give another plan")
     version = check_text(data.get("pricing_plan_version_id"), "pricing_plan_version_id")
-    changes.change_subscription(store, now, environment, reference=reference, at=instant_text(at), plan=plan,
-                                proration=proration, quantity=quantity)
+    step = changes.change_step(now, reference=reference, at=instant_text(at), plan=plan, proration=proration,
+                               quantity=quantity)
+
+    def rows(change: ConfigChange, stored: CatalogDocument) -> None:
+        """The new schedule's version label, in the catalog version's transaction."""
+        if version is not None:
+            index = len(_spec_in(stored, reference).phases()) - 1
+            current = change.resources.by_reference.get((SUBSCRIPTION, reference))
+            versions = list(current.body.get("versions", [])) if current is not None else []
+            versions += [None] * (index + 1 - len(versions))
+            versions[index] = version
+            _write_row(change, reference, {}, {"versions": versions})
+        if also is not None:
+            also(change)
+
+    changes.write_together(store, now, environment, [step],
+                           rows if version is not None or also is not None else None)
     after = _found(store, environment, now, reference)
-    index = len(after.terms["phases"]) - 1
-    if version is not None:
-        versions = list(after.row.body.get("versions", [])) if after.row is not None else []
-        versions += [None] * (index + 1 - len(versions))
-        versions[index] = version
-        _put_row(store, environment, now, reference, {}, {"versions": versions})
-        after = _found(store, environment, now, reference)
-    return after, index
+    return after, len(after.terms["phases"]) - 1
+
+
+def _spec_in(document: CatalogDocument, reference: str) -> SubscriptionSpec:
+    """The subscription `reference` of `document`, resolved (the others left out)."""
+    narrowed = document.model_copy(update={"subscriptions": [s for s in document.subscriptions
+                                                             if s.reference == reference]})
+    return build_catalog(narrowed).subscriptions[reference]
 
 
 def _plan_at(found: Found, at: datetime) -> str | None:
@@ -653,9 +742,7 @@ def _plan_at(found: Found, at: datetime) -> str | None:
 
 def next_boundary(document: CatalogDocument, reference: str, now: datetime) -> datetime:
     """The end of the subscription's period holding `now`."""
-    narrowed = document.model_copy(update={"subscriptions": [s for s in document.subscriptions
-                                                             if s.reference == reference]})
-    spec = build_catalog(narrowed).subscriptions[reference]
+    spec = _spec_in(document, reference)
     period = replace(spec, end=None).schedule().period_containing(now)
     if period is None:
         raise invalid_operation("the subscription has not started: there is no current billing period", "timing")
@@ -688,13 +775,12 @@ def cancel(store: Store, environment: str, now: datetime, key: str, data: dict[s
         term_end = after_term(start, Term(initial["type"], initial["value"]))
     terms = cancel_terms(kind, now, cancel_at, term_end, proration)
     if terms.undo:
-        changes.resume_subscription(store, now, environment, reference=reference)
+        step = changes.resume_step(now, reference=reference)
     else:
-        changes.cancel_subscription(store, now, environment, reference=reference,
-                                    at=instant_text(terms.at) if terms.at is not None else None,
-                                    at_period_end=terms.at_period_end, proration=terms.proration)
+        step = changes.cancel_step(now, reference=reference, at=instant_text(terms.at) if terms.at is not None else None,
+                                   at_period_end=terms.at_period_end, proration=terms.proration)
     cancellation = None if terms.undo else {"type": kind, "reason": reason}
-    _put_row(store, environment, now, reference, {}, {"cancellation": cancellation})
+    changes.write_together(store, now, environment, [step], _row_with(reference, {}, {"cancellation": cancellation}))
     return _found(store, environment, now, reference)
 
 

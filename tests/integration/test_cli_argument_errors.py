@@ -33,3 +33,16 @@ def test_a_bad_argument_is_named_as_typed_and_a_bad_option_as_an_option(db_url: 
     code, _, err = _cli(url, "invoices", "generate", "--until", "1e400")
     assert code == 2
     assert "error: --until: '1e400' is not a date" in err
+
+
+def test_an_absurd_limit_is_refused_as_bad_usage(db_url: str) -> None:
+    """A --limit past what the database can hold was an internal error (an integer overflow in the
+    query); it is refused before anything is read, and 0 still lists everything."""
+    url = at_head(db_url)
+    for command in (("events", "list"), ("alerts", "list"), ("webhooks", "deliveries")):
+        code, _, err = _cli(url, *command, "--limit", "99999999999999999999999999")
+        assert code == 2, (command, err)
+        assert "--limit" in err and "1000000000" in err and "internal error" not in err
+        code, out, err = _cli(url, *command, "--limit", "0", "--json")
+        assert code == 0 and out.strip() == "[]", (command, err)
+        assert _cli(url, *command, "--limit", "1000000000")[0] == 0

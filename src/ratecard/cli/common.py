@@ -28,6 +28,9 @@ if TYPE_CHECKING:
 DbOption = Annotated[str | None, typer.Option("--db", help="Database URL (else RATECARD_DATABASE_URL, "
                                                              "else sqlite:///ratecard.db).")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
+# the largest --limit of a listing (0 lists everything): a bigger number is refused as bad usage
+# rather than reaching the database, where it does not fit an integer
+MAX_LIMIT = 1_000_000_000
 # the CLI works on the live environment unless a verb says otherwise (keys, monitor ingestion)
 ENVIRONMENT = "live"
 

@@ -11,6 +11,7 @@ import typer
 
 from .common import (
     ENVIRONMENT,
+    MAX_LIMIT,
     DbOption,
     JsonOption,
     check_output,
@@ -120,7 +121,8 @@ def list_(
                                                                 "charge) | invalid_value")]
     = None,
     customer: Annotated[str | None, typer.Option("--customer", help="Only this customer's events.")] = None,
-    limit: Annotated[int, typer.Option("--limit", min=0, help="At most this many, newest first (0: all).")] = 100,
+    limit: Annotated[int, typer.Option("--limit", min=0, max=MAX_LIMIT,
+                                                help="At most this many, newest first (0: all).")] = 100,
     db: DbOption = None,
     json_output: JsonOption = False,
 ) -> None:

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from .common import ENVIRONMENT, DbOption, JsonOption, counts_text, emit_json, now, store_for
+from .common import ENVIRONMENT, MAX_LIMIT, DbOption, JsonOption, counts_text, emit_json, now, store_for
 from .console import Table, out, say
 
 monitor_app = typer.Typer(help="Ingestion figures and the cron-safe alert run.", no_args_is_help=True)
@@ -16,7 +16,7 @@ rules_app = typer.Typer(help="Alert rules: silence and drop.", no_args_is_help=T
 webhooks_app = typer.Typer(help="Signed webhook endpoints for alerts, and the delivery log.", no_args_is_help=True)
 alerts_app.add_typer(rules_app, name="rules")
 
-Limit = Annotated[int, typer.Option("--limit", min=0, help="At most this many, newest first (0: all).")]
+Limit = Annotated[int, typer.Option("--limit", min=0, max=MAX_LIMIT, help="At most this many, newest first (0: all).")]
 
 # ---------------------------------------------------------------- monitor
 

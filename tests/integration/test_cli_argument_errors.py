@@ -46,3 +46,18 @@ def test_an_absurd_limit_is_refused_as_bad_usage(db_url: str) -> None:
         code, out, err = _cli(url, *command, "--limit", "0", "--json")
         assert code == 0 and out.strip() == "[]", (command, err)
         assert _cli(url, *command, "--limit", "1000000000")[0] == 0
+
+
+def test_an_id_past_the_integer_column_is_refused_as_bad_usage(db_url: str) -> None:
+    """Ids of rules, webhook endpoints, deliveries and invoice runs are INTEGER columns: a number
+    past 2**31 - 1 made an internal error (an overflow in the query) on both stores."""
+    url = at_head(db_url)
+    too_big = "2147483648"
+    for command in (("alerts", "rules", "remove", too_big), ("webhooks", "remove", too_big),
+                    ("webhooks", "retry", too_big), ("webhooks", "deliveries", "--endpoint", too_big),
+                    ("worker", "--invoices", "--run", too_big)):
+        code, _, err = _cli(url, *command)
+        assert code == 2, (command, err)
+        assert "2147483647" in err and "internal error" not in err, (command, err)
+    code, _, err = _cli(url, "alerts", "rules", "remove", "2147483647")
+    assert code == 2 and "there is no alert rule 2147483647" in err

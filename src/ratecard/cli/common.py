@@ -31,6 +31,9 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON documen
 # the largest --limit of a listing (0 lists everything): a bigger number is refused as bad usage
 # rather than reaching the database, where it does not fit an integer
 MAX_LIMIT = 1_000_000_000
+# the largest id of a rule, webhook endpoint, delivery or invoice run (an INTEGER column): a bigger
+# number names nothing and is refused as bad usage rather than overflowing the query
+MAX_ID = 2**31 - 1
 # the CLI works on the live environment unless a verb says otherwise (keys, monitor ingestion)
 ENVIRONMENT = "live"
 

@@ -61,3 +61,14 @@ def test_an_id_past_the_integer_column_is_refused_as_bad_usage(db_url: str) -> N
         assert "2147483647" in err and "internal error" not in err, (command, err)
     code, _, err = _cli(url, "alerts", "rules", "remove", "2147483647")
     assert code == 2 and "there is no alert rule 2147483647" in err
+
+
+def test_serve_refuses_an_impossible_port_or_worker_count(db_url: str) -> None:
+    """`ratecard serve --port 99999` announced http://127.0.0.1:99999 and then hung without
+    listening; an impossible port, or more server processes than a machine runs, is bad usage."""
+    url = at_head(db_url)
+    for option, value, bound in (("--port", "99999", "65535"), ("--port", "0", "1"), ("--workers", "100000", "64")):
+        code, out, err = _cli(url, "serve", option, value)
+        assert code == 2, (option, value, out, err)
+        assert option in err and bound in err
+        assert "ratecard API on" not in out + err

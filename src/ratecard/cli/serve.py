@@ -16,8 +16,8 @@ APP_FACTORY = "ratecard.api.app:app_from_environment"
 
 def serve(
     host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port")] = 8000,
-    workers: Annotated[int, typer.Option("--workers", min=1, help="Server processes.")] = 1,
+    port: Annotated[int, typer.Option("--port", min=1, max=65535)] = 8000,
+    workers: Annotated[int, typer.Option("--workers", min=1, max=64, help="Server processes.")] = 1,
     db: DbOption = None,
     log: LogOption = None,
     log_stream: LogStreamOption = DEFAULT_STREAM,

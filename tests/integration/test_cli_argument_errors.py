@@ -72,3 +72,16 @@ def test_serve_refuses_an_impossible_port_or_worker_count(db_url: str) -> None:
         assert code == 2, (option, value, out, err)
         assert option in err and bound in err
         assert "ratecard API on" not in out + err
+
+
+def test_a_catalog_read_from_an_endless_file_is_refused_at_the_size_limit(db_url: str, tmp_path: Path) -> None:
+    """A device or pipe reports no size: `catalog check /dev/zero` read forever. The read stops at
+    the catalog's size limit (10 MiB) and refuses the file; a catalog from a pipe still works."""
+    url = at_head(db_url)
+    code, _, err = _cli(url, "catalog", "apply", "/dev/zero")
+    assert code == 2 and "error: /dev/zero: is larger than 10485760 bytes" in err, err
+    env = {**{k: v for k, v in os.environ.items() if k != "RATECARD_DATABASE_URL"}, "NO_COLOR": "1"}
+    code, _, err = run_in_process(["catalog", "check", "/dev/zero"], env, tmp_path)  # reads no database
+    assert code == 2 and "error: /dev/zero: is larger than 10485760 bytes" in err, err
+    code, out, _ = _cli(url, "events", "list", "--json")
+    assert code == 0 and out.strip() == "[]"

@@ -85,3 +85,14 @@ def test_a_catalog_read_from_an_endless_file_is_refused_at_the_size_limit(db_url
     assert code == 2 and "error: /dev/zero: is larger than 10485760 bytes" in err, err
     code, out, _ = _cli(url, "events", "list", "--json")
     assert code == 0 and out.strip() == "[]"
+
+
+def test_worker_refuses_a_stats_file_that_is_a_directory_before_it_starts(db_url: str, tmp_path: Path) -> None:
+    """`ratecard worker --log … --stats DIR` ended in an internal error after writing DIR.tmp
+    beside the folder; the option is checked like any other output file, before the log is read."""
+    url = at_head(db_url)
+    folder = tmp_path / "stats"
+    folder.mkdir()
+    code, _, err = _cli(url, "worker", "--log", "nats://127.0.0.1:1", "--stats", str(folder))
+    assert code == 2 and f"error: --stats {folder}: is a directory, not a file" in err, err
+    assert "internal error" not in err and not (tmp_path / "stats.tmp").exists()

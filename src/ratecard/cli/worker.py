@@ -17,7 +17,7 @@ from typing import Annotated
 
 import typer
 
-from .common import MAX_ID, DbOption, fail, masked_url, store_for
+from .common import MAX_ID, DbOption, check_output, fail, masked_url, store_for
 from .console import err, say
 
 # the defaults of ratecard.ingest.log, repeated so `ratecard --help` does not import the services
@@ -87,6 +87,8 @@ def worker(
         return
     assert log is not None
     url = resolve_url(db)
+    if stats is not None:
+        check_output("--stats", stats, url)  # a directory or the database: refused before anything runs
     try:
         settings = log_settings(log, log_stream, log_dedup_window, ack_wait)
     except ServiceError as exc:

@@ -96,3 +96,13 @@ def test_worker_refuses_a_stats_file_that_is_a_directory_before_it_starts(db_url
     code, _, err = _cli(url, "worker", "--log", "nats://127.0.0.1:1", "--stats", str(folder))
     assert code == 2 and f"error: --stats {folder}: is a directory, not a file" in err, err
     assert "internal error" not in err and not (tmp_path / "stats.tmp").exists()
+
+
+def test_serve_refuses_event_log_options_without_the_log(db_url: str) -> None:
+    """`ratecard serve --log-stream NAME` without --log started the embedded server and ignored the
+    stream without a word; the log's options are refused without --log."""
+    url = at_head(db_url)
+    for option, value in (("--log-stream", "OTHER_EVENTS"), ("--log-dedup-window", "60")):
+        code, out, err = _cli(url, "serve", option, value)
+        assert code == 2, (option, out, err)
+        assert "go with --log URL" in err and "ratecard API on" not in out + err

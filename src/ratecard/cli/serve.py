@@ -29,6 +29,9 @@ def serve(
     from ..store.db import resolve_url
 
     url = resolve_url(db)
+    if log is None and (log_stream != DEFAULT_STREAM or log_dedup_window != DEFAULT_DEDUP_WINDOW):
+        fail("--log-stream and --log-dedup-window go with --log URL (the event log); without --log events "
+             "are stored inside the request and no stream is used")
     if log is not None:
         use_log(log, log_stream, log_dedup_window)  # the stream checked first: a wrong one fails fast
     with store_for(url):

@@ -1,6 +1,7 @@
-"""An error about a command's positional argument names it as the user typed it (EMAIL, MONTH),
-never as an option the command does not have (--email, --month); options keep their --name.
-Run in process against SQLite and PostgreSQL."""
+"""What the CLI says when it is given something it cannot use, or reports what it did: an error
+about a positional argument names it as typed (EMAIL, MONTH), never as an option the command does
+not have; numbers and files past what the command can take are refused as bad usage (exit 2)
+rather than ending in an internal error or a hang. Run in process against SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -106,3 +107,34 @@ def test_serve_refuses_event_log_options_without_the_log(db_url: str) -> None:
         code, out, err = _cli(url, "serve", option, value)
         assert code == 2, (option, out, err)
         assert "go with --log URL" in err and "ratecard API on" not in out + err
+
+
+def test_a_shared_run_reports_its_customers_billed_on_either_store(db_url: str, tmp_path: Path) -> None:
+    """`invoices generate --workers 2` names the run and how many customers were billed; on SQLite,
+    where this process bills the run alone (as stderr says first), it no longer credits "the workers"."""
+    url = at_head(db_url)
+    catalog = tmp_path / "catalog.yaml"
+    catalog.write_text("""
+billing_entity: {name: Acme Cloud BV, country: NL, timezone: UTC, currency: EUR}
+meters:
+  - {code: api_calls, aggregation: count}
+plans:
+  - code: pro
+    currency: EUR
+    interval: month
+    charges:
+      - {code: base, model: flat, amount: "10.00"}
+customers:
+  - {reference: acme, name: Acme, country: NL, tax_rate: "0"}
+  - {reference: beta, name: Beta, country: NL, tax_rate: "0"}
+subscriptions:
+  - {reference: acme-pro, customer: acme, plan: pro, start: 2026-10-01}
+  - {reference: beta-pro, customer: beta, plan: pro, start: 2026-10-01}
+""", encoding="utf-8")
+    assert _cli(url, "catalog", "apply", str(catalog))[0] == 0
+    code, out, err = _cli(url, "invoices", "generate", "--until", "2026-11-01", "--workers", "2")
+    assert code == 0, err
+    assert "invoices up to 2026-11-01: 4 created" in out
+    assert "invoice run 1: 2 of 2 customers billed" in err and "by the workers" not in err
+    if url.startswith("sqlite"):
+        assert "SQLite has one writer: the run is billed by this process alone" in err

@@ -138,3 +138,24 @@ subscriptions:
     assert "invoice run 1: 2 of 2 customers billed" in err and "by the workers" not in err
     if url.startswith("sqlite"):
         assert "SQLite has one writer: the run is billed by this process alone" in err
+
+
+def test_demo_names_what_is_wrong_with_its_examples_folder(db_url: str, tmp_path: Path) -> None:
+    """`ratecard demo --examples X` told to `run make demo` whatever was missing, even when X was
+    not a folder or had no catalog (which `make demo` does not make); only missing events are
+    what `make demo` generates."""
+    url = at_head(db_url)
+    not_a_folder = tmp_path / "catalog.yaml"
+    not_a_folder.write_text("plans: []\n", encoding="utf-8")
+    code, _, err = _cli(url, "demo", "--examples", str(tmp_path / "nowhere"))
+    assert code == 2 and "nowhere: not a folder; give the example workspace folder" in err
+    code, _, err = _cli(url, "demo", "--examples", str(not_a_folder))
+    assert code == 2 and "catalog.yaml: not a folder" in err
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    code, _, err = _cli(url, "demo", "--examples", str(empty))
+    assert code == 2 and "empty/catalog.yaml: missing; give the example workspace folder" in err
+    assert "make demo" not in err
+    (empty / "catalog.yaml").write_text("plans: []\n", encoding="utf-8")
+    code, _, err = _cli(url, "demo", "--examples", str(empty))
+    assert code == 2 and "empty/events.jsonl: missing; run `make demo`" in err

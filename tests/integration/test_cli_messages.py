@@ -159,3 +159,29 @@ def test_demo_names_what_is_wrong_with_its_examples_folder(db_url: str, tmp_path
     (empty / "catalog.yaml").write_text("plans: []\n", encoding="utf-8")
     code, _, err = _cli(url, "demo", "--examples", str(empty))
     assert code == 2 and "empty/events.jsonl: missing; run `make demo`" in err
+
+
+def test_subscriptions_import_names_the_line_of_a_start_that_is_not_a_date(db_url: str, tmp_path: Path) -> None:
+    """A `start` (or `end`, `bill_from`) that is neither a date, an RFC 3339 datetime nor a Unix
+    timestamp was an internal error (ValueError, or an overflow for a huge timestamp)."""
+    url = at_head(db_url)
+    catalog = tmp_path / "catalog.yaml"
+    catalog.write_text("""
+billing_entity: {name: Acme Cloud BV, country: NL, timezone: UTC, currency: EUR}
+plans:
+  - code: pro
+    currency: EUR
+    interval: month
+    charges:
+      - {code: base, model: flat, amount: "10.00"}
+""", encoding="utf-8")
+    assert _cli(url, "catalog", "apply", str(catalog))[0] == 0
+    for field, value in (("start", "99999-10-01"), ("start", "99999999999999999999"), ("end", "next week")):
+        rows = {"start": "2026-10-01", "end": "2027-10-01", field: value}
+        csv_file = tmp_path / "subs.csv"
+        csv_file.write_text("reference,customer,plan,start,end\n"
+                            f"s1,acme,pro,{rows['start']},{rows['end']}\n", encoding="utf-8")
+        code, _, err = _cli(url, "subscriptions", "import", str(csv_file), "--dry-run")
+        assert code == 2, (field, value, err)
+        assert f"subs.csv: line 2: field '{field}': '{value}' is not a date (2026-10-01)" in err
+        assert "internal error" not in err

@@ -72,4 +72,5 @@ bench: $(DEV_STAMP)
 	$(BIN)/python -m bench.run
 
 clean:
-	rm -rf $(VENV) demo.db* demo-reconcile.html examples/legacy.csv .pytest_cache .hypothesis
+	rm -rf $(VENV) demo.db* demo-reconcile.html examples/legacy.csv .pytest_cache .hypothesis \
+		drafts.csv rejected.jsonl report.html report.json run.json

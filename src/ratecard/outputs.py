@@ -48,6 +48,14 @@ def csv_cell(value: Any) -> Any:
     return text
 
 
+def csv_cell_read(text: str) -> str:
+    """A text cell of a CSV that csv_cell wrote, as it was before: the `'` put in front of a
+    formula-like text is taken off again (any other text is returned unchanged)."""
+    if text.startswith("'") and csv_cell(text[1:]) == text:
+        return text[1:]
+    return text
+
+
 def csv_text(header: Iterable[str], rows: Iterable[Iterable[Any]]) -> str:
     """A CSV document (header, then rows; "\\n" line ends), every cell through `csv_cell`."""
     buffer = io.StringIO()

@@ -21,13 +21,17 @@ def open_binary(path: Path, what: str, error: type[Exception]) -> BinaryIO:
         raise error(f"{path}: cannot be read: {exc.strerror}") from None
 
 
-def read_text(path: Path, what: str, error: type[Exception]) -> str:
-    """The file's text (UTF-8, a BOM dropped); `error` names the file and what is wrong."""
+def read_text(path: Path, what: str, error: type[Exception], limit: int | None = None) -> str:
+    """The file's text (UTF-8, a BOM dropped); `error` names the file and what is wrong. With
+    `limit`, at most that many bytes are read: a longer file is refused, whatever its size says
+    (a pipe or a device such as /dev/zero reports none)."""
     with open_binary(path, what, error) as handle:
         try:
-            raw = handle.read()
+            raw = handle.read() if limit is None else handle.read(limit + 1)
         except OSError as exc:
             raise error(f"{path}: cannot be read: {exc.strerror}") from None
+    if limit is not None and len(raw) > limit:
+        raise error(f"{path}: is larger than {limit} bytes")
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

@@ -89,6 +89,29 @@ def test_one_off_invoices_are_left_out_of_the_usage_reconciliation(db_url: str, 
     assert "Left out" not in to_html(before)
 
 
+def test_own_csv_export_reconciles_clean_when_a_reference_looks_like_a_formula(db_url: str, tmp_path: Path) -> None:
+    """A customer reference a spreadsheet would run as a formula ("=acme") is written with a `'`
+    in front in ratecard's CSV export; that export read back as the legacy file matches every
+    line (and the same file with the `'` taken away by hand matches too)."""
+    from ratecard.billing.export import invoices_csv
+
+    catalog_text = CATALOG_WITH_OVERRIDE.replace("reference: acme,", "reference: '=acme',").replace(
+        "customer: acme,", "customer: '=acme',")
+    store, _ = workspace(db_url, catalog_text)
+    version, catalog = current(store)
+    events = [{**event, "customer": "=acme"} for event in [*EVENTS, LATE_CALL]]
+    import_file(store, catalog, write_jsonl(tmp_path / "e.jsonl", events), NOW)
+    generate_invoices(store, catalog, version, date(2026, 3, 1), NOW)
+    exported = invoices_csv(list_invoices(store))
+    assert "'=acme" in exported  # neutralised for spreadsheets
+    path = tmp_path / "own.csv"
+    path.write_text(exported, encoding="utf-8")
+    result = _run(store, catalog, path)
+    assert result.ratecard_lines > 0
+    assert result.differences == [] and result.matched == result.ratecard_lines
+    assert {line.customer for line in read_legacy(path, Mapping({}))} == {"=acme"}
+
+
 def test_decimal_comma_export_reconciles_with_its_separator(db_url: str, tmp_path: Path) -> None:
     """An export writing decimal commas (1.234,50) is clean with decimal_separator ",", and is
     refused with the default "." rather than read a hundred times too large."""

@@ -197,6 +197,8 @@ def test_check_finds_a_rollup_row_that_differs_from_the_events(db_url: str, tmp_
         report = check_rollups(store, "live")
         assert not report["ok"]
         assert any("2 events" in line for item in report["rollups"] for line in item["differences"])
+        # the hour as people read it, not the stored microseconds
+        assert any("hour 2026-03-01T02:00:00Z " in line for item in report["rollups"] for line in item["differences"])
     finally:
         store.dispose()
 

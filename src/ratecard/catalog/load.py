@@ -162,7 +162,7 @@ def load_document(path: str | Path) -> dict[str, Any]:
         too_big = False  # read_text reports the missing or unreadable file
     if too_big:
         raise CatalogFileError(f"{file}: is larger than {MAX_DOCUMENT_BYTES} bytes")
-    text = read_text(file, "a catalog file", CatalogFileError)
+    text = read_text(file, "a catalog file", CatalogFileError, limit=MAX_DOCUMENT_BYTES)
     if not text.strip():
         raise CatalogFileError(f"{file}: is empty; a catalog needs at least `plans`")
     document = parse_text(text, str(file))

@@ -13,6 +13,7 @@ database layers under them) are imported by the verb that runs.
 from __future__ import annotations
 
 import os
+import sys
 
 import typer
 
@@ -63,6 +64,19 @@ app.add_typer(entitlements.app, name="entitlements")
 app.add_typer(rollups.app, name="rollups")
 
 
+def _arguments_of(argv: list[str]) -> frozenset[str]:
+    """The positional argument names of the command `argv` ran (`users create` -> {"email"}), so
+    an error about one names it as typed (EMAIL) rather than as an option it is not (--email)."""
+    command = typer.main.get_command(app)
+    for token in argv:
+        commands = getattr(command, "commands", None)
+        if not isinstance(commands, dict) or token not in commands:
+            break
+        command = commands[token]
+    return frozenset(param.name for param in command.params
+                     if param.param_type_name == "argument" and param.name)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Console entry point: bad input never shows a traceback."""
     from ..services.errors import ServiceError
@@ -72,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:
         return int(exc.code or 0) if not isinstance(exc.code, str) else 2
     except ServiceError as exc:  # a use case refused: its sentence, exit 2 (1 for a refused safety check)
-        return report_failure(exc)
+        return report_failure(exc, _arguments_of(sys.argv[1:] if argv is None else argv))
     except KeyboardInterrupt:
         err.print("interrupted; everything committed so far is kept")
         return 130

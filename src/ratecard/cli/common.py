@@ -28,6 +28,12 @@ if TYPE_CHECKING:
 DbOption = Annotated[str | None, typer.Option("--db", help="Database URL (else RATECARD_DATABASE_URL, "
                                                              "else sqlite:///ratecard.db).")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
+# the largest --limit of a listing (0 lists everything): a bigger number is refused as bad usage
+# rather than reaching the database, where it does not fit an integer
+MAX_LIMIT = 1_000_000_000
+# the largest id of a rule, webhook endpoint, delivery or invoice run (an INTEGER column): a bigger
+# number names nothing and is refused as bad usage rather than overflowing the query
+MAX_ID = 2**31 - 1
 # the CLI works on the live environment unless a verb says otherwise (keys, monitor ingestion)
 ENVIRONMENT = "live"
 
@@ -37,23 +43,26 @@ def fail(message: str, code: int = 2) -> NoReturn:
     raise typer.Exit(code)
 
 
-def option_name(field: str) -> str:
-    return "--" + field.replace("_", "-")
+def option_name(field: str, arguments: frozenset[str] = frozenset()) -> str:
+    """How the user typed the value at fault: `--field` for an option, `FIELD` for one of the
+    command's arguments (`ratecard users create EMAIL`, `events partitions detach MONTH`)."""
+    return field.upper() if field in arguments else "--" + field.replace("_", "-")
 
 
-def explain(error: ServiceError) -> str:
-    """The error's sentence, naming the option at fault the way it is typed."""
-    return f"{option_name(error.field)}: {error.message}" if error.field else error.message
+def explain(error: ServiceError, arguments: frozenset[str] = frozenset()) -> str:
+    """The error's sentence, naming the option (or argument) at fault the way it is typed."""
+    return f"{option_name(error.field, arguments)}: {error.message}" if error.field else error.message
 
 
-def report_failure(error: ServiceError) -> int:
+def report_failure(error: ServiceError, arguments: frozenset[str] = frozenset()) -> int:
     """Print a use case's refusal (its details first, one a line) and return the exit code: 1 for a
-    refused safety check (the command ran and found a problem), else 2."""
+    refused safety check (the command ran and found a problem), else 2. `arguments`: the names of
+    the command's positional arguments (named in capitals, not as options)."""
     from ..services.errors import Refused
 
     for detail in error.details:
         say(err, f"error: {detail}")
-    say(err, f"error: {explain(error)}")
+    say(err, f"error: {explain(error, arguments)}")
     return 1 if isinstance(error, Refused) else 2
 
 

@@ -11,6 +11,7 @@ import typer
 
 from .common import (
     ENVIRONMENT,
+    MAX_LIMIT,
     DbOption,
     JsonOption,
     check_output,
@@ -83,12 +84,20 @@ def _print_import(report: Any, no_catalog: bool) -> None:
     for reason, count in sorted(report.rejected.items()):
         table.add_row(f"rejected: {reason}", str(count), style="red")
     out.print(table)
-    for row in report.outside_by_customer()[:SHOWN_PROBLEMS]:
+    outside = report.outside_by_customer()
+    for row in outside[:SHOWN_PROBLEMS]:
         times = ", ".join(f"{row[k]} {k.replace('_', ' ')}" for k in OUTSIDE_REASONS if row[k])
         say(err, f"no subscription: {row['customer']}: {times}")
-    for row in report.unpriced_rows()[:SHOWN_PROBLEMS]:
+    if len(outside) > SHOWN_PROBLEMS:
+        err.print(f"… and {len(outside) - SHOWN_PROBLEMS} more customers without a subscription for some "
+                  "events (use --json)")
+    unpriced = report.unpriced_rows()
+    for row in unpriced[:SHOWN_PROBLEMS]:
         say(err, f"unpriced: {row['customer']} / {row['meter']}: {row['events']} event(s), "
                  f"{row['reason'].replace('_', ' ')} (no invoice line counts them)")
+    if len(unpriced) > SHOWN_PROBLEMS:
+        err.print(f"… and {len(unpriced) - SHOWN_PROBLEMS} more unpriced (customer, meter) pairs "
+                  "(use --json, or `ratecard events list --status unpriced`)")
     for rejection in report.rejections[:SHOWN_PROBLEMS]:
         say(err, f"rejected: {report.source}: {rejection.message} [{rejection.reason}]")
     if len(report.rejections) > SHOWN_PROBLEMS:
@@ -112,7 +121,8 @@ def list_(
                                                                 "charge) | invalid_value")]
     = None,
     customer: Annotated[str | None, typer.Option("--customer", help="Only this customer's events.")] = None,
-    limit: Annotated[int, typer.Option("--limit", min=0, help="At most this many, newest first (0: all).")] = 100,
+    limit: Annotated[int, typer.Option("--limit", min=0, max=MAX_LIMIT,
+                                                help="At most this many, newest first (0: all).")] = 100,
     db: DbOption = None,
     json_output: JsonOption = False,
 ) -> None:

@@ -75,7 +75,7 @@ def _print_run(report: dict, until: str, json_output: bool) -> None:
                  f"({report['subscriptions']} subscriptions, {report['cuts']} boundaries)")
         if "run" in report:
             run = report["run"]
-            say(err, f"invoice run {run['id']}: {run['done']} of {run['items']} customers billed by the workers"
+            say(err, f"invoice run {run['id']}: {run['done']} of {run['items']} customers billed"
                      + (f", {run['failed']} failed" if run["failed"] else ""))
         for failure in report["failures"]:
             boundary = f", boundary {failure['boundary']}" if failure["boundary"] else ""

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from .common import ENVIRONMENT, DbOption, JsonOption, counts_text, emit_json, now, store_for
+from .common import ENVIRONMENT, MAX_ID, MAX_LIMIT, DbOption, JsonOption, counts_text, emit_json, now, store_for
 from .console import Table, out, say
 
 monitor_app = typer.Typer(help="Ingestion figures and the cron-safe alert run.", no_args_is_help=True)
@@ -16,7 +16,8 @@ rules_app = typer.Typer(help="Alert rules: silence and drop.", no_args_is_help=T
 webhooks_app = typer.Typer(help="Signed webhook endpoints for alerts, and the delivery log.", no_args_is_help=True)
 alerts_app.add_typer(rules_app, name="rules")
 
-Limit = Annotated[int, typer.Option("--limit", min=0, help="At most this many, newest first (0: all).")]
+RowId = Annotated[int, typer.Argument(min=1, max=MAX_ID)]
+Limit = Annotated[int, typer.Option("--limit", min=0, max=MAX_LIMIT, help="At most this many, newest first (0: all).")]
 
 # ---------------------------------------------------------------- monitor
 
@@ -163,7 +164,7 @@ def rules_list(db: DbOption = None, json_output: JsonOption = False) -> None:
 
 
 @rules_app.command("remove")
-def rules_remove(rule_id: int, db: DbOption = None, json_output: JsonOption = False) -> None:
+def rules_remove(rule_id: RowId, db: DbOption = None, json_output: JsonOption = False) -> None:
     """Remove a rule; its open alerts are resolved (and that is delivered)."""
     from ..services import monitoring
 
@@ -228,7 +229,7 @@ def webhooks_list(db: DbOption = None, json_output: JsonOption = False) -> None:
 
 
 @webhooks_app.command("remove")
-def webhooks_remove(endpoint_id: int, db: DbOption = None) -> None:
+def webhooks_remove(endpoint_id: RowId, db: DbOption = None) -> None:
     """Remove an endpoint; its pending deliveries are marked failed (the log is kept)."""
     from ..services import monitoring
 
@@ -240,7 +241,8 @@ def webhooks_remove(endpoint_id: int, db: DbOption = None) -> None:
 @webhooks_app.command("deliveries")
 def webhooks_deliveries(
     status: Annotated[str | None, typer.Option("--status", help="pending | delivered | failed")] = None,
-    endpoint: Annotated[int | None, typer.Option("--endpoint", help="Only this endpoint's deliveries.")] = None,
+    endpoint: Annotated[int | None, typer.Option("--endpoint", min=1, max=MAX_ID,
+                                                                help="Only this endpoint's deliveries.")] = None,
     limit: Limit = 100,
     db: DbOption = None,
     json_output: JsonOption = False,
@@ -267,7 +269,7 @@ def webhooks_deliveries(
 
 
 @webhooks_app.command("retry")
-def webhooks_retry(delivery_id: int, db: DbOption = None, json_output: JsonOption = False) -> None:
+def webhooks_retry(delivery_id: RowId, db: DbOption = None, json_output: JsonOption = False) -> None:
     """Send a failed delivery again: back to pending with fresh attempts; the next `ratecard monitor
     run` sends it."""
     from ..services import monitoring

@@ -16,8 +16,8 @@ APP_FACTORY = "ratecard.api.app:app_from_environment"
 
 def serve(
     host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port")] = 8000,
-    workers: Annotated[int, typer.Option("--workers", min=1, help="Server processes.")] = 1,
+    port: Annotated[int, typer.Option("--port", min=1, max=65535)] = 8000,
+    workers: Annotated[int, typer.Option("--workers", min=1, max=64, help="Server processes.")] = 1,
     db: DbOption = None,
     log: LogOption = None,
     log_stream: LogStreamOption = DEFAULT_STREAM,
@@ -29,6 +29,9 @@ def serve(
     from ..store.db import resolve_url
 
     url = resolve_url(db)
+    if log is None and (log_stream != DEFAULT_STREAM or log_dedup_window != DEFAULT_DEDUP_WINDOW):
+        fail("--log-stream and --log-dedup-window go with --log URL (the event log); without --log events "
+             "are stored inside the request and no stream is used")
     if log is not None:
         use_log(log, log_stream, log_dedup_window)  # the stream checked first: a wrong one fails fast
     with store_for(url):

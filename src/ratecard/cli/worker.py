@@ -17,7 +17,7 @@ from typing import Annotated
 
 import typer
 
-from .common import DbOption, fail, masked_url, store_for
+from .common import MAX_ID, DbOption, check_output, fail, masked_url, store_for
 from .console import err, say
 
 # the defaults of ratecard.ingest.log, repeated so `ratecard --help` does not import the services
@@ -64,7 +64,7 @@ def worker(
     invoices: Annotated[bool, typer.Option("--invoices", help="Help with invoice runs instead: claim customers "
                                                               "of the open runs (`invoices generate --workers N`) "
                                                               "and bill them.")] = False,
-    run: Annotated[int | None, typer.Option("--run", min=1, help="With --invoices: only this run; exit once it "
+    run: Annotated[int | None, typer.Option("--run", min=1, max=MAX_ID, help="With --invoices: only this run; exit once it "
                                                                 "is billed.")] = None,
     poll: Annotated[float, typer.Option("--poll", min=0.05, max=60, help="With --invoices: seconds between two "
                                                                          "looks for open runs.")] = 1.0,
@@ -87,6 +87,8 @@ def worker(
         return
     assert log is not None
     url = resolve_url(db)
+    if stats is not None:
+        check_output("--stats", stats, url)  # a directory or the database: refused before anything runs
     try:
         settings = log_settings(log, log_stream, log_dedup_window, ack_wait)
     except ServiceError as exc:

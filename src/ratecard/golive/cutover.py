@@ -298,8 +298,13 @@ def apply_cutover(store: Store, environment: str, catalog: Catalog, day: date, n
     return plan
 
 
+SHOWN_RISKS = 20  # subscriptions named in a refusal; the rest are counted
+
+
 class CutoverRefused(ValueError):
     def __init__(self, risks: list[str]) -> None:
-        super().__init__("the cutover would bill periods twice:\n  " + "\n  ".join(risks[:20]) +
+        more = f"\n  … and {len(risks) - SHOWN_RISKS} more (`ratecard cutover plan` lists them all)" \
+            if len(risks) > SHOWN_RISKS else ""
+        super().__init__("the cutover would bill periods twice:\n  " + "\n  ".join(risks[:SHOWN_RISKS]) + more +
                          "\nfix those first or pass --force")
         self.risks = risks

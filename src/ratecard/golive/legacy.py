@@ -27,6 +27,7 @@ from typing import Any
 
 from ..domain.json_values import text_form
 from ..domain.money import MoneyError, minor_units
+from ..outputs import csv_cell_read
 from ..textfile import read_column_mapping, read_text
 
 FIELDS = ("customer", "code", "service_start", "service_end", "quantity", "amount", "currency", "tax", "invoice",
@@ -164,6 +165,9 @@ def _csv_rows(path: Path, text: str, mapping: Mapping) -> list[tuple[int, dict[s
     # ratecard's own CSV export repeats the invoice's fields (subtotal, tax, total) on every
     # line: its tax belongs to the invoice, so it is not compared line by line
     invoice_level_tax = "subtotal" in header and "total" in header and "tax" not in mapping.columns
+    # ratecard's own export put a `'` before a text a spreadsheet would run as a formula (a
+    # customer reference such as "=acme" or "@acme"): read without it, it matches its own lines
+    own_export = {"number", "subtotal", "total", "customer", "code"} <= set(header) and not mapping.columns
     by_ratecard_name = []
     rows = enumerate(reader, start=2)
     while True:
@@ -178,6 +182,10 @@ def _csv_rows(path: Path, text: str, mapping: Mapping) -> list[tuple[int, dict[s
         values = {field: row.get(mapping.column(field)) for field in FIELDS}
         if invoice_level_tax:
             values["tax"] = None
+        if own_export:
+            for field in ("customer", "code", "invoice", "filter"):
+                if isinstance(values.get(field), str):
+                    values[field] = csv_cell_read(values[field])
         by_ratecard_name.append((number, values))
     return by_ratecard_name
 

@@ -72,12 +72,12 @@ def plan_import(document: CatalogDocument, path: Path, mapping: dict[str, str],
             known_customers.add(row["customer"])
             added_customers += 1
         subscription: dict[str, Any] = {"reference": reference, "customer": row["customer"], "plan": row["plan"],
-                                        "start": _moment(row["start"])}
+                                        "start": _moment(row["start"], path, number, "start")}
         if row.get("end"):
-            subscription["end"] = _moment(row["end"])
+            subscription["end"] = _moment(row["end"], path, number, "end")
         chosen = row.get("bill_from") or (bill_from.isoformat() if bill_from else None)
         if chosen:
-            subscription["bill_from"] = _moment(chosen)
+            subscription["bill_from"] = _moment(chosen, path, number, "bill_from")
         if row.get("billing_anchor"):
             subscription["billing_anchor"] = _anchor(row["billing_anchor"], path, number)
         row_of_subscription[len(raw["subscriptions"])] = number
@@ -135,14 +135,20 @@ def _read(path: Path, mapping: dict[str, str]) -> list[tuple[int, dict[str, str]
     return rows
 
 
-def _moment(text: str) -> str:
-    """Dates stay dates; datetimes without a zone are read as UTC (exports write them so)."""
+def _moment(text: str, path: Path, number: int, field: str) -> str:
+    """Dates stay dates (checked with the catalog); datetimes without a zone are read as UTC (exports
+    write them so); digits are a Unix timestamp. Anything else is refused naming its line and field."""
     value = text.strip()
     if len(value) == 10:
         return value
-    if value.isdigit():
-        return datetime.fromtimestamp(int(value), tz=UTC).isoformat()
-    parsed = datetime.fromisoformat(value.replace("Z", "+00:00").replace(" ", "T"))
+    try:
+        if value.isdigit():
+            return datetime.fromtimestamp(int(value), tz=UTC).isoformat()
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00").replace(" ", "T"))
+    except (ValueError, OverflowError, OSError):
+        raise SubscriptionImportError(
+            f"{path}: line {number}: field {field!r}: {value[:40]!r} is not a date (2026-10-01), an RFC 3339 "
+            "datetime or a Unix timestamp") from None
     if parsed.tzinfo is None:
         return value.replace(" ", "T") + "+00:00"
     return parsed.isoformat()

@@ -32,9 +32,14 @@ def run_demo(store: Store, examples: Path, now: datetime) -> dict[str, Any]:
     """Apply examples/catalog.yaml, import examples/events.jsonl, generate the drafts up to DEMO_UNTIL."""
     catalog_file = examples / "catalog.yaml"
     events_file = examples / "events.jsonl"
-    for needed in (catalog_file, events_file):
-        if not needed.exists():
-            raise InvalidInput(f"{needed}: missing; run `make demo` (it generates the example events)")
+    if not examples.is_dir():
+        raise InvalidInput(f"{examples}: not a folder; give the example workspace folder, the project's "
+                           "examples/ (catalog.yaml and events.jsonl)", field="examples")
+    if not catalog_file.exists():
+        raise InvalidInput(f"{catalog_file}: missing; give the example workspace folder, the project's examples/",
+                           field="examples")
+    if not events_file.exists():
+        raise InvalidInput(f"{events_file}: missing; run `make demo` (it generates the example events)")
     try:
         apply_catalog(store, catalog_file, now)
         version, catalog = current_catalog(store)

@@ -31,6 +31,7 @@ from sqlalchemy import text
 
 from ..catalog import MeterSpec
 from ..catalog.validate import unreadable_property_name
+from ..domain.instants import rfc3339
 from ..domain.json_values import text_form
 from ..domain.pricing import ChargeFilter
 from ..domain.rollups import (
@@ -664,7 +665,7 @@ def differences(store: Store, environment: str, entry: Registered, limit: int = 
         want, have = expected.get(key), stored.get(key)
         if want is None or have is None or _signature(want) != _signature(have):
             if len(problems) < limit:
-                problems.append(f"customer {key[1]} hour {key[2]} subscription {key[3] or '-'} "
+                problems.append(f"customer {key[1]} hour {rfc3339(key[2])} subscription {key[3] or '-'} "
                                 f"dimension {key[4] or '-'}: stored {_describe(have)}, raw events {_describe(want)}")
             else:
                 break

@@ -21,16 +21,23 @@ def open_binary(path: Path, what: str, error: type[Exception]) -> BinaryIO:
         raise error(f"{path}: cannot be read: {exc.strerror}") from None
 
 
-def read_text(path: Path, what: str, error: type[Exception], limit: int | None = None) -> str:
-    """The file's text (UTF-8, a BOM dropped); `error` names the file and what is wrong. With
-    `limit`, at most that many bytes are read: a longer file is refused, whatever its size says
-    (a pipe or a device such as /dev/zero reports none)."""
+# What a file read whole may hold unless its reader says otherwise: a legacy export of a year of
+# invoice lines for 10,000 customers is ~25 MB; ten times that is still read in seconds, and a
+# device or a pipe that never ends (/dev/zero) is refused instead of filling the memory
+MAX_TEXT_BYTES = 256 * 1024 * 1024
+MAX_MAPPING_BYTES = 1024 * 1024  # a column mapping is a few lines of YAML
+
+
+def read_text(path: Path, what: str, error: type[Exception], limit: int = MAX_TEXT_BYTES) -> str:
+    """The file's text (UTF-8, a BOM dropped); `error` names the file and what is wrong. At most
+    `limit` bytes are read: a longer file is refused, whatever its size says (a pipe or a device
+    such as /dev/zero reports none)."""
     with open_binary(path, what, error) as handle:
         try:
-            raw = handle.read() if limit is None else handle.read(limit + 1)
+            raw = handle.read(limit + 1)
         except OSError as exc:
             raise error(f"{path}: cannot be read: {exc.strerror}") from None
-    if limit is not None and len(raw) > limit:
+    if len(raw) > limit:
         raise error(f"{path}: is larger than {limit} bytes")
     try:
         return raw.decode("utf-8-sig")
@@ -55,7 +62,7 @@ def utf8_error_offset(raw: bytes) -> int | None:
 def read_column_mapping(path: Path, fields: tuple[str, ...], error: type[Exception]) -> tuple[dict[str, str], dict]:
     """A mapping file `columns: {ratecard field: their column}` (+ other keys, returned as is)."""
     try:
-        data: Any = yaml.safe_load(read_text(path, "a mapping file", error)) or {}
+        data: Any = yaml.safe_load(read_text(path, "a mapping file", error, MAX_MAPPING_BYTES)) or {}
     except yaml.YAMLError as exc:
         raise error(f"{path}: cannot be read as a YAML mapping: {exc}") from None
     columns = data.get("columns", {}) if isinstance(data, dict) else None

@@ -185,3 +185,13 @@ plans:
         assert code == 2, (field, value, err)
         assert f"subs.csv: line 2: field '{field}': '{value}' is not a date (2026-10-01)" in err
         assert "internal error" not in err
+
+
+def test_a_file_that_never_ends_is_refused_not_read_into_memory(db_url: str) -> None:
+    """A device or a pipe with no end (here /dev/zero) given where a file is read whole: refused
+    once past the most ratecard reads of it, with the file named; memory stays bounded."""
+    url = at_head(db_url)
+    code, _, err = _cli(url, "reconcile", "legacy.csv", "--mapping", "/dev/zero")
+    assert code != 0 and "/dev/zero" in err and "larger than" in err, err
+    code, _, err = _cli(url, "reconcile", "/dev/zero")
+    assert code != 0 and "/dev/zero" in err and "larger than" in err, err

@@ -36,3 +36,31 @@ def test_serve_names_its_http_stack_and_answers_single_events(db_url: str, tmp_p
                                                                  "meter": "tokens", "timestamp": "2026-01-20T10:00:00Z",
                                                                  "properties": {"tokens": "1.5"}}]))
         assert again.status_code == 200 and again.json()["duplicates"] == 1
+
+
+def test_an_address_in_use_is_refused_as_bad_usage(db_url: str) -> None:
+    """`ratecard serve` on a port another program listens on: exit 2 and the reason, before it
+    announces an address it cannot serve (one worker and several alike)."""
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    from ..migrated import at_head
+
+    url = at_head(db_url)
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    port = taken.getsockname()[1]
+    ratecard = str(Path(sys.executable).with_name("ratecard"))
+    env = {k: v for k, v in os.environ.items() if k != "RATECARD_DATABASE_URL"}
+    try:
+        for workers in ("1", "2"):
+            done = subprocess.run([ratecard, "serve", "--db", url, "--host", "127.0.0.1", "--port", str(port),
+                                   "--workers", workers], capture_output=True, text=True, timeout=60, env=env)
+            assert done.returncode == 2, (workers, done.returncode, done.stderr)
+            assert f"--port {port}: cannot listen there" in done.stderr
+            assert "ratecard API on" not in done.stderr
+    finally:
+        taken.close()

@@ -37,6 +37,9 @@ def serve(
     with store_for(url):
         pass  # migrate once, before the workers start
     os.environ["RATECARD_DATABASE_URL"] = url
+    # bound here, before anything is printed: an address in use is refused with exit 2 and its
+    # reason, as a bad --port is (uvicorn alone would say so and exit 3)
+    listener = _tcp_listener(host, port)
     address = f"[{host}]" if ":" in host else host
     say(err, f"ratecard API on http://{address}:{port} (OpenAPI at /openapi.json), {workers} worker(s)")
     say(err, f"console on http://{address}:{port}/console/ (sign in as a user of `ratecard users create`)")
@@ -44,6 +47,7 @@ def serve(
     http, loop = http_stack()
     say(err, f"HTTP: {http} parser, {loop} event loop")
     if workers == 1:
+        listener.close()  # one worker: uvicorn binds the address again itself
         uvicorn.run(APP_FACTORY, factory=True, host=host, port=port, log_level="warning", access_log=False,
                     http=http, loop=loop)
         return
@@ -51,7 +55,7 @@ def serve(
 
     config = uvicorn.Config(APP_FACTORY, factory=True, host=host, port=port, workers=workers, log_level="warning",
                             access_log=False, http=http, loop=loop)
-    Multiprocess(config, sockets=[_tcp_listener(host, port)]).run()
+    Multiprocess(config, sockets=[listener]).run()
 
 
 def http_stack() -> tuple[str, str]:

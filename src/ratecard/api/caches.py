@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from ..catalog import Catalog
 from ..services.catalog import catalog_at
-from ..services.events import EventValidator, late_windows
+from ..services.events import EventValidator, LateWindows
 from ..services.keys import revocations
 from ..store import Store
 from ..store.catalog_state import Fingerprint
@@ -61,12 +61,14 @@ class KeyCache:
 @dataclass
 class CatalogState:
     """One environment's current catalog, built, and the validator events are checked with.
-    `finals` is the final invoices' fingerprint the validator's late windows were read at."""
+    `finals` is the final invoices' fingerprint the validator's late windows were read at; `late`
+    keeps them current, reading only the documents finalized since."""
 
     version: int
     catalog: Catalog
     validator: EventValidator
     finals: int = -1  # none read yet
+    late: LateWindows = field(default_factory=LateWindows)
 
 
 class CatalogCache:
@@ -131,7 +133,7 @@ class CatalogCache:
                 return None
             state = CatalogState(stamp.catalog_version, catalog, EventValidator(catalog, now))
         if state.finals != stamp.finals:
-            state.validator.set_finalized(late_windows(store, env) if stamp.finals else {})
+            state.late.refresh(store, env, state.validator, stamp.finals)
             state.finals = stamp.finals
         with self._lock:
             self._states[env] = state

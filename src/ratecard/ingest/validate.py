@@ -148,6 +148,19 @@ def _midnight(day: str) -> int | None:
 _EPOCH_DAY = date(1970, 1, 1)
 
 
+def _merged(spans: Sequence[tuple[int, int]]) -> tuple[list[int], list[int]]:
+    """Windows [start, end) sorted, the overlapping or touching ones merged: (starts, ends)."""
+    starts: list[int] = []
+    ends: list[int] = []
+    for start, end in sorted(spans):
+        if starts and start <= ends[-1]:
+            ends[-1] = max(ends[-1], end)
+        else:
+            starts.append(start)
+            ends.append(end)
+    return starts, ends
+
+
 def _numeric(value: Any) -> Decimal | None:
     if isinstance(value, bool):
         return None
@@ -224,17 +237,21 @@ class EventValidator:
         one bisect over a customer's few merged windows."""
         merged: dict[str, tuple[list[int], list[int]]] = {}
         for customer, spans in windows.items():
-            starts: list[int] = []
-            ends: list[int] = []
-            for start, end in sorted(spans):
-                if starts and start <= ends[-1]:
-                    ends[-1] = max(ends[-1], end)
-                else:
-                    starts.append(start)
-                    ends.append(end)
-            if starts:
-                merged[customer] = (starts, ends)
+            found = _merged(spans)
+            if found[0]:
+                merged[customer] = found
         self.finalized = merged
+
+    def add_finalized(self, windows: Mapping[str, Sequence[tuple[int, int]]]) -> None:
+        """Add windows to those held (documents finalized since they were read): the result is
+        the one `set_finalized` gives for all of them at once, as merging touching or overlapping
+        windows does not depend on the order they come in. Only the customers named are rebuilt,
+        each replaced whole, so a request checking an event meanwhile sees the old or the new."""
+        for customer, spans in windows.items():
+            held = self.finalized.get(customer)
+            found = _merged([*zip(*held, strict=True), *spans] if held is not None else spans)
+            if found[0]:
+                self.finalized[customer] = found
 
     def is_late(self, customer: str, ts: int) -> bool:
         spans = self.finalized.get(customer)

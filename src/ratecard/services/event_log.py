@@ -37,7 +37,7 @@ from ..store import Store
 from ..store.catalog_state import fingerprint
 from .catalog import catalog_at
 from .errors import InvalidInput, ServiceError
-from .events import import_batch, late_windows
+from .events import LateWindows, import_batch
 
 __all__ = ["DEFAULT_ACK_WAIT", "DEFAULT_DEDUP_WINDOW", "DEFAULT_STREAM", "LogSettings", "LogUnavailable",
            "QueuedBatch", "WorkerStats", "check_for_log", "log_settings", "prepare_log", "publisher_from_environment",
@@ -139,7 +139,7 @@ class _Catalogs:
     its late windows re-read when an invoice is finalized), as the server's catalog cache does."""
 
     def __init__(self) -> None:
-        self._states: dict[str, tuple[int, Catalog, EventValidator, Any]] = {}
+        self._states: dict[str, tuple[int, Catalog, EventValidator, LateWindows]] = {}
 
     def current(self, store: Store, environment: str, now: datetime) -> tuple[EventValidator | None, Catalog | None]:
         stamp = fingerprint(store, environment)
@@ -150,10 +150,8 @@ class _Catalogs:
             catalog = catalog_at(store, stamp.catalog_version, environment)
             if catalog is None:
                 return None, None
-            state = (stamp.catalog_version, catalog, EventValidator(catalog, now), None)
-        if state[3] != stamp.finals:
-            state[2].set_finalized(late_windows(store, environment) if stamp.finals else {})
-            state = (*state[:3], stamp.finals)
+            state = (stamp.catalog_version, catalog, EventValidator(catalog, now), LateWindows())
+        state[3].refresh(store, environment, state[2], stamp.finals)
         self._states[environment] = state
         return state[2], state[1]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,6 +24,7 @@ from ..store import Store
 from ..store.backfills import BackfillError, BackfillNotFound
 from ..store.catalog_state import Fingerprint
 from ..store.events import Row, StoredEvent, list_events
+from ..store.final_windows import Marks, final_windows_marked, final_windows_since
 from ..store.invoices import finalized_windows
 from .catalog import current_catalog, optional_catalog
 from .entitlements import usage_changed
@@ -32,7 +34,7 @@ from .errors import Conflict, InvalidInput, NotFound
 __all__ = ["EVENT_STATUSES", "GROUP_REQUEST_EVENTS", "MAX_GROUP_EVENTS", "MAX_GROUP_WAIT", "OUTSIDE_REASONS",
            "UNPRICED_REASONS", "EventImport", "EventValidator", "GroupCommitter", "ImportReport", "Outcome",
            "RawEvent", "Rejection", "Row", "StaleCatalog", "check_event_status", "check_one", "decode_event",
-           "find_events", "import_batch", "import_events", "late_windows", "reprocess_events"]
+           "LateWindows", "find_events", "import_batch", "import_events", "late_windows", "reprocess_events"]
 
 EVENT_STATUSES = ("matched", "unmatched", "unknown_customer", "unknown_meter", "no_subscription", "unpriced",
                   "invalid_value")
@@ -104,6 +106,46 @@ def late_windows(store: Store, environment: str) -> dict[str, list[tuple[int, in
     """Per customer, the service windows [start, end) in µs a final invoice billed: an event inside one
     is stored flagged late (a cached validator is given them again whenever an invoice is finalized)."""
     return finalized_windows(store, environment)
+
+
+class LateWindows:
+    """Keeps one cached validator's late windows current as final documents are made, by any process.
+
+    The first refresh reads every final document's windows; the next ones read only the documents
+    finalized since, by their numbers (store.final_windows says why that is exact), and add them
+    (EventValidator.add_finalized): one new final costs a few indexed lookups, not a read of every
+    final invoice's lines. Everything is read again when the fingerprint's count of finals went
+    down, when the database does not continue what was read (a restore), or when many documents
+    are new at once (FULL_AFTER: one read of all costs less than that many lookups)."""
+
+    FULL_AFTER = 5_000
+
+    def __init__(self) -> None:
+        self.finals = -1  # the fingerprint's count of finals the windows were brought up to (-1: none)
+        self.full_reads = 0  # how many refreshes read everything (the first one among them)
+        self._marks: Marks | None = None
+        self._lock = threading.Lock()
+
+    def refresh(self, store: Store, environment: str, validator: EventValidator, finals: int) -> None:
+        """Bring the validator's windows up to the fingerprint's count of finals (`finals`)."""
+        with self._lock:
+            if finals == self.finals:
+                return
+            update = None
+            if finals == 0:  # no final document yet: nothing to read (a later one is read by its number)
+                validator.set_finalized({})
+                self._marks, self.finals = {}, 0
+                return
+            if self._marks is not None and finals > self.finals:
+                update = final_windows_since(store, environment, self._marks, self.FULL_AFTER)
+            if update is None:
+                windows, self._marks = final_windows_marked(store, environment)
+                validator.set_finalized(windows)
+                self.full_reads += 1
+            else:
+                windows, self._marks = update
+                validator.add_finalized(windows)
+            self.finals = finals
 
 
 def import_batch(store: Store, environment: str, now: datetime, records: list[RawEvent | Rejection], dry_run: bool,

@@ -472,6 +472,11 @@ def next_number(connection: Any, environment: str, prefix: str) -> str:
         update(invoice_sequences).where(condition).values(last_number=invoice_sequences.c.last_number + 1)
     )
     number = connection.execute(select(invoice_sequences.c.last_number).where(condition)).scalar_one()
+    return number_text(prefix, number)
+
+
+def number_text(prefix: str, number: int) -> str:
+    """A final document's number as written: the prefix, '-', the number on at least 6 digits."""
     return f"{prefix}-{number:06d}"
 
 
@@ -483,6 +488,16 @@ def finalized_windows(store: Store, environment: str = "live") -> dict[str, list
     An event of a matched customer inside one of these windows is late: stored, never billed
     on the final invoice.
     """
+    windows: dict[str, list[tuple[int, int]]] = defaultdict(list)
+    with store.engine.connect() as connection:
+        read_final_windows(connection, environment, windows)
+    return dict(windows)
+
+
+def read_final_windows(connection: Any, environment: str, windows: dict[str, list[tuple[int, int]]],
+                       numbers: Sequence[str] | None = None) -> None:
+    """`finalized_windows`' rows added to `windows`: of every final document, or (`numbers`) of the
+    final documents with these numbers only."""
     query = (
         select(invoices.c.customer, invoice_lines.c.service_start_ts, invoice_lines.c.service_end_ts)
         .select_from(invoice_lines.join(invoices, invoices.c.id == invoice_lines.c.invoice_id))
@@ -490,11 +505,10 @@ def finalized_windows(store: Store, environment: str = "live") -> dict[str, list
                invoice_lines.c.kind != "advance", invoices.c.subscription != ONE_OFF)  # a one-off bills no usage
         .group_by(invoices.c.customer, invoice_lines.c.service_start_ts, invoice_lines.c.service_end_ts)
     )
-    windows: dict[str, list[tuple[int, int]]] = defaultdict(list)
-    with store.engine.connect() as connection:
-        for customer, start, end in connection.execute(query):
-            windows[customer].append((start, end))
-    return dict(windows)
+    if numbers is not None:
+        query = query.where(invoices.c.number.in_(numbers))
+    for customer, start, end in connection.execute(query):
+        windows[customer].append((start, end))
 
 
 def billed_lines(store: Store, environment: str = "live") -> list[tuple]:

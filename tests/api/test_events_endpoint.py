@@ -88,3 +88,30 @@ def test_an_event_for_a_finalized_period_is_flagged_late(api: Api) -> None:
     api.post("/v1/invoice-runs", json={"until": "2026-02-01"})
     assert list_invoices(store)[1].total == closing.total
     store.dispose()
+
+
+def test_a_period_finalized_after_the_late_windows_were_read_makes_its_events_late(api: Api) -> None:
+    from ratecard.store.events import list_events
+    from ratecard.store.invoices import change_status, list_invoices
+
+    api.apply_catalog()
+    api.post("/v1/events", json=EVENTS)
+    api.post("/v1/invoice-runs", json={"until": "2026-03-01"})
+    store = open_store(api.url)
+    _, january, february = list_invoices(store)
+    change_status(store, january.id, "final", 1, "RC")  # by another process
+    first = [{"id": "late-jan", "customer": "acme", "meter": "api_calls", "timestamp": "2026-01-25T10:00:00Z"},
+             {"id": "feb-1", "customer": "acme", "meter": "api_calls", "timestamp": "2026-02-10T10:00:00Z"}]
+    result = api.post("/v1/events", json=first).json()  # the server reads January's window
+    assert result["stored"] == 2 and result["flags"] == {"late": 1}
+    assert [event.id for event in list_events(store, late=True)] == ["late-jan"]
+    change_status(store, february.id, "final", 2, "RC")  # February closed by another process meanwhile
+    second = [{"id": "late-feb", "customer": "acme", "meter": "api_calls", "timestamp": "2026-02-11T10:00:00Z"},
+              {"id": "late-jan-2", "customer": "acme", "meter": "api_calls", "timestamp": "2026-01-26T10:00:00Z"},
+              {"id": "mar-1", "customer": "acme", "meter": "api_calls", "timestamp": "2026-03-10T10:00:00Z"}]
+    result = api.post("/v1/events", json=second).json()
+    assert result["stored"] == 3 and result["flags"] == {"late": 2}
+    # feb-1 too: it arrived after February's draft was computed, so finalizing flagged it
+    assert sorted(event.id for event in list_events(store, late=True)) == ["feb-1", "late-feb", "late-jan",
+                                                                           "late-jan-2"]
+    store.dispose()

@@ -23,6 +23,7 @@ from ..ingest.validate import OUTSIDE_REASONS, UNPRICED_REASONS, EventValidator
 from ..store import Store
 from ..store.backfills import BackfillError, BackfillNotFound
 from ..store.catalog_state import Fingerprint
+from ..store.db import reader
 from ..store.events import Row, StoredEvent, list_events
 from ..store.final_windows import Marks, final_windows_marked, final_windows_since
 from ..store.invoices import finalized_windows
@@ -131,11 +132,12 @@ class LateWindows:
         with self._lock:
             if finals == self.finals:
                 return
-            update = None
             if finals == 0:  # no final document yet: nothing to read (a later one is read by its number)
                 validator.set_finalized({})
                 self._marks, self.finals = {}, 0
                 return
+            store = reader(store)  # connections kept open: opening a SQLite one costs more than these reads
+            update = None
             if self._marks is not None and finals > self.finals:
                 update = final_windows_since(store, environment, self._marks, self.FULL_AFTER)
             if update is None:

@@ -31,7 +31,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from .db import Store
 from .invoices import number_text, read_final_windows
@@ -87,18 +87,22 @@ def final_windows_since(store: Store, environment: str, marks: Marks, limit: int
     return dict(windows), moved
 
 
+# built once (building a statement per call costs more than running it on a small table)
+_SEQUENCES = select(invoice_sequences.c.prefix, invoice_sequences.c.last_number).where(
+    invoice_sequences.c.environment == bindparam("env"))
+_DOCUMENTS = select(invoices.c.number, invoices.c.id, invoices.c.finalized_at).where(
+    invoices.c.environment == bindparam("env"), invoices.c.number.in_(bindparam("numbers", expanding=True)))
+
+
 def _sequences(connection: Any, environment: str) -> dict[str, int]:
-    query = select(invoice_sequences.c.prefix, invoice_sequences.c.last_number).where(
-        invoice_sequences.c.environment == environment)
-    return {prefix: int(last) for prefix, last in connection.execute(query)}
+    return {prefix: int(last) for prefix, last in connection.execute(_SEQUENCES, {"env": environment})}
 
 
 def _documents(connection: Any, environment: str, numbers: list[str]) -> dict[str, tuple[int, int]]:
     """number -> (id, finalized_at) of the documents with these numbers."""
     found: dict[str, tuple[int, int]] = {}
     for start in range(0, len(numbers), CHUNK):
-        query = select(invoices.c.number, invoices.c.id, invoices.c.finalized_at).where(
-            invoices.c.environment == environment, invoices.c.number.in_(numbers[start:start + CHUNK]))
-        for number, invoice_id, finalized_at in connection.execute(query):
+        rows = connection.execute(_DOCUMENTS, {"env": environment, "numbers": numbers[start:start + CHUNK]})
+        for number, invoice_id, finalized_at in rows:
             found[number] = (int(invoice_id), int(finalized_at or 0))
     return found

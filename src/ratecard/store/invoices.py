@@ -16,7 +16,7 @@ from decimal import Decimal
 from operator import attrgetter
 from typing import Any
 
-from sqlalchemy import delete, func, literal, select, text, update
+from sqlalchemy import bindparam, delete, func, literal, select, text, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import OperationalError
@@ -494,20 +494,31 @@ def finalized_windows(store: Store, environment: str = "live") -> dict[str, list
     return dict(windows)
 
 
+def _final_windows_query(of_numbers: bool) -> Any:
+    query = (
+        select(invoices.c.customer, invoice_lines.c.service_start_ts, invoice_lines.c.service_end_ts)
+        .select_from(invoice_lines.join(invoices, invoices.c.id == invoice_lines.c.invoice_id))
+        .where(invoices.c.environment == bindparam("env"), invoices.c.status == "final",
+               invoice_lines.c.kind != "advance", invoices.c.subscription != ONE_OFF)  # a one-off bills no usage
+        .group_by(invoices.c.customer, invoice_lines.c.service_start_ts, invoice_lines.c.service_end_ts)
+    )
+    return query.where(invoices.c.number.in_(bindparam("numbers", expanding=True))) if of_numbers else query
+
+
+# built once: a refresh after one new final runs the second with one number
+_FINAL_WINDOWS = _final_windows_query(False)
+_FINAL_WINDOWS_OF = _final_windows_query(True)
+
+
 def read_final_windows(connection: Any, environment: str, windows: dict[str, list[tuple[int, int]]],
                        numbers: Sequence[str] | None = None) -> None:
     """`finalized_windows`' rows added to `windows`: of every final document, or (`numbers`) of the
     final documents with these numbers only."""
-    query = (
-        select(invoices.c.customer, invoice_lines.c.service_start_ts, invoice_lines.c.service_end_ts)
-        .select_from(invoice_lines.join(invoices, invoices.c.id == invoice_lines.c.invoice_id))
-        .where(invoices.c.environment == environment, invoices.c.status == "final",
-               invoice_lines.c.kind != "advance", invoices.c.subscription != ONE_OFF)  # a one-off bills no usage
-        .group_by(invoices.c.customer, invoice_lines.c.service_start_ts, invoice_lines.c.service_end_ts)
-    )
-    if numbers is not None:
-        query = query.where(invoices.c.number.in_(numbers))
-    for customer, start, end in connection.execute(query):
+    if numbers is None:
+        rows = connection.execute(_FINAL_WINDOWS, {"env": environment})
+    else:
+        rows = connection.execute(_FINAL_WINDOWS_OF, {"env": environment, "numbers": list(numbers)})
+    for customer, start, end in rows:
         windows[customer].append((start, end))
 
 

@@ -24,6 +24,7 @@ from ratecard.domain.instants import to_micros
 from ratecard.ingest.importer import import_file
 from ratecard.ingest.validate import EventValidator
 from ratecard.services.catalog import current_catalog
+from ratecard.services.events import LateWindows
 from ratecard.store import Store, open_store
 from ratecard.store.catalog_state import fingerprint
 from ratecard.store.catalogs import save_version
@@ -171,6 +172,19 @@ def test_numbers_past_six_digits_and_prefixes_sharing_a_start_are_each_read_once
     assert {"W-999999", "W-1000000", "W-1000001", "A-000001", "A-B-000001"} <= numbers
     assert any(number.startswith("CN-") for number in numbers)  # the corrections' credit notes
     assert state.late.full_reads == 1
+
+
+def test_a_fingerprint_read_before_the_last_refresh_reads_nothing_again(store: Store, tmp_path: Path) -> None:
+    space = Workspace(store, tmp_path)
+    late, validator = LateWindows(), EventValidator(None, NOW)
+    space.finalize(1)
+    older = fingerprint(store, space.environment).finals  # one request reads this ...
+    space.finalize(1)
+    newer = fingerprint(store, space.environment).finals  # ... another this, and refreshes first
+    late.refresh(store, space.environment, validator, newer)
+    late.refresh(store, space.environment, validator, older)
+    late.refresh(store, space.environment, validator, newer)
+    assert (validator.finalized, late.full_reads) == (space.full(), 1)
 
 
 def _finalized(store: Store, environment: str) -> list:

@@ -115,9 +115,10 @@ class LateWindows:
     The first refresh reads every final document's windows; the next ones read only the documents
     finalized since, by their numbers (store.final_windows says why that is exact), and add them
     (EventValidator.add_finalized): one new final costs a few indexed lookups, not a read of every
-    final invoice's lines. Everything is read again when the fingerprint's count of finals went
-    down, when the database does not continue what was read (a restore), or when many documents
-    are new at once (FULL_AFTER: one read of all costs less than that many lookups)."""
+    final invoice's lines. Everything is read again when the database does not continue what was
+    read (a sequence went back, as the count of finals does after a restore, or its last document
+    read is another one), or when many documents are new at once (FULL_AFTER: one read of all
+    costs less than that many lookups)."""
 
     FULL_AFTER = 5_000
 
@@ -138,7 +139,10 @@ class LateWindows:
                 return
             store = reader(store)  # connections kept open: opening a SQLite one costs more than these reads
             update = None
-            if self._marks is not None and finals > self.finals:
+            if self._marks is not None:
+                # also when the count is below the last one: usually a request's fingerprint read
+                # just before another request's, and a sequence that really went back (a restored
+                # database) is refused by the read since itself
                 update = final_windows_since(store, environment, self._marks, self.FULL_AFTER)
             if update is None:
                 windows, self._marks = final_windows_marked(store, environment)

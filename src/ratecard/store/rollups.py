@@ -516,7 +516,8 @@ def build(store: Store, environment: str, key: str, definition: str, now_us: int
 
     Registered as `building` first (committed): from then on every insert maintains it, so the
     customers rebuilt below and the events arriving meanwhile meet exactly once (each customer's
-    rows are deleted and recomputed in one transaction; an insert committed after that adds to them).
+    rows are deleted and recomputed in one transaction, inserts of events waiting for it on
+    PostgreSQL; an insert committed after that adds to them).
     Then `ready`: the invoice run reads it."""
     postgres = store.is_postgres
     with store.engine.begin() as connection:
@@ -539,6 +540,10 @@ def build(store: Store, environment: str, key: str, definition: str, now_us: int
     for start in range(0, len(customers), batch):
         chunk = customers[start:start + batch]
         with store.engine.begin() as connection:
+            if postgres:
+                # no event stored while these customers' rows are deleted and their events read: one
+                # committed in between would be read here and added again to the row its insert made
+                connection.execute(text("LOCK TABLE events IN SHARE MODE"))
             partials: dict[RowKey, Partial] = {}
             for customer in chunk:
                 params = {"env": environment, "key": key, "customer": customer}

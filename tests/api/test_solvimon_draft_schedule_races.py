@@ -1,6 +1,7 @@
-"""A DRAFT schedule is never applied after it was deleted, on SQLite and PostgreSQL: an activation
-that validated its catalog while another request deleted the same DRAFT is refused (the DRAFT is
-gone), and nothing of it is stored."""
+"""A DRAFT schedule is never applied after it was deleted or changed, on SQLite and PostgreSQL: an
+activation that validated its catalog while another request deleted the same DRAFT is refused
+(the DRAFT is gone), one that read it before a PATCH is refused too (it would apply the DRAFT as it
+was), and nothing of either is stored."""
 
 from __future__ import annotations
 
@@ -72,3 +73,21 @@ def test_a_draft_schedule_deleted_while_it_is_activated_is_not_applied(
     assert schedules_of(server, "acme-main") == [("ACTIVE", "basic", "2026-05-01T00:00:00Z", None)]
     assert catalog_of(server)["subscriptions"][0].get("changes") in (None, [])
 
+
+
+def test_a_draft_schedule_changed_while_it_is_activated_is_kept_as_changed(
+        server: Live, monkeypatch: pytest.MonkeyPatch) -> None:
+    draft = _with_draft(server, monkeypatch)
+    activated, moved = _activation_held_while(
+        server, monkeypatch, draft,
+        lambda: server.http("PATCH", f"/v1/pricing-plan-schedules/{draft}", json={"start_at": "2026-07-01T00:00:00Z"}))
+    assert moved.status_code == 200, moved.text
+    assert activated.status_code == 400, activated.text  # it would apply the DRAFT as it was before the PATCH
+    assert activated.json()["code"] == "INVALID_OPERATION"
+    assert schedules_of(server, "acme-main") == [("ACTIVE", "basic", "2026-05-01T00:00:00Z", None),
+                                                 ("DRAFT", "pro", "2026-07-01T00:00:00Z", None)]
+    assert catalog_of(server)["subscriptions"][0].get("changes") in (None, [])
+    again = server.http("POST", f"/v1/pricing-plan-schedules/{draft}/activate")
+    assert again.status_code == 200, again.text
+    assert [(c["plan"], c["at"]) for c in catalog_of(server)["subscriptions"][0]["changes"]] == [
+        ("pro", "2026-07-01T00:00:00Z")]

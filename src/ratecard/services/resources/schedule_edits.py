@@ -15,6 +15,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from ...catalog.edits import moment_text, parse_moment
+from ...catalog.schema import CatalogDocument
 from ...domain.instants import to_micros
 from ...domain.periods import to_local
 from ...store import Store
@@ -27,6 +28,7 @@ from .subscriptions import (
     Found,
     _reading,
     _row_with,
+    _spec_in,
     _write_row,
     attach_schedule,
     change_plan,
@@ -72,12 +74,15 @@ def delete(store: Store, environment: str, now: datetime, reference: str, index:
     _refuse_in_effect(found, phase, now, "deleted")
     if index > 0:
 
-        def unlabel(change: ConfigChange, _: Any) -> None:
-            """The version labels follow their schedules' positions."""
+        def unlabel(change: ConfigChange, stored: CatalogDocument) -> None:
+            """The version labels follow their schedules' positions: the schedule's position is
+            counted in the version stored (another delete may have stored one since it was read)."""
             row = change.resources.by_reference.get((SUBSCRIPTION, reference))
             versions = list(row.body.get("versions") or []) if row is not None else []
-            if index < len(versions):
-                _write_row(change, reference, {}, {"versions": versions[:index] + versions[index + 1:]})
+            gone = _micros(phase["at"], found)
+            position = sum(1 for kept in _spec_in(stored, reference).phases() if _micros(kept.at, found) < gone)
+            if position < len(versions):
+                _write_row(change, reference, {}, {"versions": versions[:position] + versions[position + 1:]})
 
         changes.write_together(store, now, environment,
                                [changes.unschedule_step(now, reference=reference, at=moment_text(phase["at"]))], unlabel)

@@ -517,7 +517,9 @@ def build(store: Store, environment: str, key: str, definition: str, now_us: int
 
     Registered as `building` first (committed): from then on every insert maintains it, so the
     customers rebuilt below and the events arriving meanwhile meet exactly once (each customer's
-    rows are deleted and recomputed in one transaction; an insert committed after that adds to them).
+    rows are deleted and recomputed in one transaction, which on PostgreSQL reads one snapshot and
+    is done again when an insert's rows meet it: `_rebuild_chunk`; an insert committed after that
+    adds to them).
     Then `ready`: the invoice run reads it."""
     postgres = store.is_postgres
     with store.engine.begin() as connection:
@@ -535,32 +537,64 @@ def build(store: Store, environment: str, key: str, definition: str, now_us: int
             "SELECT DISTINCT customer FROM usage_rollups WHERE environment = :env AND meter_key = :key"),
             {"env": environment, "key": key})})
     entry = Registered(key, definition, BUILDING)
-    readers = _by_stream([entry])
     counted = 0
     for start in range(0, len(customers), batch):
         chunk = customers[start:start + batch]
-        with store.engine.begin() as connection:
-            partials: dict[RowKey, Partial] = {}
-            for customer in chunk:
-                params = {"env": environment, "key": key, "customer": customer}
-                for table in ("usage_rollups", "rollup_values"):
-                    connection.execute(text(f"DELETE FROM {table} WHERE environment = :env AND meter_key = :key "
-                                            "AND customer = :customer"), params)
-                for event in _events(connection, postgres, environment, sorted(entry.rule.streams), customer,
-                                     None, None):
-                    _accumulate(partials, readers, event[0], customer, event[1], event[2], event[3], event[4])
-            counted += sum(partial.events for partial in partials.values())
-            _write(connection, postgres, environment, partials)
-            connection.execute(text("UPDATE rollup_meters SET done = :done, total = :total "
-                                    "WHERE environment = :env AND key = :key"),
-                               {"done": min(start + batch, len(customers)), "total": len(customers),
-                                "env": environment, "key": key})
+        progress = {"done": min(start + batch, len(customers)), "total": len(customers), "env": environment,
+                    "key": key}
+        counted += _rebuild_chunk(store, postgres, environment, entry, chunk, progress)
         if on_progress is not None:
             on_progress(min(start + batch, len(customers)), len(customers))
     with store.engine.begin() as connection:
         _set_state(connection, postgres, environment, key, definition, READY, now_us)
     registry_changed()
     return counted
+
+
+# PostgreSQL: a chunk's rows are deleted and its events read in one snapshot (REPEATABLE READ), so
+# an event whose insert commits meanwhile is either in both or in neither; when its insert's row
+# meets the chunk's, the chunk fails to serialize and is done again. After this many attempts (a
+# customer whose events never stop), the chunk holds the events table (inserts wait for it).
+CHUNK_ATTEMPTS = 20
+_RETRIED = ("40001", "40P01")  # serialization failure, deadlock
+
+
+def _rebuild_chunk(store: Store, postgres: bool, environment: str, entry: Registered, chunk: Sequence[str],
+                   progress: dict[str, Any]) -> int:
+    """Delete and recompute the roll-up rows of these customers in one transaction; the events counted."""
+    for attempt in range(1, CHUNK_ATTEMPTS + 1):
+        last = attempt == CHUNK_ATTEMPTS
+        try:
+            with store.engine.connect() as connection:
+                if postgres and not last:
+                    connection.execution_options(isolation_level="REPEATABLE READ")
+                with connection.begin():
+                    if postgres and last:
+                        connection.execute(text("LOCK TABLE events IN SHARE MODE"))
+                    return _recompute_chunk(connection, postgres, environment, entry, chunk, progress)
+        except Exception as exc:  # the driver's own (raw cursors) or wrapped by SQLAlchemy
+            state = getattr(exc, "sqlstate", None) or getattr(getattr(exc, "orig", None), "sqlstate", None)
+            if not postgres or last or state not in _RETRIED:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _recompute_chunk(connection: Any, postgres: bool, environment: str, entry: Registered, chunk: Sequence[str],
+                     progress: dict[str, Any]) -> int:
+    key = entry.key
+    readers = _by_stream([entry])
+    partials: dict[RowKey, Partial] = {}
+    for customer in chunk:
+        params = {"env": environment, "key": key, "customer": customer}
+        for table in ("usage_rollups", "rollup_values"):
+            connection.execute(text(f"DELETE FROM {table} WHERE environment = :env AND meter_key = :key "
+                                    "AND customer = :customer"), params)
+        for event in _events(connection, postgres, environment, sorted(entry.rule.streams), customer, None, None):
+            _accumulate(partials, readers, event[0], customer, event[1], event[2], event[3], event[4])
+    _write(connection, postgres, environment, partials)
+    connection.execute(text("UPDATE rollup_meters SET done = :done, total = :total "
+                            "WHERE environment = :env AND key = :key"), progress)
+    return sum(partial.events for partial in partials.values())
 
 
 def _set_state(connection: Any, postgres: bool, environment: str, key: str, definition: str, state: str,

@@ -247,9 +247,10 @@ def update_schedule(key: str, request: Request, body: Any = Depends(json_body),
             drafts.update(caller.store, caller.environment, caller.now, key, changes)
             fresh = _fresh(caller)
             return json_response(_shown(fresh, _draft_shown(fresh, located.reference, key), expand))
-        edits.update(caller.store, caller.environment, caller.now, located.reference, located.index, changes)
+        _, placed = edits.update(caller.store, caller.environment, caller.now, located.reference, located.index,
+                                 changes)
     fresh = _fresh(caller)
-    return json_response(_shown(fresh, _schedule_at(fresh, located.reference, located.index), expand))
+    return json_response(_shown(fresh, _schedule_at(fresh, located.reference, placed), expand))
 
 
 @router.delete("/v1/pricing-plan-schedules/{key}",

@@ -128,8 +128,22 @@ def activate(store: Store, environment: str, now: datetime, schedule_id: str) ->
                                 "end_at)", "end_at")
     # the schedule given and its DRAFT taken away in one transaction
     attach_schedule(store, environment, now, reference, _as_request(entry),
-                    also=lambda change: _replace_in(change, reference, schedule_id, None))
+                    also=lambda change: _take_in(change, reference, schedule_id, entry))
     return get(store, environment, now, reference), entry
+
+
+def _take_in(change: ConfigChange, reference: str, schedule_id: str, entry: dict[str, Any]) -> None:
+    """The DRAFT taken away under the lock, in the transaction that applies it: refused (nothing
+    stored) when another request deleted or activated it since it was read, or changed it."""
+    row = change.resources.by_reference.get((SUBSCRIPTION, reference))
+    current = next((e for e in (row.body.get("draft_schedules") or []) if e.get("id") == schedule_id), None) \
+        if row is not None else None
+    if current is None:
+        raise not_found("pricing plan schedule", schedule_id)
+    if current != entry:
+        raise invalid_operation("this DRAFT schedule changed while it was being activated: nothing was stored, "
+                                "activate it again")
+    _replace_in(change, reference, schedule_id, None)
 
 
 def activate_all(store: Store, environment: str, now: datetime, key: str) -> tuple[str, list[dict[str, Any]]]:

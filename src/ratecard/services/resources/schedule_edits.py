@@ -15,6 +15,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from ...catalog.edits import moment_text, parse_moment
+from ...catalog.schema import CatalogDocument
 from ...domain.instants import to_micros
 from ...domain.periods import to_local
 from ...store import Store
@@ -27,6 +28,7 @@ from .subscriptions import (
     Found,
     _reading,
     _row_with,
+    _spec_in,
     _write_row,
     attach_schedule,
     change_plan,
@@ -72,12 +74,14 @@ def delete(store: Store, environment: str, now: datetime, reference: str, index:
     _refuse_in_effect(found, phase, now, "deleted")
     if index > 0:
 
-        def unlabel(change: ConfigChange, _: Any) -> None:
-            """The version labels follow their schedules' positions."""
+        def unlabel(change: ConfigChange, stored: CatalogDocument) -> None:
+            """The version labels follow their schedules' positions: the schedule's position is
+            counted in the version stored (another delete may have stored one since it was read)."""
             row = change.resources.by_reference.get((SUBSCRIPTION, reference))
             versions = list(row.body.get("versions") or []) if row is not None else []
-            if index < len(versions):
-                _write_row(change, reference, {}, {"versions": versions[:index] + versions[index + 1:]})
+            position = _position(stored, reference, _micros(phase["at"], found), found)
+            if position < len(versions):
+                _write_row(change, reference, {}, {"versions": versions[:position] + versions[position + 1:]})
 
         changes.write_together(store, now, environment,
                                [changes.unschedule_step(now, reference=reference, at=moment_text(phase["at"]))], unlabel)
@@ -93,11 +97,13 @@ def delete(store: Store, environment: str, now: datetime, reference: str, index:
     return found
 
 
-def update(store: Store, environment: str, now: datetime, reference: str, index: int, data: dict[str, Any]) -> Found:
+def update(store: Store, environment: str, now: datetime, reference: str, index: int,
+           data: dict[str, Any]) -> tuple[Found, int]:
     """PATCH a schedule: its plan, start and seats while it is not in effect (a change still to come
     is moved or rewritten, the first terms of a subscription not started are replaced); `end_at` of
     the last schedule at any time (a cancellation at that instant, prorated); its
-    `pricing_plan_version_id` label at any time. A field given with the value it has is no change."""
+    `pricing_plan_version_id` label at any time. A field given with the value it has is no change.
+    Returns the subscription after it and the schedule's position now."""
     found = get(store, environment, now, reference)
     phase = _phase(found, index)
     last = index == len(found.terms["phases"]) - 1
@@ -141,16 +147,29 @@ def update(store: Store, environment: str, now: datetime, reference: str, index:
         steps.append(changes.cancel_step(now, reference=reference, at=instant_text(end),
                                          proration=found.terms.get("end_proration") or "prorate"))
 
-    def label(change: ConfigChange, _: Any) -> None:
-        if version is not None:
-            _label_version(change, reference, index, version)
+    # the schedule is the one starting at `starts` (ids and labels go by position, and a schedule
+    # deleted meanwhile moves the ones after it): its position is counted where it is written
+    starts = _micros(new_start if new_start is not None else phase["at"], found)
+
+    def label(change: ConfigChange, stored: CatalogDocument | None) -> None:
+        if version is not None and stored is not None:
+            _label_version(change, reference, _position(stored, reference, starts, found), version)
 
     if steps:  # the schedule's new terms, its end and its label: one catalog version, with the row
         changes.write_together(store, now, environment, steps, label)
     elif version is not None:
         with config_change(store, environment, to_micros(now)) as change:
-            label(change, None)
-    return get(store, environment, now, reference)
+            label(change, change.catalog())
+    after = get(store, environment, now, reference)
+    placed = [i for i, p in enumerate(after.terms["phases"]) if _micros(p["at"], after) == starts]
+    if not placed:  # taken away by another request since
+        raise not_found("pricing plan schedule", f"{reference} from {moment_text(phase['at'])}")
+    return after, placed[0]
+
+
+def _position(document: CatalogDocument, reference: str, starts: int, found: Found) -> int:
+    """The position of the subscription's schedule starting at `starts` (µs) in `document`."""
+    return sum(1 for kept in _spec_in(document, reference).phases() if _micros(kept.at, found) < starts)
 
 
 def _label_version(change: ConfigChange, reference: str, index: int, version: str) -> None:
@@ -261,8 +280,8 @@ def migrate(store: Store, environment: str, now: datetime, reference: str, index
     if data.get("status") == "DRAFT":
         return found, None, schedule_drafts.add(store, environment, now, reference, request)
     if to_micros(start) == phase_start:  # the schedule has not started: rewritten in place
-        after = update(store, environment, now, reference, index, {"pricing_plan_id": plan,
-                                                                    "pricing_plan_version_id": key})
-        return after, index, None
+        after, placed = update(store, environment, now, reference, index, {"pricing_plan_id": plan,
+                                                                            "pricing_plan_version_id": key})
+        return after, placed, None
     after, new_index = change_plan(store, environment, now, reference, request)
     return after, new_index, None

@@ -12,10 +12,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from ...catalog.edits import moment_text, parse_moment
+from ...catalog.schema import CatalogDocument
 from ...domain.instants import to_micros
 from ...domain.periods import to_local
 from ...store import Store
-from ...store.resources import Resource, config_change
+from ...store.resources import ConfigChange, Resource, config_change
 from .. import subscription_changes as changes
 from .checks import already_exists, check_reference, invalid, invalid_operation, missing
 from .model import View
@@ -29,10 +30,11 @@ from .subscriptions import (
     _customer,
     _found,
     _put_row,
-    _row_with,
+    _write_row,
     get,
     instant_text,
     row_of,
+    terms_in,
 )
 
 # what a copy carries over from its source's row (not its status, cancellation or void record)
@@ -68,14 +70,24 @@ def void(store: Store, environment: str, now: datetime, key: str) -> Found:
         raise invalid_operation(f"subscription {reference!r} is a DRAFT (it never billed): delete it instead")
     if found.terms["status"] == "void":
         raise invalid_operation(f"subscription {reference!r} is VOID already")
-    record = {"timezone": found.terms["timezone"], "start": found.terms["start"], "end": found.terms.get("end"),
-              "phases": [{"at": _text(phase["at"]), "plan": phase["plan"], "quantity": phase["quantity"]}
-                         for phase in found.terms["phases"]]}
-    changes.write_together(store, now, environment, [changes.void_step(store, now, environment, reference=reference)],
-                           _row_with(reference, {}, {
-                               "status": "VOID", "customer": found.terms["customer"], "voided_at": instant_text(now),
-                               "void": record,
-                               "requires_reference": bool(found.terms.get("requires_reference")) or None}))
+    step = changes.void_step(store, now, environment, reference=reference)
+    voided: dict[str, Any] = {}
+
+    def edit(raw: dict[str, Any], document: CatalogDocument) -> tuple[dict[str, Any], list[str]]:
+        voided["terms"] = terms_in(document, reference, now)  # the version the void is computed on
+        return step.edit(raw, document)
+
+    def rows(change: ConfigChange, _: CatalogDocument) -> None:
+        """The row keeps what was voided: the terms of the version the void was stored over."""
+        terms = voided["terms"]
+        record = {"timezone": terms["timezone"], "start": terms["start"], "end": terms.get("end"),
+                  "phases": [{"at": _text(phase["at"]), "plan": phase["plan"], "quantity": phase["quantity"]}
+                             for phase in terms["phases"]]}
+        _write_row(change, reference, {}, {
+            "status": "VOID", "customer": terms["customer"], "voided_at": instant_text(now), "void": record,
+            "requires_reference": bool(terms.get("requires_reference")) or None})
+
+    changes.write_together(store, now, environment, [changes.Step(step.action, reference, edit)], rows)
     return _found(store, environment, now, reference)
 
 

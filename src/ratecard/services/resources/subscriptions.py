@@ -393,15 +393,23 @@ def _found(store: Store, environment: str, now: datetime, reference: str) -> Fou
         assert row is not None
         return Found({"reference": reference, "customer": row.body["customer"],
                       "status": "draft" if is_draft(row, document) else "void", "plan_now": None, "phases": []}, row)
+    terms = terms_in(document, reference, now)
+    if terms is None:
+        raise NotFound(f"subscription {reference!r} does not exist")
+    return Found(terms, row)
+
+
+def terms_in(document: CatalogDocument, reference: str, now: datetime) -> dict[str, Any] | None:
+    """The catalog subscription's terms with its phases, in `document` (None: not in it)."""
     narrowed = document.model_copy(update={"subscriptions": [s for s in document.subscriptions
                                                              if s.reference == reference]})
     if not narrowed.subscriptions:
-        raise NotFound(f"subscription {reference!r} does not exist")
+        return None
     catalog = build_catalog(narrowed)  # this subscription only (not the catalog's history: that grows)
     [terms] = changes.subscriptions_of(catalog, now)
     phases = [{"at": phase.at, "plan": phase.plan_code, "proration": phase.proration if index else None,
                "quantity": phase.quantity} for index, phase in enumerate(catalog.subscriptions[reference].phases())]
-    return Found({**terms, "phases": phases}, row)
+    return {**terms, "phases": phases}
 
 
 def _put_row(store: Store, environment: str, now: datetime, reference: str, data: dict[str, Any],

@@ -46,7 +46,7 @@ from ..domain.periods import to_local
 from ..store import Store
 from ..store.catalogs import iter_versions, load_version, save_version_on, version_text
 from ..store.resources import ConfigChange, config_change
-from ..store.subscription_invoices import final_documents
+from ..store.subscription_invoices import final_documents, remove_drafts_counting_finals
 from . import webhook_events
 from .errors import AlreadyExists, Conflict, InvalidInput, NoCatalog, NotFound, Refused, ServiceError
 from .parsing import parse_moment
@@ -192,10 +192,26 @@ def restart_subscription(store: Store, now: datetime, environment: str = "live",
 def void_subscription(store: Store, now: datetime, environment: str = "live", *, reference: str,
                       dry_run: bool = False) -> SubscriptionEdit:
     """A subscription made in error, undone: it leaves the catalog (a new version; the older
-    versions keep it), so it bills nothing: the next invoice run removes its drafts and its
-    events match no subscription any more. Refused once a final document names it (a customer
+    versions keep it), so it bills nothing: its drafts are removed in the same transaction (as
+    the next invoice run would) and its events match no subscription any more. Refused once a final document names it (a customer
     was sent an invoice: cancel it, and credit the invoice)."""
-    return _write(store, now, environment, void_step(store, now, environment, reference=reference), dry_run)
+    step = void_step(store, now, environment, reference=reference)
+    if dry_run:
+        return _write(store, now, environment, step, dry_run)
+    [result], stored = _store_together(store, now, environment, [step],
+                                       lambda change, _: void_drafts(change, now, reference))
+    announce(store, environment, [result], now)
+    result.invoices = _impact(store, stored, result, now, environment)
+    return result
+
+
+def void_drafts(change: ConfigChange, now: datetime, reference: str) -> None:
+    """Part of a void's transaction (with its catalog version): the subscription's drafts are
+    removed (as the next invoice run would), and the void is refused (nothing stored) when a final
+    document names it after all, such as a draft finalized while the void was being computed."""
+    finals = remove_drafts_counting_finals(change.connection, change.environment, reference)
+    if finals:
+        raise _billed(reference, finals)
 
 
 # ---------------------------------------------------------------- the steps (one edit each)
@@ -381,13 +397,17 @@ def void_step(store: Store, now: datetime, environment: str, *, reference: str) 
     """What void_subscription stores, as a step of write_together."""
     finals = final_documents(store, environment, reference)
     if finals:
-        raise Refused(f"subscription {reference!r} has {finals} final invoice(s) or credit note(s): a subscription "
-                      "that billed is cancelled, never voided (credit its invoices to pay the money back)")
+        raise _billed(reference, finals)
 
     def edit(raw: dict[str, Any], _: CatalogDocument) -> tuple[dict[str, Any], list[str]]:
         return remove_subscription(raw, reference), ["voided: taken out of the catalog, nothing is billed"]
 
     return Step("voided", reference, edit)
+
+
+def _billed(reference: str, finals: int) -> Refused:
+    return Refused(f"subscription {reference!r} has {finals} final invoice(s) or credit note(s): a subscription "
+                   "that billed is cancelled, never voided (credit its invoices to pay the money back)")
 
 
 def parse_overrides(values: list[str]) -> dict[str, dict[str, Any]]:

@@ -231,14 +231,19 @@ def billed_line_keys(store: Store, ids: Sequence[int]) -> dict[int, frozenset[tu
 
 def delete_drafts(store: Store, environment: str, ids: Sequence[int]) -> int:
     """Remove drafts that have no lines any more (never numbered, never sent); returns how many."""
-    removed = 0
     with store.engine.begin() as connection:
-        for start in range(0, len(ids), 900):
-            chunk = [invoice_id for invoice_id in connection.execute(
-                select(invoices.c.id).where(invoices.c.environment == environment, invoices.c.status == "draft",
-                                            invoices.c.id.in_(ids[start:start + 900]))).scalars()]
-            connection.execute(delete(invoice_lines).where(invoice_lines.c.invoice_id.in_(chunk)))
-            removed += connection.execute(delete(invoices).where(invoices.c.id.in_(chunk))).rowcount
+        return delete_drafts_on(connection, environment, ids)
+
+
+def delete_drafts_on(connection: Any, environment: str, ids: Sequence[int]) -> int:
+    """`delete_drafts` in the caller's transaction: those of `ids` that are still drafts."""
+    removed = 0
+    for start in range(0, len(ids), 900):
+        chunk = [invoice_id for invoice_id in connection.execute(
+            select(invoices.c.id).where(invoices.c.environment == environment, invoices.c.status == "draft",
+                                        invoices.c.id.in_(ids[start:start + 900]))).scalars()]
+        connection.execute(delete(invoice_lines).where(invoice_lines.c.invoice_id.in_(chunk)))
+        removed += connection.execute(delete(invoices).where(invoices.c.id.in_(chunk))).rowcount
     return removed
 
 

@@ -61,7 +61,7 @@ def delete_draft(store: Store, environment: str, now: datetime, key: str) -> Fou
 
 def void(store: Store, environment: str, now: datetime, key: str) -> Found:
     """Void a subscription made in error (`ratecard subscriptions void`): out of the catalog, so
-    nothing is billed (the next invoice run removes its drafts), refused once a final invoice names
+    nothing is billed (its drafts are removed with it), refused once a final invoice names
     it. Its row keeps what it was (customer, plans and dates) and the status VOID; the reference
     stays taken."""
     found = get(store, environment, now, key)
@@ -79,6 +79,7 @@ def void(store: Store, environment: str, now: datetime, key: str) -> Found:
 
     def rows(change: ConfigChange, _: CatalogDocument) -> None:
         """The row keeps what was voided: the terms of the version the void was stored over."""
+        changes.void_drafts(change, now, reference)
         terms = voided["terms"]
         record = {"timezone": terms["timezone"], "start": terms["start"], "end": terms.get("end"),
                   "phases": [{"at": _text(phase["at"]), "plan": phase["plan"], "quantity": phase["quantity"]}

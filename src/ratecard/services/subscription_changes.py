@@ -193,8 +193,8 @@ def void_subscription(store: Store, now: datetime, environment: str = "live", *,
                       dry_run: bool = False) -> SubscriptionEdit:
     """A subscription made in error, undone: it leaves the catalog (a new version; the older
     versions keep it), so it bills nothing: its drafts are removed in the same transaction (as
-    the next invoice run would) and its events match no subscription any more. Refused once a final document names it (a customer
-    was sent an invoice: cancel it, and credit the invoice)."""
+    the next invoice run would) and its events match no subscription any more. Refused once a
+    final document names it (a customer was sent an invoice: cancel it, and credit the invoice)."""
     step = void_step(store, now, environment, reference=reference)
     if dry_run:
         return _write(store, now, environment, step, dry_run)

@@ -16,11 +16,14 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
+from .click_tree import build_once
 from .migrated import release, server
 from .stripe_standin import WEBHOOK_SECRET, StripeStandIn
 
 POSTGRES_URL = os.environ.get("RATECARD_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 REQUIRE_POSTGRES = os.environ.get("RATECARD_REQUIRE_POSTGRES") == "1"
+
+build_once()  # the CLI's Click command tree once per test process, as a `ratecard` process does
 
 
 def _postgres_available() -> str | None:

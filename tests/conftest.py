@@ -37,6 +37,27 @@ def _postgres_available() -> str | None:
         return str(exc).splitlines()[0]
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """With several xdist workers (`make test`), the tests marked slow (tens of seconds each) start
+    first, dealt out in turn to the head of each worker's share (--dist worksteal gives worker i
+    the i-th of n equal runs of the collection at the start, and takes stolen tests off the end of
+    a queue): a worker then ends on short tests, never on a long one while the other sits idle.
+    Every worker orders the same collection the same way, as xdist requires."""
+    workers = int(getattr(config, "workerinput", {}).get("workercount", 1))
+    if workers < 2:
+        return
+    slow = [item for item in items if item.get_closest_marker("slow")]
+    rest = [item for item in items if not item.get_closest_marker("slow")]
+    ordered: list[pytest.Item] = []
+    for worker in range(workers):
+        share = (len(items) - len(ordered)) // (workers - worker)  # as worksteal counts it
+        heads = slow[worker::workers]
+        taken = max(0, share - len(heads))
+        ordered += heads + rest[:taken]
+        rest = rest[taken:]
+    items[:] = ordered + rest
+
+
 @pytest.fixture(scope="session")
 def postgres_reason() -> str | None:
     return _postgres_available()

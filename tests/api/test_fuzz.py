@@ -243,6 +243,7 @@ def live_url(request: pytest.FixtureRequest, tmp_path: Path, postgres_reason: st
         yield url
 
 
+@pytest.mark.slow
 def test_schemathesis_finds_no_server_error(live_url: str, tmp_path: Path) -> None:
     """Every operation of /openapi.json (ratecard's own and the Solvimon-compatible ones),
     positive and negative examples (~1,000 requests per store), with a valid key

@@ -16,11 +16,14 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
+from .click_tree import build_once
 from .migrated import release, server
 from .stripe_standin import WEBHOOK_SECRET, StripeStandIn
 
 POSTGRES_URL = os.environ.get("RATECARD_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 REQUIRE_POSTGRES = os.environ.get("RATECARD_REQUIRE_POSTGRES") == "1"
+
+build_once()  # the CLI's Click command tree once per test process, as a `ratecard` process does
 
 
 def _postgres_available() -> str | None:
@@ -32,6 +35,27 @@ def _postgres_available() -> str | None:
         return None
     except Exception as exc:  # noqa: BLE001 - any failure means "not available"
         return str(exc).splitlines()[0]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """With several xdist workers (`make test`), the tests marked slow (tens of seconds each) start
+    first, dealt out in turn to the head of each worker's share (--dist worksteal gives worker i
+    the i-th of n equal runs of the collection at the start, and takes stolen tests off the end of
+    a queue): a worker then ends on short tests, never on a long one while the other sits idle.
+    Every worker orders the same collection the same way, as xdist requires."""
+    workers = int(getattr(config, "workerinput", {}).get("workercount", 1))
+    if workers < 2:
+        return
+    slow = [item for item in items if item.get_closest_marker("slow")]
+    rest = [item for item in items if not item.get_closest_marker("slow")]
+    ordered: list[pytest.Item] = []
+    for worker in range(workers):
+        share = (len(items) - len(ordered)) // (workers - worker)  # as worksteal counts it
+        heads = slow[worker::workers]
+        taken = max(0, share - len(heads))
+        ordered += heads + rest[:taken]
+        rest = rest[taken:]
+    items[:] = ordered + rest
 
 
 @pytest.fixture(scope="session")

@@ -165,6 +165,13 @@ _CATALOG_VERSIONS = f"""
 # schema and would make a new copy
 _QUICK = ("SET LOCAL max_parallel_workers_per_gather = 0; SET LOCAL lock_timeout = '2s'; "
           "SET LOCAL synchronous_commit = off")
+# every table of schema @ locked against writers until the reset commits; NOWAIT: a writer
+# still at work means "drop it" (a DBAPIError), not "wait"
+_LOCK_TABLES = """DO $$ DECLARE tables text; BEGIN
+  SELECT string_agg(oid::regclass::text, ', ') INTO tables FROM pg_class
+   WHERE relnamespace = '"@"'::regnamespace AND relkind IN ('r', 'p');
+  IF tables IS NOT NULL THEN EXECUTE 'LOCK TABLE ' || tables || ' IN EXCLUSIVE MODE NOWAIT'; END IF;
+END $$"""
 _SETVAL = re.compile(r"^SELECT pg_catalog\.setval\('(.+)', (-?\d+), (true|false)\);$")
 
 
@@ -308,6 +315,10 @@ def _recycle(engine: Engine, base: str, schema: str, known: str | None) -> bool:
             connection = autocommit.execution_options(isolation_level="READ COMMITTED")  # one transaction
             connection.begin()
             connection.exec_driver_sql(_QUICK)
+            # from here on nothing else writes its tables: a write a test left behind (a store's
+            # ingestion figures, flushed by a timer a second later) landing between the look at
+            # which tables hold rows and the TRUNCATE would otherwise reach the next test
+            connection.exec_driver_sql(_LOCK_TABLES.replace("@", schema))
             fingerprint = _fingerprint(connection, template, schema)
             unchanged = fingerprint == known
             if not unchanged and at_head_schema_shape(connection, schema) != shape:

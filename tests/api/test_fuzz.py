@@ -16,7 +16,6 @@ from __future__ import annotations
 import copy
 import json
 import os
-import time
 from pathlib import Path
 from typing import Any
 
@@ -35,9 +34,9 @@ from .live_server import Server, create_key
 
 # Requests per store, shared out over every operation and mode (2 to 25 examples each): the
 # run stays ~20-30 s per store however many operations the API grows. RATECARD_FUZZ_CALLS
-# raises it for a deeper run; RATECARD_FUZZ_SECONDS is the safety net past which generation stops.
+# raises it for a deeper run. The budget is a count, never a time: a loaded machine makes the
+# run slower, not shorter, and the same examples (derandomized) are sent every time.
 FUZZ_CALLS = int(os.environ.get("RATECARD_FUZZ_CALLS", "1200"))
-FUZZ_BUDGET_SECONDS = float(os.environ.get("RATECARD_FUZZ_SECONDS", "50"))
 ENVELOPE = {"type", "code", "field", "message"}
 
 EVENT_SCHEMA = {
@@ -82,20 +81,22 @@ def _fuzz(server: Server, key: str) -> tuple[list[str], dict[str, int]]:
     schema = schemathesis.openapi.from_dict(_with_request_bodies(openapi))
     failures: list[str] = []
     calls: dict[str, int] = {}
-    deadline = time.monotonic() + FUZZ_BUDGET_SECONDS
     operations = [result.ok() for result in schema.get_all_operations()]
     # at least 2 each (the explicit example and one generated): ~300 operations stay ~1,200 requests
     examples = max(2, min(25, FUZZ_CALLS // (2 * len(operations))))
     for operation in operations:
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
             try:
-                _examples(operation, mode, examples, server, key, deadline, failures, calls)
+                _examples(operation, mode, examples, server, key, failures, calls)
             except Unsatisfiable:  # nothing to make invalid (an operation without inputs)
                 pass
+    unreached = [f"{operation.method.upper()} {operation.path}" for operation in operations
+                 if f"{operation.method.upper()} {operation.path} ({GenerationMode.POSITIVE.value})" not in calls]
+    failures += [f"{label}: no valid example sent" for label in unreached]
     return failures, calls
 
 
-def _examples(operation: Any, mode: GenerationMode, examples: int, server: Server, key: str, deadline: float,
+def _examples(operation: Any, mode: GenerationMode, examples: int, server: Server, key: str,
               failures: list[str], calls: dict[str, int]) -> None:
     """Send one operation's generated examples of one mode; record every answer out of bounds."""
     label = f"{operation.method.upper()} {operation.path} ({mode.value})"
@@ -105,9 +106,6 @@ def _examples(operation: Any, mode: GenerationMode, examples: int, server: Serve
               phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck))
     @given(case=operation.as_strategy(generation_mode=mode))
     def run(case: schemathesis.Case) -> None:
-        if time.monotonic() > deadline:
-            calls.setdefault(f"{label}: cut by the time budget", 1)
-            return
         calls[label] = calls.get(label, 0) + 1
         try:
             response = case.call(base_url=server.base_url, headers=auth, timeout=20)
@@ -245,6 +243,7 @@ def live_url(request: pytest.FixtureRequest, tmp_path: Path, postgres_reason: st
         yield url
 
 
+@pytest.mark.slow
 def test_schemathesis_finds_no_server_error(live_url: str, tmp_path: Path) -> None:
     """Every operation of /openapi.json (ratecard's own and the Solvimon-compatible ones),
     positive and negative examples (~1,000 requests per store), with a valid key
@@ -261,10 +260,7 @@ def test_schemathesis_finds_no_server_error(live_url: str, tmp_path: Path) -> No
         assert httpx.get(f"{server.base_url}/healthz", timeout=5).status_code == 200
         assert server.process is not None and server.process.poll() is None
         log = server.log()
-    cut = [label for label in calls if label.endswith("cut by the time budget")]
-    if cut:
-        print(f"fuzzing stopped at the {FUZZ_BUDGET_SECONDS:.0f}s budget; not reached: {cut}")
-    assert len(calls) >= 10 and len(cut) <= len(calls) // 4, calls
+    assert len(calls) >= 10, calls
     assert not failures, f"{len(failures)} failure(s):\n" + "\n".join(failures[:40]) + f"\nserver log:\n{log}"
     assert hostile_sent >= 90 and not hostile_failures, \
         f"{len(hostile_failures)} hostile case(s) failed:\n" + "\n".join(hostile_failures) + f"\nserver log:\n{log}"

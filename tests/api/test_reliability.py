@@ -163,6 +163,7 @@ class Tally:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
+@pytest.mark.slow
 @pytest.mark.postgres
 def test_two_servers_ingest_the_same_events_at_once_exactly_once(postgres_reason: str | None, tmp_path: Path) -> None:
     """100,000 events, in windows of 1,000 every 700 events (so neighbouring batches overlap),
@@ -267,6 +268,7 @@ def shared_url(request: pytest.FixtureRequest, tmp_path: Path, postgres_reason: 
         yield url
 
 
+@pytest.mark.slow
 def test_the_same_batch_in_opposite_orders_on_two_servers_never_deadlocks(shared_url: str, tmp_path: Path) -> None:
     """The sharpest case of the test above: 30 rounds of one fresh batch of 1,000 events sent at
     the same moment to both servers, once in order and once reversed (and a third copy shuffled).
@@ -321,6 +323,7 @@ def kill_url(request: pytest.FixtureRequest, tmp_path: Path, postgres_reason: st
         yield url
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("size", [KILL_BATCH, GROUP_COMMITTED, SINGLE])
 def test_sigkill_mid_load_loses_no_acknowledged_event_and_half_writes_none(kill_url: str, tmp_path: Path,
                                                                            size: int) -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import httpx
 import orjson
+import pytest
 
 from ratecard.cli.serve import http_stack
 
@@ -14,6 +15,7 @@ from ..integration.scenario import CATALOG
 from .live_server import Server, create_key
 
 
+@pytest.mark.slow
 def test_serve_names_its_http_stack_and_answers_single_events(db_url: str, tmp_path: Path) -> None:
     assert http_stack() == ("httptools", "uvloop")  # both are in uv.lock's runtime set
     key = create_key(db_url)

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from .harness import CATALOG, Cli, event, jsonl
 
 COMMANDS: list[tuple[str, ...]] = [
@@ -35,6 +37,7 @@ def _run_all(folder: Path, *, subprocess: bool) -> list[tuple[int, str, str]]:
     return results
 
 
+@pytest.mark.slow
 def test_in_process_commands_show_what_the_installed_script_shows(tmp_path: Path) -> None:
     # folders of one length: a path in a table must not change its width
     real = _run_all(tmp_path / "real", subprocess=True)

@@ -179,6 +179,7 @@ def test_demo_recipe_ends_with_how_to_open_the_console_as_the_demo_user(tmp_path
     ], shown
 
 
+@pytest.mark.slow
 def test_readme_tour_runs_as_written(tmp_path: Path) -> None:
     commands, skipped = readme_commands()
     assert commands, "no ```sh block after the install section of README.md"

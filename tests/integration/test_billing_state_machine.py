@@ -578,6 +578,7 @@ def store(db_url: str):
     opened.dispose()
 
 
+@pytest.mark.slow
 def test_billing_under_random_change_keeps_finals_drafts_and_the_ledger_right(store, tmp_path: Path) -> None:
     run_state_machine_as_test(lambda: BillingUnderChange(store, tmp_path), settings=SETTINGS)
 

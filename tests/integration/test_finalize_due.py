@@ -8,6 +8,8 @@ import sys
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from ratecard.billing.finalize import finalize_due
 from ratecard.billing.run import generate_invoices
 from ratecard.ingest.importer import import_file
@@ -49,6 +51,7 @@ def _many_customers(count: int) -> str:
             f"customers:\n{customers}\nsubscriptions:\n{subscriptions}\n")
 
 
+@pytest.mark.slow
 def test_two_finalizers_at_once_finalize_each_invoice_once_with_gapless_numbers(db_url: str) -> None:
     store, _ = workspace(db_url, _many_customers(150))
     version, catalog = current(store)

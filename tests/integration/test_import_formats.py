@@ -337,6 +337,7 @@ def _big_parquet(path: Path, rows: int) -> None:
     writer.close()
 
 
+@pytest.mark.slow
 def test_a_million_parquet_rows_import_in_bounded_memory(db_url: str, tmp_path: Path) -> None:
     store, _ = workspace(db_url)
     store.dispose()

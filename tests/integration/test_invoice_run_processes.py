@@ -14,6 +14,8 @@ import time
 from datetime import date
 from pathlib import Path
 
+import pytest
+
 from ratecard.billing.run import generate_invoices
 from ratecard.services.catalog import current_catalog
 from ratecard.services.invoice_runs import start_run
@@ -73,6 +75,7 @@ def children(pid: int) -> list[int]:
         return []
 
 
+@pytest.mark.slow
 def test_workers_bill_what_one_process_bills_and_numbers_stay_gapless(db_url: str, tmp_path: Path) -> None:
     store = workspaces(db_url, tmp_path)
     run = ratecard("invoices", "generate", "--until", UNTIL, "--workers", "2", "--chunk", "3", "--json", db=db_url)
@@ -143,6 +146,7 @@ def generate_in_background(db_url: str, workers: int) -> subprocess.Popen:
         env=environment())
 
 
+@pytest.mark.slow
 def test_generate_killed_mid_run_is_finished_by_a_worker(db_url: str, tmp_path: Path) -> None:
     """`generate` bills too: SIGKILLed while it holds claims, `ratecard worker --invoices` takes them over."""
     store = workspaces(db_url, tmp_path)
@@ -159,6 +163,7 @@ def test_generate_killed_mid_run_is_finished_by_a_worker(db_url: str, tmp_path: 
     assert_taken_over(store, db_url, pid, run_id, held)
 
 
+@pytest.mark.slow
 def test_a_worker_process_killed_mid_run_is_taken_over(db_url: str, tmp_path: Path) -> None:
     """PostgreSQL: `generate --workers 3` starts two worker processes; one SIGKILLed mid-run, the run
     still ends with every customer billed once. SQLite: no worker process is started (one writer)."""
@@ -207,6 +212,7 @@ def test_worker_processes_share_a_run_started_elsewhere(db_url: str, tmp_path: P
     assert_same_as_one_process(store)
 
 
+@pytest.mark.slow
 def test_worker_and_generate_refuse_what_they_cannot_do(db_url: str, tmp_path: Path) -> None:
     store = workspaces(db_url, tmp_path)
     neither = ratecard("worker", db=db_url)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
+from sqlalchemy.exc import DBAPIError
 
 from ratecard.billing.run import generate_invoices
 from ratecard.ingest.importer import import_file
@@ -119,4 +120,42 @@ def test_nothing_a_test_wrote_reaches_the_next_test(case: str, migrated_by_alemb
         migrated.at_head(following)
         handed_on = _contents(following)
     assert (handed_on["namespace"] == after_test["namespace"]) == recyclable, "recycled or not, against the case"
+    assert handed_on["contents"] == migrated_by_alembic
+
+
+def test_a_write_left_behind_by_a_test_never_reaches_the_next_test(migrated_by_alembic: dict, tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """A store its test left open writes once more while the schema is being reset (its ingestion
+    figures, flushed by a timer): between the look at which tables hold rows and the reset. The
+    write is kept out until the reset has committed (here it gives up first), when no schema has
+    that name any more; the next test starts from exactly what Alembic builds."""
+    late: list[str] = []
+
+    def held_and_written_then_a_late_write(connection, template, schema, seeded_too):
+        found = held_and_written(connection, template, schema, seeded_too)
+        writer = create_engine(base, isolation_level="AUTOCOMMIT")
+        try:
+            with writer.connect() as other:
+                other.execute(text("SET lock_timeout = '300ms'"))
+                other.execute(text(f'INSERT INTO "{schema}".ingestion_counters (environment, minute, metric, '
+                                   "reason, count) VALUES ('live', 0, 'accepted', '', 8)"))
+            late.append("written")
+        except DBAPIError:
+            late.append("kept out")
+        finally:
+            writer.dispose()
+        return found
+
+    held_and_written = migrated._held_and_written
+    with _postgres_schema() as used:
+        base, _ = _split(used)
+        monkeypatch.setattr(migrated, "POOL_SIZE", len(migrated._pool.get(base, [])) + 1)  # room for this one
+        monkeypatch.setattr(migrated, "_held_and_written", held_and_written_then_a_late_write)
+        migrated.at_head(used)
+        _billed(used, tmp_path)
+    monkeypatch.setattr(migrated, "_held_and_written", held_and_written)
+    assert late == ["kept out"]
+    with _postgres_schema() as following:
+        migrated.at_head(following)
+        handed_on = _contents(following)
     assert handed_on["contents"] == migrated_by_alembic

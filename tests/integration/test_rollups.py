@@ -310,6 +310,7 @@ def _machine(url: str, folder: Path) -> type[RuleBasedStateMachine]:
     return Rollups
 
 
+@pytest.mark.slow
 def test_rollups_equal_raw_events_under_random_changes(db_url: str, tmp_path: Path,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     # every write through the bulk paths, as an import's batches go: the counts, sums and averages

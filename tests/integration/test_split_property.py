@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import create_engine, text
@@ -52,6 +53,7 @@ def _invoice_after(url: str, folder: Path, batches: list[list[dict]]) -> list[tu
     return result
 
 
+@pytest.mark.slow
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(drawn=st.lists(EVENT, min_size=1, max_size=25), split=st.integers(min_value=0, max_value=25),
        data=st.data())

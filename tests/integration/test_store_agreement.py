@@ -176,6 +176,7 @@ def stores(store_urls: dict[str, str]):
 EXAMPLES = itertools.count()
 
 
+@pytest.mark.slow
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(drawn=st.lists(EVENT, min_size=1, max_size=20, unique_by=lambda e: e["id"]))
 def test_both_stores_bill_random_events_as_the_domain_does(stores: dict[str, Store], tmp_path: Path,

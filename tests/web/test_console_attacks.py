@@ -332,6 +332,7 @@ def _query_names(route) -> list[str]:
     return [param.field_info.alias or param.name for param in route.dependant.query_params]
 
 
+@pytest.mark.slow
 @settings(max_examples=250, deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture],
           derandomize=True)
 @given(data=st.data())
@@ -644,6 +645,7 @@ def test_the_session_cookie_is_http_only_same_site_and_the_login_form_needs_its_
     assert SESSION_COOKIE not in forged.headers.get("set-cookie", "")
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture],
           derandomize=True)
 @given(data=st.data())

@@ -5,15 +5,13 @@ was), and nothing of either is stored."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 import solvimon_python_sdk as sv
 
-from ratecard.services import subscription_changes
-
+from .held_writes import held_while
 from .test_solvimon_sdk import Live, catalog_of
 from .test_solvimon_subscription_atomic import schedules_of
 from .test_solvimon_subscriptions import pin, plans_and_customer, server, subscribe
@@ -36,31 +34,8 @@ def _activation_held_while(server: Live, monkeypatch: pytest.MonkeyPatch, draft:
                            meanwhile: Callable[[], Any]) -> tuple[Any, Any]:
     """The activation of `draft` is held once it validated its catalog (nothing stored yet) while
     `meanwhile` runs; returns (the held activation's answer, what `meanwhile` returned)."""
-    validating, go_on = threading.Event(), threading.Event()
-    real = subscription_changes.check_document
-
-    def held(document: Any) -> Any:
-        result = real(document)
-        validating.set()
-        assert go_on.wait(30)
-        return result
-
-    answers: dict[str, Any] = {}
-
-    def activate() -> None:
-        answers["held"] = server.http("POST", f"/v1/pricing-plan-schedules/{draft}/activate")
-
-    monkeypatch.setattr(subscription_changes, "check_document", held)
-    worker = threading.Thread(target=activate)
-    worker.start()
-    try:
-        assert validating.wait(30)
-        monkeypatch.setattr(subscription_changes, "check_document", real)
-        other = meanwhile()
-    finally:
-        go_on.set()
-        worker.join(30)
-    return answers["held"], other
+    return held_while(monkeypatch, lambda: server.http("POST", f"/v1/pricing-plan-schedules/{draft}/activate"),
+                      meanwhile)
 
 
 def test_a_draft_schedule_deleted_while_it_is_activated_is_not_applied(

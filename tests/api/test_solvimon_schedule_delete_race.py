@@ -4,14 +4,12 @@ first."""
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 import pytest
 import solvimon_python_sdk as sv
 
-from ratecard.services import subscription_changes
-
+from .held_writes import held_while
 from .test_solvimon_sdk import Live
 from .test_solvimon_subscriptions import pin, plans_and_customer, server, subscribe
 
@@ -37,32 +35,12 @@ def test_two_deletes_at_once_keep_each_label_on_its_schedule(server: Live, monke
     assert [(i["pricing_plan_id"], i.get("pricing_plan_version_id")) for i in infos] == [
         ("basic", None), ("pro", "pro-v1"), ("basic", "basic-v2"), ("pro", "pro-v3")]
 
-    validating, go_on = threading.Event(), threading.Event()
-    real = subscription_changes.check_document
-
-    def held(document: Any) -> Any:
-        result = real(document)
-        validating.set()
-        assert go_on.wait(30)
-        return result
-
-    answers: dict[str, Any] = {}
-
-    def delete_july() -> None:
-        answers["july"] = server.http("DELETE", f"/v1/pricing-plan-schedules/{infos[2]['id']}")
-
-    monkeypatch.setattr(subscription_changes, "check_document", held)
-    worker = threading.Thread(target=delete_july)
-    worker.start()
-    try:
-        assert validating.wait(30)
-        monkeypatch.setattr(subscription_changes, "check_document", real)
-        june = server.http("DELETE", f"/v1/pricing-plan-schedules/{infos[1]['id']}")
-    finally:
-        go_on.set()
-        worker.join(30)
+    july, june = held_while(
+        monkeypatch,
+        lambda: server.http("DELETE", f"/v1/pricing-plan-schedules/{infos[2]['id']}"),
+        lambda: server.http("DELETE", f"/v1/pricing-plan-schedules/{infos[1]['id']}"))
     assert june.status_code == 200, june.text
-    assert answers["july"].status_code == 200, answers["july"].text
+    assert july.status_code == 200, july.text
     assert [(i["pricing_plan_id"], i["start_at"], i.get("pricing_plan_version_id")) for i in _infos(server)] == [
         ("basic", "2026-05-01T00:00:00Z", None), ("pro", "2026-08-01T00:00:00Z", "pro-v3")]
 
@@ -78,33 +56,13 @@ def test_a_label_patched_while_an_earlier_schedule_is_deleted_lands_on_its_sched
         assert made.status_code in (200, 201), made.text
     infos = _infos(server)
 
-    validating, go_on = threading.Event(), threading.Event()
-    real = subscription_changes.check_document
-
-    def held(document: Any) -> Any:
-        result = real(document)
-        validating.set()
-        assert go_on.wait(30)
-        return result
-
-    answers: dict[str, Any] = {}
-
-    def patch_august() -> None:  # new seats (a catalog edit, held) and a label
-        answers["august"] = server.http("PATCH", f"/v1/pricing-plan-schedules/{infos[3]['id']}", json={
-            "seats_values": [{"number": "2"}], "pricing_plan_version_id": "pro-v3"})
-
-    monkeypatch.setattr(subscription_changes, "check_document", held)
-    worker = threading.Thread(target=patch_august)
-    worker.start()
-    try:
-        assert validating.wait(10), answers
-        monkeypatch.setattr(subscription_changes, "check_document", real)
-        june = server.http("DELETE", f"/v1/pricing-plan-schedules/{infos[1]['id']}")
-    finally:
-        go_on.set()
-        worker.join(30)
+    august, june = held_while(  # new seats (a catalog edit, held) and a label
+        monkeypatch,
+        lambda: server.http("PATCH", f"/v1/pricing-plan-schedules/{infos[3]['id']}", json={
+            "seats_values": [{"number": "2"}], "pricing_plan_version_id": "pro-v3"}),
+        lambda: server.http("DELETE", f"/v1/pricing-plan-schedules/{infos[1]['id']}"))
     assert june.status_code == 200, june.text
-    assert answers["august"].status_code == 200, answers["august"].text
+    assert august.status_code == 200, august.text
     assert [(i["pricing_plan_id"], i["start_at"], i.get("pricing_plan_version_id")) for i in _infos(server)] == [
         ("basic", "2026-05-01T00:00:00Z", None), ("basic", "2026-07-01T00:00:00Z", None),
         ("pro", "2026-08-01T00:00:00Z", "pro-v3")]

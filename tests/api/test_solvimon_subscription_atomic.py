@@ -6,7 +6,6 @@ Solvimon API or by ratecard's own /v1/subscriptions), and the same request then 
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 import pytest
@@ -18,6 +17,7 @@ from ratecard.catalog.edits import EditError
 from ratecard.services import subscription_changes
 from ratecard.store import resources as store_resources
 
+from .held_writes import held_while
 from .test_solvimon_sdk import Live, V, catalog_of
 from .test_solvimon_subscriptions import at, pin, plans_and_customer, server, subscribe
 
@@ -180,34 +180,14 @@ def test_two_creates_of_one_reference_at_once_make_one_subscription(
     pin(monkeypatch, "2026-05-10T12:00:00Z")
     plans_and_customer(server)
     before = seen(server)
-    validating, go_on = threading.Event(), threading.Event()
-    real = subscription_changes.check_document
-
-    def held(document: Any) -> Any:
-        result = real(document)
-        validating.set()
-        assert go_on.wait(30)
-        return result
-
-    answers: dict[str, Any] = {}
-
-    def scheduled() -> None:
-        answers["scheduled"] = server.http("POST", "/v1/pricing-plan-subscriptions", json=CREATE)
-
-    monkeypatch.setattr(subscription_changes, "check_document", held)
-    worker = threading.Thread(target=scheduled)
-    worker.start()
-    try:
-        assert validating.wait(30)
-        monkeypatch.setattr(subscription_changes, "check_document", real)
-        draft = server.http("POST", "/v1/pricing-plan-subscriptions", json={
-            "reference": "acme-main", "customer_reference": "acme", "name": "The draft"})
-    finally:
-        go_on.set()
-        worker.join(30)
+    scheduled, draft = held_while(
+        monkeypatch,
+        lambda: server.http("POST", "/v1/pricing-plan-subscriptions", json=CREATE),
+        lambda: server.http("POST", "/v1/pricing-plan-subscriptions", json={
+            "reference": "acme-main", "customer_reference": "acme", "name": "The draft"}))
     assert draft.status_code == 201, draft.text
-    assert answers["scheduled"].status_code == 409, answers["scheduled"].text
-    assert answers["scheduled"].json()["code"] == "RESOURCE_ALREADY_EXISTS"
+    assert scheduled.status_code == 409, scheduled.text
+    assert scheduled.json()["code"] == "RESOURCE_ALREADY_EXISTS"
     after = seen(server)
     assert (after["version"], after["catalog"], after["ratecard"]) == (before["version"], [], [])
     assert after["solvimon"] == [("acme-main", "DRAFT", "The draft", None, [])]

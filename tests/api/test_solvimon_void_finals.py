@@ -7,14 +7,10 @@ the catalog no longer has."""
 
 from __future__ import annotations
 
-import threading
-from typing import Any
-
 import pytest
 import solvimon_python_sdk as sv
 
-from ratecard.services import subscription_changes
-
+from .held_writes import held_while
 from .test_solvimon_sdk import Live
 from .test_solvimon_subscriptions import pin, plans_and_customer, server, subscribe
 
@@ -46,33 +42,13 @@ def test_a_void_held_while_the_plan_changes_keeps_the_schedules_it_voided(
     pin(monkeypatch, "2026-05-10T12:00:00Z")
     plans_and_customer(server)
     subscribe(server.api(sv.PricingPlanSubscriptionsApi), "acme-main", "basic", "2026-05-01T00:00:00Z")
-    validating, go_on = threading.Event(), threading.Event()
-    real = subscription_changes.check_document
-
-    def held(document: Any) -> Any:
-        result = real(document)
-        validating.set()
-        assert go_on.wait(30)
-        return result
-
-    answers: dict[str, Any] = {}
-
-    def void() -> None:
-        answers["void"] = server.http("POST", "/v1/pricing-plan-subscriptions/acme-main/void")
-
-    monkeypatch.setattr(subscription_changes, "check_document", held)
-    worker = threading.Thread(target=void)
-    worker.start()
-    try:
-        assert validating.wait(30)
-        monkeypatch.setattr(subscription_changes, "check_document", real)
-        changed = server.http("POST", "/v1/pricing-plan-subscriptions/acme-main/change-plan",
-                              json={"pricing_plan_id": "pro", "start_at": "2026-06-01T00:00:00Z"})
-    finally:
-        go_on.set()
-        worker.join(30)
+    voided, changed = held_while(
+        monkeypatch,
+        lambda: server.http("POST", "/v1/pricing-plan-subscriptions/acme-main/void"),
+        lambda: server.http("POST", "/v1/pricing-plan-subscriptions/acme-main/change-plan",
+                              json={"pricing_plan_id": "pro", "start_at": "2026-06-01T00:00:00Z"}))
     assert changed.status_code in (200, 201), changed.text
-    assert answers["void"].status_code == 200, answers["void"].text
+    assert voided.status_code == 200, voided.text
     shown = server.http("GET", "/v1/pricing-plan-subscriptions/acme-main").json()
     assert shown["status"] == "VOID"
     assert [(i["pricing_plan_id"], i["start_at"]) for i in shown["pricing_plan_schedule_infos"]] == [

@@ -61,13 +61,12 @@ class KeyCache:
 @dataclass
 class CatalogState:
     """One environment's current catalog, built, and the validator events are checked with.
-    `finals` is the final invoices' fingerprint the validator's late windows were read at; `late`
-    keeps them current, reading only the documents finalized since."""
+    `late` keeps the validator's late windows current (`late.finals`: the fingerprint's count of
+    finals they were read at), reading only the documents finalized since."""
 
     version: int
     catalog: Catalog
     validator: EventValidator
-    finals: int = -1  # none read yet
     late: LateWindows = field(default_factory=LateWindows)
 
 
@@ -117,7 +116,7 @@ class CatalogCache:
         """The state for `stamp` when it is built already (no database work), else None."""
         with self._lock:
             state = self._states.get(env)
-        if state is None or state.version != stamp.catalog_version or state.finals != stamp.finals:
+        if state is None or state.version != stamp.catalog_version or state.late.finals != stamp.finals:
             return None
         return state
 
@@ -132,9 +131,7 @@ class CatalogCache:
             if catalog is None:
                 return None
             state = CatalogState(stamp.catalog_version, catalog, EventValidator(catalog, now))
-        if state.finals != stamp.finals:
-            state.late.refresh(store, env, state.validator, stamp.finals)
-            state.finals = stamp.finals
+        state.late.refresh(store, env, state.validator, stamp.finals)  # nothing to do when they are current
         with self._lock:
             self._states[env] = state
         return state

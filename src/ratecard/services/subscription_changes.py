@@ -195,14 +195,8 @@ def void_subscription(store: Store, now: datetime, environment: str = "live", *,
     versions keep it), so it bills nothing: its drafts are removed in the same transaction (as
     the next invoice run would) and its events match no subscription any more. Refused once a
     final document names it (a customer was sent an invoice: cancel it, and credit the invoice)."""
-    step = void_step(store, now, environment, reference=reference)
-    if dry_run:
-        return _write(store, now, environment, step, dry_run)
-    [result], stored = _store_together(store, now, environment, [step],
-                                       lambda change, _: void_drafts(change, now, reference))
-    announce(store, environment, [result], now)
-    result.invoices = _impact(store, stored, result, now, environment)
-    return result
+    return _write(store, now, environment, void_step(store, now, environment, reference=reference), dry_run,
+                  lambda change, _: void_drafts(change, now, reference))
 
 
 def void_drafts(change: ConfigChange, now: datetime, reference: str) -> None:
@@ -446,11 +440,13 @@ _ACTIONS = {"created": "subscription.created", "changed": "subscription.changed"
             "voided": "subscription.cancelled"}
 
 
-def _write(store: Store, now: datetime, environment: str, step: Step, dry_run: bool) -> SubscriptionEdit:
-    """Store one step as a new catalog version (write_together), or, in a dry run, store nothing
-    and price the customer's next invoices; either way with what the next invoice run changes."""
+def _write(store: Store, now: datetime, environment: str, step: Step, dry_run: bool,
+           rows: Rows | None = None) -> SubscriptionEdit:
+    """Store one step as a new catalog version (write_together, with what `rows` writes in the
+    same transaction), or, in a dry run, store nothing and price the customer's next invoices;
+    either way with what the next invoice run changes."""
     if not dry_run:
-        [result], stored = _store_together(store, now, environment, [step], None)
+        [result], stored = _store_together(store, now, environment, [step], rows)
         announce(store, environment, [result], now)
         result.invoices = _impact(store, stored, result, now, environment)
         return result

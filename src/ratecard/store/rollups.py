@@ -110,6 +110,7 @@ class Registered:
 
 
 REGISTERED_SQL = "SELECT key, definition, state FROM rollup_meters WHERE environment = %s"
+_REGISTERED_SQLITE = REGISTERED_SQL.replace("%s", "?")
 
 
 def registered(connection: Any, environment: str) -> list[Registered]:
@@ -121,7 +122,7 @@ def registered(connection: Any, environment: str) -> list[Registered]:
             cursor.execute(REGISTERED_SQL, (environment,))
             rows = cursor.fetchall()
     else:
-        rows = raw.execute(REGISTERED_SQL.replace("%s", "?"), (environment,)).fetchall()
+        rows = raw.execute(_REGISTERED_SQLITE, (environment,)).fetchall()
     return [Registered(*row) for row in rows]
 
 

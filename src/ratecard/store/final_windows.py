@@ -66,8 +66,8 @@ def final_windows_since(store: Store, environment: str, marks: Marks, limit: int
         sequences = _sequences(connection, environment)
         if any(sequences.get(prefix, 0) < last for prefix, (last, _) in marks.items()):
             return None  # a sequence went back (or is gone): a restored database
-        grown = {prefix: (marks[prefix][0] if prefix in marks else 0, last)
-                 for prefix, last in sequences.items() if last > (marks[prefix][0] if prefix in marks else 0)}
+        held_before = {prefix: marks[prefix][0] if prefix in marks else 0 for prefix in sequences}
+        grown = {prefix: (held_before[prefix], last) for prefix, last in sequences.items() if last > held_before[prefix]}
         if not grown:
             return {}, marks
         if sum(last - held for held, last in grown.values()) > limit:

@@ -14,11 +14,14 @@ from .schema import invoices
 def final_documents(store: Store, environment: str, subscription: str) -> int:
     """How many final documents (invoices, credit notes) name the subscription: once one exists,
     the subscription has billed something a customer was sent."""
-    query = select(func.count()).select_from(invoices).where(
-        invoices.c.environment == environment, invoices.c.subscription == subscription,
-        invoices.c.status == "final")
     with store.engine.connect() as connection:
-        return int(connection.execute(query).scalar_one())
+        return _finals_on(connection, environment, subscription)
+
+
+def _finals_on(connection: Any, environment: str, subscription: str) -> int:
+    return int(connection.execute(select(func.count()).select_from(invoices).where(
+        invoices.c.environment == environment, invoices.c.subscription == subscription,
+        invoices.c.status == "final")).scalar_one())
 
 
 def remove_drafts_counting_finals(connection: Any, environment: str, subscription: str) -> int:
@@ -31,6 +34,4 @@ def remove_drafts_counting_finals(connection: Any, environment: str, subscriptio
         invoices.c.environment == environment, invoices.c.subscription == subscription,
         invoices.c.status == "draft").with_for_update()).scalars())
     delete_drafts_on(connection, environment, drafts)
-    return int(connection.execute(select(func.count()).select_from(invoices).where(
-        invoices.c.environment == environment, invoices.c.subscription == subscription,
-        invoices.c.status == "final")).scalar_one())
+    return _finals_on(connection, environment, subscription)

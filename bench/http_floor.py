@@ -44,7 +44,7 @@ from .api_bench import (
     percentile,
     split,
 )
-from .baselines import TABLE, _create_copy_of_events
+from .baselines import COLUMNS, TABLE, _create_copy_of_events
 from .stores import postgres_database, postgres_unavailable, sqlite_database
 
 FIXED = b'{"received":1,"stored":1}'
@@ -133,10 +133,167 @@ def serve_protocol(host: str, port: int, workers: int) -> None:
         os.waitpid(pid, 0)
 
 
-def _clients(port: int, requests: int) -> dict:
-    customers = 1_000
+class _CommitProtocol(_EmptyProtocol):
+    """The least a server that stores each event durably can do: the request's one event becomes a
+    row (no key, no checks, no duplicate handling), and every row that arrived while the previous
+    commit was in flight goes into the next transaction (group commit with no thread hand-off:
+    the event loop writes). The answer is sent once the row's transaction committed."""
+
+    writer: _GroupWriter
+
+    def on_body(self, body: bytes) -> None:
+        self.body = getattr(self, "body", b"") + body
+
+    def on_message_complete(self) -> None:
+        if self.parser.get_method() != b"POST":
+            self.transport.write(_answer(200, HEALTH))
+            return
+        body, self.body = getattr(self, "body", b""), b""
+        self.writer.add(_row_of(body), self.transport)
+
+
+def _row_of(body: bytes) -> tuple:
+    """The row bench.api_bench's bare baseline writes for this single-event request."""
+    from datetime import datetime
+
+    import orjson
+
+    from . import data
+
+    event = orjson.loads(body)[0]
+    ts = datetime.fromisoformat(event["timestamp"])
+    micros = data.to_micros(ts)
+    return (data.ENVIRONMENT, event["id"], event["customer"], event["meter"], micros,
+            orjson.dumps(event["properties"]).decode(), data.to_micros(data.NOW), "matched", False)
+
+
+class _GroupWriter:
+    """Rows waiting for a transaction. PostgreSQL: up to CONNECTIONS transactions in flight per
+    process (the database merges the flushes of concurrent commits itself, so serializing them
+    here would only add waits); each free connection takes every row waiting. SQLite: one writer,
+    one transaction at a time, written on the loop."""
+
+    CONNECTIONS = 4
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.postgres = url.startswith("postgresql")
+        self.pending: list[tuple[tuple, object]] = []
+        self.idle: list = []
+        marks = ", ".join(["%s" if self.postgres else "?"] * len(COLUMNS))
+        self.insert_head = f"INSERT INTO {TABLE} ({', '.join(COLUMNS)})"
+        self.values = f"({marks})"
+        self.insert = f"{self.insert_head} VALUES {self.values}"
+
+    async def open(self) -> None:
+        if self.postgres:
+            import psycopg
+            from sqlalchemy.engine import make_url
+
+            url = make_url(self.url)
+            for _ in range(self.CONNECTIONS):
+                self.idle.append(await psycopg.AsyncConnection.connect(
+                    host=url.host, port=url.port or 5432, user=url.username, dbname=url.database, autocommit=True))
+        else:
+            import sqlite3
+
+            connection = sqlite3.connect(self.url.removeprefix("sqlite:///"), isolation_level=None)
+            for pragma in ("journal_mode=WAL", "synchronous=FULL", "busy_timeout=60000"):
+                connection.execute(f"PRAGMA {pragma}")
+            self.idle.append(connection)
+
+    def add(self, row: tuple, transport: object) -> None:
+        self.pending.append((row, transport))
+        if self.idle:
+            asyncio.get_running_loop().create_task(self.flush(self.idle.pop()))
+
+    async def flush(self, connection) -> None:
+        try:
+            while self.pending:
+                batch, self.pending = self.pending, []
+                rows = [row for row, _ in batch]
+                if self.postgres:  # one statement in autocommit: one round trip, its own durable commit
+                    values = ", ".join([self.values] * len(rows))
+                    await connection.execute(f"{self.insert_head} VALUES {values}",
+                                             [value for row in rows for value in row], prepare=False)
+                else:
+                    connection.execute("BEGIN IMMEDIATE")
+                    connection.executemany(self.insert, rows)
+                    connection.execute("COMMIT")
+                for _, transport in batch:
+                    transport.write(_answer(201, FIXED))
+        finally:
+            self.idle.append(connection)
+
+
+def _commit_worker(host: str, port: int, url: str) -> None:
+    import uvloop
+
+    async def main() -> None:
+        writer = _GroupWriter(url)
+        await writer.open()
+        _CommitProtocol.writer = writer
+        server = await asyncio.get_running_loop().create_server(_CommitProtocol, host, port, reuse_port=True)
+        await server.serve_forever()
+
+    uvloop.run(main())
+
+
+def serve_commit(host: str, port: int, workers: int, url: str) -> None:
+    children = []
+    for _ in range(workers):
+        pid = os.fork()
+        if pid == 0:
+            try:
+                _commit_worker(host, port, url)
+            finally:
+                os._exit(0)
+        children.append(pid)
+    for pid in children:
+        os.waitpid(pid, 0)
+
+
+def ideal_server(url: str, folder: Path, requests: int, workers: int = 2) -> dict:
+    """The ideal group-commit server (`_CommitProtocol`) writing into an empty copy of events, as
+    the bare baseline does."""
+    store = open_store(url)
+    raw = store.engine.raw_connection()
+    try:
+        _create_copy_of_events(raw, store.is_postgres)
+    finally:
+        raw.close()
+        store.dispose()
+    command = [sys.executable, "-m", "bench.http_floor", "serve", "commit", "--workers", str(workers), "--db", url]
+    try:
+        with Server("", folder / "floor-commit.log", command=command) as server:
+            result = _clients(server.port, requests)
+    finally:
+        store = open_store(url, migrate=False)
+        with store.engine.begin() as connection:
+            stored = connection.exec_driver_sql(f"SELECT count(*) FROM {TABLE}").scalar_one()
+            connection.exec_driver_sql(f"DROP TABLE {TABLE}")
+        store.dispose()
+    if stored != requests:
+        raise SystemExit(f"the ideal server stored {stored} of {requests} rows")
+    return result
+
+
+def ratecard_server(url: str, folder: Path, requests: int, workers: int = 2) -> dict:
+    """`ratecard serve --workers 2` itself, on a database holding the benchmark catalog, answering
+    the same one-event `POST /v1/events` requests (after a warm-up)."""
+    from .server_cpu import prepare_database
+
+    folder.mkdir(parents=True, exist_ok=True)
+    key = prepare_database(url, folder)
+    with Server(url, folder / "serve.log", workers=workers) as server:
+        _clients(server.port, 400, key, "warm")
+        return _clients(server.port, requests, key)
+
+
+def _clients(port: int, requests: int, key: str = "no-key", prefix: str = "floor") -> dict:
+    customers = 1_000  # data.customer_count of the 100,000-event sizing ratecard_server prepares
     seconds, reports = _run_clients(_single_client, split(requests, SINGLE_CLIENTS),
-                                    (port, "no-key", customers, "/v1/events", "floor"))
+                                    (port, key, customers, "/v1/events", prefix))
     errors = [e for r in reports for e in r["errors"]]
     if errors:
         raise SystemExit(f"the empty server answered {errors[0]}")
@@ -181,14 +338,18 @@ def measure(stores: list[str], requests: int, rounds: int) -> list[dict]:
             rows.append(row)
         for store in stores:
             if store == "sqlite":
-                with sqlite_database(folder) as url:
-                    result = bare_row_commit(url, requests)
+                database = sqlite_database(folder)
             else:
-                with postgres_database(os.environ.get("RATECARD_BENCH_DATABASE", "ratecard_bench_floor")) as url:
-                    result = bare_row_commit(url, requests)
-            row = {"round": round_number, "what": f"bare_row_commit_{store}", **result, "load": os.getloadavg()[0]}
-            print(json.dumps(row), flush=True)
-            rows.append(row)
+                database = postgres_database(os.environ.get("RATECARD_BENCH_DATABASE", "ratecard_bench_floor"))
+            with database as url:
+                measured = {f"ratecard_serve_{store}": ratecard_server(url, folder / f"ratecard-{store}-{round_number}",
+                                                                       requests),f"bare_row_commit_{store}": bare_row_commit(url, requests),
+                            f"ideal_group_commit_{store}_2_processes": ideal_server(url, folder, requests, 2),
+                            f"ideal_group_commit_{store}_1_process": ideal_server(url, folder, requests, 1)}
+            for what, result in measured.items():
+                row = {"round": round_number, "what": what, **result, "load": os.getloadavg()[0]}
+                print(json.dumps(row), flush=True)
+                rows.append(row)
     return rows
 
 
@@ -197,12 +358,16 @@ def main(argv: list[str] | None = None) -> int:
         argv = sys.argv[1:]
     if argv[:1] == ["serve"]:  # the server processes this benchmark starts
         parser = argparse.ArgumentParser(prog="python -m bench.http_floor serve")
-        parser.add_argument("kind", choices=["asgi", "protocol"])
+        parser.add_argument("kind", choices=["asgi", "protocol", "commit"])
         parser.add_argument("--workers", type=int, default=2)
+        parser.add_argument("--db", help="commit: the database holding the copy of events")
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--port", type=int, required=True)
         args = parser.parse_args(argv[1:])
-        (serve_asgi if args.kind == "asgi" else serve_protocol)(args.host, args.port, args.workers)
+        if args.kind == "commit":
+            serve_commit(args.host, args.port, args.workers, args.db)
+        else:
+            (serve_asgi if args.kind == "asgi" else serve_protocol)(args.host, args.port, args.workers)
         return 0
     parser = argparse.ArgumentParser(prog="python -m bench.http_floor", description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=4_000, help="single-event requests per measurement")

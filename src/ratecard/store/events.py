@@ -338,13 +338,24 @@ def insert_returning(connection: Any, rows: Sequence[Row]) -> set[tuple[str, str
 
 _SQLITE_FINGERPRINT_SQL = FINGERPRINT_SQL.replace("%(env)s", ":env")
 _PG_VALUES = "(" + ", ".join("%s::jsonb" if column == "properties" else "%s" for column in COLUMNS) + ")"
+# each environment's fingerprint (FINGERPRINT_SQL's three figures, as text for the UNION) and the
+# roll-ups to maintain, as rows of the group committer's one statement (`insert_confirmed`)
+_PG_FINGERPRINTS = (
+    "SELECT 0, e.env, (SELECT max(version) FROM catalog_versions WHERE environment = e.env)::text, "
+    "(SELECT revision FROM api_resource_revisions WHERE environment = e.env)::text, "
+    "(SELECT sum(last_number) FROM invoice_sequences WHERE environment = e.env)::text "
+    "FROM unnest(%s::text[]) AS e(env)"
+)
+_PG_REGISTERED = ("SELECT 2, environment, key, definition, state FROM rollup_meters "
+                  "WHERE environment = ANY(%s::text[])")
 
 
 def insert_confirmed(connection: Any, environments: Sequence[str], rows: Sequence[Row]
                      ) -> tuple[dict[str, Fingerprint], set[tuple[str, str]]]:
     """`insert_returning`, and the fingerprint of each environment read in the same transaction
     (the caller rolls back when one is not what its rows were checked against). On PostgreSQL
-    the fingerprints and the insert go in one pipeline: one round trip, plus the COMMIT."""
+    the insert, the fingerprints and the roll-ups to maintain are one statement: one round trip,
+    plus the COMMIT."""
     if connection.dialect.name != "postgresql":
         raw = connection.connection.driver_connection
         if not raw.in_transaction:
@@ -356,34 +367,38 @@ def insert_confirmed(connection: Any, environments: Sequence[str], rows: Sequenc
                  for environment in environments}
         return found, insert_returning(connection, rows)
     raw = connection.connection.driver_connection
-    cursors = []
-    with raw.pipeline():
-        for environment in environments:
-            cursor = raw.cursor()
-            cursor.execute(FINGERPRINT_SQL, {"env": environment})
-            cursors.append(cursor)
-        inserting = None
-        if rows:
-            ordered = sorted(rows, key=_key)
-            inserting = raw.cursor()
-            inserting.execute(f"INSERT INTO events ({', '.join(COLUMNS)}) VALUES {', '.join([_PG_VALUES] * len(ordered))} "
-                              "ON CONFLICT DO NOTHING RETURNING environment, id",
-                              [value for row in ordered for value in row])
-        # the roll-ups to maintain, read after the insert in the same pipeline (no round trip of
-        # its own): a roll-up registered after this read waits for this transaction (`rollups.build`)
-        registry = {}
-        for environment in sorted({row[0] for row in rows if row[7] == "matched"}):
-            registry[environment] = raw.cursor()
-            registry[environment].execute(rollups.REGISTERED_SQL, (environment,))
-        found = {environment: as_fingerprint(cursor.fetchone()) for environment, cursor in zip(environments, cursors,
-                                                                                                 strict=True)}
-        inserted = {(environment, event_id) for environment, event_id in inserting.fetchall()} if inserting else set()
-        known = {environment: [rollups.Registered(*entry) for entry in cursor.fetchall()]
-                 for environment, cursor in registry.items()}
-    for cursor in [*cursors, *registry.values()]:
-        cursor.close()
-    if inserting is not None:
-        inserting.close()
+    # one statement, one round trip before the COMMIT: the insert, the fingerprints and the roll-ups
+    # to maintain. The roll-ups are read in the insert's own snapshot, which PostgreSQL takes (READ
+    # COMMITTED) after the statement locked events: a roll-up registered after that snapshot is built
+    # by `rollups.build` only once this transaction ended (it waits for events' writers), and one
+    # registered before is in it
+    maintained = sorted({row[0] for row in rows if row[7] == "matched"})
+    ordered = sorted(rows, key=_key)
+    parts, parameters = [], []
+    if ordered:
+        parts.append(f"WITH inserted AS (INSERT INTO events ({', '.join(COLUMNS)}) VALUES "
+                     f"{', '.join([_PG_VALUES] * len(ordered))} ON CONFLICT DO NOTHING RETURNING environment, id) "
+                     "SELECT 1, environment, id, NULL, NULL FROM inserted")
+        parameters += [value for row in ordered for value in row]
+    if environments:
+        parts.append(_PG_FINGERPRINTS)
+        parameters.append(list(environments))
+    if maintained:
+        parts.append(_PG_REGISTERED)
+        parameters.append(maintained)
+    found: dict[str, Fingerprint] = {}
+    inserted: set[tuple[str, str]] = set()
+    known: dict[str, list[rollups.Registered]] = {environment: [] for environment in maintained}
+    if parts:
+        with raw.cursor() as cursor:
+            cursor.execute(" UNION ALL ".join(parts), parameters)
+            for kind, environment, first, second, third in cursor.fetchall():
+                if kind == 1:
+                    inserted.add((environment, first))
+                elif kind == 0:
+                    found[environment] = as_fingerprint((None if first is None else int(first), second, third))
+                else:
+                    known[environment].append(rollups.Registered(first, second, third))
     update_rollups(connection, [row for row in rows if _key(row) in inserted], known=known)
     return found, inserted
 

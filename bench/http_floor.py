@@ -15,11 +15,21 @@ Python HTTP server could get on the same 2 cores, by measuring, in the same run 
   Python can do per request.
 - `bare_row_commit`, per store: the baseline itself (4 processes, INSERT + COMMIT per row on
   an empty copy of events, as durable as the server's commits).
+- `ideal_group_commit`, per store, in 2 processes and in 1: the least a server that stores each
+  event durably can do. The same protocol server turns the request's event into the baseline's
+  row (no key, no checks, no duplicates, no catalog) and writes it into the same empty copy of
+  events, with group commit and no threads: the rows that arrived while a transaction was in
+  flight go into the next one, written from the event loop (PostgreSQL: an async connection, one
+  multi-row INSERT in autocommit, up to 4 transactions in flight per process, since the database
+  merges the flushes of concurrent commits itself; SQLite: one transaction at a time).
+- `ratecard_serve`, per store: `ratecard serve --workers 2` itself on a database holding the
+  benchmark catalog, answering the same requests.
 
 A server that stores the event and commits it durably can only be slower than its empty
-counterpart; when the empty servers' requests/s is below the bare baseline, the ratio 1.0 of
-single events to the bare baseline is out of reach for a Python server here whatever it does
-with the event. Prints one JSON object per measurement and a table.
+counterpart, and any server that checks the event can only be slower than the ideal one: when
+the ideal server's requests/s is below the bare baseline, the ratio 1.0 of single events to the
+bare baseline is out of reach here whatever a server does with the event. Prints one JSON object
+per measurement and a table.
 """
 
 from __future__ import annotations
@@ -342,10 +352,13 @@ def measure(stores: list[str], requests: int, rounds: int) -> list[dict]:
             else:
                 database = postgres_database(os.environ.get("RATECARD_BENCH_DATABASE", "ratecard_bench_floor"))
             with database as url:
-                measured = {f"ratecard_serve_{store}": ratecard_server(url, folder / f"ratecard-{store}-{round_number}",
-                                                                       requests),f"bare_row_commit_{store}": bare_row_commit(url, requests),
-                            f"ideal_group_commit_{store}_2_processes": ideal_server(url, folder, requests, 2),
-                            f"ideal_group_commit_{store}_1_process": ideal_server(url, folder, requests, 1)}
+                measured = {
+                    f"ratecard_serve_{store}": ratecard_server(url, folder / f"ratecard-{store}-{round_number}",
+                                                               requests),
+                    f"bare_row_commit_{store}": bare_row_commit(url, requests),
+                    f"ideal_group_commit_{store}_2_processes": ideal_server(url, folder, requests, 2),
+                    f"ideal_group_commit_{store}_1_process": ideal_server(url, folder, requests, 1),
+                }
             for what, result in measured.items():
                 row = {"round": round_number, "what": what, **result, "load": os.getloadavg()[0]}
                 print(json.dumps(row), flush=True)

@@ -251,3 +251,58 @@ def test_a_request_on_the_event_loop_after_close_is_refused_unwritten(db_url: st
         assert stored_contents(store, "live", ["too-late"]) == {}
     finally:
         store.dispose()
+
+
+def test_events_written_before_and_after_a_rollup_is_built_are_each_counted_in_it_once(db_url: str) -> None:
+    """PostgreSQL writes a batch in one self-committing statement only while no roll-up is to be
+    maintained; once one is built, the committer's batches go the usual way, which maintains it.
+    Either way the roll-up equals the raw events (both stores)."""
+    from ratecard.services.rollups import check_rollups, rebuild_rollups
+
+    from ..integration.scenario import workspace
+
+    store, _ = workspace(db_url, CATALOG)
+    committer = GroupCommitter(store, max_wait=0.0)
+    try:
+        assert committer.write("live", [row("before-1"), row("before-2")], None).inserted == [True, True]
+        rebuild_rollups(store, "live", datetime.now(UTC))
+        for number in range(3):
+            outcome = committer.write("live", [row(f"after-{number}"), row("before-1")], None)
+            assert outcome.inserted == [True, False] and "before-1" in outcome.held
+        report = check_rollups(store, "live")
+        assert [item["rows"] > 0 for item in report["rollups"] if item["meter"] == "api_calls"] == [True]
+        assert report["ok"], report  # every roll-up row equals what the raw events give
+        assert sum(count_by_status(store, "live").values()) == 5
+    finally:
+        committer.close()
+        store.dispose()
+
+
+def test_a_request_checked_against_an_older_catalog_writes_nothing(db_url: str, tmp_path: Path) -> None:
+    """The fingerprint a request was checked against is compared with the current one in the
+    statement that writes it: after a catalog change, nothing of it is stored and it is answered
+    stale with the current fingerprint, while a request checked against the current one is stored."""
+    from ratecard.store.catalog_state import fingerprint
+
+    from ..integration.scenario import workspace
+
+    store, _ = workspace(db_url, CATALOG)
+    committer = GroupCommitter(store, max_wait=0.0)
+    try:
+        before = fingerprint(store, "live")
+        assert committer.write("live", [row("fresh-1")], before).inserted == [True]
+        catalog = tmp_path / "catalog.yaml"
+        catalog.write_text(CATALOG.replace("subscriptions:", "  - {reference: newco, name: NewCo, country: DE, "
+                                           "currency: EUR, tax_rate: \"19\", timezone: UTC}\nsubscriptions:"),
+                           encoding="utf-8")
+        apply_catalog(store, catalog, datetime.now(UTC))
+        after = fingerprint(store, "live")
+        assert after != before
+        stale = committer.write("live", [row("stale-1"), row("stale-2")], before)
+        assert stale.stale == after and stale.new == 0
+        assert committer.write("live", [row("fresh-2")], after).inserted == [True]
+        assert stored_contents(store, "live", ["stale-1", "stale-2", "fresh-1", "fresh-2"]).keys() == {"fresh-1",
+                                                                                                      "fresh-2"}
+    finally:
+        committer.close()
+        store.dispose()

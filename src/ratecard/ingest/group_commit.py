@@ -39,7 +39,7 @@ from typing import Any
 
 from ..store import Store
 from ..store.catalog_state import Fingerprint, fingerprint_on
-from ..store.events import Content, Row, insert_confirmed, stored_contents
+from ..store.events import Content, Row, insert_at_once, insert_confirmed, stored_contents
 from ..store.meter_data import keep_duplicate
 
 log = logging.getLogger(__name__)
@@ -47,6 +47,7 @@ log = logging.getLogger(__name__)
 MAX_EVENTS = 1_000  # rows per shared transaction
 MAX_WAIT = 0.002  # seconds the writer may wait for requests still being checked
 REQUEST_EVENTS = 100  # a request with more events pays for its own commit (and COPYs on PostgreSQL)
+AT_ONCE_PAUSE = 10.0  # seconds an environment is written the usual way after `_at_once` was refused for it
 
 
 class CommitterClosed(RuntimeError):
@@ -100,6 +101,7 @@ class GroupCommitter:
         self._held_by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, list[_Job]] = \
             weakref.WeakKeyDictionary()
         self.batches = 0  # transactions committed (for tests and figures)
+        self._at_once_paused: dict[str, float] = {}  # environment -> until when `_at_once` is not tried
         self._threads = [threading.Thread(target=self._run, name=f"ratecard-group-commit-{number}", daemon=True)
                          for number in range(max(1, writers))]
         for thread in self._threads:
@@ -254,7 +256,15 @@ class GroupCommitter:
     def _transaction(self, batch: list[_Job]) -> list[Outcome]:
         """One transaction for the batch. The rows are inserted and the fingerprints read together
         (optimistically); if a request was checked against an older fingerprint, the transaction
-        is rolled back and written again without it (it is answered stale)."""
+        is rolled back and written again without it (it is answered stale).
+
+        PostgreSQL tries first to write the batch in one statement that commits by itself
+        (`_at_once`)."""
+        if self.store.is_postgres:
+            outcomes = self._at_once(batch)
+            if outcomes is not None:
+                self.batches += 1
+                return outcomes
         connection = self._connect()
         stale: dict[int, Fingerprint] = {}
         while True:
@@ -267,54 +277,105 @@ class GroupCommitter:
             self.batches += 1
             return outcomes
 
+    def _at_once(self, batch: list[_Job]) -> list[Outcome] | None:
+        """PostgreSQL: the batch's rows in one statement on an autocommit connection, which commits
+        without a COMMIT round trip of its own (a single event's transaction took one round trip
+        for the insert and one for the COMMIT, the second as long as the first). The statement
+        writes only when every request's fingerprint is current and no roll-up is to be
+        maintained (`insert_at_once`); else nothing was written and None says to write the batch
+        the usual way. Environments refused so are written the usual way for AT_ONCE_PAUSE
+        seconds (a roll-up, once built, stays: no statement is wasted on each batch)."""
+        now = time.monotonic()
+        if any(self._at_once_paused.get(job.environment, 0.0) > now for job in batch):
+            return None
+        live = list(range(len(batch)))
+        first, unique = _first_rows(batch, live)
+        expected = sorted({(job.environment, job.expected) for job in batch if job.expected is not None},
+                          key=lambda pair: (pair[0], repr(pair[1])))
+        inserted = insert_at_once(self._connect(autocommit=True), expected, unique)
+        if inserted is None:
+            for job in batch:
+                self._at_once_paused[job.environment] = now + AT_ONCE_PAUSE
+            return None
+        outcomes = [Outcome() for _ in batch]
+        if len(inserted) == len(unique) and len(unique) == sum(len(job.rows) for job in batch):
+            for job, outcome in zip(batch, outcomes, strict=True):  # every row new: nothing to look up
+                outcome.inserted = [True] * len(job.rows)
+                outcome.duplicates = [None] * len(job.rows)
+            return outcomes
+        connection = self._connect()
+        with connection.begin():  # the ids already held: their stored content, or Solvimon's duplicate records
+            _settle_rows(connection, batch, live, first, inserted, outcomes)
+        return outcomes
+
     def _attempt(self, connection: Any, batch: list[_Job], stale: dict[int, Fingerprint]) -> list[Outcome]:
         outcomes = [Outcome(stale=stale.get(number)) for number in range(len(batch))]
         live = [number for number in range(len(batch)) if number not in stale]
-        first: dict[tuple[str, str], tuple[int, int]] = {}  # key -> (job, row) of its first row
-        unique: list[Row] = []
-        for number in live:
-            for index, row in enumerate(batch[number].rows):
-                key = (row[0], row[1])
-                if key not in first:
-                    first[key] = (number, index)
-                    unique.append(row)
+        first, unique = _first_rows(batch, live)
         environments = sorted({batch[n].environment for n in live if batch[n].expected is not None})
         current, inserted = insert_confirmed(connection, environments, unique)
         moved = {n: current[batch[n].environment] for n in live
                  if batch[n].expected is not None and current[batch[n].environment] != batch[n].expected}
         if moved:
             raise _Restart(moved)  # rolls this transaction back
-        for number in live:
-            job, outcome = batch[number], outcomes[number]
-            outcome.inserted = [(row[0], row[1]) in inserted and first[(row[0], row[1])] == (number, index)
-                                for index, row in enumerate(job.rows)]
-            held = [row for row, new in zip(job.rows, outcome.inserted, strict=True) if not new]
-            if not held:
-                outcome.duplicates = [None] * len(job.rows)
-            elif job.keep_duplicates:
-                outcome.duplicates = [None if new else keep_duplicate(connection, row)
-                                      for row, new in zip(job.rows, outcome.inserted, strict=True)]
-            else:
-                outcome.held = stored_contents(connection, job.environment, (row[1] for row in held))
+        _settle_rows(connection, batch, live, first, inserted, outcomes)
         return outcomes
 
-    def _connect(self) -> Any:
-        """This writer thread's connection (opened on first use, kept)."""
-        connection = getattr(self._writer, "connection", None)
+    def _connect(self, autocommit: bool = False) -> Any:
+        """This writer thread's connection (opened on first use, kept); `autocommit`: its second
+        one, on which each statement is its own transaction (`_at_once`)."""
+        name = "autocommit" if autocommit else "connection"
+        connection = getattr(self._writer, name, None)
         if connection is None:
-            connection = self._writer.connection = self.store.engine.connect()
+            connection = self.store.engine.connect()
+            if autocommit:
+                connection = connection.execution_options(isolation_level="AUTOCOMMIT")
+            setattr(self._writer, name, connection)
             with self._condition:
                 self._connections.append(connection)
         return connection
 
     def _drop_connection(self) -> None:
-        connection = getattr(self._writer, "connection", None)
-        self._writer.connection = None
-        if connection is not None:
-            with self._condition:
-                if connection in self._connections:
-                    self._connections.remove(connection)
-            _close(connection)
+        for name in ("connection", "autocommit"):
+            connection = getattr(self._writer, name, None)
+            setattr(self._writer, name, None)
+            if connection is not None:
+                with self._condition:
+                    if connection in self._connections:
+                        self._connections.remove(connection)
+                _close(connection)
+
+
+def _first_rows(batch: list[_Job], live: list[int]) -> tuple[dict[tuple[str, str], tuple[int, int]], list[Row]]:
+    """Each (environment, id)'s first row among the live requests: key -> (request, row), and
+    those rows in order (the ones written; a later row with the same id is a duplicate)."""
+    first: dict[tuple[str, str], tuple[int, int]] = {}
+    unique: list[Row] = []
+    for number in live:
+        for index, row in enumerate(batch[number].rows):
+            key = (row[0], row[1])
+            if key not in first:
+                first[key] = (number, index)
+                unique.append(row)
+    return first, unique
+
+
+def _settle_rows(connection: Any, batch: list[_Job], live: list[int], first: dict[tuple[str, str], tuple[int, int]],
+                 inserted: set[tuple[str, str]], outcomes: list[Outcome]) -> None:
+    """Each live request's outcome: which of its rows were inserted; for the others, the stored
+    content of the ids already held, or (Solvimon) the duplicate records kept."""
+    for number in live:
+        job, outcome = batch[number], outcomes[number]
+        outcome.inserted = [(row[0], row[1]) in inserted and first[(row[0], row[1])] == (number, index)
+                            for index, row in enumerate(job.rows)]
+        held = [row for row, new in zip(job.rows, outcome.inserted, strict=True) if not new]
+        if not held:
+            outcome.duplicates = [None] * len(job.rows)
+        elif job.keep_duplicates:
+            outcome.duplicates = [None if new else keep_duplicate(connection, row)
+                                  for row, new in zip(job.rows, outcome.inserted, strict=True)]
+        else:
+            outcome.held = stored_contents(connection, job.environment, (row[1] for row in held))
 
 
 def _answer(answers: Sequence[tuple[_Job, Outcome | BaseException]]) -> None:

@@ -350,6 +350,50 @@ _PG_REGISTERED = ("SELECT 2, environment, key, definition, state FROM rollup_met
                   "WHERE environment = ANY(%s::text[])")
 
 
+# `insert_at_once`'s condition: every expected fingerprint is its environment's current one, and
+# no roll-up is registered for the environments whose matched events the statement inserts
+_AT_ONCE_GUARD = (
+    "SELECT NULL, (1 / CASE WHEN NOT EXISTS (SELECT 1 FROM unnest(%s::text[], %s::int[], %s::bigint[], %s::bigint[]) "
+    "AS x(env, version, revision, finals) WHERE "
+    "(SELECT max(version) FROM catalog_versions WHERE environment = x.env) IS DISTINCT FROM x.version OR "
+    "coalesce((SELECT revision FROM api_resource_revisions WHERE environment = x.env), 0) <> x.revision OR "
+    "coalesce((SELECT sum(last_number) FROM invoice_sequences WHERE environment = x.env), 0) <> x.finals) "
+    "AND NOT EXISTS (SELECT 1 FROM rollup_meters WHERE environment = ANY(%s::text[])) THEN 1 ELSE 0 END)::text"
+)
+_REFUSED = "22012"  # division by zero: the guard's way to abort the statement
+
+
+def insert_at_once(connection: Any, expected: Sequence[tuple[str, Fingerprint]], rows: Sequence[Row]
+                   ) -> set[tuple[str, str]] | None:
+    """PostgreSQL, on a connection in autocommit: insert rows with distinct (environment, id) in
+    one statement that is its own transaction, so it commits without a COMMIT round trip of its
+    own; returns the (environment, id) of the rows inserted.
+
+    Only when each (environment, fingerprint) in `expected` is the environment's fingerprint and
+    no roll-up is registered for the environments of the matched rows: else the statement fails
+    as a whole, nothing is written, and None is returned (the caller writes the rows the usual
+    way, `insert_confirmed` in a transaction, which reads the fingerprints and maintains the
+    roll-ups). The condition is read in the insert's own snapshot, as `insert_confirmed` reads it."""
+    ordered = sorted(rows, key=_key)
+    maintained = sorted({row[0] for row in rows if row[7] == "matched"})
+    statement = (f"WITH inserted AS (INSERT INTO events ({', '.join(COLUMNS)}) VALUES "
+                 f"{', '.join([_PG_VALUES] * len(ordered))} ON CONFLICT DO NOTHING RETURNING environment, id) "
+                 f"SELECT environment, id FROM inserted UNION ALL {_AT_ONCE_GUARD}")
+    parameters = [value for row in ordered for value in row]
+    parameters += [[environment for environment, _ in expected], [f.catalog_version for _, f in expected],
+                   [f.resources_revision for _, f in expected], [f.finals for _, f in expected], maintained]
+    raw = connection.connection.driver_connection
+    try:
+        with raw.cursor() as cursor:
+            cursor.execute(statement, parameters)
+            found = cursor.fetchall()
+    except Exception as exc:
+        if getattr(exc, "sqlstate", None) == _REFUSED:
+            return None
+        raise
+    return {(environment, event_id) for environment, event_id in found if environment is not None}
+
+
 def insert_confirmed(connection: Any, environments: Sequence[str], rows: Sequence[Row]
                      ) -> tuple[dict[str, Fingerprint], set[tuple[str, str]]]:
     """`insert_returning`, and the fingerprint of each environment read in the same transaction

@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import bindparam, delete, func, literal, select, text, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import OperationalError
 
 from ..domain.invoice import InvoiceStateError, check_transition
@@ -395,14 +396,16 @@ Prefix = str | Callable[[str], str]
 
 
 def change_status(store: Store, invoice_id: int, target: str, now_us: int, prefix: Prefix,
-                  environment: str = "live", attempts: int = 1) -> InvoiceRecord:
+                  environment: str = "live", attempts: int = 1,
+                  then: Callable[[Connection, InvoiceRecord], None] | None = None) -> InvoiceRecord:
     """draft -> final (with the next gapless number) or draft -> void; illegal moves raise.
+    `then` writes what goes with the move (its webhook deliveries) in the same transaction.
 
     With `attempts` > 1 a transaction that SQLite refuses (a read snapshot taken before another
     writer committed cannot be upgraded to a write) starts again on a fresh snapshot."""
     for attempt in range(attempts):
         try:
-            return _change_status_once(store, invoice_id, target, now_us, prefix, environment)
+            return _change_status_once(store, invoice_id, target, now_us, prefix, environment, then)
         except OperationalError:
             if attempt == attempts - 1:
                 raise
@@ -411,7 +414,7 @@ def change_status(store: Store, invoice_id: int, target: str, now_us: int, prefi
 
 
 def _change_status_once(store: Store, invoice_id: int, target: str, now_us: int, prefix: Prefix,
-                        environment: str) -> InvoiceRecord:
+                        environment: str, then: Callable[[Connection, InvoiceRecord], None] | None) -> InvoiceRecord:
     with store.engine.begin() as connection:
         found = connection.execute(
             select(invoices.c.status, invoices.c.mode, invoices.c.draft_number, invoices.c.updated_at,
@@ -439,6 +442,8 @@ def _change_status_once(store: Store, invoice_id: int, target: str, now_us: int,
         record = load_invoices(connection, [invoice_id])[invoice_id]
         if target == "final":
             _flag_unbilled_as_late(connection, environment, record, computed_at)
+        if then is not None:
+            then(connection, record)
     return record
 
 

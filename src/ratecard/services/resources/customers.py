@@ -338,12 +338,8 @@ def create(store: Store, environment: str, now: datetime, data: dict[str, Any]) 
 
 def create_in(change: ConfigChange, data: dict[str, Any]) -> Changed:
     """create, within a transaction the caller holds (with writes of its own that stand or fall
-    with the customer); the caller calls announce_created once it committed."""
+    with the customer); the caller queues its created_event in that transaction."""
     return _create(change, data)
-
-
-def announce_created(store: Store, environment: str, created: Changed, now: datetime) -> None:
-    _created(store, environment, created, now)
 
 
 def update(store: Store, environment: str, now: datetime, key: str, data: dict[str, Any]) -> Changed:
@@ -364,9 +360,14 @@ def upsert(store: Store, environment: str, now: datetime, key: Any, data: dict[s
 
 def _created(store: Store, environment: str, created: Changed, now: datetime) -> None:
     """The customer.created webhook event (services.webhook_events)."""
+    emit(store, environment, *created_event(created), now)
+
+
+def created_event(created: Changed) -> tuple[str, dict[str, Any]]:
+    """The customer.created webhook event of a customer created: (action, its object)."""
     _, customer, row = created
-    emit(store, environment, "customer.created", {"object_type": "CUSTOMER", "id": row.id,
-                                                  "reference": customer.reference, "name": customer.name}, now)
+    return "customer.created", {"object_type": "CUSTOMER", "id": row.id, "reference": customer.reference,
+                                "name": customer.name}
 
 
 def change_status(store: Store, environment: str, now: datetime, key: str, target: str,

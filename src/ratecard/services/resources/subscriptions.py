@@ -34,6 +34,7 @@ from ...domain.periods import to_local
 from ...store import Store
 from ...store.resources import ConfigChange, Resource, config_change
 from .. import subscription_changes as changes
+from .. import webhook_events
 from ..errors import NotFound, ServiceError
 from . import customers, pricing_plans
 from .checks import already_exists, check_choice, check_reference, check_text, invalid, invalid_operation, missing, not_found
@@ -593,6 +594,7 @@ def init(store: Store, environment: str, now: datetime, data: dict[str, Any]) ->
     if customer is not None and not isinstance(customer, dict):
         raise invalid("customer", "customer must be an object")
     created = None
+    box = webhook_events.outbox(store, environment, now)  # read before the lock
     with config_change(store, environment, to_micros(now)) as change:
         if customer is not None:
             reference = customer.get("reference")
@@ -600,6 +602,7 @@ def init(store: Store, environment: str, now: datetime, data: dict[str, Any]) ->
                     str(reference)) is None:
                 created = customers.create_in(change, {"status": "ACTIVE", **customer})
                 reference = created[1].reference
+                box.write(change.connection, [customers.created_event(created)])  # before the subscription's
             subscription = {**subscription, "customer_reference": reference}
             subscription.pop("customer_id", None)
         try:
@@ -608,16 +611,13 @@ def init(store: Store, environment: str, now: datetime, data: dict[str, Any]) ->
                 raise changes._no_catalog()
             creation = _creation(View(environment, change.resources, document), document, now, subscription,
                                  "pricing_plan_schedules", data.get("pricing_plan_schedules"))
-            results = changes.apply_steps(change, now, creation.steps)
+            changes.apply_steps(change, now, creation.steps, box)  # with its webhook deliveries
             _store_creation(change, creation, change.catalog())
         except ServiceError as exc:
             field = exc.field
             if field and not field.startswith(("pricing_plan_schedules", "subscriptions")):
                 exc.field = f"pricing_plan_subscription.{field}"  # the request's own path to the field at fault
             raise
-    if created is not None:
-        customers.announce_created(store, environment, created, now)
-    changes.announce(store, environment, results, now)
     found = _found(store, environment, now, creation.reference)
     return found, found.terms["customer"]
 

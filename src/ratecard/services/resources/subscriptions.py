@@ -453,10 +453,15 @@ def _customer(view: View, data: dict[str, Any]) -> str:
     if found is None:
         raise invalid("customer_id", f"customer {key!r} does not exist")
     customer, customer_row = found
-    if customer_row is not None and customer_row.body.get("status", "ACTIVE") != "ACTIVE":
-        raise invalid_operation(f"customer {customer.reference!r} is {customer_row.body.get('status')}: activate it "
-                                "first (POST /v1/customers/{reference}/activate)", "customer_id")
+    _check_active(customer.reference, customer_row)
     return customer.reference
+
+
+def _check_active(reference: str, row: Resource | None) -> None:
+    """Refused unless the customer's row says ACTIVE (a customer without a row is ACTIVE)."""
+    if row is not None and row.body.get("status", "ACTIVE") != "ACTIVE":
+        raise invalid_operation(f"customer {reference!r} is {row.body.get('status')}: activate it "
+                                "first (POST /v1/customers/{reference}/activate)", "customer_id")
 
 
 # more rows a caller writes in the transaction of a create or a change of plan (all or nothing)
@@ -549,9 +554,10 @@ def _creation(view: View, document: CatalogDocument, now: datetime, data: dict[s
 
 def _store_creation(change: ConfigChange, creation: Creation, document: CatalogDocument | None) -> None:
     """The create's row, under the environment's lock, in the transaction that stores its catalog
-    version (if any). The reference is checked again there: a create of the same reference that
-    came first (a DRAFT, or a draft given its schedule) makes this one refused, and nothing of it
-    is stored."""
+    version (if any). The reference and the customer are checked again there: a create of the
+    same reference that came first (a DRAFT, or a draft given its schedule), or a customer archived
+    (or deprecated) since the create checked it, makes this one refused, and nothing of it is stored."""
+    _check_active(creation.customer, change.resources.by_reference.get((CUSTOMER, creation.customer)))
     reference = creation.reference
     current = change.resources.by_reference.get((SUBSCRIPTION, reference))
     if creation.from_draft:

@@ -1,7 +1,8 @@
 """Billing webhooks survive a process that stops right after the change it reports, on SQLite and
-PostgreSQL: an invoice finalized, an invoice paid (by hand or through Stripe), a one-off invoice
-created, a subscription created or cancelled is queued for its webhooks in the transaction that
-makes the change, so the delivery is there once the change is, exactly once, and sent."""
+PostgreSQL: an invoice finalized, an invoice paid (by hand or through Stripe), a draft created (by
+an invoice run, shared or not, or as a one-off), a subscription created or cancelled, a customer
+created is queued for its webhooks in the transaction that makes the change, so the delivery is
+there once the change is, exactly once, and sent."""
 
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ from sqlalchemy import text
 from ratecard.golive.webhooks import deliver_pending
 from ratecard.services import invoices, one_off_invoices, payments
 from ratecard.services import subscription_changes as changes
-from ratecard.services.resources import webhooks
+from ratecard.services.invoice_runs import start_run, work_on_run
+from ratecard.services.resources import customers, webhooks
 from ratecard.store import Store
 from ratecard.store.monitoring import list_deliveries
 
@@ -173,3 +175,31 @@ def test_a_change_that_stores_nothing_queues_nothing(store: Store) -> None:
     changes.cancel_subscription(store, NOW, reference="acme-pro", at_period_end=True)
     changes.cancel_subscription(store, NOW, reference="acme-pro", at_period_end=True)  # the same end again
     assert len(_events(store, "subscription.cancelled")) == 1
+
+
+def test_a_crash_right_after_an_invoice_run_wrote_its_drafts_keeps_invoice_created(store: Store) -> None:
+    with stops_once(store, lambda: _scalar(store, "SELECT count(*) FROM invoices")):
+        invoices.generate(store, date(2026, 3, 1), NOW)
+    drafts = invoices.find_invoices(store, status="draft")
+    assert len(drafts) > 1
+    assert sorted(sent["data"]["id"] for sent in _events(store, "invoice.created")) == sorted(d.id for d in drafts)
+    invoices.generate(store, date(2026, 3, 1), NOW)  # the run again: the drafts are refreshed, not created
+    assert len(_events(store, "invoice.created")) == len(drafts)
+
+
+def test_a_shared_invoice_run_queues_invoice_created_with_each_batch(store: Store) -> None:
+    run = start_run(store, date(2026, 3, 1), NOW, "live", 1)
+    with stops_once(store, lambda: _scalar(store, "SELECT count(*) FROM invoices")):
+        work_on_run(store, run)  # stops before the run is marked finished
+    drafts = invoices.find_invoices(store, status="draft")
+    assert drafts
+    assert sorted(sent["data"]["id"] for sent in _events(store, "invoice.created")) == sorted(d.id for d in drafts)
+
+
+def test_a_crash_right_after_a_customer_is_created_keeps_customer_created(store: Store) -> None:
+    before = _scalar(store, "SELECT count(*) FROM api_resources")
+    with stops_once(store, lambda: _scalar(store, "SELECT count(*) FROM api_resources") != before):
+        customers.create(store, "live", NOW, {"type": "ORGANIZATION", "reference": "newco",
+                                              "organization": {"legal_name": "NewCo"}})
+    [sent] = _events(store, "customer.created")
+    assert sent["data"]["reference"] == "newco"

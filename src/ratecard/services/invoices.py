@@ -45,14 +45,10 @@ def generate(store: Store, until: date | datetime, now: datetime, environment: s
     except HorizonError as exc:
         raise InvalidInput(str(exc)) from None
     version, catalog = current_catalog(store, environment)
-    report = generate_invoices(store, catalog, version, until, now, environment=environment, on_progress=on_progress,
-                               on_total=on_total, dry_run=dry_run, pause_gc=True)  # the CLI's process
-    if report.created and not report.dry_run and webhook_events.has_webhooks(store, environment):
-        now_us = to_micros(now)
-        webhook_events.invoices(store, environment, "invoice.created",
-                                [invoice for invoice in list_invoices(store, environment, status="draft")
-                                 if invoice.created_at == now_us], now)
-    return report
+    # each batch of new drafts queues its invoice.created webhooks in the transaction that writes it
+    created = None if dry_run else webhook_events.invoices_step(store, environment, "invoice.created", now)
+    return generate_invoices(store, catalog, version, until, now, environment=environment, on_progress=on_progress,
+                             on_total=on_total, dry_run=dry_run, pause_gc=True, then=created)  # the CLI's process
 
 
 def check_run_until(until: date | datetime, now: datetime) -> None:

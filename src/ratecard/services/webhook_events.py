@@ -2,14 +2,13 @@
 (golive.webhooks: signed, retried with backoff, in order per endpoint; sent by `ratecard monitor
 run` or whatever runs deliver_pending).
 
-The deliveries are an outbox: an invoice finalized, an invoice paid (a payment succeeded or
-failed) and a subscription created, changed or cancelled queue their deliveries in the very
-transaction that makes the change (`outbox`: the webhooks are read first, the rows are written by
-the store function that commits the change, through its `then` step), so the change and its
-webhooks are stored together or not at all; a process that stops right after the commit loses
-none. `emit` queues the rest (a customer created, a draft invoice created) in a transaction of its
-own right after the change. Either way one delivery per webhook that is active and subscribed to
-the action (services.resources.webhooks), in the order the changes happen.
+The deliveries are an outbox: a billing event (an invoice created, finalized or paid; a payment
+succeeded or failed; a subscription created, changed or cancelled; a customer created) is queued
+in the very transaction that makes the change (`outbox`: the webhooks are read first, the rows are
+written by the store function that commits the change, through its `then` step, or in the
+config_change the service holds), so the change and its webhooks are stored together or not at
+all; a process that stops right after the commit loses none. One delivery per webhook that is
+active and subscribed to the action (services.resources.webhooks), in the order the changes happen.
 Alert webhooks added with `ratecard webhooks add` receive alert events only; a Solvimon webhook
 receives the alert events too when its actions take them (golive.webhooks.subscribed).
 """
@@ -34,16 +33,6 @@ WEBHOOK = "webhook"
 ACTIONS = ("alert.opened", "alert.resolved", "invoice.created", "invoice.finalized", "invoice.paid",
            "payment.succeeded", "payment.failed", "customer.created", "subscription.created", "subscription.changed",
            "subscription.cancelled")
-
-
-def has_webhooks(store: Store, environment: str) -> bool:
-    return bool(load_resources(store, environment)[1].of_kind(WEBHOOK))
-
-
-def emit(store: Store, environment: str, action: str, data: dict[str, Any], now: datetime) -> int:
-    """Queue `action` with its object for every subscribed webhook; returns how many deliveries."""
-    return emit_many(store, environment, [(action, data)], now)
-
 
 Events = Sequence[tuple[str, dict[str, Any]]]
 
@@ -81,20 +70,6 @@ def outbox(store: Store, environment: str, now: datetime) -> Outbox:
     endpoints = {endpoint.id for endpoint in list_endpoints(store, environment)} if hooks else set()
     return Outbox(environment, to_micros(now), tuple((hook.body["endpoint_id"], hook.body) for hook in hooks
                                                      if hook.body.get("endpoint_id") in endpoints))
-
-
-def emit_many(store: Store, environment: str, events: Events, now: datetime) -> int:
-    """Queue `events` in a transaction of their own (for the changes `outbox` does not cover)."""
-    if not events:
-        return 0
-    box = outbox(store, environment, now)
-    if not box.hooks:
-        return 0
-    rows = box.rows(events)
-    if rows:
-        with store.engine.begin() as connection:
-            enqueue_deliveries(connection, environment, rows)
-    return len(rows)
 
 
 def event_body(environment: str, action: str, data: dict[str, Any], now_us: int) -> str:
@@ -135,15 +110,25 @@ def invoice_events(action: str, records: Sequence[Any]) -> list[tuple[str, dict[
     return [(action, invoice_data(record)) for record in records if getattr(record, "mode", "live") == "live"]
 
 
-def invoices(store: Store, environment: str, action: str, records: Sequence[Any], now: datetime) -> int:
-    return emit_many(store, environment, invoice_events(action, records), now)
-
-
 def invoice_step(store: Store, environment: str, action: str, now: datetime) -> Callable[[Any, Any], None]:
     """A store write's `then` step queuing `action` for the invoice it wrote, in its transaction."""
     box = outbox(store, environment, now)
 
     def queue(connection: Any, record: Any) -> None:
         box.write(connection, invoice_events(action, [record]))
+
+    return queue
+
+
+def invoices_step(store: Store, environment: str, action: str, now: datetime
+                  ) -> Callable[[Any, Sequence[Any]], None] | None:
+    """invoice_step for a write of many invoices (a batch of an invoice run's new drafts); None
+    when the environment has no webhook (nothing to queue, nothing to pass down)."""
+    box = outbox(store, environment, now)
+    if not box.hooks:
+        return None
+
+    def queue(connection: Any, records: Sequence[Any]) -> None:
+        box.write(connection, invoice_events(action, records))
 
     return queue

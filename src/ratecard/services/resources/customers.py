@@ -24,7 +24,7 @@ from ...catalog.schema import Customer as CatalogCustomer
 from ...domain.instants import to_micros
 from ...store import Store
 from ...store.resources import ConfigChange, Resource, config_change
-from ..webhook_events import emit
+from ..webhook_events import outbox
 from .checks import already_exists, check_choice, check_reference, check_text, invalid, invalid_operation, missing, not_found
 from .model import CUSTOMER, PREFIX, View, save_document
 
@@ -330,9 +330,10 @@ Changed = tuple[View, CatalogCustomer, Resource]
 
 
 def create(store: Store, environment: str, now: datetime, data: dict[str, Any]) -> Changed:
+    box = outbox(store, environment, now)  # the webhooks, read before the lock
     with config_change(store, environment, to_micros(now)) as change:
         created = _create(change, data)
-    _created(store, environment, created, now)
+        box.write(change.connection, [created_event(created)])  # customer.created, stored with the customer
     return created
 
 
@@ -349,18 +350,14 @@ def update(store: Store, environment: str, now: datetime, key: str, data: dict[s
 
 def upsert(store: Store, environment: str, now: datetime, key: Any, data: dict[str, Any]) -> Changed:
     """Update the customer `key` names (id or reference) when it exists, else create it."""
+    box = outbox(store, environment, now)
     with config_change(store, environment, to_micros(now)) as change:
         view = View(environment, change.resources, change.catalog())
         if key is not None and view.find_customer(key) is not None:
             return _update(change, key, {k: v for k, v in data.items() if k != "id"})
         created = _create(change, data)
-    _created(store, environment, created, now)
+        box.write(change.connection, [created_event(created)])
     return created
-
-
-def _created(store: Store, environment: str, created: Changed, now: datetime) -> None:
-    """The customer.created webhook event (services.webhook_events)."""
-    emit(store, environment, *created_event(created), now)
 
 
 def created_event(created: Changed) -> tuple[str, dict[str, Any]]:

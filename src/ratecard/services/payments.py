@@ -229,7 +229,7 @@ def mark_paid(store: Store, reference: str, bank_reference: str, now: datetime,
                           {"status": "succeeded", "method": "manual", "reference": text, "next_attempt_at": None,
                            "action_url": None, "updated_at": now_us},
                           statuses=(payment.status,), in_flight=False,
-                          then=lambda connection: box.write(connection, events) and None):
+                          then=lambda connection: box.write(connection, events)):
         raise Conflict(f"invoice {reference}: its payment changed meanwhile; nothing was done")
     return payment_of(store, reference, environment)
 

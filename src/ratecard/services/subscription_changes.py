@@ -476,7 +476,7 @@ def write_together(store: Store, now: datetime, environment: str, steps: Sequenc
 
 
 def apply_steps(change: ConfigChange, now: datetime, steps: Sequence[Step],
-                box: webhook_events.Outbox | None = None) -> list[SubscriptionEdit]:
+                box: webhook_events.Outbox) -> list[SubscriptionEdit]:
     """write_together's steps in a transaction the caller holds (with other writes of its own,
     such as a customer created in the same call): edited and validated under the lock, stored as
     one new version in that transaction, with their webhook deliveries (queued for the webhooks
@@ -489,7 +489,7 @@ def apply_steps(change: ConfigChange, now: datetime, steps: Sequence[Step],
     version = change.catalog_version or 0
     done = _edited_steps(document, steps)
     stored = change.save_catalog(done[-1][2])
-    if box is not None and stored != version:
+    if stored != version:
         box.write(change.connection, _events(steps, stored))
     return [_result(step.action, step.reference, before, after, described, version, stored, now,
                     stored=stored != version, dry_run=False) for step, before, after, described in done]

@@ -56,11 +56,10 @@ class Outbox:
                                  "created_at": self.now_us})
         return rows
 
-    def write(self, connection: Any, events: Events) -> int:
-        """Queue `events` in the caller's transaction; how many deliveries."""
-        rows = self.rows(events) if self.hooks else []
-        enqueue_deliveries(connection, self.environment, rows)
-        return len(rows)
+    def write(self, connection: Any, events: Events) -> None:
+        """Queue `events` in the caller's transaction."""
+        if self.hooks:
+            enqueue_deliveries(connection, self.environment, self.rows(events))
 
 
 def outbox(store: Store, environment: str, now: datetime) -> Outbox:

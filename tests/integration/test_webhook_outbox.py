@@ -203,3 +203,31 @@ def test_a_crash_right_after_a_customer_is_created_keeps_customer_created(store:
                                               "organization": {"legal_name": "NewCo"}})
     [sent] = _events(store, "customer.created")
     assert sent["data"]["reference"] == "newco"
+
+
+def test_a_charge_made_by_payments_run_sends_payment_succeeded_and_invoice_paid_once(
+        store: Store, stripe_standin: StripeStandIn) -> None:
+    """A charge that succeeds in `payments run` (Stripe's later event then finds it paid and
+    changes nothing) is queued with the status it records, a crash right after notwithstanding."""
+    invoice = final_invoice(store)
+    with stops_once(store, lambda: _scalar(store, "SELECT count(*) FROM payments WHERE status = 'succeeded'")):
+        payments.run_payments(store, NOW)
+    assert payments.payment_of(store, invoice.display_number).status == "succeeded"
+    intent = stripe_standin.intents[payments.payment_of(store, invoice.display_number).intent_id]
+    payload = event("payment_intent.succeeded", intent, livemode=True)
+    assert payments.handle_stripe_webhook(store, payload, sign(payload, WEBHOOK_SECRET), later(0.1)).result \
+        == "unchanged"
+    [succeeded] = _events(store, "payment.succeeded")
+    assert (succeeded["data"]["invoice_number"], succeeded["data"]["method"]) == (invoice.number, "stripe")
+    assert [paid["data"]["number"] for paid in _events(store, "invoice.paid")] == [invoice.number]
+
+
+def test_a_declined_charge_sends_payment_failed_and_its_retry_payment_succeeded(
+        store: Store, stripe_standin: StripeStandIn) -> None:
+    invoice = final_invoice(store)
+    stripe_standin.script["cus_acme"] = ["declined"]
+    assert payments.run_payments(store, NOW).payments == {"failed": 1}
+    assert [sent["data"]["invoice_number"] for sent in _events(store, "payment.failed")] == [invoice.number]
+    assert payments.retry_payment(store, invoice.display_number, later(0.5)).status == "succeeded"
+    assert [sent["data"]["invoice_number"] for sent in _events(store, "payment.succeeded")] == [invoice.number]
+    assert len(_events(store, "payment.failed")) == 1 and len(_events(store, "invoice.paid")) == 1

@@ -135,7 +135,8 @@ def run_payments(store: Store, now: datetime, environment: str = "live", *, api:
     run.refunds_enqueued = enqueue_refunds(store, environment, now_us)
     try:
         collected = collect_due(store, environment, now_us, dunning_days(store, environment),
-                                api or stripe_gateway.client, stored_method(store, environment))
+                                api or stripe_gateway.client, stored_method(store, environment),
+                                stripe_events(store, environment, now))
         run.payments = collected.statuses
     except StripeNotConfigured as exc:
         run.problems.append(f"payments due but not charged: {exc}")
@@ -198,7 +199,7 @@ def retry_payment(store: Store, reference: str, now: datetime, environment: str 
     except StripeNotConfigured as exc:
         raise Conflict(f"{exc}; the retry is due and `ratecard payments run` will make it") from None
     collect_one(store, payment_of(store, reference, environment), now_us, dunning_days(store, environment), client,
-                method or stored_method(store, environment))
+                method or stored_method(store, environment), stripe_events(store, environment, now))
     return payment_of(store, reference, environment)
 
 
@@ -238,22 +239,29 @@ def handle_stripe_webhook(store: Store, payload: bytes, signature: str | None, n
     """A Stripe event, verified before anything is read from it; ValueError when it does not verify."""
     event = stripe_gateway.verified_event(payload, signature)
     environment = "live" if event.get("livemode") else "sandbox"
+    return apply_event(store, event, to_micros(now),
+                       lambda environment, customer: dunning_days(store, environment)(customer),
+                       then=stripe_events(store, environment, now))
+
+
+def stripe_events(store: Store, environment: str, now: datetime) -> Callable[[Any, PaymentRecord, str], None]:
+    """The webhook events of a charge's Stripe outcome (from `payments run`, a retry, a pay now or
+    Stripe's own event), queued in the transaction that records it: payment.succeeded and
+    invoice.paid, or payment.failed (a refund sends none)."""
     box = webhook_events.outbox(store, environment, now)
 
     def queue(connection: Any, payment: PaymentRecord, status: str) -> None:
-        """payment.succeeded and invoice.paid, or payment.failed: in the transaction that moves the payment."""
-        if status not in ("succeeded", "failed") or not payment.invoice_number or not box.hooks:
+        if status not in ("succeeded", "failed") or payment.kind != "charge" or not box.hooks:
             return
         invoice = load_invoices(connection, [payment.invoice_id]).get(payment.invoice_id)
-        if invoice is None:  # applied all the same: only the event is not sent
+        if invoice is None:  # recorded all the same: only the event is not sent
             return
-        data = {"object_type": "PAYMENT", "invoice_number": payment.invoice_number, "status": status.upper(),
+        data = {"object_type": "PAYMENT", "invoice_number": invoice.number, "status": status.upper(),
                 "method": "stripe", "customer_reference": invoice.customer}
         box.write(connection, [("payment.succeeded", data), ("invoice.paid", webhook_events.invoice_data(invoice))]
                   if status == "succeeded" else [("payment.failed", data)])
 
-    return apply_event(store, event, to_micros(now),
-                       lambda environment, customer: dunning_days(store, environment)(customer), then=queue)
+    return queue
 
 
 def payment_statuses(store: Store, environment: str, invoice_ids: Sequence[int]) -> dict[int, str]:

@@ -57,7 +57,7 @@ def test_unknown_plan_is_reported_with_its_line_and_nothing_is_imported(tmp_path
     run(tmp_path, "catalog", "apply", "catalog.yaml")
     result = run(tmp_path, "subscriptions", "import", "subs.csv", "--mapping", "stripe-subscriptions")
     assert result.returncode == 2
-    assert "subs.csv: line 3: field plan: unknown plan 'price_gold'" in result.stderr
+    assert "subs.csv: line 3: field plan (column 'Plan'): unknown plan 'price_gold'" in result.stderr
     assert json.loads(run(tmp_path, "catalog", "apply", "catalog.yaml", "--json").stdout)["version"] == 1
 
 
@@ -83,5 +83,5 @@ def test_a_customer_linked_to_another_stripe_customer_is_never_relinked(tmp_path
     run(tmp_path, "catalog", "apply", "catalog.yaml")
     result = run(tmp_path, "subscriptions", "import", "subs.csv", "--mapping", "stripe-subscriptions")
     assert result.returncode == 2
-    assert ("subs.csv: line 2: field stripe_customer_id: customer 'cus_existing' is linked to Stripe customer "
-            "'cus_other', not 'cus_existing'") in result.stderr
+    assert ("subs.csv: line 2: field stripe_customer_id (column 'Customer ID'): customer 'cus_existing' is linked "
+            "to Stripe customer 'cus_other', not 'cus_existing'") in result.stderr

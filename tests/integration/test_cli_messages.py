@@ -187,6 +187,35 @@ plans:
         assert "internal error" not in err
 
 
+def test_subscriptions_import_names_the_csv_line_and_column_of_a_new_customers_problem(
+        db_url: str, tmp_path: Path) -> None:
+    """A customer the file adds is checked with the catalog: its problems (an unknown currency,
+    a tax rate that is not a number) name the CSV line and the column that holds the value, not a catalog path."""
+    url = at_head(db_url)
+    catalog = tmp_path / "catalog.yaml"
+    catalog.write_text("""
+billing_entity: {name: Acme Cloud BV, country: NL, timezone: UTC, currency: EUR}
+plans:
+  - {code: pro, currency: EUR, charges: [{code: base, model: flat, amount: "10.00"}]}
+customers:
+  - {reference: known, currency: EUR}
+""", encoding="utf-8")
+    mapping = tmp_path / "columns.yaml"
+    mapping.write_text("columns: {reference: Id, customer: Customer, plan: Plan, start: Since, currency: Cur, "
+                       "tax_rate: Tax}\n", encoding="utf-8")
+    assert _cli(url, "catalog", "apply", str(catalog))[0] == 0
+    csv_file = tmp_path / "subs.csv"
+    csv_file.write_text("Id,Customer,Plan,Since,Cur,Tax\n"
+                        "s1,known,pro,2026-10-01,,\n"
+                        "s2,fresh,pro,2026-10-01,EUROS,21\n"
+                        "s3,other,pro,2026-10-01,EUR,lots\n", encoding="utf-8")
+    code, _, err = _cli(url, "subscriptions", "import", str(csv_file), "--mapping", str(mapping))
+    assert code == 2, err
+    assert "subs.csv: line 3: field currency (column 'Cur'): unknown currency 'EUROS'" in err
+    assert "subs.csv: line 4: field tax_rate (column 'Tax'):" in err
+    assert "customers[" not in err and "2 problem(s); nothing was imported" in err
+
+
 def test_a_file_that_never_ends_is_refused_not_read_into_memory(db_url: str) -> None:
     """A device or a pipe with no end (here /dev/zero) given where a file is read whole: refused
     once past the most ratecard reads of it, with the file named; memory stays bounded."""

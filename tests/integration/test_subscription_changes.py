@@ -160,7 +160,7 @@ def test_a_version_stored_meanwhile_is_kept_and_the_change_made_on_top_of_it(
     real = catalogs.save_version_on
     calls = []
 
-    def racing(store_, document, base, now_us, environment="live"):
+    def racing(store_, document, base, now_us, environment="live", **more):
         if not calls:  # another writer gets in first: a new subscription, stored as version 2
             _, current = load_version(store_)
             other = current.model_dump(mode="json")
@@ -168,7 +168,7 @@ def test_a_version_stored_meanwhile_is_kept_and_the_change_made_on_top_of_it(
                                            "requires_reference": True, "start": "2026-02-01"})
             catalogs.save_version(store_, type(current).model_validate(other), now_us)
         calls.append(base)
-        return real(store_, document, base, now_us, environment)
+        return real(store_, document, base, now_us, environment, **more)
 
     monkeypatch.setattr(changes, "save_version_on", racing)
     done = changes.change_subscription(store, FEB_10, reference="acme-pro", at="2026-03-01", plan="basic")

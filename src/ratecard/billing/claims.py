@@ -18,9 +18,11 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date, datetime
+from typing import Any
 
 from ..catalog import Catalog
 from ..store import Store
+from ..store.invoices import InvoiceRecord
 from .run import RunReport, generate_invoices
 
 ORPHANS = None  # the customer of the item holding the drafts of subscriptions gone from the catalog
@@ -49,15 +51,17 @@ def parse_until(text: str) -> date | datetime:
 
 def bill_share(store: Store, catalog: Catalog, catalog_version: int, until: date | datetime, now: datetime,
                environment: str, references: Iterable[str], *, on_total: Callable[[int], None] | None = None,
-               on_progress: Callable[[int], None] | None = None) -> RunReport:
+               on_progress: Callable[[int], None] | None = None,
+               then: Callable[[Any, list[InvoiceRecord]], None] | None = None) -> RunReport:
     """Run the invoice run for these subscriptions only (those still in the catalog billed, the
     drafts of those gone removed); every other subscription's invoices are left alone.
-    `on_total`, `on_progress`: the cuts to price, the cuts priced (as generate_invoices reports them)."""
+    `on_total`, `on_progress`: the cuts to price, the cuts priced (as generate_invoices reports them);
+    `then`: what new drafts write in their transaction (as generate_invoices)."""
     owned = set(references)
     share = dataclasses.replace(catalog, subscriptions={reference: spec for reference, spec
                                                         in catalog.subscriptions.items() if reference in owned})
     return generate_invoices(store, share, catalog_version, until, now, environment=environment, owned=owned,
-                             on_total=on_total, on_progress=on_progress)
+                             on_total=on_total, on_progress=on_progress, then=then)
 
 
 def merge_reports(until: str, reports: Sequence[dict], failed: Sequence[tuple[str | None, Sequence[str], str]] = ()

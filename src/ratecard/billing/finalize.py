@@ -8,14 +8,20 @@ invoice, one number, no gaps.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from ..domain.instants import to_micros
 from ..domain.invoice import InvoiceStateError
 from ..store import Store
 from ..store.invoice_states import live_drafts
 from ..store.invoices import ONE_OFF, InvoiceChanged, InvoiceRecord, Prefix, change_status
+
+# what a finalization writes in its own transaction besides the invoice (its webhook deliveries),
+# given that transaction and the final invoice
+Then = Callable[[Any, InvoiceRecord], None]
 
 # Late events keep landing on a draft for this long after its billing date.
 DEFAULT_GRACE = timedelta(hours=8)
@@ -57,11 +63,13 @@ def draft_queue(store: Store, now: datetime, grace: timedelta = DEFAULT_GRACE,
 
 
 def finalize_due(store: Store, now: datetime, prefix: Prefix, grace: timedelta = DEFAULT_GRACE,
-                 environment: str = "live") -> FinalizeReport:
+                 environment: str = "live", then: Then | None = None) -> FinalizeReport:
+    """Finalize the queue's due drafts, each in a transaction of its own with what `then` writes
+    for it (its webhook deliveries)."""
     queue = draft_queue(store, now, grace, environment)
     report = FinalizeReport(on_hold=len(queue.held), within_grace=queue.within_grace)
     for invoice_id in queue.due:
-        finalized = _finalize_one(store, invoice_id, now, prefix, environment)
+        finalized = _finalize_one(store, invoice_id, now, prefix, environment, then)
         if finalized is None:
             report.skipped_by_other_process += 1  # finalized elsewhere; no number was used here
         else:
@@ -69,8 +77,9 @@ def finalize_due(store: Store, now: datetime, prefix: Prefix, grace: timedelta =
     return report
 
 
-def _finalize_one(store: Store, invoice_id: int, now: datetime, prefix: Prefix, environment: str) -> InvoiceRecord | None:
+def _finalize_one(store: Store, invoice_id: int, now: datetime, prefix: Prefix, environment: str,
+                  then: Then | None) -> InvoiceRecord | None:
     try:
-        return change_status(store, invoice_id, "final", to_micros(now), prefix, environment, attempts=5)
+        return change_status(store, invoice_id, "final", to_micros(now), prefix, environment, attempts=5, then=then)
     except (InvoiceChanged, InvoiceStateError):
         return None  # another process moved it first; this transaction was rolled back

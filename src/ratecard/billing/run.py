@@ -10,6 +10,7 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from ..catalog import Catalog, MeterSpec, SubscriptionSpec
@@ -149,6 +150,7 @@ def generate_invoices(
     dry_run: bool = False,
     owned: Collection[str] | None = None,
     pause_gc: bool = False,
+    then: Callable[[Any, list[InvoiceRecord]], None] | None = None,
 ) -> RunReport:
     """Create or refresh every draft due at boundaries <= until, remove the drafts today's cuts no
     longer produce and correct final invoices that no longer match. `dry_run`: the same report,
@@ -156,11 +158,13 @@ def generate_invoices(
     call bills, a share of a run split between workers (billing.claims); the invoices of every
     other subscription are left to their owner, so none is taken for a draft to remove.
     `pause_gc`: for a process that does nothing else meanwhile (`ratecard invoices generate`), see
-    cyclic_gc_paused."""
+    cyclic_gc_paused. `then`: what each batch's new drafts write in the batch's transaction (their
+    webhook deliveries)."""
     if pause_gc:
         with cyclic_gc_paused():
             return generate_invoices(store, catalog, catalog_version, until, now, environment=environment,
-                                     on_progress=on_progress, on_total=on_total, dry_run=dry_run, owned=owned)
+                                     on_progress=on_progress, on_total=on_total, dry_run=dry_run, owned=owned,
+                                     then=then)
     check_horizon(until, now)
     report = RunReport(until=until.isoformat(), dry_run=dry_run)
     existing = existing_cuts(store, environment)
@@ -187,7 +191,7 @@ def generate_invoices(
                                    "lines": len(lines)})
     priced = _price_pending(catalog, catalog_version, pending, modes, billed_live, usage, basis, adjustments,
                             report.failures)
-    _write_drafts(store, environment, pending, priced, existing, to_micros(now), report, on_progress, stale)
+    _write_drafts(store, environment, pending, priced, existing, to_micros(now), report, on_progress, stale, then)
     checks.issue_standalone(store, catalog, catalog_version, now, report, dry_run)
     return report
 
@@ -378,7 +382,8 @@ def _price_pending(catalog: Catalog, catalog_version: int, pending: list[tuple[S
 
 def _write_drafts(store: Store, environment: str, pending: list[tuple[SubscriptionSpec, Cut]],
                   priced: Iterable[list[InvoiceRecord] | None], existing: dict, now_us: int, report: RunReport,
-                  on_progress: Callable[[int], None] | None, stale: list[int]) -> None:
+                  on_progress: Callable[[int], None] | None, stale: list[int],
+                  then: Callable[[Any, list[InvoiceRecord]], None] | None = None) -> None:
     """Write the drafts in batches of WRITE_BATCH, then remove the drafts left without lines.
     A cut that could not be priced (None) keeps its drafts as they were.
 
@@ -389,7 +394,7 @@ def _write_drafts(store: Store, environment: str, pending: list[tuple[Subscripti
     batch: list[InvoiceRecord] = []
     emptied: list[int] = list(stale)
     done = 0  # cuts priced since the last progress report
-    writer = _Writer(store, environment, now_us, report, on_progress)
+    writer = _Writer(store, environment, now_us, report, on_progress, then)
     try:
         for (subscription, cut), records in zip(pending, priced, strict=True):
             if records is not None:
@@ -583,9 +588,10 @@ class _Writer:
     writes at a time anyway)."""
 
     def __init__(self, store: Store, environment: str, now_us: int, report: RunReport,
-                 on_progress: Callable[[int], None] | None) -> None:
+                 on_progress: Callable[[int], None] | None,
+                 then: Callable[[Any, list[InvoiceRecord]], None] | None = None) -> None:
         self.store, self.environment, self.now_us, self.report = store, environment, now_us, report
-        self.on_progress = on_progress
+        self.on_progress, self.then = on_progress, then
         self.pool = ThreadPoolExecutor(1, thread_name_prefix="invoice-writer") if store.is_postgres else None
         self.flight: tuple[Future, int] | None = None
 
@@ -593,10 +599,11 @@ class _Writer:
         """Hand the batch over (the caller keeps no reference to it); `done`: cuts priced for it."""
         self.wait()
         if self.pool is None:
-            _flush(self.store, self.environment, batch, self.now_us, self.report)
+            _flush(self.store, self.environment, batch, self.now_us, self.report, self.then)
             self._progress(done)
             return
-        self.flight = (self.pool.submit(_flush, self.store, self.environment, batch, self.now_us, self.report), done)
+        self.flight = (self.pool.submit(_flush, self.store, self.environment, batch, self.now_us, self.report,
+                                        self.then), done)
 
     def wait(self) -> None:
         if self.flight is not None:
@@ -616,11 +623,12 @@ class _Writer:
             self.pool.shutdown(wait=True)
 
 
-def _flush(store: Store, environment: str, batch: list[InvoiceRecord], now_us: int, report: RunReport) -> None:
+def _flush(store: Store, environment: str, batch: list[InvoiceRecord], now_us: int, report: RunReport,
+           then: Callable[[Any, list[InvoiceRecord]], None] | None = None) -> None:
     if not batch:
         return
     created, updated = (_would_save(store, batch) if report.dry_run else
-                        save_drafts(store, environment, batch, now_us))
+                        save_drafts(store, environment, batch, now_us, then))
     report.created += created
     report.updated += updated
     report.unchanged += len(batch) - created - updated

@@ -51,7 +51,8 @@ def plan_import(document: CatalogDocument, path: Path, mapping: dict[str, str],
     known_customers = {c["reference"] for c in raw["customers"]}
     known_subscriptions = {s["reference"] for s in raw["subscriptions"]}
     problems: list[str] = []
-    row_of_subscription: dict[int, int] = {}
+    row_of_subscription: dict[int, int] = {}  # index in the catalog's subscriptions -> CSV line
+    row_of_customer: dict[int, int] = {}  # index in the catalog's customers -> the CSV line that added or linked it
     added_customers = 0
     for number, row in rows:
         reference = row["reference"]
@@ -62,12 +63,17 @@ def plan_import(document: CatalogDocument, path: Path, mapping: dict[str, str],
         if row["customer"] in known_customers:
             problem = _link_stripe_customer(raw["customers"], row)
             if problem:
-                problems.append(f"{path}: line {number}: field stripe_customer_id: {problem}; nothing was imported")
+                problems.append(f"{path}: line {number}: {_field('stripe_customer_id', mapping)}: {problem}; "
+                                "nothing was imported")
+            elif row.get("stripe_customer_id"):
+                index = next(i for i, c in enumerate(raw["customers"]) if c["reference"] == row["customer"])
+                row_of_customer.setdefault(index, number)
         else:
             customer: dict[str, Any] = {"reference": row["customer"]}
             for column, name in CUSTOMER_FIELDS.items():
                 if row.get(column):
                     customer[name] = row[column]
+            row_of_customer[len(raw["customers"])] = number
             raw["customers"].append(customer)
             known_customers.add(row["customer"])
             added_customers += 1
@@ -84,7 +90,8 @@ def plan_import(document: CatalogDocument, path: Path, mapping: dict[str, str],
         raw["subscriptions"].append(subscription)
     checked, catalog_problems = check_document(raw)
     for problem in catalog_problems:
-        problems.append(_located(problem, path, row_of_subscription))
+        problems.append(_located(problem, path, mapping, {"subscriptions": row_of_subscription,
+                                                          "customers": row_of_customer}))
     if problems:
         return ImportPlan(None, 0, 0, problems)
     return ImportPlan(checked, len(rows), added_customers, [])
@@ -106,14 +113,32 @@ def _link_stripe_customer(customers: list[dict[str, Any]], row: dict[str, str]) 
     return None
 
 
-def _located(problem: Problem, path: Path, rows: dict[int, int]) -> str:
-    """subscriptions[12].plan -> 'file: line 5: field plan: unknown plan …'."""
-    if problem.path.startswith("subscriptions["):
-        index = int(problem.path[len("subscriptions["): problem.path.index("]")])
-        if index in rows:
-            field = problem.path[problem.path.index("]") + 2:] or "row"
-            return f"{path}: line {rows[index]}: field {field}: {problem.message}"
+# a catalog customer's field -> the import's field (the CSV column it came from)
+_CUSTOMER_SOURCES = {"reference": "customer", **{name: field for field, name in CUSTOMER_FIELDS.items()}}
+
+
+def _located(problem: Problem, path: Path, mapping: dict[str, str], rows: dict[str, dict[int, int]]) -> str:
+    """A problem of a subscription or customer the file added, on the CSV line (and column) to
+    fix: subscriptions[12].plan -> 'file: line 5: field plan (column 'Plan'): unknown plan …';
+    customers[3].currency -> 'file: line 4: field currency (column 'Currency'): unknown currency …'.
+    A problem elsewhere in the catalog keeps its catalog path."""
+    for kind, lines in rows.items():
+        if not problem.path.startswith(f"{kind}["):
+            continue
+        index = int(problem.path[len(kind) + 1: problem.path.index("]")])
+        if index not in lines:
+            break
+        field = problem.path[problem.path.index("]") + 2:] or "row"
+        if kind == "customers":
+            field = _CUSTOMER_SOURCES.get(field, f"customer {field}")
+        return f"{path}: line {lines[index]}: {_field(field, mapping)}: {problem.message}"
     return f"{path}: catalog {problem}"
+
+
+def _field(field: str, mapping: dict[str, str]) -> str:
+    """'field plan', with the CSV column it is read from when the mapping names another."""
+    column = mapping.get(field, field) if field in FIELDS else field
+    return f"field {field}" + (f" (column {column!r})" if column != field else "")
 
 
 def _read(path: Path, mapping: dict[str, str]) -> list[tuple[int, dict[str, str]]]:

@@ -141,8 +141,14 @@ def enqueue_refunds(store: Store, environment: str, now_us: int) -> int:
 MethodFor = Callable[[PaymentRecord], str | None]
 
 
+# what an attempt's outcome writes in the transaction that records it (its webhook deliveries),
+# given that transaction, the payment as it was read and its new status
+Then = Callable[[Any, PaymentRecord, str], None]
+
+
 def collect_due(store: Store, environment: str, now_us: int, dunning_days: DaysFor,
-                api: Callable[[], stripe.StripeClient], stored_method: MethodFor | None = None) -> Collected:
+                api: Callable[[], stripe.StripeClient], stored_method: MethodFor | None = None,
+                then: Then | None = None) -> Collected:
     """Call Stripe for every due payment of the environment (one at a time: each call is bounded)."""
     report = Collected()
     due = due_payments(store, environment, now_us)
@@ -150,14 +156,15 @@ def collect_due(store: Store, environment: str, now_us: int, dunning_days: DaysF
         return report
     client = api()
     for payment in due:
-        status = collect_one(store, payment, now_us, dunning_days, client, stored_method)
+        status = collect_one(store, payment, now_us, dunning_days, client, stored_method, then)
         report.count(status)
     return report
 
 
 def collect_one(store: Store, payment: PaymentRecord, now_us: int, dunning_days: DaysFor,
-                client: stripe.StripeClient, stored_method: MethodFor | None = None) -> str:
-    """One attempt at a payment (or the repeat of the attempt in flight); returns its status after."""
+                client: stripe.StripeClient, stored_method: MethodFor | None = None, then: Then | None = None) -> str:
+    """One attempt at a payment (or the repeat of the attempt in flight); returns its status after.
+    `then`: what the recorded outcome writes in its transaction."""
     if payment.in_flight:
         if now_us - (payment.attempt_started_at or now_us) > UNKNOWN_AFTER_US:
             return _unknown_for_too_long(store, payment, now_us)
@@ -175,7 +182,8 @@ def collect_one(store: Store, payment: PaymentRecord, now_us: int, dunning_days:
             if isinstance(found, Outcome):
                 if found.status == "unknown":
                     return payment.status  # no answer: nothing was charged, try at the next run
-                return _record(store, payment, payment.attempt, found, now_us, dunning_days, started=False)
+                return _record(store, payment, payment.attempt, found, now_us, dunning_days, started=False,
+                               then=then)
             method = found
         started = update_payment(store, payment.environment, payment.id,
                                  {"attempt": attempt, "idempotency_key": key, "attempt_started_at": now_us,
@@ -193,7 +201,7 @@ def collect_one(store: Store, payment: PaymentRecord, now_us: int, dunning_days:
         charged = get_payment(store, payment.environment, payment.refunds or 0)
         outcome = stripe_gateway.refund(client, intent_id=(charged.intent_id if charged else None) or "",
                                         amount_minor=payment.amount_minor, idempotency_key=key, metadata=metadata)
-    return _record(store, payment, attempt, outcome, now_us, dunning_days, started=True)
+    return _record(store, payment, attempt, outcome, now_us, dunning_days, started=True, then=then)
 
 
 def _refund_attempt_key(environment: str, credit_note_id: int, attempt: int) -> str:
@@ -202,7 +210,7 @@ def _refund_attempt_key(environment: str, credit_note_id: int, attempt: int) -> 
 
 
 def _record(store: Store, payment: PaymentRecord, attempt: int, outcome: Outcome, now_us: int,
-            dunning_days: DaysFor, *, started: bool) -> str:
+            dunning_days: DaysFor, *, started: bool, then: Then | None = None) -> str:
     """Write an attempt's outcome (only while the row is still at that attempt)."""
     if outcome.status == "unknown":
         # still in flight: the next run asks again with the same key
@@ -217,9 +225,11 @@ def _record(store: Store, payment: PaymentRecord, attempt: int, outcome: Outcome
     else:
         values.update({"status": outcome.status, "next_attempt_at": None,
                        "failure": outcome.failure if outcome.status == "requires_action" else None})
+    status = values["status"]
     written = update_payment(store, payment.environment, payment.id, values, attempt=attempt,
-                             in_flight=True if started else None)
-    return values["status"] if written else "skipped"
+                             in_flight=True if started else None,
+                             then=None if then is None else lambda connection: then(connection, payment, status))
+    return status if written else "skipped"
 
 
 def failure_values(payment: PaymentRecord, failure: str | None, now_us: int,

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..store import Store
-from ..store.payments import payment_by_intent, update_payment
+from ..store.payments import PaymentRecord, payment_by_intent, update_payment
 from .collect import failure_values
 from .stripe_gateway import intent_outcome, refund_outcome
 
@@ -33,7 +33,11 @@ class Applied:
 
 
 def apply_event(store: Store, event: Mapping[str, Any], now_us: int,
-                dunning_days: Callable[[str, str], Sequence[int]]) -> Applied:
+                dunning_days: Callable[[str, str], Sequence[int]],
+                then: Callable[[Any, PaymentRecord, str], None] | None = None) -> Applied:
+    """Move the payment the event names; `then` writes what goes with the move (its webhook
+    deliveries), given the transaction, the payment as it was read and its new status, in the
+    transaction that moves it."""
     event_id = str(event.get("id") or "")
     kind = str(event.get("type") or "")
     found = (event.get("data") or {}).get("object") or {}
@@ -60,5 +64,7 @@ def apply_event(store: Store, event: Mapping[str, Any], now_us: int,
         values.update({"status": outcome.status, "next_attempt_at": None,
                        "action_url": outcome.action_url if outcome.status == "requires_action" else None,
                        "failure": outcome.failure if outcome.status == "requires_action" else None})
-    moved = update_payment(store, environment, payment.id, values, statuses=(payment.status,), in_flight=False)
+    status = values["status"]
+    moved = update_payment(store, environment, payment.id, values, statuses=(payment.status,), in_flight=False,
+                           then=None if then is None else lambda connection: then(connection, payment, status))
     return Applied(event_id, values["status"] if moved else "unchanged", payment.invoice_number)

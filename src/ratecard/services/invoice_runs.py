@@ -29,7 +29,7 @@ from ..billing.run import HorizonError, check_horizon
 from ..catalog import Catalog
 from ..domain.instants import from_micros, to_micros
 from ..store import Store
-from ..store.invoices import existing_cuts, list_invoices
+from ..store.invoices import existing_cuts
 from ..store.run_claims import (
     Item,
     Progress,
@@ -196,7 +196,6 @@ def work_on_run(store: Store, run: Run, *, worker: str | None = None, wait_for_o
                       MAX_ATTEMPTS + 1, wall_us())
     elif finish_run(store, run.id, wall_us()):
         tally.finished_run = True
-        _announce_drafts(store, run)
     return tally
 
 
@@ -205,9 +204,12 @@ def _bill_batch(store: Store, run: Run, catalog: Catalog, until: date | datetime
                 on_progress: Callable[[int], None] | None) -> None:
     positions = [item.position for item in batch]
     try:
+        # the batch's new drafts queue their invoice.created webhooks in the transaction that writes them
         report = bill_share(store, catalog, run.catalog_version, until, now, run.environment,
                             [reference for item in batch for reference in item.subscriptions],
-                            on_total=on_total, on_progress=on_progress)
+                            on_total=on_total, on_progress=on_progress,
+                            then=webhook_events.invoices_step(store, run.environment, "invoice.created",
+                                                              from_micros(run.now_us)))
     except Exception as exc:  # noqa: BLE001 - one batch's error never stops the run: retried, then reported
         log.exception("invoice run %s: batch at item %s failed", run.id, positions[0])
         message = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
@@ -227,16 +229,6 @@ def _wait_for_claimable(store: Store, run: Run, stop: threading.Event | None) ->
         if claimable(store, run.id, wall_us()) or run_progress(store, run.id).finished:
             return
         time.sleep(0.2)
-
-
-def _announce_drafts(store: Store, run: Run) -> None:
-    """The run's `invoice.created` webhooks, as a run of one process sends them: the drafts it created."""
-    if not webhook_events.has_webhooks(store, run.environment):
-        return
-    created = [invoice for invoice in list_invoices(store, run.environment, status="draft")
-               if invoice.created_at == run.now_us]
-    if created:
-        webhook_events.invoices(store, run.environment, "invoice.created", created, from_micros(run.now_us))
 
 
 def progress_of(store: Store, run_id: int) -> Progress:

@@ -45,14 +45,10 @@ def generate(store: Store, until: date | datetime, now: datetime, environment: s
     except HorizonError as exc:
         raise InvalidInput(str(exc)) from None
     version, catalog = current_catalog(store, environment)
-    report = generate_invoices(store, catalog, version, until, now, environment=environment, on_progress=on_progress,
-                               on_total=on_total, dry_run=dry_run, pause_gc=True)  # the CLI's process
-    if report.created and not report.dry_run and webhook_events.has_webhooks(store, environment):
-        now_us = to_micros(now)
-        webhook_events.invoices(store, environment, "invoice.created",
-                                [invoice for invoice in list_invoices(store, environment, status="draft")
-                                 if invoice.created_at == now_us], now)
-    return report
+    # each batch of new drafts queues its invoice.created webhooks in the transaction that writes it
+    created = None if dry_run else webhook_events.invoices_step(store, environment, "invoice.created", now)
+    return generate_invoices(store, catalog, version, until, now, environment=environment, on_progress=on_progress,
+                             on_total=on_total, dry_run=dry_run, pause_gc=True, then=created)  # the CLI's process
 
 
 def check_run_until(until: date | datetime, now: datetime) -> None:
@@ -193,12 +189,12 @@ def _checked_drafts(store: Store, references: Sequence[str], target: str, enviro
 
 
 def _move(store: Store, references: Sequence[str], invoices: Sequence[InvoiceRecord], target: str, now: datetime,
-          environment: str) -> list[InvoiceRecord]:
+          environment: str, then: Callable[[Any, InvoiceRecord], None] | None = None) -> list[InvoiceRecord]:
     prefix = invoice_prefix(store, environment)
     done: list[InvoiceRecord] = []
     for reference, invoice in zip(references, invoices, strict=True):
         try:
-            done.append(change_status(store, invoice.id, target, to_micros(now), prefix, environment))
+            done.append(change_status(store, invoice.id, target, to_micros(now), prefix, environment, then=then))
         except (InvoiceStateError, RuntimeError) as exc:  # another process moved it after the check
             raise Conflict(f"invoice {reference}: {exc}; the invoices listed above were changed",
                            details=[f"{d.display_number} is now {d.status}" for d in done]) from None
@@ -214,9 +210,10 @@ def finalize_invoices(store: Store, references: Sequence[str], now: datetime, en
     if dry_run:
         numbers = _next_numbers(store, environment, invoice_prefix(store, environment), invoices)
         return Finalization(True, planned=list(zip(invoices, numbers, strict=True)))
-    finalized = _move(store, references, invoices, "final", now, environment)
+    # each invoice.finalized webhook is queued in the transaction that finalizes its invoice
+    finalized = _move(store, references, invoices, "final", now, environment,
+                      webhook_events.invoice_step(store, environment, "invoice.finalized", now))
     after_finalization(store, finalized, now, environment)  # the payment outbox: no Stripe call here
-    webhook_events.invoices(store, environment, "invoice.finalized", finalized, now)
     return Finalization(False, finalized=finalized)
 
 
@@ -226,9 +223,9 @@ def finalize_due_invoices(store: Store, now: datetime, grace: timedelta = DEFAUL
     once). A dry run reads the same queue and writes nothing."""
     prefix = invoice_prefix(store, environment)
     if not dry_run:
-        report = finalize_due(store, now, prefix, grace, environment)
+        report = finalize_due(store, now, prefix, grace, environment,
+                              webhook_events.invoice_step(store, environment, "invoice.finalized", now))
         after_finalization(store, report.finalized, now, environment)
-        webhook_events.invoices(store, environment, "invoice.finalized", report.finalized, now)
         return Finalization(False, finalized=report.finalized, on_hold=report.on_hold,
                             within_grace=report.within_grace, skipped_by_other_process=report.skipped_by_other_process)
     queue = draft_queue(store, now, grace, environment)

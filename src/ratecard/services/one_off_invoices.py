@@ -195,9 +195,9 @@ def create_one_off_invoice(store: Store, customer: str, lines: Sequence[LineInpu
         issue_date=now.astimezone(ZoneInfo(terms.timezone)).date().isoformat(), subtotal=content.subtotal,
         tax=content.tax, total=content.total, tax_rate=content.tax_rate, catalog_version=version,
         lines=content.lines)
-    saved = insert_one_off(store, environment, record, to_micros(now))
-    webhook_events.invoices(store, environment, "invoice.created", [saved], now)  # as for a run's new drafts
-    return saved
+    # its invoice.created webhook is queued in the transaction that writes it
+    return insert_one_off(store, environment, record, to_micros(now),
+                          webhook_events.invoice_step(store, environment, "invoice.created", now))
 
 
 def _editable(store: Store, reference: str, environment: str) -> InvoiceRecord:

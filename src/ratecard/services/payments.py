@@ -29,7 +29,7 @@ from ..payments.dunning import DEFAULT_DAYS
 from ..payments.stripe_gateway import StripeNotConfigured
 from ..payments.webhooks import Applied, apply_event
 from ..store import Store
-from ..store.invoices import InvoiceNotFound, InvoiceRecord, get_invoice
+from ..store.invoices import InvoiceNotFound, InvoiceRecord, get_invoice, load_invoices
 from ..store.payments import (
     PaymentRecord,
     charge_statuses,
@@ -135,7 +135,8 @@ def run_payments(store: Store, now: datetime, environment: str = "live", *, api:
     run.refunds_enqueued = enqueue_refunds(store, environment, now_us)
     try:
         collected = collect_due(store, environment, now_us, dunning_days(store, environment),
-                                api or stripe_gateway.client, stored_method(store, environment))
+                                api or stripe_gateway.client, stored_method(store, environment),
+                                stripe_events(store, environment, now))
         run.payments = collected.statuses
     except StripeNotConfigured as exc:
         run.problems.append(f"payments due but not charged: {exc}")
@@ -198,7 +199,7 @@ def retry_payment(store: Store, reference: str, now: datetime, environment: str 
     except StripeNotConfigured as exc:
         raise Conflict(f"{exc}; the retry is due and `ratecard payments run` will make it") from None
     collect_one(store, payment_of(store, reference, environment), now_us, dunning_days(store, environment), client,
-                method or stored_method(store, environment))
+                method or stored_method(store, environment), stripe_events(store, environment, now))
     return payment_of(store, reference, environment)
 
 
@@ -219,38 +220,48 @@ def mark_paid(store: Store, reference: str, bank_reference: str, now: datetime,
     if payment.in_flight:
         raise Conflict(f"invoice {reference}: a Stripe charge is in flight; run `ratecard payments run` and look again")
     now_us = to_micros(now)
+    invoice = _invoice(store, reference, environment)
+    box = webhook_events.outbox(store, environment, now)
+    events = [("payment.succeeded", {"object_type": "PAYMENT", "invoice_number": reference, "status": "SUCCEEDED",
+                                     "method": "manual", "reference": text, "customer_reference": invoice.customer}),
+              ("invoice.paid", webhook_events.invoice_data(invoice))]
+    # the webhooks are queued in the transaction that marks the payment: both stored, or neither
     if not update_payment(store, environment, payment.id,
                           {"status": "succeeded", "method": "manual", "reference": text, "next_attempt_at": None,
                            "action_url": None, "updated_at": now_us},
-                          statuses=(payment.status,), in_flight=False):
+                          statuses=(payment.status,), in_flight=False,
+                          then=lambda connection: box.write(connection, events)):
         raise Conflict(f"invoice {reference}: its payment changed meanwhile; nothing was done")
-    paid = payment_of(store, reference, environment)
-    invoice = _invoice(store, reference, environment)
-    webhook_events.emit_many(store, environment, [
-        ("payment.succeeded", {"object_type": "PAYMENT", "invoice_number": reference, "status": "SUCCEEDED",
-                               "method": paid.method, "reference": paid.reference,
-                               "customer_reference": invoice.customer}),
-        ("invoice.paid", webhook_events.invoice_data(invoice))], now)
-    return paid
+    return payment_of(store, reference, environment)
 
 
 def handle_stripe_webhook(store: Store, payload: bytes, signature: str | None, now: datetime) -> Applied:
     """A Stripe event, verified before anything is read from it; ValueError when it does not verify."""
     event = stripe_gateway.verified_event(payload, signature)
-    applied = apply_event(store, event, to_micros(now),
-                          lambda environment, customer: dunning_days(store, environment)(customer))
-    if applied.invoice_number and applied.result in ("succeeded", "failed"):
-        environment = "live" if event.get("livemode") else "sandbox"
-        try:
-            invoice = get_invoice(store, applied.invoice_number, environment)
-        except InvoiceNotFound:  # applied all the same: only the event is not sent
-            return applied
-        payment = {"object_type": "PAYMENT", "invoice_number": applied.invoice_number,
-                   "status": applied.result.upper(), "method": "stripe", "customer_reference": invoice.customer}
-        events = [("payment.succeeded", payment), ("invoice.paid", webhook_events.invoice_data(invoice))] \
-            if applied.result == "succeeded" else [("payment.failed", payment)]
-        webhook_events.emit_many(store, environment, events, now)
-    return applied
+    environment = "live" if event.get("livemode") else "sandbox"
+    return apply_event(store, event, to_micros(now),
+                       lambda environment, customer: dunning_days(store, environment)(customer),
+                       then=stripe_events(store, environment, now))
+
+
+def stripe_events(store: Store, environment: str, now: datetime) -> Callable[[Any, PaymentRecord, str], None]:
+    """The webhook events of a charge's Stripe outcome (from `payments run`, a retry, a pay now or
+    Stripe's own event), queued in the transaction that records it: payment.succeeded and
+    invoice.paid, or payment.failed (a refund sends none)."""
+    box = webhook_events.outbox(store, environment, now)
+
+    def queue(connection: Any, payment: PaymentRecord, status: str) -> None:
+        if status not in ("succeeded", "failed") or payment.kind != "charge" or not box.hooks:
+            return
+        invoice = load_invoices(connection, [payment.invoice_id]).get(payment.invoice_id)
+        if invoice is None:  # recorded all the same: only the event is not sent
+            return
+        data = {"object_type": "PAYMENT", "invoice_number": invoice.number, "status": status.upper(),
+                "method": "stripe", "customer_reference": invoice.customer}
+        box.write(connection, [("payment.succeeded", data), ("invoice.paid", webhook_events.invoice_data(invoice))]
+                  if status == "succeeded" else [("payment.failed", data)])
+
+    return queue
 
 
 def payment_statuses(store: Store, environment: str, invoice_ids: Sequence[int]) -> dict[int, str]:

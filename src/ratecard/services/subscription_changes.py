@@ -447,7 +447,6 @@ def _write(store: Store, now: datetime, environment: str, step: Step, dry_run: b
     either way with what the next invoice run changes."""
     if not dry_run:
         [result], stored = _store_together(store, now, environment, [step], rows)
-        announce(store, environment, [result], now)
         result.invoices = _impact(store, stored, result, now, environment)
         return result
     loaded = load_version(store, environment)
@@ -473,14 +472,15 @@ def write_together(store: Store, now: datetime, environment: str, steps: Sequenc
     `rows` runs under the lock: it reads the rows afresh there, and may refuse (raise) to leave
     nothing. Returns what each step did."""
     results, _ = _store_together(store, now, environment, steps, rows)
-    announce(store, environment, results, now)
     return results
 
 
-def apply_steps(change: ConfigChange, now: datetime, steps: Sequence[Step]) -> list[SubscriptionEdit]:
+def apply_steps(change: ConfigChange, now: datetime, steps: Sequence[Step],
+                box: webhook_events.Outbox) -> list[SubscriptionEdit]:
     """write_together's steps in a transaction the caller holds (with other writes of its own,
     such as a customer created in the same call): edited and validated under the lock, stored as
-    one new version in that transaction. The caller announces the results once it committed."""
+    one new version in that transaction, with their webhook deliveries (queued for the webhooks
+    of `box`, read by the caller before it took the lock) when a version was stored."""
     if not steps:
         return []
     document = change.catalog()
@@ -489,23 +489,30 @@ def apply_steps(change: ConfigChange, now: datetime, steps: Sequence[Step]) -> l
     version = change.catalog_version or 0
     done = _edited_steps(document, steps)
     stored = change.save_catalog(done[-1][2])
+    if stored != version:
+        box.write(change.connection, _events(steps, stored))
     return [_result(step.action, step.reference, before, after, described, version, stored, now,
                     stored=stored != version, dry_run=False) for step, before, after, described in done]
 
 
-def announce(store: Store, environment: str, results: Sequence[SubscriptionEdit], now: datetime) -> None:
-    """The webhook events of stored writes (after their transaction committed)."""
-    webhook_events.emit_many(store, environment, [
-        (_ACTIONS[result.action], {"object_type": "PRICING_PLAN_SUBSCRIPTION", "reference": result.reference,
-                                   "catalog_version": result.catalog_version})
-        for result in results if result.stored and result.action in _ACTIONS], now)
+def _events(steps: Sequence[Step], version: int) -> list[tuple[str, dict[str, Any]]]:
+    """The webhook events of steps stored as catalog `version`."""
+    return [(_ACTIONS[step.action], {"object_type": "PRICING_PLAN_SUBSCRIPTION", "reference": step.reference,
+                                     "catalog_version": version})
+            for step in steps if step.action in _ACTIONS]
 
 
 def _store_together(store: Store, now: datetime, environment: str, steps: Sequence[Step],
                     rows: Rows | None) -> tuple[list[SubscriptionEdit], CatalogDocument]:
-    """write_together without the webhook events: (what each step did, the document stored)."""
+    """write_together: (what each step did, the document stored). The steps' webhook deliveries
+    are queued in the transaction that stores the new version (not when nothing changed)."""
     if not steps:
         raise ValueError("nothing to store: give at least one step")
+    box = webhook_events.outbox(store, environment, now)
+
+    def queue(connection: Any, stored: int) -> None:
+        box.write(connection, _events(steps, stored))
+
     for _ in range(ATTEMPTS):
         loaded = load_version(store, environment)
         if loaded is None:
@@ -514,13 +521,15 @@ def _store_together(store: Store, now: datetime, environment: str, steps: Sequen
         done = _edited_steps(document, steps)
         final = done[-1][2]
         if rows is None:  # the catalog alone: no need to read the environment's rows under the lock
-            stored = save_version_on(store, final, version, to_micros(now), environment)
+            stored = save_version_on(store, final, version, to_micros(now), environment, then=queue)
         else:
             text = version_text(final)  # before the lock: a large catalog takes a while to write out
             with config_change(store, environment, to_micros(now)) as change:
                 stored = change.save_catalog_on(final, version, text)
                 if stored is not None:
                     rows(change, final)
+                    if stored != version:
+                        queue(change.connection, stored)
         if stored is not None:  # the current version again when nothing changed
             return [_result(step.action, step.reference, before, after, described, version, stored, now,
                             stored=stored != version, dry_run=False)

@@ -2,10 +2,13 @@
 (golive.webhooks: signed, retried with backoff, in order per endpoint; sent by `ratecard monitor
 run` or whatever runs deliver_pending).
 
-`emit` is the one outbox function: the services call it right after the state change they made
-(an invoice created or finalized, paid; a payment; a subscription created, changed or cancelled;
-a customer created). It queues one delivery per webhook that is active and subscribed to the
-action (services.resources.webhooks), all in one transaction, in the order the changes happen.
+The deliveries are an outbox: a billing event (an invoice created, finalized or paid; a payment
+succeeded or failed; a subscription created, changed or cancelled; a customer created) is queued
+in the very transaction that makes the change (`outbox`: the webhooks are read first, the rows are
+written by the store function that commits the change, through its `then` step, or in the
+config_change the service holds), so the change and its webhooks are stored together or not at
+all; a process that stops right after the commit loses none. One delivery per webhook that is
+active and subscribed to the action (services.resources.webhooks), in the order the changes happen.
 Alert webhooks added with `ratecard webhooks add` receive alert events only; a Solvimon webhook
 receives the alert events too when its actions take them (golive.webhooks.subscribed).
 """
@@ -13,7 +16,8 @@ receives the alert events too when its actions take them (golive.webhooks.subscr
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -30,37 +34,41 @@ ACTIONS = ("alert.opened", "alert.resolved", "invoice.created", "invoice.finaliz
            "payment.succeeded", "payment.failed", "customer.created", "subscription.created", "subscription.changed",
            "subscription.cancelled")
 
-
-def has_webhooks(store: Store, environment: str) -> bool:
-    return bool(load_resources(store, environment)[1].of_kind(WEBHOOK))
+Events = Sequence[tuple[str, dict[str, Any]]]
 
 
-def emit(store: Store, environment: str, action: str, data: dict[str, Any], now: datetime) -> int:
-    """Queue `action` with its object for every subscribed webhook; returns how many deliveries."""
-    return emit_many(store, environment, [(action, data)], now)
+@dataclass(frozen=True)
+class Outbox:
+    """The environment's webhooks, read before a change's transaction, to queue the change's events
+    inside it (`write`, given the transaction's connection): stored with the change or not at all."""
+
+    environment: str
+    now_us: int
+    hooks: tuple[tuple[int, dict[str, Any]], ...]  # (endpoint id, the webhook's settings)
+
+    def rows(self, events: Events) -> list[dict[str, Any]]:
+        rows = []
+        for action, data in events:
+            body = event_body(self.environment, action, data, self.now_us)
+            for endpoint_id, settings in self.hooks:
+                if subscribed(settings, action):
+                    rows.append({"endpoint_id": endpoint_id, "event_type": action, "alert_id": None, "body": body,
+                                 "created_at": self.now_us})
+        return rows
+
+    def write(self, connection: Any, events: Events) -> None:
+        """Queue `events` in the caller's transaction."""
+        if self.hooks:
+            enqueue_deliveries(connection, self.environment, self.rows(events))
 
 
-def emit_many(store: Store, environment: str, events: Sequence[tuple[str, dict[str, Any]]], now: datetime) -> int:
-    if not events:
-        return 0
+def outbox(store: Store, environment: str, now: datetime) -> Outbox:
+    """The webhooks a change about to be made at `now` queues its events for (none: it queues nothing)."""
     _, resources = load_resources(store, environment)
-    hooks = [row for row in resources.of_kind(WEBHOOK)]
-    if not hooks:
-        return 0
-    now_us = to_micros(now)
-    endpoints = {endpoint.id for endpoint in list_endpoints(store, environment)}
-    rows = []
-    for action, data in events:
-        body = event_body(environment, action, data, now_us)
-        for hook in hooks:
-            endpoint_id = hook.body.get("endpoint_id")
-            if endpoint_id in endpoints and subscribed(hook.body, action):
-                rows.append({"endpoint_id": endpoint_id, "event_type": action, "alert_id": None, "body": body,
-                             "created_at": now_us})
-    if rows:
-        with store.engine.begin() as connection:
-            enqueue_deliveries(connection, environment, rows)
-    return len(rows)
+    hooks = resources.of_kind(WEBHOOK)
+    endpoints = {endpoint.id for endpoint in list_endpoints(store, environment)} if hooks else set()
+    return Outbox(environment, to_micros(now), tuple((hook.body["endpoint_id"], hook.body) for hook in hooks
+                                                     if hook.body.get("endpoint_id") in endpoints))
 
 
 def event_body(environment: str, action: str, data: dict[str, Any], now_us: int) -> str:
@@ -96,6 +104,30 @@ def invoice_data(invoice: Any) -> dict[str, Any]:
             "tax": str(invoice.tax), "total": str(invoice.total), "issue_date": invoice.issue_date}
 
 
-def invoices(store: Store, environment: str, action: str, records: Sequence[Any], now: datetime) -> int:
-    return emit_many(store, environment, [(action, invoice_data(record)) for record in records
-                                          if getattr(record, "mode", "live") == "live"], now)
+def invoice_events(action: str, records: Sequence[Any]) -> list[tuple[str, dict[str, Any]]]:
+    """`action` for each live invoice of `records` (a shadow invoice sends nothing)."""
+    return [(action, invoice_data(record)) for record in records if getattr(record, "mode", "live") == "live"]
+
+
+def invoice_step(store: Store, environment: str, action: str, now: datetime) -> Callable[[Any, Any], None]:
+    """A store write's `then` step queuing `action` for the invoice it wrote, in its transaction."""
+    box = outbox(store, environment, now)
+
+    def queue(connection: Any, record: Any) -> None:
+        box.write(connection, invoice_events(action, [record]))
+
+    return queue
+
+
+def invoices_step(store: Store, environment: str, action: str, now: datetime
+                  ) -> Callable[[Any, Sequence[Any]], None] | None:
+    """invoice_step for a write of many invoices (a batch of an invoice run's new drafts); None
+    when the environment has no webhook (nothing to queue, nothing to pass down)."""
+    box = outbox(store, environment, now)
+    if not box.hooks:
+        return None
+
+    def queue(connection: Any, records: Sequence[Any]) -> None:
+        box.write(connection, invoice_events(action, records))
+
+    return queue

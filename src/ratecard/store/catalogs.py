@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import orjson
 from sqlalchemy import func, insert, select, text
+from sqlalchemy.engine import Connection
 
 from ..catalog.schema import CatalogDocument
 from .db import Store
@@ -57,15 +58,19 @@ def save_version(store: Store, document: CatalogDocument, now_us: int, environme
 
 
 def save_version_on(store: Store, document: CatalogDocument, base: int, now_us: int,
-                    environment: str = "live") -> int | None:
+                    environment: str = "live", then: Callable[[Connection, int], None] | None = None) -> int | None:
     """Store a document computed from version `base` as a new version, if `base` is still the latest;
     None when another version was stored meanwhile (compute again from that one). A document equal
     to `base` keeps its number. The lock is held for a few statements only: the caller validated
-    the document before."""
+    the document before. `then` writes what goes with a new version (its webhook deliveries), given
+    its number, in the same transaction."""
     text, digest = version_text(document)
     with store.engine.begin() as connection:
         lock_environment(connection, store, environment)
-        return insert_version_on(connection, environment, now_us, text, digest, base)
+        stored = insert_version_on(connection, environment, now_us, text, digest, base)
+        if then is not None and stored is not None and stored != base:
+            then(connection, stored)
+        return stored
 
 
 def version_text(document: CatalogDocument) -> tuple[str, str]:

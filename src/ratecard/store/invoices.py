@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from operator import attrgetter
 from typing import Any
@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import bindparam, delete, func, literal, select, text, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import OperationalError
 
 from ..domain.invoice import InvoiceStateError, check_transition
@@ -140,8 +141,11 @@ def existing_cuts(store: Store, environment: str) -> dict[tuple[str, int, str], 
         return {(row[0], row[1], row[2]): (row[3], row[4], row[5]) for row in connection.execute(query)}
 
 
-def save_drafts(store: Store, environment: str, drafts: Sequence[InvoiceRecord], now_us: int) -> tuple[int, int]:
+def save_drafts(store: Store, environment: str, drafts: Sequence[InvoiceRecord], now_us: int,
+                then: Callable[[Connection, list[InvoiceRecord]], None] | None = None) -> tuple[int, int]:
     """Insert new drafts and refresh changed ones (only while still draft). Returns (created, updated).
+    `then` writes what goes with the new drafts (their webhook deliveries), given them with their
+    ids, in the same transaction.
 
     New drafts go in as one multi-row INSERT … RETURNING and all their lines as one
     executemany: a batch costs a few round trips, not two per invoice.
@@ -155,10 +159,14 @@ def save_drafts(store: Store, environment: str, drafts: Sequence[InvoiceRecord],
         existing_ids = [d.id for d in drafts if d.id is not None]
         current = load_invoices(connection, existing_ids) if existing_ids else {}
         lines: list[tuple] = []  # in LINE_COLUMNS order
+        ids: list[int] = []
         if new and store.is_postgres:
-            lines += _copy_new_postgres(connection, environment, new, numbers, now_us)
+            lines += _copy_new_postgres(connection, environment, new, numbers, now_us, ids)
         elif new:
-            lines += _insert_new_sqlite(connection, environment, new, numbers, now_us)
+            lines += _insert_new_sqlite(connection, environment, new, numbers, now_us, ids)
+        if then is not None and new:
+            then(connection, [replace(draft, id=invoice_id, draft_number=number, status="draft")
+                              for draft, invoice_id, number in zip(new, ids, numbers, strict=True)])
         for draft in drafts:
             if draft.id is None:
                 continue
@@ -203,14 +211,16 @@ def _sqlite_row(values: Sequence[Any], money: Sequence[int]) -> list[Any]:
 
 
 def _insert_new_sqlite(connection: Any, environment: str, new: Sequence[InvoiceRecord], numbers: Sequence[int],
-                       now_us: int) -> list[tuple]:
-    """SQLite: each new invoice by the driver's prepared INSERT (its id from lastrowid); their lines."""
+                       now_us: int, ids: list[int]) -> list[tuple]:
+    """SQLite: each new invoice by the driver's prepared INSERT (its id from lastrowid, appended to
+    `ids`); their lines."""
     cursor = connection.connection.driver_connection.cursor()
     lines: list[tuple] = []
     try:
         for draft, number in zip(new, numbers, strict=True):
             cursor.execute(_SQLITE_INSERT_INVOICE, _sqlite_row(
                 (environment, now_us, now_us, number, *_header_values(draft)), _HEADER_MONEY))
+            ids.append(cursor.lastrowid)
             lines += line_tuples(cursor.lastrowid, draft.lines)
     finally:
         cursor.close()
@@ -274,13 +284,14 @@ def reserve_draft_numbers(connection: Any, environment: str, count: int) -> list
 
 
 def _copy_new_postgres(connection: Any, environment: str, new: Sequence[InvoiceRecord], numbers: Sequence[int],
-                       now_us: int) -> list[tuple]:
-    """PostgreSQL: ids drawn from the sequence in one query, then invoices written with COPY.
+                       now_us: int, ids: list[int]) -> list[tuple]:
+    """PostgreSQL: ids drawn from the sequence in one query (appended to `ids`), then invoices
+    written with COPY.
 
     A multi-row INSERT of a few thousand invoices spends most of its time building and
     parsing the statement; COPY streams the rows.
     """
-    ids = connection.execute(
+    ids += connection.execute(
         text("SELECT nextval(pg_get_serial_sequence('invoices', 'id')) FROM generate_series(1, :n)"),
         {"n": len(new)},
     ).scalars().all()
@@ -395,14 +406,16 @@ Prefix = str | Callable[[str], str]
 
 
 def change_status(store: Store, invoice_id: int, target: str, now_us: int, prefix: Prefix,
-                  environment: str = "live", attempts: int = 1) -> InvoiceRecord:
+                  environment: str = "live", attempts: int = 1,
+                  then: Callable[[Connection, InvoiceRecord], None] | None = None) -> InvoiceRecord:
     """draft -> final (with the next gapless number) or draft -> void; illegal moves raise.
+    `then` writes what goes with the move (its webhook deliveries) in the same transaction.
 
     With `attempts` > 1 a transaction that SQLite refuses (a read snapshot taken before another
     writer committed cannot be upgraded to a write) starts again on a fresh snapshot."""
     for attempt in range(attempts):
         try:
-            return _change_status_once(store, invoice_id, target, now_us, prefix, environment)
+            return _change_status_once(store, invoice_id, target, now_us, prefix, environment, then)
         except OperationalError:
             if attempt == attempts - 1:
                 raise
@@ -411,7 +424,7 @@ def change_status(store: Store, invoice_id: int, target: str, now_us: int, prefi
 
 
 def _change_status_once(store: Store, invoice_id: int, target: str, now_us: int, prefix: Prefix,
-                        environment: str) -> InvoiceRecord:
+                        environment: str, then: Callable[[Connection, InvoiceRecord], None] | None) -> InvoiceRecord:
     with store.engine.begin() as connection:
         found = connection.execute(
             select(invoices.c.status, invoices.c.mode, invoices.c.draft_number, invoices.c.updated_at,
@@ -439,6 +452,8 @@ def _change_status_once(store: Store, invoice_id: int, target: str, now_us: int,
         record = load_invoices(connection, [invoice_id])[invoice_id]
         if target == "final":
             _flag_unbilled_as_late(connection, environment, record, computed_at)
+        if then is not None:
+            then(connection, record)
     return record
 
 

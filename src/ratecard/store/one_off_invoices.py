@@ -9,19 +9,23 @@ invoices under the draft counter's lock (uq_invoices_cut holds one document per 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.engine import Connection
 
 from .db import Store
 from .invoices import HEADER, ONE_OFF, InvoiceRecord, LineRecord, line_rows, load_invoices, reserve_draft_numbers
 from .schema import e_invoice_statuses, invoice_lines, invoices
 
 
-def insert_one_off(store: Store, environment: str, record: InvoiceRecord, now_us: int) -> InvoiceRecord:
-    """Write a one-off draft with its lines; returns it as stored (id, DRAFT-<n>, its instant)."""
+def insert_one_off(store: Store, environment: str, record: InvoiceRecord, now_us: int,
+                   then: Callable[[Connection, InvoiceRecord], None] | None = None) -> InvoiceRecord:
+    """Write a one-off draft with its lines; returns it as stored (id, DRAFT-<n>, its instant).
+    `then` writes what goes with it (its webhook deliveries) in the same transaction."""
     with store.engine.begin() as connection:
         # first: the counter row's lock serialises the writers of one environment, so the instant
         # chosen below is not taken by another one-off meanwhile
@@ -34,7 +38,10 @@ def insert_one_off(store: Store, environment: str, record: InvoiceRecord, now_us
         invoice_id = connection.execute(insert(invoices).values(**values).returning(invoices.c.id)).scalar_one()
         if record.lines:
             connection.execute(insert(invoice_lines), line_rows(invoice_id, record.lines))
-        return load_invoices(connection, [invoice_id])[invoice_id]
+        saved = load_invoices(connection, [invoice_id])[invoice_id]
+        if then is not None:
+            then(connection, saved)
+        return saved
 
 
 @dataclass(frozen=True)

@@ -3,12 +3,13 @@ and conditional writes; the decisions live in ratecard.payments."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
 
 from .db import Store
 from .schema import invoice_deliveries, invoices, payments
@@ -196,9 +197,11 @@ def charge_statuses(store: Store, environment: str, invoice_ids: Iterable[int]) 
 
 def update_payment(store: Store, environment: str, payment_id: int, values: dict[str, Any], *,
                    attempt: int | None = None, statuses: Sequence[str] | None = None,
-                   in_flight: bool | None = None) -> bool:
+                   in_flight: bool | None = None, then: Callable[[Connection], None] | None = None) -> bool:
     """Write `values` only while the row is as the caller read it (the same attempt, one of
-    `statuses`, an attempt in flight or not): False when another process changed it first."""
+    `statuses`, an attempt in flight or not): False when another process changed it first.
+    `then` writes what goes with the change (its webhook deliveries) in the same transaction,
+    only when the row was written."""
     condition = [payments.c.environment == environment, payments.c.id == payment_id]
     if attempt is not None:
         condition.append(payments.c.attempt == attempt)
@@ -208,7 +211,10 @@ def update_payment(store: Store, environment: str, payment_id: int, values: dict
         condition.append(payments.c.attempt_started_at.is_not(None) if in_flight
                          else payments.c.attempt_started_at.is_(None))
     with store.engine.begin() as connection:
-        return connection.execute(update(payments).where(*condition).values(**values)).rowcount == 1
+        written = connection.execute(update(payments).where(*condition).values(**values)).rowcount == 1
+        if written and then is not None:
+            then(connection)
+        return written
 
 
 # ---------------------------------------------------------------- invoice emails

@@ -24,7 +24,7 @@ from ...catalog.schema import Customer as CatalogCustomer
 from ...domain.instants import to_micros
 from ...store import Store
 from ...store.resources import ConfigChange, Resource, config_change
-from ..webhook_events import emit
+from ..webhook_events import outbox
 from .checks import already_exists, check_choice, check_reference, check_text, invalid, invalid_operation, missing, not_found
 from .model import CUSTOMER, PREFIX, View, save_document
 
@@ -330,20 +330,17 @@ Changed = tuple[View, CatalogCustomer, Resource]
 
 
 def create(store: Store, environment: str, now: datetime, data: dict[str, Any]) -> Changed:
+    box = outbox(store, environment, now)  # the webhooks, read before the lock
     with config_change(store, environment, to_micros(now)) as change:
         created = _create(change, data)
-    _created(store, environment, created, now)
+        box.write(change.connection, [created_event(created)])  # customer.created, stored with the customer
     return created
 
 
 def create_in(change: ConfigChange, data: dict[str, Any]) -> Changed:
     """create, within a transaction the caller holds (with writes of its own that stand or fall
-    with the customer); the caller calls announce_created once it committed."""
+    with the customer); the caller queues its created_event in that transaction."""
     return _create(change, data)
-
-
-def announce_created(store: Store, environment: str, created: Changed, now: datetime) -> None:
-    _created(store, environment, created, now)
 
 
 def update(store: Store, environment: str, now: datetime, key: str, data: dict[str, Any]) -> Changed:
@@ -353,20 +350,21 @@ def update(store: Store, environment: str, now: datetime, key: str, data: dict[s
 
 def upsert(store: Store, environment: str, now: datetime, key: Any, data: dict[str, Any]) -> Changed:
     """Update the customer `key` names (id or reference) when it exists, else create it."""
+    box = outbox(store, environment, now)
     with config_change(store, environment, to_micros(now)) as change:
         view = View(environment, change.resources, change.catalog())
         if key is not None and view.find_customer(key) is not None:
             return _update(change, key, {k: v for k, v in data.items() if k != "id"})
         created = _create(change, data)
-    _created(store, environment, created, now)
+        box.write(change.connection, [created_event(created)])
     return created
 
 
-def _created(store: Store, environment: str, created: Changed, now: datetime) -> None:
-    """The customer.created webhook event (services.webhook_events)."""
+def created_event(created: Changed) -> tuple[str, dict[str, Any]]:
+    """The customer.created webhook event of a customer created: (action, its object)."""
     _, customer, row = created
-    emit(store, environment, "customer.created", {"object_type": "CUSTOMER", "id": row.id,
-                                                  "reference": customer.reference, "name": customer.name}, now)
+    return "customer.created", {"object_type": "CUSTOMER", "id": row.id, "reference": customer.reference,
+                                "name": customer.name}
 
 
 def change_status(store: Store, environment: str, now: datetime, key: str, target: str,

@@ -13,6 +13,7 @@ from typing import Any
 from ...domain.instants import to_micros
 from ...store import Store
 from ...store.resources import ConfigChange, Resource, config_change, stable_id
+from ..errors import Conflict, ServiceError
 from .checks import invalid, invalid_operation, not_found
 from .model import View
 from .subscriptions import (
@@ -148,15 +149,28 @@ def _take_in(change: ConfigChange, reference: str, schedule_id: str, entry: dict
 
 def activate_all(store: Store, environment: str, now: datetime, key: str) -> tuple[str, list[dict[str, Any]]]:
     """Activate every DRAFT schedule of the subscription, earliest start first (one without a start
-    last: it starts now). Stops at the first the catalog refuses (those before it stay active)."""
+    last: it starts now), each on its own (all of it or nothing of it). One that is refused stays a
+    DRAFT and the others are still activated; then Conflict names each refused DRAFT with its
+    reason and says which were activated. Returns (the subscription, the DRAFTs activated)."""
     found = get(store, environment, now, key)
     reference = found.terms["reference"]
     view, _ = _reading(store, environment, now)
     pending = sorted(drafts_of(view, reference), key=lambda e: (e.get("start_at") is None, e.get("start_at") or ""))
-    done = []
+    done: list[dict[str, Any]] = []
+    refused: list[str] = []
     for entry in pending:
-        activate(store, environment, now, entry["id"])
-        done.append(entry)
+        try:
+            activate(store, environment, now, entry["id"])
+        except ServiceError as exc:
+            refused.append(f"{entry['id']} ({entry.get('pricing_plan_id')} from {entry.get('start_at') or 'now'}): "
+                           f"{exc}")
+        else:
+            done.append(entry)
+    if refused:
+        activated = ", ".join(entry["id"] for entry in done) or "none"
+        raise Conflict(f"{len(refused)} of the {len(pending)} DRAFT schedules of subscription {reference!r} were "
+                       f"refused and stay DRAFT: {'; '.join(refused)}. Activated: {activated}",
+                       details=refused)
     return reference, done
 
 

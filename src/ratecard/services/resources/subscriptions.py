@@ -34,6 +34,7 @@ from ...domain.periods import to_local
 from ...store import Store
 from ...store.resources import ConfigChange, Resource, config_change
 from .. import subscription_changes as changes
+from .. import webhook_events
 from ..errors import NotFound, ServiceError
 from . import customers, pricing_plans
 from .checks import already_exists, check_choice, check_reference, check_text, invalid, invalid_operation, missing, not_found
@@ -452,10 +453,15 @@ def _customer(view: View, data: dict[str, Any]) -> str:
     if found is None:
         raise invalid("customer_id", f"customer {key!r} does not exist")
     customer, customer_row = found
-    if customer_row is not None and customer_row.body.get("status", "ACTIVE") != "ACTIVE":
-        raise invalid_operation(f"customer {customer.reference!r} is {customer_row.body.get('status')}: activate it "
-                                "first (POST /v1/customers/{reference}/activate)", "customer_id")
+    _check_active(customer.reference, customer_row)
     return customer.reference
+
+
+def _check_active(reference: str, row: Resource | None) -> None:
+    """Refused unless the customer's row says ACTIVE (a customer without a row is ACTIVE)."""
+    if row is not None and row.body.get("status", "ACTIVE") != "ACTIVE":
+        raise invalid_operation(f"customer {reference!r} is {row.body.get('status')}: activate it "
+                                "first (POST /v1/customers/{reference}/activate)", "customer_id")
 
 
 # more rows a caller writes in the transaction of a create or a change of plan (all or nothing)
@@ -548,9 +554,10 @@ def _creation(view: View, document: CatalogDocument, now: datetime, data: dict[s
 
 def _store_creation(change: ConfigChange, creation: Creation, document: CatalogDocument | None) -> None:
     """The create's row, under the environment's lock, in the transaction that stores its catalog
-    version (if any). The reference is checked again there: a create of the same reference that
-    came first (a DRAFT, or a draft given its schedule) makes this one refused, and nothing of it
-    is stored."""
+    version (if any). The reference and the customer are checked again there: a create of the
+    same reference that came first (a DRAFT, or a draft given its schedule), or a customer archived
+    (or deprecated) since the create checked it, makes this one refused, and nothing of it is stored."""
+    _check_active(creation.customer, change.resources.by_reference.get((CUSTOMER, creation.customer)))
     reference = creation.reference
     current = change.resources.by_reference.get((SUBSCRIPTION, reference))
     if creation.from_draft:
@@ -593,6 +600,7 @@ def init(store: Store, environment: str, now: datetime, data: dict[str, Any]) ->
     if customer is not None and not isinstance(customer, dict):
         raise invalid("customer", "customer must be an object")
     created = None
+    box = webhook_events.outbox(store, environment, now)  # read before the lock
     with config_change(store, environment, to_micros(now)) as change:
         if customer is not None:
             reference = customer.get("reference")
@@ -600,6 +608,7 @@ def init(store: Store, environment: str, now: datetime, data: dict[str, Any]) ->
                     str(reference)) is None:
                 created = customers.create_in(change, {"status": "ACTIVE", **customer})
                 reference = created[1].reference
+                box.write(change.connection, [customers.created_event(created)])  # before the subscription's
             subscription = {**subscription, "customer_reference": reference}
             subscription.pop("customer_id", None)
         try:
@@ -608,16 +617,13 @@ def init(store: Store, environment: str, now: datetime, data: dict[str, Any]) ->
                 raise changes._no_catalog()
             creation = _creation(View(environment, change.resources, document), document, now, subscription,
                                  "pricing_plan_schedules", data.get("pricing_plan_schedules"))
-            results = changes.apply_steps(change, now, creation.steps)
+            changes.apply_steps(change, now, creation.steps, box)  # with its webhook deliveries
             _store_creation(change, creation, change.catalog())
         except ServiceError as exc:
             field = exc.field
             if field and not field.startswith(("pricing_plan_schedules", "subscriptions")):
                 exc.field = f"pricing_plan_subscription.{field}"  # the request's own path to the field at fault
             raise
-    if created is not None:
-        customers.announce_created(store, environment, created, now)
-    changes.announce(store, environment, results, now)
     found = _found(store, environment, now, creation.reference)
     return found, found.terms["customer"]
 

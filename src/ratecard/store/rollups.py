@@ -401,8 +401,12 @@ def _fold_sql(postgres: bool, environment: str, entries: Sequence[Registered], s
                     value = f"properties ->> {field}"
                     small = (f"json_type(properties, {field}) = 'integer' AND {value} <> 0 "
                              f"AND {value} > -{SMALL_INTEGER} AND {value} < {SMALL_INTEGER}")  # no abs(): -2^63 overflows it
-                    total = (f"ratecard_add(CAST(SUM({value}) FILTER (WHERE {small}) AS TEXT), "
-                             f"ratecard_sum(properties -> {field}) FILTER (WHERE NOT ({small})))")
+                    integers = f"CAST(SUM({value}) FILTER (WHERE {small}) AS TEXT)"
+                    # an hour of small integers only calls no Python at all (ratecard_sum never stepped
+                    # is not finalized either); one holding others adds the two parts
+                    total = (f"CASE WHEN COUNT(*) FILTER (WHERE NOT ({small})) = 0 THEN {integers} "
+                             f"ELSE ratecard_add({integers}, ratecard_sum(properties -> {field}) "
+                             f"FILTER (WHERE NOT ({small}))) END")
         selects.append(
             f"SELECT {slot('env')}, {slot(f'k{index}')}, customer, {hour}, COALESCE(subscription, ''), '', "
             f"COUNT(*), {total}, {null('numeric')}, {null('numeric')}, {null('numeric')}, {null('bigint')}, "

@@ -24,7 +24,8 @@ from .test_split_property import _fresh
 
 # each value as written in the file: every spelling of a number the fold must read as Python does
 VALUES = ["5", '"2.50"', "1.50", "1e2", "-0.0", "99999999999999999999", "1E-7", "0e5", "-3", "2.5E+1",
-          "0.1", "0.20", "null"]
+          "0.1", "0.20", "null", "0", "-0", "99999999999999", "100000000000000", "-99999999999999",
+          "9223372036854775807", "-9223372036854775808", "12"]
 CUSTOMERS = ["acme", "globex", "nobody"]  # nobody: unknown, never matched
 SUBSCRIPTIONS = [None, "acme-q", None]  # acme-q takes only events naming it
 

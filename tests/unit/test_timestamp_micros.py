@@ -56,3 +56,23 @@ def test_a_plain_utc_instant() -> None:
     moment = datetime(2026, 10, 1, 12, 30, 15, 250000, tzinfo=UTC)
     assert timestamp_micros("2026-10-01T12:30:15.25Z") == (moment - EPOCH) // MICROSECOND
     assert timestamp_micros("2026-10-01T14:30:15.25+02:00") == (moment - EPOCH) // MICROSECOND
+
+
+@settings(max_examples=2000)
+@given(st.sampled_from(["2026-10-01T12", "2026-10-01t12", "2026-10-01 12", "2024-02-29T23"]),
+       st.text(":0123456789.Zz+-٣² \t", max_size=16))
+def test_an_hour_read_before_then_any_tail_is_judged_as_parse_timestamp_judges_it(hour: str, tail: str) -> None:
+    """Once an hour has been read, an instant starting with it is read from its tail alone: any
+    tail (non-ASCII digits, a tenth digit of fraction, a minute 60, no zone) reads the same."""
+    assert timestamp_micros(f"{hour}:00:00Z") == _reference(f"{hour}:00:00Z")  # the hour is read once
+    text = hour + tail
+    assert timestamp_micros(text) == _reference(text), text
+
+
+def test_after_its_hour_was_read_an_instant_is_read_the_same() -> None:
+    for text in ("2026-10-01T12:30:15Z", "2026-10-01T12:30:15.123456789Z", "2026-10-01T12:59:59.9z",
+                 "2026-10-01T12:60:00Z", "2026-10-01T12:30:60Z", "2026-10-01T12:3٣:15Z", "2026-10-01T12:30:15.Z",
+                 "2026-10-01T12:30:15.1234567890Z", "2026-10-01T12:30:15", "2026-10-01T12:30:15Z ",
+                 "2026-10-01T12:30:15+01:00", "2026-10-01T12:30Z", "2026-10-01T12:30:1Z"):
+        assert timestamp_micros("2026-10-01T12:00:00Z") == _reference("2026-10-01T12:00:00Z")
+        assert timestamp_micros(text) == _reference(text), text

@@ -35,6 +35,7 @@ from ..catalog import Catalog, MeterSpec
 from ..domain.aggregation import NUMERIC_AGGREGATIONS
 from ..domain.instants import EPOCH, MICROSECOND, to_micros
 from ..domain.json_values import is_number, text_form
+from ..domain.numbers import UPPER as _UPPER
 from ..domain.numbers import out_of_bound
 from ..store.events import Row
 from .records import Event, RawEvent, Rejection
@@ -63,6 +64,7 @@ FUTURE_TOLERANCE = timedelta(minutes=5)
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 
 _encode = msgspec.json.Encoder(decimal_format="number").encode
+_NONE = type(None)
 
 
 # RFC 3339 date-time, strictly: full date, `T`/`t` (or a space, as RFC 3339 allows by note),
@@ -105,6 +107,9 @@ def parse_timestamp(value: Any) -> datetime | str:
 
 # 'YYYY-MM-DD' -> µs from the epoch to that day's midnight UTC, for the valid dates met so far
 _MIDNIGHTS: dict[str, int] = {}
+# 'YYYY-MM-DDTHH' (as written: T, t or a space) -> µs from the epoch to that hour (UTC), for the
+# first 13 characters of the valid instants met so far
+_HOURS: dict[str, int] = {}
 _DAY_US = 86_400_000_000
 
 
@@ -113,8 +118,23 @@ def timestamp_micros(value: Any) -> int | str:
 
     The import's hot path: a well-formed timestamp with its zone is worked out from its fields
     (each date checked once, by `date`, then remembered) instead of building a datetime; anything
-    else goes through `parse_timestamp`, which gives the very same instant or reason."""
+    else goes through `parse_timestamp`, which gives the very same instant or reason.
+
+    Quickest of all, a UTC instant whose first 13 characters (`YYYY-MM-DDTHH`) are those of a
+    valid instant read before: that hour is remembered (`_HOURS`), and only the minutes, seconds,
+    fraction and `Z` are checked here, as the pattern checks them (ASCII digits only)."""
     if type(value) is str:
+        base = _HOURS.get(value[:13])
+        if base is not None and value[13:14] == ":" and value[16:17] == ":" and value[-1:] in ("Z", "z"):
+            minutes, seconds = value[14:16], value[17:19]
+            clock = minutes + seconds
+            if clock.isdigit() and clock.isascii() and minutes < "60" and seconds < "60":
+                size = len(value)
+                if size == 20:
+                    return base + (int(minutes) * 60 + int(seconds)) * 1_000_000
+                fraction = value[20:-1]
+                if value[19] == "." and 0 < size - 21 <= 9 and fraction.isdigit() and fraction.isascii():
+                    return base + (int(minutes) * 60 + int(seconds)) * 1_000_000 + int(fraction[:6].ljust(6, "0"))
         match = _RFC3339.fullmatch(value.strip(" \t\r\n"))
         if match is not None:
             _, _, _, hour, minute, second, fraction, utc, sign, offset_hours, offset_minutes = match.groups()
@@ -122,9 +142,14 @@ def timestamp_micros(value: Any) -> int | str:
                 midnight = _MIDNIGHTS.get(match.string[:10])
                 if midnight is None:
                     midnight = _midnight(match.string[:10])
-                clock = int(hour) * 3600 + int(minute) * 60 + int(second)
-                if midnight is not None and int(hour) < 24 and int(minute) < 60 and int(second) < 60:
-                    micros = midnight + clock * 1_000_000 + (int(fraction.ljust(6, "0")[:6]) if fraction else 0)
+                hour_n, minute_n, second_n = int(hour), int(minute), int(second)
+                if midnight is not None and hour_n < 24 and minute_n < 60 and second_n < 60:
+                    hour_start = midnight + hour_n * 3_600_000_000
+                    if len(_HOURS) >= 100_000:
+                        _HOURS.clear()
+                    _HOURS[match.string[:13]] = hour_start
+                    micros = hour_start + (minute_n * 60 + second_n) * 1_000_000 \
+                        + (int(fraction.ljust(6, "0")[:6]) if fraction else 0)
                     if utc:
                         return micros
                     if int(offset_hours) < 24 and int(offset_minutes) < 60:
@@ -299,20 +324,48 @@ class EventValidator:
             return Rejection(line, "invalid_value", f"line {line}: field 'properties' must be an object", event_id)
         rule = self.rules.get(meter)
         if rule is not None:
-            problem = _check_fields(line, rule, properties)
-            if problem is not None:
-                return Rejection(line, problem[0], problem[1], event_id)
-        if properties:
+            # _check_fields only when it has something to say or to convert: a required field
+            # not plainly there, or a numeric field holding anything but an integer or a decimal
+            required = rule.required_any
+            checked = required and required[0] not in properties
+            if not checked:
+                for field in rule.numeric:
+                    kind = type(properties.get(field))
+                    if kind is not int and kind is not Decimal and kind is not _NONE:
+                        checked = True
+                        break
+            if checked:
+                problem = _check_fields(line, rule, properties)
+                if problem is not None:
+                    return Rejection(line, problem[0], problem[1], event_id)
+        # out_of_bound only when a value is not plainly inside the bound (what it passes over too)
+        for value in properties.values():
+            kind = type(value)
+            if kind is str or kind is bool or value is None or (kind is int and -_UPPER < value < _UPPER):
+                continue
             outside = out_of_bound(properties)
             if outside is not None:
                 return Rejection(line, "invalid_value", f"line {line}: property {outside[0]!r}: {outside[1]}", event_id)
+            break
         subscription = raw.subscription
-        if subscription is not None and not (type(subscription) is str and 0 < len(subscription) <= MAX_SUBSCRIPTION_LENGTH
-                                             and subscription.strip() and "\x00" not in subscription):
-            return _subscription_problem(line, subscription, event_id)
-        status = self._status(customer, ts, rule is not None, meter, subscription)
-        if status == "matched" and not self._priced(customer, ts, meter, subscription, properties):
-            status = "unpriced"
+        if subscription is None and rule is not None and customer in self.customers:
+            # _status then _priced for an event naming no subscription, in one pass over the
+            # customer's subscriptions taking unnamed events (the same list for both)
+            status = "no_subscription"
+            for start, end, priced in self.open_pricing.get(customer, ()):
+                if start <= ts and (end is None or ts < end):
+                    if _priced_by(priced, ts, meter, properties):
+                        status = "matched"
+                        break
+                    status = "unpriced"
+        else:
+            if subscription is not None and not (type(subscription) is str
+                                                 and 0 < len(subscription) <= MAX_SUBSCRIPTION_LENGTH
+                                                 and subscription.strip() and "\x00" not in subscription):
+                return _subscription_problem(line, subscription, event_id)
+            status = self._status(customer, ts, rule is not None, meter, subscription)
+            if status == "matched" and not self._priced(customer, ts, meter, subscription, properties):
+                status = "unpriced"
         late = status == "matched" and customer in self.finalized and self.is_late(customer, ts)
         encoded = _encode(properties).decode()
         if "\\u0000" in encoded:  # valid JSON, but PostgreSQL can store no NUL in text or jsonb
@@ -446,8 +499,12 @@ class MeterTest:
     def counts(self, properties: Mapping[str, Any]) -> bool:
         if self.field is not None:
             value = properties.get(self.field)
-            if value is None or (self.numeric and not is_number(value)):
+            if value is None:
                 return False
+            if self.numeric:
+                kind = type(value)
+                if kind is not int and kind is not Decimal and kind is not float and not is_number(value):
+                    return False
         for key, forms in self.filters:
             if text_form(properties.get(key)) not in forms:
                 return False

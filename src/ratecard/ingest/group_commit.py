@@ -21,6 +21,8 @@ its requests is written again alone, so one bad request fails only itself; a req
 write fails gets the error. A lost connection is replaced for the next batch. A commit whose
 outcome is unknown (the connection dropped during COMMIT) is retried the same way; the store's
 uniqueness keeps each event stored once, and the retry reports such an event as a duplicate.
+On PostgreSQL a batch written at once (`_at_once`) is committed before the ids it found held
+are looked up; a failed lookup is made again on a new connection rather than the batch written again.
 """
 
 from __future__ import annotations

@@ -306,3 +306,33 @@ def test_a_request_checked_against_an_older_catalog_writes_nothing(db_url: str, 
     finally:
         committer.close()
         store.dispose()
+
+
+def test_a_dropped_connection_after_the_events_are_stored_keeps_each_solvimon_event_once(db_url: str) -> None:
+    """The connection that looks up the ids already held has been dropped by the server (an idle
+    timeout, a restart) while the events of the batch were stored: the request is still answered
+    with what was stored, and an event sent once is never kept as a duplicate of itself."""
+    from sqlalchemy import text
+
+    store = open_store(at_head(db_url))
+    committer = GroupCommitter(store, max_wait=0.0)
+    try:
+        committer.write("live", [row("held")], None, keep_duplicates=True)
+        committer.write("live", [row("held")], None, keep_duplicates=True)  # a duplicate record of it
+        if store.is_postgres:  # the server ends the connection the writer looks held ids up on
+            pids = [c.connection.driver_connection.info.backend_pid for c in committer._connections
+                    if not c.connection.driver_connection.autocommit]
+            with store.engine.connect() as admin:
+                for pid in pids:
+                    admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+                admin.commit()
+        outcome = committer.write("live", [row("new"), row("held")], None, keep_duplicates=True)
+        assert outcome.inserted == [True, False]
+        assert outcome.duplicates[0] is None and outcome.duplicates[1] is not None
+        with store.engine.connect() as connection:
+            kept = dict(connection.execute(text("SELECT id, count(*) FROM event_duplicates GROUP BY id")).all())
+        assert kept == {"held": 2}  # "new" was sent once: no duplicate record of it
+        assert sorted(stored_contents(store, "live", ["new", "held"])) == ["held", "new"]
+    finally:
+        committer.close()
+        store.dispose()

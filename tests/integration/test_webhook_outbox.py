@@ -231,3 +231,19 @@ def test_a_declined_charge_sends_payment_failed_and_its_retry_payment_succeeded(
     assert payments.retry_payment(store, invoice.display_number, later(0.5)).status == "succeeded"
     assert [sent["data"]["invoice_number"] for sent in _events(store, "payment.succeeded")] == [invoice.number]
     assert len(_events(store, "payment.failed")) == 1 and len(_events(store, "invoice.paid")) == 1
+
+
+def test_the_last_declined_charge_of_the_dunning_schedule_sends_payment_failed_too(
+        store: Store, stripe_standin: StripeStandIn) -> None:
+    """dunning_days [1, 3]: three declined charges, the last one leaves the invoice uncollectible;
+    each is a Stripe charge attempt that failed, so each sends payment.failed once."""
+    invoice = final_invoice(store)
+    stripe_standin.script["cus_acme"] = ["declined", "declined", "declined"]
+    assert payments.run_payments(store, NOW).payments == {"failed": 1}
+    assert payments.run_payments(store, later(1.1)).payments == {"failed": 1}
+    assert payments.run_payments(store, later(3.1)).payments == {"uncollectible": 1}
+    assert payments.payment_of(store, invoice.display_number).status == "uncollectible"
+    failed = _events(store, "payment.failed")
+    assert [sent["data"]["invoice_number"] for sent in failed] == [invoice.number] * 3
+    assert sorted(sent["data"]["status"] for sent in failed) == ["FAILED", "FAILED", "UNCOLLECTIBLE"]
+    assert _events(store, "payment.succeeded") == [] and _events(store, "invoice.paid") == []

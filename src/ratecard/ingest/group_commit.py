@@ -21,6 +21,8 @@ its requests is written again alone, so one bad request fails only itself; a req
 write fails gets the error. A lost connection is replaced for the next batch. A commit whose
 outcome is unknown (the connection dropped during COMMIT) is retried the same way; the store's
 uniqueness keeps each event stored once, and the retry reports such an event as a duplicate.
+On PostgreSQL a batch written at once (`_at_once`) is committed before the ids it found held
+are looked up; a failed lookup is made again on a new connection rather than the batch written again.
 """
 
 from __future__ import annotations
@@ -303,9 +305,22 @@ class GroupCommitter:
                 outcome.inserted = [True] * len(job.rows)
                 outcome.duplicates = [None] * len(job.rows)
             return outcomes
-        connection = self._connect()
-        with connection.begin():  # the ids already held: their stored content, or Solvimon's duplicate records
-            _settle_rows(connection, batch, live, first, inserted, outcomes)
+        # the ids already held: their stored content, or Solvimon's duplicate records. The rows are
+        # committed by now, so a failure here must not send the batch to be written again (its new
+        # events would then be answered as duplicates of themselves, and Solvimon's kept as duplicate
+        # records): this connection, idle since its last use, may have been dropped by the server;
+        # the lookup is made again once on a fresh one
+        for attempt in range(2):
+            connection = self._connect()
+            try:
+                with connection.begin():
+                    _settle_rows(connection, batch, live, first, inserted, outcomes)
+                return outcomes
+            except Exception:
+                if attempt == 1:
+                    raise
+                log.warning("the lookup of a batch's held ids failed; trying again on a new connection")
+                self._drop_connection(autocommit=False)
         return outcomes
 
     def _attempt(self, connection: Any, batch: list[_Job], stale: dict[int, Fingerprint]) -> list[Outcome]:
@@ -335,8 +350,10 @@ class GroupCommitter:
                 self._connections.append(connection)
         return connection
 
-    def _drop_connection(self) -> None:
-        for name in ("connection", "autocommit"):
+    def _drop_connection(self, autocommit: bool = True) -> None:
+        """Close this writer thread's connection (and its autocommit one, unless `autocommit` is
+        False); the next use opens a new one."""
+        for name in ("connection", "autocommit") if autocommit else ("connection",):
             connection = getattr(self._writer, name, None)
             setattr(self._writer, name, None)
             if connection is not None:

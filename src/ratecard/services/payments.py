@@ -247,11 +247,12 @@ def handle_stripe_webhook(store: Store, payload: bytes, signature: str | None, n
 def stripe_events(store: Store, environment: str, now: datetime) -> Callable[[Any, PaymentRecord, str], None]:
     """The webhook events of a charge's Stripe outcome (from `payments run`, a retry, a pay now or
     Stripe's own event), queued in the transaction that records it: payment.succeeded and
-    invoice.paid, or payment.failed (a refund sends none)."""
+    invoice.paid, or payment.failed (also for the last attempt of the dunning schedule, which
+    leaves the payment uncollectible; a refund sends none)."""
     box = webhook_events.outbox(store, environment, now)
 
     def queue(connection: Any, payment: PaymentRecord, status: str) -> None:
-        if status not in ("succeeded", "failed") or payment.kind != "charge" or not box.hooks:
+        if status not in ("succeeded", "failed", "uncollectible") or payment.kind != "charge" or not box.hooks:
             return
         invoice = load_invoices(connection, [payment.invoice_id]).get(payment.invoice_id)
         if invoice is None:  # recorded all the same: only the event is not sent

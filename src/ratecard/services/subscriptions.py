@@ -17,32 +17,45 @@ from ..domain.rating import Cut, RatingError, invoice_cuts
 from ..golive.subscriptions_import import SubscriptionImportError, plan_import
 from ..golive.subscriptions_import import load_mapping as load_columns
 from ..store import Store
-from ..store.catalogs import load_version, save_version
+from ..store.catalogs import load_version, save_version_on
 from ..store.invoices import existing_cuts
 from ..store.ledger import final_cuts
 from ..store.modes import load_modes
 from ..store.usage import aggregate_usage
-from .errors import InvalidInput, NoCatalog
+from .errors import Conflict, InvalidInput, NoCatalog
 from .reconcile import mapping_path
+
+ATTEMPTS = 5  # an import computed from a version another writer replaced is computed again, this many times
 
 
 def import_subscriptions(store: Store, path: Path, now: datetime, environment: str = "live", *,
                          mapping: str | None = None, bill_from: date | None = None,
                          dry_run: bool = False) -> dict[str, Any]:
     """Add the file's subscriptions to the applied catalog as a new version, with bill_from so periods the
-    previous system billed are never billed again. All or nothing; a dry run stores nothing."""
-    loaded = load_version(store, environment)
-    if loaded is None:
-        raise NoCatalog("no catalog has been applied yet; apply one with the plans first (`ratecard catalog apply`)")
-    try:
-        plan = plan_import(loaded[1], path, load_columns(mapping_path(mapping)), bill_from)
-    except SubscriptionImportError as exc:
-        raise InvalidInput(str(exc)) from None
-    if plan.problems:
-        raise InvalidInput(f"{path}: {len(plan.problems)} problem(s); nothing was imported", details=plan.problems)
-    version, _ = (loaded[0], False) if dry_run else save_version(store, plan.document, to_micros(now), environment)
-    return {"file": str(path), "subscriptions": plan.subscriptions, "new_customers": plan.customers,
-            "dry_run": dry_run, "catalog_version": version}
+    previous system billed are never billed again. All or nothing; a dry run stores nothing.
+
+    The new version is stored only if the version the import was computed from is still the latest
+    (under the lock the other catalog writers take): a version another writer stored meanwhile is
+    never overwritten, the import is computed again from it (Conflict after ATTEMPTS tries)."""
+    columns = load_columns(mapping_path(mapping))
+    for _ in range(ATTEMPTS):
+        loaded = load_version(store, environment)
+        if loaded is None:
+            raise NoCatalog("no catalog has been applied yet; apply one with the plans first (`ratecard catalog apply`)")
+        try:
+            plan = plan_import(loaded[1], path, columns, bill_from)
+        except SubscriptionImportError as exc:
+            raise InvalidInput(str(exc)) from None
+        if plan.problems:
+            raise InvalidInput(f"{path}: {len(plan.problems)} problem(s); nothing was imported",
+                               details=plan.problems)
+        version = loaded[0] if dry_run else save_version_on(store, plan.document, loaded[0], to_micros(now),
+                                                            environment)
+        if version is not None:
+            return {"file": str(path), "subscriptions": plan.subscriptions, "new_customers": plan.customers,
+                    "dry_run": dry_run, "catalog_version": version}
+    raise Conflict(f"the catalog changed {ATTEMPTS} times while {path} was being imported; nothing was imported: "
+                   "try again")
 
 
 def preview_documents(store: Store, catalog: Catalog, version: int, customer: str, now: datetime,

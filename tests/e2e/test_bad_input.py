@@ -481,3 +481,21 @@ def test_until_more_than_a_year_ahead_is_refused(cli: Cli) -> None:
     # a typo such as 2062 for 2026 would otherwise cut one draft per period for decades
     result = cli("invoices", "generate", "--until", "2062-01-01")
     assert_user_error(result, 2, "--until", "2062-01-01", "more than a year ahead")
+
+
+# ---------------------------------------------------------------------------------------------
+# a database that does not exist
+
+
+@pytest.mark.parametrize("command", [("invoices", "list"), ("invoices", "show", "DRAFT-1"),
+                                     ("events", "list"), ("golive", "check"), ("subscriptions", "list")])
+def test_a_read_command_on_a_mistyped_sqlite_database_is_refused_not_shown_empty(
+        cli: Cli, command: tuple[str, ...]) -> None:
+    cli.write("catalog.yaml", CATALOG)
+    cli.ok("catalog", "apply", "catalog.yaml", db="sqlite:///billing.db")  # a write creates the file
+    assert cli(*command, db="sqlite:///billing.db").code in (0, 1, 2)
+
+    typo = cli(*command, db="sqlite:///biling.db")
+    assert_user_error(typo, 2, "no database at biling.db", "--db")
+    assert typo.out == ""
+    assert not (cli.folder / "biling.db").exists()  # and no stray empty database is left behind

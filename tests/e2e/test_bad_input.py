@@ -519,3 +519,9 @@ def test_finalizing_or_voiding_twice_says_it_is_done_already_and_under_which_num
     voided = cli("invoices", "void", "DRAFT-2")
     assert_user_error(voided, 2, "invoice DRAFT-2 is void already; nothing was changed")
     assert "RC-000002" not in cli.ok("invoices", "list").out  # no number was used up
+
+
+def test_demo_with_a_wrong_examples_folder_leaves_no_empty_database_behind(cli: Cli) -> None:
+    refused = cli("demo", "--examples", cli.folder / "nowhere", db="sqlite:///demo.db")
+    assert_user_error(refused, 2, "nowhere", "not a folder")
+    assert not (cli.folder / "demo.db").exists()

@@ -481,3 +481,47 @@ def test_until_more_than_a_year_ahead_is_refused(cli: Cli) -> None:
     # a typo such as 2062 for 2026 would otherwise cut one draft per period for decades
     result = cli("invoices", "generate", "--until", "2062-01-01")
     assert_user_error(result, 2, "--until", "2062-01-01", "more than a year ahead")
+
+
+# ---------------------------------------------------------------------------------------------
+# a database that does not exist
+
+
+@pytest.mark.parametrize("command", [("invoices", "list"), ("invoices", "show", "DRAFT-1"),
+                                     ("events", "list"), ("golive", "check"), ("subscriptions", "list")])
+def test_a_read_command_on_a_mistyped_sqlite_database_is_refused_not_shown_empty(
+        cli: Cli, command: tuple[str, ...]) -> None:
+    cli.write("catalog.yaml", CATALOG)
+    cli.ok("catalog", "apply", "catalog.yaml", db="sqlite:///billing.db")  # a write creates the file
+    assert cli(*command, db="sqlite:///billing.db").code in (0, 1, 2)
+
+    typo = cli(*command, db="sqlite:///biling.db")
+    assert_user_error(typo, 2, "no database at biling.db", "--db")
+    assert typo.out == ""
+    assert not (cli.folder / "biling.db").exists()  # and no stray empty database is left behind
+
+
+# ---------------------------------------------------------------------------------------------
+# the same action twice (a retried script, a double click)
+
+
+def test_finalizing_or_voiding_twice_says_it_is_done_already_and_under_which_number(cli: Cli) -> None:
+    cli.write("catalog.yaml", CATALOG)
+    cli.ok("catalog", "apply", "catalog.yaml")
+    cli.ok("invoices", "generate", "--until", "2026-03-01")
+    cli.ok("invoices", "finalize", "DRAFT-1")
+    cli.ok("invoices", "void", "DRAFT-2")
+
+    again = cli("invoices", "finalize", "DRAFT-1")
+    assert_user_error(again, 2, "invoice DRAFT-1 is final already as RC-000001; nothing was changed")
+    by_number = cli("invoices", "finalize", "RC-000001")
+    assert_user_error(by_number, 2, "invoice RC-000001 is final already; nothing was changed")
+    voided = cli("invoices", "void", "DRAFT-2")
+    assert_user_error(voided, 2, "invoice DRAFT-2 is void already; nothing was changed")
+    assert "RC-000002" not in cli.ok("invoices", "list").out  # no number was used up
+
+
+def test_demo_with_a_wrong_examples_folder_leaves_no_empty_database_behind(cli: Cli) -> None:
+    refused = cli("demo", "--examples", cli.folder / "nowhere", db="sqlite:///demo.db")
+    assert_user_error(refused, 2, "nowhere", "not a folder")
+    assert not (cli.folder / "demo.db").exists()

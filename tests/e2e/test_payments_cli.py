@@ -52,6 +52,12 @@ def test_a_bank_transfer_is_marked_paid(cli: Cli) -> None:
     assert cli("payments", "list", "--status", "nope").code == 2
 
 
+def test_marked_paid_through_its_draft_reference_names_the_invoice_number(cli: Cli) -> None:
+    paid = cli.ok("payments", "mark-paid", "DRAFT-1", "--reference", "NL-0043")  # DRAFT-1 became RC-000001
+    assert paid.out.strip() == "RC-000001: paid (NL-0043)"
+    assert cli.ok("payments", "list", "--status", "succeeded", "--json").json()[0]["invoice"] == "RC-000001"
+
+
 def test_without_a_stripe_key_payments_run_exits_1_and_says_why(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("RATECARD_STRIPE_API_KEY", raising=False)
     result = cli("payments", "run")

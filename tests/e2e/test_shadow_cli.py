@@ -129,7 +129,13 @@ def test_bad_input(tmp_path: Path) -> None:
     assert_user_error(cli("cohort", "create", "pilot"), 2, "already exists")
     assert_user_error(cli("cohort", "add", "pilot", "pilot-a", "nobody"), 2, "nobody")
     assert cli.ok("cohort", "list", "--json").json()[0]["customers"] == 0  # nothing half-added
-    assert_user_error(cli("cohort", "add", "ghost", "pilot-a"), 2, "no cohort 'ghost'")
+    assert_user_error(cli("cohort", "add", "ghost", "pilot-a"), 2,
+                      "no cohort 'ghost'; create it with `ratecard cohort create ghost`")
+    # a typo elsewhere names the cohorts there are: creating one would not help a roll back
+    for command in (("rollback", "--cohort", "pilt"), ("cohort", "promote", "pilt"), ("cohort", "history", "pilt")):
+        refused = cli(*command)
+        assert_user_error(refused, 2, "no cohort 'pilt' (the cohorts: pilot)")
+        assert "cohort create" not in refused.err
     assert_user_error(cli("cohort", "report", "pilot", cli.write("empty.csv", "")), 2, "empty.csv")
     assert_user_error(cli("rollback", "--cohort", "pilot"), 2, "not promoted")
     assert_user_error(cli("cutover", "plan", "--date", "2026-13-01"), 2, "--date", "YYYY-MM-DD")

@@ -77,6 +77,21 @@ def _arguments_of(argv: list[str]) -> frozenset[str]:
                      if param.param_type_name == "argument" and param.name)
 
 
+INTERRUPTED = "interrupted; everything committed so far is kept"
+
+
+def _interrupted(exc: BaseException) -> bool:
+    """Whether this exit was caused by Ctrl-C (a KeyboardInterrupt somewhere down its chain)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, KeyboardInterrupt):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
+
+
 def main(argv: list[str] | None = None) -> int:
     """Console entry point: bad input never shows a traceback."""
     from ..services.errors import ServiceError
@@ -84,11 +99,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         app(args=argv, standalone_mode=True)
     except SystemExit as exc:
+        if _interrupted(exc):  # Typer turns Ctrl-C into a silent exit 130: say what it left behind
+            err.print(INTERRUPTED)
+            return 130
         return int(exc.code or 0) if not isinstance(exc.code, str) else 2
     except ServiceError as exc:  # a use case refused: its sentence, exit 2 (1 for a refused safety check)
         return report_failure(exc, _arguments_of(sys.argv[1:] if argv is None else argv))
     except KeyboardInterrupt:
-        err.print("interrupted; everything committed so far is kept")
+        err.print(INTERRUPTED)
         return 130
     except Exception as exc:  # noqa: BLE001 - the last line of defence: one sentence, no traceback
         if os.environ.get("RATECARD_DEBUG") == "1":

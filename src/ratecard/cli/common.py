@@ -71,11 +71,19 @@ def emit_json(document: Any) -> None:
 
 
 @contextmanager
-def store_for(db: str | None) -> Iterator[Store]:
-    """The store at --db (migrated if needed), disposed of at the end; a bad URL is one sentence."""
+def store_for(db: str | None, *, existing: bool = False) -> Iterator[Store]:
+    """The store at --db (migrated if needed), disposed of at the end; a bad URL is one sentence.
+
+    `existing`: the command only reads, so a SQLite file that does not exist is refused rather
+    than created empty (a typo in --db would otherwise show empty lists as if the real database
+    had nothing in it, and leave a stray file behind)."""
     from ..store import open_store
     from ..store.db import StoreError
 
+    file = database_file(db)
+    if existing and file is not None and not file.exists():
+        fail(f"no database at {file} (check --db or RATECARD_DATABASE_URL; "
+             "`ratecard catalog apply` creates one)")
     try:
         store = open_store(db)
     except StoreError as exc:

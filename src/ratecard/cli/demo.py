@@ -17,9 +17,10 @@ def demo(
     json_output: JsonOption = False,
 ) -> None:
     """Load the example workspace, run it end to end, and show the resulting drafts."""
-    from ..services.demo import run_demo
+    from ..services.demo import check_examples, run_demo
 
     moment = now()
+    check_examples(examples)  # a wrong --examples must not leave an empty database behind
     with store_for(db) as store:
         summary = run_demo(store, examples, moment)
     if json_output:

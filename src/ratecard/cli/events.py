@@ -133,7 +133,7 @@ def list_(
     from ..services.events import check_event_status, find_events
 
     check_event_status(status)  # before the database is opened
-    with store_for(db) as store:
+    with store_for(db, existing=True) as store:
         found = find_events(store, ENVIRONMENT, late=late, status=status, customer=customer, limit=limit or None)
     if json_output:
         # properties are written as stored (msgspec.Raw): their decimals stay exact

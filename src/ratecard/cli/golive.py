@@ -24,7 +24,7 @@ def check(
     every finding (and the same groups)."""
     from ..services.golive import check_readiness
 
-    with store_for(db) as store:
+    with store_for(db, existing=True) as store:
         report = check_readiness(store, now(), ENVIRONMENT, days)
     if json_output:
         emit_json(report.as_dict())

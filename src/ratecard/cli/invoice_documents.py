@@ -26,7 +26,7 @@ def _write(reference: str, out_file: Path | None, db: str | None, json_output: b
 
     if out_file is not None:
         check_output("--out", out_file, db)  # before the database is opened
-    with store_for(db) as store:
+    with store_for(db, existing=True) as store:
         document = make(store, reference, ENVIRONMENT)
     target = out_file if out_file is not None else Path(document.file_name)
     check_output("--out", target, db)

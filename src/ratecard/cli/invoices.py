@@ -158,7 +158,7 @@ def list_(status: Status = None, include_archived: IncludeArchived = False, db: 
     from ..services.invoices import invoices_json
 
     invoices.check_invoice_status(status)
-    with store_for(db) as store:
+    with store_for(db, existing=True) as store:
         found = invoices.find_invoices(store, ENVIRONMENT, status, include_archived=include_archived)
     if json_output:
         emit_json(invoices_json(found))
@@ -189,7 +189,7 @@ def show(number: str, db: DbOption = None, json_output: JsonOption = False) -> N
     """One invoice with its lines (by number, DRAFT-n or id)."""
     from ..services.invoices import show_invoice
 
-    with store_for(db) as store:
+    with store_for(db, existing=True) as store:
         detail = show_invoice(store, number, ENVIRONMENT)
     if json_output:
         emit_json(detail.as_dict())
@@ -323,7 +323,7 @@ def export(
     check_export_format(export_format)
     if out_file is not None:
         check_output("--out", out_file, db)
-    with store_for(db) as store:
+    with store_for(db, existing=True) as store:
         exported = export_invoices(store, export_format, ENVIRONMENT, status)
     if out_file is None:
         sys.stdout.write(exported.text)

@@ -91,4 +91,4 @@ def mark_paid(
     if json_output:
         emit_json(payments.payment_document(payment))
     else:
-        say(out, f"{number}: paid ({payment.reference})")
+        say(out, f"{payment.invoice_number or number}: paid ({payment.reference})")

@@ -32,7 +32,7 @@ def reconcile(
         mapping_file = mapping_path(mapping)
         check_output("--out", out, db, legacy_file, *([mapping_file] if mapping_file else []))
     try:
-        with store_for(db) as store:
+        with store_for(db, existing=True) as store:
             result = reconcile_legacy(store, legacy, ENVIRONMENT)
     except StoreError as exc:
         fail(str(exc))

@@ -217,7 +217,7 @@ def list_(
     """Subscriptions of the current catalog with their status, plan in force and next change."""
     from ..services.subscription_changes import list_subscriptions
 
-    with store_for(db) as store:
+    with store_for(db, existing=True) as store:
         found = list_subscriptions(store, now(), ENVIRONMENT, customer)
     if json_output:
         emit_json(found)
@@ -237,7 +237,7 @@ def show(subscription: str, db: DbOption = None, json_output: JsonOption = False
     """A subscription's terms over time (every phase, its end) and the catalog versions that changed it."""
     from ..services.subscription_changes import show_subscription
 
-    with store_for(db) as store:
+    with store_for(db, existing=True) as store:
         history = show_subscription(store, now(), subscription, ENVIRONMENT)
     if json_output:
         emit_json(history.as_dict())

@@ -23,9 +23,17 @@ from .reconcile import read_legacy_export
 # and a missing cohort is checked here first so that it is reported as NotFound.
 
 
-def _existing(store: Store, environment: str, name: str) -> None:
-    if not load_cohorts(store, environment, name):
+def _existing(store: Store, environment: str, name: str, *, adding: bool = False) -> None:
+    """NotFound for a cohort that does not exist: adding customers suggests creating it; the other
+    verbs (report, history, promote, rollback) name the cohorts there are, since creating one
+    would not help a typo."""
+    if load_cohorts(store, environment, name):
+        return
+    if adding:
         raise NotFound(f"no cohort {name!r}; create it with `ratecard cohort create {name}`")
+    names = [row.name for row in load_cohorts(store, environment)]
+    shown = ", ".join(names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
+    raise NotFound(f"no cohort {name!r}" + (f" (the cohorts: {shown})" if names else " (there is no cohort yet)"))
 
 
 def create_cohort(store: Store, name: str, now: datetime, environment: str = "live",
@@ -50,7 +58,7 @@ def add_customers(store: Store, name: str, customers: Sequence[str], now: dateti
                   environment: str = "live") -> list[str]:
     """Put customers in shadow as members of the cohort (all or nothing); returns those added."""
     _, catalog = current_catalog(store, environment)
-    _existing(store, environment, name)
+    _existing(store, environment, name, adding=True)
     try:
         return add(store, environment, catalog, name, list(customers), now)
     except CohortError as exc:

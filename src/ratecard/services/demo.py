@@ -28,8 +28,9 @@ DEMO_ROLE = "admin"
 DEMO_PASSWORD = "demo-only-local-password"
 
 
-def run_demo(store: Store, examples: Path, now: datetime) -> dict[str, Any]:
-    """Apply examples/catalog.yaml, import examples/events.jsonl, generate the drafts up to DEMO_UNTIL."""
+def check_examples(examples: Path) -> None:
+    """InvalidInput unless the folder holds the demo's catalog.yaml and events.jsonl (checked
+    before the database is opened, so a wrong --examples leaves no empty database behind)."""
     catalog_file = examples / "catalog.yaml"
     events_file = examples / "events.jsonl"
     if not examples.is_dir():
@@ -40,6 +41,13 @@ def run_demo(store: Store, examples: Path, now: datetime) -> dict[str, Any]:
                            field="examples")
     if not events_file.exists():
         raise InvalidInput(f"{events_file}: missing; run `make demo` (it generates the example events)")
+
+
+def run_demo(store: Store, examples: Path, now: datetime) -> dict[str, Any]:
+    """Apply examples/catalog.yaml, import examples/events.jsonl, generate the drafts up to DEMO_UNTIL."""
+    check_examples(examples)
+    catalog_file = examples / "catalog.yaml"
+    events_file = examples / "events.jsonl"
     try:
         apply_catalog(store, catalog_file, now)
         version, catalog = current_catalog(store)

@@ -175,6 +175,9 @@ def _checked_drafts(store: Store, references: Sequence[str], target: str, enviro
     """Every reference found and allowed to move, before anything changes: a typo changes nothing."""
     invoices = [find_invoice(store, reference, environment) for reference in references]
     for reference, invoice in zip(references, invoices, strict=True):
+        if invoice.status == target:  # run twice (a retried script): say so, and under which number
+            known_as = f" as {invoice.display_number}" if invoice.display_number != reference else ""
+            raise Conflict(f"invoice {reference} is {target} already{known_as}; nothing was changed")
         try:
             check_transition(invoice.status, target)
         except InvoiceStateError as exc:

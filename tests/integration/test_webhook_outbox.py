@@ -247,3 +247,14 @@ def test_the_last_declined_charge_of_the_dunning_schedule_sends_payment_failed_t
     assert [sent["data"]["invoice_number"] for sent in failed] == [invoice.number] * 3
     assert sorted(sent["data"]["status"] for sent in failed) == ["FAILED", "FAILED", "UNCOLLECTIBLE"]
     assert _events(store, "payment.succeeded") == [] and _events(store, "invoice.paid") == []
+
+
+def test_payment_succeeded_names_the_invoice_number_when_marked_paid_by_its_draft_reference(
+        store: Store) -> None:
+    """A final invoice can still be named by the draft reference it had; the webhook a receiver
+    matches against its invoices carries the invoice's number, not what was typed."""
+    invoice = final_invoice(store)
+    assert invoice.number and invoice.draft_number
+    payments.mark_paid(store, f"DRAFT-{invoice.draft_number}", "TRANSFER-2", later(2))
+    [succeeded] = _events(store, "payment.succeeded")
+    assert succeeded["data"]["invoice_number"] == invoice.number

@@ -222,8 +222,10 @@ def mark_paid(store: Store, reference: str, bank_reference: str, now: datetime,
     now_us = to_micros(now)
     invoice = _invoice(store, reference, environment)
     box = webhook_events.outbox(store, environment, now)
-    events = [("payment.succeeded", {"object_type": "PAYMENT", "invoice_number": reference, "status": "SUCCEEDED",
-                                     "method": "manual", "reference": text, "customer_reference": invoice.customer}),
+    # the invoice's number, not what was typed (a final invoice can still be named by its draft reference)
+    events = [("payment.succeeded", {"object_type": "PAYMENT", "invoice_number": invoice.number or reference,
+                                     "status": "SUCCEEDED", "method": "manual", "reference": text,
+                                     "customer_reference": invoice.customer}),
               ("invoice.paid", webhook_events.invoice_data(invoice))]
     # the webhooks are queued in the transaction that marks the payment: both stored, or neither
     if not update_payment(store, environment, payment.id,

@@ -27,6 +27,7 @@ from typing import Any
 
 from ..domain.json_values import text_form
 from ..domain.money import MoneyError, minor_units
+from ..domain.numbers import number_problem
 from ..outputs import csv_cell_read
 from ..textfile import read_column_mapping, read_text
 
@@ -250,6 +251,9 @@ def _decimal(value: Any, decimal_separator: str | None, where: str) -> Decimal:
             raise LegacyFileError(f"{where}: {value!r} {exc}") from None
     if not number.is_finite():
         raise LegacyFileError(f"{where}: {value!r} is not a finite number")
+    # the bound every event value meets: 1e400 would otherwise be compared and printed in full
+    if (problem := number_problem(number)) is not None:
+        raise LegacyFileError(f"{where}: {problem}")
     return number
 
 

@@ -115,3 +115,18 @@ def test_an_invoice_stripe_cannot_take_waits_for_a_transfer_and_finalization_sti
     (zero,) = charge_rows("live", [{"id": 8, "customer": "acme", "currency": "EUR", "total": Decimal("-5.00")}],
                           {"acme": "cus_acme"}, 0)
     assert (zero["status"], zero["amount_minor"], zero["reference"]) == ("succeeded", 0, "nothing to collect")
+
+
+def test_a_total_no_payment_record_holds_is_uncollectible_with_its_reason_and_the_others_are_kept() -> None:
+    """Prices and usage are each bounded below 1e20, so a total can reach 1e21 euros; a payment
+    record holds at most 2^63 - 1 cents. That invoice's row says so, the others of the same batch
+    (written by one insert) are as usual."""
+    huge, normal = charge_rows("live", [
+        {"id": 9, "customer": "whale", "currency": "EUR", "total": Decimal("1000000000000000000000.00")},
+        {"id": 10, "customer": "acme", "currency": "EUR", "total": Decimal("12.34")}], {"acme": "cus_acme"}, 0)
+    assert (huge["status"], huge["amount_minor"]) == ("uncollectible", 0)
+    assert "1000000000000000000000.00 EUR is more than a payment record holds" in huge["failure"]
+    assert (normal["method"], normal["status"], normal["amount_minor"]) == ("stripe", "pending", 1234)
+    largest, = charge_rows("live", [{"id": 11, "customer": "acme", "currency": "EUR",
+                                     "total": Decimal("92233720368547758.07")}], {}, 0)
+    assert (largest["status"], largest["amount_minor"]) == ("pending", 2**63 - 1)  # the largest that fits

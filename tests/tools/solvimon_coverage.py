@@ -72,7 +72,9 @@ WHY: dict[str, str] = {
     "AuthenticationProvidersApi": "one API key per environment is ratecard's only identity (no SSO)",
     "ApiKeysApi": "keys are made and revoked with `ratecard keys`, never over the API they protect",
     "PlatformsApi": "a ratecard installation is one platform; environments are chosen by the key",
-    "AuditRecordsApi": "the catalog's versions are ratecard's audit trail (`ratecard catalog history`)",
+    "AuditRecordsApi": ("the catalog's versions are ratecard's audit trail (the version history on the console's "
+                        "Catalog page; `ratecard subscriptions show REF` lists the versions that changed a "
+                        "subscription)"),
     "IntegrationsApi": "integrations are built in (Stripe, SMTP, Peppol UBL), configured by the operator",
     "PaymentAcceptorsApi": "the payment provider (Stripe) is configured by the operator, not over the API",
     "PlatformIntegrationsApi": "integrations are built in (Stripe, SMTP, Peppol UBL), configured by the operator",

@@ -5,10 +5,8 @@ on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import pytest
-import solvimon_python_sdk as sv
-from solvimon_python_sdk import models as m
-from solvimon_python_sdk.exceptions import BadRequestException, NotFoundException
 
+from ..solvimon_sdk import errors, m, sv
 from . import test_solvimon_sdk as sdk_tests
 from .test_solvimon_catalog_sdk import _draft_plan, _products, flat
 from .test_solvimon_sdk import Live, V, body_of, catalog_of
@@ -61,13 +59,13 @@ def test_plan_groups_are_stored_ordered_and_move_along_their_lifecycle(server: L
     assert groups.update_pricing_plan_groups_by_resource_id_or_reference_deprecate(V, "ladder").status == \
         "DEPRECATED"
     assert groups.update_pricing_plan_groups_by_resource_id_or_reference_archive(V, "ladder").status == "ARCHIVED"
-    with pytest.raises(BadRequestException) as final:
+    with pytest.raises(errors.BadRequestException) as final:
         groups.update_pricing_plan_groups_by_resource_id_or_reference_activate(V, "ladder")
     assert body_of(final.value)["code"] == "INVALID_OPERATION"
     # a group changes nothing that bills: the catalog has the same plans as before
     assert sorted(p["code"] for p in catalog_of(server)["plans"]) == ["pro"]
     assert groups.delete_pricing_plan_groups_by_resource_id_or_reference(V, "ladder").reference == "ladder"
-    with pytest.raises(NotFoundException):
+    with pytest.raises(errors.NotFoundException):
         groups.get_pricing_plan_groups_by_resource_id_or_reference(V, "ladder")
     assert plans.get_pricing_plans_by_resource_id_or_reference(V, "pro").reference == "pro"
 
@@ -82,7 +80,7 @@ def test_plan_group_input_is_checked(server: Live) -> None:
     def create(**fields: object) -> dict:
         base = {"reference": "g", "upgrade_type": "IMMEDIATE", "downgrade_type": "IMMEDIATE",
                 "cancellation_type": "IMMEDIATE", **fields}
-        with pytest.raises(BadRequestException) as bad:
+        with pytest.raises(errors.BadRequestException) as bad:
             groups.post_pricing_plan_groups(V, pricing_plan_group_create_request=(
                 m.PricingPlanGroupCreateRequest.model_construct(**base)))
         return body_of(bad.value)
@@ -92,7 +90,7 @@ def test_plan_group_input_is_checked(server: Live) -> None:
         "pricing_plans.1.pricing_plan_id"
     assert create(upgrade_type="SOMETIMES")["field"] == "upgrade_type"
     assert create(pricing_plans=[member(pricing_plan_id="pro", order=-1)])["field"] == "pricing_plans.0.order"
-    with pytest.raises(NotFoundException):
+    with pytest.raises(errors.NotFoundException):
         groups.update_pricing_plan_groups_by_resource_id_or_reference_activate(V, "ghost")
 
 
@@ -118,11 +116,11 @@ def test_catalog_searches_share_one_semantics(server: Live) -> None:
     assert [c.reference for c in categories.post_product_categories_search(V, search_create_request=_search(
         m.SearchFieldCreateRequest(name="name", value="AI"))).data] == ["ai"]
     # an unknown field is a 400 naming the fields the resource knows
-    with pytest.raises(BadRequestException) as bad:
+    with pytest.raises(errors.BadRequestException) as bad:
         products.post_products_search(V, search_create_request=_search(
             m.SearchFieldCreateRequest(name="colour", value="red")))
     assert body_of(bad.value)["field"] == "search_fields.0.name" and "reference" in body_of(bad.value)["message"]
-    with pytest.raises(BadRequestException) as bad:
+    with pytest.raises(errors.BadRequestException) as bad:
         plans.post_pricing_plans_search(V, search_create_request=m.SearchCreateRequest(
             selection_rule_fields=[m.SelectionRuleFieldCreateRequest()]))
     assert body_of(bad.value)["field"] == "selection_rule_fields"
@@ -159,7 +157,7 @@ def test_put_upserts_plans_versions_and_features_by_reference(server: Live) -> N
     assert by_id.status_code == 201 and by_id.json()["id"] == draft.id, by_id.text
     assert by_id.json()["pricing_currency_settings"]["default_pricing_currency"] == "EUR"
     assert server.http("PUT", "/v1/pricing-plan-versions", json={"id": "ppv_ghost"}).status_code == 404
-    with pytest.raises(BadRequestException) as bad:  # a number ratecard has not given
+    with pytest.raises(errors.BadRequestException) as bad:  # a number ratecard has not given
         versions.update_pricing_plan_versions(V, pricing_plan_version_create_request=(
             m.PricingPlanVersionCreateRequest(pricing_plan_id="team", version=7)))
     assert body_of(bad.value)["field"] == "version"
@@ -170,7 +168,7 @@ def test_put_upserts_plans_versions_and_features_by_reference(server: Live) -> N
         reference="sso", name="Single sign-on", type="SWITCH"))
     assert (again.id, again.name) == (created.id, "Single sign-on")
     assert [(f["code"], f.get("name")) for f in catalog_of(server)["features"]] == [("sso", "Single sign-on")]
-    with pytest.raises(BadRequestException) as changed:
+    with pytest.raises(errors.BadRequestException) as changed:
         features.update_features(V, feature_create_request=m.FeatureCreateRequest(reference="sso", type="NUMBER"))
     assert body_of(changed.value)["field"] == "type"
 

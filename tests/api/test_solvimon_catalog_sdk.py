@@ -8,10 +8,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-import solvimon_python_sdk as sv
-from solvimon_python_sdk import models as m
-from solvimon_python_sdk.exceptions import ApiException, BadRequestException, NotFoundException
 
+from ..solvimon_sdk import errors, m, sv
 from . import test_solvimon_sdk as sdk_tests
 from .test_solvimon_sdk import (
     Live,
@@ -85,11 +83,11 @@ def test_products_and_items_round_trip(server: Live) -> None:
         m.ProductItemUpdateRequest(name="Platform")))
     assert renamed.name == "Platform" and renamed.model_type == "RECURRING"
     # a product with items cannot go; an item can
-    with pytest.raises(BadRequestException) as refused:
+    with pytest.raises(errors.BadRequestException) as refused:
         products.delete_products_by_resource_id_or_reference(V, "assistant")
     assert body_of(refused.value)["code"] == "INVALID_OPERATION"
     assert items.delete_product_items_by_resource_id_or_reference(V, "platform").reference == "platform"
-    with pytest.raises(NotFoundException):
+    with pytest.raises(errors.NotFoundException):
         items.get_product_items_by_resource_id_or_reference(V, "platform")
     categories = server.api(sv.ProductCategoriesApi)
     assert [c.reference for c in categories.get_product_categories(V).data] == ["ai"]
@@ -106,25 +104,25 @@ def test_hostile_product_input_is_a_400_or_404(server: Live) -> None:
     _products(server)
     items = server.api(sv.ProductItemsApi)
     # a usage item naming a calculation that does not exist
-    with pytest.raises(BadRequestException) as bad:
+    with pytest.raises(errors.BadRequestException) as bad:
         items.post_product_items(V, product_item_create_request=m.ProductItemCreateRequest(
             product_id="assistant", name="X", reference="x", model_type="USAGE_BASED",
             usage_based=m.ProductItemUsageBasedCreateRequest(meter_value_calculation_id="nope")))
     assert body_of(bad.value)["field"] == "usage_based.meter_value_calculation_id"
-    with pytest.raises(BadRequestException) as bad:
+    with pytest.raises(errors.BadRequestException) as bad:
         items.post_product_items(V, product_item_create_request=m.ProductItemCreateRequest(
             product_id="ghost", name="X", reference="x", model_type="RECURRING"))
     assert body_of(bad.value)["field"] == "product_id"
     # a name beyond 256 characters, a reference with whitespace (sent past the SDK's own checks)
     for request in (m.ProductCreateRequest.model_construct(reference="long", name="n" * 300),
                     m.ProductCreateRequest.model_construct(reference="has space", name="ok")):
-        with pytest.raises(BadRequestException) as bad:
+        with pytest.raises(errors.BadRequestException) as bad:
             server.api(sv.ProductsApi).post_products(V, product_create_request=request)
         assert body_of(bad.value)["code"] == "INVALID_FIELD"
-    with pytest.raises(NotFoundException) as missing_:
+    with pytest.raises(errors.NotFoundException) as missing_:
         server.api(sv.ProductCategoriesApi).get_product_categories_by_resource_id_or_reference(V, "ghost")
     assert body_of(missing_.value)["code"] == "RESOURCE_NOT_FOUND"
-    with pytest.raises(ApiException) as conflict:
+    with pytest.raises(errors.ApiException) as conflict:
         server.api(sv.ProductsApi).post_products(V, product_create_request=m.ProductCreateRequest(
             reference="assistant", name="again"))
     assert conflict.value.status == 409
@@ -175,7 +173,7 @@ def test_a_published_version_is_a_catalog_plan_that_bills(server: Live) -> None:
     assert (got.reference, got.pricing_currencies) == ("pro", ["EUR"])
     assert [(i.version, i.status) for i in got.pricing_plan_version_infos] == [(1, "ACTIVE")]
     # a published version does not change
-    with pytest.raises(BadRequestException) as frozen:
+    with pytest.raises(errors.BadRequestException) as frozen:
         pricings.post_pricings(V, pricing_create_request=m.PricingCreateRequest(
             pricing_plan_version_id=draft.id, product_ids=["assistant"],
             items=[m.PricingItemCreateRequest(product_item_ids=["tokens"], configs=[flat("1")])]))
@@ -210,7 +208,7 @@ def test_a_published_version_is_a_catalog_plan_that_bills(server: Live) -> None:
     assert [(i.version, i.status) for i in infos.pricing_plan_version_infos] == [(1, "ARCHIVED"), (2, "ACTIVE")]
     assert versions.get_pricing_plan_versions_by_resource_id(V, draft.id).status == "ARCHIVED"
     # the plan has a subscription: it cannot be deleted
-    with pytest.raises(BadRequestException):
+    with pytest.raises(errors.BadRequestException):
         server.api(sv.PricingPlansApi).delete_pricing_plans_by_resource_id_or_reference(V, "pro")
 
 
@@ -248,7 +246,7 @@ def test_hostile_pricing_input_is_a_400_or_404(server: Live) -> None:
     def refused(items: list[Any], **fields: Any) -> dict:
         request = m.PricingCreateRequest.model_construct(pricing_plan_version_id=draft.id, product_ids=["assistant"],
                                                          items=items, **fields)
-        with pytest.raises(BadRequestException) as bad:
+        with pytest.raises(errors.BadRequestException) as bad:
             pricings.post_pricings(V, pricing_create_request=request)
         return body_of(bad.value)
 
@@ -265,11 +263,11 @@ def test_hostile_pricing_input_is_a_400_or_404(server: Live) -> None:
                    )["field"] == "items.0.configs.0.pricing_type"
     assert refused([item(product_item_ids=["tokens"], configs=[tiered(("10", "1"), ("5", "1"), (None, "0"))])]
                    )["message"]
-    with pytest.raises(NotFoundException):
+    with pytest.raises(errors.NotFoundException):
         server.api(sv.PricingPlanVersionsApi).get_pricing_plan_versions_by_resource_id(V, "ppv_ghost")
-    with pytest.raises(NotFoundException):
+    with pytest.raises(errors.NotFoundException):
         server.api(sv.PricingPlansApi).get_pricing_plans_by_resource_id_or_reference(V, "ghost")
-    with pytest.raises(BadRequestException) as bad:
+    with pytest.raises(errors.BadRequestException) as bad:
         server.api(sv.PricingPlanVersionsApi).post_pricing_plan_versions(V, pricing_plan_version_create_request=(
             m.PricingPlanVersionCreateRequest(pricing_plan_id="ghost")))
     assert body_of(bad.value)["field"] == "pricing_plan_id"
@@ -293,15 +291,15 @@ def test_drafts_groups_and_plans_are_edited_and_deleted(server: Live) -> None:
         m.PricingGroupUpdateRequest(name="Metered")))
     assert (renamed.name, [p.id for p in renamed.pricings]) == ("Metered", [pricing.id])
     # a group holding pricings stays; emptied, it goes
-    with pytest.raises(BadRequestException):
+    with pytest.raises(errors.BadRequestException):
         groups.delete_pricing_groups_by_resource_id(V, group.id)
     assert pricings.delete_pricings_by_resource_id(V, pricing.id).id == pricing.id
     assert groups.delete_pricing_groups_by_resource_id(V, group.id).id == group.id
-    with pytest.raises(NotFoundException):
+    with pytest.raises(errors.NotFoundException):
         groups.get_pricing_groups_by_resource_id(V, group.id)
     versions = server.api(sv.PricingPlanVersionsApi)
     assert versions.delete_pricing_plan_versions_by_resource_id(V, draft.id).status == "DRAFT"
-    with pytest.raises(NotFoundException):
+    with pytest.raises(errors.NotFoundException):
         versions.get_pricing_plan_versions_by_resource_id(V, draft.id)
     plans = server.api(sv.PricingPlansApi)
     patched = plans.update_pricing_plans_by_resource_id_or_reference(V, "pro", pricing_plan_update_request=(
@@ -313,5 +311,5 @@ def test_drafts_groups_and_plans_are_edited_and_deleted(server: Live) -> None:
     items = server.api(sv.ProductItemsApi)
     assert items.post_product_items_by_resource_id_or_reference_deprecate(V, "tokens").status == "DEPRECATED"
     assert items.post_product_items_by_resource_id_or_reference_archive(V, "tokens").status == "ARCHIVED"
-    with pytest.raises(BadRequestException):  # archived is final
+    with pytest.raises(errors.BadRequestException):  # archived is final
         items.post_product_items_by_resource_id_or_reference_activate(V, "tokens")

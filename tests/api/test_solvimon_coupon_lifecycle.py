@@ -9,10 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-import solvimon_python_sdk as sv
-from solvimon_python_sdk import models as m
-from solvimon_python_sdk.exceptions import BadRequestException, NotFoundException
 
+from ..solvimon_sdk import errors, m, sv
 from .test_solvimon_invoice_actions import CATALOG, JANUARY_TOTAL
 from .test_solvimon_sdk import Live, V, apply_catalog, body_of, catalog_of, server  # noqa: F401
 
@@ -63,10 +61,10 @@ def test_a_coupon_that_is_not_active_cannot_be_redeemed(server: Live) -> None:  
     assert coupons.post_coupons_by_resource_id_or_reference_deprecate(V, "SPRING").status == "DEPRECATED"
     assert "is deprecated" in _with_subscription(server, "SPRING", "acme-third").text
     assert coupons.post_coupons_by_resource_id_or_reference_archive(V, "SPRING").status == "ARCHIVED"
-    with pytest.raises(BadRequestException) as final:
+    with pytest.raises(errors.BadRequestException) as final:
         coupons.post_coupons_by_resource_id_or_reference_activate(V, "SPRING")
     assert body_of(final.value)["code"] == "INVALID_OPERATION"
-    with pytest.raises(NotFoundException):
+    with pytest.raises(errors.NotFoundException):
         coupons.post_coupons_by_resource_id_or_reference_deactivate(V, "GHOST")
 
 
@@ -81,7 +79,7 @@ def test_patch_changes_a_coupon_in_a_new_catalog_version(server: Live) -> None: 
     assert (coupon["percent_off"], coupon["max_redemptions"], coupon["description"]) == ("15", 5, "Spring sale")
     assert coupons.update_coupons_by_resource_id_or_reference(V, "SPRING", coupon_update_request=(
         m.CouponUpdateRequest(status="INACTIVE"))).status == "INACTIVE"
-    with pytest.raises(BadRequestException) as bad:
+    with pytest.raises(errors.BadRequestException) as bad:
         coupons.update_coupons_by_resource_id_or_reference(V, "SPRING", coupon_update_request=(
             m.CouponUpdateRequest(reference="AUTUMN")))
     assert body_of(bad.value)["field"] == "reference"
@@ -116,7 +114,7 @@ def test_a_promotion_code_takes_its_coupon_within_its_own_limits(server: Live) -
     assert codes.post_promotion_codes_by_resource_id_or_reference_deprecate(V, "FRIENDS").status == "DEPRECATED"
     assert codes.post_promotion_codes_by_resource_id_or_reference_archive(V, "FRIENDS").status == "ARCHIVED"
     # the coupon's own code follows the coupon; a code is unique among coupons and codes
-    with pytest.raises(BadRequestException) as own:
+    with pytest.raises(errors.BadRequestException) as own:
         codes.post_promotion_codes_by_resource_id_or_reference_deactivate(V, "SPRING")
     assert body_of(own.value)["code"] == "INVALID_OPERATION"
     for code in ("SPRING", "FRIENDS"):
@@ -124,7 +122,7 @@ def test_a_promotion_code_takes_its_coupon_within_its_own_limits(server: Live) -
             codes.post_promotion_codes(V, promotion_code_create_request=m.PromotionCodeCreateRequest(
                 coupon_id="SPRING", code=code))
         assert taken.value.status == 409
-    with pytest.raises(BadRequestException) as bad:
+    with pytest.raises(errors.BadRequestException) as bad:
         codes.post_promotion_codes(V, promotion_code_create_request=m.PromotionCodeCreateRequest(
             coupon_id="GHOST", code="NEW"))
     assert body_of(bad.value)["field"] == "coupon_id"

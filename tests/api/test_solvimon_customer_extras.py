@@ -5,10 +5,8 @@ current catalog but never an issued invoice: the final invoice's e-invoice still
 from __future__ import annotations
 
 import pytest
-import solvimon_python_sdk as sv
-from solvimon_python_sdk import models as m
-from solvimon_python_sdk.exceptions import BadRequestException, NotFoundException
 
+from ..solvimon_sdk import errors, m, sv
 from .test_solvimon_invoice_actions import _drafts, _finalize, _january
 from .test_solvimon_sdk import Live, V, apply_catalog, body_of, catalog_of, create_customer, server  # noqa: F401
 
@@ -38,7 +36,7 @@ def test_customers_search_by_field_and_filter(server: Live) -> None:  # noqa: F8
     assert [c.reference for c in both.data] == ["acme", "jane"]
     paged = customers.post_customers_search(V, limit=1, page=2, order_by="reference", order_direction="ASC")
     assert [c.reference for c in paged.data] == ["jane"] and paged.total_number_of_pages == 2
-    with pytest.raises(BadRequestException) as bad:
+    with pytest.raises(errors.BadRequestException) as bad:
         customers.post_customers_search(V, search_create_request=_search(filters=(
             m.FilterFieldCreateRequest(name="status", values=[]),)))
     assert body_of(bad.value)["field"] == "filter_fields.0.values"
@@ -57,7 +55,7 @@ def test_tax_ids_are_checked_offline(server: Live) -> None:  # noqa: F811
         ("NL004495445B01", "VALID"), ("DE136695977", "NOT_VALID"), ("51824753556", "VALID"),
         ("ESX2482300W", "UNKNOWN"), ("123456789", "UNKNOWN")]
     assert all(v.source == "RATECARD_OFFLINE" and v.validation_date and v.message for v in checked.data)
-    with pytest.raises(BadRequestException) as bad:
+    with pytest.raises(errors.BadRequestException) as bad:
         customers.post_customers_validate_tax_id(V, customer_create_request=m.CustomerCreateRequest(
             type="ORGANIZATION"))
     assert body_of(bad.value)["field"] == "organization"
@@ -68,7 +66,7 @@ def test_forgetting_a_customer_keeps_its_issued_invoices(server: Live) -> None: 
     final = _finalize(invoices, _january(invoices).id)
     customers = server.api(sv.CustomersApi)
     # a customer still billed cannot be forgotten
-    with pytest.raises(BadRequestException) as running:
+    with pytest.raises(errors.BadRequestException) as running:
         customers.post_customers_by_resource_id_or_reference_forget(V, "acme")
     assert body_of(running.value)["code"] == "INVALID_OPERATION" and "acme-pro" in body_of(running.value)["message"]
     document = catalog_of(server)
@@ -84,5 +82,5 @@ def test_forgetting_a_customer_keeps_its_issued_invoices(server: Live) -> None: 
     ubl = bytes(invoices.get_invoices_by_resource_id_ubl21(V, final.id))
     assert b"DE987654321" in ubl and b"Unter den Linden 1" in ubl
     assert invoices.get_invoices_by_resource_id(V, final.id).invoice_number == final.invoice_number
-    with pytest.raises(NotFoundException):
+    with pytest.raises(errors.NotFoundException):
         customers.post_customers_by_resource_id_or_reference_forget(V, "ghost")

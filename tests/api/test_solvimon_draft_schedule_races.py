@@ -9,8 +9,8 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-import solvimon_python_sdk as sv
 
+from ..solvimon_sdk import sv
 from .held_writes import held_while
 from .test_solvimon_sdk import Live, catalog_of
 from .test_solvimon_subscription_atomic import schedules_of

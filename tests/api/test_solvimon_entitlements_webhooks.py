@@ -13,15 +13,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-import solvimon_python_sdk as sv
-from solvimon_python_sdk import models as m
-from solvimon_python_sdk.exceptions import ApiException, BadRequestException, NotFoundException
 
 from ratecard.golive.webhooks import SIGNATURE_HEADER, deliver_pending, verify
 from ratecard.services.invoices import finalize_invoices, find_invoices
 from ratecard.services.subscription_changes import create_subscription
 from ratecard.store import open_store
 
+from ..solvimon_sdk import errors, m, sv
 from .test_solvimon_sdk import (  # noqa: F401 (server is a fixture)
     WORKSPACE_NOW,
     Live,
@@ -93,12 +91,12 @@ def test_entitlements_answer_plan_features_and_usage_after_an_ingest(server: Liv
     assert after["as_of"] == "2026-01-25T12:00:00Z"
 
     # hostile input: the error envelope the SDK parses, never a 500
-    with pytest.raises(NotFoundException) as missing:
+    with pytest.raises(errors.NotFoundException) as missing:
         customers.get_customers_by_resource_id_or_reference_entitlements(V, "nobody")
     assert body_of(missing.value)["code"] == "RESOURCE_NOT_FOUND"
-    with pytest.raises(BadRequestException):
+    with pytest.raises(errors.BadRequestException):
         features.post_features(V, feature_create_request=m.FeatureCreateRequest(reference="credit", type="AMOUNT"))
-    with pytest.raises(ApiException) as granted:
+    with pytest.raises(errors.ApiException) as granted:
         features.delete_features_by_resource_id(V, "sso")  # the plan grants it
     assert granted.value.status in (400, 409)
     document["plans"][0]["features"] = {"support": "gold", "nope": 1}
@@ -202,12 +200,12 @@ def test_webhook_receives_signed_invoice_events_retried_and_in_order(
     assert sorted(e.status for e in events) == ["SUCCEEDED", "SUCCEEDED"]
 
     # hostile input and the rest of the resource
-    with pytest.raises(BadRequestException):
+    with pytest.raises(errors.BadRequestException):
         hooks.post_webhooks(V, webhook_create_request=m.WebhookCreateRequest(url="ftp://x", name="n", reference="r"))
-    with pytest.raises(BadRequestException):
+    with pytest.raises(errors.BadRequestException):
         hooks.post_webhooks(V, webhook_create_request=m.WebhookCreateRequest(
             url=receiver.url, name="n", reference="r2", included_actions=["nope"]))
-    with pytest.raises(NotFoundException):
+    with pytest.raises(errors.NotFoundException):
         hooks.get_webhooks_by_resource_id(V, "whk_missing")
     rolled = hooks.update_webhooks_by_resource_id_secret_key(V, created.id)
     assert rolled.secret_key and rolled.secret_key != secret

@@ -7,12 +7,10 @@ import json
 import time
 
 import pytest
-import solvimon_python_sdk as sv
-from solvimon_python_sdk import models as m
-from solvimon_python_sdk.exceptions import ApiException, BadRequestException, NotFoundException
 
 from ratecard.golive.webhooks import SIGNATURE_HEADER, verify
 
+from ..solvimon_sdk import errors, m, sv
 from .test_solvimon_entitlements_webhooks import Receiver, pinned  # noqa: F401 - pinned: now and private receivers
 from .test_solvimon_invoice_actions import CATALOG
 from .test_solvimon_sdk import Live, V, body_of, server  # noqa: F401 - `server` is the live-server fixture
@@ -70,11 +68,11 @@ def test_billing_entities_are_created_replaced_and_changed_as_catalog_versions(s
             (lambda: entities.update_billing_entities_by_resource_id_or_reference(
                 V, "us", billing_entity_update_request=m.BillingEntityUpdateRequest(
                     default_billing_currency_selector=["EUR"])), "default_billing_currency_selector")):
-        with pytest.raises(ApiException) as refused:
+        with pytest.raises(errors.ApiException) as refused:
             call()
         assert refused.value.status in (400, 409) and body_of(refused.value)["field"] == field
     assert _catalog_version(server) == version
-    with pytest.raises(NotFoundException):
+    with pytest.raises(errors.NotFoundException):
         entities.update_billing_entities_by_resource_id_or_reference(
             V, "eu", billing_entity_update_request=m.BillingEntityUpdateRequest(legal_name="Acme EU"))
 
@@ -115,20 +113,20 @@ def test_send_test_delivers_a_signed_event_and_test_connection_posts_one(server:
     down = hooks.post_webhooks_test_connection(V, webhook_create_request=m.WebhookCreateRequest(
         url=good.url, name="Probe", reference="probe"))
     assert down.successful is False and down.message
-    with pytest.raises(BadRequestException) as authentication:
+    with pytest.raises(errors.BadRequestException) as authentication:
         hooks.post_webhooks_test_connection(V, webhook_create_request=m.WebhookCreateRequest(
             url=good.url, name="Probe", reference="probe", authentication_type="PASSWORD", username="u", password="p"))
     assert body_of(authentication.value)["field"] == "authentication_type"
-    with pytest.raises(NotFoundException):
+    with pytest.raises(errors.NotFoundException):
         hooks.post_webhooks_by_resource_id_send_test(V, "whk_missing")
 
     # no penalty box, no posted alerts: refused with where to look instead
-    with pytest.raises(BadRequestException) as penalty:
+    with pytest.raises(errors.BadRequestException) as penalty:
         hooks.post_webhooks_by_resource_id_send_penalty_box_payload(V, created.id)
     assert "resend" in body_of(penalty.value)["message"]
-    with pytest.raises(NotFoundException):
+    with pytest.raises(errors.NotFoundException):
         hooks.post_webhooks_by_resource_id_send_penalty_box_payload(V, "whk_missing")
-    with pytest.raises(BadRequestException) as alert:
+    with pytest.raises(errors.BadRequestException) as alert:
         server.api(sv.AlertsApi).post_alerts(V, alert_create_request=m.AlertCreateRequest(
             platform_id="p", alert_rule_id="rule_1", customer_id="acme", type="ENTITLEMENT",
             alert_data=m.AlertDataCreateRequest()))

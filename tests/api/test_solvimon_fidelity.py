@@ -10,9 +10,6 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
-import solvimon_python_sdk as sv
-from solvimon_python_sdk import models as m
-from solvimon_python_sdk.exceptions import BadRequestException, NotFoundException
 
 from ratecard.golive.alerts import create_rule, evaluate
 from ratecard.services.invoices import finalize_invoices
@@ -20,6 +17,7 @@ from ratecard.store import open_store
 from ratecard.store.invoice_states import set_hold
 from ratecard.store.invoices import list_invoices
 
+from ..solvimon_sdk import errors, m, sv
 from . import test_solvimon_sdk
 from .test_solvimon_sdk import (
     Live,
@@ -50,7 +48,7 @@ def test_ingest_is_static_by_default_and_keeps_what_it_is_sent(server: Live) -> 
     setup_llm_meter(server)
     ingest = server.api(sv.IngestApi)
     # STATIC is the default: an unknown meter is a 400 naming the event and field; nothing stored
-    with pytest.raises(BadRequestException) as refused:
+    with pytest.raises(errors.BadRequestException) as refused:
         ingest.post_ingest_meter_datas(V, meter_datas_create_request=m.MeterDatasCreateRequest(meter_datas=[
             event(ref("ok"), meter="llm_usage", values={"tokens": "1"}),
             event(ref("typo"), meter="llm_usgae", values={"tokens": "1"})]))
@@ -68,7 +66,7 @@ def test_ingest_is_static_by_default_and_keeps_what_it_is_sent(server: Live) -> 
     # now the meter exists, STATIC (the default) takes the same event shape; an amount needs a currency
     again = ingest.post_ingest_meter_data(V, meter_data_create_request=_amount_event(ref("spend"), "0.25", "EUR"))
     assert again.meter_values[0].amount.currency == "EUR"
-    with pytest.raises(BadRequestException) as no_currency:
+    with pytest.raises(errors.BadRequestException) as no_currency:
         ingest.post_ingest_meter_data(V, meter_data_create_request=_amount_event(ref("spend"), "1", None))
     assert no_currency.value.data.var_field == "meter_values.0.amount.currency"
     # cost_prediction: ratecard prices per period, so each event says NOT_SUPPORTED
@@ -94,16 +92,16 @@ def test_ingest_inline_customer_subscription_trace_and_calculate(server: Live) -
     inline.customer = m.CustomerCreateRequestEvent(reference="acme")
     assert ingest.post_ingest_meter_data(V, meter_data_create_request=inline).customer_reference == "acme"
     inline.reference, inline.customer = ref("inline"), m.CustomerCreateRequestEvent(reference="nobody")
-    with pytest.raises(BadRequestException) as unknown:
+    with pytest.raises(errors.BadRequestException) as unknown:
         ingest.post_ingest_meter_data(V, meter_data_create_request=inline)
     assert unknown.value.data.var_field == "customer"
 
     # calculate: validated and matched as ingestion would, stored nowhere
     dry = ingest.post_events_calculate(V, meter_data_create_request=event(ref("dry"), values={"tokens": "5"}))
     assert (dry.type, dry.processed_details.type, dry.meter_values[0].number) == ("CALCULATION", "DEFAULT", "5")
-    with pytest.raises(NotFoundException):
+    with pytest.raises(errors.NotFoundException):
         ingest.get_ingest_meter_data_by_resource_id_or_reference(V, dry.reference)
-    with pytest.raises(BadRequestException):
+    with pytest.raises(errors.BadRequestException):
         ingest.post_events_calculate(V, meter_data_create_request=event(ref("dry"), meter="nope"))
 
     # the trace: when, which calculations read it, which subscription and invoice bill it
@@ -118,11 +116,11 @@ def test_ingest_inline_customer_subscription_trace_and_calculate(server: Live) -
             ("acme-pro", invoice.id)]
         calculations = server.api(sv.MeterValueCalculationsApi).get_meter_value_calculations(V).data
         assert sorted(trace.links[0].meter_value_calculation_ids) == sorted(c.id for c in calculations)
-    with pytest.raises(NotFoundException):
+    with pytest.raises(errors.NotFoundException):
         ingest.get_ingest_meter_data_by_resource_id_or_reference_event_trace(V, "never-sent-0001")
 
     # persist-data: usage totals ratecard does not keep, refused with the reason
-    with pytest.raises(BadRequestException) as persisted:
+    with pytest.raises(errors.BadRequestException) as persisted:
         ingest.post_ingest_persist_data(V, persist_data_create_request=m.PersistDataCreateRequest(
             customer_id="acme", pricing_id="p", pricing_item_id="pi", pricing_item_config_id="pic",
             pricing_plan_subscription_id="acme-pro", persist_usage="10"))
@@ -149,11 +147,11 @@ def test_customers_keep_custom_fields_and_parent(server: Live) -> None:
         m.CustomerUpdateRequest(custom_fields=[m.CustomFieldValueUpdateRequest(reference="region", value="us")])))
     assert [(f.reference, f.value) for f in updated.custom_fields] == [("region", "us")]
     assert updated.parent_customer_id == parent.id  # untouched by an update that does not name it
-    with pytest.raises(BadRequestException) as loop:
+    with pytest.raises(errors.BadRequestException) as loop:
         customers.update_customers_by_resource_id_or_reference(V, "holding", customer_update_request=(
             m.CustomerUpdateRequest(parent_customer_id="acme-eu")))
     assert loop.value.data.var_field == "parent_customer_id"
-    with pytest.raises(BadRequestException):
+    with pytest.raises(errors.BadRequestException):
         create_customer(customers, m.CustomerCreateRequest(type="ORGANIZATION", reference="orphan",
                                                            parent_customer_id="nobody"))
 
@@ -195,7 +193,7 @@ def test_unknown_operations_answer_the_404_envelope_and_sub_paths_are_not_refere
     customers = server.api(sv.CustomersApi)
     create_customer(customers, m.CustomerCreateRequest(type="ORGANIZATION", reference="acme"))
     # a POST under a served path: 404 RESOURCE_NOT_FOUND "not implemented", never 405
-    with pytest.raises(NotFoundException) as wallets:
+    with pytest.raises(errors.NotFoundException) as wallets:
         customers.post_customers_by_resource_id_or_reference_wallets_balance(V, "acme")
     assert body_of(wallets.value)["code"] == "RESOURCE_NOT_FOUND"
     assert "not implemented" in body_of(wallets.value)["message"]
@@ -203,7 +201,7 @@ def test_unknown_operations_answer_the_404_envelope_and_sub_paths_are_not_refere
     response = server.http("GET", "/v1/customers/acme/wallets/balance")
     assert response.status_code == 404 and "not implemented" in response.json()["message"]
     assert server.http("GET", "/v1/customers/acme").status_code == 200
-    with pytest.raises(NotFoundException) as quotes:
+    with pytest.raises(errors.NotFoundException) as quotes:
         server.api(sv.QuotesApi).get_quotes(V)
     assert body_of(quotes.value)["code"] == "RESOURCE_NOT_FOUND"
 

@@ -15,12 +15,10 @@ import json
 import xml.etree.ElementTree as ET
 
 import pytest
-import solvimon_python_sdk as sv
-from solvimon_python_sdk import models as m
-from solvimon_python_sdk.exceptions import ApiException, BadRequestException, NotFoundException
 
 from ..integration.payments_workspace import PAYMENTS_CATALOG
 from ..smtp_inbox import local_smtp
+from ..solvimon_sdk import errors, m, sv
 from ..stripe_standin import StripeStandIn
 from .test_solvimon_sdk import Live, V, body_of, server  # noqa: F401 - `server` is the live-server fixture
 
@@ -67,14 +65,14 @@ def test_patch_holds_releases_and_finalizes_with_a_number(server: Live) -> None:
         on_hold=True))
     assert (held.status, held.on_hold) == ("DRAFT", True)
     assert invoices.get_invoices_by_resource_id(V, draft.id).status == "DRAFT"
-    with pytest.raises(BadRequestException) as refused:  # a held draft is not finalized
+    with pytest.raises(errors.BadRequestException) as refused:  # a held draft is not finalized
         _finalize(invoices, draft.id)
     assert body_of(refused.value)["code"] == "INVALID_OPERATION"
     final = invoices.update_invoices_by_resource_id(V, draft.id, invoice_update_request=m.InvoiceUpdateRequest(
         on_hold=False, status="FINAL"))
     assert (final.status, final.on_hold, final.invoice_number) == ("FINAL", False, "RC-000001")
     assert final.invoice_amount_including_tax.quantity == JANUARY_TOTAL and final.updated_to_final_at
-    with pytest.raises(BadRequestException) as again:  # a final invoice never goes back, nor is voided
+    with pytest.raises(errors.BadRequestException) as again:  # a final invoice never goes back, nor is voided
         invoices.update_invoices_by_resource_id(V, draft.id, invoice_update_request=m.InvoiceUpdateRequest(
             status="VOID"))
     assert body_of(again.value)["code"] == "INVALID_OPERATION"
@@ -90,14 +88,14 @@ def test_patch_holds_releases_and_finalizes_with_a_number(server: Live) -> None:
         assert response.status_code == 400 and response.json()["field"] == field, response.text
     for raw in (b"[]", b"{", b"\x00"):
         assert server.http("PATCH", f"/v1/invoices/{draft.id}", content=raw).status_code == 400
-    with pytest.raises(NotFoundException):
+    with pytest.raises(errors.NotFoundException):
         _finalize(invoices, "inv_999999")
 
 
 def test_credit_and_credit_and_copy_write_numbered_documents(server: Live) -> None:  # noqa: F811
     invoices = _drafts(server)
     draft = _january(invoices)
-    with pytest.raises(BadRequestException) as refused:  # a draft is voided, not credited
+    with pytest.raises(errors.BadRequestException) as refused:  # a draft is voided, not credited
         invoices.post_invoices_by_resource_id_credit(V, draft.id)
     assert body_of(refused.value)["code"] == "INVALID_OPERATION"
     final = _finalize(invoices, draft.id)
@@ -112,11 +110,11 @@ def test_credit_and_credit_and_copy_write_numbered_documents(server: Live) -> No
     # the credited invoice's charge, not collected yet, is never made
     [charge] = invoices.get_invoices_by_resource_id_payments(V, final.id).data
     assert (charge.result, charge.amount.quantity) == ("CANCELLED", JANUARY_TOTAL)
-    with pytest.raises(BadRequestException):
+    with pytest.raises(errors.BadRequestException):
         invoices.post_invoices_by_resource_id_pay(V, final.id)
-    with pytest.raises(BadRequestException):  # credited once only; a credit note is never credited
+    with pytest.raises(errors.BadRequestException):  # credited once only; a credit note is never credited
         invoices.post_invoices_by_resource_id_credit(V, final.id)
-    with pytest.raises(BadRequestException):
+    with pytest.raises(errors.BadRequestException):
         invoices.post_invoices_by_resource_id_credit(V, note.id)
     for body, field in (({"groups": [{"id": "x"}]}, "groups"), ({"note": "goodwill"}, "note"),
                         ({"credit_details_source": "CURRENT"}, "credit_details_source")):
@@ -136,12 +134,12 @@ def test_credit_and_credit_and_copy_write_numbered_documents(server: Live) -> No
         ("CREDIT", "CN-000002", f"-{total}")
     assert (copy.type, copy.status, copy.invoice_number, copy.invoice_amount_including_tax.quantity) == \
         ("STANDARD", "FINAL", "RC-000003", total)
-    with pytest.raises(BadRequestException) as explicit:
+    with pytest.raises(errors.BadRequestException) as explicit:
         invoices.post_invoices_by_resource_id_credit_and_copy(
             V, copy.id, credit_and_copy_invoice_request_create_request=m.CreditAndCopyInvoiceRequestCreateRequest(
                 update_credit_invoice_to_final=False))
     assert body_of(explicit.value)["field"] == "update_credit_invoice_to_final"
-    with pytest.raises(NotFoundException):
+    with pytest.raises(errors.NotFoundException):
         invoices.post_invoices_by_resource_id_credit(V, "inv_424242")
 
 
@@ -150,7 +148,7 @@ def test_documents_email_search_and_preview(server: Live, monkeypatch: pytest.Mo
     draft = _january(invoices)
     pdf = invoices.get_invoices_by_resource_id_pdf(V, draft.id)
     assert bytes(pdf).startswith(b"%PDF-")
-    with pytest.raises(BadRequestException):  # e-invoices are for final invoices only
+    with pytest.raises(errors.BadRequestException):  # e-invoices are for final invoices only
         invoices.get_invoices_by_resource_id_ubl21(V, draft.id)
     final = _finalize(invoices, draft.id)
     ubl = bytes(invoices.get_invoices_by_resource_id_ubl21(V, final.id))
@@ -163,9 +161,9 @@ def test_documents_email_search_and_preview(server: Live, monkeypatch: pytest.Mo
     assert e_invoice == ubl
     facturx = bytes(invoices.get_invoices_by_resource_id_download_e_invoice(V, final.id, "", "FACTUR_X"))
     assert facturx.startswith(b"%PDF-")
-    with pytest.raises(BadRequestException):
+    with pytest.raises(errors.BadRequestException):
         invoices.get_invoices_by_resource_id_download_e_invoice(V, final.id, "", "XRECHNUNG_CII_TYPO")
-    with pytest.raises(BadRequestException):
+    with pytest.raises(errors.BadRequestException):
         invoices.get_invoices_by_resource_id_ubl21(V, final.id, include_invoice_pdf=True)
 
     with local_smtp(monkeypatch) as inbox:
@@ -174,7 +172,7 @@ def test_documents_email_search_and_preview(server: Live, monkeypatch: pytest.Mo
         [(sender, recipients, message)] = inbox.messages
         assert (sender, recipients) == ("billing@acme.example", ["ap@acme.example"])
         assert "RC-000001" in message["Subject"]
-        with pytest.raises(BadRequestException):
+        with pytest.raises(errors.BadRequestException):
             invoices.post_invoices_by_resource_id_send_by_email(V, final.id, body={"to": "not an address\r\nBcc: x"})
 
     search = invoices.post_invoices_search(V, search_create_request=m.SearchCreateRequest(
@@ -184,7 +182,7 @@ def test_documents_email_search_and_preview(server: Live, monkeypatch: pytest.Mo
     drafts = invoices.post_invoices_search(V, search_create_request=m.SearchCreateRequest(
         filter_fields=[m.FilterFieldCreateRequest(name="status", values=["DRAFT"])]))
     assert drafts.data and all(i.status == "DRAFT" for i in drafts.data)
-    with pytest.raises(BadRequestException):
+    with pytest.raises(errors.BadRequestException):
         invoices.post_invoices_search(V, search_create_request=m.SearchCreateRequest(
             search_fields=[m.SearchFieldCreateRequest(name="total; drop table", value="1")]))
 
@@ -192,7 +190,7 @@ def test_documents_email_search_and_preview(server: Live, monkeypatch: pytest.Mo
         pricing_plan_subscription_id="acme-pro"))
     assert preview.invoice.status == "DRAFT" and preview.invoice.customer_reference == "acme"
     assert preview.invoice.id is None and preview.invoice_infos[0].invoices
-    with pytest.raises(NotFoundException):
+    with pytest.raises(errors.NotFoundException):
         invoices.post_invoices_preview(V, invoice_preview_action_create_request=m.InvoicePreviewActionCreateRequest(
             pricing_plan_subscription_id="nobody"))
 
@@ -201,19 +199,19 @@ def test_pay_refund_and_the_invoice_payments(server: Live, stripe_standin: Strip
     invoices = _drafts(server)
     draft = _january(invoices)
     assert invoices.get_invoices_by_resource_id_payments(V, draft.id).data == []  # a draft has no payment
-    with pytest.raises(NotFoundException):
+    with pytest.raises(errors.NotFoundException):
         invoices.post_invoices_by_resource_id_pay(V, draft.id)
     final = _finalize(invoices, draft.id)
     [pending] = invoices.get_invoices_by_resource_id_payments(V, final.id).data
     assert (pending.result, pending.amount.quantity, pending.amount.currency) == ("PENDING", JANUARY_TOTAL, "EUR")
-    with pytest.raises(BadRequestException):  # nothing paid yet: nothing to refund
+    with pytest.raises(errors.BadRequestException):  # nothing paid yet: nothing to refund
         invoices.post_invoices_by_resource_id_refund(V, final.id)
     paid = invoices.post_invoices_by_resource_id_pay(V, final.id)
     assert paid.paid is True
     [attempt] = invoices.get_invoices_by_resource_id_payment_attempts(V, final.id).data
     assert attempt.result == "AUTHORIZED" and attempt.external_reference.startswith("pi_")
     assert [c["amount"] for c in stripe_standin.succeeded_charges()] == [3198]
-    with pytest.raises(BadRequestException):
+    with pytest.raises(errors.BadRequestException):
         invoices.post_invoices_by_resource_id_pay(V, final.id)  # paid already
     refunded = invoices.post_invoices_by_resource_id_refund(V, final.id)
     assert refunded.id == final.id
@@ -222,7 +220,7 @@ def test_pay_refund_and_the_invoice_payments(server: Live, stripe_standin: Strip
     [refund] = invoices.get_invoices_by_resource_id_payments(V, note.id).data
     assert (refund.result, refund.amount.quantity) == ("REFUNDED", "-31.98")
     assert sum(r["amount"] for r in stripe_standin.refunds.values()) == 3198
-    with pytest.raises(BadRequestException):
+    with pytest.raises(errors.BadRequestException):
         invoices.post_invoices_by_resource_id_refund(V, final.id)  # refunded in full already
 
 
@@ -233,7 +231,7 @@ def test_unknown_invoices_answer_404_everywhere(server: Live) -> None:  # noqa: 
                  lambda: invoices.get_invoices_by_resource_id_payments(V, "inv_77"),
                  lambda: invoices.get_invoices_by_resource_id_ubl21(V, "RC-999999"),
                  lambda: invoices.post_invoices_by_resource_id_credit_and_copy(V, "inv_5")):
-        with pytest.raises(ApiException) as missing:
+        with pytest.raises(errors.ApiException) as missing:
             call()
         assert missing.value.status == 404 and body_of(missing.value)["code"] == "RESOURCE_NOT_FOUND"
 
@@ -249,12 +247,12 @@ def test_payments_in_solvimon_shape_transfer_and_refund(server: Live, stripe_sta
     assert payments.get_payments(V, customer_id="nobody").data == []
     # a bank transfer of the whole invoice is recorded (`ratecard payments mark-paid`)
     for amount, result, field in (("10.00", "AUTHORIZED", "amount.quantity"), (JANUARY_TOTAL, "REFUSED", "result")):
-        with pytest.raises(BadRequestException) as refused:
+        with pytest.raises(errors.BadRequestException) as refused:
             payments.post_payments(V, payment_create_request_transaction=m.PaymentCreateRequestTransaction(
                 external_reference="NL-TRANSFER-1", result=result, invoice_id=final.id,
                 amount=m.AmountCreateRequest(quantity=amount, currency="EUR")))
         assert body_of(refused.value)["field"] == field
-    with pytest.raises(NotFoundException):
+    with pytest.raises(errors.NotFoundException):
         payments.post_payments(V, payment_create_request_transaction=m.PaymentCreateRequestTransaction(
             external_reference="NL-TRANSFER-1", result="AUTHORIZED", invoice_id="inv_31337"))
     paid = payments.post_payments(V, payment_create_request_transaction=m.PaymentCreateRequestTransaction(
@@ -262,7 +260,7 @@ def test_payments_in_solvimon_shape_transfer_and_refund(server: Live, stripe_sta
         amount=m.AmountCreateRequest(quantity=JANUARY_TOTAL, currency="EUR")))
     assert (paid.result, paid.reference) == ("AUTHORIZED", "NL-TRANSFER-1")
     assert invoices.get_invoices_by_resource_id(V, final.id).paid is True
-    with pytest.raises(BadRequestException):  # paid by transfer: paid back by transfer
+    with pytest.raises(errors.BadRequestException):  # paid by transfer: paid back by transfer
         payments.post_payments_by_resource_id_refund(V, paid.id)
     # the other invoice, paid through Stripe, is refunded through the payment
     other = _finalize(invoices, invoices.get_invoices(V, statuses=["DRAFT"]).data[0].id)
@@ -272,7 +270,7 @@ def test_payments_in_solvimon_shape_transfer_and_refund(server: Live, stripe_sta
     done = payments.post_payments_by_resource_id_refund(V, charge.id)
     assert (done.status, done.payment.result) == ("SUCCESS", "REFUNDED")
     assert done.payment.amount.quantity == f"-{other.invoice_amount_including_tax.quantity}"
-    with pytest.raises(NotFoundException):
+    with pytest.raises(errors.NotFoundException):
         payments.get_payments_by_resource_id(V, "pay_999")
     assert payments.get_payments(V, limit=1).data[0].id == done.payment.id  # newest first
 
@@ -302,7 +300,7 @@ def test_billing_entities_coupons_and_promotion_codes_come_from_the_catalog(serv
     assert (default.tax_id, default.registered_address.city, default.email) == \
         ("NL123456789B01", "Amsterdam", "billing@acme.example")
     assert entities.get_billing_entities_by_resource_id_or_reference(V, "ben_us").timezone == "America/New_York"
-    with pytest.raises(NotFoundException):
+    with pytest.raises(errors.NotFoundException):
         entities.get_billing_entities_by_resource_id_or_reference(V, "eu")
 
     welcome = coupons.get_coupons_by_resource_id_or_reference(V, "WELCOME10")
@@ -322,9 +320,9 @@ def test_billing_entities_coupons_and_promotion_codes_come_from_the_catalog(serv
         promotion_code_details.code == "WELCOME10"
     for call in (lambda: coupons.get_coupons_by_resource_id_or_reference(V, "NOPE"),
                  lambda: codes.get_promotion_codes_by_resource_id_or_reference(V, "promo_NOPE")):
-        with pytest.raises(NotFoundException):
+        with pytest.raises(errors.NotFoundException):
             call()
-    with pytest.raises(BadRequestException):
+    with pytest.raises(errors.BadRequestException):
         coupons.get_coupons(V, statuses=["EXPIRED"])
 
 
@@ -379,7 +377,7 @@ def test_a_coupon_created_through_the_sdk_is_a_new_catalog_version(server: Live)
         type="AMOUNT", amount=m.Amount(quantity="20.00", currency="EUR")),
         duration=m.CouponDurationCreateRequest(type="ONE_TIME"))
     assert (flat.discount.amount.quantity, flat.duration.type) == ("20.00", "ONE_TIME")
-    with pytest.raises(ApiException) as duplicate:
+    with pytest.raises(errors.ApiException) as duplicate:
         create(reference="SPRING25", name="again", discount=m.CouponDiscountCreateRequest(
             type="PERCENTAGE", percentage="5"), duration=m.CouponDurationCreateRequest(type="FOREVER"))
     assert duplicate.value.status == 409 and body_of(duplicate.value)["code"] == "RESOURCE_ALREADY_EXISTS"

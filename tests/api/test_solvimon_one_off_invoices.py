@@ -17,10 +17,8 @@ from __future__ import annotations
 import json
 
 import pytest
-import solvimon_python_sdk as sv
-from solvimon_python_sdk import models as m
-from solvimon_python_sdk.exceptions import BadRequestException, NotFoundException
 
+from ..solvimon_sdk import errors, m, sv
 from .test_solvimon_invoice_actions import CATALOG, _drafts, _finalize
 from .test_solvimon_sdk import Live, V, body_of, server  # noqa: F401 - `server` is the live-server fixture
 
@@ -85,7 +83,7 @@ def test_a_one_off_draft_is_written_edited_and_finalized_with_a_gapless_number(s
     assert _totals(invoices.get_invoices_by_resource_id(V, draft.id)) == ("250.00", "47.50", "297.50")
     # a subscription's draft takes no hand-written line: the run would drop it
     [subscription_draft] = [i for i in invoices.get_invoices(V, statuses=["DRAFT"]).data if i.type == "STANDARD"][:1]
-    with pytest.raises(BadRequestException) as refused:
+    with pytest.raises(errors.BadRequestException) as refused:
         invoices.post_invoices_by_resource_id_lines(V, subscription_draft.id,
                                                     one_off_invoice_line_create_request=_fixed("5.00"))
     assert body_of(refused.value)["code"] == "INVALID_OPERATION"
@@ -97,7 +95,7 @@ def test_a_one_off_draft_is_written_edited_and_finalized_with_a_gapless_number(s
                                                                      one_off_invoice_line_create_request=_fixed("1")),
                  lambda: invoices.delete_invoices_by_resource_id_lines_by_invoice_line_resource_id(V, draft.id,
                                                                                                    first)):
-        with pytest.raises(BadRequestException) as closed:
+        with pytest.raises(errors.BadRequestException) as closed:
             call()
         assert body_of(closed.value)["code"] == "INVALID_OPERATION" and "credit note" in body_of(closed.value)["message"]
     # its e-invoice is built like any final invoice's
@@ -173,9 +171,9 @@ def test_delete_line_by_order_and_hostile_lines(server: Live) -> None:  # noqa: 
         assert response.status_code == 400 and response.json()["field"] == field, (body, response.text)
     assert server.http("POST", "/v1/invoices", json={"type": "ONE_OFF", "customer_reference": "nobody"}
                        ).status_code == 404
-    with pytest.raises(NotFoundException):
+    with pytest.raises(errors.NotFoundException):
         invoices.delete_invoices_by_resource_id_lines_by_invoice_line_resource_id(V, draft.id, "inl_999_0")
-    with pytest.raises(NotFoundException):
+    with pytest.raises(errors.NotFoundException):
         invoices.delete_invoices_by_resource_id_lines_by_invoice_line_resource_id(V, draft.id, f"inl_{draft.id[4:]}_7")
     # zeros written past the 12 decimals allowed are taken when the value is exact at 12 decimals
     padded = server.http("POST", path, json={"pricing_type": "FLAT", "pricing_name": "Padded",
@@ -199,7 +197,7 @@ def test_a_line_id_stays_the_lines_own_when_another_line_is_deleted(server: Live
     edited = invoices.update_invoices_by_resource_id_lines_by_invoice_line_resource_id(
         V, draft.id, ids["Third"], one_off_invoice_line_create_request=_fixed("30.00", "Third, edited"))
     assert _lines(edited) == [("Second", "10.00"), ("Third, edited", "30.00")]
-    with pytest.raises(NotFoundException):  # the deleted line's id names no line
+    with pytest.raises(errors.NotFoundException):  # the deleted line's id names no line
         invoices.update_invoices_by_resource_id_lines_by_invoice_line_resource_id(
             V, draft.id, ids["First"], one_off_invoice_line_create_request=_fixed("1.00"))
     assert _lines(invoices.get_invoices_by_resource_id(V, draft.id)) == [("Second", "10.00"),
@@ -210,7 +208,7 @@ def test_archive_refresh_export_and_e_invoices(server: Live) -> None:  # noqa: F
     invoices = _drafts(server)
     drafts = invoices.get_invoices(V, statuses=["DRAFT"]).data
     first, second = drafts[0], drafts[1]
-    with pytest.raises(BadRequestException):  # a draft is voided before it is archived
+    with pytest.raises(errors.BadRequestException):  # a draft is voided before it is archived
         invoices.post_invoices_by_resource_id_archive(V, first.id)
     refreshed = invoices.post_invoices_by_resource_id_refresh(V, first.id, refresh_invoice_create_request=
                                                               m.RefreshInvoiceCreateRequest(type="FULL"))
@@ -222,14 +220,14 @@ def test_archive_refresh_export_and_e_invoices(server: Live) -> None:  # noqa: F
         "ratecard"]["archived"] is True
     listed = [i.id for i in invoices.get_invoices(V).data]
     assert second.id not in listed and first.id in listed
-    with pytest.raises(BadRequestException):  # only a final invoice goes to an ERP or has an e-invoice
+    with pytest.raises(errors.BadRequestException):  # only a final invoice goes to an ERP or has an e-invoice
         invoices.post_invoices_by_resource_id_export_to_erp(V, first.id)
-    with pytest.raises(BadRequestException):
+    with pytest.raises(errors.BadRequestException):
         invoices.post_invoices_by_resource_id_refresh_e_invoices(V, first.id)
     final = _finalize(invoices, first.id)
-    with pytest.raises(BadRequestException):  # a final invoice is never archived nor refreshed
+    with pytest.raises(errors.BadRequestException):  # a final invoice is never archived nor refreshed
         invoices.post_invoices_by_resource_id_archive(V, final.id)
-    with pytest.raises(BadRequestException):
+    with pytest.raises(errors.BadRequestException):
         invoices.post_invoices_by_resource_id_refresh(V, final.id)
     exported = json.loads(server.http("POST", f"/v1/invoices/{final.id}/export_to_erp").text)
     assert exported["ratecard"]["export"]["number"] == "RC-000001"
@@ -250,7 +248,7 @@ def test_archive_refresh_export_and_e_invoices(server: Live) -> None:  # noqa: F
         response = server.http("PATCH", f"/v1/invoices/{final.id}/update-e-invoice-status", json=body)
         assert response.status_code in (400, 404) and response.json()["field"] == field, response.text
     # no payment failed: nothing to cancel
-    with pytest.raises(BadRequestException):
+    with pytest.raises(errors.BadRequestException):
         invoices.post_invoices_by_resource_id_cancel_dunning_actions(V, final.id)
 
 

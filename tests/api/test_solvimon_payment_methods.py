@@ -9,12 +9,10 @@ default method at Stripe is pm_card_visa), two drafts up to 2026-02-01, the Janu
 from __future__ import annotations
 
 import pytest
-import solvimon_python_sdk as sv
-from solvimon_python_sdk import models as m
-from solvimon_python_sdk.exceptions import ApiException, BadRequestException, NotFoundException
 
 from ratecard.cli import main
 
+from ..solvimon_sdk import errors, m, sv
 from ..stripe_standin import StripeStandIn
 from .test_solvimon_invoice_actions import JANUARY_TOTAL, _drafts, _finalize, _january
 from .test_solvimon_sdk import Live, V, body_of, server  # noqa: F401 - `server` is the live-server fixture
@@ -74,16 +72,16 @@ def test_payment_methods_are_stored_references_with_a_default(server: Live, stri
                                   direct_debit=m.PaymentMethodDirectDebit(iban="NL91ABNA0417164300")),
                             "direct_debit.iban"),
                            (_card("pm_x", reference="acme-card"), "reference")):
-        with pytest.raises(ApiException) as refused:
+        with pytest.raises(errors.ApiException) as refused:
             methods.post_payment_methods(V, payment_method_create_request=request)
         assert refused.value.status in (400, 409) and body_of(refused.value)["field"] == field
-    with pytest.raises(BadRequestException) as tokenize:
+    with pytest.raises(errors.BadRequestException) as tokenize:
         methods.post_payment_methods_tokenize(V, payment_method_tokenization_request_create_request=
                                               m.PaymentMethodTokenizationRequestCreateRequest(
                                                   payment_acceptor_id="stripe", customer_id="acme",
                                                   payment_gateway_variant="STRIPE"))
     assert "Stripe" in body_of(tokenize.value)["message"]
-    with pytest.raises(NotFoundException):
+    with pytest.raises(errors.NotFoundException):
         methods.get_payment_methods_by_resource_id_or_reference(V, "pmt_missing")
     # hostile bodies and keys: the error envelope, never a 500, nothing stored
     for method, path, body in (
@@ -136,7 +134,7 @@ def test_authorize_charges_the_stored_method_and_reverse_undoes_it(server: Live,
         ("SUCCESS", "REFUNDED", f"-{JANUARY_TOTAL}")
     canceled = payments.post_payments_by_resource_id_reverse(V, failed.payment.id)
     assert (canceled.status, canceled.payment.result) == ("SUCCESS", "CANCELLED")
-    with pytest.raises(BadRequestException):  # canceled already
+    with pytest.raises(errors.BadRequestException):  # canceled already
         payments.post_payments_by_resource_id_reverse(V, failed.payment.id)
     assert {r.status for r in payments.get_payment_requests(V, statuses=["SKIPPED"]).data} == {"SKIPPED"}
 
@@ -145,17 +143,17 @@ def test_authorize_charges_the_stored_method_and_reverse_undoes_it(server: Live,
                            (_authorize(january.id, context=m.PaymentContextCreateRequest(type="DIRECT")),
                             "context.type"),
                            (_authorize(other.id, payment_method_id="pmt_missing"), "payment_method_id")):
-        with pytest.raises(BadRequestException) as refused:
+        with pytest.raises(errors.BadRequestException) as refused:
             payments.post_payments_authorize(V, authorize_payment_request_create_request=request)
         assert body_of(refused.value)["field"] == field
-    with pytest.raises(BadRequestException):
+    with pytest.raises(errors.BadRequestException):
         payments.post_payments_verify_details(V, payment_verify_detail_create_request=m.PaymentVerifyDetailCreateRequest(
             payment_gateway_variant="STRIPE"))
-    with pytest.raises(BadRequestException):
+    with pytest.raises(errors.BadRequestException):
         payments.get_payment_requests(V, payment_schedule_id="ps_1")
-    with pytest.raises(NotFoundException):
+    with pytest.raises(errors.NotFoundException):
         payments.get_payment_requests_by_resource_id(V, "preq_999")
-    with pytest.raises(NotFoundException):
+    with pytest.raises(errors.NotFoundException):
         payments.post_payments_by_resource_id_reverse(V, "pay_999")
 
 

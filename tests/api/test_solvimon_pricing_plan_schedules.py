@@ -10,10 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-import solvimon_python_sdk as sv
-from solvimon_python_sdk import models as m
-from solvimon_python_sdk.exceptions import NotFoundException
 
+from ..solvimon_sdk import errors, m, sv
 from .test_solvimon_sdk import Live, V, body_of, catalog_of, create_customer, event, ref, send, server
 from .test_solvimon_subscriptions import at, lines_of, pin, plans_and_customer, run_until, subscribe
 
@@ -141,7 +139,7 @@ def test_hostile_schedules_are_a_400_or_404_with_the_envelope(server: Live, monk
     assert catalog_of(server)["subscriptions"][0]["plan"] == "basic"
 
     schedules = server.api(sv.PricingPlanSchedulesApi)
-    with pytest.raises(NotFoundException) as unknown:
+    with pytest.raises(errors.NotFoundException) as unknown:
         schedules.get_pricing_plan_schedules_by_resource_id(V, "pps_nope")
     assert body_of(unknown.value)["code"] == "RESOURCE_NOT_FOUND"
     for query in ("status=BOGUS", "expand[]=customer_id", "order_by=price", "limit=0"):

@@ -6,12 +6,10 @@ invoice an invoice run writes, with the figures worked by hand in the comments."
 from __future__ import annotations
 
 import pytest
-import solvimon_python_sdk as sv
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from solvimon_python_sdk import models as m
-from solvimon_python_sdk.exceptions import BadRequestException
 
+from ..solvimon_sdk import errors, m, sv
 from .test_solvimon_sdk import Live, V, body_of, catalog_of, event, ref, send, server
 from .test_solvimon_subscriptions import at, lines_of, pin, plans_and_customer, run_until, subscribe
 
@@ -19,7 +17,7 @@ __all__ = ["server"]
 
 
 def refused(call, code: str = "INVALID_OPERATION", field: str | None = None) -> dict:
-    with pytest.raises(BadRequestException) as caught:
+    with pytest.raises(errors.BadRequestException) as caught:
         call()
     body = body_of(caught.value)
     assert body["code"] == code, body

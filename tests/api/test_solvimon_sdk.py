@@ -23,17 +23,8 @@ from typing import Any
 
 import httpx
 import pytest
-import solvimon_python_sdk as sv
 import uvicorn
 import yaml
-from solvimon_python_sdk import models as m
-from solvimon_python_sdk.exceptions import (
-    ApiException,
-    BadRequestException,
-    ConflictException,
-    NotFoundException,
-    UnauthorizedException,
-)
 
 from ratecard.api.app import create_app
 from ratecard.store import open_store
@@ -41,6 +32,7 @@ from ratecard.store.invoices import change_status, list_invoices
 from ratecard.store.keys import create_key
 
 from ..migrated import at_head
+from ..solvimon_sdk import errors, m, sv
 from .live_server import Server, free_port
 
 V = "1"  # the SDK's required `version` path argument
@@ -110,7 +102,7 @@ def server(db_url: str) -> Iterator[Live]:
         thread.join(timeout=15)
 
 
-def body_of(exc: ApiException) -> dict:
+def body_of(exc: errors.ApiException) -> dict:
     """The error envelope the server sent (exc.data is only parsed for statuses the SDK maps)."""
     return json.loads(exc.body)
 
@@ -233,37 +225,37 @@ def test_meter_values_properties_and_meters(server: Live) -> None:
     grown = properties.update_meter_properties_by_resource_id_or_reference(
         V, "model", meter_property_update_request=m.MeterPropertyUpdateRequest(enum_values=["gpt-4o", "mini", "o3"]))
     assert grown.enum_values == ["gpt-4o", "mini", "o3"]
-    with pytest.raises(BadRequestException) as shrink:
+    with pytest.raises(errors.BadRequestException) as shrink:
         properties.update_meter_properties_by_resource_id_or_reference(
             V, "model", meter_property_update_request=m.MeterPropertyUpdateRequest(enum_values=["gpt-4o"]))
     assert shrink.value.data.code == "INVALID_OPERATION"
 
     # a duplicate reference is a 409 the SDK parses; a whitespace reference is refused (400)
-    with pytest.raises(ConflictException) as taken:
+    with pytest.raises(errors.ConflictException) as taken:
         create_value(values, m.MeterValueCreateRequest(reference="tokens", name="again", type="NUMBER"))
     assert taken.value.data.code == "RESOURCE_ALREADY_EXISTS" and taken.value.data.var_field == "reference"
     spaced = m.MeterValueCreateRequest.model_construct(reference="two words", name="x", type="NUMBER")
-    with pytest.raises(BadRequestException) as whitespace:
+    with pytest.raises(errors.BadRequestException) as whitespace:
         create_value(values, spaced)
     assert (whitespace.value.data.code, whitespace.value.data.var_field) == ("INVALID_FIELD", "reference")
-    with pytest.raises(BadRequestException) as bad_type:
+    with pytest.raises(errors.BadRequestException) as bad_type:
         create_value(values, m.MeterValueCreateRequest.model_construct(reference="x", name="x", type="TEXT"))
     assert (bad_type.value.data.code, bad_type.value.data.var_field) == ("INVALID_FIELD", "type")
 
     # unknown ids: 404 with the error envelope (the SDK does not parse 404 here: read exc.body)
-    with pytest.raises(NotFoundException) as unknown:
+    with pytest.raises(errors.NotFoundException) as unknown:
         meters.get_meters_by_resource_id_or_reference(V, "nope")
     assert body_of(unknown.value)["code"] == "RESOURCE_NOT_FOUND"
     assert set(body_of(unknown.value)) == {"type", "code", "field", "message"}
 
     # a value a meter uses cannot be deleted; a free one can (200 with the object)
-    with pytest.raises(BadRequestException) as used:
+    with pytest.raises(errors.BadRequestException) as used:
         values.delete_meter_values_by_resource_id_or_reference(V, "tokens")
     assert used.value.data.code == "INVALID_OPERATION"
     spare = create_value(values, m.MeterValueCreateRequest(reference="spare", name="Spare", type="AMOUNT"))
     gone = values.delete_meter_values_by_resource_id_or_reference(V, spare.id)
     assert gone.reference == "spare"
-    with pytest.raises(NotFoundException):
+    with pytest.raises(errors.NotFoundException):
         values.get_meter_values_by_resource_id_or_reference(V, spare.id)
     # the meter-data-file: Solvimon's CSV upload template for this meter
     template = meters.get_meters_by_resource_id_or_reference_meter_data_file(V, "llm_usage")
@@ -317,24 +309,24 @@ def test_each_calculation_becomes_a_catalog_meter(server: Live) -> None:
     assert changed.calculation_type == "AVERAGE"
     assert {x["code"]: x for x in catalog_of(server)["meters"]}["tokens_max"]["aggregation"] == "average"
     create_value(server.api(sv.MeterValuesApi), m.MeterValueCreateRequest(reference="loose", name="l", type="NUMBER"))
-    with pytest.raises(BadRequestException) as outside:
+    with pytest.raises(errors.BadRequestException) as outside:
         create_calculation(
             calculations, reference="loose_sum", calculation_type="SUM", meter_id="llm_usage", meter_value_id="loose")
     assert (outside.value.data.code, outside.value.data.var_field) == ("INVALID_FIELD", "meter_value_id")
-    with pytest.raises(BadRequestException) as no_value:
+    with pytest.raises(errors.BadRequestException) as no_value:
         create_calculation(
             calculations, reference="no_value", calculation_type="SUM", meter_id="llm_usage")
     assert (no_value.value.data.code, no_value.value.data.var_field) == ("MISSING_FIELD", "meter_value_id")
-    with pytest.raises(ConflictException):
+    with pytest.raises(errors.ConflictException):
         create_calculation(
             calculations, reference="tokens_sum", calculation_type="SUM", meter_id="llm_usage", meter_value_id="tokens")
     # a meter a calculation reads cannot be deleted; deleting the calculation removes the catalog meter
-    with pytest.raises(BadRequestException):
+    with pytest.raises(errors.BadRequestException):
         server.api(sv.MetersApi).delete_meters_by_resource_id_or_reference(V, "llm_usage")
     deleted = calculations.delete_meter_value_calculations_by_resource_id(V, created["tokens_min"].id)
     assert deleted.reference == "tokens_min"
     assert "tokens_min" not in {x["code"] for x in catalog_of(server)["meters"]}
-    with pytest.raises(NotFoundException):
+    with pytest.raises(errors.NotFoundException):
         calculations.get_meter_value_calculations_by_resource_id(V, created["tokens_min"].id)
 
 
@@ -376,12 +368,12 @@ def test_customers_create_list_update_activate(server: Live) -> None:
     assert customers.post_customers_by_resource_id_or_reference_activate(V, "acme").status == "ACTIVE"  # idempotent
 
     # only a DRAFT customer can be deleted
-    with pytest.raises(BadRequestException) as active:
+    with pytest.raises(errors.BadRequestException) as active:
         customers.delete_customers_by_resource_id_or_reference(V, "acme")
     assert active.value.data.code == "INVALID_OPERATION"
     temp = create_customer(customers, m.CustomerCreateRequest(type="ORGANIZATION", reference="temp"))
     assert customers.delete_customers_by_resource_id_or_reference(V, temp.id).reference == "temp"
-    with pytest.raises(NotFoundException) as gone:
+    with pytest.raises(errors.NotFoundException) as gone:
         customers.get_customers_by_resource_id_or_reference(V, "temp")
     assert body_of(gone.value)["code"] == "RESOURCE_NOT_FOUND"
     assert "temp" not in {c["reference"] for c in catalog_of(server)["customers"]}
@@ -395,19 +387,19 @@ def test_customers_create_list_update_activate(server: Live) -> None:
     assert created.reference == "newco" and created.status == "DRAFT"
     assert customers.post_customers_by_resource_id_or_reference_deprecate(V, "newco").status == "DEPRECATED"
     assert customers.post_customers_by_resource_id_or_reference_archive(V, "newco").status == "ARCHIVED"
-    with pytest.raises(BadRequestException) as archived:
+    with pytest.raises(errors.BadRequestException) as archived:
         customers.post_customers_by_resource_id_or_reference_activate(V, "newco")
     assert archived.value.data.code == "INVALID_OPERATION"
 
     # errors: an existing reference (409, which the SDK does not parse for customers), a bad e-mail
-    with pytest.raises(ConflictException) as taken:
+    with pytest.raises(errors.ConflictException) as taken:
         create_customer(customers, m.CustomerCreateRequest(type="ORGANIZATION", reference="acme"))
     assert taken.value.status == 409 and body_of(taken.value)["code"] == "RESOURCE_ALREADY_EXISTS"
-    with pytest.raises(BadRequestException) as email:
+    with pytest.raises(errors.BadRequestException) as email:
         create_customer(customers, m.CustomerCreateRequest.model_construct(type="INDIVIDUAL", reference="x1",
                                                                            email="not-an-email"))
     assert (email.value.data.code, email.value.data.var_field) == ("INVALID_FIELD", "email")
-    with pytest.raises(BadRequestException) as no_type:
+    with pytest.raises(errors.BadRequestException) as no_type:
         create_customer(customers, m.CustomerCreateRequest.model_construct(reference="x2"))
     assert (no_type.value.data.code, no_type.value.data.var_field) == ("MISSING_FIELD", "type")
 
@@ -419,7 +411,7 @@ def test_customers_create_list_update_activate(server: Live) -> None:
         V, customer_create_request=m.CustomerCreateRequest(type="ORGANIZATION", reference="globex"), _headers=key)
     assert first.status_code == again.status_code == 201 and first.data.id == again.data.id
     assert {k.lower(): v for k, v in again.headers.items()}.get("idempotent-replayed") == "true"
-    with pytest.raises(ConflictException) as reused:
+    with pytest.raises(errors.ConflictException) as reused:
         create_customer(customers, m.CustomerCreateRequest(type="ORGANIZATION", reference="initech"), _headers=key)
     assert body_of(reused.value)["code"] == "IDEMPOTENCY_CHECK_FAILED"
 
@@ -470,12 +462,12 @@ def test_ingest_stores_once_and_lists_duplicates_and_not_matched(server: Live) -
     # all or nothing: one invalid event refuses the batch, naming its index; nothing is stored
     bad = [event(ref("ok"), values={"tokens": "1"}), event(ref("ok"), values={"tokens": "1"}),
            event(ref("bad"), values={"tokens": "twelve"})]
-    with pytest.raises(BadRequestException) as refused:
+    with pytest.raises(errors.BadRequestException) as refused:
         send_many(ingest, bad)
     assert refused.value.data.code == "INVALID_FIELD"
     assert refused.value.data.var_field == "meter_datas.2.meter_values.0.number"
     future = event(ref("future"), when=datetime(2030, 1, 1, tzinfo=UTC))
-    with pytest.raises(BadRequestException) as too_late:
+    with pytest.raises(errors.BadRequestException) as too_late:
         send_many(ingest, [bad[0], future])
     assert too_late.value.data.var_field == "meter_datas.1.timestamp"
     assert ingest.get_ingest_meter_data(V, limit=100).total_number_of_pages == 1
@@ -484,11 +476,11 @@ def test_ingest_stores_once_and_lists_duplicates_and_not_matched(server: Live) -
     # references: 10..256 characters, no whitespace (server-side too); '/' works in paths
     short = m.MeterDataCreateRequest.model_construct(reference="evt-1", customer_reference="acme",
                                                      meter_reference="llm_usage")
-    with pytest.raises(BadRequestException) as too_short:
+    with pytest.raises(errors.BadRequestException) as too_short:
         send(ingest, short)
     assert (too_short.value.data.code, too_short.value.data.var_field) == ("INVALID_FIELD", "reference")
     spaced = m.MeterDataCreateRequest(reference="evt with space", customer_reference="acme", meter_reference="m")
-    with pytest.raises(BadRequestException) as whitespace:
+    with pytest.raises(errors.BadRequestException) as whitespace:
         send(ingest, spaced)
     assert whitespace.value.data.var_field == "reference"
     slashed = f"tenant/a/{uuid.uuid4().hex[:8]}"
@@ -506,7 +498,7 @@ def test_ingest_stores_once_and_lists_duplicates_and_not_matched(server: Live) -
     assert ingest.get_ingest_meter_data_by_resource_id_or_reference(V, slashed).deleted is True
     # re-sending a deleted reference is a duplicate of it, never a revival
     assert send(ingest, event(slashed)).processed_details.type == "DUPLICATE"
-    with pytest.raises(NotFoundException) as unknown:
+    with pytest.raises(errors.NotFoundException) as unknown:
         ingest.get_ingest_meter_data_by_resource_id_or_reference(V, "never-sent-0001")
     assert body_of(unknown.value)["code"] == "RESOURCE_NOT_FOUND"
     # the /v1/events family is the same store
@@ -541,7 +533,7 @@ def test_meter_validation_static_and_dynamic(server: Live) -> None:
                           ({"values": {"tokens": "1"}, "properties": {"colour": "red"}}, "meter_properties.0.reference"),
                           ({"values": {"tokens": "1"}, "properties": {"model": "llama"}}, "meter_properties.0.value"),
                           ({"values": {"latency_ms": "1"}}, "meter_values")):
-        with pytest.raises(BadRequestException) as refused:
+        with pytest.raises(errors.BadRequestException) as refused:
             send(ingest, event(ref("static"), **kwargs), meter_validation="STATIC")
         assert (refused.value.data.var_field, refused.value.data.code) == \
             (field, "MISSING_FIELD" if field == "meter_values" else "INVALID_FIELD"), kwargs
@@ -549,10 +541,10 @@ def test_meter_validation_static_and_dynamic(server: Live) -> None:
                                                       properties={"model": "mini"}), meter_validation="STATIC")
     assert accepted.reference.startswith("static")
     assert len(ingest.get_ingest_meter_data(V, limit=100).data) == 2  # the refused ones left nothing
-    with pytest.raises(BadRequestException) as mode:
+    with pytest.raises(errors.BadRequestException) as mode:
         send(ingest, event(ref("mode")), meter_validation="SOMETIMES")
     assert (mode.value.data.code, mode.value.data.var_field) == ("INVALID_FIELD", "meter_validation")
-    with pytest.raises(BadRequestException) as kind:
+    with pytest.raises(errors.BadRequestException) as kind:
         ingest.get_ingest_meter_data(V, processed_details_type="LATE")
     assert kind.value.data.var_field == "processed_details_type"
 
@@ -635,7 +627,7 @@ def test_calculations_bill_and_not_matched_events_match_after_reprocess(server: 
     assert single.tax_summary.total_amount.quantity == "153.50" and single.periods[0].groups[0].lines
     assert invoices.get_invoices(V, statuses=["FINAL"]).data == []
     assert invoices.get_invoices(V).data[0].periods is None  # lines only when asked for
-    with pytest.raises(NotFoundException):
+    with pytest.raises(errors.NotFoundException):
         invoices.get_invoices_by_resource_id(V, "inv_999999")
 
     # a late event: its period's invoice is final; stored and flagged, the invoice never changes
@@ -671,10 +663,10 @@ def test_reprocess_invoice_and_customer_jobs(server: Live) -> None:
         type="INVOICE", invoice=m.ReprocessInvoiceCreateRequest(invoice_id=invoice.id)))
     assert wait_for_job(reprocess, refresh.id).status == "DONE"
     assert len(reprocess.get_reprocess(V, limit=10).data) == 2
-    with pytest.raises(BadRequestException) as no_customer:
+    with pytest.raises(errors.BadRequestException) as no_customer:
         reprocess.post_reprocess(V, reprocess_create_request=m.ReprocessCreateRequest(type="CUSTOMER"))
     assert (no_customer.value.status, body_of(no_customer.value)["field"]) == (400, "customer.customer_id")
-    with pytest.raises(NotFoundException) as unknown:
+    with pytest.raises(errors.NotFoundException) as unknown:
         reprocess.get_reprocess_by_resource_id(V, "rep_nope")
     assert body_of(unknown.value)["code"] == "RESOURCE_NOT_FOUND"
 
@@ -702,7 +694,7 @@ def test_a_key_only_ever_sees_its_own_environment(server: Live) -> None:
                      V, live_customer.id),
                  lambda: server.api(sv.MeterValueCalculationsApi, "sandbox")
                  .get_meter_value_calculations_by_resource_id(V, "tokens_sum")):
-        with pytest.raises(NotFoundException):
+        with pytest.raises(errors.NotFoundException):
             call()
     assert server.api(sv.CustomersApi, "sandbox").get_customers(V).data == []
     server.http("POST", "/v1/invoice-runs", json={"until": "2026-02-01"})
@@ -710,14 +702,14 @@ def test_a_key_only_ever_sees_its_own_environment(server: Live) -> None:
     assert len(server.api(sv.InvoicesApi, "live").get_invoices(V).data) == 1
 
     # a wrong key: 401 UNAUTHORISED, parsed by the SDK; the request id is on every answer
-    with pytest.raises(UnauthorizedException) as wrong:
+    with pytest.raises(errors.UnauthorizedException) as wrong:
         sv.IngestApi(server.client(key="rc_live_nope_nope")).get_ingest_meter_data(V)
     assert wrong.value.data.code == "UNAUTHORISED"
     raw = live_ingest.get_ingest_meter_data_with_http_info(V, limit=10)
     assert raw.status_code == 200 and {k.lower(): v for k, v in raw.headers.items()}.get("x-request-id")
     # lists: Solvimon's envelope and limits
     assert (raw.data.links.current, raw.data.links.previous) == ("/v1/ingest/meter-data?page=1&limit=10", None)
-    with pytest.raises(BadRequestException) as too_many:
+    with pytest.raises(errors.BadRequestException) as too_many:
         live_ingest.get_ingest_meter_data(V, limit=1000)
     assert (too_many.value.data.code, too_many.value.data.var_field) == ("INVALID_FIELD", "limit")
 

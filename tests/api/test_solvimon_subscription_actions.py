@@ -7,13 +7,11 @@ writes, worked by hand in the comments."""
 from __future__ import annotations
 
 import pytest
-import solvimon_python_sdk as sv
-from solvimon_python_sdk import models as m
-from solvimon_python_sdk.exceptions import BadRequestException, NotFoundException
 
 from ratecard.store import open_store
 from ratecard.store.invoices import change_status, list_invoices
 
+from ..solvimon_sdk import errors, m, sv
 from .test_solvimon_sdk import Live, V, body_of, catalog_of, event, ref, send, server
 from .test_solvimon_subscriptions import at, pin, plans_and_customer, run_until, subscribe
 
@@ -28,7 +26,7 @@ def totals(server: Live, subscription: str) -> dict[str, str]:
 
 
 def refused(call, code: str = "INVALID_OPERATION", field: str | None = None) -> dict:
-    with pytest.raises(BadRequestException) as caught:
+    with pytest.raises(errors.BadRequestException) as caught:
         call()
     body = body_of(caught.value)
     assert body["code"] == code, body
@@ -89,10 +87,10 @@ def test_delete_only_a_draft(server: Live, monkeypatch: pytest.MonkeyPatch) -> N
     subscribe(subscriptions, "acme-main", "basic", "2026-05-01T00:00:00Z")
     gone = subscriptions.delete_pricing_plan_subscriptions_by_resource_id(V, "acme-draft")
     assert (gone.id, gone.status, gone.name) == ("acme-draft", "DRAFT", "Try")
-    with pytest.raises(NotFoundException):
+    with pytest.raises(errors.NotFoundException):
         subscriptions.get_pricing_plan_subscriptions_by_resource_id(V, "acme-draft")
     refused(lambda: subscriptions.delete_pricing_plan_subscriptions_by_resource_id(V, "acme-main"))
-    with pytest.raises(NotFoundException):
+    with pytest.raises(errors.NotFoundException):
         subscriptions.delete_pricing_plan_subscriptions_by_resource_id(V, "nobody")
     assert [s["reference"] for s in catalog_of(server)["subscriptions"]] == ["acme-main"]
     # a DRAFT is deleted, not voided

@@ -9,14 +9,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-import solvimon_python_sdk as sv
-from solvimon_python_sdk import models as m
-from solvimon_python_sdk.exceptions import BadRequestException
 
 from ratecard.catalog.edits import EditError
 from ratecard.services import subscription_changes
 from ratecard.store import resources as store_resources
 
+from ..solvimon_sdk import errors, m, sv
 from .held_writes import held_while
 from .test_solvimon_sdk import Live, V, catalog_of
 from .test_solvimon_subscriptions import at, pin, plans_and_customer, server, subscribe
@@ -104,7 +102,7 @@ def test_a_create_whose_end_is_refused_after_its_start_leaves_nothing(
 
     with monkeypatch.context() as patched:
         refuse_ends(patched)
-        with pytest.raises(BadRequestException) as refused:
+        with pytest.raises(errors.BadRequestException) as refused:
             subscriptions.post_pricing_plan_subscriptions_init(V, pricing_plan_subscription_init_create_request=init)
         assert refused.value.data.code == "INVALID_OPERATION"
         failed = server.http("POST", "/v1/pricing-plan-subscriptions", json=CREATE)

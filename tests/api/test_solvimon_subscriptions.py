@@ -13,13 +13,11 @@ from datetime import datetime
 from typing import Any
 
 import pytest
-import solvimon_python_sdk as sv
-from solvimon_python_sdk import models as m
-from solvimon_python_sdk.exceptions import BadRequestException, ConflictException, NotFoundException
 
 from ratecard.store import open_store
 from ratecard.store.invoices import change_status, list_invoices
 
+from ..solvimon_sdk import errors, m, sv
 from .test_solvimon_sdk import Live, V, apply_catalog, body_of, catalog_of, create_customer, event, ref, send, server
 
 __all__ = ["server"]
@@ -172,7 +170,7 @@ def test_subscribe_match_bill_change_and_cancel_through_the_sdk(server: Live, mo
     assert lines_of(invoices, "2026-06-01T00:00:00Z")["total"] == ["258.34"]  # final: never changed
     assert subscriptions.get_pricing_plan_subscriptions_by_resource_id(V, "acme-main").status == "CANCELLED"
     # an ended subscription cannot be resumed
-    with pytest.raises(BadRequestException) as refused:
+    with pytest.raises(errors.BadRequestException) as refused:
         cancel(V, "acme-main", pricing_plan_subscription_cancel_create_request=(
             m.PricingPlanSubscriptionCancelCreateRequest(type="UNDO")))
     assert refused.value.data.code == "INVALID_OPERATION"
@@ -236,7 +234,7 @@ def test_init_trial_seats_list_filters_expand_and_groups(server: Live, monkeypat
     assert "acme-later" not in {s["reference"] for s in catalog_of(server)["subscriptions"]}
     assert [s.reference for s in subscriptions.get_pricing_plan_subscriptions(V, statuses=["DRAFT"]).data] == [
         "acme-later"]
-    with pytest.raises(BadRequestException) as no_plan:
+    with pytest.raises(errors.BadRequestException) as no_plan:
         subscriptions.post_pricing_plan_subscriptions_by_resource_id_cancel(
             V, "acme-later", pricing_plan_subscription_cancel_create_request=(
                 m.PricingPlanSubscriptionCancelCreateRequest(type="NOW")))
@@ -260,12 +258,12 @@ def test_init_trial_seats_list_filters_expand_and_groups(server: Live, monkeypat
                                                            expand=["pricing_plan_subscription_group_id"])
     assert sorted(s.reference for s in grouped.data) == ["acme-a", "acme-later", "acme-y"]
     assert {s.pricing_plan_subscription_group.reference for s in grouped.data} == {"acme-all"}
-    with pytest.raises(BadRequestException) as foreign:  # globex-1 is not the owner's
+    with pytest.raises(errors.BadRequestException) as foreign:  # globex-1 is not the owner's
         subscriptions.update_pricing_plan_subscriptions_by_resource_id(
             V, "globex-1", pricing_plan_subscription_update_request=m.PricingPlanSubscriptionUpdateRequest(
                 pricing_plan_subscription_group_id=group.id))
     assert foreign.value.data.var_field == "pricing_plan_subscription_group_id"
-    with pytest.raises(BadRequestException) as not_empty:
+    with pytest.raises(errors.BadRequestException) as not_empty:
         groups.delete_pricing_plan_subscription_groups_by_resource_id(V, group.id)
     assert not_empty.value.data.code == "INVALID_OPERATION"
     # raw clients may set the members on the group itself; [] empties it
@@ -334,35 +332,35 @@ def test_hostile_input_is_a_400_or_404_with_the_envelope(server: Live, monkeypat
     assert catalog_of(server)["subscriptions"] == []  # nothing was stored
 
     subscribe(subscriptions, "acme-main", "basic", "2026-05-01T00:00:00Z")
-    with pytest.raises(ConflictException) as twice:  # 409 is in the create's map: the SDK parses it
+    with pytest.raises(errors.ConflictException) as twice:  # 409 is in the create's map: the SDK parses it
         subscriptions.post_pricing_plan_subscriptions(V, pricing_plan_subscription_create_request=(
             m.PricingPlanSubscriptionCreateRequest(reference="acme-main", customer_reference="acme")))
     assert twice.value.data.code == "RESOURCE_ALREADY_EXISTS"
-    with pytest.raises(NotFoundException) as unknown:
+    with pytest.raises(errors.NotFoundException) as unknown:
         subscriptions.get_pricing_plan_subscriptions_by_resource_id(V, "nope")
     assert body_of(unknown.value)["code"] == "RESOURCE_NOT_FOUND"
     change = subscriptions.post_pricing_plan_subscriptions_by_resource_id_change_plan
-    with pytest.raises(BadRequestException) as same:
+    with pytest.raises(errors.BadRequestException) as same:
         change(V, "acme-main", pricing_plan_subscription_change_plan_create_request=(
             m.PricingPlanSubscriptionChangePlanCreateRequest(pricing_plan_id="basic")))
     assert same.value.data.var_field == "pricing_plan_id"
-    with pytest.raises(BadRequestException) as yearly:  # a change keeps the interval
+    with pytest.raises(errors.BadRequestException) as yearly:  # a change keeps the interval
         change(V, "acme-main", pricing_plan_subscription_change_plan_create_request=(
             m.PricingPlanSubscriptionChangePlanCreateRequest(pricing_plan_id="yearly")))
     assert yearly.value.data.code == "INVALID_FIELD"
-    with pytest.raises(NotFoundException):
+    with pytest.raises(errors.NotFoundException):
         change(V, "nope", pricing_plan_subscription_change_plan_create_request=(
             m.PricingPlanSubscriptionChangePlanCreateRequest(pricing_plan_id="pro")))
     cancel = subscriptions.post_pricing_plan_subscriptions_by_resource_id_cancel
-    with pytest.raises(BadRequestException) as no_date:
+    with pytest.raises(errors.BadRequestException) as no_date:
         cancel(V, "acme-main", pricing_plan_subscription_cancel_create_request=(
             m.PricingPlanSubscriptionCancelCreateRequest(type="DATE")))
     assert (no_date.value.data.code, no_date.value.data.var_field) == ("MISSING_FIELD", "cancel_at")
-    with pytest.raises(BadRequestException) as no_term:
+    with pytest.raises(errors.BadRequestException) as no_term:
         cancel(V, "acme-main", pricing_plan_subscription_cancel_create_request=(
             m.PricingPlanSubscriptionCancelCreateRequest(type="AFTER_INITIAL_TERM")))
     assert no_term.value.data.code == "INVALID_OPERATION"
-    with pytest.raises(BadRequestException) as dunning:
+    with pytest.raises(errors.BadRequestException) as dunning:
         cancel(V, "acme-main", pricing_plan_subscription_cancel_create_request=(
             m.PricingPlanSubscriptionCancelCreateRequest(type="DATE", cancel_at=at("2026-06-01T00:00:00Z"),
                                                          cancel_dunning_actions=True)))
@@ -398,14 +396,14 @@ def test_hostile_input_is_a_400_or_404_with_the_envelope(server: Live, monkeypat
         assert response.status_code == 400, (path, payload, response.text)
         body = response.json()
         assert body["type"] == "INVALID_REQUEST" and body["field"] == field, (path, payload, body)
-    with pytest.raises(NotFoundException):  # the customer init made for a refused subscription is gone again
+    with pytest.raises(errors.NotFoundException):  # the customer init made for a refused subscription is gone again
         server.api(sv.CustomersApi).get_customers_by_resource_id_or_reference(V, "newco")
     not_json = server.http("POST", "/v1/pricing-plan-subscriptions", content=b"{oops",
                            headers={"content-type": "application/json"})
     assert (not_json.status_code, not_json.json()["code"]) == (400, "UNABLE_TO_PROCESS_INSTRUCTIONS")
     assert server.http("GET", "/v1/pricing-plan-subscription-groups/nope").status_code == 404
     # the sandbox key sees none of the live environment's subscriptions
-    with pytest.raises(NotFoundException):
+    with pytest.raises(errors.NotFoundException):
         server.api(sv.PricingPlanSubscriptionsApi, "sandbox").get_pricing_plan_subscriptions_by_resource_id(
             V, "acme-main")
     assert json.loads(server.http("GET", "/v1/pricing-plan-subscriptions", "sandbox").text)["data"] == []

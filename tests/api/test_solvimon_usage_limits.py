@@ -14,12 +14,10 @@ import time
 from typing import Any
 
 import pytest
-import solvimon_python_sdk as sv
-from solvimon_python_sdk import models as m
-from solvimon_python_sdk.exceptions import ApiException, BadRequestException, NotFoundException
 
 from ratecard.cli import main
 
+from ..solvimon_sdk import errors, m, sv
 from .test_solvimon_sdk import (  # noqa: F401 (server is a fixture)
     Live,
     V,
@@ -104,7 +102,7 @@ def test_a_usage_limit_overrides_the_feature_and_reports_its_status(server: Live
     assert _quota(server)["number"] == "5000" and limits.get_usage_limits_status(V, "acme").data == []
     deleted = limits.delete_usage_limits_by_resource_id(V, created.id)
     assert deleted.id == created.id
-    with pytest.raises(NotFoundException):
+    with pytest.raises(errors.NotFoundException):
         limits.get_usage_limits_by_resource_id(V, created.id)
 
 
@@ -123,7 +121,7 @@ def test_usage_limits_refuse_what_ratecard_cannot_hold(server: Live) -> None:  #
                           ({"limit": m.UsageLimitValueCreateRequest(number="-1")}, "limit.number"),
                           ({"limit": m.UsageLimitValueCreateRequest(
                               amount=m.Amount(quantity="5", currency="EUR"))}, "limit.amount")):
-        with pytest.raises(BadRequestException) as refused:
+        with pytest.raises(errors.BadRequestException) as refused:
             create(**fields)
         assert body_of(refused.value)["field"] == field
     # a status outside the four (the SDK's model refuses it before sending: sent as raw JSON)
@@ -132,7 +130,7 @@ def test_usage_limits_refuse_what_ratecard_cannot_hold(server: Live) -> None:  #
         "limit": {"number": "10"}, "status": "PAUSED"})
     assert paused.status_code == 400 and paused.json()["field"] == "status", paused.text
     first = create()
-    with pytest.raises(BadRequestException) as twice:  # one ACTIVE limit per customer and meter
+    with pytest.raises(errors.BadRequestException) as twice:  # one ACTIVE limit per customer and meter
         create()
     assert body_of(twice.value)["field"] == "meter_value_calculation_id"
     assert _quota(server)["number"] == "10"
@@ -140,16 +138,16 @@ def test_usage_limits_refuse_what_ratecard_cannot_hold(server: Live) -> None:  #
                                                    m.UsageLimitStatusUpdateCreateRequest(status="ARCHIVED"))
     create(limit=m.UsageLimitValueCreateRequest(number="20"))  # an archived one applies nothing
     assert _quota(server)["number"] == "20"
-    with pytest.raises(BadRequestException):  # reactivating the first would make two
+    with pytest.raises(errors.BadRequestException):  # reactivating the first would make two
         limits.post_usage_limits_by_resource_id_status(V, first.id, usage_limit_status_update_create_request=
                                                        m.UsageLimitStatusUpdateCreateRequest(status="ACTIVE"))
-    with pytest.raises(BadRequestException):
+    with pytest.raises(errors.BadRequestException):
         limits.get_usage_limits_status(V, "acme", include_children=True)
-    with pytest.raises(BadRequestException):
+    with pytest.raises(errors.BadRequestException):
         limits.get_usage_limits_status(V, "nobody")
     for call in (lambda: limits.get_usage_limits_by_resource_id(V, "ul_missing"),
                  lambda: limits.delete_usage_limits_by_resource_id(V, "ul_missing")):
-        with pytest.raises(ApiException) as missing:
+        with pytest.raises(errors.ApiException) as missing:
             call()
         assert missing.value.status == 404 and body_of(missing.value)["code"] == "RESOURCE_NOT_FOUND"
     for path in ("/v1/usage-limits/%00", "/v1/usage-limits/status?customer_id=%00"):

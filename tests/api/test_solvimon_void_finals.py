@@ -8,8 +8,8 @@ the catalog no longer has."""
 from __future__ import annotations
 
 import pytest
-import solvimon_python_sdk as sv
 
+from ..solvimon_sdk import sv
 from .held_writes import held_while
 from .test_solvimon_sdk import Live
 from .test_solvimon_subscriptions import pin, plans_and_customer, server, subscribe

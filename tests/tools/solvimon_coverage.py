@@ -36,9 +36,9 @@ from pathlib import Path
 from typing import Any
 
 import pydantic
-import solvimon_python_sdk as sv
 import uvicorn
-from solvimon_python_sdk.exceptions import ApiException
+
+from ..solvimon_sdk import errors, sv
 
 ROOT = Path(__file__).resolve().parents[2]
 LIST = ROOT / "tests" / "api" / "solvimon_implemented.txt"
@@ -266,7 +266,7 @@ def probe(db_url: str) -> dict[str, str]:
                 response = function(**arguments(getattr(api, operation.name)), _request_timeout=30)
                 response.read()
                 response.release_conn()
-            except ApiException:
+            except errors.ApiException:
                 pass
             reached = recorder.last is not None and recorder.last[0] == operation.method \
                 and _route_shape(recorder.last[1]) == operation.shape

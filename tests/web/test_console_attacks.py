@@ -8,6 +8,7 @@ too without editing this file.
 
 from __future__ import annotations
 
+import functools
 import re
 import time
 from collections.abc import Iterator
@@ -36,11 +37,18 @@ from .test_golive_pages import CATALOG, LEGACY, NOW, _billed
 
 def console_routes() -> list:
     """Every route of the console app (the included routers' effective routes, nested ones too)."""
+    return list(_console_routes())
+
+
+@functools.cache
+def _console_routes() -> tuple:
+    """Read once per test process: FastAPI works the effective routes out afresh on every call
+    (~0.2 s), and the hypothesis tests below draw a route for each of their hundreds of examples."""
     found = []
     for route in create_console().routes:
         if hasattr(route, "effective_route_contexts"):
             found.extend(route.effective_route_contexts())
-    return found
+    return tuple(found)
 
 
 def routes_of(method: str) -> list:

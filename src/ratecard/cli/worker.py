@@ -7,7 +7,6 @@ stores it through the same use case as the embedded path and acknowledges it aft
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import signal
@@ -102,6 +101,8 @@ def worker(
         partial = stats.with_suffix(stats.suffix + ".tmp")
         partial.write_text(json.dumps(current.as_dict()), encoding="utf-8")
         partial.replace(stats)
+
+    import asyncio  # here, not at the top: every `ratecard` command imports this module
 
     async def main() -> WorkerStats:
         stop = asyncio.Event()

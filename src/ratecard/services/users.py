@@ -43,8 +43,18 @@ MAX_EMAIL = 254
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 _hasher = PasswordHasher()
-# verified against when the e-mail is unknown, so a login for a missing user costs what a wrong password costs
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+_dummy: list[str] = []  # the hash below, made once per process
+
+
+def _dummy_hash() -> str:
+    """Verified against when the e-mail is unknown, so a login for a missing user costs what a wrong
+    password costs. Made on the first login, not at import: hashing costs ~0.1-0.4 s of CPU and
+    64 MiB, which every process importing this module (each `ratecard` command, `ratecard serve`)
+    paid before, sign-ins or not. login() makes it before it looks the address up, so the first
+    sign-in costs the same extra hash whether or not the address has an account."""
+    if not _dummy:
+        _dummy.append(_hasher.hash(secrets.token_urlsafe(16)))
+    return _dummy[0]
 
 
 # the one answer to a wrong address, a wrong password and a locked account alike
@@ -164,17 +174,18 @@ def login(store: Store, email: str, password: str, now: datetime, environment: s
     e-mail or the password was wrong)."""
     now_us = to_micros(now)
     wrong = LoginRefused(REFUSED)
+    dummy = _dummy_hash()
     try:
         address = normalize_email(email)
     except InvalidInput:
-        _hasher_verify(_DUMMY_HASH, password)
+        _hasher_verify(dummy, password)
         raise wrong from None
     row = rows.user_by_email(store, address) if len(password) <= MAX_PASSWORD else None
     if row is None:
-        _hasher_verify(_DUMMY_HASH, password[:MAX_PASSWORD])
+        _hasher_verify(dummy, password[:MAX_PASSWORD])
         raise wrong
     if row.locked_until is not None and row.locked_until > now_us:
-        _hasher_verify(_DUMMY_HASH, password)  # the same cost as a wrong password
+        _hasher_verify(dummy, password)  # the same cost as a wrong password
         raise wrong
     if not _hasher_verify(row.password_hash, password):
         rows.record_failed_login(store, row.id, FAILED_LOGINS_BEFORE_LOCK, now_us + LOCK_MICROS)

@@ -50,7 +50,7 @@ from ratecard.store import open_store
 from ratecard.store.keys import create_key
 
 from . import data
-from .baselines import COLUMNS, TABLE, _create_copy_of_events, bare_insert
+from .baselines import COLUMNS, TABLE, bare_insert, empty_copy_of_events
 from .http_client import Connection, build_request
 from .stores import postgres_database, postgres_unavailable, sqlite_database
 
@@ -434,13 +434,7 @@ def bench_api_store(kind: str, url: str, events: int, events_file: Path, catalog
 
     _log(f"{kind}: bare INSERT + COMMIT per row, {requests:,} rows from {SINGLE_CLIENTS} processes")
     settle(url)
-    store = open_store(url, migrate=False)
-    raw = store.engine.raw_connection()
-    try:
-        _create_copy_of_events(raw, store.is_postgres)
-    finally:
-        raw.close()
-        store.dispose()
+    empty_copy_of_events(url)
     bare_single_seconds, bare_reports = _run_clients(_bare_single_client, split(requests, SINGLE_CLIENTS),
                                                      (url, customers))
     bare_latencies = [value for r in bare_reports for value in r["latencies"]]

@@ -42,6 +42,18 @@ def _create_copy_of_events(raw, postgres: bool) -> None:
     raw.commit()
 
 
+def empty_copy_of_events(url: str, migrate: bool = False) -> None:
+    """An empty copy of the events table (TABLE) in the database at `url`, for the bare baselines
+    and the ideal servers to write into (`migrate`: migrate the database first)."""
+    store = open_store(url, migrate=migrate)
+    raw = store.engine.raw_connection()
+    try:
+        _create_copy_of_events(raw, store.is_postgres)
+    finally:
+        raw.close()
+        store.dispose()
+
+
 def bare_insert(url: str, rows: Sequence[tuple]) -> dict:
     """Seconds to insert `rows` into an empty copy of events; the copy is dropped afterwards."""
     store = open_store(url, migrate=False)

@@ -54,7 +54,7 @@ from .api_bench import (
     percentile,
     split,
 )
-from .baselines import COLUMNS, TABLE, _create_copy_of_events
+from .baselines import COLUMNS, TABLE, empty_copy_of_events
 from .stores import postgres_database, postgres_unavailable, sqlite_database
 
 FIXED = b'{"received":1,"stored":1}'
@@ -266,13 +266,7 @@ def serve_commit(host: str, port: int, workers: int, url: str) -> None:
 def ideal_server(url: str, folder: Path, requests: int, workers: int = 2) -> dict:
     """The ideal group-commit server (`_CommitProtocol`) writing into an empty copy of events, as
     the bare baseline does."""
-    store = open_store(url)
-    raw = store.engine.raw_connection()
-    try:
-        _create_copy_of_events(raw, store.is_postgres)
-    finally:
-        raw.close()
-        store.dispose()
+    empty_copy_of_events(url, migrate=True)
     command = [sys.executable, "-m", "bench.http_floor", "serve", "commit", "--workers", str(workers), "--db", url]
     try:
         with Server("", folder / "floor-commit.log", command=command) as server:
@@ -319,13 +313,7 @@ def empty_server(kind: str, folder: Path, requests: int, workers: int = 2) -> di
 
 
 def bare_row_commit(url: str, requests: int) -> dict:
-    store = open_store(url)  # migrates: the events table to copy
-    raw = store.engine.raw_connection()
-    try:
-        _create_copy_of_events(raw, store.is_postgres)
-    finally:
-        raw.close()
-        store.dispose()
+    empty_copy_of_events(url, migrate=True)  # migrates: the events table to copy
     seconds, reports = _run_clients(_bare_single_client, split(requests, SINGLE_CLIENTS), (url, 1_000))
     latencies = [value for r in reports for value in r["latencies"]]
     store = open_store(url, migrate=False)

@@ -71,37 +71,30 @@ def charge_rows(environment: str, invoices: Iterable[Mapping[str, Any]], stripe_
     rows = []
     for invoice in invoices:
         amount, problem = _chargeable(invoice["total"], invoice["currency"])
-        if abs(amount) > MAX_MINOR:
-            rows.append(_unrecordable(environment, invoice, now_us))
-            continue
         stripe_id = stripe_customers.get(invoice["customer"])
         method = "stripe" if stripe_id and amount > 0 and problem is None else "manual"
-        rows.append({"environment": environment, "invoice_id": invoice["id"], "kind": "charge",
-                     "customer": invoice["customer"], "method": method,
-                     "stripe_customer_id": stripe_id if method == "stripe" else None,
-                     "currency": invoice["currency"], "amount_minor": max(amount, 0),
-                     "status": "pending" if amount > 0 else "succeeded",
-                     "reference": None if amount > 0 else "nothing to collect",
-                     "failure": problem if stripe_id else None,
-                     "next_attempt_at": now_us if method == "stripe" else None,
-                     "attempt": 0, "failures": 0, "created_at": now_us, "updated_at": now_us})
+        row = {"environment": environment, "invoice_id": invoice["id"], "kind": "charge",
+               "customer": invoice["customer"], "method": method,
+               "stripe_customer_id": stripe_id if method == "stripe" else None,
+               "currency": invoice["currency"], "amount_minor": max(amount, 0),
+               "status": "pending" if amount > 0 else "succeeded",
+               "reference": None if amount > 0 else "nothing to collect",
+               "failure": problem if stripe_id else None,
+               "next_attempt_at": now_us if method == "stripe" else None,
+               "attempt": 0, "failures": 0, "created_at": now_us, "updated_at": now_us}
+        if abs(amount) > MAX_MINOR:
+            # more than a payment record holds (about 9.2e16 euros): uncollectible through ratecard,
+            # saying why, so the other invoices of the same insert get their rows (the method is
+            # manual already: Stripe cannot charge that much)
+            row.update({"amount_minor": 0, "status": "uncollectible", "reference": None,
+                        "failure": f"the total {invoice['total']} {invoice['currency']} is more than a payment "
+                                   f"record holds ({MAX_MINOR} minor units): collect it outside ratecard"})
+        rows.append(row)
     return rows
 
 
 # the most minor units a payment record holds (a signed 64-bit integer in both stores)
 MAX_MINOR = 2**63 - 1
-
-
-def _unrecordable(environment: str, invoice: Mapping[str, Any], now_us: int) -> dict[str, Any]:
-    """The outbox row of an invoice whose total is more than a payment record holds (about 9.2e16
-    euros): uncollectible through ratecard, saying why, so the other invoices of the same batch
-    get their rows (one insert writes them all)."""
-    return {"environment": environment, "invoice_id": invoice["id"], "kind": "charge", "customer": invoice["customer"],
-            "method": "manual", "stripe_customer_id": None, "currency": invoice["currency"], "amount_minor": 0,
-            "status": "uncollectible", "reference": None,
-            "failure": f"the total {invoice['total']} {invoice['currency']} is more than a payment record holds "
-                       f"({MAX_MINOR} minor units): collect it outside ratecard",
-            "next_attempt_at": None, "attempt": 0, "failures": 0, "created_at": now_us, "updated_at": now_us}
 
 
 def _chargeable(total: Decimal, currency: str) -> tuple[int, str | None]:

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..store import Store
-from ..store.payments import PaymentRecord, payment_by_intent, update_payment
-from .collect import failure_values
+from ..store.payments import payment_by_intent, update_payment
+from .collect import Then, failure_values
 from .stripe_gateway import intent_outcome, refund_outcome
 
 # the statuses an outcome may move a payment from (never back from succeeded, never twice)
@@ -34,7 +34,7 @@ class Applied:
 
 def apply_event(store: Store, event: Mapping[str, Any], now_us: int,
                 dunning_days: Callable[[str, str], Sequence[int]],
-                then: Callable[[Any, PaymentRecord, str], None] | None = None) -> Applied:
+                then: Then | None = None) -> Applied:
     """Move the payment the event names; `then` writes what goes with the move (its webhook
     deliveries), given the transaction, the payment as it was read and its new status, in the
     transaction that moves it."""

@@ -19,6 +19,7 @@ from ..payments import stripe_gateway
 from ..payments.amounts import from_minor
 from ..payments.collect import (
     MethodFor,
+    Then,
     cancel_credited_charges,
     collect_due,
     collect_one,
@@ -246,7 +247,7 @@ def handle_stripe_webhook(store: Store, payload: bytes, signature: str | None, n
                        then=stripe_events(store, environment, now))
 
 
-def stripe_events(store: Store, environment: str, now: datetime) -> Callable[[Any, PaymentRecord, str], None]:
+def stripe_events(store: Store, environment: str, now: datetime) -> Then:
     """The webhook events of a charge's Stripe outcome (from `payments run`, a retry, a pay now or
     Stripe's own event), queued in the transaction that records it: payment.succeeded and
     invoice.paid, or payment.failed (also for the last attempt of the dunning schedule, which

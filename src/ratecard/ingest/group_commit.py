@@ -292,36 +292,33 @@ class GroupCommitter:
             return None
         live = list(range(len(batch)))
         first, unique = _first_rows(batch, live)
-        expected = sorted({(job.environment, job.expected) for job in batch if job.expected is not None},
-                          key=lambda pair: (pair[0], repr(pair[1])))
+        expected = list({(job.environment, job.expected) for job in batch if job.expected is not None})
         inserted = insert_at_once(self._connect(autocommit=True), expected, unique)
         if inserted is None:
             for job in batch:
                 self._at_once_paused[job.environment] = now + AT_ONCE_PAUSE
             return None
         outcomes = [Outcome() for _ in batch]
-        if len(inserted) == len(unique) and len(unique) == sum(len(job.rows) for job in batch):
-            for job, outcome in zip(batch, outcomes, strict=True):  # every row new: nothing to look up
-                outcome.inserted = [True] * len(job.rows)
-                outcome.duplicates = [None] * len(job.rows)
+        if len(inserted) == sum(len(job.rows) for job in batch):  # every row new: nothing to look up
+            _settle_rows(None, batch, live, first, inserted, outcomes)
             return outcomes
         # the ids already held: their stored content, or Solvimon's duplicate records. The rows are
         # committed by now, so a failure here must not send the batch to be written again (its new
         # events would then be answered as duplicates of themselves, and Solvimon's kept as duplicate
         # records): this connection, idle since its last use, may have been dropped by the server;
         # the lookup is made again once on a fresh one
-        for attempt in range(2):
-            connection = self._connect()
-            try:
-                with connection.begin():
-                    _settle_rows(connection, batch, live, first, inserted, outcomes)
-                return outcomes
-            except Exception:
-                if attempt == 1:
-                    raise
-                log.warning("the lookup of a batch's held ids failed; trying again on a new connection")
-                self._drop_connection(autocommit=False)
+        try:
+            self._settle_held(batch, live, first, inserted, outcomes)
+        except Exception:  # noqa: BLE001 - made again once; a second failure is the batch's error
+            log.warning("the lookup of a batch's held ids failed; trying again on a new connection")
+            self._drop_connection(also_autocommit=False)
+            self._settle_held(batch, live, first, inserted, outcomes)
         return outcomes
+
+    def _settle_held(self, batch: list[_Job], live: list[int], first: dict[tuple[str, str], tuple[int, int]],
+                     inserted: set[tuple[str, str]], outcomes: list[Outcome]) -> None:
+        with (connection := self._connect()).begin():
+            _settle_rows(connection, batch, live, first, inserted, outcomes)
 
     def _attempt(self, connection: Any, batch: list[_Job], stale: dict[int, Fingerprint]) -> list[Outcome]:
         outcomes = [Outcome(stale=stale.get(number)) for number in range(len(batch))]
@@ -350,10 +347,10 @@ class GroupCommitter:
                 self._connections.append(connection)
         return connection
 
-    def _drop_connection(self, autocommit: bool = True) -> None:
-        """Close this writer thread's connection (and its autocommit one, unless `autocommit` is
-        False); the next use opens a new one."""
-        for name in ("connection", "autocommit") if autocommit else ("connection",):
+    def _drop_connection(self, also_autocommit: bool = True) -> None:
+        """Close this writer thread's connection (and its autocommit one, unless `also_autocommit`
+        is False); the next use opens a new one."""
+        for name in ("connection", "autocommit") if also_autocommit else ("connection",):
             connection = getattr(self._writer, name, None)
             setattr(self._writer, name, None)
             if connection is not None:

@@ -59,13 +59,13 @@ def fingerprint_on(connection: Any, environment: str) -> Fingerprint:
     return as_fingerprint(connection.execute(_FINGERPRINT_QUERY, {"env": environment}).one())
 
 
-# the same query as `fingerprint_on`, for the driver itself (the group committer sends it in one
-# pipeline with its insert on PostgreSQL): one row of (version, revision, finals numbered)
-FINGERPRINT_SQL = (
-    "SELECT (SELECT max(version) FROM catalog_versions WHERE environment = %(env)s), "
-    "(SELECT revision FROM api_resource_revisions WHERE environment = %(env)s), "
-    "(SELECT sum(last_number) FROM invoice_sequences WHERE environment = %(env)s)"
-)
+def fingerprint_figures(environment: str) -> tuple[str, str, str]:
+    """The figures `fingerprint_on` reads (version, revision, finals numbered) as SQL expressions
+    of `environment`, a placeholder or a column, for the driver itself: the group committer reads
+    them inside its own statements."""
+    return (f"(SELECT max(version) FROM catalog_versions WHERE environment = {environment})",
+            f"(SELECT revision FROM api_resource_revisions WHERE environment = {environment})",
+            f"(SELECT sum(last_number) FROM invoice_sequences WHERE environment = {environment})")
 
 
 def as_fingerprint(row: Sequence[Any]) -> Fingerprint:

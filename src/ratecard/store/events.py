@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import Text, cast, func, literal_column, or_, select, text, true
 
 from . import rollups
-from .catalog_state import FINGERPRINT_SQL, Fingerprint, as_fingerprint
+from .catalog_state import Fingerprint, as_fingerprint, fingerprint_figures
 from .db import Store
 from .schema import events
 
@@ -315,12 +315,8 @@ def insert_returning(connection: Any, rows: Sequence[Row]) -> set[tuple[str, str
     raw = connection.connection.driver_connection
     inserted: set[tuple[str, str]] = set()
     if connection.dialect.name == "postgresql":
-        ordered = sorted(rows, key=_key)
-        values = ", ".join([_PG_VALUES] * len(ordered))
         with raw.cursor() as cursor:
-            cursor.execute(f"INSERT INTO events ({', '.join(COLUMNS)}) VALUES {values} "
-                           "ON CONFLICT DO NOTHING RETURNING environment, id",
-                           [value for row in ordered for value in row])
+            cursor.execute(*_pg_insert(rows))
             inserted.update((environment, event_id) for environment, event_id in cursor.fetchall())
         update_rollups(connection, [row for row in rows if _key(row) in inserted])
         return inserted
@@ -336,30 +332,40 @@ def insert_returning(connection: Any, rows: Sequence[Row]) -> set[tuple[str, str
     return inserted
 
 
-_SQLITE_FINGERPRINT_SQL = FINGERPRINT_SQL.replace("%(env)s", ":env")
+_SQLITE_FINGERPRINT_SQL = "SELECT " + ", ".join(fingerprint_figures(":env"))
 _PG_VALUES = "(" + ", ".join("%s::jsonb" if column == "properties" else "%s" for column in COLUMNS) + ")"
-# each environment's fingerprint (FINGERPRINT_SQL's three figures, as text for the UNION) and the
-# roll-ups to maintain, as rows of the group committer's one statement (`insert_confirmed`)
-_PG_FINGERPRINTS = (
-    "SELECT 0, e.env, (SELECT max(version) FROM catalog_versions WHERE environment = e.env)::text, "
-    "(SELECT revision FROM api_resource_revisions WHERE environment = e.env)::text, "
-    "(SELECT sum(last_number) FROM invoice_sequences WHERE environment = e.env)::text "
-    "FROM unnest(%s::text[]) AS e(env)"
-)
+
+
+def _pg_insert(rows: Sequence[Row]) -> tuple[str, list[Any]]:
+    """PostgreSQL: one INSERT of rows with distinct (environment, id), skipping those already
+    stored and returning the (environment, id) of those inserted, and its parameters. The rows
+    are taken in key order, like `_copy_postgres`, so that concurrent writers never deadlock."""
+    ordered = sorted(rows, key=_key)
+    return (f"INSERT INTO events ({', '.join(COLUMNS)}) VALUES {', '.join([_PG_VALUES] * len(ordered))} "
+            "ON CONFLICT DO NOTHING RETURNING environment, id", [value for row in ordered for value in row])
+
+
+# each environment's fingerprint (as text for the UNION) and the roll-ups to maintain, as rows of
+# the group committer's one statement (`insert_confirmed`)
+_PG_FINGERPRINTS = ("SELECT 0, e.env, " + ", ".join(f"{figure}::text" for figure in fingerprint_figures("e.env"))
+                    + " FROM unnest(%s::text[]) AS e(env)")
 _PG_REGISTERED = ("SELECT 2, environment, key, definition, state FROM rollup_meters "
                   "WHERE environment = ANY(%s::text[])")
 
 
-# `insert_at_once`'s condition: every expected fingerprint is its environment's current one, and
-# no roll-up is registered for the environments whose matched events the statement inserts
-_AT_ONCE_GUARD = (
-    "SELECT NULL, (1 / CASE WHEN NOT EXISTS (SELECT 1 FROM unnest(%s::text[], %s::int[], %s::bigint[], %s::bigint[]) "
-    "AS x(env, version, revision, finals) WHERE "
-    "(SELECT max(version) FROM catalog_versions WHERE environment = x.env) IS DISTINCT FROM x.version OR "
-    "coalesce((SELECT revision FROM api_resource_revisions WHERE environment = x.env), 0) <> x.revision OR "
-    "coalesce((SELECT sum(last_number) FROM invoice_sequences WHERE environment = x.env), 0) <> x.finals) "
-    "AND NOT EXISTS (SELECT 1 FROM rollup_meters WHERE environment = ANY(%s::text[])) THEN 1 ELSE 0 END)::text"
-)
+def _at_once_guard() -> str:
+    """`insert_at_once`'s condition: every expected fingerprint is its environment's current one
+    (compared as `as_fingerprint` reads it), and no roll-up is registered for the environments
+    whose matched events the statement inserts; a division by zero aborts the statement else."""
+    version, revision, finals = fingerprint_figures("x.env")
+    moved = (f"{version} IS DISTINCT FROM x.version OR coalesce({revision}, 0) <> x.revision OR "
+             f"coalesce({finals}, 0) <> x.finals")
+    return ("SELECT NULL, (1 / CASE WHEN NOT EXISTS (SELECT 1 FROM unnest(%s::text[], %s::int[], %s::bigint[], "
+            f"%s::bigint[]) AS x(env, version, revision, finals) WHERE {moved}) "
+            "AND NOT EXISTS (SELECT 1 FROM rollup_meters WHERE environment = ANY(%s::text[])) THEN 1 ELSE 0 END)::text")
+
+
+_AT_ONCE_GUARD = _at_once_guard()
 _REFUSED = "22012"  # division by zero: the guard's way to abort the statement
 
 
@@ -374,12 +380,9 @@ def insert_at_once(connection: Any, expected: Sequence[tuple[str, Fingerprint]],
     as a whole, nothing is written, and None is returned (the caller writes the rows the usual
     way, `insert_confirmed` in a transaction, which reads the fingerprints and maintains the
     roll-ups). The condition is read in the insert's own snapshot, as `insert_confirmed` reads it."""
-    ordered = sorted(rows, key=_key)
     maintained = sorted({row[0] for row in rows if row[7] == "matched"})
-    statement = (f"WITH inserted AS (INSERT INTO events ({', '.join(COLUMNS)}) VALUES "
-                 f"{', '.join([_PG_VALUES] * len(ordered))} ON CONFLICT DO NOTHING RETURNING environment, id) "
-                 f"SELECT environment, id FROM inserted UNION ALL {_AT_ONCE_GUARD}")
-    parameters = [value for row in ordered for value in row]
+    insert, parameters = _pg_insert(rows)
+    statement = f"WITH inserted AS ({insert}) SELECT environment, id FROM inserted UNION ALL {_AT_ONCE_GUARD}"
     parameters += [[environment for environment, _ in expected], [f.catalog_version for _, f in expected],
                    [f.resources_revision for _, f in expected], [f.finals for _, f in expected], maintained]
     raw = connection.connection.driver_connection
@@ -417,13 +420,11 @@ def insert_confirmed(connection: Any, environments: Sequence[str], rows: Sequenc
     # by `rollups.build` only once this transaction ended (it waits for events' writers), and one
     # registered before is in it
     maintained = sorted({row[0] for row in rows if row[7] == "matched"})
-    ordered = sorted(rows, key=_key)
-    parts, parameters = [], []
-    if ordered:
-        parts.append(f"WITH inserted AS (INSERT INTO events ({', '.join(COLUMNS)}) VALUES "
-                     f"{', '.join([_PG_VALUES] * len(ordered))} ON CONFLICT DO NOTHING RETURNING environment, id) "
-                     "SELECT 1, environment, id, NULL, NULL FROM inserted")
-        parameters += [value for row in ordered for value in row]
+    parts: list[str] = []
+    parameters: list[Any] = []
+    if rows:
+        insert, parameters = _pg_insert(rows)
+        parts.append(f"WITH inserted AS ({insert}) SELECT 1, environment, id, NULL, NULL FROM inserted")
     if environments:
         parts.append(_PG_FINGERPRINTS)
         parameters.append(list(environments))

@@ -8,7 +8,7 @@ import pytest
 
 from .test_solvimon_sdk import Live, catalog_of
 from .test_solvimon_subscription_atomic import schedules_of
-from .test_solvimon_subscriptions import pin, plans_and_customer, server
+from .test_solvimon_subscriptions import draft_subscription, pin, plans_and_customer, server
 
 __all__ = ["server"]
 
@@ -26,9 +26,7 @@ def test_activating_all_goes_past_a_refused_draft_and_names_each_refusal(
         server: Live, monkeypatch: pytest.MonkeyPatch) -> None:
     pin(monkeypatch, "2026-05-10T12:00:00Z")
     plans_and_customer(server)
-    made = server.http("POST", "/v1/pricing-plan-subscriptions", json={
-        "reference": "acme-main", "customer_reference": "acme", "name": "Acme main"})
-    assert made.status_code == 201, made.text  # a DRAFT subscription: each DRAFT schedule may carry an end
+    draft_subscription(server, "acme-main", "Acme main")  # a DRAFT subscription: each DRAFT schedule may carry an end
     first = _draft(server, "basic", "2026-05-01T00:00:00Z", end="2026-09-01T00:00:00Z")
     # once the first is active the subscription bills, and a DRAFT with an end is refused: these two
     second = _draft(server, "pro", "2026-06-01T00:00:00Z", end="2026-08-01T00:00:00Z")

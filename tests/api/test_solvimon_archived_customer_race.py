@@ -9,7 +9,7 @@ import pytest
 from .held_writes import held_while
 from .test_solvimon_sdk import Live
 from .test_solvimon_subscription_atomic import CREATE, seen
-from .test_solvimon_subscriptions import pin, plans_and_customer, server
+from .test_solvimon_subscriptions import draft_subscription, pin, plans_and_customer, server
 
 __all__ = ["server"]
 
@@ -35,9 +35,7 @@ def test_a_draft_given_its_schedule_while_its_customer_is_archived_stays_a_draft
         server: Live, monkeypatch: pytest.MonkeyPatch) -> None:
     pin(monkeypatch, "2026-05-10T12:00:00Z")
     plans_and_customer(server)
-    draft = server.http("POST", "/v1/pricing-plan-subscriptions", json={
-        "reference": "acme-main", "customer_reference": "acme", "name": "Acme main"})
-    assert draft.status_code == 201, draft.text
+    draft_subscription(server, "acme-main", "Acme main")
     before = seen(server)
     scheduled, archived = held_while(monkeypatch, lambda: server.http("POST", "/v1/pricing-plan-schedules", json={
         "pricing_plan_subscription_id": "acme-main", "pricing_plan_id": "basic",

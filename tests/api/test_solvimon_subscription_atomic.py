@@ -17,7 +17,7 @@ from ratecard.store import resources as store_resources
 from ..solvimon_sdk import errors, m, sv
 from .held_writes import held_while
 from .test_solvimon_sdk import Live, V, catalog_of
-from .test_solvimon_subscriptions import at, pin, plans_and_customer, server, subscribe
+from .test_solvimon_subscriptions import at, draft_subscription, pin, plans_and_customer, server, subscribe
 
 __all__ = ["server"]
 
@@ -121,9 +121,7 @@ def test_a_draft_given_its_schedule_stays_a_draft_when_the_row_fails(
         server: Live, monkeypatch: pytest.MonkeyPatch) -> None:
     pin(monkeypatch, "2026-05-10T12:00:00Z")
     plans_and_customer(server)
-    draft = server.http("POST", "/v1/pricing-plan-subscriptions", json={
-        "reference": "acme-later", "customer_reference": "acme", "name": "Later"})
-    assert draft.status_code == 201, draft.text
+    draft_subscription(server, "acme-later", "Later")
     before = seen(server)
     assert before["solvimon"] == [("acme-later", "DRAFT", "Later", None, [])]
     schedule = {"pricing_plan_id": "basic", "start_at": "2026-06-01T00:00:00Z"}

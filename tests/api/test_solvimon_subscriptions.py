@@ -53,6 +53,13 @@ def plans_and_customer(server: Live, reference: str = "acme", activate: bool = T
         customers.post_customers_by_resource_id_or_reference_activate(V, reference)
 
 
+def draft_subscription(server: Live, reference: str, name: str, customer: str = "acme") -> None:
+    """A DRAFT subscription (no schedule yet), made over HTTP."""
+    made = server.http("POST", "/v1/pricing-plan-subscriptions", json={
+        "reference": reference, "customer_reference": customer, "name": name})
+    assert made.status_code == 201, made.text
+
+
 def subscribe(api: sv.PricingPlanSubscriptionsApi, reference: str, plan: str, start: str,
               customer: str = "acme", **fields: Any) -> m.PricingPlanSubscription:
     """Solvimon's init with an existing customer: the subscription and its first schedule in one

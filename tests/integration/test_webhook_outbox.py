@@ -258,3 +258,29 @@ def test_payment_succeeded_names_the_invoice_number_when_marked_paid_by_its_draf
     payments.mark_paid(store, f"DRAFT-{invoice.draft_number}", "TRANSFER-2", later(2))
     [succeeded] = _events(store, "payment.succeeded")
     assert succeeded["data"]["invoice_number"] == invoice.number
+
+
+IMPORTED = """id,Customer ID,Customer Name,Plan,Start Date (UTC),Current Period End (UTC),Currency
+sub_one,cus_one,One GmbH,pro,2026-01-01 00:00,2026-03-01 00:00,EUR
+sub_two,cus_two,Two SA,pro,2026-01-01 00:00,2026-03-01 00:00,EUR
+"""
+
+
+def test_a_crash_right_after_a_subscriptions_import_keeps_subscription_created_for_each(
+        store: Store, tmp_path, receiver: Receiver) -> None:
+    from ratecard.services.subscriptions import import_subscriptions
+
+    export = tmp_path / "subscriptions.csv"
+    export.write_text(IMPORTED)
+    import_subscriptions(store, export, NOW, mapping="stripe-subscriptions", dry_run=True)
+    assert _events(store, "subscription.created") == []  # a dry run stores nothing, sends nothing
+    before = _scalar(store, "SELECT max(version) FROM catalog_versions")
+    with stops_once(store, lambda: _scalar(store, "SELECT max(version) FROM catalog_versions") != before):
+        import_subscriptions(store, export, NOW, mapping="stripe-subscriptions")
+    version = _scalar(store, "SELECT max(version) FROM catalog_versions")
+    sent = _events(store, "subscription.created")
+    assert sorted(event["data"]["reference"] for event in sent) == ["sub_one", "sub_two"]
+    assert {event["data"]["catalog_version"] for event in sent} == {version}
+    deliver_pending(store, "live", later(0.01))
+    assert sorted(orjson.loads(r["body"])["data"]["reference"] for r in receiver.on("/billing")
+                  if orjson.loads(r["body"])["action"] == "subscription.created") == ["sub_one", "sub_two"]

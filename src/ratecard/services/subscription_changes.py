@@ -497,8 +497,7 @@ def apply_steps(change: ConfigChange, now: datetime, steps: Sequence[Step],
 
 def _events(steps: Sequence[Step], version: int) -> list[tuple[str, dict[str, Any]]]:
     """The webhook events of steps stored as catalog `version`."""
-    return [(_ACTIONS[step.action], {"object_type": "PRICING_PLAN_SUBSCRIPTION", "reference": step.reference,
-                                     "catalog_version": version})
+    return [(_ACTIONS[step.action], webhook_events.subscription_data(step.reference, version))
             for step in steps if step.action in _ACTIONS]
 
 

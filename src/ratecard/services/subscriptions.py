@@ -3,6 +3,7 @@ preview the invoice a customer gets next under a catalog (one not stored yet, sa
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import date, datetime
 from pathlib import Path
@@ -12,6 +13,7 @@ from ..billing.early import EarlyPlanner
 from ..billing.export import invoice_document
 from ..billing.run import charged_meters, measured_usage, price_cut, usage_windows
 from ..catalog import Catalog, SubscriptionSpec
+from ..catalog.schema import CatalogDocument
 from ..domain.instants import rfc3339, to_micros
 from ..domain.rating import Cut, RatingError, invoice_cuts
 from ..golive.subscriptions_import import SubscriptionImportError, plan_import
@@ -22,6 +24,7 @@ from ..store.invoices import existing_cuts
 from ..store.ledger import final_cuts
 from ..store.modes import load_modes
 from ..store.usage import aggregate_usage
+from . import webhook_events
 from .errors import Conflict, InvalidInput, NoCatalog
 from .reconcile import mapping_path
 
@@ -49,13 +52,29 @@ def import_subscriptions(store: Store, path: Path, now: datetime, environment: s
         if plan.problems:
             raise InvalidInput(f"{path}: {len(plan.problems)} problem(s); nothing was imported",
                                details=plan.problems)
-        version = loaded[0] if dry_run else save_version_on(store, plan.document, loaded[0], to_micros(now),
-                                                            environment)
+        version = loaded[0] if dry_run else save_version_on(
+            store, plan.document, loaded[0], to_micros(now), environment,
+            then=_created(store, environment, now, loaded[1], plan.document))
         if version is not None:
             return {"file": str(path), "subscriptions": plan.subscriptions, "new_customers": plan.customers,
                     "dry_run": dry_run, "catalog_version": version}
     raise Conflict(f"the catalog changed {ATTEMPTS} times while {path} was being imported; nothing was imported: "
                    "try again")
+
+
+def _created(store: Store, environment: str, now: datetime, before: CatalogDocument, after: CatalogDocument
+             ) -> Callable[[Any, int], None]:
+    """save_version_on's step queuing `subscription.created` for each subscription the import adds,
+    in the transaction that stores them (as a subscription created one at a time sends it)."""
+    known = {subscription.reference for subscription in before.subscriptions}
+    added = [subscription.reference for subscription in after.subscriptions if subscription.reference not in known]
+    box = webhook_events.outbox(store, environment, now)
+
+    def queue(connection: Any, version: int) -> None:
+        box.write(connection, [("subscription.created", webhook_events.subscription_data(reference, version))
+                               for reference in added])
+
+    return queue
 
 
 def preview_documents(store: Store, catalog: Catalog, version: int, customer: str, now: datetime,

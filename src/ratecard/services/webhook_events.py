@@ -104,6 +104,12 @@ def invoice_data(invoice: Any) -> dict[str, Any]:
             "tax": str(invoice.tax), "total": str(invoice.total), "issue_date": invoice.issue_date}
 
 
+def subscription_data(reference: str, catalog_version: int) -> dict[str, Any]:
+    """A subscription as a webhook event carries it: its reference and the catalog version that
+    holds the change."""
+    return {"object_type": "PRICING_PLAN_SUBSCRIPTION", "reference": reference, "catalog_version": catalog_version}
+
+
 def invoice_events(action: str, records: Sequence[Any]) -> list[tuple[str, dict[str, Any]]]:
     """`action` for each live invoice of `records` (a shadow invoice sends nothing)."""
     return [(action, invoice_data(record)) for record in records if getattr(record, "mode", "live") == "live"]

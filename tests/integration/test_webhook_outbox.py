@@ -249,6 +249,24 @@ def test_the_last_declined_charge_of_the_dunning_schedule_sends_payment_failed_t
     assert _events(store, "payment.succeeded") == [] and _events(store, "invoice.paid") == []
 
 
+def test_a_charge_whose_outcome_stayed_unknown_too_long_sends_payment_failed(
+        store: Store, stripe_standin: StripeStandIn) -> None:
+    """A charge sent to Stripe whose answer never came (the run was killed): after 23 hours Stripe
+    may have forgotten the idempotency key, so it is not sent again but failed for a person to check;
+    failed like a declined charge, it sends payment.failed, naming what to look for."""
+    from ratecard.domain.instants import to_micros
+    from ratecard.store.payments import update_payment
+
+    invoice = final_invoice(store)
+    [payment] = payments.find_payments(store)
+    assert update_payment(store, "live", payment.id, {"attempt": 1, "idempotency_key": "key-in-flight",
+                                                      "attempt_started_at": to_micros(NOW), "status": "pending"})
+    assert payments.run_payments(store, later(1)).payments == {"failed": 1}
+    [failed] = _events(store, "payment.failed")
+    assert failed["data"]["invoice_number"] == invoice.number and failed["data"]["status"] == "FAILED"
+    assert stripe_standin.executed == {}  # the key was never sent again
+
+
 def test_payment_succeeded_names_the_invoice_number_when_marked_paid_by_its_draft_reference(
         store: Store) -> None:
     """A final invoice can still be named by the draft reference it had; the webhook a receiver

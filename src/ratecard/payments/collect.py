@@ -179,7 +179,7 @@ def collect_one(store: Store, payment: PaymentRecord, now_us: int, dunning_days:
     `then`: what the recorded outcome writes in its transaction."""
     if payment.in_flight:
         if now_us - (payment.attempt_started_at or now_us) > UNKNOWN_AFTER_US:
-            return _unknown_for_too_long(store, payment, now_us)
+            return _unknown_for_too_long(store, payment, now_us, then)
         attempt, key, method = payment.attempt, payment.idempotency_key or "", payment.payment_method
     else:
         attempt = payment.attempt + 1
@@ -257,12 +257,15 @@ def failure_values(payment: PaymentRecord, failure: str | None, now_us: int,
             "failures": failures, "first_failed_at": first, "next_attempt_at": retry_at}
 
 
-def _unknown_for_too_long(store: Store, payment: PaymentRecord, now_us: int) -> str:
+def _unknown_for_too_long(store: Store, payment: PaymentRecord, now_us: int, then: Then | None = None) -> str:
     """Stripe has forgotten the key by now: sending it again could charge twice. A person checks
-    Stripe for a PaymentIntent with this key in its metadata, then marks the invoice paid or retries."""
+    Stripe for a PaymentIntent with this key in its metadata, then marks the invoice paid or retries.
+    Failed like any failed attempt, so `then` writes what a failure does (payment.failed, carrying
+    this failure), in the same transaction."""
     failure = (f"the outcome of attempt {payment.attempt} is unknown: look in Stripe for a payment whose metadata "
                f"ratecard_idempotency_key is {payment.idempotency_key}, then mark the invoice paid or retry it")
     update_payment(store, payment.environment, payment.id,
                    {"status": "failed", "attempt_started_at": None, "next_attempt_at": None, "failure": failure,
-                    "updated_at": now_us}, attempt=payment.attempt, in_flight=True)
+                    "updated_at": now_us}, attempt=payment.attempt, in_flight=True,
+                   then=None if then is None else lambda connection: then(connection, payment, "failed"))
     return "failed"

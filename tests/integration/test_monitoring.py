@@ -224,3 +224,35 @@ def test_counting_never_fails_an_import(db_url: str, tmp_path: Path) -> None:
     flush()  # the figures cannot be written: a logged warning, no exception
     assert report.stored == len(EVENTS)
     store.dispose()
+
+
+def test_a_reader_sees_the_counts_the_flush_timer_is_still_writing(db_url: str, monkeypatch: pytest.MonkeyPatch
+                                                                   ) -> None:
+    """The timer took this process's counts and is writing them (slowly, the machine is busy) when a
+    reader asks for the figures: the reader's own flush waits for that write, so the figures it
+    reads hold every event counted before it asked."""
+    import threading
+    import time
+    from collections import Counter
+
+    from ratecard.ingest import figures
+
+    store, _ = workspace(db_url)
+    try:
+        slow, writing = figures.add_counters, threading.Event()
+
+        def slow_add(*args, **kwargs):
+            writing.set()
+            time.sleep(0.5)
+            return slow(*args, **kwargs)
+
+        monkeypatch.setattr(figures, "add_counters", slow_add)
+        figures.record(store, "live", NOW, Counter({("accepted", ""): 7}))
+        timer = threading.Thread(target=figures.flush)  # what the timer runs once a second
+        timer.start()
+        assert writing.wait(10)
+        read = ingestion_minutes(store, "live", NOW, 5)
+        timer.join()
+        assert read["totals"]["accepted"] == 7
+    finally:
+        store.dispose()

@@ -61,37 +61,42 @@ def record(store: Store, environment: str, now: datetime, counts: Counter) -> No
 
 
 def flush() -> None:
-    """Write every count held in memory (one upsert per store, environment and minute)."""
+    """Write every count held in memory (one upsert per store, environment and minute). Returns
+    once every count recorded before the call is in the database, also those another thread (the
+    timer) took just before and is still writing: a reader that flushes first sees them all."""
     global _timer
-    with _lock:
-        taken = list(_pending.values())
-        _pending.clear()
-        if _timer is not None:
-            _timer.cancel()
-            _timer = None
-    for store, by_minute in taken:
-        _write(store, by_minute)
+    # the write lock before the counts are taken: whoever took counts writes them before the next
+    # flush can return (taking them and then waiting for the lock left a window where a reader's
+    # flush found nothing to take and read the database before the timer's write committed)
+    with _write_lock:
+        with _lock:
+            taken = list(_pending.values())
+            _pending.clear()
+            if _timer is not None:
+                _timer.cancel()
+                _timer = None
+        for store, by_minute in taken:
+            _write(store, by_minute)
 
 
 def flush_store(store: Store) -> None:
-    """Write the counts held for this one store now (it is about to close)."""
-    with _lock:
-        entry = _pending.pop(id(store), None)
-    if entry is not None:
-        _write(*entry)
-    else:
-        with _write_lock:  # the timer may be writing this store's counts right now: let it finish
-            pass
+    """Write the counts held for this one store now (it is about to close); returns once they and
+    any the timer is writing are in the database."""
+    with _write_lock:
+        with _lock:
+            entry = _pending.pop(id(store), None)
+        if entry is not None:
+            _write(*entry)
 
 
 def _write(store: Store, by_minute: dict[tuple[str, int], Counter]) -> None:
-    with _write_lock:
-        for (environment, minute), counts in sorted(by_minute.items()):
-            try:
-                add_counters(store, environment, minute, dict(counts))
-            except Exception as exc:  # noqa: BLE001 - figures must never fail an ingestion (or an exit)
-                log.warning("ingestion figures of %s (minute %s) were not written: %s", environment, minute,
-                            str(exc).splitlines()[0])
+    """Upsert the counts; the caller holds _write_lock."""
+    for (environment, minute), counts in sorted(by_minute.items()):
+        try:
+            add_counters(store, environment, minute, dict(counts))
+        except Exception as exc:  # noqa: BLE001 - figures must never fail an ingestion (or an exit)
+            log.warning("ingestion figures of %s (minute %s) were not written: %s", environment, minute,
+                        str(exc).splitlines()[0])
 
 
 atexit.register(flush)

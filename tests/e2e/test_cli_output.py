@@ -118,6 +118,9 @@ def test_demo_prints_tables_and_sentences_and_the_next_commands(tmp_path: Path) 
                     "--out", str(workspace / "events.jsonl"), "--month", "2026-10", "--with-problems"], check=True,
                    capture_output=True)
     cli = Cli(tmp_path, "demo.db")
+    # an activated environment: `ratecard` on PATH is this one, so the suggestions name it plainly
+    # (without it they name its path: test_demo_hints.py)
+    cli.env["PATH"] = f"{RATECARD.parent}{os.pathsep}{os.environ.get('PATH', '')}"
     shown = cli.ok("demo", "--examples", workspace, timeout=300)
     assert not re.search(r"[{}]", shown.out), f"no raw Python dicts\n{shown}"
     assert "rejected: " in shown.out and "Draft invoices by currency" in shown.out, str(shown)

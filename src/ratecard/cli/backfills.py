@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated, Any
 
 import typer
@@ -23,10 +24,13 @@ def create(
     replace: Annotated[bool, typer.Option("--replace", help="At close, the window's stored events (of the "
                                                             "customer, with --customer) are replaced.")] = False,
     customer: Annotated[str | None, typer.Option("--customer", help="Only this customer's events.")] = None,
+    id_only: Annotated[bool, typer.Option("--id-only", help="Print the backfill's id alone, for a script: "
+                                                            "BF=$(ratecard backfill create ... --id-only).")] = False,
     db: DbOption = None,
     json_output: JsonOption = False,
 ) -> None:
-    """Open a pending backfill for [FROM, TO); refused when it overlaps another pending one, or an archived month."""
+    """Open a pending backfill for [FROM, TO); refused when it overlaps another pending one, or an archived month.
+    The same request again (window, customer, --replace) gives back the pending backfill it made."""
     from ..services.backfills import open_backfill
     from ..services.parsing import parse_instant
 
@@ -36,10 +40,17 @@ def create(
     if json_output:
         emit_json(document)
         return
+    if id_only:
+        sys.stdout.write(document["id"] + "\n")
+        return
     scope = f" for customer {customer}" if customer else ""
     mode = ("replacing the window's stored events at close" if replace
             else "adding to the window's stored events at close")
-    say(out, f"backfill {document['id']} pending: [{document['from']}, {document['to']}){scope}, {mode}")
+    if not document["created"]:
+        say(out, f"backfill {document['id']} is already pending for this window (created {document['created_at']}, "
+                 f"{document['events']} event(s) imported so far): nothing new was created, use it")
+    else:
+        say(out, f"backfill {document['id']} pending: [{document['from']}, {document['to']}){scope}, {mode}")
     say(out, f"next: ratecard events import FILE --backfill {document['id']}; then ratecard backfill close "
              f"{document['id']}")
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import shlex
+import shutil
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -51,22 +55,50 @@ def print_summary(summary: dict[str, Any], db: str | None) -> None:
     out.print(top)
     first = summary["largest"][0]["number"] if summary["largest"] else "DRAFT-1"
     option = db_argument(db)
-    print_console_login(summary["console"], option)
+    program = program_name()
+    if program != "ratecard":
+        say(out, f"(`ratecard` is not on this shell's PATH, so the commands below name it by its path; "
+                 f"`source {_beside(program, 'activate')}` makes plain `ratecard` work in this shell)")
+    print_console_login(summary["console"], option, program)
     say(out, "Next, try:")
-    for command in (f"ratecard invoices list{option}", f"ratecard invoices show {first}{option}",
-                    f"ratecard golive check{option}", f"ratecard invoices export --format csv{option}"):
+    for command in (f"{program} invoices list{option}", f"{program} invoices show {first}{option}",
+                    f"{program} golive check{option}", f"{program} invoices export --format csv{option}"):
         say(out, f"  {command}")
 
 
-def print_console_login(console: dict[str, Any], option: str) -> None:
+def program_name() -> str:
+    """How a printed command calls ratecard so that it runs as printed: plain `ratecard` when that
+    name finds this installation on PATH (an activated environment), else its path, relative to the
+    working directory when it is inside it (`.venv/bin/ratecard` from the project folder, as
+    `make demo` runs it before anyone activated the environment)."""
+    installed = Path(os.path.abspath(Path(sys.executable).parent / "ratecard"))
+    if not installed.is_file():
+        return "ratecard"  # not a console-script installation: nothing better to name
+    found = shutil.which("ratecard")
+    if found is not None and os.path.samefile(found, installed):
+        return "ratecard"
+    try:
+        relative = installed.relative_to(Path.cwd())
+    except ValueError:
+        return shlex.quote(str(installed))
+    return shlex.quote(str(relative) if relative.parent != Path(".") else f"./{relative}")
+
+
+def _beside(program: str, name: str) -> str:
+    """The file `name` in the folder of the printed program (the environment's activate script)."""
+    folder = os.path.dirname(shlex.split(program)[0])
+    return shlex.quote(os.path.join(folder, name))
+
+
+def print_console_login(console: dict[str, Any], option: str, program: str = "ratecard") -> None:
     """How to open the console on this data: the command, the address, the demo login."""
     say(out, "Open the console on this data:")
-    say(out, f"  ratecard serve{option}")
+    say(out, f"  {program} serve{option}")
     say(out, f"  then http://127.0.0.1:8000/console/ and sign in as {console['email']} ({console['role']})")
     if console["password"] is None:
-        say(out, f"  (that user existed already: its password was left as it was; `ratecard users reset "
+        say(out, f"  (that user existed already: its password was left as it was; `{program} users reset "
                  f"{console['email']}{option}` sets a new one)")
         return
     say(out, f"  password: {console['password']}")
     say(out, "  (a fixed demo password, fine only because this demo database stays on this machine; "
-             f"`ratecard users reset {console['email']}{option}` sets your own)")
+             f"`{program} users reset {console['email']}{option}` sets your own)")

@@ -15,6 +15,7 @@ from decimal import ROUND_HALF_UP, Decimal, localcontext
 from functools import wraps
 from typing import ParamSpec, TypeVar
 
+from .formatting import display_price
 from .model import DocumentError, DocumentLine, InvoiceView, Party
 from .rules import within_r120_slack
 
@@ -100,7 +101,12 @@ def einvoice_lines(view: InvoiceView) -> list[EInvoiceLine]:
         quantity = line.quantity * factor
         price = line.unit_amount
         note = None
-        if price < 0 or (quantity * price).quantize(unit) != net or not within_r120_slack(quantity * price, net):
+        if _states(quantity, price, net, unit):
+            # the price the PDF shows (an average to 6 decimals or 6 significant digits) when it
+            # states the net amount too; which lines are stated by their price does not change
+            shown = display_price(price, view.digits)
+            price = shown if _states(quantity, shown, net, unit) else price
+        else:
             # a tiered, prorated or minimum line: its unit price is no factor of its amount (or
             # rounds to it by more than R120's 0.02, as yen do), so it is stated as one unit (minus
             # one for a credit) at the amount
@@ -110,6 +116,13 @@ def einvoice_lines(view: InvoiceView) -> list[EInvoiceLine]:
         lines.append(EInvoiceLine(str(line.position), line.code, line.description, note, quantity, price, net,
                                   line.service_start, max(line.service_end, line.service_start)))
     return lines
+
+
+def _states(quantity: Decimal, price: Decimal, net: Decimal, unit: Decimal) -> bool:
+    """Whether quantity × price states the net amount: it rounds to it in the currency's digits and
+    stays within R120's slack of it, with a price that is not negative (BR-27)."""
+    stated = quantity * price
+    return price >= 0 and stated.quantize(unit) == net and within_r120_slack(stated, net)
 
 
 def tier_lines(line: DocumentLine, factor: Decimal, unit: Decimal) -> list[EInvoiceLine]:

@@ -9,7 +9,15 @@ from typing import Any
 from ..domain.instants import to_micros
 from ..golive.backfill import close_backfill, describe, revert_backfill
 from ..store import Store
-from ..store.backfills import BackfillError, BackfillNotFound, create_backfill, get_backfill, list_backfills
+from ..store.backfills import (
+    PENDING,
+    Backfill,
+    BackfillError,
+    BackfillNotFound,
+    create_backfill,
+    get_backfill,
+    list_backfills,
+)
 from ..store.partitions import archived_months
 from .errors import Conflict, InvalidInput, NotFound
 
@@ -18,7 +26,11 @@ STATUSES = ("pending", "closed", "reverted")
 
 def open_backfill(store: Store, start: datetime, end: datetime, now: datetime, environment: str = "live", *,
                   customer: str | None = None, replace: bool = False) -> dict[str, Any]:
-    """A pending backfill for [start, end); refused when it overlaps another pending one."""
+    """A pending backfill for [start, end); refused when it overlaps another pending one.
+
+    Asking again for a backfill that is already pending with the same window, customer and
+    --replace gives that one back (`created` false) rather than a refusal: a script or a tour run
+    twice goes on importing into the same backfill, as an idempotent create does elsewhere."""
     if start >= end:
         raise InvalidInput(f"{end.isoformat()} must be after the window's start {start.isoformat()} "
                            "(the window is [from, to))", field="to")
@@ -28,12 +40,28 @@ def open_backfill(store: Store, start: datetime, end: datetime, now: datetime, e
         # its close would recompute those months' final invoices without their archived events
         raise Conflict(f"the window covers archived month(s) {', '.join(archived)} (detached from events); "
                        "attach the archive again before backfilling it (docs/scaling.md, Monthly partitions)")
+    start_ts, end_ts = to_micros(start), to_micros(end)
+    same = _pending_twin(store, environment, start_ts, end_ts, customer, replace)
+    if same is not None:
+        return {**describe(same), "created": False}
     try:
-        backfill = create_backfill(store, environment, to_micros(start), to_micros(end), customer, replace,
-                                   to_micros(now))
+        backfill = create_backfill(store, environment, start_ts, end_ts, customer, replace, to_micros(now))
     except BackfillError as exc:
+        same = _pending_twin(store, environment, start_ts, end_ts, customer, replace)  # a twin made meanwhile
+        if same is not None:
+            return {**describe(same), "created": False}
         raise Conflict(str(exc)) from None
-    return describe(backfill)
+    return {**describe(backfill), "created": True}
+
+
+def _pending_twin(store: Store, environment: str, start_ts: int, end_ts: int, customer: str | None,
+                  replace: bool) -> Backfill | None:
+    """The pending backfill asking for exactly this, if there is one."""
+    for backfill in list_backfills(store, environment, PENDING):
+        if (backfill.start_ts, backfill.end_ts, backfill.customer, backfill.replace) == (start_ts, end_ts, customer,
+                                                                                          replace):
+            return backfill
+    return None
 
 
 def find_backfills(store: Store, environment: str = "live", status: str | None = None, *, limit: int | None = None,

@@ -39,8 +39,13 @@ LIFETIME_MICROS = 12 * 3600 * 1_000_000
 TOUCH_EVERY_MICROS = 60 * 1_000_000  # last-seen is written at most once a minute, not on every page
 MIN_PASSWORD = 12
 MAX_PASSWORD = 1024  # argon2 hashes any length; the bound keeps one login from costing a megabyte of hashing
-MAX_EMAIL = 254
+MAX_EMAIL = 254  # RFC 5321's longest forward path, less its angle brackets
+MAX_LOCAL_PART = 64
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# What a new user's address may not hold: markup and quoting characters (an address is shown in the
+# console, in logs and in CSV exports; a plausible one never needs them: RFC 5322's quoted local
+# parts and address literals are refused) and a backslash.
+NOT_IN_ADDRESS = frozenset('<>"\'`()[]\\,;:')
 
 _hasher = PasswordHasher()
 _dummy: list[str] = []  # the hash below, made once per process
@@ -95,6 +100,33 @@ def normalize_email(email: str) -> str:
     return cleaned
 
 
+def plausible_email(email: str) -> str:
+    """A new user's address, normalized, or InvalidInput saying what makes it implausible: one @,
+    no whitespace, no control or invisible characters, none of NOT_IN_ADDRESS, at most MAX_EMAIL
+    characters (a part before @ of at most MAX_LOCAL_PART), a domain of non-empty labels with a
+    dot. Checked where users are created only: signing in and finding an existing user keep the
+    looser normalize_email, so a user created before this rule can still be disabled or reset."""
+    cleaned = unicodedata.normalize("NFKC", email).strip().lower()
+    shown = f"{email[:80]!r} is not an e-mail address"
+    if len(cleaned) > MAX_EMAIL:
+        raise InvalidInput(f"{shown}: it has {len(cleaned)} characters (at most {MAX_EMAIL})", field="email")
+    if cleaned.count("@") != 1:
+        raise InvalidInput(f"{shown}: it needs exactly one @, between the name and the domain", field="email")
+    odd = sorted({c for c in cleaned if c in NOT_IN_ADDRESS or unicodedata.category(c)[0] in "CZ"})
+    if odd:
+        raise InvalidInput(f"{shown}: it holds {' '.join(repr(c) for c in odd)} (an address has no spaces, quotes, "
+                           "brackets, markup or control characters)", field="email")
+    local, domain = cleaned.split("@")
+    if len(local) > MAX_LOCAL_PART:
+        raise InvalidInput(f"{shown}: the part before @ has {len(local)} characters (at most {MAX_LOCAL_PART})",
+                           field="email")
+    if not local or "." not in domain or local.startswith(".") or local.endswith(".") or ".." in local or \
+            any(not label for label in domain.split(".")):
+        raise InvalidInput(f"{shown}: it needs a name before @ and a domain with a dot after it, with no dot "
+                           "at the start or end of either or two in a row", field="email")
+    return normalize_email(email)
+
+
 def check_password(password: str) -> None:
     # no `field`: the CLI would name it as an option (`--password`), and the password comes from
     # --password-stdin or a prompt
@@ -112,7 +144,7 @@ def create_user(store: Store, email: str, role: str, password: str | None,
                 now: datetime) -> tuple[dict[str, Any], str | None]:
     """The new user's document, and the generated password when none was given (shown once)."""
     check_role(role)
-    address = normalize_email(email)
+    address = plausible_email(email)
     generated = None
     if password is None:
         password = generated = generated_password()

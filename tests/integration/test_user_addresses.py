@@ -25,7 +25,6 @@ REFUSED = [
     ("<script>@x.y", "it holds '<' '>'"),
     ('"boss"@example.com', "it holds '\"'"),
     ("o`reilly@example.com", "it holds '`'"),
-    ("it's@example.com", "it holds \"'\""),
     ("tab\there@example.com", "it holds '\\t'"),
     ("bell\x07@example.com", "it holds '\\x07'"),
     ("zero\u200bwidth@example.com", "it holds '\\u200b'"),
@@ -49,10 +48,11 @@ def test_an_implausible_address_is_refused_in_one_sentence(db_url: str, address:
 
 def test_ordinary_addresses_are_still_taken(db_url: str) -> None:
     url = at_head(db_url)
-    for address in ("Ops.Lead+billing@Example.com", "jürgen@münchen.de", "a_b-c@sub.example.co.uk"):
+    for address in ("Ops.Lead+billing@Example.com", "jürgen@münchen.de", "a_b-c@sub.example.co.uk",
+                    "o'brien@example.ie"):
         code, out, err = _cli(url, "users", "create", address, "--role", "viewer", "--json")
         assert code == 0, err
         assert json.loads(out)["email"] == address.lower()
     code, out, _ = _cli(url, "users", "list", "--json")
     assert [user["email"] for user in json.loads(out)] == sorted(
-        ["ops.lead+billing@example.com", "jürgen@münchen.de", "a_b-c@sub.example.co.uk"])
+        ["ops.lead+billing@example.com", "jürgen@münchen.de", "a_b-c@sub.example.co.uk", "o'brien@example.ie"])

@@ -44,8 +44,9 @@ MAX_LOCAL_PART = 64
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 # What a new user's address may not hold: markup and quoting characters (an address is shown in the
 # console, in logs and in CSV exports; a plausible one never needs them: RFC 5322's quoted local
-# parts and address literals are refused) and a backslash.
-NOT_IN_ADDRESS = frozenset('<>"\'`()[]\\,;:')
+# parts and address literals are refused) and a backslash. The apostrophe stays allowed: real
+# addresses hold it (o'brien@…), and every output escapes it like any other text.
+NOT_IN_ADDRESS = frozenset('<>"`()[]\\,;:')
 
 _hasher = PasswordHasher()
 _dummy: list[str] = []  # the hash below, made once per process

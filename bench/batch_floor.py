@@ -303,6 +303,13 @@ def measure_batches(stores: list[str], batches: int, rounds: int, folder: Path) 
     events = batches * BATCH_SIZE
     events_file = folder / "batch-events.jsonl"
     data.write_events(events_file, events)
+    try:
+        return _rounds(stores, events, events_file, rounds, folder)
+    finally:
+        events_file.unlink(missing_ok=True)  # the servers' logs stay in `folder`
+
+
+def _rounds(stores: list[str], events: int, events_file: Path, rounds: int, folder: Path) -> list[dict]:
     rows = []
     for round_number in range(1, rounds + 1):
         for store in stores:

@@ -117,17 +117,31 @@ class _BatchWriter(_GroupWriter):
             while self.pending:
                 if self.postgres:
                     rows, transport = self.pending.pop(0)
-                    async with connection.cursor() as cursor, cursor.copy(self.copy) as copy:
-                        for row in rows:
-                            await copy.write_row(row)
+                    await self.commit(connection, rows)
                     transport.write(_summary(len(rows)))
                     continue
                 waiting, self.pending = self.pending, []
-                self.write_sqlite(connection, [row for rows, _ in waiting for row in rows])
+                await self.commit(connection, [row for rows, _ in waiting for row in rows])
                 for rows, transport in waiting:
                     transport.write(_summary(len(rows)))
         finally:
             self.idle.append(connection)
+
+    async def commit(self, connection, rows: list[tuple]) -> None:
+        """`rows` in one durable transaction: a COPY in autocommit, or SQLite's executemany."""
+        if self.postgres:
+            async with connection.cursor() as cursor, cursor.copy(self.copy) as copy:
+                for row in rows:
+                    await copy.write_row(row)
+        else:
+            self.write_sqlite(connection, rows)
+
+    async def close(self) -> None:
+        for connection in self.idle:
+            if self.postgres:
+                await connection.close()
+            else:
+                connection.close()
 
 
 def serve_batch(host: str, port: int, workers: int, url: str) -> None:
@@ -168,14 +182,20 @@ def ideal_batch(url: str, folder: Path, events_file: Path, events: int, workers:
         with Server("", folder / f"batch-ideal-{workers}.log", command=command) as server:
             result = _send_batches(server, "no-key", events_file, events)
     finally:
-        store = open_store(url, migrate=False)
-        with store.engine.begin() as connection:
-            stored = connection.exec_driver_sql(f"SELECT count(*) FROM {TABLE}").scalar_one()
-            connection.exec_driver_sql(f"DROP TABLE {TABLE}")
-        store.dispose()
+        stored = _drop_copy(url)
     if stored != events:
         raise SystemExit(f"the ideal batch server stored {stored} of {events} rows")
     return result
+
+
+def _drop_copy(url: str) -> int:
+    """Drops the copy of events; returns the rows it held."""
+    store = open_store(url, migrate=False)
+    with store.engine.begin() as connection:
+        stored = connection.exec_driver_sql(f"SELECT count(*) FROM {TABLE}").scalar_one()
+        connection.exec_driver_sql(f"DROP TABLE {TABLE}")
+    store.dispose()
+    return stored
 
 
 def ratecard_batch(url: str, folder: Path, events_file: Path, events: int, workers: int = 2) -> dict:
@@ -289,17 +309,60 @@ def bare_batch(url: str, events: int) -> dict:
         cpu = time.process_time() - started
     # SQLite: the database runs in this process; PostgreSQL: this process and its backend (the
     # whole call: connecting, copying the table, the COPY, the count and DROP)
-    database_ns = 0 if sqlite else backend.ns
-    per_event = None if database_ns is None else round((cpu * 1e9 + database_ns) / events / 1000, 2)
     return {"events_per_second": round(events / bare["seconds"], 1), "seconds": round(bare["seconds"], 3),
-            "cpu_us_per_event": per_event,
-            "database_cpu_us_per_event": None if database_ns is None else round(database_ns / events / 1000, 2),
+            **_cpu(cpu, 0 if sqlite else backend.ns, events),
             "how": "executemany INSERT, one transaction" if sqlite else "COPY, one transaction"}
 
 
+def bare_per_request(url: str, events: int) -> dict:
+    """The bare baseline's rows committed BATCH_SIZE at a time, one transaction after the other,
+    with the ideal server's writer and connection but no HTTP, no decoding and no concurrency:
+    what committing each request durably on its own costs against one transaction for all."""
+    import asyncio
+
+    from .run import settle
+
+    empty_copy_of_events(url, migrate=True)
+    settle(url)
+    rows = data.event_rows(events, data.to_micros(data.NOW))
+
+    async def commit_each() -> float:
+        writer = _BatchWriter(url)
+        await writer.open()
+        connection = writer.idle[0]
+        started = time.perf_counter()
+        for start in range(0, len(rows), BATCH_SIZE):
+            await writer.commit(connection, rows[start:start + BATCH_SIZE])
+        seconds = time.perf_counter() - started
+        await writer.close()
+        return seconds
+
+    sqlite = url.startswith("sqlite")
+    try:
+        with BackendCpu(make_url(url).database if not sqlite else "") as backend:
+            started = time.process_time()
+            seconds = asyncio.run(commit_each())
+            cpu = time.process_time() - started
+    finally:
+        stored = _drop_copy(url)
+    if stored != events:
+        raise SystemExit(f"the per-request commits stored {stored} of {events} rows")
+    return {"events_per_second": round(events / seconds, 1), "seconds": round(seconds, 3), **_cpu(
+        cpu, 0 if sqlite else backend.ns, events)}
+
+
+def _cpu(process_seconds: float, database_ns: int | None, events: int) -> dict:
+    """CPU µs per event of this process and (PostgreSQL) its backends; None when not read."""
+    if database_ns is None:
+        return {"cpu_us_per_event": None, "database_cpu_us_per_event": None}
+    return {"cpu_us_per_event": round((process_seconds * 1e9 + database_ns) / events / 1000, 2),
+            "database_cpu_us_per_event": round(database_ns / events / 1000, 2)}
+
+
 def measure_batches(stores: list[str], batches: int, rounds: int, folder: Path) -> list[dict]:
-    """Per round and store, on a fresh database: ratecard, the bare baseline, the ideal server in
-    2 processes and in 1. Each row's ratio is to the same round's bare baseline."""
+    """Per round and store, on a fresh database: ratecard, the bare baseline, the same rows
+    committed per request without a server, the ideal server in 2 processes and in 1. Each row's
+    ratio is to the same round's bare baseline."""
     events = batches * BATCH_SIZE
     events_file = folder / "batch-events.jsonl"
     data.write_events(events_file, events)
@@ -322,6 +385,7 @@ def _rounds(stores: list[str], events: int, events_file: Path, rounds: int, fold
                 measured = {f"ratecard_batch_{store}": ratecard_batch(url, folder / f"ratecard-batch-{store}-"
                                                                       f"{round_number}", events_file, events),
                             f"bare_batch_{store}": bare_batch(url, events),
+                            f"bare_per_request_{store}": bare_per_request(url, events),
                             f"ideal_batch_{store}_2_processes": ideal_batch(url, folder, events_file, events, 2),
                             f"ideal_batch_{store}_1_process": ideal_batch(url, folder, events_file, events, 1)}
             bare = measured[f"bare_batch_{store}"]["events_per_second"]

@@ -41,6 +41,10 @@ with the same clients (api_bench's) and the same bodies (--batches of 1,000 even
 
 - `ratecard_batch`: `ratecard serve --workers 2` holding the catalog of these events.
 - `bare_batch`: api_bench's baseline, the same rows in one transaction (bench/baselines.py).
+- `bare_per_request`: no server: the same rows committed 1,000 at a time, one transaction after
+  the other, with the ideal server's writer (a diagnosis: what answering each request only
+  after its own durable commit costs, before any HTTP; servers overlap requests, so on
+  PostgreSQL, which commits them side by side, they can do better than it).
 - `ideal_batch`, in 2 processes and in 1: the same protocol server decoding each body with
   msgspec straight into the baseline's rows (no key, no validation, no duplicates, no catalog)
   and writing them durably into an empty copy of events before answering: SQLite executemany,

@@ -1,5 +1,6 @@
-"""The ceiling under batches: an ideal batch server, `ratecard serve` and the bare baseline, on
-the same load. Run through bench/http_floor.py (its docstring says how and what it means):
+"""The ceiling under batches: an ideal batch server and `ratecard serve` on the same load, the
+bare baseline and the same rows committed per request. Run through bench/http_floor.py (its
+docstring says how and what the rows mean):
 
     .venv/bin/python -m bench.http_floor --batches-only [--batches 100] [--rounds 2]
 

@@ -1,11 +1,14 @@
-"""The floor under single-event requests/s: servers that do nothing, against the bare baseline.
+"""The ceilings of the HTTP benchmarks: ideal servers and ratecard against the bare baselines.
 
-    .venv/bin/python -m bench.http_floor [--requests 4000] [--stores sqlite,postgresql] [--rounds 2]
+    .venv/bin/python -m bench.http_floor                  # single events, then batches (both stores)
+    .venv/bin/python -m bench.http_floor --single-only    # [--requests 4000]
+    .venv/bin/python -m bench.http_floor --batches-only   # [--batches 100]
+    options: [--stores sqlite,postgresql] [--rounds 2]
 
-`bench/api_bench.py` compares ratecard's single-event requests/s (4 client processes, one request
-in flight each) with 4 processes doing a bare INSERT + COMMIT per row. This asks how far any
-Python HTTP server could get on the same 2 cores, by measuring, in the same run and with the same
-4 lean clients (bench/http_client.py) and the same request bodies:
+Single events. `bench/api_bench.py` compares ratecard's single-event requests/s (4 client
+processes, one request in flight each) with 4 processes doing a bare INSERT + COMMIT per row.
+This asks how far any Python HTTP server could get on the same 2 cores, by measuring, in the
+same run and with the same 4 lean clients (bench/http_client.py) and the same request bodies:
 
 - `asgi_empty`: uvicorn as `ratecard serve --workers 2` runs it (httptools, uvloop, the same
   shared listener with TCP_NODELAY), serving an ASGI app that reads the body and answers 201
@@ -28,8 +31,37 @@ Python HTTP server could get on the same 2 cores, by measuring, in the same run 
 A server that stores the event and commits it durably can only be slower than its empty
 counterpart, and any server that checks the event can only be slower than the ideal one: when
 the ideal server's requests/s is below the bare baseline, the ratio 1.0 of single events to the
-bare baseline is out of reach here whatever a server does with the event. Prints one JSON object
-per measurement and a table.
+bare baseline is out of reach here whatever a server does with the event.
+
+Batches (bench/batch_floor.py). `api_bench`'s `api_batch` sends the events of bench/data.py as
+JSON arrays of 1,000 (`POST /v1/events`) from 4 client processes to `ratecard serve --workers
+2` and compares the events/s with one bare executemany INSERT (SQLite) / COPY (PostgreSQL) of
+the same rows in one transaction; its target is 0.7 of that. Per store, on a fresh database,
+with the same clients (api_bench's) and the same bodies (--batches of 1,000 events):
+
+- `ratecard_batch`: `ratecard serve --workers 2` holding the catalog of these events.
+- `bare_batch`: api_bench's baseline, the same rows in one transaction (bench/baselines.py).
+- `bare_per_request`: no server: the same rows committed 1,000 at a time, one transaction after
+  the other, with the ideal server's writer (a diagnosis: what answering each request only
+  after its own durable commit costs, before any HTTP; servers overlap requests, so on
+  PostgreSQL, which commits them side by side, they can do better than it).
+- `ideal_batch`, in 2 processes and in 1: the same protocol server decoding each body with
+  msgspec straight into the baseline's rows (no key, no validation, no duplicates, no catalog)
+  and writing them durably into an empty copy of events before answering: SQLite executemany,
+  group-committed, synchronous=FULL in WAL; PostgreSQL one COPY per request, its own transaction.
+
+Each batch row gives events/s, its ratio to the same round's bare baseline, and the CPU per
+event (a server's processes with the PostgreSQL backends of their connections; the bare
+baseline's process with its backend), which a shared machine's load moves much less than
+events/s. The bare baseline works on one core (and its backend), the servers on both, so the
+CPU figures say where the work is, not the events/s a quiet machine gives.
+
+A server must at least receive, decode and durably commit each request, so the ideal batch
+server is the ceiling for any server here: **if it stays below 0.7 of bare, the 0.7 target is
+out of reach for any server on this machine**, and ratecard's ratio is to be read against the
+ideal's rather than against 0.7.
+
+Prints one JSON object per measurement and a table for each part.
 """
 
 from __future__ import annotations
@@ -129,18 +161,24 @@ def _protocol_worker(host: str, port: int) -> None:
     uvloop.run(main())
 
 
-def serve_protocol(host: str, port: int, workers: int) -> None:
+def fork_workers(workers: int, target, *args) -> None:
+    """`workers` forked processes each running target(*args) (they share the port through
+    SO_REUSEPORT); returns when all have ended."""
     children = []
     for _ in range(workers):
         pid = os.fork()
         if pid == 0:
             try:
-                _protocol_worker(host, port)
+                target(*args)
             finally:
                 os._exit(0)
         children.append(pid)
     for pid in children:
         os.waitpid(pid, 0)
+
+
+def serve_protocol(host: str, port: int, workers: int) -> None:
+    fork_workers(workers, _protocol_worker, host, port)
 
 
 class _CommitProtocol(_EmptyProtocol):
@@ -207,8 +245,10 @@ class _GroupWriter:
         else:
             import sqlite3
 
+            # the cache as large as ratecard's store sets it (ratecard.store.db): a batch of
+            # rows does not spill dirty pages into the WAL before its commit
             connection = sqlite3.connect(self.url.removeprefix("sqlite:///"), isolation_level=None)
-            for pragma in ("journal_mode=WAL", "synchronous=FULL", "busy_timeout=60000"):
+            for pragma in ("journal_mode=WAL", "synchronous=FULL", "busy_timeout=60000", "cache_size=-262144"):
                 connection.execute(f"PRAGMA {pragma}")
             self.idle.append(connection)
 
@@ -227,40 +267,37 @@ class _GroupWriter:
                     await connection.execute(f"{self.insert_head} VALUES {values}",
                                              [value for row in rows for value in row], prepare=False)
                 else:
-                    connection.execute("BEGIN IMMEDIATE")
-                    connection.executemany(self.insert, rows)
-                    connection.execute("COMMIT")
+                    self.write_sqlite(connection, rows)
                 for _, transport in batch:
                     transport.write(_answer(201, FIXED))
         finally:
             self.idle.append(connection)
 
+    def write_sqlite(self, connection, rows: list[tuple]) -> None:
+        """One SQLite transaction holding `rows`, committed durably (synchronous=FULL)."""
+        connection.execute("BEGIN IMMEDIATE")
+        connection.executemany(self.insert, rows)
+        connection.execute("COMMIT")
 
-def _commit_worker(host: str, port: int, url: str) -> None:
+
+def commit_worker(host: str, port: int, url: str, protocol: type = _CommitProtocol,
+                  writer_class: type = _GroupWriter) -> None:
+    """One server process: `protocol` on the shared port, every connection handing its rows to
+    the process's one `writer_class`."""
     import uvloop
 
     async def main() -> None:
-        writer = _GroupWriter(url)
+        writer = writer_class(url)
         await writer.open()
-        _CommitProtocol.writer = writer
-        server = await asyncio.get_running_loop().create_server(_CommitProtocol, host, port, reuse_port=True)
+        protocol.writer = writer
+        server = await asyncio.get_running_loop().create_server(protocol, host, port, reuse_port=True)
         await server.serve_forever()
 
     uvloop.run(main())
 
 
 def serve_commit(host: str, port: int, workers: int, url: str) -> None:
-    children = []
-    for _ in range(workers):
-        pid = os.fork()
-        if pid == 0:
-            try:
-                _commit_worker(host, port, url)
-            finally:
-                os._exit(0)
-        children.append(pid)
-    for pid in children:
-        os.waitpid(pid, 0)
+    fork_workers(workers, commit_worker, host, port, url)
 
 
 def ideal_server(url: str, folder: Path, requests: int, workers: int = 2) -> dict:
@@ -372,18 +409,30 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     parser = argparse.ArgumentParser(prog="python -m bench.http_floor", description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=4_000, help="single-event requests per measurement")
+    parser.add_argument("--batches", type=int, default=100, help="batches of 1,000 events per batch measurement")
     parser.add_argument("--stores", default="sqlite,postgresql")
     parser.add_argument("--rounds", type=int, default=2, help="measurements of each, interleaved")
+    only = parser.add_mutually_exclusive_group()
+    only.add_argument("--single-only", action="store_true", help="only the single-event measurements")
+    only.add_argument("--batches-only", action="store_true", help="only the batch measurements")
     args = parser.parse_args(argv)
     stores = [s.strip() for s in args.stores.split(",") if s.strip()]
     if "postgresql" in stores and (reason := postgres_unavailable()) is not None:
         raise SystemExit(f"PostgreSQL is unreachable ({reason}); run with --stores sqlite")
-    rows = measure(stores, args.requests, args.rounds)
-    print("\n| measurement | requests/s (median of rounds) | p50 ms | p99 ms |\n| --- | ---: | ---: | ---: |")
-    for what in dict.fromkeys(r["what"] for r in rows):
-        mine = sorted((r for r in rows if r["what"] == what), key=lambda r: r["requests_per_second"])
-        middle = mine[len(mine) // 2]
-        print(f"| {what} | {middle['requests_per_second']:,.0f} | {middle['p50_ms']} | {middle['p99_ms']} |")
+    single = [] if args.batches_only else measure(stores, args.requests, args.rounds)
+    batches = []
+    if not args.single_only:
+        from .batch_floor import measure_batches, print_batch_table
+
+        batches = measure_batches(stores, args.batches, args.rounds, Path(tempfile.mkdtemp(prefix="ratecard-floor-")))
+    if single:
+        print("\n| measurement | requests/s (median of rounds) | p50 ms | p99 ms |\n| --- | ---: | ---: | ---: |")
+        for what in dict.fromkeys(r["what"] for r in single):
+            mine = sorted((r for r in single if r["what"] == what), key=lambda r: r["requests_per_second"])
+            middle = mine[len(mine) // 2]
+            print(f"| {what} | {middle['requests_per_second']:,.0f} | {middle['p50_ms']} | {middle['p99_ms']} |")
+    if batches:
+        print_batch_table(batches)
     return 0
 
 

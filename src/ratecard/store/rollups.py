@@ -315,22 +315,32 @@ def _fold_in_sql(connection: Any, postgres: bool, environment: str, entries: Seq
     """Add the matched events to the rows of these roll-ups with one INSERT … SELECT … GROUP BY …
     ON CONFLICT DO UPDATE: from the events table past `after_rowid` (SQLite), else from a
     temporary table the batch is loaded into."""
-    streams = sorted({stream for entry in entries for stream in entry.rule.streams})
+    streams = {stream for entry in entries for stream in entry.rule.streams}
     raw = connection.connection.driver_connection
     if postgres:
+        # the properties only of the events a sum or an average reads: a count reads none, and the
+        # server parses each value copied into the jsonb column
+        read = {stream for entry in entries if entry.rule.aggregation != "count" for stream in entry.rule.streams}
         with raw.cursor() as cursor:
             cursor.execute(_BATCH_TABLE[True])
+            # emptied at each commit (ON COMMIT DELETE ROWS); here for a transaction that writes
+            # several times, before the COPY (an empty table costs nothing) rather than after it
+            cursor.execute("DELETE FROM rollup_batch")
             with cursor.copy("COPY rollup_batch (customer, meter, ts, subscription, properties) FROM STDIN") as copy:
-                wanted = set(streams)
+                write_row = copy.write_row
                 for row in matched:
-                    if row[3] in wanted:
-                        copy.write_row((row[2], row[3], row[4], row[9], row[5]))
+                    meter = row[3]
+                    if meter in read:
+                        write_row((row[2], meter, row[4], row[9], row[5]))
+                    elif meter in streams:
+                        write_row((row[2], meter, row[4], row[9], None))
             sql, params = _fold_sql(True, environment, entries, "rollup_batch", "")
             cursor.execute(sql, params)
-            cursor.execute("DELETE FROM rollup_batch")  # a transaction may write several times
         return
     if after_rowid is not None:
-        sql, params = _fold_sql(False, environment, entries, "events",
+        # NOT INDEXED: the rows past the rowid are read in place, in rowid order; through
+        # ix_events_status SQLite would look each one up again in the table
+        sql, params = _fold_sql(False, environment, entries, "events NOT INDEXED",
                                 "rowid > :after AND environment = :env AND status = 'matched' AND ",
                                 small_integers=len(matched) <= SMALL_INTEGER_ROWS)
         params["after"] = after_rowid
@@ -383,44 +393,81 @@ def _fold_sql(postgres: bool, environment: str, entries: Sequence[Registered], s
             params[f"k{index}s{position}"] = stream
             names.append(slot(f"k{index}s{position}"))
         conditions = f"{where}meter IN ({', '.join(names)})"
-        total = null("numeric")
+        rows, group_hour, total = f"{source} WHERE {conditions}", hour, null("numeric")
         if rule.aggregation != "count":
             field = slot(f"k{index}f")
             if postgres:
                 field += "::text"  # jsonb -> text, not -> integer
                 params[f"k{index}f"] = rule.field
-                conditions += f" AND jsonb_typeof(properties -> {field}) = 'number'"
+                rows += f" AND jsonb_typeof(properties -> {field}) = 'number'"
                 total = f"SUM((properties -> {field})::numeric)"
             else:
                 params[f"k{index}f"] = sqlite_json_path(cast(str, rule.field))
-                conditions += f" AND json_type(properties, {field}) IN ('integer', 'real')"
-                total = f"ratecard_sum(properties -> {field})"
-                if small_integers:
-                    # the same exact sum: a zero (-0 too), a larger integer (beyond 64 bits SQLite
-                    # reads it as a real) and every non-integer go through ratecard_sum
-                    value = f"properties ->> {field}"
-                    small = (f"json_type(properties, {field}) = 'integer' AND {value} <> 0 "
-                             f"AND {value} > -{SMALL_INTEGER} AND {value} < {SMALL_INTEGER}")  # no abs(): -2^63 overflows it
-                    integers = f"CAST(SUM({value}) FILTER (WHERE {small}) AS TEXT)"
-                    # an hour of small integers only calls no Python at all (ratecard_sum never stepped
-                    # is not finalized either); one holding others adds the two parts
-                    total = (f"CASE WHEN COUNT(*) FILTER (WHERE NOT ({small})) = 0 THEN {integers} "
-                             f"ELSE ratecard_add({integers}, ratecard_sum(properties -> {field}) "
-                             f"FILTER (WHERE NOT ({small}))) END")
+                rows, total = _sqlite_sum_rows(rows, hour, field, small_integers)
+                group_hour = "hour"
         selects.append(
-            f"SELECT {slot('env')}, {slot(f'k{index}')}, customer, {hour}, COALESCE(subscription, ''), '', "
+            f"SELECT {slot('env')}, {slot(f'k{index}')}, customer, {group_hour}, COALESCE(subscription, ''), '', "
             f"COUNT(*), {total}, {null('numeric')}, {null('numeric')}, {null('numeric')}, {null('bigint')}, "
-            f"{null('text')}, {null('numeric')} FROM {source} WHERE {conditions} "
-            f"GROUP BY customer, {hour}, COALESCE(subscription, '')")
+            f"{null('text')}, {null('numeric')} FROM {rows} "
+            f"GROUP BY customer, {group_hour}, COALESCE(subscription, '')")
     body = " UNION ALL ".join(selects)
     if postgres:
         # every writer locks rows in one order (code points, as Python sorts the keys): no deadlock
         body = (f"SELECT * FROM ({body}) AS batch (environment, meter_key, customer, hour, subscription, dimension, "
                 f"{VALUE_COLUMNS}) ORDER BY meter_key COLLATE \"C\", customer COLLATE \"C\", hour, "
                 f"subscription COLLATE \"C\", dimension COLLATE \"C\"")
+    return f"INSERT INTO usage_rollups ({_KEY}, {VALUE_COLUMNS}) {body}{_FOLD_MERGE[postgres]}", params
+
+
+def _fold_merge(postgres: bool) -> str:
+    """How a folded row merges into the row there. PostgreSQL: as `_UPSERT` merges. SQLite: the fold
+    writes only `events` and `total` (the other columns are NULL, which `_UPSERT` would merge into
+    what is there unchanged), and two totals that are both integers of at most 15 characters are
+    added by SQLite itself, exactly (far below 2^63); other totals by ratecard_add. So merging into
+    an hour's row calls no Python function in the common case (it called four)."""
     upsert = _UPSERT[postgres]
-    merge = upsert[upsert.index(" ON CONFLICT"):]
-    return f"INSERT INTO usage_rollups ({_KEY}, {VALUE_COLUMNS}) {body}{merge}", params
+    if postgres:
+        return upsert[upsert.index(" ON CONFLICT"):]
+    stored, added = "usage_rollups.total", "excluded.total"
+
+    def integer(text: str) -> str:  # a sign or a digit, then digits only
+        return (f"(length({text}) <= 15 AND {text} GLOB '[0-9-]*' AND substr({text}, 2) NOT GLOB '*[^0-9]*' "
+                f"AND {text} <> '-')")
+
+    return (f" ON CONFLICT ({_KEY}) DO UPDATE SET events = usage_rollups.events + excluded.events, "
+            f"total = CASE WHEN {added} IS NULL THEN {stored} WHEN {stored} IS NULL THEN {added} "
+            f"WHEN {integer(stored)} AND {integer(added)} "
+            f"THEN CAST(CAST({stored} AS INTEGER) + CAST({added} AS INTEGER) AS TEXT) "
+            f"ELSE ratecard_add({stored}, {added}) END")
+
+
+_FOLD_MERGE = {True: _fold_merge(True), False: _fold_merge(False)}
+
+
+def _sqlite_sum_rows(rows: str, hour: str, field: str, small_integers: bool) -> tuple[str, str]:
+    """SQLite: the rows a sum's GROUP BY reads (customer, hour, subscription and the field's number)
+    and the sum of their numbers, from `rows` (`source WHERE conditions`) and the field's JSON path.
+
+    Each event's field is read from its JSON once: in a subquery SQLite cannot flatten into the
+    aggregate (LIMIT -1), which would otherwise read the JSON again for every mention of it."""
+    read = f"(SELECT customer, {hour} AS hour, subscription, json_type(properties, {field}) AS kind"
+    if not small_integers:
+        return (f"{read}, properties -> {field} AS number FROM {rows} LIMIT -1) "
+                "WHERE kind IN ('integer', 'real')"), "ratecard_sum(number)"
+    # the integers of 1 <= |n| < SMALL_INTEGER are summed by SQLite; a zero (-0 too), a larger integer
+    # (beyond 64 bits SQLite reads it as a real) and every non-integer go through ratecard_sum, as
+    # JSON text. No abs(): -2^63 overflows it
+    small = f"(kind = 'integer' AND value <> 0 AND value > -{SMALL_INTEGER} AND value < {SMALL_INTEGER})"
+    numbers = (f"(SELECT customer, hour, subscription, value, {small} AS small, "
+               f"CASE WHEN {small} THEN NULL ELSE properties -> {field} END AS number "
+               f"FROM {read}, properties ->> {field} AS value, properties FROM {rows} LIMIT -1) "
+               "WHERE kind IN ('integer', 'real') LIMIT -1)")
+    # an hour of small integers only calls no Python at all (ratecard_sum never stepped is not
+    # finalized either); one holding others adds the two parts
+    total = ("CASE WHEN COUNT(*) FILTER (WHERE NOT small) = 0 THEN CAST(SUM(value) AS TEXT) "
+             "ELSE ratecard_add(CAST(SUM(value) FILTER (WHERE small) AS TEXT), "
+             "ratecard_sum(number) FILTER (WHERE NOT small)) END")
+    return numbers, total
 
 
 def refresh(connection: Any, environment: str, hours: Iterable[tuple[str, int]]) -> None:

@@ -7,7 +7,11 @@ Each test runs on SQLite and PostgreSQL (the `api` fixture of tests/api)."""
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 
 from ..api.conftest import Api
 from ..api.test_solvimon_invoice_actions import CATALOG, JANUARY_TOTAL
@@ -189,3 +193,51 @@ def test_delete_line_takes_whole_numbers_only(api: Api, period: object, group: o
     shown = api.get(f"/v1/invoices/{draft}").json()
     assert [li["description"] for p in shown["periods"] for g in p["groups"] for li in g["lines"]] == ["A", "B", "C"]
     assert shown["invoice_amount_including_tax"]["quantity"] == "3.57"  # 3.00 + 19 % tax
+
+
+@pytest.mark.parametrize("target", ["FINAL", "VOID"])
+def test_a_status_patch_that_loses_a_race_to_the_same_status_answers_the_invoice(
+        api: Api, monkeypatch: pytest.MonkeyPatch, target: str) -> None:
+    """Two identical PATCH status requests at once: the one that finds the other's work done
+    answers the invoice, as a PATCH repeated later does, not 400 "final cannot become final"."""
+    from ratecard.api.solvimon import invoice_actions
+
+    api.apply_catalog(CATALOG)
+    assert api.post("/v1/invoice-runs", json={"until": "2026-02-01"}).status_code == 200
+    [draft] = [i["id"] for i in api.get("/v1/invoices").json()["data"]
+               if i["invoice_amount_including_tax"]["quantity"] == JANUARY_TOTAL]
+    name = "finalize_invoices" if target == "FINAL" else "void_invoices"
+    real = getattr(invoice_actions, name)
+
+    def other_request_first(*args, **kwargs):
+        real(*args, **kwargs)  # the other request, between this one's read and its write
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(invoice_actions, name, other_request_first)
+    answer = api.client.patch(f"/v1/invoices/{draft}", json={"status": target}, headers=api.headers())
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["status"] == target
+    if target == "FINAL":
+        assert answer.json()["invoice_number"] == "RC-000001"
+    # a PATCH that asks for another status than the one the race left is still refused
+    monkeypatch.setattr(invoice_actions, name, real)
+    other = "VOID" if target == "FINAL" else "FINAL"
+    refused = api.client.patch(f"/v1/invoices/{draft}", json={"status": other}, headers=api.headers())
+    assert refused.status_code == 400 and refused.json()["code"] == "INVALID_OPERATION", refused.text
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(quantity=st.one_of(
+    st.decimals(min_value=Decimal("-100000"), max_value=Decimal("100000"), places=4),
+    st.builds(lambda sign, zeros: Decimal(f"{sign}{JANUARY_TOTAL}{'0' * zeros}"), st.just("-"), st.integers(0, 6))))
+def test_property_a_transfer_of_any_other_amount_than_the_total_records_nothing(api: Api, quantity: Decimal) -> None:
+    """Any amount but the invoice's total (31.98 EUR, tested paying above) is refused and the
+    charge stays pending, the total written negative included."""
+    assume(quantity != Decimal(JANUARY_TOTAL))
+    if not api.get("/v1/invoices").json()["data"]:
+        _final_january(api)
+    [invoice] = [i["id"] for i in api.get("/v1/invoices").json()["data"] if i["status"] == "FINAL"]
+    _refused(api.post("/v1/payments", json={"invoice_id": invoice, "external_reference": "T", "result": "AUTHORIZED",
+                                            "amount": {"quantity": str(quantity), "currency": "EUR"}}),
+             "amount.quantity")
+    assert [p["result"] for p in api.get("/v1/payments").json()["data"]] == ["PENDING"]

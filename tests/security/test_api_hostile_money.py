@@ -241,3 +241,44 @@ def test_property_a_transfer_of_any_other_amount_than_the_total_records_nothing(
                                             "amount": {"quantity": str(quantity), "currency": "EUR"}}),
              "amount.quantity")
     assert [p["result"] for p in api.get("/v1/payments").json()["data"]] == ["PENDING"]
+
+
+@pytest.mark.parametrize("discount, field", [
+    ({"type": "AMOUNT", "amount": {"quantity": "1e400", "currency": "EUR"}}, "discount.amount.quantity"),
+    ({"type": "AMOUNT", "amount": {"quantity": "1e-400", "currency": "EUR"}}, "discount.amount.quantity"),
+    ({"type": "AMOUNT", "amount": {"quantity": 10**40, "currency": "EUR"}}, "discount.amount.quantity"),
+    ({"type": "PERCENTAGE", "percentage": "1e-400"}, "discount.percentage"),
+    ({"type": "PERCENTAGE", "percentage": "0.00000000000000000001"}, "discount.percentage"),
+])
+def test_a_coupon_discount_outside_the_number_bound_is_refused_naming_its_field(api: Api, discount: dict,
+                                                                                 field: str) -> None:
+    """The bound every catalog number is held to (38 digits, 1e-19 <= |x| < 1e20), for a coupon's
+    percentage too (1e-400 % was stored with 400 decimals)."""
+    api.apply_catalog(CATALOG)
+    before = _catalog_version(api)
+    _refused(api.post("/v1/coupons", json={"reference": "ODD", "discount": discount}), field)
+    assert api.post("/v1/coupons", json=SPRING).status_code == 201
+    _refused(api.client.patch("/v1/coupons/SPRING", json={"discount": discount}, headers=api.headers()), field)
+    assert _catalog_version(api) == before + 1
+
+
+@pytest.mark.parametrize("section", ["coupon", "plan discount"])
+def test_a_catalog_percentage_off_outside_the_number_bound_is_refused_with_its_path(api: Api, section: str) -> None:
+    if section == "coupon":
+        document = CATALOG.replace("subscriptions:\n", "coupons:\n  - {code: TINY, percent_off: \"1e-400\", "
+                                                       "duration: once}\nsubscriptions:\n", 1)
+        path = "coupons[0].percent_off"
+    else:
+        document = CATALOG.replace("    currency: EUR\n    minimum:", "    currency: EUR\n    discounts: [{code: TINY, "
+                                   "percent_off: \"1e-400\"}]\n    minimum:", 1)
+        path = "plans[0].discounts[0].percent_off"
+    response = api.post("/v1/catalog", content=document.encode(), headers={"content-type": "application/yaml"})
+    assert response.status_code == 400, response.text
+    assert response.json()["field"] == path, response.text
+
+
+@pytest.mark.parametrize("body, field", [({"type": {"a": 1}}, "type"), ({"type": "SOON"}, "type"),
+                                         ({"types": [["FULL"]]}, "types"), ({"types": "FULL"}, "types")])
+def test_a_refused_refresh_names_the_field_it_was_sent_in(api: Api, body: dict, field: str) -> None:
+    draft = _one_off_draft(api)
+    _refused(api.post(f"/v1/invoices/{draft}/refresh", json=body), field)

@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from ...catalog.schema import CatalogDocument, Coupon, PromotionCode
 from ...domain.instants import to_micros
+from ...domain.numbers import number_problem
 from ...store import Store
 from ...store.resources import config_change
 from .checks import already_exists, invalid, invalid_operation, missing, not_found
@@ -96,12 +97,19 @@ WIRE_NAMES = {"code": "reference", "percent_off": "discount.percentage", "amount
 
 def _coupon(fields: dict[str, Any]) -> Coupon:
     try:
-        return Coupon.model_validate(fields)
+        coupon = Coupon.model_validate(fields)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = WIRE_NAMES.get(str(first["loc"][0]) if first["loc"] else "", None)
         message = str(first["msg"]).removeprefix("Value error, ")
         raise invalid(where, f"{where or 'coupon'}: {message}") from None
+    # the catalog check bounds them too, but names the catalog's path, not the request's field
+    for name in ("amount_off", "percent_off"):
+        value = getattr(coupon, name)
+        problem = number_problem(value) if value is not None else None
+        if problem is not None:
+            raise invalid(WIRE_NAMES[name], f"{WIRE_NAMES[name]}: {problem}")
+    return coupon
 
 
 def create_coupon(store: Store, environment: str, now: datetime, data: dict[str, Any]) -> Coupon:

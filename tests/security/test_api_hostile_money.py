@@ -282,3 +282,23 @@ def test_a_catalog_percentage_off_outside_the_number_bound_is_refused_with_its_p
 def test_a_refused_refresh_names_the_field_it_was_sent_in(api: Api, body: dict, field: str) -> None:
     draft = _one_off_draft(api)
     _refused(api.post(f"/v1/invoices/{draft}/refresh", json=body), field)
+
+
+LIMITED = CATALOG.replace(
+    "plans:\n", "features:\n  - {code: quota, type: number, meter: gpt4_tokens}\nplans:\n", 1).replace(
+    "    currency: EUR\n    minimum:", '    currency: EUR\n    features: {quota: "5000"}\n    minimum:', 1)
+
+
+@pytest.mark.parametrize("written, shown", [("-0", "0"), ("-0.000", "0"), ("0", "0"), ("+5", "5"), ("5.50", "5.50")])
+def test_a_usage_limit_number_is_stored_in_its_plain_form(api: Api, written: str, shown: str) -> None:
+    """A limit of -0 is the limit 0: shown and applied as 0 (it was shown as "-0")."""
+    api.apply_catalog(LIMITED)
+    meter = api.get("/v1/meter-value-calculations").json()["data"][0]["id"]
+    created = api.post("/v1/usage-limits", json={"customer_id": "acme", "meter_value_calculation_id": meter,
+                                                 "scope": "SELF", "limit": {"number": written}})
+    assert created.status_code == 201, created.text
+    assert created.json()["limit"] == {"number": shown}
+    assert api.get(f"/v1/usage-limits/{created.json()['id']}").json()["limit"] == {"number": shown}
+    patched = api.client.patch(f"/v1/usage-limits/{created.json()['id']}", json={"limit": {"number": written}},
+                               headers=api.headers())
+    assert patched.status_code == 200 and patched.json()["limit"] == {"number": shown}, patched.text

@@ -302,3 +302,15 @@ def test_a_usage_limit_number_is_stored_in_its_plain_form(api: Api, written: str
     patched = api.client.patch(f"/v1/usage-limits/{created.json()['id']}", json={"limit": {"number": written}},
                                headers=api.headers())
     assert patched.status_code == 200 and patched.json()["limit"] == {"number": shown}, patched.text
+
+
+@pytest.mark.parametrize("patch, field", [({"discount": ""}, "discount"), ({"discount": {}}, "discount.type"),
+                                          ({"discount": []}, "discount"), ({"duration": ""}, "duration"),
+                                          ({"duration": 0}, "duration"), ({"duration": {}}, "duration.type")])
+def test_a_coupon_patch_with_an_empty_discount_or_duration_is_refused_not_ignored(api: Api, patch: dict,
+                                                                                   field: str) -> None:
+    api.apply_catalog(CATALOG)
+    assert api.post("/v1/coupons", json=SPRING).status_code == 201
+    before = _catalog_version(api)
+    _refused(api.client.patch("/v1/coupons/SPRING", json=patch, headers=api.headers()), field)
+    assert _catalog_version(api) == before

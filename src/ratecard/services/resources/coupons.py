@@ -212,8 +212,9 @@ def update_coupon(store: Store, environment: str, now: datetime, code: str,
                                   "name": data.get("name"), "description": data.get("description")})
             fields["description"] = wire.get("description")
         if data.get("discount") is not None or data.get("duration") is not None:
-            discount = data.get("discount") or _wire_discount(current)
-            duration = data.get("duration") or _wire_duration(current)
+            # a field given is checked as given: an empty one ("", {}, []) is refused, not the current kept
+            discount = data["discount"] if data.get("discount") is not None else _wire_discount(current)
+            duration = data["duration"] if data.get("duration") is not None else _wire_duration(current)
             wire = coupon_fields({"reference": code, "discount": discount, "duration": duration})
             for name in ("percent_off", "amount_off", "currency", "duration", "periods"):
                 fields[name] = wire.get(name)

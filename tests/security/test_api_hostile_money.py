@@ -314,3 +314,15 @@ def test_a_coupon_patch_with_an_empty_discount_or_duration_is_refused_not_ignore
     before = _catalog_version(api)
     _refused(api.client.patch("/v1/coupons/SPRING", json=patch, headers=api.headers()), field)
     assert _catalog_version(api) == before
+
+
+@pytest.mark.parametrize("periods, field", [([{"groups": ""}], "periods.0.groups"),
+                                            ([{"groups": 0}], "periods.0.groups"),
+                                            ([{"groups": [{"lines": ""}]}], "periods.0.groups.0.lines"),
+                                            ([{"groups": [{"lines": False}]}], "periods.0.groups.0.lines")])
+def test_a_one_off_invoice_whose_lines_are_not_a_list_is_refused_not_written_empty(api: Api, periods: list,
+                                                                                   field: str) -> None:
+    api.apply_catalog(CATALOG)
+    _refused(api.post("/v1/invoices", json={"type": "ONE_OFF", "customer_reference": "acme", "periods": periods}),
+             field)
+    assert api.get("/v1/invoices").json()["data"] == []

@@ -191,11 +191,13 @@ def _create_lines(caller: Caller, periods: Any, currency: str | None, customer: 
     code = (currency or (found.currency if found is not None else None) or "").upper()
     lines: list[one_off.LineInput] = []
     for p, period in enumerate(periods):
-        groups = _object(period, f"periods.{p}").get("groups") or []
+        groups = _object(period, f"periods.{p}").get("groups")
+        groups = [] if groups is None else groups  # "" or 0 is not "no groups": refused below
         if not isinstance(groups, list):
             raise invalid(f"periods.{p}.groups", f"periods.{p}.groups must be a list")
         for g, group in enumerate(groups):
-            items = _object(group, f"periods.{p}.groups.{g}").get("lines") or []
+            items = _object(group, f"periods.{p}.groups.{g}").get("lines")
+            items = [] if items is None else items
             if not isinstance(items, list):
                 raise invalid(f"periods.{p}.groups.{g}.lines", f"periods.{p}.groups.{g}.lines must be a list")
             for index, item in enumerate(items):

@@ -138,6 +138,10 @@ def _one_off_draft(api: Api) -> str:
      "pricing_name"),
     ({"pricing_type": "FIXED", "product_item_id": "x" * 300, "pricing_band": {"amount": {"quantity": "1"}}},
      "product_item_id"),
+    ({"pricing_type": "FIXED", "product_item_type": "", "pricing_band": {"amount": {"quantity": "1"}}},
+     "product_item_type"),
+    ({"pricing_type": "FIXED", "product_item_type": [], "pricing_band": {"amount": {"quantity": "1"}}},
+     "product_item_type"),
 ])
 def test_a_refused_one_off_line_names_the_field_it_was_sent_in(api: Api, line: dict, field: str) -> None:
     draft = _one_off_draft(api)

@@ -96,7 +96,8 @@ def _line(caller: Caller, body: dict[str, Any], currency: str) -> one_off.LineIn
     if kind not in ("FLAT", "FIXED"):
         raise invalid("pricing_type", "pricing_type must be FLAT (quantity x unit amount) or FIXED (an amount "
                                       "once)")
-    item_type = body.get("product_item_type") or "REVENUE"
+    item_type = body.get("product_item_type")
+    item_type = "REVENUE" if item_type is None else item_type  # "" or [] is no type: refused below
     if item_type not in ("REVENUE", "DEDUCTION"):
         raise invalid("product_item_type", "product_item_type must be REVENUE or DEDUCTION")
     band = _object(body.get("pricing_band"), "pricing_band")

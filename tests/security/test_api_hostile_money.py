@@ -170,7 +170,8 @@ def test_a_refused_on_demand_item_names_its_field(api: Api) -> None:
                         ({"flexible_amount": {"quantity": "5"}, "units": {"number": "-1"}}, f"{where}.units.number"),
                         ({"flexible_amount": {"quantity": "5"}, "units": {"number": "0"}}, f"{where}.units.number"),
                         ({"flexible_amount": {"quantity": "5"}, "pricing_item_id": "x" * 300},
-                         f"{where}.pricing_item_id")):
+                         f"{where}.pricing_item_id"),
+                        ({"flexible_amount": {"quantity": "5"}, "units": {"numbr": "3"}}, f"{where}.units.numbr")):
         _refused(api.post("/v1/invoices/charge-on-demand-pricing-items", json={
             "pricing_plan_schedule_id": schedule, "pricing_items": [item]}), field)
     assert api.get("/v1/invoices").json()["data"] == []

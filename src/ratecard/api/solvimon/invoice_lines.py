@@ -343,7 +343,12 @@ async def charge_on_demand(request: Request, caller: Caller = Depends(current_ca
         code = one_off.LINE_KIND if code is None else code
         if not isinstance(code, str) or not code:
             raise invalid(f"{where}.pricing_item_id", f"{where}.pricing_item_id must be a string")
-        units = _object(item.get("units"), f"{where}.units").get("number", "1")
+        given = _object(item.get("units"), f"{where}.units")
+        for name, value in given.items():  # a misspelt `number`, or a `count`, billed one unit
+            if name != "number" and value is not None:
+                raise invalid(f"{where}.units.{str(name)[:60]}", f"{where}.units.{str(name)[:60]}: ratecard bills "
+                                                                 "units.number units of an item")
+        units = given.get("number", "1")
         lines.append(_checked({"unit_amount": "flexible_amount.quantity", "quantity": "units.number",
                                "code": "pricing_item_id", "description": "pricing_item_id"}, f"{where}.",
                               description=code if code != one_off.LINE_KIND else DEFAULT_NAME, code=code,

@@ -25,6 +25,7 @@ def discount_problems(discounts: Sequence[tuple[int, Discount]], path: str, plan
     for index, discount in discounts:
         where = f"{path}[{index}]"
         found += _bound(discount.amount_off, f"{where}.amount_off")
+        found += _bound(discount.percent_off, f"{where}.percent_off")
         if discount.charge is not None and plans and discount.charge not in charges:
             names = ", ".join(repr(plan.code) for plan in plans)
             found.append((f"{where}.charge", f"no charge {discount.charge!r} in plan {names}"))
@@ -37,6 +38,7 @@ def coupon_problems(coupons: Sequence[Coupon]) -> list[Found]:
     seen: dict[str, str] = {}
     for index, coupon in enumerate(coupons):
         found += _bound(coupon.amount_off, f"coupons[{index}].amount_off")
+        found += _bound(coupon.percent_off, f"coupons[{index}].percent_off")
         named = [(f"coupons[{index}].code", coupon.code)]
         named += [(f"coupons[{index}].promotion_codes[{p_index}].code", promotion.code)
                   for p_index, promotion in enumerate(coupon.promotion_codes)]

@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from ..domain.numbers import number_problem
+from ..domain.numbers import number_problem, whole_number_problem
 from .schema import Feature, Plan
 
 NUMBER, SWITCH, ENUM = "number", "switch", "enum"
@@ -68,6 +68,8 @@ def value_problem(feature: Feature, value: Any) -> str | None:
     if feature.type == SWITCH:
         return None if isinstance(value, bool) else f"a switch feature is true or false, got {value!r}"[:300]
     if feature.type == NUMBER:
+        if (too_wide := whole_number_problem(value)) is not None:
+            return too_wide
         number = as_number(value)
         if number is None:
             return f"a number feature takes a number such as 10000, got {value!r}"[:300]

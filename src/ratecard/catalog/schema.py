@@ -28,6 +28,7 @@ from pydantic import (
 from ..domain.aggregation import AGGREGATIONS
 from ..domain.dimensions import MAX_FILTERS, MAX_GROUP_BY, MAX_MATCH_KEYS, MAX_MATCH_VALUES
 from ..domain.money import NO_MINOR_UNIT, MoneyError, is_currency, to_decimal
+from ..domain.numbers import whole_number_problem
 from ..domain.pricing import CHARGE_MODELS
 from . import identifiers
 
@@ -257,6 +258,8 @@ def _match_value(value: Any) -> Any:
     type it is not)."""
     if value is None or isinstance(value, (dict, list, tuple, set)):
         raise ValueError("must be a text, a number or a boolean (an object, a list or null matches no event)")
+    if (problem := whole_number_problem(value)) is not None:
+        raise ValueError(problem)
     return value
 
 
@@ -319,6 +322,9 @@ Percent = Annotated[Decimal, BeforeValidator(_percent)]
 # its invoice lines are coded "discount:<code>", and a line's code holds 200 characters
 DiscountCode = Annotated[str, Field(min_length=1, max_length=191), AfterValidator(_printable)]
 Periods = Annotated[StrictInt, Field(ge=1, le=10_000)]
+# a count of redemptions: a catalog is stored as JSON, whose integers stop at 64 bits (a larger one
+# failed the save instead of being refused)
+Redemptions = Annotated[StrictInt, Field(ge=1, le=2**63 - 1)]
 MAX_TRIAL_DAYS = 730  # two years
 MAX_QUANTITY = 1_000_000  # seats on one subscription
 MAX_ONE_OFFS = 1_000  # one-off charges on one subscription
@@ -364,7 +370,7 @@ class PromotionCode(Strict):
     code: DiscountCode
     status: RedeemStatus = "active"
     kept_by: list[Code] = []  # subscriptions that carried it when it left active
-    max_redemptions: Annotated[StrictInt, Field(ge=1)] | None = None
+    max_redemptions: Redemptions | None = None
     redeem_by: Moment | None = None
 
     @model_serializer(mode="wrap")
@@ -381,7 +387,7 @@ class Coupon(Off):
     currency: Currency | None = None  # required with amount_off
     duration: Literal["once", "repeating", "forever"]
     periods: Periods | None = None  # required with duration repeating
-    max_redemptions: Annotated[StrictInt, Field(ge=1)] | None = None
+    max_redemptions: Redemptions | None = None
     redeem_by: Moment | None = None  # a subscription starting after it cannot take the coupon
     status: RedeemStatus = "active"
     kept_by: list[Code] = []  # subscriptions that carried it when it left active

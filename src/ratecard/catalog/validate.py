@@ -20,7 +20,7 @@ from pydantic import BaseModel, ValidationError
 from ..domain.aggregation import NEEDS_FIELD
 from ..domain.caps import CHARGE_CAP_PREFIX, PLAN_CAP
 from ..domain.instants import to_micros
-from ..domain.numbers import number_problem
+from ..domain.numbers import number_problem, whole_number_problem
 from ..domain.periods import to_local
 from ..domain.pricing import TIERED_MODELS
 from .discount_rules import coupon_problems, discount_problems, redemption_problems
@@ -429,6 +429,9 @@ def _check_meter(meter: Meter, path: str, problems: list[Problem]) -> None:
         _check_property_name(key, f"{path}.filters", problems)
         if not values:
             problems.append(Problem(f"{path}.filters.{key}", "must list at least one value"))
+        for index, value in enumerate(values):
+            if (problem := whole_number_problem(value)) is not None:
+                problems.append(Problem(f"{path}.filters.{key}[{index}]", problem))
 
 
 # Every number a charge holds: prices and amounts, and the quantities tiers and packages count in.

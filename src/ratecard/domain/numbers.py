@@ -53,6 +53,22 @@ def number_problem(value: int | float | Decimal) -> str | None:
     return None
 
 
+# a whole number a catalog holds as a JSON integer: 64 bits, signed (the bound above lets an
+# event's integer reach 1e20, which a stored catalog could not hold)
+WHOLE_LIMIT = 2**63
+
+
+def whole_number_problem(value: Any) -> str | None:
+    """Why an integer of a catalog (a feature's number, a filter's value) cannot be stored as
+    written, or None; anything else is not this function's to judge. Quoted, the same number is
+    a decimal string, which a feature reads as its number and a filter compares in the same text
+    form."""
+    if type(value) is int and not -WHOLE_LIMIT <= value < WHOLE_LIMIT:
+        return (f"{_short(value)} is out of range for a whole number (-{WHOLE_LIMIT} to {WHOLE_LIMIT - 1}): "
+                "write it in quotes, as a decimal string")
+    return None
+
+
 def out_of_bound(properties: dict[str, Any]) -> tuple[str, str] | None:
     """The first numeric value anywhere in an event's properties that is outside the bound:
     (its path, such as `note` or `meta.deep.1`, and why); None when every number is inside."""

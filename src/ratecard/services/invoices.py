@@ -199,7 +199,8 @@ def _move(store: Store, references: Sequence[str], invoices: Sequence[InvoiceRec
         try:
             done.append(change_status(store, invoice.id, target, to_micros(now), prefix, environment, then=then))
         except (InvoiceStateError, RuntimeError) as exc:  # another process moved it after the check
-            raise Conflict(f"invoice {reference}: {exc}; the invoices listed above were changed",
+            changed = "the invoices listed above were changed" if done else "nothing was changed"
+            raise Conflict(f"invoice {reference}: {exc}; {changed}",
                            details=[f"{d.display_number} is now {d.status}" for d in done]) from None
     return done
 

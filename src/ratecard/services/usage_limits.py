@@ -85,6 +85,8 @@ def check_number(value: Any, field: str = "limit.number") -> str:
     problem = number_problem(number)
     if problem is not None:
         raise InvalidInput(f"{field}: {problem}", field=field)
+    if not number:
+        number = number.copy_abs()  # -0 is the limit 0, written without its sign
     return format(number.normalize() if number == number.to_integral() else number, "f")
 
 

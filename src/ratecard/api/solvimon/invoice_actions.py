@@ -20,7 +20,7 @@ from starlette.responses import Response
 
 from ...domain.instants import to_micros
 from ...services import documents, invoice_delivery
-from ...services.errors import NotFound
+from ...services.errors import Conflict, NotFound
 from ...services.invoice_actions import credit_invoice, held_invoice_ids, pay_invoice, refund_invoice
 from ...services.invoices import InvoiceRecord, finalize_invoices, find_invoice, find_invoices, hold_invoice, void_invoices
 from ...services.payments import PaymentRecord, payment_amount, payment_document, payment_of, payment_statuses
@@ -118,12 +118,18 @@ async def update(key: str, request: Request, caller: Caller = Depends(current_ca
     if hold is not None and (hold or invoice.status == "draft"):
         hold_invoice(caller.store, reference, hold, caller.environment)
     if target is not None and target != invoice.status.upper():
-        if target == "FINAL":
-            await run_in_threadpool(finalize_invoices, caller.store, [reference], caller.now, caller.environment)
-        elif target == "VOID":
-            void_invoices(caller.store, [reference], caller.now, caller.environment)
-        else:
+        if target not in ("FINAL", "VOID"):
             raise ApiError(400, "INVALID_OPERATION", f"invoice {key} is {invoice.status}: it never goes back to a draft")
+        try:
+            if target == "FINAL":
+                await run_in_threadpool(finalize_invoices, caller.store, [reference], caller.now, caller.environment)
+            else:
+                void_invoices(caller.store, [reference], caller.now, caller.environment)
+        except Conflict:
+            # an identical PATCH moved it between this one's read and its write: the invoice is
+            # as asked, which a PATCH repeated later answers with the invoice too
+            if find_invoice(caller.store, reference, caller.environment).status.upper() != target:
+                raise
     return json_response(_reread(caller, invoice))
 
 

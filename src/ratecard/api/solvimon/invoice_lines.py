@@ -72,6 +72,16 @@ def _money(value: Any, name: str, currency: str) -> Any:
     return body["quantity"]
 
 
+def _checked(names: dict[str, str], prefix: str = "", **fields: Any) -> one_off.LineInput:
+    """one_off.line_input(**fields), a refusal naming the field the request sent (`names`: the
+    line's field -> the request's, under `prefix`), not the line's own name for it."""
+    try:
+        return one_off.line_input(**fields)
+    except InvalidInput as exc:
+        where = prefix + names.get(exc.field or "", exc.field or "line")
+        raise invalid(where, f"{where}: {exc.message}") from None
+
+
 def _line(caller: Caller, body: dict[str, Any], currency: str) -> one_off.LineInput:
     """A OneOffInvoiceLine request as a line: checked field by field, each refusal naming its field."""
     only_fields(body, LINE_FIELDS, "not a field of a one-off line")
@@ -86,7 +96,8 @@ def _line(caller: Caller, body: dict[str, Any], currency: str) -> one_off.LineIn
     if kind not in ("FLAT", "FIXED"):
         raise invalid("pricing_type", "pricing_type must be FLAT (quantity x unit amount) or FIXED (an amount "
                                       "once)")
-    item_type = body.get("product_item_type") or "REVENUE"
+    item_type = body.get("product_item_type")
+    item_type = "REVENUE" if item_type is None else item_type  # "" or [] is no type: refused below
     if item_type not in ("REVENUE", "DEDUCTION"):
         raise invalid("product_item_type", "product_item_type must be REVENUE or DEDUCTION")
     band = _object(body.get("pricing_band"), "pricing_band")
@@ -99,6 +110,7 @@ def _line(caller: Caller, body: dict[str, Any], currency: str) -> one_off.LineIn
         source = "fixed_amount" if band.get("fixed_amount") is not None else "amount"
         unit, quantity = _money(band.get(source), f"pricing_band.{source}", currency), "1"
     else:
+        source = "amount"
         unit = _money(band.get("amount"), "pricing_band.amount", currency)
         quantity = volume.get("number", "1")
     code = body.get("product_item_id")
@@ -114,9 +126,11 @@ def _line(caller: Caller, body: dict[str, Any], currency: str) -> one_off.LineIn
         if row is not None:
             code, name = row.reference, name or row.body.get("name")
     start, end = _instant(body.get("start_at"), "start_at"), _instant(body.get("end_at"), "end_at")
-    return one_off.line_input(description=name or code or DEFAULT_NAME, unit_amount=unit, quantity=quantity,
-                              code=code or one_off.LINE_KIND, service_start=start, service_end=end,
-                              deduction=item_type == "DEDUCTION")
+    names = {"unit_amount": f"pricing_band.{source}.quantity", "quantity": "volume.number", "code": "product_item_id",
+             "description": "pricing_name" if name else "product_item_id"}
+    return _checked(names, description=name or code or DEFAULT_NAME, unit_amount=unit, quantity=quantity,
+                    code=code or one_off.LINE_KIND, service_start=start, service_end=end,
+                    deduction=item_type == "DEDUCTION")
 
 
 def _line_position(invoice: InvoiceRecord, line_id: str) -> int:
@@ -178,11 +192,13 @@ def _create_lines(caller: Caller, periods: Any, currency: str | None, customer: 
     code = (currency or (found.currency if found is not None else None) or "").upper()
     lines: list[one_off.LineInput] = []
     for p, period in enumerate(periods):
-        groups = _object(period, f"periods.{p}").get("groups") or []
+        groups = _object(period, f"periods.{p}").get("groups")
+        groups = [] if groups is None else groups  # "" or 0 is not "no groups": refused below
         if not isinstance(groups, list):
             raise invalid(f"periods.{p}.groups", f"periods.{p}.groups must be a list")
         for g, group in enumerate(groups):
-            items = _object(group, f"periods.{p}.groups.{g}").get("lines") or []
+            items = _object(group, f"periods.{p}.groups.{g}").get("lines")
+            items = [] if items is None else items
             if not isinstance(items, list):
                 raise invalid(f"periods.{p}.groups.{g}.lines", f"periods.{p}.groups.{g}.lines must be a list")
             for index, item in enumerate(items):
@@ -193,14 +209,11 @@ def _create_lines(caller: Caller, periods: Any, currency: str | None, customer: 
                             "unit are added with POST /v1/invoices/{id}/lines")
                 if line.get("type") not in (None, "REVENUE", "DEDUCTION"):
                     raise invalid(f"{where}.type", f"{where}.type must be REVENUE or DEDUCTION")
-                try:
-                    unit = _money(line.get("amount_excluding_tax"), f"{where}.amount_excluding_tax", code)
-                    # the SDK's InvoiceLine never sends a description: a line without one is named generically
-                    lines.append(one_off.line_input(description=line.get("description") or DEFAULT_NAME,
-                                                    unit_amount=unit,
-                                                    deduction=line.get("type") == "DEDUCTION"))
-                except InvalidInput as exc:
-                    raise invalid(f"{where}.{exc.field}", f"{where}.{exc.field}: {exc.message}") from None
+                unit = _money(line.get("amount_excluding_tax"), f"{where}.amount_excluding_tax", code)
+                # the SDK's InvoiceLine never sends a description: a line without one is named generically
+                lines.append(_checked({"unit_amount": "amount_excluding_tax.quantity"}, f"{where}.",
+                                      description=line.get("description") or DEFAULT_NAME, unit_amount=unit,
+                                      deduction=line.get("type") == "DEDUCTION"))
                 if len(lines) > MAX_CREATE_LINES:
                     raise invalid("periods", f"a one-off invoice holds at most {MAX_CREATE_LINES} lines")
     return lines
@@ -247,6 +260,14 @@ async def delete_line(key: str, line_id: str, caller: Caller = Depends(current_c
     return _answer(caller, done)
 
 
+def _order(value: Any, field: str) -> int:
+    """A position in delete-line: a whole number (JSON true is no position; taken as 1 it
+    removed the second line)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise invalid(field, f"{field} must be a whole number (a position, from 0)")
+    return value
+
+
 @router.post("/v1/invoices/{key}/delete-line",
              summary="Remove one line from a one-off draft, named by period_order, group_order and line_order",
              openapi_extra=OBJECT_BODY)
@@ -261,14 +282,15 @@ async def delete_line_action(key: str, request: Request, caller: Caller = Depend
         raise missing("periods", "periods (with groups[].lines[].line_order) is required")
     for p, period in enumerate(periods):
         period = _object(period, f"periods.{p}")
-        order = period.get("period_order", 0)
+        order = _order(period.get("period_order", 0), f"periods.{p}.period_order")
         for g, group in enumerate(period.get("groups") or []):
             group = _object(group, f"periods.{p}.groups.{g}")
+            group_order = _order(group.get("group_order", 0), f"periods.{p}.groups.{g}.group_order")
             for index, line in enumerate(group.get("lines") or []):
-                line_order = _object(line, f"periods.{p}.groups.{g}.lines.{index}").get("line_order")
-                if not isinstance(order, int) or not isinstance(line_order, int) or \
-                        group.get("group_order", 0) != 0 or (order, line_order) not in positions:
-                    raise not_found("invoice line", f"period {order}, group {group.get('group_order', 0)}, line "
+                where = f"periods.{p}.groups.{g}.lines.{index}"
+                line_order = _order(_object(line, where).get("line_order"), f"{where}.line_order")
+                if group_order != 0 or (order, line_order) not in positions:
+                    raise not_found("invoice line", f"period {order}, group {group_order}, line "
                                                     f"{line_order}")
                 named.append(positions[(order, line_order)])
     if len(named) != 1:
@@ -321,14 +343,17 @@ async def charge_on_demand(request: Request, caller: Caller = Depends(current_ca
         code = one_off.LINE_KIND if code is None else code
         if not isinstance(code, str) or not code:
             raise invalid(f"{where}.pricing_item_id", f"{where}.pricing_item_id must be a string")
-        units = _object(item.get("units"), f"{where}.units").get("number", "1")
-        try:
-            lines.append(one_off.line_input(
-                description=code if code != one_off.LINE_KIND else DEFAULT_NAME, code=code, quantity=units,
-                unit_amount=_money(item["flexible_amount"], f"{where}.flexible_amount", currency),
-                service_start=start))
-        except InvalidInput as exc:
-            raise invalid(f"{where}.{exc.field}", f"{where}.{exc.field}: {exc.message}") from None
+        given = _object(item.get("units"), f"{where}.units")
+        for name, value in given.items():  # a misspelt `number`, or a `count`, billed one unit
+            if name != "number" and value is not None:
+                raise invalid(f"{where}.units.{str(name)[:60]}", f"{where}.units.{str(name)[:60]}: ratecard bills "
+                                                                 "units.number units of an item")
+        units = given.get("number", "1")
+        lines.append(_checked({"unit_amount": "flexible_amount.quantity", "quantity": "units.number",
+                               "code": "pricing_item_id", "description": "pricing_item_id"}, f"{where}.",
+                              description=code if code != one_off.LINE_KIND else DEFAULT_NAME, code=code,
+                              quantity=units, service_start=start,
+                              unit_amount=_money(item["flexible_amount"], f"{where}.flexible_amount", currency)))
     invoice = await run_in_threadpool(one_off.create_one_off_invoice, caller.store, customer, lines, caller.now,
                                       caller.environment, currency=currency)
     if body.get("finalize_immediately"):

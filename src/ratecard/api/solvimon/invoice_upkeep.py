@@ -72,9 +72,11 @@ async def archive(key: str, caller: Caller = Depends(current_caller)) -> Respons
 async def refresh(key: str, request: Request, caller: Caller = Depends(current_caller)) -> Response:
     body = await object_body(request, optional=True)
     only_fields(body, ("type", "types"), "a refresh recomputes the whole draft")
-    wanted = [body["type"]] if body.get("type") is not None else body.get("types") or []
+    field = "type" if body.get("type") is not None else "types"
+    wanted = [body["type"]] if field == "type" else body.get("types") or []
     if not isinstance(wanted, list) or len(wanted) > len(REFRESH_TYPES) or any(t not in REFRESH_TYPES for t in wanted):
-        raise invalid("types", f"types must be some of {', '.join(REFRESH_TYPES)}")
+        among = "one" if field == "type" else "some"
+        raise invalid(field, f"{field} must be {among} of {', '.join(REFRESH_TYPES)}")
     invoice = invoice_named(caller, key)
     # every type is served by the same recomputation: the customer, its entity and tax rate are read
     # from the applied catalog each time, and ratecard keeps no custom fields or PO numbers on drafts

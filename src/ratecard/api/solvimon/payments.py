@@ -100,8 +100,10 @@ async def create_payment(request: Request, caller: Caller = Depends(current_call
     return json_response(payment_body(payment))
 
 
-def _check_whole(amount: Any, total: Decimal, currency: str, field: str) -> None:
-    """A payment or refund covers the whole invoice: a given amount must be its total."""
+def _check_whole(amount: Any, total: Decimal, currency: str, field: str, refund: bool = False) -> None:
+    """A payment or refund covers the whole invoice: a given amount must be its total. A refund's
+    may be written either way round (Solvimon shows a refund negative); a payment's may not (a
+    negative amount paying the invoice in full would record money that never came in)."""
     if amount is None:
         return
     if not isinstance(amount, dict):
@@ -110,7 +112,7 @@ def _check_whole(amount: Any, total: Decimal, currency: str, field: str) -> None
     given = amount.get("currency")
     if given is not None and (not isinstance(given, str) or given.upper() != currency.upper()):
         raise invalid(f"{field}.currency", f"{field}.currency must be the invoice's currency, {currency.upper()}")
-    if abs(quantity) != abs(total):
+    if (abs(quantity) != abs(total)) if refund else quantity != total:
         raise invalid(f"{field}.quantity", f"{field}.quantity: ratecard pays and refunds whole invoices "
                                            f"({abs(total):f} {currency.upper()}), not part of one")
 
@@ -124,7 +126,7 @@ async def refund_payment(key: str, request: Request, caller: Caller = Depends(cu
     if payment.kind != "charge":
         raise ApiError(400, "INVALID_OPERATION", f"payment {key} is a refund already")
     invoice = find_invoice(caller.store, str(payment.invoice_id), caller.environment)
-    _check_whole(body.get("amount"), invoice.total, invoice.currency, "amount")
+    _check_whole(body.get("amount"), invoice.total, invoice.currency, "amount", refund=True)
     _, refund = await run_in_threadpool(refund_invoice, caller.store, str(payment.invoice_id), caller.now,
                                         caller.environment)
     status = {"succeeded": "SUCCESS", "requires_action": "ACTION_REQUIRED", "failed": "FAILURE"}

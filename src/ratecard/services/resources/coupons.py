@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from ...catalog.schema import CatalogDocument, Coupon, PromotionCode
 from ...domain.instants import to_micros
+from ...domain.numbers import number_problem
 from ...store import Store
 from ...store.resources import config_change
 from .checks import already_exists, invalid, invalid_operation, missing, not_found
@@ -48,7 +49,7 @@ def coupon_fields(data: dict[str, Any]) -> dict[str, Any]:
     reference = data.get("reference")
     if reference is None:
         raise missing("reference", "reference is required: it is the coupon's code, which subscriptions name")
-    if data.get("status") not in (None, *STATUSES) or data.get("status") == "ARCHIVED":
+    if data.get("status") is not None and _status(data["status"]) in (None, "archived"):
         raise invalid("status", "status must be DRAFT, ACTIVE, INACTIVE or DEPRECATED")
     fields: dict[str, Any] = {"code": reference}
     # a catalog coupon has a code and a description, no name: a name other than the code is kept
@@ -75,7 +76,7 @@ def coupon_fields(data: dict[str, Any]) -> dict[str, Any]:
         raise invalid("discount.type", "discount.type must be PERCENTAGE or AMOUNT (USAGE discounts are not "
                                        "coupons in ratecard)")
     duration = _object(data.get("duration"), "duration") if data.get("duration") is not None else {"type": "ONE_TIME"}
-    if duration.get("type") not in DURATIONS:
+    if not isinstance(duration.get("type"), str) or duration["type"] not in DURATIONS:
         raise invalid("duration.type", "duration.type must be ONE_TIME, FOREVER or PERIOD")
     fields["duration"] = DURATIONS[duration["type"]]
     if fields["duration"] == "repeating":
@@ -96,12 +97,19 @@ WIRE_NAMES = {"code": "reference", "percent_off": "discount.percentage", "amount
 
 def _coupon(fields: dict[str, Any]) -> Coupon:
     try:
-        return Coupon.model_validate(fields)
+        coupon = Coupon.model_validate(fields)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = WIRE_NAMES.get(str(first["loc"][0]) if first["loc"] else "", None)
         message = str(first["msg"]).removeprefix("Value error, ")
         raise invalid(where, f"{where or 'coupon'}: {message}") from None
+    # the catalog check bounds them too, but names the catalog's path, not the request's field
+    for name in ("amount_off", "percent_off"):
+        value = getattr(coupon, name)
+        problem = number_problem(value) if value is not None else None
+        if problem is not None:
+            raise invalid(WIRE_NAMES[name], f"{WIRE_NAMES[name]}: {problem}")
+    return coupon
 
 
 def create_coupon(store: Store, environment: str, now: datetime, data: dict[str, Any]) -> Coupon:
@@ -127,6 +135,12 @@ TRANSITIONS = {"active": ("draft", "active", "inactive", "deprecated"),
                "archived": ("draft", "active", "inactive", "deprecated", "archived")}
 STATUSES = {"DRAFT": "draft", "ACTIVE": "active", "INACTIVE": "inactive", "DEPRECATED": "deprecated",
             "ARCHIVED": "archived"}
+
+
+def _status(value: Any) -> str | None:
+    """The catalog status a request's `status` names, None when it names none (a list or an
+    object is no status: looked up as a key, it would fail rather than be refused)."""
+    return STATUSES.get(value) if isinstance(value, str) else None
 
 
 def _carriers(document: CatalogDocument, codes: set[str]) -> list[str]:
@@ -188,7 +202,7 @@ def update_coupon(store: Store, environment: str, now: datetime, code: str,
     if data.get("reference") not in (None, code):
         raise invalid_operation("a coupon's reference is the code subscriptions name: it cannot change", "reference")
     target = data.get("status")
-    if target is not None and target not in STATUSES:
+    if target is not None and _status(target) is None:
         raise invalid("status", f"status must be one of {', '.join(STATUSES)}")
 
     def edited(current: Coupon, carriers: list[str]) -> Coupon:
@@ -198,8 +212,9 @@ def update_coupon(store: Store, environment: str, now: datetime, code: str,
                                   "name": data.get("name"), "description": data.get("description")})
             fields["description"] = wire.get("description")
         if data.get("discount") is not None or data.get("duration") is not None:
-            discount = data.get("discount") or _wire_discount(current)
-            duration = data.get("duration") or _wire_duration(current)
+            # a field given is checked as given: an empty one ("", {}, []) is refused, not the current kept
+            discount = data["discount"] if data.get("discount") is not None else _wire_discount(current)
+            duration = data["duration"] if data.get("duration") is not None else _wire_duration(current)
             wire = coupon_fields({"reference": code, "discount": discount, "duration": duration})
             for name in ("percent_off", "amount_off", "currency", "duration", "periods"):
                 fields[name] = wire.get(name)
@@ -248,7 +263,7 @@ def create_promotion_code(store: Store, environment: str, now: datetime, coupon_
     if data.get("code") is None:
         raise missing("code", "code is required: the code a subscription names to take the coupon")
     status = data.get("status", "ACTIVE")
-    if status not in STATUSES or status == "ARCHIVED":
+    if _status(status) in (None, "archived"):
         raise invalid("status", "status must be DRAFT, ACTIVE, INACTIVE or DEPRECATED")
     fields = {"code": data["code"], "max_redemptions": data.get("maximum_redemptions"),
               "redeem_by": data.get("end_at"), "status": STATUSES[status]}

@@ -85,6 +85,23 @@ def test_patch_changes_a_coupon_in_a_new_catalog_version(server: Live) -> None: 
     assert body_of(bad.value)["field"] == "reference"
 
 
+def test_an_archived_coupon_keeps_its_discount_for_the_subscriptions_that_kept_it(server: Live) -> None:  # noqa: F811
+    coupons, _ = _start(server)
+    document = catalog_of(server)
+    document["subscriptions"][0]["coupons"] = ["SPRING"]
+    apply_catalog(server, document)
+    assert coupons.post_coupons_by_resource_id_or_reference_archive(V, "SPRING").status == "ARCHIVED"
+    with pytest.raises(errors.BadRequestException) as final:
+        coupons.update_coupons_by_resource_id_or_reference(V, "SPRING", coupon_update_request=(
+            m.CouponUpdateRequest(discount=m.CouponDiscountUpdateRequest(type="PERCENTAGE", percentage="90"))))
+    assert (body_of(final.value)["code"], body_of(final.value)["field"]) == ("INVALID_OPERATION", "discount")
+    [coupon] = catalog_of(server)["coupons"]
+    assert (coupon["percent_off"], coupon["status"]) == ("10", "archived")
+    renamed = coupons.update_coupons_by_resource_id_or_reference(V, "SPRING", coupon_update_request=(
+        m.CouponUpdateRequest(description="Spring sale (ended)")))
+    assert (renamed.description, renamed.discount.percentage, renamed.status) == ("Spring sale (ended)", "10", "ARCHIVED")
+
+
 def test_a_promotion_code_takes_its_coupon_within_its_own_limits(server: Live) -> None:  # noqa: F811
     coupons, codes = _start(server)
     friends = codes.post_promotion_codes(V, promotion_code_create_request=m.PromotionCodeCreateRequest(

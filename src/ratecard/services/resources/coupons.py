@@ -185,6 +185,8 @@ def change_coupon_status(store: Store, environment: str, now: datetime, code: st
                  f"setting coupon {code!r} {target}")
 
 
+# what an ARCHIVED coupon keeps as it is (its name and description may still be edited)
+FROZEN_WHEN_ARCHIVED = ("discount", "duration", "end_at", "maximum_redemptions")
 PATCHABLE = ("name", "description", "status", "discount", "duration", "end_at", "maximum_redemptions", "reference",
              "object_type", "id", "created_at", "updated_at")
 
@@ -206,6 +208,11 @@ def update_coupon(store: Store, environment: str, now: datetime, code: str,
         raise invalid("status", f"status must be one of {', '.join(STATUSES)}")
 
     def edited(current: Coupon, carriers: list[str]) -> Coupon:
+        frozen = [name for name in FROZEN_WHEN_ARCHIVED if data.get(name) is not None]
+        if current.status == "archived" and frozen:
+            # archived is final: the subscriptions that kept the coupon keep the discount they took
+            raise invalid_operation(f"coupon {code!r} is ARCHIVED: its {', '.join(frozen)} no longer change",
+                                    frozen[0])
         fields = current.model_dump(exclude={"status", "kept_by", "promotion_codes"})
         if "description" in data or "name" in data:
             wire = coupon_fields({"reference": code, "discount": {"type": "PERCENTAGE", "percentage": "1"},

@@ -84,6 +84,7 @@ def _postgres_schema() -> Iterator[str]:
     try:
         yield f"{POSTGRES_URL}{separator}options=-csearch_path%3D{schema}"
     finally:
+        _figures_written()
         with engine.connect() as connection:
             names = connection.execute(
                 text("SELECT nspname FROM pg_namespace WHERE starts_with(nspname, :prefix)"), {"prefix": schema},
@@ -97,10 +98,21 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path, postgres_reason: str 
     """A fresh, empty database URL on each store."""
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'ratecard.db'}"
+        _figures_written()
         return
     _require_postgres(postgres_reason)
     with _postgres_schema() as url:
         yield url
+
+
+def _figures_written() -> None:
+    """The ingestion figures a test's stores still hold in memory, written before its database goes:
+    a store the test left open would otherwise have them written by the flush timer a second later,
+    into a schema dropped or handed to the next test (whose figures they would join), or as a
+    warning in whatever the next test reads from stderr."""
+    from ratecard.ingest.figures import flush
+
+    flush()
 
 
 @pytest.fixture

@@ -73,8 +73,15 @@ class EventWriter:
             before = self.raw.total_changes
             self.raw.executemany(INSERT_OR_IGNORE, rows)
             added = self.raw.total_changes - before
+            in_sequence = last_rowid <= _MAX_ROWID - added
             if added == len(rows):
-                update_rollups(self.connection, rows, last_rowid if last_rowid <= _MAX_ROWID - added else None)
+                update_rollups(self.connection, rows, last_rowid if in_sequence else None)
+            elif added and in_sequence:
+                # some ids were held already (a batch sent again): the new rows are those past the rowid
+                inserted = set(self.raw.execute("SELECT environment, id FROM events WHERE rowid > ?",
+                                                (last_rowid,)).fetchall())
+                update_rollups(self.connection, [row for row in _first_of_each(rows) if _key(row) in inserted],
+                               last_rowid)
             elif added:
                 # which rows were new is not known here: their hours are recomputed from the events
                 for environment in {row[0] for row in rows}:

@@ -1,12 +1,14 @@
 """CPU per event of the two bulk ingest paths, in process, on both stores.
 
     .venv/bin/python -m bench.ingest_cpu [--events 200000] [--batches 40] [--stores sqlite,postgresql]
-                                         [--profile DIR]
+                                         [--clients N] [--profile DIR]
 
 For each store, with and without continuous roll-ups (built before the events arrive):
 - file:  `services.events.import_events` of a JSONL file of N events (what `ratecard import` runs);
 - batch: what `POST /v1/events` does with a JSON array of 1,000 events, in process, without HTTP:
-         `parse_events` of the body, then `import_batch` with a cached validator.
+         `parse_events` of the body, then `import_batch` with a cached validator;
+- batch_threads_N (with --clients N): the next batches of the file from N threads at once, as a
+         server process with N requests in flight writes them.
 Each figure is `time.process_time()` around the call, divided by the events stored; on PostgreSQL
 also the CPU of the server processes serving the call's connections (read from /proc, so only for
 a server on this machine). CPU seconds, not wall-clock: the machine is shared.
@@ -21,6 +23,7 @@ import json
 import os
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -89,7 +92,7 @@ def _row(path: str, label: str, events: int, cpu: float, server: float) -> dict:
 
 
 def measure(kind: str, url: str, events_file: Path, catalog_file: Path, events: int, batches: int,
-            rollups: bool, profile_dir: Path | None) -> list[dict]:
+            rollups: bool, profile_dir: Path | None, clients: int = 0) -> list[dict]:
     apply_catalog(url, catalog_file)
     make_partitions(url)
     store = open_store(url)
@@ -138,9 +141,45 @@ def measure(kind: str, url: str, events_file: Path, catalog_file: Path, events: 
         if stored != len(bodies) * BATCH:
             raise SystemExit(f"{label}: the batches stored {stored} of {len(bodies) * BATCH}")
         rows.append(_row("batch", label, stored, cpu, server))
+        if clients:  # the next batches of the file from `clients` threads at once
+            rows.append(_threads(store, label, _batch_bodies(events_file, events + batches * BATCH, batches),
+                                 validator, catalog, clients, profile_dir))
     finally:
         store.dispose()
     return rows
+
+
+def _threads(store, label: str, bodies: list[bytes], validator, catalog, clients: int,
+             profile_dir: Path | None) -> dict:
+    """Batches from `clients` threads at once, as a server process with that many requests in
+    flight writes them (each its own transaction; on SQLite they wait for each other's lock)."""
+    shares = [bodies[client::clients] for client in range(clients)]
+    stored = [0] * clients
+
+    def client(number: int) -> None:
+        for body in shares[number]:
+            records = parse_events(body)
+            stored[number] += import_batch(store, data.ENVIRONMENT, data.NOW, records, False, validator,
+                                           catalog).stored
+
+    def post_all() -> None:
+        threads = [threading.Thread(target=client, args=(number,)) for number in range(clients)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+    path = f"batch_threads_{clients}"
+    with store.engine.connect() as held:  # as in `measure`: the requests' connections are never the last
+        held.exec_driver_sql("SELECT 1").fetchall()
+        server = _server_cpu(store)
+        started = time.process_time()
+        _profiled(profile_dir and profile_dir / f"{label}-{path}.prof", post_all)
+        cpu = time.process_time() - started
+        server = _server_cpu(store) - server
+    if sum(stored) != len(bodies) * BATCH:
+        raise SystemExit(f"{label}: {path} stored {sum(stored)} of {len(bodies) * BATCH}")
+    return _row(path, label, sum(stored), cpu, server)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -151,13 +190,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rollups", default="no,yes", help="comma-separated: no (none built), yes (built first)")
     parser.add_argument("--python-fold", action="store_true",
                         help="fold every roll-up in Python (as before the set-based statement), to compare")
+    parser.add_argument("--clients", type=int, default=0,
+                        help="also send as many batches again from this many threads at once")
     parser.add_argument("--profile", type=Path, metavar="DIR", help="write cProfile stats of each measured call")
     args = parser.parse_args(argv)
     if args.python_fold:
         from ratecard.store import rollups
 
         rollups.SET_BASED_FROM = 10**12
-    total = args.events + args.batches * BATCH
+    total = args.events + args.batches * BATCH * (2 if args.clients else 1)
     if args.profile:
         args.profile.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="ratecard-ingest-cpu-") as folder:
@@ -178,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
                     database = sqlite_database(folder_path)
                 with database as url:
                     for row in measure(kind, url, events_file, catalog_file, args.events, args.batches,
-                                       with_rollups, args.profile):
+                                       with_rollups, args.profile, args.clients):
                         print(json.dumps(row), flush=True)
     return 0
 

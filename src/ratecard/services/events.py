@@ -23,8 +23,8 @@ from ..ingest.validate import OUTSIDE_REASONS, UNPRICED_REASONS, EventValidator
 from ..store import Store
 from ..store.backfills import BackfillError, BackfillNotFound
 from ..store.catalog_state import Fingerprint
-from ..store.db import reader
-from ..store.events import Row, StoredEvent, list_events
+from ..store.db import batch_writer, reader
+from ..store.events import EventWriter, Row, StoredEvent, list_events
 from ..store.final_windows import Marks, final_windows_marked, final_windows_since
 from ..store.invoices import finalized_windows
 from .catalog import current_catalog, optional_catalog
@@ -176,6 +176,9 @@ def import_batch(store: Store, environment: str, now: datetime, records: list[Ra
 
         def factory(_: Store) -> Any:
             return GroupWriter(committer, environment, validated_at, discard, written)
+    elif not dry_run:
+        def factory(_: Store) -> Any:  # written alone, on a connection kept open between requests
+            return EventWriter(batch_writer(store))
     if written is not None and factory is not None and len(written[0]) == len(records) \
             and all(type(record) is RawEvent for record in records):
         # every event checked by the caller before it was written: counted as checked, not again

@@ -70,6 +70,7 @@ class Store:
     # by name so that registering twice keeps one
     _before_dispose: dict[str, Callable[[], None]] = field(default_factory=dict, repr=False)
     _reader: tuple[int, Store] | None = field(default=None, repr=False)  # (process id, reader): see `reader`
+    _writer: tuple[int, Store] | None = field(default=None, repr=False)  # (process id, writer): see `batch_writer`
 
     def before_dispose(self, name: str, hook: Callable[[], None]) -> None:
         """Run `hook` when the store is disposed, before its connections close."""
@@ -118,9 +119,11 @@ class Store:
         for hook in hooks:
             hook()
         with _READERS:
-            kept, self._reader = self._reader, None
-        if kept is not None and kept[0] == os.getpid():
-            kept[1].engine.dispose()
+            kept = [self._reader, self._writer]
+            self._reader = self._writer = None
+        for entry in kept:
+            if entry is not None and entry[0] == os.getpid():
+                entry[1].engine.dispose()
         self.engine.dispose()
 
 
@@ -155,6 +158,34 @@ def reader(store: Store) -> Store:
             event.listen(engine, "connect", _sqlite_pragmas)
         found = Store(engine, store.url)
         store._reader = (os.getpid(), found)
+        return found
+
+
+WRITER_CONNECTIONS = 2  # kept open by a batch writer (the API's worker threads); more at once are closed after use
+
+
+def batch_writer(store: Store) -> Store:
+    """The same database for a serving process's batch writes of events (POST /v1/events with more
+    events than the group committer takes): its connections stay open between requests.
+
+    A SQLite store opens a connection per use (NullPool), and for a batch of 1,000 events opening
+    one cost ~8% of the request's CPU: the five PRAGMAs, the decimal functions, and the schema read
+    again by the first statement. Held connections keep the schema and the page cache. Each use
+    is one transaction, committed or rolled back before the connection goes back (the pool rolls
+    back whatever was left). A PostgreSQL store is its own writer: its pool holds connections
+    already. Created on first use, in each process (a fork does not share it), closed with the
+    store; a database held in memory is its own writer."""
+    if store.is_postgres or store.engine.url.database in (None, "", ":memory:"):
+        return store
+    with _READERS:
+        kept = store._writer
+        if kept is not None and kept[0] == os.getpid():
+            return kept[1]
+        engine = create_engine(store.engine.url, poolclass=QueuePool, pool_size=WRITER_CONNECTIONS,
+                               max_overflow=8)
+        event.listen(engine, "connect", _sqlite_pragmas)
+        found = Store(engine, store.url)
+        store._writer = (os.getpid(), found)
         return found
 
 

@@ -64,12 +64,24 @@ class EventWriter:
                 update_rollups(self.connection, rows if inserted is None else
                                [row for row in _first_of_each(rows) if _key(row) in inserted])
                 return len(rows) if inserted is None else len(inserted)
+            # the write lock first: no other writer can insert between the rowid read and the
+            # insert, so the rows past it are exactly this insert's (and concurrent writers wait
+            # on the lock here rather than fail to upgrade a read to a write)
+            if not self.raw.in_transaction:
+                self.raw.execute("BEGIN IMMEDIATE")
             last_rowid = self.raw.execute("SELECT max(rowid) FROM events").fetchone()[0] or 0
             before = self.raw.total_changes
             self.raw.executemany(INSERT_OR_IGNORE, rows)
             added = self.raw.total_changes - before
+            in_sequence = last_rowid <= _MAX_ROWID - added
             if added == len(rows):
-                update_rollups(self.connection, rows, _rows_after(self.raw, last_rowid, added))
+                update_rollups(self.connection, rows, last_rowid if in_sequence else None)
+            elif added and in_sequence:
+                # some ids were held already (a batch sent again): the new rows are those past the rowid
+                inserted = set(self.raw.execute("SELECT environment, id FROM events WHERE rowid > ?",
+                                                (last_rowid,)).fetchall())
+                update_rollups(self.connection, [row for row in _first_of_each(rows) if _key(row) in inserted],
+                               last_rowid)
             elif added:
                 # which rows were new is not known here: their hours are recomputed from the events
                 for environment in {row[0] for row in rows}:
@@ -92,6 +104,8 @@ class EventWriter:
         self.close()
 
 
+# SQLite gives a new row the largest rowid plus one while that stays below this (EventWriter.write)
+_MAX_ROWID = 2**63 - 1
 INSERT_OR_IGNORE = f"INSERT OR IGNORE INTO events ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
 
 
@@ -103,17 +117,9 @@ def update_rollups(connection: Any, inserted: Iterable[Row], after_rowid: int | 
                    known: dict[str, list[rollups.Registered]] | None = None) -> None:
     """The ingest hook of the continuous roll-ups (store/rollups.py): the rows this transaction
     inserted, every one new, counted into their hours in the same transaction. SQLite:
-    `after_rowid` when they are exactly the events past that rowid (`_rows_after`). `known`: the
-    roll-ups registered, read in this transaction after the insert."""
+    `after_rowid` when they are exactly the events past that rowid (read under the write lock).
+    `known`: the roll-ups registered, read in this transaction after the insert."""
     rollups.absorb(connection, inserted, after_rowid, known)
-
-
-def _rows_after(raw: Any, last_rowid: int, added: int) -> int | None:
-    """SQLite: `last_rowid` (read before this transaction's insert of `added` rows) when the events
-    past it are exactly those rows: none committed by another writer between that read and the
-    insert (the read takes no lock), and the rowids given in sequence. Else None."""
-    count, highest = raw.execute("SELECT count(*), max(rowid) FROM events WHERE rowid > ?", (last_rowid,)).fetchone()
-    return last_rowid if count == added and highest == last_rowid + added else None
 
 
 def _first_of_each(rows: Sequence[Row]) -> list[Row]:

@@ -56,6 +56,8 @@ def test_the_documents_show_the_average_unit_price_to_six_decimals(db_url: str, 
     storage = next(item for item in stored["lines"] if item["code"] == "storage")
     assert (storage["quantity"], storage["unit_amount"], storage["amount"]) == ("142.1", "0.211118930331", "30.00")
     assert (stored["subtotal"], stored["tax"], stored["total"]) == ("30.00", "5.70", "35.70")
+    shown = cli.ok("invoices", "show", number, db=db_url).out  # the table a person reads: as the PDF shows it
+    assert "0.211119" in shown and "0.211118930331" not in shown, shown
 
     cli.ok("invoices", "pdf", number, "--out", "invoice.pdf", db=db_url)
     text = "\n".join(page.extract_text() for page in PdfReader(io.BytesIO((tmp_path / "invoice.pdf").read_bytes()))

@@ -254,3 +254,35 @@ def test_a_graduated_line_shows_its_tiers_under_it(pinned, console):
     assert "tier 1: units 1–1000" in cells[0] and "| 1000 |" in cells[0]
     assert "tier 2: units 1001–3500, plus 5.00 flat" in cells[1] and "| 2500 |" in cells[1]
     assert "10.00" in cells[1] and "10.00 EUR" in page
+
+
+PACKAGES = """
+billing_entity: {name: Acme Cloud BV, country: NL, timezone: UTC, currency: EUR}
+meters:
+  - {code: gb, aggregation: sum, field: gb}
+plans:
+  - code: store
+    currency: EUR
+    charges:
+      - {code: storage, meter: gb, model: package, package_size: 25, package_amount: "5.00", description: Storage}
+customers:
+  - {reference: acme, name: Acme Inc, currency: EUR, tax_rate: "0"}
+subscriptions:
+  - {reference: acme-store, customer: acme, plan: store, start: 2026-10-01}
+"""
+
+
+def test_an_average_unit_price_shows_as_the_documents_show_it(pinned, console):
+    """142.1 GB billed as 6 packages of 25 GB at 5.00 = 30.00: the stored unit amount is the exact
+    average 30.00 / 142.1 = 0.211118930331; the page shows 0.211119, as the PDF does."""
+    console.api.apply_catalog(PACKAGES)
+    event = {"id": "g1", "customer": "acme", "meter": "gb", "timestamp": "2026-10-10T10:00:00Z",
+             "properties": {"gb": 142.1}}
+    assert console.api.post("/v1/events", json=[event]).status_code == 200
+    assert console.api.post("/v1/invoice-runs", json={"until": "2026-11-01"}).status_code == 200
+    (draft,) = set(DRAFT.findall(console.viewer.get("/console/invoices?status=draft").text))
+    page = html.unescape(console.viewer.get(f"/console/invoices/{draft}").text)
+    row = next(r for r in re.findall(r"<tr>(.*?)</tr>", page, re.S) if "Storage" in r)
+    cells = [c.strip() for c in re.findall(r'<td class="num">(.*?)</td>', row, re.S)]
+    assert cells == ["142.1", "0.211119", "30.00"]
+    assert "0.211118930331" not in page

@@ -187,6 +187,7 @@ def _listed_status(invoice) -> str:  # noqa: ANN001 - an InvoiceRecord
 @app.command("show")
 def show(number: str, db: DbOption = None, json_output: JsonOption = False) -> None:
     """One invoice with its lines (by number, DRAFT-n or id)."""
+    from ..domain.money import display_price_in
     from ..services.invoices import show_invoice
 
     with store_for(db, existing=True) as store:
@@ -208,7 +209,8 @@ def show(number: str, db: DbOption = None, json_output: JsonOption = False) -> N
         table.add_column(column, justify="right" if column in ("#", "quantity", "unit amount", "amount") else "left")
     for index, line in enumerate(invoice.lines):  # `#`: the number edit-line and delete-line take
         table.add_row(str(invoice.line_number(index) + 1), line.code, line.description,
-                      f"{line.service_start} → {line.service_end}", f"{line.quantity:f}", f"{line.unit_amount:f}",
+                      f"{line.service_start} → {line.service_end}", f"{line.quantity:f}",
+                      f"{display_price_in(line.unit_amount, invoice.currency):f}",
                       f"{line.amount:f}")
     table.add_section()
     table.add_row("", "", "subtotal", "", "", "", f"{invoice.subtotal:f}")

@@ -2,37 +2,21 @@
 
 Unit prices are shown, never computed with: a line's stored unit amount can be an exact average
 (amount ÷ quantity, kept to 12 decimals), and printing all of them (0,035186488388 €) tells a
-reader nothing the line's amount does not. display_price is the rule documents follow."""
+reader nothing the line's amount does not. display_price (domain.money) is the rule documents, the
+console and the CLI follow."""
 
 from __future__ import annotations
 
 from copy import copy
 from dataclasses import dataclass
 from datetime import date
-from decimal import ROUND_HALF_UP, Decimal, localcontext
+from decimal import Decimal
 
 from babel import Locale
 from babel.dates import format_date
 from babel.numbers import format_decimal
 
-PRICE_DECIMALS = 6  # a unit price shows at most this many decimals...
-PRICE_SIGNIFICANT = 6  # ...or this many significant digits, when that keeps more (a price below 0.1)
-
-
-def display_price(price: Decimal, digits: int) -> Decimal:
-    """A unit price as a document shows it: the decimals it needs (trailing zeros dropped), at least
-    the currency's `digits`, at most PRICE_DECIMALS, or PRICE_SIGNIFICANT significant digits where
-    that keeps more; rounded half up beyond. Catalog prices (0.05, 0.0001, 0.00000775) are shown
-    exactly; an average such as 5.00 / 142.1 = 0.035186488388 shows as 0.0351865."""
-    with localcontext() as context:
-        context.prec = 100  # stored figures reach 40 digits; nothing but the display rounding may round
-        if not price.is_finite() or price == 0:
-            return Decimal(0).scaleb(-digits)
-        exponent = price.normalize().as_tuple().exponent
-        needed = -exponent if isinstance(exponent, int) and exponent < 0 else 0
-        cap = max(PRICE_DECIMALS, PRICE_SIGNIFICANT - 1 - price.adjusted())
-        shown = max(digits, min(needed, cap))
-        return price.quantize(Decimal(1).scaleb(-shown), rounding=ROUND_HALF_UP)
+from ..domain.money import display_price
 
 
 @dataclass(frozen=True)

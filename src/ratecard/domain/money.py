@@ -6,7 +6,7 @@ and rounded once at the line (and once for tax).
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Context, Decimal, InvalidOperation
+from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Context, Decimal, InvalidOperation, localcontext
 from functools import cache
 
 from babel.numbers import get_currency_precision, list_currencies
@@ -114,3 +114,29 @@ def normalize(value: Decimal) -> Decimal:
     if normalized.as_tuple().exponent > 0:
         normalized = normalized.quantize(Decimal(1))
     return normalized
+
+
+# A unit price as people read it (documents, the console, the CLI); never computed with.
+PRICE_DECIMALS = 6  # a unit price shows at most this many decimals...
+PRICE_SIGNIFICANT = 6  # ...or this many significant digits, when that keeps more (a price below 0.1)
+
+
+def display_price(price: Decimal, digits: int) -> Decimal:
+    """A unit price as a document shows it: the decimals it needs (trailing zeros dropped), at least
+    the currency's `digits`, at most PRICE_DECIMALS, or PRICE_SIGNIFICANT significant digits where
+    that keeps more; rounded half up beyond. Catalog prices (0.05, 0.0001, 0.00000775) are shown
+    exactly; an average such as 5.00 / 142.1 = 0.035186488388 shows as 0.0351865."""
+    with localcontext() as context:
+        context.prec = 100  # stored figures reach 40 digits; nothing but the display rounding may round
+        if not price.is_finite() or price == 0:
+            return Decimal(0).scaleb(-digits)
+        exponent = price.normalize().as_tuple().exponent
+        needed = -exponent if isinstance(exponent, int) and exponent < 0 else 0
+        cap = max(PRICE_DECIMALS, PRICE_SIGNIFICANT - 1 - price.adjusted())
+        shown = max(digits, min(needed, cap))
+        return price.quantize(Decimal(1).scaleb(-shown), rounding=ROUND_HALF_UP)
+
+
+def display_price_in(price: Decimal, currency: str) -> Decimal:
+    """display_price at the currency's minor units (2 for a code that is not a currency)."""
+    return display_price(price, minor_units(currency) if is_currency(currency) else 2)

@@ -15,6 +15,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from starlette.responses import HTMLResponse
 
 from ..domain.instants import from_micros
+from ..domain.money import display_price_in
 from .context import CSRF_FIELD, Visit
 
 NAVIGATION = (
@@ -38,6 +39,16 @@ def money(value: Any, currency: str | None = None) -> str:
     places = max(2, min(int(exponent), 12))
     text = f"{amount:,.{places}f}"
     return f"{text} {currency}" if currency else text
+
+
+def price(value: Any, currency: str) -> str:
+    """A unit price as documents show it (domain.money.display_price_in: the decimals it needs, at
+    most 6 or 6 significant digits), with thousands separators; None -> '—'."""
+    if value is None or value == "":
+        return "—"
+    shown = display_price_in(Decimal(str(value)), currency)
+    exponent = shown.as_tuple().exponent
+    return f"{shown:,.{-exponent if isinstance(exponent, int) and exponent < 0 else 0}f}"
 
 
 def instant(value: Any) -> str:
@@ -71,6 +82,7 @@ def segment(value: Any) -> str:
 _templates = Environment(loader=PackageLoader("ratecard.web", "templates"), autoescape=select_autoescape(default=True),
                          undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
 _templates.filters["money"] = money
+_templates.filters["price"] = price
 _templates.filters["instant"] = instant
 _templates.filters["segment"] = segment
 _templates.globals["query"] = query

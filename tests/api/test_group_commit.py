@@ -336,3 +336,28 @@ def test_a_dropped_connection_after_the_events_are_stored_keeps_each_solvimon_ev
     finally:
         committer.close()
         store.dispose()
+
+
+def test_a_lone_event_after_the_server_dropped_the_writers_connections_is_stored(db_url: str) -> None:
+    """Every connection the group committer holds has been ended by the server (an idle timeout,
+    a restart) since its last write: the next single event is written on a new connection, not
+    answered with the lost connection's error; a request whose rows fail still fails alone."""
+    from sqlalchemy import text
+
+    store = open_store(at_head(db_url))
+    committer = GroupCommitter(store, max_wait=0.0)
+    try:
+        assert committer.write("live", [row("before")], None).inserted == [True]
+        if store.is_postgres:
+            pids = [c.connection.driver_connection.info.backend_pid for c in committer._connections]
+            with store.engine.connect() as admin:
+                for pid in pids:
+                    admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+                admin.commit()
+        assert committer.write("live", [row("after")], None).inserted == [True]
+        with pytest.raises(Exception):  # noqa: B017, PT011 - a value the driver cannot send: its own error
+            committer.write("live", [row("bad", customer=object())], None)
+        assert sorted(stored_contents(store, "live", ["before", "after", "bad"])) == ["after", "before"]
+    finally:
+        committer.close()
+        store.dispose()

@@ -18,7 +18,9 @@ when it was written.
 
 Failures: a batch that fails is rolled back whole (nothing of it was acknowledged), then each of
 its requests is written again alone, so one bad request fails only itself; a request whose lone
-write fails gets the error. A lost connection is replaced for the next batch. A commit whose
+write fails gets the error, unless it failed on its connection (the server ended it: an idle
+timeout, a restart), when it is written once more on a new one. A lost connection is replaced
+for the next batch. A commit whose
 outcome is unknown (the connection dropped during COMMIT) is retried the same way; the store's
 uniqueness keeps each event stored once, and the retry reports such an event as a duplicate.
 On PostgreSQL a batch written at once (`_at_once`) is committed before the ids it found held
@@ -41,6 +43,7 @@ from typing import Any
 
 from ..store import Store
 from ..store.catalog_state import Fingerprint, fingerprint_on
+from ..store.db import is_connection_failure
 from ..store.events import Content, Row, insert_at_once, insert_confirmed, stored_contents
 from ..store.meter_data import keep_duplicate
 
@@ -241,7 +244,7 @@ class GroupCommitter:
         except Exception as exc:  # noqa: BLE001 - each request gets its own answer below
             self._drop_connection()
             if len(batch) == 1:
-                _answer([(batch[0], exc)])
+                _answer([(batch[0], self._again_if_disconnected(batch[0], exc))])
                 return
             log.warning("a group commit of %d requests failed (%s); writing each alone",
                         len(batch), str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
@@ -254,6 +257,22 @@ class GroupCommitter:
                 _answer([(job, outcome)])
             return
         _answer(list(zip(batch, outcomes, strict=True)))
+
+    def _again_if_disconnected(self, job: _Job, failure: Exception) -> Outcome | BaseException:
+        """A lone request whose write failed on the connection rather than on its rows (the server
+        ended a connection idle for long, or restarted) is written once more on a new connection,
+        as a failed batch's requests each are; any other failure is its answer. Should the first
+        attempt have committed before the connection went, the store keeps each event once and
+        the second reports them held, as for a commit whose outcome is unknown."""
+        if not is_connection_failure(self.store, failure):
+            return failure
+        log.warning("an event write failed on its connection (%s); writing it again on a new one",
+                    str(failure).splitlines()[0] if str(failure) else type(failure).__name__)
+        try:
+            return self._transaction([job])[0]
+        except Exception as again:  # noqa: BLE001 - the request's answer
+            self._drop_connection()
+            return again
 
     def _transaction(self, batch: list[_Job]) -> list[Outcome]:
         """One transaction for the batch. The rows are inserted and the fingerprints read together

@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import ArgumentError, DatabaseError, DBAPIError
+from sqlalchemy.exc import ArgumentError, DatabaseError, DBAPIError, OperationalError
 from sqlalchemy.pool import NullPool, QueuePool
 
 from . import sqlite_decimals
@@ -214,3 +214,11 @@ def open_store(url: str | None = None, migrate: bool = True) -> Store:
             store.dispose()
             raise StoreError(f"database {resolved} cannot be opened: {reason}") from None
     return store
+
+
+def is_connection_failure(store: Store, failure: BaseException) -> bool:
+    """Whether a write failed on its connection rather than on its rows: the database driver's
+    OperationalError (a lost connection, a server restart, SQLite's busy timeout), raised by the
+    driver itself or wrapped by SQLAlchemy; not an integrity or data error."""
+    driver_error = getattr(store.engine.dialect.loaded_dbapi, "OperationalError", None)
+    return isinstance(failure, OperationalError) or (driver_error is not None and isinstance(failure, driver_error))

@@ -143,22 +143,10 @@ def reader(store: Store) -> Store:
     round trips per use. Created on first use, in each process (a fork does not share it), and
     closed with the store; a database held in memory is its own reader (each connection would be
     another database)."""
-    with _READERS:
-        kept = store._reader
-        if kept is not None and kept[0] == os.getpid():
-            return kept[1]
-        if store.engine.url.database in (None, "", ":memory:") and not store.is_postgres:
-            return store
-        if store.is_postgres:
-            engine = create_engine(store.engine.url, pool_size=READER_CONNECTIONS, max_overflow=8,
-                                   isolation_level="AUTOCOMMIT", pool_reset_on_return=None)
-        else:
-            engine = create_engine(store.engine.url, poolclass=QueuePool, pool_size=READER_CONNECTIONS,
-                                   max_overflow=8, isolation_level="AUTOCOMMIT", pool_reset_on_return=None)
-            event.listen(engine, "connect", _sqlite_pragmas)
-        found = Store(engine, store.url)
-        store._reader = (os.getpid(), found)
-        return found
+    if store.engine.url.database in (None, "", ":memory:") and not store.is_postgres:
+        return store
+    return _companion(store, "_reader", lambda: _held_engine(
+        store, READER_CONNECTIONS, isolation_level="AUTOCOMMIT", pool_reset_on_return=None))
 
 
 WRITER_CONNECTIONS = 2  # kept open by a batch writer (the API's worker threads); more at once are closed after use
@@ -177,16 +165,29 @@ def batch_writer(store: Store) -> Store:
     store; a database held in memory is its own writer."""
     if store.is_postgres or store.engine.url.database in (None, "", ":memory:"):
         return store
+    return _companion(store, "_writer", lambda: _held_engine(store, WRITER_CONNECTIONS))
+
+
+def _companion(store: Store, slot: str, build: Callable[[], Engine]) -> Store:
+    """The store's companion kept in `slot` (`_reader`, `_writer`) for this process: the one made
+    before, or a new one on `build()`'s engine (a forked child makes its own); Store.dispose closes it."""
     with _READERS:
-        kept = store._writer
+        kept = getattr(store, slot)
         if kept is not None and kept[0] == os.getpid():
             return kept[1]
-        engine = create_engine(store.engine.url, poolclass=QueuePool, pool_size=WRITER_CONNECTIONS,
-                               max_overflow=8)
-        event.listen(engine, "connect", _sqlite_pragmas)
-        found = Store(engine, store.url)
-        store._writer = (os.getpid(), found)
+        found = Store(build(), store.url)
+        setattr(store, slot, (os.getpid(), found))
         return found
+
+
+def _held_engine(store: Store, connections: int, **options: Any) -> Engine:
+    """An engine on the store's database whose pool keeps `connections` open between uses (more
+    at once are opened for the moment and closed after use), SQLite's set up as every store's."""
+    if store.is_postgres:
+        return create_engine(store.engine.url, pool_size=connections, max_overflow=8, **options)
+    engine = create_engine(store.engine.url, poolclass=QueuePool, pool_size=connections, max_overflow=8, **options)
+    event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
 
 
 def open_store(url: str | None = None, migrate: bool = True) -> Store:

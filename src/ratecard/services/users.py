@@ -94,8 +94,13 @@ def check_role(role: str) -> None:
         raise InvalidInput(f"role {role!r} is not one of {', '.join(ROLES)}", field="role")
 
 
+def _cleaned(email: str) -> str:
+    """An address as it is compared and stored: NFKC, no surrounding blanks, lower case."""
+    return unicodedata.normalize("NFKC", email).strip().lower()
+
+
 def normalize_email(email: str) -> str:
-    cleaned = unicodedata.normalize("NFKC", email).strip().lower()
+    cleaned = _cleaned(email)
     if len(cleaned) > MAX_EMAIL or not EMAIL.match(cleaned) or any(unicodedata.category(c)[0] == "C" for c in cleaned):
         raise InvalidInput(f"{email[:80]!r} is not an e-mail address", field="email")
     return cleaned
@@ -106,8 +111,9 @@ def plausible_email(email: str) -> str:
     no whitespace, no control or invisible characters, none of NOT_IN_ADDRESS, at most MAX_EMAIL
     characters (a part before @ of at most MAX_LOCAL_PART), a domain of non-empty labels with a
     dot. Checked where users are created only: signing in and finding an existing user keep the
-    looser normalize_email, so a user created before this rule can still be disabled or reset."""
-    cleaned = unicodedata.normalize("NFKC", email).strip().lower()
+    looser normalize_email, so a user created before this rule can still be disabled or reset.
+    Every address it takes passes normalize_email's checks too (those are implied by these)."""
+    cleaned = _cleaned(email)
     shown = f"{email[:80]!r} is not an e-mail address"
     if len(cleaned) > MAX_EMAIL:
         raise InvalidInput(f"{shown}: it has {len(cleaned)} characters (at most {MAX_EMAIL})", field="email")
@@ -125,7 +131,7 @@ def plausible_email(email: str) -> str:
             any(not label for label in domain.split(".")):
         raise InvalidInput(f"{shown}: it needs a name before @ and a domain with a dot after it, with no dot "
                            "at the start or end of either or two in a row", field="email")
-    return normalize_email(email)
+    return cleaned
 
 
 def check_password(password: str) -> None:

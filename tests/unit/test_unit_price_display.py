@@ -13,11 +13,12 @@ from hypothesis import strategies as st
 from lxml import etree
 
 from ratecard.documents.cii import cii_document
-from ratecard.documents.formatting import Formatter, display_price
+from ratecard.documents.formatting import Formatter
 from ratecard.documents.model import invoice_view
 from ratecard.documents.pdf import render_html
 from ratecard.documents.rules import check_document as check_rules
 from ratecard.documents.ubl import ubl_document
+from ratecard.domain.money import display_price
 
 from .test_einvoice_rules import catalog, line, record
 

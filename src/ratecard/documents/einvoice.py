@@ -15,7 +15,7 @@ from decimal import ROUND_HALF_UP, Decimal, localcontext
 from functools import wraps
 from typing import ParamSpec, TypeVar
 
-from .formatting import display_price
+from ..domain.money import display_price
 from .model import DocumentError, DocumentLine, InvoiceView, Party
 from .rules import within_r120_slack
 

@@ -11,30 +11,17 @@ from pathlib import Path
 import pytest
 
 from ratecard.ingest.importer import import_file
-from ratecard.services.rollups import check_rollups, rebuild_rollups
+from ratecard.store import Store
 from ratecard.store import rollups as rollup_writes
 
-from .scenario import NOW, current, workspace
-from .test_rollups import CATALOG
-from .test_rollups_set_based import _lines, _load, _stored
-from .test_split_property import _fresh
+from .scenario import NOW, current
+from .test_rollups_set_based import _lines, _load, _stored, folded_both_ways
 
 
 def test_a_batch_summed_without_sqlite_integers_equals_the_python_fold(
         db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(rollup_writes, "SMALL_INTEGER_ROWS", 0)  # every batch is "large"
-    stored = {}
-    for fold, set_based_from in (("python", 10**9), ("sql", 1)):
-        monkeypatch.setattr(rollup_writes, "SET_BASED_FROM", set_based_from)
-        folder = tmp_path / fold
-        folder.mkdir()
-        store, _ = workspace(_fresh(db_url, str(folder), fold), CATALOG)
-        try:
-            rebuild_rollups(store, "live", NOW)
-            stored[fold] = _load(store, folder, "file")
-            assert check_rollups(store, "live")["ok"]
-        finally:
-            store.dispose()
+    stored = folded_both_ways(db_url, tmp_path, monkeypatch, lambda store, folder: _load(store, folder, "file"))
     assert stored["sql"] == stored["python"]
     assert any(row[1] != "None" and "." in row[1] for row in stored["sql"][0].values())
 
@@ -55,26 +42,18 @@ def test_new_events_folded_into_the_hours_rows_already_there_equal_the_python_fo
     """Batches of new events only, each into the hours the batches before filled: the fold adds to
     the rows there (integers beside integers, decimals beside integers), digit for digit as the
     Python fold does."""
-    stored = {}
-    for fold, set_based_from in (("python", 10**9), ("sql", 1)):
-        monkeypatch.setattr(rollup_writes, "SET_BASED_FROM", set_based_from)
-        folder = tmp_path / fold
-        folder.mkdir()
-        store, _ = workspace(_fresh(db_url, str(folder), fold), CATALOG)
-        try:
-            rebuild_rollups(store, "live", NOW)
-            _, catalog = current(store)
-            after = []
-            batches = [_integer_lines("i", 300), _integer_lines("j", 300), _lines("k", 300), _integer_lines("l", 77)]
-            for number, lines in enumerate(batches):
-                path = folder / f"{number}.jsonl"
-                path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-                import_file(store, catalog, path, NOW)
-                after.append(_stored(store))
-            assert check_rollups(store, "live")["ok"]
-        finally:
-            store.dispose()
-        stored[fold] = after
+    def batch_after_batch(store: Store, folder: Path) -> list[dict]:
+        _, catalog = current(store)
+        after = []
+        batches = [_integer_lines("i", 300), _integer_lines("j", 300), _lines("k", 300), _integer_lines("l", 77)]
+        for number, lines in enumerate(batches):
+            path = folder / f"{number}.jsonl"
+            path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+            import_file(store, catalog, path, NOW)
+            after.append(_stored(store))
+        return after
+
+    stored = folded_both_ways(db_url, tmp_path, monkeypatch, batch_after_batch)
     assert stored["sql"] == stored["python"]
     totals = {row[1] for row in stored["sql"][1].values()}
     assert any(len(total) > 15 and "." not in total for total in totals)  # past SQLite's own addition

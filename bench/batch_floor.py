@@ -33,7 +33,6 @@ import msgspec
 from sqlalchemy.engine import make_url
 
 from ratecard.store import open_store
-from ratecard.store.keys import create_key
 
 from . import data, server_cpu
 from .api_bench import (
@@ -202,15 +201,10 @@ def _drop_copy(url: str) -> int:
 def ratecard_batch(url: str, folder: Path, events_file: Path, events: int, workers: int = 2) -> dict:
     """`ratecard serve --workers 2` on a fresh database holding the catalog these events bill
     (customer_count(events) customers) and one live key, warmed with single events."""
-    from .run import apply_catalog, settle
+    from .server_cpu import prepare_database
 
     folder.mkdir(parents=True, exist_ok=True)
-    data.write_catalog(folder / "catalog.json", events)
-    apply_catalog(url, folder / "catalog.json")
-    store = open_store(url, migrate=False)
-    _, key = create_key(store, "live", data.to_micros(data.NOW), "bench")
-    store.dispose()
-    settle(url)
+    key = prepare_database(url, folder, events)
     with Server(url, folder / "serve-batch.log", workers=workers) as server:
         # every worker's catalog cache, as api_bench warms it before its batches
         _, reports = _run_clients(_single_client, split(64, SINGLE_CLIENTS),

@@ -161,11 +161,12 @@ class Subject:
     ratecard: str
 
 
-def prepare_database(url: str, folder: Path) -> str:
-    """The benchmark catalog and one live key in a fresh database; returns the key."""
+def prepare_database(url: str, folder: Path, events: int = EVENTS) -> str:
+    """The benchmark catalog (sized for `events`: its customers) and one live key in a fresh
+    database; returns the key."""
     from .run import apply_catalog, settle
 
-    data.write_catalog(folder / "catalog.json", EVENTS)
+    data.write_catalog(folder / "catalog.json", events)
     apply_catalog(url, folder / "catalog.json")
     store = open_store(url, migrate=False)
     _, key = create_key(store, "live", data.to_micros(data.NOW), "bench")

@@ -47,7 +47,7 @@ from .api_bench import (
 )
 from .baselines import COLUMNS, TABLE, bare_insert, empty_copy_of_events
 from .http_floor import HEALTH, _answer, _EmptyProtocol, _GroupWriter, commit_worker, fork_workers
-from .stores import postgres_database, sqlite_database
+from .stores import fresh_database
 
 _MICROSECOND = timedelta(microseconds=1)
 
@@ -199,7 +199,7 @@ def _drop_copy(url: str) -> int:
 
 
 def ratecard_batch(url: str, folder: Path, events_file: Path, events: int, workers: int = 2) -> dict:
-    """`ratecard serve --workers 2` on a fresh database holding the catalog these events bill
+    """`ratecard serve --workers N` on a fresh database holding the catalog these events bill
     (customer_count(events) customers) and one live key, warmed with single events."""
     from .server_cpu import prepare_database
 
@@ -371,18 +371,16 @@ def _rounds(stores: list[str], events: int, events_file: Path, rounds: int, fold
     rows = []
     for round_number in range(1, rounds + 1):
         for store in stores:
-            if store == "sqlite":
-                (folder / "batch-sqlite").mkdir(exist_ok=True)
-                database = sqlite_database(folder / "batch-sqlite")
-            else:
-                database = postgres_database(os.environ.get("RATECARD_BENCH_DATABASE", "ratecard_bench_floor"))
-            with database as url:
-                measured = {f"ratecard_batch_{store}": ratecard_batch(url, folder / f"ratecard-batch-{store}-"
-                                                                      f"{round_number}", events_file, events),
-                            f"bare_batch_{store}": bare_batch(url, events),
-                            f"bare_per_request_{store}": bare_per_request(url, events),
-                            f"ideal_batch_{store}_2_processes": ideal_batch(url, folder, events_file, events, 2),
-                            f"ideal_batch_{store}_1_process": ideal_batch(url, folder, events_file, events, 1)}
+            measured = {}
+            for workers in (1, 2):  # each on a fresh database: the same events are sent again
+                with fresh_database(store, folder / f"batch-serve-{workers}") as url:
+                    measured[f"ratecard_batch_{store}_{workers}_worker{'s' if workers > 1 else ''}"] = ratecard_batch(
+                        url, folder / f"ratecard-batch-{store}-{round_number}-{workers}", events_file, events, workers)
+            with fresh_database(store, folder / "batch-floor") as url:
+                measured.update({f"bare_batch_{store}": bare_batch(url, events),
+                                 f"bare_per_request_{store}": bare_per_request(url, events),
+                                 f"ideal_batch_{store}_2_processes": ideal_batch(url, folder, events_file, events, 2),
+                                 f"ideal_batch_{store}_1_process": ideal_batch(url, folder, events_file, events, 1)})
             bare = measured[f"bare_batch_{store}"]["events_per_second"]
             for what, result in measured.items():
                 row = {"round": round_number, "what": what, "events": events, **result,

@@ -25,8 +25,9 @@ same run and with the same 4 lean clients (bench/http_client.py) and the same re
   flight go into the next one, written from the event loop (PostgreSQL: an async connection, one
   multi-row INSERT in autocommit, up to 4 transactions in flight per process, since the database
   merges the flushes of concurrent commits itself; SQLite: one transaction at a time).
-- `ratecard_serve`, per store: `ratecard serve --workers 2` itself on a database holding the
-  benchmark catalog, answering the same requests.
+- `ratecard_serve`, per store, with `--workers 1` (the default: one group committer merging
+  every client's requests) and `--workers 2`: `ratecard serve` itself on a fresh database holding
+  the benchmark catalog, answering the same requests.
 
 A server that stores the event and commits it durably can only be slower than its empty
 counterpart, and any server that checks the event can only be slower than the ideal one: when
@@ -39,7 +40,8 @@ JSON arrays of 1,000 (`POST /v1/events`) from 4 client processes to `ratecard se
 the same rows in one transaction; its target is 0.7 of that. Per store, on a fresh database,
 with the same clients (api_bench's) and the same bodies (--batches of 1,000 events):
 
-- `ratecard_batch`: `ratecard serve --workers 2` holding the catalog of these events.
+- `ratecard_batch`: `ratecard serve --workers 1` and `--workers 2`, each on a fresh database
+  holding the catalog of these events.
 - `bare_batch`: api_bench's baseline, the same rows in one transaction (bench/baselines.py).
 - `bare_per_request`: no server: the same rows committed 1,000 at a time, one transaction after
   the other, with the ideal server's writer (a diagnosis: what answering each request only
@@ -88,7 +90,7 @@ from .api_bench import (
     split,
 )
 from .baselines import COLUMNS, TABLE, empty_copy_of_events
-from .stores import postgres_database, postgres_unavailable, sqlite_database
+from .stores import fresh_database, postgres_unavailable
 
 FIXED = b'{"received":1,"stored":1}'
 HEALTH = b'{"status":"ok"}'
@@ -343,7 +345,7 @@ def ideal_server(url: str, folder: Path, requests: int, workers: int = 2) -> dic
 
 
 def ratecard_server(url: str, folder: Path, requests: int, workers: int = 2) -> dict:
-    """`ratecard serve --workers 2` itself, on a database holding the benchmark catalog, answering
+    """`ratecard serve --workers N` itself, on a database holding the benchmark catalog, answering
     the same one-event `POST /v1/events` requests (after a warm-up)."""
     from .server_cpu import prepare_database
 
@@ -395,18 +397,20 @@ def measure(stores: list[str], requests: int, rounds: int) -> list[dict]:
             print(json.dumps(row), flush=True)
             rows.append(row)
         for store in stores:
-            if store == "sqlite":
-                database = sqlite_database(folder)
-            else:
-                database = postgres_database(os.environ.get("RATECARD_BENCH_DATABASE", "ratecard_bench_floor"))
-            with database as url:
-                measured = {
-                    f"ratecard_serve_{store}": ratecard_server(url, folder / f"ratecard-{store}-{round_number}",
-                                                               requests),
+            measured = {}
+            # one process is one group committer merging every client's requests; two split them
+            # (and on SQLite meet in its busy handler): both are measured, each on a fresh database
+            for workers in (1, 2):
+                with fresh_database(store, folder / f"serve-{workers}") as url:
+                    measured[f"ratecard_serve_{store}_{workers}_worker{'s' if workers > 1 else ''}"] = \
+                        ratecard_server(url, folder / f"ratecard-{store}-{round_number}-{workers}", requests,
+                                        workers=workers)
+            with fresh_database(store, folder / "floor") as url:
+                measured.update({
                     f"bare_row_commit_{store}": bare_row_commit(url, requests),
                     f"ideal_group_commit_{store}_2_processes": ideal_server(url, folder, requests, 2),
                     f"ideal_group_commit_{store}_1_process": ideal_server(url, folder, requests, 1),
-                }
+                })
             for what, result in measured.items():
                 row = {"round": round_number, "what": what, **result, "load": os.getloadavg()[0]}
                 print(json.dumps(row), flush=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 from sqlalchemy import create_engine, text
@@ -59,3 +59,13 @@ def postgres_database(name: str = BENCH_DATABASE) -> Iterator[str]:
         with admin.connect() as connection:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+def fresh_database(store: str, folder: Path, database: str = "ratecard_bench_floor") -> AbstractContextManager[str]:
+    """An empty database of `store` ("sqlite" or "postgresql") as a context giving its URL and
+    dropping it at the end: SQLite in `folder`, PostgreSQL named by RATECARD_BENCH_DATABASE (else
+    `database`)."""
+    if store == "sqlite":
+        folder.mkdir(parents=True, exist_ok=True)
+        return sqlite_database(folder)
+    return postgres_database(os.environ.get("RATECARD_BENCH_DATABASE", database))

@@ -39,6 +39,21 @@ from .solvimon import ROUTERS as SOLVIMON_ROUTERS
 from .solvimon.config import SolvimonCache
 
 
+# FastAPI's own OpenTelemetry (traces, metrics and logs of each request) asks the global providers
+# on every request whether one was configured, environment lookups included: ~5% of the event
+# loop's CPU per single event with none configured, as ratecard configures none. Off unless
+# RATECARD_OPENTELEMETRY=1 (for an operator who installs an OpenTelemetry SDK, e.g. runs the
+# server under `opentelemetry-instrument`); ratecard's own figures are on /metrics either way.
+OPENTELEMETRY = "RATECARD_OPENTELEMETRY"
+
+
+def framework_telemetry() -> dict[str, object]:
+    """FastAPI's `telemetry` argument: {} (its defaults) when RATECARD_OPENTELEMETRY is 1, else all off."""
+    if os.environ.get(OPENTELEMETRY, "0").strip() == "1":
+        return {}
+    return {"telemetry": {"tracing": False, "metrics": False, "logs": False}}
+
+
 def create_app(database_url: str | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -56,7 +71,8 @@ def create_app(database_url: str | None = None) -> FastAPI:
 
     console = create_console()
     app = FastAPI(title="ratecard", version=__version__, lifespan=lifespan,
-                  description="Usage-based billing API. Solvimon-compatible where Solvimon defines the resource.")
+                  description="Usage-based billing API. Solvimon-compatible where Solvimon defines the resource.",
+                  **framework_telemetry())
     app.state.metrics = Metrics()
     app.state.event_log = None  # the embedded default; `serve --log` sets a publisher (app_from_environment)
     app.state.catalogs = CatalogCache()

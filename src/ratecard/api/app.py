@@ -38,7 +38,6 @@ from .routing import arrange
 from .solvimon import ROUTERS as SOLVIMON_ROUTERS
 from .solvimon.config import SolvimonCache
 
-
 # FastAPI's own OpenTelemetry (traces, metrics and logs of each request) asks the global providers
 # on every request whether one was configured, environment lookups included: ~5% of the event
 # loop's CPU per single event with none configured, as ratecard configures none. Off unless

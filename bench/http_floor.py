@@ -42,6 +42,11 @@ with the same clients (api_bench's) and the same bodies (--batches of 1,000 even
 
 - `ratecard_batch`: `ratecard serve --workers 1` and `--workers 2`, each on a fresh database
   holding the catalog of these events.
+- `required_batch` (PostgreSQL): the ideal batch server doing the work ratecard may not skip:
+  each body parsed as `POST /v1/events` parses it, each event checked by ratecard's validator
+  against the catalog, the rows stored through ratecard's id guard into the monthly partitions
+  (bench/batch_floor.py, `_RequiredProtocol`). No key, figures, metrics or framework: what any
+  ratecard batch server could reach here.
 - `bare_batch`: api_bench's baseline, the same rows in one transaction (bench/baselines.py).
 - `bare_per_request`: no server: the same rows committed 1,000 at a time, one transaction after
   the other, with the ideal server's writer (a diagnosis: what answering each request only

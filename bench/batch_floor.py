@@ -162,16 +162,15 @@ class _RequiredProtocol(_BatchProtocol):
     ceiling of a ratecard batch server on this machine, which ratecard's own is measured against."""
 
     validator: Any = None
+    parse: Any = None  # routes.events.parse_events, imported before the first request
 
     def on_message_complete(self) -> None:
         if self.parser.get_method() != b"POST":
             self.transport.write(_answer(200, HEALTH))
             return
-        from ratecard.api.routes.events import parse_events
-
         body, self.chunks = b"".join(self.chunks), []
         received = data.to_micros(data.NOW)
-        rows = [row for record in parse_events(body)
+        rows = [row for record in self.parse(body)
                 if type(row := self.validator.check_row(record, data.ENVIRONMENT, received)) is tuple]
         self.writer.add(rows, self.transport)
 
@@ -204,6 +203,7 @@ class _RequiredWriter(_BatchWriter):
 
 def required_worker(host: str, port: int, url: str) -> None:
     """One process of the required-work server: the catalog read once, then `commit_worker`."""
+    from ratecard.api.routes.events import parse_events
     from ratecard.ingest.validate import EventValidator
     from ratecard.services.catalog import current_catalog
 
@@ -211,6 +211,7 @@ def required_worker(host: str, port: int, url: str) -> None:
     _, catalog = current_catalog(store, data.ENVIRONMENT)
     store.dispose()
     _RequiredProtocol.validator = EventValidator(catalog, data.NOW)
+    _RequiredProtocol.parse = staticmethod(parse_events)
     commit_worker(host, port, url, _RequiredProtocol, _RequiredWriter)
 
 

@@ -39,8 +39,8 @@ def _decimal(value: Any) -> Decimal:
         raise ValueError("must be a decimal string such as \"49.00\", not a float")
     try:
         return to_decimal(value)
-    except MoneyError:
-        raise ValueError(f"must be a decimal number, got {value!r}") from None
+    except MoneyError as exc:
+        raise ValueError(f"must be a decimal number, got {value!r}: {exc.reason}") from None
 
 
 def _non_negative(value: Any) -> Decimal:

@@ -6,10 +6,13 @@ and rounded once at the line (and once for tax).
 
 from __future__ import annotations
 
+import re
 from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Context, Decimal, InvalidOperation, localcontext
 from functools import cache
 
 from babel.numbers import get_currency_precision, list_currencies
+
+from .numbers import shown_number
 
 ROUNDING_MODES = {"half_up": ROUND_HALF_UP, "half_even": ROUND_HALF_EVEN}
 
@@ -18,7 +21,12 @@ EXACT_PRECISION = 50
 
 
 class MoneyError(ValueError):
-    """A value that is not a valid decimal amount."""
+    """A value that is not a valid decimal amount. `reason` is why, without the value (for a
+    caller that names the value its own way); the message is the whole sentence."""
+
+    def __init__(self, message: str, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason or message
 
 
 # ISO 4217 codes with no minor unit ("N.A."): precious metals, fund and bond units, the testing code
@@ -55,24 +63,101 @@ def minor_units(currency: str) -> int:
     return get_currency_precision(currency)
 
 
+# A number written as text (a catalog value, an import's cell, a request's field, a CLI option)
+# has one syntax, JSON's number: ASCII digits, an optional leading '-', an optional fraction with
+# digits on both sides of the point, an optional exponent; no '+', no spaces around it, no leading
+# zeros (YAML reads 010 as 8), no '_', no other digits. docs/security/numbers.md says why.
+DECIMAL_TEXT = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE]([+-]?[0-9]+))?")
+MAX_DECIMAL_TEXT = 100  # characters (bound before reading); 53 write any number inside the bound plainly
+# Whatever way it is written, a number's value stays where the exact arithmetic holds it: at most
+# EXACT_PRECISION significant digits, none past the EXACT_PRECISION-th decimal place, below
+# 10^EXACT_PRECISION (trailing zeros, which change no value, do not count). Its written exponent
+# stays within ±MAX_WRITTEN_EXPONENT, which any value inside the bound written in MAX_DECIMAL_TEXT
+# characters meets: 1e400000, 1E-999999 or 0E-999999 would cost a million digits once written
+# out or rounded to a currency.
+MAX_WRITTEN_EXPONENT = MAX_DECIMAL_TEXT + EXACT_PRECISION
+DECIMAL_BOUND = (f"at most {EXACT_PRECISION} significant digits, none past the {EXACT_PRECISION}th decimal "
+                 f"place, and below 1e{EXACT_PRECISION}")
+_SYNTAX = "write digits with an optional leading '-', '.' and exponent, such as 12.50, -3 or 1.5e6"
+
+
 def to_decimal(value: object) -> Decimal:
-    """Parse a decimal amount from a string or int. Floats are refused: they are not exact."""
+    """The one parser of a decimal number given by a user: a string in the syntax of DECIMAL_TEXT,
+    an int or a Decimal, within DECIMAL_BOUND; anything else is refused with MoneyError, whose
+    reason says what to write instead. Floats are refused: they are not exact."""
     if isinstance(value, bool):
-        raise MoneyError(f"{value!r} is not a decimal number")
+        raise MoneyError(f"{value!r} is not a decimal number", "true and false are not numbers")
     if isinstance(value, Decimal):
+        if not value.is_finite():
+            raise MoneyError(f"{value!r} is not a finite number", "NaN and infinities are not numbers")
         result = value
     elif isinstance(value, int):
+        if not -10**EXACT_PRECISION < value < 10**EXACT_PRECISION:
+            raise _out_of_range(value)
         result = Decimal(value)
     elif isinstance(value, str):
-        try:
-            result = Decimal(value.strip())
-        except InvalidOperation:
-            raise MoneyError(f"{value!r} is not a decimal number") from None
+        result = _parsed(value)
     else:
-        raise MoneyError(f"{value!r} is not a decimal string")
-    if not result.is_finite():
-        raise MoneyError(f"{value!r} is not a finite number")
+        raise MoneyError(f"{_shown(value)} is not a decimal string", "must be a decimal number written as a string")
+    _, digits, exponent = result.as_tuple()
+    if not -MAX_WRITTEN_EXPONENT <= exponent <= MAX_WRITTEN_EXPONENT:  # type: ignore[operator]
+        raise _out_of_range(value)
+    if result:
+        zeros = len(digits) - len(bytes(digits).rstrip(b"\0"))  # trailing zeros
+        if (len(digits) - zeros > EXACT_PRECISION or exponent + zeros < -EXACT_PRECISION  # type: ignore[operator]
+                or result.adjusted() >= EXACT_PRECISION):
+            raise _out_of_range(value)
     return result
+
+
+def _parsed(text: str) -> Decimal:
+    if len(text) > MAX_DECIMAL_TEXT:
+        why = f"a number is at most {MAX_DECIMAL_TEXT} characters"
+        raise MoneyError(f"{_shown(text)} is not a decimal number ({why})", why)
+    match = DECIMAL_TEXT.fullmatch(text)
+    if match is None:
+        why = _syntax_problem(text)
+        raise MoneyError(f"{_shown(text)} is not a decimal number ({why})", why)
+    written = match.group(1)
+    # refused before Decimal reads an exponent of any size (some it cannot)
+    if written is not None and abs(int(written)) > MAX_WRITTEN_EXPONENT + MAX_DECIMAL_TEXT:
+        raise _out_of_range(text)
+    return Decimal(text)
+
+
+def _out_of_range(value: object) -> MoneyError:
+    return MoneyError(f"{_shown(value)} is out of range ({DECIMAL_BOUND})", f"out of range ({DECIMAL_BOUND})")
+
+
+def _syntax_problem(text: str) -> str:
+    """Why `text` is not in DECIMAL_TEXT's syntax, as specifically as a user can act on."""
+    bare = text.strip()
+    if not bare:
+        return "it is empty"
+    if bare != text:
+        return "no spaces around a number"
+    if not text.isascii():
+        return "only the digits 0-9 (ASCII)" if any(c.isdigit() for c in text) else _SYNTAX
+    if "_" in text:
+        return "no '_' between digits: write 1000, not 1_000"
+    if text.startswith("+"):
+        return "no '+' sign: write 5, not +5"
+    if text.lstrip("+-").lower() in ("nan", "snan", "inf", "infinity"):
+        return "NaN and infinities are not numbers"
+    if re.fullmatch(r"-?0[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?", text):
+        return "no leading zeros: write 7, not 007"
+    if re.fullmatch(r"-?(?:[0-9]+\.|\.[0-9]+)(?:[eE][+-]?[0-9]+)?", text):
+        return "digits on both sides of '.': write 0.5 and 5.0, not .5 and 5."
+    return _SYNTAX
+
+
+def _shown(value: object) -> str:
+    if isinstance(value, str):
+        text = repr(value)
+        return text if len(text) <= 60 else f"{text[:45]}…{text[-12:]}"
+    if isinstance(value, int | Decimal):
+        return shown_number(value)
+    return f"a {type(value).__name__}"
 
 
 # the context quantize rounds in (the default context with EXACT_PRECISION digits), built once:

@@ -38,9 +38,11 @@ def _decimal(value: Any) -> Decimal:
         # only reachable from Python callers: files are parsed with exact decimals
         raise ValueError("must be a decimal string such as \"49.00\", not a float")
     try:
-        return to_decimal(value)
+        # the range is catalog.validate's to check (the bound of domain.numbers), when a catalog is
+        # checked or applied: a catalog stored before that bound still loads
+        return to_decimal(value, bound=None)
     except MoneyError as exc:
-        raise ValueError(f"must be a decimal number, got {value!r}: {exc.reason}") from None
+        raise ValueError(str(exc)) from None
 
 
 def _non_negative(value: Any) -> Decimal:

@@ -7,7 +7,8 @@ and rounded once at the line (and once for tax).
 from __future__ import annotations
 
 import re
-from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Context, Decimal, InvalidOperation, localcontext
+from collections.abc import Callable
+from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Context, Decimal, localcontext
 from functools import cache
 
 from babel.numbers import get_currency_precision, list_currencies
@@ -21,12 +22,7 @@ EXACT_PRECISION = 50
 
 
 class MoneyError(ValueError):
-    """A value that is not a valid decimal amount. `reason` is why, without the value (for a
-    caller that names the value its own way); the message is the whole sentence."""
-
-    def __init__(self, message: str, reason: str | None = None) -> None:
-        super().__init__(message)
-        self.reason = reason or message
+    """A value that is not a valid decimal amount (the message names it and says why)."""
 
 
 # ISO 4217 codes with no minor unit ("N.A."): precious metals, fund and bond units, the testing code
@@ -69,10 +65,12 @@ def minor_units(currency: str) -> int:
 # zeros (YAML reads 010 as 8), no '_', no other digits. docs/security/numbers.md says why.
 DECIMAL_TEXT = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE]([+-]?[0-9]+))?")
 MAX_DECIMAL_TEXT = 100  # characters (bound before reading); 53 write any number inside the bound plainly
-# Whatever way it is written, a number's value stays where the exact arithmetic holds it: at most
+MAX_EXPONENT = 999_999  # a written exponent beyond the default decimal context's is refused unread
+# The bound a number read from text meets unless its caller holds it to a bound of its own (such
+# as domain.numbers.number_problem): its value stays where the exact arithmetic holds it, at most
 # EXACT_PRECISION significant digits, none past the EXACT_PRECISION-th decimal place, below
-# 10^EXACT_PRECISION (trailing zeros, which change no value, do not count). Its written exponent
-# stays within ±MAX_WRITTEN_EXPONENT, which any value inside the bound written in MAX_DECIMAL_TEXT
+# 10^EXACT_PRECISION (trailing zeros, which change no value, do not count), and it is written with
+# an exponent within ±MAX_WRITTEN_EXPONENT, which any such value written in MAX_DECIMAL_TEXT
 # characters meets: 1e400000, 1E-999999 or 0E-999999 would cost a million digits once written
 # out or rounded to a currency.
 MAX_WRITTEN_EXPONENT = MAX_DECIMAL_TEXT + EXACT_PRECISION
@@ -80,53 +78,56 @@ DECIMAL_BOUND = (f"at most {EXACT_PRECISION} significant digits, none past the {
                  f"place, and below 1e{EXACT_PRECISION}")
 _SYNTAX = "write digits with an optional leading '-', '.' and exponent, such as 12.50, -3 or 1.5e6"
 
+Bound = Callable[[Decimal], "str | None"]
 
-def to_decimal(value: object) -> Decimal:
+
+def exact_problem(number: Decimal) -> str | None:
+    """Why a finite number is outside the exact arithmetic's bound (a sentence), or None."""
+    _, digits, exponent = number.as_tuple()
+    if not -MAX_WRITTEN_EXPONENT <= exponent <= MAX_WRITTEN_EXPONENT:  # type: ignore[operator]
+        return f"{shown_number(number)} is out of range ({DECIMAL_BOUND})"
+    if number:
+        zeros = len(digits) - len(bytes(digits).rstrip(b"\0"))  # trailing zeros
+        if (len(digits) - zeros > EXACT_PRECISION or exponent + zeros < -EXACT_PRECISION  # type: ignore[operator]
+                or number.adjusted() >= EXACT_PRECISION):
+            return f"{shown_number(number)} is out of range ({DECIMAL_BOUND})"
+    return None
+
+
+def to_decimal(value: object, bound: Bound | None = exact_problem) -> Decimal:
     """The one parser of a decimal number given by a user: a string in the syntax of DECIMAL_TEXT,
-    an int or a Decimal, within DECIMAL_BOUND; anything else is refused with MoneyError, whose
-    reason says what to write instead. Floats are refused: they are not exact."""
+    an int or a Decimal, inside `bound` (a function saying why a number is outside, or None;
+    exact_problem unless the caller holds the number to its own). Anything else is refused with
+    MoneyError, whose message names the value and says what to write instead. Floats are refused:
+    they are not exact."""
     if isinstance(value, bool):
-        raise MoneyError(f"{value!r} is not a decimal number", "true and false are not numbers")
+        raise MoneyError(f"{value!r} is not a decimal number (true and false are not numbers)")
     if isinstance(value, Decimal):
         if not value.is_finite():
-            raise MoneyError(f"{value!r} is not a finite number", "NaN and infinities are not numbers")
+            raise MoneyError(f"{value!r} is not a decimal number (NaN and infinities are not numbers)")
         result = value
     elif isinstance(value, int):
-        if not -10**EXACT_PRECISION < value < 10**EXACT_PRECISION:
-            raise _out_of_range(value)
         result = Decimal(value)
     elif isinstance(value, str):
         result = _parsed(value)
     else:
-        raise MoneyError(f"{_shown(value)} is not a decimal string", "must be a decimal number written as a string")
-    _, digits, exponent = result.as_tuple()
-    if not -MAX_WRITTEN_EXPONENT <= exponent <= MAX_WRITTEN_EXPONENT:  # type: ignore[operator]
-        raise _out_of_range(value)
-    if result:
-        zeros = len(digits) - len(bytes(digits).rstrip(b"\0"))  # trailing zeros
-        if (len(digits) - zeros > EXACT_PRECISION or exponent + zeros < -EXACT_PRECISION  # type: ignore[operator]
-                or result.adjusted() >= EXACT_PRECISION):
-            raise _out_of_range(value)
+        raise MoneyError(f"{_shown(value)} is not a decimal number written as a string")
+    problem = bound(result) if bound is not None else None
+    if problem is not None:
+        raise MoneyError(problem)
     return result
 
 
 def _parsed(text: str) -> Decimal:
     if len(text) > MAX_DECIMAL_TEXT:
-        why = f"a number is at most {MAX_DECIMAL_TEXT} characters"
-        raise MoneyError(f"{_shown(text)} is not a decimal number ({why})", why)
+        raise MoneyError(f"{_shown(text)} is not a decimal number (a number is at most {MAX_DECIMAL_TEXT} characters)")
     match = DECIMAL_TEXT.fullmatch(text)
     if match is None:
-        why = _syntax_problem(text)
-        raise MoneyError(f"{_shown(text)} is not a decimal number ({why})", why)
+        raise MoneyError(f"{_shown(text)} is not a decimal number ({_syntax_problem(text)})")
     written = match.group(1)
-    # refused before Decimal reads an exponent of any size (some it cannot)
-    if written is not None and abs(int(written)) > MAX_WRITTEN_EXPONENT + MAX_DECIMAL_TEXT:
-        raise _out_of_range(text)
+    if written is not None and abs(int(written)) > MAX_EXPONENT:  # Decimal cannot even read some
+        raise MoneyError(f"{_shown(text)} is out of range (written with an exponent beyond ±{MAX_EXPONENT})")
     return Decimal(text)
-
-
-def _out_of_range(value: object) -> MoneyError:
-    return MoneyError(f"{_shown(value)} is out of range ({DECIMAL_BOUND})", f"out of range ({DECIMAL_BOUND})")
 
 
 def _syntax_problem(text: str) -> str:

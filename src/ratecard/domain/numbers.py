@@ -45,7 +45,8 @@ def number_problem(value: int | float | Decimal) -> str | None:
         # PostgreSQL, whose scale stops at 16383): 0E-20000 would lose the whole batch there
         exponent = value.as_tuple().exponent
         if isinstance(exponent, int) and abs(exponent) > ZERO_EXPONENT:
-            return f"{shown_number(value)} is out of range (a zero may be written with an exponent of at most ±{ZERO_EXPONENT})"
+            return (f"{shown_number(value)} is out of range (a zero may be written with an exponent of at most "
+                    f"±{ZERO_EXPONENT})")
         return None
     digits = len(value.as_tuple().digits)
     if digits > MAX_DIGITS or abs(value.adjusted()) > MAX_MAGNITUDE:

@@ -104,13 +104,10 @@ def parse_decimal(value: Any, field: str) -> Decimal:
     if isinstance(value, float):
         value = repr(value)
     try:
-        number = to_decimal(value)  # the one syntax of a number written as text
+        # the one syntax of a number written as text, and the one bound of event numbers
+        return to_decimal(value, bound=number_problem)
     except MoneyError as exc:
         raise invalid(field, f"{field}: {exc}") from None
-    problem = number_problem(number)  # the one bound every ingest path applies to event numbers
-    if problem is not None:
-        raise invalid(field, f"{field}: {problem}")
-    return number
 
 
 def decimal_text(value: Decimal | int) -> str:

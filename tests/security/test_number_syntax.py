@@ -89,14 +89,15 @@ def test_catalog_check_refuses_a_price_in_another_syntax_at_its_path(cli: Cli, w
     assert set(problems) == {PRICE} and why in problems[PRICE], problems
 
 
-def test_yaml_whole_numbers_are_read_as_written_not_as_yaml_1_1_reads_them(cli: Cli) -> None:
-    # YAML 1.1 reads 010 as 8 and 0x10 as 16: a tier's up_to written so is refused, not reinterpreted
-    for written in ("010", "0x10", "1_000"):
-        text = CATALOG.replace('unit_amount: "0.002"}', 'unit_amount: "0.002", free_units: ' + written + "}")
-        result = cli("catalog", "check", cli.write("catalog.yaml", text), "--json", db=False)
-        assert result.code == 1, str(result)
-        paths = [problem["path"] for problem in result.json()["problems"]]
-        assert paths == ["plans[0].charges[1].free_units"], (written, result.json())
+@pytest.mark.parametrize(("written", "why"), [("010", "no leading zeros"), ("0x10", "write digits"),
+                                              ("1_000", "no '_'"), ("+10", "no '+' sign"), ("1:30", "write digits")])
+def test_yaml_whole_numbers_are_read_as_written_not_as_yaml_1_1_reads_them(cli: Cli, written: str, why: str) -> None:
+    # YAML 1.1 reads 010 as 8, 0x10 as 16 and 1:30 as 90: such an amount is refused, not reinterpreted
+    text = CATALOG.replace('amount: "10.00"', f"amount: {written}")
+    result = cli("catalog", "check", cli.write("catalog.yaml", text), "--json", db=False)
+    assert result.code == 1, str(result)
+    problems = {problem["path"]: problem["message"] for problem in result.json()["problems"]}
+    assert set(problems) == {"plans[0].charges[0].amount"} and why in problems["plans[0].charges[0].amount"]
 
 
 def test_catalog_apply_refuses_it_and_applies_nothing(cli: Cli) -> None:

@@ -16,6 +16,7 @@ import pytest
 from ..api.conftest import Api
 from ..e2e.harness import Cli, assert_user_error
 from ..migrated import at_head
+from .test_api_hostile_money import _one_off_draft
 from .test_numbers import CATALOG, NOW, _event, _stored_ids
 
 # a cell written in a form Python's Decimal reads but no billing user means, and why it is refused
@@ -184,3 +185,20 @@ def test_a_catalog_posted_with_a_price_in_another_syntax_answers_400_at_its_path
     checked = api.post("/v1/catalog/check", content=as_json.encode(), headers={"content-type": "application/json"})
     assert checked.status_code == 200 and checked.json()["valid"] is False, checked.text
     assert [p["path"] for p in checked.json()["problems"]] == ["plans[0].charges[0].amount"], checked.text
+
+
+@pytest.mark.parametrize(("line", "field", "why"), [
+    ({"pricing_type": "FLAT", "volume": {"number": "3"}, "pricing_band": {"amount": {"quantity": "1_000"}}},
+     "pricing_band.amount.quantity", "no '_'"),
+    ({"pricing_type": "FLAT", "volume": {"number": "３"}, "pricing_band": {"amount": {"quantity": "10"}}},
+     "volume.number", "only the digits"),
+    ({"pricing_type": "FIXED", "pricing_band": {"amount": {"quantity": "+10"}}}, "pricing_band.amount.quantity",
+     "no '+' sign"),
+])
+def test_a_one_off_line_in_another_syntax_answers_400_and_the_draft_stays_as_it_was(api: Api, line: dict, field: str,
+                                                                                    why: str) -> None:
+    draft = _one_off_draft(api)
+    _refused(api.post(f"/v1/invoices/{draft}/lines", json=line), field, why)
+    assert api.get(f"/v1/invoices/{draft}").json()["invoice_amount_including_tax"]["quantity"] == "0.00"
+    fine = {"pricing_type": "FIXED", "pricing_band": {"amount": {"quantity": "10"}}}
+    assert api.post(f"/v1/invoices/{draft}/lines", json=fine).status_code in (200, 201)

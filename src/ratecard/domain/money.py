@@ -107,6 +107,8 @@ def to_decimal(value: object, bound: Bound | None = exact_problem) -> Decimal:
             raise MoneyError(f"{value!r} is not a decimal number (NaN and infinities are not numbers)")
         result = value
     elif isinstance(value, int):
+        if value.bit_length() > 4 * MAX_DECIMAL_TEXT:  # more digits than text may have: refused unread
+            raise MoneyError(f"{_shown(value)} is out of range (a number has at most {MAX_DECIMAL_TEXT} digits)")
         result = Decimal(value)
     elif isinstance(value, str):
         result = _parsed(value)

@@ -50,7 +50,7 @@ def test_a_one_off_charge_dry_run_then_for_real(db: str) -> None:  # noqa: F811
     assert "has a one-off charge 'setup' already" in again.err
     bad = ratecard(db, "charge", "acme-pro", "--code", "extra", "--amount", "12x")
     assert bad.code == 1
-    assert "error: subscriptions[0].one_off[2].amount: must be a decimal number, got '12x'" in bad.err
+    assert "error: subscriptions[0].one_off[2].amount: '12x' is not a decimal number" in bad.err
     early = ratecard(db, "charge", "acme-pro", "--code", "extra", "--amount", "1.00", "--at", "2025-12-01")
     assert early.code == 1
     assert "error: subscriptions[0].one_off[2].at: must not be before the subscription's start" in early.err

@@ -84,7 +84,7 @@ def test_each_field_is_validated_at_its_path() -> None:
 
 
 def test_free_events_are_a_bounded_whole_number() -> None:
-    for value in ("2.5", 2.5, Decimal("2.5"), 10**10, "-1", True, "three", [3]):
+    for value in ("2.5", 2.5, Decimal("2.5"), 10**10, "-1", True, "three", [3], " 3", "3_0", "٣", "1e999999"):
         problems = _problems(_document(card={"free_units_per_events": value}))
         assert list(problems) == ["plans[0].charges[0].free_units_per_events"], value
     assert _problems(_document(card={"free_units_per_events": -1})) == {

@@ -71,7 +71,7 @@ EXACT = st.decimals(min_value=Decimal(0), max_value=Decimal(10) ** 12 - 1, place
 @given(value=EXACT, zeros=st.integers(min_value=0, max_value=60))
 def test_any_exact_amount_with_trailing_zeros_is_accepted_as_the_same_value(value: Decimal, zeros: int) -> None:
     text = f"{value:f}"
-    padded = text + ("" if "." in text else ".") + "0" * zeros
+    padded = text + ("" if "." in text or not zeros else ".") + "0" * zeros
     plain = line_input(description="x", unit_amount=text).unit_amount
     taken = line_input(description="x", unit_amount=padded).unit_amount
     assert taken == plain == value

@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from ..domain.money import MoneyError, to_decimal
 from ..domain.numbers import number_problem, whole_number_problem
 from .schema import Feature, Plan
 
@@ -70,12 +71,15 @@ def value_problem(feature: Feature, value: Any) -> str | None:
     if feature.type == NUMBER:
         if (too_wide := whole_number_problem(value)) is not None:
             return too_wide
-        number = as_number(value)
-        if number is None:
+        if isinstance(value, float) or not isinstance(value, int | str | Decimal):
             return f"a number feature takes a number such as 10000, got {value!r}"[:300]
+        try:
+            number = to_decimal(value, bound=number_problem)
+        except MoneyError as exc:
+            return f"a number feature takes a number such as 10000: {exc}"[:300]
         if number < 0:
             return f"must not be negative, got {number}"
-        return number_problem(number)
+        return None
     values = value if isinstance(value, list) else [value]
     if not values:
         return "an enum feature grants at least one of its values"
@@ -88,7 +92,9 @@ def value_problem(feature: Feature, value: Any) -> str | None:
 
 
 def as_number(value: Any) -> Decimal | None:
-    """A plan's number value as a Decimal (an integer, a decimal, or a decimal string), else None."""
+    """A plan's number value as a Decimal (an integer, a decimal, or a decimal string), else None.
+    Reads back a value value_problem took when its catalog was applied (to_decimal's syntax, or
+    the looser one of an older version, such as " 10 ", for a catalog stored before)."""
     if isinstance(value, bool):
         return None
     if isinstance(value, int | Decimal):

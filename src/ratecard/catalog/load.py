@@ -1,7 +1,9 @@
 """Read a catalog file into plain Python data, keeping every number exact.
 
 YAML floats and JSON numbers become Decimal straight from their text, so `49.00`
-written unquoted is exactly 49.00 and never passes through a float.
+written unquoted is exactly 49.00 and never passes through a float; a number written outside
+the one syntax of numbers (domain.money.to_decimal) stays the text written, for the schema to
+refuse where a number belongs.
 
 Catalogs come from users (the CLI) and from API callers, so one loader serves both and
 bounds what a document may cost before anything walks it: its size in bytes, its nesting
@@ -20,6 +22,7 @@ from typing import Any
 
 import yaml
 
+from ..domain.money import MoneyError, to_decimal
 from ..textfile import read_text
 
 
@@ -96,12 +99,31 @@ class _LimitError(yaml.YAMLError):
         self.problem_mark = mark
 
 
-def _decimal_float(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> Any:
-    text = loader.construct_scalar(node)
-    lowered = str(text).lower().replace("_", "")
-    if lowered in (".nan", ".inf", "-.inf", "+.inf"):
+def _exact_number(text: str) -> Any:
+    """A number of the file (a YAML float, a JSON number with a fraction or exponent) as a Decimal
+    when written in the one syntax of a number (domain.money.to_decimal); else the text written
+    (YAML's 1_000.5, .5, +1.5, .inf; an exponent too large to read), which the schema refuses with
+    its reason where a number belongs. The range is the catalog check's (domain.numbers)."""
+    try:
+        return to_decimal(text, bound=None)
+    except MoneyError:
         return text
-    return Decimal(lowered)
+
+
+def _exact_int(text: str) -> Any:
+    """A whole number of the file the same way, as an int; else the text written: YAML 1.1 reads
+    010 as 8, 0x10 as 16, 1_000 as 1000, +5 as 5 and 1:30 as 90, which nobody billing means, and
+    a JSON integer of thousands of digits is refused before Python's int() is asked to read it."""
+    number = _exact_number(text)
+    return int(number) if isinstance(number, Decimal) else number
+
+
+def _decimal_float(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> Any:
+    return _exact_number(str(loader.construct_scalar(node)))
+
+
+def _decimal_int(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> Any:
+    return _exact_int(str(loader.construct_scalar(node)))
 
 
 def _plain_string(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> Any:
@@ -109,6 +131,7 @@ def _plain_string(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> Any:
 
 
 _ExactLoader.add_constructor("tag:yaml.org,2002:float", _decimal_float)
+_ExactLoader.add_constructor("tag:yaml.org,2002:int", _decimal_int)
 # dates are parsed by the schema so that "2026-01-15" and RFC 3339 datetimes share one rule
 _ExactLoader.add_constructor("tag:yaml.org,2002:timestamp", _plain_string)
 
@@ -121,7 +144,7 @@ def parse_text(text: str, name: str) -> Any:
     stripped = text.lstrip()
     if name.endswith(".json") or stripped.startswith(("{", "[")):
         try:
-            return _within_depth(json.loads(text, parse_float=Decimal), name)
+            return _within_depth(json.loads(text, parse_float=_exact_number, parse_int=_exact_int), name)
         except json.JSONDecodeError as exc:
             raise CatalogFileError(
                 f"{name}: line {exc.lineno}, column {exc.colno}: invalid JSON: {exc.msg}"

@@ -38,9 +38,11 @@ def _decimal(value: Any) -> Decimal:
         # only reachable from Python callers: files are parsed with exact decimals
         raise ValueError("must be a decimal string such as \"49.00\", not a float")
     try:
-        return to_decimal(value)
-    except MoneyError:
-        raise ValueError(f"must be a decimal number, got {value!r}") from None
+        # the range is catalog.validate's to check (the bound of domain.numbers), when a catalog is
+        # checked or applied: a catalog stored before that bound still loads
+        return to_decimal(value, bound=None)
+    except MoneyError as exc:
+        raise ValueError(str(exc)) from None
 
 
 def _non_negative(value: Any) -> Decimal:
@@ -235,14 +237,14 @@ class Tier(Strict):
 
 # free_units_per_events: a count of events, a whole number (a billion free events is plenty)
 MAX_FREE_EVENTS = 1_000_000_000
-_DIGITS = re.compile("[0-9]{1,10}")
-
-
 def _event_count(value: Any) -> int:
-    """A whole number of events: an integer, or its digits as text (what `--override
+    """A whole number of events: an integer, or a number written as text (what `--override
     CHARGE.free_units_per_events=3` gives); never a boolean, a fraction or a float."""
-    if isinstance(value, str) and _DIGITS.fullmatch(value.strip()):
-        value = int(value.strip())
+    if isinstance(value, str):
+        number = _decimal(value)
+        if number == number.to_integral_value() and not 0 <= number <= MAX_FREE_EVENTS:
+            raise ValueError(f"must be between 0 and {MAX_FREE_EVENTS:,}, got {value}")
+        value = int(number) if number == number.to_integral_value() else value
     if isinstance(value, bool) or not isinstance(value, int):
         raise ValueError(f"must be a whole number of events such as 3, got {value!r}")
     if not 0 <= value <= MAX_FREE_EVENTS:

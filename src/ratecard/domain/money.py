@@ -6,10 +6,14 @@ and rounded once at the line (and once for tax).
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Context, Decimal, InvalidOperation, localcontext
+import re
+from collections.abc import Callable
+from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Context, Decimal, localcontext
 from functools import cache
 
 from babel.numbers import get_currency_precision, list_currencies
+
+from .numbers import shown_number
 
 ROUNDING_MODES = {"half_up": ROUND_HALF_UP, "half_even": ROUND_HALF_EVEN}
 
@@ -18,7 +22,7 @@ EXACT_PRECISION = 50
 
 
 class MoneyError(ValueError):
-    """A value that is not a valid decimal amount."""
+    """A value that is not a valid decimal amount (the message names it and says why)."""
 
 
 # ISO 4217 codes with no minor unit ("N.A."): precious metals, fund and bond units, the testing code
@@ -55,24 +59,108 @@ def minor_units(currency: str) -> int:
     return get_currency_precision(currency)
 
 
-def to_decimal(value: object) -> Decimal:
-    """Parse a decimal amount from a string or int. Floats are refused: they are not exact."""
+# A number written as text (a catalog value, an import's cell, a request's field, a CLI option)
+# has one syntax, JSON's number: ASCII digits, an optional leading '-', an optional fraction with
+# digits on both sides of the point, an optional exponent; no '+', no spaces around it, no leading
+# zeros (YAML reads 010 as 8), no '_', no other digits. docs/security/numbers.md says why.
+DECIMAL_TEXT = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE]([+-]?[0-9]+))?")
+MAX_DECIMAL_TEXT = 100  # characters (bound before reading); 53 write any number inside the bound plainly
+MAX_EXPONENT = 999_999  # a written exponent beyond the default decimal context's is refused unread
+# The bound a number read from text meets unless its caller holds it to a bound of its own (such
+# as domain.numbers.number_problem): its value stays where the exact arithmetic holds it, at most
+# EXACT_PRECISION significant digits, none past the EXACT_PRECISION-th decimal place, below
+# 10^EXACT_PRECISION (trailing zeros, which change no value, do not count), and it is written with
+# an exponent within ±MAX_WRITTEN_EXPONENT, which any such value written in MAX_DECIMAL_TEXT
+# characters meets: 1e400000, 1E-999999 or 0E-999999 would cost a million digits once written
+# out or rounded to a currency.
+MAX_WRITTEN_EXPONENT = MAX_DECIMAL_TEXT + EXACT_PRECISION
+DECIMAL_BOUND = (f"at most {EXACT_PRECISION} significant digits, none past the {EXACT_PRECISION}th decimal "
+                 f"place, and below 1e{EXACT_PRECISION}")
+_SYNTAX = "write digits with an optional leading '-', '.' and exponent, such as 12.50, -3 or 1.5e6"
+
+Bound = Callable[[Decimal], "str | None"]
+
+
+def exact_problem(number: Decimal) -> str | None:
+    """Why a finite number is outside the exact arithmetic's bound (a sentence), or None."""
+    _, digits, exponent = number.as_tuple()
+    if not -MAX_WRITTEN_EXPONENT <= exponent <= MAX_WRITTEN_EXPONENT:  # type: ignore[operator]
+        return f"{shown_number(number)} is out of range ({DECIMAL_BOUND})"
+    if number:
+        zeros = len(digits) - len(bytes(digits).rstrip(b"\0"))  # trailing zeros
+        if (len(digits) - zeros > EXACT_PRECISION or exponent + zeros < -EXACT_PRECISION  # type: ignore[operator]
+                or number.adjusted() >= EXACT_PRECISION):
+            return f"{shown_number(number)} is out of range ({DECIMAL_BOUND})"
+    return None
+
+
+def to_decimal(value: object, bound: Bound | None = exact_problem) -> Decimal:
+    """The one parser of a decimal number given by a user: a string in the syntax of DECIMAL_TEXT,
+    an int or a Decimal, inside `bound` (a function saying why a number is outside, or None;
+    exact_problem unless the caller holds the number to its own). Anything else is refused with
+    MoneyError, whose message names the value and says what to write instead. Floats are refused:
+    they are not exact."""
     if isinstance(value, bool):
-        raise MoneyError(f"{value!r} is not a decimal number")
+        raise MoneyError(f"{value!r} is not a decimal number (true and false are not numbers)")
     if isinstance(value, Decimal):
+        if not value.is_finite():
+            raise MoneyError(f"{value!r} is not a decimal number (NaN and infinities are not numbers)")
         result = value
     elif isinstance(value, int):
+        if value.bit_length() > 4 * MAX_DECIMAL_TEXT:  # more digits than text may have: refused unread
+            raise MoneyError(f"{_shown(value)} is out of range (a number has at most {MAX_DECIMAL_TEXT} digits)")
         result = Decimal(value)
     elif isinstance(value, str):
-        try:
-            result = Decimal(value.strip())
-        except InvalidOperation:
-            raise MoneyError(f"{value!r} is not a decimal number") from None
+        result = _parsed(value)
     else:
-        raise MoneyError(f"{value!r} is not a decimal string")
-    if not result.is_finite():
-        raise MoneyError(f"{value!r} is not a finite number")
+        raise MoneyError(f"{_shown(value)} is not a decimal number written as a string")
+    problem = bound(result) if bound is not None else None
+    if problem is not None:
+        raise MoneyError(problem)
     return result
+
+
+def _parsed(text: str) -> Decimal:
+    if len(text) > MAX_DECIMAL_TEXT:
+        raise MoneyError(f"{_shown(text)} is not a decimal number (a number is at most {MAX_DECIMAL_TEXT} characters)")
+    match = DECIMAL_TEXT.fullmatch(text)
+    if match is None:
+        raise MoneyError(f"{_shown(text)} is not a decimal number ({_syntax_problem(text)})")
+    written = match.group(1)
+    if written is not None and abs(int(written)) > MAX_EXPONENT:  # Decimal cannot even read some
+        raise MoneyError(f"{_shown(text)} is out of range (written with an exponent beyond ±{MAX_EXPONENT})")
+    return Decimal(text)
+
+
+def _syntax_problem(text: str) -> str:
+    """Why `text` is not in DECIMAL_TEXT's syntax, as specifically as a user can act on."""
+    bare = text.strip()
+    if not bare:
+        return "it is empty"
+    if bare != text:
+        return "no spaces around a number"
+    if not text.isascii():
+        return "only the digits 0-9 (ASCII)" if any(c.isdigit() for c in text) else _SYNTAX
+    if "_" in text:
+        return "no '_' between digits: write 1000, not 1_000"
+    if text.startswith("+"):
+        return "no '+' sign: write 5, not +5"
+    if text.lstrip("+-").lower() in ("nan", "snan", "inf", "infinity"):
+        return "NaN and infinities are not numbers"
+    if re.fullmatch(r"-?0[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?", text):
+        return "no leading zeros: write 7, not 007"
+    if re.fullmatch(r"-?(?:[0-9]+\.|\.[0-9]+)(?:[eE][+-]?[0-9]+)?", text):
+        return "digits on both sides of '.': write 0.5 and 5.0, not .5 and 5."
+    return _SYNTAX
+
+
+def _shown(value: object) -> str:
+    if isinstance(value, str):
+        text = repr(value)
+        return text if len(text) <= 60 else f"{text[:45]}…{text[-12:]}"
+    if isinstance(value, int | Decimal):
+        return shown_number(value)
+    return f"a {type(value).__name__}"
 
 
 # the context quantize rounds in (the default context with EXACT_PRECISION digits), built once:

@@ -31,7 +31,7 @@ def number_problem(value: int | float | Decimal) -> str | None:
     """Why a number is outside the bound (a sentence for the user), or None when it is inside."""
     kind = type(value)
     if kind is int:
-        return None if -UPPER < value < UPPER else f"{_short(value)} is out of range ({BOUND_TEXT})"
+        return None if -UPPER < value < UPPER else f"{shown_number(value)} is out of range ({BOUND_TEXT})"
     if kind is float:
         if value != value or value in (float("inf"), float("-inf")):
             return "must be a finite number"
@@ -45,11 +45,12 @@ def number_problem(value: int | float | Decimal) -> str | None:
         # PostgreSQL, whose scale stops at 16383): 0E-20000 would lose the whole batch there
         exponent = value.as_tuple().exponent
         if isinstance(exponent, int) and abs(exponent) > ZERO_EXPONENT:
-            return f"{_short(value)} is out of range (a zero may be written with an exponent of at most ±{ZERO_EXPONENT})"
+            return (f"{shown_number(value)} is out of range (a zero may be written with an exponent of at most "
+                    f"±{ZERO_EXPONENT})")
         return None
     digits = len(value.as_tuple().digits)
     if digits > MAX_DIGITS or abs(value.adjusted()) > MAX_MAGNITUDE:
-        return f"{_short(value)} is out of range ({BOUND_TEXT})"
+        return f"{shown_number(value)} is out of range ({BOUND_TEXT})"
     return None
 
 
@@ -64,7 +65,7 @@ def whole_number_problem(value: Any) -> str | None:
     a decimal string, which a feature reads as its number and a filter compares in the same text
     form."""
     if type(value) is int and not -WHOLE_LIMIT <= value < WHOLE_LIMIT:
-        return (f"{_short(value)} is out of range for a whole number (-{WHOLE_LIMIT} to {WHOLE_LIMIT - 1}): "
+        return (f"{shown_number(value)} is out of range for a whole number (-{WHOLE_LIMIT} to {WHOLE_LIMIT - 1}): "
                 "write it in quotes, as a decimal string")
     return None
 
@@ -99,7 +100,7 @@ def _first_problem(path: str, value: Any) -> tuple[str, str] | None:
     return None
 
 
-def _short(value: int | Decimal) -> str:
+def shown_number(value: int | Decimal) -> str:
     if type(value) is int and value.bit_length() > 256:  # str() of a huge int is slow, even refused
         return f"an integer of about {int(value.bit_length() * 0.30103)} digits"
     text = str(value)

@@ -18,12 +18,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 import orjson
 
 from ..domain.instants import rfc3339_seconds, to_micros
+from ..domain.money import MoneyError, to_decimal
 from ..store import Store
 from ..store.monitoring import (
     AlertRow,
@@ -44,7 +45,7 @@ from .webhooks import subscribed
 
 KINDS = ("silence", "drop")
 DEFAULT_MIN_EXPECTED = Decimal(5)
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
+_DURATION = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*([smhdw])\s*$")  # ASCII digits: \d takes ١ and １
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
 
 
@@ -57,7 +58,7 @@ def parse_duration(text: str, option: str) -> int:
     match = _DURATION.match(text or "")
     if not match:
         raise RuleError(f"{option}: {text!r} is not a duration (a number and a unit: 30m, 1h, 7d, 2w)")
-    seconds = int(Decimal(match.group(1)) * _UNITS[match.group(2)])
+    seconds = int(_decimal(match.group(1), option) * _UNITS[match.group(2)])
     if seconds < 1:
         raise RuleError(f"{option}: {text!r} must be at least one second")
     return seconds
@@ -72,12 +73,9 @@ def format_duration(seconds: int) -> str:
 
 def _decimal(text: str, option: str) -> Decimal:
     try:
-        value = Decimal(text)
-    except InvalidOperation:
-        raise RuleError(f"{option}: {text!r} is not a number") from None
-    if not value.is_finite():
-        raise RuleError(f"{option}: {text!r} is not a number")
-    return value
+        return to_decimal(text)
+    except MoneyError as exc:
+        raise RuleError(f"{option}: {exc}") from None
 
 
 def create_rule(store: Store, environment: str, now: datetime, *, kind: str, customer: str | None = None,

@@ -26,7 +26,7 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 import msgspec
@@ -35,8 +35,9 @@ from ..catalog import Catalog, MeterSpec
 from ..domain.aggregation import NUMERIC_AGGREGATIONS
 from ..domain.instants import EPOCH, MICROSECOND, to_micros
 from ..domain.json_values import is_number, text_form
+from ..domain.money import MoneyError, to_decimal
 from ..domain.numbers import UPPER as _UPPER
-from ..domain.numbers import out_of_bound
+from ..domain.numbers import number_problem, out_of_bound
 from ..store.events import Row
 from .records import Event, RawEvent, Rejection
 
@@ -184,20 +185,6 @@ def _merged(spans: Sequence[tuple[int, int]]) -> tuple[list[int], list[int]]:
             starts.append(start)
             ends.append(end)
     return starts, ends
-
-
-def _numeric(value: Any) -> Decimal | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, (int, Decimal)):
-        return Decimal(value)
-    if isinstance(value, str):
-        try:
-            number = Decimal(value.strip())
-        except InvalidOperation:
-            return None
-        return number if number.is_finite() else None
-    return None
 
 
 @dataclass(frozen=True)
@@ -594,8 +581,10 @@ def _check_fields(line: int, rule: FieldRule, properties: dict[str, Any]) -> tup
         kind = type(value)
         if value is None or kind is int or kind is Decimal:
             continue
-        number = _numeric(value)
-        if number is None:
+        if kind is not str:
             return "invalid_value", f"line {line}: property {field!r} must be a number, got {str(value)[:40]!r}"
-        properties[field] = number
+        try:  # the one syntax of a number written as text, and the one bound of event numbers
+            properties[field] = to_decimal(value, bound=number_problem)
+        except MoneyError as exc:
+            return "invalid_value", f"line {line}: property {field!r} must be a number: {exc}"
     return None

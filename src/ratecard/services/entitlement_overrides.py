@@ -27,6 +27,7 @@ from typing import Any
 from ..catalog.features import NUMBER, value_problem
 from ..catalog.schema import CatalogDocument, Feature
 from ..domain.instants import to_micros
+from ..domain.money import to_decimal
 from ..store import Store
 from ..store.resources import Resource, config_change, rows_of_kinds
 from .errors import InvalidInput, NotFound
@@ -114,7 +115,7 @@ def parse_value(feature: Feature, text: str) -> Any:
         return lowered in ("true", "on", "yes")
     if feature.type == "enum":
         return [part.strip() for part in text.split(",") if part.strip()]
-    return text.strip()
+    return text  # a number is read by value_problem, in the one syntax of numbers (no spaces around)
 
 
 def set_override(store: Store, environment: str, document: CatalogDocument | None, customer: str, feature_code: str,
@@ -126,7 +127,7 @@ def set_override(store: Store, environment: str, document: CatalogDocument | Non
     problem = value_problem(feature, value)
     if problem is not None:
         raise InvalidInput(f"{feature_code}: {problem}", field="value")
-    stored = str(Decimal(str(value).strip())) if feature.type == NUMBER else value
+    stored = str(to_decimal(value)) if feature.type == NUMBER else value  # value_problem took it
     with config_change(store, environment, to_micros(now)) as change:
         reference = f"{customer}\x1f{feature_code}"
         existing = change.resources.by_reference.get((OVERRIDE, reference))

@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 
 from ..catalog import Catalog
 from ..domain.instants import from_micros, to_micros
-from ..domain.money import is_currency
+from ..domain.money import MoneyError, is_currency, to_decimal
 from ..domain.one_off import line_amount, one_off_totals
 from ..store import Store
 from ..store.invoices import ONE_OFF, InvoiceRecord, LineRecord
@@ -42,7 +42,6 @@ LIMIT = Decimal(10) ** 12  # a quantity or unit amount beyond a trillion is a ty
 MAX_DECIMALS = 12
 SCALE = Decimal(1).scaleb(-MAX_DECIMALS)
 EXACT = Context(prec=40)
-MAX_NUMBER_TEXT = 200  # characters of a number written as text
 LINE_KIND = "one_off"  # the kind of a line written by hand (as a subscription's one-off charge)
 
 
@@ -64,18 +63,10 @@ def _number(value: object, name: str, *, positive: bool = False) -> Decimal:
     """An exact decimal from a string, an int or a Decimal (a float is refused: it is not exact).
     Zeros written past the allowed scale are dropped when the value is exact at that scale
     ("10.0000000000000" is 10.000000000000); a digit past it is refused."""
-    number: Decimal | None = None
-    if isinstance(value, Decimal):
-        number = value
-    elif isinstance(value, str) and len(value) > MAX_NUMBER_TEXT:
-        raise InvalidInput(f"a number is at most {MAX_NUMBER_TEXT} characters", field=name)
-    elif isinstance(value, (str, int)) and not isinstance(value, bool):
-        try:
-            number = Decimal(str(value).strip())
-        except ArithmeticError:
-            number = None
-    if number is None or not number.is_finite():
-        raise InvalidInput(f"{_shown(value)} is not a decimal number", field=name)
+    try:
+        number = to_decimal(value)
+    except MoneyError as exc:
+        raise InvalidInput(str(exc), field=name) from None
     if abs(number) >= LIMIT:
         raise InvalidInput(f"{_shown(value)} is out of range (below 10^12)", field=name)
     if -int(number.as_tuple().exponent) > MAX_DECIMALS:

@@ -27,6 +27,7 @@ from ..catalog import Catalog
 from ..catalog.features import NUMBER
 from ..catalog.schema import CatalogDocument
 from ..domain.instants import to_micros
+from ..domain.money import MoneyError, to_decimal
 from ..domain.numbers import number_problem
 from ..store import Store
 from ..store.resources import Resource, config_change, rows_of_kinds
@@ -77,14 +78,11 @@ def check_number(value: Any, field: str = "limit.number") -> str:
     if not isinstance(value, str | int) or isinstance(value, bool):
         raise InvalidInput(f"{field} must be a number written as a string, such as \"10000\"", field=field)
     try:
-        number = Decimal(str(value).strip())
-    except ArithmeticError:
-        raise InvalidInput(f"{field} must be a number, got {str(value)[:40]!r}", field=field) from None
-    if not number.is_finite() or number < 0:
+        number = to_decimal(value, bound=number_problem)
+    except MoneyError as exc:
+        raise InvalidInput(f"{field}: {exc}", field=field) from None
+    if number < 0:
         raise InvalidInput(f"{field} must be a number of 0 or more", field=field)
-    problem = number_problem(number)
-    if problem is not None:
-        raise InvalidInput(f"{field}: {problem}", field=field)
     if not number:
         number = number.copy_abs()  # -0 is the limit 0, written without its sign
     return format(number.normalize() if number == number.to_integral() else number, "f")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any, TypeVar
 
 import msgspec
@@ -14,6 +14,7 @@ from fastapi import Request
 from starlette.responses import Response
 
 from ...domain.instants import rfc3339
+from ...domain.money import MoneyError, to_decimal
 from ...domain.numbers import number_problem
 from ...services.errors import NotFound
 from ...services.resources.model import View
@@ -103,15 +104,10 @@ def parse_decimal(value: Any, field: str) -> Decimal:
     if isinstance(value, float):
         value = repr(value)
     try:
-        number = Decimal(value.strip()) if isinstance(value, str) else Decimal(value)
-    except (InvalidOperation, TypeError, ValueError):
-        raise invalid(field, f"{field} must be a decimal number, got {str(value)[:40]!r}") from None
-    if not number.is_finite():
-        raise invalid(field, f"{field} must be a finite decimal number")
-    problem = number_problem(number)  # the one bound every ingest path applies to event numbers
-    if problem is not None:
-        raise invalid(field, f"{field}: {problem}")
-    return number
+        # the one syntax of a number written as text, and the one bound of event numbers
+        return to_decimal(value, bound=number_problem)
+    except MoneyError as exc:
+        raise invalid(field, f"{field}: {exc}") from None
 
 
 def decimal_text(value: Decimal | int) -> str:

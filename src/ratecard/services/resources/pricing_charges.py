@@ -46,8 +46,8 @@ def number(value: Any, field: str, positive: bool = False) -> Decimal:
         raise invalid(field, f"{field} must be a decimal number written as a string, such as \"12.5\"")
     try:
         result = to_decimal(value)
-    except MoneyError:
-        raise invalid(field, f"{field} must be a decimal number, got {str(value)[:40]!r}") from None
+    except MoneyError as exc:
+        raise invalid(field, f"{field}: {exc}") from None
     if result < 0 or (positive and result == 0):
         raise invalid(field, f"{field} must be {'greater than 0' if positive else 'at least 0'}")
     if abs(result) >= Decimal(10) ** 15 or result.as_tuple().exponent < -12:  # type: ignore[operator]

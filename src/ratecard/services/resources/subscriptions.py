@@ -23,13 +23,13 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from ...catalog import SubscriptionSpec, build_catalog
 from ...catalog.schema import MAX_QUANTITY, CatalogDocument
 from ...domain.instants import to_micros
+from ...domain.money import MoneyError, to_decimal
 from ...domain.periods import to_local
 from ...store import Store
 from ...store.resources import ConfigChange, Resource, config_change
@@ -180,10 +180,10 @@ def seats(data: dict[str, Any], field_prefix: str = "") -> int | None:
             entry = values[0]
             number = entry.get("number") if isinstance(entry, dict) else None
             try:
-                parsed = Decimal(number) if isinstance(number, str | int) and not isinstance(number, bool) else None
-            except InvalidOperation:
-                parsed = None
-            if parsed is None or not parsed.is_finite() or parsed != parsed.to_integral_value():
+                parsed = to_decimal(number) if isinstance(number, str | int) else None
+            except MoneyError as exc:
+                raise invalid(field, f"{field}: {exc}") from None
+            if parsed is None or parsed != parsed.to_integral_value():
                 raise invalid(field, f"{field} must be a whole number of seats written as a string, such as \"5\"")
             quantity = int(parsed) if abs(parsed) <= MAX_QUANTITY else MAX_QUANTITY + 1
     if quantity is None:

@@ -103,3 +103,20 @@ def test_ingestion_figures_alert_rule_signed_webhook_and_logs(cli: Cli, hook: tu
     cli.ok("alerts", "rules", "remove", "1")
     assert [a["status"] for a in cli.ok("alerts", "list", "--json").json()] == ["resolved"]
     assert cli.ok("monitor", "run").code == 0
+
+
+def test_a_rule_spans_at_most_366_days(cli: Cli) -> None:
+    """A window, a baseline or a silence longer than a year is refused with the option and the
+    limit (1e30 hours was an internal error: the seconds did not fit the rule's column); a year
+    and a day is kept."""
+    too_long = [("--kind", "silence", "--hours", "1e30"), ("--kind", "silence", "--hours", "8785"),
+                ("--kind", "drop", "--fraction", "0.5", "--window", "367d"),
+                ("--kind", "drop", "--fraction", "0.5", "--baseline", "1000w")]
+    for options in too_long:
+        assert_user_error(cli("alerts", "rules", "add", *options), 2, options[-2], "366 days")
+    assert cli.ok("alerts", "rules", "list", "--json").json() == []
+    kept = cli.ok("alerts", "rules", "add", "--kind", "silence", "--hours", "8784", "--json").json()
+    assert kept["window"] == "366d"
+    drop = cli.ok("alerts", "rules", "add", "--kind", "drop", "--fraction", "0.5", "--window", "1d",
+                  "--baseline", "52w", "--json").json()
+    assert (drop["window"], drop["baseline"]) == ("1d", "364d")

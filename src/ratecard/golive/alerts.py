@@ -58,10 +58,23 @@ def parse_duration(text: str, option: str) -> int:
     match = _DURATION.match(text or "")
     if not match:
         raise RuleError(f"{option}: {text!r} is not a duration (a number and a unit: 30m, 1h, 7d, 2w)")
-    seconds = int(_decimal(match.group(1), option) * _UNITS[match.group(2)])
-    if seconds < 1:
+    return _bounded_seconds(_decimal(match.group(1), option) * _UNITS[match.group(2)], text, option)
+
+
+# the longest window or baseline a rule takes: a year (and a leap day). Detection looks that far
+# back at most, and a longer span would not fit the rule's integer column (1e30 hours did: an
+# internal error instead of a refusal)
+MAX_RULE_SECONDS = 366 * 86_400
+
+
+def _bounded_seconds(seconds: Decimal, text: str, option: str) -> int:
+    """A rule's span in whole seconds, refused below one second or above MAX_RULE_SECONDS."""
+    if seconds > MAX_RULE_SECONDS:
+        raise RuleError(f"{option}: {text!r} is longer than {format_duration(MAX_RULE_SECONDS)} (366 days)")
+    whole = int(seconds)
+    if whole < 1:
         raise RuleError(f"{option}: {text!r} must be at least one second")
-    return seconds
+    return whole
 
 
 def format_duration(seconds: int) -> str:
@@ -95,7 +108,8 @@ def create_rule(store: Store, environment: str, now: datetime, *, kind: str, cus
         span = _decimal(hours, "--hours")
         if span <= 0:
             raise RuleError(f"--hours: {hours} must be more than 0")
-        values["window_seconds"] = max(1, int(span * 3600)) if window is None else parse_duration(window, "--window")
+        values["window_seconds"] = (_bounded_seconds(max(span * 3600, Decimal(1)), hours, "--hours") if window is None
+                                    else parse_duration(window, "--window"))
         return add_rule(store, environment, values)
     if hours is not None:
         raise RuleError("--hours belongs to silence rules; a drop rule takes --window and --baseline")

@@ -323,3 +323,23 @@ def test_the_lane_walks_every_body_that_can_decode_to_a_nul(data: Any) -> None:
     body = orjson.dumps(data)
     assert may_hold_nul(body)
     assert not may_hold_nul(body.replace(b"\\u0000", b"-"))
+
+
+def test_a_long_events_body_goes_to_the_routes_unread(pair: Pair) -> None:
+    """A `POST /v1/events` body over the lane's 16 KiB is a batch: the routes answer it (the lane
+    does not read and parse it first), exactly as a server without the lane does; a one-event body
+    with properties that long too."""
+    before = answered(pair.lane)
+    for name, server in (("lane", pair.lane), ("full", pair.full)):
+        batch = orjson.dumps([{"id": f"long-{name}-{n:04d}", "customer": "acme", "meter": "tokens",
+                               "timestamp": "2026-01-20T10:00:00Z", "properties": {"tokens": n}}
+                              for n in range(200)])
+        large = event(f"large-{name}", properties={"tokens": 3, "note": "x" * 17_000})
+        assert len(batch) > 16 * 1024 and len(large) > 16 * 1024
+        stored = pair.send(server, EVENTS, batch)
+        assert stored.status_code == 200 and stored.json()["stored"] == 200
+        one = pair.send(server, EVENTS, large)
+        assert one.status_code == 200 and one.json()["stored"] == 1
+    assert answered(pair.lane) == before
+    small = pair.send(pair.lane, EVENTS, event("small-lane"))
+    assert small.status_code == 200 and answered(pair.lane) == before + 1

@@ -27,6 +27,7 @@ from ..store.db import batch_writer, reader
 from ..store.events import EventWriter, Row, StoredEvent, list_events
 from ..store.final_windows import Marks, final_windows_marked, final_windows_since
 from ..store.invoices import finalized_windows
+from ..store.partitions import archived_spans
 from .catalog import current_catalog, optional_catalog
 from .entitlements import usage_changed
 from .errors import Conflict, InvalidInput, NotFound
@@ -193,10 +194,12 @@ def import_batch(store: Store, environment: str, now: datetime, records: list[Ra
     return report
 
 
-def check_one(validator: EventValidator | None, environment: str, now: datetime, record: RawEvent) -> Row | Rejection:
-    """One event checked as `import_batch` checks it: the row it writes, or the rejection."""
+def check_one(validator: EventValidator | None, environment: str, now: datetime, record: RawEvent,
+              archived: str = "") -> Row | Rejection:
+    """One event checked as `import_batch` checks it: the row it writes, or the rejection. Without
+    a validator (no catalog) `archived`, the fingerprint's, says which months refuse events."""
     if validator is None:
-        validator = EventValidator(None, now)
+        validator = EventValidator(None, now, archived=archived_spans(archived))
     else:
         validator.set_now(now)
     return validator.check_row(record, environment, to_micros(now))

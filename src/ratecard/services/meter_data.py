@@ -22,6 +22,7 @@ from ..store import Store
 from ..store.catalog_state import Fingerprint
 from ..store.events import Row
 from ..store.meter_data import MeterDataRow, NewEvent, get_meter_data, insert_meter_data, list_meter_data, soft_delete
+from ..store.partitions import archived_spans
 from ..store.resources import ConfigChange, Resource, config_change
 from .entitlements import usage_changed
 from .errors import Conflict, NotFound
@@ -85,11 +86,13 @@ class RejectedEvent:
 
 
 def check_events(store: Store, environment: str, now: datetime, events: Sequence[RawEvent],
-                 validator: EventValidator | None, count_rejection: bool = True) -> list[NewEvent] | RejectedEvent:
+                 validator: EventValidator | None, count_rejection: bool = True,
+                 archived: str = "") -> list[NewEvent] | RejectedEvent:
     """Every event checked against the catalog the validator was built for (without one every event
-    is unknown_customer); the first rejection refuses the batch and is counted."""
+    is unknown_customer, and `archived`, the request's fingerprint's, says which months refuse
+    events); the first rejection refuses the batch and is counted."""
     if validator is None:
-        validator = EventValidator(None, now)
+        validator = EventValidator(None, now, archived=archived_spans(archived))
     else:
         validator.set_now(now)
     checked = []

@@ -174,6 +174,17 @@ def archived_spans(figure: str) -> list[tuple[int, int]]:
     return spans
 
 
+def archive_refused(exc: BaseException) -> bool:
+    """Whether a write failed on an archived month's guard: it held an event of that month,
+    checked by a process that had not seen the detach yet (the driver's error, or SQLAlchemy's
+    wrapping it)."""
+    error = getattr(exc, "orig", None) or exc
+    if getattr(error, "sqlstate", None) != "23514":  # check_violation
+        return False
+    name = getattr(getattr(error, "diag", None), "constraint_name", None) or ""
+    return name.startswith(GUARD_PREFIX)
+
+
 def guarded_spans(store: Store) -> list[tuple[int, int]]:
     """The months no event may be stored in any more (archived), as [start, end) in µs; none on SQLite."""
     if not store.is_postgres:

@@ -20,6 +20,9 @@ import pytest
 from sqlalchemy import text
 
 from ratecard.ingest.group_commit import GroupCommitter
+from ratecard.services.catalog import current_catalog
+from ratecard.services.errors import Conflict
+from ratecard.services.events import EventValidator, decode_event, import_batch
 from ratecard.store import open_store
 from ratecard.store.catalog_state import fingerprint
 
@@ -172,6 +175,26 @@ def test_the_group_commit_refuses_rows_checked_before_the_detach(postgres_url: s
     assert "jan-stale" not in _stored_ids(url)
     assert _default_rows_of_january(url) == 0
     store.dispose()
+
+
+def test_a_batch_checked_before_the_detach_and_written_alone_after_it_is_refused_whole(
+        postgres_url: str, tmp_path: Path) -> None:
+    """No group commit to check it again (a batch of over 100 events, a file import): the month's
+    guard refuses the write; the caller is told to send it again, nothing of it stored."""
+    url = at_head(postgres_url)
+    _january_billed_final(url, tmp_path)
+    store = open_store(url)
+    catalog = current_catalog(store, "live")[1]
+    now = datetime(2031, 3, 10, tzinfo=UTC)
+    checked_before = EventValidator(catalog, now)  # a validator that has not seen the detach
+    _detach_january(url)
+    records = [decode_event(1, json.dumps(_event("feb-3", "2031-02-06T00:00:00Z")).encode()),
+               decode_event(2, json.dumps(_event("jan-late-3", "2031-01-25T00:00:00Z")).encode())]
+    with pytest.raises(Conflict, match="send it again"):
+        import_batch(store, "live", now, records, False, checked_before, catalog)
+    store.dispose()
+    assert _stored_ids(url) == set()  # feb-3 neither: the batch is written whole or not at all
+    assert _default_rows_of_january(url) == 0
 
 
 def test_a_server_started_before_the_detach_refuses_the_months_events(postgres_url: str, tmp_path: Path) -> None:

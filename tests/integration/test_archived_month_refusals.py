@@ -17,6 +17,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+from alembic import command
+from alembic.config import Config
 from sqlalchemy import text
 
 from ratecard.ingest.group_commit import GroupCommitter
@@ -25,6 +27,7 @@ from ratecard.services.errors import Conflict
 from ratecard.services.events import EventValidator, decode_event, import_batch
 from ratecard.store import open_store
 from ratecard.store.catalog_state import fingerprint
+from ratecard.store.db import MIGRATIONS
 
 from ..api.live_server import Server, create_key
 from ..conftest import _postgres_schema, _require_postgres
@@ -249,3 +252,43 @@ def test_a_server_started_before_the_detach_refuses_the_months_events(postgres_u
         again = client.post("/v1/events", json=[_event("jan-late-1", "2031-01-22T00:00:00Z")])
         assert again.status_code == 200 and again.json()["stored"] == 1, again.text
     assert "jan-late-1" in _stored_ids(url)
+
+
+def test_the_migration_guards_a_month_archived_before_it(postgres_url: str, tmp_path: Path) -> None:
+    """A month detached before the guard existed (its constraint dropped here to stand for that),
+    whose late event the default partition took meanwhile: migration 0027 guards it (not
+    validated, the late row is the operator's to move), and January's events are refused again;
+    `partitions create` refuses to make a new partition for it, and a backfill over it is refused
+    even once the archive table is dropped."""
+    url = at_head(postgres_url)
+    _january_billed_final(url, tmp_path)
+    _detach_january(url)
+    store = open_store(url)
+    with store.engine.begin() as connection:
+        connection.execute(text("ALTER TABLE events_default DROP CONSTRAINT events_default_archived_2031_01"))
+        connection.execute(text(
+            "INSERT INTO events (environment, id, customer, meter, ts, properties, received_at, status, late) "
+            "VALUES ('live', 'jan-before-0027', 'acme', 'tokens', :ts, '{\"tokens\": 1}', 1, 'matched', true)"),
+            {"ts": JANUARY[0] + 1})
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with store.engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0026")
+        command.upgrade(config, "head")
+    with store.engine.connect() as connection:
+        validated = connection.execute(text(
+            "SELECT convalidated FROM pg_constraint WHERE conname = 'events_default_archived_2031_01'")).scalars().all()
+    assert validated == [False]
+    assert fingerprint(store, "live").archived == "2031_01"
+
+    late = _jsonl(tmp_path / "late.jsonl", _event("jan-after-0027", "2031-01-26T00:00:00Z"))
+    code, out, _ = _cli(url, "events", "import", str(late), "--json")
+    assert code == 1 and json.loads(out)["rejected"] == {"archived_period": 1}
+    code, out, err = _cli(url, "events", "partitions", "create", "--ahead", "2", now="2031-01-01T00:00:00Z")
+    assert code == 2 and "2031-01 is archived (events_archive_2031_01); re-attach the archive instead" in out + err
+    with store.engine.begin() as connection:
+        connection.execute(text("DROP TABLE events_archive_2031_01"))
+    code, out, err = _cli(url, "backfill", "create", "--from", "2031-01-10", "--to", "2031-02-10")
+    assert code == 2 and "the window covers archived month(s) 2031-01 (detached from events)" in out + err
+    store.dispose()

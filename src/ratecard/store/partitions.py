@@ -13,8 +13,13 @@ month has no partition: such a row would land in the default partition, and the 
 run would recompute the month's closed periods from the events still attached). The guards are
 also the record of what is archived (they outlive a dropped archive table): the validators
 refuse such events one by one, as `archived_period`, from the fingerprint's figure
-(ARCHIVED_FIGURE, read with every catalog fingerprint), and the guard makes a validator that
-has not seen the detach yet fail loudly rather than store the event.
+(ARCHIVED_FIGURE, read with every catalog fingerprint). Why both: the validators are cached per
+catalog version in every serving process, and a detach is made by another one (the CLI); the
+fingerprint tells them at their next request, and the group commit, which reads it in its
+insert statement, answers a request checked before the detach stale, so it is checked again and
+its events of the month refused with their reason. The guard covers what no fingerprint check
+covers (a batch written alone, a file import, checked just before the detach and written just
+after): the write fails whole instead of storing the event (archive_refused tells that failure).
 """
 
 from __future__ import annotations
@@ -149,7 +154,8 @@ def list_partitions(store: Store, exact: bool = False) -> list[Partition]:
 
 
 def archived_months(store: Store) -> list[Month]:
-    """The months detached to an archive table (none on SQLite)."""
+    """The months detached to an archive table, or guarded as archived (the guard outlives a
+    dropped archive table); none on SQLite."""
     if not store.is_postgres:
         return []
     query = text(
@@ -160,7 +166,8 @@ def archived_months(store: Store) -> list[Month]:
     )
     with store.engine.connect() as connection:
         names = connection.execute(query).scalars().all()
-    return sorted(Month(int(name[-7:-3]), int(name[-2:])) for name in names)
+        guarded = (connection.execute(text(f"SELECT {ARCHIVED_FIGURE}")).scalar_one() or "").split(",")
+    return sorted({Month(int(name[-7:-3]), int(name[-2:])) for name in [*names, *filter(None, guarded)]})
 
 
 def archived_spans(figure: str) -> list[tuple[int, int]]:

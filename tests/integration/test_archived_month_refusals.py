@@ -22,8 +22,10 @@ from alembic.config import Config
 from sqlalchemy import text
 
 from ratecard.ingest.group_commit import GroupCommitter
+from ratecard.ingest.log import Delivery
 from ratecard.services.catalog import current_catalog
 from ratecard.services.errors import Conflict
+from ratecard.services.event_log import WorkerStats, _Catalogs, _store_deliveries
 from ratecard.services.events import EventValidator, decode_event, import_batch
 from ratecard.store import open_store
 from ratecard.store.catalog_state import fingerprint
@@ -198,6 +200,28 @@ def test_a_batch_checked_before_the_detach_and_written_alone_after_it_is_refused
     store.dispose()
     assert _stored_ids(url) == set()  # feb-3 neither: the batch is written whole or not at all
     assert _default_rows_of_january(url) == 0
+
+
+def test_the_event_log_worker_refuses_the_months_events_it_pulls(postgres_url: str, tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """`ratecard worker` checks what it pulls again with its own cached validator: one that was
+    built before the detach refuses January's events after it, and stores the rest."""
+    monkeypatch.setenv("RATECARD_NOW", NOW)
+    url = at_head(postgres_url)
+    _january_billed_final(url, tmp_path)
+    store = open_store(url)
+    catalogs, stats = _Catalogs(), WorkerStats()
+
+    def pulled(*events: dict) -> list[Delivery]:
+        return [Delivery(None, "live", decode_event(n, json.dumps(e).encode()), None) for n, e in enumerate(events, 1)]
+
+    _store_deliveries(store, catalogs, pulled(_event("feb-w1", "2031-02-07T00:00:00Z")), stats)  # built, cached
+    _detach_january(url)
+    _store_deliveries(store, catalogs, pulled(_event("jan-w", "2031-01-27T00:00:00Z"),
+                                              _event("feb-w2", "2031-02-08T00:00:00Z")), stats)
+    store.dispose()
+    assert (stats.stored, stats.rejected) == (2, 1)
+    assert _stored_ids(url) == {"feb-w1", "feb-w2"}
 
 
 def test_a_server_started_before_the_detach_refuses_the_months_events(postgres_url: str, tmp_path: Path) -> None:

@@ -27,9 +27,11 @@ from ratecard.services.catalog import current_catalog
 from ratecard.services.errors import Conflict
 from ratecard.services.event_log import WorkerStats, _Catalogs, _store_deliveries
 from ratecard.services.events import EventValidator, decode_event, import_batch
+from ratecard.services.meter_data import store_events
 from ratecard.store import open_store
 from ratecard.store.catalog_state import fingerprint
 from ratecard.store.db import MIGRATIONS
+from ratecard.store.meter_data import NewEvent
 
 from ..api.live_server import Server, create_key
 from ..conftest import _postgres_schema, _require_postgres
@@ -197,6 +199,10 @@ def test_a_batch_checked_before_the_detach_and_written_alone_after_it_is_refused
                decode_event(2, json.dumps(_event("jan-late-3", "2031-01-25T00:00:00Z")).encode())]
     with pytest.raises(Conflict, match="send it again"):
         import_batch(store, "live", now, records, False, checked_before, catalog)
+    # Solvimon's events written alone (no group commit), checked so before the detach
+    checked = [NewEvent("jan-late-4", "acme", "tokens", JANUARY[0] + 60_000_000, '{"tokens": 1}', "matched", True)]
+    with pytest.raises(Conflict, match="send it again"):
+        store_events(store, "live", now, checked)
     store.dispose()
     assert _stored_ids(url) == set()  # feb-3 neither: the batch is written whole or not at all
     assert _default_rows_of_january(url) == 0

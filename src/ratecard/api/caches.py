@@ -15,6 +15,7 @@ from ..services.events import EventValidator, LateWindows
 from ..services.keys import revocations
 from ..store import Store
 from ..store.catalog_state import Fingerprint
+from ..store.partitions import archived_spans
 
 
 class KeyCache:
@@ -62,18 +63,21 @@ class KeyCache:
 class CatalogState:
     """One environment's current catalog, built, and the validator events are checked with.
     `late` keeps the validator's late windows current (`late.finals`: the fingerprint's count of
-    finals they were read at), reading only the documents finalized since."""
+    finals they were read at), reading only the documents finalized since. `archived`: the
+    fingerprint's archived months the validator was given (it refuses events in them)."""
 
     version: int
     catalog: Catalog
     validator: EventValidator
     late: LateWindows = field(default_factory=LateWindows)
+    archived: str = ""
 
 
 class CatalogCache:
     """The current catalog per environment, rebuilt only when a new version was applied; its
     validator's finalized windows are re-read only when an invoice was finalized (from any
-    process: finalizing changes which events are late)."""
+    process: finalizing changes which events are late), its archived months set again only when
+    the fingerprint's moved (a detach by the CLI)."""
 
     def __init__(self) -> None:
         self._states: dict[str, CatalogState] = {}
@@ -116,7 +120,8 @@ class CatalogCache:
         """The state for `stamp` when it is built already (no database work), else None."""
         with self._lock:
             state = self._states.get(env)
-        if state is None or state.version != stamp.catalog_version or state.late.finals != stamp.finals:
+        if state is None or state.version != stamp.catalog_version or state.late.finals != stamp.finals \
+                or state.archived != stamp.archived:
             return None
         return state
 
@@ -132,6 +137,9 @@ class CatalogCache:
                 return None
             state = CatalogState(stamp.catalog_version, catalog, EventValidator(catalog, now))
         state.late.refresh(store, env, state.validator, stamp.finals)  # nothing to do when they are current
+        if state.archived != stamp.archived:  # a month was archived (or re-attached), by any process
+            state.validator.set_archived(archived_spans(stamp.archived))
+            state.archived = stamp.archived
         with self._lock:
             self._states[env] = state
         return state

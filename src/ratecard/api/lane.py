@@ -176,7 +176,7 @@ def _check_solvimon(caller: Caller, body: bytes) -> tuple[View, list[meter_data.
         check_static(event, snapshot.view)
         validator = snapshot.catalog_state.validator if snapshot.catalog_state is not None else None
         checked = meter_data.check_events(caller.store, caller.environment, caller.now, [event.raw(1)], validator,
-                                          count_rejection=False)
+                                          count_rejection=False, archived=caller.fingerprint.archived)
     except Exception:  # noqa: BLE001 - not JSON, refused, …: the route answers and counts it
         return None
     return None if isinstance(checked, meter_data.RejectedEvent) else (snapshot.view, checked)
@@ -213,7 +213,8 @@ def _check_event(caller: Caller, body: bytes) -> tuple[RawEvent, Row, CatalogSta
         state = caller.catalogs.cached(caller.environment, stamp) if stamp.catalog_version is not None else None
         if stamp.catalog_version is not None and state is None:
             return None
-        row = check_one(state.validator if state is not None else None, caller.environment, caller.now, records[0])
+        row = check_one(state.validator if state is not None else None, caller.environment, caller.now, records[0],
+                        stamp.archived)
     except Exception:  # noqa: BLE001 - not JSON, too many events, …: the route answers
         return None
     return None if isinstance(row, Rejection) else (records[0], row, state)

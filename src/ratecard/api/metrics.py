@@ -15,7 +15,8 @@ BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.
 # middleware before the routes run, so an import is counted where it happened without every
 # route passing it along; run_in_threadpool copies it into the worker thread.
 current_environment: ContextVar[str | None] = ContextVar("current_environment", default=None)
-REJECTION_REASONS = ("invalid_json", "missing_field", "invalid_timestamp", "future_timestamp", "invalid_value")
+REJECTION_REASONS = ("invalid_json", "missing_field", "invalid_timestamp", "future_timestamp", "archived_period",
+                     "invalid_value")
 
 
 @dataclass

@@ -46,6 +46,7 @@ from ..store.catalog_state import Fingerprint, fingerprint_on
 from ..store.db import is_connection_failure
 from ..store.events import Content, Row, insert_at_once, insert_confirmed, stored_contents
 from ..store.meter_data import keep_duplicate
+from ..store.partitions import archive_refused
 
 log = logging.getLogger(__name__)
 
@@ -280,9 +281,21 @@ class GroupCommitter:
         is rolled back and written again without it (it is answered stale).
 
         PostgreSQL tries first to write the batch in one statement that commits by itself
-        (`_at_once`)."""
+        (`_at_once`).
+
+        A month archived since a request was checked (a detach by another process) also moved its
+        fingerprint, but the guard of that month (store/partitions.py) may refuse the insert
+        before the fingerprints are compared, as they are read in the same statement: the batch
+        is then written the usual way, and when the guard refuses it there, the requests whose
+        fingerprint moved are answered stale (checked again, their events of that month refused
+        one by one); a refusal with no such request is the batch's error."""
         if self.store.is_postgres:
-            outcomes = self._at_once(batch)
+            try:
+                outcomes = self._at_once(batch)
+            except Exception as exc:
+                if not archive_refused(exc):
+                    raise
+                outcomes = None
             if outcomes is not None:
                 self.batches += 1
                 return outcomes
@@ -295,8 +308,24 @@ class GroupCommitter:
             except _Restart as restart:
                 stale.update(restart.stale)
                 continue
+            except Exception as exc:
+                if not archive_refused(exc):
+                    raise
+                moved = self._moved(connection, batch, stale)
+                if not moved:
+                    raise
+                stale.update(moved)
+                continue
             self.batches += 1
             return outcomes
+
+    def _moved(self, connection: Any, batch: list[_Job], stale: dict[int, Fingerprint]) -> dict[int, Fingerprint]:
+        """The requests (not stale already) checked against a fingerprint that is no longer current."""
+        live = [n for n in range(len(batch)) if n not in stale and batch[n].expected is not None]
+        with connection.begin():
+            current = {environment: fingerprint_on(connection, environment)
+                       for environment in {batch[n].environment for n in live}}
+        return {n: current[batch[n].environment] for n in live if current[batch[n].environment] != batch[n].expected}
 
     def _at_once(self, batch: list[_Job]) -> list[Outcome] | None:
         """PostgreSQL: the batch's rows in one statement on an autocommit connection, which commits

@@ -30,6 +30,7 @@ from ..domain.instants import to_micros
 from ..store import Store
 from ..store.events import EventWriter, Row, refresh_statistics, stored_contents
 from ..store.invoices import finalized_windows
+from ..store.partitions import guarded_spans
 from .figures import record_import
 from .readers import count_rows, meter_streams, read_events
 from .records import ALREADY_HELD, RawEvent, Rejection, event_content
@@ -194,10 +195,11 @@ def import_records(
     (the API) passes its cached `validator`, and `background=False` to write inline.
 
     A validator built here knows the service windows of the final invoices, so events inside
-    one are stored flagged `late` (a cached validator must be given them: `set_finalized`)."""
+    one are stored flagged `late` (a cached validator must be given them: `set_finalized`), and
+    the months archived, so events in one are refused (`set_archived`)."""
     if validator is None:
         windows = finalized_windows(store, environment) if catalog is not None else None
-        validator = EventValidator(catalog, now, windows)
+        validator = EventValidator(catalog, now, windows, guarded_spans(store))
     received = to_micros(now)
     seen_in_dry_run: dict[str, int] = {}
     batch: list[Row] = []

@@ -1,7 +1,10 @@
 """Check one raw event against the rules and the catalog: reject it, or accept it with a status.
 
 Rejections (never stored): invalid_json, missing_field, invalid_timestamp, future_timestamp,
-invalid_value (a number anywhere in the properties outside domain.numbers' bound among them).
+archived_period, invalid_value (a number anywhere in the properties outside domain.numbers' bound
+among them). archived_period: the timestamp falls in a month detached to an archive (PostgreSQL,
+store/partitions.py); an invoice run would recompute that month's closed periods from the events
+still attached, without the archived ones.
 Accepted events are stored matched, or unmatched with the reason they cannot be billed yet:
 unknown_customer, unknown_meter, no_subscription (reprocessing re-checks them).
 An event may name the subscription that bills it (`subscription`): it is matched only when that
@@ -39,6 +42,7 @@ from ..domain.money import MoneyError, to_decimal
 from ..domain.numbers import UPPER as _UPPER
 from ..domain.numbers import number_problem, out_of_bound
 from ..store.events import Row
+from ..store.partitions import Month
 from .records import Event, RawEvent, Rejection
 
 MAX_ID_LENGTH = 256
@@ -203,9 +207,12 @@ class EventValidator:
     """
 
     def __init__(self, catalog: Catalog | None, now: datetime,
-                 finalized: Mapping[str, Sequence[tuple[int, int]]] | None = None) -> None:
+                 finalized: Mapping[str, Sequence[tuple[int, int]]] | None = None,
+                 archived: Sequence[tuple[int, int]] = ()) -> None:
         """`finalized`: customer -> the service windows [start, end) in µs already billed on a
-        final invoice (store.invoices.finalized_windows); matched events inside one are late."""
+        final invoice (store.invoices.finalized_windows); matched events inside one are late.
+        `archived`: the months [start, end) in µs detached to an archive (store.partitions): an
+        event in one is refused (archived_period)."""
         self.catalog = catalog
         self.latest_allowed = to_micros(now + FUTURE_TOLERANCE)
         self.earliest_allowed = to_micros(EARLIEST)
@@ -220,6 +227,9 @@ class EventValidator:
         self.named: dict[str, NamedSubscription] = {}
         self.finalized: dict[str, tuple[list[int], list[int]]] = {}
         self.set_finalized(finalized or {})
+        self.archived: tuple[tuple[int, int], ...] = ()
+        self.archived_until = 0  # the end of the last archived month: no event after it is in one
+        self.set_archived(archived)
         if catalog is None:
             return
         by_stream: dict[str, list] = defaultdict(list)
@@ -265,6 +275,16 @@ class EventValidator:
             if found[0]:
                 self.finalized[customer] = found
 
+    def set_archived(self, spans: Sequence[tuple[int, int]]) -> None:
+        """Replace the archived months (a cached validator is given them whenever the fingerprint's
+        `archived` moves); a request checking an event meanwhile sees the old months or the new."""
+        archived = tuple(sorted(spans))
+        self.archived, self.archived_until = archived, max((end for _, end in archived), default=0)
+
+    def in_archived(self, ts: int) -> bool:
+        # archived months are few (and old: most events are after the last, one comparison)
+        return ts < self.archived_until and any(start <= ts < end for start, end in self.archived)
+
     def is_late(self, customer: str, ts: int) -> bool:
         spans = self.finalized.get(customer)
         if spans is None:
@@ -306,6 +326,11 @@ class EventValidator:
         if ts < self.earliest_allowed:
             return Rejection(line, "invalid_timestamp",
                              f"line {line}: field 'timestamp': {raw.timestamp} is before 2000-01-01", event_id)
+        if ts < self.archived_until and self.in_archived(ts):
+            return Rejection(line, "archived_period",
+                             f"line {line}: field 'timestamp': {raw.timestamp} is in {Month.of_micros(ts).label}, "
+                             "a month archived (detached from the events): no event can be stored in it any more",
+                             event_id)
         properties = raw.properties
         if type(properties) is not dict:
             return Rejection(line, "invalid_value", f"line {line}: field 'properties' must be an object", event_id)

@@ -35,6 +35,7 @@ from ..ingest.records import RawEvent, Rejection
 from ..ingest.validate import EventValidator
 from ..store import Store
 from ..store.catalog_state import fingerprint
+from ..store.partitions import archived_spans
 from .catalog import catalog_at
 from .errors import InvalidInput, ServiceError
 from .events import LateWindows, import_batch
@@ -104,11 +105,12 @@ class QueuedBatch:
 
 
 def check_for_log(environment: str, now: datetime, records: list[RawEvent | Rejection],
-                  validator: EventValidator | None) -> QueuedBatch:
-    """Refuse what the embedded path would refuse (shape, and the catalog's required fields with its
-    validator); the rest is published as received. Matching happens in the worker."""
+                  validator: EventValidator | None, archived: str = "") -> QueuedBatch:
+    """Refuse what the embedded path would refuse (shape, the months archived, and the catalog's
+    required fields with its validator; without one `archived`, the fingerprint's, names the months);
+    the rest is published as received. Matching happens in the worker, which checks again."""
     if validator is None:
-        validator = EventValidator(None, now)
+        validator = EventValidator(None, now, archived=archived_spans(archived))
     else:
         validator.set_now(now)
     batch = QueuedBatch(len(records))
@@ -140,8 +142,10 @@ class _Catalogs:
 
     def __init__(self) -> None:
         self._states: dict[str, tuple[int, Catalog, EventValidator, LateWindows]] = {}
+        self._archived: dict[str, str] = {}  # the fingerprint's archived months each validator was given
 
     def current(self, store: Store, environment: str, now: datetime) -> tuple[EventValidator | None, Catalog | None]:
+        """Without a catalog (None, None): import_batch then builds a validator reading the archived months."""
         stamp = fingerprint(store, environment)
         if stamp.catalog_version is None:
             return None, None
@@ -151,7 +155,11 @@ class _Catalogs:
             if catalog is None:
                 return None, None
             state = (stamp.catalog_version, catalog, EventValidator(catalog, now), LateWindows())
+            self._archived.pop(environment, None)
         state[3].refresh(store, environment, state[2], stamp.finals)
+        if self._archived.get(environment, "") != stamp.archived:
+            state[2].set_archived(archived_spans(stamp.archived))
+            self._archived[environment] = stamp.archived
         self._states[environment] = state
         return state[2], state[1]
 

@@ -27,6 +27,7 @@ from ..store.db import batch_writer, reader
 from ..store.events import EventWriter, Row, StoredEvent, list_events
 from ..store.final_windows import Marks, final_windows_marked, final_windows_since
 from ..store.invoices import finalized_windows
+from ..store.partitions import archive_refused, archived_spans
 from .catalog import current_catalog, optional_catalog
 from .entitlements import usage_changed
 from .errors import Conflict, InvalidInput, NotFound
@@ -40,6 +41,11 @@ __all__ = ["EVENT_STATUSES", "GROUP_REQUEST_EVENTS", "MAX_GROUP_EVENTS", "MAX_GR
 EVENT_STATUSES = ("matched", "unmatched", "unknown_customer", "unknown_meter", "no_subscription", "unpriced",
                   "invalid_value")
 NO_CATALOG_WARNING = "no catalog applied: every event is stored as unknown_customer"
+# a batch checked just before a month was archived and written just after (no group commit to
+# check it again): the month's guard refused the write as a whole (store/partitions.py)
+ARCHIVED_MEANWHILE = ("a month was archived while these events were checked, and the batch holds events of it: "
+                      "nothing of the batch was stored; send it again (those events are then refused as "
+                      "archived_period)")
 
 
 @dataclass
@@ -93,6 +99,10 @@ def import_events(
         raise InvalidInput(str(exc)) from None
     except BackfillError as exc:  # the backfill was closed or reverted while importing
         raise Conflict(f"{exc}; the batches stored before stay in it", field="backfill") from None
+    except Exception as exc:
+        if archive_refused(exc):
+            raise Conflict(f"{ARCHIVED_MEANWHILE}; the batches stored before stay") from None
+        raise
     if not dry_run:
         usage_changed(environment)
     return EventImport(report, catalog is not None, backfill)
@@ -179,24 +189,32 @@ def import_batch(store: Store, environment: str, now: datetime, records: list[Ra
     elif not dry_run:
         def factory(_: Store) -> Any:  # written alone, on a connection kept open between requests
             return EventWriter(batch_writer(store))
-    if written is not None and factory is not None and len(written[0]) == len(records) \
-            and all(type(record) is RawEvent for record in records):
-        # every event checked by the caller before it was written: counted as checked, not again
-        report = import_checked(store, written[0], [record.line for record in records], now, report,
-                                environment=environment, validator=validator or EventValidator(None, now),
-                                writer_factory=factory)
-    else:
-        report = import_records(store, catalog, records, now, report, environment=environment, validator=validator,
-                                background=False, keep_rejections=len(records), writer_factory=factory)
+    try:
+        if written is not None and factory is not None and len(written[0]) == len(records) \
+                and all(type(record) is RawEvent for record in records):
+            # every event checked by the caller before it was written: counted as checked, not again
+            report = import_checked(store, written[0], [record.line for record in records], now, report,
+                                    environment=environment, validator=validator or EventValidator(None, now),
+                                    writer_factory=factory)
+        else:
+            report = import_records(store, catalog, records, now, report, environment=environment,
+                                    validator=validator, background=False, keep_rejections=len(records),
+                                    writer_factory=factory)
+    except Exception as exc:
+        if archive_refused(exc):
+            raise Conflict(ARCHIVED_MEANWHILE) from None
+        raise
     if not dry_run and report.stored:
         usage_changed(environment, {customer for customer, _ in report.coverage} | {c for c, _ in report.outside})
     return report
 
 
-def check_one(validator: EventValidator | None, environment: str, now: datetime, record: RawEvent) -> Row | Rejection:
-    """One event checked as `import_batch` checks it: the row it writes, or the rejection."""
+def check_one(validator: EventValidator | None, environment: str, now: datetime, record: RawEvent,
+              archived: str = "") -> Row | Rejection:
+    """One event checked as `import_batch` checks it: the row it writes, or the rejection. Without
+    a validator (no catalog) `archived`, the fingerprint's, says which months refuse events."""
     if validator is None:
-        validator = EventValidator(None, now)
+        validator = EventValidator(None, now, archived=archived_spans(archived))
     else:
         validator.set_now(now)
     return validator.check_row(record, environment, to_micros(now))

@@ -22,9 +22,11 @@ from ..store import Store
 from ..store.catalog_state import Fingerprint
 from ..store.events import Row
 from ..store.meter_data import MeterDataRow, NewEvent, get_meter_data, insert_meter_data, list_meter_data, soft_delete
+from ..store.partitions import archive_refused, archived_spans
 from ..store.resources import ConfigChange, Resource, config_change
 from .entitlements import usage_changed
 from .errors import Conflict, NotFound
+from .events import ARCHIVED_MEANWHILE
 from .resources.model import METER, PREFIX, PROPERTY, VALUE, View
 
 __all__ = ["MeterDataRow", "NewEvent", "Prepared", "PropertyIn", "RejectedEvent", "StoredBatch", "ValueIn",
@@ -85,11 +87,13 @@ class RejectedEvent:
 
 
 def check_events(store: Store, environment: str, now: datetime, events: Sequence[RawEvent],
-                 validator: EventValidator | None, count_rejection: bool = True) -> list[NewEvent] | RejectedEvent:
+                 validator: EventValidator | None, count_rejection: bool = True,
+                 archived: str = "") -> list[NewEvent] | RejectedEvent:
     """Every event checked against the catalog the validator was built for (without one every event
-    is unknown_customer); the first rejection refuses the batch and is counted."""
+    is unknown_customer, and `archived`, the request's fingerprint's, says which months refuse
+    events); the first rejection refuses the batch and is counted."""
     if validator is None:
-        validator = EventValidator(None, now)
+        validator = EventValidator(None, now, archived=archived_spans(archived))
     else:
         validator.set_now(now)
     checked = []
@@ -143,7 +147,12 @@ def store_events(store: Store, environment: str, now: datetime, events: list[New
             raise StaleCatalog(written.stale)
         outcome = written.duplicates
     else:
-        outcome = insert_meter_data(store, environment, events, to_micros(now))
+        try:
+            outcome = insert_meter_data(store, environment, events, to_micros(now))
+        except Exception as exc:
+            if archive_refused(exc):  # checked just before a month was archived, written just after
+                raise Conflict(ARCHIVED_MEANWHILE) from None
+            raise
     return stored_batch(store, environment, now, events, outcome)
 
 

@@ -338,7 +338,7 @@ def insert_returning(connection: Any, rows: Sequence[Row]) -> set[tuple[str, str
     return inserted
 
 
-_SQLITE_FINGERPRINT_SQL = "SELECT " + ", ".join(fingerprint_figures(":env"))
+_SQLITE_FINGERPRINT_SQL = "SELECT " + ", ".join(fingerprint_figures(":env", postgres=False))
 _PG_VALUES = "(" + ", ".join("%s::jsonb" if column == "properties" else "%s" for column in COLUMNS) + ")"
 
 
@@ -353,9 +353,9 @@ def _pg_insert(rows: Sequence[Row]) -> tuple[str, list[Any]]:
 
 # each environment's fingerprint (as text for the UNION) and the roll-ups to maintain, as rows of
 # the group committer's one statement (`insert_confirmed`)
-_PG_FINGERPRINTS = ("SELECT 0, e.env, " + ", ".join(f"{figure}::text" for figure in fingerprint_figures("e.env"))
+_PG_FINGERPRINTS = ("SELECT 0, e.env, " + ", ".join(f"{figure}::text" for figure in fingerprint_figures("e.env", True))
                     + " FROM unnest(%s::text[]) AS e(env)")
-_PG_REGISTERED = ("SELECT 2, environment, key, definition, state FROM rollup_meters "
+_PG_REGISTERED = ("SELECT 2, environment, key, definition, state, NULL FROM rollup_meters "
                   "WHERE environment = ANY(%s::text[])")
 
 
@@ -363,11 +363,11 @@ def _at_once_guard() -> str:
     """`insert_at_once`'s condition: every expected fingerprint is its environment's current one
     (compared as `as_fingerprint` reads it), and no roll-up is registered for the environments
     whose matched events the statement inserts; a division by zero aborts the statement else."""
-    version, revision, finals = fingerprint_figures("x.env")
+    version, revision, finals, archived = fingerprint_figures("x.env", postgres=True)
     moved = (f"{version} IS DISTINCT FROM x.version OR coalesce({revision}, 0) <> x.revision OR "
-             f"coalesce({finals}, 0) <> x.finals")
+             f"coalesce({finals}, 0) <> x.finals OR coalesce({archived}, '') <> x.archived")
     return ("SELECT NULL, (1 / CASE WHEN NOT EXISTS (SELECT 1 FROM unnest(%s::text[], %s::int[], %s::bigint[], "
-            f"%s::bigint[]) AS x(env, version, revision, finals) WHERE {moved}) "
+            f"%s::bigint[], %s::text[]) AS x(env, version, revision, finals, archived) WHERE {moved}) "
             "AND NOT EXISTS (SELECT 1 FROM rollup_meters WHERE environment = ANY(%s::text[])) THEN 1 ELSE 0 END)::text")
 
 
@@ -390,7 +390,8 @@ def insert_at_once(connection: Any, expected: Sequence[tuple[str, Fingerprint]],
     insert, parameters = _pg_insert(rows)
     statement = f"WITH inserted AS ({insert}) SELECT environment, id FROM inserted UNION ALL {_AT_ONCE_GUARD}"
     parameters += [[environment for environment, _ in expected], [f.catalog_version for _, f in expected],
-                   [f.resources_revision for _, f in expected], [f.finals for _, f in expected], maintained]
+                   [f.resources_revision for _, f in expected], [f.finals for _, f in expected],
+                   [f.archived for _, f in expected], maintained]
     raw = connection.connection.driver_connection
     try:
         with raw.cursor() as cursor:
@@ -430,7 +431,7 @@ def insert_confirmed(connection: Any, environments: Sequence[str], rows: Sequenc
     parameters: list[Any] = []
     if rows:
         insert, parameters = _pg_insert(rows)
-        parts.append(f"WITH inserted AS ({insert}) SELECT 1, environment, id, NULL, NULL FROM inserted")
+        parts.append(f"WITH inserted AS ({insert}) SELECT 1, environment, id, NULL, NULL, NULL FROM inserted")
     if environments:
         parts.append(_PG_FINGERPRINTS)
         parameters.append(list(environments))
@@ -443,11 +444,12 @@ def insert_confirmed(connection: Any, environments: Sequence[str], rows: Sequenc
     if parts:
         with raw.cursor() as cursor:
             cursor.execute(" UNION ALL ".join(parts), parameters)
-            for kind, environment, first, second, third in cursor.fetchall():
+            for kind, environment, first, second, third, fourth in cursor.fetchall():
                 if kind == 1:
                     inserted.add((environment, first))
                 elif kind == 0:
-                    found[environment] = as_fingerprint((None if first is None else int(first), second, third))
+                    found[environment] = as_fingerprint((None if first is None else int(first), second, third,
+                                                         fourth))
                 else:
                     known[environment].append(rollups.Registered(first, second, third))
     update_rollups(connection, [row for row in rows if _key(row) in inserted], known=known)

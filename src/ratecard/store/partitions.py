@@ -5,6 +5,21 @@ A month is [first day 00:00 UTC, first day of the next month) in µs, the unit o
 Partitions are named events_YYYY_MM, the catch-all is events_default, and a detached month
 becomes the plain table events_archive_YYYY_MM (its rows untouched, its ids still held in
 event_ids: an archived event's id is never stored again).
+
+An archived month is guarded: the detach adds to the default partition the check constraint
+events_default_archived_YYYY_MM (ts outside the month), so no row of that month can be stored
+any more, whatever process writes it and however old its cached view of the partitions (the
+month has no partition: such a row would land in the default partition, and the next invoice
+run would recompute the month's closed periods from the events still attached). The guards are
+also the record of what is archived (they outlive a dropped archive table): the validators
+refuse such events one by one, as `archived_period`, from the fingerprint's figure
+(ARCHIVED_FIGURE, read with every catalog fingerprint). Why both: the validators are cached per
+catalog version in every serving process, and a detach is made by another one (the CLI); the
+fingerprint tells them at their next request, and the group commit, which reads it in its
+insert statement, answers a request checked before the detach stale, so it is checked again and
+its events of the month refused with their reason. The guard covers what no fingerprint check
+covers (a batch written alone, a file import, checked just before the detach and written just
+after): the write fails whole instead of storing the event (archive_refused tells that failure).
 """
 
 from __future__ import annotations
@@ -23,6 +38,12 @@ ARCHIVE_PREFIX = "events_archive_"
 # the tables of the partitioning scheme: not in schema.py (SQLite has none), never compared with it
 PARTITION_TABLE = re.compile(r"^events_(\d{4}_\d{2}|default|archive_\d{4}_\d{2})$")
 ID_TABLE = "event_ids"
+GUARD_PREFIX = "events_default_archived_"  # + YYYY_MM: the check constraint of an archived month
+# the archived months as the guards name them ('2026_01,2026_02'; NULL: none), for the driver
+# itself (no placeholder, no '%'): one index probe of pg_constraint, read with every fingerprint
+ARCHIVED_FIGURE = (f"(SELECT string_agg(substr(conname, {len(GUARD_PREFIX) + 1}), ',' ORDER BY conname) "
+                   "FROM pg_constraint WHERE conrelid = to_regclass('events_default') AND contype = 'c' "
+                   f"AND left(conname, {len(GUARD_PREFIX)}) = '{GUARD_PREFIX}')")
 _BOUND = re.compile(r"FROM \('?(-?\d+)'?\) TO \('?(-?\d+)'?\)")
 
 
@@ -66,6 +87,11 @@ class Month:
     @property
     def archive_name(self) -> str:
         return f"{ARCHIVE_PREFIX}{self.year:04d}_{self.month:02d}"
+
+    @property
+    def guard_name(self) -> str:
+        """The check constraint on the default partition that refuses the month once archived."""
+        return f"{GUARD_PREFIX}{self.year:04d}_{self.month:02d}"
 
     @property
     def start_us(self) -> int:
@@ -128,7 +154,8 @@ def list_partitions(store: Store, exact: bool = False) -> list[Partition]:
 
 
 def archived_months(store: Store) -> list[Month]:
-    """The months detached to an archive table (none on SQLite)."""
+    """The months detached to an archive table, or guarded as archived (the guard outlives a
+    dropped archive table); none on SQLite."""
     if not store.is_postgres:
         return []
     query = text(
@@ -139,7 +166,38 @@ def archived_months(store: Store) -> list[Month]:
     )
     with store.engine.connect() as connection:
         names = connection.execute(query).scalars().all()
-    return sorted(Month(int(name[-7:-3]), int(name[-2:])) for name in names)
+        guarded = (connection.execute(text(f"SELECT {ARCHIVED_FIGURE}")).scalar_one() or "").split(",")
+    return sorted({Month(int(name[-7:-3]), int(name[-2:])) for name in [*names, *filter(None, guarded)]})
+
+
+def archived_spans(figure: str) -> list[tuple[int, int]]:
+    """The [start, end) in µs of the months an ARCHIVED_FIGURE names ('' or None: none)."""
+    spans = []
+    for part in (figure or "").split(","):
+        found = re.fullmatch(r"(\d{4})_(\d{2})", part)
+        if found is not None:
+            month = Month(int(found.group(1)), int(found.group(2)))
+            spans.append((month.start_us, month.end_us))
+    return spans
+
+
+def archive_refused(exc: BaseException) -> bool:
+    """Whether a write failed on an archived month's guard: it held an event of that month,
+    checked by a process that had not seen the detach yet (the driver's error, or SQLAlchemy's
+    wrapping it)."""
+    error = getattr(exc, "orig", None) or exc
+    if getattr(error, "sqlstate", None) != "23514":  # check_violation
+        return False
+    name = getattr(getattr(error, "diag", None), "constraint_name", None) or ""
+    return name.startswith(GUARD_PREFIX)
+
+
+def guarded_spans(store: Store) -> list[tuple[int, int]]:
+    """The months no event may be stored in any more (archived), as [start, end) in µs; none on SQLite."""
+    if not store.is_postgres:
+        return []
+    with store.engine.connect() as connection:
+        return archived_spans(connection.execute(text(f"SELECT {ARCHIVED_FIGURE}")).scalar_one())
 
 
 def default_months(store: Store, until: Month) -> list[Month]:
@@ -167,6 +225,9 @@ def create_month(store: Store, month: Month) -> dict[str, Any] | None:
         connection.execute(text("LOCK TABLE events IN SHARE ROW EXCLUSIVE MODE"))
         if _attached(connection, month.name):
             return None
+        if _guarded(connection, month):
+            raise PartitionError(f"{month.label} is archived ({month.archive_name}); re-attach the archive instead "
+                                 "(docs/scaling.md)")
         if connection.execute(text(f"SELECT to_regclass('{month.name}') IS NOT NULL")).scalar_one():
             raise PartitionError(f"a table {month.name} exists already and is not a partition of events; "
                                  "rename or drop it first")
@@ -244,8 +305,19 @@ def detach_month(store: Store, month: Month, environment: str = "live", dry_run:
             raise PartitionError(f"an archive {month.archive_name} exists already; rename or drop it first")
         connection.execute(text(f"ALTER TABLE events DETACH PARTITION {month.name}"))
         connection.execute(text(f"ALTER TABLE {month.name} RENAME TO {month.archive_name}"))
+        if not _guarded(connection, month):  # kept by an archive re-attached without dropping it
+            # validated: a scan of the default partition, which holds nothing of the month (it had
+            # its partition until now); ATTACH trusts it, should the archive be re-attached
+            connection.execute(text(f"ALTER TABLE {DEFAULT} ADD CONSTRAINT {month.guard_name} "
+                                    f"CHECK (ts < {month.start_us} OR ts >= {month.end_us})"))
         state.detached_as = month.archive_name
     return state
+
+
+def _guarded(connection: Any, month: Month) -> bool:
+    return connection.execute(text(
+        "SELECT EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = to_regclass(:table) AND conname = :name)"),
+        {"table": DEFAULT, "name": month.guard_name}).scalar_one()
 
 
 def _attached(connection: Any, name: str) -> bool:

@@ -158,7 +158,8 @@ async def queue_events(log: Any, caller: Caller, records: list[RawEvent | Reject
 
 def check_queued(caller: Caller, records: list[RawEvent | Rejection]) -> QueuedBatch:
     state = caller.catalog()
-    return check_for_log(caller.environment, caller.now, records, state.validator if state is not None else None)
+    return check_for_log(caller.environment, caller.now, records, state.validator if state is not None else None,
+                         caller.fingerprint.archived)
 
 
 def batch_summary(report: ImportReport, count: int) -> dict[str, Any]:

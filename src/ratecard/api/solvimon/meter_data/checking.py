@@ -57,6 +57,8 @@ def check_static(event: Prepared, view: View) -> None:
 
 def rejection_error(rejection: Rejection, prefix: str) -> ApiError:
     message = _LINE.sub("", rejection.message)
+    if rejection.reason == "archived_period":  # the reason named: no Solvimon code says it
+        return invalid(f"{prefix}timestamp", f"{message} (archived_period)")
     if rejection.reason in ("future_timestamp", "invalid_timestamp"):
         return invalid(f"{prefix}timestamp", message)
     if rejection.reason == "missing_field":

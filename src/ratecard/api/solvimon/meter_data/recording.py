@@ -52,7 +52,8 @@ def _record(caller: Caller, items: list[Any], prefixes: list[str], validation: s
         raise
     validator = snap.catalog_state.validator if snap.catalog_state is not None else None
     checked = meter_data.check_events(store, env, moment, [event.raw(index + 1) for index, event in enumerate(events)],
-                                      validator, count_rejection=committer is None)
+                                      validator, count_rejection=committer is None,
+                                      archived=caller.fingerprint.archived)
     if isinstance(checked, meter_data.RejectedEvent):
         if committer is not None:
             meter_data.confirm_validation(store, env, validated_at)

@@ -62,7 +62,8 @@ def calculate(caller: Caller, data: Any, validation: str) -> dict[str, Any]:
     if validation == "STATIC":
         check_static(event, snap.view)
     validator = snap.catalog_state.validator if snap.catalog_state is not None else None
-    checked = meter_data.check_events(caller.store, caller.environment, caller.now, [event.raw(1)], validator)
+    checked = meter_data.check_events(caller.store, caller.environment, caller.now, [event.raw(1)], validator,
+                                      archived=caller.fingerprint.archived)
     if isinstance(checked, meter_data.RejectedEvent):
         raise rejection_error(checked.rejection, "")
     new = checked[0]

@@ -178,6 +178,7 @@ def check_exactly_once(rows: dict[str, Any], events: list[dict[str, Any]]) -> No
         assert status == ("unknown_customer" if event["customer"] == "c-unknown" else "matched")
 
 
+@pytest.mark.slow
 def test_worker_killed_mid_batch_loses_and_doubles_nothing(tmp_path: Path, stream: str) -> None:
     db_url = f"sqlite:///{tmp_path / 'log.db'}"
     key = new_database(db_url)
@@ -215,6 +216,7 @@ def test_worker_killed_mid_batch_loses_and_doubles_nothing(tmp_path: Path, strea
         assert sum(f["stored"] for f in figures) == len(events) - partial
 
 
+@pytest.mark.slow
 def test_server_killed_mid_load_then_client_retries_store_everything_once(tmp_path: Path, stream: str) -> None:
     db_url = f"sqlite:///{tmp_path / 'log.db'}"
     key = new_database(db_url)
@@ -265,6 +267,7 @@ def test_server_killed_mid_load_then_client_retries_store_everything_once(tmp_pa
         assert sum(w.stats()["duplicates"] for w in workers) == 0
 
 
+@pytest.mark.slow
 @pytest.mark.postgres
 def test_two_servers_two_workers_store_every_acknowledged_event_once(tmp_path: Path, stream: str,
                                                                      postgres_reason: str | None) -> None:

@@ -21,6 +21,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl
 
+from .http_thread import serving_thread
+
 WEBHOOK_SECRET = "whsec_test_secret"
 ACTION_URL = "https://hooks.stripe.com/3d_secure_2/hosted?merchant=acct_test&payment_intent=pi_{n}"
 
@@ -60,7 +62,7 @@ class StripeStandIn:
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = serving_thread(self.server)
 
     @property
     def url(self) -> str:

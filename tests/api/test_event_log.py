@@ -178,6 +178,7 @@ def check_exactly_once(rows: dict[str, Any], events: list[dict[str, Any]]) -> No
         assert status == ("unknown_customer" if event["customer"] == "c-unknown" else "matched")
 
 
+@pytest.mark.slow
 def test_worker_killed_mid_batch_loses_and_doubles_nothing(tmp_path: Path, stream: str) -> None:
     db_url = f"sqlite:///{tmp_path / 'log.db'}"
     key = new_database(db_url)
@@ -187,10 +188,19 @@ def test_worker_killed_mid_batch_loses_and_doubles_nothing(tmp_path: Path, strea
         answers = [post(client, server.base_url, key, events[i:i + 1000]) for i in range(0, len(events), 1000)]
         assert all(a.status_code == 202 for a in answers)
         first = Worker(db_url, stream, tmp_path, "first", batch=500).start()
-        deadline = time.monotonic() + DEADLINE
-        while time.monotonic() < deadline and len(stored(db_url)) < 1000:
-            time.sleep(0.02)
-        first.kill()  # SIGKILL while it works through the batches: one is pulled and not acknowledged
+        # SIGKILL once it stored its first events, while it works through the batches (one is pulled
+        # and not acknowledged); the look is a count every 5 ms: reading the rows themselves every
+        # 20 ms until 1,000 were in gave the worker time to store all 6,000 before the kill came
+        watcher = create_engine(db_url, isolation_level="AUTOCOMMIT")
+        try:
+            with watcher.connect() as connection:
+                deadline = time.monotonic() + DEADLINE
+                while time.monotonic() < deadline and not connection.exec_driver_sql(
+                        "SELECT count(*) FROM events WHERE environment = 'live'").scalar():
+                    time.sleep(0.005)
+                first.kill()
+        finally:
+            watcher.dispose()
         partial = len(stored(db_url))
         assert 0 < partial < len(events), partial
         # two fresh workers take over; the killed one's unacknowledged batch comes back after --ack-wait
@@ -206,6 +216,7 @@ def test_worker_killed_mid_batch_loses_and_doubles_nothing(tmp_path: Path, strea
         assert sum(f["stored"] for f in figures) == len(events) - partial
 
 
+@pytest.mark.slow
 def test_server_killed_mid_load_then_client_retries_store_everything_once(tmp_path: Path, stream: str) -> None:
     db_url = f"sqlite:///{tmp_path / 'log.db'}"
     key = new_database(db_url)
@@ -256,6 +267,7 @@ def test_server_killed_mid_load_then_client_retries_store_everything_once(tmp_pa
         assert sum(w.stats()["duplicates"] for w in workers) == 0
 
 
+@pytest.mark.slow
 @pytest.mark.postgres
 def test_two_servers_two_workers_store_every_acknowledged_event_once(tmp_path: Path, stream: str,
                                                                      postgres_reason: str | None) -> None:

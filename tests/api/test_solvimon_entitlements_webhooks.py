@@ -5,7 +5,6 @@ the SDK receives signed invoice events, retried after a failure, in order."""
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Iterator
 from datetime import timedelta
@@ -19,6 +18,7 @@ from ratecard.services.invoices import finalize_invoices, find_invoices
 from ratecard.services.subscription_changes import create_subscription
 from ratecard.store import open_store
 
+from ..http_thread import serving_thread
 from ..solvimon_sdk import errors, m, sv
 from .test_solvimon_sdk import (  # noqa: F401 (server is a fixture)
     WORKSPACE_NOW,
@@ -128,7 +128,7 @@ class Receiver:
                 pass
 
         self.http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.http.serve_forever, daemon=True)
+        self.thread = serving_thread(self.http)
 
     @property
     def url(self) -> str:

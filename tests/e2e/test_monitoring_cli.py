@@ -4,7 +4,6 @@ alert and delivery logs, and one-line errors for bad input."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -12,6 +11,7 @@ import pytest
 
 from ratecard.golive.webhooks import SIGNATURE_HEADER, verify
 
+from ..http_thread import serving_thread
 from .harness import CATALOG, NOW, Cli, assert_user_error, event, jsonl
 
 
@@ -30,7 +30,7 @@ def hook() -> Iterator[tuple[str, list[dict]]]:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = serving_thread(server)
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}/ratecard", received
     server.shutdown()

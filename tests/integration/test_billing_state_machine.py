@@ -41,6 +41,7 @@ from ratecard.store.catalogs import save_version
 from ratecard.store.invoice_states import live_drafts, set_hold
 from ratecard.store.invoices import InvoiceRecord, change_status, list_invoices
 
+from ..migrated import at_head
 from .scenario import catalog_document, write_jsonl
 
 # plan -> (flat fee billed in advance, price of one call)
@@ -573,7 +574,7 @@ SETTINGS = settings(max_examples=25, stateful_step_count=12, deadline=None,
 
 @pytest.fixture
 def store(db_url: str):
-    opened = open_store(db_url)
+    opened = open_store(at_head(db_url))
     yield opened
     opened.dispose()
 

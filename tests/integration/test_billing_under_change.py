@@ -16,6 +16,7 @@ from ratecard.store import open_store
 from ratecard.store.catalogs import save_version
 from ratecard.store.invoices import change_status, list_invoices
 
+from ..migrated import at_head
 from .scenario import catalog_document, current, write_jsonl
 
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
@@ -36,7 +37,7 @@ customers:
 
 @pytest.fixture
 def store(db_url: str):
-    opened = open_store(db_url)
+    opened = open_store(at_head(db_url))
     yield opened
     opened.dispose()
 

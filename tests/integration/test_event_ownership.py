@@ -29,6 +29,7 @@ from ratecard.store.catalogs import save_version
 from ratecard.store.schema import events
 from ratecard.store.usage import Window, aggregate_usage
 
+from ..migrated import at_head
 from .scenario import NOW, catalog_document, current, workspace, write_jsonl
 
 CATALOG = """
@@ -101,7 +102,7 @@ def both_ways(store, windows: list[Window], meters: list, environment: str = "li
 
 
 def test_catalog_apply_refuses_the_overlap_and_takes_it_with_requires_reference(db_url: str, tmp_path: Path) -> None:
-    store = open_store(db_url)
+    store = open_store(at_head(db_url))
     refused = tmp_path / "refused.yaml"
     refused.write_text(REFUSED, encoding="utf-8")
     with pytest.raises(InvalidInput) as raised:

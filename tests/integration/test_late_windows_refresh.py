@@ -30,6 +30,7 @@ from ratecard.store.catalog_state import fingerprint
 from ratecard.store.catalogs import save_version
 from ratecard.store.invoices import change_status, finalized_windows, list_invoices
 
+from ..migrated import at_head
 from .scenario import catalog_document, write_jsonl
 
 CUSTOMERS = ("acme", "nyc", "zed")
@@ -125,7 +126,7 @@ STEPS = st.lists(st.one_of(
 
 @pytest.fixture
 def store(db_url: str):
-    opened = open_store(db_url)
+    opened = open_store(at_head(db_url))
     yield opened
     opened.dispose()
 

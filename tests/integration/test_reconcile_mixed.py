@@ -25,6 +25,7 @@ from ratecard.store import open_store
 from ratecard.store.catalogs import save_version
 from ratecard.store.invoices import list_invoices
 
+from ..migrated import at_head
 from .scenario import NOW
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -38,7 +39,7 @@ def _events(tmp_path: Path, month: str) -> Path:
 
 
 def test_thousands_of_lines_with_mixed_causes(db_url: str, tmp_path: Path) -> None:
-    store = open_store(db_url)
+    store = open_store(at_head(db_url))
     document, problems = check_document(load_document(EXAMPLES / "catalog.yaml"))
     assert not problems
     save_version(store, document, 0)

@@ -16,6 +16,7 @@ import pytest
 
 from ratecard.services.rollups import check_rollups, rebuild_rollups
 from ratecard.store import rollups as rollup_writes
+from ratecard.store.events import EventWriter
 
 from .scenario import NOW, workspace
 from .test_rollups import CATALOG, HAND, _event, _import
@@ -30,6 +31,14 @@ def test_an_event_stored_while_its_customer_is_rebuilt_is_counted_once(
         _import(store, tmp_path, HAND)
         real = rollup_writes._events
         writers: list[threading.Thread] = []
+        writing = threading.Event()  # the writer has read and checked its event and starts its transaction
+        real_write = EventWriter.write
+
+        def write(self: EventWriter, rows: Any) -> int:
+            writing.set()
+            return real_write(self, rows)
+
+        monkeypatch.setattr(EventWriter, "write", write)
 
         def events(connection: Any, postgres: bool, environment: str, streams: Any, customer: str | None,
                    start_us: int | None, end_us: int | None) -> Any:
@@ -40,7 +49,12 @@ def test_an_event_stored_while_its_customer_is_rebuilt_is_counted_once(
                     _event("while-building", moment, 4, "z")]))
                 writers.append(writer)
                 writer.start()
-                writer.join(5)  # SQLite: the writer waits for this transaction (one writer at a time)
+                if store.is_postgres:
+                    writer.join(5)  # its insert commits inside this transaction
+                else:
+                    # one writer at a time: its transaction waits for this one (BEGIN IMMEDIATE);
+                    # it only had to get that far (this waited the whole 5 s on SQLite before)
+                    writing.wait(5)
             return real(connection, postgres, environment, streams, customer, start_us, end_us)
 
         monkeypatch.setattr(rollup_writes, "_events", events)

@@ -198,6 +198,7 @@ def test_a_large_and_a_small_batch_of_the_same_hour_at_once_both_land(db_url: st
         store.dispose()
 
 
+@pytest.mark.slow
 def test_an_hour_of_many_large_integers_in_one_batch_sums_exactly(tmp_path: Path) -> None:
     """SQLite sums small integers itself in the set-based fold, with 64-bit integers: 92,300
     integers just below 10^14 in one hour and one batch add up past 2^63 - 1, and the sum is

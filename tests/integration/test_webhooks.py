@@ -4,7 +4,6 @@ a set number of attempts — all visible in the delivery log."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -19,6 +18,7 @@ from ratecard.ingest.importer import import_file
 from ratecard.store import Store
 from ratecard.store.monitoring import list_deliveries
 
+from ..http_thread import serving_thread
 from .scenario import current, workspace, write_jsonl
 
 T0 = datetime.fromisoformat("2026-11-20T12:00:00+00:00")
@@ -48,7 +48,7 @@ class Receiver:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = serving_thread(self.server)
         self.thread.start()
 
     def url(self, path: str) -> str:

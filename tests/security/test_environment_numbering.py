@@ -5,12 +5,13 @@ from __future__ import annotations
 from ratecard.store import open_store
 from ratecard.store.catalogs import load_version, save_version
 from tests.integration.scenario import CATALOG, catalog_document
+from tests.migrated import at_head
 
 CHANGED = CATALOG.replace("meters:\n", "meters:\n  - {code: extra, aggregation: count}\n")
 
 
 def test_catalog_versions_count_per_environment(db_url):
-    store = open_store(db_url)
+    store = open_store(at_head(db_url))
     assert save_version(store, catalog_document(), 1) == (1, True)
     assert save_version(store, catalog_document(CHANGED), 2) == (2, True)
 

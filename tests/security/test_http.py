@@ -21,6 +21,7 @@ from ratecard.store import idempotency, open_store
 
 from ..api.conftest import Api
 from ..api.live_server import Server, create_key
+from ..migrated import at_head
 
 
 def alias_bomb(levels: int = 7, fan_out: int = 9) -> str:
@@ -224,7 +225,7 @@ def test_concurrent_requests_with_one_idempotency_key_create_one_job(api: Api) -
 
 
 def test_a_key_is_claimed_once_across_processes_and_released_on_failure(db_url: str) -> None:
-    first, second = open_store(db_url), open_store(db_url)  # two connection pools, as two processes
+    first, second = open_store(at_head(db_url)), open_store(db_url)  # two connection pools, as two processes
     try:
         claim = idempotency.claim(first, "live", "k", "POST", "/v1/reprocess", "a" * 64, 1_000)
         assert claim is None  # ours

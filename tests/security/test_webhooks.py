@@ -30,6 +30,7 @@ from ratecard.services.errors import InvalidInput
 from ratecard.store import Store
 from ratecard.store.monitoring import list_deliveries
 from tests.e2e.harness import CATALOG, NOW, RATECARD, Cli, assert_user_error, event, jsonl
+from tests.http_thread import serving_thread
 from tests.integration.scenario import current, workspace, write_jsonl
 
 T0 = datetime.fromisoformat("2026-11-20T12:00:00+00:00")
@@ -92,7 +93,7 @@ def _trickle(conn: socket.socket, receiver: RawReceiver) -> None:
             return
         conn.sendall(bytes([byte]))
         receiver.sent += 1
-        time.sleep(0.5)
+        receiver.stop.wait(0.5)  # the same pace; a closing receiver stops at once, not half a second later
 
 
 def _huge(conn: socket.socket, receiver: RawReceiver) -> None:
@@ -275,7 +276,7 @@ def test_a_name_that_resolves_to_a_private_address_is_refused_at_delivery(
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    serving_thread(server).start()
     port = server.server_address[1]
     store, _ = workspace(db_url)
     try:
@@ -347,7 +348,7 @@ def test_two_overlapping_runs_never_deliver_to_one_endpoint_at_once(db_url: str,
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    serving_thread(server).start()
     cli = Cli(tmp_path)
     cli.db = db_url
     try:

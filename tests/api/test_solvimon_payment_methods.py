@@ -8,6 +8,8 @@ default method at Stripe is pm_card_visa), two drafts up to 2026-02-01, the Janu
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from ratecard.cli import main
@@ -171,3 +173,52 @@ def test_payments_run_charges_the_stored_default(server: Live, stripe_standin: S
     _finalize(invoices, invoices.get_invoices(V, statuses=["DRAFT"]).data[0].id)
     assert main(["payments", "run", "--db", server.db_url]) == 0
     assert [i["payment_method"] for i in stripe_standin.succeeded_charges()] == ["pm_card_stored", "pm_card_visa"]
+
+
+def test_an_archived_method_stays_archived_and_is_never_charged(server: Live, stripe_standin: StripeStandIn,  # noqa: F811
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """ARCHIVED is final (as a method detached at Stripe cannot be attached again): a PATCH or PUT
+    back to ACTIVE, INACTIVE or SETUP, or making it the default, answers 400 INVALID_OPERATION
+    naming the field, and it stays ARCHIVED; its Stripe id cannot be registered again (409). No
+    charge uses it, not even when it is the Stripe customer's own default (pm_card_visa at the
+    stand-in): the charge fails with the reason and is made with the customer's new method."""
+    invoices = _drafts(server)
+    final = _finalize(invoices, _january(invoices).id)
+    methods = server.api(sv.PaymentMethodsApi)
+    # the Stripe customer's own default, registered in ratecard (its default), then archived
+    old = methods.post_payment_methods(V, payment_method_create_request=_card("pm_card_visa", reference="old-card"))
+    assert old.is_default is True
+    archived = server.http("PATCH", f"/v1/payment-methods/{old.id}", json={"status": "ARCHIVED"})
+    assert (archived.status_code, archived.json()["status"]) == (200, "ARCHIVED")
+    for body, field in (({"status": "ACTIVE"}, "status"), ({"status": "INACTIVE"}, "status"),
+                        ({"status": "SETUP"}, "status"), ({"is_default": True}, "is_default"),
+                        ({"status": "ACTIVE", "is_default": True}, "status")):
+        refused = server.http("PATCH", f"/v1/payment-methods/{old.id}", json=body)
+        assert refused.status_code == 400, (body, refused.text)
+        assert (refused.json()["code"], refused.json()["field"]) == ("INVALID_OPERATION", field)
+    put = server.http("PUT", "/v1/payment-methods", json={"reference": "old-card", "status": "ACTIVE"})
+    assert (put.status_code, put.json()["code"], put.json()["field"]) == (400, "INVALID_OPERATION", "status")
+    again = server.http("POST", "/v1/payment-methods", json={"customer_id": "acme",
+                                                              "integration_reference": "pm_card_visa"})
+    assert (again.status_code, again.json()["field"]) == (409, "integration_reference")
+    # what may still change of it does (its address), and it stays ARCHIVED
+    kept = server.http("PATCH", f"/v1/payment-methods/{old.id}", json={"billing_address": {"city": "Utrecht"}})
+    assert (kept.status_code, kept.json()["status"], kept.json()["billing_address"]) == \
+        (200, "ARCHIVED", {"city": "Utrecht"})
+    assert methods.get_payment_methods_by_resource_id_or_reference(V, old.id).status == "ARCHIVED"
+
+    # the run: no ACTIVE default, and Stripe's own default is the archived method: nothing is charged
+    assert main(["payments", "run", "--db", server.db_url]) == 0
+    assert stripe_standin.succeeded_charges() == [] and stripe_standin.intents == {}
+    assert invoices.get_invoices_by_resource_id(V, final.id).paid is False
+    capsys.readouterr()
+    assert main(["payments", "list", "--json", "--db", server.db_url]) == 0
+    [payment] = json.loads(capsys.readouterr().out)
+    assert payment["status"] == "failed" and "pm_card_visa is ARCHIVED" in payment["failure"]
+    # the customer's new method is its default; the retry charges it
+    new = methods.post_payment_methods(V, payment_method_create_request=_card("pm_card_new", is_default=True))
+    assert new.is_default is True
+    number = invoices.get_invoices_by_resource_id(V, final.id).invoice_number
+    assert main(["payments", "retry", number, "--db", server.db_url]) == 0
+    assert [i["payment_method"] for i in stripe_standin.succeeded_charges()] == ["pm_card_new"]
+    assert invoices.get_invoices_by_resource_id(V, final.id).paid is True

@@ -152,6 +152,10 @@ def enqueue_refunds(store: Store, environment: str, now_us: int) -> int:
 # stored in ratecard as the customer's default, services.payment_methods), or None
 MethodFor = Callable[[PaymentRecord], str | None]
 
+# why a provider's payment method must not be charged for this payment (one ratecard holds as not
+# ACTIVE, such as an ARCHIVED one, when it is the Stripe customer's own default), or None
+Unusable = Callable[[PaymentRecord, str], str | None]
+
 
 # what an attempt's outcome writes in the transaction that records it (its webhook deliveries),
 # given that transaction, the payment as it was read and its new status
@@ -160,7 +164,7 @@ Then = Callable[[Any, PaymentRecord, str], None]
 
 def collect_due(store: Store, environment: str, now_us: int, dunning_days: DaysFor,
                 api: Callable[[], stripe.StripeClient], stored_method: MethodFor | None = None,
-                then: Then | None = None) -> Collected:
+                then: Then | None = None, *, unusable: Unusable | None = None) -> Collected:
     """Call Stripe for every due payment of the environment (one at a time: each call is bounded)."""
     report = Collected()
     due = due_payments(store, environment, now_us)
@@ -168,15 +172,17 @@ def collect_due(store: Store, environment: str, now_us: int, dunning_days: DaysF
         return report
     client = api()
     for payment in due:
-        status = collect_one(store, payment, now_us, dunning_days, client, stored_method, then)
+        status = collect_one(store, payment, now_us, dunning_days, client, stored_method, then, unusable=unusable)
         report.count(status)
     return report
 
 
 def collect_one(store: Store, payment: PaymentRecord, now_us: int, dunning_days: DaysFor,
-                client: stripe.StripeClient, stored_method: MethodFor | None = None, then: Then | None = None) -> str:
+                client: stripe.StripeClient, stored_method: MethodFor | None = None, then: Then | None = None, *,
+                unusable: Unusable | None = None) -> str:
     """One attempt at a payment (or the repeat of the attempt in flight); returns its status after.
-    `then`: what the recorded outcome writes in its transaction."""
+    `then`: what the recorded outcome writes in its transaction. `unusable`: a Stripe default that
+    must not be charged makes the attempt a failure (retried on the dunning schedule), not a charge."""
     if payment.in_flight:
         if now_us - (payment.attempt_started_at or now_us) > UNKNOWN_AFTER_US:
             return _unknown_for_too_long(store, payment, now_us, then)
@@ -196,6 +202,10 @@ def collect_one(store: Store, payment: PaymentRecord, now_us: int, dunning_days:
                     return payment.status  # no answer: nothing was charged, try at the next run
                 return _record(store, payment, payment.attempt, found, now_us, dunning_days, started=False,
                                then=then)
+            why = unusable(payment, found) if unusable is not None else None
+            if why is not None:
+                return _record(store, payment, payment.attempt, Outcome("failed", failure=why), now_us, dunning_days,
+                               started=False, then=then)
             method = found
         started = update_payment(store, payment.environment, payment.id,
                                  {"attempt": attempt, "idempotency_key": key, "attempt_started_at": now_us,

@@ -27,7 +27,7 @@ from ..store.payments import PaymentRecord, payment_of_invoice
 from .catalog import current_catalog
 from .errors import Conflict
 from .invoices import find_invoice
-from .payment_methods import stored_method
+from .payment_methods import stored_method, unusable
 from .payments import StripeApi, after_finalization, dunning_days, payment_of, retry_payment, stripe_events
 
 __all__ = ["Credit", "copy_of", "credit_invoice", "held_invoice_ids", "pay_invoice", "refund_invoice"]
@@ -108,7 +108,8 @@ def pay_invoice(store: Store, reference: str, now: datetime, environment: str = 
     if payment.status != "pending" or payment.in_flight:
         return retry_payment(store, reference, now, environment, api=api, method=method)
     collect_one(store, payment, to_micros(now), dunning_days(store, environment), _client(api, reference),
-                method or stored_method(store, environment), stripe_events(store, environment, now))
+                method or stored_method(store, environment), stripe_events(store, environment, now),
+                unusable=unusable(store, environment))
     return payment_of(store, reference, environment)
 
 

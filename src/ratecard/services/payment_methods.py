@@ -8,6 +8,11 @@ customer's own default. Without one, the Stripe customer's default payment metho
 before. ratecard never holds card numbers or bank accounts: the method is created at the provider
 (Stripe.js, a SetupIntent) and registered here by its id; IBANs and BICs are refused.
 
+ARCHIVED is final: an archived method never becomes SETUP, ACTIVE or INACTIVE again, nor the
+customer's default (as a payment method detached at Stripe cannot be attached again): register a
+new one. No charge uses a method that is not ACTIVE here, not even when it is the Stripe
+customer's own default (`unusable`).
+
 Rules: the customer must be collected through Stripe (its catalog entry has `stripe_customer_id`);
 the provider id is `integration_details.stripe.payment_method_id` or `integration_reference`, and is
 unique per environment, as is `reference`. A customer's first method becomes its default; making
@@ -24,7 +29,7 @@ from typing import Any
 
 from ..catalog.schema import CatalogDocument
 from ..domain.instants import to_micros
-from ..payments.collect import MethodFor
+from ..payments.collect import MethodFor, Unusable
 from ..store import Store
 from ..store.payments import PaymentRecord
 from ..store.resources import ConfigChange, Resource, config_change, rows_of_kinds
@@ -259,6 +264,7 @@ def update(store: Store, environment: str, now: datetime, key: str, data: dict[s
             raise InvalidInput("the provider's payment method cannot change: register the other one",
                                field="integration_reference")
         body = _body(data, row.body["customer"], row.body)
+        _archived_stays(row, body, data)
         _unique(change, body, body.get("reference") if "reference" in data else None, but=row.id)
         default = data.get("is_default")
         if default is not None:
@@ -269,6 +275,18 @@ def update(store: Store, environment: str, now: datetime, key: str, data: dict[s
         if body.get("is_default"):
             _set_default(change, row)
     return row
+
+
+def _archived_stays(row: Resource, body: dict[str, Any], data: dict[str, Any]) -> None:
+    """An ARCHIVED method stays ARCHIVED and is nobody's default: the way back is a new method."""
+    if row.body.get("status") != "ARCHIVED":
+        return
+    if body["status"] != "ARCHIVED":
+        raise Conflict(f"payment method {row.id!r} is ARCHIVED: it cannot become {body['status']}; register the "
+                       "customer's new Stripe payment method instead", field="status")
+    if data.get("is_default") is True:
+        raise Conflict(f"payment method {row.id!r} is ARCHIVED: it cannot be the customer's default",
+                       field="is_default")
 
 
 def upsert(store: Store, environment: str, now: datetime, document: CatalogDocument | None, customer: str | None,
@@ -298,6 +316,25 @@ def stored_method(store: Store, environment: str) -> MethodFor:
         return defaults.get(payment.customer)
 
     return method
+
+
+def unusable(store: Store, environment: str) -> Unusable:
+    """For the collection: why the Stripe customer's default method must not be charged (ratecard
+    holds it for the customer as not ACTIVE, e.g. ARCHIVED), or None."""
+    held: dict[tuple[str, str], str] | None = None
+
+    def why(payment: PaymentRecord, provider: str) -> str | None:
+        nonlocal held
+        if held is None:  # read once per collection run, when a charge falls back to Stripe's default
+            held = {(row.body["customer"], row.body["provider_reference"]): row.body.get("status", "ACTIVE")
+                    for row in listed(store, environment)}
+        status = held.get((payment.customer, provider), "ACTIVE")
+        if status == "ACTIVE":
+            return None
+        return (f"the Stripe customer's default payment method {provider} is {status} in ratecard: only an ACTIVE "
+                "method is charged (register an active one)")
+
+    return why
 
 
 def method_for(store: Store, environment: str, key: str, customer: str) -> Callable[[PaymentRecord], str | None]:

@@ -43,7 +43,7 @@ from ..store.payments import (
 from . import webhook_events
 from .catalog import optional_catalog
 from .errors import Conflict, InvalidInput, NotFound
-from .payment_methods import stored_method
+from .payment_methods import stored_method, unusable
 
 STATUSES = ("pending", "succeeded", "failed", "requires_action", "uncollectible", "canceled")
 # final invoices the sweep of `payments run` still enqueues (one a crash kept from its outbox row,
@@ -137,7 +137,7 @@ def run_payments(store: Store, now: datetime, environment: str = "live", *, api:
     try:
         collected = collect_due(store, environment, now_us, dunning_days(store, environment),
                                 api or stripe_gateway.client, stored_method(store, environment),
-                                stripe_events(store, environment, now))
+                                stripe_events(store, environment, now), unusable=unusable(store, environment))
         run.payments = collected.statuses
     except StripeNotConfigured as exc:
         run.problems.append(f"payments due but not charged: {exc}")
@@ -200,7 +200,8 @@ def retry_payment(store: Store, reference: str, now: datetime, environment: str 
     except StripeNotConfigured as exc:
         raise Conflict(f"{exc}; the retry is due and `ratecard payments run` will make it") from None
     collect_one(store, payment_of(store, reference, environment), now_us, dunning_days(store, environment), client,
-                method or stored_method(store, environment), stripe_events(store, environment, now))
+                method or stored_method(store, environment), stripe_events(store, environment, now),
+                unusable=unusable(store, environment))
     return payment_of(store, reference, environment)
 
 

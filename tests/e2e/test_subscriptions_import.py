@@ -37,7 +37,7 @@ def test_stripe_subscriptions_are_billed_only_from_their_current_period_end(tmp_
     done = run(tmp_path, "subscriptions", "import", "subs.csv", "--mapping", "stripe-subscriptions", "--json")
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == {"file": "subs.csv", "subscriptions": 2, "new_customers": 1,
-                                       "dry_run": False, "catalog_version": 2}
+                                       "dry_run": False, "catalog_version": 2, "refused": []}
     assert run(tmp_path, "invoices", "generate", "--until", "2026-04-01").returncode == 0
     invoices = json.loads(run(tmp_path, "invoices", "export").stdout)
     # Stripe billed January and February: ratecard's first lines are for March

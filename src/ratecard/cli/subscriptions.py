@@ -31,7 +31,9 @@ def import_(
     json_output: JsonOption = False,
 ) -> None:
     """Add existing subscriptions (and their customers) from a CSV export to the catalog, with
-    bill_from so that periods the previous system billed are never billed again. All or nothing."""
+    bill_from so that periods the previous system billed are never billed again. All or nothing,
+    except a row whose customer may not be subscribed (not ACTIVE): it is refused with its reason,
+    the others are added, and the exit code is 1."""
     from ..services.parsing import parse_day
     from ..services.subscriptions import import_subscriptions
 
@@ -42,9 +44,13 @@ def import_(
     if json_output:
         emit_json(result)
     else:
+        for refused in result["refused"]:
+            say(err, f"refused: {refused}")
         verb = "would add" if dry_run else f"added (catalog version {result['catalog_version']})"
         say(out, f"{file}: {verb} {result['subscriptions']} subscription(s) and {result['new_customers']} new "
-                 "customer(s)")
+                 "customer(s)" + (f"; {len(result['refused'])} row(s) refused" if result["refused"] else ""))
+    if result["refused"]:
+        raise typer.Exit(1)
 
 
 Override = Annotated[list[str] | None, typer.Option("--override", help="CHARGE.FIELD=VALUE laid over the plan's charge "

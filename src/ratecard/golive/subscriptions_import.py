@@ -9,7 +9,8 @@ rows or none.
 from __future__ import annotations
 
 import csv
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,7 @@ class ImportPlan:
     subscriptions: int
     customers: int
     problems: list[str]
+    refused: list[str] = field(default_factory=list)  # rows left out, each with its reason (the others are added)
 
 
 def load_mapping(path: Path | None) -> dict[str, str]:
@@ -44,8 +46,10 @@ def load_mapping(path: Path | None) -> dict[str, str]:
 
 
 def plan_import(document: CatalogDocument, path: Path, mapping: dict[str, str],
-                bill_from: date | None = None) -> ImportPlan:
-    """The catalog with the file's subscriptions added, or the problems (row and field named)."""
+                bill_from: date | None = None, refusal: Callable[[str], str | None] | None = None) -> ImportPlan:
+    """The catalog with the file's subscriptions added, or the problems (row and field named).
+    `refusal`: why a known customer may not be subscribed (None: it may); such a row is left out
+    and listed in `refused` with its reason, and the other rows are added."""
     rows = _read(path, mapping)
     raw = document.model_dump(mode="json")
     known_customers = {c["reference"] for c in raw["customers"]}
@@ -54,8 +58,13 @@ def plan_import(document: CatalogDocument, path: Path, mapping: dict[str, str],
     row_of_subscription: dict[int, int] = {}  # index in the catalog's subscriptions -> CSV line
     row_of_customer: dict[int, int] = {}  # index in the catalog's customers -> the CSV line that added or linked it
     added_customers = 0
+    refused: list[str] = []
     for number, row in rows:
         reference = row["reference"]
+        why = refusal(row["customer"]) if refusal is not None and row["customer"] in known_customers else None
+        if why is not None:
+            refused.append(f"{path}: line {number}: subscription {reference!r}: {why}")
+            continue
         if reference in known_subscriptions:
             problems.append(f"{path}: line {number}: subscription {reference!r} already exists; nothing was imported")
             continue
@@ -93,8 +102,8 @@ def plan_import(document: CatalogDocument, path: Path, mapping: dict[str, str],
         problems.append(_located(problem, path, mapping, {"subscriptions": row_of_subscription,
                                                           "customers": row_of_customer}))
     if problems:
-        return ImportPlan(None, 0, 0, problems)
-    return ImportPlan(checked, len(rows), added_customers, [])
+        return ImportPlan(None, 0, 0, problems, refused)
+    return ImportPlan(checked, len(rows) - len(refused), added_customers, [], refused)
 
 
 def _link_stripe_customer(customers: list[dict[str, Any]], row: dict[str, str]) -> str | None:

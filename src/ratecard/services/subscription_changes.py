@@ -45,11 +45,13 @@ from ..domain.instants import rfc3339, to_micros
 from ..domain.periods import to_local
 from ..store import Store
 from ..store.catalogs import iter_versions, load_version, save_version_on, version_text
-from ..store.resources import ConfigChange, config_change
+from ..store.resources import ConfigChange, config_change, rows_of_kinds
 from ..store.subscription_invoices import final_documents, remove_drafts_counting_finals
 from . import webhook_events
 from .errors import AlreadyExists, Conflict, InvalidInput, NoCatalog, NotFound, Refused, ServiceError
 from .parsing import parse_moment
+from .resources.customers import check_subscribable
+from .resources.model import CUSTOMER
 from .subscriptions import preview_documents
 
 MAX_PROBLEMS_SHOWN = 10
@@ -118,11 +120,19 @@ def create_subscription(store: Store, now: datetime, environment: str = "live", 
     """A new subscription of an existing customer, from `start` (default: now). `requires_reference`:
     only events naming it are billed by it (a customer's second subscription on the same meters).
     `quantity`: seats (its flat fees billed that many times). `trial_days`: days free from the start
-    (None: the plan's; 0: none)."""
-    return _write(store, now, environment, create_step(now, reference=reference, customer=customer, plan=plan,
-                                                       start=start, anchor=anchor, overrides=overrides,
-                                                       requires_reference=requires_reference, quantity=quantity,
-                                                       trial_days=trial_days), dry_run)
+    (None: the plan's; 0: none). The customer must be one a subscription may be made for
+    (customers.check_subscribable, the API's rule too): checked first, and again under the lock
+    that stores the version, so a customer archived meanwhile is refused and nothing is stored."""
+    step = create_step(now, reference=reference, customer=customer, plan=plan, start=start, anchor=anchor,
+                       overrides=overrides, requires_reference=requires_reference, quantity=quantity,
+                       trial_days=trial_days)
+    check_subscribable(customer, next((row for row in rows_of_kinds(store, environment, (CUSTOMER,))
+                                       if row.reference == customer), None), "customer")
+
+    def still_subscribable(change: ConfigChange, _: CatalogDocument) -> None:
+        check_subscribable(customer, change.resources.by_reference.get((CUSTOMER, customer)), "customer")
+
+    return _write(store, now, environment, step, dry_run, still_subscribable)
 
 
 def change_subscription(store: Store, now: datetime, environment: str = "live", *, reference: str, at: str,

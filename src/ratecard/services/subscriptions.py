@@ -27,6 +27,7 @@ from ..store.usage import aggregate_usage
 from . import webhook_events
 from .errors import Conflict, InvalidInput, NoCatalog
 from .reconcile import mapping_path
+from .resources.customers import subscribable_refusal
 
 ATTEMPTS = 5  # an import computed from a version another writer replaced is computed again, this many times
 
@@ -35,7 +36,9 @@ def import_subscriptions(store: Store, path: Path, now: datetime, environment: s
                          mapping: str | None = None, bill_from: date | None = None,
                          dry_run: bool = False) -> dict[str, Any]:
     """Add the file's subscriptions to the applied catalog as a new version, with bill_from so periods the
-    previous system billed are never billed again. All or nothing; a dry run stores nothing.
+    previous system billed are never billed again. All or nothing; a dry run stores nothing. A row
+    whose customer may not be subscribed (customers.check_subscribable, the rule of every create)
+    is left out and listed under `refused` with its reason; the other rows are added.
 
     The new version is stored only if the version the import was computed from is still the latest
     (under the lock the other catalog writers take): a version another writer stored meanwhile is
@@ -46,18 +49,18 @@ def import_subscriptions(store: Store, path: Path, now: datetime, environment: s
         if loaded is None:
             raise NoCatalog("no catalog has been applied yet; apply one with the plans first (`ratecard catalog apply`)")
         try:
-            plan = plan_import(loaded[1], path, columns, bill_from)
+            plan = plan_import(loaded[1], path, columns, bill_from, subscribable_refusal(store, environment))
         except SubscriptionImportError as exc:
             raise InvalidInput(str(exc)) from None
         if plan.problems:
             raise InvalidInput(f"{path}: {len(plan.problems)} problem(s); nothing was imported",
                                details=plan.problems)
-        version = loaded[0] if dry_run else save_version_on(
+        version = loaded[0] if dry_run or not plan.subscriptions else save_version_on(
             store, plan.document, loaded[0], to_micros(now), environment,
             then=_created(store, environment, now, loaded[1], plan.document))
         if version is not None:
             return {"file": str(path), "subscriptions": plan.subscriptions, "new_customers": plan.customers,
-                    "dry_run": dry_run, "catalog_version": version}
+                    "dry_run": dry_run, "catalog_version": version, "refused": plan.refused}
     raise Conflict(f"the catalog changed {ATTEMPTS} times while {path} was being imported; nothing was imported: "
                    "try again")
 

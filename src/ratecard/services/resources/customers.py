@@ -23,7 +23,8 @@ from ...catalog.schema import CatalogDocument
 from ...catalog.schema import Customer as CatalogCustomer
 from ...domain.instants import to_micros
 from ...store import Store
-from ...store.resources import ConfigChange, Resource, config_change
+from ...store.resources import ConfigChange, Resource, config_change, rows_of_kinds
+from ..errors import ServiceError
 from ..webhook_events import outbox
 from .checks import already_exists, check_choice, check_reference, check_text, invalid, invalid_operation, missing, not_found
 from .model import CUSTOMER, PREFIX, View, save_document
@@ -42,6 +43,32 @@ ADDRESS_FIELDS = ("line1", "line2", "city", "postal_code", "state", "country")
 
 # ---------------------------------------------------------------- input
 
+
+
+def check_subscribable(reference: str, row: Resource | None, field: str = "customer_id") -> None:
+    """The one rule of every way a subscription is made (the API's create and init, the CLI's
+    `subscriptions create` and `subscriptions import`): its customer is ACTIVE. A customer without
+    a row (one of the catalog only) is ACTIVE; a DRAFT, DEPRECATED, ARCHIVED or CLOSED one is
+    refused. `field`: how the caller names the customer (customer_id; the CLI's customer)."""
+    status = row.body.get("status", "ACTIVE") if row is not None else "ACTIVE"
+    if status != "ACTIVE":
+        raise invalid_operation(f"customer {reference!r} is {status}: only an ACTIVE customer can be subscribed "
+                                "(activate it first: POST /v1/customers/{reference}/activate)", field)
+
+
+def subscribable_refusal(store: Store, environment: str) -> Callable[[str], str | None]:
+    """check_subscribable over the environment's customer rows as they are now, as a reason (or
+    None): for a caller that refuses some customers' subscriptions and keeps the others."""
+    rows = {row.reference: row for row in rows_of_kinds(store, environment, (CUSTOMER,))}
+
+    def refusal(reference: str) -> str | None:
+        try:
+            check_subscribable(reference, rows.get(reference))
+        except ServiceError as exc:
+            return exc.message
+        return None
+
+    return refusal
 
 def _address(value: Any, field: str) -> dict[str, str]:
     if not isinstance(value, dict):

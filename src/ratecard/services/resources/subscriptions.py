@@ -453,15 +453,8 @@ def _customer(view: View, data: dict[str, Any]) -> str:
     if found is None:
         raise invalid("customer_id", f"customer {key!r} does not exist")
     customer, customer_row = found
-    _check_active(customer.reference, customer_row)
+    customers.check_subscribable(customer.reference, customer_row)
     return customer.reference
-
-
-def _check_active(reference: str, row: Resource | None) -> None:
-    """Refused unless the customer's row says ACTIVE (a customer without a row is ACTIVE)."""
-    if row is not None and row.body.get("status", "ACTIVE") != "ACTIVE":
-        raise invalid_operation(f"customer {reference!r} is {row.body.get('status')}: activate it "
-                                "first (POST /v1/customers/{reference}/activate)", "customer_id")
 
 
 # more rows a caller writes in the transaction of a create or a change of plan (all or nothing)
@@ -557,7 +550,7 @@ def _store_creation(change: ConfigChange, creation: Creation, document: CatalogD
     version (if any). The reference and the customer are checked again there: a create of the
     same reference that came first (a DRAFT, or a draft given its schedule), or a customer archived
     (or deprecated) since the create checked it, makes this one refused, and nothing of it is stored."""
-    _check_active(creation.customer, change.resources.by_reference.get((CUSTOMER, creation.customer)))
+    customers.check_subscribable(creation.customer, change.resources.by_reference.get((CUSTOMER, creation.customer)))
     reference = creation.reference
     current = change.resources.by_reference.get((SUBSCRIPTION, reference))
     if creation.from_draft:

@@ -3,14 +3,100 @@ currency, and each coupon is redeemed within its limits. Each problem comes with
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Any
 
 from ..domain.numbers import number_problem
 from .schema import Coupon, Discount, Plan, PromotionCode, Subscription
 
 Found = tuple[str, str]  # (path, message)
+
+# A coupon or promotion code is typed and read by people: a new one is 1 to 191 ASCII letters,
+# digits, '-' and '_' (starting with a letter or digit), and two codes that differ only in case are
+# the same code (Stripe's promotion codes: letters, digits and dashes, unique regardless of case).
+SAFE_CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,190}")
+CODE_RULE = ("a coupon or promotion code is 1 to 191 ASCII letters, digits, '-' or '_' (starting with a letter or "
+             "digit; no spaces, invisible or look-alike characters), compared ignoring case")
+
+
+def code_key(code: str) -> str:
+    """What a person reads of a code: its NFKC form (fullwidth letters are letters), without
+    whitespace or invisible (format) characters such as U+200B, ignoring case."""
+    text = unicodedata.normalize("NFKC", code)
+    return "".join(ch for ch in text if not ch.isspace() and unicodedata.category(ch) != "Cf").casefold()
+
+
+def _codes(coupons: Sequence[Coupon]) -> list[tuple[str, str]]:
+    """(path, code) of every coupon's code and promotion code, in catalog order."""
+    named: list[tuple[str, str]] = []
+    for index, coupon in enumerate(coupons):
+        named.append((f"coupons[{index}].code", coupon.code))
+        named += [(f"coupons[{index}].promotion_codes[{p_index}].code", promotion.code)
+                  for p_index, promotion in enumerate(coupon.promotion_codes)]
+    return named
+
+
+def new_code_problems(before: Sequence[Coupon], after: Sequence[Coupon]) -> list[Found]:
+    """The codes `after` adds to `before` (the catalog stored so far): each follows SAFE_CODE and
+    reads as no other code of `after` (code_key). Codes stored before the rule are left as they
+    are: they are still redeemed exactly as written."""
+    old = {code for _, code in _codes(before)}
+    found: list[Found] = []
+    readers: dict[str, list[str]] = {}
+    for _, code in _codes(after):
+        readers.setdefault(code_key(code), []).append(code)
+    for path, code in _codes(after):
+        if code in old:
+            continue
+        if not SAFE_CODE.fullmatch(code):
+            found.append((path, f"{code[:200]!r}: {CODE_RULE}"))
+            continue
+        same = [other for other in readers[code_key(code)] if other != code]
+        if same:
+            found.append((path, f"{code!r} reads the same as code {same[0][:200]!r} (codes are compared ignoring "
+                                "case)"))
+    return found
+
+
+def named_as_stored(document: Any) -> Any:
+    """A raw catalog whose subscriptions name each coupon as it is stored: a name that is no code
+    but a safe one matching exactly one code ignoring case (save10 for SAVE10) is replaced by that
+    code. Anything else is left for the checks to report. The input is not modified."""
+    if not isinstance(document, dict) or not isinstance(document.get("subscriptions"), list) \
+            or not isinstance(document.get("coupons"), list):
+        return document
+    exact: set[str] = set()
+    folded: dict[str, set[str]] = {}
+    for coupon in document["coupons"]:
+        if not isinstance(coupon, dict):
+            continue
+        promotions = coupon.get("promotion_codes")
+        for item in [coupon, *(promotions if isinstance(promotions, list) else [])]:
+            code = item.get("code") if isinstance(item, dict) else None
+            if isinstance(code, str):
+                exact.add(code)
+                folded.setdefault(code.casefold(), set()).add(code)
+    subscriptions = []
+    changed = False
+    for subscription in document["subscriptions"]:
+        names = subscription.get("coupons") if isinstance(subscription, dict) else None
+        if isinstance(names, list):
+            stored = [_as_stored(name, exact, folded) for name in names]
+            if stored != names:
+                subscription, changed = {**subscription, "coupons": stored}, True
+        subscriptions.append(subscription)
+    return {**document, "subscriptions": subscriptions} if changed else document
+
+
+def _as_stored(name: Any, exact: set[str], folded: dict[str, set[str]]) -> Any:
+    if not isinstance(name, str) or name in exact or not SAFE_CODE.fullmatch(name):
+        return name
+    matches = folded.get(name.casefold(), set())
+    return next(iter(matches)) if len(matches) == 1 else name
 
 
 def _bound(value: Decimal | None, path: str) -> list[Found]:
@@ -99,7 +185,10 @@ def redemption_problems(subscriptions: Sequence[tuple[int, Subscription]], coupo
                 continue  # the coupon itself is broken: reported at its own path
             if resolved is None:
                 known = ", ".join(sorted(by_code)[:20]) or "none"
-                found.append((where, f"unknown coupon {code!r} (known: {known})"))
+                same = sorted(other for other in by_code if other.casefold() == code.casefold())
+                why = f"; it names {' and '.join(repr(o) for o in same)} ignoring case: name one as written" \
+                    if len(same) > 1 else "" if SAFE_CODE.fullmatch(code) else f"; {CODE_RULE}"
+                found.append((where, f"unknown coupon {code[:200]!r} (known: {known}){why}"))
                 continue
             coupon, promotion = resolved
             if coupon.code in codes:  # a coupon is taken once, by its code or any of its promotion codes
@@ -118,7 +207,7 @@ def redemption_problems(subscriptions: Sequence[tuple[int, Subscription]], coupo
                     found.append((where, f"promotion code {code!r} could be redeemed until {promotion.redeem_by}; "
                                          f"the subscription starts {subscription.start}"))
                     continue
-                users = redeemed.setdefault(f"promotion:{code}", [])
+                users = redeemed.setdefault(f"promotion:{promotion.code}", [])
                 if promotion.max_redemptions is not None and len(users) >= promotion.max_redemptions:
                     found.append((where, f"promotion code {code!r} can be redeemed {promotion.max_redemptions} "
                                          f"time(s), already by {', '.join(repr(u) for u in users[:5])}"))

@@ -23,7 +23,7 @@ from ..domain.instants import to_micros
 from ..domain.numbers import number_problem, whole_number_problem
 from ..domain.periods import to_local
 from ..domain.pricing import TIERED_MODELS
-from .discount_rules import coupon_problems, discount_problems, redemption_problems
+from .discount_rules import coupon_problems, discount_problems, named_as_stored, redemption_problems
 from .features import feature_problems
 from .identifiers import template_problem
 from .schema import (
@@ -142,6 +142,7 @@ def check_document(document: Any, warnings: list[Problem] | None = None) -> tupl
     `warnings`, when given, receives what does not stop the catalog but deserves a look (see
     check_overlaps)."""
     problems: list[Problem] = []
+    document = named_as_stored(document)  # a coupon named in another case is the code as stored
     if not isinstance(document, dict):
         return None, [Problem("", "the catalog must be a mapping of billing_entity, meters, plans, "
                                  "customers, subscriptions")]

@@ -13,7 +13,8 @@ from ..catalog.entity_files import attach_entity_files
 from ..catalog.stored import catalog_from_json
 from ..domain.instants import to_micros
 from ..store import Store
-from ..store.catalogs import load_version_text, save_version
+from ..catalog.discount_rules import new_code_problems
+from ..store.catalogs import load_version, load_version_text, save_version
 from .errors import InvalidInput, NoCatalog
 
 DEFAULT_INVOICE_PREFIX = "RC"  # the numbering prefix before any catalog names one
@@ -106,7 +107,15 @@ def applicable_catalog(path: Path) -> CatalogCheck:
 
 
 def apply_checked(store: Store, checked: CatalogCheck, now: datetime, environment: str = "live") -> dict[str, Any]:
-    """Store a checked catalog as a new version (an identical catalog keeps its version)."""
+    """Store a checked catalog as a new version (an identical catalog keeps its version). The
+    coupon and promotion codes it adds to the stored catalog must be safe and read as no other
+    code (discount_rules.new_code_problems); codes stored already are kept as they are."""
+    loaded = load_version(store, environment)
+    problems = new_code_problems(loaded[1].coupons if loaded is not None else [], checked.document.coupons)
+    if problems:
+        first = f"{problems[0][0]}: {problems[0][1]}"
+        raise InvalidInput(f"{checked.file}: {len(problems)} problem(s); nothing was applied. First: {first}",
+                           details=[f"{checked.file}: {path}: {message}" for path, message in problems])
     version, created = save_version(store, checked.document, to_micros(now), environment)
     result: dict[str, Any] = {"file": checked.file, "version": version, "created": created}
     if created:

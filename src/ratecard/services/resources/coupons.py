@@ -15,11 +15,13 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from ...catalog.discount_rules import SAFE_CODE, new_code_problems
 from ...catalog.schema import CatalogDocument, Coupon, PromotionCode
 from ...domain.instants import to_micros
 from ...domain.numbers import number_problem
 from ...store import Store
 from ...store.resources import config_change
+from ..errors import AlreadyExists
 from .checks import already_exists, invalid, invalid_operation, missing, not_found
 from .model import save_document
 
@@ -121,9 +123,21 @@ def create_coupon(store: Store, environment: str, now: datetime, data: dict[str,
         document = change.catalog() or CatalogDocument()
         if any(existing.code == coupon.code for existing in document.coupons):
             raise already_exists("coupon", coupon.code)
+        _check_new_code(document, [*document.coupons, coupon], coupon.code, "reference")
         save_document(change, document.model_copy(update={"coupons": [*document.coupons, coupon]}),
                       f"creating coupon {coupon.code!r}")
     return coupon
+
+
+def _check_new_code(document: CatalogDocument, coupons: list[Coupon], code: str, field: str) -> None:
+    """A new coupon or promotion code: safe characters only (400), and not one a person reads as
+    an existing code, such as the same letters in another case (409, as an existing code)."""
+    problems = new_code_problems(document.coupons, coupons)
+    if problems:
+        message = problems[0][1]
+        if SAFE_CODE.fullmatch(code):
+            raise AlreadyExists(message, field=field)
+        raise invalid(field, f"{field}: {message}")
 
 
 # ---------------------------------------------------------------- lifecycle, edits, promotion codes
@@ -292,6 +306,8 @@ def create_promotion_code(store: Store, environment: str, now: datetime, coupon_
         if current is None:
             raise invalid("coupon_id", f"there is no coupon {coupon_code[:100]!r}")
         coupon = current.model_copy(update={"promotion_codes": [*current.promotion_codes, promotion]})
+        _check_new_code(document, [coupon if c.code == coupon_code else c for c in document.coupons],
+                        promotion.code, "code")
         document = document.model_copy(update={"coupons": [coupon if c.code == coupon_code else c
                                                            for c in document.coupons]})
         save_document(change, document, f"adding promotion code {promotion.code!r}")

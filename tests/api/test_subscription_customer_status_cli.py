@@ -13,7 +13,7 @@ import pytest
 from ratecard.cli import main
 
 from ..solvimon_sdk import m, sv
-from .test_solvimon_sdk import V, Live, create_customer
+from .test_solvimon_sdk import Live, V, create_customer
 from .test_solvimon_subscription_atomic import CREATE, seen
 from .test_solvimon_subscriptions import pin, plans_and_customer, server
 

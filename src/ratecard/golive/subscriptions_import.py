@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field as default
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -36,7 +37,7 @@ class ImportPlan:
     subscriptions: int
     customers: int
     problems: list[str]
-    refused: list[str] = field(default_factory=list)  # rows left out, each with its reason (the others are added)
+    refused: list[str] = default(default_factory=list)  # rows left out, each with its reason (the others are added)
 
 
 def load_mapping(path: Path | None) -> dict[str, str]:

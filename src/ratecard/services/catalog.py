@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Any
 
 from ..catalog import Catalog, CatalogFileError, Problem, build_catalog, check_document, load_document
+from ..catalog.discount_rules import new_code_problems
 from ..catalog.entity_files import attach_entity_files
 from ..catalog.stored import catalog_from_json
 from ..domain.instants import to_micros
 from ..store import Store
-from ..catalog.discount_rules import new_code_problems
 from ..store.catalogs import load_version, load_version_text, save_version
 from .errors import InvalidInput, NoCatalog
 

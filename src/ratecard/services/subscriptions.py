@@ -54,7 +54,7 @@ def import_subscriptions(store: Store, path: Path, now: datetime, environment: s
             raise InvalidInput(str(exc)) from None
         if plan.problems:
             raise InvalidInput(f"{path}: {len(plan.problems)} problem(s); nothing was imported",
-                               details=plan.problems)
+                               details=[*plan.problems, *(f"refused: {line}" for line in plan.refused)])
         version = loaded[0] if dry_run or not plan.subscriptions else save_version_on(
             store, plan.document, loaded[0], to_micros(now), environment,
             then=_created(store, environment, now, loaded[1], plan.document))

@@ -380,3 +380,24 @@ def test_the_first_catalog_and_an_unchanged_one_from_the_console(console):
     page = console.admin.get(answer.headers["location"])
     assert "The file equals the current version: nothing changed." in page.text
     assert 'data-testid="catalog-version">version 1<' in page.text
+
+
+def test_an_upload_adding_look_alike_coupon_codes_is_refused_with_its_reasons(console):
+    """The coupon code rule (docs/catalog.md, "Codes people type") holds for an upload too: the
+    check lists each code at fault with the rule, and no confirmation is offered."""
+    console.api.apply_catalog(CATALOG.replace("subscriptions:\n", "coupons:\n"
+                                              "  - {code: SPRING, percent_off: \"10\", duration: once}\n"
+                                              "subscriptions:\n"))
+    alike = CATALOG.replace("subscriptions:\n", "coupons:\n"
+                            "  - {code: SPRING, percent_off: \"10\", duration: once}\n"
+                            "  - {code: spring, percent_off: \"20\", duration: once}\n"
+                            "  - {code: \"SUMMER\\u200b\", percent_off: \"5\", duration: once}\n"
+                            "subscriptions:\n")
+    answer = upload(console.admin, alike)
+    assert answer.status_code == 200, answer.text
+    text = html.unescape(words(answer))
+    assert "2 problem(s): nothing was applied" in text
+    assert "coupons[1].code" in text and "'spring' reads the same as code 'SPRING'" in text
+    assert "coupons[2].code" in text and "ASCII letters, digits" in text
+    assert "catalog-apply-confirm" not in answer.text
+    assert console.api.get("/v1/catalog").json()["version"] == 1

@@ -106,16 +106,26 @@ def applicable_catalog(path: Path) -> CatalogCheck:
     return checked
 
 
+def new_codes(store: Store, environment: str, document: Any) -> list[Problem]:
+    """The coupon and promotion codes `document` adds to the stored catalog that break the code
+    rule (discount_rules.new_code_problems); codes stored already are not judged again."""
+    loaded = load_version(store, environment)
+    return [Problem(path, message) for path, message in
+            new_code_problems(loaded[1].coupons if loaded is not None else [], document.coupons)]
+
+
+def refuse_new_code_problems(store: Store, environment: str, document: Any, file: str) -> None:
+    problems = new_codes(store, environment, document)
+    if problems:
+        raise InvalidInput(f"{file}: {len(problems)} problem(s); nothing was applied. First: {problems[0]}",
+                           details=[f"{file}: {problem}" for problem in problems])
+
+
 def apply_checked(store: Store, checked: CatalogCheck, now: datetime, environment: str = "live") -> dict[str, Any]:
     """Store a checked catalog as a new version (an identical catalog keeps its version). The
     coupon and promotion codes it adds to the stored catalog must be safe and read as no other
     code (discount_rules.new_code_problems); codes stored already are kept as they are."""
-    loaded = load_version(store, environment)
-    problems = new_code_problems(loaded[1].coupons if loaded is not None else [], checked.document.coupons)
-    if problems:
-        first = f"{problems[0][0]}: {problems[0][1]}"
-        raise InvalidInput(f"{checked.file}: {len(problems)} problem(s); nothing was applied. First: {first}",
-                           details=[f"{checked.file}: {path}: {message}" for path, message in problems])
+    refuse_new_code_problems(store, environment, checked.document, checked.file)
     version, created = save_version(store, checked.document, to_micros(now), environment)
     result: dict[str, Any] = {"file": checked.file, "version": version, "created": created}
     if created:

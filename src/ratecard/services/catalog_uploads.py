@@ -19,7 +19,7 @@ from ..domain.instants import to_micros
 from ..store import Store
 from ..store.catalog_history import latest_version
 from ..store.catalogs import canonical_json, save_version, save_version_on
-from .catalog import CatalogCheck, check_catalog
+from .catalog import CatalogCheck, check_catalog, new_codes, refuse_new_code_problems
 from .errors import Conflict, InvalidInput
 from .impact import impact_sentence, invoice_impact
 
@@ -55,6 +55,10 @@ def check_upload(store: Store, content: bytes, name: str, now: datetime, environ
     """The check `ratecard catalog check` makes, plus what applying would change (nothing is written)."""
     checked = check_catalog(parse_upload(content, name), name)
     base = latest_version(store, environment)
+    if not checked.problems:
+        checked.problems = new_codes(store, environment, checked.document)
+        if checked.problems:
+            checked.document = None
     if checked.problems:
         return UploadCheck(checked, base, None, None, None)
     catalog = build_catalog(checked.document)
@@ -72,6 +76,7 @@ def apply_upload(store: Store, content: bytes, name: str, base: int | None, now:
     if checked.problems:
         raise InvalidInput(f"{name}: {len(checked.problems)} problem(s); nothing was applied",
                            details=[str(problem) for problem in checked.problems])
+    refuse_new_code_problems(store, environment, checked.document, name)
     stale = Conflict("another catalog version was applied since this file was checked; nothing was applied "
                      "(upload it again to see what it changes now)")
     if base is None:

@@ -9,9 +9,9 @@ rows or none.
 from __future__ import annotations
 
 import csv
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
-from dataclasses import field as default
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -37,7 +37,8 @@ class ImportPlan:
     subscriptions: int
     customers: int
     problems: list[str]
-    refused: list[str] = default(default_factory=list)  # rows left out, each with its reason (the others are added)
+    # rows left out, each with its reason (the others are added)
+    refused: list[str] = dataclasses.field(default_factory=list)
 
 
 def load_mapping(path: Path | None) -> dict[str, str]:

@@ -193,3 +193,72 @@ def test_a_backfill_closed_over_a_month_since_archived_is_not_reverted(closed_ba
     assert _documents(url) == before
     code, out, err = _cli(url, "backfill", "show", backfill, "--json")
     assert code == 0 and json.loads(out)["status"] == "closed", out + err
+
+
+@pytest.mark.slow
+def test_a_detach_while_two_servers_store_events_loses_none_and_stores_none_in_the_month(
+        postgres_url: str, tmp_path: Path) -> None:  # noqa: F811
+    """Two servers (each with its own group committer and caches) take single events and small
+    batches of January and February while the CLI detaches January: every request is answered
+    (no 5xx), every February event is stored, every January event is either stored before the
+    detach (so in the archive) or refused as archived_period, and none lands in the default
+    partition (the requests go through the group commits, which answer stale what was checked
+    before the detach)."""
+    import threading
+
+    import httpx
+
+    from ..api.live_server import Server
+    from ..api.live_server import create_key as cli_key
+
+    url = at_head(postgres_url)
+    _january_billed_final(url, tmp_path)
+    key = cli_key(url)
+    answers: list[tuple[int, dict]] = []
+    sent: dict[str, str] = {}
+    stop = threading.Event()
+    lock = threading.Lock()
+
+    def load(base_url: str, name: str) -> None:
+        with httpx.Client(base_url=base_url, headers={"X-API-KEY": key}, timeout=60) as client:
+            n = 0
+            while not stop.is_set() or n < 20:
+                n += 1
+                events = [_event(f"{name}-{n}-jan", f"2031-01-{1 + n % 28:02d}T03:00:00Z"),
+                          _event(f"{name}-{n}-feb", f"2031-02-{1 + n % 28:02d}T03:00:00Z")]
+                body = events[n % 2:n % 2 + 1] if n % 3 else events  # single events, and pairs
+                answer = client.post("/v1/events", json=body)
+                with lock:
+                    answers.append((answer.status_code, answer.json()))
+                    for event in body:
+                        sent[event["id"]] = event["timestamp"][:7]
+
+    with Server(url, tmp_path / "one.log", env={"RATECARD_NOW": NOW}) as one, \
+            Server(url, tmp_path / "two.log", env={"RATECARD_NOW": NOW}) as two:
+        threads = [threading.Thread(target=load, args=(server.base_url, name))
+                   for server, name in ((one, "a"), (two, "b"), (one, "c"), (two, "d"))]
+        for thread in threads:
+            thread.start()
+        try:
+            while len(answers) < 60 and all(thread.is_alive() for thread in threads):
+                stop.wait(0.005)  # under load, January's events being stored, when the detach starts
+            _detach_january(url)
+        finally:
+            stop.set()
+            for thread in threads:
+                thread.join(120)
+    assert answers and all(status == 200 for status, _ in answers), [a for a in answers if a[0] != 200][:3]
+    refused = {error["id"]: error["reason"] for _, answer in answers for error in answer["errors"]}
+    assert set(refused.values()) == {"archived_period"}, "the load went on after the detach"
+    store = open_store(url)
+    with store.engine.connect() as connection:
+        live = set(connection.execute(text("SELECT id FROM events")).scalars().all())
+        archived = set(connection.execute(text("SELECT id FROM events_archive_2031_01")).scalars().all())
+    store.dispose()
+    for event_id, month in sent.items():
+        if month == "2031-02":
+            assert event_id in live and event_id not in refused, event_id
+        else:
+            assert (event_id in archived) != (event_id in refused), event_id
+    assert len(archived) > 1 and refused  # January's events stored before the detach, and refused after it
+    assert _default_rows_of_january(url) == 0

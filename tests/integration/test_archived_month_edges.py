@@ -262,3 +262,26 @@ def test_a_detach_while_two_servers_store_events_loses_none_and_stores_none_in_t
             assert (event_id in archived) != (event_id in refused), event_id
     assert len(archived) > 1 and refused  # January's events stored before the detach, and refused after it
     assert _default_rows_of_january(url) == 0
+
+
+def test_sqlite_has_no_archived_months_and_takes_every_months_events(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """No partitions on SQLite: the fingerprint names no archived month, the detach is refused as
+    PostgreSQL's only, and an event of any month is stored (file import, API)."""
+    monkeypatch.setenv("RATECARD_NOW", NOW)
+    url = f"sqlite:///{tmp_path / 'ratecard.db'}"
+    catalog = tmp_path / "catalog.yaml"
+    catalog.write_text(CATALOG, encoding="utf-8")
+    assert _cli(url, "catalog", "apply", str(catalog))[0] == 0
+    code, out, err = _cli(url, "events", "partitions", "detach", "2031-01")
+    assert code == 2 and "partitioned by month on PostgreSQL only" in out + err
+    old = _jsonl(tmp_path / "old.jsonl", _event("jan-sqlite", "2031-01-01T00:00:00Z"))
+    code, out, err = _cli(url, "events", "import", str(old), "--json")
+    assert code == 0 and json.loads(out)["stored"] == 1, out + err
+    assert fingerprint_archived(url) == ""
+    store = open_store(url)
+    _, key = create_key(store, "live", 0, "sqlite")
+    store.dispose()
+    with TestClient(create_app(url)) as client:
+        one = client.post("/v1/events", headers={"X-API-KEY": key}, json=[_event("jan-api", "2031-01-31T23:59:59Z")])
+        assert one.status_code == 200 and one.json()["stored"] == 1, one.text

@@ -390,3 +390,7 @@ def test_a_chunked_or_mislabelled_events_body_gets_the_routes_answer(pair: Pair)
             answers.append(client.post(EVENTS, content=body, headers={
                 "X-API-KEY": pair.key, "content-type": "application/json", "content-length": declared}))
         same_answer(*answers, *(f"lying-{name}-{length}-{declared.strip()}" for name in ("lane", "full")))
+    empty = [client.post(EVENTS, content=b"", headers={"X-API-KEY": pair.key, "content-type": "application/json"})
+             for client in (pair.lane, pair.full)]  # Content-Length: 0
+    same_answer(*empty)
+    assert empty[0].status_code == 400, empty[0].text

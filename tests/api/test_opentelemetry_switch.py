@@ -1,6 +1,6 @@
 """FastAPI's own OpenTelemetry instrumentation is off unless RATECARD_OPENTELEMETRY=1: an operator
 who installs a tracer provider and opts in gets a span per request; everyone else does not pay
-for the framework asking the providers on every request."""
+for the framework asking the providers on every request. An on/off setting takes 0 or 1 only."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ import sys
 from pathlib import Path
 
 import pytest
+
+from .live_server import RATECARD
 
 # A process of its own: a global tracer provider can be set once per interpreter.
 SCRIPT = """
@@ -33,13 +35,44 @@ print(json.dumps({"status": answer.status_code, "traced": bool(spans)}))
 """
 
 
-@pytest.mark.parametrize(("setting", "traced"), [(None, False), ("0", False), ("1", True)])
+def _run(tmp_path: Path, **settings: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k not in ("RATECARD_OPENTELEMETRY", "RATECARD_SINGLE_EVENT_LANE")}
+    return subprocess.run([sys.executable, "-c", SCRIPT, f"sqlite:///{tmp_path / 'otel.db'}"],
+                          env={**env, **settings}, capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize(("setting", "traced"), [(None, False), ("", False), ("0", False), (" 0 ", False),
+                                                 ("1", True), (" 1", True), ("1\n", True)])
 def test_requests_are_traced_only_when_opentelemetry_is_switched_on(
         tmp_path: Path, setting: str | None, traced: bool) -> None:
-    env = {k: v for k, v in os.environ.items() if k != "RATECARD_OPENTELEMETRY"}
-    if setting is not None:
-        env["RATECARD_OPENTELEMETRY"] = setting
-    done = subprocess.run([sys.executable, "-c", SCRIPT, f"sqlite:///{tmp_path / 'otel.db'}"], env=env,
-                          capture_output=True, text=True, timeout=120)
+    done = _run(tmp_path, **({} if setting is None else {"RATECARD_OPENTELEMETRY": setting}))
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout.strip().splitlines()[-1]) == {"status": 200, "traced": traced}
+
+
+@pytest.mark.parametrize(("name", "setting"), [("RATECARD_OPENTELEMETRY", "true"), ("RATECARD_OPENTELEMETRY", "yes"),
+                                               ("RATECARD_OPENTELEMETRY", "on"), ("RATECARD_OPENTELEMETRY", "2"),
+                                               ("RATECARD_SINGLE_EVENT_LANE", "false"),
+                                               ("RATECARD_SINGLE_EVENT_LANE", "off")])
+def test_a_switch_set_to_neither_0_nor_1_stops_the_server_naming_it(tmp_path: Path, name: str, setting: str) -> None:
+    """`true` or `yes` is not read as on (nor `false` as off): the server does not start, and says
+    which setting takes what, rather than running with the opposite of what was meant."""
+    done = _run(tmp_path, **{name: setting})
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines()[-1] == f"{name}={setting!r} must be 0 (off) or 1 (on)"
+
+
+@pytest.mark.parametrize(("name", "setting", "said"), [
+    ("RATECARD_OPENTELEMETRY", "true", "RATECARD_OPENTELEMETRY='true' must be 0 (off) or 1 (on)"),
+    ("RATECARD_SWITCH_INTERVAL_MS", "0", "RATECARD_SWITCH_INTERVAL_MS='0' must be between 0.05 and 100")])
+def test_serve_refuses_a_wrong_setting_before_it_starts_its_workers(tmp_path: Path, name: str, setting: str,
+                                                                    said: str) -> None:
+    """With several workers each would fail at start and be started again without end: `ratecard
+    serve` reads the settings itself first, exits 2 and names the wrong one."""
+    env = {**os.environ, name: setting}
+    env.pop("RATECARD_DATABASE_URL", None)
+    done = subprocess.run([RATECARD, "serve", "--workers", "2", "--port", "1", "--db",
+                           f"sqlite:///{tmp_path / 'serve.db'}"], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2, done.stderr
+    assert said in done.stderr
+    assert not (tmp_path / "serve.db").exists()  # refused before anything was made

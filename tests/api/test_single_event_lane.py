@@ -343,3 +343,54 @@ def test_a_long_events_body_goes_to_the_routes_unread(pair: Pair) -> None:
     assert answered(pair.lane) == before
     small = pair.send(pair.lane, EVENTS, event("small-lane"))
     assert small.status_code == 200 and answered(pair.lane) == before + 1
+
+
+def _event_of_length(event_id: str, length: int) -> bytes:
+    """One event whose body is exactly `length` bytes (its note padded)."""
+    bare = event(event_id, properties={"tokens": 3, "note": ""})
+    body = event(event_id, properties={"tokens": 3, "note": "x" * (length - len(bare))})
+    assert len(body) == length
+    return body
+
+
+def test_bodies_at_the_lanes_16_kib_get_the_routes_answer(pair: Pair) -> None:
+    """16,384 bytes is the lane's (a Content-Length of exactly EVENTS_LANE_BODY), one more is the
+    routes': both answered as a server without the lane answers them, the event stored once."""
+    for length, taken in ((16_383, 1), (16_384, 1), (16_385, 0)):
+        before = answered(pair.lane)
+        lane = pair.send(pair.lane, EVENTS, _event_of_length(f"edge-{length}", length))
+        full = pair.send(pair.full, EVENTS, _event_of_length(f"edge-{length}", length))  # the same id: a duplicate
+        assert lane.status_code == 200 and lane.json()["stored"] == 1, lane.text
+        assert full.status_code == 200 and full.json()["stored"] == 0 and full.json()["duplicates"] == 1, full.text
+        assert answered(pair.lane) == before + taken, length
+    for name, client in (("lane", pair.lane), ("full", pair.full)):  # and refused alike
+        lane_or_full = pair.send(client, EVENTS, _event_of_length(f"{name}-bad", 16_384).replace(b'"acme"', b'"    "'))
+        assert lane_or_full.status_code == 200 and lane_or_full.json()["rejected"] == {"missing_field": 1}
+
+
+def test_a_chunked_or_mislabelled_events_body_gets_the_routes_answer(pair: Pair) -> None:
+    """A body sent in chunks (no Content-Length) or with a Content-Length that is not its length
+    is answered as the routes answer it, whether the lane is in front or not."""
+    def chunks(body: bytes) -> Any:
+        yield body[:100]
+        yield body[100:]
+
+    for length in (200, 16_384, 20_000):
+        bodies = {name: _event_of_length(f"chunked-{name}-{length}", length) for name in ("lane", "full")}
+        lane = pair.lane.post(EVENTS, content=chunks(bodies["lane"]),
+                              headers={"X-API-KEY": pair.key, "content-type": "application/json"})
+        full = pair.full.post(EVENTS, content=chunks(bodies["full"]),
+                              headers={"X-API-KEY": pair.key, "content-type": "application/json"})
+        same_answer(lane, full, f"chunked-lane-{length}", f"chunked-full-{length}")
+        assert lane.status_code == 200 and lane.json()["stored"] == 1, lane.text
+    for declared, length in (("100", 16_384), ("16384", 16_385), ("20000", 200), ("16384 ", 200), ("+200", 200)):
+        answers = []
+        for name, client in (("lane", pair.lane), ("full", pair.full)):
+            body = _event_of_length(f"lying-{name}-{length}-{declared.strip()}", length)
+            answers.append(client.post(EVENTS, content=body, headers={
+                "X-API-KEY": pair.key, "content-type": "application/json", "content-length": declared}))
+        same_answer(*answers, *(f"lying-{name}-{length}-{declared.strip()}" for name in ("lane", "full")))
+    empty = [client.post(EVENTS, content=b"", headers={"X-API-KEY": pair.key, "content-type": "application/json"})
+             for client in (pair.lane, pair.full)]  # Content-Length: 0
+    same_answer(*empty)
+    assert empty[0].status_code == 400, empty[0].text

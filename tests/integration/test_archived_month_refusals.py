@@ -308,7 +308,8 @@ def test_the_migration_guards_a_month_archived_before_it(postgres_url: str, tmp_
         command.upgrade(config, "head")
     with store.engine.connect() as connection:
         validated = connection.execute(text(
-            "SELECT convalidated FROM pg_constraint WHERE conname = 'events_default_archived_2031_01'")).scalars().all()
+            "SELECT convalidated FROM pg_constraint WHERE conrelid = to_regclass('events_default') "
+            "AND conname = 'events_default_archived_2031_01'")).scalars().all()  # this schema's, not a neighbour's
     assert validated == [False]
     assert fingerprint(store, "live").archived == "2031_01"
 

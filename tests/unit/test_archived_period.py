@@ -34,3 +34,10 @@ def test_the_archived_months_bounds_are_the_partitions():
                                "(detached from the events): no event can be stored in it any more")
     validator.set_archived([])  # re-attached: January takes events again
     assert _checked(validator, "2031-01-15T08:00:00Z") == "stored"
+
+
+def test_a_guard_name_that_is_no_month_names_no_archived_month():
+    """Only ratecard's guards (events_default_archived_YYYY_MM, a real month) name archived months:
+    a constraint an operator gave a look-alike name (a 13th month, a word) is left out instead of
+    failing every fingerprint read."""
+    assert archived_spans("2031_01,2031_13,2031_00,manual,2031_1") == [(1_924_992_000_000_000, 1_927_670_400_000_000)]

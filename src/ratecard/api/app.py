@@ -16,6 +16,7 @@ from .. import __version__
 from ..services.errors import ServiceError
 from ..services.event_log import publisher_from_environment
 from ..services.events import MAX_GROUP_EVENTS, MAX_GROUP_WAIT, GroupCommitter
+from ..settings import OPENTELEMETRY, SINGLE_EVENT_LANE, knob, switch
 from ..store import Store, open_store
 from ..web.app import PREFIX as CONSOLE_PREFIX
 from ..web.app import create_console
@@ -38,17 +39,15 @@ from .routing import arrange
 from .solvimon import ROUTERS as SOLVIMON_ROUTERS
 from .solvimon.config import SolvimonCache
 
+
 # FastAPI's own OpenTelemetry (traces, metrics and logs of each request) asks the global providers
 # on every request whether one was configured, environment lookups included: ~5% of the event
 # loop's CPU per single event with none configured, as ratecard configures none. Off unless
 # RATECARD_OPENTELEMETRY=1 (for an operator who installs an OpenTelemetry SDK, e.g. runs the
 # server under `opentelemetry-instrument`); ratecard's own figures are on /metrics either way.
-OPENTELEMETRY = "RATECARD_OPENTELEMETRY"
-
-
 def framework_telemetry() -> dict[str, object]:
     """FastAPI's `telemetry` argument: {} (its defaults) when RATECARD_OPENTELEMETRY is 1, else all off."""
-    if os.environ.get(OPENTELEMETRY, "0").strip() == "1":
+    if switch(OPENTELEMETRY, False):
         return {}
     return {"telemetry": {"tracing": False, "metrics": False, "logs": False}}
 
@@ -99,7 +98,7 @@ def create_app(database_url: str | None = None) -> FastAPI:
     app.add_api_route("/", _to_console, include_in_schema=False)
     app.add_api_route(CONSOLE_PREFIX, _to_console, include_in_schema=False)
     install_route_index(app)  # last: every route is in place
-    if os.environ.get("RATECARD_SINGLE_EVENT_LANE", "1").strip() != "0":  # 0: every request takes the full stack
+    if switch(SINGLE_EVENT_LANE, True):  # 0: every request takes the full stack
         install_single_event_lane(app)  # one-event ingestion answered ahead of the middleware (lane.py)
     return app
 
@@ -113,27 +112,14 @@ def group_committer(store: Store) -> GroupCommitter | None:
     transaction; 0 turns group commit off),
     RATECARD_GROUP_COMMIT_MAX_WAIT_MS (how long the writer waits for requests still validating) and
     RATECARD_GROUP_COMMIT_WRITERS (writer threads, each with its own connection)."""
-    max_events = _knob("RATECARD_GROUP_COMMIT_MAX_EVENTS", MAX_GROUP_EVENTS, 0, 5_000)
+    max_events = knob("RATECARD_GROUP_COMMIT_MAX_EVENTS", MAX_GROUP_EVENTS)
     if max_events == 0:
         return None
-    max_wait = _knob("RATECARD_GROUP_COMMIT_MAX_WAIT_MS", MAX_GROUP_WAIT * 1000, 0, 100) / 1000
+    max_wait = knob("RATECARD_GROUP_COMMIT_MAX_WAIT_MS", MAX_GROUP_WAIT * 1000) / 1000
     # PostgreSQL: two writer threads, so one batch is written while the other waits for its commit
     # (the server's own WAL flush then serves both); SQLite takes one writer at a time anyway
-    writers = _knob("RATECARD_GROUP_COMMIT_WRITERS", 2 if store.is_postgres else 1, 1, 8)
+    writers = knob("RATECARD_GROUP_COMMIT_WRITERS", 2 if store.is_postgres else 1)
     return GroupCommitter(store, int(max_events), max_wait, int(writers))
-
-
-def _knob(name: str, default: float, low: float, high: float) -> float:
-    value = os.environ.get(name)
-    if value is None or not value.strip():
-        return default
-    try:
-        number = float(value)
-    except ValueError:
-        raise SystemExit(f"{name}={value!r} is not a number") from None
-    if not low <= number <= high:
-        raise SystemExit(f"{name}={value!r} must be between {low:g} and {high:g}")
-    return number
 
 
 # How long a server thread may hold the GIL while another waits for it (Python's default: 5 ms).
@@ -147,7 +133,7 @@ def app_from_environment() -> FastAPI:
     """Factory for `uvicorn --factory` (and `ratecard serve --workers N`): the URL comes from
     RATECARD_DATABASE_URL, which `ratecard serve --db` sets for its workers. Being the server
     process, it also sets the interpreter's thread switch interval (RATECARD_SWITCH_INTERVAL_MS)."""
-    sys.setswitchinterval(_knob("RATECARD_SWITCH_INTERVAL_MS", SWITCH_INTERVAL_MS, 0.05, 100) / 1000)
+    sys.setswitchinterval(knob("RATECARD_SWITCH_INTERVAL_MS", SWITCH_INTERVAL_MS) / 1000)
     app = create_app(os.environ.get("RATECARD_DATABASE_URL"))
     app.state.event_log = publisher_from_environment()  # `serve --log`: events go to the log, workers store them
     return app

@@ -26,8 +26,13 @@ def serve(
     """Serve the HTTP API (OpenAPI at /openapi.json) and the console (/console/)."""
     import uvicorn
 
+    from ..settings import check_server
     from ..store.db import resolve_url
 
+    try:
+        check_server()  # the environment's settings, before anything starts (exit 2 naming a wrong one)
+    except SystemExit as exc:
+        fail(str(exc))
     url = resolve_url(db)
     if log is None and (log_stream != DEFAULT_STREAM or log_dedup_window != DEFAULT_DEDUP_WINDOW):
         fail("--log-stream and --log-dedup-window go with --log URL (the event log); without --log events "

@@ -10,6 +10,7 @@ from ..domain.instants import to_micros
 from ..golive.backfill import close_backfill, describe, revert_backfill
 from ..store import Store
 from ..store.backfills import (
+    CLOSED,
     PENDING,
     Backfill,
     BackfillError,
@@ -34,13 +35,9 @@ def open_backfill(store: Store, start: datetime, end: datetime, now: datetime, e
     if start >= end:
         raise InvalidInput(f"{end.isoformat()} must be after the window's start {start.isoformat()} "
                            "(the window is [from, to))", field="to")
-    archived = [month.label for month in archived_months(store)
-                if month.start_us < to_micros(end) and to_micros(start) < month.end_us]
-    if archived:
-        # its close would recompute those months' final invoices without their archived events
-        raise Conflict(f"the window covers archived month(s) {', '.join(archived)} (detached from events); "
-                       "attach the archive again before backfilling it (docs/scaling.md, Monthly partitions)")
     start_ts, end_ts = to_micros(start), to_micros(end)
+    # its close would recompute those months' final invoices without their archived events
+    _refuse_archived(store, start_ts, end_ts, "backfilling it")
     same = _pending_twin(store, environment, start_ts, end_ts, customer, replace)
     if same is not None:
         return {**describe(same), "created": False}
@@ -95,5 +92,22 @@ def close(store: Store, backfill_id: str, now: datetime, environment: str = "liv
 
 
 def revert(store: Store, backfill_id: str, now: datetime, environment: str = "live") -> dict[str, Any]:
-    """Undo a pending or closed backfill; invoices are brought up to date again."""
+    """Undo a pending or closed backfill; invoices are brought up to date again. A closed one whose
+    window covers a month archived since is refused: bringing that month's final invoices up to
+    date would recompute them from the events still attached, none of the month's, and credit it
+    whole (a pending one billed nothing: it just ends)."""
+    try:
+        backfill = get_backfill(store, environment, backfill_id)
+    except BackfillNotFound as exc:
+        raise NotFound(str(exc)) from None
+    if backfill.status == CLOSED:
+        _refuse_archived(store, backfill.start_ts, backfill.end_ts, "reverting this backfill")
     return _run(revert_backfill, store, backfill_id, now, environment)
+
+
+def _refuse_archived(store: Store, start_ts: int, end_ts: int, action: str) -> None:
+    """Conflict when [start_ts, end_ts) covers an archived month (PostgreSQL's partitions)."""
+    archived = [month.label for month in archived_months(store) if month.start_us < end_ts and start_ts < month.end_us]
+    if archived:
+        raise Conflict(f"the window covers archived month(s) {', '.join(archived)} (detached from events); "
+                       f"attach the archive again before {action} (docs/scaling.md, Monthly partitions)")

@@ -166,19 +166,21 @@ def archived_months(store: Store) -> list[Month]:
     )
     with store.engine.connect() as connection:
         names = connection.execute(query).scalars().all()
-        guarded = (connection.execute(text(f"SELECT {ARCHIVED_FIGURE}")).scalar_one() or "").split(",")
-    return sorted({Month(int(name[-7:-3]), int(name[-2:])) for name in [*names, *filter(None, guarded)]})
+        guarded = _guarded_months(connection.execute(text(f"SELECT {ARCHIVED_FIGURE}")).scalar_one())
+    return sorted({*(Month(int(name[-7:-3]), int(name[-2:])) for name in names), *guarded})
+
+
+def _guarded_months(figure: str | None) -> list[Month]:
+    """The months an ARCHIVED_FIGURE names ('' or None: none); a look-alike constraint name that
+    is no month (an operator's own, '2031_13', 'manual') names none."""
+    found = (Month.parse(part.replace("_", "-")) if re.fullmatch(r"\d{4}_\d{2}", part) else None
+             for part in (figure or "").split(","))
+    return [month for month in found if month is not None]
 
 
 def archived_spans(figure: str) -> list[tuple[int, int]]:
     """The [start, end) in µs of the months an ARCHIVED_FIGURE names ('' or None: none)."""
-    spans = []
-    for part in (figure or "").split(","):
-        found = re.fullmatch(r"(\d{4})_(\d{2})", part)
-        if found is not None:
-            month = Month(int(found.group(1)), int(found.group(2)))
-            spans.append((month.start_us, month.end_us))
-    return spans
+    return [(month.start_us, month.end_us) for month in _guarded_months(figure)]
 
 
 def archive_refused(exc: BaseException) -> bool:

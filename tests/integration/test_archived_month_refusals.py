@@ -4,8 +4,8 @@ January 2031 is billed final and detached by `ratecard events partitions detach`
 of January is refused on every ingestion path while one of February in the same batch is stored:
 the file import, `POST /v1/events` (a batch, and a single event), Solvimon's meter-data ingest,
 including by a server started before the detach. Nothing of January lands in the default
-partition, so the archive can still be re-attached with the SQL docs/scaling.md gives, after
-which January takes events again. SQLite has no partitions: nothing changes there."""
+partition, so the archive can still be re-attached by `ratecard events partitions attach`,
+after which January takes events again. SQLite has no partitions: nothing changes there."""
 
 from __future__ import annotations
 
@@ -115,14 +115,9 @@ def _default_rows_of_january(url: str) -> int:
 
 
 def _reattach_january(url: str) -> None:
-    """The SQL docs/scaling.md gives to re-attach an archive (bounds as `partitions list` shows them)."""
-    store = open_store(url)
-    with store.engine.begin() as connection:
-        connection.execute(text("ALTER TABLE events_archive_2031_01 RENAME TO events_2031_01"))
-        connection.execute(text(f"ALTER TABLE events ATTACH PARTITION events_2031_01 "
-                                f"FOR VALUES FROM ({JANUARY[0]}) TO ({JANUARY[1]})"))
-        connection.execute(text("ALTER TABLE events_default DROP CONSTRAINT events_default_archived_2031_01"))
-    store.dispose()
+    """`ratecard events partitions attach` (test_archived_month_attach.py has its cases)."""
+    code, out, err = _cli(url, "events", "partitions", "attach", "2031-01")
+    assert code == 0 and "events_default_archived_2031_01" in out, out + err
 
 
 def _stored_ids(url: str) -> set[str]:

@@ -257,3 +257,42 @@ def partitions_detach(
         say(out, f"{result['month']}: {'settled: it can be detached' if result['settled'] else 'not settled'} "
                  f"({result['rows']} event(s); dry run, nothing changed)")
     raise typer.Exit(1 if result["reasons"] else 0)
+
+
+@partitions_app.command("attach")
+def partitions_attach(
+    month: Annotated[str, typer.Argument(help="The archived month to re-attach, YYYY-MM (UTC).")],
+    without_archive: Annotated[bool, typer.Option(
+        "--without-archive", help="The archive table was dropped: only let the month take events again (its "
+                                  "archived events are gone for good).")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only say what would be done.")] = False,
+    db: DbOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Re-attach an archived month: events_archive_YYYY_MM becomes its partition again and the month
+    takes events again. Refused (exit 2) when the month is not archived, has a partition, or its
+    archive is gone (unless --without-archive)."""
+    from ..services.partitions import attach_partition
+
+    with store_for(db) as store:
+        result = attach_partition(store, month, without_archive, dry_run)
+    if json_output:
+        emit_json(result)
+        return
+    table = Table(title=f"{result['month']}{' (dry run: nothing changed)' if dry_run else ''}")
+    table.add_column("step")
+    table.add_column("detail")
+    verb = (lambda done, todo: todo) if dry_run else (lambda done, todo: done)
+    if result["archive"]:
+        if result["to_move"]:
+            table.add_row(verb("moved", "would move"),
+                          f"{result['moved'] if not dry_run else result['to_move']} event(s) of the month from "
+                          f"the default partition into {result['archive']}")
+        table.add_row(verb("attached", "would attach"),
+                      f"{result['archive']} as the partition {result['partition']} ({result['rows']} event(s))")
+    if result["guard"]:
+        table.add_row(verb("guard dropped", "would drop guard"), f"{result['guard']}: the month takes events again")
+    if result["without_archive"]:
+        table.add_row(verb("roll-ups", "would recompute roll-ups"),
+                      "the month's roll-ups from the events left (its archived events are gone)")
+    out.print(table)

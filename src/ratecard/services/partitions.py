@@ -10,6 +10,14 @@ Rules (docs/scaling.md, "Monthly partitions"):
   flags an arriving event late), and no pending backfill overlaps it. Sandbox events are test
   data: they go with the archive. A backfill cannot be opened over an archived month
   (services/backfills.py): its close would recompute final invoices without the archived events.
+- `attach YYYY-MM` undoes a detach: the archive becomes the month's partition again and the
+  guard is dropped, in one transaction, so the month takes events again only once its rows are
+  back. Events of the month stored in the default partition before the guard existed move into
+  the archive first (refused when an id of theirs is in the archive already: two versions of one
+  event). The roll-ups are left as they are: the detach left them too, and the events are the
+  same ones. Without the archive (dropped), only `--without-archive` drops the guard alone: the
+  month's events are gone for good, its ids stay claimed (sent again, a duplicate), and its
+  roll-up rows are recomputed from the events left.
 """
 
 from __future__ import annotations
@@ -22,6 +30,7 @@ from ..store import Store
 from ..store.partitions import (
     Month,
     PartitionError,
+    attach_month,
     create_month,
     default_months,
     detach_month,
@@ -35,7 +44,7 @@ MAX_AHEAD = 36  # months: three years of empty partitions is plenty; more is sur
 def _require_postgres(store: Store) -> None:
     if not store.is_postgres:
         raise InvalidInput("events are partitioned by month on PostgreSQL only; this SQLite database keeps them "
-                           "in one table (nothing to create, list or detach)")
+                           "in one table (nothing to create, list, detach or attach)")
 
 
 def create_partitions(store: Store, now: datetime, ahead: int) -> dict[str, Any]:
@@ -102,3 +111,35 @@ def detach_partition(store: Store, label: str, now: datetime, dry_run: bool = Fa
     if reasons and not dry_run:
         raise Refused(f"{month.label} is not settled; nothing was detached", details=reasons)
     return document
+
+
+def attach_partition(store: Store, label: str, without_archive: bool = False,
+                     dry_run: bool = False) -> dict[str, Any]:
+    """Re-attach an archived month (see the module's docstring); refused, nothing changed, when it
+    is not archived, has a partition, lost its archive (without `without_archive`) or holds in the
+    default partition events whose ids the archive holds too. --dry-run says what it would do."""
+    month = Month.parse(label)
+    if month is None:
+        raise InvalidInput(f"expected a month as YYYY-MM, got {label!r}", field="month")
+    _require_postgres(store)
+    try:
+        state = attach_month(store, month, without_archive=without_archive, dry_run=dry_run)
+    except PartitionError as exc:
+        raise Conflict(str(exc)) from None
+    if not state.archived:
+        raise NotFound(f"{month.label} is not archived (see `ratecard events partitions list`)")
+    if state.partition:
+        raise Conflict(f"a table {month.name} exists already: {month.label} has a partition, nothing to re-attach "
+                       "(rename or drop it first)")
+    if state.clashes:
+        raise Conflict(f"{state.clashes} event(s) of {month.label} in the default partition have ids the archive "
+                       f"{month.archive_name} holds already; nothing was attached (delete one version of each first)")
+    if not state.archive and not without_archive:
+        raise Conflict(f"the archive {month.archive_name} is gone; nothing was attached. To accept {month.label}'s "
+                       "events again without its archived ones (they are lost), run again with --without-archive")
+    return {"month": month.label, "archive": month.archive_name if state.archive else None,
+            "partition": month.name if state.archive else None, "rows": state.rows,
+            "moved": state.moved if not dry_run else 0, "to_move": state.strays if state.archive else 0,
+            "guard": month.guard_name if state.guarded else None, "guard_dropped": state.guard_dropped,
+            "attached": state.attached_as is not None, "without_archive": not state.archive,
+            "rollups_refreshed": state.rollups_refreshed or [], "dry_run": dry_run}

@@ -32,6 +32,7 @@ from typing import Any
 from sqlalchemy import text
 
 from .db import Store
+from .rollups import refresh_span
 
 DEFAULT = "events_default"
 ARCHIVE_PREFIX = "events_archive_"
@@ -326,3 +327,91 @@ def _attached(connection: Any, name: str) -> bool:
     return connection.execute(text(
         "SELECT EXISTS (SELECT 1 FROM pg_inherits WHERE inhparent = to_regclass('events') "
         "AND inhrelid = to_regclass(:name))"), {"name": name}).scalar_one()
+
+
+@dataclass
+class AttachState:
+    """What `attach_month` found (and did) for an archived month."""
+
+    month: str
+    guarded: bool  # the default partition refuses the month (its guard)
+    archive: bool  # the table events_archive_YYYY_MM exists (detached, not attached)
+    partition: bool  # a table events_YYYY_MM exists (a partition or not): nothing to re-attach into
+    rows: int = 0  # in the archive
+    strays: int = 0  # of the month, in the default partition (stored before the guard existed)
+    clashes: int = 0  # strays whose (environment, id) the archive holds already
+    moved: int = 0
+    guard_dropped: bool = False
+    attached_as: str | None = None
+    rollups_refreshed: list[str] | None = None  # environments whose roll-ups of the month were recomputed
+
+    @property
+    def archived(self) -> bool:
+        return self.guarded or self.archive
+
+    def blocked(self, without_archive: bool) -> bool:
+        """Whether the re-attach must be refused (the service says why)."""
+        if not self.archived or self.partition or self.clashes:
+            return True
+        return not self.archive and not without_archive
+
+
+def attach_month(store: Store, month: Month, without_archive: bool = False, dry_run: bool = False) -> AttachState:
+    """Re-attach an archived month: its events stored in the default partition before the guard
+    existed move into the archive, the archive becomes the month's partition again, and the guard
+    is dropped, in one transaction (the month takes events again only once its rows are back).
+
+    Without the archive table (dropped), and only `without_archive`: the guard alone is dropped,
+    and the month's roll-up rows, built from the events that are gone, are recomputed from the
+    events left. Refused (`blocked`) or `dry_run`: nothing changes."""
+    bounds = {"start": month.start_us, "end": month.end_us}
+    with store.engine.begin() as connection:
+        # the parent first, as writers lock it first; writes wait until the commit (reads go on)
+        connection.execute(text("LOCK TABLE events IN SHARE ROW EXCLUSIVE MODE"))
+        archive = connection.execute(text(
+            "SELECT to_regclass(:name) IS NOT NULL AND NOT EXISTS (SELECT 1 FROM pg_inherits "
+            "WHERE inhrelid = to_regclass(:name))"), {"name": month.archive_name}).scalar_one()
+        state = AttachState(
+            month.label, guarded=_guarded(connection, month), archive=archive,
+            partition=connection.execute(text(f"SELECT to_regclass('{month.name}') IS NOT NULL")).scalar_one())
+        if not state.archived or state.partition:
+            return state
+        state.strays = connection.execute(text(
+            f"SELECT count(*) FROM {DEFAULT} WHERE ts >= :start AND ts < :end"), bounds).scalar_one()
+        if state.archive:
+            state.rows = connection.execute(text(f"SELECT count(*) FROM {month.archive_name}")).scalar_one()
+            if state.strays:
+                state.clashes = connection.execute(text(
+                    f"SELECT count(*) FROM {DEFAULT} d WHERE d.ts >= :start AND d.ts < :end AND EXISTS "
+                    f"(SELECT 1 FROM {month.archive_name} a WHERE a.environment = d.environment AND a.id = d.id)"),
+                    bounds).scalar_one()
+        if dry_run or state.blocked(without_archive):
+            return state
+        if state.archive:
+            if state.strays:
+                # deleting them releases their ids (the release trigger): claimed again just after
+                connection.execute(text(
+                    "CREATE TEMPORARY TABLE attach_strays ON COMMIT DROP AS SELECT environment, id "
+                    f"FROM {DEFAULT} WHERE ts >= :start AND ts < :end"), bounds)
+                state.moved = connection.execute(text(
+                    f"WITH moved AS (DELETE FROM {DEFAULT} WHERE ts >= :start AND ts < :end RETURNING *) "
+                    f"INSERT INTO {month.archive_name} SELECT * FROM moved"), bounds).rowcount
+                connection.execute(text(f"INSERT INTO {ID_TABLE} (environment, id) SELECT environment, id "
+                                        "FROM attach_strays ON CONFLICT DO NOTHING"))
+            connection.execute(text(f"ALTER TABLE {month.archive_name} RENAME TO {month.name}"))
+            # the guard (when valid) lets ATTACH skip scanning the default partition
+            connection.execute(text(
+                f"ALTER TABLE events ATTACH PARTITION {month.name} FOR VALUES FROM ({month.start_us}) TO ({month.end_us})"))
+            state.attached_as = month.name
+        if state.guarded:
+            connection.execute(text(f"ALTER TABLE {DEFAULT} DROP CONSTRAINT {month.guard_name}"))
+            state.guard_dropped = True
+        if not state.archive:
+            state.rollups_refreshed = []
+            environments = connection.execute(text(
+                "SELECT DISTINCT environment FROM usage_rollups WHERE hour >= :start AND hour < :end "
+                "ORDER BY environment"), bounds).scalars().all()
+            for environment in environments:
+                refresh_span(connection, environment, month.start_us, month.end_us, None)
+                state.rollups_refreshed.append(environment)
+    return state

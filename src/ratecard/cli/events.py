@@ -171,7 +171,7 @@ def reprocess(db: DbOption = None, json_output: JsonOption = False) -> None:
 
 
 partitions_app = typer.Typer(help="Monthly partitions of the events table (PostgreSQL): create ahead, list, "
-                                  "archive a month.", no_args_is_help=True)
+                                  "archive a month, re-attach it.", no_args_is_help=True)
 app.add_typer(partitions_app, name="partitions")
 
 

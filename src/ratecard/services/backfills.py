@@ -110,4 +110,4 @@ def _refuse_archived(store: Store, start_ts: int, end_ts: int, action: str) -> N
     archived = [month.label for month in archived_months(store) if month.start_us < end_ts and start_ts < month.end_us]
     if archived:
         raise Conflict(f"the window covers archived month(s) {', '.join(archived)} (detached from events); "
-                       f"attach the archive again before {action} (docs/scaling.md, Monthly partitions)")
+                       f"attach the archive again before {action} (`ratecard events partitions attach YYYY-MM`)")

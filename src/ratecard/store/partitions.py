@@ -230,7 +230,7 @@ def create_month(store: Store, month: Month) -> dict[str, Any] | None:
             return None
         if _guarded(connection, month):
             raise PartitionError(f"{month.label} is archived ({month.archive_name}); re-attach the archive instead "
-                                 "(docs/scaling.md)")
+                                 f"(`ratecard events partitions attach {month.label}`)")
         if connection.execute(text(f"SELECT to_regclass('{month.name}') IS NOT NULL")).scalar_one():
             raise PartitionError(f"a table {month.name} exists already and is not a partition of events; "
                                  "rename or drop it first")

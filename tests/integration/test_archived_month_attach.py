@@ -187,6 +187,12 @@ def test_refusals_exit_2_and_change_nothing(postgres_url: str, tmp_path: Path) -
     _sql(url, "CREATE TABLE events_2031_01 (LIKE events)")
     assert "a table events_2031_01 exists already" in refused("2031-01")
     _sql(url, "DROP TABLE events_2031_01")
+    # the archive holds a row outside January (an operator's edit): ATTACH would fail, refused
+    _sql(url, "INSERT INTO events_archive_2031_01 (environment, id, customer, meter, ts, properties, received_at, "
+              "status, late) VALUES ('live', 'feb-stray', 'acme', 'tokens', :ts, '{}', 1, 'matched', false)",
+         ts=JANUARY[1])
+    assert "events_archive_2031_01 holds rows outside 2031-01; nothing was attached" in refused("2031-01")
+    _sql(url, "DELETE FROM events_archive_2031_01 WHERE id = 'feb-stray'")
     assert _tables(url) == [("events_archive_2031_01", False)] and _archived(url) == "2031_01"
     # the archive dropped by the operator: only --without-archive drops the guard alone
     _sql(url, "DROP TABLE events_archive_2031_01")

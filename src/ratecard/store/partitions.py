@@ -30,6 +30,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
 from .db import Store
 from .rollups import refresh_span
@@ -400,8 +401,15 @@ def attach_month(store: Store, month: Month, without_archive: bool = False, dry_
                                         "FROM attach_strays ON CONFLICT DO NOTHING"))
             connection.execute(text(f"ALTER TABLE {month.archive_name} RENAME TO {month.name}"))
             # the guard (when valid) lets ATTACH skip scanning the default partition
-            connection.execute(text(
-                f"ALTER TABLE events ATTACH PARTITION {month.name} FOR VALUES FROM ({month.start_us}) TO ({month.end_us})"))
+            try:
+                with connection.begin_nested():
+                    connection.execute(text(f"ALTER TABLE events ATTACH PARTITION {month.name} "
+                                            f"FOR VALUES FROM ({month.start_us}) TO ({month.end_us})"))
+            except DBAPIError as exc:
+                if getattr(exc.orig, "sqlstate", None) != "23514":  # check_violation: a row outside the month
+                    raise
+                raise PartitionError(f"{month.archive_name} holds rows outside {month.label}; nothing was attached "
+                                     "(move or delete them first)") from None
             state.attached_as = month.name
         if state.guarded:
             connection.execute(text(f"ALTER TABLE {DEFAULT} DROP CONSTRAINT {month.guard_name}"))

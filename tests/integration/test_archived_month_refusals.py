@@ -147,7 +147,7 @@ def test_a_file_import_refuses_the_archived_months_events_and_stores_the_rest(po
     assert _stored_ids(url) == {"feb-1"}
     assert _default_rows_of_january(url) == 0
 
-    # the archive re-attached with the documented SQL: January takes events again
+    # the archive re-attached by `partitions attach`: January takes events again
     _reattach_january(url)
     code, out, err = _cli(url, "events", "import", str(late), "--json")
     assert code == 0, out + err
@@ -272,7 +272,7 @@ def test_a_server_started_before_the_detach_refuses_the_months_events(postgres_u
         assert _stored_ids(url) == {"feb-warm", "warm-solvimon-1", "feb-2", "feb-late-solvimon"}
         assert _default_rows_of_january(url) == 0
 
-        # re-attached with the documented SQL: the running server takes January's events again
+        # re-attached by `partitions attach` (another process): the running server takes January's events again
         _reattach_january(url)
         again = client.post("/v1/events", json=[_event("jan-late-1", "2031-01-22T00:00:00Z")])
         assert again.status_code == 200 and again.json()["stored"] == 1, again.text

@@ -20,6 +20,8 @@ insert statement, answers a request checked before the detach stale, so it is ch
 its events of the month refused with their reason. The guard covers what no fingerprint check
 covers (a batch written alone, a file import, checked just before the detach and written just
 after): the write fails whole instead of storing the event (archive_refused tells that failure).
+`attach_month` undoes a detach: the archive becomes the month's partition and the guard is
+dropped in one transaction (the fingerprint's figure changes with it).
 """
 
 from __future__ import annotations

@@ -110,8 +110,10 @@ def test_catalog_apply_refuses_it_and_applies_nothing(cli: Cli) -> None:
 # ---------------------------------------------------------------- CLI options
 
 
-@pytest.mark.parametrize(("option", "value", "why"), [("--fraction", "٠.٥", "only the digits 0-9"),
+@pytest.mark.parametrize(("option", "value", "why"), [("--fraction", "٠.٥", "only the digits 0-9 (ASCII): write 0.5"),
                                                      ("--fraction", "0_5", "no '_'"),
+                                                     ("--fraction", "0,5", "1.5, not 1,5"),
+                                                     ("--min-expected", "1,000", "write 1000, not 1,000"),
                                                      ("--min-expected", "1e400000", "out of range")])
 def test_an_alert_rule_option_in_another_syntax_is_refused_naming_it(cli: Cli, option: str, value: str,
                                                                      why: str) -> None:

@@ -22,8 +22,9 @@ SETTINGS = settings(max_examples=300, deadline=None)
 HOSTILE = [
     ("1_000", "no '_' between digits"),
     ("1_000.50", "no '_' between digits"),
-    ("١٢٣", "only the digits 0-9"),  # Arabic-Indic digits: Python's Decimal reads 123
-    ("１２", "only the digits 0-9"),  # fullwidth digits: Python's Decimal reads 12
+    ("١٢٣", "only the digits 0-9 (ASCII): write 123"),  # Arabic-Indic digits: Python's Decimal reads 123
+    ("１２", "only the digits 0-9 (ASCII): write 12"),  # fullwidth digits: Python's Decimal reads 12
+    ("٠.٥", "only the digits 0-9 (ASCII): write 0.5"),
     ("१०", "only the digits 0-9"),  # Devanagari
     ("12\u00a0", "no spaces around"),  # a no-break space after
     (" 5", "no spaces around"),
@@ -52,7 +53,9 @@ HOSTILE = [
     ("5.", "digits on both sides of '.'"),
     ("", "it is empty"),
     ("   ", "it is empty"),
-    ("1,5", "write digits"),
+    ("1,5", "no ',' or space between digits, and '.' as the decimal point: write 1000, not 1,000; 1.5, not 1,5"),
+    ("1,000", "no ',' or space between digits"),
+    ("-1 000.50", "no ',' or space between digits"),
     ("1.2.3", "write digits"),
     ("--5", "write digits"),
     ("0x1F", "write digits"),

@@ -7,6 +7,7 @@ and rounded once at the line (and once for tax).
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable
 from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Context, Decimal, localcontext
 from functools import cache
@@ -140,7 +141,12 @@ def _syntax_problem(text: str) -> str:
     if bare != text:
         return "no spaces around a number"
     if not text.isascii():
-        return "only the digits 0-9 (ASCII)" if any(c.isdigit() for c in text) else _SYNTAX
+        if not any(c.isdigit() for c in text):
+            return _SYNTAX
+        # the same digits in ASCII, when every other character is: what the user meant, to write instead
+        ascii_digits = "".join(str(unicodedata.decimal(c)) if c.isdecimal() else c for c in text)
+        return (f"only the digits 0-9 (ASCII): write {ascii_digits}" if ascii_digits.isascii()
+                else "only the digits 0-9 (ASCII)")
     if "_" in text:
         return "no '_' between digits: write 1000, not 1_000"
     if text.startswith("+"):
@@ -151,6 +157,8 @@ def _syntax_problem(text: str) -> str:
         return "no leading zeros: write 7, not 007"
     if re.fullmatch(r"-?(?:[0-9]+\.|\.[0-9]+)(?:[eE][+-]?[0-9]+)?", text):
         return "digits on both sides of '.': write 0.5 and 5.0, not .5 and 5."
+    if re.fullmatch(r"-?[0-9]+(?:[, ][0-9]+)+(?:\.[0-9]+)?", text):
+        return "no ',' or space between digits, and '.' as the decimal point: write 1000, not 1,000; 1.5, not 1,5"
     return _SYNTAX
 
 

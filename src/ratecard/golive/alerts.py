@@ -70,7 +70,9 @@ MAX_RULE_SECONDS = 366 * 86_400
 def _bounded_seconds(seconds: Decimal, text: str, option: str) -> int:
     """A rule's span in whole seconds, refused below one second or above MAX_RULE_SECONDS."""
     if seconds > MAX_RULE_SECONDS:
-        raise RuleError(f"{option}: {text!r} is longer than {format_duration(MAX_RULE_SECONDS)} (366 days)")
+        # --hours counts hours: its limit in hours, not in the days a user did not write
+        limit = str(MAX_RULE_SECONDS // 3600) if option == "--hours" else format_duration(MAX_RULE_SECONDS)
+        raise RuleError(f"{option}: {text!r} is longer than 366 days (at most {limit})")
     whole = int(seconds)
     if whole < 1:
         raise RuleError(f"{option}: {text!r} must be at least one second")

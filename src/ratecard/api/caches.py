@@ -15,7 +15,6 @@ from ..services.events import EventValidator, LateWindows
 from ..services.keys import revocations
 from ..store import Store
 from ..store.catalog_state import Fingerprint
-from ..store.partitions import archived_spans
 
 
 class KeyCache:
@@ -63,14 +62,13 @@ class KeyCache:
 class CatalogState:
     """One environment's current catalog, built, and the validator events are checked with.
     `late` keeps the validator's late windows current (`late.finals`: the fingerprint's count of
-    finals they were read at), reading only the documents finalized since. `archived`: the
-    fingerprint's archived months the validator was given (it refuses events in them)."""
+    finals they were read at), reading only the documents finalized since. The validator follows
+    the fingerprint's archived months (`follow_archived`: it refuses events in them)."""
 
     version: int
     catalog: Catalog
     validator: EventValidator
     late: LateWindows = field(default_factory=LateWindows)
-    archived: str = ""
 
 
 class CatalogCache:
@@ -121,7 +119,7 @@ class CatalogCache:
         with self._lock:
             state = self._states.get(env)
         if state is None or state.version != stamp.catalog_version or state.late.finals != stamp.finals \
-                or state.archived != stamp.archived:
+                or state.validator.archived_figure != stamp.archived:
             return None
         return state
 
@@ -137,9 +135,7 @@ class CatalogCache:
                 return None
             state = CatalogState(stamp.catalog_version, catalog, EventValidator(catalog, now))
         state.late.refresh(store, env, state.validator, stamp.finals)  # nothing to do when they are current
-        if state.archived != stamp.archived:  # a month was archived (or re-attached), by any process
-            state.validator.set_archived(archived_spans(stamp.archived))
-            state.archived = stamp.archived
+        state.validator.follow_archived(stamp.archived)  # a month archived (or re-attached) by any process
         with self._lock:
             self._states[env] = state
         return state

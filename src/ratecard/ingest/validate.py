@@ -42,7 +42,7 @@ from ..domain.money import MoneyError, to_decimal
 from ..domain.numbers import UPPER as _UPPER
 from ..domain.numbers import number_problem, out_of_bound
 from ..store.events import Row
-from ..store.partitions import Month
+from ..store.partitions import Month, archived_spans
 from .records import Event, RawEvent, Rejection
 
 MAX_ID_LENGTH = 256
@@ -229,6 +229,7 @@ class EventValidator:
         self.set_finalized(finalized or {})
         self.archived: tuple[tuple[int, int], ...] = ()
         self.archived_until = 0  # the end of the last archived month: no event after it is in one
+        self.archived_figure = ""  # the fingerprint's figure the months came from (follow_archived)
         self.set_archived(archived)
         if catalog is None:
             return
@@ -280,6 +281,13 @@ class EventValidator:
         `archived` moves); a request checking an event meanwhile sees the old months or the new."""
         archived = tuple(sorted(spans))
         self.archived, self.archived_until = archived, max((end for _, end in archived), default=0)
+
+    def follow_archived(self, figure: str) -> None:
+        """Take the archived months the fingerprint's figure names (store.partitions.ARCHIVED_FIGURE)
+        when it moved since the last one given (a detach or an attach, by any process)."""
+        if figure != self.archived_figure:
+            self.set_archived(archived_spans(figure))
+            self.archived_figure = figure
 
     def in_archived(self, ts: int) -> bool:
         # archived months are few (and old: most events are after the last, one comparison)
@@ -591,6 +599,18 @@ def _subscription_problem(line: int, value: Any, event_id: str) -> Rejection:
     else:
         why = "is empty (leave it out to let the customer's subscription take the event)"
     return Rejection(line, "invalid_value", f"line {line}: field 'subscription' {why}", event_id)
+
+
+def validator_at(validator: EventValidator | None, now: datetime, archived: str = "") -> EventValidator:
+    """The validator to check events with at `now`: the caller's cached one with its clock moved,
+    or without one (no catalog) a validator of no catalog refusing the months that `archived`, the
+    request's fingerprint's figure, names."""
+    if validator is None:
+        validator = EventValidator(None, now)
+        validator.follow_archived(archived)
+    else:
+        validator.set_now(now)
+    return validator
 
 
 def _check_fields(line: int, rule: FieldRule, properties: dict[str, Any]) -> tuple[str, str] | None:

@@ -32,10 +32,9 @@ from ..ingest.log import (
     check_stream,
 )
 from ..ingest.records import RawEvent, Rejection
-from ..ingest.validate import EventValidator
+from ..ingest.validate import EventValidator, validator_at
 from ..store import Store
 from ..store.catalog_state import fingerprint
-from ..store.partitions import archived_spans
 from .catalog import catalog_at
 from .errors import InvalidInput, ServiceError
 from .events import LateWindows, import_batch
@@ -109,10 +108,7 @@ def check_for_log(environment: str, now: datetime, records: list[RawEvent | Reje
     """Refuse what the embedded path would refuse (shape, the months archived, and the catalog's
     required fields with its validator; without one `archived`, the fingerprint's, names the months);
     the rest is published as received. Matching happens in the worker, which checks again."""
-    if validator is None:
-        validator = EventValidator(None, now, archived=archived_spans(archived))
-    else:
-        validator.set_now(now)
+    validator = validator_at(validator, now, archived)
     batch = QueuedBatch(len(records))
     for record in records:
         if type(record) is not RawEvent:
@@ -142,7 +138,6 @@ class _Catalogs:
 
     def __init__(self) -> None:
         self._states: dict[str, tuple[int, Catalog, EventValidator, LateWindows]] = {}
-        self._archived: dict[str, str] = {}  # the fingerprint's archived months each validator was given
 
     def current(self, store: Store, environment: str, now: datetime) -> tuple[EventValidator | None, Catalog | None]:
         """Without a catalog (None, None): import_batch then builds a validator reading the archived months."""
@@ -155,11 +150,8 @@ class _Catalogs:
             if catalog is None:
                 return None, None
             state = (stamp.catalog_version, catalog, EventValidator(catalog, now), LateWindows())
-            self._archived.pop(environment, None)
         state[3].refresh(store, environment, state[2], stamp.finals)
-        if self._archived.get(environment, "") != stamp.archived:
-            state[2].set_archived(archived_spans(stamp.archived))
-            self._archived[environment] = stamp.archived
+        state[2].follow_archived(stamp.archived)
         self._states[environment] = state
         return state[2], state[1]
 

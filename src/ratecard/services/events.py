@@ -19,7 +19,7 @@ from ..ingest.importer import ImportReport, import_checked, import_file, import_
 from ..ingest.readers import ReaderError, decode_json_line
 from ..ingest.records import RawEvent, Rejection
 from ..ingest.reprocess import reprocess
-from ..ingest.validate import OUTSIDE_REASONS, UNPRICED_REASONS, EventValidator
+from ..ingest.validate import OUTSIDE_REASONS, UNPRICED_REASONS, EventValidator, validator_at
 from ..store import Store
 from ..store.backfills import BackfillError, BackfillNotFound
 from ..store.catalog_state import Fingerprint
@@ -27,7 +27,7 @@ from ..store.db import batch_writer, reader
 from ..store.events import EventWriter, Row, StoredEvent, list_events
 from ..store.final_windows import Marks, final_windows_marked, final_windows_since
 from ..store.invoices import finalized_windows
-from ..store.partitions import archive_refused, archived_spans
+from ..store.partitions import archive_refused
 from .catalog import current_catalog, optional_catalog
 from .entitlements import usage_changed
 from .errors import Conflict, InvalidInput, NotFound
@@ -213,11 +213,7 @@ def check_one(validator: EventValidator | None, environment: str, now: datetime,
               archived: str = "") -> Row | Rejection:
     """One event checked as `import_batch` checks it: the row it writes, or the rejection. Without
     a validator (no catalog) `archived`, the fingerprint's, says which months refuse events."""
-    if validator is None:
-        validator = EventValidator(None, now, archived=archived_spans(archived))
-    else:
-        validator.set_now(now)
-    return validator.check_row(record, environment, to_micros(now))
+    return validator_at(validator, now, archived).check_row(record, environment, to_micros(now))
 
 
 def check_event_status(status: str | None) -> None:

@@ -17,12 +17,12 @@ from ..domain.instants import to_micros
 from ..ingest.figures import record_batch, record_rejection
 from ..ingest.group_commit import GroupCommitter, StaleCatalog, confirm
 from ..ingest.records import RawEvent, Rejection
-from ..ingest.validate import EventValidator
+from ..ingest.validate import EventValidator, validator_at
 from ..store import Store
 from ..store.catalog_state import Fingerprint
 from ..store.events import Row
 from ..store.meter_data import MeterDataRow, NewEvent, get_meter_data, insert_meter_data, list_meter_data, soft_delete
-from ..store.partitions import archive_refused, archived_spans
+from ..store.partitions import archive_refused
 from ..store.resources import ConfigChange, Resource, config_change
 from .entitlements import usage_changed
 from .errors import Conflict, NotFound
@@ -92,10 +92,7 @@ def check_events(store: Store, environment: str, now: datetime, events: Sequence
     """Every event checked against the catalog the validator was built for (without one every event
     is unknown_customer, and `archived`, the request's fingerprint's, says which months refuse
     events); the first rejection refuses the batch and is counted."""
-    if validator is None:
-        validator = EventValidator(None, now, archived=archived_spans(archived))
-    else:
-        validator.set_now(now)
+    validator = validator_at(validator, now, archived)
     checked = []
     for index, raw in enumerate(events):
         result = validator.check(raw)

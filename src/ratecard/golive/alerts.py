@@ -58,7 +58,8 @@ def parse_duration(text: str, option: str) -> int:
     match = _DURATION.match(text or "")
     if not match:
         raise RuleError(f"{option}: {text!r} is not a duration (a number and a unit: 30m, 1h, 7d, 2w)")
-    return _bounded_seconds(_decimal(match.group(1), option) * _UNITS[match.group(2)], text, option)
+    return _bounded_seconds(_decimal(match.group(1), option) * _UNITS[match.group(2)], text, option,
+                            format_duration(MAX_RULE_SECONDS))
 
 
 # the longest window or baseline a rule takes: a year (and a leap day). Detection looks that far
@@ -67,11 +68,10 @@ def parse_duration(text: str, option: str) -> int:
 MAX_RULE_SECONDS = 366 * 86_400
 
 
-def _bounded_seconds(seconds: Decimal, text: str, option: str) -> int:
-    """A rule's span in whole seconds, refused below one second or above MAX_RULE_SECONDS."""
+def _bounded_seconds(seconds: Decimal, text: str, option: str, limit: str) -> int:
+    """A rule's span in whole seconds, refused below one second or above MAX_RULE_SECONDS (`limit`:
+    that bound as the option is written, 366d for a duration, 8784 for --hours)."""
     if seconds > MAX_RULE_SECONDS:
-        # --hours counts hours: its limit in hours, not in the days a user did not write
-        limit = str(MAX_RULE_SECONDS // 3600) if option == "--hours" else format_duration(MAX_RULE_SECONDS)
         raise RuleError(f"{option}: {text!r} is longer than 366 days (at most {limit})")
     whole = int(seconds)
     if whole < 1:
@@ -110,8 +110,8 @@ def create_rule(store: Store, environment: str, now: datetime, *, kind: str, cus
         span = _decimal(hours, "--hours")
         if span <= 0:
             raise RuleError(f"--hours: {hours} must be more than 0")
-        values["window_seconds"] = (_bounded_seconds(max(span * 3600, Decimal(1)), hours, "--hours") if window is None
-                                    else parse_duration(window, "--window"))
+        values["window_seconds"] = (parse_duration(window, "--window") if window is not None else _bounded_seconds(
+            max(span * 3600, Decimal(1)), hours, "--hours", str(MAX_RULE_SECONDS // 3600)))
         return add_rule(store, environment, values)
     if hours is not None:
         raise RuleError("--hours belongs to silence rules; a drop rule takes --window and --baseline")

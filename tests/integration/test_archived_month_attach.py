@@ -16,11 +16,11 @@ from pathlib import Path
 from sqlalchemy import text
 
 from ratecard.store import open_store
-from ratecard.store.catalog_state import fingerprint
 
 from ..migrated import at_head
 from .test_archived_month_refusals import (
     JANUARY,
+    _archived,
     _cli,
     _default_rows_of_january,
     _detach_january,
@@ -30,14 +30,6 @@ from .test_archived_month_refusals import (
     _stored_ids,
     postgres_url,  # noqa: F401 - the fixture
 )
-
-
-def _archived(url: str) -> str:
-    store = open_store(url)
-    try:
-        return fingerprint(store, "live").archived
-    finally:
-        store.dispose()
 
 
 def _sql(url: str, *statements: str, **params: int) -> list:

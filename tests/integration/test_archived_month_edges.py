@@ -19,7 +19,6 @@ from sqlalchemy import text
 
 from ratecard.api.app import create_app
 from ratecard.store import open_store
-from ratecard.store.catalog_state import fingerprint
 from ratecard.store.keys import create_key
 
 from ..conftest import _postgres_schema
@@ -28,6 +27,7 @@ from .test_archived_month_refusals import (
     CATALOG,
     NOW,
     REFUSAL,
+    _archived,
     _cli,
     _default_rows_of_january,
     _detach_january,
@@ -134,7 +134,7 @@ def test_a_month_archived_in_another_schema_is_not_archived_here(postgres_url: s
     _detach_january(archived)
     with _postgres_schema() as other_url:
         other = at_head(other_url)
-        assert fingerprint_archived(other) == ""
+        assert _archived(other) == ""
         (tmp_path / "other").mkdir()
         _january_billed_final(other, tmp_path / "other")  # its partitions created, January billed there
         late = _jsonl(tmp_path / "late.jsonl", _event("jan-other", "2031-01-20T12:00:00Z"))
@@ -142,17 +142,9 @@ def test_a_month_archived_in_another_schema_is_not_archived_here(postgres_url: s
         assert code == 0 and json.loads(out)["stored"] == 1, out + err
         assert _ids(other) == {"jan-billed", "jan-other"}
         # the archived schema is untouched by the other's
-        assert fingerprint_archived(archived) == "2031_01"
+        assert _archived(archived) == "2031_01"
         code, out, _ = _cli(archived, "events", "import", str(late), "--json")
         assert code == 1 and json.loads(out)["rejected"] == {"archived_period": 1}
-
-
-def fingerprint_archived(url: str) -> str:
-    store = open_store(url)
-    try:
-        return fingerprint(store, "live").archived
-    finally:
-        store.dispose()
 
 
 @pytest.fixture
@@ -278,7 +270,7 @@ def test_sqlite_has_no_archived_months_and_takes_every_months_events(tmp_path: P
     old = _jsonl(tmp_path / "old.jsonl", _event("jan-sqlite", "2031-01-01T00:00:00Z"))
     code, out, err = _cli(url, "events", "import", str(old), "--json")
     assert code == 0 and json.loads(out)["stored"] == 1, out + err
-    assert fingerprint_archived(url) == ""
+    assert _archived(url) == ""
     store = open_store(url)
     _, key = create_key(store, "live", 0, "sqlite")
     store.dispose()

@@ -120,6 +120,15 @@ def _reattach_january(url: str) -> None:
     assert code == 0 and "events_default_archived_2031_01" in out, out + err
 
 
+def _archived(url: str) -> str:
+    """The archived months the live environment's fingerprint names (what every server reads)."""
+    store = open_store(url)
+    try:
+        return fingerprint(store, "live").archived
+    finally:
+        store.dispose()
+
+
 def _stored_ids(url: str) -> set[str]:
     store = open_store(url)
     with store.engine.connect() as connection:

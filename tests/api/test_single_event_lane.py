@@ -394,3 +394,31 @@ def test_a_chunked_or_mislabelled_events_body_gets_the_routes_answer(pair: Pair)
              for client in (pair.lane, pair.full)]  # Content-Length: 0
     same_answer(*empty)
     assert empty[0].status_code == 400, empty[0].text
+
+
+def test_the_lane_counts_ingestion_figures_as_the_routes_do(pair: Pair) -> None:
+    """A new event, an unmatched one and a resent id: the per-minute ingestion figures move by the
+    same counts whichever path stored them (the lane counts a new event without the writer's
+    bookkeeping the routes go through)."""
+    def totals() -> dict[str, int]:  # nested counts (by reason) flattened to "figure.reason"
+        answer = pair.lane.get("/v1/ingestion/metrics", headers={"X-API-KEY": pair.key})
+        assert answer.status_code == 200, answer.text
+        flat = {}
+        for figure, value in answer.json()["totals"].items():
+            if isinstance(value, dict):
+                flat.update({f"{figure}.{reason}": n for reason, n in value.items()})
+            else:
+                flat[figure] = value
+        return flat
+
+    moved = {}
+    for client, name in ((pair.lane, "lane"), (pair.full, "full")):
+        before = totals()
+        for body in (event(f"figures-{name}-1"), event(f"figures-{name}-2", customer="nobody"),
+                     event(f"figures-{name}-1")):
+            assert pair.send(client, EVENTS, body).status_code == 200
+        after = totals()
+        moved[name] = {figure: after[figure] - before.get(figure, 0) for figure in after
+                       if after[figure] != before.get(figure, 0)}
+    assert moved["lane"] == moved["full"] == {"accepted": 2, "duplicates": 1, "unmatched": 1,
+                                              "unmatched_by_reason.unknown_customer": 1}, moved

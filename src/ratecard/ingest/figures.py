@@ -20,7 +20,7 @@ import atexit
 import logging
 import threading
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -38,22 +38,30 @@ def minute_of(micros: int) -> int:
 FLUSH_SECONDS = 1.0
 _lock = threading.Lock()
 _write_lock = threading.Lock()  # held while counts are written: a closing store waits for the timer's write
-_pending: dict[int, tuple[Store, dict[tuple[str, int], Counter]]] = {}  # id(store) -> (store, counts)
+# id(store) -> (store, (environment, minute) -> (metric, reason) -> count)
+_pending: dict[int, tuple[Store, dict[tuple[str, int], dict[tuple[str, str], int]]]] = {}
 _timer: threading.Timer | None = None
 
 
-def record(store: Store, environment: str, now: datetime, counts: Counter) -> None:
+def record(store: Store, environment: str, now: datetime, counts: Mapping[tuple[str, str], int]) -> None:
     """Add one ingestion's counts ((metric, reason) -> n) to the minute of `now`: in memory now,
     in the database within FLUSH_SECONDS. Never raises."""
     global _timer
     key = (environment, minute_of(to_micros(now)))
     with _lock:
-        if id(store) not in _pending:
+        held = _pending.get(id(store))
+        if held is None:
             # a store closed before the timer fires gets its figures first, not a write after it
             # closed (which on SQLite would recreate a database file its owner is removing)
             store.before_dispose("ingestion figures", lambda: flush_store(store))
-        _, by_minute = _pending.setdefault(id(store), (store, {}))
-        by_minute.setdefault(key, Counter()).update(counts)
+            held = _pending[id(store)] = (store, {})
+        minute = held[1].get(key)
+        if minute is None:
+            minute = held[1][key] = {}
+        # plain additions: a Counter's update cost more than the rest of a single event's figures
+        for name, n in counts.items():
+            if n:
+                minute[name] = minute.get(name, 0) + n
         if _timer is None:
             _timer = threading.Timer(FLUSH_SECONDS, flush)
             _timer.daemon = True
@@ -89,7 +97,7 @@ def flush_store(store: Store) -> None:
             _write(*entry)
 
 
-def _write(store: Store, by_minute: dict[tuple[str, int], Counter]) -> None:
+def _write(store: Store, by_minute: dict[tuple[str, int], dict[tuple[str, str], int]]) -> None:
     """Upsert the counts; the caller holds _write_lock."""
     for (environment, minute), counts in sorted(by_minute.items()):
         try:
@@ -109,16 +117,14 @@ def record_import(store: Store, environment: str, now: datetime, report: Any) ->
     every event so flagged in the call, a duplicate resubmission included."""
     if report.dry_run:
         return
-    counts: Counter = Counter()
-    counts["accepted", ""] = report.stored
-    counts["duplicate", ""] = report.duplicates
+    counts = {("accepted", ""): report.stored, ("duplicate", ""): report.duplicates}
     for reason, n in report.rejected.items():
-        counts["rejected", reason] += n
+        counts["rejected", reason] = counts.get(("rejected", reason), 0) + n
     for flag, n in report.flags.items():
         if flag == "late":
-            counts["late", ""] += n
+            counts["late", ""] = counts.get(("late", ""), 0) + n
         elif flag not in ALREADY_HELD:
-            counts["unmatched", flag] += n
+            counts["unmatched", flag] = counts.get(("unmatched", flag), 0) + n
     record(store, environment, now, counts)
 
 

@@ -263,6 +263,18 @@ def import_checked(store: Store, rows: Sequence[Row], lines: Sequence[int], now:
     return report
 
 
+def import_written(store: Store, rows: Sequence[Row], now: datetime, report: ImportReport, *, environment: str,
+                   validator: EventValidator) -> ImportReport:
+    """Rows checked already and written by the caller, every one of them new (the single-event
+    lane's event, inserted): counted and recorded as `import_checked` counts such rows, without
+    a writer to hand them to (the writer's bookkeeping was most of a single event's counting)."""
+    report.read += len(rows)
+    _count_batch(report, list(rows), validator)
+    report.stored += len(rows)
+    record_import(store, environment, now, report)  # per-minute ingestion figures
+    return report
+
+
 def _start_writer(store: Store, on_progress: Callable[[int], None] | None, background: bool | None,
                   writer_factory: Callable[[Store], EventWriter] | None) -> BackgroundWriter | InlineWriter:
     # PostgreSQL works in its own process, so writing on a second thread overlaps with

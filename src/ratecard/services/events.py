@@ -15,7 +15,7 @@ from ..ingest.group_commit import MAX_EVENTS as MAX_GROUP_EVENTS
 from ..ingest.group_commit import MAX_WAIT as MAX_GROUP_WAIT
 from ..ingest.group_commit import REQUEST_EVENTS as GROUP_REQUEST_EVENTS
 from ..ingest.group_commit import GroupCommitter, GroupWriter, Outcome, StaleCatalog
-from ..ingest.importer import ImportReport, import_checked, import_file, import_records
+from ..ingest.importer import ImportReport, import_checked, import_file, import_records, import_written
 from ..ingest.readers import ReaderError, decode_json_line
 from ..ingest.records import RawEvent, Rejection
 from ..ingest.reprocess import reprocess
@@ -193,9 +193,14 @@ def import_batch(store: Store, environment: str, now: datetime, records: list[Ra
         if written is not None and factory is not None and len(written[0]) == len(records) \
                 and all(type(record) is RawEvent for record in records):
             # every event checked by the caller before it was written: counted as checked, not again
-            report = import_checked(store, written[0], [record.line for record in records], now, report,
-                                    environment=environment, validator=validator or EventValidator(None, now),
-                                    writer_factory=factory)
+            rows, outcome = written
+            if rows and outcome.stale is None and all(outcome.inserted) and len(outcome.inserted) == len(rows):
+                report = import_written(store, rows, now, report, environment=environment,
+                                        validator=validator or EventValidator(None, now))
+            else:
+                report = import_checked(store, rows, [record.line for record in records], now, report,
+                                        environment=environment, validator=validator or EventValidator(None, now),
+                                        writer_factory=factory)
         else:
             report = import_records(store, catalog, records, now, report, environment=environment,
                                     validator=validator, background=False, keep_rejections=len(records),

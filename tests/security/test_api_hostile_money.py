@@ -131,6 +131,9 @@ def _one_off_draft(api: Api) -> str:
     ({"pricing_type": "FLAT", "volume": {"number": "3"}, "pricing_band": {"amount": {"quantity": "-10"}}},
      "pricing_band.amount.quantity"),
     ({"pricing_type": "FLAT", "pricing_band": {"amount": {"quantity": "1e400"}}}, "pricing_band.amount.quantity"),
+    # each factor below 10^12, their product (about 1e24) past the bound of every price
+    ({"pricing_type": "FLAT", "volume": {"number": "999999999999"},
+      "pricing_band": {"amount": {"quantity": "999999999999"}}}, "volume.number"),
     ({"pricing_type": "FIXED", "pricing_band": {"fixed_amount": {"quantity": "NaN"}}},
      "pricing_band.fixed_amount.quantity"),
     ({"pricing_type": "FIXED", "pricing_band": {"amount": {"quantity": {"a": 1}}}}, "pricing_band.amount.quantity"),

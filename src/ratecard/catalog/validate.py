@@ -21,6 +21,7 @@ from ..domain.aggregation import NEEDS_FIELD
 from ..domain.caps import CHARGE_CAP_PREFIX, PLAN_CAP
 from ..domain.instants import to_micros
 from ..domain.numbers import number_problem, whole_number_problem
+from ..domain.one_off import line_amount_problem
 from ..domain.periods import to_local
 from ..domain.pricing import TIERED_MODELS
 from .discount_rules import coupon_problems, discount_problems, named_as_stored, redemption_problems
@@ -697,15 +698,19 @@ def _check_early_combinations(subscription: Subscription, path: str, plans: dict
 
 
 def _check_one_offs(subscription: Subscription, path: str, zone: ZoneInfo, problems: list[Problem]) -> None:
-    """One-off charges: codes unique on the subscription, amounts in bounds, each due inside its
-    lifetime (a charge after the end would never be billed)."""
+    """One-off charges: codes unique on the subscription, amounts, quantities and the line's amount
+    (their product) in bounds, each due inside its lifetime (a charge after the end would never be
+    billed)."""
     _unique(list(enumerate(subscription.one_off)), f"{path}.one_off", "code", problems)
     start = _as_comparable(subscription.start, zone)
     end = _as_comparable(subscription.end, zone) if subscription.end is not None else None
     for index, item in enumerate(subscription.one_off):
         where = f"{path}.one_off[{index}]"
+        before = len(problems)
         _check_bound(item.amount, f"{where}.amount", problems)
         _check_bound(item.quantity, f"{where}.quantity", problems)
+        if len(problems) == before and (problem := line_amount_problem(item.quantity, item.amount)) is not None:
+            problems.append(Problem(f"{where}.quantity", problem))  # each inside, the product is not
         at = _as_comparable(item.at, zone)
         if at < start:
             problems.append(Problem(f"{where}.at", "must not be before the subscription's start"))

@@ -26,7 +26,7 @@ def serve(
     """Serve the HTTP API (OpenAPI at /openapi.json) and the console (/console/)."""
     import uvicorn
 
-    from ..settings import check_server
+    from ..settings import OPENTELEMETRY, check_server, switch
     from ..store.db import resolve_url
 
     try:
@@ -51,6 +51,9 @@ def serve(
     say(err, f"database: {masked_url(url)}")
     http, loop = http_stack()
     say(err, f"HTTP: {http} parser, {loop} event loop")
+    if switch(OPENTELEMETRY, False):  # off by default: said only when an operator switched it on
+        say(err, f"OpenTelemetry: on ({OPENTELEMETRY}=1): FastAPI records traces, metrics and logs of each request "
+                 "through the OpenTelemetry providers this process configures")
     if workers > 1 and url.startswith("sqlite"):
         # measured on 2 cores: one process's group committer merges every client's events, several
         # processes split them and wait for each other in SQLite's busy handler

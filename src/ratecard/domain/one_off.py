@@ -1,5 +1,7 @@
 """The money of a one-off invoice (lines written by hand): each line rounded once, as quantity x unit
-amount, and the invoice's tax computed from the rounded lines like any invoice's."""
+amount, and the invoice's tax computed from the rounded lines like any invoice's. A one-off line's
+amount, on a one-off invoice or as a subscription's one-off charge, is held to the bound of every
+price ratecard stores (domain.numbers: below 1e20), not only its quantity and unit amount."""
 
 from __future__ import annotations
 
@@ -8,10 +10,25 @@ from decimal import Context, Decimal
 
 from .invoice import Totals
 from .money import EXACT_PRECISION, quantize
+from .numbers import MAX_DIGITS, MAX_MAGNITUDE, shown_number
 from .tax import invoice_tax
 
 # the exact arithmetic every price is computed in (domain.money.EXACT_PRECISION digits)
 _EXACT = Context(prec=EXACT_PRECISION)
+# a product of two numbers inside the price bound, exact (38 digits each: at most 76)
+_PRODUCT = Context(prec=2 * MAX_DIGITS)
+LINE_AMOUNT_LIMIT = Decimal(10) ** (MAX_MAGNITUDE + 1)  # 1e20, as every price and quantity
+
+
+def line_amount_problem(quantity: Decimal, unit_amount: Decimal) -> str | None:
+    """Why a one-off line's amount, quantity x unit amount, is out of range (a sentence naming both
+    and the product), or None. Two factors inside their bounds can still make an amount no bill has
+    (999999999999 x 999999999999 is about 1e24)."""
+    product = _PRODUCT.multiply(quantity, unit_amount)
+    if abs(product) < LINE_AMOUNT_LIMIT:
+        return None
+    return (f"{shown_number(quantity)} x {shown_number(unit_amount)} = {shown_number(product)} is out of range "
+            f"(a line's amount, quantity x unit amount, is below 1e{MAX_MAGNITUDE + 1}, as every price is)")
 
 
 def line_amount(quantity: Decimal, unit_amount: Decimal, currency: str, rounding: str = "half_up") -> Decimal:

@@ -45,7 +45,9 @@ from .webhooks import subscribed
 
 KINDS = ("silence", "drop")
 DEFAULT_MIN_EXPECTED = Decimal(5)
-_DURATION = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*([smhdw])\s*$")  # ASCII digits: \d takes ١ and １
+# a number and a unit written together, once spaces around the whole are trimmed; ASCII digits
+# (\d takes ١ and １)
+_DURATION = re.compile(r"([0-9]+(?:\.[0-9]+)?)([smhdw])")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
 
 
@@ -54,9 +56,14 @@ class RuleError(ValueError):
 
 
 def parse_duration(text: str, option: str) -> int:
-    """'90s', '30m', '1h', '1.5h', '7d', '2w' -> seconds (at least 1)."""
-    match = _DURATION.match(text or "")
+    """'90s', '30m', '1h', '1.5h', '7d', '2w' -> seconds (at least 1). Spaces around the duration
+    are trimmed; one inside it (`30 m`, `3 0m`) is refused, wherever it falls."""
+    bare = (text or "").strip()
+    match = _DURATION.fullmatch(bare)
     if not match:
+        if _DURATION.fullmatch("".join(bare.split())):
+            raise RuleError(f"{option}: {bare!r} has a space inside: write the number and its unit together, "
+                            "such as 30m, 1h or 7d")
         raise RuleError(f"{option}: {text!r} is not a duration (a number and a unit: 30m, 1h, 7d, 2w)")
     return _bounded_seconds(_decimal(match.group(1), option) * _UNITS[match.group(2)], text, option,
                             format_duration(MAX_RULE_SECONDS))

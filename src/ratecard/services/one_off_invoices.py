@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 from ..catalog import Catalog
 from ..domain.instants import from_micros, to_micros
 from ..domain.money import MoneyError, is_currency, to_decimal
-from ..domain.one_off import line_amount, one_off_totals
+from ..domain.one_off import line_amount, line_amount_problem, one_off_totals
 from ..store import Store
 from ..store.invoices import ONE_OFF, InvoiceRecord, LineRecord
 from ..store.one_off_invoices import DraftContent, insert_one_off, rewrite_draft
@@ -99,16 +99,19 @@ def line_input(*, description: object, unit_amount: object, quantity: object = "
                service_start: datetime | None = None, service_end: datetime | None = None,
                deduction: bool = False) -> LineInput:
     """A line checked: printable description and code, a unit amount >= 0 and a quantity > 0
-    (exact decimals, bounded), a service period that does not end before it starts."""
+    (exact decimals, bounded, and so is their product, the line's amount: refused on quantity), a
+    service period that does not end before it starts."""
     for instant, field in ((service_start, "start_at"), (service_end, "end_at")):
         # a day away from datetime's own ends, so the date in any time zone exists
         if instant is not None and not _EARLIEST <= instant <= _LATEST:
             raise InvalidInput(f"{field} must be between year 1 and year 9999", field=field)
     if service_start is not None and service_end is not None:
         service_period(service_start, service_end, service_start)  # refused here already, before the invoice is read
-    return LineInput(_text(description, "description", MAX_TEXT), _number(unit_amount, "unit_amount"),
-                     _number(quantity, "quantity", positive=True), _text(code, "code", MAX_CODE),
-                     service_start, service_end, deduction)
+    text = _text(description, "description", MAX_TEXT)
+    amount, units = _number(unit_amount, "unit_amount"), _number(quantity, "quantity", positive=True)
+    if (problem := line_amount_problem(units, amount)) is not None:
+        raise InvalidInput(problem, field="quantity")
+    return LineInput(text, amount, units, _text(code, "code", MAX_CODE), service_start, service_end, deduction)
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,9 @@ before. ratecard never holds card numbers or bank accounts: the method is create
 
 ARCHIVED is final: an archived method never becomes SETUP, ACTIVE or INACTIVE again, nor the
 customer's default (as a payment method detached at Stripe cannot be attached again): register a
-new one. No charge uses a method that is not ACTIVE here, not even when it is the Stripe
+new one. Archiving the customer's default takes its flag away, and the customer has no default
+until another method is made the default; archiving a method and making it the default in one
+request is refused. No charge uses a method that is not ACTIVE here, not even when it is the Stripe
 customer's own default (`unusable`).
 
 Rules: the customer must be collected through Stripe (its catalog entry has `stripe_customer_id`);
@@ -222,10 +224,11 @@ def create(store: Store, environment: str, now: datetime, document: CatalogDocum
     default = data.get("is_default")
     if default is not None and not isinstance(default, bool):
         raise InvalidInput("is_default must be true or false", field="is_default")
+    _not_archived_default(body, default, "this method")
     with config_change(store, environment, to_micros(now)) as change:
         _unique(change, body, body.get("reference"))
         others = [r for r in change.resources.of_kind(KIND) if r.body.get("customer") == customer]
-        body["is_default"] = bool(default) or not others
+        body["is_default"] = body["status"] != "ARCHIVED" and (bool(default) or not others)
         row_id = f"{PREFIX}{secrets.token_hex(10)}"
         row = change.put(Resource(row_id, KIND, row_id, body, 0, 0))
         if body["is_default"]:
@@ -271,6 +274,9 @@ def update(store: Store, environment: str, now: datetime, key: str, data: dict[s
             if not isinstance(default, bool):
                 raise InvalidInput("is_default must be true or false", field="is_default")
             body["is_default"] = default
+        _not_archived_default(body, default, f"payment method {row.id!r}")
+        if body["status"] == "ARCHIVED":
+            body["is_default"] = False  # archiving the default: the customer has none until one is chosen
         row = change.put(Resource(row.id, KIND, row.reference, body, 0, 0))
         if body.get("is_default"):
             _set_default(change, row)
@@ -286,6 +292,13 @@ def _archived_stays(row: Resource, body: dict[str, Any], data: dict[str, Any]) -
                        "customer's new Stripe payment method instead", field="status")
     if data.get("is_default") is True:
         raise Conflict(f"payment method {row.id!r} is ARCHIVED: it cannot be the customer's default",
+                       field="is_default")
+
+
+def _not_archived_default(body: dict[str, Any], default: Any, what: str) -> None:
+    """A request that makes a method ARCHIVED and the customer's default at once is refused."""
+    if body["status"] == "ARCHIVED" and default is True:
+        raise Conflict(f"{what} is ARCHIVED: it cannot be the customer's default; make an ACTIVE method the default",
                        field="is_default")
 
 

@@ -19,15 +19,16 @@ from ..domain.rating import Cut, RatingError, invoice_cuts
 from ..golive.subscriptions_import import SubscriptionImportError, plan_import
 from ..golive.subscriptions_import import load_mapping as load_columns
 from ..store import Store
-from ..store.catalogs import load_version, save_version_on
+from ..store.catalogs import load_version, version_text
 from ..store.invoices import existing_cuts
 from ..store.ledger import final_cuts
 from ..store.modes import load_modes
+from ..store.resources import config_change
 from ..store.usage import aggregate_usage
 from . import webhook_events
 from .errors import Conflict, InvalidInput, NoCatalog
 from .reconcile import mapping_path
-from .resources.customers import subscribable_refusal
+from .resources.customers import subscribable_refusal, subscribable_refusal_in
 
 ATTEMPTS = 5  # an import computed from a version another writer replaced is computed again, this many times
 
@@ -42,7 +43,10 @@ def import_subscriptions(store: Store, path: Path, now: datetime, environment: s
 
     The new version is stored only if the version the import was computed from is still the latest
     (under the lock the other catalog writers take): a version another writer stored meanwhile is
-    never overwritten, the import is computed again from it (Conflict after ATTEMPTS tries)."""
+    never overwritten, the import is computed again from it (Conflict after ATTEMPTS tries). Under
+    the same lock the customers of the added subscriptions are checked again, as a create checks
+    its customer: one archived (or otherwise made unsubscribable) since the import read it stores
+    nothing, and the import is computed again, leaving that customer's rows out as refused."""
     columns = load_columns(mapping_path(mapping))
     for _ in range(ATTEMPTS):
         loaded = load_version(store, environment)
@@ -55,14 +59,35 @@ def import_subscriptions(store: Store, path: Path, now: datetime, environment: s
         if plan.problems:
             raise InvalidInput(f"{path}: {len(plan.problems)} problem(s); nothing was imported",
                                details=[*plan.problems, *(f"refused: {line}" for line in plan.refused)])
-        version = loaded[0] if dry_run or not plan.subscriptions else save_version_on(
-            store, plan.document, loaded[0], to_micros(now), environment,
-            then=_created(store, environment, now, loaded[1], plan.document))
+        version = loaded[0] if dry_run or not plan.subscriptions else _store(
+            store, environment, now, loaded[0], loaded[1], plan.document)
         if version is not None:
             return {"file": str(path), "subscriptions": plan.subscriptions, "new_customers": plan.customers,
                     "dry_run": dry_run, "catalog_version": version, "refused": plan.refused}
     raise Conflict(f"the catalog changed {ATTEMPTS} times while {path} was being imported; nothing was imported: "
                    "try again")
+
+
+def _store(store: Store, environment: str, now: datetime, base: int, before: CatalogDocument,
+           after: CatalogDocument) -> int | None:
+    """The import's catalog stored as a new version under the environment's lock, with its webhook
+    deliveries; None (nothing stored: compute it again) when another version was stored since `base`
+    or a customer the import subscribes may no longer be subscribed (checked on the rows read under
+    the lock, as plan_import checked them before: the customers the catalog had already)."""
+    known = {customer.reference for customer in before.customers}
+    had = {subscription.reference for subscription in before.subscriptions}
+    subscribed = {subscription.customer for subscription in after.subscriptions
+                  if subscription.reference not in had and subscription.customer in known}
+    queue = _created(store, environment, now, before, after)
+    text = version_text(after)  # before the lock: a large catalog takes a while to write out
+    with config_change(store, environment, to_micros(now)) as change:
+        refusal = subscribable_refusal_in(change)
+        if any(refusal(customer) is not None for customer in sorted(subscribed)):
+            return None
+        stored = change.save_catalog_on(after, base, text)
+        if stored is not None and stored != base:
+            queue(change.connection, stored)
+        return stored
 
 
 def _created(store: Store, environment: str, now: datetime, before: CatalogDocument, after: CatalogDocument

@@ -60,15 +60,21 @@ def subscribable_refusal(store: Store, environment: str) -> Callable[[str], str 
     """check_subscribable over the environment's customer rows as they are now, as a reason (or
     None): for a caller that refuses some customers' subscriptions and keeps the others."""
     rows = {row.reference: row for row in rows_of_kinds(store, environment, (CUSTOMER,))}
+    return lambda reference: _refusal(reference, rows.get(reference))
 
-    def refusal(reference: str) -> str | None:
-        try:
-            check_subscribable(reference, rows.get(reference))
-        except ServiceError as exc:
-            return exc.message
-        return None
 
-    return refusal
+def subscribable_refusal_in(change: ConfigChange) -> Callable[[str], str | None]:
+    """subscribable_refusal over the customer rows read under the lock `change` holds: what a caller
+    that checked before taking it checks again before it stores."""
+    return lambda reference: _refusal(reference, change.resources.by_reference.get((CUSTOMER, reference)))
+
+
+def _refusal(reference: str, row: Resource | None) -> str | None:
+    try:
+        check_subscribable(reference, row)
+    except ServiceError as exc:
+        return exc.message
+    return None
 
 def _address(value: Any, field: str) -> dict[str, str]:
     if not isinstance(value, dict):

@@ -69,3 +69,22 @@ def test_a_subscription_one_off_charge_whose_amount_is_out_of_range_is_refused_w
         "--quantity", "9999999999", "--at", "2026-11-01")
     report = orjson.loads(_ok(db_url, "invoices", "generate", "--until", "2026-11-26", "--json"))
     assert report["failures"] == []
+
+
+def test_a_refused_line_of_invoices_create_is_named_by_its_place_and_part(db_url: str, tmp_path: Path) -> None:
+    """`invoices create` takes its lines as `--line 'DESCRIPTION|UNIT_AMOUNT|QUANTITY'`: a refusal
+    names the line (its place among the --line options) and the part at fault, not options the
+    command does not have (--quantity, --unit-amount); nothing is written."""
+    _setup(db_url, tmp_path)
+    cases = [
+        ((f"Big|{BIG}|{BIG}",), f"--line 2 ('Big|{BIG}|{BIG}'): QUANTITY: {BIG} x {BIG} = "),
+        (("Odd|ten",), "--line 2 ('Odd|ten'): UNIT_AMOUNT: "),
+        (("None|5|0",), "--line 2 ('None|5|0'): QUANTITY: "),
+    ]
+    for (line,), expected in cases:
+        code, _, err = _cli(db_url, "invoices", "create", "acme", "--line", "Set-up|100.00", "--line", line)
+        assert code == 2, err
+        assert f"error: {expected}" in err
+        assert "--quantity" not in err and "--unit-amount" not in err
+    listed = orjson.loads(_ok(db_url, "invoices", "list", "--json"))
+    assert listed == [] or all(invoice["customer"] != "acme" for invoice in listed)

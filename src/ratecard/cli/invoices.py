@@ -399,13 +399,24 @@ Position = Annotated[int, typer.Argument(help="The line's number, the `#` that `
                                               "deleted).", min=1, max=1_000_000)]
 
 
-def _line_from_text(text: str):  # noqa: ANN202 - a services.one_off_invoices.LineInput
+# what each field of a --line is called in the refusal (its place in DESCRIPTION|UNIT_AMOUNT|QUANTITY)
+_LINE_PARTS = {"description": "DESCRIPTION", "unit_amount": "UNIT_AMOUNT", "quantity": "QUANTITY", "code": "code"}
+
+
+def _line_from_text(position: int, text: str):  # noqa: ANN202 - a services.one_off_invoices.LineInput
+    from ..services.errors import InvalidInput
     from ..services.one_off_invoices import line_input
 
+    shown = text if len(text) <= 80 else text[:80] + "…"
     parts = text.split("|")
     if len(parts) not in (2, 3):
-        fail(f"--line {text!r}: give 'DESCRIPTION|UNIT_AMOUNT' or 'DESCRIPTION|UNIT_AMOUNT|QUANTITY'")
-    return line_input(description=parts[0], unit_amount=parts[1], quantity=parts[2] if len(parts) == 3 else "1")
+        fail(f"--line {position} ({shown!r}): give 'DESCRIPTION|UNIT_AMOUNT' or 'DESCRIPTION|UNIT_AMOUNT|QUANTITY'")
+    try:
+        return line_input(description=parts[0], unit_amount=parts[1], quantity=parts[2] if len(parts) == 3 else "1")
+    except InvalidInput as refused:  # named as the user wrote it: the line's place and its part, not an option
+        part = _LINE_PARTS.get(refused.field or "", refused.field)
+        fail(f"--line {position} ({shown!r}): {part}: {refused.message}" if part else
+             f"--line {position} ({shown!r}): {refused.message}")
 
 
 def _print_one_off(invoice, json_output: bool, what: str) -> None:  # noqa: ANN001 - an InvoiceRecord
@@ -429,7 +440,7 @@ def create(
     """Write a one-off draft invoice for a customer (no subscription), with its lines; finalize it when done."""
     from ..services.one_off_invoices import create_one_off_invoice
 
-    given = [_line_from_text(text) for text in lines or []]
+    given = [_line_from_text(position, text) for position, text in enumerate(lines or [], start=1)]
     with store_for(db) as store:
         invoice = create_one_off_invoice(store, customer, given, now(), ENVIRONMENT, currency=currency)
     _print_one_off(invoice, json_output, f"one-off draft for {customer}")

@@ -14,11 +14,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from alembic import command
+from alembic.config import Config
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from ratecard.api.app import create_app
 from ratecard.store import open_store
+from ratecard.store.db import MIGRATIONS
 from ratecard.store.keys import create_key
 
 from ..conftest import _postgres_schema
@@ -145,6 +148,39 @@ def test_a_month_archived_in_another_schema_is_not_archived_here(postgres_url: s
         assert _archived(archived) == "2031_01"
         code, out, _ = _cli(archived, "events", "import", str(late), "--json")
         assert code == 1 and json.loads(out)["rejected"] == {"archived_period": 1}
+
+
+def test_a_table_named_like_an_archive_of_no_month_is_no_archived_month(postgres_url: str,  # noqa: F811
+                                                                        tmp_path: Path) -> None:
+    """A plain table an operator named events_archive_2031_13 (or _0000_01) is no archive: the
+    partitions listing, a new backfill and migration 0027 read past it, as the fingerprint reads
+    past a guard of such a name. Each was an internal error (month must be in 1..12)."""
+    url = at_head(postgres_url)
+    _january_billed_final(url, tmp_path)
+    store = open_store(url)
+    with store.engine.begin() as connection:
+        connection.execute(text("CREATE TABLE events_archive_2031_13 (note text)"))
+        connection.execute(text("CREATE TABLE events_archive_0000_01 (note text)"))
+    store.dispose()
+    code, out, err = _cli(url, "events", "partitions", "list", "--json")
+    assert code == 0, out + err
+    assert not [p for p in json.loads(out) if p["kind"] == "archived"]
+    code, out, err = _cli(url, "backfill", "create", "--from", "2031-02-01", "--to", "2031-02-10", "--id-only")
+    assert code == 0 and out.strip(), out + err
+    _detach_january(url)  # a real archive is listed as ever
+    code, out, err = _cli(url, "events", "partitions", "list", "--json")
+    assert code == 0, out + err
+    assert [p["name"] for p in json.loads(out) if p["kind"] == "archived"] == ["events_archive_2031_01"]
+    # migration 0027, which guards the months archived before it, reads past them too
+    store = open_store(url)
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with store.engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0026")
+        command.upgrade(config, "head")
+    store.dispose()
+    assert _archived(url) == "2031_01"
 
 
 @pytest.fixture

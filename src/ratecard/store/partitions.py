@@ -135,10 +135,9 @@ def list_partitions(store: Store, exact: bool = False) -> list[Partition]:
     with store.engine.connect() as connection:
         for name, bound, estimate, size, attached in connection.execute(query):
             if name.startswith(ARCHIVE_PREFIX):
-                if attached:
-                    continue
-                year, month = name.removeprefix(ARCHIVE_PREFIX).split("_")
-                span = Month(int(year), int(month))
+                span = _named_month(name.removeprefix(ARCHIVE_PREFIX))
+                if attached or span is None:
+                    continue  # an archive of no month (an operator's own events_archive_2031_13): not ours
                 kind, start, end, label = "archived", span.start_us, span.end_us, span.label
             elif not attached:
                 continue  # a table of that name outside the scheme: not ours to show
@@ -171,14 +170,20 @@ def archived_months(store: Store) -> list[Month]:
     with store.engine.connect() as connection:
         names = connection.execute(query).scalars().all()
         guarded = _guarded_months(connection.execute(text(f"SELECT {ARCHIVED_FIGURE}")).scalar_one())
-    return sorted({*(Month(int(name[-7:-3]), int(name[-2:])) for name in names), *guarded})
+    archived = (_named_month(name.removeprefix(ARCHIVE_PREFIX)) for name in names)
+    return sorted({*(month for month in archived if month is not None), *guarded})
+
+
+def _named_month(suffix: str) -> Month | None:
+    """The month a table's or a guard's name ends with ('2031_01'); None when that is no month (a
+    look-alike name an operator gave their own table or constraint: '2031_13', 'manual')."""
+    return Month.parse(suffix.replace("_", "-")) if re.fullmatch(r"\d{4}_\d{2}", suffix) else None
 
 
 def _guarded_months(figure: str | None) -> list[Month]:
     """The months an ARCHIVED_FIGURE names ('' or None: none); a look-alike constraint name that
-    is no month (an operator's own, '2031_13', 'manual') names none."""
-    found = (Month.parse(part.replace("_", "-")) if re.fullmatch(r"\d{4}_\d{2}", part) else None
-             for part in (figure or "").split(","))
+    is no month names none."""
+    found = (_named_month(part) for part in (figure or "").split(","))
     return [month for month in found if month is not None]
 
 

@@ -9,13 +9,12 @@ runs as a user would (tests.e2e.harness), the API in process (like tests/api).""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
 from ..api.conftest import Api
 from ..e2e.harness import Cli, assert_user_error
-from ..migrated import at_head
+from . import test_numbers
 from .test_api_hostile_money import _one_off_draft
 from .test_numbers import CATALOG, NOW, _event, _stored_ids
 
@@ -33,13 +32,7 @@ HOSTILE_CELLS = {
     "zeros": ("007", "no leading zeros"),
 }
 
-
-@pytest.fixture
-def cli(tmp_path: Path, db_url: str) -> Cli:
-    runner = Cli(tmp_path)
-    runner.db = at_head(db_url)
-    runner.now = NOW
-    return runner
+cli = test_numbers.cli  # the fixture: the CLI as a user runs it, on a fresh database (both stores) at NOW
 
 
 # ---------------------------------------------------------------- imports (CLI)

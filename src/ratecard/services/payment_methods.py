@@ -15,8 +15,8 @@ customer's own default (`unusable`).
 
 Rules: the customer must be collected through Stripe (its catalog entry has `stripe_customer_id`);
 the provider id is `integration_details.stripe.payment_method_id` or `integration_reference`, and is
-unique per environment, as is `reference`. A customer's first method becomes its default; making
-one default clears the flag on its others.
+unique per environment, as is `reference`. A customer's first method that is not ARCHIVED becomes
+its default; making one default clears the flag on its others.
 """
 
 from __future__ import annotations
@@ -222,10 +222,16 @@ def create(store: Store, environment: str, now: datetime, document: CatalogDocum
     default = data.get("is_default")
     if default is not None and not isinstance(default, bool):
         raise InvalidInput("is_default must be true or false", field="is_default")
+    archived = body["status"] == "ARCHIVED"
+    if archived and default is True:
+        raise Conflict("a payment method registered ARCHIVED cannot be the customer's default", field="is_default")
     with config_change(store, environment, to_micros(now)) as change:
         _unique(change, body, body.get("reference"))
-        others = [r for r in change.resources.of_kind(KIND) if r.body.get("customer") == customer]
-        body["is_default"] = bool(default) or not others
+        # a customer's first method is its default, unless it is ARCHIVED (nobody's default): then
+        # the first one registered that is not
+        others = [r for r in change.resources.of_kind(KIND) if r.body.get("customer") == customer
+                  and r.body.get("status") != "ARCHIVED"]
+        body["is_default"] = not archived and (bool(default) or not others)
         row_id = f"{PREFIX}{secrets.token_hex(10)}"
         row = change.put(Resource(row_id, KIND, row_id, body, 0, 0))
         if body["is_default"]:

@@ -107,7 +107,11 @@ def test_catalog_apply_refuses_it_and_applies_nothing(cli: Cli) -> None:
                                                      ("--fraction", "0_5", "no '_'"),
                                                      ("--fraction", "0,5", "1.5, not 1,5"),
                                                      ("--min-expected", "1,000", "write 1000, not 1,000"),
-                                                     ("--min-expected", "1e400000", "out of range")])
+                                                     ("--min-expected", "1e400000", "out of range"),
+                                                     # the ASCII form is refused too: it is not offered as what to write
+                                                     ("--min-expected", "٠٠٧", "only the digits 0-9 (ASCII), and no "
+                                                                               "leading zeros: write 7, not 007"),
+                                                     ("--fraction", "٠,٥", "only the digits 0-9 (ASCII), and no ','")])
 def test_an_alert_rule_option_in_another_syntax_is_refused_naming_it(cli: Cli, option: str, value: str,
                                                                      why: str) -> None:
     options = {"--fraction": "0.5", option: value}

@@ -272,7 +272,8 @@ class MonthState:
     rows: int = 0
     unmatched: int = 0  # stored, not matched, not deleted: reprocessing could still bill them
     unfinalized: int = 0  # matched, not deleted, outside every final invoice's window
-    pending_backfills: int = 0  # pending backfills whose window overlaps the month: their close would bill it
+    pending_backfills: int = 0  # pending backfills starting before the month ends: their close would bill it
+    # or correct its final invoices (a close corrects every final invoice cut after the window's start)
     detached_as: str | None = None
 
     @property
@@ -307,9 +308,8 @@ def detach_month(store: Store, month: Month, environment: str = "live", dry_run:
         state.unmatched, state.unfinalized = connection.execute(
             text(_UNFINALIZED.format(table=month.name)), {"env": environment}).one()
         state.pending_backfills = connection.execute(text(
-            "SELECT count(*) FROM backfills WHERE environment = :env AND status = 'pending' "
-            "AND start_ts < :end AND end_ts > :start"),
-            {"env": environment, "start": month.start_us, "end": month.end_us}).scalar_one()
+            "SELECT count(*) FROM backfills WHERE environment = :env AND status = 'pending' AND start_ts < :end"),
+            {"env": environment, "end": month.end_us}).scalar_one()
         if dry_run or not state.settled:
             return state
         if connection.execute(text(f"SELECT to_regclass('{month.archive_name}') IS NOT NULL")).scalar_one():

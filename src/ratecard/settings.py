@@ -11,6 +11,9 @@ SINGLE_EVENT_LANE = "RATECARD_SINGLE_EVENT_LANE"
 # the numeric settings and the range each takes
 KNOBS = {"RATECARD_GROUP_COMMIT_MAX_EVENTS": (0, 5_000), "RATECARD_GROUP_COMMIT_MAX_WAIT_MS": (0, 100),
          "RATECARD_GROUP_COMMIT_WRITERS": (1, 8), "RATECARD_SWITCH_INTERVAL_MS": (0.05, 100)}
+# the numeric settings that count something (events, threads): whole numbers only (a committer of
+# int(0.5) = 0 events would never take a request)
+COUNTS = frozenset({"RATECARD_GROUP_COMMIT_MAX_EVENTS", "RATECARD_GROUP_COMMIT_WRITERS"})
 SWITCHES = {OPENTELEMETRY: False, SINGLE_EVENT_LANE: True}  # the on/off settings and their defaults
 
 
@@ -32,6 +35,8 @@ def knob(name: str, default: float) -> float:
         number = float(value)
     except ValueError:
         raise SystemExit(f"{name}={value!r} is not a number") from None
+    if name in COUNTS and not (number.is_integer() and low <= number <= high):
+        raise SystemExit(f"{name}={value!r} must be a whole number between {low:g} and {high:g}")
     if not low <= number <= high:
         raise SystemExit(f"{name}={value!r} must be between {low:g} and {high:g}")
     return number

@@ -64,12 +64,17 @@ def test_a_switch_set_to_neither_0_nor_1_stops_the_server_naming_it(tmp_path: Pa
 
 @pytest.mark.parametrize(("name", "setting", "said"), [
     ("RATECARD_OPENTELEMETRY", "true", "RATECARD_OPENTELEMETRY='true' must be 0 (off) or 1 (on)"),
-    ("RATECARD_SWITCH_INTERVAL_MS", "0", "RATECARD_SWITCH_INTERVAL_MS='0' must be between 0.05 and 100")])
+    ("RATECARD_SWITCH_INTERVAL_MS", "0", "RATECARD_SWITCH_INTERVAL_MS='0' must be between 0.05 and 100"),
+    # a count is whole: MAX_EVENTS=0.5 (not 0, so group commit stayed on) made a committer of int(0.5) = 0
+    # events, whose writer never took a request: every POST /v1/events waited for ever
+    ("RATECARD_GROUP_COMMIT_MAX_EVENTS", "0.5",
+     "RATECARD_GROUP_COMMIT_MAX_EVENTS='0.5' must be a whole number between 0 and 5000"),
+    ("RATECARD_GROUP_COMMIT_WRITERS", "1.5", "RATECARD_GROUP_COMMIT_WRITERS='1.5' must be a whole number between 1 and 8")])
 def test_serve_refuses_a_wrong_setting_before_it_starts_its_workers(tmp_path: Path, name: str, setting: str,
                                                                     said: str) -> None:
     """With several workers each would fail at start and be started again without end: `ratecard
     serve` reads the settings itself first, exits 2 and names the wrong one."""
-    env = {**os.environ, name: setting}
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("RATECARD_GROUP_COMMIT_")}, name: setting}
     env.pop("RATECARD_DATABASE_URL", None)
     done = subprocess.run([RATECARD, "serve", "--workers", "2", "--port", "1", "--db",
                            f"sqlite:///{tmp_path / 'serve.db'}"], env=env, capture_output=True, text=True, timeout=60)

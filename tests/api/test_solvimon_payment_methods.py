@@ -175,6 +175,24 @@ def test_payments_run_charges_the_stored_default(server: Live, stripe_standin: S
     assert [i["payment_method"] for i in stripe_standin.succeeded_charges()] == ["pm_card_stored", "pm_card_visa"]
 
 
+def test_a_method_registered_archived_is_nobodys_default(server: Live, stripe_standin: StripeStandIn) -> None:  # noqa: F811
+    """A method registered ARCHIVED (a card the customer has retired already) is not made the
+    default: asked for (`is_default: true`) it is refused 400 INVALID_OPERATION naming
+    is_default, nothing registered, as a PATCH of an ARCHIVED method is; as the customer's first
+    method it is registered, not the default, and the first ACTIVE one registered after it is."""
+    _drafts(server)
+    refused = server.http("POST", "/v1/payment-methods", json={
+        "customer_id": "acme", "integration_reference": "pm_card_old", "status": "ARCHIVED", "is_default": True})
+    assert refused.status_code == 400, refused.text
+    assert (refused.json()["code"], refused.json()["field"]) == ("INVALID_OPERATION", "is_default")
+    assert server.http("GET", "/v1/payment-methods").json()["data"] == []
+    old = server.http("POST", "/v1/payment-methods", json={
+        "customer_id": "acme", "integration_reference": "pm_card_old", "status": "ARCHIVED"})
+    assert (old.status_code, old.json()["status"], old.json()["is_default"]) == (201, "ARCHIVED", False), old.text
+    new = server.api(sv.PaymentMethodsApi).post_payment_methods(V, payment_method_create_request=_card("pm_card_new"))
+    assert (new.status, new.is_default) == ("ACTIVE", True)
+
+
 def test_an_archived_method_stays_archived_and_is_never_charged(server: Live, stripe_standin: StripeStandIn,  # noqa: F811
                                                                  capsys: pytest.CaptureFixture[str]) -> None:
     """ARCHIVED is final (as a method detached at Stripe cannot be attached again): a PATCH or PUT

@@ -14,11 +14,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from alembic import command
+from alembic.config import Config
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from ratecard.api.app import create_app
 from ratecard.store import open_store
+from ratecard.store.db import MIGRATIONS
 from ratecard.store.keys import create_key
 
 from ..conftest import _postgres_schema
@@ -147,6 +150,39 @@ def test_a_month_archived_in_another_schema_is_not_archived_here(postgres_url: s
         assert code == 1 and json.loads(out)["rejected"] == {"archived_period": 1}
 
 
+def test_a_table_named_like_an_archive_of_no_month_is_no_archived_month(postgres_url: str,  # noqa: F811
+                                                                        tmp_path: Path) -> None:
+    """A plain table an operator named events_archive_2031_13 (or _0000_01) is no archive: the
+    partitions listing, a new backfill and migration 0027 read past it, as the fingerprint reads
+    past a guard of such a name. Each was an internal error (month must be in 1..12)."""
+    url = at_head(postgres_url)
+    _january_billed_final(url, tmp_path)
+    store = open_store(url)
+    with store.engine.begin() as connection:
+        connection.execute(text("CREATE TABLE events_archive_2031_13 (note text)"))
+        connection.execute(text("CREATE TABLE events_archive_0000_01 (note text)"))
+    store.dispose()
+    code, out, err = _cli(url, "events", "partitions", "list", "--json")
+    assert code == 0, out + err
+    assert not [p for p in json.loads(out) if p["kind"] == "archived"]
+    code, out, err = _cli(url, "backfill", "create", "--from", "2031-02-01", "--to", "2031-02-10", "--id-only")
+    assert code == 0 and out.strip(), out + err
+    _detach_january(url)  # a real archive is listed as ever
+    code, out, err = _cli(url, "events", "partitions", "list", "--json")
+    assert code == 0, out + err
+    assert [p["name"] for p in json.loads(out) if p["kind"] == "archived"] == ["events_archive_2031_01"]
+    # migration 0027, which guards the months archived before it, reads past them too
+    store = open_store(url)
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with store.engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0026")
+        command.upgrade(config, "head")
+    store.dispose()
+    assert _archived(url) == "2031_01"
+
+
 @pytest.fixture
 def closed_backfill(postgres_url: str, tmp_path: Path) -> Iterator[tuple[str, str]]:  # noqa: F811
     """January billed final, then a backfill over 10-20 January (5 tokens more) closed: January's
@@ -181,7 +217,7 @@ def test_a_backfill_closed_over_a_month_since_archived_is_not_reverted(closed_ba
     before = _documents(url)
     code, out, err = _cli(url, "backfill", "revert", backfill)
     assert code == 2, out + err
-    assert "covers archived month(s) 2031-01" in out + err
+    assert "covers or precedes archived month(s) 2031-01" in out + err
     assert _documents(url) == before
     code, out, err = _cli(url, "backfill", "show", backfill, "--json")
     assert code == 0 and json.loads(out)["status"] == "closed", out + err
@@ -277,3 +313,55 @@ def test_sqlite_has_no_archived_months_and_takes_every_months_events(tmp_path: P
     with TestClient(create_app(url)) as client:
         one = client.post("/v1/events", headers={"X-API-KEY": key}, json=[_event("jan-api", "2031-01-31T23:59:59Z")])
         assert one.status_code == 200 and one.json()["stored"] == 1, one.text
+
+
+def _january_and_february_billed_final_february_archived(url: str, tmp_path: Path) -> None:
+    """January and February each billed on a final invoice; February then archived."""
+    _january_billed_final(url, tmp_path)
+    feb = _jsonl(tmp_path / "feb.jsonl", _event("feb-billed", "2031-02-05T00:00:00Z", tokens=20))
+    code, out, err = _cli(url, "events", "import", str(feb))
+    assert code == 0, out + err
+    assert _cli(url, "invoices", "generate", "--until", "2031-03-01")[0] == 0
+    store = open_store(url)
+    with store.engine.connect() as connection:
+        [draft] = connection.execute(text("SELECT draft_number FROM invoices WHERE status = 'draft'")).scalars().all()
+    store.dispose()
+    code, out, err = _cli(url, "invoices", "finalize", f"DRAFT-{draft}")
+    assert code == 0, out + err
+    code, out, err = _cli(url, "events", "partitions", "detach", "2031-02")
+    assert code == 0 and "events_archive_2031_02" in out, out + err
+
+
+def test_a_backfill_before_an_archived_month_is_refused(postgres_url: str, tmp_path: Path) -> None:  # noqa: F811
+    """Closing (or reverting) a backfill corrects every final invoice cut after its window starts:
+    over January with February archived, February's final invoice would be recomputed from the
+    events still attached (none: they are in the archive) and credited whole. A backfill whose
+    window starts before an archived month ends is refused, naming the month, as one over it is."""
+    url = at_head(postgres_url)
+    _january_and_february_billed_final_february_archived(url, tmp_path)
+    code, out, err = _cli(url, "backfill", "create", "--from", "2031-01-10", "--to", "2031-01-20", "--id-only")
+    assert code == 2, out + err
+    assert "archived month(s) 2031-02" in err and "events partitions attach" in err
+    assert _documents(url) == [("invoice", "final"), ("invoice", "final")]
+
+
+def test_a_month_a_pending_backfill_would_recompute_is_not_archived(postgres_url: str,  # noqa: F811
+                                                                    tmp_path: Path) -> None:
+    """A backfill pending over January would, once closed, correct February's final invoice too:
+    February cannot be archived while it is pending (nothing detached), as a month the backfill
+    overlaps cannot."""
+    url = at_head(postgres_url)
+    _january_billed_final(url, tmp_path)
+    code, out, err = _cli(url, "backfill", "create", "--from", "2031-01-10", "--to", "2031-01-20", "--id-only")
+    assert code == 0, out + err
+    feb = _jsonl(tmp_path / "feb.jsonl", _event("feb-billed", "2031-02-05T00:00:00Z", tokens=20))
+    assert _cli(url, "events", "import", str(feb))[0] == 0
+    assert _cli(url, "invoices", "generate", "--until", "2031-03-01")[0] == 0
+    store = open_store(url)
+    with store.engine.connect() as connection:
+        [draft] = connection.execute(text("SELECT draft_number FROM invoices WHERE status = 'draft'")).scalars().all()
+    store.dispose()
+    assert _cli(url, "invoices", "finalize", f"DRAFT-{draft}")[0] == 0
+    code, out, err = _cli(url, "events", "partitions", "detach", "2031-02")
+    assert code != 0 and "1 pending backfill(s)" in out + err, out + err
+    assert _archived(url) == ""

@@ -212,7 +212,7 @@ def test_a_month_is_archived_only_once_settled(postgres_url: str, tmp_path: Path
                             datetime(2031, 3, 10, tzinfo=UTC))
     store.dispose()
     code, out, err = _cli(url, "events", "partitions", "detach", "2031-01")
-    assert code == 1 and "1 pending backfill(s) overlap it" in err
+    assert code == 1 and "1 pending backfill(s) start before it ends" in err
     assert _cli(url, "backfill", "revert", pending["id"])[0] == 0
 
     code, out, _ = _cli(url, "events", "partitions", "detach", "2031-01")

@@ -256,3 +256,37 @@ def test_a_reader_sees_the_counts_the_flush_timer_is_still_writing(db_url: str, 
         assert read["totals"]["accepted"] == 7
     finally:
         store.dispose()
+
+
+
+def test_a_drop_rule_with_a_long_fraction_or_min_expected_is_refused_naming_the_option(db_url: str) -> None:
+    """The rule's fraction and min-expected are stored as written in 32-character columns: a number
+    of more digits was an internal error on PostgreSQL (value too long) and was stored on SQLite.
+    It is refused naming the option, exit 2, nothing stored; 20 digits are kept as written."""
+    import os
+
+    from ..e2e.harness import run_in_process
+
+    store, _ = workspace(db_url)
+    store.dispose()
+    env = {**{k: v for k, v in os.environ.items() if k != "RATECARD_DATABASE_URL"},
+           "RATECARD_NOW": "2026-11-26T00:00:00Z", "NO_COLOR": "1"}
+
+    def cli(*args: str) -> tuple[int, str, str]:
+        return run_in_process([*args, "--db", db_url], env, Path.cwd())
+
+    too_long = [("--fraction", "0.12345678901234567890123456789012345"),
+                ("--fraction", "1.00000000000000000000000000000000000"),
+                ("--min-expected", "1234567890123456789012345678901234567890")]
+    for option, value in too_long:
+        options = {"--fraction": "0.5", option: value}
+        code, _, err = cli("alerts", "rules", "add", "--kind", "drop", *(part for pair in options.items() for part in pair))
+        assert code == 2, err
+        assert f"{option}: " in err and "(at most 20 digits)" in err and "Traceback" not in err, err
+    code, out, _ = cli("alerts", "rules", "list", "--json")
+    assert (code, orjson.loads(out)) == (0, [])
+    code, out, err = cli("alerts", "rules", "add", "--kind", "drop", "--fraction", "0.12345678901234567890",
+                         "--min-expected", "12345678901234567890", "--json")
+    assert code == 0, err
+    rule = orjson.loads(out)
+    assert (rule["fraction"], rule["min_expected"]) == ("0.12345678901234567890", "12345678901234567890")

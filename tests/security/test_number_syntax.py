@@ -9,13 +9,12 @@ runs as a user would (tests.e2e.harness), the API in process (like tests/api).""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
 from ..api.conftest import Api
 from ..e2e.harness import Cli, assert_user_error
-from ..migrated import at_head
+from . import test_numbers
 from .test_api_hostile_money import _one_off_draft
 from .test_numbers import CATALOG, NOW, _event, _stored_ids
 
@@ -33,13 +32,7 @@ HOSTILE_CELLS = {
     "zeros": ("007", "no leading zeros"),
 }
 
-
-@pytest.fixture
-def cli(tmp_path: Path, db_url: str) -> Cli:
-    runner = Cli(tmp_path)
-    runner.db = at_head(db_url)
-    runner.now = NOW
-    return runner
+cli = test_numbers.cli  # the fixture: the CLI as a user runs it, on a fresh database (both stores) at NOW
 
 
 # ---------------------------------------------------------------- imports (CLI)
@@ -114,7 +107,11 @@ def test_catalog_apply_refuses_it_and_applies_nothing(cli: Cli) -> None:
                                                      ("--fraction", "0_5", "no '_'"),
                                                      ("--fraction", "0,5", "1.5, not 1,5"),
                                                      ("--min-expected", "1,000", "write 1000, not 1,000"),
-                                                     ("--min-expected", "1e400000", "out of range")])
+                                                     ("--min-expected", "1e400000", "out of range"),
+                                                     # the ASCII form is refused too: it is not offered as what to write
+                                                     ("--min-expected", "٠٠٧", "only the digits 0-9 (ASCII), and no "
+                                                                               "leading zeros: write 7, not 007"),
+                                                     ("--fraction", "٠,٥", "only the digits 0-9 (ASCII), and no ','")])
 def test_an_alert_rule_option_in_another_syntax_is_refused_naming_it(cli: Cli, option: str, value: str,
                                                                      why: str) -> None:
     options = {"--fraction": "0.5", option: value}

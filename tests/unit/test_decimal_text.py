@@ -25,6 +25,8 @@ HOSTILE = [
     ("١٢٣", "only the digits 0-9 (ASCII): write 123"),  # Arabic-Indic digits: Python's Decimal reads 123
     ("１２", "only the digits 0-9 (ASCII): write 12"),  # fullwidth digits: Python's Decimal reads 12
     ("٠.٥", "only the digits 0-9 (ASCII): write 0.5"),
+    ("٠٠٧", "only the digits 0-9 (ASCII), and no leading zeros: write 7, not 007"),  # not "write 007"
+    ("١,٥", "only the digits 0-9 (ASCII), and no ',' or space between digits"),  # not "write 1,5"
     ("१०", "only the digits 0-9"),  # Devanagari
     ("12\u00a0", "no spaces around"),  # a no-break space after
     (" 5", "no spaces around"),

@@ -32,12 +32,14 @@ def code_key(code: str) -> str:
 
 def _codes(coupons: Sequence[Coupon]) -> list[tuple[str, str]]:
     """(path, code) of every coupon's code and promotion code, in catalog order."""
-    named: list[tuple[str, str]] = []
-    for index, coupon in enumerate(coupons):
-        named.append((f"coupons[{index}].code", coupon.code))
-        named += [(f"coupons[{index}].promotion_codes[{p_index}].code", promotion.code)
-                  for p_index, promotion in enumerate(coupon.promotion_codes)]
-    return named
+    return [named for index, coupon in enumerate(coupons) for named in _coupon_codes(index, coupon)]
+
+
+def _coupon_codes(index: int, coupon: Coupon) -> list[tuple[str, str]]:
+    """(path, code) of the coupon's code and its promotion codes (the coupon at `index`)."""
+    return [(f"coupons[{index}].code", coupon.code),
+            *((f"coupons[{index}].promotion_codes[{p_index}].code", promotion.code)
+              for p_index, promotion in enumerate(coupon.promotion_codes))]
 
 
 def new_code_problems(before: Sequence[Coupon], after: Sequence[Coupon]) -> list[Found]:
@@ -125,10 +127,7 @@ def coupon_problems(coupons: Sequence[Coupon]) -> list[Found]:
     for index, coupon in enumerate(coupons):
         found += _bound(coupon.amount_off, f"coupons[{index}].amount_off")
         found += _bound(coupon.percent_off, f"coupons[{index}].percent_off")
-        named = [(f"coupons[{index}].code", coupon.code)]
-        named += [(f"coupons[{index}].promotion_codes[{p_index}].code", promotion.code)
-                  for p_index, promotion in enumerate(coupon.promotion_codes)]
-        for path, code in named:
+        for path, code in _coupon_codes(index, coupon):
             if code in seen:
                 found.append((path, f"{code!r} is already used by {seen[code]}"))
             seen.setdefault(code, path.removesuffix(".code"))

@@ -143,10 +143,14 @@ def _syntax_problem(text: str) -> str:
     if not text.isascii():
         if not any(c.isdigit() for c in text):
             return _SYNTAX
-        # the same digits in ASCII, when every other character is: what the user meant, to write instead
+        # the same digits in ASCII, when every other character is: what the user meant, to write
+        # instead when that is a number; else what is wrong with it too (not "write 007")
         ascii_digits = "".join(str(unicodedata.decimal(c)) if c.isdecimal() else c for c in text)
-        return (f"only the digits 0-9 (ASCII): write {ascii_digits}" if ascii_digits.isascii()
-                else "only the digits 0-9 (ASCII)")
+        if not ascii_digits.isascii():
+            return "only the digits 0-9 (ASCII)"
+        if DECIMAL_TEXT.fullmatch(ascii_digits):
+            return f"only the digits 0-9 (ASCII): write {ascii_digits}"
+        return f"only the digits 0-9 (ASCII), and {_syntax_problem(ascii_digits)}"
     if "_" in text:
         return "no '_' between digits: write 1000, not 1_000"
     if text.startswith("+"):

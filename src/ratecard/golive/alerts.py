@@ -24,7 +24,8 @@ from typing import Any
 import orjson
 
 from ..domain.instants import rfc3339_seconds, to_micros
-from ..domain.money import MoneyError, to_decimal
+from ..domain.money import Bound, MoneyError, exact_problem, to_decimal
+from ..domain.numbers import shown_number
 from ..store import Store
 from ..store.monitoring import (
     AlertRow,
@@ -93,9 +94,22 @@ def format_duration(seconds: int) -> str:
     return f"{seconds}s"
 
 
-def _decimal(text: str, option: str) -> Decimal:
+# --fraction and --min-expected are stored as written, in columns of 32 characters: a number of at
+# most this many digits (as written, trailing zeros included) fits in any form str() gives it
+MAX_STORED_DIGITS = 20
+
+
+def _stored_problem(number: Decimal) -> str | None:
+    """Why a number cannot be kept as a rule's fraction or min-expected (a sentence), or None."""
+    problem = exact_problem(number)
+    if problem is None and len(number.as_tuple().digits) > MAX_STORED_DIGITS:
+        problem = f"{shown_number(number)} has too many digits (at most {MAX_STORED_DIGITS} digits)"
+    return problem
+
+
+def _decimal(text: str, option: str, bound: Bound = exact_problem) -> Decimal:
     try:
-        return to_decimal(text)
+        return to_decimal(text, bound=bound)
     except MoneyError as exc:
         raise RuleError(f"{option}: {exc}") from None
 
@@ -124,7 +138,7 @@ def create_rule(store: Store, environment: str, now: datetime, *, kind: str, cus
         raise RuleError("--hours belongs to silence rules; a drop rule takes --window and --baseline")
     if fraction is None:
         raise RuleError("--fraction is required for a drop rule (e.g. 0.5: alert below half the baseline rate)")
-    share = _decimal(fraction, "--fraction")
+    share = _decimal(fraction, "--fraction", _stored_problem)
     if not 0 < share <= 1:
         raise RuleError(f"--fraction: {fraction} must be more than 0 and at most 1")
     span = parse_duration(window or "1h", "--window")
@@ -132,7 +146,7 @@ def create_rule(store: Store, environment: str, now: datetime, *, kind: str, cus
     if base < span:
         raise RuleError(f"--baseline {format_duration(base)} must be at least as long as --window "
                         f"{format_duration(span)}")
-    least = DEFAULT_MIN_EXPECTED if min_expected is None else _decimal(min_expected, "--min-expected")
+    least = DEFAULT_MIN_EXPECTED if min_expected is None else _decimal(min_expected, "--min-expected", _stored_problem)
     if least < 0:
         raise RuleError(f"--min-expected: {min_expected} must not be negative")
     values.update(window_seconds=span, baseline_seconds=base, fraction=str(share), min_expected=str(least))

@@ -36,8 +36,8 @@ def open_backfill(store: Store, start: datetime, end: datetime, now: datetime, e
         raise InvalidInput(f"{end.isoformat()} must be after the window's start {start.isoformat()} "
                            "(the window is [from, to))", field="to")
     start_ts, end_ts = to_micros(start), to_micros(end)
-    # its close would recompute those months' final invoices without their archived events
-    _refuse_archived(store, start_ts, end_ts, "backfilling it")
+    # its close would recompute the final invoices of those months without their archived events
+    _refuse_archived(store, start_ts, "backfilling it")
     same = _pending_twin(store, environment, start_ts, end_ts, customer, replace)
     if same is not None:
         return {**describe(same), "created": False}
@@ -87,27 +87,37 @@ def _run(action: Any, store: Store, backfill_id: str, now: datetime, environment
 
 def close(store: Store, backfill_id: str, now: datetime, environment: str = "live") -> dict[str, Any]:
     """Bill a pending backfill: its events become billable, drafts are refreshed, each changed final invoice
-    gets a credit note and a replacement. Closing twice moves nothing."""
+    gets a credit note and a replacement. Closing twice moves nothing. Refused while a month from its
+    window's start on is archived (see _refuse_archived)."""
+    try:
+        backfill = get_backfill(store, environment, backfill_id)
+    except BackfillNotFound as exc:
+        raise NotFound(str(exc)) from None
+    _refuse_archived(store, backfill.start_ts, "closing this backfill")
     return _run(close_backfill, store, backfill_id, now, environment)
 
 
 def revert(store: Store, backfill_id: str, now: datetime, environment: str = "live") -> dict[str, Any]:
-    """Undo a pending or closed backfill; invoices are brought up to date again. A closed one whose
-    window covers a month archived since is refused: bringing that month's final invoices up to
-    date would recompute them from the events still attached, none of the month's, and credit it
-    whole (a pending one billed nothing: it just ends)."""
+    """Undo a pending or closed backfill; invoices are brought up to date again. A closed one is
+    refused while a month from its window's start on is archived: bringing that month's final
+    invoices up to date would recompute them from the events still attached, none of the month's,
+    and credit it whole (a pending one billed nothing: it just ends)."""
     try:
         backfill = get_backfill(store, environment, backfill_id)
     except BackfillNotFound as exc:
         raise NotFound(str(exc)) from None
     if backfill.status == CLOSED:
-        _refuse_archived(store, backfill.start_ts, backfill.end_ts, "reverting this backfill")
+        _refuse_archived(store, backfill.start_ts, "reverting this backfill")
     return _run(revert_backfill, store, backfill_id, now, environment)
 
 
-def _refuse_archived(store: Store, start_ts: int, end_ts: int, action: str) -> None:
-    """Conflict when [start_ts, end_ts) covers an archived month (PostgreSQL's partitions)."""
-    archived = [month.label for month in archived_months(store) if month.start_us < end_ts and start_ts < month.end_us]
+def _refuse_archived(store: Store, start_ts: int, action: str) -> None:
+    """Conflict when a month that ends after `start_ts`, a backfill window's start, is archived
+    (PostgreSQL's partitions): closing or reverting the backfill corrects every final invoice cut
+    after its start, in the window or after it, from the events attached, and an archived month
+    has none attached any more (its final invoice would be credited whole)."""
+    archived = [month.label for month in archived_months(store) if start_ts < month.end_us]
     if archived:
-        raise Conflict(f"the window covers archived month(s) {', '.join(archived)} (detached from events); "
-                       f"attach the archive again before {action} (`ratecard events partitions attach YYYY-MM`)")
+        raise Conflict(f"the window covers or precedes archived month(s) {', '.join(archived)} (detached from "
+                       f"events), whose final invoices it would correct; attach the archive again before {action} "
+                       "(`ratecard events partitions attach YYYY-MM`)")

@@ -7,9 +7,10 @@ Rules (docs/scaling.md, "Monthly partitions"):
 - `detach YYYY-MM` archives a month only once it is settled: it has ended, and none of the live
   environment's events in it could still change an invoice: none unmatched (reprocessing could
   bill them) and every matched one inside a service window a final invoice billed (the test that
-  flags an arriving event late), and no pending backfill overlaps it. Sandbox events are test
-  data: they go with the archive. A backfill cannot be opened over an archived month
-  (services/backfills.py): its close would recompute final invoices without the archived events.
+  flags an arriving event late), and no pending backfill starts before it ends (its close corrects
+  every final invoice cut after its start). Sandbox events are test data: they go with the
+  archive. A backfill cannot be opened, closed or reverted over or before an archived month
+  (services/backfills.py): that would recompute its final invoices without the archived events.
 - `attach YYYY-MM` undoes a detach: the archive becomes the month's partition again and the
   guard is dropped, in one transaction, so the month takes events again only once its rows are
   back. Events of the month stored in the default partition before the guard existed move into
@@ -102,8 +103,8 @@ def detach_partition(store: Store, label: str, now: datetime, dry_run: bool = Fa
         reasons.append(f"{state.unfinalized} matched event(s) are in periods no final invoice has billed yet "
                        "(finalize those invoices first)")
     if state.pending_backfills:
-        reasons.append(f"{state.pending_backfills} pending backfill(s) overlap it: closing them would bill it "
-                       "(close or revert them first)")
+        reasons.append(f"{state.pending_backfills} pending backfill(s) start before it ends: closing them would bill "
+                       "it or correct its final invoices (close or revert them first)")
     document = {"month": month.label, "partition": month.name, "rows": state.rows, "settled": state.settled,
                 "unmatched": state.unmatched, "unfinalized": state.unfinalized,
                 "pending_backfills": state.pending_backfills, "dry_run": dry_run,

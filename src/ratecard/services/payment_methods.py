@@ -17,8 +17,8 @@ customer's own default (`unusable`).
 
 Rules: the customer must be collected through Stripe (its catalog entry has `stripe_customer_id`);
 the provider id is `integration_details.stripe.payment_method_id` or `integration_reference`, and is
-unique per environment, as is `reference`. A customer's first method becomes its default; making
-one default clears the flag on its others.
+unique per environment, as is `reference`. A customer's first method that is not ARCHIVED becomes
+its default; making one default clears the flag on its others.
 """
 
 from __future__ import annotations
@@ -227,7 +227,10 @@ def create(store: Store, environment: str, now: datetime, document: CatalogDocum
     _not_archived_default(body, default, "this method")
     with config_change(store, environment, to_micros(now)) as change:
         _unique(change, body, body.get("reference"))
-        others = [r for r in change.resources.of_kind(KIND) if r.body.get("customer") == customer]
+        # a customer's first method is its default, unless it is ARCHIVED (nobody's default): then
+        # the first one registered that is not
+        others = [r for r in change.resources.of_kind(KIND) if r.body.get("customer") == customer
+                  and r.body.get("status") != "ARCHIVED"]
         body["is_default"] = body["status"] != "ARCHIVED" and (bool(default) or not others)
         row_id = f"{PREFIX}{secrets.token_hex(10)}"
         row = change.put(Resource(row_id, KIND, row_id, body, 0, 0))

@@ -135,10 +135,9 @@ def list_partitions(store: Store, exact: bool = False) -> list[Partition]:
     with store.engine.connect() as connection:
         for name, bound, estimate, size, attached in connection.execute(query):
             if name.startswith(ARCHIVE_PREFIX):
-                if attached:
-                    continue
-                year, month = name.removeprefix(ARCHIVE_PREFIX).split("_")
-                span = Month(int(year), int(month))
+                span = _named_month(name.removeprefix(ARCHIVE_PREFIX))
+                if attached or span is None:
+                    continue  # an archive of no month (an operator's own events_archive_2031_13): not ours
                 kind, start, end, label = "archived", span.start_us, span.end_us, span.label
             elif not attached:
                 continue  # a table of that name outside the scheme: not ours to show
@@ -171,14 +170,20 @@ def archived_months(store: Store) -> list[Month]:
     with store.engine.connect() as connection:
         names = connection.execute(query).scalars().all()
         guarded = _guarded_months(connection.execute(text(f"SELECT {ARCHIVED_FIGURE}")).scalar_one())
-    return sorted({*(Month(int(name[-7:-3]), int(name[-2:])) for name in names), *guarded})
+    archived = (_named_month(name.removeprefix(ARCHIVE_PREFIX)) for name in names)
+    return sorted({*(month for month in archived if month is not None), *guarded})
+
+
+def _named_month(suffix: str) -> Month | None:
+    """The month a table's or a guard's name ends with ('2031_01'); None when that is no month (a
+    look-alike name an operator gave their own table or constraint: '2031_13', 'manual')."""
+    return Month.parse(suffix.replace("_", "-")) if re.fullmatch(r"\d{4}_\d{2}", suffix) else None
 
 
 def _guarded_months(figure: str | None) -> list[Month]:
     """The months an ARCHIVED_FIGURE names ('' or None: none); a look-alike constraint name that
-    is no month (an operator's own, '2031_13', 'manual') names none."""
-    found = (Month.parse(part.replace("_", "-")) if re.fullmatch(r"\d{4}_\d{2}", part) else None
-             for part in (figure or "").split(","))
+    is no month names none."""
+    found = (_named_month(part) for part in (figure or "").split(","))
     return [month for month in found if month is not None]
 
 
@@ -267,7 +272,8 @@ class MonthState:
     rows: int = 0
     unmatched: int = 0  # stored, not matched, not deleted: reprocessing could still bill them
     unfinalized: int = 0  # matched, not deleted, outside every final invoice's window
-    pending_backfills: int = 0  # pending backfills whose window overlaps the month: their close would bill it
+    pending_backfills: int = 0  # pending backfills starting before the month ends: their close would bill it
+    # or correct its final invoices (a close corrects every final invoice cut after the window's start)
     detached_as: str | None = None
 
     @property
@@ -302,9 +308,8 @@ def detach_month(store: Store, month: Month, environment: str = "live", dry_run:
         state.unmatched, state.unfinalized = connection.execute(
             text(_UNFINALIZED.format(table=month.name)), {"env": environment}).one()
         state.pending_backfills = connection.execute(text(
-            "SELECT count(*) FROM backfills WHERE environment = :env AND status = 'pending' "
-            "AND start_ts < :end AND end_ts > :start"),
-            {"env": environment, "start": month.start_us, "end": month.end_us}).scalar_one()
+            "SELECT count(*) FROM backfills WHERE environment = :env AND status = 'pending' AND start_ts < :end"),
+            {"env": environment, "end": month.end_us}).scalar_one()
         if dry_run or not state.settled:
             return state
         if connection.execute(text(f"SELECT to_regclass('{month.archive_name}') IS NOT NULL")).scalar_one():

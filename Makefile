@@ -9,6 +9,9 @@ UV := $(BIN)/uv
 STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 DEMO_DB ?= sqlite:///$(CURDIR)/demo.db
+# the demo's clock, pinned like the README tour's (2026-12-02T09:00:00Z) and before it: events the
+# demo stores were received before the tour computes and finalizes invoices, on any day it is run
+DEMO_NOW ?= 2026-12-01T12:00:00Z
 # the suite on every core (the tests are independent: a temporary folder and a PostgreSQL schema each)
 PYTEST_WORKERS ?= auto
 
@@ -42,10 +45,11 @@ demo: $(STAMP)
 	rm -f demo.db demo.db-wal demo.db-shm
 	$(BIN)/python examples/generate_events.py --catalog examples/catalog.yaml --out examples/events.jsonl \
 		--month 2026-10 --with-problems
-	$(BIN)/ratecard demo --examples examples --db $(DEMO_DB)
+	RATECARD_NOW=$(DEMO_NOW) $(BIN)/ratecard demo --examples examples --db $(DEMO_DB)
 	@# the go-live toolkit on the demo: a legacy export with known differences, every cause named
 	$(BIN)/python examples/make_legacy.py --db $(DEMO_DB) --out examples/legacy.csv
-	$(BIN)/ratecard reconcile examples/legacy.csv --db $(DEMO_DB) --out demo-reconcile.html; test $$? -le 1
+	RATECARD_NOW=$(DEMO_NOW) $(BIN)/ratecard reconcile examples/legacy.csv --db $(DEMO_DB) --out demo-reconcile.html; \
+		test $$? -le 1
 	@# last: how to look at all this in the console (the demo user was made by `ratecard demo`)
 	@echo
 	@echo 'Open the console on the demo data:'

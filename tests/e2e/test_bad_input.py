@@ -525,3 +525,21 @@ def test_demo_with_a_wrong_examples_folder_leaves_no_empty_database_behind(cli: 
     refused = cli("demo", "--examples", cli.folder / "nowhere", db="sqlite:///demo.db")
     assert_user_error(refused, 2, "nowhere", "not a folder")
     assert not (cli.folder / "demo.db").exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# free text kept with what it names
+
+
+def test_a_key_name_or_a_cohort_description_too_long_is_refused_on_both_stores(cli: Cli, db_url: str) -> None:
+    """A key's name fits its column (200 characters; PostgreSQL once answered a longer one with an
+    internal error, SQLite kept 100,000 characters) and a cohort's description is bounded too."""
+    assert_user_error(cli("keys", "create", "--name", "k" * 201, db=db_url), 2, "--name", "200")
+    cli.ok("keys", "create", "--name", "k" * 200, db=db_url)
+    assert [key["name"] for key in cli.ok("keys", "list", "--json", db=db_url).json()] == ["k" * 200]
+
+    refused = cli("cohort", "create", "pilot", "--description", "d" * 2001, db=db_url)
+    assert_user_error(refused, 2, "--description", "2000")
+    assert_user_error(cli("cohort", "create", "pilot", "--description", "one\x1b[2Jtwo", db=db_url),
+                      2, "--description")
+    cli.ok("cohort", "create", "pilot", "--description", "d" * 2000, db=db_url)

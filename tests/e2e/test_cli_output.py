@@ -11,6 +11,7 @@ import subprocess
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from .harness import CATALOG, NOW, RATECARD, Cli, assert_user_error
 
@@ -151,3 +152,39 @@ def test_export_help_speaks_ratecards_own_terms(cli: Cli) -> None:
     text = " ".join(shown.out.split())  # the help is wrapped at the terminal's width
     assert "contract" not in text.lower(), str(shown)
     assert "invoices show --json" in text and "CSV" in text, str(shown)
+
+
+def _group_paths() -> list[list[str]]:
+    """Every command group, as typed: [] for `ratecard` itself, ["events"], ["events", "partitions"]…"""
+    import typer
+
+    from ratecard.cli import app
+
+    paths: list[list[str]] = []
+
+    def walk(command: Any, path: list[str]) -> None:
+        commands = getattr(command, "commands", None)  # a group (Typer's own click)
+        if isinstance(commands, dict):
+            paths.append(path)
+            for name, sub in commands.items():
+                walk(sub, [*path, name])
+
+    walk(typer.main.get_command(app), [])
+    return paths
+
+
+def test_each_command_of_a_group_help_is_summed_up_in_one_paragraph(cli: Cli) -> None:
+    """A group's help lists its commands with the first paragraph of each one's help: on a terminal
+    wide enough for the longest, every summary is one row, never broken where its docstring's
+    source line happened to end (`ratecard --help` once showed "…issued since" / "promotion with…")."""
+    cli.env["COLUMNS"] = "400"
+    broken = []
+    for path in _group_paths():
+        shown = cli.ok(*path, "--help", db=False)
+        panel = shown.out.split("Commands")[-1]
+        rows = [line for line in panel.splitlines() if line.startswith("│")]
+        assert rows, str(shown)
+        broken += [f"{' '.join(['ratecard', *path])}: {line.strip('│ ')}" for line in rows if line.startswith("│  ")]
+    assert len(_group_paths()) > 10 and not broken, "summaries broken over several rows:\n" + "\n".join(broken)
+    top = cli.ok("--help", db=False)
+    assert "list the final invoices issued since promotion with the corrections they need" in top.out, str(top)

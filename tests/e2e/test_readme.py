@@ -23,6 +23,7 @@ A failure names the command, the exit code expected and got, and the command's s
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -104,10 +105,12 @@ def demo_recipe(folder: Path) -> list[str]:
     makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
     demo_db = re.search(r"^DEMO_DB \?= (.+)$", makefile, re.MULTILINE)
     assert demo_db, "the Makefile no longer sets DEMO_DB: the README's tour relies on demo.db"
+    demo_now = re.search(r"^DEMO_NOW \?= (.+)$", makefile, re.MULTILINE)
+    assert demo_now, "the Makefile no longer sets DEMO_NOW: the demo's clock must not run ahead of the tour's"
     recipe = re.search(r"^demo:.*\n((?:\t.*\n)+)", makefile, re.MULTILINE)
     assert recipe, "the Makefile has no demo target"
     joined = recipe.group(1).replace("\\\n", " ")
-    variables = {"BIN": str(BIN), "CURDIR": str(folder), "DEMO_DB": demo_db.group(1)}
+    variables = {"BIN": str(BIN), "CURDIR": str(folder), "DEMO_DB": demo_db.group(1), "DEMO_NOW": demo_now.group(1)}
     commands = []
     for raw in joined.splitlines():
         line = raw.strip()
@@ -159,7 +162,8 @@ def test_demo_recipe_runs_with_this_environment(tmp_path: Path) -> None:
     """Cheap guard: the demo recipe still parses, and runs nothing but this venv's python and ratecard."""
     commands = demo_recipe(tmp_path)
     assert commands, "the demo recipe is empty"
-    programs = {shlex.split(command)[0] for command in commands}
+    # the program is the first word that is not a variable assignment (RATECARD_NOW=… ratecard demo)
+    programs = {next(word for word in shlex.split(command) if not re.match(r"\w+=", word)) for command in commands}
     assert programs <= {"rm", "echo", str(BIN / "python"), str(BIN / "ratecard")}, programs
 
 
@@ -225,3 +229,11 @@ def test_readme_tour_runs_as_written(tmp_path: Path) -> None:
             stdout = (logs / f"{index}.out").read_text(errors="replace")
             pytest.fail(f"{where}exited {code}, the README says {command.expected}\n--- stderr ---\n{stderr[-3000:]}"
                         f"\n--- stdout (end) ---\n{stdout[-1500:]}")
+
+    # every event the tour bills arrived before its invoice was computed: none is late (make demo's
+    # clock must not run ahead of the tour's pinned "now", or finalizing flags billed events late)
+    late = subprocess.run([str(BIN / "ratecard"), "events", "list", "--late", "--limit", "0", "--json"], cwd=folder,
+                          env=env | {"RATECARD_DATABASE_URL": "sqlite:///demo.db"}, capture_output=True, text=True,
+                          timeout=TIMEOUT_SECONDS)
+    assert late.returncode == 0, late.stderr
+    assert [event["id"] for event in json.loads(late.stdout)] == [], "events the tour billed are listed as late"

@@ -12,6 +12,7 @@ database layers under them) are imported by the verb that runs.
 
 from __future__ import annotations
 
+import inspect
 import os
 import sys
 
@@ -62,6 +63,23 @@ app.add_typer(users.app, name="users")
 app.add_typer(payments.app, name="payments")
 app.add_typer(entitlements.app, name="entitlements")
 app.add_typer(rollups.app, name="rollups")
+
+
+def _summaries_on_one_line(group: typer.Typer) -> None:
+    """A group's help lists each command with the first paragraph of its docstring, where Typer's
+    rich help keeps the docstring's line breaks: a summary would break where its source line ended
+    (`rollback`: "…issued since" / "promotion with…"). Give every command that first paragraph as
+    one line, for the terminal to wrap; the command's own --help is unchanged."""
+    for info in group.registered_commands:
+        if info.short_help is None and info.callback is not None:
+            doc = inspect.getdoc(info.callback) or ""
+            info.short_help = " ".join(doc.split("\n\n")[0].split()) or None
+    for sub in group.registered_groups:
+        if sub.typer_instance is not None:
+            _summaries_on_one_line(sub.typer_instance)
+
+
+_summaries_on_one_line(app)
 
 
 def _arguments_of(argv: list[str]) -> frozenset[str]:

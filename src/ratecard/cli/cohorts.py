@@ -29,9 +29,12 @@ def _when(micros: int | None) -> str:
     return "" if micros is None else from_micros(micros).strftime("%Y-%m-%d %H:%M UTC")
 
 
+DescriptionOption = Annotated[str | None, typer.Option(
+    "--description", help="A note shown with the cohort (one line, at most 2000 characters).")]
+
+
 @cohort_app.command("create")
-def cohort_create(name: str, description: Annotated[str | None, typer.Option("--description")] = None,
-                  db: DbOption = None) -> None:
+def cohort_create(name: str, description: DescriptionOption = None, db: DbOption = None) -> None:
     """Create an empty cohort."""
     from ..services.cohorts import create_cohort
 

@@ -13,11 +13,12 @@ from .console import Table, out, say
 app = typer.Typer(help="API keys, one environment each (sandbox or live).", no_args_is_help=True)
 
 EnvOption = Annotated[str, typer.Option("--env", help="sandbox | live")]
+NameOption = Annotated[str | None, typer.Option("--name", help="A label shown by `keys list` (at most 200 characters).")]
 
 
 @app.command("create")
-def create(env: EnvOption = "sandbox", name: Annotated[str | None, typer.Option("--name")] = None,
-           db: DbOption = None, json_output: JsonOption = False) -> None:
+def create(env: EnvOption = "sandbox", name: NameOption = None, db: DbOption = None,
+           json_output: JsonOption = False) -> None:
     """Create an API key. It is shown once, on the last line; only its hash is stored."""
     from ..services import keys
 

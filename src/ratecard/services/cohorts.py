@@ -19,6 +19,8 @@ from .catalog import current_catalog, invoice_prefix
 from .errors import Conflict, InvalidInput, NotFound
 from .reconcile import read_legacy_export
 
+MAX_DESCRIPTION = 2000  # a sentence or two, shown on the cohort's page
+
 # golive.cohorts raises one error class for every refusal; those about a cohort's state are conflicts,
 # and a missing cohort is checked here first so that it is reported as NotFound.
 
@@ -38,6 +40,12 @@ def _existing(store: Store, environment: str, name: str, *, adding: bool = False
 
 def create_cohort(store: Store, name: str, now: datetime, environment: str = "live",
                   description: str | None = None) -> None:
+    if description is not None:
+        if len(description) > MAX_DESCRIPTION:
+            raise InvalidInput(f"a cohort description must be at most {MAX_DESCRIPTION} characters "
+                               f"(this one has {len(description)})", field="description")
+        if not description.isprintable():  # shown as typed: no control characters, no line breaks
+            raise InvalidInput("a cohort description must be printable text on one line", field="description")
     try:
         create(store, environment, name, description, now)
     except CohortError as exc:

@@ -10,6 +10,8 @@ from ..store import Store
 from ..store.keys import ENVIRONMENTS, ApiKey, authenticate, create_key, list_keys, revoke_key
 from .errors import InvalidInput, NotFound
 
+MAX_KEY_NAME = 200  # the stored column's width
+
 
 def check_environment(environment: str, field: str = "env") -> None:
     if environment not in ENVIRONMENTS:
@@ -19,6 +21,11 @@ def check_environment(environment: str, field: str = "env") -> None:
 def create(store: Store, environment: str, now: datetime, name: str | None = None) -> dict[str, Any]:
     """A new key: {"id", "environment", "name", "key"}; `key` is the secret, never retrievable again."""
     check_environment(environment)
+    if name is not None and len(name) > MAX_KEY_NAME:
+        raise InvalidInput(f"a key's name must be at most {MAX_KEY_NAME} characters (this one has {len(name)})",
+                           field="name")
+    if name is not None and not name.isprintable():
+        raise InvalidInput("a key's name must be printable text on one line", field="name")
     key, token = create_key(store, environment, to_micros(now), name)
     return {"id": key.id, "environment": key.environment, "name": key.name, "key": token}
 

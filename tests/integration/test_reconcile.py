@@ -198,3 +198,26 @@ def test_tax_rate_and_tax_rounding(db_url: str, tmp_path: Path) -> None:
     result = _run(store, catalog, _write(tmp_path / "rate.csv", rows))
     taxes = [d for d in result.differences if d.field == "tax"]
     assert len(taxes) == 1 and taxes[0].cause == "tax_rate" and taxes[0].detail["legacy_rate"] == "20"
+
+
+def test_a_line_in_another_currency_is_a_currency_difference_never_a_match(db_url: str, tmp_path: Path) -> None:
+    """The legacy system bills a line in USD where ratecard bills EUR: the same figure is no match
+    (19.00 USD is not 19.00 EUR) and another figure is no amount difference either; each is one
+    difference of cause `currency`, naming both currencies, and the money at stake is ratecard's
+    whole line. The line's tax is not compared across currencies."""
+    store, catalog = _setup(db_url, tmp_path)
+    rows = [{**row, "currency": "EUR"} for row in _legacy_rows(store)]
+    base = _find(rows, "base", "2026-02-01")
+    base["currency"] = "usd"
+    storage = _find(rows, "storage", "2026-01-15")
+    storage.update(currency="USD", amount=f"{D(storage['amount']) + 1}", tax="0.01")
+    result = _run(store, catalog, _write(tmp_path / "legacy.csv", rows))
+    found = {(d.code, d.service_start.isoformat(), d.field): d for d in result.differences}
+    assert set(found) == {("base", "2026-02-01", "currency"), ("storage", "2026-01-15", "currency")}
+    difference = found[("base", "2026-02-01", "currency")]
+    assert (difference.cause, difference.currency) == ("currency", "EUR")
+    assert difference.as_dict()["legacy_currency"] == "USD" and difference.as_dict()["delta"] is None
+    assert result.summary()["by_cause"]["currency"]["count"] == 2
+    from ratecard.golive.report import to_html
+
+    assert "another currency" in to_html(result)

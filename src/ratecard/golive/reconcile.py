@@ -13,6 +13,8 @@ by re-running ratecard's own rating with one thing changed at a time:
 - discount: a legacy line lower than ours by exactly a discount ratecard shows as a line of its
   own for that period (the legacy system netted it into the charge); that discount line, absent
   from the legacy export, has the same cause.
+- currency: the legacy line is in another currency than ratecard's (its figures are not
+  compared: 19.00 USD is neither 19.00 EUR nor an amount difference of it);
 - cap: a cap (`maximum`) applied on one side and not the other: a legacy line lower than ours by
   exactly ratecard's cap line (netted into the charge), a legacy charge capped at the maximum
   without proration, a cap line of ratecard's the legacy export lacks, or a legacy cap line
@@ -52,11 +54,11 @@ from ..store.invoices import ONE_OFF, billed_lines, draft_reference
 from ..store.usage import Window, aggregate_usage
 from .legacy import LegacyLine, dimension_text
 
-CAUSES = ("missing_in_legacy", "missing_in_ratecard", "aggregation", "tier_model", "override",
+CAUSES = ("missing_in_legacy", "missing_in_ratecard", "currency", "aggregation", "tier_model", "override",
           "filter_default_price", "tax_rate", "tax_rounding", "period_boundary", "discount", "cap", "rounding",
           "unexplained")
 MAX_PLAUSIBLE_TAX_RATE = Decimal(50)
-FIELD_ORDER = {"line": 0, "quantity": 1, "amount": 2, "tax": 3}
+FIELD_ORDER = {"line": 0, "currency": 0, "quantity": 1, "amount": 2, "tax": 3}
 ALTERNATIVE_AGGREGATIONS = ("sum", "max", "min", "count", "unique_count", "latest")
 Key = tuple[str, str, date]
 # lines are matched on the key plus the filter and group of a charge priced per dimension
@@ -95,7 +97,7 @@ class Difference:
     customer: str
     code: str
     service_start: date
-    field: str  # line | quantity | amount | tax
+    field: str  # line | currency | quantity | amount | tax
     ratecard: Decimal | None
     legacy: Decimal | None
     cause: str
@@ -106,7 +108,7 @@ class Difference:
 
     @property
     def delta(self) -> Decimal | None:
-        if self.ratecard is None or self.legacy is None:
+        if self.ratecard is None or self.legacy is None or self.field == "currency":  # no delta across currencies
             return None
         return self.legacy - self.ratecard
 
@@ -115,6 +117,8 @@ class Difference:
         """What the difference is worth: |delta| of money fields, the whole line when missing."""
         if self.field == "quantity":
             return Decimal(0)
+        if self.field == "currency":  # ratecard's whole line, in ratecard's currency
+            return abs(self.ratecard or Decimal(0))
         if self.delta is not None:
             return abs(self.delta)
         return abs(self.ratecard if self.ratecard is not None else self.legacy or Decimal(0))
@@ -232,7 +236,14 @@ def reconcile(store: Store, catalog: Catalog, legacy: Sequence[LegacyLine], envi
                                                   {"ratecard": "no cap line"} if capping else {},
                                                   line.currency), line))
             continue
-        pairs.append((_merge_ours(mine), _merge_theirs(theirs)))
+        merged = _merge_ours(mine)
+        foreign = sorted({line.currency for line in theirs if line.currency and line.currency != merged.currency})
+        if foreign:  # not comparable: neither a match nor an amount difference
+            differences.append(_on(Difference(*key[:3], "currency", merged.amount,
+                                              sum((line.amount for line in theirs), Decimal(0)), "currency",
+                                              {"legacy_currency": ", ".join(foreign)}, merged.currency), merged))
+            continue
+        pairs.append((merged, _merge_theirs(theirs)))
     differences += finder.explain(pairs)
     differences += finder.explain_tax(pairs)
     for difference in differences:

@@ -17,6 +17,7 @@ file, line and column, never guessed.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import re
 from dataclasses import dataclass
@@ -154,9 +155,11 @@ def _json_rows(path: Path, text: str) -> list[tuple[int, dict[str, Any]]]:
 
 
 def _csv_rows(path: Path, text: str, mapping: Mapping) -> list[tuple[int, dict[str, Any]]]:
-    reader = csv.DictReader(text.splitlines())
+    # only CR and LF end a record (never U+2028, NEL or a form feed in a cell, which str.splitlines
+    # would split on); a quoted cell may hold line breaks, and a row is named by the line it starts on
+    reader = csv.reader(io.StringIO(text, newline=""))
     try:
-        header = reader.fieldnames or []
+        header = next(reader, [])
     except csv.Error:
         raise LegacyFileError(f"{path}: line 1: the header is not CSV") from None
     for field in REQUIRED:
@@ -169,18 +172,23 @@ def _csv_rows(path: Path, text: str, mapping: Mapping) -> list[tuple[int, dict[s
     # ratecard's own export put a `'` before a text a spreadsheet would run as a formula (a
     # customer reference such as "=acme" or "@acme"): read without it, it matches its own lines
     own_export = {"number", "subtotal", "total", "customer", "code"} <= set(header) and not mapping.columns
+    position = {name: index for index, name in enumerate(header)}  # a repeated name: its last column
+    columns = [(field, position.get(mapping.column(field))) for field in FIELDS]
     by_ratecard_name = []
-    rows = enumerate(reader, start=2)
     while True:
+        number = reader.line_num + 1
         try:
-            number, row = next(rows)
+            cells = next(reader)
         except StopIteration:
             break
         except csv.Error:
             # a cell over the csv module's limit: say so, with the line (not the library's words)
-            raise LegacyFileError(f"{path}: line {reader.reader.line_num}: a cell is longer than "
+            raise LegacyFileError(f"{path}: line {number}: a cell is longer than "
                                   f"{csv.field_size_limit()} characters, or is not CSV") from None
-        values = {field: row.get(mapping.column(field)) for field in FIELDS}
+        if not cells:  # a blank line
+            continue
+        values: dict[str, Any] = {field: cells[index] if index is not None and index < len(cells) else None
+                                  for field, index in columns}
         if invoice_level_tax:
             values["tax"] = None
         if own_export:

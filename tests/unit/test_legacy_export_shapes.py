@@ -35,3 +35,34 @@ def test_a_quoted_newline_keeps_the_cell_and_the_line_numbers(tmp_path: Path) ->
                      "acme,calls,2026-13-01,2026-11-01,3,0.30,calls\r\n")
     with pytest.raises(LegacyFileError, match=r"line 5: field 'service_start'"):
         read_legacy(_write(tmp_path, text), load_mapping(None))
+
+
+GERMAN = ("\ufeffcustomer;code;service_start;service_end;quantity;amount;currency\r\n"
+          "acme;base;2026-10-01;2026-11-01;1;1.234,50;EUR\r\n"
+          'acme;calls;2026-10-01;2026-11-01;"3,5";0,30;EUR\r\n')
+
+
+def test_a_semicolon_export_with_decimal_commas_is_read(tmp_path: Path) -> None:
+    """A spreadsheet in a decimal-comma locale writes `;` between cells: the delimiter is found
+    from the header (the one that gives the required columns), the numbers by the mapping."""
+    mapping = _write(tmp_path, 'decimal_separator: ","\n', "mapping.yaml")
+    lines = read_legacy(_write(tmp_path, GERMAN), load_mapping(mapping))
+    assert [(line.code, line.quantity, line.amount) for line in lines] == [
+        ("base", Decimal(1), Decimal("1234.50")), ("calls", Decimal("3.5"), Decimal("0.30"))]
+
+
+def test_tab_and_declared_delimiters(tmp_path: Path) -> None:
+    tab = _write(tmp_path, GERMAN.replace(";", "\t").replace("1.234,50", "1234.50").replace(",", "."), "tab.tsv")
+    assert [line.amount for line in read_legacy(tab, load_mapping(None))] == [Decimal("1234.50"), Decimal("0.30")]
+    mapping = _write(tmp_path, 'delimiter: ";"\ndecimal_separator: ","\n', "mapping.yaml")
+    assert len(read_legacy(_write(tmp_path, GERMAN), load_mapping(mapping))) == 2
+    bad = _write(tmp_path, 'delimiter: "ab"\n', "bad.yaml")
+    with pytest.raises(LegacyFileError, match=r"bad.yaml: delimiter: 'ab' is not one of"):
+        load_mapping(bad)
+
+
+def test_a_header_without_the_columns_names_the_columns_it_has(tmp_path: Path) -> None:
+    path = _write(tmp_path, "Kunde;Artikel;Beginn;Betrag\nacme;base;2026-10-01;49\n")
+    with pytest.raises(LegacyFileError, match=r"line 1: no column 'customer' for customer \(map it with --mapping\); "
+                                              r"the header has 'Kunde', 'Artikel', 'Beginn', 'Betrag'"):
+        read_legacy(path, load_mapping(None))

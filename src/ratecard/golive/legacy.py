@@ -7,6 +7,7 @@ lines). Other systems' column names are mapped with a mapping file:
     amounts_in_minor_units: false     # Stripe-style integer cents -> set true
     date_format: "%Y-%m-%d"           # or any strptime format; ISO datetimes are accepted too
     decimal_separator: ","            # for exports that write 1.234,50; "." when they write 1,234.50
+    delimiter: ";"                    # else found from the header: , ; tab or |, whichever names the columns
 
 Numbers (amount, tax, quantity) are read with the mapping's decimal separator ("." when none is
 given); thousands separators are taken only where they cannot be the decimal separator (see
@@ -96,6 +97,7 @@ class Mapping:
     amounts_in_minor_units: bool = False
     date_format: str | None = None
     decimal_separator: str | None = None  # None: "." assumed, so a lone group of "," is ambiguous
+    delimiter: str | None = None  # None: found from the header (DELIMITERS)
 
     def column(self, field: str) -> str:
         return self.columns.get(field, field)
@@ -111,7 +113,11 @@ def load_mapping(path: Path | None) -> Mapping:
     date_format = data.get("date_format")
     if date_format is not None and not isinstance(date_format, str):
         raise LegacyFileError(f"{path}: date_format: expected a strptime format such as \"%d.%m.%Y\"")
-    return Mapping(columns, bool(data.get("amounts_in_minor_units", False)), date_format, separator)
+    delimiter = data.get("delimiter")
+    if delimiter is not None and delimiter not in DELIMITERS:
+        raise LegacyFileError(f"{path}: delimiter: {delimiter!r} is not one of "
+                              + ", ".join(repr(d) for d in DELIMITERS))
+    return Mapping(columns, bool(data.get("amounts_in_minor_units", False)), date_format, separator, delimiter)
 
 
 def read_legacy(path: Path, mapping: Mapping) -> list[LegacyLine]:
@@ -157,7 +163,7 @@ def _json_rows(path: Path, text: str) -> list[tuple[int, dict[str, Any]]]:
 def _csv_rows(path: Path, text: str, mapping: Mapping) -> list[tuple[int, dict[str, Any]]]:
     # only CR and LF end a record (never U+2028, NEL or a form feed in a cell, which str.splitlines
     # would split on); a quoted cell may hold line breaks, and a row is named by the line it starts on
-    reader = csv.reader(io.StringIO(text, newline=""))
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(text, mapping))
     try:
         header = next(reader, [])
     except csv.Error:
@@ -165,7 +171,8 @@ def _csv_rows(path: Path, text: str, mapping: Mapping) -> list[tuple[int, dict[s
     for field in REQUIRED:
         if mapping.column(field) not in header:
             raise LegacyFileError(f"{path}: line 1: no column {mapping.column(field)!r} for {field}"
-                                  f"{' (map it with --mapping)' if field not in mapping.columns else ''}")
+                                  f"{' (map it with --mapping)' if field not in mapping.columns else ''}; "
+                                  f"the header has {_names(header)}")
     # ratecard's own CSV export repeats the invoice's fields (subtotal, tax, total) on every
     # line: its tax belongs to the invoice, so it is not compared line by line
     invoice_level_tax = "subtotal" in header and "total" in header and "tax" not in mapping.columns
@@ -197,6 +204,35 @@ def _csv_rows(path: Path, text: str, mapping: Mapping) -> list[tuple[int, dict[s
                     values[field] = csv_cell_read(values[field])
         by_ratecard_name.append((number, values))
     return by_ratecard_name
+
+
+DELIMITERS = (",", ";", "\t", "|")
+
+
+def _delimiter(text: str, mapping: Mapping) -> str:
+    """The mapping's delimiter, else the one that reads the header's first line as cells holding
+    every required column (a spreadsheet in a decimal-comma locale writes `;`), else the one that
+    reads it as the most cells (so a refusal lists the columns the header has)."""
+    if mapping.delimiter is not None:
+        return mapping.delimiter
+    first = text[:text.find("\n")] if "\n" in text else text
+    wanted = [mapping.column(field) for field in REQUIRED]
+    counts = []
+    for delimiter in DELIMITERS:
+        try:
+            header = next(csv.reader([first.rstrip("\r")], delimiter=delimiter), [])
+        except csv.Error:
+            continue
+        if all(name in header for name in wanted):
+            return delimiter
+        counts.append((len(header), -DELIMITERS.index(delimiter), delimiter))
+    return max(counts)[2] if counts else ","
+
+
+def _names(header: list[str], shown: int = 8) -> str:
+    """A header's column names for a message: the first few, each cut short."""
+    names = ", ".join(repr(name if len(name) <= 40 else name[:40] + "…") for name in header[:shown])
+    return (names or "no column") + (f" and {len(header) - shown} more" if len(header) > shown else "")
 
 
 def _line(path: Path, number: int, row: dict[str, Any], mapping: Mapping) -> LegacyLine:

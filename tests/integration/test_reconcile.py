@@ -221,3 +221,33 @@ def test_a_line_in_another_currency_is_a_currency_difference_never_a_match(db_ur
     from ratecard.golive.report import to_html
 
     assert "another currency" in to_html(result)
+
+
+@pytest.mark.parametrize("style", ["utc", "offset", "unix", "naive_utc"])
+def test_period_starts_written_as_instants_match_the_subscriptions_local_days(db_url: str, tmp_path: Path,
+                                                                              style: str) -> None:
+    """The Berlin subscription's Feb 1 period starts at 2026-01-31T23:00:00Z. An export that writes
+    service periods as instants (UTC with Z, a local offset, Unix seconds, or UTC without an offset
+    declared by the mapping's `timezone`) matches every line on the subscription's own day instead
+    of reporting each one missing on both sides."""
+    from datetime import datetime, time
+    from zoneinfo import ZoneInfo
+
+    store, catalog = _setup(db_url, tmp_path)
+    berlin, utc = ZoneInfo("Europe/Berlin"), ZoneInfo("UTC")
+
+    def instant(day: object) -> str:
+        local = datetime.combine(date.fromisoformat(str(day)), time(), berlin)
+        return {"utc": local.astimezone(utc).isoformat().replace("+00:00", "Z"), "offset": local.isoformat(),
+                "unix": str(int(local.timestamp())),
+                "naive_utc": local.astimezone(utc).strftime("%Y-%m-%d %H:%M:%S")}[style]
+
+    rows = [{**row, "service_start": instant(row["service_start"]), "service_end": instant(row["service_end"])}
+            for row in _legacy_rows(store)]
+    assert any(row["service_start"].startswith("2026-01-31T23") for row in rows) or style in ("offset", "unix",
+                                                                                              "naive_utc")
+    path = _write(tmp_path / "legacy.csv", rows)
+    mapping = Mapping({}, timezone="UTC") if style == "naive_utc" else Mapping({})
+    result = reconcile(store, catalog, read_legacy(path, mapping))
+    assert [(d.code, d.service_start.isoformat(), d.cause) for d in result.differences] == []
+    assert result.matched == result.ratecard_lines

@@ -66,3 +66,17 @@ def test_a_header_without_the_columns_names_the_columns_it_has(tmp_path: Path) -
     with pytest.raises(LegacyFileError, match=r"line 1: no column 'customer' for customer \(map it with --mapping\); "
                                               r"the header has 'Kunde', 'Artikel', 'Beginn', 'Betrag'"):
         read_legacy(path, load_mapping(None))
+
+
+def test_stripe_periods_are_utc_instants_and_a_bad_timezone_is_refused(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from ratecard.services.reconcile import mapping_path
+
+    path = _write(tmp_path, "Customer,Price ID,Period Start (UTC),Period End (UTC),Quantity,Amount,Currency\n"
+                            "acme,price_1,2026-09-30 22:00:00,2026-10-31 23:00:00,1,49.00,eur\n")
+    [line] = read_legacy(path, load_mapping(mapping_path("stripe")))
+    assert line.start_instant == datetime(2026, 9, 30, 22, tzinfo=UTC)
+    assert line.end_instant == datetime(2026, 10, 31, 23, tzinfo=UTC)
+    with pytest.raises(LegacyFileError, match=r"timezone: 'Mars/Olympus' is not an IANA timezone"):
+        load_mapping(_write(tmp_path, "timezone: Mars/Olympus\n", "bad.yaml"))

@@ -6,6 +6,7 @@ lines). Other systems' column names are mapped with a mapping file:
     columns: {customer: "Customer ID", code: "Price ID", service_start: "Period Start (UTC)", ...}
     amounts_in_minor_units: false     # Stripe-style integer cents -> set true
     date_format: "%Y-%m-%d"           # or any strptime format; ISO datetimes are accepted too
+    timezone: UTC                     # the zone of datetimes written without an offset
     decimal_separator: ","            # for exports that write 1.234,50; "." when they write 1,234.50
     delimiter: ";"                    # else found from the header: , ; tab or |, whichever names the columns
 
@@ -26,6 +27,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ..domain.json_values import text_form
 from ..domain.money import MoneyError, minor_units
@@ -58,6 +60,10 @@ class LegacyLine:
     # group as JSON text, keys sorted, values in text form (dimension_text)
     filter: str | None = None
     group: str | None = None
+    # the period's start and end as instants, when the export wrote a time (with an offset, in Unix
+    # seconds, or in the mapping's timezone): reconcile matches them on the subscription's local day
+    start_instant: datetime | None = None
+    end_instant: datetime | None = None
 
     @property
     def key(self) -> tuple[str, str, date]:
@@ -98,6 +104,7 @@ class Mapping:
     date_format: str | None = None
     decimal_separator: str | None = None  # None: "." assumed, so a lone group of "," is ambiguous
     delimiter: str | None = None  # None: found from the header (DELIMITERS)
+    timezone: str | None = None  # the zone of datetimes without an offset (None: their date is taken as written)
 
     def column(self, field: str) -> str:
         return self.columns.get(field, field)
@@ -117,7 +124,15 @@ def load_mapping(path: Path | None) -> Mapping:
     if delimiter is not None and delimiter not in DELIMITERS:
         raise LegacyFileError(f"{path}: delimiter: {delimiter!r} is not one of "
                               + ", ".join(repr(d) for d in DELIMITERS))
-    return Mapping(columns, bool(data.get("amounts_in_minor_units", False)), date_format, separator, delimiter)
+    zone = data.get("timezone")
+    if zone is not None:
+        try:
+            ZoneInfo(str(zone))
+        except (ZoneInfoNotFoundError, ValueError):
+            raise LegacyFileError(f"{path}: timezone: {zone!r} is not an IANA timezone such as \"UTC\" or "
+                                  "\"Europe/Berlin\"") from None
+    return Mapping(columns, bool(data.get("amounts_in_minor_units", False)), date_format, separator, delimiter,
+                   None if zone is None else str(zone))
 
 
 def read_legacy(path: Path, mapping: Mapping) -> list[LegacyLine]:
@@ -260,13 +275,15 @@ def _line(path: Path, number: int, row: dict[str, Any], mapping: Mapping) -> Leg
         amount = amount * scale
         tax = tax * scale if tax is not None else None
     quantity = row.get("quantity")
+    start, start_instant = _date(row["service_start"], mapping, f"{where}: field 'service_start'")
+    end, end_instant = _date(row["service_end"], mapping, f"{where}: field 'service_end'") \
+        if row.get("service_end") not in (None, "") else (None, None)
     return LegacyLine(
         row=number,
         customer=str(row["customer"]).strip(),
         code=str(row["code"]).strip(),
-        service_start=_date(row["service_start"], mapping, f"{where}: field 'service_start'"),
-        service_end=_date(row["service_end"], mapping, f"{where}: field 'service_end'")
-        if row.get("service_end") not in (None, "") else None,
+        service_start=start,
+        service_end=end,
         quantity=decimal("quantity") if quantity not in (None, "") else None,
         amount=amount,
         currency=currency,
@@ -274,6 +291,8 @@ def _line(path: Path, number: int, row: dict[str, Any], mapping: Mapping) -> Leg
         invoice=_text(row.get("invoice")),
         filter=_text(row.get("filter")),
         group=_group(row.get("group"), where),
+        start_instant=start_instant,
+        end_instant=end_instant,
     )
 
 
@@ -350,16 +369,25 @@ def parse_number(text: str, decimal_separator: str | None = None) -> Decimal:
     raise UnreadableNumber("is not a number")
 
 
-def _date(value: Any, mapping: Mapping, where: str) -> date:
+def _date(value: Any, mapping: Mapping, where: str) -> tuple[date, datetime | None]:
+    """The day as written, and the instant when the text says one: a time with an offset, Unix
+    seconds, or a time without an offset in the mapping's timezone."""
     text = str(value).strip()
     try:
         if mapping.date_format:
-            return datetime.strptime(text, mapping.date_format).date()
-        if text.isdigit():  # Unix seconds, as some exports write them
-            return datetime.fromtimestamp(int(text), tz=UTC).date()
-        if len(text) == 10:
-            return date.fromisoformat(text)
-        return datetime.fromisoformat(text.replace("Z", "+00:00")).date()
+            moment = datetime.strptime(text, mapping.date_format)
+            has_time = any(f"%{d}" in mapping.date_format for d in "HIMSXcs")
+        elif text.isdigit():  # Unix seconds, as some exports write them
+            moment = datetime.fromtimestamp(int(text), tz=UTC)
+            has_time = True
+        elif len(text) == 10:
+            return date.fromisoformat(text), None
+        else:
+            moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+            has_time = True
     except (ValueError, OverflowError, OSError):  # OverflowError, OSError: Unix seconds out of range
         raise LegacyFileError(f"{where}: {text!r} is not a date (expected YYYY-MM-DD"
                               f"{' or ' + mapping.date_format if mapping.date_format else ''})") from None
+    if moment.tzinfo is None and has_time and mapping.timezone is not None:
+        moment = moment.replace(tzinfo=ZoneInfo(mapping.timezone))
+    return moment.date(), moment if moment.tzinfo is not None else None

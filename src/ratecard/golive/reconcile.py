@@ -206,7 +206,7 @@ def reconcile(store: Store, catalog: Catalog, legacy: Sequence[LegacyLine], envi
     for line in ours:
         ours_by_key[line.match_key].append(line)
     theirs_by_key: dict[MatchKey, list[LegacyLine]] = defaultdict(list)
-    for line in legacy:
+    for line in _on_local_days(legacy, ours_by_key.keys(), catalog):
         theirs_by_key[line.match_key].append(line)
 
     finder = CauseFinder(store, catalog, environment)
@@ -259,6 +259,27 @@ def reconcile(store: Store, catalog: Catalog, legacy: Sequence[LegacyLine], envi
     differences.sort(key=lambda d: (d.customer, d.service_start, d.code, d.filter is None, d.filter or "",
                                     d.group or "", FIELD_ORDER.get(d.field, 9)))
     return Reconciliation(len(ours), len(legacy), len(pairs), differences, len(one_off), dict(one_off_amount))
+
+
+def _on_local_days(legacy: Sequence[LegacyLine], ours: Any, catalog: Catalog) -> list[LegacyLine]:
+    """A legacy line whose period start is an instant (2026-01-31T23:00:00Z) and matches no line of
+    ours on the day it was written is matched on its day in the timezone of one of the customer's
+    subscriptions (Feb 1 in Berlin), when ratecard has a line that day; its end goes the same way."""
+    zones: dict[str, set[str]] = defaultdict(set)
+    for subscription in catalog.subscriptions.values():
+        zones[subscription.customer].add(subscription.timezone)
+    moved = []
+    for line in legacy:
+        if line.start_instant is not None and line.match_key not in ours:
+            for zone in sorted(zones.get(line.customer, ())):
+                local = ZoneInfo(zone)
+                day = line.start_instant.astimezone(local).date()
+                if (line.customer, line.code, day, line.filter, line.group) in ours:
+                    end = line.end_instant.astimezone(local).date() if line.end_instant else line.service_end
+                    line = dataclasses.replace(line, service_start=day, service_end=end)
+                    break
+        moved.append(line)
+    return moved
 
 
 def _merge_ours(lines: list[RatecardLine]) -> RatecardLine:

@@ -150,3 +150,22 @@ def test_rollback_dry_run_shows_what_it_would_do_and_changes_nothing(tmp_path: P
     assert {key: done[key] for key in ("voided_drafts", "removed_drafts", "final_invoices_since_promotion")} == {
         key: dry[key] for key in ("voided_drafts", "removed_drafts", "final_invoices_since_promotion")}
     assert _invoices(cli, "ams") != before
+
+
+def test_a_legacy_export_with_bad_rows_names_every_one_in_one_refusal(tmp_path: Path) -> None:
+    """Three bad rows in an export: one refusal (exit 2) names each row's line and reason, so one
+    run shows everything to fix; more than ten are counted, not listed."""
+    cli = Cli(tmp_path)
+    cli.ok("catalog", "apply", cli.write("catalog.yaml", CATALOG))
+    good = "ams,base,2026-10-01,2026-11-01,1,10.00\n"
+    legacy = cli.write("legacy.csv", "customer,code,service_start,service_end,quantity,amount\n" + good
+                       + "ams,base,2026-13-01,2026-11-01,1,10.00\n" + good
+                       + "ams,,2026-10-01,2026-11-01,1,10.00\n"
+                       + 'ams,calls,2026-10-01,2026-11-01,1,"1,500"\n')
+    refused = cli("reconcile", legacy)
+    assert_user_error(refused, 2, "3 row(s) cannot be read", "line 3: field 'service_start'",
+                      "line 5: field 'code' is empty", "line 6: field 'amount'")
+    many = cli.write("many.csv", "customer,code,service_start,service_end,quantity,amount\n"
+                     + "ams,base,2026-10-01,2026-11-01,1,ten\n" * 25)
+    assert_user_error(cli("reconcile", many), 2, "25 row(s) cannot be read", "line 11:", "and 15 more")
+    assert "line 12:" not in cli("reconcile", many).err

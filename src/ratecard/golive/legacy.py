@@ -40,6 +40,11 @@ FIELDS = ("customer", "code", "service_start", "service_end", "quantity", "amoun
 REQUIRED = ("customer", "code", "service_start", "amount")
 
 
+# a comparison leaving rows out would report their ratecard lines as missing_in_legacy: an export
+# with bad rows is refused whole, every bad row named (the first ones) so one run shows what to fix
+MAX_ROW_PROBLEMS_SHOWN = 10
+
+
 class LegacyFileError(ValueError):
     """The legacy file or mapping cannot be used; the message names file, row and field."""
 
@@ -143,7 +148,21 @@ def read_legacy(path: Path, mapping: Mapping) -> list[LegacyLine]:
         rows = _json_rows(path, text)
     else:
         rows = _csv_rows(path, text, mapping)
-    return [_line(path, number, row, mapping) for number, row in rows]
+    lines, problems, bad = [], [], 0
+    for number, row in rows:
+        try:
+            lines.append(_line(path, number, row, mapping))
+        except LegacyFileError as exc:
+            bad += 1
+            if len(problems) < MAX_ROW_PROBLEMS_SHOWN:
+                problems.append(str(exc).removeprefix(f"{path}: "))
+    if bad == 1:
+        raise LegacyFileError(f"{path}: {problems[0]}")
+    if bad:
+        more = f"; and {bad - len(problems)} more" if bad > len(problems) else ""
+        raise LegacyFileError(f"{path}: {bad} row(s) cannot be read, nothing was compared: "
+                              + "; ".join(problems) + more)
+    return lines
 
 
 def _json_rows(path: Path, text: str) -> list[tuple[int, dict[str, Any]]]:

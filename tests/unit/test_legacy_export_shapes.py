@@ -80,3 +80,12 @@ def test_stripe_periods_are_utc_instants_and_a_bad_timezone_is_refused(tmp_path:
     assert line.end_instant == datetime(2026, 10, 31, 23, tzinfo=UTC)
     with pytest.raises(LegacyFileError, match=r"timezone: 'Mars/Olympus' is not an IANA timezone"):
         load_mapping(_write(tmp_path, "timezone: Mars/Olympus\n", "bad.yaml"))
+
+
+def test_a_row_with_more_cells_than_the_header_is_refused_not_read_short(tmp_path: Path) -> None:
+    """`1,500.00` unquoted in a comma CSV is two cells: the amount used to be read as 1 and the
+    rest dropped. A row with more cells than the header is refused with its line."""
+    path = _write(tmp_path, "customer,code,service_start,service_end,quantity,amount\n"
+                            "acme,base,2026-10-01,2026-11-01,1,1,500.00\n")
+    with pytest.raises(LegacyFileError, match=r"line 2: 7 cells where the header has 6"):
+        read_legacy(path, load_mapping(None))

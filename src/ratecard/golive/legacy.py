@@ -45,6 +45,9 @@ REQUIRED = ("customer", "code", "service_start", "amount")
 MAX_ROW_PROBLEMS_SHOWN = 10
 
 
+_TOO_MANY_CELLS = "\x00too many cells"  # a CSV row's marker: more non-empty cells than the header
+
+
 class LegacyFileError(ValueError):
     """The legacy file or mapping cannot be used; the message names file, row and field."""
 
@@ -228,6 +231,11 @@ def _csv_rows(path: Path, text: str, mapping: Mapping) -> list[tuple[int, dict[s
                                   f"{csv.field_size_limit()} characters, or is not CSV") from None
         if not cells:  # a blank line
             continue
+        if len(cells) > len(header) and any(cell.strip() for cell in cells[len(header):]):
+            # e.g. 1,500.00 unquoted: read short, the amount would be 1; the row is refused in read_legacy
+            values = {_TOO_MANY_CELLS: (len(cells), len(header))}
+            by_ratecard_name.append((number, values))
+            continue
         values: dict[str, Any] = {field: cells[index] if index is not None and index < len(cells) else None
                                   for field, index in columns}
         if invoice_level_tax:
@@ -271,6 +279,10 @@ def _names(header: list[str], shown: int = 8) -> str:
 
 def _line(path: Path, number: int, row: dict[str, Any], mapping: Mapping) -> LegacyLine:
     where = f"{path}: line {number}"
+    if _TOO_MANY_CELLS in row:
+        cells, columns = row[_TOO_MANY_CELLS]
+        raise LegacyFileError(f"{where}: {cells} cells where the header has {columns} (a number written with an "
+                              "unquoted ',' such as 1,500.00? quote it, or declare the delimiter)")
     for field in REQUIRED:
         if row.get(field) in (None, ""):
             raise LegacyFileError(f"{where}: field {field!r} is empty")

@@ -34,7 +34,7 @@ def read_text(path: Path, what: str, error: type[Exception], limit: int = MAX_TE
     such as /dev/zero reports none)."""
     with open_binary(path, what, error) as handle:
         try:
-            raw = handle.read(limit + 1)
+            raw = _read_at_most(handle, limit + 1)
         except OSError as exc:
             raise error(f"{path}: cannot be read: {exc.strerror}") from None
     if len(raw) > limit:
@@ -44,6 +44,21 @@ def read_text(path: Path, what: str, error: type[Exception], limit: int = MAX_TE
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
         raise error(f"{path}: line {line}: not UTF-8 text") from None
+
+
+READ_CHUNK = 1024 * 1024
+
+
+def _read_at_most(handle: BinaryIO, most: int) -> bytearray:
+    """Up to `most` bytes, a chunk at a time: `read(most)` sets aside `most` bytes at once (256 MiB
+    for a legacy export of a few lines) before it knows how much the file holds."""
+    buffer = bytearray()
+    while len(buffer) < most:
+        chunk = handle.read(min(READ_CHUNK, most - len(buffer)))
+        if not chunk:
+            break
+        buffer += chunk
+    return buffer
 
 
 def utf8_error_offset(raw: bytes) -> int | None:

@@ -19,9 +19,9 @@ file, line and column, never guessed.
 from __future__ import annotations
 
 import csv
-import io
 import json
 import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -52,7 +52,7 @@ class LegacyFileError(ValueError):
     """The legacy file or mapping cannot be used; the message names file, row and field."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class LegacyLine:
     row: int
     customer: str
@@ -147,14 +147,16 @@ def read_legacy(path: Path, mapping: Mapping) -> list[LegacyLine]:
     text = read_text(path, "a legacy export", LegacyFileError)
     if not text.strip():
         raise LegacyFileError(f"{path}: is empty")
+    rows: Iterable[tuple[int, dict[str, Any]]]
     if path.suffix.lower() == ".json" or text.lstrip().startswith(("[", "{")):
         rows = _json_rows(path, text)
     else:
         rows = _csv_rows(path, text, mapping)
     lines, problems, bad = [], [], 0
+    known: dict[Any, Any] = {}  # one object per distinct customer, code, currency, invoice and day
     for number, row in rows:
         try:
-            lines.append(_line(path, number, row, mapping))
+            lines.append(_line(path, number, row, mapping, known))
         except LegacyFileError as exc:
             bad += 1
             if len(problems) < MAX_ROW_PROBLEMS_SHOWN:
@@ -197,10 +199,11 @@ def _json_rows(path: Path, text: str) -> list[tuple[int, dict[str, Any]]]:
     return rows
 
 
-def _csv_rows(path: Path, text: str, mapping: Mapping) -> list[tuple[int, dict[str, Any]]]:
+def _csv_rows(path: Path, text: str, mapping: Mapping) -> Iterator[tuple[int, dict[str, Any]]]:
+    """The rows one at a time (a list of 200,000 dicts held at once doubled the reader's memory)."""
     # only CR and LF end a record (never U+2028, NEL or a form feed in a cell, which str.splitlines
     # would split on); a quoted cell may hold line breaks, and a row is named by the line it starts on
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(text, mapping))
+    reader = csv.reader(_records(text), delimiter=_delimiter(text, mapping))
     try:
         header = next(reader, [])
     except csv.Error:
@@ -218,7 +221,6 @@ def _csv_rows(path: Path, text: str, mapping: Mapping) -> list[tuple[int, dict[s
     own_export = {"number", "subtotal", "total", "customer", "code"} <= set(header) and not mapping.columns
     position = {name: index for index, name in enumerate(header)}  # a repeated name: its last column
     columns = [(field, position.get(mapping.column(field))) for field in FIELDS]
-    by_ratecard_name = []
     while True:
         number = reader.line_num + 1
         try:
@@ -233,8 +235,7 @@ def _csv_rows(path: Path, text: str, mapping: Mapping) -> list[tuple[int, dict[s
             continue
         if len(cells) > len(header) and any(cell.strip() for cell in cells[len(header):]):
             # e.g. 1,500.00 unquoted: read short, the amount would be 1; the row is refused in read_legacy
-            values = {_TOO_MANY_CELLS: (len(cells), len(header))}
-            by_ratecard_name.append((number, values))
+            yield number, {_TOO_MANY_CELLS: (len(cells), len(header))}
             continue
         values: dict[str, Any] = {field: cells[index] if index is not None and index < len(cells) else None
                                   for field, index in columns}
@@ -244,11 +245,18 @@ def _csv_rows(path: Path, text: str, mapping: Mapping) -> list[tuple[int, dict[s
             for field in ("customer", "code", "invoice", "filter"):
                 if isinstance(values.get(field), str):
                     values[field] = csv_cell_read(values[field])
-        by_ratecard_name.append((number, values))
-    return by_ratecard_name
+        yield number, values
 
 
 DELIMITERS = (",", ";", "\t", "|")
+_PHYSICAL_LINE = re.compile(r"[^\n]*\n|[^\n]+")
+
+
+def _records(text: str) -> Iterator[str]:
+    """The text's lines one at a time, each with its own CR LF or LF (a quoted cell keeps its line
+    breaks), cut only there: never at U+2028, NEL or a form feed as str.splitlines would, and
+    without a second copy of the file as io.StringIO keeps (four bytes a character)."""
+    return (match.group() for match in _PHYSICAL_LINE.finditer(text))
 
 
 def _delimiter(text: str, mapping: Mapping) -> str:
@@ -277,7 +285,24 @@ def _names(header: list[str], shown: int = 8) -> str:
     return (names or "no column") + (f" and {len(header) - shown} more" if len(header) > shown else "")
 
 
-def _line(path: Path, number: int, row: dict[str, Any], mapping: Mapping) -> LegacyLine:
+def _line(path: Path, number: int, row: dict[str, Any], mapping: Mapping, known: dict[Any, Any]) -> LegacyLine:
+    """One row as a line; `known` shares the texts and days that repeat from row to row (200,000
+    lines of a few hundred customers hold a few hundred customer names, not 200,000 copies)."""
+
+    def one(value: Any) -> Any:
+        return value if value is None else known.setdefault(value, value)
+
+    def day(field: str) -> tuple[date | None, datetime | None]:
+        text = row.get(field)
+        if text in (None, ""):
+            return None, None
+        if not isinstance(text, str):  # a JSON export's number or list
+            return _date(text, mapping, f"{where}: field {field!r}")
+        cached = known.get(("day", text))
+        if cached is None:
+            cached = known[("day", text)] = _date(text, mapping, f"{where}: field {field!r}")
+        return cached  # type: ignore[no-any-return]
+
     where = f"{path}: line {number}"
     if _TOO_MANY_CELLS in row:
         cells, columns = row[_TOO_MANY_CELLS]
@@ -288,9 +313,15 @@ def _line(path: Path, number: int, row: dict[str, Any], mapping: Mapping) -> Leg
             raise LegacyFileError(f"{where}: field {field!r} is empty")
 
     def decimal(field: str) -> Decimal:
+        value = row.get(field)
+        if isinstance(value, str) and (cached := known.get(("number", value))) is not None:
+            return cached  # type: ignore[no-any-return]
         column = mapping.column(field)
-        return _decimal(row.get(field), mapping.decimal_separator,
-                        f"{where}: field {field!r}" + (f" (column {column!r})" if column != field else ""))
+        number = _decimal(value, mapping.decimal_separator,
+                          f"{where}: field {field!r}" + (f" (column {column!r})" if column != field else ""))
+        if isinstance(value, str):
+            known[("number", value)] = number
+        return number
 
     currency = _text(row.get("currency"))
     currency = currency.upper() if currency else None
@@ -306,20 +337,21 @@ def _line(path: Path, number: int, row: dict[str, Any], mapping: Mapping) -> Leg
         amount = amount * scale
         tax = tax * scale if tax is not None else None
     quantity = row.get("quantity")
-    start, start_instant = _date(row["service_start"], mapping, f"{where}: field 'service_start'")
-    end, end_instant = _date(row["service_end"], mapping, f"{where}: field 'service_end'") \
-        if row.get("service_end") not in (None, "") else (None, None)
+    start, start_instant = day("service_start")
+    end, end_instant = day("service_end")
+    if start is None:  # a required field, checked above
+        raise LegacyFileError(f"{where}: field 'service_start' is empty")
     return LegacyLine(
         row=number,
-        customer=str(row["customer"]).strip(),
-        code=str(row["code"]).strip(),
+        customer=one(str(row["customer"]).strip()),
+        code=one(str(row["code"]).strip()),
         service_start=start,
         service_end=end,
         quantity=decimal("quantity") if quantity not in (None, "") else None,
         amount=amount,
-        currency=currency,
+        currency=one(currency),
         tax=tax,
-        invoice=_text(row.get("invoice")),
+        invoice=one(_text(row.get("invoice"))),
         filter=_text(row.get("filter")),
         group=_group(row.get("group"), where),
         start_instant=start_instant,

@@ -251,3 +251,22 @@ def test_period_starts_written_as_instants_match_the_subscriptions_local_days(db
     result = reconcile(store, catalog, read_legacy(path, mapping))
     assert [(d.code, d.service_start.isoformat(), d.cause) for d in result.differences] == []
     assert result.matched == result.ratecard_lines
+
+
+def test_a_line_the_legacy_export_holds_twice_is_named_a_duplicate(db_url: str, tmp_path: Path) -> None:
+    """The same line twice (an export written twice over, or a period billed on two invoices):
+    one copy is ratecard's line exactly, so the difference is `duplicate_in_legacy` with the copies
+    and their invoices, never an `unexplained` doubled amount and quantity. A line split in two
+    rows that add up to ratecard's is still no difference."""
+    store, catalog = _setup(db_url, tmp_path)
+    rows = [{**row, "invoice": "LEG-1"} for row in _legacy_rows(store)]
+    base = _find(rows, "base", "2026-02-01")
+    rows.append({**base, "invoice": "LEG-2"})
+    storage = _find(rows, "storage", "2026-01-15")
+    half = D(storage["amount"]) / 2
+    storage.update(amount=f"{half:f}", quantity="")
+    rows.append({**storage})
+    result = _run(store, catalog, _write(tmp_path / "legacy.csv", rows))
+    assert [(d.code, d.field, d.cause, d.detail) for d in result.differences] == [
+        ("base", "line", "duplicate_in_legacy", {"copies": 2, "invoices": "LEG-1, LEG-2"})]
+    assert result.summary()["by_cause"]["duplicate_in_legacy"]["money_at_stake"] == {"EUR": "39.00"}

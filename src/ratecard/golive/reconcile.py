@@ -15,6 +15,8 @@ by re-running ratecard's own rating with one thing changed at a time:
   from the legacy export, has the same cause.
 - currency: the legacy line is in another currency than ratecard's (its figures are not
   compared: 19.00 USD is neither 19.00 EUR nor an amount difference of it);
+- duplicate_in_legacy: the legacy export holds the same line more than once and one copy is
+  ratecard's line exactly (rows that differ are parts of one line and are added up);
 - cap: a cap (`maximum`) applied on one side and not the other: a legacy line lower than ours by
   exactly ratecard's cap line (netted into the charge), a legacy charge capped at the maximum
   without proration, a cap line of ratecard's the legacy export lacks, or a legacy cap line
@@ -54,9 +56,9 @@ from ..store.invoices import ONE_OFF, billed_lines, draft_reference
 from ..store.usage import Window, aggregate_usage
 from .legacy import LegacyLine, dimension_text
 
-CAUSES = ("missing_in_legacy", "missing_in_ratecard", "currency", "aggregation", "tier_model", "override",
-          "filter_default_price", "tax_rate", "tax_rounding", "period_boundary", "discount", "cap", "rounding",
-          "unexplained")
+CAUSES = ("missing_in_legacy", "missing_in_ratecard", "duplicate_in_legacy", "currency", "aggregation", "tier_model",
+          "override", "filter_default_price", "tax_rate", "tax_rounding", "period_boundary", "discount", "cap",
+          "rounding", "unexplained")
 MAX_PLAUSIBLE_TAX_RATE = Decimal(50)
 FIELD_ORDER = {"line": 0, "currency": 0, "quantity": 1, "amount": 2, "tax": 3}
 ALTERNATIVE_AGGREGATIONS = ("sum", "max", "min", "count", "unique_count", "latest")
@@ -243,6 +245,16 @@ def reconcile(store: Store, catalog: Catalog, legacy: Sequence[LegacyLine], envi
                                               sum((line.amount for line in theirs), Decimal(0)), "currency",
                                               {"legacy_currency": ", ".join(foreign)}, merged.currency), merged))
             continue
+        copy = _one_copy(merged, theirs)
+        if copy is not None:
+            invoices = ", ".join(dict.fromkeys(line.invoice for line in theirs if line.invoice))
+            differences.append(_on(Difference(*key[:3], "line", merged.amount,
+                                              sum((line.amount for line in theirs), Decimal(0)),
+                                              "duplicate_in_legacy",
+                                              {"copies": len(theirs), **({"invoices": invoices} if invoices else {})},
+                                              merged.currency), merged))
+            pairs.append((merged, copy))  # its tax is one copy's
+            continue
         pairs.append((merged, _merge_theirs(theirs)))
     differences += finder.explain(pairs)
     differences += finder.explain_tax(pairs)
@@ -280,6 +292,18 @@ def _on_local_days(legacy: Sequence[LegacyLine], ours: Any, catalog: Catalog) ->
                     break
         moved.append(line)
     return moved
+
+
+def _one_copy(ours: RatecardLine, theirs: list[LegacyLine]) -> LegacyLine | None:
+    """One of several identical legacy lines, when that one copy is ours exactly and all of them
+    added up are not (identical lines that add up to ours are one line billed in parts)."""
+    if len(theirs) < 2:
+        return None
+    first = theirs[0]
+    figures = {(line.amount, line.quantity, line.tax, line.service_end) for line in theirs}
+    if len(figures) > 1 or first.amount != ours.amount or first.quantity not in (None, ours.quantity):
+        return None
+    return first
 
 
 def _merge_ours(lines: list[RatecardLine]) -> RatecardLine:

@@ -270,3 +270,20 @@ def test_a_line_the_legacy_export_holds_twice_is_named_a_duplicate(db_url: str, 
     assert [(d.code, d.field, d.cause, d.detail) for d in result.differences] == [
         ("base", "line", "duplicate_in_legacy", {"copies": 2, "invoices": "LEG-1, LEG-2"})]
     assert result.summary()["by_cause"]["duplicate_in_legacy"]["money_at_stake"] == {"EUR": "39.00"}
+
+
+def test_a_legacy_line_of_nothing_missing_in_ratecard_is_no_difference(db_url: str, tmp_path: Path) -> None:
+    """A legacy system that exports a line for every metered price, used or not (quantity 0,
+    amount 0.00), is compared like ratecard's own lines of nothing: a line billing nothing that one
+    side lacks is no difference, so a clean cycle stays clean. A line of 0.00 for a quantity, or
+    a negative line (a credit), is still a difference."""
+    store, catalog = _setup(db_url, tmp_path)
+    rows = _legacy_rows(store)
+    storage = _find(rows, "storage", "2026-01-15")
+    rows.append({**storage, "code": "sms", "quantity": "0", "amount": "0.00"})
+    rows.append({**storage, "code": "fax", "quantity": "", "amount": "-0"})
+    rows.append({**storage, "code": "pager", "quantity": "3", "amount": "0.00"})
+    rows.append({**storage, "code": "refund", "quantity": "1", "amount": "-5.00"})
+    result = _run(store, catalog, _write(tmp_path / "legacy.csv", rows))
+    assert [(d.code, d.cause) for d in result.differences] == [("pager", "missing_in_ratecard"),
+                                                               ("refund", "missing_in_ratecard")]

@@ -232,6 +232,8 @@ def reconcile(store: Store, catalog: Catalog, legacy: Sequence[LegacyLine], envi
             continue
         if theirs and not mine:
             for line in theirs:
+                if line.amount == 0 and not line.quantity:
+                    continue  # a line of nothing, like ratecard's own lines of nothing above: no difference
                 capping = line.code == PLAN_CAP or line.code.startswith(CHARGE_CAP_PREFIX)
                 differences.append(_on(Difference(*key[:3], "line", None, line.amount,
                                                   "cap" if capping else "missing_in_ratecard",

@@ -192,12 +192,15 @@ def ratecard_lines(store: Store, environment: str) -> list[RatecardLine]:
 
 
 def reconcile(store: Store, catalog: Catalog, legacy: Sequence[LegacyLine], environment: str = "live",
-              keep: Callable[[str, date], bool] | None = None) -> Reconciliation:
-    """`keep(customer, service_start)` limits ratecard's side (a cohort, a cycle); the caller
-    limits the legacy lines it passes the same way."""
-    ours = ratecard_lines(store, environment)
+              keep: Callable[[str, date], bool] | None = None,
+              ours: Sequence[RatecardLine] | None = None) -> Reconciliation:
+    """`keep(customer, service_start)` limits both sides (a cohort, a cycle), the legacy lines on
+    their local days; `ours`: ratecard's lines when the caller has read them already."""
+    ours = ratecard_lines(store, environment) if ours is None else list(ours)
+    legacy = on_local_days(legacy, ours, catalog)  # before `keep`: a day may move out of the cycle
     if keep is not None:
         ours = [line for line in ours if keep(line.customer, line.service_start)]
+        legacy = [line for line in legacy if keep(line.customer, line.service_start)]
     one_off = [line for line in ours if line.subscription == ONE_OFF]  # billed by hand, not from usage
     if one_off:
         ours = [line for line in ours if line.subscription != ONE_OFF]
@@ -208,7 +211,7 @@ def reconcile(store: Store, catalog: Catalog, legacy: Sequence[LegacyLine], envi
     for line in ours:
         ours_by_key[line.match_key].append(line)
     theirs_by_key: dict[MatchKey, list[LegacyLine]] = defaultdict(list)
-    for line in _on_local_days(legacy, ours_by_key.keys(), catalog):
+    for line in legacy:
         theirs_by_key[line.match_key].append(line)
 
     finder = CauseFinder(store, catalog, environment)
@@ -275,10 +278,13 @@ def reconcile(store: Store, catalog: Catalog, legacy: Sequence[LegacyLine], envi
     return Reconciliation(len(ours), len(legacy), len(pairs), differences, len(one_off), dict(one_off_amount))
 
 
-def _on_local_days(legacy: Sequence[LegacyLine], ours: Any, catalog: Catalog) -> list[LegacyLine]:
+def on_local_days(legacy: Sequence[LegacyLine], ratecard: Sequence[RatecardLine], catalog: Catalog) -> list[LegacyLine]:
     """A legacy line whose period start is an instant (2026-01-31T23:00:00Z) and matches no line of
     ours on the day it was written is matched on its day in the timezone of one of the customer's
     subscriptions (Feb 1 in Berlin), when ratecard has a line that day; its end goes the same way."""
+    if all(line.start_instant is None for line in legacy):
+        return list(legacy)
+    ours = {line.match_key for line in ratecard}
     zones: dict[str, set[str]] = defaultdict(set)
     for subscription in catalog.subscriptions.values():
         zones[subscription.customer].add(subscription.timezone)

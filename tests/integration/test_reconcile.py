@@ -287,3 +287,4 @@ def test_a_legacy_line_of_nothing_missing_in_ratecard_is_no_difference(db_url: s
     result = _run(store, catalog, _write(tmp_path / "legacy.csv", rows))
     assert [(d.code, d.cause) for d in result.differences] == [("pager", "missing_in_ratecard"),
                                                                ("refund", "missing_in_ratecard")]
+

@@ -126,10 +126,14 @@ class Difference:
         return abs(self.ratecard if self.ratecard is not None else self.legacy or Decimal(0))
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        figures = {
             "customer": self.customer, "code": self.code, "service_start": self.service_start.isoformat(),
             "field": self.field, "ratecard": _text(self.ratecard), "legacy": _text(self.legacy),
-            "delta": _text(self.delta), "cause": self.cause, "currency": self.currency, **self.detail,
+            "delta": _text(self.delta), "cause": self.cause, "currency": self.currency}
+        return {
+            **figures,
+            # a detail never takes a figure's place: "legacy" stays a number (or null) for programs
+            **{key: value for key, value in self.detail.items() if key not in figures},
             # a line of a charge priced per dimension says which
             **({"filter": self.filter} if self.filter is not None else {}),
             **({"group": json.loads(self.group)} if self.group is not None else {}),
@@ -228,7 +232,7 @@ def reconcile(store: Store, catalog: Catalog, legacy: Sequence[LegacyLine], envi
             for line in mine:
                 if line.kind == CAP_KIND:  # unless a legacy line netted it (below)
                     differences.append(_on(Difference(*key[:3], "line", line.amount, None, "cap",
-                                                      {"legacy": "no cap line"}, line.currency), line))
+                                                      {"legacy_cap": "no cap line"}, line.currency), line))
                 elif line.amount != 0 or line.quantity != 0:
                     differences.append(_on(Difference(*key[:3], "line", line.amount, None, "missing_in_legacy",
                                                       currency=line.currency), line))
@@ -238,9 +242,9 @@ def reconcile(store: Store, catalog: Catalog, legacy: Sequence[LegacyLine], envi
                 if line.amount == 0 and not line.quantity:
                     continue  # a line of nothing, like ratecard's own lines of nothing above: no difference
                 capping = line.code == PLAN_CAP or line.code.startswith(CHARGE_CAP_PREFIX)
+                detail = {"ratecard_cap": "no cap line"} if capping else {}
                 differences.append(_on(Difference(*key[:3], "line", None, line.amount,
-                                                  "cap" if capping else "missing_in_ratecard",
-                                                  {"ratecard": "no cap line"} if capping else {},
+                                                  "cap" if capping else "missing_in_ratecard", detail,
                                                   line.currency), line))
             continue
         merged = _merge_ours(mine)
@@ -555,10 +559,10 @@ class CauseFinder:
             if cap.code in (CHARGE_CAP_PREFIX + ours.code, PLAN_CAP) and ours.amount + cap.amount == theirs.amount \
                     and cap.key not in self.netted:
                 self.netted[cap.key] = ours.code
-                return {"cap": cap.code, "legacy": "netted the cap into the charge"}
+                return {"cap": cap.code, "legacy_cap": "netted the cap into the charge"}
         if charge is not None and charge.maximum is not None and ours.amount > theirs.amount and \
                 theirs.amount == quantize(charge.maximum, ours.currency, self.catalog.entity_for(ours.customer).rounding):
-            return {"cap": CHARGE_CAP_PREFIX + ours.code, "legacy": "capped at the maximum without proration"}
+            return {"cap": CHARGE_CAP_PREFIX + ours.code, "legacy_cap": "capped at the maximum without proration"}
         return None
 
     def _overrides_of(self, line: RatecardLine) -> list[tuple[str, Charge]]:

@@ -288,3 +288,19 @@ def test_a_legacy_line_of_nothing_missing_in_ratecard_is_no_difference(db_url: s
     assert [(d.code, d.cause) for d in result.differences] == [("pager", "missing_in_ratecard"),
                                                                ("refund", "missing_in_ratecard")]
 
+
+def test_a_legacy_line_of_a_customer_ratecard_does_not_know_says_so(db_url: str, tmp_path: Path) -> None:
+    """A customer not yet migrated (not in the catalog) is told apart from a known customer's line
+    ratecard lacks: both are missing_in_ratecard, the first with `ratecard_customer: unknown`."""
+    store, catalog = _setup(db_url, tmp_path)
+    rows = _legacy_rows(store)
+    storage = _find(rows, "storage", "2026-01-15")
+    rows.append({**storage, "customer": "ghostco", "amount": "7.00"})
+    rows.append({**storage, "code": "support", "amount": "9.00"})
+    result = _run(store, catalog, _write(tmp_path / "legacy.csv", rows))
+    assert [(d.customer, d.code, d.cause, d.detail) for d in result.differences] == [
+        ("acme", "support", "missing_in_ratecard", {}),
+        ("ghostco", "storage", "missing_in_ratecard", {"ratecard_customer": "unknown"})]
+    from ratecard.golive.report import to_csv
+
+    assert "ghostco,storage,2026-01-15,line,,7.00,,missing_in_ratecard,,ratecard_customer=unknown" in to_csv(result)

@@ -242,7 +242,8 @@ def reconcile(store: Store, catalog: Catalog, legacy: Sequence[LegacyLine], envi
                 if line.amount == 0 and not line.quantity:
                     continue  # a line of nothing, like ratecard's own lines of nothing above: no difference
                 capping = line.code == PLAN_CAP or line.code.startswith(CHARGE_CAP_PREFIX)
-                detail = {"ratecard_cap": "no cap line"} if capping else {}
+                detail = {"ratecard_cap": "no cap line"} if capping else (
+                    {"ratecard_customer": "unknown"} if line.customer not in catalog.customers else {})
                 differences.append(_on(Difference(*key[:3], "line", None, line.amount,
                                                   "cap" if capping else "missing_in_ratecard", detail,
                                                   line.currency), line))

@@ -114,3 +114,16 @@ def test_a_large_export_is_read_in_bounded_memory(tmp_path: Path) -> None:
     assert len(lines) == 60_000 and lines[-1].amount == Decimal("13.20")
     assert kept < 30e6 and peak < 40e6, (kept / 1e6, peak / 1e6)
     assert time.perf_counter() - started < 60
+
+
+@pytest.mark.parametrize("currency", ["€", "EURO", "US$", "X" * 300])
+def test_a_currency_that_is_no_iso_code_is_refused_with_its_line(tmp_path: Path, currency: str) -> None:
+    """`€` is not compared with ratecard's EUR as another currency (every line a difference): the
+    row is refused with its line and what is expected; `eur` is EUR."""
+    path = _write(tmp_path, "customer,code,service_start,service_end,quantity,amount,currency\n"
+                            "acme,base,2026-10-01,2026-11-01,1,49.00,eur\n"
+                            f"acme,calls,2026-10-01,2026-11-01,1,0.50,{currency}\n")
+    with pytest.raises(LegacyFileError, match=r"line 3: field 'currency': .* is not an ISO 4217 currency code"):
+        read_legacy(path, load_mapping(None))
+    path.write_text(path.read_text().replace(currency, " Eur "))
+    assert {line.currency for line in read_legacy(path, load_mapping(None))} == {"EUR"}

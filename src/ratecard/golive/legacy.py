@@ -325,15 +325,20 @@ def _line(path: Path, number: int, row: dict[str, Any], mapping: Mapping, known:
 
     currency = _text(row.get("currency"))
     currency = currency.upper() if currency else None
+    if currency is not None and ("currency", currency) not in known:
+        try:
+            minor_units(currency)
+        except MoneyError:
+            shown = currency if len(currency) <= 12 else currency[:12] + "…"
+            raise LegacyFileError(f"{where}: field 'currency': {shown!r} is not an ISO 4217 currency code "
+                                  "(such as EUR or USD)") from None
+        known[("currency", currency)] = True
     amount = decimal("amount")
     tax = decimal("tax") if row.get("tax") not in (None, "") else None
     if mapping.amounts_in_minor_units:
         if currency is None:
             raise LegacyFileError(f"{where}: amounts in minor units need a currency column")
-        try:
-            scale = Decimal(1).scaleb(-minor_units(currency))
-        except MoneyError:
-            raise LegacyFileError(f"{where}: field 'currency': {currency!r} is not a known currency") from None
+        scale = Decimal(1).scaleb(-minor_units(currency))
         amount = amount * scale
         tax = tax * scale if tax is not None else None
     quantity = row.get("quantity")

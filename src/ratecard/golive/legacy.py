@@ -33,7 +33,7 @@ from ..domain.json_values import text_form
 from ..domain.money import MoneyError, minor_units
 from ..domain.numbers import number_problem
 from ..outputs import csv_cell_read
-from ..textfile import read_column_mapping, read_text
+from ..textfile import csv_records, read_column_mapping, read_text
 
 FIELDS = ("customer", "code", "service_start", "service_end", "quantity", "amount", "currency", "tax", "invoice",
           "filter", "group")
@@ -203,7 +203,7 @@ def _csv_rows(path: Path, text: str, mapping: Mapping) -> Iterator[tuple[int, di
     """The rows one at a time (a list of 200,000 dicts held at once doubled the reader's memory)."""
     # only CR and LF end a record (never U+2028, NEL or a form feed in a cell, which str.splitlines
     # would split on); a quoted cell may hold line breaks, and a row is named by the line it starts on
-    reader = csv.reader(_records(text), delimiter=_delimiter(text, mapping))
+    reader = csv.reader(csv_records(text), delimiter=_delimiter(text, mapping))
     try:
         header = next(reader, [])
     except csv.Error:
@@ -249,14 +249,6 @@ def _csv_rows(path: Path, text: str, mapping: Mapping) -> Iterator[tuple[int, di
 
 
 DELIMITERS = (",", ";", "\t", "|")
-_PHYSICAL_LINE = re.compile(r"[^\n]*\n|[^\n]+")
-
-
-def _records(text: str) -> Iterator[str]:
-    """The text's lines one at a time, each with its own CR LF or LF (a quoted cell keeps its line
-    breaks), cut only there: never at U+2028, NEL or a form feed as str.splitlines would, and
-    without a second copy of the file as io.StringIO keeps (four bytes a character)."""
-    return (match.group() for match in _PHYSICAL_LINE.finditer(text))
 
 
 def _delimiter(text: str, mapping: Mapping) -> str:

@@ -266,6 +266,8 @@ def test_a_line_the_legacy_export_holds_twice_is_named_a_duplicate(db_url: str, 
     half = D(storage["amount"]) / 2
     storage.update(amount=f"{half:f}", quantity="")
     rows.append({**storage})
+    # ratecard's line of nothing, twice in the export, is still nothing: no difference
+    rows.append(dict(_find(rows, "gpt4", "2026-02-01")))
     result = _run(store, catalog, _write(tmp_path / "legacy.csv", rows))
     assert [(d.code, d.field, d.cause, d.detail) for d in result.differences] == [
         ("base", "line", "duplicate_in_legacy", {"copies": 2, "invoices": "LEG-1, LEG-2"})]

@@ -316,6 +316,8 @@ def _one_copy(ours: RatecardLine, theirs: list[LegacyLine]) -> LegacyLine | None
     figures = {(line.amount, line.quantity, line.tax, line.service_end) for line in theirs}
     if len(figures) > 1 or first.amount != ours.amount or first.quantity not in (None, ours.quantity):
         return None
+    if first.amount == 0 and not first.quantity:
+        return None  # a line of nothing, however many times: added up it is still ours
     return first
 
 

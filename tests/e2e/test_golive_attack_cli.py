@@ -117,3 +117,55 @@ def test_moving_the_cutover_earlier_over_billed_periods_is_refused(tmp_path: Pat
     assert_user_error(refused, 1, "ams-m", "already billed by the legacy system", "--force", one_line=False)
     # nothing was recorded: November stays the legacy system's (its advance fee and arrears)
     assert ("2026-11-01", "shadow", "draft", "13.00") in _invoices(cli, "ams")
+
+
+def test_rollback_dry_run_shows_what_it_would_do_and_changes_nothing(tmp_path: Path) -> None:
+    """A rollback voids drafts and removes drafts cut ahead: `--dry-run` lists the same drafts and
+    the final invoices to correct as the real rollback then does, and changes nothing (the cohort
+    stays live, every invoice keeps its status)."""
+    cli = Cli(tmp_path)
+    cli.ok("catalog", "apply", cli.write("catalog.yaml", CATALOG))
+    cli.now = "2026-09-20T00:00:00Z"
+    cli.ok("cohort", "create", "pilot")
+    cli.ok("cohort", "add", "pilot", "ams")
+    cli.ok("cohort", "promote", "pilot", "--force")
+    cli.now = "2026-11-02T00:00:00Z"
+    cli.ok("invoices", "generate", "--until", "2026-12-01")  # Dec 1 is cut ahead of its date
+    live = [i for i in cli.ok("invoices", "list", "--json").json() if i["customer"] == "ams" and i["mode"] == "live"]
+    october = next(i for i in live if i["issue_date"] == "2026-10-01")
+    cli.ok("invoices", "finalize", october["number"])
+    before = _invoices(cli, "ams")
+
+    dry = cli.ok("rollback", "--cohort", "pilot", "--dry-run", "--json").json()
+    assert dry["dry_run"] is True
+    assert (len(dry["voided_drafts"]), len(dry["removed_drafts"]), len(dry["final_invoices_since_promotion"])) == (
+        1, 1, 1)
+    assert _invoices(cli, "ams") == before
+    assert cli.ok("cohort", "list", "--json").json()[0]["state"] == "live"
+    text = cli.ok("rollback", "--cohort", "pilot", "--dry-run")
+    assert "dry run, nothing was changed" in text.out and "would put 1 customer(s) back in shadow" in text.out
+
+    done = cli.ok("rollback", "--cohort", "pilot", "--json").json()
+    assert done["dry_run"] is False
+    assert {key: done[key] for key in ("voided_drafts", "removed_drafts", "final_invoices_since_promotion")} == {
+        key: dry[key] for key in ("voided_drafts", "removed_drafts", "final_invoices_since_promotion")}
+    assert _invoices(cli, "ams") != before
+
+
+def test_a_legacy_export_with_bad_rows_names_every_one_in_one_refusal(tmp_path: Path) -> None:
+    """Three bad rows in an export: one refusal (exit 2) names each row's line and reason, so one
+    run shows everything to fix; more than ten are counted, not listed."""
+    cli = Cli(tmp_path)
+    cli.ok("catalog", "apply", cli.write("catalog.yaml", CATALOG))
+    good = "ams,base,2026-10-01,2026-11-01,1,10.00\n"
+    legacy = cli.write("legacy.csv", "customer,code,service_start,service_end,quantity,amount\n" + good
+                       + "ams,base,2026-13-01,2026-11-01,1,10.00\n" + good
+                       + "ams,,2026-10-01,2026-11-01,1,10.00\n"
+                       + 'ams,calls,2026-10-01,2026-11-01,1,"1,500"\n')
+    refused = cli("reconcile", legacy)
+    assert_user_error(refused, 2, "3 row(s) cannot be read", "line 3: field 'service_start'",
+                      "line 5: field 'code' is empty", "line 6: field 'amount'")
+    many = cli.write("many.csv", "customer,code,service_start,service_end,quantity,amount\n"
+                     + "ams,base,2026-10-01,2026-11-01,1,ten\n" * 25)
+    assert_user_error(cli("reconcile", many), 2, "25 row(s) cannot be read", "line 11:", "and 15 more")
+    assert "line 12:" not in cli("reconcile", many).err

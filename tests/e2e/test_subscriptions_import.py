@@ -85,3 +85,20 @@ def test_a_customer_linked_to_another_stripe_customer_is_never_relinked(tmp_path
     assert result.returncode == 2
     assert ("subs.csv: line 2: field stripe_customer_id (column 'Customer ID'): customer 'cus_existing' is linked "
             "to Stripe customer 'cus_other', not 'cus_existing'") in result.stderr
+
+
+def test_a_name_with_a_line_separator_or_an_oversized_cell_is_told_apart(tmp_path: Path) -> None:
+    """A customer name holding U+2028 (which a CSV writer leaves unquoted) is one cell, not the end
+    of the row; a cell over the CSV reader's limit is refused naming its line (exit 2), never an
+    internal error."""
+    (tmp_path / "catalog.yaml").write_text(CATALOG)
+    run(tmp_path, "catalog", "apply", "catalog.yaml")
+    (tmp_path / "subs.csv").write_text(STRIPE_EXPORT.replace("New GmbH", "New\u2028GmbH"), encoding="utf-8")
+    dry = run(tmp_path, "subscriptions", "import", "subs.csv", "--mapping", "stripe-subscriptions", "--dry-run",
+              "--json")
+    assert dry.returncode == 0, dry.stderr
+    assert json.loads(dry.stdout)["subscriptions"] == 2
+    (tmp_path / "big.csv").write_text(STRIPE_EXPORT.replace("New GmbH", '"' + "x" * 200_000 + '"'))
+    big = run(tmp_path, "subscriptions", "import", "big.csv", "--mapping", "stripe-subscriptions", "--dry-run")
+    assert big.returncode == 2 and "big.csv: line 3: a cell is longer than" in big.stderr, big.stderr
+    assert "internal error" not in big.stderr

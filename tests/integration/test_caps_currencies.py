@@ -156,9 +156,15 @@ def test_reconcile_names_a_cap_applied_on_one_side_only(db_url: str, tmp_path: P
     assert {key: d["cause"] for key, d in found.items()} == dict.fromkeys(found, "cap")
     assert found[("acme", "tokens", "amount")]["cap"] == "maximum:tokens"
     assert found[("acme", "maximum:tokens", "line")]["legacy_netted_into"] == "tokens"
-    assert found[("beta", "maximum", "line")]["legacy"] == "no cap line"
-    assert found[("euro", "maximum:calls", "line")]["ratecard"] == "no cap line"
-    assert found[("gamma", "tokens", "amount")]["legacy"] == "capped at the maximum without proration"
+    # the figures stay figures (a program reads "legacy" as a number or null); the cap's story is beside them
+    assert (found[("acme", "tokens", "amount")]["legacy"], found[("acme", "tokens", "amount")]["legacy_cap"]) == (
+        "274.19", "netted the cap into the charge")
+    assert (found[("beta", "maximum", "line")]["legacy"], found[("beta", "maximum", "line")]["legacy_cap"]) == (
+        None, "no cap line")
+    assert (found[("euro", "maximum:calls", "line")]["ratecard"],
+            found[("euro", "maximum:calls", "line")]["ratecard_cap"]) == (None, "no cap line")
+    assert (found[("gamma", "tokens", "amount")]["legacy"], found[("gamma", "tokens", "amount")]["legacy_cap"]) == (
+        "500.00", "capped at the maximum without proration")
     assert report["summary"]["by_cause"]["cap"]["count"] == 6
 
 

@@ -238,3 +238,31 @@ def test_a_backfill_after_a_rollback_corrects_only_what_ratecard_billed(db_url: 
                   and i.mode == "shadow")
     assert [(line.code, f"{line.quantity:f}") for line in shadow.lines] == [("calls", "6")]
     store.dispose()
+
+
+def test_a_parallel_run_on_an_export_of_utc_instants_is_clean_for_a_berlin_customer(db_url: str,
+                                                                                  tmp_path: Path) -> None:
+    """A Berlin customer's October starts at 2026-09-30T22:00:00Z, November at 2026-10-31T23:00:00Z
+    (after the switch back from summer time). October's lines written as UTC instants are found to
+    be October without --cycle (not September), and a full export reconciled for October is clean:
+    November's line, written on Oct 31, is not taken for an October line ratecard lacks."""
+    catalog_text = CATALOG.replace("{reference: pilot-a, currency: EUR, tax_rate: \"0\", country: NL}",
+                                   "{reference: pilot-a, currency: EUR, tax_rate: \"0\", country: DE, "
+                                   "timezone: Europe/Berlin}")
+    store, _ = workspace(db_url, catalog_text)
+    version, catalog = current(store)
+    create(store, "live", "pilot", "", at(8, 20))
+    add(store, "live", catalog, "pilot", ["pilot-a"], at(8, 20))
+    import_file(store, catalog, write_jsonl(tmp_path / "e.jsonl", _calls("pilot-a", 10, 4)), at(11, 25))
+    generate_invoices(store, catalog, version, date(2026, 12, 1), at(12, 2))
+    path = tmp_path / "legacy.csv"
+    path.write_text("customer,code,service_start,service_end,quantity,amount\n"
+                    "pilot-a,base,2026-09-30T22:00:00Z,2026-10-31T23:00:00Z,1,10.00\n"
+                    "pilot-a,calls,2026-09-30T22:00:00Z,2026-10-31T23:00:00Z,4,2.00\n"
+                    "pilot-a,base,2026-10-31T23:00:00Z,2026-11-30T23:00:00Z,1,10.00\n")
+    legacy = read_legacy(path, load_mapping(None))
+    _, cycle, result = parallel_run(store, "live", catalog, "pilot", legacy[:2], str(path), at(12, 2))
+    assert cycle == "2026-10"
+    assert result.differences == [] and result.matched == 2
+    _, cycle, result = parallel_run(store, "live", catalog, "pilot", legacy, str(path), at(12, 2), "2026-10")
+    assert result.differences == [] and result.matched == 2

@@ -198,3 +198,111 @@ def test_tax_rate_and_tax_rounding(db_url: str, tmp_path: Path) -> None:
     result = _run(store, catalog, _write(tmp_path / "rate.csv", rows))
     taxes = [d for d in result.differences if d.field == "tax"]
     assert len(taxes) == 1 and taxes[0].cause == "tax_rate" and taxes[0].detail["legacy_rate"] == "20"
+
+
+def test_a_line_in_another_currency_is_a_currency_difference_never_a_match(db_url: str, tmp_path: Path) -> None:
+    """The legacy system bills a line in USD where ratecard bills EUR: the same figure is no match
+    (19.00 USD is not 19.00 EUR) and another figure is no amount difference either; each is one
+    difference of cause `currency`, naming both currencies, and the money at stake is ratecard's
+    whole line. The line's tax is not compared across currencies."""
+    store, catalog = _setup(db_url, tmp_path)
+    rows = [{**row, "currency": "EUR"} for row in _legacy_rows(store)]
+    base = _find(rows, "base", "2026-02-01")
+    base["currency"] = "usd"
+    storage = _find(rows, "storage", "2026-01-15")
+    storage.update(currency="USD", amount=f"{D(storage['amount']) + 1}", tax="0.01")
+    result = _run(store, catalog, _write(tmp_path / "legacy.csv", rows))
+    found = {(d.code, d.service_start.isoformat(), d.field): d for d in result.differences}
+    assert set(found) == {("base", "2026-02-01", "currency"), ("storage", "2026-01-15", "currency")}
+    difference = found[("base", "2026-02-01", "currency")]
+    assert (difference.cause, difference.currency) == ("currency", "EUR")
+    assert difference.as_dict()["legacy_currency"] == "USD" and difference.as_dict()["delta"] is None
+    assert result.summary()["by_cause"]["currency"]["count"] == 2
+    from ratecard.golive.report import to_html
+
+    assert "another currency" in to_html(result)
+
+
+@pytest.mark.parametrize("style", ["utc", "offset", "unix", "naive_utc"])
+def test_period_starts_written_as_instants_match_the_subscriptions_local_days(db_url: str, tmp_path: Path,
+                                                                              style: str) -> None:
+    """The Berlin subscription's Feb 1 period starts at 2026-01-31T23:00:00Z. An export that writes
+    service periods as instants (UTC with Z, a local offset, Unix seconds, or UTC without an offset
+    declared by the mapping's `timezone`) matches every line on the subscription's own day instead
+    of reporting each one missing on both sides."""
+    from datetime import datetime, time
+    from zoneinfo import ZoneInfo
+
+    store, catalog = _setup(db_url, tmp_path)
+    berlin, utc = ZoneInfo("Europe/Berlin"), ZoneInfo("UTC")
+
+    def instant(day: object) -> str:
+        local = datetime.combine(date.fromisoformat(str(day)), time(), berlin)
+        return {"utc": local.astimezone(utc).isoformat().replace("+00:00", "Z"), "offset": local.isoformat(),
+                "unix": str(int(local.timestamp())),
+                "naive_utc": local.astimezone(utc).strftime("%Y-%m-%d %H:%M:%S")}[style]
+
+    rows = [{**row, "service_start": instant(row["service_start"]), "service_end": instant(row["service_end"])}
+            for row in _legacy_rows(store)]
+    assert any(row["service_start"].startswith("2026-01-31T23") for row in rows) or style in ("offset", "unix",
+                                                                                              "naive_utc")
+    path = _write(tmp_path / "legacy.csv", rows)
+    mapping = Mapping({}, timezone="UTC") if style == "naive_utc" else Mapping({})
+    result = reconcile(store, catalog, read_legacy(path, mapping))
+    assert [(d.code, d.service_start.isoformat(), d.cause) for d in result.differences] == []
+    assert result.matched == result.ratecard_lines
+
+
+def test_a_line_the_legacy_export_holds_twice_is_named_a_duplicate(db_url: str, tmp_path: Path) -> None:
+    """The same line twice (an export written twice over, or a period billed on two invoices):
+    one copy is ratecard's line exactly, so the difference is `duplicate_in_legacy` with the copies
+    and their invoices, never an `unexplained` doubled amount and quantity. A line split in two
+    rows that add up to ratecard's is still no difference."""
+    store, catalog = _setup(db_url, tmp_path)
+    rows = [{**row, "invoice": "LEG-1"} for row in _legacy_rows(store)]
+    base = _find(rows, "base", "2026-02-01")
+    rows.append({**base, "invoice": "LEG-2"})
+    storage = _find(rows, "storage", "2026-01-15")
+    half = D(storage["amount"]) / 2
+    storage.update(amount=f"{half:f}", quantity="")
+    rows.append({**storage})
+    # ratecard's line of nothing, twice in the export, is still nothing: no difference
+    rows.append(dict(_find(rows, "gpt4", "2026-02-01")))
+    result = _run(store, catalog, _write(tmp_path / "legacy.csv", rows))
+    assert [(d.code, d.field, d.cause, d.detail) for d in result.differences] == [
+        ("base", "line", "duplicate_in_legacy", {"copies": 2, "invoices": "LEG-1, LEG-2"})]
+    assert result.summary()["by_cause"]["duplicate_in_legacy"]["money_at_stake"] == {"EUR": "39.00"}
+
+
+def test_a_legacy_line_of_nothing_missing_in_ratecard_is_no_difference(db_url: str, tmp_path: Path) -> None:
+    """A legacy system that exports a line for every metered price, used or not (quantity 0,
+    amount 0.00), is compared like ratecard's own lines of nothing: a line billing nothing that one
+    side lacks is no difference, so a clean cycle stays clean. A line of 0.00 for a quantity, or
+    a negative line (a credit), is still a difference."""
+    store, catalog = _setup(db_url, tmp_path)
+    rows = _legacy_rows(store)
+    storage = _find(rows, "storage", "2026-01-15")
+    rows.append({**storage, "code": "sms", "quantity": "0", "amount": "0.00"})
+    rows.append({**storage, "code": "fax", "quantity": "", "amount": "-0"})
+    rows.append({**storage, "code": "pager", "quantity": "3", "amount": "0.00"})
+    rows.append({**storage, "code": "refund", "quantity": "1", "amount": "-5.00"})
+    result = _run(store, catalog, _write(tmp_path / "legacy.csv", rows))
+    assert [(d.code, d.cause) for d in result.differences] == [("pager", "missing_in_ratecard"),
+                                                               ("refund", "missing_in_ratecard")]
+
+
+def test_a_legacy_line_of_a_customer_ratecard_does_not_know_says_so(db_url: str, tmp_path: Path) -> None:
+    """A customer not yet migrated (not in the catalog) is told apart from a known customer's line
+    ratecard lacks: both are missing_in_ratecard, the first with `ratecard_customer: unknown`."""
+    store, catalog = _setup(db_url, tmp_path)
+    rows = _legacy_rows(store)
+    storage = _find(rows, "storage", "2026-01-15")
+    rows.append({**storage, "customer": "ghostco", "amount": "7.00"})
+    rows.append({**storage, "code": "support", "amount": "9.00"})
+    result = _run(store, catalog, _write(tmp_path / "legacy.csv", rows))
+    assert [(d.customer, d.code, d.cause, d.detail) for d in result.differences] == [
+        ("acme", "support", "missing_in_ratecard", {}),
+        ("ghostco", "storage", "missing_in_ratecard", {"ratecard_customer": "unknown"})]
+    from ratecard.golive.report import to_csv
+
+    assert "ghostco,storage,2026-01-15,line,,7.00,,missing_in_ratecard,,ratecard_customer=unknown" in to_csv(result)

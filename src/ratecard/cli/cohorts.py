@@ -159,6 +159,8 @@ def cohort_promote(name: str, force: Annotated[bool, typer.Option("--force", hel
 
 def rollback(
     cohort: Annotated[str, typer.Option("--cohort", help="The promoted cohort to move back to shadow.")],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what the rollback would void, remove and list; "
+                                                            "change nothing.")] = False,
     db: DbOption = None,
     json_output: JsonOption = False,
 ) -> None:
@@ -167,13 +169,20 @@ def rollback(
     from ..services.cohorts import rollback_cohort
 
     with store_for(db) as store:
-        report = rollback_cohort(store, cohort, now(), ENVIRONMENT)
+        report = rollback_cohort(store, cohort, now(), ENVIRONMENT, dry_run)
     if json_output:
         emit_json(report.as_dict())
         return
-    say(out, f"cohort {cohort}: {len(report.customers)} customer(s) back in shadow; "
-             f"{len(report.voided)} unsent draft(s) voided, {len(report.removed)} draft(s) cut ahead of their date "
-             "removed (the next invoice run recomputes them as shadow)")
+    if dry_run:
+        say(out, f"dry run, nothing was changed: cohort {cohort} would put {len(report.customers)} customer(s) back "
+                 f"in shadow, void {len(report.voided)} unsent draft(s) "
+                 f"({', '.join(i.display_number for i in report.voided) or 'none'}) and remove "
+                 f"{len(report.removed)} draft(s) cut ahead of their date "
+                 f"({', '.join(i.display_number for i in report.removed) or 'none'})")
+    else:
+        say(out, f"cohort {cohort}: {len(report.customers)} customer(s) back in shadow; "
+                 f"{len(report.voided)} unsent draft(s) voided, {len(report.removed)} draft(s) cut ahead of their "
+                 "date removed (the next invoice run recomputes them as shadow)")
     if report.issued:
         table = Table(title="final invoices issued since the promotion: the legacy system bills these customers "
                             "again, so each needs a credit note if it bills the same periods")

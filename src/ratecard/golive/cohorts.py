@@ -29,7 +29,7 @@ from ..store.cohorts import (
     set_members,
 )
 from .legacy import LegacyLine
-from .reconcile import Reconciliation, reconcile
+from .reconcile import Reconciliation, on_local_days, ratecard_lines, reconcile
 
 CLEAN_CYCLES_TO_PROMOTE = 2
 MAX_NAME = 200  # the stored column's width
@@ -200,14 +200,16 @@ def parallel_run(store: Store, environment: str, catalog: Catalog, name: str, le
     members = set(status.cohort.members)
     if not members:
         raise CohortError(f"cohort {name!r} has no customers")
-    cycle = cycle or infer_cycle([line for line in legacy if line.customer in members])
+    ours = ratecard_lines(store, environment)
+    # periods written as instants, on the subscription's local day (October in Berlin starts on Sep 30 in UTC)
+    theirs = on_local_days([line for line in legacy if line.customer in members], ours, catalog)
+    cycle = cycle or infer_cycle(theirs)
     first, following = parse_cycle(cycle)
 
     def in_scope(customer: str, service_start: date) -> bool:
         return customer in members and first <= service_start < following
 
-    theirs = [line for line in legacy if in_scope(line.customer, line.service_start)]
-    result = reconcile(store, catalog, theirs, environment, keep=in_scope)
+    result = reconcile(store, catalog, theirs, environment, keep=in_scope, ours=ours)
     if result.matched == 0 and not result.differences:
         # a cycle nobody billed (a typo, a month to come) proves nothing: kept as "clean" it
         # would count towards promotion

@@ -6,7 +6,9 @@ lines). Other systems' column names are mapped with a mapping file:
     columns: {customer: "Customer ID", code: "Price ID", service_start: "Period Start (UTC)", ...}
     amounts_in_minor_units: false     # Stripe-style integer cents -> set true
     date_format: "%Y-%m-%d"           # or any strptime format; ISO datetimes are accepted too
+    timezone: UTC                     # the zone of datetimes written without an offset
     decimal_separator: ","            # for exports that write 1.234,50; "." when they write 1,234.50
+    delimiter: ";"                    # else found from the header: , ; tab or |, whichever names the columns
 
 Numbers (amount, tax, quantity) are read with the mapping's decimal separator ("." when none is
 given); thousands separators are taken only where they cannot be the decimal separator (see
@@ -19,28 +21,38 @@ from __future__ import annotations
 import csv
 import json
 import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ..domain.json_values import text_form
 from ..domain.money import MoneyError, minor_units
 from ..domain.numbers import number_problem
 from ..outputs import csv_cell_read
-from ..textfile import read_column_mapping, read_text
+from ..textfile import csv_records, read_column_mapping, read_text
 
 FIELDS = ("customer", "code", "service_start", "service_end", "quantity", "amount", "currency", "tax", "invoice",
           "filter", "group")
 REQUIRED = ("customer", "code", "service_start", "amount")
 
 
+# a comparison leaving rows out would report their ratecard lines as missing_in_legacy: an export
+# with bad rows is refused whole, every bad row named (the first ones) so one run shows what to fix
+MAX_ROW_PROBLEMS_SHOWN = 10
+
+
+_TOO_MANY_CELLS = "\x00too many cells"  # a CSV row's marker: more non-empty cells than the header
+
+
 class LegacyFileError(ValueError):
     """The legacy file or mapping cannot be used; the message names file, row and field."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class LegacyLine:
     row: int
     customer: str
@@ -56,6 +68,10 @@ class LegacyLine:
     # group as JSON text, keys sorted, values in text form (dimension_text)
     filter: str | None = None
     group: str | None = None
+    # the period's start and end as instants, when the export wrote a time (with an offset, in Unix
+    # seconds, or in the mapping's timezone): reconcile matches them on the subscription's local day
+    start_instant: datetime | None = None
+    end_instant: datetime | None = None
 
     @property
     def key(self) -> tuple[str, str, date]:
@@ -95,6 +111,8 @@ class Mapping:
     amounts_in_minor_units: bool = False
     date_format: str | None = None
     decimal_separator: str | None = None  # None: "." assumed, so a lone group of "," is ambiguous
+    delimiter: str | None = None  # None: found from the header (DELIMITERS)
+    timezone: str | None = None  # the zone of datetimes without an offset (None: their date is taken as written)
 
     def column(self, field: str) -> str:
         return self.columns.get(field, field)
@@ -110,18 +128,46 @@ def load_mapping(path: Path | None) -> Mapping:
     date_format = data.get("date_format")
     if date_format is not None and not isinstance(date_format, str):
         raise LegacyFileError(f"{path}: date_format: expected a strptime format such as \"%d.%m.%Y\"")
-    return Mapping(columns, bool(data.get("amounts_in_minor_units", False)), date_format, separator)
+    delimiter = data.get("delimiter")
+    if delimiter is not None and delimiter not in DELIMITERS:
+        raise LegacyFileError(f"{path}: delimiter: {delimiter!r} is not one of "
+                              + ", ".join(repr(d) for d in DELIMITERS))
+    zone = data.get("timezone")
+    if zone is not None:
+        try:
+            ZoneInfo(str(zone))
+        except (ZoneInfoNotFoundError, ValueError):
+            raise LegacyFileError(f"{path}: timezone: {zone!r} is not an IANA timezone such as \"UTC\" or "
+                                  "\"Europe/Berlin\"") from None
+    return Mapping(columns, bool(data.get("amounts_in_minor_units", False)), date_format, separator, delimiter,
+                   None if zone is None else str(zone))
 
 
 def read_legacy(path: Path, mapping: Mapping) -> list[LegacyLine]:
     text = read_text(path, "a legacy export", LegacyFileError)
     if not text.strip():
         raise LegacyFileError(f"{path}: is empty")
+    rows: Iterable[tuple[int, dict[str, Any]]]
     if path.suffix.lower() == ".json" or text.lstrip().startswith(("[", "{")):
         rows = _json_rows(path, text)
     else:
         rows = _csv_rows(path, text, mapping)
-    return [_line(path, number, row, mapping) for number, row in rows]
+    lines, problems, bad = [], [], 0
+    known: dict[Any, Any] = {}  # one object per distinct customer, code, currency, invoice and day
+    for number, row in rows:
+        try:
+            lines.append(_line(path, number, row, mapping, known))
+        except LegacyFileError as exc:
+            bad += 1
+            if len(problems) < MAX_ROW_PROBLEMS_SHOWN:
+                problems.append(str(exc).removeprefix(f"{path}: "))
+    if bad == 1:
+        raise LegacyFileError(f"{path}: {problems[0]}")
+    if bad:
+        more = f"; and {bad - len(problems)} more" if bad > len(problems) else ""
+        raise LegacyFileError(f"{path}: {bad} row(s) cannot be read, nothing was compared: "
+                              + "; ".join(problems) + more)
+    return lines
 
 
 def _json_rows(path: Path, text: str) -> list[tuple[int, dict[str, Any]]]:
@@ -153,83 +199,160 @@ def _json_rows(path: Path, text: str) -> list[tuple[int, dict[str, Any]]]:
     return rows
 
 
-def _csv_rows(path: Path, text: str, mapping: Mapping) -> list[tuple[int, dict[str, Any]]]:
-    reader = csv.DictReader(text.splitlines())
+def _csv_rows(path: Path, text: str, mapping: Mapping) -> Iterator[tuple[int, dict[str, Any]]]:
+    """The rows one at a time (a list of 200,000 dicts held at once doubled the reader's memory)."""
+    # only CR and LF end a record (never U+2028, NEL or a form feed in a cell, which str.splitlines
+    # would split on); a quoted cell may hold line breaks, and a row is named by the line it starts on
+    reader = csv.reader(csv_records(text), delimiter=_delimiter(text, mapping))
     try:
-        header = reader.fieldnames or []
+        header = next(reader, [])
     except csv.Error:
         raise LegacyFileError(f"{path}: line 1: the header is not CSV") from None
     for field in REQUIRED:
         if mapping.column(field) not in header:
             raise LegacyFileError(f"{path}: line 1: no column {mapping.column(field)!r} for {field}"
-                                  f"{' (map it with --mapping)' if field not in mapping.columns else ''}")
+                                  f"{' (map it with --mapping)' if field not in mapping.columns else ''}; "
+                                  f"the header has {_names(header)}")
     # ratecard's own CSV export repeats the invoice's fields (subtotal, tax, total) on every
     # line: its tax belongs to the invoice, so it is not compared line by line
     invoice_level_tax = "subtotal" in header and "total" in header and "tax" not in mapping.columns
     # ratecard's own export put a `'` before a text a spreadsheet would run as a formula (a
     # customer reference such as "=acme" or "@acme"): read without it, it matches its own lines
     own_export = {"number", "subtotal", "total", "customer", "code"} <= set(header) and not mapping.columns
-    by_ratecard_name = []
-    rows = enumerate(reader, start=2)
+    position = {name: index for index, name in enumerate(header)}  # a repeated name: its last column
+    columns = [(field, position.get(mapping.column(field))) for field in FIELDS]
     while True:
+        number = reader.line_num + 1
         try:
-            number, row = next(rows)
+            cells = next(reader)
         except StopIteration:
             break
         except csv.Error:
             # a cell over the csv module's limit: say so, with the line (not the library's words)
-            raise LegacyFileError(f"{path}: line {reader.reader.line_num}: a cell is longer than "
+            raise LegacyFileError(f"{path}: line {number}: a cell is longer than "
                                   f"{csv.field_size_limit()} characters, or is not CSV") from None
-        values = {field: row.get(mapping.column(field)) for field in FIELDS}
+        if not cells:  # a blank line
+            continue
+        if len(cells) > len(header) and any(cell.strip() for cell in cells[len(header):]):
+            # e.g. 1,500.00 unquoted: read short, the amount would be 1; the row is refused in read_legacy
+            yield number, {_TOO_MANY_CELLS: (len(cells), len(header))}
+            continue
+        values: dict[str, Any] = {field: cells[index] if index is not None and index < len(cells) else None
+                                  for field, index in columns}
         if invoice_level_tax:
             values["tax"] = None
         if own_export:
             for field in ("customer", "code", "invoice", "filter"):
                 if isinstance(values.get(field), str):
                     values[field] = csv_cell_read(values[field])
-        by_ratecard_name.append((number, values))
-    return by_ratecard_name
+        yield number, values
 
 
-def _line(path: Path, number: int, row: dict[str, Any], mapping: Mapping) -> LegacyLine:
+DELIMITERS = (",", ";", "\t", "|")
+
+
+def _delimiter(text: str, mapping: Mapping) -> str:
+    """The mapping's delimiter, else the one that reads the header's first line as cells holding
+    every required column (a spreadsheet in a decimal-comma locale writes `;`), else the one that
+    reads it as the most cells (so a refusal lists the columns the header has)."""
+    if mapping.delimiter is not None:
+        return mapping.delimiter
+    first = text[:text.find("\n")] if "\n" in text else text
+    wanted = [mapping.column(field) for field in REQUIRED]
+    counts = []
+    for delimiter in DELIMITERS:
+        try:
+            header = next(csv.reader([first.rstrip("\r")], delimiter=delimiter), [])
+        except csv.Error:
+            continue
+        if all(name in header for name in wanted):
+            return delimiter
+        counts.append((len(header), -DELIMITERS.index(delimiter), delimiter))
+    return max(counts)[2] if counts else ","
+
+
+def _names(header: list[str], shown: int = 8) -> str:
+    """A header's column names for a message: the first few, each cut short."""
+    names = ", ".join(repr(name if len(name) <= 40 else name[:40] + "…") for name in header[:shown])
+    return (names or "no column") + (f" and {len(header) - shown} more" if len(header) > shown else "")
+
+
+def _line(path: Path, number: int, row: dict[str, Any], mapping: Mapping, known: dict[Any, Any]) -> LegacyLine:
+    """One row as a line; `known` shares the texts and days that repeat from row to row (200,000
+    lines of a few hundred customers hold a few hundred customer names, not 200,000 copies)."""
+
+    def one(value: Any) -> Any:
+        return value if value is None else known.setdefault(value, value)
+
+    def day(field: str) -> tuple[date | None, datetime | None]:
+        text = row.get(field)
+        if text in (None, ""):
+            return None, None
+        if not isinstance(text, str):  # a JSON export's number or list
+            return _date(text, mapping, f"{where}: field {field!r}")
+        cached = known.get(("day", text))
+        if cached is None:
+            cached = known[("day", text)] = _date(text, mapping, f"{where}: field {field!r}")
+        return cached  # type: ignore[no-any-return]
+
     where = f"{path}: line {number}"
+    if _TOO_MANY_CELLS in row:
+        cells, columns = row[_TOO_MANY_CELLS]
+        raise LegacyFileError(f"{where}: {cells} cells where the header has {columns} (a number written with an "
+                              "unquoted ',' such as 1,500.00? quote it, or declare the delimiter)")
     for field in REQUIRED:
         if row.get(field) in (None, ""):
             raise LegacyFileError(f"{where}: field {field!r} is empty")
 
     def decimal(field: str) -> Decimal:
+        value = row.get(field)
+        if isinstance(value, str) and (cached := known.get(("number", value))) is not None:
+            return cached  # type: ignore[no-any-return]
         column = mapping.column(field)
-        return _decimal(row.get(field), mapping.decimal_separator,
-                        f"{where}: field {field!r}" + (f" (column {column!r})" if column != field else ""))
+        number = _decimal(value, mapping.decimal_separator,
+                          f"{where}: field {field!r}" + (f" (column {column!r})" if column != field else ""))
+        if isinstance(value, str):
+            known[("number", value)] = number
+        return number
 
     currency = _text(row.get("currency"))
     currency = currency.upper() if currency else None
+    if currency is not None and ("currency", currency) not in known:
+        try:
+            minor_units(currency)
+        except MoneyError:
+            shown = currency if len(currency) <= 12 else currency[:12] + "…"
+            raise LegacyFileError(f"{where}: field 'currency': {shown!r} is not an ISO 4217 currency code "
+                                  "(such as EUR or USD)") from None
+        known[("currency", currency)] = True
     amount = decimal("amount")
     tax = decimal("tax") if row.get("tax") not in (None, "") else None
     if mapping.amounts_in_minor_units:
         if currency is None:
             raise LegacyFileError(f"{where}: amounts in minor units need a currency column")
-        try:
-            scale = Decimal(1).scaleb(-minor_units(currency))
-        except MoneyError:
-            raise LegacyFileError(f"{where}: field 'currency': {currency!r} is not a known currency") from None
+        scale = Decimal(1).scaleb(-minor_units(currency))
         amount = amount * scale
         tax = tax * scale if tax is not None else None
     quantity = row.get("quantity")
+    start, start_instant = day("service_start")
+    end, end_instant = day("service_end")
+    if start is None:  # a required field, checked above
+        raise LegacyFileError(f"{where}: field 'service_start' is empty")
     return LegacyLine(
         row=number,
-        customer=str(row["customer"]).strip(),
-        code=str(row["code"]).strip(),
-        service_start=_date(row["service_start"], mapping, f"{where}: field 'service_start'"),
-        service_end=_date(row["service_end"], mapping, f"{where}: field 'service_end'")
-        if row.get("service_end") not in (None, "") else None,
+        customer=one(str(row["customer"]).strip()),
+        code=one(str(row["code"]).strip()),
+        service_start=start,
+        service_end=end,
         quantity=decimal("quantity") if quantity not in (None, "") else None,
         amount=amount,
-        currency=currency,
+        currency=one(currency),
         tax=tax,
-        invoice=_text(row.get("invoice")),
+        invoice=one(_text(row.get("invoice"))),
         filter=_text(row.get("filter")),
         group=_group(row.get("group"), where),
+        start_instant=start_instant,
+        end_instant=end_instant,
     )
 
 
@@ -306,16 +429,25 @@ def parse_number(text: str, decimal_separator: str | None = None) -> Decimal:
     raise UnreadableNumber("is not a number")
 
 
-def _date(value: Any, mapping: Mapping, where: str) -> date:
+def _date(value: Any, mapping: Mapping, where: str) -> tuple[date, datetime | None]:
+    """The day as written, and the instant when the text says one: a time with an offset, Unix
+    seconds, or a time without an offset in the mapping's timezone."""
     text = str(value).strip()
     try:
         if mapping.date_format:
-            return datetime.strptime(text, mapping.date_format).date()
-        if text.isdigit():  # Unix seconds, as some exports write them
-            return datetime.fromtimestamp(int(text), tz=UTC).date()
-        if len(text) == 10:
-            return date.fromisoformat(text)
-        return datetime.fromisoformat(text.replace("Z", "+00:00")).date()
+            moment = datetime.strptime(text, mapping.date_format)
+            has_time = any(f"%{d}" in mapping.date_format for d in "HIMSXcs")
+        elif text.isdigit():  # Unix seconds, as some exports write them
+            moment = datetime.fromtimestamp(int(text), tz=UTC)
+            has_time = True
+        elif len(text) == 10:
+            return date.fromisoformat(text), None
+        else:
+            moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+            has_time = True
     except (ValueError, OverflowError, OSError):  # OverflowError, OSError: Unix seconds out of range
         raise LegacyFileError(f"{where}: {text!r} is not a date (expected YYYY-MM-DD"
                               f"{' or ' + mapping.date_format if mapping.date_format else ''})") from None
+    if moment.tzinfo is None and has_time and mapping.timezone is not None:
+        moment = moment.replace(tzinfo=ZoneInfo(mapping.timezone))
+    return moment.date(), moment if moment.tzinfo is not None else None

@@ -13,6 +13,10 @@ by re-running ratecard's own rating with one thing changed at a time:
 - discount: a legacy line lower than ours by exactly a discount ratecard shows as a line of its
   own for that period (the legacy system netted it into the charge); that discount line, absent
   from the legacy export, has the same cause.
+- currency: the legacy line is in another currency than ratecard's (its figures are not
+  compared: 19.00 USD is neither 19.00 EUR nor an amount difference of it);
+- duplicate_in_legacy: the legacy export holds the same line more than once and one copy is
+  ratecard's line exactly (rows that differ are parts of one line and are added up);
 - cap: a cap (`maximum`) applied on one side and not the other: a legacy line lower than ours by
   exactly ratecard's cap line (netted into the charge), a legacy charge capped at the maximum
   without proration, a cap line of ratecard's the legacy export lacks, or a legacy cap line
@@ -52,11 +56,11 @@ from ..store.invoices import ONE_OFF, billed_lines, draft_reference
 from ..store.usage import Window, aggregate_usage
 from .legacy import LegacyLine, dimension_text
 
-CAUSES = ("missing_in_legacy", "missing_in_ratecard", "aggregation", "tier_model", "override",
-          "filter_default_price", "tax_rate", "tax_rounding", "period_boundary", "discount", "cap", "rounding",
-          "unexplained")
+CAUSES = ("missing_in_legacy", "missing_in_ratecard", "duplicate_in_legacy", "currency", "aggregation", "tier_model",
+          "override", "filter_default_price", "tax_rate", "tax_rounding", "period_boundary", "discount", "cap",
+          "rounding", "unexplained")
 MAX_PLAUSIBLE_TAX_RATE = Decimal(50)
-FIELD_ORDER = {"line": 0, "quantity": 1, "amount": 2, "tax": 3}
+FIELD_ORDER = {"line": 0, "currency": 0, "quantity": 1, "amount": 2, "tax": 3}
 ALTERNATIVE_AGGREGATIONS = ("sum", "max", "min", "count", "unique_count", "latest")
 Key = tuple[str, str, date]
 # lines are matched on the key plus the filter and group of a charge priced per dimension
@@ -95,7 +99,7 @@ class Difference:
     customer: str
     code: str
     service_start: date
-    field: str  # line | quantity | amount | tax
+    field: str  # line | currency | quantity | amount | tax
     ratecard: Decimal | None
     legacy: Decimal | None
     cause: str
@@ -106,7 +110,7 @@ class Difference:
 
     @property
     def delta(self) -> Decimal | None:
-        if self.ratecard is None or self.legacy is None:
+        if self.ratecard is None or self.legacy is None or self.field == "currency":  # no delta across currencies
             return None
         return self.legacy - self.ratecard
 
@@ -115,15 +119,21 @@ class Difference:
         """What the difference is worth: |delta| of money fields, the whole line when missing."""
         if self.field == "quantity":
             return Decimal(0)
+        if self.field == "currency":  # ratecard's whole line, in ratecard's currency
+            return abs(self.ratecard or Decimal(0))
         if self.delta is not None:
             return abs(self.delta)
         return abs(self.ratecard if self.ratecard is not None else self.legacy or Decimal(0))
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        figures = {
             "customer": self.customer, "code": self.code, "service_start": self.service_start.isoformat(),
             "field": self.field, "ratecard": _text(self.ratecard), "legacy": _text(self.legacy),
-            "delta": _text(self.delta), "cause": self.cause, "currency": self.currency, **self.detail,
+            "delta": _text(self.delta), "cause": self.cause, "currency": self.currency}
+        return {
+            **figures,
+            # a detail never takes a figure's place: "legacy" stays a number (or null) for programs
+            **{key: value for key, value in self.detail.items() if key not in figures},
             # a line of a charge priced per dimension says which
             **({"filter": self.filter} if self.filter is not None else {}),
             **({"group": json.loads(self.group)} if self.group is not None else {}),
@@ -186,12 +196,15 @@ def ratecard_lines(store: Store, environment: str) -> list[RatecardLine]:
 
 
 def reconcile(store: Store, catalog: Catalog, legacy: Sequence[LegacyLine], environment: str = "live",
-              keep: Callable[[str, date], bool] | None = None) -> Reconciliation:
-    """`keep(customer, service_start)` limits ratecard's side (a cohort, a cycle); the caller
-    limits the legacy lines it passes the same way."""
-    ours = ratecard_lines(store, environment)
+              keep: Callable[[str, date], bool] | None = None,
+              ours: Sequence[RatecardLine] | None = None) -> Reconciliation:
+    """`keep(customer, service_start)` limits both sides (a cohort, a cycle), the legacy lines on
+    their local days; `ours`: ratecard's lines when the caller has read them already."""
+    ours = ratecard_lines(store, environment) if ours is None else list(ours)
+    legacy = on_local_days(legacy, ours, catalog)  # before `keep`: a day may move out of the cycle
     if keep is not None:
         ours = [line for line in ours if keep(line.customer, line.service_start)]
+        legacy = [line for line in legacy if keep(line.customer, line.service_start)]
     one_off = [line for line in ours if line.subscription == ONE_OFF]  # billed by hand, not from usage
     if one_off:
         ours = [line for line in ours if line.subscription != ONE_OFF]
@@ -219,20 +232,40 @@ def reconcile(store: Store, catalog: Catalog, legacy: Sequence[LegacyLine], envi
             for line in mine:
                 if line.kind == CAP_KIND:  # unless a legacy line netted it (below)
                     differences.append(_on(Difference(*key[:3], "line", line.amount, None, "cap",
-                                                      {"legacy": "no cap line"}, line.currency), line))
+                                                      {"legacy_cap": "no cap line"}, line.currency), line))
                 elif line.amount != 0 or line.quantity != 0:
                     differences.append(_on(Difference(*key[:3], "line", line.amount, None, "missing_in_legacy",
                                                       currency=line.currency), line))
             continue
         if theirs and not mine:
             for line in theirs:
+                if line.amount == 0 and not line.quantity:
+                    continue  # a line of nothing, like ratecard's own lines of nothing above: no difference
                 capping = line.code == PLAN_CAP or line.code.startswith(CHARGE_CAP_PREFIX)
+                detail = {"ratecard_cap": "no cap line"} if capping else (
+                    {"ratecard_customer": "unknown"} if line.customer not in catalog.customers else {})
                 differences.append(_on(Difference(*key[:3], "line", None, line.amount,
-                                                  "cap" if capping else "missing_in_ratecard",
-                                                  {"ratecard": "no cap line"} if capping else {},
+                                                  "cap" if capping else "missing_in_ratecard", detail,
                                                   line.currency), line))
             continue
-        pairs.append((_merge_ours(mine), _merge_theirs(theirs)))
+        merged = _merge_ours(mine)
+        foreign = sorted({line.currency for line in theirs if line.currency and line.currency != merged.currency})
+        if foreign:  # not comparable: neither a match nor an amount difference
+            differences.append(_on(Difference(*key[:3], "currency", merged.amount,
+                                              sum((line.amount for line in theirs), Decimal(0)), "currency",
+                                              {"legacy_currency": ", ".join(foreign)}, merged.currency), merged))
+            continue
+        copy = _one_copy(merged, theirs)
+        if copy is not None:
+            invoices = ", ".join(dict.fromkeys(line.invoice for line in theirs if line.invoice))
+            differences.append(_on(Difference(*key[:3], "line", merged.amount,
+                                              sum((line.amount for line in theirs), Decimal(0)),
+                                              "duplicate_in_legacy",
+                                              {"copies": len(theirs), **({"invoices": invoices} if invoices else {})},
+                                              merged.currency), merged))
+            pairs.append((merged, copy))  # its tax is one copy's
+            continue
+        pairs.append((merged, _merge_theirs(theirs)))
     differences += finder.explain(pairs)
     differences += finder.explain_tax(pairs)
     for difference in differences:
@@ -248,6 +281,44 @@ def reconcile(store: Store, catalog: Catalog, legacy: Sequence[LegacyLine], envi
     differences.sort(key=lambda d: (d.customer, d.service_start, d.code, d.filter is None, d.filter or "",
                                     d.group or "", FIELD_ORDER.get(d.field, 9)))
     return Reconciliation(len(ours), len(legacy), len(pairs), differences, len(one_off), dict(one_off_amount))
+
+
+def on_local_days(legacy: Sequence[LegacyLine], ratecard: Sequence[RatecardLine], catalog: Catalog) -> list[LegacyLine]:
+    """A legacy line whose period start is an instant (2026-01-31T23:00:00Z) and matches no line of
+    ours on the day it was written is matched on its day in the timezone of one of the customer's
+    subscriptions (Feb 1 in Berlin), when ratecard has a line that day; its end goes the same way."""
+    if all(line.start_instant is None for line in legacy):
+        return list(legacy)
+    ours = {line.match_key for line in ratecard}
+    zones: dict[str, set[str]] = defaultdict(set)
+    for subscription in catalog.subscriptions.values():
+        zones[subscription.customer].add(subscription.timezone)
+    moved = []
+    for line in legacy:
+        if line.start_instant is not None and line.match_key not in ours:
+            for zone in sorted(zones.get(line.customer, ())):
+                local = ZoneInfo(zone)
+                day = line.start_instant.astimezone(local).date()
+                if (line.customer, line.code, day, line.filter, line.group) in ours:
+                    end = line.end_instant.astimezone(local).date() if line.end_instant else line.service_end
+                    line = dataclasses.replace(line, service_start=day, service_end=end)
+                    break
+        moved.append(line)
+    return moved
+
+
+def _one_copy(ours: RatecardLine, theirs: list[LegacyLine]) -> LegacyLine | None:
+    """One of several identical legacy lines, when that one copy is ours exactly and all of them
+    added up are not (identical lines that add up to ours are one line billed in parts)."""
+    if len(theirs) < 2:
+        return None
+    first = theirs[0]
+    figures = {(line.amount, line.quantity, line.tax, line.service_end) for line in theirs}
+    if len(figures) > 1 or first.amount != ours.amount or first.quantity not in (None, ours.quantity):
+        return None
+    if first.amount == 0 and not first.quantity:
+        return None  # a line of nothing, however many times: added up it is still ours
+    return first
 
 
 def _merge_ours(lines: list[RatecardLine]) -> RatecardLine:
@@ -491,10 +562,10 @@ class CauseFinder:
             if cap.code in (CHARGE_CAP_PREFIX + ours.code, PLAN_CAP) and ours.amount + cap.amount == theirs.amount \
                     and cap.key not in self.netted:
                 self.netted[cap.key] = ours.code
-                return {"cap": cap.code, "legacy": "netted the cap into the charge"}
+                return {"cap": cap.code, "legacy_cap": "netted the cap into the charge"}
         if charge is not None and charge.maximum is not None and ours.amount > theirs.amount and \
                 theirs.amount == quantize(charge.maximum, ours.currency, self.catalog.entity_for(ours.customer).rounding):
-            return {"cap": CHARGE_CAP_PREFIX + ours.code, "legacy": "capped at the maximum without proration"}
+            return {"cap": CHARGE_CAP_PREFIX + ours.code, "legacy_cap": "capped at the maximum without proration"}
         return None
 
     def _overrides_of(self, line: RatecardLine) -> list[tuple[str, Charge]]:

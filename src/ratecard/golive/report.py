@@ -12,6 +12,8 @@ CSV_FIELDS = ("customer", "code", "service_start", "field", "ratecard", "legacy"
 EXPLANATIONS = {
     "missing_in_legacy": "ratecard bills a line the current system does not",
     "missing_in_ratecard": "the current system bills a line ratecard does not",
+    "duplicate_in_legacy": "the current system's export holds the same line more than once (one copy matches)",
+    "currency": "the current system bills the line in another currency: its figures are not compared",
     "aggregation": "the current system aggregates the meter differently (e.g. MAX instead of SUM)",
     "tier_model": "the current system applies another tier model to the same tiers",
     "override": "one side uses the list price, the other a per-customer override",

@@ -31,9 +31,11 @@ class RollbackReport:
     voided: list[InvoiceRecord] = field(default_factory=list)
     removed: list[InvoiceRecord] = field(default_factory=list)  # drafts cut ahead of their invoice date
     issued: list[InvoiceRecord] = field(default_factory=list)  # final live invoices since the promotion
+    dry_run: bool = False  # what a rollback would do now: the same lists, nothing changed
 
     def as_dict(self) -> dict:
         return {
+            "dry_run": self.dry_run,
             "cohort": self.cohort,
             "customers": self.customers,
             "voided_drafts": [invoice.display_number for invoice in self.voided],
@@ -47,7 +49,9 @@ class RollbackReport:
         }
 
 
-def rollback(store: Store, environment: str, name: str, now: datetime, prefix: Prefix) -> RollbackReport:
+def rollback(store: Store, environment: str, name: str, now: datetime, prefix: Prefix,
+             dry_run: bool = False) -> RollbackReport:
+    """`dry_run`: the drafts it would void or remove and the final invoices it would list, nothing changed."""
     (status,) = cohort_status(store, environment, name)
     # customers put in a fresh cohort after a full cutover are rolled back from the cutover
     since = status.cohort.promoted_at if status.state == "live" else cutover_applied_at(store, environment)
@@ -58,7 +62,15 @@ def rollback(store: Store, environment: str, name: str, now: datetime, prefix: P
         raise CohortError(f"cohort {name!r} has no customers")
     members = list(status.cohort.members)
     now_us = to_micros(now)
-    report = RollbackReport(name, members)
+    report = RollbackReport(name, members, dry_run=dry_run)
+    if dry_run:
+        for invoice in live_invoices_of(store, environment, members):
+            if invoice.status == "draft":
+                (report.removed if invoice.boundary_ts > now_us else report.voided).append(
+                    get_invoice(store, str(invoice.id), environment))
+            elif invoice.status == "final" and invoice.finalized_at is not None and invoice.finalized_at >= since:
+                report.issued.append(get_invoice(store, str(invoice.id), environment))
+        return report
     set_members(store, environment, name, dict.fromkeys(members), now_us, rolled_back_at=now_us)
     for invoice in live_invoices_of(store, environment, members):
         invoice_id = invoice.id

@@ -18,7 +18,7 @@ from typing import Any
 
 from ..catalog.schema import CatalogDocument
 from ..catalog.validate import Problem, check_document
-from ..textfile import read_column_mapping, read_text
+from ..textfile import csv_records, read_column_mapping, read_text
 
 FIELDS = ("reference", "customer", "plan", "start", "end", "bill_from", "billing_anchor", "customer_name",
           "currency", "country", "tax_rate", "timezone", "stripe_customer_id")
@@ -154,13 +154,25 @@ def _field(field: str, mapping: dict[str, str]) -> str:
 
 def _read(path: Path, mapping: dict[str, str]) -> list[tuple[int, dict[str, str]]]:
     text = read_text(path, "a CSV file", SubscriptionImportError)
-    reader = csv.DictReader(text.splitlines())
-    header = reader.fieldnames or []
+    # only CR and LF end a record (a name holding U+2028 is one cell); a row is named by its first line
+    reader = csv.DictReader(csv_records(text))
+    try:
+        header = reader.fieldnames or []
+    except csv.Error:
+        raise SubscriptionImportError(f"{path}: line 1: the header is not CSV") from None
     for field in REQUIRED:
         if mapping.get(field, field) not in header:
             raise SubscriptionImportError(f"{path}: line 1: no column {mapping.get(field, field)!r} for {field}")
     rows = []
-    for number, row in enumerate(reader, start=2):
+    while True:
+        number = reader.line_num + 1
+        try:
+            row = next(reader)
+        except StopIteration:
+            break
+        except csv.Error:  # a cell over the csv module's limit: the line, not the library's words
+            raise SubscriptionImportError(f"{path}: line {number}: a cell is longer than {csv.field_size_limit()} "
+                                          "characters, or is not CSV") from None
         values = {field: (row.get(mapping.get(field, field)) or "").strip() for field in FIELDS}
         for field in REQUIRED:
             if not values[field]:

@@ -127,11 +127,13 @@ def promote_cohort(store: Store, name: str, now: datetime, environment: str = "l
         raise Conflict(str(exc)) from None
 
 
-def rollback_cohort(store: Store, name: str, now: datetime, environment: str = "live") -> RollbackReport:
-    """Back to shadow now: unsent drafts voided, final invoices issued since promotion listed for correction."""
+def rollback_cohort(store: Store, name: str, now: datetime, environment: str = "live",
+                    dry_run: bool = False) -> RollbackReport:
+    """Back to shadow now: unsent drafts voided, final invoices issued since promotion listed for correction
+    (`dry_run`: the same report, nothing changed)."""
     prefix = invoice_prefix(store, environment)
     _existing(store, environment, name)
     try:
-        return rollback(store, environment, name, now, prefix)
+        return rollback(store, environment, name, now, prefix, dry_run)
     except CohortError as exc:
         raise Conflict(str(exc)) from None

@@ -13,9 +13,9 @@ from .cohorts import list_cohorts
 from .reconciliation_results import latest
 
 # the latest reconciliation's causes, by the question they bear on
-CONFIGURATION_CAUSES = ("aggregation", "tier_model", "override", "tax_rate", "tax_rounding", "period_boundary",
-                        "discount", "cap", "rounding")
-PIPELINE_CAUSES = ("missing_in_ratecard", "missing_in_legacy")
+CONFIGURATION_CAUSES = ("currency", "aggregation", "tier_model", "override", "tax_rate", "tax_rounding",
+                        "period_boundary", "discount", "cap", "rounding")
+PIPELINE_CAUSES = ("missing_in_ratecard", "missing_in_legacy", "duplicate_in_legacy")
 UNDERSTOOD_NOT = ("unexplained",)
 
 

@@ -1,0 +1,130 @@
+"""Bounds on what one HTTP connection can hold, for `ratecard serve` (docs/security/http.md).
+
+uvicorn's HTTP protocol (httptools) arms no timer before a connection's first answer, and none
+while a request's head or body is arriving: a client that sends its headers a byte every few
+seconds (slowloris), or a body slower than it said, keeps its connection, its memory and its
+file descriptor for as long as it likes, and enough such clients make the server refuse every
+new one. `BoundedHttpTools` is uvicorn's protocol with those bounds added:
+
+- the request line and headers must arrive within RATECARD_HEADER_TIMEOUT seconds of the
+  connection opening or of the request's first byte; the body within RATECARD_BODY_TIMEOUT
+  seconds of the headers. Past either, the request is answered `408 REQUEST_TIMEOUT` and the
+  connection closed (a connection that sent nothing is closed without an answer).
+
+A request that arrives whole in one read (what every honest client's small request does) arms
+no timer at all: the timers are armed only when a read ends with a request incomplete.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from functools import cache
+from typing import Any
+
+import orjson
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+
+from ..settings import knob
+from .errors import INVALID_REQUEST
+
+HEADER_TIMEOUT = 10.0  # seconds for a request's line and headers
+BODY_TIMEOUT = 60.0  # seconds for its body once the headers arrived
+
+
+@cache
+def limits() -> tuple[float, float]:
+    """(header timeout, body timeout) in seconds, read once per worker process."""
+    return (knob("RATECARD_HEADER_TIMEOUT", HEADER_TIMEOUT), knob("RATECARD_BODY_TIMEOUT", BODY_TIMEOUT))
+
+
+def refusal(status: int, code: str, message: str) -> bytes:
+    """A whole HTTP answer in the API's error envelope, closing the connection."""
+    body = orjson.dumps({"type": INVALID_REQUEST, "code": code, "field": None, "message": message})
+    return b"".join([STATUS_LINE[status], b"content-type: application/json\r\n",
+                     b"content-length: ", str(len(body)).encode(), b"\r\nconnection: close\r\n\r\n", body])
+
+
+class BoundedHttpTools(HttpToolsProtocol):
+    """uvicorn's httptools protocol with a deadline for each request's head and body."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._header_timeout, self._body_timeout = limits()
+        self._deadline: asyncio.TimerHandle | None = None
+        self._phase = 0  # 0: between requests, 1: receiving a head, 2: receiving a body
+        self._phase_started = 0.0  # loop time the head (or body) began
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        # a connection that never sends a byte is closed too
+        self._phase_started = self.loop.time()
+        self._arm(self._header_timeout, self._head_late)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        # a read that leaves a request incomplete arms its timer (a whole request arms none)
+        if self._deadline is None and self._phase and self.parser is not None:
+            if self._phase == 1:
+                self._arm(self._header_timeout, self._head_late)
+            else:
+                self._arm(self._body_timeout, self._body_late)
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        if self._phase != 1:  # a connection's first request keeps the timer armed at connect
+            self._phase = 1
+            self._phase_started = self.loop.time()
+
+    def on_headers_complete(self) -> None:
+        self._disarm()
+        self._phase = 2
+        self._phase_started = self.loop.time()
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        self._disarm()
+        self._phase = 0
+        super().on_message_complete()
+
+    def _arm(self, timeout: float, callback: Any) -> None:
+        self._deadline = self.loop.call_at(self._phase_started + timeout, callback)
+
+    def _disarm(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+
+    def _head_late(self) -> None:
+        self._deadline = None
+        if self.transport.is_closing():
+            return
+        cycle = self.cycle
+        if cycle is not None and not cycle.response_complete:
+            cycle.keep_alive = False  # the answer under way is sent, then the connection closes
+            return
+        if self._phase == 1:
+            self.transport.write(refusal(408, "REQUEST_TIMEOUT", "the request line and headers did not arrive "
+                                         f"within {self._header_timeout:g} seconds"))
+        self.transport.close()
+
+    def _body_late(self) -> None:
+        self._deadline = None
+        if self.transport.is_closing():
+            return
+        if self.pipeline or self.flow.read_paused:
+            # the server is not reading (an earlier request of the connection is being answered,
+            # or the application has not taken what came): the client is not late, wait again
+            self._phase_started = self.loop.time()
+            self._arm(self._body_timeout, self._body_late)
+            return
+        cycle = self.cycle
+        if cycle is not None and not cycle.response_started:
+            self.transport.write(refusal(408, "REQUEST_TIMEOUT",
+                                         f"the request body did not arrive within {self._body_timeout:g} seconds"))
+            cycle.disconnected = True  # the application's read ends, whatever it would answer is dropped
+            cycle.message_event.set()
+        self.transport.close()

@@ -1,0 +1,184 @@
+"""`ratecard serve` against hostile or broken network peers, over plain sockets: clients that send
+their request slowly (slowloris), never finish a body, send huge heads, hold many connections or
+never read their answers. Each server runs with short limits so every test ends in seconds."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import orjson
+import pytest
+
+from ..api.live_server import Server, create_key
+from ..integration.scenario import CATALOG
+
+# the limits the servers of these tests run with (docs/security/http.md gives the defaults)
+FAST = {"RATECARD_HEADER_TIMEOUT": "1", "RATECARD_BODY_TIMEOUT": "2"}
+
+
+@pytest.fixture
+def served(db_url: str, tmp_path: Path) -> Iterator[tuple[Server, str]]:
+    key = create_key(db_url, "live")
+    with Server(db_url, tmp_path / "server.log", env=FAST) as server:
+        applied = httpx.post(f"{server.base_url}/v1/catalog", content=CATALOG.encode(), timeout=30,
+                             headers={"X-API-KEY": key, "content-type": "application/yaml"})
+        assert applied.status_code == 201, applied.text
+        yield server, key
+
+
+def _connect(server: Server, timeout: float = 5.0) -> socket.socket:
+    return socket.create_connection(("127.0.0.1", server.port), timeout=timeout)
+
+
+def _answer(sock: socket.socket, timeout: float = 5.0) -> bytes:
+    """Everything the server sends until it closes the connection (or `timeout` passes)."""
+    sock.settimeout(timeout)
+    data = b""
+    try:
+        while chunk := sock.recv(65536):
+            data += chunk
+    except (TimeoutError, ConnectionResetError):
+        pass
+    return data
+
+
+def _status(answer: bytes) -> int:
+    return int(answer.split(b" ", 2)[1]) if answer.startswith(b"HTTP/1.1 ") else 0
+
+
+def _honest(server: Server) -> tuple[int, float]:
+    """One honest GET /healthz on a new connection: its status and how long it took."""
+    started = time.perf_counter()
+    with _connect(server, 3) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        return _status(_answer(sock, 3)), time.perf_counter() - started
+
+
+def _event(reference: str) -> bytes:
+    return orjson.dumps({"reference": reference, "customer_reference": "acme", "meter_reference": "tokens",
+                         "timestamp": "2026-01-20T10:00:00Z", "meter_values": [{"reference": "tokens", "number": "1"}]})
+
+
+def test_a_request_head_sent_a_byte_at_a_time_is_answered_408_and_closed(served) -> None:
+    """Slowloris: connections that send their request line and headers one byte every half second
+    (each byte before the previous timer could fire), and one that sends nothing at all, are ended
+    once the head has not arrived within RATECARD_HEADER_TIMEOUT; honest clients are answered
+    meanwhile."""
+    server, _ = served
+    slow = [_connect(server) for _ in range(20)]
+    silent = _connect(server)
+    for sock in slow:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+    started = time.monotonic()
+    closed_at: dict[int, float] = {}
+    while time.monotonic() - started < 4 and len(closed_at) < len(slow):
+        for number, sock in enumerate(slow):
+            if number in closed_at:
+                continue
+            try:
+                sock.sendall(b"X")
+            except OSError:
+                closed_at[number] = time.monotonic() - started
+        status, seconds = _honest(server)
+        assert status == 200 and seconds < 1
+        time.sleep(0.5)
+    answers = [_answer(sock, 2) for sock in slow]
+    assert all(_status(answer) == 408 for answer in answers), answers[0][:200]
+    assert b'"code":"REQUEST_TIMEOUT"' in answers[0] and b"connection: close" in answers[0].lower()
+    assert _answer(silent, 2) == b""  # nothing was asked: the connection is closed without an answer
+    for sock in [*slow, silent]:
+        sock.close()
+
+
+@pytest.mark.parametrize("path", ["/v1/events", "/v1/ingest/meter-data", "/v1/ingest/meter-datas"])
+def test_a_body_trickled_after_valid_headers_is_answered_408(served, path: str) -> None:
+    """Content-Length: 1000000 and then a byte at a time: the request is abandoned with 408 once its
+    body has not arrived within RATECARD_BODY_TIMEOUT, and the connection closed."""
+    server, key = served
+    with _connect(server) as sock:
+        sock.sendall(f"POST {path} HTTP/1.1\r\nHost: x\r\nX-API-KEY: {key}\r\n"
+                     "Content-Type: application/json\r\nContent-Length: 1000000\r\n\r\n".encode())
+        started = time.monotonic()
+        answer = b""
+        sock.settimeout(0.3)
+        while time.monotonic() - started < 6:
+            try:
+                sock.sendall(b" ")
+                chunk = sock.recv(65536)
+            except TimeoutError:
+                continue
+            except OSError:
+                break
+            if not chunk:
+                break
+            answer += chunk
+        elapsed = time.monotonic() - started
+    assert _status(answer) == 408, answer[:300]
+    assert 1.5 < elapsed < 4.5
+    assert b'"code":"REQUEST_TIMEOUT"' in answer
+    assert _honest(server)[0] == 200
+    assert "Traceback" not in server.log(), server.log()
+
+
+def test_a_keep_alive_connection_sending_requests_back_to_back_is_not_cut(served) -> None:
+    """The limits bound each request, not the connection: one connection sending single events
+    back to back for longer than both timeouts is answered every time."""
+    server, key = served
+    with _connect(server) as sock:
+        started = time.monotonic()
+        number = 0
+        while time.monotonic() - started < 3:
+            body = _event(f"keep-alive-{number:05d}")
+            sock.sendall(f"POST /v1/ingest/meter-data HTTP/1.1\r\nHost: x\r\nX-API-KEY: {key}\r\n"
+                         f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body)
+            head = b""
+            while b"\r\n\r\n" not in head:
+                head += sock.recv(65536)
+            assert _status(head) == 201, head[:200]
+            length = int(head.lower().split(b"content-length: ", 1)[1].split(b"\r\n", 1)[0])
+            rest = head.split(b"\r\n\r\n", 1)[1]
+            while len(rest) < length:
+                rest += sock.recv(65536)
+            number += 1
+            time.sleep(0.05)
+    assert number > 20
+    assert b"Traceback" not in server.log().encode()
+
+
+def test_honest_clients_are_answered_while_slow_ones_hold_connections(served) -> None:
+    """Many slow connections at once: honest requests keep being answered quickly."""
+    server, _ = served
+    slow = [_connect(server) for _ in range(200)]
+    for sock in slow:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+    worst = 0.0
+    done = threading.Event()
+
+    def trickle() -> None:
+        while not done.is_set():
+            for sock in slow:
+                try:
+                    sock.send(b"Y")
+                except OSError:
+                    pass
+            done.wait(0.3)
+
+    thread = threading.Thread(target=trickle, daemon=True)
+    thread.start()
+    try:
+        for _ in range(10):
+            status, seconds = _honest(server)
+            assert status == 200
+            worst = max(worst, seconds)
+            time.sleep(0.1)
+    finally:
+        done.set()
+        thread.join(5)
+        for sock in slow:
+            sock.close()
+    assert worst < 1

@@ -182,3 +182,55 @@ def test_honest_clients_are_answered_while_slow_ones_hold_connections(served) ->
         for sock in slow:
             sock.close()
     assert worst < 1
+
+
+def _send_head(server: Server, head: bytes) -> tuple[bytes, float]:
+    """Sends a request head (the server may close before taking it all) and reads the answer."""
+    started = time.perf_counter()
+    with _connect(server, 10) as sock:
+        try:
+            sock.sendall(head)
+        except OSError:  # refused part way: the answer is still there to read
+            pass
+        return _answer(sock, 10), time.perf_counter() - started
+
+
+@pytest.mark.parametrize(("what", "head", "status"), [
+    ("one 1 MiB header", b"X-Big: " + b"a" * (1 << 20) + b"\r\n", 431),
+    ("10,000 headers", b"".join(b"X-H%d: v\r\n" % number for number in range(10_000)), 431),
+    ("a 1 MiB request line", None, 414)])
+def test_a_huge_request_head_is_refused_before_it_is_buffered(served, what: str, head: bytes | None,
+                                                              status: int) -> None:
+    server, _ = served
+    if head is None:
+        raw = b"GET /healthz/" + b"a" * (1 << 20) + b" HTTP/1.1\r\nHost: x\r\n\r\n"
+    else:
+        raw = b"GET /healthz HTTP/1.1\r\nHost: x\r\n" + head + b"Connection: close\r\n\r\n"
+    answer, seconds = _send_head(server, raw)
+    assert _status(answer) == status, (what, answer[:300])
+    assert b'"code":"' in answer and seconds < 3
+    assert _honest(server)[0] == 200
+
+
+def test_a_giant_header_does_not_stall_other_clients(served) -> None:
+    """A 64 MiB header was buffered whole, copied again at each piece (about 10 seconds of the
+    event loop, every other client waiting); it is refused at the limit instead."""
+    server, _ = served
+    finished = threading.Event()
+    answers: list[bytes] = []
+
+    def attack() -> None:
+        head = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * (64 << 20) + b"\r\n\r\n"
+        answers.append(_send_head(server, head)[0])
+        finished.set()
+
+    thread = threading.Thread(target=attack, daemon=True)
+    thread.start()
+    worst = 0.0
+    while not finished.wait(0.05):
+        status, seconds = _honest(server)
+        assert status == 200
+        worst = max(worst, seconds)
+    thread.join(30)
+    assert _status(answers[0]) == 431
+    assert worst < 1

@@ -10,6 +10,11 @@ new one. `BoundedHttpTools` is uvicorn's protocol with those bounds added:
   connection opening or of the request's first byte; the body within RATECARD_BODY_TIMEOUT
   seconds of the headers. Past either, the request is answered `408 REQUEST_TIMEOUT` and the
   connection closed (a connection that sent nothing is closed without an answer).
+- the request line and headers may take at most RATECARD_MAX_HEADER_BYTES: past it the request
+  is answered `414 URI_TOO_LONG` (when the request line is most of it) or `431
+  HEADERS_TOO_LARGE`, and the connection closed. httptools itself has no such limit: it buffered
+  a 64 MiB header whole, copying what it had at every piece (about ten seconds of the event
+  loop, during which no other client was answered).
 
 A request that arrives whole in one read (what every honest client's small request does) arms
 no timer at all: the timers are armed only when a read ends with a request incomplete.
@@ -29,12 +34,15 @@ from .errors import INVALID_REQUEST
 
 HEADER_TIMEOUT = 10.0  # seconds for a request's line and headers
 BODY_TIMEOUT = 60.0  # seconds for its body once the headers arrived
+MAX_HEADER_BYTES = 64 * 1024  # the request line and headers of one request
 
 
 @cache
-def limits() -> tuple[float, float]:
-    """(header timeout, body timeout) in seconds, read once per worker process."""
-    return (knob("RATECARD_HEADER_TIMEOUT", HEADER_TIMEOUT), knob("RATECARD_BODY_TIMEOUT", BODY_TIMEOUT))
+def limits() -> tuple[float, float, int]:
+    """(header timeout, body timeout) in seconds and the most bytes of a request's head, read once
+    per worker process."""
+    return (knob("RATECARD_HEADER_TIMEOUT", HEADER_TIMEOUT), knob("RATECARD_BODY_TIMEOUT", BODY_TIMEOUT),
+            int(knob("RATECARD_MAX_HEADER_BYTES", MAX_HEADER_BYTES)))
 
 
 def refusal(status: int, code: str, message: str) -> bytes:
@@ -44,12 +52,17 @@ def refusal(status: int, code: str, message: str) -> bytes:
                      b"content-length: ", str(len(body)).encode(), b"\r\nconnection: close\r\n\r\n", body])
 
 
+class HeadTooLarge(Exception):
+    """Stops the parser once a head past the limit was refused."""
+
+
 class BoundedHttpTools(HttpToolsProtocol):
     """uvicorn's httptools protocol with a deadline for each request's head and body."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._header_timeout, self._body_timeout = limits()
+        self._header_timeout, self._body_timeout, self._max_head = limits()
+        self._head_bytes = 0  # bytes received since the current request's head began (about)
         self._deadline: asyncio.TimerHandle | None = None
         self._phase = 0  # 0: between requests, 1: receiving a head, 2: receiving a body
         self._phase_started = 0.0  # loop time the head (or body) began
@@ -65,7 +78,12 @@ class BoundedHttpTools(HttpToolsProtocol):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
+        if self._phase != 2:
+            self._head_bytes += len(data)  # set back to 0 when the head is complete
         super().data_received(data)
+        if self._phase == 1 and self._head_bytes > self._max_head and not self.transport.is_closing():
+            self._head_too_large()
+            return
         # a read that leaves a request incomplete arms its timer (a whole request arms none)
         if self._deadline is None and self._phase and self.parser is not None:
             if self._phase == 1:
@@ -81,6 +99,12 @@ class BoundedHttpTools(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self._disarm()
+        if self._head_bytes > self._max_head and self._head_size() > self._max_head:
+            # a whole head past the limit in one read: refused before the application sees it, the
+            # parser stopped by the exception (uvicorn's answer to it is not sent: send_400_response)
+            self._head_too_large()
+            raise HeadTooLarge
+        self._head_bytes = 0
         self._phase = 2
         self._phase_started = self.loop.time()
         super().on_headers_complete()
@@ -89,6 +113,28 @@ class BoundedHttpTools(HttpToolsProtocol):
         self._disarm()
         self._phase = 0
         super().on_message_complete()
+
+    def _head_size(self) -> int:
+        return len(self.url) + sum(len(name) + len(value) + 4 for name, value in self.headers)
+
+    def send_400_response(self, msg: str) -> None:
+        if not self.transport.is_closing():  # not after a refusal of ours
+            super().send_400_response(msg)
+
+    def _head_too_large(self) -> None:
+        """Refuses a head past the limit: httptools keeps all of it (and copies it at every read)."""
+        self._disarm()
+        cycle = self.cycle
+        if cycle is not None and not cycle.response_complete:  # an answer under way: it is cut off
+            cycle.disconnected = True
+            cycle.message_event.set()
+        elif len(self.url) * 2 > self._head_bytes:
+            self.transport.write(refusal(414, "URI_TOO_LONG",
+                                         f"the request line is longer than {self._max_head} bytes"))
+        else:
+            self.transport.write(refusal(431, "HEADERS_TOO_LARGE",
+                                         f"the request line and headers are longer than {self._max_head} bytes"))
+        self.transport.close()
 
     def _arm(self, timeout: float, callback: Any) -> None:
         self._deadline = self.loop.call_at(self._phase_started + timeout, callback)

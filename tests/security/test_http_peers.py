@@ -234,3 +234,33 @@ def test_a_giant_header_does_not_stall_other_clients(served) -> None:
     thread.join(30)
     assert _status(answers[0]) == 431
     assert worst < 1
+
+
+def test_connections_past_the_cap_push_out_the_slowest_and_honest_clients_are_served(db_url: str,
+                                                                                     tmp_path: Path) -> None:
+    """A server allowed 256 open files: 300 connections that never finish their head used to take
+    every file descriptor, so an honest client's connection was reset. With
+    RATECARD_MAX_CONNECTIONS=100 a new connection past the cap closes the one that has waited
+    longest for its request, and the honest client is answered."""
+    import resource
+
+    env = {"RATECARD_HEADER_TIMEOUT": "30", "RATECARD_MAX_CONNECTIONS": "100"}
+    with Server(db_url, tmp_path / "server.log", env=env) as server:
+        assert server.process is not None
+        resource.prlimit(server.process.pid, resource.RLIMIT_NOFILE, (256, 256))
+        slow = []
+        try:
+            for _ in range(300):
+                sock = _connect(server)
+                sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+                slow.append(sock)
+            time.sleep(0.5)
+            assert _honest(server)[0] == 200
+            # the oldest slow connections were closed, the newest are still open
+            assert _answer(slow[0], 2) == b""
+            slow[-1].setblocking(False)
+            with pytest.raises(BlockingIOError):
+                slow[-1].recv(1)
+        finally:
+            for sock in slow:
+                sock.close()

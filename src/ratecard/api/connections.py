@@ -15,6 +15,14 @@ new one. `BoundedHttpTools` is uvicorn's protocol with those bounds added:
   HEADERS_TOO_LARGE`, and the connection closed. httptools itself has no such limit: it buffered
   a 64 MiB header whole, copying what it had at every piece (about ten seconds of the event
   loop, during which no other client was answered).
+- a worker keeps at most RATECARD_MAX_CONNECTIONS connections open (by default 4,096, and never
+  more than its open-file limit allows, less a reserve for the database and its own files). A
+  connection past the cap closes the connection that has waited longest for a request (idle
+  between requests, or still sending its head); when every connection has a request under way,
+  the new one is answered `503 SERVER_BUSY` and closed. Without a cap, slow connections took
+  every file descriptor and honest clients' connections were reset. (uvicorn's own
+  `limit_concurrency` counts slow connections too and answers honest requests 503 while they
+  are held: it is not used.)
 
 A request that arrives whole in one read (what every honest client's small request does) arms
 no timer at all: the timers are armed only when a read ends with a request incomplete.
@@ -23,6 +31,7 @@ no timer at all: the timers are armed only when a read ends with a request incom
 from __future__ import annotations
 
 import asyncio
+import resource
 from functools import cache
 from typing import Any
 
@@ -35,14 +44,33 @@ from .errors import INVALID_REQUEST
 HEADER_TIMEOUT = 10.0  # seconds for a request's line and headers
 BODY_TIMEOUT = 60.0  # seconds for its body once the headers arrived
 MAX_HEADER_BYTES = 64 * 1024  # the request line and headers of one request
+MAX_CONNECTIONS = 4096  # open connections per worker process
+# file descriptors kept for what is not a client: the database (SQLite's files, PostgreSQL
+# connections), the event log, the listening socket, logs
+RESERVED_FILES = 128
 
 
 @cache
-def limits() -> tuple[float, float, int]:
-    """(header timeout, body timeout) in seconds and the most bytes of a request's head, read once
-    per worker process."""
+def limits() -> tuple[float, float, int, int]:
+    """(header timeout, body timeout) in seconds, the most bytes of a request's head and the most
+    open connections, read once per worker process."""
     return (knob("RATECARD_HEADER_TIMEOUT", HEADER_TIMEOUT), knob("RATECARD_BODY_TIMEOUT", BODY_TIMEOUT),
-            int(knob("RATECARD_MAX_HEADER_BYTES", MAX_HEADER_BYTES)))
+            int(knob("RATECARD_MAX_HEADER_BYTES", MAX_HEADER_BYTES)), max_connections())
+
+
+def max_connections() -> int:
+    """RATECARD_MAX_CONNECTIONS (default 4,096), never more than the open-file limit allows."""
+    files, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = int(knob("RATECARD_MAX_CONNECTIONS", MAX_CONNECTIONS))
+    if files == resource.RLIM_INFINITY:
+        return wanted
+    return max(1, min(wanted, files - RESERVED_FILES))
+
+
+# The connections of this process waiting for a request (idle between requests, or sending a
+# head), oldest first: the one a connection past the cap closes. Kept in step as requests come
+# and go (a dict's order is its insertion order), so the choice never walks every connection.
+_WAITING: dict[BoundedHttpTools, None] = {}
 
 
 def refusal(status: int, code: str, message: str) -> bytes:
@@ -61,7 +89,7 @@ class BoundedHttpTools(HttpToolsProtocol):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._header_timeout, self._body_timeout, self._max_head = limits()
+        self._header_timeout, self._body_timeout, self._max_head, self._max_connections = limits()
         self._head_bytes = 0  # bytes received since the current request's head began (about)
         self._deadline: asyncio.TimerHandle | None = None
         self._phase = 0  # 0: between requests, 1: receiving a head, 2: receiving a body
@@ -69,13 +97,34 @@ class BoundedHttpTools(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        if len(self.connections) > self._max_connections and not self._make_room():
+            transport.write(refusal(503, "SERVER_BUSY", "the server has as many connections as it takes, each "
+                                    "with a request under way; retry shortly"))
+            transport.close()
+            return
+        _WAITING[self] = None
         # a connection that never sends a byte is closed too
         self._phase_started = self.loop.time()
         self._arm(self._header_timeout, self._head_late)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
+        _WAITING.pop(self, None)
         super().connection_lost(exc)
+
+    def _make_room(self) -> bool:
+        """Closes the connection that has waited longest for a request; False when none waits."""
+        for waiting in _WAITING:
+            _WAITING.pop(waiting)
+            waiting._disarm()
+            waiting.transport.close()
+            return True
+        return False
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if self.cycle.response_complete and self._phase != 2 and not self.transport.is_closing():
+            _WAITING[self] = None  # between requests (or the next one's head arriving)
 
     def data_received(self, data: bytes) -> None:
         if self._phase != 2:
@@ -99,6 +148,7 @@ class BoundedHttpTools(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self._disarm()
+        _WAITING.pop(self, None)
         if self._head_bytes > self._max_head and self._head_size() > self._max_head:
             # a whole head past the limit in one read: refused before the application sees it, the
             # parser stopped by the exception (uvicorn's answer to it is not sent: send_400_response)

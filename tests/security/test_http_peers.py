@@ -264,3 +264,26 @@ def test_connections_past_the_cap_push_out_the_slowest_and_honest_clients_are_se
         finally:
             for sock in slow:
                 sock.close()
+
+
+def test_a_client_that_never_reads_its_answers_is_dropped(db_url: str, tmp_path: Path) -> None:
+    """Large answers (the OpenAPI document, ~200 KB) asked for twenty times in one write by a
+    client that reads nothing: the server used to hold the connection and the answers in memory
+    for as long as the client stayed. Once it has waited RATECARD_SEND_TIMEOUT for the client to
+    take anything, the connection is dropped."""
+    with Server(db_url, tmp_path / "server.log", env={"RATECARD_SEND_TIMEOUT": "1"}) as server:
+        whole = len(httpx.get(f"{server.base_url}/openapi.json", timeout=10).content)
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.connect(("127.0.0.1", server.port))
+        try:
+            sock.sendall(b"GET /openapi.json HTTP/1.1\r\nHost: x\r\n\r\n" * 20)
+            time.sleep(3)
+            received = len(_answer(sock, 3))
+        finally:
+            sock.close()
+        assert received < 20 * whole, "the server still held every answer for a client that read nothing"
+        assert _honest(server)[0] == 200
+        # the answer being written when the connection went (an earlier one than the last parsed)
+        # stops writing instead of failing on the closed connection
+        assert "Traceback" not in server.log(), server.log()

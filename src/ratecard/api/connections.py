@@ -24,6 +24,11 @@ new one. `BoundedHttpTools` is uvicorn's protocol with those bounds added:
   `limit_concurrency` counts slow connections too and answers honest requests 503 while they
   are held: it is not used.)
 
+- an answer the client does not take: once the connection's send buffer is full, the client has
+  RATECARD_SEND_TIMEOUT seconds to read enough of it for the server to write again, else the
+  connection is dropped (a client that reads nothing held its connection and every answer it
+  asked for, in memory, for as long as it stayed connected).
+
 A request that arrives whole in one read (what every honest client's small request does) arms
 no timer at all: the timers are armed only when a read ends with a request incomplete.
 """
@@ -45,17 +50,19 @@ HEADER_TIMEOUT = 10.0  # seconds for a request's line and headers
 BODY_TIMEOUT = 60.0  # seconds for its body once the headers arrived
 MAX_HEADER_BYTES = 64 * 1024  # the request line and headers of one request
 MAX_CONNECTIONS = 4096  # open connections per worker process
+SEND_TIMEOUT = 60.0  # seconds an answer may wait for the client to read
 # file descriptors kept for what is not a client: the database (SQLite's files, PostgreSQL
 # connections), the event log, the listening socket, logs
 RESERVED_FILES = 128
 
 
 @cache
-def limits() -> tuple[float, float, int, int]:
-    """(header timeout, body timeout) in seconds, the most bytes of a request's head and the most
-    open connections, read once per worker process."""
+def limits() -> tuple[float, float, int, int, float]:
+    """(header timeout, body timeout) in seconds, the most bytes of a request's head, the most
+    open connections and the send timeout, read once per worker process."""
     return (knob("RATECARD_HEADER_TIMEOUT", HEADER_TIMEOUT), knob("RATECARD_BODY_TIMEOUT", BODY_TIMEOUT),
-            int(knob("RATECARD_MAX_HEADER_BYTES", MAX_HEADER_BYTES)), max_connections())
+            int(knob("RATECARD_MAX_HEADER_BYTES", MAX_HEADER_BYTES)), max_connections(),
+            knob("RATECARD_SEND_TIMEOUT", SEND_TIMEOUT))
 
 
 def max_connections() -> int:
@@ -89,7 +96,9 @@ class BoundedHttpTools(HttpToolsProtocol):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._header_timeout, self._body_timeout, self._max_head, self._max_connections = limits()
+        self._header_timeout, self._body_timeout, self._max_head, self._max_connections, self._send_timeout = limits()
+        self._send_deadline: asyncio.TimerHandle | None = None  # armed while the send buffer is full
+        self._answering: Any = None  # the request whose answer is being written (pipelined ones wait)
         self._head_bytes = 0  # bytes received since the current request's head began (about)
         self._deadline: asyncio.TimerHandle | None = None
         self._phase = 0  # 0: between requests, 1: receiving a head, 2: receiving a body
@@ -108,9 +117,44 @@ class BoundedHttpTools(HttpToolsProtocol):
         self._arm(self._header_timeout, self._head_late)
 
     def connection_lost(self, exc: Exception | None) -> None:
+        # uvicorn marks only the last request parsed as cut off; with requests pipelined the one
+        # being answered is an earlier one, which otherwise goes on writing to the closed transport
+        answering = self._answering
+        if answering is not None and not answering.response_complete:
+            answering.disconnected = True
+            answering.message_event.set()
         self._disarm()
+        if self._send_deadline is not None:
+            self._send_deadline.cancel()
+            self._send_deadline = None
         _WAITING.pop(self, None)
         super().connection_lost(exc)
+
+    def pause_writing(self) -> None:
+        super().pause_writing()
+        if self._send_deadline is None:
+            self._send_deadline = self.loop.call_later(self._send_timeout, self._send_late)
+
+    def resume_writing(self) -> None:
+        super().resume_writing()
+        if self._send_deadline is not None:
+            self._send_deadline.cancel()
+            self._send_deadline = None
+
+    def _send_late(self) -> None:
+        """The client took nothing for the send timeout: dropped, with what was waiting for it."""
+        self._send_deadline = None
+        # the request being answered (self.cycle may be a later, queued one) writes no more: marked
+        # before the transport, emptied, wakes the writer waiting for room
+        for cycle in (self._answering, self.cycle):
+            if cycle is not None:
+                cycle.disconnected = True
+                cycle.message_event.set()
+        self.transport.abort()
+
+    def _start_asgi_task(self, cycle: Any, app: Any) -> None:
+        self._answering = cycle
+        super()._start_asgi_task(cycle, app)
 
     def _make_room(self) -> bool:
         """Closes the connection that has waited longest for a request; False when none waits."""

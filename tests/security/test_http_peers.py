@@ -287,3 +287,25 @@ def test_a_client_that_never_reads_its_answers_is_dropped(db_url: str, tmp_path:
         # the answer being written when the connection went (an earlier one than the last parsed)
         # stops writing instead of failing on the closed connection
         assert "Traceback" not in server.log(), server.log()
+
+
+@pytest.mark.parametrize("path", ["/v1/ingest/meter-data", "/v1/events", "/v1/plans"])
+def test_a_request_followed_by_a_half_close_is_answered(served, path: str) -> None:
+    """A client that sends its whole request and then shuts down its sending side (as `nc -N` and
+    some HTTP/1.0 clients do) says it will send no more requests, not that it wants no answer:
+    it gets its answer, then the connection closes."""
+    server, key = served
+    if path == "/v1/plans":
+        raw = f"GET {path} HTTP/1.1\r\nHost: x\r\nX-API-KEY: {key}\r\n\r\n".encode()
+    else:
+        body = _event("half-closed") if "ingest" in path else orjson.dumps(
+            [{"id": "half-closed-2", "customer": "acme", "meter": "tokens", "timestamp": "2026-01-20T10:00:00Z",
+              "properties": {"tokens": "1"}}])
+        raw = (f"POST {path} HTTP/1.1\r\nHost: x\r\nX-API-KEY: {key}\r\nContent-Type: application/json\r\n"
+               f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+    with _connect(server) as sock:
+        sock.sendall(raw)
+        sock.shutdown(socket.SHUT_WR)
+        answer = _answer(sock, 5)
+    assert _status(answer) in (200, 201), answer[:300]
+    assert b"connection: close" in answer.lower()

@@ -29,6 +29,10 @@ new one. `BoundedHttpTools` is uvicorn's protocol with those bounds added:
   connection is dropped (a client that reads nothing held its connection and every answer it
   asked for, in memory, for as long as it stayed connected).
 
+It also answers a client that half-closes: one that sends its whole request and then shuts down
+its sending side (`nc -N`, some HTTP/1.0 clients) got no answer at all, uvicorn closing the
+connection at the end of what it read; its requests are now answered, then the connection closed.
+
 A request that arrives whole in one read (what every honest client's small request does) arms
 no timer at all: the timers are armed only when a read ends with a request incomplete.
 """
@@ -155,6 +159,15 @@ class BoundedHttpTools(HttpToolsProtocol):
     def _start_asgi_task(self, cycle: Any, app: Any) -> None:
         self._answering = cycle
         super()._start_asgi_task(cycle, app)
+
+    def eof_received(self) -> bool | None:
+        """The client will send nothing more. Requests received whole are still answered (then the
+        connection closes); a request that is incomplete never will be, so the connection closes."""
+        cycle = self.cycle
+        if self._phase == 0 and cycle is not None and not cycle.response_complete:
+            cycle.keep_alive = False  # the last request received: closes the connection once answered
+            return True  # keep the sending side open for the answers
+        return None
 
     def _make_room(self) -> bool:
         """Closes the connection that has waited longest for a request; False when none waits."""

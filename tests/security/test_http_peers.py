@@ -309,3 +309,25 @@ def test_a_request_followed_by_a_half_close_is_answered(served, path: str) -> No
         answer = _answer(sock, 5)
     assert _status(answer) in (200, 201), answer[:300]
     assert b"connection: close" in answer.lower()
+
+
+def test_blank_lines_between_requests_do_not_keep_a_connection_open(served) -> None:
+    """Empty lines between requests are allowed, and each one used to cancel the idle kept-alive
+    connection's timer: a CRLF every few seconds held it forever. They count as the next
+    request's head now, which must arrive within RATECARD_HEADER_TIMEOUT."""
+    server, _ = served
+    with _connect(server) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert _status(sock.recv(65536)) == 200
+        started = time.monotonic()
+        closed = False
+        sock.settimeout(0.5)
+        while time.monotonic() - started < 5 and not closed:
+            try:
+                sock.sendall(b"\r\n")
+                closed = sock.recv(65536) == b""
+            except TimeoutError:
+                pass
+            except OSError:
+                closed = True
+        assert closed and time.monotonic() - started < 3

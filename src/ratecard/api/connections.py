@@ -191,11 +191,16 @@ class BoundedHttpTools(HttpToolsProtocol):
             self._head_too_large()
             return
         # a read that leaves a request incomplete arms its timer (a whole request arms none)
-        if self._deadline is None and self._phase and self.parser is not None:
+        if self._deadline is None and self.parser is not None:
             if self._phase == 1:
                 self._arm(self._header_timeout, self._head_late)
-            else:
+            elif self._phase == 2:
                 self._arm(self._body_timeout, self._body_late)
+            elif (self.cycle is None or self.cycle.response_complete) and not self.transport.is_closing():
+                # bytes that began no request on an idle connection (blank lines between requests,
+                # allowed) cancelled uvicorn's keep-alive timer: they start the next head's time
+                self._phase_started = self.loop.time()
+                self._arm(self._header_timeout, self._head_late)
 
     def on_message_begin(self) -> None:
         super().on_message_begin()

@@ -23,7 +23,6 @@ new one. `BoundedHttpTools` is uvicorn's protocol with those bounds added:
   every file descriptor and honest clients' connections were reset. (uvicorn's own
   `limit_concurrency` counts slow connections too and answers honest requests 503 while they
   are held: it is not used.)
-
 - an answer the client does not take: once the connection's send buffer is full, the client has
   RATECARD_SEND_TIMEOUT seconds to read enough of it for the server to write again, else the
   connection is dropped (a client that reads nothing held its connection and every answer it
@@ -96,7 +95,7 @@ class HeadTooLarge(Exception):
 
 
 class BoundedHttpTools(HttpToolsProtocol):
-    """uvicorn's httptools protocol with a deadline for each request's head and body."""
+    """uvicorn's httptools protocol with the bounds above (see the module's docstring)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -14,7 +14,7 @@ KNOBS = {"RATECARD_GROUP_COMMIT_MAX_EVENTS": (0, 5_000), "RATECARD_GROUP_COMMIT_
          # seconds a request's head, then its body, may take to arrive (api/connections.py)
          "RATECARD_HEADER_TIMEOUT": (0.1, 3600), "RATECARD_BODY_TIMEOUT": (0.1, 3600),
          "RATECARD_MAX_HEADER_BYTES": (1024, 1024 * 1024),  # a request's line and headers
-         "RATECARD_MAX_CONNECTIONS": (1, 1_000_000),  # open connections per worker
+         "RATECARD_MAX_CONNECTIONS": (1, 100_000),  # open connections per worker
          "RATECARD_SEND_TIMEOUT": (0.1, 3600)}  # seconds an answer waits for the client to read
 # the numeric settings that count something (events, threads, bytes, connections): whole numbers
 # only (a committer of int(0.5) = 0 events would never take a request)

@@ -10,10 +10,16 @@ OPENTELEMETRY = "RATECARD_OPENTELEMETRY"
 SINGLE_EVENT_LANE = "RATECARD_SINGLE_EVENT_LANE"
 # the numeric settings and the range each takes
 KNOBS = {"RATECARD_GROUP_COMMIT_MAX_EVENTS": (0, 5_000), "RATECARD_GROUP_COMMIT_MAX_WAIT_MS": (0, 100),
-         "RATECARD_GROUP_COMMIT_WRITERS": (1, 8), "RATECARD_SWITCH_INTERVAL_MS": (0.05, 100)}
-# the numeric settings that count something (events, threads): whole numbers only (a committer of
-# int(0.5) = 0 events would never take a request)
-COUNTS = frozenset({"RATECARD_GROUP_COMMIT_MAX_EVENTS", "RATECARD_GROUP_COMMIT_WRITERS"})
+         "RATECARD_GROUP_COMMIT_WRITERS": (1, 8), "RATECARD_SWITCH_INTERVAL_MS": (0.05, 100),
+         # seconds a request's head, then its body, may take to arrive (api/connections.py)
+         "RATECARD_HEADER_TIMEOUT": (0.1, 3600), "RATECARD_BODY_TIMEOUT": (0.1, 3600),
+         "RATECARD_MAX_HEADER_BYTES": (1024, 1024 * 1024),  # a request's line and headers
+         "RATECARD_MAX_CONNECTIONS": (1, 100_000),  # open connections per worker
+         "RATECARD_SEND_TIMEOUT": (0.1, 3600)}  # seconds an answer waits for the client to read
+# the numeric settings that count something (events, threads, bytes, connections): whole numbers
+# only (a committer of int(0.5) = 0 events would never take a request)
+COUNTS = frozenset({"RATECARD_GROUP_COMMIT_MAX_EVENTS", "RATECARD_GROUP_COMMIT_WRITERS", "RATECARD_MAX_HEADER_BYTES",
+                    "RATECARD_MAX_CONNECTIONS"})
 SWITCHES = {OPENTELEMETRY: False, SINGLE_EVENT_LANE: True}  # the on/off settings and their defaults
 
 

@@ -69,7 +69,10 @@ def test_a_switch_set_to_neither_0_nor_1_stops_the_server_naming_it(tmp_path: Pa
     # events, whose writer never took a request: every POST /v1/events waited for ever
     ("RATECARD_GROUP_COMMIT_MAX_EVENTS", "0.5",
      "RATECARD_GROUP_COMMIT_MAX_EVENTS='0.5' must be a whole number between 0 and 5000"),
-    ("RATECARD_GROUP_COMMIT_WRITERS", "1.5", "RATECARD_GROUP_COMMIT_WRITERS='1.5' must be a whole number between 1 and 8")])
+    ("RATECARD_GROUP_COMMIT_WRITERS", "1.5", "RATECARD_GROUP_COMMIT_WRITERS='1.5' must be a whole number between 1 and 8"),
+    ("RATECARD_HEADER_TIMEOUT", "0", "RATECARD_HEADER_TIMEOUT='0' must be between 0.1 and 3600"),
+    ("RATECARD_BODY_TIMEOUT", "forever", "RATECARD_BODY_TIMEOUT='forever' is not a number"),
+    ("RATECARD_MAX_CONNECTIONS", "10.5", "RATECARD_MAX_CONNECTIONS='10.5' must be a whole number between 1 and 100000")])
 def test_serve_refuses_a_wrong_setting_before_it_starts_its_workers(tmp_path: Path, name: str, setting: str,
                                                                     said: str) -> None:
     """With several workers each would fail at start and be started again without end: `ratecard

@@ -12,6 +12,8 @@ from .console import err, say
 from .worker import DEFAULT_DEDUP_WINDOW, DEFAULT_STREAM, DedupOption, LogOption, LogStreamOption, use_log
 
 APP_FACTORY = "ratecard.api.app:app_from_environment"
+# uvicorn's httptools protocol with bounds on how long a request may take to arrive
+BOUNDED_PROTOCOL = "ratecard.api.connections:BoundedHttpTools"
 
 
 def serve(
@@ -54,6 +56,7 @@ def serve(
     if switch(OPENTELEMETRY, False):  # off by default: said only when an operator switched it on
         say(err, f"OpenTelemetry: on ({OPENTELEMETRY}=1): FastAPI records traces, metrics and logs of each request "
                  "through the OpenTelemetry providers this process configures")
+    protocol = bounded_protocol(http)
     if workers > 1 and url.startswith("sqlite"):
         # measured on 2 cores: one process's group committer merges every client's events, several
         # processes split them and wait for each other in SQLite's busy handler
@@ -63,12 +66,12 @@ def serve(
     if workers == 1:
         listener.close()  # one worker: uvicorn binds the address again itself
         uvicorn.run(APP_FACTORY, factory=True, host=host, port=port, log_level="warning", access_log=False,
-                    http=http, loop=loop)
+                    http=protocol, loop=loop)
         return
     from uvicorn.supervisors import Multiprocess
 
     config = uvicorn.Config(APP_FACTORY, factory=True, host=host, port=port, workers=workers, log_level="warning",
-                            access_log=False, http=http, loop=loop)
+                            access_log=False, http=protocol, loop=loop)
     Multiprocess(config, sockets=[listener]).run()
 
 
@@ -81,6 +84,12 @@ def http_stack() -> tuple[str, str]:
     http = "httptools" if importlib.util.find_spec("httptools") is not None else "h11"
     loop = "uvloop" if importlib.util.find_spec("uvloop") is not None else "asyncio"
     return http, loop
+
+
+def bounded_protocol(http: str) -> str:
+    """What uvicorn is told to serve HTTP with: on httptools, ratecard's protocol bounding how long
+    a request's head and body may take to arrive (api/connections.py)."""
+    return BOUNDED_PROTOCOL if http == "httptools" else http
 
 
 def _tcp_listener(host: str, port: int) -> Any:

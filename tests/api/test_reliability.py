@@ -304,6 +304,23 @@ def test_the_same_batch_in_opposite_orders_on_two_servers_never_deadlocks(shared
 
 # ----------------------------------------------------------------------------- SIGKILL mid-load
 
+
+def settled_rows(url: str, quiet: float = 1.0, timeout: float = 30.0) -> dict[str, tuple]:
+    """`stored_rows` once the killed server's last transactions have settled. PostgreSQL finishes a
+    COMMIT it had received when its client was killed: read at once, such a batch could be missing,
+    then appear before the retries and be counted a duplicate. Two reads `quiet` seconds apart
+    that agree say nothing is still committing."""
+    rows = stored_rows(url)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        time.sleep(quiet)
+        again = stored_rows(url)
+        if again.keys() == rows.keys():
+            return again
+        rows = again
+    raise AssertionError(f"the events table still changed {timeout} s after the kill")
+
+
 KILL_BATCH = 500
 GROUP_COMMITTED = 10  # small enough for the server's group commit
 SINGLE = 1  # one event per request: the single-event lane (api/lane.py)
@@ -392,7 +409,7 @@ def test_sigkill_mid_load_loses_no_acknowledged_event_and_half_writes_none(kill_
     assert len(acknowledged) >= ACKED_BEFORE_KILL, f"only {len(acknowledged)} batches answered; log:\n{server.log()}"
     assert unknown, "the kill landed between requests; no request was in flight"
 
-    rows = stored_rows(kill_url)
+    rows = settled_rows(kill_url)
     sent = {event["id"]: (number, event) for number, batch in enumerate(batches) for event in batch}
     assert rows.keys() <= sent.keys(), f"rows nobody sent: {sorted(rows.keys() - sent.keys())[:5]}"
     for number in acknowledged:

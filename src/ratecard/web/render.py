@@ -6,7 +6,7 @@ CSRF token) and the navigation; `fragment()` renders an htmx partial the same wa
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -52,7 +52,8 @@ def price(value: Any, currency: str) -> str:
 
 
 def instant(value: Any) -> str:
-    """µs, a datetime or an RFC 3339 string -> 'YYYY-MM-DD HH:MM UTC'; None -> '—'."""
+    """µs, a datetime or an RFC 3339 string -> 'YYYY-MM-DD HH:MM UTC'; None -> '—'. A time with another
+    offset (a period that starts at midnight in the customer's timezone) is converted to UTC first."""
     if value is None or value == "":
         return "—"
     if isinstance(value, int):
@@ -63,7 +64,9 @@ def instant(value: Any) -> str:
         except ValueError:
             return value
     if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%d %H:%M UTC") if value.tzinfo else value.strftime("%Y-%m-%d %H:%M")
+        if value.tzinfo is None:
+            return value.strftime("%Y-%m-%d %H:%M")
+        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
     return str(value)
 
 

@@ -157,7 +157,7 @@ def test_the_customer_page_shows_usage_this_period_and_the_upcoming_invoice(bill
     page = billed.viewer.get("/console/customers/acme")
     text = re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", page.text)))
     assert "acme-pro api_calls 4 4" in text  # 4 calls in November so far (October's are on the draft)
-    assert "acme-pro tokens 1500 1" in text
+    assert "acme-pro tokens 1,500 1" in text
     chart = re.search(r'data-testid="usage-chart">(.*?)</div>', page.text, re.S).group(1)
     assert chart.startswith("<svg") and "<script" not in chart
     assert "2026-11-20: api_calls: 3, tokens: 0" in chart and "2026-11-22: api_calls: 1, tokens: 1" in chart

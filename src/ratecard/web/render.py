@@ -51,6 +51,19 @@ def price(value: Any, currency: str) -> str:
     return f"{shown:,.{-exponent if isinstance(exponent, int) and exponent < 0 else 0}f}"
 
 
+def quantity(value: Any) -> str:
+    """A quantity as documents show it: every significant digit, no trailing zeros, thousands
+    grouped ('5.000000000000' -> '5', '2501.000' -> '2,501'); None -> '—'."""
+    if value is None or value == "":
+        return "—"
+    number = Decimal(str(value))
+    if not number.is_finite():
+        return str(value)
+    exponent = number.normalize().as_tuple().exponent
+    places = -exponent if isinstance(exponent, int) and exponent < 0 else 0
+    return f"{number:,.{places}f}"
+
+
 def instant(value: Any) -> str:
     """µs, a datetime or an RFC 3339 string -> 'YYYY-MM-DD HH:MM UTC'; None -> '—'. A time with another
     offset (a period that starts at midnight in the customer's timezone) is converted to UTC first."""
@@ -87,6 +100,7 @@ _templates = Environment(loader=PackageLoader("ratecard.web", "templates"), auto
 _templates.filters["money"] = money
 _templates.filters["price"] = price
 _templates.filters["instant"] = instant
+_templates.filters["quantity"] = quantity
 _templates.filters["segment"] = segment
 _templates.globals["query"] = query
 _templates.globals["csrf_field"] = CSRF_FIELD

@@ -53,3 +53,40 @@ def test_a_ten_thousand_character_name_does_not_widen_the_customer_page(tab: Tab
     # the reference stays readable beside the clipped name
     assert tab.page.locator("main h1 .mono").inner_text() == "longname"
     assert tab.page.locator("main h1 .mono").is_visible()
+
+
+def test_a_name_that_switches_the_writing_direction_does_not_turn_the_reference_beside_it(
+        tab: Tab, named: Site) -> None:
+    tab.sign_in("viewer@example.com")
+    tab.open("/console/customers/rtl")
+    name, reference = tab.page.locator("main h1 > *").all()
+    assert reference.inner_text() == "rtl"
+    name_box, reference_box = name.bounding_box(), reference.bounding_box()
+    assert name_box is not None and reference_box is not None
+    assert reference_box["x"] >= name_box["x"] + name_box["width"]  # drawn after the name, as written
+
+
+def text_before(cell: Any, selector: str) -> tuple[float, float]:
+    """The right edge of what the cell draws before `selector`, and that element's left edge."""
+    return tuple(cell.evaluate(
+        """(cell, selector) => { const after = cell.querySelector(selector); const range = document.createRange();
+             range.setStart(cell, 0); range.setEndBefore(after);
+             return [range.getBoundingClientRect().right, after.getBoundingClientRect().left]; }""", selector))
+
+
+def test_a_line_description_that_switches_the_writing_direction_leaves_the_charge_code_alone(
+        tab: Tab, named: Site) -> None:
+    """A charge described "Base <RIGHT-TO-LEFT OVERRIDE>fee": the override ends with the description,
+    so the charge code after it reads `base`, after the description, not `esab` in its middle."""
+    catalog = CATALOG.replace("{code: base, model: flat", '{code: base, description: "Base \\u202efee", model: flat')
+    applied = named.api("POST", "/v1/catalog", content=catalog.encode(), headers={"content-type": "application/yaml"})
+    assert applied.status_code == 201, applied.text
+    assert named.api("POST", "/v1/invoice-runs", json={"until": "2026-02-01"}).status_code in (200, 201)
+    draft = next(invoice["number"] for invoice in named.invoices()
+                 if invoice["status"] == "draft" and any(line["code"] == "base" for line in invoice["lines"]))
+    tab.sign_in("viewer@example.com")
+    tab.open(f"/console/invoices/{draft}")
+    cell = tab.page.locator("table[data-testid=invoice-lines] td", has_text="Base").first
+    assert cell.locator("span.mono").inner_text() == "base"
+    description_right, code_left = text_before(cell, "span.mono")
+    assert description_right <= code_left + 0.5

@@ -90,3 +90,19 @@ def test_a_line_description_that_switches_the_writing_direction_leaves_the_charg
     assert cell.locator("span.mono").inner_text() == "base"
     description_right, code_left = text_before(cell, "span.mono")
     assert description_right <= code_left + 0.5
+
+
+def test_the_action_buttons_sit_in_their_table_row(tab: Tab, named: Site) -> None:
+    """Users and API keys: the actions column is a cell of its row like the others (same top, same
+    bottom), so each row's buttons line up with the person or key they act on."""
+    tab.page.set_viewport_size({"width": WIDTH, "height": 900})
+    tab.sign_in("admin@example.com")
+    tab.open("/console/users")
+    rows = tab.page.locator("tr[data-testid=user-row]")
+    assert rows.count() >= 3
+    for index in range(rows.count()):
+        row = rows.nth(index)
+        row_box, cell_box = row.bounding_box(), row.locator("td.actions").bounding_box()
+        assert row_box is not None and cell_box is not None
+        assert abs(cell_box["y"] - row_box["y"]) <= 1, (index, cell_box, row_box)
+        assert abs(cell_box["y"] + cell_box["height"] - row_box["y"] - row_box["height"]) <= 1, (index, cell_box, row_box)

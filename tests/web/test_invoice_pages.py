@@ -311,3 +311,21 @@ def test_the_quantity_filter_drops_trailing_zeros_and_groups_thousands(stored, s
     from ratecard.web.render import quantity
 
     assert quantity(stored) == shown
+
+
+def test_anyone_signed_in_downloads_an_invoice_as_pdf_from_its_page(billed):
+    """The PDF `ratecard invoices pdf` writes, from the invoice page: a draft's (watermarked DRAFT)
+    and, once finalized, the final one under its number. Each environment's own only."""
+    reference = acme_november_draft(billed.viewer)
+    page = billed.viewer.get(f"/console/invoices/{reference}")
+    assert f'href="/console/invoices/{reference}/pdf"' in page.text and 'data-testid="invoice-pdf"' in page.text
+    draft = billed.viewer.get(f"/console/invoices/{reference}/pdf")
+    assert draft.status_code == 200, draft.text
+    assert draft.headers["content-type"] == "application/pdf" and draft.content.startswith(b"%PDF")
+    assert draft.headers["content-disposition"] == f'attachment; filename="{reference}.pdf"'
+    assert billed.operator.post(f"/console/invoices/{reference}/finalize").status_code == 303
+    final = billed.viewer.get("/console/invoices/RC-000001/pdf")
+    assert final.status_code == 200 and final.content.startswith(b"%PDF")
+    assert final.headers["content-disposition"] == 'attachment; filename="RC-000001.pdf"'
+    assert billed.viewer.get("/console/invoices/RC-999999/pdf").status_code == 404
+    assert billed.anonymous().get("/console/invoices/RC-000001/pdf").status_code in (302, 303)

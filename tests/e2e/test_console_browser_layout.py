@@ -106,3 +106,22 @@ def test_the_action_buttons_sit_in_their_table_row(tab: Tab, named: Site) -> Non
         assert row_box is not None and cell_box is not None
         assert abs(cell_box["y"] - row_box["y"]) <= 1, (index, cell_box, row_box)
         assert abs(cell_box["y"] + cell_box["height"] - row_box["y"] - row_box["height"]) <= 1, (index, cell_box, row_box)
+
+
+def test_an_event_with_long_id_customer_and_property_stays_within_the_page(tab: Tab, named: Site) -> None:
+    """What an API client sends is shown as sent: an id of 250 characters, a customer reference of
+    200 and a property of 5,000, none with a space. They wrap inside their cells (the property
+    scrolls inside its own), so the explorer never scrolls sideways and a row stays a row."""
+    event = {"id": "evt-" + "7" * 246, "customer": "c" * 200, "meter": "api_calls",
+             "timestamp": "2026-01-20T10:00:00Z", "properties": {"endpoint": "/v1/" + "z" * 5000}}
+    stored = named.api("POST", "/v1/events", json=[event])
+    assert stored.status_code in (200, 201), stored.text
+    tab.page.set_viewport_size({"width": WIDTH, "height": 900})
+    tab.sign_in("viewer@example.com")
+    tab.open("/console/events?event_id=" + event["id"])
+    rows = tab.page.locator("tr[data-testid=event-row]")
+    assert rows.count() == 1
+    assert page_width(tab.page) <= WIDTH
+    box = rows.first.bounding_box()
+    assert box is not None and box["height"] < 400
+    assert tab.page.locator("tr[data-testid=event-row] td.mono").inner_text().replace("\n", "") == event["id"]

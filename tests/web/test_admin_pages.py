@@ -415,3 +415,18 @@ def test_an_upload_adding_look_alike_coupon_codes_is_refused_with_its_reasons(co
     assert "coupons[2].code" in text and "ASCII letters, digits" in text
     assert "catalog-apply-confirm" not in answer.text
     assert console.api.get("/v1/catalog").json()["version"] == 1
+
+
+def test_a_refused_new_user_is_refused_on_the_users_page_with_what_was_typed_kept(console):
+    """An e-mail that is taken: the users page itself says so (400), the create form open with the
+    e-mail and role as typed, so the admin corrects the address instead of starting over."""
+    answer = console.admin.post("/console/users", {"email": "viewer@example.com", "role": "operator"})
+    assert answer.status_code == 400
+    page = answer.text
+    assert 'data-testid="users"' in page and 'aria-label="sections"' in page
+    assert 'data-testid="refusal"' in page and "exists already" in html.unescape(page)
+    assert re.search(r'<details class="confirm admin-create" open>', page)
+    assert 'name="email" value="viewer@example.com"' in page
+    assert '<option value="operator" selected>' in page
+    hostile = console.admin.post("/console/users", {"email": HOSTILE, "role": "viewer"})
+    assert hostile.status_code == 400 and HOSTILE not in hostile.text

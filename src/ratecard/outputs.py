@@ -33,6 +33,9 @@ class OutputError(Exception):
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
 # A plain decimal number (what ratecard writes for money and quantities): never a formula, never changed.
 PLAIN_DECIMAL = re.compile(r"[+-]?[0-9]+(\.[0-9]+)?")
+# What a file name offered for download keeps; anything else (quotes, slashes, letters beyond
+# ASCII, which an HTTP header cannot carry) becomes "_".
+_UNSAFE_FILE_CHARACTERS = re.compile(r"[^A-Za-z0-9._-]")
 # Files SQLite keeps next to the database: writing over any of them corrupts it.
 SQLITE_COMPANIONS = ("", "-wal", "-shm", "-journal")
 
@@ -63,6 +66,11 @@ def csv_text(header: Iterable[str], rows: Iterable[Iterable[Any]]) -> str:
     writer.writerow([csv_cell(name) for name in header])
     writer.writerows([csv_cell(cell) for cell in row] for row in rows)
     return buffer.getvalue()
+
+
+def download_name(stem: str, extension: str) -> str:
+    """STEM.EXTENSION for a Content-Disposition header: only ASCII letters, digits, `.`, `_`, `-`."""
+    return f"{_UNSAFE_FILE_CHARACTERS.sub('_', stem)}.{extension}"
 
 
 def sqlite_files(database: Path) -> list[Path]:

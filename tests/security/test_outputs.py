@@ -8,8 +8,12 @@ import io
 from pathlib import Path
 
 import pytest
+import yaml
 
+from ratecard.catalog.schema import CatalogDocument
 from ratecard.outputs import OutputError, csv_cell, csv_text, replace_atomically, write_output
+from ratecard.store import open_store
+from ratecard.store.catalogs import save_version
 from tests.api.conftest import Api, api  # noqa: F401 - the `api` fixture (SQLite and PostgreSQL)
 from tests.e2e.harness import Cli, assert_user_error, jsonl
 
@@ -224,9 +228,17 @@ subscriptions:
 def test_terminal_escape_sequences_in_data_are_shown_not_obeyed(tmp_path: Path) -> None:
     """ESC (and every control character but newline and tab) in a charge's description is printed
     as a visible \\x1b, in tables and in messages: data never recolours,
-    clears or retitles the operator's terminal."""
+    clears or retitles the operator's terminal. Such a catalog is refused when applied now (its path
+    named); one stored before that rule is still read, and this is what its data looks like."""
     cli = Cli(tmp_path)
-    cli.ok("catalog", "apply", cli.write("catalog.yaml", ESCAPE_CATALOG))
+    refused = cli("catalog", "apply", cli.write("catalog.yaml", ESCAPE_CATALOG))
+    assert refused.code == 2 and "plans[0].charges[0].description: must not contain control characters" in refused.err
+    assert "\x1b" not in refused.err
+    store = open_store(cli.db)
+    try:
+        save_version(store, CatalogDocument.model_validate(yaml.safe_load(ESCAPE_CATALOG)), 0)
+    finally:
+        store.engine.dispose()
     cli.ok("invoices", "generate", "--until", "2026-02-01")
     shown = cli.ok("invoices", "show", "DRAFT-1")
     assert "\x1b" not in shown.out and "\x07" not in shown.out

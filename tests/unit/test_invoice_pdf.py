@@ -91,3 +91,15 @@ def test_a_long_word_wraps_and_never_pushes_the_amounts_off_the_page(tmp_path: P
     assert "RECHNUNG AN" in shown and "Kunde: acme" in shown  # the buyer's block
     runs = re.findall(r"a{5,}|N{5,}|L{5,}", shown)  # each long word, wrapped over several lines
     assert [sum(len(run) for run in runs if run[0] == letter) for letter in "aNL"] == [480, 500, 500]
+
+
+def test_an_endless_description_is_cut_with_a_mark_and_the_page_count_stays_small(tmp_path: Path) -> None:
+    # a line grouped by an event property names its value, which may be as long as the event (1 MiB)
+    word = "Tokens (region " + "x" * 60_000 + ")"
+    hostile = record([LineRecord("tokens", word, "usage", "2026-09-01", "2026-10-01", 0, 0, Decimal(1),
+                                 Decimal("1000.00"), Decimal("1000.00"))], "19", "190.00")
+    content = render_pdf(invoice_view(hostile, catalog({"locale": "de_DE"})))
+    assert len(pages(content)) <= 2
+    shown = shown_on_page(content, tmp_path).replace("\u200b", "")
+    assert "(59,016 more characters)" in " ".join(shown.split())
+    assert "1 1.000,00 EUR 1.000,00 €" in " ".join(shown.split()) and "Gesamt 1.190,00 €" in " ".join(shown.split())

@@ -8,8 +8,12 @@ from datetime import date
 
 import pytest
 
+from ratecard.catalog import check_document
+from ratecard.catalog.load import parse_text
+from ratecard.catalog.schema import CatalogDocument
 from ratecard.services import invoice_delivery, invoices, payments
 from ratecard.services.errors import Conflict, InvalidInput
+from ratecard.store.catalogs import save_version
 
 from ..smtp_inbox import Inbox, local_smtp
 from .payments_workspace import PAYMENTS_CATALOG, Billed, billed_workspace, later
@@ -72,8 +76,11 @@ def test_hostile_addresses_are_refused_and_nothing_is_sent(billed: Billed, inbox
 
 def test_a_customer_name_with_a_line_break_is_refused(db_url: str, inbox: Inbox) -> None:
     catalog = PAYMENTS_CATALOG.replace("name: Acme Inc", 'name: "Acme\\r\\nBcc: all@example.com"')
-    store, _ = workspace(db_url, catalog)
-    try:
+    _, problems = check_document(parse_text(catalog, "catalog.yaml"))
+    assert [problem.path for problem in problems] == ["customers[0].name"]  # no catalog takes it now
+    store, _ = workspace(db_url, PAYMENTS_CATALOG)
+    try:  # one stored before that rule still loads: the mail refuses the name itself
+        save_version(store, CatalogDocument.model_validate(parse_text(catalog, "catalog.yaml")), 0)
         invoices.generate(store, date(2026, 2, 1), NOW)
         draft = invoices.find_invoices(store, status="draft")[0]
         number = invoices.finalize_invoices(store, [draft.display_number], NOW).finalized[0].number

@@ -7,7 +7,10 @@ Three rules, kept here so that every writer follows them (docs/security/outputs.
 - an output is written to a temporary file in the same folder and renamed over the old one only
   once complete (`replace_atomically`): a command that fails halfway leaves the previous file as it was;
 - a CSV text cell that a spreadsheet would run as a formula is neutralised (`csv_text`), while
-  numbers, negative ones included, are written as they are.
+  numbers, negative ones included, are written as they are;
+- a control character in data (ESC, BEL, CR, C1 codes) is written as a visible `\\xNN` (`visible`),
+  in CSV cells as on the terminal: a file printed with `cat`, or an export on stdout, never
+  recolours, retitles or clears the terminal.
 """
 
 from __future__ import annotations
@@ -33,16 +36,31 @@ class OutputError(Exception):
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
 # A plain decimal number (what ratecard writes for money and quantities): never a formula, never changed.
 PLAIN_DECIMAL = re.compile(r"[+-]?[0-9]+(\.[0-9]+)?")
+# What a file name offered for download keeps; anything else (quotes, slashes, letters beyond
+# ASCII, which an HTTP header cannot carry) becomes "_".
+_UNSAFE_FILE_CHARACTERS = re.compile(r"[^A-Za-z0-9._-]")
 # Files SQLite keeps next to the database: writing over any of them corrupts it.
 SQLITE_COMPANIONS = ("", "-wal", "-shm", "-journal")
 
 
+# Control characters in data (ESC starts a terminal escape sequence that could recolour, retitle
+# or hide output; CR moves back over what was printed) are shown as visible escapes; newlines and
+# tabs stay.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def visible(text: str) -> str:
+    """Data as printable text: every control character but newline and tab written as \\xNN."""
+    return _CONTROL.sub(lambda match: f"\\x{ord(match.group()):02x}", text)
+
+
 def csv_cell(value: Any) -> Any:
     """The cell as a spreadsheet must see it: a text beginning like a formula gets a leading `'`
-    (shown as text, never evaluated); numbers and every other text are left alone."""
+    (shown as text, never evaluated), control characters are written as visible \\xNN; numbers
+    and every other text are left alone."""
     if value is None or isinstance(value, (int, Decimal)):
         return value
-    text = str(value)
+    text = visible(str(value))
     if text.startswith(FORMULA_STARTS) and not PLAIN_DECIMAL.fullmatch(text):
         return "'" + text
     return text
@@ -63,6 +81,11 @@ def csv_text(header: Iterable[str], rows: Iterable[Iterable[Any]]) -> str:
     writer.writerow([csv_cell(name) for name in header])
     writer.writerows([csv_cell(cell) for cell in row] for row in rows)
     return buffer.getvalue()
+
+
+def download_name(stem: str, extension: str) -> str:
+    """STEM.EXTENSION for a Content-Disposition header: only ASCII letters, digits, `.`, `_`, `-`."""
+    return f"{_UNSAFE_FILE_CHARACTERS.sub('_', stem)}.{extension}"
 
 
 def sqlite_files(database: Path) -> list[Path]:

@@ -8,8 +8,12 @@ from datetime import date
 
 import pytest
 
-from ratecard.services import invoice_delivery, invoices, payments
+from ratecard.catalog import check_document
+from ratecard.catalog.load import parse_text
+from ratecard.catalog.schema import CatalogDocument
+from ratecard.services import documents, invoice_delivery, invoices, payments
 from ratecard.services.errors import Conflict, InvalidInput
+from ratecard.store.catalogs import save_version
 
 from ..smtp_inbox import Inbox, local_smtp
 from .payments_workspace import PAYMENTS_CATALOG, Billed, billed_workspace, later
@@ -72,8 +76,11 @@ def test_hostile_addresses_are_refused_and_nothing_is_sent(billed: Billed, inbox
 
 def test_a_customer_name_with_a_line_break_is_refused(db_url: str, inbox: Inbox) -> None:
     catalog = PAYMENTS_CATALOG.replace("name: Acme Inc", 'name: "Acme\\r\\nBcc: all@example.com"')
-    store, _ = workspace(db_url, catalog)
-    try:
+    _, problems = check_document(parse_text(catalog, "catalog.yaml"))
+    assert [problem.path for problem in problems] == ["customers[0].name"]  # no catalog takes it now
+    store, _ = workspace(db_url, PAYMENTS_CATALOG)
+    try:  # one stored before that rule still loads: the mail refuses the name itself
+        save_version(store, CatalogDocument.model_validate(parse_text(catalog, "catalog.yaml")), 0)
         invoices.generate(store, date(2026, 2, 1), NOW)
         draft = invoices.find_invoices(store, status="draft")[0]
         number = invoices.finalize_invoices(store, [draft.display_number], NOW).finalized[0].number
@@ -112,5 +119,33 @@ def test_sending_on_finalization_is_queued_and_sent_by_payments_run(db_url: str,
         assert [(d.status, d.invoice_number) for d in invoice_delivery.find_deliveries(store)] == [("sent", number)]
         assert len(inbox.messages) == 1
         assert payments.run_payments(store, later(1)).emails == {}  # sent once
+    finally:
+        store.dispose()
+
+
+def test_an_invoice_whose_pdf_fails_is_logged_and_the_other_emails_still_go(db_url: str, inbox: Inbox,
+                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """payments run sends every queued email: one whose PDF cannot be made (the entity's own template
+    asks for something that invoice does not have) is logged as failed with why, the others are sent."""
+    store, _ = workspace(db_url, PAYMENTS_CATALOG.replace("send_on_finalization: false", "send_on_finalization: true"))
+    try:
+        invoices.generate(store, date(2026, 3, 1), NOW)
+        drafts = [draft.display_number for draft in invoices.find_invoices(store, status="draft")]
+        assert len(drafts) >= 2
+        first, *others = [f.number for f in invoices.finalize_invoices(store, drafts, NOW).finalized]
+        real_pdf = documents.invoice_pdf
+
+        def pdf(store, reference, environment="live"):  # noqa: ANN001, ANN202 - invoice_pdf's signature
+            if reference == str(invoices.find_invoice(store, first).id):
+                raise Conflict("the PDF template of billing entity 'default' failed: 'no_such_field' is undefined")
+            return real_pdf(store, reference, environment)
+
+        monkeypatch.setattr(documents, "invoice_pdf", pdf)
+        run = payments.run_payments(store, later(0))
+        assert run.emails == {"failed": 1, "sent": len(others)}
+        logged = {d.invoice_number: (d.status, d.detail) for d in invoice_delivery.find_deliveries(store)}
+        assert logged[first] == ("failed", "the PDF template of billing entity 'default' failed: "
+                                           "'no_such_field' is undefined")
+        assert all(logged[number] == ("sent", None) for number in others) and len(inbox.messages) == len(others)
     finally:
         store.dispose()

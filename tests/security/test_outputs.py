@@ -8,8 +8,12 @@ import io
 from pathlib import Path
 
 import pytest
+import yaml
 
+from ratecard.catalog.schema import CatalogDocument
 from ratecard.outputs import OutputError, csv_cell, csv_text, replace_atomically, write_output
+from ratecard.store import open_store
+from ratecard.store.catalogs import save_version
 from tests.api.conftest import Api, api  # noqa: F401 - the `api` fixture (SQLite and PostgreSQL)
 from tests.e2e.harness import Cli, assert_user_error, jsonl
 
@@ -106,8 +110,11 @@ def test_markup_in_a_file_name_prints_literally(tmp_path: Path) -> None:
 # ----------------------------------------------------------------------------- CSV formula injection
 
 def test_csv_cells_beginning_like_a_formula_are_neutralised() -> None:
-    for text in ("=1+1", "+1+1", "-1+1", "@SUM(A1)", "\t=1", "\r=1", "-", "+", "=", "-12.50x", "\uff1d1"):
+    for text in ("=1+1", "+1+1", "-1+1", "@SUM(A1)", "\t=1", "-", "+", "=", "-12.50x", "\uff1d1"):
         assert csv_cell(text) == "'" + text
+    # a carriage return (like every control character but tab and newline) is written visibly: the
+    # cell then begins with a backslash, no formula
+    assert csv_cell("\r=1") == "\\x0d=1" and csv_cell("=1\x1b[2J") == "'=1\\x1b[2J"
     for text in ("-12.50", "+3", "0", "12", "acme", "", "a=b", "1e5", " =1"):
         assert csv_cell(text) == text
     assert csv_cell(None) is None
@@ -224,10 +231,51 @@ subscriptions:
 def test_terminal_escape_sequences_in_data_are_shown_not_obeyed(tmp_path: Path) -> None:
     """ESC (and every control character but newline and tab) in a charge's description is printed
     as a visible \\x1b, in tables and in messages: data never recolours,
-    clears or retitles the operator's terminal."""
+    clears or retitles the operator's terminal. Such a catalog is refused when applied now (its path
+    named); one stored before that rule is still read, and this is what its data looks like."""
     cli = Cli(tmp_path)
-    cli.ok("catalog", "apply", cli.write("catalog.yaml", ESCAPE_CATALOG))
+    refused = cli("catalog", "apply", cli.write("catalog.yaml", ESCAPE_CATALOG))
+    assert refused.code == 2 and "plans[0].charges[0].description: must not contain control characters" in refused.err
+    assert "\x1b" not in refused.err
+    store = open_store(cli.db)
+    try:
+        save_version(store, CatalogDocument.model_validate(yaml.safe_load(ESCAPE_CATALOG)), 0)
+    finally:
+        store.engine.dispose()
     cli.ok("invoices", "generate", "--until", "2026-02-01")
     shown = cli.ok("invoices", "show", "DRAFT-1")
     assert "\x1b" not in shown.out and "\x07" not in shown.out
     assert "\\x1b]0;owned\\x07" in shown.out
+
+
+GROUPED_CATALOG = """\
+billing_entity: {name: E2E Cloud BV, country: NL, timezone: UTC, currency: EUR}
+meters:
+  - {code: tokens, aggregation: sum, field: tokens}
+plans:
+  - {code: pro, currency: EUR, charges: [{code: tokens, meter: tokens, model: per_unit, unit_amount: "0.10",
+                                          description: Tokens, group_by: [region]}]}
+customers:
+  - {reference: acme, country: NL, currency: EUR}
+subscriptions:
+  - {reference: acme-pro, customer: acme, plan: pro, start: 2026-01-01, billing_anchor: 1}
+"""
+
+
+def test_escape_sequences_from_events_are_shown_not_obeyed_in_csv_exports(tmp_path: Path) -> None:
+    """An event's property value names its group on the invoice line (`Tokens (region …)`): a value
+    holding ESC or BEL reaches the CSV export written as visible \\xNN, like the terminal shows it,
+    on stdout (the operator's terminal) and in the file."""
+    cli = Cli(tmp_path)
+    cli.ok("catalog", "apply", cli.write("catalog.yaml", GROUPED_CATALOG))
+    cli.ok("events", "import", cli.write("events.jsonl", jsonl(
+        {"id": "e1", "customer": "acme", "meter": "tokens", "timestamp": "2026-01-05T00:00:00Z",
+         "properties": {"tokens": 5, "region": "eu\x1b]0;owned\x07\x1b[2J\r\x9b"}})))
+    cli.ok("invoices", "generate", "--until", "2026-02-01")
+    printed = cli.ok("invoices", "export", "--format", "csv").out
+    cli.ok("invoices", "export", "--format", "csv", "--out", "drafts.csv")
+    written = (tmp_path / "drafts.csv").read_text(encoding="utf-8")
+    for text in (printed, written):
+        assert not any(char in text for char in "\x1b\x07\r\x9b")
+        (line,) = [row for row in csv.DictReader(io.StringIO(text)) if row["code"] == "tokens"]
+        assert line["description"] == "Tokens (region eu\\x1b]0;owned\\x07\\x1b[2J\\x0d\\x9b)"

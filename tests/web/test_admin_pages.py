@@ -308,6 +308,20 @@ def test_an_unreadable_catalog_file_is_refused_with_its_line(console):
     assert not_text.status_code == 400 and "not UTF-8" in not_text.text
 
 
+
+def test_a_catalog_text_escaping_half_a_character_is_refused_with_where_not_a_server_error(console):
+    """"\\ud83d" is half of a UTF-16 pair (JSON joins a pair, YAML does not): not a character, and
+    nothing can store it. The upload says where it is, as any other mistake; nothing is applied."""
+    yaml_text = CATALOG.replace("name: Acme Inc", 'name: "Rocket \\ud83d\\ude80 Inc"')
+    answer = upload(console.admin, yaml_text, "surrogate.yaml")
+    assert answer.status_code == 400, answer.text
+    page = html.unescape(answer.text)
+    assert "surrogate.yaml: customers[0].name" in page and "U+D83D" in page
+    json_text = '{"plans": [], "customers": [{"reference": "acme", "name": "half \\udc00"}]}'
+    answer = upload(console.admin, json_text, "surrogate.json")
+    assert answer.status_code == 400 and "surrogate.json: customers[0].name" in html.unescape(answer.text)
+    assert 'data-testid="no-catalog"' in console.viewer.get("/console/catalog").text
+
 def test_a_good_catalog_is_applied_only_after_confirmation(console):
     console.api.apply_catalog()  # version 1
     page = console.viewer.get("/console/catalog").text
@@ -401,3 +415,18 @@ def test_an_upload_adding_look_alike_coupon_codes_is_refused_with_its_reasons(co
     assert "coupons[2].code" in text and "ASCII letters, digits" in text
     assert "catalog-apply-confirm" not in answer.text
     assert console.api.get("/v1/catalog").json()["version"] == 1
+
+
+def test_a_refused_new_user_is_refused_on_the_users_page_with_what_was_typed_kept(console):
+    """An e-mail that is taken: the users page itself says so (400), the create form open with the
+    e-mail and role as typed, so the admin corrects the address instead of starting over."""
+    answer = console.admin.post("/console/users", {"email": "viewer@example.com", "role": "operator"})
+    assert answer.status_code == 400
+    page = answer.text
+    assert 'data-testid="users"' in page and 'aria-label="sections"' in page
+    assert 'data-testid="refusal"' in page and "exists already" in html.unescape(page)
+    assert re.search(r'<details class="confirm admin-create" open>', page)
+    assert 'name="email" value="viewer@example.com"' in page
+    assert '<option value="operator" selected>' in page
+    hostile = console.admin.post("/console/users", {"email": HOSTILE, "role": "viewer"})
+    assert hostile.status_code == 400 and HOSTILE not in hostile.text

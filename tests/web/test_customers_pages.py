@@ -157,7 +157,7 @@ def test_the_customer_page_shows_usage_this_period_and_the_upcoming_invoice(bill
     page = billed.viewer.get("/console/customers/acme")
     text = re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", page.text)))
     assert "acme-pro api_calls 4 4" in text  # 4 calls in November so far (October's are on the draft)
-    assert "acme-pro tokens 1500 1" in text
+    assert "acme-pro tokens 1,500 1" in text
     chart = re.search(r'data-testid="usage-chart">(.*?)</div>', page.text, re.S).group(1)
     assert chart.startswith("<svg") and "<script" not in chart
     assert "2026-11-20: api_calls: 3, tokens: 0" in chart and "2026-11-22: api_calls: 1, tokens: 1" in chart
@@ -195,3 +195,19 @@ def test_the_sandbox_catalog_and_its_customers_are_not_on_live_pages(billed):
     sandbox = billed.viewer.get("/console/customers")
     assert "Sandbox Only Ltd" in html.unescape(sandbox.text) and "sandboxer" in sandbox.text
     assert re.search(r"<td class=\"num\">0</td>", sandbox.text)  # the sandbox has no drafts yet
+
+
+def test_periods_in_a_customers_own_timezone_are_shown_in_utc(pinned, console):
+    """A Berlin customer's November starts at midnight in Berlin, 23:00 UTC the day before: the page
+    labels its times UTC, so it shows them in UTC (as `ratecard invoices preview --json` does)."""
+    berlin = CATALOG.replace(
+        "  - {reference: initech, name: Initech}\n",
+        "  - {reference: initech, name: Initech}\n"
+        "  - {reference: berlin, name: Berlin GmbH, currency: EUR, tax_rate: '19', timezone: Europe/Berlin}\n",
+    ) + "  - {reference: berlin-pro, customer: berlin, plan: pro, start: 2026-10-01}\n"
+    console.api.apply_catalog(berlin)
+    page = console.viewer.get("/console/customers/berlin")
+    assert page.status_code == 200, page.text
+    text = re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", page.text)))
+    assert "period 2026-10-31 23:00 UTC → 2026-11-30 23:00 UTC" in text
+    assert "2026-11-01 00:00 UTC" not in text  # Berlin's midnight is not midnight UTC

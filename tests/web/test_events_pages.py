@@ -119,3 +119,20 @@ def test_bad_query_parameters_get_a_400_page(console, query):
     answer = console.viewer.get(f"/console/events?{query}")
     assert answer.status_code == 400, answer.text
     assert "<html" in answer.text.lower()
+
+
+def test_a_mistyped_filter_is_refused_on_the_events_page_with_what_was_typed_kept(console):
+    """'yesterday' in "from": the events page itself says why (400), with the navigation and the
+    filter form as they were typed, so the person corrects one field instead of starting over."""
+    _seed(console)
+    answer = console.viewer.get("/console/events?customer=ghost-corp&meter=api_calls&from=yesterday&status=unmatched")
+    assert answer.status_code == 400
+    page = answer.text
+    assert 'data-testid="event-filters"' in page and 'aria-label="sections"' in page
+    assert re.search(r'data-testid="refusal">&#39;yesterday&#39; is not a date', page), page
+    for name, value in (("customer", "ghost-corp"), ("meter", "api_calls"), ("from", "yesterday")):
+        assert f'name="{name}" value="{value}"' in page, name
+    assert '<option value="unmatched" selected>' in page
+    assert _ids(page) == [] and "no-events" not in page  # nothing was searched, so nothing is said to match
+    hostile = console.viewer.get("/console/events", params={"until": HOSTILE})
+    assert hostile.status_code == 400 and HOSTILE not in hostile.text

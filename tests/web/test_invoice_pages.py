@@ -251,8 +251,8 @@ def test_a_graduated_line_shows_its_tiers_under_it(pinned, console):
     rows = re.findall(r'<tr class="tier-row" data-testid="tier-row">(.*?)</tr>', page, re.S)
     assert len(rows) == 2
     cells = [re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " | ", row)).strip() for row in rows]
-    assert "tier 1: units 1–1000" in cells[0] and "| 1000 |" in cells[0]
-    assert "tier 2: units 1001–3500, plus 5.00 flat" in cells[1] and "| 2500 |" in cells[1]
+    assert "tier 1: units 1–1000" in cells[0] and "| 1,000 |" in cells[0]
+    assert "tier 2: units 1001–3500, plus 5.00 flat" in cells[1] and "| 2,500 |" in cells[1]
     assert "10.00" in cells[1] and "10.00 EUR" in page
 
 
@@ -286,3 +286,46 @@ def test_an_average_unit_price_shows_as_the_documents_show_it(pinned, console):
     cells = [c.strip() for c in re.findall(r'<td class="num">(.*?)</td>', row, re.S)]
     assert cells == ["142.1", "0.211119", "30.00"]
     assert "0.211118930331" not in page
+
+
+def test_a_quantity_shows_as_the_documents_show_it(pinned, console):
+    """1,200.25 GB and 1,300.75 GB: 2,501 GB, grouped by thousands and without trailing zeros, as the
+    PDF shows it (a time-weighted meter stores its quantities to 12 decimals: 5.000000000000)."""
+    console.api.apply_catalog(PACKAGES)
+    events = [{"id": f"g{n}", "customer": "acme", "meter": "gb", "timestamp": "2026-10-10T10:00:00Z",
+               "properties": {"gb": gb}} for n, gb in enumerate(("1200.250", "1300.750"))]
+    assert console.api.post("/v1/events", json=events).status_code == 200
+    assert console.api.post("/v1/invoice-runs", json={"until": "2026-11-01"}).status_code == 200
+    (draft,) = set(DRAFT.findall(console.viewer.get("/console/invoices?status=draft").text))
+    page = html.unescape(console.viewer.get(f"/console/invoices/{draft}").text)
+    row = next(r for r in re.findall(r"<tr>(.*?)</tr>", page, re.S) if "Storage" in r)
+    cells = [c.strip() for c in re.findall(r'<td class="num">(.*?)</td>', row, re.S)]
+    assert cells[0] == "2,501"
+
+
+@pytest.mark.parametrize(("stored", "shown"), [
+    ("5.000000000000", "5"), ("2501.000", "2,501"), ("1234567.5", "1,234,567.5"), ("0.000120", "0.00012"),
+    ("0", "0"), ("100", "100"), (None, "—"),
+])
+def test_the_quantity_filter_drops_trailing_zeros_and_groups_thousands(stored, shown):
+    from ratecard.web.render import quantity
+
+    assert quantity(stored) == shown
+
+
+def test_anyone_signed_in_downloads_an_invoice_as_pdf_from_its_page(billed):
+    """The PDF `ratecard invoices pdf` writes, from the invoice page: a draft's (watermarked DRAFT)
+    and, once finalized, the final one under its number. Each environment's own only."""
+    reference = acme_november_draft(billed.viewer)
+    page = billed.viewer.get(f"/console/invoices/{reference}")
+    assert f'href="/console/invoices/{reference}/pdf"' in page.text and 'data-testid="invoice-pdf"' in page.text
+    draft = billed.viewer.get(f"/console/invoices/{reference}/pdf")
+    assert draft.status_code == 200, draft.text
+    assert draft.headers["content-type"] == "application/pdf" and draft.content.startswith(b"%PDF")
+    assert draft.headers["content-disposition"] == f'attachment; filename="{reference}.pdf"'
+    assert billed.operator.post(f"/console/invoices/{reference}/finalize").status_code == 303
+    final = billed.viewer.get("/console/invoices/RC-000001/pdf")
+    assert final.status_code == 200 and final.content.startswith(b"%PDF")
+    assert final.headers["content-disposition"] == 'attachment; filename="RC-000001.pdf"'
+    assert billed.viewer.get("/console/invoices/RC-999999/pdf").status_code == 404
+    assert billed.anonymous().get("/console/invoices/RC-000001/pdf").status_code in (302, 303)

@@ -16,6 +16,7 @@ the nodes they would add when expanded are bounded; an alias inside its own anch
 from __future__ import annotations
 
 import json
+import re
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -144,15 +145,16 @@ def parse_text(text: str, name: str) -> Any:
     stripped = text.lstrip()
     if name.endswith(".json") or stripped.startswith(("{", "[")):
         try:
-            return _within_depth(json.loads(text, parse_float=_exact_number, parse_int=_exact_int), name)
+            document = _within_depth(json.loads(text, parse_float=_exact_number, parse_int=_exact_int), name)
         except json.JSONDecodeError as exc:
             raise CatalogFileError(
                 f"{name}: line {exc.lineno}, column {exc.colno}: invalid JSON: {exc.msg}"
             ) from None
         except RecursionError:
             raise CatalogFileError(f"{name}: invalid JSON: nested too deeply") from None
+        return _whole_characters(document, name)
     try:
-        return yaml.load(text, Loader=_ExactLoader)  # noqa: S506 - SafeLoader subclass, with limits
+        document = yaml.load(text, Loader=_ExactLoader)  # noqa: S506 - SafeLoader subclass, with limits
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
@@ -160,6 +162,34 @@ def parse_text(text: str, name: str) -> Any:
         raise CatalogFileError(f"{name}: {where}invalid YAML: {problem}") from None
     except RecursionError:
         raise CatalogFileError(f"{name}: invalid YAML: nested too deeply") from None
+    return _whole_characters(document, name)
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _whole_characters(document: Any, name: str) -> Any:
+    """The document, refused when a text holds half a character: an escape such as "\\ud83d" (one
+    half of a UTF-16 pair; YAML never joins two escaped halves, JSON joins only a whole pair) is
+    no character, and no file, page or database can hold it. Said with its path in the document."""
+    stack: list[tuple[Any, str]] = [(document, "")]
+    while stack:
+        value, path = stack.pop()
+        if isinstance(value, str):
+            found = _SURROGATE.search(value)
+            if found:
+                raise CatalogFileError(
+                    f"{name}: {path or 'the document'}: holds half a character (U+{ord(found.group()):04X}, an "
+                    "escape of one half of a UTF-16 pair): write the character itself, or in YAML its one escape "
+                    "(\\U0001F680, not \\ud83d\\ude80)")
+        elif isinstance(value, dict):
+            for key, child in reversed(value.items()):  # popped in the document's order
+                key_path = f"{path}.{key}" if path else str(key)
+                stack.append((key, path or "the document"))
+                stack.append((child, key_path))
+        elif isinstance(value, list):
+            stack.extend((child, f"{path}[{index}]") for index, child in reversed(list(enumerate(value))))
+    return document
 
 
 def _within_depth(document: Any, name: str) -> Any:

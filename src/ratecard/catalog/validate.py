@@ -180,12 +180,15 @@ def check_document(document: Any, warnings: list[Problem] | None = None) -> tupl
     for index, meter in meters:
         _check_meter(meter, f"meters[{index}]", problems)
     for index, plan in plans:
+        _check_words(plan.name, f"plans[{index}].name", problems)
         _check_bound(plan.minimum, f"plans[{index}].minimum", problems)
         _check_plan_maximum(plan, f"plans[{index}]", problems)
         _check_plan_currencies(plan, f"plans[{index}]", meter_codes, problems)
         _check_bound(plan.invoice_threshold, f"plans[{index}].invoice_threshold", problems)
     for index, customer in customers:
         _check_bound(customer.tax_rate, f"customers[{index}].tax_rate", problems)
+        _check_words(customer.name, f"customers[{index}].name", problems)
+        _check_words(customer.email, f"customers[{index}].email", problems)
     entity_codes = _check_entities(entity, extra_entities, raw_entities, problems)
     for index, customer in customers:
         if customer.billing_entity is not None and customer.billing_entity not in entity_codes:
@@ -351,6 +354,8 @@ def _check_entities(default: BillingEntity | None, extra: list[tuple[int, ExtraB
     codes: dict[str, str] = {}
     prefixes: dict[str, str] = {}
     for path, item in everyone:
+        _check_words(item.name, f"{path}.name", problems)
+        _check_words(item.footer, f"{path}.footer", problems, lines=True)
         if item.code in codes:
             problems.append(Problem(f"{path}.code", f"{item.code!r} is already used by {codes[item.code]}"))
         codes.setdefault(item.code, path)
@@ -422,7 +427,32 @@ def _check_property_name(name: str, path: str, problems: list[Problem]) -> None:
                                       "control characters"))
 
 
+# The words a catalog puts on invoices, e-invoices, CSV exports and terminals: names, descriptions,
+# the customer's email, the footer. A NUL, an escape sequence or 100,000 characters harm every one of
+# them (a PDF column pushed off the page, an XML writer that drops characters, a terminal recoloured),
+# so they are bounded and hold no control characters; the footer may span lines. Checked here, when a
+# catalog is checked or applied, and not in the pydantic models: a catalog stored before the rule
+# still loads and its invoices still render.
+MAX_WORDS = 500
+_CONTROL = re.compile("[\x00-\x1f\x7f]")
+_CONTROL_BUT_LINE_BREAKS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # tab, LF and CR stay
+
+
+def _check_words(value: str | None, path: str, problems: list[Problem], *, lines: bool = False) -> None:
+    if value is None:
+        return
+    if not lines and len(value) > MAX_WORDS:
+        problems.append(Problem(path, f"is {len(value):,} characters long: at most {MAX_WORDS} are allowed (it is "
+                                      "printed on documents and exports)"))
+    elif (_CONTROL_BUT_LINE_BREAKS if lines else _CONTROL).search(value):
+        allowed = "other than tabs and line breaks " if lines else ""
+        problems.append(Problem(path, f"must not contain control characters {allowed}(NUL, escape sequences, "
+                                      f"{'...' if lines else 'tabs, newlines, ...'}): it is printed on documents, "
+                                      "exports and terminals"))
+
+
 def _check_meter(meter: Meter, path: str, problems: list[Problem]) -> None:
+    _check_words(meter.name, f"{path}.name", problems)
     if meter.aggregation in NEEDS_FIELD and not meter.field:
         problems.append(Problem(f"{path}.field", f"is required by aggregation {meter.aggregation}"))
     if meter.field:
@@ -469,6 +499,7 @@ def check_charge(charge: Charge, path: str, meter_codes: set[str], problems: lis
     """One charge's fields for its model. `aggregations` (meter code -> aggregation of the meters
     that validated) checks what a charge priced event by event reads."""
     _check_charge_bounds(charge, path, problems)
+    _check_words(charge.description, f"{path}.description", problems)
     model = charge.model
     for name in REQUIRED_FIELDS[model]:
         if getattr(charge, name) is None:

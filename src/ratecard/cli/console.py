@@ -8,12 +8,13 @@ hyperlink. So markup, emoji codes and highlighting are off on both consoles for 
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table as RichTable
 from rich.text import Text
+
+from ..outputs import visible  # the one rule for control characters in data (CSV cells too)
 
 PLAIN = {"markup": False, "emoji": False, "highlight": False}
 
@@ -22,15 +23,6 @@ out = Console(**PLAIN) if Console().is_terminal else Console(width=240, **PLAIN)
 # soft_wrap: an error is one line on stderr, never broken at 80 columns (scripts read it line by line)
 err = Console(stderr=True, soft_wrap=True, **PLAIN)
 
-
-# Control characters in data (ESC starts a terminal escape sequence that could recolour, retitle
-# or hide output) are shown as visible escapes; newlines and tabs in a message stay.
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-
-
-def visible(text: str) -> str:
-    """Data as printable text: every control character but newline and tab written as \\xNN."""
-    return _CONTROL.sub(lambda match: f"\\x{ord(match.group()):02x}", text)
 
 
 def say(console: Console, text: str) -> None:

@@ -3,13 +3,13 @@ its e-invoices (Peppol BIS UBL, Factur-X), final invoices only, checked before t
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from ..documents.cii import cii_document
 from ..documents.model import DocumentError, InvoiceView, invoice_view
 from ..documents.rules import check_document
 from ..documents.ubl import ubl_document
+from ..outputs import download_name
 from ..store import Store
 from ..store.invoices import InvoiceRecord
 from .catalog import catalog_at, current_catalog
@@ -18,7 +18,6 @@ from .invoices import find_invoice, invoice_or_none
 
 PDF = "application/pdf"
 XML = "application/xml"
-_UNSAFE_FILE_CHARACTERS = re.compile(r"[^A-Za-z0-9._-]")
 
 
 class DocumentInvalid(ServiceError):
@@ -35,7 +34,7 @@ class Document:
     @property
     def file_name(self) -> str:
         """NUMBER.ext, with what a file name must not hold (a prefix may have a slash) replaced."""
-        return f"{_UNSAFE_FILE_CHARACTERS.sub('_', self.number)}.{self.extension}"
+        return download_name(self.number, self.extension)
 
 
 def document_view(store: Store, reference: str, environment: str = "live") -> InvoiceView:

@@ -18,7 +18,7 @@ from ..store import Store
 from ..store.invoices import InvoiceNotFound, InvoiceRecord, get_invoice
 from ..store.payments import DeliveryRecord, add_delivery, finish_delivery, list_deliveries, payment_of_invoice
 from .catalog import optional_catalog
-from .errors import Conflict, InvalidInput, NotFound
+from .errors import Conflict, InvalidInput, NotFound, ServiceError
 
 
 def attachments_for(store: Store, invoice: InvoiceRecord, environment: str) -> list[Attachment]:
@@ -133,7 +133,8 @@ def queue_on_finalization(store: Store, finalized: Sequence[InvoiceRecord], now:
 
 
 def deliver_queued(store: Store, now: datetime, environment: str = "live") -> dict[str, int]:
-    """Send every queued invoice email; {"sent": n, "failed": m}."""
+    """Send every queued invoice email; {"sent": n, "failed": m}. One that cannot be composed (a
+    refused address, a PDF that cannot be made) is logged as failed and the others still go."""
     counts: dict[str, int] = {}
     queued = list_deliveries(store, environment, status="queued")
     if not queued:
@@ -145,7 +146,8 @@ def deliver_queued(store: Store, now: datetime, environment: str = "live") -> di
             continue
         try:
             recipient, status, detail = _deliver(store, invoice, environment, None)
-        except MailRefused as exc:
+        except (MailRefused, ServiceError) as exc:  # ServiceError: its PDF could not be made
+            # one email that cannot be composed is logged with why; the others are still sent
             recipient, status, detail = None, "failed", str(exc)
         if finish_delivery(store, environment, delivery.id, recipient, status, detail, to_micros(now)):
             counts[status] = counts.get(status, 0) + 1

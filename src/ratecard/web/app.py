@@ -35,6 +35,7 @@ def create_console() -> FastAPI:
     console.add_exception_handler(ServiceError, _refused)
     console.add_exception_handler(RequestValidationError, _bad_request)
     console.add_exception_handler(StarletteHTTPException, _http_error)
+    console.add_exception_handler(Exception, _failed)
     return console
 
 
@@ -67,6 +68,14 @@ async def _bad_request(request: Request, error: Any) -> Response:
 async def _http_error(request: Request, error: Any) -> Response:
     titles = {404: "Not found", 405: "Not allowed here", 413: "Too large"}
     return _problem(request, error.status_code, titles.get(error.status_code, "Error"), str(error.detail))
+
+
+async def _failed(request: Request, _: Exception) -> Response:
+    """A defect: a page that says where the details are (the server logs the traceback as before),
+    never the exception's text, which may hold data of another request or of the database."""
+    return _problem(request, 500, "Something went wrong",
+                    "The server failed to answer this request; the details are in the server's log. "
+                    "Try again, or go back to where you were.")
 
 
 def _problem(request: Request, status: int, title: str, reason: str) -> HTMLResponse:

@@ -6,7 +6,7 @@ CSRF token) and the navigation; `fragment()` renders an htmx partial the same wa
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -51,8 +51,22 @@ def price(value: Any, currency: str) -> str:
     return f"{shown:,.{-exponent if isinstance(exponent, int) and exponent < 0 else 0}f}"
 
 
+def quantity(value: Any) -> str:
+    """A quantity as documents show it: every significant digit, no trailing zeros, thousands
+    grouped ('5.000000000000' -> '5', '2501.000' -> '2,501'); None -> '—'."""
+    if value is None or value == "":
+        return "—"
+    number = Decimal(str(value))
+    if not number.is_finite():
+        return str(value)
+    exponent = number.normalize().as_tuple().exponent
+    places = -exponent if isinstance(exponent, int) and exponent < 0 else 0
+    return f"{number:,.{places}f}"
+
+
 def instant(value: Any) -> str:
-    """µs, a datetime or an RFC 3339 string -> 'YYYY-MM-DD HH:MM UTC'; None -> '—'."""
+    """µs, a datetime or an RFC 3339 string -> 'YYYY-MM-DD HH:MM UTC'; None -> '—'. A time with another
+    offset (a period that starts at midnight in the customer's timezone) is converted to UTC first."""
     if value is None or value == "":
         return "—"
     if isinstance(value, int):
@@ -63,7 +77,9 @@ def instant(value: Any) -> str:
         except ValueError:
             return value
     if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%d %H:%M UTC") if value.tzinfo else value.strftime("%Y-%m-%d %H:%M")
+        if value.tzinfo is None:
+            return value.strftime("%Y-%m-%d %H:%M")
+        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
     return str(value)
 
 
@@ -84,6 +100,7 @@ _templates = Environment(loader=PackageLoader("ratecard.web", "templates"), auto
 _templates.filters["money"] = money
 _templates.filters["price"] = price
 _templates.filters["instant"] = instant
+_templates.filters["quantity"] = quantity
 _templates.filters["segment"] = segment
 _templates.globals["query"] = query
 _templates.globals["csrf_field"] = CSRF_FIELD

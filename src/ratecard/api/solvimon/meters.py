@@ -10,7 +10,7 @@ from starlette.responses import Response
 
 from ...services.resources import meters
 from ...services.resources.checks import CONFIG_STATUSES, check_choice
-from ...services.resources.model import METER, PROPERTY, VALUE, View
+from ...services.resources.model import METER, VALUE, View
 from ...store.resources import Resource
 from ..context import Caller, current_caller
 from ..errors import not_found
@@ -79,12 +79,8 @@ def meter_data_file(key: str, request: Request, caller: Caller = Depends(current
     row = view.find(METER, key)
     if row is None:
         raise not_found("meter", key)
-    columns = ["customer_reference", "pricing_plan_subscription_reference", "reference", "timestamp",
-               "meter_reference"]
-    columns += [linked.reference for linked, _ in view.linked(row, VALUE)]
-    columns += [linked.reference for linked, _ in view.linked(row, PROPERTY)]
-    return Response(",".join(columns) + "\n", media_type="text/csv",
-                    headers={"content-disposition": f'attachment; filename="{row.reference}.csv"'})
+    file_name, text = meters.data_file(view, row)
+    return Response(text, media_type="text/csv", headers={"content-disposition": f'attachment; filename="{file_name}"'})
 
 
 @router.get("/v1/meters/{key:path}", summary="Get a meter by id or reference")

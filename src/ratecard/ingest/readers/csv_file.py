@@ -15,6 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO
 
+from ...outputs import csv_cell_read
 from ..records import RawEvent, Rejection
 from .common import BOM, MAX_RECORD_BYTES, ReaderError, Streams, bounded_lines, open_binary, too_long
 from .layouts import row_handler
@@ -90,7 +91,9 @@ def read_csv(path: Path, *, template: bool | None = None, now: datetime | None =
             raise ReaderError(f"{path}: line 1: malformed CSV header: {_unreadable_row(1, lines).message}") from None
         if lines.bad_lines:
             raise ReaderError(f"{path}: line 1: the header is not UTF-8 text")
-        columns = [name.strip() for name in header]
+        # a column name written by ratecard (the meter-data-file) as a CSV cell: the `'` that keeps a
+        # spreadsheet from running it as a formula is not part of the name
+        columns = [csv_cell_read(name.strip()) for name in header]
         to_records, _ = row_handler(path, columns, template, now, streams)
         reported = 0
         while True:

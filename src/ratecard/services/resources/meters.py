@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from ...domain.instants import to_micros
+from ...outputs import csv_text, download_name
 from ...store import Store
 from ...store.resources import ConfigChange, Resource, config_change
 from .checks import (
@@ -24,6 +25,18 @@ from .model import METER, PREFIX, PROPERTY, VALUE, View, refuse_rename, users_of
 from .vocabulary import vocabulary_fields
 
 LINKS = {VALUE: "meter_values", PROPERTY: "meter_properties"}
+DATA_FILE_COLUMNS = ("customer_reference", "pricing_plan_subscription_reference", "reference", "timestamp",
+                     "meter_reference")
+
+
+def data_file(view: View, row: Resource) -> tuple[str, str]:
+    """Solvimon's CSV upload template for the meter's events: its file name and its header row (the
+    fixed columns, then one per meter value and property). The references are the caller's: each is
+    a CSV cell (quoted when it holds a comma or a quote, never a spreadsheet formula), and the file
+    name keeps only characters a header can carry."""
+    columns = [*DATA_FILE_COLUMNS, *(linked.reference for linked, _ in view.linked(row, VALUE)),
+               *(linked.reference for linked, _ in view.linked(row, PROPERTY))]
+    return download_name(row.reference, "csv"), csv_text(columns, [])
 
 
 def _links(change: ConfigChange, kind: str, raw: Any) -> list[dict[str, Any]]:

@@ -14,6 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
 from ...services import users
+from ...services.errors import ServiceError
 from ..context import Visit, acting, viewing
 from ..render import page
 from .admin_paging import PageNumber, cut, window
@@ -26,17 +27,28 @@ Email = Query(..., min_length=1, max_length=users.MAX_EMAIL)
 @router.get("/users")
 async def users_page(visit: Visit = Depends(viewing("admin")), page_number: int = PageNumber,
                      done: Literal["disabled", "enabled", "role"] | None = None) -> Response:
+    return await _users(visit, page_number, done)
+
+
+async def _users(visit: Visit, page_number: int, done: str | None, refusal: str | None = None,
+                 typed: dict[str, str] | None = None) -> Response:
     offset, limit = window(page_number)
     rows = await run_in_threadpool(users.list_users, visit.store, visit.now, offset, limit)
     shown, has_more = cut(rows)
-    return page(visit, "admin/index.html", "users", users=shown, roles=users.ROLES, page_number=page_number,
-                has_more=has_more, done=done, min_password=users.MIN_PASSWORD)
+    return page(visit, "admin/index.html", "users", status_code=400 if refusal else 200, users=shown,
+                roles=users.ROLES, page_number=page_number, has_more=has_more, done=done,
+                min_password=users.MIN_PASSWORD, refusal=refusal, typed=typed)
 
 
 @router.post("/users")
 async def create_user(email: str = Form(..., max_length=1000), role: str = Form(..., max_length=20),
                       visit: Visit = Depends(acting("admin"))) -> Response:
-    user, password = await run_in_threadpool(users.create_user, visit.store, email, role, None, visit.now)
+    """A refusal (the e-mail is taken or not an address) comes back on the users page with the
+    form open as typed, not on an error page that drops it."""
+    try:
+        user, password = await run_in_threadpool(users.create_user, visit.store, email, role, None, visit.now)
+    except ServiceError as refused:
+        return await _users(visit, 1, None, refused.message, {"email": email, "role": role})
     return page(visit, "admin/password.html", "users", status_code=201, heading="User created", user=user,
                 password=password, sessions_ended=None)
 

@@ -6,8 +6,8 @@ from fastapi import APIRouter, Depends, Query
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
-from ...services.errors import NoCatalog
-from ...services.event_explorer import MAX_PAGE, EventFilters, explore
+from ...services.errors import InvalidInput, NoCatalog
+from ...services.event_explorer import MAX_PAGE, EventFilters, EventPage, explore
 from ...services.events import reprocess_events
 from ..context import Visit, acting, visitor
 from ..render import page
@@ -35,9 +35,16 @@ async def events_page(
 
 async def _explorer(visit: Visit, filters: EventFilters, page_number: int, notice: str,
                     counts: dict[str, int]) -> Response:
-    found = await run_in_threadpool(explore, visit.store, visit.now, filters, page_number, visit.environment)
+    """The page; a filter that cannot be understood ('yesterday' as a date) is refused on the page
+    itself (400) with the form as typed, not on an error page that drops what was typed."""
+    try:
+        found = await run_in_threadpool(explore, visit.store, visit.now, filters, page_number, visit.environment)
+    except InvalidInput as refused:
+        return page(visit, "events/index.html", "events", status_code=400, found=EventPage([], 1, False, 0, {}),
+                    filters=filters, params=filters.as_params(), base=BASE, notice="", counts=counts,
+                    refusal=refused.message)
     return page(visit, "events/index.html", "events", found=found, filters=filters, params=filters.as_params(),
-                base=BASE, notice=notice, counts=counts)
+                base=BASE, notice=notice, counts=counts, refusal=None)
 
 
 @router.post("/events/reprocess")

@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
 from ...services.cached_catalog import cached_catalog
+from ...services.documents import invoice_pdf
 from ...services.errors import Conflict
 from ...services.invoice_views import InvoiceList, InvoiceView, invoice_view, list_invoice_page
 from ...services.invoices import finalize_invoices, hold_invoice, void_invoices
@@ -52,6 +53,19 @@ async def invoice_page(reference: str, visit: Visit = Depends(visitor),
                        done: str | None = Query(None, pattern=f"^({'|'.join(NOTICES)})$")) -> Response:
     view = await run_in_threadpool(_view, visit, reference)
     return _invoice_page(visit, view, done)
+
+
+@router.get("/invoices/{reference}/pdf")
+async def invoice_pdf_file(reference: str, visit: Visit = Depends(visitor)) -> Response:
+    """The PDF `ratecard invoices pdf` writes (a draft watermarked DRAFT), saved as NUMBER.pdf; or the
+    invoice page with the service's sentence when it cannot be laid out."""
+    try:
+        document = await run_in_threadpool(invoice_pdf, visit.store, reference, visit.environment)
+    except Conflict as refused:
+        view = await run_in_threadpool(_view, visit, reference)
+        return _invoice_page(visit, view, refusal=refused.message, status_code=409)
+    return Response(document.content, media_type=document.media_type,
+                    headers={"Content-Disposition": f'attachment; filename="{document.file_name}"'})
 
 
 async def _act(visit: Visit, reference: str, action: Callable[[], str], done: str) -> Response:

@@ -88,3 +88,16 @@ def test_a_refused_line_of_invoices_create_is_named_by_its_place_and_part(db_url
         assert "--quantity" not in err and "--unit-amount" not in err
     listed = orjson.loads(_ok(db_url, "invoices", "list", "--json"))
     assert listed == [] or all(invoice["customer"] != "acme" for invoice in listed)
+
+
+def test_invoices_show_prints_quantities_as_the_documents_do(db_url: str, tmp_path: Path) -> None:
+    """The table shows a quantity with every digit it has and no trailing zeros, as the PDF and the
+    console do (7.5000 reads 7.5, 2000.000 reads 2000); --json keeps the figure as stored."""
+    _setup(db_url, tmp_path)
+    _ok(db_url, "invoices", "create", "acme", "--line", "Hours|120|7.5000", "--line", "Seats|10|2000.000")
+    table = _ok(db_url, "invoices", "show", "DRAFT-1")
+    rows = {line.split("│")[3].strip(): line.split("│")[5].strip() for line in table.splitlines()
+            if line.count("│") >= 7 and line.split("│")[3].strip() in ("Hours", "Seats")}
+    assert rows == {"Hours": "7.5", "Seats": "2000"}, table
+    shown = orjson.loads(_ok(db_url, "invoices", "show", "DRAFT-1", "--json"))
+    assert [line["quantity"] for line in shown["lines"]] == ["7.5000", "2000.000"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -209,7 +210,7 @@ def show(number: str, db: DbOption = None, json_output: JsonOption = False) -> N
         table.add_column(column, justify="right" if column in ("#", "quantity", "unit amount", "amount") else "left")
     for index, line in enumerate(invoice.lines):  # `#`: the number edit-line and delete-line take
         table.add_row(str(invoice.line_number(index) + 1), line.code, line.description,
-                      f"{line.service_start} → {line.service_end}", f"{line.quantity:f}",
+                      f"{line.service_start} → {line.service_end}", _quantity(line.quantity),
                       f"{display_price_in(line.unit_amount, invoice.currency):f}",
                       f"{line.amount:f}")
     table.add_section()
@@ -217,6 +218,15 @@ def show(number: str, db: DbOption = None, json_output: JsonOption = False) -> N
     table.add_row("", "", f"tax ({invoice.tax_rate:f}%)", "", "", "", f"{invoice.tax:f}")
     table.add_row("", "", styled("total", "bold"), "", "", "", styled(f"{invoice.total:f}", "bold"))
     out.print(table)
+
+
+def _quantity(value: Decimal) -> str:
+    """A line's quantity as the documents show it: every digit it has, no trailing zeros (a
+    time-weighted meter's quantities are kept to 12 decimals: 5.000000000000 reads 5); --json
+    keeps the stored figure."""
+    from ..domain.money import significant_decimals
+
+    return f"{value:.{significant_decimals(value)}f}"
 
 
 @app.command("finalize")

@@ -17,8 +17,9 @@ BOUNDED_PROTOCOL = "ratecard.api.connections:BoundedHttpTools"
 
 
 def serve(
-    host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port", min=1, max=65535)] = 8000,
+    host: Annotated[str, typer.Option("--host", help="Address to listen on (0.0.0.0 or :: for every "
+                                                       "interface; the default answers this machine only).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="TCP port to listen on.")] = 8000,
     workers: Annotated[int, typer.Option("--workers", min=1, max=64, help="Server processes.")] = 1,
     db: DbOption = None,
     log: LogOption = None,

@@ -16,7 +16,7 @@ from babel import Locale
 from babel.dates import format_date
 from babel.numbers import format_decimal
 
-from ..domain.money import display_price
+from ..domain.money import display_price, significant_decimals
 
 
 @dataclass(frozen=True)
@@ -44,15 +44,12 @@ class Formatter:
 
     def exact(self, amount: Decimal) -> str:
         """Every digit the figure has, at least the currency's: a tier part's unrounded amount."""
-        exponent = amount.normalize().as_tuple().exponent
-        shown = max(self.digits, -exponent if isinstance(exponent, int) else 0)
+        shown = max(self.digits, significant_decimals(amount))
         number = format_decimal(amount, format=_fixed(shown), locale=self.locale, numbering_system="latn")
         return f"{number} {self.currency}"
 
     def quantity(self, value: Decimal) -> str:
-        exponent = value.normalize().as_tuple().exponent
-        shown = -exponent if isinstance(exponent, int) and exponent < 0 else 0
-        return format_decimal(value, format=_fixed(shown), locale=self.locale, numbering_system="latn")
+        return format_decimal(value, format=_fixed(significant_decimals(value)), locale=self.locale, numbering_system="latn")
 
     def percent(self, rate: Decimal) -> str:
         return f"{self.quantity(rate)} %"

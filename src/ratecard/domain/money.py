@@ -206,6 +206,13 @@ def format_decimal(value: Decimal) -> str:
     return text
 
 
+def significant_decimals(value: Decimal) -> int:
+    """How many decimals the value needs to show every digit it has, trailing zeros dropped
+    (5.000000000000 -> 0, 2501.250 -> 2, 1E+3 -> 0): the rule of every quantity people read."""
+    exponent = value.normalize().as_tuple().exponent
+    return -exponent if isinstance(exponent, int) and exponent < 0 else 0
+
+
 def normalize(value: Decimal) -> Decimal:
     """Drop trailing zeros without switching to exponent notation."""
     if value == 0:
@@ -230,8 +237,7 @@ def display_price(price: Decimal, digits: int) -> Decimal:
         context.prec = 100  # stored figures reach 40 digits; nothing but the display rounding may round
         if not price.is_finite() or price == 0:
             return Decimal(0).scaleb(-digits)
-        exponent = price.normalize().as_tuple().exponent
-        needed = -exponent if isinstance(exponent, int) and exponent < 0 else 0
+        needed = significant_decimals(price)
         cap = max(PRICE_DECIMALS, PRICE_SIGNIFICANT - 1 - price.adjusted())
         shown = max(digits, min(needed, cap))
         return price.quantize(Decimal(1).scaleb(-shown), rounding=ROUND_HALF_UP)

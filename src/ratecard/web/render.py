@@ -15,7 +15,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from starlette.responses import HTMLResponse
 
 from ..domain.instants import from_micros
-from ..domain.money import display_price_in
+from ..domain.money import display_price_in, significant_decimals
 from .context import CSRF_FIELD, Visit
 
 NAVIGATION = (
@@ -59,9 +59,7 @@ def quantity(value: Any) -> str:
     number = Decimal(str(value))
     if not number.is_finite():
         return str(value)
-    exponent = number.normalize().as_tuple().exponent
-    places = -exponent if isinstance(exponent, int) and exponent < 0 else 0
-    return f"{number:,.{places}f}"
+    return f"{number:,.{significant_decimals(number)}f}"
 
 
 def instant(value: Any) -> str:

@@ -43,7 +43,7 @@ def test_the_catalog_with_plain_words_and_a_two_line_footer_is_valid() -> None:
 
 
 @pytest.mark.parametrize("path", sorted(FIELDS))
-@pytest.mark.parametrize("hostile", ["Acme\x00GmbH", "Pro \x1b[31mplan", "a\x7fb", "W" * 100_000])
+@pytest.mark.parametrize("hostile", ["Acme\x00GmbH", "Pro \x1b[31mplan", "a\x7fb", "Pro \x9b31mplan", "W" * 100_000])
 def test_a_control_character_or_an_endless_text_is_refused_at_its_path(path: str, hostile: str) -> None:
     document = _catalog()
     FIELDS[path](document, hostile)
@@ -55,6 +55,24 @@ def test_text_that_only_looks_like_markup_or_a_formula_is_kept() -> None:
     for path, put in FIELDS.items():
         if path != "customers[0].email":
             put(document, '=HYPERLINK("x") <script>]]> &amp; 🚀 عربي')
+    assert _problems(document) == {}
+
+
+@pytest.mark.parametrize("path", sorted(FIELDS))
+@pytest.mark.parametrize("disguised", ["invoice\u202egnp.exe", "Pro\u202dplan"])
+def test_a_bidi_override_that_disguises_a_name_is_refused_at_its_path(path: str, disguised: str) -> None:
+    document = _catalog()
+    FIELDS[path](document, disguised)
+    problems = _problems(document)
+    assert list(problems) == [path]
+    assert "U+202D or U+202E" in problems[path]
+
+
+def test_right_to_left_text_marks_and_isolates_are_kept() -> None:
+    document = _catalog()
+    for path, put in FIELDS.items():
+        if path != "customers[0].email":
+            put(document, "رسوم شهرية \u2067עמלה\u2069 \u200fFee\u200e \u202bembedded\u202c")
     assert _problems(document) == {}
 
 

@@ -104,3 +104,15 @@ def test_right_to_left_names_marks_and_isolates_are_kept(api: Any) -> None:
                                                          "product_id": "p", "model_type": "RECURRING"})
         assert created["name"] == name
         assert api.get(f"/v1/product-items/rtl{index}").json()["name"] == name
+
+
+@pytest.mark.parametrize("hostile", ["Spring\u202esale", "Spring\x9bsale", "Spring\x1b[31m"])
+def test_a_coupon_whose_printed_description_holds_a_bidi_override_or_a_control_is_refused(
+        api: Any, hostile: str) -> None:
+    api.apply_catalog()
+    for field in ("name", "description"):
+        response = _request(api, "POST", "/v1/coupons", {"reference": "spring", field: hostile, "discount": {
+            "type": "PERCENTAGE", "percentage": "10"}})
+        assert response.status_code == 400, response.text
+        assert set(response.json()) == ENVELOPE and response.json()["field"] == "description"
+        assert api.get("/v1/coupons/spring").status_code == 404

@@ -208,6 +208,11 @@ def check_document(document: Any, warnings: list[Problem] | None = None) -> tupl
 
     problems += [Problem(*found) for found in feature_problems(features, plans, _raw_keys(raw_features, "code"),
                                                                 meter_codes)]
+    for index, feature in features:
+        _check_words(feature.name, f"features[{index}].name", problems)
+        _check_words(feature.description, f"features[{index}].description", problems)
+    for index, coupon in coupons:
+        _check_words(coupon.description, f"coupons[{index}].description", problems)
 
     plans_by_code = {plan.code: plan for _, plan in plans}
     customers_by_ref = {customer.reference: customer for _, customer in customers}

@@ -15,7 +15,10 @@ from .console_server import CATALOG, Site, Tab
 # 493 characters, near the catalog's limit of 500, with no space to wrap at (a catalog stored
 # before that limit may hold longer ones; the console shows at most three lines of any)
 LONG_NAME = "Ω" + "Verylongname" * 41
-RTL_NAME = "شركة الاختبار \u202eRTL override"  # ends with RIGHT-TO-LEFT OVERRIDE, never closed
+# opens a RIGHT-TO-LEFT EMBEDDING it never closes and ends in Arabic: the overrides (U+202D, U+202E)
+# are refused by the catalog, an embedding is allowed and, unless the name is isolated, still pulls
+# the reference after it into its right-to-left run, drawn before the name's last word
+RTL_NAME = "شركة الاختبار \u202bRTL عربي"
 WIDTH = 1280
 
 
@@ -79,9 +82,9 @@ def text_before(cell: Any, selector: str) -> tuple[float, float]:
 
 def test_a_line_description_that_switches_the_writing_direction_leaves_the_charge_code_alone(
         tab: Tab, named: Site) -> None:
-    """A charge described "Base <RIGHT-TO-LEFT OVERRIDE>fee": the override ends with the description,
-    so the charge code after it reads `base`, after the description, not `esab` in its middle."""
-    catalog = CATALOG.replace("{code: base, model: flat", '{code: base, description: "Base \\u202efee", model: flat')
+    """A charge described "Base <RIGHT-TO-LEFT EMBEDDING>fee رسوم": the embedding ends with the description,
+    so the charge code after it is drawn after the description, not pulled in front of it."""
+    catalog = CATALOG.replace("{code: base, model: flat", '{code: base, description: "Base \\u202bfee رسوم", model: flat')
     applied = named.api("POST", "/v1/catalog", content=catalog.encode(), headers={"content-type": "application/yaml"})
     assert applied.status_code == 201, applied.text
     assert named.api("POST", "/v1/invoice-runs", json={"until": "2026-02-01"}).status_code in (200, 201)

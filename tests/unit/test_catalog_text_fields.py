@@ -19,6 +19,9 @@ FIELDS = {  # path -> where the hostile text goes in the catalog below
     "plans[0].charges[0].description": lambda c, v: c["plans"][0]["charges"][0].update(description=v),
     "customers[0].name": lambda c, v: c["customers"][0].update(name=v),
     "customers[0].email": lambda c, v: c["customers"][0].update(email=v),
+    "coupons[0].description": lambda c, v: c["coupons"][0].update(description=v),
+    "features[0].name": lambda c, v: c["features"][0].update(name=v),
+    "features[0].description": lambda c, v: c["features"][0].update(description=v),
 }
 
 
@@ -30,6 +33,8 @@ def _catalog() -> dict:
             {"code": "base", "model": "flat", "amount": "49.00", "timing": "advance", "description": "Pro plan"}]}],
         "customers": [{"reference": "acme", "name": "Acme Kunde", "email": "billing@acme.example"}],
         "subscriptions": [{"reference": "acme-pro", "customer": "acme", "plan": "pro", "start": "2026-01-15"}],
+        "coupons": [{"code": "spring", "description": "Spring sale", "percent_off": "10", "duration": "once"}],
+        "features": [{"code": "seats", "name": "Seats", "description": "Seats included", "type": "number"}],
     }
 
 
@@ -43,7 +48,7 @@ def test_the_catalog_with_plain_words_and_a_two_line_footer_is_valid() -> None:
 
 
 @pytest.mark.parametrize("path", sorted(FIELDS))
-@pytest.mark.parametrize("hostile", ["Acme\x00GmbH", "Pro \x1b[31mplan", "a\x7fb", "W" * 100_000])
+@pytest.mark.parametrize("hostile", ["Acme\x00GmbH", "Pro \x1b[31mplan", "a\x7fb", "Pro \x9b31mplan", "W" * 100_000])
 def test_a_control_character_or_an_endless_text_is_refused_at_its_path(path: str, hostile: str) -> None:
     document = _catalog()
     FIELDS[path](document, hostile)
@@ -58,9 +63,28 @@ def test_text_that_only_looks_like_markup_or_a_formula_is_kept() -> None:
     assert _problems(document) == {}
 
 
+@pytest.mark.parametrize("path", sorted(FIELDS))
+@pytest.mark.parametrize("disguised", ["invoice\u202egnp.exe", "Pro\u202dplan"])
+def test_a_bidi_override_that_disguises_a_name_is_refused_at_its_path(path: str, disguised: str) -> None:
+    document = _catalog()
+    FIELDS[path](document, disguised)
+    problems = _problems(document)
+    assert list(problems) == [path]
+    assert "U+202D or U+202E" in problems[path]
+
+
+def test_right_to_left_text_marks_and_isolates_are_kept() -> None:
+    document = _catalog()
+    for path, put in FIELDS.items():
+        if path != "customers[0].email":
+            put(document, "رسوم شهرية \u2067עמלה\u2069 \u200fFee\u200e \u202bembedded\u202c")
+    assert _problems(document) == {}
+
+
 def test_a_catalog_stored_before_the_rule_still_loads() -> None:
     document = _catalog()
-    for put in FIELDS.values():
-        put(document, "Acme\x00" + "W" * 1000)
+    for path, put in FIELDS.items():
+        if not path.startswith(("coupons", "features")):  # their model has always bounded them
+            put(document, "Acme\x00" + "W" * 1000)
     catalog = catalog_from_json(json.dumps(document))
     assert catalog.customers["acme"].name == "Acme\x00" + "W" * 1000

@@ -407,7 +407,7 @@ plans:
 customers:
   - {{reference: 'javascript:alert(1)', name: '{SCRIPT}', currency: EUR, tax_rate: "0"}}
   - {{reference: '{BREAKOUT}', name: '=HYPERLINK("http://evil.example","x")', currency: EUR}}
-  - {{reference: '../../users', name: "\\u202eevil\\u2066", currency: EUR}}
+  - {{reference: '../../users', name: "\\u202bevil\\u2066", currency: EUR}}
 subscriptions:
   - {{reference: '{BREAKOUT}', customer: 'javascript:alert(1)', plan: '{SCRIPT}', start: 2026-09-01}}
   - {{reference: 'javascript:void(0)', customer: '{BREAKOUT}', plan: '{SCRIPT}', start: 2026-09-01}}

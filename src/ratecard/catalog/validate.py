@@ -24,6 +24,7 @@ from ..domain.numbers import number_problem, whole_number_problem
 from ..domain.one_off import line_amount_problem
 from ..domain.periods import to_local
 from ..domain.pricing import TIERED_MODELS
+from ..domain.text import printed_text_problem
 from .discount_rules import coupon_problems, discount_problems, named_as_stored, redemption_problems
 from .features import feature_problems
 from .identifiers import template_problem
@@ -207,6 +208,11 @@ def check_document(document: Any, warnings: list[Problem] | None = None) -> tupl
 
     problems += [Problem(*found) for found in feature_problems(features, plans, _raw_keys(raw_features, "code"),
                                                                 meter_codes)]
+    for index, feature in features:
+        _check_words(feature.name, f"features[{index}].name", problems)
+        _check_words(feature.description, f"features[{index}].description", problems)
+    for index, coupon in coupons:
+        _check_words(coupon.description, f"coupons[{index}].description", problems)
 
     plans_by_code = {plan.code: plan for _, plan in plans}
     customers_by_ref = {customer.reference: customer for _, customer in customers}
@@ -430,12 +436,11 @@ def _check_property_name(name: str, path: str, problems: list[Problem]) -> None:
 # The words a catalog puts on invoices, e-invoices, CSV exports and terminals: names, descriptions,
 # the customer's email, the footer. A NUL, an escape sequence or 100,000 characters harm every one of
 # them (a PDF column pushed off the page, an XML writer that drops characters, a terminal recoloured),
-# so they are bounded and hold no control characters; the footer may span lines. Checked here, when a
+# so they are bounded and hold no control characters nor bidi overrides (domain/text.py, the rule the
+# Solvimon-compatible API applies too); the footer may span lines. Checked here, when a
 # catalog is checked or applied, and not in the pydantic models: a catalog stored before the rule
 # still loads and its invoices still render.
 MAX_WORDS = 500
-_CONTROL = re.compile("[\x00-\x1f\x7f]")
-_CONTROL_BUT_LINE_BREAKS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # tab, LF and CR stay
 
 
 def _check_words(value: str | None, path: str, problems: list[Problem], *, lines: bool = False) -> None:
@@ -444,11 +449,8 @@ def _check_words(value: str | None, path: str, problems: list[Problem], *, lines
     if not lines and len(value) > MAX_WORDS:
         problems.append(Problem(path, f"is {len(value):,} characters long: at most {MAX_WORDS} are allowed (it is "
                                       "printed on documents and exports)"))
-    elif (_CONTROL_BUT_LINE_BREAKS if lines else _CONTROL).search(value):
-        allowed = "other than tabs and line breaks " if lines else ""
-        problems.append(Problem(path, f"must not contain control characters {allowed}(NUL, escape sequences, "
-                                      f"{'...' if lines else 'tabs, newlines, ...'}): it is printed on documents, "
-                                      "exports and terminals"))
+    elif (problem := printed_text_problem(value, lines=lines)) is not None:
+        problems.append(Problem(path, problem))
 
 
 def _check_meter(meter: Meter, path: str, problems: list[Problem]) -> None:

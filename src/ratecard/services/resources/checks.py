@@ -7,12 +7,12 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+from ...domain.text import printed_text_problem
 from ..errors import AlreadyExists, Conflict, InvalidInput, MissingInput, NotFound
 
 MAX_REFERENCE = 256
 CONFIG_STATUSES = ("DRAFT", "ACTIVE", "ARCHIVED", "DEPRECATED")
 _NO_WHITESPACE = re.compile(r"\S+")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def invalid(field: str | None, message: str) -> InvalidInput:
@@ -44,18 +44,23 @@ def check_reference(value: Any, field: str = "reference", max_length: int = MAX_
         raise invalid(field, f"{field} must be {min_length} to {max_length} characters, got {len(value)}")
     if not _NO_WHITESPACE.fullmatch(value):
         raise invalid(field, f"{field} must not contain whitespace")
-    if _CONTROL.search(value):
-        raise invalid(field, f"{field} must not contain control characters")
+    if (problem := printed_text_problem(value)) is not None:
+        raise invalid(field, f"{field} {problem}")
     return value
 
 
-def check_text(value: Any, field: str, max_length: int = 256) -> str | None:
+def check_text(value: Any, field: str, max_length: int = 256, *, lines: bool = False) -> str | None:
+    """Text the API stores and later prints (a name, a description): bounded, and refused when it
+    holds what the catalog refuses in printed words (control characters, bidi overrides; with
+    `lines`, tabs and line breaks are allowed)."""
     if value is None:
         return None
     if not isinstance(value, str):
         raise invalid(field, f"{field} must be a string")
     if len(value) > max_length:
         raise invalid(field, f"{field} must be at most {max_length} characters")
+    if (problem := printed_text_problem(value, lines=lines)) is not None:
+        raise invalid(field, f"{field} {problem}")
     return value
 
 

@@ -19,6 +19,7 @@ from ...catalog.discount_rules import SAFE_CODE, new_code_problems
 from ...catalog.schema import CatalogDocument, Coupon, PromotionCode
 from ...domain.instants import to_micros
 from ...domain.numbers import number_problem
+from ...domain.text import printed_text_problem
 from ...store import Store
 from ...store.resources import config_change
 from ..errors import AlreadyExists
@@ -105,6 +106,9 @@ def _coupon(fields: dict[str, Any]) -> Coupon:
         where = WIRE_NAMES.get(str(first["loc"][0]) if first["loc"] else "", None)
         message = str(first["msg"]).removeprefix("Value error, ")
         raise invalid(where, f"{where or 'coupon'}: {message}") from None
+    # the catalog check refuses these too, but names the catalog's path, not the request's field
+    if coupon.description is not None and (problem := printed_text_problem(coupon.description)) is not None:
+        raise invalid("description", f"description {problem}")
     # the catalog check bounds them too, but names the catalog's path, not the request's field
     for name in ("amount_off", "percent_off"):
         value = getattr(coupon, name)

@@ -270,14 +270,14 @@ def update(store: Store, environment: str, now: datetime, key: str, data: dict[s
             raise InvalidInput("the provider's payment method cannot change: register the other one",
                                field="integration_reference")
         body = _body(data, row.body["customer"], row.body)
-        _archived_stays(row, body, data)
-        _unique(change, body, body.get("reference") if "reference" in data else None, but=row.id)
+        _archived_stays(row, body)
         default = data.get("is_default")
+        _not_archived_default(body, default, f"payment method {row.id!r}")  # one archived before, or now
+        _unique(change, body, body.get("reference") if "reference" in data else None, but=row.id)
         if default is not None:
             if not isinstance(default, bool):
                 raise InvalidInput("is_default must be true or false", field="is_default")
             body["is_default"] = default
-        _not_archived_default(body, default, f"payment method {row.id!r}")
         if body["status"] == "ARCHIVED":
             body["is_default"] = False  # archiving the default: the customer has none until one is chosen
         row = change.put(Resource(row.id, KIND, row.reference, body, 0, 0))
@@ -286,20 +286,16 @@ def update(store: Store, environment: str, now: datetime, key: str, data: dict[s
     return row
 
 
-def _archived_stays(row: Resource, body: dict[str, Any], data: dict[str, Any]) -> None:
-    """An ARCHIVED method stays ARCHIVED and is nobody's default: the way back is a new method."""
-    if row.body.get("status") != "ARCHIVED":
-        return
-    if body["status"] != "ARCHIVED":
+def _archived_stays(row: Resource, body: dict[str, Any]) -> None:
+    """An ARCHIVED method stays ARCHIVED (and so, by `_not_archived_default`, nobody's default): the
+    way back is a new method."""
+    if row.body.get("status") == "ARCHIVED" and body["status"] != "ARCHIVED":
         raise Conflict(f"payment method {row.id!r} is ARCHIVED: it cannot become {body['status']}; register the "
                        "customer's new Stripe payment method instead", field="status")
-    if data.get("is_default") is True:
-        raise Conflict(f"payment method {row.id!r} is ARCHIVED: it cannot be the customer's default",
-                       field="is_default")
 
 
 def _not_archived_default(body: dict[str, Any], default: Any, what: str) -> None:
-    """A request that makes a method ARCHIVED and the customer's default at once is refused."""
+    """A method that is ARCHIVED (or made so by this request) cannot be made the customer's default."""
     if body["status"] == "ARCHIVED" and default is True:
         raise Conflict(f"{what} is ARCHIVED: it cannot be the customer's default; make an ACTIVE method the default",
                        field="is_default")

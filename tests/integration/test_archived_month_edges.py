@@ -14,14 +14,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from alembic import command
-from alembic.config import Config
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from ratecard.api.app import create_app
 from ratecard.store import open_store
-from ratecard.store.db import MIGRATIONS
 from ratecard.store.keys import create_key
 
 from ..conftest import _postgres_schema
@@ -37,6 +34,7 @@ from .test_archived_month_refusals import (
     _event,
     _january_billed_final,
     _jsonl,
+    _migrate_0027_again,
     postgres_url,  # noqa: F401 - the fixture
 )
 
@@ -173,12 +171,7 @@ def test_a_table_named_like_an_archive_of_no_month_is_no_archived_month(postgres
     assert [p["name"] for p in json.loads(out) if p["kind"] == "archived"] == ["events_archive_2031_01"]
     # migration 0027, which guards the months archived before it, reads past them too
     store = open_store(url)
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    with store.engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.downgrade(config, "0026")
-        command.upgrade(config, "head")
+    _migrate_0027_again(store)
     store.dispose()
     assert _archived(url) == "2031_01"
 

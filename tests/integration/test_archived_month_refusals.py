@@ -28,7 +28,7 @@ from ratecard.services.errors import Conflict
 from ratecard.services.event_log import WorkerStats, _Catalogs, _store_deliveries
 from ratecard.services.events import EventValidator, decode_event, import_batch
 from ratecard.services.meter_data import store_events
-from ratecard.store import open_store
+from ratecard.store import Store, open_store
 from ratecard.store.catalog_state import fingerprint
 from ratecard.store.db import MIGRATIONS
 from ratecard.store.meter_data import NewEvent
@@ -103,6 +103,16 @@ def _january_billed_final(url: str, tmp_path: Path) -> None:
 def _detach_january(url: str) -> None:
     code, out, err = _cli(url, "events", "partitions", "detach", "2031-01")
     assert code == 0 and "events_archive_2031_01" in out, out + err
+
+
+def _migrate_0027_again(store: Store) -> None:
+    """Migration 0027 (which guards the months archived before it) down and up again on the store."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with store.engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0026")
+        command.upgrade(config, "head")
 
 
 def _default_rows_of_january(url: str) -> int:
@@ -304,12 +314,7 @@ def test_the_migration_guards_a_month_archived_before_it(postgres_url: str, tmp_
             "INSERT INTO events (environment, id, customer, meter, ts, properties, received_at, status, late) "
             "VALUES ('live', 'jan-before-0027', 'acme', 'tokens', :ts, '{\"tokens\": 1}', 1, 'matched', true)"),
             {"ts": JANUARY[0] + 1})
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    with store.engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.downgrade(config, "0026")
-        command.upgrade(config, "head")
+    _migrate_0027_again(store)
     with store.engine.connect() as connection:
         validated = connection.execute(text(
             "SELECT convalidated FROM pg_constraint WHERE conrelid = to_regclass('events_default') "
